@@ -1,0 +1,134 @@
+"""The error tree shared by every component.
+
+Components raise these (or subclasses of them) and translate library errors at their
+boundary with ``raise ... from exc``. The type says whether retrying can help, so callers
+(the reconciler, the sync session, the API layer) decide retry, log level and HTTP status in
+one place::
+
+    AtollError                      code            http  retry?
+    ├── ConfigError                 bad_config      -     no: fix the file, env or flag
+    ├── InvalidInput                invalid_input   400   no: carries a list of Problems
+    │   └── PayloadTooLarge         too_large       413
+    ├── Unauthenticated             unauthenticated 401   no: log in again
+    ├── Forbidden                   forbidden       403   no
+    ├── NotFound                    not_found       404   no
+    ├── Conflict                    conflict        409   maybe: re-read, then retry
+    │   └── StaleRevision           stale_revision  409   re-read, then retry
+    └── DependencyError             dependency      503   by subclass:
+        ├── TemporaryError          temporary       503   yes, after ``delay`` seconds
+        └── PermanentError          permanent       500   no: needs a person
+
+``DependencyError`` is for things outside our code failing: libvirtd, OVS, etcd, qemu-img,
+the network. Component-specific errors (``ComputeError``, ``StoreError``, ...) derive from
+``TemporaryError`` or ``PermanentError`` so the retry decision stays in the type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with some input: where it is, and what is wrong there.
+
+    ``where`` is a path a person can follow, e.g. ``Definitions/x.yaml:
+    topology_template.node_templates.VDU1`` or ``body.vcpus``.
+    """
+
+    where: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}" if self.where else self.what
+
+
+class AtollError(Exception):
+    """Base of every error Atoll raises on purpose."""
+
+    code = "error"
+    http_status = 500
+    retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(AtollError):
+    """A setting is wrong: the message names the source (file, env var or flag) and key."""
+
+    code = "bad_config"
+
+
+class InvalidInput(AtollError):
+    """Input a person or a client sent is wrong. Several problems are reported together."""
+
+    code = "invalid_input"
+    http_status = 400
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        self.problems = list(problems or [])
+        if self.problems and message:
+            full = message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        else:
+            full = message
+        super().__init__(full)
+        self.summary = message
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "too_large"
+    http_status = 413
+
+
+class Unauthenticated(AtollError):
+    code = "unauthenticated"
+    http_status = 401
+
+
+class Forbidden(AtollError):
+    code = "forbidden"
+    http_status = 403
+
+
+class NotFound(AtollError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(AtollError):
+    code = "conflict"
+    http_status = 409
+
+
+class StaleRevision(Conflict):
+    """A compare-and-swap lost: the object changed since the caller read it."""
+
+    code = "stale_revision"
+    retryable = True
+
+
+class DependencyError(AtollError):
+    """Something outside our code failed (a daemon, a host tool, the network)."""
+
+    code = "dependency"
+    http_status = 503
+
+
+class TemporaryError(DependencyError):
+    """Retrying may help, after ``delay`` seconds."""
+
+    code = "temporary"
+    retryable = True
+
+    def __init__(self, message: str, delay: float = 1.0) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class PermanentError(DependencyError):
+    """Retrying will not help; a person has to act."""
+
+    code = "permanent"
+    http_status = 500

@@ -1,0 +1,1 @@
+"""The hub: API, identity, catalog, site registry, orchestration, stores, hub side of sync."""

@@ -1,0 +1,1 @@
+"""Images: content-addressed chunk store, transfer, validation, reference VNF image builder."""

@@ -1,0 +1,1 @@
+"""Compute driver: libvirt (real) and an in-memory fake."""

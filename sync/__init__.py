@@ -1,0 +1,1 @@
+"""The hub <-> site wire protocol: frames, codec, versions, sessions, outbox/inbox, digests."""

@@ -1,0 +1,124 @@
+"""A private Open vSwitch: its own ovsdb-server and ovs-vswitchd (netdev datapath).
+
+There is no OVS kernel module on these machines, so bridges must use
+``datapath_type=netdev`` (the userspace datapath). Everything lives under ``base_dir``
+(rundir, dbdir, logdir), the daemons are our children, and :meth:`PrivateOVS.stop` deletes
+every bridge first so the tap devices the netdev datapath made in the host go away too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from atoll.testbed.services.process import reap, spawn
+
+SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
+
+
+@dataclass
+class PrivateOVS:
+    base_dir: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
+
+    @property
+    def rundir(self) -> Path:
+        return self.base_dir / "run"
+
+    @property
+    def db_sock(self) -> Path:
+        return self.rundir / "db.sock"
+
+    @property
+    def remote(self) -> str:
+        """The OVSDB connection string ovsdbapp and ``ovs-vsctl --db`` take."""
+        return f"unix:{self.db_sock}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            OVS_RUNDIR=str(self.rundir),
+            OVS_LOGDIR=str(self.base_dir / "log"),
+            OVS_DBDIR=str(self.base_dir / "db"),
+            OVS_SYSCONFDIR=str(self.base_dir / "etc"),
+        )
+        return env
+
+    def vsctl(self, *args: str) -> str:
+        """Run ``ovs-vsctl`` against this instance; returns stdout."""
+        out = subprocess.run(
+            ["ovs-vsctl", f"--db={self.remote}", "--timeout=10", *args],
+            check=True, capture_output=True, text=True, env=self.env,
+        )  # fmt: skip
+        return out.stdout
+
+    def appctl(self, target: str, *args: str) -> str:
+        ctl = self.rundir / f"{target}.ctl"
+        out = subprocess.run(
+            ["ovs-appctl", "-t", str(ctl), *args],
+            check=True, capture_output=True, text=True, env=self.env,
+        )  # fmt: skip
+        return out.stdout
+
+    def start(self, timeout: float = 20.0) -> PrivateOVS:
+        for sub in ("run", "log", "db", "etc"):
+            (self.base_dir / sub).mkdir(parents=True, exist_ok=True)
+        db = self.base_dir / "db" / "conf.db"
+        if not db.exists():
+            subprocess.run(["ovsdb-tool", "create", str(db), str(SCHEMA)], check=True)
+        log = self.base_dir / "log"
+        try:
+            self.procs.append(spawn([
+                "ovsdb-server", str(db),
+                f"--remote=punix:{self.db_sock}",
+                f"--unixctl={self.rundir / 'ovsdb-server.ctl'}",
+                f"--pidfile={self.rundir / 'ovsdb-server.pid'}",
+                f"--log-file={log / 'ovsdb-server.log'}",
+            ], log / "ovsdb-server.out", self.env))  # fmt: skip
+            self._wait(lambda: self.db_sock.exists(), timeout, "ovsdb-server socket")
+            self.vsctl("--no-wait", "init")
+            self.procs.append(spawn([
+                "ovs-vswitchd", self.remote,
+                f"--unixctl={self.rundir / 'ovs-vswitchd.ctl'}",
+                f"--pidfile={self.rundir / 'ovs-vswitchd.pid'}",
+                f"--log-file={log / 'ovs-vswitchd.log'}",
+            ], log / "ovs-vswitchd.out", self.env))  # fmt: skip
+            self._wait(lambda: (self.rundir / "ovs-vswitchd.ctl").exists(), timeout, "ovs-vswitchd")
+            # A round trip through vswitchd proves it has connected to the database.
+            self.vsctl("add-br", "atoll-probe0", "--", "set", "bridge", "atoll-probe0",
+                       "datapath_type=netdev")  # fmt: skip
+            self.vsctl("del-br", "atoll-probe0")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait(self, ready: object, timeout: float, what: str) -> None:
+        assert callable(ready)
+        deadline = time.monotonic() + timeout
+        while not ready():
+            for p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError(
+                        f"{p.args!r} exited with {p.returncode}; see {self.base_dir}/log"
+                    )
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} not ready after {timeout}s; see {self.base_dir}/log")
+            time.sleep(0.05)
+
+    def bridges(self) -> list[str]:
+        return self.vsctl("list-br").split()
+
+    def stop(self) -> None:
+        if self.procs and all(p.poll() is None for p in self.procs):
+            for br in self.bridges():
+                self.vsctl("--if-exists", "del-br", br)
+        for p in reversed(self.procs):
+            reap(p)
+        self.procs.clear()
+        shutil.rmtree(self.base_dir, ignore_errors=True)

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from atoll import settings
+from atoll.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    port: int = 8470
+    data_dir: Path = Path("/var/lib/atoll")
+    store: str = "sqlite"
+    debug: bool = False
+    mode: Literal["auto", "kvm", "qemu"] = "auto"
+    peers: tuple[str, ...] = ()
+    ratio: float | None = None
+
+
+def test_defaults_when_nothing_is_given() -> None:
+    s = settings.load(DemoSettings, "demo", env={})
+    assert s == DemoSettings()
+
+
+def test_file_then_env_then_flags(tmp_path: Path) -> None:
+    cfg = tmp_path / "atoll.toml"
+    cfg.write_text('[demo]\nport = 9000\nstore = "etcd://a:1"\npeers = ["x", "y"]\n')
+    env = {"ATOLL_DEMO_PORT": "9100", "ATOLL_DEMO_DEBUG": "yes"}
+    s = settings.load(DemoSettings, "demo", config_file=cfg, env=env, flags={"mode": "qemu"})
+    assert s.port == 9100  # env beats file
+    assert s.store == "etcd://a:1"  # file beats default
+    assert s.debug is True
+    assert s.mode == "qemu"
+    assert s.peers == ("x", "y")
+    s2 = settings.load(DemoSettings, "demo", config_file=cfg, env=env, flags={"port": 1})
+    assert s2.port == 1  # flags beat env
+
+
+def test_config_file_from_environment(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[demo]\nratio = 0.5\n")
+    s = settings.load(DemoSettings, "demo", env={"ATOLL_CONFIG": str(cfg)})
+    assert s.ratio == 0.5
+
+
+def test_settings_are_frozen() -> None:
+    s = settings.load(DemoSettings, "demo", env={})
+    with pytest.raises(AttributeError):
+        s.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"ATOLL_DEMO_PORT": "eighty"}, "environment ATOLL_DEMO_PORT: expected int"),
+        ({"ATOLL_DEMO_DEBUG": "maybe"}, "environment ATOLL_DEMO_DEBUG: expected true or false"),
+        ({"ATOLL_DEMO_MODE": "xen"}, "environment ATOLL_DEMO_MODE: 'xen' is not one of"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(env: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        settings.load(DemoSettings, "demo", env=env)
+
+
+def test_unknown_and_mistyped_file_keys_name_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[demo]\nprot = 1\n")
+    with pytest.raises(ConfigError, match=r"c.toml: \[demo\] has unknown keys prot"):
+        settings.load(DemoSettings, "demo", config_file=cfg, env={})
+    cfg.write_text('[demo]\nport = "x"\n')
+    with pytest.raises(ConfigError, match=r"c.toml: \[demo\].port: expected int"):
+        settings.load(DemoSettings, "demo", config_file=cfg, env={})
+    cfg.write_text("[demo\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        settings.load(DemoSettings, "demo", config_file=cfg, env={})
+    with pytest.raises(ConfigError, match="does not exist"):
+        settings.load(DemoSettings, "demo", config_file=tmp_path / "nope.toml", env={})
+
+
+def test_unknown_flag_is_refused() -> None:
+    with pytest.raises(ConfigError, match="flag --colour is not a demo setting"):
+        settings.load(DemoSettings, "demo", env={}, flags={"colour": "red"})

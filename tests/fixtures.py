@@ -1,0 +1,118 @@
+"""Fixtures that start real, private service instances and always clean them up.
+
+Used through ``tests/conftest.py``. Each fixture tears down in ``finally`` (pytest runs
+fixture finalizers even when the test fails), and the session start sweeps leftovers of an
+earlier run that was killed (names under our prefixes), so nothing leaks between runs.
+
+- ``etcd``: one etcd member on free loopback ports -> :class:`EtcdCluster` (size 1)
+- ``etcd_cluster``: three members -> :class:`EtcdCluster` (size 3)
+- ``ovs``: a private ovsdb-server + ovs-vswitchd -> :class:`PrivateOVS`
+- ``ovsdb_api``: an ovsdbapp ``Open_vSwitch`` API connected to ``ovs``
+- ``libvirt_conn``: a connection to the system libvirtd (started if needed)
+- ``domain_prefix``: a unique per-test domain name prefix; every domain under it is
+  destroyed and undefined after the test
+- ``hostnet``: namespaces, veth pairs and bridges with unique names, removed after the test
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import libvirt
+import pytest
+
+from atoll.testbed.services import libvirtd, netns
+from atoll.testbed.services.etcd import EtcdCluster
+from atoll.testbed.services.netns import HostNetwork
+from atoll.testbed.services.ovs import PrivateOVS
+
+DOMAIN_PREFIX = "atolltest-"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sweep_leftovers() -> Iterator[None]:
+    """Remove what a killed earlier run may have left, before and after the session."""
+    netns.sweep()
+    yield
+    netns.sweep()
+    try:
+        conn = libvirt.open(libvirtd.URI)
+    except libvirt.libvirtError:
+        return
+    try:
+        libvirtd.remove_domains(conn, DOMAIN_PREFIX)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
+    cluster = EtcdCluster(tmp_path / "etcd", size=1).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def etcd_cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
+    cluster = EtcdCluster(tmp_path / "etcd", size=3).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def ovs(tmp_path: Path) -> Iterator[PrivateOVS]:
+    # unix socket paths are limited to 108 bytes: keep the base short, not under tmp_path.
+    base = Path("/tmp") / f"atoll-ovs-{secrets.token_hex(4)}"
+    instance = PrivateOVS(base).start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture
+def ovsdb_api(ovs: PrivateOVS) -> Iterator[Any]:
+    from ovsdbapp.backend.ovs_idl import connection
+    from ovsdbapp.schema.open_vswitch import impl_idl
+
+    idl = connection.OvsdbIdl.from_server(ovs.remote, "Open_vSwitch")
+    conn = connection.Connection(idl=idl, timeout=10)
+    api = impl_idl.OvsdbIdl(conn)
+    try:
+        yield api
+    finally:
+        conn.stop()
+
+
+@pytest.fixture(scope="session")
+def libvirt_conn() -> Iterator[libvirt.virConnect]:
+    conn = libvirtd.connect()
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def domain_prefix(libvirt_conn: libvirt.virConnect) -> Iterator[str]:
+    prefix = f"{DOMAIN_PREFIX}{secrets.token_hex(3)}-"
+    try:
+        yield prefix
+    finally:
+        libvirtd.remove_domains(libvirt_conn, prefix)
+
+
+@pytest.fixture
+def hostnet() -> Iterator[HostNetwork]:
+    net = HostNetwork()
+    try:
+        yield net
+    finally:
+        net.close()
