@@ -1,0 +1,103 @@
+"""The ``Store`` protocol every hub backend implements, and its value types.
+
+Semantics (one contract test suite checks them against every backend):
+
+- Objects are JSON-able dicts stored by ``kind`` (``"project"``, ``"user"``, ``"site"``,
+  ...) and ``key`` (unique within the kind).
+- Every write (put or delete) gets a new **store-wide** revision, strictly increasing.
+  A record carries the revision of its last write (``revision``) and of its creation
+  (``created_revision``).
+- Compare-and-swap: ``put(..., expect_revision=R)`` succeeds only if the object's current
+  revision is ``R``; ``expect_revision=0`` means "must not exist yet" (create). A lost race
+  raises :class:`~atoll.errors.StaleRevision` (HTTP 409); a CAS on a missing object with
+  ``R > 0`` raises :class:`~atoll.errors.NotFound`.
+- ``list`` returns objects of one kind in key order, filtered by equality on top-level
+  fields, ``limit`` at a time; ``marker`` is the last key of the previous page.
+- ``changes(since=R)`` returns every write with revision > R in revision order (deletes
+  included, with ``value=None``), which is what sync streams from. Backends may compact
+  history older than what they keep; asking for compacted history raises
+  :class:`Compacted` so the caller resyncs from a full listing.
+- ``watch(since=R)`` is an async iterator over the same changes, then new ones as they
+  happen, until the consumer stops iterating.
+- Blocking libraries run off the event loop; every method is a coroutine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from atoll.errors import Conflict
+
+JSON = dict[str, Any]
+
+
+class Compacted(Conflict):
+    """The history asked for is gone; list everything and continue from ``revision``."""
+
+    code = "compacted"
+
+    def __init__(self, message: str, revision: int) -> None:
+        super().__init__(message)
+        self.revision = revision
+
+
+@dataclass(frozen=True)
+class Record:
+    kind: str
+    key: str
+    value: JSON
+    revision: int
+    created_revision: int
+
+
+@dataclass(frozen=True)
+class Change:
+    revision: int
+    kind: str
+    key: str
+    op: Literal["put", "delete"]
+    value: JSON | None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Record]
+    next_marker: str | None = None  # pass as ``marker`` to get the next page
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    kind: str
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    limit: int = 100
+    marker: str | None = None
+
+
+class Store(Protocol):
+    async def get(self, kind: str, key: str) -> Record:
+        """The object, or NotFound."""
+        ...
+
+    async def put(
+        self, kind: str, key: str, value: JSON, *, expect_revision: int | None = None
+    ) -> Record:
+        """Create or replace; with ``expect_revision``, only if the revision matches."""
+        ...
+
+    async def delete(self, kind: str, key: str, *, expect_revision: int | None = None) -> int:
+        """Remove the object (NotFound if absent); returns the revision of the delete."""
+        ...
+
+    async def list(self, query: ListQuery) -> Page: ...
+
+    async def changes(self, since: int, limit: int = 1000) -> list[Change]: ...
+
+    def watch(self, since: int) -> AsyncIterator[Change]: ...
+
+    async def revision(self) -> int:
+        """The store-wide revision of the latest write (0 for an empty store)."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,100 @@
+"""An in-memory :class:`~atoll.hub.store.base.Store`.
+
+It documents the semantics of real stores (read :mod:`.base` first) in the fewest lines,
+and serves unit tests of the layers above the store. Nothing is persisted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator
+
+from atoll.errors import NotFound, StaleRevision
+from atoll.hub.store.base import JSON, Change, ListQuery, Page, Record
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._objects: dict[tuple[str, str], Record] = {}
+        self._log: list[Change] = []
+        self._rev = 0
+        self._changed = asyncio.Condition()
+
+    async def get(self, kind: str, key: str) -> Record:
+        try:
+            return copy.deepcopy(self._objects[kind, key])
+        except KeyError:
+            raise NotFound(f"{kind} {key!r} does not exist") from None
+
+    def _check(self, kind: str, key: str, expect_revision: int | None) -> Record | None:
+        current = self._objects.get((kind, key))
+        if expect_revision is None:
+            return current
+        if current is None and expect_revision > 0:
+            raise NotFound(f"{kind} {key!r} does not exist")
+        have = current.revision if current else 0
+        if have != expect_revision:
+            raise StaleRevision(
+                f"{kind} {key!r} is at revision {have}, not {expect_revision}: "
+                "read it again and retry"
+            )
+        return current
+
+    async def _record(self, change: Change) -> None:
+        self._log.append(change)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def put(
+        self, kind: str, key: str, value: JSON, *, expect_revision: int | None = None
+    ) -> Record:
+        current = self._check(kind, key, expect_revision)
+        self._rev += 1
+        created = current.created_revision if current else self._rev
+        record = Record(kind, key, copy.deepcopy(value), self._rev, created)
+        self._objects[kind, key] = record
+        await self._record(Change(self._rev, kind, key, "put", copy.deepcopy(value)))
+        return copy.deepcopy(record)
+
+    async def delete(self, kind: str, key: str, *, expect_revision: int | None = None) -> int:
+        if self._check(kind, key, expect_revision) is None:
+            raise NotFound(f"{kind} {key!r} does not exist")
+        del self._objects[kind, key]
+        self._rev += 1
+        await self._record(Change(self._rev, kind, key, "delete", None))
+        return self._rev
+
+    async def list(self, query: ListQuery) -> Page:
+        keys = sorted(k for (kind, k) in self._objects if kind == query.kind)
+        items: list[Record] = []
+        for key in keys:
+            if query.marker is not None and key <= query.marker:
+                continue
+            record = self._objects[query.kind, key]
+            if all(record.value.get(f) == v for f, v in query.filters.items()):
+                items.append(copy.deepcopy(record))
+            if len(items) > query.limit:
+                break
+        more = len(items) > query.limit
+        items = items[: query.limit]
+        return Page(items, items[-1].key if more and items else None)
+
+    async def changes(self, since: int, limit: int = 1000) -> list[Change]:
+        return [copy.deepcopy(c) for c in self._log if c.revision > since][:limit]
+
+    async def watch(self, since: int) -> AsyncIterator[Change]:
+        while True:
+            batch = await self.changes(since)
+            for change in batch:
+                yield change
+                since = change.revision
+            if not batch:
+                async with self._changed:
+                    await self._changed.wait_for(lambda after=since: self._rev > after)
+
+    async def revision(self) -> int:
+        return self._rev
+
+    async def close(self) -> None:
+        return None
