@@ -24,6 +24,7 @@ Semantics (one contract test suite checks them against every backend):
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -92,7 +93,7 @@ class Store(Protocol):
 
     async def list(self, query: ListQuery) -> Page: ...
 
-    async def changes(self, since: int, limit: int = 1000) -> list[Change]: ...
+    async def changes(self, since: int, limit: int = 1000) -> builtins.list[Change]: ...
 
     def watch(self, since: int) -> AsyncIterator[Change]: ...
 

@@ -7,6 +7,7 @@ and serves unit tests of the layers above the store. Nothing is persisted.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
 from collections.abc import AsyncIterator
 
@@ -67,7 +68,7 @@ class MemoryStore:
 
     async def list(self, query: ListQuery) -> Page:
         keys = sorted(k for (kind, k) in self._objects if kind == query.kind)
-        items: list[Record] = []
+        items: builtins.list[Record] = []
         for key in keys:
             if query.marker is not None and key <= query.marker:
                 continue
@@ -80,7 +81,7 @@ class MemoryStore:
         items = items[: query.limit]
         return Page(items, items[-1].key if more and items else None)
 
-    async def changes(self, since: int, limit: int = 1000) -> list[Change]:
+    async def changes(self, since: int, limit: int = 1000) -> builtins.list[Change]:
         return [copy.deepcopy(c) for c in self._log if c.revision > since][:limit]
 
     async def watch(self, since: int) -> AsyncIterator[Change]:
@@ -90,8 +91,11 @@ class MemoryStore:
                 yield change
                 since = change.revision
             if not batch:
-                async with self._changed:
-                    await self._changed.wait_for(lambda after=since: self._rev > after)
+                await self._wait_past(since)
+
+    async def _wait_past(self, revision: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._rev > revision)
 
     async def revision(self) -> int:
         return self._rev
