@@ -1,0 +1,190 @@
+"""A content-addressed chunk store on the local filesystem.
+
+Each chunk is a file named by the sha256 of its bytes, fanned out by the first two hex
+digits (``chunks/ab/ab12...``). Writes go to a temporary file in ``tmp/`` on the same
+filesystem and are renamed into place, so a chunk file is either absent or complete; a chunk
+that is already there is not written again (identical chunks across images are stored once).
+
+There are no reference counts: what is live is what the manifests say. :meth:`ChunkStore.gc`
+is a mark-and-sweep given every live manifest's chunk set; chunks touched within a grace
+period are kept, so an upload still in flight (chunks written, manifest not yet) is safe.
+
+Blocking file I/O: call from a worker thread (``asyncio.to_thread``) in async code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from atoll.errors import InvalidInput, Problem
+from atoll.images.errors import ChunkMissing
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ZEROS = bytes(DEFAULT_CHUNK_SIZE)
+
+
+def check_digest(digest: str, where: str = "sha256") -> str:
+    """Return ``digest`` if it is 64 lowercase hex digits, else raise InvalidInput."""
+    if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+        raise InvalidInput(
+            "not a sha256 digest", [Problem(where, "expected 64 lowercase hex digits")]
+        )
+    return digest
+
+
+def sha256_hex(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def is_zero(data: bytes | memoryview) -> bool:
+    """True when every byte is zero (a compare against a zero buffer: memcmp speed)."""
+    n = len(data)
+    if n > len(_ZEROS):
+        return all(is_zero(data[i : i + len(_ZEROS)]) for i in range(0, n, len(_ZEROS)))
+    return bytes(data) == _ZEROS[:n] if isinstance(data, memoryview) else data == _ZEROS[:n]
+
+
+@dataclass(frozen=True)
+class GcReport:
+    removed: int
+    freed_bytes: int
+    kept: int
+
+
+class ChunkStore:
+    """Chunks under ``root``; ``fsync=True`` makes every new chunk durable before it is named."""
+
+    def __init__(
+        self, root: Path, chunk_size: int = DEFAULT_CHUNK_SIZE, *, fsync: bool = True
+    ) -> None:
+        if chunk_size <= 0:
+            raise ValueError("chunk_size must be positive")
+        self.root = Path(root)
+        self.chunk_size = chunk_size
+        self.fsync = fsync
+        self._chunks = self.root / "chunks"
+        self._tmp = self.root / "tmp"
+        self._chunks.mkdir(parents=True, exist_ok=True)
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        check_digest(digest)
+        return self._chunks / digest[:2] / digest
+
+    def has(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def size(self, digest: str) -> int:
+        try:
+            return self.path(digest).stat().st_size
+        except FileNotFoundError as exc:
+            raise ChunkMissing(f"chunk {digest} is not in the store at {self.root}") from exc
+
+    def put(self, data: bytes | memoryview, digest: str | None = None) -> str:
+        """Store ``data`` under its sha256 (``digest`` if the caller already hashed it).
+
+        Returns the digest. An existing chunk is not rewritten; its mtime is refreshed so a
+        concurrent gc keeps it for the grace period.
+        """
+        digest = digest or sha256_hex(data)
+        final = self.path(digest)
+        if final.exists():
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(final)
+            return digest
+        final.parent.mkdir(exist_ok=True)
+        tmp = self._tmp / f"{digest[:16]}.{secrets.token_hex(6)}"
+        try:
+            with tmp.open("wb") as fh:
+                if is_zero(data):
+                    fh.truncate(len(data))  # a hole: zero chunks take no space
+                else:
+                    fh.write(data)
+                if self.fsync:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            tmp.rename(final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        return digest
+
+    def read(self, digest: str) -> bytes:
+        try:
+            return self.path(digest).read_bytes()
+        except FileNotFoundError as exc:
+            raise ChunkMissing(f"chunk {digest} is not in the store at {self.root}") from exc
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return self.path(digest).open("rb")
+        except FileNotFoundError as exc:
+            raise ChunkMissing(f"chunk {digest} is not in the store at {self.root}") from exc
+
+    def verify(self, digest: str) -> bool:
+        """True when the stored chunk still hashes to its name (bit rot, tampering)."""
+        try:
+            return sha256_hex(self.read(digest)) == digest
+        except ChunkMissing:
+            return False
+
+    def discard(self, digest: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(digest).unlink()
+
+    def digests(self) -> Iterator[str]:
+        for sub in sorted(self._chunks.iterdir()):
+            if sub.is_dir():
+                for f in sorted(sub.iterdir()):
+                    if _HEX64.fullmatch(f.name):
+                        yield f.name
+
+    def usage(self) -> int:
+        """Bytes held by chunk files (allocated size, so holes are not counted)."""
+        total = 0
+        for digest in self.digests():
+            with contextlib.suppress(FileNotFoundError):
+                total += self.path(digest).stat().st_blocks * 512
+        return total
+
+    def gc(
+        self, live: Iterable[str], *, grace_seconds: float = 3600.0, now: float | None = None
+    ) -> GcReport:
+        """Remove chunks no live manifest names, unless written or used within the grace."""
+        keep = set(live)
+        now = time.time() if now is None else now
+        removed = kept = freed = 0
+        for digest in list(self.digests()):
+            path = self.path(digest)
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            if digest in keep or now - st.st_mtime < grace_seconds:
+                kept += 1
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+                freed += st.st_size
+        for tmp in self._tmp.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if now - tmp.stat().st_mtime >= grace_seconds:
+                    tmp.unlink()
+        if removed:
+            log.info("chunk gc in %s removed %d chunks (%d bytes)", self.root, removed, freed)
+        return GcReport(removed=removed, freed_bytes=freed, kept=kept)

@@ -1,0 +1,259 @@
+"""Image manifests, and the streaming ingest that builds them.
+
+A manifest names an image's content: its sha256, its size, the chunk size, and the ordered
+sha256 of each chunk (the last one may be shorter). It is JSON-able and is all a site needs
+to fetch, verify and assemble the image from a chunk store.
+
+:class:`Ingest` takes bytes as they arrive (never the whole image), hashes the image and
+each chunk as it goes, writes chunks to a :class:`~atoll.images.chunks.ChunkStore` and
+enforces limits. It returns a manifest only when the stream is complete and matches what was
+declared; on any failure it raises and there is no manifest (chunks already written stay for
+the store's gc). :class:`ManifestDir` stores manifests by image id, atomically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+from collections.abc import AsyncIterable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from atoll.errors import InvalidInput, NotFound, Problem
+from atoll.images.chunks import ChunkStore, check_digest
+from atoll.images.errors import ChecksumMismatch, ImageTooLarge, TruncatedUpload
+
+MANIFEST_VERSION = 1
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    sha256: str
+    size: int
+    chunk_size: int
+    chunks: tuple[str, ...]
+
+    def chunk_length(self, index: int) -> int:
+        if index < len(self.chunks) - 1:
+            return self.chunk_size
+        return self.size - self.chunk_size * (len(self.chunks) - 1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": MANIFEST_VERSION,
+            "sha256": self.sha256,
+            "size": self.size,
+            "chunk_size": self.chunk_size,
+            "chunks": list(self.chunks),
+        }
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "manifest") -> Manifest:
+        """Parse and check a manifest (e.g. from the wire); every problem is reported."""
+        if not isinstance(data, dict):
+            raise InvalidInput("not a manifest", [Problem(where, "expected a JSON object")])
+        problems: list[Problem] = []
+        if data.get("version") != MANIFEST_VERSION:
+            problems.append(Problem(f"{where}.version", f"expected {MANIFEST_VERSION}"))
+        sha, size, csize, chunks = (data.get(k) for k in ("sha256", "size", "chunk_size", "chunks"))
+        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            problems.append(Problem(f"{where}.sha256", "expected 64 lowercase hex digits"))
+        if type(size) is not int or size < 0:
+            problems.append(Problem(f"{where}.size", "expected a non-negative integer"))
+        if type(csize) is not int or csize <= 0:
+            problems.append(Problem(f"{where}.chunk_size", "expected a positive integer"))
+        if not isinstance(chunks, list):
+            problems.append(Problem(f"{where}.chunks", "expected a list of sha256 digests"))
+            chunks = []
+        for i, c in enumerate(chunks):
+            if not isinstance(c, str) or not re.fullmatch(r"[0-9a-f]{64}", c):
+                problems.append(Problem(f"{where}.chunks[{i}]", "expected a sha256 digest"))
+        if not problems:
+            assert isinstance(size, int) and isinstance(csize, int)
+            expected = -(-size // csize)
+            if len(chunks) != expected:
+                problems.append(
+                    Problem(f"{where}.chunks", f"{len(chunks)} chunks, size needs {expected}")
+                )
+        if problems:
+            raise InvalidInput("the manifest is not valid", problems)
+        assert isinstance(sha, str) and isinstance(size, int) and isinstance(csize, int)
+        return cls(sha256=sha, size=size, chunk_size=csize, chunks=tuple(chunks))
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    max_size: int
+    max_chunks: int
+
+
+class Ingest:
+    """Feed bytes in order, then :meth:`finish`; memory held is about one chunk.
+
+    ``head`` (optional) receives the first ``head_bytes`` of the stream and is then extended
+    (sparse) to the full size, so ``qemu-img info`` can look at the headers without the
+    whole image being written twice.
+    """
+
+    def __init__(
+        self,
+        store: ChunkStore,
+        limits: IngestLimits,
+        *,
+        expected_size: int | None = None,
+        expected_sha256: str | None = None,
+        head: IO[bytes] | None = None,
+        head_bytes: int = 0,
+    ) -> None:
+        if expected_sha256 is not None:
+            check_digest(expected_sha256, "declared sha256")
+        if expected_size is not None and expected_size > limits.max_size:
+            raise _too_large(expected_size, limits.max_size)
+        self.store = store
+        self.limits = limits
+        self.expected_size = expected_size
+        self.expected_sha256 = expected_sha256
+        self._head = head
+        self._head_left = head_bytes if head is not None else 0
+        self._image = hashlib.sha256()
+        self._buf = bytearray()
+        self._chunks: list[str] = []
+        self.received = 0
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        n = len(data)
+        if not n:
+            return
+        self.received += n
+        if self.received > self.limits.max_size:
+            raise _too_large(self.received, self.limits.max_size)
+        if self.expected_size is not None and self.received > self.expected_size:
+            raise InvalidInput(
+                "the upload is longer than declared",
+                [Problem("body", f"more than the declared {self.expected_size} bytes")],
+            )
+        self._image.update(data)
+        if self._head_left and self._head is not None:
+            piece = data[: self._head_left]
+            self._head.write(piece)
+            self._head_left -= len(piece)
+        self._buf += data
+        size = self.store.chunk_size
+        if len(self._buf) >= size:
+            view = memoryview(self._buf)
+            done = 0
+            while len(self._buf) - done >= size:
+                self._emit(bytes(view[done : done + size]))
+                done += size
+            view.release()
+            del self._buf[:done]
+
+    def _emit(self, chunk: bytes) -> None:
+        if len(self._chunks) >= self.limits.max_chunks:
+            raise ImageTooLarge(
+                "the image has too many chunks",
+                [Problem("body", f"more than {self.limits.max_chunks} chunks")],
+            )
+        self._chunks.append(self.store.put(chunk, hashlib.sha256(chunk).hexdigest()))
+
+    def finish(self) -> Manifest:
+        if self._buf:
+            self._emit(bytes(self._buf))
+            self._buf.clear()
+        if self.expected_size is not None and self.received < self.expected_size:
+            raise TruncatedUpload(
+                "the upload ended early",
+                [Problem("body", f"got {self.received} of {self.expected_size} bytes")],
+            )
+        digest = self._image.hexdigest()
+        if self.expected_sha256 is not None and digest != self.expected_sha256:
+            raise ChecksumMismatch(
+                "the image does not match its declared checksum",
+                [Problem("sha256", f"declared {self.expected_sha256}, content is {digest}")],
+            )
+        if self._head is not None:
+            self._head.truncate(self.received)
+            self._head.flush()
+        return Manifest(digest, self.received, self.store.chunk_size, tuple(self._chunks))
+
+
+def _too_large(size: int, limit: int) -> ImageTooLarge:
+    return ImageTooLarge(
+        "the image is too large", [Problem("body", f"{size} bytes is over the {limit} limit")]
+    )
+
+
+async def ingest_stream(ingest: Ingest, stream: AsyncIterable[bytes] | Iterable[bytes]) -> Manifest:
+    """Drive ``ingest`` from a sync or async byte stream; hashing runs off the event loop."""
+    batch = bytearray()
+    size = ingest.store.chunk_size
+    if isinstance(stream, AsyncIterable):
+        async for data in stream:
+            batch += data
+            if len(batch) >= size:
+                await asyncio.to_thread(ingest.feed, batch)
+                batch = bytearray()
+    else:
+        for data in stream:
+            batch += data
+            if len(batch) >= size:
+                await asyncio.to_thread(ingest.feed, batch)
+                batch = bytearray()
+    if batch:
+        await asyncio.to_thread(ingest.feed, batch)
+    return await asyncio.to_thread(ingest.finish)
+
+
+def read_file_blocks(fh: BinaryIO, block: int = 4 * 1024 * 1024) -> Iterable[bytes]:
+    while data := fh.read(block):
+        yield data
+
+
+class ManifestDir:
+    """Manifests as ``<root>/<image_id>.json``, written by rename (never half visible)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, image_id: str) -> Path:
+        if not _ID.fullmatch(image_id):
+            raise InvalidInput("bad image id", [Problem("image_id", f"{image_id!r} not allowed")])
+        return self.root / f"{image_id}.json"
+
+    def save(self, image_id: str, manifest: Manifest) -> None:
+        path = self._path(image_id)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        with tmp.open("w") as fh:
+            json.dump(manifest.to_json(), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.rename(path)
+
+    def load(self, image_id: str) -> Manifest:
+        try:
+            data = json.loads(self._path(image_id).read_text())
+        except FileNotFoundError as exc:
+            raise NotFound(f"image {image_id} has no manifest") from exc
+        return Manifest.from_json(data, f"manifest of {image_id}")
+
+    def has(self, image_id: str) -> bool:
+        return self._path(image_id).is_file()
+
+    def delete(self, image_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(image_id).unlink()
+
+    def ids(self) -> list[str]:
+        return sorted(p.stem for p in self.root.glob("*.json") if not p.name.startswith("."))
+
+    def live_chunks(self) -> set[str]:
+        """Every chunk any stored manifest names: the mark set for ``ChunkStore.gc``."""
+        return {c for i in self.ids() for c in self.load(i).chunks}

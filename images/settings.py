@@ -1,0 +1,37 @@
+"""Image settings (section ``[images]``), loaded with :func:`atoll.settings.load`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """Limits and places for images, on the hub and on a site.
+
+    - ``chunk_size``: bytes per content-addressed chunk (the last one may be shorter).
+    - ``max_image_size`` / ``max_chunks`` / ``max_virtual_size``: upload limits; over any of
+      them the upload is refused and nothing of it becomes visible.
+    - ``validate_head_bytes``: how much of the start of an upload ``qemu-img info`` sees
+      (every format header, backing file name and header extension lives there).
+    - ``bandwidth_bps``: per-site cap for chunk fetches, bytes per second (0: no cap).
+    - ``fetch_concurrency`` / ``fetch_retries``: parallel chunk fetches, and attempts per
+      chunk before a transfer gives up (it resumes from what it has the next time).
+    - ``cache_size``: site image cache cap in bytes; LRU eviction, pinned images stay.
+    - ``reference_cache_dir``: downloaded .debs and the built reference image.
+    """
+
+    chunk_size: int = 4 * MiB
+    max_image_size: int = 64 * GiB
+    max_chunks: int = 65536
+    max_virtual_size: int = 1024 * GiB
+    validate_head_bytes: int = 16 * MiB
+    bandwidth_bps: int = 0
+    fetch_concurrency: int = 4
+    fetch_retries: int = 5
+    cache_size: int = 100 * GiB
+    reference_cache_dir: Path = Path("/var/cache/atoll/reference")
