@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 from atoll.errors import NotFound, StaleRevision
 from atoll.hub.store.base import JSON, Change, ListQuery, Page, Record
+from atoll.hub.store.query import check_filters, matches
 
 
 class MemoryStore:
@@ -67,13 +68,14 @@ class MemoryStore:
         return self._rev
 
     async def list(self, query: ListQuery) -> Page:
+        check_filters(query.filters)
         keys = sorted(k for (kind, k) in self._objects if kind == query.kind)
         items: builtins.list[Record] = []
         for key in keys:
             if query.marker is not None and key <= query.marker:
                 continue
             record = self._objects[query.kind, key]
-            if all(record.value.get(f) == v for f, v in query.filters.items()):
+            if matches(record.value, query.filters):
                 items.append(copy.deepcopy(record))
             if len(items) > query.limit:
                 break

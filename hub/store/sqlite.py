@@ -1,0 +1,304 @@
+"""The default hub store: one SQLite file (sqlite-utils, WAL), safe to share between processes.
+
+Tables::
+
+    meta(name PRIMARY KEY, value)           -- "revision": the store-wide revision counter
+    objects(kind, key, value, revision, created_revision)   PRIMARY KEY (kind, key)
+    changes(revision PRIMARY KEY, kind, key, op, value)      -- the history changes() reads
+
+Every write runs in one ``BEGIN IMMEDIATE`` transaction: read the counter and the object,
+check the expected revision (compare-and-swap), write the object, append one change, bump
+the counter. SQLite's write lock serializes writers, also across processes on the same file.
+The changes log keeps the last ``history`` writes; older ones are pruned, and asking for
+them raises :class:`~atoll.hub.store.base.Compacted`.
+
+The connection lives on one dedicated thread (sqlite3 connections are bound to the thread
+that made them); every method hands its work to that thread and awaits it. ``watch`` wakes on
+this store's own writes at once and polls every ``poll_interval`` seconds for writes made by
+another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from atoll.errors import InvalidInput, NotFound, PermanentError, StaleRevision, TemporaryError
+from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Record
+from atoll.hub.store.query import check_filters
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_HISTORY = 100_000
+BUSY_TIMEOUT_MS = 5_000
+
+
+class SQLiteStore:
+    def __init__(
+        self, path: Path, *, history: int = DEFAULT_HISTORY, poll_interval: float = 0.5
+    ) -> None:
+        if history < 1:
+            raise ValueError("history must keep at least one change")
+        self.path = path
+        self._history = history
+        self._poll = poll_interval
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atoll-sqlite")
+        self._db: sqlite_utils.Database | None = None  # touched only on the executor thread
+        self._local_rev = 0
+        self._written: asyncio.Condition | None = None
+        self._closed = False
+
+    # -- the thread ------------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        if self._closed:
+            raise TemporaryError(f"store {self.path} is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, fn)
+
+    def _call(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        try:
+            if self._db is None:
+                self._db = self._open()
+            return fn(self._db)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise TemporaryError(f"hub store {self.path} is busy: {exc}") from exc
+            raise PermanentError(f"hub store {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise PermanentError(f"hub store {self.path}: {exc}") from exc
+
+    def _open(self) -> sqlite_utils.Database:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # a revision once returned is never reused
+        db = sqlite_utils.Database(conn)
+        with _transaction(conn):
+            db.table("meta").create({"name": str, "value": int}, pk="name", if_not_exists=True)
+            db.table("objects").create(
+                {"kind": str, "key": str, "value": str, "revision": int, "created_revision": int},
+                pk=("kind", "key"),
+                if_not_exists=True,
+            )
+            db.table("changes").create(
+                {"revision": int, "kind": str, "key": str, "op": str, "value": str},
+                pk="revision",
+                if_not_exists=True,
+            )
+            conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0)")
+        log.info("hub store opened: %s", self.path)
+        return db
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def put(
+        self, kind: str, key: str, value: JSON, *, expect_revision: int | None = None
+    ) -> Record:
+        body = _encode(kind, key, value)
+
+        def work(db: sqlite_utils.Database) -> Record:
+            with _transaction(db.conn):
+                current = _current(db.conn, kind, key, expect_revision)
+                rev = self._bump(db.conn)
+                created = current[1] if current else rev
+                db.conn.execute(
+                    "INSERT OR REPLACE INTO objects (kind, key, value, revision, created_revision)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (kind, key, body, rev, created),
+                )
+                _log(db.conn, (rev, kind, key, "put", body), self._history)
+            return Record(kind, key, json.loads(body), rev, created)
+
+        record = await self._run(work)
+        await self._notify(record.revision)
+        return record
+
+    async def delete(self, kind: str, key: str, *, expect_revision: int | None = None) -> int:
+        def work(db: sqlite_utils.Database) -> int:
+            with _transaction(db.conn):
+                if _current(db.conn, kind, key, expect_revision) is None:
+                    raise NotFound(f"{kind} {key!r} does not exist")
+                rev = self._bump(db.conn)
+                db.conn.execute("DELETE FROM objects WHERE kind = ? AND key = ?", (kind, key))
+                _log(db.conn, (rev, kind, key, "delete", None), self._history)
+            return rev
+
+        rev = await self._run(work)
+        await self._notify(rev)
+        return rev
+
+    def _bump(self, conn: sqlite3.Connection) -> int:
+        conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'revision'")
+        return _revision(conn)
+
+    async def _notify(self, revision: int) -> None:
+        self._local_rev = max(self._local_rev, revision)
+        if self._written is not None:
+            async with self._written:
+                self._written.notify_all()
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get(self, kind: str, key: str) -> Record:
+        def work(db: sqlite_utils.Database) -> Record:
+            row = db.conn.execute(
+                "SELECT value, revision, created_revision FROM objects WHERE kind = ? AND key = ?",
+                (kind, key),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"{kind} {key!r} does not exist")
+            return Record(kind, key, json.loads(row[0]), row[1], row[2])
+
+        return await self._run(work)
+
+    async def list(self, query: ListQuery) -> Page:
+        check_filters(query.filters)
+        if query.limit < 1:
+            raise InvalidInput(f"limit must be at least 1, not {query.limit}")
+        sql = ["SELECT key, value, revision, created_revision FROM objects WHERE kind = ?"]
+        args: builtins.list[Any] = [query.kind]
+        if query.marker is not None:
+            sql.append("AND key > ?")
+            args.append(query.marker)
+        for name, want in query.filters.items():
+            if want is None:
+                sql.append(f"AND json_extract(value, '$.\"{name}\"') IS NULL")
+            else:
+                sql.append(f"AND json_extract(value, '$.\"{name}\"') = ?")
+                args.append(want)
+        sql.append("ORDER BY key LIMIT ?")
+        args.append(query.limit + 1)
+        statement = " ".join(sql)  # field names are checked by check_filters, values bound
+
+        def work(db: sqlite_utils.Database) -> builtins.list[Record]:
+            rows = db.conn.execute(statement, args).fetchall()
+            return [Record(query.kind, r[0], json.loads(r[1]), r[2], r[3]) for r in rows]
+
+        items = await self._run(work)
+        more = len(items) > query.limit
+        items = items[: query.limit]
+        return Page(items, items[-1].key if more else None)
+
+    async def changes(self, since: int, limit: int = 1000) -> builtins.list[Change]:
+        def work(db: sqlite_utils.Database) -> builtins.list[Change]:
+            # One read transaction, so the history and the compaction point agree.
+            with _transaction(db.conn, "BEGIN DEFERRED"):
+                oldest = db.conn.execute("SELECT MIN(revision) FROM changes").fetchone()[0]
+                current = _revision(db.conn)
+                if oldest is not None and since < oldest - 1:
+                    raise Compacted(
+                        f"changes after revision {since} are gone (history starts at "
+                        f"{oldest}); list everything and continue from revision {current}",
+                        current,
+                    )
+                rows = db.conn.execute(
+                    "SELECT revision, kind, key, op, value FROM changes WHERE revision > ?"
+                    " ORDER BY revision LIMIT ?",
+                    (since, limit),
+                ).fetchall()
+            return [Change(r[0], r[1], r[2], r[3], _decode(r[4])) for r in rows]
+
+        return await self._run(work)
+
+    async def watch(self, since: int) -> AsyncIterator[Change]:
+        while True:
+            batch = await self.changes(since)
+            for change in batch:
+                yield change
+                since = change.revision
+            if not batch:
+                await self._wait_past(since)
+
+    async def _wait_past(self, revision: int) -> None:
+        """Until this store writes past ``revision``, or ``poll_interval`` passes."""
+        if self._written is None:
+            self._written = asyncio.Condition()
+        async with self._written:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._written.wait_for(lambda: self._local_rev > revision), self._poll
+                )
+
+    async def revision(self) -> int:
+        return await self._run(lambda db: _revision(db.conn))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+
+        def work() -> None:
+            if self._db is not None:
+                self._db.conn.close()
+                self._db = None
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, work)
+        self._closed = True
+        self._executor.shutdown(wait=False)
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` when the block raises."""
+    conn.execute(begin)
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _log(conn: sqlite3.Connection, row: tuple[int, str, str, str, str | None], keep: int) -> None:
+    """Append one change and prune the history to the last ``keep`` changes."""
+    conn.execute("INSERT INTO changes (revision, kind, key, op, value) VALUES (?, ?, ?, ?, ?)", row)
+    conn.execute("DELETE FROM changes WHERE revision <= ?", (row[0] - keep,))
+
+
+def _revision(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()
+    return int(row[0])
+
+
+def _current(
+    conn: sqlite3.Connection, kind: str, key: str, expect_revision: int | None
+) -> tuple[int, int] | None:
+    """(revision, created_revision) of the object, after checking ``expect_revision``."""
+    row = conn.execute(
+        "SELECT revision, created_revision FROM objects WHERE kind = ? AND key = ?", (kind, key)
+    ).fetchone()
+    current = (int(row[0]), int(row[1])) if row else None
+    if expect_revision is None:
+        return current
+    if current is None and expect_revision > 0:
+        raise NotFound(f"{kind} {key!r} does not exist")
+    have = current[0] if current else 0
+    if have != expect_revision:
+        raise StaleRevision(
+            f"{kind} {key!r} is at revision {have}, not {expect_revision}: read it again and retry"
+        )
+    return current
+
+
+def _encode(kind: str, key: str, value: JSON) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{kind} {key!r} cannot be stored as JSON: {exc}") from exc
+
+
+def _decode(body: str | None) -> JSON | None:
+    return None if body is None else json.loads(body)

@@ -1,0 +1,72 @@
+"""What only the SQLite store does: one WAL file, bounded history, other processes' writes."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from atoll.hub.store.base import Compacted
+from atoll.hub.store.sqlite import SQLiteStore
+
+pytestmark = pytest.mark.integration
+
+
+async def test_history_is_bounded_and_older_asks_raise_compacted(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "hub.db", history=3)
+    try:
+        revs = [(await store.put("site", f"s{i}", {"i": i})).revision for i in range(6)]
+        assert [c.revision for c in await store.changes(revs[2])] == revs[3:]
+        with pytest.raises(Compacted) as caught:
+            await store.changes(revs[1])
+        assert caught.value.revision == revs[-1]
+        with pytest.raises(Compacted):
+            await anext(store.watch(0))
+    finally:
+        await store.close()
+
+
+async def test_one_wal_file_with_the_documented_tables(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "sub" / "hub.db")
+    try:
+        await store.put("project", "p", {})
+    finally:
+        await store.close()
+    conn = sqlite3.connect(tmp_path / "sub" / "hub.db")
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert tables == {"meta", "objects", "changes"}
+    finally:
+        conn.close()
+
+
+async def test_watch_sees_writes_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    watcher = SQLiteStore(path, poll_interval=0.05)
+    try:
+        await watcher.put("site", "mine", {})
+        watch = watcher.watch(await watcher.revision())
+        pending = asyncio.ensure_future(anext(watch))
+        await asyncio.sleep(0.1)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "import asyncio, sys; from pathlib import Path;"
+            "from atoll.hub.store.sqlite import SQLiteStore\n"
+            "async def main():\n"
+            "    s = SQLiteStore(Path(sys.argv[1]))\n"
+            "    await s.put('site', 'theirs', {'by': 'other'})\n"
+            "    await s.close()\n"
+            "asyncio.run(main())",
+            str(path),
+        )
+        assert await proc.wait() == 0
+        change = await asyncio.wait_for(pending, 5)
+        await watch.aclose()  # type: ignore[attr-defined]
+        assert (change.key, change.value) == ("theirs", {"by": "other"})
+    finally:
+        await watcher.close()
