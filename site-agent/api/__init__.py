@@ -1,0 +1,1 @@
+"""The local API (aiohttp): one module per resource, each with ``routes(ctx)``."""

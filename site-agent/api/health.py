@@ -1,0 +1,33 @@
+"""``/health`` (no auth: load balancers and field engineers probe it) and ``/metrics``.
+
+``/metrics`` is unauthenticated by default (setting ``metrics_auth``): Prometheus scrapers
+on a site's management network normally scrape without credentials, and the page holds only
+counters and ids, never spec, secrets or console output.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from atoll.errors import NotFound
+from atoll.site_agent.api.middleware import CTX
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+async def health(request: web.Request) -> web.Response:
+    report = await request.app[CTX].health()
+    return web.json_response(report, status=200 if report.get("status") == "ok" else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    render = request.app[CTX].metrics
+    if render is None:
+        raise NotFound("telemetry is not enabled on this agent")
+    resp = web.Response(body=await render())
+    resp.headers["Content-Type"] = PROMETHEUS_TEXT
+    return resp
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get("/health", health), web.get("/metrics", metrics)]

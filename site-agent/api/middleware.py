@@ -1,0 +1,98 @@
+"""Request ids, the one JSON error shape, and bearer-token authentication.
+
+Every response carries ``X-Request-Id`` (the client's, when it sent a sane one). Every
+error is ``{"error": {"code", "message", "request_id", "problems"?}}``, the shape the hub
+uses: an :class:`~atoll.errors.AtollError` gives its code and status; aiohttp's own HTTP
+errors (unknown route, wrong method) are mapped; anything else is logged with its
+traceback and answered as a 500 ``internal`` error without one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from atoll import tokens
+from atoll.errors import AtollError, InvalidInput, Unauthenticated
+from atoll.site_agent.api.context import ApiContext
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REQUEST_ID = web.RequestKey("request_id", str)
+PRINCIPAL = web.RequestKey("principal", tokens.Claims)
+CTX = web.AppKey("ctx", ApiContext)
+PUBLIC = {("GET", "/health"), ("POST", "/v1/auth/tokens")}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "invalid_input"}
+
+
+def error_body(
+    code: str, message: str, request_id: str, problems: list[Any] | None = None
+) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
+    if problems:
+        err["problems"] = problems
+    return {"error": err}
+
+
+def error_response(exc: AtollError, request_id: str) -> web.Response:
+    if isinstance(exc, InvalidInput):
+        problems = [{"where": p.where, "what": p.what} for p in exc.problems]
+        body = error_body(exc.code, exc.summary, request_id, problems)
+    else:
+        body = error_body(exc.code, exc.message, request_id)
+    status = exc.http_status
+    resp = web.json_response(body, status=status)
+    if status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="atoll-site"'
+    return resp
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-Id", "")
+    rid = incoming if _SANE_ID.match(incoming) else f"req-{uuid.uuid4().hex}"
+    request[REQUEST_ID] = rid
+    try:
+        resp = await handler(request)
+    except AtollError as exc:
+        if exc.http_status >= 500:
+            log.warning("request %s %s failed: %s", request.method, request.path, exc.message)
+        resp = error_response(exc, rid)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        resp = web.json_response(error_body(code, exc.reason, rid), status=exc.status)
+    except Exception:
+        log.exception(
+            "internal error handling %s %s (request %s)", request.method, request.path, rid
+        )
+        body = error_body("internal", "the agent hit an internal error; see its log", rid)
+        resp = web.json_response(body, status=500)
+    resp.headers["X-Request-Id"] = rid
+    return resp
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    public = (request.method, request.path) in PUBLIC
+    if request.path == "/metrics" and not ctx.metrics_auth:
+        public = True
+    if not public:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated(
+                "this API needs a bearer token: Authorization: Bearer <token> "
+                "(get one at POST /v1/auth/tokens with the local admin credential)"
+            )
+        request[PRINCIPAL] = ctx.auth.verify(token.strip())
+    return await handler(request)

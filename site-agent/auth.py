@@ -1,0 +1,121 @@
+"""Who may call the local API.
+
+One token format (:mod:`atoll.tokens`: ``atl1.<claims>.<Ed25519 signature>``), two issuers:
+
+- **the hub**: once the site has joined, the hub's public key is kept in the data dir
+  (``hub_public_key.pem``) and hub-signed tokens are verified offline with it, so NOC
+  operators keep access while the site is cut off from the hub;
+- **the agent itself**: at first start it makes an Ed25519 signing key (stored in the
+  database) and a local admin credential. The credential is printed once and only its
+  argon2 hash is kept; ``POST /v1/auth/tokens`` exchanges it for a local token
+  (system scope, role ``admin``) that expires after ``token_ttl`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from atoll import tokens
+from atoll.errors import Unauthenticated
+from atoll.site_agent.store import LocalStore
+
+log = logging.getLogger(__name__)
+
+ADMIN = "admin"
+SIGNING_KEY_META = "local_signing_key"
+HUB_KEY_FILE = "hub_public_key.pem"
+
+
+class Authenticator:
+    """Credential check, local token issue, and offline bearer token verification."""
+
+    def __init__(
+        self,
+        store: LocalStore,
+        data_dir: Path,
+        ttl: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.data_dir = data_dir
+        self.ttl = ttl
+        self.clock = clock
+        self._hasher = PasswordHasher()
+        self._signer: tokens.TokenSigner | None = None
+        self._verifier: tokens.TokenVerifier | None = None
+
+    def bootstrap_sync(self) -> str | None:
+        """Load (or make, at first start) the signing key and the admin credential.
+
+        Returns the new admin secret, which the caller prints once, or None when the
+        credential existed already.
+        """
+        pem = self.store.get_meta(SIGNING_KEY_META)
+        if pem is None:
+            pem = tokens.private_key_pem(tokens.generate_signing_key()).decode()
+            self.store.set_meta(SIGNING_KEY_META, pem)
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+        assert isinstance(key, Ed25519PrivateKey)
+        self._signer = tokens.TokenSigner(key)
+        self.reload_trust_sync()
+        if self.store.get_credential(ADMIN) is not None:
+            return None
+        secret = secrets.token_urlsafe(24)
+        if not self.store.add_credential(ADMIN, self._hasher.hash(secret)):
+            return None
+        return secret
+
+    def reload_trust_sync(self) -> None:
+        """Trust our own key, plus the hub's once ``hub_public_key.pem`` is in the data dir."""
+        assert self._signer is not None
+        keys = [self._signer_public()]
+        hub_key = self.data_dir / HUB_KEY_FILE
+        if hub_key.exists():
+            keys.append(tokens.load_public_key(hub_key))
+        self._verifier = tokens.TokenVerifier(keys)
+
+    def _signer_public(self) -> Any:
+        pem = self.store.get_meta(SIGNING_KEY_META) or ""
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+        assert isinstance(key, Ed25519PrivateKey)
+        return key.public_key()
+
+    @property
+    def joined(self) -> bool:
+        return (self.data_dir / HUB_KEY_FILE).exists()
+
+    def issue_sync(self, name: str, secret: str) -> dict[str, Any]:
+        """Exchange a local credential for a local token."""
+        stored = self.store.get_credential(name)
+        if stored is None or self._signer is None:
+            raise Unauthenticated("wrong credential name or secret")
+        try:
+            self._hasher.verify(stored, secret)
+        except (VerificationError, InvalidHashError) as exc:
+            raise Unauthenticated("wrong credential name or secret") from exc
+        now = self.clock()
+        claims = tokens.Claims(
+            token_id=tokens.new_token_id(),
+            user=f"local:{name}",
+            project=None,
+            system=True,
+            roles=("admin",),
+            issued_at=now,
+            expires_at=now + self.ttl,
+        )
+        return {"token": self._signer.sign(claims), "expires_at": claims.expires_at}
+
+    def verify(self, token: str) -> tokens.Claims:
+        if self._verifier is None:
+            raise Unauthenticated("the agent is still starting; try again")
+        return self._verifier.verify(token, self.clock())

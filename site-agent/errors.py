@@ -1,0 +1,38 @@
+"""Errors of the site agent, under the shared tree in :mod:`atoll.errors`::
+
+    AtollError
+    ├── InvalidInput
+    │   └── BadSpec            a desired object cannot be built as specified (400)
+    ├── Conflict
+    │   └── DuplicateName      another object of the kind has that name (409)
+    ├── NotFound               (404, unchanged)
+    ├── Unauthenticated        (401, unchanged)
+    └── DependencyError
+        ├── TemporaryError
+        │   └── StoreBusy      SQLite is locked; retry shortly
+        └── PermanentError
+            └── StoreCorrupt   the local database cannot be read; a person must look
+
+Driver errors come from the drivers' own modules and already derive from
+``TemporaryError``/``PermanentError``; the reconciler decides retry on that alone.
+"""
+
+from __future__ import annotations
+
+from atoll.errors import Conflict, InvalidInput, PermanentError, TemporaryError
+
+
+class BadSpec(InvalidInput):
+    code = "bad_spec"
+
+
+class DuplicateName(Conflict):
+    code = "duplicate_name"
+
+
+class StoreBusy(TemporaryError):
+    code = "store_busy"
+
+
+class StoreCorrupt(PermanentError):
+    code = "store_corrupt"

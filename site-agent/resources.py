@@ -1,0 +1,377 @@
+"""The agent's resources as a client sees them: create, list, show, delete and actions.
+
+This is the one place that turns a request into desired spec, shared by the local API (and
+later the sync inbox). Every check that can fail runs before anything is written, and what
+is written for one request goes in one SQLite transaction, so a bad spec (unknown flavor,
+missing image, duplicate name, exhausted subnet, ...) fails with a clear error and leaves
+nothing half-made. The reconciler does the work afterwards; :attr:`kick` wakes it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from atoll.errors import Conflict, InvalidInput, NotFound, Problem
+from atoll.site_agent import specs, views
+from atoll.site_agent.catalog import ImageCatalog
+from atoll.site_agent.drivers.network.errors import NetworkError
+from atoll.site_agent.drivers.network.ipam import SubnetIpam
+from atoll.site_agent.errors import BadSpec, DuplicateName
+from atoll.site_agent.store import (
+    DesiredObject,
+    LocalStore,
+    insert_objects_sync,
+    mark_deleting_sync,
+    update_specs_sync,
+)
+
+JSON = dict[str, Any]
+
+DEFAULT_FLAVORS = (
+    ("tiny", 1, 128),
+    ("small", 1, 512),
+    ("medium", 2, 2048),
+)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_mac() -> str:
+    """A locally administered unicast MAC (fa:16:3e is OpenStack's; we use fa:16:3f)."""
+    return "fa:16:3f:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+
+
+class Resources:
+    def __init__(
+        self,
+        store: LocalStore,
+        images: ImageCatalog,
+        default_restart: str = "on-failure",
+        kick: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.images = images
+        self.default_restart = default_restart
+        self.kick = kick
+
+    def seed_sync(self) -> None:
+        """Default flavors at first start."""
+        if self.store.list_objects("flavor"):
+            return
+        rows: list[tuple[str, str, str | None, JSON]] = [
+            ("flavor", new_id(), name, {"name": name, "vcpus": vcpus, "ram_mb": ram})
+            for name, vcpus, ram in DEFAULT_FLAVORS
+        ]
+        insert_objects_sync(self.store, rows, [])
+
+    # -- reads -----------------------------------------------------------------------------
+    async def list_kind(self, kind: str) -> list[JSON]:
+        return await self.store.call(self._list_sync, kind)
+
+    def _list_sync(self, kind: str) -> list[JSON]:
+        statuses = self.store.statuses(kind)
+        leases = self._port_views_sync() if kind == "server" else {}
+        return [
+            views.render(obj, statuses.get(obj.id), leases) for obj in self.store.list_objects(kind)
+        ]
+
+    async def show(self, kind: str, ref: str) -> JSON:
+        return await self.store.call(self._show_sync, kind, ref)
+
+    def _show_sync(self, kind: str, ref: str) -> JSON:
+        obj = self.store.find_object(kind, ref)
+        leases = self._port_views_sync() if kind == "server" else {}
+        return views.render(obj, self.store.get_status(kind, obj.id), leases)
+
+    def _port_views_sync(self) -> dict[str, JSON]:
+        """port id -> {network, mac, ip} for server views."""
+        out: dict[str, JSON] = {}
+        for port in self.store.list_objects("port"):
+            out[port.id] = dict(port.spec)
+        return out
+
+    # -- servers ---------------------------------------------------------------------------
+    async def create_server(self, body: object) -> JSON:
+        spec = specs.parse_server(body, self.default_restart)
+        image = await self.images.find(spec["image"])
+        if image is None:
+            present = ", ".join(i.name for i in await self.images.list_images()) or "none"
+            raise BadSpec(
+                "the server cannot be created",
+                [
+                    Problem(
+                        "body.image",
+                        f"image {spec['image']!r} is not present at this site (present: {present})",
+                    )
+                ],
+            )
+        spec["image"] = image.id
+        server_id = new_id()
+        await self.store.call(self._create_server_sync, server_id, spec)
+        self.kick()
+        return await self.show("server", server_id)
+
+    def _create_server_sync(self, server_id: str, spec: JSON) -> None:
+        problems: list[Problem] = []
+        flavor = self._find_live_sync("flavor", spec["flavor"])
+        if flavor is None:
+            names = ", ".join(f.name or f.id for f in self.store.list_objects("flavor"))
+            problems.append(
+                Problem("body.flavor", f"unknown flavor {spec['flavor']!r} (known: {names})")
+            )
+        else:
+            spec["flavor"] = flavor.name
+            spec["vcpus"], spec["ram_mb"] = flavor.spec["vcpus"], flavor.spec["ram_mb"]
+        self._check_name_free_sync("server", spec["name"])
+        volumes = self._resolve_volumes_sync(spec, problems)
+        ports, leases = self._plan_ports_sync(server_id, spec, problems)
+        if problems:
+            raise BadSpec("the server cannot be created", problems)
+        rows: list[tuple[str, str, str | None, JSON]] = [("server", server_id, spec["name"], spec)]
+        rows += [("port", p["id"], None, p) for p in ports]
+        insert_objects_sync(self.store, rows, leases)
+        if volumes:
+            update_specs_sync(
+                self.store, [("volume", v.id, {**v.spec, "server": server_id}) for v in volumes]
+            )
+
+    def _find_live_sync(self, kind: str, ref: str) -> DesiredObject | None:
+        try:
+            obj = self.store.find_object(kind, ref)
+        except NotFound:
+            return None
+        return None if obj.deleting else obj
+
+    def _check_name_free_sync(self, kind: str, name: str | None) -> None:
+        if name is None:
+            return
+        for obj in self.store.list_objects(kind, include_deleting=False):
+            if obj.name == name:
+                raise DuplicateName(
+                    f"a {kind} named {name!r} already exists ({obj.id}); pick another name"
+                )
+
+    def _resolve_volumes_sync(self, spec: JSON, problems: list[Problem]) -> list[DesiredObject]:
+        found = []
+        for i, ref in enumerate(spec["volumes"]):
+            vol = self._find_live_sync("volume", ref)
+            if vol is None:
+                problems.append(Problem(f"body.volumes[{i}]", f"volume {ref!r} does not exist"))
+            elif vol.spec.get("server"):
+                problems.append(
+                    Problem(
+                        f"body.volumes[{i}]", f"volume {ref!r} is attached to {vol.spec['server']}"
+                    )
+                )
+            else:
+                found.append(vol)
+        spec["volumes"] = [v.id for v in found]
+        return found
+
+    def _plan_ports_sync(
+        self, server_id: str, spec: JSON, problems: list[Problem]
+    ) -> tuple[list[JSON], list[tuple[str, str, str]]]:
+        ports: list[JSON] = []
+        leases: list[tuple[str, str, str]] = []
+        for i, nic in enumerate(spec.pop("nics")):
+            where = f"body.networks[{i}]"
+            network = self._find_live_sync("network", nic["network"])
+            if network is None:
+                problems.append(
+                    Problem(f"{where}.network", f"network {nic['network']!r} does not exist")
+                )
+                continue
+            subnet = self._pick_subnet_sync(network, nic.get("fixed_ip"))
+            port: JSON = {
+                "id": new_id(),
+                "server": server_id,
+                "network": network.id,
+                "index": i,
+                "mac": new_mac(),
+                "subnet": None,
+                "ip": None,
+            }
+            if subnet is not None:
+                ipam = SubnetIpam(
+                    specs.subnet_spec(subnet.id, subnet.spec), self.store.leases(subnet.id)
+                )
+                for sub_id, address, owner in leases:
+                    if sub_id == subnet.id:
+                        ipam.allocate(owner, address)
+                try:
+                    address = ipam.allocate(port["id"], nic.get("fixed_ip"))
+                except NetworkError as exc:
+                    problems.append(Problem(f"{where}", exc.message))
+                    continue
+                port["subnet"], port["ip"] = subnet.id, address
+                leases.append((subnet.id, address, port["id"]))
+            elif nic.get("fixed_ip"):
+                problems.append(Problem(f"{where}.fixed_ip", "no subnet of the network holds it"))
+            ports.append(port)
+        spec["ports"] = [p["id"] for p in ports]
+        return ports, leases
+
+    def _pick_subnet_sync(
+        self, network: DesiredObject, fixed_ip: str | None
+    ) -> DesiredObject | None:
+        subnets = [
+            s
+            for s in self.store.list_objects("subnet", include_deleting=False)
+            if s.spec["network"] == network.id
+        ]
+        if fixed_ip is None:
+            return subnets[0] if subnets else None
+        addr = ipaddress.ip_address(fixed_ip)
+        for s in subnets:
+            if addr in ipaddress.ip_network(s.spec["cidr"]):
+                return s
+        return None
+
+    async def delete(self, kind: str, ref: str) -> None:
+        await self.store.call(self._delete_sync, kind, ref)
+        self.kick()
+
+    def _delete_sync(self, kind: str, ref: str) -> None:
+        obj = self.store.find_object(kind, ref)
+        keys = [(kind, obj.id)]
+        if kind == "server":
+            keys += [("port", p) for p in obj.spec.get("ports", [])]
+        elif kind == "network":
+            self._refuse_if_used_sync(obj)
+            keys += [
+                ("subnet", s.id)
+                for s in self.store.list_objects("subnet")
+                if s.spec["network"] == obj.id
+            ]
+        elif kind == "subnet":
+            if self.store.leases(obj.id):
+                raise Conflict(
+                    f"subnet {ref} still has addresses in use; delete those servers first"
+                )
+        elif kind == "volume" and obj.spec.get("server"):
+            raise Conflict(
+                f"volume {ref} is attached to server {obj.spec['server']}; detach it first"
+            )
+        mark_deleting_sync(self.store, keys)
+
+    def _refuse_if_used_sync(self, network: DesiredObject) -> None:
+        users = [p for p in self.store.list_objects("port") if p.spec["network"] == network.id]
+        if users:
+            servers = sorted({p.spec["server"] for p in users})
+            raise Conflict(
+                f"network {network.name} is used by servers {', '.join(servers)}; delete them first"
+            )
+
+    async def server_action(self, ref: str, action: str, body: JSON) -> JSON:
+        obj = await self.store.call(self.store.find_object, "server", ref)
+        if obj.deleting:
+            raise Conflict(f"server {ref} is being deleted")
+        spec = dict(obj.spec)
+        if action in ("start", "stop"):
+            spec["power"] = "running" if action == "start" else "stopped"
+        elif action == "reboot":
+            spec["reboots"] = spec.get("reboots", 0) + 1
+            spec["reboot_hard"] = bool(body.get("hard", False))
+        elif action == "rebuild":
+            image_ref = body.get("image", spec["image"])
+            image = await self.images.find(str(image_ref))
+            if image is None:
+                raise BadSpec(
+                    "the server cannot be rebuilt",
+                    [Problem("body.image", f"image {image_ref!r} is not present")],
+                )
+            spec["image"], spec["rebuilds"] = image.id, spec.get("rebuilds", 0) + 1
+        else:
+            raise InvalidInput(
+                f"unknown server action {action!r}; known: start, stop, reboot, rebuild"
+            )
+        await self.store.call(update_specs_sync, self.store, [("server", obj.id, spec)])
+        self.kick()
+        return await self.show("server", obj.id)
+
+    # -- networks, subnets, flavors ----------------------------------------------------------
+    async def create_network(self, body: object) -> JSON:
+        network_id = new_id()
+        spec = specs.parse_network(body, network_id)
+        return await self._insert("network", network_id, spec["name"], spec)
+
+    async def create_subnet(self, body: object) -> JSON:
+        subnet_id = new_id()
+        spec = specs.parse_subnet(body, subnet_id)
+        network = await self.store.call(self._find_live_sync, "network", spec["network"])
+        if network is None:
+            raise BadSpec(
+                "the subnet cannot be created",
+                [Problem("body.network", f"network {spec['network']!r} does not exist")],
+            )
+        spec["network"] = network.id
+        return await self._insert("subnet", subnet_id, spec["name"], spec)
+
+    async def create_flavor(self, body: object) -> JSON:
+        spec = specs.parse_flavor(body)
+        return await self._insert("flavor", new_id(), spec["name"], spec)
+
+    async def _insert(self, kind: str, obj_id: str, name: str | None, spec: JSON) -> JSON:
+        def insert() -> None:
+            self._check_name_free_sync(kind, name)
+            insert_objects_sync(self.store, [(kind, obj_id, name, spec)], [])
+
+        await self.store.call(insert)
+        self.kick()
+        return await self.show(kind, obj_id)
+
+    # -- volumes ---------------------------------------------------------------------------
+    async def create_volume(self, body: object) -> JSON:
+        spec = specs.parse_volume(body)
+        return await self._insert("volume", new_id(), spec["name"], spec)
+
+    async def volume_action(self, ref: str, action: str, body: JSON) -> JSON:
+        await self.store.call(self._volume_action_sync, ref, action, body)
+        self.kick()
+        return await self.show("volume", ref)
+
+    def _volume_action_sync(self, ref: str, action: str, body: JSON) -> None:
+        vol = self._find_live_sync("volume", ref)
+        if vol is None:
+            raise NotFound(f"volume {ref!r} does not exist")
+        spec = dict(vol.spec)
+        changes: list[tuple[str, str, JSON]] = []
+        if action == "attach":
+            server = self._find_live_sync("server", str(body.get("server", "")))
+            if server is None:
+                raise BadSpec("cannot attach", [Problem("body.server", "no such server")])
+            if spec.get("server"):
+                raise Conflict(f"volume {ref} is already attached to {spec['server']}")
+            spec["server"] = server.id
+            changes.append(
+                ("server", server.id, {**server.spec, "volumes": [*server.spec["volumes"], vol.id]})
+            )
+        elif action == "detach":
+            if not spec.get("server"):
+                raise Conflict(f"volume {ref} is not attached")
+            server = self.store.get_object("server", spec["server"])
+            rest = [v for v in server.spec["volumes"] if v != vol.id]
+            changes.append(("server", server.id, {**server.spec, "volumes": rest}))
+            spec["server"] = None
+        elif action == "extend":
+            size = body.get("size_gb")
+            if not isinstance(size, int) or isinstance(size, bool) or size <= spec["size_gb"]:
+                raise InvalidInput(
+                    "cannot extend",
+                    [Problem("body.size_gb", f"must be an integer above {spec['size_gb']}")],
+                )
+            spec["size_gb"] = size
+        elif action == "snapshot":
+            name = body.get("name") or f"{vol.name}-snap{len(spec.get('snapshots', [])) + 1}"
+            spec["snapshots"] = [*spec.get("snapshots", []), str(name)]
+        else:
+            raise InvalidInput(
+                f"unknown volume action {action!r}; known: attach, detach, extend, snapshot"
+            )
+        update_specs_sync(self.store, [("volume", vol.id, spec), *changes])

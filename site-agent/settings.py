@@ -1,0 +1,81 @@
+"""``SiteAgentSettings``: everything the site agent reads from config, env and flags.
+
+Loaded once by the daemon with ``atoll.settings.load(SiteAgentSettings, "site_agent", ...)``
+(TOML ``[site_agent]`` table, then ``ATOLL_SITE_AGENT_<FIELD>``, then flags) and passed
+explicitly to whatever needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from atoll.settings import load
+
+SECTION = "site_agent"
+
+VirtType = Literal["auto", "kvm", "qemu"]
+RestartPolicy = Literal["always", "on-failure", "never"]
+
+
+@dataclass(frozen=True)
+class SiteAgentSettings:
+    data_dir: Path = Path("/var/lib/atoll/site-agent")
+    host: str = "127.0.0.1"
+    port: int = 8471
+    site_name: str = "site"
+    # compute
+    virt_type: VirtType = "auto"
+    libvirt_uri: str = "qemu:///system"
+    stop_timeout: float = 30.0  # graceful shutdown, then forced
+    # network
+    ovsdb_remote: str = "unix:/run/openvswitch/db.sock"
+    integration_bridge: str = "br-int"
+    # "physnet1:eth1,physnet2:eth2": physical network name -> uplink interface
+    physical_networks: tuple[str, ...] = ()
+    # storage
+    image_cache_dir: Path | None = None  # default: <data_dir>/images
+    image_cache_max_gb: float = 20.0
+    # telemetry
+    telemetry_interval: float = 10.0
+    telemetry_raw_retention: float = 3600.0  # raw samples kept this many seconds
+    telemetry_rollup_retention: float = 86400.0  # 1-minute averages kept this long
+    # reconciler
+    restart_policy: RestartPolicy = "on-failure"
+    restart_backoff_initial: float = 2.0
+    restart_backoff_max: float = 300.0
+    reconcile_interval: float = 5.0
+    audit_interval: float = 300.0
+    # auth
+    token_ttl: float = 3600.0
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "agent.db"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.image_cache_dir or self.data_dir / "images"
+
+    @property
+    def instances_dir(self) -> Path:
+        return self.data_dir / "instances"
+
+    def physnet_map(self) -> dict[str, str]:
+        """``physical_networks`` as a mapping; a bad entry raises ConfigError."""
+        from atoll.errors import ConfigError
+
+        out: dict[str, str] = {}
+        for item in self.physical_networks:
+            name, sep, iface = item.partition(":")
+            if not sep or not name or not iface:
+                raise ConfigError(f"[{SECTION}].physical_networks: {item!r} is not NAME:INTERFACE")
+            out[name] = iface
+        return out
+
+
+def load_settings(
+    config_file: Path | None = None, flags: dict[str, object] | None = None
+) -> SiteAgentSettings:
+    return load(SiteAgentSettings, SECTION, config_file=config_file, flags=flags)

@@ -1,0 +1,37 @@
+"""How desired objects and their observed status look to a client (API and CLI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from atoll.site_agent.store import DesiredObject, ObservedStatus
+
+JSON = dict[str, Any]
+
+_HIDDEN = {"ports", "reboots", "rebuilds", "reboot_hard", "user_data"}
+
+
+def render(obj: DesiredObject, status: ObservedStatus | None, ports: dict[str, JSON]) -> JSON:
+    """One object: its spec fields, plus id, status and generations."""
+    out: JSON = {"id": obj.id}
+    out.update({k: v for k, v in obj.spec.items() if k not in _HIDDEN})
+    state = status.state if status else "PENDING"
+    out["status"] = "DELETING" if obj.deleting and state != "ERROR" else state
+    out["message"] = status.message if status else ""
+    out["generation"] = obj.generation
+    out["observed_generation"] = status.observed_generation if status else 0
+    if obj.kind == "server":
+        out["networks"] = [
+            {
+                "network": ports[p]["network"],
+                "port": p,
+                "mac": ports[p]["mac"],
+                "ip": ports[p]["ip"],
+            }
+            for p in obj.spec.get("ports", [])
+            if p in ports
+        ]
+        if status:
+            out["power_state"] = status.detail.get("power_state", "")
+            out["restarts"] = status.detail.get("restarts", 0)
+    return out

@@ -1,0 +1,35 @@
+"""An API context over a real SQLite store and a directory image catalog, for API tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from atoll.site_agent.api.context import ApiContext
+from atoll.site_agent.auth import Authenticator
+from atoll.site_agent.catalog import DirectoryCatalog
+from atoll.site_agent.resources import Resources
+from atoll.site_agent.store import LocalStore
+
+
+async def make_context(tmp: Path) -> tuple[ApiContext, LocalStore, str]:
+    """Returns the context, its store, and the admin secret printed at first start."""
+    store = await LocalStore(tmp / "agent.db").open()
+    images = tmp / "images"
+    images.mkdir()
+    (images / "cirros.qcow2").write_bytes(b"QFI\xfb" + bytes(60))
+    auth = Authenticator(store, tmp)
+    secret = await store.call(auth.bootstrap_sync)
+    assert secret is not None
+    catalog = DirectoryCatalog(images)
+    resources = Resources(store, catalog)
+    await store.call(resources.seed_sync)
+
+    async def console(server_id: str, tail: int) -> str:
+        return f"console of {server_id}"[-tail:]
+
+    async def health() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    ctx = ApiContext(resources, auth, catalog, console, health)
+    return ctx, store, secret

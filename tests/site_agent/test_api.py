@@ -1,0 +1,157 @@
+"""The local API: authentication, the JSON error shape, bad input as 4xx, resource flows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from atoll.site_agent.api.app import build_app
+from atoll.site_agent.store import LocalStore
+from tests.site_agent.api_harness import make_context
+
+
+@pytest.fixture
+async def api(
+    tmp_path: Path, aiohttp_client: Any
+) -> AsyncIterator[tuple[TestClient[Any, Any], LocalStore, str]]:
+    ctx, store, secret = await make_context(tmp_path)
+    client = await aiohttp_client(build_app(ctx))
+    try:
+        yield client, store, secret
+    finally:
+        await store.close()
+
+
+async def _token(client: TestClient[Any, Any], secret: str) -> dict[str, str]:
+    resp = await client.post("/v1/auth/tokens", json={"name": "admin", "secret": secret})
+    assert resp.status == 201, await resp.text()
+    return {"Authorization": f"Bearer {(await resp.json())['token']}"}
+
+
+def _assert_error(body: dict[str, Any], code: str) -> dict[str, Any]:
+    err: dict[str, Any] = body["error"]
+    assert err["code"] == code
+    assert err["message"] and err["request_id"]
+    return err
+
+
+async def test_health_is_public_everything_else_needs_a_token(api: Any) -> None:
+    client, _, _ = api
+    resp = await client.get("/health")
+    assert resp.status == 200 and resp.headers["X-Request-Id"]
+    resp = await client.get("/v1/servers", headers={"X-Request-Id": "abc-123"})
+    assert resp.status == 401
+    assert resp.headers["X-Request-Id"] == "abc-123"
+    assert _assert_error(await resp.json(), "unauthenticated")["request_id"] == "abc-123"
+    resp = await client.get("/v1/servers", headers={"Authorization": "Bearer atl1.bogus.sig"})
+    assert resp.status == 401
+    _assert_error(await resp.json(), "unauthenticated")
+
+
+async def test_wrong_credential_is_refused_and_right_one_gives_a_working_token(api: Any) -> None:
+    client, _, secret = api
+    resp = await client.post("/v1/auth/tokens", json={"name": "admin", "secret": "nope"})
+    assert resp.status == 401
+    headers = await _token(client, secret)
+    resp = await client.get("/v1/flavors", headers=headers)
+    assert resp.status == 200
+    assert {f["name"] for f in (await resp.json())["flavors"]} >= {"tiny", "small"}
+
+
+async def test_bad_input_is_a_4xx_with_problems(api: Any) -> None:
+    client, _, secret = api
+    h = await _token(client, secret)
+    resp = await client.post("/v1/servers", data=b"{not json", headers=h)
+    assert resp.status == 400
+    _assert_error(await resp.json(), "invalid_input")
+    resp = await client.post("/v1/servers", json={"name": "-bad", "vcpus": "x"}, headers=h)
+    assert resp.status == 400
+    wheres = {p["where"] for p in _assert_error(await resp.json(), "invalid_input")["problems"]}
+    assert {"body.name", "body.flavor", "body.image", "body.vcpus"} <= wheres
+    resp = await client.get("/v1/nothing-here", headers=h)
+    assert resp.status == 404
+    _assert_error(await resp.json(), "not_found")
+    resp = await client.get("/v1/servers/does-not-exist", headers=h)
+    assert resp.status == 404
+    resp = await client.post("/v1/servers/x/actions/explode", json={}, headers=h)
+    assert resp.status == 404
+
+
+async def test_bad_specs_fail_clearly_and_leave_nothing(api: Any) -> None:
+    client, store, secret = api
+    h = await _token(client, secret)
+    net = await client.post("/v1/networks", json={"name": "lan"}, headers=h)
+    assert net.status == 201, await net.text()
+    sub = await client.post(
+        "/v1/subnets",
+        json={"network": "lan", "cidr": "10.9.0.0/30", "gateway": "10.9.0.1"},
+        headers=h,
+    )
+    assert sub.status == 201, await sub.text()
+    base = {"flavor": "tiny", "image": "cirros", "networks": ["lan"]}
+    cases = [
+        ({**base, "name": "a", "flavor": "huge"}, 400, "body.flavor"),
+        ({**base, "name": "a", "image": "missing"}, 400, "body.image"),
+        ({**base, "name": "a", "networks": ["nowhere"]}, 400, "body.networks[0].network"),
+    ]
+    for body, status, where in cases:
+        resp = await client.post("/v1/servers", json=body, headers=h)
+        assert resp.status == status, await resp.text()
+        problems = (await resp.json())["error"]["problems"]
+        assert where in {p["where"] for p in problems}
+    # /30 with a gateway holds exactly one address: the second server exhausts it
+    first = await client.post("/v1/servers", json={**base, "name": "one"}, headers=h)
+    assert first.status == 202, await first.text()
+    assert (await first.json())["server"]["networks"][0]["ip"] == "10.9.0.2"
+    resp = await client.post("/v1/servers", json={**base, "name": "two"}, headers=h)
+    assert resp.status == 400
+    assert "no free address" in str(await resp.json())
+    dup = await client.post("/v1/servers", json={**base, "name": "one"}, headers=h)
+    assert dup.status == 409
+    _assert_error(await dup.json(), "duplicate_name")
+    servers = (await (await client.get("/v1/servers", headers=h)).json())["servers"]
+    assert [s["name"] for s in servers] == ["one"]
+    assert await store.call(store.table_count, "ipam") == 1
+    ports = await store.call(store.list_objects, "port")
+    assert len(ports) == 1
+
+
+async def test_volume_lifecycle_through_the_api(api: Any) -> None:
+    client, _, secret = api
+    h = await _token(client, secret)
+    resp = await client.post("/v1/volumes", json={"name": "data", "size_gb": 1}, headers=h)
+    assert resp.status == 202, await resp.text()
+    srv = await client.post(
+        "/v1/servers", json={"name": "vm", "flavor": "tiny", "image": "cirros"}, headers=h
+    )
+    assert srv.status == 202
+    resp = await client.post("/v1/volumes/data/actions/attach", json={"server": "vm"}, headers=h)
+    assert resp.status == 202, await resp.text()
+    assert (await resp.json())["volume"]["server"] == (await srv.json())["server"]["id"]
+    resp = await client.delete("/v1/volumes/data", headers=h)
+    assert resp.status == 409
+    resp = await client.post("/v1/volumes/data/actions/extend", json={"size_gb": 1}, headers=h)
+    assert resp.status == 400
+    resp = await client.post("/v1/volumes/data/actions/extend", json={"size_gb": 2}, headers=h)
+    assert (await resp.json())["volume"]["size_gb"] == 2
+    resp = await client.post("/v1/volumes/data/actions/detach", json={}, headers=h)
+    assert (await resp.json())["volume"]["server"] is None
+    resp = await client.delete("/v1/volumes/data", headers=h)
+    assert resp.status == 202
+
+
+async def test_console_and_images(api: Any) -> None:
+    client, _, secret = api
+    h = await _token(client, secret)
+    images = (await (await client.get("/v1/images", headers=h)).json())["images"]
+    assert [i["name"] for i in images] == ["cirros"]
+    srv = await client.post(
+        "/v1/servers", json={"name": "vm", "flavor": "tiny", "image": "cirros"}, headers=h
+    )
+    sid = (await srv.json())["server"]["id"]
+    resp = await client.get("/v1/servers/vm/console", headers=h)
+    assert (await resp.json())["console"]["output"] == f"console of {sid}"
