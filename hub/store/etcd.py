@@ -1,0 +1,372 @@
+"""The scale-out hub store: an etcd 3.4+ cluster through etcd3gw (etcd's JSON gateway).
+
+Layout under ``prefix`` (default ``/atoll/``)::
+
+    /atoll/objects/<kind>/<key>   the object, as JSON
+    /atoll/meta/revision          written in every write's transaction (value empty)
+
+etcd's own revision is the store revision: a write's revision is the object's
+``mod_revision`` (``created_revision`` is etcd's ``create_revision``), store-wide and strictly
+increasing. Writing the meta key in the same transaction makes its ``mod_revision`` the
+revision of this store's latest write even when the cluster holds other data, so
+``revision()`` is 0 for an empty store and ``changes()`` knows how far history goes.
+
+Compare-and-swap is one etcd transaction: ``expect_revision=R`` compares the key's
+``mod_revision`` with R, ``expect_revision=0`` compares ``create_revision`` with 0 (absent).
+The failure branch reads the key back, to tell a stale revision from a missing object.
+
+``changes(since)`` replays etcd's history with a watch from ``since + 1`` over the objects
+prefix, read until the latest write; history older than etcd's last compaction raises
+:class:`~atoll.hub.store.base.Compacted`. ``watch`` long-polls the same stream: it waits up to
+``poll_interval`` for new events, then asks again, so a consumer that stops iterating frees
+its thread within that time.
+
+Endpoints: requests go to one member; when it refuses the connection or reports itself
+unavailable, the store moves to the next and retries, for up to ``timeout`` seconds, so the
+hub keeps serving while any quorum of members is up. etcd3gw and requests errors become
+:class:`~atoll.errors.TemporaryError` (retry later) or
+:class:`~atoll.errors.PermanentError` at this boundary. Calls run on worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import builtins
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+import etcd3gw
+import requests
+import urllib3
+from etcd3gw import exceptions as etcd_errors
+
+from atoll.errors import InvalidInput, NotFound, PermanentError, StaleRevision, TemporaryError
+from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Record
+from atoll.hub.store.query import check_filters, matches
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Client = Any  # etcd3gw.client.Etcd3Client (etcd3gw ships no stubs we use)
+
+LIST_BATCH = 256
+RETRY_PAUSE = 0.2
+
+
+class _EndpointDown(Exception):
+    """This member cannot answer now; another may."""
+
+
+class EtcdStore:
+    def __init__(
+        self,
+        endpoints: Sequence[tuple[str, int]],
+        *,
+        prefix: str = "/atoll/",
+        timeout: float = 10.0,
+        poll_interval: float = 1.0,
+    ) -> None:
+        if not endpoints:
+            raise ValueError("EtcdStore needs at least one endpoint")
+        if not prefix.startswith("/") or not prefix.endswith("/"):
+            raise ValueError(f"prefix {prefix!r} must start and end with '/'")
+        self.endpoints = list(endpoints)
+        self.timeout = timeout
+        self._poll = poll_interval
+        self._objects = prefix + "objects/"
+        self._meta = prefix + "meta/revision"
+        self._clients = [
+            etcd3gw.client(host=h, port=p, timeout=timeout, api_path="/v3/") for h, p in endpoints
+        ]
+        self._current = 0
+        self._failing = False
+        self._lock = threading.Lock()
+
+    # -- talking to a member, with fail-over -----------------------------------------------
+
+    async def _run(self, fn: Callable[[Client], T]) -> T:
+        return await asyncio.to_thread(self._call, fn)
+
+    def _call(self, fn: Callable[[Client], T]) -> T:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            for _ in range(len(self._clients)):
+                with self._lock:
+                    index = self._current
+                try:
+                    result = fn(self._clients[index])
+                except _EndpointDown as exc:
+                    self._next_endpoint(index, exc)
+                    continue
+                self._recovered()
+                return result
+            if time.monotonic() >= deadline:
+                raise TemporaryError(
+                    f"no etcd endpoint of {self._names()} answered within {self.timeout:g}s; "
+                    "check that a quorum of members is running",
+                    delay=1.0,
+                )
+            time.sleep(RETRY_PAUSE)
+
+    def _next_endpoint(self, index: int, exc: Exception) -> None:
+        with self._lock:
+            if self._current == index:
+                self._current = (index + 1) % len(self._clients)
+            if not self._failing:
+                host, port = self.endpoints[index]
+                log.warning("etcd %s:%d is unavailable (%s); trying the next", host, port, exc)
+            self._failing = True
+
+    def _recovered(self) -> None:
+        if self._failing:
+            with self._lock:
+                self._failing = False
+                host, port = self.endpoints[self._current]
+            log.warning("etcd answers again, through %s:%d", host, port)
+
+    def _names(self) -> str:
+        return ",".join(f"{h}:{p}" for h, p in self.endpoints)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def put(
+        self, kind: str, key: str, value: JSON, *, expect_revision: int | None = None
+    ) -> Record:
+        path = self._key(kind, key)
+        try:
+            body = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"{kind} {key!r} cannot be stored as JSON: {exc}") from exc
+        compare = []
+        if expect_revision == 0:
+            compare = [_compare(path, "CREATE", "create_revision", 0)]
+        elif expect_revision is not None:
+            compare = [_compare(path, "MOD", "mod_revision", expect_revision)]
+        txn = {
+            "compare": compare,
+            "success": [
+                {"request_put": {"key": _b64(path), "value": _b64(body), "prev_kv": True}},
+                {"request_put": {"key": _b64(self._meta), "value": ""}},
+            ],
+            "failure": [{"request_range": {"key": _b64(path)}}],
+        }
+        result = await self._run(lambda c: _post(c, "/kv/txn", txn))
+        if not result.get("succeeded"):
+            _cas_failed(kind, key, expect_revision, result)
+        rev = int(result["header"]["revision"])
+        prev = result["responses"][0]["response_put"].get("prev_kv")
+        created = int(prev["create_revision"]) if prev else rev
+        return Record(kind, key, json.loads(body), rev, created)
+
+    async def delete(self, kind: str, key: str, *, expect_revision: int | None = None) -> int:
+        path = self._key(kind, key)
+        if expect_revision == 0:  # "delete it if it does not exist" can never succeed
+            current = await self.get(kind, key)
+            raise StaleRevision(
+                f"{kind} {key!r} is at revision {current.revision}, not 0: read it again and retry"
+            )
+        if expect_revision is None:
+            compare = _compare(path, "VERSION", "version", 0, result="GREATER")
+        else:
+            compare = _compare(path, "MOD", "mod_revision", expect_revision)
+        txn = {
+            "compare": [compare],
+            "success": [
+                {"request_delete_range": {"key": _b64(path)}},
+                {"request_put": {"key": _b64(self._meta), "value": ""}},
+            ],
+            "failure": [{"request_range": {"key": _b64(path)}}],
+        }
+        result = await self._run(lambda c: _post(c, "/kv/txn", txn))
+        if not result.get("succeeded"):
+            _cas_failed(kind, key, expect_revision, result)
+        return int(result["header"]["revision"])
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get(self, kind: str, key: str) -> Record:
+        path = self._key(kind, key)
+        result = await self._run(lambda c: _post(c, "/kv/range", {"key": _b64(path)}))
+        kvs = result.get("kvs") or []
+        if not kvs:
+            raise NotFound(f"{kind} {key!r} does not exist")
+        return _record(kind, key, kvs[0])
+
+    async def list(self, query: ListQuery) -> Page:
+        check_filters(query.filters)
+        if query.limit < 1:
+            raise InvalidInput(f"limit must be at least 1, not {query.limit}")
+        prefix = self._key(query.kind, "")
+        start = prefix + query.marker + "\0" if query.marker is not None else prefix
+        batch = query.limit + 1 if not query.filters else max(query.limit + 1, LIST_BATCH)
+
+        def work(client: Client) -> builtins.list[Record]:
+            found: builtins.list[Record] = []
+            at: int | None = None  # every page reads the same snapshot
+            begin = start
+            while len(found) <= query.limit:
+                body = {"key": _b64(begin), "range_end": _b64(_prefix_end(prefix)), "limit": batch}
+                if at is not None:
+                    body["revision"] = at
+                result = _post(client, "/kv/range", body)
+                at = int(result["header"]["revision"])
+                kvs = result.get("kvs") or []
+                for kv in kvs:
+                    key = base64.b64decode(kv["key"]).decode()[len(prefix) :]
+                    record = _record(query.kind, key, kv)
+                    if matches(record.value, query.filters):
+                        found.append(record)
+                if not result.get("more") or not kvs:
+                    break
+                begin = base64.b64decode(kvs[-1]["key"]).decode() + "\0"
+            return found
+
+        items = await self._run(work)
+        more = len(items) > query.limit
+        items = items[: query.limit]
+        return Page(items, items[-1].key if more else None)
+
+    async def changes(self, since: int, limit: int = 1000) -> builtins.list[Change]:
+        return await self._run(partial(self._history, since=since, limit=limit, wait=0.0))
+
+    async def watch(self, since: int) -> AsyncIterator[Change]:
+        while True:
+            batch = await self._run(
+                partial(self._history, since=since, limit=1000, wait=self._poll)
+            )
+            for change in batch:
+                yield change
+                since = change.revision
+
+    async def revision(self) -> int:
+        return await self._run(self._revision)
+
+    async def close(self) -> None:
+        for client in self._clients:
+            client.session.close()
+
+    # -- on a worker thread ----------------------------------------------------------------
+
+    def _revision(self, client: Client) -> int:
+        kvs = _post(client, "/kv/range", {"key": _b64(self._meta)}).get("kvs") or []
+        return int(kvs[0]["mod_revision"]) if kvs else 0
+
+    def _history(
+        self, client: Client, *, since: int, limit: int, wait: float
+    ) -> builtins.list[Change]:
+        """Writes after ``since``, up to the latest; if none, wait ``wait`` s for the next."""
+        latest = self._revision(client)
+        if latest <= since and wait <= 0:
+            return []
+        create = {
+            "key": _b64(self._objects),
+            "range_end": _b64(_prefix_end(self._objects)),
+            "start_revision": since + 1,
+        }
+        read_timeout = wait if latest <= since else self.timeout
+        try:
+            response = client.session.post(
+                client.get_url("/watch"),
+                json={"create_request": create},
+                stream=True,
+                timeout=(self.timeout, read_timeout),
+            )
+        except requests.RequestException as exc:
+            raise _EndpointDown(str(exc)) from exc
+        found: builtins.list[Change] = []
+        try:
+            for line in response.iter_lines():
+                if line:
+                    self._take(json.loads(line), found, latest)
+                if found and (len(found) >= limit or found[-1].revision >= latest):
+                    break
+        except requests.ConnectionError as exc:
+            if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):
+                if latest <= since:
+                    return found  # nothing new within ``wait``
+                raise TemporaryError(f"etcd history after {since} did not arrive") from exc
+            raise _EndpointDown(str(exc)) from exc
+        except requests.RequestException as exc:
+            raise _EndpointDown(str(exc)) from exc
+        finally:
+            response.close()
+        return found[:limit]
+
+    def _take(self, chunk: dict[str, Any], found: builtins.list[Change], latest: int) -> None:
+        """Add the events of one watch response to ``found``."""
+        if "error" in chunk:
+            raise _EndpointDown(chunk["error"].get("message", "watch failed"))
+        result = chunk["result"]
+        if int(result.get("compact_revision", 0)):
+            raise Compacted(
+                f"etcd compacted its history up to revision {result['compact_revision']}; "
+                f"list everything and continue from revision {latest}",
+                latest,
+            )
+        if result.get("canceled"):
+            raise _EndpointDown(f"watch canceled: {result.get('cancel_reason', '')}")
+        for event in result.get("events", []):
+            kv = event["kv"]
+            kind, _, key = base64.b64decode(kv["key"]).decode()[len(self._objects) :].partition("/")
+            rev = int(kv["mod_revision"])
+            if event.get("type") == "DELETE":
+                found.append(Change(rev, kind, key, "delete", None))
+            else:
+                found.append(Change(rev, kind, key, "put", _value(kv)))
+
+    def _key(self, kind: str, key: str) -> str:
+        if not kind or "/" in kind or "\0" in kind or "\0" in key:
+            raise InvalidInput(f"kind {kind!r} / key {key!r}: kind must be non-empty, without '/'")
+        return f"{self._objects}{kind}/{key}"
+
+
+def _post(client: Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One gateway call; library errors become ours (or _EndpointDown to fail over)."""
+    try:
+        return client.post(client.get_url(path), json=body)  # type: ignore[no-any-return]
+    except (etcd_errors.ConnectionFailedError, etcd_errors.ConnectionTimeoutError) as exc:
+        raise _EndpointDown(exc.detail_text or type(exc).__name__) from exc
+    except etcd_errors.Etcd3Exception as exc:
+        detail = exc.detail_text or ""
+        if "compacted" in detail or "leader" in detail or "timed out" in detail:
+            raise TemporaryError(f"etcd {path}: {detail}") from exc
+        raise PermanentError(f"etcd {path} failed: {detail or exc.args}") from exc
+    except requests.RequestException as exc:
+        raise _EndpointDown(str(exc)) from exc
+
+
+def _cas_failed(kind: str, key: str, expect: int | None, result: dict[str, Any]) -> None:
+    kvs = result["responses"][0]["response_range"].get("kvs") or []
+    if not kvs:
+        raise NotFound(f"{kind} {key!r} does not exist")
+    have = int(kvs[0].get("mod_revision", 0))
+    now = f"is at revision {have}" if have else "exists"
+    raise StaleRevision(f"{kind} {key!r} {now}, not {expect}: read it again and retry")
+
+
+def _compare(
+    path: str, target: str, field: str, value: int, result: str = "EQUAL"
+) -> dict[str, Any]:
+    return {"key": _b64(path), "result": result, "target": target, field: value}
+
+
+def _record(kind: str, key: str, kv: dict[str, Any]) -> Record:
+    return Record(kind, key, _value(kv), int(kv["mod_revision"]), int(kv["create_revision"]))
+
+
+def _value(kv: dict[str, Any]) -> JSON:
+    return json.loads(base64.b64decode(kv.get("value", "")))  # type: ignore[no-any-return]
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _prefix_end(prefix: str) -> str:
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)

@@ -1,0 +1,207 @@
+"""The store contract (see ``atoll.hub.store.base``), checked against every backend.
+
+Each test runs on MemoryStore, SQLiteStore (a file) and EtcdStore (a real etcd member).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from atoll.errors import InvalidInput, NotFound, StaleRevision
+from atoll.hub.store.base import Change, ListQuery, Record, Store
+from tests.hub.store.conftest import Backend
+
+
+async def test_empty_store_is_at_revision_zero(store: Store) -> None:
+    assert await store.revision() == 0
+    assert await store.changes(0) == []
+    with pytest.raises(NotFound):
+        await store.get("project", "nope")
+
+
+async def test_put_get_delete(store: Store) -> None:
+    value = {"name": "Ünïcode ✓", "n": 3, "ok": True, "nested": {"a": [1, 2.5, None]}}
+    made = await store.put("project", "p1", value)
+    assert made == Record("project", "p1", value, made.revision, made.revision)
+    assert await store.get("project", "p1") == made
+    again = await store.put("project", "p1", {"name": "renamed"})
+    assert again.revision > made.revision and again.created_revision == made.revision
+    assert (await store.get("project", "p1")).value == {"name": "renamed"}
+    gone = await store.delete("project", "p1")
+    assert gone > again.revision
+    with pytest.raises(NotFound):
+        await store.get("project", "p1")
+    with pytest.raises(NotFound):
+        await store.delete("project", "p1")
+
+
+async def test_returned_values_are_copies(store: Store) -> None:
+    value = {"tags": ["a"]}
+    made = await store.put("site", "s", value)
+    value["tags"].append("b")
+    made.value["tags"].append("c")
+    assert (await store.get("site", "s")).value == {"tags": ["a"]}
+
+
+async def test_compare_and_swap(store: Store) -> None:
+    a = await store.put("user", "u", {"v": 1}, expect_revision=0)
+    with pytest.raises(StaleRevision):
+        await store.put("user", "u", {"v": 2}, expect_revision=0)
+    b = await store.put("user", "u", {"v": 2}, expect_revision=a.revision)
+    assert b.created_revision == a.revision
+    with pytest.raises(StaleRevision):
+        await store.put("user", "u", {"v": 3}, expect_revision=a.revision)
+    assert (await store.get("user", "u")).value == {"v": 2}
+    with pytest.raises(NotFound):
+        await store.put("user", "missing", {}, expect_revision=a.revision)
+    with pytest.raises(StaleRevision):
+        await store.delete("user", "u", expect_revision=a.revision)
+    with pytest.raises(NotFound):
+        await store.delete("user", "missing", expect_revision=a.revision)
+    await store.delete("user", "u", expect_revision=b.revision)
+    with pytest.raises(NotFound):
+        await store.get("user", "u")
+    recreated = await store.put("user", "u", {"v": 4}, expect_revision=0)
+    assert recreated.created_revision == recreated.revision > b.revision
+
+
+async def test_revisions_are_store_wide_and_strictly_increasing(store: Store) -> None:
+    revisions = []
+    for i in range(4):
+        for kind in ("project", "flavor", "site"):
+            revisions.append((await store.put(kind, f"k{i}", {"i": i})).revision)
+        revisions.append(await store.delete("flavor", f"k{i}"))
+    assert revisions == sorted(set(revisions))
+    assert await store.revision() == revisions[-1]
+
+
+async def test_same_key_in_different_kinds_is_different_objects(store: Store) -> None:
+    await store.put("project", "x", {"kind": "project"})
+    await store.put("user", "x", {"kind": "user"})
+    await store.delete("project", "x")
+    assert (await store.get("user", "x")).value == {"kind": "user"}
+
+
+async def test_list_filters_and_pages(store: Store) -> None:
+    for i in range(7):
+        value: dict[str, object] = {"region": "east" if i % 2 else "west", "n": i % 3, "up": i < 3}
+        if i == 6:
+            value["region"] = None
+        await store.put("site", f"s{i}", value)
+    await store.put("flavor", "s9", {"region": "east"})  # another kind: never listed
+
+    keys, marker, pages = [], None, 0
+    while True:
+        page = await store.list(ListQuery("site", limit=3, marker=marker))
+        keys += [r.key for r in page.items]
+        pages += 1
+        if page.next_marker is None:
+            break
+        marker = page.next_marker
+    assert keys == [f"s{i}" for i in range(7)] and pages == 3
+
+    async def listed(**filters: object) -> list[str]:
+        return [r.key for r in (await store.list(ListQuery("site", filters=filters))).items]
+
+    assert await listed(region="east") == ["s1", "s3", "s5"]
+    assert await listed(region="east", n=0) == ["s3"]
+    assert await listed(up=True) == ["s0", "s1", "s2"]
+    assert await listed(region=None) == ["s6"]
+    assert await listed(nosuchfield=None) == [f"s{i}" for i in range(7)]
+    assert await listed(n="0") == []  # a string never equals a number
+    page = await store.list(ListQuery("site", filters={"region": "west"}, limit=2))
+    assert [r.key for r in page.items] == ["s0", "s2"] and page.next_marker == "s2"
+    page = await store.list(ListQuery("site", filters={"region": "west"}, limit=2, marker="s2"))
+    assert [r.key for r in page.items] == ["s4"] and page.next_marker is None
+
+
+async def test_list_rejects_bad_filters(store: Store) -> None:
+    for filters in ({"a.b": 1}, {"a": {"nested": 1}}, {"'; drop": 1}):
+        with pytest.raises(InvalidInput):
+            await store.list(ListQuery("site", filters=filters))
+
+
+async def test_changes_since_include_deletes(store: Store) -> None:
+    a = await store.put("project", "a", {"v": 1})
+    b = await store.put("user", "b", {"v": 2})
+    c = await store.put("project", "a", {"v": 3})
+    d = await store.delete("user", "b")
+    assert await store.changes(0) == [
+        Change(a.revision, "project", "a", "put", {"v": 1}),
+        Change(b.revision, "user", "b", "put", {"v": 2}),
+        Change(c.revision, "project", "a", "put", {"v": 3}),
+        Change(d, "user", "b", "delete", None),
+    ]
+    assert [ch.revision for ch in await store.changes(b.revision)] == [c.revision, d]
+    assert [ch.revision for ch in await store.changes(0, limit=2)] == [a.revision, b.revision]
+    assert await store.changes(d) == []
+
+
+async def test_watch_sees_old_then_new_changes(store: Store) -> None:
+    first = await store.put("flavor", "f1", {})
+    seen: list[Change] = []
+
+    async def consume() -> None:
+        async for change in store.watch(0):
+            seen.append(change)
+            if len(seen) == 3:
+                return
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.1)
+    second = await store.put("flavor", "f2", {"x": 1})
+    third = await store.delete("flavor", "f1")
+    await asyncio.wait_for(task, 10)
+    assert [(c.revision, c.key, c.op) for c in seen] == [
+        (first.revision, "f1", "put"),
+        (second.revision, "f2", "put"),
+        (third, "f1", "delete"),
+    ]
+
+
+async def test_watch_from_a_revision_skips_older_changes(store: Store) -> None:
+    old = await store.put("flavor", "old", {})
+    new = await store.put("flavor", "new", {})
+    watch = store.watch(old.revision)
+    change = await asyncio.wait_for(anext(watch), 10)
+    await watch.aclose()  # type: ignore[attr-defined]
+    assert (change.revision, change.key) == (new.revision, "new")
+
+
+async def test_only_one_of_racing_writers_wins(backend: Backend) -> None:
+    handles = [backend.open() for _ in range(6)]
+    base = await handles[0].put("site", "contested", {"owner": None})
+
+    async def claim(i: int, handle: Store) -> Record:
+        return await handle.put("site", "contested", {"owner": i}, expect_revision=base.revision)
+
+    results = await asyncio.gather(
+        *(claim(i, h) for i, h in enumerate(handles)), return_exceptions=True
+    )
+    winners = [r for r in results if isinstance(r, Record)]
+    assert len(winners) == 1, results
+    assert all(isinstance(r, StaleRevision) for r in results if not isinstance(r, Record))
+    assert (await handles[-1].get("site", "contested")).value == winners[0].value
+
+    created = await asyncio.gather(
+        *(h.put("site", "fresh", {"by": i}, expect_revision=0) for i, h in enumerate(handles)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, Record) for r in created) == 1, created
+
+
+async def test_data_survives_reopening(persistent_backend: Backend) -> None:
+    backend = persistent_backend
+    first = backend.open()
+    made = await first.put("project", "p", {"name": "p"})
+    gone = await first.delete("project", "p")
+    kept = await first.put("project", "q", {"name": "q"})
+    await first.close()
+    second = backend.open()
+    assert await second.get("project", "q") == kept
+    assert await second.revision() == kept.revision
+    assert [c.revision for c in await second.changes(0)] == [made.revision, gone, kept.revision]
+    later = await second.put("project", "r", {})
+    assert later.revision > kept.revision
