@@ -1,0 +1,48 @@
+"""Errors of the ``nfv`` component, all rooted in the shared tree of ``atoll.errors``::
+
+    InvalidInput                    (atoll.errors)
+    ├── InvalidPackage              a VNF package or its VNFD is wrong; carries every Problem
+    └── InvalidPlanRequest          a flavour, level or scale level a package does not offer
+
+Both are 4xx-class: retrying the same input never helps, a person fixes the package or the
+request. Every ``Problem.where`` names the file inside the package and the path inside it
+(``Definitions/df.yaml:63: topology_template.node_templates.VDU1``), so the vendor or the
+operator can act without reading our code.
+"""
+
+from __future__ import annotations
+
+from atoll.errors import InvalidInput, Problem
+
+
+class InvalidPackage(InvalidInput):
+    """The package cannot be onboarded; ``problems`` lists everything found, not the first."""
+
+
+class InvalidPlanRequest(InvalidInput):
+    """A plan asked for something the deployment flavour does not offer."""
+
+
+class ProblemLog:
+    """Collects problems (which refuse the package) and warnings (which do not) while reading.
+
+    One instance per ``load_package`` call; nothing is shared between calls.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[Problem] = []
+        self.warnings: list[Problem] = []
+
+    def error(self, where: str, what: str) -> None:
+        problem = Problem(where, what)
+        if problem not in self.errors:
+            self.errors.append(problem)
+
+    def warn(self, where: str, what: str) -> None:
+        problem = Problem(where, what)
+        if problem not in self.warnings:
+            self.warnings.append(problem)
+
+    def raise_if_any(self, summary: str) -> None:
+        if self.errors:
+            raise InvalidPackage(summary, self.errors)

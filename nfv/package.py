@@ -1,0 +1,154 @@
+"""Onboarding a VNF package: ``load_package(source) -> VnfPackage``, or ``InvalidPackage``
+listing every problem found.
+
+Steps, each collecting problems rather than stopping at the first:
+
+1. open the CSAR (zip bytes, a zip file or a directory) safely (``csar``);
+2. read ``TOSCA-Metadata/TOSCA.meta`` (or, without it, the single YAML file at the root);
+3. check the hashes the manifest and TOSCA.meta list (``manifest``);
+4. load the entry definitions and their imports, with the bundled SOL001 types for files the
+   package does not carry (``definitions``), build the type library (``types``);
+5. read the VNFD into the deployment model (``vnfd``).
+
+Pure logic: no hub, no network, nothing written to disk. The hub calls this directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from atoll.nfv.csar import CsarLimits, PackageFiles, UnreadableEntry, open_package, read_bounded
+from atoll.nfv.definitions import load_definitions
+from atoll.nfv.errors import InvalidPackage, ProblemLog
+from atoll.nfv.manifest import (
+    META_PATH,
+    Manifest,
+    ToscaMeta,
+    check_listed_files,
+    parse_manifest,
+    parse_tosca_meta,
+)
+from atoll.nfv.model import ImportedFile, VnfPackage
+from atoll.nfv.types import build_type_library
+from atoll.nfv.vnfd import build_vnfd
+from atoll.nfv.yaml_loader import YamlLimits, decode_utf8
+
+SUMMARY = "the VNF package is invalid"
+META_MAX_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PackageLimits:
+    csar: CsarLimits = field(default_factory=CsarLimits)
+    yaml: YamlLimits = field(default_factory=YamlLimits)
+
+
+def load_package(source: Path | bytes, limits: PackageLimits | None = None) -> VnfPackage:
+    """Read and check a VNF package; raise ``InvalidPackage`` with every problem at once."""
+    limits = limits or PackageLimits()
+    log = ProblemLog()
+    files = open_package(source, log, limits.csar)
+    if files is None:
+        log.raise_if_any(SUMMARY)
+        raise InvalidPackage(SUMMARY)
+    try:
+        package = _read(files, log, limits)
+    finally:
+        files.close()
+    log.raise_if_any(SUMMARY)
+    assert package is not None
+    return package
+
+
+def _read(files: PackageFiles, log: ProblemLog, limits: PackageLimits) -> VnfPackage | None:
+    meta, entry = _entry(files, log)
+    if entry is None:
+        return None
+    manifest = _manifest(files, meta, entry, log)
+    verified: tuple[str, ...] = ()
+    if meta is not None:
+        verified += check_listed_files(files, meta.listed_files, log, strict=False)
+    if manifest is not None:
+        verified += check_listed_files(files, manifest.listed_files, log, strict=True)
+    if meta is not None:
+        for label, path in (
+            ("ETSI-Entry-Change-Log", meta.entry_change_log),
+            ("ETSI-Entry-Licenses", meta.entry_licenses),
+            ("ETSI-Entry-Certificate", meta.entry_certificate),
+        ):
+            if path and path not in files.names:
+                log.warn(META_PATH, f"{label} names {path}, which is not in the package")
+    loaded = load_definitions(files, entry, log, limits.yaml)
+    library = build_type_library([item.doc for item in loaded], log)
+    vnfd = build_vnfd(loaded, library, files.names, log)
+    if vnfd is None:
+        return None
+    return VnfPackage(
+        entry_definitions=entry,
+        meta=meta,
+        manifest=manifest,
+        files=tuple(sorted(files.names)),
+        verified_files=tuple(dict.fromkeys(verified)),
+        definitions=tuple(ImportedFile(item.doc.path, item.source) for item in loaded),
+        vnfd=vnfd,
+        warnings=tuple(log.warnings),
+    )
+
+
+def _text(files: PackageFiles, name: str, log: ProblemLog) -> str | None:
+    try:
+        raw = read_bounded(files, name, META_MAX_BYTES)
+    except UnreadableEntry as exc:
+        log.error(name, str(exc))
+        return None
+    if raw is None:
+        log.error(name, f"is over the {META_MAX_BYTES}-byte limit for metadata")
+        return None
+    return decode_utf8(name, raw, log)
+
+
+def _entry(files: PackageFiles, log: ProblemLog) -> tuple[ToscaMeta | None, str | None]:
+    """TOSCA.meta and the entry definitions path it names (checked to exist)."""
+    if META_PATH in files.names:
+        text = _text(files, META_PATH, log)
+        meta = parse_tosca_meta(text, log) if text is not None else None
+        if meta is None:
+            return None, None
+        entry = meta.entry_definitions
+        if entry not in files.names:
+            log.error(META_PATH, f"Entry-Definitions names {entry}, which is not in the package")
+            return meta, None
+        return meta, entry
+    roots = sorted(n for n in files.names if "/" not in n and n.endswith((".yaml", ".yml")))
+    if len(roots) == 1:
+        return None, roots[0]
+    log.error(
+        "(package)",
+        f"has no {META_PATH} and {len(roots)} YAML files at its root (exactly one is the"
+        " entry definitions when there is no TOSCA.meta)",
+    )
+    return None, None
+
+
+def _manifest(
+    files: PackageFiles, meta: ToscaMeta | None, entry: str, log: ProblemLog
+) -> Manifest | None:
+    path = meta.entry_manifest if meta is not None else None
+    if path is None:
+        stem = entry.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        candidates = [n for n in files.names if n.endswith(".mf") and "/" not in n]
+        named = [n for n in candidates if n == f"{stem}.mf"]
+        if named:
+            path = named[0]
+        elif len(candidates) == 1:
+            path = candidates[0]
+        elif candidates:
+            log.warn("(package)", "several .mf files at the root and none named by TOSCA.meta")
+    elif path not in files.names:
+        log.error(META_PATH, f"ETSI-Entry-Manifest names {path}, which is not in the package")
+        return None
+    if path is None:
+        return None
+    text = _text(files, path, log)
+    return parse_manifest(path, text, log) if text is not None else None
