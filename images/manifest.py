@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -39,6 +40,10 @@ class Manifest:
     size: int
     chunk_size: int
     chunks: tuple[str, ...]
+
+    @functools.cached_property
+    def chunk_set(self) -> frozenset[str]:
+        return frozenset(self.chunks)
 
     def chunk_length(self, index: int) -> int:
         if index < len(self.chunks) - 1:

@@ -1,0 +1,296 @@
+"""The site side of image distribution: fetch a manifest's chunks, verify, assemble.
+
+:class:`ChunkFetcher` talks to the routes of :mod:`atoll.images.serve` under ``base_url``.
+For one image it:
+
+1. gets the manifest (or takes one the caller already has, e.g. from sync);
+2. skips every chunk the site's local :class:`~atoll.images.chunks.ChunkStore` already
+   holds — from an earlier, cut transfer of this image (the store *is* the progress kept on
+   disk: a chunk lands there only after its sha256 checked out) or from other images that
+   share it;
+3. fetches the missing ones, ``concurrency`` at a time, under a token-bucket bandwidth cap,
+   each verified against its sha256; a corrupt or cut chunk is fetched again, up to
+   ``retries`` times, then the transfer fails with :class:`TransferError` (a retry later
+   resumes where it stopped);
+4. assembles the image in ``dest_dir`` under a temporary name (zero chunks become holes),
+   checks the whole-image sha256 and renames it into place.
+
+Progress goes to ``progress(done_bytes, total_bytes)`` after every chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import hashlib
+import logging
+import os
+import secrets
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from atoll.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from atoll.images.chunks import ChunkStore
+from atoll.images.errors import ChunkCorrupt, TransferError
+from atoll.images.manifest import Manifest
+from atoll.images.ratelimit import TokenBucket
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+READ_BLOCK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    path: Path
+    manifest: Manifest
+    chunks_fetched: int  # chunk bodies that travelled (retries included)
+    chunks_reused: int  # distinct chunks already held locally
+    bytes_fetched: int  # body bytes received from the hub (retries included)
+
+
+@dataclass
+class _Counters:
+    chunks: int = 0
+    bytes: int = 0
+    done: int = 0
+
+
+class ChunkFetcher:
+    """Fetches images from one hub into ``dest_dir``, keeping chunks in ``chunks``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        dest_dir: Path,
+        chunks: ChunkStore,
+        ssl_context: ssl.SSLContext | bool | None = None,
+        headers: Mapping[str, str] | None = None,
+        bandwidth_bps: int = 0,
+        concurrency: int = 4,
+        retries: int = 5,
+        retry_delay: float = 0.2,
+        timeout: float = 60.0,
+        progress: Progress | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.dest_dir = Path(dest_dir)
+        self.chunks = chunks
+        self.ssl_context = ssl_context
+        self.headers = dict(headers or {})
+        self.bucket = TokenBucket(bandwidth_bps)
+        self.concurrency = max(1, concurrency)
+        self.retries = max(1, retries)
+        self.retry_delay = retry_delay
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        self.progress = progress
+        self.dest_dir.mkdir(parents=True, exist_ok=True)
+
+    def _session(self) -> aiohttp.ClientSession:
+        ssl_arg: ssl.SSLContext | bool = True if self.ssl_context is None else self.ssl_context
+        return aiohttp.ClientSession(
+            headers=self.headers,
+            timeout=self.timeout,
+            connector=aiohttp.TCPConnector(ssl=ssl_arg, limit=self.concurrency),
+        )
+
+    async def fetch_manifest(self, image_id: str) -> Manifest:
+        async with self._session() as session:
+            return await self._manifest(session, image_id)
+
+    async def _manifest(self, session: aiohttp.ClientSession, image_id: str) -> Manifest:
+        url = f"{self.base_url}/v1/images/{image_id}/manifest"
+        try:
+            async with session.get(url) as resp:
+                await _raise_for_status(resp, f"manifest of image {image_id}")
+                data = await resp.json()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransferError(f"cannot get the manifest of image {image_id}: {exc}") from exc
+        return Manifest.from_json(data, f"manifest of image {image_id} from {self.base_url}")
+
+    async def fetch(
+        self, image_id: str, name: str | None = None, manifest: Manifest | None = None
+    ) -> FetchResult:
+        """Bring image ``image_id`` to ``dest_dir/name`` (default: the image id), verified."""
+        dest = self.dest_dir / (name or image_id)
+        if dest.name != (name or image_id) or dest.name.startswith("."):
+            raise InvalidInput(f"{name or image_id!r} cannot name a file in {self.dest_dir}")
+        counters = _Counters()
+        async with self._session() as session:
+            if manifest is None:
+                manifest = await self._manifest(session, image_id)
+            missing = await asyncio.to_thread(self._missing, manifest, counters)
+            self._report(counters, manifest)
+            await self._fetch_all(session, image_id, manifest, missing, counters)
+            bad = await asyncio.to_thread(_assemble, self.chunks, manifest, dest)
+            if bad:  # a local chunk rotted since it was stored: fetch those again, once
+                log.warning("image %s: %d local chunks were corrupt", image_id, len(bad))
+                await self._fetch_all(session, image_id, manifest, bad, _Counters())
+                if await asyncio.to_thread(_assemble, self.chunks, manifest, dest):
+                    raise TransferError(f"image {image_id} could not be assembled intact")
+        reused = len(manifest.chunk_set) - len(missing)
+        return FetchResult(dest, manifest, counters.chunks, reused, counters.bytes)
+
+    def _missing(self, manifest: Manifest, counters: _Counters) -> list[str]:
+        missing: list[str] = []
+        seen: set[str] = set()
+        for i, digest in enumerate(manifest.chunks):
+            if digest in seen:
+                continue
+            seen.add(digest)
+            if self.chunks.has(digest):
+                counters.done += manifest.chunk_length(i)
+            else:
+                missing.append(digest)
+        return missing
+
+    def _report(self, counters: _Counters, manifest: Manifest) -> None:
+        if self.progress is not None:
+            self.progress(min(counters.done, manifest.size), manifest.size)
+
+    async def _fetch_all(
+        self,
+        session: aiohttp.ClientSession,
+        image_id: str,
+        manifest: Manifest,
+        digests: list[str],
+        counters: _Counters,
+    ) -> None:
+        lengths = {d: manifest.chunk_length(i) for i, d in enumerate(manifest.chunks)}
+        uses = collections.Counter(manifest.chunks)
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        for d in digests:
+            queue.put_nowait(d)
+
+        async def worker() -> None:
+            while not queue.empty():
+                digest = queue.get_nowait()
+                await self._fetch_chunk(session, image_id, digest, lengths[digest], counters)
+                counters.done += lengths[digest] * uses[digest]
+                self._report(counters, manifest)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self.concurrency, len(digests))):
+                    group.create_task(worker())
+        except* Exception as failed:
+            raise failed.exceptions[0] from None  # the first failure says what went wrong
+
+    async def _fetch_chunk(
+        self,
+        session: aiohttp.ClientSession,
+        image_id: str,
+        digest: str,
+        length: int,
+        counters: _Counters,
+    ) -> None:
+        url = f"{self.base_url}/v1/images/{image_id}/chunks/{digest}"
+        last = ""
+        corrupt = 0
+        for attempt in range(self.retries):
+            if attempt:
+                await asyncio.sleep(self.retry_delay * 2 ** min(attempt - 1, 5))
+            try:
+                data = await self._get_body(session, url, length, counters)
+            except (aiohttp.ClientError, TimeoutError, TransferError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                log.info("chunk %s of image %s: attempt %d failed: %s", digest, image_id,
+                         attempt + 1, last)  # fmt: skip
+                continue
+            if len(data) == length and hashlib.sha256(data).hexdigest() == digest:
+                await asyncio.to_thread(self.chunks.put, data, digest)
+                return
+            corrupt += 1
+            last = f"received {len(data)} bytes that do not hash to {digest}"
+            log.warning("chunk %s of image %s arrived corrupt; fetching it again", digest, image_id)
+        if corrupt == self.retries:
+            raise ChunkCorrupt(f"chunk {digest} of image {image_id} kept arriving corrupt")
+        raise TransferError(
+            f"chunk {digest} of image {image_id} failed {self.retries} times (last: {last}); "
+            "fetching again resumes from the chunks already here"
+        )
+
+    async def _get_body(
+        self, session: aiohttp.ClientSession, url: str, length: int, counters: _Counters
+    ) -> bytes:
+        buf = bytearray()
+        async with session.get(url) as resp:
+            await _raise_for_status(resp, url)
+            counters.chunks += 1
+            async for block in resp.content.iter_chunked(READ_BLOCK):
+                await self.bucket.take(len(block))
+                counters.bytes += len(block)
+                buf += block
+                if len(buf) > length:
+                    break
+        return bytes(buf)
+
+
+async def _raise_for_status(resp: aiohttp.ClientResponse, what: str) -> None:
+    if resp.status < 400:
+        return
+    text = (await resp.text())[:300]
+    if resp.status == 401:
+        raise Unauthenticated(f"the hub refused our credentials for {what}: {text}")
+    if resp.status == 403:
+        raise Forbidden(f"the hub forbids {what}: {text}")
+    if resp.status == 404:
+        raise NotFound(f"the hub has no {what}: {text}")
+    if resp.status >= 500 or resp.status == 429:
+        raise TransferError(f"the hub answered {resp.status} for {what}: {text}")
+    raise InvalidInput(f"the hub answered {resp.status} for {what}: {text}")
+
+
+@functools.lru_cache(maxsize=8)
+def _zero_digest(length: int) -> str:
+    return hashlib.sha256(_zeros(length)).hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _zeros(length: int) -> bytes:
+    return bytes(length)
+
+
+def _assemble(store: ChunkStore, manifest: Manifest, dest: Path) -> list[str]:
+    """Write the image to ``dest`` atomically; return chunks found corrupt (then no file)."""
+    tmp = dest.with_name(f".{dest.name}.part-{secrets.token_hex(4)}")
+    image = hashlib.sha256()
+    bad: list[str] = []
+    try:
+        with tmp.open("wb") as out:
+            for i, digest in enumerate(manifest.chunks):
+                length = manifest.chunk_length(i)
+                if digest == _zero_digest(length):
+                    image.update(_zeros(length))
+                    out.seek(length, os.SEEK_CUR)
+                    continue
+                data = store.read(digest)
+                if hashlib.sha256(data).hexdigest() != digest:
+                    store.discard(digest)
+                    bad.append(digest)
+                    continue
+                image.update(data)
+                out.write(data)
+            out.truncate(manifest.size)
+            out.flush()
+            os.fsync(out.fileno())
+        if bad:
+            return sorted(set(bad))
+        if image.hexdigest() != manifest.sha256:
+            raise TransferError(
+                f"the assembled image {dest.name} hashes to {image.hexdigest()}, "
+                f"not {manifest.sha256}: the manifest and its chunks disagree"
+            )
+        tmp.rename(dest)
+        return []
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
