@@ -128,7 +128,7 @@ class EtcdStore:
             with self._lock:
                 self._failing = False
                 host, port = self.endpoints[self._current]
-            log.warning("etcd answers again, through %s:%d", host, port)
+            log.info("etcd answers again, through %s:%d", host, port)
 
     def _names(self) -> str:
         return ",".join(f"{h}:{p}" for h, p in self.endpoints)
