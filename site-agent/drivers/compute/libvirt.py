@@ -1,0 +1,417 @@
+"""``LibvirtCompute``: the compute driver on a real libvirtd (QEMU, TCG or KVM).
+
+- One connection (``settings.uri``), reopened when libvirtd restarts; blocking libvirt
+  calls run in a small thread pool, never on the event loop.
+- Domains are named ``<name_prefix><server_id>`` and carry the server id in an atoll
+  metadata element (``domainxml.py``); :meth:`list` returns only domains with both.
+- The domain type comes from ``settings.virt_type``; ``auto`` probes (``virttype.py``).
+- Lifecycle events come from libvirt's default event loop in a thread (``events.py``),
+  filtered by the name prefix, and reach the subscribed async handlers in order.
+- libvirt errors become :mod:`~.errors` types at this boundary (``errors.translate``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import libvirt
+
+from atoll.site_agent.drivers.compute import configdrive, domainstats, domainxml, events, virttype
+from atoll.site_agent.drivers.compute.base import (
+    ConfigDriveSpec,
+    DomainEvent,
+    DomainSpec,
+    DomainStats,
+    DomainStatus,
+    EventHandler,
+    HostInfo,
+    StopOutcome,
+)
+from atoll.site_agent.drivers.compute.errors import (
+    ComputeTemporary,
+    DomainConflict,
+    DomainNotFound,
+    translate,
+)
+from atoll.site_agent.drivers.compute.settings import LibvirtSettings
+from atoll.site_agent.drivers.compute.validation import check_server_id, check_spec
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+STOP_POLL_SECONDS = 0.1
+UNDEFINE_FLAGS = libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+
+
+def _quiet(_ctx: object, _err: object) -> None:
+    """libvirt prints every error to stderr by default; we raise them instead."""
+
+
+class LibvirtCompute:
+    """:class:`~.base.ComputeDriver` on libvirtd; see the module docstring."""
+
+    def __init__(self, settings: LibvirtSettings, probe: virttype.HostProbe | None = None) -> None:
+        self._settings = settings
+        self._prefix = settings.name_prefix
+        self.virt_type = virttype.resolve(settings.virt_type, probe)
+        self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="libvirt")
+        self._conn: libvirt.virConnect | None = None
+        self._callback_id: int | None = None
+        self._handlers: builtins.list[EventHandler] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[DomainEvent] | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._connection_lost = False
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args))
+
+    async def _call(self, action: str, server_id: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in a worker, libvirt errors translated for ``action``."""
+        return await self._run(self._sync, action, server_id, functools.partial(fn, *args))
+
+    def _connection(self) -> libvirt.virConnect:
+        """The live connection, opened (again) if needed. Runs in a worker thread."""
+        conn = self._conn
+        if conn is not None:
+            with contextlib.suppress(libvirt.libvirtError):
+                if conn.isAlive():
+                    return conn
+            self._conn = None
+            self._callback_id = None
+        events.ensure_event_loop()
+        libvirt.registerErrorHandler(_quiet, None)
+        try:
+            conn = libvirt.open(self._settings.uri)
+            conn.setKeepAlive(5, 3)
+        except libvirt.libvirtError as exc:
+            if not self._connection_lost:
+                log.warning("libvirt at %s is unreachable: %s", self._settings.uri, exc)
+                self._connection_lost = True
+            raise ComputeTemporary(
+                f"libvirt at {self._settings.uri} is unreachable: {exc.get_error_message()}",
+                delay=2.0,
+            ) from exc
+        if self._connection_lost:
+            log.warning("libvirt at %s is reachable again", self._settings.uri)
+            self._connection_lost = False
+        self._conn = conn
+        if self._queue is not None:
+            self._register_events(conn)
+        return conn
+
+    def _domain_name(self, server_id: str) -> str:
+        return self._prefix + server_id
+
+    def _lookup(self, conn: libvirt.virConnect, server_id: str) -> libvirt.virDomain | None:
+        """Our domain for ``server_id``, None if absent; DomainConflict if not ours."""
+        try:
+            dom = conn.lookupByName(self._domain_name(server_id))
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise translate(exc, "look up", server_id) from exc
+        if self._owner(dom) is None:
+            raise DomainConflict(
+                f"server {server_id}: domain {dom.name()} exists but carries no atoll "
+                "metadata; it is not ours, so it is left alone"
+            )
+        return dom
+
+    def _require(self, conn: libvirt.virConnect, server_id: str) -> libvirt.virDomain:
+        dom = self._lookup(conn, server_id)
+        if dom is None:
+            raise DomainNotFound(f"server {server_id}: no domain of ours has this id")
+        return dom
+
+    @staticmethod
+    def _owner(dom: libvirt.virDomain) -> tuple[str, str] | None:
+        try:
+            text = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, domainxml.NS)
+        except libvirt.libvirtError:
+            return None
+        return domainxml.parse_metadata(text)
+
+    def _status(self, dom: libvirt.virDomain, owner: tuple[str, str]) -> DomainStatus:
+        state, reason = events.state_of(*dom.state())
+        return DomainStatus(
+            owner[0], owner[1], state, domain_name=dom.name(), uuid=dom.UUIDString(), reason=reason
+        )
+
+    def _sync(self, action: str, server_id: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` translating libvirt errors (worker thread)."""
+        try:
+            return fn()
+        except libvirt.libvirtError as exc:
+            raise translate(exc, action, server_id) from exc
+
+    # -- the protocol -------------------------------------------------------------------
+
+    async def host_info(self) -> HostInfo:
+        def work() -> HostInfo:
+            conn = self._connection()
+            info = conn.getInfo()
+            version = conn.getVersion()
+            hv = f"QEMU {version // 1_000_000}.{version // 1000 % 1000}.{version % 1000}"
+            return HostInfo(conn.getHostname(), int(info[2]), int(info[1]), self.virt_type, hv)
+
+        return await self._call("read host info", "", work)
+
+    def render(self, spec: DomainSpec) -> str:
+        """The domain XML this driver defines for ``spec`` (also used by the benchmark)."""
+        domain_name = self._domain_name(spec.server_id)
+        return domainxml.render(spec, domain_name, self.virt_type, self._settings.machine)
+
+    def _define(self, spec: DomainSpec) -> DomainStatus:
+        check_spec(spec, check_paths=True)
+        conn = self._connection()
+        self._lookup(conn, spec.server_id)  # refuses a foreign domain of the same name
+        dom = conn.defineXML(self.render(spec))
+        return self._status(dom, (spec.server_id, spec.name))
+
+    async def define(self, spec: DomainSpec) -> DomainStatus:
+        return await self._call("define", spec.server_id, self._define, spec)
+
+    def _start(self, server_id: str) -> DomainStatus:
+        dom = self._require(self._connection(), server_id)
+        if not dom.isActive():
+            dom.create()
+        owner = self._owner(dom) or (server_id, "")
+        return self._status(dom, owner)
+
+    async def start(self, server_id: str) -> DomainStatus:
+        return await self._call("start", server_id, self._start, server_id)
+
+    def _ask_shutdown(self, server_id: str) -> bool:
+        """Send ACPI power-off; False if the domain is not running."""
+        dom = self._require(self._connection(), server_id)
+        if not dom.isActive():
+            return False
+        try:
+            dom.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID and not dom.isActive():
+                return False
+            raise
+        return True
+
+    def _is_active(self, server_id: str) -> bool:
+        return bool(self._require(self._connection(), server_id).isActive())
+
+    def _destroy(self, server_id: str) -> bool:
+        """Force off; False if it was not running."""
+        dom = self._require(self._connection(), server_id)
+        try:
+            dom.destroy()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID and not dom.isActive():
+                return False
+            raise
+        return True
+
+    async def stop(self, server_id: str, grace: float | None = None) -> StopOutcome:
+        wait = self._settings.shutdown_timeout if grace is None else grace
+        if not await self._call("shut down", server_id, self._ask_shutdown, server_id):
+            return "already_stopped"
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            await asyncio.sleep(STOP_POLL_SECONDS)
+            if not await self._call("poll", server_id, self._is_active, server_id):
+                return "graceful"
+        log.info("server %s ignored ACPI power-off for %.0f s; forcing it off", server_id, wait)
+        forced = await self._call("destroy", server_id, self._destroy, server_id)
+        return "forced" if forced else "graceful"
+
+    def _reboot(self, server_id: str, hard: bool) -> DomainStatus:
+        conn = self._connection()
+        dom = self._require(conn, server_id)
+        if hard:
+            if dom.isActive():
+                dom.destroy()
+            dom.create()
+        else:
+            if not dom.isActive():
+                raise DomainConflict(f"server {server_id}: cannot reboot, it is not running")
+            dom.reboot(libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN)
+        return self._status(dom, self._owner(dom) or (server_id, ""))
+
+    async def reboot(self, server_id: str, *, hard: bool = False) -> DomainStatus:
+        return await self._call("reboot", server_id, self._reboot, server_id, hard)
+
+    def _rebuild(self, spec: DomainSpec) -> DomainStatus:
+        check_spec(spec, check_paths=True)
+        dom = self._require(self._connection(), spec.server_id)
+        if dom.isActive():
+            dom.destroy()
+        self._define(spec)
+        return self._start(spec.server_id)
+
+    async def rebuild(self, spec: DomainSpec) -> DomainStatus:
+        return await self._call("rebuild", spec.server_id, self._rebuild, spec)
+
+    def _delete(self, server_id: str) -> None:
+        dom = self._lookup(self._connection(), server_id)
+        if dom is None:
+            return
+        if dom.isActive():
+            with contextlib.suppress(libvirt.libvirtError):
+                dom.destroy()
+        try:
+            dom.undefineFlags(UNDEFINE_FLAGS)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
+
+    async def delete(self, server_id: str) -> None:
+        check_server_id(server_id)
+        await self._call("delete", server_id, self._delete, server_id)
+
+    def _get(self, server_id: str) -> DomainStatus:
+        dom = self._require(self._connection(), server_id)
+        return self._status(dom, self._owner(dom) or (server_id, ""))
+
+    async def get(self, server_id: str) -> DomainStatus:
+        return await self._call("read", server_id, self._get, server_id)
+
+    def _owned(self) -> builtins.list[tuple[libvirt.virDomain, tuple[str, str]]]:
+        owned = []
+        for dom in self._connection().listAllDomains(0):
+            if not dom.name().startswith(self._prefix):
+                continue
+            owner = self._owner(dom)
+            if owner is not None and dom.name() == self._domain_name(owner[0]):
+                owned.append((dom, owner))
+        return sorted(owned, key=lambda pair: pair[1][0])
+
+    def _list(self) -> builtins.list[DomainStatus]:
+        result = []
+        for dom, owner in self._owned():
+            with contextlib.suppress(libvirt.libvirtError):  # vanished while listing
+                result.append(self._status(dom, owner))
+        return result
+
+    async def list(self) -> builtins.list[DomainStatus]:
+        return await self._call("list domains", "", self._list)
+
+    def _console(self, server_id: str, tail_bytes: int) -> str:
+        dom = self._require(self._connection(), server_id)
+        path = domainxml.console_path(dom.XMLDesc(0))
+        if path is None:
+            return ""
+        try:
+            with path.open("rb") as fh:
+                size = fh.seek(0, 2)
+                fh.seek(max(size - tail_bytes, 0))
+                return fh.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    async def read_console(self, server_id: str, tail_bytes: int = 65536) -> str:
+        return await self._call(
+            "read the console of", server_id, self._console, server_id, tail_bytes
+        )
+
+    def _stats(self, server_ids: builtins.list[str] | None) -> builtins.list[DomainStats]:
+        owned = self._owned()
+        if server_ids is not None:
+            wanted = set(server_ids)
+            owned = [(d, o) for d, o in owned if o[0] in wanted]
+        if not owned:
+            return []
+        by_uuid = {dom.UUIDString(): owner for dom, owner in owned}
+        records = self._connection().domainListGetStats([d for d, _ in owned], domainstats.WANTED)
+        result = []
+        for dom, record in records:
+            owner = by_uuid.get(dom.UUIDString())
+            if owner is None:
+                continue
+            state, _ = events.state_of(int(record.get("state.state", 0)), 0)
+            result.append(domainstats.parse(owner[0], state, record))
+        return result
+
+    async def stats(
+        self, server_ids: builtins.list[str] | None = None
+    ) -> builtins.list[DomainStats]:
+        return await self._call("read stats", "", self._stats, server_ids)
+
+    async def build_config_drive(self, spec: ConfigDriveSpec, path: Path) -> Path:
+        return await self._run(configdrive.build, spec, path)
+
+    # -- events -------------------------------------------------------------------------
+
+    def _register_events(self, conn: libvirt.virConnect) -> None:
+        self._callback_id = conn.domainEventRegisterAny(
+            None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None
+        )
+
+    def _on_lifecycle(
+        self, _conn: object, dom: libvirt.virDomain, event: int, detail: int, _opaque: object
+    ) -> None:
+        """Runs in the libvirt event thread: hand the event to the asyncio loop."""
+        name = dom.name()
+        loop, queue = self._loop, self._queue
+        if not name.startswith(self._prefix) or loop is None or queue is None:
+            return
+        kind, state, detail_name = events.describe(event, detail)
+        item = DomainEvent(name[len(self._prefix) :], kind, detail_name, state)
+        with contextlib.suppress(RuntimeError):  # the loop closed under us
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    async def subscribe(self, handler: EventHandler) -> None:
+        self._handlers.append(handler)
+        if self._queue is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue()
+        self._dispatcher = asyncio.create_task(self._dispatch(self._queue))
+
+        def register() -> None:
+            conn = self._connection()
+            if self._callback_id is None:
+                self._register_events(conn)
+
+        await self._call("subscribe to events", "", register)
+
+    async def _dispatch(self, queue: asyncio.Queue[DomainEvent]) -> None:
+        while True:
+            event = await queue.get()
+            for handler in builtins.list(self._handlers):
+                try:
+                    await handler(event)
+                except Exception:
+                    log.exception("event handler failed on %s", event)
+
+    async def close(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+            self._dispatcher = None
+        self._queue = None
+        self._handlers.clear()
+
+        def disconnect() -> None:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            with contextlib.suppress(libvirt.libvirtError):
+                if self._callback_id is not None:
+                    conn.domainEventDeregisterAny(self._callback_id)
+            self._callback_id = None
+            with contextlib.suppress(libvirt.libvirtError):
+                conn.close()
+
+        await self._run(disconnect)
+        self._pool.shutdown(wait=True)
