@@ -1,0 +1,197 @@
+"""``/v1/auth/tokens`` (issue, inspect, revoke one's own) and ``/v1/revocations``."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from aiohttp import web
+
+from atoll.errors import InvalidInput
+from atoll.hub.api.context import claims_of, hub_of
+from atoll.hub.api.replies import iso, no_content, page_params, page_reply, read_body, reply
+from atoll.hub.api.routing import Route
+from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, Shape, name_field
+from atoll.hub.identity.revocation import KIND as REVOCATION_KIND
+from atoll.hub.store.base import ListQuery
+from atoll.tokens import Claims, RevocationSubject
+
+SECRET = Field("string", min_length=1, max_length=4096)
+
+TOKEN_REQUEST = Shape(
+    "TokenRequest",
+    {
+        "user": name_field("user", required=False),
+        "password": Field("string", min_length=1, max_length=1024, description="with user"),
+        "application_credential_id": Field("string", min_length=1, max_length=64),
+        "application_credential_secret": SECRET,
+        "token": Field("string", min_length=1, max_length=4096, description="to rescope"),
+        "project": Field(
+            "string",
+            nullable=True,
+            pattern=NAME_PATTERN,
+            pattern_help=NAME_HELP,
+            description="scope the token to this project (default: system scope, if any)",
+        ),
+    },
+    description="exactly one method: user+password, application credential id+secret, "
+    "or an existing token (to get one with another scope)",
+)
+
+TOKEN_INFO_FIELDS = {
+    "id": Field("string", required=True),
+    "user": Field("string", required=True),
+    "project": Field("string", required=True, nullable=True),
+    "system": Field("boolean", required=True),
+    "roles": Field("array", required=True, items=Field("string")),
+    "issued_at": Field("string", required=True),
+    "expires_at": Field("string", required=True),
+    "application_credential": Field("string", required=True, nullable=True),
+}
+TOKEN_INFO = Shape("TokenInfo", TOKEN_INFO_FIELDS)
+TOKEN_REPLY = Shape(
+    "IssuedToken",
+    {**TOKEN_INFO_FIELDS, "token": Field("string", required=True, description="shown once")},
+)
+
+
+def token_info(claims: Claims) -> dict[str, object]:
+    return {
+        "id": claims.token_id,
+        "user": claims.user,
+        "project": claims.project,
+        "system": claims.system,
+        "roles": list(claims.roles),
+        "issued_at": iso(claims.issued_at),
+        "expires_at": iso(claims.expires_at),
+        "application_credential": claims.app_credential,
+    }
+
+
+async def issue(request: web.Request) -> web.Response:
+    hub = hub_of(request)
+    body = await read_body(request, TOKEN_REQUEST)
+    project = body.get("project")
+    methods = [
+        m
+        for m, fields in (
+            ("password", ("user", "password")),
+            ("application_credential", ("application_credential_id",)),
+            ("token", ("token",)),
+        )
+        if any(f in body for f in fields)
+    ]
+    if len(methods) != 1:
+        raise InvalidInput(
+            "give exactly one of: user and password; application_credential_id and "
+            "application_credential_secret; token"
+        )
+    if methods == ["password"]:
+        if "user" not in body or "password" not in body:
+            raise InvalidInput("the password method needs both user and password")
+        issued = await hub.issuer.by_password(body["user"], body["password"], project)
+    elif methods == ["application_credential"]:
+        if "application_credential_secret" not in body or project is not None:
+            raise InvalidInput(
+                "an application credential needs its secret, and carries its own project"
+            )
+        issued = await hub.issuer.by_app_credential(
+            body["application_credential_id"], body["application_credential_secret"]
+        )
+    else:
+        claims = hub.verifier.verify(body["token"], hub.clock())
+        issued = await hub.issuer.by_token(claims, project)
+    data = {**token_info(issued.claims), "token": issued.token}
+    response = reply(data, status=201)
+    response.headers["X-Subject-Token"] = issued.token
+    return response
+
+
+async def show_current(request: web.Request) -> web.Response:
+    return reply(token_info(claims_of(request)))
+
+
+async def revoke_current(request: web.Request) -> web.Response:
+    await hub_of(request).revocations.revoke("token", claims_of(request).token_id)
+    return no_content()
+
+
+REVOCATION = Shape(
+    "Revocation",
+    {
+        "subject": Field(
+            "string",
+            required=True,
+            enum=("token", "user", "project", "application_credential"),
+            description="a token by id, or every token a user/project/credential holds now",
+        ),
+        "value": Field("string", required=True, min_length=1, max_length=255),
+        "revoked_at": Field("number", required=True, description="epoch seconds"),
+    },
+)
+REVOCATION_REQUEST = Shape(
+    "RevocationRequest",
+    {k: v for k, v in REVOCATION.fields.items() if k != "revoked_at"},
+)
+
+
+async def list_revocations(request: web.Request) -> web.Response:
+    limit, marker = page_params(request)
+    page = await hub_of(request).store.list(ListQuery(REVOCATION_KIND, limit=limit, marker=marker))
+    return page_reply([r.value for r in page.items], page.next_marker)
+
+
+async def create_revocation(request: web.Request) -> web.Response:
+    body = await read_body(request, REVOCATION_REQUEST)
+    subject = cast(RevocationSubject, body["subject"])
+    entry = await hub_of(request).revocations.revoke(subject, body["value"])
+    return reply(entry, status=201)
+
+
+ROUTES = [
+    Route(
+        "POST",
+        "/v1/auth/tokens",
+        "auth.tokens.issue",
+        issue,
+        "Issue a token (password, application credential, or token exchange)",
+        body=TOKEN_REQUEST,
+        response=TOKEN_REPLY,
+        status=201,
+        public=True,
+    ),
+    Route(
+        "GET",
+        "/v1/auth/tokens/current",
+        "auth.tokens.show_current",
+        show_current,
+        "Show the caller's token",
+        response=TOKEN_INFO,
+    ),
+    Route(
+        "DELETE",
+        "/v1/auth/tokens/current",
+        "auth.tokens.revoke_current",
+        revoke_current,
+        "Revoke the caller's token (log out)",
+        status=204,
+    ),
+    Route(
+        "GET",
+        "/v1/revocations",
+        "revocations.list",
+        list_revocations,
+        "List revocations",
+        response=REVOCATION,
+        paged=True,
+    ),
+    Route(
+        "POST",
+        "/v1/revocations",
+        "revocations.create",
+        create_revocation,
+        "Revoke a token by id, or all current tokens of a user, project or credential",
+        body=REVOCATION_REQUEST,
+        response=REVOCATION,
+        status=201,
+    ),
+]

@@ -1,0 +1,132 @@
+"""Request ids, the one error shape, authentication and authorization, for every route.
+
+Order (outermost first): :func:`errors` gives every response an ``X-Request-Id`` and turns
+every failure into ``{"error": {"code", "message", "request_id", "problems"?}}`` with the
+status the error type carries (anything unexpected: a logged 500 with no detail to the
+client); :func:`authenticate` then finds the route's rule in the policy table (unlisted
+routes are denied), verifies the token (``Authorization: Bearer`` or ``X-Auth-Token``),
+checks revocation and the rule, and hands the claims to the handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from atoll.errors import (
+    AtollError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+)
+from atoll.hub.api.context import CLAIMS_KEY, REQUEST_ID_KEY, hub_of
+from atoll.hub.errors import InternalError, MethodNotAllowed
+from atoll.hub.identity import policy
+
+log = logging.getLogger(__name__)
+
+_HTTP_ERRORS: dict[int, type[AtollError]] = {
+    400: InvalidInput,
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+}
+
+
+def error_body(error: AtollError, request_id: str) -> dict[str, object]:
+    message = error.summary if isinstance(error, InvalidInput) else error.message
+    body: dict[str, object] = {"code": error.code, "message": message, "request_id": request_id}
+    if isinstance(error, InvalidInput) and error.problems:
+        body["problems"] = [{"where": p.where, "what": p.what} for p in error.problems]
+    return {"error": body}
+
+
+def _error_response(error: AtollError, request_id: str) -> web.Response:
+    status = error.http_status if 400 <= error.http_status <= 599 else 500
+    response = web.json_response(error_body(error, request_id), status=status)
+    if isinstance(error, Unauthenticated):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="atoll"'
+    return response
+
+
+def _from_http(exc: web.HTTPException) -> AtollError:
+    if exc.status == 405:
+        allowed = exc.headers.get("Allow", "")
+        return MethodNotAllowed(f"this path does not take that method; it takes {allowed}")
+    if exc.status == 413:
+        return PayloadTooLarge(f"the request body is too large ({exc.text or 'limit exceeded'})")
+    kind = _HTTP_ERRORS.get(exc.status, InvalidInput)
+    if kind is NotFound:
+        return NotFound("no such API path; see /v1/openapi.json")
+    return kind(exc.reason)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = "req-" + secrets.token_hex(12)
+    request[REQUEST_ID_KEY] = request_id
+    try:
+        response = await handler(request)
+    except AtollError as exc:
+        if exc.http_status >= 500:
+            log.error("%s %s failed: %s [%s]", request.method, request.path, exc, request_id)
+        response = _error_response(exc, request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            exc.headers["X-Request-Id"] = request_id
+            raise
+        response = _error_response(_from_http(exc), request_id)
+        if exc.status == 405:
+            response.headers["Allow"] = exc.headers.get("Allow", "")
+    except Exception:
+        log.exception("%s %s: internal error [%s]", request.method, request.path, request_id)
+        error = InternalError(f"internal error; quote request id {request_id} to the operator")
+        response = _error_response(error, request_id)
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        return token.strip()
+    other = request.headers.get("X-Auth-Token")
+    return other.strip() if other is not None else None
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route = request.match_info.route
+    http_error = request.match_info.http_exception
+    if http_error is not None:
+        raise http_error
+    name = route.name or ""
+    rule = policy.rule_for(name)
+    if rule is None:
+        raise Forbidden(f"{request.method} {request.path} is not in the policy table")
+    if rule.public:
+        return await handler(request)
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthenticated(
+            "this call needs a token: send 'Authorization: Bearer <token>' "
+            "(get one with POST /v1/auth/tokens or 'atoll login')"
+        )
+    hub = hub_of(request)
+    claims = hub.verifier.verify(token, hub.clock())
+    if hub.revocations.is_revoked(claims):
+        raise Unauthenticated("the token has been revoked; log in again")
+    policy.authorize(name, claims)
+    request[CLAIMS_KEY] = claims
+    return await handler(request)

@@ -1,0 +1,168 @@
+"""``/v1/projects``: tenants. Everything a user owns lives in one project.
+
+System callers see every project; anyone else sees the projects they hold a role on, and
+another project's name answers 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from aiohttp import web
+
+from atoll.errors import NotFound
+from atoll.hub.api import records
+from atoll.hub.api.context import claims_of, hub_of
+from atoll.hub.api.replies import (
+    if_match,
+    no_content,
+    page_params,
+    page_reply,
+    path_name,
+    public_view,
+    read_body,
+    reply,
+)
+from atoll.hub.api.routing import Route
+from atoll.hub.api.schema import Field, Shape, name_field, text_field
+from atoll.hub.identity import assignments
+from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND
+from atoll.hub.identity.policy import own_project
+from atoll.hub.store.base import Record
+
+KIND = "project"
+PATH = {"name": name_field("project")}
+
+PROJECT = Shape(
+    "Project",
+    {
+        "id": Field("string", required=True),
+        "name": Field("string", required=True),
+        "description": Field("string", required=True),
+        "created_at": Field("string", required=True),
+        "updated_at": Field("string"),
+    },
+)
+PROJECT_CREATE = Shape(
+    "ProjectCreate",
+    {"name": name_field("project"), "description": text_field("what the project is for")},
+)
+PROJECT_UPDATE = Shape("ProjectUpdate", {"description": text_field("what the project is for")})
+
+
+async def list_projects(request: web.Request) -> web.Response:
+    hub, claims = hub_of(request), claims_of(request)
+    limit, marker = page_params(request)
+    mine: set[str] = set()
+    if not claims.system:
+        mine = await assignments.projects_of(hub.store, claims.user)
+
+    def visible(record: Record) -> bool:
+        return claims.system or record.key in mine
+
+    page = await records.visible_page(hub.store, KIND, limit, marker, visible)
+    return page_reply([public_view(r) for r in page.items], page.next_marker)
+
+
+async def create_project(request: web.Request) -> web.Response:
+    hub = hub_of(request)
+    body = await read_body(request, PROJECT_CREATE)
+    value = {
+        "id": secrets.token_hex(16),
+        "name": body["name"],
+        "description": body.get("description", ""),
+        "created_at": records.now_iso(),
+    }
+    record = await records.create(hub.store, KIND, body["name"], value)
+    return reply(public_view(record), 201, record.revision)
+
+
+async def _visible(request: web.Request) -> tuple[str, Record]:
+    name = path_name(request)
+    if not own_project(claims_of(request), name):
+        raise NotFound(f"project {name} does not exist")
+    return name, await records.fetch(hub_of(request).store, KIND, name)
+
+
+async def show_project(request: web.Request) -> web.Response:
+    _, record = await _visible(request)
+    return reply(public_view(record), revision=record.revision)
+
+
+async def update_project(request: web.Request) -> web.Response:
+    name, _ = await _visible(request)
+    body = await read_body(request, PROJECT_UPDATE)
+    expect = if_match(request)
+    record = await records.update(hub_of(request).store, KIND, name, body, expect)
+    return reply(public_view(record), revision=record.revision)
+
+
+async def delete_project(request: web.Request) -> web.Response:
+    """Delete the project, its role assignments and credentials; revoke its tokens."""
+    hub = hub_of(request)
+    name = path_name(request)
+    await records.remove(hub.store, KIND, name, if_match(request))
+    for record in await assignments.all_matching(hub.store, {"project": name}):
+        await hub.store.delete(assignments.KIND, record.key)
+    creds = await records.visible_page(
+        hub.store, APP_CREDENTIAL_KIND, 100000, None, lambda r: True, {"project": name}
+    )
+    for record in creds.items:
+        await hub.store.delete(APP_CREDENTIAL_KIND, record.key)
+    await hub.revocations.revoke("project", name)
+    return no_content()
+
+
+ROUTES = [
+    Route(
+        "GET",
+        "/v1/projects",
+        "projects.list",
+        list_projects,
+        "List projects (system: all; others: those they hold a role on)",
+        response=PROJECT,
+        paged=True,
+    ),
+    Route(
+        "POST",
+        "/v1/projects",
+        "projects.create",
+        create_project,
+        "Create a project",
+        body=PROJECT_CREATE,
+        response=PROJECT,
+        status=201,
+        etag=True,
+    ),
+    Route(
+        "GET",
+        "/v1/projects/{name}",
+        "projects.show",
+        show_project,
+        "Show a project",
+        response=PROJECT,
+        path_params=PATH,
+        etag=True,
+    ),
+    Route(
+        "PATCH",
+        "/v1/projects/{name}",
+        "projects.update",
+        update_project,
+        "Change a project's description",
+        body=PROJECT_UPDATE,
+        response=PROJECT,
+        path_params=PATH,
+        etag=True,
+    ),
+    Route(
+        "DELETE",
+        "/v1/projects/{name}",
+        "projects.delete",
+        delete_project,
+        "Delete a project, its role assignments and credentials, and revoke its tokens",
+        status=204,
+        path_params=PATH,
+        etag=True,
+    ),
+]

@@ -1,0 +1,76 @@
+"""Store calls every resource makes, with the API's messages: create-once, read, CAS update.
+
+Objects are keyed by name within their kind. Creating uses ``expect_revision=0`` so two
+callers racing for one name get one 201 and one 409. Updates and deletes pass the revision
+from ``If-Match`` through to the store's compare-and-swap (a stale one is a 409).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from atoll.errors import Conflict, NotFound, StaleRevision
+from atoll.hub.store.base import JSON, ListQuery, Page, Record, Store
+
+
+async def create(store: Store, kind: str, key: str, value: JSON) -> Record:
+    try:
+        return await store.put(kind, key, value, expect_revision=0)
+    except StaleRevision as exc:
+        raise Conflict(f"{kind.replace('_', ' ')} {key} already exists") from exc
+
+
+async def fetch(store: Store, kind: str, key: str) -> Record:
+    try:
+        return await store.get(kind, key)
+    except NotFound as exc:
+        raise NotFound(f"{kind.replace('_', ' ')} {key} does not exist") from exc
+
+
+async def update(
+    store: Store, kind: str, key: str, changes: JSON, expect_revision: int | None
+) -> Record:
+    """Apply ``changes`` to the stored value with a compare-and-swap (If-Match or the read)."""
+    current = await fetch(store, kind, key)
+    if expect_revision is not None and expect_revision != current.revision:
+        raise StaleRevision(
+            f"{kind.replace('_', ' ')} {key} is at revision {current.revision}, not "
+            f"{expect_revision}: read it again and retry"
+        )
+    value = {**current.value, **changes, "updated_at": now_iso()}
+    return await store.put(kind, key, value, expect_revision=current.revision)
+
+
+async def remove(store: Store, kind: str, key: str, expect_revision: int | None) -> None:
+    try:
+        await store.delete(kind, key, expect_revision=expect_revision)
+    except NotFound as exc:
+        raise NotFound(f"{kind.replace('_', ' ')} {key} does not exist") from exc
+
+
+async def visible_page(
+    store: Store,
+    kind: str,
+    limit: int,
+    marker: str | None,
+    visible: Callable[[Record], bool],
+    filters: JSON | None = None,
+) -> Page:
+    """A page of the objects ``visible`` lets through, reading the store page by page."""
+    items: list[Record] = []
+    while True:
+        page = await store.list(ListQuery(kind, filters=filters or {}, limit=1000, marker=marker))
+        for record in page.items:
+            if visible(record):
+                items.append(record)
+                if len(items) == limit:
+                    more = record.key != page.items[-1].key or page.next_marker is not None
+                    return Page(items, record.key if more else None)
+        if page.next_marker is None:
+            return Page(items, None)
+        marker = page.next_marker
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

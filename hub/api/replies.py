@@ -1,0 +1,117 @@
+"""Reading requests and writing replies the same way in every resource module.
+
+- bodies: JSON objects only, checked against a :class:`~.schema.Shape`;
+- path names: checked against the same pattern the OpenAPI document states;
+- ``ETag: "<revision>"`` on single objects, ``If-Match`` on updates and deletes;
+- pages: ``?limit=`` (1-1000, default 100) and ``?marker=`` (the last name of the previous page).
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+import time
+from typing import Any
+
+from aiohttp import web
+
+from atoll.errors import InvalidInput, Problem
+from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, Shape
+from atoll.hub.store.base import JSON, Record
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+LIMIT = Field("integer", minimum=1, maximum=MAX_LIMIT, description="page size (default 100)")
+MARKER = Field("string", max_length=255, description="the last name of the previous page")
+
+
+def reply(data: object, status: int = 200, revision: int | None = None) -> web.Response:
+    headers = {"ETag": f'"{revision}"'} if revision is not None else None
+    return web.Response(
+        body=json.dumps(data, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def no_content() -> web.Response:
+    return web.Response(status=204)
+
+
+async def read_body(request: web.Request, shape: Shape) -> JSON:
+    """The request's JSON body checked against ``shape`` (400/413/415 otherwise)."""
+    if request.content_type != "application/json":
+        raise InvalidInput(
+            f"the request body must be JSON (Content-Type: application/json), "
+            f"not {request.content_type or 'nothing'}"
+        )
+    raw = await request.read()  # aiohttp enforces the body size limit here (413)
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"the request body is not valid JSON: {exc}") from exc
+    return shape.validate(data)
+
+
+def path_name(request: web.Request, param: str = "name") -> str:
+    value = request.match_info[param]
+    if not re.fullmatch(NAME_PATTERN, value):
+        raise InvalidInput(
+            "the path is not valid", [Problem(f"path.{param}", f"must be {NAME_HELP}")]
+        )
+    return value
+
+
+def if_match(request: web.Request) -> int | None:
+    """The revision an ``If-Match: "R"`` header asks for (None when absent or ``*``)."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    match = re.fullmatch(r'\s*(?:W/)?"?(\d{1,18})"?\s*', header)
+    if not match or int(match.group(1)) == 0:
+        raise InvalidInput(
+            "the If-Match header is not valid",
+            [Problem("header.If-Match", 'must be an ETag from a previous reply, like "42"')],
+        )
+    return int(match.group(1))
+
+
+def page_params(request: web.Request) -> tuple[int, str | None]:
+    problems: list[Problem] = []
+    limit = DEFAULT_LIMIT
+    raw = request.query.get("limit")
+    if raw is not None:
+        if re.fullmatch(r"\d{1,4}", raw) and 1 <= int(raw) <= MAX_LIMIT:
+            limit = int(raw)
+        else:
+            problems.append(Problem("query.limit", f"must be a whole number from 1 to {MAX_LIMIT}"))
+    marker = request.query.get("marker")
+    if marker is not None and len(marker) > 255:
+        problems.append(Problem("query.marker", "must be at most 255 characters"))
+    if problems:
+        raise InvalidInput("the query is not valid", problems)
+    return limit, marker
+
+
+def page_reply(items: list[JSON], next_marker: str | None) -> web.Response:
+    return reply({"items": items, "next_marker": next_marker})
+
+
+def iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def parse_iso(text: str, where: str) -> float:
+    try:
+        return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError as exc:
+        raise InvalidInput(
+            "a time is not valid", [Problem(where, "must be a real UTC time")]
+        ) from exc
+
+
+def public_view(record: Record, *, hide: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The stored value as the API shows it: internal and secret fields dropped."""
+    return {k: v for k, v in record.value.items() if k not in hide and not k.startswith("_")}

@@ -1,0 +1,29 @@
+"""A route: method, path, the name policy and OpenAPI know it by, and its shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from atoll.hub.api.schema import Field, Shape
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    name: str  # e.g. "projects.create": the key into the policy table
+    handler: Handler
+    summary: str
+    body: Shape | None = None
+    response: Shape | Field | None = None  # None: 204 No Content
+    status: int = 200
+    paged: bool = False  # takes ?limit=&marker=, answers {"items": [...], "next_marker"}
+    query: Mapping[str, Field] = field(default_factory=dict)
+    path_params: Mapping[str, Field] = field(default_factory=dict)
+    etag: bool = False  # answers with ETag; an update/delete honours If-Match
+    public: bool = False  # no token needed (documented as such)

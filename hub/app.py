@@ -1,0 +1,87 @@
+"""``build_app(settings, store, signing_key)``: the hub's aiohttp application.
+
+Everything the handlers use goes in here (store, keys, clock), so tests build an app on a
+:class:`~atoll.hub.store.memory.MemoryStore` with a fake clock, and ``atoll hub serve``
+builds the same app on the configured store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from atoll.hub.api import auth, middleware, projects
+from atoll.hub.api.context import HUB, Hub
+from atoll.hub.api.replies import reply
+from atoll.hub.api.routing import Route
+from atoll.hub.api.schema import Field
+from atoll.hub.identity.issuing import TokenIssuer
+from atoll.hub.identity.passwords import Passwords
+from atoll.hub.identity.revocation import Revocations
+from atoll.hub.openapi import document
+from atoll.hub.settings import HubSettings
+from atoll.hub.store.base import Store
+from atoll.tokens import TokenSigner, TokenVerifier
+
+RESOURCE_ROUTES: list[Route] = [*auth.ROUTES, *projects.ROUTES]
+
+
+def all_routes() -> list[Route]:
+    async def show_openapi(request: web.Request) -> web.Response:
+        return reply(document(all_routes()))
+
+    openapi = Route(
+        "GET",
+        "/v1/openapi.json",
+        "openapi.show",
+        show_openapi,
+        "This document",
+        response=Field("object"),
+        public=True,
+    )
+    return [openapi, *RESOURCE_ROUTES]
+
+
+def build_hub(
+    settings: HubSettings,
+    store: Store,
+    signing_key: Ed25519PrivateKey,
+    clock: Callable[[], float] = time.time,
+) -> Hub:
+    signer = TokenSigner(signing_key)
+    verifier = TokenVerifier([signing_key.public_key()])
+    revocations = Revocations(store, clock)
+    passwords = Passwords(
+        settings.password_time_cost, settings.password_memory_kib, settings.password_parallelism
+    )
+    issuer = TokenIssuer(store, passwords, signer, revocations, clock, settings.token_ttl)
+    return Hub(settings, store, signer, verifier, revocations, passwords, issuer, clock)
+
+
+def build_app(
+    settings: HubSettings,
+    store: Store,
+    signing_key: Ed25519PrivateKey,
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    hub = build_hub(settings, store, signing_key, clock)
+    app = web.Application(
+        middlewares=[middleware.errors, middleware.authenticate],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[HUB] = hub
+    for route in all_routes():
+        app.router.add_route(route.method, route.path, route.handler, name=route.name)
+
+    async def start_revocations(app: web.Application) -> None:
+        await hub.revocations.start()
+
+    async def stop_revocations(app: web.Application) -> None:
+        await hub.revocations.stop()
+
+    app.on_startup.append(start_revocations)
+    app.on_cleanup.append(stop_revocations)
+    return app

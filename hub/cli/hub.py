@@ -1,0 +1,69 @@
+"""``atoll hub init`` and ``atoll hub serve``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from atoll.cli import Subparsers
+from atoll.settings import load
+
+
+def register(groups: Subparsers) -> None:
+    parser = groups.add_parser("hub", help="run the hub: init a data directory, serve the API")
+    cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    init = cmds.add_parser("init", help="create keys, CA, server certificate and the admin")
+    init.add_argument("--data-dir", required=True, type=Path)
+    init.add_argument(
+        "--san",
+        action="append",
+        default=[],
+        metavar="NAME_OR_IP",
+        help="another name or address for the hub's certificate (repeatable)",
+    )
+    init.set_defaults(func=_init)
+    serve = cmds.add_parser("serve", help="serve the hub API (HTTPS by default)")
+    serve.add_argument("--data-dir", type=Path)
+    serve.add_argument("--config", type=Path, help="TOML file with a [hub] table")
+    serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port (default 8470)")
+    serve.add_argument("--store", help="sqlite (default), memory, or etcd://host:port[,...]")
+    serve.add_argument(
+        "--insecure-http",
+        action="store_true",
+        default=None,
+        help="plain HTTP instead of HTTPS; only on a loopback address",
+    )
+    serve.set_defaults(func=_serve)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from atoll.hub import bootstrap
+
+    password = os.environ.get("ATOLL_ADMIN_PASSWORD") or None
+    generated = bootstrap.init(args.data_dir, password, args.san)
+    layout = bootstrap.DataDir(args.data_dir)
+    print(f"initialised hub data directory {args.data_dir}")
+    print(f"CA certificate for clients and sites: {layout.ca_cert}")
+    if generated:
+        print(f"admin password (shown once, store it now): {generated}")
+    else:
+        print("admin password: from ATOLL_ADMIN_PASSWORD")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from atoll.hub import serve
+    from atoll.hub.settings import HubSettings
+
+    flags = {
+        "data_dir": args.data_dir,
+        "host": args.host,
+        "port": args.port,
+        "store": args.store,
+        "insecure_http": args.insecure_http,
+    }
+    settings = load(HubSettings, "hub", config_file=args.config, flags=flags)
+    serve.run(settings)
+    return 0

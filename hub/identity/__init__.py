@@ -1,0 +1,1 @@
+"""Identity (Keystone's job): passwords, token issuing, revocation, roles, the policy table."""

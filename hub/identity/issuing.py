@@ -1,0 +1,131 @@
+"""Issuing tokens: by password, by application credential, or by exchanging a token.
+
+The scope decides the roles: a project-scoped token carries the user's roles on that
+project; without a project the token is system-scoped when the user holds system roles,
+and unscoped otherwise. A token never outlives the thing it was exchanged from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from atoll.errors import NotFound, Unauthenticated
+from atoll.hub.identity import assignments
+from atoll.hub.identity.passwords import Passwords
+from atoll.hub.identity.revocation import Revocations
+from atoll.hub.store.base import JSON, Store
+from atoll.tokens import Claims, TokenSigner, new_token_id
+
+log = logging.getLogger(__name__)
+
+APP_CREDENTIAL_KIND = "application_credential"
+
+
+def secret_digest(secret: str) -> str:
+    """How high-entropy generated secrets (app credentials, join tokens) are stored."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Issued:
+    token: str
+    claims: Claims
+
+
+class TokenIssuer:
+    def __init__(
+        self,
+        store: Store,
+        passwords: Passwords,
+        signer: TokenSigner,
+        revocations: Revocations,
+        clock: Callable[[], float],
+        ttl: float,
+    ) -> None:
+        self._store = store
+        self._passwords = passwords
+        self._signer = signer
+        self._revocations = revocations
+        self._clock = clock
+        self._ttl = ttl
+
+    async def _user(self, name: str) -> JSON | None:
+        try:
+            return (await self._store.get("user", name)).value
+        except NotFound:
+            return None
+
+    async def by_password(self, user: str, password: str, project: str | None) -> Issued:
+        record = await self._user(user)
+        stored = record.get("_password_hash") if record else None
+        if not await self._passwords.verify(stored, password) or record is None:
+            log.info("password authentication failed for user %s", user)
+            raise Unauthenticated("the user name or password is wrong")
+        if not record.get("enabled", True):
+            raise Unauthenticated(f"user {user} is disabled")
+        return await self._issue(user, project, self._clock() + self._ttl, None, None)
+
+    async def by_app_credential(self, credential_id: str, secret: str) -> Issued:
+        try:
+            cred = (await self._store.get(APP_CREDENTIAL_KIND, credential_id)).value
+        except NotFound:
+            cred = None
+        ok = cred is not None and hmac.compare_digest(
+            str(cred.get("_secret_hash")), secret_digest(secret)
+        )
+        if cred is None or not ok:
+            raise Unauthenticated("the application credential id or secret is wrong")
+        now = self._clock()
+        expires = cred.get("expires_epoch")
+        if expires is not None and expires <= now:
+            raise Unauthenticated(f"application credential {credential_id} has expired")
+        user = await self._user(cred["user"])
+        if user is None or not user.get("enabled", True):
+            raise Unauthenticated(f"the user of application credential {credential_id} is gone")
+        limit = now + self._ttl if expires is None else min(now + self._ttl, expires)
+        return await self._issue(
+            cred["user"], cred["project"], limit, tuple(cred["roles"]), credential_id
+        )
+
+    async def by_token(self, claims: Claims, project: str | None) -> Issued:
+        """Exchange a valid token for one with another scope, expiring no later."""
+        if claims.app_credential is not None:
+            raise Unauthenticated("a token from an application credential cannot be rescoped")
+        if self._revocations.is_revoked(claims):
+            raise Unauthenticated("the token has been revoked; log in again")
+        user = await self._user(claims.user)
+        if user is None or not user.get("enabled", True):
+            raise Unauthenticated(f"user {claims.user} is gone or disabled")
+        expires = min(self._clock() + self._ttl, claims.expires_at)
+        return await self._issue(claims.user, project, expires, None, None)
+
+    async def _issue(
+        self,
+        user: str,
+        project: str | None,
+        expires_at: float,
+        allowed: tuple[str, ...] | None,
+        app_credential: str | None,
+    ) -> Issued:
+        roles = await assignments.roles_on(self._store, user, project)
+        if allowed is not None:
+            roles = tuple(r for r in roles if r in allowed)
+        if project is not None and not roles:
+            raise Unauthenticated(f"user {user} has no role on project {project}")
+        now = self._clock()
+        claims = Claims(
+            token_id=new_token_id(),
+            user=user,
+            project=project,
+            system=project is None and bool(roles),
+            roles=roles,
+            issued_at=now,
+            expires_at=expires_at,
+            app_credential=app_credential,
+        )
+        token = self._signer.sign(claims)
+        return Issued(token, Claims(**{**claims.__dict__, "key_id": self._signer.key_id}))

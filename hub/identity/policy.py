@@ -1,0 +1,105 @@
+"""The one policy table: which roles, in which scope, may call each route. Unlisted = denied.
+
+A token is **system**-scoped (fleet administrators: roles from system role assignments),
+**project**-scoped (roles from assignments on that project) or unscoped (no roles; it can
+list the caller's projects and be exchanged for a scoped token). A :class:`Rule` names the
+system roles and the project roles allowed; the handler then confines a project-scoped
+caller to its own project (project isolation), which the route x role x project matrix test
+checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from atoll.errors import Forbidden
+from atoll.tokens import Claims
+
+ROLES = ("admin", "member", "reader")
+
+ADMIN = frozenset({"admin"})
+WRITERS = frozenset({"admin", "member"})
+ANYONE = frozenset(ROLES)
+NOBODY: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Rule:
+    system: frozenset[str] = NOBODY  # system roles allowed
+    project: frozenset[str] = NOBODY  # project roles allowed (own project only)
+    authenticated: bool = False  # any valid token, even unscoped
+    public: bool = False  # no token at all
+
+    def allows(self, claims: Claims) -> bool:
+        if self.public or self.authenticated:
+            return True
+        allowed = self.system if claims.system else self.project if claims.project else NOBODY
+        return bool(allowed.intersection(claims.roles))
+
+
+PUBLIC = Rule(public=True)
+SYSTEM_ADMIN = Rule(system=ADMIN)
+SYSTEM_READ = Rule(system=ANYONE)
+
+POLICY: dict[str, Rule] = {
+    "openapi.show": PUBLIC,
+    "auth.tokens.issue": PUBLIC,
+    "auth.tokens.show_current": Rule(authenticated=True),
+    "auth.tokens.revoke_current": Rule(authenticated=True),
+    "revocations.list": SYSTEM_READ,
+    "revocations.create": SYSTEM_ADMIN,
+    "projects.list": Rule(authenticated=True),  # filtered to the caller's projects
+    "projects.create": SYSTEM_ADMIN,
+    "projects.show": Rule(system=ANYONE, project=ANYONE),
+    "projects.update": Rule(system=ADMIN, project=ADMIN),
+    "projects.delete": SYSTEM_ADMIN,
+    "users.list": SYSTEM_READ,
+    "users.create": SYSTEM_ADMIN,
+    "users.show": Rule(system=ANYONE, project=ANYONE),  # project callers: only themselves
+    "users.update": SYSTEM_ADMIN,
+    "users.delete": SYSTEM_ADMIN,
+    "role_assignments.list": Rule(system=ANYONE, project=ANYONE),
+    "role_assignments.create": Rule(system=ADMIN, project=ADMIN),
+    "role_assignments.delete": Rule(system=ADMIN, project=ADMIN),
+    "application_credentials.list": Rule(project=ANYONE),
+    "application_credentials.create": Rule(project=ANYONE),
+    "application_credentials.show": Rule(project=ANYONE),
+    "application_credentials.delete": Rule(project=ANYONE),
+    "flavors.list": Rule(system=ANYONE, project=ANYONE),
+    "flavors.show": Rule(system=ANYONE, project=ANYONE),
+    "flavors.create": Rule(system=ADMIN, project=WRITERS),  # project: private to it
+    "flavors.delete": Rule(system=ADMIN, project=WRITERS),  # project: its own private ones
+    "sites.list": Rule(system=ANYONE, project=ANYONE),
+    "sites.show": Rule(system=ANYONE, project=ANYONE),
+    "sites.create": SYSTEM_ADMIN,
+    "sites.update": SYSTEM_ADMIN,
+    "sites.delete": SYSTEM_ADMIN,
+    "join_tokens.list": SYSTEM_ADMIN,
+    "join_tokens.create": SYSTEM_ADMIN,
+    "join_tokens.delete": SYSTEM_ADMIN,
+}
+
+
+def rule_for(route_name: str | None) -> Rule | None:
+    return POLICY.get(route_name or "")
+
+
+def authorize(route_name: str, claims: Claims) -> None:
+    """Raise Forbidden unless the policy table lets ``claims`` call ``route_name``."""
+    rule = rule_for(route_name)
+    if rule is None or not rule.allows(claims):
+        raise Forbidden(f"your token ({describe_scope(claims)}) may not call {route_name}")
+
+
+def describe_scope(claims: Claims) -> str:
+    roles = ", ".join(claims.roles) or "no roles"
+    if claims.system:
+        return f"system scope, {roles}"
+    if claims.project:
+        return f"project {claims.project}, {roles}"
+    return "unscoped"
+
+
+def own_project(claims: Claims, project: str | None) -> bool:
+    """System callers reach every project; project callers only their own."""
+    return claims.system or (claims.project is not None and claims.project == project)

@@ -1,0 +1,108 @@
+"""Token revocation, kept as ordinary store objects so sync can carry them to sites.
+
+One object per revocation, kind ``revocation``, key ``<subject>:<value>`` (``token:<id>``,
+``user:<name>``, ``project:<name>``, ``application_credential:<id>``), value
+``{"subject", "value", "revoked_at"}``. Every hub process keeps the whole list in memory
+(:class:`~atoll.tokens.RevocationList`), loaded at start and followed through the store's
+watch, so checking a token costs no store read, and a revocation made by another hub process
+sharing the store (etcd) takes effect here as soon as the watch delivers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import cast, get_args
+
+from atoll.hub.store.base import JSON, Change, ListQuery, Store
+from atoll.tokens import Claims, RevocationList, RevocationSubject
+
+log = logging.getLogger(__name__)
+
+KIND = "revocation"
+SUBJECTS: tuple[str, ...] = get_args(RevocationSubject)
+
+
+def revocation_key(subject: RevocationSubject, value: str) -> str:
+    return f"{subject}:{value}"
+
+
+class Revocations:
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+        self._store = store
+        self._clock = clock
+        self._list = RevocationList()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        since = await self._load()
+        self._task = asyncio.create_task(self._follow(since), name="revocation-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _load(self) -> int:
+        since = await self._store.revision()
+        fresh = RevocationList()
+        marker: str | None = None
+        while True:
+            page = await self._store.list(ListQuery(KIND, limit=1000, marker=marker))
+            for record in page.items:
+                self._apply(fresh, record.key, record.value)
+            if page.next_marker is None:
+                break
+            marker = page.next_marker
+        self._list = fresh
+        return since
+
+    async def _follow(self, since: int) -> None:
+        failing = False
+        while True:
+            try:
+                async for change in self._store.watch(since):
+                    since = change.revision
+                    if change.kind == KIND:
+                        self._apply_change(change)
+                    if failing:
+                        log.info("following revocations again")
+                        failing = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not failing:
+                    log.warning("lost the revocation watch (%s); retrying", exc)
+                    failing = True
+                await asyncio.sleep(1.0)
+                with contextlib.suppress(Exception):
+                    since = await self._load()
+
+    def _apply_change(self, change: Change) -> None:
+        if change.value is None:
+            subject, _, value = change.key.partition(":")
+            if subject in SUBJECTS:
+                self._list.discard(cast(RevocationSubject, subject), value)
+            return
+        self._apply(self._list, change.key, change.value)
+
+    @staticmethod
+    def _apply(target: RevocationList, key: str, value: JSON) -> None:
+        subject = value.get("subject")
+        if subject in SUBJECTS and isinstance(value.get("revoked_at"), int | float):
+            target.add(cast(RevocationSubject, subject), str(value["value"]), value["revoked_at"])
+
+    async def revoke(self, subject: RevocationSubject, value: str) -> JSON:
+        """Revoke now; effective in this process at once, elsewhere through the store."""
+        entry: JSON = {"subject": subject, "value": value, "revoked_at": self._clock()}
+        await self._store.put(KIND, revocation_key(subject, value), entry)
+        self._list.add(subject, value, entry["revoked_at"])
+        log.info("revoked %s %s", subject, value if subject != "token" else value[:8] + "...")
+        return entry
+
+    def is_revoked(self, claims: Claims) -> bool:
+        return self._list.is_revoked(claims)

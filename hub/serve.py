@@ -1,0 +1,88 @@
+"""``atoll hub serve``: open the store, seed it if empty, serve HTTPS (or loopback HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import ipaddress
+import logging
+import signal
+import ssl
+from pathlib import Path
+
+from aiohttp import web
+
+from atoll import certs, tokens
+from atoll.errors import ConfigError
+from atoll.hub.app import build_app
+from atoll.hub.bootstrap import DataDir, seed_store
+from atoll.hub.settings import HubSettings
+from atoll.hub.store.base import Store
+from atoll.hub.store.memory import MemoryStore
+
+log = logging.getLogger(__name__)
+
+
+def open_configured_store(url: str, data_dir: Path) -> Store:
+    """``memory`` here; anything else through the store package's ``open_store``."""
+    if url == "memory":
+        return MemoryStore()
+    opener = getattr(importlib.import_module("atoll.hub.store"), "open_store", None)
+    if opener is None:
+        raise ConfigError(f"store {url!r} is not available in this build; use --store memory")
+    store: Store = opener(url, data_dir)
+    return store
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def tls_context(settings: HubSettings, layout: DataDir) -> ssl.SSLContext | None:
+    if not settings.insecure_http:
+        return certs.server_ssl_context(layout.server_cert, layout.server_key)
+    if not is_loopback(settings.host):
+        raise ConfigError(
+            f"--insecure-http serves plain HTTP only on a loopback address, not {settings.host}"
+        )
+    log.warning("serving plain HTTP on %s: tokens and passwords cross in clear", settings.host)
+    return None
+
+
+async def serve(settings: HubSettings) -> None:
+    layout = DataDir(settings.data_dir)
+    layout.check_initialised()
+    signing_key = tokens.load_private_key(layout.token_key)
+    ssl_context = tls_context(settings, layout)
+    store = open_configured_store(settings.store, settings.data_dir)
+    try:
+        await seed_store(store, settings.data_dir)
+        app = build_app(settings, store, signing_key)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
+            await site.start()
+            scheme = "http" if ssl_context is None else "https"
+            print(f"hub serving on {scheme}://{settings.host}:{settings.port}", flush=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            await runner.cleanup()
+    finally:
+        await store.close()
+
+
+def run(settings: HubSettings) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings))

@@ -1,0 +1,23 @@
+"""The hub's typed settings (``[hub]`` in the TOML file, ``ATOLL_HUB_*``, then flags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PORT = 8470
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    data_dir: Path = Path("/var/lib/atoll/hub")
+    host: str = "0.0.0.0"  # noqa: S104 (the hub serves sites on other machines; TLS + tokens)
+    port: int = DEFAULT_PORT
+    store: str = "sqlite"  # sqlite | memory | etcd://host:port[,host:port...]
+    insecure_http: bool = False  # plain HTTP, refused unless host is a loopback address
+    token_ttl: int = 3600  # seconds a token issued by password or app credential lives
+    max_body_bytes: int = 1024 * 1024
+    # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile)
+    password_time_cost: int = 3
+    password_memory_kib: int = 65536
+    password_parallelism: int = 4
