@@ -1,46 +1,51 @@
-"""Images present at this site: the ``ImageCatalog`` seam and a directory-backed catalog.
+"""Images present at this site: the ``ImageCatalog`` seam, backed by the storage driver.
 
-A server names an image (by id or name); the agent boots it only if it is present locally.
-Two kinds of image exist:
-
-- a **disk** image (qcow2 or raw): the root disk is a qcow2 overlay on it;
-- a **kernel** image (direct kernel boot, like Glance's kernel_id/ramdisk_id): a kernel, an
-  optional initrd and a command line.
-
-:class:`DirectoryCatalog` reads them from the image cache directory: ``<name>.qcow2`` or
-``<name>.raw`` files are disk images, and a ``<name>/`` folder with ``vmlinuz`` (plus
-optional ``initrd.img`` and ``cmdline``) is a kernel image. The image cache of
-:mod:`atoll.images` can stand behind the same protocol.
+A server names an image by id; the agent builds it only if the image is in the local image
+cache. A root disk is a qcow2 overlay on a cached disk image; direct kernel boot (Glance's
+kernel_id/ramdisk_id) names a cached kernel and ramdisk in the server's ``kernel`` and
+``ramdisk`` fields. A field engineer adds an image from a file already on the host with
+``POST /v1/images`` (the storage driver verifies its sha256 and format); the hub's image
+transfer (:mod:`atoll.images`) lands images through the same ``add_image``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
-ImageKind = Literal["disk", "kernel"]
+from atoll.errors import InvalidInput, NotFound
+from atoll.site_agent.drivers.storage.base import CachedImage, StorageDriver
 
 
 @dataclass(frozen=True)
 class ImageInfo:
     id: str
-    name: str
-    kind: ImageKind
-    format: str  # qcow2 | raw | kernel
+    format: str
+    virtual_size: int
     size: int
-    path: Path  # disk file, or the kernel
-    initrd: Path | None = None
-    cmdline: str = ""
+    sha256: str
+    path: Path
+
+    @classmethod
+    def of(cls, image: CachedImage) -> ImageInfo:
+        return cls(
+            image.image_id,
+            image.format,
+            image.virtual_size_bytes,
+            image.allocated_bytes,
+            image.sha256,
+            image.path,
+        )
 
     def view(self) -> dict[str, object]:
         return {
             "id": self.id,
-            "name": self.name,
-            "kind": self.kind,
+            "name": self.id,
             "format": self.format,
+            "virtual_size": self.virtual_size,
             "size": self.size,
+            "sha256": self.sha256,
         }
 
 
@@ -48,52 +53,24 @@ class ImageCatalog(Protocol):
     async def list_images(self) -> list[ImageInfo]: ...
 
     async def find(self, ref: str) -> ImageInfo | None:
-        """The image with this id or name, or None when it is not present here."""
+        """The image with this id, or None when it is not present here."""
         ...
 
+    async def add_image(self, image_id: str, source: Path, sha256: str) -> ImageInfo: ...
 
-class DirectoryCatalog:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+
+class StorageCatalog:
+    def __init__(self, storage: StorageDriver) -> None:
+        self.storage = storage
 
     async def list_images(self) -> list[ImageInfo]:
-        return await asyncio.to_thread(self._scan)
+        return [ImageInfo.of(i) for i in await self.storage.list_images()]
 
     async def find(self, ref: str) -> ImageInfo | None:
-        for image in await self.list_images():
-            if ref in (image.id, image.name):
-                return image
-        return None
+        try:
+            return ImageInfo.of(await self.storage.get_image(ref))
+        except (NotFound, InvalidInput):  # unknown, or an id no image could have
+            return None
 
-    def _scan(self) -> list[ImageInfo]:
-        if not self.root.is_dir():
-            return []
-        found: list[ImageInfo] = []
-        for entry in sorted(self.root.iterdir()):
-            if entry.is_file() and entry.suffix in (".qcow2", ".raw"):
-                found.append(
-                    ImageInfo(
-                        id=entry.stem,
-                        name=entry.stem,
-                        kind="disk",
-                        format=entry.suffix[1:],
-                        size=entry.stat().st_size,
-                        path=entry,
-                    )
-                )
-            elif entry.is_dir() and (entry / "vmlinuz").is_file():
-                initrd = entry / "initrd.img"
-                cmdline = entry / "cmdline"
-                found.append(
-                    ImageInfo(
-                        id=entry.name,
-                        name=entry.name,
-                        kind="kernel",
-                        format="kernel",
-                        size=sum(p.stat().st_size for p in entry.iterdir() if p.is_file()),
-                        path=entry / "vmlinuz",
-                        initrd=initrd if initrd.is_file() else None,
-                        cmdline=cmdline.read_text().strip() if cmdline.is_file() else "",
-                    )
-                )
-        return found
+    async def add_image(self, image_id: str, source: Path, sha256: str) -> ImageInfo:
+        return ImageInfo.of(await self.storage.add_image(image_id, source, sha256))

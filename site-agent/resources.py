@@ -99,19 +99,14 @@ class Resources:
     # -- servers ---------------------------------------------------------------------------
     async def create_server(self, body: object) -> JSON:
         spec = specs.parse_server(body, self.default_restart)
-        image = await self.images.find(spec["image"])
-        if image is None:
-            present = ", ".join(i.name for i in await self.images.list_images()) or "none"
-            raise BadSpec(
-                "the server cannot be created",
-                [
-                    Problem(
-                        "body.image",
-                        f"image {spec['image']!r} is not present at this site (present: {present})",
-                    )
-                ],
-            )
-        spec["image"] = image.id
+        missing = [
+            Problem(f"body.{key}", f"image {spec[key]!r} is not present at this site")
+            for key in ("image", "kernel", "ramdisk")
+            if spec.get(key) and await self.images.find(spec[key]) is None
+        ]
+        if missing:
+            present = ", ".join(i.id for i in await self.images.list_images()) or "none"
+            raise BadSpec(f"the server cannot be created (images present: {present})", missing)
         server_id = new_id()
         await self.store.call(self._create_server_sync, server_id, spec)
         self.kick()
@@ -279,14 +274,16 @@ class Resources:
             spec["reboots"] = spec.get("reboots", 0) + 1
             spec["reboot_hard"] = bool(body.get("hard", False))
         elif action == "rebuild":
-            image_ref = body.get("image", spec["image"])
-            image = await self.images.find(str(image_ref))
-            if image is None:
-                raise BadSpec(
-                    "the server cannot be rebuilt",
-                    [Problem("body.image", f"image {image_ref!r} is not present")],
-                )
-            spec["image"], spec["rebuilds"] = image.id, spec.get("rebuilds", 0) + 1
+            image_ref = body.get("image", spec.get("image"))
+            if image_ref is not None:
+                image = await self.images.find(str(image_ref))
+                if image is None:
+                    raise BadSpec(
+                        "the server cannot be rebuilt",
+                        [Problem("body.image", f"image {image_ref!r} is not present")],
+                    )
+                spec["image"] = image.id
+            spec["rebuilds"] = spec.get("rebuilds", 0) + 1
         else:
             raise InvalidInput(
                 f"unknown server action {action!r}; known: start, stop, reboot, rebuild"

@@ -96,12 +96,17 @@ def parse_server(body: object, default_restart: str) -> JSON:
             "user_data",
             "restart_policy",
             "power",
+            "kernel",
+            "ramdisk",
+            "kernel_cmdline",
         }
     )
     spec: JSON = {
         "name": c.name(),
         "flavor": c.text("flavor"),
-        "image": c.text("image"),
+        "kernel": c.text("kernel", required=False),
+        "ramdisk": c.text("ramdisk", required=False),
+        "kernel_cmdline": c.text("kernel_cmdline", required=False, default="console=ttyS0"),
         "restart_policy": c.choice("restart_policy", RESTART_POLICIES, default_restart),
         "power": c.choice("power", POWER_STATES, "running"),
         "nics": _nics(c),
@@ -109,6 +114,7 @@ def parse_server(body: object, default_restart: str) -> JSON:
         "ssh_keys": _str_list(c, "ssh_keys", 32),
         "user_data": None,
         "reboots": 0,
+        "image": c.text("image", required="kernel" not in c.body),
         "rebuilds": 0,
     }
     user_data = c.body.get("user_data")

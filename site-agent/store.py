@@ -496,3 +496,31 @@ def mark_deleting_sync(store: LocalStore, keys: list[tuple[str, str]]) -> None:
                 " WHERE kind = ? AND id = ?",
                 (store.clock(), kind, obj_id),
             )
+
+
+def purge_server_sync(store: LocalStore, server_id: str, port_ids: list[str]) -> None:
+    """Forget a torn-down server: its ports, their leases, and its volume attachments."""
+    with store.tx() as c:
+        for port_id in port_ids:
+            c.execute("DELETE FROM ipam WHERE port_id = ?", (port_id,))
+            c.execute("DELETE FROM objects WHERE kind = 'port' AND id = ?", (port_id,))
+            c.execute("DELETE FROM status WHERE kind = 'port' AND id = ?", (port_id,))
+        for row in c.execute("SELECT id, spec FROM objects WHERE kind = 'volume'").fetchall():
+            spec = json.loads(row[1])
+            if spec.get("server") == server_id:
+                spec["server"] = None
+                c.execute(
+                    "UPDATE objects SET spec = ?, generation = generation + 1 WHERE kind = "
+                    "'volume' AND id = ?",
+                    (json.dumps(spec), row[0]),
+                )
+        c.execute("DELETE FROM objects WHERE kind = 'server' AND id = ?", (server_id,))
+        c.execute("DELETE FROM status WHERE kind = 'server' AND id = ?", (server_id,))
+
+
+def release_orphan_leases_sync(store: LocalStore) -> int:
+    """Drop leases whose port is no longer desired (a crash between purge steps)."""
+    with store.tx() as c:
+        return c.execute(
+            "DELETE FROM ipam WHERE port_id NOT IN (SELECT id FROM objects WHERE kind = 'port')"
+        ).rowcount

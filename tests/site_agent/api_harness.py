@@ -1,4 +1,4 @@
-"""An API context over a real SQLite store and a directory image catalog, for API tests."""
+"""An API context over a real SQLite store and the fake storage driver's image cache."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 
 from atoll.site_agent.api.context import ApiContext
 from atoll.site_agent.auth import Authenticator
-from atoll.site_agent.catalog import DirectoryCatalog
+from atoll.site_agent.catalog import StorageCatalog
+from atoll.site_agent.drivers.storage.fake import FakeStorage
 from atoll.site_agent.resources import Resources
 from atoll.site_agent.store import LocalStore
 
@@ -15,13 +16,12 @@ from atoll.site_agent.store import LocalStore
 async def make_context(tmp: Path) -> tuple[ApiContext, LocalStore, str]:
     """Returns the context, its store, and the admin secret printed at first start."""
     store = await LocalStore(tmp / "agent.db").open()
-    images = tmp / "images"
-    images.mkdir()
-    (images / "cirros.qcow2").write_bytes(b"QFI\xfb" + bytes(60))
+    storage = FakeStorage(root=tmp / "storage")
+    storage.preload_image("cirros", 16 * 1024 * 1024)
     auth = Authenticator(store, tmp)
     secret = await store.call(auth.bootstrap_sync)
     assert secret is not None
-    catalog = DirectoryCatalog(images)
+    catalog = StorageCatalog(storage)
     resources = Resources(store, catalog)
     await store.call(resources.seed_sync)
 

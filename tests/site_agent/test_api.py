@@ -148,7 +148,7 @@ async def test_console_and_images(api: Any) -> None:
     client, _, secret = api
     h = await _token(client, secret)
     images = (await (await client.get("/v1/images", headers=h)).json())["images"]
-    assert [i["name"] for i in images] == ["cirros"]
+    assert [i["id"] for i in images] == ["cirros"]
     srv = await client.post(
         "/v1/servers", json={"name": "vm", "flavor": "tiny", "image": "cirros"}, headers=h
     )

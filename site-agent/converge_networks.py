@@ -1,0 +1,97 @@
+"""Driving site networks (and their subnets) to their desired spec.
+
+A live network is ensured when its spec or its set of subnets changed since it was last
+observed, or when the driver no longer has it; subnets take the network's state. A network
+being deleted is removed once no port uses it (servers are torn down first in a pass).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from functools import partial
+
+from atoll.errors import AtollError, TemporaryError
+from atoll.site_agent.host import Host, network_spec
+from atoll.site_agent.journal import Journal
+from atoll.site_agent.store import DesiredObject, LocalStore
+
+log = logging.getLogger(__name__)
+
+
+class NetworkConverger:
+    def __init__(self, store: LocalStore, host: Host, journal: Journal) -> None:
+        self.store = store
+        self.host = host
+        self.journal = journal
+
+    async def ensure_all(self) -> None:
+        present = set(await self.host.network.list_networks())
+        subnets = await self.store.call(self.store.list_objects, "subnet")
+        for net in await self.store.call(self.store.list_objects, "network"):
+            if net.deleting:
+                continue
+            mine = [s for s in subnets if s.spec["network"] == net.id and not s.deleting]
+            await self._ensure(net, mine, net.id in present)
+        for sub in subnets:
+            if sub.deleting and not await self.store.call(self.store.leases, sub.id):
+                await self.store.call(self.store.purge_object, "subnet", sub.id)
+
+    async def _ensure(
+        self, net: DesiredObject, subnets: list[DesiredObject], present: bool
+    ) -> None:
+        digest = hashlib.sha256(
+            json.dumps([net.spec, [(s.id, s.spec) for s in subnets]], sort_keys=True).encode()
+        ).hexdigest()[:16]
+        status = await self.store.call(self.store.get_status, "network", net.id)
+        if (
+            present
+            and status
+            and status.state == "ACTIVE"
+            and status.detail.get("digest") == digest
+        ):
+            return
+        spec = network_spec(net, subnets)
+        try:
+            await self.journal.act(
+                "network", net.id, "ensure_network", net.id,
+                lambda: self.host.network.ensure_network(spec),
+            )  # fmt: skip
+        except TemporaryError as exc:
+            await self._set(net.id, "BUILDING", net.generation, f"waiting: {exc.message}", digest)
+            return
+        except AtollError as exc:
+            await self._set(net.id, "ERROR", net.generation, exc.message, digest)
+            return
+        await self._set(net.id, "ACTIVE", net.generation, "", digest)
+        for sub in subnets:
+            await self.store.call(
+                self.store.set_status, "subnet", sub.id, "ACTIVE",
+                observed_generation=sub.generation,
+            )  # fmt: skip
+
+    async def _set(self, net_id: str, state: str, gen: int, message: str, digest: str) -> None:
+        await self.store.call(
+            self.store.set_status, "network", net_id, state,
+            observed_generation=gen, message=message, detail={"digest": digest},
+        )  # fmt: skip
+
+    async def delete_pending(self) -> None:
+        ports = await self.store.call(self.store.list_objects, "port")
+        used = {p.spec["network"] for p in ports}
+        for net in await self.store.call(self.store.list_objects, "network"):
+            if not net.deleting or net.id in used:
+                continue
+            try:
+                await self.journal.act(
+                    "network", net.id, "delete_network", net.id,
+                    partial(self.host.network.delete_network, net.id),
+                )  # fmt: skip
+            except AtollError as exc:
+                await self._set(net.id, "ERROR", net.generation, exc.message, "")
+                continue
+            for sub in await self.store.call(self.store.list_objects, "subnet"):
+                if sub.spec["network"] == net.id:
+                    await self.store.call(self.store.purge_object, "subnet", sub.id)
+            await self.store.call(self.store.purge_object, "network", net.id)

@@ -1,0 +1,314 @@
+"""Driving one server to its desired spec, and tearing one down.
+
+Build order (each driver action journaled first, see :mod:`.journal`): root disk (storage),
+ports plugged (network; addresses were leased when the server was admitted), config drive,
+domain defined (compute), then power: start / stop / reboot / restart by policy. Teardown is
+the reverse: domain, ports, root disk, files, then the store forgets the server, its ports
+and leases. A permanent failure while building tears down what was made and leaves the
+server in ``ERROR`` with the reason; a temporary one is retried on a later pass.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from atoll.errors import AtollError, NotFound, TemporaryError
+from atoll.site_agent.drivers.compute.base import (
+    ConfigDriveSpec,
+    DiskBoot,
+    DiskSpec,
+    DomainSpec,
+    DomainState,
+    DomainStatus,
+    KernelBoot,
+    NetworkConfig,
+    NicSpec,
+)
+from atoll.site_agent.drivers.network.base import PortBinding
+from atoll.site_agent.host import Host, network_spec, port_spec
+from atoll.site_agent.journal import Journal
+from atoll.site_agent.restart import Backoff, exit_kind, should_restart
+from atoll.site_agent.store import DesiredObject, LocalStore, purge_server_sync
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+JSON = dict[str, Any]
+
+_STATE = {
+    DomainState.RUNNING: "ACTIVE",
+    DomainState.PAUSED: "PAUSED",
+    DomainState.SUSPENDED: "PAUSED",
+    DomainState.SHUTTING_DOWN: "ACTIVE",
+    DomainState.SHUTOFF: "SHUTOFF",
+    DomainState.CRASHED: "CRASHED",
+    DomainState.UNKNOWN: "UNKNOWN",
+}
+
+
+def status_of(state: DomainState) -> str:
+    return _STATE.get(state, "UNKNOWN")
+
+
+class ServerConverger:
+    def __init__(
+        self,
+        store: LocalStore,
+        host: Host,
+        journal: Journal,
+        backoff: Backoff,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.host = host
+        self.journal = journal
+        self.backoff = backoff
+        self.clock = clock
+
+    async def _act(self, sid: str, action: str, target: str, fn: Callable[[], Awaitable[T]]) -> T:
+        return await self.journal.act("server", sid, action, target, fn)
+
+    async def _status(self, sid: str, state: str, **kw: Any) -> None:
+        await self.store.call(self.store.set_status, "server", sid, state, **kw)
+
+    # -- ensure ------------------------------------------------------------------------------
+    async def ensure(self, server: DesiredObject, domain: DomainStatus | None) -> float | None:
+        """One pass for a live server; returns seconds until it wants another look, if any."""
+        status = await self.store.call(self.store.get_status, "server", server.id)
+        detail: JSON = dict(status.detail) if status else {}
+        current = status is not None and status.observed_generation == server.generation
+        if current and status is not None and status.state == "ERROR":
+            return None  # failed for good at this generation; a new spec or delete moves it
+        try:
+            if not current or domain is None:
+                await self._status(server.id, "BUILDING", message="")
+                await self._build(server, domain, detail)
+                domain = await self.host.compute.get(server.id)
+            return await self._power(server, domain, detail, fresh=not current)
+        except TemporaryError as exc:
+            await self._status(
+                server.id,
+                "BUILDING" if not current else status.state if status else "BUILDING",
+                message=f"waiting: {exc.message}",
+            )
+            return max(exc.delay, 1.0)
+        except AtollError as exc:
+            log.warning("server %s (%s) failed: %s", server.name, server.id, exc.message)
+            await self.teardown(server, purge=False)
+            await self._status(
+                server.id, "ERROR", observed_generation=server.generation, message=exc.message
+            )
+            return None
+
+    async def _build(
+        self, server: DesiredObject, domain: DomainStatus | None, detail: JSON
+    ) -> None:
+        spec, sid = server.spec, server.id
+        rebuild = spec.get("rebuilds", 0) > detail.get("rebuilds_done", 0)
+        if rebuild:
+            await self._act(sid, "delete_domain", sid, lambda: self.host.compute.delete(sid))
+            await self._act(
+                sid, "delete_root_disk", sid, lambda: self.host.storage.delete_root_disk(sid)
+            )
+        boot = await self._boot_source(server)
+        disks = []
+        for vol_id in spec.get("volumes", []):
+            try:
+                vol = await self.host.storage.get_volume(vol_id)
+            except NotFound as exc:
+                raise TemporaryError(f"volume {vol_id} is not created yet", delay=1.0) from exc
+            disks.append(DiskSpec(vol.path, vol.format, volume_id=vol_id))
+        ports = [
+            await self.store.call(self.store.get_object, "port", p) for p in spec.get("ports", [])
+        ]
+        bindings = [await self._plug(server, p) for p in ports]
+        drive = await self._config_drive(server, ports, bindings)
+        self.host.instance_dir(sid).mkdir(parents=True, exist_ok=True)
+        dspec = DomainSpec(
+            server_id=sid,
+            name=server.name or sid,
+            vcpus=spec["vcpus"],
+            ram_mb=spec["ram_mb"],
+            boot=boot,
+            disks=tuple(disks),
+            nics=tuple(_nic(b) for b in bindings),
+            config_drive=drive,
+            console_log=self.host.console_path(sid),
+        )
+        await self._act(sid, "define", sid, lambda: self.host.compute.define(dspec))
+        detail["rebuilds_done"] = spec.get("rebuilds", 0)
+        await self._status(sid, "BUILDING", observed_generation=server.generation, detail=detail)
+
+    async def _boot_source(self, server: DesiredObject) -> DiskBoot | KernelBoot:
+        spec, sid = server.spec, server.id
+        root = None
+        if spec.get("image"):
+            image = spec["image"]
+            disk = await self._act(
+                sid, "create_root_disk", sid, lambda: self.host.storage.create_root_disk(sid, image)
+            )
+            root = disk.path
+        if spec.get("kernel"):
+            kernel = await self.host.storage.get_image(spec["kernel"])
+            initrd = (
+                await self.host.storage.get_image(spec["ramdisk"]) if spec.get("ramdisk") else None
+            )
+            return KernelBoot(
+                kernel=kernel.path,
+                initrd=initrd.path if initrd else None,
+                cmdline=spec.get("kernel_cmdline", "console=ttyS0"),
+                root_disk=root,
+            )
+        assert root is not None
+        return DiskBoot(root)
+
+    async def _plug(self, server: DesiredObject, port: DesiredObject) -> PortBinding:
+        network = await self.store.call(self.store.get_object, "network", port.spec["network"])
+        net_status = await self.store.call(self.store.get_status, "network", network.id)
+        if net_status is None or net_status.state != "ACTIVE":
+            raise TemporaryError(f"network {network.name} is not ready yet", delay=1.0)
+        subnets = await self.store.call(self.store.list_objects, "subnet", False)
+        nspec = network_spec(network, [s for s in subnets if s.spec["network"] == network.id])
+        pspec = port_spec(port)
+        return await self._act(
+            server.id, "plug_port", port.id, lambda: self.host.network.plug_port(nspec, pspec)
+        )
+
+    async def _config_drive(
+        self, server: DesiredObject, ports: list[DesiredObject], bindings: list[PortBinding]
+    ) -> Any:
+        nets = []
+        for port, binding in zip(ports, bindings, strict=True):
+            addresses: tuple[str, ...] = ()
+            gateway, dns = None, ()
+            if port.spec.get("subnet"):
+                subnet = await self.store.call(self.store.get_object, "subnet", port.spec["subnet"])
+                prefix = ipaddress.ip_network(subnet.spec["cidr"]).prefixlen
+                addresses = (f"{port.spec['ip']}/{prefix}",)
+                gateway, dns = (
+                    subnet.spec.get("gateway"),
+                    tuple(subnet.spec.get("dns_nameservers", ())),
+                )
+            nets.append(NetworkConfig(binding.mac, addresses, gateway, dns, binding.mtu))
+        cd = ConfigDriveSpec(
+            instance_id=server.id,
+            hostname=server.name or server.id,
+            ssh_keys=tuple(server.spec.get("ssh_keys", ())),
+            user_data=server.spec.get("user_data"),
+            networks=tuple(nets),
+        )
+        path = self.host.config_drive_path(server.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return await self._act(
+            server.id,
+            "config_drive",
+            str(path),
+            lambda: self.host.compute.build_config_drive(cd, path),
+        )
+
+    # -- power -------------------------------------------------------------------------------
+    async def _power(
+        self, server: DesiredObject, domain: DomainStatus, detail: JSON, fresh: bool
+    ) -> float | None:
+        spec, sid, now = server.spec, server.id, self.clock()
+        running = domain.state in (
+            DomainState.RUNNING,
+            DomainState.PAUSED,
+            DomainState.SHUTTING_DOWN,
+        )
+        detail["reboots_done"] = detail.get("reboots_done", 0)
+        if spec.get("power") == "stopped":
+            if running:
+                await self._act(
+                    sid, "stop", sid, lambda: self.host.compute.stop(sid, self.host.stop_timeout)
+                )
+            await self._status(
+                sid, "SHUTOFF", message="", detail={**detail, "power_state": "shutoff"}
+            )
+            return None
+        if running:
+            if spec.get("reboots", 0) > detail["reboots_done"]:
+                hard = bool(spec.get("reboot_hard"))
+                await self._act(
+                    sid, "reboot", sid, lambda: self.host.compute.reboot(sid, hard=hard)
+                )
+                detail["reboots_done"] = spec.get("reboots", 0)
+            if (
+                detail.get("restarts")
+                and now - detail.get("started_at", now) >= self.backoff.stable_after
+            ):
+                detail["restarts"] = 0
+            await self._status(
+                sid,
+                status_of(domain.state),
+                message="",
+                detail={**detail, "power_state": str(domain.state)},
+            )
+            return None
+        kind = "none" if fresh else exit_kind(domain.reason)
+        policy = spec.get("restart_policy", "on-failure")
+        if not should_restart(policy, kind):
+            state = "CRASHED" if kind == "crash" else "SHUTOFF"
+            await self._status(
+                sid,
+                state,
+                message=f"guest stopped ({domain.reason}); restart policy {policy} leaves it off",
+                detail={**detail, "power_state": "shutoff"},
+            )
+            return None
+        if kind != "none":
+            restarts = int(detail.get("restarts", 0))
+            ready_at = float(detail.get("restarted_at", 0.0)) + self.backoff.delay(restarts)
+            if now < ready_at:
+                await self._status(
+                    sid,
+                    "CRASHED" if kind == "crash" else "SHUTOFF",
+                    message=f"restarting in {ready_at - now:.0f}s (restart {restarts + 1})",
+                    detail=detail,
+                )
+                return ready_at - now
+            detail.update(restarts=restarts + 1, restarted_at=now)
+            log.info(
+                "server %s stopped (%s): restart %d by policy %s",
+                server.name,
+                domain.reason,
+                restarts + 1,
+                policy,
+            )
+        await self._act(sid, "start", sid, lambda: self.host.compute.start(sid))
+        detail.update(reboots_done=spec.get("reboots", 0), started_at=now, power_state="running")
+        await self._status(sid, "ACTIVE", message="", detail=detail)
+        return None
+
+    # -- teardown ----------------------------------------------------------------------------
+    async def teardown(self, server: DesiredObject, *, purge: bool) -> None:
+        sid = server.id
+        await self._act(sid, "delete_domain", sid, lambda: self.host.compute.delete(sid))
+        for port_id in server.spec.get("ports", []):
+            await self._act(
+                sid, "unplug_port", port_id, partial(self.host.network.unplug_port, port_id)
+            )
+        await self._act(
+            sid, "delete_root_disk", sid, lambda: self.host.storage.delete_root_disk(sid)
+        )
+
+        async def remove_files() -> None:
+            self.host.remove_instance_dir(sid)
+
+        await self._act(sid, "remove_files", str(self.host.instance_dir(sid)), remove_files)
+        if purge:
+            await self.store.call(
+                purge_server_sync, self.store, sid, list(server.spec.get("ports", []))
+            )
+
+
+def _nic(binding: PortBinding) -> NicSpec:
+    if binding.vnic_type == "direct":
+        return NicSpec(
+            binding.mac, hostdev_pci=binding.pci_address, vlan=binding.vlan, mtu=binding.mtu
+        )
+    return NicSpec(binding.mac, tap=binding.tap_name, mtu=binding.mtu)

@@ -1,0 +1,151 @@
+"""The reconciler: one loop that drives what runs on this host to the desired spec.
+
+A pass (:meth:`Reconciler.reconcile_once`) goes: networks ensured, volumes converged,
+every server ensured (or torn down when deleting), then networks being deleted removed.
+Passes run when something changed (:meth:`kick`: the API, a lifecycle event), when a
+server asked to be looked at again (restart backoff, a temporary error), and every
+``interval`` seconds anyway. Every ``audit_interval`` the orphan audit runs in the same
+task, so it never races a driver action.
+
+Start-up order (:meth:`start`): resolve the journal's open intents (:mod:`.recovery`),
+subscribe to domain lifecycle events, run the audit once, then loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from atoll.errors import AtollError
+from atoll.site_agent.audit import AuditReport, audit
+from atoll.site_agent.converge_networks import NetworkConverger
+from atoll.site_agent.converge_servers import ServerConverger, status_of
+from atoll.site_agent.converge_volumes import VolumeConverger
+from atoll.site_agent.drivers.compute.base import DomainEvent
+from atoll.site_agent.host import Host
+from atoll.site_agent.journal import Journal
+from atoll.site_agent.recovery import recover
+from atoll.site_agent.restart import Backoff
+from atoll.site_agent.store import LocalStore
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: LocalStore,
+        host: Host,
+        *,
+        journal: Journal | None = None,
+        backoff: Backoff | None = None,
+        interval: float = 5.0,
+        audit_interval: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.host = host
+        self.journal = journal or Journal(store)
+        self.interval = interval
+        self.audit_interval = audit_interval
+        self.clock = clock
+        self.servers = ServerConverger(store, host, self.journal, backoff or Backoff(), clock)
+        self.networks = NetworkConverger(store, host, self.journal)
+        self.volumes = VolumeConverger(store, host, self.journal)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_audit = 0.0
+        self.passes = 0
+        self.last_error = ""
+        self.last_pass_at = 0.0
+
+    def kick(self) -> None:
+        """Ask for a pass soon (safe to call from any coroutine on the loop)."""
+        self._wake.set()
+
+    async def reconcile_once(self) -> float | None:
+        """One full pass; returns the soonest time (seconds) some server wants a new look."""
+        await self.networks.ensure_all()
+        await self.volumes.converge_all()
+        domains = {d.server_id: d for d in await self.host.compute.list()}
+        soonest: float | None = None
+        for server in await self.store.call(self.store.list_objects, "server"):
+            if server.deleting:
+                await self.servers.teardown(server, purge=True)
+                continue
+            again = await self.servers.ensure(server, domains.get(server.id))
+            if again is not None:
+                soonest = again if soonest is None else min(soonest, again)
+        await self.networks.delete_pending()
+        self.passes += 1
+        self.last_pass_at = self.clock()
+        return soonest
+
+    async def audit(self) -> AuditReport:
+        self._last_audit = self.clock()
+        return await audit(self.store, self.host, self.journal)
+
+    async def recover(self) -> int:
+        return await recover(self.store, self.host, self.journal)
+
+    async def on_event(self, event: DomainEvent) -> None:
+        """A domain lifecycle event: record the new state now, and let the loop act on it."""
+        try:
+            obj = await self.store.call(self.store.get_object, "server", event.server_id)
+        except AtollError:
+            return
+        status = await self.store.call(self.store.get_status, "server", event.server_id)
+        if obj.deleting or (status is not None and status.state in ("ERROR", "BUILDING")):
+            self.kick()
+            return
+        await self.store.call(
+            self.store.set_status, "server", event.server_id, status_of(event.state),
+            detail={"power_state": str(event.state), "last_event": f"{event.kind}/{event.detail}"},
+        )  # fmt: skip
+        self.kick()
+
+    async def start(self) -> None:
+        resolved = await self.recover()
+        if resolved:
+            log.info("recovered %d journal entries left in flight by a crash", resolved)
+        await self.host.compute.subscribe(self.on_event)
+        self._task = asyncio.create_task(self._loop(), name="site-reconciler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        failing = False
+        while True:
+            self._wake.clear()
+            wait = self.interval
+            try:
+                if self.clock() - self._last_audit >= self.audit_interval:
+                    report = await self.audit()
+                    if report.removed:
+                        log.warning(
+                            "audit removed %d orphans: %s", len(report.removed), report.removed
+                        )
+                soonest = await self.reconcile_once()
+                if soonest is not None:
+                    wait = min(wait, soonest)
+                if failing:
+                    log.info("reconciler recovered")
+                failing, self.last_error = False, ""
+            except AtollError as exc:
+                if not failing:
+                    log.warning("reconcile pass failed, will retry: %s", exc.message)
+                failing, self.last_error = True, exc.message
+                wait = min(wait, getattr(exc, "delay", wait))
+            except Exception as exc:
+                log.exception("reconcile pass hit an internal error")
+                failing, self.last_error = True, f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.05))

@@ -1,0 +1,167 @@
+"""The reconciler against the drivers' fakes: build, delete, rollback, restart policy, events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from atoll.site_agent.drivers.compute.base import DomainState
+from atoll.site_agent.drivers.network.errors import NetworkFailure
+from tests.site_agent.site_harness import Site, lan, make_site
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    s = await make_site(tmp_path)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def _server(site: Site, name: str = "vm1", **extra: object) -> str:
+    body = {"name": name, "flavor": "tiny", "image": "cirros", "networks": ["lan"], **extra}
+    return str((await site.resources.create_server(body))["id"])
+
+
+async def test_server_is_built_running_with_its_ip_on_the_config_drive(site: Site) -> None:
+    await lan(site)
+    sid = await _server(site)
+    await site.converge()
+    server = await site.resources.show("server", sid)
+    assert server["status"] == "ACTIVE"
+    assert server["networks"][0]["ip"] == "10.0.0.2"
+    domains = await site.domains()
+    assert domains[sid].state == DomainState.RUNNING
+    ports = await site.network.list_ports()
+    assert [p.port_id for p in ports] == [server["networks"][0]["port"]]
+    drive = site.compute.config_drives[site.host.config_drive_path(sid)]
+    assert "10.0.0.2/24" in str(drive)
+    assert (await site.storage.get_root_disk(sid)).backing_image_id == "cirros"
+
+
+async def test_delete_leaves_no_residue(site: Site) -> None:
+    await lan(site)
+    sid = await _server(site)
+    await site.resources.create_volume({"name": "data", "size_gb": 1})
+    await site.resources.volume_action("data", "attach", {"server": sid})
+    await site.converge()
+    assert (await site.residue())["domains"] == [sid]
+    await site.resources.delete("server", sid)
+    await site.converge()
+    await site.resources.delete("volume", "data")
+    await site.resources.delete("network", "lan")
+    await site.converge()
+    assert await site.residue() == {
+        "domains": [], "ports": [], "networks": [], "storage": [], "instance_dirs": [],
+    }  # fmt: skip
+    assert await site.store.call(site.store.table_count, "ipam") == 0
+    assert await site.store.call(site.store.list_objects, "network") == []
+
+
+async def test_network_in_use_cannot_be_deleted(site: Site) -> None:
+    await lan(site)
+    await _server(site)
+    with pytest.raises(Exception, match="used by servers"):
+        await site.resources.delete("network", "lan")
+
+
+async def test_permanent_failure_rolls_back_and_reports_error(site: Site) -> None:
+    await lan(site)
+    site.network.fail("plug_port", NetworkFailure("ovs-vsctl refused the port"))
+    sid = await _server(site)
+    await site.converge()
+    server = await site.resources.show("server", sid)
+    assert server["status"] == "ERROR"
+    assert "ovs-vsctl refused" in server["message"]
+    residue = await site.residue()
+    assert residue["domains"] == [] and residue["ports"] == []
+    assert [s for s in residue["storage"] if s.startswith("root_disk")] == []
+    # deleting the failed server still cleans everything
+    await site.resources.delete("server", sid)
+    await site.converge()
+    assert (await site.residue())["instance_dirs"] == []
+
+
+async def test_volume_attach_extend_snapshot(site: Site) -> None:
+    await lan(site)
+    vol = await site.resources.create_volume({"name": "data", "size_gb": 1})
+    sid = await _server(site, volumes=["data"])
+    await site.converge()
+    assert (await site.resources.show("volume", "data"))["status"] == "IN-USE"
+    await site.resources.volume_action("data", "extend", {"size_gb": 3})
+    await site.resources.volume_action("data", "snapshot", {"name": "before"})
+    await site.converge()
+    disk = await site.storage.get_volume(vol["id"])
+    assert disk.virtual_size_bytes == 3 * 1024**3
+    assert [s.snapshot_id for s in await site.storage.list_snapshots(vol["id"])] == [
+        f"{vol['id']}.before"
+    ]
+    assert sid in await site.domains()
+
+
+async def test_stop_start_reboot_rebuild(site: Site) -> None:
+    await lan(site)
+    sid = await _server(site)
+    await site.converge()
+    await site.resources.server_action(sid, "stop", {})
+    await site.converge()
+    assert (await site.domains())[sid].state == DomainState.SHUTOFF
+    assert (await site.resources.show("server", sid))["status"] == "SHUTOFF"
+    await site.resources.server_action(sid, "start", {})
+    await site.converge()
+    assert (await site.domains())[sid].state == DomainState.RUNNING
+    await site.resources.server_action(sid, "reboot", {"hard": True})
+    await site.resources.server_action(sid, "rebuild", {})
+    await site.converge()
+    assert (await site.resources.show("server", sid))["status"] == "ACTIVE"
+    assert len(await site.domains()) == 1
+
+
+async def test_crash_restart_policy_and_backoff(site: Site) -> None:
+    await lan(site)
+    sid = await _server(site)  # on-failure by default
+    await site.converge()
+    site.compute.crash(sid)
+    await site.converge(1)
+    assert (await site.domains())[sid].state == DomainState.RUNNING
+    assert (await site.resources.show("server", sid))["restarts"] == 1
+    site.compute.crash(sid)
+    await site.converge(1)  # second restart in a row waits 2 s
+    assert (await site.domains())[sid].state == DomainState.SHUTOFF
+    assert "restarting in" in (await site.resources.show("server", sid))["message"]
+    site.clock.now += 2.5
+    await site.converge(1)
+    assert (await site.domains())[sid].state == DomainState.RUNNING
+    assert (await site.resources.show("server", sid))["restarts"] == 2
+
+
+async def test_never_policy_and_guest_shutdown(site: Site) -> None:
+    await lan(site)
+    never = await _server(site, "never", restart_policy="never")
+    polite = await _server(site, "polite")
+    await site.converge()
+    site.compute.crash(never)
+    await site.compute.stop(polite)  # the guest shuts itself down: on-failure leaves it
+    await site.converge()
+    domains = await site.domains()
+    assert domains[never].state == DomainState.SHUTOFF
+    assert (await site.resources.show("server", never))["status"] == "CRASHED"
+    assert domains[polite].state == DomainState.SHUTOFF
+    assert (await site.resources.show("server", polite))["status"] == "SHUTOFF"
+
+
+async def test_lifecycle_event_updates_status_without_a_pass(site: Site) -> None:
+    await lan(site)
+    sid = await _server(site, restart_policy="never")
+    await site.converge()
+    await site.compute.subscribe(site.reconciler.on_event)
+    site.compute.crash(sid)
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if (await site.resources.show("server", sid))["status"] != "ACTIVE":
+            break
+    assert (await site.resources.show("server", sid))["status"] == "SHUTOFF"
