@@ -36,6 +36,9 @@ class FlavourScope:
     vdus: Mapping[str, Vdu]
     links: frozenset[str]
     groups: Mapping[str, tuple[str, ...]]
+    # VDUs and links refused already (bad properties, unknown types): a policy naming one
+    # is not reported again as naming nothing.
+    refused: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -111,7 +114,7 @@ def _check_targets(
         known = target in scope.links if links else target in scope.vdus
         if known:
             ok.append(target)
-        else:
+        elif target not in scope.refused:
             what = "virtual link" if links else "VDU"
             v.error((*pkeys, "targets"), f"target {target!r} is not a {what} of this flavour")
     return ok
@@ -332,13 +335,15 @@ def _placement(
     vdus: list[str] = []
     for target in targets:
         members = s.groups.get(target, (target,) if target in s.vdus else None)
+        if members is None and target in s.refused:
+            continue
         if members is None:
             v.error(
                 (*pkeys, "targets"),
                 f"target {target!r} is neither a VDU nor a placement group of this flavour",
             )
             continue
-        vdus += [m for m in members if m not in vdus]
+        vdus += [m for m in members if m in s.vdus and m not in vdus]
     if scope is not None:
         r.placement.append(PlacementRule(name, kind, scope, targets, tuple(vdus)))
 

@@ -71,6 +71,7 @@ class Topology:
     v: Values
     body: Mapping[str, Any]
     nodes: dict[str, Node]
+    unknown: frozenset[str]  # templates of unknown type: already reported, not re-reported
 
 
 def _topology(v: Values, library: TypeLibrary) -> Topology | None:
@@ -83,6 +84,7 @@ def _topology(v: Values, library: TypeLibrary) -> Topology | None:
         return None
     raw = v.mapping(body, "node_templates", ("topology_template",)) or {}
     found: dict[str, Node] = {}
+    unknown: set[str] = set()
     for raw_name, node in raw.items():
         name = str(raw_name)
         keys: PathKey = ("topology_template", "node_templates", name)
@@ -91,6 +93,7 @@ def _topology(v: Values, library: TypeLibrary) -> Topology | None:
             continue
         kind_name = node.get("type")
         if not isinstance(kind_name, str) or kind_name not in library:
+            unknown.add(name)
             v.error(
                 (*keys, "type"),
                 f"node type {kind_name!r} is not defined in the package or the SOL001 type library",
@@ -98,7 +101,7 @@ def _topology(v: Values, library: TypeLibrary) -> Topology | None:
             continue
         kind = next((k for base, k in KINDS if library.derives_from(kind_name, base)), None)
         found[name] = Node(name, kind_name, kind, node, keys)
-    return Topology(v, body, found)
+    return Topology(v, body, found, frozenset(unknown))
 
 
 def build_vnfd(
@@ -214,7 +217,17 @@ def _flavour(
     ext_cps = tuple(_with_external(cp, by_node) for cp in built["extcp"])
     vdus = {vdu.id: vdu for vdu in built["vdu"]}
     groups = _groups(v, topo)
-    scope = FlavourScope(vdus, frozenset(link.id for link in built["vl"]), groups)
+    scope = FlavourScope(
+        vdus=vdus,
+        links=frozenset(link.id for link in built["vl"]),
+        groups=groups,
+        refused=topo.unknown
+        | {n for n, node in topo.nodes.items() if node.kind == "vdu" and n not in vdus}
+        | (
+            {n for n, node in topo.nodes.items() if node.kind == "vl"}
+            - {link.id for link in built["vl"]}
+        ),
+    )
     policies = read_policies(
         v, topo.body.get("policies", []), ("topology_template", "policies"), library, scope
     )
@@ -286,6 +299,8 @@ def _check_requirements(topo: Topology) -> None:
     for node in topo.nodes.values():
         for req in nodes.requirements(v, node.body, node.keys):
             target = topo.nodes.get(req.target)
+            if target is None and req.target in topo.unknown:
+                continue
             if target is None:
                 v.error(
                     req.keys,
@@ -344,7 +359,7 @@ def _groups(v: Values, topo: Topology) -> dict[str, tuple[str, ...]]:
             continue
         members = v.strings(body, "members", gkeys)
         for member in members:
-            if member not in topo.nodes:
+            if member not in topo.nodes and member not in topo.unknown:
                 v.error(
                     (*gkeys, "members"), f"member {member!r} is not a node template of this flavour"
                 )
