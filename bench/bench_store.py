@@ -6,6 +6,8 @@
   compares with raw inserts committed one per row (the plain per-write alternative).
 - ``store_etcd_writes``: sequential ``put`` calls (one etcd transaction each) against raw
   etcd3gw ``put`` calls of the same values, on a private one-member etcd started here.
+- ``..._16_writers``: the same with 16 writers at once (an API under load): SQLite commits
+  queued writes together (group commit); the etcd baseline is raw puts from 16 threads.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import secrets
 import sqlite3
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import etcd3gw
@@ -29,23 +32,28 @@ from bench.report import emit, median_of, rate
 RUNS = 5
 SQLITE_WRITES = 500
 ETCD_WRITES = 300
+CONCURRENCY = 16
 
 
 def _value(i: int) -> dict[str, object]:
     return {"name": f"site-{i}", "region": "east", "labels": {"tier": "edge"}, "n": i}
 
 
-def store_puts(open_store: Callable[[], Store], count: int) -> float:
-    """``count`` sequential puts on a freshly opened store, per second."""
+def store_puts(open_store: Callable[[], Store], count: int, writers: int = 1) -> float:
+    """``count`` puts by ``writers`` concurrent writers on a freshly opened store, per second."""
 
     async def run() -> float:
         store = open_store()
+
+        async def writer(w: int) -> None:
+            for i in range(w, count, writers):
+                await store.put("site", f"s{i}", _value(i))
+
         try:
             await store.put("site", "warmup", {})
             loop = asyncio.get_running_loop()
             start = loop.time()
-            for i in range(count):
-                await store.put("site", f"s{i}", _value(i))
+            await asyncio.gather(*(writer(w) for w in range(writers)))
             return count / (loop.time() - start)
         finally:
             await store.close()
@@ -75,14 +83,17 @@ def sqlite_figures(tmp: Path) -> None:
         conn.close()
         return r
 
-    def store() -> float:
+    def store(writers: int) -> float:
         path = tmp / f"store-{secrets.token_hex(4)}.db"
-        return store_puts(lambda: SQLiteStore(path), SQLITE_WRITES)
+        return store_puts(lambda: SQLiteStore(path), SQLITE_WRITES * writers, writers)
 
-    ours = median_of(RUNS, store)
-    emit("store_sqlite_writes", ours, "writes/s", median_of(RUNS, lambda: raw(True)))
-    emit("store_sqlite_writes_vs_per_row_commit", ours, "writes/s",
+    batched = median_of(RUNS, lambda: raw(True))
+    one = median_of(RUNS, lambda: store(1))
+    emit("store_sqlite_writes", one, "writes/s", batched)
+    emit("store_sqlite_writes_vs_per_row_commit", one, "writes/s",
          median_of(RUNS, lambda: raw(False)))  # fmt: skip
+    emit(f"store_sqlite_writes_{CONCURRENCY}_writers", median_of(RUNS, lambda: store(CONCURRENCY)),
+         "writes/s", batched)  # fmt: skip
 
 
 def etcd_figures(tmp: Path) -> None:
@@ -101,11 +112,32 @@ def etcd_figures(tmp: Path) -> None:
 
             return rate(len(values), work)
 
-        def store() -> float:
-            prefix = f"/bench-{secrets.token_hex(4)}/"
-            return store_puts(lambda: EtcdStore(cluster.endpoints, prefix=prefix), ETCD_WRITES)
+        def raw_concurrent() -> float:
+            prefix = f"/raw-{secrets.token_hex(4)}/"
+            count = len(values) * 4
 
-        emit("store_etcd_writes", median_of(RUNS, store), "writes/s", median_of(RUNS, raw))
+            def one(i: int) -> None:
+                client.put(f"{prefix}s{i}", values[i % len(values)])
+
+            def work() -> None:
+                with ThreadPoolExecutor(CONCURRENCY) as pool:
+                    list(pool.map(one, range(count)))
+
+            return rate(count, work)
+
+        def store(writers: int) -> float:
+            prefix = f"/bench-{secrets.token_hex(4)}/"
+            return store_puts(
+                lambda: EtcdStore(cluster.endpoints, prefix=prefix, workers=writers),
+                ETCD_WRITES * (4 if writers > 1 else 1),
+                writers,
+            )
+
+        emit("store_etcd_writes", median_of(RUNS, lambda: store(1)), "writes/s",
+             median_of(RUNS, raw))  # fmt: skip
+        many = median_of(RUNS, lambda: store(CONCURRENCY))
+        emit(f"store_etcd_writes_{CONCURRENCY}_writers", many, "writes/s",
+             median_of(RUNS, raw_concurrent))  # fmt: skip
         client.session.close()
     finally:
         cluster.stop()

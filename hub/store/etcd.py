@@ -23,9 +23,10 @@ its thread within that time.
 
 Endpoints: requests go to one member; when it refuses the connection or reports itself
 unavailable, the store moves to the next and retries, for up to ``timeout`` seconds, so the
-hub keeps serving while any quorum of members is up. etcd3gw and requests errors become
+hub keeps serving while any quorum of members is up. Calls run on the store's own pool of
+``workers`` threads. etcd3gw and requests errors become
 :class:`~atoll.errors.TemporaryError` (retry later) or
-:class:`~atoll.errors.PermanentError` at this boundary. Calls run on worker threads.
+:class:`~atoll.errors.PermanentError` at this boundary.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
@@ -71,6 +73,7 @@ class EtcdStore:
         prefix: str = "/atoll/",
         timeout: float = 10.0,
         poll_interval: float = 1.0,
+        workers: int = 16,
     ) -> None:
         if not endpoints:
             raise ValueError("EtcdStore needs at least one endpoint")
@@ -82,16 +85,26 @@ class EtcdStore:
         self._objects = prefix + "objects/"
         self._meta = prefix + "meta/revision"
         self._clients = [
-            etcd3gw.client(host=h, port=p, timeout=timeout, api_path="/v3/") for h, p in endpoints
+            etcd3gw.client(
+                host=h, port=p, timeout=timeout, api_path="/v3/", session=_session(workers)
+            )
+            for h, p in endpoints
         ]
         self._current = 0
+        self._closed = False
         self._failing = False
         self._lock = threading.Lock()
+        # Its own threads, so etcd calls never queue behind other users of the default pool;
+        # every active watch holds one while it waits.
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="atoll-etcd")
 
     # -- talking to a member, with fail-over -----------------------------------------------
 
     async def _run(self, fn: Callable[[Client], T]) -> T:
-        return await asyncio.to_thread(self._call, fn)
+        if self._closed:
+            raise TemporaryError(f"etcd store {self._names()} is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, fn)
 
     def _call(self, fn: Callable[[Client], T]) -> T:
         deadline = time.monotonic() + self.timeout
@@ -248,6 +261,8 @@ class EtcdStore:
         return await self._run(self._revision)
 
     async def close(self) -> None:
+        self._closed = True
+        self._executor.shutdown(wait=False, cancel_futures=True)
         for client in self._clients:
             client.session.close()
 
@@ -324,6 +339,14 @@ class EtcdStore:
         if not kind or "/" in kind or "\0" in kind or "\0" in key:
             raise InvalidInput(f"kind {kind!r} / key {key!r}: kind must be non-empty, without '/'")
         return f"{self._objects}{kind}/{key}"
+
+
+def _session(connections: int) -> requests.Session:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=connections)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def _post(client: Client, path: str, body: dict[str, Any]) -> dict[str, Any]:

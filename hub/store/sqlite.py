@@ -25,15 +25,23 @@ import builtins
 import json
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlite_utils
 
-from atoll.errors import InvalidInput, NotFound, PermanentError, StaleRevision, TemporaryError
+from atoll.errors import (
+    AtollError,
+    InvalidInput,
+    NotFound,
+    PermanentError,
+    StaleRevision,
+    TemporaryError,
+)
 from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Record
 from atoll.hub.store.query import check_filters
 
@@ -43,6 +51,7 @@ T = TypeVar("T")
 
 DEFAULT_HISTORY = 100_000
 BUSY_TIMEOUT_MS = 5_000
+MAX_BATCH = 256  # writes committed together, at most
 
 
 class SQLiteStore:
@@ -56,6 +65,7 @@ class SQLiteStore:
         self._poll = poll_interval
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atoll-sqlite")
         self._db: sqlite_utils.Database | None = None  # touched only on the executor thread
+        self._queue: deque[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]] = deque()
         self._local_rev = 0
         self._written: asyncio.Condition | None = None
         self._closed = False
@@ -63,22 +73,76 @@ class SQLiteStore:
     # -- the thread ------------------------------------------------------------------------
 
     async def _run(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run a read on the store's thread."""
         if self._closed:
-            raise TemporaryError(f"store {self.path} is closed")
+            raise TemporaryError(f"hub store {self.path} is closed")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._call, fn)
 
     def _call(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         try:
-            if self._db is None:
-                self._db = self._open()
-            return fn(self._db)
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise TemporaryError(f"hub store {self.path} is busy: {exc}") from exc
-            raise PermanentError(f"hub store {self.path}: {exc}") from exc
-        except sqlite3.DatabaseError as exc:
-            raise PermanentError(f"hub store {self.path}: {exc}") from exc
+            return fn(self._database())
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a write on the store's thread, committed together with any queued beside it."""
+        if self._closed:
+            raise TemporaryError(f"hub store {self.path} is closed")
+        job: Future[T] = Future()
+        self._queue.append((fn, job))
+        self._executor.submit(self._drain)
+        return await asyncio.wrap_future(job)
+
+    def _drain(self) -> None:
+        """Group commit: every queued write in one transaction, each in its own savepoint.
+
+        A write that raises (a lost compare-and-swap) is rolled back to its savepoint alone;
+        the others commit. Results are handed out only after COMMIT, so a revision a caller
+        sees is on disk. A write cancelled before it started is dropped.
+        """
+        jobs: list[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]] = []
+        while self._queue and len(jobs) < MAX_BATCH:
+            fn, job = self._queue.popleft()
+            if job.set_running_or_notify_cancel():
+                jobs.append((fn, job))
+        if not jobs:
+            return
+        outcomes: list[tuple[Future[Any], Any, AtollError | None]] = []
+        try:
+            conn = self._database().conn
+            with _transaction(conn):
+                for fn, job in jobs:
+                    conn.execute("SAVEPOINT write")
+                    try:
+                        result = fn(conn)
+                    except AtollError as exc:
+                        conn.execute("ROLLBACK TO write")
+                        outcomes.append((job, None, exc))
+                    else:
+                        outcomes.append((job, result, None))
+                    conn.execute("RELEASE write")
+        except Exception as exc:
+            for _, job in jobs:
+                job.set_exception(self._translate(exc) if isinstance(exc, sqlite3.Error) else exc)
+            return
+        for job, result, error in outcomes:
+            if error is None:
+                job.set_result(result)
+            else:
+                job.set_exception(error)
+
+    def _translate(self, exc: sqlite3.Error) -> AtollError:
+        if isinstance(exc, sqlite3.OperationalError) and (
+            "locked" in str(exc) or "busy" in str(exc)
+        ):
+            return TemporaryError(f"hub store {self.path} is busy: {exc}")
+        return PermanentError(f"hub store {self.path}: {exc}")
+
+    def _database(self) -> sqlite_utils.Database:
+        if self._db is None:
+            self._db = self._open()
+        return self._db
 
     def _open(self) -> sqlite_utils.Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,40 +173,34 @@ class SQLiteStore:
     ) -> Record:
         body = _encode(kind, key, value)
 
-        def work(db: sqlite_utils.Database) -> Record:
-            with _transaction(db.conn):
-                current = _current(db.conn, kind, key, expect_revision)
-                rev = self._bump(db.conn)
-                created = current[1] if current else rev
-                db.conn.execute(
-                    "INSERT OR REPLACE INTO objects (kind, key, value, revision, created_revision)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (kind, key, body, rev, created),
-                )
-                _log(db.conn, (rev, kind, key, "put", body), self._history)
+        def work(conn: sqlite3.Connection) -> Record:
+            current = _current(conn, kind, key, expect_revision)
+            rev = _bump(conn)
+            created = current[1] if current else rev
+            conn.execute(
+                "INSERT OR REPLACE INTO objects (kind, key, value, revision, created_revision)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (kind, key, body, rev, created),
+            )
+            _log(conn, (rev, kind, key, "put", body), self._history)
             return Record(kind, key, json.loads(body), rev, created)
 
-        record = await self._run(work)
+        record = await self._write(work)
         await self._notify(record.revision)
         return record
 
     async def delete(self, kind: str, key: str, *, expect_revision: int | None = None) -> int:
-        def work(db: sqlite_utils.Database) -> int:
-            with _transaction(db.conn):
-                if _current(db.conn, kind, key, expect_revision) is None:
-                    raise NotFound(f"{kind} {key!r} does not exist")
-                rev = self._bump(db.conn)
-                db.conn.execute("DELETE FROM objects WHERE kind = ? AND key = ?", (kind, key))
-                _log(db.conn, (rev, kind, key, "delete", None), self._history)
+        def work(conn: sqlite3.Connection) -> int:
+            if _current(conn, kind, key, expect_revision) is None:
+                raise NotFound(f"{kind} {key!r} does not exist")
+            rev = _bump(conn)
+            conn.execute("DELETE FROM objects WHERE kind = ? AND key = ?", (kind, key))
+            _log(conn, (rev, kind, key, "delete", None), self._history)
             return rev
 
-        rev = await self._run(work)
+        rev = await self._write(work)
         await self._notify(rev)
         return rev
-
-    def _bump(self, conn: sqlite3.Connection) -> int:
-        conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'revision'")
-        return _revision(conn)
 
     async def _notify(self, revision: int) -> None:
         self._local_rev = max(self._local_rev, revision)
@@ -256,16 +314,22 @@ def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> It
     conn.execute(begin)
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def _log(conn: sqlite3.Connection, row: tuple[int, str, str, str, str | None], keep: int) -> None:
     """Append one change and prune the history to the last ``keep`` changes."""
     conn.execute("INSERT INTO changes (revision, kind, key, op, value) VALUES (?, ?, ?, ?, ?)", row)
     conn.execute("DELETE FROM changes WHERE revision <= ?", (row[0] - keep,))
+
+
+def _bump(conn: sqlite3.Connection) -> int:
+    conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'revision'")
+    return _revision(conn)
 
 
 def _revision(conn: sqlite3.Connection) -> int:

@@ -205,3 +205,21 @@ async def test_data_survives_reopening(persistent_backend: Backend) -> None:
     assert [c.revision for c in await second.changes(0)] == [made.revision, gone, kept.revision]
     later = await second.put("project", "r", {})
     assert later.revision > kept.revision
+
+
+async def test_concurrent_writes_on_one_handle(store: Store) -> None:
+    """Many writes in flight at once (as under API load): each applied once, in one order."""
+    base = await store.put("flavor", "shared", {"n": 0})
+    contested = [
+        store.put("flavor", "shared", {"n": i}, expect_revision=base.revision) for i in range(10)
+    ]
+    fresh = [store.put("flavor", f"f{i:02}", {"n": i}) for i in range(40)]
+    results = await asyncio.gather(*contested, *fresh, return_exceptions=True)
+    assert sum(isinstance(r, Record) for r in results[:10]) == 1
+    assert all(isinstance(r, StaleRevision | Record) for r in results[:10])
+    written = [r for r in results if isinstance(r, Record)]
+    assert len(written) == 41 and len({r.revision for r in written}) == 41
+    logged = await store.changes(base.revision)
+    assert sorted(r.revision for r in written) == [c.revision for c in logged]
+    page = await store.list(ListQuery("flavor", limit=100))
+    assert len(page.items) == 41
