@@ -100,10 +100,17 @@ def _os(root: ET.Element, spec: DomainSpec, machine: str) -> None:
             _sub(os_el, "cmdline", boot.cmdline)
 
 
-def render(spec: DomainSpec, domain_name: str, virt_type: str, machine: str = "pc") -> str:
-    """The domain XML for ``spec`` (values are escaped by ElementTree)."""
+def render(
+    spec: DomainSpec, domain_name: str, virt_type: str, machine: str = "pc", uuid: str = ""
+) -> str:
+    """The domain XML for ``spec`` (values are escaped by ElementTree).
+
+    Pass the existing domain's ``uuid`` to redefine it (libvirt matches by name and uuid).
+    """
     root = ET.Element("domain", type=virt_type)
     _sub(root, "name", domain_name)
+    if uuid:
+        _sub(root, "uuid", uuid)
     meta = _sub(_sub(root, "metadata"), f"{NS_PREFIX}:server", **{f"xmlns:{NS_PREFIX}": NS})
     _sub(meta, f"{NS_PREFIX}:id", spec.server_id)
     _sub(meta, f"{NS_PREFIX}:name", spec.name)
@@ -172,3 +179,20 @@ def console_path(domain_xml: str) -> Path | None:
             if source is not None and source.get("path"):
                 return Path(str(source.get("path")))
     return None
+
+
+def start_requirements(domain_xml: str) -> tuple[list[str], list[Path]]:
+    """(tap names, files) a domain needs on the host to start."""
+    root = ET.fromstring(domain_xml)  # noqa: S314 (libvirtd's own XML)
+    taps = [
+        str(target.get("dev"))
+        for target in root.findall("devices/interface[@type='ethernet']/target")
+        if target.get("dev")
+    ]
+    files = [
+        Path(str(source.get("file")))
+        for source in root.findall("devices/disk/source")
+        if source.get("file")
+    ]
+    files += [Path(str(e.text)) for e in root.findall("os/kernel") + root.findall("os/initrd")]
+    return taps, files

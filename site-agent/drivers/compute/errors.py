@@ -96,7 +96,7 @@ def translate(exc: libvirt.libvirtError, action: str, server_id: str = "") -> Co
     message = f"libvirt could not {action}{where}: {what}"
     if code in _NOT_FOUND_CODES:
         return DomainNotFound(message)
-    if code in _CONFLICT_CODES:
+    if code in _CONFLICT_CODES or "already exists" in what:
         return DomainConflict(message)
     if code in _INVALID_CODES:
         return InvalidDomainSpec(message)

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import libvirt
 
+from atoll.errors import Problem
 from atoll.site_agent.drivers.compute import configdrive, domainstats, domainxml, events, virttype
 from atoll.site_agent.drivers.compute.base import (
     ConfigDriveSpec,
@@ -40,6 +41,7 @@ from atoll.site_agent.drivers.compute.errors import (
     ComputeTemporary,
     DomainConflict,
     DomainNotFound,
+    InvalidDomainSpec,
     translate,
 )
 from atoll.site_agent.drivers.compute.settings import LibvirtSettings
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 STOP_POLL_SECONDS = 0.1
+SYS_NET = Path("/sys/class/net")
 UNDEFINE_FLAGS = libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
 
 
@@ -169,24 +172,39 @@ class LibvirtCompute:
 
         return await self._call("read host info", "", work)
 
-    def render(self, spec: DomainSpec) -> str:
+    def render(self, spec: DomainSpec, uuid: str = "") -> str:
         """The domain XML this driver defines for ``spec`` (also used by the benchmark)."""
         domain_name = self._domain_name(spec.server_id)
-        return domainxml.render(spec, domain_name, self.virt_type, self._settings.machine)
+        return domainxml.render(spec, domain_name, self.virt_type, self._settings.machine, uuid)
 
     def _define(self, spec: DomainSpec) -> DomainStatus:
         check_spec(spec, check_paths=True)
         conn = self._connection()
-        self._lookup(conn, spec.server_id)  # refuses a foreign domain of the same name
-        dom = conn.defineXML(self.render(spec))
+        existing = self._lookup(conn, spec.server_id)  # refuses a foreign domain of that name
+        uuid = existing.UUIDString() if existing is not None else ""
+        dom = conn.defineXML(self.render(spec, uuid))
         return self._status(dom, (spec.server_id, spec.name))
 
     async def define(self, spec: DomainSpec) -> DomainStatus:
         return await self._call("define", spec.server_id, self._define, spec)
 
+    @staticmethod
+    def _check_host(server_id: str, dom: libvirt.virDomain) -> None:
+        """Name a missing tap or file plainly instead of QEMU's "internal error"."""
+        taps, files = domainxml.start_requirements(dom.XMLDesc(0))
+        problems = [
+            Problem(f"tap {tap}", "does not exist on the host (the network driver makes it)")
+            for tap in taps
+            if not (SYS_NET / tap).exists()
+        ]
+        problems += [Problem(str(f), "does not exist") for f in files if not f.exists()]
+        if problems:
+            raise InvalidDomainSpec(f"server {server_id} cannot start", problems)
+
     def _start(self, server_id: str) -> DomainStatus:
         dom = self._require(self._connection(), server_id)
         if not dom.isActive():
+            self._check_host(server_id, dom)
             dom.create()
         owner = self._owner(dom) or (server_id, "")
         return self._status(dom, owner)
@@ -240,6 +258,7 @@ class LibvirtCompute:
         if hard:
             if dom.isActive():
                 dom.destroy()
+            self._check_host(server_id, dom)
             dom.create()
         else:
             if not dom.isActive():

@@ -1,0 +1,446 @@
+"""``LocalStorage``: images, root disks, volumes and snapshots as files, made by qemu-img.
+
+Layout under ``settings.root`` (file names are the agent's ids, which is how an audit
+finds orphans; see ``list_owned``)::
+
+    images/<image_id>.<qcow2|raw>      cached image, read-only
+    images/<image_id>.sha256           its verified checksum
+    disks/<server_id>.qcow2            root disk: qcow2 overlay backed by a cached image
+    volumes/<volume_id>.qcow2          volume
+    snapshots/<volume_id>@<snapshot_id>.qcow2   standalone copy of a volume
+    tmp/                               work in progress; emptied when the driver starts
+
+Every object is made under ``tmp/`` and hard-linked to its final name, which fails if the
+name exists: a crash leaves at most a file in ``tmp/``, never half an object, and two
+racing creates cannot overwrite each other. Mutations run one at a time (one lock), so
+the capacity check and the create it guards are not raced either.
+
+Snapshots are full copies (``qemu-img convert``): consistent when the volume is detached
+or the guest is quiesced; a volume locked by a running QEMU is refused (``StorageConflict``)
+rather than copied torn. Extending an attached volume is likewise refused here; the
+compute side would do it with a live block resize.
+
+Ceph RBD is out of scope for this driver (it would be another ``StorageDriver``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import functools
+import hashlib
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from atoll.errors import Problem
+from atoll.site_agent.drivers.storage import qcow2, qemuimg
+from atoll.site_agent.drivers.storage.base import (
+    CachedImage,
+    Capacity,
+    Disk,
+    ImageFormat,
+    ObjectKind,
+    OwnedObject,
+    Snapshot,
+)
+from atoll.site_agent.drivers.storage.errors import (
+    ChecksumMismatch,
+    InsufficientSpace,
+    InvalidStorageRequest,
+    StorageConflict,
+    StorageNotFound,
+    StoragePermanent,
+)
+from atoll.site_agent.drivers.storage.naming import check_id, check_sha256, check_size
+from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+FORMATS: tuple[ImageFormat, ...] = ("qcow2", "raw")
+CHUNK = 1 << 20
+
+
+def _allocated(path: Path) -> int:
+    return path.stat().st_blocks * 512
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class LocalStorage:
+    """:class:`~.base.StorageDriver` on a local filesystem; see the module docstring."""
+
+    def __init__(self, settings: LocalStorageSettings) -> None:
+        self._settings = settings
+        self._root = settings.root
+        self._timeout = settings.qemu_img_timeout
+        self._lock = asyncio.Lock()
+        for sub in ("images", "disks", "volumes", "snapshots", "tmp"):
+            (self._root / sub).mkdir(parents=True, exist_ok=True)
+        for leftover in (self._root / "tmp").iterdir():
+            log.info("removing %s, left by an interrupted storage operation", leftover)
+            leftover.unlink(missing_ok=True)
+
+    @property
+    def incoming_dir(self) -> Path:
+        """Where a fetcher may write an image before ``add_image`` (same filesystem: moved,
+        not copied)."""
+        return self._root / "tmp"
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(functools.partial(fn, *args))
+
+    async def _mutate(self, fn: Callable[..., T], *args: Any) -> T:
+        async with self._lock:
+            return await self._run(fn, *args)
+
+    def _tmp(self, name: str) -> Path:
+        return self._root / "tmp" / f"{name}.{os.urandom(4).hex()}"
+
+    @staticmethod
+    def _publish(tmp: Path, final: Path) -> bool:
+        """Hard-link ``tmp`` to ``final`` (False if ``final`` exists), then drop ``tmp``."""
+        try:
+            os.link(tmp, final)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # -- images -------------------------------------------------------------------------
+
+    def _image_file(self, image_id: str) -> Path | None:
+        for fmt in FORMATS:
+            path = self._root / "images" / f"{image_id}.{fmt}"
+            if path.exists():
+                return path
+        return None
+
+    def _image(self, image_id: str) -> CachedImage:
+        path = self._image_file(image_id)
+        if path is None:
+            raise StorageNotFound(f"image {image_id} is not in the cache")
+        header = qcow2.read(path)
+        sidecar = path.with_suffix(".sha256")
+        sha = sidecar.read_text().strip() if sidecar.exists() else ""
+        return CachedImage(
+            image_id, path, header.format, header.virtual_size, _allocated(path), sha
+        )
+
+    def _probe(self, image_id: str, source: Path) -> ImageFormat:
+        details = qemuimg.info(source, f"checking image {image_id}", self._timeout)
+        fmt = details.get("format")
+        problems = []
+        if fmt not in FORMATS:
+            problems.append(Problem("format", f"{fmt!r} is not one of {', '.join(FORMATS)}"))
+        if details.get("backing-filename"):
+            problems.append(Problem("backing file", "images must be standalone"))
+        if problems:
+            raise InvalidStorageRequest(f"image {image_id} ({source}) cannot be cached", problems)
+        return "qcow2" if fmt == "qcow2" else "raw"
+
+    def _add_image(self, image_id: str, source: Path, sha256: str) -> CachedImage:
+        if self._image_file(image_id) is not None:
+            existing = self._image(image_id)
+            if existing.sha256 != sha256:
+                raise StorageConflict(f"image {image_id} is cached with another checksum")
+            return existing
+        if not source.is_file():
+            raise InvalidStorageRequest(
+                f"image {image_id} cannot be cached",
+                [Problem("source", f"{source} does not exist or is not a file")],
+            )
+        actual = _sha256(source)
+        if actual != sha256:
+            raise ChecksumMismatch(f"image {image_id}: {source} has sha256 {actual}, not {sha256}")
+        fmt = self._probe(image_id, source)
+        tmp = self._tmp(image_id)
+        if source.resolve().is_relative_to(self._root.resolve()):
+            source.replace(tmp)
+        else:
+            shutil.copyfile(source, tmp)
+        tmp.chmod(0o444)
+        final = self._root / "images" / f"{image_id}.{fmt}"
+        final.with_suffix(".sha256").write_text(sha256 + "\n")
+        self._publish(tmp, final)
+        return self._image(image_id)
+
+    async def add_image(self, image_id: str, source: Path, sha256: str) -> CachedImage:
+        check_id(image_id, "image_id")
+        check_sha256(sha256)
+        return await self._mutate(self._add_image, image_id, source, sha256)
+
+    async def get_image(self, image_id: str) -> CachedImage:
+        check_id(image_id, "image_id")
+        return await self._run(self._image, image_id)
+
+    def _list_images(self) -> builtins.list[CachedImage]:
+        ids = sorted(p.stem for p in (self._root / "images").iterdir() if p.suffix[1:] in FORMATS)
+        return [self._image(i) for i in ids]
+
+    async def list_images(self) -> builtins.list[CachedImage]:
+        return await self._run(self._list_images)
+
+    def _remove_image(self, image_id: str) -> None:
+        path = self._image_file(image_id)
+        if path is None:
+            return
+        users = sorted(d.object_id for d in self._disks() if d.backing_image_id == image_id)
+        if users:
+            raise StorageConflict(
+                f"image {image_id} backs the root disks of {', '.join(users)}; delete them first"
+            )
+        path.unlink(missing_ok=True)
+        path.with_suffix(".sha256").unlink(missing_ok=True)
+
+    async def remove_image(self, image_id: str) -> None:
+        check_id(image_id, "image_id")
+        await self._mutate(self._remove_image, image_id)
+
+    # -- disks and volumes --------------------------------------------------------------
+
+    def _disk(self, kind: ObjectKind, path: Path) -> Disk:
+        header = qcow2.read(path)
+        backing = Path(header.backing_file).stem if header.backing_file else None
+        return Disk(kind, path.stem, path, header.virtual_size, _allocated(path), "qcow2", backing)
+
+    def _disks(self) -> builtins.list[Disk]:
+        return [
+            self._disk(ObjectKind.ROOT_DISK, p)
+            for p in sorted((self._root / "disks").glob("*.qcow2"))
+        ]
+
+    def _volumes(self) -> builtins.list[Disk]:
+        return [
+            self._disk(ObjectKind.VOLUME, p)
+            for p in sorted((self._root / "volumes").glob("*.qcow2"))
+        ]
+
+    def _provisioned(self) -> int:
+        return sum(d.virtual_size_bytes for d in (*self._disks(), *self._volumes()))
+
+    def _total(self) -> int:
+        st = os.statvfs(self._root)
+        total = st.f_blocks * st.f_frsize
+        limit = self._settings.capacity_bytes
+        return min(total, limit) if limit > 0 else total
+
+    def _reserve(self, nbytes: int, what: str) -> None:
+        limit = int(self._total() * self._settings.overcommit_ratio)
+        provisioned = self._provisioned()
+        if provisioned + nbytes > limit:
+            raise InsufficientSpace(
+                f"{what}: {nbytes} more bytes would exceed the site's {limit} provisionable "
+                f"bytes ({provisioned} already provisioned)"
+            )
+
+    def _create_root_disk(self, server_id: str, image_id: str, size: int | None) -> Disk:
+        image = self._image(image_id)
+        virtual = image.virtual_size_bytes if size is None else size
+        if virtual < image.virtual_size_bytes:
+            raise InvalidStorageRequest(
+                f"root disk of {server_id}: {size} bytes is smaller than image {image_id} "
+                f"({image.virtual_size_bytes} bytes)"
+            )
+        final = self._root / "disks" / f"{server_id}.qcow2"
+        if final.exists():
+            return self._same_disk(ObjectKind.ROOT_DISK, final, virtual, image_id)
+        self._reserve(virtual, f"root disk of {server_id}")
+        tmp = self._tmp(server_id)
+        qemuimg.create_overlay(tmp, image.path, image.format, size, self._timeout)
+        if not self._publish(tmp, final):
+            return self._same_disk(ObjectKind.ROOT_DISK, final, virtual, image_id)
+        return self._disk(ObjectKind.ROOT_DISK, final)
+
+    def _same_disk(self, kind: ObjectKind, path: Path, size: int, image_id: str | None) -> Disk:
+        disk = self._disk(kind, path)
+        if disk.virtual_size_bytes != size or disk.backing_image_id != image_id:
+            raise StorageConflict(
+                f"{kind.value.replace('_', ' ')} {path.stem} exists from another request "
+                f"({disk.virtual_size_bytes} bytes, image {disk.backing_image_id})"
+            )
+        return disk
+
+    async def create_root_disk(
+        self, server_id: str, image_id: str, size_bytes: int | None = None
+    ) -> Disk:
+        check_id(server_id, "server_id")
+        check_id(image_id, "image_id")
+        if size_bytes is not None:
+            check_size(size_bytes)
+        return await self._mutate(self._create_root_disk, server_id, image_id, size_bytes)
+
+    def _get(self, kind: ObjectKind, object_id: str) -> Disk:
+        folder = "disks" if kind == ObjectKind.ROOT_DISK else "volumes"
+        path = self._root / folder / f"{object_id}.qcow2"
+        if not path.exists():
+            what = f"server {object_id} has no root disk"
+            raise StorageNotFound(
+                what if kind == ObjectKind.ROOT_DISK else f"volume {object_id} does not exist"
+            )
+        return self._disk(kind, path)
+
+    async def get_root_disk(self, server_id: str) -> Disk:
+        check_id(server_id, "server_id")
+        return await self._run(self._get, ObjectKind.ROOT_DISK, server_id)
+
+    async def delete_root_disk(self, server_id: str) -> None:
+        check_id(server_id, "server_id")
+        path = self._root / "disks" / f"{server_id}.qcow2"
+        await self._mutate(path.unlink, True)
+
+    def _create_volume(self, volume_id: str, size: int, snapshot_id: str | None) -> Disk:
+        final = self._root / "volumes" / f"{volume_id}.qcow2"
+        if final.exists():
+            return self._same_disk(ObjectKind.VOLUME, final, size, None)
+        self._reserve(size, f"volume {volume_id}")
+        tmp = self._tmp(volume_id)
+        if snapshot_id is None:
+            qemuimg.create_blank(tmp, size, self._timeout)
+        else:
+            snap = self._snapshot(snapshot_id)
+            if size < snap.virtual_size_bytes:
+                raise InvalidStorageRequest(
+                    f"volume {volume_id}: {size} bytes is smaller than snapshot {snapshot_id} "
+                    f"({snap.virtual_size_bytes} bytes)"
+                )
+            qemuimg.copy(snap.path, tmp, self._timeout)
+            if size > snap.virtual_size_bytes:
+                qemuimg.resize(tmp, size, self._timeout)
+        if not self._publish(tmp, final):
+            return self._same_disk(ObjectKind.VOLUME, final, size, None)
+        return self._disk(ObjectKind.VOLUME, final)
+
+    async def create_volume(
+        self, volume_id: str, size_bytes: int, *, snapshot_id: str | None = None
+    ) -> Disk:
+        check_id(volume_id, "volume_id")
+        check_size(size_bytes)
+        if snapshot_id is not None:
+            check_id(snapshot_id, "snapshot_id")
+        return await self._mutate(self._create_volume, volume_id, size_bytes, snapshot_id)
+
+    async def get_volume(self, volume_id: str) -> Disk:
+        check_id(volume_id, "volume_id")
+        return await self._run(self._get, ObjectKind.VOLUME, volume_id)
+
+    async def list_volumes(self) -> builtins.list[Disk]:
+        return await self._run(self._volumes)
+
+    def _extend(self, volume_id: str, size: int) -> Disk:
+        disk = self._get(ObjectKind.VOLUME, volume_id)
+        if size < disk.virtual_size_bytes:
+            raise InvalidStorageRequest(
+                f"volume {volume_id} has {disk.virtual_size_bytes} bytes; volumes only grow"
+            )
+        if size == disk.virtual_size_bytes:
+            return disk
+        self._reserve(size - disk.virtual_size_bytes, f"volume {volume_id}")
+        qemuimg.resize(disk.path, size, self._timeout)
+        return self._disk(ObjectKind.VOLUME, disk.path)
+
+    async def extend_volume(self, volume_id: str, size_bytes: int) -> Disk:
+        check_id(volume_id, "volume_id")
+        check_size(size_bytes)
+        return await self._mutate(self._extend, volume_id, size_bytes)
+
+    async def delete_volume(self, volume_id: str) -> None:
+        check_id(volume_id, "volume_id")
+        path = self._root / "volumes" / f"{volume_id}.qcow2"
+        await self._mutate(path.unlink, True)
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def _snapshots(self) -> builtins.list[Snapshot]:
+        result = []
+        for path in sorted((self._root / "snapshots").glob("*@*.qcow2")):
+            volume_id, _, snapshot_id = path.stem.partition("@")
+            header = qcow2.read(path)
+            result.append(
+                Snapshot(snapshot_id, volume_id, path, header.virtual_size, _allocated(path))
+            )
+        return result
+
+    def _snapshot(self, snapshot_id: str) -> Snapshot:
+        for snap in self._snapshots():
+            if snap.snapshot_id == snapshot_id:
+                return snap
+        raise StorageNotFound(f"snapshot {snapshot_id} does not exist")
+
+    def _snapshot_volume(self, volume_id: str, snapshot_id: str) -> Snapshot:
+        disk = self._get(ObjectKind.VOLUME, volume_id)
+        with contextlib.suppress(StorageNotFound):
+            existing = self._snapshot(snapshot_id)
+            if existing.volume_id != volume_id:
+                raise StorageConflict(f"snapshot {snapshot_id} belongs to another volume")
+            return existing
+        tmp = self._tmp(snapshot_id)
+        qemuimg.copy(disk.path, tmp, self._timeout)
+        self._publish(tmp, self._root / "snapshots" / f"{volume_id}@{snapshot_id}.qcow2")
+        return self._snapshot(snapshot_id)
+
+    async def snapshot_volume(self, volume_id: str, snapshot_id: str) -> Snapshot:
+        check_id(volume_id, "volume_id")
+        check_id(snapshot_id, "snapshot_id")
+        return await self._mutate(self._snapshot_volume, volume_id, snapshot_id)
+
+    async def list_snapshots(self, volume_id: str | None = None) -> builtins.list[Snapshot]:
+        snaps = await self._run(self._snapshots)
+        return [s for s in snaps if volume_id is None or s.volume_id == volume_id]
+
+    def _delete_snapshot(self, snapshot_id: str) -> None:
+        for path in (self._root / "snapshots").glob(f"*@{snapshot_id}.qcow2"):
+            path.unlink(missing_ok=True)
+
+    async def delete_snapshot(self, snapshot_id: str) -> None:
+        check_id(snapshot_id, "snapshot_id")
+        await self._mutate(self._delete_snapshot, snapshot_id)
+
+    # -- accounting ---------------------------------------------------------------------
+
+    def _owned(self) -> builtins.list[OwnedObject]:
+        owned = [
+            OwnedObject(ObjectKind.IMAGE, i.image_id, i.path, i.allocated_bytes)
+            for i in self._list_images()
+        ]
+        owned += [
+            OwnedObject(d.kind, d.object_id, d.path, d.allocated_bytes, d.backing_image_id)
+            for d in (*self._disks(), *self._volumes())
+        ]
+        owned += [
+            OwnedObject(ObjectKind.SNAPSHOT, s.snapshot_id, s.path, s.allocated_bytes, s.volume_id)
+            for s in self._snapshots()
+        ]
+        return sorted(owned, key=lambda o: (o.kind, o.object_id))
+
+    async def list_owned(self) -> builtins.list[OwnedObject]:
+        return await self._run(self._owned)
+
+    def _capacity(self) -> Capacity:
+        owned = self._owned()
+        st = os.statvfs(self._root)
+        return Capacity(
+            total_bytes=self._total(),
+            free_bytes=st.f_bavail * st.f_frsize,
+            used_bytes=sum(o.allocated_bytes for o in owned),
+            provisioned_bytes=self._provisioned(),
+            images_bytes=sum(o.allocated_bytes for o in owned if o.kind == ObjectKind.IMAGE),
+            overcommit_ratio=self._settings.overcommit_ratio,
+        )
+
+    async def capacity(self) -> Capacity:
+        try:
+            return await self._run(self._capacity)
+        except OSError as exc:
+            raise StoragePermanent(f"storage under {self._root} cannot be read: {exc}") from exc
