@@ -13,6 +13,7 @@ level from the type alone::
     ├── NetworkNotFound                   NotFound          no
     ├── PortNotFound                      NotFound          no
     ├── AddressInUse                      Conflict          no: pick another address
+    ├── SegmentInUse                      Conflict          no: the VLAN/flat segment is taken
     ├── SubnetExhausted                   Conflict          no: the subnet has no free address
     └── VfExhausted                       Conflict          no: no free SR-IOV VF on the physnet
 
@@ -76,6 +77,12 @@ class AddressInUse(NetworkError, Conflict):
     """The requested address is already allocated to another port."""
 
     code = "address_in_use"
+
+
+class SegmentInUse(NetworkError, Conflict):
+    """Another network already uses this VLAN id, or the physical network's flat segment."""
+
+    code = "segment_in_use"
 
 
 class SubnetExhausted(NetworkError, Conflict):

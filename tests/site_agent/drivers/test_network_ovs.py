@@ -1,0 +1,260 @@
+"""The OVS network driver against a private, real Open vSwitch (netdev datapath) and real
+network namespaces: traffic flows where it should and nowhere else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import secrets
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import pytest
+
+from atoll.site_agent.drivers.network.base import (
+    FixedIp,
+    NetworkDriver,
+    NetworkSpec,
+    PortSpec,
+    SubnetSpec,
+)
+from atoll.site_agent.drivers.network.errors import (
+    NetworkNotFound,
+    NetworkSpecInvalid,
+    SegmentInUse,
+)
+from atoll.site_agent.drivers.network.links import HostLinks
+from atoll.site_agent.drivers.network.ovs import OvsNetwork
+from atoll.site_agent.drivers.network.settings import NetworkSettings
+from atoll.testbed.services.netns import HostNetwork, ip
+from atoll.testbed.services.ovs import PrivateOVS
+
+pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
+SUBNET = SubnetSpec(id="sub-1", cidr="10.253.0.0/24", gateway="10.253.0.1")
+
+
+@dataclass
+class Rig:
+    driver: OvsNetwork
+    ovs: PrivateOVS
+    hostnet: HostNetwork
+    prefix: str
+    uplink: str  # host end of the uplink veth (on the integration bridge)
+    far: str  # its other end, in the host: the "wire" to whatever the test puts there
+
+
+def sh(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True)
+
+
+def ping(ns: str, address: str, *, tries: int = 3, source: str | None = None) -> bool:
+    """One echo answered within ``tries`` attempts (the first packets learn MACs)."""
+    argv = ["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1"]
+    argv += ["-I", source] if source else []
+    for _ in range(tries):
+        if subprocess.run([*argv, address], capture_output=True).returncode == 0:
+            return True
+    return False
+
+
+async def off(call: Callable[..., T], *args: object) -> T:
+    """Run a blocking host call in a thread: pyroute2's IPRoute refuses an event loop thread."""
+    return await asyncio.to_thread(call, *args)
+
+
+@pytest.fixture
+async def rig(ovs: PrivateOVS, hostnet: HostNetwork) -> AsyncIterator[Rig]:
+    uplink, far = hostnet.veth(None, None)
+    prefix = f"at-{secrets.token_hex(2)[:3]}-"
+    settings = NetworkSettings(
+        ovsdb_remote=ovs.remote,
+        integration_bridge=f"at-i{secrets.token_hex(3)}",
+        physical_networks=(f"physnet1:{uplink}",),
+        device_prefix=prefix,
+        owner=f"test-{secrets.token_hex(3)}",
+    )
+    driver = OvsNetwork(settings)
+    try:
+        await driver.start()
+        yield Rig(driver, ovs, hostnet, prefix, uplink, far)
+    finally:
+        with contextlib.suppress(Exception):
+            for port in await driver.list_ports():
+                await driver.unplug_port(port.port_id)
+        await driver.close()
+        links = HostLinks()
+        for name in await off(links.names, prefix):
+            await off(links.delete, name)
+
+
+def port(network: NetworkSpec, host: int, **extra: object) -> PortSpec:
+    return PortSpec(
+        id=str(uuid.uuid4()),
+        network_id=network.id,
+        mac=f"fa:16:3e:00:{network.vlan_id or 0:02x}:{host:02x}"[:17],
+        server_id=f"server-{host}",
+        fixed_ips=(FixedIp("sub-1", f"10.253.0.{host}"),),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+async def host_port(rig: Rig, network: NetworkSpec, host: int) -> tuple[str, PortSpec]:
+    ns = rig.hostnet.netns(f"h{host}")
+    spec = port(network, host)
+    binding = await rig.driver.plug_host_port(network, spec, ns)
+    assert binding.peer_name and binding.tap_name
+    return ns, spec
+
+
+async def test_flat_network_carries_traffic_between_ports_and_out_the_uplink(rig: Rig) -> None:
+    driver: NetworkDriver = rig.driver
+    net = NetworkSpec(id="flat-1", name="flat", physical_network="physnet1", subnets=(SUBNET,))
+    await driver.ensure_network(net)
+    await driver.ensure_network(net)  # idempotent
+    assert await driver.list_networks() == ["flat-1"]
+    ns_a, a = await host_port(rig, net, 11)
+    _ns_b, b = await host_port(rig, net, 12)
+    assert ping(ns_a, "10.253.0.12")
+    # the far end of the uplink is on the same L2 segment, untagged
+    outside = rig.hostnet.netns("out")
+    await off(HostLinks().move_to_namespace, rig.far, outside)
+    far = HostLinks(outside)
+    await off(far.add_address, rig.far, "10.253.0.200/24")
+    await off(far.set_up, rig.far)
+    assert ping(outside, "10.253.0.11")
+    uplink_port = rig.ovs.vsctl("get", "port", rig.uplink, "vlan_mode").strip()
+    assert uplink_port == "native-untagged"
+    # the Neutron-style plumbing is visible to any OVS tool
+    ids = rig.ovs.vsctl("get", "interface", rig.prefix + a.id.replace("-", "")[:8], "external_ids")
+    for expected in (f'iface-id="{a.id}"', 'attached-mac="fa:16:3e:00:00:0b"', "vm-uuid=server-11"):
+        assert expected in ids
+    assert "iface-status=active" in ids
+    owned = await driver.list_ports()
+    assert sorted(p.port_id for p in owned) == sorted([a.id, b.id])
+    assert {p.server_id for p in owned} == {"server-11", "server-12"}
+
+
+async def test_vlan_networks_are_isolated_and_trunked_on_the_uplink(rig: Rig) -> None:
+    blue = NetworkSpec(
+        id="blue",
+        name="blue",
+        segment_type="vlan",
+        vlan_id=100,
+        physical_network="physnet1",
+        subnets=(SUBNET,),
+    )
+    red = NetworkSpec(
+        id="red",
+        name="red",
+        segment_type="vlan",
+        vlan_id=200,
+        physical_network="physnet1",
+        subnets=(SUBNET,),
+    )
+    for net in (blue, red):
+        await rig.driver.ensure_network(net)
+    ns_b1, _ = await host_port(rig, blue, 21)
+    _ns_b2, _ = await host_port(rig, blue, 22)
+    ns_r, _ = await host_port(rig, red, 23)
+    assert ping(ns_b1, "10.253.0.22")
+    assert not ping(ns_r, "10.253.0.21", tries=2)  # same subnet, other VLAN: unreachable
+    assert rig.ovs.vsctl("get", "port", rig.uplink, "trunks").strip() == "[100, 200]"
+    # the far side of the uplink: a switch with an access port in VLAN 100
+    ext = "at-x" + secrets.token_hex(3)
+    rig.ovs.vsctl("add-br", ext, "--", "set", "bridge", ext, "datapath_type=netdev")
+    rig.ovs.vsctl("add-port", ext, rig.far)
+    ns_ext = rig.hostnet.netns("ext")
+    inner, outer = rig.hostnet.veth(ns_ext, None)
+    rig.ovs.vsctl("add-port", ext, outer, "tag=100")
+    await off(HostLinks(ns_ext).add_address, inner, "10.253.0.201/24")
+    assert ping(ns_ext, "10.253.0.21", tries=5)  # VLAN 100 crossed the uplink tagged
+    assert not ping(ns_ext, "10.253.0.23", tries=2)  # VLAN 200 did not leak into it
+    with pytest.raises(SegmentInUse, match="VLAN 100"):
+        await rig.driver.ensure_network(
+            NetworkSpec(
+                id="green", name="g", segment_type="vlan", vlan_id=100, physical_network="physnet1"
+            )
+        )
+
+
+async def test_anti_spoofing_drops_forged_ip_and_mac(rig: Rig) -> None:
+    net = NetworkSpec(id="n", name="n", subnets=(SUBNET,))
+    await rig.driver.ensure_network(net)
+    ns_a, a = await host_port(rig, net, 31)
+    _ns_b, _b = await host_port(rig, net, 32)
+    assert ping(ns_a, "10.253.0.32")
+    inner = HostLinks(ns_a)
+    dev = (await off(inner.names, "at-"))[0]
+    await off(inner.add_address, dev, "10.253.0.99/24")  # an address the port does not own
+    ip("neigh", "flush", "all", netns=ns_a)
+    assert not ping(ns_a, "10.253.0.32", source="10.253.0.99", tries=2)
+    assert ping(ns_a, "10.253.0.32", source="10.253.0.31")
+    await off(inner.set_mac, dev, "fa:16:3e:99:99:99")  # a MAC the port does not own
+    ip("neigh", "flush", "all", netns=ns_a)
+    assert not ping(ns_a, "10.253.0.32", tries=2)
+    await off(inner.set_mac, dev, a.mac)
+    assert ping(ns_a, "10.253.0.32")
+    # the same forgery from a port without port security gets through: the rules did it
+    ns_c = rig.hostnet.netns("free")
+    free = dataclasses.replace(port(net, 33), port_security=False)
+    await rig.driver.plug_host_port(net, free, ns_c)
+    await off(
+        HostLinks(ns_c).add_address, (await off(HostLinks(ns_c).names, "at-"))[0], "10.253.0.98/24"
+    )
+    assert ping(ns_c, "10.253.0.32", source="10.253.0.98")
+    assert rig.driver.flows.port_flows(free.id) == []
+    flows = rig.driver.flows.port_flows(a.id)
+    assert any("actions=drop" in f for f in flows)
+    assert any("nw_src=10.253.0.31" in f for f in flows)
+
+
+async def test_unplug_removes_port_flows_and_device_and_counters_move(rig: Rig) -> None:
+    net = NetworkSpec(id="n", name="n", subnets=(SUBNET,))
+    await rig.driver.ensure_network(net)
+    ns_a, a = await host_port(rig, net, 41)
+    _ns_b, b = await host_port(rig, net, 42)
+    vm = port(net, 43)
+    binding = await rig.driver.plug_port(net, vm)
+    assert binding.tap_name and binding.vlan is not None
+    details = ip("-d", "link", "show", binding.tap_name)
+    assert "tun type tap" in details and "persist on" in details and "mtu 1500" in details
+    ethtool = sh("ethtool", "-k", binding.tap_name)
+    assert "tx-checksumming: off" in ethtool.stdout
+    assert rig.ovs.vsctl("get", "port", binding.tap_name, "tag").strip() == str(binding.vlan)
+    flood = sh("ip", "netns", "exec", ns_a, "ping", "-c", "20", "-i", "0.05", "10.253.0.42")
+    assert flood.returncode == 0, flood.stdout
+
+    deadline = time.monotonic() + 15
+    while True:
+        stats = {s.port_id: s for s in await rig.driver.port_stats()}
+        if stats[a.id].rx_packets >= 20 and stats[b.id].tx_packets >= 20:
+            break
+        assert time.monotonic() < deadline, "OVS interface counters never counted the pings"
+        await asyncio.sleep(0.5)
+    assert stats[a.id].rx_bytes > 20 * 84
+    for spec in (vm, a):
+        await rig.driver.unplug_port(spec.id)
+        await rig.driver.unplug_port(spec.id)  # idempotent
+        dev = rig.prefix + spec.id.replace("-", "")[:8]
+        assert dev not in rig.ovs.vsctl("list-ports", rig.driver.settings.integration_bridge)
+        assert rig.driver.flows.port_flows(spec.id) == []
+        assert not await off(HostLinks().exists, dev)
+    assert await off(HostLinks(ns_a).names, "at-") == []  # the veth's inner end went with it
+    assert [p.port_id for p in await rig.driver.list_ports()] == [b.id]
+
+
+async def test_bad_requests_fail_clearly(rig: Rig) -> None:
+    net = NetworkSpec(id="n", name="n", physical_network="physnet9")
+    with pytest.raises(NetworkSpecInvalid, match="physnet9"):
+        await rig.driver.ensure_network(net)
+    ok = NetworkSpec(id="n2", name="n2")
+    with pytest.raises(NetworkNotFound):
+        await rig.driver.plug_port(ok, port(ok, 5))
+    assert await rig.driver.list_ports() == []
