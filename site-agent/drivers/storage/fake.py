@@ -68,15 +68,23 @@ class FakeStorage:
     # -- simulation hooks ---------------------------------------------------------------
 
     def preload_image(
-        self, image_id: str, size_bytes: int, fmt: ImageFormat = "qcow2", sha256: str = ""
+        self,
+        image_id: str,
+        size_bytes: int,
+        fmt: ImageFormat = "qcow2",
+        sha256: str = "",
+        virtual_size_bytes: int | None = None,
     ) -> CachedImage:
-        """Put an image in the cache without a file (for simulated sites)."""
+        """Put an image in the cache without a file (for simulated sites).
+
+        ``size_bytes`` is the file's size; the virtual size defaults to it.
+        """
         check_id(image_id, "image_id")
         image = CachedImage(
             image_id,
             self._root / "images" / f"{image_id}.{fmt}",
             fmt,
-            size_bytes,
+            size_bytes if virtual_size_bytes is None else virtual_size_bytes,
             size_bytes,
             sha256 or "0" * 64,
         )
@@ -111,13 +119,13 @@ class FakeStorage:
         if actual != sha256:
             raise ChecksumMismatch(f"image {image_id}: {source} has sha256 {actual}, not {sha256}")
         header = qcow2.parse(data[:65536], len(data))
-        return self.preload_image(image_id, len(data), header.format, sha256)
+        return self.preload_image(image_id, len(data), header.format, sha256, header.virtual_size)
 
     async def get_image(self, image_id: str) -> CachedImage:
         image = self._images.get(image_id)
         if image is None:
             raise StorageNotFound(f"image {image_id} is not in the cache")
-        return replace(image, virtual_size_bytes=image.virtual_size_bytes)
+        return image
 
     async def list_images(self) -> builtins.list[CachedImage]:
         return [self._images[i] for i in sorted(self._images)]

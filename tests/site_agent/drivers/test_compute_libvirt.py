@@ -13,6 +13,7 @@ import pytest
 
 from atoll.site_agent.drivers.compute.base import (
     DiskBoot,
+    DiskSpec,
     DomainEvent,
     DomainSpec,
     DomainState,
@@ -48,6 +49,14 @@ async def compute(domain_prefix: str) -> AsyncIterator[LibvirtCompute]:
 
 
 @pytest.fixture
+def blank_qcow2(tmp_path: Path) -> Path:
+    """A 1 MiB qcow2 with nothing on it (firmware alone: it ignores the power button)."""
+    disk = tmp_path / "blank.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "1M"], check=True)
+    return disk
+
+
+@pytest.fixture
 def tap() -> Iterator[str]:
     name = f"atv{secrets.token_hex(4)}"
     subprocess.run(["ip", "tuntap", "add", "dev", name, "mode", "tap"], check=True)
@@ -69,8 +78,8 @@ def tiny(kernel: Path, tmp_path: Path, server_id: str = "s1", **extra: object) -
     )
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
@@ -101,11 +110,9 @@ async def test_guest_boots_writes_console_and_stops_gracefully(
 
 
 async def test_guest_ignoring_acpi_is_forced_off_after_grace(
-    compute: LibvirtCompute, tmp_path: Path
+    compute: LibvirtCompute, blank_qcow2: Path
 ) -> None:
-    disk = tmp_path / "blank.qcow2"  # no OS on it: firmware alone ignores the power button
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "1M"], check=True)
-    spec = DomainSpec("hung", "hung", 1, 32, DiskBoot(disk))
+    spec = DomainSpec("hung", "hung", 1, 32, DiskBoot(blank_qcow2))
     await compute.define(spec)
     await compute.start("hung")
     started = asyncio.get_running_loop().time()
@@ -132,7 +139,7 @@ async def test_lifecycle_events_reach_the_handler_in_order(
     async def undefined_seen() -> bool:
         return any(e.kind == EventKind.UNDEFINED for e in seen)
 
-    await eventually(undefined_seen, timeout=10)
+    await eventually(undefined_seen, within=10)
     kinds = [e.kind for e in seen if e.kind != EventKind.RESUMED]
     assert {e.server_id for e in seen} == {"ev"}
     assert kinds[0] == EventKind.DEFINED
@@ -201,11 +208,9 @@ async def test_rebuild_runs_the_new_definition(
 
 
 async def test_stats_count_cpu_memory_nic_and_disk(
-    compute: LibvirtCompute, tiny_kernel: Path, tmp_path: Path, tap: str
+    compute: LibvirtCompute, tiny_kernel: Path, tmp_path: Path, tap: str, blank_qcow2: Path
 ) -> None:
-    volume = tmp_path / "vol.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(volume), "1M"], check=True)
-    from atoll.site_agent.drivers.compute.base import DiskSpec
+    volume = blank_qcow2
 
     spec = tiny(
         tiny_kernel,
