@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from atoll.errors import ConfigError
 from atoll.settings import load
 
 SECTION = "site_agent"
@@ -28,15 +29,21 @@ class SiteAgentSettings:
     # compute
     virt_type: VirtType = "auto"
     libvirt_uri: str = "qemu:///system"
+    domain_prefix: str = "atoll-"  # libvirt domains are <prefix><server id>
     stop_timeout: float = 30.0  # graceful shutdown, then forced
+    start_libvirtd: bool = True  # start virtlogd + libvirtd when they are not running
     # network
     ovsdb_remote: str = "unix:/run/openvswitch/db.sock"
     integration_bridge: str = "br-int"
     # "physnet1:eth1,physnet2:eth2": physical network name -> uplink interface
     physical_networks: tuple[str, ...] = ()
-    # storage
-    image_cache_dir: Path | None = None  # default: <data_dir>/images
-    image_cache_max_gb: float = 20.0
+    sriov_physical_networks: tuple[str, ...] = ()  # "physnet:pf_interface"
+    device_prefix: str = "at-"  # host taps are <prefix><port id>, 15 bytes at most
+    owner: str = "atoll"  # external_ids:atoll-owner on everything the agent makes in OVS
+    # storage: images/, disks/, volumes/, snapshots/ under the storage dir
+    storage_dir: Path | None = None  # default: <data_dir>/storage
+    storage_capacity_gb: float = 0.0  # 0: the size of the filesystem
+    image_cache_max_gb: float = 20.0  # cap for the image cache (LRU eviction of unpinned)
     # telemetry
     telemetry_interval: float = 10.0
     telemetry_raw_retention: float = 3600.0  # raw samples kept this many seconds
@@ -49,14 +56,15 @@ class SiteAgentSettings:
     audit_interval: float = 300.0
     # auth
     token_ttl: float = 3600.0
+    metrics_auth: bool = False  # /metrics open to scrapers on the management network
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "agent.db"
 
     @property
-    def images_dir(self) -> Path:
-        return self.image_cache_dir or self.data_dir / "images"
+    def storage_root(self) -> Path:
+        return self.storage_dir or self.data_dir / "storage"
 
     @property
     def instances_dir(self) -> Path:
@@ -64,7 +72,6 @@ class SiteAgentSettings:
 
     def physnet_map(self) -> dict[str, str]:
         """``physical_networks`` as a mapping; a bad entry raises ConfigError."""
-        from atoll.errors import ConfigError
 
         out: dict[str, str] = {}
         for item in self.physical_networks:

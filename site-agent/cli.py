@@ -1,0 +1,300 @@
+"""CLI groups of the site agent (entry point ``site_agent = "atoll.site_agent.cli:register"``).
+
+- ``atoll site-agent run --data-dir D [--config F] [--port 8471]``: run the agent;
+  ``atoll site-agent token --secret S``: exchange the local admin credential for a token.
+- ``atoll server|network|volume ...``: talk to one agent directly (``--site-url URL``, a
+  token from ``--token`` or ``ATOLL_SITE_TOKEN``). Every group has the same shape: ``list``,
+  ``show REF``, ``create ...``, ``delete REF`` and the resource's actions; list/show/create
+  take ``-f json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from atoll.cli import Subparsers
+from atoll.output import add_format_option, emit
+
+DEFAULT_URL = "http://127.0.0.1:8471"
+COLUMNS = {
+    "server": ["id", "name", "status", "flavor", "image", "networks"],
+    "network": ["id", "name", "segment_type", "vlan_id", "status"],
+    "subnet": ["id", "name", "network", "cidr", "gateway", "status"],
+    "volume": ["id", "name", "size_gb", "server", "status"],
+}
+
+
+def register(groups: Subparsers) -> None:
+    _agent_group(groups)
+    _server_group(groups)
+    _network_group(groups)
+    _volume_group(groups)
+
+
+# -- the agent itself ----------------------------------------------------------------------
+def _agent_group(groups: Subparsers) -> None:
+    parser = groups.add_parser("site-agent", help="run a site agent; get a local token")
+    cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    run = cmds.add_parser("run", help="run the agent (works standalone, no hub needed)")
+    run.add_argument("--data-dir", type=Path, required=True, help="where the agent keeps its state")
+    run.add_argument("--config", type=Path, help="TOML file with a [site_agent] table")
+    run.add_argument("--port", type=int, help="API and /metrics port (default 8471)")
+    run.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    run.set_defaults(func=_run)
+    token = cmds.add_parser("token", help="exchange the local admin credential for a token")
+    _client_options(token)
+    token.add_argument(
+        "--secret",
+        default=os.environ.get("ATOLL_SITE_SECRET"),
+        help="the credential printed at first start (or ATOLL_SITE_SECRET)",
+    )
+    token.set_defaults(func=_token)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from atoll.site_agent.daemon import serve
+    from atoll.site_agent.settings import load_settings
+
+    flags = {"data_dir": args.data_dir, "port": args.port, "host": args.host}
+    settings = load_settings(args.config, flags)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from atoll.errors import InvalidInput, Problem
+
+    if not args.secret:
+        raise InvalidInput("a token needs the credential", [Problem("--secret", "missing")])
+    print(_client(args).token_for(args.secret))
+    return 0
+
+
+# -- clients -------------------------------------------------------------------------------
+def _client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--site-url",
+        default=os.environ.get("ATOLL_SITE_URL", DEFAULT_URL),
+        help="the agent's API (or ATOLL_SITE_URL)",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("ATOLL_SITE_TOKEN"),
+        help="bearer token (or ATOLL_SITE_TOKEN)",
+    )
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from atoll.site_agent.client import SiteClient
+
+    return SiteClient(args.site_url, args.token)
+
+
+def _command(
+    cmds: Any, name: str, help_: str, fn: Callable[[argparse.Namespace], int], *, fmt: bool = False
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = cmds.add_parser(name, help=help_)
+    _client_options(parser)
+    if fmt:
+        add_format_option(parser)
+    parser.set_defaults(func=fn)
+    return parser
+
+
+def _crud(cmds: Any, kind: str, plural: str) -> None:
+    def list_(args: argparse.Namespace) -> int:
+        emit(_client(args).request("GET", f"/v1/{plural}")[plural], args.format, COLUMNS[kind])
+        return 0
+
+    def show(args: argparse.Namespace) -> int:
+        emit(_client(args).request("GET", f"/v1/{plural}/{args.ref}")[kind], args.format)
+        return 0
+
+    def delete(args: argparse.Namespace) -> int:
+        _client(args).request("DELETE", f"/v1/{plural}/{args.ref}")
+        print(f"{kind} {args.ref} is being deleted")
+        return 0
+
+    _command(cmds, "list", f"list {plural}", list_, fmt=True)
+    _command(cmds, "show", f"show one {kind}", show, fmt=True).add_argument(
+        "ref", help="id or name"
+    )
+    _command(cmds, "delete", f"delete a {kind}", delete).add_argument("ref", help="id or name")
+
+
+def _create(
+    kind: str, plural: str, body: Callable[[argparse.Namespace], dict[str, Any]]
+) -> Callable[[argparse.Namespace], int]:
+    def create(args: argparse.Namespace) -> int:
+        made = _client(args).request("POST", f"/v1/{plural}", body(args))[kind]
+        emit(made, args.format)
+        return 0
+
+    return create
+
+
+def _action(
+    kind: str, plural: str, action: str, body: Callable[[argparse.Namespace], dict[str, Any]]
+) -> Callable[[argparse.Namespace], int]:
+    def act(args: argparse.Namespace) -> int:
+        result = _client(args).request(
+            "POST", f"/v1/{plural}/{args.ref}/actions/{action}", body(args)
+        )
+        emit(result[kind], args.format)
+        return 0
+
+    return act
+
+
+def _server_group(groups: Subparsers) -> None:
+    parser = groups.add_parser("server", help="servers on one site agent (--site-url)")
+    cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    _crud(cmds, "server", "servers")
+
+    def body(args: argparse.Namespace) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": args.name,
+            "flavor": args.flavor,
+            "networks": args.network or [],
+            "volumes": args.volume or [],
+            "restart_policy": args.restart_policy,
+        }
+        for key in ("image", "kernel", "ramdisk", "kernel_cmdline"):
+            if getattr(args, key):
+                out[key] = getattr(args, key)
+        if args.ssh_key:
+            out["ssh_keys"] = args.ssh_key
+        if args.user_data:
+            out["user_data"] = Path(args.user_data).read_text()
+        return out
+
+    create = _command(
+        cmds, "create", "create a server", _create("server", "servers", body), fmt=True
+    )
+    create.add_argument("name")
+    create.add_argument("--flavor", required=True)
+    create.add_argument("--image", help="disk image id (root disk is an overlay on it)")
+    create.add_argument("--kernel", help="kernel image id (direct kernel boot)")
+    create.add_argument("--ramdisk", help="ramdisk image id")
+    create.add_argument("--kernel-cmdline")
+    create.add_argument("--network", action="append", help="network id or name (repeatable)")
+    create.add_argument("--volume", action="append", help="volume to attach (repeatable)")
+    create.add_argument("--ssh-key", action="append", help="public key text (repeatable)")
+    create.add_argument("--user-data", help="file with cloud-init user data")
+    create.add_argument(
+        "--restart-policy", choices=["always", "on-failure", "never"], default="on-failure"
+    )
+    for action in ("start", "stop", "reboot", "rebuild"):
+
+        def act_body(args: argparse.Namespace, action: str = action) -> dict[str, Any]:
+            if action == "reboot":
+                return {"hard": args.hard}
+            return {"image": args.image} if action == "rebuild" and args.image else {}
+
+        p = _command(
+            cmds,
+            action,
+            f"{action} a server",
+            _action("server", "servers", action, act_body),
+            fmt=True,
+        )
+        p.add_argument("ref", help="id or name")
+        if action == "reboot":
+            p.add_argument("--hard", action="store_true")
+        if action == "rebuild":
+            p.add_argument("--image")
+
+    def console(args: argparse.Namespace) -> int:
+        out = _client(args).request("GET", f"/v1/servers/{args.ref}/console?tail={args.tail}")
+        print(out["console"]["output"], end="")
+        return 0
+
+    p = _command(cmds, "console", "print the serial console log", console)
+    p.add_argument("ref")
+    p.add_argument("--tail", type=int, default=65536)
+
+
+def _network_group(groups: Subparsers) -> None:
+    parser = groups.add_parser("network", help="networks and subnets on one site agent")
+    cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    _crud(cmds, "network", "networks")
+
+    def body(args: argparse.Namespace) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": args.name, "segment_type": args.segment_type}
+        if args.physical_network:
+            out["physical_network"] = args.physical_network
+        if args.vlan_id is not None:
+            out["vlan_id"] = args.vlan_id
+        return out
+
+    p = _command(cmds, "create", "create a network", _create("network", "networks", body), fmt=True)
+    p.add_argument("name")
+    p.add_argument("--segment-type", choices=["flat", "vlan"], default="flat")
+    p.add_argument("--physical-network")
+    p.add_argument("--vlan-id", type=int)
+
+    def subnet_body(args: argparse.Namespace) -> dict[str, Any]:
+        out: dict[str, Any] = {"network": args.network, "cidr": args.cidr}
+        if args.name:
+            out["name"] = args.name
+        if args.gateway:
+            out["gateway"] = args.gateway
+        if args.dns:
+            out["dns_nameservers"] = args.dns
+        return out
+
+    p = _command(
+        cmds,
+        "subnet-create",
+        "add a subnet to a network",
+        _create("subnet", "subnets", subnet_body),
+        fmt=True,
+    )
+    p.add_argument("network", help="network id or name")
+    p.add_argument("cidr")
+    p.add_argument("--name")
+    p.add_argument("--gateway")
+    p.add_argument("--dns", action="append")
+
+    def subnets(args: argparse.Namespace) -> int:
+        emit(_client(args).request("GET", "/v1/subnets")["subnets"], args.format, COLUMNS["subnet"])
+        return 0
+
+    _command(cmds, "subnet-list", "list subnets", subnets, fmt=True)
+
+
+def _volume_group(groups: Subparsers) -> None:
+    parser = groups.add_parser("volume", help="volumes on one site agent (--site-url)")
+    cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    _crud(cmds, "volume", "volumes")
+    p = _command(
+        cmds,
+        "create",
+        "create a volume",
+        _create("volume", "volumes", lambda a: {"name": a.name, "size_gb": a.size_gb}),
+        fmt=True,
+    )
+    p.add_argument("name")
+    p.add_argument("--size-gb", type=int, required=True)
+    bodies: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+        "attach": lambda a: {"server": a.server},
+        "detach": lambda a: {},
+        "extend": lambda a: {"size_gb": a.size_gb},
+        "snapshot": lambda a: {"name": a.name} if a.name else {},
+    }
+    for action, body in bodies.items():
+        p = _command(
+            cmds, action, f"{action} a volume", _action("volume", "volumes", action, body), fmt=True
+        )
+        p.add_argument("ref", help="id or name")
+        if action == "attach":
+            p.add_argument("server")
+        if action == "extend":
+            p.add_argument("--size-gb", type=int, required=True)
+        if action == "snapshot":
+            p.add_argument("--name")

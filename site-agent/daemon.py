@@ -1,0 +1,198 @@
+"""``Agent``: the site agent wired together, and ``run(settings)``, the process's main loop.
+
+:meth:`Agent.open` takes a :class:`~.host.Host` (real drivers from :func:`real_host`, or the
+drivers' fakes in tests), opens the store, makes the admin credential at first start,
+recovers what a crash left in flight and starts the reconciler and telemetry; ``app`` is
+the local API. The agent needs no hub: everything here works on a site that never met one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from aiohttp import web
+
+from atoll import __version__
+from atoll.site_agent import libvirtd
+from atoll.site_agent.api.app import build_app
+from atoll.site_agent.api.context import ApiContext
+from atoll.site_agent.auth import Authenticator
+from atoll.site_agent.catalog import StorageCatalog
+from atoll.site_agent.host import Host
+from atoll.site_agent.reconciler import Reconciler
+from atoll.site_agent.resources import Resources
+from atoll.site_agent.restart import Backoff
+from atoll.site_agent.ring import Ring
+from atoll.site_agent.settings import SiteAgentSettings
+from atoll.site_agent.store import LocalStore
+from atoll.site_agent.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+GiB = 1024**3
+
+
+async def real_host(settings: SiteAgentSettings) -> Host:
+    """libvirt compute, OVS networking and local qcow2 storage, as the settings say."""
+    from atoll.site_agent.drivers.compute.libvirt import LibvirtCompute
+    from atoll.site_agent.drivers.compute.settings import LibvirtSettings
+    from atoll.site_agent.drivers.network.ovs import OvsNetwork
+    from atoll.site_agent.drivers.network.settings import NetworkSettings
+    from atoll.site_agent.drivers.storage.local import LocalStorage
+    from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
+
+    if settings.start_libvirtd and settings.libvirt_uri.startswith("qemu:///"):
+        await asyncio.to_thread(libvirtd.ensure_running)
+    compute = LibvirtCompute(
+        LibvirtSettings(
+            uri=settings.libvirt_uri,
+            virt_type=settings.virt_type,
+            name_prefix=settings.domain_prefix,
+            shutdown_timeout=settings.stop_timeout,
+        )
+    )
+    network = OvsNetwork(
+        NetworkSettings(
+            ovsdb_remote=settings.ovsdb_remote,
+            integration_bridge=settings.integration_bridge,
+            physical_networks=settings.physical_networks,
+            sriov_physical_networks=settings.sriov_physical_networks,
+            device_prefix=settings.device_prefix,
+            owner=settings.owner,
+        )
+    )
+    await network.start()
+    storage = LocalStorage(
+        LocalStorageSettings(
+            root=settings.storage_root, capacity_bytes=int(settings.storage_capacity_gb * GiB)
+        )
+    )
+    return Host(
+        compute,
+        network,
+        storage,
+        settings.instances_dir,
+        stop_timeout=settings.stop_timeout,
+        physical_networks=settings.physnet_map(),
+    )
+
+
+@dataclass
+class Agent:
+    settings: SiteAgentSettings
+    host: Host
+    store: LocalStore
+    auth: Authenticator
+    resources: Resources
+    reconciler: Reconciler
+    telemetry: Telemetry
+    app: web.Application
+    started_at: float
+
+    @classmethod
+    async def open(cls, settings: SiteAgentSettings, host: Host, out: TextIO = sys.stdout) -> Agent:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = await LocalStore(settings.db_path).open()
+        auth = Authenticator(store, settings.data_dir, ttl=settings.token_ttl)
+        secret = await store.call(auth.bootstrap_sync)
+        if secret is not None:
+            out.write(
+                "local admin credential (shown once; exchange it at POST /v1/auth/tokens):\n"
+                f"  name: admin\n  secret: {secret}\n"
+            )
+            out.flush()
+        backoff = Backoff(settings.restart_backoff_initial, settings.restart_backoff_max)
+        reconciler = Reconciler(
+            store,
+            host,
+            backoff=backoff,
+            interval=settings.reconcile_interval,
+            audit_interval=settings.audit_interval,
+        )
+        catalog = StorageCatalog(host.storage)
+        resources = Resources(store, catalog, settings.restart_policy, kick=reconciler.kick)
+        await store.call(resources.seed_sync)
+        ring = Ring(store, settings.telemetry_raw_retention, settings.telemetry_rollup_retention)
+        telemetry = Telemetry(
+            host,
+            ring,
+            settings.data_dir,
+            settings.telemetry_interval,
+            passes=lambda: reconciler.passes,
+        )
+        agent = cls(
+            settings,
+            host,
+            store,
+            auth,
+            resources,
+            reconciler,
+            telemetry,
+            web.Application(),
+            time.time(),
+        )
+        ctx = ApiContext(
+            resources=resources,
+            auth=auth,
+            images=catalog,
+            console=lambda sid, tail: host.compute.read_console(sid, tail),
+            health=agent.health,
+            metrics=telemetry.render,
+            metrics_auth=settings.metrics_auth,
+        )
+        agent.app = build_app(ctx)
+        return agent
+
+    async def start(self) -> None:
+        await self.reconciler.start()
+        await self.telemetry.start()
+
+    async def close(self) -> None:
+        await self.telemetry.stop()
+        await self.reconciler.stop()
+        await self.host.compute.close()
+        await self.host.network.close()
+        await self.store.close()
+
+    async def health(self) -> dict[str, Any]:
+        error = self.reconciler.last_error
+        return {
+            "status": "degraded" if error else "ok",
+            "site": self.settings.site_name,
+            "version": __version__,
+            "joined_hub": self.auth.joined,
+            "reconcile_passes": self.reconciler.passes,
+            "last_error": error,
+            "uptime_s": round(time.time() - self.started_at, 1),
+        }
+
+
+async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) -> None:
+    """Run the agent until SIGTERM/SIGINT (or ``stop`` is set)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    host = await real_host(settings)
+    agent = await Agent.open(settings, host)
+    runner = web.AppRunner(agent.app, access_log=None)
+    try:
+        await agent.start()
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        log.info(
+            "site agent %s listening on http://%s:%d",
+            settings.site_name,
+            settings.host,
+            settings.port,
+        )
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await agent.close()
