@@ -2,10 +2,13 @@
 addresses, network namespaces, link state and TX checksum offload.
 
 Everything here blocks (netlink and ioctl round trips); the async driver calls it through
-``asyncio.to_thread``. A :class:`HostLinks` works in one namespace (the host's by default),
-each call opening its own netlink socket so instances are safe to share between threads.
-Creation is idempotent (an existing link of the same name is kept), and deletion of a
-missing link is a no-op, so the reconciler can replay any step.
+``asyncio.to_thread``. Never call it on an event loop's thread: pyroute2's synchronous
+``IPRoute`` runs its own loop and fails with "This event loop is already running" there.
+
+A :class:`HostLinks` works in one namespace (the host's by default), each call opening its
+own netlink socket so instances are safe to share between threads. Creation is idempotent
+(an existing link of the same name is kept), and deletion of a missing link is a no-op, so
+the reconciler can replay any step.
 
 Why TX checksum offload matters: with no OVS kernel module the switch is the userspace
 (netdev) datapath, which reads frames through AF_PACKET and does not fill in the partial

@@ -277,10 +277,10 @@ class _Switch:
     ) -> PortBinding:
         validate(network, self.physnets(), port)
         segment = self.segments().get(network.id)
-        if port.vnic_type == "direct" and not host:
-            return self._plug_vf(network, port)
         if segment is None:
             raise NetworkNotFound(f"network {network.id} was not ensured on this site")
+        if port.vnic_type == "direct" and not host:
+            return self._plug_vf(network, port)
         dev = device_name(port.id, self.settings.device_prefix)
         peer = None
         if host:

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -31,8 +32,10 @@ from atoll.site_agent.drivers.network.errors import (
 from atoll.site_agent.drivers.network.links import HostLinks
 from atoll.site_agent.drivers.network.ovs import OvsNetwork
 from atoll.site_agent.drivers.network.settings import NetworkSettings
+from atoll.site_agent.drivers.network.sriov import SriovPool
 from atoll.testbed.services.netns import HostNetwork, ip
 from atoll.testbed.services.ovs import PrivateOVS
+from tests.site_agent.drivers.test_sriov import Recorder, make_sysfs
 
 pytestmark = pytest.mark.integration
 
@@ -258,3 +261,40 @@ async def test_bad_requests_fail_clearly(rig: Rig) -> None:
     with pytest.raises(NetworkNotFound):
         await rig.driver.plug_port(ok, port(ok, 5))
     assert await rig.driver.list_ports() == []
+
+
+async def test_direct_port_takes_a_vf_behind_the_same_seam(ovs: PrivateOVS, tmp_path: Path) -> None:
+    """SR-IOV through OvsNetwork, on a sysfs-shaped tree (no SR-IOV hardware here)."""
+    make_sysfs(tmp_path, "enp5s0f0", bus=5, vfs=2)
+    setter = Recorder()
+    settings = NetworkSettings(
+        ovsdb_remote=ovs.remote,
+        integration_bridge=f"at-i{secrets.token_hex(3)}",
+        owner="test-sriov",
+    )
+    pool = SriovPool({"physnet2": "enp5s0f0"}, tmp_path, setter)
+    driver = OvsNetwork(settings, sriov=pool)
+    await driver.start()
+    try:
+        net = NetworkSpec(
+            id="sr", name="sr", segment_type="vlan", vlan_id=300, physical_network="physnet2"
+        )
+        await driver.ensure_network(net)
+        spec = PortSpec(
+            id="vf-port",
+            network_id="sr",
+            mac="fa:16:3e:00:05:01",
+            server_id="srv",
+            vnic_type="direct",
+        )
+        binding = await driver.plug_port(net, spec)
+        assert (binding.pci_address, binding.vlan, binding.tap_name) == ("0000:05:10.0", 300, None)
+        assert setter.calls == [("enp5s0f0", 0, "fa:16:3e:00:05:01", 300)]
+        assert [(p.port_id, p.device) for p in await driver.list_ports()] == [
+            ("vf-port", "0000:05:10.0")
+        ]
+        await driver.unplug_port("vf-port")
+        assert await driver.list_ports() == []
+        assert setter.calls[-1] == ("enp5s0f0", 0, "00:00:00:00:00:00", 0)
+    finally:
+        await driver.close()
