@@ -124,11 +124,12 @@ class FakeCompute:
                 f"server {spec.server_id}: a domain of that name exists and is not ours"
             )
         dom = self._domains.get(spec.server_id)
+        detail = "updated" if dom is not None else "added"
         if dom is None:
             dom = self._domains[spec.server_id] = _Domain(spec)
         else:
             dom.spec = spec
-        self._emit(spec.server_id, EventKind.DEFINED, "added", dom.state)
+        self._emit(spec.server_id, EventKind.DEFINED, detail, dom.state)
         return self._status(spec.server_id, dom)
 
     async def start(self, server_id: str) -> DomainStatus:

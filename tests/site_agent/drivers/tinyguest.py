@@ -23,3 +23,9 @@ def build(workdir: Path) -> Path:
     argv = ["ld", "-m", "elf_i386", "-Ttext", "0x100000", "-e", "_start", str(obj), "-o", str(elf)]
     subprocess.run(argv, check=True)
     return elf
+
+
+def blank_disk(path: Path) -> Path:
+    """A 1 MiB qcow2 with nothing on it: the firmware finds no OS and ignores ACPI."""
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "1M"], check=True)
+    return path
