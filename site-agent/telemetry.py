@@ -116,6 +116,7 @@ class Telemetry:
         self.passes = passes
         self.clock = clock
         self.snapshot = Snapshot()
+        self.fresh_for = 2.0
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_SnapshotCollector(self))
         self._task: asyncio.Task[None] | None = None
@@ -180,7 +181,8 @@ class Telemetry:
                     )
 
     async def render(self) -> bytes:
-        if not self.snapshot.samples:
+        """The metrics page; a snapshot older than ``fresh_for`` seconds is retaken first."""
+        if self.clock() - self.snapshot.taken_at > self.fresh_for:
             await self.collect()
         return generate_latest(self.registry)
 

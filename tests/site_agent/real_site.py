@@ -1,0 +1,127 @@
+"""Helpers for integration tests of the agent on real libvirtd, a private OVS and qemu-img.
+
+Names are unique per test (domain prefix from the ``domain_prefix`` fixture, bridge, tap
+prefix, OVS owner tag), so tests of several engineers can run on the host at once, and
+:func:`residue` lists everything of one test's agent that is left on the host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import libvirt
+
+from atoll.site_agent.settings import SiteAgentSettings
+from atoll.testbed.services.ovs import PrivateOVS
+from tests.site_agent.drivers import tinyguest
+
+
+@dataclass(frozen=True)
+class Names:
+    domain_prefix: str
+    bridge: str
+    device_prefix: str
+    owner: str
+
+    @classmethod
+    def unique(cls, domain_prefix: str) -> Names:
+        tag = secrets.token_hex(2)
+        return cls(domain_prefix, f"brsa{tag}", f"sa{tag}-", f"satest-{tag}")
+
+
+def settings_for(
+    data_dir: Path, ovs: PrivateOVS, names: Names, port: int = 8471
+) -> SiteAgentSettings:
+    return SiteAgentSettings(
+        data_dir=data_dir,
+        port=port,
+        virt_type="qemu",
+        domain_prefix=names.domain_prefix,
+        stop_timeout=5.0,
+        ovsdb_remote=ovs.remote,
+        integration_bridge=names.bridge,
+        device_prefix=names.device_prefix,
+        owner=names.owner,
+        reconcile_interval=0.5,
+        audit_interval=3600.0,
+        telemetry_interval=30.0,
+    )
+
+
+def config_file(path: Path, settings: SiteAgentSettings) -> Path:
+    lines = ["[site_agent]"]
+    for key in (
+        "virt_type",
+        "domain_prefix",
+        "ovsdb_remote",
+        "integration_bridge",
+        "device_prefix",
+        "owner",
+    ):
+        lines.append(f'{key} = "{getattr(settings, key)}"')
+    for key in ("stop_timeout", "reconcile_interval", "audit_interval", "telemetry_interval"):
+        lines.append(f"{key} = {getattr(settings, key)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    id: str
+    path: Path
+    sha256: str
+
+    def body(self) -> dict[str, str]:
+        return {"id": self.id, "path": str(self.path), "sha256": self.sha256}
+
+
+def _image(image_id: str, path: Path) -> SourceImage:
+    return SourceImage(image_id, path, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def test_images(workdir: Path) -> tuple[SourceImage, SourceImage]:
+    """A tiny kernel (direct kernel boot, serial console, answers ACPI) and a blank qcow2 root."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    kernel = tinyguest.build(workdir)
+    blank = workdir / "blank.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(blank), "16M"], check=True)
+    return _image("tiny-kernel", kernel), _image("blank", blank)
+
+
+def links(prefix: str) -> list[str]:
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    names = [line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line]
+    return sorted(n for n in names if n.startswith(prefix))
+
+
+def remove_links(prefix: str) -> None:
+    for name in links(prefix):
+        subprocess.run(["ip", "link", "del", name], check=False, capture_output=True)
+
+
+def residue(
+    conn: libvirt.virConnect, ovs: PrivateOVS, names: Names, data_dir: Path
+) -> dict[str, list[str]]:
+    storage = data_dir / "storage"
+    bridges = ovs.bridges()
+    return {
+        "domains": sorted(
+            d.name() for d in conn.listAllDomains() if d.name().startswith(names.domain_prefix)
+        ),
+        "ovs_ports": sorted(ovs.vsctl("list-ports", names.bridge).split())
+        if names.bridge in bridges
+        else [],
+        "taps": links(names.device_prefix),
+        "disks": sorted(p.name for p in (storage / "disks").glob("*")) if storage.exists() else [],
+        "volumes": sorted(p.name for p in (storage / "volumes").glob("*"))
+        if storage.exists()
+        else [],
+        "instances": sorted(p.name for p in (data_dir / "instances").glob("*")),
+    }
+
+
+EMPTY = {"domains": [], "ovs_ports": [], "taps": [], "disks": [], "volumes": [], "instances": []}
