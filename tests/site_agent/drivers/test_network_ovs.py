@@ -6,7 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
+import os
 import secrets
+import select
+import socket
+import struct
 import subprocess
 import time
 import uuid
@@ -298,3 +303,96 @@ async def test_direct_port_takes_a_vf_behind_the_same_seam(ovs: PrivateOVS, tmp_
         assert setter.calls[-1] == ("enp5s0f0", 0, "00:00:00:00:00:00", 0)
     finally:
         await driver.close()
+
+
+TUNSETIFF, IFF_TAP, IFF_NO_PI = 0x400454CA, 0x0002, 0x1000
+
+
+def open_tap(name: str) -> int:
+    """Attach to a persistent tap the way QEMU does; returns the frame file descriptor."""
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name.encode(), IFF_TAP | IFF_NO_PI))
+    return fd
+
+
+def checksum(data: bytes) -> int:
+    data += b"\0" * (len(data) % 2)
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def echo_request(src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, ident: int) -> bytes:
+    icmp = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + b"atoll" * 8
+    icmp = icmp[:2] + struct.pack("!H", checksum(icmp)) + icmp[4:]
+    header = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(icmp),
+        ident,
+        0,
+        64,
+        1,
+        0,
+        socket.inet_aton(src_ip),
+        socket.inet_aton(dst_ip),
+    )
+    header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
+    eth = bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", ""))
+    return eth + b"\x08\x00" + header + icmp
+
+
+def echo_reply_seen(fd: int, ident: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            break
+        frame = os.read(fd, 2048)
+        is_icmp = frame[12:14] == b"\x08\x00" and frame[23] == 1
+        if is_icmp and frame[34] == 0 and struct.unpack("!H", frame[38:40])[0] == ident:
+            return True
+    return False
+
+
+async def test_frames_from_a_vm_tap_reach_a_host_port_and_forgeries_do_not(rig: Rig) -> None:
+    """The tap path a guest uses: QEMU's side of the tap is played by this test."""
+    net = NetworkSpec(id="t", name="t", subnets=(SUBNET,))
+    await rig.driver.ensure_network(net)
+    ns_h, h = await host_port(rig, net, 51)
+    peer = (await off(HostLinks(ns_h).names, "at-"))[0]
+    vm = port(net, 52)
+    binding = await rig.driver.plug_port(net, vm)
+    assert binding.tap_name
+    for forged_ip in ("10.253.0.52", "10.253.0.77"):  # let the host answer without ARP
+        sh(
+            "ip",
+            "netns",
+            "exec",
+            ns_h,
+            "ip",
+            "neigh",
+            "replace",
+            forged_ip,
+            "lladdr",
+            vm.mac,
+            "dev",
+            peer,
+        )
+    fd = await off(open_tap, binding.tap_name)
+    try:
+        honest = echo_request(vm.mac, h.mac, "10.253.0.52", "10.253.0.51", 101)
+        got = False
+        for _ in range(5):  # the first frames may go while vswitchd notices the carrier
+            os.write(fd, honest)
+            if got := await off(echo_reply_seen, fd, 101, 1.0):
+                break
+        assert got, "the host port never answered the VM's echo request"
+        os.write(fd, echo_request(vm.mac, h.mac, "10.253.0.77", "10.253.0.51", 102))
+        assert not await off(echo_reply_seen, fd, 102, 1.5), "a forged source IP got through"
+        os.write(fd, echo_request("fa:16:3e:77:77:77", h.mac, "10.253.0.52", "10.253.0.51", 103))
+        assert not await off(echo_reply_seen, fd, 103, 1.5), "a forged source MAC got through"
+    finally:
+        os.close(fd)
