@@ -124,4 +124,11 @@ def residue(
     }
 
 
-EMPTY = {"domains": [], "ovs_ports": [], "taps": [], "disks": [], "volumes": [], "instances": []}
+EMPTY: dict[str, list[str]] = {
+    "domains": [],
+    "ovs_ports": [],
+    "taps": [],
+    "disks": [],
+    "volumes": [],
+    "instances": [],
+}
