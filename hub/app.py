@@ -13,7 +13,17 @@ from collections.abc import Callable
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from atoll.hub.api import auth, middleware, projects
+from atoll.hub.api import (
+    app_credentials,
+    auth,
+    flavors,
+    join_tokens,
+    middleware,
+    projects,
+    role_assignments,
+    sites,
+    users,
+)
 from atoll.hub.api.context import HUB, Hub
 from atoll.hub.api.replies import reply
 from atoll.hub.api.routing import Route
@@ -26,7 +36,16 @@ from atoll.hub.settings import HubSettings
 from atoll.hub.store.base import Store
 from atoll.tokens import TokenSigner, TokenVerifier
 
-RESOURCE_ROUTES: list[Route] = [*auth.ROUTES, *projects.ROUTES]
+RESOURCE_ROUTES: list[Route] = [
+    *auth.ROUTES,
+    *projects.ROUTES,
+    *users.ROUTES,
+    *role_assignments.ROUTES,
+    *app_credentials.ROUTES,
+    *flavors.ROUTES,
+    *sites.ROUTES,
+    *join_tokens.ROUTES,
+]
 
 
 def all_routes() -> list[Route]:

@@ -92,6 +92,7 @@ def operation(route: Route) -> JSON:
     op: JSON = {
         "operationId": route.name,
         "summary": route.summary,
+        **({"description": route.description} if route.description else {}),
         "tags": [route.name.split(".")[0]],
         "security": [] if route.public else [{"bearer": []}, {"authToken": []}],
         "responses": {

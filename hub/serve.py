@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import ipaddress
 import logging
 import signal
 import ssl
-from pathlib import Path
 
 from aiohttp import web
 
@@ -18,21 +16,9 @@ from atoll.errors import ConfigError
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import DataDir, seed_store
 from atoll.hub.settings import HubSettings
-from atoll.hub.store.base import Store
-from atoll.hub.store.memory import MemoryStore
+from atoll.hub.store import open_store
 
 log = logging.getLogger(__name__)
-
-
-def open_configured_store(url: str, data_dir: Path) -> Store:
-    """``memory`` here; anything else through the store package's ``open_store``."""
-    if url == "memory":
-        return MemoryStore()
-    opener = getattr(importlib.import_module("atoll.hub.store"), "open_store", None)
-    if opener is None:
-        raise ConfigError(f"store {url!r} is not available in this build; use --store memory")
-    store: Store = opener(url, data_dir)
-    return store
 
 
 def is_loopback(host: str) -> bool:
@@ -60,7 +46,7 @@ async def serve(settings: HubSettings) -> None:
     layout.check_initialised()
     signing_key = tokens.load_private_key(layout.token_key)
     ssl_context = tls_context(settings, layout)
-    store = open_configured_store(settings.store, settings.data_dir)
+    store = open_store(settings.store, settings.data_dir)
     try:
         await seed_store(store, settings.data_dir)
         app = build_app(settings, store, signing_key)

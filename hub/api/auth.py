@@ -6,35 +6,50 @@ from typing import cast
 
 from aiohttp import web
 
-from atoll.errors import InvalidInput
 from atoll.hub.api.context import claims_of, hub_of
 from atoll.hub.api.replies import iso, no_content, page_params, page_reply, read_body, reply
 from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, Shape, name_field
+from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, name_field
 from atoll.hub.identity.revocation import KIND as REVOCATION_KIND
 from atoll.hub.store.base import ListQuery
 from atoll.tokens import Claims, RevocationSubject
 
-SECRET = Field("string", min_length=1, max_length=4096)
-
-TOKEN_REQUEST = Shape(
-    "TokenRequest",
+PROJECT_SCOPE = Field(
+    "string",
+    nullable=True,
+    pattern=NAME_PATTERN,
+    pattern_help=NAME_HELP,
+    description="scope the token to this project (default: system scope, if any)",
+)
+BY_PASSWORD = Shape(
+    "PasswordAuth",
     {
-        "user": name_field("user", required=False),
-        "password": Field("string", min_length=1, max_length=1024, description="with user"),
-        "application_credential_id": Field("string", min_length=1, max_length=64),
-        "application_credential_secret": SECRET,
-        "token": Field("string", min_length=1, max_length=4096, description="to rescope"),
-        "project": Field(
-            "string",
-            nullable=True,
-            pattern=NAME_PATTERN,
-            pattern_help=NAME_HELP,
-            description="scope the token to this project (default: system scope, if any)",
+        "user": name_field("user"),
+        "password": Field("string", required=True, min_length=1, max_length=1024),
+        "project": PROJECT_SCOPE,
+    },
+)
+BY_APP_CREDENTIAL = Shape(
+    "ApplicationCredentialAuth",
+    {
+        "application_credential_id": Field("string", required=True, min_length=1, max_length=64),
+        "application_credential_secret": Field(
+            "string", required=True, min_length=1, max_length=1024
         ),
     },
-    description="exactly one method: user+password, application credential id+secret, "
-    "or an existing token (to get one with another scope)",
+)
+BY_TOKEN = Shape(
+    "TokenExchange",
+    {
+        "token": Field("string", required=True, min_length=1, max_length=4096),
+        "project": PROJECT_SCOPE,
+    },
+)
+TOKEN_REQUEST = OneOf(
+    "TokenRequest",
+    (BY_PASSWORD, BY_APP_CREDENTIAL, BY_TOKEN),
+    description="give exactly one of: user and password; application_credential_id and "
+    "application_credential_secret; token (to get one with another scope)",
 )
 
 TOKEN_INFO_FIELDS = {
@@ -71,29 +86,9 @@ async def issue(request: web.Request) -> web.Response:
     hub = hub_of(request)
     body = await read_body(request, TOKEN_REQUEST)
     project = body.get("project")
-    methods = [
-        m
-        for m, fields in (
-            ("password", ("user", "password")),
-            ("application_credential", ("application_credential_id",)),
-            ("token", ("token",)),
-        )
-        if any(f in body for f in fields)
-    ]
-    if len(methods) != 1:
-        raise InvalidInput(
-            "give exactly one of: user and password; application_credential_id and "
-            "application_credential_secret; token"
-        )
-    if methods == ["password"]:
-        if "user" not in body or "password" not in body:
-            raise InvalidInput("the password method needs both user and password")
+    if "password" in body:
         issued = await hub.issuer.by_password(body["user"], body["password"], project)
-    elif methods == ["application_credential"]:
-        if "application_credential_secret" not in body or project is not None:
-            raise InvalidInput(
-                "an application credential needs its secret, and carries its own project"
-            )
+    elif "application_credential_id" in body:
         issued = await hub.issuer.by_app_credential(
             body["application_credential_id"], body["application_credential_secret"]
         )

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from atoll.errors import InvalidInput, Problem
-from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, Shape
+from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape
 from atoll.hub.store.base import JSON, Record
 
 DEFAULT_LIMIT = 100
@@ -40,7 +40,7 @@ def no_content() -> web.Response:
     return web.Response(status=204)
 
 
-async def read_body(request: web.Request, shape: Shape) -> JSON:
+async def read_body(request: web.Request, shape: Shape | OneOf) -> JSON:
     """The request's JSON body checked against ``shape`` (400/413/415 otherwise)."""
     if request.content_type != "application/json":
         raise InvalidInput(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from atoll.hub.api.schema import Field, Shape
+from atoll.hub.api.schema import Field, OneOf, Shape
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -19,7 +19,7 @@ class Route:
     name: str  # e.g. "projects.create": the key into the policy table
     handler: Handler
     summary: str
-    body: Shape | None = None
+    body: Shape | OneOf | None = None
     response: Shape | Field | None = None  # None: 204 No Content
     status: int = 200
     paged: bool = False  # takes ?limit=&marker=, answers {"items": [...], "next_marker"}
@@ -27,3 +27,4 @@ class Route:
     path_params: Mapping[str, Field] = field(default_factory=dict)
     etag: bool = False  # answers with ETag; an update/delete honours If-Match
     public: bool = False  # no token needed (documented as such)
+    description: str = ""  # longer notes for the document (rules beyond the schema)

@@ -35,7 +35,7 @@ class Field:
     max_length: int | None = None
     minimum: float | None = None
     maximum: float | None = None
-    enum: tuple[str, ...] | None = None
+    enum: tuple[object, ...] | None = None
     items: Field | None = None  # arrays
     max_items: int | None = None
     unique_items: bool = False
@@ -107,7 +107,9 @@ def check(spec: Field, value: object, where: str, problems: list[Problem]) -> ob
             problems.append(Problem(where, f"must be at least {spec.minimum:g}"))
         if spec.maximum is not None and value > spec.maximum:
             problems.append(Problem(where, f"must be at most {spec.maximum:g}"))
-    elif isinstance(value, list):
+    if spec.enum is not None and not isinstance(value, str) and value not in spec.enum:
+        problems.append(Problem(where, f"must be one of {', '.join(map(str, spec.enum))}"))
+    if isinstance(value, list):
         return _check_list(spec, value, where, problems)
     elif isinstance(value, dict):
         return _check_object(spec, value, where, problems)
@@ -122,7 +124,7 @@ def _check_string(spec: Field, value: str, where: str, problems: list[Problem]) 
     if spec.pattern is not None and not re.fullmatch(spec.pattern, value):
         problems.append(Problem(where, f"must be {spec.pattern_help or spec.pattern}"))
     if spec.enum is not None and value not in spec.enum:
-        problems.append(Problem(where, f"must be one of {', '.join(spec.enum)}"))
+        problems.append(Problem(where, f"must be one of {', '.join(map(str, spec.enum))}"))
 
 
 def _check_list(spec: Field, value: list[Any], where: str, problems: list[Problem]) -> object:
@@ -202,6 +204,31 @@ class Shape:
         if problems:
             raise InvalidInput(f"the request {where} is not valid", problems)
         return out
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """Exactly one of several shapes, told apart by their required fields."""
+
+    name: str
+    options: tuple[Shape, ...]
+    description: str = ""
+
+    def schema(self) -> JSON:
+        out: JSON = {"oneOf": [o.schema() for o in self.options]}
+        if self.description:
+            out["description"] = self.description
+        return out
+
+    def validate(self, value: object, where: str = "body") -> JSON:
+        if not isinstance(value, dict):
+            raise InvalidInput(f"the request {where} must be a JSON object")
+        fitting = [
+            o for o in self.options if all(k in value for k, f in o.fields.items() if f.required)
+        ]
+        if len(fitting) != 1:
+            raise InvalidInput(f"the request {where} is not valid: {self.description}")
+        return fitting[0].validate(value, where)
 
 
 def name_field(what: str, required: bool = True) -> Field:

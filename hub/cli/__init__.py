@@ -9,9 +9,9 @@ must stay quick.
 from __future__ import annotations
 
 from atoll.cli import Subparsers
-from atoll.hub.cli import hub, login, project, token
+from atoll.hub.cli import flavor, hub, login, project, role, site, token, user
 
-GROUPS = (hub, login, token, project)
+GROUPS = (hub, login, token, project, user, role, flavor, site)
 
 
 def register(groups: Subparsers) -> None:

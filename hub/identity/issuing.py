@@ -80,7 +80,7 @@ class TokenIssuer:
         if cred is None or not ok:
             raise Unauthenticated("the application credential id or secret is wrong")
         now = self._clock()
-        expires = cred.get("expires_epoch")
+        expires = cred.get("_expires_epoch")
         if expires is not None and expires <= now:
             raise Unauthenticated(f"application credential {credential_id} has expired")
         user = await self._user(cred["user"])

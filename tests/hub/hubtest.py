@@ -14,7 +14,9 @@ from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
 
 from atoll.hub.settings import HubSettings
+from tests.hub.conformance import ResponseChecker
 
+CHECKER = ResponseChecker()
 ADMIN = "admin"
 ADMIN_PASSWORD = "admin-password"
 TEST_SETTINGS = HubSettings(
@@ -63,6 +65,7 @@ class Api:
             all_headers["Authorization"] = f"Bearer {token}"
         resp = await self.client.request(method, path, json=body, headers=all_headers)
         data = await resp.json() if resp.content_type == "application/json" else None
+        CHECKER.check(method, path, resp.status, data)
         return resp.status, data, CIMultiDict(resp.headers)
 
     async def ok(self, method: str, path: str, token: str, body: Any = None) -> Any:

@@ -1,0 +1,178 @@
+"""``/v1/application_credentials``: id + secret for automation, scoped to one project.
+
+A credential belongs to the user and project of the token that made it, carries a subset
+of that token's roles, and may expire. Its secret is shown once, in the create reply; only
+a digest is stored. Deleting one revokes the tokens issued from it.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from aiohttp import web
+
+from atoll.errors import Forbidden, InvalidInput, NotFound, Problem
+from atoll.hub.api import records
+from atoll.hub.api.context import claims_of, hub_of
+from atoll.hub.api.replies import (
+    iso,
+    no_content,
+    page_params,
+    page_reply,
+    parse_iso,
+    public_view,
+    read_body,
+    reply,
+)
+from atoll.hub.api.routing import Route
+from atoll.hub.api.schema import Field, Shape, name_field, text_field, time_field
+from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND, secret_digest
+from atoll.hub.identity.policy import ROLES
+from atoll.hub.store.base import Record
+
+KIND = APP_CREDENTIAL_KIND
+PATH = {"id": Field("string", pattern=r"^[0-9a-f]{32}$", max_length=32)}
+
+CREDENTIAL_FIELDS = {
+    "id": Field("string", required=True),
+    "name": Field("string", required=True),
+    "description": Field("string", required=True),
+    "user": Field("string", required=True),
+    "project": Field("string", required=True),
+    "roles": Field("array", required=True, items=Field("string")),
+    "expires_at": Field("string", required=True, nullable=True),
+    "created_at": Field("string", required=True),
+}
+CREDENTIAL = Shape("ApplicationCredential", CREDENTIAL_FIELDS)
+CREATED = Shape(
+    "ApplicationCredentialWithSecret",
+    {**CREDENTIAL_FIELDS, "secret": Field("string", required=True, description="shown once")},
+)
+CREATE = Shape(
+    "ApplicationCredentialCreate",
+    {
+        "name": name_field("application credential"),
+        "description": text_field("what uses it"),
+        "roles": Field(
+            "array",
+            items=Field("string", enum=ROLES),
+            max_items=3,
+            unique_items=True,
+            description="a subset of your token's roles (default: all of them)",
+        ),
+        "expires_at": time_field("when it stops working", nullable=True, required=False),
+    },
+)
+
+
+async def list_credentials(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    limit, marker = page_params(request)
+    filters = {"user": claims.user, "project": claims.project}
+    store = hub_of(request).store
+    page = await records.visible_page(store, KIND, limit, marker, lambda r: True, filters)
+    return page_reply([public_view(r) for r in page.items], page.next_marker)
+
+
+async def create_credential(request: web.Request) -> web.Response:
+    hub, claims = hub_of(request), claims_of(request)
+    body = await read_body(request, CREATE)
+    if claims.app_credential is not None:
+        raise Forbidden("a token from an application credential cannot make another one")
+    roles = body.get("roles") or list(claims.roles)
+    if not set(roles) <= set(claims.roles):
+        raise Forbidden(f"you can give a credential only roles you hold: {', '.join(claims.roles)}")
+    expires = body.get("expires_at")
+    expires_epoch = parse_iso(expires, "body.expires_at") if expires else None
+    if expires_epoch is not None and expires_epoch <= hub.clock():
+        raise InvalidInput(
+            "the credential would never work", [Problem("body.expires_at", "is in the past")]
+        )
+    secret = secrets.token_urlsafe(32)
+    value = {
+        "id": secrets.token_hex(16),
+        "name": body["name"],
+        "description": body.get("description", ""),
+        "user": claims.user,
+        "project": claims.project,
+        "roles": sorted(roles),
+        "expires_at": iso(expires_epoch) if expires_epoch is not None else None,
+        "created_at": records.now_iso(),
+        "_expires_epoch": expires_epoch,
+        "_secret_hash": secret_digest(secret),
+    }
+    record = await records.create(hub.store, KIND, value["id"], value)
+    return reply({**public_view(record), "secret": secret}, 201, record.revision)
+
+
+async def _own(request: web.Request) -> Record:
+    claims = claims_of(request)
+    key = request.match_info["id"]
+    try:
+        record = await hub_of(request).store.get(KIND, key)
+    except NotFound:
+        record = None
+    if record is None or (record.value["user"], record.value["project"]) != (
+        claims.user,
+        claims.project,
+    ):
+        raise NotFound(f"application credential {key} does not exist")
+    return record
+
+
+async def show_credential(request: web.Request) -> web.Response:
+    record = await _own(request)
+    return reply(public_view(record), revision=record.revision)
+
+
+async def delete_credential(request: web.Request) -> web.Response:
+    record = await _own(request)
+    hub = hub_of(request)
+    await records.remove(hub.store, KIND, record.key, None)
+    await hub.revocations.revoke("application_credential", record.key)
+    return no_content()
+
+
+ROUTES = [
+    Route(
+        "GET",
+        "/v1/application_credentials",
+        "application_credentials.list",
+        list_credentials,
+        "List your application credentials in this project",
+        response=CREDENTIAL,
+        paged=True,
+    ),
+    Route(
+        "POST",
+        "/v1/application_credentials",
+        "application_credentials.create",
+        create_credential,
+        "Create an application credential (the secret is shown once)",
+        description="Beyond the schema: expires_at must be a real time in the future "
+        "(400 otherwise).",
+        body=CREATE,
+        response=CREATED,
+        status=201,
+        etag=True,
+    ),
+    Route(
+        "GET",
+        "/v1/application_credentials/{id}",
+        "application_credentials.show",
+        show_credential,
+        "Show one of your application credentials",
+        response=CREDENTIAL,
+        path_params=PATH,
+        etag=True,
+    ),
+    Route(
+        "DELETE",
+        "/v1/application_credentials/{id}",
+        "application_credentials.delete",
+        delete_credential,
+        "Delete an application credential and revoke its tokens",
+        status=204,
+        path_params=PATH,
+    ),
+]

@@ -1,0 +1,160 @@
+"""``/v1/role_assignments``: who holds which role on which project, or on the system.
+
+System admins grant anything. A project admin grants and removes roles on their own
+project only, never system roles. Project callers list only their project's assignments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from aiohttp import web
+
+from atoll.errors import Forbidden, InvalidInput, NotFound, Problem
+from atoll.hub.api import records
+from atoll.hub.api.context import claims_of, hub_of
+from atoll.hub.api.replies import no_content, page_params, page_reply, read_body, reply
+from atoll.hub.api.routing import Route
+from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, check, name_field
+from atoll.hub.identity import assignments
+from atoll.hub.identity.policy import ROLES, own_project
+from atoll.hub.store.base import JSON, Record
+
+KIND = assignments.KIND
+ID_PATTERN = r"^[a-z0-9._:-]{1,200}$"
+PATH = {"id": Field("string", pattern=ID_PATTERN, max_length=200)}
+ROLE = Field("string", required=True, enum=ROLES)
+PROJECT_REF = Field("string", nullable=True, pattern=NAME_PATTERN, pattern_help=NAME_HELP)
+
+ASSIGNMENT = Shape(
+    "RoleAssignment",
+    {
+        "id": Field("string", required=True),
+        "user": Field("string", required=True),
+        "project": Field("string", required=True, nullable=True),
+        "system": Field("boolean", required=True),
+        "role": Field("string", required=True),
+        "created_at": Field("string", required=True),
+    },
+)
+ON_PROJECT = Shape(
+    "ProjectRoleAssignment",
+    {
+        "user": name_field("user"),
+        "project": dataclasses.replace(PROJECT_REF, required=True, nullable=False),
+        "role": ROLE,
+    },
+)
+ON_SYSTEM = Shape(
+    "SystemRoleAssignment",
+    {
+        "user": name_field("user"),
+        "system": Field("boolean", required=True, enum=(True,), description="a fleet role"),
+        "role": ROLE,
+    },
+)
+ASSIGNMENT_CREATE = OneOf(
+    "RoleAssignmentCreate",
+    (ON_PROJECT, ON_SYSTEM),
+    description="give user and role, and either project, or system: true",
+)
+QUERY = {
+    "user": Field("string", pattern=NAME_PATTERN, max_length=63),
+    "project": Field("string", pattern=NAME_PATTERN, max_length=63),
+}
+
+
+def _query_filters(request: web.Request) -> JSON:
+    filters: JSON = {}
+    problems: list[Problem] = []
+    for name, spec in QUERY.items():
+        value = request.query.get(name)
+        if value is None:
+            continue
+        problems_before = len(problems)
+        check(spec, value, f"query.{name}", problems)
+        if len(problems) == problems_before:
+            filters[name] = value
+    if problems:
+        raise InvalidInput("the query is not valid", problems)
+    return filters
+
+
+async def list_assignments(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    limit, marker = page_params(request)
+    filters = _query_filters(request)
+    if not claims.system:
+        if filters.get("project", claims.project) != claims.project:
+            raise NotFound(f"project {filters['project']} does not exist")
+        filters["project"] = claims.project
+    store = hub_of(request).store
+    page = await records.visible_page(store, KIND, limit, marker, lambda r: True, filters)
+    return page_reply([r.value for r in page.items], page.next_marker)
+
+
+async def create_assignment(request: web.Request) -> web.Response:
+    hub, claims = hub_of(request), claims_of(request)
+    body = await read_body(request, ASSIGNMENT_CREATE)
+    project = body.get("project")
+    system = body.get("system", False)
+    if system and not claims.system:
+        raise Forbidden("only system administrators grant system roles")
+    if not own_project(claims, project):
+        raise Forbidden(f"you may grant roles only on project {claims.project}")
+    await records.fetch(hub.store, "user", body["user"])
+    if project is not None:
+        await records.fetch(hub.store, "project", project)
+    value = assignments.assignment_value(body["user"], project, body["role"], records.now_iso())
+    record = await records.create(hub.store, KIND, value["id"], value)
+    return reply(record.value, 201, record.revision)
+
+
+async def _visible(request: web.Request) -> Record:
+    key = request.match_info["id"]
+    record = await records.fetch(hub_of(request).store, KIND, key)
+    if not own_project(claims_of(request), record.value.get("project")):
+        raise NotFound(f"role assignment {key} does not exist")
+    return record
+
+
+async def delete_assignment(request: web.Request) -> web.Response:
+    record = await _visible(request)
+    hub = hub_of(request)
+    await records.remove(hub.store, KIND, record.key, None)
+    await hub.revocations.revoke("user", record.value["user"])  # its tokens carry the role
+    return no_content()
+
+
+ROUTES = [
+    Route(
+        "GET",
+        "/v1/role_assignments",
+        "role_assignments.list",
+        list_assignments,
+        "List role assignments (filter by user, project)",
+        response=ASSIGNMENT,
+        paged=True,
+        query=QUERY,
+    ),
+    Route(
+        "POST",
+        "/v1/role_assignments",
+        "role_assignments.create",
+        create_assignment,
+        "Give a user a role on a project or on the system",
+        body=ASSIGNMENT_CREATE,
+        response=ASSIGNMENT,
+        status=201,
+        etag=True,
+    ),
+    Route(
+        "DELETE",
+        "/v1/role_assignments/{id}",
+        "role_assignments.delete",
+        delete_assignment,
+        "Remove a role assignment (the user's tokens are revoked: they carry roles)",
+        status=204,
+        path_params=PATH,
+    ),
+]

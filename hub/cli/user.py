@@ -1,0 +1,59 @@
+"""``atoll user create|list|show|delete``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+
+from atoll.cli import Subparsers
+from atoll.client import quote
+from atoll.hub.cli.connection import add_connection_options, client
+from atoll.output import add_format_option, emit
+
+COLUMNS = ["name", "enabled", "description", "created_at"]
+
+
+def register(groups: Subparsers) -> None:
+    parser = groups.add_parser("user", help="users")
+    cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    create = cmds.add_parser("create", help="create a user")
+    create.add_argument("name")
+    create.add_argument("--password", help="default: ATOLL_NEW_PASSWORD, else asked for")
+    create.add_argument("--description", default="")
+    create.set_defaults(func=_create)
+    listing = cmds.add_parser("list", help="list users")
+    listing.set_defaults(func=_list)
+    show = cmds.add_parser("show", help="show a user")
+    show.add_argument("name")
+    show.set_defaults(func=_show)
+    delete = cmds.add_parser("delete", help="delete a user (revokes its tokens)")
+    delete.add_argument("name")
+    delete.set_defaults(func=_delete)
+    for cmd in (create, listing, show, delete):
+        add_connection_options(cmd)
+    for cmd in (create, listing, show):
+        add_format_option(cmd)
+
+
+def _create(args: argparse.Namespace) -> int:
+    password = args.password or os.environ.get("ATOLL_NEW_PASSWORD") or getpass.getpass()
+    body = {"name": args.name, "password": password, "description": args.description}
+    emit(client(args).post("/v1/users", body), args.format)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    emit(client(args).list_all("/v1/users"), args.format, COLUMNS)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    emit(client(args).get(f"/v1/users/{quote(args.name)}"), args.format)
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    client(args).delete(f"/v1/users/{quote(args.name)}")
+    print(f"deleted user {args.name}")
+    return 0

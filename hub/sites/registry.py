@@ -1,0 +1,124 @@
+"""Sites and join tokens in the store, and the state rules the API and sync share.
+
+A site is ``enrolling`` from its creation (or its join token's) until its agent first
+reports; then ``online`` while it reports, ``offline`` when it stops; an operator may put it
+in ``maintenance`` (and take it out: it goes ``offline`` until it next reports). Capacity,
+usage, last seen and the sync figures are written by the sync side (:func:`record_report`).
+
+Join tokens are ``<id>.<secret>``: the secret is shown once and stored as a digest.
+:func:`consume_join_token` is what enrollment calls: it checks the token and marks it used
+with a compare-and-swap, so one token enrolls one site once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from typing import Any
+
+from atoll.errors import Conflict, InvalidInput, NotFound, Problem, StaleRevision, Unauthenticated
+from atoll.hub.identity.issuing import secret_digest
+from atoll.hub.store.base import JSON, Store
+
+SITE_KIND = "site"
+JOIN_TOKEN_KIND = "join_token"  # noqa: S105 (a kind name, not a secret)
+STATES = ("enrolling", "online", "offline", "maintenance")
+OPERATOR_STATES = ("maintenance", "offline")  # what PATCH may set
+ZERO = {"vcpus": 0, "ram_mb": 0, "disk_gb": 0}
+
+
+def iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def new_site(name: str, fields: JSON, now: float) -> JSON:
+    return {
+        "id": secrets.token_hex(16),
+        "name": name,
+        "description": fields.get("description", ""),
+        "region": fields.get("region", "default"),
+        "labels": fields.get("labels", {}),
+        "location": fields.get("location"),
+        "capacity": dict(ZERO),
+        "usage": dict(ZERO),
+        "state": "enrolling",
+        "last_seen": None,
+        "sync": {"acked_revision": None, "pending_changes": None, "last_sync": None},
+        "created_at": iso(now),
+    }
+
+
+def operator_transition(current: str, wanted: str, where: str = "body.state") -> str:
+    """The state an operator's PATCH leads to, or InvalidInput."""
+    if wanted not in OPERATOR_STATES:
+        raise InvalidInput(
+            "sites report their own state",
+            [Problem(where, f"an operator may set only {' or '.join(OPERATOR_STATES)}")],
+        )
+    if wanted == "offline" and current != "maintenance":
+        raise Conflict(
+            f"the site is {current}: an operator sets 'offline' only to end maintenance "
+            "(the site reports its own state otherwise)"
+        )
+    return wanted
+
+
+async def record_report(
+    store: Store, name: str, capacity: JSON, usage: JSON, now: float, sync: JSON | None = None
+) -> JSON:
+    """A site agent reported: store its figures, mark it seen, and online unless in maintenance."""
+    for _ in range(5):
+        record = await store.get(SITE_KIND, name)
+        value = dict(record.value)
+        value.update(capacity=capacity, usage=usage, last_seen=iso(now))
+        if sync is not None:
+            value["sync"] = {**value["sync"], **sync}
+        if value["state"] != "maintenance":
+            value["state"] = "online"
+        try:
+            await store.put(SITE_KIND, name, value, expect_revision=record.revision)
+            return value
+        except StaleRevision:
+            continue
+    raise Conflict(f"site {name} kept changing while its report was recorded; retry")
+
+
+def new_join_token(site: str, ttl: int, created_by: str, now: float) -> tuple[str, JSON]:
+    """The token text (shown once) and the stored object (digest only)."""
+    token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(24)
+    value = {
+        "id": token_id,
+        "site": site,
+        "created_by": created_by,
+        "created_at": iso(now),
+        "expires_at": iso(now + ttl),
+        "used_at": None,
+        "_expires_epoch": now + ttl,
+        "_secret_hash": secret_digest(secret),
+    }
+    return f"{token_id}.{secret}", value
+
+
+async def consume_join_token(store: Store, presented: str, now: float) -> str:
+    """Check a join token and mark it used; returns the site it enrolls."""
+    token_id, _, secret = presented.partition(".")
+    try:
+        record = await store.get(JOIN_TOKEN_KIND, token_id)
+    except NotFound:
+        record = None
+    value: dict[str, Any] = record.value if record else {}
+    if record is None or not hmac.compare_digest(
+        str(value.get("_secret_hash")), secret_digest(secret)
+    ):
+        raise Unauthenticated("the join token is not valid")
+    if value["used_at"] is not None:
+        raise Unauthenticated("the join token has already been used")
+    if value["_expires_epoch"] <= now:
+        raise Unauthenticated("the join token has expired; create a new one")
+    used = {**value, "used_at": iso(now)}
+    try:
+        await store.put(JOIN_TOKEN_KIND, token_id, used, expect_revision=record.revision)
+    except StaleRevision as exc:
+        raise Unauthenticated("the join token has already been used") from exc
+    return str(value["site"])

@@ -1,0 +1,304 @@
+"""Every route x every kind of caller x own/other project: the policy, written out by hand.
+
+Callers: SA system admin, SR system reader, PA/PM/PR admin/member/reader of project ``a``,
+UN a member of ``a`` holding an unscoped token. "own" targets project ``a``; "other"
+targets project ``b``. Denied is 403 (the policy table) or 404 (isolation: another
+project's things look absent). The expectations are spelled out here rather than derived
+from the policy table, so a change to the table that widens access fails this test.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from atoll.hub.identity.policy import POLICY
+from tests.hub.hubtest import Api
+
+CALLERS = ("SA", "SR", "PA", "PM", "PR", "UN")
+_counter = itertools.count()
+
+Prepare = Callable[[Api, str, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Case:
+    route: str
+    method: str
+    path: Callable[[str, str], str]  # (target project, unique suffix) -> path
+    own: dict[str, int]  # caller -> status when targeting project a
+    other: dict[str, int] | None = None  # ... project b (None: not project-specific)
+    body: Callable[[str, str], Any] | None = None
+    prepare: Prepare | None = None  # make a throwaway target first (as the system admin)
+    notes: str = field(default="")
+
+
+def only(default: int = 403, **codes: int) -> dict[str, int]:
+    return {c: codes.get(c, default) for c in CALLERS}
+
+
+async def world(api: Api) -> dict[str, str]:
+    admin = await api.admin()
+    for project in ("a", "b"):
+        await api.ok("POST", "/v1/projects", admin, {"name": project})
+    tokens = {"SA": admin}
+    tokens["PA"] = await api.user_with_role("a-admin", "a", "admin")
+    tokens["PM"] = await api.user_with_role("a-member", "a", "member")
+    tokens["PR"] = await api.user_with_role("a-reader", "a", "reader")
+    await api.user_with_role("b-member", "b", "member")
+    await api.user_with_role("a-unscoped", "a", "member")
+    tokens["UN"] = await api.token("a-unscoped", "a-unscoped-pw")
+    await api.ok("POST", "/v1/users", admin, {"name": "sysreader", "password": "sysreader-pw"})
+    await api.ok(
+        "POST",
+        "/v1/role_assignments",
+        admin,
+        {"user": "sysreader", "system": True, "role": "reader"},
+    )
+    tokens["SR"] = await api.token("sysreader", "sysreader-pw")
+    flavor = {"vcpus": 2, "ram_mb": 1024, "disk_gb": 10}
+    await api.ok("POST", "/v1/flavors", admin, {"name": "pub", **flavor})
+    for project in ("a", "b"):
+        await api.ok(
+            "POST",
+            "/v1/flavors",
+            admin,
+            {"name": f"f-{project}", "public": False, "projects": [project], **flavor},
+        )
+    await api.ok("POST", "/v1/sites", admin, {"name": "s1"})
+    return tokens
+
+
+async def make_project(api: Api, target: str, n: str) -> None:
+    await api.ok("POST", "/v1/projects", await api.admin(), {"name": f"tmp{n}"})
+
+
+async def make_user(api: Api, target: str, n: str) -> None:
+    await api.ok("POST", "/v1/users", await api.admin(), {"name": f"u{n}", "password": "12345678"})
+
+
+async def make_assignment(api: Api, target: str, n: str) -> None:
+    await make_user(api, target, n)
+    body = {"user": f"u{n}", "project": target, "role": "reader"}
+    await api.ok("POST", "/v1/role_assignments", await api.admin(), body)
+
+
+async def make_owned_flavor(api: Api, target: str, n: str) -> None:
+    # created by the target project's own member, so it is that project's (owner) flavor
+    token = await api.token(f"{target}-member", f"{target}-member-pw", target)
+    await api.ok(
+        "POST", "/v1/flavors", token, {"name": f"f{n}", "vcpus": 1, "ram_mb": 64, "disk_gb": 1}
+    )
+
+
+async def make_site(api: Api, target: str, n: str) -> None:
+    await api.ok("POST", "/v1/sites", await api.admin(), {"name": f"s{n}"})
+
+
+async def make_join_token(api: Api, target: str, n: str) -> None:
+    reply = await api.ok("POST", "/v1/join_tokens", await api.admin(), {"site": f"j{n}"})
+    api.tokens[("join", n)] = reply["id"]
+
+
+ALL_OK = only(200, UN=403)
+SYSTEM_READ = only(SA=200, SR=200)
+PROJECT_READ = only(200, UN=403)
+
+CASES = [
+    Case("auth.tokens.show_current", "GET", lambda t, n: "/v1/auth/tokens/current", only(200)),
+    Case("revocations.list", "GET", lambda t, n: "/v1/revocations", SYSTEM_READ),
+    Case(
+        "revocations.create",
+        "POST",
+        lambda t, n: "/v1/revocations",
+        only(SA=201),
+        body=lambda t, n: {"subject": "token", "value": f"t{n}"},
+    ),
+    Case("projects.list", "GET", lambda t, n: "/v1/projects", only(200)),
+    Case(
+        "projects.create",
+        "POST",
+        lambda t, n: "/v1/projects",
+        only(SA=201),
+        body=lambda t, n: {"name": f"new{n}"},
+    ),
+    Case(
+        "projects.show",
+        "GET",
+        lambda t, n: f"/v1/projects/{t}",
+        only(200, UN=403),
+        other=only(404, SA=200, SR=200, UN=403),
+    ),
+    Case(
+        "projects.update",
+        "PATCH",
+        lambda t, n: f"/v1/projects/{t}",
+        only(SA=200, PA=200),
+        other=only(SA=200, PA=404),
+        body=lambda t, n: {"description": n},
+    ),
+    Case(
+        "projects.delete",
+        "DELETE",
+        lambda t, n: f"/v1/projects/tmp{n}",
+        only(SA=204),
+        prepare=make_project,
+    ),
+    Case("users.list", "GET", lambda t, n: "/v1/users", SYSTEM_READ),
+    Case(
+        "users.create",
+        "POST",
+        lambda t, n: "/v1/users",
+        only(SA=201),
+        body=lambda t, n: {"name": f"nu{n}", "password": "12345678"},
+    ),
+    Case(
+        "users.show",
+        "GET",
+        lambda t, n: f"/v1/users/{t}-member",
+        only(SA=200, SR=200, PA=404, PM=200, PR=404),
+        other=only(SA=200, SR=200, PA=404, PM=404, PR=404),
+        notes="project callers see only themselves (a-member is PM)",
+    ),
+    Case(
+        "users.update",
+        "PATCH",
+        lambda t, n: f"/v1/users/u{n}",
+        only(SA=200),
+        body=lambda t, n: {"description": "x"},
+        prepare=make_user,
+    ),
+    Case("users.delete", "DELETE", lambda t, n: f"/v1/users/u{n}", only(SA=204), prepare=make_user),
+    Case(
+        "role_assignments.list",
+        "GET",
+        lambda t, n: f"/v1/role_assignments?project={t}",
+        PROJECT_READ,
+        other=only(404, SA=200, SR=200, UN=403),
+    ),
+    Case(
+        "role_assignments.create",
+        "POST",
+        lambda t, n: "/v1/role_assignments",
+        only(SA=201, PA=201),
+        other=only(SA=201),
+        body=lambda t, n: {"user": f"u{n}", "project": t, "role": "reader"},
+        prepare=make_user,
+    ),
+    Case(
+        "role_assignments.delete",
+        "DELETE",
+        lambda t, n: f"/v1/role_assignments/u{n}:project:{t}:reader",
+        only(SA=204, PA=204),
+        other=only(SA=204, PA=404),
+        prepare=make_assignment,
+    ),
+    Case(
+        "application_credentials.list",
+        "GET",
+        lambda t, n: "/v1/application_credentials",
+        only(200, SA=403, SR=403, UN=403),
+    ),
+    Case(
+        "application_credentials.create",
+        "POST",
+        lambda t, n: "/v1/application_credentials",
+        only(201, SA=403, SR=403, UN=403),
+        body=lambda t, n: {"name": f"c{n}"},
+    ),
+    Case(
+        "application_credentials.show",
+        "GET",
+        lambda t, n: "/v1/application_credentials/" + "0" * 32,
+        only(404, SA=403, SR=403, UN=403),
+        notes="nobody sees a credential that is not their own",
+    ),
+    Case(
+        "application_credentials.delete",
+        "DELETE",
+        lambda t, n: "/v1/application_credentials/" + "0" * 32,
+        only(404, SA=403, SR=403, UN=403),
+    ),
+    Case("flavors.list", "GET", lambda t, n: "/v1/flavors", ALL_OK),
+    Case(
+        "flavors.show",
+        "GET",
+        lambda t, n: f"/v1/flavors/f-{t}",
+        ALL_OK,
+        other=only(404, SA=200, SR=200, UN=403),
+    ),
+    Case(
+        "flavors.create",
+        "POST",
+        lambda t, n: "/v1/flavors",
+        only(SA=201, PA=201, PM=201),
+        body=lambda t, n: {"name": f"nf{n}", "vcpus": 1, "ram_mb": 64, "disk_gb": 1},
+    ),
+    Case(
+        "flavors.delete",
+        "DELETE",
+        lambda t, n: f"/v1/flavors/f{n}",
+        only(SA=204, PA=204, PM=204),
+        other=only(SA=204, PA=404, PM=404),
+        prepare=make_owned_flavor,
+    ),
+    Case("sites.list", "GET", lambda t, n: "/v1/sites", ALL_OK),
+    Case("sites.show", "GET", lambda t, n: "/v1/sites/s1", ALL_OK),
+    Case(
+        "sites.create",
+        "POST",
+        lambda t, n: "/v1/sites",
+        only(SA=201),
+        body=lambda t, n: {"name": f"ns{n}"},
+    ),
+    Case(
+        "sites.update",
+        "PATCH",
+        lambda t, n: f"/v1/sites/s{n}",
+        only(SA=200),
+        body=lambda t, n: {"state": "maintenance"},
+        prepare=make_site,
+    ),
+    Case("sites.delete", "DELETE", lambda t, n: f"/v1/sites/s{n}", only(SA=204), prepare=make_site),
+    Case("join_tokens.list", "GET", lambda t, n: "/v1/join_tokens", only(SA=200)),
+    Case(
+        "join_tokens.create",
+        "POST",
+        lambda t, n: "/v1/join_tokens",
+        only(SA=201),
+        body=lambda t, n: {"site": f"nj{n}", "ttl": 600},
+    ),
+    Case(
+        "join_tokens.delete",
+        "DELETE",
+        lambda t, n: "/v1/join_tokens/" + "0" * 16,
+        only(SA=404),
+        notes="a missing token is a 404 for the admin; everyone else is refused first",
+    ),
+]
+
+UNTESTED = {"openapi.show", "auth.tokens.issue", "auth.tokens.revoke_current"}
+
+
+def test_every_policy_entry_has_a_matrix_case() -> None:
+    assert {c.route for c in CASES} | UNTESTED == set(POLICY)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.route for c in CASES])
+async def test_policy(api: Api, case: Case) -> None:
+    tokens = await world(api)
+    failures = []
+    targets = [("own", "a", case.own)] + ([("other", "b", case.other)] if case.other else [])
+    for (label, target, expected), caller in itertools.product(targets, CALLERS):
+        n = str(next(_counter))
+        if case.prepare is not None:
+            await case.prepare(api, target, n)
+        body = case.body(target, n) if case.body else None
+        status, data, _ = await api.call(case.method, case.path(target, n), tokens[caller], body)
+        if status != expected[caller]:
+            failures.append(f"{caller} {label}: got {status}, want {expected[caller]}: {data}")
+    assert not failures, "\n".join(failures)
