@@ -1,0 +1,87 @@
+#!/bin/busybox sh
+# PID 1 of the Atoll reference VNF (an initramfs; nothing else runs).
+#   1. loads the virtio modules listed in /etc/modules, in rounds until all load
+#      (a module whose dependency is not loaded yet fails and is retried next round);
+#   2. finds its config drive by label (cloud-init NoCloud: LABEL=cidata) and reads
+#      meta-data (instance-id, local-hostname) and network-config v2 (per-NIC static
+#      addresses, matched by MAC; default route; MTU);
+#   3. brings its NICs up, serves HTTP on port 80 (hostname and instance id) and echoes
+#      UDP on port 7;
+#   4. prints "atoll-reference: ready ..." on the console.
+/bin/busybox mkdir -p /proc /sys /dev /tmp /mnt /www /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+log() { read -r up _ < /proc/uptime; echo "atoll-reference: $* (uptime ${up}s)"; }
+log "init started"
+
+want=$(cat /etc/modules)
+left=""
+for round in 1 2 3 4 5 6 7 8; do
+  left=""
+  for m in $want; do
+    grep -q "^$m " /proc/modules && continue
+    insmod "/lib/modules/$m.ko" 2>/dev/null || left="$left $m"
+  done
+  [ -z "$left" ] && break
+  want=$left
+done
+[ -n "$left" ] && log "modules that did not load:$left"
+log "modules loaded"
+ip link set lo up
+
+dev=""
+for i in $(seq 150); do
+  dev=$(findfs LABEL=cidata 2>/dev/null) && [ -n "$dev" ] && break
+  usleep 20000
+done
+host=reference
+iid=unknown
+if [ -n "$dev" ] && mount -t iso9660 -o ro "$dev" /mnt; then
+  unquote() { sed -e "s/^ *//" -e "s/^['\"]//" -e "s/['\"]\$//"; }
+  iid=$(sed -n 's/^instance-id://p' /mnt/meta-data | unquote)
+  host=$(sed -n 's/^local-hostname://p' /mnt/meta-data | unquote)
+  [ -f /mnt/network-config ] && awk '
+    function flush(  i) {
+      for (i = 0; i < n; i++) print "addr", mac, addr[i]
+      if (mtu != "") print "mtu", mac, mtu
+      if (gw != "") print "gw", mac, gw
+    }
+    { gsub(/["\047]/, "") }
+    /^  [^ ].*:$/ { flush(); mac = ""; n = 0; gw = ""; mtu = ""; sect = ""; next }
+    /^    [a-z0-9-]+:/ { sect = $1; sub(/:$/, "", sect) }
+    /^      macaddress:/ { mac = tolower($2) }
+    sect == "addresses" && /^    - / { addr[n++] = $2 }
+    sect == "routes" && /via:/ { gw = $NF }
+    /^    mtu:/ { mtu = $2 }
+    END { flush() }
+  ' /mnt/network-config > /tmp/net
+else
+  log "no config drive (LABEL=cidata) found"
+fi
+hostname "$host"
+log "config drive read"
+
+nic_of() {
+  for d in /sys/class/net/*; do
+    [ "$(cat "$d/address")" = "$1" ] && { echo "${d##*/}"; return; }
+  done
+}
+ips=""
+while read -r kind mac value; do
+  nic=$(nic_of "$mac")
+  [ -z "$nic" ] && { log "no NIC with MAC $mac"; continue; }
+  ip link set "$nic" up
+  case $kind in
+    addr) ip addr add "$value" dev "$nic" && ips="$ips $nic=$value" ;;
+    mtu) ip link set "$nic" mtu "$value" ;;
+    gw) ip route add default via "$value" dev "$nic" ;;
+  esac
+done < /tmp/net 2>/dev/null
+
+echo "hostname=$host instance-id=$iid" > /www/index.html
+httpd -p 80 -h /www
+/bin/udpecho &
+log "ready hostname=$host instance-id=$iid addresses=${ips# }"
+while true; do sleep 3600; done

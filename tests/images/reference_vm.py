@@ -1,0 +1,131 @@
+"""Boot the reference image under TCG with libvirt on a host tap, and talk to it.
+
+Used by the reference image test and by ``bench/bench_images.py``. The guest gets one
+virtio NIC on a tap (``at-`` prefix, so a killed run's leftovers are swept) whose host side
+holds ``.1`` of a random /24; the guest takes ``.2`` from its config drive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import libvirt
+import yaml
+
+from atoll.images.reference.builder import READY_MARKER, ReferenceImage
+from atoll.testbed.services.netns import HostNetwork, ip, unique
+
+
+@dataclass(frozen=True)
+class Guest:
+    name: str
+    address: str
+    hostname: str
+    instance_id: str
+    console: Path
+    started: float  # perf_counter at createXML
+
+
+def config_drive(path: Path, hostname: str, instance_id: str, mac: str, cidr: str, gw: str) -> Path:
+    """A NoCloud drive in the layout of the compute driver's configdrive module."""
+    root = path.with_suffix(".d")
+    root.mkdir()
+    meta = {"instance-id": instance_id, "local-hostname": hostname}
+    net = {"version": 2, "ethernets": {"eth0": {
+        "match": {"macaddress": mac}, "set-name": "eth0", "dhcp4": False, "dhcp6": False,
+        "addresses": [cidr], "routes": [{"to": "0.0.0.0/0", "via": gw}]}}}  # fmt: skip
+    for name, data in (("meta-data", meta), ("network-config", net)):
+        text = yaml.safe_dump(data, default_flow_style=False, sort_keys=False)
+        (root / name).write_text(text)
+    (root / "user-data").write_text("#cloud-config\n")
+    subprocess.run(["genisoimage", "-quiet", "-output", str(path), "-volid", "cidata",
+                    "-joliet", "-rock", str(root)], check=True)  # fmt: skip
+    return path
+
+
+def domain_xml(name: str, ref: ReferenceImage, iso: Path, tap: str, mac: str, log: Path) -> str:
+    return f"""<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <features><acpi/><apic/></features>
+  <os><type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{ref.kernel}</kernel><initrd>{ref.initramfs}</initrd>
+    <cmdline>{ref.cmdline}</cmdline></os>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/>
+      <source file='{iso}'/><target dev='vda' bus='virtio'/><readonly/></disk>
+    <interface type='ethernet'><mac address='{mac}'/>
+      <target dev='{tap}' managed='no'/><model type='virtio'/></interface>
+    <serial type='file'><source path='{log}'/><target port='0'/></serial>
+  </devices>
+</domain>"""
+
+
+@contextlib.contextmanager
+def boot(
+    conn: libvirt.virConnect, ref: ReferenceImage, prefix: str, net: HostNetwork, tmp: Path
+) -> Iterator[Guest]:
+    """Start a guest; the caller's ``domain_prefix``/``hostnet`` fixtures clean up."""
+    tap = unique("at-t")
+    ip("tuntap", "add", "dev", tap, "mode", "tap")
+    net.links.append(tap)
+    subnet = f"10.{secrets.randbelow(50) + 200}.{secrets.randbelow(256)}"
+    ip("addr", "add", f"{subnet}.1/24", "dev", tap)
+    ip("link", "set", tap, "up")
+    subprocess.run(["ethtool", "-K", tap, "tx", "off"], capture_output=True, check=False)
+    mac = "52:54:00:" + ":".join(f"{secrets.randbelow(256):02x}" for _ in range(3))
+    hostname, iid = f"vnf-{secrets.token_hex(2)}", f"i-{secrets.token_hex(4)}"
+    iso = config_drive(tmp / "cidata.iso", hostname, iid, mac, f"{subnet}.2/24", f"{subnet}.1")
+    console = tmp / "console.log"
+    name = prefix + "ref"
+    started = time.perf_counter()
+    dom = conn.createXML(domain_xml(name, ref, iso, tap, mac, console), 0)
+    try:
+        yield Guest(name, f"{subnet}.2", hostname, iid, console, started)
+    finally:
+        with contextlib.suppress(libvirt.libvirtError):
+            dom.destroy()
+
+
+def wait_http(guest: Guest, timeout: float = 60.0) -> tuple[float, str]:
+    """Seconds from createXML to the first HTTP answer on port 80, and the body."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{guest.address}/", timeout=0.5) as resp:
+                return time.perf_counter() - guest.started, resp.read().decode()
+        except OSError:
+            if time.perf_counter() > deadline:
+                tail = guest.console.read_text(errors="replace")[-2000:]
+                msg = f"no HTTP answer from {guest.address}; console:\n{tail}"
+                raise TimeoutError(msg) from None
+            time.sleep(0.05)
+
+
+def udp_echo(guest: Guest, payload: bytes, timeout: float = 5.0) -> bytes:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.5)
+        deadline = time.monotonic() + timeout
+        while True:
+            sock.sendto(payload, (guest.address, 7))
+            try:
+                return sock.recv(65536)
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+
+
+def ready_line(guest: Guest) -> str:
+    for line in guest.console.read_text(errors="replace").splitlines():
+        if READY_MARKER in line:
+            return line
+    return ""
