@@ -14,10 +14,8 @@ import pytest
 from atoll.site_agent.drivers.compute.base import (
     DiskBoot,
     DiskSpec,
-    DomainEvent,
     DomainSpec,
     DomainState,
-    EventKind,
     KernelBoot,
     NicSpec,
 )
@@ -109,44 +107,8 @@ async def test_guest_boots_writes_console_and_stops_gracefully(
     assert await compute.stop("s1") == "already_stopped"
 
 
-async def test_guest_ignoring_acpi_is_forced_off_after_grace(
-    compute: LibvirtCompute, blank_qcow2: Path
-) -> None:
-    spec = DomainSpec("hung", "hung", 1, 32, DiskBoot(blank_qcow2))
-    await compute.define(spec)
-    await compute.start("hung")
-    started = asyncio.get_running_loop().time()
-    assert await compute.stop("hung", grace=1.0) == "forced"
-    assert asyncio.get_running_loop().time() - started >= 1.0
-    status = await compute.get("hung")
-    assert (status.state, status.reason) == (DomainState.SHUTOFF, "destroyed")
-
-
-async def test_lifecycle_events_reach_the_handler_in_order(
-    compute: LibvirtCompute, tiny_kernel: Path, tmp_path: Path
-) -> None:
-    seen: list[DomainEvent] = []
-
-    async def handler(event: DomainEvent) -> None:
-        seen.append(event)
-
-    await compute.subscribe(handler)
-    await compute.define(tiny(tiny_kernel, tmp_path, "ev"))
-    await compute.start("ev")
-    await compute.stop("ev", grace=0)  # grace 0: straight to a forced stop
-    await compute.delete("ev")
-
-    async def undefined_seen() -> bool:
-        return any(e.kind == EventKind.UNDEFINED for e in seen)
-
-    await eventually(undefined_seen, within=10)
-    kinds = [e.kind for e in seen if e.kind != EventKind.RESUMED]
-    assert {e.server_id for e in seen} == {"ev"}
-    assert kinds[0] == EventKind.DEFINED
-    assert kinds.index(EventKind.STARTED) < kinds.index(EventKind.STOPPED)
-    assert kinds[-1] == EventKind.UNDEFINED
-    stopped = next(e for e in seen if e.kind == EventKind.STOPPED)
-    assert (stopped.detail, stopped.state) == ("destroyed", DomainState.SHUTOFF)
+# A forced stop after the grace period and the order of lifecycle events are checked
+# against this driver and the fake alike in test_compute_contract.py.
 
 
 async def test_only_domains_with_our_metadata_are_listed_or_touched(
