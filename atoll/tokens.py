@@ -135,15 +135,34 @@ class TokenSigner:
 
 
 class TokenVerifier:
-    """Checks a token's signature (against any trusted key) and expiry, offline."""
+    """Checks a token's signature (against any trusted key) and expiry, offline.
 
-    def __init__(self, public_keys: Iterable[Ed25519PublicKey]) -> None:
+    With ``cache_size`` > 0 it remembers the claims of the last tokens whose signature it
+    checked (a busy client sends the same token many times), so a repeat costs a dict
+    lookup; expiry is still checked on every call. Only good signatures are remembered.
+    """
+
+    def __init__(self, public_keys: Iterable[Ed25519PublicKey], cache_size: int = 0) -> None:
         self._keys = {key_id(k): k for k in public_keys}
         if not self._keys:
             raise ConfigError("a token verifier needs at least one public key")
+        self._cache_size = cache_size
+        self._cache: dict[str, Claims] = {}
 
     def verify(self, token: str, now: float) -> Claims:
         """The token's claims, or :class:`~atoll.errors.Unauthenticated` saying why not."""
+        claims = self._cache.get(token)
+        if claims is None:
+            claims = self._check_signature(token)
+            if self._cache_size:
+                if len(self._cache) >= self._cache_size:
+                    del self._cache[next(iter(self._cache))]
+                self._cache[token] = claims
+        if claims.expires_at <= now:
+            raise Unauthenticated("the token has expired; log in again")
+        return claims
+
+    def _check_signature(self, token: str) -> Claims:
         if len(token) > MAX_TOKEN_LENGTH:
             raise Unauthenticated("the token is too long to be an Atoll token")
         parts = token.split(".")
@@ -166,10 +185,7 @@ class TokenVerifier:
             key.verify(signature, f"{parts[0]}.{parts[1]}".encode("ascii"))
         except (InvalidSignature, UnicodeEncodeError) as exc:
             raise Unauthenticated("the token's signature is not valid; log in again") from exc
-        claims = Claims.from_json(data)
-        if claims.expires_at <= now:
-            raise Unauthenticated("the token has expired; log in again")
-        return claims
+        return Claims.from_json(data)
 
 
 RevocationSubject = Literal["token", "user", "project", "application_credential"]

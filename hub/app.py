@@ -71,7 +71,7 @@ def build_hub(
     clock: Callable[[], float] = time.time,
 ) -> Hub:
     signer = TokenSigner(signing_key)
-    verifier = TokenVerifier([signing_key.public_key()])
+    verifier = TokenVerifier([signing_key.public_key()], cache_size=10000)
     revocations = Revocations(store, clock)
     passwords = Passwords(
         settings.password_time_cost, settings.password_memory_kib, settings.password_parallelism

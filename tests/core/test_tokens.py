@@ -102,3 +102,19 @@ def test_keys_survive_pem_files(tmp_path: object) -> None:
     signer = TokenSigner(load_private_key(base / "k.pem"))
     verifier = TokenVerifier([load_public_key(base / "p.pem")])
     assert verifier.verify(signer.sign(claims()), now=150).user == "alice"
+
+
+def test_cached_verifier_still_checks_expiry_and_never_caches_bad_tokens() -> None:
+    cached = TokenVerifier([KEY.public_key()], cache_size=2)
+    token = SIGNER.sign(claims())
+    assert cached.verify(token, now=150).user == "alice"
+    assert cached.verify(token, now=150).user == "alice"
+    with pytest.raises(Unauthenticated, match="expired"):
+        cached.verify(token, now=250)
+    tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            cached.verify(tampered, now=150)
+    for i in range(5):  # the cache stays bounded
+        cached.verify(SIGNER.sign(claims(token_id=f"t{i}")), now=150)
+    assert len(cached._cache) == 2

@@ -1,0 +1,191 @@
+"""Hub API: tokens issued/s and verified/s; an authenticated GET at concurrency 50.
+
+Baselines, measured in the same run:
+- issuing and verifying: raw Ed25519 sign/verify of the same payload (the physical limit of
+  the crypto the format needs);
+- the GET (``/v1/projects/bench`` on the default SQLite store, with token check, policy,
+  request id and error middleware): a bare aiohttp handler returning the same bytes.
+Each server runs in its own process (the load generator must not share its GIL); both get
+the same load. Plain HTTP on loopback for both (TLS would cost both the same).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import socket
+import statistics
+import tempfile
+import time
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from atoll.hub.app import build_app
+from atoll.hub.bootstrap import seed_admin
+from atoll.hub.identity.passwords import Passwords
+from atoll.hub.settings import HubSettings
+from atoll.hub.store import open_store
+from atoll.tokens import Claims, TokenSigner, TokenVerifier, generate_signing_key
+from bench.report import emit, median_of, rate
+
+PASSWORD = "bench-password"  # noqa: S105 (a throwaway hub in a temp dir)
+CONCURRENCY = 50
+REQUESTS = 3000
+RUNS = 3
+
+
+def _claims(now: float) -> Claims:
+    return Claims("0" * 32, "alice", "a", False, ("member",), now, now + 3600)
+
+
+def token_figures() -> None:
+    key = generate_signing_key()
+    signer, verifier = TokenSigner(key), TokenVerifier([key.public_key()])
+    now = time.time()
+    claims = _claims(now)
+    token = signer.sign(claims)
+    payload = token.rsplit(".", 1)[0].encode()
+    signature = key.sign(payload)
+    n = 3000
+    issued = median_of(RUNS, lambda: rate(n, lambda: [signer.sign(claims) for _ in range(n)]))
+    raw_sign = median_of(RUNS, lambda: rate(n, lambda: [key.sign(payload) for _ in range(n)]))
+    emit("hub_api.tokens_issued", issued, "tokens/s", raw_sign)
+    public = key.public_key()
+    verified = median_of(
+        RUNS, lambda: rate(n, lambda: [verifier.verify(token, now) for _ in range(n)])
+    )
+    raw_verify = median_of(
+        RUNS, lambda: rate(n, lambda: [public.verify(signature, payload) for _ in range(n)])
+    )
+    emit("hub_api.tokens_verified", verified, "tokens/s", raw_verify)
+    cached = TokenVerifier([public], cache_size=16)
+    repeat = median_of(RUNS, lambda: rate(n, lambda: [cached.verify(token, now) for _ in range(n)]))
+    emit("hub_api.tokens_verified_repeat", repeat, "tokens/s", raw_verify)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _serve_hub(port: int, data_dir: str, ready: Event) -> None:
+    async def main() -> None:
+        settings = HubSettings(data_dir=Path(data_dir))
+        store = open_store("sqlite", Path(data_dir))
+        await seed_admin(store, "admin", Passwords(1, 8, 1).hash_now(PASSWORD))
+        runner = web.AppRunner(build_app(settings, store, generate_signing_key()), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        ready.set()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def _serve_bare(port: int, body: bytes, ready: Event) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/v1/projects/bench", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        ready.set()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+async def _load(url: str, headers: dict[str, str]) -> tuple[float, float]:
+    """(requests/s, p99 latency in ms) for REQUESTS GETs from CONCURRENCY workers."""
+    latencies: list[float] = []
+    left = REQUESTS
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def worker() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                start = time.perf_counter()
+                async with session.get(url) as resp:
+                    await resp.read()
+                    assert resp.status == 200, resp.status
+                latencies.append(time.perf_counter() - start)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - start
+    p99 = statistics.quantiles(latencies, n=100)[98] * 1000
+    return len(latencies) / elapsed, p99
+
+
+async def _prepare(base: str) -> tuple[str, bytes]:
+    async with aiohttp.ClientSession() as session:
+        body = {"user": "admin", "password": PASSWORD}
+        async with session.post(f"{base}/v1/auth/tokens", json=body) as resp:
+            token = (await resp.json())["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        async with session.post(f"{base}/v1/projects", json={"name": "bench"}, headers=headers):
+            pass
+        async with session.get(f"{base}/v1/projects/bench", headers=headers) as resp:
+            return token, await resp.read()
+
+
+def _start(target: object, args: tuple[object, ...]) -> multiprocessing.process.BaseProcess:
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+    proc = ctx.Process(target=target, args=(*args, ready), daemon=True)  # type: ignore[attr-defined]
+    proc.start()
+    if not ready.wait(30):
+        proc.terminate()
+        raise RuntimeError("a bench server did not start")
+    return proc
+
+
+def get_figures() -> None:
+    with tempfile.TemporaryDirectory() as data_dir:
+        hub_port, bare_port = _free_port(), _free_port()
+        hub = _start(_serve_hub, (hub_port, data_dir))
+        bare = None
+        try:
+            base = f"http://127.0.0.1:{hub_port}"
+            token, body = asyncio.run(_prepare(base))
+            bare = _start(_serve_bare, (bare_port, body))
+            auth = {"Authorization": f"Bearer {token}"}
+            hub_runs = [asyncio.run(_load(f"{base}/v1/projects/bench", auth)) for _ in range(RUNS)]
+            bare_url = f"http://127.0.0.1:{bare_port}/v1/projects/bench"
+            bare_runs = [asyncio.run(_load(bare_url, auth)) for _ in range(RUNS)]
+        finally:
+            for proc in (hub, bare):
+                if proc is not None:
+                    proc.terminate()
+                    proc.join(10)
+    emit(
+        "hub_api.get_c50_rps",
+        statistics.median(r[0] for r in hub_runs),
+        "req/s",
+        statistics.median(r[0] for r in bare_runs),
+    )
+    emit(
+        "hub_api.get_c50_p99",
+        statistics.median(r[1] for r in hub_runs),
+        "ms",
+        statistics.median(r[1] for r in bare_runs),
+    )
+
+
+def main() -> None:
+    token_figures()
+    get_figures()
+
+
+if __name__ == "__main__":
+    main()
