@@ -21,7 +21,8 @@ a real host, with these facts of real hypervisor connections built in:
 - **Events** arrive after the call that caused them returns, in order, on the event loop:
   ``define`` -> DEFINED, ``start`` -> STARTED/booted, graceful stop -> SHUTDOWN/finished
   then STOPPED/shutdown, forced stop -> STOPPED/destroyed, ``delete`` -> UNDEFINED, a QEMU
-  process dying (:meth:`crash`) -> STOPPED/crashed with the state ``shutoff``/``crashed``.
+  process dying (:meth:`crash`) -> STOPPED/failed, leaving the state ``shutoff`` with the
+  reason ``crashed`` (what libvirt reports when QEMU is killed under a guest).
 - **Paths.** The real driver refuses specs whose disks, kernel or config drive do not exist;
   the fake checks the files only with ``check_paths=True`` (simulated sites have no files).
 - **Console.** Each start appends a boot line to the console log kept in memory; the real
@@ -110,7 +111,7 @@ class FakeCompute:
         """The QEMU process dies under a running guest."""
         dom = self._dom(server_id)
         dom.state, dom.reason = DomainState.SHUTOFF, "crashed"
-        self._emit(server_id, EventKind.STOPPED, "crashed", DomainState.SHUTOFF)
+        self._emit(server_id, EventKind.STOPPED, "failed", DomainState.SHUTOFF)
 
     # -- the protocol -------------------------------------------------------------------
 

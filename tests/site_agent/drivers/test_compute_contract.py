@@ -39,6 +39,7 @@ class Kit:
     driver: ComputeDriver
     guest: Callable[[str], DomainSpec]  # a guest with an "OS": it answers ACPI
     hang: Callable[[str], Awaitable[None]]  # define a guest that ignores ACPI
+    crash: Callable[[str], Awaitable[None]]  # the hypervisor process dies under the guest
 
 
 @pytest.fixture(params=[pytest.param("libvirt", marks=pytest.mark.integration), "fake"])
@@ -53,7 +54,10 @@ async def kit(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[K
         def fake_guest(server_id: str) -> DomainSpec:
             return DomainSpec(server_id, f"g {server_id}", 1, 32, KernelBoot(Path("/k")))
 
-        yield Kit(fake, fake_guest, hang_fake)
+        async def crash_fake(server_id: str) -> None:
+            fake.crash(server_id)
+
+        yield Kit(fake, fake_guest, hang_fake, crash_fake)
         await fake.close()
         return
 
@@ -69,8 +73,11 @@ async def kit(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[K
         log = tmp_path / f"{server_id}.log"
         return DomainSpec(server_id, f"g {server_id}", 1, 32, KernelBoot(kernel), console_log=log)
 
+    async def crash_real(server_id: str) -> None:
+        tinyguest.kill_qemu((await real.get(server_id)).domain_name)
+
     try:
-        yield Kit(real, real_guest, hang_real)
+        yield Kit(real, real_guest, hang_real, crash_real)
     finally:
         await real.close()
 
@@ -181,3 +188,24 @@ async def test_stats_report_our_domains(kit: Kit) -> None:
     assert stats.memory_kib == 32 * 1024 and stats.cpu_time_ns > 0
     await kit.driver.delete("s")
     assert await kit.driver.stats() == []
+
+
+async def test_a_dead_hypervisor_process_reads_as_a_crash(kit: Kit) -> None:
+    seen: list[DomainEvent] = []
+
+    async def handler(event: DomainEvent) -> None:
+        seen.append(event)
+
+    await kit.driver.subscribe(handler)
+    await kit.hang("c")
+    await kit.driver.start("c")
+    await kit.crash("c")
+    for _ in range(100):
+        if any(e.kind == EventKind.STOPPED for e in seen):
+            break
+        await asyncio.sleep(0.05)
+    stopped = [e for e in seen if e.kind == EventKind.STOPPED]
+    assert [(e.detail, e.state) for e in stopped] == [("failed", DomainState.SHUTOFF)]
+    status = await kit.driver.get("c")
+    assert (status.state, status.reason) == (DomainState.SHUTOFF, "crashed")
+    await kit.driver.delete("c")

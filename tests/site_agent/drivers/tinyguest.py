@@ -8,6 +8,8 @@ image (the images component builds the real reference image).
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -29,3 +31,9 @@ def blank_disk(path: Path) -> Path:
     """A 1 MiB qcow2 with nothing on it: the firmware finds no OS and ignores ACPI."""
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "1M"], check=True)
     return path
+
+
+def kill_qemu(domain_name: str) -> None:
+    """SIGKILL the QEMU process of a running domain, as a host OOM kill would."""
+    pid = int(Path(f"/run/libvirt/qemu/{domain_name}.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
