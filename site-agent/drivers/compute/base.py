@@ -254,6 +254,24 @@ class ComputeDriver(Protocol):
         """Counters of the given servers (default: all of ours), for telemetry."""
         ...
 
+    async def attach_volume(self, server_id: str, disk: DiskSpec) -> str:
+        """Add a disk to the definition, and to the running guest if it runs (hot-plug).
+
+        Idempotent: a disk already attached by ``disk.path`` keeps its target, which is
+        returned (``vdb``, ...). Guests name disks in probe order; find a volume by its
+        serial (``disk.volume_id``), not by this name.
+        """
+        ...
+
+    async def detach_volume(self, server_id: str, path: Path, grace: float = 10.0) -> None:
+        """Remove the disk at ``path`` from the definition and from the running guest.
+
+        A running guest must release the device (ACPI hot-unplug); if it has not within
+        ``grace`` seconds, ``ComputeTemporary`` is raised (retry later; the definition no
+        longer has the disk, so a cold start never brings it back). Not attached: no-op.
+        """
+        ...
+
     async def build_config_drive(self, spec: ConfigDriveSpec, path: Path) -> Path:
         """Write an ISO9660 NoCloud config drive at ``path`` (atomically) and return it."""
         ...

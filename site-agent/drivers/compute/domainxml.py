@@ -196,3 +196,31 @@ def start_requirements(domain_xml: str) -> tuple[list[str], list[Path]]:
     ]
     files += [Path(str(e.text)) for e in root.findall("os/kernel") + root.findall("os/initrd")]
     return taps, files
+
+
+def disk_device(disk: DiskSpec, target: str) -> str:
+    """One ``<disk>`` element, for hot-plugging a volume."""
+    holder = ET.Element("devices")
+    _disk(holder, target, disk)
+    return ET.tostring(holder[0], encoding="unicode")
+
+
+def attached_disks(domain_xml: str) -> dict[Path, str]:
+    """Disk files of a domain and the target each is on (``vda``, ``vdb``, ...)."""
+    root = ET.fromstring(domain_xml)  # noqa: S314 (libvirtd's own XML)
+    result: dict[Path, str] = {}
+    for disk in root.findall("devices/disk"):
+        source, target = disk.find("source"), disk.find("target")
+        if source is not None and target is not None and source.get("file"):
+            result[Path(str(source.get("file")))] = str(target.get("dev"))
+    return result
+
+
+def free_target(domain_xml: str) -> str:
+    """The first virtio target name no disk of the domain uses."""
+    used = set(attached_disks(domain_xml).values())
+    for i in range(26):
+        name = "vd" + chr(ord("a") + i)
+        if name not in used:
+            return name
+    raise ValueError("all 26 virtio disk targets are in use")

@@ -37,12 +37,14 @@ import asyncio
 import builtins
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from atoll.site_agent.drivers.compute import configdrive
 from atoll.site_agent.drivers.compute.base import (
     ConfigDriveSpec,
+    DiskBoot,
+    DiskSpec,
     DiskStats,
     DomainEvent,
     DomainSpec,
@@ -72,7 +74,7 @@ class _Domain:
     console: str = ""
     cpu_ns: int = 0
     boots: int = 0
-    drives: dict[str, str] = field(default_factory=dict)
+    attached: dict[Path, str] = field(default_factory=dict)  # hot-plugged disks
 
 
 class FakeCompute:
@@ -129,7 +131,7 @@ class FakeCompute:
         if dom is None:
             dom = self._domains[spec.server_id] = _Domain(spec)
         else:
-            dom.spec = spec
+            dom.spec, dom.attached = spec, {}
         self._emit(spec.server_id, EventKind.DEFINED, detail, dom.state)
         return self._status(spec.server_id, dom)
 
@@ -218,6 +220,33 @@ class FakeCompute:
                 )
             )
         return result
+
+    async def attach_volume(self, server_id: str, disk: DiskSpec) -> str:
+        dom = self._dom(server_id)
+        targets = self._targets(dom)
+        if disk.path not in targets:
+            used = set(targets.values())
+            free = next(t for t in (f"vd{chr(ord('a') + i)}" for i in range(26)) if t not in used)
+            dom.attached[disk.path] = free
+            return free
+        return targets[disk.path]
+
+    async def detach_volume(self, server_id: str, path: Path, grace: float = 10.0) -> None:
+        dom = self._dom(server_id)
+        dom.attached.pop(path, None)
+        dom.spec = replace(dom.spec, disks=tuple(d for d in dom.spec.disks if d.path != path))
+
+    @staticmethod
+    def _targets(dom: _Domain) -> dict[Path, str]:
+        """Targets as the real driver names them: boot disk, volumes, config drive, then
+        hot-plugged disks on the first free name."""
+        boot = dom.spec.boot
+        first = boot.path if isinstance(boot, DiskBoot) else boot.root_disk
+        paths = [first] if first is not None else []
+        paths += [d.path for d in dom.spec.disks]
+        paths += [dom.spec.config_drive] if dom.spec.config_drive is not None else []
+        targets = {p: "vd" + chr(ord("a") + i) for i, p in enumerate(paths)}
+        return {**targets, **dom.attached}
 
     async def build_config_drive(self, spec: ConfigDriveSpec, path: Path) -> Path:
         self.config_drives[path] = configdrive.render(spec)

@@ -29,6 +29,7 @@ from atoll.errors import Problem
 from atoll.site_agent.drivers.compute import configdrive, domainstats, domainxml, events, virttype
 from atoll.site_agent.drivers.compute.base import (
     ConfigDriveSpec,
+    DiskSpec,
     DomainEvent,
     DomainSpec,
     DomainStats,
@@ -364,6 +365,62 @@ class LibvirtCompute:
         self, server_ids: builtins.list[str] | None = None
     ) -> builtins.list[DomainStats]:
         return await self._call("read stats", "", self._stats, server_ids)
+
+    def _attach(self, server_id: str, disk: DiskSpec) -> str:
+        dom = self._require(self._connection(), server_id)
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if dom.isActive():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        if not disk.path.is_file():
+            raise InvalidDomainSpec(
+                f"server {server_id}: cannot attach",
+                [Problem(str(disk.path), "does not exist or is not a file")],
+            )
+        current = domainxml.attached_disks(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        if disk.path in current:
+            return current[disk.path]
+        try:
+            target = domainxml.free_target(dom.XMLDesc(0))
+        except ValueError as exc:
+            raise DomainConflict(f"server {server_id}: {exc}") from exc
+        dom.attachDeviceFlags(domainxml.disk_device(disk, target), flags)
+        return target
+
+    async def attach_volume(self, server_id: str, disk: DiskSpec) -> str:
+        return await self._call("attach a volume to", server_id, self._attach, server_id, disk)
+
+    def _detach(self, server_id: str, path: Path) -> bool:
+        """Ask for removal; True when the running guest still has the disk."""
+        dom = self._require(self._connection(), server_id)
+        inactive = domainxml.attached_disks(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        live = domainxml.attached_disks(dom.XMLDesc(0)) if dom.isActive() else {}
+        if path in inactive:
+            device = domainxml.disk_device(DiskSpec(path), inactive[path])
+            dom.detachDeviceFlags(device, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+        if path in live:
+            device = domainxml.disk_device(DiskSpec(path), live[path])
+            with contextlib.suppress(libvirt.libvirtError):  # an unplug already in flight
+                dom.detachDeviceFlags(device, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            return path in domainxml.attached_disks(dom.XMLDesc(0))
+        return False
+
+    def _still_attached(self, server_id: str, path: Path) -> bool:
+        dom = self._require(self._connection(), server_id)
+        return dom.isActive() and path in domainxml.attached_disks(dom.XMLDesc(0))
+
+    async def detach_volume(self, server_id: str, path: Path, grace: float = 10.0) -> None:
+        if not await self._call("detach a volume from", server_id, self._detach, server_id, path):
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            await asyncio.sleep(STOP_POLL_SECONDS)
+            if not await self._call("poll", server_id, self._still_attached, server_id, path):
+                return
+        raise ComputeTemporary(
+            f"server {server_id}: the guest has not released {path} after {grace:.0f} s "
+            "(it needs ACPI hot-unplug); it is gone from the definition",
+            delay=5.0,
+        )
 
     async def build_config_drive(self, spec: ConfigDriveSpec, path: Path) -> Path:
         return await self._run(configdrive.build, spec, path)

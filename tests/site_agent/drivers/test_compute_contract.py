@@ -16,6 +16,7 @@ import pytest
 from atoll.site_agent.drivers.compute.base import (
     ComputeDriver,
     DiskBoot,
+    DiskSpec,
     DomainEvent,
     DomainSpec,
     DomainState,
@@ -209,3 +210,23 @@ async def test_a_dead_hypervisor_process_reads_as_a_crash(kit: Kit) -> None:
     status = await kit.driver.get("c")
     assert (status.state, status.reason) == (DomainState.SHUTOFF, "crashed")
     await kit.driver.delete("c")
+
+
+async def test_volumes_attach_live_and_detach_cold(kit: Kit, tmp_path: Path) -> None:
+    vol = tinyguest.blank_disk(tmp_path / "vol.qcow2")
+    other = tinyguest.blank_disk(tmp_path / "other.qcow2")
+    await kit.driver.define(kit.guest("v"))
+    await kit.driver.start("v")
+    await booted(kit, "v")
+    assert await kit.driver.attach_volume("v", DiskSpec(vol, volume_id="vol-1")) == "vda"
+    assert await kit.driver.attach_volume("v", DiskSpec(vol, volume_id="vol-1")) == "vda"
+    assert await kit.driver.attach_volume("v", DiskSpec(other)) == "vdb"
+    (stats,) = await kit.driver.stats(["v"])
+    if isinstance(kit.driver, LibvirtCompute):  # the fake keeps no per-disk counters
+        assert [d.device for d in stats.disks] == ["vda", "vdb"]
+
+    assert await kit.driver.stop("v", grace=30) == "graceful"
+    await kit.driver.detach_volume("v", vol)
+    await kit.driver.detach_volume("v", vol)
+    assert await kit.driver.attach_volume("v", DiskSpec(vol)) == "vda"  # the free name again
+    await kit.driver.delete("v")

@@ -20,6 +20,7 @@ from atoll.site_agent.drivers.compute.base import (
     NicSpec,
 )
 from atoll.site_agent.drivers.compute.errors import (
+    ComputeTemporary,
     DomainConflict,
     DomainNotFound,
     InvalidDomainSpec,
@@ -232,3 +233,19 @@ async def test_bad_specs_fail_clearly_and_leave_nothing(
     assert await compute.list() == []
     with pytest.raises(DomainNotFound):
         await compute.start("never")
+
+
+async def test_live_detach_waits_for_the_guest_then_says_retry(
+    compute: LibvirtCompute, tiny_kernel: Path, tmp_path: Path, blank_qcow2: Path
+) -> None:
+    await compute.define(tiny(tiny_kernel, tmp_path, "dt"))
+    await compute.start("dt")
+    await console_has(compute, "dt", tinyguest.UP_LINE)
+    await compute.attach_volume("dt", DiskSpec(blank_qcow2))
+    # the tiny guest does not implement ACPI hot-unplug, so the device stays in the guest
+    with pytest.raises(ComputeTemporary, match="has not released"):
+        await compute.detach_volume("dt", blank_qcow2, grace=1.0)
+    await compute.stop("dt", grace=30)
+    await compute.start("dt")  # a cold start takes the definition, which no longer has it
+    (stats,) = await compute.stats(["dt"])
+    assert stats.disks == ()
