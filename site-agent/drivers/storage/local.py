@@ -150,12 +150,16 @@ class LocalStorage:
             raise InvalidStorageRequest(f"image {image_id} ({source}) cannot be cached", problems)
         return "qcow2" if fmt == "qcow2" else "raw"
 
-    def _add_image(self, image_id: str, source: Path, sha256: str) -> CachedImage:
-        if self._image_file(image_id) is not None:
-            existing = self._image(image_id)
-            if existing.sha256 != sha256:
-                raise StorageConflict(f"image {image_id} is cached with another checksum")
-            return existing
+    def _existing_image(self, image_id: str, sha256: str) -> CachedImage | None:
+        if self._image_file(image_id) is None:
+            return None
+        existing = self._image(image_id)
+        if existing.sha256 != sha256:
+            raise StorageConflict(f"image {image_id} is cached with another checksum")
+        return existing
+
+    def _verify(self, image_id: str, source: Path, sha256: str) -> ImageFormat:
+        """Checksum and format of a candidate image (slow for big files: outside the lock)."""
         if not source.is_file():
             raise InvalidStorageRequest(
                 f"image {image_id} cannot be cached",
@@ -164,7 +168,14 @@ class LocalStorage:
         actual = _sha256(source)
         if actual != sha256:
             raise ChecksumMismatch(f"image {image_id}: {source} has sha256 {actual}, not {sha256}")
-        fmt = self._probe(image_id, source)
+        return self._probe(image_id, source)
+
+    def _place_image(
+        self, image_id: str, source: Path, sha256: str, fmt: ImageFormat
+    ) -> CachedImage:
+        existing = self._existing_image(image_id, sha256)
+        if existing is not None:
+            return existing
         tmp = self._tmp(image_id)
         if source.resolve().is_relative_to(self._root.resolve()):
             source.replace(tmp)
@@ -179,7 +190,11 @@ class LocalStorage:
     async def add_image(self, image_id: str, source: Path, sha256: str) -> CachedImage:
         check_id(image_id, "image_id")
         check_sha256(sha256)
-        return await self._mutate(self._add_image, image_id, source, sha256)
+        existing = await self._run(self._existing_image, image_id, sha256)
+        if existing is not None:
+            return existing
+        fmt = await self._run(self._verify, image_id, source, sha256)
+        return await self._mutate(self._place_image, image_id, source, sha256, fmt)
 
     async def get_image(self, image_id: str) -> CachedImage:
         check_id(image_id, "image_id")
