@@ -8,16 +8,25 @@ prefix, OVS owner tag), so tests of several engineers can run on the host at onc
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import secrets
+import signal
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import libvirt
 
 from atoll.site_agent.settings import SiteAgentSettings
 from atoll.testbed.services.ovs import PrivateOVS
 from tests.site_agent.drivers import tinyguest
+
+ATOLL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "atoll"
 
 
 @dataclass(frozen=True)
@@ -132,3 +141,72 @@ EMPTY: dict[str, list[str]] = {
     "volumes": [],
     "instances": [],
 }
+
+
+class AgentProcess:
+    def __init__(self, data_dir: Path, config: Path, port: int) -> None:
+        self.data_dir, self.config, self.port = data_dir, config, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.token = ""
+
+    def start(self) -> str:
+        """Start and wait for /health; returns stdout so far (the first start prints the secret)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        out = (self.data_dir.parent / f"agent-{time.monotonic_ns()}.out").open("wb")
+        err = (self.data_dir.parent / "agent.log").open("ab")
+        argv = [
+            str(ATOLL),
+            "site-agent",
+            "run",
+            "--data-dir",
+            str(self.data_dir),
+            "--config",
+            str(self.config),
+            "--port",
+            str(self.port),
+        ]
+        self.proc = subprocess.Popen(argv, stdout=out, stderr=err)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=1):  # noqa: S310
+                    break
+            except (urllib.error.URLError, OSError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    log = (self.data_dir.parent / "agent.log").read_text()[-3000:]
+                    raise AssertionError(f"agent did not come up:\n{log}") from None
+                time.sleep(0.1)
+        return Path(out.name).read_text()
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
+        req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{method} {path}: {exc.code} {exc.read()!r}") from None
+        return json.loads(raw) if raw else {}
+
+    def login(self, secret: str) -> None:
+        self.token = self.call("POST", "/v1/auth/tokens", {"name": "admin", "secret": secret})[
+            "token"
+        ]
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

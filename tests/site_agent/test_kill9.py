@@ -9,14 +9,8 @@ afterwards must leave nothing.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import sqlite3
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,71 +23,6 @@ from atoll.testbed.services.ports import free_port
 from tests.site_agent import real_site
 
 pytestmark = pytest.mark.integration
-ATOLL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "atoll"
-
-
-class AgentProcess:
-    def __init__(self, data_dir: Path, config: Path, port: int) -> None:
-        self.data_dir, self.config, self.port = data_dir, config, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.token = ""
-
-    def start(self) -> str:
-        """Start and wait for /health; returns stdout so far (the first start prints the secret)."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        out = (self.data_dir.parent / f"agent-{time.monotonic_ns()}.out").open("wb")
-        err = (self.data_dir.parent / "agent.log").open("ab")
-        argv = [
-            str(ATOLL),
-            "site-agent",
-            "run",
-            "--data-dir",
-            str(self.data_dir),
-            "--config",
-            str(self.config),
-            "--port",
-            str(self.port),
-        ]
-        self.proc = subprocess.Popen(argv, stdout=out, stderr=err)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + "/health", timeout=1):  # noqa: S310
-                    break
-            except (urllib.error.URLError, OSError):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    log = (self.data_dir.parent / "agent.log").read_text()[-3000:]
-                    raise AssertionError(f"agent did not come up:\n{log}") from None
-                time.sleep(0.1)
-        return Path(out.name).read_text()
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
-        req.add_header("Content-Type", "application/json")
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            raise AssertionError(f"{method} {path}: {exc.code} {exc.read()!r}") from None
-        return json.loads(raw) if raw else {}
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def journaled(db: Path, action: str, state: str | None = None) -> bool:
@@ -124,11 +53,11 @@ def wait(check: Any, limit: float, what: str, step: float = 0.2) -> None:
 @pytest.fixture
 def agent_process(
     tmp_path: Path, ovs: PrivateOVS, domain_prefix: str
-) -> Iterator[tuple[AgentProcess, real_site.Names]]:
+) -> Iterator[tuple[real_site.AgentProcess, real_site.Names]]:
     names = real_site.Names.unique(domain_prefix)
     settings = real_site.settings_for(tmp_path / "agent", ovs, names)
     config = real_site.config_file(tmp_path / "agent.toml", settings)
-    agent = AgentProcess(tmp_path / "agent", config, free_port())
+    agent = real_site.AgentProcess(tmp_path / "agent", config, free_port())
     try:
         yield agent, names
     finally:
@@ -138,7 +67,7 @@ def agent_process(
 
 @pytest.mark.parametrize("kill_after", ["plug_port", "define"])
 def test_kill9_mid_create_then_restart(
-    agent_process: tuple[AgentProcess, real_site.Names],
+    agent_process: tuple[real_site.AgentProcess, real_site.Names],
     kill_after: str,
     tmp_path: Path,
     ovs: PrivateOVS,

@@ -1,0 +1,247 @@
+"""Site agent figures: audit time at 500 servers (fakes), create-to-running against a raw
+``virsh create`` of the same domain XML, and agent RSS idle with 10 servers (real drivers).
+
+- ``site_agent_audit_500_servers``: one orphan audit over 500 built servers on the drivers'
+  fakes; baseline: just the listings the audit cannot avoid (drivers and store).
+- ``site_agent_create_to_running``: POST /v1/servers until the server is ACTIVE (root
+  overlay, tap on OVS, config drive, define, start) on real libvirtd (TCG), a private OVS
+  and qemu-img; baseline: ``virsh create`` of the very domain XML the agent produced, with
+  its overlay, config drive and tap made beforehand (goal: at most 1.2x).
+- ``site_agent_rss_idle_10_servers``: the agent process's RSS idle with 10 running servers
+  (goal: at most 60 MB; KubeEdge's edgecore runs in about 70 MB); baseline: a Python process
+  that only imports the libraries the agent is built on (aiohttp, libvirt, ovsdbapp,
+  pyroute2, prometheus-client, cryptography, argon2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import libvirt
+
+from atoll.site_agent.audit import audit
+from atoll.testbed.services import libvirtd
+from atoll.testbed.services.ovs import PrivateOVS
+from atoll.testbed.services.ports import free_port
+from bench.report import emit, median_of
+from tests.site_agent import real_site
+from tests.site_agent.site_harness import lan, make_site
+
+RUNS = 5
+
+
+async def _audit_500(tmp: Path) -> tuple[float, float]:
+    site = await make_site(tmp)
+    try:
+        await lan(site, "10.0.0.0/20")
+        for i in range(500):
+            await site.resources.create_server(
+                {"name": f"vm{i}", "flavor": "tiny", "image": "cirros", "networks": ["lan"]}
+            )
+        await site.reconciler.reconcile_once()
+
+        async def timed_audit() -> float:
+            start = time.perf_counter()
+            report = await audit(site.store, site.host, site.reconciler.journal)
+            assert not report.removed
+            return time.perf_counter() - start
+
+        async def timed_listings() -> float:
+            start = time.perf_counter()
+            await site.compute.list()
+            await site.network.list_ports()
+            await site.network.list_networks()
+            await site.storage.list_owned()
+            await site.store.call(site.store.list_objects)
+            return time.perf_counter() - start
+
+        audits = sorted([await timed_audit() for _ in range(RUNS)])
+        listings = sorted([await timed_listings() for _ in range(RUNS)])
+        return audits[RUNS // 2], listings[RUNS // 2]
+    finally:
+        await site.close()
+
+
+def audit_500() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        value, baseline = asyncio.run(_audit_500(Path(tmp)))
+    emit("site_agent_audit_500_servers", value * 1000, "ms", baseline * 1000)
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _libraries_rss() -> float:
+    code = (
+        "import aiohttp.web, libvirt, ovsdbapp.backend.ovs_idl, pyroute2, prometheus_client, "
+        "cryptography.hazmat.primitives.asymmetric.ed25519, argon2, sqlite3, time; "
+        "print('ready', flush=True); time.sleep(30)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        time.sleep(0.5)
+        return _rss_kib(proc.pid) / 1024
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+class RealSite:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.ovs = PrivateOVS(Path("/tmp") / f"atoll-ovs-{secrets.token_hex(4)}").start()
+        self.names = real_site.Names.unique(f"atollbench-{secrets.token_hex(3)}-")
+        settings = real_site.settings_for(tmp / "agent", self.ovs, self.names)
+        config = real_site.config_file(tmp / "agent.toml", settings)
+        self.agent = real_site.AgentProcess(tmp / "agent", config, free_port())
+        self.conn = libvirtd.connect()
+
+    def start(self) -> None:
+        out = self.agent.start()
+        self.agent.login(out.split("secret: ", 1)[1].split()[0])
+        kernel, blank = real_site.test_images(self.tmp / "images")
+        for image in (kernel, blank):
+            self.agent.call("POST", "/v1/images", image.body())
+        self.agent.call("POST", "/v1/flavors", {"name": "bench", "vcpus": 1, "ram_mb": 32})
+        self.agent.call("POST", "/v1/networks", {"name": "lan"})
+        self.agent.call("POST", "/v1/subnets", {"network": "lan", "cidr": "10.63.0.0/24"})
+
+    def create(self, name: str) -> tuple[str, float]:
+        body = {
+            "name": name,
+            "flavor": "bench",
+            "image": "blank",
+            "kernel": "tiny-kernel",
+            "networks": ["lan"],
+        }
+        start = time.perf_counter()
+        sid = str(self.agent.call("POST", "/v1/servers", body)["server"]["id"])
+        while self.agent.call("GET", f"/v1/servers/{sid}")["server"]["status"] != "ACTIVE":
+            time.sleep(0.01)
+        return sid, time.perf_counter() - start
+
+    def delete(self, sid: str) -> None:
+        self.agent.call("DELETE", f"/v1/servers/{sid}")
+        deadline = time.monotonic() + 60
+        while any(s["id"] == sid for s in self.agent.call("GET", "/v1/servers")["servers"]):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server {sid} not deleted")
+            time.sleep(0.1)
+
+    def raw_virsh_create(self, sid: str) -> float:
+        """``virsh create`` of the agent's own XML for ``sid``, on copies of its files."""
+        dom = self.conn.lookupByName(self.names.domain_prefix + sid)
+        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        tag = secrets.token_hex(3)
+        work = self.tmp / f"raw-{tag}"
+        work.mkdir()
+        instance = self.agent.data_dir / "instances" / sid
+        overlay = self.agent.data_dir / "storage" / "disks" / f"{sid}.qcow2"
+        tap = f"{self.names.device_prefix}r{tag}"[:15]
+        copies = {
+            str(instance / "config.iso"): work / "config.iso",
+            str(overlay): work / "root.qcow2",
+            str(instance / "console.log"): work / "console.log",
+        }
+        shutil.copy(instance / "config.iso", work / "config.iso")
+        backing = self.agent.data_dir / "storage" / "images" / "blank.qcow2"
+        subprocess.run(
+            [
+                "qemu-img",
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-F",
+                "qcow2",
+                "-b",
+                str(backing),
+                str(work / "root.qcow2"),
+            ],
+            check=True,
+        )
+        subprocess.run(["ip", "tuntap", "add", "dev", tap, "mode", "tap"], check=True)
+        for old, new in copies.items():
+            xml = xml.replace(old, str(new))
+        xml = re.sub(r"<uuid>[^<]*</uuid>", "", xml)
+        xml = re.sub(
+            r"<name>[^<]*</name>", f"<name>{self.names.domain_prefix}raw-{tag}</name>", xml, count=1
+        )
+        agent_tap = re.search(r"<interface type='ethernet'>.*?<target dev='([^']+)'", xml, re.S)
+        if agent_tap:
+            xml = xml.replace(f"dev='{agent_tap.group(1)}'", f"dev='{tap}'")
+        xml = re.sub(r"<metadata>.*</metadata>", "", xml, flags=re.S)
+        (work / "domain.xml").write_text(xml)
+        try:
+            start = time.perf_counter()
+            argv = ["virsh", "-q", "-c", libvirtd.URI, "create", str(work / "domain.xml")]
+            done = subprocess.run(argv, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"virsh create failed: {done.stderr.strip()}\n{xml}")
+            return time.perf_counter() - start
+        finally:
+            libvirtd.remove_domains(self.conn, f"{self.names.domain_prefix}raw-{tag}")
+            subprocess.run(["ip", "link", "del", tap], check=False, capture_output=True)
+
+    def close(self) -> None:
+        self.agent.stop()
+        libvirtd.remove_domains(self.conn, self.names.domain_prefix)
+        self.conn.close()
+        real_site.remove_links(self.names.device_prefix)
+        self.ovs.stop()
+
+
+def real_drivers() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        site = RealSite(Path(tmp))
+        try:
+            site.start()
+            agent_times, raw_times = [], []
+            for i in range(RUNS):
+                sid, took = site.create(f"bench{i}")
+                agent_times.append(took)
+                raw_times.append(site.raw_virsh_create(sid))
+                site.delete(sid)
+            emit(
+                "site_agent_create_to_running",
+                sorted(agent_times)[RUNS // 2],
+                "s",
+                sorted(raw_times)[RUNS // 2],
+            )
+            for i in range(10):
+                site.create(f"idle{i}")
+            time.sleep(5)
+            assert site.agent.proc is not None
+            pid = site.agent.proc.pid
+
+            def rss_now() -> float:
+                time.sleep(1)
+                return _rss_kib(pid) / 1024
+
+            rss = median_of(3, rss_now)
+            emit("site_agent_rss_idle_10_servers", rss, "MB", _libraries_rss())
+        finally:
+            site.close()
+
+
+def main() -> None:
+    audit_500()
+    real_drivers()
+
+
+if __name__ == "__main__":
+    main()
