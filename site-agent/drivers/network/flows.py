@@ -65,7 +65,7 @@ class FlowTable:
         self.timeout = timeout
 
     def _ofctl(self, *args: str, stdin: str | None = None) -> str:
-        argv = ["ovs-ofctl", f"--timeout={int(self.timeout)}", *args]
+        argv = ["ovs-ofctl", f"--timeout={int(self.timeout)}", "-O", "OpenFlow14", *args]
         try:
             proc = subprocess.run(
                 argv, input=stdin, capture_output=True, text=True, timeout=self.timeout + 5
@@ -78,14 +78,16 @@ class FlowTable:
                 raise NetworkUnavailable(
                     f"ovs-vswitchd does not answer for bridge {self.bridge} ({err})", delay=2.0
                 )
-            raise NetworkFailure(f"ovs-ofctl {args[0]} on bridge {self.bridge} failed: {err}")
+            raise NetworkFailure(f"ovs-ofctl {' '.join(args[:2])} on {self.bridge} failed: {err}")
         return proc.stdout
 
     def install_port(self, port_id: str, ofport: int, mac: str, addresses: Iterable[str]) -> None:
         """Replace the port's rules with the anti-spoofing set for ``mac`` and ``addresses``."""
-        self.remove_port(port_id)
         flows = antispoof_flows(port_id, ofport, mac, addresses)
-        self._ofctl("add-flows", self.target, "-", stdin="\n".join(flows) + "\n")
+        # One OpenFlow bundle: the old set goes and the new one comes atomically, so a
+        # re-plug never leaves the port unfiltered for a moment.
+        mods = [f"delete cookie={port_cookie(port_id):#x}/-1", *(f"add {f}" for f in flows)]
+        self._ofctl("--bundle", "add-flows", self.target, "-", stdin="\n".join(mods) + "\n")
         log.debug(
             "anti-spoofing rules for port %s on ofport %d: %d flows", port_id, ofport, len(flows)
         )

@@ -24,6 +24,7 @@ import errno
 import ipaddress
 import logging
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -72,20 +73,42 @@ class HostLinks:
 
     def __init__(self, namespace: str | None = None) -> None:
         self.namespace = namespace
+        self._local = threading.local()
+
+    def _where(self) -> str:
+        return f" in namespace {self.namespace}" if self.namespace else ""
+
+    def _open(self, what: str) -> Any:
+        try:
+            return IPRoute(netns=self.namespace) if self.namespace else IPRoute()
+        except (OSError, NetlinkError) as exc:
+            raise NetworkFailure(f"cannot open netlink{self._where()} to {what}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[HostLinks]:
+        """Share one netlink socket among the calls made inside, on this thread (opening
+        one costs more than most requests on it)."""
+        if getattr(self._local, "ipr", None) is not None:
+            yield self
+            return
+        self._local.ipr = self._open("open a session")
+        try:
+            yield self
+        finally:
+            ipr, self._local.ipr = self._local.ipr, None
+            ipr.close()
 
     @contextlib.contextmanager
     def _ipr(self, what: str) -> Iterator[Any]:
-        where = f" in namespace {self.namespace}" if self.namespace else ""
-        try:
-            ipr = IPRoute(netns=self.namespace) if self.namespace else IPRoute()
-        except (OSError, NetlinkError) as exc:
-            raise NetworkFailure(f"cannot open netlink{where} to {what}: {exc}") from exc
+        shared = getattr(self._local, "ipr", None)
+        ipr = shared if shared is not None else self._open(what)
         try:
             yield ipr
         except NetlinkError as exc:
-            raise NetworkFailure(f"cannot {what}{where}: {exc.args[-1]}") from exc
+            raise NetworkFailure(f"cannot {what}{self._where()}: {exc.args[-1]}") from exc
         finally:
-            ipr.close()
+            if shared is None:
+                ipr.close()
 
     def _run(self, what: str, call: Callable[[Any], T]) -> T:
         with self._ipr(what) as ipr:

@@ -29,6 +29,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,13 @@ class Segment:
         return cls(network_id, data["type"], int(data["tag"]), data.get("physnet"))
 
 
+def _scalar(value: Any) -> Any:
+    """An optional OVSDB column reads as ``[]`` or ``[x]`` (or ``x``); give ``None`` or ``x``."""
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
 class _Switch:
     """The blocking half: one OVSDB connection, host links, OpenFlow rules, SR-IOV VFs."""
 
@@ -149,6 +157,7 @@ class _Switch:
             f"create bridge {self.bridge}",
             api.add_br(self.bridge, may_exist=True, datapath_type=self.settings.datapath_type),
             api.db_set("Bridge", self.bridge, ("external_ids", {OWNER_KEY: owner})),
+            api.db_set("Bridge", self.bridge, ("protocols", ["OpenFlow10", "OpenFlow14"])),
         )
         for physnet in self.uplinks:
             self.wire_uplink(physnet)
@@ -283,18 +292,20 @@ class _Switch:
             return self._plug_vf(network, port)
         dev = device_name(port.id, self.settings.device_prefix)
         peer = None
-        if host:
-            peer = dev[: IFNAME_MAX - 1] + "i"
-            self._make_host_veth(network, port, dev, peer, netns)
-        else:
-            self.links.create_tap(dev, mtu=network.mtu)
-        self.links.set_tx_checksum(dev, False)
-        ofport = self._attach(dev, network, port, segment.tag, "host" if host else "vm")
-        if port.port_security:
-            self.flows.install_port(port.id, ofport, port.mac, [f.address for f in port.fixed_ips])
-        else:
-            self.flows.remove_port(port.id)
-        self.links.set_up(dev)
+        with self.links.session():
+            if host:
+                peer = dev[: IFNAME_MAX - 1] + "i"
+                self._make_host_veth(network, port, dev, peer, netns)
+            else:
+                self.links.create_tap(dev, mtu=network.mtu)
+            self.links.set_tx_checksum(dev, False)
+            ofport = self._attach(dev, network, port, segment.tag, "host" if host else "vm")
+            addresses = [f.address for f in port.fixed_ips]
+            if port.port_security:
+                self.flows.install_port(port.id, ofport, port.mac, addresses)
+            else:
+                self.flows.remove_port(port.id)
+            self.links.set_up(dev)  # only now, with its rules in place
         return PortBinding(
             port_id=port.id,
             network_id=network.id,
@@ -311,13 +322,14 @@ class _Switch:
     ) -> None:
         self.links.create_veth(dev, peer, peer_namespace=netns, mtu=network.mtu)
         inner = HostLinks(netns)
-        inner.set_tx_checksum(peer, False)
-        inner.set_mac(peer, port.mac)
         prefixes = {s.id: s.cidr.split("/")[1] for s in network.subnets}
-        for fip in port.fixed_ips:
-            if fip.subnet_id in prefixes:
-                inner.add_address(peer, f"{fip.address}/{prefixes[fip.subnet_id]}")
-        inner.set_up(peer)
+        with inner.session():
+            inner.set_tx_checksum(peer, False)
+            inner.set_mac(peer, port.mac)
+            for fip in port.fixed_ips:
+                if fip.subnet_id in prefixes:
+                    inner.add_address(peer, f"{fip.address}/{prefixes[fip.subnet_id]}")
+            inner.set_up(peer)
 
     def _attach(self, dev: str, network: NetworkSpec, port: PortSpec, tag: int, kind: str) -> int:
         ids = {
@@ -337,16 +349,25 @@ class _Switch:
             api.db_set("Port", dev, ("tag", tag)),
             api.db_set("Interface", dev, ("external_ids", ids), ("mtu_request", network.mtu)),
         )
-        row = self.read(
-            f"read interface {dev}",
-            api.db_list("Interface", [dev], columns=["ofport", "error"]),
-        )[0]
-        ofport = (
-            row["ofport"][0] if isinstance(row["ofport"], list) and row["ofport"] else row["ofport"]
-        )
-        if not isinstance(ofport, int) or ofport <= 0:
-            raise NetworkFailure(f"OVS could not attach {dev} for port {port.id}: {row['error']}")
-        return ofport
+        return self._wait_ofport(dev, port.id)
+
+    def _wait_ofport(self, dev: str, port_id: str) -> int:
+        """vswitchd numbers the port when it has opened the device; that can lag the commit."""
+        deadline = time.monotonic() + self.settings.ovsdb_timeout
+        while True:
+            row = self.read(
+                f"read interface {dev}",
+                self.api.db_list("Interface", [dev], columns=["ofport", "error"]),
+            )[0]
+            ofport, error = _scalar(row["ofport"]), _scalar(row["error"])
+            if isinstance(ofport, int) and ofport > 0:
+                return ofport
+            if error or time.monotonic() > deadline:
+                raise NetworkFailure(
+                    f"OVS could not attach {dev} for port {port_id}: "
+                    f"{error or 'no OpenFlow port number assigned'}"
+                )
+            time.sleep(0.05)
 
     def _plug_vf(self, network: NetworkSpec, port: PortSpec) -> PortBinding:
         if self.sriov is None or network.physical_network not in self.sriov.physnets:
@@ -376,7 +397,8 @@ class _Switch:
                 dev = row["name"]
         self.flows.remove_port(port_id)
         self.execute(f"detach port {port_id}", self.api.del_port(dev, if_exists=True))
-        self.links.delete(dev)
+        with self.links.session():
+            self.links.delete(dev)
 
     def owned_interfaces(self) -> list[dict[str, Any]]:
         return list(
