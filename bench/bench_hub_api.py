@@ -17,6 +17,7 @@ import socket
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
@@ -139,10 +140,12 @@ async def _prepare(base: str) -> tuple[str, bytes]:
             return token, await resp.read()
 
 
-def _start(target: object, args: tuple[object, ...]) -> multiprocessing.process.BaseProcess:
+def _start(
+    target: Callable[..., None], args: tuple[object, ...]
+) -> multiprocessing.process.BaseProcess:
     ctx = multiprocessing.get_context("fork")
     ready = ctx.Event()
-    proc = ctx.Process(target=target, args=(*args, ready), daemon=True)  # type: ignore[attr-defined]
+    proc = ctx.Process(target=target, args=(*args, ready), daemon=True)
     proc.start()
     if not ready.wait(30):
         proc.terminate()

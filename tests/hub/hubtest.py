@@ -13,7 +13,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
 
+from atoll.hub.api.context import HUB
 from atoll.hub.settings import HubSettings
+from atoll.hub.store.base import Store
 from tests.hub.conformance import ResponseChecker
 
 CHECKER = ResponseChecker()
@@ -37,6 +39,13 @@ class Api:
     client: TestClient[Any, Any]
     clock: FakeClock
     tokens: dict[tuple[str, str | None], str] = field(default_factory=dict)
+
+    @property
+    def store(self) -> Store:
+        app = self.client.app
+        assert app is not None
+        store: Store = app[HUB].store
+        return store
 
     async def token(self, user: str, password: str, project: str | None = None) -> str:
         key = (user, project)
@@ -74,10 +83,10 @@ class Api:
         return data
 
     async def user_with_role(self, name: str, project: str, role: str) -> str:
-        """Create ``name`` (password ``name-pw``) with ``role`` on ``project``; its token."""
+        """Create ``name`` (password ``name-password``) with ``role`` on ``project``; its token."""
         admin = await self.admin()
         status, data, _ = await self.call(
-            "POST", "/v1/users", admin, {"name": name, "password": f"{name}-pw"}
+            "POST", "/v1/users", admin, {"name": name, "password": f"{name}-password"}
         )
         assert status in (201, 409), data
         status, data, _ = await self.call(
@@ -87,4 +96,4 @@ class Api:
             {"user": name, "project": project, "role": role},
         )
         assert status in (201, 409), data
-        return await self.token(name, f"{name}-pw", project)
+        return await self.token(name, f"{name}-password", project)

@@ -51,15 +51,17 @@ async def world(api: Api) -> dict[str, str]:
     tokens["PR"] = await api.user_with_role("a-reader", "a", "reader")
     await api.user_with_role("b-member", "b", "member")
     await api.user_with_role("a-unscoped", "a", "member")
-    tokens["UN"] = await api.token("a-unscoped", "a-unscoped-pw")
-    await api.ok("POST", "/v1/users", admin, {"name": "sysreader", "password": "sysreader-pw"})
+    tokens["UN"] = await api.token("a-unscoped", "a-unscoped-password")
+    await api.ok(
+        "POST", "/v1/users", admin, {"name": "sysreader", "password": "sysreader-password"}
+    )
     await api.ok(
         "POST",
         "/v1/role_assignments",
         admin,
         {"user": "sysreader", "system": True, "role": "reader"},
     )
-    tokens["SR"] = await api.token("sysreader", "sysreader-pw")
+    tokens["SR"] = await api.token("sysreader", "sysreader-password")
     flavor = {"vcpus": 2, "ram_mb": 1024, "disk_gb": 10}
     await api.ok("POST", "/v1/flavors", admin, {"name": "pub", **flavor})
     for project in ("a", "b"):
@@ -89,7 +91,7 @@ async def make_assignment(api: Api, target: str, n: str) -> None:
 
 async def make_owned_flavor(api: Api, target: str, n: str) -> None:
     # created by the target project's own member, so it is that project's (owner) flavor
-    token = await api.token(f"{target}-member", f"{target}-member-pw", target)
+    token = await api.token(f"{target}-member", f"{target}-member-password", target)
     await api.ok(
         "POST", "/v1/flavors", token, {"name": f"f{n}", "vcpus": 1, "ram_mb": 64, "disk_gb": 1}
     )

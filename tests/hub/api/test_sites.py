@@ -1,0 +1,79 @@
+"""The site registry and join tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from atoll.errors import Unauthenticated
+from atoll.hub.sites import registry
+from tests.hub.hubtest import Api
+
+
+async def test_site_lifecycle_and_maintenance(api: Api) -> None:
+    admin = await api.admin()
+    site = await api.ok(
+        "POST",
+        "/v1/sites",
+        admin,
+        {
+            "name": "edge-1",
+            "region": "north",
+            "labels": {"rack": "r1"},
+            "location": {"latitude": 59.33, "longitude": 18.07},
+        },
+    )
+    assert site["state"] == "enrolling" and site["last_seen"] is None
+    assert site["capacity"] == {"vcpus": 0, "ram_mb": 0, "disk_gb": 0}
+    bad = await api.call(
+        "POST", "/v1/sites", admin, {"name": "x", "location": {"latitude": 91, "longitude": 0}}
+    )
+    assert bad[0] == 400 and bad[1]["error"]["problems"][0]["where"] == "body.location.latitude"
+    store = api.store
+    await registry.record_report(
+        store,
+        "edge-1",
+        {"vcpus": 8, "ram_mb": 16384, "disk_gb": 100},
+        {"vcpus": 2, "ram_mb": 2048, "disk_gb": 10},
+        api.clock.now,
+    )
+    status, shown, headers = await api.call("GET", "/v1/sites/edge-1", admin)
+    assert shown["state"] == "online" and shown["capacity"]["vcpus"] == 8 and shown["last_seen"]
+    status, _, _ = await api.call("PATCH", "/v1/sites/edge-1", admin, {"state": "offline"})
+    assert status == 409
+    status, shown, _ = await api.call(
+        "PATCH", "/v1/sites/edge-1", admin, {"state": "maintenance"}, {"If-Match": headers["ETag"]}
+    )
+    assert status == 200 and shown["state"] == "maintenance"
+    await registry.record_report(store, "edge-1", shown["capacity"], shown["usage"], api.clock.now)
+    assert (await api.ok("GET", "/v1/sites/edge-1", admin))["state"] == "maintenance"
+    assert (await api.ok("PATCH", "/v1/sites/edge-1", admin, {"state": "offline"}))[
+        "state"
+    ] == "offline"
+    status, _, _ = await api.call("PATCH", "/v1/sites/edge-1", admin, {"state": "online"})
+    assert status == 400
+    assert (await api.call("DELETE", "/v1/sites/edge-1", admin))[0] == 204
+
+
+async def test_join_tokens_are_shown_once_and_work_once(api: Api) -> None:
+    admin = await api.admin()
+    made = await api.ok("POST", "/v1/join_tokens", admin, {"site": "edge-2", "ttl": 600})
+    text = made["token"]
+    listed = await api.ok("GET", "/v1/join_tokens", admin)
+    assert listed["items"][0]["id"] == made["id"] and text not in str(listed)
+    assert (await api.ok("GET", "/v1/sites/edge-2", admin))["state"] == "enrolling"
+    store = api.store
+    with pytest.raises(Unauthenticated):
+        await registry.consume_join_token(store, made["id"] + ".wrong", api.clock.now)
+    assert await registry.consume_join_token(store, text, api.clock.now) == "edge-2"
+    with pytest.raises(Unauthenticated, match="already been used"):
+        await registry.consume_join_token(store, text, api.clock.now)
+    late = await api.ok("POST", "/v1/join_tokens", admin, {"site": "edge-2", "ttl": 60})
+    with pytest.raises(Unauthenticated, match="expired"):
+        await registry.consume_join_token(store, late["token"], api.clock.now + 61)
+    revoked = await api.ok("POST", "/v1/join_tokens", admin, {"site": "edge-2"})
+    assert (await api.call("DELETE", f"/v1/join_tokens/{revoked['id']}", admin))[0] == 204
+    with pytest.raises(Unauthenticated):
+        await registry.consume_join_token(store, revoked["token"], api.clock.now)
+    await registry.record_report(store, "edge-2", registry.ZERO, registry.ZERO, api.clock.now)
+    status, data, _ = await api.call("POST", "/v1/join_tokens", admin, {"site": "edge-2"})
+    assert status == 409 and "already enrolled" in data["error"]["message"]

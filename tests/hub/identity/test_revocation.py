@@ -1,0 +1,46 @@
+"""Revocations made by one hub process reach another sharing the store, through its watch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from atoll.hub.identity.revocation import Revocations
+from atoll.hub.store.memory import MemoryStore
+from atoll.tokens import Claims
+
+
+def token(user: str, issued_at: float, token_id: str = "t1") -> Claims:  # noqa: S107
+    return Claims(token_id, user, "a", False, ("member",), issued_at, issued_at + 3600)
+
+
+async def eventually(check: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the revocation never arrived")
+
+
+async def test_a_revocation_reaches_the_other_process_and_survives_restart() -> None:
+    store = MemoryStore()
+    here, there = Revocations(store, lambda: 100.0), Revocations(store, lambda: 100.0)
+    await here.start()
+    await there.start()
+    try:
+        await here.revoke("user", "alice")
+        await here.revoke("token", "t9")
+        assert here.is_revoked(token("alice", 99.0))
+        await eventually(lambda: there.is_revoked(token("alice", 99.0)))
+        await eventually(lambda: there.is_revoked(token("bob", 99.0, "t9")))
+        assert not there.is_revoked(token("alice", 101.0))  # issued after: fine
+        assert not there.is_revoked(token("bob", 99.0))
+    finally:
+        await here.stop()
+        await there.stop()
+    later = Revocations(store, lambda: 200.0)
+    await later.start()
+    try:
+        assert later.is_revoked(token("alice", 99.0))  # loaded from the store at start
+    finally:
+        await later.stop()
