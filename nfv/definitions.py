@@ -34,10 +34,34 @@ def read_sol001(name: str) -> bytes:
     return resources.files("atoll.nfv.sol001").joinpath(name).read_bytes()
 
 
+class BundledTypes:
+    """The bundled SOL001 files, parsed on first use and then shared, read-only.
+
+    Parsing them is most of the cost of reading a small package; a long-lived caller (the
+    hub) makes one and passes it to every ``load_package`` call. Nothing mutates the data.
+    """
+
+    def __init__(self) -> None:
+        self._docs: dict[str, YamlDocument] = {}
+
+    def get(self, name: str, log: ProblemLog, limits: YamlLimits) -> YamlDocument | None:
+        if name not in self._docs:
+            doc = load_yaml(SOL001_PREFIX + name, read_sol001(name), log, limits)
+            if doc is None:
+                return None
+            self._docs[name] = doc
+        return self._docs[name]
+
+
 def load_definitions(
-    files: PackageFiles, entry: str, log: ProblemLog, limits: YamlLimits
+    files: PackageFiles,
+    entry: str,
+    log: ProblemLog,
+    limits: YamlLimits,
+    bundled: BundledTypes | None = None,
 ) -> list[LoadedFile]:
     """The entry file first, then every import in depth-first order, each once."""
+    bundled = bundled or BundledTypes()
     loaded: list[LoadedFile] = []
     seen: set[str] = set()
     pending = [entry]
@@ -46,7 +70,7 @@ def load_definitions(
         if path in seen:
             continue
         seen.add(path)
-        item = _load_one(files, path, log, limits)
+        item = _load_one(files, path, log, limits, bundled)
         if item is None:
             continue
         loaded.append(item)
@@ -55,10 +79,10 @@ def load_definitions(
 
 
 def _load_one(
-    files: PackageFiles, path: str, log: ProblemLog, limits: YamlLimits
+    files: PackageFiles, path: str, log: ProblemLog, limits: YamlLimits, bundled: BundledTypes
 ) -> LoadedFile | None:
     if path.startswith(SOL001_PREFIX):
-        doc = load_yaml(path, read_sol001(path.removeprefix(SOL001_PREFIX)), log, limits)
+        doc = bundled.get(path.removeprefix(SOL001_PREFIX), log, limits)
         return LoadedFile(doc, "sol001") if doc is not None else None
     try:
         raw = read_bounded(files, path, limits.max_bytes)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from atoll.nfv.csar import CsarLimits, PackageFiles, UnreadableEntry, open_package, read_bounded
-from atoll.nfv.definitions import load_definitions
+from atoll.nfv.definitions import BundledTypes, load_definitions
 from atoll.nfv.errors import InvalidPackage, ProblemLog
 from atoll.nfv.manifest import (
     META_PATH,
@@ -44,24 +44,38 @@ class PackageLimits:
     yaml: YamlLimits = field(default_factory=YamlLimits)
 
 
-def load_package(source: Path | bytes, limits: PackageLimits | None = None) -> VnfPackage:
-    """Read and check a VNF package; raise ``InvalidPackage`` with every problem at once."""
+def load_package(
+    source: Path | bytes,
+    limits: PackageLimits | None = None,
+    bundled: BundledTypes | None = None,
+) -> VnfPackage:
+    """Read and check a VNF package; raise ``InvalidPackage`` with every problem at once.
+
+    ``source`` is the CSAR as bytes (an upload), or a path to a ``.csar``/``.zip`` file or an
+    unpacked package directory. Pass one ``BundledTypes`` to every call of a long-lived
+    process so the bundled SOL001 files are parsed once.
+    """
     limits = limits or PackageLimits()
+    bundled = bundled or BundledTypes()
     log = ProblemLog()
     files = open_package(source, log, limits.csar)
     if files is None:
         log.raise_if_any(SUMMARY)
         raise InvalidPackage(SUMMARY)
     try:
-        package = _read(files, log, limits)
+        package = _read(files, log, limits, bundled)
     finally:
         files.close()
+    if package is None and not log.errors:  # every path that gives up says why; belt and braces
+        log.error("(package)", "could not be read into a deployment model")
     log.raise_if_any(SUMMARY)
     assert package is not None
     return package
 
 
-def _read(files: PackageFiles, log: ProblemLog, limits: PackageLimits) -> VnfPackage | None:
+def _read(
+    files: PackageFiles, log: ProblemLog, limits: PackageLimits, bundled: BundledTypes
+) -> VnfPackage | None:
     meta, entry = _entry(files, log)
     if entry is None:
         return None
@@ -79,7 +93,7 @@ def _read(files: PackageFiles, log: ProblemLog, limits: PackageLimits) -> VnfPac
         ):
             if path and path not in files.names:
                 log.warn(META_PATH, f"{label} names {path}, which is not in the package")
-    loaded = load_definitions(files, entry, log, limits.yaml)
+    loaded = load_definitions(files, entry, log, limits.yaml, bundled)
     library = build_type_library([item.doc for item in loaded], log)
     vnfd = build_vnfd(loaded, library, files.names, log)
     if vnfd is None:

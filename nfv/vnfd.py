@@ -142,6 +142,8 @@ def build_vnfd(
         flavours.append(flavour)
     strings = {k: top.v.text(props, k, vnf_node.keys, required=True) for k in VNF_STRINGS}
     vnfm_info = top.v.strings(props, "vnfm_info", vnf_node.keys, required=True)
+    if not vnfm_info and isinstance(props.get("vnfm_info"), list):
+        top.v.error((*vnf_node.keys, "properties"), "vnfm_info must name at least one VNFM")
     if any(s is None for s in strings.values()) or not vnfm_info or not flavours:
         return None
     description = top.v.doc.data.get("description")
