@@ -14,11 +14,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from atoll.errors import ConfigError
 from atoll.hub.store.base import Store
 
+HOST = re.compile(r"^[A-Za-z0-9._:-]+$")  # a name, an IPv4 address, or IPv6 within [ ]
+PORT = re.compile(r"^[0-9]{1,5}$")
 URL_FORMS = "sqlite, sqlite:///PATH, etcd://HOST:PORT[,HOST:PORT...] or memory"
 
 
@@ -54,7 +57,7 @@ def parse_endpoints(url: str) -> list[tuple[str, int]]:
     for part in rest.split(","):
         host, sep, port = part.strip().rpartition(":")
         host = host.removeprefix("[").removesuffix("]")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not (sep and HOST.match(host) and PORT.match(port) and 0 < int(port) < 65536):
             raise ConfigError(
                 f"store {url!r}: endpoint {part!r} is not HOST:PORT "
                 "(write etcd://HOST:PORT[,HOST:PORT...])"

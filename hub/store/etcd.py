@@ -48,9 +48,16 @@ import requests
 import urllib3
 from etcd3gw import exceptions as etcd_errors
 
-from atoll.errors import InvalidInput, NotFound, PermanentError, StaleRevision, TemporaryError
+from atoll.errors import (
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    PermanentError,
+    StaleRevision,
+    TemporaryError,
+)
 from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Record
-from atoll.hub.store.query import check_filters, matches
+from atoll.hub.store.query import check_query, matches
 
 log = logging.getLogger(__name__)
 
@@ -212,9 +219,7 @@ class EtcdStore:
         return _record(kind, key, kvs[0])
 
     async def list(self, query: ListQuery) -> Page:
-        check_filters(query.filters)
-        if query.limit < 1:
-            raise InvalidInput(f"limit must be at least 1, not {query.limit}")
+        check_query(query)
         prefix = self._key(query.kind, "")
         start = prefix + query.marker + "\0" if query.marker is not None else prefix
         batch = query.limit + 1 if not query.filters else max(query.limit + 1, LIST_BATCH)
@@ -357,6 +362,8 @@ def _post(client: Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
         raise _EndpointDown(exc.detail_text or type(exc).__name__) from exc
     except etcd_errors.Etcd3Exception as exc:
         detail = exc.detail_text or ""
+        if "too large" in detail:
+            raise PayloadTooLarge(f"etcd refused a value as too large: {detail}") from exc
         if "compacted" in detail or "leader" in detail or "timed out" in detail:
             raise TemporaryError(f"etcd {path}: {detail}") from exc
         raise PermanentError(f"etcd {path} failed: {detail or exc.args}") from exc

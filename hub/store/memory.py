@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from atoll.errors import NotFound, StaleRevision
 from atoll.hub.store.base import JSON, Change, ListQuery, Page, Record
-from atoll.hub.store.query import check_filters, matches
+from atoll.hub.store.query import check_query, matches
 
 
 class MemoryStore:
@@ -68,7 +68,7 @@ class MemoryStore:
         return self._rev
 
     async def list(self, query: ListQuery) -> Page:
-        check_filters(query.filters)
+        check_query(query)
         keys = sorted(k for (kind, k) in self._objects if kind == query.kind)
         items: builtins.list[Record] = []
         for key in keys:

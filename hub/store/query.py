@@ -1,9 +1,10 @@
-"""List filters: which ones a store accepts, and how a value is matched against them.
+"""List queries: which ones a store accepts, and how a value is matched against filters.
 
 A filter is equality on one top-level field of the stored JSON object, with a scalar value
-(str, int, float, bool or None; None matches a missing field too). Every backend validates
-filters with :func:`check_filters` so a bad one is the same ``InvalidInput`` everywhere;
-backends that cannot filter on the server (etcd) use :func:`matches`.
+(str, int, float, bool or None; None matches a missing field too); ``limit`` is at least 1.
+Every backend validates queries with :func:`check_query`, so a bad one is the same
+``InvalidInput`` everywhere; backends that cannot filter on the server (etcd) use
+:func:`matches`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from atoll.errors import InvalidInput, Problem
+from atoll.hub.store.base import ListQuery
 
 FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 SCALARS = (str, int, float, bool, type(None))
 
 
-def check_filters(filters: Mapping[str, Any]) -> None:
+def check_query(query: ListQuery) -> None:
+    """InvalidInput, naming every problem, unless every backend can run ``query``."""
+    problems = _filter_problems(query.filters)
+    if not isinstance(query.limit, int) or query.limit < 1:
+        problems.append(
+            Problem("limit", f"must be a whole number of at least 1, not {query.limit!r}")
+        )
+    if problems:
+        raise InvalidInput("bad list query", problems)
+
+
+def _filter_problems(filters: Mapping[str, Any]) -> list[Problem]:
     problems = [
         Problem(f"filters.{name}", "must be a field name: letters, digits, '_' or '-'")
         for name in filters
@@ -29,8 +42,7 @@ def check_filters(filters: Mapping[str, Any]) -> None:
         for name, value in filters.items()
         if not isinstance(value, SCALARS)
     ]
-    if problems:
-        raise InvalidInput("bad list filter", problems)
+    return problems
 
 
 def matches(value: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:

@@ -43,7 +43,7 @@ from atoll.errors import (
     TemporaryError,
 )
 from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Record
-from atoll.hub.store.query import check_filters
+from atoll.hub.store.query import check_query
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,19 @@ MAX_BATCH = 256  # writes committed together, at most
 
 class SQLiteStore:
     def __init__(
-        self, path: Path, *, history: int = DEFAULT_HISTORY, poll_interval: float = 0.5
+        self,
+        path: Path,
+        *,
+        history: int = DEFAULT_HISTORY,
+        poll_interval: float = 0.5,
+        durable: bool = True,
     ) -> None:
         if history < 1:
             raise ValueError("history must keep at least one change")
         self.path = path
         self._history = history
         self._poll = poll_interval
+        self._durable = durable
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atoll-sqlite")
         self._db: sqlite_utils.Database | None = None  # touched only on the executor thread
         self._queue: deque[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]] = deque()
@@ -82,7 +88,7 @@ class SQLiteStore:
     def _call(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         try:
             return fn(self._database())
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise self._translate(exc) from exc
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -124,7 +130,8 @@ class SQLiteStore:
                     conn.execute("RELEASE write")
         except Exception as exc:
             for _, job in jobs:
-                job.set_exception(self._translate(exc) if isinstance(exc, sqlite3.Error) else exc)
+                ours = self._translate(exc) if isinstance(exc, sqlite3.Error | OSError) else exc
+                job.set_exception(ours)
             return
         for job, result, error in outcomes:
             if error is None:
@@ -132,7 +139,7 @@ class SQLiteStore:
             else:
                 job.set_exception(error)
 
-    def _translate(self, exc: sqlite3.Error) -> AtollError:
+    def _translate(self, exc: sqlite3.Error | OSError) -> AtollError:
         if isinstance(exc, sqlite3.OperationalError) and (
             "locked" in str(exc) or "busy" in str(exc)
         ):
@@ -148,7 +155,9 @@ class SQLiteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")  # a revision once returned is never reused
+        # FULL: a revision once returned survives a power cut, so it is never handed out twice.
+        # OFF (durable=False) is for tests and throwaway stores only.
+        conn.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'OFF'}")
         db = sqlite_utils.Database(conn)
         with _transaction(conn):
             db.table("meta").create({"name": str, "value": int}, pk="name", if_not_exists=True)
@@ -223,9 +232,7 @@ class SQLiteStore:
         return await self._run(work)
 
     async def list(self, query: ListQuery) -> Page:
-        check_filters(query.filters)
-        if query.limit < 1:
-            raise InvalidInput(f"limit must be at least 1, not {query.limit}")
+        check_query(query)
         sql = ["SELECT key, value, revision, created_revision FROM objects WHERE kind = ?"]
         args: builtins.list[Any] = [query.kind]
         if query.marker is not None:
@@ -239,7 +246,7 @@ class SQLiteStore:
                 args.append(want)
         sql.append("ORDER BY key LIMIT ?")
         args.append(query.limit + 1)
-        statement = " ".join(sql)  # field names are checked by check_filters, values bound
+        statement = " ".join(sql)  # field names are checked by check_query, values bound
 
         def work(db: sqlite_utils.Database) -> builtins.list[Record]:
             rows = db.conn.execute(statement, args).fetchall()

@@ -117,10 +117,12 @@ async def test_list_filters_and_pages(store: Store) -> None:
     assert [r.key for r in page.items] == ["s4"] and page.next_marker is None
 
 
-async def test_list_rejects_bad_filters(store: Store) -> None:
+async def test_list_rejects_bad_queries(store: Store) -> None:
     for filters in ({"a.b": 1}, {"a": {"nested": 1}}, {"'; drop": 1}):
-        with pytest.raises(InvalidInput):
+        with pytest.raises(InvalidInput, match="filters"):
             await store.list(ListQuery("site", filters=filters))
+    with pytest.raises(InvalidInput, match="limit"):
+        await store.list(ListQuery("site", limit=0))
 
 
 async def test_changes_since_include_deletes(store: Store) -> None:

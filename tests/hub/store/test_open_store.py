@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from atoll.errors import ConfigError
 from atoll.hub.store import open_store, parse_endpoints
@@ -32,8 +34,29 @@ async def test_etcd_endpoints() -> None:
 @pytest.mark.parametrize(
     "url",
     ["", "postgres://x", "sqlite://relative.db", "sqlite:///", "etcd://", "etcd://host",
-     "etcd://host:0", "etcd://host:port", "etcd://a:1,,b:2", "etcd://:2379"],
+     "etcd://host:0", "etcd://host:port", "etcd://a:1,,b:2", "etcd://:2379", "etcd://a b:1",
+     "etcd://a:\uff11"],
 )  # fmt: skip
 def test_bad_urls_say_what_is_wrong(url: str) -> None:
     with pytest.raises(ConfigError, match="store"):
         open_store(url, Path("/unused"))
+
+
+HOSTS = st.one_of(
+    st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z][a-z0-9-]{0,10}){0,2}", fullmatch=True),
+    st.ip_addresses(v=4).map(str),
+)
+
+
+@given(st.lists(st.tuples(HOSTS, st.integers(1, 65535)), min_size=1, max_size=5))
+def test_endpoints_round_trip(endpoints: list[tuple[str, int]]) -> None:
+    url = "etcd://" + ",".join(f"{h}:{p}" for h, p in endpoints)
+    assert parse_endpoints(url) == endpoints
+
+
+@given(st.text(max_size=40))
+def test_any_text_is_a_store_or_a_config_error(url: str) -> None:
+    try:
+        parse_endpoints("etcd://" + url)
+    except ConfigError as exc:
+        assert url.strip() == "" or "HOST:PORT" in str(exc)
