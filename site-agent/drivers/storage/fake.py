@@ -187,6 +187,11 @@ class FakeStorage:
     ) -> Disk:
         check_id(volume_id, "volume_id")
         check_size(size_bytes)
+        existing = self._volumes.get(volume_id)
+        if existing is not None:  # retries succeed even if the snapshot is gone since
+            if existing.virtual_size_bytes != size_bytes:
+                raise StorageConflict(f"volume {volume_id} exists with another size")
+            return existing
         allocated = OVERHEAD_BYTES
         if snapshot_id is not None:
             snap = self._snapshot(snapshot_id)
@@ -196,11 +201,6 @@ class FakeStorage:
                     f"{snapshot_id} ({snap.virtual_size_bytes} bytes)"
                 )
             allocated = snap.allocated_bytes
-        existing = self._volumes.get(volume_id)
-        if existing is not None:
-            if existing.virtual_size_bytes != size_bytes:
-                raise StorageConflict(f"volume {volume_id} exists with another size")
-            return existing
         self._reserve(size_bytes, f"volume {volume_id}")
         path = self._root / "volumes" / f"{volume_id}.qcow2"
         disk = Disk(ObjectKind.VOLUME, volume_id, path, size_bytes, allocated)

@@ -319,17 +319,17 @@ class LocalStorage:
         final = self._root / "volumes" / f"{volume_id}.qcow2"
         if final.exists():
             return self._same_disk(ObjectKind.VOLUME, final, size, None)
+        snap = None if snapshot_id is None else self._snapshot(snapshot_id)
+        if snap is not None and size < snap.virtual_size_bytes:
+            raise InvalidStorageRequest(
+                f"volume {volume_id}: {size} bytes is smaller than snapshot {snapshot_id} "
+                f"({snap.virtual_size_bytes} bytes)"
+            )
         self._reserve(size, f"volume {volume_id}")
         tmp = self._tmp(volume_id)
-        if snapshot_id is None:
+        if snap is None:
             qemuimg.create_blank(tmp, size, self._timeout)
         else:
-            snap = self._snapshot(snapshot_id)
-            if size < snap.virtual_size_bytes:
-                raise InvalidStorageRequest(
-                    f"volume {volume_id}: {size} bytes is smaller than snapshot {snapshot_id} "
-                    f"({snap.virtual_size_bytes} bytes)"
-                )
             qemuimg.copy(snap.path, tmp, self._timeout)
             if size > snap.virtual_size_bytes:
                 qemuimg.resize(tmp, size, self._timeout)
