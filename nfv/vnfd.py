@@ -13,6 +13,7 @@ substitution mapping naming a CP the flavour lacks (the external link stays unma
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -133,7 +134,7 @@ def build_vnfd(
     props = _vnf_properties(top, vnf_node, library)
     flavours: list[Flavour] = []
     for topo in flavoured:
-        flavour = _flavour(topo, library, files, props, vnf_node.type, log)
+        flavour = _flavour(topo, library, files, props, vnf_node.type)
         if flavour is None:
             continue
         if any(f.id == flavour.id for f in flavours):
@@ -182,14 +183,10 @@ def _vnf_properties(top: Topology, node: Node, library: TypeLibrary) -> dict[str
     return props
 
 
-def _flavour(
-    topo: Topology,
-    library: TypeLibrary,
-    files: frozenset[str],
-    vnf_props: Mapping[str, Any],
-    vnf_type: str,
-    log: ProblemLog,
-) -> Flavour | None:
+def _flavour_header(
+    topo: Topology, library: TypeLibrary, vnf_props: Mapping[str, Any]
+) -> tuple[str | None, Node | None, dict[str, Any], Mapping[str, Any]]:
+    """(flavour id, the flavour's VNF node, its merged VNF properties, substitution mapping)."""
     v = topo.v
     mapping = v.mapping(topo.body, "substitution_mappings", ("topology_template",)) or {}
     mkeys: PathKey = ("topology_template", "substitution_mappings")
@@ -210,31 +207,39 @@ def _flavour(
     flavour_id = mapped.get("flavour_id", local_props.get("flavour_id"))
     if not isinstance(flavour_id, str) or not flavour_id:
         v.error(mkeys, "the flavour has no flavour_id (substitution_mappings.properties)")
+        return None, local_vnf, local_props, mapping
+    return flavour_id, local_vnf, local_props, mapping
+
+
+def _flavour(
+    topo: Topology,
+    library: TypeLibrary,
+    files: frozenset[str],
+    vnf_props: Mapping[str, Any],
+    vnf_type: str,
+) -> Flavour | None:
+    v = topo.v
+    flavour_id, local_vnf, local_props, mapping = _flavour_header(topo, library, vnf_props)
+    if flavour_id is None:
         return None
     _check_requirements(topo)
     built = _build_nodes(topo, files)
-    external = _external_links(v, mapping, mkeys, topo)
+    external = _external_links(v, mapping, ("topology_template", "substitution_mappings"), topo)
     by_node = {e.node: e.name for e in external if e.node is not None}
-    cps = tuple(_with_external(cp, by_node) for cp in built["cp"])
-    ext_cps = tuple(_with_external(cp, by_node) for cp in built["extcp"])
     vdus = {vdu.id: vdu for vdu in built["vdu"]}
-    groups = _groups(v, topo)
+    link_ids = {link.id for link in built["vl"]}
+    refused = {n for n, node in topo.nodes.items() if node.kind in ("vdu", "vl")}
     scope = FlavourScope(
         vdus=vdus,
-        links=frozenset(link.id for link in built["vl"]),
-        groups=groups,
-        refused=topo.unknown
-        | {n for n, node in topo.nodes.items() if node.kind == "vdu" and n not in vdus}
-        | (
-            {n for n, node in topo.nodes.items() if node.kind == "vl"}
-            - {link.id for link in built["vl"]}
-        ),
+        links=frozenset(link_ids),
+        groups=_groups(v, topo),
+        refused=topo.unknown | (refused - set(vdus) - link_ids),
     )
     policies = read_policies(
         v, topo.body.get("policies", []), ("topology_template", "policies"), library, scope
     )
     for vdu_id, delta in policies.initial_deltas.items():
-        vdus[vdu_id] = _replace(vdus[vdu_id], initial_delta=delta)
+        vdus[vdu_id] = dataclasses.replace(vdus[vdu_id], initial_delta=delta)
     description = local_props.get("flavour_description")
     return Flavour(
         id=flavour_id,
@@ -242,8 +247,8 @@ def _flavour(
         source=v.doc.path,
         vdus=tuple(vdus.values()),
         storages=tuple(built["storage"]),
-        cps=cps,
-        ext_cps=ext_cps,
+        cps=tuple(_with_external(cp, by_node) for cp in built["cp"]),
+        ext_cps=tuple(_with_external(cp, by_node) for cp in built["extcp"]),
         virtual_links=tuple(built["vl"]),
         external_links=tuple(external),
         aspects=aspects_of(policies),
@@ -255,15 +260,9 @@ def _flavour(
     )
 
 
-def _replace(obj: Any, **changes: Any) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(obj, **changes)
-
-
 def _with_external(cp: Any, by_node: Mapping[str, str]) -> Any:
     name = by_node.get(cp.id)
-    return _replace(cp, external_link=name) if name else cp
+    return dataclasses.replace(cp, external_link=name) if name else cp
 
 
 def _build_nodes(topo: Topology, files: frozenset[str]) -> dict[str, list[Any]]:
