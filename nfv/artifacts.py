@@ -1,0 +1,81 @@
+"""What onboarding needs besides the model: the images each VDU or storage boots from, and
+the VNFD files themselves (for SOL005 ``GET .../vnfd``).
+
+``image_needs`` lists every ``sw_image_data`` with whether the package carries the bits; the
+hub registers carried images in its catalog, and for the others asks for a mapping to an
+image already there (by name or checksum), saying which node lacks one.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from atoll.errors import Problem
+from atoll.nfv.csar import CsarLimits, UnreadableEntry, open_package, read_bounded
+from atoll.nfv.errors import InvalidPackage, ProblemLog
+from atoll.nfv.manifest import META_PATH
+from atoll.nfv.model import SwImage, VnfPackage
+
+MAX_VNFD_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImageNeed:
+    """One image a flavour needs: on ``node`` (a VDU or a virtual storage) of ``flavour``."""
+
+    flavour: str
+    node: str
+    image: SwImage
+
+    @property
+    def carried(self) -> bool:
+        return self.image.artifact_present
+
+
+def image_needs(package: VnfPackage) -> tuple[ImageNeed, ...]:
+    out = []
+    for flavour in package.vnfd.flavours:
+        for vdu in flavour.vdus:
+            if vdu.sw_image is not None:
+                out.append(ImageNeed(flavour.id, vdu.id, vdu.sw_image))
+        for storage in flavour.storages:
+            if storage.sw_image is not None:
+                out.append(ImageNeed(flavour.id, storage.id, storage.sw_image))
+    return tuple(out)
+
+
+def vnfd_files(source: Path | bytes, package: VnfPackage) -> dict[str, bytes]:
+    """TOSCA.meta (if any) and the package's own VNFD files, by package path."""
+    log = ProblemLog()
+    files = open_package(source, log, CsarLimits())
+    if files is None:
+        raise InvalidPackage("the VNF package cannot be read", log.errors)
+    wanted = [d.path for d in package.definitions if d.source == "package"]
+    if package.meta is not None:
+        wanted.insert(0, META_PATH)
+    out: dict[str, bytes] = {}
+    try:
+        for name in wanted:
+            try:
+                data = read_bounded(files, name, MAX_VNFD_BYTES)
+            except UnreadableEntry as exc:
+                raise InvalidPackage(
+                    "the VNF package changed since it was read", [Problem(name, str(exc))]
+                ) from exc
+            if data is not None:
+                out[name] = data
+    finally:
+        files.close()
+    return out
+
+
+def vnfd_archive(source: Path | bytes, package: VnfPackage) -> bytes:
+    """The VNFD files as a zip, the shape SOL005 gives for a multi-file VNFD."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in vnfd_files(source, package).items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
