@@ -6,7 +6,9 @@
   metadata element (``domainxml.py``); :meth:`list` returns only domains with both.
 - The domain type comes from ``settings.virt_type``; ``auto`` probes (``virttype.py``).
 - Lifecycle events come from libvirt's default event loop in a thread (``events.py``),
-  filtered by the name prefix, and reach the subscribed async handlers in order.
+  filtered by the name prefix and then by our metadata, and reach the subscribed async
+  handlers in order. Events during a libvirtd outage are lost: after it returns, the
+  connection (and the event registration) is reopened on the next call; callers re-list.
 - libvirt errors become :mod:`~.errors` types at this boundary (``errors.translate``).
 """
 
@@ -17,6 +19,7 @@ import builtins
 import contextlib
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,10 +38,12 @@ from atoll.site_agent.drivers.compute.base import (
     DomainStats,
     DomainStatus,
     EventHandler,
+    EventKind,
     HostInfo,
     StopOutcome,
 )
 from atoll.site_agent.drivers.compute.errors import (
+    ComputeError,
     ComputeTemporary,
     DomainConflict,
     DomainNotFound,
@@ -75,6 +80,8 @@ class LibvirtCompute:
         self._queue: asyncio.Queue[DomainEvent] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self._connection_lost = False
+        self._connect_lock = threading.Lock()
+        self._owned_ids: set[str] = set()  # server ids seen as ours (filters events)
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -88,11 +95,17 @@ class LibvirtCompute:
 
     def _connection(self) -> libvirt.virConnect:
         """The live connection, opened (again) if needed. Runs in a worker thread."""
+        with self._connect_lock:
+            return self._live_connection()
+
+    def _live_connection(self) -> libvirt.virConnect:
         conn = self._conn
         if conn is not None:
             with contextlib.suppress(libvirt.libvirtError):
                 if conn.isAlive():
                     return conn
+            with contextlib.suppress(libvirt.libvirtError):
+                conn.close()
             self._conn = None
             self._callback_id = None
         events.ensure_event_loop()
@@ -149,6 +162,7 @@ class LibvirtCompute:
         return domainxml.parse_metadata(text)
 
     def _status(self, dom: libvirt.virDomain, owner: tuple[str, str]) -> DomainStatus:
+        self._owned_ids.add(owner[0])
         state, reason = events.state_of(*dom.state())
         return DomainStatus(
             owner[0], owner[1], state, domain_name=dom.name(), uuid=dom.UUIDString(), reason=reason
@@ -454,15 +468,38 @@ class LibvirtCompute:
         self._dispatcher = asyncio.create_task(self._dispatch(self._queue))
 
         def register() -> None:
-            conn = self._connection()
-            if self._callback_id is None:
-                self._register_events(conn)
+            with self._connect_lock:
+                conn = self._live_connection()
+                if self._callback_id is None:
+                    self._register_events(conn)
 
         await self._call("subscribe to events", "", register)
+
+    def _is_ours(self, server_id: str) -> bool:
+        try:
+            return self._lookup(self._connection(), server_id) is not None
+        except DomainConflict:
+            return False
+
+    async def _ours(self, event: DomainEvent) -> bool:
+        """Whether an event under our name prefix is about a domain of ours (metadata)."""
+        sid = event.server_id
+        if sid in self._owned_ids:
+            if event.kind == EventKind.UNDEFINED:
+                self._owned_ids.discard(sid)
+            return True
+        if event.kind == EventKind.UNDEFINED:
+            return False  # gone, and never seen as ours
+        try:
+            return await self._call("check the owner of", sid, self._is_ours, sid)
+        except ComputeError:
+            return False
 
     async def _dispatch(self, queue: asyncio.Queue[DomainEvent]) -> None:
         while True:
             event = await queue.get()
+            if not await self._ours(event):
+                continue
             for handler in builtins.list(self._handlers):
                 try:
                     await handler(event)

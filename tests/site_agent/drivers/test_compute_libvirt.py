@@ -14,8 +14,10 @@ import pytest
 from atoll.site_agent.drivers.compute.base import (
     DiskBoot,
     DiskSpec,
+    DomainEvent,
     DomainSpec,
     DomainState,
+    EventKind,
     KernelBoot,
     NicSpec,
 )
@@ -119,7 +121,14 @@ async def test_only_domains_with_our_metadata_are_listed_or_touched(
     tiny_kernel: Path,
     tmp_path: Path,
 ) -> None:
-    libvirt_conn.defineXML(libvirtd.tcg_domain_xml(f"{domain_prefix}foreign"))
+    seen: list[DomainEvent] = []
+
+    async def handler(event: DomainEvent) -> None:
+        seen.append(event)
+
+    await compute.subscribe(handler)
+    foreign = libvirt_conn.defineXML(libvirtd.tcg_domain_xml(f"{domain_prefix}foreign"))
+    foreign.create()
     await compute.define(tiny(tiny_kernel, tmp_path, "b"))
     await compute.define(tiny(tiny_kernel, tmp_path, "a"))
 
@@ -138,6 +147,12 @@ async def test_only_domains_with_our_metadata_are_listed_or_touched(
     assert [s.server_id for s in await compute.list()] == ["b"]
     with pytest.raises(DomainNotFound):
         await compute.get("a")
+
+    async def a_undefined() -> bool:
+        return any(e.server_id == "a" and e.kind == EventKind.UNDEFINED for e in seen)
+
+    await eventually(a_undefined)
+    assert "foreign" not in {e.server_id for e in seen}, "events of a foreign domain leaked"
 
 
 async def test_soft_reboot_asks_the_guest_and_hard_reboot_restarts_it(
