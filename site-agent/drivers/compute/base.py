@@ -18,6 +18,8 @@ Contract (``FakeCompute`` implements it in memory; ``LibvirtCompute`` against li
   raise :class:`~.errors.DomainNotFound`.
 - ``stop`` asks the guest to power off (ACPI) and waits up to ``grace`` seconds, then
   pulls the plug; it says which happened.
+- Volumes are hot-plugged (``attach_volume``) into the definition and, if it runs, the
+  guest; a kill of the hypervisor process reads as STOPPED/failed with reason ``crashed``.
 - Lifecycle events (started, stopped, crashed, ...) of the agent's domains reach every
   handler given to ``subscribe``, on the event loop, in the order libvirt sent them.
 - Every method is a coroutine; blocking hypervisor calls run off the event loop.

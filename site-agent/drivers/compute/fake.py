@@ -27,6 +27,10 @@ a real host, with these facts of real hypervisor connections built in:
   the fake checks the files only with ``check_paths=True`` (simulated sites have no files).
 - **Console.** Each start appends a boot line to the console log kept in memory; the real
   driver returns what the guest wrote to its serial port.
+- **Volumes.** ``attach_volume`` names the disk on the first free target after the boot
+  disk, volumes and config drive (``vdb``...), as libvirt does, and is idempotent by path.
+  ``detach_volume`` is immediate here; on a real host a running guest must release the
+  device (ACPI hot-unplug) and the driver raises ``ComputeTemporary`` if it does not.
 - **Stats** count up while a domain runs (one second of CPU per call) so telemetry sees
   movement.
 """
