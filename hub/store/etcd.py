@@ -57,6 +57,7 @@ from atoll.errors import (
     TemporaryError,
 )
 from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Record
+from atoll.hub.store.names import check_name, valid_name
 from atoll.hub.store.query import check_query, matches
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ class EtcdStore:
     async def put(
         self, kind: str, key: str, value: JSON, *, expect_revision: int | None = None
     ) -> Record:
+        check_name(kind, key)
         path = self._key(kind, key)
         try:
             body = json.dumps(value, separators=(",", ":"), allow_nan=False)
@@ -220,6 +222,8 @@ class EtcdStore:
 
     async def list(self, query: ListQuery) -> Page:
         check_query(query)
+        if not valid_name(query.kind, "-"):
+            return Page([])
         prefix = self._key(query.kind, "")
         start = prefix + query.marker + "\0" if query.marker is not None else prefix
         batch = query.limit + 1 if not query.filters else max(query.limit + 1, LIST_BATCH)
@@ -341,8 +345,9 @@ class EtcdStore:
                 found.append(Change(rev, kind, key, "put", _value(kv)))
 
     def _key(self, kind: str, key: str) -> str:
-        if not kind or "/" in kind or "\0" in kind or "\0" in key:
-            raise InvalidInput(f"kind {kind!r} / key {key!r}: kind must be non-empty, without '/'")
+        """The etcd key; NotFound for a name no object can have (kind "a/b" would alias "a")."""
+        if not valid_name(kind, key or "-"):  # key "" only for the prefix of a whole kind
+            raise NotFound(f"{kind} {key!r} does not exist")
         return f"{self._objects}{kind}/{key}"
 
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 from atoll.errors import NotFound, StaleRevision
 from atoll.hub.store.base import JSON, Change, ListQuery, Page, Record
+from atoll.hub.store.names import check_name
 from atoll.hub.store.query import check_query, matches
 
 
@@ -51,6 +52,7 @@ class MemoryStore:
     async def put(
         self, kind: str, key: str, value: JSON, *, expect_revision: int | None = None
     ) -> Record:
+        check_name(kind, key)
         current = self._check(kind, key, expect_revision)
         self._rev += 1
         created = current.created_revision if current else self._rev

@@ -43,6 +43,7 @@ from atoll.errors import (
     TemporaryError,
 )
 from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Record
+from atoll.hub.store.names import check_name
 from atoll.hub.store.query import check_query
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,7 @@ class SQLiteStore:
     async def put(
         self, kind: str, key: str, value: JSON, *, expect_revision: int | None = None
     ) -> Record:
+        check_name(kind, key)
         body = _encode(kind, key, value)
 
         def work(conn: sqlite3.Connection) -> Record:

@@ -225,3 +225,16 @@ async def test_concurrent_writes_on_one_handle(store: Store) -> None:
     assert sorted(r.revision for r in written) == [c.revision for c in logged]
     page = await store.list(ListQuery("flavor", limit=100))
     assert len(page.items) == 41
+
+
+async def test_names_no_object_can_have(store: Store) -> None:
+    await store.put("site", "b/c", {"tricky": True})  # "/" is fine in a key
+    for kind, key in (("site/b", "c"), ("", "k"), ("site", ""), ("si\0te", "k")):
+        with pytest.raises(InvalidInput):
+            await store.put(kind, key, {})
+        with pytest.raises(NotFound):
+            await store.get(kind, key)
+        with pytest.raises(NotFound):
+            await store.delete(kind, key)
+        assert (await store.list(ListQuery(kind))).items == [] or kind == "site"
+    assert (await store.get("site", "b/c")).value == {"tricky": True}
