@@ -211,7 +211,10 @@ def _hash_matches(files: PackageFiles, name: str, entry: ListedFile, log: Proble
         )
         return False
     hashlib_name, length = ALGORITHMS[algorithm]
-    expected = (entry.hash or "").strip().lower()
+    if entry.hash is None:
+        log.error(where, f"{name}: has an Algorithm but no Hash")
+        return False
+    expected = entry.hash.strip().lower()
     if not re.fullmatch(rf"[0-9a-f]{{{length}}}", expected):
         log.error(where, f"{name}: hash {entry.hash!r} is not a {algorithm.upper()} hex digest")
         return False

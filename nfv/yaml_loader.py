@@ -163,6 +163,8 @@ def _check_graph(
                 return None
             via_alias = True
         seen.add(id(node))
+        if not via_alias and isinstance(node, yaml.MappingNode):
+            _check_duplicate_keys(path, node, keys, log)
         for key, child, key_node in _children(node):
             if key_node is None and isinstance(node, yaml.MappingNode):
                 continue  # a key node: counted through its value below
@@ -172,3 +174,19 @@ def _check_graph(
                 lines.setdefault(child_keys, anchor.start_mark.line + 1)
             stack.append((child, child_keys, depth + 1, via_alias))
     return lines
+
+
+def _check_duplicate_keys(
+    path: str, node: yaml.MappingNode, keys: PathKey, log: ProblemLog
+) -> None:
+    """YAML says keys are unique; PyYAML keeps the last silently, hiding a vendor's typo."""
+    names: set[str] = set()
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+            continue
+        if key_node.value in names:
+            dotted = dotted_path((*keys, key_node.value))
+            log.error(
+                f"{path}:{key_node.start_mark.line + 1}", f"{dotted}: key appears twice in a map"
+            )
+        names.add(key_node.value)

@@ -326,3 +326,29 @@ def test_tosca_meta_without_entry_definitions(tmp_path: Path) -> None:
     assert problems(root) == [
         "TOSCA-Metadata/TOSCA.meta: has no Entry-Definitions: the package names no VNFD"
     ]
+
+
+def test_duplicate_node_template_names(tmp_path: Path) -> None:
+    root = copy_package("helloworld3-vnflcm1", tmp_path)
+    df = root / DF
+    text = df.read_text()
+    vl = text[text.index("    internalVL1:\n") : text.index("  policies:")]
+    df.write_text(text.replace("  policies:", vl + "  policies:", 1))
+    line = df.read_text().count("\n", 0, df.read_text().index("  policies:")) - vl.count("\n") + 1
+    assert problems(root) == [
+        f"{DF}:{line}: topology_template.node_templates.internalVL1: key appears twice in a map"
+    ]
+
+
+def test_unsupported_hash_algorithm(tmp_path: Path) -> None:
+    root = copy_package("getting-started", tmp_path)
+    (root / "vnf.mf").write_text(
+        "metadata:\nvnf_provider_id: Company\n\n"
+        "Source: Definitions/sample_vnfd_top.yaml\nAlgorithm: MD5\nHash: 00\n\n"
+        "Source: Definitions/sample_vnfd_types.yaml\nAlgorithm: SHA-256\n"
+    )
+    assert problems(root) == [
+        "vnf.mf:4: Definitions/sample_vnfd_top.yaml: hash algorithm 'MD5' is not SHA-256, "
+        "SHA-384 or SHA-512",
+        "vnf.mf:8: Definitions/sample_vnfd_types.yaml: has an Algorithm but no Hash",
+    ]
