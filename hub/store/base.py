@@ -3,7 +3,8 @@
 Semantics (one contract test suite checks them against every backend):
 
 - Objects are JSON-able dicts stored by ``kind`` (``"project"``, ``"user"``, ``"site"``,
-  ...) and ``key`` (unique within the kind).
+  ...) and ``key`` (unique within the kind). A kind is non-empty and has no ``/``; a key is
+  non-empty; neither holds NUL (:mod:`.names`: ``put`` refuses others with InvalidInput).
 - Every write (put or delete) gets a new **store-wide** revision, strictly increasing.
   A record carries the revision of its last write (``revision``) and of its creation
   (``created_revision``).
@@ -11,8 +12,10 @@ Semantics (one contract test suite checks them against every backend):
   revision is ``R``; ``expect_revision=0`` means "must not exist yet" (create). A lost race
   raises :class:`~atoll.errors.StaleRevision` (HTTP 409); a CAS on a missing object with
   ``R > 0`` raises :class:`~atoll.errors.NotFound`.
-- ``list`` returns objects of one kind in key order, filtered by equality on top-level
-  fields, ``limit`` at a time; ``marker`` is the last key of the previous page.
+- ``list`` returns objects of one kind in key order (by code point), filtered by equality
+  on top-level fields with scalar values (``None`` also matches a missing field; a string
+  never equals a number), ``limit`` (>= 1) at a time; ``marker`` is the last key of the
+  previous page. A bad query is InvalidInput (:mod:`.query`).
 - ``changes(since=R)`` returns every write with revision > R in revision order (deletes
   included, with ``value=None``), which is what sync streams from. Backends may compact
   history older than what they keep; asking for compacted history raises
