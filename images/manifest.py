@@ -21,7 +21,8 @@ import json
 import os
 import re
 import secrets
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -99,8 +100,16 @@ class IngestLimits:
     max_chunks: int
 
 
+def _hash_and_put(store: ChunkStore, chunk: bytes) -> str:
+    return store.put(chunk, hashlib.sha256(chunk).hexdigest())
+
+
 class Ingest:
-    """Feed bytes in order, then :meth:`finish`; memory held is about one chunk.
+    """Feed bytes in order, then :meth:`finish` (or :meth:`close` to give up).
+
+    Chunks are hashed and written by ``workers`` threads while the image hash runs in the
+    feeding thread (sha256 releases the GIL), at most ``2 * workers`` chunks in flight, so
+    memory stays at a few chunks.
 
     ``head`` (optional) receives the first ``head_bytes`` of the stream and is then extended
     (sparse) to the full size, so ``qemu-img info`` can look at the headers without the
@@ -116,6 +125,7 @@ class Ingest:
         expected_sha256: str | None = None,
         head: IO[bytes] | None = None,
         head_bytes: int = 0,
+        workers: int = 3,
     ) -> None:
         if expected_sha256 is not None:
             check_digest(expected_sha256, "declared sha256")
@@ -129,7 +139,9 @@ class Ingest:
         self._head_left = head_bytes if head is not None else 0
         self._image = hashlib.sha256()
         self._buf = bytearray()
-        self._chunks: list[str] = []
+        self._pending: list[Future[str]] = []
+        self._window = 2 * max(1, workers)
+        self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="ingest")
         self.received = 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
@@ -161,17 +173,27 @@ class Ingest:
             del self._buf[:done]
 
     def _emit(self, chunk: bytes) -> None:
-        if len(self._chunks) >= self.limits.max_chunks:
+        if len(self._pending) >= self.limits.max_chunks:
             raise ImageTooLarge(
                 "the image has too many chunks",
                 [Problem("body", f"more than {self.limits.max_chunks} chunks")],
             )
-        self._chunks.append(self.store.put(chunk, hashlib.sha256(chunk).hexdigest()))
+        if len(self._pending) >= self._window:
+            self._pending[-self._window].result()  # wait: bounded chunks in flight
+        self._pending.append(self._pool.submit(_hash_and_put, self.store, chunk))
+
+    def close(self) -> None:
+        """Stop: wait for chunk writes in flight (they are gc's to collect), no manifest."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def finish(self) -> Manifest:
-        if self._buf:
-            self._emit(bytes(self._buf))
-            self._buf.clear()
+        try:
+            if self._buf:
+                self._emit(bytes(self._buf))
+                self._buf.clear()
+            chunks = tuple(f.result() for f in self._pending)
+        finally:
+            self.close()
         if self.expected_size is not None and self.received < self.expected_size:
             raise TruncatedUpload(
                 "the upload ended early",
@@ -186,7 +208,7 @@ class Ingest:
         if self._head is not None:
             self._head.truncate(self.received)
             self._head.flush()
-        return Manifest(digest, self.received, self.store.chunk_size, tuple(self._chunks))
+        return Manifest(digest, self.received, self.store.chunk_size, chunks)
 
 
 def _too_large(size: int, limit: int) -> ImageTooLarge:
@@ -195,25 +217,51 @@ def _too_large(size: int, limit: int) -> ImageTooLarge:
     )
 
 
-async def ingest_stream(ingest: Ingest, stream: AsyncIterable[bytes] | Iterable[bytes]) -> Manifest:
-    """Drive ``ingest`` from a sync or async byte stream; hashing runs off the event loop."""
+def _next(it: Iterator[bytes]) -> bytes | None:
+    return next(it, None)
+
+
+async def _batches(
+    stream: AsyncIterable[bytes] | Iterable[bytes], size: int
+) -> AsyncIterator[bytearray]:
+    """Blocks regrouped into about ``size`` bytes; a sync stream is read in a thread."""
     batch = bytearray()
-    size = ingest.store.chunk_size
     if isinstance(stream, AsyncIterable):
         async for data in stream:
             batch += data
             if len(batch) >= size:
-                await asyncio.to_thread(ingest.feed, batch)
+                yield batch
                 batch = bytearray()
     else:
-        for data in stream:
-            batch += data
+        it = iter(stream)
+        while (block := await asyncio.to_thread(_next, it)) is not None:
+            batch += block
             if len(batch) >= size:
-                await asyncio.to_thread(ingest.feed, batch)
+                yield batch
                 batch = bytearray()
     if batch:
-        await asyncio.to_thread(ingest.feed, batch)
-    return await asyncio.to_thread(ingest.finish)
+        yield batch
+
+
+async def ingest_stream(ingest: Ingest, stream: AsyncIterable[bytes] | Iterable[bytes]) -> Manifest:
+    """Drive ``ingest`` from a sync or async byte stream, off the event loop.
+
+    Reading the next batch overlaps with hashing and writing the previous one.
+    """
+    feeding: asyncio.Future[None] | None = None
+    try:
+        async for batch in _batches(stream, ingest.store.chunk_size):
+            if feeding is not None:
+                await feeding
+            feeding = asyncio.ensure_future(asyncio.to_thread(ingest.feed, batch))
+        if feeding is not None:
+            await feeding
+        return await asyncio.to_thread(ingest.finish)
+    finally:
+        if feeding is not None and not feeding.done():
+            with contextlib.suppress(BaseException):  # a thread cannot be cancelled: wait
+                await feeding
+        await asyncio.to_thread(ingest.close)
 
 
 def read_file_blocks(fh: BinaryIO, block: int = 4 * 1024 * 1024) -> Iterable[bytes]:

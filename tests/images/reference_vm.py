@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import libvirt
-import yaml
 
 from atoll.images.reference.builder import READY_MARKER, ReferenceImage
+from atoll.site_agent.drivers.compute import configdrive
+from atoll.site_agent.drivers.compute.base import ConfigDriveSpec, NetworkConfig
 from atoll.testbed.services.netns import HostNetwork, ip, unique
 
 
@@ -35,20 +36,9 @@ class Guest:
 
 
 def config_drive(path: Path, hostname: str, instance_id: str, mac: str, cidr: str, gw: str) -> Path:
-    """A NoCloud drive in the layout of the compute driver's configdrive module."""
-    root = path.with_suffix(".d")
-    root.mkdir()
-    meta = {"instance-id": instance_id, "local-hostname": hostname}
-    net = {"version": 2, "ethernets": {"eth0": {
-        "match": {"macaddress": mac}, "set-name": "eth0", "dhcp4": False, "dhcp6": False,
-        "addresses": [cidr], "routes": [{"to": "0.0.0.0/0", "via": gw}]}}}  # fmt: skip
-    for name, data in (("meta-data", meta), ("network-config", net)):
-        text = yaml.safe_dump(data, default_flow_style=False, sort_keys=False)
-        (root / name).write_text(text)
-    (root / "user-data").write_text("#cloud-config\n")
-    subprocess.run(["genisoimage", "-quiet", "-output", str(path), "-volid", "cidata",
-                    "-joliet", "-rock", str(root)], check=True)  # fmt: skip
-    return path
+    """The drive the compute driver makes (its ``configdrive`` module: the real seam)."""
+    net = NetworkConfig(mac=mac, addresses=(cidr,), gateway=gw, dns=("192.0.2.53",), mtu=1400)
+    return configdrive.build(ConfigDriveSpec(instance_id, hostname, networks=(net,)), path)
 
 
 def domain_xml(name: str, ref: ReferenceImage, iso: Path, tap: str, mac: str, log: Path) -> str:
