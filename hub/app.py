@@ -72,7 +72,7 @@ def build_hub(
 ) -> Hub:
     signer = TokenSigner(signing_key)
     verifier = TokenVerifier([signing_key.public_key()], cache_size=10000)
-    revocations = Revocations(store, clock)
+    revocations = Revocations(store, clock, max_token_ttl=settings.token_ttl)
     passwords = Passwords(
         settings.password_time_cost, settings.password_memory_kib, settings.password_parallelism
     )

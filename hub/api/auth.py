@@ -121,11 +121,14 @@ REVOCATION = Shape(
         ),
         "value": Field("string", required=True, min_length=1, max_length=255),
         "revoked_at": Field("number", required=True, description="epoch seconds"),
+        "prune_after": Field(
+            "number", required=True, description="epoch seconds; no token it could stop is left"
+        ),
     },
 )
 REVOCATION_REQUEST = Shape(
     "RevocationRequest",
-    {k: v for k, v in REVOCATION.fields.items() if k != "revoked_at"},
+    {k: v for k, v in REVOCATION.fields.items() if k not in ("revoked_at", "prune_after")},
 )
 
 

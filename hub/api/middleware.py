@@ -26,7 +26,7 @@ from atoll.errors import (
     Unauthenticated,
 )
 from atoll.hub.api.context import CLAIMS_KEY, REQUEST_ID_KEY, hub_of
-from atoll.hub.errors import InternalError, MethodNotAllowed
+from atoll.hub.errors import InternalError, MethodNotAllowed, TooManyRequests
 from atoll.hub.identity import policy
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ def _error_response(error: AtollError, request_id: str) -> web.Response:
     response = web.json_response(error_body(error, request_id), status=status)
     if isinstance(error, Unauthenticated):
         response.headers["WWW-Authenticate"] = 'Bearer realm="atoll"'
+    if isinstance(error, TooManyRequests):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from atoll.errors import InvalidInput, Problem
-from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape
+from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, check
 from atoll.hub.store.base import JSON, Record
 
 DEFAULT_LIMIT = 100
@@ -93,6 +93,23 @@ def page_params(request: web.Request) -> tuple[int, str | None]:
     if problems:
         raise InvalidInput("the query is not valid", problems)
     return limit, marker
+
+
+def query_filters(request: web.Request, fields: dict[str, Field]) -> JSON:
+    """Equality filters from the query string (``?region=north``), checked like a body."""
+    filters: JSON = {}
+    problems: list[Problem] = []
+    for name, spec in fields.items():
+        value = request.query.get(name)
+        if value is None:
+            continue
+        before = len(problems)
+        check(spec, value, f"query.{name}", problems)
+        if len(problems) == before:
+            filters[name] = value
+    if problems:
+        raise InvalidInput("the query is not valid", problems)
+    return filters
 
 
 def page_reply(items: list[JSON], next_marker: str | None) -> web.Response:

@@ -10,15 +10,22 @@ import dataclasses
 
 from aiohttp import web
 
-from atoll.errors import Forbidden, InvalidInput, NotFound, Problem
+from atoll.errors import Forbidden, NotFound
 from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of
-from atoll.hub.api.replies import no_content, page_params, page_reply, read_body, reply
+from atoll.hub.api.replies import (
+    no_content,
+    page_params,
+    page_reply,
+    query_filters,
+    read_body,
+    reply,
+)
 from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, check, name_field
+from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, name_field
 from atoll.hub.identity import assignments
 from atoll.hub.identity.policy import ROLES, own_project
-from atoll.hub.store.base import JSON, Record
+from atoll.hub.store.base import Record
 
 KIND = assignments.KIND
 ID_PATTERN = r"^[a-z0-9._:-]{1,200}$"
@@ -58,32 +65,16 @@ ASSIGNMENT_CREATE = OneOf(
     (ON_PROJECT, ON_SYSTEM),
     description="give user and role, and either project, or system: true",
 )
-QUERY = {
+QUERY: dict[str, Field] = {
     "user": Field("string", pattern=NAME_PATTERN, max_length=63),
     "project": Field("string", pattern=NAME_PATTERN, max_length=63),
 }
 
 
-def _query_filters(request: web.Request) -> JSON:
-    filters: JSON = {}
-    problems: list[Problem] = []
-    for name, spec in QUERY.items():
-        value = request.query.get(name)
-        if value is None:
-            continue
-        problems_before = len(problems)
-        check(spec, value, f"query.{name}", problems)
-        if len(problems) == problems_before:
-            filters[name] = value
-    if problems:
-        raise InvalidInput("the query is not valid", problems)
-    return filters
-
-
 async def list_assignments(request: web.Request) -> web.Response:
     claims = claims_of(request)
     limit, marker = page_params(request)
-    filters = _query_filters(request)
+    filters = query_filters(request, QUERY)
     if not claims.system:
         if filters.get("project", claims.project) != claims.project:
             raise NotFound(f"project {filters['project']} does not exist")

@@ -13,11 +13,12 @@ from atoll.hub.api.replies import (
     page_reply,
     path_name,
     public_view,
+    query_filters,
     read_body,
     reply,
 )
 from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import LABELS, Field, Shape, name_field, text_field
+from atoll.hub.api.schema import LABELS, NAME_PATTERN, Field, Shape, name_field, text_field
 from atoll.hub.sites import registry
 
 KIND = registry.SITE_KIND
@@ -89,9 +90,17 @@ SITE_UPDATE = Shape(
 )
 
 
+QUERY: dict[str, Field] = {
+    "region": Field("string", pattern=NAME_PATTERN, max_length=63),
+    "state": Field("string", enum=registry.STATES),
+}
+
+
 async def list_sites(request: web.Request) -> web.Response:
     limit, marker = page_params(request)
-    page = await records.visible_page(hub_of(request).store, KIND, limit, marker, lambda r: True)
+    filters = query_filters(request, QUERY)
+    store = hub_of(request).store
+    page = await records.visible_page(store, KIND, limit, marker, lambda r: True, filters)
     return page_reply([public_view(r) for r in page.items], page.next_marker)
 
 
@@ -127,7 +136,16 @@ async def delete_site(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    Route("GET", "/v1/sites", "sites.list", list_sites, "List sites", response=SITE, paged=True),
+    Route(
+        "GET",
+        "/v1/sites",
+        "sites.list",
+        list_sites,
+        "List sites (filter by region, state)",
+        response=SITE,
+        paged=True,
+        query=QUERY,
+    ),
     Route(
         "POST",
         "/v1/sites",

@@ -7,6 +7,7 @@ and unscoped otherwise. A token never outlives the thing it was exchanged from.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -17,6 +18,7 @@ from atoll.errors import NotFound, Unauthenticated
 from atoll.hub.identity import assignments
 from atoll.hub.identity.passwords import Passwords
 from atoll.hub.identity.revocation import Revocations
+from atoll.hub.identity.throttle import LoginThrottle
 from atoll.hub.store.base import JSON, Store
 from atoll.tokens import Claims, TokenSigner, new_token_id
 
@@ -45,6 +47,7 @@ class TokenIssuer:
         revocations: Revocations,
         clock: Callable[[], float],
         ttl: float,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._store = store
         self._passwords = passwords
@@ -52,6 +55,7 @@ class TokenIssuer:
         self._revocations = revocations
         self._clock = clock
         self._ttl = ttl
+        self._throttle = throttle or LoginThrottle(clock)
 
     async def _user(self, name: str) -> JSON | None:
         try:
@@ -60,11 +64,14 @@ class TokenIssuer:
             return None
 
     async def by_password(self, user: str, password: str, project: str | None) -> Issued:
+        self._throttle.check(user)
         record = await self._user(user)
         stored = record.get("_password_hash") if record else None
         if not await self._passwords.verify(stored, password) or record is None:
             log.info("password authentication failed for user %s", user)
+            self._throttle.failed(user)
             raise Unauthenticated("the user name or password is wrong")
+        self._throttle.succeeded(user)
         if not record.get("enabled", True):
             raise Unauthenticated(f"user {user} is disabled")
         return await self._issue(user, project, self._clock() + self._ttl, None, None)
@@ -128,4 +135,4 @@ class TokenIssuer:
             app_credential=app_credential,
         )
         token = self._signer.sign(claims)
-        return Issued(token, Claims(**{**claims.__dict__, "key_id": self._signer.key_id}))
+        return Issued(token, dataclasses.replace(claims, key_id=self._signer.key_id))

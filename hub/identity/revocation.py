@@ -2,10 +2,15 @@
 
 One object per revocation, kind ``revocation``, key ``<subject>:<value>`` (``token:<id>``,
 ``user:<name>``, ``project:<name>``, ``application_credential:<id>``), value
-``{"subject", "value", "revoked_at"}``. Every hub process keeps the whole list in memory
-(:class:`~atoll.tokens.RevocationList`), loaded at start and followed through the store's
-watch, so checking a token costs no store read, and a revocation made by another hub process
-sharing the store (etcd) takes effect here as soon as the watch delivers it.
+``{"subject", "value", "revoked_at", "prune_after"}``. Every hub process keeps the whole
+list in memory (:class:`~atoll.tokens.RevocationList`), loaded at start and followed
+through the store's watch, so checking a token costs no store read, and a revocation made
+by another hub process sharing the store (etcd) takes effect here as soon as the watch
+delivers it.
+
+No token lives longer than the hub's token TTL, so a revocation is useless once that long
+has passed since it was made: :meth:`Revocations.prune` deletes those (``prune_after``), and
+the list stays as small as the tokens it guards against.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import cast, get_args
 
+from atoll.errors import NotFound, StaleRevision
 from atoll.hub.store.base import JSON, Change, ListQuery, Store
 from atoll.tokens import Claims, RevocationList, RevocationSubject
 
@@ -30,22 +36,57 @@ def revocation_key(subject: RevocationSubject, value: str) -> str:
 
 
 class Revocations:
-    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], float],
+        max_token_ttl: float = 86400.0,
+        prune_every: float = 300.0,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._ttl = max_token_ttl
+        self._prune_every = prune_every
+        self._pruner: asyncio.Task[None] | None = None
         self._list = RevocationList()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         since = await self._load()
         self._task = asyncio.create_task(self._follow(since), name="revocation-watch")
+        self._pruner = asyncio.create_task(self._prune_forever(), name="revocation-prune")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._pruner):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._pruner = None
+
+    async def _prune_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._prune_every)
+            try:
+                await self.prune()
+            except Exception as exc:  # the store is down: try again next round
+                log.warning("could not prune revocations: %s", exc)
+
+    async def prune(self) -> int:
+        """Delete revocations no live token can need any more; how many went."""
+        now, gone = self._clock(), 0
+        marker: str | None = None
+        while True:
+            page = await self._store.list(ListQuery(KIND, limit=1000, marker=marker))
+            for record in page.items:
+                if record.value.get("prune_after", now + 1) <= now:
+                    with contextlib.suppress(NotFound, StaleRevision):
+                        await self._store.delete(KIND, record.key, expect_revision=record.revision)
+                        self._apply_change(Change(0, KIND, record.key, "delete", None))
+                        gone += 1
+            if page.next_marker is None:
+                return gone
+            marker = page.next_marker
 
     async def _load(self) -> int:
         since = await self._store.revision()
@@ -98,7 +139,13 @@ class Revocations:
 
     async def revoke(self, subject: RevocationSubject, value: str) -> JSON:
         """Revoke now; effective in this process at once, elsewhere through the store."""
-        entry: JSON = {"subject": subject, "value": value, "revoked_at": self._clock()}
+        now = self._clock()
+        entry: JSON = {
+            "subject": subject,
+            "value": value,
+            "revoked_at": now,
+            "prune_after": now + self._ttl,
+        }
         await self._store.put(KIND, revocation_key(subject, value), entry)
         self._list.add(subject, value, entry["revoked_at"])
         log.info("revoked %s %s", subject, value if subject != "token" else value[:8] + "...")

@@ -87,3 +87,15 @@ async def test_token_request_needs_exactly_one_method(api: Api) -> None:
         status, data, _ = await api.call("POST", "/v1/auth/tokens", body=body)
         assert status == 400, body
         assert data["error"]["code"] == "invalid_input"
+
+
+async def test_password_guessing_is_slowed_down(api: Api) -> None:
+    for _ in range(5):
+        bad = await api.call("POST", "/v1/auth/tokens", body={"user": ADMIN, "password": "guess"})
+        assert bad[0] == 401
+    right = {"user": ADMIN, "password": ADMIN_PASSWORD}
+    status, data, headers = await api.call("POST", "/v1/auth/tokens", body=right)
+    assert status == 429 and data["error"]["code"] == "too_many_requests"
+    assert int(headers["Retry-After"]) > 0
+    api.clock.now += 61
+    assert (await api.call("POST", "/v1/auth/tokens", body=right))[0] == 201

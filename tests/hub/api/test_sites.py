@@ -77,3 +77,16 @@ async def test_join_tokens_are_shown_once_and_work_once(api: Api) -> None:
     await registry.record_report(store, "edge-2", registry.ZERO, registry.ZERO, api.clock.now)
     status, data, _ = await api.call("POST", "/v1/join_tokens", admin, {"site": "edge-2"})
     assert status == 409 and "already enrolled" in data["error"]["message"]
+
+
+async def test_sites_filter_by_region_and_state(api: Api) -> None:
+    admin = await api.admin()
+    for name, region in (("n1", "north"), ("n2", "north"), ("s1", "south")):
+        await api.ok("POST", "/v1/sites", admin, {"name": name, "region": region})
+    await api.ok("PATCH", "/v1/sites/n2", admin, {"state": "maintenance"})
+    north = await api.ok("GET", "/v1/sites?region=north", admin)
+    assert [s["name"] for s in north["items"]] == ["n1", "n2"]
+    calm = await api.ok("GET", "/v1/sites?region=north&state=maintenance", admin)
+    assert [s["name"] for s in calm["items"]] == ["n2"]
+    status, data, _ = await api.call("GET", "/v1/sites?state=sleeping", admin)
+    assert status == 400 and data["error"]["problems"][0]["where"] == "query.state"

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from atoll.hub.identity.revocation import Revocations
+from atoll.hub.store.base import ListQuery
 from atoll.hub.store.memory import MemoryStore
 from atoll.tokens import Claims
 
@@ -44,3 +45,21 @@ async def test_a_revocation_reaches_the_other_process_and_survives_restart() -> 
         assert later.is_revoked(token("alice", 99.0))  # loaded from the store at start
     finally:
         await later.stop()
+
+
+async def test_revocations_are_pruned_once_no_token_can_need_them() -> None:
+    store = MemoryStore()
+    now = [1000.0]
+    revocations = Revocations(store, lambda: now[0], max_token_ttl=3600)
+    await revocations.start()
+    try:
+        await revocations.revoke("user", "alice")
+        assert await revocations.prune() == 0
+        now[0] += 3599
+        assert await revocations.prune() == 0
+        assert revocations.is_revoked(token("alice", 999.0))
+        now[0] += 1  # every token alice held at 1000 has expired by 4600
+        assert await revocations.prune() == 1
+        assert (await store.list(ListQuery("revocation"))).items == []
+    finally:
+        await revocations.stop()
