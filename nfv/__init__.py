@@ -1,1 +1,16 @@
-"""ETSI NFV: CSAR + SOL001 VNFD parsing into a typed deployment model, LCM, placement."""
+"""ETSI NFV: CSAR + SOL001 VNFD parsing into a typed deployment model, LCM, placement.
+
+Public surface (what the hub and the lifecycle call):
+
+* ``atoll.nfv.package.load_package(source: Path | bytes, limits=None, bundled=None)
+  -> VnfPackage``; raises ``atoll.nfv.errors.InvalidPackage`` (an ``InvalidInput``) listing
+  every problem. ``VnfPackage.to_dict()`` is the JSON-able model, ``VnfPackage.warnings``
+  what was accepted but is worth a look. ``atoll.nfv.definitions.BundledTypes`` shares the
+  parsed SOL001 library between calls of a long-lived process.
+* ``atoll.nfv.model``: the frozen dataclasses (``Vnfd``, ``Flavour``, ``Vdu``, ...).
+* ``atoll.nfv.planning.plan(model, flavour_id, instantiation_level_id=None,
+  scale_levels=None) -> DeploymentPlan``, ``scale(model, plan, aspect_id, steps)``,
+  ``diff(old, new) -> PlanDelta``; raise ``InvalidPlanRequest``.
+* ``atoll.nfv.artifacts.image_needs(package)``, ``vnfd_files(source, package)``,
+  ``vnfd_archive(source, package)``; ``atoll.nfv.summary.summarize(package)``.
+"""
