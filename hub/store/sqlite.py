@@ -12,10 +12,12 @@ the counter. SQLite's write lock serializes writers, also across processes on th
 The changes log keeps the last ``history`` writes; older ones are pruned, and asking for
 them raises :class:`~atoll.hub.store.base.Compacted`.
 
-The connection lives on one dedicated thread (sqlite3 connections are bound to the thread
-that made them); every method hands its work to that thread and awaits it. ``watch`` wakes on
-this store's own writes at once and polls every ``poll_interval`` seconds for writes made by
-another process.
+Two connections, each on its own dedicated thread (sqlite3 connections are bound to the
+thread that made them): writes go to the writer thread, which commits every write queued at
+that moment in one transaction (group commit, a savepoint each); reads go to the reader
+thread and, thanks to WAL, never wait for a commit. A write's result is handed out only after
+COMMIT, so a read issued after it sees it. ``watch`` wakes on this store's own writes at once
+and polls every ``poll_interval`` seconds for writes made by another process.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ T = TypeVar("T")
 
 DEFAULT_HISTORY = 100_000
 BUSY_TIMEOUT_MS = 5_000
+TABLES = {"meta", "objects", "changes"}
 MAX_BATCH = 256  # writes committed together, at most
 
 
@@ -70,8 +73,10 @@ class SQLiteStore:
         self._history = history
         self._poll = poll_interval
         self._durable = durable
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atoll-sqlite")
-        self._db: sqlite_utils.Database | None = None  # touched only on the executor thread
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atoll-sqlite-w")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atoll-sqlite-r")
+        # One connection per thread, each touched only on its own thread.
+        self._dbs: dict[str, sqlite_utils.Database] = {}
         self._queue: deque[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]] = deque()
         self._local_rev = 0
         self._written: asyncio.Condition | None = None
@@ -80,25 +85,25 @@ class SQLiteStore:
     # -- the thread ------------------------------------------------------------------------
 
     async def _run(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
-        """Run a read on the store's thread."""
+        """Run a read on the reader thread."""
         if self._closed:
             raise TemporaryError(f"hub store {self.path} is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, fn)
+        return await loop.run_in_executor(self._reader, self._call, fn)
 
     def _call(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         try:
-            return fn(self._database())
+            return fn(self._database("read"))
         except (sqlite3.Error, OSError) as exc:
             raise self._translate(exc) from exc
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run a write on the store's thread, committed together with any queued beside it."""
+        """Run a write on the writer thread, committed together with any queued beside it."""
         if self._closed:
             raise TemporaryError(f"hub store {self.path} is closed")
         job: Future[T] = Future()
         self._queue.append((fn, job))
-        self._executor.submit(self._drain)
+        self._writer.submit(self._drain)
         return await asyncio.wrap_future(job)
 
     def _drain(self) -> None:
@@ -117,7 +122,7 @@ class SQLiteStore:
             return
         outcomes: list[tuple[Future[Any], Any, AtollError | None]] = []
         try:
-            conn = self._database().conn
+            conn = self._database("write").conn
             with _transaction(conn):
                 for fn, job in jobs:
                     conn.execute("SAVEPOINT write")
@@ -147,10 +152,11 @@ class SQLiteStore:
             return TemporaryError(f"hub store {self.path} is busy: {exc}")
         return PermanentError(f"hub store {self.path}: {exc}")
 
-    def _database(self) -> sqlite_utils.Database:
-        if self._db is None:
-            self._db = self._open()
-        return self._db
+    def _database(self, role: str) -> sqlite_utils.Database:
+        """This thread's connection (``role`` names the thread), opened on first use."""
+        if role not in self._dbs:
+            self._dbs[role] = self._open()
+        return self._dbs[role]
 
     def _open(self) -> sqlite_utils.Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +166,13 @@ class SQLiteStore:
         # OFF (durable=False) is for tests and throwaway stores only.
         conn.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'OFF'}")
         db = sqlite_utils.Database(conn)
-        with _transaction(conn):
+        if not set(db.table_names()) >= TABLES:
+            self._create_tables(db)
+        log.debug("hub store connection opened: %s", self.path)
+        return db
+
+    def _create_tables(self, db: sqlite_utils.Database) -> None:
+        with _transaction(db.conn):
             db.table("meta").create({"name": str, "value": int}, pk="name", if_not_exists=True)
             db.table("objects").create(
                 {"kind": str, "key": str, "value": str, "revision": int, "created_revision": int},
@@ -172,9 +184,8 @@ class SQLiteStore:
                 pk="revision",
                 if_not_exists=True,
             )
-            conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0)")
-        log.info("hub store opened: %s", self.path)
-        return db
+            db.conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0)")
+        log.info("hub store created: %s", self.path)
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -306,15 +317,16 @@ class SQLiteStore:
         if self._closed:
             return
 
-        def work() -> None:
-            if self._db is not None:
-                self._db.conn.close()
-                self._db = None
+        def work(role: str) -> None:
+            db = self._dbs.pop(role, None)
+            if db is not None:
+                db.conn.close()
 
+        self._closed = True  # queued writes still run: the writer thread takes them in order
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, work)
-        self._closed = True
-        self._executor.shutdown(wait=False)
+        for role, executor in (("write", self._writer), ("read", self._reader)):
+            await loop.run_in_executor(executor, work, role)
+            executor.shutdown(wait=False)
 
 
 @contextmanager
