@@ -1,7 +1,8 @@
 #!/bin/busybox sh
 # PID 1 of the Atoll reference VNF (an initramfs; nothing else runs).
 #   1. loads the virtio modules listed in /etc/modules, in rounds until all load
-#      (a module whose dependency is not loaded yet fails and is retried next round);
+#      (a module whose dependency is not loaded yet fails and is retried next round),
+#      with the parameters in /etc/modparams/NAME;
 #   2. finds its config drive by label (cloud-init NoCloud: LABEL=cidata) and reads
 #      meta-data (instance-id, local-hostname) and network-config v2 (per-NIC static
 #      addresses, matched by MAC; default route; MTU);
@@ -22,13 +23,13 @@ for round in 1 2 3 4 5 6 7 8; do
   left=""
   for m in $want; do
     grep -q "^$m " /proc/modules && continue
-    insmod "/lib/modules/$m.ko" 2>/dev/null || left="$left $m"
+    insmod "/lib/modules/$m.ko" $(cat "/etc/modparams/$m" 2>/dev/null) 2>/dev/null || left="$left $m"
   done
   [ -z "$left" ] && break
   want=$left
 done
 [ -n "$left" ] && log "modules that did not load:$left"
-log "modules loaded"
+log "modules loaded (virtio_net csum=$(cat /sys/module/virtio_net/parameters/csum 2>/dev/null))"
 ip link set lo up
 
 dev=""

@@ -23,6 +23,7 @@ from atoll.images.reference.builder import READY_MARKER, ReferenceImage
 from atoll.site_agent.drivers.compute import configdrive
 from atoll.site_agent.drivers.compute.base import ConfigDriveSpec, NetworkConfig
 from atoll.testbed.services.netns import HostNetwork, ip, unique
+from atoll.testbed.services.ovs import PrivateOVS
 
 
 @dataclass(frozen=True)
@@ -60,18 +61,40 @@ def domain_xml(name: str, ref: ReferenceImage, iso: Path, tap: str, mac: str, lo
 </domain>"""
 
 
+def _host_side(net: HostNetwork, tap: str, cidr: str, ovs: PrivateOVS | None) -> None:
+    """The host end: the tap itself, or an OVS netdev bridge holding the tap."""
+    dev = tap
+    if ovs is not None:
+        dev = unique("at-o")
+        ovs.vsctl("add-br", dev, "--", "set", "bridge", dev, "datapath_type=netdev")
+        net.links.append(dev)
+        ovs.vsctl("add-port", dev, tap)
+        deadline = time.monotonic() + 10  # vswitchd makes the bridge's own port a moment later
+        while not Path(f"/sys/class/net/{dev}").exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"OVS made no host device for bridge {dev}")
+            time.sleep(0.05)
+    ip("addr", "add", cidr, "dev", dev)
+    for link in {tap, dev}:
+        ip("link", "set", link, "up")
+        subprocess.run(["ethtool", "-K", link, "tx", "off"], capture_output=True, check=False)
+
+
 @contextlib.contextmanager
 def boot(
-    conn: libvirt.virConnect, ref: ReferenceImage, prefix: str, net: HostNetwork, tmp: Path
+    conn: libvirt.virConnect,
+    ref: ReferenceImage,
+    prefix: str,
+    net: HostNetwork,
+    tmp: Path,
+    ovs: PrivateOVS | None = None,
 ) -> Iterator[Guest]:
     """Start a guest; the caller's ``domain_prefix``/``hostnet`` fixtures clean up."""
     tap = unique("at-t")
     ip("tuntap", "add", "dev", tap, "mode", "tap")
     net.links.append(tap)
     subnet = f"10.{secrets.randbelow(50) + 200}.{secrets.randbelow(256)}"
-    ip("addr", "add", f"{subnet}.1/24", "dev", tap)
-    ip("link", "set", tap, "up")
-    subprocess.run(["ethtool", "-K", tap, "tx", "off"], capture_output=True, check=False)
+    _host_side(net, tap, f"{subnet}.1/24", ovs)
     mac = "52:54:00:" + ":".join(f"{secrets.randbelow(256):02x}" for _ in range(3))
     hostname, iid = f"vnf-{secrets.token_hex(2)}", f"i-{secrets.token_hex(4)}"
     iso = config_drive(tmp / "cidata.iso", hostname, iid, mac, f"{subnet}.2/24", f"{subnet}.1")

@@ -11,6 +11,7 @@ import pytest
 from atoll.images.reference.builder import ReferenceImage, build_reference
 from atoll.images.settings import ImageSettings
 from atoll.testbed.services.netns import HostNetwork
+from atoll.testbed.services.ovs import PrivateOVS
 from tests.images.reference_vm import boot, ready_line, udp_echo, wait_http
 
 pytestmark = pytest.mark.e2e
@@ -43,3 +44,17 @@ def test_it_boots_and_answers_http_and_udp_echo(
         assert f"addresses=eth0={guest.address}/24" in ready_line(guest)
     # The goal is < 5 s on a quiet machine; bench_images measures and reports the median.
     print(f"reference image boot-to-HTTP under TCG: {seconds:.2f} s; {ready_line(guest)}")
+
+
+def test_it_answers_through_an_ovs_netdev_bridge(
+    reference: ReferenceImage,
+    libvirt_conn: libvirt.virConnect,
+    domain_prefix: str,
+    hostnet: HostNetwork,
+    ovs: PrivateOVS,
+    tmp_path: Path,
+) -> None:
+    with boot(libvirt_conn, reference, domain_prefix, hostnet, tmp_path, ovs) as guest:
+        _, body = wait_http(guest, timeout=120)
+        assert guest.instance_id in body
+        assert udp_echo(guest, b"through ovs") == b"through ovs"
