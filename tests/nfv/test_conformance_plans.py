@@ -187,3 +187,12 @@ def test_plan_requests_the_flavour_does_not_offer_are_refused() -> None:
     )
     with pytest.raises(InvalidPlanRequest):
         scale(pkg, plan(pkg, "simple"), "worker_instance", -1)
+
+
+def test_plan_with_explicit_scale_levels() -> None:
+    pkg = load_package(PACKAGES / "helloworld3-functional")
+    result = plan(pkg, "simple", "instantiation_level_1", {"worker_instance": 1})
+    assert dict(result.vdu_counts) == {"VDU1": 2, "VDU2": 2}
+    assert dict(result.scale_levels) == {"worker_instance": 1}
+    down = plan(pkg, "simple", "instantiation_level_2", {"worker_instance": 0})
+    assert down.vdu_counts == plan(pkg, "simple", "instantiation_level_1").vdu_counts
