@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atoll.images.errors import ToolError
+from atoll.images.reference.netcfg import NETCFG_AWK
 from atoll.images.reference.udpecho import SOURCE as UDPECHO_SOURCE
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ def _initramfs(staging: Path, busybox: bytes, modules: dict[str, bytes], out: Pa
     for name in order:
         (staging / "lib/modules" / f"{name}.ko").write_bytes(_strip_signature(modules[name]))
     (staging / "etc/modules").write_text("\n".join(order) + "\n")
+    (staging / "etc/netcfg.awk").write_text(NETCFG_AWK)
     (staging / "etc/modparams").mkdir()
     for name, params in MODULE_PARAMS.items():
         (staging / "etc/modparams" / name).write_text(params + "\n")
@@ -266,7 +268,7 @@ def build_reference(out_dir: Path, cache_dir: Path, *, refresh: bool = False) ->
     busybox_deb = download(BUSYBOX, debs)
     key = _key(kernel_deb.name.encode(), busybox_deb.name.encode(), INIT.read_bytes(),
                UDPECHO_SOURCE.encode(), "\n".join(MODULES).encode(),
-               json.dumps(MODULE_PARAMS).encode())  # fmt: skip
+               json.dumps(MODULE_PARAMS).encode(), NETCFG_AWK.encode())  # fmt: skip
     built = cache_dir / "builds" / key
     if not (built / "initramfs.img").is_file():
         log.info("building the reference image into %s", built)

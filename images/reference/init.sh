@@ -43,21 +43,7 @@ if [ -n "$dev" ] && mount -t iso9660 -o ro "$dev" /mnt; then
   unquote() { sed -e "s/^ *//" -e "s/^['\"]//" -e "s/['\"]\$//"; }
   iid=$(sed -n 's/^instance-id://p' /mnt/meta-data | unquote)
   host=$(sed -n 's/^local-hostname://p' /mnt/meta-data | unquote)
-  [ -f /mnt/network-config ] && awk '
-    function flush(  i) {
-      for (i = 0; i < n; i++) print "addr", mac, addr[i]
-      if (mtu != "") print "mtu", mac, mtu
-      if (gw != "") print "gw", mac, gw
-    }
-    { gsub(/["\047]/, "") }
-    /^  [^ ].*:$/ { flush(); mac = ""; n = 0; gw = ""; mtu = ""; sect = ""; next }
-    /^    [a-z0-9-]+:/ { sect = $1; sub(/:$/, "", sect) }
-    /^      macaddress:/ { mac = tolower($2) }
-    sect == "addresses" && /^    - / { addr[n++] = $2 }
-    sect == "routes" && /via:/ { gw = $NF }
-    /^    mtu:/ { mtu = $2 }
-    END { flush() }
-  ' /mnt/network-config > /tmp/net
+  [ -f /mnt/network-config ] && awk -f /etc/netcfg.awk /mnt/network-config > /tmp/net
 else
   log "no config drive (LABEL=cidata) found"
 fi
@@ -77,7 +63,10 @@ while read -r kind mac value; do
   case $kind in
     addr) ip addr add "$value" dev "$nic" && ips="$ips $nic=$value" ;;
     mtu) ip link set "$nic" mtu "$value" ;;
-    gw) ip route add default via "$value" dev "$nic" ;;
+    gw) case $value in
+          *:*) ip -6 route add default via "$value" dev "$nic" ;;
+          *) ip route add default via "$value" dev "$nic" ;;
+        esac ;;
   esac
 done < /tmp/net 2>/dev/null
 
