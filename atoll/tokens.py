@@ -149,6 +149,13 @@ class TokenVerifier:
         self._cache_size = cache_size
         self._cache: dict[str, Claims] = {}
 
+    def public_keys(self) -> list[dict[str, str]]:
+        """The trusted keys as ``{"kid", "algorithm", "public_key_pem"}`` (for publishing)."""
+        return [
+            {"kid": kid, "algorithm": "Ed25519", "public_key_pem": public_key_pem(key).decode()}
+            for kid, key in self._keys.items()
+        ]
+
     def verify(self, token: str, now: float) -> Claims:
         """The token's claims, or :class:`~atoll.errors.Unauthenticated` saying why not."""
         claims = self._cache.get(token)
@@ -242,6 +249,17 @@ def public_key_pem(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+
+
+def load_public_key_pem(data: bytes) -> Ed25519PublicKey:
+    """A public key published by the hub (``GET /v1/auth/keys``)."""
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError as exc:
+        raise ConfigError("the data is not a PEM public key") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise ConfigError("the public key is not an Ed25519 key")
+    return key
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:

@@ -101,6 +101,33 @@ async def issue(request: web.Request) -> web.Response:
     return response
 
 
+KEYS = Shape(
+    "TokenKeys",
+    {
+        "keys": Field(
+            "array",
+            required=True,
+            items=Field(
+                "object",
+                shape=Shape(
+                    "TokenKey",
+                    {
+                        "kid": Field("string", required=True),
+                        "algorithm": Field("string", required=True, enum=("Ed25519",)),
+                        "public_key_pem": Field("string", required=True),
+                    },
+                ),
+            ),
+        )
+    },
+)
+
+
+async def show_keys(request: web.Request) -> web.Response:
+    """The public keys tokens are signed with: what a site needs to verify them offline."""
+    return reply({"keys": hub_of(request).verifier.public_keys()})
+
+
 async def show_current(request: web.Request) -> web.Response:
     return reply(token_info(claims_of(request)))
 
@@ -155,6 +182,15 @@ ROUTES = [
         body=TOKEN_REQUEST,
         response=TOKEN_REPLY,
         status=201,
+        public=True,
+    ),
+    Route(
+        "GET",
+        "/v1/auth/keys",
+        "auth.keys.list",
+        show_keys,
+        "The public keys that verify tokens (for sites verifying offline)",
+        response=KEYS,
         public=True,
     ),
     Route(

@@ -52,6 +52,8 @@ async def read_body(request: web.Request, shape: Shape | OneOf) -> JSON:
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput(f"the request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidInput("the request body nests too deeply") from exc
     return shape.validate(data)
 
 

@@ -44,6 +44,7 @@ SYSTEM_READ = Rule(system=ANYONE)
 POLICY: dict[str, Rule] = {
     "openapi.show": PUBLIC,
     "auth.tokens.issue": PUBLIC,
+    "auth.keys.list": PUBLIC,
     "auth.tokens.show_current": Rule(authenticated=True),
     "auth.tokens.revoke_current": Rule(authenticated=True),
     "revocations.list": SYSTEM_READ,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from atoll.tokens import TokenVerifier
+from atoll.tokens import TokenVerifier, load_public_key_pem
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, Api
 
 
@@ -99,3 +99,11 @@ async def test_password_guessing_is_slowed_down(api: Api) -> None:
     assert int(headers["Retry-After"]) > 0
     api.clock.now += 61
     assert (await api.call("POST", "/v1/auth/tokens", body=right))[0] == 201
+
+
+async def test_published_keys_verify_issued_tokens_offline(api: Api) -> None:
+    status, data, _ = await api.call("GET", "/v1/auth/keys")
+    assert status == 200 and len(data["keys"]) == 1
+    key = load_public_key_pem(data["keys"][0]["public_key_pem"].encode())
+    claims = TokenVerifier([key]).verify(await api.admin(), api.clock.now)
+    assert claims.user == ADMIN and claims.key_id == data["keys"][0]["kid"]

@@ -70,13 +70,17 @@ async def test_bad_bodies_are_400s_that_say_where(api: Api) -> None:
         status, data, _ = await api.call("POST", "/v1/projects", admin, body)
         assert status == 400, body
         assert where in [p["where"] for p in data["error"]["problems"]], data
+    headers = {"Authorization": f"Bearer {admin}", "Content-Type": "application/json"}
+    for raw in (b"{not json", b"[" * 50000, b"\xff\xfe", b'{"name": NaN}', b"1e999999"):
+        resp = await api.client.post("/v1/projects", data=raw, headers=headers)
+        assert resp.status == 400, raw[:20]
+        assert (await resp.json())["error"]["code"] == "invalid_input"
     resp = await api.client.post(
         "/v1/projects",
-        data=b"{not json",
-        headers={"Authorization": f"Bearer {admin}", "Content-Type": "application/json"},
+        data=b'{"name": "a"}',
+        headers={"Authorization": f"Bearer {admin}", "Content-Type": "text/plain"},
     )
     assert resp.status == 400
-    assert (await resp.json())["error"]["code"] == "invalid_input"
 
 
 async def test_oversized_body_is_a_413_with_the_error_shape(api: Api) -> None:
