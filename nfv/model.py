@@ -235,6 +235,7 @@ class Vnfd:
 class ImportedFile:
     path: str
     source: str  # "package" or "sol001" (the bundled ETSI type library)
+    template_version: str | None = None  # metadata.template_version (SOL001 files say 2.6.1...)
 
 
 @dataclass(frozen=True)

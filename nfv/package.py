@@ -104,10 +104,19 @@ def _read(
         manifest=manifest,
         files=tuple(sorted(files.names)),
         verified_files=tuple(dict.fromkeys(verified)),
-        definitions=tuple(ImportedFile(item.doc.path, item.source) for item in loaded),
+        definitions=tuple(
+            ImportedFile(item.doc.path, item.source, _template_version(item.doc.data))
+            for item in loaded
+        ),
         vnfd=vnfd,
         warnings=tuple(log.warnings),
     )
+
+
+def _template_version(data: object) -> str | None:
+    meta = data.get("metadata") if isinstance(data, dict) else None
+    version = meta.get("template_version") if isinstance(meta, dict) else None
+    return str(version) if isinstance(version, str | int | float) else None
 
 
 def _text(files: PackageFiles, name: str, log: ProblemLog) -> str | None:

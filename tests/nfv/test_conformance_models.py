@@ -58,12 +58,12 @@ def counts(flavour: Flavour) -> tuple[int, int, int, int, int, int, int, int]:
 
 def test_getting_started_resolves_sol001_from_the_bundled_library() -> None:
     pkg = load("getting-started")
-    assert [(d.path, d.source) for d in pkg.definitions] == [
-        ("Definitions/sample_vnfd_top.yaml", "package"),
-        ("(sol001)/etsi_nfv_sol001_common_types.yaml", "sol001"),
-        ("(sol001)/etsi_nfv_sol001_vnfd_types.yaml", "sol001"),
-        ("Definitions/sample_vnfd_types.yaml", "package"),
-        ("Definitions/sample_vnfd_df_simple.yaml", "package"),
+    assert [(d.path, d.source, d.template_version) for d in pkg.definitions] == [
+        ("Definitions/sample_vnfd_top.yaml", "package", None),
+        ("(sol001)/etsi_nfv_sol001_common_types.yaml", "sol001", "2.7.1"),
+        ("(sol001)/etsi_nfv_sol001_vnfd_types.yaml", "sol001", "2.7.1"),
+        ("Definitions/sample_vnfd_types.yaml", "package", None),
+        ("Definitions/sample_vnfd_df_simple.yaml", "package", None),
     ]
     vnfd = pkg.vnfd
     assert (vnfd.descriptor_id, vnfd.provider, vnfd.product_name) == (
@@ -254,6 +254,11 @@ def test_free5gc_anti_affinity_zone() -> None:
 def test_practical_two_flavours_with_carried_types() -> None:
     pkg = load("practical")
     assert all(d.source == "package" for d in pkg.definitions)
+    carried = {d.path: d.template_version for d in pkg.definitions if "etsi" in d.path}
+    assert carried == {
+        "Definitions/etsi_nfv_sol001_common_types.yaml": "2.6.1",
+        "Definitions/etsi_nfv_sol001_vnfd_types.yaml": "2.6.1",
+    }
     assert pkg.vnfd.vnf_type == "Sample.VNF.Node"
     assert (pkg.vnfd.provider, pkg.vnfd.product_name, pkg.vnfd.software_version) == (
         "Sample",

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from atoll.errors import InvalidInput
 from atoll.nfv.definitions import BundledTypes
+from atoll.nfv.errors import ProblemLog
+from atoll.nfv.manifest import parse_manifest, parse_tosca_meta
 from atoll.nfv.model import VnfPackage
 from atoll.nfv.package import load_package
 from tests.nfv.packages import PACKAGES
@@ -172,3 +174,10 @@ def test_archive_mutations_never_crash(data: bytes) -> None:
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_never_crash(data: bytes) -> None:
     assert survives(data) is None
+
+
+@FAST
+@given(st.text(max_size=600))
+def test_metadata_text_never_crashes(text: str) -> None:
+    parse_tosca_meta(text, ProblemLog())
+    parse_manifest("vnf.mf", text, ProblemLog())
