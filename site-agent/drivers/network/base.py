@@ -289,3 +289,9 @@ class NetworkDriver(Protocol):
     async def port_stats(self) -> list[OvsPortStats]:
         """Counters of every port we own, for telemetry."""
         ...
+
+    async def sweep_devices(self, keep: Collection[str]) -> list[str]:
+        """Delete host taps/veths named under the device prefix that are on no OVS bridge and
+        belong to no port id in ``keep`` (what a crash between "make the tap" and "attach it"
+        leaves); returns their names. Every agent on a host needs its own prefix."""
+        ...

@@ -19,6 +19,8 @@ core's tests and simulated sites run against it:
 - ``delete_network`` forgets the segment; an unknown id is a no-op. Ports are not unplugged.
 - ``list_ports`` lists every port carrying this agent's owner tag, sorted by port id;
   ``port_stats`` gives their counters (all zero unless :meth:`FakeNetwork.count` moved them).
+- ``sweep_devices(keep)`` removes stray devices (here: names added with
+  :meth:`FakeNetwork.strand`, as a crash mid-plug would leave) not belonging to ``keep``.
 
 Test hooks: :meth:`FakeNetwork.fail` makes the next call(s) of a method raise an error (for
 retry and crash-recovery tests); :meth:`FakeNetwork.count` adds traffic to a port.
@@ -27,7 +29,7 @@ retry and crash-recovery tests); :meth:`FakeNetwork.count` adds traffic to a por
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from atoll.errors import AtollError
 from atoll.site_agent.drivers.network.base import (
@@ -68,6 +70,7 @@ class FakeNetwork:
         self._failures: dict[str, list[AtollError]] = {}
         self.started = False
         self.calls: list[str] = []
+        self.stray: dict[str, str] = {}  # device name -> port id
 
     # -- test hooks ---------------------------------------------------------------------
 
@@ -85,6 +88,12 @@ class FakeNetwork:
             rx_bytes=s.rx_bytes + packets * size,
             tx_bytes=s.tx_bytes + packets * size,
         )
+
+    def strand(self, port_id: str) -> str:
+        """Leave a device behind for ``port_id`` as a crash between tap and OVS would."""
+        name = device_name(port_id, self.device_prefix)
+        self.stray[name] = port_id
+        return name
 
     def _enter(self, method: str) -> None:
         self.calls.append(method)
@@ -186,6 +195,7 @@ class FakeNetwork:
     async def unplug_port(self, port_id: str) -> None:
         self._enter("unplug_port")
         self._free_vf(port_id)
+        self.stray = {n: p for n, p in self.stray.items() if p != port_id}
         self.ports.pop(port_id, None)
         self.stats.pop(port_id, None)
 
@@ -206,3 +216,10 @@ class FakeNetwork:
     async def port_stats(self) -> list[OvsPortStats]:
         self._enter("port_stats")
         return [self.stats[pid] for pid in sorted(self.stats)]
+
+    async def sweep_devices(self, keep: Collection[str]) -> list[str]:
+        self._enter("sweep_devices")
+        gone = sorted(name for name, pid in self.stray.items() if pid not in keep)
+        for name in gone:
+            del self.stray[name]
+        return gone

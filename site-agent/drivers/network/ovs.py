@@ -30,7 +30,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +115,8 @@ class _Switch:
     # -- OVSDB plumbing -----------------------------------------------------------------
 
     def connect(self) -> None:
+        if self.api is not None:
+            return
         remote, timeout = self.settings.ovsdb_remote, self.settings.ovsdb_timeout
         try:
             idl = connection.OvsdbIdl.from_server(remote, "Open_vSwitch")
@@ -130,6 +132,7 @@ class _Switch:
         if self._conn is not None:
             self._conn.stop()
             self._conn = None
+            self.api = None
 
     def execute(self, what: str, *commands: Any) -> None:
         try:
@@ -159,8 +162,27 @@ class _Switch:
             api.db_set("Bridge", self.bridge, ("external_ids", {OWNER_KEY: owner})),
             api.db_set("Bridge", self.bridge, ("protocols", ["OpenFlow10", "OpenFlow14"])),
         )
+        self._wait_datapath()
         for physnet in self.uplinks:
             self.wire_uplink(physnet)
+
+    def _wait_datapath(self) -> None:
+        """The bridge row exists at once; vswitchd reports a datapath id once it really made
+        the bridge. With the netdev datapath it cannot while another ovs-vswitchd on this
+        host holds the shared ``ovs-netdev`` tap: then retrying later helps."""
+        deadline = time.monotonic() + self.settings.ovsdb_timeout
+        while not _scalar(
+            self.read("read the bridge", self.api.db_get("Bridge", self.bridge, "datapath_id"))
+        ):
+            if time.monotonic() > deadline:
+                raise NetworkUnavailable(
+                    f"ovs-vswitchd has not created bridge {self.bridge} "
+                    f"(datapath {self.settings.datapath_type}); see its log. With the netdev "
+                    "datapath, another ovs-vswitchd on this host may hold the 'ovs-netdev' "
+                    "device",
+                    delay=5.0,
+                )
+            time.sleep(0.1)
 
     def segments(self) -> dict[str, Segment]:
         ids = self.read("read the bridge", self.api.db_get("Bridge", self.bridge, "external_ids"))
@@ -431,6 +453,23 @@ class _Switch:
             found += self.sriov.owned_ports()
         return sorted(found, key=lambda p: p.port_id)
 
+    def sweep_devices(self, keep: Collection[str]) -> list[str]:
+        prefix = self.settings.device_prefix
+        wanted = {device_name(port_id, prefix) for port_id in keep}
+        on_ovs = {
+            row["name"]
+            for row in self.read("list interfaces", self.api.db_list("Interface", columns=["name"]))
+        }
+        gone = []
+        with self.links.session():
+            for name in self.links.names(prefix):
+                if name in wanted or name in on_ovs or name == self.bridge:
+                    continue
+                if self.links.info(name)["kind"] in ("tun", "veth") and self.links.delete(name):
+                    log.info("removed stray device %s", name)
+                    gone.append(name)
+        return gone
+
     def port_stats(self) -> list[OvsPortStats]:
         stats = []
         for row in self.owned_interfaces():
@@ -499,3 +538,6 @@ class OvsNetwork:
 
     async def port_stats(self) -> list[OvsPortStats]:
         return await asyncio.to_thread(self._switch.port_stats)
+
+    async def sweep_devices(self, keep: Collection[str]) -> list[str]:
+        return await asyncio.to_thread(self._switch.sweep_devices, keep)

@@ -95,3 +95,10 @@ async def test_direct_ports_take_a_vf_until_none_is_left() -> None:
 async def test_calls_before_start_are_refused() -> None:
     with pytest.raises(NetworkUnavailable):
         await FakeNetwork().list_ports()
+
+
+async def test_sweep_removes_only_strays_not_kept() -> None:
+    fake = await started()
+    a, b = fake.strand("port-a"), fake.strand("port-b")
+    assert await fake.sweep_devices(keep=["port-b"]) == [a]
+    assert await fake.sweep_devices(keep=[]) == [b]
