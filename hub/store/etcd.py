@@ -17,9 +17,9 @@ The failure branch reads the key back, to tell a stale revision from a missing o
 
 ``changes(since)`` replays etcd's history with a watch from ``since + 1`` over the objects
 prefix, read until the latest write; history older than etcd's last compaction raises
-:class:`~atoll.hub.store.base.Compacted`. ``watch`` long-polls the same stream: it waits up to
-``poll_interval`` for new events, then asks again, so a consumer that stops iterating frees
-its thread within that time.
+:class:`~atoll.hub.store.base.Compacted`. Watchers wait on one shared follower (:mod:`.follow`)
+that long-polls the same stream, ``poll_interval`` seconds at a time, on a thread of its own,
+so any number of watchers cost one etcd watch and never take the worker threads.
 
 Endpoints: requests go to one member; when it refuses the connection or reports itself
 unavailable, the store moves to the next and retries, for up to ``timeout`` seconds, so the
@@ -57,6 +57,7 @@ from atoll.errors import (
     TemporaryError,
 )
 from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Record
+from atoll.hub.store.follow import Follower
 from atoll.hub.store.names import check_name, valid_name
 from atoll.hub.store.query import check_query, matches
 
@@ -105,14 +106,21 @@ class EtcdStore:
         # Its own threads, so etcd calls never queue behind other users of the default pool;
         # every active watch holds one while it waits.
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="atoll-etcd")
+        # One long-poll for all watchers (see .follow), on a thread of its own.
+        self._follow_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atoll-etcd-w")
+        self._follower = Follower(
+            self._poll_revision, fallback=max(10 * poll_interval, 2.0), retry=RETRY_PAUSE
+        )
 
     # -- talking to a member, with fail-over -----------------------------------------------
 
-    async def _run(self, fn: Callable[[Client], T]) -> T:
+    async def _run(
+        self, fn: Callable[[Client], T], executor: ThreadPoolExecutor | None = None
+    ) -> T:
         if self._closed:
             raise TemporaryError(f"etcd store {self._names()} is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, fn)
+        return await loop.run_in_executor(executor or self._executor, self._call, fn)
 
     def _call(self, fn: Callable[[Client], T]) -> T:
         deadline = time.monotonic() + self.timeout
@@ -184,6 +192,7 @@ class EtcdStore:
         rev = int(result["header"]["revision"])
         prev = result["responses"][0]["response_put"].get("prev_kv")
         created = int(prev["create_revision"]) if prev else rev
+        await self._follower.saw(rev)
         return Record(kind, key, json.loads(body), rev, created)
 
     async def delete(self, kind: str, key: str, *, expect_revision: int | None = None) -> int:
@@ -208,7 +217,9 @@ class EtcdStore:
         result = await self._run(lambda c: _post(c, "/kv/txn", txn))
         if not result.get("succeeded"):
             _cas_failed(kind, key, expect_revision, result)
-        return int(result["header"]["revision"])
+        rev = int(result["header"]["revision"])
+        await self._follower.saw(rev)
+        return rev
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -259,19 +270,24 @@ class EtcdStore:
 
     async def watch(self, since: int) -> AsyncIterator[Change]:
         while True:
-            batch = await self._run(
-                partial(self._history, since=since, limit=1000, wait=self._poll)
-            )
+            batch = await self.changes(since)
             for change in batch:
                 yield change
                 since = change.revision
+            if not batch:
+                await self._follower.wait_past(since)
+
+    async def _poll_revision(self, since: int) -> int:
+        return await self._run(partial(self._next_revision, since=since), self._follow_thread)
 
     async def revision(self) -> int:
         return await self._run(self._revision)
 
     async def close(self) -> None:
+        await self._follower.close()
         self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._follow_thread.shutdown(wait=False, cancel_futures=True)
         for client in self._clients:
             client.session.close()
 
@@ -280,6 +296,14 @@ class EtcdStore:
     def _revision(self, client: Client) -> int:
         kvs = _post(client, "/kv/range", {"key": _b64(self._meta)}).get("kvs") or []
         return int(kvs[0]["mod_revision"]) if kvs else 0
+
+    def _next_revision(self, client: Client, *, since: int) -> int:
+        """The latest revision if past ``since``, else wait ``poll_interval`` for a write."""
+        latest = self._revision(client)
+        if latest > since:
+            return latest
+        batch = self._history(client, since=since, limit=1, wait=self._poll)
+        return batch[-1].revision if batch else since
 
     def _history(
         self, client: Client, *, since: int, limit: int, wait: float

@@ -17,7 +17,8 @@ thread that made them): writes go to the writer thread, which commits every writ
 that moment in one transaction (group commit, a savepoint each); reads go to the reader
 thread and, thanks to WAL, never wait for a commit. A write's result is handed out only after
 COMMIT, so a read issued after it sees it. ``watch`` wakes on this store's own writes at once
-and polls every ``poll_interval`` seconds for writes made by another process.
+and polls every ``poll_interval`` seconds for writes made by another process (one poll for
+all watchers, see :mod:`.follow`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,6 +46,7 @@ from atoll.errors import (
     TemporaryError,
 )
 from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Record
+from atoll.hub.store.follow import Follower
 from atoll.hub.store.names import check_name
 from atoll.hub.store.query import check_query
 
@@ -78,8 +80,7 @@ class SQLiteStore:
         # One connection per thread, each touched only on its own thread.
         self._dbs: dict[str, sqlite_utils.Database] = {}
         self._queue: deque[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]] = deque()
-        self._local_rev = 0
-        self._written: asyncio.Condition | None = None
+        self._follower = Follower(self._poll_revision, fallback=max(10 * poll_interval, 2.0))
         self._closed = False
 
     # -- the thread ------------------------------------------------------------------------
@@ -208,7 +209,7 @@ class SQLiteStore:
             return Record(kind, key, json.loads(body), rev, created)
 
         record = await self._write(work)
-        await self._notify(record.revision)
+        await self._follower.saw(record.revision)
         return record
 
     async def delete(self, kind: str, key: str, *, expect_revision: int | None = None) -> int:
@@ -221,14 +222,8 @@ class SQLiteStore:
             return rev
 
         rev = await self._write(work)
-        await self._notify(rev)
+        await self._follower.saw(rev)
         return rev
-
-    async def _notify(self, revision: int) -> None:
-        self._local_rev = max(self._local_rev, revision)
-        if self._written is not None:
-            async with self._written:
-                self._written.notify_all()
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -298,17 +293,11 @@ class SQLiteStore:
                 yield change
                 since = change.revision
             if not batch:
-                await self._wait_past(since)
+                await self._follower.wait_past(since)
 
-    async def _wait_past(self, revision: int) -> None:
-        """Until this store writes past ``revision``, or ``poll_interval`` passes."""
-        if self._written is None:
-            self._written = asyncio.Condition()
-        async with self._written:
-            with suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._written.wait_for(lambda: self._local_rev > revision), self._poll
-                )
+    async def _poll_revision(self, since: int) -> int:
+        await asyncio.sleep(self._poll)  # another process may have written meanwhile
+        return await self.revision()
 
     async def revision(self) -> int:
         return await self._run(lambda db: _revision(db.conn))
@@ -322,6 +311,7 @@ class SQLiteStore:
             if db is not None:
                 db.conn.close()
 
+        await self._follower.close()
         self._closed = True  # queued writes still run: the writer thread takes them in order
         loop = asyncio.get_running_loop()
         for role, executor in (("write", self._writer), ("read", self._reader)):

@@ -238,3 +238,20 @@ async def test_names_no_object_can_have(store: Store) -> None:
             await store.delete(kind, key)
         assert (await store.list(ListQuery(kind))).items == [] or kind == "site"
     assert (await store.get("site", "b/c")).value == {"tricky": True}
+
+
+async def test_many_watchers_all_see_a_write(store: Store) -> None:
+    start = await store.revision()
+
+    async def first_change() -> Change:
+        watch = store.watch(start)
+        try:
+            return await anext(watch)
+        finally:
+            await watch.aclose()  # type: ignore[attr-defined]
+
+    watchers = [asyncio.create_task(first_change()) for _ in range(20)]
+    await asyncio.sleep(0.2)
+    made = await store.put("site", "news", {"n": 1})
+    seen = await asyncio.wait_for(asyncio.gather(*watchers), 10)
+    assert {(c.revision, c.key) for c in seen} == {(made.revision, "news")}

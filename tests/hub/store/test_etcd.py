@@ -135,3 +135,22 @@ async def test_other_data_in_a_shared_cluster_is_ignored(etcd: EtcdCluster) -> N
         assert [c.key for c in await store.changes(made.revision)] == ["q"]
     finally:
         await store.close()
+
+
+async def test_watchers_do_not_take_the_worker_threads(etcd: EtcdCluster) -> None:
+    store = EtcdStore(etcd.endpoints, workers=2, poll_interval=0.5)
+    try:
+        start = await store.revision()
+        watches = [store.watch(start) for _ in range(10)]
+        waiting = [asyncio.ensure_future(anext(w)) for w in watches]
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        made = await store.put("site", "s", {})
+        assert (await store.get("site", "s")) == made
+        assert time.monotonic() - started < 2  # not queued behind 10 long-polls
+        changes = await asyncio.wait_for(asyncio.gather(*waiting), 10)
+        assert {c.revision for c in changes} == {made.revision}
+        for w in watches:
+            await w.aclose()  # type: ignore[attr-defined]
+    finally:
+        await store.close()
