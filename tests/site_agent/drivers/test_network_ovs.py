@@ -226,6 +226,12 @@ async def test_anti_spoofing_drops_forged_ip_and_mac(rig: Rig) -> None:
     assert not ping(ns_a, "10.253.0.32", tries=2)
     await off(inner.set_mac, dev, a.mac)
     assert ping(ns_a, "10.253.0.32")
+    # the port's address changes (a port update): the rules follow in one bundle
+    moved = dataclasses.replace(a, fixed_ips=(FixedIp("sub-1", "10.253.0.99"),))
+    await rig.driver.plug_host_port(net, moved, ns_a)
+    ip("neigh", "flush", "all", netns=ns_a)
+    assert ping(ns_a, "10.253.0.32", source="10.253.0.99")
+    assert not ping(ns_a, "10.253.0.32", source="10.253.0.31", tries=2)
     # the same forgery from a port without port security gets through: the rules did it
     ns_c = rig.hostnet.netns("free")
     free = dataclasses.replace(port(net, 33), port_security=False)
@@ -237,7 +243,8 @@ async def test_anti_spoofing_drops_forged_ip_and_mac(rig: Rig) -> None:
     assert rig.driver.flows.port_flows(free.id) == []
     flows = rig.driver.flows.port_flows(a.id)
     assert any("actions=drop" in f for f in flows)
-    assert any("nw_src=10.253.0.31" in f for f in flows)
+    assert any("nw_src=10.253.0.99" in f for f in flows)
+    assert not any("10.253.0.31" in f for f in flows)
 
 
 async def test_unplug_removes_port_flows_and_device_and_counters_move(rig: Rig) -> None:
@@ -461,3 +468,22 @@ async def test_tcp_crosses_the_netdev_bridge(rig: Rig) -> None:
     finally:
         server.kill()
         server.wait()
+
+
+async def test_changing_and_deleting_a_network_rewires_ports_and_uplink(rig: Rig) -> None:
+    flat = NetworkSpec(id="m", name="m", physical_network="physnet1", subnets=(SUBNET,))
+    await rig.driver.ensure_network(flat)
+    binding = await rig.driver.plug_port(flat, port(flat, 81))
+    assert binding.tap_name and binding.vlan == 4094  # flat: a local tag from the top
+    vsctl = rig.ovs.vsctl
+    assert vsctl("get", "port", rig.uplink, "tag").strip() == "4094"
+    as_vlan = dataclasses.replace(flat, segment_type="vlan", vlan_id=300)
+    await rig.driver.ensure_network(as_vlan)
+    assert vsctl("get", "port", binding.tap_name, "tag").strip() == "300"
+    assert vsctl("get", "port", rig.uplink, "vlan_mode").strip() == "trunk"
+    assert vsctl("get", "port", rig.uplink, "trunks").strip() == "[300]"
+    await rig.driver.delete_network("m")
+    await rig.driver.delete_network("m")  # idempotent
+    assert await rig.driver.list_networks() == []
+    assert vsctl("get", "port", rig.uplink, "vlan_mode").strip() == "access"
+    assert vsctl("get", "port", rig.uplink, "tag").strip() == "4095"  # the dead VLAN
