@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from atoll.errors import AtollError, NotFound, TemporaryError
@@ -100,7 +101,11 @@ class ServerConverger:
             log.warning("server %s (%s) failed: %s", server.name, server.id, exc.message)
             await self.teardown(server, purge=False)
             await self._status(
-                server.id, "ERROR", observed_generation=server.generation, message=exc.message
+                server.id,
+                "ERROR",
+                observed_generation=server.generation,
+                message=exc.message,
+                detail={"volumes": {}},
             )
             return None
 
@@ -139,9 +144,34 @@ class ServerConverger:
             config_drive=drive,
             console_log=self.host.console_path(sid),
         )
+        running = domain is not None and domain.state == DomainState.RUNNING
+        if running and not rebuild:
+            await self._hotplug(sid, disks, detail)
+        detail["volumes"] = {d.volume_id: str(d.path) for d in disks if d.volume_id}
         await self._act(sid, "define", sid, lambda: self.host.compute.define(dspec))
         detail["rebuilds_done"] = spec.get("rebuilds", 0)
         await self._status(sid, "BUILDING", observed_generation=server.generation, detail=detail)
+
+    async def _hotplug(self, sid: str, disks: list[DiskSpec], detail: JSON) -> None:
+        """Volumes attached or detached while the guest runs (the definition follows)."""
+        before: dict[str, str] = detail.get("volumes", {})
+        now = {d.volume_id: d for d in disks if d.volume_id}
+        for vol_id, path in before.items():
+            if vol_id not in now:
+                await self._act(
+                    sid,
+                    "detach_volume",
+                    vol_id,
+                    partial(self.host.compute.detach_volume, sid, Path(path)),
+                )
+        for vol_id, disk in now.items():
+            if vol_id not in before:
+                await self._act(
+                    sid,
+                    "attach_volume",
+                    vol_id,
+                    partial(self.host.compute.attach_volume, sid, disk),
+                )
 
     async def _boot_source(self, server: DesiredObject) -> DiskBoot | KernelBoot:
         spec, sid = server.spec, server.id

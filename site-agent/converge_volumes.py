@@ -29,17 +29,35 @@ class VolumeConverger:
         self.host = host
         self.journal = journal
 
-    async def converge_all(self) -> None:
+    async def ensure_all(self) -> None:
+        """Create, extend and snapshot live volumes (before servers use them)."""
         for vol in await self.store.call(self.store.list_objects, "volume"):
+            if vol.deleting:
+                continue
             try:
-                if vol.deleting:
-                    await self._delete(vol)
-                else:
-                    await self._ensure(vol)
+                await self._ensure(vol)
             except TemporaryError as exc:
                 await self._set(vol, "CREATING", f"waiting: {exc.message}")
             except AtollError as exc:
                 log.warning("volume %s (%s) failed: %s", vol.name, vol.id, exc.message)
+                await self._set(vol, "ERROR", exc.message)
+
+    async def delete_pending(self) -> None:
+        """Delete volumes being deleted, once no server's guest still has them attached."""
+        statuses = await self.store.call(self.store.statuses, "server")
+        in_use = {v for st in statuses.values() for v in st.detail.get("volumes", {})}
+        for vol in await self.store.call(self.store.list_objects, "volume"):
+            if not vol.deleting:
+                continue
+            if vol.id in in_use:
+                await self._set(vol, "DETACHING", "waiting for the guest to release it")
+                continue
+            try:
+                await self._delete(vol)
+            except TemporaryError as exc:
+                await self._set(vol, "DELETING", f"waiting: {exc.message}")
+            except AtollError as exc:
+                log.warning("volume %s (%s) cannot be deleted: %s", vol.name, vol.id, exc.message)
                 await self._set(vol, "ERROR", exc.message)
 
     async def _set(

@@ -1,7 +1,8 @@
 """The reconciler: one loop that drives what runs on this host to the desired spec.
 
-A pass (:meth:`Reconciler.reconcile_once`) goes: networks ensured, volumes converged,
-every server ensured (or torn down when deleting), then networks being deleted removed.
+A pass (:meth:`Reconciler.reconcile_once`) goes: networks ensured, volumes ensured, every
+server ensured (or torn down when deleting), then volumes and networks being deleted removed
+(after the servers, so nothing is deleted under a guest still using it).
 Passes run when something changed (:meth:`kick`: the API, a lifecycle event), when a
 server asked to be looked at again (restart backoff, a temporary error), and every
 ``interval`` seconds anyway. Every ``audit_interval`` the orphan audit runs in the same
@@ -69,7 +70,7 @@ class Reconciler:
     async def reconcile_once(self) -> float | None:
         """One full pass; returns the soonest time (seconds) some server wants a new look."""
         await self.networks.ensure_all()
-        await self.volumes.converge_all()
+        await self.volumes.ensure_all()
         domains = {d.server_id: d for d in await self.host.compute.list()}
         soonest: float | None = None
         for server in await self.store.call(self.store.list_objects, "server"):
@@ -79,6 +80,7 @@ class Reconciler:
             again = await self.servers.ensure(server, domains.get(server.id))
             if again is not None:
                 soonest = again if soonest is None else min(soonest, again)
+        await self.volumes.delete_pending()
         await self.networks.delete_pending()
         self.passes += 1
         self.last_pass_at = self.clock()

@@ -26,7 +26,16 @@ log = logging.getLogger(__name__)
 
 def _undo(host: Host, entry: JournalEntry) -> Callable[[], Awaitable[None]] | None:
     action, obj_id, target = entry.action, entry.obj_id, entry.target
-    if action in ("define", "start", "stop", "reboot", "rebuild", "delete_domain"):
+    if action in (
+        "define",
+        "start",
+        "stop",
+        "reboot",
+        "rebuild",
+        "delete_domain",
+        "attach_volume",
+        "detach_volume",
+    ):
         return lambda: host.compute.delete(obj_id)
     if action in ("plug_port", "unplug_port"):
         return lambda: host.network.unplug_port(target)

@@ -214,10 +214,22 @@ def parse_subnet(body: object, subnet_id: str) -> JSON:
     else:
         spec["allocation_pools"] = [{"start": p["start"], "end": p["end"]} for p in pools]
     c.done()
+    if "gateway" not in c.body:  # as Neutron: the first address, unless null is given
+        spec["gateway"] = _first_host(spec["cidr"])
     problems = subnet_spec(subnet_id, spec).problems("body")
     if problems:
         raise InvalidInput("the subnet is not valid", problems)
     return spec
+
+
+def _first_host(cidr: str) -> str | None:
+    try:
+        net = ipaddress.ip_network(cidr, strict=True)
+    except ValueError:
+        return None  # reported by the subnet's own checks
+    if net.num_addresses < 4:
+        return None
+    return str(net.network_address + 1)
 
 
 def subnet_spec(subnet_id: str, spec: JSON) -> SubnetSpec:

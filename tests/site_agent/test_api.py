@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from atoll.site_agent.api.app import build_app
+from atoll.site_agent.api.middleware import CTX
 from atoll.site_agent.store import LocalStore
 from tests.site_agent.api_harness import make_context
 
@@ -155,3 +157,33 @@ async def test_console_and_images(api: Any) -> None:
     sid = (await srv.json())["server"]["id"]
     resp = await client.get("/v1/servers/vm/console", headers=h)
     assert (await resp.json())["console"]["output"] == f"console of {sid}"
+
+
+async def test_hub_tokens_verify_offline_once_joined(api: Any, tmp_path: Path) -> None:
+    from atoll import tokens
+
+    client, store, _ = api
+    hub_key = tokens.generate_signing_key()
+    now = time.time()
+    claims = tokens.Claims("t1", "noc-operator", None, True, ("admin",), now, now + 600)
+    hub_token = tokens.TokenSigner(hub_key).sign(claims)
+    h = {"Authorization": f"Bearer {hub_token}"}
+    # not joined yet: the hub's key is unknown, so its tokens are refused
+    resp = await client.get("/v1/servers", headers=h)
+    assert resp.status == 401
+    # joining stores the hub's public key in the data dir; verification is offline
+    (tmp_path / "hub_public_key.pem").write_bytes(tokens.public_key_pem(hub_key.public_key()))
+    auth = client.app[CTX].auth
+    await store.call(auth.reload_trust_sync)
+    assert auth.joined
+    resp = await client.get("/v1/servers", headers=h)
+    assert resp.status == 200
+    stale = tokens.TokenSigner(hub_key).sign(
+        tokens.Claims("t2", "noc-operator", None, True, ("admin",), now - 700, now - 100)
+    )
+    resp = await client.get("/v1/servers", headers={"Authorization": f"Bearer {stale}"})
+    assert resp.status == 401
+    assert "expired" in (await resp.json())["error"]["message"]
+    other = tokens.TokenSigner(tokens.generate_signing_key()).sign(claims)
+    resp = await client.get("/v1/servers", headers={"Authorization": f"Bearer {other}"})
+    assert resp.status == 401

@@ -114,6 +114,15 @@ async def test_network_and_server_lifecycle_leave_no_residue(
             return tinyguest.UP_LINE in str(out)
 
         await wait_for(console_up, 30, "the guest's boot line on the console log")
+        # a volume attached while the guest runs is hot-plugged (no restart)
+        vol2 = (await call("POST", "/v1/volumes", {"name": "hot", "size_gb": 1}, 202))["volume"]
+        await call("POST", "/v1/volumes/hot/actions/attach", {"server": sid}, 202)
+
+        async def hot_plugged() -> bool:
+            return f"{vol2['id']}.qcow2" in dom.XMLDesc(0)
+
+        await wait_for(hot_plugged, 30, "the volume hot-plugged into the running guest")
+        assert dom.isActive()
         metrics = await client.get("/metrics")
         assert f'atoll_server_cpu_seconds_total{{server="{sid}"}}' in await metrics.text()
 
@@ -128,6 +137,7 @@ async def test_network_and_server_lifecycle_leave_no_residue(
         await call("DELETE", f"/v1/servers/{sid}", None, 202)
         await wait_for(lambda: _gone(call, "servers"), 60, "server deleted")
         await call("DELETE", "/v1/volumes/data", None, 202)
+        await call("DELETE", "/v1/volumes/hot", None, 202)
         await call("DELETE", "/v1/networks/lan", None, 202)
         await wait_for(lambda: _gone(call, "volumes"), 30, "volume deleted")
         await wait_for(lambda: _gone(call, "networks"), 30, "network deleted")

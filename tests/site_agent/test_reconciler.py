@@ -165,3 +165,22 @@ async def test_lifecycle_event_updates_status_without_a_pass(site: Site) -> None
         if (await site.resources.show("server", sid))["status"] != "ACTIVE":
             break
     assert (await site.resources.show("server", sid))["status"] == "SHUTOFF"
+
+
+async def test_volume_hotplug_on_a_running_server_then_delete(site: Site) -> None:
+    await lan(site)
+    sid = await _server(site)
+    await site.converge()
+    vol = await site.resources.create_volume({"name": "data", "size_gb": 1})
+    await site.resources.volume_action("data", "attach", {"server": sid})
+    await site.converge()
+    actions = [e.action for e in await site.store.call(site.store.journal_for, "server", sid)]
+    assert "attach_volume" in actions
+    assert (await site.domains())[sid].state == DomainState.RUNNING  # no restart needed
+    await site.resources.volume_action("data", "detach", {})
+    await site.resources.delete("volume", "data")
+    await site.converge()
+    actions = [e.action for e in await site.store.call(site.store.journal_for, "server", sid)]
+    assert actions.index("detach_volume") > actions.index("attach_volume")
+    assert [o.object_id for o in await site.storage.list_owned() if o.kind == "volume"] == []
+    assert vol["id"] not in str(await site.store.call(site.store.get_status, "server", sid))
