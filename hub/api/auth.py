@@ -6,6 +6,8 @@ from typing import cast
 
 from aiohttp import web
 
+from atoll.errors import Forbidden, Unauthenticated
+from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of
 from atoll.hub.api.replies import iso, no_content, page_params, page_reply, read_body, reply
 from atoll.hub.api.routing import Route
@@ -128,6 +130,31 @@ async def show_keys(request: web.Request) -> web.Response:
     return reply({"keys": hub_of(request).verifier.public_keys()})
 
 
+PASSWORD_CHANGE = Shape(
+    "PasswordChange",
+    {
+        "current_password": Field("string", required=True, min_length=1, max_length=1024),
+        "new_password": Field("string", required=True, min_length=8, max_length=1024),
+    },
+)
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """The caller changes their own password; all their tokens end (log in again)."""
+    hub, claims = hub_of(request), claims_of(request)
+    body = await read_body(request, PASSWORD_CHANGE)
+    if claims.app_credential is not None:
+        raise Forbidden("an application credential cannot change its user's password")
+    try:
+        await hub.issuer.check_password(claims.user, body["current_password"])
+    except Unauthenticated as exc:
+        raise Forbidden("the current password is wrong") from exc
+    new_hash = await hub.passwords.hash(body["new_password"])
+    await records.update(hub.store, "user", claims.user, {"_password_hash": new_hash}, None)
+    await hub.revocations.revoke("user", claims.user)
+    return no_content()
+
+
 async def show_current(request: web.Request) -> web.Response:
     return reply(token_info(claims_of(request)))
 
@@ -207,6 +234,15 @@ ROUTES = [
         "auth.tokens.revoke_current",
         revoke_current,
         "Revoke the caller's token (log out)",
+        status=204,
+    ),
+    Route(
+        "POST",
+        "/v1/auth/password",
+        "auth.password.change",
+        change_password,
+        "Change your own password (every token you hold ends)",
+        body=PASSWORD_CHANGE,
         status=204,
     ),
     Route(

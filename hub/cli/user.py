@@ -30,7 +30,9 @@ def register(groups: Subparsers) -> None:
     delete = cmds.add_parser("delete", help="delete a user (revokes its tokens)")
     delete.add_argument("name")
     delete.set_defaults(func=_delete)
-    for cmd in (create, listing, show, delete):
+    password = cmds.add_parser("password", help="change your own password (logs you out)")
+    password.set_defaults(func=_password)
+    for cmd in (create, listing, show, delete, password):
         add_connection_options(cmd)
     for cmd in (create, listing, show):
         add_format_option(cmd)
@@ -56,4 +58,13 @@ def _show(args: argparse.Namespace) -> int:
 def _delete(args: argparse.Namespace) -> int:
     client(args).delete(f"/v1/users/{quote(args.name)}")
     print(f"deleted user {args.name}")
+    return 0
+
+
+def _password(args: argparse.Namespace) -> int:
+    current = os.environ.get("ATOLL_PASSWORD") or getpass.getpass("current password: ")
+    new = os.environ.get("ATOLL_NEW_PASSWORD") or getpass.getpass("new password: ")
+    body = {"current_password": current, "new_password": new}
+    client(args).request("POST", "/v1/auth/password", body)
+    print("password changed; log in again with 'atoll login'")
     return 0

@@ -63,7 +63,8 @@ class TokenIssuer:
         except NotFound:
             return None
 
-    async def by_password(self, user: str, password: str, project: str | None) -> Issued:
+    async def check_password(self, user: str, password: str) -> JSON:
+        """The enabled user's record if ``password`` is theirs; throttled against guessing."""
         self._throttle.check(user)
         record = await self._user(user)
         stored = record.get("_password_hash") if record else None
@@ -74,6 +75,10 @@ class TokenIssuer:
         self._throttle.succeeded(user)
         if not record.get("enabled", True):
             raise Unauthenticated(f"user {user} is disabled")
+        return record
+
+    async def by_password(self, user: str, password: str, project: str | None) -> Issued:
+        await self.check_password(user, password)
         return await self._issue(user, project, self._clock() + self._ttl, None, None)
 
     async def by_app_credential(self, credential_id: str, secret: str) -> Issued:

@@ -47,6 +47,7 @@ POLICY: dict[str, Rule] = {
     "auth.keys.list": PUBLIC,
     "auth.tokens.show_current": Rule(authenticated=True),
     "auth.tokens.revoke_current": Rule(authenticated=True),
+    "auth.password.change": Rule(authenticated=True),  # one's own password only
     "revocations.list": SYSTEM_READ,
     "revocations.create": SYSTEM_ADMIN,
     "projects.list": Rule(authenticated=True),  # filtered to the caller's projects

@@ -163,3 +163,18 @@ async def test_secrets_stay_out_of_logs(api: Api, caplog: pytest.LogCaptureFixtu
         join["token"],
     ):
         assert secret not in logged
+
+
+async def test_users_change_their_own_password(api: Api) -> None:
+    admin = await api.admin()
+    await api.ok("POST", "/v1/projects", admin, {"name": "a"})
+    token = await api.user_with_role("dana", "a", "reader")
+    change = {"current_password": "dana-password", "new_password": "dana-new-password"}
+    api.clock.now += 1
+    assert (await api.call("POST", "/v1/auth/password", token, change))[0] == 204
+    assert (await api.call("GET", "/v1/projects", token))[0] == 401
+    api.tokens.clear()
+    api.clock.now += 1
+    fresh = await api.token("dana", "dana-new-password", "a")
+    status, data, _ = await api.call("POST", "/v1/auth/password", fresh, change)
+    assert status == 403 and "current password is wrong" in data["error"]["message"]

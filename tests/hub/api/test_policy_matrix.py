@@ -112,6 +112,14 @@ PROJECT_READ = only(200, UN=403)
 
 CASES = [
     Case("auth.tokens.show_current", "GET", lambda t, n: "/v1/auth/tokens/current", only(200)),
+    Case(
+        "auth.password.change",
+        "POST",
+        lambda t, n: "/v1/auth/password",
+        only(403),
+        body=lambda t, n: {"current_password": "not it", "new_password": "whatever-new"},
+        notes="anyone may try; a wrong current password is refused",
+    ),
     Case("revocations.list", "GET", lambda t, n: "/v1/revocations", SYSTEM_READ),
     Case(
         "revocations.create",
