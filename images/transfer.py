@@ -23,11 +23,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import hashlib
 import logging
-import os
-import secrets
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +33,7 @@ from pathlib import Path
 import aiohttp
 
 from atoll.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from atoll.images.assemble import Assembly
 from atoll.images.chunks import ChunkStore
 from atoll.images.errors import ChunkCorrupt, TransferError
 from atoll.images.manifest import Manifest
@@ -135,17 +133,52 @@ class ChunkFetcher:
                 manifest = await self._manifest(session, image_id)
             missing = await asyncio.to_thread(self._missing, manifest, counters)
             self._report(counters, manifest)
-            await self._fetch_all(session, image_id, manifest, missing, counters)
-            fresh = set(missing)
-            bad = await asyncio.to_thread(_assemble, self.chunks, manifest, dest, fresh)
+            bad = await self._fetch_and_assemble(session, image_id, manifest, missing, dest,
+                                                 counters)  # fmt: skip
             if bad:  # a local chunk rotted since it was stored: fetch those again, once
                 log.warning("image %s: %d local chunks were corrupt", image_id, len(bad))
                 await self._fetch_all(session, image_id, manifest, bad, _Counters())
-                fresh |= set(bad)
-                if await asyncio.to_thread(_assemble, self.chunks, manifest, dest, fresh):
+                again = Assembly(self.chunks, manifest, dest, set(missing) | set(bad))
+                if await asyncio.to_thread(again.write_all):
                     raise TransferError(f"image {image_id} could not be assembled intact")
         reused = len(manifest.chunk_set) - len(missing)
         return FetchResult(dest, manifest, counters.chunks, reused, counters.bytes)
+
+    async def _fetch_and_assemble(
+        self,
+        session: aiohttp.ClientSession,
+        image_id: str,
+        manifest: Manifest,
+        missing: list[str],
+        dest: Path,
+        counters: _Counters,
+    ) -> list[str]:
+        """Fetch the missing chunks while writing the image in order as chunks arrive."""
+        ready = {d: asyncio.Event() for d in missing}
+        stop = False
+        assembly = await asyncio.to_thread(Assembly, self.chunks, manifest, dest, set(missing))
+
+        async def assemble() -> list[str]:
+            for index, digest in enumerate(manifest.chunks):
+                if digest in ready:
+                    await ready[digest].wait()
+                if stop:
+                    return []
+                await asyncio.to_thread(assembly.write, index)
+            return await asyncio.to_thread(assembly.finish)
+
+        writer = asyncio.create_task(assemble())
+        try:
+            await self._fetch_all(session, image_id, manifest, missing, counters, ready)
+            return await writer
+        except BaseException:
+            stop = True
+            for event in ready.values():
+                event.set()
+            with contextlib.suppress(Exception):
+                await writer
+            await asyncio.to_thread(assembly.abort)
+            raise
 
     def _missing(self, manifest: Manifest, counters: _Counters) -> list[str]:
         missing: list[str] = []
@@ -178,6 +211,7 @@ class ChunkFetcher:
         manifest: Manifest,
         digests: list[str],
         counters: _Counters,
+        ready: Mapping[str, asyncio.Event] | None = None,
     ) -> None:
         lengths = {d: manifest.chunk_length(i) for i, d in enumerate(manifest.chunks)}
         uses = collections.Counter(manifest.chunks)
@@ -189,6 +223,8 @@ class ChunkFetcher:
             while not queue.empty():
                 digest = queue.get_nowait()
                 await self._fetch_chunk(session, image_id, digest, lengths[digest], counters)
+                if ready is not None:
+                    ready[digest].set()
                 counters.done += lengths[digest] * uses[digest]
                 self._report(counters, manifest)
 
@@ -220,8 +256,7 @@ class ChunkFetcher:
                 log.info("chunk %s of image %s: attempt %d failed: %s", digest, image_id,
                          attempt + 1, last)  # fmt: skip
                 continue
-            if len(data) == length and hashlib.sha256(data).hexdigest() == digest:
-                await asyncio.to_thread(self.chunks.put, data, digest)
+            if await asyncio.to_thread(self._keep, data, digest, length):
                 return
             corrupt += 1
             last = f"received {len(data)} bytes that do not hash to {digest}"
@@ -232,6 +267,13 @@ class ChunkFetcher:
             f"chunk {digest} of image {image_id} failed {self.retries} times (last: {last}); "
             "fetching again resumes from the chunks already here"
         )
+
+    def _keep(self, data: bytes, digest: str, length: int) -> bool:
+        """Store the chunk if it is what the manifest says (hashing runs off the loop)."""
+        if len(data) != length or hashlib.sha256(data).hexdigest() != digest:
+            return False
+        self.chunks.put(data, digest)
+        return True
 
     async def _get_body(
         self, session: aiohttp.ClientSession, url: str, length: int, counters: _Counters
@@ -262,54 +304,3 @@ async def _raise_for_status(resp: aiohttp.ClientResponse, what: str) -> None:
     if resp.status >= 500 or resp.status == 429:
         raise TransferError(f"the hub answered {resp.status} for {what}: {text}")
     raise InvalidInput(f"the hub answered {resp.status} for {what}: {text}")
-
-
-@functools.lru_cache(maxsize=8)
-def _zero_digest(length: int) -> str:
-    return hashlib.sha256(_zeros(length)).hexdigest()
-
-
-@functools.lru_cache(maxsize=8)
-def _zeros(length: int) -> bytes:
-    return bytes(length)
-
-
-def _assemble(store: ChunkStore, manifest: Manifest, dest: Path, fresh: set[str]) -> list[str]:
-    """Write the image to ``dest`` atomically; return chunks found corrupt (then no file).
-
-    Chunks in ``fresh`` were verified as they arrived; the others (held from before) are
-    verified again here, in case they rotted or a crash left them wrong.
-    """
-    tmp = dest.with_name(f".{dest.name}.part-{secrets.token_hex(4)}")
-    image = hashlib.sha256()
-    bad: list[str] = []
-    try:
-        with tmp.open("wb") as out:
-            for i, digest in enumerate(manifest.chunks):
-                length = manifest.chunk_length(i)
-                if digest == _zero_digest(length):
-                    image.update(_zeros(length))
-                    out.seek(length, os.SEEK_CUR)
-                    continue
-                data = store.read(digest)
-                if digest not in fresh and hashlib.sha256(data).hexdigest() != digest:
-                    store.discard(digest)
-                    bad.append(digest)
-                    continue
-                image.update(data)
-                out.write(data)
-            out.truncate(manifest.size)
-            out.flush()
-            os.fsync(out.fileno())
-        if bad:
-            return sorted(set(bad))
-        if image.hexdigest() != manifest.sha256:
-            raise TransferError(
-                f"the assembled image {dest.name} hashes to {image.hexdigest()}, "
-                f"not {manifest.sha256}: the manifest and its chunks disagree"
-            )
-        tmp.rename(dest)
-        return []
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()

@@ -153,3 +153,21 @@ async def test_uploads_that_fail_leave_no_image(tmp_path: Path) -> None:
         writer.close()
         await asyncio.sleep(0.5)
         assert hub.uploads == [] and await missing(hub.manifests, "x")
+
+
+async def test_a_local_chunk_that_rotted_is_fetched_again(tmp_path: Path) -> None:
+    settings = ImageSettings(chunk_size=256 * 1024)
+    a = os.urandom(6 * 256 * 1024)
+    b = a[: 5 * 256 * 1024] + os.urandom(256 * 1024)
+    async with hub_server(tmp_path / "hub", settings) as hub:
+        await _put(hub, "a", a)
+        await _put(hub, "b", b)
+        fetcher = _fetcher(hub, tmp_path / "site")
+        await fetcher.fetch("a")
+        rotted = hub.manifests.load("a").chunks[2]
+        path = fetcher.chunks.path(rotted)
+        path.write_bytes(os.urandom(256 * 1024))  # same length, wrong bytes
+        hub.faults.served.clear()
+        result = await fetcher.fetch("b")
+        assert hub.faults.served[rotted] == 1 and fetcher.chunks.verify(rotted)
+    assert result.path.read_bytes() == b
