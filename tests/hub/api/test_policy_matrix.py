@@ -15,9 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from atoll.hub.app import build_app
+from atoll.hub.bootstrap import seed_admin
+from atoll.hub.identity.passwords import Passwords
 from atoll.hub.identity.policy import POLICY
-from tests.hub.hubtest import Api
+from atoll.hub.store.memory import MemoryStore
+from tests.hub.conftest import AiohttpClient
+from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock
 
 CALLERS = ("SA", "SR", "PA", "PM", "PR", "UN")
 _counter = itertools.count()
@@ -312,3 +319,22 @@ async def test_policy(api: Api, case: Case) -> None:
         if status != expected[caller]:
             failures.append(f"{caller} {label}: got {status}, want {expected[caller]}: {data}")
     assert not failures, "\n".join(failures)
+
+
+async def test_a_route_missing_from_the_policy_table_is_denied(
+    aiohttp_client: AiohttpClient, signing_key: Ed25519PrivateKey
+) -> None:
+    store = MemoryStore()
+    await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
+    app = build_app(TEST_SETTINGS, store, signing_key, FakeClock())
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"leaked": True})
+
+    app.router.add_get("/v1/forgotten", handler, name="forgotten.show")
+    api = Api(await aiohttp_client(app), FakeClock())
+    resp = await api.client.get(
+        "/v1/forgotten", headers={"Authorization": f"Bearer {await api.admin()}"}
+    )
+    assert resp.status == 403
+    assert "not in the policy table" in (await resp.json())["error"]["message"]
