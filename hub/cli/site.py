@@ -1,4 +1,4 @@
-"""``atoll site list|show|delete`` and ``atoll site token create NAME [--ttl]|list|revoke``."""
+"""``atoll site list|show|create|set|delete``; ``atoll site token create NAME|list|revoke``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 
 from atoll.cli import Subparsers
 from atoll.client import quote
+from atoll.errors import InvalidInput, Problem
 from atoll.hub.cli.connection import add_connection_options, client
 from atoll.output import add_format_option, emit
 
@@ -24,6 +25,21 @@ def register(groups: Subparsers) -> None:
     delete = cmds.add_parser("delete", help="remove a site from the registry")
     delete.add_argument("name")
     delete.set_defaults(func=_delete)
+    create_site = cmds.add_parser("create", help="register a site ahead of its enrollment")
+    create_site.add_argument("name")
+    setter = cmds.add_parser("set", help="change a site's region, labels, location or state")
+    setter.add_argument("name")
+    setter.add_argument(
+        "--state", choices=["maintenance", "offline"], help="offline ends maintenance"
+    )
+    for cmd in (create_site, setter):
+        cmd.add_argument("--region")
+        cmd.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+        cmd.add_argument("--lat", type=float, help="latitude (with --lon)")
+        cmd.add_argument("--lon", type=float, help="longitude (with --lat)")
+        cmd.add_argument("--description")
+    create_site.set_defaults(func=_create)
+    setter.set_defaults(func=_set)
     token = cmds.add_parser("token", help="one-time join tokens")
     tokens = token.add_subparsers(title="commands", metavar="COMMAND", required=True)
     create = tokens.add_parser("create", help="create a join token for site NAME")
@@ -35,10 +51,42 @@ def register(groups: Subparsers) -> None:
     revoke = tokens.add_parser("revoke", help="revoke a join token")
     revoke.add_argument("id")
     revoke.set_defaults(func=_token_revoke)
-    for cmd in (listing, show, delete, create, token_list, revoke):
+    for cmd in (listing, show, delete, create_site, setter, create, token_list, revoke):
         add_connection_options(cmd)
-    for cmd in (listing, show, create, token_list):
+    for cmd in (listing, show, create_site, setter, create, token_list):
         add_format_option(cmd)
+
+
+def _fields(args: argparse.Namespace) -> dict[str, object]:
+    body: dict[str, object] = {}
+    if args.region:
+        body["region"] = args.region
+    if args.description is not None:
+        body["description"] = args.description
+    if args.label:
+        pairs = [label.partition("=") for label in args.label]
+        bad = [label for label, (_, sep, _) in zip(args.label, pairs, strict=True) if not sep]
+        if bad:
+            raise InvalidInput("labels are KEY=VALUE", [Problem("--label", b) for b in bad])
+        body["labels"] = {k: v for k, _, v in pairs}
+    if (args.lat is None) != (args.lon is None):
+        raise InvalidInput("give both --lat and --lon", [Problem("--lat/--lon", "only one given")])
+    if args.lat is not None:
+        body["location"] = {"latitude": args.lat, "longitude": args.lon}
+    return body
+
+
+def _create(args: argparse.Namespace) -> int:
+    emit(client(args).post("/v1/sites", {"name": args.name, **_fields(args)}), args.format)
+    return 0
+
+
+def _set(args: argparse.Namespace) -> int:
+    body = _fields(args)
+    if args.state:
+        body["state"] = args.state
+    emit(client(args).patch(f"/v1/sites/{quote(args.name)}", body), args.format)
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:

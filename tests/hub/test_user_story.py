@@ -161,6 +161,24 @@ def test_operator_story_over_https(hub: Hub, capsys: pytest.CaptureFixture[str])
     listed = cli(capsys, "site", "token", "list")
     assert "token" not in listed[0] and listed[0]["site"] == "edge-1"
     assert cli(capsys, "site", "show", "edge-1")["state"] == "enrolling"
+    placed = cli(
+        capsys,
+        "site",
+        "set",
+        "edge-1",
+        "--region",
+        "north",
+        "--label",
+        "rack=r7",
+        "--lat",
+        "59.3",
+        "--lon",
+        "18.1",
+        "--state",
+        "maintenance",
+    )
+    assert placed["labels"] == {"rack": "r7"} and placed["state"] == "maintenance"
+    assert placed["location"] == {"latitude": 59.3, "longitude": 18.1}
 
     login(capsys, hub, "alice", "alice-password", "--project", "a")
     assert [p["name"] for p in cli(capsys, "project", "list")] == ["a"]
