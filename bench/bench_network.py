@@ -22,6 +22,7 @@ from pathlib import Path
 
 from atoll.site_agent.drivers.network.base import FixedIp, NetworkSpec, PortSpec, SubnetSpec
 from atoll.site_agent.drivers.network.flows import antispoof_flows, port_cookie
+from atoll.site_agent.drivers.network.links import HostLinks
 from atoll.site_agent.drivers.network.ovs import OvsNetwork
 from atoll.site_agent.drivers.network.settings import NetworkSettings
 from atoll.testbed.services.ovs import PrivateOVS
@@ -51,7 +52,7 @@ def ports() -> list[PortSpec]:
 
 def ours(ovs: PrivateOVS, bridge: str) -> float:
     settings = NetworkSettings(
-        ovsdb_remote=ovs.remote, integration_bridge=bridge, device_prefix="at-b", owner="bench"
+        ovsdb_remote=ovs.remote, integration_bridge=bridge, device_prefix="at-nb", owner="bench"
     )
 
     async def cycle() -> float:
@@ -86,7 +87,7 @@ def ofport_of(ovs: PrivateOVS, name: str) -> int:
 
 
 def shell(ovs: PrivateOVS, bridge: str, flows: bool = False) -> float:
-    names = [f"at-r{secrets.token_hex(4)}" for _ in range(PORTS)]
+    names = [f"at-nr{secrets.token_hex(4)}" for _ in range(PORTS)]
     mgmt = f"unix:{ovs.rundir / (bridge + '.mgmt')}"
 
     def run(*argv: str) -> None:
@@ -129,6 +130,9 @@ def main() -> None:
         emit("network_plug_unplug_same_work", value, "ports/s", same)
     finally:
         ovs.stop()
+        links = HostLinks()
+        for name in links.names("at-nb") + links.names("at-nr"):
+            links.delete(name)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ Blocking work (ovsdbapp transactions, pyroute2, ovs-ofctl) runs in worker thread
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -313,21 +314,27 @@ class _Switch:
         if port.vnic_type == "direct" and not host:
             return self._plug_vf(network, port)
         dev = device_name(port.id, self.settings.device_prefix)
-        peer = None
-        with self.links.session():
-            if host:
-                peer = dev[: IFNAME_MAX - 1] + "i"
-                self._make_host_veth(network, port, dev, peer, netns)
-            else:
-                self.links.create_tap(dev, mtu=network.mtu)
-            self.links.set_tx_checksum(dev, False)
-            ofport = self._attach(dev, network, port, segment.tag, "host" if host else "vm")
-            addresses = [f.address for f in port.fixed_ips]
-            if port.port_security:
-                self.flows.install_port(port.id, ofport, port.mac, addresses)
-            else:
-                self.flows.remove_port(port.id)
-            self.links.set_up(dev)  # only now, with its rules in place
+        peer = dev[: IFNAME_MAX - 1] + "i" if host else None
+        fresh = not self.links.exists(dev)
+        try:
+            with self.links.session():
+                if peer is not None:
+                    self._make_host_veth(network, port, dev, peer, netns)
+                else:
+                    self.links.create_tap(dev, mtu=network.mtu)
+                self.links.set_tx_checksum(dev, False)
+                ofport = self._attach(dev, network, port, segment.tag, "host" if host else "vm")
+                addresses = [f.address for f in port.fixed_ips]
+                if port.port_security:
+                    self.flows.install_port(port.id, ofport, port.mac, addresses)
+                else:
+                    self.flows.remove_port(port.id)
+                self.links.set_up(dev)  # only now, with its rules in place
+        except BaseException:
+            if fresh:  # leave nothing half-made behind a first plug that failed
+                with contextlib.suppress(Exception):
+                    self.unplug(port.id)
+            raise
         return PortBinding(
             port_id=port.id,
             network_id=network.id,

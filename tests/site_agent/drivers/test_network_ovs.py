@@ -32,6 +32,7 @@ from atoll.site_agent.drivers.network.base import (
     device_name,
 )
 from atoll.site_agent.drivers.network.errors import (
+    NetworkFailure,
     NetworkNotFound,
     NetworkSpecInvalid,
     NetworkUnavailable,
@@ -487,3 +488,22 @@ async def test_changing_and_deleting_a_network_rewires_ports_and_uplink(rig: Rig
     assert await rig.driver.list_networks() == []
     assert vsctl("get", "port", rig.uplink, "vlan_mode").strip() == "access"
     assert vsctl("get", "port", rig.uplink, "tag").strip() == "4095"  # the dead VLAN
+
+
+async def test_a_failed_first_plug_leaves_nothing_behind(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = NetworkSpec(id="n", name="n", subnets=(SUBNET,))
+    await rig.driver.ensure_network(net)
+
+    def refuse(*_args: object) -> None:
+        raise NetworkFailure("vswitchd refused the flows (injected)")
+
+    monkeypatch.setattr(rig.driver.flows, "install_port", refuse)
+    spec = port(net, 91)
+    with pytest.raises(NetworkFailure, match="injected"):
+        await rig.driver.plug_port(net, spec)
+    dev = device_name(spec.id, rig.prefix)
+    assert not await off(HostLinks().exists, dev)
+    assert dev not in rig.ovs.vsctl("list-ports", rig.driver.settings.integration_bridge)
+    assert await rig.driver.list_ports() == []
