@@ -10,6 +10,7 @@ server in ``ERROR`` with the reason; a temporary one is retried on a later pass.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import time
@@ -119,7 +120,6 @@ class ServerConverger:
             await self._act(
                 sid, "delete_root_disk", sid, lambda: self.host.storage.delete_root_disk(sid)
             )
-        boot = await self._boot_source(server)
         disks = []
         for vol_id in spec.get("volumes", []):
             try:
@@ -130,8 +130,20 @@ class ServerConverger:
         ports = [
             await self.store.call(self.store.get_object, "port", p) for p in spec.get("ports", [])
         ]
-        bindings = [await self._plug(server, p) for p in ports]
-        drive = await self._config_drive(server, ports, bindings)
+        # root disk, ports and config drive do not depend on each other: made concurrently
+        results = await asyncio.gather(
+            self._boot_source(server),
+            self._config_drive(server, ports),
+            *(self._plug(server, p) for p in ports),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        boot = results[0]
+        drive = results[1]
+        bindings = [r for r in results[2:] if isinstance(r, PortBinding)]
+        assert isinstance(boot, DiskBoot | KernelBoot) and isinstance(drive, Path)
         self.host.instance_dir(sid).mkdir(parents=True, exist_ok=True)
         dspec = DomainSpec(
             server_id=sid,
@@ -208,22 +220,20 @@ class ServerConverger:
             server.id, "plug_port", port.id, lambda: self.host.network.plug_port(nspec, pspec)
         )
 
-    async def _config_drive(
-        self, server: DesiredObject, ports: list[DesiredObject], bindings: list[PortBinding]
-    ) -> Any:
+    async def _config_drive(self, server: DesiredObject, ports: list[DesiredObject]) -> Path:
         nets = []
-        for port, binding in zip(ports, bindings, strict=True):
+        for port in ports:
+            network = await self.store.call(self.store.get_object, "network", port.spec["network"])
             addresses: tuple[str, ...] = ()
             gateway, dns = None, ()
             if port.spec.get("subnet"):
                 subnet = await self.store.call(self.store.get_object, "subnet", port.spec["subnet"])
                 prefix = ipaddress.ip_network(subnet.spec["cidr"]).prefixlen
                 addresses = (f"{port.spec['ip']}/{prefix}",)
-                gateway, dns = (
-                    subnet.spec.get("gateway"),
-                    tuple(subnet.spec.get("dns_nameservers", ())),
-                )
-            nets.append(NetworkConfig(binding.mac, addresses, gateway, dns, binding.mtu))
+                gateway = subnet.spec.get("gateway")
+                dns = tuple(subnet.spec.get("dns_nameservers", ()))
+            mtu = int(network.spec.get("mtu", 1500))
+            nets.append(NetworkConfig(port.spec["mac"], addresses, gateway, dns, mtu))
         cd = ConfigDriveSpec(
             instance_id=server.id,
             hostname=server.name or server.id,

@@ -33,6 +33,7 @@ from atoll.site_agent.restart import Backoff
 from atoll.site_agent.store import LocalStore
 
 log = logging.getLogger(__name__)
+JOURNAL_KEEP = 86400.0  # finished journal rows are kept this long (seconds), for people
 
 
 class Reconciler:
@@ -87,8 +88,11 @@ class Reconciler:
         return soonest
 
     async def audit(self) -> AuditReport:
+        """The orphan audit, and finished journal rows older than a day pruned."""
         self._last_audit = self.clock()
-        return await audit(self.store, self.host, self.journal)
+        report = await audit(self.store, self.host, self.journal)
+        await self.store.call(self.store.journal_prune, self._last_audit - JOURNAL_KEEP)
+        return report
 
     async def recover(self) -> int:
         return await recover(self.store, self.host, self.journal)
