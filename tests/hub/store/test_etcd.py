@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import secrets
 import time
 import urllib.request
 
@@ -121,8 +122,9 @@ async def test_compacted_history_raises_compacted(etcd: EtcdCluster) -> None:
         await store.close()
 
 
-async def test_other_data_in_a_shared_cluster_is_ignored(etcd: EtcdCluster) -> None:
-    store = EtcdStore(etcd.endpoints, prefix="/atoll/")
+async def test_other_data_in_a_shared_cluster_is_ignored(shared_etcd: EtcdCluster) -> None:
+    etcd = shared_etcd
+    store = EtcdStore(etcd.endpoints, prefix=f"/atoll-{secrets.token_hex(4)}/")
     try:
         assert await store.revision() == 0
         made = await store.put("project", "p", {})
@@ -137,8 +139,9 @@ async def test_other_data_in_a_shared_cluster_is_ignored(etcd: EtcdCluster) -> N
         await store.close()
 
 
-async def test_watchers_do_not_take_the_worker_threads(etcd: EtcdCluster) -> None:
-    store = EtcdStore(etcd.endpoints, workers=2, poll_interval=0.5)
+async def test_watchers_do_not_take_the_worker_threads(shared_etcd: EtcdCluster) -> None:
+    prefix = f"/atoll-{secrets.token_hex(4)}/"
+    store = EtcdStore(shared_etcd.endpoints, prefix=prefix, workers=2, poll_interval=0.5)
     try:
         start = await store.revision()
         watches = [store.watch(start) for _ in range(10)]
