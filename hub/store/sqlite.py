@@ -161,6 +161,9 @@ class SQLiteStore:
 
     def _open(self) -> sqlite_utils.Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Password hashes and keys' metadata live here: only the hub's user may read it
+        # (SQLite gives the -wal and -shm files the same mode).
+        self.path.touch(mode=0o600, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a revision once returned survives a power cut, so it is never handed out twice.

@@ -29,12 +29,15 @@ async def test_history_is_bounded_and_older_asks_raise_compacted(tmp_path: Path)
         await store.close()
 
 
-async def test_one_wal_file_with_the_documented_tables(tmp_path: Path) -> None:
+async def test_one_private_wal_file_with_the_documented_tables(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "sub" / "hub.db")
     try:
         await store.put("project", "p", {})
+        wal_mode = (tmp_path / "sub" / "hub.db-wal").stat().st_mode
     finally:
         await store.close()
+    assert wal_mode & 0o077 == 0, "the WAL is readable by others"
+    assert (tmp_path / "sub" / "hub.db").stat().st_mode & 0o077 == 0, "readable by others"
     conn = sqlite3.connect(tmp_path / "sub" / "hub.db")
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
