@@ -54,6 +54,33 @@ def _agent_group(groups: Subparsers) -> None:
         help="the credential printed at first start (or ATOLL_SITE_SECRET)",
     )
     token.set_defaults(func=_token)
+    _command(cmds, "images", "list the images present at the site", _images, fmt=True)
+    add = _command(
+        cmds,
+        "image-add",
+        "take a file on the agent host into its image cache",
+        _image_add,
+        fmt=True,
+    )
+    add.add_argument("id", help="image id (letters, digits, '.', '_', '-')")
+    add.add_argument("path", type=Path, help="absolute path of the file on the agent host")
+    add.add_argument("--sha256", help="expected checksum (default: computed here)")
+
+
+def _images(args: argparse.Namespace) -> int:
+    images = _client(args).request("GET", "/v1/images")["images"]
+    emit(images, args.format, ["id", "format", "virtual_size", "size"])
+    return 0
+
+
+def _image_add(args: argparse.Namespace) -> int:
+    import hashlib
+
+    path = args.path.resolve()
+    sha = args.sha256 or hashlib.sha256(path.read_bytes()).hexdigest()
+    body = {"id": args.id, "path": str(path), "sha256": sha}
+    emit(_client(args).request("POST", "/v1/images", body)["image"], args.format)
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -32,6 +32,15 @@ async def test_cli_drives_one_agent(tmp_path: Path, capsys: pytest.CaptureFixtur
         )
         assert code == 0
         site = ["--site-url", url, "--token", out.strip()]
+        image = tmp_path / "kernel.bin"
+        image.write_bytes(b"\x7fELF" + bytes(4096))
+        code, out, err = await _atoll(
+            capsys, "site-agent", "image-add", "k1", str(image), *site, "-f", "json"
+        )
+        assert code == 0, err
+        assert json.loads(out)["id"] == "k1"
+        code, out, _ = await _atoll(capsys, "site-agent", "images", *site, "-f", "json")
+        assert {i["id"] for i in json.loads(out)} == {"cirros", "k1"}
         code, out, _ = await _atoll(capsys, "network", "create", "lan", *site, "-f", "json")
         assert code == 0 and json.loads(out)["name"] == "lan"
         code, out, _ = await _atoll(
