@@ -61,7 +61,9 @@ while read -r kind mac value; do
   [ -z "$nic" ] && { log "no NIC with MAC $mac"; continue; }
   ip link set "$nic" up
   case $kind in
-    addr) ip addr add "$value" dev "$nic" && ips="$ips $nic=$value" ;;
+    addr) ip addr add "$value" dev "$nic" && ips="$ips $nic=$value"
+          # announce ourselves: peers already asking for this address learn it at once
+          case $value in *:*) ;; *) arping -U -c 1 -I "$nic" "${value%/*}" >/dev/null 2>&1 & ;; esac ;;
     mtu) ip link set "$nic" mtu "$value" ;;
     gw) case $value in
           *:*) ip -6 route add default via "$value" dev "$nic" ;;

@@ -55,7 +55,7 @@ def domain_xml(name: str, ref: ReferenceImage, iso: Path, tap: str, mac: str, lo
     <disk type='file' device='disk'><driver name='qemu' type='raw'/>
       <source file='{iso}'/><target dev='vda' bus='virtio'/><readonly/></disk>
     <interface type='ethernet'><mac address='{mac}'/>
-      <target dev='{tap}' managed='no'/><model type='virtio'/></interface>
+      <target dev='{tap}' managed='no'/><model type='virtio'/><rom bar='off'/></interface>
     <serial type='file'><source path='{log}'/><target port='0'/></serial>
   </devices>
 </domain>"""
@@ -69,10 +69,11 @@ def _host_side(net: HostNetwork, tap: str, cidr: str, ovs: PrivateOVS | None) ->
         ovs.vsctl("add-br", dev, "--", "set", "bridge", dev, "datapath_type=netdev")
         net.links.append(dev)
         ovs.vsctl("add-port", dev, tap)
-        deadline = time.monotonic() + 10  # vswitchd makes the bridge's own port a moment later
+        deadline = time.monotonic() + 30  # vswitchd makes the bridge's own port a moment later
         while not Path(f"/sys/class/net/{dev}").exists():
             if time.monotonic() > deadline:
-                raise TimeoutError(f"OVS made no host device for bridge {dev}")
+                log = (ovs.base_dir / "log" / "ovs-vswitchd.log").read_text()[-1500:]
+                raise TimeoutError(f"OVS made no host device for bridge {dev}; its log:\n{log}")
             time.sleep(0.05)
     ip("addr", "add", cidr, "dev", dev)
     for link in {tap, dev}:
