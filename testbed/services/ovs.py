@@ -4,10 +4,17 @@ There is no OVS kernel module on these machines, so bridges must use
 ``datapath_type=netdev`` (the userspace datapath). Everything lives under ``base_dir``
 (rundir, dbdir, logdir), the daemons are our children, and :meth:`PrivateOVS.stop` deletes
 every bridge first so the tap devices the netdev datapath made in the host go away too.
+
+A netdev datapath owns one host-wide tap named ``ovs-netdev``, so only one ``ovs-vswitchd``
+with that datapath can run per network namespace. :meth:`PrivateOVS.start` therefore takes a
+host-wide lock (``flock`` on :data:`HOST_LOCK`) and :meth:`PrivateOVS.stop` releases it: a
+second instance waits for the first instead of failing to create its bridges. (Several sites
+on one host share one instance and use one integration bridge each.)
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -18,12 +25,31 @@ from pathlib import Path
 from atoll.testbed.services.process import reap, spawn
 
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
+HOST_LOCK = Path("/run/atoll-ovs-netdev.lock")
+
+
+def _acquire_host_lock(timeout: float) -> int:
+    """Wait up to ``timeout`` s for the host-wide netdev lock; returns the locked fd."""
+    fd = os.open(HOST_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise TimeoutError(
+                    f"another private ovs-vswitchd holds {HOST_LOCK} after {timeout}s"
+                ) from None
+            time.sleep(0.2)
 
 
 @dataclass
 class PrivateOVS:
     base_dir: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
+    lock_fd: int | None = field(default=None, repr=False)
 
     @property
     def rundir(self) -> Path:
@@ -65,7 +91,8 @@ class PrivateOVS:
         )  # fmt: skip
         return out.stdout
 
-    def start(self, timeout: float = 20.0) -> PrivateOVS:
+    def start(self, timeout: float = 20.0, lock_timeout: float = 600.0) -> PrivateOVS:
+        self.lock_fd = _acquire_host_lock(lock_timeout)
         for sub in ("run", "log", "db", "etc"):
             (self.base_dir / sub).mkdir(parents=True, exist_ok=True)
         db = self.base_dir / "db" / "conf.db"
@@ -122,3 +149,6 @@ class PrivateOVS:
             reap(p)
         self.procs.clear()
         shutil.rmtree(self.base_dir, ignore_errors=True)
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)  # closing the fd releases the flock
+            self.lock_fd = None

@@ -35,7 +35,6 @@ from atoll.site_agent.drivers.network.errors import (
     NetworkFailure,
     NetworkNotFound,
     NetworkSpecInvalid,
-    NetworkUnavailable,
     SegmentInUse,
 )
 from atoll.site_agent.drivers.network.links import HostLinks
@@ -107,17 +106,9 @@ async def rig(ovs: PrivateOVS, hostnet: HostNetwork) -> AsyncIterator[Rig]:
 
 
 async def start(driver: OvsNetwork) -> None:
-    """Start, waiting while another engineer's private ovs-vswitchd holds the host-wide
-    'ovs-netdev' tap (only one netdev datapath per host namespace can exist at a time)."""
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            await driver.start()
-            return
-        except NetworkUnavailable:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(1.0)
+    # The `ovs` fixture holds the host-wide netdev lock (see testbed/services/ovs.py),
+    # so the bridge comes up on the first try.
+    await driver.start()
 
 
 def port(network: NetworkSpec, host: int, **extra: object) -> PortSpec:
