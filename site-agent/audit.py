@@ -10,6 +10,7 @@ mistaken for an orphan. Every removal is journaled (kind ``audit``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ async def audit(store: LocalStore, host: Host, journal: Journal) -> AuditReport:
     ports = await host.network.list_ports()
     networks = await host.network.list_networks()
     owned = await host.storage.list_owned()
-    instance_dirs = host.instance_ids()
+    instance_dirs = await asyncio.to_thread(host.instance_ids)
 
     objects = await store.call(store.list_objects)
     ids: dict[str, set[str]] = {}
@@ -79,4 +80,4 @@ async def audit(store: LocalStore, host: Host, journal: Journal) -> AuditReport:
 
 
 async def _remove_dir(host: Host, server_id: str) -> None:
-    host.remove_instance_dir(server_id)
+    await asyncio.to_thread(host.remove_instance_dir, server_id)

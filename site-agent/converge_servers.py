@@ -337,7 +337,7 @@ class ServerConverger:
         )
 
         async def remove_files() -> None:
-            self.host.remove_instance_dir(sid)
+            await asyncio.to_thread(self.host.remove_instance_dir, sid)
 
         await self._act(sid, "remove_files", str(self.host.instance_dir(sid)), remove_files)
         if purge:

@@ -13,6 +13,7 @@ Either way the row is marked ``recovered`` with what was done.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -44,7 +45,7 @@ def _undo(host: Host, entry: JournalEntry) -> Callable[[], Awaitable[None]] | No
     if action in ("config_drive", "remove_files"):
 
         async def remove() -> None:
-            host.remove_instance_dir(obj_id)
+            await asyncio.to_thread(host.remove_instance_dir, obj_id)
 
         return remove
     if action in ("create_volume", "extend_volume", "delete_volume"):

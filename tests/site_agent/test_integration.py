@@ -123,8 +123,12 @@ async def test_network_and_server_lifecycle_leave_no_residue(
 
         await wait_for(hot_plugged, 30, "the volume hot-plugged into the running guest")
         assert dom.isActive()
-        metrics = await client.get("/metrics")
-        assert f'atoll_server_cpu_seconds_total{{server="{sid}"}}' in await metrics.text()
+
+        async def server_metrics() -> bool:
+            text = await (await client.get("/metrics")).text()
+            return f'atoll_server_cpu_seconds_total{{server="{sid}"}}' in text
+
+        await wait_for(server_metrics, 30, "the server's CPU counter on /metrics")
 
         await call("POST", f"/v1/servers/{sid}/actions/stop", {}, 202)
 
@@ -156,3 +160,41 @@ async def _local_token(ag: Agent) -> str:
     await ag.store.call(ag.store.set_credential, "admin", PasswordHasher().hash("test-secret"))
     issued = await ag.store.call(ag.auth.issue_sync, "admin", "test-secret")
     return str(issued["token"])
+
+
+async def test_audit_removes_real_orphans(
+    agent: tuple[Agent, real_site.Names],
+    tmp_path: Path,
+    ovs: PrivateOVS,
+    libvirt_conn: libvirt.virConnect,
+) -> None:
+    """Things tagged as ours with no desired object (left by a bug, a crash long ago or a
+    person) are found on the real host and removed; nothing else is touched."""
+    from atoll.site_agent.drivers.compute.base import DomainSpec, KernelBoot
+    from atoll.site_agent.drivers.network.base import NetworkSpec, PortSpec
+
+    ag, names = agent
+    kernel, blank = await asyncio.to_thread(real_site.test_images, tmp_path / "images")
+    await ag.host.storage.add_image(blank.id, blank.path, blank.sha256)
+    host = ag.host
+    orphan = "0rphan-0000-1111"
+    await host.compute.define(DomainSpec(orphan, "orphan", 1, 32, KernelBoot(kernel.path)))
+    await host.compute.start(orphan)
+    net = NetworkSpec("net-orphan", "gone")
+    await host.network.ensure_network(net)
+    await host.network.plug_port(net, PortSpec("port-orphan-01", net.id, "fa:16:3f:00:00:09"))
+    await host.storage.create_root_disk(orphan, blank.id)
+    await host.storage.create_volume("vol-orphan", 1024 * 1024 * 1024)
+    assert real_site.residue(libvirt_conn, ovs, names, ag.settings.data_dir) != real_site.EMPTY
+    report = await ag.reconciler.audit()
+    assert sorted(report.removed) == sorted(
+        [
+            f"domain {orphan}",
+            "port port-orphan-01",
+            "network net-orphan",
+            f"root_disk {orphan}",
+            "volume vol-orphan",
+        ]
+    )
+    assert real_site.residue(libvirt_conn, ovs, names, ag.settings.data_dir) == real_site.EMPTY
+    assert [i.image_id for i in await host.storage.list_images()] == ["blank"]  # cache kept
