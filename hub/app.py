@@ -23,6 +23,7 @@ from atoll.hub.api import (
     role_assignments,
     sites,
     users,
+    vnf_packages,
 )
 from atoll.hub.api.context import HUB, Hub
 from atoll.hub.api.replies import reply
@@ -45,6 +46,7 @@ RESOURCE_ROUTES: list[Route] = [
     *flavors.ROUTES,
     *sites.ROUTES,
     *join_tokens.ROUTES,
+    *vnf_packages.ROUTES,
 ]
 
 
@@ -92,6 +94,7 @@ def build_app(
         client_max_size=settings.max_body_bytes,
     )
     app[HUB] = hub
+    vnf_packages.install(app, hub)
     for route in all_routes():
         app.router.add_route(route.method, route.path, route.handler, name=route.name)
 

@@ -68,6 +68,10 @@ def _success(route: Route) -> JSON:
     headers = dict(_REQUEST_ID)
     if route.etag and route.method != "DELETE":
         headers.update(_ETAG)
+    if route.raw_response:
+        raw = {"type": "string", "contentEncoding": "binary"}
+        content = {media: {"schema": raw} for media in route.raw_response}
+        return {"description": route.summary, "headers": headers, "content": content}
     if route.response is None:
         return {"description": "done", "headers": headers}
     schema = route.response.schema()
@@ -107,6 +111,12 @@ def operation(route: Route) -> JSON:
     params = _parameters(route)
     if params:
         op["parameters"] = params
+    if route.raw_body:
+        raw = {"type": "string", "format": "binary"}
+        op["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": raw} for media in route.raw_body},
+        }
     if route.body is not None:
         op["requestBody"] = {
             "required": True,

@@ -28,3 +28,5 @@ class Route:
     etag: bool = False  # answers with ETag; an update/delete honours If-Match
     public: bool = False  # no token needed (documented as such)
     description: str = ""  # longer notes for the document (rules beyond the schema)
+    raw_body: tuple[str, ...] = ()  # media types of a non-JSON (binary) request body
+    raw_response: tuple[str, ...] = ()  # media types of a non-JSON success response

@@ -79,6 +79,14 @@ POLICY: dict[str, Rule] = {
     "join_tokens.list": SYSTEM_ADMIN,
     "join_tokens.create": SYSTEM_ADMIN,
     "join_tokens.delete": SYSTEM_ADMIN,
+    "vnf_packages.list": Rule(system=ANYONE, project=ANYONE),
+    "vnf_packages.show": Rule(system=ANYONE, project=ANYONE),
+    "vnf_packages.content": Rule(system=ANYONE, project=ANYONE),
+    "vnf_packages.vnfd": Rule(system=ANYONE, project=ANYONE),
+    "vnf_packages.create": Rule(project=WRITERS),  # a package belongs to a project
+    "vnf_packages.upload": Rule(system=ADMIN, project=WRITERS),
+    "vnf_packages.update": Rule(system=ADMIN, project=WRITERS),
+    "vnf_packages.delete": Rule(system=ADMIN, project=WRITERS),
 }
 
 

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
+from atoll.hub.catalog.vnf_packages import new_package
 from atoll.hub.identity.passwords import Passwords
 from atoll.hub.identity.policy import POLICY
 from atoll.hub.store.memory import MemoryStore
@@ -111,6 +112,21 @@ async def make_site(api: Api, target: str, n: str) -> None:
 async def make_join_token(api: Api, target: str, n: str) -> None:
     reply = await api.ok("POST", "/v1/join_tokens", await api.admin(), {"site": f"j{n}"})
     api.tokens[("join", n)] = reply["id"]
+
+
+def package_path(target: str, n: str) -> str:
+    return f"/vnfpkgm/v2/vnf_packages/00000000-0000-4000-8000-{int(n):012d}"
+
+
+async def make_package(api: Api, target: str, n: str, state: str = "CREATED") -> None:
+    package_id = package_path(target, n).rsplit("/", 1)[1]
+    value = new_package(package_id, target, {}, "2030-01-01T00:00:00Z")
+    value["onboardingState"] = state
+    await api.store.put("vnf_package", package_id, value, expect_revision=0)
+
+
+async def make_onboarded_package(api: Api, target: str, n: str) -> None:
+    await make_package(api, target, n, "ONBOARDED")
 
 
 ALL_OK = only(200, UN=403)
@@ -295,6 +311,66 @@ CASES = [
         lambda t, n: "/v1/join_tokens/" + "0" * 16,
         only(SA=404),
         notes="a missing token is a 404 for the admin; everyone else is refused first",
+    ),
+    Case(
+        "vnf_packages.show",
+        "GET",
+        package_path,
+        PROJECT_READ,
+        other=only(404, SA=200, SR=200, UN=403),
+        prepare=make_package,
+    ),
+    Case("vnf_packages.list", "GET", lambda t, n: "/vnfpkgm/v2/vnf_packages", PROJECT_READ),
+    Case(
+        "vnf_packages.create",
+        "POST",
+        lambda t, n: "/vnfpkgm/v2/vnf_packages",
+        only(PA=201, PM=201),
+        body=lambda t, n: {"userDefinedData": {"n": n}},
+        notes="a package belongs to a project: system scope cannot create one",
+    ),
+    Case(
+        "vnf_packages.content",
+        "GET",
+        lambda t, n: package_path(t, n) + "/package_content",
+        only(409, UN=403),
+        other=only(404, SA=409, SR=409, UN=403),
+        prepare=make_package,
+        notes="a CREATED package has no content yet (409) for those who may see it",
+    ),
+    Case(
+        "vnf_packages.vnfd",
+        "GET",
+        lambda t, n: package_path(t, n) + "/vnfd",
+        only(409, UN=403),
+        other=only(404, SA=409, SR=409, UN=403),
+        prepare=make_package,
+    ),
+    Case(
+        "vnf_packages.upload",
+        "PUT",
+        lambda t, n: package_path(t, n) + "/package_content",
+        only(SA=409, PA=409, PM=409),
+        other=only(SA=409, PA=404, PM=404),
+        prepare=make_onboarded_package,
+        notes="an ONBOARDED package takes no more content (409) for those allowed to upload",
+    ),
+    Case(
+        "vnf_packages.update",
+        "PATCH",
+        lambda t, n: package_path(t, n),
+        only(SA=200, PA=200, PM=200),
+        other=only(SA=200, PA=404, PM=404),
+        body=lambda t, n: {"operationalState": "DISABLED"},
+        prepare=make_package,
+    ),
+    Case(
+        "vnf_packages.delete",
+        "DELETE",
+        lambda t, n: package_path(t, n),
+        only(SA=204, PA=204, PM=204),
+        other=only(SA=204, PA=404, PM=404),
+        prepare=make_package,
     ),
 ]
 

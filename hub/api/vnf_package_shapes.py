@@ -1,0 +1,114 @@
+"""Request and response shapes of ``/vnfpkgm/v2/vnf_packages`` (SOL005 ``VnfPkgInfo``)."""
+
+from __future__ import annotations
+
+from atoll.hub.api.schema import Field, Shape
+from atoll.hub.catalog import vnf_packages as pkgs
+
+PACKAGE_ID = Field(
+    "string",
+    required=True,
+    description="the package id (a UUID)",
+    pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+    pattern_help="a package id (a UUID like 0b7e...-...)",
+)
+PATH = {"vnfPkgId": PACKAGE_ID}
+
+USER_DATA = Field(
+    "object",
+    description="free-form key/value pairs (SOL005 userDefinedData)",
+    max_properties=64,
+)
+OPERATIONAL = Field("string", enum=(pkgs.ENABLED, pkgs.DISABLED))
+ONBOARDING = Field("string", enum=pkgs.ONBOARDING_STATES)
+USAGE = Field("string", enum=(pkgs.IN_USE, pkgs.NOT_IN_USE))
+
+PROBLEM = Shape(
+    "Problem",
+    {"where": Field("string", required=True), "what": Field("string", required=True)},
+)
+CHECKSUM = Shape(
+    "Checksum",
+    {"algorithm": Field("string", required=True), "hash": Field("string", required=True)},
+)
+SOFTWARE_IMAGE = Shape(
+    "VnfPackageSoftwareImageInfo",
+    {
+        "id": Field("string", required=True, description="the VDU or storage node"),
+        "flavourId": Field("string", required=True),
+        "name": Field("string", required=True),
+        "provider": Field("string", required=True),
+        "version": Field("string", required=True),
+        "checksum": Field("object", required=True, shape=CHECKSUM),
+        "containerFormat": Field("string", required=True),
+        "diskFormat": Field("string", required=True),
+        "minDisk": Field("integer", required=True, description="GiB"),
+        "minRam": Field("integer", required=True, description="MiB"),
+        "size": Field("integer", required=True, description="bytes"),
+        "imagePath": Field("string", required=True, description="inside the package, if any"),
+        "carried": Field("boolean", required=True, description="the package has the file"),
+        "catalogImage": Field("string", required=True, description="the catalog image id"),
+    },
+)
+FAILURE = Shape(
+    "OnboardingFailureDetails",
+    {
+        "title": Field("string", required=True),
+        "status": Field("integer", required=True),
+        "detail": Field("string", required=True),
+        "problems": Field("array", required=True, items=Field("object", shape=PROBLEM)),
+    },
+)
+
+
+def _text(description: str) -> Field:
+    return Field("string", required=True, nullable=True, description=description)
+
+
+PACKAGE = Shape(
+    "VnfPkgInfo",
+    {
+        "id": Field("string", required=True),
+        "project": Field("string", required=True),
+        "onboardingState": Field("string", required=True, enum=pkgs.ONBOARDING_STATES),
+        "operationalState": Field("string", required=True, enum=(pkgs.ENABLED, pkgs.DISABLED)),
+        "usageState": Field("string", required=True, enum=(pkgs.IN_USE, pkgs.NOT_IN_USE)),
+        "userDefinedData": Field("object", required=True),
+        "vnfdId": _text("descriptor_id of the VNFD (once onboarded)"),
+        "vnfProvider": _text("provider"),
+        "vnfProductName": _text("product_name"),
+        "vnfSoftwareVersion": _text("software_version"),
+        "vnfdVersion": _text("descriptor_version"),
+        "checksum": Field("object", required=True, nullable=True, shape=CHECKSUM),
+        "size": Field("integer", required=True, nullable=True, description="CSAR bytes"),
+        "softwareImages": Field(
+            "array", required=True, items=Field("object", shape=SOFTWARE_IMAGE)
+        ),
+        "flavours": Field("array", required=True, items=Field("object"), description="summaries"),
+        "warnings": Field("array", required=True, items=Field("object", shape=PROBLEM)),
+        "onboardingFailureDetails": Field("object", required=True, nullable=True, shape=FAILURE),
+        "createdAt": Field("string", required=True),
+        "updatedAt": Field("string", required=True),
+    },
+)
+PACKAGE_CREATE = Shape("CreateVnfPkgInfoRequest", {"userDefinedData": USER_DATA})
+PACKAGE_MODIFY = Shape(
+    "VnfPkgInfoModifications",
+    {"operationalState": OPERATIONAL, "userDefinedData": USER_DATA},
+)
+FILTERS = {
+    "onboardingState": ONBOARDING,
+    "operationalState": OPERATIONAL,
+    "usageState": USAGE,
+}
+IMAGE_MAP = Field(
+    "array",
+    items=Field(
+        "string",
+        pattern=r"^[^=]{1,128}=.{1,255}$",
+        pattern_help="NODE=IMAGE (a VDU or storage id, then a catalog image id or name)",
+    ),
+    max_items=256,
+    description="NODE=IMAGE, repeatable: the catalog image for a VDU or storage whose image "
+    "the package does not carry",
+)

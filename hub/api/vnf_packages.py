@@ -1,0 +1,395 @@
+"""``/vnfpkgm/v2/vnf_packages``: ETSI SOL005-shaped VNF package management, per project.
+
+Create a package (``POST``), upload its CSAR (``PUT .../package_content``, a streamed
+``application/zip`` body, answered 202), then poll it until ``onboardingState`` is ONBOARDED
+or ERROR (``onboardingFailureDetails`` lists every problem). ``GET .../vnfd`` gives the VNFD
+(``text/plain`` YAML when it is one file, else a zip of the Definitions files);
+``GET .../package_content`` the stored CSAR. Images the VNFD needs and the package does not
+carry are mapped with ``?image_map=NODE=IMAGE`` on the upload (repeatable; IMAGE is a
+catalog image id or name), else found in the catalog by SHA-256 or name.
+
+Differences from SOL005: packages belong to the caller's project (others' answer 404);
+``PATCH`` answers the whole package (SOL005: the modifications) with its ETag; the record
+adds ``project``, ``flavours``, ``warnings``, ``size`` and each software image's
+``catalogImage``. Links (``_links``) and multipart uploads are not offered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import uuid
+
+from aiohttp import web
+
+from atoll.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Problem, StaleRevision
+from atoll.hub.api import records
+from atoll.hub.api.context import Hub, claims_of, hub_of
+from atoll.hub.api.replies import (
+    if_match,
+    iso,
+    no_content,
+    page_params,
+    page_reply,
+    public_view,
+    query_filters,
+    read_body,
+    reply,
+)
+from atoll.hub.api.routing import Route
+from atoll.hub.api.vnf_package_shapes import (
+    FILTERS,
+    IMAGE_MAP,
+    PACKAGE,
+    PACKAGE_CREATE,
+    PACKAGE_MODIFY,
+    PATH,
+)
+from atoll.hub.catalog import vnf_packages as pkgs
+from atoll.hub.catalog.vnf_onboarding import Onboarding, update_package
+from atoll.hub.catalog.vnf_package_files import PackageFiles, read_single_vnfd
+from atoll.hub.store.base import Record
+
+BASE = "/vnfpkgm/v2/vnf_packages"
+ITEM = BASE + "/{vnfPkgId}"
+ZIP_TYPES = ("application/zip", "application/octet-stream", "application/x-zip-compressed")
+ONBOARDING = web.AppKey("vnf_onboarding", Onboarding)
+MAP_ENTRY = re.compile(r"([^=]{1,128})=(.{1,255})", re.DOTALL)
+
+
+class UnsupportedMediaType(InvalidInput):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class NotAcceptable(InvalidInput):
+    code = "not_acceptable"
+    http_status = 406
+
+
+def install(app: web.Application, hub: Hub) -> None:
+    """Give the app its onboarding worker (one per hub, one set of bundled SOL001 types)."""
+    files = PackageFiles(hub.settings.data_dir / "vnf_packages")
+    onboarding = Onboarding(hub.store, files, lambda: iso(hub.clock()))
+    app[ONBOARDING] = onboarding
+
+    async def recover(app: web.Application) -> None:
+        await onboarding.recover()
+
+    async def stop(app: web.Application) -> None:
+        await onboarding.stop()
+
+    app.on_startup.append(recover)
+    app.on_cleanup.append(stop)
+
+
+def _onboarding(request: web.Request) -> Onboarding:
+    return request.app[ONBOARDING]
+
+
+def _now(request: web.Request) -> str:
+    return iso(hub_of(request).clock())
+
+
+async def _visible(request: web.Request) -> Record:
+    package_id = request.match_info["vnfPkgId"]
+    claims = claims_of(request)
+    try:
+        record = await hub_of(request).store.get(pkgs.KIND, package_id)
+    except NotFound:
+        record = None
+    if record is None or not pkgs.visible(record.value, claims.project, claims.system):
+        raise NotFound(f"VNF package {package_id} does not exist")
+    return record
+
+
+async def list_packages(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    limit, marker = page_params(request)
+    filters = query_filters(request, dict(FILTERS))
+    page = await records.visible_page(
+        hub_of(request).store,
+        pkgs.KIND,
+        limit,
+        marker,
+        lambda r: pkgs.visible(r.value, claims.project, claims.system),
+        filters,
+    )
+    return page_reply([public_view(r) for r in page.items], page.next_marker)
+
+
+async def create_package(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    body = await read_body(request, PACKAGE_CREATE)
+    if claims.project is None:
+        raise InvalidInput("VNF packages belong to a project: use a project-scoped token")
+    package_id = str(uuid.uuid4())
+    value = pkgs.new_package(
+        package_id, claims.project, body.get("userDefinedData", {}), _now(request)
+    )
+    record = await records.create(hub_of(request).store, pkgs.KIND, package_id, value)
+    return reply(public_view(record), 201, record.revision)
+
+
+async def show_package(request: web.Request) -> web.Response:
+    record = await _visible(request)
+    return reply(public_view(record), revision=record.revision)
+
+
+async def modify_package(request: web.Request) -> web.Response:
+    record = await _visible(request)
+    body = await read_body(request, PACKAGE_MODIFY)
+    expected = if_match(request)
+    if expected is not None and expected != record.revision:
+        raise StaleRevision(
+            f"VNF package {record.key} is at revision {record.revision}, not {expected}: "
+            "read it again and retry"
+        )
+    value = dict(record.value)
+    if "operationalState" in body:
+        pkgs.check_state_change(value, body["operationalState"])
+        value["operationalState"] = body["operationalState"]
+    if "userDefinedData" in body:  # JSON merge patch: null removes a key
+        merged = dict(value["userDefinedData"])
+        for key, item in body["userDefinedData"].items():
+            if item is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = item
+        value["userDefinedData"] = merged
+    value["updatedAt"] = _now(request)
+    store = hub_of(request).store
+    saved = await store.put(pkgs.KIND, record.key, value, expect_revision=record.revision)
+    return reply(public_view(saved), revision=saved.revision)
+
+
+async def delete_package(request: web.Request) -> web.Response:
+    record = await _visible(request)
+    pkgs.check_deletable(record.value)
+    store = hub_of(request).store
+    await records.remove(store, pkgs.KIND, record.key, if_match(request) or record.revision)
+    await _remove_images(request, f"vnf_package:{record.key}")
+    _onboarding(request).files.remove(record.key)
+    return no_content()
+
+
+async def _remove_images(request: web.Request, source: str) -> None:
+    """Catalog images registered from the package's own image files go with it."""
+    store = hub_of(request).store
+    marker: str | None = None
+    while True:
+        page = await records.visible_page(
+            store, pkgs.IMAGE_KIND, 1000, marker, lambda r: r.value.get("source") == source
+        )
+        for image in page.items:
+            with contextlib.suppress(NotFound):
+                await store.delete(pkgs.IMAGE_KIND, image.key)
+        if page.next_marker is None:
+            return
+        marker = page.next_marker
+
+
+def _image_map(request: web.Request) -> dict[str, str]:
+    out: dict[str, str] = {}
+    problems = []
+    for entry in request.query.getall("image_map", []):
+        match = MAP_ENTRY.fullmatch(entry)
+        if match is None:
+            problems.append(Problem("query.image_map", f"{entry!r} is not NODE=IMAGE"))
+        elif match.group(1) in out:
+            problems.append(Problem("query.image_map", f"{match.group(1)} is mapped twice"))
+        else:
+            out[match.group(1)] = match.group(2)
+    if len(out) > 256:
+        problems.append(Problem("query.image_map", "at most 256 entries"))
+    if problems:
+        raise InvalidInput("the image map is not valid", problems)
+    return out
+
+
+async def upload_content(request: web.Request) -> web.Response:
+    record = await _visible(request)
+    pkgs.check_uploadable(record.value)
+    if request.content_type not in ZIP_TYPES:
+        raise UnsupportedMediaType(
+            f"upload the package as Content-Type application/zip, not "
+            f"{request.content_type or 'nothing'}"
+        )
+    image_map = _image_map(request)
+    limit = hub_of(request).settings.max_vnf_package_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(
+            f"the VNF package ({request.content_length} bytes) is over this hub's limit of "
+            f"{limit} bytes (setting max_vnf_package_bytes)"
+        )
+    store, before = hub_of(request).store, record.value["onboardingState"]
+    claim = {"onboardingState": pkgs.PROCESSING, "_imageMap": image_map, "updatedAt": _now(request)}
+    await store.put(
+        pkgs.KIND, record.key, {**record.value, **claim}, expect_revision=record.revision
+    )
+    onboarding = _onboarding(request)
+    try:
+        stored = await onboarding.files.receive(
+            record.key, request.content.iter_chunked(65536), limit
+        )
+    except BaseException:
+        await update_package(store, record.key, {"onboardingState": before}, _now(request))
+        raise
+    checksum = {"algorithm": "SHA-256", "hash": stored.sha256}
+    await update_package(
+        store, record.key, {"checksum": checksum, "size": stored.size}, _now(request)
+    )
+    onboarding.start(record.key, image_map)
+    return web.Response(status=202)
+
+
+async def _onboarded_file(request: web.Request, what: str) -> tuple[Record, PackageFiles]:
+    record = await _visible(request)
+    state = record.value["onboardingState"]
+    if state != pkgs.ONBOARDED:
+        raise Conflict(
+            f"VNF package {record.key} is {state}: its {what} is there once it is ONBOARDED"
+        )
+    return record, _onboarding(request).files
+
+
+def _missing_here(package_id: str) -> NotFound:
+    return NotFound(
+        f"the content of VNF package {package_id} is not on this hub: each hub keeps the "
+        "package files it received (ask the hub the package was uploaded to)"
+    )
+
+
+async def show_content(request: web.Request) -> web.StreamResponse:
+    record, files = await _onboarded_file(request, "content")
+    path = files.content(record.key)
+    if not path.exists():
+        raise _missing_here(record.key)
+    return web.FileResponse(path, headers={"Content-Type": "application/zip"})
+
+
+def _accepts(request: web.Request) -> tuple[bool, bool]:
+    """Whether the caller takes text/plain and application/zip (SOL005 VNFD negotiation)."""
+    header = request.headers.get("Accept", "*/*")
+    types = {part.split(";", 1)[0].strip().lower() for part in header.split(",")}
+    anything = bool(types & {"*/*", ""})
+    text = anything or bool(types & {"text/plain", "text/*"})
+    archive = anything or bool(types & {"application/zip", "application/*"})
+    return text, archive
+
+
+async def show_vnfd(request: web.Request) -> web.StreamResponse:
+    record, files = await _onboarded_file(request, "VNFD")
+    path = files.vnfd(record.key)
+    if not path.exists():
+        raise _missing_here(record.key)
+    single = len(record.value.get("_vnfdFiles", [])) == 1
+    text, archive = _accepts(request)
+    if text and single:
+        data = await asyncio.to_thread(read_single_vnfd, path)
+        return web.Response(body=data, content_type="text/plain", charset="utf-8")
+    if archive:
+        return web.FileResponse(path, headers={"Content-Type": "application/zip"})
+    if text:
+        raise NotAcceptable(
+            f"the VNFD of package {record.key} is several files: accept application/zip"
+        )
+    raise NotAcceptable("the VNFD is served as text/plain (one file) or application/zip")
+
+
+ROUTES = [
+    Route(
+        "GET",
+        BASE,
+        "vnf_packages.list",
+        list_packages,
+        "List the VNF packages of your project",
+        response=PACKAGE,
+        paged=True,
+        query=FILTERS,
+    ),
+    Route(
+        "POST",
+        BASE,
+        "vnf_packages.create",
+        create_package,
+        "Create a VNF package (CREATED; upload its content next)",
+        description="Needs a project-scoped token: the package belongs to that project.",
+        body=PACKAGE_CREATE,
+        response=PACKAGE,
+        status=201,
+        etag=True,
+    ),
+    Route(
+        "GET",
+        ITEM,
+        "vnf_packages.show",
+        show_package,
+        "Show a VNF package",
+        response=PACKAGE,
+        path_params=PATH,
+        etag=True,
+    ),
+    Route(
+        "PATCH",
+        ITEM,
+        "vnf_packages.update",
+        modify_package,
+        "Enable or disable a VNF package, or change its user-defined data",
+        description="operationalState ENABLED needs an ONBOARDED package (else 409). "
+        "userDefinedData is merged (a null value removes the key). Answers the package.",
+        body=PACKAGE_MODIFY,
+        response=PACKAGE,
+        path_params=PATH,
+        etag=True,
+    ),
+    Route(
+        "DELETE",
+        ITEM,
+        "vnf_packages.delete",
+        delete_package,
+        "Delete a VNF package (DISABLED and NOT_IN_USE only, else 409)",
+        description="Also removes the catalog images registered from the package's own "
+        "image files.",
+        status=204,
+        path_params=PATH,
+        etag=True,
+    ),
+    Route(
+        "PUT",
+        ITEM + "/package_content",
+        "vnf_packages.upload",
+        upload_content,
+        "Upload the package's CSAR (zip), streamed; onboarding then runs (202)",
+        description="Only a CREATED (or ERROR) package takes content (else 409). The body is "
+        "streamed to the hub's data directory; past max_vnf_package_bytes it is refused with "
+        "413. image_map=NODE=IMAGE (repeatable) maps a VDU or storage to a catalog image "
+        "(id or name) when the package does not carry its image. Poll the package until "
+        "onboardingState is ONBOARDED or ERROR.",
+        status=202,
+        path_params=PATH,
+        query={"image_map": IMAGE_MAP},
+        raw_body=("application/zip", "application/octet-stream"),
+    ),
+    Route(
+        "GET",
+        ITEM + "/package_content",
+        "vnf_packages.content",
+        show_content,
+        "Download the package's CSAR (ONBOARDED packages; else 409)",
+        path_params=PATH,
+        raw_response=("application/zip",),
+    ),
+    Route(
+        "GET",
+        ITEM + "/vnfd",
+        "vnf_packages.vnfd",
+        show_vnfd,
+        "The VNFD: text/plain when it is one file, else a zip of its files",
+        description="Accept: text/plain (one-file VNFDs only, else 406), application/zip, "
+        "or both/any (the hub picks text/plain for a one-file VNFD).",
+        path_params=PATH,
+        raw_response=("application/zip", "text/plain"),
+    ),
+]

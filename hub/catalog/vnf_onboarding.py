@@ -1,0 +1,178 @@
+"""Onboarding uploaded VNF packages in the background: read, map images, record the result.
+
+:class:`Onboarding` is made once per hub (``install`` in :mod:`atoll.hub.api.vnf_packages`).
+After an upload the package is PROCESSING and :meth:`Onboarding.start` runs, off the request:
+
+1. ``atoll.nfv.package.load_package`` on the stored zip, in a worker thread (it is CPU work);
+2. every ``sw_image_data`` gets a catalog image (see :mod:`.vnf_packages`): images the package
+   carries are hashed (in a thread) and registered as catalog images of the project;
+3. the VNFD files are written next to the zip for ``GET .../vnfd``;
+4. the record becomes ONBOARDED + ENABLED, or ERROR with every problem found.
+
+At most ``concurrency`` packages are read at once. A hub that stopped mid-onboarding picks
+the package up again on start (:meth:`recover`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from atoll.errors import InvalidInput, NotFound, Problem, StaleRevision
+from atoll.hub.catalog import vnf_packages as pkgs
+from atoll.hub.catalog.vnf_package_files import PackageFiles, hash_entry
+from atoll.hub.store.base import ListQuery, Store
+from atoll.nfv.artifacts import ImageNeed, image_needs, vnfd_archive
+from atoll.nfv.definitions import BundledTypes
+from atoll.nfv.model import VnfPackage
+from atoll.nfv.package import load_package
+
+log = logging.getLogger(__name__)
+JSON = dict[str, Any]
+
+
+async def update_package(
+    store: Store, package_id: str, changes: JSON, now: str, attempts: int = 5
+) -> JSON:
+    """Apply ``changes`` to a package record with compare-and-swap, retrying lost races."""
+    for attempt in range(attempts):
+        record = await store.get(pkgs.KIND, package_id)
+        value = {**record.value, **changes, "updatedAt": now}
+        try:
+            await store.put(pkgs.KIND, package_id, value, expect_revision=record.revision)
+            return value
+        except StaleRevision:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def all_records(store: Store, kind: str) -> list[JSON]:
+    values: list[JSON] = []
+    marker: str | None = None
+    while True:
+        page = await store.list(ListQuery(kind, limit=1000, marker=marker))
+        values += [r.value for r in page.items]
+        if page.next_marker is None:
+            return values
+        marker = page.next_marker
+
+
+class Onboarding:
+    def __init__(
+        self,
+        store: Store,
+        files: PackageFiles,
+        now: Callable[[], str],
+        bundled: BundledTypes | None = None,
+        concurrency: int = 2,
+    ) -> None:
+        self.store = store
+        self.files = files
+        self.now = now
+        self.bundled = bundled or BundledTypes()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, package_id: str, image_map: Mapping[str, str]) -> None:
+        task = asyncio.create_task(self.run(package_id, dict(image_map)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def recover(self) -> None:
+        """Packages left PROCESSING by a stopped hub: onboard again, or back to CREATED."""
+        for value in await all_records(self.store, pkgs.KIND):
+            if value.get("onboardingState") != pkgs.PROCESSING:
+                continue
+            if self.files.content(value["id"]).exists():
+                self.start(value["id"], value.get("_imageMap", {}))
+            else:
+                await update_package(
+                    self.store, value["id"], {"onboardingState": pkgs.CREATED}, self.now()
+                )
+
+    async def run(self, package_id: str, image_map: dict[str, str]) -> None:
+        async with self._slots:
+            try:
+                changes = await self._onboard(package_id, image_map)
+            except InvalidInput as exc:
+                changes = pkgs.failure_fields(exc.summary, exc.problems)
+            except NotFound:
+                return  # deleted meanwhile
+            except Exception:
+                log.exception("onboarding VNF package %s failed unexpectedly", package_id)
+                changes = pkgs.failure_fields(
+                    "the hub could not onboard the package (an internal error; the hub's log "
+                    "says more)",
+                    [],
+                    status=500,
+                )
+            try:
+                await update_package(self.store, package_id, changes, self.now())
+            except NotFound:
+                self.files.remove(package_id)
+
+    async def _onboard(self, package_id: str, image_map: dict[str, str]) -> JSON:
+        record = (await self.store.get(pkgs.KIND, package_id)).value
+        path = self.files.content(package_id)
+        package = await asyncio.to_thread(load_package, path, None, self.bundled)
+        needs = image_needs(package)
+        problems = pkgs.unknown_map_entries(image_map, needs)
+        images, registered = await self._images(record, path, needs, image_map, problems)
+        if problems:
+            raise InvalidInput("the package's images cannot all be found", problems)
+        await asyncio.to_thread(self._write_vnfd, package_id, path, package)
+        for image in registered:
+            await self.store.put(pkgs.IMAGE_KIND, image["id"], image, expect_revision=0)
+        return {
+            **pkgs.onboarded_fields(package, images),
+            "_vnfdFiles": [d.path for d in package.definitions if d.source == "package"],
+        }
+
+    async def _images(
+        self,
+        record: JSON,
+        path: Path,
+        needs: tuple[ImageNeed, ...],
+        image_map: dict[str, str],
+        problems: list[Problem],
+    ) -> tuple[list[JSON], list[JSON]]:
+        """softwareImages for the record, and the catalog images to register for it."""
+        project = record["project"]
+        catalog = [
+            i
+            for i in await all_records(self.store, pkgs.IMAGE_KIND)
+            if pkgs.image_visible(i, project)
+        ]
+        carried: dict[str, JSON] = {}  # artifact path -> catalog image registered for it
+        software: list[JSON] = []
+        for need in needs:
+            if need.carried and need.image.artifact:
+                artifact = need.image.artifact
+                if artifact not in carried:
+                    hashed = await asyncio.to_thread(hash_entry, path, artifact)
+                    carried[artifact] = pkgs.carried_image_record(
+                        need, hashed, project, record["id"], self.now()
+                    )
+                software.append(pkgs.software_image(need, carried[artifact]))
+                continue
+            found, problem = pkgs.find_image(need, catalog, image_map)
+            if problem is not None:
+                problems.append(problem)
+            if found is not None:
+                software.append(pkgs.software_image(need, found))
+        return software, list(carried.values())
+
+    def _write_vnfd(self, package_id: str, path: Path, package: VnfPackage) -> None:
+        target = self.files.vnfd(package_id)
+        part = target.with_suffix(".part")
+        part.write_bytes(vnfd_archive(path, package))
+        part.replace(target)

@@ -1,0 +1,103 @@
+"""Where a VNF package's bytes live: ``<data dir>/vnf_packages/<id>.zip`` on this hub.
+
+Next to the uploaded CSAR, onboarding writes ``<id>.vnfd.zip`` (the VNFD files, for
+SOL005 ``GET .../vnfd``). The record in the store says what is in them; the files are local
+to the hub that received the upload (with an etcd store shared by several hubs, another hub
+answers that it does not hold the content).
+
+Uploads stream to ``<id>.zip.part`` in chunks, hashed on the way, and are renamed into
+place only when complete and within the size limit; nothing is held in memory whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from atoll.errors import InvalidInput, PayloadTooLarge
+from atoll.hub.catalog.vnf_packages import CarriedImage
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Stored:
+    sha256: str
+    size: int
+
+
+class PackageFiles:
+    """The package files of one hub, under ``root`` (created on first use)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def content(self, package_id: str) -> Path:
+        return self.root / f"{package_id}.zip"
+
+    def vnfd(self, package_id: str) -> Path:
+        return self.root / f"{package_id}.vnfd.zip"
+
+    async def receive(
+        self, package_id: str, chunks: AsyncIterator[bytes], max_bytes: int
+    ) -> Stored:
+        """Write the uploaded body to the package's content file; 413 past ``max_bytes``."""
+        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True, mode=0o700)
+        part = self.root / f"{package_id}.zip.part"
+        digest = hashlib.sha256()
+        size = 0
+        fh = await asyncio.to_thread(part.open, "wb")
+        try:
+            pending = bytearray()
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PayloadTooLarge(
+                        f"the VNF package is over this hub's limit of {max_bytes} bytes "
+                        "(setting max_vnf_package_bytes)"
+                    )
+                digest.update(chunk)
+                pending += chunk
+                if len(pending) >= CHUNK:
+                    await asyncio.to_thread(fh.write, bytes(pending))
+                    pending.clear()
+            if pending:
+                await asyncio.to_thread(fh.write, bytes(pending))
+            await asyncio.to_thread(fh.close)
+        except BaseException:
+            fh.close()
+            part.unlink(missing_ok=True)
+            raise
+        if size == 0:
+            part.unlink(missing_ok=True)
+            raise InvalidInput("the upload is empty: send the package's zip (CSAR) as the body")
+        await asyncio.to_thread(os.replace, part, self.content(package_id))
+        return Stored(digest.hexdigest(), size)
+
+    def remove(self, package_id: str) -> None:
+        for path in (self.content(package_id), self.vnfd(package_id)):
+            path.unlink(missing_ok=True)
+        (self.root / f"{package_id}.zip.part").unlink(missing_ok=True)
+
+
+def hash_entry(archive_path: Path, name: str) -> CarriedImage:
+    """Size and SHA-256 of one file inside the package zip (blocking: run in a thread)."""
+    digest = hashlib.sha256()
+    size = 0
+    with zipfile.ZipFile(archive_path) as archive, archive.open(name) as entry:
+        while chunk := entry.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return CarriedImage(name, digest.hexdigest(), size)
+
+
+def read_single_vnfd(path: Path) -> bytes:
+    """The one definitions file of a one-file VNFD (blocking: run in a thread)."""
+    with zipfile.ZipFile(path) as archive:
+        names = [n for n in archive.namelist() if not n.startswith("TOSCA-Metadata/")]
+        return archive.read(names[0])

@@ -1,0 +1,286 @@
+"""VNF packages at the hub: upload, onboarding, images, VNFD, isolation and the delete rules."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from atoll.errors import InvalidInput, NotFound
+from atoll.hub.api.context import HUB
+from atoll.nfv.artifacts import vnfd_files
+from atoll.nfv.package import load_package
+from tests.hub.api.vnf_packages import (
+    BASE,
+    MAX_PACKAGE,
+    catalog_image,
+    conformance_zip,
+    create,
+    images_for,
+    package_api,
+    put_content,
+    upload,
+    wait_onboarded,
+)
+from tests.hub.conftest import AiohttpClient
+from tests.hub.hubtest import Api
+from tests.nfv.packages import NAMES, PACKAGES, copy_package, zip_dir
+
+IMAGE_PATH = "Files/images/cirros-0.5.2-x86_64-disk.img"
+
+
+@pytest.fixture
+async def papi(
+    aiohttp_client: AiohttpClient, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> Api:
+    return await package_api(aiohttp_client, signing_key, tmp_path / "hub")
+
+
+def package_dir(api: Api) -> Path:
+    app = api.client.app
+    assert app is not None
+    data_dir: Path = app[HUB].settings.data_dir
+    return data_dir / "vnf_packages"
+
+
+async def projects(api: Api) -> dict[str, str]:
+    admin = await api.admin()
+    for name in ("a", "b"):
+        await api.ok("POST", "/v1/projects", admin, {"name": name})
+    return {
+        "admin": admin,
+        "a": await api.user_with_role("am", "a", "member"),
+        "b": await api.user_with_role("bm", "b", "member"),
+        "reader": await api.user_with_role("ar", "a", "reader"),
+    }
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_every_conformance_package_onboards_and_gives_back_its_vnfd(
+    papi: Api, name: str
+) -> None:
+    who = await projects(papi)
+    images = await images_for(papi, "a", name)
+    content = conformance_zip(name)
+    package = await upload(papi, who["a"], content)
+    assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
+    model = load_package(PACKAGES / name)
+    vnfd = model.vnfd
+    assert package["operationalState"] == "ENABLED"
+    assert package["usageState"] == "NOT_IN_USE"
+    assert package["project"] == "a"
+    assert (package["vnfdId"], package["vnfProvider"], package["vnfProductName"]) == (
+        vnfd.descriptor_id,
+        vnfd.provider,
+        vnfd.product_name,
+    )
+    assert package["vnfSoftwareVersion"] == vnfd.software_version
+    assert package["vnfdVersion"] == vnfd.descriptor_version
+    assert [f["id"] for f in package["flavours"]] == [f.id for f in vnfd.flavours]
+    assert package["checksum"] == {
+        "algorithm": "SHA-256",
+        "hash": hashlib.sha256(content).hexdigest(),
+    }
+    assert package["size"] == len(content)
+    assert package["softwareImages"]
+    for image in package["softwareImages"]:
+        assert image["catalogImage"] == images[image["name"]]
+        assert image["carried"] is False
+
+    resp = await papi.client.get(
+        f"{BASE}/{package['id']}/vnfd",
+        headers={"Authorization": f"Bearer {who['reader']}", "Accept": "application/zip"},
+    )
+    assert resp.status == 200 and resp.content_type == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(await resp.read())) as archive:
+        got = {n: archive.read(n) for n in archive.namelist()}
+    assert got == vnfd_files(PACKAGES / name, model)
+    resp = await papi.client.get(
+        f"{BASE}/{package['id']}/vnfd",
+        headers={"Authorization": f"Bearer {who['a']}", "Accept": "text/plain"},
+    )
+    assert resp.status == 406  # several files: SOL005 says text/plain is not acceptable
+    resp = await papi.client.get(
+        f"{BASE}/{package['id']}/package_content",
+        headers={"Authorization": f"Bearer {who['a']}"},
+    )
+    assert resp.status == 200 and await resp.read() == content
+
+    for path in (f"{BASE}/{package['id']}", f"{BASE}/{package['id']}/vnfd"):
+        assert (await papi.call("GET", path, who["b"]))[0] == 404
+    assert (await papi.ok("GET", BASE, who["b"]))["items"] == []
+    listed = await papi.ok("GET", BASE, who["admin"])
+    assert [p["id"] for p in listed["items"]] == [package["id"]]
+
+
+async def test_readers_see_packages_but_cannot_create_upload_or_delete(papi: Api) -> None:
+    who = await projects(papi)
+    package = await create(papi, who["a"], {"team": "core"})
+    assert package["userDefinedData"] == {"team": "core"}
+    assert package["onboardingState"] == "CREATED"
+    assert package["operationalState"] == "DISABLED"
+    reader = who["reader"]
+    assert (await papi.ok("GET", BASE, reader))["items"][0]["id"] == package["id"]
+    assert (await papi.call("POST", BASE, reader, {}))[0] == 403
+    status, _ = await put_content(papi, reader, package["id"], conformance_zip("practical"))
+    assert status == 403
+    assert (await papi.call("DELETE", f"{BASE}/{package['id']}", reader))[0] == 403
+    status, _ = await put_content(papi, who["b"], package["id"], conformance_zip("practical"))
+    assert status == 404
+    status, _, _ = await papi.call("POST", BASE, who["admin"], {})
+    assert status == 403  # system scope: a package needs a project to belong to
+
+
+async def test_a_broken_package_goes_to_error_with_every_problem(papi: Api, tmp_path: Path) -> None:
+    who = await projects(papi)
+    root = copy_package("getting-started", tmp_path)
+    meta = root / "TOSCA-Metadata" / "TOSCA.meta"
+    meta.write_text(meta.read_text().replace("sample_vnfd_top.yaml", "missing.yaml"))
+    content = zip_dir(root)
+    with pytest.raises(InvalidInput) as refused:
+        load_package(content)
+    package = await upload(papi, who["a"], content)
+    assert package["onboardingState"] == "ERROR"
+    assert package["operationalState"] == "DISABLED"
+    details = package["onboardingFailureDetails"]
+    assert details["detail"] == refused.value.summary
+    assert details["problems"] == [
+        {"where": p.where, "what": p.what} for p in refused.value.problems
+    ]
+    assert "Entry-Definitions names Definitions/missing.yaml" in details["problems"][0]["what"]
+    # fixed content may be uploaded again to the same package
+    await images_for(papi, "a", "getting-started")
+    status, _ = await put_content(papi, who["a"], package["id"], conformance_zip("getting-started"))
+    assert status == 202
+    assert (await wait_onboarded(papi, who["a"], package["id"]))["onboardingState"] == "ONBOARDED"
+
+
+async def test_a_vdu_without_an_image_fails_naming_it_until_mapped(papi: Api) -> None:
+    who = await projects(papi)
+    await catalog_image(papi, "a", "free5gc-img")
+    other = await catalog_image(papi, "b", "cirros-0.4.0-x86_64-disk")  # not a's to use
+    content = conformance_zip("free5gc-anti-affinity-zone")
+    package = await upload(papi, who["a"], content)
+    assert package["onboardingState"] == "ERROR"
+    problems = package["onboardingFailureDetails"]["problems"]
+    assert [p["where"] for p in problems] == ["flavour simple: VDU2.sw_image_data"]
+    assert "VDU2 has no image" in problems[0]["what"]
+    assert "--image-map VDU2=IMAGE" in problems[0]["what"]
+
+    status, _ = await put_content(papi, who["a"], package["id"], content, (f"VDU2={other}",))
+    assert status == 202
+    failed = await wait_onboarded(papi, who["a"], package["id"])
+    assert failed["onboardingFailureDetails"]["problems"][0]["where"] == "image_map.VDU2"
+
+    mine = await catalog_image(papi, "a", "my-cirros")
+    status, _ = await put_content(papi, who["a"], package["id"], content, ("VDU2=my-cirros",))
+    assert status == 202
+    done = await wait_onboarded(papi, who["a"], package["id"])
+    assert done["onboardingState"] == "ONBOARDED"
+    by_node = {i["id"]: i["catalogImage"] for i in done["softwareImages"]}
+    assert by_node["VDU2"] == mine
+    status, data, _ = await papi.call(
+        "PUT", f"{BASE}/{package['id']}/package_content", who["a"], None
+    )
+    assert status == 409 and "uploaded once" in data["error"]["message"]
+
+
+async def test_images_are_matched_by_sha256_before_name(papi: Api) -> None:
+    who = await projects(papi)
+    sha = "932fcae93574e242dc3d772d5235061747dfe537668443a1f0567d893614b464"
+    by_sum = await catalog_image(papi, "a", "renamed-cirros", sha256=sha, visibility="private")
+    await catalog_image(papi, "b", "cirros-0.5.2-x86_64-disk")  # b's: invisible to a
+    package = await upload(papi, who["a"], conformance_zip("helloworld3-functional"))
+    assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
+    assert {i["catalogImage"] for i in package["softwareImages"]} == {by_sum}
+
+
+async def test_a_carried_image_is_registered_in_the_catalog(papi: Api) -> None:
+    who = await projects(papi)
+    bits = b"\x00qcow-ish" * 1000
+    content = conformance_zip("getting-started", {IMAGE_PATH: bits})
+    package = await upload(papi, who["a"], content)
+    assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
+    (image,) = package["softwareImages"]
+    assert image["carried"] is True and image["imagePath"] == IMAGE_PATH
+    record = (await papi.store.get("image", image["catalogImage"])).value
+    assert record["checksum_sha256"] == hashlib.sha256(bits).hexdigest()
+    assert record["size"] == len(bits)
+    assert record["project"] == "a" and record["visibility"] == "private"
+    assert record["status"] == "active"
+    assert record["source"] == f"vnf_package:{package['id']}"
+    assert (record["disk_format"], record["container_format"]) == ("qcow2", "bare")
+
+    path = f"{BASE}/{package['id']}"
+    status, data, _ = await papi.call("DELETE", path, who["a"])
+    assert status == 409 and "disable it first" in data["error"]["message"]
+    status, data, headers = await papi.call("GET", path, who["a"])
+    stale = await papi.call(
+        "PATCH", path, who["a"], {"operationalState": "DISABLED"}, {"If-Match": '"1"'}
+    )
+    assert stale[0] == 409
+    status, data, _ = await papi.call(
+        "PATCH", path, who["a"], {"operationalState": "DISABLED"}, {"If-Match": headers["ETag"]}
+    )
+    assert status == 200 and data["operationalState"] == "DISABLED"
+    assert (await papi.call("DELETE", path, who["a"]))[0] == 204
+    assert (await papi.call("GET", path, who["a"]))[0] == 404
+    with pytest.raises(NotFound):
+        await papi.store.get("image", image["catalogImage"])
+    assert not list(package_dir(papi).glob("*"))
+
+
+async def test_enabling_needs_an_onboarded_package(papi: Api) -> None:
+    who = await projects(papi)
+    package = await create(papi, who["a"])
+    path = f"{BASE}/{package['id']}"
+    status, data, _ = await papi.call("PATCH", path, who["a"], {"operationalState": "ENABLED"})
+    assert status == 409 and "only an ONBOARDED package" in data["error"]["message"]
+    status, data, _ = await papi.call("GET", path + "/vnfd", who["a"])
+    assert status == 409
+    assert (await papi.call("DELETE", path, who["a"]))[0] == 204
+
+
+async def test_an_oversized_upload_is_refused_and_the_package_stays_created(
+    papi: Api,
+) -> None:
+    who = await projects(papi)
+    package = await create(papi, who["a"])
+    status, body = await put_content(papi, who["a"], package["id"], b"x" * (MAX_PACKAGE + 1))
+    assert status == 413, body
+    assert "max_vnf_package_bytes" in body["error"]["message"]
+
+    async def chunks() -> Any:  # no Content-Length: refused while streaming
+        for _ in range(40):
+            yield b"y" * 65536
+
+    resp = await papi.client.put(
+        f"{BASE}/{package['id']}/package_content",
+        data=chunks(),
+        headers={"Authorization": f"Bearer {who['a']}", "Content-Type": "application/zip"},
+    )
+    assert resp.status == 413
+    again = await papi.ok("GET", f"{BASE}/{package['id']}", who["a"])
+    assert again["onboardingState"] == "CREATED"
+    assert not list(package_dir(papi).glob("*"))
+
+
+async def test_upload_checks_media_type_and_image_map(papi: Api) -> None:
+    who = await projects(papi)
+    package = await create(papi, who["a"])
+    path = f"{BASE}/{package['id']}/package_content"
+    auth = {"Authorization": f"Bearer {who['a']}"}
+    resp = await papi.client.put(path, data=b"{}", headers={**auth, "Content-Type": "text/csv"})
+    assert resp.status == 415
+    status, body = await put_content(papi, who["a"], package["id"], b"PK", ("nonsense",))
+    assert status == 400 and body["error"]["problems"][0]["where"] == "query.image_map"
+    status, _ = await put_content(papi, who["a"], package["id"], b"not a zip")
+    assert status == 202
+    failed = await wait_onboarded(papi, who["a"], package["id"])
+    assert failed["onboardingState"] == "ERROR"
+    assert failed["onboardingFailureDetails"]["problems"]

@@ -1,0 +1,111 @@
+"""A hub with a private data dir for VNF package tests, and calls to upload and wait."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from atoll.hub.app import build_app
+from atoll.hub.bootstrap import seed_admin
+from atoll.hub.identity.passwords import Passwords
+from atoll.hub.store.memory import MemoryStore
+from atoll.nfv.artifacts import image_needs
+from atoll.nfv.package import load_package
+from tests.hub.conftest import AiohttpClient
+from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock
+from tests.nfv.packages import PACKAGES, zip_dir
+
+BASE = "/vnfpkgm/v2/vnf_packages"
+MAX_PACKAGE = 1024 * 1024
+
+
+async def package_api(aiohttp_client: AiohttpClient, signing_key: Any, data_dir: Path) -> Api:
+    store = MemoryStore()
+    await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
+    settings = replace(TEST_SETTINGS, data_dir=data_dir, max_vnf_package_bytes=MAX_PACKAGE)
+    clock = FakeClock()
+    app = build_app(settings, store, signing_key, clock)
+    return Api(await aiohttp_client(app), clock)
+
+
+def conformance_zip(name: str, extra: dict[str, bytes] | None = None) -> bytes:
+    return zip_dir(PACKAGES / name, extra)
+
+
+async def catalog_image(
+    api: Api, project: str, name: str, sha256: str | None = None, visibility: str = "private"
+) -> str:
+    """A catalog image record as the image service writes it (kind ``image``)."""
+    image_id = secrets.token_hex(16)
+    await api.store.put(
+        "image",
+        image_id,
+        {
+            "id": image_id,
+            "name": name,
+            "project": project,
+            "visibility": visibility,
+            "disk_format": "qcow2",
+            "container_format": "bare",
+            "checksum_sha256": sha256 or hashlib.sha256(name.encode()).hexdigest(),
+            "size": 1024,
+            "status": "active",
+            "source": "upload",
+            "min_disk": 0,
+            "min_ram": 0,
+        },
+        expect_revision=0,
+    )
+    return image_id
+
+
+async def images_for(api: Api, project: str, name: str) -> dict[str, str]:
+    """Catalog images (by name) for every image a conformance package needs."""
+    needs = image_needs(load_package(PACKAGES / name))
+    ids = {}
+    for image_name in sorted({n.image.name for n in needs}):
+        ids[image_name] = await catalog_image(api, project, image_name)
+    return ids
+
+
+async def create(api: Api, token: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    body = {"userDefinedData": data} if data is not None else {}
+    status, package, _ = await api.call("POST", BASE, token, body)
+    assert status == 201, package
+    created: dict[str, Any] = package
+    return created
+
+
+async def put_content(
+    api: Api, token: str, package_id: str, content: bytes, image_map: tuple[str, ...] = ()
+) -> tuple[int, Any]:
+    resp = await api.client.put(
+        f"{BASE}/{package_id}/package_content",
+        data=content,
+        params=[("image_map", entry) for entry in image_map],
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/zip"},
+    )
+    body = await resp.json() if resp.content_type == "application/json" else None
+    return resp.status, body
+
+
+async def wait_onboarded(api: Api, token: str, package_id: str) -> dict[str, Any]:
+    for _ in range(600):
+        package: dict[str, Any] = await api.ok("GET", f"{BASE}/{package_id}", token)
+        if package["onboardingState"] not in ("CREATED", "PROCESSING"):
+            return package
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"package {package_id} still {package['onboardingState']}")
+
+
+async def upload(
+    api: Api, token: str, content: bytes, image_map: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    package = await create(api, token)
+    status, body = await put_content(api, token, package["id"], content, image_map)
+    assert status == 202, body
+    return await wait_onboarded(api, token, package["id"])
