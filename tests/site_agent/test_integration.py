@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -114,6 +116,18 @@ async def test_network_and_server_lifecycle_leave_no_residue(
             return tinyguest.UP_LINE in str(out)
 
         await wait_for(console_up, 30, "the guest's boot line on the console log")
+        # QEMU dies under the guest: the lifecycle event marks it, on-failure restarts it
+        pidfile = Path(f"/run/libvirt/qemu/{names.domain_prefix}{sid}.pid")
+        pid = int(await asyncio.to_thread(pidfile.read_text))
+        os.kill(pid, signal.SIGKILL)
+
+        async def restarted() -> bool:
+            server = (await call("GET", f"/v1/servers/{sid}"))["server"]
+            return bool(server["restarts"] == 1 and server["status"] == "ACTIVE")
+
+        await wait_for(restarted, 60, "the crashed guest restarted by its policy")
+        assert dom.isActive()
+
         # a volume attached while the guest runs is hot-plugged (no restart)
         vol2 = (await call("POST", "/v1/volumes", {"name": "hot", "size_gb": 1}, 202))["volume"]
         await call("POST", "/v1/volumes/hot/actions/attach", {"server": sid}, 202)
@@ -129,6 +143,8 @@ async def test_network_and_server_lifecycle_leave_no_residue(
             return f'atoll_server_cpu_seconds_total{{server="{sid}"}}' in text
 
         await wait_for(server_metrics, 30, "the server's CPU counter on /metrics")
+        health = await (await client.get("/health")).json()
+        assert health["status"] == "ok" and health["reconcile_passes"] > 0, health
 
         await call("POST", f"/v1/servers/{sid}/actions/stop", {}, 202)
 
