@@ -6,6 +6,8 @@ serves, for an image id the hub knows:
 - ``GET  /v1/images/{image_id}/manifest`` -> the manifest JSON;
 - ``GET  /v1/images/{image_id}/chunks/{sha256}`` -> one chunk's bytes (HTTP Range works;
   the chunk must belong to that image's manifest, so authorization is per image);
+- ``GET  /v1/images/{image_id}/file`` -> the whole image, streamed from its chunks (for
+  ``atoll image download``), with ``X-Image-Sha256``;
 - ``PUT  /v1/images/{image_id}/file?disk_format=F`` (optional ``X-Image-Sha256`` header and
   ``Content-Length``) -> streams the body into the chunk store, validates it and hands the
   result to ``on_upload`` (which records the manifest and the catalog entry); 201 with
@@ -94,6 +96,27 @@ class ImageRoutes:
             headers={"Content-Type": "application/octet-stream", "X-Chunk-Sha256": digest},
         )
 
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        image_id = request.match_info["image_id"]
+        await self.authorize(request, image_id, "read")
+        manifest = await self.lookup(image_id)
+        missing = [c for c in manifest.chunk_set if not self.store.has(c)]
+        if missing:
+            log.error("image %s misses %d chunks in the store", image_id, len(missing))
+            raise NotFound(f"image {image_id} is missing {len(missing)} chunks on the hub")
+        resp = web.StreamResponse(
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(manifest.size),
+                "X-Image-Sha256": manifest.sha256,
+            }
+        )
+        await resp.prepare(request)
+        for digest in manifest.chunks:
+            await resp.write(await asyncio.to_thread(self.store.read, digest))
+        await resp.write_eof()
+        return resp
+
     async def upload(self, request: web.Request) -> web.Response:
         image_id = request.match_info["image_id"]
         await self.authorize(request, image_id, "write")
@@ -139,5 +162,6 @@ def build_image_app(
     app[STORE_KEY] = store
     app.router.add_get("/v1/images/{image_id}/manifest", routes.manifest)
     app.router.add_get("/v1/images/{image_id}/chunks/{sha256}", routes.chunk)
+    app.router.add_get("/v1/images/{image_id}/file", routes.download)
     app.router.add_put("/v1/images/{image_id}/file", routes.upload)
     return app

@@ -190,3 +190,6 @@ async def test_chunks_are_served_per_image_with_ranges(tmp_path: Path) -> None:
                 assert resp.status == 400
             async with http.get(f"{hub.url}/v1/images/nope/manifest") as resp:
                 assert resp.status == 404
+            async with http.get(f"{hub.url}/v1/images/a/file") as resp:
+                assert resp.headers["X-Image-Sha256"] == hashlib.sha256(data).hexdigest()
+                assert await resp.read() == data
