@@ -1,5 +1,8 @@
 """``atoll vnf ...``: VNF packages from the command line.
 
+The hub commands (``upload|list|show|delete|enable|disable|vnfd``) are in
+:mod:`atoll.nfv.client_cli`.
+
 ``atoll vnf package validate PATH [-f json]`` reads a package (a ``.csar``/``.zip`` file or
 an unpacked directory) exactly as onboarding does, and prints a summary of its deployment
 model, or every problem found (exit code 1). With ``-f json`` the full model (or the
@@ -14,6 +17,7 @@ from pathlib import Path
 
 from atoll.cli import Subparsers
 from atoll.errors import InvalidInput
+from atoll.nfv.client_cli import add_commands
 from atoll.output import add_format_option, emit
 
 
@@ -28,6 +32,7 @@ def register(groups: Subparsers) -> None:
     validate.add_argument("path", type=Path, help="a .csar/.zip file or an unpacked package")
     add_format_option(validate)
     validate.set_defaults(func=_validate)
+    add_commands(cmds)
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -1,0 +1,83 @@
+"""``atoll vnf package upload|list|show|vnfd|disable|delete`` against a real served hub."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from atoll.cli import main
+from atoll.nfv.artifacts import vnfd_files
+from atoll.nfv.package import load_package
+from tests.hub.test_user_story import ADMIN_PASSWORD, Hub, cli, hub, login
+from tests.nfv.packages import PACKAGES
+
+pytestmark = pytest.mark.integration
+__all__ = ["hub"]  # the served hub fixture
+
+IMAGE_PATH = "Files/images/cirros-0.5.2-x86_64-disk.img"
+
+
+def test_upload_a_package_directory_and_manage_it(
+    hub: Hub, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    login(capsys, hub, "admin", ADMIN_PASSWORD)
+    cli(capsys, "project", "create", "a")
+    cli(capsys, "user", "create", "alice", "--password", "alice-password")
+    cli(capsys, "role", "add", "--user", "alice", "--project", "a", "--role", "member")
+    login(capsys, hub, "alice", "alice-password", "--project", "a")
+
+    carrying = tmp_path / "getting-started"
+    shutil.copytree(PACKAGES / "getting-started", carrying)
+    (carrying / IMAGE_PATH).parent.mkdir(parents=True)
+    (carrying / IMAGE_PATH).write_bytes(b"image bits" * 4096)
+    package = cli(capsys, "vnf", "package", "upload", str(carrying))
+    assert package["onboardingState"] == "ONBOARDED"
+    assert package["operationalState"] == "ENABLED"
+    (image,) = package["softwareImages"]
+    assert image["carried"] is True
+
+    # a package without its image fails, naming the VDU and the fix
+    assert main(["vnf", "package", "upload", str(PACKAGES / "free5gc")]) == 1
+    err = capsys.readouterr().err
+    assert "failed onboarding" in err and "free5gc has no image" in err
+    assert "--image-map free5gc=IMAGE" in err
+    mapped = cli(
+        capsys,
+        "vnf",
+        "package",
+        "upload",
+        str(PACKAGES / "free5gc"),
+        "--image-map",
+        f"free5gc={image['catalogImage']}",
+    )
+    assert mapped["onboardingState"] == "ONBOARDED"
+    assert mapped["softwareImages"][0]["catalogImage"] == image["catalogImage"]
+
+    listed = cli(capsys, "vnf", "package", "list")
+    states = {p["id"]: p["onboardingState"] for p in listed}
+    assert states[package["id"]] == "ONBOARDED" and states[mapped["id"]] == "ONBOARDED"
+    assert len(states) == 3  # the failed one is listed too, in ERROR
+    shown = cli(capsys, "vnf", "package", "show", package["id"])
+    assert shown["vnfdId"] == load_package(PACKAGES / "getting-started").vnfd.descriptor_id
+
+    out = tmp_path / "vnfd.zip"
+    assert main(["vnf", "package", "vnfd", package["id"], "--output", str(out)]) == 0
+    capsys.readouterr()
+    with zipfile.ZipFile(io.BytesIO(out.read_bytes())) as archive:
+        got = {n: archive.read(n) for n in archive.namelist()}
+    model = load_package(PACKAGES / "getting-started")
+    assert got == vnfd_files(PACKAGES / "getting-started", model)
+
+    assert main(["vnf", "package", "delete", package["id"]]) == 1
+    assert "disable it first" in capsys.readouterr().err
+    disabled = cli(capsys, "vnf", "package", "disable", package["id"])
+    assert disabled["operationalState"] == "DISABLED"
+    assert main(["vnf", "package", "delete", package["id"]]) == 0
+    capsys.readouterr()
+    assert main(["vnf", "package", "show", package["id"], "-f", "json"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not (hub.data_dir / "vnf_packages" / f"{package['id']}.zip").exists()
