@@ -1,7 +1,7 @@
 """The hub side of image distribution: an aiohttp sub-application.
 
-Mount it with ``app.add_subapp("/images-api", build_image_app(...))`` or at the root. It
-serves, for an image id the hub knows:
+Mount it with ``app.add_subapp("/images-api", build_image_app(...))``, or add
+:func:`image_routes` to the hub's own router. It serves, for an image id the hub knows:
 
 - ``GET  /v1/images/{image_id}/manifest`` -> the manifest JSON;
 - ``GET  /v1/images/{image_id}/chunks/{sha256}`` -> one chunk's bytes (HTTP Range works;
@@ -148,6 +148,26 @@ async def _body(request: web.Request) -> AsyncIterator[bytes]:
         ) from exc
 
 
+def image_routes(
+    store: ChunkStore,
+    lookup: Lookup,
+    authorize: Authorize,
+    *,
+    settings: ImageSettings | None = None,
+    on_upload: OnUpload | None = None,
+    prefix: str = "",
+) -> list[web.RouteDef]:
+    """The routes alone, to add to an app that has its own error middleware (the hub's)."""
+    routes = ImageRoutes(store, lookup, authorize, settings or ImageSettings(), on_upload)
+    base = f"{prefix.rstrip('/')}/v1/images/{{image_id}}"
+    return [
+        web.get(f"{base}/manifest", routes.manifest),
+        web.get(f"{base}/chunks/{{sha256}}", routes.chunk),
+        web.get(f"{base}/file", routes.download),
+        web.put(f"{base}/file", routes.upload),
+    ]
+
+
 def build_image_app(
     store: ChunkStore,
     lookup: Lookup,
@@ -155,13 +175,14 @@ def build_image_app(
     *,
     settings: ImageSettings | None = None,
     on_upload: OnUpload | None = None,
+    error_middleware: bool = True,
 ) -> web.Application:
-    """The image distribution routes as a sub-application (see the module docstring)."""
-    routes = ImageRoutes(store, lookup, authorize, settings or ImageSettings(), on_upload)
-    app = web.Application(middlewares=[_errors], client_max_size=1024**2)
+    """The image routes as a sub-application (see the module docstring).
+
+    With ``error_middleware`` (the default) refusals get the JSON error shape here; an app
+    whose own middleware already does that (and adds request ids) passes False.
+    """
+    app = web.Application(middlewares=[_errors] if error_middleware else [])
     app[STORE_KEY] = store
-    app.router.add_get("/v1/images/{image_id}/manifest", routes.manifest)
-    app.router.add_get("/v1/images/{image_id}/chunks/{sha256}", routes.chunk)
-    app.router.add_get("/v1/images/{image_id}/file", routes.download)
-    app.router.add_put("/v1/images/{image_id}/file", routes.upload)
+    app.add_routes(image_routes(store, lookup, authorize, settings=settings, on_upload=on_upload))
     return app
