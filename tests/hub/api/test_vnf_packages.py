@@ -13,11 +13,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll.errors import InvalidInput, NotFound
 from atoll.hub.api.context import HUB
+from atoll.hub.bootstrap import seed_admin
+from atoll.hub.catalog.vnf_packages import new_package
+from atoll.hub.identity.passwords import Passwords
+from atoll.hub.store.memory import MemoryStore
 from atoll.nfv.artifacts import vnfd_files
 from atoll.nfv.package import load_package
 from tests.hub.api.vnf_packages import (
     BASE,
     MAX_PACKAGE,
+    ONE_FILE_VNFD,
     catalog_image,
     conformance_zip,
     create,
@@ -28,7 +33,7 @@ from tests.hub.api.vnf_packages import (
     wait_onboarded,
 )
 from tests.hub.conftest import AiohttpClient
-from tests.hub.hubtest import Api
+from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, Api
 from tests.nfv.packages import NAMES, PACKAGES, copy_package, zip_dir
 
 IMAGE_PATH = "Files/images/cirros-0.5.2-x86_64-disk.img"
@@ -284,3 +289,69 @@ async def test_upload_checks_media_type_and_image_map(papi: Api) -> None:
     failed = await wait_onboarded(papi, who["a"], package["id"])
     assert failed["onboardingState"] == "ERROR"
     assert failed["onboardingFailureDetails"]["problems"]
+
+
+async def test_a_one_file_vnfd_is_served_as_yaml_when_accepted(papi: Api) -> None:
+    who = await projects(papi)
+    await catalog_image(papi, "a", "one-file-image")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("vnfd.yaml", ONE_FILE_VNFD)
+    package = await upload(papi, who["a"], buffer.getvalue())
+    assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
+    path = f"{BASE}/{package['id']}/vnfd"
+    auth = {"Authorization": f"Bearer {who['a']}"}
+    for accept in ("text/plain", "*/*", "text/plain, application/zip"):
+        resp = await papi.client.get(path, headers={**auth, "Accept": accept})
+        assert resp.status == 200 and resp.content_type == "text/plain", accept
+        assert await resp.text() == ONE_FILE_VNFD
+    resp = await papi.client.get(path, headers={**auth, "Accept": "application/zip"})
+    with zipfile.ZipFile(io.BytesIO(await resp.read())) as archive:
+        assert archive.namelist() == ["vnfd.yaml"]
+    status, data, _ = await papi.call("GET", path, who["a"], headers={"Accept": "application/json"})
+    assert status == 406 and "text/plain" in data["error"]["message"]
+
+
+async def test_packages_filter_by_state(papi: Api) -> None:
+    who = await projects(papi)
+    created = await create(papi, who["a"])
+    await catalog_image(papi, "a", "one-file-image")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("vnfd.yaml", ONE_FILE_VNFD)
+    onboarded = await upload(papi, who["a"], buffer.getvalue())
+
+    async def ids(query: str) -> list[str]:
+        page = await papi.ok("GET", f"{BASE}?{query}", who["a"])
+        return [p["id"] for p in page["items"]]
+
+    assert await ids("onboardingState=CREATED") == [created["id"]]
+    assert await ids("operationalState=ENABLED") == [onboarded["id"]]
+    assert sorted(await ids("usageState=NOT_IN_USE")) == sorted([created["id"], onboarded["id"]])
+    assert (await papi.call("GET", f"{BASE}?onboardingState=DONE", who["a"]))[0] == 400
+    first = await papi.ok("GET", f"{BASE}?limit=1", who["a"])
+    rest = await papi.ok("GET", f"{BASE}?limit=1&marker={first['next_marker']}", who["a"])
+    assert len(first["items"]) == len(rest["items"]) == 1 and rest["next_marker"] is None
+
+
+async def test_a_hub_restarted_mid_onboarding_finishes_the_job(
+    aiohttp_client: AiohttpClient, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    store = MemoryStore()
+    await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
+    files = tmp_path / "hub" / "vnf_packages"
+    files.mkdir(parents=True)
+    now = "2030-01-01T00:00:00Z"
+    for n, with_file in ((1, True), (2, False)):
+        package_id = f"00000000-0000-4000-8000-00000000000{n}"
+        value = {**new_package(package_id, "a", {}, now), "onboardingState": "PROCESSING"}
+        await store.put("vnf_package", package_id, value)
+        if with_file:
+            (files / f"{package_id}.zip").write_bytes(conformance_zip("getting-started"))
+    api = await package_api(aiohttp_client, signing_key, tmp_path / "hub", store)
+    admin = await api.admin()
+    done = await wait_onboarded(api, admin, "00000000-0000-4000-8000-000000000001")
+    assert done["onboardingState"] == "ERROR"  # read again; its image is not in the catalog
+    assert "VDU1 has no image" in done["onboardingFailureDetails"]["problems"][0]["what"]
+    back = await api.ok("GET", f"{BASE}/00000000-0000-4000-8000-000000000002", admin)
+    assert back["onboardingState"] == "CREATED"  # its upload never arrived: upload again

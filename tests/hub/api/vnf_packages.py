@@ -20,12 +20,74 @@ from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClo
 from tests.nfv.packages import PACKAGES, zip_dir
 
 BASE = "/vnfpkgm/v2/vnf_packages"
+ONE_FILE_VNFD = """\
+tosca_definitions_version: tosca_simple_yaml_1_2
+description: A one-file VNFD
+imports:
+  - etsi_nfv_sol001_common_types.yaml
+  - etsi_nfv_sol001_vnfd_types.yaml
+node_types:
+  example.OneFile:
+    derived_from: tosca.nodes.nfv.VNF
+    properties:
+      flavour_id:
+        type: string
+        default: simple
+topology_template:
+  substitution_mappings:
+    node_type: example.OneFile
+    properties:
+      flavour_id: simple
+  node_templates:
+    VNF:
+      type: example.OneFile
+      properties:
+        descriptor_id: 0c6a9c4e-1c57-4b1e-9b6a-1f0a7e3f5a01
+        descriptor_version: '1.0'
+        provider: Example
+        product_name: One File
+        software_version: '1.0'
+        vnfm_info: [ Atoll ]
+        flavour_id: simple
+        flavour_description: the only flavour
+    VDU1:
+      type: tosca.nodes.nfv.Vdu.Compute
+      properties:
+        name: VDU1
+        description: the only VDU
+        vdu_profile:
+          min_number_of_instances: 1
+          max_number_of_instances: 2
+        sw_image_data:
+          name: one-file-image
+          version: '1.0'
+          checksum:
+            algorithm: sha-256
+            hash: 00000000000000000000000000000000000000000000000000000000000000aa
+          container_format: bare
+          disk_format: qcow2
+          min_disk: 1 GB
+          size: 1 GB
+      capabilities:
+        virtual_compute:
+          properties:
+            virtual_memory:
+              virtual_mem_size: 512 MB
+            virtual_cpu:
+              num_virtual_cpu: 1
+"""
 MAX_PACKAGE = 1024 * 1024
 
 
-async def package_api(aiohttp_client: AiohttpClient, signing_key: Any, data_dir: Path) -> Api:
-    store = MemoryStore()
-    await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
+async def package_api(
+    aiohttp_client: AiohttpClient,
+    signing_key: Any,
+    data_dir: Path,
+    store: MemoryStore | None = None,
+) -> Api:
+    if store is None:
+        store = MemoryStore()
+        await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
     settings = replace(TEST_SETTINGS, data_dir=data_dir, max_vnf_package_bytes=MAX_PACKAGE)
     clock = FakeClock()
     app = build_app(settings, store, signing_key, clock)
