@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from atoll.errors import Conflict, NotFound
 from atoll.images.cache import ImageCache
@@ -66,3 +71,54 @@ def test_the_index_survives_a_restart(tmp_path: Path) -> None:
     cache.pin("a", "s1")
     again = ImageCache(tmp_path / "cache", capacity=1 << 20, clock=clock)
     assert again.entries()[0].pins == ["s1"] and again.path("a").is_file()
+
+
+class CacheMachine(RuleBasedStateMachine):
+    """Random add/touch/pin/unpin sequences: the cap holds and pinned images stay."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = Path(tempfile.mkdtemp(prefix="atoll-cache-"))
+        self.clock = Clock()
+        self.cache = ImageCache(self.tmp / "cache", capacity=10 * KiB, clock=self.clock)
+        self.pinned: set[str] = set()
+
+    @rule(name=st.sampled_from("abcdef"), kib=st.integers(1, 6))
+    def add(self, name: str, kib: int) -> None:
+        before = {e.image_id for e in self.cache.entries()}
+        try:
+            self.cache.add(name, _file(self.tmp, name, kib * KiB))
+        except CacheFull:
+            assert {e.image_id for e in self.cache.entries()} == before  # nothing evicted
+            return
+        assert self.cache.has(name)
+
+    @rule(name=st.sampled_from("abcdef"))
+    def pin(self, name: str) -> None:
+        if self.cache.has(name):
+            self.cache.pin(name, "server")
+            self.pinned.add(name)
+
+    @rule(name=st.sampled_from("abcdef"))
+    def unpin(self, name: str) -> None:
+        self.cache.unpin(name, "server")
+        self.pinned.discard(name)
+
+    @rule(name=st.sampled_from("abcdef"))
+    def touch(self, name: str) -> None:
+        if self.cache.has(name):
+            self.cache.touch(name)
+
+    @invariant()
+    def cap_holds_pins_stay_files_match(self) -> None:
+        assert self.cache.used() <= self.cache.capacity
+        assert all(self.cache.has(name) for name in self.pinned)
+        on_disk = {p.name for p in (self.tmp / "cache" / "images").iterdir()}
+        assert on_disk == {e.image_id for e in self.cache.entries()}
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+TestCacheMachine = CacheMachine.TestCase
+TestCacheMachine.settings = settings(max_examples=30, stateful_step_count=20, deadline=None)
