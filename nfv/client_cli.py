@@ -77,7 +77,7 @@ def add_commands(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     for cmd in commands:
         cmd.add_argument("--url", help="hub URL (default: ATOLL_URL or the saved login)")
         cmd.add_argument("--ca-file", help="CA certificate to trust (the hub's ca.pem)")
-        if cmd.prog.split()[-1] in ("upload", "list", "show", "enable", "disable"):
+        if cmd.get_default("func") not in (_delete, _vnfd):  # these print no record
             add_format_option(cmd)
 
 
