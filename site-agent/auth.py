@@ -9,6 +9,10 @@ One token format (:mod:`atoll.tokens`: ``atl1.<claims>.<Ed25519 signature>``), t
   database) and a local admin credential. The credential is printed once and only its
   argon2 hash is kept; ``POST /v1/auth/tokens`` exchanges it for a local token
   (system scope, role ``admin``) that expires after ``token_ttl`` seconds.
+
+Authorization is one rule (:func:`authorize`): system-scoped tokens only (the site is run by
+its operators, not by tenants); reads need ``admin``, ``member`` or ``reader``, changes
+``admin`` or ``member``.
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll import tokens
-from atoll.errors import Unauthenticated
+from atoll.errors import Forbidden, Unauthenticated
 from atoll.site_agent.store import LocalStore
 
 log = logging.getLogger(__name__)
 
 ADMIN = "admin"
+READ_ROLES = frozenset({"admin", "member", "reader"})
+WRITE_ROLES = frozenset({"admin", "member"})
 SIGNING_KEY_META = "local_signing_key"
 HUB_KEY_FILE = "hub_public_key.pem"
 
@@ -119,3 +125,18 @@ class Authenticator:
         if self._verifier is None:
             raise Unauthenticated("the agent is still starting; try again")
         return self._verifier.verify(token, self.clock())
+
+
+def authorize(claims: tokens.Claims, write: bool) -> None:
+    """The local API's policy: system-scoped tokens only (the site is run by its operators,
+    not by tenants); reading takes admin, member or reader, changing takes admin or member."""
+    if not claims.system:
+        raise Forbidden(
+            "the site's local API takes system-scoped tokens only (operators, not projects)"
+        )
+    allowed = WRITE_ROLES if write else READ_ROLES
+    if not allowed.intersection(claims.roles):
+        need = "admin or member" if write else "admin, member or reader"
+        raise Forbidden(
+            f"this call needs the role {need} (the token has {', '.join(claims.roles) or 'none'})"
+        )

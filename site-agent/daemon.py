@@ -115,7 +115,13 @@ class Agent:
             audit_interval=settings.audit_interval,
         )
         catalog = StorageCatalog(host.storage)
-        resources = Resources(store, catalog, settings.restart_policy, kick=reconciler.kick)
+        resources = Resources(
+            store,
+            catalog,
+            settings.restart_policy,
+            kick=reconciler.kick,
+            physical_networks=host.physical_networks.keys(),
+        )
         await store.call(resources.seed_sync)
         ring = Ring(store, settings.telemetry_raw_retention, settings.telemetry_rollup_retention)
         telemetry = Telemetry(

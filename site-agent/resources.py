@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from atoll.errors import Conflict, InvalidInput, NotFound, Problem
@@ -54,11 +54,13 @@ class Resources:
         images: ImageCatalog,
         default_restart: str = "on-failure",
         kick: Callable[[], None] = lambda: None,
+        physical_networks: Collection[str] | None = None,
     ) -> None:
         self.store = store
         self.images = images
         self.default_restart = default_restart
         self.kick = kick
+        self.physical_networks = None if physical_networks is None else set(physical_networks)
 
     def seed_sync(self) -> None:
         """Default flavors at first start."""
@@ -296,6 +298,18 @@ class Resources:
     async def create_network(self, body: object) -> JSON:
         network_id = new_id()
         spec = specs.parse_network(body, network_id)
+        physnet = spec.get("physical_network")
+        if physnet and self.physical_networks is not None and physnet not in self.physical_networks:
+            known = ", ".join(sorted(self.physical_networks)) or "none configured"
+            raise BadSpec(
+                "the network cannot be created",
+                [
+                    Problem(
+                        "body.physical_network",
+                        f"{physnet!r} is not a physical network of this site (known: {known})",
+                    )
+                ],
+            )
         return await self._insert("network", network_id, spec["name"], spec)
 
     async def create_subnet(self, body: object) -> JSON:

@@ -20,6 +20,7 @@ from aiohttp import web
 from atoll import tokens
 from atoll.errors import AtollError, InvalidInput, Unauthenticated
 from atoll.site_agent.api.context import ApiContext
+from atoll.site_agent.auth import authorize
 
 log = logging.getLogger(__name__)
 
@@ -94,5 +95,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
                 "this API needs a bearer token: Authorization: Bearer <token> "
                 "(get one at POST /v1/auth/tokens with the local admin credential)"
             )
-        request[PRINCIPAL] = ctx.auth.verify(token.strip())
+        claims = ctx.auth.verify(token.strip())
+        authorize(claims, write=request.method not in ("GET", "HEAD", "OPTIONS"))
+        request[PRINCIPAL] = claims
     return await handler(request)

@@ -187,3 +187,30 @@ async def test_hub_tokens_verify_offline_once_joined(api: Any, tmp_path: Path) -
     other = tokens.TokenSigner(tokens.generate_signing_key()).sign(claims)
     resp = await client.get("/v1/servers", headers={"Authorization": f"Bearer {other}"})
     assert resp.status == 401
+
+
+async def test_hub_token_roles_and_scope_decide_what_it_may_do(api: Any, tmp_path: Path) -> None:
+    from atoll import tokens
+
+    client, store, _ = api
+    hub_key = tokens.generate_signing_key()
+    (tmp_path / "hub_public_key.pem").write_bytes(tokens.public_key_pem(hub_key.public_key()))
+    await store.call(client.app[CTX].auth.reload_trust_sync)
+    now = time.time()
+
+    def bearer(project: str | None, roles: tuple[str, ...]) -> dict[str, str]:
+        claims = tokens.Claims("t", "u", project, project is None, roles, now, now + 600)
+        return {"Authorization": f"Bearer {tokens.TokenSigner(hub_key).sign(claims)}"}
+
+    reader = bearer(None, ("reader",))
+    assert (await client.get("/v1/servers", headers=reader)).status == 200
+    resp = await client.post("/v1/networks", json={"name": "x"}, headers=reader)
+    assert resp.status == 403
+    assert "admin or member" in (await resp.json())["error"]["message"]
+    assert (
+        await client.post("/v1/networks", json={"name": "x"}, headers=bearer(None, ("member",)))
+    ).status == 201
+    tenant = bearer("project-1", ("admin",))
+    resp = await client.get("/v1/servers", headers=tenant)
+    assert resp.status == 403
+    assert "system-scoped" in (await resp.json())["error"]["message"]

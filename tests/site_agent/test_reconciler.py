@@ -184,3 +184,20 @@ async def test_volume_hotplug_on_a_running_server_then_delete(site: Site) -> Non
     assert actions.index("detach_volume") > actions.index("attach_volume")
     assert [o.object_id for o in await site.storage.list_owned() if o.kind == "volume"] == []
     assert vol["id"] not in str(await site.store.call(site.store.get_status, "server", sid))
+
+
+async def test_unknown_physical_network_is_refused_up_front(site: Site) -> None:
+    from atoll.site_agent.errors import BadSpec
+
+    site.resources.physical_networks = {"physnet1"}
+    with pytest.raises(BadSpec) as info:
+        await site.resources.create_network(
+            {"name": "wan", "segment_type": "vlan", "vlan_id": 7, "physical_network": "physnet9"}
+        )
+    assert "physnet9" in str(info.value) and "physnet1" in str(info.value)
+    made = await site.resources.create_network(
+        {"name": "wan", "segment_type": "vlan", "vlan_id": 7, "physical_network": "physnet1"}
+    )
+    await site.converge(1)
+    assert (await site.resources.show("network", made["id"]))["status"] == "ACTIVE"
+    assert made["id"] in await site.network.list_networks()
