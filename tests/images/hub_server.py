@@ -7,6 +7,7 @@ middleware can cut the link after N chunk requests, or flip a byte of a chunk on
 from __future__ import annotations
 
 import collections
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -42,8 +43,17 @@ class Hub:
     uploads: list[str]
 
 
+Authorize = Callable[[web.Request, str, str], Awaitable[None]]
+
+
 @asynccontextmanager
-async def hub_server(root: Path, settings: ImageSettings) -> AsyncIterator[Hub]:
+async def hub_server(
+    root: Path,
+    settings: ImageSettings,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    authorize: Authorize | None = None,
+) -> AsyncIterator[Hub]:
     store = ChunkStore(root / "chunks", settings.chunk_size, fsync=False)
     manifests = ManifestDir(root / "manifests")
     faults = Faults()
@@ -52,7 +62,7 @@ async def hub_server(root: Path, settings: ImageSettings) -> AsyncIterator[Hub]:
     async def lookup(image_id: str) -> Manifest:
         return manifests.load(image_id)
 
-    async def authorize(request: web.Request, image_id: str, action: str) -> None:
+    async def bearer(request: web.Request, image_id: str, action: str) -> None:
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             raise Unauthenticated("a bearer token is needed")
 
@@ -81,15 +91,16 @@ async def hub_server(root: Path, settings: ImageSettings) -> AsyncIterator[Hub]:
         return resp
 
     outer = web.Application(middlewares=[inject], client_max_size=1 << 20)
-    outer.add_subapp("/hub", build_image_app(store, lookup, authorize, settings=settings,
-                                              on_upload=on_upload))  # fmt: skip
+    outer.add_subapp("/hub", build_image_app(store, lookup, authorize or bearer,
+                                              settings=settings, on_upload=on_upload))  # fmt: skip
     runner = web.AppRunner(outer)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield Hub(f"http://127.0.0.1:{port}/hub", store, manifests, faults, uploads)
+        scheme = "https" if ssl_context else "http"
+        yield Hub(f"{scheme}://127.0.0.1:{port}/hub", store, manifests, faults, uploads)
     finally:
         await runner.cleanup()
 
