@@ -10,6 +10,7 @@ from atoll.site_agent.api import (
     images,
     middleware,
     networks,
+    openapi,
     servers,
     tokens,
     volumes,
@@ -22,6 +23,6 @@ def build_app(ctx: ApiContext) -> web.Application:
         middlewares=[middleware.errors, middleware.authenticate], client_max_size=512 * 1024
     )
     app[middleware.CTX] = ctx
-    for module in (health, tokens, servers, networks, volumes, flavors, images):
+    for module in (health, tokens, servers, networks, volumes, flavors, images, openapi):
         app.add_routes(module.routes())
     return app

@@ -29,7 +29,7 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", tokens.Claims)
 CTX = web.AppKey("ctx", ApiContext)
-PUBLIC = {("GET", "/health"), ("POST", "/v1/auth/tokens")}
+PUBLIC = {("GET", "/health"), ("POST", "/v1/auth/tokens"), ("GET", "/openapi.json")}
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "invalid_input"}
 
 

@@ -214,3 +214,16 @@ async def test_hub_token_roles_and_scope_decide_what_it_may_do(api: Any, tmp_pat
     resp = await client.get("/v1/servers", headers=tenant)
     assert resp.status == 403
     assert "system-scoped" in (await resp.json())["error"]["message"]
+
+
+async def test_openapi_document_matches_the_routes(api: Any) -> None:
+    client, _, _ = api
+    resp = await client.get("/openapi.json")
+    assert resp.status == 200
+    documented = {(m.upper(), p) for p, ops in (await resp.json())["paths"].items() for m in ops}
+    served = {
+        (r.method, r.resource.canonical)
+        for r in client.app.router.routes()
+        if r.method != "HEAD" and r.resource is not None
+    }
+    assert documented == served
