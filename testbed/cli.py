@@ -15,6 +15,6 @@ def register(groups: Subparsers) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from atoll.testbed import demo
+    from atoll.testbed.demo.play import run
 
-    return 1 if demo.run() else 0
+    return 1 if run() else 0
