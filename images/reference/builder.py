@@ -100,7 +100,9 @@ def _kernel_package(cache_dir: Path, refresh: bool) -> str:
         return remembered.read_text().strip()
     package = resolve_kernel_package()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    remembered.write_text(package + "\n")
+    tmp = remembered.with_name(f".kernel-package.{secrets.token_hex(4)}")
+    tmp.write_text(package + "\n")
+    tmp.rename(remembered)  # concurrent builds never read half a name
     return package
 
 
@@ -283,6 +285,9 @@ def build_reference(out_dir: Path, cache_dir: Path, *, refresh: bool = False) ->
                 partial.rename(built)
         finally:
             shutil.rmtree(partial, ignore_errors=True)
+        for old in built.parent.iterdir():  # builds of older inputs are of no further use
+            if old.name != key and not old.name.startswith("."):
+                shutil.rmtree(old, ignore_errors=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in ("vmlinuz", "initramfs.img"):
         tmp = out_dir / f".{name}.{secrets.token_hex(4)}"
