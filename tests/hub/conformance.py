@@ -32,7 +32,9 @@ class ResponseChecker:
                 return op
         return None
 
-    def check(self, method: str, path: str, status: int, body: Any) -> None:
+    def check(
+        self, method: str, path: str, status: int, body: Any, media: str = "application/json"
+    ) -> None:
         op = self.operation(method, path)
         schema: dict[str, Any] | None
         if op is None:
@@ -42,6 +44,9 @@ class ResponseChecker:
             responses = op["responses"]
             if str(status) in responses:
                 content = responses[str(status)].get("content")
+                if content and "application/json" not in content:  # a binary reply
+                    assert media in content, f"{method} {path}: {media} is not documented"
+                    return
                 schema = content["application/json"]["schema"] if content else None
             else:
                 assert 400 <= status < 500, f"{method} {path}: undocumented status {status}"

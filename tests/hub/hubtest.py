@@ -74,7 +74,7 @@ class Api:
             all_headers["Authorization"] = f"Bearer {token}"
         resp = await self.client.request(method, path, json=body, headers=all_headers)
         data = await resp.json() if resp.content_type == "application/json" else None
-        CHECKER.check(method, path, resp.status, data)
+        CHECKER.check(method, path, resp.status, data, resp.content_type)
         return resp.status, data, CIMultiDict(resp.headers)
 
     async def ok(self, method: str, path: str, token: str, body: Any = None) -> Any:

@@ -26,6 +26,7 @@ from tests.hub.api.vnf_packages import (
     catalog_image,
     conformance_zip,
     create,
+    fetch,
     images_for,
     package_api,
     put_content,
@@ -97,24 +98,16 @@ async def test_every_conformance_package_onboards_and_gives_back_its_vnfd(
         assert image["catalogImage"] == images[image["name"]]
         assert image["carried"] is False
 
-    resp = await papi.client.get(
-        f"{BASE}/{package['id']}/vnfd",
-        headers={"Authorization": f"Bearer {who['reader']}", "Accept": "application/zip"},
-    )
-    assert resp.status == 200 and resp.content_type == "application/zip"
-    with zipfile.ZipFile(io.BytesIO(await resp.read())) as archive:
+    vnfd_path = f"{BASE}/{package['id']}/vnfd"
+    status, raw, media = await fetch(papi, vnfd_path, who["reader"], "application/zip")
+    assert status == 200 and media == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
         got = {n: archive.read(n) for n in archive.namelist()}
     assert got == vnfd_files(PACKAGES / name, model)
-    resp = await papi.client.get(
-        f"{BASE}/{package['id']}/vnfd",
-        headers={"Authorization": f"Bearer {who['a']}", "Accept": "text/plain"},
-    )
-    assert resp.status == 406  # several files: SOL005 says text/plain is not acceptable
-    resp = await papi.client.get(
-        f"{BASE}/{package['id']}/package_content",
-        headers={"Authorization": f"Bearer {who['a']}"},
-    )
-    assert resp.status == 200 and await resp.read() == content
+    status, _, _ = await fetch(papi, vnfd_path, who["a"], "text/plain")
+    assert status == 406  # several files: SOL005 says text/plain is not acceptable
+    status, raw, media = await fetch(papi, f"{BASE}/{package['id']}/package_content", who["a"])
+    assert status == 200 and media == "application/zip" and raw == content
 
     for path in (f"{BASE}/{package['id']}", f"{BASE}/{package['id']}/vnfd"):
         assert (await papi.call("GET", path, who["b"]))[0] == 404
@@ -300,13 +293,12 @@ async def test_a_one_file_vnfd_is_served_as_yaml_when_accepted(papi: Api) -> Non
     package = await upload(papi, who["a"], buffer.getvalue())
     assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
     path = f"{BASE}/{package['id']}/vnfd"
-    auth = {"Authorization": f"Bearer {who['a']}"}
     for accept in ("text/plain", "*/*", "text/plain, application/zip"):
-        resp = await papi.client.get(path, headers={**auth, "Accept": accept})
-        assert resp.status == 200 and resp.content_type == "text/plain", accept
-        assert await resp.text() == ONE_FILE_VNFD
-    resp = await papi.client.get(path, headers={**auth, "Accept": "application/zip"})
-    with zipfile.ZipFile(io.BytesIO(await resp.read())) as archive:
+        status, raw, media = await fetch(papi, path, who["a"], accept)
+        assert status == 200 and media == "text/plain", accept
+        assert raw.decode() == ONE_FILE_VNFD
+    status, raw, media = await fetch(papi, path, who["a"], "application/zip")
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
         assert archive.namelist() == ["vnfd.yaml"]
     status, data, _ = await papi.call("GET", path, who["a"], headers={"Accept": "application/json"})
     assert status == 406 and "text/plain" in data["error"]["message"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import secrets
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +17,7 @@ from atoll.hub.store.memory import MemoryStore
 from atoll.nfv.artifacts import image_needs
 from atoll.nfv.package import load_package
 from tests.hub.conftest import AiohttpClient
-from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock
+from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, CHECKER, TEST_SETTINGS, Api, FakeClock
 from tests.nfv.packages import PACKAGES, zip_dir
 
 BASE = "/vnfpkgm/v2/vnf_packages"
@@ -171,3 +172,13 @@ async def upload(
     status, body = await put_content(api, token, package["id"], content, image_map)
     assert status == 202, body
     return await wait_onboarded(api, token, package["id"])
+
+
+async def fetch(api: Api, path: str, token: str, accept: str = "*/*") -> tuple[int, bytes, str]:
+    """A GET whose reply may be binary, checked against the OpenAPI document like any other."""
+    headers = {"Authorization": f"Bearer {token}", "Accept": accept}
+    resp = await api.client.get(path, headers=headers)
+    raw = await resp.read()
+    data = json.loads(raw) if resp.content_type == "application/json" else None
+    CHECKER.check("GET", path, resp.status, data, resp.content_type)
+    return resp.status, raw, resp.content_type
