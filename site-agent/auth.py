@@ -59,6 +59,7 @@ class Authenticator:
         self._hasher = PasswordHasher()
         self._signer: tokens.TokenSigner | None = None
         self._verifier: tokens.TokenVerifier | None = None
+        self._trusted_stamp: float | None = None
 
     def bootstrap_sync(self) -> str | None:
         """Load (or make, at first start) the signing key and the admin credential.
@@ -86,6 +87,7 @@ class Authenticator:
         assert self._signer is not None
         keys = [self._signer_public()]
         hub_key = self.data_dir / HUB_KEY_FILE
+        self._trusted_stamp = self._hub_key_stamp()
         if hub_key.exists():
             keys.append(tokens.load_public_key(hub_key))
         self._verifier = tokens.TokenVerifier(keys)
@@ -122,9 +124,24 @@ class Authenticator:
         return {"token": self._signer.sign(claims), "expires_at": claims.expires_at}
 
     def verify(self, token: str) -> tokens.Claims:
+        """Claims of a valid token. When a token fails and the hub's key file appeared or
+        changed since it was read (the site joined a hub meanwhile), trust is reloaded and
+        the token checked once more."""
         if self._verifier is None:
             raise Unauthenticated("the agent is still starting; try again")
+        try:
+            return self._verifier.verify(token, self.clock())
+        except Unauthenticated:
+            if self._hub_key_stamp() == self._trusted_stamp:
+                raise
+        self.reload_trust_sync()
         return self._verifier.verify(token, self.clock())
+
+    def _hub_key_stamp(self) -> float | None:
+        try:
+            return (self.data_dir / HUB_KEY_FILE).stat().st_mtime
+        except OSError:
+            return None
 
 
 def authorize(claims: tokens.Claims, write: bool) -> None:

@@ -162,7 +162,7 @@ async def test_console_and_images(api: Any) -> None:
 async def test_hub_tokens_verify_offline_once_joined(api: Any, tmp_path: Path) -> None:
     from atoll import tokens
 
-    client, store, _ = api
+    client, _, _ = api
     hub_key = tokens.generate_signing_key()
     now = time.time()
     claims = tokens.Claims("t1", "noc-operator", None, True, ("admin",), now, now + 600)
@@ -174,9 +174,8 @@ async def test_hub_tokens_verify_offline_once_joined(api: Any, tmp_path: Path) -
     # joining stores the hub's public key in the data dir; verification is offline
     (tmp_path / "hub_public_key.pem").write_bytes(tokens.public_key_pem(hub_key.public_key()))
     auth = client.app[CTX].auth
-    await store.call(auth.reload_trust_sync)
     assert auth.joined
-    resp = await client.get("/v1/servers", headers=h)
+    resp = await client.get("/v1/servers", headers=h)  # the new key file is picked up
     assert resp.status == 200
     stale = tokens.TokenSigner(hub_key).sign(
         tokens.Claims("t2", "noc-operator", None, True, ("admin",), now - 700, now - 100)
