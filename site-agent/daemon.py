@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from aiohttp import web
 
 from atoll import __version__
+from atoll.errors import TemporaryError
 from atoll.site_agent import libvirtd
 from atoll.site_agent.api.app import build_app
 from atoll.site_agent.api.context import ApiContext
@@ -66,7 +67,7 @@ async def real_host(settings: SiteAgentSettings) -> Host:
             owner=settings.owner,
         )
     )
-    await network.start()
+    await _start_network(network, settings.ovsdb_remote)
     storage = LocalStorage(
         LocalStorageSettings(
             root=settings.storage_root, capacity_bytes=int(settings.storage_capacity_gb * GiB)
@@ -80,6 +81,25 @@ async def real_host(settings: SiteAgentSettings) -> Host:
         stop_timeout=settings.stop_timeout,
         physical_networks=settings.physnet_map(),
     )
+
+
+async def _start_network(network: Any, remote: str, patience: float = 60.0) -> None:
+    """OVS may come up after the agent at boot: retry for a while, logging once."""
+    deadline = time.monotonic() + patience
+    warned = False
+    while True:
+        try:
+            await network.start()
+            if warned:
+                log.info("OVS at %s is reachable now", remote)
+            return
+        except TemporaryError as exc:
+            if time.monotonic() > deadline:
+                raise
+            if not warned:
+                log.warning("OVS at %s is not ready (%s); retrying", remote, exc.message)
+                warned = True
+            await asyncio.sleep(2.0)
 
 
 @dataclass
