@@ -86,7 +86,7 @@ def _run(argv: list[str], what: str, cwd: Path | None = None, timeout: float = 3
 
 def resolve_kernel_package(meta: str = KERNEL_META) -> str:
     """The versioned kernel package the meta package depends on (from apt's local lists)."""
-    out = _run(["apt-cache", "depends", meta], f"resolving {meta}")
+    out = _run(["apt-cache", "depends", meta], f"resolving {meta} (has apt-get update run?)")
     found = re.findall(r"Depends: (linux-image-\S+)", out)
     if not found:
         raise ToolError(f"{meta} depends on no linux-image package (apt-cache said: {out!r})")
@@ -114,7 +114,8 @@ def download(package: str, debs: Path) -> Path:
         return have[-1]
     with tempfile.TemporaryDirectory(dir=debs, prefix=".dl-") as tmp:
         log.info("fetching %s with apt-get download", package)
-        _run(["apt-get", "download", package], f"downloading {package}", cwd=Path(tmp))
+        _run(["apt-get", "download", package], f"downloading {package} (has apt-get update run?)",
+             cwd=Path(tmp))  # fmt: skip
         got = sorted(Path(tmp).glob(f"{package}_*.deb"))
         if not got:
             raise ToolError(f"apt-get download {package} left no .deb")
