@@ -230,9 +230,7 @@ async def upload_content(request: web.Request) -> web.Response:
     )
     onboarding = _onboarding(request)
     try:
-        stored = await onboarding.files.receive(
-            record.key, request.content.iter_chunked(65536), limit
-        )
+        stored = await onboarding.files.receive(record.key, request.content.iter_any(), limit)
     except BaseException:
         await update_package(store, record.key, {"onboardingState": before}, _now(request))
         raise

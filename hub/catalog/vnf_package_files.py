@@ -12,12 +12,14 @@ place only when complete and within the size limit; nothing is held in memory wh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from atoll.errors import InvalidInput, PayloadTooLarge
 from atoll.hub.catalog.vnf_packages import CarriedImage
@@ -52,8 +54,10 @@ class PackageFiles:
         digest = hashlib.sha256()
         size = 0
         fh = await asyncio.to_thread(part.open, "wb")
+        writing: asyncio.Future[None] | None = None  # one batch on disk while the next arrives
         try:
-            pending = bytearray()
+            pending: list[bytes] = []
+            pending_size = 0
             async for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
@@ -61,15 +65,21 @@ class PackageFiles:
                         f"the VNF package is over this hub's limit of {max_bytes} bytes "
                         "(setting max_vnf_package_bytes)"
                     )
-                digest.update(chunk)
-                pending += chunk
-                if len(pending) >= CHUNK:
-                    await asyncio.to_thread(fh.write, bytes(pending))
-                    pending.clear()
-            if pending:
-                await asyncio.to_thread(fh.write, bytes(pending))
+                pending.append(chunk)
+                pending_size += len(chunk)
+                if pending_size >= CHUNK:
+                    if writing is not None:
+                        await writing
+                    batch, pending, pending_size = pending, [], 0
+                    writing = asyncio.ensure_future(asyncio.to_thread(_write, fh, digest, batch))
+            if writing is not None:
+                await writing
+            await asyncio.to_thread(_write, fh, digest, pending)
             await asyncio.to_thread(fh.close)
         except BaseException:
+            if writing is not None and not writing.done():
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait([writing])
             fh.close()
             part.unlink(missing_ok=True)
             raise
@@ -83,6 +93,13 @@ class PackageFiles:
         for path in (self.content(package_id), self.vnfd(package_id)):
             path.unlink(missing_ok=True)
         (self.root / f"{package_id}.zip.part").unlink(missing_ok=True)
+
+
+def _write(fh: BinaryIO, digest: Any, batch: list[bytes]) -> None:
+    """Hash and write one batch off the event loop (hashlib releases the GIL)."""
+    for data in batch:
+        digest.update(data)
+        fh.write(data)
 
 
 def hash_entry(archive_path: Path, name: str) -> CarriedImage:
