@@ -17,19 +17,29 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 log() { read -r up _ < /proc/uptime; echo "atoll-reference: $* (uptime ${up}s)"; }
 log "init started"
 
-want=$(cat /etc/modules)
+# Few forks: each costs tens of milliseconds under emulation, so files are read with `read`.
+loaded() {
+  while read -r name _; do [ "$name" = "$1" ] && return 0; done < /proc/modules
+  return 1
+}
+want=""
+while read -r m; do want="$want $m"; done < /etc/modules
 left=""
 for round in 1 2 3 4 5 6 7 8; do
   left=""
   for m in $want; do
-    grep -q "^$m " /proc/modules && continue
-    insmod "/lib/modules/$m.ko" $(cat "/etc/modparams/$m" 2>/dev/null) 2>/dev/null || left="$left $m"
+    loaded "$m" && continue
+    params=""
+    [ -f "/etc/modparams/$m" ] && read -r params < "/etc/modparams/$m"
+    # shellcheck disable=SC2086 (params are words)
+    insmod "/lib/modules/$m.ko" $params 2>/dev/null || left="$left $m"
   done
   [ -z "$left" ] && break
   want=$left
 done
 [ -n "$left" ] && log "modules that did not load:$left"
-log "modules loaded (virtio_net csum=$(cat /sys/module/virtio_net/parameters/csum 2>/dev/null))"
+read -r csum < /sys/module/virtio_net/parameters/csum
+log "modules loaded (virtio_net csum=$csum)"
 ip link set lo up
 
 dev=""
@@ -40,9 +50,13 @@ done
 host=reference
 iid=unknown
 if [ -n "$dev" ] && mount -t iso9660 -o ro "$dev" /mnt; then
-  unquote() { sed -e "s/^ *//" -e "s/^['\"]//" -e "s/['\"]\$//"; }
-  iid=$(sed -n 's/^instance-id://p' /mnt/meta-data | unquote)
-  host=$(sed -n 's/^local-hostname://p' /mnt/meta-data | unquote)
+  unquote() { uq=${1# }; uq=${uq#[\'\"]}; uq=${uq%[\'\"]}; }
+  while IFS=: read -r key value; do
+    case $key in
+      instance-id) unquote "$value"; iid=$uq ;;
+      local-hostname) unquote "$value"; host=$uq ;;
+    esac
+  done < /mnt/meta-data
   [ -f /mnt/network-config ] && awk -f /etc/netcfg.awk /mnt/network-config > /tmp/net
 else
   log "no config drive (LABEL=cidata) found"
@@ -50,14 +64,17 @@ fi
 hostname "$host"
 log "config drive read"
 
+nic=""
 nic_of() {
+  nic=""
   for d in /sys/class/net/*; do
-    [ "$(cat "$d/address")" = "$1" ] && { echo "${d##*/}"; return; }
+    read -r address < "$d/address"
+    [ "$address" = "$1" ] && { nic=${d##*/}; return; }
   done
 }
 ips=""
 while read -r kind mac value; do
-  nic=$(nic_of "$mac")
+  nic_of "$mac"
   [ -z "$nic" ] && { log "no NIC with MAC $mac"; continue; }
   ip link set "$nic" up
   case $kind in
