@@ -26,7 +26,7 @@ import contextlib
 import hashlib
 import logging
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +42,7 @@ from atoll.images.ratelimit import TokenBucket
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+LocalImages = Callable[[], Iterable[tuple[Path, Manifest]]]
 READ_BLOCK = 256 * 1024
 
 
@@ -68,6 +69,12 @@ class ChunkFetcher:
     is caught by its length or, when the image is assembled, by its sha256, and fetched
     again. ``ssl_context`` carries the site certificate (mTLS) and the hub's CA; ``headers``
     any token the hub wants.
+
+    ``local_images`` (optional) lists the image files the site holds with their manifests;
+    a missing chunk found in one of them is read from there (verified) instead of fetched.
+    With ``keep_chunks=False`` the chunks of an image are dropped from the store once the
+    image is assembled (a cut transfer keeps its chunks to resume), so a site holds each
+    image once, as its file, and reuse goes through ``local_images``.
     """
 
     def __init__(
@@ -84,6 +91,8 @@ class ChunkFetcher:
         retry_delay: float = 0.2,
         timeout: float = 60.0,
         progress: Progress | None = None,
+        local_images: LocalImages | None = None,
+        keep_chunks: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.dest_dir = Path(dest_dir)
@@ -96,6 +105,9 @@ class ChunkFetcher:
         self.retry_delay = retry_delay
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self.progress = progress
+        self.local_images = local_images
+        self.keep_chunks = keep_chunks
+        self._in_flight: collections.Counter[str] = collections.Counter()
         self.dest_dir.mkdir(parents=True, exist_ok=True)
 
     def _session(self) -> aiohttp.ClientSession:
@@ -131,18 +143,43 @@ class ChunkFetcher:
         async with self._session() as session:
             if manifest is None:
                 manifest = await self._manifest(session, image_id)
-            missing = await asyncio.to_thread(self._missing, manifest, counters)
-            self._report(counters, manifest)
-            bad = await self._fetch_and_assemble(session, image_id, manifest, missing, dest,
-                                                 counters)  # fmt: skip
-            if bad:  # a local chunk rotted since it was stored: fetch those again, once
-                log.warning("image %s: %d local chunks were corrupt", image_id, len(bad))
-                await self._fetch_all(session, image_id, manifest, bad, _Counters())
-                again = Assembly(self.chunks, manifest, dest, set(missing) | set(bad))
-                if await asyncio.to_thread(again.write_all):
-                    raise TransferError(f"image {image_id} could not be assembled intact")
+            self._in_flight.update(manifest.chunk_set)
+            try:
+                missing = await self._bring(session, image_id, manifest, dest, counters)
+                if not self.keep_chunks:
+                    await asyncio.to_thread(self._release, manifest)
+            finally:
+                self._in_flight.subtract(manifest.chunk_set)
+                self._in_flight = +self._in_flight  # drop the zero counts
         reused = len(manifest.chunk_set) - len(missing)
         return FetchResult(dest, manifest, counters.chunks, reused, counters.bytes)
+
+    async def _bring(
+        self,
+        session: aiohttp.ClientSession,
+        image_id: str,
+        manifest: Manifest,
+        dest: Path,
+        counters: _Counters,
+    ) -> list[str]:
+        """Fetch what is missing and assemble; returns the chunks that had to travel."""
+        missing = await asyncio.to_thread(self._missing, manifest, counters)
+        self._report(counters, manifest)
+        bad = await self._fetch_and_assemble(session, image_id, manifest, missing, dest,
+                                             counters)  # fmt: skip
+        if bad:  # a local chunk rotted since it was stored: fetch those again, once
+            log.warning("image %s: %d local chunks were corrupt", image_id, len(bad))
+            await self._fetch_all(session, image_id, manifest, bad, _Counters())
+            again = Assembly(self.chunks, manifest, dest, set(missing) | set(bad))
+            if await asyncio.to_thread(again.write_all):
+                raise TransferError(f"image {image_id} could not be assembled intact")
+        return missing
+
+    def _release(self, manifest: Manifest) -> None:
+        """Drop this image's chunks that no other transfer in progress needs."""
+        for digest in manifest.chunk_set:
+            if self._in_flight[digest] <= 1:
+                self.chunks.discard(digest)
 
     async def _fetch_and_assemble(
         self,
@@ -181,17 +218,47 @@ class ChunkFetcher:
             raise
 
     def _missing(self, manifest: Manifest, counters: _Counters) -> list[str]:
+        local = self._local_index(manifest)
         missing: list[str] = []
         seen: set[str] = set()
         for i, digest in enumerate(manifest.chunks):
             if digest in seen:
                 continue
             seen.add(digest)
-            if self._held(digest, manifest.chunk_length(i)):
-                counters.done += manifest.chunk_length(i)
+            length = manifest.chunk_length(i)
+            if self._held(digest, length) or self._copy_local(digest, length, local):
+                counters.done += length
             else:
                 missing.append(digest)
         return missing
+
+    def _local_index(self, manifest: Manifest) -> dict[str, tuple[Path, int]]:
+        """Where chunks of ``manifest`` sit in image files the site already holds."""
+        if self.local_images is None:
+            return {}
+        index: dict[str, tuple[Path, int]] = {}
+        for path, held in self.local_images():
+            for i, digest in enumerate(held.chunks):
+                if digest in manifest.chunk_set and digest not in index:
+                    index[digest] = (path, i * held.chunk_size)
+        return index
+
+    def _copy_local(self, digest: str, length: int, index: dict[str, tuple[Path, int]]) -> bool:
+        if digest not in index:
+            return False
+        path, offset = index[digest]
+        try:
+            with path.open("rb") as fh:
+                fh.seek(offset)
+                data = fh.read(length)
+        except OSError:
+            return False
+        if len(data) != length or hashlib.sha256(data).hexdigest() != digest:
+            log.warning("local image %s does not hold chunk %s where its manifest says", path,
+                        digest)  # fmt: skip
+            return False
+        self.chunks.put(data, digest)
+        return True
 
     def _held(self, digest: str, length: int) -> bool:
         """Held with the right length (a chunk left short by a crash is fetched again)."""

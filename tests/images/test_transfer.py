@@ -13,7 +13,7 @@ import pytest
 
 from atoll.images.chunks import ChunkStore
 from atoll.images.errors import TransferError
-from atoll.images.manifest import Ingest, IngestLimits, ingest_stream
+from atoll.images.manifest import Ingest, IngestLimits, Manifest, ingest_stream
 from atoll.images.settings import ImageSettings
 from atoll.images.transfer import ChunkFetcher
 from tests.images.hub_server import TOKEN, Hub, hub_server, missing
@@ -193,3 +193,22 @@ async def test_chunks_are_served_per_image_with_ranges(tmp_path: Path) -> None:
             async with http.get(f"{hub.url}/v1/images/a/file") as resp:
                 assert resp.headers["X-Image-Sha256"] == hashlib.sha256(data).hexdigest()
                 assert await resp.read() == data
+
+
+async def test_a_site_can_hold_each_image_once_and_still_reuse_chunks(tmp_path: Path) -> None:
+    settings = ImageSettings(chunk_size=256 * 1024)
+    a = os.urandom(20 * 256 * 1024)
+    b = a[: 18 * 256 * 1024] + os.urandom(2 * 256 * 1024)
+    held: dict[str, tuple[Path, Manifest]] = {}
+    async with hub_server(tmp_path / "hub", settings) as hub:
+        await _put(hub, "a", a)
+        await _put(hub, "b", b)
+        fetcher = _fetcher(hub, tmp_path / "site", keep_chunks=False,
+                           local_images=lambda: list(held.values()))  # fmt: skip
+        got_a = await fetcher.fetch("a")
+        held["a"] = (got_a.path, got_a.manifest)
+        assert list(fetcher.chunks.digests()) == []  # the image file is the only copy
+        got_b = await fetcher.fetch("b")
+        assert list(fetcher.chunks.digests()) == []
+    assert got_b.bytes_fetched == 2 * 256 * 1024 and got_b.chunks_reused == 18
+    assert got_b.path.read_bytes() == b
