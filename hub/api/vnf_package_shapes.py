@@ -105,10 +105,11 @@ IMAGE_MAP = Field(
     "array",
     items=Field(
         "string",
-        pattern=r"^[^=]{1,128}=.{1,255}$",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}=[A-Za-z0-9_.:+ -]{1,64}$",
         pattern_help="NODE=IMAGE (a VDU or storage id, then a catalog image id or name)",
     ),
-    max_items=256,
-    description="NODE=IMAGE, repeatable: the catalog image for a VDU or storage whose image "
-    "the package does not carry",
+    max_items=16,
+    description="NODE=IMAGE, repeatable (up to 16): the catalog image (id, or a name of "
+    "letters, digits, spaces and _.:+-) for a VDU or storage whose image the package does "
+    "not carry",
 )

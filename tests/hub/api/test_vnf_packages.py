@@ -276,7 +276,7 @@ async def test_upload_checks_media_type_and_image_map(papi: Api) -> None:
     resp = await papi.client.put(path, data=b"{}", headers={**auth, "Content-Type": "text/csv"})
     assert resp.status == 415
     status, body = await put_content(papi, who["a"], package["id"], b"PK", ("nonsense",))
-    assert status == 400 and body["error"]["problems"][0]["where"] == "query.image_map"
+    assert status == 400 and body["error"]["problems"][0]["where"] == "query.image_map[0]"
     status, _ = await put_content(papi, who["a"], package["id"], b"not a zip")
     assert status == 202
     failed = await wait_onboarded(papi, who["a"], package["id"])
