@@ -2,7 +2,7 @@
 ``virsh create`` of the same domain XML, and agent RSS idle with 10 servers (real drivers).
 
 - ``site_agent_audit_500_servers``: one orphan audit over 500 built servers on the drivers'
-  fakes; baseline: just the listings the audit cannot avoid (drivers and store).
+  fakes; baseline: just the listings the audit cannot avoid (drivers, instance dirs, store).
 - ``site_agent_create_to_running``: POST /v1/servers until the server is ACTIVE (root
   overlay, tap on OVS, config drive, define, start) on real libvirtd (TCG), a private OVS
   and qemu-img; baseline: ``virsh create`` of the very domain XML the agent produced, with
@@ -60,6 +60,7 @@ async def _audit_500(tmp: Path) -> tuple[float, float]:
             await site.network.list_ports()
             await site.network.list_networks()
             await site.storage.list_owned()
+            await asyncio.to_thread(site.host.instance_ids)
             await site.store.call(site.store.list_objects)
             return time.perf_counter() - start
 

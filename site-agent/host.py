@@ -8,6 +8,7 @@ in-memory fakes, the daemon the real drivers. Translation between the agent's de
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,9 +42,11 @@ class Host:
         return self.instance_dir(server_id) / "console.log"
 
     def instance_ids(self) -> set[str]:
-        if not self.instances_dir.is_dir():
+        try:
+            with os.scandir(self.instances_dir) as entries:
+                return {e.name for e in entries if e.is_dir(follow_symlinks=False)}
+        except FileNotFoundError:
             return set()
-        return {p.name for p in self.instances_dir.iterdir() if p.is_dir()}
 
     def remove_instance_dir(self, server_id: str) -> None:
         shutil.rmtree(self.instance_dir(server_id), ignore_errors=True)
