@@ -347,3 +347,16 @@ async def test_a_hub_restarted_mid_onboarding_finishes_the_job(
     assert "VDU1 has no image" in done["onboardingFailureDetails"]["problems"][0]["what"]
     back = await api.ok("GET", f"{BASE}/00000000-0000-4000-8000-000000000002", admin)
     assert back["onboardingState"] == "CREATED"  # its upload never arrived: upload again
+
+
+async def test_a_package_being_onboarded_takes_no_upload_and_no_delete(papi: Api) -> None:
+    who = await projects(papi)
+    package = await create(papi, who["a"])
+    record = await papi.store.get("vnf_package", package["id"])
+    processing = {**record.value, "onboardingState": "PROCESSING"}
+    await papi.store.put("vnf_package", package["id"], processing)
+    path = f"{BASE}/{package['id']}"
+    status, data, _ = await papi.call("DELETE", path, who["a"])
+    assert status == 409 and "being onboarded" in data["error"]["message"]
+    status, body = await put_content(papi, who["a"], package["id"], b"PK")
+    assert status == 409 and "PROCESSING" in body["error"]["message"]

@@ -1,0 +1,90 @@
+"""Which catalog image a VNFD node gets, and the package state rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from atoll.errors import Conflict
+from atoll.hub.catalog import vnf_packages as pkgs
+from atoll.nfv.artifacts import ImageNeed
+from atoll.nfv.model import Checksum, SwImage
+
+SHA = "ab" * 32
+
+
+def need(node: str = "VDU1", name: str = "cirros", algorithm: str = "sha-256") -> ImageNeed:
+    image = SwImage(
+        name, "1.0", Checksum(algorithm, SHA), "bare", "qcow2", 2**30, None, 2**30, None, False
+    )
+    return ImageNeed("simple", node, image)
+
+
+def image(image_id: str, name: str, sha: str = "00" * 32) -> dict[str, Any]:
+    return {"id": image_id, "name": name, "checksum_sha256": sha}
+
+
+def test_the_image_map_wins_then_the_checksum_then_the_name() -> None:
+    catalog = [image("i1", "cirros"), image("i2", "other", SHA), image("i3", "mapped")]
+    assert pkgs.find_image(need(), catalog, {"VDU1": "mapped"})[0] == catalog[2]
+    assert pkgs.find_image(need(), catalog, {"VDU1": "i1"})[0] == catalog[0]
+    assert pkgs.find_image(need(), catalog, {})[0] == catalog[1]
+    assert pkgs.find_image(need(algorithm="sha-512"), catalog, {})[0] == catalog[0]
+
+
+def test_what_is_wrong_is_named() -> None:
+    found, problem = pkgs.find_image(need(), [], {})
+    assert found is None and problem is not None
+    assert problem.where == "flavour simple: VDU1.sw_image_data"
+    assert "--image-map VDU1=IMAGE" in problem.what and "'cirros'" in problem.what
+    twins = [image("i1", "cirros"), image("i2", "cirros")]
+    _, problem = pkgs.find_image(need(), twins, {})
+    assert problem is not None and "2 catalog images are named 'cirros'" in problem.what
+    _, problem = pkgs.find_image(need(), twins, {"VDU1": "cirros"})
+    assert problem is not None and problem.where == "image_map.VDU1"
+    (extra,) = pkgs.unknown_map_entries({"VDU9": "x", "VDU1": "y"}, [need()])
+    assert extra.where == "image_map.VDU9"
+
+
+STATES = st.fixed_dictionaries(
+    {
+        "id": st.just("p"),
+        "onboardingState": st.sampled_from(pkgs.ONBOARDING_STATES),
+        "operationalState": st.sampled_from((pkgs.ENABLED, pkgs.DISABLED)),
+        "usageState": st.sampled_from((pkgs.IN_USE, pkgs.NOT_IN_USE)),
+    }
+)
+
+
+def allowed(check: Any, *args: Any) -> bool:
+    try:
+        check(*args)
+    except Conflict:
+        return False
+    return True
+
+
+@given(STATES)
+def test_state_rules_match_sol005(package: dict[str, str]) -> None:
+    deletable = (
+        package["operationalState"] == pkgs.DISABLED
+        and package["usageState"] == pkgs.NOT_IN_USE
+        and package["onboardingState"] != pkgs.PROCESSING
+    )
+    assert allowed(pkgs.check_deletable, package) == deletable
+    assert allowed(pkgs.check_uploadable, package) == (
+        package["onboardingState"] in (pkgs.CREATED, pkgs.ERROR)
+    )
+    assert allowed(pkgs.check_state_change, package, pkgs.ENABLED) == (
+        package["onboardingState"] == pkgs.ONBOARDED
+    )
+    assert allowed(pkgs.check_state_change, package, pkgs.DISABLED)
+
+
+@pytest.mark.parametrize("algorithm", ["SHA-256", "sha256", "sha_256"])
+def test_sha256_spellings_match_by_checksum(algorithm: str) -> None:
+    catalog = [image("i2", "other", SHA)]
+    assert pkgs.find_image(need(algorithm=algorithm), catalog, {})[0] == catalog[0]
