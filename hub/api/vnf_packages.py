@@ -220,8 +220,14 @@ async def upload_content(request: web.Request) -> web.Response:
             f"the VNF package ({request.content_length} bytes) is over this hub's limit of "
             f"{limit} bytes (setting max_vnf_package_bytes)"
         )
-    store, before = hub_of(request).store, record.value["onboardingState"]
-    claim = {"onboardingState": pkgs.PROCESSING, "_imageMap": image_map, "updatedAt": _now(request)}
+    store = hub_of(request).store
+    before = {k: record.value[k] for k in ("onboardingState", "onboardingFailureDetails")}
+    claim = {
+        "onboardingState": pkgs.PROCESSING,
+        "onboardingFailureDetails": None,
+        "_imageMap": image_map,
+        "updatedAt": _now(request),
+    }
     await store.put(
         pkgs.KIND, record.key, {**record.value, **claim}, expect_revision=record.revision
     )
@@ -229,7 +235,7 @@ async def upload_content(request: web.Request) -> web.Response:
     try:
         stored = await onboarding.files.receive(record.key, request.content.iter_any(), limit)
     except BaseException:
-        await update_package(store, record.key, {"onboardingState": before}, _now(request))
+        await update_package(store, record.key, before, _now(request))
         raise
     checksum = {"algorithm": "SHA-256", "hash": stored.sha256}
     await update_package(
