@@ -96,15 +96,15 @@ class ChunkStore:
     def put(self, data: bytes | memoryview, digest: str | None = None) -> str:
         """Store ``data`` under its sha256 (``digest`` if the caller already hashed it).
 
-        Returns the digest. An existing chunk is not rewritten; its mtime is refreshed so a
-        concurrent gc keeps it for the grace period.
+        Returns the digest. An existing chunk of the right size is not rewritten; its mtime
+        is refreshed so a concurrent gc keeps it for the grace period.
         """
         digest = digest or sha256_hex(data)
         final = self.path(digest)
-        if final.exists():
-            with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError):
+            if final.stat().st_size == len(data):  # a wrong size (a crash) is rewritten
                 os.utime(final)
-            return digest
+                return digest
         final.parent.mkdir(exist_ok=True)
         tmp = self._tmp / f"{digest[:16]}.{secrets.token_hex(6)}"
         try:

@@ -118,3 +118,10 @@ def test_manifest_parser_rejects_garbage_with_reasons(data: dict[str, object]) -
         assert exc.problems
     else:
         assert m.size >= 0 and len(m.chunks) == -(-m.size // m.chunk_size)
+
+
+def test_a_chunk_file_of_the_wrong_size_is_rewritten(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path, CHUNK, fsync=False)
+    digest = store.put(b"content")
+    store.path(digest).write_bytes(b"")  # what a crash before writeback can leave
+    assert store.put(b"content") == digest and store.read(digest) == b"content"
