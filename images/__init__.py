@@ -1,1 +1,22 @@
-"""Images: content-addressed chunk store, transfer, validation, reference VNF image builder."""
+"""Images: content-addressed chunk store, transfer, validation, reference VNF image builder.
+
+Where things are (each module says more):
+
+- :mod:`.chunks` ``ChunkStore(root, chunk_size, fsync=True)``: sha256-named chunks, put /
+  read / has / path / gc(live digests).
+- :mod:`.manifest` ``Manifest`` (JSON-able), ``Ingest`` + ``ingest_stream`` (streaming,
+  limits), ``ManifestDir`` (manifests by image id, written by rename).
+- :mod:`.validate` ``validate_image`` (``qemu-img info``; backing / data-file qcow2 refused).
+- :mod:`.upload` ``ingest_image(stream, store, settings, disk_format=..., expected_sha256=...,
+  expected_size=...) -> IngestResult``: stream -> chunks -> validation; records nothing.
+- :mod:`.serve` (hub) ``ImageRoutes`` / ``image_routes`` / ``build_image_app``: manifest,
+  chunk (Range), whole-file download and upload routes, given a lookup and an authorize
+  callable.
+- :mod:`.transfer` (site) ``ChunkFetcher(base_url, dest_dir=, chunks=, ssl_context=,
+  headers=, bandwidth_bps=, progress=, local_images=, keep_chunks=)``: ``await
+  fetch(image_id) -> FetchResult``.
+- :mod:`.cache` (site) ``ImageCache(root, capacity)``: add / path / touch / pin / unpin /
+  remove / evict_to_fit, LRU under a cap, pinned images never evicted.
+- :mod:`.reference.builder` ``build_reference(out_dir, cache_dir) -> ReferenceImage``.
+- :mod:`.settings` ``ImageSettings`` (section ``[images]``); :mod:`.errors` the error tree.
+"""
