@@ -61,6 +61,11 @@ def test_upload_a_package_directory_and_manage_it(
     states = {p["id"]: p["onboardingState"] for p in listed}
     assert states[package["id"]] == "ONBOARDED" and states[mapped["id"]] == "ONBOARDED"
     assert len(states) == 3  # the failed one is listed too, in ERROR
+    assert main(["vnf", "package", "list"]) == 0
+    table = capsys.readouterr().out
+    assert package["id"] in table and "ONBOARDED" in table and "ERROR" in table
+    assert main(["vnf", "package", "show", package["id"]]) == 0
+    assert f"VDU1={image['catalogImage']}" in capsys.readouterr().out
     shown = cli(capsys, "vnf", "package", "show", package["id"])
     assert shown["vnfdId"] == load_package(PACKAGES / "getting-started").vnfd.descriptor_id
 
