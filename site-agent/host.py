@@ -74,4 +74,5 @@ def port_spec(port: DesiredObject) -> PortSpec:
         mac=spec["mac"],
         server_id=spec.get("server"),
         fixed_ips=fixed,
+        vnic_type=spec.get("vnic_type", "normal"),
     )

@@ -193,6 +193,7 @@ class Resources:
                 "mac": new_mac(),
                 "subnet": None,
                 "ip": None,
+                "vnic_type": nic.get("vnic_type", "normal"),
             }
             if subnet is not None:
                 ipam = SubnetIpam(

@@ -162,7 +162,12 @@ def _nics(c: _Checker) -> list[JSON]:
                 ipaddress.ip_address(fixed)
             except (TypeError, ValueError):
                 c.problems.append(Problem(f"{where}.fixed_ip", f"{fixed!r} is not an IP address"))
-        nics.append({"network": item["network"], "fixed_ip": fixed})
+        vnic_type = item.get("vnic_type", "normal")
+        if vnic_type not in ("normal", "direct"):
+            c.problems.append(
+                Problem(f"{where}.vnic_type", "must be normal (tap on OVS) or direct (SR-IOV VF)")
+            )
+        nics.append({"network": item["network"], "fixed_ip": fixed, "vnic_type": vnic_type})
     return nics
 
 

@@ -27,6 +27,7 @@ def render(obj: DesiredObject, status: ObservedStatus | None, ports: dict[str, J
                 "port": p,
                 "mac": ports[p]["mac"],
                 "ip": ports[p]["ip"],
+                "vnic_type": ports[p].get("vnic_type", "normal"),
             }
             for p in obj.spec.get("ports", [])
             if p in ports

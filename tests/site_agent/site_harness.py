@@ -89,9 +89,12 @@ class Site:
         }
 
 
-async def make_site(tmp: Path, crash_hook: CrashHook | None = None) -> Site:
+async def make_site(tmp: Path, crash_hook: CrashHook | None = None, sriov_vfs: int = 0) -> Site:
     compute = FakeCompute(stop_timeout=0.05)
-    network = FakeNetwork(physical_networks={"physnet1": "eth9"})
+    network = FakeNetwork(
+        physical_networks={"physnet1": "eth9"},
+        sriov_vfs={"physnet1": sriov_vfs} if sriov_vfs else None,
+    )
     await network.start()
     storage = FakeStorage(root=tmp / "storage")
     storage.preload_image("cirros", 16 * MiB)

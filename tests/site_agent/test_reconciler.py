@@ -201,3 +201,30 @@ async def test_unknown_physical_network_is_refused_up_front(site: Site) -> None:
     await site.converge(1)
     assert (await site.resources.show("network", made["id"]))["status"] == "ACTIVE"
     assert made["id"] in await site.network.list_networks()
+
+
+async def test_sriov_port_becomes_a_hostdev_nic(tmp_path: Path) -> None:
+    site = await make_site(tmp_path, sriov_vfs=1)
+    try:
+        await site.resources.create_network(
+            {"name": "fast", "segment_type": "vlan", "vlan_id": 42, "physical_network": "physnet1"}
+        )
+        body = {
+            "name": "vnf",
+            "flavor": "tiny",
+            "image": "cirros",
+            "networks": [{"network": "fast", "vnic_type": "direct"}],
+        }
+        sid = (await site.resources.create_server(body))["id"]
+        await site.converge()
+        assert (await site.resources.show("server", sid))["status"] == "ACTIVE"
+        nic = site.compute._domains[sid].spec.nics[0]  # what the hypervisor was given
+        assert nic.tap is None and nic.hostdev_pci and nic.vlan == 42
+        # the only VF is taken: a second direct port fails and leaves nothing behind
+        second = (await site.resources.create_server({**body, "name": "vnf2"}))["id"]
+        await site.converge()
+        failed = await site.resources.show("server", second)
+        assert failed["status"] == "ERROR" and "virtual function" in failed["message"]
+        assert second not in await site.domains()
+    finally:
+        await site.close()

@@ -77,8 +77,8 @@ def test_a_good_server_body_is_normalized() -> None:
         "always",
     )
     assert spec["nics"] == [
-        {"network": "lan", "fixed_ip": None},
-        {"network": "wan", "fixed_ip": "10.0.0.9"},
+        {"network": "lan", "fixed_ip": None, "vnic_type": "normal"},
+        {"network": "wan", "fixed_ip": "10.0.0.9", "vnic_type": "normal"},
     ]
     assert spec["restart_policy"] == "always" and spec["power"] == "running"
 
