@@ -150,7 +150,7 @@ class Onboarding:
         catalog = [
             i
             for i in await all_records(self.store, pkgs.IMAGE_KIND)
-            if pkgs.image_visible(i, project)
+            if pkgs.image_usable(i, project)
         ]
         carried: dict[str, JSON] = {}  # artifact path -> catalog image registered for it
         software: list[JSON] = []

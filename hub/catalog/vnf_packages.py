@@ -12,8 +12,8 @@ A package belongs to one project. Its life (SOL005 section 9):
 Images (``softwareImages``): every ``sw_image_data`` of the VNFD needs a catalog image
 (store kind ``image``). One the package carries is registered from it; one it does not is
 found by the upload's image map (node -> image id or name), then by SHA-256 checksum, then
-by name, among the images the project may use. A node left without one fails onboarding,
-saying which node and how to fix it.
+by name, among the active images the project may use (its own and public ones). A node
+left without one fails onboarding, saying which node and how to fix it.
 """
 
 from __future__ import annotations
@@ -187,8 +187,10 @@ def carried_image_record(
     }
 
 
-def image_visible(image: JSON, project: str) -> bool:
-    return image.get("visibility") == "public" or image.get("project") == project
+def image_usable(image: JSON, project: str) -> bool:
+    """An active catalog image the project may use (its own, or public)."""
+    mine = image.get("visibility") == "public" or image.get("project") == project
+    return mine and image.get("status", "active") == "active"
 
 
 def _sha256_of(need: ImageNeed) -> str | None:
@@ -233,7 +235,7 @@ def find_image(
         where,
         f"{need.node} has no image: the package does not carry {need.image.name!r} "
         f"({checksum.algorithm} {checksum.hash[:16]}...) and no catalog image you may use "
-        f"matches its name or SHA-256; upload the image to the catalog named "
+        f"matches its name or SHA-256 (active images only); upload the image to the catalog named "
         f"{need.image.name!r}, or pass --image-map {need.node}=IMAGE",
     )
 

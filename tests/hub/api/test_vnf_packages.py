@@ -193,6 +193,9 @@ async def test_images_are_matched_by_sha256_before_name(papi: Api) -> None:
     sha = "932fcae93574e242dc3d772d5235061747dfe537668443a1f0567d893614b464"
     by_sum = await catalog_image(papi, "a", "renamed-cirros", sha256=sha, visibility="private")
     await catalog_image(papi, "b", "cirros-0.5.2-x86_64-disk")  # b's: invisible to a
+    queued = await catalog_image(papi, "a", "cirros-0.5.2-x86_64-disk", sha256=sha)
+    record = await papi.store.get("image", queued)
+    await papi.store.put("image", queued, {**record.value, "status": "queued"})  # no bits yet
     package = await upload(papi, who["a"], conformance_zip("helloworld3-functional"))
     assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
     assert {i["catalogImage"] for i in package["softwareImages"]} == {by_sum}

@@ -88,3 +88,10 @@ def test_state_rules_match_sol005(package: dict[str, str]) -> None:
 def test_sha256_spellings_match_by_checksum(algorithm: str) -> None:
     catalog = [image("i2", "other", SHA)]
     assert pkgs.find_image(need(algorithm=algorithm), catalog, {})[0] == catalog[0]
+
+
+def test_only_active_images_of_the_project_or_public_are_usable() -> None:
+    assert pkgs.image_usable({"project": "a", "visibility": "private", "status": "active"}, "a")
+    assert pkgs.image_usable({"project": "b", "visibility": "public", "status": "active"}, "a")
+    assert not pkgs.image_usable({"project": "b", "visibility": "private"}, "a")
+    assert not pkgs.image_usable({"project": "a", "visibility": "private", "status": "queued"}, "a")
