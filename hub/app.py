@@ -17,6 +17,8 @@ from atoll.hub.api import (
     app_credentials,
     auth,
     flavors,
+    image_transfers,
+    images,
     join_tokens,
     middleware,
     projects,
@@ -47,6 +49,8 @@ RESOURCE_ROUTES: list[Route] = [
     *sites.ROUTES,
     *join_tokens.ROUTES,
     *vnf_packages.ROUTES,
+    *images.ROUTES,
+    *image_transfers.ROUTES,
 ]
 
 
@@ -95,6 +99,7 @@ def build_app(
     )
     app[HUB] = hub
     vnf_packages.install(app, hub)
+    images.install(app, hub)
     for route in all_routes():
         app.router.add_route(route.method, route.path, route.handler, name=route.name)
 

@@ -87,6 +87,19 @@ POLICY: dict[str, Rule] = {
     "vnf_packages.upload": Rule(system=ADMIN, project=WRITERS),
     "vnf_packages.update": Rule(system=ADMIN, project=WRITERS),
     "vnf_packages.delete": Rule(system=ADMIN, project=WRITERS),
+    # images: sites pull as a system-scoped user (reader polls and reads; member reports)
+    "images.list": Rule(system=ANYONE, project=ANYONE),
+    "images.show": Rule(system=ANYONE, project=ANYONE),
+    "images.create": Rule(system=ADMIN, project=WRITERS),
+    "images.upload": Rule(system=ADMIN, project=WRITERS),
+    "images.delete": Rule(system=ADMIN, project=WRITERS),
+    "images.download": Rule(system=ANYONE, project=ANYONE),
+    "images.manifest": Rule(system=ANYONE, project=ANYONE),
+    "images.chunk": Rule(system=ANYONE, project=ANYONE),
+    "images.prestage": Rule(system=ADMIN, project=WRITERS),
+    "image_transfers.list": Rule(system=ANYONE, project=ANYONE),
+    "sites.image_transfers.list": SYSTEM_READ,
+    "sites.image_transfers.update": Rule(system=WRITERS),
 }
 
 

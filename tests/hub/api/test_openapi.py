@@ -25,7 +25,7 @@ from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api
 
 pytestmark = pytest.mark.integration
 
-CROSS_FIELD_RULES = {"flavors.create", "application_credentials.create"}
+CROSS_FIELD_RULES = {"flavors.create", "application_credentials.create", "images.create"}
 
 
 async def test_every_route_is_in_the_document(api: Api) -> None:

@@ -24,6 +24,7 @@ from atoll.hub.catalog.vnf_packages import new_package
 from atoll.hub.identity.passwords import Passwords
 from atoll.hub.identity.policy import POLICY
 from atoll.hub.store.memory import MemoryStore
+from tests.hub.api.image_policy_cases import image_cases
 from tests.hub.conftest import AiohttpClient
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock
 
@@ -373,6 +374,8 @@ CASES = [
         prepare=make_package,
     ),
 ]
+
+CASES += image_cases(Case, only)
 
 UNTESTED = {"openapi.show", "auth.tokens.issue", "auth.keys.list", "auth.tokens.revoke_current"}
 

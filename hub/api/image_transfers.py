@@ -1,0 +1,202 @@
+"""Image transfers to sites: prestage intents, the site's pull queue and its progress reports.
+
+``POST /v1/images/{id}/prestage {"sites": [...]}`` records, per site, that the site should
+hold the image (state ``pending``). Until the sync issue carries these over its mTLS
+session, a site agent polls ``GET /v1/sites/{name}/image_transfers?state=pending`` with a
+hub token (a user with a *system* role: ``reader`` may poll, ``member`` or ``admin`` may
+also report) and reports with ``PATCH /v1/sites/{name}/image_transfers/{image_id}``
+(``pulling`` with bytes done/total, then ``done`` or ``failed``). A site that pulls an
+image on its own (a server needs it) reports the same way and the record is created.
+``GET /v1/image_transfers`` shows everyone's progress (project callers: for the images they
+may see).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from atoll.errors import Conflict, InvalidInput, NotFound, Problem
+from atoll.hub.api import records
+from atoll.hub.api.context import claims_of, hub_of
+from atoll.hub.api.image_shapes import (
+    IMAGE_ID,
+    PRESTAGE,
+    PRESTAGE_REPLY,
+    STATE_FILTER,
+    TRANSFER,
+    TRANSFER_FILTERS,
+    TRANSFER_UPDATE,
+)
+from atoll.hub.api.images import all_records, visible_image
+from atoll.hub.api.replies import (
+    iso,
+    page_params,
+    page_reply,
+    path_name,
+    public_view,
+    query_filters,
+    read_body,
+    reply,
+)
+from atoll.hub.api.routing import Route
+from atoll.hub.api.schema import name_field
+from atoll.hub.catalog import images as catalog
+from atoll.hub.sites.registry import SITE_KIND
+from atoll.hub.store.base import JSON, Record
+
+KIND = catalog.TRANSFER_KIND
+SITE_PATH = {"name": name_field("site")}
+
+
+def _now(request: web.Request) -> str:
+    return iso(hub_of(request).clock())
+
+
+async def prestage(request: web.Request) -> web.Response:
+    image = await visible_image(request)
+    body = await read_body(request, PRESTAGE)
+    status = image.value.get("status")
+    if status != "active":
+        raise Conflict(f"image {image.key} is {status}: only active images can be prestaged")
+    store = hub_of(request).store
+    problems = []
+    for site in body["sites"]:
+        try:
+            await store.get(SITE_KIND, site)
+        except NotFound:
+            problems.append(Problem("body.sites", f"there is no site {site}"))
+    if problems:
+        raise InvalidInput("prestage names unknown sites", problems)
+    claims = claims_of(request)
+    transfers = []
+    for site in body["sites"]:
+        transfers.append(await _request_pull(request, image.value, site, claims.user))
+    return reply({"transfers": transfers}, 202)
+
+
+async def _request_pull(request: web.Request, image: JSON, site: str, user: str) -> JSON:
+    store = hub_of(request).store
+    key = catalog.transfer_key(site, image["id"])
+    try:
+        current = await store.get(KIND, key)
+    except NotFound:
+        value = catalog.new_transfer(site, image, user, _now(request))
+        return public_view(await records.create(store, KIND, key, value))
+    if current.value["state"] in ("pending", "pulling"):
+        return public_view(current)
+    value = {
+        **catalog.new_transfer(site, image, user, _now(request)),
+        "created_at": current.value["created_at"],
+    }
+    return public_view(await store.put(KIND, key, value, expect_revision=current.revision))
+
+
+async def list_transfers(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    limit, marker = page_params(request)
+    filters = query_filters(request, dict(TRANSFER_FILTERS))
+    store = hub_of(request).store
+    seen: dict[str, bool] = {}
+    if not claims.system:  # project callers: transfers of images they may see
+        for record in await _images(request):
+            seen[record.key] = catalog.visible(record.value, claims)
+    page = await records.visible_page(
+        store,
+        KIND,
+        limit,
+        marker,
+        lambda r: claims.system or seen.get(r.value["image_id"], False),
+        filters,
+    )
+    return page_reply([public_view(r) for r in page.items], page.next_marker)
+
+
+async def _images(request: web.Request) -> list[Record]:
+    return await all_records(hub_of(request).store, catalog.KIND)
+
+
+async def list_site_transfers(request: web.Request) -> web.Response:
+    site = path_name(request)
+    limit, marker = page_params(request)
+    filters = {**query_filters(request, dict(STATE_FILTER)), "site": site}
+    page = await records.visible_page(
+        hub_of(request).store, KIND, limit, marker, lambda r: True, filters
+    )
+    return page_reply([public_view(r) for r in page.items], page.next_marker)
+
+
+async def update_site_transfer(request: web.Request) -> web.Response:
+    site = path_name(request)
+    image_id = request.match_info["image_id"]
+    body = await read_body(request, TRANSFER_UPDATE)
+    store = hub_of(request).store
+    key = catalog.transfer_key(site, image_id)
+    try:
+        current: Record | None = await store.get(KIND, key)
+    except NotFound:
+        current = None
+    if current is None:  # a pull the site started itself (a server needed the image)
+        await records.fetch(store, SITE_KIND, site)
+        image = await records.fetch(store, catalog.KIND, image_id)
+        value = catalog.new_transfer(site, image.value, claims_of(request).user, _now(request))
+    else:
+        value = dict(current.value)
+    value["state"] = body["state"]
+    for field in ("bytes_done", "bytes_total", "error"):
+        if field in body:
+            value[field] = body[field]
+    if body["state"] != "failed" and "error" not in body:
+        value["error"] = ""
+    value["updated_at"] = _now(request)
+    expect = current.revision if current is not None else 0
+    saved = await store.put(KIND, key, value, expect_revision=expect)
+    return reply(public_view(saved), revision=saved.revision)
+
+
+ROUTES = [
+    Route(
+        "POST",
+        "/v1/images/{image_id}/prestage",
+        "images.prestage",
+        prestage,
+        "Ask sites to pull an active image ahead of any deploy",
+        description="Each named site gets a pending transfer (one already pending or pulling "
+        "is left as it is; a done or failed one is asked again). Unknown sites answer 400.",
+        body=PRESTAGE,
+        response=PRESTAGE_REPLY,
+        status=202,
+        path_params={"image_id": IMAGE_ID},
+    ),
+    Route(
+        "GET",
+        "/v1/image_transfers",
+        "image_transfers.list",
+        list_transfers,
+        "Image transfers to sites and their progress",
+        response=TRANSFER,
+        paged=True,
+        query=TRANSFER_FILTERS,
+    ),
+    Route(
+        "GET",
+        "/v1/sites/{name}/image_transfers",
+        "sites.image_transfers.list",
+        list_site_transfers,
+        "A site's image transfers (what it polls for pending pulls)",
+        response=TRANSFER,
+        paged=True,
+        query=STATE_FILTER,
+        path_params=SITE_PATH,
+    ),
+    Route(
+        "PATCH",
+        "/v1/sites/{name}/image_transfers/{image_id}",
+        "sites.image_transfers.update",
+        update_site_transfer,
+        "A site reports a transfer's state and progress",
+        description="Creates the record when the site pulls an image nobody prestaged.",
+        body=TRANSFER_UPDATE,
+        response=TRANSFER,
+        path_params={**SITE_PATH, "image_id": IMAGE_ID},
+    ),
+]

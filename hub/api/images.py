@@ -1,0 +1,438 @@
+"""``/v1/images``: the image catalog, streaming upload/download, and the routes sites pull by.
+
+Create a record (``POST``, status ``queued``), then ``PUT /v1/images/{id}/file`` with the
+bytes (``application/octet-stream``; optional ``X-Image-Sha256`` and ``Content-Length``
+are checked). The body streams into the content-addressed chunk store (never whole in
+memory), is validated with ``qemu-img info`` (declared format = real format; no qcow2
+backing or external data file; size, chunk count and virtual size bounded) and only then is
+the image ``active``. A refused or cut upload leaves the record ``killed`` with its
+``status_reason`` and no data (no manifest: nothing can download or pull it); ``atoll image
+upload`` deletes such a record itself. A hub that restarts during an upload kills it too.
+
+Sites pull with ``GET .../manifest`` and ``GET .../chunks/{sha256}`` (the handlers of
+:mod:`atoll.images.serve`, authorized by the hub's tokens and the image's visibility).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+from aiohttp import web
+
+from atoll.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, StaleRevision
+from atoll.hub.api import records
+from atoll.hub.api.context import Hub, claims_of, hub_of
+from atoll.hub.api.image_shapes import (
+    IMAGE,
+    IMAGE_CREATE,
+    IMAGE_FILTERS,
+    IMAGE_ID,
+    MANIFEST,
+    SHA256_PATTERN,
+)
+from atoll.hub.api.replies import (
+    iso,
+    no_content,
+    page_params,
+    page_reply,
+    query_filters,
+    read_body,
+    reply,
+)
+from atoll.hub.api.routing import Route
+from atoll.hub.api.schema import Field
+from atoll.hub.catalog import images as catalog
+from atoll.hub.catalog.image_files import ImageFiles
+from atoll.hub.store.base import JSON, ListQuery, Record, Store
+from atoll.images.errors import TruncatedUpload
+from atoll.images.manifest import Manifest
+from atoll.images.serve import ImageRoutes
+from atoll.images.settings import ImageSettings
+from atoll.settings import load
+
+log = logging.getLogger(__name__)
+
+KIND = catalog.KIND
+PATH = {"image_id": IMAGE_ID}
+FILES = web.AppKey("image_files", ImageFiles)
+
+
+class _Serve:
+    """The :mod:`atoll.images.serve` handlers, made on first use (the store's dirs with them)."""
+
+    def __init__(self, make: Callable[[], ImageRoutes]) -> None:
+        self._make = make
+
+    @functools.cached_property
+    def routes(self) -> ImageRoutes:
+        return self._make()
+
+
+SERVE = web.AppKey("image_serve", _Serve)
+UPLOAD_BLOCK = 1024 * 1024
+BINARY = ("application/octet-stream",)
+
+
+def install(app: web.Application, hub: Hub, settings: ImageSettings | None = None) -> None:
+    """Give the app its image store (``DATA_DIR/images``; limits from ``[images]``)."""
+    settings = settings or load(ImageSettings, "images")
+    files = ImageFiles(hub.settings.data_dir / "images", settings)
+    app[FILES] = files
+
+    async def lookup(image_id: str) -> Manifest:
+        return await _manifest_of(hub.store, files, image_id)
+
+    async def authorize(request: web.Request, image_id: str, action: str) -> None:
+        await visible_image(request)  # the route's policy rule already passed; now visibility
+
+    app[SERVE] = _Serve(lambda: ImageRoutes(files.chunks, lookup, authorize, settings, None))
+
+    async def recover(app: web.Application) -> None:
+        await kill_interrupted(hub.store, iso(hub.clock()))
+
+    app.on_startup.append(recover)
+
+
+async def all_records(store: Store, kind: str) -> list[Record]:
+    out: list[Record] = []
+    marker: str | None = None
+    while True:
+        page = await store.list(ListQuery(kind, limit=1000, marker=marker))
+        out += page.items
+        if page.next_marker is None:
+            return out
+        marker = page.next_marker
+
+
+async def kill_interrupted(store: Store, now: str) -> None:
+    """Uploads the hub was receiving when it stopped can never finish: mark them killed."""
+    for record in await all_records(store, KIND):
+        if record.value.get("status") == "saving":
+            reason = "the hub restarted during the upload; upload again"
+            value = {**record.value, "status": "killed", "status_reason": reason}
+            try:
+                await store.put(
+                    KIND, record.key, {**value, "updated_at": now}, expect_revision=record.revision
+                )
+            except StaleRevision:
+                continue
+
+
+def _image_id(request: web.Request) -> str:
+    image_id = request.match_info["image_id"]
+    if len(image_id) != 32 or any(c not in "0123456789abcdef" for c in image_id):
+        raise NotFound(f"image {image_id} does not exist")
+    return image_id
+
+
+async def visible_image(request: web.Request, image_id: str | None = None) -> Record:
+    image_id = image_id or _image_id(request)
+    try:
+        record = await hub_of(request).store.get(KIND, image_id)
+    except NotFound:
+        record = None
+    if record is None or not catalog.visible(record.value, claims_of(request)):
+        raise NotFound(f"image {image_id} does not exist")
+    return record
+
+
+async def _writable(request: web.Request) -> Record:
+    record = await visible_image(request)
+    if not catalog.may_write(record.value, claims_of(request)):
+        raise Forbidden(f"image {record.key} is public; only its project may change it")
+    return record
+
+
+async def _manifest_of(store: Store, files: ImageFiles, image_id: str) -> Manifest:
+    record = await records.fetch(store, KIND, image_id)
+    status = record.value.get("status")
+    if status != "active":
+        raise Conflict(f"image {image_id} is {status}: only active images have data")
+    try:
+        return await files.manifest(image_id)
+    except NotFound as exc:
+        source = record.value.get("source", "upload")
+        raise NotFound(
+            f"image {image_id} has no data in the hub's image store (source: {source}); "
+            "upload it with 'atoll image upload'"
+        ) from exc
+
+
+def _now(request: web.Request) -> str:
+    return iso(hub_of(request).clock())
+
+
+async def list_images(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    limit, marker = page_params(request)
+    filters = query_filters(request, IMAGE_FILTERS)
+    page = await records.visible_page(
+        hub_of(request).store,
+        KIND,
+        limit,
+        marker,
+        lambda r: catalog.visible(r.value, claims),
+        filters,
+    )
+    return page_reply([catalog.view(r.value) for r in page.items], page.next_marker)
+
+
+async def _check_links(request: web.Request, properties: JSON) -> None:
+    problems = []
+    for link in catalog.LINKS:
+        target = properties.get(link)
+        if target is None:
+            continue
+        try:
+            await visible_image(request, target)
+        except NotFound:
+            problems.append(Problem(f"body.properties.{link}", f"no image you may use is {target}"))
+    if problems:
+        raise InvalidInput("the image links images that do not exist", problems)
+
+
+async def create_image(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    body = await read_body(request, IMAGE_CREATE)
+    if claims.project is None and not claims.system:
+        raise InvalidInput("images belong to a project: use a project-scoped token")
+    if body.get("visibility") == "public" and not catalog.may_publish(claims):
+        raise Forbidden("only admins (system or project) may create public images")
+    await _check_links(request, body.get("properties", {}))
+    image_id = secrets.token_hex(16)
+    value = catalog.new_image(image_id, body, claims.project or "", _now(request))
+    if claims.system and claims.project is None:
+        value["project"] = None
+        value["visibility"] = body.get("visibility", "public")
+    record = await records.create(hub_of(request).store, KIND, image_id, value)
+    return reply(catalog.view(record.value), 201, record.revision)
+
+
+async def show_image(request: web.Request) -> web.Response:
+    record = await visible_image(request)
+    return reply(catalog.view(record.value), revision=record.revision)
+
+
+async def _users(store: Store, image_id: str) -> list[str]:
+    """What keeps the image in use: VNF packages naming it, images linking it."""
+    users = []
+    for package in await all_records(store, catalog.PACKAGE_KIND):
+        if catalog.uses_by_package(package.value, image_id):
+            users.append(f"VNF package {package.key}")
+    for image in await all_records(store, KIND):
+        link = catalog.links_to(image.value, image_id)
+        if link is not None:
+            users.append(f"image {image.key} ({link})")
+    return users
+
+
+async def delete_image(request: web.Request) -> web.Response:
+    record = await _writable(request)
+    store = hub_of(request).store
+    users = await _users(store, record.key)
+    if users:
+        raise Conflict(
+            f"image {record.key} is in use by {', '.join(users[:10])}; remove those first"
+        )
+    if record.value.get("status") == "saving":
+        raise Conflict(f"image {record.key} is being uploaded; wait for the upload to end")
+    await records.remove(store, KIND, record.key, record.revision)
+    files = request.app[FILES]
+    await files.remove(record.key)
+    for transfer in await all_records(store, catalog.TRANSFER_KIND):
+        if transfer.value.get("image_id") == record.key:
+            await store.delete(catalog.TRANSFER_KIND, transfer.key)
+    await files.gc()
+    return no_content()
+
+
+async def _body(request: web.Request) -> AsyncIterator[bytes]:
+    try:
+        async for block in request.content.iter_chunked(UPLOAD_BLOCK):
+            yield block
+    except (aiohttp.ClientError, ConnectionError, asyncio.IncompleteReadError) as exc:
+        raise TruncatedUpload(
+            "the upload was cut", [Problem("body", f"the connection ended: {exc}")]
+        ) from exc
+
+
+def _declared_sha256(request: web.Request) -> str | None:
+    declared = request.headers.get("X-Image-Sha256")
+    if declared is None:
+        return None
+    if not re.fullmatch(SHA256_PATTERN, declared.strip().lower()):
+        raise InvalidInput(
+            "the declared checksum is not valid",
+            [Problem("header.X-Image-Sha256", "must be 64 hex digits")],
+        )
+    return declared.strip().lower()
+
+
+async def upload_file(request: web.Request) -> web.Response:
+    record = await _writable(request)
+    status = record.value.get("status")
+    if status not in ("queued", "killed"):
+        raise Conflict(
+            f"image {record.key} is {status}: its data cannot change; create a new image"
+        )
+    declared = _declared_sha256(request)
+    store, files = hub_of(request).store, request.app[FILES]
+    saving = {**record.value, "status": "saving", "status_reason": "", "updated_at": _now(request)}
+    try:
+        record = await store.put(KIND, record.key, saving, expect_revision=record.revision)
+    except StaleRevision as exc:
+        raise Conflict(f"image {record.key} is being uploaded by another request") from exc
+    try:
+        result = await files.ingest(
+            _body(request),
+            disk_format=record.value["disk_format"],
+            expected_sha256=declared,
+            expected_size=request.content_length,
+        )
+        await files.save(record.key, result.manifest)
+    except BaseException as exc:
+        reason = exc.summary if isinstance(exc, InvalidInput) else str(exc) or type(exc).__name__
+        killed = {**record.value, "status": "killed", "status_reason": reason[:1000]}
+        await asyncio.shield(_put_quietly(store, record, {**killed, "updated_at": _now(request)}))
+        raise
+    info = result.info
+    active = {
+        **record.value,
+        "status": "active",
+        "checksum_sha256": result.manifest.sha256,
+        "size": result.manifest.size,
+        "virtual_size": info.virtual_size,
+        "updated_at": _now(request),
+    }
+    saved = await store.put(KIND, record.key, active, expect_revision=record.revision)
+    log.info(
+        "image %s uploaded: %d bytes, %d chunks",
+        record.key,
+        result.manifest.size,
+        len(result.manifest.chunks),
+    )
+    return reply(catalog.view(saved.value), revision=saved.revision)
+
+
+async def _put_quietly(store: Store, record: Record, value: JSON) -> None:
+    try:
+        await store.put(KIND, record.key, value, expect_revision=record.revision)
+    except Exception:  # the record changed or went away: nothing left to mark
+        log.warning("could not mark image %s killed", record.key, exc_info=True)
+
+
+async def _serve(request: web.Request) -> ImageRoutes:
+    """Visible and active with data, or the 404/409 saying why; then the serving handlers."""
+    record = await visible_image(request)
+    await _manifest_of(hub_of(request).store, request.app[FILES], record.key)
+    return request.app[SERVE].routes
+
+
+async def download_file(request: web.Request) -> web.StreamResponse:
+    return await (await _serve(request)).download(request)
+
+
+async def show_manifest(request: web.Request) -> web.Response:
+    return await (await _serve(request)).manifest(request)
+
+
+async def show_chunk(request: web.Request) -> web.StreamResponse:
+    return await (await _serve(request)).chunk(request)
+
+
+ROUTES = [
+    Route(
+        "GET",
+        "/v1/images",
+        "images.list",
+        list_images,
+        "List the images you may use",
+        response=IMAGE,
+        paged=True,
+        query=IMAGE_FILTERS,
+    ),
+    Route(
+        "POST",
+        "/v1/images",
+        "images.create",
+        create_image,
+        "Create an image record (queued); upload its data next",
+        description="properties.kernel_id/ramdisk_id must name images you may use. A "
+        "system-scoped token creates images with no project (public by default).",
+        body=IMAGE_CREATE,
+        response=IMAGE,
+        status=201,
+        etag=True,
+    ),
+    Route(
+        "GET",
+        "/v1/images/{image_id}",
+        "images.show",
+        show_image,
+        "Show an image",
+        response=IMAGE,
+        path_params=PATH,
+        etag=True,
+    ),
+    Route(
+        "DELETE",
+        "/v1/images/{image_id}",
+        "images.delete",
+        delete_image,
+        "Delete an image (409 while a VNF package or another image uses it)",
+        status=204,
+        path_params=PATH,
+    ),
+    Route(
+        "PUT",
+        "/v1/images/{image_id}/file",
+        "images.upload",
+        upload_file,
+        "Upload the image's data (streamed, checked, validated); the image becomes active",
+        description="Header X-Image-Sha256 (optional) is checked against the content; "
+        "Content-Length, when sent, must be the real length. Only queued or killed images "
+        "take data (else 409). A refusal (400 bad format, checksum or truncated body; 413 "
+        "over a size limit) leaves the image killed with status_reason and no data.",
+        response=IMAGE,
+        path_params=PATH,
+        raw_body=BINARY,
+    ),
+    Route(
+        "GET",
+        "/v1/images/{image_id}/file",
+        "images.download",
+        download_file,
+        "Download an active image's data (streamed)",
+        path_params=PATH,
+        raw_response=BINARY,
+    ),
+    Route(
+        "GET",
+        "/v1/images/{image_id}/manifest",
+        "images.manifest",
+        show_manifest,
+        "The image's chunk manifest (what a site pulls by)",
+        response=MANIFEST,
+        path_params=PATH,
+    ),
+    Route(
+        "GET",
+        "/v1/images/{image_id}/chunks/{sha256}",
+        "images.chunk",
+        show_chunk,
+        "One chunk of an image, by its sha256 (HTTP Range works)",
+        path_params={
+            **PATH,
+            "sha256": Field(
+                "string", required=True, pattern=SHA256_PATTERN, pattern_help="a sha256"
+            ),
+        },
+        raw_response=BINARY,
+    ),
+]

@@ -1,0 +1,86 @@
+"""Where the hub keeps image data: content-addressed chunks and one manifest per image.
+
+``DATA_DIR/images/chunks/ab/ab12...`` holds every chunk once, however many images share it
+(:class:`atoll.images.chunks.ChunkStore`); ``DATA_DIR/images/manifests/<id>.json`` names an
+image's chunks in order (:class:`atoll.images.manifest.ManifestDir`). A manifest is written
+only after the upload was complete, matched its declared checksum and passed validation, so
+an image without one has no data here (queued, killed, or registered by VNF onboarding from
+a package's own file). Chunks no manifest names are collected by :meth:`ImageFiles.gc` once
+they are an hour old (an upload in flight is never collected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+
+from atoll.errors import NotFound
+from atoll.images.chunks import ChunkStore, GcReport
+from atoll.images.manifest import Manifest, ManifestDir
+from atoll.images.settings import ImageSettings
+from atoll.images.upload import IngestResult, ingest_image
+
+log = logging.getLogger(__name__)
+
+
+class ImageFiles:
+    def __init__(self, root: Path, settings: ImageSettings) -> None:
+        self.root = Path(root)
+        self.settings = settings
+
+    @functools.cached_property
+    def chunks(self) -> ChunkStore:
+        """Opened (and its directories made) on first use, not when the app is built."""
+        return ChunkStore(self.root, self.settings.chunk_size)
+
+    @functools.cached_property
+    def manifests(self) -> ManifestDir:
+        return ManifestDir(self.root / "manifests")
+
+    async def ingest(
+        self,
+        stream: AsyncIterable[bytes],
+        *,
+        disk_format: str,
+        expected_sha256: str | None,
+        expected_size: int | None,
+    ) -> IngestResult:
+        """Chunk, hash and validate an upload (refusals raise with reasons; no manifest)."""
+        return await ingest_image(
+            stream,
+            self.chunks,
+            self.settings,
+            disk_format=disk_format,
+            expected_sha256=expected_sha256,
+            expected_size=expected_size,
+        )
+
+    async def save(self, image_id: str, manifest: Manifest) -> None:
+        await asyncio.to_thread(self.manifests.save, image_id, manifest)
+
+    async def manifest(self, image_id: str) -> Manifest:
+        """The image's manifest; NotFound when the hub holds no data for it."""
+        if not self.root.exists():
+            raise NotFound(f"image {image_id} has no manifest")
+        return await asyncio.to_thread(self.manifests.load, image_id)
+
+    async def read(self, manifest: Manifest) -> AsyncIterator[bytes]:
+        """The image's bytes, chunk by chunk, in order (one chunk in memory at a time)."""
+        for digest in manifest.chunks:
+            yield await asyncio.to_thread(self.chunks.read, digest)
+
+    async def remove(self, image_id: str) -> None:
+        if self.root.exists():
+            await asyncio.to_thread(self.manifests.delete, image_id)
+
+    async def gc(self, grace_seconds: float = 3600.0) -> GcReport | None:
+        if not self.root.exists():
+            return None
+
+        def sweep() -> GcReport:
+            return self.chunks.gc(self.manifests.live_chunks(), grace_seconds=grace_seconds)
+
+        return await asyncio.to_thread(sweep)
