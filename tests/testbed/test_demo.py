@@ -19,6 +19,10 @@ def test_every_demo_act_plays_and_cleans_up() -> None:
     assert "sees only ['telco-a']" in transcript
     assert "a tampered token is refused (401)" in transcript
     assert transcript.count(": valid, ") == 7  # every conformance package
+    assert "-> 'hostname=web1 instance-id=" in transcript
+    assert "UDP echo on port 7 -> 'atoll'" in transcript
+    assert "restarted agent: still exactly one server, ACTIVE, still answering" in transcript
+    assert "after delete: no domain, no tap, no OVS port left" in transcript
     assert "kept reading and writing with 2 of 3 etcd members" in transcript
     assert "--password ***" in transcript and "pw-123" not in transcript
     leftovers = subprocess.run(["pgrep", "-f", "atoll-demo-"],
