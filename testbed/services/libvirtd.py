@@ -1,6 +1,7 @@
 """The system libvirtd (and virtlogd), started when not running, and domain cleanup.
 
-There is no systemd on these machines, so whoever needs libvirt starts the daemons. Domains
+There is no systemd on these machines, so whoever needs libvirt starts the daemons (the
+same way the site agent does: :func:`atoll.site_agent.libvirtd.ensure_running`). Domains
 made by tests and the testbed carry a name prefix; :func:`remove_domains` destroys and
 undefines every domain under a prefix, which is how nothing leaks.
 """
@@ -8,12 +9,11 @@ undefines every domain under a prefix, which is how nothing leaks.
 from __future__ import annotations
 
 import contextlib
-import shutil
-import subprocess
 import time
-from pathlib import Path
 
 import libvirt
+
+from atoll.site_agent.libvirtd import ensure_running
 
 URI = "qemu:///system"
 
@@ -25,18 +25,9 @@ def _quiet(_ctx: object, _err: object) -> None:
 libvirt.registerErrorHandler(_quiet, None)
 
 
-def _running(name: str) -> bool:
-    return subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 0
-
-
 def ensure_libvirtd(timeout: float = 20.0) -> None:
-    """Start virtlogd and libvirtd (daemonized) unless they already run; wait for the socket."""
-    for d in ("/var/log/libvirt/qemu", "/run/libvirt", "/var/lib/libvirt/qemu"):
-        Path(d).mkdir(parents=True, exist_ok=True)
-    for daemon in ("virtlogd", "libvirtd"):
-        if not _running(daemon):
-            path = shutil.which(daemon) or f"/usr/sbin/{daemon}"
-            subprocess.run([path, "-d"], check=True)
+    """Start virtlogd and libvirtd as the site agent does, then wait until libvirt answers."""
+    ensure_running(timeout)
     deadline = time.monotonic() + timeout
     while True:
         try:
