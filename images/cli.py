@@ -20,7 +20,7 @@ from atoll.settings import load
 
 
 def register(groups: Subparsers) -> None:
-    parser = groups.add_parser("image", help="images: the reference VNF image, validation")
+    parser = groups.add_parser("image", help="images: hub catalog, distribution, reference VNF")
     cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     build = cmds.add_parser(
         "build-reference",
@@ -40,6 +40,9 @@ def register(groups: Subparsers) -> None:
     check.add_argument("--disk-format", required=True, help="qcow2, raw, aki or ari")
     add_format_option(check)
     check.set_defaults(func=_validate)
+    from atoll.images.client_cli import register_client_commands
+
+    register_client_commands(cmds)  # upload, list, show, download, delete, prestage, transfers
 
 
 def _settings(args: argparse.Namespace) -> ImageSettings:

@@ -20,12 +20,13 @@ from aiohttp import web
 
 from atoll import __version__
 from atoll.errors import TemporaryError
-from atoll.site_agent import libvirtd
+from atoll.site_agent import hub_images, libvirtd
 from atoll.site_agent.api.app import build_app
 from atoll.site_agent.api.context import ApiContext
 from atoll.site_agent.auth import Authenticator
 from atoll.site_agent.catalog import StorageCatalog
 from atoll.site_agent.host import Host
+from atoll.site_agent.hub_images import HubImagePuller
 from atoll.site_agent.reconciler import Reconciler
 from atoll.site_agent.resources import Resources
 from atoll.site_agent.restart import Backoff
@@ -113,6 +114,7 @@ class Agent:
     telemetry: Telemetry
     app: web.Application
     started_at: float
+    hub_images: HubImagePuller | None = None  # pulls images from the hub, if configured
 
     @classmethod
     async def open(cls, settings: SiteAgentSettings, host: Host, out: TextIO = sys.stdout) -> Agent:
@@ -172,13 +174,18 @@ class Agent:
             metrics_auth=settings.metrics_auth,
         )
         agent.app = build_app(ctx)
+        agent.hub_images = hub_images.from_settings(settings, host.storage, store)
         return agent
 
     async def start(self) -> None:
         await self.reconciler.start()
         await self.telemetry.start()
+        if self.hub_images is not None:
+            await self.hub_images.start()
 
     async def close(self) -> None:
+        if self.hub_images is not None:
+            await self.hub_images.stop()
         await self.telemetry.stop()
         await self.reconciler.stop()
         await self.host.compute.close()

@@ -7,7 +7,7 @@ explicitly to whatever needs it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -57,6 +57,15 @@ class SiteAgentSettings:
     # auth
     token_ttl: float = 3600.0
     metrics_auth: bool = False  # /metrics open to scrapers on the management network
+    # images from the hub (until sync: the agent polls the hub; see hub_images.py)
+    hub_url: str = ""  # https://hub:8470; empty: no pulls from a hub
+    hub_ca_file: Path | None = None  # the hub's ca.pem
+    hub_token: str = field(default="", repr=False)  # a token, or hub_user + hub_password
+    hub_user: str = ""  # a hub user with a system role (member: pull and report)
+    hub_password: str = field(default="", repr=False)
+    image_poll_interval: float = 10.0  # seconds between asks for pending image transfers
+    image_bandwidth_bps: int = 0  # per-site cap on image pulls, bytes/s (0: none)
+    image_fetch_concurrency: int = 4
 
     @property
     def db_path(self) -> Path:

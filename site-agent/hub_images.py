@@ -1,0 +1,393 @@
+"""Pulling images from the hub into this site's image cache (until sync carries the intents).
+
+:class:`HubImagePuller` runs a loop every ``image_poll_interval`` seconds:
+
+1. asks the hub for this site's pending transfers (``GET
+   /v1/sites/{site}/image_transfers?state=pending``: what an operator prestaged with
+   ``atoll image prestage IMAGE --site S``), and adds every image its desired servers name
+   (``image``, ``kernel``, ``ramdisk``) that is a hub image id and not cached here;
+2. pulls each one with :class:`atoll.images.transfer.ChunkFetcher` from the hub (chunk by
+   chunk, each chunk and the whole image verified, resuming from the chunks already under
+   ``DATA_DIR/image_chunks`` after a cut, under the site's bandwidth cap) into the storage
+   driver's ``incoming_dir``, then ``add_image(id, file, sha256)`` puts it in the cache;
+3. reports to the hub with ``PATCH /v1/sites/{site}/image_transfers/{id}``: ``pulling`` with
+   bytes done/total (at most once a second), then ``done`` or ``failed`` with the reason.
+   A pull that failed for a reason a retry can cure is tried again on the next pass.
+
+Identity: the settings give the hub URL, the hub's CA file and either a token
+(``hub_token``) or a hub user and password (``hub_user``/``hub_password``; the token is
+renewed when the hub refuses it). The operator creates that user with a *system* role
+(``member``: read every image, report progress). The site certificate (mTLS) replaces this
+when the sync issue lands. Secrets are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+
+from atoll.certs import client_ssl_context
+from atoll.errors import AtollError, InvalidInput, NotFound, TemporaryError, Unauthenticated
+from atoll.images.chunks import ChunkStore
+from atoll.images.transfer import ChunkFetcher, FetchResult
+from atoll.site_agent.settings import SiteAgentSettings
+
+log = logging.getLogger(__name__)
+
+HUB_IMAGE_ID = re.compile(r"[0-9a-f]{32}")
+Wanted = Callable[[], Awaitable[set[str]]]
+
+
+class ImageSink(Protocol):
+    """What the puller needs of the storage driver (``LocalStorage`` has it)."""
+
+    @property
+    def incoming_dir(self) -> Path: ...
+
+    async def add_image(self, image_id: str, source: Path, sha256: str) -> Any: ...
+
+    async def get_image(self, image_id: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class HubLink:
+    """How to reach the hub: URL, TLS trust, and the credential to present."""
+
+    url: str
+    ssl_context: ssl.SSLContext | None = None
+    token: str = ""
+    user: str = ""
+    password: str = ""
+
+    def __repr__(self) -> str:  # never show the secrets
+        return f"HubLink(url={self.url!r}, user={self.user!r})"
+
+
+class HubImagePuller:
+    def __init__(
+        self,
+        link: HubLink,
+        site: str,
+        storage: ImageSink,
+        chunks_dir: Path,
+        *,
+        chunk_size: int = 4 * 1024 * 1024,
+        bandwidth_bps: int = 0,
+        concurrency: int = 4,
+        poll_interval: float = 10.0,
+        report_interval: float = 1.0,
+        retries: int = 5,
+        retry_delay: float = 0.2,
+        wanted: Wanted | None = None,
+    ) -> None:
+        self.link = link
+        self.site = site
+        self.storage = storage
+        self.chunks = ChunkStore(chunks_dir, chunk_size, fsync=False)
+        self.bandwidth_bps = bandwidth_bps
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.report_interval = report_interval
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.wanted = wanted
+        self._token = link.token
+        self._retry: set[str] = set()
+        self._unknown: set[str] = set()  # ids the hub does not know (asked once)
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+        self.pulled: list[FetchResult] = []
+
+    # -- the loop ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hub-image-puller")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+                if self._failing:
+                    log.info("pulling images from the hub at %s works again", self.link.url)
+                    self._failing = False
+            except AtollError as exc:
+                if not self._failing:
+                    log.warning("cannot pull images from the hub at %s: %s", self.link.url, exc)
+                    self._failing = True
+            await asyncio.sleep(self.poll_interval)
+
+    async def poll_once(self) -> list[str]:
+        """One pass: pull what is pending or needed; the ids pulled into the cache."""
+        async with self._session() as session:
+            todo = await self._pending(session)
+            todo += [i for i in sorted(self._retry) if i not in todo]
+            for image_id in await self._needed():
+                if image_id not in todo:
+                    todo.append(image_id)
+            done = []
+            for image_id in todo:
+                if await self._pull(session, image_id):
+                    done.append(image_id)
+            return done
+
+    async def _needed(self) -> list[str]:
+        if self.wanted is None:
+            return []
+        out = []
+        for ref in sorted(await self.wanted()):
+            if (
+                HUB_IMAGE_ID.fullmatch(ref)
+                and ref not in self._unknown
+                and not await self._has(ref)
+            ):
+                out.append(ref)
+        return out
+
+    async def _has(self, image_id: str) -> bool:
+        try:
+            await self.storage.get_image(image_id)
+            return True
+        except (NotFound, InvalidInput):
+            return False
+
+    # -- one image --------------------------------------------------------------------
+
+    async def _pull(self, session: aiohttp.ClientSession, image_id: str) -> bool:
+        self._retry.discard(image_id)
+        progress = _Progress()
+        reporter = asyncio.create_task(self._report_while(session, image_id, progress))
+        try:
+            if await self._has(image_id):
+                image = await self.storage.get_image(image_id)
+                size = int(getattr(image, "allocated_bytes", 0) or 0)
+                progress.update(size, size)
+            else:
+                await self._fetch(image_id, progress)
+        except NotFound as exc:
+            self._unknown.add(image_id)
+            await self._stop_reporter(reporter)
+            await self._report(session, image_id, "failed", progress, str(exc))
+            return False
+        except AtollError as exc:
+            if isinstance(exc, TemporaryError):
+                self._retry.add(image_id)
+            await self._stop_reporter(reporter)
+            log.warning("pulling image %s failed: %s", image_id, exc)
+            await self._report(session, image_id, "failed", progress, str(exc))
+            return False
+        except BaseException:
+            await self._stop_reporter(reporter)
+            raise
+        await self._stop_reporter(reporter)
+        await self._report(session, image_id, "done", progress)
+        return True
+
+    async def _fetch(self, image_id: str, progress: _Progress) -> None:
+        fetcher = ChunkFetcher(
+            self.link.url,
+            dest_dir=self.storage.incoming_dir,
+            chunks=self.chunks,
+            ssl_context=self.link.ssl_context,
+            headers=await self._auth_headers(),
+            bandwidth_bps=self.bandwidth_bps,
+            concurrency=self.concurrency,
+            retries=self.retries,
+            retry_delay=self.retry_delay,
+            progress=progress.update,
+        )
+        try:
+            result = await fetcher.fetch(image_id, f"{image_id}.pull")
+        except Unauthenticated:
+            self._token = ""  # expired: log in again and go on from the chunks we have
+            fetcher.headers = await self._auth_headers()
+            result = await fetcher.fetch(image_id, f"{image_id}.pull")
+        try:
+            await self.storage.add_image(image_id, result.path, result.manifest.sha256)
+        finally:
+            result.path.unlink(missing_ok=True)
+        self.pulled.append(result)
+        log.info(
+            "image %s pulled from the hub: %d chunks fetched, %d reused",
+            image_id,
+            result.chunks_fetched,
+            result.chunks_reused,
+        )
+
+    async def _report_while(
+        self, session: aiohttp.ClientSession, image_id: str, progress: _Progress
+    ) -> None:
+        while True:
+            with contextlib.suppress(AtollError):
+                await self._report(session, image_id, "pulling", progress)
+            await asyncio.sleep(self.report_interval)
+
+    @staticmethod
+    async def _stop_reporter(task: asyncio.Task[None]) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    # -- talking to the hub -----------------------------------------------------------
+
+    def _session(self) -> aiohttp.ClientSession:
+        ssl_arg: ssl.SSLContext | bool = self.link.ssl_context or True
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=ssl_arg),
+            timeout=aiohttp.ClientTimeout(total=60),
+        )
+
+    async def _auth_headers(self) -> dict[str, str]:
+        if not self._token:
+            self._token = await self._login()
+        return {"Authorization": f"Bearer {self._token}"}
+
+    async def _login(self) -> str:
+        if not self.link.user:
+            raise Unauthenticated(
+                "the hub refused the site's token and no hub_user/hub_password is set"
+            )
+        body = {"user": self.link.user, "password": self.link.password}
+        async with self._session() as session:
+            data = await self._call(session, "POST", "/v1/auth/tokens", body, auth=False)
+        return str(data["token"])
+
+    async def _pending(self, session: aiohttp.ClientSession) -> list[str]:
+        path = f"/v1/sites/{self.site}/image_transfers"
+        query: dict[str, str] = {"state": "pending", "limit": "1000"}
+        data = await self._call(session, "GET", path, query=query)
+        return [str(t["image_id"]) for t in data["items"]]
+
+    async def _report(
+        self,
+        session: aiohttp.ClientSession,
+        image_id: str,
+        state: str,
+        progress: _Progress,
+        error: str = "",
+    ) -> None:
+        body: dict[str, Any] = {
+            "state": state,
+            "bytes_done": progress.done,
+            "bytes_total": progress.total,
+        }
+        if error:
+            body["error"] = error[:1000]
+        path = f"/v1/sites/{self.site}/image_transfers/{image_id}"
+        try:
+            await self._call(session, "PATCH", path, body)
+        except AtollError as exc:  # progress is advisory: the pull goes on
+            log.info("could not report image %s %s to the hub: %s", image_id, state, exc)
+
+    async def _call(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        query: dict[str, str] | None = None,
+        auth: bool = True,
+    ) -> Any:
+        for attempt in range(2):
+            headers = await self._auth_headers() if auth else {}
+            try:
+                async with session.request(
+                    method, self.link.url + path, json=body, params=query, headers=headers
+                ) as resp:
+                    data = await resp.json(content_type=None)
+                    status = resp.status
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                raise TemporaryError(f"cannot reach the hub at {self.link.url}: {exc}") from exc
+            if status == 401 and auth and attempt == 0 and self.link.user:
+                self._token = ""
+                continue
+            if status >= 400:
+                raise _error(status, data, f"{method} {path}")
+            return data
+        raise Unauthenticated(f"the hub refused the site's credentials for {method} {path}")
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.done = 0
+        self.total = 0
+        self.at = time.monotonic()
+
+    def update(self, done: int, total: int) -> None:
+        self.done, self.total, self.at = done, total, time.monotonic()
+
+
+def _error(status: int, data: Any, what: str) -> AtollError:
+    message = ""
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        message = str(data["error"].get("message", ""))
+    text = f"the hub answered {status} to {what}: {message}"
+    if status == 401:
+        return Unauthenticated(text)
+    if status == 404:
+        return NotFound(text)
+    if status >= 500 or status == 429:
+        return TemporaryError(text)
+    return AtollError(text)
+
+
+class _Objects(Protocol):
+    def list_objects(self, kind: str | None = None, include_deleting: bool = True) -> list[Any]: ...
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+
+def from_settings(
+    settings: SiteAgentSettings, storage: Any, store: _Objects
+) -> HubImagePuller | None:
+    """The puller the site agent runs, or None when no hub is configured."""
+    if not settings.hub_url:
+        return None
+    if not hasattr(storage, "incoming_dir"):
+        log.warning("hub_url is set but this storage driver cannot take pulled images")
+        return None
+    https = settings.hub_url.startswith("https://")
+    link = HubLink(
+        settings.hub_url.rstrip("/"),
+        client_ssl_context(settings.hub_ca_file) if https else None,
+        settings.hub_token,
+        settings.hub_user,
+        settings.hub_password,
+    )
+
+    async def wanted() -> set[str]:
+        servers = await store.call(store.list_objects, "server", False)
+        refs = set()
+        for server in servers:
+            for key in ("image", "kernel", "ramdisk"):
+                if isinstance(server.spec.get(key), str):
+                    refs.add(server.spec[key])
+        return refs
+
+    return HubImagePuller(
+        link,
+        settings.site_name,
+        storage,
+        settings.data_dir / "image_chunks",
+        bandwidth_bps=settings.image_bandwidth_bps,
+        concurrency=settings.image_fetch_concurrency,
+        poll_interval=settings.image_poll_interval,
+        wanted=wanted,
+    )

@@ -1,0 +1,139 @@
+"""Hub image service -> site, end to end over real HTTPS: CLI upload, prestage, the site's pull
+loop into a real LocalStorage, progress on the hub, resume after a cut, on-demand pulls."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atoll import cli
+from atoll.certs import client_ssl_context
+from atoll.site_agent.drivers.storage.local import LocalStorage
+from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
+from atoll.site_agent.hub_images import HubImagePuller, HubLink
+from tests.images.hub_https import SITE_PASSWORD, SITE_USER, HttpsHub, add_site_identity, https_hub
+
+pytestmark = pytest.mark.integration
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(8 * MiB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sparse_image(path: Path, size: int, data_at: list[int], seed: int = 0) -> Path:
+    """A sparse raw image: holes everywhere except a few MiB of data at ``data_at``."""
+    with path.open("wb") as fh:
+        fh.truncate(size)
+        for i, offset in enumerate(data_at):
+            fh.seek(offset)
+            fh.write(hashlib.sha256(f"{seed}-{i}".encode()).digest() * (MiB // 32))
+    return path
+
+
+async def atoll(
+    hub: HttpsHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
+) -> Any:
+    monkeypatch.setenv("ATOLL_URL", hub.url)
+    monkeypatch.setenv("ATOLL_TOKEN", str(hub.admin.token))
+    monkeypatch.setenv("ATOLL_CA_FILE", str(hub.ca_file))
+    code = await asyncio.to_thread(cli.main, list(argv))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out) if "json" in argv else out
+
+
+def puller(hub: HttpsHub, root: Path, **kw: Any) -> tuple[HubImagePuller, LocalStorage]:
+    storage = LocalStorage(LocalStorageSettings(root=root / "storage"))
+    link = HubLink(hub.url, client_ssl_context(hub.ca_file), user=SITE_USER, password=SITE_PASSWORD)
+    return HubImagePuller(link, "edge-1", storage, root / "chunks", **kw), storage
+
+
+async def test_1gib_sparse_image_uploads_prestages_and_lands_byte_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = sparse_image(tmp_path / "big.raw", GiB, [0, 512 * MiB, GiB - 4 * MiB])
+    async with https_hub(tmp_path / "hub") as hub:
+        await add_site_identity(hub, "edge-1")
+        up = await atoll(
+            hub,
+            monkeypatch,
+            capsys,
+            "image",
+            "upload",
+            str(image),
+            "--name",
+            "big",
+            "--property",
+            "min_ram=256",
+            "-f",
+            "json",
+        )
+        assert up["status"] == "active" and up["size"] == GiB
+        assert up["checksum_sha256"] == sha256_of(image)
+        staged = await atoll(
+            hub, monkeypatch, capsys, "image", "prestage", "big", "--site", "edge-1", "-f", "json"
+        )
+        assert [t["state"] for t in staged] == ["pending"]
+        site, storage = puller(hub, tmp_path / "site")
+        assert await site.poll_once() == [up["id"]]
+        cached = await storage.get_image(up["id"])
+        assert await asyncio.to_thread(sha256_of, cached.path) == up["checksum_sha256"]
+        assert cached.path.stat().st_size == GiB
+        assert cached.allocated_bytes < 64 * MiB  # the holes stayed holes
+        shown = await atoll(hub, monkeypatch, capsys, "image", "show", "big", "-f", "json")
+        assert [(t["site"], t["state"], t["bytes_done"]) for t in shown["transfers"]] == [
+            ("edge-1", "done", GiB)
+        ]
+        assert await site.poll_once() == []  # nothing pending any more
+        listed = await atoll(
+            hub, monkeypatch, capsys, "image", "transfers", "--site", "edge-1", "-f", "json"
+        )
+        assert [t["state"] for t in listed] == ["done"]
+
+
+async def test_a_cut_pull_resumes_from_the_chunks_it_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ATOLL_IMAGES_CHUNK_SIZE", str(256 * 1024))
+    image = tmp_path / "small.raw"
+    image.write_bytes(os.urandom(8 * MiB))  # 32 distinct chunks
+    async with https_hub(tmp_path / "hub") as hub:
+        await add_site_identity(hub, "edge-1")
+        up = await atoll(
+            hub, monkeypatch, capsys, "image", "upload", str(image), "--name", "small", "-f", "json"
+        )
+        needed: set[str] = set()
+
+        async def wanted() -> set[str]:  # what the site's desired servers name
+            return needed
+
+        site, storage = puller(
+            hub, tmp_path / "site", concurrency=1, retries=2, retry_delay=0.01, wanted=wanted
+        )
+        needed.add(up["id"])
+        hub.cut.after = 10
+        assert await site.poll_once() == []
+        failed = await atoll(hub, monkeypatch, capsys, "image", "transfers", "-f", "json")
+        assert [(t["site"], t["state"]) for t in failed] == [("edge-1", "failed")]
+        assert failed[0]["error"] and failed[0]["bytes_done"] == 10 * 256 * 1024
+        hub.cut.after = None
+        assert await site.poll_once() == [up["id"]]
+        result = site.pulled[-1]
+        assert (result.chunks_fetched, result.chunks_reused) == (22, 10)
+        cached = await storage.get_image(up["id"])
+        assert cached.path.read_bytes() == image.read_bytes()
+        done = await atoll(hub, monkeypatch, capsys, "image", "transfers", "-f", "json")
+        assert [(t["state"], t["bytes_done"], t["error"]) for t in done] == [("done", 8 * MiB, "")]
+        assert await site.poll_once() == []  # held now: nothing to pull
