@@ -8,8 +8,10 @@
    (``image``, ``kernel``, ``ramdisk``) that is a hub image id and not cached here;
 2. pulls each one with :class:`atoll.images.transfer.ChunkFetcher` from the hub (chunk by
    chunk, each chunk and the whole image verified, resuming from the chunks already under
-   ``DATA_DIR/image_chunks`` after a cut, under the site's bandwidth cap) into the storage
-   driver's ``incoming_dir``, then ``add_image(id, file, sha256)`` puts it in the cache;
+   ``DATA_DIR/image_chunks`` after a cut, reusing chunks of images already cached, under the
+   site's bandwidth cap) into the storage driver's ``incoming_dir``, then ``add_image(id,
+   file, sha256)`` puts it in the cache. Once cached, the image's chunks are dropped (the
+   site holds each image once, as its file) and its manifest is kept for later reuse;
 3. reports to the hub with ``PATCH /v1/sites/{site}/image_transfers/{id}``: ``pulling`` with
    bytes done/total (at most once a second), then ``done`` or ``failed`` with the reason.
    A pull that failed for a reason a retry can cure is tried again on the next pass.
@@ -39,6 +41,7 @@ import aiohttp
 from atoll.certs import client_ssl_context
 from atoll.errors import AtollError, InvalidInput, NotFound, TemporaryError, Unauthenticated
 from atoll.images.chunks import ChunkStore
+from atoll.images.manifest import Manifest, ManifestDir
 from atoll.images.transfer import ChunkFetcher, FetchResult
 from atoll.site_agent.settings import SiteAgentSettings
 
@@ -94,6 +97,8 @@ class HubImagePuller:
         self.site = site
         self.storage = storage
         self.chunks = ChunkStore(chunks_dir, chunk_size, fsync=False)
+        self.manifests = ManifestDir(chunks_dir / "manifests")
+        self._held: dict[str, tuple[Path, Manifest]] = {}
         self.bandwidth_bps = bandwidth_bps
         self.concurrency = concurrency
         self.poll_interval = poll_interval
@@ -135,6 +140,7 @@ class HubImagePuller:
 
     async def poll_once(self) -> list[str]:
         """One pass: pull what is pending or needed; the ids pulled into the cache."""
+        await self._refresh_held()
         async with self._session() as session:
             todo = await self._pending(session)
             todo += [i for i in sorted(self._retry) if i not in todo]
@@ -166,6 +172,19 @@ class HubImagePuller:
             return True
         except (NotFound, InvalidInput):
             return False
+
+    async def _refresh_held(self) -> None:
+        """Pulled images still in the cache, with their manifests (for chunk reuse)."""
+        held: dict[str, tuple[Path, Manifest]] = {}
+        for image_id in await asyncio.to_thread(self.manifests.ids):
+            try:
+                image = await self.storage.get_image(image_id)
+                manifest = await asyncio.to_thread(self.manifests.load, image_id)
+            except (NotFound, InvalidInput):  # evicted or deleted since: forget it
+                await asyncio.to_thread(self.manifests.delete, image_id)
+                continue
+            held[image_id] = (Path(image.path), manifest)
+        self._held = held
 
     # -- one image --------------------------------------------------------------------
 
@@ -211,6 +230,8 @@ class HubImagePuller:
             retries=self.retries,
             retry_delay=self.retry_delay,
             progress=progress.update,
+            local_images=lambda: list(self._held.values()),
+            keep_chunks=False,  # the cache holds each image once, as its file
         )
         try:
             result = await fetcher.fetch(image_id, f"{image_id}.pull")
@@ -219,9 +240,11 @@ class HubImagePuller:
             fetcher.headers = await self._auth_headers()
             result = await fetcher.fetch(image_id, f"{image_id}.pull")
         try:
-            await self.storage.add_image(image_id, result.path, result.manifest.sha256)
+            cached = await self.storage.add_image(image_id, result.path, result.manifest.sha256)
         finally:
             result.path.unlink(missing_ok=True)
+        await asyncio.to_thread(self.manifests.save, image_id, result.manifest)
+        self._held[image_id] = (Path(cached.path), result.manifest)
         self.pulled.append(result)
         log.info(
             "image %s pulled from the hub: %d chunks fetched, %d reused",

@@ -137,3 +137,25 @@ async def test_a_cut_pull_resumes_from_the_chunks_it_has(
         done = await atoll(hub, monkeypatch, capsys, "image", "transfers", "-f", "json")
         assert [(t["state"], t["bytes_done"], t["error"]) for t in done] == [("done", 8 * MiB, "")]
         assert await site.poll_once() == []  # held now: nothing to pull
+        # the cache holds the image once, as its file: its chunks are gone from the site
+        assert not [p for p in (tmp_path / "site" / "chunks" / "chunks").rglob("*") if p.is_file()]
+        # an image sharing 7 of its 8 MiB pulls only the new chunks (the rest come from the file)
+        second = tmp_path / "second.raw"
+        second.write_bytes(image.read_bytes()[: 7 * MiB] + os.urandom(MiB))
+        up2 = await atoll(
+            hub,
+            monkeypatch,
+            capsys,
+            "image",
+            "upload",
+            str(second),
+            "--name",
+            "second",
+            "-f",
+            "json",
+        )
+        needed.add(up2["id"])
+        assert await site.poll_once() == [up2["id"]]
+        assert (site.pulled[-1].chunks_fetched, site.pulled[-1].chunks_reused) == (4, 28)
+        cached = await storage.get_image(up2["id"])
+        assert cached.path.read_bytes() == second.read_bytes()
