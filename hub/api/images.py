@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -50,6 +51,7 @@ from atoll.hub.api.schema import Field
 from atoll.hub.catalog import images as catalog
 from atoll.hub.catalog.image_files import ImageFiles
 from atoll.hub.store.base import JSON, ListQuery, Record, Store
+from atoll.images.chunks import check_digest
 from atoll.images.errors import TruncatedUpload
 from atoll.images.manifest import Manifest
 from atoll.images.serve import ImageRoutes
@@ -76,6 +78,7 @@ class _Serve:
 
 SERVE = web.AppKey("image_serve", _Serve)
 UPLOAD_BLOCK = 1024 * 1024
+CHUNK_BLOCK = 1024 * 1024
 BINARY = ("application/octet-stream",)
 
 
@@ -343,7 +346,32 @@ async def show_manifest(request: web.Request) -> web.Response:
 
 
 async def show_chunk(request: web.Request) -> web.StreamResponse:
-    return await (await _serve(request)).chunk(request)
+    """One chunk. Over TLS (no sendfile), streamed in 1 MiB reads: aiohttp's FileResponse
+    falls back to 64 KiB reads there, which held site pulls to a fifth of this speed."""
+    routes = await _serve(request)
+    if "Range" in request.headers or request.transport is None:
+        return await routes.chunk(request)
+    if request.transport.get_extra_info("sslcontext") is None:
+        return await routes.chunk(request)  # plain HTTP: sendfile is best
+    digest = check_digest(request.match_info["sha256"], "path.sha256")
+    files = request.app[FILES]
+    manifest = await files.manifest(request.match_info["image_id"])
+    if digest not in manifest.chunk_set:
+        raise NotFound(f"image {manifest.sha256[:12]}... has no chunk {digest}")
+    with await asyncio.to_thread(files.chunks.open, digest) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(size),
+                "X-Chunk-Sha256": digest,
+            }
+        )
+        await response.prepare(request)
+        while block := await asyncio.to_thread(fh.read, CHUNK_BLOCK):
+            await response.write(block)
+    await response.write_eof()
+    return response
 
 
 ROUTES = [
