@@ -234,7 +234,7 @@ async def test_an_image_in_use_cannot_be_deleted(api: Api) -> None:
 
 
 async def test_prestage_records_transfers_the_site_reports_on(api: Api) -> None:
-    a, _ = await members(api)
+    a, b = await members(api)
     admin = await api.admin()
     await api.ok("POST", "/v1/sites", admin, {"name": "edge-1"})
     image = await create(api, a)
@@ -267,6 +267,7 @@ async def test_prestage_records_transfers_the_site_reports_on(api: Api) -> None:
     assert [(t["site"], t["state"], t["bytes_done"]) for t in seen["items"]] == [
         ("edge-1", "done", 2 * CHUNK)
     ]
+    assert (await api.ok("GET", "/v1/image_transfers", b))["items"] == []  # not b's image
     assert (await api.ok("GET", "/v1/sites/edge-1/image_transfers?state=pending", site))[
         "items"
     ] == []

@@ -1,0 +1,59 @@
+"""The site agent's hub image puller is built from its settings, and pulls what servers name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from atoll.site_agent.drivers.storage.local import LocalStorage
+from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
+from atoll.site_agent.hub_images import from_settings
+from atoll.site_agent.settings import SiteAgentSettings
+
+
+@dataclass
+class Server:
+    spec: dict[str, Any]
+
+
+class Objects:
+    """Stands in for LocalStore: the desired servers, read through ``call``."""
+
+    def __init__(self, servers: list[Server]) -> None:
+        self.servers = servers
+
+    def list_objects(self, kind: str | None = None, include_deleting: bool = True) -> list[Any]:
+        return self.servers if kind == "server" else []
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args)
+
+
+async def test_no_hub_url_no_puller_and_settings_reach_it(tmp_path: Path) -> None:
+    storage = LocalStorage(LocalStorageSettings(root=tmp_path / "storage"))
+    objects = Objects([])
+    assert from_settings(SiteAgentSettings(data_dir=tmp_path), storage, objects) is None
+    settings = SiteAgentSettings(
+        data_dir=tmp_path,
+        site_name="edge-7",
+        hub_url="http://127.0.0.1:1/",
+        hub_user="site-edge-7",
+        hub_password="not-logged",
+        image_bandwidth_bps=1_000_000,
+        image_poll_interval=3.0,
+    )
+    assert "not-logged" not in repr(settings)
+    puller = from_settings(settings, storage, objects)
+    assert puller is not None
+    assert (puller.site, puller.bandwidth_bps, puller.poll_interval) == ("edge-7", 1_000_000, 3.0)
+    assert puller.link.url == "http://127.0.0.1:1" and "not-logged" not in repr(puller.link)
+    objects.servers = [
+        Server({"image": "a" * 32}),
+        Server({"kernel": "b" * 32, "ramdisk": "c" * 32}),
+        Server({"image": "local-name"}),  # not a hub id: never asked of the hub
+    ]
+    assert puller.wanted is not None
+    assert await puller.wanted() == {"a" * 32, "b" * 32, "c" * 32, "local-name"}
+    assert await puller._needed() == ["a" * 32, "b" * 32, "c" * 32]
