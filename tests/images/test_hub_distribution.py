@@ -114,6 +114,9 @@ async def test_a_cut_pull_resumes_from_the_chunks_it_has(
         up = await atoll(
             hub, monkeypatch, capsys, "image", "upload", str(image), "--name", "small", "-f", "json"
         )
+        out = tmp_path / "downloaded.raw"
+        said = await atoll(hub, monkeypatch, capsys, "image", "download", "small", "-o", str(out))
+        assert up["checksum_sha256"] in said and out.read_bytes() == image.read_bytes()
         needed: set[str] = set()
 
         async def wanted() -> set[str]:  # what the site's desired servers name

@@ -215,9 +215,11 @@ async def test_an_image_in_use_cannot_be_deleted(api: Api) -> None:
     kernel = await create(api, a, name="k", disk_format="aki")
     await put_file(api, a, kernel["id"], raw_bytes(1000))
     status, body, _ = await api.call(
-        "POST", "/v1/images", a, {"name": "x", "disk_format": "raw",
-                                  "properties": {"kernel_id": "f" * 32}},
-    )  # fmt: skip
+        "POST",
+        "/v1/images",
+        a,
+        {"name": "x", "disk_format": "raw", "properties": {"kernel_id": "f" * 32}},
+    )
     assert status == 400 and body["error"]["problems"][0]["where"] == "body.properties.kernel_id"
     vm = await create(api, a, name="vm", properties={"kernel_id": kernel["id"]})
     status, body, _ = await api.call("DELETE", f"/v1/images/{kernel['id']}", a)
@@ -252,9 +254,11 @@ async def test_prestage_records_transfers_the_site_reports_on(api: Api) -> None:
     # the site's identity: a user with a system role (member may report progress)
     await api.ok("POST", "/v1/users", admin, {"name": "site-edge-1", "password": "site-pass-1"})
     await api.ok(
-        "POST", "/v1/role_assignments", admin,
+        "POST",
+        "/v1/role_assignments",
+        admin,
         {"user": "site-edge-1", "system": True, "role": "member"},
-    )  # fmt: skip
+    )
     site = await api.token("site-edge-1", "site-pass-1")
     pending = await api.ok("GET", "/v1/sites/edge-1/image_transfers?state=pending", site)
     assert [t["image_id"] for t in pending["items"]] == [image["id"]]
@@ -271,3 +275,24 @@ async def test_prestage_records_transfers_the_site_reports_on(api: Api) -> None:
     assert (await api.ok("GET", "/v1/sites/edge-1/image_transfers?state=pending", site))[
         "items"
     ] == []
+
+
+async def test_an_upload_the_hub_was_receiving_when_it_stopped_is_killed(
+    aiohttp_client: AiohttpClient, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    store = MemoryStore()
+    await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
+    value = {
+        "id": "e" * 32,
+        "name": "cut",
+        "project": None,
+        "visibility": "public",
+        "disk_format": "raw",
+        "status": "saving",
+        "properties": {},
+    }
+    await store.put("image", "e" * 32, value)
+    settings = replace(TEST_SETTINGS, data_dir=tmp_path / "hub")
+    api = Api(await aiohttp_client(build_app(settings, store, signing_key)), FakeClock())
+    shown = await api.ok("GET", f"/v1/images/{'e' * 32}", await api.admin())
+    assert shown["status"] == "killed" and "restarted" in shown["status_reason"]
