@@ -282,7 +282,7 @@ async def test_an_upload_the_hub_was_receiving_when_it_stopped_is_killed(
 ) -> None:
     store = MemoryStore()
     await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
-    value = {
+    value: dict[str, Any] = {
         "id": "e" * 32,
         "name": "cut",
         "project": None,
