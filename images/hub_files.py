@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from atoll.certs import client_ssl_context
 from atoll.client import HubClient, error_from_body
-from atoll.errors import InvalidInput, TemporaryError
+from atoll.errors import InvalidInput, PayloadTooLarge, Problem, TemporaryError
 
 Progress = Callable[[int, int], None]
 BLOCK = 1024 * 1024
@@ -49,8 +49,28 @@ def _reply(resp: http.client.HTTPResponse) -> Any:
     except ValueError:
         data = {"raw": raw[:200].decode(errors="replace")}
     if resp.status >= 400:
-        raise error_from_body(resp.status, data)
+        raise _error(resp.status, data)
     return data
+
+
+def _error(status: int, data: Any) -> Exception:
+    """The client's error, keeping the problems of the image service's own 4xx codes
+    (``image_rejected``, ``checksum_mismatch``...), which say why an upload was refused."""
+    error = error_from_body(status, data)
+    body = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, InvalidInput) or not isinstance(body, dict) or status >= 500:
+        return error
+    problems = [
+        Problem(str(p.get("where", "")), str(p.get("what", "")))
+        for p in body.get("problems") or []
+        if isinstance(p, dict)
+    ]
+    if not problems:
+        return error
+    kind = PayloadTooLarge if status == 413 else InvalidInput
+    refused = kind(error.message, problems)
+    refused.code = str(body.get("code", refused.code))
+    return refused
 
 
 def file_sha256(path: Path, progress: Progress | None = None) -> str:

@@ -162,3 +162,76 @@ async def test_a_cut_pull_resumes_from_the_chunks_it_has(
         assert (site.pulled[-1].chunks_fetched, site.pulled[-1].chunks_reused) == (4, 28)
         cached = await storage.get_image(up2["id"])
         assert cached.path.read_bytes() == second.read_bytes()
+
+
+async def test_cli_links_kernel_and_ramdisk_and_cleans_up_refused_uploads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kernel, ramdisk, disk = (tmp_path / n for n in ("vmlinuz", "initrd", "disk.raw"))
+    for path in (kernel, ramdisk, disk):
+        path.write_bytes(os.urandom(64 * 1024))
+    async with https_hub(tmp_path / "hub") as hub:
+        k = await atoll(
+            hub,
+            monkeypatch,
+            capsys,
+            "image",
+            "upload",
+            str(kernel),
+            "--name",
+            "k",
+            "--disk-format",
+            "aki",
+            "-f",
+            "json",
+        )
+        r = await atoll(
+            hub,
+            monkeypatch,
+            capsys,
+            "image",
+            "upload",
+            str(ramdisk),
+            "--name",
+            "r",
+            "--disk-format",
+            "ari",
+            "-f",
+            "json",
+        )
+        vm = await atoll(
+            hub,
+            monkeypatch,
+            capsys,
+            "image",
+            "upload",
+            str(disk),
+            "--name",
+            "vm",
+            "--kernel",
+            "k",
+            "--ramdisk",
+            r["id"],
+            "--property",
+            "min_ram=64",
+            "--property",
+            "cmdline=console=ttyS0",
+            "-f",
+            "json",
+        )
+        assert vm["properties"] == {
+            "kernel_id": k["id"],
+            "ramdisk_id": r["id"],
+            "min_ram": 64,
+            "cmdline": "console=ttyS0",
+        }
+        monkeypatch.setenv("ATOLL_TOKEN", str(hub.admin.token))
+        code = await asyncio.to_thread(cli.main, ["image", "delete", "k"])
+        assert code == 1 and "in use" in capsys.readouterr().err
+        code = await asyncio.to_thread(
+            cli.main, ["image", "upload", str(disk), "--name", "bad", "--disk-format", "qcow2"]
+        )
+        err = capsys.readouterr().err
+        assert code == 1 and "qcow2" in err, err
+        listed = await atoll(hub, monkeypatch, capsys, "image", "list", "-f", "json")
+        assert sorted(i["name"] for i in listed) == ["k", "r", "vm"]  # no trace of "bad"
