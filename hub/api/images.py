@@ -16,6 +16,7 @@ Sites pull with ``GET .../manifest`` and ``GET .../chunks/{sha256}`` (the handle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -79,6 +80,7 @@ class _Serve:
 SERVE = web.AppKey("image_serve", _Serve)
 UPLOAD_BLOCK = 1024 * 1024
 CHUNK_BLOCK = 1024 * 1024
+GC_INTERVAL = 3600.0
 BINARY = ("application/octet-stream",)
 
 
@@ -99,7 +101,28 @@ def install(app: web.Application, hub: Hub, settings: ImageSettings | None = Non
     async def recover(app: web.Application) -> None:
         await kill_interrupted(hub.store, iso(hub.clock()))
 
+    async def sweep(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_collect_chunks(files), name="image-chunk-gc")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     app.on_startup.append(recover)
+    app.cleanup_ctx.append(sweep)
+
+
+async def _collect_chunks(files: ImageFiles, every: float = GC_INTERVAL) -> None:
+    """Hourly: drop chunks no manifest names (refused uploads, deleted images) after a grace."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            report = await files.gc()
+        except OSError:
+            log.exception("image chunk gc in %s failed; trying again in %.0f s", files.root, every)
+            continue
+        if report is not None and report.removed:
+            log.info("image chunk gc freed %d bytes", report.freed_bytes)
 
 
 async def all_records(store: Store, kind: str) -> list[Record]:

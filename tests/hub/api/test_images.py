@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from atoll.hub.api.images import FILES
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
 from atoll.hub.identity.passwords import Passwords
@@ -153,6 +154,19 @@ async def test_bad_uploads_leave_a_killed_image_with_no_data(api: Api, tmp_path:
     assert status == 400 and body["error"]["problems"][0]["where"] == "body.disk_format"
     listed = await api.ok("GET", "/v1/images?status=active", a)
     assert [i["id"] for i in listed["items"]] == [image["id"]]
+    # the refused uploads' chunks go at the next gc (after its grace); the image's stay
+    app = api.client.app
+    assert app is not None
+    orphan = await create(api, a)
+    status, _ = await put_file(
+        api, a, orphan["id"], raw_bytes(2 * CHUNK, 9), {"X-Image-Sha256": "1" * 64}
+    )
+    assert status == 400
+    assert stored_chunks(tmp_path / "hub" / "images") == 5
+    await app[FILES].gc(grace_seconds=0)
+    assert stored_chunks(tmp_path / "hub" / "images") == 3
+    status, got = await download(api, a, image["id"])
+    assert status == 200 and got == data
 
 
 async def test_backing_file_qcow2_is_refused_with_that_reason(api: Api, tmp_path: Path) -> None:
