@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +236,21 @@ async def test_cli_links_kernel_and_ramdisk_and_cleans_up_refused_uploads(
         assert code == 1 and "qcow2" in err, err
         listed = await atoll(hub, monkeypatch, capsys, "image", "list", "-f", "json")
         assert sorted(i["name"] for i in listed) == ["k", "r", "vm"]  # no trace of "bad"
+
+
+async def test_the_site_bandwidth_cap_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "capped.raw"
+    image.write_bytes(os.urandom(2 * MiB))
+    async with https_hub(tmp_path / "hub") as hub:
+        await add_site_identity(hub, "edge-1")
+        up = await atoll(
+            hub, monkeypatch, capsys, "image", "upload", str(image), "--name", "c", "-f", "json"
+        )
+        await atoll(hub, monkeypatch, capsys, "image", "prestage", "c", "--site", "edge-1")
+        site, _ = puller(hub, tmp_path / "site", bandwidth_bps=2 * MiB)
+        start = time.monotonic()
+        assert await site.poll_once() == [up["id"]]
+        elapsed = time.monotonic() - start
+        assert elapsed >= 0.7, elapsed  # 2 MiB at 2 MiB/s, less the bucket's 0.25 s burst
