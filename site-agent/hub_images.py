@@ -48,6 +48,7 @@ from atoll.site_agent.settings import SiteAgentSettings
 log = logging.getLogger(__name__)
 
 HUB_IMAGE_ID = re.compile(r"[0-9a-f]{32}")
+UNKNOWN_RETRY = 300.0  # seconds before asking again for an image the hub did not know
 Wanted = Callable[[], Awaitable[set[str]]]
 
 
@@ -108,7 +109,7 @@ class HubImagePuller:
         self.wanted = wanted
         self._token = link.token
         self._retry: set[str] = set()
-        self._unknown: set[str] = set()  # ids the hub does not know (asked once)
+        self._unknown: dict[str, float] = {}  # ids the hub did not know -> when we asked
         self._task: asyncio.Task[None] | None = None
         self._failing = False
         self.pulled: list[FetchResult] = []
@@ -160,7 +161,7 @@ class HubImagePuller:
         for ref in sorted(await self.wanted()):
             if (
                 HUB_IMAGE_ID.fullmatch(ref)
-                and ref not in self._unknown
+                and time.monotonic() - self._unknown.get(ref, -UNKNOWN_RETRY) >= UNKNOWN_RETRY
                 and not await self._has(ref)
             ):
                 out.append(ref)
@@ -200,7 +201,7 @@ class HubImagePuller:
             else:
                 await self._fetch(image_id, progress)
         except NotFound as exc:
-            self._unknown.add(image_id)
+            self._unknown[image_id] = time.monotonic()
             await self._stop_reporter(reporter)
             await self._report(session, image_id, "failed", progress, str(exc))
             return False

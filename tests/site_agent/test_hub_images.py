@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,3 +58,5 @@ async def test_no_hub_url_no_puller_and_settings_reach_it(tmp_path: Path) -> Non
     assert puller.wanted is not None
     assert await puller.wanted() == {"a" * 32, "b" * 32, "c" * 32, "local-name"}
     assert await puller._needed() == ["a" * 32, "b" * 32, "c" * 32]
+    puller._unknown["a" * 32] = time.monotonic()  # the hub said 404 just now: not again yet
+    assert await puller._needed() == ["b" * 32, "c" * 32]
