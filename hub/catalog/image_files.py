@@ -12,6 +12,7 @@ they are an hour old (an upload in flight is never collected).
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 from collections.abc import AsyncIterable, AsyncIterator
@@ -24,12 +25,16 @@ from atoll.images.settings import ImageSettings
 from atoll.images.upload import IngestResult, ingest_image
 
 log = logging.getLogger(__name__)
+RECENT_MANIFESTS = 64
 
 
 class ImageFiles:
     def __init__(self, root: Path, settings: ImageSettings) -> None:
         self.root = Path(root)
         self.settings = settings
+        # manifests never change once written (an image gets data once): keep recent ones,
+        # so serving each chunk of a big image does not parse its manifest again
+        self._recent: collections.OrderedDict[str, Manifest] = collections.OrderedDict()
 
     @functools.cached_property
     def chunks(self) -> ChunkStore:
@@ -60,12 +65,24 @@ class ImageFiles:
 
     async def save(self, image_id: str, manifest: Manifest) -> None:
         await asyncio.to_thread(self.manifests.save, image_id, manifest)
+        self._remember(image_id, manifest)
+
+    def _remember(self, image_id: str, manifest: Manifest) -> None:
+        self._recent[image_id] = manifest
+        self._recent.move_to_end(image_id)
+        while len(self._recent) > RECENT_MANIFESTS:
+            self._recent.popitem(last=False)
 
     async def manifest(self, image_id: str) -> Manifest:
         """The image's manifest; NotFound when the hub holds no data for it."""
+        if image_id in self._recent:
+            self._recent.move_to_end(image_id)
+            return self._recent[image_id]
         if not self.root.exists():
             raise NotFound(f"image {image_id} has no manifest")
-        return await asyncio.to_thread(self.manifests.load, image_id)
+        manifest = await asyncio.to_thread(self.manifests.load, image_id)
+        self._remember(image_id, manifest)
+        return manifest
 
     async def read(self, manifest: Manifest) -> AsyncIterator[bytes]:
         """The image's bytes, chunk by chunk, in order (one chunk in memory at a time)."""
@@ -73,6 +90,7 @@ class ImageFiles:
             yield await asyncio.to_thread(self.chunks.read, digest)
 
     async def remove(self, image_id: str) -> None:
+        self._recent.pop(image_id, None)
         if self.root.exists():
             await asyncio.to_thread(self.manifests.delete, image_id)
 
