@@ -323,7 +323,7 @@ async def upload_file(request: web.Request) -> web.Response:
         )
         await files.save(record.key, result.manifest)
     except BaseException as exc:
-        reason = exc.summary if isinstance(exc, InvalidInput) else str(exc) or type(exc).__name__
+        reason = _reason(exc)
         killed = {**record.value, "status": "killed", "status_reason": reason[:1000]}
         await asyncio.shield(_put_quietly(store, record, {**killed, "updated_at": _now(request)}))
         raise
@@ -344,6 +344,16 @@ async def upload_file(request: web.Request) -> web.Response:
         len(result.manifest.chunks),
     )
     return reply(catalog.view(saved.value), revision=saved.revision)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why an upload was refused, with the problems named (for ``status_reason``)."""
+    if isinstance(exc, InvalidInput):
+        details = "; ".join(f"{p.where}: {p.what}" for p in exc.problems)
+        return f"{exc.summary}: {details}" if details else exc.summary
+    if isinstance(exc, asyncio.CancelledError):
+        return "the upload was interrupted"
+    return str(exc) or type(exc).__name__
 
 
 async def _put_quietly(store: Store, record: Record, value: JSON) -> None:

@@ -143,7 +143,7 @@ async def test_bad_uploads_leave_a_killed_image_with_no_data(api: Api, tmp_path:
     qcow = await create(api, a, disk_format="qcow2")
     status, body = await put_file(api, a, qcow["id"], data)
     assert status == 400 and body["error"]["code"] == "image_rejected", body
-    await assert_killed(api, a, qcow["id"], "")
+    await assert_killed(api, a, qcow["id"], "declared qcow2 but the content is raw")
 
     big = await create(api, a)
     status, body = await put_file(api, a, big["id"], b"\1" * (MAX_SIZE + 1))
