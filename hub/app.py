@@ -37,6 +37,7 @@ from atoll.hub.identity.revocation import Revocations
 from atoll.hub.openapi import document
 from atoll.hub.settings import HubSettings
 from atoll.hub.store.base import Store
+from atoll.images.settings import ImageSettings
 from atoll.tokens import TokenSigner, TokenVerifier
 
 RESOURCE_ROUTES: list[Route] = [
@@ -91,7 +92,10 @@ def build_app(
     store: Store,
     signing_key: Ed25519PrivateKey,
     clock: Callable[[], float] = time.time,
+    image_settings: ImageSettings | None = None,
 ) -> web.Application:
+    """The hub's aiohttp app. ``image_settings`` default to ``[images]`` from ATOLL_CONFIG
+    and the environment; ``atoll hub serve --config F`` passes the file's."""
     hub = build_hub(settings, store, signing_key, clock)
     app = web.Application(
         middlewares=[middleware.errors, middleware.authenticate],
@@ -99,7 +103,7 @@ def build_app(
     )
     app[HUB] = hub
     vnf_packages.install(app, hub)
-    images.install(app, hub)
+    images.install(app, hub, image_settings)
     for route in all_routes():
         app.router.add_route(route.method, route.path, route.handler, name=route.name)
 

@@ -17,6 +17,7 @@ from atoll.hub.app import build_app
 from atoll.hub.bootstrap import DataDir, seed_store
 from atoll.hub.settings import HubSettings
 from atoll.hub.store import open_store
+from atoll.images.settings import ImageSettings
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def tls_context(settings: HubSettings, layout: DataDir) -> ssl.SSLContext | None
     return None
 
 
-async def serve(settings: HubSettings) -> None:
+async def serve(settings: HubSettings, image_settings: ImageSettings | None = None) -> None:
     layout = DataDir(settings.data_dir)
     layout.check_initialised()
     signing_key = tokens.load_private_key(layout.token_key)
@@ -49,7 +50,7 @@ async def serve(settings: HubSettings) -> None:
     store = open_store(settings.store, settings.data_dir)
     try:
         await seed_store(store, settings.data_dir)
-        app = build_app(settings, store, signing_key)
+        app = build_app(settings, store, signing_key, image_settings=image_settings)
         runner = web.AppRunner(app)
         await runner.setup()
         try:
@@ -69,6 +70,6 @@ async def serve(settings: HubSettings) -> None:
         await store.close()
 
 
-def run(settings: HubSettings) -> None:
+def run(settings: HubSettings, image_settings: ImageSettings | None = None) -> None:
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, image_settings))

@@ -173,7 +173,14 @@ REVOCATION = Shape(
             enum=("token", "user", "project", "application_credential"),
             description="a token by id, or every token a user/project/credential holds now",
         ),
-        "value": Field("string", required=True, min_length=1, max_length=255),
+        "value": Field(
+            "string",
+            required=True,
+            min_length=1,
+            max_length=255,
+            pattern=r"^[^\u0000-\u001f]+$",
+            pattern_help="an id or name without control characters",
+        ),
         "revoked_at": Field("number", required=True, description="epoch seconds"),
         "prune_after": Field(
             "number", required=True, description="epoch seconds; no token it could stop is left"

@@ -25,7 +25,9 @@ def register(groups: Subparsers) -> None:
     init.set_defaults(func=_init)
     serve = cmds.add_parser("serve", help="serve the hub API (HTTPS by default)")
     serve.add_argument("--data-dir", type=Path)
-    serve.add_argument("--config", type=Path, help="TOML file with a [hub] table")
+    serve.add_argument(
+        "--config", type=Path, help="TOML file with [hub] and [images] tables (or ATOLL_CONFIG)"
+    )
     serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, help="port (default 8470)")
     serve.add_argument("--store", help="sqlite (default), memory, or etcd://host:port[,...]")
@@ -56,6 +58,7 @@ def _init(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from atoll.hub import serve
     from atoll.hub.settings import HubSettings
+    from atoll.images.settings import ImageSettings
 
     flags = {
         "data_dir": args.data_dir,
@@ -65,5 +68,5 @@ def _serve(args: argparse.Namespace) -> int:
         "insecure_http": args.insecure_http,
     }
     settings = load(HubSettings, "hub", config_file=args.config, flags=flags)
-    serve.run(settings)
+    serve.run(settings, load(ImageSettings, "images", config_file=args.config))
     return 0
