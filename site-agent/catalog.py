@@ -6,13 +6,19 @@ kernel_id/ramdisk_id) names a cached kernel and ramdisk in the server's ``kernel
 ``ramdisk`` fields. A field engineer adds an image from a file already on the host with
 ``POST /v1/images`` (the storage driver verifies its sha256 and format); the hub's image
 transfer (:mod:`atoll.images`) lands images through the same ``add_image``.
+
+The image cache may be capped (``image_cache_max_gb``): adding an image then evicts the
+least recently used ones. The driver never evicts an image backing a root disk; the images
+desired servers name (:func:`server_images`: not built yet, or booted from a kernel and
+ramdisk) are passed to it as ``pinned`` on every add.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from atoll.errors import InvalidInput, NotFound
 from atoll.site_agent.drivers.storage.base import CachedImage, StorageDriver
@@ -49,6 +55,31 @@ class ImageInfo:
         }
 
 
+Pins = Callable[[], Awaitable[set[str]]]
+
+
+class _Objects(Protocol):
+    def list_objects(self, kind: str | None = None, include_deleting: bool = True) -> list[Any]: ...
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+
+def server_images(store: _Objects) -> Pins:
+    """What the site's servers name (``image``, ``kernel``, ``ramdisk``; not those being
+    deleted, whose root disks pin their images anyway), read on each call."""
+
+    async def refs() -> set[str]:
+        servers = await store.call(store.list_objects, "server", False)
+        out = set()
+        for server in servers:
+            for key in ("image", "kernel", "ramdisk"):
+                if isinstance(server.spec.get(key), str):
+                    out.add(server.spec[key])
+        return out
+
+    return refs
+
+
 class ImageCatalog(Protocol):
     async def list_images(self) -> list[ImageInfo]: ...
 
@@ -60,8 +91,9 @@ class ImageCatalog(Protocol):
 
 
 class StorageCatalog:
-    def __init__(self, storage: StorageDriver) -> None:
+    def __init__(self, storage: StorageDriver, pinned: Pins | None = None) -> None:
         self.storage = storage
+        self.pinned = pinned
 
     async def list_images(self) -> list[ImageInfo]:
         return [ImageInfo.of(i) for i in await self.storage.list_images()]
@@ -73,4 +105,5 @@ class StorageCatalog:
             return None
 
     async def add_image(self, image_id: str, source: Path, sha256: str) -> ImageInfo:
-        return ImageInfo.of(await self.storage.add_image(image_id, source, sha256))
+        pins = await self.pinned() if self.pinned is not None else set()
+        return ImageInfo.of(await self.storage.add_image(image_id, source, sha256, pinned=pins))

@@ -24,7 +24,7 @@ from atoll.site_agent import hub_images, libvirtd
 from atoll.site_agent.api.app import build_app
 from atoll.site_agent.api.context import ApiContext
 from atoll.site_agent.auth import Authenticator
-from atoll.site_agent.catalog import StorageCatalog
+from atoll.site_agent.catalog import StorageCatalog, server_images
 from atoll.site_agent.host import Host
 from atoll.site_agent.hub_images import HubImagePuller
 from atoll.site_agent.reconciler import Reconciler
@@ -71,7 +71,9 @@ async def real_host(settings: SiteAgentSettings) -> Host:
     await _start_network(network, settings.ovsdb_remote)
     storage = LocalStorage(
         LocalStorageSettings(
-            root=settings.storage_root, capacity_bytes=int(settings.storage_capacity_gb * GiB)
+            root=settings.storage_root,
+            capacity_bytes=int(settings.storage_capacity_gb * GiB),
+            image_cache_bytes=int(settings.image_cache_max_gb * GiB),
         )
     )
     return Host(
@@ -136,7 +138,7 @@ class Agent:
             interval=settings.reconcile_interval,
             audit_interval=settings.audit_interval,
         )
-        catalog = StorageCatalog(host.storage)
+        catalog = StorageCatalog(host.storage, pinned=server_images(store))
         resources = Resources(
             store,
             catalog,

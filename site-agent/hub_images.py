@@ -31,7 +31,7 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,16 +39,25 @@ from typing import Any, Protocol
 import aiohttp
 
 from atoll.certs import client_ssl_context
-from atoll.errors import AtollError, InvalidInput, NotFound, TemporaryError, Unauthenticated
+from atoll.errors import (
+    AtollError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    TemporaryError,
+    Unauthenticated,
+)
 from atoll.images.chunks import ChunkStore
 from atoll.images.manifest import Manifest, ManifestDir
 from atoll.images.transfer import ChunkFetcher, FetchResult
+from atoll.site_agent.catalog import server_images
 from atoll.site_agent.settings import SiteAgentSettings
 
 log = logging.getLogger(__name__)
 
 HUB_IMAGE_ID = re.compile(r"[0-9a-f]{32}")
 UNKNOWN_RETRY = 300.0  # seconds before asking again for an image the hub did not know
+# (or one the site's image cache had no room for: servers may have gone since)
 Wanted = Callable[[], Awaitable[set[str]]]
 
 
@@ -58,7 +67,9 @@ class ImageSink(Protocol):
     @property
     def incoming_dir(self) -> Path: ...
 
-    async def add_image(self, image_id: str, source: Path, sha256: str) -> Any: ...
+    async def add_image(
+        self, image_id: str, source: Path, sha256: str, *, pinned: Collection[str] = ()
+    ) -> Any: ...
 
     async def get_image(self, image_id: str) -> Any: ...
 
@@ -200,7 +211,7 @@ class HubImagePuller:
                 progress.update(size, size)
             else:
                 await self._fetch(image_id, progress)
-        except NotFound as exc:
+        except (NotFound, Conflict) as exc:  # unknown to the hub, or no room in the cache
             self._unknown[image_id] = time.monotonic()
             await self._stop_reporter(reporter)
             await self._report(session, image_id, "failed", progress, str(exc))
@@ -240,8 +251,11 @@ class HubImagePuller:
             self._token = ""  # expired: log in again and go on from the chunks we have
             fetcher.headers = await self._auth_headers()
             result = await fetcher.fetch(image_id, f"{image_id}.pull")
+        pins = await self.wanted() if self.wanted is not None else set()
         try:
-            cached = await self.storage.add_image(image_id, result.path, result.manifest.sha256)
+            cached = await self.storage.add_image(
+                image_id, result.path, result.manifest.sha256, pinned=pins
+            )
         finally:
             result.path.unlink(missing_ok=True)
         await asyncio.to_thread(self.manifests.save, image_id, result.manifest)
@@ -396,15 +410,6 @@ def from_settings(
         settings.hub_password,
     )
 
-    async def wanted() -> set[str]:
-        servers = await store.call(store.list_objects, "server", False)
-        refs = set()
-        for server in servers:
-            for key in ("image", "kernel", "ramdisk"):
-                if isinstance(server.spec.get(key), str):
-                    refs.add(server.spec[key])
-        return refs
-
     return HubImagePuller(
         link,
         settings.site_name,
@@ -413,5 +418,5 @@ def from_settings(
         bandwidth_bps=settings.image_bandwidth_bps,
         concurrency=settings.image_fetch_concurrency,
         poll_interval=settings.image_poll_interval,
-        wanted=wanted,
+        wanted=server_images(store),
     )

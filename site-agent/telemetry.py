@@ -144,7 +144,14 @@ class Telemetry:
                     device=port.device,
                 )
         cap = await self.host.storage.capacity()
-        for key in ("total_bytes", "free_bytes", "used_bytes", "provisioned_bytes", "images_bytes"):
+        for key in (
+            "total_bytes",
+            "free_bytes",
+            "used_bytes",
+            "provisioned_bytes",
+            "images_bytes",
+            "images_cap_bytes",
+        ):
             snap.add(f"storage_{key}", getattr(cap, key), f"local storage {key}")
         snap.add("reconcile_passes_total", self.passes(), "reconciler passes since start")
         self.snapshot = snap

@@ -17,6 +17,13 @@ Contract (``FakeStorage`` implements it in memory, ``LocalStorage`` with qemu-im
   with other parameters raises ``StorageConflict``. Deleting what is missing succeeds.
 - Creation is atomic: after a crash at any point either the object exists whole or not
   at all (no half-written file is ever visible under its final name).
+- The image cache may have a cap (``image_cache_bytes``, allocated bytes; 0 = none).
+  ``add_image`` makes room first by evicting least-recently-used images; an image is
+  *used* when it is added (again) or a root disk is created on it. Never evicted: an
+  image backing a root disk (the driver knows), any image in ``pinned`` (the caller names
+  what its desired servers use but are not built yet: images, kernels, ramdisks), and the
+  image being added. When that cannot make room, ``add_image`` raises ``ImageCacheFull``
+  naming the cap, and neither adds nor evicts anything (``source`` is left in place).
 - ``remove_image`` refuses (``StorageConflict``) while a root disk is backed by the image.
 - Sizes only grow: ``extend_volume`` to a smaller size is ``InvalidStorageRequest``.
 - ``capacity`` counts bytes really allocated on disk (``used_bytes``) and the virtual
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import builtins
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -84,6 +92,7 @@ class Capacity:
     provisioned_bytes: int  # virtual sizes of root disks and volumes
     images_bytes: int  # allocated by cached images (part of used_bytes)
     overcommit_ratio: float = 1.0
+    images_cap_bytes: int = 0  # the image cache's cap (0: none)
 
 
 @dataclass(frozen=True)
@@ -98,8 +107,12 @@ class OwnedObject:
 
 
 class StorageDriver(Protocol):
-    async def add_image(self, image_id: str, source: Path, sha256: str) -> CachedImage:
-        """Verify ``source``'s sha256 and format, and keep it as ``image_id``."""
+    async def add_image(
+        self, image_id: str, source: Path, sha256: str, *, pinned: Collection[str] = ()
+    ) -> CachedImage:
+        """Verify ``source``'s sha256 and format, and keep it as ``image_id``, evicting
+        least-recently-used images not backing a root disk nor in ``pinned`` if the cache's
+        cap needs room (``ImageCacheFull`` if it cannot get enough)."""
         ...
 
     async def get_image(self, image_id: str) -> CachedImage: ...

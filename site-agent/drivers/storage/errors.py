@@ -9,6 +9,8 @@ what a caller can do, so the reconciler decides retry and log level from the typ
     │   │                                                                        other content, or
     │   │                                                                        still in use
     │   └── InsufficientSpace                         insufficient_space   507   after freeing space
+    │       └── ImageCacheFull                        image_cache_full     507   after servers using
+    │                                                                            cached images go
     ├── StorageTemporary      (TemporaryError)        storage_temporary    503   yes, after delay
     └── StoragePermanent      (PermanentError)        storage_permanent    500   no: qemu-img or
                                                                                  the disk failed
@@ -55,6 +57,13 @@ class InsufficientSpace(StorageConflict):
 
     code = "insufficient_space"
     http_status = 507
+
+
+class ImageCacheFull(InsufficientSpace):
+    """An image does not fit under the image cache's cap, even after evicting every image
+    no server uses (nothing was added and nothing evicted)."""
+
+    code = "image_cache_full"
 
 
 class StorageTemporary(StorageError, TemporaryError):

@@ -13,6 +13,9 @@ writing a byte, so thousands of simulated sites fit in one process:
   a full copy (its source's allocation), an image allocates its file size. Guests writing
   into disks is simulated with :meth:`write`.
 - Capacity is ``total_bytes`` (default 1 TiB) with the same overcommit rule.
+- The image cache cap (``image_cache_bytes``, 0 = none) evicts as the real driver does
+  (:mod:`.eviction`); last use is a counter bumped on add and on root-disk creation, so
+  the LRU order is exact. :meth:`preload_image` never evicts (simulations set up freely).
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from __future__ import annotations
 import asyncio
 import builtins
 import hashlib
+import itertools
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
 from atoll.errors import Problem
-from atoll.site_agent.drivers.storage import qcow2
+from atoll.site_agent.drivers.storage import eviction, qcow2
 from atoll.site_agent.drivers.storage.base import (
     CachedImage,
     Capacity,
@@ -56,11 +61,15 @@ class FakeStorage:
         root: Path = Path("/fake-storage"),
         total_bytes: int = TiB,
         overcommit_ratio: float = 1.0,
+        image_cache_bytes: int = 0,
     ) -> None:
         self._root = root
         self._total = total_bytes
         self._ratio = overcommit_ratio
+        self._cache_cap = image_cache_bytes
         self._images: dict[str, CachedImage] = {}
+        self._ticks = itertools.count(1)
+        self._last_used: dict[str, int] = {}
         self._disks: dict[str, Disk] = {}
         self._volumes: dict[str, Disk] = {}
         self._snapshots: dict[str, Snapshot] = {}
@@ -89,6 +98,7 @@ class FakeStorage:
             sha256 or "0" * 64,
         )
         self._images[image_id] = image
+        self._last_used[image_id] = next(self._ticks)
         return image
 
     def write(self, kind: ObjectKind, object_id: str, nbytes: int) -> None:
@@ -100,13 +110,16 @@ class FakeStorage:
 
     # -- images -------------------------------------------------------------------------
 
-    async def add_image(self, image_id: str, source: Path, sha256: str) -> CachedImage:
+    async def add_image(
+        self, image_id: str, source: Path, sha256: str, *, pinned: Collection[str] = ()
+    ) -> CachedImage:
         check_id(image_id, "image_id")
         check_sha256(sha256)
         existing = self._images.get(image_id)
         if existing is not None:
             if existing.sha256 != sha256:
                 raise StorageConflict(f"image {image_id} is cached with another checksum")
+            self._last_used[image_id] = next(self._ticks)
             return existing
         try:
             data = await asyncio.to_thread(source.read_bytes)
@@ -119,6 +132,19 @@ class FakeStorage:
         if actual != sha256:
             raise ChecksumMismatch(f"image {image_id}: {source} has sha256 {actual}, not {sha256}")
         header = qcow2.parse(data[:65536], len(data))
+        uses = [
+            eviction.CacheUse(i, img.allocated_bytes, self._last_used.get(i, 0))
+            for i, img in self._images.items()
+        ]
+        in_use = {d.backing_image_id for d in self._disks.values() if d.backing_image_id}
+        for victim in eviction.victims(
+            uses,
+            in_use | set(pinned),
+            image_id=image_id,
+            incoming_bytes=len(data),
+            cap_bytes=self._cache_cap,
+        ):
+            await self.remove_image(victim)
         return self.preload_image(image_id, len(data), header.format, sha256, header.virtual_size)
 
     async def get_image(self, image_id: str) -> CachedImage:
@@ -137,6 +163,7 @@ class FakeStorage:
                 f"image {image_id} backs the root disks of {', '.join(users)}; delete them first"
             )
         self._images.pop(image_id, None)
+        self._last_used.pop(image_id, None)
 
     # -- root disks ---------------------------------------------------------------------
 
@@ -153,6 +180,7 @@ class FakeStorage:
                     f"root disk of {server_id}: {size_bytes} bytes is smaller than image "
                     f"{image_id} ({image.virtual_size_bytes} bytes)"
                 )
+        self._last_used[image_id] = next(self._ticks)
         existing = self._disks.get(server_id)
         if existing is not None:
             if existing.backing_image_id != image_id or existing.virtual_size_bytes != size:
@@ -271,6 +299,7 @@ class FakeStorage:
             provisioned_bytes=self._provisioned(),
             images_bytes=images,
             overcommit_ratio=self._ratio,
+            images_cap_bytes=self._cache_cap,
         )
 
     async def list_owned(self) -> builtins.list[OwnedObject]:

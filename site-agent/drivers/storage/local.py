@@ -4,7 +4,8 @@ Layout under ``settings.root`` (file names are the agent's ids, which is how an 
 finds orphans; see ``list_owned``)::
 
     images/<image_id>.<qcow2|raw>      cached image, read-only
-    images/<image_id>.sha256           its verified checksum
+    images/<image_id>.sha256           its verified checksum; its mtime is the image's last
+                                       use (added, or a root disk made on it): LRU order
     disks/<server_id>.qcow2            root disk: qcow2 overlay backed by a cached image
     volumes/<volume_id>.qcow2          volume
     snapshots/<volume_id>@<snapshot_id>.qcow2   standalone copy of a volume
@@ -20,6 +21,9 @@ or the guest is quiesced; a volume locked by a running QEMU is refused (``Storag
 rather than copied torn. Extending an attached volume is likewise refused here; the
 compute side would do it with a live block resize.
 
+With ``image_cache_bytes`` set, ``add_image`` evicts least-recently-used images first
+(:mod:`.eviction`): never one backing a root disk in ``disks/`` nor one the caller pinned.
+
 Ceph RBD is out of scope for this driver (it would be another ``StorageDriver``).
 """
 
@@ -33,12 +37,13 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
 from atoll.errors import Problem
-from atoll.site_agent.drivers.storage import qcow2, qemuimg
+from atoll.site_agent.drivers.storage import eviction, qcow2, qemuimg
 from atoll.site_agent.drivers.storage.base import (
     CachedImage,
     Capacity,
@@ -156,7 +161,44 @@ class LocalStorage:
         existing = self._image(image_id)
         if existing.sha256 != sha256:
             raise StorageConflict(f"image {image_id} is cached with another checksum")
+        self._touch(existing.path)
         return existing
+
+    @staticmethod
+    def _touch(image_path: Path) -> None:
+        """Mark an image used now (its checksum file's mtime orders the LRU)."""
+        now = time.time_ns()
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(image_path.with_suffix(".sha256"), ns=(now, now))
+
+    def _last_used(self, image: CachedImage) -> float:
+        try:
+            return image.path.with_suffix(".sha256").stat().st_mtime_ns / 1e9
+        except FileNotFoundError:
+            return 0.0
+
+    def _make_room(self, image_id: str, source: Path, pinned: Collection[str]) -> None:
+        cap = self._settings.image_cache_bytes
+        if cap <= 0:
+            return
+        inside = source.resolve().is_relative_to(self._root.resolve())
+        # moved in, it keeps its holes; copied in (shutil), it is written out in full
+        incoming = _allocated(source) if inside else source.stat().st_size
+        cached = self._list_images()
+        uses = [
+            eviction.CacheUse(i.image_id, i.allocated_bytes, self._last_used(i)) for i in cached
+        ]
+        protected = {d.backing_image_id for d in self._disks() if d.backing_image_id}
+        chosen = eviction.victims(
+            uses,
+            protected | set(pinned),
+            image_id=image_id,
+            incoming_bytes=incoming,
+            cap_bytes=cap,
+        )
+        for victim in chosen:
+            log.info("evicting image %s from the cache to make room for %s", victim, image_id)
+            self._remove_image(victim)
 
     def _verify(self, image_id: str, source: Path, sha256: str) -> ImageFormat:
         """Checksum and format of a candidate image (slow for big files: outside the lock)."""
@@ -171,11 +213,12 @@ class LocalStorage:
         return self._probe(image_id, source)
 
     def _place_image(
-        self, image_id: str, source: Path, sha256: str, fmt: ImageFormat
+        self, image_id: str, source: Path, sha256: str, fmt: ImageFormat, pinned: Collection[str]
     ) -> CachedImage:
         existing = self._existing_image(image_id, sha256)
         if existing is not None:
             return existing
+        self._make_room(image_id, source, pinned)
         tmp = self._tmp(image_id)
         if source.resolve().is_relative_to(self._root.resolve()):
             source.replace(tmp)
@@ -185,16 +228,21 @@ class LocalStorage:
         final = self._root / "images" / f"{image_id}.{fmt}"
         final.with_suffix(".sha256").write_text(sha256 + "\n")
         self._publish(tmp, final)
+        self._touch(final)
         return self._image(image_id)
 
-    async def add_image(self, image_id: str, source: Path, sha256: str) -> CachedImage:
+    async def add_image(
+        self, image_id: str, source: Path, sha256: str, *, pinned: Collection[str] = ()
+    ) -> CachedImage:
         check_id(image_id, "image_id")
         check_sha256(sha256)
-        existing = await self._run(self._existing_image, image_id, sha256)
+        existing = await self._mutate(self._existing_image, image_id, sha256)
         if existing is not None:
             return existing
         fmt = await self._run(self._verify, image_id, source, sha256)
-        return await self._mutate(self._place_image, image_id, source, sha256, fmt)
+        return await self._mutate(
+            self._place_image, image_id, source, sha256, fmt, frozenset(pinned)
+        )
 
     async def get_image(self, image_id: str) -> CachedImage:
         check_id(image_id, "image_id")
@@ -269,6 +317,7 @@ class LocalStorage:
                 f"({image.virtual_size_bytes} bytes)"
             )
         final = self._root / "disks" / f"{server_id}.qcow2"
+        self._touch(image.path)
         if final.exists():
             return self._same_disk(ObjectKind.ROOT_DISK, final, virtual, image_id)
         self._reserve(virtual, f"root disk of {server_id}")
@@ -452,6 +501,7 @@ class LocalStorage:
             provisioned_bytes=self._provisioned(),
             images_bytes=sum(o.allocated_bytes for o in owned if o.kind == ObjectKind.IMAGE),
             overcommit_ratio=self._settings.overcommit_ratio,
+            images_cap_bytes=self._settings.image_cache_bytes,
         )
 
     async def capacity(self) -> Capacity:

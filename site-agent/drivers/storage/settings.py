@@ -14,5 +14,8 @@ class LocalStorageSettings:
     capacity_bytes: int = 0
     # How far virtual sizes may exceed capacity (thin provisioning); 1.0 = no overcommit.
     overcommit_ratio: float = 1.0
+    # Cap on the bytes cached images may allocate; adding beyond it evicts the least recently
+    # used images no root disk is backed by (and the caller did not pin). 0 means no cap.
+    image_cache_bytes: int = 0
     # Seconds one qemu-img run may take (copies of large volumes take a while).
     qemu_img_timeout: float = 600.0

@@ -14,6 +14,7 @@ import pytest
 
 from atoll.site_agent.drivers.storage.base import ObjectKind, StorageDriver
 from atoll.site_agent.drivers.storage.errors import (
+    ImageCacheFull,
     InsufficientSpace,
     InvalidStorageRequest,
     StorageConflict,
@@ -32,6 +33,33 @@ def driver(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
         settings = LocalStorageSettings(root=tmp_path / "storage", capacity_bytes=256 * MiB)
         return LocalStorage(settings)
     return FakeStorage(root=tmp_path / "fake", total_bytes=256 * MiB)
+
+
+CACHE_CAP = 3 * MiB + MiB // 2  # room for three 1 MiB images
+
+
+@pytest.fixture(params=[pytest.param("local", marks=pytest.mark.integration), pytest.param("fake")])
+def capped(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
+    """A driver whose image cache holds three of :func:`add_mib`'s images."""
+    if request.param == "local":
+        root = tmp_path / "storage"
+        return LocalStorage(LocalStorageSettings(root=root, image_cache_bytes=CACHE_CAP))
+    return FakeStorage(root=tmp_path / "fake", image_cache_bytes=CACHE_CAP)
+
+
+async def add_mib(
+    driver: StorageDriver, tmp_path: Path, image_id: str, pinned: tuple[str, ...] = ()
+) -> Path:
+    """Add a 1 MiB raw image (fully allocated: no holes) named ``image_id``."""
+    path = tmp_path / f"{image_id}.raw"
+    data = image_id.encode().ljust(16, b"!") * (MiB // 16)
+    path.write_bytes(data)
+    await driver.add_image(image_id, path, hashlib.sha256(data).hexdigest(), pinned=pinned)
+    return path
+
+
+async def cached_ids(driver: StorageDriver) -> list[str]:
+    return [i.image_id for i in await driver.list_images()]
 
 
 @pytest.fixture
@@ -115,3 +143,48 @@ async def test_capacity_and_overcommit(driver: StorageDriver) -> None:
         await driver.get_volume("b")
     await driver.delete_volume("a")
     assert (await driver.capacity()).provisioned_bytes == 0
+
+
+async def test_cache_cap_evicts_the_least_recently_used_image(
+    capped: StorageDriver, tmp_path: Path
+) -> None:
+    for name in ("a", "b", "c"):
+        await add_mib(capped, tmp_path, name)
+    await capped.create_root_disk("srv", "a")  # a is used now: b is the oldest
+    await capped.delete_root_disk("srv")
+    await add_mib(capped, tmp_path, "d")
+    assert await cached_ids(capped) == ["a", "c", "d"]
+    cap = await capped.capacity()
+    assert cap.images_cap_bytes == CACHE_CAP and 3 * MiB <= cap.images_bytes <= CACHE_CAP
+    await add_mib(capped, tmp_path, "c")  # added again: used, nothing evicted
+    await add_mib(capped, tmp_path, "e")
+    assert await cached_ids(capped) == ["c", "d", "e"]
+
+
+async def test_cache_cap_never_evicts_an_image_in_use(
+    capped: StorageDriver, tmp_path: Path
+) -> None:
+    await add_mib(capped, tmp_path, "a")
+    await capped.create_root_disk("srv", "a")  # a backs a root disk, and is the oldest
+    await add_mib(capped, tmp_path, "b")
+    await add_mib(capped, tmp_path, "c")
+    await add_mib(capped, tmp_path, "d", pinned=("b",))  # a desired server names b
+    assert await cached_ids(capped) == ["a", "b", "d"]
+    assert (await capped.get_root_disk("srv")).backing_image_id == "a"
+
+
+async def test_cache_full_of_images_in_use_refuses_and_changes_nothing(
+    capped: StorageDriver, tmp_path: Path
+) -> None:
+    for name in ("a", "b", "c"):
+        await add_mib(capped, tmp_path, name)
+    await capped.create_root_disk("s1", "a")
+    await capped.create_root_disk("s2", "b")
+    with pytest.raises(ImageCacheFull) as err:
+        await add_mib(capped, tmp_path, "d", pinned=("c",))
+    assert str(CACHE_CAP) in err.value.message and "a, b, c" in err.value.message
+    assert await cached_ids(capped) == ["a", "b", "c"]
+    assert (tmp_path / "d.raw").is_file()  # the source is left for the caller
+    await capped.delete_root_disk("s2")  # b is free now: it makes the room
+    await add_mib(capped, tmp_path, "d", pinned=("c",))
+    assert await cached_ids(capped) == ["a", "c", "d"]
