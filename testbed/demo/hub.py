@@ -24,6 +24,14 @@ def start_hub(stage: Stage, *store: str) -> str:
     return url
 
 
+def login(stage: Stage, user: str, password: str, project: str | None = None) -> None:
+    """``atoll login`` to the demo's hub as ``user`` (scoped to ``project`` if given)."""
+    assert stage.hub_url
+    scope = ("--project", project) if project else ()
+    stage.atoll("login", "--url", stage.hub_url, "--user", user, "--password", password,
+                *scope, "--ca-file", str(stage.work / "hub" / "ca.pem"), show=False)  # fmt: skip
+
+
 def play(stage: Stage) -> None:
     stage.hub_url = url = start_hub(stage)
     stage.say(f"  hub up at {url} (HTTPS, certificate from its own CA, SQLite store)")

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from atoll.testbed.demo import hub, packages, services, site
+from atoll.testbed.demo import catalog, hub, packages, services, site
 from atoll.testbed.demo.stage import Say, Stage
 
 
@@ -22,6 +22,9 @@ class Act:
 ACTS = [
     Act("The hub: HTTPS, identity, a flavor, a join token, project isolation", hub.play),
     Act("VNF packages: real ETSI packages read into Atoll's deployment model", packages.play),
+    Act(
+        "The catalog: reference image uploaded, a package onboarded, images prestaged", catalog.play
+    ),
     Act("An edge site on its own: the reference VNF on real libvirt + OVS, kill -9", site.play),
     Act("Scale-out store: the hub on a 3-member etcd cluster loses a member", services.play),
 ]

@@ -74,6 +74,43 @@ def _prepare_host(stage: Stage, tag: str) -> tuple[PrivateOVS, str, str]:
     return ovs, laptop, uplink
 
 
+def _hub_settings(stage: Stage) -> str:
+    """The agent's [site_agent] lines to pull images from the hub (when the hub act ran)."""
+    if "site" not in stage.facts:
+        return ""
+    return (
+        f'site_name = "{stage.facts["site"]}"\nhub_url = "{stage.hub_url}"\n'
+        f'hub_ca_file = "{stage.work / "hub" / "ca.pem"}"\n'
+        f'hub_user = "{stage.facts["site_user"]}"\n'
+        f'hub_password = "{stage.facts["site_password"]}"\n'
+        "image_poll_interval = 1.0\n"
+    )
+
+
+def _images(stage: Stage) -> tuple[str, str, str]:
+    """Kernel id, ramdisk id and kernel command line of the reference VNF at this site: pulled
+    from the hub where the catalog act prestaged them, else built and added on the spot."""
+    if "site" in stage.facts:
+        site = stage.facts["site"]
+
+        def pulled() -> bool:
+            transfers = stage.atoll_json("image", "transfers", "--site", site)
+            return bool(transfers) and all(t["state"] == "done" for t in transfers)
+
+        wait("the prestaged images to arrive", pulled, 120)
+        stage.atoll("image", "transfers", "--site", site)
+        stage.atoll("site-agent", "images")
+        stage.check(True, f"the agent pulled both prestaged images from the hub as {site}")
+        kernel, ramdisk = stage.facts["kernel"], stage.facts["ramdisk"]
+        return str(kernel["id"]), str(ramdisk["id"]), str(stage.facts["cmdline"])
+    ref = json.loads(stage.atoll("image", "build-reference", str(stage.work / "ref"),
+                                 "-f", "json", show=False))  # fmt: skip
+    stage.say(f"  reference VNF image: kernel {ref['kernel_version']} + busybox initramfs")
+    stage.atoll("site-agent", "image-add", "ref-kernel", ref["kernel"], show=False)
+    stage.atoll("site-agent", "image-add", "ref-initrd", ref["initramfs"], show=False)
+    return "ref-kernel", "ref-initrd", str(ref["cmdline"])
+
+
 def _start_agent(stage: Stage, config: Path, data: Path, port: int) -> subprocess.Popen[bytes]:
     return stage.daemon(f"site-agent-{port}",
                         ["site-agent", "run", "--data-dir", str(data), "--config", str(config),
@@ -94,7 +131,7 @@ def play(stage: Stage) -> None:
         f'virt_type = "qemu"\ndomain_prefix = "{prefix}"\novsdb_remote = "{ovs.remote}"\n'
         f'integration_bridge = "br-demo{tag}"\ndevice_prefix = "dm{tag}-"\n'
         f'owner = "atoll-demo-{tag}"\nphysical_networks = ["lan:{uplink}"]\n'
-        "reconcile_interval = 0.5\nstop_timeout = 5.0\n"
+        "reconcile_interval = 0.5\nstop_timeout = 5.0\n" + _hub_settings(stage)
     )
     stage.say(f"  site config {config}: private OVS, uplink {uplink} to the laptop namespace "
               f"{laptop} ({LAPTOP_IP})")  # fmt: skip
@@ -109,17 +146,13 @@ def play(stage: Stage) -> None:
     stage.env.update(ATOLL_SITE_TOKEN=token)
     stage.say("  (ATOLL_SITE_URL and ATOLL_SITE_TOKEN set from `atoll site-agent token`)")
 
-    ref = json.loads(stage.atoll("image", "build-reference", str(stage.work / "ref"),
-                                 "-f", "json", show=False))  # fmt: skip
-    stage.say(f"  reference VNF image: kernel {ref['kernel_version']} + busybox initramfs")
-    stage.atoll("site-agent", "image-add", "ref-kernel", ref["kernel"], show=False)
-    stage.atoll("site-agent", "image-add", "ref-initrd", ref["initramfs"], show=False)
+    kernel, ramdisk, cmdline = _images(stage)
     stage.atoll("network", "create", "lan", "--segment-type", "flat",
                 "--physical-network", "lan", show=False)  # fmt: skip
     stage.atoll("network", "subnet-create", "lan", LAN, "--gateway", "10.64.0.1", show=False)
     started = time.monotonic()
-    stage.atoll("server", "create", "web1", "--flavor", "small", "--kernel", "ref-kernel",
-                "--ramdisk", "ref-initrd", "--kernel-cmdline", ref["cmdline"],
+    stage.atoll("server", "create", "web1", "--flavor", "small", "--kernel", kernel,
+                "--ramdisk", ramdisk, "--kernel-cmdline", cmdline,
                 "--network", "lan", show=False)  # fmt: skip
 
     def active() -> dict[str, object] | None:

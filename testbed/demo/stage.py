@@ -28,6 +28,7 @@ class Stage:
     say: Say
     env: dict[str, str] = field(default_factory=dict)
     hub_url: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)  # what one act leaves for the next
 
     def __post_init__(self) -> None:
         self.env = {

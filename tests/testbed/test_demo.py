@@ -19,6 +19,9 @@ def test_every_demo_act_plays_and_cleans_up() -> None:
     assert "sees only ['telco-a']" in transcript
     assert "a tampered token is refused (401)" in transcript
     assert transcript.count(": valid, ") == 7  # every conformance package
+    assert "alice onboarded package" in transcript
+    assert "bob (telco-b) cannot see telco-a's package (404)" in transcript
+    assert "the agent pulled both prestaged images from the hub as edge-1" in transcript
     assert "-> 'hostname=web1 instance-id=" in transcript
     assert "UDP echo on port 7 -> 'atoll'" in transcript
     assert "restarted agent: still exactly one server, ACTIVE, still answering" in transcript
