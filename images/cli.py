@@ -1,7 +1,9 @@
 """``atoll image ...`` commands this package provides (the hub CLI adds upload, list...).
 
-- ``atoll image build-reference OUT_DIR [--cache-dir D]``: the reference VNF kernel and
-  initramfs, from Debian packages (cached, so a rebuild takes seconds);
+- ``atoll image build-reference OUT_DIR [--cache-dir D] [--register [--public]
+  [--name-prefix P]]``: the reference VNF kernel and initramfs, from Debian packages
+  (cached, so a rebuild takes seconds); ``--register`` uploads both to the hub as linked
+  images (kernel ``aki`` with ``ramdisk_id`` and ``cmdline``, initramfs ``ari``);
 - ``atoll image validate FILE --disk-format F``: what the hub would say about an upload
   (format, virtual size, refusal reasons), without uploading.
 """
@@ -33,6 +35,19 @@ def register(groups: Subparsers) -> None:
     build.add_argument(
         "--refresh", action="store_true", help="ask apt for the current kernel package again"
     )
+    build.add_argument(
+        "--register",
+        action="store_true",
+        help="upload both to the hub as linked images (kernel aki -> initramfs ari)",
+    )
+    build.add_argument("--public", action="store_true", help="with --register: for every project")
+    build.add_argument(
+        "--name-prefix",
+        default="atoll-reference",
+        help="with --register: images are PREFIX-kernel-VERSION, PREFIX-initramfs-VERSION",
+    )
+    build.add_argument("--url", help="hub URL (default: ATOLL_URL or the saved login)")
+    build.add_argument("--ca-file", help="CA certificate to trust (the hub's ca.pem)")
     add_format_option(build)
     build.set_defaults(func=_build_reference)
     check = cmds.add_parser("validate", help="check an image file as the hub would on upload")
@@ -55,7 +70,17 @@ def _build_reference(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     image = build_reference(args.out_dir, settings.reference_cache_dir, refresh=args.refresh)
-    emit(image.to_json(), args.format)
+    out = image.to_json()
+    if args.register:
+        from atoll.client import HubClient
+        from atoll.images.reference.register import register_reference
+
+        client = HubClient.from_environment(url=args.url, ca_file=args.ca_file)
+        registered = register_reference(
+            client, image, name_prefix=args.name_prefix, public=args.public
+        )
+        out.update(registered.to_json())
+    emit(out, args.format)
     return 0
 
 

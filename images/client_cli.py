@@ -108,8 +108,6 @@ def guess_format(path: Path) -> str:
 
 
 def _upload(args: argparse.Namespace) -> int:
-    from atoll.images.hub_files import ProgressBar, file_sha256, send_file
-
     path: Path = args.file
     if not path.is_file():
         raise NotFound(f"{path} is not a file")
@@ -127,18 +125,30 @@ def _upload(args: argparse.Namespace) -> int:
     }
     if args.public:
         body["visibility"] = "public"
-    sha = None if args.no_checksum else file_sha256(path, ProgressBar("checksum"))
-    image = client.post("/v1/images", body)
-    try:
-        result = send_file(client, image["id"], path, sha256=sha, progress=ProgressBar("upload"))
-    except AtollError:
-        _forget(client, image["id"])  # a killed record is of no use to anyone
-        raise
-    emit(result, args.format)
+    emit(upload_file(client, path, body, checksum=not args.no_checksum), args.format)
     return 0
 
 
-def _forget(client: HubClient, image_id: str) -> None:
+def upload_file(
+    client: HubClient, path: Path, body: dict[str, Any], *, checksum: bool = True
+) -> Any:
+    """Create the image record ``body`` and stream ``path`` as its data (hashed first unless
+    ``checksum`` is False, so the hub can refuse a file damaged on the way); the hub's
+    record. A refused or failed upload deletes the record again and raises."""
+    from atoll.images.hub_files import ProgressBar, file_sha256, send_file
+
+    sha = file_sha256(path, ProgressBar(f"checksum {path.name}")) if checksum else None
+    image = client.post("/v1/images", body)
+    try:
+        return send_file(
+            client, image["id"], path, sha256=sha, progress=ProgressBar(f"upload {path.name}")
+        )
+    except AtollError:
+        forget(client, image["id"])  # a killed record is of no use to anyone
+        raise
+
+
+def forget(client: HubClient, image_id: str) -> None:
     # the hub would show it killed; the upload's own error is what matters
     with contextlib.suppress(AtollError):
         client.delete(f"/v1/images/{image_id}")
