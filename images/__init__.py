@@ -15,8 +15,6 @@ Where things are (each module says more):
 - :mod:`.transfer` (site) ``ChunkFetcher(base_url, dest_dir=, chunks=, ssl_context=,
   headers=, bandwidth_bps=, progress=, local_images=, keep_chunks=)``: ``await
   fetch(image_id) -> FetchResult``.
-- :mod:`.cache` (site) ``ImageCache(root, capacity)``: add / path / touch / pin / unpin /
-  remove / evict_to_fit, LRU under a cap, pinned images never evicted.
 - :mod:`.reference.builder` ``build_reference(out_dir, cache_dir) -> ReferenceImage``.
 - :mod:`.settings` ``ImageSettings`` (section ``[images]``); :mod:`.errors` the error tree.
 """

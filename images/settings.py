@@ -21,7 +21,6 @@ class ImageSettings:
     - ``bandwidth_bps``: per-site cap for chunk fetches, bytes per second (0: no cap).
     - ``fetch_concurrency`` / ``fetch_retries``: parallel chunk fetches, and attempts per
       chunk before a transfer gives up (it resumes from what it has the next time).
-    - ``cache_size``: site image cache cap in bytes; LRU eviction, pinned images stay.
     - ``reference_cache_dir``: downloaded .debs and the built reference image.
     """
 
@@ -33,5 +32,4 @@ class ImageSettings:
     bandwidth_bps: int = 0
     fetch_concurrency: int = 4
     fetch_retries: int = 5
-    cache_size: int = 100 * GiB
     reference_cache_dir: Path = Path("/var/cache/atoll/reference")
