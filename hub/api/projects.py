@@ -26,7 +26,7 @@ from atoll.hub.api.replies import (
 from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import Field, Shape, name_field, text_field
 from atoll.hub.identity import assignments
-from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND
+from atoll.hub.identity.offboarding import end_access
 from atoll.hub.identity.policy import own_project
 from atoll.hub.store.base import Record
 
@@ -102,14 +102,7 @@ async def delete_project(request: web.Request) -> web.Response:
     hub = hub_of(request)
     name = path_name(request)
     await records.remove(hub.store, KIND, name, if_match(request))
-    for record in await assignments.all_matching(hub.store, {"project": name}):
-        await hub.store.delete(assignments.KIND, record.key)
-    creds = await records.visible_page(
-        hub.store, APP_CREDENTIAL_KIND, 100000, None, lambda r: True, {"project": name}
-    )
-    for record in creds.items:
-        await hub.store.delete(APP_CREDENTIAL_KIND, record.key)
-    await hub.revocations.revoke("project", name)
+    await end_access(hub.store, hub.revocations, "project", name)
     return no_content()
 
 

@@ -25,8 +25,7 @@ from atoll.hub.api.replies import (
 )
 from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import Field, Shape, name_field, text_field
-from atoll.hub.identity import assignments
-from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND
+from atoll.hub.identity.offboarding import end_access
 
 KIND = "user"
 PATH = {"name": name_field("user")}
@@ -113,14 +112,7 @@ async def delete_user(request: web.Request) -> web.Response:
     if name == claims_of(request).user:
         raise Conflict("you cannot delete your own user; ask another administrator")
     await records.remove(hub.store, KIND, name, if_match(request))
-    for record in await assignments.all_matching(hub.store, {"user": name}):
-        await hub.store.delete(assignments.KIND, record.key)
-    creds = await records.visible_page(
-        hub.store, APP_CREDENTIAL_KIND, 100000, None, lambda r: True, {"user": name}
-    )
-    for record in creds.items:
-        await hub.store.delete(APP_CREDENTIAL_KIND, record.key)
-    await hub.revocations.revoke("user", name)
+    await end_access(hub.store, hub.revocations, "user", name)
     return no_content()
 
 

@@ -7,7 +7,8 @@ Stored as kind ``role_assignment`` under the key ``<user>:project:<project>:<rol
 
 from __future__ import annotations
 
-from atoll.hub.store.base import JSON, ListQuery, Record, Store
+from atoll.hub.store.base import JSON, Record, Store
+from atoll.hub.store.query import list_all
 
 KIND = "role_assignment"
 
@@ -28,14 +29,7 @@ def assignment_value(user: str, project: str | None, role: str, created_at: str)
 
 
 async def all_matching(store: Store, filters: JSON) -> list[Record]:
-    out: list[Record] = []
-    marker: str | None = None
-    while True:
-        page = await store.list(ListQuery(KIND, filters=filters, limit=1000, marker=marker))
-        out += page.items
-        if page.next_marker is None:
-            return out
-        marker = page.next_marker
+    return await list_all(store, KIND, filters)
 
 
 async def roles_on(store: Store, user: str, project: str | None) -> tuple[str, ...]:

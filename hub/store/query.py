@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from atoll.errors import InvalidInput, Problem
-from atoll.hub.store.base import ListQuery
+from atoll.hub.store.base import ListQuery, Record, Store
 
 FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 SCALARS = (str, int, float, bool, type(None))
@@ -54,3 +54,15 @@ def _equal(have: Any, want: Any) -> bool:
     if isinstance(have, str) != isinstance(want, str):
         return False
     return bool(have == want)
+
+
+async def list_all(store: Store, kind: str, filters: Mapping[str, Any]) -> list[Record]:
+    """Every object of ``kind`` matching ``filters``, following the pages."""
+    out: list[Record] = []
+    marker: str | None = None
+    while True:
+        page = await store.list(ListQuery(kind, filters=filters, limit=1000, marker=marker))
+        out += page.items
+        if page.next_marker is None:
+            return out
+        marker = page.next_marker
