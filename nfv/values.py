@@ -34,6 +34,13 @@ class Values:
         self.doc = doc
         self.log = log
 
+    def _present(self, data: Mapping[str, Any], key: str, keys: PathKey, required: bool) -> Any:
+        """``data[key]``, or None (reported at ``keys`` when it is required)."""
+        value = data.get(key)
+        if value is None and required:
+            self.error(keys, f"{key} is required")
+        return value
+
     def where(self, keys: PathKey) -> str:
         return self.doc.where(keys)
 
@@ -43,10 +50,8 @@ class Values:
     def mapping(
         self, data: Mapping[str, Any], key: str, keys: PathKey, *, required: bool = False
     ) -> Mapping[str, Any] | None:
-        value = data.get(key)
+        value = self._present(data, key, keys, required)
         if value is None:
-            if required:
-                self.error(keys, f"{key} is required")
             return None
         if not isinstance(value, Mapping):
             self.error((*keys, key), f"must be a map, not {_kind(value)}")
@@ -56,10 +61,8 @@ class Values:
     def text(
         self, data: Mapping[str, Any], key: str, keys: PathKey, *, required: bool = False
     ) -> str | None:
-        value = data.get(key)
+        value = self._present(data, key, keys, required)
         if value is None:
-            if required:
-                self.error(keys, f"{key} is required")
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             self.error((*keys, key), f"must be a string, not {_kind(value)}")
@@ -75,10 +78,8 @@ class Values:
         required: bool = False,
         minimum: int = 0,
     ) -> int | None:
-        value = data.get(key)
+        value = self._present(data, key, keys, required)
         if value is None:
-            if required:
-                self.error(keys, f"{key} is required")
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             self.error((*keys, key), f"must be an integer, not {_kind(value)} {value!r:.40}")
@@ -104,10 +105,8 @@ class Values:
         self, data: Mapping[str, Any], key: str, keys: PathKey, *, required: bool = False
     ) -> int | None:
         """A ``scalar-unit.size`` (``512 MB``, ``1 GiB``) in bytes."""
-        value = data.get(key)
+        value = self._present(data, key, keys, required)
         if value is None:
-            if required:
-                self.error(keys, f"{key} is required")
             return None
         match = _SCALAR.match(value) if isinstance(value, str) else None
         unit = _SIZE_UNITS.get(match.group(2).lower()) if match else None

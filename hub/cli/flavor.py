@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 
 from atoll.cli import Subparsers
-from atoll.client import quote
 from atoll.errors import InvalidInput, Problem
+from atoll.hub.cli.collection import Collection
 from atoll.hub.cli.connection import add_connection_options, client
 from atoll.output import add_format_option, emit
 
 COLUMNS = ["name", "vcpus", "ram_mb", "disk_gb", "public", "extra_specs"]
+FLAVORS = Collection("flavor", COLUMNS)
 
 
 def register(groups: Subparsers) -> None:
@@ -39,13 +40,13 @@ def register(groups: Subparsers) -> None:
     create.add_argument("--description", default="")
     create.set_defaults(func=_create)
     listing = cmds.add_parser("list", help="list the flavors you may use")
-    listing.set_defaults(func=_list)
+    listing.set_defaults(func=FLAVORS.list)
     show = cmds.add_parser("show", help="show a flavor")
     show.add_argument("name")
-    show.set_defaults(func=_show)
+    show.set_defaults(func=FLAVORS.show)
     delete = cmds.add_parser("delete", help="delete a flavor")
     delete.add_argument("name")
-    delete.set_defaults(func=_delete)
+    delete.set_defaults(func=FLAVORS.delete)
     for cmd in (create, listing, show, delete):
         add_connection_options(cmd)
     for cmd in (create, listing, show):
@@ -79,20 +80,4 @@ def _create(args: argparse.Namespace) -> int:
     if args.project:
         body["projects"] = args.project
     emit(client(args).post("/v1/flavors", body), args.format)
-    return 0
-
-
-def _list(args: argparse.Namespace) -> int:
-    emit(client(args).list_all("/v1/flavors"), args.format, COLUMNS)
-    return 0
-
-
-def _show(args: argparse.Namespace) -> int:
-    emit(client(args).get(f"/v1/flavors/{quote(args.name)}"), args.format)
-    return 0
-
-
-def _delete(args: argparse.Namespace) -> int:
-    client(args).delete(f"/v1/flavors/{quote(args.name)}")
-    print(f"deleted flavor {args.name}")
     return 0

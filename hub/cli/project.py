@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from atoll.cli import Subparsers
-from atoll.client import quote
+from atoll.hub.cli.collection import Collection
 from atoll.hub.cli.connection import add_connection_options, client
 from atoll.output import add_format_option, emit
 
 COLUMNS = ["name", "description", "created_at"]
+PROJECTS = Collection("project", COLUMNS)
 
 
 def register(groups: Subparsers) -> None:
@@ -20,13 +21,13 @@ def register(groups: Subparsers) -> None:
     create.add_argument("--description", default="")
     create.set_defaults(func=_create)
     listing = cmds.add_parser("list", help="list the projects you can see")
-    listing.set_defaults(func=_list)
+    listing.set_defaults(func=PROJECTS.list)
     show = cmds.add_parser("show", help="show a project")
     show.add_argument("name")
-    show.set_defaults(func=_show)
+    show.set_defaults(func=PROJECTS.show)
     delete = cmds.add_parser("delete", help="delete a project (and its role assignments)")
     delete.add_argument("name")
-    delete.set_defaults(func=_delete)
+    delete.set_defaults(func=PROJECTS.delete)
     for cmd in (create, listing, show, delete):
         add_connection_options(cmd)
     for cmd in (create, listing, show):
@@ -36,20 +37,4 @@ def register(groups: Subparsers) -> None:
 def _create(args: argparse.Namespace) -> int:
     body = {"name": args.name, "description": args.description}
     emit(client(args).post("/v1/projects", body), args.format)
-    return 0
-
-
-def _list(args: argparse.Namespace) -> int:
-    emit(client(args).list_all("/v1/projects"), args.format, COLUMNS)
-    return 0
-
-
-def _show(args: argparse.Namespace) -> int:
-    emit(client(args).get(f"/v1/projects/{quote(args.name)}"), args.format)
-    return 0
-
-
-def _delete(args: argparse.Namespace) -> int:
-    client(args).delete(f"/v1/projects/{quote(args.name)}")
-    print(f"deleted project {args.name}")
     return 0

@@ -7,24 +7,26 @@ import argparse
 from atoll.cli import Subparsers
 from atoll.client import quote
 from atoll.errors import InvalidInput, Problem
+from atoll.hub.cli.collection import Collection
 from atoll.hub.cli.connection import add_connection_options, client
 from atoll.output import add_format_option, emit
 
 COLUMNS = ["name", "region", "state", "last_seen", "labels"]
 TOKEN_COLUMNS = ["id", "site", "expires_at", "used_at", "created_by"]
+SITES = Collection("site", COLUMNS)
 
 
 def register(groups: Subparsers) -> None:
     parser = groups.add_parser("site", help="the site registry and join tokens")
     cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     listing = cmds.add_parser("list", help="list sites")
-    listing.set_defaults(func=_list)
+    listing.set_defaults(func=SITES.list)
     show = cmds.add_parser("show", help="show a site")
     show.add_argument("name")
-    show.set_defaults(func=_show)
+    show.set_defaults(func=SITES.show)
     delete = cmds.add_parser("delete", help="remove a site from the registry")
     delete.add_argument("name")
-    delete.set_defaults(func=_delete)
+    delete.set_defaults(func=SITES.delete)
     create_site = cmds.add_parser("create", help="register a site ahead of its enrollment")
     create_site.add_argument("name")
     setter = cmds.add_parser("set", help="change a site's region, labels, location or state")
@@ -86,22 +88,6 @@ def _set(args: argparse.Namespace) -> int:
     if args.state:
         body["state"] = args.state
     emit(client(args).patch(f"/v1/sites/{quote(args.name)}", body), args.format)
-    return 0
-
-
-def _list(args: argparse.Namespace) -> int:
-    emit(client(args).list_all("/v1/sites"), args.format, COLUMNS)
-    return 0
-
-
-def _show(args: argparse.Namespace) -> int:
-    emit(client(args).get(f"/v1/sites/{quote(args.name)}"), args.format)
-    return 0
-
-
-def _delete(args: argparse.Namespace) -> int:
-    client(args).delete(f"/v1/sites/{quote(args.name)}")
-    print(f"deleted site {args.name}")
     return 0
 
 

@@ -7,11 +7,12 @@ import getpass
 import os
 
 from atoll.cli import Subparsers
-from atoll.client import quote
+from atoll.hub.cli.collection import Collection
 from atoll.hub.cli.connection import add_connection_options, client
 from atoll.output import add_format_option, emit
 
 COLUMNS = ["name", "enabled", "description", "created_at"]
+USERS = Collection("user", COLUMNS)
 
 
 def register(groups: Subparsers) -> None:
@@ -23,13 +24,13 @@ def register(groups: Subparsers) -> None:
     create.add_argument("--description", default="")
     create.set_defaults(func=_create)
     listing = cmds.add_parser("list", help="list users")
-    listing.set_defaults(func=_list)
+    listing.set_defaults(func=USERS.list)
     show = cmds.add_parser("show", help="show a user")
     show.add_argument("name")
-    show.set_defaults(func=_show)
+    show.set_defaults(func=USERS.show)
     delete = cmds.add_parser("delete", help="delete a user (revokes its tokens)")
     delete.add_argument("name")
-    delete.set_defaults(func=_delete)
+    delete.set_defaults(func=USERS.delete)
     password = cmds.add_parser("password", help="change your own password (logs you out)")
     password.set_defaults(func=_password)
     for cmd in (create, listing, show, delete, password):
@@ -42,22 +43,6 @@ def _create(args: argparse.Namespace) -> int:
     password = args.password or os.environ.get("ATOLL_NEW_PASSWORD") or getpass.getpass()
     body = {"name": args.name, "password": password, "description": args.description}
     emit(client(args).post("/v1/users", body), args.format)
-    return 0
-
-
-def _list(args: argparse.Namespace) -> int:
-    emit(client(args).list_all("/v1/users"), args.format, COLUMNS)
-    return 0
-
-
-def _show(args: argparse.Namespace) -> int:
-    emit(client(args).get(f"/v1/users/{quote(args.name)}"), args.format)
-    return 0
-
-
-def _delete(args: argparse.Namespace) -> int:
-    client(args).delete(f"/v1/users/{quote(args.name)}")
-    print(f"deleted user {args.name}")
     return 0
 
 
