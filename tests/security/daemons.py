@@ -1,0 +1,159 @@
+"""The running daemons an attacker calls: a real hub and a real site agent, started as users do.
+
+Every module in ``tests/security/`` talks to these over real HTTP, the way someone outside
+would: no test client, no in-process app, no store access except to *observe* the damage.
+
+- :class:`RunningHub`: ``atoll hub init`` + ``atoll hub serve`` (HTTPS from its own CA, SQLite
+  store) on a free loopback port.
+- :class:`RunningSite`: ``atoll site-agent run`` on real libvirtd and a private OVS, logged in
+  with the local admin credential it printed on first start.
+
+Both answer :meth:`Daemon.call` with ``(status, headers, body)`` and never raise on an HTTP
+error status: an attacker reads every answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atoll.testbed.services.ports import free_port
+from atoll.testbed.services.process import reap, spawn
+
+ATOLL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "atoll"
+HUB_ADMIN_PASSWORD = "sec-admin-" + secrets.token_urlsafe(12)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def body(self) -> Any:
+        try:
+            return json.loads(self.raw) if self.raw else None
+        except ValueError:
+            return self.raw.decode(errors="replace")
+
+    def __repr__(self) -> str:  # what a failing assert shows
+        return f"Reply({self.status}, {self.raw[:500]!r})"
+
+
+@dataclass
+class Daemon:
+    url: str
+    ssl_context: ssl.SSLContext | None = None
+    token: str = field(default="", repr=False)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> Reply:
+        """One HTTP request; ``token=None`` uses the daemon's admin token, ``""`` none at all."""
+        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        bearer = self.token if token is None else token
+        if bearer:
+            req.add_header("Authorization", f"Bearer {bearer}")
+        for key, value in (headers or {}).items():
+            req.add_header(key, value)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context) as resp:  # noqa: S310
+                return Reply(resp.status, dict(resp.headers.items()), resp.read())
+        except urllib.error.HTTPError as exc:
+            return Reply(exc.code, dict(exc.headers.items()), exc.read())
+
+    def ok(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        """A call that must succeed (2xx); returns the decoded body."""
+        reply = self.call(method, path, body, **kw)
+        assert 200 <= reply.status < 300, f"{method} {path}: {reply!r}"
+        return reply.body
+
+
+@dataclass
+class RunningHub(Daemon):
+    data_dir: Path = Path()
+    ca_file: Path = Path()
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @classmethod
+    def start(cls, workdir: Path) -> RunningHub:
+        data = workdir / "hub"
+        env = {**os.environ, "ATOLL_ADMIN_PASSWORD": HUB_ADMIN_PASSWORD}
+        subprocess.run(
+            [str(ATOLL), "hub", "init", "--data-dir", str(data)],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+        port = free_port()
+        log = workdir / "hub.log"
+        argv = [str(ATOLL), "hub", "serve", "--data-dir", str(data), "--host", "127.0.0.1"]
+        proc = spawn([*argv, "--port", str(port)], log)
+        ca = data / "ca.pem"
+        hub = cls(
+            f"https://localhost:{port}",
+            ssl.create_default_context(cafile=str(ca)),
+            data_dir=data,
+            ca_file=ca,
+            proc=proc,
+        )
+        deadline = time.monotonic() + 30
+        while "hub serving on" not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                reap(proc)
+                raise AssertionError(f"hub did not come up:\n{log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        hub.token = hub.login("admin", HUB_ADMIN_PASSWORD)
+        return hub
+
+    def login(self, user: str, password: str, project: str | None = None) -> str:
+        body: dict[str, Any] = {"user": user, "password": password}
+        if project:
+            body["project"] = project
+        return str(self.ok("POST", "/v1/auth/tokens", body, token="")["token"])
+
+    def tenant(self, project: str, user: str, role: str = "member") -> str:
+        """Create ``project`` (if new) and ``user`` with ``role`` on it; returns their token."""
+        if self.call("GET", f"/v1/projects/{project}").status == 404:
+            self.ok("POST", "/v1/projects", {"name": project})
+        password = f"{user}-pw-{secrets.token_hex(4)}"
+        self.ok("POST", "/v1/users", {"name": user, "password": password})
+        self.ok("POST", "/v1/role_assignments", {"user": user, "project": project, "role": role})
+        return self.login(user, password, project)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            reap(self.proc, grace=10)
+
+
+@dataclass
+class RunningSite(Daemon):
+    data_dir: Path = Path()
+    secret: str = field(default="", repr=False)
+    agent: Any = field(default=None, repr=False)  # tests.site_agent.real_site.AgentProcess
+    names: Any = None  # tests.site_agent.real_site.Names
+
+    def stop(self) -> None:
+        if self.agent is not None:
+            self.agent.stop()
