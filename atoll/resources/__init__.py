@@ -1,0 +1,55 @@
+"""One typed model of what crosses between hub and site: intent (specs) and facts (statuses).
+
+Hub, site, sync and the lifecycle engine all speak it. Every model is a frozen, keyword-only
+dataclass with ``to_wire()`` (plain msgpack/JSON-safe values) and ``from_wire()`` (checks
+every field and rule, raising :class:`~atoll.errors.InvalidInput` with each problem's path).
+Fields a newer peer sent are kept in ``extra`` and written back, so an older site passes them
+through unchanged.
+
+- :mod:`.fields`: the one decoder/encoder (annotations -> checks); :mod:`.model`: the base.
+- :mod:`.meta`: id, name, project id, labels, owner reference (VNF instance / VDU).
+- :mod:`.compute`: server (NICs, user data, restart policy, power), flavor, image reference.
+- :mod:`.network`: network, subnet, port. :mod:`.storage`: volume.
+- :mod:`.envelope`: :class:`Desired` (kind, meta, spec, origin, hub revision) and
+  :class:`Observed` (state, message, the site's sequence number, typed facts).
+- :mod:`.versions`: the version history, the oldest accepted, upgrades of old payloads.
+"""
+
+from atoll.resources.compute import (
+    AddressFact,
+    FlavorExtras,
+    FlavorSpec,
+    ImageRef,
+    NicSpec,
+    ServerFacts,
+    ServerSpec,
+)
+from atoll.resources.envelope import FACTS, SPECS, Desired, Kind, Observed, Origin
+from atoll.resources.meta import Meta, OwnerRef
+from atoll.resources.model import Model
+from atoll.resources.network import AllocationPool, NetworkSpec, PortSpec, SubnetSpec
+from atoll.resources.storage import VolumeSpec
+
+__all__ = [
+    "FACTS",
+    "SPECS",
+    "AddressFact",
+    "AllocationPool",
+    "Desired",
+    "FlavorExtras",
+    "FlavorSpec",
+    "ImageRef",
+    "Kind",
+    "Meta",
+    "Model",
+    "NetworkSpec",
+    "NicSpec",
+    "Observed",
+    "Origin",
+    "OwnerRef",
+    "PortSpec",
+    "ServerFacts",
+    "ServerSpec",
+    "SubnetSpec",
+    "VolumeSpec",
+]

@@ -1,0 +1,239 @@
+"""The one decoder and encoder behind every model in :mod:`atoll.resources`.
+
+A model is a frozen dataclass whose annotations say what each field holds; this module turns
+plain wire values (msgpack/JSON-safe: dict, list, str, int, float, bool, None) into a model
+and back, and nothing else does. Supported annotations: ``str``, ``int``, ``float``, ``bool``,
+``X | None``, ``Literal[...]``, ``tuple[X, ...]``, ``Mapping[str, X]`` and nested models.
+Bounds ride on the field's metadata (:func:`bounded`).
+
+Decoding never stops at the first problem: it returns every :class:`~atoll.errors.Problem`
+with its path (``spec.nics[1].network``), so a client fixes all of them at once. Keys the
+model does not know are *kept* (``Model.extra``) when ``strict`` is false, so an older peer
+passes a newer peer's fields back unchanged; with ``strict`` they are reported, which is
+what an API wants of a person's request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal, Union
+
+from atoll.errors import Problem
+
+EXTRA = "extra"
+_MISSING = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    low: float | None = None  # numbers: at least; strings/lists: at least this many
+    high: float | None = None  # numbers: at most; strings/lists: at most this many
+    pattern: str | None = None  # strings must match (fullmatch)
+    hint: str = ""  # what the pattern means, for the problem text
+    multiline: bool = False  # text that may hold tabs and line breaks (user data)
+
+
+def bounded(
+    default: Any = _MISSING,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    pattern: str | None = None,
+    hint: str = "",
+    multiline: bool = False,
+) -> Any:
+    """A dataclass field with bounds (and optionally a default)."""
+    meta = {"bounds": Bounds(low, high, pattern, hint, multiline)}
+    if default is _MISSING:
+        return dataclasses.field(metadata=meta)
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("mutable defaults: use a tuple or a frozen mapping")
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def decode(cls: type[Any], data: object, where: str, strict: bool) -> tuple[Any, list[Problem]]:
+    """``data`` as an instance of the dataclass ``cls``, or ``None``, and every problem."""
+    problems: list[Problem] = []
+    value = _model(cls, data, where, strict, problems)
+    return value, problems
+
+
+def encode(value: Any) -> Any:
+    """A model (or anything a model holds) as plain wire values; ``extra`` keys come back."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            if f.name == EXTRA:
+                continue
+            out[f.name] = encode(getattr(value, f.name))
+        extra = getattr(value, EXTRA, None)
+        if extra:
+            for key, item in extra.items():
+                out.setdefault(key, item)
+        return out
+    if isinstance(value, tuple):
+        return [encode(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: encode(v) for k, v in value.items()}
+    return value
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+@typing.no_type_check
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    cached = cls.__dict__.get("__atoll_hints__")
+    if cached is None:
+        cached = typing.get_type_hints(cls)
+        cls.__atoll_hints__ = cached
+    return cached
+
+
+def _model(cls: type[Any], data: object, where: str, strict: bool, problems: list[Problem]) -> Any:
+    if not isinstance(data, Mapping):
+        problems.append(Problem(where or "body", "must be an object"))
+        return None
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    before = len(problems)
+    known = set()
+    for f in dataclasses.fields(cls):
+        if f.name == EXTRA:
+            continue
+        known.add(f.name)
+        path = _join(where, f.name)
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                problems.append(Problem(path, "is required"))
+            continue
+        bounds = f.metadata.get("bounds")
+        kwargs[f.name] = _value(hints[f.name], data[f.name], path, strict, problems, bounds)
+    unknown = {k: v for k, v in data.items() if k not in known}
+    if unknown:
+        if strict:
+            names = ", ".join(sorted(known))
+            for key in sorted(unknown, key=str):
+                problems.append(Problem(_join(where, str(key)), f"unknown field; known: {names}"))
+        elif any(f.name == EXTRA for f in dataclasses.fields(cls)):
+            kwargs[EXTRA] = types.MappingProxyType(dict(unknown))
+    if len(problems) > before:
+        return None
+    instance = cls(**kwargs)
+    check = getattr(instance, "problems", None)
+    if check is not None:
+        problems.extend(check(where))
+    return instance
+
+
+def _value(
+    hint: Any,
+    value: object,
+    where: str,
+    strict: bool,
+    problems: list[Problem],
+    bounds: Bounds | None = None,
+) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1:
+            raise TypeError(f"unsupported union {hint}")
+        return _value(inner[0], value, where, strict, problems, bounds)
+    if origin is Literal:
+        if value not in args:
+            problems.append(Problem(where, f"must be one of {', '.join(map(str, args))}"))
+            return None
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            problems.append(Problem(where, "must be a list"))
+            return None
+        _count(len(value), where, problems, bounds, "items")
+        return tuple(
+            _value(args[0], item, f"{where}[{i}]", strict, problems) for i, item in enumerate(value)
+        )
+    if origin in (Mapping, dict, typing.Mapping):
+        if not isinstance(value, Mapping):
+            problems.append(Problem(where, "must be an object"))
+            return None
+        _count(len(value), where, problems, bounds, "keys")
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                problems.append(Problem(where, f"key {key!r} must be a string"))
+                continue
+            out[key] = _value(args[1], item, _join(where, key), strict, problems)
+        return types.MappingProxyType(out)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _model(hint, value, where, strict, problems)
+    if hint is Any:
+        return value
+    return _scalar(hint, value, where, problems, bounds)
+
+
+def _scalar(
+    hint: Any, value: object, where: str, problems: list[Problem], bounds: Bounds | None
+) -> Any:
+    if hint is bool:
+        if not isinstance(value, bool):
+            problems.append(Problem(where, "must be true or false"))
+            return None
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(Problem(where, "must be an integer"))
+            return None
+        _range(value, where, problems, bounds)
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(Problem(where, "must be a number"))
+            return None
+        _range(value, where, problems, bounds)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            problems.append(Problem(where, "must be a string"))
+            return None
+        _count(len(value), where, problems, bounds, "characters")
+        allowed = "\t\n\r" if bounds and bounds.multiline else ""
+        if any((ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F) and c not in allowed for c in value):
+            problems.append(Problem(where, "must not contain control characters"))
+        elif bounds and bounds.pattern and not re.fullmatch(bounds.pattern, value):
+            problems.append(Problem(where, bounds.hint or f"must match {bounds.pattern}"))
+        return value
+    raise TypeError(f"unsupported annotation {hint!r} at {where}")
+
+
+def _range(value: float, where: str, problems: list[Problem], bounds: Bounds | None) -> None:
+    if bounds is None:
+        return
+    if (bounds.low is not None and value < bounds.low) or (
+        bounds.high is not None and value > bounds.high
+    ):
+        problems.append(Problem(where, f"must be in {_fmt(bounds.low)}..{_fmt(bounds.high)}"))
+
+
+def _count(n: int, where: str, problems: list[Problem], bounds: Bounds | None, unit: str) -> None:
+    if bounds is None:
+        return
+    if bounds.low is not None and n < bounds.low:
+        least = "must not be empty" if bounds.low == 1 else f"needs {_fmt(bounds.low)} {unit}"
+        problems.append(Problem(where, least))
+    if bounds.high is not None and n > bounds.high:
+        problems.append(Problem(where, f"must have at most {_fmt(bounds.high)} {unit}"))
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return ""
+    return str(int(x)) if float(x).is_integer() else str(x)
