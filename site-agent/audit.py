@@ -19,7 +19,7 @@ from functools import partial
 from atoll.site_agent.drivers.storage.base import ObjectKind
 from atoll.site_agent.host import Host
 from atoll.site_agent.journal import Journal
-from atoll.site_agent.store import LocalStore, release_orphan_leases_sync
+from atoll.site_agent.store import LocalStore
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ async def audit(store: LocalStore, host: Host, journal: Journal) -> AuditReport:
             await remove("snapshot", oid, partial(host.storage.delete_snapshot, oid))
     for sid in sorted(instance_dirs - servers):
         await remove("files", sid, partial(_remove_dir, host, sid))
-    report.leases_released = await store.call(release_orphan_leases_sync, store)
+    report.leases_released = await store.call(store.release_orphan_leases)
     return report
 
 

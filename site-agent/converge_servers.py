@@ -35,7 +35,7 @@ from atoll.site_agent.drivers.network.base import PortBinding
 from atoll.site_agent.host import Host, network_spec, port_spec
 from atoll.site_agent.journal import Journal
 from atoll.site_agent.restart import Backoff, exit_kind, should_restart
-from atoll.site_agent.store import DesiredObject, LocalStore, purge_server_sync
+from atoll.site_agent.store import DesiredObject, LocalStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -341,9 +341,7 @@ class ServerConverger:
 
         await self._act(sid, "remove_files", str(self.host.instance_dir(sid)), remove_files)
         if purge:
-            await self.store.call(
-                purge_server_sync, self.store, sid, list(server.spec.get("ports", []))
-            )
+            await self.store.call(self.store.purge_server, sid, list(server.spec.get("ports", [])))
 
 
 def _nic(binding: PortBinding) -> NicSpec:

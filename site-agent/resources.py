@@ -21,13 +21,7 @@ from atoll.site_agent.catalog import ImageCatalog
 from atoll.site_agent.drivers.network.errors import NetworkError
 from atoll.site_agent.drivers.network.ipam import SubnetIpam
 from atoll.site_agent.errors import BadSpec, DuplicateName
-from atoll.site_agent.store import (
-    DesiredObject,
-    LocalStore,
-    insert_objects_sync,
-    mark_deleting_sync,
-    update_specs_sync,
-)
+from atoll.site_agent.store import DesiredObject, LocalStore, NewObject
 
 JSON = dict[str, Any]
 
@@ -70,7 +64,7 @@ class Resources:
             ("flavor", new_id(), name, {"name": name, "vcpus": vcpus, "ram_mb": ram})
             for name, vcpus, ram in DEFAULT_FLAVORS
         ]
-        insert_objects_sync(self.store, rows, [])
+        self.store.insert_objects([NewObject(*r) for r in rows], [])
 
     # -- reads -----------------------------------------------------------------------------
     async def list_kind(self, kind: str) -> list[JSON]:
@@ -132,10 +126,10 @@ class Resources:
             raise BadSpec("the server cannot be created", problems)
         rows: list[tuple[str, str, str | None, JSON]] = [("server", server_id, spec["name"], spec)]
         rows += [("port", p["id"], None, p) for p in ports]
-        insert_objects_sync(self.store, rows, leases)
+        self.store.insert_objects([NewObject(*r) for r in rows], leases)
         if volumes:
-            update_specs_sync(
-                self.store, [("volume", v.id, {**v.spec, "server": server_id}) for v in volumes]
+            self.store.update_specs(
+                [("volume", v.id, {**v.spec, "server": server_id}) for v in volumes]
             )
 
     def _find_live_sync(self, kind: str, ref: str) -> DesiredObject | None:
@@ -256,7 +250,7 @@ class Resources:
             raise Conflict(
                 f"volume {ref} is attached to server {obj.spec['server']}; detach it first"
             )
-        mark_deleting_sync(self.store, keys)
+        self.store.mark_all_deleting(keys)
 
     def _refuse_if_used_sync(self, network: DesiredObject) -> None:
         users = [p for p in self.store.list_objects("port") if p.spec["network"] == network.id]
@@ -291,7 +285,7 @@ class Resources:
             raise InvalidInput(
                 f"unknown server action {action!r}; known: start, stop, reboot, rebuild"
             )
-        await self.store.call(update_specs_sync, self.store, [("server", obj.id, spec)])
+        await self.store.call(self.store.update_specs, [("server", obj.id, spec)])
         self.kick()
         return await self.show("server", obj.id)
 
@@ -332,7 +326,7 @@ class Resources:
     async def _insert(self, kind: str, obj_id: str, name: str | None, spec: JSON) -> JSON:
         def insert() -> None:
             self._check_name_free_sync(kind, name)
-            insert_objects_sync(self.store, [(kind, obj_id, name, spec)], [])
+            self.store.insert_objects([NewObject(kind, obj_id, name, spec)], [])
 
         await self.store.call(insert)
         self.kick()
@@ -386,4 +380,4 @@ class Resources:
             raise InvalidInput(
                 f"unknown volume action {action!r}; known: attach, detach, extend, snapshot"
             )
-        update_specs_sync(self.store, [("volume", vol.id, spec), *changes])
+        self.store.update_specs([("volume", vol.id, spec), *changes])

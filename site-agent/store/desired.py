@@ -1,0 +1,222 @@
+"""Desired objects (table ``objects``): what should exist at this site, and who asked for it.
+
+One row per object of kind ``server``, ``network``, ``subnet``, ``port``, ``volume`` or
+``flavor``, with a ``generation`` bumped on every spec change and ``deleting`` set when
+deletion was asked for (the row goes once the reconciler has torn the object down). Names
+are unique per kind among live objects.
+
+Ownership ("Who owns what" in ARCHITECTURE.md): ``origin`` says who authored the current
+spec (``hub``: intent from the hub; ``site``: the local API or local auto-heal, possibly
+while offline), ``hub_revision`` the hub revision it was based on (``None`` for an object the
+hub has never seen), ``project_id`` the project it belongs to (an immutable id).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Literal
+
+from atoll.errors import NotFound
+from atoll.site_agent.errors import DuplicateName
+from atoll.site_agent.store.database import JSON, Database
+
+Origin = Literal["hub", "site"]
+
+
+@dataclass(frozen=True)
+class DesiredObject:
+    kind: str
+    id: str
+    name: str | None
+    spec: JSON
+    generation: int
+    deleting: bool
+    created: float
+    origin: Origin = "site"
+    hub_revision: int | None = None
+    project_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NewObject:
+    """One object to insert: what :meth:`DesiredTable.insert_objects` takes."""
+
+    kind: str
+    id: str
+    name: str | None
+    spec: JSON
+    origin: Origin = "site"
+    hub_revision: int | None = None
+    project_id: str | None = None
+
+
+class DesiredTable(Database):
+    def create_object(
+        self,
+        kind: str,
+        obj_id: str,
+        name: str | None,
+        spec: JSON,
+        *,
+        origin: Origin = "site",
+        hub_revision: int | None = None,
+        project_id: str | None = None,
+    ) -> DesiredObject:
+        self.insert_objects(
+            [NewObject(kind, obj_id, name, spec, origin, hub_revision, project_id)], []
+        )
+        return self.get_object(kind, obj_id)
+
+    def insert_objects(self, objects: list[NewObject], leases: list[tuple[str, str, str]]) -> None:
+        """Insert objects and IPAM leases ``(subnet_id, address, port_id)`` atomically.
+
+        A live name already taken raises DuplicateName and nothing is written.
+        """
+        now = self.clock()
+        try:
+            with self.tx() as c:
+                for o in objects:
+                    c.execute(
+                        "INSERT INTO objects(kind, id, name, spec, generation, deleting,"
+                        " created, updated, origin, hub_revision, project_id)"
+                        " VALUES (?, ?, ?, ?, 1, 0, ?, ?, ?, ?, ?)",
+                        (o.kind, o.id, o.name, json.dumps(o.spec), now, now, o.origin,
+                         o.hub_revision, o.project_id),
+                    )  # fmt: skip
+                    c.execute(
+                        "INSERT OR REPLACE INTO status(kind, id, state, observed_generation,"
+                        " message, detail, updated, seq) VALUES (?, ?, 'PENDING', 0, '', '{}',"
+                        " ?, ?)",
+                        (o.kind, o.id, now, _next_seq(c)),
+                    )
+                c.executemany(
+                    "INSERT INTO ipam(subnet_id, address, port_id) VALUES (?, ?, ?)", leases
+                )
+        except sqlite3.IntegrityError as exc:
+            first = objects[0]
+            raise DuplicateName(f"a {first.kind} named {first.name!r} already exists") from exc
+
+    def update_spec(
+        self, kind: str, obj_id: str, spec: JSON, *, origin: Origin = "site"
+    ) -> DesiredObject:
+        self.update_specs([(kind, obj_id, spec)], origin=origin)
+        return self.get_object(kind, obj_id)
+
+    def update_specs(
+        self, changes: list[tuple[str, str, JSON]], *, origin: Origin = "site"
+    ) -> None:
+        """Replace several specs (bumping each generation) in one transaction."""
+        with self.tx() as c:
+            for kind, obj_id, spec in changes:
+                cur = c.execute(
+                    "UPDATE objects SET spec = ?, generation = generation + 1, updated = ?,"
+                    " origin = ? WHERE kind = ? AND id = ? AND deleting = 0",
+                    (json.dumps(spec), self.clock(), origin, kind, obj_id),
+                )
+                if cur.rowcount == 0:
+                    raise NotFound(f"{kind} {obj_id} does not exist")
+
+    def mark_deleting(self, kind: str, obj_id: str) -> DesiredObject:
+        with self.tx() as c:
+            cur = c.execute(
+                "UPDATE objects SET deleting = 1, generation = generation + 1, updated = ?"
+                " WHERE kind = ? AND id = ?",
+                (self.clock(), kind, obj_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"{kind} {obj_id} does not exist")
+        return self.get_object(kind, obj_id)
+
+    def mark_all_deleting(self, keys: list[tuple[str, str]]) -> None:
+        """Mark several objects ``(kind, id)`` for deletion in one transaction."""
+        with self.tx() as c:
+            for kind, obj_id in keys:
+                c.execute(
+                    "UPDATE objects SET deleting = 1, generation = generation + 1, updated = ?"
+                    " WHERE kind = ? AND id = ?",
+                    (self.clock(), kind, obj_id),
+                )
+
+    def purge_object(self, kind: str, obj_id: str) -> None:
+        """Forget an object for good (the reconciler calls this once it is torn down)."""
+        with self.tx() as c:
+            c.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, obj_id))
+            c.execute("DELETE FROM status WHERE kind = ? AND id = ?", (kind, obj_id))
+
+    def purge_server(self, server_id: str, port_ids: list[str]) -> None:
+        """Forget a torn-down server: its ports, their leases, and its volume attachments."""
+        with self.tx() as c:
+            for port_id in port_ids:
+                c.execute("DELETE FROM ipam WHERE port_id = ?", (port_id,))
+                c.execute("DELETE FROM objects WHERE kind = 'port' AND id = ?", (port_id,))
+                c.execute("DELETE FROM status WHERE kind = 'port' AND id = ?", (port_id,))
+            for row in c.execute("SELECT id, spec FROM objects WHERE kind = 'volume'").fetchall():
+                spec = json.loads(row[1])
+                if spec.get("server") == server_id:
+                    spec["server"] = None
+                    c.execute(
+                        "UPDATE objects SET spec = ?, generation = generation + 1 WHERE kind = "
+                        "'volume' AND id = ?",
+                        (json.dumps(spec), row[0]),
+                    )
+            c.execute("DELETE FROM objects WHERE kind = 'server' AND id = ?", (server_id,))
+            c.execute("DELETE FROM status WHERE kind = 'server' AND id = ?", (server_id,))
+
+    def get_object(self, kind: str, obj_id: str) -> DesiredObject:
+        row = self.conn.execute(
+            "SELECT * FROM objects WHERE kind = ? AND id = ?", (kind, obj_id)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"{kind} {obj_id} does not exist")
+        return _desired(row)
+
+    def find_object(self, kind: str, ref: str) -> DesiredObject:
+        """By id, or else by name among live objects."""
+        row = self.conn.execute(
+            "SELECT * FROM objects WHERE kind = ? AND (id = ? OR (name = ? AND deleting = 0))"
+            " ORDER BY id = ? DESC LIMIT 1",
+            (kind, ref, ref, ref),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"{kind} {ref!r} does not exist (no such id or name)")
+        return _desired(row)
+
+    def list_objects(
+        self, kind: str | None = None, include_deleting: bool = True
+    ) -> list[DesiredObject]:
+        sql, args = "SELECT * FROM objects WHERE 1 = 1", []
+        if kind is not None:
+            sql, args = sql + " AND kind = ?", [kind]
+        if not include_deleting:
+            sql += " AND deleting = 0"
+        rows = self.conn.execute(sql + " ORDER BY created, id", args).fetchall()
+        return [_desired(r) for r in rows]
+
+    def object_ids(self, kind: str) -> set[str]:
+        rows = self.conn.execute("SELECT id FROM objects WHERE kind = ?", (kind,)).fetchall()
+        return {r[0] for r in rows}
+
+
+def _next_seq(c: sqlite3.Connection) -> int:
+    """The next site sequence number (inside the caller's transaction)."""
+    row = c.execute(
+        "UPDATE counters SET value = value + 1 WHERE name = 'status_seq' RETURNING value"
+    ).fetchone()
+    return int(row[0])
+
+
+def _desired(row: sqlite3.Row) -> DesiredObject:
+    return DesiredObject(
+        kind=row["kind"],
+        id=row["id"],
+        name=row["name"],
+        spec=json.loads(row["spec"]),
+        generation=row["generation"],
+        deleting=bool(row["deleting"]),
+        created=row["created"],
+        origin=row["origin"],
+        hub_revision=row["hub_revision"],
+        project_id=row["project_id"],
+    )

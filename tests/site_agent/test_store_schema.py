@@ -1,0 +1,112 @@
+"""The local store's schema versions: an agent upgraded in place opens its old database.
+
+The v1 database here is written with the exact DDL and rows the agent shipped before schema
+versions were kept (``user_version`` 0), as an upgraded site has it on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from atoll.site_agent.errors import StoreCorrupt
+from atoll.site_agent.store import LocalStore, schema
+
+SERVER_ID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+
+
+def write_v1(path: Path) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(schema.V1)
+    spec = {"name": "web1", "flavor": "small", "image": "img", "nics": [], "ports": []}
+    conn.execute(
+        "INSERT INTO objects VALUES ('server', ?, 'web1', ?, 3, 0, 1.0, 2.0)",
+        (SERVER_ID, json.dumps(spec)),
+    )
+    conn.execute(
+        "INSERT INTO status VALUES ('server', ?, 'ACTIVE', 3, '', '{\"power_state\": \"running\"}',"
+        " 2.0)",
+        (SERVER_ID,),
+    )
+    conn.execute(
+        "INSERT INTO status VALUES ('network', 'n1', 'ACTIVE', 1, '', '{}', 2.0)",
+    )
+    conn.execute("INSERT INTO meta VALUES ('local_signing_key', 'pem')")
+    conn.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 0
+
+
+def open_store(path: Path) -> LocalStore:
+    store = LocalStore(path)
+    store.open_blocking()
+    return store
+
+
+def test_a_store_written_by_the_previous_schema_opens_and_migrates(tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    write_v1(db)
+    store = open_store(db)
+    assert store.schema_version == schema.LATEST
+    server = store.get_object("server", SERVER_ID)
+    assert server.name == "web1" and server.generation == 3
+    assert server.origin == "site" and server.hub_revision is None and server.project_id is None
+    status = store.get_status("server", SERVER_ID)
+    assert status is not None and status.state == "ACTIVE"
+    assert status.detail == {"power_state": "running"}
+    assert store.get_meta("local_signing_key") == "pem"
+    # statuses written before got sequence numbers, and new ones continue after them
+    assert sorted(s.seq for s in store.statuses_after(0)) == [1, 2]
+    store.set_status("server", SERVER_ID, "SHUTOFF")
+    assert store.get_status("server", SERVER_ID).seq == 3  # type: ignore[union-attr]
+    store._close_blocking()
+    again = open_store(db)  # a second open migrates nothing and loses nothing
+    assert again.schema_version == schema.LATEST and again.last_seq() == 3
+    again._close_blocking()
+
+
+def test_a_new_store_takes_the_same_migrations(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "agent.db")
+    assert store.schema_version == schema.LATEST
+    obj = store.create_object(
+        "network", "0" * 32, "net1", {"name": "net1"}, origin="hub", hub_revision=7,
+        project_id="a" * 32,
+    )  # fmt: skip
+    assert (obj.origin, obj.hub_revision, obj.project_id) == ("hub", 7, "a" * 32)
+    first = store.get_status("network", obj.id)
+    assert first is not None and first.seq == 1
+    store.set_status("network", obj.id, "PENDING")  # no change: no new sequence number
+    assert store.last_seq() == 1
+    store.set_status("network", obj.id, "ACTIVE", observed_generation=1)
+    store.purge_object("network", obj.id)
+    store.create_object("network", "1" * 32, "net2", {"name": "net2"})
+    assert store.last_seq() == 3  # never reused after a purge
+    store._close_blocking()
+
+
+def test_a_store_from_a_newer_agent_is_refused_not_guessed(tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    open_store(db)._close_blocking()
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute(f"PRAGMA user_version = {schema.LATEST + 1}")
+    conn.close()
+    with pytest.raises(StoreCorrupt, match="newer than this agent"):
+        open_store(db)
+
+
+def test_a_migration_that_fails_leaves_the_old_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "agent.db"
+    write_v1(db)
+    broken = ((2, "test: fails half-way", ("ALTER TABLE objects ADD COLUMN x", "BOGUS SQL")),)
+    monkeypatch.setattr(schema, "MIGRATIONS", broken)
+    with pytest.raises(StoreCorrupt):
+        asyncio.run(LocalStore(db).open())
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0  # still v1, unversioned
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(objects)")]
+    assert "x" not in columns
