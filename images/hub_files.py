@@ -1,9 +1,9 @@
 """Streaming an image file to and from the hub (``PUT``/``GET /v1/images/{id}/file``).
 
-The JSON calls go through :class:`atoll.client.HubClient`; the file body does not fit its
-read-it-all model, so it travels here over ``http.client`` in blocks: never the whole image
-in memory. ``progress(done, total)`` is called after every block (the CLI draws its bar
-with it). Error replies become the same :mod:`atoll.errors` types the client raises.
+Both go through the one client core (:meth:`atoll.client.Client.open`), the body streamed
+in blocks both ways: never the whole image in memory. ``progress(done, total)`` is called
+after every block (the CLI draws its bar with it). Error replies become :mod:`atoll.errors`
+types, with the image service's reasons (``image_rejected``...) as problems.
 """
 
 from __future__ import annotations
@@ -12,65 +12,17 @@ import hashlib
 import http.client
 import json
 import os
-import ssl
 import sys
 import time
-import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from atoll.certs import client_ssl_context
-from atoll.client import HubClient, error_from_body
-from atoll.errors import InvalidInput, PayloadTooLarge, Problem, TemporaryError
+from atoll.client import HubClient, Response, quote
+from atoll.errors import InvalidInput, TemporaryError
 
 Progress = Callable[[int, int], None]
 BLOCK = 1024 * 1024
-
-
-def _connection(client: HubClient, timeout: float) -> http.client.HTTPConnection:
-    parts = urllib.parse.urlsplit(client.url)
-    if parts.scheme == "https":
-        context: ssl.SSLContext = client_ssl_context(
-            Path(client.ca_file) if client.ca_file else None
-        )
-        return http.client.HTTPSConnection(parts.netloc, timeout=timeout, context=context)
-    return http.client.HTTPConnection(parts.netloc, timeout=timeout)
-
-
-def _headers(client: HubClient) -> dict[str, str]:
-    return {"Authorization": f"Bearer {client.token}"} if client.token else {}
-
-
-def _reply(resp: http.client.HTTPResponse) -> Any:
-    raw = resp.read()
-    try:
-        data = json.loads(raw) if raw else None
-    except ValueError:
-        data = {"raw": raw[:200].decode(errors="replace")}
-    if resp.status >= 400:
-        raise _error(resp.status, data)
-    return data
-
-
-def _error(status: int, data: Any) -> Exception:
-    """The client's error, keeping the problems of the image service's own 4xx codes
-    (``image_rejected``, ``checksum_mismatch``...), which say why an upload was refused."""
-    error = error_from_body(status, data)
-    body = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, InvalidInput) or not isinstance(body, dict) or status >= 500:
-        return error
-    problems = [
-        Problem(str(p.get("where", "")), str(p.get("what", "")))
-        for p in body.get("problems") or []
-        if isinstance(p, dict)
-    ]
-    if not problems:
-        return error
-    kind = PayloadTooLarge if status == 413 else InvalidInput
-    refused = kind(error.message, problems)
-    refused.code = str(body.get("code", refused.code))
-    return refused
 
 
 def file_sha256(path: Path, progress: Progress | None = None) -> str:
@@ -96,32 +48,28 @@ def send_file(
 ) -> Any:
     """Stream ``path`` as the image's data; the hub's reply (the image record)."""
     size = path.stat().st_size
-    conn = _connection(client, timeout)
+    headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+    if sha256:
+        headers["X-Image-Sha256"] = sha256
+    with path.open("rb") as fh:
+        blocks = _blocks(fh, size, progress)
+        path_ = f"/v1/images/{quote(image_id)}/file"
+        reply = client.open("PUT", path_, raw=blocks, headers=headers, timeout=timeout)
     try:
-        conn.putrequest("PUT", f"/v1/images/{urllib.parse.quote(image_id)}/file")
-        headers = {
-            **_headers(client),
-            "Content-Type": "application/octet-stream",
-            "Content-Length": str(size),
-            "Accept": "application/json",
-        }
-        if sha256:
-            headers["X-Image-Sha256"] = sha256
-        for key, value in headers.items():
-            conn.putheader(key, value)
-        conn.endheaders()
-        done = 0
-        with path.open("rb") as fh:
-            while block := fh.read(BLOCK):
-                conn.send(block)
-                done += len(block)
-                if progress is not None:
-                    progress(done, size)
-        return _reply(conn.getresponse())
-    except (OSError, http.client.HTTPException) as exc:
-        raise TemporaryError(f"the upload to {client.url} failed: {exc}") from exc
+        raw = reply.read()
     finally:
-        conn.close()
+        reply.close()
+    return json.loads(raw) if raw else None
+
+
+def _blocks(fh: IO[bytes], size: int, progress: Progress | None) -> Iterator[bytes]:
+    """The file in 1 MiB blocks as they are sent, reporting progress."""
+    done = 0
+    while block := fh.read(BLOCK):
+        done += len(block)
+        if progress is not None:
+            progress(done, size)
+        yield block
 
 
 def receive_file(
@@ -133,16 +81,13 @@ def receive_file(
     timeout: float = 600.0,
 ) -> str:
     """Download the image's data to ``dest`` (via a temporary file), verified; its sha256."""
-    conn = _connection(client, timeout)
     part = dest.with_name(f".{dest.name}.part")
+    resp = client.open(
+        "GET", f"/v1/images/{quote(image_id)}/file", headers={"Accept": "*/*"}, timeout=timeout
+    )
     try:
-        path = f"/v1/images/{urllib.parse.quote(image_id)}/file"
-        conn.request("GET", path, headers=_headers(client))
-        resp = conn.getresponse()
-        if resp.status >= 400:
-            _reply(resp)
-        expected = resp.getheader("X-Image-Sha256", "")
-        total = int(resp.getheader("Content-Length", "0") or 0)
+        expected = resp.headers.get("X-Image-Sha256", "")
+        total = int(resp.headers.get("Content-Length", "0") or 0)
         digest = hashlib.sha256()
         with part.open("wb") as out:
             _copy(resp, out, digest, total, progress)
@@ -154,11 +99,11 @@ def receive_file(
         raise TemporaryError(f"the download from {client.url} failed: {exc}") from exc
     finally:
         part.unlink(missing_ok=True)
-        conn.close()
+        resp.close()
 
 
 def _copy(
-    resp: http.client.HTTPResponse,
+    resp: Response,
     out: IO[bytes],
     digest: Any,
     total: int,

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import aiohttp
 
-from atoll.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from atoll.client.aio import AsyncClient
+from atoll.errors import AtollError, InvalidInput, NotFound
 from atoll.images.assemble import Assembly
 from atoll.images.chunks import ChunkStore
 from atoll.images.errors import ChunkCorrupt, TransferError
@@ -359,15 +360,11 @@ class ChunkFetcher:
 
 
 async def _raise_for_status(resp: aiohttp.ClientResponse, what: str) -> None:
-    if resp.status < 400:
-        return
-    text = (await resp.text())[:300]
-    if resp.status == 401:
-        raise Unauthenticated(f"the hub refused our credentials for {what}: {text}")
-    if resp.status == 403:
-        raise Forbidden(f"the hub forbids {what}: {text}")
-    if resp.status == 404:
-        raise NotFound(f"the hub has no {what}: {text}")
-    if resp.status >= 500 or resp.status == 429:
-        raise TransferError(f"the hub answered {resp.status} for {what}: {text}")
-    raise InvalidInput(f"the hub answered {resp.status} for {what}: {text}")
+    """A failed reply as the error it stands for (decoded by the one client core); one a
+    retry can help (5xx, 429) as a TransferError, so the fetch loop tries again."""
+    try:
+        await AsyncClient.raise_for_status(resp)
+    except AtollError as exc:
+        if exc.retryable:
+            raise TransferError(f"the hub answered {resp.status} for {what}: {exc}") from exc
+        raise

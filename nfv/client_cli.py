@@ -10,20 +10,15 @@ problem with exit code 1. Only the atoll core (``atoll.client``) is used to reac
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from atoll.certs import client_ssl_context
-from atoll.client import HubClient, error_from_body, quote
-from atoll.errors import AtollError, InvalidInput, Problem, TemporaryError
+from atoll.client import HubClient, quote
+from atoll.errors import AtollError, InvalidInput, Problem
 from atoll.output import add_format_option, emit
 
 BASE = "/vnfpkgm/v2/vnf_packages"
@@ -85,52 +80,21 @@ def _client(args: argparse.Namespace) -> HubClient:
     return HubClient.from_environment(url=args.url, ca_file=args.ca_file)
 
 
-def _opener(client: HubClient) -> urllib.request.OpenerDirector:
-    context = None
-    if client.url.startswith("https:"):
-        context = client_ssl_context(Path(client.ca_file) if client.ca_file else None)
-    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
-
-
-def _send(client: HubClient, req: urllib.request.Request) -> tuple[int, bytes, str]:
-    if client.token:
-        req.add_header("Authorization", f"Bearer {client.token}")
-    try:
-        with _opener(client).open(req, timeout=600) as resp:
-            return resp.status, resp.read(), resp.headers.get_content_type()
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        try:
-            data: Any = json.loads(raw)
-        except ValueError:
-            data = None
-        raise error_from_body(exc.code, data) from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise TemporaryError(f"cannot reach the hub at {client.url}: {exc}") from exc
-
-
 def put_content(
     client: HubClient, package_id: str, body: BinaryIO, size: int, image_map: list[str]
 ) -> None:
     """Stream a CSAR to the hub (the body is read from ``body``, never held whole)."""
-    query = urllib.parse.urlencode([("image_map", entry) for entry in image_map])
-    url = f"{client.url}{BASE}/{quote(package_id)}/package_content" + (f"?{query}" if query else "")
-    req = urllib.request.Request(  # noqa: S310 (the URL is the hub's, https or http)
-        url,
-        data=body,
-        method="PUT",
-        headers={"Content-Type": "application/zip", "Content-Length": str(size)},
-    )
-    _send(client, req)
+    query = [("image_map", entry) for entry in image_map]
+    headers = {"Content-Type": "application/zip", "Content-Length": str(size)}
+    path = f"{BASE}/{quote(package_id)}/package_content"
+    client.open("PUT", path, raw=body, query=query, headers=headers, timeout=600).close()
 
 
 def get_vnfd(client: HubClient, package_id: str) -> tuple[bytes, str]:
-    url = f"{client.url}{BASE}/{quote(package_id)}/vnfd"
-    req = urllib.request.Request(  # noqa: S310
-        url, headers={"Accept": "text/plain, application/zip"}
-    )
-    _, data, media = _send(client, req)
-    return data, media
+    headers = {"Accept": "text/plain, application/zip"}
+    reply = client.request("GET", f"{BASE}/{quote(package_id)}/vnfd", headers=headers)
+    media = reply.headers.get("Content-Type", "").split(";")[0].strip()
+    return reply.raw, media
 
 
 def zip_directory(root: Path, target: BinaryIO) -> None:

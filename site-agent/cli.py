@@ -68,7 +68,7 @@ def _agent_group(groups: Subparsers) -> None:
 
 
 def _images(args: argparse.Namespace) -> int:
-    images = _client(args).request("GET", "/v1/images")["images"]
+    images = _client(args).request_json("GET", "/v1/images")["images"]
     emit(images, args.format, ["id", "format", "virtual_size", "size"])
     return 0
 
@@ -79,7 +79,7 @@ def _image_add(args: argparse.Namespace) -> int:
     path = args.path.resolve()
     sha = args.sha256 or hashlib.sha256(path.read_bytes()).hexdigest()
     body = {"id": args.id, "path": str(path), "sha256": sha}
-    emit(_client(args).request("POST", "/v1/images", body)["image"], args.format)
+    emit(_client(args).request_json("POST", "/v1/images", body)["image"], args.format)
     return 0
 
 
@@ -135,15 +135,15 @@ def _command(
 
 def _crud(cmds: Any, kind: str, plural: str) -> None:
     def list_(args: argparse.Namespace) -> int:
-        emit(_client(args).request("GET", f"/v1/{plural}")[plural], args.format, COLUMNS[kind])
+        emit(_client(args).request_json("GET", f"/v1/{plural}")[plural], args.format, COLUMNS[kind])
         return 0
 
     def show(args: argparse.Namespace) -> int:
-        emit(_client(args).request("GET", f"/v1/{plural}/{args.ref}")[kind], args.format)
+        emit(_client(args).request_json("GET", f"/v1/{plural}/{args.ref}")[kind], args.format)
         return 0
 
     def delete(args: argparse.Namespace) -> int:
-        _client(args).request("DELETE", f"/v1/{plural}/{args.ref}")
+        _client(args).request_json("DELETE", f"/v1/{plural}/{args.ref}")
         print(f"{kind} {args.ref} is being deleted")
         return 0
 
@@ -158,7 +158,7 @@ def _create(
     kind: str, plural: str, body: Callable[[argparse.Namespace], dict[str, Any]]
 ) -> Callable[[argparse.Namespace], int]:
     def create(args: argparse.Namespace) -> int:
-        made = _client(args).request("POST", f"/v1/{plural}", body(args))[kind]
+        made = _client(args).request_json("POST", f"/v1/{plural}", body(args))[kind]
         emit(made, args.format)
         return 0
 
@@ -169,7 +169,7 @@ def _action(
     kind: str, plural: str, action: str, body: Callable[[argparse.Namespace], dict[str, Any]]
 ) -> Callable[[argparse.Namespace], int]:
     def act(args: argparse.Namespace) -> int:
-        result = _client(args).request(
+        result = _client(args).request_json(
             "POST", f"/v1/{plural}/{args.ref}/actions/{action}", body(args)
         )
         emit(result[kind], args.format)
@@ -237,7 +237,7 @@ def _server_group(groups: Subparsers) -> None:
             p.add_argument("--image")
 
     def console(args: argparse.Namespace) -> int:
-        out = _client(args).request("GET", f"/v1/servers/{args.ref}/console?tail={args.tail}")
+        out = _client(args).request_json("GET", f"/v1/servers/{args.ref}/console?tail={args.tail}")
         print(out["console"]["output"], end="")
         return 0
 
@@ -289,7 +289,11 @@ def _network_group(groups: Subparsers) -> None:
     p.add_argument("--dns", action="append")
 
     def subnets(args: argparse.Namespace) -> int:
-        emit(_client(args).request("GET", "/v1/subnets")["subnets"], args.format, COLUMNS["subnet"])
+        emit(
+            _client(args).request_json("GET", "/v1/subnets")["subnets"],
+            args.format,
+            COLUMNS["subnet"],
+        )
         return 0
 
     _command(cmds, "subnet-list", "list subnets", subnets, fmt=True)

@@ -16,6 +16,7 @@ import secrets
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from atoll import error_body
 from atoll.errors import (
     AtollError,
     Conflict,
@@ -41,17 +42,9 @@ _HTTP_ERRORS: dict[int, type[AtollError]] = {
 }
 
 
-def error_body(error: AtollError, request_id: str) -> dict[str, object]:
-    message = error.summary if isinstance(error, InvalidInput) else error.message
-    body: dict[str, object] = {"code": error.code, "message": message, "request_id": request_id}
-    if isinstance(error, InvalidInput) and error.problems:
-        body["problems"] = [{"where": p.where, "what": p.what} for p in error.problems]
-    return {"error": body}
-
-
 def _error_response(error: AtollError, request_id: str) -> web.Response:
     status = error.http_status if 400 <= error.http_status <= 599 else 500
-    response = web.json_response(error_body(error, request_id), status=status)
+    response = web.json_response(error_body.encode(error, request_id), status=status)
     if isinstance(error, Unauthenticated):
         response.headers["WWW-Authenticate"] = 'Bearer realm="atoll"'
     if isinstance(error, TooManyRequests):

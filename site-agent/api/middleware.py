@@ -13,12 +13,11 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
-from atoll import tokens
-from atoll.errors import AtollError, InvalidInput, Unauthenticated
+from atoll import error_body, tokens
+from atoll.errors import AtollError, Unauthenticated
 from atoll.site_agent.api.context import ApiContext
 from atoll.site_agent.auth import authorize
 
@@ -33,23 +32,15 @@ PUBLIC = {("GET", "/health"), ("POST", "/v1/auth/tokens"), ("GET", "/openapi.jso
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "invalid_input"}
 
 
-def error_body(
-    code: str, message: str, request_id: str, problems: list[Any] | None = None
-) -> dict[str, Any]:
-    err: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
-    if problems:
-        err["problems"] = problems
-    return {"error": err}
+def _coded(code: str, message: str) -> AtollError:
+    error = AtollError(message)
+    error.code = code
+    return error
 
 
 def error_response(exc: AtollError, request_id: str) -> web.Response:
-    if isinstance(exc, InvalidInput):
-        problems = [{"where": p.where, "what": p.what} for p in exc.problems]
-        body = error_body(exc.code, exc.summary, request_id, problems)
-    else:
-        body = error_body(exc.code, exc.message, request_id)
     status = exc.http_status
-    resp = web.json_response(body, status=status)
+    resp = web.json_response(error_body.encode(exc, request_id), status=status)
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="atoll-site"'
     return resp
@@ -69,13 +60,17 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _HTTP_CODES.get(exc.status, "http_error")
-        resp = web.json_response(error_body(code, exc.reason, rid), status=exc.status)
+        resp = web.json_response(
+            error_body.encode(_coded(_HTTP_CODES.get(exc.status, "http_error"), exc.reason), rid),
+            status=exc.status,
+        )
     except Exception:
         log.exception(
             "internal error handling %s %s (request %s)", request.method, request.path, rid
         )
-        body = error_body("internal", "the agent hit an internal error; see its log", rid)
+        body = error_body.encode(
+            _coded("internal", "the agent hit an internal error; see its log"), rid
+        )
         resp = web.json_response(body, status=500)
     resp.headers["X-Request-Id"] = rid
     return resp

@@ -1,14 +1,33 @@
-"""The hub client's saved login, its overrides, and errors turned back into error types."""
+"""The one client core: saved login, overrides, transports, token refresh, error decoding."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from atoll import certs
-from atoll.client import HubClient, Login, error_from_body, load_login, login_path, save_login
-from atoll.errors import AtollError, ConfigError, Forbidden, InvalidInput, StaleRevision
+from atoll.client import (
+    Client,
+    HubClient,
+    Login,
+    MemoryTransport,
+    Request,
+    error_from_body,
+    load_login,
+    login_path,
+    save_login,
+)
+from atoll.errors import (
+    AtollError,
+    ConfigError,
+    Forbidden,
+    InvalidInput,
+    StaleRevision,
+    TemporaryError,
+    Unauthenticated,
+)
 
 
 def test_saved_login_is_private_and_overridable(tmp_path: Path) -> None:
@@ -53,5 +72,64 @@ def test_error_bodies_become_error_types() -> None:
         },
     )
     assert isinstance(bad, InvalidInput) and bad.problems[0].where == "body.x"
-    odd = error_from_body(502, "<html>")
-    assert type(odd) is AtollError and "502" in odd.message
+    odd = error_from_body(502, "<html>")  # a proxy's page: retry later
+    assert isinstance(odd, TemporaryError) and "502" in odd.message
+    busy = error_from_body(429, {"error": {"code": "too_many_requests", "message": "m"}}, "7")
+    assert isinstance(busy, TemporaryError) and busy.delay == 7.0
+    refused = error_from_body(
+        422, {"error": {"code": "image_rejected", "message": "m", "problems": [{"where": "file",
+        "what": "declared qcow2 but the content is raw"}]}},
+    )  # fmt: skip
+    assert isinstance(refused, InvalidInput) and refused.code == "image_rejected"
+    assert "declared qcow2" in str(refused)
+    assert type(error_from_body(418, {"error": {"code": "teapot", "message": "m"}})) is AtollError
+
+
+def answer(status: int, body: object, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json", **headers}, json.dumps(body).encode()
+
+
+def test_the_core_sends_json_with_the_token_and_decodes_the_reply() -> None:
+    transport = MemoryTransport(
+        lambda req: answer(200, {"items": [{"id": 1}], "next_marker": None})
+    )
+    client = HubClient("https://hub:8470", "tok", transport=transport)
+    assert client.list_all("/v1/projects", {"limit": "1"}) == [{"id": 1}]
+    client.post("/v1/flavors", {"name": "f"})
+    get, post = transport.sent
+    assert (get.method, get.url) == ("GET", "https://hub:8470/v1/projects?limit=1")
+    assert get.headers["Authorization"] == "Bearer tok"
+    assert post.headers["Content-Type"] == "application/json"
+    assert json.loads(post.body) == {"name": "f"}  # type: ignore[arg-type]
+
+
+def test_a_401_is_retried_once_with_a_fresh_token() -> None:
+    tokens = iter(["fresh", "fresher"])
+
+    def handler(req: Request) -> tuple[int, dict[str, str], bytes]:
+        if req.headers.get("Authorization") == "Bearer fresh":
+            return answer(200, {"ok": True})
+        return answer(401, {"error": {"code": "unauthenticated", "message": "expired"}})
+
+    client = Client("https://site:8471", "stale", transport=MemoryTransport(handler),
+                    refresh=lambda: next(tokens))  # fmt: skip
+    assert client.get("/v1/servers") == {"ok": True}
+    assert client.token == "fresh"
+    client.token = "revoked"
+    client.refresh = lambda: "still-bad"
+    with pytest.raises(Unauthenticated, match="expired"):  # once, not forever
+        client.get("/v1/servers")
+
+
+def test_streamed_bodies_and_raw_replies_go_through_the_same_core() -> None:
+    transport = MemoryTransport(lambda req: (200, {"Content-Type": "text/plain"}, b"vnfd: x"))
+    client = HubClient("http://127.0.0.1:1", transport=transport)
+    reply = client.request("PUT", "/p", raw=iter([b"ab", b"cd"]), headers={"X": "1"})
+    assert reply.raw == b"vnfd: x" and reply.headers["content-type"] == "text/plain"
+    assert transport.sent[0].body == b"abcd"
+
+
+def test_an_unreachable_server_is_a_temporary_error() -> None:
+    client = HubClient("http://127.0.0.1:9", timeout=2)  # discard port: nothing listens
+    with pytest.raises(TemporaryError, match="cannot reach"):
+        client.get("/v1/projects")

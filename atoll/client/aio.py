@@ -1,0 +1,102 @@
+"""The asynchronous side of the one client core, for daemons (the site agent talking to the hub).
+
+:class:`AsyncClient` is :class:`~atoll.client.core.Client`'s twin on aiohttp: the same base
+URL, bearer token, ``refresh`` on a 401 (once), TLS context, and the same error decoding
+(:func:`atoll.error_body.decode`). It owns one :class:`aiohttp.ClientSession`, made on first
+use inside the running loop and closed by :meth:`AsyncClient.close`; streaming callers (the
+chunk fetcher) use :meth:`AsyncClient.session` and :meth:`AsyncClient.raise_for_status`.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+
+from atoll import error_body
+from atoll.client.core import decode_body as _decode
+from atoll.errors import TemporaryError, Unauthenticated
+
+JSON = dict[str, Any]
+
+
+class AsyncClient:
+    what = "the hub"
+
+    def __init__(
+        self,
+        url: str,
+        token: str = "",
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        timeout: float = 60.0,
+        refresh: Callable[[], Awaitable[str]] | None = None,
+        connections: int = 8,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.ssl_context = ssl_context
+        self.timeout = timeout
+        self.refresh = refresh
+        self.connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            ssl_arg: ssl.SSLContext | bool = self.ssl_context or True
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=ssl_arg, limit=self.connections),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def auth_headers(self) -> dict[str, str]:
+        """The bearer header, getting a token first (``refresh``) when there is none."""
+        if not self.token and self.refresh is not None:
+            self.token = await self.refresh()
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: JSON | None = None,
+        *,
+        query: Mapping[str, str] | None = None,
+        auth: bool = True,
+    ) -> Any:
+        """One JSON call; the decoded reply, or the error it stands for."""
+        for attempt in (1, 2):
+            headers = await self.auth_headers() if auth else {}
+            try:
+                async with self.session().request(
+                    method, self.url + path, json=body, params=query, headers=headers
+                ) as resp:
+                    status = resp.status
+                    retry_after = resp.headers.get("Retry-After")
+                    raw = await resp.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise TemporaryError(f"cannot reach {self.what} at {self.url}: {exc}") from exc
+            data = _decode(raw)
+            if status == 401 and auth and attempt == 1 and self.refresh is not None:
+                self.token = await self.refresh()
+                continue
+            if status >= 400:
+                raise error_body.decode(status, data, retry_after)
+            return data
+        raise Unauthenticated(f"{self.what} refused the new credentials for {method} {path}")
+
+    @staticmethod
+    async def raise_for_status(resp: aiohttp.ClientResponse) -> None:
+        """Raise the error a non-2xx streamed reply stands for (its body is small)."""
+        if resp.status < 400:
+            return
+        raw = await resp.read()
+        raise error_body.decode(resp.status, _decode(raw), resp.headers.get("Retry-After"))

@@ -1,0 +1,195 @@
+"""The one HTTP client core every Atoll client is built on (CLI, site agent, image transfer).
+
+:class:`Client` knows a base URL, a bearer token (and, optionally, how to get a new one when
+the server answers 401: ``refresh``), timeouts and the CA file to trust; it sends through a
+:class:`~atoll.client.transport.Transport` and decodes every error reply once, with
+:func:`atoll.error_body.decode`, into the error tree. :class:`HubClient` adds where the CLI
+finds its hub (the saved login and ``ATOLL_*``).
+
+``request()`` reads JSON in and out; ``raw=`` sends bytes or a file object as is (streamed),
+``open()`` returns the reply unread for streaming downloads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from atoll import error_body
+from atoll.certs import client_ssl_context
+from atoll.client.login import load_login
+from atoll.client.transport import Request, Response, Transport, UrllibTransport
+from atoll.errors import ConfigError, Unauthenticated
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    data: Any
+    headers: Mapping[str, str]
+    raw: bytes = b""
+
+
+class Client:
+    """A blocking client of one server's REST API."""
+
+    what = "the server"  # how messages name it
+    example = "https://host:port"  # what its URL looks like
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        ca_file: str | None = None,
+        timeout: float = 30,
+        *,
+        transport: Transport | None = None,
+        refresh: Callable[[], str] | None = None,
+    ) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("https", "http") or not parsed.netloc:
+            raise ConfigError(f"{self.what} URL must look like {self.example}, not {url!r}")
+        self.url = url.rstrip("/")
+        self.token = token
+        self.ca_file = ca_file
+        self.timeout = timeout
+        self.refresh = refresh
+        if transport is None:
+            context = None
+            if parsed.scheme == "https":
+                context = client_ssl_context(Path(ca_file) if ca_file else None)
+            transport = UrllibTransport(context)
+        self.transport = transport
+
+    def open(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: JSON | None = None,
+        raw: bytes | BinaryIO | Iterable[bytes] | None = None,
+        query: Mapping[str, str] | list[tuple[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        """Send one request; a 2xx reply is returned unread (the caller reads and closes it),
+        anything else raises the error it stands for. A 401 is retried once after
+        ``refresh`` when the client has one."""
+        url = self.url + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        sent: dict[str, str] = {"Accept": "application/json", **(headers or {})}
+        data: bytes | BinaryIO | Iterable[bytes] | None = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            sent["Content-Type"] = "application/json"
+        for attempt in (1, 2):
+            if self.token:
+                sent["Authorization"] = f"Bearer {self.token}"
+            resp = self.transport.send(
+                Request(method, url, sent, data), self.timeout if timeout is None else timeout
+            )
+            if 200 <= resp.status < 300:
+                return resp
+            raw_reply = _drain(resp)
+            can_retry = data is None or isinstance(data, bytes)
+            if resp.status == 401 and self.refresh is not None and attempt == 1 and can_retry:
+                self.token = self.refresh()
+                continue
+            raise error_body.decode(
+                resp.status, decode_body(raw_reply), resp.headers.get("Retry-After")
+            )
+        raise Unauthenticated(f"{self.what} refused the new credentials for {method} {path}")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: JSON | None = None,
+        query: Mapping[str, str] | list[tuple[str, str]] | None = None,
+        if_match: str | None = None,
+        *,
+        raw: bytes | BinaryIO | Iterable[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        extra = dict(headers or {})
+        if if_match:
+            extra["If-Match"] = if_match
+        resp = self.open(method, path, body=body, raw=raw, query=query, headers=extra)
+        content = _drain(resp)
+        return Reply(resp.status, decode_body(content), resp.headers, content)
+
+    def get(self, path: str, query: Mapping[str, str] | None = None) -> Any:
+        return self.request("GET", path, query=query).data
+
+    def post(self, path: str, body: JSON) -> Any:
+        return self.request("POST", path, body).data
+
+    def patch(self, path: str, body: JSON, if_match: str | None = None) -> Any:
+        return self.request("PATCH", path, body, if_match=if_match).data
+
+    def delete(self, path: str) -> None:
+        self.request("DELETE", path)
+
+    def list_all(self, path: str, query: Mapping[str, str] | None = None) -> list[JSON]:
+        """Every item of a paged collection, following ``next_marker``."""
+        items: list[JSON] = []
+        params = dict(query or {})
+        while True:
+            page = self.get(path, params)
+            items += page["items"]
+            if not page.get("next_marker"):
+                return items
+            params["marker"] = page["next_marker"]
+
+
+class HubClient(Client):
+    """A client of the hub's API, as the CLI and tools reach it."""
+
+    what = "the hub"
+    example = "https://host:8470"
+
+    @classmethod
+    def from_environment(
+        cls,
+        env: Mapping[str, str] | None = None,
+        url: str | None = None,
+        ca_file: str | None = None,
+    ) -> HubClient:
+        """The saved login, overridden by ATOLL_URL/ATOLL_TOKEN/ATOLL_CA_FILE, then flags."""
+        env = os.environ if env is None else env
+        saved = load_login(env)
+        url = url or env.get("ATOLL_URL") or (saved.url if saved else None)
+        if not url:
+            raise ConfigError("no hub to talk to: run 'atoll login --url URL ...' or set ATOLL_URL")
+        token = env.get("ATOLL_TOKEN") or (saved.token if saved else None)
+        ca = ca_file or env.get("ATOLL_CA_FILE") or (saved.ca_file if saved else None)
+        return cls(url, token, ca)
+
+
+def _drain(resp: Response) -> bytes:
+    try:
+        return resp.read()
+    finally:
+        resp.close()
+
+
+def decode_body(raw: bytes) -> Any:
+    """A reply body as JSON (or ``{\"raw\": ...}`` for a body that is not)."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {"raw": raw[:200].decode(errors="replace")}
+
+
+def quote(name: str) -> str:
+    return urllib.parse.quote(name, safe="")

@@ -1,0 +1,98 @@
+"""The one JSON error body of both APIs (hub and site agent), written and read here only.
+
+::
+
+    {"error": {"code": "invalid_input", "message": "the server is not valid",
+               "request_id": "req-...", "problems": [{"where": "body.flavor", "what": "..."}]}}
+
+:func:`encode` is what both daemons' error middlewares send; :func:`decode` is what every
+client (CLI, site agent to hub, image transfers) turns a reply back into: the error type of
+:mod:`atoll.errors` named by ``code`` (so the retry decision travels with it), the request id
+in the message (so a user can quote it to an operator), and the problems kept whatever the
+code (the image service refuses uploads with ``image_rejected`` and a list of reasons).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from atoll.errors import (
+    AtollError,
+    Conflict,
+    DependencyError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    PermanentError,
+    Problem,
+    StaleRevision,
+    TemporaryError,
+    Unauthenticated,
+)
+
+_BY_CODE: dict[str, type[AtollError]] = {
+    "unauthenticated": Unauthenticated,
+    "forbidden": Forbidden,
+    "not_found": NotFound,
+    "conflict": Conflict,
+    "stale_revision": StaleRevision,
+    "temporary": TemporaryError,
+    "permanent": PermanentError,
+    "dependency": DependencyError,
+}
+_BY_STATUS: dict[int, type[AtollError]] = {
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+}
+
+
+def encode(error: AtollError, request_id: str) -> dict[str, Any]:
+    """The body a daemon answers ``error`` with."""
+    message = error.summary if isinstance(error, InvalidInput) else error.message
+    body: dict[str, Any] = {"code": error.code, "message": message, "request_id": request_id}
+    if isinstance(error, InvalidInput) and error.problems:
+        body["problems"] = [{"where": p.where, "what": p.what} for p in error.problems]
+    return {"error": body}
+
+
+def decode(status: int, data: object, retry_after: str | None = None) -> AtollError:
+    """The error a reply with HTTP ``status`` and decoded body ``data`` stands for."""
+    body = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(body, dict):
+        text = f"the server answered HTTP {status} without an error body"
+        if status == 429 or status >= 500:
+            return TemporaryError(text, delay=_delay(retry_after))
+        return _BY_STATUS.get(status, AtollError)(text)
+    message = str(body.get("message", ""))
+    code = str(body.get("code", ""))
+    if request_id := body.get("request_id"):
+        message = f"{message} (request {request_id})"
+    problems = [
+        Problem(str(p.get("where", "")), str(p.get("what", "")))
+        for p in body.get("problems") or []
+        if isinstance(p, dict)
+    ]
+    error: AtollError
+    if code in ("invalid_input", "too_large", "method_not_allowed") or problems:
+        kind = PayloadTooLarge if code == "too_large" or status == 413 else InvalidInput
+        error = kind(message, problems)
+    elif status == 429:
+        error = TemporaryError(message, delay=_delay(retry_after))
+    elif code in _BY_CODE:
+        error = _BY_CODE[code](message)
+    elif status >= 500:
+        error = TemporaryError(message) if status in (502, 503, 504) else PermanentError(message)
+    else:
+        error = _BY_STATUS.get(status, AtollError)(message)
+    error.code = code or error.code
+    return error
+
+
+def _delay(retry_after: str | None) -> float:
+    try:
+        return max(float(retry_after or 1.0), 0.0)
+    except ValueError:
+        return 1.0
