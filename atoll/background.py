@@ -33,6 +33,9 @@ the image pull loop, the compute event dispatchers, the hub's chunk gc, ...) is 
 
 Settings are a frozen :class:`LoopSettings`; the owner (a component's settings, or a
 constant of its module) decides the values and passes them in.
+
+A loop that cannot be a :class:`Loop` (a thread a C library requires) keeps the same log-once
+rule with a :class:`FailureLog` of its own.
 """
 
 from __future__ import annotations
@@ -64,6 +67,39 @@ class LoopSettings:
     stop_timeout: float = 10.0  # how long stop() lets a running pass finish before cancelling
 
 
+class FailureLog:
+    """The log-once rule for something that runs again and again (what :class:`Loop` uses).
+
+    :meth:`failed` logs the first failure of a run of failures (a warning with the message
+    for an AtollError or OSError; an error with the traceback for anything else);
+    :meth:`succeeded` logs "<name> recovered after N failures" once when a run ends.
+    """
+
+    def __init__(self, name: str, logger: logging.Logger | None = None) -> None:
+        self.name = name
+        self._log = logger or log
+        self.failures = 0  # in a row; 0 when healthy
+        self.last_error = ""  # the current failure's message; "" when healthy
+
+    def failed(self, exc: BaseException) -> None:
+        self.failures += 1
+        if isinstance(exc, AtollError):
+            self.last_error = exc.message
+        else:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+        if self.failures > 1:
+            return
+        if isinstance(exc, AtollError | OSError):
+            self._log.warning("%s failed, will retry: %s", self.name, self.last_error)
+        else:
+            self._log.error("%s hit an internal error, will retry", self.name, exc_info=exc)
+
+    def succeeded(self) -> None:
+        if self.failures:
+            self._log.info("%s recovered after %d failures", self.name, self.failures)
+        self.failures, self.last_error = 0, ""
+
+
 class Loop:
     """A named background loop running ``step`` on a schedule (see the module docstring)."""
 
@@ -79,13 +115,22 @@ class Loop:
         self.settings = settings or LoopSettings()
         self._step = step
         self._log = logger or log
+        self._health = FailureLog(name, self._log)
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.passes = 0
-        self.failures = 0
-        self.last_error = ""
         self.next_wait: float | None = None
+
+    @property
+    def failures(self) -> int:
+        """Failed passes in a row; 0 when the last pass succeeded."""
+        return self._health.failures
+
+    @property
+    def last_error(self) -> str:
+        """Why the last pass failed; ``""`` when it succeeded."""
+        return self._health.last_error
 
     @property
     def running(self) -> bool:
@@ -146,30 +191,14 @@ class Loop:
         try:
             sooner = await self._step()
         except Exception as exc:
-            self._failed(exc)
+            self._health.failed(exc)
             return self._retry_after(exc)
-        if self.failures:
-            self._log.info("%s recovered after %d failures", self.name, self.failures)
+        self._health.succeeded()
         self.passes += 1
-        self.failures, self.last_error = 0, ""
         wait = self.settings.interval
         if sooner is not None:
             wait = sooner if wait is None else min(wait, sooner)
         return wait
-
-    def _failed(self, exc: Exception) -> None:
-        self.failures += 1
-        expected = isinstance(exc, AtollError | OSError)
-        if isinstance(exc, AtollError):
-            self.last_error = exc.message
-        else:
-            self.last_error = f"{type(exc).__name__}: {exc}"
-        if self.failures > 1:
-            return
-        if expected:
-            self._log.warning("%s failed, will retry: %s", self.name, self.last_error)
-        else:
-            self._log.error("%s hit an internal error, will retry", self.name, exc_info=exc)
 
     def _retry_after(self, exc: Exception) -> float | None:
         s = self.settings
