@@ -9,7 +9,8 @@ the image pull loop, the compute event dispatchers, the hub's chunk gc, ...) is 
   together). With ``interval=None`` the loop is event-driven: a pass runs only when kicked.
 - A pass may return a number of seconds: the next pass runs that soon if it is sooner than
   ``interval`` (the reconciler's "look at this server again in 2 s"). ``None`` keeps the
-  interval.
+  interval. A pass returns nothing else (wrap a function that returns, say, a count).
+  With ``interval=None`` the first pass still runs at start (after ``initial_delay``).
 - :meth:`Loop.kick` asks for a pass now. It ends the initial delay or the wait between
   passes; a kick during a pass makes another pass run right after it. Kicks do not queue up:
   many kicks before a pass starts give one pass. Call it from the event loop's thread (from
