@@ -26,18 +26,19 @@ when the sync issue lands. Secrets are never logged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
 
+from atoll.background import Loop, LoopSettings
 from atoll.certs import client_ssl_context
 from atoll.errors import (
     AtollError,
@@ -121,34 +122,25 @@ class HubImagePuller:
         self._token = link.token
         self._retry: set[str] = set()
         self._unknown: dict[str, float] = {}  # ids the hub did not know -> when we asked
-        self._task: asyncio.Task[None] | None = None
-        self._failing = False
+        self._loop = Loop(
+            f"pulling images from the hub at {link.url}",
+            self._pass,
+            # a pull resumes from its chunks: stopping need not wait for one to finish
+            LoopSettings(interval=poll_interval, stop_timeout=1.0),
+            logger=log,
+        )
         self.pulled: list[FetchResult] = []
 
     # -- the loop ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hub-image-puller")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.poll_once()
-                if self._failing:
-                    log.info("pulling images from the hub at %s works again", self.link.url)
-                    self._failing = False
-            except AtollError as exc:
-                if not self._failing:
-                    log.warning("cannot pull images from the hub at %s: %s", self.link.url, exc)
-                    self._failing = True
-            await asyncio.sleep(self.poll_interval)
+    async def _pass(self) -> None:
+        await self.poll_once()
 
     async def poll_once(self) -> list[str]:
         """One pass: pull what is pending or needed; the ids pulled into the cache."""
@@ -203,7 +195,13 @@ class HubImagePuller:
     async def _pull(self, session: aiohttp.ClientSession, image_id: str) -> bool:
         self._retry.discard(image_id)
         progress = _Progress()
-        reporter = asyncio.create_task(self._report_while(session, image_id, progress))
+        reporter = Loop(
+            f"progress reports of image {image_id} to the hub",
+            partial(self._send_report, session, image_id, "pulling", progress),
+            LoopSettings(interval=self.report_interval),
+            logger=log,
+        )
+        reporter.start()
         try:
             if await self._has(image_id):
                 image = await self.storage.get_image(image_id)
@@ -213,20 +211,20 @@ class HubImagePuller:
                 await self._fetch(image_id, progress)
         except (NotFound, Conflict) as exc:  # unknown to the hub, or no room in the cache
             self._unknown[image_id] = time.monotonic()
-            await self._stop_reporter(reporter)
+            await reporter.cancel()
             await self._report(session, image_id, "failed", progress, str(exc))
             return False
         except AtollError as exc:
             if isinstance(exc, TemporaryError):
                 self._retry.add(image_id)
-            await self._stop_reporter(reporter)
+            await reporter.cancel()
             log.warning("pulling image %s failed: %s", image_id, exc)
             await self._report(session, image_id, "failed", progress, str(exc))
             return False
         except BaseException:
-            await self._stop_reporter(reporter)
+            await reporter.cancel()
             raise
-        await self._stop_reporter(reporter)
+        await reporter.cancel()
         await self._report(session, image_id, "done", progress)
         return True
 
@@ -268,20 +266,6 @@ class HubImagePuller:
             result.chunks_reused,
         )
 
-    async def _report_while(
-        self, session: aiohttp.ClientSession, image_id: str, progress: _Progress
-    ) -> None:
-        while True:
-            with contextlib.suppress(AtollError):
-                await self._report(session, image_id, "pulling", progress)
-            await asyncio.sleep(self.report_interval)
-
-    @staticmethod
-    async def _stop_reporter(task: asyncio.Task[None]) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
     # -- talking to the hub -----------------------------------------------------------
 
     def _session(self) -> aiohttp.ClientSession:
@@ -320,6 +304,19 @@ class HubImagePuller:
         progress: _Progress,
         error: str = "",
     ) -> None:
+        try:
+            await self._send_report(session, image_id, state, progress, error)
+        except AtollError as exc:  # progress is advisory: the pull goes on
+            log.info("could not report image %s %s to the hub: %s", image_id, state, exc)
+
+    async def _send_report(
+        self,
+        session: aiohttp.ClientSession,
+        image_id: str,
+        state: str,
+        progress: _Progress,
+        error: str = "",
+    ) -> None:
         body: dict[str, Any] = {
             "state": state,
             "bytes_done": progress.done,
@@ -328,10 +325,7 @@ class HubImagePuller:
         if error:
             body["error"] = error[:1000]
         path = f"/v1/sites/{self.site}/image_transfers/{image_id}"
-        try:
-            await self._call(session, "PATCH", path, body)
-        except AtollError as exc:  # progress is advisory: the pull goes on
-            log.info("could not report image %s %s to the hub: %s", image_id, state, exc)
+        await self._call(session, "PATCH", path, body)
 
     async def _call(
         self,

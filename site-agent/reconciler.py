@@ -6,7 +6,8 @@ server ensured (or torn down when deleting), then volumes and networks being del
 Passes run when something changed (:meth:`kick`: the API, a lifecycle event), when a
 server asked to be looked at again (restart backoff, a temporary error), and every
 ``interval`` seconds anyway. Every ``audit_interval`` the orphan audit runs in the same
-task, so it never races a driver action.
+task, so it never races a driver action. The loop is an :class:`atoll.background.Loop`: a
+failing pass is logged once and its recovery once, and :meth:`stop` lets a pass finish.
 
 Start-up order (:meth:`start`): resolve the journal's open intents (:mod:`.recovery`),
 subscribe to domain lifecycle events, run the audit once, then loop.
@@ -14,12 +15,11 @@ subscribe to domain lifecycle events, run the audit once, then loop.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
+from atoll.background import Loop, LoopSettings
 from atoll.errors import AtollError
 from atoll.site_agent.audit import AuditReport, audit
 from atoll.site_agent.converge_networks import NetworkConverger
@@ -34,6 +34,7 @@ from atoll.site_agent.store import LocalStore
 
 log = logging.getLogger(__name__)
 JOURNAL_KEEP = 86400.0  # finished journal rows are kept this long (seconds), for people
+SOONEST = 0.05  # the shortest wait between passes a server's "look again" can ask for
 
 
 class Reconciler:
@@ -57,16 +58,25 @@ class Reconciler:
         self.servers = ServerConverger(store, host, self.journal, backoff or Backoff(), clock)
         self.networks = NetworkConverger(store, host, self.journal)
         self.volumes = VolumeConverger(store, host, self.journal)
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Loop(
+            "site-reconciler", self._pass, LoopSettings(interval=interval), logger=log
+        )
         self._last_audit = 0.0
-        self.passes = 0
-        self.last_error = ""
         self.last_pass_at = 0.0
+
+    @property
+    def passes(self) -> int:
+        """Passes of the loop that succeeded since start."""
+        return self._loop.passes
+
+    @property
+    def last_error(self) -> str:
+        """Why the latest pass failed; ``""`` when it succeeded."""
+        return self._loop.last_error
 
     def kick(self) -> None:
         """Ask for a pass soon (safe to call from any coroutine on the loop)."""
-        self._wake.set()
+        self._loop.kick()
 
     async def reconcile_once(self) -> float | None:
         """One full pass; returns the soonest time (seconds) some server wants a new look."""
@@ -83,7 +93,6 @@ class Reconciler:
                 soonest = again if soonest is None else min(soonest, again)
         await self.volumes.delete_pending()
         await self.networks.delete_pending()
-        self.passes += 1
         self.last_pass_at = self.clock()
         return soonest
 
@@ -118,40 +127,16 @@ class Reconciler:
         if resolved:
             log.info("recovered %d journal entries left in flight by a crash", resolved)
         await self.host.compute.subscribe(self.on_event)
-        self._task = asyncio.create_task(self._loop(), name="site-reconciler")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
-    async def _loop(self) -> None:
-        failing = False
-        while True:
-            self._wake.clear()
-            wait = self.interval
-            try:
-                if self.clock() - self._last_audit >= self.audit_interval:
-                    report = await self.audit()
-                    if report.removed:
-                        log.warning(
-                            "audit removed %d orphans: %s", len(report.removed), report.removed
-                        )
-                soonest = await self.reconcile_once()
-                if soonest is not None:
-                    wait = min(wait, soonest)
-                if failing:
-                    log.info("reconciler recovered")
-                failing, self.last_error = False, ""
-            except AtollError as exc:
-                if not failing:
-                    log.warning("reconcile pass failed, will retry: %s", exc.message)
-                failing, self.last_error = True, exc.message
-                wait = min(wait, getattr(exc, "delay", wait))
-            except Exception as exc:
-                log.exception("reconcile pass hit an internal error")
-                failing, self.last_error = True, f"{type(exc).__name__}: {exc}"
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.05))
+    async def _pass(self) -> float | None:
+        """The audit when it is due, then a reconcile pass; when to look again."""
+        if self.clock() - self._last_audit >= self.audit_interval:
+            report = await self.audit()
+            if report.removed:
+                log.warning("audit removed %d orphans: %s", len(report.removed), report.removed)
+        soonest = await self.reconcile_once()
+        return None if soonest is None else max(soonest, SOONEST)

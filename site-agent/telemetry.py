@@ -11,7 +11,6 @@ global state) and what goes into the SQLite ring (:mod:`.ring`), compacted as it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from atoll.errors import AtollError
+from atoll.background import Loop, LoopSettings
 from atoll.site_agent.host import Host
 from atoll.site_agent.ring import Ring
 
@@ -119,7 +118,9 @@ class Telemetry:
         self.fresh_for = 2.0
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_SnapshotCollector(self))
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Loop(
+            "telemetry collection", self.tick, LoopSettings(interval=interval), logger=log
+        )
         self._last_compact = 0.0
 
     async def collect(self) -> Snapshot:
@@ -202,25 +203,7 @@ class Telemetry:
             await self.ring.store.call(self.ring.compact_sync, snap.taken_at)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="site-telemetry")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        failing = False
-        while True:
-            try:
-                await self.tick()
-                if failing:
-                    log.info("telemetry collection recovered")
-                failing = False
-            except (AtollError, OSError) as exc:
-                if not failing:
-                    log.warning("telemetry collection failed, will retry: %s", exc)
-                failing = True
-            await asyncio.sleep(self.interval)
+        await self._loop.stop()

@@ -16,7 +16,6 @@ Sites pull with ``GET .../manifest`` and ``GET .../chunks/{sha256}`` (the handle
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -27,6 +26,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
+from atoll.background import Loop, LoopSettings
 from atoll.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, StaleRevision
 from atoll.hub.api import records
 from atoll.hub.api.context import Hub, claims_of, hub_of
@@ -102,27 +102,25 @@ def install(app: web.Application, hub: Hub, settings: ImageSettings | None = Non
         await kill_interrupted(hub.store, iso(hub.clock()))
 
     async def sweep(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_collect_chunks(files), name="image-chunk-gc")
+        gc = Loop(
+            f"image chunk gc in {files.root}",
+            functools.partial(_collect_chunks, files),
+            LoopSettings(interval=GC_INTERVAL, initial_delay=GC_INTERVAL),
+            logger=log,
+        )
+        gc.start()
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await gc.stop()
 
     app.on_startup.append(recover)
     app.cleanup_ctx.append(sweep)
 
 
-async def _collect_chunks(files: ImageFiles, every: float = GC_INTERVAL) -> None:
-    """Hourly: drop chunks no manifest names (refused uploads, deleted images) after a grace."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            report = await files.gc()
-        except OSError:
-            log.exception("image chunk gc in %s failed; trying again in %.0f s", files.root, every)
-            continue
-        if report is not None and report.removed:
-            log.info("image chunk gc freed %d bytes", report.freed_bytes)
+async def _collect_chunks(files: ImageFiles) -> None:
+    """Drop chunks no manifest names (refused uploads, deleted images) after a grace."""
+    report = await files.gc()
+    if report is not None and report.removed:
+        log.info("image chunk gc freed %d bytes", report.freed_bytes)
 
 
 async def all_records(store: Store, kind: str) -> list[Record]:

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import cast, get_args
 
+from atoll.background import FailureLog, Loop, LoopSettings
 from atoll.errors import NotFound, StaleRevision
 from atoll.hub.store.base import JSON, Change, ListQuery, Store
 from atoll.tokens import Claims, RevocationList, RevocationSubject
@@ -46,31 +47,30 @@ class Revocations:
         self._store = store
         self._clock = clock
         self._ttl = max_token_ttl
-        self._prune_every = prune_every
-        self._pruner: asyncio.Task[None] | None = None
+        self._pruner = Loop(
+            "pruning revocations",
+            self._prune_pass,
+            LoopSettings(interval=prune_every, initial_delay=prune_every),
+            logger=log,
+        )
         self._list = RevocationList()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         since = await self._load()
         self._task = asyncio.create_task(self._follow(since), name="revocation-watch")
-        self._pruner = asyncio.create_task(self._prune_forever(), name="revocation-prune")
+        self._pruner.start()
 
     async def stop(self) -> None:
-        for task in (self._task, self._pruner):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._task = self._pruner = None
+        await self._pruner.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
 
-    async def _prune_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._prune_every)
-            try:
-                await self.prune()
-            except Exception as exc:  # the store is down: try again next round
-                log.warning("could not prune revocations: %s", exc)
+    async def _prune_pass(self) -> None:
+        await self.prune()
 
     async def prune(self) -> int:
         """Delete revocations no live token can need any more; how many went."""
@@ -103,22 +103,18 @@ class Revocations:
         return since
 
     async def _follow(self, since: int) -> None:
-        failing = False
+        # Not an atoll.background.Loop: its one "pass" (the watch stream) never ends, so
+        # recovery shows as the first change after a failure. Same log-once rule, though.
+        health = FailureLog("following revocations through the store's watch", log)
         while True:
             try:
                 async for change in self._store.watch(since):
                     since = change.revision
                     if change.kind == KIND:
                         self._apply_change(change)
-                    if failing:
-                        log.info("following revocations again")
-                        failing = False
-            except asyncio.CancelledError:
-                raise
+                    health.succeeded()
             except Exception as exc:
-                if not failing:
-                    log.warning("lost the revocation watch (%s); retrying", exc)
-                    failing = True
+                health.failed(exc)
                 await asyncio.sleep(1.0)
                 with contextlib.suppress(Exception):
                     since = await self._load()

@@ -57,7 +57,7 @@ from atoll.errors import (
     TemporaryError,
 )
 from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Record
-from atoll.hub.store.follow import Follower
+from atoll.hub.store.follow import Follower, watch
 from atoll.hub.store.names import check_name, valid_name
 from atoll.hub.store.query import check_query, matches
 
@@ -268,14 +268,8 @@ class EtcdStore:
     async def changes(self, since: int, limit: int = 1000) -> builtins.list[Change]:
         return await self._run(partial(self._history, since=since, limit=limit, wait=0.0))
 
-    async def watch(self, since: int) -> AsyncIterator[Change]:
-        while True:
-            batch = await self.changes(since)
-            for change in batch:
-                yield change
-                since = change.revision
-            if not batch:
-                await self._follower.wait_past(since)
+    def watch(self, since: int) -> AsyncIterator[Change]:
+        return watch(self.changes, self._follower.wait_past, since)
 
     async def _poll_revision(self, since: int) -> int:
         return await self._run(partial(self._next_revision, since=since), self._follow_thread)

@@ -1,23 +1,50 @@
-"""One poller per store that wakes every ``watch`` when the store's revision moves.
+"""``watch`` written once for every store, and the one poller that wakes its waiters.
+
+:func:`watch` is every backend's ``Store.watch``: it reads the backend's ``changes(since)``
+in batches and, once caught up, waits until the store moves past the last revision it gave
+(``wait_past``), then reads again. A backend supplies only those two primitives.
 
 A hub may have many watchers at once (one per syncing site). Polling the backend once per
 watcher would cost a query (SQLite) or a worker thread and a watch stream (etcd) each; a
-:class:`Follower` runs one poll loop while anyone is waiting, and wakes all waiters whose
-revision it has passed. The store also reports its own writes (:meth:`Follower.saw`), so local
-changes wake watchers at once. Waiters give up after ``fallback`` seconds and re-check the
-store, so a watcher makes progress even if the poll loop fails.
+:class:`Follower` runs one poll loop (an :class:`atoll.background.Loop`) while anyone is
+waiting, and wakes all waiters whose revision it has passed. The store also reports its own
+writes (:meth:`Follower.saw`), so local changes wake watchers at once. Waiters give up after
+``fallback`` seconds and re-check the store, so a watcher makes progress even if the poll
+loop fails (a failing poll is logged once, and its recovery once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import suppress
 
-from atoll.errors import AtollError
+from atoll.background import Loop, LoopSettings
+from atoll.hub.store.base import Change
 
 log = logging.getLogger(__name__)
+
+
+async def watch(
+    changes: Callable[[int], Awaitable[list[Change]]],
+    wait_past: Callable[[int], Awaitable[None]],
+    since: int,
+) -> AsyncGenerator[Change, None]:
+    """Every change after ``since`` in revision order, then new ones as they happen.
+
+    ``changes(since)`` is the backend's "changes since" (a batch; ``[]`` when caught up;
+    :class:`~atoll.hub.store.base.Compacted` propagates to the consumer); ``wait_past(rev)``
+    returns once the store may be past ``rev`` (it may also return early: the batch is read
+    again, so an early return costs a read, never a change).
+    """
+    while True:
+        batch = await changes(since)
+        for change in batch:
+            yield change
+            since = change.revision
+        if not batch:
+            await wait_past(since)
 
 
 class Follower:
@@ -31,11 +58,13 @@ class Follower:
         """
         self._poll = poll
         self._fallback = fallback
-        self._retry = retry
         self._seen = 0
         self._waiters = 0
         self._changed: asyncio.Condition | None = None
-        self._task: asyncio.Task[None] | None = None
+        # poll() itself waits for news, so passes run back to back while anyone waits
+        self._loop = Loop(
+            "store follower", self._poll_once, LoopSettings(interval=0.0, retry=retry), logger=log
+        )
 
     async def saw(self, revision: int) -> None:
         """The store wrote ``revision``: wake whoever waits for it."""
@@ -51,8 +80,7 @@ class Follower:
             self._changed = asyncio.Condition()
         self._waiters += 1
         try:
-            if self._task is None or self._task.done():
-                self._task = asyncio.create_task(self._follow(), name="store-follower")
+            self._loop.start()  # a no-op while it runs
             async with self._changed:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(
@@ -61,22 +89,11 @@ class Follower:
         finally:
             self._waiters -= 1
 
-    async def _follow(self) -> None:
-        while self._waiters > 0:
-            try:
-                revision = await self._poll(self._seen)
-            except AtollError as exc:
-                log.debug("store follower: %s; retrying in %gs", exc, self._retry)
-                await asyncio.sleep(self._retry)
-                continue
-            except Exception:  # a bug: say so, keep the waiters' fallback polling working
-                log.exception("store follower failed; watchers fall back to polling")
-                return
-            await self.saw(revision)
+    async def _poll_once(self) -> None:
+        if self._waiters == 0:  # nobody waits: end the loop; the next waiter starts it
+            await self._loop.stop()
+            return
+        await self.saw(await self._poll(self._seen))
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.cancel()

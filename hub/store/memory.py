@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 from atoll.errors import NotFound, StaleRevision
 from atoll.hub.store.base import JSON, Change, ListQuery, Page, Record
+from atoll.hub.store.follow import watch
 from atoll.hub.store.names import check_name
 from atoll.hub.store.query import check_query, matches
 
@@ -88,14 +89,8 @@ class MemoryStore:
     async def changes(self, since: int, limit: int = 1000) -> builtins.list[Change]:
         return [copy.deepcopy(c) for c in self._log if c.revision > since][:limit]
 
-    async def watch(self, since: int) -> AsyncIterator[Change]:
-        while True:
-            batch = await self.changes(since)
-            for change in batch:
-                yield change
-                since = change.revision
-            if not batch:
-                await self._wait_past(since)
+    def watch(self, since: int) -> AsyncIterator[Change]:
+        return watch(self.changes, self._wait_past, since)
 
     async def _wait_past(self, revision: int) -> None:
         async with self._changed:

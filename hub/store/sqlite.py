@@ -46,7 +46,7 @@ from atoll.errors import (
     TemporaryError,
 )
 from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Record
-from atoll.hub.store.follow import Follower
+from atoll.hub.store.follow import Follower, watch
 from atoll.hub.store.names import check_name
 from atoll.hub.store.query import check_query
 
@@ -289,14 +289,8 @@ class SQLiteStore:
 
         return await self._run(work)
 
-    async def watch(self, since: int) -> AsyncIterator[Change]:
-        while True:
-            batch = await self.changes(since)
-            for change in batch:
-                yield change
-                since = change.revision
-            if not batch:
-                await self._follower.wait_past(since)
+    def watch(self, since: int) -> AsyncIterator[Change]:
+        return watch(self.changes, self._follower.wait_past, since)
 
     async def _poll_revision(self, since: int) -> int:
         await asyncio.sleep(self._poll)  # another process may have written meanwhile

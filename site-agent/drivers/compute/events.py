@@ -7,23 +7,43 @@ registration is process-wide by libvirt's design, so it happens once per process
 (:func:`ensure_event_loop`, guarded by a lock): the one piece of module state here.
 Callbacks run in that thread; the driver hands each event to the asyncio loop with
 ``call_soon_threadsafe`` and never calls libvirt from inside a callback.
+
+That thread is the one background loop here that is not an :class:`atoll.background.Loop`:
+``virEventRunDefaultImpl`` blocks in libvirt's own poll(2) until something happens, so it
+needs a thread of its own for the life of the process (a Loop would hold a worker thread of
+the asyncio loop forever, and could not be stopped any better). It follows the same
+log-once rule (:class:`atoll.background.FailureLog`).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 
 import libvirt
 
+from atoll.background import FailureLog
 from atoll.site_agent.drivers.compute.base import DomainState, EventKind
+from atoll.site_agent.drivers.compute.errors import ComputeTemporary
+
+log = logging.getLogger(__name__)
+RETRY_PAUSE = 1.0  # seconds between iterations after one failed, so it cannot spin
 
 _lock = threading.Lock()
 _started: list[threading.Thread] = []
 
 
 def _run() -> None:
+    health = FailureLog("libvirt's event loop", log)
     while True:
-        libvirt.virEventRunDefaultImpl()
+        try:
+            libvirt.virEventRunDefaultImpl()
+        except libvirt.libvirtError as exc:  # about libvirt, not a bug here: no traceback
+            health.failed(ComputeTemporary(str(exc.get_error_message() or exc)))
+            time.sleep(RETRY_PAUSE)
+            continue
+        health.succeeded()
 
 
 def ensure_event_loop() -> None:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -61,6 +60,7 @@ from atoll.site_agent.drivers.compute.base import (
     NicStats,
     StopOutcome,
 )
+from atoll.site_agent.drivers.compute.dispatch import Dispatcher
 from atoll.site_agent.drivers.compute.errors import DomainConflict, DomainNotFound
 from atoll.site_agent.drivers.compute.validation import check_spec
 
@@ -98,9 +98,7 @@ class FakeCompute:
         self._stop_timeout = stop_timeout
         self._domains: dict[str, _Domain] = {}
         self._foreign: set[str] = set()
-        self._handlers: builtins.list[EventHandler] = []
-        self._queue: asyncio.Queue[DomainEvent] | None = None
-        self._dispatcher: asyncio.Task[None] | None = None
+        self._events = Dispatcher()
         self.config_drives: dict[Path, dict[str, str]] = {}  # path -> rendered files
 
     # -- test and simulation hooks ------------------------------------------------------
@@ -257,18 +255,10 @@ class FakeCompute:
         return path
 
     async def subscribe(self, handler: EventHandler) -> None:
-        self._handlers.append(handler)
-        if self._dispatcher is None:
-            self._queue = asyncio.Queue()
-            self._dispatcher = asyncio.create_task(self._dispatch(self._queue))
+        self._events.subscribe(handler)
 
     async def close(self) -> None:
-        if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatcher
-            self._dispatcher = None
-        self._handlers.clear()
+        await self._events.close()
 
     # -- internals ----------------------------------------------------------------------
 
@@ -298,14 +288,4 @@ class FakeCompute:
         self._emit(server_id, EventKind.STOPPED, detail, DomainState.SHUTOFF)
 
     def _emit(self, server_id: str, kind: EventKind, detail: str, state: DomainState) -> None:
-        if self._queue is not None:
-            self._queue.put_nowait(DomainEvent(server_id, kind, detail, state))
-
-    async def _dispatch(self, queue: asyncio.Queue[DomainEvent]) -> None:
-        while True:
-            event = await queue.get()
-            for handler in builtins.list(self._handlers):
-                try:
-                    await handler(event)
-                except Exception:
-                    log.exception("event handler failed on %s", event)
+        self._events.put(DomainEvent(server_id, kind, detail, state))

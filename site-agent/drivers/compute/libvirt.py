@@ -42,6 +42,7 @@ from atoll.site_agent.drivers.compute.base import (
     HostInfo,
     StopOutcome,
 )
+from atoll.site_agent.drivers.compute.dispatch import Dispatcher
 from atoll.site_agent.drivers.compute.errors import (
     ComputeError,
     ComputeTemporary,
@@ -75,10 +76,8 @@ class LibvirtCompute:
         self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="libvirt")
         self._conn: libvirt.virConnect | None = None
         self._callback_id: int | None = None
-        self._handlers: builtins.list[EventHandler] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[DomainEvent] | None = None
-        self._dispatcher: asyncio.Task[None] | None = None
+        self._events = Dispatcher(self._ours)
         self._connection_lost = False
         self._connect_lock = threading.Lock()
         self._owned_ids: set[str] = set()  # server ids seen as ours (filters events)
@@ -125,7 +124,7 @@ class LibvirtCompute:
             log.warning("libvirt at %s is reachable again", self._settings.uri)
             self._connection_lost = False
         self._conn = conn
-        if self._queue is not None:
+        if self._events.subscribed:
             self._register_events(conn)
         return conn
 
@@ -451,21 +450,20 @@ class LibvirtCompute:
     ) -> None:
         """Runs in the libvirt event thread: hand the event to the asyncio loop."""
         name = dom.name()
-        loop, queue = self._loop, self._queue
-        if not name.startswith(self._prefix) or loop is None or queue is None:
+        loop = self._loop
+        if not name.startswith(self._prefix) or loop is None:
             return
         kind, state, detail_name = events.describe(event, detail)
         item = DomainEvent(name[len(self._prefix) :], kind, detail_name, state)
         with contextlib.suppress(RuntimeError):  # the loop closed under us
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(self._events.put, item)
 
     async def subscribe(self, handler: EventHandler) -> None:
-        self._handlers.append(handler)
-        if self._queue is not None:
+        first = not self._events.subscribed
+        self._events.subscribe(handler)
+        if not first:
             return
         self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue()
-        self._dispatcher = asyncio.create_task(self._dispatch(self._queue))
 
         def register() -> None:
             with self._connect_lock:
@@ -495,25 +493,8 @@ class LibvirtCompute:
         except ComputeError:
             return False
 
-    async def _dispatch(self, queue: asyncio.Queue[DomainEvent]) -> None:
-        while True:
-            event = await queue.get()
-            if not await self._ours(event):
-                continue
-            for handler in builtins.list(self._handlers):
-                try:
-                    await handler(event)
-                except Exception:
-                    log.exception("event handler failed on %s", event)
-
     async def close(self) -> None:
-        if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatcher
-            self._dispatcher = None
-        self._queue = None
-        self._handlers.clear()
+        await self._events.close()
 
         def disconnect() -> None:
             conn, self._conn = self._conn, None

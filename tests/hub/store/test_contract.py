@@ -172,6 +172,28 @@ async def test_watch_from_a_revision_skips_older_changes(store: Store) -> None:
     assert (change.revision, change.key) == (new.revision, "new")
 
 
+async def test_watch_resumes_where_its_consumer_paused(store: Store) -> None:
+    """Writes made while the consumer is busy arrive after it, in order, each exactly once."""
+    watch = store.watch(await store.revision())
+    try:
+        made = await store.put("flavor", "a", {"n": 1})
+        got = [await asyncio.wait_for(anext(watch), 10)]
+        later = [await store.put("flavor", "b", {"n": 2}), await store.put("flavor", "a", {})]
+        gone = await store.delete("flavor", "b")
+        got += [await asyncio.wait_for(anext(watch), 10) for _ in range(3)]
+        after = await store.put("flavor", "c", {})  # caught up: the watch waits for this one
+        got.append(await asyncio.wait_for(anext(watch), 10))
+    finally:
+        await watch.aclose()  # type: ignore[attr-defined]
+    assert [(c.revision, c.key, c.op, c.value) for c in got] == [
+        (made.revision, "a", "put", {"n": 1}),
+        (later[0].revision, "b", "put", {"n": 2}),
+        (later[1].revision, "a", "put", {}),
+        (gone, "b", "delete", None),
+        (after.revision, "c", "put", {}),
+    ]
+
+
 async def test_only_one_of_racing_writers_wins(backend: Backend) -> None:
     handles = [backend.open() for _ in range(6)]
     base = await handles[0].put("site", "contested", {"owner": None})

@@ -160,6 +160,34 @@ async def test_events_follow_the_lifecycle(kit: Kit) -> None:
     ]
 
 
+async def test_a_failing_handler_spoils_nothing_and_is_logged_once(
+    kit: Kit, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[DomainEvent] = []
+    gone = asyncio.Event()
+
+    async def broken(event: DomainEvent) -> None:
+        raise RuntimeError("a handler bug")
+
+    async def handler(event: DomainEvent) -> None:
+        seen.append(event)
+        if event.kind == EventKind.UNDEFINED:
+            gone.set()
+
+    await kit.driver.subscribe(broken)
+    await kit.driver.subscribe(handler)
+    await kit.driver.define(kit.guest("f"))
+    await kit.driver.delete("f")
+    await asyncio.wait_for(gone.wait(), 30)  # later events still came, to the other handler
+    assert [e.kind for e in seen if e.kind != EventKind.RESUMED] == [
+        EventKind.DEFINED,
+        EventKind.UNDEFINED,
+    ]
+    logged = [r for r in caplog.records if r.name.endswith("compute.dispatch")]
+    assert len(logged) == 1 and logged[0].exc_info is not None  # once, though both failed
+    assert "a handler bug" in str(logged[0].exc_info[1])
+
+
 async def test_bad_specs_are_refused_with_every_problem(kit: Kit) -> None:
     spec = DomainSpec(
         "bad id",

@@ -1,0 +1,53 @@
+"""The one ``watch`` over a backend's primitives, and the shared poller that wakes watchers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+
+import pytest
+
+from atoll.errors import TemporaryError
+from atoll.hub.store.follow import Follower, watch
+from atoll.hub.store.memory import MemoryStore
+
+pytestmark = pytest.mark.unit
+
+
+async def test_watch_reads_batch_after_batch_then_waits_for_news() -> None:
+    store = MemoryStore()
+    made = [(await store.put("site", f"s{i}", {"i": i})).revision for i in range(5)]
+    follow = watch(partial(store.changes, limit=2), store._wait_past, 0)
+    seen = [(await asyncio.wait_for(anext(follow), 10)).revision for _ in range(5)]
+    pending = asyncio.ensure_future(anext(follow))
+    await asyncio.sleep(0)
+    assert seen == made and not pending.done()  # caught up: waiting for the store to move
+    news = await store.put("site", "new", {})
+    assert (await asyncio.wait_for(pending, 10)).revision == news.revision
+    await follow.aclose()
+
+
+async def test_follower_wakes_waiters_and_logs_a_failing_poll_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "atoll.hub.store.follow")
+    calls = 0
+
+    async def poll(since: int) -> int:
+        nonlocal calls
+        calls += 1
+        if calls <= 3:
+            raise TemporaryError("etcd is away", delay=0.01)
+        return 7
+
+    follower = Follower(poll, fallback=3600.0, retry=0.01)
+    try:
+        await asyncio.wait_for(follower.wait_past(6), 30)  # woken by the poll, not the fallback
+    finally:
+        await follower.close()
+    logged = [r.getMessage() for r in caplog.records if r.name == "atoll.hub.store.follow"]
+    assert logged == [
+        "store follower failed, will retry: etcd is away",
+        "store follower recovered after 3 failures",
+    ]
