@@ -62,6 +62,13 @@ def is_zero(data: bytes | memoryview) -> bool:
     return bytes(data) == _ZEROS[:n] if isinstance(data, memoryview) else data == _ZEROS[:n]
 
 
+def _quarantined(digest: str) -> ChunkQuarantined:
+    return ChunkQuarantined(
+        f"chunk {digest} failed its sha256 check and is quarantined; "
+        "upload the image's content again to repair it"
+    )
+
+
 @dataclass(frozen=True)
 class GcReport:
     removed: int
@@ -149,7 +156,9 @@ class ChunkStore:
         data = self.read(digest)
         if sha256_hex(data) != digest:
             self.quarantine(digest)
-            raise self._absent(digest)
+            data = self.read(digest)  # ChunkQuarantined, unless a put repaired it meanwhile
+            if sha256_hex(data) != digest:
+                raise _quarantined(digest)
         return data
 
     def open(self, digest: str) -> BinaryIO:
@@ -160,10 +169,7 @@ class ChunkStore:
 
     def _absent(self, digest: str) -> ChunkMissing | ChunkQuarantined:
         if self.quarantined(digest):
-            return ChunkQuarantined(
-                f"chunk {digest} failed its sha256 check and is quarantined; "
-                "upload the image's content again to repair it"
-            )
+            return _quarantined(digest)
         return ChunkMissing(f"chunk {digest} is not in the store at {self.root}")
 
     def verify(self, digest: str) -> bool:
@@ -176,10 +182,14 @@ class ChunkStore:
     def quarantine(self, digest: str) -> bool:
         """Move the chunk aside to ``quarantine/`` (logged once: it is gone from the store)."""
         self._quarantine.mkdir(exist_ok=True)
+        path, aside = self.path(digest), self._quarantine / digest
         try:
-            self.path(digest).rename(self._quarantine / digest)
+            path.rename(aside)
         except FileNotFoundError:
             return False  # gone already (another reader quarantined it first)
+        if sha256_hex(aside.read_bytes()) == digest:  # a put repaired it meanwhile: keep it
+            aside.rename(path)
+            return False
         log.error(
             "chunk %s in %s failed its sha256 check; moved to %s (upload the content again)",
             digest,

@@ -58,6 +58,13 @@ def test_a_verified_read_quarantines_a_corrupt_chunk(tmp_path: Path) -> None:
         store.read("f" * 64)
 
 
+def test_quarantine_puts_back_a_chunk_a_put_repaired_meanwhile(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path, CHUNK, fsync=False)
+    digest = store.put(b"fine" * 100)  # found corrupt by a reader, then repaired before the move
+    assert not store.quarantine(digest)
+    assert store.read_verified(digest) == b"fine" * 100 and not store.quarantined(digest)
+
+
 def test_scrub_quarantines_every_corrupt_chunk_and_only_those(tmp_path: Path) -> None:
     store = ChunkStore(tmp_path, CHUNK, fsync=False)
     digests = [store.put(bytes([i]) * 1000) for i in range(1, 6)]
