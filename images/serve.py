@@ -121,10 +121,7 @@ class ImageRoutes:
         headers = {"Content-Type": "application/octet-stream", "X-Chunk-Sha256": digest}
         if self.sample() and "Range" not in request.headers:
             return web.Response(body=await self.read_verified(image_id, digest), headers=headers)
-        return web.FileResponse(
-            path,
-            headers={"Content-Type": "application/octet-stream", "X-Chunk-Sha256": digest},
-        )
+        return web.FileResponse(path, headers=headers)
 
     def absent(self, image_id: str, digest: str) -> NoReturn:
         """Raise why a chunk the manifest names is not in the store (quarantined or lost)."""
