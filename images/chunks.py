@@ -3,7 +3,12 @@
 Each chunk is a file named by the sha256 of its bytes, fanned out by the first two hex
 digits (``chunks/ab/ab12...``). Writes go to a temporary file in ``tmp/`` on the same
 filesystem and are renamed into place, so a chunk file is either absent or complete; a chunk
-that is already there is not written again (identical chunks across images are stored once).
+that is already there is not written again (identical chunks across images are stored once)
+unless its bytes are not what its name says: storing over a corrupt chunk repairs it.
+
+A chunk found corrupt (:meth:`ChunkStore.read_verified`, :meth:`ChunkStore.scrub`) is moved
+aside to ``quarantine/<sha256>`` (kept for a person to look at, never served, never silently
+deleted); until the same content is stored again the chunk reads as :class:`ChunkQuarantined`.
 
 There are no reference counts: what is live is what the manifests say. :meth:`ChunkStore.gc`
 is a mark-and-sweep given every live manifest's chunk set; chunks touched within a grace
@@ -27,7 +32,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from atoll.errors import InvalidInput, Problem
-from atoll.images.errors import ChunkMissing
+from atoll.images.errors import ChunkMissing, ChunkQuarantined
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +62,24 @@ def is_zero(data: bytes | memoryview) -> bool:
     return bytes(data) == _ZEROS[:n] if isinstance(data, memoryview) else data == _ZEROS[:n]
 
 
+def _quarantined(digest: str) -> ChunkQuarantined:
+    return ChunkQuarantined(
+        f"chunk {digest} failed its sha256 check and is quarantined; "
+        "upload the image's content again to repair it"
+    )
+
+
 @dataclass(frozen=True)
 class GcReport:
     removed: int
     freed_bytes: int
     kept: int
+
+
+@dataclass(frozen=True)
+class ScrubReport:
+    checked: int
+    corrupt: tuple[str, ...]  # the digests quarantined by this scrub
 
 
 class ChunkStore:
@@ -77,6 +95,7 @@ class ChunkStore:
         self.fsync = fsync
         self._chunks = self.root / "chunks"
         self._tmp = self.root / "tmp"
+        self._quarantine = self.root / "quarantine"
         self._chunks.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
 
@@ -96,15 +115,18 @@ class ChunkStore:
     def put(self, data: bytes | memoryview, digest: str | None = None) -> str:
         """Store ``data`` under its sha256 (``digest`` if the caller already hashed it).
 
-        Returns the digest. An existing chunk of the right size is not rewritten; its mtime
-        is refreshed so a concurrent gc keeps it for the grace period.
+        Returns the digest. An existing chunk holding exactly ``data`` is not rewritten; its
+        mtime is refreshed so a concurrent gc keeps it for the grace period. One of another
+        size (a crash) or other bytes (bit rot, tampering) is replaced: a re-upload repairs.
         """
         digest = digest or sha256_hex(data)
         final = self.path(digest)
         with contextlib.suppress(FileNotFoundError):
-            if final.stat().st_size == len(data):  # a wrong size (a crash) is rewritten
-                os.utime(final)
-                return digest
+            if final.stat().st_size == len(data):
+                if final.read_bytes() == data:  # same bytes as same sha256, at memcmp speed
+                    os.utime(final)
+                    return digest
+                log.warning("chunk %s in %s was corrupt; storing a good copy", digest, self.root)
         final.parent.mkdir(exist_ok=True)
         tmp = self._tmp / f"{digest[:16]}.{secrets.token_hex(6)}"
         try:
@@ -127,20 +149,73 @@ class ChunkStore:
         try:
             return self.path(digest).read_bytes()
         except FileNotFoundError as exc:
-            raise ChunkMissing(f"chunk {digest} is not in the store at {self.root}") from exc
+            raise self._absent(digest) from exc
+
+    def read_verified(self, digest: str) -> bytes:
+        """The chunk's bytes, hashed first: a chunk that fails is quarantined and raises."""
+        data = self.read(digest)
+        if sha256_hex(data) != digest:
+            self.quarantine(digest)
+            data = self.read(digest)  # ChunkQuarantined, unless a put repaired it meanwhile
+            if sha256_hex(data) != digest:
+                raise _quarantined(digest)
+        return data
 
     def open(self, digest: str) -> BinaryIO:
         try:
             return self.path(digest).open("rb")
         except FileNotFoundError as exc:
-            raise ChunkMissing(f"chunk {digest} is not in the store at {self.root}") from exc
+            raise self._absent(digest) from exc
+
+    def _absent(self, digest: str) -> ChunkMissing | ChunkQuarantined:
+        if self.quarantined(digest):
+            return _quarantined(digest)
+        return ChunkMissing(f"chunk {digest} is not in the store at {self.root}")
 
     def verify(self, digest: str) -> bool:
         """True when the stored chunk still hashes to its name (bit rot, tampering)."""
         try:
             return sha256_hex(self.read(digest)) == digest
-        except ChunkMissing:
+        except (ChunkMissing, ChunkQuarantined):
             return False
+
+    def quarantine(self, digest: str) -> bool:
+        """Move the chunk aside to ``quarantine/`` (logged once: it is gone from the store)."""
+        self._quarantine.mkdir(exist_ok=True)
+        path, aside = self.path(digest), self._quarantine / digest
+        try:
+            path.rename(aside)
+        except FileNotFoundError:
+            return False  # gone already (another reader quarantined it first)
+        if sha256_hex(aside.read_bytes()) == digest:  # a put repaired it meanwhile: keep it
+            aside.rename(path)
+            return False
+        log.error(
+            "chunk %s in %s failed its sha256 check; moved to %s (upload the content again)",
+            digest,
+            self.root,
+            self._quarantine / digest,
+        )
+        return True
+
+    def quarantined(self, digest: str) -> bool:
+        """True while the chunk is quarantined and not yet stored again."""
+        return (self._quarantine / digest).is_file() and not self.has(digest)
+
+    def scrub(self) -> ScrubReport:
+        """Hash every chunk; quarantine the ones that fail. Reads the whole store."""
+        checked, corrupt = 0, []
+        for digest in list(self.digests()):
+            try:
+                data = self.path(digest).read_bytes()
+            except FileNotFoundError:
+                continue  # collected or quarantined meanwhile
+            checked += 1
+            if sha256_hex(data) != digest and self.quarantine(digest):
+                corrupt.append(digest)
+        if corrupt:
+            log.error("chunk scrub in %s quarantined %d corrupt chunks", self.root, len(corrupt))
+        return ScrubReport(checked=checked, corrupt=tuple(corrupt))
 
     def discard(self, digest: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -1,4 +1,5 @@
-"""``atoll image upload|list|show|download|delete|prestage|transfers``: the hub's image service.
+"""``atoll image upload|list|show|download|delete|prestage|transfers|repair|scrub``: the hub's
+image service.
 
 Registered into the ``image`` group by :func:`atoll.images.cli.register`. IMAGE is an image
 id or a unique name. The hub is found like every client command: ``--url``/``--ca-file``,
@@ -21,6 +22,7 @@ COLUMNS = ["id", "name", "status", "disk_format", "size", "visibility"]
 TRANSFER_COLUMNS = ["site", "image_name", "state", "bytes_done", "bytes_total", "error"]
 _ID = re.compile(r"[0-9a-f]{32}")
 _QCOW2_MAGIC = b"QFI\xfb"
+SCRUB_TIMEOUT = 6 * 3600.0
 
 
 def register_client_commands(cmds: Any) -> None:
@@ -71,10 +73,21 @@ def register_client_commands(cmds: Any) -> None:
     transfers.add_argument("--image", metavar="IMAGE")
     transfers.add_argument("--state", choices=("pending", "pulling", "done", "failed"))
     transfers.set_defaults(func=_transfers)
-    for cmd in (upload, listing, show, download, delete, prestage, transfers):
+    repair = cmds.add_parser(
+        "repair", help="upload a damaged image's own content again (repairs its chunks)"
+    )
+    repair.add_argument("image", metavar="IMAGE")
+    repair.add_argument("file", metavar="FILE", type=Path)
+    repair.set_defaults(func=_repair)
+    scrub = cmds.add_parser(
+        "scrub", help="check every chunk the hub stores now (system admins; reads them all)"
+    )
+    scrub.set_defaults(func=_scrub)
+    everything = (upload, listing, show, download, delete, prestage, transfers, repair, scrub)
+    for cmd in everything:
         cmd.add_argument("--url", help="hub URL (default: ATOLL_URL or the saved login)")
         cmd.add_argument("--ca-file", help="CA certificate to trust (the hub's ca.pem)")
-    for cmd in (upload, listing, show, prestage, transfers):
+    for cmd in (upload, listing, show, prestage, transfers, repair, scrub):
         add_format_option(cmd)
 
 
@@ -196,6 +209,27 @@ def _prestage(args: argparse.Namespace) -> int:
     image_id = resolve(client, args.image)
     reply = client.post(f"/v1/images/{image_id}/prestage", {"sites": args.site})
     emit(reply["transfers"], args.format, TRANSFER_COLUMNS)
+    return 0
+
+
+def _repair(args: argparse.Namespace) -> int:
+    """The hub takes the file only if it is the damaged image's own content (its checksum)."""
+    from atoll.images.hub_files import ProgressBar, file_sha256, send_file
+
+    client = _client(args)
+    image_id = resolve(client, args.image)
+    path: Path = args.file
+    sha = file_sha256(path, ProgressBar(f"checksum {path.name}"))
+    emit(send_file(client, image_id, path, sha256=sha, progress=ProgressBar(f"upload {path.name}")),
+         args.format)  # fmt: skip
+    return 0
+
+
+def _scrub(args: argparse.Namespace) -> int:
+    found = _client(args)
+    # the hub answers when it has read every chunk: minutes on a big store
+    client = HubClient(found.url, found.token, found.ca_file, timeout=SCRUB_TIMEOUT)
+    emit(client.post("/v1/images/scrub", {}), args.format)
     return 0
 
 

@@ -4,13 +4,16 @@ InvalidInput                       (atoll.errors)
 ├── ImageRejected                  validation refused the content (reasons in problems)
 ├── ChecksumMismatch               the declared sha256 is not the content's
 └── TruncatedUpload                the stream ended before the declared size
+    └── UploadStalled              no bytes arrived for the idle timeout (408)
 PayloadTooLarge                    (atoll.errors)
 └── ImageTooLarge                  size, chunk count or virtual size over a limit
 NotFound                           (atoll.errors)
 └── ChunkMissing                   a chunk a manifest names is not in the store
 TemporaryError                     (atoll.errors)
-└── TransferError                  a fetch from the hub failed; retrying resumes it
-    └── ChunkCorrupt               a chunk kept arriving with the wrong sha256
+├── TransferError                  a fetch from the hub failed; retrying resumes it
+│   └── ChunkCorrupt               a chunk kept arriving with the wrong sha256
+└── ChunkQuarantined               a stored chunk failed its sha256 and was moved aside;
+                                   uploading the image's content again repairs it
 PermanentError                     (atoll.errors)
 └── ToolError                      qemu-img (or apt, mkisofs...) failed unexpectedly
 Conflict                           (atoll.errors)
@@ -41,6 +44,11 @@ class TruncatedUpload(InvalidInput):
     code = "truncated_upload"
 
 
+class UploadStalled(TruncatedUpload):
+    code = "upload_stalled"
+    http_status = 408
+
+
 class ImageTooLarge(PayloadTooLarge):
     code = "image_too_large"
 
@@ -55,6 +63,10 @@ class TransferError(TemporaryError):
 
 class ChunkCorrupt(TransferError):
     code = "chunk_corrupt"
+
+
+class ChunkQuarantined(TemporaryError):
+    code = "chunk_quarantined"
 
 
 class ToolError(PermanentError):

@@ -15,21 +15,28 @@ Mount it with ``app.add_subapp("/images-api", build_image_app(...))``, or add
 
 The hub plugs in its own pieces: ``lookup(image_id)`` returns the manifest or raises
 NotFound; ``authorize(request, image_id, action)`` (action ``"read"`` or ``"write"``)
-raises Unauthenticated or Forbidden — a bearer token today, the site's mTLS identity later.
+raises Unauthenticated or Forbidden — a bearer token today, the site's mTLS identity later;
+``on_quarantine(image_id, digest)`` (optional) hears of a chunk found corrupt while serving.
+
+A share of the chunks served (``verify_on_serve``) is hashed first: a corrupt one is
+quarantined and refused (503 ``chunk_quarantined``), never sent. A download already under
+way when it meets one is aborted, so the client sees a cut, not a clean end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import NoReturn
 
 import aiohttp
 from aiohttp import web
 
 from atoll.errors import AtollError, InvalidInput, NotFound, Problem
 from atoll.images.chunks import ChunkStore, check_digest
-from atoll.images.errors import TruncatedUpload
+from atoll.images.errors import ChunkQuarantined, TruncatedUpload, UploadStalled
 from atoll.images.manifest import Manifest
 from atoll.images.settings import ImageSettings
 from atoll.images.upload import IngestResult, ingest_image
@@ -39,7 +46,9 @@ log = logging.getLogger(__name__)
 Lookup = Callable[[str], Awaitable[Manifest]]
 Authorize = Callable[[web.Request, str, str], Awaitable[None]]
 OnUpload = Callable[[str, IngestResult], Awaitable[None]]
+OnQuarantine = Callable[[str, str], Awaitable[None]]
 UPLOAD_BLOCK = 1024 * 1024
+UPLOAD_IDLE_TIMEOUT = 60.0
 
 STORE_KEY = web.AppKey("atoll_images_store", ChunkStore)
 
@@ -67,12 +76,31 @@ class ImageRoutes:
         authorize: Authorize,
         settings: ImageSettings,
         on_upload: OnUpload | None,
+        *,
+        on_quarantine: OnQuarantine | None = None,
+        upload_idle_timeout: float = UPLOAD_IDLE_TIMEOUT,
     ) -> None:
         self.store = store
         self.lookup = lookup
         self.authorize = authorize
         self.settings = settings
         self.on_upload = on_upload
+        self.on_quarantine = on_quarantine
+        self.upload_idle_timeout = upload_idle_timeout
+
+    def sample(self) -> bool:
+        """Whether to hash this chunk before serving it (``verify_on_serve`` of them)."""
+        share = self.settings.verify_on_serve
+        return share >= 1.0 or (share > 0.0 and random.random() < share)
+
+    async def read_verified(self, image_id: str, digest: str) -> bytes:
+        """The chunk, hashed first; a corrupt one is quarantined, reported and refused."""
+        try:
+            return await asyncio.to_thread(self.store.read_verified, digest)
+        except ChunkQuarantined:
+            if self.on_quarantine is not None:
+                await self.on_quarantine(image_id, digest)
+            raise
 
     async def manifest(self, request: web.Request) -> web.Response:
         image_id = request.match_info["image_id"]
@@ -89,21 +117,29 @@ class ImageRoutes:
             raise NotFound(f"image {image_id} has no chunk {digest}")
         path = self.store.path(digest)
         if not path.is_file():
-            log.error("chunk %s of image %s is missing from the store", digest, image_id)
-            raise NotFound(f"chunk {digest} of image {image_id} is missing on the hub")
-        return web.FileResponse(
-            path,
-            headers={"Content-Type": "application/octet-stream", "X-Chunk-Sha256": digest},
-        )
+            self.absent(image_id, digest)
+        headers = {"Content-Type": "application/octet-stream", "X-Chunk-Sha256": digest}
+        if self.sample() and "Range" not in request.headers:
+            return web.Response(body=await self.read_verified(image_id, digest), headers=headers)
+        return web.FileResponse(path, headers=headers)
+
+    def absent(self, image_id: str, digest: str) -> NoReturn:
+        """Raise why a chunk the manifest names is not in the store (quarantined or lost)."""
+        if self.store.quarantined(digest):
+            raise ChunkQuarantined(
+                f"chunk {digest} of image {image_id} failed its sha256 check on the hub and is "
+                "quarantined; upload the image's content again to repair it"
+            )
+        log.error("chunk %s of image %s is missing from the store", digest, image_id)
+        raise NotFound(f"chunk {digest} of image {image_id} is missing on the hub")
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         image_id = request.match_info["image_id"]
         await self.authorize(request, image_id, "read")
         manifest = await self.lookup(image_id)
-        missing = [c for c in manifest.chunk_set if not self.store.has(c)]
-        if missing:
-            log.error("image %s misses %d chunks in the store", image_id, len(missing))
-            raise NotFound(f"image {image_id} is missing {len(missing)} chunks on the hub")
+        for digest in manifest.chunk_set:
+            if not self.store.has(digest):
+                self.absent(image_id, digest)
         resp = web.StreamResponse(
             headers={
                 "Content-Type": "application/octet-stream",
@@ -111,9 +147,23 @@ class ImageRoutes:
                 "X-Image-Sha256": manifest.sha256,
             }
         )
-        await resp.prepare(request)
         for digest in manifest.chunks:
-            await resp.write(await asyncio.to_thread(self.store.read, digest))
+            try:
+                if self.sample():
+                    data = await self.read_verified(image_id, digest)
+                else:
+                    data = await asyncio.to_thread(self.store.read, digest)
+            except AtollError:
+                if not resp.prepared:
+                    raise  # nothing sent yet: the error reply says why
+                if request.transport is not None:
+                    request.transport.abort()  # a cut, never a clean end of corrupt data
+                return resp
+            if not resp.prepared:
+                await resp.prepare(request)
+            await resp.write(data)
+        if not resp.prepared:
+            await resp.prepare(request)
         await resp.write_eof()
         return resp
 
@@ -125,7 +175,7 @@ class ImageRoutes:
             raise InvalidInput("no disk format", [Problem("query.disk_format", "required")])
         declared = request.headers.get("X-Image-Sha256")
         result = await ingest_image(
-            _body(request),
+            request_blocks(request, self.upload_idle_timeout),
             self.store,
             self.settings,
             disk_format=disk_format,
@@ -137,15 +187,30 @@ class ImageRoutes:
         return web.json_response({"image_id": image_id, **result.to_json()}, status=201)
 
 
-async def _body(request: web.Request) -> AsyncIterator[bytes]:
-    """The request body in blocks; a connection cut mid-body is a truncated upload."""
-    try:
-        async for block in request.content.iter_chunked(UPLOAD_BLOCK):
-            yield block
-    except (aiohttp.ClientError, ConnectionError, asyncio.IncompleteReadError) as exc:
-        raise TruncatedUpload(
-            "the upload was cut", [Problem("body", f"the connection ended: {exc}")]
-        ) from exc
+async def request_blocks(
+    request: web.Request, idle_timeout: float, block: int = UPLOAD_BLOCK
+) -> AsyncIterator[bytes]:
+    """An upload's body in blocks of at most ``block`` bytes, as they arrive.
+
+    A connection cut mid-body is a :class:`TruncatedUpload`; no byte for ``idle_timeout``
+    seconds (a client that declared more than it sends) is an :class:`UploadStalled`.
+    """
+    while True:
+        try:
+            async with asyncio.timeout(idle_timeout):
+                data = await request.content.read(block)
+        except TimeoutError as exc:
+            raise UploadStalled(
+                "the upload stalled",
+                [Problem("body", f"no data for {idle_timeout:g} s; upload again")],
+            ) from exc
+        except (aiohttp.ClientError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            raise TruncatedUpload(
+                "the upload was cut", [Problem("body", f"the connection ended: {exc}")]
+            ) from exc
+        if not data:
+            return
+        yield data
 
 
 def image_routes(

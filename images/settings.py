@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from atoll.errors import ConfigError
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
@@ -22,6 +24,11 @@ class ImageSettings:
     - ``fetch_concurrency`` / ``fetch_retries``: parallel chunk fetches, and attempts per
       chunk before a transfer gives up (it resumes from what it has the next time).
     - ``reference_cache_dir``: downloaded .debs and the built reference image.
+    - ``verify_on_serve``: the share (0.0-1.0) of chunks the hub hashes again before it
+      serves them (chunk route and image download); a chunk that fails is quarantined and
+      never served.
+    - ``scrub_interval``: seconds between the hub's scrubs, which hash every stored chunk,
+      quarantine corrupt ones and mark the images they belong to (0: no periodic scrub).
     """
 
     chunk_size: int = 4 * MiB
@@ -33,3 +40,13 @@ class ImageSettings:
     fetch_concurrency: int = 4
     fetch_retries: int = 5
     reference_cache_dir: Path = Path("/var/cache/atoll/reference")
+    verify_on_serve: float = 0.1
+    scrub_interval: float = 24 * 3600.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.verify_on_serve <= 1.0:
+            raise ConfigError(
+                f"[images].verify_on_serve must be between 0.0 and 1.0, not {self.verify_on_serve}"
+            )
+        if self.scrub_interval < 0:
+            raise ConfigError(f"[images].scrub_interval must be >= 0, not {self.scrub_interval}")

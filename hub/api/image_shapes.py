@@ -136,3 +136,17 @@ MANIFEST = Shape(
         "chunks": Field("array", required=True, items=Field("string")),
     },
 )
+
+SCRUB_REPORT = Shape(
+    "ImageScrubReport",
+    {
+        "checked_chunks": Field("integer", required=True),
+        "corrupt_chunks": Field("integer", required=True, description="quarantined now"),
+        "damaged_images": Field(
+            "array",
+            required=True,
+            items=Field("string"),
+            description="ids of images missing chunks (marked in their status_reason)",
+        ),
+    },
+)

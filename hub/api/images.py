@@ -7,7 +7,15 @@ memory), is validated with ``qemu-img info`` (declared format = real format; no 
 backing or external data file; size, chunk count and virtual size bounded) and only then is
 the image ``active``. A refused or cut upload leaves the record ``killed`` with its
 ``status_reason`` and no data (no manifest: nothing can download or pull it); ``atoll image
-upload`` deletes such a record itself. A hub that restarts during an upload kills it too.
+upload`` deletes such a record itself. An upload that sends nothing for the hub's
+``upload_idle_timeout`` is aborted and killed the same way, and a hub that restarts during an
+upload kills it too.
+
+Stored chunks are hashed again before a share of them is served (``[images]
+verify_on_serve``) and all of them by a periodic scrub (``scrub_interval``, or now with
+``POST /v1/images/scrub``); a corrupt chunk is quarantined, never served, and its image shows
+the damage (:mod:`atoll.hub.catalog.image_integrity`) until the same content is uploaded to
+it again, which repairs it.
 
 Sites pull with ``GET .../manifest`` and ``GET .../chunks/{sha256}`` (the handlers of
 :mod:`atoll.images.serve`, authorized by the hub's tokens and the image's visibility).
@@ -23,7 +31,6 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Callable
 
-import aiohttp
 from aiohttp import web
 
 from atoll.background import Loop, LoopSettings
@@ -36,6 +43,7 @@ from atoll.hub.api.image_shapes import (
     IMAGE_FILTERS,
     IMAGE_ID,
     MANIFEST,
+    SCRUB_REPORT,
     SHA256_PATTERN,
 )
 from atoll.hub.api.replies import (
@@ -51,11 +59,12 @@ from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import Field
 from atoll.hub.catalog import images as catalog
 from atoll.hub.catalog.image_files import ImageFiles
+from atoll.hub.catalog.image_integrity import Scrubber, is_damaged, set_damage
 from atoll.hub.store.base import JSON, ListQuery, Record, Store
 from atoll.images.chunks import check_digest
-from atoll.images.errors import TruncatedUpload
+from atoll.images.errors import ChecksumMismatch
 from atoll.images.manifest import Manifest
-from atoll.images.serve import ImageRoutes
+from atoll.images.serve import ImageRoutes, request_blocks
 from atoll.images.settings import ImageSettings
 from atoll.settings import load
 
@@ -78,7 +87,7 @@ class _Serve:
 
 
 SERVE = web.AppKey("image_serve", _Serve)
-UPLOAD_BLOCK = 1024 * 1024
+SCRUBBER = web.AppKey("image_scrubber", Scrubber)
 CHUNK_BLOCK = 1024 * 1024
 GC_INTERVAL = 3600.0
 BINARY = ("application/octet-stream",)
@@ -96,7 +105,23 @@ def install(app: web.Application, hub: Hub, settings: ImageSettings | None = Non
     async def authorize(request: web.Request, image_id: str, action: str) -> None:
         await visible_image(request)  # the route's policy rule already passed; now visibility
 
-    app[SERVE] = _Serve(lambda: ImageRoutes(files.chunks, lookup, authorize, settings, None))
+    async def quarantined(image_id: str, digest: str) -> None:
+        manifest = await files.manifest(image_id)
+        missing = await asyncio.to_thread(files.missing, manifest)
+        await set_damage(hub.store, image_id, missing, iso(hub.clock()))
+
+    app[SERVE] = _Serve(
+        lambda: ImageRoutes(
+            files.chunks,
+            lookup,
+            authorize,
+            settings,
+            None,
+            on_quarantine=quarantined,
+            upload_idle_timeout=hub.settings.upload_idle_timeout,
+        )
+    )
+    scrubber = app[SCRUBBER] = Scrubber(hub.store, files)
 
     async def recover(app: web.Application) -> None:
         await kill_interrupted(hub.store, iso(hub.clock()))
@@ -112,8 +137,20 @@ def install(app: web.Application, hub: Hub, settings: ImageSettings | None = Non
         yield
         await gc.stop()
 
+    async def scrub(app: web.Application) -> AsyncIterator[None]:
+        if not settings.scrub_interval:
+            yield
+            return
+        every = settings.scrub_interval
+        task = asyncio.create_task(_scrub_chunks(scrubber, hub, every), name="image-chunk-scrub")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     app.on_startup.append(recover)
     app.cleanup_ctx.append(sweep)
+    app.cleanup_ctx.append(scrub)
 
 
 async def _collect_chunks(files: ImageFiles) -> None:
@@ -121,6 +158,16 @@ async def _collect_chunks(files: ImageFiles) -> None:
     report = await files.gc()
     if report is not None and report.removed:
         log.info("image chunk gc freed %d bytes", report.freed_bytes)
+
+
+async def _scrub_chunks(scrubber: Scrubber, hub: Hub, every: float) -> None:
+    """Every ``scrub_interval``: hash every chunk, quarantine corrupt ones, mark images."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await scrubber.scrub(iso(hub.clock()))
+        except OSError:
+            log.exception("image chunk scrub failed; trying again in %.0f s", every)
 
 
 async def all_records(store: Store, kind: str) -> list[Record]:
@@ -276,16 +323,6 @@ async def delete_image(request: web.Request) -> web.Response:
     return no_content()
 
 
-async def _body(request: web.Request) -> AsyncIterator[bytes]:
-    try:
-        async for block in request.content.iter_chunked(UPLOAD_BLOCK):
-            yield block
-    except (aiohttp.ClientError, ConnectionError, asyncio.IncompleteReadError) as exc:
-        raise TruncatedUpload(
-            "the upload was cut", [Problem("body", f"the connection ended: {exc}")]
-        ) from exc
-
-
 def _declared_sha256(request: web.Request) -> str | None:
     declared = request.headers.get("X-Image-Sha256")
     if declared is None:
@@ -298,9 +335,15 @@ def _declared_sha256(request: web.Request) -> str | None:
     return declared.strip().lower()
 
 
+def _upload_stream(request: web.Request) -> AsyncIterator[bytes]:
+    return request_blocks(request, hub_of(request).settings.upload_idle_timeout)
+
+
 async def upload_file(request: web.Request) -> web.Response:
     record = await _writable(request)
     status = record.value.get("status")
+    if status == "active" and is_damaged(record.value):
+        return await _repair(request, record)
     if status not in ("queued", "killed"):
         raise Conflict(
             f"image {record.key} is {status}: its data cannot change; create a new image"
@@ -314,7 +357,7 @@ async def upload_file(request: web.Request) -> web.Response:
         raise Conflict(f"image {record.key} is being uploaded by another request") from exc
     try:
         result = await files.ingest(
-            _body(request),
+            _upload_stream(request),
             disk_format=record.value["disk_format"],
             expected_sha256=declared,
             expected_size=request.content_length,
@@ -342,6 +385,33 @@ async def upload_file(request: web.Request) -> web.Response:
         len(result.manifest.chunks),
     )
     return reply(catalog.view(saved.value), revision=saved.revision)
+
+
+async def _repair(request: web.Request, record: Record) -> web.Response:
+    """The same content again for a damaged image: its chunks are rewritten, the mark goes.
+
+    Anything else (other content, a cut or stalled body) is refused and changes nothing:
+    the image stays active and damaged, never killed by a failed repair.
+    """
+    checksum = str(record.value.get("checksum_sha256") or "")
+    declared = _declared_sha256(request)
+    if declared is not None and declared != checksum:
+        raise ChecksumMismatch(
+            f"image {record.key} is damaged; only its own content ({checksum}) repairs it",
+            [Problem("header.X-Image-Sha256", f"{declared} is not the image's checksum")],
+        )
+    store, files = hub_of(request).store, request.app[FILES]
+    result = await files.ingest(
+        _upload_stream(request),
+        disk_format=record.value["disk_format"],
+        expected_sha256=checksum,
+        expected_size=request.content_length,
+    )
+    await files.save(record.key, result.manifest)
+    missing = await asyncio.to_thread(files.missing, result.manifest)
+    await set_damage(store, record.key, missing, _now(request))
+    log.info("image %s repaired by a re-upload of its content", record.key)
+    return reply(catalog.view((await records.fetch(store, KIND, record.key)).value))
 
 
 def _reason(exc: BaseException) -> str:
@@ -385,10 +455,16 @@ async def show_chunk(request: web.Request) -> web.StreamResponse:
     if request.transport.get_extra_info("sslcontext") is None:
         return await routes.chunk(request)  # plain HTTP: sendfile is best
     digest = check_digest(request.match_info["sha256"], "path.sha256")
-    files = request.app[FILES]
-    manifest = await files.manifest(request.match_info["image_id"])
+    image_id, files = request.match_info["image_id"], request.app[FILES]
+    manifest = await files.manifest(image_id)
     if digest not in manifest.chunk_set:
         raise NotFound(f"image {manifest.sha256[:12]}... has no chunk {digest}")
+    if routes.sample():
+        data = await routes.read_verified(image_id, digest)
+        return web.Response(
+            body=data,
+            headers={"Content-Type": "application/octet-stream", "X-Chunk-Sha256": digest},
+        )
     with await asyncio.to_thread(files.chunks.open, digest) as fh:
         size = os.fstat(fh.fileno()).st_size
         response = web.StreamResponse(
@@ -403,6 +479,12 @@ async def show_chunk(request: web.Request) -> web.StreamResponse:
             await response.write(block)
     await response.write_eof()
     return response
+
+
+async def scrub_images(request: web.Request) -> web.Response:
+    """Hash every stored chunk now; quarantine corrupt ones and mark the images they hold."""
+    result = await request.app[SCRUBBER].scrub(_now(request))
+    return reply(result.to_json())
 
 
 ROUTES = [
@@ -428,6 +510,18 @@ ROUTES = [
         response=IMAGE,
         status=201,
         etag=True,
+    ),
+    Route(
+        "POST",
+        "/v1/images/scrub",
+        "images.scrub",
+        scrub_images,
+        "Scrub the hub's image store now (system admins)",
+        description="Hashes every stored chunk (reads the whole store: minutes on a big "
+        "one), moves corrupt chunks to quarantine and marks each active image that lost "
+        "chunks in its status_reason; uploading the same content to that image repairs it. "
+        "The hub also scrubs every [images] scrub_interval seconds.",
+        response=SCRUB_REPORT,
     ),
     Route(
         "GET",
@@ -456,8 +550,11 @@ ROUTES = [
         "Upload the image's data (streamed, checked, validated); the image becomes active",
         description="Header X-Image-Sha256 (optional) is checked against the content; "
         "Content-Length, when sent, must be the real length. Only queued or killed images "
-        "take data (else 409). A refusal (400 bad format, checksum or truncated body; 413 "
-        "over a size limit) leaves the image killed with status_reason and no data.",
+        "take data (else 409). A refusal (400 bad format, checksum or truncated body; 408 "
+        "no data for upload_idle_timeout; 413 over a size limit) leaves the image killed "
+        "with status_reason and no data. An active image marked damaged (status_reason) "
+        "takes its own content again, which repairs it; anything else is refused and the "
+        "image stays as it was.",
         response=IMAGE,
         path_params=PATH,
         raw_body=BINARY,

@@ -50,6 +50,7 @@ from atoll.hub.catalog import vnf_packages as pkgs
 from atoll.hub.catalog.vnf_onboarding import Onboarding, update_package
 from atoll.hub.catalog.vnf_package_files import PackageFiles, read_single_vnfd
 from atoll.hub.store.base import Record
+from atoll.images.serve import request_blocks
 
 BASE = "/vnfpkgm/v2/vnf_packages"
 ITEM = BASE + "/{vnfPkgId}"
@@ -233,7 +234,8 @@ async def upload_content(request: web.Request) -> web.Response:
     )
     onboarding = _onboarding(request)
     try:
-        stored = await onboarding.files.receive(record.key, request.content.iter_any(), limit)
+        idle = hub_of(request).settings.upload_idle_timeout
+        stored = await onboarding.files.receive(record.key, request_blocks(request, idle), limit)
     except BaseException:
         await update_package(store, record.key, before, _now(request))
         raise
@@ -365,9 +367,10 @@ ROUTES = [
         "Upload the package's CSAR (zip), streamed; onboarding then runs (202)",
         description="Only a CREATED (or ERROR) package takes content (else 409). The body is "
         "streamed to the hub's data directory; past max_vnf_package_bytes it is refused with "
-        "413. image_map=NODE=IMAGE (repeatable) maps a VDU or storage to a catalog image "
-        "(id or name) when the package does not carry its image. Poll the package until "
-        "onboardingState is ONBOARDED or ERROR.",
+        "413, after upload_idle_timeout seconds without data with 408 (the package stays "
+        "CREATED, nothing kept). image_map=NODE=IMAGE (repeatable) maps a VDU or storage "
+        "to a catalog image (id or name) when the package does not carry its image. Poll "
+        "the package until onboardingState is ONBOARDED or ERROR.",
         status=202,
         path_params=PATH,
         query={"image_map": IMAGE_MAP},

@@ -6,7 +6,9 @@ image's chunks in order (:class:`atoll.images.manifest.ManifestDir`). A manifest
 only after the upload was complete, matched its declared checksum and passed validation, so
 an image without one has no data here (queued, killed, or registered by VNF onboarding from
 a package's own file). Chunks no manifest names are collected by :meth:`ImageFiles.gc` once
-they are an hour old (an upload in flight is never collected).
+they are an hour old (an upload in flight is never collected). :meth:`ImageFiles.scrub` hashes
+every chunk, quarantines corrupt ones (``DATA_DIR/images/quarantine/``) and says which images
+lost chunks.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
 from atoll.errors import NotFound
-from atoll.images.chunks import ChunkStore, GcReport
+from atoll.images.chunks import ChunkStore, GcReport, ScrubReport
 from atoll.images.manifest import Manifest, ManifestDir
 from atoll.images.settings import ImageSettings
 from atoll.images.upload import IngestResult, ingest_image
@@ -93,6 +95,30 @@ class ImageFiles:
         self._recent.pop(image_id, None)
         if self.root.exists():
             await asyncio.to_thread(self.manifests.delete, image_id)
+
+    def missing(self, manifest: Manifest) -> int:
+        """How many of the manifest's chunks the store does not hold (blocking)."""
+        return sum(1 for digest in manifest.chunk_set if not self.chunks.has(digest))
+
+    async def scrub(self) -> tuple[ScrubReport, dict[str, int]]:
+        """Hash every chunk, quarantine corrupt ones; and each image id missing chunks now,
+        with how many (quarantined by this scrub or before, or lost)."""
+        if not self.root.exists():
+            return ScrubReport(checked=0, corrupt=()), {}
+
+        def sweep() -> tuple[ScrubReport, dict[str, int]]:
+            report = self.chunks.scrub()
+            damaged: dict[str, int] = {}
+            for image_id in self.manifests.ids():
+                try:
+                    count = self.missing(self.manifests.load(image_id))
+                except NotFound:
+                    continue  # deleted meanwhile
+                if count:
+                    damaged[image_id] = count
+            return report, damaged
+
+        return await asyncio.to_thread(sweep)
 
     async def gc(self, grace_seconds: float = 3600.0) -> GcReport | None:
         if not self.root.exists():

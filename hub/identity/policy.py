@@ -97,6 +97,7 @@ POLICY: dict[str, Rule] = {
     "images.manifest": Rule(system=ANYONE, project=ANYONE),
     "images.chunk": Rule(system=ANYONE, project=ANYONE),
     "images.prestage": Rule(system=ADMIN, project=WRITERS),
+    "images.scrub": SYSTEM_ADMIN,  # reads the whole image store
     "image_transfers.list": Rule(system=ANYONE, project=ANYONE),
     "sites.image_transfers.list": SYSTEM_READ,
     "sites.image_transfers.update": Rule(system=WRITERS),

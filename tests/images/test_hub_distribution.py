@@ -4,6 +4,7 @@ loop into a real LocalStorage, progress on the hub, resume after a cut, on-deman
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -254,3 +255,28 @@ async def test_the_site_bandwidth_cap_holds(
         assert await site.poll_once() == [up["id"]]
         elapsed = time.monotonic() - start
         assert elapsed >= 0.7, elapsed  # 2 MiB at 2 MiB/s, less the bucket's 0.25 s burst
+
+
+async def test_cli_scrub_shows_a_damaged_image_and_repair_makes_it_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    disk = tmp_path / "disk.raw"
+    disk.write_bytes(os.urandom(64 * 1024))
+    other = tmp_path / "other.raw"
+    other.write_bytes(os.urandom(64 * 1024))
+    async with https_hub(tmp_path / "hub") as hub:
+        run = functools.partial(atoll, hub, monkeypatch, capsys)
+        image = await run("image", "upload", str(disk), "--name", "vm", "-f", "json")
+        digest = sha256_of(disk)  # one chunk: the whole file
+        chunk = hub.data_dir / "images" / "chunks" / digest[:2] / digest
+        chunk.write_bytes(b"\xff" + chunk.read_bytes()[1:])
+        report = await run("image", "scrub", "-f", "json")
+        assert report["corrupt_chunks"] == 1 and report["damaged_images"] == [image["id"]]
+        shown = await run("image", "show", "vm", "-f", "json")
+        assert "damaged" in shown["status_reason"]
+        code = await asyncio.to_thread(cli.main, ["image", "repair", "vm", str(other)])
+        assert code == 1 and "checksum" in capsys.readouterr().err  # only its own content
+        repaired = await run("image", "repair", "vm", str(disk), "-f", "json")
+        assert repaired["status"] == "active" and repaired["status_reason"] == ""
+        await run("image", "download", "vm", "-o", str(tmp_path / "back.raw"))
+        assert (tmp_path / "back.raw").read_bytes() == disk.read_bytes()

@@ -97,7 +97,8 @@ class RunningHub(Daemon):
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @classmethod
-    def start(cls, workdir: Path) -> RunningHub:
+    def start(cls, workdir: Path, *, config: str | None = None) -> RunningHub:
+        """``config``: TOML text (``[hub]``, ``[images]``...) for ``hub serve --config``."""
         data = workdir / "hub"
         env = {**os.environ, "ATOLL_ADMIN_PASSWORD": HUB_ADMIN_PASSWORD}
         subprocess.run(
@@ -109,6 +110,10 @@ class RunningHub(Daemon):
         port = free_port()
         log = workdir / "hub.log"
         argv = [str(ATOLL), "hub", "serve", "--data-dir", str(data), "--host", "127.0.0.1"]
+        if config is not None:
+            config_file = workdir / "hub.toml"
+            config_file.write_text(config)
+            argv += ["--config", str(config_file)]
         proc = spawn([*argv, "--port", str(port)], log)
         ca = data / "ca.pem"
         hub = cls(

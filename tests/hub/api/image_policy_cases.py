@@ -116,6 +116,13 @@ def image_cases(case: Callable[..., Any], only: Callable[..., dict[str, int]]) -
             prepare=make_image,
             notes="a queued image cannot be prestaged (409) by those allowed to",
         ),
+        case(
+            "images.scrub",
+            "POST",
+            lambda t, n: "/v1/images/scrub",
+            only(SA=200),
+            notes="reads the whole image store: system admins only",
+        ),
         case("image_transfers.list", "GET", lambda t, n: "/v1/image_transfers", only(200, UN=403)),
         case(
             "sites.image_transfers.list",

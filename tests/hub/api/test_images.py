@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
 from atoll.hub.identity.passwords import Passwords
 from atoll.hub.store.memory import MemoryStore
+from atoll.images.settings import ImageSettings
 from tests.hub.conftest import AiohttpClient
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, CHECKER, TEST_SETTINGS, Api, FakeClock
 
@@ -310,3 +313,39 @@ async def test_an_upload_the_hub_was_receiving_when_it_stopped_is_killed(
     api = Api(await aiohttp_client(build_app(settings, store, signing_key)), FakeClock())
     shown = await api.ok("GET", f"/v1/images/{'e' * 32}", await api.admin())
     assert shown["status"] == "killed" and "restarted" in shown["status_reason"]
+
+
+async def test_the_periodic_scrub_finds_a_corrupt_chunk_and_a_later_one_sees_it_repaired(
+    aiohttp_client: AiohttpClient, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    store = MemoryStore()
+    await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
+    settings = replace(TEST_SETTINGS, data_dir=tmp_path / "hub")
+    images = ImageSettings(chunk_size=CHUNK, verify_on_serve=0.0, scrub_interval=0.2)
+    app = build_app(settings, store, signing_key, FakeClock(), image_settings=images)
+    api = Api(await aiohttp_client(app), FakeClock())
+    admin = await api.admin()
+    data = os.urandom(3 * CHUNK)
+    image = await create(api, admin)
+    assert (await put_file(api, admin, image["id"], data))[0] == 200
+    digest = hashlib.sha256(data[CHUNK : 2 * CHUNK]).hexdigest()
+    path = tmp_path / "hub" / "images" / "chunks" / digest[:2] / digest
+    path.write_bytes(b"\0" + path.read_bytes()[1:])
+
+    async def reason() -> str:
+        return str((await api.ok("GET", f"/v1/images/{image['id']}", admin))["status_reason"])
+
+    async def until(check: Callable[[str], bool]) -> str:
+        for _ in range(300):  # no request serves the chunk: only the scrub loop can see it
+            if check(text := await reason()):
+                return text
+            await asyncio.sleep(0.1)
+        return text
+
+    assert "damaged" in await until(lambda r: "damaged" in r)
+    assert (tmp_path / "hub" / "images" / "quarantine" / digest).is_file()
+    # the same content as another image stores the chunk again; the next scrub clears the mark
+    again = await create(api, admin, name="same-content")
+    assert (await put_file(api, admin, again["id"], data))[0] == 200
+    assert await until(lambda r: r == "") == ""
+    assert await download(api, admin, image["id"]) == (200, data)

@@ -1,0 +1,105 @@
+"""Damage to an image's stored data, as its catalog record shows it, and the scrub that finds it.
+
+A chunk found corrupt (hashed before it was served, or by a scrub) is quarantined by the chunk
+store. An active image whose manifest names a chunk the store no longer holds is *damaged*:
+it stays ``active`` (sites that already hold its chunks keep working, its other chunks still
+serve) and its ``status_reason`` says what is wrong and how to repair it; the record keeps
+the count under ``damaged_chunks`` (not shown by the API). Uploading the same content again
+(``PUT /v1/images/{id}/file`` on the damaged image) rewrites the chunks and clears the mark;
+so does a scrub after any upload that stored those chunks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from atoll.errors import NotFound, StaleRevision
+from atoll.hub.catalog import images as catalog
+from atoll.hub.catalog.image_files import ImageFiles
+from atoll.hub.store.base import JSON, Store
+from atoll.hub.store.query import list_all
+
+log = logging.getLogger(__name__)
+
+DAMAGED = "damaged_chunks"
+
+
+def is_damaged(image: JSON) -> bool:
+    return bool(image.get(DAMAGED))
+
+
+def damaged_reason(count: int) -> str:
+    return (
+        f"damaged: {count} of its chunks failed their sha256 check on the hub and are "
+        "quarantined; upload the same content again to repair it"
+    )
+
+
+@dataclass(frozen=True)
+class ScrubResult:
+    checked_chunks: int
+    corrupt_chunks: int
+    damaged_images: tuple[str, ...]
+
+    def to_json(self) -> JSON:
+        return {
+            "checked_chunks": self.checked_chunks,
+            "corrupt_chunks": self.corrupt_chunks,
+            "damaged_images": list(self.damaged_images),
+        }
+
+
+async def set_damage(store: Store, image_id: str, count: int, now: str) -> None:
+    """Mark an active image damaged (``count`` chunks gone) or, with 0, clear the mark."""
+    for _ in range(5):
+        try:
+            record = await store.get(catalog.KIND, image_id)
+        except NotFound:
+            return
+        value = record.value
+        if value.get("status") != "active" or int(value.get(DAMAGED) or 0) == count:
+            return
+        if count:
+            changed = {**value, DAMAGED: count, "status_reason": damaged_reason(count)}
+            log.error("image %s is damaged: %d chunks quarantined or lost", image_id, count)
+        else:
+            changed = {k: v for k, v in value.items() if k != DAMAGED}
+            changed["status_reason"] = ""
+            log.info("image %s is whole again", image_id)
+        try:
+            await store.put(
+                catalog.KIND,
+                image_id,
+                {**changed, "updated_at": now},
+                expect_revision=record.revision,
+            )
+            return
+        except StaleRevision:
+            continue
+
+
+class Scrubber:
+    """Runs one scrub at a time (the periodic loop and the admin route share it)."""
+
+    def __init__(self, store: Store, files: ImageFiles) -> None:
+        self.store = store
+        self.files = files
+        self._lock = asyncio.Lock()
+
+    async def scrub(self, now: str) -> ScrubResult:
+        async with self._lock:
+            report, damaged = await self.files.scrub()
+            for record in await list_all(self.store, catalog.KIND, {}):
+                count = damaged.get(record.key, 0)
+                if count or is_damaged(record.value):
+                    await set_damage(self.store, record.key, count, now)
+        if report.corrupt:
+            log.error(
+                "image scrub: %d of %d chunks corrupt (quarantined); damaged images: %s",
+                len(report.corrupt),
+                report.checked,
+                ", ".join(sorted(damaged)) or "none",
+            )
+        return ScrubResult(report.checked, len(report.corrupt), tuple(sorted(damaged)))
