@@ -18,7 +18,8 @@
 
 Identity: the settings give the hub URL, the hub's CA file and either a token
 (``hub_token``) or a hub user and password (``hub_user``/``hub_password``; the token is
-renewed when the hub refuses it). The operator creates that user with a *system* role
+renewed when the hub refuses it). Calls go through the one client core
+(:class:`atoll.client.aio.AsyncClient`). The operator creates that user with a *system* role
 (``member``: read every image, report progress). The site certificate (mTLS) replaces this
 when the sync issue lands. Secrets are never logged.
 """
@@ -36,10 +37,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiohttp
-
 from atoll.background import Loop, LoopSettings
 from atoll.certs import client_ssl_context
+from atoll.client.aio import AsyncClient
 from atoll.errors import (
     AtollError,
     Conflict,
@@ -88,6 +88,19 @@ class HubLink:
     def __repr__(self) -> str:  # never show the secrets
         return f"HubLink(url={self.url!r}, user={self.user!r})"
 
+    def client(self) -> AsyncClient:
+        """A client of the hub (the one client core) that logs in again when refused."""
+        client = AsyncClient(self.url, self.token, self.ssl_context)
+        if self.user:
+
+            async def login() -> str:
+                body = {"user": self.user, "password": self.password}
+                data = await client.request("POST", "/v1/auth/tokens", body, auth=False)
+                return str(data["token"])
+
+            client.refresh = login
+        return client
+
 
 class HubImagePuller:
     def __init__(
@@ -119,7 +132,7 @@ class HubImagePuller:
         self.retries = retries
         self.retry_delay = retry_delay
         self.wanted = wanted
-        self._token = link.token
+        self.client = link.client()
         self._retry: set[str] = set()
         self._unknown: dict[str, float] = {}  # ids the hub did not know -> when we asked
         self._loop = Loop(
@@ -138,6 +151,7 @@ class HubImagePuller:
 
     async def stop(self) -> None:
         await self._loop.stop()
+        await self.client.close()
 
     async def _pass(self) -> None:
         await self.poll_once()
@@ -145,17 +159,19 @@ class HubImagePuller:
     async def poll_once(self) -> list[str]:
         """One pass: pull what is pending or needed; the ids pulled into the cache."""
         await self._refresh_held()
-        async with self._session() as session:
-            todo = await self._pending(session)
+        try:
+            todo = await self._pending()
             todo += [i for i in sorted(self._retry) if i not in todo]
             for image_id in await self._needed():
                 if image_id not in todo:
                     todo.append(image_id)
             done = []
             for image_id in todo:
-                if await self._pull(session, image_id):
+                if await self._pull(image_id):
                     done.append(image_id)
             return done
+        finally:
+            await self.client.close()  # no connection held between passes
 
     async def _needed(self) -> list[str]:
         if self.wanted is None:
@@ -192,12 +208,12 @@ class HubImagePuller:
 
     # -- one image --------------------------------------------------------------------
 
-    async def _pull(self, session: aiohttp.ClientSession, image_id: str) -> bool:
+    async def _pull(self, image_id: str) -> bool:
         self._retry.discard(image_id)
         progress = _Progress()
         reporter = Loop(
             f"progress reports of image {image_id} to the hub",
-            partial(self._send_report, session, image_id, "pulling", progress),
+            partial(self._send_report, image_id, "pulling", progress),
             LoopSettings(interval=self.report_interval),
             logger=log,
         )
@@ -212,20 +228,20 @@ class HubImagePuller:
         except (NotFound, Conflict) as exc:  # unknown to the hub, or no room in the cache
             self._unknown[image_id] = time.monotonic()
             await reporter.cancel()
-            await self._report(session, image_id, "failed", progress, str(exc))
+            await self._report(image_id, "failed", progress, str(exc))
             return False
         except AtollError as exc:
             if isinstance(exc, TemporaryError):
                 self._retry.add(image_id)
             await reporter.cancel()
             log.warning("pulling image %s failed: %s", image_id, exc)
-            await self._report(session, image_id, "failed", progress, str(exc))
+            await self._report(image_id, "failed", progress, str(exc))
             return False
         except BaseException:
             await reporter.cancel()
             raise
         await reporter.cancel()
-        await self._report(session, image_id, "done", progress)
+        await self._report(image_id, "done", progress)
         return True
 
     async def _fetch(self, image_id: str, progress: _Progress) -> None:
@@ -234,7 +250,7 @@ class HubImagePuller:
             dest_dir=self.storage.incoming_dir,
             chunks=self.chunks,
             ssl_context=self.link.ssl_context,
-            headers=await self._auth_headers(),
+            headers=await self.client.auth_headers(),
             bandwidth_bps=self.bandwidth_bps,
             concurrency=self.concurrency,
             retries=self.retries,
@@ -246,8 +262,11 @@ class HubImagePuller:
         try:
             result = await fetcher.fetch(image_id, f"{image_id}.pull")
         except Unauthenticated:
-            self._token = ""  # expired: log in again and go on from the chunks we have
-            fetcher.headers = await self._auth_headers()
+            if self.client.refresh is None:
+                raise
+            # expired: log in again and go on from the chunks we have
+            self.client.token = await self.client.refresh()
+            fetcher.headers = await self.client.auth_headers()
             result = await fetcher.fetch(image_id, f"{image_id}.pull")
         pins = await self.wanted() if self.wanted is not None else set()
         try:
@@ -268,50 +287,26 @@ class HubImagePuller:
 
     # -- talking to the hub -----------------------------------------------------------
 
-    def _session(self) -> aiohttp.ClientSession:
-        ssl_arg: ssl.SSLContext | bool = self.link.ssl_context or True
-        return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=ssl_arg),
-            timeout=aiohttp.ClientTimeout(total=60),
-        )
-
-    async def _auth_headers(self) -> dict[str, str]:
-        if not self._token:
-            self._token = await self._login()
-        return {"Authorization": f"Bearer {self._token}"}
-
-    async def _login(self) -> str:
-        if not self.link.user:
-            raise Unauthenticated(
-                "the hub refused the site's token and no hub_user/hub_password is set"
-            )
-        body = {"user": self.link.user, "password": self.link.password}
-        async with self._session() as session:
-            data = await self._call(session, "POST", "/v1/auth/tokens", body, auth=False)
-        return str(data["token"])
-
-    async def _pending(self, session: aiohttp.ClientSession) -> list[str]:
+    async def _pending(self) -> list[str]:
         path = f"/v1/sites/{self.site}/image_transfers"
         query: dict[str, str] = {"state": "pending", "limit": "1000"}
-        data = await self._call(session, "GET", path, query=query)
+        data = await self.client.request("GET", path, query=query)
         return [str(t["image_id"]) for t in data["items"]]
 
     async def _report(
         self,
-        session: aiohttp.ClientSession,
         image_id: str,
         state: str,
         progress: _Progress,
         error: str = "",
     ) -> None:
         try:
-            await self._send_report(session, image_id, state, progress, error)
+            await self._send_report(image_id, state, progress, error)
         except AtollError as exc:  # progress is advisory: the pull goes on
             log.info("could not report image %s %s to the hub: %s", image_id, state, exc)
 
     async def _send_report(
         self,
-        session: aiohttp.ClientSession,
         image_id: str,
         state: str,
         progress: _Progress,
@@ -325,35 +320,7 @@ class HubImagePuller:
         if error:
             body["error"] = error[:1000]
         path = f"/v1/sites/{self.site}/image_transfers/{image_id}"
-        await self._call(session, "PATCH", path, body)
-
-    async def _call(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None = None,
-        *,
-        query: dict[str, str] | None = None,
-        auth: bool = True,
-    ) -> Any:
-        for attempt in range(2):
-            headers = await self._auth_headers() if auth else {}
-            try:
-                async with session.request(
-                    method, self.link.url + path, json=body, params=query, headers=headers
-                ) as resp:
-                    data = await resp.json(content_type=None)
-                    status = resp.status
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                raise TemporaryError(f"cannot reach the hub at {self.link.url}: {exc}") from exc
-            if status == 401 and auth and attempt == 0 and self.link.user:
-                self._token = ""
-                continue
-            if status >= 400:
-                raise _error(status, data, f"{method} {path}")
-            return data
-        raise Unauthenticated(f"the hub refused the site's credentials for {method} {path}")
+        await self.client.request("PATCH", path, body)
 
 
 class _Progress:
@@ -364,20 +331,6 @@ class _Progress:
 
     def update(self, done: int, total: int) -> None:
         self.done, self.total, self.at = done, total, time.monotonic()
-
-
-def _error(status: int, data: Any, what: str) -> AtollError:
-    message = ""
-    if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        message = str(data["error"].get("message", ""))
-    text = f"the hub answered {status} to {what}: {message}"
-    if status == 401:
-        return Unauthenticated(text)
-    if status == 404:
-        return NotFound(text)
-    if status >= 500 or status == 429:
-        return TemporaryError(text)
-    return AtollError(text)
 
 
 class _Objects(Protocol):

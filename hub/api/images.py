@@ -142,11 +142,15 @@ def install(app: web.Application, hub: Hub, settings: ImageSettings | None = Non
             yield
             return
         every = settings.scrub_interval
-        task = asyncio.create_task(_scrub_chunks(scrubber, hub, every), name="image-chunk-scrub")
+        loop = Loop(
+            f"image chunk scrub in {files.root}",
+            functools.partial(_scrub_chunks, scrubber, hub),
+            LoopSettings(interval=every, initial_delay=every),
+            logger=log,
+        )
+        loop.start()
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await loop.stop()
 
     app.on_startup.append(recover)
     app.cleanup_ctx.append(sweep)
@@ -160,14 +164,9 @@ async def _collect_chunks(files: ImageFiles) -> None:
         log.info("image chunk gc freed %d bytes", report.freed_bytes)
 
 
-async def _scrub_chunks(scrubber: Scrubber, hub: Hub, every: float) -> None:
+async def _scrub_chunks(scrubber: Scrubber, hub: Hub) -> None:
     """Every ``scrub_interval``: hash every chunk, quarantine corrupt ones, mark images."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await scrubber.scrub(iso(hub.clock()))
-        except OSError:
-            log.exception("image chunk scrub failed; trying again in %.0f s", every)
+    await scrubber.scrub(iso(hub.clock()))
 
 
 async def all_records(store: Store, kind: str) -> list[Record]:
