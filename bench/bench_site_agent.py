@@ -116,7 +116,7 @@ class RealSite:
         self.agent.login(out.split("secret: ", 1)[1].split()[0])
         kernel, blank = real_site.test_images(self.tmp / "images")
         for image in (kernel, blank):
-            self.agent.call("POST", "/v1/images", image.body())
+            self.agent.upload(image)
         self.agent.call("POST", "/v1/flavors", {"name": "bench", "vcpus": 1, "ram_mb": 32})
         self.agent.call("POST", "/v1/networks", {"name": "lan"})
         self.agent.call("POST", "/v1/subnets", {"network": "lan", "cidr": "10.63.0.0/24"})

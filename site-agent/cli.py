@@ -58,13 +58,23 @@ def _agent_group(groups: Subparsers) -> None:
     add = _command(
         cmds,
         "image-add",
-        "take a file on the agent host into its image cache",
+        "upload a file into the agent's image cache (streamed; checked by sha256)",
         _image_add,
         fmt=True,
     )
     add.add_argument("id", help="image id (letters, digits, '.', '_', '-')")
-    add.add_argument("path", type=Path, help="absolute path of the file on the agent host")
+    add.add_argument("file", type=Path, help="the image file (here, where the CLI runs)")
     add.add_argument("--sha256", help="expected checksum (default: computed here)")
+    imp = _command(
+        cmds,
+        "image-import",
+        "copy a file from the agent's image_import_dir into its image cache",
+        _image_import,
+        fmt=True,
+    )
+    imp.add_argument("id", help="image id (letters, digits, '.', '_', '-')")
+    imp.add_argument("name", help="the file's name in the agent's image_import_dir (no path)")
+    imp.add_argument("--sha256", required=True, help="the file's expected checksum")
 
 
 def _images(args: argparse.Namespace) -> int:
@@ -74,11 +84,15 @@ def _images(args: argparse.Namespace) -> int:
 
 
 def _image_add(args: argparse.Namespace) -> int:
-    import hashlib
+    from atoll.images.hub_files import file_sha256
 
-    path = args.path.resolve()
-    sha = args.sha256 or hashlib.sha256(path.read_bytes()).hexdigest()
-    body = {"id": args.id, "path": str(path), "sha256": sha}
+    sha = args.sha256 or file_sha256(args.file)
+    emit(_client(args).upload_image(args.id, args.file, sha)["image"], args.format)
+    return 0
+
+
+def _image_import(args: argparse.Namespace) -> int:
+    body = {"id": args.id, "file": args.name, "sha256": args.sha256}
     emit(_client(args).request_json("POST", "/v1/images", body)["image"], args.format)
     return 0
 

@@ -7,9 +7,10 @@ the message, so the CLI prints what the agent said.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from atoll.client import Client
+from atoll.client import Client, quote
 
 
 class SiteClient(Client):
@@ -19,6 +20,19 @@ class SiteClient(Client):
     def request_json(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = self.request(method, path, body).data
         return {} if data is None else data
+
+    def upload_image(self, image_id: str, path: Path, sha256: str) -> Any:
+        """``PUT /v1/images/{id}/file``: stream ``path`` (never read whole into memory)."""
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(path.stat().st_size),
+            "X-Image-Sha256": sha256,
+        }
+        with path.open("rb") as fh:
+            reply = self.request(
+                "PUT", f"/v1/images/{quote(image_id)}/file", raw=fh, headers=headers
+            )
+        return {} if reply.data is None else reply.data
 
     def token_for(self, secret: str, name: str = "admin") -> str:
         reply = self.request("POST", "/v1/auth/tokens", {"name": name, "secret": secret})

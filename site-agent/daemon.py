@@ -138,7 +138,9 @@ class Agent:
             interval=settings.reconcile_interval,
             audit_interval=settings.audit_interval,
         )
-        catalog = StorageCatalog(host.storage, pinned=server_images(store))
+        catalog = StorageCatalog(
+            host.storage, pinned=server_images(store), import_dir=settings.image_import_dir
+        )
         resources = Resources(
             store,
             catalog,

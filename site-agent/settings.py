@@ -44,6 +44,8 @@ class SiteAgentSettings:
     storage_dir: Path | None = None  # default: <data_dir>/storage
     storage_capacity_gb: float = 0.0  # 0: the size of the filesystem
     image_cache_max_gb: float = 20.0  # cap for the image cache (LRU eviction of unpinned)
+    # POST /v1/images {"id", "file", "sha256"} copies the named file from here (None: off)
+    image_import_dir: Path | None = None
     # telemetry
     telemetry_interval: float = 10.0
     telemetry_raw_retention: float = 3600.0  # raw samples kept this many seconds

@@ -35,8 +35,9 @@ _OPS: list[tuple[str, str, str]] = [
     ("post", "/v1/flavors", "create a flavor"),
     ("get", "/v1/flavors/{ref}", "show a flavor"),
     ("get", "/v1/images", "list images present at the site"),
-    ("post", "/v1/images", "take a file on the host into the image cache"),
+    ("post", "/v1/images", "copy a file named in the agent's image_import_dir into the cache"),
     ("get", "/v1/images/{ref}", "show an image"),
+    ("put", "/v1/images/{ref}/file", "upload an image's bytes (header X-Image-Sha256)"),
     ("get", "/openapi.json", "this document"),
 ]
 

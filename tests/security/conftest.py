@@ -45,14 +45,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSite]:
     agent = None
     try:
         settings = real_site.settings_for(work / "agent", ovs, names)
-        config = real_site.config_file(work / "agent.toml", settings)
+        import_dir = work / "import"
+        import_dir.mkdir()
+        extra = {"image_import_dir": str(import_dir)}
+        config = real_site.config_file(work / "agent.toml", settings, extra)
         agent = real_site.AgentProcess(work / "agent", config, free_port())
         printed = agent.start()
         secret = printed.split("secret:", 1)[1].split()[0]
         agent.login(secret)
         yield RunningSite(
             agent.url, token=agent.token, data_dir=agent.data_dir, secret=secret,
-            agent=agent, names=names,
+            agent=agent, names=names, import_dir=import_dir,
         )  # fmt: skip
     finally:
         if agent is not None:

@@ -14,6 +14,7 @@ error status: an attacker reads every answer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -158,6 +159,24 @@ class RunningSite(Daemon):
     secret: str = field(default="", repr=False)
     agent: Any = field(default=None, repr=False)  # tests.site_agent.real_site.AgentProcess
     names: Any = None  # tests.site_agent.real_site.Names
+    import_dir: Path = Path()  # the agent's image_import_dir
+
+    def upload_image(self, image_id: str, path: Path, sha256: str | None = None) -> Reply:
+        """``PUT /v1/images/{id}/file`` with the file's bytes (and its declared sha256)."""
+        data = path.read_bytes()
+        declared = sha256 or hashlib.sha256(data).hexdigest()
+        headers = {"Content-Type": "application/octet-stream", "X-Image-Sha256": declared}
+        return self.call("PUT", f"/v1/images/{image_id}/file", raw=data, headers=headers)
+
+    def wait_status(self, kind: str, ref: str, status: str, timeout: float = 60.0) -> Any:
+        """Poll ``GET /v1/<kind>s/<ref>`` until its status is ``status``; returns the object."""
+        deadline = time.monotonic() + timeout
+        while True:
+            obj = self.ok("GET", f"/v1/{kind}s/{ref}")[kind]
+            if obj.get("status") == status or time.monotonic() > deadline:
+                assert obj.get("status") == status, f"{kind} {ref}: {obj}"
+                return obj
+            time.sleep(0.2)
 
     def stop(self) -> None:
         if self.agent is not None:

@@ -17,11 +17,13 @@ async def make_context(tmp: Path) -> tuple[ApiContext, LocalStore, str]:
     """Returns the context, its store, and the admin secret printed at first start."""
     store = await LocalStore(tmp / "agent.db").open()
     storage = FakeStorage(root=tmp / "storage")
+    storage.incoming_dir.mkdir(parents=True)  # uploads are written here (the fake writes none)
     storage.preload_image("cirros", 16 * 1024 * 1024)
     auth = Authenticator(store, tmp)
     secret = await store.call(auth.bootstrap_sync)
     assert secret is not None
-    catalog = StorageCatalog(storage)
+    (tmp / "import").mkdir()
+    catalog = StorageCatalog(storage, import_dir=tmp / "import")
     resources = Resources(store, catalog)
     await store.call(resources.seed_sync)
 

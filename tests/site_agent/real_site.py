@@ -16,6 +16,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,10 @@ def settings_for(
     )
 
 
-def config_file(path: Path, settings: SiteAgentSettings) -> Path:
+def config_file(
+    path: Path, settings: SiteAgentSettings, extra: Mapping[str, str | float] | None = None
+) -> Path:
+    """The agent's TOML config: the test-relevant keys of ``settings``, plus ``extra``."""
     lines = ["[site_agent]"]
     for key in (
         "virt_type",
@@ -74,6 +78,8 @@ def config_file(path: Path, settings: SiteAgentSettings) -> Path:
         lines.append(f'{key} = "{getattr(settings, key)}"')
     for key in ("stop_timeout", "reconcile_interval", "audit_interval", "telemetry_interval"):
         lines.append(f"{key} = {getattr(settings, key)}")
+    for key, value in (extra or {}).items():
+        lines.append(f"{key} = {json.dumps(value)}")
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -84,8 +90,13 @@ class SourceImage:
     path: Path
     sha256: str
 
-    def body(self) -> dict[str, str]:
-        return {"id": self.id, "path": str(self.path), "sha256": self.sha256}
+    @property
+    def upload_path(self) -> str:
+        return f"/v1/images/{self.id}/file"
+
+    def upload_headers(self) -> dict[str, str]:
+        """For ``PUT upload_path`` with the file's bytes as the body."""
+        return {"Content-Type": "application/octet-stream", "X-Image-Sha256": self.sha256}
 
 
 def _image(image_id: str, path: Path) -> SourceImage:
@@ -191,6 +202,22 @@ class AgentProcess:
         except urllib.error.HTTPError as exc:
             raise AssertionError(f"{method} {path}: {exc.code} {exc.read()!r}") from None
         return json.loads(raw) if raw else {}
+
+    def upload(self, image: SourceImage) -> Any:
+        """Upload a test image through the local API (``PUT /v1/images/{id}/file``)."""
+        req = urllib.request.Request(  # noqa: S310
+            self.url + image.upload_path, data=image.path.read_bytes(), method="PUT"
+        )
+        for key, value in {
+            **image.upload_headers(),
+            "Authorization": f"Bearer {self.token}",
+        }.items():
+            req.add_header(key, value)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"PUT {image.upload_path}: {exc.code} {exc.read()!r}") from None
 
     def login(self, secret: str) -> None:
         self.token = self.call("POST", "/v1/auth/tokens", {"name": "admin", "secret": secret})[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -157,6 +158,38 @@ async def test_console_and_images(api: Any) -> None:
     sid = (await srv.json())["server"]["id"]
     resp = await client.get("/v1/servers/vm/console", headers=h)
     assert (await resp.json())["console"]["output"] == f"console of {sid}"
+
+
+async def test_images_come_by_upload_or_import_never_by_host_path(api: Any, tmp_path: Path) -> None:
+    client, _, secret = api
+    h = await _token(client, secret)
+    data = b"\x7fELF" + bytes(8192)
+    sha = hashlib.sha256(data).hexdigest()
+    body = {"id": "k", "path": str(tmp_path / "agent.db"), "sha256": sha}
+    resp = await client.post("/v1/images", json=body, headers=h)
+    assert resp.status == 400
+    assert "body.path" in {
+        p["where"] for p in _assert_error(await resp.json(), "invalid_input")["problems"]
+    }
+
+    put = {**h, "X-Image-Sha256": "b" * 64}
+    resp = await client.put("/v1/images/k/file", data=data, headers=put)
+    assert resp.status == 400
+    assert sha not in _assert_error(await resp.json(), "checksum_mismatch")["message"]
+    resp = await client.put("/v1/images/k/file", data=data, headers=h)
+    assert resp.status == 400  # no declared checksum
+    resp = await client.put("/v1/images/k/file", data=data, headers={**h, "X-Image-Sha256": sha})
+    assert resp.status == 201 and (await resp.json())["image"]["sha256"] == sha
+
+    (tmp_path / "import" / "k2.bin").write_bytes(data)
+    for name in ("../agent.db", "k2.bin/", "missing.bin"):
+        body = {"id": "k2", "file": name, "sha256": sha}
+        resp = await client.post("/v1/images", json=body, headers=h)
+        assert resp.status == 400, name
+    body = {"id": "k2", "file": "k2.bin", "sha256": sha}
+    resp = await client.post("/v1/images", json=body, headers=h)
+    assert resp.status == 201 and (tmp_path / "import" / "k2.bin").read_bytes() == data
+    assert not list((tmp_path / "storage" / "tmp").iterdir())  # nothing left staged
 
 
 async def test_hub_tokens_verify_offline_once_joined(api: Any, tmp_path: Path) -> None:

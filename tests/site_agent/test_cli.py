@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,15 @@ async def test_cli_drives_one_agent(tmp_path: Path, capsys: pytest.CaptureFixtur
         )
         assert code == 0, err
         assert json.loads(out)["id"] == "k1"
+        assert image.read_bytes()[:4] == b"\x7fELF"  # uploaded, left where it was
+        (tmp_path / "import" / "k2.bin").write_bytes(image.read_bytes())
+        sha = hashlib.sha256(image.read_bytes()).hexdigest()
+        code, out, err = await _atoll(
+            capsys, "site-agent", "image-import", "k2", "k2.bin", "--sha256", sha, *site
+        )
+        assert code == 0, err
         code, out, _ = await _atoll(capsys, "site-agent", "images", *site, "-f", "json")
-        assert {i["id"] for i in json.loads(out)} == {"cirros", "k1"}
+        assert {i["id"] for i in json.loads(out)} == {"cirros", "k1", "k2"}
         code, out, _ = await _atoll(capsys, "network", "create", "lan", *site, "-f", "json")
         assert code == 0 and json.loads(out)["name"] == "lan"
         code, out, _ = await _atoll(

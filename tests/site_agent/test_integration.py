@@ -74,7 +74,9 @@ async def test_network_and_server_lifecycle_leave_no_residue(
             return await resp.json()
 
         for image in (kernel, blank):
-            await call("POST", "/v1/images", image.body(), 201)
+            put = {**h, **image.upload_headers()}
+            resp = await client.put(image.upload_path, data=image.path.read_bytes(), headers=put)
+            assert resp.status == 201, await resp.text()
         await call("POST", "/v1/networks", {"name": "lan"}, 201)
         await call(
             "POST",

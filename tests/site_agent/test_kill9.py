@@ -81,7 +81,7 @@ def test_kill9_mid_create_then_restart(
     ]
     kernel, blank = real_site.test_images(tmp_path / "images")
     for image in (kernel, blank):
-        agent.call("POST", "/v1/images", image.body())
+        agent.upload(image)
     agent.call("POST", "/v1/networks", {"name": "lan"})
     agent.call("POST", "/v1/subnets", {"network": "lan", "cidr": "10.62.0.0/24"})
     body = {

@@ -13,6 +13,13 @@ audit can tell ours from anything else and find orphans (:meth:`StorageDriver.li
 
 Contract (``FakeStorage`` implements it in memory, ``LocalStorage`` with qemu-img):
 
+- Where an image comes from: a file the caller wrote into ``incoming_dir`` is moved into
+  the cache (the driver takes it over); a file outside the storage root is copied, never
+  moved, and opened without following a symlink; any other file under the root (a volume,
+  a root disk, a cached image) is another object's data and is refused without being read.
+  What is verified (sha256, then format: standalone qcow2 or raw, no backing or external
+  data file) is the staged file that becomes the image, and a checksum mismatch never
+  says what the file's checksum is.
 - Creation is idempotent: creating what exists with the same parameters returns it;
   with other parameters raises ``StorageConflict``. Deleting what is missing succeeds.
 - Creation is atomic: after a crash at any point either the object exists whole or not
@@ -107,10 +114,17 @@ class OwnedObject:
 
 
 class StorageDriver(Protocol):
+    @property
+    def incoming_dir(self) -> Path:
+        """Where a caller writes an image file for :meth:`add_image` to take over."""
+        ...
+
     async def add_image(
         self, image_id: str, source: Path, sha256: str, *, pinned: Collection[str] = ()
     ) -> CachedImage:
-        """Verify ``source``'s sha256 and format, and keep it as ``image_id``, evicting
+        """Verify ``source``'s sha256 and format, and keep it as ``image_id`` (moved in from
+        ``incoming_dir``, copied from outside the storage root, refused from anywhere else
+        in it), evicting
         least-recently-used images not backing a root disk nor in ``pinned`` if the cache's
         cap needs room (``ImageCacheFull`` if it cannot get enough)."""
         ...

@@ -7,7 +7,10 @@ writing a byte, so thousands of simulated sites fit in one process:
   as the real driver lays out files: ``images/<id>.<fmt>``, ``disks/<server_id>.qcow2``,
   ``volumes/<volume_id>.qcow2``, ``snapshots/<volume_id>@<snapshot_id>.qcow2``.
 - ``add_image`` reads the source file (as the real driver does) to verify its sha256 and
-  format; simulations that have no files use :meth:`preload_image`.
+  format, from the same places: a file in ``incoming_dir`` (``<root>/tmp``; the fake only
+  reads and then removes it, as the real driver moves it), or one outside the root (not
+  through a symlink); anything else under the root is refused unread. Simulations that
+  have no files use :meth:`preload_image`.
 - Allocation is modelled as real qcow2 behaves right after creation: an overlay or a blank
   volume allocates almost nothing (``OVERHEAD_BYTES``), a snapshot or a restored volume is
   a full copy (its source's allocation), an image allocates its file size. Guests writing
@@ -24,6 +27,8 @@ import asyncio
 import builtins
 import hashlib
 import itertools
+import os
+import stat
 from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
@@ -62,8 +67,10 @@ class FakeStorage:
         total_bytes: int = TiB,
         overcommit_ratio: float = 1.0,
         image_cache_bytes: int = 0,
+        incoming_dir: Path | None = None,
     ) -> None:
         self._root = root
+        self._incoming = incoming_dir or root / "tmp"
         self._total = total_bytes
         self._ratio = overcommit_ratio
         self._cache_cap = image_cache_bytes
@@ -110,6 +117,34 @@ class FakeStorage:
 
     # -- images -------------------------------------------------------------------------
 
+    @property
+    def incoming_dir(self) -> Path:
+        """Where a caller writes an image for ``add_image`` (never created by the fake)."""
+        return self._incoming
+
+    def _read_source(self, image_id: str, source: Path) -> tuple[bytes, bool]:
+        """The source's bytes, and whether it is in ``incoming_dir`` (then the fake's to
+        remove); the real driver's rules for where a source may come from."""
+        refused = InvalidStorageRequest(
+            f"image {image_id} cannot be cached",
+            [Problem("source", "must be a regular file in the storage driver's incoming dir")],
+        )
+        incoming = source.parent.resolve() == self._incoming.resolve()
+        if not incoming and source.resolve().is_relative_to(self._root.resolve()):
+            raise refused
+        try:
+            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise InvalidStorageRequest(
+                f"image {image_id} cannot be cached",
+                [Problem("source", f"cannot be opened: {exc.strerror or exc}")],
+            ) from exc
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode) or (incoming and st.st_nlink != 1):
+                raise refused
+            return fh.read(), incoming
+
     async def add_image(
         self, image_id: str, source: Path, sha256: str, *, pinned: Collection[str] = ()
     ) -> CachedImage:
@@ -121,17 +156,17 @@ class FakeStorage:
                 raise StorageConflict(f"image {image_id} is cached with another checksum")
             self._last_used[image_id] = next(self._ticks)
             return existing
-        try:
-            data = await asyncio.to_thread(source.read_bytes)
-        except OSError as exc:
-            raise InvalidStorageRequest(
-                f"image {image_id}: {source} cannot be read",
-                [Problem("source", exc.strerror or str(exc))],
-            ) from exc
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != sha256:
-            raise ChecksumMismatch(f"image {image_id}: {source} has sha256 {actual}, not {sha256}")
+        data, incoming = await asyncio.to_thread(self._read_source, image_id, source)
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise ChecksumMismatch(
+                f"image {image_id}: the declared sha256 does not match the file's content"
+            )
         header = qcow2.parse(data[:65536], len(data))
+        if header.backing_file:
+            raise InvalidStorageRequest(
+                f"image {image_id} cannot be cached",
+                [Problem("backing file", "images must be standalone")],
+            )
         uses = [
             eviction.CacheUse(i, img.allocated_bytes, self._last_used.get(i, 0))
             for i, img in self._images.items()
@@ -145,6 +180,8 @@ class FakeStorage:
             cap_bytes=self._cache_cap,
         ):
             await self.remove_image(victim)
+        if incoming:
+            await asyncio.to_thread(source.unlink, True)  # taken over, as the real one moves it
         return self.preload_image(image_id, len(data), header.format, sha256, header.virtual_size)
 
     async def get_image(self, image_id: str) -> CachedImage:

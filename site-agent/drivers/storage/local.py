@@ -3,13 +3,17 @@
 Layout under ``settings.root`` (file names are the agent's ids, which is how an audit
 finds orphans; see ``list_owned``)::
 
-    images/<image_id>.<qcow2|raw>      cached image, read-only
+    images/<image_id>.<qcow2|raw>      cached image, read-only to the agent's user (0400)
     images/<image_id>.sha256           its verified checksum; its mtime is the image's last
                                        use (added, or a root disk made on it): LRU order
     disks/<server_id>.qcow2            root disk: qcow2 overlay backed by a cached image
     volumes/<volume_id>.qcow2          volume
     snapshots/<volume_id>@<snapshot_id>.qcow2   standalone copy of a volume
-    tmp/                               work in progress; emptied when the driver starts
+    tmp/                               work in progress (and ``incoming_dir``, where a
+                                       fetcher writes an image for ``add_image``);
+                                       emptied when the driver starts
+
+The root and every folder in it are 0700: volumes and root disks hold guests' data.
 
 Every object is made under ``tmp/`` and hard-linked to its final name, which fails if the
 name exists: a crash leaves at most a file in ``tmp/``, never half an object, and two
@@ -37,12 +41,14 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
 from atoll.errors import Problem
+from atoll.private_files import private_dir, private_files
 from atoll.site_agent.drivers.storage import eviction, qcow2, qemuimg
 from atoll.site_agent.drivers.storage.base import (
     CachedImage,
@@ -68,6 +74,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 FORMATS: tuple[ImageFormat, ...] = ("qcow2", "raw")
 CHUNK = 1 << 20
+IMAGE_MODE = 0o400  # cached images: read-only, and only the agent's user (QEMU runs as it)
 
 
 def _allocated(path: Path) -> int:
@@ -90,16 +97,20 @@ class LocalStorage:
         self._root = settings.root
         self._timeout = settings.qemu_img_timeout
         self._lock = asyncio.Lock()
+        private_dir(self._root)
         for sub in ("images", "disks", "volumes", "snapshots", "tmp"):
-            (self._root / sub).mkdir(parents=True, exist_ok=True)
+            private_dir(self._root / sub)
         for leftover in (self._root / "tmp").iterdir():
             log.info("removing %s, left by an interrupted storage operation", leftover)
             leftover.unlink(missing_ok=True)
+        cached = list((self._root / "images").iterdir())  # as an older version left them
+        private_files([p for p in cached if p.suffix[1:] in FORMATS], IMAGE_MODE)
+        private_files([p for p in cached if p.suffix == ".sha256"])
 
     @property
     def incoming_dir(self) -> Path:
-        """Where a fetcher may write an image before ``add_image`` (same filesystem: moved,
-        not copied)."""
+        """Where a fetcher writes an image for ``add_image``, which moves it into the cache
+        (same filesystem): the one place in the storage root a source may come from."""
         return self._root / "tmp"
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -151,8 +162,11 @@ class LocalStorage:
             problems.append(Problem("format", f"{fmt!r} is not one of {', '.join(FORMATS)}"))
         if details.get("backing-filename"):
             problems.append(Problem("backing file", "images must be standalone"))
+        data = (details.get("format-specific") or {}).get("data") or {}
+        if isinstance(data, dict) and data.get("data-file"):
+            problems.append(Problem("data file", "images must keep their data in themselves"))
         if problems:
-            raise InvalidStorageRequest(f"image {image_id} ({source}) cannot be cached", problems)
+            raise InvalidStorageRequest(f"image {image_id} cannot be cached", problems)
         return "qcow2" if fmt == "qcow2" else "raw"
 
     def _existing_image(self, image_id: str, sha256: str) -> CachedImage | None:
@@ -181,9 +195,7 @@ class LocalStorage:
         cap = self._settings.image_cache_bytes
         if cap <= 0:
             return
-        inside = source.resolve().is_relative_to(self._root.resolve())
-        # moved in, it keeps its holes; copied in (shutil), it is written out in full
-        incoming = _allocated(source) if inside else source.stat().st_size
+        incoming = _allocated(source)  # staged in tmp/: moved in as it is
         cached = self._list_images()
         uses = [
             eviction.CacheUse(i.image_id, i.allocated_bytes, self._last_used(i)) for i in cached
@@ -200,34 +212,58 @@ class LocalStorage:
             log.info("evicting image %s from the cache to make room for %s", victim, image_id)
             self._remove_image(victim)
 
-    def _verify(self, image_id: str, source: Path, sha256: str) -> ImageFormat:
-        """Checksum and format of a candidate image (slow for big files: outside the lock)."""
-        if not source.is_file():
+    def _stage(self, image_id: str, source: Path) -> tuple[Path, bool]:
+        """The file to verify and move into the cache, and whether it is our own copy.
+
+        A file in ``incoming_dir`` is taken as it is (the caller wrote it there for us).
+        Any other place in the storage root holds another object's data: refused, never
+        read. A file elsewhere is copied into ``tmp/`` first (opened without following a
+        symlink), so what is verified is what is cached and the source stays untouched.
+        """
+        where = [Problem("source", "must be a regular file in the storage driver's incoming dir")]
+        refused = InvalidStorageRequest(f"image {image_id} cannot be cached", where)
+        if source.parent.resolve() == self.incoming_dir.resolve():
+            st = source.lstat()
+            if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+                raise refused  # a link to a file elsewhere is not the caller's to give
+            return source, False
+        if source.resolve().is_relative_to(self._root.resolve()):
+            raise refused
+        try:
+            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
             raise InvalidStorageRequest(
                 f"image {image_id} cannot be cached",
-                [Problem("source", f"{source} does not exist or is not a file")],
+                [Problem("source", f"cannot be opened: {exc.strerror or exc}")],
+            ) from exc
+        tmp = self._tmp(image_id)
+        with os.fdopen(fd, "rb") as src:
+            if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
+                raise refused
+            with tmp.open("wb") as dst:
+                shutil.copyfileobj(src, dst, CHUNK)
+        return tmp, True
+
+    def _verify(self, image_id: str, staged: Path, sha256: str) -> ImageFormat:
+        """Checksum and format of a staged image (slow for big files: outside the lock).
+        A mismatch says so and never what the file's checksum is."""
+        if _sha256(staged) != sha256:
+            raise ChecksumMismatch(
+                f"image {image_id}: the declared sha256 does not match the file's content"
             )
-        actual = _sha256(source)
-        if actual != sha256:
-            raise ChecksumMismatch(f"image {image_id}: {source} has sha256 {actual}, not {sha256}")
-        return self._probe(image_id, source)
+        return self._probe(image_id, staged)
 
     def _place_image(
-        self, image_id: str, source: Path, sha256: str, fmt: ImageFormat, pinned: Collection[str]
+        self, image_id: str, staged: Path, sha256: str, fmt: ImageFormat, pinned: Collection[str]
     ) -> CachedImage:
         existing = self._existing_image(image_id, sha256)
         if existing is not None:
             return existing
-        self._make_room(image_id, source, pinned)
-        tmp = self._tmp(image_id)
-        if source.resolve().is_relative_to(self._root.resolve()):
-            source.replace(tmp)
-        else:
-            shutil.copyfile(source, tmp)
-        tmp.chmod(0o444)
+        self._make_room(image_id, staged, pinned)
+        staged.chmod(IMAGE_MODE)
         final = self._root / "images" / f"{image_id}.{fmt}"
         final.with_suffix(".sha256").write_text(sha256 + "\n")
-        self._publish(tmp, final)
+        self._publish(staged, final)
         self._touch(final)
         return self._image(image_id)
 
@@ -239,10 +275,15 @@ class LocalStorage:
         existing = await self._mutate(self._existing_image, image_id, sha256)
         if existing is not None:
             return existing
-        fmt = await self._run(self._verify, image_id, source, sha256)
-        return await self._mutate(
-            self._place_image, image_id, source, sha256, fmt, frozenset(pinned)
-        )
+        staged, copied = await self._run(self._stage, image_id, source)
+        try:
+            fmt = await self._run(self._verify, image_id, staged, sha256)
+            return await self._mutate(
+                self._place_image, image_id, staged, sha256, fmt, frozenset(pinned)
+            )
+        finally:
+            if copied:
+                staged.unlink(missing_ok=True)
 
     async def get_image(self, image_id: str) -> CachedImage:
         check_id(image_id, "image_id")

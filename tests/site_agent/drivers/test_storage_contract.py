@@ -14,6 +14,7 @@ import pytest
 
 from atoll.site_agent.drivers.storage.base import ObjectKind, StorageDriver
 from atoll.site_agent.drivers.storage.errors import (
+    ChecksumMismatch,
     ImageCacheFull,
     InsufficientSpace,
     InvalidStorageRequest,
@@ -188,3 +189,67 @@ async def test_cache_full_of_images_in_use_refuses_and_changes_nothing(
     await capped.delete_root_disk("s2")  # b is free now: it makes the room
     await add_mib(capped, tmp_path, "d", pinned=("c",))
     assert await cached_ids(capped) == ["a", "c", "d"]
+
+
+# -- where an image may come from --------------------------------------------------------
+
+
+async def test_a_file_in_incoming_dir_is_taken_over(
+    driver: StorageDriver, image: tuple[Path, str]
+) -> None:
+    driver.incoming_dir.mkdir(parents=True, exist_ok=True)
+    staged = driver.incoming_dir / "img.pull"
+    staged.write_bytes(image[0].read_bytes())
+    await driver.add_image("img", staged, image[1])
+    assert not staged.exists()
+    assert [i.image_id for i in await driver.list_images()] == ["img"]
+
+
+async def test_a_file_outside_the_root_is_copied_not_moved(
+    driver: StorageDriver, image: tuple[Path, str]
+) -> None:
+    await driver.add_image("img", *image)
+    assert image[0].is_file() and hashlib.sha256(image[0].read_bytes()).hexdigest() == image[1]
+
+
+async def test_another_objects_file_is_refused_unread(
+    driver: StorageDriver, tmp_path: Path, image: tuple[Path, str]
+) -> None:
+    await driver.add_image("img", *image)
+    vol = await driver.create_volume("v1", 16 * MiB)
+    victims = [vol.path, (await driver.get_image("img")).path]
+    if isinstance(driver, FakeStorage):  # the fake writes no files: put some where they'd be
+        for path in victims:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(image[0].read_bytes())
+    for path in victims:
+        before = path.read_bytes()
+        with pytest.raises(InvalidStorageRequest) as err:
+            await driver.add_image("stolen", path, hashlib.sha256(before).hexdigest())
+        assert "incoming dir" in str(err.value)
+        assert path.read_bytes() == before
+    assert await cached_ids(driver) == ["img"]
+    assert (await driver.get_volume("v1")).virtual_size_bytes == 16 * MiB
+
+
+async def test_symlinks_and_hard_links_are_refused(
+    driver: StorageDriver, tmp_path: Path, image: tuple[Path, str]
+) -> None:
+    link = tmp_path / "link.qcow2"
+    link.symlink_to(image[0])
+    with pytest.raises(InvalidStorageRequest):
+        await driver.add_image("linked", link, image[1])
+    driver.incoming_dir.mkdir(parents=True, exist_ok=True)
+    (driver.incoming_dir / "linked.pull").hardlink_to(image[0])
+    with pytest.raises(InvalidStorageRequest):
+        await driver.add_image("linked", driver.incoming_dir / "linked.pull", image[1])
+    assert image[0].read_bytes() and await cached_ids(driver) == []
+
+
+async def test_a_checksum_mismatch_does_not_say_the_checksum(
+    driver: StorageDriver, image: tuple[Path, str]
+) -> None:
+    with pytest.raises(ChecksumMismatch) as err:
+        await driver.add_image("img", image[0], "a" * 64)
+    assert image[1] not in str(err.value) and "does not match" in str(err.value)
+    assert await cached_ids(driver) == []

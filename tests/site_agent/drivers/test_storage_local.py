@@ -94,9 +94,9 @@ async def test_images_are_verified_before_they_are_cached(
     storage: LocalStorage, image_file: tuple[Path, str], tmp_path: Path
 ) -> None:
     source, sha = image_file
-    with pytest.raises(ChecksumMismatch, match="has sha256"):
+    with pytest.raises(ChecksumMismatch, match="declared sha256 does not match"):
         await storage.add_image("img", source, "0" * 64)
-    with pytest.raises(InvalidStorageRequest, match="does not exist"):
+    with pytest.raises(InvalidStorageRequest, match="cannot be opened"):
         await storage.add_image("img", tmp_path / "missing.qcow2", sha)
     with pytest.raises(InvalidStorageRequest, match="not usable"):
         await storage.add_image("../escape", source, sha)
@@ -104,6 +104,13 @@ async def test_images_are_verified_before_they_are_cached(
     sh("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(source), str(overlay))
     with pytest.raises(InvalidStorageRequest, match="standalone"):
         await storage.add_image("bad", overlay, hashlib.sha256(overlay.read_bytes()).hexdigest())
+    # a qcow2 whose data lives in another host file would hand that file to a guest
+    external = tmp_path / "external.qcow2"
+    opts = f"data_file={tmp_path / 'data.raw'}"
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "-o", opts, str(external), "1M")
+    with pytest.raises(InvalidStorageRequest, match="keep their data in themselves"):
+        await storage.add_image("bad", external, hashlib.sha256(external.read_bytes()).hexdigest())
+    assert not list(storage.incoming_dir.iterdir()), "a refused copy is not left behind"
     with pytest.raises(StorageNotFound):
         await storage.create_root_disk("srv", "img")
     assert await storage.list_images() == []
@@ -113,6 +120,23 @@ async def test_images_are_verified_before_they_are_cached(
     incoming.write_bytes(source.read_bytes())
     image = await storage.add_image("img", incoming, sha)
     assert not incoming.exists() and image.path.exists()
+
+
+@pytest.mark.integration
+async def test_storage_is_private_to_the_agents_user(
+    tmp_path: Path, image_file: tuple[Path, str]
+) -> None:
+    root = tmp_path / "private"
+    storage = LocalStorage(LocalStorageSettings(root=root))
+    image = await storage.add_image("img", *image_file)
+    assert image.path.stat().st_mode & 0o777 == 0o400
+    dirs = [root, *(root / d for d in ("images", "disks", "volumes", "snapshots", "tmp"))]
+    assert all(d.stat().st_mode & 0o777 == 0o700 for d in dirs)
+    # an install made before: world-readable dirs and images are tightened at start
+    root.chmod(0o755)
+    image.path.chmod(0o444)
+    LocalStorage(LocalStorageSettings(root=root))
+    assert (root.stat().st_mode & 0o777, image.path.stat().st_mode & 0o777) == (0o700, 0o400)
 
 
 @pytest.mark.integration
