@@ -28,6 +28,7 @@ from atoll.hub.api.records import now_iso
 from atoll.hub.identity import assignments
 from atoll.hub.identity.passwords import Passwords
 from atoll.hub.store.base import ListQuery, Store
+from atoll.private_files import sqlite_files
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,12 @@ class DataDir:
     @property
     def seed(self) -> Path:
         return self.path / "seed.json"
+
+    @property
+    def secret_files(self) -> list[Path]:
+        """What no other local user may read: keys, the admin seed, the SQLite store."""
+        keys = [self.ca_key, self.server_key, self.token_key, self.seed]
+        return keys + sqlite_files(self.path / "hub.db")
 
     def check_initialised(self) -> None:
         if not self.token_key.exists():

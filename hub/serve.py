@@ -18,6 +18,7 @@ from atoll.hub.bootstrap import DataDir, seed_store
 from atoll.hub.settings import HubSettings
 from atoll.hub.store import open_store
 from atoll.images.settings import ImageSettings
+from atoll.private_files import private_dir, private_files, restrict_umask
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ def tls_context(settings: HubSettings, layout: DataDir) -> ssl.SSLContext | None
 async def serve(settings: HubSettings, image_settings: ImageSettings | None = None) -> None:
     layout = DataDir(settings.data_dir)
     layout.check_initialised()
+    restrict_umask()  # uploaded chunks, packages, the store: private from the start
+    private_dir(layout.path)  # and on an install made before these modes were kept
+    private_files(layout.secret_files)
     signing_key = tokens.load_private_key(layout.token_key)
     ssl_context = tls_context(settings, layout)
     store = open_store(settings.store, settings.data_dir)

@@ -144,7 +144,7 @@ class ServerConverger:
         drive = results[1]
         bindings = [r for r in results[2:] if isinstance(r, PortBinding)]
         assert isinstance(boot, DiskBoot | KernelBoot) and isinstance(drive, Path)
-        self.host.instance_dir(sid).mkdir(parents=True, exist_ok=True)
+        self.host.instance_dir(sid).mkdir(parents=True, exist_ok=True, mode=0o700)
         dspec = DomainSpec(
             server_id=sid,
             name=server.name or sid,
@@ -242,7 +242,7 @@ class ServerConverger:
             networks=tuple(nets),
         )
         path = self.host.config_drive_path(server.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         return await self._act(
             server.id,
             "config_drive",

@@ -20,10 +20,11 @@ from aiohttp import web
 
 from atoll import __version__
 from atoll.errors import TemporaryError
+from atoll.private_files import private_dir, private_files, restrict_umask, sqlite_files
 from atoll.site_agent import hub_images, libvirtd
 from atoll.site_agent.api.app import build_app
 from atoll.site_agent.api.context import ApiContext
-from atoll.site_agent.auth import Authenticator
+from atoll.site_agent.auth import HUB_KEY_FILE, Authenticator
 from atoll.site_agent.catalog import StorageCatalog, server_images
 from atoll.site_agent.host import Host
 from atoll.site_agent.hub_images import HubImagePuller
@@ -105,6 +106,17 @@ async def _start_network(network: Any, remote: str, patience: float = 60.0) -> N
             await asyncio.sleep(2.0)
 
 
+def _private_data(settings: SiteAgentSettings, host: Host) -> None:
+    """The data dir and instance dirs 0700, the database (signing key), hub key and
+    config drives (user data) 0600: also on an install made before these modes were kept."""
+    private_dir(settings.data_dir)
+    private_files([*sqlite_files(settings.db_path), settings.data_dir / HUB_KEY_FILE])
+    private_dir(host.instances_dir)
+    for server_id in host.instance_ids():
+        private_dir(host.instance_dir(server_id))
+        private_files([host.config_drive_path(server_id), host.console_path(server_id)])
+
+
 @dataclass
 class Agent:
     settings: SiteAgentSettings
@@ -120,7 +132,7 @@ class Agent:
 
     @classmethod
     async def open(cls, settings: SiteAgentSettings, host: Host, out: TextIO = sys.stdout) -> Agent:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_private_data, settings, host)
         store = await LocalStore(settings.db_path).open()
         auth = Authenticator(store, settings.data_dir, ttl=settings.token_ttl)
         secret = await store.call(auth.bootstrap_sync)
@@ -211,6 +223,7 @@ class Agent:
 
 async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) -> None:
     """Run the agent until SIGTERM/SIGINT (or ``stop`` is set)."""
+    restrict_umask()  # everything the agent and its children write is private
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

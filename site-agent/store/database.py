@@ -36,7 +36,10 @@ class Database:
         self._conn: sqlite3.Connection | None = None
 
     def open_blocking(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # the local signing key lives here: only the agent's user may read it (SQLite gives
+        # the -wal and -shm files the database's mode)
+        self.path.touch(mode=0o600, exist_ok=True)
         try:
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")

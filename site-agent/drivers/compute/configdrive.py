@@ -118,5 +118,6 @@ def build(spec: ConfigDriveSpec, path: Path) -> Path:
             raise ComputePermanent(
                 f"genisoimage failed for {path} (exit {done.returncode}): {done.stderr.strip()}"
             )
+        partial.chmod(0o600)  # user data: readable by the agent's user (and root's QEMU) only
         partial.replace(path)
     return path
