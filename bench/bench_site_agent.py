@@ -107,7 +107,8 @@ class RealSite:
         self.ovs = PrivateOVS(Path("/tmp") / f"atoll-ovs-{secrets.token_hex(4)}").start()
         self.names = real_site.Names.unique(f"atollbench-{secrets.token_hex(3)}-")
         settings = real_site.settings_for(tmp / "agent", self.ovs, self.names)
-        config = real_site.config_file(tmp / "agent.toml", settings)
+        # ten idle 1-vCPU guests on a 2-CPU machine: more than the default ratio of 4 allows
+        config = real_site.config_file(tmp / "agent.toml", settings, {"cpu_allocation_ratio": 8.0})
         self.agent = real_site.AgentProcess(tmp / "agent", config, free_port())
         self.conn = libvirtd.connect()
 

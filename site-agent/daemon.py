@@ -25,6 +25,7 @@ from atoll.site_agent import hub_images, libvirtd
 from atoll.site_agent.api.app import build_app
 from atoll.site_agent.api.context import ApiContext
 from atoll.site_agent.auth import HUB_KEY_FILE, Authenticator
+from atoll.site_agent.capacity import AllocationRatios, HostCapacity
 from atoll.site_agent.catalog import StorageCatalog, server_images
 from atoll.site_agent.host import Host
 from atoll.site_agent.hub_images import HubImagePuller
@@ -74,6 +75,7 @@ async def real_host(settings: SiteAgentSettings) -> Host:
         LocalStorageSettings(
             root=settings.storage_root,
             capacity_bytes=int(settings.storage_capacity_gb * GiB),
+            overcommit_ratio=settings.disk_allocation_ratio,
             image_cache_bytes=int(settings.image_cache_max_gb * GiB),
         )
     )
@@ -104,6 +106,15 @@ async def _start_network(network: Any, remote: str, patience: float = 60.0) -> N
                 log.warning("OVS at %s is not ready (%s); retrying", remote, exc.message)
                 warned = True
             await asyncio.sleep(2.0)
+
+
+def allocation_ratios(settings: SiteAgentSettings) -> AllocationRatios:
+    return AllocationRatios(
+        cpu=settings.cpu_allocation_ratio,
+        ram=settings.ram_allocation_ratio,
+        disk=settings.disk_allocation_ratio,
+        reserved_host_memory_mb=settings.reserved_host_memory_mb,
+    )
 
 
 def _private_data(settings: SiteAgentSettings, host: Host) -> None:
@@ -159,6 +170,7 @@ class Agent:
             settings.restart_policy,
             kick=reconciler.kick,
             physical_networks=host.physical_networks.keys(),
+            capacity=HostCapacity(host.compute, host.storage, allocation_ratios(settings)),
         )
         await store.call(resources.seed_sync)
         ring = Ring(store, settings.telemetry_raw_retention, settings.telemetry_rollup_retention)

@@ -4,7 +4,8 @@
     ├── InvalidInput
     │   └── BadSpec            a desired object cannot be built as specified (400)
     ├── Conflict
-    │   └── DuplicateName      another object of the kind has that name (409)
+    │   ├── DuplicateName      another object of the kind has that name (409)
+    │   └── InsufficientCapacity  the host cannot hold the server (409; says what is short)
     ├── NotFound               (404, unchanged)
     ├── Unauthenticated        (401, unchanged)
     └── DependencyError
@@ -28,6 +29,12 @@ class BadSpec(InvalidInput):
 
 class DuplicateName(Conflict):
     code = "duplicate_name"
+
+
+class InsufficientCapacity(Conflict):
+    """A server's vCPUs, RAM or root disk do not fit in what the host has left."""
+
+    code = "insufficient_capacity"
 
 
 class StoreBusy(TemporaryError):

@@ -17,6 +17,7 @@ from typing import Any
 
 from atoll.errors import Conflict, InvalidInput, NotFound, Problem
 from atoll.site_agent import specs, views
+from atoll.site_agent.capacity import Claim, HostCapacity, check_fits
 from atoll.site_agent.catalog import ImageCatalog
 from atoll.site_agent.drivers.network.errors import NetworkError
 from atoll.site_agent.drivers.network.ipam import SubnetIpam
@@ -24,6 +25,7 @@ from atoll.site_agent.errors import BadSpec, DuplicateName
 from atoll.site_agent.store import DesiredObject, LocalStore, NewObject
 
 JSON = dict[str, Any]
+GiB = 1024**3
 
 DEFAULT_FLAVORS = (
     ("tiny", 1, 128),
@@ -49,7 +51,9 @@ class Resources:
         default_restart: str = "on-failure",
         kick: Callable[[], None] = lambda: None,
         physical_networks: Collection[str] | None = None,
+        capacity: HostCapacity | None = None,  # None: servers are not checked against the host
     ) -> None:
+        self.capacity = capacity
         self.store = store
         self.images = images
         self.default_restart = default_restart
@@ -103,12 +107,18 @@ class Resources:
         if missing:
             present = ", ".join(i.id for i in await self.images.list_images()) or "none"
             raise BadSpec(f"the server cannot be created (images present: {present})", missing)
+        totals, disks = None, {}
+        if self.capacity is not None:
+            totals = await self.capacity.totals()
+            disks = {i.id: i.virtual_size for i in await self.images.list_images()}
         server_id = new_id()
-        await self.store.call(self._create_server_sync, server_id, spec)
+        await self.store.call(self._create_server_sync, server_id, spec, totals, disks)
         self.kick()
         return await self.show("server", server_id)
 
-    def _create_server_sync(self, server_id: str, spec: JSON) -> None:
+    def _create_server_sync(
+        self, server_id: str, spec: JSON, totals: Claim | None, disks: dict[str, int]
+    ) -> None:
         problems: list[Problem] = []
         flavor = self._find_live_sync("flavor", spec["flavor"])
         if flavor is None:
@@ -124,6 +134,8 @@ class Resources:
         ports, leases = self._plan_ports_sync(server_id, spec, problems)
         if problems:
             raise BadSpec("the server cannot be created", problems)
+        if totals is not None:
+            self._check_fits_sync(spec, totals, disks)
         rows: list[tuple[str, str, str | None, JSON]] = [("server", server_id, spec["name"], spec)]
         rows += [("port", p["id"], None, p) for p in ports]
         self.store.insert_objects([NewObject(*r) for r in rows], leases)
@@ -131,6 +143,22 @@ class Resources:
             self.store.update_specs(
                 [("volume", v.id, {**v.spec, "server": server_id}) for v in volumes]
             )
+
+    def _check_fits_sync(self, spec: JSON, totals: Claim, disks: dict[str, int]) -> None:
+        """What the site's servers and volumes hold, plus this server, within ``totals``
+        (``disks``: image id -> virtual size, the size of a root disk made on it)."""
+
+        def claim(server: JSON) -> Claim:
+            root = disks.get(server.get("image") or "", 0)
+            return Claim(server.get("vcpus", 0), server.get("ram_mb", 0), root)
+
+        used = Claim()
+        for server in self.store.list_objects("server", include_deleting=False):
+            used += claim(server.spec)
+        for volume in self.store.list_objects("volume", include_deleting=False):
+            used += Claim(disk_bytes=volume.spec["size_gb"] * GiB)
+        what = f"server {spec['name']!r} (flavor {spec['flavor']})"
+        check_fits(what, claim(spec), used, totals)
 
     def _find_live_sync(self, kind: str, ref: str) -> DesiredObject | None:
         try:

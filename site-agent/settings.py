@@ -46,6 +46,11 @@ class SiteAgentSettings:
     image_cache_max_gb: float = 20.0  # cap for the image cache (LRU eviction of unpinned)
     # POST /v1/images {"id", "file", "sha256"} copies the named file from here (None: off)
     image_import_dir: Path | None = None
+    # capacity: a server is refused at the API when it does not fit (as Nova's placement)
+    cpu_allocation_ratio: float = 4.0  # vCPUs per host CPU
+    ram_allocation_ratio: float = 1.0  # of the host's RAM less reserved_host_memory_mb
+    disk_allocation_ratio: float = 1.0  # virtual disk sizes per byte of storage (thin)
+    reserved_host_memory_mb: int = 512  # kept for the host and the agent
     # telemetry
     telemetry_interval: float = 10.0
     telemetry_raw_retention: float = 3600.0  # raw samples kept this many seconds
