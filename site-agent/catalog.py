@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from atoll.errors import InvalidInput, NotFound, Problem
+from atoll.errors import InvalidInput, NotFound, PayloadTooLarge, Problem
 from atoll.site_agent.drivers.storage.base import CachedImage, StorageDriver
 from atoll.site_agent.drivers.storage.errors import InsufficientSpace, StoragePermanent
 from atoll.site_agent.drivers.storage.naming import check_id, check_sha256
@@ -140,12 +140,20 @@ class StorageCatalog:
         """Stream ``chunks`` into the driver's incoming dir, then cache them as ``image_id``."""
         check_id(image_id, "image_id")
         check_sha256(sha256)
+        cap = (await self.storage.capacity()).images_cap_bytes  # an upload never exceeds it
         staged = self._staging_name("upload")
         try:
             try:
                 fd = await asyncio.to_thread(_create_private, staged)
                 with os.fdopen(fd, "wb") as out:
+                    received = 0
                     async for chunk in chunks:
+                        received += len(chunk)
+                        if cap and received > cap:
+                            raise PayloadTooLarge(
+                                f"image {image_id} is larger than the image cache's cap "
+                                f"of {cap} bytes"
+                            )
                         await asyncio.to_thread(out.write, chunk)
             except OSError as exc:
                 message = f"image {image_id} cannot be received: {exc.strerror}"

@@ -163,7 +163,7 @@ async def test_console_and_images(api: Any) -> None:
 async def test_images_come_by_upload_or_import_never_by_host_path(api: Any, tmp_path: Path) -> None:
     client, _, secret = api
     h = await _token(client, secret)
-    data = b"\x7fELF" + bytes(8192)
+    data = b"\x7fELF" + bytes(2 << 20)  # streamed: past the JSON body limit
     sha = hashlib.sha256(data).hexdigest()
     body = {"id": "k", "path": str(tmp_path / "agent.db"), "sha256": sha}
     resp = await client.post("/v1/images", json=body, headers=h)

@@ -7,12 +7,14 @@ import asyncio
 import hashlib
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from atoll import cli
 from atoll.certs import client_ssl_context
+from atoll.errors import PayloadTooLarge
 from atoll.site_agent.catalog import StorageCatalog, server_images
 from atoll.site_agent.drivers.storage.errors import ImageCacheFull
 from atoll.site_agent.drivers.storage.local import LocalStorage
@@ -49,6 +51,22 @@ async def test_local_api_adds_keep_the_images_servers_name(tmp_path: Path) -> No
     with pytest.raises(ImageCacheFull, match=f"cap of {CAP} bytes"):
         await catalog.add_image("third", *one_mib(tmp_path / "t"))
     assert sorted(i.id for i in await catalog.list_images()) == ["kernel", "new"]
+
+
+async def test_local_uploads_stop_at_the_cap(tmp_path: Path) -> None:
+    catalog = StorageCatalog(capped_storage(tmp_path / "storage"))
+
+    async def chunks(total: int) -> AsyncIterator[bytes]:
+        for _ in range(total // MiB):
+            yield bytes(MiB)
+
+    with pytest.raises(PayloadTooLarge, match=f"cap of {CAP} bytes"):
+        await catalog.upload("huge", chunks(3 * MiB), hashlib.sha256(bytes(3 * MiB)).hexdigest())
+    assert not list(catalog.storage.incoming_dir.iterdir())  # nothing left staged
+    image = await catalog.upload(
+        "fits", chunks(2 * MiB), hashlib.sha256(bytes(2 * MiB)).hexdigest()
+    )
+    assert image.size <= 2 * MiB + 65536 and [i.id for i in await catalog.list_images()] == ["fits"]
 
 
 async def upload(
