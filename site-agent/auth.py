@@ -77,7 +77,8 @@ class Authenticator:
         self.reload_trust_sync()
         if self.store.get_credential(ADMIN) is not None:
             return None
-        secret = secrets.token_urlsafe(24)
+        # a fixed prefix: never starts with '-' (a flag to argparse), easy to spot in a leak
+        secret = "atls_" + secrets.token_urlsafe(24)
         if not self.store.add_credential(ADMIN, self._hasher.hash(secret)):
             return None
         return secret
