@@ -43,7 +43,7 @@ class ServerSpec(Model):
     """What should run: a flavor, a root image (or a kernel to boot directly), NICs, volumes.
 
     ``reboots`` and ``rebuilds`` are counters: raising one asks for one more reboot/rebuild,
-    so the request is idempotent however often it is delivered.
+    so the request is idempotent however often it is delivered. ``volumes`` are volume ids.
     """
 
     WHAT = "server spec"
@@ -59,7 +59,14 @@ class ServerSpec(Model):
     restart_policy: RestartPolicy = "on-failure"
     power: Power = "running"
     reboots: int = bounded(0, low=0)
+    reboot_hard: bool = False  # how the latest reboot asked for is done
     rebuilds: int = bounded(0, low=0)
+    # Filled in by the site when it accepts the server: the ports it made for ``nics`` (in
+    # NIC order), and the flavor's size at that moment (a server keeps its size when the
+    # flavor changes later, as Nova embeds the flavor in the instance).
+    ports: tuple[str, ...] = bounded((), high=MAX_NICS)
+    vcpus: int | None = bounded(None, low=1, high=256)
+    ram_mb: int | None = bounded(None, low=16, high=4 * 1024 * 1024)
 
     def problems(self, where: str) -> list[Problem]:
         if self.image is None and self.kernel is None:

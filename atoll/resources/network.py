@@ -85,20 +85,28 @@ def _inside(
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PortSpec(Model):
-    """A NIC's place on a network: its MAC and addresses, and the server it plugs into."""
+    """A NIC's place on a network: its MAC and address, and the server it plugs into.
+
+    The site makes ports when it accepts a server (one per NIC, ``index`` in NIC order) and
+    leases ``ip`` from ``subnet`` through its IPAM.
+    """
 
     WHAT = "port spec"
     network: str = bounded(low=1, high=64)
-    device: str | None = bounded(None, high=64)  # the server id it belongs to
+    server: str | None = bounded(None, high=64)  # the server id it belongs to
+    index: int = bounded(0, low=0, high=16)
     mac: str | None = bounded(None, pattern=MAC, hint="must be a lowercase MAC address")
-    fixed_ips: tuple[str, ...] = bounded((), high=4)
+    subnet: str | None = bounded(None, high=64)
+    ip: str | None = None
     vnic_type: VnicType = "normal"
 
     def problems(self, where: str) -> list[Problem]:
-        out: list[Problem] = []
-        for i, address in enumerate(self.fixed_ips):
-            try:
-                ipaddress.ip_address(address)
-            except ValueError:
-                out.append(Problem(at(where, f"fixed_ips[{i}]"), "is not an IP address"))
-        return out
+        if self.ip is None:
+            return []
+        try:
+            ipaddress.ip_address(self.ip)
+        except ValueError:
+            return [Problem(at(where, "ip"), f"{self.ip!r} is not an IP address")]
+        if self.subnet is None:
+            return [Problem(at(where, "subnet"), "an address needs the subnet it is leased from")]
+        return []

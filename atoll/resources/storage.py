@@ -13,3 +13,4 @@ class VolumeSpec(Model):
     WHAT = "volume spec"
     size_gb: int = bounded(low=1, high=16384)
     server: str | None = bounded(None, high=64)  # attached to this server (id), or none
+    snapshots: tuple[str, ...] = bounded((), high=64)  # names of snapshots asked for
