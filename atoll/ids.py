@@ -118,8 +118,11 @@ def parse(text: object, field: str = "id") -> str:
 
 
 def is_id(text: object) -> bool:
-    """True if :func:`parse` would accept ``text``."""
-    return isinstance(text, str) and len(text) <= MAX_LENGTH and bool(_ID.fullmatch(text.lower()))
+    """True if ``text`` is an id exactly as stored (lowercase): :data:`PATTERN` matches it.
+
+    :func:`parse` is more lenient: it also takes uppercase and returns it lowercased.
+    """
+    return isinstance(text, str) and len(text) <= MAX_LENGTH and bool(_ID.fullmatch(text))
 
 
 def origin_of(text: str, field: str = "id") -> Origin:

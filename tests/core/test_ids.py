@@ -48,7 +48,7 @@ def test_ids_round_trip_through_parse_in_any_case(tag: int) -> None:
     for value in (ids.hub_id(), ids.site_id(tag)):
         assert ids.parse(value) == value
         assert ids.parse(value.upper()) == value
-        assert ids.is_id(value)
+        assert ids.is_id(value) and not ids.is_id(value.upper())
         assert re.fullmatch(ids.PATTERN, value)
 
 
