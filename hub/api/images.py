@@ -28,11 +28,11 @@ import functools
 import logging
 import os
 import re
-import secrets
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from atoll import ids
 from atoll.background import Loop, LoopSettings
 from atoll.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, StaleRevision
 from atoll.hub.api import records
@@ -275,7 +275,7 @@ async def create_image(request: web.Request) -> web.Response:
     if body.get("visibility") == "public" and not catalog.may_publish(claims):
         raise Forbidden("only admins (system or project) may create public images")
     await _check_links(request, body.get("properties", {}))
-    image_id = secrets.token_hex(16)
+    image_id = ids.hub_id()
     value = catalog.new_image(image_id, body, claims.project or "", _now(request))
     if claims.system and claims.project is None:
         value["project"] = None

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 
 from aiohttp import web
 
+from atoll import ids
 from atoll.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Problem, StaleRevision
 from atoll.hub.api import records
 from atoll.hub.api.context import Hub, claims_of, hub_of
@@ -124,7 +124,7 @@ async def create_package(request: web.Request) -> web.Response:
     body = await read_body(request, PACKAGE_CREATE)
     if claims.project is None:
         raise InvalidInput("VNF packages belong to a project: use a project-scoped token")
-    package_id = str(uuid.uuid4())
+    package_id = ids.hub_id()
     value = pkgs.new_package(
         package_id, claims.project, body.get("userDefinedData", {}), _now(request)
     )
