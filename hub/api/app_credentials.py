@@ -21,6 +21,7 @@ from atoll.hub.api.replies import (
     page_params,
     page_reply,
     parse_iso,
+    path_id,
     public_view,
     read_body,
     reply,
@@ -110,7 +111,7 @@ async def create_credential(request: web.Request) -> web.Response:
 
 async def _own(request: web.Request) -> Record:
     claims = claims_of(request)
-    key = request.match_info["id"]
+    key = path_id(request)
     try:
         record = await hub_of(request).store.get(KIND, key)
     except NotFound:

@@ -31,6 +31,7 @@ from atoll.hub.api.replies import (
     no_content,
     page_params,
     page_reply,
+    path_id,
     public_view,
     query_filters,
     read_body,
@@ -93,7 +94,7 @@ def _now(request: web.Request) -> str:
 
 
 async def _visible(request: web.Request) -> Record:
-    package_id = request.match_info["vnfPkgId"]
+    package_id = path_id(request, "vnfPkgId")
     claims = claims_of(request)
     try:
         record = await hub_of(request).store.get(pkgs.KIND, package_id)
