@@ -145,6 +145,7 @@ class Agent:
             settings.restart_policy,
             kick=reconciler.kick,
             physical_networks=host.physical_networks.keys(),
+            site_name=settings.site_name,
         )
         await store.call(resources.seed_sync)
         ring = Ring(store, settings.telemetry_raw_retention, settings.telemetry_rollup_retention)
