@@ -171,6 +171,8 @@ async def test_an_upgraded_agent_adopts_the_running_servers_of_its_dashed_ids(
                     return await _server_status(new, sid2) == "ACTIVE"
 
                 await _wait_for(new_active, 90, "the upgraded agent's new server ACTIVE")
+                dom2 = libvirt_conn.lookupByName(names.domain_prefix + sid2)
+                assert uuid.UUID(dom2.UUIDString()).hex == sid2  # the server id is its UUID
                 assert len(real_site.links(names.device_prefix)) == 2
 
                 for ref in (sid, sid2):
