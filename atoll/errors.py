@@ -8,6 +8,7 @@ one place::
     AtollError                      code            http  retry?
     ├── ConfigError                 bad_config      -     no: fix the file, env or flag
     ├── InvalidInput                invalid_input   400   no: carries a list of Problems
+    │   ├── InvalidId               invalid_input   400   not an id (see atoll.ids)
     │   └── PayloadTooLarge         too_large       413
     ├── Unauthenticated             unauthenticated 401   no: log in again
     ├── Forbidden                   forbidden       403   no
@@ -75,6 +76,18 @@ class InvalidInput(AtollError):
             full = message
         super().__init__(full)
         self.summary = message
+
+
+class InvalidId(InvalidInput):
+    """Text that should be an id (see :mod:`atoll.ids`) is not one; names the field."""
+
+    def __init__(self, field: str, value: object) -> None:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        super().__init__(
+            f"{field} is not an id",
+            [Problem(field, f"{shown} is not an id (32 lowercase hex digits)")],
+        )
+        self.field = field
 
 
 class PayloadTooLarge(InvalidInput):

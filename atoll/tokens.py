@@ -25,7 +25,6 @@ import base64
 import binascii
 import hashlib
 import json
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from atoll import ids
 from atoll.errors import ConfigError, Unauthenticated
 
 PREFIX = "atl1"
@@ -102,7 +102,7 @@ class Claims:
 
 
 def new_token_id() -> str:
-    return secrets.token_hex(16)
+    return ids.hub_id()
 
 
 def _b64encode(data: bytes) -> str:

@@ -22,7 +22,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from atoll import certs, tokens
+from atoll import certs, ids, tokens
 from atoll.errors import ConfigError, Conflict
 from atoll.hub.api.records import now_iso
 from atoll.hub.identity import assignments
@@ -136,7 +136,7 @@ async def seed_admin(store: Store, name: str, password_hash: str) -> bool:
     """Create user ``name`` with the system admin role (False if it already exists)."""
     now = now_iso()
     user = {
-        "id": secrets.token_hex(16),
+        "id": ids.hub_id(),
         "name": name,
         "description": "the first fleet administrator",
         "enabled": True,

@@ -14,13 +14,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from atoll import ids
 from atoll.client import HubClient, quote
 from atoll.errors import AtollError, Conflict, InvalidInput, NotFound, Problem
 from atoll.output import add_format_option, emit
 
 COLUMNS = ["id", "name", "status", "disk_format", "size", "visibility"]
 TRANSFER_COLUMNS = ["site", "image_name", "state", "bytes_done", "bytes_total", "error"]
-_ID = re.compile(r"[0-9a-f]{32}")
 _QCOW2_MAGIC = b"QFI\xfb"
 SCRUB_TIMEOUT = 6 * 3600.0
 
@@ -97,14 +97,14 @@ def _client(args: argparse.Namespace) -> HubClient:
 
 def resolve(client: HubClient, ref: str) -> str:
     """An image id from an id or a unique name."""
-    if _ID.fullmatch(ref):
-        return ref
+    if ids.is_id(ref):
+        return ids.parse(ref)
     hits = client.list_all("/v1/images", {"name": ref})
     if not hits:
         raise NotFound(f"no image you may use is named {ref!r}")
     if len(hits) > 1:
-        ids = ", ".join(h["id"] for h in hits)
-        raise Conflict(f"{len(hits)} images are named {ref!r} ({ids}); give the id")
+        found = ", ".join(h["id"] for h in hits)
+        raise Conflict(f"{len(hits)} images are named {ref!r} ({found}); give the id")
     return str(hits[0]["id"])
 
 

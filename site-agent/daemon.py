@@ -171,6 +171,7 @@ class Agent:
             kick=reconciler.kick,
             physical_networks=host.physical_networks.keys(),
             capacity=HostCapacity(host.compute, host.storage, allocation_ratios(settings)),
+            site_name=settings.site_name,
         )
         await store.call(resources.seed_sync)
         ring = Ring(store, settings.telemetry_raw_retention, settings.telemetry_rollup_retention)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Collection
@@ -37,6 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
+from atoll import ids
 from atoll.background import Loop, LoopSettings
 from atoll.certs import client_ssl_context
 from atoll.client.aio import AsyncClient
@@ -56,10 +56,18 @@ from atoll.site_agent.settings import SiteAgentSettings
 
 log = logging.getLogger(__name__)
 
-HUB_IMAGE_ID = re.compile(r"[0-9a-f]{32}")
 UNKNOWN_RETRY = 300.0  # seconds before asking again for an image the hub did not know
 # (or one the site's image cache had no room for: servers may have gone since)
 Wanted = Callable[[], Awaitable[set[str]]]
+
+
+def is_hub_id(ref: str) -> bool:
+    """Whether a server's image reference names a hub image (one the puller may fetch).
+
+    Images added at the site itself are named by whoever adds them; an id the hub minted is
+    told apart by :func:`atoll.ids.origin_of`.
+    """
+    return ids.is_id(ref) and ids.origin_of(ref) == "hub"
 
 
 class ImageSink(Protocol):
@@ -179,7 +187,7 @@ class HubImagePuller:
         out = []
         for ref in sorted(await self.wanted()):
             if (
-                HUB_IMAGE_ID.fullmatch(ref)
+                is_hub_id(ref)
                 and time.monotonic() - self._unknown.get(ref, -UNKNOWN_RETRY) >= UNKNOWN_RETRY
                 and not await self._has(ref)
             ):

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-import uuid
 from collections.abc import Callable, Collection
 from typing import Any
 
+from atoll import ids
 from atoll.errors import Conflict, InvalidInput, NotFound, Problem
 from atoll.site_agent import specs, views
 from atoll.site_agent.capacity import Claim, HostCapacity, check_fits
@@ -34,10 +34,6 @@ DEFAULT_FLAVORS = (
 )
 
 
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
 def new_mac() -> str:
     """A locally administered unicast MAC (fa:16:3e is OpenStack's; we use fa:16:3f)."""
     return "fa:16:3f:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
@@ -52,6 +48,7 @@ class Resources:
         kick: Callable[[], None] = lambda: None,
         physical_networks: Collection[str] | None = None,
         capacity: HostCapacity | None = None,  # None: servers are not checked against the host
+        site_name: str = "site",
     ) -> None:
         self.capacity = capacity
         self.store = store
@@ -59,13 +56,18 @@ class Resources:
         self.default_restart = default_restart
         self.kick = kick
         self.physical_networks = None if physical_networks is None else set(physical_networks)
+        self._site_tag = ids.site_tag(site_name)
+
+    def new_id(self) -> str:
+        """A site id (see :mod:`atoll.ids`): never equal to any id the hub mints."""
+        return ids.site_id(self._site_tag)
 
     def seed_sync(self) -> None:
         """Default flavors at first start."""
         if self.store.list_objects("flavor"):
             return
         rows: list[tuple[str, str, str | None, JSON]] = [
-            ("flavor", new_id(), name, {"name": name, "vcpus": vcpus, "ram_mb": ram})
+            ("flavor", self.new_id(), name, {"name": name, "vcpus": vcpus, "ram_mb": ram})
             for name, vcpus, ram in DEFAULT_FLAVORS
         ]
         self.store.insert_objects([NewObject(*r) for r in rows], [])
@@ -111,7 +113,7 @@ class Resources:
         if self.capacity is not None:
             totals = await self.capacity.totals()
             disks = {i.id: i.virtual_size for i in await self.images.list_images()}
-        server_id = new_id()
+        server_id = self.new_id()
         await self.store.call(self._create_server_sync, server_id, spec, totals, disks)
         self.kick()
         return await self.show("server", server_id)
@@ -208,7 +210,7 @@ class Resources:
                 continue
             subnet = self._pick_subnet_sync(network, nic.get("fixed_ip"))
             port: JSON = {
-                "id": new_id(),
+                "id": self.new_id(),
                 "server": server_id,
                 "network": network.id,
                 "index": i,
@@ -319,7 +321,7 @@ class Resources:
 
     # -- networks, subnets, flavors ----------------------------------------------------------
     async def create_network(self, body: object) -> JSON:
-        network_id = new_id()
+        network_id = self.new_id()
         spec = specs.parse_network(body, network_id)
         physnet = spec.get("physical_network")
         if physnet and self.physical_networks is not None and physnet not in self.physical_networks:
@@ -336,7 +338,7 @@ class Resources:
         return await self._insert("network", network_id, spec["name"], spec)
 
     async def create_subnet(self, body: object) -> JSON:
-        subnet_id = new_id()
+        subnet_id = self.new_id()
         spec = specs.parse_subnet(body, subnet_id)
         network = await self.store.call(self._find_live_sync, "network", spec["network"])
         if network is None:
@@ -349,7 +351,7 @@ class Resources:
 
     async def create_flavor(self, body: object) -> JSON:
         spec = specs.parse_flavor(body)
-        return await self._insert("flavor", new_id(), spec["name"], spec)
+        return await self._insert("flavor", self.new_id(), spec["name"], spec)
 
     async def _insert(self, kind: str, obj_id: str, name: str | None, spec: JSON) -> JSON:
         def insert() -> None:
@@ -363,7 +365,7 @@ class Resources:
     # -- volumes ---------------------------------------------------------------------------
     async def create_volume(self, body: object) -> JSON:
         spec = specs.parse_volume(body)
-        return await self._insert("volume", new_id(), spec["name"], spec)
+        return await self._insert("volume", self.new_id(), spec["name"], spec)
 
     async def volume_action(self, ref: str, action: str, body: JSON) -> JSON:
         await self.store.call(self._volume_action_sync, ref, action, body)

@@ -15,6 +15,7 @@ through unchanged.
 - :mod:`.versions`: the version history, the oldest accepted, upgrades of old payloads.
 """
 
+from atoll.ids import Origin
 from atoll.resources.compute import (
     AddressFact,
     FlavorExtras,
@@ -24,7 +25,7 @@ from atoll.resources.compute import (
     ServerFacts,
     ServerSpec,
 )
-from atoll.resources.envelope import FACTS, SPECS, Desired, Kind, Observed, Origin
+from atoll.resources.envelope import FACTS, SPECS, Desired, Kind, Observed
 from atoll.resources.meta import Meta, OwnerRef
 from atoll.resources.model import Model
 from atoll.resources.network import AllocationPool, NetworkSpec, PortSpec, SubnetSpec

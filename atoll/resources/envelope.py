@@ -17,6 +17,7 @@ import dataclasses
 from typing import Any, Literal, Self
 
 from atoll.errors import InvalidInput, Problem
+from atoll.ids import Origin
 from atoll.resources import versions
 from atoll.resources.compute import FlavorSpec, ImageRef, ServerFacts, ServerSpec
 from atoll.resources.fields import bounded, decode
@@ -26,7 +27,6 @@ from atoll.resources.network import NetworkSpec, PortSpec, SubnetSpec
 from atoll.resources.storage import VolumeSpec
 
 Kind = Literal["server", "network", "subnet", "port", "volume", "flavor", "image"]
-Origin = Literal["hub", "site"]
 
 SPECS: dict[str, type[Model]] = {
     "server": ServerSpec,

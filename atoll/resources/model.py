@@ -13,15 +13,17 @@ import types
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
+from atoll import ids
 from atoll.errors import InvalidInput, Problem
 from atoll.resources.fields import decode, encode
 
 # What names an object at a site: as the site's API has always required (a hostname label).
 NAME = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 NAME_HINT = "must be 1-63 letters, digits or '-', not starting or ending with '-'"
-# Ids: 32 lowercase hex digits (hub), or the dashed UUID form sites minted before.
-ID = r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-ID_HINT = "must be an id (32 hex digits, or a dashed UUID)"
+# Ids: every form atoll.ids accepts (32 lowercase hex digits, or the dashed UUID form sites
+# minted before).
+ID = ids.PATTERN
+ID_HINT = f"must be {ids.HELP}"
 SHA256 = r"[0-9a-f]{64}"
 
 

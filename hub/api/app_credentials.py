@@ -11,6 +11,7 @@ import secrets
 
 from aiohttp import web
 
+from atoll import ids
 from atoll.errors import Forbidden, InvalidInput, NotFound, Problem
 from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of
@@ -20,6 +21,7 @@ from atoll.hub.api.replies import (
     page_params,
     page_reply,
     parse_iso,
+    path_id,
     public_view,
     read_body,
     reply,
@@ -31,7 +33,9 @@ from atoll.hub.identity.policy import ROLES
 from atoll.hub.store.base import Record
 
 KIND = APP_CREDENTIAL_KIND
-PATH = {"id": Field("string", pattern=r"^[0-9a-f]{32}$", max_length=32)}
+PATH = {
+    "id": Field("string", pattern=ids.PATTERN, pattern_help=ids.HELP, max_length=ids.MAX_LENGTH)
+}
 
 CREDENTIAL_FIELDS = {
     "id": Field("string", required=True),
@@ -90,7 +94,7 @@ async def create_credential(request: web.Request) -> web.Response:
         )
     secret = secrets.token_urlsafe(32)
     value = {
-        "id": secrets.token_hex(16),
+        "id": ids.hub_id(),
         "name": body["name"],
         "description": body.get("description", ""),
         "user": claims.user,
@@ -107,7 +111,7 @@ async def create_credential(request: web.Request) -> web.Response:
 
 async def _own(request: web.Request) -> Record:
     claims = claims_of(request)
-    key = request.match_info["id"]
+    key = path_id(request)
     try:
         record = await hub_of(request).store.get(KIND, key)
     except NotFound:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
-
 from aiohttp import web
 
+from atoll import ids
 from atoll.errors import Forbidden, InvalidInput, NotFound
 from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of
@@ -97,7 +96,7 @@ async def create_flavor(request: web.Request) -> web.Response:
             )
         public, projects, owner = False, [claims.project], claims.project
     value = {
-        "id": secrets.token_hex(16),
+        "id": ids.hub_id(),
         "name": body["name"],
         "description": body.get("description", ""),
         "vcpus": body["vcpus"],

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+from atoll import ids
 from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, Shape, text_field
 from atoll.hub.catalog import images as catalog
 from atoll.images.validate import DISK_FORMATS
 
-ID_PATTERN = r"^[0-9a-f]{32}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 IMAGE_ID = Field(
     "string",
     required=True,
     description="an image id (32 hex digits)",
-    pattern=ID_PATTERN,
-    pattern_help="32 lowercase hex digits",
+    pattern=ids.PATTERN,
+    pattern_help=ids.HELP,
 )
 LINK = Field(
-    "string", description="id of a kernel/ramdisk image", pattern=ID_PATTERN, pattern_help="an id"
+    "string", description="id of a kernel/ramdisk image", pattern=ids.PATTERN, pattern_help=ids.HELP
 )
 PROPERTIES = Shape(
     "ImageProperties",
@@ -122,7 +122,7 @@ TRANSFER_UPDATE = Shape(
 )
 TRANSFER_FILTERS = {
     "site": SITE_NAME,
-    "image_id": Field("string", pattern=ID_PATTERN, pattern_help="an image id"),
+    "image_id": Field("string", pattern=ids.PATTERN, pattern_help=ids.HELP),
     "state": Field("string", enum=catalog.TRANSFER_STATES),
 }
 STATE_FILTER = {"state": Field("string", enum=catalog.TRANSFER_STATES)}

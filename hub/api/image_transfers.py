@@ -32,6 +32,7 @@ from atoll.hub.api.replies import (
     iso,
     page_params,
     page_reply,
+    path_id,
     path_name,
     public_view,
     query_filters,
@@ -127,7 +128,7 @@ async def list_site_transfers(request: web.Request) -> web.Response:
 
 async def update_site_transfer(request: web.Request) -> web.Response:
     site = path_name(request)
-    image_id = request.match_info["image_id"]
+    image_id = path_id(request, "image_id")
     body = await read_body(request, TRANSFER_UPDATE)
     store = hub_of(request).store
     key = catalog.transfer_key(site, image_id)

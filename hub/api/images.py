@@ -28,11 +28,11 @@ import functools
 import logging
 import os
 import re
-import secrets
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from atoll import ids
 from atoll.background import Loop, LoopSettings
 from atoll.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, StaleRevision
 from atoll.hub.api import records
@@ -51,6 +51,7 @@ from atoll.hub.api.replies import (
     no_content,
     page_params,
     page_reply,
+    path_id,
     query_filters,
     read_body,
     reply,
@@ -195,7 +196,7 @@ async def kill_interrupted(store: Store, now: str) -> None:
 
 
 def _image_id(request: web.Request) -> str:
-    image_id = request.match_info["image_id"]
+    image_id = path_id(request, "image_id")
     if len(image_id) != 32 or any(c not in "0123456789abcdef" for c in image_id):
         raise NotFound(f"image {image_id} does not exist")
     return image_id
@@ -275,7 +276,7 @@ async def create_image(request: web.Request) -> web.Response:
     if body.get("visibility") == "public" and not catalog.may_publish(claims):
         raise Forbidden("only admins (system or project) may create public images")
     await _check_links(request, body.get("properties", {}))
-    image_id = secrets.token_hex(16)
+    image_id = ids.hub_id()
     value = catalog.new_image(image_id, body, claims.project or "", _now(request))
     if claims.system and claims.project is None:
         value["project"] = None
@@ -454,7 +455,7 @@ async def show_chunk(request: web.Request) -> web.StreamResponse:
     if request.transport.get_extra_info("sslcontext") is None:
         return await routes.chunk(request)  # plain HTTP: sendfile is best
     digest = check_digest(request.match_info["sha256"], "path.sha256")
-    image_id, files = request.match_info["image_id"], request.app[FILES]
+    image_id, files = path_id(request, "image_id"), request.app[FILES]
     manifest = await files.manifest(image_id)
     if digest not in manifest.chunk_set:
         raise NotFound(f"image {manifest.sha256[:12]}... has no chunk {digest}")

@@ -6,10 +6,9 @@ another project's name answers 404, as if it did not exist.
 
 from __future__ import annotations
 
-import secrets
-
 from aiohttp import web
 
+from atoll import ids
 from atoll.errors import NotFound
 from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of
@@ -68,7 +67,7 @@ async def create_project(request: web.Request) -> web.Response:
     hub = hub_of(request)
     body = await read_body(request, PROJECT_CREATE)
     value = {
-        "id": secrets.token_hex(16),
+        "id": ids.hub_id(),
         "name": body["name"],
         "description": body.get("description", ""),
         "created_at": records.now_iso(),

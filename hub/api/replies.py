@@ -1,7 +1,7 @@
 """Reading requests and writing replies the same way in every resource module.
 
 - bodies: JSON objects only, checked against a :class:`~.schema.Shape`;
-- path names: checked against the same pattern the OpenAPI document states;
+- path names and ids: checked against the same pattern the OpenAPI document states;
 - ``ETag: "<revision>"`` on single objects, ``If-Match`` on updates and deletes;
 - pages: ``?limit=`` (1-1000, default 100) and ``?marker=`` (the last name of the previous page).
 """
@@ -16,7 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
-from atoll.errors import InvalidInput, Problem
+from atoll import ids
+from atoll.errors import InvalidId, InvalidInput, Problem
 from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, check
 from atoll.hub.store.base import JSON, Record
 
@@ -63,6 +64,14 @@ def path_name(request: web.Request, param: str = "name") -> str:
         raise InvalidInput(
             "the path is not valid", [Problem(f"path.{param}", f"must be {NAME_HELP}")]
         )
+    return value
+
+
+def path_id(request: web.Request, param: str = "id") -> str:
+    """An id from the path (see :mod:`atoll.ids`), in the form the store keys it by."""
+    value = request.match_info[param]
+    if not ids.is_id(value):
+        raise InvalidId(f"path.{param}", value)
     return value
 
 

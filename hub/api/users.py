@@ -6,10 +6,10 @@ Changing a password, disabling or deleting a user revokes every token the user h
 from __future__ import annotations
 
 import dataclasses
-import secrets
 
 from aiohttp import web
 
+from atoll import ids
 from atoll.errors import Conflict, NotFound
 from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of
@@ -73,7 +73,7 @@ async def create_user(request: web.Request) -> web.Response:
     hub = hub_of(request)
     body = await read_body(request, USER_CREATE)
     value = {
-        "id": secrets.token_hex(16),
+        "id": ids.hub_id(),
         "name": body["name"],
         "description": body.get("description", ""),
         "enabled": body.get("enabled", True),

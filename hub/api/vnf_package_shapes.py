@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from atoll import ids
 from atoll.hub.api.schema import Field, Shape
 from atoll.hub.catalog import vnf_packages as pkgs
 
 PACKAGE_ID = Field(
     "string",
     required=True,
-    description="the package id (a UUID)",
-    pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-    pattern_help="a package id (a UUID like 0b7e...-...)",
+    description="the package id (32 hex digits; older packages keep a dashed UUID)",
+    pattern=ids.PATTERN,
+    pattern_help=ids.HELP,
 )
 PATH = {"vnfPkgId": PACKAGE_ID}
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 
 from aiohttp import web
 
+from atoll import ids
 from atoll.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Problem, StaleRevision
 from atoll.hub.api import records
 from atoll.hub.api.context import Hub, claims_of, hub_of
@@ -31,6 +31,7 @@ from atoll.hub.api.replies import (
     no_content,
     page_params,
     page_reply,
+    path_id,
     public_view,
     query_filters,
     read_body,
@@ -93,7 +94,7 @@ def _now(request: web.Request) -> str:
 
 
 async def _visible(request: web.Request) -> Record:
-    package_id = request.match_info["vnfPkgId"]
+    package_id = path_id(request, "vnfPkgId")
     claims = claims_of(request)
     try:
         record = await hub_of(request).store.get(pkgs.KIND, package_id)
@@ -124,7 +125,7 @@ async def create_package(request: web.Request) -> web.Response:
     body = await read_body(request, PACKAGE_CREATE)
     if claims.project is None:
         raise InvalidInput("VNF packages belong to a project: use a project-scoped token")
-    package_id = str(uuid.uuid4())
+    package_id = ids.hub_id()
     value = pkgs.new_package(
         package_id, claims.project, body.get("userDefinedData", {}), _now(request)
     )

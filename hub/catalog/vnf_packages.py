@@ -19,11 +19,11 @@ left without one fails onboarding, saying which node and how to fix it.
 from __future__ import annotations
 
 import math
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from atoll import ids
 from atoll.errors import Conflict, Problem
 from atoll.nfv.artifacts import ImageNeed
 from atoll.nfv.model import VnfPackage
@@ -171,7 +171,7 @@ def carried_image_record(
     """A catalog image record for an image file the package carries."""
     image = need.image
     return {
-        "id": secrets.token_hex(16),
+        "id": ids.hub_id(),
         "name": image.name,
         "project": project,
         "visibility": "private",

@@ -17,6 +17,7 @@ import secrets
 import time
 from typing import Any
 
+from atoll import ids
 from atoll.errors import Conflict, InvalidInput, NotFound, Problem, StaleRevision, Unauthenticated
 from atoll.hub.identity.issuing import secret_digest
 from atoll.hub.store.base import JSON, Store
@@ -34,7 +35,7 @@ def iso(epoch: float) -> str:
 
 def new_site(name: str, fields: JSON, now: float) -> JSON:
     return {
-        "id": secrets.token_hex(16),
+        "id": ids.hub_id(),
         "name": name,
         "description": fields.get("description", ""),
         "region": fields.get("region", "default"),

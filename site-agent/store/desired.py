@@ -16,13 +16,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Literal
 
 from atoll.errors import NotFound
+from atoll.ids import Origin
 from atoll.site_agent.errors import DuplicateName
 from atoll.site_agent.store.database import JSON, Database
-
-Origin = Literal["hub", "site"]
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from atoll import ids
 from atoll.site_agent.drivers.storage.local import LocalStorage
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
 from atoll.site_agent.hub_images import from_settings
@@ -60,3 +62,25 @@ async def test_no_hub_url_no_puller_and_settings_reach_it(tmp_path: Path) -> Non
     assert await puller._needed() == ["a" * 32, "b" * 32, "c" * 32]
     puller._unknown["a" * 32] = time.monotonic()  # the hub said 404 just now: not again yet
     assert await puller._needed() == ["b" * 32, "c" * 32]
+
+
+async def test_only_ids_the_hub_minted_are_asked_of_the_hub(tmp_path: Path) -> None:
+    """atoll.ids.origin_of decides: a site id, an older dashed site id, a local name or text
+    not in stored form is never asked of the hub."""
+    hub_image, site_image = ids.hub_id(), ids.site_id(ids.site_tag("edge-7"))
+    objects = Objects(
+        [
+            Server({"image": hub_image}),
+            Server({"image": site_image}),
+            Server({"image": str(uuid.uuid4())}),
+            Server({"image": "local-name"}),
+            Server({"kernel": ids.hub_id().upper()}),
+        ]
+    )
+    settings = SiteAgentSettings(
+        data_dir=tmp_path, site_name="edge-7", hub_url="http://127.0.0.1:1/", hub_token="t"
+    )
+    storage = LocalStorage(LocalStorageSettings(root=tmp_path / "storage"))
+    puller = from_settings(settings, storage, objects)
+    assert puller is not None
+    assert await puller._needed() == [hub_image]

@@ -3,7 +3,9 @@
 - One connection (``settings.uri``), reopened when libvirtd restarts; blocking libvirt
   calls run in a small thread pool, never on the event loop.
 - Domains are named ``<name_prefix><server_id>`` and carry the server id in an atoll
-  metadata element (``domainxml.py``); :meth:`list` returns only domains with both.
+  metadata element (``domainxml.py``); :meth:`list` returns only domains with both. A new
+  domain's UUID is the server id when that is an id of :mod:`atoll.ids` (as Nova does); a
+  redefined domain keeps the UUID it has.
 - The domain type comes from ``settings.virt_type``; ``auto`` probes (``virttype.py``).
 - Lifecycle events come from libvirt's default event loop in a thread (``events.py``),
   filtered by the name prefix and then by our metadata, and reach the subscribed async
@@ -28,6 +30,7 @@ from typing import Any, TypeVar
 
 import libvirt
 
+from atoll import ids
 from atoll.errors import Problem
 from atoll.site_agent.drivers.compute import configdrive, domainstats, domainxml, events, virttype
 from atoll.site_agent.drivers.compute.base import (
@@ -195,7 +198,10 @@ class LibvirtCompute:
         check_spec(spec, check_paths=True)
         conn = self._connection()
         existing = self._lookup(conn, spec.server_id)  # refuses a foreign domain of that name
-        uuid = existing.UUIDString() if existing is not None else ""
+        if existing is not None:
+            uuid = existing.UUIDString()
+        else:
+            uuid = spec.server_id if ids.is_id(spec.server_id) else ""
         dom = conn.defineXML(self.render(spec, uuid))
         return self._status(dom, (spec.server_id, spec.name))
 

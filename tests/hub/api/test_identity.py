@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 import pytest
 
+from atoll import ids
 from tests.hub.hubtest import ADMIN_PASSWORD, Api
 
 
@@ -178,3 +180,21 @@ async def test_users_change_their_own_password(api: Api) -> None:
     fresh = await api.token("dana", "dana-new-password", "a")
     status, data, _ = await api.call("POST", "/v1/auth/password", fresh, change)
     assert status == 403 and "current password is wrong" in data["error"]["message"]
+
+
+async def test_every_id_the_hub_mints_is_a_hub_id(api: Api) -> None:
+    """One id form (atoll.ids): 32 hex digits, a UUIDv4, which no site id can ever equal."""
+    admin = await api.admin()
+    project = await api.ok("POST", "/v1/projects", admin, {"name": "a"})
+    boss_token = await api.user_with_role("boss", "a", "admin")
+    user = await api.ok("GET", "/v1/users/boss", admin)
+    flavor = await api.ok(
+        "POST", "/v1/flavors", admin, {"name": "f1", "vcpus": 1, "ram_mb": 512, "disk_gb": 1}
+    )
+    cred = await api.ok("POST", "/v1/application_credentials", boss_token, {"name": "ci"})
+    for made in (project, user, flavor, cred):
+        assert ids.is_id(made["id"]) and ids.origin_of(made["id"]) == "hub", made
+        assert uuid.UUID(made["id"]).version == 4 and "-" not in made["id"]
+    status, body, _ = await api.call("GET", "/v1/application_credentials/nope", boss_token)
+    assert status == 400 and body["error"]["code"] == "invalid_input"
+    assert "path.id" in body["error"]["message"], body

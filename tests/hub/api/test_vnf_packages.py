@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from atoll import ids
 from atoll.errors import InvalidInput, NotFound
 from atoll.hub.api.context import HUB
 from atoll.hub.bootstrap import seed_admin
@@ -363,3 +365,19 @@ async def test_a_package_being_onboarded_takes_no_upload_and_no_delete(papi: Api
     assert status == 409 and "being onboarded" in data["error"]["message"]
     status, body = await put_content(papi, who["a"], package["id"], b"PK")
     assert status == 409 and "PROCESSING" in body["error"]["message"]
+
+
+async def test_package_ids_are_hub_ids_and_older_dashed_ids_still_resolve(papi: Api) -> None:
+    """New packages get the one id form; a package stored with the dashed UUID the hub gave
+    before keeps answering under that id (the path pattern takes both forms)."""
+    who = await projects(papi)
+    package = await create(papi, who["a"], {"k": "v"})
+    assert ids.is_id(package["id"]) and ids.origin_of(package["id"]) == "hub"
+    assert uuid.UUID(package["id"]).version == 4 and "-" not in package["id"]
+    legacy = str(uuid.uuid4())
+    record = await papi.store.get("vnf_package", package["id"])
+    await papi.store.put("vnf_package", legacy, {**record.value, "id": legacy})
+    shown = await papi.ok("GET", f"{BASE}/{legacy}", who["a"])
+    assert shown["id"] == legacy and shown["userDefinedData"] == {"k": "v"}
+    status, problem, _ = await papi.call("GET", f"{BASE}/not-an-id", who["a"])
+    assert status == 400 and "vnfPkgId" in str(problem), problem
