@@ -24,12 +24,15 @@ Sites pull with ``GET .../manifest`` and ``GET .../chunks/{sha256}`` (the handle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import hashlib
 import logging
 import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -61,6 +64,7 @@ from atoll.hub.catalog import images as catalog
 from atoll.hub.catalog.image_files import ImageFiles
 from atoll.hub.catalog.image_integrity import Scrubber, is_damaged, set_damage
 from atoll.hub.store.base import JSON, ListQuery, Record, Store
+from atoll.hub.store.query import list_all
 from atoll.images.chunks import check_digest
 from atoll.images.errors import ChecksumMismatch
 from atoll.images.manifest import Manifest
@@ -273,12 +277,11 @@ async def create_image(request: web.Request) -> web.Response:
     if claims.project is None and not claims.system:
         raise InvalidInput("images belong to a project: use a project-scoped token")
     if body.get("visibility") == "public" and not catalog.may_publish(claims):
-        raise Forbidden("only admins (system or project) may create public images")
+        raise Forbidden("only system administrators publish images (visibility public)")
     await _check_links(request, body.get("properties", {}))
     image_id = secrets.token_hex(16)
-    value = catalog.new_image(image_id, body, claims.project or "", _now(request))
+    value = catalog.new_image(image_id, body, claims.project, claims.project_id, _now(request))
     if claims.system and claims.project is None:
-        value["project"] = None
         value["visibility"] = body.get("visibility", "public")
     record = await records.create(hub_of(request).store, KIND, image_id, value)
     return reply(catalog.view(record.value), 201, record.revision)
@@ -314,12 +317,39 @@ async def delete_image(request: web.Request) -> web.Response:
         raise Conflict(f"image {record.key} is being uploaded; wait for the upload to end")
     await records.remove(store, KIND, record.key, record.revision)
     files = request.app[FILES]
-    await files.remove(record.key)
-    for transfer in await all_records(store, catalog.TRANSFER_KIND):
-        if transfer.value.get("image_id") == record.key:
-            await store.delete(catalog.TRANSFER_KIND, transfer.key)
+    await _forget_data(store, files, record.key)
     await files.gc()
     return no_content()
+
+
+async def _forget_data(store: Store, files: ImageFiles, image_id: str) -> None:
+    """A deleted image's data and transfers."""
+    await files.remove(image_id)
+    for transfer in await all_records(store, catalog.TRANSFER_KIND):
+        if transfer.value.get("image_id") == image_id:
+            with contextlib.suppress(NotFound):
+                await store.delete(catalog.TRANSFER_KIND, transfer.key)
+
+
+async def forget_project(request: web.Request, project_id: str) -> None:
+    """A deleted project's private images go, data and all; its public ones (other projects'
+    packages may use them) pass to the system scope."""
+    store, files = hub_of(request).store, request.app[FILES]
+    for record in await list_all(store, KIND, {"project_id": project_id}):
+        with contextlib.suppress(NotFound, StaleRevision):
+            if record.value.get("visibility") == "public":
+                system = {**record.value, "project": None, "project_id": None}
+                await store.put(KIND, record.key, system, expect_revision=record.revision)
+                continue
+            await store.delete(KIND, record.key, expect_revision=record.revision)
+            await _forget_data(store, files, record.key)
+    await files.gc()
+
+
+async def _hashed(blocks: AsyncIterator[bytes], digest: Any) -> AsyncIterator[bytes]:
+    async for block in blocks:
+        digest.update(block)
+        yield block
 
 
 def _declared_sha256(request: web.Request) -> str | None:
@@ -354,9 +384,10 @@ async def upload_file(request: web.Request) -> web.Response:
         record = await store.put(KIND, record.key, saving, expect_revision=record.revision)
     except StaleRevision as exc:
         raise Conflict(f"image {record.key} is being uploaded by another request") from exc
+    sha512 = hashlib.sha512()  # what VNFDs declare most; the chunk store keys by sha256
     try:
         result = await files.ingest(
-            _upload_stream(request),
+            _hashed(_upload_stream(request), sha512),
             disk_format=record.value["disk_format"],
             expected_sha256=declared,
             expected_size=request.content_length,
@@ -372,6 +403,7 @@ async def upload_file(request: web.Request) -> web.Response:
         **record.value,
         "status": "active",
         "checksum_sha256": result.manifest.sha256,
+        "checksum_sha512": sha512.hexdigest(),
         "size": result.manifest.size,
         "virtual_size": info.virtual_size,
         "updated_at": _now(request),
