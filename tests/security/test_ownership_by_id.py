@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from atoll.hub.store.sqlite import SQLiteStore
 from tests.security.daemons import RunningHub
@@ -66,11 +67,11 @@ def legacy_data_dir(data_dir: Path) -> None:
             key = f"lm:project:{project}:member"
             await store.put("role_assignment", key, {"id": key, "user": "lm", "project": project,
                             "system": False, "role": "member", "created_at": now})  # fmt: skip
-            image = {"id": IMAGE_IDS[project], "name": f"{project}-img", "project": project,
+            image: dict[str, Any] = {"id": IMAGE_IDS[project], "name": f"{project}-img", "project": project,
                      "visibility": "private", "disk_format": "raw", "container_format": "bare",
                      "status": "queued", "properties": {}, "source": "upload",
                      "created_at": now}  # fmt: skip
-            await store.put("image", image["id"], image)
+            await store.put("image", IMAGE_IDS[project], image)
         flavor = {"id": "f" * 32, "name": "lflavor", "description": "", "vcpus": 1,
                   "ram_mb": 64, "disk_gb": 1, "extra_specs": {}, "public": False,
                   "projects": ["legacy"], "owner": "legacy", "created_at": now}  # fmt: skip
