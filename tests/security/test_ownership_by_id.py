@@ -67,7 +67,8 @@ def legacy_data_dir(data_dir: Path) -> None:
             key = f"lm:project:{project}:member"
             await store.put("role_assignment", key, {"id": key, "user": "lm", "project": project,
                             "system": False, "role": "member", "created_at": now})  # fmt: skip
-            image: dict[str, Any] = {"id": IMAGE_IDS[project], "name": f"{project}-img", "project": project,
+            image: dict[str, Any] = {"id": IMAGE_IDS[project], "name": f"{project}-img",
+                     "project": project,
                      "visibility": "private", "disk_format": "raw", "container_format": "bare",
                      "status": "queued", "properties": {}, "source": "upload",
                      "created_at": now}  # fmt: skip
