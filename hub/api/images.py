@@ -32,7 +32,6 @@ import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -346,9 +345,12 @@ async def forget_project(request: web.Request, project_id: str) -> None:
     await files.gc()
 
 
-async def _hashed(blocks: AsyncIterator[bytes], digest: Any) -> AsyncIterator[bytes]:
+async def _hashed(
+    blocks: AsyncIterator[bytes], update: Callable[[bytes], None]
+) -> AsyncIterator[bytes]:
+    """The blocks, each also fed to ``update`` (a digest's; off the loop: hashlib frees the GIL)."""
     async for block in blocks:
-        digest.update(block)
+        await asyncio.to_thread(update, block)
         yield block
 
 
@@ -387,7 +389,7 @@ async def upload_file(request: web.Request) -> web.Response:
     sha512 = hashlib.sha512()  # what VNFDs declare most; the chunk store keys by sha256
     try:
         result = await files.ingest(
-            _hashed(_upload_stream(request), sha512),
+            _hashed(_upload_stream(request), sha512.update),
             disk_format=record.value["disk_format"],
             expected_sha256=declared,
             expected_size=request.content_length,

@@ -13,7 +13,10 @@ A project and its role assignments change together (:func:`grant`, :func:`end_pr
 granting re-writes the project record in the same store commit as the assignment, so the
 assignment is written only while the project exists at the revision the granter read; and
 deleting commits the project's removal with every assignment and credential it had, at the
-revisions read. Whichever commits second sees a stale revision and reads again.
+revisions read. Whichever commits second sees a stale revision and reads again. So granting
+a role moves the project's revision (its ETag) too. On etcd, one commit holds at most
+``--max-txn-ops`` writes: a project with more assignments and credentials than that cannot
+be deleted until the limit is raised (413 says so).
 """
 
 from __future__ import annotations

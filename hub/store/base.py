@@ -19,6 +19,8 @@ Semantics (one contract test suite checks them against every backend):
   each in order, or, on etcd, one shared revision) and it returns the highest. This is how
   an object and those that hang on it (a project and its role assignments) are written or
   removed together, and how a write is made conditional on another object's revision.
+  etcd caps the writes of one commit (``--max-txn-ops``, 128 by default; more answer
+  PayloadTooLarge).
 - ``list`` returns objects of one kind in key order (by code point), filtered by equality
   on top-level fields with scalar values (``None`` also matches a missing field; a string
   never equals a number), ``limit`` (>= 1) at a time; ``marker`` is the last key of the

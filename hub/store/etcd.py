@@ -427,6 +427,10 @@ def _post(client: Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
         detail = exc.detail_text or ""
         if "too large" in detail:
             raise PayloadTooLarge(f"etcd refused a value as too large: {detail}") from exc
+        if "too many operations" in detail:  # a commit over etcd's --max-txn-ops (128)
+            raise PayloadTooLarge(
+                f"etcd refused a transaction as too large: {detail}; raise etcd's --max-txn-ops"
+            ) from exc
         if "compacted" in detail or "leader" in detail or "timed out" in detail:
             raise TemporaryError(f"etcd {path}: {detail}") from exc
         raise PermanentError(f"etcd {path} failed: {detail or exc.args}") from exc
