@@ -7,7 +7,8 @@ project is already gone belonged to a deleted project: its assignments and crede
 (orphans a later project of the same name would have inherited) are deleted, and so are
 its private flavors; its images and packages are kept, owned by no project (only system
 administrators see them, and may delete them). Flavors move to their namespaced keys
-(``<namespace>:<name>``), their access lists gaining ``project_ids``.
+(``<namespace>:<name>``), their access lists gaining ``project_ids``. Application
+credentials also record their user's id (``user_id``); one whose user is gone is deleted.
 
 Every step is a compare-and-set, so two hubs starting on one store do it once, and a
 record already up to date is left alone: running it again changes nothing.
@@ -38,6 +39,9 @@ async def migrate(store: Store) -> None:
             changed += await _owner_by_id(store, record, ids)
     for record in await list_all(store, flavors.KIND, {}):
         changed += await _flavor(store, record, ids)
+    users = {r.key: r.value["id"] for r in await list_all(store, "user", {})}
+    for record in await list_all(store, APP_CREDENTIAL_KIND, {}):
+        changed += await _credential_user(store, record, users)
     if changed:
         log.info("hub store: %d records now name their project by id", changed)
 
@@ -76,6 +80,17 @@ async def _flavor(store: Store, record: Record, ids: dict[str, str]) -> int:
             Put(record.kind, new_key, moved, expect_revision=0),
         ],
     )
+
+
+async def _credential_user(store: Store, record: Record, users: dict[str, str]) -> int:
+    """A credential names its user by id too; one of an already-deleted user goes."""
+    if "user_id" in record.value:
+        return 0
+    user_id = users.get(record.value["user"])
+    if user_id is None:
+        return await _commit(store, [Delete(record.kind, record.key, record.revision)])
+    value = {**record.value, "user_id": user_id}
+    return await _commit(store, [Put(record.kind, record.key, value, record.revision)])
 
 
 def _at(write: Put | Delete, revision: int) -> Put | Delete:

@@ -96,7 +96,8 @@ class TokenIssuer:
         if expires is not None and expires <= now:
             raise Unauthenticated(f"application credential {credential_id} has expired")
         user = await self._user(cred["user"])
-        if user is None or not user.get("enabled", True):
+        same = user is not None and cred.get("user_id") in (None, user.get("id"))
+        if user is None or not same or not user.get("enabled", True):
             raise Unauthenticated(f"the user of application credential {credential_id} is gone")
         limit = now + self._ttl if expires is None else min(now + self._ttl, expires)
         return await self._issue(
