@@ -36,7 +36,15 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from atoll.background import Loop, LoopSettings
-from atoll.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, StaleRevision
+from atoll.errors import (
+    AtollError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Problem,
+    StaleRevision,
+)
 from atoll.hub.api import records
 from atoll.hub.api.context import Hub, claims_of, hub_of
 from atoll.hub.api.image_shapes import (
@@ -155,9 +163,37 @@ def install(app: web.Application, hub: Hub, settings: ImageSettings | None = Non
         yield
         await loop.stop()
 
+    async def backfill(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(backfill_sha512(hub.store, files), name="image-sha512")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     app.on_startup.append(recover)
     app.cleanup_ctx.append(sweep)
     app.cleanup_ctx.append(scrub)
+    app.cleanup_ctx.append(backfill)
+
+
+async def backfill_sha512(store: Store, files: ImageFiles) -> None:
+    """Images uploaded before the hub recorded their sha-512 get it, once, in the background
+    (VNFDs mostly declare sha-512, and onboarding binds an image only by its checksum)."""
+    for record in await all_records(store, KIND):
+        if record.value.get("status") != "active" or record.value.get("checksum_sha512"):
+            continue
+        digest = hashlib.sha512()
+        try:
+            async for block in files.read(await files.manifest(record.key)):
+                await asyncio.to_thread(digest.update, block)
+        except NotFound:
+            continue  # no data at the hub (registered from a package it carried)
+        except (OSError, AtollError) as exc:
+            log.warning("image %s: cannot compute its sha-512 (%s)", record.key, exc)
+            continue
+        value = {**record.value, "checksum_sha512": digest.hexdigest()}
+        with contextlib.suppress(NotFound, StaleRevision):  # changed or gone meanwhile
+            await store.put(KIND, record.key, value, expect_revision=record.revision)
 
 
 async def _collect_chunks(files: ImageFiles) -> None:
