@@ -8,7 +8,8 @@ Format (text, URL-safe, no padding)::
     atl1.<payload>.<signature>
 
 - ``payload`` is base64url of compact JSON :class:`Claims` (``jti``, ``sub``, ``prj``,
-  ``sys``, ``roles``, ``iat``, ``exp``, ``kid`` and, for tokens from an application
+  ``sys``, ``roles``, ``iat``, ``exp``, ``kid``; ``pid``, the project's immutable id, in
+  project-scoped tokens issued since it was added; and, for tokens from an application
   credential, ``acr``);
 - ``signature`` is base64url of the Ed25519 signature over the ASCII bytes ``atl1.<payload>``;
 - ``kid`` names the signing key (:func:`key_id` of its public key), so keys can rotate: a
@@ -47,7 +48,9 @@ class Claims:
 
     ``project`` is set for a project-scoped token; ``system`` is true for a fleet (system)
     scoped one; a token with neither is unscoped (it can only list the caller's projects and
-    be exchanged for a scoped token).
+    be exchanged for a scoped token). ``project_id`` is the project's immutable id: a name
+    can be reused after a project is deleted, an id cannot, so the hub checks it against the
+    project of that name (tokens issued before the claim existed carry none).
     """
 
     token_id: str
@@ -59,6 +62,7 @@ class Claims:
     expires_at: float
     key_id: str = ""
     app_credential: str | None = None
+    project_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -73,6 +77,8 @@ class Claims:
         }
         if self.app_credential is not None:
             out["acr"] = self.app_credential
+        if self.project_id is not None:
+            out["pid"] = self.project_id
         return out
 
     @classmethod
@@ -89,11 +95,12 @@ class Claims:
                 expires_at=float(data["exp"]),
                 key_id=data["kid"],
                 app_credential=data.get("acr"),
+                project_id=data.get("pid"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise Unauthenticated("the token's claims are malformed; log in again") from exc
         texts = [claims.token_id, claims.user, claims.key_id, *claims.roles]
-        optional = [claims.project, claims.app_credential]
+        optional = [claims.project, claims.app_credential, claims.project_id]
         if not all(isinstance(t, str) for t in texts) or not isinstance(claims.system, bool):
             raise Unauthenticated("the token's claims are malformed; log in again")
         if not all(o is None or isinstance(o, str) for o in optional):

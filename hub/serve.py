@@ -15,6 +15,7 @@ from atoll import certs, tokens
 from atoll.errors import ConfigError
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import DataDir, seed_store
+from atoll.hub.migrations import migrate
 from atoll.hub.settings import HubSettings
 from atoll.hub.store import open_store
 from atoll.images.settings import ImageSettings
@@ -54,6 +55,7 @@ async def serve(settings: HubSettings, image_settings: ImageSettings | None = No
     store = open_store(settings.store, settings.data_dir)
     try:
         await seed_store(store, settings.data_dir)
+        await migrate(store)
         app = build_app(settings, store, signing_key, image_settings=image_settings)
         runner = web.AppRunner(app)
         await runner.setup()

@@ -30,6 +30,7 @@ from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import Field, Shape, name_field, text_field, time_field
 from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND, secret_digest
 from atoll.hub.identity.policy import ROLES
+from atoll.hub.identity.tenancy import owns
 from atoll.hub.store.base import Record
 
 KIND = APP_CREDENTIAL_KIND
@@ -42,7 +43,9 @@ CREDENTIAL_FIELDS = {
     "name": Field("string", required=True),
     "description": Field("string", required=True),
     "user": Field("string", required=True),
+    "user_id": Field("string", required=True, nullable=True),
     "project": Field("string", required=True),
+    "project_id": Field("string", required=True),
     "roles": Field("array", required=True, items=Field("string")),
     "expires_at": Field("string", required=True, nullable=True),
     "created_at": Field("string", required=True),
@@ -72,7 +75,7 @@ CREATE = Shape(
 async def list_credentials(request: web.Request) -> web.Response:
     claims = claims_of(request)
     limit, marker = page_params(request)
-    filters = {"user": claims.user, "project": claims.project}
+    filters = {"user": claims.user, "project_id": claims.project_id}
     store = hub_of(request).store
     page = await records.visible_page(store, KIND, limit, marker, lambda r: True, filters)
     return page_reply([public_view(r) for r in page.items], page.next_marker)
@@ -98,7 +101,9 @@ async def create_credential(request: web.Request) -> web.Response:
         "name": body["name"],
         "description": body.get("description", ""),
         "user": claims.user,
+        "user_id": (await records.fetch(hub.store, "user", claims.user)).value["id"],
         "project": claims.project,
+        "project_id": claims.project_id,
         "roles": sorted(roles),
         "expires_at": iso(expires_epoch) if expires_epoch is not None else None,
         "created_at": records.now_iso(),
@@ -116,10 +121,7 @@ async def _own(request: web.Request) -> Record:
         record = await hub_of(request).store.get(KIND, key)
     except NotFound:
         record = None
-    if record is None or (record.value["user"], record.value["project"]) != (
-        claims.user,
-        claims.project,
-    ):
+    if record is None or record.value["user"] != claims.user or not owns(claims, record.value):
         raise NotFound(f"application credential {key} does not exist")
     return record
 

@@ -1,11 +1,18 @@
-"""``/v1/flavors``: instance sizes and telco extra specs, public or private to projects."""
+"""``/v1/flavors``: instance sizes and telco extra specs, public or private to projects.
+
+Names are unique per namespace (:mod:`atoll.hub.catalog.flavors`): a project's own flavors
+in its namespace, system administrators' in the public one. ``/v1/flavors/{name}`` from a
+project finds the project's own flavor of that name first, then a public-namespace one it
+may use; a flavor's ``id`` works there too. System administrators find public-namespace
+names first, then a project's flavor whose name no other project uses (else: give the id).
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from atoll import ids
-from atoll.errors import Forbidden, InvalidInput, NotFound
+from atoll.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, StaleRevision
 from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of
 from atoll.hub.api.replies import (
@@ -21,7 +28,9 @@ from atoll.hub.api.replies import (
 from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, Shape, name_field, text_field
 from atoll.hub.catalog import flavors
-from atoll.hub.store.base import Record
+from atoll.hub.identity import tenancy
+from atoll.hub.store.base import Record, Store
+from atoll.hub.store.query import list_all
 
 KIND = flavors.KIND
 PATH = {"name": name_field("flavor")}
@@ -54,7 +63,11 @@ FLAVOR = Shape(
         "extra_specs": Field("object", required=True, shape=EXTRA_SPECS),
         "public": Field("boolean", required=True),
         "projects": Field("array", required=True, items=Field("string")),
+        "project_ids": Field("array", required=True, items=Field("string")),
         "owner": Field("string", required=True, nullable=True),
+        "project_id": Field(
+            "string", required=True, nullable=True, description="the owning project's id"
+        ),
         "created_at": Field("string", required=True),
     },
 )
@@ -88,13 +101,18 @@ async def create_flavor(request: web.Request) -> web.Response:
     body = await read_body(request, FLAVOR_CREATE)
     if claims.system:
         public = body.get("public", not body.get("projects"))
-        projects, owner = body.get("projects", []), None
-    else:
+        projects, owner, owner_id = body.get("projects", []), None, None
+        project_ids = await _project_ids(hub.store, projects)
+    elif claims.project_id is not None:
         if body.get("public") or set(body.get("projects", [])) - {claims.project}:
             raise Forbidden(
                 f"project members create flavors private to their project ({claims.project})"
             )
         public, projects, owner = False, [claims.project], claims.project
+        owner_id = claims.project_id
+        project_ids = [claims.project_id]
+    else:
+        raise InvalidInput("flavors belong to a project or the system: use a scoped token")
     value = {
         "id": ids.hub_id(),
         "name": body["name"],
@@ -105,25 +123,58 @@ async def create_flavor(request: web.Request) -> web.Response:
         "extra_specs": {**flavors.DEFAULT_EXTRA_SPECS, **body.get("extra_specs", {})},
         "public": public,
         "projects": projects,
+        "project_ids": project_ids,
         "owner": owner,
+        "project_id": owner_id,
         "created_at": records.now_iso(),
     }
     problems = flavors.problems(value)
     if problems:
         raise InvalidInput("the flavor is not consistent", problems)
-    record = await records.create(hub.store, KIND, body["name"], value)
+    try:
+        record = await hub.store.put(
+            KIND, flavors.key(owner_id, body["name"]), value, expect_revision=0
+        )
+    except StaleRevision as exc:
+        where = f"project {owner}" if owner else "the public namespace"
+        raise Conflict(f"flavor {body['name']} already exists in {where}") from exc
     return reply(public_view(record), 201, record.revision)
 
 
+async def _project_ids(store: Store, names: list[str]) -> list[str]:
+    """The ids of the projects on an access list; InvalidInput naming any that is missing."""
+    ids, problems = [], []
+    for index, name in enumerate(names):
+        try:
+            ids.append((await tenancy.project(store, name)).value["id"])
+        except NotFound:
+            problems.append(Problem(f"body.projects[{index}]", f"project {name} does not exist"))
+    if problems:
+        raise InvalidInput("the flavor's access list names projects that do not exist", problems)
+    return ids
+
+
 async def _visible(request: web.Request) -> Record:
-    name = path_name(request)
-    try:
-        record = await hub_of(request).store.get(KIND, name)
-    except NotFound:
-        record = None
-    if record is None or not flavors.visible(record.value, claims_of(request)):
-        raise NotFound(f"flavor {name} does not exist")
-    return record
+    """The flavor the path names: the caller's own, then the public namespace's, then by id."""
+    name, claims = path_name(request), claims_of(request)
+    store = hub_of(request).store
+    for key in flavors.lookup_keys(claims, name):
+        try:
+            record = await store.get(KIND, key)
+        except NotFound:
+            continue
+        if flavors.visible(record.value, claims):
+            return record
+    for record in await list_all(store, KIND, {"id": name}):
+        if flavors.visible(record.value, claims):
+            return record
+    if claims.system:  # a project's flavor, by a name unique across projects
+        named = await list_all(store, KIND, {"name": name})
+        if len(named) == 1:
+            return named[0]
+        if named:
+            raise Conflict(f"{len(named)} projects have a flavor {name}: give its id")
+    raise NotFound(f"flavor {name} does not exist")
 
 
 async def show_flavor(request: web.Request) -> web.Response:
@@ -135,7 +186,7 @@ async def delete_flavor(request: web.Request) -> web.Response:
     record = await _visible(request)
     claims = claims_of(request)
     if not flavors.may_delete(record.value, claims):
-        raise Forbidden(f"flavor {record.key} is not your project's to delete")
+        raise Forbidden(f"flavor {record.value['name']} is not your project's to delete")
     await records.remove(hub_of(request).store, KIND, record.key, if_match(request))
     return no_content()
 
@@ -169,7 +220,7 @@ ROUTES = [
         "/v1/flavors/{name}",
         "flavors.show",
         show_flavor,
-        "Show a flavor",
+        "Show a flavor (by name: your project's own first, then a public one; or by id)",
         response=FLAVOR,
         path_params=PATH,
         etag=True,

@@ -24,7 +24,9 @@ Sites pull with ``GET .../manifest`` and ``GET .../chunks/{sha256}`` (the handle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import hashlib
 import logging
 import os
 import re
@@ -34,7 +36,15 @@ from aiohttp import web
 
 from atoll import ids
 from atoll.background import Loop, LoopSettings
-from atoll.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, StaleRevision
+from atoll.errors import (
+    AtollError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Problem,
+    StaleRevision,
+)
 from atoll.hub.api import records
 from atoll.hub.api.context import Hub, claims_of, hub_of
 from atoll.hub.api.image_shapes import (
@@ -62,6 +72,7 @@ from atoll.hub.catalog import images as catalog
 from atoll.hub.catalog.image_files import ImageFiles
 from atoll.hub.catalog.image_integrity import Scrubber, is_damaged, set_damage
 from atoll.hub.store.base import JSON, ListQuery, Record, Store
+from atoll.hub.store.query import list_all
 from atoll.images.chunks import check_digest
 from atoll.images.errors import ChecksumMismatch
 from atoll.images.manifest import Manifest
@@ -153,9 +164,37 @@ def install(app: web.Application, hub: Hub, settings: ImageSettings | None = Non
         yield
         await loop.stop()
 
+    async def backfill(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(backfill_sha512(hub.store, files), name="image-sha512")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     app.on_startup.append(recover)
     app.cleanup_ctx.append(sweep)
     app.cleanup_ctx.append(scrub)
+    app.cleanup_ctx.append(backfill)
+
+
+async def backfill_sha512(store: Store, files: ImageFiles) -> None:
+    """Images uploaded before the hub recorded their sha-512 get it, once, in the background
+    (VNFDs mostly declare sha-512, and onboarding binds an image only by its checksum)."""
+    for record in await all_records(store, KIND):
+        if record.value.get("status") != "active" or record.value.get("checksum_sha512"):
+            continue
+        digest = hashlib.sha512()
+        try:
+            async for block in files.read(await files.manifest(record.key)):
+                await asyncio.to_thread(digest.update, block)
+        except NotFound:
+            continue  # no data at the hub (registered from a package it carried)
+        except (OSError, AtollError) as exc:
+            log.warning("image %s: cannot compute its sha-512 (%s)", record.key, exc)
+            continue
+        value = {**record.value, "checksum_sha512": digest.hexdigest()}
+        with contextlib.suppress(NotFound, StaleRevision):  # changed or gone meanwhile
+            await store.put(KIND, record.key, value, expect_revision=record.revision)
 
 
 async def _collect_chunks(files: ImageFiles) -> None:
@@ -274,12 +313,11 @@ async def create_image(request: web.Request) -> web.Response:
     if claims.project is None and not claims.system:
         raise InvalidInput("images belong to a project: use a project-scoped token")
     if body.get("visibility") == "public" and not catalog.may_publish(claims):
-        raise Forbidden("only admins (system or project) may create public images")
+        raise Forbidden("only system administrators publish images (visibility public)")
     await _check_links(request, body.get("properties", {}))
     image_id = ids.hub_id()
-    value = catalog.new_image(image_id, body, claims.project or "", _now(request))
+    value = catalog.new_image(image_id, body, claims.project, claims.project_id, _now(request))
     if claims.system and claims.project is None:
-        value["project"] = None
         value["visibility"] = body.get("visibility", "public")
     record = await records.create(hub_of(request).store, KIND, image_id, value)
     return reply(catalog.view(record.value), 201, record.revision)
@@ -315,12 +353,42 @@ async def delete_image(request: web.Request) -> web.Response:
         raise Conflict(f"image {record.key} is being uploaded; wait for the upload to end")
     await records.remove(store, KIND, record.key, record.revision)
     files = request.app[FILES]
-    await files.remove(record.key)
-    for transfer in await all_records(store, catalog.TRANSFER_KIND):
-        if transfer.value.get("image_id") == record.key:
-            await store.delete(catalog.TRANSFER_KIND, transfer.key)
+    await _forget_data(store, files, record.key)
     await files.gc()
     return no_content()
+
+
+async def _forget_data(store: Store, files: ImageFiles, image_id: str) -> None:
+    """A deleted image's data and transfers."""
+    await files.remove(image_id)
+    for transfer in await all_records(store, catalog.TRANSFER_KIND):
+        if transfer.value.get("image_id") == image_id:
+            with contextlib.suppress(NotFound):
+                await store.delete(catalog.TRANSFER_KIND, transfer.key)
+
+
+async def forget_project(request: web.Request, project_id: str) -> None:
+    """A deleted project's private images go, data and all; its public ones (other projects'
+    packages may use them) pass to the system scope."""
+    store, files = hub_of(request).store, request.app[FILES]
+    for record in await list_all(store, KIND, {"project_id": project_id}):
+        with contextlib.suppress(NotFound, StaleRevision):
+            if record.value.get("visibility") == "public":
+                system = {**record.value, "project": None, "project_id": None}
+                await store.put(KIND, record.key, system, expect_revision=record.revision)
+                continue
+            await store.delete(KIND, record.key, expect_revision=record.revision)
+            await _forget_data(store, files, record.key)
+    await files.gc()
+
+
+async def _hashed(
+    blocks: AsyncIterator[bytes], update: Callable[[bytes], None]
+) -> AsyncIterator[bytes]:
+    """The blocks, each also fed to ``update`` (a digest's; off the loop: hashlib frees the GIL)."""
+    async for block in blocks:
+        await asyncio.to_thread(update, block)
+        yield block
 
 
 def _declared_sha256(request: web.Request) -> str | None:
@@ -355,9 +423,10 @@ async def upload_file(request: web.Request) -> web.Response:
         record = await store.put(KIND, record.key, saving, expect_revision=record.revision)
     except StaleRevision as exc:
         raise Conflict(f"image {record.key} is being uploaded by another request") from exc
+    sha512 = hashlib.sha512()  # what VNFDs declare most; the chunk store keys by sha256
     try:
         result = await files.ingest(
-            _upload_stream(request),
+            _hashed(_upload_stream(request), sha512.update),
             disk_format=record.value["disk_format"],
             expected_sha256=declared,
             expected_size=request.content_length,
@@ -373,6 +442,7 @@ async def upload_file(request: web.Request) -> web.Response:
         **record.value,
         "status": "active",
         "checksum_sha256": result.manifest.sha256,
+        "checksum_sha512": sha512.hexdigest(),
         "size": result.manifest.size,
         "virtual_size": info.virtual_size,
         "updated_at": _now(request),

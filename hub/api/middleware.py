@@ -5,7 +5,9 @@ every failure into ``{"error": {"code", "message", "request_id", "problems"?}}``
 status the error type carries (anything unexpected: a logged 500 with no detail to the
 client); :func:`authenticate` then finds the route's rule in the policy table (unlisted
 routes are denied), verifies the token (``Authorization: Bearer`` or ``X-Auth-Token``),
-checks revocation and the rule, and hands the claims to the handler.
+checks revocation and the rule, and hands the claims to the handler with the token's
+project bound to its immutable id (:func:`~atoll.hub.identity.tenancy.bind`: a token of a
+deleted project is refused, even when a new project has its name).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from atoll.errors import (
 )
 from atoll.hub.api.context import CLAIMS_KEY, REQUEST_ID_KEY, hub_of
 from atoll.hub.errors import InternalError, MethodNotAllowed, TooManyRequests
-from atoll.hub.identity import policy
+from atoll.hub.identity import policy, tenancy
 
 log = logging.getLogger(__name__)
 
@@ -123,5 +125,5 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if hub.revocations.is_revoked(claims):
         raise Unauthenticated("the token has been revoked; log in again")
     policy.authorize(name, claims)
-    request[CLAIMS_KEY] = claims
+    request[CLAIMS_KEY] = await tenancy.bind(hub.store, claims)
     return await handler(request)

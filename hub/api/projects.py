@@ -2,6 +2,12 @@
 
 System callers see every project; anyone else sees the projects they hold a role on, and
 another project's name answers 404, as if it did not exist.
+
+A project is owned by its ``id``, never its name (:mod:`atoll.hub.identity.tenancy`).
+Deleting one removes it, its role assignments and application credentials in one store
+commit, revokes its tokens, then removes what it owned in the catalog: its private images
+(public ones pass to the system scope, as packages of other projects may use them), its
+VNF packages and its flavors. A project created later under the same name starts empty.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from aiohttp import web
 
 from atoll import ids
 from atoll.errors import NotFound
-from atoll.hub.api import records
+from atoll.hub.api import images, records, vnf_packages
 from atoll.hub.api.context import claims_of, hub_of
 from atoll.hub.api.replies import (
     if_match,
@@ -24,8 +30,8 @@ from atoll.hub.api.replies import (
 )
 from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import Field, Shape, name_field, text_field
-from atoll.hub.identity import assignments
-from atoll.hub.identity.offboarding import end_access
+from atoll.hub.catalog import flavors
+from atoll.hub.identity import assignments, tenancy
 from atoll.hub.identity.policy import own_project
 from atoll.hub.store.base import Record
 
@@ -57,7 +63,7 @@ async def list_projects(request: web.Request) -> web.Response:
         mine = await assignments.projects_of(hub.store, claims.user)
 
     def visible(record: Record) -> bool:
-        return claims.system or record.key in mine
+        return claims.system or record.value.get("id") in mine
 
     page = await records.visible_page(hub.store, KIND, limit, marker, visible)
     return page_reply([public_view(r) for r in page.items], page.next_marker)
@@ -97,11 +103,15 @@ async def update_project(request: web.Request) -> web.Response:
 
 
 async def delete_project(request: web.Request) -> web.Response:
-    """Delete the project, its role assignments and credentials; revoke its tokens."""
+    """Delete the project, its role assignments and credentials; revoke its tokens; remove
+    what it owned."""
     hub = hub_of(request)
     name = path_name(request)
-    await records.remove(hub.store, KIND, name, if_match(request))
-    await end_access(hub.store, hub.revocations, "project", name)
+    project_id = await tenancy.end_project(hub.store, name, if_match(request))
+    await hub.revocations.revoke("project", name)
+    await images.forget_project(request, project_id)
+    await vnf_packages.forget_project(request, project_id)
+    await flavors.forget_project(hub.store, project_id)
     return no_content()
 
 
@@ -153,6 +163,9 @@ ROUTES = [
         "projects.delete",
         delete_project,
         "Delete a project, its role assignments and credentials, and revoke its tokens",
+        description="What the project owned goes too: its private images, VNF packages "
+        "and flavors (its public images pass to the system scope). A project created later "
+        "under the same name starts empty.",
         status=204,
         path_params=PATH,
         etag=True,

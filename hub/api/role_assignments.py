@@ -2,6 +2,8 @@
 
 System admins grant anything. A project admin grants and removes roles on their own
 project only, never system roles. Project callers list only their project's assignments.
+An assignment on a project records the project's id and is written only while that project
+exists (:func:`atoll.hub.identity.tenancy.grant`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from atoll.hub.api.replies import (
 )
 from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, name_field
-from atoll.hub.identity import assignments
+from atoll.hub.identity import assignments, tenancy
 from atoll.hub.identity.policy import ROLES, own_project
-from atoll.hub.store.base import Record
+from atoll.hub.store.base import JSON, Record
 
 KIND = assignments.KIND
 ID_PATTERN = r"^[a-z0-9._:-]{1,200}$"
@@ -39,6 +41,7 @@ ASSIGNMENT = Shape(
         "id": Field("string", required=True),
         "user": Field("string", required=True),
         "project": Field("string", required=True, nullable=True),
+        "project_id": Field("string", required=True, nullable=True),
         "system": Field("boolean", required=True),
         "role": Field("string", required=True),
         "created_at": Field("string", required=True),
@@ -78,10 +81,10 @@ async def list_assignments(request: web.Request) -> web.Response:
     if not claims.system:
         if filters.get("project", claims.project) != claims.project:
             raise NotFound(f"project {filters['project']} does not exist")
-        filters["project"] = claims.project
+        filters["project_id"] = claims.project_id
     store = hub_of(request).store
     page = await records.visible_page(store, KIND, limit, marker, lambda r: True, filters)
-    return page_reply([r.value for r in page.items], page.next_marker)
+    return page_reply([_view(r) for r in page.items], page.next_marker)
 
 
 async def create_assignment(request: web.Request) -> web.Response:
@@ -95,16 +98,24 @@ async def create_assignment(request: web.Request) -> web.Response:
         raise Forbidden(f"you may grant roles only on project {claims.project}")
     await records.fetch(hub.store, "user", body["user"])
     if project is not None:
-        await records.fetch(hub.store, "project", project)
-    value = assignments.assignment_value(body["user"], project, body["role"], records.now_iso())
-    record = await records.create(hub.store, KIND, value["id"], value)
-    return reply(record.value, 201, record.revision)
+        record = await tenancy.grant(
+            hub.store, body["user"], project, body["role"], records.now_iso()
+        )
+    else:
+        value = assignments.assignment_value(body["user"], None, body["role"], records.now_iso())
+        record = await records.create(hub.store, KIND, value["id"], value)
+    return reply(_view(record), 201, record.revision)
+
+
+def _view(record: Record) -> JSON:
+    return {"project_id": None, **record.value}
 
 
 async def _visible(request: web.Request) -> Record:
     key = request.match_info["id"]
     record = await records.fetch(hub_of(request).store, KIND, key)
-    if not own_project(claims_of(request), record.value.get("project")):
+    claims = claims_of(request)
+    if not (claims.system or tenancy.owns(claims, record.value)):
         raise NotFound(f"role assignment {key} does not exist")
     return record
 

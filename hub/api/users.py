@@ -112,7 +112,7 @@ async def delete_user(request: web.Request) -> web.Response:
     if name == claims_of(request).user:
         raise Conflict("you cannot delete your own user; ask another administrator")
     await records.remove(hub.store, KIND, name, if_match(request))
-    await end_access(hub.store, hub.revocations, "user", name)
+    await end_access(hub.store, hub.revocations, name)
     return no_content()
 
 

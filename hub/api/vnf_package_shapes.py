@@ -71,6 +71,7 @@ PACKAGE = Shape(
     {
         "id": Field("string", required=True),
         "project": Field("string", required=True),
+        "project_id": Field("string", required=True, description="the owning project's id"),
         "onboardingState": Field("string", required=True, enum=pkgs.ONBOARDING_STATES),
         "operationalState": Field("string", required=True, enum=(pkgs.ENABLED, pkgs.DISABLED)),
         "usageState": Field("string", required=True, enum=(pkgs.IN_USE, pkgs.NOT_IN_USE)),

@@ -51,6 +51,7 @@ from atoll.hub.catalog import vnf_packages as pkgs
 from atoll.hub.catalog.vnf_onboarding import Onboarding, update_package
 from atoll.hub.catalog.vnf_package_files import PackageFiles, read_single_vnfd
 from atoll.hub.store.base import Record
+from atoll.hub.store.query import list_all
 from atoll.images.serve import request_blocks
 
 BASE = "/vnfpkgm/v2/vnf_packages"
@@ -100,7 +101,7 @@ async def _visible(request: web.Request) -> Record:
         record = await hub_of(request).store.get(pkgs.KIND, package_id)
     except NotFound:
         record = None
-    if record is None or not pkgs.visible(record.value, claims.project, claims.system):
+    if record is None or not pkgs.visible(record.value, claims):
         raise NotFound(f"VNF package {package_id} does not exist")
     return record
 
@@ -114,7 +115,7 @@ async def list_packages(request: web.Request) -> web.Response:
         pkgs.KIND,
         limit,
         marker,
-        lambda r: pkgs.visible(r.value, claims.project, claims.system),
+        lambda r: pkgs.visible(r.value, claims),
         filters,
     )
     return page_reply([public_view(r) for r in page.items], page.next_marker)
@@ -123,11 +124,15 @@ async def list_packages(request: web.Request) -> web.Response:
 async def create_package(request: web.Request) -> web.Response:
     claims = claims_of(request)
     body = await read_body(request, PACKAGE_CREATE)
-    if claims.project is None:
+    if claims.project is None or claims.project_id is None:
         raise InvalidInput("VNF packages belong to a project: use a project-scoped token")
     package_id = ids.hub_id()
     value = pkgs.new_package(
-        package_id, claims.project, body.get("userDefinedData", {}), _now(request)
+        package_id,
+        claims.project,
+        claims.project_id,
+        body.get("userDefinedData", {}),
+        _now(request),
     )
     record = await records.create(hub_of(request).store, pkgs.KIND, package_id, value)
     return reply(public_view(record), 201, record.revision)
@@ -173,6 +178,16 @@ async def delete_package(request: web.Request) -> web.Response:
     await _remove_images(request, f"vnf_package:{record.key}")
     _onboarding(request).files.remove(record.key)
     return no_content()
+
+
+async def forget_project(request: web.Request, project_id: str) -> None:
+    """A deleted project's packages go, whatever their state (their carried images are the
+    project's private images, which go with the project too)."""
+    store = hub_of(request).store
+    for record in await list_all(store, pkgs.KIND, {"project_id": project_id}):
+        with contextlib.suppress(NotFound):
+            await store.delete(pkgs.KIND, record.key)
+        _onboarding(request).files.remove(record.key)
 
 
 async def _remove_images(request: web.Request, source: str) -> None:

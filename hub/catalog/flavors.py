@@ -1,15 +1,27 @@
 """Flavors: how big an instance is, and the telco extras (pinned CPUs, hugepages, NUMA, SR-IOV).
 
-A flavor is public (every project sees it) or private to the projects on its access list.
-A project member may create private flavors for their own project (``owner``); only system
+A flavor is public (every project sees it) or private to the projects on its access list
+(``project_ids``; ``projects`` holds their names, for people). A project member may create
+private flavors for their own project (``project_id``, ``owner`` its name); only system
 admins create public ones. The rules that tie fields together live in :func:`problems`.
+
+Names are unique per namespace, the OpenStack way for a tenant's resources: a project's own
+flavors live in that project's namespace, flavors made by system administrators (public, or
+private to an access list) in the ``public`` one. The store key is ``<namespace>:<name>``
+(:func:`key`), so a private flavor never blocks, nor reveals, a name in another project or
+in the public namespace. A name looked up from a project finds its own flavor first, then
+one of the public namespace it may use (:func:`lookup_keys`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from atoll.errors import Problem
+from atoll.errors import NotFound, Problem, StaleRevision
+from atoll.hub.identity.tenancy import owns
+from atoll.hub.store.base import Store
+from atoll.hub.store.query import list_all
 from atoll.tokens import Claims
 
 KIND = "flavor"
@@ -40,9 +52,45 @@ def problems(flavor: dict[str, Any]) -> list[Problem]:
     return out
 
 
+PUBLIC = "public"  # the namespace of flavors system administrators make
+
+
+def key(project_id: str | None, name: str) -> str:
+    """The store key of flavor ``name`` in a project's namespace, or the public one."""
+    return f"{project_id or PUBLIC}:{name}"
+
+
+def lookup_keys(claims: Claims, name: str) -> list[str]:
+    """Where a name is looked for, in order: the caller's project, then the public namespace."""
+    own = [key(claims.project_id, name)] if claims.project_id is not None else []
+    return [*own, key(None, name)]
+
+
 def visible(flavor: dict[str, Any], claims: Claims) -> bool:
-    return claims.system or flavor["public"] or claims.project in flavor["projects"]
+    return (
+        claims.system
+        or flavor["public"]
+        or (claims.project_id is not None and claims.project_id in flavor.get("project_ids", []))
+    )
 
 
 def may_delete(flavor: dict[str, Any], claims: Claims) -> bool:
-    return claims.system or (claims.project is not None and flavor.get("owner") == claims.project)
+    return claims.system or owns(claims, flavor)
+
+
+async def forget_project(store: Store, project_id: str) -> None:
+    """A deleted project's own flavors go, and it leaves every access list it was on."""
+    for record in await list_all(store, KIND, {}):
+        flavor = record.value
+        with contextlib.suppress(NotFound, StaleRevision):
+            if flavor.get("project_id") == project_id:
+                await store.delete(KIND, record.key, expect_revision=record.revision)
+            elif project_id in flavor.get("project_ids", []):
+                kept = [
+                    (i, n)
+                    for i, n in zip(flavor["project_ids"], flavor["projects"], strict=False)
+                    if i != project_id
+                ]
+                value = {**flavor, "project_ids": [i for i, _ in kept]}
+                value["projects"] = [n for _, n in kept]
+                await store.put(KIND, record.key, value, expect_revision=record.revision)

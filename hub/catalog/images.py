@@ -1,8 +1,11 @@
 """Catalog images (store kind ``image``) and their per-site transfers (kind ``image_transfer``).
 
 An image record is Glance-shaped: ``id`` (32 hex digits, also the store key), ``name`` (not
-unique), ``project``, ``visibility`` (``private``: its project only; ``public``: everyone),
-``disk_format`` (qcow2|raw|aki|ari), ``container_format``, ``checksum_sha256``, ``size``,
+unique), ``project_id`` (the owning project's immutable id; ``project``, its name, is for
+people; both null for images of the system scope), ``visibility`` (``private``: its project
+only; ``public``: everyone; only system administrators publish),
+``disk_format`` (qcow2|raw|aki|ari), ``container_format``, ``checksum_sha256`` and
+``checksum_sha512`` (of the uploaded data: VNFDs declare either), ``size``,
 ``virtual_size``, ``status`` (``queued`` -> ``saving`` -> ``active``; a refused or cut upload
 ends ``killed`` with ``status_reason``), ``properties`` (``kernel_id``/``ramdisk_id`` links,
 ``min_ram`` MiB, ``min_disk`` GiB, ``cmdline``...) and ``source`` (``upload`` or
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from atoll.hub.identity.tenancy import owns
 from atoll.hub.store.base import JSON
 from atoll.tokens import Claims
 
@@ -37,32 +41,34 @@ _TOP_LEVEL_PROPERTIES = ("min_ram", "min_disk")
 
 def visible(image: JSON, claims: Claims) -> bool:
     """System callers see every image; project callers their project's and public ones."""
-    if claims.system:
-        return True
-    return image.get("visibility") == "public" or (
-        claims.project is not None and image.get("project") == claims.project
-    )
+    return claims.system or image.get("visibility") == "public" or owns(claims, image)
 
 
 def may_write(image: JSON, claims: Claims) -> bool:
     """Only the owning project (or the system scope) changes, uploads or deletes an image."""
-    return claims.system or (claims.project is not None and image.get("project") == claims.project)
+    return claims.system or owns(claims, image)
 
 
 def may_publish(claims: Claims) -> bool:
-    """Public images are for system admins and project admins (Glance's publicize_image)."""
-    return "admin" in claims.roles
+    """Public images are for system administrators only (Glance's publicize_image): a public
+    image is offered to every project, and onboarding may bind other projects' packages to
+    it, so a project admin publishing one could reach into other tenants."""
+    return claims.system and "admin" in claims.roles
 
 
-def new_image(image_id: str, body: JSON, project: str, now: str) -> JSON:
+def new_image(
+    image_id: str, body: JSON, project: str | None, project_id: str | None, now: str
+) -> JSON:
     return {
         "id": image_id,
         "name": body["name"],
         "project": project,
+        "project_id": project_id,
         "visibility": body.get("visibility", "private"),
         "disk_format": body["disk_format"],
         "container_format": body.get("container_format", "bare"),
         "checksum_sha256": None,
+        "checksum_sha512": None,
         "size": None,
         "virtual_size": None,
         "status": "queued",
@@ -84,10 +90,12 @@ def view(image: JSON) -> dict[str, Any]:
         "id": image["id"],
         "name": image.get("name", ""),
         "project": image.get("project"),
+        "project_id": image.get("project_id"),
         "visibility": image.get("visibility", "private"),
         "disk_format": image.get("disk_format", "raw"),
         "container_format": image.get("container_format", "bare"),
         "checksum_sha256": image.get("checksum_sha256"),
+        "checksum_sha512": image.get("checksum_sha512"),
         "size": image.get("size"),
         "virtual_size": image.get("virtual_size"),
         "status": image.get("status", "active"),

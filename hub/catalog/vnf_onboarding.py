@@ -146,11 +146,11 @@ class Onboarding:
         problems: list[Problem],
     ) -> tuple[list[JSON], list[JSON]]:
         """softwareImages for the record, and the catalog images to register for it."""
-        project = record["project"]
+        owner = (record["project"], record["project_id"])
         catalog = [
             i
             for i in await all_records(self.store, pkgs.IMAGE_KIND)
-            if pkgs.image_usable(i, project)
+            if pkgs.image_usable(i, owner[1])
         ]
         carried: dict[str, JSON] = {}  # artifact path -> catalog image registered for it
         software: list[JSON] = []
@@ -160,11 +160,11 @@ class Onboarding:
                 if artifact not in carried:
                     hashed = await asyncio.to_thread(hash_entry, path, artifact)
                     carried[artifact] = pkgs.carried_image_record(
-                        need, hashed, project, record["id"], self.now()
+                        need, hashed, owner, record["id"], self.now()
                     )
                 software.append(pkgs.software_image(need, carried[artifact]))
                 continue
-            found, problem = pkgs.find_image(need, catalog, image_map)
+            found, problem = pkgs.find_image(need, catalog, image_map, owner[1])
             if problem is not None:
                 problems.append(problem)
             if found is not None:

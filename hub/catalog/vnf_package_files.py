@@ -103,14 +103,15 @@ def _write(fh: BinaryIO, digest: Any, batch: list[bytes]) -> None:
 
 
 def hash_entry(archive_path: Path, name: str) -> CarriedImage:
-    """Size and SHA-256 of one file inside the package zip (blocking: run in a thread)."""
-    digest = hashlib.sha256()
+    """Size, SHA-256 and SHA-512 of one file inside the package zip (blocking: in a thread)."""
+    digest, digest512 = hashlib.sha256(), hashlib.sha512()
     size = 0
     with zipfile.ZipFile(archive_path) as archive, archive.open(name) as entry:
         while chunk := entry.read(CHUNK):
             digest.update(chunk)
+            digest512.update(chunk)
             size += len(chunk)
-    return CarriedImage(name, digest.hexdigest(), size)
+    return CarriedImage(name, digest.hexdigest(), size, digest512.hexdigest())
 
 
 def read_single_vnfd(path: Path) -> bytes:

@@ -11,9 +11,14 @@ A package belongs to one project. Its life (SOL005 section 9):
 
 Images (``softwareImages``): every ``sw_image_data`` of the VNFD needs a catalog image
 (store kind ``image``). One the package carries is registered from it; one it does not is
-found by the upload's image map (node -> image id or name), then by SHA-256 checksum, then
-by name, among the active images the project may use (its own and public ones). A node
-left without one fails onboarding, saying which node and how to fix it.
+found among the active images the project may use (its own and public ones): by the
+upload's image map (node -> image id or name), else by the checksum the VNFD declares
+(sha-256 or sha-512, which the image service records for every upload), the project's own
+image before a public one. When the VNFD declares a checksum, an image is bound only if its
+checksum matches, mapped or not: a name is never enough, so an image someone else named
+like the one a VNFD wants is never substituted. Only a VNFD declaring no checksum is
+matched by name. A node left without an image fails onboarding, saying which node, what
+did not match and how to fix it.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from typing import Any
 
 from atoll import ids
 from atoll.errors import Conflict, Problem
+from atoll.hub.identity.tenancy import owns
 from atoll.nfv.artifacts import ImageNeed
 from atoll.nfv.model import VnfPackage
 from atoll.nfv.summary import summarize_flavour
+from atoll.tokens import Claims
 
 KIND = "vnf_package"
 IMAGE_KIND = "image"
@@ -41,11 +48,12 @@ GIB, MIB = 1024**3, 1024**2
 JSON = dict[str, Any]
 
 
-def new_package(package_id: str, project: str, user_data: JSON, now: str) -> JSON:
+def new_package(package_id: str, project: str, project_id: str, user_data: JSON, now: str) -> JSON:
     """The record of a package just created (no content yet)."""
     return {
         "id": package_id,
         "project": project,
+        "project_id": project_id,
         "onboardingState": CREATED,
         "operationalState": DISABLED,
         "usageState": NOT_IN_USE,
@@ -66,8 +74,8 @@ def new_package(package_id: str, project: str, user_data: JSON, now: str) -> JSO
     }
 
 
-def visible(package: JSON, project: str | None, system: bool) -> bool:
-    return system or (project is not None and package.get("project") == project)
+def visible(package: JSON, claims: Claims) -> bool:
+    return claims.system or owns(claims, package)
 
 
 def check_uploadable(package: JSON) -> None:
@@ -142,6 +150,7 @@ class CarriedImage:
     path: str
     sha256: str
     size: int
+    sha512: str = ""
 
 
 def software_image(need: ImageNeed, catalog_image: JSON) -> JSON:
@@ -166,18 +175,20 @@ def software_image(need: ImageNeed, catalog_image: JSON) -> JSON:
 
 
 def carried_image_record(
-    need: ImageNeed, carried: CarriedImage, project: str, package_id: str, now: str
+    need: ImageNeed, carried: CarriedImage, owner: tuple[str, str], package_id: str, now: str
 ) -> JSON:
     """A catalog image record for an image file the package carries."""
     image = need.image
     return {
         "id": ids.hub_id(),
         "name": image.name,
-        "project": project,
+        "project": owner[0],
+        "project_id": owner[1],
         "visibility": "private",
         "disk_format": image.disk_format,
         "container_format": image.container_format,
         "checksum_sha256": carried.sha256,
+        "checksum_sha512": carried.sha512 or None,
         "size": carried.size,
         "status": "active",
         "source": f"vnf_package:{package_id}",
@@ -187,40 +198,85 @@ def carried_image_record(
     }
 
 
-def image_usable(image: JSON, project: str) -> bool:
+def image_usable(image: JSON, project_id: str) -> bool:
     """An active catalog image the project may use (its own, or public)."""
-    mine = image.get("visibility") == "public" or image.get("project") == project
+    mine = image.get("visibility") == "public" or image.get("project_id") == project_id
     return mine and image.get("status", "active") == "active"
 
 
-def _sha256_of(need: ImageNeed) -> str | None:
+CHECKSUM_FIELDS = {"sha256": "checksum_sha256", "sha512": "checksum_sha512"}
+
+
+@dataclass(frozen=True)
+class Declared:
+    """The checksum a VNFD declares for an image, and the image record field holding it."""
+
+    algorithm: str  # as the VNFD spells it
+    hash: str
+    field: str | None  # None: an algorithm the image service does not record
+
+    def matches(self, image: JSON) -> bool:
+        return self.field is not None and image.get(self.field) == self.hash
+
+    def mismatch(self, image: JSON) -> str:
+        have = image.get(self.field) if self.field else None
+        got = f"{have[:16]}..." if have else "no such checksum recorded"
+        return (
+            f"the VNFD declares {self.algorithm} {self.hash[:16]}... and image {image['id']} "
+            f"does not match it ({got})"
+        )
+
+
+def declared_checksum(need: ImageNeed) -> Declared | None:
     checksum = need.image.checksum
+    if not checksum.hash:
+        return None
     algorithm = checksum.algorithm.lower().replace("-", "").replace("_", "")
-    return checksum.hash.lower() if algorithm == "sha256" else None
+    return Declared(checksum.algorithm, checksum.hash.lower(), CHECKSUM_FIELDS.get(algorithm))
 
 
 def find_image(
-    need: ImageNeed, images: list[JSON], image_map: Mapping[str, str]
+    need: ImageNeed, images: list[JSON], image_map: Mapping[str, str], project_id: str
 ) -> tuple[JSON | None, Problem | None]:
-    """The catalog image for a node the package does not carry the image of, or why none."""
+    """The catalog image for a node the package does not carry the image of, or why none.
+
+    ``images`` are those the project may use; ``project_id``'s own come before public ones.
+    """
     where = f"flavour {need.flavour}: {need.node}.sw_image_data"
+    declared = declared_checksum(need)
     wanted = image_map.get(need.node)
     if wanted is not None:
         hits = [i for i in images if i["id"] == wanted] or [
             i for i in images if i.get("name") == wanted
         ]
-        if len(hits) == 1:
-            return hits[0], None
-        what = "no" if not hits else f"{len(hits)}"
-        return None, Problem(
-            f"image_map.{need.node}",
-            f"{what} catalog images you may use have the id or name {wanted!r}; "
-            "give the id of one image",
+        if len(hits) != 1:
+            what = "no" if not hits else f"{len(hits)}"
+            return None, Problem(
+                f"image_map.{need.node}",
+                f"{what} catalog images you may use have the id or name {wanted!r}; "
+                "give the id of one image",
+            )
+        if declared is not None and not declared.matches(hits[0]):
+            return None, Problem(
+                f"image_map.{need.node}",
+                f"{need.node}: {declared.mismatch(hits[0])}; map an image with that checksum",
+            )
+        return hits[0], None
+    if declared is not None:
+        matching = sorted(
+            (i for i in images if declared.matches(i)),
+            key=lambda i: i.get("project_id") != project_id,  # the project's own first
         )
-    sha256 = _sha256_of(need)
-    by_checksum = [i for i in images if sha256 and i.get("checksum_sha256") == sha256]
-    if by_checksum:
-        return by_checksum[0], None
+        if matching:
+            return matching[0], None
+        return None, Problem(
+            where,
+            f"{need.node} has no image: the package does not carry {need.image.name!r} and no "
+            f"catalog image you may use has the {declared.algorithm} the VNFD declares "
+            f"({declared.hash[:16]}...; active images only, and a name alone is not "
+            f"enough); upload that image to the catalog, or pass --image-map {need.node}=IMAGE "
+            "naming one whose checksum matches",
+        )
     by_name = [i for i in images if i.get("name") == need.image.name]
     if len(by_name) == 1:
         return by_name[0], None
@@ -230,13 +286,11 @@ def find_image(
             f"{len(by_name)} catalog images are named {need.image.name!r}; choose one with "
             f"--image-map {need.node}=IMAGE_ID",
         )
-    checksum = need.image.checksum
     return None, Problem(
         where,
-        f"{need.node} has no image: the package does not carry {need.image.name!r} "
-        f"({checksum.algorithm} {checksum.hash[:16]}...) and no catalog image you may use "
-        f"matches its name or SHA-256 (active images only); upload the image to the catalog named "
-        f"{need.image.name!r}, or pass --image-map {need.node}=IMAGE",
+        f"{need.node} has no image: the package does not carry {need.image.name!r} and no "
+        f"catalog image you may use is named so (active images only); upload the image to "
+        f"the catalog named {need.image.name!r}, or pass --image-map {need.node}=IMAGE",
     )
 
 

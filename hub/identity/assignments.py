@@ -2,7 +2,10 @@
 
 Stored as kind ``role_assignment`` under the key ``<user>:project:<project>:<role>`` or
 ``<user>:system:all:<role>`` (so an assignment cannot exist twice), value
-``{"id", "user", "project", "system", "role", "created_at"}``.
+``{"id", "user", "project", "project_id", "system", "role", "created_at"}``. ``project_id``
+is the project's immutable id, and what roles are looked up by: an assignment made on a
+deleted project never counts for a later project of the same name. Assignments on a
+project are written and removed together with it (:mod:`.tenancy`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ def assignment_key(user: str, project: str | None, role: str) -> str:
     return f"{user}:system:all:{role}" if project is None else f"{user}:project:{project}:{role}"
 
 
-def assignment_value(user: str, project: str | None, role: str, created_at: str) -> JSON:
+def assignment_value(
+    user: str, project: str | None, role: str, created_at: str, project_id: str | None = None
+) -> JSON:
     return {
         "id": assignment_key(user, project, role),
         "user": user,
         "project": project,
+        "project_id": project_id,
         "system": project is None,
         "role": role,
         "created_at": created_at,
@@ -32,19 +38,17 @@ async def all_matching(store: Store, filters: JSON) -> list[Record]:
     return await list_all(store, KIND, filters)
 
 
-async def roles_on(store: Store, user: str, project: str | None) -> tuple[str, ...]:
-    """The user's roles on ``project``, or on the system scope when ``project`` is None."""
+async def roles_on(store: Store, user: str, project_id: str | None) -> tuple[str, ...]:
+    """The user's roles on the project with id ``project_id``, or on the system scope."""
     filters: JSON = (
         {"user": user, "system": True}
-        if project is None
-        else {
-            "user": user,
-            "project": project,
-        }
+        if project_id is None
+        else {"user": user, "system": False, "project_id": project_id}
     )
     return tuple(sorted({r.value["role"] for r in await all_matching(store, filters)}))
 
 
 async def projects_of(store: Store, user: str) -> set[str]:
+    """The ids of the projects the user holds a role on."""
     records = await all_matching(store, {"user": user, "system": False})
-    return {r.value["project"] for r in records}
+    return {r.value["project_id"] for r in records if r.value.get("project_id")}

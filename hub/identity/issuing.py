@@ -96,11 +96,17 @@ class TokenIssuer:
         if expires is not None and expires <= now:
             raise Unauthenticated(f"application credential {credential_id} has expired")
         user = await self._user(cred["user"])
-        if user is None or not user.get("enabled", True):
+        same = user is not None and cred.get("user_id") in (None, user.get("id"))
+        if user is None or not same or not user.get("enabled", True):
             raise Unauthenticated(f"the user of application credential {credential_id} is gone")
         limit = now + self._ttl if expires is None else min(now + self._ttl, expires)
         return await self._issue(
-            cred["user"], cred["project"], limit, tuple(cred["roles"]), credential_id
+            cred["user"],
+            cred["project"],
+            limit,
+            tuple(cred["roles"]),
+            credential_id,
+            cred.get("project_id"),
         )
 
     async def by_token(self, claims: Claims, project: str | None) -> Issued:
@@ -122,8 +128,19 @@ class TokenIssuer:
         expires_at: float,
         allowed: tuple[str, ...] | None,
         app_credential: str | None,
+        project_id: str | None = None,
     ) -> Issued:
-        roles = await assignments.roles_on(self._store, user, project)
+        """A token for ``user`` on ``project`` (by name; ``project_id``, when given, must be
+        the live project's id: an application credential's project, for one)."""
+        live: str | None = None
+        if project is not None:
+            try:
+                live = (await self._store.get("project", project)).value["id"]
+            except NotFound:
+                raise Unauthenticated(f"user {user} has no role on project {project}") from None
+            if project_id not in (None, live):
+                raise Unauthenticated(f"project {project} of this credential no longer exists")
+        roles = await assignments.roles_on(self._store, user, live)
         if allowed is not None:
             roles = tuple(r for r in roles if r in allowed)
         if project is not None and not roles:
@@ -138,6 +155,7 @@ class TokenIssuer:
             issued_at=now,
             expires_at=expires_at,
             app_credential=app_credential,
+            project_id=live,
         )
         token = self._signer.sign(claims)
         return Issued(token, dataclasses.replace(claims, key_id=self._signer.key_id))

@@ -12,6 +12,15 @@ Semantics (one contract test suite checks them against every backend):
   revision is ``R``; ``expect_revision=0`` means "must not exist yet" (create). A lost race
   raises :class:`~atoll.errors.StaleRevision` (HTTP 409); a CAS on a missing object with
   ``R > 0`` raises :class:`~atoll.errors.NotFound`.
+- ``commit(writes)`` applies several puts and deletes (:class:`Put`, :class:`Delete`) as
+  one transaction: each checks its ``expect_revision`` as ``put``/``delete`` do, and the
+  first check that fails raises (StaleRevision or NotFound) with nothing written; readers
+  see all of a commit or none of it. Its writes get revisions above every earlier write (one
+  each in order, or, on etcd, one shared revision) and it returns the highest. This is how
+  an object and those that hang on it (a project and its role assignments) are written or
+  removed together, and how a write is made conditional on another object's revision.
+  etcd caps the writes of one commit (``--max-txn-ops``, 128 by default; more answer
+  PayloadTooLarge).
 - ``list`` returns objects of one kind in key order (by code point), filtered by equality
   on top-level fields with scalar values (``None`` also matches a missing field; a string
   never equals a number), ``limit`` (>= 1) at a time; ``marker`` is the last key of the
@@ -28,7 +37,7 @@ Semantics (one contract test suite checks them against every backend):
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -79,6 +88,24 @@ class ListQuery:
     marker: str | None = None
 
 
+@dataclass(frozen=True)
+class Put:
+    kind: str
+    key: str
+    value: JSON
+    expect_revision: int | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    kind: str
+    key: str
+    expect_revision: int | None = None
+
+
+Write = Put | Delete
+
+
 class Store(Protocol):
     async def get(self, kind: str, key: str) -> Record:
         """The object, or NotFound."""
@@ -92,6 +119,10 @@ class Store(Protocol):
 
     async def delete(self, kind: str, key: str, *, expect_revision: int | None = None) -> int:
         """Remove the object (NotFound if absent); returns the revision of the delete."""
+        ...
+
+    async def commit(self, writes: Sequence[Write]) -> int:
+        """All of ``writes`` or none (see the module doc); the revision of the last one."""
         ...
 
     async def list(self, query: ListQuery) -> Page: ...

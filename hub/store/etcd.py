@@ -56,9 +56,19 @@ from atoll.errors import (
     StaleRevision,
     TemporaryError,
 )
-from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Record
+from atoll.hub.store.base import (
+    JSON,
+    Change,
+    Compacted,
+    Delete,
+    ListQuery,
+    Page,
+    Put,
+    Record,
+    Write,
+)
 from atoll.hub.store.follow import Follower, watch
-from atoll.hub.store.names import check_name, valid_name
+from atoll.hub.store.names import check_name, check_writes, valid_name
 from atoll.hub.store.query import check_query, matches
 
 log = logging.getLogger(__name__)
@@ -169,10 +179,7 @@ class EtcdStore:
     ) -> Record:
         check_name(kind, key)
         path = self._key(kind, key)
-        try:
-            body = json.dumps(value, separators=(",", ":"), allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"{kind} {key!r} cannot be stored as JSON: {exc}") from exc
+        body = _json(kind, key, value)
         compare = []
         if expect_revision == 0:
             compare = [_compare(path, "CREATE", "create_revision", 0)]
@@ -217,6 +224,39 @@ class EtcdStore:
         result = await self._run(lambda c: _post(c, "/kv/txn", txn))
         if not result.get("succeeded"):
             _cas_failed(kind, key, expect_revision, result)
+        rev = int(result["header"]["revision"])
+        await self._follower.saw(rev)
+        return rev
+
+    async def commit(self, writes: Sequence[Write]) -> int:
+        check_writes(writes)
+        if not writes:
+            return await self.revision()
+        compare: builtins.list[dict[str, Any]] = []
+        success: builtins.list[dict[str, Any]] = []
+        for write in writes:
+            path = self._key(write.kind, write.key)
+            expect = write.expect_revision
+            if expect == 0:
+                compare.append(_compare(path, "CREATE", "create_revision", 0))
+            elif expect is not None:
+                compare.append(_compare(path, "MOD", "mod_revision", expect))
+            elif isinstance(write, Delete):
+                compare.append(_compare(path, "VERSION", "version", 0, result="GREATER"))
+            if isinstance(write, Put):
+                body = _json(write.kind, write.key, write.value)
+                success.append({"request_put": {"key": _b64(path), "value": _b64(body)}})
+            else:
+                success.append({"request_delete_range": {"key": _b64(path)}})
+        success.append({"request_put": {"key": _b64(self._meta), "value": ""}})
+        txn = {
+            "compare": compare,
+            "success": success,
+            "failure": [{"request_range": {"key": _b64(self._key(w.kind, w.key))}} for w in writes],
+        }
+        result = await self._run(lambda c: _post(c, "/kv/txn", txn))
+        if not result.get("succeeded"):
+            _commit_failed(writes, result)
         rev = int(result["header"]["revision"])
         await self._follower.saw(rev)
         return rev
@@ -338,7 +378,7 @@ class EtcdStore:
             raise _EndpointDown(str(exc)) from exc
         finally:
             response.close()
-        return found[:limit]
+        return _whole_revisions(found, limit)
 
     def _take(self, chunk: dict[str, Any], found: builtins.list[Change], latest: int) -> None:
         """Add the events of one watch response to ``found``."""
@@ -387,6 +427,10 @@ def _post(client: Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
         detail = exc.detail_text or ""
         if "too large" in detail:
             raise PayloadTooLarge(f"etcd refused a value as too large: {detail}") from exc
+        if "too many operations" in detail:  # a commit over etcd's --max-txn-ops (128)
+            raise PayloadTooLarge(
+                f"etcd refused a transaction as too large: {detail}; raise etcd's --max-txn-ops"
+            ) from exc
         if "compacted" in detail or "leader" in detail or "timed out" in detail:
             raise TemporaryError(f"etcd {path}: {detail}") from exc
         raise PermanentError(f"etcd {path} failed: {detail or exc.args}") from exc
@@ -401,6 +445,38 @@ def _cas_failed(kind: str, key: str, expect: int | None, result: dict[str, Any])
     have = int(kvs[0].get("mod_revision", 0))
     now = f"is at revision {have}" if have else "exists"
     raise StaleRevision(f"{kind} {key!r} {now}, not {expect}: read it again and retry")
+
+
+def _whole_revisions(found: builtins.list[Change], limit: int) -> builtins.list[Change]:
+    """The first ``limit`` changes, and the rest of the last one's revision (a commit's writes
+    share one revision here: a reader continuing from it must not miss any)."""
+    cut = limit
+    while 0 < cut < len(found) and found[cut].revision == found[cut - 1].revision:
+        cut += 1
+    return found[:cut]
+
+
+def _commit_failed(writes: Sequence[Write], result: dict[str, Any]) -> None:
+    """Raise what the first write whose check failed would raise on its own."""
+    for write, response in zip(writes, result["responses"], strict=True):
+        kvs = response["response_range"].get("kvs") or []
+        have = int(kvs[0]["mod_revision"]) if kvs else 0
+        expect = write.expect_revision
+        if not kvs and (isinstance(write, Delete) or (expect or 0) > 0):
+            raise NotFound(f"{write.kind} {write.key!r} does not exist")
+        if expect is not None and have != expect:
+            raise StaleRevision(
+                f"{write.kind} {write.key!r} is at revision {have}, not {expect}: "
+                "read it again and retry"
+            )
+    raise TemporaryError("an etcd transaction failed a check that then held; retry")
+
+
+def _json(kind: str, key: str, value: JSON) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{kind} {key!r} cannot be stored as JSON: {exc}") from exc
 
 
 def _compare(

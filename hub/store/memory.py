@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import builtins
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from atoll.errors import NotFound, StaleRevision
-from atoll.hub.store.base import JSON, Change, ListQuery, Page, Record
+from atoll.hub.store.base import JSON, Change, Delete, ListQuery, Page, Put, Record, Write
 from atoll.hub.store.follow import watch
-from atoll.hub.store.names import check_name
+from atoll.hub.store.names import check_writes
 from atoll.hub.store.query import check_query, matches
 
 
@@ -45,29 +45,36 @@ class MemoryStore:
             )
         return current
 
-    async def _record(self, change: Change) -> None:
-        self._log.append(change)
-        async with self._changed:
-            self._changed.notify_all()
-
     async def put(
         self, kind: str, key: str, value: JSON, *, expect_revision: int | None = None
     ) -> Record:
-        check_name(kind, key)
-        current = self._check(kind, key, expect_revision)
-        self._rev += 1
-        created = current.created_revision if current else self._rev
-        record = Record(kind, key, copy.deepcopy(value), self._rev, created)
-        self._objects[kind, key] = record
-        await self._record(Change(self._rev, kind, key, "put", copy.deepcopy(value)))
-        return copy.deepcopy(record)
+        await self.commit([Put(kind, key, value, expect_revision)])
+        return copy.deepcopy(self._objects[kind, key])
 
     async def delete(self, kind: str, key: str, *, expect_revision: int | None = None) -> int:
-        if self._check(kind, key, expect_revision) is None:
-            raise NotFound(f"{kind} {key!r} does not exist")
-        del self._objects[kind, key]
-        self._rev += 1
-        await self._record(Change(self._rev, kind, key, "delete", None))
+        return await self.commit([Delete(kind, key, expect_revision)])
+
+    async def commit(self, writes: Sequence[Write]) -> int:
+        check_writes(writes)
+        for write in writes:  # every check before any write: all or nothing
+            current = self._check(write.kind, write.key, write.expect_revision)
+            if isinstance(write, Delete) and current is None:
+                raise NotFound(f"{write.kind} {write.key!r} does not exist")
+        for write in writes:
+            self._rev += 1
+            if isinstance(write, Delete):
+                del self._objects[write.kind, write.key]
+                self._log.append(Change(self._rev, write.kind, write.key, "delete", None))
+                continue
+            current = self._objects.get((write.kind, write.key))
+            created = current.created_revision if current else self._rev
+            value = copy.deepcopy(write.value)
+            self._objects[write.kind, write.key] = Record(
+                write.kind, write.key, value, self._rev, created
+            )
+            self._log.append(Change(self._rev, write.kind, write.key, "put", copy.deepcopy(value)))
+        async with self._changed:
+            self._changed.notify_all()
         return self._rev
 
     async def list(self, query: ListQuery) -> Page:

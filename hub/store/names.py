@@ -8,7 +8,10 @@ with InvalidInput; ``get`` and ``delete`` answer NotFound (no object can have th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from atoll.errors import InvalidInput, Problem
+from atoll.hub.store.base import Delete, Put
 
 
 def valid_name(kind: str, key: str) -> bool:
@@ -23,3 +26,17 @@ def check_name(kind: str, key: str) -> None:
         problems.append(Problem("key", f"{key!r} must be non-empty, without NUL"))
     if problems:
         raise InvalidInput(f"cannot store {kind!r} {key!r}", problems)
+
+
+def check_writes(writes: Sequence[Put | Delete]) -> None:
+    """A commit names each object once, and puts only storable names."""
+    seen: set[tuple[str, str]] = set()
+    for write in writes:
+        if (write.kind, write.key) in seen:
+            raise InvalidInput(
+                f"one commit writes {write.kind} {write.key!r} twice",
+                [Problem("writes", "name each object once")],
+            )
+        seen.add((write.kind, write.key))
+        if isinstance(write, Put):
+            check_name(write.kind, write.key)

@@ -29,7 +29,7 @@ import json
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,9 +45,9 @@ from atoll.errors import (
     StaleRevision,
     TemporaryError,
 )
-from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Record
+from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Put, Record, Write
 from atoll.hub.store.follow import Follower, watch
-from atoll.hub.store.names import check_name
+from atoll.hub.store.names import check_name, check_writes
 from atoll.hub.store.query import check_query
 
 log = logging.getLogger(__name__)
@@ -198,30 +198,32 @@ class SQLiteStore:
     ) -> Record:
         check_name(kind, key)
         body = _encode(kind, key, value)
-
-        def work(conn: sqlite3.Connection) -> Record:
-            current = _current(conn, kind, key, expect_revision)
-            rev = _bump(conn)
-            created = current[1] if current else rev
-            conn.execute(
-                "INSERT OR REPLACE INTO objects (kind, key, value, revision, created_revision)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (kind, key, body, rev, created),
-            )
-            _log(conn, (rev, kind, key, "put", body), self._history)
-            return Record(kind, key, json.loads(body), rev, created)
-
-        record = await self._write(work)
+        record = await self._write(
+            lambda conn: _put(conn, kind, key, body, expect_revision, self._history)
+        )
         await self._follower.saw(record.revision)
         return record
 
     async def delete(self, kind: str, key: str, *, expect_revision: int | None = None) -> int:
-        def work(conn: sqlite3.Connection) -> int:
-            if _current(conn, kind, key, expect_revision) is None:
-                raise NotFound(f"{kind} {key!r} does not exist")
-            rev = _bump(conn)
-            conn.execute("DELETE FROM objects WHERE kind = ? AND key = ?", (kind, key))
-            _log(conn, (rev, kind, key, "delete", None), self._history)
+        rev = await self._write(
+            lambda conn: _delete(conn, kind, key, expect_revision, self._history)
+        )
+        await self._follower.saw(rev)
+        return rev
+
+    async def commit(self, writes: Sequence[Write]) -> int:
+        check_writes(writes)
+        bodies = [_encode(w.kind, w.key, w.value) if isinstance(w, Put) else None for w in writes]
+
+        def work(conn: sqlite3.Connection) -> int:  # one savepoint: a failed check undoes all
+            rev = _revision(conn)
+            for write, body in zip(writes, bodies, strict=True):
+                if body is None:
+                    rev = _delete(conn, write.kind, write.key, write.expect_revision, self._history)
+                else:
+                    rev = _put(
+                        conn, write.kind, write.key, body, write.expect_revision, self._history
+                    ).revision
             return rev
 
         rev = await self._write(work)
@@ -327,6 +329,30 @@ def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> It
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _put(
+    conn: sqlite3.Connection, kind: str, key: str, body: str, expect: int | None, keep: int
+) -> Record:
+    current = _current(conn, kind, key, expect)
+    rev = _bump(conn)
+    created = current[1] if current else rev
+    conn.execute(
+        "INSERT OR REPLACE INTO objects (kind, key, value, revision, created_revision)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (kind, key, body, rev, created),
+    )
+    _log(conn, (rev, kind, key, "put", body), keep)
+    return Record(kind, key, json.loads(body), rev, created)
+
+
+def _delete(conn: sqlite3.Connection, kind: str, key: str, expect: int | None, keep: int) -> int:
+    if _current(conn, kind, key, expect) is None:
+        raise NotFound(f"{kind} {key!r} does not exist")
+    rev = _bump(conn)
+    conn.execute("DELETE FROM objects WHERE kind = ? AND key = ?", (kind, key))
+    _log(conn, (rev, kind, key, "delete", None), keep)
+    return rev
 
 
 def _log(conn: sqlite3.Connection, row: tuple[int, str, str, str, str | None], keep: int) -> None:

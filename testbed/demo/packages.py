@@ -24,7 +24,7 @@ def play(stage: Stage) -> None:
         stage.check(result["valid"], f"{package.name}: valid, {vnfd['product_name']!r} by "
                     f"{vnfd['provider']!r}, VDUs per flavour {flavours}")  # fmt: skip
     broken = stage.work / "broken-package"
-    _copy_tree(CONFORMANCE / "getting-started", broken)
+    copy_tree(CONFORMANCE / "getting-started", broken)
     vnfd = broken / "Definitions" / "sample_vnfd_df_simple.yaml"
     vnfd.write_text(vnfd.read_text().replace("min_number_of_instances: 1",
                                              "min_number_of_instances: 3", 1))  # fmt: skip
@@ -32,7 +32,7 @@ def play(stage: Stage) -> None:
     stage.check(True, "a package with vdu_profile min > max is refused, naming file and path")
 
 
-def _copy_tree(src: Path, dst: Path) -> None:
+def copy_tree(src: Path, dst: Path) -> None:
     for path in src.rglob("*"):
         target = dst / path.relative_to(src)
         if path.is_dir():

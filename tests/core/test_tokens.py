@@ -38,9 +38,16 @@ def claims(**over: object) -> Claims:
 
 
 def test_round_trip_carries_every_claim() -> None:
-    got = VERIFIER.verify(SIGNER.sign(claims(app_credential="c1")), now=150)
+    got = VERIFIER.verify(SIGNER.sign(claims(app_credential="c1", project_id="p1")), now=150)
     assert got.user == "alice" and got.project == "a" and got.roles == ("member",)
     assert got.app_credential == "c1" and got.key_id == SIGNER.key_id
+    assert got.project_id == "p1"
+
+
+def test_a_token_without_a_project_id_still_verifies() -> None:
+    """Tokens issued before the ``pid`` claim existed carry none; the hub fills it in."""
+    assert "pid" not in claims().to_json()
+    assert VERIFIER.verify(SIGNER.sign(claims()), now=150).project_id is None
 
 
 def test_expired_token_is_refused() -> None:

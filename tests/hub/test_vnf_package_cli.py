@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 import zipfile
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from atoll.cli import main
-from atoll.nfv.artifacts import vnfd_files
+from atoll.nfv.artifacts import image_needs, vnfd_files
 from atoll.nfv.package import load_package
 from tests.hub.test_user_story import ADMIN_PASSWORD, Hub, cli, hub, login
 from tests.nfv.packages import PACKAGES
@@ -33,7 +34,8 @@ def test_upload_a_package_directory_and_manage_it(
     carrying = tmp_path / "getting-started"
     shutil.copytree(PACKAGES / "getting-started", carrying)
     (carrying / IMAGE_PATH).parent.mkdir(parents=True)
-    (carrying / IMAGE_PATH).write_bytes(b"image bits" * 4096)
+    bits = b"image bits" * 4096
+    (carrying / IMAGE_PATH).write_bytes(bits)
     package = cli(capsys, "vnf", "package", "upload", str(carrying))
     assert package["onboardingState"] == "ONBOARDED"
     assert package["operationalState"] == "ENABLED"
@@ -45,12 +47,18 @@ def test_upload_a_package_directory_and_manage_it(
     err = capsys.readouterr().err
     assert "failed onboarding" in err and "free5gc has no image" in err
     assert "--image-map free5gc=IMAGE" in err
+    # mapped to the image the first package carried, which has the checksum its VNFD declares
+    free5gc = tmp_path / "free5gc"
+    shutil.copytree(PACKAGES / "free5gc", free5gc)
+    vnfd = free5gc / "Definitions" / "sample_free5gc_df_simple.yaml"
+    declared = image_needs(load_package(PACKAGES / "free5gc"))[0].image.checksum.hash
+    vnfd.write_text(vnfd.read_text().replace(declared, hashlib.sha512(bits).hexdigest()))
     mapped = cli(
         capsys,
         "vnf",
         "package",
         "upload",
-        str(PACKAGES / "free5gc"),
+        str(free5gc),
         "--image-map",
         f"free5gc={image['catalogImage']}",
     )

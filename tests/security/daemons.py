@@ -23,6 +23,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,16 @@ class RunningHub(Daemon):
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @classmethod
-    def start(cls, workdir: Path, *, config: str | None = None) -> RunningHub:
-        """``config``: TOML text (``[hub]``, ``[images]``...) for ``hub serve --config``."""
+    def start(
+        cls,
+        workdir: Path,
+        *,
+        config: str | None = None,
+        before_serve: Callable[[Path], None] | None = None,
+    ) -> RunningHub:
+        """``config``: TOML text (``[hub]``, ``[images]``...) for ``hub serve --config``.
+        ``before_serve(data_dir)``, if given, runs between init and serve (to lay down a
+        data dir as an earlier version left it, say)."""
         data = workdir / "hub"
         env = {**os.environ, "ATOLL_ADMIN_PASSWORD": HUB_ADMIN_PASSWORD}
         subprocess.run(
@@ -108,6 +117,8 @@ class RunningHub(Daemon):
             env=env,
             capture_output=True,
         )
+        if before_serve is not None:
+            before_serve(data)
         port = free_port()
         log = workdir / "hub.log"
         argv = [str(ATOLL), "hub", "serve", "--data-dir", str(data), "--host", "127.0.0.1"]

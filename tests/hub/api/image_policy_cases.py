@@ -25,6 +25,7 @@ async def make_image(api: Api, target: str, n: str, status: str = "queued") -> N
         "id": image_id(n),
         "name": f"i{n}",
         "project": target,
+        "project_id": (await api.store.get("project", target)).value["id"],
         "visibility": "private",
         "disk_format": "raw",
         "container_format": "bare",

@@ -198,3 +198,21 @@ async def test_every_id_the_hub_mints_is_a_hub_id(api: Api) -> None:
     status, body, _ = await api.call("GET", "/v1/application_credentials/nope", boss_token)
     assert status == 400 and body["error"]["code"] == "invalid_input"
     assert "path.id" in body["error"]["message"], body
+
+
+async def test_a_credential_left_by_a_deleted_user_or_project_is_dead(api: Api) -> None:
+    """Credentials name their user and project by id: one a race left behind (its user or
+    project deleted and made again under the same name) issues nothing."""
+    admin = await api.admin()
+    await api.ok("POST", "/v1/projects", admin, {"name": "a"})
+    token = await api.user_with_role("carol", "a", "member")
+    cred = await api.ok("POST", "/v1/application_credentials", token, {"name": "ci"})
+    auth = {
+        "application_credential_id": cred["id"],
+        "application_credential_secret": cred["secret"],
+    }
+    assert (await api.call("POST", "/v1/auth/tokens", body=auth))[0] == 201
+    record = await api.store.get("application_credential", cred["id"])
+    for stale in ({"user_id": "0" * 32}, {"project_id": "0" * 32}):
+        await api.store.put("application_credential", cred["id"], {**record.value, **stale})
+        assert (await api.call("POST", "/v1/auth/tokens", body=auth))[0] == 401

@@ -349,3 +349,32 @@ async def test_the_periodic_scrub_finds_a_corrupt_chunk_and_a_later_one_sees_it_
     assert (await put_file(api, admin, again["id"], data))[0] == 200
     assert await until(lambda r: r == "") == ""
     assert await download(api, admin, image["id"]) == (200, data)
+
+
+async def test_images_uploaded_before_sha512_was_recorded_get_it_at_start(
+    aiohttp_client: AiohttpClient, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    store = MemoryStore()
+    await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
+    settings = replace(TEST_SETTINGS, data_dir=tmp_path / "hub")
+    images = ImageSettings(chunk_size=CHUNK)
+    api = Api(
+        await aiohttp_client(build_app(settings, store, signing_key, image_settings=images)),
+        FakeClock(),
+    )
+    admin = await api.admin()
+    data = os.urandom(3 * CHUNK + 5)
+    image = await create(api, admin)
+    status, body = await put_file(api, admin, image["id"], data)
+    assert status == 200 and body["checksum_sha512"] == hashlib.sha512(data).hexdigest()
+    record = await store.get("image", image["id"])  # as an earlier hub left it
+    await store.put("image", image["id"], {**record.value, "checksum_sha512": None})
+
+    again = build_app(settings, store, signing_key, image_settings=images)
+    api = Api(await aiohttp_client(again), FakeClock())
+    for _ in range(300):
+        if (await store.get("image", image["id"])).value["checksum_sha512"]:
+            break
+        await asyncio.sleep(0.05)
+    shown = await api.ok("GET", f"/v1/images/{image['id']}", await api.admin())
+    assert shown["checksum_sha512"] == hashlib.sha512(data).hexdigest()

@@ -121,7 +121,8 @@ def package_path(target: str, n: str) -> str:
 
 async def make_package(api: Api, target: str, n: str, state: str = "CREATED") -> None:
     package_id = package_path(target, n).rsplit("/", 1)[1]
-    value = new_package(package_id, target, {}, "2030-01-01T00:00:00Z")
+    project_id = (await api.store.get("project", target)).value["id"]
+    value = new_package(package_id, target, project_id, {}, "2030-01-01T00:00:00Z")
     value["onboardingState"] = state
     await api.store.put("vnf_package", package_id, value, expect_revision=0)
 

@@ -160,10 +160,19 @@ async def test_a_broken_package_goes_to_error_with_every_problem(papi: Api, tmp_
     assert (await wait_onboarded(papi, who["a"], package["id"]))["onboardingState"] == "ONBOARDED"
 
 
+ONE_FILE_SHA256 = "00" * 31 + "aa"  # what ONE_FILE_VNFD declares
+FREE5GC_SHA512 = (
+    "1132fb747c2473162ee757596ee1444c84e32edb05c931fb4762aa84f03cdae698837d6bb4da97f2fff439c7c1"
+    "9ef907eb55aa7df54c6410d2060419831732ea"
+)
+VDU2_SHA256 = "a8dd75ecffd4cdd96072d60c2237b448e0c8b2bc94d57f10fdbc8c481d9005b8"
+
+
 async def test_a_vdu_without_an_image_fails_naming_it_until_mapped(papi: Api) -> None:
     who = await projects(papi)
-    await catalog_image(papi, "a", "free5gc-img")
-    other = await catalog_image(papi, "b", "cirros-0.4.0-x86_64-disk")  # not a's to use
+    await catalog_image(papi, "a", "free5gc-img", sha512=FREE5GC_SHA512)
+    await catalog_image(papi, "a", "cirros-0.4.0-x86_64-disk")  # the name, not the checksum
+    other = await catalog_image(papi, "b", "b-cirros", sha256=VDU2_SHA256)  # not a's to use
     content = conformance_zip("free5gc-anti-affinity-zone")
     package = await upload(papi, who["a"], content)
     assert package["onboardingState"] == "ERROR"
@@ -177,7 +186,14 @@ async def test_a_vdu_without_an_image_fails_naming_it_until_mapped(papi: Api) ->
     failed = await wait_onboarded(papi, who["a"], package["id"])
     assert failed["onboardingFailureDetails"]["problems"][0]["where"] == "image_map.VDU2"
 
-    mine = await catalog_image(papi, "a", "my-cirros")
+    wrong = ("VDU2=cirros-0.4.0-x86_64-disk",)  # a's, but its checksum is not the VNFD's
+    status, _ = await put_content(papi, who["a"], package["id"], content, wrong)
+    assert status == 202
+    failed = await wait_onboarded(papi, who["a"], package["id"])
+    (problem,) = failed["onboardingFailureDetails"]["problems"]
+    assert problem["where"] == "image_map.VDU2" and "does not match" in problem["what"]
+
+    mine = await catalog_image(papi, "a", "my-cirros", sha256=VDU2_SHA256)
     status, _ = await put_content(papi, who["a"], package["id"], content, ("VDU2=my-cirros",))
     assert status == 202
     done = await wait_onboarded(papi, who["a"], package["id"])
@@ -190,7 +206,7 @@ async def test_a_vdu_without_an_image_fails_naming_it_until_mapped(papi: Api) ->
     assert status == 409 and "uploaded once" in data["error"]["message"]
 
 
-async def test_images_are_matched_by_sha256_before_name(papi: Api) -> None:
+async def test_images_are_matched_by_sha256_never_by_name(papi: Api) -> None:
     who = await projects(papi)
     sha = "932fcae93574e242dc3d772d5235061747dfe537668443a1f0567d893614b464"
     by_sum = await catalog_image(papi, "a", "renamed-cirros", sha256=sha, visibility="private")
@@ -291,7 +307,7 @@ async def test_upload_checks_media_type_and_image_map(papi: Api) -> None:
 
 async def test_a_one_file_vnfd_is_served_as_yaml_when_accepted(papi: Api) -> None:
     who = await projects(papi)
-    await catalog_image(papi, "a", "one-file-image")
+    await catalog_image(papi, "a", "one-file-image", sha256=ONE_FILE_SHA256)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("vnfd.yaml", ONE_FILE_VNFD)
@@ -312,7 +328,7 @@ async def test_a_one_file_vnfd_is_served_as_yaml_when_accepted(papi: Api) -> Non
 async def test_packages_filter_by_state(papi: Api) -> None:
     who = await projects(papi)
     created = await create(papi, who["a"])
-    await catalog_image(papi, "a", "one-file-image")
+    await catalog_image(papi, "a", "one-file-image", sha256=ONE_FILE_SHA256)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("vnfd.yaml", ONE_FILE_VNFD)
@@ -341,7 +357,7 @@ async def test_a_hub_restarted_mid_onboarding_finishes_the_job(
     now = "2030-01-01T00:00:00Z"
     for n, with_file in ((1, True), (2, False)):
         package_id = f"00000000-0000-4000-8000-00000000000{n}"
-        value = {**new_package(package_id, "a", {}, now), "onboardingState": "PROCESSING"}
+        value = {**new_package(package_id, "a", "a" * 32, {}, now), "onboardingState": "PROCESSING"}
         await store.put("vnf_package", package_id, value)
         if with_file:
             (files / f"{package_id}.zip").write_bytes(conformance_zip("getting-started"))

@@ -100,10 +100,16 @@ def conformance_zip(name: str, extra: dict[str, bytes] | None = None) -> bytes:
 
 
 async def catalog_image(
-    api: Api, project: str, name: str, sha256: str | None = None, visibility: str = "private"
+    api: Api,
+    project: str,
+    name: str,
+    sha256: str | None = None,
+    visibility: str = "private",
+    sha512: str | None = None,
 ) -> str:
     """A catalog image record as the image service writes it (kind ``image``)."""
     image_id = secrets.token_hex(16)
+    project_id = (await api.store.get("project", project)).value["id"]
     await api.store.put(
         "image",
         image_id,
@@ -111,10 +117,12 @@ async def catalog_image(
             "id": image_id,
             "name": name,
             "project": project,
+            "project_id": project_id,
             "visibility": visibility,
             "disk_format": "qcow2",
             "container_format": "bare",
             "checksum_sha256": sha256 or hashlib.sha256(name.encode()).hexdigest(),
+            "checksum_sha512": sha512 or hashlib.sha512(name.encode()).hexdigest(),
             "size": 1024,
             "status": "active",
             "source": "upload",
@@ -127,11 +135,18 @@ async def catalog_image(
 
 
 async def images_for(api: Api, project: str, name: str) -> dict[str, str]:
-    """Catalog images (by name) for every image a conformance package needs."""
+    """Catalog images for every image a conformance package needs, each with the checksum
+    its VNFD declares (as if the real image had been uploaded)."""
     needs = image_needs(load_package(PACKAGES / name))
-    ids = {}
-    for image_name in sorted({n.image.name for n in needs}):
-        ids[image_name] = await catalog_image(api, project, image_name)
+    ids: dict[str, str] = {}
+    for need in sorted(needs, key=lambda n: n.image.name):
+        checksum = need.image.checksum
+        sha: dict[str, str | None] = {"sha256": None, "sha512": None}
+        sha[checksum.algorithm.lower().replace("-", "")] = checksum.hash.lower()
+        if need.image.name not in ids:
+            ids[need.image.name] = await catalog_image(
+                api, project, need.image.name, sha256=sha["sha256"], sha512=sha["sha512"]
+            )
     return ids
 
 

@@ -16,34 +16,63 @@ from atoll.nfv.model import Checksum, SwImage
 SHA = "ab" * 32
 
 
-def need(node: str = "VDU1", name: str = "cirros", algorithm: str = "sha-256") -> ImageNeed:
+SHA512 = "cd" * 64
+MINE = "p" * 32
+
+
+def need(
+    node: str = "VDU1", name: str = "cirros", algorithm: str = "sha-256", sha: str = SHA
+) -> ImageNeed:
     image = SwImage(
-        name, "1.0", Checksum(algorithm, SHA), "bare", "qcow2", 2**30, None, 2**30, None, False
+        name, "1.0", Checksum(algorithm, sha), "bare", "qcow2", 2**30, None, 2**30, None, False
     )
     return ImageNeed("simple", node, image)
 
 
-def image(image_id: str, name: str, sha: str = "00" * 32) -> dict[str, Any]:
-    return {"id": image_id, "name": name, "checksum_sha256": sha}
+def image(
+    image_id: str, name: str, sha: str = "00" * 32, project_id: str | None = None, **more: Any
+) -> dict[str, Any]:
+    return {"id": image_id, "name": name, "checksum_sha256": sha, "project_id": project_id, **more}
 
 
-def test_the_image_map_wins_then_the_checksum_then_the_name() -> None:
+def find(need: ImageNeed, catalog: list[dict[str, Any]], image_map: dict[str, str]) -> Any:
+    return pkgs.find_image(need, catalog, image_map, MINE)
+
+
+def test_a_declared_checksum_must_match_mapped_or_not() -> None:
     catalog = [image("i1", "cirros"), image("i2", "other", SHA), image("i3", "mapped")]
-    assert pkgs.find_image(need(), catalog, {"VDU1": "mapped"})[0] == catalog[2]
-    assert pkgs.find_image(need(), catalog, {"VDU1": "i1"})[0] == catalog[0]
-    assert pkgs.find_image(need(), catalog, {})[0] == catalog[1]
-    assert pkgs.find_image(need(algorithm="sha-512"), catalog, {})[0] == catalog[0]
+    assert find(need(), catalog, {"VDU1": "i2"})[0] == catalog[1]
+    assert find(need(), catalog, {"VDU1": "other"})[0] == catalog[1]
+    assert find(need(), catalog, {})[0] == catalog[1]
+    found, problem = find(need(), catalog, {"VDU1": "mapped"})
+    assert found is None and problem.where == "image_map.VDU1"
+    assert "VDU1" in problem.what and "sha-256" in problem.what and "does not match" in problem.what
+    # a name alone is never enough when the VNFD declares a checksum
+    found, problem = find(need(algorithm="sha-512", sha=SHA512), catalog, {})
+    assert found is None and "sha-512" in problem.what
+    with512 = image("i4", "x", checksum_sha512=SHA512)
+    assert find(need(algorithm="sha-512", sha=SHA512), [*catalog, with512], {})[0] == with512
+    # a VNFD declaring no checksum is matched by name
+    assert find(need(sha=""), catalog, {})[0] == catalog[0]
+
+
+def test_the_projects_own_image_comes_before_a_public_one() -> None:
+    public = image("pub", "cirros", SHA, None, visibility="public")
+    other = image("oth", "cirros", SHA, "o" * 32, visibility="public")
+    mine = image("mine", "renamed", SHA, MINE)
+    assert find(need(), [public, other, mine], {})[0] == mine
+    assert find(need(), [public, other], {})[0] == public
 
 
 def test_what_is_wrong_is_named() -> None:
-    found, problem = pkgs.find_image(need(), [], {})
+    found, problem = find(need(), [], {})
     assert found is None and problem is not None
     assert problem.where == "flavour simple: VDU1.sw_image_data"
     assert "--image-map VDU1=IMAGE" in problem.what and "'cirros'" in problem.what
     twins = [image("i1", "cirros"), image("i2", "cirros")]
-    _, problem = pkgs.find_image(need(), twins, {})
+    _, problem = find(need(sha=""), twins, {})
     assert problem is not None and "2 catalog images are named 'cirros'" in problem.what
-    _, problem = pkgs.find_image(need(), twins, {"VDU1": "cirros"})
+    _, problem = find(need(), twins, {"VDU1": "cirros"})
     assert problem is not None and problem.where == "image_map.VDU1"
     (extra,) = pkgs.unknown_map_entries({"VDU9": "x", "VDU1": "y"}, [need()])
     assert extra.where == "image_map.VDU9"
@@ -87,11 +116,13 @@ def test_state_rules_match_sol005(package: dict[str, str]) -> None:
 @pytest.mark.parametrize("algorithm", ["SHA-256", "sha256", "sha_256"])
 def test_sha256_spellings_match_by_checksum(algorithm: str) -> None:
     catalog = [image("i2", "other", SHA)]
-    assert pkgs.find_image(need(algorithm=algorithm), catalog, {})[0] == catalog[0]
+    assert find(need(algorithm=algorithm), catalog, {})[0] == catalog[0]
 
 
 def test_only_active_images_of_the_project_or_public_are_usable() -> None:
-    assert pkgs.image_usable({"project": "a", "visibility": "private", "status": "active"}, "a")
-    assert pkgs.image_usable({"project": "b", "visibility": "public", "status": "active"}, "a")
-    assert not pkgs.image_usable({"project": "b", "visibility": "private"}, "a")
-    assert not pkgs.image_usable({"project": "a", "visibility": "private", "status": "queued"}, "a")
+    a = {"project_id": "a", "visibility": "private", "status": "active"}
+    assert pkgs.image_usable(a, "a")
+    assert pkgs.image_usable({"project_id": "b", "visibility": "public", "status": "active"}, "a")
+    assert not pkgs.image_usable({"project_id": "b", "visibility": "private"}, "a")
+    assert not pkgs.image_usable({**a, "status": "queued"}, "a")
+    assert not pkgs.image_usable({"project": "a", "visibility": "private"}, "a")  # by id only

@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from atoll.errors import InvalidInput, NotFound, StaleRevision
-from atoll.hub.store.base import Change, ListQuery, Record, Store
+from atoll.hub.store.base import Change, Delete, ListQuery, Put, Record, Store
 from tests.hub.store.conftest import Backend
 
 
@@ -277,3 +277,59 @@ async def test_many_watchers_all_see_a_write(store: Store) -> None:
     made = await store.put("site", "news", {"n": 1})
     seen = await asyncio.wait_for(asyncio.gather(*watchers), 10)
     assert {(c.revision, c.key) for c in seen} == {(made.revision, "news")}
+
+
+async def test_commit_writes_all_or_nothing(store: Store) -> None:
+    project = await store.put("project", "p", {"n": 1})
+    grant = await store.put("grant", "g1", {"p": "p"})
+    rev = await store.commit(
+        [
+            Put("grant", "g2", {"p": "p"}, expect_revision=0),
+            Put("project", "p", {"n": 2}, expect_revision=project.revision),
+        ]
+    )
+    assert rev == await store.revision()
+    g2, p2 = await store.get("grant", "g2"), await store.get("project", "p")
+    assert project.revision < g2.revision <= p2.revision == rev
+    assert p2.created_revision == project.created_revision
+    # a stale check anywhere writes nothing
+    with pytest.raises(StaleRevision):
+        await store.commit(
+            [
+                Put("grant", "g3", {"p": "p"}, expect_revision=0),
+                Delete("project", "p", expect_revision=project.revision),
+            ]
+        )
+    with pytest.raises(NotFound):
+        await store.get("grant", "g3")
+    assert await store.revision() == rev
+    with pytest.raises(NotFound):
+        await store.commit([Delete("grant", "g1"), Delete("grant", "missing")])
+    assert (await store.get("grant", "g1")) == grant
+    # a project and its grants go together
+    done = await store.commit(
+        [
+            Delete("project", "p", expect_revision=p2.revision),
+            Delete("grant", "g1"),
+            Delete("grant", "g2", expect_revision=g2.revision),
+        ]
+    )
+    for kind, key in (("project", "p"), ("grant", "g1"), ("grant", "g2")):
+        with pytest.raises(NotFound):
+            await store.get(kind, key)
+    changes = await store.changes(rev)
+    assert [(c.kind, c.key, c.op) for c in changes] == [
+        ("project", "p", "delete"),
+        ("grant", "g1", "delete"),
+        ("grant", "g2", "delete"),
+    ]
+    assert changes[-1].revision == done
+    assert [c.key for c in await store.changes(rev, limit=1)][:1] == ["p"]
+
+
+async def test_commit_refuses_an_object_twice_and_bad_names(store: Store) -> None:
+    with pytest.raises(InvalidInput):
+        await store.commit([Put("a", "k", {}), Delete("a", "k")])
+    with pytest.raises(InvalidInput):
+        await store.commit([Put("a/b", "k", {})])
+    assert await store.revision() == 0

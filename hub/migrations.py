@@ -1,0 +1,106 @@
+"""Bringing a store written by an earlier hub up to date, when the hub starts.
+
+Owners by id (:mod:`atoll.hub.identity.tenancy`): earlier hubs recorded the project that
+owns a role assignment, application credential, image, VNF package or flavor by name only.
+Each such record gets the ``project_id`` of the live project of that name. A record whose
+project is already gone belonged to a deleted project: its assignments and credentials
+(orphans a later project of the same name would have inherited) are deleted, and so are
+its private flavors; its images and packages are kept, owned by no project (only system
+administrators see them, and may delete them). Flavors move to their namespaced keys
+(``<namespace>:<name>``), their access lists gaining ``project_ids``. Application
+credentials also record their user's id (``user_id``); one whose user is gone is deleted.
+
+Every step is a compare-and-set, so two hubs starting on one store do it once, and a
+record already up to date is left alone: running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from atoll.errors import NotFound, StaleRevision
+from atoll.hub.catalog import flavors
+from atoll.hub.catalog.images import KIND as IMAGE_KIND
+from atoll.hub.catalog.vnf_packages import KIND as PACKAGE_KIND
+from atoll.hub.identity import assignments
+from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND
+from atoll.hub.store.base import Delete, Put, Record, Store
+from atoll.hub.store.query import list_all
+
+log = logging.getLogger(__name__)
+
+
+async def migrate(store: Store) -> None:
+    ids = {r.key: r.value["id"] for r in await list_all(store, "project", {})}
+    changed = 0
+    for kind in (assignments.KIND, APP_CREDENTIAL_KIND, IMAGE_KIND, PACKAGE_KIND):
+        for record in await list_all(store, kind, {}):
+            changed += await _owner_by_id(store, record, ids)
+    for record in await list_all(store, flavors.KIND, {}):
+        changed += await _flavor(store, record, ids)
+    users = {r.key: r.value["id"] for r in await list_all(store, "user", {})}
+    for record in await list_all(store, APP_CREDENTIAL_KIND, {}):
+        changed += await _credential_user(store, record, users)
+    if changed:
+        log.info("hub store: %d records now name their project by id", changed)
+
+
+async def _owner_by_id(store: Store, record: Record, ids: dict[str, str]) -> int:
+    value = record.value
+    if "project_id" in value:
+        return 0
+    name = value.get("project")
+    write: Put | Delete
+    if name is None or name in ids:
+        write = Put(record.kind, record.key, {**value, "project_id": ids.get(name or "")})
+    elif record.kind in (assignments.KIND, APP_CREDENTIAL_KIND):
+        write = Delete(record.kind, record.key)  # held on a deleted project
+    else:
+        write = Put(record.kind, record.key, {**value, "project_id": None, "orphaned_from": name})
+    return await _commit(store, [_at(write, record.revision)])
+
+
+async def _flavor(store: Store, record: Record, ids: dict[str, str]) -> int:
+    value = record.value
+    if "project_id" in value and ":" in record.key:
+        return 0
+    owner = value.get("owner")
+    if owner is not None and owner not in ids:
+        return await _commit(store, [Delete(record.kind, record.key, record.revision)])
+    names = [n for n in value.get("projects", []) if n in ids]
+    owner_id = ids[owner] if owner is not None else None
+    moved = {**value, "projects": names, "project_ids": [ids[n] for n in names]}
+    moved["project_id"] = owner_id
+    new_key = flavors.key(owner_id, value["name"])
+    return await _commit(
+        store,
+        [
+            Delete(record.kind, record.key, record.revision),
+            Put(record.kind, new_key, moved, expect_revision=0),
+        ],
+    )
+
+
+async def _credential_user(store: Store, record: Record, users: dict[str, str]) -> int:
+    """A credential names its user by id too; one of an already-deleted user goes."""
+    if "user_id" in record.value:
+        return 0
+    user_id = users.get(record.value["user"])
+    if user_id is None:
+        return await _commit(store, [Delete(record.kind, record.key, record.revision)])
+    value = {**record.value, "user_id": user_id}
+    return await _commit(store, [Put(record.kind, record.key, value, record.revision)])
+
+
+def _at(write: Put | Delete, revision: int) -> Put | Delete:
+    if isinstance(write, Put):
+        return Put(write.kind, write.key, write.value, revision)
+    return Delete(write.kind, write.key, revision)
+
+
+async def _commit(store: Store, writes: list[Put | Delete]) -> int:
+    with contextlib.suppress(StaleRevision, NotFound):  # another hub did it meanwhile
+        await store.commit(writes)
+        return 1
+    return 0
