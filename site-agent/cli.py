@@ -19,6 +19,7 @@ from typing import Any
 
 from atoll.cli import Subparsers
 from atoll.output import add_format_option, emit
+from atoll.printable import escape
 
 DEFAULT_URL = "http://127.0.0.1:8471"
 COLUMNS = {
@@ -252,7 +253,8 @@ def _server_group(groups: Subparsers) -> None:
 
     def console(args: argparse.Namespace) -> int:
         out = _client(args).request_json("GET", f"/v1/servers/{args.ref}/console?tail={args.tail}")
-        print(out["console"]["output"], end="")
+        text = out["console"]["output"].replace("\r\n", "\n")
+        print(escape(text, keep="\n\t"), end="")  # a guest must not drive our terminal
         return 0
 
     p = _command(cmds, "console", "print the serial console log", console)

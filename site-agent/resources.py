@@ -439,8 +439,8 @@ class Resources:
                 )
             spec["size_gb"] = size
         elif action == "snapshot":
-            name = body.get("name") or f"{vol.name}-snap{len(spec.get('snapshots', [])) + 1}"
-            spec["snapshots"] = [*spec.get("snapshots", []), str(name)]
+            default = f"{vol.name}-snap{len(spec.get('snapshots', [])) + 1}"
+            spec["snapshots"] = [*spec.get("snapshots", []), specs.snapshot_name(body, default)]
         else:
             raise InvalidInput(
                 f"unknown volume action {action!r}; known: attach, detach, extend, snapshot"

@@ -144,3 +144,15 @@ def test_gateway_and_pools_must_be_hosts_of_the_subnet() -> None:
     )
     assert subnet_problems({"cidr": "fd00::/64", "gateway": "fd00::"})  # router anycast
     assert subnet_problems({"cidr": cidr, "allocation_pools": pools[:1]}) == {}
+
+
+def test_free_text_refuses_control_characters() -> None:
+    for bad in ("\x1b[31m", "\x07", "\u009b", "a\x7f"):
+        keys = [f"ssh-ed25519 {bad}"]
+        body = {"name": "web-1", "flavor": bad, "image": "cirros", "ssh_keys": keys}
+        try:
+            specs.parse_server(body, "always")
+        except InvalidInput as exc:
+            assert {p.where for p in exc.problems} == {"body.flavor", "body.ssh_keys"}
+        else:
+            raise AssertionError(f"{bad!r} was accepted")
