@@ -46,6 +46,14 @@ def _agent_group(groups: Subparsers) -> None:
     run.add_argument("--config", type=Path, help="TOML file with a [site_agent] table")
     run.add_argument("--port", type=int, help="API and /metrics port (default 8471)")
     run.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    run.add_argument("--tls-cert-file", type=Path, help="serve HTTPS with this PEM certificate")
+    run.add_argument("--tls-key-file", type=Path, help="... and this PEM private key")
+    run.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="serve plain HTTP on a non-loopback --host (tokens cross in clear; warned)",
+    )
     run.set_defaults(func=_run)
     token = cmds.add_parser("token", help="exchange the local admin credential for a token")
     _client_options(token)
@@ -102,7 +110,14 @@ def _run(args: argparse.Namespace) -> int:
     from atoll.site_agent.daemon import serve
     from atoll.site_agent.settings import load_settings
 
-    flags = {"data_dir": args.data_dir, "port": args.port, "host": args.host}
+    flags = {
+        "data_dir": args.data_dir,
+        "port": args.port,
+        "host": args.host,
+        "tls_cert_file": args.tls_cert_file,
+        "tls_key_file": args.tls_key_file,
+        "insecure": args.insecure,
+    }
     settings = load_settings(args.config, flags)
     asyncio.run(serve(settings))
     return 0
@@ -125,6 +140,11 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
         help="the agent's API (or ATOLL_SITE_URL)",
     )
     parser.add_argument(
+        "--site-ca-file",
+        default=os.environ.get("ATOLL_SITE_CA_FILE") or None,
+        help="CA certificate to verify an https:// agent with (or ATOLL_SITE_CA_FILE)",
+    )
+    parser.add_argument(
         "--token",
         default=os.environ.get("ATOLL_SITE_TOKEN"),
         help="bearer token (or ATOLL_SITE_TOKEN)",
@@ -134,7 +154,7 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
 def _client(args: argparse.Namespace) -> Any:
     from atoll.site_agent.client import SiteClient
 
-    return SiteClient(args.site_url, args.token)
+    return SiteClient(args.site_url, args.token, ca_file=args.site_ca_file)
 
 
 def _command(
