@@ -128,7 +128,7 @@ def _token(args: argparse.Namespace) -> int:
 
     if not args.secret:
         raise InvalidInput("a token needs the credential", [Problem("--secret", "missing")])
-    print(_client(args).token_for(args.secret))
+    print(escape(_client(args).token_for(args.secret)))
     return 0
 
 
