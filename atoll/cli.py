@@ -6,7 +6,9 @@ component. A plugin's ``register(subparsers)`` adds one sub-parser per group, an
 command sets ``func`` (``args -> exit code``) as its default.
 
 Errors that Atoll raises on purpose print as one line (``error: ...``) with exit code 1;
-anything else prints a one-line summary too, and ``--debug`` shows the traceback.
+anything else prints a one-line summary too, and ``--debug`` shows the traceback. Messages
+echo what servers and users sent, so control characters in them are escapes
+(:mod:`atoll.printable`), never sent to the terminal raw.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from typing import Protocol, cast
 from atoll import __version__
 from atoll.errors import AtollError, InvalidInput
 from atoll.logs import setup_logging
+from atoll.printable import escape
 
 log = logging.getLogger(__name__)
 
 Command = Callable[[argparse.Namespace], int]
+NL = "\n"
 
 
 class Subparsers(Protocol):
@@ -60,12 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except InvalidInput as exc:
-        print(f"error: {exc.summary}", file=sys.stderr)
+        print(f"error: {escape(exc.summary, keep=NL)}", file=sys.stderr)
         for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+            print(f"  - {escape(str(problem))}", file=sys.stderr)
         return 1
     except AtollError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"error: {escape(exc.message, keep=NL)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -74,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         log.debug("internal error", exc_info=True)
         print(
-            f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            f"internal error: {type(exc).__name__}: {escape(str(exc), keep=NL)} "
+            "(run with --debug for details)",
             file=sys.stderr,
         )
         return 70

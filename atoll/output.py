@@ -1,4 +1,9 @@
-"""Rendering command results: human tables by default, JSON for scripts (``-f json``)."""
+"""Rendering command results: human tables by default, JSON for scripts (``-f json``).
+
+Nothing reaches the terminal raw: table cells go through :func:`atoll.printable.escape` and
+JSON is written ASCII-only (``\u001b``), so a stored escape sequence cannot act on the
+operator's terminal whichever format is chosen.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TextIO
+
+from atoll.printable import escape
 
 OutputFormat = Literal["table", "json"]
 
@@ -29,14 +36,14 @@ def _cell(value: Any) -> str:
         return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):
         return ", ".join(_cell(v) for v in value)
-    return str(value)
+    return escape(str(value))
 
 
 def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """A plain, aligned text table with a header row."""
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    line = "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))
+    line = "  ".join(escape(c).upper().ljust(w) for c, w in zip(columns, widths, strict=True))
     out = [line.rstrip()]
     out += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join(out)
@@ -57,7 +64,8 @@ def emit(
     """Print one record or a list of records in the chosen format."""
     stream = stream or sys.stdout
     if fmt == "json":
-        stream.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        text = json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=True)
+        stream.write(text + "\n")
         return
     if isinstance(data, Mapping):
         stream.write(render_record(data) + "\n")

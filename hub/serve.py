@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import signal
 import ssl
 
 from aiohttp import web
 
-from atoll import certs, tokens
-from atoll.errors import ConfigError
+from atoll import certs, listening, tokens
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import DataDir, seed_store
 from atoll.hub.migrations import migrate
@@ -24,22 +22,15 @@ from atoll.private_files import private_dir, private_files, restrict_umask
 log = logging.getLogger(__name__)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def tls_context(settings: HubSettings, layout: DataDir) -> ssl.SSLContext | None:
     if not settings.insecure_http:
         return certs.server_ssl_context(layout.server_cert, layout.server_key)
-    if not is_loopback(settings.host):
-        raise ConfigError(
-            f"--insecure-http serves plain HTTP only on a loopback address, not {settings.host}"
-        )
+    listening.check_plain_http(
+        settings.host,
+        insecure=False,
+        fix="--insecure-http serves plain HTTP only on a loopback address; drop it to serve "
+        "HTTPS with the hub's own certificate",
+    )
     log.warning("serving plain HTTP on %s: tokens and passwords cross in clear", settings.host)
     return None
 

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 from atoll.client import HubClient, quote
 from atoll.errors import AtollError, InvalidInput, Problem
 from atoll.output import add_format_option, emit
+from atoll.printable import escape
 
 BASE = "/vnfpkgm/v2/vnf_packages"
 COLUMNS = ["id", "vnfProductName", "vnfSoftwareVersion", "onboardingState", "operationalState"]
@@ -228,7 +229,7 @@ def _vnfd(args: argparse.Namespace) -> int:
         kind = "YAML" if media == "text/plain" else "zip"
         print(f"wrote the VNFD ({kind}, {len(data)} bytes) to {output}", file=sys.stderr)
     elif media == "text/plain":
-        sys.stdout.write(data.decode("utf-8", errors="replace"))
+        sys.stdout.write(escape(data.decode("utf-8", errors="replace"), keep="\n\t"))
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

@@ -19,6 +19,7 @@ from typing import Any
 
 from atoll.cli import Subparsers
 from atoll.output import add_format_option, emit
+from atoll.printable import escape
 
 DEFAULT_URL = "http://127.0.0.1:8471"
 COLUMNS = {
@@ -45,6 +46,14 @@ def _agent_group(groups: Subparsers) -> None:
     run.add_argument("--config", type=Path, help="TOML file with a [site_agent] table")
     run.add_argument("--port", type=int, help="API and /metrics port (default 8471)")
     run.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    run.add_argument("--tls-cert-file", type=Path, help="serve HTTPS with this PEM certificate")
+    run.add_argument("--tls-key-file", type=Path, help="... and this PEM private key")
+    run.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="serve plain HTTP on a non-loopback --host (tokens cross in clear; warned)",
+    )
     run.set_defaults(func=_run)
     token = cmds.add_parser("token", help="exchange the local admin credential for a token")
     _client_options(token)
@@ -101,7 +110,14 @@ def _run(args: argparse.Namespace) -> int:
     from atoll.site_agent.daemon import serve
     from atoll.site_agent.settings import load_settings
 
-    flags = {"data_dir": args.data_dir, "port": args.port, "host": args.host}
+    flags = {
+        "data_dir": args.data_dir,
+        "port": args.port,
+        "host": args.host,
+        "tls_cert_file": args.tls_cert_file,
+        "tls_key_file": args.tls_key_file,
+        "insecure": args.insecure,
+    }
     settings = load_settings(args.config, flags)
     asyncio.run(serve(settings))
     return 0
@@ -112,7 +128,7 @@ def _token(args: argparse.Namespace) -> int:
 
     if not args.secret:
         raise InvalidInput("a token needs the credential", [Problem("--secret", "missing")])
-    print(_client(args).token_for(args.secret))
+    print(escape(_client(args).token_for(args.secret)))
     return 0
 
 
@@ -124,6 +140,11 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
         help="the agent's API (or ATOLL_SITE_URL)",
     )
     parser.add_argument(
+        "--site-ca-file",
+        default=os.environ.get("ATOLL_SITE_CA_FILE") or None,
+        help="CA certificate to verify an https:// agent with (or ATOLL_SITE_CA_FILE)",
+    )
+    parser.add_argument(
         "--token",
         default=os.environ.get("ATOLL_SITE_TOKEN"),
         help="bearer token (or ATOLL_SITE_TOKEN)",
@@ -133,7 +154,7 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
 def _client(args: argparse.Namespace) -> Any:
     from atoll.site_agent.client import SiteClient
 
-    return SiteClient(args.site_url, args.token)
+    return SiteClient(args.site_url, args.token, ca_file=args.site_ca_file)
 
 
 def _command(
@@ -252,7 +273,8 @@ def _server_group(groups: Subparsers) -> None:
 
     def console(args: argparse.Namespace) -> int:
         out = _client(args).request_json("GET", f"/v1/servers/{args.ref}/console?tail={args.tail}")
-        print(out["console"]["output"], end="")
+        text = out["console"]["output"].replace("\r\n", "\n")
+        print(escape(text, keep="\n\t"), end="")  # a guest must not drive our terminal
         return 0
 
     p = _command(cmds, "console", "print the serial console log", console)

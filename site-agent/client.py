@@ -16,6 +16,7 @@ from atoll.client import Client, quote
 class SiteClient(Client):
     what = "the site agent"
     example = "http://127.0.0.1:8471"
+    ca_hint = "pass --site-ca-file (or ATOLL_SITE_CA_FILE) with the CA that signed its certificate"
 
     def request_json(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = self.request(method, path, body).data

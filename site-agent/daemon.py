@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
-from atoll import __version__
+from atoll import __version__, listening
 from atoll.errors import TemporaryError
 from atoll.private_files import private_dir, private_files, restrict_umask, sqlite_files
 from atoll.site_agent import hub_images, libvirtd
@@ -237,6 +237,14 @@ class Agent:
 async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) -> None:
     """Run the agent until SIGTERM/SIGINT (or ``stop`` is set)."""
     restrict_umask()  # everything the agent and its children write is private
+    ssl_context = listening.server_tls(
+        settings.host,
+        settings.tls_cert_file,
+        settings.tls_key_file,
+        insecure=settings.insecure,
+        fix="set tls_cert_file and tls_key_file under [site_agent] (or --tls-cert-file and "
+        "--tls-key-file) to serve HTTPS, or pass --insecure to accept plain HTTP",
+    )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -247,11 +255,12 @@ async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) 
     try:
         await agent.start()
         await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port)
+        site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
         await site.start()
         log.info(
-            "site agent %s listening on http://%s:%d",
+            "site agent %s listening on %s://%s:%d",
             settings.site_name,
+            "http" if ssl_context is None else "https",
             settings.host,
             settings.port,
         )

@@ -340,23 +340,58 @@ class Resources:
     async def create_subnet(self, body: object) -> JSON:
         subnet_id = self.new_id()
         spec = specs.parse_subnet(body, subnet_id)
-        network = await self.store.call(self._find_live_sync, "network", spec["network"])
-        if network is None:
-            raise BadSpec(
-                "the subnet cannot be created",
-                [Problem("body.network", f"network {spec['network']!r} does not exist")],
-            )
-        spec["network"] = network.id
-        return await self._insert("subnet", subnet_id, spec["name"], spec)
+        network_ref = spec["network"]
+
+        def on_its_network() -> None:  # in the insert's transaction: no race with another
+            network = self._find_live_sync("network", network_ref)
+            if network is None:
+                raise BadSpec(
+                    "the subnet cannot be created",
+                    [Problem("body.network", f"network {network_ref!r} does not exist")],
+                )
+            spec["network"] = network.id
+            self._check_no_overlap_sync(network, spec["cidr"])
+
+        return await self._insert("subnet", subnet_id, spec["name"], spec, check=on_its_network)
+
+    def _check_no_overlap_sync(self, network: DesiredObject, cidr: str) -> None:
+        """Two subnets of one network must not share an address (which would get which?)."""
+        mine = ipaddress.ip_network(cidr)
+        for other in self.store.list_objects("subnet", include_deleting=False):
+            theirs = ipaddress.ip_network(other.spec["cidr"])
+            if other.spec["network"] != network.id or theirs.version != mine.version:
+                continue
+            if mine.overlaps(theirs):
+                raise BadSpec(
+                    "the subnet cannot be created",
+                    [
+                        Problem(
+                            "body.cidr",
+                            f"{cidr} overlaps subnet {other.id} ({theirs}) of network "
+                            f"{network.name or network.id}",
+                        )
+                    ],
+                )
 
     async def create_flavor(self, body: object) -> JSON:
         spec = specs.parse_flavor(body)
         return await self._insert("flavor", self.new_id(), spec["name"], spec)
 
-    async def _insert(self, kind: str, obj_id: str, name: str | None, spec: JSON) -> JSON:
-        def insert() -> None:
+    async def _insert(
+        self,
+        kind: str,
+        obj_id: str,
+        name: str | None,
+        spec: JSON,
+        check: Callable[[], None] | None = None,
+    ) -> JSON:
+        def checks() -> None:
+            if check is not None:
+                check()
             self._check_name_free_sync(kind, name)
-            self.store.insert_objects([NewObject(kind, obj_id, name, spec)], [])
+
+        def insert() -> None:
+            self.store.insert_objects([NewObject(kind, obj_id, name, spec)], [], check=checks)
 
         await self.store.call(insert)
         self.kick()
@@ -404,8 +439,8 @@ class Resources:
                 )
             spec["size_gb"] = size
         elif action == "snapshot":
-            name = body.get("name") or f"{vol.name}-snap{len(spec.get('snapshots', [])) + 1}"
-            spec["snapshots"] = [*spec.get("snapshots", []), str(name)]
+            default = f"{vol.name}-snap{len(spec.get('snapshots', [])) + 1}"
+            spec["snapshots"] = [*spec.get("snapshots", []), specs.snapshot_name(body, default)]
         else:
             raise InvalidInput(
                 f"unknown volume action {action!r}; known: attach, detach, extend, snapshot"

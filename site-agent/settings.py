@@ -25,6 +25,10 @@ class SiteAgentSettings:
     data_dir: Path = Path("/var/lib/atoll/site-agent")
     host: str = "127.0.0.1"
     port: int = 8471
+    # the local API: HTTPS with both of these; plain HTTP off loopback only with insecure
+    tls_cert_file: Path | None = None  # PEM certificate (chain) of the API
+    tls_key_file: Path | None = None  # its PEM private key
+    insecure: bool = False  # accept plain HTTP on a non-loopback host (warned at every start)
     site_name: str = "site"
     # compute
     virt_type: VirtType = "auto"

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from atoll.errors import InvalidInput, Problem
+from atoll.printable import PRINTABLE_HELP, is_printable
 from atoll.site_agent.drivers.network.base import AllocationPool, NetworkSpec, SubnetSpec
 
 JSON = dict[str, Any]
@@ -59,6 +60,9 @@ class _Checker:
             return None
         if not isinstance(value, str) or not value:
             self.problems.append(Problem(f"body.{key}", "must be a non-empty string"))
+            return None
+        if not is_printable(value):
+            self.problems.append(Problem(f"body.{key}", f"must be {PRINTABLE_HELP}"))
             return None
         return value
 
@@ -134,10 +138,13 @@ def _str_list(c: _Checker, key: str, limit: int) -> list[str]:
     if (
         not isinstance(value, list)
         or len(value) > limit
-        or not all(isinstance(v, str) and v for v in value)
+        or not all(isinstance(v, str) and v and is_printable(v) for v in value)
     ):
         c.problems.append(
-            Problem(f"body.{key}", f"must be a list of at most {limit} non-empty strings")
+            Problem(
+                f"body.{key}",
+                f"must be a list of at most {limit} non-empty strings ({PRINTABLE_HELP})",
+            )
         )
         return []
     return list(value)
@@ -247,6 +254,24 @@ def subnet_spec(subnet_id: str, spec: JSON) -> SubnetSpec:
         ),
         dns_nameservers=tuple(spec.get("dns_nameservers", ())),
     )
+
+
+def snapshot_name(body: JSON, default: str) -> str:
+    """The name a volume snapshot action asks for (``default`` when none), checked like any."""
+    value = body.get("name")
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InvalidInput(
+            "the snapshot is not valid",
+            [
+                Problem(
+                    "body.name",
+                    "must be 1-63 letters, digits or '-', not starting or ending with '-'",
+                )
+            ],
+        )
+    return value
 
 
 def parse_volume(body: object) -> JSON:

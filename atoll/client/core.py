@@ -42,6 +42,7 @@ class Client:
 
     what = "the server"  # how messages name it
     example = "https://host:port"  # what its URL looks like
+    ca_hint = "pass --ca-file with the hub's ca.pem"  # when its certificate does not verify
 
     def __init__(
         self,
@@ -65,7 +66,7 @@ class Client:
             context = None
             if parsed.scheme == "https":
                 context = client_ssl_context(Path(ca_file) if ca_file else None)
-            transport = UrllibTransport(context)
+            transport = UrllibTransport(context, self.ca_hint)
         self.transport = transport
 
     def open(

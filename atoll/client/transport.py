@@ -74,7 +74,12 @@ class _Reply:
 
 
 class UrllibTransport:
-    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext | None = None,
+        ca_hint: str = "pass --ca-file with the hub's ca.pem",
+    ) -> None:
+        self.ca_hint = ca_hint  # what to do when the server's certificate does not verify
         self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl_context))
 
     def send(self, request: Request, timeout: float) -> Response:
@@ -92,8 +97,7 @@ class UrllibTransport:
             reason = exc.reason
             if isinstance(reason, ssl.SSLCertVerificationError):
                 raise ConfigError(
-                    f"cannot verify the certificate of {origin}: pass --ca-file with the "
-                    "hub's ca.pem"
+                    f"cannot verify the certificate of {origin}: {self.ca_hint}"
                 ) from exc
             raise TemporaryError(f"cannot reach {origin}: {reason}") from exc
         except (TimeoutError, ConnectionError, OSError) as exc:

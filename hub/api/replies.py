@@ -16,8 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
-from atoll import ids
+from atoll import ids, jsonbody
 from atoll.errors import InvalidId, InvalidInput, Problem
+from atoll.hub.api.context import hub_of
 from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, check
 from atoll.hub.store.base import JSON, Record
 
@@ -49,12 +50,7 @@ async def read_body(request: web.Request, shape: Shape | OneOf) -> JSON:
             f"not {request.content_type or 'nothing'}"
         )
     raw = await request.read()  # aiohttp enforces the body size limit here (413)
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput(f"the request body is not valid JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise InvalidInput("the request body nests too deeply") from exc
+    data = jsonbody.loads(raw, max_bytes=hub_of(request).settings.max_body_bytes)
     return shape.validate(data)
 
 

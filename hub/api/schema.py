@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from atoll.errors import InvalidInput, Problem
+from atoll.printable import PRINTABLE_HELP, PRINTABLE_PATTERN
 
 JSON = dict[str, Any]
 FieldType = Literal["string", "integer", "number", "boolean", "object", "array"]
@@ -244,7 +245,15 @@ def name_field(what: str, required: bool = True) -> Field:
 
 
 def text_field(description: str, max_length: int = 255, required: bool = False) -> Field:
-    return Field("string", required=required, description=description, max_length=max_length)
+    """Free text a person reads (descriptions, free-form names): no control characters."""
+    return Field(
+        "string",
+        required=required,
+        description=description,
+        max_length=max_length,
+        pattern=PRINTABLE_PATTERN,
+        pattern_help=PRINTABLE_HELP,
+    )
 
 
 def time_field(description: str, nullable: bool = False, required: bool = True) -> Field:
@@ -261,6 +270,6 @@ def time_field(description: str, nullable: bool = False, required: bool = True) 
 LABELS = Field(
     "object",
     description="free-form labels (name -> short text)",
-    values=Field("string", max_length=255),
+    values=Field("string", max_length=255, pattern=PRINTABLE_PATTERN, pattern_help=PRINTABLE_HELP),
     max_properties=64,
 )

@@ -1,12 +1,13 @@
-"""Reading request bodies: JSON objects only, size-limited, with errors a client can act on."""
+"""Reading request bodies: JSON objects only, size- and depth-limited (:mod:`atoll.jsonbody`),
+with errors a client can act on."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
+from atoll import jsonbody
 from atoll.errors import InvalidInput, PayloadTooLarge, Problem
 
 MAX_BODY = 256 * 1024
@@ -15,17 +16,17 @@ MAX_BODY = 256 * 1024
 async def json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise PayloadTooLarge(f"the request body is over {MAX_BODY} bytes")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise PayloadTooLarge(f"the request body is over {MAX_BODY} bytes")
+    raw = bytearray()
+    while len(raw) <= MAX_BODY:  # read() returns what has arrived, not the whole body
+        chunk = await request.content.read(MAX_BODY + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
     if not raw.strip():
         if optional:
             return {}
         raise InvalidInput("the request needs a JSON object body", [Problem("body", "empty")])
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput("the request body is not JSON", [Problem("body", str(exc))]) from exc
+    data = jsonbody.loads(bytes(raw), max_bytes=MAX_BODY)
     if not isinstance(data, dict):
         raise InvalidInput(
             "the request body must be a JSON object", [Problem("body", "not an object")]

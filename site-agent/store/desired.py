@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from atoll.errors import NotFound
@@ -67,14 +68,23 @@ class DesiredTable(Database):
         )
         return self.get_object(kind, obj_id)
 
-    def insert_objects(self, objects: list[NewObject], leases: list[tuple[str, str, str]]) -> None:
+    def insert_objects(
+        self,
+        objects: list[NewObject],
+        leases: list[tuple[str, str, str]],
+        check: Callable[[], None] | None = None,
+    ) -> None:
         """Insert objects and IPAM leases ``(subnet_id, address, port_id)`` atomically.
 
-        A live name already taken raises DuplicateName and nothing is written.
+        A live name already taken raises DuplicateName and nothing is written. ``check``
+        runs inside the transaction before the writes (what it reads cannot change before
+        they land); it raises to refuse.
         """
         now = self.clock()
         try:
             with self.tx() as c:
+                if check is not None:
+                    check()
                 for o in objects:
                     c.execute(
                         "INSERT INTO objects(kind, id, name, spec, generation, deleting,"

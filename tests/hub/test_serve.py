@@ -8,8 +8,9 @@ import pytest
 
 from atoll.errors import ConfigError, Conflict
 from atoll.hub import bootstrap
-from atoll.hub.serve import is_loopback, tls_context
+from atoll.hub.serve import tls_context
 from atoll.hub.settings import HubSettings
+from atoll.listening import is_loopback
 
 
 @pytest.fixture(scope="module")

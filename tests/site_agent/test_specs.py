@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from hypothesis import given, settings
@@ -90,3 +91,68 @@ def test_vlan_network_needs_a_physical_network_and_an_id() -> None:
         assert {p.where for p in exc.problems} == {"body.vlan_id", "body.physical_network"}
     else:
         raise AssertionError("a vlan network without id and physnet was accepted")
+
+
+def subnet_problems(body: dict[str, Any]) -> dict[str, str]:
+    try:
+        specs.parse_subnet({"network": "lan", **body}, "sub-1")
+    except InvalidInput as exc:
+        return {p.where: p.what for p in exc.problems}
+    return {}
+
+
+@settings(max_examples=300, deadline=None)
+@given(address=st.integers(0, 2**32 - 1), prefix=st.integers(0, 32))
+def test_ipv4_subnet_rules(address: int, prefix: int) -> None:
+    """Accepted exactly when /8../30 and clear of 0/8, 127/8, 169.254/16, 224/4 and 240/4."""
+    net = ipaddress.IPv4Network((address, prefix), strict=False)
+    ranges = ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4")
+    refused = [ipaddress.IPv4Network(c) for c in ranges]
+    ok = 8 <= prefix <= 30 and not any(net.overlaps(r) for r in refused)
+    problems = subnet_problems({"cidr": str(net)})
+    assert (problems == {}) == ok, (net, problems)
+    if not ok:
+        assert set(problems) == {"body.cidr"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(high=st.integers(0, 2**16 - 1), prefix=st.integers(0, 128))
+def test_ipv6_subnet_rules(high: int, prefix: int) -> None:
+    net = ipaddress.IPv6Network((high << 112, prefix), strict=False)
+    refused = [ipaddress.IPv6Network(c) for c in ("::/8", "fe80::/10", "fec0::/10", "ff00::/8")]
+    ok = 64 <= prefix <= 126 and not any(net.overlaps(r) for r in refused)
+    assert (subnet_problems({"cidr": str(net)}) == {}) == ok, net
+
+
+def test_gateway_and_pools_must_be_hosts_of_the_subnet() -> None:
+    cidr = "10.0.0.0/24"
+    assert (
+        "network address" in subnet_problems({"cidr": cidr, "gateway": "10.0.0.0"})["body.gateway"]
+    )
+    assert "broadcast" in subnet_problems({"cidr": cidr, "gateway": "10.0.0.255"})["body.gateway"]
+    pools = [{"start": "10.0.0.10", "end": "10.0.0.20"}, {"start": "10.0.0.15", "end": "10.0.0.30"}]
+    assert (
+        "overlaps allocation_pools[0]"
+        in subnet_problems({"cidr": cidr, "allocation_pools": pools})["body.allocation_pools[1]"]
+    )
+    backwards = [{"start": "10.0.0.20", "end": "10.0.0.10"}]
+    assert (
+        "before it starts"
+        in subnet_problems({"cidr": cidr, "allocation_pools": backwards})[
+            "body.allocation_pools[0]"
+        ]
+    )
+    assert subnet_problems({"cidr": "fd00::/64", "gateway": "fd00::"})  # router anycast
+    assert subnet_problems({"cidr": cidr, "allocation_pools": pools[:1]}) == {}
+
+
+def test_free_text_refuses_control_characters() -> None:
+    for bad in ("\x1b[31m", "\x07", "\u009b", "a\x7f"):
+        keys = [f"ssh-ed25519 {bad}"]
+        body = {"name": "web-1", "flavor": bad, "image": "cirros", "ssh_keys": keys}
+        try:
+            specs.parse_server(body, "always")
+        except InvalidInput as exc:
+            assert {p.where for p in exc.problems} == {"body.flavor", "body.ssh_keys"}
+        else:
+            raise AssertionError(f"{bad!r} was accepted")

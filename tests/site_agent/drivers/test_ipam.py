@@ -187,3 +187,32 @@ def test_never_double_allocates(prefix: int, count: int) -> None:
     net = ipaddress.ip_network(subnet.cidr)
     assert all(ipaddress.ip_address(a) in net for a in got)
     assert not {"172.16.0.1", str(net.network_address), str(net.broadcast_address)} & set(got)
+
+
+@given(
+    v6=st.booleans(),
+    prefix_from_top=st.integers(min_value=2, max_value=8),
+    gateway=st.booleans(),
+    asked=st.integers(min_value=0, max_value=255),
+)
+@settings(max_examples=60, deadline=None)
+def test_never_hands_out_the_network_or_broadcast_address(
+    v6: bool, prefix_from_top: int, gateway: bool, asked: int
+) -> None:
+    """The default pool is the whole range; the network (and IPv4 broadcast) address is cut
+    out of it and refused when asked for by name."""
+    prefix = (128 if v6 else 32) - prefix_from_top
+    net = ipaddress.ip_network(f"fd00:9::/{prefix}" if v6 else f"10.9.0.0/{prefix}")
+    ipam = SubnetIpam(SubnetSpec(id="n", cidr=str(net), gateway=str(net[1]) if gateway else None))
+    reserved = {str(net.network_address)} | (set() if v6 else {str(net.broadcast_address)})
+    got: set[str] = set()
+    while True:
+        try:
+            got.add(ipam.allocate(f"o{len(got)}"))
+        except SubnetExhausted:
+            break
+    assert not got & reserved and len(got) == ipam.size
+    address = str(net[asked % net.num_addresses])
+    if address in reserved:
+        with pytest.raises(AddressOutOfRange):
+            ipam.allocate("x", address)

@@ -1,0 +1,136 @@
+"""Control characters and ANSI escapes in names and descriptions: refused at both APIs with a 400
+naming the field, and escaped by the CLI whatever the data (so data an older version stored, or
+text no API vets such as a VNFD's product name, cannot drive the operator's terminal).
+
+Before: ``"\\x1b[31m"`` in a hub description or image name, or a site volume snapshot name, was
+stored and printed raw by ``atoll ... -f table``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.nfv.packages import PACKAGES
+from tests.security.daemons import ATOLL, RunningHub, RunningSite
+
+NASTY = ["\x1b[31m", "\x07", "\u009b", "a\x7fb", "line\nbreak", "\x1b]0;owned\x07"]
+RAW = ("\x1b", "\x07", "\u009b", "\x7f")
+
+
+def problems_of(reply: Any) -> set[str]:
+    return {p["where"] for p in reply.body["error"].get("problems", [])}
+
+
+@pytest.mark.parametrize("text", NASTY)
+def test_hub_refuses_control_characters(hub: RunningHub, text: str) -> None:
+    tag = secrets.token_hex(3)
+    cases = [
+        ("/v1/projects", {"name": f"cc-{tag}", "description": text}, "body.description"),
+        ("/v1/users", {"name": f"cc-{tag}", "password": "x" * 12, "description": text},
+         "body.description"),
+        ("/v1/flavors", {"name": f"cc-{tag}", "vcpus": 1, "ram_mb": 64, "disk_gb": 1,
+                         "description": text}, "body.description"),
+        ("/v1/sites", {"name": f"cc-{tag}", "description": text}, "body.description"),
+        ("/v1/sites", {"name": f"cc2-{tag}", "labels": {"role": text}}, "body.labels.role"),
+        ("/v1/images", {"name": text, "disk_format": "qcow2"}, "body.name"),
+        ("/v1/projects", {"name": f"cc{text}", "description": "fine"}, "body.name"),
+    ]  # fmt: skip
+    for path, body, where in cases:
+        reply = hub.call("POST", path, body)
+        assert reply.status == 400, (path, reply)
+        assert where in problems_of(reply), (path, reply)
+
+
+@pytest.mark.parametrize("text", NASTY)
+def test_site_refuses_control_characters(site: RunningSite, text: str) -> None:
+    for path, body in [
+        ("/v1/networks", {"name": text}),
+        ("/v1/flavors", {"name": text, "vcpus": 1, "ram_mb": 64}),
+        ("/v1/volumes", {"name": f"v{text}", "size_gb": 1}),
+    ]:
+        reply = site.call("POST", path, body)
+        assert reply.status == 400, (path, reply)
+        assert "body.name" in problems_of(reply), (path, reply)
+
+
+def test_site_refuses_control_characters_in_snapshot_names(site: RunningSite) -> None:
+    name = f"cc-vol-{secrets.token_hex(3)}"
+    site.ok("POST", "/v1/volumes", {"name": name, "size_gb": 1})
+    for text in NASTY:
+        reply = site.call("POST", f"/v1/volumes/{name}/actions/snapshot", {"name": text})
+        assert reply.status == 400, reply
+        assert "body.name" in problems_of(reply), reply
+    snaps = site.ok("GET", f"/v1/volumes/{name}")["volume"].get("snapshots", [])
+    assert not any(c in s for s in snaps for c in RAW), snaps
+
+
+def test_output_escapes_control_characters() -> None:
+    import io
+
+    from atoll.output import emit
+    from atoll.printable import escape as printable
+
+    assert printable("ok \u00e9\u4e2d") == "ok \u00e9\u4e2d"
+    assert printable("\x1b[31m") == "\\x1b[31m"
+    assert printable("\u009b2J") == "\\x9b2J"
+    assert printable("a\x7fb\x07") == "a\\x7fb\\x07"
+    assert printable("l1\nl2\t", keep="\n\t") == "l1\nl2\t"
+    out = io.StringIO()
+    rows = [{"name": "\x1b[31mred", "description": ["\u009b", {"k": "\x07"}]}]
+    emit(rows, "table", ["name", "description"], stream=out)
+    emit(rows[0], "table", stream=out)
+    emit(rows, "json", stream=out)
+    assert not any(c in out.getvalue() for c in RAW), out.getvalue()
+    assert "\\x1b[31mred" in out.getvalue()
+
+
+def test_cli_error_messages_are_escaped(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from atoll.cli import main
+
+    # the config path comes back in the error message
+    missing = str(tmp_path / "\x1b[2Jgone.toml")
+    code = main(["site-agent", "run", "--data-dir", str(tmp_path), "--config", missing])
+    err = capsys.readouterr().err
+    assert code == 1 and "\x1b" not in err and "\\x1b[2J" in err
+
+
+def test_cli_table_of_an_unvetted_name_from_the_hub_is_escaped(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    """A VNFD's product name is text from a package, not a field the API checks."""
+    package = tmp_path / "evil-package"
+    shutil.copytree(PACKAGES / "getting-started", package)
+    image = package / "Files/images/cirros-0.5.2-x86_64-disk.img"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b"image bits" * 4096)
+    for vnfd in (package / "Definitions").glob("*.yaml"):
+        text = vnfd.read_text()
+        text = text.replace("'Sample VNF'", '"Sample\\e[31mVNF"')
+        text = text.replace("product_name: Sample VNF", 'product_name: "Sample\\e[31mVNF"')
+        vnfd.write_text(text)
+    env = {
+        **os.environ,
+        "ATOLL_URL": hub.url,
+        "ATOLL_TOKEN": hub.tenant("cc-packages", f"cc-{secrets.token_hex(3)}"),
+        "ATOLL_CA_FILE": str(hub.ca_file),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+
+    def atoll(*argv: str) -> str:
+        done = subprocess.run([str(ATOLL), *argv], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    uploaded = atoll("vnf", "package", "upload", str(package))
+    assert "\\x1b[31m" in uploaded and "\x1b" not in uploaded, uploaded
+    listed = atoll("vnf", "package", "list", "-f", "table")
+    assert "Sample\\x1b[31mVNF" in listed and "\x1b" not in listed, listed
+    as_json = atoll("vnf", "package", "list", "-f", "json")
+    assert "\x1b" not in as_json and "\\u001b" in as_json
