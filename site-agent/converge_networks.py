@@ -52,8 +52,8 @@ class NetworkConverger:
             and status.detail.get("digest") == digest
         ):
             return
-        spec = network_spec(net, subnets)
         try:
+            spec = network_spec(net, subnets)
             await self.journal.act(
                 "network", net.id, "ensure_network", net.id,
                 lambda: self.host.network.ensure_network(spec),

@@ -19,7 +19,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from atoll.errors import AtollError, NotFound, TemporaryError
+from atoll.errors import AtollError, NotFound, PermanentError, TemporaryError
+from atoll.resources import NetworkSpec as NetworkModel
+from atoll.resources import PortSpec as PortModel
+from atoll.resources import ServerSpec
+from atoll.resources import SubnetSpec as SubnetModel
 from atoll.site_agent.drivers.compute.base import (
     ConfigDriveSpec,
     DiskBoot,
@@ -113,23 +117,21 @@ class ServerConverger:
     async def _build(
         self, server: DesiredObject, domain: DomainStatus | None, detail: JSON
     ) -> None:
-        spec, sid = server.spec, server.id
-        rebuild = spec.get("rebuilds", 0) > detail.get("rebuilds_done", 0)
+        spec, sid = server.typed(ServerSpec), server.id
+        rebuild = spec.rebuilds > detail.get("rebuilds_done", 0)
         if rebuild:
             await self._act(sid, "delete_domain", sid, lambda: self.host.compute.delete(sid))
             await self._act(
                 sid, "delete_root_disk", sid, lambda: self.host.storage.delete_root_disk(sid)
             )
         disks = []
-        for vol_id in spec.get("volumes", []):
+        for vol_id in spec.volumes:
             try:
                 vol = await self.host.storage.get_volume(vol_id)
             except NotFound as exc:
                 raise TemporaryError(f"volume {vol_id} is not created yet", delay=1.0) from exc
             disks.append(DiskSpec(vol.path, vol.format, volume_id=vol_id))
-        ports = [
-            await self.store.call(self.store.get_object, "port", p) for p in spec.get("ports", [])
-        ]
+        ports = [await self.store.call(self.store.get_object, "port", p) for p in spec.ports]
         # root disk, ports and config drive do not depend on each other: made concurrently
         results = await asyncio.gather(
             self._boot_source(server),
@@ -148,8 +150,8 @@ class ServerConverger:
         dspec = DomainSpec(
             server_id=sid,
             name=server.name or sid,
-            vcpus=spec["vcpus"],
-            ram_mb=spec["ram_mb"],
+            vcpus=_resolved(spec.vcpus, server),
+            ram_mb=_resolved(spec.ram_mb, server),
             boot=boot,
             disks=tuple(disks),
             nics=tuple(_nic(b) for b in bindings),
@@ -161,7 +163,7 @@ class ServerConverger:
             await self._hotplug(sid, disks, detail)
         detail["volumes"] = {d.volume_id: str(d.path) for d in disks if d.volume_id}
         await self._act(sid, "define", sid, lambda: self.host.compute.define(dspec))
-        detail["rebuilds_done"] = spec.get("rebuilds", 0)
+        detail["rebuilds_done"] = spec.rebuilds
         await self._status(sid, "BUILDING", observed_generation=server.generation, detail=detail)
 
     async def _hotplug(self, sid: str, disks: list[DiskSpec], detail: JSON) -> None:
@@ -186,35 +188,35 @@ class ServerConverger:
                 )
 
     async def _boot_source(self, server: DesiredObject) -> DiskBoot | KernelBoot:
-        spec, sid = server.spec, server.id
+        spec, sid = server.typed(ServerSpec), server.id
         root = None
-        if spec.get("image"):
-            image = spec["image"]
+        if spec.image:
+            image = spec.image
             disk = await self._act(
                 sid, "create_root_disk", sid, lambda: self.host.storage.create_root_disk(sid, image)
             )
             root = disk.path
-        if spec.get("kernel"):
-            kernel = await self.host.storage.get_image(spec["kernel"])
-            initrd = (
-                await self.host.storage.get_image(spec["ramdisk"]) if spec.get("ramdisk") else None
-            )
+        if spec.kernel:
+            kernel = await self.host.storage.get_image(spec.kernel)
+            initrd = await self.host.storage.get_image(spec.ramdisk) if spec.ramdisk else None
             return KernelBoot(
                 kernel=kernel.path,
                 initrd=initrd.path if initrd else None,
-                cmdline=spec.get("kernel_cmdline", "console=ttyS0"),
+                cmdline=spec.kernel_cmdline or "console=ttyS0",
                 root_disk=root,
             )
         assert root is not None
         return DiskBoot(root)
 
     async def _plug(self, server: DesiredObject, port: DesiredObject) -> PortBinding:
-        network = await self.store.call(self.store.get_object, "network", port.spec["network"])
+        pspec_ = port.typed(PortModel)
+        network = await self.store.call(self.store.get_object, "network", pspec_.network)
         net_status = await self.store.call(self.store.get_status, "network", network.id)
         if net_status is None or net_status.state != "ACTIVE":
             raise TemporaryError(f"network {network.name} is not ready yet", delay=1.0)
         subnets = await self.store.call(self.store.list_objects, "subnet", False)
-        nspec = network_spec(network, [s for s in subnets if s.spec["network"] == network.id])
+        mine = [s for s in subnets if s.typed(SubnetModel).network == network.id]
+        nspec = network_spec(network, mine)
         pspec = port_spec(port)
         return await self._act(
             server.id, "plug_port", port.id, lambda: self.host.network.plug_port(nspec, pspec)
@@ -223,22 +225,25 @@ class ServerConverger:
     async def _config_drive(self, server: DesiredObject, ports: list[DesiredObject]) -> Path:
         nets = []
         for port in ports:
-            network = await self.store.call(self.store.get_object, "network", port.spec["network"])
+            pspec = port.typed(PortModel)
+            network = await self.store.call(self.store.get_object, "network", pspec.network)
             addresses: tuple[str, ...] = ()
-            gateway, dns = None, ()
-            if port.spec.get("subnet"):
-                subnet = await self.store.call(self.store.get_object, "subnet", port.spec["subnet"])
-                prefix = ipaddress.ip_network(subnet.spec["cidr"]).prefixlen
-                addresses = (f"{port.spec['ip']}/{prefix}",)
-                gateway = subnet.spec.get("gateway")
-                dns = tuple(subnet.spec.get("dns_nameservers", ()))
-            mtu = int(network.spec.get("mtu", 1500))
-            nets.append(NetworkConfig(port.spec["mac"], addresses, gateway, dns, mtu))
+            gateway: str | None = None
+            dns: tuple[str, ...] = ()
+            if pspec.subnet:
+                subnet = await self.store.call(self.store.get_object, "subnet", pspec.subnet)
+                sspec = subnet.typed(SubnetModel)
+                prefix = ipaddress.ip_network(sspec.cidr).prefixlen
+                addresses = (f"{pspec.ip}/{prefix}",)
+                gateway, dns = sspec.gateway, sspec.dns_nameservers
+            mtu = network.typed(NetworkModel).mtu
+            nets.append(NetworkConfig(pspec.mac or "", addresses, gateway, dns, mtu))
+        spec = server.typed(ServerSpec)
         cd = ConfigDriveSpec(
             instance_id=server.id,
             hostname=server.name or server.id,
-            ssh_keys=tuple(server.spec.get("ssh_keys", ())),
-            user_data=server.spec.get("user_data"),
+            ssh_keys=spec.ssh_keys,
+            user_data=spec.user_data,
             networks=tuple(nets),
         )
         path = self.host.config_drive_path(server.id)
@@ -254,14 +259,14 @@ class ServerConverger:
     async def _power(
         self, server: DesiredObject, domain: DomainStatus, detail: JSON, fresh: bool
     ) -> float | None:
-        spec, sid, now = server.spec, server.id, self.clock()
+        spec, sid, now = server.typed(ServerSpec), server.id, self.clock()
         running = domain.state in (
             DomainState.RUNNING,
             DomainState.PAUSED,
             DomainState.SHUTTING_DOWN,
         )
         detail["reboots_done"] = detail.get("reboots_done", 0)
-        if spec.get("power") == "stopped":
+        if spec.power == "stopped":
             if running:
                 await self._act(
                     sid, "stop", sid, lambda: self.host.compute.stop(sid, self.host.stop_timeout)
@@ -271,12 +276,12 @@ class ServerConverger:
             )
             return None
         if running:
-            if spec.get("reboots", 0) > detail["reboots_done"]:
-                hard = bool(spec.get("reboot_hard"))
+            if spec.reboots > detail["reboots_done"]:
+                hard = spec.reboot_hard
                 await self._act(
                     sid, "reboot", sid, lambda: self.host.compute.reboot(sid, hard=hard)
                 )
-                detail["reboots_done"] = spec.get("reboots", 0)
+                detail["reboots_done"] = spec.reboots
             if (
                 detail.get("restarts")
                 and now - detail.get("started_at", now) >= self.backoff.stable_after
@@ -290,7 +295,7 @@ class ServerConverger:
             )
             return None
         kind = "none" if fresh else exit_kind(domain.reason)
-        policy = spec.get("restart_policy", "on-failure")
+        policy = spec.restart_policy
         if not should_restart(policy, kind):
             state = "CRASHED" if kind == "crash" else "SHUTOFF"
             await self._status(
@@ -320,12 +325,14 @@ class ServerConverger:
                 policy,
             )
         await self._act(sid, "start", sid, lambda: self.host.compute.start(sid))
-        detail.update(reboots_done=spec.get("reboots", 0), started_at=now, power_state="running")
+        detail.update(reboots_done=spec.reboots, started_at=now, power_state="running")
         await self._status(sid, "ACTIVE", message="", detail=detail)
         return None
 
     # -- teardown ----------------------------------------------------------------------------
     async def teardown(self, server: DesiredObject, *, purge: bool) -> None:
+        # reads the stored spec as it is, not the typed model: a spec that no longer loads
+        # (damaged, or from a newer agent) must still be deletable
         sid = server.id
         await self._act(sid, "delete_domain", sid, lambda: self.host.compute.delete(sid))
         for port_id in server.spec.get("ports", []):
@@ -342,6 +349,13 @@ class ServerConverger:
         await self._act(sid, "remove_files", str(self.host.instance_dir(sid)), remove_files)
         if purge:
             await self.store.call(self.store.purge_server, sid, list(server.spec.get("ports", [])))
+
+
+def _resolved(value: int | None, server: DesiredObject) -> int:
+    """A size the site filled in when it accepted the server (never missing once stored)."""
+    if value is None:
+        raise PermanentError(f"server {server.id} was stored without its flavor's size")
+    return value
 
 
 def _nic(binding: PortBinding) -> NicSpec:

@@ -11,6 +11,7 @@ import logging
 from functools import partial
 
 from atoll.errors import AtollError, NotFound, TemporaryError
+from atoll.resources import VolumeSpec
 from atoll.site_agent.host import GiB, Host
 from atoll.site_agent.journal import Journal
 from atoll.site_agent.store import DesiredObject, LocalStore
@@ -72,7 +73,8 @@ class VolumeConverger:
         status = await self.store.call(self.store.get_status, "volume", vol.id)
         if status and status.observed_generation == vol.generation and status.state != "CREATING":
             return
-        vid, size = vol.id, int(vol.spec["size_gb"]) * GiB
+        spec = vol.typed(VolumeSpec)
+        vid, size = vol.id, spec.size_gb * GiB
         storage = self.host.storage
         try:
             disk = await storage.get_volume(vid)
@@ -85,13 +87,13 @@ class VolumeConverger:
                 "volume", vid, "extend_volume", vid, lambda: storage.extend_volume(vid, size)
             )
         have = {s.snapshot_id for s in await storage.list_snapshots(vid)}
-        for name in vol.spec.get("snapshots", []):
+        for name in spec.snapshots:
             if snapshot_id(vid, name) not in have:
                 await self.journal.act(
                     "volume", vid, "snapshot", snapshot_id(vid, name),
                     partial(storage.snapshot_volume, vid, snapshot_id(vid, name)),
                 )  # fmt: skip
-        state = "IN-USE" if vol.spec.get("server") else "AVAILABLE"
+        state = "IN-USE" if spec.server else "AVAILABLE"
         await self._set(vol, state, path=str(disk.path), allocated_bytes=disk.allocated_bytes)
 
     async def _delete(self, vol: DesiredObject) -> None:

@@ -1,9 +1,9 @@
 """``Host``: the three drivers of this machine and where the agent keeps per-server files.
 
 The reconciler, audit and recovery are given one ``Host``; tests hand in the drivers'
-in-memory fakes, the daemon the real drivers. Translation between the agent's desired spec
-(JSON in the store) and the drivers' value types lives here too, so every caller builds a
-``NetworkSpec`` or ``PortSpec`` the same way.
+in-memory fakes, the daemon the real drivers. Translation between the agent's desired
+objects (the typed model of :mod:`atoll.resources`) and the drivers' value types lives here
+too, so every caller builds a ``NetworkSpec`` or ``PortSpec`` the same way.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from atoll.resources import NetworkSpec as NetworkModel
+from atoll.resources import PortSpec as PortModel
 from atoll.site_agent.drivers.compute.base import ComputeDriver
 from atoll.site_agent.drivers.network.base import FixedIp, NetworkDriver, NetworkSpec, PortSpec
 from atoll.site_agent.drivers.storage.base import StorageDriver
@@ -53,26 +54,28 @@ class Host:
 
 
 def network_spec(network: DesiredObject, subnets: list[DesiredObject]) -> NetworkSpec:
-    spec: dict[str, Any] = network.spec
+    """The driver's view of a desired network and its subnets."""
+    spec = network.typed(NetworkModel)
     return NetworkSpec(
         id=network.id,
         name=network.name or network.id,
-        segment_type=spec.get("segment_type", "flat"),
-        physical_network=spec.get("physical_network"),
-        vlan_id=spec.get("vlan_id"),
+        segment_type=spec.segment_type,
+        physical_network=spec.physical_network,
+        vlan_id=spec.vlan_id,
         subnets=tuple(subnet_spec(s.id, s.spec) for s in subnets),
-        mtu=spec.get("mtu", 1500),
+        mtu=spec.mtu,
     )
 
 
 def port_spec(port: DesiredObject) -> PortSpec:
-    spec = port.spec
-    fixed = (FixedIp(spec["subnet"], spec["ip"]),) if spec.get("ip") else ()
+    """The driver's view of a desired port."""
+    spec = port.typed(PortModel)
+    fixed = (FixedIp(spec.subnet, spec.ip),) if spec.ip and spec.subnet else ()
     return PortSpec(
         id=port.id,
-        network_id=spec["network"],
-        mac=spec["mac"],
-        server_id=spec.get("server"),
+        network_id=spec.network,
+        mac=spec.mac or "",
+        server_id=spec.server,
         fixed_ips=fixed,
-        vnic_type=spec.get("vnic_type", "normal"),
+        vnic_type=spec.vnic_type,
     )

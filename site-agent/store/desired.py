@@ -13,15 +13,20 @@ hub has never seen), ``project_id`` the project it belongs to (an immutable id).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from atoll.errors import NotFound
 from atoll.ids import Origin
+from atoll.resources import SPECS, Model
 from atoll.site_agent.errors import DuplicateName
 from atoll.site_agent.store.database import JSON, Database
+
+M = TypeVar("M", bound=Model)
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,22 @@ class DesiredObject:
     origin: Origin = "site"
     hub_revision: int | None = None
     project_id: str | None = None
+
+    @functools.cached_property
+    def model(self) -> Model:
+        """The spec as the typed model of its kind (:mod:`atoll.resources`), read once.
+
+        Keys the model does not know (the object's name, site bookkeeping) stay in
+        ``extra``; a stored spec the model refuses raises InvalidInput naming the object.
+        """
+        return SPECS[self.kind].from_wire(self.spec, where=f"{self.kind} {self.id}")
+
+    def typed(self, cls: type[M]) -> M:
+        """:attr:`model` as ``cls`` (``server.typed(ServerSpec).vcpus``)."""
+        model = self.model
+        if not isinstance(model, cls):
+            raise TypeError(f"{self.kind} {self.id} is not a {cls.__name__}")
+        return model
 
 
 @dataclass(frozen=True)
