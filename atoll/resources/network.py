@@ -52,35 +52,113 @@ class SubnetSpec(Model):
     dns_nameservers: tuple[str, ...] = bounded((), high=4)
 
     def problems(self, where: str) -> list[Problem]:
-        try:
-            net = ipaddress.ip_network(self.cidr, strict=True)
-        except ValueError as exc:
-            return [Problem(at(where, "cidr"), f"{self.cidr!r} is not a network ({exc})")]
-        out: list[Problem] = []
-        if self.gateway is not None:
-            out += _inside(net, self.gateway, at(where, "gateway"))
-        for i, pool in enumerate(self.allocation_pools):
-            here = at(where, f"allocation_pools[{i}]")
-            out += _inside(net, pool.start, f"{here}.start")
-            out += _inside(net, pool.end, f"{here}.end")
-        for i, server in enumerate(self.dns_nameservers):
-            try:
-                ipaddress.ip_address(server)
-            except ValueError:
-                out.append(Problem(at(where, f"dns_nameservers[{i}]"), "is not an IP address"))
-        return out
+        pools = tuple((p.start, p.end) for p in self.allocation_pools)
+        return subnet_problems(self.cidr, self.gateway, pools, self.dns_nameservers, where)
 
 
-def _inside(
-    net: ipaddress.IPv4Network | ipaddress.IPv6Network, address: str, where: str
+# What a subnet may be (Neutron refuses the same ranges; its subnet pools' default minimum
+# prefix is /8 for IPv4). A site subnet is one L2 segment of unicast host addresses:
+# - prefix length: IPv4 /8 to /30 (a gateway, a host, network and broadcast), IPv6 /64 (one
+#   link, RFC 4291) to /126; shorter is a routed aggregate or the whole internet, longer
+#   leaves no host beside the network address;
+# - no address in the unspecified, loopback, link-local, multicast or reserved ranges below.
+PREFIX_BOUNDS = {4: (8, 30), 6: (64, 126)}
+REFUSED_RANGES: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = tuple(
+    (ipaddress.ip_network(cidr), why)
+    for cidr, why in (
+        ("0.0.0.0/8", "unspecified ('this network')"),
+        ("127.0.0.0/8", "loopback"),
+        ("169.254.0.0/16", "link-local"),
+        ("224.0.0.0/4", "multicast"),
+        ("240.0.0.0/4", "reserved (including the broadcast address 255.255.255.255)"),
+        ("::/8", "reserved (unspecified, loopback, IPv4-mapped)"),
+        ("fe80::/10", "link-local"),
+        ("fec0::/10", "site-local, deprecated (RFC 3879)"),
+        ("ff00::/8", "multicast"),
+    )
+)
+
+
+def cidr_problems(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> list[str]:
+    """Why ``net`` cannot be a site subnet (empty when it can)."""
+    low, high = PREFIX_BOUNDS[net.version]
+    found = []
+    if not low <= net.prefixlen <= high:
+        found.append(f"prefix /{net.prefixlen} is outside /{low}../{high} for IPv{net.version}")
+    for refused, why in REFUSED_RANGES:
+        if refused.version == net.version and net.overlaps(refused):
+            found.append(f"{net} reaches into {refused}, which is {why}")
+    return found
+
+
+def subnet_problems(
+    cidr: str,
+    gateway: str | None,
+    pools: tuple[tuple[str, str], ...],
+    dns_nameservers: tuple[str, ...],
+    where: str,
 ) -> list[Problem]:
+    """Everything wrong with a subnet on its own: the one place these rules live (the site's
+    API, its IPAM and its network driver all ask here). Overlaps with the other subnets of
+    the same network need the store, and are checked with the write."""
     try:
-        ip = ipaddress.ip_address(address)
+        net = ipaddress.ip_network(cidr, strict=True)
+    except ValueError as exc:
+        return [Problem(at(where, "cidr"), f"{cidr!r} is not a network address: {exc}")]
+    found = [Problem(at(where, "cidr"), "; ".join(why)) for why in [cidr_problems(net)] if why]
+    named = [("gateway", gateway)] if gateway else []
+    for i, (start, end) in enumerate(pools):
+        named += [(f"allocation_pools[{i}].start", start), (f"allocation_pools[{i}].end", end)]
+    for key, text in named:
+        problem = host_problem(net, text)
+        if problem:
+            found.append(Problem(at(where, key), problem))
+    found += _pool_order_problems(pools, where)
+    for i, dns in enumerate(dns_nameservers):
+        try:
+            ipaddress.ip_address(dns)
+        except ValueError:
+            found.append(
+                Problem(at(where, f"dns_nameservers[{i}]"), f"{dns!r} is not an IP address")
+            )
+    return found
+
+
+def host_problem(net: ipaddress.IPv4Network | ipaddress.IPv6Network, text: str) -> str | None:
+    """Why ``text`` is not a host address of ``net`` (None when it is)."""
+    try:
+        addr = ipaddress.ip_address(text)
     except ValueError:
-        return [Problem(where, f"{address!r} is not an IP address")]
-    if ip not in net:
-        return [Problem(where, f"{address} is not in {net}")]
-    return []
+        return f"{text!r} is not an IP address"
+    if addr not in net:
+        return f"{text} is outside {net}"
+    if addr == net.network_address:
+        return f"{text} is the network address of {net}, not a host"
+    if net.version == 4 and addr == net.broadcast_address:
+        return f"{text} is the broadcast address of {net}, not a host"
+    return None
+
+
+def _pool_order_problems(pools: tuple[tuple[str, str], ...], where: str) -> list[Problem]:
+    found: list[Problem] = []
+    spans: list[tuple[int, int, int]] = []
+    for i, (first, last) in enumerate(pools):
+        try:
+            start, end = int(ipaddress.ip_address(first)), int(ipaddress.ip_address(last))
+        except ValueError:
+            continue  # reported with the addresses
+        if end < start:
+            found.append(
+                Problem(at(where, f"allocation_pools[{i}]"), f"ends ({last}) before it starts")
+            )
+            continue
+        for j, other_start, other_end in spans:
+            if start <= other_end and other_start <= end:
+                found.append(
+                    Problem(at(where, f"allocation_pools[{i}]"), f"overlaps allocation_pools[{j}]")
+                )
+        spans.append((i, start, end))
+    return found
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

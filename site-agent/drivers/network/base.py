@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from atoll.errors import Problem
+from atoll.resources.network import subnet_problems
 from atoll.site_agent.drivers.network.errors import NetworkSpecInvalid
 
 SegmentType = Literal["flat", "vlan"]
@@ -50,41 +51,6 @@ class AllocationPool:
     end: str
 
 
-# What a subnet may be (Neutron refuses the same ranges; its subnet pools' default minimum
-# prefix is /8 for IPv4). A site subnet is one L2 segment of unicast host addresses:
-# - prefix length: IPv4 /8 to /30 (a gateway, a host, network and broadcast), IPv6 /64 (one
-#   link, RFC 4291) to /126; shorter is a routed aggregate or the whole internet, longer
-#   leaves no host beside the network address;
-# - no address in the unspecified, loopback, link-local, multicast or reserved ranges below.
-PREFIX_BOUNDS = {4: (8, 30), 6: (64, 126)}
-REFUSED_RANGES: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = tuple(
-    (ipaddress.ip_network(cidr), why)
-    for cidr, why in (
-        ("0.0.0.0/8", "unspecified ('this network')"),
-        ("127.0.0.0/8", "loopback"),
-        ("169.254.0.0/16", "link-local"),
-        ("224.0.0.0/4", "multicast"),
-        ("240.0.0.0/4", "reserved (including the broadcast address 255.255.255.255)"),
-        ("::/8", "reserved (unspecified, loopback, IPv4-mapped)"),
-        ("fe80::/10", "link-local"),
-        ("fec0::/10", "site-local, deprecated (RFC 3879)"),
-        ("ff00::/8", "multicast"),
-    )
-)
-
-
-def cidr_problems(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> list[str]:
-    """Why ``net`` cannot be a site subnet (empty when it can)."""
-    low, high = PREFIX_BOUNDS[net.version]
-    found = []
-    if not low <= net.prefixlen <= high:
-        found.append(f"prefix /{net.prefixlen} is outside /{low}../{high} for IPv{net.version}")
-    for refused, why in REFUSED_RANGES:
-        if refused.version == net.version and net.overlaps(refused):
-            found.append(f"{net} reaches into {refused}, which is {why}")
-    return found
-
-
 @dataclass(frozen=True)
 class SubnetSpec:
     id: str
@@ -94,67 +60,11 @@ class SubnetSpec:
     dns_nameservers: tuple[str, ...] = ()
 
     def problems(self, where: str) -> list[Problem]:
-        """Everything wrong with this subnet on its own (overlaps with other subnets of its
+        """Everything wrong with this subnet on its own (the rules of the typed model,
+        :func:`atoll.resources.network.subnet_problems`; overlaps with other subnets of its
         network are the agent core's check, made with the write)."""
-        try:
-            net = ipaddress.ip_network(self.cidr, strict=True)
-        except ValueError as exc:
-            return [Problem(f"{where}.cidr", f"{self.cidr!r} is not a network address: {exc}")]
-        found = [Problem(f"{where}.cidr", "; ".join(why)) for why in [cidr_problems(net)] if why]
-        named = [("gateway", self.gateway)] if self.gateway else []
-        for i, pool in enumerate(self.allocation_pools):
-            named += [(f"allocation_pools[{i}].start", pool.start)]
-            named += [(f"allocation_pools[{i}].end", pool.end)]
-        for key, text in named:
-            problem = _host_problem(net, text)
-            if problem:
-                found.append(Problem(f"{where}.{key}", problem))
-        found += _pool_order_problems(self.allocation_pools, where)
-        for i, dns in enumerate(self.dns_nameservers):
-            try:
-                ipaddress.ip_address(dns)
-            except ValueError:
-                found.append(
-                    Problem(f"{where}.dns_nameservers[{i}]", f"{dns!r} is not an IP address")
-                )
-        return found
-
-
-def _host_problem(net: ipaddress.IPv4Network | ipaddress.IPv6Network, text: str) -> str | None:
-    """Why ``text`` is not a host address of ``net`` (None when it is)."""
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        return f"{text!r} is not an IP address"
-    if addr not in net:
-        return f"{text} is outside {net}"
-    if addr == net.network_address:
-        return f"{text} is the network address of {net}, not a host"
-    if net.version == 4 and addr == net.broadcast_address:
-        return f"{text} is the broadcast address of {net}, not a host"
-    return None
-
-
-def _pool_order_problems(pools: tuple[AllocationPool, ...], where: str) -> list[Problem]:
-    found: list[Problem] = []
-    spans: list[tuple[int, int, int]] = []
-    for i, pool in enumerate(pools):
-        try:
-            start, end = int(ipaddress.ip_address(pool.start)), int(ipaddress.ip_address(pool.end))
-        except ValueError:
-            continue  # reported with the addresses
-        if end < start:
-            found.append(
-                Problem(f"{where}.allocation_pools[{i}]", f"ends ({pool.end}) before it starts")
-            )
-            continue
-        for j, other_start, other_end in spans:
-            if start <= other_end and other_start <= end:
-                found.append(
-                    Problem(f"{where}.allocation_pools[{i}]", f"overlaps allocation_pools[{j}]")
-                )
-        spans.append((i, start, end))
-    return found
+        pools = tuple((p.start, p.end) for p in self.allocation_pools)
+        return subnet_problems(self.cidr, self.gateway, pools, self.dns_nameservers, where)
 
 
 @dataclass(frozen=True)
