@@ -8,7 +8,10 @@ One token format (:mod:`atoll.tokens`: ``atl1.<claims>.<Ed25519 signature>``), t
 - **the agent itself**: at first start it makes an Ed25519 signing key (stored in the
   database) and a local admin credential. The credential is printed once and only its
   argon2 hash is kept; ``POST /v1/auth/tokens`` exchanges it for a local token
-  (system scope, role ``admin``) that expires after ``token_ttl`` seconds.
+  (system scope, role ``admin``) that expires after ``token_ttl`` seconds. The secret is
+  checked in the bounded argon2 pool of :mod:`atoll.passwords` (never on the store's
+  thread), and failures are throttled per caller address by :mod:`atoll.throttle` (429 with
+  ``Retry-After``; the right secret from another address always works).
 
 Authorization is one rule (:func:`authorize`): system-scoped tokens only (the site is run by
 its operators, not by tenants); reads need ``admin``, ``member`` or ``reader``, changes
@@ -24,14 +27,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll import tokens
 from atoll.errors import Forbidden, Unauthenticated
+from atoll.passwords import Passwords
 from atoll.site_agent.store import LocalStore
+from atoll.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +54,15 @@ class Authenticator:
         data_dir: Path,
         ttl: float = 3600.0,
         clock: Callable[[], float] = time.time,
+        passwords: Passwords | None = None,
+        throttle: FailureThrottle | None = None,
     ) -> None:
         self.store = store
         self.data_dir = data_dir
         self.ttl = ttl
         self.clock = clock
-        self._hasher = PasswordHasher()
+        self.passwords = passwords or Passwords()
+        self.throttle = throttle or FailureThrottle(clock)
         self._signer: tokens.TokenSigner | None = None
         self._verifier: tokens.TokenVerifier | None = None
         self._trusted_stamp: float | None = None
@@ -79,7 +85,7 @@ class Authenticator:
             return None
         # a fixed prefix: never starts with '-' (a flag to argparse), easy to spot in a leak
         secret = "atls_" + secrets.token_urlsafe(24)
-        if not self.store.add_credential(ADMIN, self._hasher.hash(secret)):
+        if not self.store.add_credential(ADMIN, self.passwords.hash_now(secret)):
             return None
         return secret
 
@@ -103,15 +109,16 @@ class Authenticator:
     def joined(self) -> bool:
         return (self.data_dir / HUB_KEY_FILE).exists()
 
-    def issue_sync(self, name: str, secret: str) -> dict[str, Any]:
-        """Exchange a local credential for a local token."""
-        stored = self.store.get_credential(name)
-        if stored is None or self._signer is None:
+    async def issue(self, name: str, secret: str, source: str) -> dict[str, Any]:
+        """Exchange a local credential for a local token; ``source`` is the caller's address
+        (failures are throttled per address, and per address and credential name)."""
+        self.throttle.check(source, name)
+        stored = await self.store.call(self.store.get_credential, name)
+        if not await self.passwords.verify(stored, secret, source) or self._signer is None:
+            log.info("local credential %s: wrong secret from %s", name, source)
+            self.throttle.failed(source, name)
             raise Unauthenticated("wrong credential name or secret")
-        try:
-            self._hasher.verify(stored, secret)
-        except (VerificationError, InvalidHashError) as exc:
-            raise Unauthenticated("wrong credential name or secret") from exc
+        self.throttle.succeeded(source, name)
         now = self.clock()
         claims = tokens.Claims(
             token_id=tokens.new_token_id(),

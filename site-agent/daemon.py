@@ -20,6 +20,7 @@ from aiohttp import web
 
 from atoll import __version__
 from atoll.errors import TemporaryError
+from atoll.passwords import Passwords
 from atoll.private_files import private_dir, private_files, restrict_umask, sqlite_files
 from atoll.site_agent import hub_images, libvirtd
 from atoll.site_agent.api.app import build_app
@@ -36,6 +37,7 @@ from atoll.site_agent.ring import Ring
 from atoll.site_agent.settings import SiteAgentSettings
 from atoll.site_agent.store import LocalStore
 from atoll.site_agent.telemetry import Telemetry
+from atoll.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
 GiB = 1024**3
@@ -145,7 +147,18 @@ class Agent:
     async def open(cls, settings: SiteAgentSettings, host: Host, out: TextIO = sys.stdout) -> Agent:
         await asyncio.to_thread(_private_data, settings, host)
         store = await LocalStore(settings.db_path).open()
-        auth = Authenticator(store, settings.data_dir, ttl=settings.token_ttl)
+        auth = Authenticator(
+            store,
+            settings.data_dir,
+            ttl=settings.token_ttl,
+            passwords=Passwords(workers=settings.password_workers, queue=settings.password_queue),
+            throttle=FailureThrottle(
+                time.time,
+                per_source=settings.login_failures_per_source,
+                per_source_user=settings.login_failures_per_source_user,
+                window=settings.login_failure_window,
+            ),
+        )
         secret = await store.call(auth.bootstrap_sync)
         if secret is not None:
             out.write(
@@ -220,6 +233,7 @@ class Agent:
         await self.host.compute.close()
         await self.host.network.close()
         await self.store.close()
+        self.auth.passwords.close()
 
     async def health(self) -> dict[str, Any]:
         error = self.reconciler.last_error

@@ -17,8 +17,7 @@ async def create(request: web.Request) -> web.Response:
             "a token request needs the credential",
             [Problem("body.secret", "must be the local admin credential")],
         )
-    auth = request.app[CTX].auth
-    issued = await auth.store.call(auth.issue_sync, name, secret)
+    issued = await request.app[CTX].auth.issue(name, secret, request.remote or "unknown")
     return web.json_response(issued, status=201)
 
 

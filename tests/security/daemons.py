@@ -14,7 +14,9 @@ error status: an attacker reads every answer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.client
 import json
 import os
 import secrets
@@ -67,8 +69,12 @@ class Daemon:
         raw: bytes | None = None,
         headers: dict[str, str] | None = None,
         timeout: float = 30.0,
+        source: str | None = None,
     ) -> Reply:
-        """One HTTP request; ``token=None`` uses the daemon's admin token, ``""`` none at all."""
+        """One HTTP request; ``token=None`` uses the daemon's admin token, ``""`` none at all.
+
+        ``source`` (a loopback address such as ``127.0.0.9``) is the address the request
+        comes from, so a test can play several clients on one machine."""
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
         if data is not None:
@@ -78,8 +84,9 @@ class Daemon:
             req.add_header("Authorization", f"Bearer {bearer}")
         for key, value in (headers or {}).items():
             req.add_header(key, value)
+        opener = _opener(self.ssl_context, source)
         try:
-            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context) as resp:  # noqa: S310
+            with opener.open(req, timeout=timeout) as resp:
                 return Reply(resp.status, dict(resp.headers.items()), resp.read())
         except urllib.error.HTTPError as exc:
             return Reply(exc.code, dict(exc.headers.items()), exc.read())
@@ -89,6 +96,32 @@ class Daemon:
         reply = self.call(method, path, body, **kw)
         assert 200 <= reply.status < 300, f"{method} {path}: {reply!r}"
         return reply.body
+
+
+class _FromHTTP(urllib.request.HTTPHandler):
+    def __init__(self, source: str) -> None:
+        super().__init__()
+        self.source = source
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        bound = functools.partial(http.client.HTTPConnection, source_address=(self.source, 0))
+        return self.do_open(bound, req)
+
+
+class _FromHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, source: str, context: ssl.SSLContext | None) -> None:
+        super().__init__(context=context)
+        self.source, self.tls = source, context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        bound = functools.partial(http.client.HTTPSConnection, source_address=(self.source, 0))
+        return self.do_open(bound, req, context=self.tls)
+
+
+def _opener(context: ssl.SSLContext | None, source: str | None) -> urllib.request.OpenerDirector:
+    if source is None:
+        return urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(_FromHTTP(source), _FromHTTPS(source, context))
 
 
 @dataclass
