@@ -4,7 +4,10 @@ One token format (:mod:`atoll.tokens`: ``atl1.<claims>.<Ed25519 signature>``), t
 
 - **the hub**: once the site has joined, the hub's public key is kept in the data dir
   (``hub_public_key.pem``) and hub-signed tokens are verified offline with it, so NOC
-  operators keep access while the site is cut off from the hub;
+  operators keep access while the site is cut off from the hub. A hub token the hub has
+  revoked is refused as the hub would (:class:`atoll.tokens.RevocationList`): the list comes
+  from the hub (:mod:`.hub_revocations`, :meth:`Authenticator.set_revocations_sync`) and is
+  kept in the store (meta ``hub_revocations``), so it holds across restarts and offline;
 - **the agent itself**: at first start it makes an Ed25519 signing key (stored in the
   database) and a local admin credential. The credential is printed once and only its
   argon2 hash is kept; ``POST /v1/auth/tokens`` exchanges it for a local token
@@ -20,6 +23,7 @@ its operators, not by tenants); reads need ``admin``, ``member`` or ``reader``, 
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -43,6 +47,7 @@ READ_ROLES = frozenset({"admin", "member", "reader"})
 WRITE_ROLES = frozenset({"admin", "member"})
 SIGNING_KEY_META = "local_signing_key"
 HUB_KEY_FILE = "hub_public_key.pem"
+REVOCATIONS_META = "hub_revocations"  # JSON list of the hub's revocation entries
 
 
 class Authenticator:
@@ -66,6 +71,9 @@ class Authenticator:
         self._signer: tokens.TokenSigner | None = None
         self._verifier: tokens.TokenVerifier | None = None
         self._trusted_stamp: float | None = None
+        self._own_key_id = ""
+        self._revocations = tokens.RevocationList()
+        self._revocations_json = "[]"
 
     def bootstrap_sync(self) -> str | None:
         """Load (or make, at first start) the signing key and the admin credential.
@@ -80,7 +88,9 @@ class Authenticator:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
         assert isinstance(key, Ed25519PrivateKey)
         self._signer = tokens.TokenSigner(key)
+        self._own_key_id = self._signer.key_id
         self.reload_trust_sync()
+        self._load_revocations_sync()
         if self.store.get_credential(ADMIN) is not None:
             return None
         # a fixed prefix: never starts with '-' (a flag to argparse), easy to spot in a leak
@@ -98,6 +108,29 @@ class Authenticator:
         if hub_key.exists():
             keys.append(tokens.load_public_key(hub_key))
         self._verifier = tokens.TokenVerifier(keys)
+
+    def _load_revocations_sync(self) -> None:
+        saved = self.store.get_meta(REVOCATIONS_META) or "[]"
+        try:
+            entries = json.loads(saved)
+        except ValueError:
+            log.warning("the saved hub revocations are unreadable; waiting for the hub's list")
+            return
+        if isinstance(entries, list):
+            self._revocations = tokens.RevocationList.from_entries(entries)
+            self._revocations_json = saved
+
+    def set_revocations_sync(self, entries: list[Any]) -> int:
+        """Replace the hub's revocation list (``GET /v1/revocations`` items) and keep it in
+        the store; how many entries it holds. Malformed entries are dropped."""
+        fresh = tokens.RevocationList()
+        kept = [e for e in entries if fresh.add_entry(e)]
+        text = json.dumps(kept, sort_keys=True, separators=(",", ":"))
+        if text != self._revocations_json:
+            self.store.set_meta(REVOCATIONS_META, text)
+            self._revocations_json = text
+            self._revocations = fresh
+        return len(kept)
 
     def _signer_public(self) -> Any:
         pem = self.store.get_meta(SIGNING_KEY_META) or ""
@@ -132,18 +165,22 @@ class Authenticator:
         return {"token": self._signer.sign(claims), "expires_at": claims.expires_at}
 
     def verify(self, token: str) -> tokens.Claims:
-        """Claims of a valid token. When a token fails and the hub's key file appeared or
-        changed since it was read (the site joined a hub meanwhile), trust is reloaded and
-        the token checked once more."""
+        """Claims of a valid, unrevoked token. When a token fails and the hub's key file
+        appeared or changed since it was read (the site joined a hub meanwhile), trust is
+        reloaded and the token checked once more. Hub tokens are checked against the hub's
+        revocations; the agent's own local tokens are not the hub's to revoke."""
         if self._verifier is None:
             raise Unauthenticated("the agent is still starting; try again")
         try:
-            return self._verifier.verify(token, self.clock())
+            claims = self._verifier.verify(token, self.clock())
         except Unauthenticated:
             if self._hub_key_stamp() == self._trusted_stamp:
                 raise
-        self.reload_trust_sync()
-        return self._verifier.verify(token, self.clock())
+            self.reload_trust_sync()
+            claims = self._verifier.verify(token, self.clock())
+        if claims.key_id != self._own_key_id and self._revocations.is_revoked(claims):
+            raise Unauthenticated("the token has been revoked; log in again")
+        return claims
 
     def _hub_key_stamp(self) -> float | None:
         try:

@@ -30,6 +30,7 @@ from atoll.site_agent.capacity import AllocationRatios, HostCapacity
 from atoll.site_agent.catalog import StorageCatalog, server_images
 from atoll.site_agent.host import Host
 from atoll.site_agent.hub_images import HubImagePuller
+from atoll.site_agent.hub_revocations import HubRevocationPoller
 from atoll.site_agent.reconciler import Reconciler
 from atoll.site_agent.resources import Resources
 from atoll.site_agent.restart import Backoff
@@ -142,6 +143,7 @@ class Agent:
     app: web.Application
     started_at: float
     hub_images: HubImagePuller | None = None  # pulls images from the hub, if configured
+    hub_revocations: HubRevocationPoller | None = None  # follows the hub's revocations
 
     @classmethod
     async def open(cls, settings: SiteAgentSettings, host: Host, out: TextIO = sys.stdout) -> Agent:
@@ -217,6 +219,11 @@ class Agent:
         )
         agent.app = build_app(ctx)
         agent.hub_images = hub_images.from_settings(settings, host.storage, store)
+        link = hub_images.link_from_settings(settings)
+        if link is not None:
+            agent.hub_revocations = HubRevocationPoller(
+                link, auth, settings.revocation_poll_interval
+            )
         return agent
 
     async def start(self) -> None:
@@ -224,8 +231,12 @@ class Agent:
         await self.telemetry.start()
         if self.hub_images is not None:
             await self.hub_images.start()
+        if self.hub_revocations is not None:
+            await self.hub_revocations.start()
 
     async def close(self) -> None:
+        if self.hub_revocations is not None:
+            await self.hub_revocations.stop()
         if self.hub_images is not None:
             await self.hub_images.stop()
         await self.telemetry.stop()

@@ -83,6 +83,8 @@ class SiteAgentSettings:
     image_poll_interval: float = 10.0  # seconds between asks for pending image transfers
     image_bandwidth_bps: int = 0  # per-site cap on image pulls, bytes/s (0: none)
     image_fetch_concurrency: int = 4
+    # the hub's token revocations (until sync: polled, kept in the store; hub_revocations.py)
+    revocation_poll_interval: float = 10.0
 
     @property
     def db_path(self) -> Path:

@@ -7,7 +7,8 @@ Module scope, not session: the site agent holds the host-wide private-OVS lock w
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,10 +36,12 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
         running.stop()
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSite]:
-    """A site agent on real libvirtd + a private OVS, with its local admin logged in."""
-    work = tmp_path_factory.mktemp("sec-site")
+@contextmanager
+def running_site(
+    work: Path, extra_config: Mapping[str, str | float] | None = None
+) -> Iterator[RunningSite]:
+    """A site agent on real libvirtd + a private OVS, with its local admin logged in;
+    ``extra_config`` goes into its ``[site_agent]`` table."""
     ovs = PrivateOVS(Path("/tmp") / f"atoll-ovs-{secrets.token_hex(4)}").start()
     prefix = f"{DOMAIN_PREFIX}{secrets.token_hex(3)}-"
     names = real_site.Names.unique(prefix)
@@ -47,7 +50,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSite]:
         settings = real_site.settings_for(work / "agent", ovs, names)
         import_dir = work / "import"
         import_dir.mkdir()
-        extra = {"image_import_dir": str(import_dir)}
+        extra = {"image_import_dir": str(import_dir), **(extra_config or {})}
         config = real_site.config_file(work / "agent.toml", settings, extra)
         agent = real_site.AgentProcess(work / "agent", config, free_port())
         printed = agent.start()
@@ -67,3 +70,39 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSite]:
             conn.close()
         real_site.remove_links(names.device_prefix)
         ovs.stop()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSite]:
+    """A site agent on real libvirtd + a private OVS, with its local admin logged in."""
+    with running_site(tmp_path_factory.mktemp("sec-site")) as running:
+        yield running
+
+
+SITE_HUB_USER = "sec-site-service"
+SITE_POLL_INTERVAL = 0.5  # seconds between the joined site's asks for the hub's revocations
+
+
+@pytest.fixture(scope="module")
+def joined_site(hub: RunningHub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSite]:
+    """A site agent joined to the ``hub`` fixture's hub: it holds the hub's token public key
+    (what joining leaves in its data dir) and reaches the hub as a hub user with a system
+    ``member`` role, polling it every :data:`SITE_POLL_INTERVAL` seconds."""
+    password = f"{SITE_HUB_USER}-{secrets.token_hex(8)}"
+    hub.ok("POST", "/v1/users", {"name": SITE_HUB_USER, "password": password})
+    grant = {"user": SITE_HUB_USER, "system": True, "role": "member"}
+    hub.ok("POST", "/v1/role_assignments", grant)
+    work = tmp_path_factory.mktemp("sec-joined-site")
+    keys = hub.ok("GET", "/v1/auth/keys", token="")["keys"]
+    (work / "agent").mkdir()
+    (work / "agent" / "hub_public_key.pem").write_text(keys[0]["public_key_pem"])
+    extra: dict[str, str | float] = {
+        "hub_url": hub.url,
+        "hub_ca_file": str(hub.ca_file),
+        "hub_user": SITE_HUB_USER,
+        "hub_password": password,
+        "revocation_poll_interval": SITE_POLL_INTERVAL,
+        "image_poll_interval": 3600.0,
+    }
+    with running_site(work, extra) as running:
+        yield running
