@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -28,6 +30,14 @@ from atoll.errors import TooManyRequests
 
 T = TypeVar("T")
 BUSY_RETRY_AFTER = 1  # seconds a caller refused by a full pool is told to wait
+HASH_NICENESS = 10  # the pool's threads' nice value (Linux: per thread), under the loop's 0
+
+
+def _yield_cpu() -> None:
+    """Run this pool's thread (and the threads argon2 starts from it for its lanes) at a
+    lower CPU priority: hashing takes the CPU the event loop leaves, never the reverse."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
 
 
 class Passwords:
@@ -48,7 +58,9 @@ class Passwords:
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
         )
         self._decoy = self._hasher.hash("decoy password, never matches")
-        self._executor = ThreadPoolExecutor(max(1, workers), thread_name_prefix="argon2")
+        self._executor = ThreadPoolExecutor(
+            max(1, workers), thread_name_prefix="argon2", initializer=_yield_cpu
+        )
         self._slots = max(1, workers) + max(0, queue)
         self._per_source = max(1, workers)
         # hashes running or waiting, in all and per source; touched on the event loop only
@@ -75,16 +87,20 @@ class Passwords:
             return False
         return bool(ok) and stored_hash is not None
 
-    async def _run(self, source: str, fn: Callable[..., T], *args: str) -> T:
-        mine = self._by_source.get(source, 0)
-        if self._admitted >= self._slots or mine >= self._per_source:
+    def check_room(self, source: str = "") -> None:
+        """Raise :class:`~atoll.errors.TooManyRequests` now if a hash for ``source`` would be
+        refused: callers check before doing other work (reading the stored hash) for it."""
+        if self._admitted >= self._slots or self._by_source.get(source, 0) >= self._per_source:
             raise TooManyRequests(
                 f"the server is busy checking passwords; try again in {BUSY_RETRY_AFTER} second",
                 BUSY_RETRY_AFTER,
             )
+
+    async def _run(self, source: str, fn: Callable[..., T], *args: str) -> T:
+        self.check_room(source)
         loop = asyncio.get_running_loop()
         self._admitted += 1
-        self._by_source[source] = mine + 1
+        self._by_source[source] = self._by_source.get(source, 0) + 1
         # the slot frees when the hash ends, not when a caller stops waiting for it
         job = self._executor.submit(fn, *args)
         job.add_done_callback(lambda _: self._release_from_thread(loop, source))

@@ -40,14 +40,14 @@ class FailureThrottle:
         # key -> times of the latest failures, at most the key's limit of them
         self._failures: OrderedDict[tuple[str, str | None], deque[float]] = OrderedDict()
 
-    def check(self, source: str, user: str) -> None:
-        """Raise :class:`~atoll.errors.TooManyRequests` while ``source`` must wait."""
+    def check(self, source: str, user: str | None = None) -> None:
+        """Raise :class:`~atoll.errors.TooManyRequests` while ``source`` must wait (for any
+        account, or for ``user``'s). Without ``user`` only the address is checked: what a
+        daemon can do before it even reads the request's body."""
         now = self._clock()
-        waits = [
-            self._wait((source, None), self._per_source, now),
-            self._wait((source, user), self._per_source_user, now),
-        ]
-        wait = max(waits)
+        wait = self._wait((source, None), self._per_source, now)
+        if user is not None:
+            wait = max(wait, self._wait((source, user), self._per_source_user, now))
         if wait > 0:
             seconds = int(wait) + 1
             raise TooManyRequests(

@@ -146,6 +146,7 @@ class Authenticator:
         """Exchange a local credential for a local token; ``source`` is the caller's address
         (failures are throttled per address, and per address and credential name)."""
         self.throttle.check(source, name)
+        self.passwords.check_room(source)  # before using the store's thread, not after
         stored = await self.store.call(self.store.get_credential, name)
         if not await self.passwords.verify(stored, secret, source) or self._signer is None:
             log.info("local credential %s: wrong secret from %s", name, source)

@@ -85,10 +85,10 @@ def token_info(claims: Claims) -> dict[str, object]:
 
 
 async def issue(request: web.Request) -> web.Response:
-    hub = hub_of(request)
+    hub, source = hub_of(request), source_of(request)
+    hub.issuer.check_source(source)
     body = await read_body(request, TOKEN_REQUEST)
     project = body.get("project")
-    source = source_of(request)
     if "password" in body:
         issued = await hub.issuer.by_password(body["user"], body["password"], project, source)
     elif "application_credential_id" in body:

@@ -67,10 +67,15 @@ class TokenIssuer:
         except NotFound:
             return None
 
+    def check_source(self, source: str) -> None:
+        """Refuse (429) an address that failed too often, before its request is even read."""
+        self._throttle.check(source)
+
     async def check_password(self, user: str, password: str, source: str) -> JSON:
         """The enabled user's record if ``password`` is theirs; throttled against guessing
         per ``source`` address (and per source and user)."""
         self._throttle.check(source, user)
+        self._passwords.check_room(source)  # before the store read, not after
         record = await self._user(user)
         stored = record.get("_password_hash") if record else None
         if not await self._passwords.verify(stored, password, source) or record is None:

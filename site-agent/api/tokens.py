@@ -10,6 +10,8 @@ from atoll.site_agent.api.middleware import CTX
 
 
 async def create(request: web.Request) -> web.Response:
+    auth, source = request.app[CTX].auth, request.remote or "unknown"
+    auth.throttle.check(source)  # an address that failed too often: refused before reading
     body = await json_object(request)
     name, secret = body.get("name", "admin"), body.get("secret")
     if not isinstance(name, str) or not isinstance(secret, str) or not secret:
@@ -17,7 +19,7 @@ async def create(request: web.Request) -> web.Response:
             "a token request needs the credential",
             [Problem("body.secret", "must be the local admin credential")],
         )
-    issued = await request.app[CTX].auth.issue(name, secret, request.remote or "unknown")
+    issued = await auth.issue(name, secret, source)
     return web.json_response(issued, status=201)
 
 

@@ -47,6 +47,9 @@ async def test_a_full_pool_refuses_at_once_and_one_source_cannot_fill_it() -> No
         with pytest.raises(TooManyRequests) as refused:  # the attacker's one slot is taken
             await passwords.verify(stored, "x", "10.0.0.9")
         assert refused.value.retry_after == 1
+        with pytest.raises(TooManyRequests):  # what callers ask before reading a stored hash
+            passwords.check_room("10.0.0.9")
+        passwords.check_room("10.0.0.1")
         others = [asyncio.create_task(passwords.verify(stored, "x", f"10.0.0.{n}")) for n in (1, 2)]
         await asyncio.sleep(0)  # both admitted, waiting for the one thread
         with pytest.raises(TooManyRequests):  # all three slots taken

@@ -26,6 +26,7 @@ def test_guessing_one_account_is_refused_for_that_source_only() -> None:
         throttle.check("10.0.0.9", "admin")
     assert 1 <= refused.value.retry_after <= 61
     throttle.check("10.0.0.9", "alice")  # other accounts from there: not yet
+    throttle.check("10.0.0.9")
     throttle.check("10.0.0.1", "admin")  # the admin elsewhere: never locked out
     clock.now += 61
     throttle.check("10.0.0.9", "admin")  # the window has passed
@@ -40,6 +41,8 @@ def test_a_flooding_source_is_refused_for_every_account() -> None:
     with pytest.raises(TooManyRequests) as refused:
         throttle.check("10.0.0.9", "someone-new")
     assert refused.value.retry_after == 41  # the oldest of the 20 leaves the window at 1060
+    with pytest.raises(TooManyRequests):  # the address alone, before any body is read
+        throttle.check("10.0.0.9")
     throttle.check("10.0.0.1", "guess-1")
     clock.now += 41
     throttle.check("10.0.0.9", "someone-new")

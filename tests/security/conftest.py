@@ -7,18 +7,11 @@ Module scope, not session: the site agent holds the host-wide private-OVS lock w
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-from atoll.testbed.services import libvirtd
-from atoll.testbed.services.ovs import PrivateOVS
-from atoll.testbed.services.ports import free_port
-from tests.fixtures import DOMAIN_PREFIX
-from tests.security.daemons import RunningHub, RunningSite
-from tests.site_agent import real_site
+from tests.security.daemons import RunningHub, RunningSite, running_site
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,42 +27,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
         yield running
     finally:
         running.stop()
-
-
-@contextmanager
-def running_site(
-    work: Path, extra_config: Mapping[str, str | float] | None = None
-) -> Iterator[RunningSite]:
-    """A site agent on real libvirtd + a private OVS, with its local admin logged in;
-    ``extra_config`` goes into its ``[site_agent]`` table."""
-    ovs = PrivateOVS(Path("/tmp") / f"atoll-ovs-{secrets.token_hex(4)}").start()
-    prefix = f"{DOMAIN_PREFIX}{secrets.token_hex(3)}-"
-    names = real_site.Names.unique(prefix)
-    agent = None
-    try:
-        settings = real_site.settings_for(work / "agent", ovs, names)
-        import_dir = work / "import"
-        import_dir.mkdir()
-        extra = {"image_import_dir": str(import_dir), **(extra_config or {})}
-        config = real_site.config_file(work / "agent.toml", settings, extra)
-        agent = real_site.AgentProcess(work / "agent", config, free_port())
-        printed = agent.start()
-        secret = printed.split("secret:", 1)[1].split()[0]
-        agent.login(secret)
-        yield RunningSite(
-            agent.url, token=agent.token, data_dir=agent.data_dir, secret=secret,
-            agent=agent, names=names, import_dir=import_dir,
-        )  # fmt: skip
-    finally:
-        if agent is not None:
-            agent.stop()
-        conn = libvirtd.connect()
-        try:
-            libvirtd.remove_domains(conn, prefix)
-        finally:
-            conn.close()
-        real_site.remove_links(names.device_prefix)
-        ovs.stop()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ would: no test client, no in-process app, no store access except to *observe* th
 - :class:`RunningHub`: ``atoll hub init`` + ``atoll hub serve`` (HTTPS from its own CA, SQLite
   store) on a free loopback port.
 - :class:`RunningSite`: ``atoll site-agent run`` on real libvirtd and a private OVS, logged in
-  with the local admin credential it printed on first start.
+  with the local admin credential it printed on first start (:func:`running_site`).
 
 Both answer :meth:`Daemon.call` with ``(status, headers, body)`` and never raise on an HTTP
 error status: an attacker reads every answer.
@@ -25,12 +25,18 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from atoll.testbed.services import libvirtd
+from atoll.testbed.services.ovs import PrivateOVS
 from atoll.testbed.services.ports import free_port
 from atoll.testbed.services.process import reap, spawn
+from tests.fixtures import DOMAIN_PREFIX
+from tests.site_agent import real_site
 
 ATOLL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "atoll"
 HUB_ADMIN_PASSWORD = "sec-admin-" + secrets.token_urlsafe(12)
@@ -214,3 +220,39 @@ class RunningSite(Daemon):
     def stop(self) -> None:
         if self.agent is not None:
             self.agent.stop()
+
+
+@contextmanager
+def running_site(
+    work: Path, extra_config: Mapping[str, str | float] | None = None
+) -> Iterator[RunningSite]:
+    """A site agent on real libvirtd + a private OVS, with its local admin logged in;
+    ``extra_config`` goes into its ``[site_agent]`` table."""
+    ovs = PrivateOVS(Path("/tmp") / f"atoll-ovs-{secrets.token_hex(4)}").start()
+    prefix = f"{DOMAIN_PREFIX}{secrets.token_hex(3)}-"
+    names = real_site.Names.unique(prefix)
+    agent = None
+    try:
+        settings = real_site.settings_for(work / "agent", ovs, names)
+        import_dir = work / "import"
+        import_dir.mkdir()
+        extra = {"image_import_dir": str(import_dir), **(extra_config or {})}
+        config = real_site.config_file(work / "agent.toml", settings, extra)
+        agent = real_site.AgentProcess(work / "agent", config, free_port())
+        printed = agent.start()
+        secret = printed.split("secret:", 1)[1].split()[0]
+        agent.login(secret)
+        yield RunningSite(
+            agent.url, token=agent.token, data_dir=agent.data_dir, secret=secret,
+            agent=agent, names=names, import_dir=import_dir,
+        )  # fmt: skip
+    finally:
+        if agent is not None:
+            agent.stop()
+        conn = libvirtd.connect()
+        try:
+            libvirtd.remove_domains(conn, prefix)
+        finally:
+            conn.close()
+        real_site.remove_links(names.device_prefix)
+        ovs.stop()
