@@ -8,15 +8,20 @@ Two counters, both over a sliding ``window`` (seconds):
 - per **(source, user)**: after ``per_source_user`` failures for one account, that address
   is refused for that account, which keeps one source from guessing one account at speed.
 
-Nothing is counted per account alone: the right password from another address always gets
-through, whatever anyone else sends (a lockout that anyone can trigger is a denial of
-service). A success clears the (source, user) counter only. Both daemons use this (the
-hub's ``POST /v1/auth/tokens`` and password change, the site agent's local credential); it
-lives in memory, per process, bounded to ``max_tracked`` keys (the oldest go first).
+A refused address gets its 429 after ``refusal_delay`` seconds (:meth:`FailureThrottle.admit`):
+a script that sends its next guess as soon as it has an answer (most do) is slowed to one
+request per delay per connection, which costs the daemon a sleeping coroutine instead of a
+busy event loop. Nothing is counted per account alone: the right password from another
+address always gets through, whatever anyone else sends (a lockout that anyone can trigger
+is a denial of service). A success clears the (source, user) counter only. Both daemons use
+this (the hub's ``POST /v1/auth/tokens`` and password change, the site agent's local
+credential); it lives in memory, per process, bounded to ``max_tracked`` keys (the oldest go
+first).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
@@ -31,8 +36,10 @@ class FailureThrottle:
         per_source_user: int = 5,
         window: float = 60.0,
         max_tracked: int = 10000,
+        refusal_delay: float = 1.0,
     ) -> None:
         self._clock = clock
+        self._refusal_delay = max(0.0, refusal_delay)
         self._per_source = max(1, per_source)
         self._per_source_user = max(1, per_source_user)
         self._window = window
@@ -53,6 +60,14 @@ class FailureThrottle:
             raise TooManyRequests(
                 f"too many failed logins from {source}; try again in {seconds} seconds", seconds
             )
+
+    async def admit(self, source: str, user: str | None = None) -> None:
+        """:meth:`check`, answering a refusal only after ``refusal_delay`` seconds."""
+        try:
+            self.check(source, user)
+        except TooManyRequests:
+            await asyncio.sleep(self._refusal_delay)
+            raise
 
     def failed(self, source: str, user: str) -> None:
         now = self._clock()

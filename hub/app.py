@@ -93,6 +93,7 @@ def build_hub(
         per_source=settings.login_failures_per_source,
         per_source_user=settings.login_failures_per_source_user,
         window=settings.login_failure_window,
+        refusal_delay=settings.login_refusal_delay,
     )
     issuer = TokenIssuer(store, passwords, signer, revocations, clock, settings.token_ttl, throttle)
     return Hub(settings, store, signer, verifier, revocations, passwords, issuer, clock)

@@ -33,3 +33,4 @@ class HubSettings:
     login_failures_per_source: int = 20
     login_failures_per_source_user: int = 5
     login_failure_window: float = 60.0
+    login_refusal_delay: float = 1.0  # a refused address waits this long for its 429

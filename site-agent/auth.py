@@ -145,7 +145,7 @@ class Authenticator:
     async def issue(self, name: str, secret: str, source: str) -> dict[str, Any]:
         """Exchange a local credential for a local token; ``source`` is the caller's address
         (failures are throttled per address, and per address and credential name)."""
-        self.throttle.check(source, name)
+        await self.throttle.admit(source, name)
         self.passwords.check_room(source)  # before using the store's thread, not after
         stored = await self.store.call(self.store.get_credential, name)
         if not await self.passwords.verify(stored, secret, source) or self._signer is None:

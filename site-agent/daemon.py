@@ -159,6 +159,7 @@ class Agent:
                 per_source=settings.login_failures_per_source,
                 per_source_user=settings.login_failures_per_source_user,
                 window=settings.login_failure_window,
+                refusal_delay=settings.login_refusal_delay,
             ),
         )
         secret = await store.call(auth.bootstrap_sync)

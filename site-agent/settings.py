@@ -74,6 +74,7 @@ class SiteAgentSettings:
     login_failures_per_source: int = 20
     login_failures_per_source_user: int = 5
     login_failure_window: float = 60.0
+    login_refusal_delay: float = 1.0  # a refused address waits this long for its 429
     # images from the hub (until sync: the agent polls the hub; see hub_images.py)
     hub_url: str = ""  # https://hub:8470; empty: no pulls from a hub
     hub_ca_file: Path | None = None  # the hub's ca.pem

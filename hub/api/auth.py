@@ -86,7 +86,7 @@ def token_info(claims: Claims) -> dict[str, object]:
 
 async def issue(request: web.Request) -> web.Response:
     hub, source = hub_of(request), source_of(request)
-    hub.issuer.check_source(source)
+    await hub.issuer.check_source(source)
     body = await read_body(request, TOKEN_REQUEST)
     project = body.get("project")
     if "password" in body:

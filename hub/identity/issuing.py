@@ -67,14 +67,14 @@ class TokenIssuer:
         except NotFound:
             return None
 
-    def check_source(self, source: str) -> None:
+    async def check_source(self, source: str) -> None:
         """Refuse (429) an address that failed too often, before its request is even read."""
-        self._throttle.check(source)
+        await self._throttle.admit(source)
 
     async def check_password(self, user: str, password: str, source: str) -> JSON:
         """The enabled user's record if ``password`` is theirs; throttled against guessing
         per ``source`` address (and per source and user)."""
-        self._throttle.check(source, user)
+        await self._throttle.admit(source, user)
         self._passwords.check_room(source)  # before the store read, not after
         record = await self._user(user)
         stored = record.get("_password_hash") if record else None
@@ -94,7 +94,7 @@ class TokenIssuer:
         return await self._issue(user, project, self._clock() + self._ttl, None, None)
 
     async def by_app_credential(self, credential_id: str, secret: str, source: str) -> Issued:
-        self._throttle.check(source, credential_id)
+        await self._throttle.admit(source, credential_id)
         try:
             cred = (await self._store.get(APP_CREDENTIAL_KIND, credential_id)).value
         except NotFound:

@@ -11,7 +11,7 @@ from atoll.site_agent.api.middleware import CTX
 
 async def create(request: web.Request) -> web.Response:
     auth, source = request.app[CTX].auth, request.remote or "unknown"
-    auth.throttle.check(source)  # an address that failed too often: refused before reading
+    await auth.throttle.admit(source)  # an address that failed too often: before reading
     body = await json_object(request)
     name, secret = body.get("name", "admin"), body.get("secret")
     if not isinstance(name, str) or not isinstance(secret, str) or not secret:

@@ -58,3 +58,13 @@ def test_success_clears_the_account_counter_and_memory_stays_bounded() -> None:
     for n in range(100):
         throttle.failed(f"10.1.0.{n}", "admin")
     assert len(throttle._failures) <= 10
+
+
+async def test_admit_answers_a_refused_address_after_the_delay_and_others_at_once() -> None:
+    clock = Clock()
+    throttle = FailureThrottle(clock, per_source=1, refusal_delay=0.01)
+    await throttle.admit("10.0.0.9", "admin")
+    throttle.failed("10.0.0.9", "admin")
+    with pytest.raises(TooManyRequests):
+        await throttle.admit("10.0.0.9")
+    await throttle.admit("10.0.0.1", "admin")
