@@ -15,6 +15,7 @@ one place::
     ├── NotFound                    not_found       404   no
     ├── Conflict                    conflict        409   maybe: re-read, then retry
     │   └── StaleRevision           stale_revision  409   re-read, then retry
+    ├── TooManyRequests             too_many_requests 429 yes, after ``retry_after`` seconds
     └── DependencyError             dependency      503   by subclass:
         ├── TemporaryError          temporary       503   yes, after ``delay`` seconds
         └── PermanentError          permanent       500   no: needs a person
@@ -120,6 +121,19 @@ class StaleRevision(Conflict):
 
     code = "stale_revision"
     retryable = True
+
+
+class TooManyRequests(AtollError):
+    """The caller must slow down (failed logins from its address, or a full password pool);
+    the API answers 429 with ``Retry-After: retry_after``."""
+
+    code = "too_many_requests"
+    http_status = 429
+    retryable = True
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
 
 
 class DependencyError(AtollError):

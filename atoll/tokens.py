@@ -16,8 +16,11 @@ Format (text, URL-safe, no padding)::
   :class:`TokenVerifier` holds every public key still trusted.
 
 :class:`RevocationList` is the pure-data side of revocation (by token id, or everything a
-user, project or application credential held before a moment); the hub stores its entries
-as ordinary objects so sync can carry them to sites.
+user, project or application credential held before a moment), and the one place a token
+is matched against it: the hub checks every call with it, and so does every site agent
+verifying hub tokens offline. The hub stores its entries as ordinary objects, in the wire
+form :meth:`RevocationList.add_entry` reads (what ``GET /v1/revocations`` lists), so sites
+can fetch them (and sync can carry them).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -203,6 +206,7 @@ class TokenVerifier:
 
 
 RevocationSubject = Literal["token", "user", "project", "application_credential"]
+REVOCATION_SUBJECTS: tuple[str, ...] = get_args(RevocationSubject)
 
 
 @dataclass
@@ -219,6 +223,28 @@ class RevocationList:
     def add(self, subject: RevocationSubject, value: str, revoked_at: float) -> None:
         key = (subject, value)
         self.entries[key] = max(revoked_at, self.entries.get(key, revoked_at))
+
+    def add_entry(self, entry: Any) -> bool:
+        """Add one revocation in its wire form, ``{"subject", "value", "revoked_at", ...}``
+        (other keys, such as ``prune_after``, are ignored); False, and nothing added, when
+        the entry is malformed."""
+        if not isinstance(entry, Mapping):
+            return False
+        subject, value, at = entry.get("subject"), entry.get("value"), entry.get("revoked_at")
+        if subject not in REVOCATION_SUBJECTS or not isinstance(value, str):
+            return False
+        if isinstance(at, bool) or not isinstance(at, int | float):
+            return False
+        self.add(cast(RevocationSubject, subject), value, float(at))
+        return True
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[Any]) -> RevocationList:
+        """The list holding every well-formed entry of ``entries`` (see :meth:`add_entry`)."""
+        revoked = cls()
+        for entry in entries:
+            revoked.add_entry(entry)
+        return revoked
 
     def discard(self, subject: RevocationSubject, value: str) -> None:
         self.entries.pop((subject, value), None)

@@ -26,9 +26,9 @@ from aiohttp import web
 
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
-from atoll.hub.identity.passwords import Passwords
 from atoll.hub.settings import HubSettings
 from atoll.hub.store import open_store
+from atoll.passwords import Passwords
 from atoll.tokens import Claims, TokenSigner, TokenVerifier, generate_signing_key
 from bench.report import emit, median_of, rate
 

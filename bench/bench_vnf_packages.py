@@ -28,12 +28,12 @@ from aiohttp import web
 
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
-from atoll.hub.identity.passwords import Passwords
 from atoll.hub.settings import HubSettings
 from atoll.hub.store.memory import MemoryStore
 from atoll.nfv.artifacts import image_needs
 from atoll.nfv.definitions import BundledTypes
 from atoll.nfv.package import load_package
+from atoll.passwords import Passwords
 from atoll.tokens import generate_signing_key
 from bench.report import emit, median_of
 

@@ -32,12 +32,13 @@ from atoll.hub.api.replies import reply
 from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import Field
 from atoll.hub.identity.issuing import TokenIssuer
-from atoll.hub.identity.passwords import Passwords
 from atoll.hub.identity.revocation import Revocations
 from atoll.hub.openapi import document
 from atoll.hub.settings import HubSettings
 from atoll.hub.store.base import Store
 from atoll.images.settings import ImageSettings
+from atoll.passwords import Passwords
+from atoll.throttle import FailureThrottle
 from atoll.tokens import TokenSigner, TokenVerifier
 
 RESOURCE_ROUTES: list[Route] = [
@@ -81,9 +82,20 @@ def build_hub(
     verifier = TokenVerifier([signing_key.public_key()], cache_size=10000)
     revocations = Revocations(store, clock, max_token_ttl=settings.token_ttl)
     passwords = Passwords(
-        settings.password_time_cost, settings.password_memory_kib, settings.password_parallelism
+        settings.password_time_cost,
+        settings.password_memory_kib,
+        settings.password_parallelism,
+        workers=settings.password_workers,
+        queue=settings.password_queue,
     )
-    issuer = TokenIssuer(store, passwords, signer, revocations, clock, settings.token_ttl)
+    throttle = FailureThrottle(
+        clock,
+        per_source=settings.login_failures_per_source,
+        per_source_user=settings.login_failures_per_source_user,
+        window=settings.login_failure_window,
+        refusal_delay=settings.login_refusal_delay,
+    )
+    issuer = TokenIssuer(store, passwords, signer, revocations, clock, settings.token_ttl, throttle)
     return Hub(settings, store, signer, verifier, revocations, passwords, issuer, clock)
 
 
@@ -113,6 +125,10 @@ def build_app(
     async def stop_revocations(app: web.Application) -> None:
         await hub.revocations.stop()
 
+    async def close_passwords(app: web.Application) -> None:
+        hub.passwords.close()
+
     app.on_startup.append(start_revocations)
     app.on_cleanup.append(stop_revocations)
+    app.on_cleanup.append(close_passwords)
     return app

@@ -26,8 +26,8 @@ from atoll import certs, ids, tokens
 from atoll.errors import ConfigError, Conflict
 from atoll.hub.api.records import now_iso
 from atoll.hub.identity import assignments
-from atoll.hub.identity.passwords import Passwords
 from atoll.hub.store.base import ListQuery, Store
+from atoll.passwords import Passwords
 from atoll.private_files import sqlite_files
 
 log = logging.getLogger(__name__)

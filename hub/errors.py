@@ -16,13 +16,3 @@ class MethodNotAllowed(InvalidInput):
 
 class InternalError(AtollError):
     code = "internal"
-
-
-class TooManyRequests(AtollError):
-    code = "too_many_requests"
-    http_status = 429
-    retryable = True
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after

@@ -23,3 +23,14 @@ class HubSettings:
     password_time_cost: int = 3
     password_memory_kib: int = 65536
     password_parallelism: int = 4
+    # argon2 runs in a pool of its own: this many threads, this many hashes waiting at most
+    # (beyond that: 429 with Retry-After at once)
+    password_workers: int = 2
+    password_queue: int = 8
+    # failed logins (password, application credential) from one address within the window:
+    # beyond per_source it is refused for every account, beyond per_source_user for that one
+    # (429 + Retry-After); never an account lockout, the right password from elsewhere works
+    login_failures_per_source: int = 20
+    login_failures_per_source_user: int = 5
+    login_failure_window: float = 60.0
+    login_refusal_delay: float = 1.0  # a refused address waits this long for its 429

@@ -4,11 +4,17 @@ One token format (:mod:`atoll.tokens`: ``atl1.<claims>.<Ed25519 signature>``), t
 
 - **the hub**: once the site has joined, the hub's public key is kept in the data dir
   (``hub_public_key.pem``) and hub-signed tokens are verified offline with it, so NOC
-  operators keep access while the site is cut off from the hub;
+  operators keep access while the site is cut off from the hub. A hub token the hub has
+  revoked is refused as the hub would (:class:`atoll.tokens.RevocationList`): the list comes
+  from the hub (:mod:`.hub_revocations`, :meth:`Authenticator.set_revocations_sync`) and is
+  kept in the store (meta ``hub_revocations``), so it holds across restarts and offline;
 - **the agent itself**: at first start it makes an Ed25519 signing key (stored in the
   database) and a local admin credential. The credential is printed once and only its
   argon2 hash is kept; ``POST /v1/auth/tokens`` exchanges it for a local token
-  (system scope, role ``admin``) that expires after ``token_ttl`` seconds.
+  (system scope, role ``admin``) that expires after ``token_ttl`` seconds. The secret is
+  checked in the bounded argon2 pool of :mod:`atoll.passwords` (never on the store's
+  thread), and failures are throttled per caller address by :mod:`atoll.throttle` (429 with
+  ``Retry-After``; the right secret from another address always works).
 
 Authorization is one rule (:func:`authorize`): system-scoped tokens only (the site is run by
 its operators, not by tenants); reads need ``admin``, ``member`` or ``reader``, changes
@@ -17,6 +23,7 @@ its operators, not by tenants); reads need ``admin``, ``member`` or ``reader``, 
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -24,14 +31,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll import tokens
 from atoll.errors import Forbidden, Unauthenticated
+from atoll.passwords import Passwords
 from atoll.site_agent.store import LocalStore
+from atoll.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,7 @@ READ_ROLES = frozenset({"admin", "member", "reader"})
 WRITE_ROLES = frozenset({"admin", "member"})
 SIGNING_KEY_META = "local_signing_key"
 HUB_KEY_FILE = "hub_public_key.pem"
+REVOCATIONS_META = "hub_revocations"  # JSON list of the hub's revocation entries
 
 
 class Authenticator:
@@ -51,15 +59,21 @@ class Authenticator:
         data_dir: Path,
         ttl: float = 3600.0,
         clock: Callable[[], float] = time.time,
+        passwords: Passwords | None = None,
+        throttle: FailureThrottle | None = None,
     ) -> None:
         self.store = store
         self.data_dir = data_dir
         self.ttl = ttl
         self.clock = clock
-        self._hasher = PasswordHasher()
+        self.passwords = passwords or Passwords()
+        self.throttle = throttle or FailureThrottle(clock)
         self._signer: tokens.TokenSigner | None = None
         self._verifier: tokens.TokenVerifier | None = None
         self._trusted_stamp: float | None = None
+        self._own_key_id = ""
+        self._revocations = tokens.RevocationList()
+        self._revocations_json = "[]"
 
     def bootstrap_sync(self) -> str | None:
         """Load (or make, at first start) the signing key and the admin credential.
@@ -74,12 +88,14 @@ class Authenticator:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
         assert isinstance(key, Ed25519PrivateKey)
         self._signer = tokens.TokenSigner(key)
+        self._own_key_id = self._signer.key_id
         self.reload_trust_sync()
+        self._load_revocations_sync()
         if self.store.get_credential(ADMIN) is not None:
             return None
         # a fixed prefix: never starts with '-' (a flag to argparse), easy to spot in a leak
         secret = "atls_" + secrets.token_urlsafe(24)
-        if not self.store.add_credential(ADMIN, self._hasher.hash(secret)):
+        if not self.store.add_credential(ADMIN, self.passwords.hash_now(secret)):
             return None
         return secret
 
@@ -93,6 +109,29 @@ class Authenticator:
             keys.append(tokens.load_public_key(hub_key))
         self._verifier = tokens.TokenVerifier(keys)
 
+    def _load_revocations_sync(self) -> None:
+        saved = self.store.get_meta(REVOCATIONS_META) or "[]"
+        try:
+            entries = json.loads(saved)
+        except ValueError:
+            log.warning("the saved hub revocations are unreadable; waiting for the hub's list")
+            return
+        if isinstance(entries, list):
+            self._revocations = tokens.RevocationList.from_entries(entries)
+            self._revocations_json = saved
+
+    def set_revocations_sync(self, entries: list[Any]) -> int:
+        """Replace the hub's revocation list (``GET /v1/revocations`` items) and keep it in
+        the store; how many entries it holds. Malformed entries are dropped."""
+        fresh = tokens.RevocationList()
+        kept = [e for e in entries if fresh.add_entry(e)]
+        text = json.dumps(kept, sort_keys=True, separators=(",", ":"))
+        if text != self._revocations_json:
+            self.store.set_meta(REVOCATIONS_META, text)
+            self._revocations_json = text
+            self._revocations = fresh
+        return len(kept)
+
     def _signer_public(self) -> Any:
         pem = self.store.get_meta(SIGNING_KEY_META) or ""
         key = serialization.load_pem_private_key(pem.encode(), password=None)
@@ -103,15 +142,17 @@ class Authenticator:
     def joined(self) -> bool:
         return (self.data_dir / HUB_KEY_FILE).exists()
 
-    def issue_sync(self, name: str, secret: str) -> dict[str, Any]:
-        """Exchange a local credential for a local token."""
-        stored = self.store.get_credential(name)
-        if stored is None or self._signer is None:
+    async def issue(self, name: str, secret: str, source: str) -> dict[str, Any]:
+        """Exchange a local credential for a local token; ``source`` is the caller's address
+        (failures are throttled per address, and per address and credential name)."""
+        await self.throttle.admit(source, name)
+        self.passwords.check_room(source)  # before using the store's thread, not after
+        stored = await self.store.call(self.store.get_credential, name)
+        if not await self.passwords.verify(stored, secret, source) or self._signer is None:
+            log.info("local credential %s: wrong secret from %s", name, source)
+            self.throttle.failed(source, name)
             raise Unauthenticated("wrong credential name or secret")
-        try:
-            self._hasher.verify(stored, secret)
-        except (VerificationError, InvalidHashError) as exc:
-            raise Unauthenticated("wrong credential name or secret") from exc
+        self.throttle.succeeded(source, name)
         now = self.clock()
         claims = tokens.Claims(
             token_id=tokens.new_token_id(),
@@ -125,18 +166,22 @@ class Authenticator:
         return {"token": self._signer.sign(claims), "expires_at": claims.expires_at}
 
     def verify(self, token: str) -> tokens.Claims:
-        """Claims of a valid token. When a token fails and the hub's key file appeared or
-        changed since it was read (the site joined a hub meanwhile), trust is reloaded and
-        the token checked once more."""
+        """Claims of a valid, unrevoked token. When a token fails and the hub's key file
+        appeared or changed since it was read (the site joined a hub meanwhile), trust is
+        reloaded and the token checked once more. Hub tokens are checked against the hub's
+        revocations; the agent's own local tokens are not the hub's to revoke."""
         if self._verifier is None:
             raise Unauthenticated("the agent is still starting; try again")
         try:
-            return self._verifier.verify(token, self.clock())
+            claims = self._verifier.verify(token, self.clock())
         except Unauthenticated:
             if self._hub_key_stamp() == self._trusted_stamp:
                 raise
-        self.reload_trust_sync()
-        return self._verifier.verify(token, self.clock())
+            self.reload_trust_sync()
+            claims = self._verifier.verify(token, self.clock())
+        if claims.key_id != self._own_key_id and self._revocations.is_revoked(claims):
+            raise Unauthenticated("the token has been revoked; log in again")
+        return claims
 
     def _hub_key_stamp(self) -> float | None:
         try:

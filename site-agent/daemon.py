@@ -20,6 +20,7 @@ from aiohttp import web
 
 from atoll import __version__, listening
 from atoll.errors import TemporaryError
+from atoll.passwords import Passwords
 from atoll.private_files import private_dir, private_files, restrict_umask, sqlite_files
 from atoll.site_agent import hub_images, libvirtd
 from atoll.site_agent.api.app import build_app
@@ -29,6 +30,7 @@ from atoll.site_agent.capacity import AllocationRatios, HostCapacity
 from atoll.site_agent.catalog import StorageCatalog, server_images
 from atoll.site_agent.host import Host
 from atoll.site_agent.hub_images import HubImagePuller
+from atoll.site_agent.hub_revocations import HubRevocationPoller
 from atoll.site_agent.reconciler import Reconciler
 from atoll.site_agent.resources import Resources
 from atoll.site_agent.restart import Backoff
@@ -36,6 +38,7 @@ from atoll.site_agent.ring import Ring
 from atoll.site_agent.settings import SiteAgentSettings
 from atoll.site_agent.store import LocalStore
 from atoll.site_agent.telemetry import Telemetry
+from atoll.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
 GiB = 1024**3
@@ -140,12 +143,25 @@ class Agent:
     app: web.Application
     started_at: float
     hub_images: HubImagePuller | None = None  # pulls images from the hub, if configured
+    hub_revocations: HubRevocationPoller | None = None  # follows the hub's revocations
 
     @classmethod
     async def open(cls, settings: SiteAgentSettings, host: Host, out: TextIO = sys.stdout) -> Agent:
         await asyncio.to_thread(_private_data, settings, host)
         store = await LocalStore(settings.db_path).open()
-        auth = Authenticator(store, settings.data_dir, ttl=settings.token_ttl)
+        auth = Authenticator(
+            store,
+            settings.data_dir,
+            ttl=settings.token_ttl,
+            passwords=Passwords(workers=settings.password_workers, queue=settings.password_queue),
+            throttle=FailureThrottle(
+                time.time,
+                per_source=settings.login_failures_per_source,
+                per_source_user=settings.login_failures_per_source_user,
+                window=settings.login_failure_window,
+                refusal_delay=settings.login_refusal_delay,
+            ),
+        )
         secret = await store.call(auth.bootstrap_sync)
         if secret is not None:
             out.write(
@@ -204,6 +220,11 @@ class Agent:
         )
         agent.app = build_app(ctx)
         agent.hub_images = hub_images.from_settings(settings, host.storage, store)
+        link = hub_images.link_from_settings(settings)
+        if link is not None:
+            agent.hub_revocations = HubRevocationPoller(
+                link, auth, settings.revocation_poll_interval
+            )
         return agent
 
     async def start(self) -> None:
@@ -211,8 +232,12 @@ class Agent:
         await self.telemetry.start()
         if self.hub_images is not None:
             await self.hub_images.start()
+        if self.hub_revocations is not None:
+            await self.hub_revocations.start()
 
     async def close(self) -> None:
+        if self.hub_revocations is not None:
+            await self.hub_revocations.stop()
         if self.hub_images is not None:
             await self.hub_images.stop()
         await self.telemetry.stop()
@@ -220,6 +245,7 @@ class Agent:
         await self.host.compute.close()
         await self.host.network.close()
         await self.store.close()
+        self.auth.passwords.close()
 
     async def health(self) -> dict[str, Any]:
         error = self.reconciler.last_error

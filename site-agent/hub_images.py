@@ -347,17 +347,12 @@ class _Objects(Protocol):
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any: ...
 
 
-def from_settings(
-    settings: SiteAgentSettings, storage: Any, store: _Objects
-) -> HubImagePuller | None:
-    """The puller the site agent runs, or None when no hub is configured."""
+def link_from_settings(settings: SiteAgentSettings) -> HubLink | None:
+    """How this agent reaches its hub, or None when no hub is configured (``hub_url``)."""
     if not settings.hub_url:
         return None
-    if not hasattr(storage, "incoming_dir"):
-        log.warning("hub_url is set but this storage driver cannot take pulled images")
-        return None
     https = settings.hub_url.startswith("https://")
-    link = HubLink(
+    return HubLink(
         settings.hub_url.rstrip("/"),
         client_ssl_context(settings.hub_ca_file) if https else None,
         settings.hub_token,
@@ -365,6 +360,17 @@ def from_settings(
         settings.hub_password,
     )
 
+
+def from_settings(
+    settings: SiteAgentSettings, storage: Any, store: _Objects
+) -> HubImagePuller | None:
+    """The puller the site agent runs, or None when no hub is configured."""
+    link = link_from_settings(settings)
+    if link is None:
+        return None
+    if not hasattr(storage, "incoming_dir"):
+        log.warning("hub_url is set but this storage driver cannot take pulled images")
+        return None
     return HubImagePuller(
         link,
         settings.site_name,

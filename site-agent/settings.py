@@ -68,6 +68,17 @@ class SiteAgentSettings:
     # auth
     token_ttl: float = 3600.0
     metrics_auth: bool = False  # /metrics open to scrapers on the management network
+    # the local credential's argon2 checks run in a pool of their own: this many threads,
+    # this many waiting at most (beyond that: 429 with Retry-After at once)
+    password_workers: int = 1
+    password_queue: int = 4
+    # failed logins from one address within the window: beyond per_source it is refused
+    # for every credential, beyond per_source_user for that one (429 + Retry-After); never
+    # a lockout: the right secret from another address works
+    login_failures_per_source: int = 20
+    login_failures_per_source_user: int = 5
+    login_failure_window: float = 60.0
+    login_refusal_delay: float = 1.0  # a refused address waits this long for its 429
     # images from the hub (until sync: the agent polls the hub; see hub_images.py)
     hub_url: str = ""  # https://hub:8470; empty: no pulls from a hub
     hub_ca_file: Path | None = None  # the hub's ca.pem
@@ -77,6 +88,8 @@ class SiteAgentSettings:
     image_poll_interval: float = 10.0  # seconds between asks for pending image transfers
     image_bandwidth_bps: int = 0  # per-site cap on image pulls, bytes/s (0: none)
     image_fetch_concurrency: int = 4
+    # the hub's token revocations (until sync: polled, kept in the store; hub_revocations.py)
+    revocation_poll_interval: float = 10.0
 
     @property
     def db_path(self) -> Path:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from atoll.errors import Forbidden, Unauthenticated
 from atoll.hub.api import records
-from atoll.hub.api.context import claims_of, hub_of
+from atoll.hub.api.context import claims_of, hub_of, source_of
 from atoll.hub.api.replies import iso, no_content, page_params, page_reply, read_body, reply
 from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, name_field
@@ -85,14 +85,15 @@ def token_info(claims: Claims) -> dict[str, object]:
 
 
 async def issue(request: web.Request) -> web.Response:
-    hub = hub_of(request)
+    hub, source = hub_of(request), source_of(request)
+    await hub.issuer.check_source(source)
     body = await read_body(request, TOKEN_REQUEST)
     project = body.get("project")
     if "password" in body:
-        issued = await hub.issuer.by_password(body["user"], body["password"], project)
+        issued = await hub.issuer.by_password(body["user"], body["password"], project, source)
     elif "application_credential_id" in body:
         issued = await hub.issuer.by_app_credential(
-            body["application_credential_id"], body["application_credential_secret"]
+            body["application_credential_id"], body["application_credential_secret"], source
         )
     else:
         claims = hub.verifier.verify(body["token"], hub.clock())
@@ -146,10 +147,10 @@ async def change_password(request: web.Request) -> web.Response:
     if claims.app_credential is not None:
         raise Forbidden("an application credential cannot change its user's password")
     try:
-        await hub.issuer.check_password(claims.user, body["current_password"])
+        await hub.issuer.check_password(claims.user, body["current_password"], source_of(request))
     except Unauthenticated as exc:
         raise Forbidden("the current password is wrong") from exc
-    new_hash = await hub.passwords.hash(body["new_password"])
+    new_hash = await hub.passwords.hash(body["new_password"], source_of(request))
     await records.update(hub.store, "user", claims.user, {"_password_hash": new_hash}, None)
     await hub.revocations.revoke("user", claims.user)
     return no_content()

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from atoll.hub.identity.issuing import TokenIssuer
-from atoll.hub.identity.passwords import Passwords
 from atoll.hub.identity.revocation import Revocations
 from atoll.hub.settings import HubSettings
 from atoll.hub.store.base import Store
+from atoll.passwords import Passwords
 from atoll.tokens import Claims, TokenSigner, TokenVerifier
 
 
@@ -36,6 +36,11 @@ REQUEST_ID_KEY = web.RequestKey("request_id", str)
 
 def hub_of(request: web.Request) -> Hub:
     return request.app[HUB]
+
+
+def source_of(request: web.Request) -> str:
+    """The caller's address, which failed logins are counted against."""
+    return request.remote or "unknown"
 
 
 def claims_of(request: web.Request) -> Claims:

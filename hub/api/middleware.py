@@ -26,10 +26,11 @@ from atoll.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    TooManyRequests,
     Unauthenticated,
 )
 from atoll.hub.api.context import CLAIMS_KEY, REQUEST_ID_KEY, hub_of
-from atoll.hub.errors import InternalError, MethodNotAllowed, TooManyRequests
+from atoll.hub.errors import InternalError, MethodNotAllowed
 from atoll.hub.identity import policy, tenancy
 
 log = logging.getLogger(__name__)

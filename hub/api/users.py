@@ -12,7 +12,7 @@ from aiohttp import web
 from atoll import ids
 from atoll.errors import Conflict, NotFound
 from atoll.hub.api import records
-from atoll.hub.api.context import claims_of, hub_of
+from atoll.hub.api.context import claims_of, hub_of, source_of
 from atoll.hub.api.replies import (
     if_match,
     no_content,
@@ -78,7 +78,7 @@ async def create_user(request: web.Request) -> web.Response:
         "description": body.get("description", ""),
         "enabled": body.get("enabled", True),
         "created_at": records.now_iso(),
-        "_password_hash": await hub.passwords.hash(body["password"]),
+        "_password_hash": await hub.passwords.hash(body["password"], source_of(request)),
     }
     record = await records.create(hub.store, KIND, body["name"], value)
     return reply(public_view(record), 201, record.revision)
@@ -99,7 +99,7 @@ async def update_user(request: web.Request) -> web.Response:
     body = await read_body(request, USER_UPDATE)
     changes = {k: v for k, v in body.items() if k != "password"}
     if "password" in body:
-        changes["_password_hash"] = await hub.passwords.hash(body["password"])
+        changes["_password_hash"] = await hub.passwords.hash(body["password"], source_of(request))
     record = await records.update(hub.store, KIND, name, changes, if_match(request))
     if "password" in body or body.get("enabled") is False:
         await hub.revocations.revoke("user", name)

@@ -3,6 +3,10 @@
 The scope decides the roles: a project-scoped token carries the user's roles on that
 project; without a project the token is system-scoped when the user holds system roles,
 and unscoped otherwise. A token never outlives the thing it was exchanged from.
+
+Password and application-credential checks name the caller's address (``source``): failures
+are counted per address and per (address, account) by :class:`~atoll.throttle.FailureThrottle`,
+never per account alone, so nobody can lock another person out.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ from dataclasses import dataclass
 
 from atoll.errors import NotFound, Unauthenticated
 from atoll.hub.identity import assignments
-from atoll.hub.identity.passwords import Passwords
 from atoll.hub.identity.revocation import Revocations
-from atoll.hub.identity.throttle import LoginThrottle
 from atoll.hub.store.base import JSON, Store
+from atoll.passwords import Passwords
+from atoll.throttle import FailureThrottle
 from atoll.tokens import Claims, TokenSigner, new_token_id
 
 log = logging.getLogger(__name__)
@@ -47,7 +51,7 @@ class TokenIssuer:
         revocations: Revocations,
         clock: Callable[[], float],
         ttl: float,
-        throttle: LoginThrottle | None = None,
+        throttle: FailureThrottle | None = None,
     ) -> None:
         self._store = store
         self._passwords = passwords
@@ -55,7 +59,7 @@ class TokenIssuer:
         self._revocations = revocations
         self._clock = clock
         self._ttl = ttl
-        self._throttle = throttle or LoginThrottle(clock)
+        self._throttle = throttle or FailureThrottle(clock)
 
     async def _user(self, name: str) -> JSON | None:
         try:
@@ -63,25 +67,34 @@ class TokenIssuer:
         except NotFound:
             return None
 
-    async def check_password(self, user: str, password: str) -> JSON:
-        """The enabled user's record if ``password`` is theirs; throttled against guessing."""
-        self._throttle.check(user)
+    async def check_source(self, source: str) -> None:
+        """Refuse (429) an address that failed too often, before its request is even read."""
+        await self._throttle.admit(source)
+
+    async def check_password(self, user: str, password: str, source: str) -> JSON:
+        """The enabled user's record if ``password`` is theirs; throttled against guessing
+        per ``source`` address (and per source and user)."""
+        await self._throttle.admit(source, user)
+        self._passwords.check_room(source)  # before the store read, not after
         record = await self._user(user)
         stored = record.get("_password_hash") if record else None
-        if not await self._passwords.verify(stored, password) or record is None:
-            log.info("password authentication failed for user %s", user)
-            self._throttle.failed(user)
+        if not await self._passwords.verify(stored, password, source) or record is None:
+            log.info("password authentication failed for user %s from %s", user, source)
+            self._throttle.failed(source, user)
             raise Unauthenticated("the user name or password is wrong")
-        self._throttle.succeeded(user)
+        self._throttle.succeeded(source, user)
         if not record.get("enabled", True):
             raise Unauthenticated(f"user {user} is disabled")
         return record
 
-    async def by_password(self, user: str, password: str, project: str | None) -> Issued:
-        await self.check_password(user, password)
+    async def by_password(
+        self, user: str, password: str, project: str | None, source: str
+    ) -> Issued:
+        await self.check_password(user, password, source)
         return await self._issue(user, project, self._clock() + self._ttl, None, None)
 
-    async def by_app_credential(self, credential_id: str, secret: str) -> Issued:
+    async def by_app_credential(self, credential_id: str, secret: str, source: str) -> Issued:
+        await self._throttle.admit(source, credential_id)
         try:
             cred = (await self._store.get(APP_CREDENTIAL_KIND, credential_id)).value
         except NotFound:
@@ -90,7 +103,9 @@ class TokenIssuer:
             str(cred.get("_secret_hash")), secret_digest(secret)
         )
         if cred is None or not ok:
+            self._throttle.failed(source, credential_id)
             raise Unauthenticated("the application credential id or secret is wrong")
+        self._throttle.succeeded(source, credential_id)
         now = self._clock()
         expires = cred.get("_expires_epoch")
         if expires is not None and expires <= now:

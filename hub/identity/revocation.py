@@ -19,17 +19,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import cast, get_args
+from typing import cast
 
 from atoll.background import FailureLog, Loop, LoopSettings
 from atoll.errors import NotFound, StaleRevision
 from atoll.hub.store.base import JSON, Change, ListQuery, Store
-from atoll.tokens import Claims, RevocationList, RevocationSubject
+from atoll.tokens import REVOCATION_SUBJECTS, Claims, RevocationList, RevocationSubject
 
 log = logging.getLogger(__name__)
 
 KIND = "revocation"
-SUBJECTS: tuple[str, ...] = get_args(RevocationSubject)
 
 
 def revocation_key(subject: RevocationSubject, value: str) -> str:
@@ -95,7 +94,7 @@ class Revocations:
         while True:
             page = await self._store.list(ListQuery(KIND, limit=1000, marker=marker))
             for record in page.items:
-                self._apply(fresh, record.key, record.value)
+                fresh.add_entry(record.value)
             if page.next_marker is None:
                 break
             marker = page.next_marker
@@ -122,16 +121,10 @@ class Revocations:
     def _apply_change(self, change: Change) -> None:
         if change.value is None:
             subject, _, value = change.key.partition(":")
-            if subject in SUBJECTS:
+            if subject in REVOCATION_SUBJECTS:
                 self._list.discard(cast(RevocationSubject, subject), value)
             return
-        self._apply(self._list, change.key, change.value)
-
-    @staticmethod
-    def _apply(target: RevocationList, key: str, value: JSON) -> None:
-        subject = value.get("subject")
-        if subject in SUBJECTS and isinstance(value.get("revoked_at"), int | float):
-            target.add(cast(RevocationSubject, subject), str(value["value"]), value["revoked_at"])
+        self._list.add_entry(change.value)
 
     async def revoke(self, subject: RevocationSubject, value: str) -> JSON:
         """Revoke now; effective in this process at once, elsewhere through the store."""

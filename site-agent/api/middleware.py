@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from atoll import error_body, tokens
-from atoll.errors import AtollError, Unauthenticated
+from atoll.errors import AtollError, TooManyRequests, Unauthenticated
 from atoll.site_agent.api.context import ApiContext
 from atoll.site_agent.auth import authorize
 
@@ -43,6 +43,8 @@ def error_response(exc: AtollError, request_id: str) -> web.Response:
     resp = web.json_response(error_body.encode(exc, request_id), status=status)
     if status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="atoll-site"'
+    if isinstance(exc, TooManyRequests):
+        resp.headers["Retry-After"] = str(exc.retry_after)
     return resp
 
 

@@ -10,6 +10,8 @@ from atoll.site_agent.api.middleware import CTX
 
 
 async def create(request: web.Request) -> web.Response:
+    auth, source = request.app[CTX].auth, request.remote or "unknown"
+    await auth.throttle.admit(source)  # an address that failed too often: before reading
     body = await json_object(request)
     name, secret = body.get("name", "admin"), body.get("secret")
     if not isinstance(name, str) or not isinstance(secret, str) or not secret:
@@ -17,8 +19,7 @@ async def create(request: web.Request) -> web.Response:
             "a token request needs the credential",
             [Problem("body.secret", "must be the local admin credential")],
         )
-    auth = request.app[CTX].auth
-    issued = await auth.store.call(auth.issue_sync, name, secret)
+    issued = await auth.issue(name, secret, source)
     return web.json_response(issued, status=201)
 
 

@@ -100,6 +100,30 @@ def test_revocation_by_id_user_and_time() -> None:
     assert not revoked.is_revoked(claims(issued_at=151.0))
 
 
+def test_revocations_read_from_their_wire_form_match_as_the_hub_does() -> None:
+    """What ``GET /v1/revocations`` lists; a site builds the same list from it."""
+    entries = [
+        {"subject": "token", "value": "t9", "revoked_at": 1, "prune_after": 9},
+        {"subject": "user", "value": "alice", "revoked_at": 150.0, "prune_after": 9},
+        {"subject": "application_credential", "value": "c1", "revoked_at": 150.0},
+        {"subject": "project", "value": "a", "revoked_at": 99.0},  # before the token
+        {"subject": "group", "value": "x", "revoked_at": 1e12},  # unknown subject
+        {"subject": "user", "value": 7, "revoked_at": 1e12},
+        {"subject": "user", "value": "bob", "revoked_at": True},
+        {"subject": "user", "value": "carol"},
+        "not an entry",
+    ]
+    revoked = RevocationList.from_entries(entries)
+    assert len(revoked.entries) == 4
+    assert revoked.is_revoked(claims())  # alice, issued at 100 <= 150
+    assert not revoked.is_revoked(claims(issued_at=151.0))  # issued after
+    assert revoked.is_revoked(claims(token_id="t9", user="bob", issued_at=151.0))
+    assert revoked.is_revoked(claims(user="bob", app_credential="c1"))
+    assert not revoked.is_revoked(claims(user="bob"))  # project a revoked before it
+    assert not revoked.is_revoked(claims(user="carol"))
+    assert not RevocationList().add_entry({"subject": "token", "value": "t1"})
+
+
 def test_keys_survive_pem_files(tmp_path: object) -> None:
     from pathlib import Path
 

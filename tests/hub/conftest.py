@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from atoll import tokens
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
-from atoll.hub.identity.passwords import Passwords
 from atoll.hub.store.memory import MemoryStore
+from atoll.passwords import Passwords
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock
 
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]

@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
-from atoll.hub.identity.passwords import Passwords
 from atoll.hub.store import open_store
+from atoll.passwords import Passwords
 from atoll.testbed.services.etcd import EtcdCluster
 from tests.hub.conftest import AiohttpClient
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock

@@ -8,16 +8,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from atoll.testbed.services import libvirtd
-from atoll.testbed.services.ovs import PrivateOVS
-from atoll.testbed.services.ports import free_port
-from tests.fixtures import DOMAIN_PREFIX
-from tests.security.daemons import RunningHub, RunningSite
-from tests.site_agent import real_site
+from tests.security.daemons import RunningHub, RunningSite, running_site
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,32 +32,34 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSite]:
     """A site agent on real libvirtd + a private OVS, with its local admin logged in."""
-    work = tmp_path_factory.mktemp("sec-site")
-    ovs = PrivateOVS(Path("/tmp") / f"atoll-ovs-{secrets.token_hex(4)}").start()
-    prefix = f"{DOMAIN_PREFIX}{secrets.token_hex(3)}-"
-    names = real_site.Names.unique(prefix)
-    agent = None
-    try:
-        settings = real_site.settings_for(work / "agent", ovs, names)
-        import_dir = work / "import"
-        import_dir.mkdir()
-        extra = {"image_import_dir": str(import_dir)}
-        config = real_site.config_file(work / "agent.toml", settings, extra)
-        agent = real_site.AgentProcess(work / "agent", config, free_port())
-        printed = agent.start()
-        secret = printed.split("secret:", 1)[1].split()[0]
-        agent.login(secret)
-        yield RunningSite(
-            agent.url, token=agent.token, data_dir=agent.data_dir, secret=secret,
-            agent=agent, names=names, import_dir=import_dir,
-        )  # fmt: skip
-    finally:
-        if agent is not None:
-            agent.stop()
-        conn = libvirtd.connect()
-        try:
-            libvirtd.remove_domains(conn, prefix)
-        finally:
-            conn.close()
-        real_site.remove_links(names.device_prefix)
-        ovs.stop()
+    with running_site(tmp_path_factory.mktemp("sec-site")) as running:
+        yield running
+
+
+SITE_HUB_USER = "sec-site-service"
+SITE_POLL_INTERVAL = 0.5  # seconds between the joined site's asks for the hub's revocations
+
+
+@pytest.fixture(scope="module")
+def joined_site(hub: RunningHub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSite]:
+    """A site agent joined to the ``hub`` fixture's hub: it holds the hub's token public key
+    (what joining leaves in its data dir) and reaches the hub as a hub user with a system
+    ``member`` role, polling it every :data:`SITE_POLL_INTERVAL` seconds."""
+    password = f"{SITE_HUB_USER}-{secrets.token_hex(8)}"
+    hub.ok("POST", "/v1/users", {"name": SITE_HUB_USER, "password": password})
+    grant = {"user": SITE_HUB_USER, "system": True, "role": "member"}
+    hub.ok("POST", "/v1/role_assignments", grant)
+    work = tmp_path_factory.mktemp("sec-joined-site")
+    keys = hub.ok("GET", "/v1/auth/keys", token="")["keys"]
+    (work / "agent").mkdir()
+    (work / "agent" / "hub_public_key.pem").write_text(keys[0]["public_key_pem"])
+    extra: dict[str, str | float] = {
+        "hub_url": hub.url,
+        "hub_ca_file": str(hub.ca_file),
+        "hub_user": SITE_HUB_USER,
+        "hub_password": password,
+        "revocation_poll_interval": SITE_POLL_INTERVAL,
+        "image_poll_interval": 3600.0,
+    }
+    with running_site(work, extra) as running:
+        yield running

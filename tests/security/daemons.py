@@ -6,7 +6,7 @@ would: no test client, no in-process app, no store access except to *observe* th
 - :class:`RunningHub`: ``atoll hub init`` + ``atoll hub serve`` (HTTPS from its own CA, SQLite
   store) on a free loopback port.
 - :class:`RunningSite`: ``atoll site-agent run`` on real libvirtd and a private OVS, logged in
-  with the local admin credential it printed on first start.
+  with the local admin credential it printed on first start (:func:`running_site`).
 
 Both answer :meth:`Daemon.call` with ``(status, headers, body)`` and never raise on an HTTP
 error status: an attacker reads every answer.
@@ -14,7 +14,9 @@ error status: an attacker reads every answer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.client
 import json
 import os
 import secrets
@@ -23,13 +25,18 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from atoll.testbed.services import libvirtd
+from atoll.testbed.services.ovs import PrivateOVS
 from atoll.testbed.services.ports import free_port
 from atoll.testbed.services.process import reap, spawn
+from tests.fixtures import DOMAIN_PREFIX
+from tests.site_agent import real_site
 
 ATOLL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "atoll"
 HUB_ADMIN_PASSWORD = "sec-admin-" + secrets.token_urlsafe(12)
@@ -68,8 +75,12 @@ class Daemon:
         raw: bytes | None = None,
         headers: dict[str, str] | None = None,
         timeout: float = 30.0,
+        source: str | None = None,
     ) -> Reply:
-        """One HTTP request; ``token=None`` uses the daemon's admin token, ``""`` none at all."""
+        """One HTTP request; ``token=None`` uses the daemon's admin token, ``""`` none at all.
+
+        ``source`` (a loopback address such as ``127.0.0.9``) is the address the request
+        comes from, so a test can play several clients on one machine."""
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
         if data is not None:
@@ -79,8 +90,9 @@ class Daemon:
             req.add_header("Authorization", f"Bearer {bearer}")
         for key, value in (headers or {}).items():
             req.add_header(key, value)
+        opener = _opener(self.ssl_context, source)
         try:
-            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context) as resp:  # noqa: S310
+            with opener.open(req, timeout=timeout) as resp:
                 return Reply(resp.status, dict(resp.headers.items()), resp.read())
         except urllib.error.HTTPError as exc:
             return Reply(exc.code, dict(exc.headers.items()), exc.read())
@@ -90,6 +102,32 @@ class Daemon:
         reply = self.call(method, path, body, **kw)
         assert 200 <= reply.status < 300, f"{method} {path}: {reply!r}"
         return reply.body
+
+
+class _FromHTTP(urllib.request.HTTPHandler):
+    def __init__(self, source: str) -> None:
+        super().__init__()
+        self.source = source
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        bound = functools.partial(http.client.HTTPConnection, source_address=(self.source, 0))
+        return self.do_open(bound, req)
+
+
+class _FromHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, source: str, context: ssl.SSLContext | None) -> None:
+        super().__init__(context=context)
+        self.source, self.tls = source, context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        bound = functools.partial(http.client.HTTPSConnection, source_address=(self.source, 0))
+        return self.do_open(bound, req, context=self.tls)
+
+
+def _opener(context: ssl.SSLContext | None, source: str | None) -> urllib.request.OpenerDirector:
+    if source is None:
+        return urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(_FromHTTP(source), _FromHTTPS(source, context))
 
 
 @dataclass
@@ -192,3 +230,39 @@ class RunningSite(Daemon):
     def stop(self) -> None:
         if self.agent is not None:
             self.agent.stop()
+
+
+@contextmanager
+def running_site(
+    work: Path, extra_config: Mapping[str, str | float] | None = None
+) -> Iterator[RunningSite]:
+    """A site agent on real libvirtd + a private OVS, with its local admin logged in;
+    ``extra_config`` goes into its ``[site_agent]`` table."""
+    ovs = PrivateOVS(Path("/tmp") / f"atoll-ovs-{secrets.token_hex(4)}").start()
+    prefix = f"{DOMAIN_PREFIX}{secrets.token_hex(3)}-"
+    names = real_site.Names.unique(prefix)
+    agent = None
+    try:
+        settings = real_site.settings_for(work / "agent", ovs, names)
+        import_dir = work / "import"
+        import_dir.mkdir()
+        extra = {"image_import_dir": str(import_dir), **(extra_config or {})}
+        config = real_site.config_file(work / "agent.toml", settings, extra)
+        agent = real_site.AgentProcess(work / "agent", config, free_port())
+        printed = agent.start()
+        secret = printed.split("secret:", 1)[1].split()[0]
+        agent.login(secret)
+        yield RunningSite(
+            agent.url, token=agent.token, data_dir=agent.data_dir, secret=secret,
+            agent=agent, names=names, import_dir=import_dir,
+        )  # fmt: skip
+    finally:
+        if agent is not None:
+            agent.stop()
+        conn = libvirtd.connect()
+        try:
+            libvirtd.remove_domains(conn, prefix)
+        finally:
+            conn.close()
+        real_site.remove_links(names.device_prefix)
+        ovs.stop()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from atoll.errors import Unauthenticated
 from atoll.site_agent.api.app import build_app
 from atoll.site_agent.api.middleware import CTX
 from atoll.site_agent.store import LocalStore
@@ -219,6 +220,52 @@ async def test_hub_tokens_verify_offline_once_joined(api: Any, tmp_path: Path) -
     other = tokens.TokenSigner(tokens.generate_signing_key()).sign(claims)
     resp = await client.get("/v1/servers", headers={"Authorization": f"Bearer {other}"})
     assert resp.status == 401
+
+
+async def test_hub_revocations_refuse_hub_tokens_and_persist(api: Any, tmp_path: Path) -> None:
+    from atoll import tokens
+    from atoll.site_agent.auth import Authenticator
+
+    client, store, secret = api
+    hub_key = tokens.generate_signing_key()
+    (tmp_path / "hub_public_key.pem").write_bytes(tokens.public_key_pem(hub_key.public_key()))
+    auth = client.app[CTX].auth
+    await store.call(auth.reload_trust_sync)
+    now = time.time()
+
+    def hub_token(token_id: str, user: str) -> str:
+        claims = tokens.Claims(token_id, user, None, True, ("admin",), now, now + 600)
+        return tokens.TokenSigner(hub_key).sign(claims)
+
+    out, alice, bob = (
+        hub_token("t-out", "carol"),
+        hub_token("t-a", "alice"),
+        hub_token("t-b", "bob"),
+    )
+    local = await _token(client, secret)
+    entries = [
+        {"subject": "token", "value": "t-out", "revoked_at": now, "prune_after": now + 3600},
+        {"subject": "user", "value": "alice", "revoked_at": now + 1, "prune_after": now + 3600},
+        {"subject": "user", "value": "local:admin", "revoked_at": now + 1},  # not the hub's
+        {"subject": "nonsense"},
+    ]
+    assert await store.call(auth.set_revocations_sync, entries) == 3
+    for token in (out, alice):
+        resp = await client.get("/v1/servers", headers={"Authorization": f"Bearer {token}"})
+        assert resp.status == 401
+        assert "revoked" in _assert_error(await resp.json(), "unauthenticated")["message"]
+    assert (
+        await client.get("/v1/servers", headers={"Authorization": f"Bearer {bob}"})
+    ).status == 200
+    assert (await client.get("/v1/servers", headers=local)).status == 200
+    # kept in the store: a restarted agent refuses them before it reaches the hub again
+    again = Authenticator(store, tmp_path)
+    await store.call(again.bootstrap_sync)
+    with pytest.raises(Unauthenticated):
+        again.verify(alice)
+    assert again.verify(bob).user == "bob"
+    await store.call(auth.set_revocations_sync, [])  # pruned on the hub: gone here too
+    assert auth.verify(alice).user == "alice"
 
 
 async def test_hub_token_roles_and_scope_decide_what_it_may_do(api: Any, tmp_path: Path) -> None:

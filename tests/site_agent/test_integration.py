@@ -176,7 +176,7 @@ async def _local_token(ag: Agent) -> str:
     from argon2 import PasswordHasher
 
     await ag.store.call(ag.store.set_credential, "admin", PasswordHasher().hash("test-secret"))
-    issued = await ag.store.call(ag.auth.issue_sync, "admin", "test-secret")
+    issued = await ag.auth.issue("admin", "test-secret", "127.0.0.1")
     return str(issued["token"])
 
 

@@ -142,7 +142,7 @@ async def test_an_upgraded_agent_adopts_the_running_servers_of_its_dashed_ids(
         try:
             await new.start()
             await new.store.call(new.store.set_credential, "admin", PasswordHasher().hash("s"))
-            token = (await new.store.call(new.auth.issue_sync, "admin", "s"))["token"]
+            token = (await new.auth.issue("admin", "s", "127.0.0.1"))["token"]
             headers = {"Authorization": f"Bearer {token}"}
             async with TestClient(TestServer(new.app)) as client:
 

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from atoll.hub.api.images import FILES
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
-from atoll.hub.identity.passwords import Passwords
 from atoll.hub.store.memory import MemoryStore
 from atoll.images.settings import ImageSettings
+from atoll.passwords import Passwords
 from tests.hub.conftest import AiohttpClient
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, CHECKER, TEST_SETTINGS, Api, FakeClock
 

@@ -25,8 +25,8 @@ from schemathesis.checks import positive_data_acceptance
 
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
-from atoll.hub.identity.passwords import Passwords
 from atoll.hub.store.memory import MemoryStore
+from atoll.passwords import Passwords
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api
 
 LOCKS_ADMIN_OUT = "auth.password.change"

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
 from atoll.hub.catalog.vnf_packages import new_package
-from atoll.hub.identity.passwords import Passwords
 from atoll.hub.identity.policy import POLICY
 from atoll.hub.store.memory import MemoryStore
+from atoll.passwords import Passwords
 from tests.hub.api.image_policy_cases import image_cases
 from tests.hub.conftest import AiohttpClient
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock

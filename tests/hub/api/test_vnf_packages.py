@@ -17,10 +17,10 @@ from atoll.errors import InvalidInput, NotFound
 from atoll.hub.api.context import HUB
 from atoll.hub.bootstrap import seed_admin
 from atoll.hub.catalog.vnf_packages import new_package
-from atoll.hub.identity.passwords import Passwords
 from atoll.hub.store.memory import MemoryStore
 from atoll.nfv.artifacts import vnfd_files
 from atoll.nfv.package import load_package
+from atoll.passwords import Passwords
 from tests.hub.api.vnf_packages import (
     BASE,
     MAX_PACKAGE,

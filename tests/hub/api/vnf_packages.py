@@ -12,10 +12,10 @@ from typing import Any
 
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
-from atoll.hub.identity.passwords import Passwords
 from atoll.hub.store.memory import MemoryStore
 from atoll.nfv.artifacts import image_needs
 from atoll.nfv.package import load_package
+from atoll.passwords import Passwords
 from tests.hub.conftest import AiohttpClient
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, CHECKER, TEST_SETTINGS, Api, FakeClock
 from tests.nfv.packages import PACKAGES, zip_dir
