@@ -12,10 +12,10 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from collections.abc import Callable, Collection
-from typing import Any
 
 from atoll import ids
 from atoll.errors import Conflict, InvalidInput, NotFound, Problem
+from atoll.jsonbody import JSON
 from atoll.site_agent import specs, views
 from atoll.site_agent.capacity import Claim, HostCapacity, check_fits
 from atoll.site_agent.catalog import ImageCatalog
@@ -24,7 +24,6 @@ from atoll.site_agent.drivers.network.ipam import SubnetIpam
 from atoll.site_agent.errors import BadSpec, DuplicateName
 from atoll.site_agent.store import DesiredObject, LocalStore, NewObject
 
-JSON = dict[str, Any]
 GiB = 1024**3
 
 DEFAULT_FLAVORS = (
