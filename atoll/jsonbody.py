@@ -18,9 +18,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from typing import Any
 
 from atoll.errors import InvalidInput, PayloadTooLarge, Problem
 
+# A decoded JSON object, as it crosses the wire edge (API bodies, stored specs, replies).
+# The one definition: everything else imports it, and typed code uses atoll.resources.
+JSON = dict[str, Any]
 MAX_DEPTH = 32
 
 # A JSON string (with its escapes) or one bracket; brackets inside strings are not structure.

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from atoll import __version__
 from atoll.hub.api.replies import LIMIT, MARKER
 from atoll.hub.api.routing import Route
-
-JSON = dict[str, Any]
+from atoll.jsonbody import JSON
 
 ERROR_SCHEMA: JSON = {
     "type": "object",

@@ -6,7 +6,7 @@ One token format (:mod:`atoll.tokens`: ``atl1.<claims>.<Ed25519 signature>``), t
   (``hub_public_key.pem``) and hub-signed tokens are verified offline with it, so NOC
   operators keep access while the site is cut off from the hub. A hub token the hub has
   revoked is refused as the hub would (:class:`atoll.tokens.RevocationList`): the list comes
-  from the hub (:mod:`.hub_revocations`, :meth:`Authenticator.set_revocations_sync`) and is
+  from the hub (:mod:`.hub_revocations`, :meth:`Authenticator.set_revocations_blocking`) and is
   kept in the store (meta ``hub_revocations``), so it holds across restarts and offline;
 - **the agent itself**: at first start it makes an Ed25519 signing key (stored in the
   database) and a local admin credential. The credential is printed once and only its
@@ -75,7 +75,7 @@ class Authenticator:
         self._revocations = tokens.RevocationList()
         self._revocations_json = "[]"
 
-    def bootstrap_sync(self) -> str | None:
+    def bootstrap_blocking(self) -> str | None:
         """Load (or make, at first start) the signing key and the admin credential.
 
         Returns the new admin secret, which the caller prints once, or None when the
@@ -89,8 +89,8 @@ class Authenticator:
         assert isinstance(key, Ed25519PrivateKey)
         self._signer = tokens.TokenSigner(key)
         self._own_key_id = self._signer.key_id
-        self.reload_trust_sync()
-        self._load_revocations_sync()
+        self.reload_trust_blocking()
+        self._load_revocations_blocking()
         if self.store.get_credential(ADMIN) is not None:
             return None
         # a fixed prefix: never starts with '-' (a flag to argparse), easy to spot in a leak
@@ -99,7 +99,7 @@ class Authenticator:
             return None
         return secret
 
-    def reload_trust_sync(self) -> None:
+    def reload_trust_blocking(self) -> None:
         """Trust our own key, plus the hub's once ``hub_public_key.pem`` is in the data dir."""
         assert self._signer is not None
         keys = [self._signer_public()]
@@ -109,7 +109,7 @@ class Authenticator:
             keys.append(tokens.load_public_key(hub_key))
         self._verifier = tokens.TokenVerifier(keys)
 
-    def _load_revocations_sync(self) -> None:
+    def _load_revocations_blocking(self) -> None:
         saved = self.store.get_meta(REVOCATIONS_META) or "[]"
         try:
             entries = json.loads(saved)
@@ -120,7 +120,7 @@ class Authenticator:
             self._revocations = tokens.RevocationList.from_entries(entries)
             self._revocations_json = saved
 
-    def set_revocations_sync(self, entries: list[Any]) -> int:
+    def set_revocations_blocking(self, entries: list[Any]) -> int:
         """Replace the hub's revocation list (``GET /v1/revocations`` items) and keep it in
         the store; how many entries it holds. Malformed entries are dropped."""
         fresh = tokens.RevocationList()
@@ -177,7 +177,7 @@ class Authenticator:
         except Unauthenticated:
             if self._hub_key_stamp() == self._trusted_stamp:
                 raise
-            self.reload_trust_sync()
+            self.reload_trust_blocking()
             claims = self._verifier.verify(token, self.clock())
         if claims.key_id != self._own_key_id and self._revocations.is_revoked(claims):
             raise Unauthenticated("the token has been revoked; log in again")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from atoll.errors import AtollError, NotFound, PermanentError, TemporaryError
+from atoll.jsonbody import JSON
 from atoll.resources import NetworkSpec as NetworkModel
 from atoll.resources import PortSpec as PortModel
 from atoll.resources import ServerSpec
@@ -43,7 +44,6 @@ from atoll.site_agent.store import DesiredObject, LocalStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-JSON = dict[str, Any]
 
 _STATE = {
     DomainState.RUNNING: "ACTIVE",

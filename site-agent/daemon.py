@@ -162,7 +162,7 @@ class Agent:
                 refusal_delay=settings.login_refusal_delay,
             ),
         )
-        secret = await store.call(auth.bootstrap_sync)
+        secret = await store.call(auth.bootstrap_blocking)
         if secret is not None:
             out.write(
                 "local admin credential (shown once; exchange it at POST /v1/auth/tokens):\n"
@@ -189,7 +189,7 @@ class Agent:
             capacity=HostCapacity(host.compute, host.storage, allocation_ratios(settings)),
             site_name=settings.site_name,
         )
-        await store.call(resources.seed_sync)
+        await store.call(resources.seed_blocking)
         ring = Ring(store, settings.telemetry_raw_retention, settings.telemetry_rollup_retention)
         telemetry = Telemetry(
             host,

@@ -66,4 +66,4 @@ class HubRevocationPoller:
                 query = {"limit": PAGE, "marker": str(marker)}
         finally:
             await self.client.close()  # no connection held between passes
-        return await self.auth.store.call(self.auth.set_revocations_sync, entries)
+        return await self.auth.store.call(self.auth.set_revocations_blocking, entries)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from collections.abc import Callable, Collection
-from typing import Any
 
 from atoll import ids
 from atoll.errors import Conflict, InvalidInput, NotFound, Problem
+from atoll.jsonbody import JSON
 from atoll.site_agent import specs, views
 from atoll.site_agent.capacity import Claim, HostCapacity, check_fits
 from atoll.site_agent.catalog import ImageCatalog
@@ -24,7 +24,6 @@ from atoll.site_agent.drivers.network.ipam import SubnetIpam
 from atoll.site_agent.errors import BadSpec, DuplicateName
 from atoll.site_agent.store import DesiredObject, LocalStore, NewObject
 
-JSON = dict[str, Any]
 GiB = 1024**3
 
 DEFAULT_FLAVORS = (
@@ -62,7 +61,7 @@ class Resources:
         """A site id (see :mod:`atoll.ids`): never equal to any id the hub mints."""
         return ids.site_id(self._site_tag)
 
-    def seed_sync(self) -> None:
+    def seed_blocking(self) -> None:
         """Default flavors at first start."""
         if self.store.list_objects("flavor"):
             return
@@ -74,24 +73,24 @@ class Resources:
 
     # -- reads -----------------------------------------------------------------------------
     async def list_kind(self, kind: str) -> list[JSON]:
-        return await self.store.call(self._list_sync, kind)
+        return await self.store.call(self._list_blocking, kind)
 
-    def _list_sync(self, kind: str) -> list[JSON]:
+    def _list_blocking(self, kind: str) -> list[JSON]:
         statuses = self.store.statuses(kind)
-        leases = self._port_views_sync() if kind == "server" else {}
+        leases = self._port_views_blocking() if kind == "server" else {}
         return [
             views.render(obj, statuses.get(obj.id), leases) for obj in self.store.list_objects(kind)
         ]
 
     async def show(self, kind: str, ref: str) -> JSON:
-        return await self.store.call(self._show_sync, kind, ref)
+        return await self.store.call(self._show_blocking, kind, ref)
 
-    def _show_sync(self, kind: str, ref: str) -> JSON:
+    def _show_blocking(self, kind: str, ref: str) -> JSON:
         obj = self.store.find_object(kind, ref)
-        leases = self._port_views_sync() if kind == "server" else {}
+        leases = self._port_views_blocking() if kind == "server" else {}
         return views.render(obj, self.store.get_status(kind, obj.id), leases)
 
-    def _port_views_sync(self) -> dict[str, JSON]:
+    def _port_views_blocking(self) -> dict[str, JSON]:
         """port id -> {network, mac, ip} for server views."""
         out: dict[str, JSON] = {}
         for port in self.store.list_objects("port"):
@@ -114,15 +113,15 @@ class Resources:
             totals = await self.capacity.totals()
             disks = {i.id: i.virtual_size for i in await self.images.list_images()}
         server_id = self.new_id()
-        await self.store.call(self._create_server_sync, server_id, spec, totals, disks)
+        await self.store.call(self._create_server_blocking, server_id, spec, totals, disks)
         self.kick()
         return await self.show("server", server_id)
 
-    def _create_server_sync(
+    def _create_server_blocking(
         self, server_id: str, spec: JSON, totals: Claim | None, disks: dict[str, int]
     ) -> None:
         problems: list[Problem] = []
-        flavor = self._find_live_sync("flavor", spec["flavor"])
+        flavor = self._find_live_blocking("flavor", spec["flavor"])
         if flavor is None:
             names = ", ".join(f.name or f.id for f in self.store.list_objects("flavor"))
             problems.append(
@@ -131,13 +130,13 @@ class Resources:
         else:
             spec["flavor"] = flavor.name
             spec["vcpus"], spec["ram_mb"] = flavor.spec["vcpus"], flavor.spec["ram_mb"]
-        self._check_name_free_sync("server", spec["name"])
-        volumes = self._resolve_volumes_sync(spec, problems)
-        ports, leases = self._plan_ports_sync(server_id, spec, problems)
+        self._check_name_free_blocking("server", spec["name"])
+        volumes = self._resolve_volumes_blocking(spec, problems)
+        ports, leases = self._plan_ports_blocking(server_id, spec, problems)
         if problems:
             raise BadSpec("the server cannot be created", problems)
         if totals is not None:
-            self._check_fits_sync(spec, totals, disks)
+            self._check_fits_blocking(spec, totals, disks)
         rows: list[tuple[str, str, str | None, JSON]] = [("server", server_id, spec["name"], spec)]
         rows += [("port", p["id"], None, p) for p in ports]
         self.store.insert_objects([NewObject(*r) for r in rows], leases)
@@ -146,7 +145,7 @@ class Resources:
                 [("volume", v.id, {**v.spec, "server": server_id}) for v in volumes]
             )
 
-    def _check_fits_sync(self, spec: JSON, totals: Claim, disks: dict[str, int]) -> None:
+    def _check_fits_blocking(self, spec: JSON, totals: Claim, disks: dict[str, int]) -> None:
         """What the site's servers and volumes hold, plus this server, within ``totals``
         (``disks``: image id -> virtual size, the size of a root disk made on it)."""
 
@@ -162,14 +161,14 @@ class Resources:
         what = f"server {spec['name']!r} (flavor {spec['flavor']})"
         check_fits(what, claim(spec), used, totals)
 
-    def _find_live_sync(self, kind: str, ref: str) -> DesiredObject | None:
+    def _find_live_blocking(self, kind: str, ref: str) -> DesiredObject | None:
         try:
             obj = self.store.find_object(kind, ref)
         except NotFound:
             return None
         return None if obj.deleting else obj
 
-    def _check_name_free_sync(self, kind: str, name: str | None) -> None:
+    def _check_name_free_blocking(self, kind: str, name: str | None) -> None:
         if name is None:
             return
         for obj in self.store.list_objects(kind, include_deleting=False):
@@ -178,10 +177,10 @@ class Resources:
                     f"a {kind} named {name!r} already exists ({obj.id}); pick another name"
                 )
 
-    def _resolve_volumes_sync(self, spec: JSON, problems: list[Problem]) -> list[DesiredObject]:
+    def _resolve_volumes_blocking(self, spec: JSON, problems: list[Problem]) -> list[DesiredObject]:
         found = []
         for i, ref in enumerate(spec["volumes"]):
-            vol = self._find_live_sync("volume", ref)
+            vol = self._find_live_blocking("volume", ref)
             if vol is None:
                 problems.append(Problem(f"body.volumes[{i}]", f"volume {ref!r} does not exist"))
             elif vol.spec.get("server"):
@@ -195,20 +194,20 @@ class Resources:
         spec["volumes"] = [v.id for v in found]
         return found
 
-    def _plan_ports_sync(
+    def _plan_ports_blocking(
         self, server_id: str, spec: JSON, problems: list[Problem]
     ) -> tuple[list[JSON], list[tuple[str, str, str]]]:
         ports: list[JSON] = []
         leases: list[tuple[str, str, str]] = []
         for i, nic in enumerate(spec.pop("nics")):
             where = f"body.networks[{i}]"
-            network = self._find_live_sync("network", nic["network"])
+            network = self._find_live_blocking("network", nic["network"])
             if network is None:
                 problems.append(
                     Problem(f"{where}.network", f"network {nic['network']!r} does not exist")
                 )
                 continue
-            subnet = self._pick_subnet_sync(network, nic.get("fixed_ip"))
+            subnet = self._pick_subnet_blocking(network, nic.get("fixed_ip"))
             port: JSON = {
                 "id": self.new_id(),
                 "server": server_id,
@@ -239,7 +238,7 @@ class Resources:
         spec["ports"] = [p["id"] for p in ports]
         return ports, leases
 
-    def _pick_subnet_sync(
+    def _pick_subnet_blocking(
         self, network: DesiredObject, fixed_ip: str | None
     ) -> DesiredObject | None:
         subnets = [
@@ -256,16 +255,16 @@ class Resources:
         return None
 
     async def delete(self, kind: str, ref: str) -> None:
-        await self.store.call(self._delete_sync, kind, ref)
+        await self.store.call(self._delete_blocking, kind, ref)
         self.kick()
 
-    def _delete_sync(self, kind: str, ref: str) -> None:
+    def _delete_blocking(self, kind: str, ref: str) -> None:
         obj = self.store.find_object(kind, ref)
         keys = [(kind, obj.id)]
         if kind == "server":
             keys += [("port", p) for p in obj.spec.get("ports", [])]
         elif kind == "network":
-            self._refuse_if_used_sync(obj)
+            self._refuse_if_used_blocking(obj)
             keys += [
                 ("subnet", s.id)
                 for s in self.store.list_objects("subnet")
@@ -282,7 +281,7 @@ class Resources:
             )
         self.store.mark_all_deleting(keys)
 
-    def _refuse_if_used_sync(self, network: DesiredObject) -> None:
+    def _refuse_if_used_blocking(self, network: DesiredObject) -> None:
         users = [p for p in self.store.list_objects("port") if p.spec["network"] == network.id]
         if users:
             servers = sorted({p.spec["server"] for p in users})
@@ -343,18 +342,18 @@ class Resources:
         network_ref = spec["network"]
 
         def on_its_network() -> None:  # in the insert's transaction: no race with another
-            network = self._find_live_sync("network", network_ref)
+            network = self._find_live_blocking("network", network_ref)
             if network is None:
                 raise BadSpec(
                     "the subnet cannot be created",
                     [Problem("body.network", f"network {network_ref!r} does not exist")],
                 )
             spec["network"] = network.id
-            self._check_no_overlap_sync(network, spec["cidr"])
+            self._check_no_overlap_blocking(network, spec["cidr"])
 
         return await self._insert("subnet", subnet_id, spec["name"], spec, check=on_its_network)
 
-    def _check_no_overlap_sync(self, network: DesiredObject, cidr: str) -> None:
+    def _check_no_overlap_blocking(self, network: DesiredObject, cidr: str) -> None:
         """Two subnets of one network must not share an address (which would get which?)."""
         mine = ipaddress.ip_network(cidr)
         for other in self.store.list_objects("subnet", include_deleting=False):
@@ -388,7 +387,7 @@ class Resources:
         def checks() -> None:
             if check is not None:
                 check()
-            self._check_name_free_sync(kind, name)
+            self._check_name_free_blocking(kind, name)
 
         def insert() -> None:
             self.store.insert_objects([NewObject(kind, obj_id, name, spec)], [], check=checks)
@@ -403,18 +402,18 @@ class Resources:
         return await self._insert("volume", self.new_id(), spec["name"], spec)
 
     async def volume_action(self, ref: str, action: str, body: JSON) -> JSON:
-        await self.store.call(self._volume_action_sync, ref, action, body)
+        await self.store.call(self._volume_action_blocking, ref, action, body)
         self.kick()
         return await self.show("volume", ref)
 
-    def _volume_action_sync(self, ref: str, action: str, body: JSON) -> None:
-        vol = self._find_live_sync("volume", ref)
+    def _volume_action_blocking(self, ref: str, action: str, body: JSON) -> None:
+        vol = self._find_live_blocking("volume", ref)
         if vol is None:
             raise NotFound(f"volume {ref!r} does not exist")
         spec = dict(vol.spec)
         changes: list[tuple[str, str, JSON]] = []
         if action == "attach":
-            server = self._find_live_sync("server", str(body.get("server", "")))
+            server = self._find_live_blocking("server", str(body.get("server", "")))
             if server is None:
                 raise BadSpec("cannot attach", [Problem("body.server", "no such server")])
             if spec.get("server"):

@@ -3,11 +3,11 @@
 Kept in the agent's SQLite (tables ``samples`` and ``rollups``) so hours cut off from the
 hub are not lost: the sync session ships them when the link is back.
 
-- :meth:`Ring.record_sync` appends raw samples ``(metric, labels, value)`` at a timestamp.
-- :meth:`Ring.compact_sync` folds raw samples older than ``raw_retention`` into per-minute
+- :meth:`Ring.record_blocking` appends raw samples ``(metric, labels, value)`` at a timestamp.
+- :meth:`Ring.compact_blocking` folds raw samples older than ``raw_retention`` into per-minute
   rollups (avg, min, max, count; a minute folded in two goes merges by count) and deletes
   them, then drops rollups older than ``rollup_retention``.
-- :meth:`Ring.query_sync` returns one series over a time range, raw where raw is still kept
+- :meth:`Ring.query_blocking` returns one series over a time range, raw where raw is still kept
   and minute averages before that, oldest first.
 """
 
@@ -41,7 +41,7 @@ class Ring:
         self.raw_retention = raw_retention
         self.rollup_retention = rollup_retention
 
-    def record_sync(
+    def record_blocking(
         self, ts: float, samples: Iterable[tuple[str, Mapping[str, str], float]]
     ) -> int:
         rows = [(metric, labels_key(labels), ts, float(value)) for metric, labels, value in samples]
@@ -51,7 +51,7 @@ class Ring:
             )
         return len(rows)
 
-    def compact_sync(self, now: float) -> tuple[int, int]:
+    def compact_blocking(self, now: float) -> tuple[int, int]:
         """Returns (raw samples folded, rollups dropped)."""
         cutoff = now - self.raw_retention
         with self.store.tx() as c:
@@ -75,7 +75,7 @@ class Ring:
             ).rowcount
         return folded, dropped
 
-    def query_sync(
+    def query_blocking(
         self, metric: str, labels: Mapping[str, str], since: float, until: float
     ) -> list[Point]:
         key = labels_key(labels)
@@ -94,7 +94,7 @@ class Ring:
         points += [Point(float(t), float(v), 0.0) for t, v in raw]
         return sorted(points, key=lambda p: p.ts)
 
-    def series_sync(self) -> list[tuple[str, dict[str, str]]]:
+    def series_blocking(self) -> list[tuple[str, dict[str, str]]]:
         rows = self.store.conn.execute(
             "SELECT DISTINCT metric, labels FROM samples UNION SELECT DISTINCT metric, labels"
             " FROM rollups ORDER BY 1, 2"

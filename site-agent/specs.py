@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
 
 from atoll.errors import InvalidInput, Problem
+from atoll.jsonbody import JSON
 from atoll.printable import PRINTABLE_HELP, is_printable
 from atoll.site_agent.drivers.network.base import AllocationPool, NetworkSpec, SubnetSpec
 
-JSON = dict[str, Any]
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 RESTART_POLICIES = ("always", "on-failure", "never")
 POWER_STATES = ("running", "stopped")

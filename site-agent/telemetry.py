@@ -197,10 +197,10 @@ class Telemetry:
     async def tick(self) -> None:
         snap = await self.collect()
         rows = [(s.name, s.labels, s.value) for s in snap.samples]
-        await self.ring.store.call(self.ring.record_sync, snap.taken_at, rows)
+        await self.ring.store.call(self.ring.record_blocking, snap.taken_at, rows)
         if snap.taken_at - self._last_compact >= 300:
             self._last_compact = snap.taken_at
-            await self.ring.store.call(self.ring.compact_sync, snap.taken_at)
+            await self.ring.store.call(self.ring.compact_blocking, snap.taken_at)
 
     async def start(self) -> None:
         self._loop.start()

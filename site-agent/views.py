@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from atoll.jsonbody import JSON
 from atoll.site_agent.store import DesiredObject, ObservedStatus
-
-JSON = dict[str, Any]
 
 _HIDDEN = {"ports", "reboots", "rebuilds", "reboot_hard", "user_data"}
 

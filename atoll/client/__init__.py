@@ -8,10 +8,11 @@
 - :mod:`.login`: the login ``atoll login`` saves.
 """
 
-from atoll.client.core import JSON, Client, HubClient, Reply, quote
+from atoll.client.core import Client, HubClient, Reply, quote
 from atoll.client.login import Login, config_dir, load_login, login_path, save_login
 from atoll.client.transport import MemoryTransport, Request, Response, Transport, UrllibTransport
 from atoll.error_body import decode as error_from_body
+from atoll.jsonbody import JSON
 
 __all__ = [
     "JSON",

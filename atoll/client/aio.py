@@ -18,8 +18,7 @@ import aiohttp
 from atoll import error_body
 from atoll.client.core import decode_body as _decode
 from atoll.errors import TemporaryError, Unauthenticated
-
-JSON = dict[str, Any]
+from atoll.jsonbody import JSON
 
 
 class AsyncClient:

@@ -25,8 +25,7 @@ from atoll.certs import client_ssl_context
 from atoll.client.login import load_login
 from atoll.client.transport import Request, Response, Transport, UrllibTransport
 from atoll.errors import ConfigError, Unauthenticated
-
-JSON = dict[str, Any]
+from atoll.jsonbody import JSON
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import name_field
 from atoll.hub.catalog import images as catalog
 from atoll.hub.sites.registry import SITE_KIND
-from atoll.hub.store.base import JSON, Record
+from atoll.hub.store.base import Record
+from atoll.jsonbody import JSON
 
 KIND = catalog.TRANSFER_KIND
 SITE_PATH = {"name": name_field("site")}

@@ -71,13 +71,14 @@ from atoll.hub.api.schema import Field
 from atoll.hub.catalog import images as catalog
 from atoll.hub.catalog.image_files import ImageFiles
 from atoll.hub.catalog.image_integrity import Scrubber, is_damaged, set_damage
-from atoll.hub.store.base import JSON, ListQuery, Record, Store
+from atoll.hub.store.base import ListQuery, Record, Store
 from atoll.hub.store.query import list_all
 from atoll.images.chunks import check_digest
 from atoll.images.errors import ChecksumMismatch
 from atoll.images.manifest import Manifest
 from atoll.images.serve import ImageRoutes, request_blocks
 from atoll.images.settings import ImageSettings
+from atoll.jsonbody import JSON
 from atoll.settings import load
 
 log = logging.getLogger(__name__)

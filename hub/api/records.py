@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 
 from atoll.errors import Conflict, NotFound, StaleRevision
-from atoll.hub.store.base import JSON, ListQuery, Page, Record, Store
+from atoll.hub.store.base import ListQuery, Page, Record, Store
+from atoll.jsonbody import JSON
 
 
 async def create(store: Store, kind: str, key: str, value: JSON) -> Record:

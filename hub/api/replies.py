@@ -20,7 +20,8 @@ from atoll import ids, jsonbody
 from atoll.errors import InvalidId, InvalidInput, Problem
 from atoll.hub.api.context import hub_of
 from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, check
-from atoll.hub.store.base import JSON, Record
+from atoll.hub.store.base import Record
+from atoll.jsonbody import JSON
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

@@ -27,7 +27,8 @@ from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, name_field
 from atoll.hub.identity import assignments, tenancy
 from atoll.hub.identity.policy import ROLES, own_project
-from atoll.hub.store.base import JSON, Record
+from atoll.hub.store.base import Record
+from atoll.jsonbody import JSON
 
 KIND = assignments.KIND
 ID_PATTERN = r"^[a-z0-9._:-]{1,200}$"

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from atoll.errors import InvalidInput, Problem
+from atoll.jsonbody import JSON
 from atoll.printable import PRINTABLE_HELP, PRINTABLE_PATTERN
 
-JSON = dict[str, Any]
 FieldType = Literal["string", "integer", "number", "boolean", "object", "array"]
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from atoll.errors import NotFound, StaleRevision
 from atoll.hub.catalog import images as catalog
 from atoll.hub.catalog.image_files import ImageFiles
-from atoll.hub.store.base import JSON, Store
+from atoll.hub.store.base import Store
 from atoll.hub.store.query import list_all
+from atoll.jsonbody import JSON
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from atoll.hub.identity.tenancy import owns
-from atoll.hub.store.base import JSON
+from atoll.jsonbody import JSON
 from atoll.tokens import Claims
 
 KIND = "image"

@@ -19,19 +19,18 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from atoll.errors import InvalidInput, NotFound, Problem, StaleRevision
 from atoll.hub.catalog import vnf_packages as pkgs
 from atoll.hub.catalog.vnf_package_files import PackageFiles, hash_entry
 from atoll.hub.store.base import ListQuery, Store
+from atoll.jsonbody import JSON
 from atoll.nfv.artifacts import ImageNeed, image_needs, vnfd_archive
 from atoll.nfv.definitions import BundledTypes
 from atoll.nfv.model import VnfPackage
 from atoll.nfv.package import load_package
 
 log = logging.getLogger(__name__)
-JSON = dict[str, Any]
 
 
 async def update_package(

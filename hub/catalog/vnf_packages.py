@@ -26,11 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from atoll import ids
 from atoll.errors import Conflict, Problem
 from atoll.hub.identity.tenancy import owns
+from atoll.jsonbody import JSON
 from atoll.nfv.artifacts import ImageNeed
 from atoll.nfv.model import VnfPackage
 from atoll.nfv.summary import summarize_flavour
@@ -44,8 +44,6 @@ ONBOARDING_STATES = (CREATED, PROCESSING, ONBOARDED, ERROR)
 ENABLED, DISABLED = "ENABLED", "DISABLED"
 IN_USE, NOT_IN_USE = "IN_USE", "NOT_IN_USE"
 GIB, MIB = 1024**3, 1024**2
-
-JSON = dict[str, Any]
 
 
 def new_package(package_id: str, project: str, project_id: str, user_data: JSON, now: str) -> JSON:

@@ -10,8 +10,9 @@ project are written and removed together with it (:mod:`.tenancy`).
 
 from __future__ import annotations
 
-from atoll.hub.store.base import JSON, Record, Store
+from atoll.hub.store.base import Record, Store
 from atoll.hub.store.query import list_all
+from atoll.jsonbody import JSON
 
 KIND = "role_assignment"
 

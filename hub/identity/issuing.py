@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from atoll.errors import NotFound, Unauthenticated
 from atoll.hub.identity import assignments
 from atoll.hub.identity.revocation import Revocations
-from atoll.hub.store.base import JSON, Store
+from atoll.hub.store.base import Store
+from atoll.jsonbody import JSON
 from atoll.passwords import Passwords
 from atoll.throttle import FailureThrottle
 from atoll.tokens import Claims, TokenSigner, new_token_id

@@ -23,7 +23,8 @@ from typing import cast
 
 from atoll.background import FailureLog, Loop, LoopSettings
 from atoll.errors import NotFound, StaleRevision
-from atoll.hub.store.base import JSON, Change, ListQuery, Store
+from atoll.hub.store.base import Change, ListQuery, Store
+from atoll.jsonbody import JSON
 from atoll.tokens import REVOCATION_SUBJECTS, Claims, RevocationList, RevocationSubject
 
 log = logging.getLogger(__name__)

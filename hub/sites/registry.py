@@ -20,7 +20,8 @@ from typing import Any
 from atoll import ids
 from atoll.errors import Conflict, InvalidInput, NotFound, Problem, StaleRevision, Unauthenticated
 from atoll.hub.identity.issuing import secret_digest
-from atoll.hub.store.base import JSON, Store
+from atoll.hub.store.base import Store
+from atoll.jsonbody import JSON
 
 SITE_KIND = "site"
 JOIN_TOKEN_KIND = "join_token"  # noqa: S105 (a kind name, not a secret)

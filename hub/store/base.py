@@ -42,8 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from atoll.errors import Conflict
-
-JSON = dict[str, Any]
+from atoll.jsonbody import JSON
 
 
 class Compacted(Conflict):

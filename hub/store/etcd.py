@@ -57,7 +57,6 @@ from atoll.errors import (
     TemporaryError,
 )
 from atoll.hub.store.base import (
-    JSON,
     Change,
     Compacted,
     Delete,
@@ -70,6 +69,7 @@ from atoll.hub.store.base import (
 from atoll.hub.store.follow import Follower, watch
 from atoll.hub.store.names import check_name, check_writes, valid_name
 from atoll.hub.store.query import check_query, matches
+from atoll.jsonbody import JSON
 
 log = logging.getLogger(__name__)
 

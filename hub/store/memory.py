@@ -12,10 +12,11 @@ import copy
 from collections.abc import AsyncIterator, Sequence
 
 from atoll.errors import NotFound, StaleRevision
-from atoll.hub.store.base import JSON, Change, Delete, ListQuery, Page, Put, Record, Write
+from atoll.hub.store.base import Change, Delete, ListQuery, Page, Put, Record, Write
 from atoll.hub.store.follow import watch
 from atoll.hub.store.names import check_writes
 from atoll.hub.store.query import check_query, matches
+from atoll.jsonbody import JSON
 
 
 class MemoryStore:

@@ -45,10 +45,11 @@ from atoll.errors import (
     StaleRevision,
     TemporaryError,
 )
-from atoll.hub.store.base import JSON, Change, Compacted, ListQuery, Page, Put, Record, Write
+from atoll.hub.store.base import Change, Compacted, ListQuery, Page, Put, Record, Write
 from atoll.hub.store.follow import Follower, watch
 from atoll.hub.store.names import check_name, check_writes
 from atoll.hub.store.query import check_query
+from atoll.jsonbody import JSON
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ Every table method is blocking and runs on the store's own worker thread through
 from __future__ import annotations
 
 from atoll.ids import Origin
+from atoll.jsonbody import JSON
 from atoll.site_agent.store.credentials import CredentialTables
-from atoll.site_agent.store.database import JSON
 from atoll.site_agent.store.desired import DesiredObject, DesiredTable, NewObject
 from atoll.site_agent.store.journal import JournalEntry, JournalTable
 from atoll.site_agent.store.leases import LeaseTable

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from atoll.site_agent.errors import StoreBusy, StoreCorrupt
 from atoll.site_agent.store import schema
@@ -19,7 +19,6 @@ log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
-JSON = dict[str, Any]
 
 
 class Database:

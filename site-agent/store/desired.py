@@ -22,9 +22,10 @@ from typing import TypeVar
 
 from atoll.errors import NotFound
 from atoll.ids import Origin
+from atoll.jsonbody import JSON
 from atoll.resources import SPECS, Model
 from atoll.site_agent.errors import DuplicateName
-from atoll.site_agent.store.database import JSON, Database
+from atoll.site_agent.store.database import Database
 
 M = TypeVar("M", bound=Model)
 

@@ -11,7 +11,8 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from atoll.site_agent.store.database import JSON, Database
+from atoll.jsonbody import JSON
+from atoll.site_agent.store.database import Database
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 
-from atoll.site_agent.store.database import JSON, Database
+from atoll.jsonbody import JSON
+from atoll.site_agent.store.database import Database
 
 COUNTED = frozenset({"outbox", "inbox", "journal", "ipam", "samples", "rollups", "objects"})
 

@@ -20,12 +20,12 @@ async def make_context(tmp: Path) -> tuple[ApiContext, LocalStore, str]:
     storage.incoming_dir.mkdir(parents=True)  # uploads are written here (the fake writes none)
     storage.preload_image("cirros", 16 * 1024 * 1024)
     auth = Authenticator(store, tmp)
-    secret = await store.call(auth.bootstrap_sync)
+    secret = await store.call(auth.bootstrap_blocking)
     assert secret is not None
     (tmp / "import").mkdir()
     catalog = StorageCatalog(storage, import_dir=tmp / "import")
     resources = Resources(store, catalog)
-    await store.call(resources.seed_sync)
+    await store.call(resources.seed_blocking)
 
     async def console(server_id: str, tail: int) -> str:
         return f"console of {server_id}"[-tail:]

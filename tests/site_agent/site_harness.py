@@ -48,7 +48,7 @@ class Site:
     async def open(self, crash_hook: CrashHook | None = None) -> Site:
         self.store = await LocalStore(self.tmp / "agent.db", clock=self.clock).open()
         self.resources = Resources(self.store, StorageCatalog(self.storage))
-        await self.store.call(self.resources.seed_sync)
+        await self.store.call(self.resources.seed_blocking)
         journal = Journal(self.store, crash_hook)
         self.reconciler = Reconciler(
             self.store,

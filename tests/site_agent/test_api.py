@@ -230,7 +230,7 @@ async def test_hub_revocations_refuse_hub_tokens_and_persist(api: Any, tmp_path:
     hub_key = tokens.generate_signing_key()
     (tmp_path / "hub_public_key.pem").write_bytes(tokens.public_key_pem(hub_key.public_key()))
     auth = client.app[CTX].auth
-    await store.call(auth.reload_trust_sync)
+    await store.call(auth.reload_trust_blocking)
     now = time.time()
 
     def hub_token(token_id: str, user: str) -> str:
@@ -249,7 +249,7 @@ async def test_hub_revocations_refuse_hub_tokens_and_persist(api: Any, tmp_path:
         {"subject": "user", "value": "local:admin", "revoked_at": now + 1},  # not the hub's
         {"subject": "nonsense"},
     ]
-    assert await store.call(auth.set_revocations_sync, entries) == 3
+    assert await store.call(auth.set_revocations_blocking, entries) == 3
     for token in (out, alice):
         resp = await client.get("/v1/servers", headers={"Authorization": f"Bearer {token}"})
         assert resp.status == 401
@@ -260,11 +260,11 @@ async def test_hub_revocations_refuse_hub_tokens_and_persist(api: Any, tmp_path:
     assert (await client.get("/v1/servers", headers=local)).status == 200
     # kept in the store: a restarted agent refuses them before it reaches the hub again
     again = Authenticator(store, tmp_path)
-    await store.call(again.bootstrap_sync)
+    await store.call(again.bootstrap_blocking)
     with pytest.raises(Unauthenticated):
         again.verify(alice)
     assert again.verify(bob).user == "bob"
-    await store.call(auth.set_revocations_sync, [])  # pruned on the hub: gone here too
+    await store.call(auth.set_revocations_blocking, [])  # pruned on the hub: gone here too
     assert auth.verify(alice).user == "alice"
 
 
@@ -274,7 +274,7 @@ async def test_hub_token_roles_and_scope_decide_what_it_may_do(api: Any, tmp_pat
     client, store, _ = api
     hub_key = tokens.generate_signing_key()
     (tmp_path / "hub_public_key.pem").write_bytes(tokens.public_key_pem(hub_key.public_key()))
-    await store.call(client.app[CTX].auth.reload_trust_sync)
+    await store.call(client.app[CTX].auth.reload_trust_blocking)
     now = time.time()
 
     def bearer(project: str | None, roles: tuple[str, ...]) -> dict[str, str]:

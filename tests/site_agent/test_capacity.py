@@ -47,7 +47,7 @@ async def test_servers_are_refused_once_the_host_is_full(tmp_path: Path) -> None
         ratios = AllocationRatios(cpu=1.0, reserved_host_memory_mb=0)
         capacity = HostCapacity(FakeCompute(cpus=2, memory_mb=1024), storage, ratios)
         resources = Resources(store, StorageCatalog(storage), capacity=capacity)
-        await store.call(resources.seed_sync)  # tiny: 1 vCPU, 128 MB
+        await store.call(resources.seed_blocking)  # tiny: 1 vCPU, 128 MB
         await resources.create_server({"name": "a", "flavor": "tiny", "image": "img"})
         await resources.create_server({"name": "b", "flavor": "tiny", "image": "img"})
         with pytest.raises(InsufficientCapacity, match="vcpus: needs 1, 0 free of 2"):

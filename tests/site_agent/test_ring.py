@@ -19,12 +19,12 @@ async def test_retention_and_downsampling(tmp_path: Path) -> None:
         # minute average is known exactly
         for i in range(4 * 360):
             ts = T0 + i * 10
-            await store.call(ring.record_sync, ts, [("cpu", labels, float(i // 6))])
+            await store.call(ring.record_blocking, ts, [("cpu", labels, float(i // 6))])
             if i % 30 == 29:  # compact every 5 minutes, as the collector does
-                await store.call(ring.compact_sync, ts)
+                await store.call(ring.compact_blocking, ts)
         now = T0 + 4 * 3600 - 10
-        await store.call(ring.compact_sync, now)
-        points = await store.call(ring.query_sync, "cpu", labels, T0, now)
+        await store.call(ring.compact_blocking, now)
+        points = await store.call(ring.query_blocking, "cpu", labels, T0, now)
         raw = [p for p in points if p.resolution == 0]
         rolled = [p for p in points if p.resolution == STEP]
         # the last hour stays raw, at 10 s
@@ -36,8 +36,8 @@ async def test_retention_and_downsampling(tmp_path: Path) -> None:
         for p in rolled:
             assert p.value == (p.ts - T0) // 60  # the exact minute average, across compactions
         # other series are not mixed in
-        assert await store.call(ring.query_sync, "cpu", {"server": "vm2"}, T0, now) == []
-        assert await store.call(ring.series_sync) == [("cpu", labels)]
+        assert await store.call(ring.query_blocking, "cpu", {"server": "vm2"}, T0, now) == []
+        assert await store.call(ring.series_blocking) == [("cpu", labels)]
     finally:
         await store.close()
 
@@ -46,12 +46,12 @@ async def test_a_minute_folded_in_two_goes_keeps_the_true_average(tmp_path: Path
     store = await LocalStore(tmp_path / "agent.db").open()
     try:
         ring = Ring(store, raw_retention=60, rollup_retention=86400)
-        await store.call(ring.record_sync, T0 + 0, [("m", {}, 1.0)])
-        await store.call(ring.record_sync, T0 + 10, [("m", {}, 2.0)])
-        await store.call(ring.compact_sync, T0 + 75)  # folds the first two
-        await store.call(ring.record_sync, T0 + 50, [("m", {}, 6.0)])
-        await store.call(ring.compact_sync, T0 + 200)  # folds the late one into the same minute
-        points = await store.call(ring.query_sync, "m", {}, T0, T0 + 200)
+        await store.call(ring.record_blocking, T0 + 0, [("m", {}, 1.0)])
+        await store.call(ring.record_blocking, T0 + 10, [("m", {}, 2.0)])
+        await store.call(ring.compact_blocking, T0 + 75)  # folds the first two
+        await store.call(ring.record_blocking, T0 + 50, [("m", {}, 6.0)])
+        await store.call(ring.compact_blocking, T0 + 200)  # folds the late one into the same minute
+        points = await store.call(ring.query_blocking, "m", {}, T0, T0 + 200)
         assert [(p.ts, p.value, p.resolution) for p in points] == [(T0, 3.0, STEP)]
     finally:
         await store.close()

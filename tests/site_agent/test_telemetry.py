@@ -35,7 +35,7 @@ async def test_metrics_cover_host_servers_ports_and_land_in_the_ring(tmp_path: P
         assert float(line.rsplit(" ", 1)[1]) == 5
         assert "atoll_storage_provisioned_bytes" in text
         points = await site.store.call(
-            ring.query_sync, "server_memory_bytes", {"server": sid}, 0, 2e9
+            ring.query_blocking, "server_memory_bytes", {"server": sid}, 0, 2e9
         )
         assert [p.value for p in points] == [128 * 1024 * 1024]
     finally:

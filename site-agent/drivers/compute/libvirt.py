@@ -93,7 +93,7 @@ class LibvirtCompute:
 
     async def _call(self, action: str, server_id: str, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` in a worker, libvirt errors translated for ``action``."""
-        return await self._run(self._sync, action, server_id, functools.partial(fn, *args))
+        return await self._run(self._translated, action, server_id, functools.partial(fn, *args))
 
     def _connection(self) -> libvirt.virConnect:
         """The live connection, opened (again) if needed. Runs in a worker thread."""
@@ -170,7 +170,7 @@ class LibvirtCompute:
             owner[0], owner[1], state, domain_name=dom.name(), uuid=dom.UUIDString(), reason=reason
         )
 
-    def _sync(self, action: str, server_id: str, fn: Callable[[], T]) -> T:
+    def _translated(self, action: str, server_id: str, fn: Callable[[], T]) -> T:
         """Run ``fn`` translating libvirt errors (worker thread)."""
         try:
             return fn()
