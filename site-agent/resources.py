@@ -1,10 +1,17 @@
 """The agent's resources as a client sees them: create, list, show, delete and actions.
 
-This is the one place that turns a request into desired spec, shared by the local API (and
-later the sync inbox). Every check that can fail runs before anything is written, and what
-is written for one request goes in one SQLite transaction, so a bad spec (unknown flavor,
-missing image, duplicate name, exhausted subnet, ...) fails with a clear error and leaves
-nothing half-made. The reconciler does the work afterwards; :attr:`kick` wakes it.
+:meth:`Resources.apply` is the one way an object enters this site's desired state: it takes
+typed intent (:class:`atoll.resources.Desired`: kind, meta with id, name and project id, the
+spec, its origin and the hub revision it was based on) and records who owns what with it.
+The local API calls it with ``origin="site"`` (``create_*`` parse a request body into
+intent with a new site id); the sync inbox calls it with ``origin="hub"``. Delivering the
+same intent again (same id, origin and hub revision) is a no-op, so at-least-once delivery
+has an exactly-once effect.
+
+Every check that can fail runs before anything is written, and what is written for one
+intent goes in one SQLite transaction, so a bad spec (unknown flavor, missing image,
+duplicate name, exhausted subnet, ...) fails with a clear error and leaves nothing
+half-made. The reconciler does the work afterwards; :attr:`kick` wakes it.
 """
 
 from __future__ import annotations
@@ -12,10 +19,13 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 
 from atoll import ids
 from atoll.errors import Conflict, InvalidInput, NotFound, Problem
+from atoll.ids import Origin
 from atoll.jsonbody import JSON
+from atoll.resources import SPECS, Desired, Meta
 from atoll.site_agent import specs, views
 from atoll.site_agent.capacity import Claim, HostCapacity, check_fits
 from atoll.site_agent.catalog import ImageCatalog
@@ -25,6 +35,19 @@ from atoll.site_agent.errors import BadSpec, DuplicateName
 from atoll.site_agent.store import DesiredObject, LocalStore, NewObject
 
 GiB = 1024**3
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who an object's spec comes from, as the store records it."""
+
+    origin: Origin = "site"
+    hub_revision: int | None = None
+    project_id: str | None = None
+
+    def row(self, kind: str, obj_id: str, name: str | None, spec: JSON) -> NewObject:
+        return NewObject(kind, obj_id, name, spec, self.origin, self.hub_revision, self.project_id)
+
 
 DEFAULT_FLAVORS = (
     ("tiny", 1, 128),
@@ -98,8 +121,57 @@ class Resources:
         return out
 
     # -- servers ---------------------------------------------------------------------------
+    # -- the one way in ----------------------------------------------------------------------
+    async def apply(self, intent: Desired) -> JSON:
+        """Record ``intent`` as desired (see the module docstring); its view as a client sees it.
+
+        An object that exists already is left as it is when the same intent is delivered
+        again; other changes to an existing object go through its actions (reboot, attach...)
+        or delete and create, for now.
+        """
+        kind, meta = intent.kind, intent.meta
+        owner = Owner(intent.origin, intent.hub_revision, meta.project_id)
+        current = await self.store.call(self._get_blocking, kind, meta.id)
+        if current is not None:
+            same = (current.origin, current.hub_revision) == (owner.origin, owner.hub_revision)
+            if same and not current.deleting:
+                return await self.show(kind, meta.id)
+            raise Conflict(
+                f"{kind} {meta.id} exists already (from {current.origin}, hub revision "
+                f"{current.hub_revision}); change it through its actions, or delete it first"
+            )
+        spec = {"name": meta.name, **intent.spec.to_wire()}
+        if kind == "server":
+            return await self._add_server(meta.id, spec, owner)
+        if kind == "network":
+            return await self._add_network(meta.id, spec, owner)
+        if kind == "subnet":
+            return await self._add_subnet(meta.id, spec, owner)
+        if kind in ("flavor", "volume"):
+            return await self._insert(kind, meta.id, spec["name"], spec, owner=owner)
+        raise InvalidInput(f"a {kind} is not made through the site's API", [Problem("kind", kind)])
+
+    def _get_blocking(self, kind: str, obj_id: str) -> DesiredObject | None:
+        try:
+            return self.store.get_object(kind, obj_id)
+        except NotFound:
+            return None
+
+    def _intent(self, kind: str, spec: JSON, obj_id: str | None = None) -> Desired:
+        """A request body the API parsed, as intent from this site (a new site id)."""
+        fields = dict(spec)
+        name = fields.pop("name", None)
+        model = SPECS[kind].from_wire(fields, where="body")
+        meta = Meta(id=obj_id or self.new_id(), name=name)
+        return Desired(kind=kind, meta=meta, spec=model, origin="site")  # type: ignore[arg-type]
+
+    # -- servers ---------------------------------------------------------------------------
     async def create_server(self, body: object) -> JSON:
-        spec = specs.parse_server(body, self.default_restart)
+        return await self.apply(
+            self._intent("server", specs.parse_server(body, self.default_restart))
+        )
+
+    async def _add_server(self, server_id: str, spec: JSON, owner: Owner) -> JSON:
         missing = [
             Problem(f"body.{key}", f"image {spec[key]!r} is not present at this site")
             for key in ("image", "kernel", "ramdisk")
@@ -112,13 +184,17 @@ class Resources:
         if self.capacity is not None:
             totals = await self.capacity.totals()
             disks = {i.id: i.virtual_size for i in await self.images.list_images()}
-        server_id = self.new_id()
-        await self.store.call(self._create_server_blocking, server_id, spec, totals, disks)
+        await self.store.call(self._create_server_blocking, server_id, spec, totals, disks, owner)
         self.kick()
         return await self.show("server", server_id)
 
     def _create_server_blocking(
-        self, server_id: str, spec: JSON, totals: Claim | None, disks: dict[str, int]
+        self,
+        server_id: str,
+        spec: JSON,
+        totals: Claim | None,
+        disks: dict[str, int],
+        owner: Owner,
     ) -> None:
         problems: list[Problem] = []
         flavor = self._find_live_blocking("flavor", spec["flavor"])
@@ -137,9 +213,9 @@ class Resources:
             raise BadSpec("the server cannot be created", problems)
         if totals is not None:
             self._check_fits_blocking(spec, totals, disks)
-        rows: list[tuple[str, str, str | None, JSON]] = [("server", server_id, spec["name"], spec)]
-        rows += [("port", p["id"], None, p) for p in ports]
-        self.store.insert_objects([NewObject(*r) for r in rows], leases)
+        rows = [owner.row("server", server_id, spec["name"], spec)]
+        rows += [owner.row("port", p["id"], None, p) for p in ports]
+        self.store.insert_objects(rows, leases)
         if volumes:
             self.store.update_specs(
                 [("volume", v.id, {**v.spec, "server": server_id}) for v in volumes]
@@ -321,7 +397,11 @@ class Resources:
     # -- networks, subnets, flavors ----------------------------------------------------------
     async def create_network(self, body: object) -> JSON:
         network_id = self.new_id()
-        spec = specs.parse_network(body, network_id)
+        return await self.apply(
+            self._intent("network", specs.parse_network(body, network_id), network_id)
+        )
+
+    async def _add_network(self, network_id: str, spec: JSON, owner: Owner) -> JSON:
         physnet = spec.get("physical_network")
         if physnet and self.physical_networks is not None and physnet not in self.physical_networks:
             known = ", ".join(sorted(self.physical_networks)) or "none configured"
@@ -334,11 +414,15 @@ class Resources:
                     )
                 ],
             )
-        return await self._insert("network", network_id, spec["name"], spec)
+        return await self._insert("network", network_id, spec["name"], spec, owner=owner)
 
     async def create_subnet(self, body: object) -> JSON:
         subnet_id = self.new_id()
-        spec = specs.parse_subnet(body, subnet_id)
+        return await self.apply(
+            self._intent("subnet", specs.parse_subnet(body, subnet_id), subnet_id)
+        )
+
+    async def _add_subnet(self, subnet_id: str, spec: JSON, owner: Owner) -> JSON:
         network_ref = spec["network"]
 
         def on_its_network() -> None:  # in the insert's transaction: no race with another
@@ -351,7 +435,9 @@ class Resources:
             spec["network"] = network.id
             self._check_no_overlap_blocking(network, spec["cidr"])
 
-        return await self._insert("subnet", subnet_id, spec["name"], spec, check=on_its_network)
+        return await self._insert(
+            "subnet", subnet_id, spec["name"], spec, check=on_its_network, owner=owner
+        )
 
     def _check_no_overlap_blocking(self, network: DesiredObject, cidr: str) -> None:
         """Two subnets of one network must not share an address (which would get which?)."""
@@ -373,8 +459,7 @@ class Resources:
                 )
 
     async def create_flavor(self, body: object) -> JSON:
-        spec = specs.parse_flavor(body)
-        return await self._insert("flavor", self.new_id(), spec["name"], spec)
+        return await self.apply(self._intent("flavor", specs.parse_flavor(body)))
 
     async def _insert(
         self,
@@ -383,14 +468,17 @@ class Resources:
         name: str | None,
         spec: JSON,
         check: Callable[[], None] | None = None,
+        owner: Owner | None = None,
     ) -> JSON:
+        row = (owner or Owner()).row(kind, obj_id, name, spec)
+
         def checks() -> None:
             if check is not None:
                 check()
             self._check_name_free_blocking(kind, name)
 
         def insert() -> None:
-            self.store.insert_objects([NewObject(kind, obj_id, name, spec)], [], check=checks)
+            self.store.insert_objects([row], [], check=checks)
 
         await self.store.call(insert)
         self.kick()
@@ -398,8 +486,7 @@ class Resources:
 
     # -- volumes ---------------------------------------------------------------------------
     async def create_volume(self, body: object) -> JSON:
-        spec = specs.parse_volume(body)
-        return await self._insert("volume", self.new_id(), spec["name"], spec)
+        return await self.apply(self._intent("volume", specs.parse_volume(body)))
 
     async def volume_action(self, ref: str, action: str, body: JSON) -> JSON:
         await self.store.call(self._volume_action_blocking, ref, action, body)
