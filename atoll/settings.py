@@ -13,26 +13,59 @@ Precedence, lowest first:
 
 Every value is checked against the field's type; a wrong one raises
 :class:`~atoll.errors.ConfigError` naming where it came from.
+
+A component with several groups of settings (the site agent: ``[site_agent]``,
+``[compute]``, ``[network]``, ...) declares one frozen dataclass whose fields are the
+groups, each named for its section, and loads it with :func:`load_groups`: the same
+precedence per section, plus the places where its keys used to live (:class:`Moved`),
+still read with one deprecation warning each. :func:`load_groups` also says where every
+value came from (``default``, ``file``, ``env``, ``flag``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tomllib
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from atoll.errors import ConfigError
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 CONFIG_ENV = "ATOLL_CONFIG"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+Source = Literal["default", "file", "env", "flag"]
+# One layer of raw values for one section: key -> (raw value, where it was written).
+_Layer = dict[str, tuple[object, str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Moved:
+    """Where a key lives now; the old place is still read, with a deprecation warning."""
+
+    section: str
+    key: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Loaded(Generic[T]):
+    """Grouped settings and where each value came from (``(section, key) -> source``)."""
+
+    value: T
+    sources: Mapping[tuple[str, str], Source]
+
+    def source(self, section: str, key: str) -> Source:
+        return self.sources.get((section, key), "default")
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -91,6 +124,54 @@ def _coerce(value: object, hint: Any, where: str) -> object:
     raise ConfigError(f"{where}: settings of type {hint!r} are not supported")
 
 
+def env_var(section: str, key: str) -> str:
+    return f"ATOLL_{section.upper().replace('-', '_')}_{key.upper()}"
+
+
+def _config_file(config_file: Path | None, env: Mapping[str, str]) -> Path | None:
+    if config_file is None and env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    return config_file
+
+
+def _table(doc: Mapping[str, Any], section: str, config_file: Path) -> dict[str, Any]:
+    table = doc.get(section, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{config_file}: [{section}] must be a table")
+    return dict(table)
+
+
+def _check_known(table: Mapping[str, Any], fields: set[str], section: str, where: Path) -> None:
+    unknown = sorted(set(table) - fields)
+    if unknown:
+        raise ConfigError(
+            f"{where}: [{section}] has unknown keys {', '.join(unknown)}; "
+            f"known keys are {', '.join(sorted(fields))}"
+        )
+
+
+def _build(
+    cls: type[T], section: str, layers: list[tuple[Source, _Layer]]
+) -> tuple[T, dict[str, Source]]:
+    """``cls`` from its defaults and ``layers`` (lowest first), and each value's source."""
+    hints = typing.get_type_hints(cls)
+    values: dict[str, object] = {}
+    sources: dict[str, Source] = {}
+    for source, layer in layers:
+        for key, (raw, where) in layer.items():
+            if raw is None:
+                continue
+            if key not in hints:
+                raise ConfigError(f"{where} is not a {section} setting")
+            values[key] = _coerce(raw, hints[key], where)
+            sources[key] = source
+    return cls(**values), sources
+
+
+def _flag_layer(flags: Mapping[str, object] | None) -> _Layer:
+    return {k: (v, f"flag --{k.replace('_', '-')}") for k, v in (flags or {}).items()}
+
+
 def load(
     cls: type[T],
     section: str,
@@ -103,36 +184,81 @@ def load(
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     env = os.environ if env is None else env
-    hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
-    values: dict[str, object] = {}
-
-    if config_file is None and env.get(CONFIG_ENV):
-        config_file = Path(env[CONFIG_ENV])
+    file_layer: _Layer = {}
+    config_file = _config_file(config_file, env)
     if config_file is not None:
-        table = read_toml(config_file).get(section, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"{config_file}: [{section}] must be a table")
-        unknown = sorted(set(table) - fields)
-        if unknown:
-            raise ConfigError(
-                f"{config_file}: [{section}] has unknown keys {', '.join(unknown)}; "
-                f"known keys are {', '.join(sorted(fields))}"
-            )
-        for key, raw in table.items():
-            values[key] = _coerce(raw, hints[key], f"{config_file}: [{section}].{key}")
+        table = _table(read_toml(config_file), section, config_file)
+        _check_known(table, fields, section, config_file)
+        file_layer = {k: (v, f"{config_file}: [{section}].{k}") for k, v in table.items()}
+    env_layer: _Layer = {
+        name: (env[var], f"environment {var}")
+        for name in fields
+        if (var := env_var(section, name)) in env
+    }
+    value, _ = _build(
+        cls, section, [("file", file_layer), ("env", env_layer), ("flag", _flag_layer(flags))]
+    )
+    return value
 
-    prefix = f"ATOLL_{section.upper().replace('-', '_')}_"
-    for name in fields:
-        var = prefix + name.upper()
+
+def load_groups(
+    cls: type[T],
+    *,
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Mapping[str, object]] | None = None,
+    moved: Mapping[tuple[str, str], Moved] | None = None,
+) -> Loaded[T]:
+    """Build ``cls``, a frozen dataclass of groups (field name = section), like :func:`load`.
+
+    ``flags`` are per section; ``moved`` maps an old ``(section, key)`` to its new place: a
+    value found there (file or ``ATOLL_<OLD SECTION>_<OLD KEY>``) is used for the new key,
+    unless the new place is set too, with one warning naming the new ``[section] key``.
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    env = os.environ if env is None else env
+    moved = moved or {}
+    groups: dict[str, type[Any]] = typing.get_type_hints(cls)
+    fields = {s: {f.name for f in dataclasses.fields(g)} for s, g in groups.items()}
+    files: dict[str, _Layer] = {s: {} for s in groups}
+    envs: dict[str, _Layer] = {
+        s: {k: (env[v], f"environment {v}") for k in fields[s] if (v := env_var(s, k)) in env}
+        for s in groups
+    }
+    config_file = _config_file(config_file, env)
+    doc = read_toml(config_file) if config_file is not None else {}
+    tables = {s: _table(doc, s, config_file) for s in groups if config_file is not None}
+    for (old_section, old_key), new in moved.items():
+        if old_key in tables.get(old_section, {}):
+            raw = tables[old_section].pop(old_key)
+            where = f"{config_file}: [{old_section}].{old_key}"
+            _warn_moved(where, new)
+            if new.key not in tables[new.section]:  # the new place wins when both are set
+                files[new.section][new.key] = (raw, f"{where} (now [{new.section}].{new.key})")
+        var = env_var(old_section, old_key)
         if var in env:
-            values[name] = _coerce(env[var], hints[name], f"environment {var}")
+            _warn_moved(f"environment {var}", new)
+            where = f"environment {var} (now {env_var(new.section, new.key)})"
+            envs[new.section].setdefault(new.key, (env[var], where))
+    for section, table in tables.items():
+        assert config_file is not None
+        _check_known(table, fields[section], section, config_file)
+        for key, raw in table.items():
+            files[section][key] = (raw, f"{config_file}: [{section}].{key}")
+    built: dict[str, object] = {}
+    sources: dict[tuple[str, str], Source] = {}
+    for section, group in groups.items():
+        layers: list[tuple[Source, _Layer]] = [
+            ("file", files[section]),
+            ("env", envs[section]),
+            ("flag", _flag_layer((flags or {}).get(section))),
+        ]
+        built[section], found = _build(group, section, layers)
+        sources.update({(section, key): source for key, source in found.items()})
+    return Loaded(cls(**built), sources)
 
-    for name, raw in (flags or {}).items():
-        if raw is None:
-            continue
-        if name not in fields:
-            raise ConfigError(f"flag --{name.replace('_', '-')} is not a {section} setting")
-        values[name] = _coerce(raw, hints[name], f"flag --{name.replace('_', '-')}")
 
-    return cls(**values)
+def _warn_moved(where: str, new: Moved) -> None:
+    log.warning("%s is deprecated: it is now [%s] %s", where, new.section, new.key)

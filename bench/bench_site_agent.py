@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import secrets
 import shutil
@@ -108,7 +109,9 @@ class RealSite:
         self.names = real_site.Names.unique(f"atollbench-{secrets.token_hex(3)}-")
         settings = real_site.settings_for(tmp / "agent", self.ovs, self.names)
         # ten idle 1-vCPU guests on a 2-CPU machine: more than the default ratio of 4 allows
-        config = real_site.config_file(tmp / "agent.toml", settings, {"cpu_allocation_ratio": 8.0})
+        compute = dataclasses.replace(settings.compute, cpu_allocation_ratio=8.0)
+        settings = dataclasses.replace(settings, compute=compute)
+        config = real_site.config_file(tmp / "agent.toml", settings)
         self.agent = real_site.AgentProcess(tmp / "agent", config, free_port())
         self.conn = libvirtd.connect()
 

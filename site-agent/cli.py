@@ -1,7 +1,9 @@
 """CLI groups of the site agent (entry point ``site_agent = "atoll.site_agent.cli:register"``).
 
 - ``atoll site-agent run --data-dir D [--config F] [--port 8471]``: run the agent;
-  ``atoll site-agent token --secret S``: exchange the local admin credential for a token.
+  ``atoll site-agent token --secret S``: exchange the local admin credential for a token;
+  ``atoll site-agent config show [--config F] [-f json]``: the effective settings by
+  section, with where each value came from (secrets as ``***``).
 - ``atoll server|network|volume ...``: talk to one agent directly (``--site-url URL``, a
   token from ``--token`` or ``ATOLL_SITE_TOKEN``). Every group has the same shape: ``list``,
   ``show REF``, ``create ...``, ``delete REF`` and the resource's actions; list/show/create
@@ -42,19 +44,16 @@ def _agent_group(groups: Subparsers) -> None:
     parser = groups.add_parser("site-agent", help="run a site agent; get a local token")
     cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     run = cmds.add_parser("run", help="run the agent (works standalone, no hub needed)")
-    run.add_argument("--data-dir", type=Path, required=True, help="where the agent keeps its state")
-    run.add_argument("--config", type=Path, help="TOML file with a [site_agent] table")
-    run.add_argument("--port", type=int, help="API and /metrics port (default 8471)")
-    run.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    run.add_argument("--tls-cert-file", type=Path, help="serve HTTPS with this PEM certificate")
-    run.add_argument("--tls-key-file", type=Path, help="... and this PEM private key")
-    run.add_argument(
-        "--insecure",
-        action="store_true",
-        default=None,
-        help="serve plain HTTP on a non-loopback --host (tokens cross in clear; warned)",
-    )
+    _settings_options(run, data_dir_required=True)
     run.set_defaults(func=_run)
+    config = cmds.add_parser("config", help="the agent's settings")
+    config_cmds = config.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    show = config_cmds.add_parser(
+        "show", help="print the effective settings by section and where each value came from"
+    )
+    _settings_options(show, data_dir_required=False)
+    add_format_option(show)
+    show.set_defaults(func=_config_show)
     token = cmds.add_parser("token", help="exchange the local admin credential for a token")
     _client_options(token)
     token.add_argument(
@@ -106,20 +105,49 @@ def _image_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings_options(parser: argparse.ArgumentParser, *, data_dir_required: bool) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, required=data_dir_required, help="where the agent keeps its state"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="TOML file with [site_agent], [compute], [network], [storage], [telemetry], [hub]",
+    )
+    parser.add_argument("--port", type=int, help="API and /metrics port (default 8471)")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--tls-cert-file", type=Path, help="serve HTTPS with this PEM certificate")
+    parser.add_argument("--tls-key-file", type=Path, help="... and this PEM private key")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="serve plain HTTP on a non-loopback --host (tokens cross in clear; warned)",
+    )
+
+
+def _settings_flags(args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    names = ("data_dir", "port", "host", "tls_cert_file", "tls_key_file", "insecure")
+    return {"site_agent": {name: getattr(args, name) for name in names}}
+
+
 def _run(args: argparse.Namespace) -> int:
     from atoll.site_agent.daemon import serve
     from atoll.site_agent.settings import load_settings
 
-    flags = {
-        "data_dir": args.data_dir,
-        "port": args.port,
-        "host": args.host,
-        "tls_cert_file": args.tls_cert_file,
-        "tls_key_file": args.tls_key_file,
-        "insecure": args.insecure,
-    }
-    settings = load_settings(args.config, flags)
+    settings = load_settings(args.config, _settings_flags(args))
     asyncio.run(serve(settings))
+    return 0
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    from atoll.site_agent.settings import describe, load_settings_with_sources, render_toml
+
+    described = describe(load_settings_with_sources(args.config, _settings_flags(args)))
+    if args.format == "json":
+        emit(described, "json")
+    else:
+        print(render_toml(described), end="")
     return 0
 
 

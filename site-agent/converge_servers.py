@@ -268,9 +268,7 @@ class ServerConverger:
         detail["reboots_done"] = detail.get("reboots_done", 0)
         if spec.power == "stopped":
             if running:
-                await self._act(
-                    sid, "stop", sid, lambda: self.host.compute.stop(sid, self.host.stop_timeout)
-                )
+                await self._act(sid, "stop", sid, lambda: self.host.compute.stop(sid))
             await self._status(
                 sid, "SHUTOFF", message="", detail={**detail, "power_state": "shutoff"}
             )

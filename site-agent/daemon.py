@@ -35,60 +35,31 @@ from atoll.site_agent.reconciler import Reconciler
 from atoll.site_agent.resources import Resources
 from atoll.site_agent.restart import Backoff
 from atoll.site_agent.ring import Ring
-from atoll.site_agent.settings import SiteAgentSettings
+from atoll.site_agent.settings import AgentSettings, SiteAgentSettings
 from atoll.site_agent.store import LocalStore
 from atoll.site_agent.telemetry import Telemetry
 from atoll.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
-GiB = 1024**3
 
 
 async def real_host(settings: SiteAgentSettings) -> Host:
     """libvirt compute, OVS networking and local qcow2 storage, as the settings say."""
     from atoll.site_agent.drivers.compute.libvirt import LibvirtCompute
-    from atoll.site_agent.drivers.compute.settings import LibvirtSettings
     from atoll.site_agent.drivers.network.ovs import OvsNetwork
-    from atoll.site_agent.drivers.network.settings import NetworkSettings
     from atoll.site_agent.drivers.storage.local import LocalStorage
-    from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
 
-    if settings.start_libvirtd and settings.libvirt_uri.startswith("qemu:///"):
+    if settings.compute.start_libvirtd and settings.compute.uri.startswith("qemu:///"):
         await asyncio.to_thread(libvirtd.ensure_running)
-    compute = LibvirtCompute(
-        LibvirtSettings(
-            uri=settings.libvirt_uri,
-            virt_type=settings.virt_type,
-            name_prefix=settings.domain_prefix,
-            shutdown_timeout=settings.stop_timeout,
-        )
-    )
-    network = OvsNetwork(
-        NetworkSettings(
-            ovsdb_remote=settings.ovsdb_remote,
-            integration_bridge=settings.integration_bridge,
-            physical_networks=settings.physical_networks,
-            sriov_physical_networks=settings.sriov_physical_networks,
-            device_prefix=settings.device_prefix,
-            owner=settings.owner,
-        )
-    )
-    await _start_network(network, settings.ovsdb_remote)
-    storage = LocalStorage(
-        LocalStorageSettings(
-            root=settings.storage_root,
-            capacity_bytes=int(settings.storage_capacity_gb * GiB),
-            overcommit_ratio=settings.disk_allocation_ratio,
-            image_cache_bytes=int(settings.image_cache_max_gb * GiB),
-        )
-    )
+    compute = LibvirtCompute(settings.compute)
+    network = OvsNetwork(settings.network)
+    await _start_network(network, settings.network.ovsdb_remote)
     return Host(
         compute,
         network,
-        storage,
-        settings.instances_dir,
-        stop_timeout=settings.stop_timeout,
-        physical_networks=settings.physnet_map(),
+        LocalStorage(settings.storage),
+        settings.site_agent.instances_dir,
+        physical_networks=settings.network.mappings("physical_networks"),
     )
 
 
@@ -113,14 +84,14 @@ async def _start_network(network: Any, remote: str, patience: float = 60.0) -> N
 
 def allocation_ratios(settings: SiteAgentSettings) -> AllocationRatios:
     return AllocationRatios(
-        cpu=settings.cpu_allocation_ratio,
-        ram=settings.ram_allocation_ratio,
-        disk=settings.disk_allocation_ratio,
-        reserved_host_memory_mb=settings.reserved_host_memory_mb,
+        cpu=settings.compute.cpu_allocation_ratio,
+        ram=settings.compute.ram_allocation_ratio,
+        disk=settings.storage.disk_allocation_ratio,
+        reserved_host_memory_mb=settings.compute.reserved_host_memory_mb,
     )
 
 
-def _private_data(settings: SiteAgentSettings, host: Host) -> None:
+def _private_data(settings: AgentSettings, host: Host) -> None:
     """The data dir and instance dirs 0700, the database (signing key), hub key and
     config drives (user data) 0600: also on an install made before these modes were kept."""
     private_dir(settings.data_dir)
@@ -147,19 +118,22 @@ class Agent:
 
     @classmethod
     async def open(cls, settings: SiteAgentSettings, host: Host, out: TextIO = sys.stdout) -> Agent:
-        await asyncio.to_thread(_private_data, settings, host)
-        store = await LocalStore(settings.db_path).open()
+        agent_settings = settings.site_agent
+        await asyncio.to_thread(_private_data, agent_settings, host)
+        store = await LocalStore(agent_settings.db_path).open()
         auth = Authenticator(
             store,
-            settings.data_dir,
-            ttl=settings.token_ttl,
-            passwords=Passwords(workers=settings.password_workers, queue=settings.password_queue),
+            agent_settings.data_dir,
+            ttl=agent_settings.token_ttl,
+            passwords=Passwords(
+                workers=agent_settings.password_workers, queue=agent_settings.password_queue
+            ),
             throttle=FailureThrottle(
                 time.time,
-                per_source=settings.login_failures_per_source,
-                per_source_user=settings.login_failures_per_source_user,
-                window=settings.login_failure_window,
-                refusal_delay=settings.login_refusal_delay,
+                per_source=agent_settings.login_failures_per_source,
+                per_source_user=agent_settings.login_failures_per_source_user,
+                window=agent_settings.login_failure_window,
+                refusal_delay=agent_settings.login_refusal_delay,
             ),
         )
         secret = await store.call(auth.bootstrap_blocking)
@@ -169,33 +143,35 @@ class Agent:
                 f"  name: admin\n  secret: {secret}\n"
             )
             out.flush()
-        backoff = Backoff(settings.restart_backoff_initial, settings.restart_backoff_max)
+        backoff = Backoff(
+            agent_settings.restart_backoff_initial, agent_settings.restart_backoff_max
+        )
         reconciler = Reconciler(
             store,
             host,
             backoff=backoff,
-            interval=settings.reconcile_interval,
-            audit_interval=settings.audit_interval,
+            interval=agent_settings.reconcile_interval,
+            audit_interval=agent_settings.audit_interval,
         )
         catalog = StorageCatalog(
-            host.storage, pinned=server_images(store), import_dir=settings.image_import_dir
+            host.storage, pinned=server_images(store), import_dir=settings.storage.image_import_dir
         )
         resources = Resources(
             store,
             catalog,
-            settings.restart_policy,
+            agent_settings.restart_policy,
             kick=reconciler.kick,
             physical_networks=host.physical_networks.keys(),
             capacity=HostCapacity(host.compute, host.storage, allocation_ratios(settings)),
-            site_name=settings.site_name,
+            site_name=agent_settings.site_name,
         )
         await store.call(resources.seed_blocking)
-        ring = Ring(store, settings.telemetry_raw_retention, settings.telemetry_rollup_retention)
+        ring = Ring(store, settings.telemetry.raw_retention, settings.telemetry.rollup_retention)
         telemetry = Telemetry(
             host,
             ring,
-            settings.data_dir,
-            settings.telemetry_interval,
+            agent_settings.data_dir,
+            settings.telemetry.interval,
             passes=lambda: reconciler.passes,
         )
         agent = cls(
@@ -216,14 +192,14 @@ class Agent:
             console=lambda sid, tail: host.compute.read_console(sid, tail),
             health=agent.health,
             metrics=telemetry.render,
-            metrics_auth=settings.metrics_auth,
+            metrics_auth=agent_settings.metrics_auth,
         )
         agent.app = build_app(ctx)
         agent.hub_images = hub_images.from_settings(settings, host.storage, store)
-        link = hub_images.link_from_settings(settings)
+        link = hub_images.link_from_settings(settings.hub)
         if link is not None:
             agent.hub_revocations = HubRevocationPoller(
-                link, auth, settings.revocation_poll_interval
+                link, auth, settings.hub.revocation_poll_interval
             )
         return agent
 
@@ -251,7 +227,7 @@ class Agent:
         error = self.reconciler.last_error
         return {
             "status": "degraded" if error else "ok",
-            "site": self.settings.site_name,
+            "site": self.settings.site_agent.site_name,
             "version": __version__,
             "joined_hub": self.auth.joined,
             "reconcile_passes": self.reconciler.passes,
@@ -264,10 +240,10 @@ async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) 
     """Run the agent until SIGTERM/SIGINT (or ``stop`` is set)."""
     restrict_umask()  # everything the agent and its children write is private
     ssl_context = listening.server_tls(
-        settings.host,
-        settings.tls_cert_file,
-        settings.tls_key_file,
-        insecure=settings.insecure,
+        settings.site_agent.host,
+        settings.site_agent.tls_cert_file,
+        settings.site_agent.tls_key_file,
+        insecure=settings.site_agent.insecure,
         fix="set tls_cert_file and tls_key_file under [site_agent] (or --tls-cert-file and "
         "--tls-key-file) to serve HTTPS, or pass --insecure to accept plain HTTP",
     )
@@ -281,14 +257,15 @@ async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) 
     try:
         await agent.start()
         await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
+        listen = settings.site_agent
+        site = web.TCPSite(runner, listen.host, listen.port, ssl_context=ssl_context)
         await site.start()
         log.info(
             "site agent %s listening on %s://%s:%d",
-            settings.site_name,
+            listen.site_name,
             "http" if ssl_context is None else "https",
-            settings.host,
-            settings.port,
+            listen.host,
+            listen.port,
         )
         await stop.wait()
     finally:

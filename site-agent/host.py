@@ -30,7 +30,6 @@ class Host:
     network: NetworkDriver
     storage: StorageDriver
     instances_dir: Path
-    stop_timeout: float = 30.0
     physical_networks: dict[str, str] = field(default_factory=dict)
 
     def instance_dir(self, server_id: str) -> Path:

@@ -16,9 +16,9 @@
    bytes done/total (at most once a second), then ``done`` or ``failed`` with the reason.
    A pull that failed for a reason a retry can cure is tried again on the next pass.
 
-Identity: the settings give the hub URL, the hub's CA file and either a token
-(``hub_token``) or a hub user and password (``hub_user``/``hub_password``; the token is
-renewed when the hub refuses it). Calls go through the one client core
+Identity: the ``[hub]`` settings give the hub URL, the hub's CA file and either a token
+(``token``) or a hub user and password (``user``/``password``; the token is renewed when
+the hub refuses it). Calls go through the one client core
 (:class:`atoll.client.aio.AsyncClient`). The operator creates that user with a *system* role
 (``member``: read every image, report progress). The site certificate (mTLS) replaces this
 when the sync issue lands. Secrets are never logged.
@@ -52,7 +52,7 @@ from atoll.images.chunks import ChunkStore
 from atoll.images.manifest import Manifest, ManifestDir
 from atoll.images.transfer import ChunkFetcher, FetchResult
 from atoll.site_agent.catalog import server_images
-from atoll.site_agent.settings import SiteAgentSettings
+from atoll.site_agent.settings import HubLinkSettings, SiteAgentSettings
 
 log = logging.getLogger(__name__)
 
@@ -347,17 +347,17 @@ class _Objects(Protocol):
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any: ...
 
 
-def link_from_settings(settings: SiteAgentSettings) -> HubLink | None:
-    """How this agent reaches its hub, or None when no hub is configured (``hub_url``)."""
-    if not settings.hub_url:
+def link_from_settings(hub: HubLinkSettings) -> HubLink | None:
+    """How this agent reaches its hub, or None when no hub is configured (``[hub] url``)."""
+    if not hub.url:
         return None
-    https = settings.hub_url.startswith("https://")
+    https = hub.url.startswith("https://")
     return HubLink(
-        settings.hub_url.rstrip("/"),
-        client_ssl_context(settings.hub_ca_file) if https else None,
-        settings.hub_token,
-        settings.hub_user,
-        settings.hub_password,
+        hub.url.rstrip("/"),
+        client_ssl_context(hub.ca_file) if https else None,
+        hub.token,
+        hub.user,
+        hub.password,
     )
 
 
@@ -365,19 +365,20 @@ def from_settings(
     settings: SiteAgentSettings, storage: Any, store: _Objects
 ) -> HubImagePuller | None:
     """The puller the site agent runs, or None when no hub is configured."""
-    link = link_from_settings(settings)
+    hub = settings.hub
+    link = link_from_settings(hub)
     if link is None:
         return None
     if not hasattr(storage, "incoming_dir"):
-        log.warning("hub_url is set but this storage driver cannot take pulled images")
+        log.warning("[hub] url is set but this storage driver cannot take pulled images")
         return None
     return HubImagePuller(
         link,
-        settings.site_name,
+        settings.site_agent.site_name,
         storage,
-        settings.data_dir / "image_chunks",
-        bandwidth_bps=settings.image_bandwidth_bps,
-        concurrency=settings.image_fetch_concurrency,
-        poll_interval=settings.image_poll_interval,
+        settings.site_agent.data_dir / "image_chunks",
+        bandwidth_bps=hub.image_bandwidth_bps,
+        concurrency=hub.image_fetch_concurrency,
+        poll_interval=hub.image_poll_interval,
         wanted=server_images(store),
     )

@@ -1,27 +1,45 @@
-"""``SiteAgentSettings``: everything the site agent reads from config, env and flags.
+"""``SiteAgentSettings``: everything the site agent reads from config, env and flags, grouped.
 
-Loaded once by the daemon with ``atoll.settings.load(SiteAgentSettings, "site_agent", ...)``
-(TOML ``[site_agent]`` table, then ``ATOLL_SITE_AGENT_<FIELD>``, then flags) and passed
-explicitly to whatever needs it.
+One frozen dataclass per component, each named for its TOML section and env prefix:
+
+==============  =====================================  ==========================
+section          dataclass                              given to
+==============  =====================================  ==========================
+``[site_agent]``  :class:`AgentSettings`                 daemon, API, reconciler
+``[compute]``     ``drivers.compute.settings.LibvirtSettings``      ``LibvirtCompute``
+``[network]``     ``drivers.network.settings.NetworkSettings``      ``OvsNetwork``
+``[storage]``     ``drivers.storage.settings.LocalStorageSettings`` ``LocalStorage``
+``[telemetry]``   :class:`TelemetrySettings`             ``Telemetry`` and its ring
+``[hub]``         :class:`HubLinkSettings`               ``hub_images`` (pulls from a hub)
+==============  =====================================  ==========================
+
+Loaded once by the daemon with :func:`load_settings` (the TOML file, then
+``ATOLL_<SECTION>_<KEY>``, then flags) and passed explicitly; each driver gets its group as
+it is. Keys of the old flat ``[site_agent]`` table (and their ``ATOLL_SITE_AGENT_<KEY>``
+variables) are still read at their new place, with a warning: :data:`MOVED`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from atoll.errors import ConfigError
-from atoll.settings import load
+from atoll.settings import Loaded, Moved, load_groups
+from atoll.site_agent.drivers.compute.settings import LibvirtSettings
+from atoll.site_agent.drivers.network.settings import NetworkSettings
+from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
 
-SECTION = "site_agent"
-
-VirtType = Literal["auto", "kvm", "qemu"]
 RestartPolicy = Literal["always", "on-failure", "never"]
 
 
 @dataclass(frozen=True)
-class SiteAgentSettings:
+class AgentSettings:
+    """``[site_agent]``: the daemon itself, its API, its reconciler."""
+
     data_dir: Path = Path("/var/lib/atoll/site-agent")
     host: str = "127.0.0.1"
     port: int = 8471
@@ -30,42 +48,6 @@ class SiteAgentSettings:
     tls_key_file: Path | None = None  # its PEM private key
     insecure: bool = False  # accept plain HTTP on a non-loopback host (warned at every start)
     site_name: str = "site"
-    # compute
-    virt_type: VirtType = "auto"
-    libvirt_uri: str = "qemu:///system"
-    domain_prefix: str = "atoll-"  # libvirt domains are <prefix><server id>
-    stop_timeout: float = 30.0  # graceful shutdown, then forced
-    start_libvirtd: bool = True  # start virtlogd + libvirtd when they are not running
-    # network
-    ovsdb_remote: str = "unix:/run/openvswitch/db.sock"
-    integration_bridge: str = "br-int"
-    # "physnet1:eth1,physnet2:eth2": physical network name -> uplink interface
-    physical_networks: tuple[str, ...] = ()
-    sriov_physical_networks: tuple[str, ...] = ()  # "physnet:pf_interface"
-    device_prefix: str = "at-"  # host taps are <prefix><port id>, 15 bytes at most
-    owner: str = "atoll"  # external_ids:atoll-owner on everything the agent makes in OVS
-    # storage: images/, disks/, volumes/, snapshots/ under the storage dir
-    storage_dir: Path | None = None  # default: <data_dir>/storage
-    storage_capacity_gb: float = 0.0  # 0: the size of the filesystem
-    image_cache_max_gb: float = 20.0  # cap for the image cache (LRU eviction of unpinned)
-    # POST /v1/images {"id", "file", "sha256"} copies the named file from here (None: off)
-    image_import_dir: Path | None = None
-    # capacity: a server is refused at the API when it does not fit (as Nova's placement)
-    cpu_allocation_ratio: float = 4.0  # vCPUs per host CPU
-    ram_allocation_ratio: float = 1.0  # of the host's RAM less reserved_host_memory_mb
-    disk_allocation_ratio: float = 1.0  # virtual disk sizes per byte of storage (thin)
-    reserved_host_memory_mb: int = 512  # kept for the host and the agent
-    # telemetry
-    telemetry_interval: float = 10.0
-    telemetry_raw_retention: float = 3600.0  # raw samples kept this many seconds
-    telemetry_rollup_retention: float = 86400.0  # 1-minute averages kept this long
-    # reconciler
-    restart_policy: RestartPolicy = "on-failure"
-    restart_backoff_initial: float = 2.0
-    restart_backoff_max: float = 300.0
-    reconcile_interval: float = 5.0
-    audit_interval: float = 300.0
-    # auth
     token_ttl: float = 3600.0
     metrics_auth: bool = False  # /metrics open to scrapers on the management network
     # the local credential's argon2 checks run in a pool of their own: this many threads,
@@ -79,43 +61,160 @@ class SiteAgentSettings:
     login_failures_per_source_user: int = 5
     login_failure_window: float = 60.0
     login_refusal_delay: float = 1.0  # a refused address waits this long for its 429
-    # images from the hub (until sync: the agent polls the hub; see hub_images.py)
-    hub_url: str = ""  # https://hub:8470; empty: no pulls from a hub
-    hub_ca_file: Path | None = None  # the hub's ca.pem
-    hub_token: str = field(default="", repr=False)  # a token, or hub_user + hub_password
-    hub_user: str = ""  # a hub user with a system role (member: pull and report)
-    hub_password: str = field(default="", repr=False)
-    image_poll_interval: float = 10.0  # seconds between asks for pending image transfers
-    image_bandwidth_bps: int = 0  # per-site cap on image pulls, bytes/s (0: none)
-    image_fetch_concurrency: int = 4
-    # the hub's token revocations (until sync: polled, kept in the store; hub_revocations.py)
-    revocation_poll_interval: float = 10.0
+    restart_policy: RestartPolicy = "on-failure"
+    restart_backoff_initial: float = 2.0
+    restart_backoff_max: float = 300.0
+    reconcile_interval: float = 5.0
+    audit_interval: float = 300.0
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "agent.db"
 
     @property
-    def storage_root(self) -> Path:
-        return self.storage_dir or self.data_dir / "storage"
-
-    @property
     def instances_dir(self) -> Path:
         return self.data_dir / "instances"
 
-    def physnet_map(self) -> dict[str, str]:
-        """``physical_networks`` as a mapping; a bad entry raises ConfigError."""
 
-        out: dict[str, str] = {}
-        for item in self.physical_networks:
-            name, sep, iface = item.partition(":")
-            if not sep or not name or not iface:
-                raise ConfigError(f"[{SECTION}].physical_networks: {item!r} is not NAME:INTERFACE")
-            out[name] = iface
-        return out
+@dataclass(frozen=True)
+class TelemetrySettings:
+    """``[telemetry]``: how often samples are taken and how long they are kept."""
+
+    interval: float = 10.0
+    raw_retention: float = 3600.0  # raw samples kept this many seconds
+    rollup_retention: float = 86400.0  # 1-minute averages kept this long
+
+
+@dataclass(frozen=True)
+class HubLinkSettings:
+    """``[hub]``: the hub this site pulls images from (until sync carries them over mTLS)."""
+
+    url: str = ""  # https://hub:8470; empty: no pulls from a hub
+    ca_file: Path | None = None  # the hub's ca.pem
+    token: str = field(default="", repr=False)  # a token, or user + password
+    user: str = ""  # a hub user with a system role (member: pull and report)
+    password: str = field(default="", repr=False)
+    image_poll_interval: float = 10.0  # seconds between asks for pending image transfers
+    image_bandwidth_bps: int = 0  # per-site cap on image pulls, bytes/s (0: none)
+    image_fetch_concurrency: int = 4
+    # the hub's token revocations (until sync: polled, kept in the store; hub_revocations.py)
+    revocation_poll_interval: float = 10.0
+
+
+@dataclass(frozen=True)
+class SiteAgentSettings:
+    """All of the agent's settings; ``storage.root`` defaults to ``<data_dir>/storage``."""
+
+    site_agent: AgentSettings = field(default_factory=AgentSettings)
+    compute: LibvirtSettings = field(default_factory=LibvirtSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    storage: LocalStorageSettings = field(default_factory=LocalStorageSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    hub: HubLinkSettings = field(default_factory=HubLinkSettings)
+
+    def __post_init__(self) -> None:
+        if self.storage.root is None:
+            root = self.site_agent.data_dir / "storage"
+            object.__setattr__(self, "storage", dataclasses.replace(self.storage, root=root))
+
+
+def _moved() -> dict[tuple[str, str], Moved]:
+    renamed = {
+        "libvirt_uri": Moved("compute", "uri"),
+        "domain_prefix": Moved("compute", "name_prefix"),
+        "stop_timeout": Moved("compute", "shutdown_timeout"),
+        "storage_dir": Moved("storage", "root"),
+        "storage_capacity_gb": Moved("storage", "capacity_gb"),
+        "telemetry_interval": Moved("telemetry", "interval"),
+        "telemetry_raw_retention": Moved("telemetry", "raw_retention"),
+        "telemetry_rollup_retention": Moved("telemetry", "rollup_retention"),
+        "hub_url": Moved("hub", "url"),
+        "hub_ca_file": Moved("hub", "ca_file"),
+        "hub_token": Moved("hub", "token"),
+        "hub_user": Moved("hub", "user"),
+        "hub_password": Moved("hub", "password"),
+    }
+    same_name = {
+        "compute": (
+            "virt_type",
+            "start_libvirtd",
+            "cpu_allocation_ratio",
+            "ram_allocation_ratio",
+            "reserved_host_memory_mb",
+        ),
+        "network": (
+            "ovsdb_remote",
+            "integration_bridge",
+            "physical_networks",
+            "sriov_physical_networks",
+            "device_prefix",
+            "owner",
+        ),
+        "storage": ("image_cache_max_gb", "image_import_dir", "disk_allocation_ratio"),
+        "hub": (
+            "image_poll_interval",
+            "image_bandwidth_bps",
+            "image_fetch_concurrency",
+            "revocation_poll_interval",
+        ),
+    }
+    for section, keys in same_name.items():
+        renamed.update({key: Moved(section, key) for key in keys})
+    return {("site_agent", old): new for old, new in renamed.items()}
+
+
+# Keys of the old flat [site_agent] table and where each lives now.
+MOVED: Mapping[tuple[str, str], Moved] = _moved()
+
+
+def load_settings_with_sources(
+    config_file: Path | None = None,
+    flags: Mapping[str, Mapping[str, object]] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Loaded[SiteAgentSettings]:
+    return load_groups(
+        SiteAgentSettings, config_file=config_file, env=env, flags=flags, moved=MOVED
+    )
 
 
 def load_settings(
-    config_file: Path | None = None, flags: dict[str, object] | None = None
+    config_file: Path | None = None,
+    flags: Mapping[str, Mapping[str, object]] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> SiteAgentSettings:
-    return load(SiteAgentSettings, SECTION, config_file=config_file, flags=flags)
+    return load_settings_with_sources(config_file, flags, env).value
+
+
+def describe(loaded: Loaded[SiteAgentSettings]) -> dict[str, dict[str, dict[str, object]]]:
+    """Every setting by section: its value (secrets as ``***`` when set) and its source."""
+    out: dict[str, dict[str, dict[str, object]]] = {}
+    for group_field in dataclasses.fields(loaded.value):
+        section = group_field.name
+        group = getattr(loaded.value, section)
+        rows: dict[str, dict[str, object]] = {}
+        for f in dataclasses.fields(group):
+            value: object = getattr(group, f.name)
+            if not f.repr:
+                value = "***" if value else ""
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            rows[f.name] = {"value": value, "source": loaded.source(section, f.name)}
+        out[section] = rows
+    return out
+
+
+def render_toml(described: Mapping[str, Mapping[str, Mapping[str, object]]]) -> str:
+    """:func:`describe`'s result as a TOML file, each line saying where its value came from."""
+    lines: list[str] = []
+    for section, rows in described.items():
+        lines.append(f"[{section}]")
+        for key, row in rows.items():
+            value, source = row["value"], row["source"]
+            if value is None:
+                lines.append(f"# {key} is not set  # {source}")
+            else:
+                lines.append(f"{key} = {json.dumps(value)}  # {source}")
+        lines.append("")
+    return "\n".join(lines)

@@ -75,14 +75,14 @@ def _prepare_host(stage: Stage, tag: str) -> tuple[PrivateOVS, str, str]:
 
 
 def _hub_settings(stage: Stage) -> str:
-    """The agent's [site_agent] lines to pull images from the hub (when the hub act ran)."""
+    """The agent's site name and [hub] table to pull images from the hub (when the hub act
+    ran); the file's last tables."""
     if "site" not in stage.facts:
         return ""
     return (
-        f'site_name = "{stage.facts["site"]}"\nhub_url = "{stage.hub_url}"\n'
-        f'hub_ca_file = "{stage.work / "hub" / "ca.pem"}"\n'
-        f'hub_user = "{stage.facts["site_user"]}"\n'
-        f'hub_password = "{stage.facts["site_password"]}"\n'
+        f'site_name = "{stage.facts["site"]}"\n'
+        f'[hub]\nurl = "{stage.hub_url}"\nca_file = "{stage.work / "hub" / "ca.pem"}"\n'
+        f'user = "{stage.facts["site_user"]}"\npassword = "{stage.facts["site_password"]}"\n'
         "image_poll_interval = 1.0\n"
     )
 
@@ -127,11 +127,11 @@ def play(stage: Stage) -> None:
     stage.stack.callback(libvirtd.remove_domains, conn, prefix)
     config = stage.work / "site.toml"
     config.write_text(
-        "[site_agent]\n"
-        f'virt_type = "qemu"\ndomain_prefix = "{prefix}"\novsdb_remote = "{ovs.remote}"\n'
-        f'integration_bridge = "br-demo{tag}"\ndevice_prefix = "dm{tag}-"\n'
-        f'owner = "atoll-demo-{tag}"\nphysical_networks = ["lan:{uplink}"]\n'
-        "reconcile_interval = 0.5\nstop_timeout = 5.0\n" + _hub_settings(stage)
+        f'[compute]\nvirt_type = "qemu"\nname_prefix = "{prefix}"\nshutdown_timeout = 5.0\n'
+        f'[network]\novsdb_remote = "{ovs.remote}"\nintegration_bridge = "br-demo{tag}"\n'
+        f'device_prefix = "dm{tag}-"\nowner = "atoll-demo-{tag}"\n'
+        f'physical_networks = ["lan:{uplink}"]\n'
+        "[site_agent]\nreconcile_interval = 0.5\n" + _hub_settings(stage)
     )
     stage.say(f"  site config {config}: private OVS, uplink {uplink} to the laptop namespace "
               f"{laptop} ({LAPTOP_IP})")  # fmt: skip

@@ -53,13 +53,13 @@ def joined_site(hub: RunningHub, tmp_path_factory: pytest.TempPathFactory) -> It
     keys = hub.ok("GET", "/v1/auth/keys", token="")["keys"]
     (work / "agent").mkdir()
     (work / "agent" / "hub_public_key.pem").write_text(keys[0]["public_key_pem"])
-    extra: dict[str, str | float] = {
-        "hub_url": hub.url,
-        "hub_ca_file": str(hub.ca_file),
-        "hub_user": SITE_HUB_USER,
-        "hub_password": password,
+    link = {
+        "url": hub.url,
+        "ca_file": hub.ca_file,
+        "user": SITE_HUB_USER,
+        "password": password,
         "revocation_poll_interval": SITE_POLL_INTERVAL,
         "image_poll_interval": 3600.0,
     }
-    with running_site(work, extra) as running:
+    with running_site(work, {"hub": link}) as running:
         yield running

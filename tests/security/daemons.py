@@ -234,20 +234,23 @@ class RunningSite(Daemon):
 
 @contextmanager
 def running_site(
-    work: Path, extra_config: Mapping[str, str | float] | None = None
+    work: Path, settings: Mapping[str, Mapping[str, object]] | None = None
 ) -> Iterator[RunningSite]:
     """A site agent on real libvirtd + a private OVS, with its local admin logged in;
-    ``extra_config`` goes into its ``[site_agent]`` table."""
+    ``settings`` overrides some of its settings, by section (``{"hub": {"url": ...}}``)."""
     ovs = PrivateOVS(Path("/tmp") / f"atoll-ovs-{secrets.token_hex(4)}").start()
     prefix = f"{DOMAIN_PREFIX}{secrets.token_hex(3)}-"
     names = real_site.Names.unique(prefix)
     agent = None
     try:
-        settings = real_site.settings_for(work / "agent", ovs, names)
         import_dir = work / "import"
         import_dir.mkdir()
-        extra = {"image_import_dir": str(import_dir), **(extra_config or {})}
-        config = real_site.config_file(work / "agent.toml", settings, extra)
+        groups = dict(settings or {})
+        groups["storage"] = {"image_import_dir": import_dir, **groups.get("storage", {})}
+        agent_settings = real_site.override(
+            real_site.settings_for(work / "agent", ovs, names), groups
+        )
+        config = real_site.config_file(work / "agent.toml", agent_settings)
         agent = real_site.AgentProcess(work / "agent", config, free_port())
         printed = agent.start()
         secret = printed.split("secret:", 1)[1].split()[0]

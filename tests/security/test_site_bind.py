@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from atoll import certs
+from atoll.site_agent.settings import SiteAgentSettings
 from atoll.testbed.services import libvirtd
 from atoll.testbed.services.ovs import PrivateOVS
 from atoll.testbed.services.ports import free_port
@@ -36,6 +37,7 @@ ANY = "0.0.0.0"  # noqa: S104 (the bind address under test)
 class Launch:
     work: Path
     config: Path
+    settings: SiteAgentSettings
 
     def argv(self, data_dir: Path, port: int, *extra: str) -> list[str]:
         return [str(ATOLL), "site-agent", "run", "--data-dir", str(data_dir),
@@ -50,7 +52,7 @@ def launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launch]:
     names = real_site.Names.unique(prefix)
     try:
         settings = real_site.settings_for(work / "agent", ovs, names)
-        yield Launch(work, real_site.config_file(work / "agent.toml", settings))
+        yield Launch(work, real_site.config_file(work / "agent.toml", settings), settings)
     finally:
         conn = libvirtd.connect()
         try:
@@ -101,12 +103,11 @@ def test_cert_and_key_serve_https(launch: Launch) -> None:
     certs.write_pem(ca_file, ca.cert_pem())
     certs.write_pem(cert_file, leaf.cert_pem())
     certs.write_pem(key_file, leaf.key_pem(), private=True)
-    config = launch.work / "tls.toml"
-    config.write_text(
-        launch.config.read_text() + f'tls_cert_file = "{cert_file}"\ntls_key_file = "{key_file}"\n'
-    )
+    tls = {"site_agent": {"tls_cert_file": cert_file, "tls_key_file": key_file}}
+    settings = real_site.override(launch.settings, tls)
+    config = real_site.config_file(launch.work / "tls.toml", settings)
     port, log = free_port(), launch.work / "tls.log"
-    argv = Launch(launch.work, config).argv(launch.work / "tls", port, "--host", ANY)
+    argv = Launch(launch.work, config, settings).argv(launch.work / "tls", port, "--host", ANY)
     proc = spawn(argv, log)
     try:
         context = ssl.create_default_context(cafile=str(ca_file))

@@ -7,6 +7,7 @@ prefix, OVS owner tag), so tests of several engineers can run on the host at onc
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -23,7 +24,9 @@ from typing import Any
 
 import libvirt
 
-from atoll.site_agent.settings import SiteAgentSettings
+from atoll.site_agent.drivers.compute.settings import LibvirtSettings
+from atoll.site_agent.drivers.network.settings import NetworkSettings
+from atoll.site_agent.settings import AgentSettings, SiteAgentSettings, TelemetrySettings
 from atoll.testbed.services.ovs import PrivateOVS
 from tests.site_agent.drivers import tinyguest
 
@@ -47,39 +50,47 @@ def settings_for(
     data_dir: Path, ovs: PrivateOVS, names: Names, port: int = 8471
 ) -> SiteAgentSettings:
     return SiteAgentSettings(
-        data_dir=data_dir,
-        port=port,
-        virt_type="qemu",
-        domain_prefix=names.domain_prefix,
-        stop_timeout=5.0,
-        ovsdb_remote=ovs.remote,
-        integration_bridge=names.bridge,
-        device_prefix=names.device_prefix,
-        owner=names.owner,
-        reconcile_interval=0.5,
-        audit_interval=3600.0,
-        telemetry_interval=30.0,
+        site_agent=AgentSettings(
+            data_dir=data_dir, port=port, reconcile_interval=0.5, audit_interval=3600.0
+        ),
+        compute=LibvirtSettings(
+            virt_type="qemu", name_prefix=names.domain_prefix, shutdown_timeout=5.0
+        ),
+        network=NetworkSettings(
+            ovsdb_remote=ovs.remote,
+            integration_bridge=names.bridge,
+            device_prefix=names.device_prefix,
+            owner=names.owner,
+        ),
+        telemetry=TelemetrySettings(interval=30.0),
     )
 
 
-def config_file(
-    path: Path, settings: SiteAgentSettings, extra: Mapping[str, str | float] | None = None
-) -> Path:
-    """The agent's TOML config: the test-relevant keys of ``settings``, plus ``extra``."""
-    lines = ["[site_agent]"]
-    for key in (
-        "virt_type",
-        "domain_prefix",
-        "ovsdb_remote",
-        "integration_bridge",
-        "device_prefix",
-        "owner",
-    ):
-        lines.append(f'{key} = "{getattr(settings, key)}"')
-    for key in ("stop_timeout", "reconcile_interval", "audit_interval", "telemetry_interval"):
-        lines.append(f"{key} = {getattr(settings, key)}")
-    for key, value in (extra or {}).items():
-        lines.append(f"{key} = {json.dumps(value)}")
+def override(
+    settings: SiteAgentSettings, groups: Mapping[str, Mapping[str, object]]
+) -> SiteAgentSettings:
+    """``settings`` with some values replaced, by section: ``{"hub": {"url": ...}}``."""
+    changed = {
+        section: dataclasses.replace(getattr(settings, section), **values)
+        for section, values in groups.items()
+    }
+    return dataclasses.replace(settings, **changed)
+
+
+def config_file(path: Path, settings: SiteAgentSettings) -> Path:
+    """A TOML file with every setting that differs from its default, section by section, but
+    the ones :class:`Agent` gives as flags (data dir, port) or that follow from them."""
+    given = {("site_agent", "data_dir"), ("site_agent", "port"), ("storage", "root")}
+    lines: list[str] = []
+    for group_field in dataclasses.fields(settings):
+        group = getattr(settings, group_field.name)
+        default = type(group)()
+        lines.append(f"[{group_field.name}]")
+        for f in dataclasses.fields(group):
+            value = getattr(group, f.name)
+            if value != getattr(default, f.name) and (group_field.name, f.name) not in given:
+                value = list(value) if isinstance(value, tuple) else value
+                lines.append(f"{f.name} = {json.dumps(value, default=str)}")
     path.write_text("\n".join(lines) + "\n")
     return path
 

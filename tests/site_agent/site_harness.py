@@ -98,7 +98,7 @@ async def make_site(tmp: Path, crash_hook: CrashHook | None = None, sriov_vfs: i
     await network.start()
     storage = FakeStorage(root=tmp / "storage")
     storage.preload_image("cirros", 16 * MiB)
-    host = Host(compute, network, storage, tmp / "instances", stop_timeout=0.05)
+    host = Host(compute, network, storage, tmp / "instances")
     site = Site(tmp, compute, network, storage, host, Clock())
     return await site.open(crash_hook)
 

@@ -135,7 +135,10 @@ async def test_reference_guest_answers_http_through_ovs(
     await wait_for(lambda: _empty(res, "server"), 60, "server deleted")
     await res.delete("network", "lan")
     await wait_for(lambda: _empty(res, "network"), 30, "network deleted")
-    assert real_site.residue(libvirt_conn, ovs, names, ag.settings.data_dir) == real_site.EMPTY
+    assert (
+        real_site.residue(libvirt_conn, ovs, names, ag.settings.site_agent.data_dir)
+        == real_site.EMPTY
+    )
 
 
 async def _empty(res: object, kind: str) -> bool:

@@ -13,7 +13,7 @@ from atoll import ids
 from atoll.site_agent.drivers.storage.local import LocalStorage
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
 from atoll.site_agent.hub_images import from_settings
-from atoll.site_agent.settings import SiteAgentSettings
+from atoll.site_agent.settings import AgentSettings, HubLinkSettings, SiteAgentSettings
 
 
 @dataclass
@@ -37,15 +37,17 @@ class Objects:
 async def test_no_hub_url_no_puller_and_settings_reach_it(tmp_path: Path) -> None:
     storage = LocalStorage(LocalStorageSettings(root=tmp_path / "storage"))
     objects = Objects([])
-    assert from_settings(SiteAgentSettings(data_dir=tmp_path), storage, objects) is None
+    agent = AgentSettings(data_dir=tmp_path, site_name="edge-7")
+    assert from_settings(SiteAgentSettings(site_agent=agent), storage, objects) is None
     settings = SiteAgentSettings(
-        data_dir=tmp_path,
-        site_name="edge-7",
-        hub_url="http://127.0.0.1:1/",
-        hub_user="site-edge-7",
-        hub_password="not-logged",
-        image_bandwidth_bps=1_000_000,
-        image_poll_interval=3.0,
+        site_agent=agent,
+        hub=HubLinkSettings(
+            url="http://127.0.0.1:1/",
+            user="site-edge-7",
+            password="not-logged",
+            image_bandwidth_bps=1_000_000,
+            image_poll_interval=3.0,
+        ),
     )
     assert "not-logged" not in repr(settings)
     puller = from_settings(settings, storage, objects)
@@ -78,7 +80,8 @@ async def test_only_ids_the_hub_minted_are_asked_of_the_hub(tmp_path: Path) -> N
         ]
     )
     settings = SiteAgentSettings(
-        data_dir=tmp_path, site_name="edge-7", hub_url="http://127.0.0.1:1/", hub_token="t"
+        site_agent=AgentSettings(data_dir=tmp_path, site_name="edge-7"),
+        hub=HubLinkSettings(url="http://127.0.0.1:1/", token="t"),
     )
     storage = LocalStorage(LocalStorageSettings(root=tmp_path / "storage"))
     puller = from_settings(settings, storage, objects)

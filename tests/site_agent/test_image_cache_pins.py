@@ -25,11 +25,12 @@ from tests.site_agent.test_hub_images import Objects, Server
 
 pytestmark = pytest.mark.integration  # qemu-img, and a real hub over HTTPS
 MiB = 1 << 20
+GiB = 1 << 30
 CAP = 2 * MiB + MiB // 2  # two 1 MiB images
 
 
 def capped_storage(root: Path) -> LocalStorage:
-    return LocalStorage(LocalStorageSettings(root=root, image_cache_bytes=CAP))
+    return LocalStorage(LocalStorageSettings(root=root, image_cache_max_gb=CAP / GiB))
 
 
 def one_mib(path: Path) -> tuple[Path, str]:

@@ -163,7 +163,10 @@ async def test_network_and_server_lifecycle_leave_no_residue(
         await call("DELETE", "/v1/networks/lan", None, 202)
         await wait_for(lambda: _gone(call, "volumes"), 30, "volume deleted")
         await wait_for(lambda: _gone(call, "networks"), 30, "network deleted")
-    assert real_site.residue(libvirt_conn, ovs, names, ag.settings.data_dir) == real_site.EMPTY
+    assert (
+        real_site.residue(libvirt_conn, ovs, names, ag.settings.site_agent.data_dir)
+        == real_site.EMPTY
+    )
 
 
 async def _gone(call: Any, plural: str) -> bool:
@@ -203,7 +206,10 @@ async def test_audit_removes_real_orphans(
     await host.network.plug_port(net, PortSpec("port-orphan-01", net.id, "fa:16:3f:00:00:09"))
     await host.storage.create_root_disk(orphan, blank.id)
     await host.storage.create_volume("vol-orphan", 1024 * 1024 * 1024)
-    assert real_site.residue(libvirt_conn, ovs, names, ag.settings.data_dir) != real_site.EMPTY
+    assert (
+        real_site.residue(libvirt_conn, ovs, names, ag.settings.site_agent.data_dir)
+        != real_site.EMPTY
+    )
     report = await ag.reconciler.audit()
     assert sorted(report.removed) == sorted(
         [
@@ -214,5 +220,8 @@ async def test_audit_removes_real_orphans(
             "volume vol-orphan",
         ]
     )
-    assert real_site.residue(libvirt_conn, ovs, names, ag.settings.data_dir) == real_site.EMPTY
+    assert (
+        real_site.residue(libvirt_conn, ovs, names, ag.settings.site_agent.data_dir)
+        == real_site.EMPTY
+    )
     assert [i.image_id for i in await host.storage.list_images()] == ["blank"]  # cache kept

@@ -188,7 +188,10 @@ async def test_an_upgraded_agent_adopts_the_running_servers_of_its_dashed_ids(
                     return not await new.resources.list_kind("network")
 
                 await _wait_for(networks_gone, 30, "the network deleted")
-            assert real_site.residue(libvirt_conn, ovs, names, settings.data_dir) == real_site.EMPTY
+            assert (
+                real_site.residue(libvirt_conn, ovs, names, settings.site_agent.data_dir)
+                == real_site.EMPTY
+            )
         finally:
             await new.close()
     finally:

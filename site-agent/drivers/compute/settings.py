@@ -17,6 +17,13 @@ class LibvirtSettings:
     name_prefix: str = "atoll-"
     # Seconds a guest gets to power off after ACPI before it is forced off.
     shutdown_timeout: float = 60.0
+    # Start virtlogd + libvirtd when they are not running (``qemu:///`` URIs only).
+    start_libvirtd: bool = True
+    # Capacity: a server is refused at the API when it does not fit (as Nova's placement);
+    # read by the agent's capacity check, not the driver. The disk ratio is ``[storage]``'s.
+    cpu_allocation_ratio: float = 4.0  # vCPUs per host CPU
+    ram_allocation_ratio: float = 1.0  # of the host's RAM less reserved_host_memory_mb
+    reserved_host_memory_mb: int = 512  # kept for the host and the agent
     machine: str = "pc"
     # Threads for blocking libvirt calls (the connection itself is thread-safe).
     workers: int = 4

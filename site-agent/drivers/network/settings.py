@@ -1,7 +1,7 @@
 """Settings of the network driver (TOML section ``[network]``, env ``ATOLL_NETWORK_*``).
 
-Load with ``atoll.settings.load(NetworkSettings, "network", config_file=...)``; the agent
-core passes the result to :class:`~.ovs.OvsNetwork`.
+The ``network`` group of the agent's settings (``atoll.site_agent.settings``), passed as it
+is to :class:`~.ovs.OvsNetwork`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from atoll.site_agent.drivers.network.base import DEFAULT_DEVICE_PREFIX, IFNAME_
 @dataclass(frozen=True)
 class NetworkSettings:
     # OVSDB connection string (``unix:/path/db.sock`` or ``tcp:host:port``).
-    ovsdb_remote: str = "unix:/var/run/openvswitch/db.sock"
+    ovsdb_remote: str = "unix:/run/openvswitch/db.sock"
     ovsdb_timeout: float = 10.0
     # Where ovs-vswitchd keeps ``<bridge>.mgmt`` (OpenFlow); default: the unix remote's dir.
     ovs_rundir: Path | None = None
+    # Not ``br-int``: that one belongs to a Neutron or OVN agent on the same host.
     integration_bridge: str = "br-atoll"
     # ``netdev`` (userspace) on hosts without the OVS kernel module, ``system`` otherwise.
     datapath_type: str = "netdev"
@@ -41,11 +42,11 @@ class NetworkSettings:
             physnet, sep, device = pair.partition(":")
             if not sep or not physnet or not device or len(device) > IFNAME_MAX:
                 raise ConfigError(
-                    f"network.{field}: {pair!r} is not 'physnet:interface' "
+                    f"[network] {field}: {pair!r} is not 'physnet:interface' "
                     "(interface names are at most 15 bytes)"
                 )
             if physnet in found:
-                raise ConfigError(f"network.{field}: physical network {physnet} is mapped twice")
+                raise ConfigError(f"[network] {field}: physical network {physnet} is mapped twice")
             found[physnet] = device
         return found
 
@@ -54,4 +55,4 @@ class NetworkSettings:
             return self.ovs_rundir
         if self.ovsdb_remote.startswith("unix:"):
             return Path(self.ovsdb_remote.removeprefix("unix:")).parent
-        return Path("/var/run/openvswitch")
+        return Path("/run/openvswitch")

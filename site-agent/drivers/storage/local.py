@@ -47,7 +47,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
-from atoll.errors import Problem
+from atoll.errors import ConfigError, Problem
 from atoll.private_files import private_dir, private_files
 from atoll.site_agent.drivers.storage import eviction, qcow2, qemuimg
 from atoll.site_agent.drivers.storage.base import (
@@ -93,6 +93,8 @@ class LocalStorage:
     """:class:`~.base.StorageDriver` on a local filesystem; see the module docstring."""
 
     def __init__(self, settings: LocalStorageSettings) -> None:
+        if settings.root is None:
+            raise ConfigError("[storage] root is not set")
         self._settings = settings
         self._root = settings.root
         self._timeout = settings.qemu_img_timeout
@@ -341,7 +343,7 @@ class LocalStorage:
         return min(total, limit) if limit > 0 else total
 
     def _reserve(self, nbytes: int, what: str) -> None:
-        limit = int(self._total() * self._settings.overcommit_ratio)
+        limit = int(self._total() * self._settings.disk_allocation_ratio)
         provisioned = self._provisioned()
         if provisioned + nbytes > limit:
             raise InsufficientSpace(
@@ -541,7 +543,7 @@ class LocalStorage:
             used_bytes=sum(o.allocated_bytes for o in owned),
             provisioned_bytes=self._provisioned(),
             images_bytes=sum(o.allocated_bytes for o in owned if o.kind == ObjectKind.IMAGE),
-            overcommit_ratio=self._settings.overcommit_ratio,
+            overcommit_ratio=self._settings.disk_allocation_ratio,
             images_cap_bytes=self._settings.image_cache_bytes,
         )
 

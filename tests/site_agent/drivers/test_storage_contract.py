@@ -26,12 +26,13 @@ from atoll.site_agent.drivers.storage.local import LocalStorage
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 
 
 @pytest.fixture(params=[pytest.param("local", marks=pytest.mark.integration), pytest.param("fake")])
 def driver(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
     if request.param == "local":
-        settings = LocalStorageSettings(root=tmp_path / "storage", capacity_bytes=256 * MiB)
+        settings = LocalStorageSettings(root=tmp_path / "storage", capacity_gb=256 * MiB / GiB)
         return LocalStorage(settings)
     return FakeStorage(root=tmp_path / "fake", total_bytes=256 * MiB)
 
@@ -44,7 +45,7 @@ def capped(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
     """A driver whose image cache holds three of :func:`add_mib`'s images."""
     if request.param == "local":
         root = tmp_path / "storage"
-        return LocalStorage(LocalStorageSettings(root=root, image_cache_bytes=CACHE_CAP))
+        return LocalStorage(LocalStorageSettings(root=root, image_cache_max_gb=CACHE_CAP / GiB))
     return FakeStorage(root=tmp_path / "fake", image_cache_bytes=CACHE_CAP)
 
 

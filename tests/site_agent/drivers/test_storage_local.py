@@ -24,6 +24,7 @@ from atoll.site_agent.drivers.storage.local import LocalStorage
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 
 
 def sh(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -178,7 +179,7 @@ async def test_volume_lifecycle_extend_and_snapshot(storage: LocalStorage) -> No
 async def test_capacity_counts_allocation_and_refuses_overcommit(
     tmp_path: Path, image_file: tuple[Path, str]
 ) -> None:
-    settings = LocalStorageSettings(root=tmp_path / "s", capacity_bytes=100 * MiB)
+    settings = LocalStorageSettings(root=tmp_path / "s", capacity_gb=100 * MiB / GiB)
     storage = LocalStorage(settings)
     empty = await storage.capacity()
     assert (empty.total_bytes, empty.used_bytes, empty.provisioned_bytes) == (100 * MiB, 0, 0)

@@ -26,6 +26,7 @@ from tests.site_agent.drivers import tinyguest
 pytestmark = pytest.mark.integration
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 IDS = st.sampled_from(["a", "b", "c"])
 SIZES = st.sampled_from([1 * MiB, 2 * MiB, 8 * MiB, 24 * MiB])
 
@@ -46,7 +47,7 @@ class SameBehaviour(RuleBasedStateMachine):
         image = tinyguest.blank_disk(self.tmp / "image.qcow2")
         sha = hashlib.sha256(image.read_bytes()).hexdigest()
         self.local = LocalStorage(
-            LocalStorageSettings(root=self.tmp / "local", capacity_bytes=40 * MiB)
+            LocalStorageSettings(root=self.tmp / "local", capacity_gb=40 * MiB / GiB)
         )
         self.fake = FakeStorage(root=self.tmp / "fake", total_bytes=40 * MiB)
         for driver in (self.local, self.fake):
