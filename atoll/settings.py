@@ -168,6 +168,14 @@ def _build(
     return cls(**values), sources
 
 
+def _file_layer(table: Mapping[str, Any], section: str, config_file: Path | None) -> _Layer:
+    return {k: (v, f"{config_file}: [{section}].{k}") for k, v in table.items()}
+
+
+def _env_layer(section: str, fields: set[str], env: Mapping[str, str]) -> _Layer:
+    return {k: (env[v], f"environment {v}") for k in fields if (v := env_var(section, k)) in env}
+
+
 def _flag_layer(flags: Mapping[str, object] | None) -> _Layer:
     return {k: (v, f"flag --{k.replace('_', '-')}") for k, v in (flags or {}).items()}
 
@@ -185,21 +193,17 @@ def load(
         raise TypeError(f"{cls!r} is not a dataclass")
     env = os.environ if env is None else env
     fields = {f.name for f in dataclasses.fields(cls)}
-    file_layer: _Layer = {}
+    table: dict[str, Any] = {}
     config_file = _config_file(config_file, env)
     if config_file is not None:
         table = _table(read_toml(config_file), section, config_file)
         _check_known(table, fields, section, config_file)
-        file_layer = {k: (v, f"{config_file}: [{section}].{k}") for k, v in table.items()}
-    env_layer: _Layer = {
-        name: (env[var], f"environment {var}")
-        for name in fields
-        if (var := env_var(section, name)) in env
-    }
-    value, _ = _build(
-        cls, section, [("file", file_layer), ("env", env_layer), ("flag", _flag_layer(flags))]
-    )
-    return value
+    layers: list[tuple[Source, _Layer]] = [
+        ("file", _file_layer(table, section, config_file)),
+        ("env", _env_layer(section, fields, env)),
+        ("flag", _flag_layer(flags)),
+    ]
+    return _build(cls, section, layers)[0]
 
 
 def load_groups(
@@ -219,34 +223,23 @@ def load_groups(
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     env = os.environ if env is None else env
-    moved = moved or {}
     groups: dict[str, type[Any]] = typing.get_type_hints(cls)
-    fields = {s: {f.name for f in dataclasses.fields(g)} for s, g in groups.items()}
-    files: dict[str, _Layer] = {s: {} for s in groups}
-    envs: dict[str, _Layer] = {
-        s: {k: (env[v], f"environment {v}") for k in fields[s] if (v := env_var(s, k)) in env}
-        for s in groups
-    }
     config_file = _config_file(config_file, env)
     doc = read_toml(config_file) if config_file is not None else {}
-    tables = {s: _table(doc, s, config_file) for s in groups if config_file is not None}
-    for (old_section, old_key), new in moved.items():
-        if old_key in tables.get(old_section, {}):
-            raw = tables[old_section].pop(old_key)
-            where = f"{config_file}: [{old_section}].{old_key}"
-            _warn_moved(where, new)
-            if new.key not in tables[new.section]:  # the new place wins when both are set
-                files[new.section][new.key] = (raw, f"{where} (now [{new.section}].{new.key})")
-        var = env_var(old_section, old_key)
-        if var in env:
-            _warn_moved(f"environment {var}", new)
-            where = f"environment {var} (now {env_var(new.section, new.key)})"
-            envs[new.section].setdefault(new.key, (env[var], where))
-    for section, table in tables.items():
-        assert config_file is not None
-        _check_known(table, fields[section], section, config_file)
-        for key, raw in table.items():
-            files[section][key] = (raw, f"{config_file}: [{section}].{key}")
+    files: dict[str, _Layer] = {}
+    envs: dict[str, _Layer] = {}
+    for section, group in groups.items():
+        fields = {f.name for f in dataclasses.fields(group)}
+        table = _table(doc, section, config_file) if config_file is not None else {}
+        for old_section, old_key in moved or {}:
+            if old_section == section:
+                table.pop(old_key, None)  # read at its new place below
+        if config_file is not None:
+            _check_known(table, fields, section, config_file)
+        files[section] = _file_layer(table, section, config_file)
+        envs[section] = _env_layer(section, fields, env)
+    for (old_section, old_key), new in (moved or {}).items():
+        _read_moved(doc, config_file, env, old_section, old_key, new, files, envs)
     built: dict[str, object] = {}
     sources: dict[tuple[str, str], Source] = {}
     for section, group in groups.items():
@@ -258,6 +251,30 @@ def load_groups(
         built[section], found = _build(group, section, layers)
         sources.update({(section, key): source for key, source in found.items()})
     return Loaded(cls(**built), sources)
+
+
+def _read_moved(
+    doc: Mapping[str, Any],
+    config_file: Path | None,
+    env: Mapping[str, str],
+    old_section: str,
+    old_key: str,
+    new: Moved,
+    files: dict[str, _Layer],
+    envs: dict[str, _Layer],
+) -> None:
+    """A moved key's value from its old place, into its new one unless that is set there."""
+    old_table = doc.get(old_section)
+    if isinstance(old_table, dict) and old_key in old_table:
+        where = f"{config_file}: [{old_section}].{old_key}"
+        _warn_moved(where, new)
+        now = f"{where} (now [{new.section}].{new.key})"
+        files[new.section].setdefault(new.key, (old_table[old_key], now))
+    var = env_var(old_section, old_key)
+    if var in env:
+        _warn_moved(f"environment {var}", new)
+        now = f"environment {var} (now {env_var(new.section, new.key)})"
+        envs[new.section].setdefault(new.key, (env[var], now))
 
 
 def _warn_moved(where: str, new: Moved) -> None:

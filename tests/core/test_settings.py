@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -84,3 +84,40 @@ def test_unknown_and_mistyped_file_keys_name_the_file(tmp_path: Path) -> None:
 def test_unknown_flag_is_refused() -> None:
     with pytest.raises(ConfigError, match="flag --colour is not a demo setting"):
         settings.load(DemoSettings, "demo", env={}, flags={"colour": "red"})
+
+
+@dataclass(frozen=True)
+class Web:
+    port: int = 80
+
+
+@dataclass(frozen=True)
+class Db:
+    url: str = "sqlite://"
+    timeout: float = 1.0
+
+
+@dataclass(frozen=True)
+class Grouped:
+    web: Web = field(default_factory=Web)
+    db: Db = field(default_factory=Db)
+
+
+def test_groups_load_per_section_and_say_where_each_value_came_from(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[web]\nport = 8080\ndb_url = "pg://old"\n[db]\ntimeout = 2\n')
+    moved = {("web", "db_url"): settings.Moved("db", "url")}
+    env = {"ATOLL_DB_TIMEOUT": "3"}
+    loaded = settings.load_groups(
+        Grouped, config_file=cfg, env=env, flags={"web": {"port": 9}}, moved=moved
+    )
+    assert loaded.value == Grouped(Web(port=9), Db(url="pg://old", timeout=3.0))
+    assert loaded.source("web", "port") == "flag"
+    assert loaded.source("db", "url") == "file"
+    assert loaded.source("db", "timeout") == "env"
+    cfg.write_text("[db]\nurl = 1\n")
+    with pytest.raises(ConfigError, match=r"c.toml: \[db\].url: expected a string"):
+        settings.load_groups(Grouped, config_file=cfg, env={})
+    cfg.write_text("[web]\ndb_url = 1\n")  # without `moved`, an unknown key
+    with pytest.raises(ConfigError, match=r"\[web\] has unknown keys db_url"):
+        settings.load_groups(Grouped, config_file=cfg, env={})
