@@ -2,16 +2,15 @@
 
 One frozen dataclass per component, each named for its TOML section and env prefix:
 
-==============  =====================================  ==========================
-section          dataclass                              given to
-==============  =====================================  ==========================
-``[site_agent]``  :class:`AgentSettings`                 daemon, API, reconciler
-``[compute]``     ``drivers.compute.settings.LibvirtSettings``      ``LibvirtCompute``
-``[network]``     ``drivers.network.settings.NetworkSettings``      ``OvsNetwork``
-``[storage]``     ``drivers.storage.settings.LocalStorageSettings`` ``LocalStorage``
-``[telemetry]``   :class:`TelemetrySettings`             ``Telemetry`` and its ring
-``[hub]``         :class:`HubLinkSettings`               ``hub_images`` (pulls from a hub)
-==============  =====================================  ==========================
+- ``[site_agent]``: :class:`AgentSettings`, the daemon, its API (TLS, login throttle) and
+  the reconciler;
+- ``[compute]``: ``drivers.compute.settings.LibvirtSettings``, given to ``LibvirtCompute``
+  (and the capacity check's CPU and RAM ratios);
+- ``[network]``: ``drivers.network.settings.NetworkSettings``, given to ``OvsNetwork``;
+- ``[storage]``: ``drivers.storage.settings.LocalStorageSettings``, given to ``LocalStorage``
+  (and the image catalog's import dir);
+- ``[telemetry]``: :class:`TelemetrySettings`, for ``Telemetry`` and its ring;
+- ``[hub]``: :class:`HubLinkSettings`, the hub this site pulls images and revocations from.
 
 Loaded once by the daemon with :func:`load_settings` (the TOML file, then
 ``ATOLL_<SECTION>_<KEY>``, then flags) and passed explicitly; each driver gets its group as
