@@ -46,7 +46,7 @@ def test_defaults_pick_one_value_per_setting() -> None:
     s = load_settings(env={})
     assert s == SiteAgentSettings()
     assert s.compute.shutdown_timeout == 60.0
-    assert s.network.integration_bridge == "br-atoll"
+    assert s.network.integration_bridge == "br-int"
     assert s.network.ovsdb_remote == "unix:/run/openvswitch/db.sock"
     assert s.storage.image_cache_bytes == 20 * 1024**3
     assert s.storage.root == Path("/var/lib/atoll/site-agent/storage")

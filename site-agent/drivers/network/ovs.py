@@ -5,7 +5,7 @@ The picture on one host::
     VM NIC ── tap at-<port> ──┐ tag = the network's local VLAN
     host port ── veth ────────┤ (+ anti-spoofing rules, see flows.py)
                               │
-                  integration bridge (br-atoll, datapath_type=netdev)
+                  integration bridge (br-int, datapath_type=netdev)
                               │
     uplink eth1 (physnet1) ───┘ flat network: untagged (native-untagged),
                                 VLAN networks: 802.1Q trunk of their VLAN ids

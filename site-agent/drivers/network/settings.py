@@ -21,7 +21,7 @@ class NetworkSettings:
     # Where ovs-vswitchd keeps ``<bridge>.mgmt`` (OpenFlow); default: the unix remote's dir.
     ovs_rundir: Path | None = None
     # Not ``br-int``: that one belongs to a Neutron or OVN agent on the same host.
-    integration_bridge: str = "br-atoll"
+    integration_bridge: str = "br-int"  # what agents have used (Neutron's name); keep on upgrade
     # ``netdev`` (userspace) on hosts without the OVS kernel module, ``system`` otherwise.
     datapath_type: str = "netdev"
     # ``physnet:interface`` pairs: the uplink of each physical network.
