@@ -22,6 +22,7 @@ from atoll.errors import (
     DependencyError,
     Forbidden,
     InvalidInput,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     PermanentError,
@@ -56,6 +57,18 @@ def encode(error: AtollError, request_id: str) -> dict[str, Any]:
     if isinstance(error, InvalidInput) and error.problems:
         body["problems"] = [{"where": p.where, "what": p.what} for p in error.problems]
     return {"error": body}
+
+
+def from_http(status: int, reason: str, *, text: str = "", allow: str = "") -> AtollError:
+    """The error an HTTP-level refusal by the web framework stands for (no route, wrong
+    method, body too large...), so both daemons answer it in the one body with a stable code."""
+    if status == 405:
+        return MethodNotAllowed(f"this path does not take that method; it takes {allow}")
+    if status == 413:
+        return PayloadTooLarge(f"the request body is too large ({text or 'limit exceeded'})")
+    if status == 404:
+        return NotFound("no such API path; see the API's openapi.json")
+    return _BY_STATUS.get(status, InvalidInput)(reason)
 
 
 def decode(status: int, data: object, retry_after: str | None = None) -> AtollError:

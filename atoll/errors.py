@@ -9,6 +9,7 @@ one place::
     ├── ConfigError                 bad_config      -     no: fix the file, env or flag
     ├── InvalidInput                invalid_input   400   no: carries a list of Problems
     │   ├── InvalidId               invalid_input   400   not an id (see atoll.ids)
+    │   ├── MethodNotAllowed        method_not_allowed 405 the path takes other methods
     │   └── PayloadTooLarge         too_large       413
     ├── Unauthenticated             unauthenticated 401   no: log in again
     ├── Forbidden                   forbidden       403   no
@@ -16,6 +17,7 @@ one place::
     ├── Conflict                    conflict        409   maybe: re-read, then retry
     │   └── StaleRevision           stale_revision  409   re-read, then retry
     ├── TooManyRequests             too_many_requests 429 yes, after ``retry_after`` seconds
+    ├── InternalError               internal        500   no: a bug of ours, see the log
     └── DependencyError             dependency      503   by subclass:
         ├── TemporaryError          temporary       503   yes, after ``delay`` seconds
         └── PermanentError          permanent       500   no: needs a person
@@ -159,3 +161,16 @@ class PermanentError(DependencyError):
 
     code = "permanent"
     http_status = 500
+
+
+class MethodNotAllowed(InvalidInput):
+    """The path exists; the method does not."""
+
+    code = "method_not_allowed"
+    http_status = 405
+
+
+class InternalError(AtollError):
+    """A bug of ours: the client gets this, the log gets the traceback."""
+
+    code = "internal"

@@ -53,14 +53,12 @@ def server_tls(
     *,
     insecure: bool,
     fix: str,
-    setting: str = "tls",
 ) -> ssl.SSLContext | None:
     """The context to serve HTTPS with when a certificate and key are given; None (plain HTTP)
-    when :func:`check_plain_http` allows it. ``setting`` prefixes the settings' names
-    (``tls`` -> ``tls_cert_file``/``tls_key_file``) in errors."""
+    when :func:`check_plain_http` allows it."""
     if cert_file is not None or key_file is not None:
         if cert_file is None or key_file is None:
-            missing = f"{setting}_cert_file" if cert_file is None else f"{setting}_key_file"
+            missing = "tls_cert_file" if cert_file is None else "tls_key_file"
             raise ConfigError(f"HTTPS needs both a certificate and its key: set {missing} too")
         return certs.server_ssl_context(cert_file, key_file)
     check_plain_http(host, insecure=insecure, fix=fix)

@@ -138,6 +138,7 @@ class Ingest:
         self._head = head
         self._head_left = head_bytes if head is not None else 0
         self._image = hashlib.sha256()
+        self._sha512 = hashlib.sha512()  # what VNFDs declare most; chunks are keyed by sha256
         self._buf = bytearray()
         self._pending: list[Future[str]] = []
         self._window = 2 * max(1, workers)
@@ -157,6 +158,7 @@ class Ingest:
                 [Problem("body", f"more than the declared {self.expected_size} bytes")],
             )
         self._image.update(data)
+        self._sha512.update(data)
         if self._head_left and self._head is not None:
             piece = data[: self._head_left]
             self._head.write(piece)
@@ -181,6 +183,11 @@ class Ingest:
         if len(self._pending) >= self._window:
             self._pending[-self._window].result()  # wait: bounded chunks in flight
         self._pending.append(self._pool.submit(_hash_and_put, self.store, chunk))
+
+    @property
+    def sha512(self) -> str:
+        """The sha-512 of everything fed (complete once :meth:`finish` returned)."""
+        return self._sha512.hexdigest()
 
     def close(self) -> None:
         """Stop: wait for chunk writes in flight (they are gc's to collect), no manifest."""

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import NoReturn
 
 import aiohttp
@@ -121,7 +123,9 @@ class ImageRoutes:
         headers = {"Content-Type": "application/octet-stream", "X-Chunk-Sha256": digest}
         if self.sample() and "Range" not in request.headers:
             return web.Response(body=await self.read_verified(image_id, digest), headers=headers)
-        return web.FileResponse(path, headers=headers)
+        if "Range" in request.headers or not _over_tls(request):
+            return web.FileResponse(path, headers=headers)  # plain HTTP: sendfile is best
+        return await _stream_file(request, path, headers)
 
     def absent(self, image_id: str, digest: str) -> NoReturn:
         """Raise why a chunk the manifest names is not in the store (quarantined or lost)."""
@@ -251,3 +255,26 @@ def build_image_app(
     app[STORE_KEY] = store
     app.add_routes(image_routes(store, lookup, authorize, settings=settings, on_upload=on_upload))
     return app
+
+
+# Over TLS (no sendfile) aiohttp's FileResponse falls back to 64 KiB reads, which held site
+# pulls to a fifth of the speed of these 1 MiB reads.
+STREAM_BLOCK = 1024 * 1024
+
+
+def _over_tls(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and transport.get_extra_info("sslcontext") is not None
+
+
+async def _stream_file(
+    request: web.Request, path: Path, headers: dict[str, str]
+) -> web.StreamResponse:
+    with await asyncio.to_thread(path.open, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        response = web.StreamResponse(headers={**headers, "Content-Length": str(size)})
+        await response.prepare(request)
+        while block := await asyncio.to_thread(fh.read, STREAM_BLOCK):
+            await response.write(block)
+    await response.write_eof()
+    return response

@@ -15,10 +15,9 @@ call that writes the server, so two requests cannot both take the last room.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
-from atoll.site_agent.drivers.compute.base import ComputeDriver
+from atoll.site_agent.drivers.compute.base import ComputeDriver, HostInfo
 from atoll.site_agent.drivers.storage.base import StorageDriver
 from atoll.site_agent.errors import InsufficientCapacity
 
@@ -50,7 +49,8 @@ class Claim:
 
 
 class HostCapacity:
-    """The host's allocatable totals, read from the drivers on each check."""
+    """The host's allocatable totals: CPUs and memory read from the compute driver once (they
+    do not change while the agent runs), disk from the storage driver on each check."""
 
     def __init__(
         self, compute: ComputeDriver, storage: StorageDriver, ratios: AllocationRatios
@@ -58,9 +58,12 @@ class HostCapacity:
         self.compute = compute
         self.storage = storage
         self.ratios = ratios
+        self._host: HostInfo | None = None
 
     async def totals(self) -> Claim:
-        info, storage = await asyncio.gather(self.compute.host_info(), self.storage.capacity())
+        if self._host is None:
+            self._host = await self.compute.host_info()
+        info, storage = self._host, await self.storage.capacity()
         r = self.ratios
         return Claim(
             vcpus=int(info.cpus * r.cpu),

@@ -196,10 +196,9 @@ class Agent:
         )
         agent.app = build_app(ctx)
         agent.hub_images = hub_images.from_settings(settings, host.storage, store)
-        link = hub_images.link_from_settings(settings.hub)
-        if link is not None:
+        if agent.hub_images is not None:  # a hub is configured: follow its revocations too
             agent.hub_revocations = HubRevocationPoller(
-                link, auth, settings.hub.revocation_poll_interval
+                agent.hub_images.link, auth, settings.hub.revocation_poll_interval
             )
         return agent
 

@@ -227,28 +227,25 @@ class HubImagePuller:
         )
         reporter.start()
         try:
-            if await self._has(image_id):
-                image = await self.storage.get_image(image_id)
-                size = int(getattr(image, "allocated_bytes", 0) or 0)
-                progress.update(size, size)
-            else:
-                await self._fetch(image_id, progress)
+            try:
+                if await self._has(image_id):
+                    image = await self.storage.get_image(image_id)
+                    size = int(getattr(image, "allocated_bytes", 0) or 0)
+                    progress.update(size, size)
+                else:
+                    await self._fetch(image_id, progress)
+            finally:
+                await reporter.cancel()  # before the final report, which must come last
         except (NotFound, Conflict) as exc:  # unknown to the hub, or no room in the cache
             self._unknown[image_id] = time.monotonic()
-            await reporter.cancel()
             await self._report(image_id, "failed", progress, str(exc))
             return False
         except AtollError as exc:
             if isinstance(exc, TemporaryError):
                 self._retry.add(image_id)
-            await reporter.cancel()
             log.warning("pulling image %s failed: %s", image_id, exc)
             await self._report(image_id, "failed", progress, str(exc))
             return False
-        except BaseException:
-            await reporter.cancel()
-            raise
-        await reporter.cancel()
         await self._report(image_id, "done", progress)
         return True
 
@@ -362,15 +359,12 @@ def link_from_settings(hub: HubLinkSettings) -> HubLink | None:
 
 
 def from_settings(
-    settings: SiteAgentSettings, storage: Any, store: _Objects
+    settings: SiteAgentSettings, storage: ImageSink, store: _Objects
 ) -> HubImagePuller | None:
     """The puller the site agent runs, or None when no hub is configured."""
     hub = settings.hub
     link = link_from_settings(hub)
     if link is None:
-        return None
-    if not hasattr(storage, "incoming_dir"):
-        log.warning("[hub] url is set but this storage driver cannot take pulled images")
         return None
     return HubImagePuller(
         link,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 
 from atoll.background import Loop, LoopSettings
-from atoll.errors import TemporaryError
 from atoll.site_agent.auth import Authenticator
 from atoll.site_agent.hub_images import HubLink
 
@@ -51,19 +50,8 @@ class HubRevocationPoller:
 
     async def poll_once(self) -> int:
         """Fetch the hub's list and keep it; how many revocations it holds."""
-        entries: list[object] = []
-        query = {"limit": PAGE}
         try:
-            while True:
-                data = await self.client.request("GET", PATH, query=query)
-                page = data.get("items") if isinstance(data, dict) else None
-                if not isinstance(page, list):
-                    raise TemporaryError(f"the hub's answer to GET {PATH} is not a page of items")
-                entries.extend(page)
-                marker = data.get("next_marker")
-                if not marker:
-                    break
-                query = {"limit": PAGE, "marker": str(marker)}
+            entries = await self.client.list_all(PATH, {"limit": PAGE})
         finally:
             await self.client.close()  # no connection held between passes
         return await self.auth.store.call(self.auth.set_revocations_blocking, entries)

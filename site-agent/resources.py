@@ -25,7 +25,7 @@ from atoll import ids
 from atoll.errors import Conflict, InvalidInput, NotFound, Problem
 from atoll.ids import Origin
 from atoll.jsonbody import JSON
-from atoll.resources import SPECS, Desired, Meta
+from atoll.resources import SPECS, Desired, Kind, Meta
 from atoll.site_agent import specs, views
 from atoll.site_agent.capacity import Claim, HostCapacity, check_fits
 from atoll.site_agent.catalog import ImageCatalog
@@ -157,13 +157,13 @@ class Resources:
         except NotFound:
             return None
 
-    def _intent(self, kind: str, spec: JSON, obj_id: str | None = None) -> Desired:
+    def _intent(self, kind: Kind, spec: JSON, obj_id: str | None = None) -> Desired:
         """A request body the API parsed, as intent from this site (a new site id)."""
         fields = dict(spec)
         name = fields.pop("name", None)
         model = SPECS[kind].from_wire(fields, where="body")
         meta = Meta(id=obj_id or self.new_id(), name=name)
-        return Desired(kind=kind, meta=meta, spec=model, origin="site")  # type: ignore[arg-type]
+        return Desired(kind=kind, meta=meta, spec=model, origin="site")
 
     # -- servers ---------------------------------------------------------------------------
     async def create_server(self, body: object) -> JSON:

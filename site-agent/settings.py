@@ -25,14 +25,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+from atoll.resources.compute import RestartPolicy
 from atoll.settings import Loaded, Moved, load_groups
 from atoll.site_agent.drivers.compute.settings import LibvirtSettings
 from atoll.site_agent.drivers.network.settings import NetworkSettings
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
-
-RestartPolicy = Literal["always", "on-failure", "never"]
 
 
 @dataclass(frozen=True)
@@ -134,13 +132,7 @@ def _moved() -> dict[tuple[str, str], Moved]:
         "hub_password": Moved("hub", "password"),
     }
     same_name = {
-        "compute": (
-            "virt_type",
-            "start_libvirtd",
-            "cpu_allocation_ratio",
-            "ram_allocation_ratio",
-            "reserved_host_memory_mb",
-        ),
+        "compute": ("virt_type", "start_libvirtd"),
         "network": (
             "ovsdb_remote",
             "integration_bridge",
@@ -149,20 +141,16 @@ def _moved() -> dict[tuple[str, str], Moved]:
             "device_prefix",
             "owner",
         ),
-        "storage": ("image_cache_max_gb", "image_import_dir", "disk_allocation_ratio"),
-        "hub": (
-            "image_poll_interval",
-            "image_bandwidth_bps",
-            "image_fetch_concurrency",
-            "revocation_poll_interval",
-        ),
+        "storage": ("image_cache_max_gb",),
+        "hub": ("image_poll_interval", "image_bandwidth_bps", "image_fetch_concurrency"),
     }
     for section, keys in same_name.items():
         renamed.update({key: Moved(section, key) for key in keys})
     return {("site_agent", old): new for old, new in renamed.items()}
 
 
-# Keys of the old flat [site_agent] table and where each lives now.
+# Keys of the old flat [site_agent] table (as released) and where each lives now; settings
+# added since were only ever in their own section.
 MOVED: Mapping[tuple[str, str], Moved] = _moved()
 
 

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import typing
 
 from atoll.errors import InvalidInput, Problem
 from atoll.jsonbody import JSON
 from atoll.printable import PRINTABLE_HELP, is_printable
+from atoll.resources.compute import MAX_NICS, MAX_USER_DATA, Power, RestartPolicy
+from atoll.resources.model import NAME
 from atoll.site_agent.drivers.network.base import AllocationPool, NetworkSpec, SubnetSpec
 
-_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-RESTART_POLICIES = ("always", "on-failure", "never")
-POWER_STATES = ("running", "stopped")
-MAX_USER_DATA = 65536
-MAX_NICS = 8
+_NAME = re.compile(rf"^{NAME}$")
+RESTART_POLICIES: tuple[str, ...] = typing.get_args(RestartPolicy)
+POWER_STATES: tuple[str, ...] = typing.get_args(Power)
 
 
 class _Checker:

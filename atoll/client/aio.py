@@ -92,6 +92,20 @@ class AsyncClient:
             return data
         raise Unauthenticated(f"{self.what} refused the new credentials for {method} {path}")
 
+    async def list_all(self, path: str, query: Mapping[str, str] | None = None) -> list[Any]:
+        """Every item of a paged collection, following ``next_marker`` (as
+        :meth:`atoll.client.core.Client.list_all`)."""
+        items: list[Any] = []
+        params = dict(query or {})
+        while True:
+            page = await self.request("GET", path, query=params)
+            if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+                raise TemporaryError(f"{self.what}'s answer to GET {path} is not a page of items")
+            items += page["items"]
+            if not page.get("next_marker"):
+                return items
+            params["marker"] = str(page["next_marker"])
+
     @staticmethod
     async def raise_for_status(resp: aiohttp.ClientResponse) -> None:
         """Raise the error a non-2xx streamed reply stands for (its body is small)."""

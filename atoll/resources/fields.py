@@ -55,6 +55,13 @@ def bounded(
     return dataclasses.field(default=default, metadata=meta)
 
 
+def by_kind(key: str, table: Mapping[str, type[Any]]) -> dict[str, Any]:
+    """Field metadata: the field holds the model ``table[data[key]]``, chosen by a sibling
+    field (a desired object's ``spec`` by its ``kind``); a bad ``key`` is that field's
+    problem. Use as ``dataclasses.field(metadata=by_kind("kind", SPECS))``."""
+    return {"by_kind": (key, table)}
+
+
 def decode(cls: type[Any], data: object, where: str, strict: bool) -> tuple[Any, list[Problem]]:
     """``data`` as an instance of the dataclass ``cls``, or ``None``, and every problem."""
     problems: list[Problem] = []
@@ -112,6 +119,14 @@ def _model(cls: type[Any], data: object, where: str, strict: bool, problems: lis
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 problems.append(Problem(path, "is required"))
             continue
+        if "by_kind" in f.metadata:
+            key, table = f.metadata["by_kind"]
+            chosen = table.get(data.get(key)) if isinstance(data.get(key), str) else None
+            if chosen is not None and data[f.name] is not None:
+                kwargs[f.name] = _model(chosen, data[f.name], path, strict, problems)
+            elif data[f.name] is not None and key in data and data.get(key) in _kinds(cls, key):
+                problems.append(Problem(path, f"a {data[key]} has none"))
+            continue
         bounds = f.metadata.get("bounds")
         kwargs[f.name] = _value(hints[f.name], data[f.name], path, strict, problems, bounds)
     unknown = {k: v for k, v in data.items() if k not in known}
@@ -129,6 +144,10 @@ def _model(cls: type[Any], data: object, where: str, strict: bool, problems: lis
     if check is not None:
         problems.extend(check(where))
     return instance
+
+
+def _kinds(cls: type[Any], key: str) -> tuple[Any, ...]:
+    return typing.get_args(_hints(cls)[key])
 
 
 def _value(

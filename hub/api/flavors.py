@@ -143,15 +143,15 @@ async def create_flavor(request: web.Request) -> web.Response:
 
 async def _project_ids(store: Store, names: list[str]) -> list[str]:
     """The ids of the projects on an access list; InvalidInput naming any that is missing."""
-    ids, problems = [], []
+    found, problems = [], []
     for index, name in enumerate(names):
         try:
-            ids.append((await tenancy.project(store, name)).value["id"])
+            found.append((await tenancy.project(store, name)).value["id"])
         except NotFound:
             problems.append(Problem(f"body.projects[{index}]", f"project {name} does not exist"))
     if problems:
         raise InvalidInput("the flavor's access list names projects that do not exist", problems)
-    return ids
+    return found
 
 
 async def _visible(request: web.Request) -> Record:
@@ -165,7 +165,8 @@ async def _visible(request: web.Request) -> Record:
             continue
         if flavors.visible(record.value, claims):
             return record
-    for record in await list_all(store, KIND, {"id": name}):
+    by_id = await list_all(store, KIND, {"id": name}) if ids.is_id(name) else []
+    for record in by_id:
         if flavors.visible(record.value, claims):
             return record
     if claims.system:  # a project's flavor, by a name unique across projects

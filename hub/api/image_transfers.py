@@ -27,7 +27,7 @@ from atoll.hub.api.image_shapes import (
     TRANSFER_FILTERS,
     TRANSFER_UPDATE,
 )
-from atoll.hub.api.images import all_records, visible_image
+from atoll.hub.api.images import visible_image
 from atoll.hub.api.replies import (
     iso,
     page_params,
@@ -44,6 +44,7 @@ from atoll.hub.api.schema import name_field
 from atoll.hub.catalog import images as catalog
 from atoll.hub.sites.registry import SITE_KIND
 from atoll.hub.store.base import Record
+from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 
 KIND = catalog.TRANSFER_KIND
@@ -114,7 +115,7 @@ async def list_transfers(request: web.Request) -> web.Response:
 
 
 async def _images(request: web.Request) -> list[Record]:
-    return await all_records(hub_of(request).store, catalog.KIND)
+    return await list_all(hub_of(request).store, catalog.KIND, {})
 
 
 async def list_site_transfers(request: web.Request) -> web.Response:

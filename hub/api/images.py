@@ -28,7 +28,6 @@ import contextlib
 import functools
 import hashlib
 import logging
-import os
 import re
 from collections.abc import AsyncIterator, Callable
 
@@ -70,10 +69,9 @@ from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import Field
 from atoll.hub.catalog import images as catalog
 from atoll.hub.catalog.image_files import ImageFiles
-from atoll.hub.catalog.image_integrity import Scrubber, is_damaged, set_damage
-from atoll.hub.store.base import ListQuery, Record, Store
+from atoll.hub.catalog.image_integrity import Scrubber, is_damaged, refresh_damage
+from atoll.hub.store.base import Record, Store
 from atoll.hub.store.query import list_all
-from atoll.images.chunks import check_digest
 from atoll.images.errors import ChecksumMismatch
 from atoll.images.manifest import Manifest
 from atoll.images.serve import ImageRoutes, request_blocks
@@ -101,7 +99,6 @@ class _Serve:
 
 SERVE = web.AppKey("image_serve", _Serve)
 SCRUBBER = web.AppKey("image_scrubber", Scrubber)
-CHUNK_BLOCK = 1024 * 1024
 GC_INTERVAL = 3600.0
 BINARY = ("application/octet-stream",)
 
@@ -120,8 +117,7 @@ def install(app: web.Application, hub: Hub, settings: ImageSettings | None = Non
 
     async def quarantined(image_id: str, digest: str) -> None:
         manifest = await files.manifest(image_id)
-        missing = await asyncio.to_thread(files.missing, manifest)
-        await set_damage(hub.store, image_id, missing, iso(hub.clock()))
+        await refresh_damage(hub.store, files, image_id, manifest, iso(hub.clock()))
 
     app[SERVE] = _Serve(
         lambda: ImageRoutes(
@@ -181,7 +177,7 @@ def install(app: web.Application, hub: Hub, settings: ImageSettings | None = Non
 async def backfill_sha512(store: Store, files: ImageFiles) -> None:
     """Images uploaded before the hub recorded their sha-512 get it, once, in the background
     (VNFDs mostly declare sha-512, and onboarding binds an image only by its checksum)."""
-    for record in await all_records(store, KIND):
+    for record in await list_all(store, KIND, {}):
         if record.value.get("status") != "active" or record.value.get("checksum_sha512"):
             continue
         digest = hashlib.sha512()
@@ -210,20 +206,9 @@ async def _scrub_chunks(scrubber: Scrubber, hub: Hub) -> None:
     await scrubber.scrub(iso(hub.clock()))
 
 
-async def all_records(store: Store, kind: str) -> list[Record]:
-    out: list[Record] = []
-    marker: str | None = None
-    while True:
-        page = await store.list(ListQuery(kind, limit=1000, marker=marker))
-        out += page.items
-        if page.next_marker is None:
-            return out
-        marker = page.next_marker
-
-
 async def kill_interrupted(store: Store, now: str) -> None:
     """Uploads the hub was receiving when it stopped can never finish: mark them killed."""
-    for record in await all_records(store, KIND):
+    for record in await list_all(store, KIND, {}):
         if record.value.get("status") == "saving":
             reason = "the hub restarted during the upload; upload again"
             value = {**record.value, "status": "killed", "status_reason": reason}
@@ -332,10 +317,10 @@ async def show_image(request: web.Request) -> web.Response:
 async def _users(store: Store, image_id: str) -> list[str]:
     """What keeps the image in use: VNF packages naming it, images linking it."""
     users = []
-    for package in await all_records(store, catalog.PACKAGE_KIND):
+    for package in await list_all(store, catalog.PACKAGE_KIND, {}):
         if catalog.uses_by_package(package.value, image_id):
             users.append(f"VNF package {package.key}")
-    for image in await all_records(store, KIND):
+    for image in await list_all(store, KIND, {}):
         link = catalog.links_to(image.value, image_id)
         if link is not None:
             users.append(f"image {image.key} ({link})")
@@ -362,10 +347,9 @@ async def delete_image(request: web.Request) -> web.Response:
 async def _forget_data(store: Store, files: ImageFiles, image_id: str) -> None:
     """A deleted image's data and transfers."""
     await files.remove(image_id)
-    for transfer in await all_records(store, catalog.TRANSFER_KIND):
-        if transfer.value.get("image_id") == image_id:
-            with contextlib.suppress(NotFound):
-                await store.delete(catalog.TRANSFER_KIND, transfer.key)
+    for transfer in await list_all(store, catalog.TRANSFER_KIND, {"image_id": image_id}):
+        with contextlib.suppress(NotFound):
+            await store.delete(catalog.TRANSFER_KIND, transfer.key)
 
 
 async def forget_project(request: web.Request, project_id: str) -> None:
@@ -381,15 +365,6 @@ async def forget_project(request: web.Request, project_id: str) -> None:
             await store.delete(KIND, record.key, expect_revision=record.revision)
             await _forget_data(store, files, record.key)
     await files.gc()
-
-
-async def _hashed(
-    blocks: AsyncIterator[bytes], update: Callable[[bytes], None]
-) -> AsyncIterator[bytes]:
-    """The blocks, each also fed to ``update`` (a digest's; off the loop: hashlib frees the GIL)."""
-    async for block in blocks:
-        await asyncio.to_thread(update, block)
-        yield block
 
 
 def _declared_sha256(request: web.Request) -> str | None:
@@ -424,10 +399,9 @@ async def upload_file(request: web.Request) -> web.Response:
         record = await store.put(KIND, record.key, saving, expect_revision=record.revision)
     except StaleRevision as exc:
         raise Conflict(f"image {record.key} is being uploaded by another request") from exc
-    sha512 = hashlib.sha512()  # what VNFDs declare most; the chunk store keys by sha256
     try:
         result = await files.ingest(
-            _hashed(_upload_stream(request), sha512.update),
+            _upload_stream(request),
             disk_format=record.value["disk_format"],
             expected_sha256=declared,
             expected_size=request.content_length,
@@ -443,7 +417,7 @@ async def upload_file(request: web.Request) -> web.Response:
         **record.value,
         "status": "active",
         "checksum_sha256": result.manifest.sha256,
-        "checksum_sha512": sha512.hexdigest(),
+        "checksum_sha512": result.sha512,
         "size": result.manifest.size,
         "virtual_size": info.virtual_size,
         "updated_at": _now(request),
@@ -479,8 +453,7 @@ async def _repair(request: web.Request, record: Record) -> web.Response:
         expected_size=request.content_length,
     )
     await files.save(record.key, result.manifest)
-    missing = await asyncio.to_thread(files.missing, result.manifest)
-    await set_damage(store, record.key, missing, _now(request))
+    await refresh_damage(store, files, record.key, result.manifest, _now(request))
     log.info("image %s repaired by a re-upload of its content", record.key)
     return reply(catalog.view((await records.fetch(store, KIND, record.key)).value))
 
@@ -518,38 +491,7 @@ async def show_manifest(request: web.Request) -> web.Response:
 
 
 async def show_chunk(request: web.Request) -> web.StreamResponse:
-    """One chunk. Over TLS (no sendfile), streamed in 1 MiB reads: aiohttp's FileResponse
-    falls back to 64 KiB reads there, which held site pulls to a fifth of this speed."""
-    routes = await _serve(request)
-    if "Range" in request.headers or request.transport is None:
-        return await routes.chunk(request)
-    if request.transport.get_extra_info("sslcontext") is None:
-        return await routes.chunk(request)  # plain HTTP: sendfile is best
-    digest = check_digest(request.match_info["sha256"], "path.sha256")
-    image_id, files = path_id(request, "image_id"), request.app[FILES]
-    manifest = await files.manifest(image_id)
-    if digest not in manifest.chunk_set:
-        raise NotFound(f"image {manifest.sha256[:12]}... has no chunk {digest}")
-    if routes.sample():
-        data = await routes.read_verified(image_id, digest)
-        return web.Response(
-            body=data,
-            headers={"Content-Type": "application/octet-stream", "X-Chunk-Sha256": digest},
-        )
-    with await asyncio.to_thread(files.chunks.open, digest) as fh:
-        size = os.fstat(fh.fileno()).st_size
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "application/octet-stream",
-                "Content-Length": str(size),
-                "X-Chunk-Sha256": digest,
-            }
-        )
-        await response.prepare(request)
-        while block := await asyncio.to_thread(fh.read, CHUNK_BLOCK):
-            await response.write(block)
-    await response.write_eof()
-    return response
+    return await (await _serve(request)).chunk(request)
 
 
 async def scrub_images(request: web.Request) -> web.Response:

@@ -21,28 +21,15 @@ from aiohttp.typedefs import Handler
 from atoll import error_body
 from atoll.errors import (
     AtollError,
-    Conflict,
     Forbidden,
-    InvalidInput,
-    NotFound,
-    PayloadTooLarge,
+    InternalError,
     TooManyRequests,
     Unauthenticated,
 )
 from atoll.hub.api.context import CLAIMS_KEY, REQUEST_ID_KEY, hub_of
-from atoll.hub.errors import InternalError, MethodNotAllowed
 from atoll.hub.identity import policy, tenancy
 
 log = logging.getLogger(__name__)
-
-_HTTP_ERRORS: dict[int, type[AtollError]] = {
-    400: InvalidInput,
-    401: Unauthenticated,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    413: PayloadTooLarge,
-}
 
 
 def _error_response(error: AtollError, request_id: str) -> web.Response:
@@ -53,18 +40,6 @@ def _error_response(error: AtollError, request_id: str) -> web.Response:
     if isinstance(error, TooManyRequests):
         response.headers["Retry-After"] = str(error.retry_after)
     return response
-
-
-def _from_http(exc: web.HTTPException) -> AtollError:
-    if exc.status == 405:
-        allowed = exc.headers.get("Allow", "")
-        return MethodNotAllowed(f"this path does not take that method; it takes {allowed}")
-    if exc.status == 413:
-        return PayloadTooLarge(f"the request body is too large ({exc.text or 'limit exceeded'})")
-    kind = _HTTP_ERRORS.get(exc.status, InvalidInput)
-    if kind is NotFound:
-        return NotFound("no such API path; see /v1/openapi.json")
-    return kind(exc.reason)
 
 
 @web.middleware
@@ -81,7 +56,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             exc.headers["X-Request-Id"] = request_id
             raise
-        response = _error_response(_from_http(exc), request_id)
+        response = _error_response(
+            error_body.from_http(
+                exc.status, exc.reason, text=exc.text or "", allow=exc.headers.get("Allow", "")
+            ),
+            request_id,
+        )
         if exc.status == 405:
             response.headers["Allow"] = exc.headers.get("Allow", "")
     except Exception:

@@ -20,6 +20,7 @@ from atoll.hub.catalog import images as catalog
 from atoll.hub.catalog.image_files import ImageFiles
 from atoll.hub.store.base import Store
 from atoll.hub.store.query import list_all
+from atoll.images.manifest import Manifest
 from atoll.jsonbody import JSON
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,14 @@ async def set_damage(store: Store, image_id: str, count: int, now: str) -> None:
             return
         except StaleRevision:
             continue
+
+
+async def refresh_damage(
+    store: Store, files: ImageFiles, image_id: str, manifest: Manifest, now: str
+) -> None:
+    """Count the image's chunks that are gone and mark (or clear) its damage accordingly."""
+    missing = await asyncio.to_thread(files.missing, manifest)
+    await set_damage(store, image_id, missing, now)
 
 
 class Scrubber:

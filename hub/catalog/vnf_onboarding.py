@@ -23,7 +23,8 @@ from pathlib import Path
 from atoll.errors import InvalidInput, NotFound, Problem, StaleRevision
 from atoll.hub.catalog import vnf_packages as pkgs
 from atoll.hub.catalog.vnf_package_files import PackageFiles, hash_entry
-from atoll.hub.store.base import ListQuery, Store
+from atoll.hub.store.base import Store
+from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 from atoll.nfv.artifacts import ImageNeed, image_needs, vnfd_archive
 from atoll.nfv.definitions import BundledTypes
@@ -47,17 +48,6 @@ async def update_package(
             if attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
-
-
-async def all_records(store: Store, kind: str) -> list[JSON]:
-    values: list[JSON] = []
-    marker: str | None = None
-    while True:
-        page = await store.list(ListQuery(kind, limit=1000, marker=marker))
-        values += [r.value for r in page.items]
-        if page.next_marker is None:
-            return values
-        marker = page.next_marker
 
 
 class Onboarding:
@@ -88,7 +78,7 @@ class Onboarding:
 
     async def recover(self) -> None:
         """Packages left PROCESSING by a stopped hub: onboard again, or back to CREATED."""
-        for value in await all_records(self.store, pkgs.KIND):
+        for value in (r.value for r in await list_all(self.store, pkgs.KIND, {})):
             if value.get("onboardingState") != pkgs.PROCESSING:
                 continue
             if self.files.content(value["id"]).exists():
@@ -146,11 +136,8 @@ class Onboarding:
     ) -> tuple[list[JSON], list[JSON]]:
         """softwareImages for the record, and the catalog images to register for it."""
         owner = (record["project"], record["project_id"])
-        catalog = [
-            i
-            for i in await all_records(self.store, pkgs.IMAGE_KIND)
-            if pkgs.image_usable(i, owner[1])
-        ]
+        images = await list_all(self.store, pkgs.IMAGE_KIND, {})
+        catalog = [r.value for r in images if pkgs.image_usable(r.value, owner[1])]
         carried: dict[str, JSON] = {}  # artifact path -> catalog image registered for it
         software: list[JSON] = []
         for need in needs:

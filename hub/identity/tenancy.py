@@ -46,9 +46,11 @@ async def project(store: Store, name: str) -> Record:
 async def bind(store: Store, claims: Claims) -> Claims:
     """The claims with their project's id; Unauthenticated if that project is gone.
 
-    A token of a deleted project does not work for a new project of the same name.
+    A token of a deleted project does not work for a new project of the same name. Tokens
+    carry the id (``pid``) since owners are ids, and deleting a project revokes its tokens,
+    so only an older token without ``pid`` costs a store read here (never on each request).
     """
-    if claims.project is None:
+    if claims.project is None or claims.project_id is not None:
         return claims
     try:
         live = (await store.get(PROJECT_KIND, claims.project)).value.get("id")

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from atoll import error_body, tokens
-from atoll.errors import AtollError, TooManyRequests, Unauthenticated
+from atoll.errors import AtollError, InternalError, TooManyRequests, Unauthenticated
 from atoll.site_agent.api.context import ApiContext
 from atoll.site_agent.auth import authorize
 
@@ -29,13 +29,6 @@ REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", tokens.Claims)
 CTX = web.AppKey("ctx", ApiContext)
 PUBLIC = {("GET", "/health"), ("POST", "/v1/auth/tokens"), ("GET", "/openapi.json")}
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "invalid_input"}
-
-
-def _coded(code: str, message: str) -> AtollError:
-    error = AtollError(message)
-    error.code = code
-    return error
 
 
 def error_response(exc: AtollError, request_id: str) -> web.Response:
@@ -62,17 +55,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        resp = web.json_response(
-            error_body.encode(_coded(_HTTP_CODES.get(exc.status, "http_error"), exc.reason), rid),
-            status=exc.status,
+        http = error_body.from_http(
+            exc.status, exc.reason, text=exc.text or "", allow=exc.headers.get("Allow", "")
         )
+        resp = web.json_response(error_body.encode(http, rid), status=exc.status)
     except Exception:
         log.exception(
             "internal error handling %s %s (request %s)", request.method, request.path, rid
         )
-        body = error_body.encode(
-            _coded("internal", "the agent hit an internal error; see its log"), rid
-        )
+        body = error_body.encode(InternalError("the agent hit an internal error; see its log"), rid)
         resp = web.json_response(body, status=500)
     resp.headers["X-Request-Id"] = rid
     return resp

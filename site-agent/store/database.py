@@ -95,3 +95,12 @@ class Database:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+
+def next_seq(c: sqlite3.Connection) -> int:
+    """The next site sequence number for observed status (inside the caller's transaction;
+    never reused, even after its object is purged)."""
+    row = c.execute(
+        "UPDATE counters SET value = value + 1 WHERE name = 'status_seq' RETURNING value"
+    ).fetchone()
+    return int(row[0])

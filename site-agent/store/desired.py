@@ -25,7 +25,7 @@ from atoll.ids import Origin
 from atoll.jsonbody import JSON
 from atoll.resources import SPECS, Model
 from atoll.site_agent.errors import DuplicateName
-from atoll.site_agent.store.database import Database
+from atoll.site_agent.store.database import Database, next_seq
 
 M = TypeVar("M", bound=Model)
 
@@ -119,7 +119,7 @@ class DesiredTable(Database):
                         "INSERT OR REPLACE INTO status(kind, id, state, observed_generation,"
                         " message, detail, updated, seq) VALUES (?, ?, 'PENDING', 0, '', '{}',"
                         " ?, ?)",
-                        (o.kind, o.id, now, _next_seq(c)),
+                        (o.kind, o.id, now, next_seq(c)),
                     )
                 c.executemany(
                     "INSERT INTO ipam(subnet_id, address, port_id) VALUES (?, ?, ?)", leases
@@ -227,14 +227,6 @@ class DesiredTable(Database):
     def object_ids(self, kind: str) -> set[str]:
         rows = self.conn.execute("SELECT id FROM objects WHERE kind = ?", (kind,)).fetchall()
         return {r[0] for r in rows}
-
-
-def _next_seq(c: sqlite3.Connection) -> int:
-    """The next site sequence number (inside the caller's transaction)."""
-    row = c.execute(
-        "UPDATE counters SET value = value + 1 WHERE name = 'status_seq' RETURNING value"
-    ).fetchone()
-    return int(row[0])
 
 
 def _desired(row: sqlite3.Row) -> DesiredObject:

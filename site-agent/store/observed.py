@@ -12,8 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from atoll.jsonbody import JSON
-from atoll.site_agent.store.database import Database
-from atoll.site_agent.store.desired import _next_seq
+from atoll.site_agent.store.database import Database, next_seq
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class ObservedTable(Database):
                 "INSERT OR REPLACE INTO status(kind, id, state, observed_generation, message,"
                 " detail, updated, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (kind, obj_id, state, gen, message, json.dumps(merged), self.clock(),
-                 _next_seq(c)),
+                 next_seq(c)),
             )  # fmt: skip
 
     def get_status(self, kind: str, obj_id: str) -> ObservedStatus | None:
