@@ -1,0 +1,64 @@
+"""Frame bytes <-> frame models: the only place the sync protocol's bytes are read or written.
+
+:func:`encode` writes a frame as one msgpack map (``t``, ``v``, ``n`` and its fields);
+:func:`decode` reads one back, refusing with :class:`FrameError` (a code and a message naming
+what is wrong and where) anything that is too large, not msgpack, not a map, of an unknown
+type or not valid as its type. A receiver answers a FrameError with an ``error`` frame and
+closes that one connection; nothing else is affected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from atoll.errors import InvalidInput
+from atoll.sync.frames import FRAMES, Frame
+
+DEFAULT_MAX_FRAME = 1 << 20  # 1 MiB: a changes frame of 1000 small objects fits
+
+
+class FrameError(Exception):
+    """A frame that cannot be accepted; ``code`` goes into the ``error`` frame."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def encode(frame: Frame) -> bytes:
+    wire: dict[str, Any] = {"t": frame.TYPE, **frame.to_wire()}
+    data: bytes = msgpack.packb(wire, use_bin_type=True)
+    return data
+
+
+def decode(data: bytes, *, max_frame: int = DEFAULT_MAX_FRAME) -> Frame:
+    if len(data) > max_frame:
+        raise FrameError("too_large", f"a frame of {len(data)} bytes is over {max_frame}")
+    try:
+        wire = msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            max_str_len=max_frame,
+            max_bin_len=max_frame,
+            max_array_len=100_000,
+            max_map_len=100_000,
+        )
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError,
+            msgpack.StackError, RecursionError) as exc:  # fmt: skip
+        raise FrameError("bad_frame", f"the frame is not one msgpack value: {exc}") from exc
+    if not isinstance(wire, dict):
+        raise FrameError("bad_frame", f"a frame is a map; got {type(wire).__name__}")
+    kind = wire.pop("t", None)
+    cls = FRAMES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        known = ", ".join(sorted(FRAMES))
+        raise FrameError("bad_frame", f"t: {kind!r} is not a frame type ({known})")
+    try:
+        return cls.from_wire(wire, where=kind)
+    except InvalidInput as exc:
+        problems = "; ".join(f"{p.where}: {p.what}" for p in exc.problems)
+        raise FrameError("bad_frame", f"the {cls.WHAT} is not valid: {problems}") from exc

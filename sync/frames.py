@@ -1,0 +1,197 @@
+"""The frames of the sync protocol, one typed model each (see ``sync/PROTOCOL.md``).
+
+Every frame on the wire is one msgpack map: ``t`` (its type), ``v`` (the protocol version
+the sender speaks in this session), ``n`` (the sender's frame number in this session,
+1, 2, ...) and the fields of its type below. :mod:`.codec` turns bytes into these models
+and back; nothing else reads or writes frame bytes.
+
+Frames are :class:`atoll.resources.Model`\\ s, so a frame from a newer peer keeps the fields
+this one does not know (``extra``) and a bad frame is refused with every problem and its
+path (``items[3].op``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Literal
+
+from atoll.resources.fields import bounded
+from atoll.resources.model import ID, ID_HINT, Model
+
+MAX_ITEMS = 1000  # items in one changes/facts/snapshot frame
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Frame(Model):
+    """What every frame carries; ``TYPE`` is its ``t`` on the wire."""
+
+    TYPE: ClassVar[str] = ""
+    v: int = bounded(low=1, high=65535)
+    n: int = bounded(0, low=0)
+
+
+# -- opening ---------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Hello(Frame):
+    """Site -> hub, first frame: who I am, what I speak, where I am."""
+
+    TYPE = "hello"
+    WHAT = "hello frame"
+    versions: tuple[int, ...] = bounded(low=1, high=32)  # protocol versions the site speaks
+    site_id: str = bounded(pattern=ID, hint=ID_HINT)
+    agent_version: str = bounded(high=64)
+    model_version: int = bounded(low=1)  # atoll.resources.versions.CURRENT of the site
+    applied_revision: int = bounded(0, low=0)  # newest hub revision the site has persisted
+    sent_seq: int = bounded(0, low=0)  # newest fact seq the site has ever sent
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Welcome(Frame):
+    """Hub -> site: the session is open in version ``v``."""
+
+    TYPE = "welcome"
+    WHAT = "welcome frame"
+    session: str = bounded(low=1, high=64)  # this session's epoch id
+    hub_revision: int = bounded(low=0)  # the hub store's revision now
+    acked_seq: int = bounded(low=0)  # newest site fact seq the hub has recorded
+    heartbeat_interval: float = bounded(10.0, low=0.1, high=3600)
+    dead_after: float = bounded(40.0, low=0.1, high=86400)
+    max_frame: int = bounded(1 << 20, low=1024)
+    window: int = bounded(8, low=1, high=1024)  # unacked data frames a sender may have out
+
+
+# -- intent down -----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Change(Model):
+    """One hub write that concerns the site. ``object`` is a :class:`atoll.resources.Desired`
+    on the wire (``None`` for a delete); ``override`` marks intent the NOC chose over the
+    site's own change (``atoll conflict resolve --keep hub``)."""
+
+    WHAT = "change"
+    revision: int = bounded(low=1)
+    op: Literal["put", "delete"]
+    kind: str = bounded(pattern=r"[a-z][a-z_]{0,31}", hint="must be a lowercase kind")
+    id: str = bounded(pattern=ID, hint=ID_HINT)
+    object: Any = None
+    override: bool = False
+    repair: bool = False  # sent by anti-entropy, not by the change feed
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Changes(Frame):
+    """Hub -> site: writes in revision order; after them the site is at ``revision``."""
+
+    TYPE = "changes"
+    WHAT = "changes frame"
+    revision: int = bounded(low=0)
+    items: tuple[Change, ...] = bounded((), high=MAX_ITEMS)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Snapshot(Frame):
+    """Hub -> site: every object the site should have, as of ``revision``, in parts.
+
+    Sent instead of changes when the site's revision is older than the store keeps (or 0).
+    After the part with ``last`` the site removes hub-origin objects the snapshot did not
+    name and is at ``revision``."""
+
+    TYPE = "snapshot"
+    WHAT = "snapshot frame"
+    revision: int = bounded(low=0)
+    items: tuple[Change, ...] = bounded((), high=MAX_ITEMS)
+    last: bool = False
+
+
+# -- facts up --------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Fact(Model):
+    """One numbered fact from the site's outbox. ``body`` by ``type``: ``status`` an
+    :class:`atoll.resources.Observed`; ``event`` ``{kind, id, reason, message, at}``;
+    ``operation`` a site-authored operation record; ``telemetry`` a batch of rollups."""
+
+    WHAT = "fact"
+    seq: int = bounded(low=1)
+    type: Literal["status", "event", "operation", "telemetry"]
+    body: Any = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Facts(Frame):
+    TYPE = "facts"
+    WHAT = "facts frame"
+    items: tuple[Fact, ...] = bounded((), high=MAX_ITEMS)
+
+
+# -- acknowledgements, liveness, anti-entropy, errors --------------------------------------
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Ack(Frame):
+    """Cumulative: the site persisted everything up to ``revision`` (of changes/snapshot),
+    or the hub recorded every fact up to ``seq``."""
+
+    TYPE = "ack"
+    WHAT = "ack frame"
+    revision: int | None = bounded(None, low=0)
+    seq: int | None = bounded(None, low=0)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Ping(Frame):
+    TYPE = "ping"
+    WHAT = "ping frame"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Pong(Frame):
+    TYPE = "pong"
+    WHAT = "pong frame"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DigestRange(Model):
+    """A range ``[lo, hi)`` of object keys: its count and fingerprint, or its items."""
+
+    WHAT = "digest range"
+    lo: str = bounded(high=128)
+    hi: str = bounded(high=128)  # "" means the end of the key space
+    count: int = bounded(0, low=0)
+    fingerprint: str = bounded("", high=64)
+    items: Any = None  # [[key, hub revision], ...] when the range is listed (codec checks)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Digest(Frame):
+    """Anti-entropy (version 2): one round of range fingerprints; the reply has the same
+    ``round`` and the ranges that differ, split or listed."""
+
+    TYPE = "digest"
+    WHAT = "digest frame"
+    round: int = bounded(low=0)
+    reply: bool = False
+    ranges: tuple[DigestRange, ...] = bounded((), high=MAX_ITEMS)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Error(Frame):
+    """Either side, last frame before it closes: why."""
+
+    TYPE = "error"
+    WHAT = "error frame"
+    code: str = bounded(pattern=r"[a-z][a-z_]{0,63}", hint="must be a snake_case code")
+    message: str = bounded("", high=4096, multiline=True)
+
+
+FRAMES: dict[str, type[Frame]] = {
+    cls.TYPE: cls
+    for cls in (
+        Hello,
+        Welcome,
+        Changes,
+        Snapshot,
+        Facts,
+        Ack,
+        Ping,
+        Pong,
+        Digest,
+        Error,
+    )
+}
