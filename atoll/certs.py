@@ -157,6 +157,51 @@ def sign_csr(ca: KeyAndCert, csr_pem: bytes, days: int = 825) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+SITE_URI_PREFIX = "urn:atoll:site:"
+
+
+def issue_site_cert(
+    ca: KeyAndCert, csr_pem: bytes, site_id: str, site_name: str, days: int = 90
+) -> x509.Certificate:
+    """A site's client certificate from its CSR: the hub writes the subject (CN = the site's
+    name) and the SAN URI ``urn:atoll:site:<site id>`` itself, whatever the CSR asked for;
+    the CSR only proves the site holds the key."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except ValueError as exc:
+        raise InvalidInput("the certificate signing request is not a PEM CSR") from exc
+    if not csr.is_signature_valid:
+        raise InvalidInput("the certificate signing request's signature is not valid")
+    public_key = csr.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        raise InvalidInput("the certificate signing request must carry an ECDSA key")
+    sans = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(SITE_URI_PREFIX + site_id)])
+    return _leaf(ca, _name(site_name), public_key, sans, [ExtendedKeyUsageOID.CLIENT_AUTH], days)
+
+
+def site_id_of(cert: x509.Certificate) -> str | None:
+    """The site id in a site certificate's SAN URI, or None if it has none."""
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    for uri in sans.get_values_for_type(x509.UniformResourceIdentifier):
+        if uri.startswith(SITE_URI_PREFIX):
+            return uri[len(SITE_URI_PREFIX) :]
+    return None
+
+
+def ca_pin(cert: x509.Certificate) -> str:
+    """``sha256:<hex>`` of the certificate's SubjectPublicKeyInfo (kubeadm's CA cert hash):
+    a reissued CA with the same key keeps its pin."""
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(spki)
+    return "sha256:" + digest.finalize().hex()
+
+
 def write_pem(path: Path, data: bytes, *, private: bool = False) -> None:
     """Write a PEM file; private keys are created mode 0600 (never world-readable)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,11 +222,19 @@ def load_key_and_cert(key_path: Path, cert_path: Path) -> KeyAndCert:
     return KeyAndCert(key, cert)
 
 
-def server_ssl_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
+def server_ssl_context(
+    cert_path: Path, key_path: Path, client_ca: Path | None = None
+) -> ssl.SSLContext:
+    """A TLS server context; with ``client_ca``, clients *may* present a certificate signed by
+    it (people and CLIs connect without one; site agents present theirs, see
+    :func:`site_id_of`), and one that does not verify is refused in the handshake."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         ctx.load_cert_chain(cert_path, key_path)
+        if client_ca is not None:
+            ctx.load_verify_locations(client_ca)
+            ctx.verify_mode = ssl.CERT_OPTIONAL
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"cannot load TLS certificate {cert_path}: {exc}") from exc
     return ctx

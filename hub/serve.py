@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 def tls_context(settings: HubSettings, layout: DataDir) -> ssl.SSLContext | None:
     if not settings.insecure_http:
-        return certs.server_ssl_context(layout.server_cert, layout.server_key)
+        return certs.server_ssl_context(
+            layout.server_cert, layout.server_key, client_ca=layout.ca_cert
+        )
     listening.check_plain_http(
         settings.host,
         insecure=False,
