@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config
   qemu-system-x86 qemu-utils openvswitch-switch etcd-server genisoimage cpio ethtool
   busybox-static iproute2 iputils-ping python3-venv python3-dev gcc
+  prometheus  # for promtool: tests check /metrics with `promtool check metrics` (never started)
 )
 
 missing=()

@@ -21,6 +21,7 @@ from atoll.hub.api import (
     images,
     join_tokens,
     middleware,
+    observability,
     projects,
     role_assignments,
     sites,
@@ -53,6 +54,7 @@ RESOURCE_ROUTES: list[Route] = [
     *vnf_packages.ROUTES,
     *images.ROUTES,
     *image_transfers.ROUTES,
+    *observability.ROUTES,
 ]
 
 
@@ -109,11 +111,13 @@ def build_app(
     """The hub's aiohttp app. ``image_settings`` default to ``[images]`` from ATOLL_CONFIG
     and the environment; ``atoll hub serve --config F`` passes the file's."""
     hub = build_hub(settings, store, signing_key, clock)
+    metrics = observability.HubMetrics()
     app = web.Application(
-        middlewares=[middleware.errors, middleware.authenticate],
+        middlewares=[metrics.count, middleware.errors, middleware.authenticate],
         client_max_size=settings.max_body_bytes,
     )
     app[HUB] = hub
+    app[observability.METRICS] = metrics
     vnf_packages.install(app, hub)
     images.install(app, hub, image_settings)
     for route in all_routes():

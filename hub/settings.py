@@ -34,3 +34,5 @@ class HubSettings:
     login_failures_per_source_user: int = 5
     login_failure_window: float = 60.0
     login_refusal_delay: float = 1.0  # a refused address waits this long for its 429
+    # /metrics needs a system-scoped token; false: open to scrapers (a management network)
+    metrics_auth: bool = True

@@ -43,6 +43,9 @@ SYSTEM_READ = Rule(system=ANYONE)
 
 POLICY: dict[str, Rule] = {
     "openapi.show": PUBLIC,
+    "health.live": PUBLIC,
+    "health.ready": PUBLIC,
+    "metrics.show": SYSTEM_READ,  # public when the hub's metrics_auth is false
     "auth.tokens.issue": PUBLIC,
     "auth.keys.list": PUBLIC,
     "auth.tokens.show_current": Rule(authenticated=True),

@@ -377,6 +377,11 @@ CASES = [
 ]
 
 CASES += image_cases(Case, only)
+CASES += [
+    Case("health.live", "GET", lambda t, n: "/healthz", only(200)),
+    Case("health.ready", "GET", lambda t, n: "/readyz", only(200)),
+    Case("metrics.show", "GET", lambda t, n: "/metrics", SYSTEM_READ),
+]
 
 UNTESTED = {"openapi.show", "auth.tokens.issue", "auth.keys.list", "auth.tokens.revoke_current"}
 

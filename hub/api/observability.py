@@ -1,0 +1,155 @@
+"""``/healthz``, ``/readyz`` and ``/metrics``: what load balancers and Prometheus read.
+
+- ``/healthz`` (public): the process answers. ``/readyz`` (public): it can also read its
+  store (503 otherwise), so a balancer stops sending requests to a hub cut off from etcd.
+- ``/metrics``: Prometheus text in conventional names (units in names, ``_total``
+  counters): the process (``process_*``, ``python_*``), ``atoll_build_info``, every request
+  by route and status (``atoll_hub_http_requests_total``, ``..._duration_seconds``), and
+  per-site series with a ``site`` label read from the site records at scrape time (state,
+  last seen, sync figures, capacity and usage). It needs a system-scoped token unless the
+  hub's ``metrics_auth`` setting is false (a scraper on a management network).
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Iterator
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from atoll import __version__
+from atoll.hub.api.context import hub_of
+from atoll.hub.api.replies import reply
+from atoll.hub.api.routing import Route
+from atoll.hub.api.schema import Field
+from atoll.hub.sites.registry import SITE_KIND, STATES
+from atoll.hub.store.query import list_all
+from atoll.jsonbody import JSON
+
+ISO = "%Y-%m-%dT%H:%M:%SZ"  # how site records write times (registry.iso)
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class HubMetrics:
+    """The hub process's own registry: process, build and request series."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        Info("atoll_build", "the hub's version", registry=self.registry).info(
+            {"version": __version__, "component": "hub"}
+        )
+        self.requests = Counter(
+            "atoll_hub_http_requests",
+            "HTTP requests answered, by route name, method and status code",
+            ["route", "method", "code"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "atoll_hub_http_request_duration_seconds",
+            "time to answer an HTTP request (until the handler returned), by route name",
+            ["route", "method"],
+            registry=self.registry,
+        )
+
+    @web.middleware
+    async def count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await handler(request)  # the errors middleware inside turns failures
+        route = request.match_info.route.name or "unmatched"
+        self.requests.labels(route, request.method, str(response.status)).inc()
+        self.duration.labels(route, request.method).observe(time.perf_counter() - started)
+        return response
+
+
+METRICS = web.AppKey("metrics", HubMetrics)
+
+
+class _Sites(Collector):
+    """Per-site series from a snapshot of the site records (taken once per scrape)."""
+
+    def __init__(self, sites: list[JSON], now: float) -> None:
+        self.sites = sites
+        self.now = now
+
+    def collect(self) -> Iterator[Metric]:
+        def gauge(name: str, help_: str, *labels: str) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, help_, labels=["site", *labels])
+
+        info = gauge("atoll_site_info", "one per site: its id and region", "site_id", "region")
+        state = gauge("atoll_site_state", "1 for the state the site is in", "state")
+        up = gauge("atoll_site_up", "1 if the site is online")
+        seen = gauge("atoll_site_last_seen_timestamp_seconds", "when the site was last heard")
+        acked = gauge("atoll_site_sync_acked_revision", "newest hub revision the site acked")
+        pending = gauge("atoll_site_sync_pending_changes", "changes the site has not acked")
+        capacity = gauge("atoll_site_capacity", "what the site offers", "resource")
+        usage = gauge("atoll_site_usage", "what the site's servers use", "resource")
+        for site in self.sites:
+            name = str(site.get("name"))
+            info.add_metric([name, str(site.get("id")), str(site.get("region"))], 1)
+            for each in STATES:
+                state.add_metric([name, each], 1 if site.get("state") == each else 0)
+            up.add_metric([name], 1 if site.get("state") == "online" else 0)
+            last = site.get("last_seen")
+            if isinstance(last, str):
+                seen.add_metric([name], calendar.timegm(time.strptime(last, ISO)))
+            sync = site.get("sync") or {}
+            if isinstance(sync.get("acked_revision"), int):
+                acked.add_metric([name], sync["acked_revision"])
+            if isinstance(sync.get("pending_changes"), int):
+                pending.add_metric([name], sync["pending_changes"])
+            for family, figures in ((capacity, site.get("capacity")), (usage, site.get("usage"))):
+                for key, value in (figures or {}).items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        family.add_metric([name, key], value)
+        yield from (info, state, up, seen, acked, pending, capacity, usage)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return reply({"status": "ok", "version": __version__})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    hub = hub_of(request)
+    try:
+        revision = await hub.store.revision()
+    except Exception as exc:  # any failure to reach the store means: not ready
+        return reply({"status": "unavailable", "reason": f"the store: {exc}"}, status=503)
+    return reply({"status": "ok", "revision": revision})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    hub = hub_of(request)
+    sites = [r.value for r in await list_all(hub.store, SITE_KIND, {})]
+    per_scrape = CollectorRegistry(auto_describe=False)
+    per_scrape.register(_Sites(sites, hub.clock()))
+    body = generate_latest(request.app[METRICS].registry) + generate_latest(per_scrape)
+    return web.Response(body=body, headers={"Content-Type": PROMETHEUS_TEXT})
+
+
+STATUS = Field("object")
+ROUTES = [
+    Route("GET", "/healthz", "health.live", healthz, "The process answers", response=STATUS,
+          public=True),
+    Route("GET", "/readyz", "health.ready", readyz, "The hub can read its store (503 if not)",
+          response=STATUS, public=True),
+    Route("GET", "/metrics", "metrics.show", metrics,
+          "Prometheus metrics (a system token unless metrics_auth is false)",
+          raw_response=("text/plain",)),
+]  # fmt: skip

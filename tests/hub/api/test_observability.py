@@ -1,0 +1,62 @@
+"""``/healthz``, ``/readyz`` and ``/metrics``: probes answer without a token; metrics by
+Prometheus' conventions (``promtool check metrics`` clean), per-site series by ``site``."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import replace
+
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from atoll.hub.app import build_app
+from atoll.hub.sites import registry
+from tests.hub.hubtest import TEST_SETTINGS, Api
+
+
+async def test_probes_answer_without_a_token(api: Api) -> None:
+    status, body, headers = await api.call("GET", "/healthz")
+    assert status == 200 and body["status"] == "ok" and headers["X-Request-Id"]
+    status, body, _ = await api.call("GET", "/readyz")
+    assert status == 200 and body["status"] == "ok" and isinstance(body["revision"], int)
+
+
+async def test_metrics_need_a_system_token_and_pass_promtool(api: Api) -> None:
+    resp = await api.client.get("/metrics")
+    assert resp.status == 401
+    admin = await api.admin()
+    await api.ok("POST", "/v1/sites", admin, {"name": "edge-1", "region": "north"})
+    await registry.record_report(
+        api.store, "edge-1", {"vcpus": 8, "ram_mb": 4096, "disk_gb": 50},
+        {"vcpus": 1, "ram_mb": 512, "disk_gb": 1}, api.clock.now,
+    )  # fmt: skip
+    await api.call("GET", "/v1/sites", admin)
+    resp = await api.client.get("/metrics", headers={"Authorization": f"Bearer {admin}"})
+    assert resp.status == 200 and resp.content_type == "text/plain"
+    text = await resp.text()
+    for expected in (
+        'atoll_site_up{site="edge-1"} 1.0',
+        'atoll_site_capacity{resource="vcpus",site="edge-1"} 8.0',
+        'atoll_site_state{site="edge-1",state="online"} 1.0',
+        'atoll_hub_http_requests_total{code="200",method="GET",route="sites.list"}',
+        "atoll_build_info{",
+        "process_resident_memory_bytes",
+        "atoll_site_last_seen_timestamp_seconds",
+    ):
+        assert expected in text, expected
+    checked = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+async def test_metrics_open_to_scrapers_when_metrics_auth_is_off(
+    signing_key: Ed25519PrivateKey,
+) -> None:
+    from atoll.hub.store.memory import MemoryStore
+
+    app = build_app(replace(TEST_SETTINGS, metrics_auth=False), MemoryStore(), signing_key)
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/metrics")
+        assert resp.status == 200
+        assert "atoll_hub_http_requests_total" in await resp.text()
