@@ -63,6 +63,24 @@ async def real_host(settings: SiteAgentSettings) -> Host:
     )
 
 
+async def fake_host(settings: SiteAgentSettings) -> Host:
+    """The drivers' in-memory fakes (``[site_agent] drivers = "fake"``): a simulated site that
+    speaks the real API and sync protocol and runs nothing."""
+    from atoll.site_agent.drivers.compute.fake import FakeCompute
+    from atoll.site_agent.drivers.network.fake import FakeNetwork
+    from atoll.site_agent.drivers.storage.fake import FakeStorage
+
+    agent = settings.site_agent
+    network = FakeNetwork()
+    await network.start()
+    return Host(
+        FakeCompute(hostname=agent.site_name),
+        network,
+        FakeStorage(root=agent.data_dir / "fake-storage"),
+        agent.instances_dir,
+    )
+
+
 async def _start_network(network: Any, remote: str, patience: float = 60.0) -> None:
     """OVS may come up after the agent at boot: retry for a while, logging once."""
     deadline = time.monotonic() + patience
@@ -250,7 +268,8 @@ async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    host = await real_host(settings)
+    fake = settings.site_agent.drivers == "fake"
+    host = await (fake_host(settings) if fake else real_host(settings))
     agent = await Agent.open(settings, host)
     runner = web.AppRunner(agent.app, access_log=None)
     try:

@@ -25,6 +25,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from atoll.resources.compute import RestartPolicy
 from atoll.settings import Loaded, Moved, load_groups
@@ -45,6 +46,9 @@ class AgentSettings:
     tls_key_file: Path | None = None  # its PEM private key
     insecure: bool = False  # accept plain HTTP on a non-loopback host (warned at every start)
     site_name: str = "site"
+    # real: libvirt, OVS and qcow2 as [compute], [network], [storage] say; fake: the
+    # drivers' in-memory fakes (nothing runs: simulated sites for hub-scale tests)
+    drivers: Literal["real", "fake"] = "real"
     token_ttl: float = 3600.0
     metrics_auth: bool = False  # /metrics open to scrapers on the management network
     # the local credential's argon2 checks run in a pool of their own: this many threads,
