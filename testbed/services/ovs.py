@@ -14,13 +14,16 @@ on one host share one instance and use one integration bridge each.)
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from atoll.testbed.services.process import reap, spawn
 
@@ -50,6 +53,9 @@ class PrivateOVS:
     base_dir: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
     lock_fd: int | None = field(default=None, repr=False)
+    # detach: the daemons outlive this object and hold the host lock themselves (the
+    # testbed's OVS, which lives until `atoll testbed down`: see :func:`stop_detached`)
+    detach: bool = False
 
     @property
     def rundir(self) -> Path:
@@ -106,7 +112,7 @@ class PrivateOVS:
                 f"--unixctl={self.rundir / 'ovsdb-server.ctl'}",
                 f"--pidfile={self.rundir / 'ovsdb-server.pid'}",
                 f"--log-file={log / 'ovsdb-server.log'}",
-            ], log / "ovsdb-server.out", self.env))  # fmt: skip
+            ], log / "ovsdb-server.out", self.env, **self._spawn_options()))  # fmt: skip
             self._wait(lambda: self.db_sock.exists(), timeout, "ovsdb-server socket")
             self.vsctl("--no-wait", "init")
             self.procs.append(spawn([
@@ -114,7 +120,7 @@ class PrivateOVS:
                 f"--unixctl={self.rundir / 'ovs-vswitchd.ctl'}",
                 f"--pidfile={self.rundir / 'ovs-vswitchd.pid'}",
                 f"--log-file={log / 'ovs-vswitchd.log'}",
-            ], log / "ovs-vswitchd.out", self.env))  # fmt: skip
+            ], log / "ovs-vswitchd.out", self.env, **self._spawn_options()))  # fmt: skip
             self._wait(lambda: (self.rundir / "ovs-vswitchd.ctl").exists(), timeout, "ovs-vswitchd")
             # A round trip through vswitchd proves it has connected to the database.
             self.vsctl("add-br", "atoll-probe0", "--", "set", "bridge", "atoll-probe0",
@@ -123,7 +129,15 @@ class PrivateOVS:
         except BaseException:
             self.stop()
             raise
+        if self.detach and self.lock_fd is not None:
+            os.close(self.lock_fd)  # the daemons hold the lock now, until they exit
+            self.lock_fd = None
         return self
+
+    def _spawn_options(self) -> dict[str, Any]:
+        if not self.detach or self.lock_fd is None:
+            return {}
+        return {"detach": True, "pass_fds": (self.lock_fd,)}
 
     def _wait(self, ready: object, timeout: float, what: str) -> None:
         assert callable(ready)
@@ -152,3 +166,23 @@ class PrivateOVS:
         if self.lock_fd is not None:
             os.close(self.lock_fd)  # closing the fd releases the flock
             self.lock_fd = None
+
+
+def stop_detached(base_dir: Path) -> None:
+    """Stop a detached instance under ``base_dir`` from its files alone: delete its bridges,
+    stop its daemons (their pid files), remove the directory. Safe when it is already gone."""
+    ovs = PrivateOVS(base_dir)
+    if ovs.db_sock.exists():
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            for br in ovs.bridges():
+                ovs.vsctl("--if-exists", "del-br", br)
+    for name in ("ovs-vswitchd", "ovsdb-server"):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((ovs.rundir / f"{name}.pid").read_text().strip())
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+                time.sleep(0.05)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(base_dir, ignore_errors=True)

@@ -8,14 +8,22 @@ from pathlib import Path
 
 
 def spawn(
-    argv: list[str], log_path: Path, env: dict[str, str] | None = None
+    argv: list[str],
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    *,
+    detach: bool = False,
+    pass_fds: tuple[int, ...] = (),
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` with stdout and stderr going to ``log_path``."""
+    """Start ``argv`` with stdout and stderr going to ``log_path``; ``detach``: in a session
+    of its own (it outlives its parent's terminal and process group); ``pass_fds``: kept
+    open in the child (a lock the child should hold)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-        )
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=detach, pass_fds=pass_fds,
+        )  # fmt: skip
 
 
 def reap(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:

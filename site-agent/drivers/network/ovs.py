@@ -501,7 +501,7 @@ class OvsNetwork:
     ) -> None:
         if sriov is None and settings.sriov_physical_networks:
             sriov = SriovPool(settings.mappings("sriov_physical_networks"), settings.sysfs_root)
-        self._switch = _Switch(settings, links or HostLinks(), sriov)
+        self._switch = _Switch(settings, links or HostLinks(settings.datapath_namespace), sriov)
         self.settings = settings
 
     @property

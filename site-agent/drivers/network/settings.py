@@ -31,6 +31,10 @@ class NetworkSettings:
     sysfs_root: Path = Path("/sys")
     # Host devices we make are named prefix + port id, so leftovers can be swept.
     device_prefix: str = DEFAULT_DEVICE_PREFIX
+    # The named network namespace (``ip netns``) where ovs-vswitchd and the VMs' taps live,
+    # when the agent runs in another one (the testbed puts each agent in a namespace of its
+    # own, its WAN link there, and the data plane in the host's); default: the agent's own.
+    datapath_namespace: str | None = None
     # Tag on everything we make in OVS (``external_ids:atoll-owner``): our site's id.
     owner: str = "atoll"
 

@@ -1,0 +1,218 @@
+"""``atoll testbed up``: the WAN, the hub, the private OVS and the sites, in that order.
+
+The hub runs in the host's namespace on the WAN bridge's address; each site agent runs in a
+namespace of its own whose only link is a veth to the WAN bridge (so cutting that link is a
+real partition), with its API on its WAN address over TLS (a testbed CA). Real sites drive
+the host's libvirtd and one private OVS shared by all sites (one integration bridge each);
+guests and their taps live in the host's namespace, which the agents reach by name
+(``[network] datapath_namespace``). Fake sites run the same agent on in-memory drivers.
+
+Everything is recorded in ``testbed.json`` *before* it is made, so a failed or interrupted
+``up`` is undone by :func:`atoll.testbed.bed.teardown.down`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from atoll import certs
+from atoll.client import Client
+from atoll.errors import Conflict, NotFound
+from atoll.testbed.bed import procs
+from atoll.testbed.bed.state import HUB_PORT, RECORD, SITE_PORT, BedState, SiteState
+from atoll.testbed.services import libvirtd
+from atoll.testbed.services.netns import ip
+from atoll.testbed.services.ovs import PrivateOVS
+
+Say = Callable[[str], None]
+
+
+def up(
+    directory: Path,
+    sites: int,
+    fake_sites: int = 0,
+    wan_latency: str = "",
+    wan_loss: str = "",
+    say: Say = print,
+) -> BedState:
+    """Bring a testbed up in ``directory``; on any failure everything made is removed."""
+    from atoll.testbed.bed import faults, teardown
+
+    directory.mkdir(parents=True, exist_ok=True)
+    if (directory / RECORD).exists():
+        raise Conflict(
+            f"a testbed is recorded at {directory}; `atoll testbed down --dir {directory}` first"
+        )
+    bed = BedState.new(directory)
+    bed.save()
+    try:
+        say(f"testbed {bed.tag} in {bed.dir}: WAN {bed.wan_prefix}.0/24 on {bed.wan_bridge}")
+        _wan(bed)
+        _hub(bed, say)
+        real = [("real", i) for i in range(1, sites + 1)]
+        fake = [("fake", i) for i in range(sites + 1, sites + fake_sites + 1)]
+        if real:
+            libvirtd.ensure_libvirtd()
+            PrivateOVS(bed.ovs_dir, detach=True).start()
+            say(f"  private OVS under {bed.ovs_dir} (netdev datapath)")
+        _ca(bed)
+        for drivers, index in [*real, *fake]:
+            site = _site(bed, index, drivers)
+            bed.sites.append(site)
+            bed.save()
+            start_agent(bed, site)
+            bed.save()
+            say(f"  {site.name}: {drivers} drivers, namespace {site.netns}, API {site.url}")
+        if wan_latency or wan_loss:
+            for site in bed.sites:
+                faults.degrade(bed, site.name, wan_latency, wan_loss)
+            say(f"  WAN degraded: latency {wan_latency or '0'}, loss {wan_loss or '0%'}")
+        bed.save()
+        env = bed.path / "env.sh"
+        env.write_text(
+            f"export XDG_CONFIG_HOME={bed.path / 'config'}\n"
+            f"# the hub: {bed.hub_url} (logged in as admin); sites' CA: {bed.ca_file}\n"
+        )
+        say(f"up: hub {bed.hub_url}; `source {env}` to use the atoll CLI against it")
+        return bed
+    except BaseException:
+        say("bring-up failed: removing what was made")
+        teardown.down(directory, say=lambda _line: None)
+        raise
+
+
+def _wan(bed: BedState) -> None:
+    ip("netns", "attach", bed.host_netns, str(os.getpid()))
+    ip("link", "add", bed.wan_bridge, "type", "bridge")
+    ip("addr", "add", f"{bed.hub_ip}/24", "dev", bed.wan_bridge)
+    ip("link", "set", bed.wan_bridge, "up")
+
+
+def _hub(bed: BedState, say: Say) -> None:
+    env = procs.clean_env({**bed.env, "ATOLL_ADMIN_PASSWORD": bed.admin_password})
+    procs.run(procs.atoll_argv("hub", "init", "--data-dir", str(bed.hub_data),
+                               "--san", bed.hub_ip), env=env)  # fmt: skip
+    log = bed.path / "logs" / "hub.log"
+    bed.hub_pid = procs.start(
+        procs.atoll_argv("hub", "serve", "--data-dir", str(bed.hub_data), "--host", bed.hub_ip,
+                         "--port", str(HUB_PORT)),
+        log, procs.clean_env(bed.env),
+    )  # fmt: skip
+    bed.save()
+    context = ssl.create_default_context(cafile=str(bed.hub_data / "ca.pem"))
+    procs.wait_for("the hub", lambda: _answers(f"{bed.hub_url}/healthz", context), 60, log,
+                   bed.hub_pid)  # fmt: skip
+    procs.run(procs.atoll_argv("login", "--url", bed.hub_url, "--user", "admin", "--password",
+                               bed.admin_password, "--ca-file", str(bed.hub_data / "ca.pem")),
+              env=procs.clean_env(bed.env))  # fmt: skip
+    say(f"  hub {bed.hub_url} (pid {bed.hub_pid}), admin logged in (XDG_CONFIG_HOME)")
+
+
+def _answers(url: str, context: ssl.SSLContext) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context):  # noqa: S310
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _ca(bed: BedState) -> None:
+    ca = certs.new_ca("Atoll testbed CA")
+    certs.write_pem(bed.ca_file, ca.cert_pem())
+    certs.write_pem(bed.ca_file.with_name("ca-key.pem"), ca.key_pem(), private=True)
+
+
+def _site(bed: BedState, index: int, drivers: str) -> SiteState:
+    name = f"site-{index}"
+    data = bed.path / "sites" / name
+    site = SiteState(
+        name=name,
+        index=index,
+        netns=f"atoll-{bed.tag}-s{index}",
+        host_link=f"at-{bed.tag}-h{index}",
+        ip=f"{bed.wan_prefix}.{10 + index}",
+        drivers=drivers,
+        data_dir=str(data / "data"),
+        config=str(data / "agent.toml"),
+    )
+    bed.sites.append(site)  # recorded before it is made
+    bed.save()
+    bed.sites.remove(site)
+    inner = f"at-{bed.tag}-n{index}"
+    ip("netns", "add", site.netns)
+    ip("link", "set", "lo", "up", netns=site.netns)
+    ip("link", "add", site.host_link, "type", "veth", "peer", "name", inner)
+    ip("link", "set", inner, "netns", site.netns)
+    ip("link", "set", inner, "name", "wan0", netns=site.netns)
+    ip("addr", "add", f"{site.ip}/24", "dev", "wan0", netns=site.netns)
+    ip("link", "set", "wan0", "up", netns=site.netns)
+    ip("link", "set", site.host_link, "master", bed.wan_bridge)
+    ip("link", "set", site.host_link, "up")
+    _site_files(bed, site, data)
+    return site
+
+
+def _site_files(bed: BedState, site: SiteState, data: Path) -> None:
+    ca = certs.load_key_and_cert(bed.ca_file.with_name("ca-key.pem"), bed.ca_file)
+    api = certs.issue_server_cert(ca, site.name, [], [ipaddress.ip_address(site.ip)])
+    certs.write_pem(data / "api.pem", api.cert_pem())
+    certs.write_pem(data / "api-key.pem", api.key_pem(), private=True)
+    lines = [
+        "[site_agent]",
+        f'site_name = "{site.name}"',
+        f'host = "{site.ip}"',
+        f"port = {SITE_PORT}",
+        f'drivers = "{site.drivers}"',
+        f'tls_cert_file = "{data / "api.pem"}"',
+        f'tls_key_file = "{data / "api-key.pem"}"',
+        "reconcile_interval = 1.0",
+    ]
+    if site.drivers == "real":
+        ovs = PrivateOVS(bed.ovs_dir)
+        lines += [
+            "[compute]",
+            'virt_type = "qemu"',
+            f'name_prefix = "{site.domain_prefix}"',
+            "shutdown_timeout = 5.0",
+            "[network]",
+            f'ovsdb_remote = "{ovs.remote}"',
+            f'integration_bridge = "br{bed.tag}s{site.index}"',
+            f'device_prefix = "at-{bed.tag}"',
+            f'owner = "{site.netns}"',
+            f'datapath_namespace = "{bed.host_netns}"',
+        ]
+    Path(site.config).write_text("\n".join(lines) + "\n")
+
+
+def start_agent(bed: BedState, site: SiteState, timeout: float = 120) -> None:
+    """Start (or start again) ``site``'s agent in its namespace; wait until it serves."""
+    log = Path(site.data_dir).parent / "agent.log"
+    offset = log.stat().st_size if log.exists() else 0
+    site.pid = procs.start(
+        procs.atoll_argv("site-agent", "run", "--data-dir", site.data_dir, "--config",
+                         site.config, netns=site.netns),
+        log,
+    )  # fmt: skip
+
+    def listening() -> bool:
+        return "listening on" in log.read_text(errors="replace")[offset:]
+
+    procs.wait_for(f"the agent of {site.name}", listening, timeout, log, site.pid)
+    found = re.search(r"secret: (\S+)", log.read_text(errors="replace")[offset:])
+    if found:
+        site.secret = found.group(1)
+
+
+def site_token(bed: BedState, site: SiteState) -> str:
+    """A token for ``site``'s local API (its local admin credential)."""
+    if not site.secret:
+        raise NotFound(f"{site.name}'s local credential was not recorded")
+    client = Client(site.url, ca_file=str(bed.ca_file))
+    return str(client.post("/v1/auth/tokens", {"name": "admin", "secret": site.secret})["token"])
