@@ -23,6 +23,8 @@ import contextlib
 import errno
 import ipaddress
 import logging
+import os
+import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -37,6 +39,23 @@ from atoll.site_agent.drivers.network.errors import NetworkFailure, NetworkSpecI
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+def _forget_parent_signals() -> None:
+    """In a child forked by pyroute2 to enter a namespace: leave the parent's signals alone.
+
+    pyroute2 forks a child to open a netlink socket inside a namespace, then stops it with
+    SIGTERM. The child inherits asyncio's signal wakeup fd (a socket shared with the parent's
+    event loop), so its SIGTERM handler wrote "SIGTERM" into the *parent's* loop, which then
+    ran the agent's own SIGTERM handler and shut the agent down. Forget both in the child.
+    """
+    with contextlib.suppress(ValueError):  # not the main thread: nothing was installed
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_DFL)
+
+
+os.register_at_fork(after_in_child=_forget_parent_signals)
 
 
 def _check_name(name: str) -> None:
