@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Mapping
 from typing import Literal
 
 LogFormat = Literal["human", "json"]
@@ -36,7 +37,13 @@ class RedactSecrets(logging.Filter):
                 setattr(record, key, "***")
         if isinstance(record.msg, str):
             record.msg = redact_text(record.msg)
-        if record.args:
+        if isinstance(record.args, Mapping):  # "%(name)s" style: keep it a mapping
+            record.args = {
+                k: "***" if isinstance(k, str) and _SECRET_KEY.search(k)
+                else redact_text(v) if isinstance(v, str) else v
+                for k, v in record.args.items()
+            }  # fmt: skip
+        elif record.args:
             args = record.args if isinstance(record.args, tuple) else (record.args,)
             record.args = tuple(redact_text(a) if isinstance(a, str) else a for a in args)
         return True

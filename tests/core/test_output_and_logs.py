@@ -50,3 +50,12 @@ def test_json_log_lines_carry_extra_fields_with_secrets_masked() -> None:
     assert line["site"] == "edge-1"
     assert line["token"] == "***"
     assert line["level"] == "info" and line["logger"] == "atoll.x"
+
+
+def test_mapping_arguments_stay_a_mapping_with_secrets_masked() -> None:
+    """Libraries log ``"%(txn)s ..."`` with one dict argument (ovsdbapp does at debug)."""
+    record = logging.LogRecord("ovsdbapp", logging.DEBUG, __file__, 1,
+                               "txn %(txn)s n=%(n)d %(password)s", ({"txn": "ab", "n": 1,
+                               "password": "pw"},), None)  # fmt: skip
+    assert RedactSecrets().filter(record)
+    assert record.getMessage() == "txn ab n=1 ***"
