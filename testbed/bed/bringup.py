@@ -155,8 +155,27 @@ def _site(bed: BedState, index: int, drivers: str) -> SiteState:
     ip("link", "set", "wan0", "up", netns=site.netns)
     ip("link", "set", site.host_link, "master", bed.wan_bridge)
     ip("link", "set", site.host_link, "up")
+    if drivers == "real":
+        _lan(site)
     _site_files(bed, site, data)
     return site
+
+
+def _lan(site: SiteState) -> None:
+    """The site's LAN: its OVS uplink (a veth in the host's namespace) and a client at the
+    other end, in a namespace of its own, the way a field engineer's laptop hangs off a site
+    switch. Offloads off: the userspace datapath does not fill in checksums."""
+    inner = site.lan_uplink.replace("-l", "-c", 1)
+    ip("netns", "add", site.lan_netns)
+    ip("link", "set", "lo", "up", netns=site.lan_netns)
+    ip("link", "add", site.lan_uplink, "type", "veth", "peer", "name", inner)
+    ip("link", "set", inner, "netns", site.lan_netns)
+    ip("link", "set", inner, "name", "lan0", netns=site.lan_netns)
+    ip("addr", "add", f"{site.lan_client_ip}/24", "dev", "lan0", netns=site.lan_netns)
+    ip("link", "set", "lan0", "up", netns=site.lan_netns)
+    ip("link", "set", site.lan_uplink, "up")
+    procs.run(["ethtool", "-K", site.lan_uplink, "tx", "off"])
+    procs.run(["ip", "netns", "exec", site.lan_netns, "ethtool", "-K", "lan0", "tx", "off"])
 
 
 def _site_files(bed: BedState, site: SiteState, data: Path) -> None:
@@ -187,6 +206,7 @@ def _site_files(bed: BedState, site: SiteState, data: Path) -> None:
             f'device_prefix = "at-{bed.tag}"',
             f'owner = "{site.netns}"',
             f'datapath_namespace = "{bed.host_netns}"',
+            f'physical_networks = ["lan:{site.lan_uplink}"]',
         ]
     Path(site.config).write_text("\n".join(lines) + "\n")
 

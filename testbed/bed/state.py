@@ -5,7 +5,9 @@ the testbed made by name even if the testbed process was killed before it wrote 
 
 - network namespaces ``atoll-<tag>-s<i>`` (a site), ``atoll-<tag>-host`` (a name for the
   host's own namespace, where libvirt guests and their taps live);
-- host links ``at-<tag>-w`` (the WAN bridge), ``at-<tag>-h<i>`` (a site's WAN veth, host end);
+- host links ``at-<tag>-w`` (the WAN bridge), ``at-<tag>-h<i>`` (a site's WAN veth, host end),
+  ``at-<tag>-l<i>`` (a real site's LAN uplink, whose other end is in ``atoll-<tag>-l<i>``, a
+  client on the site's LAN at ``10.<64+i>.0.250``);
 - libvirt domains ``atoll-<tag>-s<i>-...``; OVS bridges ``br<tag>s<i>``; the private OVS
   under ``<dir>/ovs``;
 - processes (hub, agents, OVS) by their command lines, which all name ``<dir>``.
@@ -42,7 +44,25 @@ class SiteState:
     config: str
     pid: int | None = None
     secret: str | None = None  # the agent's local admin credential (printed at first start)
-    netem: str = ""  # the tc netem arguments in force ("" for none)
+    netem: str = ""  # the WAN degradation in force ("" for none)
+
+    @property
+    def lan_netns(self) -> str:
+        """A client on the site's LAN (real sites): the provider network ``lan`` ends there."""
+        return self.netns.replace("-s", "-l", 1)
+
+    @property
+    def lan_uplink(self) -> str:
+        """The LAN's uplink as the site's OVS sees it (``physical_networks = lan:<this>``)."""
+        return self.host_link.replace("-h", "-l", 1)
+
+    @property
+    def lan_cidr(self) -> str:
+        return f"10.{64 + self.index}.0.0/24"
+
+    @property
+    def lan_client_ip(self) -> str:
+        return f"10.{64 + self.index}.0.250"
 
     @property
     def url(self) -> str:

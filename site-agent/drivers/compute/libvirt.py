@@ -62,6 +62,23 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 STOP_POLL_SECONDS = 0.1
 SYS_NET = Path("/sys/class/net")
+LIBVIRTD_PID = Path("/run/libvirtd.pid")
+
+
+def _tap_exists(tap: str) -> bool:
+    """Whether QEMU will find ``tap``: in this namespace, or in libvirtd's (QEMU runs in the
+    daemon's network namespace, which is not the agent's when the agent runs in a namespace
+    of its own, as in the testbed; ``/proc/<pid>/net/dev`` lists that namespace's links)."""
+    if (SYS_NET / tap).exists():
+        return True
+    try:
+        pid = int(LIBVIRTD_PID.read_text().strip())
+        listed = Path(f"/proc/{pid}/net/dev").read_text()
+    except (OSError, ValueError):
+        return False
+    return any(line.split(":", 1)[0].strip() == tap for line in listed.splitlines()[2:])
+
+
 UNDEFINE_FLAGS = libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
 
 
@@ -215,7 +232,7 @@ class LibvirtCompute:
         problems = [
             Problem(f"tap {tap}", "does not exist on the host (the network driver makes it)")
             for tap in taps
-            if not (SYS_NET / tap).exists()
+            if not _tap_exists(tap)
         ]
         problems += [Problem(str(f), "does not exist") for f in files if not f.exists()]
         if problems:
