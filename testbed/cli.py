@@ -40,7 +40,9 @@ def register(groups: Subparsers) -> None:
         ("kill", "kill -9 a site's agent"),
         ("restart", "(re)start its agent"),
     ):
-        _command(cmds, name, help_, _fault).add_argument("site", help="site-N")
+        _command(cmds, name, help_, _fault).add_argument(
+            "site", help="site-N (kill/restart: or hub)"
+        )
     degrade = _command(cmds, "degrade", "WAN latency and loss for one site (tc netem)", _degrade)
     degrade.add_argument("site", help="site-N")
     degrade.add_argument("--latency", default="", help="e.g. 200ms (0: none)")

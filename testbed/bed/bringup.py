@@ -99,6 +99,15 @@ def _hub(bed: BedState, say: Say) -> None:
     env = procs.clean_env({**bed.env, "ATOLL_ADMIN_PASSWORD": bed.admin_password})
     procs.run(procs.atoll_argv("hub", "init", "--data-dir", str(bed.hub_data),
                                "--san", bed.hub_ip), env=env)  # fmt: skip
+    start_hub(bed)
+    procs.run(procs.atoll_argv("login", "--url", bed.hub_url, "--user", "admin", "--password",
+                               bed.admin_password, "--ca-file", str(bed.hub_data / "ca.pem")),
+              env=procs.clean_env(bed.env))  # fmt: skip
+    say(f"  hub {bed.hub_url} (pid {bed.hub_pid}), admin logged in (XDG_CONFIG_HOME)")
+
+
+def start_hub(bed: BedState) -> None:
+    """Start (or start again) the hub on the WAN address; wait until it answers."""
     log = bed.path / "logs" / "hub.log"
     bed.hub_pid = procs.start(
         procs.atoll_argv("hub", "serve", "--data-dir", str(bed.hub_data), "--host", bed.hub_ip,
@@ -109,10 +118,6 @@ def _hub(bed: BedState, say: Say) -> None:
     context = ssl.create_default_context(cafile=str(bed.hub_data / "ca.pem"))
     procs.wait_for("the hub", lambda: _answers(f"{bed.hub_url}/healthz", context), 60, log,
                    bed.hub_pid)  # fmt: skip
-    procs.run(procs.atoll_argv("login", "--url", bed.hub_url, "--user", "admin", "--password",
-                               bed.admin_password, "--ca-file", str(bed.hub_data / "ca.pem")),
-              env=procs.clean_env(bed.env))  # fmt: skip
-    say(f"  hub {bed.hub_url} (pid {bed.hub_pid}), admin logged in (XDG_CONFIG_HOME)")
 
 
 def _answers(url: str, context: ssl.SSLContext) -> bool:

@@ -18,9 +18,11 @@ from typing import Any
 
 from atoll.client import HubClient
 from atoll.testbed.bed import procs
-from atoll.testbed.bed.bringup import start_agent
+from atoll.testbed.bed.bringup import start_agent, start_hub
 from atoll.testbed.bed.state import BedState
 from atoll.testbed.services.netns import ip
+
+HUB = "hub"  # kill and restart take it as well as a site's name
 
 
 def partition(bed: BedState, name: str) -> None:
@@ -68,6 +70,14 @@ def degrade(bed: BedState, name: str, latency: str = "", loss: str = "") -> None
 
 
 def kill(bed: BedState, name: str) -> None:
+    """``kill -9`` of a site's agent, or of the hub (``name`` ``hub``)."""
+    if name == HUB:
+        if procs.alive(bed.hub_pid):
+            assert bed.hub_pid is not None
+            os.kill(bed.hub_pid, signal.SIGKILL)
+        bed.hub_pid = None
+        bed.save()
+        return
     site = bed.site(name)
     if procs.alive(site.pid):
         assert site.pid is not None
@@ -77,6 +87,11 @@ def kill(bed: BedState, name: str) -> None:
 
 
 def restart(bed: BedState, name: str) -> None:
+    """Stop (if it runs) and start a site's agent, or the hub (``name`` ``hub``)."""
+    if name == HUB:
+        procs.stop(bed.hub_pid)
+        start_hub(bed)
+        return
     site = bed.site(name)
     procs.stop(site.pid)
     start_agent(bed, site)
