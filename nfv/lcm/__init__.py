@@ -12,7 +12,9 @@ re-run a step after a crash or a retry and write the same thing.
   extCpInfo) and VnfLcmOpOcc (resourceChanges).
 * :mod:`.states`: the op occurrence state machine: start, advance, recover, and the
   instantiationState and one-operation-at-a-time rules.
-* :mod:`.placement`: which site (and host group) each VDU instance goes to.
+* :mod:`.placement`: which site each VDU instance goes to (capacity, labels, rules).
+* :mod:`.operations`: what each request means for the plan (400 before any op occurrence
+  when the package cannot do it) and the ``instantiatedVnfInfo`` a deployment leaves.
 * :mod:`.intent`: a deployment plan, placed, as ``atoll.resources.Desired`` objects per
   site with deterministic ids, and the per-site diff for scale, heal and terminate.
 """

@@ -8,7 +8,10 @@ objects per site, in the order a site can apply them (networks, subnets, volumes
 is instantiate (from nothing), scale (a new plan), heal (the same plan with the healed
 VNFCs' ``rebuilds`` raised) and terminate (to nothing). :func:`resource_changes` writes a
 diff as SOL003 ``resourceChanges``, and :func:`vnfc_resource_info` the instance's
-``vnfcResourceInfo``.
+``vnfcResourceInfo``. A rollback is a diff back to the intent before the operation;
+:func:`stopped` is the first half of a GRACEFUL terminate. :func:`sites_of` and
+:func:`rebuilds_of` read placement and heal counters back from stored intent, so the engine
+rebuilds :class:`Bindings` from what it wrote.
 
 What each VNFC becomes at its site:
 
@@ -345,3 +348,38 @@ def vnfc_resource_info(intent: SiteIntent) -> tuple[VnfcResourceInfo, ...]:
                 )
             )
     return tuple(sorted(out, key=lambda v: v.id))
+
+
+def sites_of(intent: SiteIntent) -> dict[str, str]:
+    """VNFC id -> site of its server, from intent the hub stored (placement to keep)."""
+    return {
+        d.meta.labels["vnf.vnfc"]: site
+        for site, objects in intent.items()
+        for d in objects
+        if d.kind == "server"
+    }
+
+
+def rebuilds_of(intent: SiteIntent) -> dict[str, int]:
+    """VNFC id -> heal counter of its server, from intent the hub stored."""
+    return {
+        d.meta.labels["vnf.vnfc"]: d.spec.rebuilds
+        for objects in intent.values()
+        for d in objects
+        if d.kind == "server" and isinstance(d.spec, ServerSpec)
+    }
+
+
+def stopped(intent: SiteIntent) -> dict[str, tuple[Desired, ...]]:
+    """``intent`` with every server powered off: the first step of a GRACEFUL terminate
+    (the site shuts the guests down; the engine deletes after the timeout, or sooner when
+    the sites report them stopped)."""
+    return {
+        site: tuple(
+            dataclasses.replace(d, spec=dataclasses.replace(d.spec, power="stopped"))
+            if isinstance(d.spec, ServerSpec)
+            else d
+            for d in objects
+        )
+        for site, objects in intent.items()
+    }
