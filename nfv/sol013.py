@@ -7,8 +7,8 @@ joined by ``;``, all of which must hold.
 * Single-value ops ``eq neq gt gte lt lte`` take exactly one value; multi-value ops
   ``in nin cont ncont`` one or more. ``cont`` is a substring test on strings.
 * In attribute names ``~1`` is ``/`` and ``~0`` is ``~``; in values ``~a`` is ``,``, ``~b``
-  is ``)`` and ``~0`` is ``~``. A value in single quotes may hold ``,``, ``)`` and ``;``
-  as they are; ``''`` is a quote inside it.
+  is ``)`` and ``~0`` is ``~``; an unquoted value ends at the next ``,`` or ``)``. A value
+  in single quotes may hold ``,`` and ``)`` as they are; ``''`` is a quote inside it.
 * A path step ``@key`` stands for the keys of the map reached so far
   (``(eq,extensions/@key,site)``).
 * A list on the path is searched element by element: the expression holds if any element
@@ -249,8 +249,6 @@ def _item(text: str, i: int) -> tuple[str, bool, int]:
         return "".join(out), True, j
     j = i
     while j < len(text) and text[j] not in ",)":
-        if text[j] in "(;'":
-            raise _bad(text[i:], f"{text[j]!r} must be escaped or quoted in a value")
         j += 1
     return text[i:j], False, j
 

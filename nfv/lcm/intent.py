@@ -130,9 +130,6 @@ def _network_objects(b: Bindings, link: PlannedLink, site: str) -> list[Desired]
     for n, proto in enumerate(p for p in link.protocols if p.cidr):
         assert proto.cidr is not None
         spec = SubnetSpec(network=net_id, cidr=proto.cidr, gateway=proto.gateway_ip)
-        problems = spec.problems(f"virtual_link.{link.id}.protocols[{n}]")
-        if problems:
-            raise InvalidInput(f"internal virtual link {link.id!r} cannot be made", problems)
         sub_id = ids.derived_hub_id(b.instance_id, link.id, f"subnet:{n}", site)
         name = _name(b.instance_id, link.id, f"subnet{n}")
         out.append(
@@ -209,6 +206,11 @@ def _vnfc_objects(
     return out
 
 
+def _where(site: str, d: Desired) -> str:
+    part = d.meta.owner.part if d.meta.owner else d.meta.id
+    return f"site {site}: {d.kind} of {part}"
+
+
 def site_intent(plan: DeploymentPlan, b: Bindings) -> dict[str, tuple[Desired, ...]]:
     """Every object of the deployment, per site, in apply order (see the module docstring)."""
     missing = [i.id for i in plan.instances if i.id not in b.sites]
@@ -231,6 +233,14 @@ def site_intent(plan: DeploymentPlan, b: Bindings) -> dict[str, tuple[Desired, .
         for instance in here:
             objects += _vnfc_objects(b, instance, site, networks)
         per_site[site] = objects
+    problems = [
+        p
+        for site, objs in per_site.items()
+        for d in objs
+        for p in Desired.check(d.to_wire(), where=_where(site, d))
+    ]
+    if problems:  # what a site would refuse (more NICs than a server takes, ...)
+        raise InvalidInput("the deployment cannot be made at its sites", problems)
     return {
         site: tuple(sorted(objs, key=lambda d: ORDER.index(d.kind)))
         for site, objs in per_site.items()

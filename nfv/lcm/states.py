@@ -185,7 +185,8 @@ def advance(
     """``occ`` moved by ``event``; ``Conflict`` (or ``RollbackNotSupported``) if it cannot.
 
     ``error`` is required by the failing events (grant_refused, fail_temp,
-    rollback_failed) and taken by no other; ``changes`` only by ``complete``.
+    rollback_failed) and taken by no other; ``changes`` only by ``complete`` (none given:
+    an empty ResourceChanges, as a MODIFY_INFO writes).
     """
     state = occ.operation_state
     target = TRANSITIONS.get((state, event))
@@ -207,6 +208,8 @@ def advance(
             title="hub_restart",
             detail=f"the hub restarted while operation {occ.id} was {state}",
         )
+    if event == "complete" and changes is None:
+        changes = ResourceChanges()
     kept = occ.error if target in WITH_ERROR else None
     return dataclasses.replace(
         occ,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import MappingProxyType
 
 import pytest
@@ -196,3 +197,22 @@ def test_derived_ids_differ_by_instance() -> None:
     assert not mine & theirs
     names = {d.meta.name for d in every(site_intent(p, b))}
     assert names.isdisjoint({d.meta.name for d in every(site_intent(p, other))})
+
+
+def test_what_a_site_would_refuse_is_refused_here_naming_the_vnfc_or_link() -> None:
+    p = plan(STARTED, "simple")
+    [one] = p.instances
+    crowded = dataclasses.replace(p, instances=(dataclasses.replace(one, ports=one.ports * 9),))
+    with pytest.raises(InvalidInput) as caught:
+        site_intent(crowded, bindings(crowded))
+    assert [pr.where for pr in caught.value.problems] == ["site site-a: server of VDU1-0.spec.nics"]
+    assert "at most 8" in caught.value.problems[0].what
+    [link] = p.virtual_links
+    bad = dataclasses.replace(
+        link, protocols=(dataclasses.replace(link.protocols[0], cidr="127.0.0.0/24"),)
+    )
+    looped = dataclasses.replace(p, virtual_links=(bad,))
+    with pytest.raises(InvalidInput) as caught:
+        site_intent(looped, bindings(looped))
+    assert caught.value.problems[0].where == "site site-a: subnet of internalVL1.spec.cidr"
+    assert "loopback" in caught.value.problems[0].what

@@ -300,3 +300,43 @@ def test_random_sequences_stay_within_sol003(actions: list[tuple[object, object,
             "INSTANTIATED" if lifecycle and lifecycle[-1] == "INSTANTIATE" else "NOT_INSTANTIATED"
         )
         assert inst.instantiation_state == expected
+
+
+def test_every_move_is_reachable_from_a_started_operation() -> None:
+    """Walking the functions themselves from ``start`` (not hand-built states) reaches every
+    state and every move of the table, for an operation that can roll back."""
+    first = start("op-1", instance(), "INSTANTIATE", [], NOW)
+    seen: set[tuple[OperationState, Event]] = set()
+    frontier = [first]
+    visited = {first.operation_state}
+    while frontier:
+        current = frontier.pop()
+        for event in EVENTS:
+            try:
+                after = move(current, event)
+            except Conflict:
+                continue
+            seen.add((current.operation_state, event))
+            if after.operation_state not in visited:
+                visited.add(after.operation_state)
+                frontier.append(after)
+    assert seen == set(TRANSITIONS)
+    assert visited == set(OPERATION_STATES)
+
+
+def test_a_completed_operation_always_lists_its_changes() -> None:
+    done = advance(occ("PROCESSING", "MODIFY_INFO"), "complete", LATER)
+    assert done.resource_changes == ResourceChanges()
+
+
+def test_errors_as_problem_details() -> None:
+    from atoll.errors import InvalidInput, Problem
+    from atoll.nfv.lcm.wire import problem_details
+
+    details = problem_details(InvalidInput("bad request", [Problem("body.x", "is required")]))
+    assert details.to_wire() == {
+        "status": 400,
+        "detail": "bad request: body.x: is required",
+        "title": "invalid_input",
+    }
+    assert problem_details(Conflict("busy")).status == 409
