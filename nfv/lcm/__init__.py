@@ -15,6 +15,8 @@ re-run a step after a crash or a retry and write the same thing.
 * :mod:`.placement`: which site each VDU instance goes to (capacity, labels, rules).
 * :mod:`.operations`: what each request means for the plan (400 before any op occurrence
   when the package cannot do it) and the ``instantiatedVnfInfo`` a deployment leaves.
+* :mod:`.notifications`: subscription requests, which subscriptions a change concerns,
+  notification bodies with ids that make redelivery deduplicable.
 * :mod:`.intent`: a deployment plan, placed, as ``atoll.resources.Desired`` objects per
   site with deterministic ids, and the per-site diff for scale, heal and terminate.
 """
