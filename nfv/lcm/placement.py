@@ -174,8 +174,14 @@ def place(
         + [(f"vduSites.{vdu}", s) for vdu, ss in request.vdu_sites.items() for s in ss]
         if site not in by_id
     ]
+    vdus = {i.vdu for i in plan.instances}
+    unknown += [
+        Problem(f"placement.vduSites.{vdu}", f"not a VDU of flavour {plan.flavour_id!r}")
+        for vdu in request.vdu_sites
+        if vdu not in vdus
+    ]
     if unknown:
-        raise NoPlacement("the placement names sites that do not exist", unknown)
+        raise NoPlacement("the placement names sites or VDUs that do not exist", unknown)
     board = _Board({s.id: s.free for s in sites}, {}, {i.id: i.vdu for i in plan.instances})
     for vnfc, where in (existing or {}).items():
         if vnfc in board.vdu_of:

@@ -150,7 +150,9 @@ def start(
     params: object = None,
     automatic: bool = False,
 ) -> VnfLcmOpOcc:
-    """A new op occurrence in STARTING, after :func:`check_can_start`."""
+    """A new op occurrence in STARTING, after :func:`check_can_start`. ``params`` is the
+    request body as the client sent it (``operationParams``; a SCALE's ``type`` decides
+    whether it can roll back)."""
     check_can_start(instance, operation, ops)
     return VnfLcmOpOcc(
         id=op_id,

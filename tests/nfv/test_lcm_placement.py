@@ -90,6 +90,9 @@ def test_explicit_sites_per_vdu() -> None:
     assert placed == {"VDU1-0": "s3", "VDU2-0": "s1", "VDU2-1": "s2"}
     with pytest.raises(NoPlacement, match="no such site 'nowhere'"):
         place(hello, PlacementRequest(sites=("nowhere",)), (site("s1"),))
+    typo = PlacementRequest(vdu_sites=MappingProxyType({"VDU3": ("s1",)}))
+    with pytest.raises(NoPlacement, match=r"vduSites\.VDU3: not a VDU of flavour"):
+        place(hello, typo, (site("s1"),))
 
 
 def test_labels_region_and_maintenance_choose_candidates() -> None:
