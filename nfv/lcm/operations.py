@@ -7,10 +7,12 @@ calls these before it starts an op occurrence, so a request the package cannot s
 flavour lacks, a count outside a ``vdu_profile``); each problem names the request
 attribute (``body.numberOfSteps``) and what the package allows.
 
-* :func:`instantiate_plan`, :func:`scale_plan`, :func:`scale_to_level_plan`: the plan the
-  operation leads to; :func:`current_plan` rebuilds an instance's plan from its
-  ``instantiatedVnfInfo`` (flavour, ``scaleStatus`` and the instantiation level kept in its
-  ``metadata.instantiationLevelId``), so the engine stores no plan of its own.
+* :func:`instantiate_plan`, :func:`scale_plan`, :func:`scale_to_level_plan`,
+  :func:`change_vnfpkg_plan` (the same flavour, level and scale levels in the new package,
+  where it has them): the plan the operation leads to; :func:`current_plan` rebuilds an
+  instance's plan from its ``instantiatedVnfInfo`` (flavour, ``scaleStatus`` and the
+  instantiation level kept in its ``metadata.instantiationLevelId``), so the engine stores
+  no plan of its own.
 * :func:`instantiated_info`: the ``instantiatedVnfInfo`` a plan and its per-site intent
   make: ``scaleStatus``, ``maxScaleLevels``, ``vnfcResourceInfo`` (with each VNFC's CPs),
   ``extCpInfo`` (one per external CP of each VNFC), internal links and storage, every
@@ -34,7 +36,12 @@ from atoll.nfv.lcm.instance import (
     VnfVirtualLinkResourceInfo,
 )
 from atoll.nfv.lcm.intent import SiteIntent, vnfc_resource_info
-from atoll.nfv.lcm.requests import InstantiateVnfRequest, ScaleVnfRequest, ScaleVnfToLevelRequest
+from atoll.nfv.lcm.requests import (
+    ChangeCurrentVnfPkgRequest,
+    InstantiateVnfRequest,
+    ScaleVnfRequest,
+    ScaleVnfToLevelRequest,
+)
 from atoll.nfv.lcm.wire import ResourceHandle, ScaleInfo
 from atoll.nfv.model import VnfPackage
 from atoll.nfv.planning import DeploymentPlan, plan, scale
@@ -100,6 +107,27 @@ def scale_to_level_plan(
                 "instantiation_level_id": "body.instantiationLevelId",
                 "scale_levels": "body.scaleInfo",
             },
+        ) from None
+
+
+def change_vnfpkg_plan(
+    new: VnfPackage, info: InstantiatedVnfInfo, request: ChangeCurrentVnfPkgRequest
+) -> DeploymentPlan:
+    """The plan of the running flavour, level and scale levels in package ``new``: refused
+    (naming ``body.vnfdId``) when ``new`` is another VNFD or lacks what the instance runs."""
+    if request.vnfd_id != new.vnfd.descriptor_id:
+        raise InvalidPlanRequest(
+            "the package is not the one asked for",
+            [Problem("body.vnfdId", f"the package given is {new.vnfd.descriptor_id!r}")],
+        )
+    level = (info.metadata or {}).get(LEVEL_KEY)
+    levels = {s.aspect_id: s.scale_level for s in info.scale_status or ()}
+    try:
+        return plan(new, info.flavour_id, level if isinstance(level, str) else None, levels)
+    except InvalidPlanRequest as exc:
+        raise InvalidPlanRequest(
+            f"VNFD {request.vnfd_id} cannot run this instance as it runs now",
+            [Problem("body.vnfdId", str(p)) for p in exc.problems],
         ) from None
 
 

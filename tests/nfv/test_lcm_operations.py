@@ -182,3 +182,20 @@ def test_stored_intent_gives_back_placement_and_heal_counters() -> None:
     assert {d.meta.id for objs in off.values() for d in objs} == {
         d.meta.id for objs in healed.values() for d in objs
     }
+
+
+def test_change_package_keeps_flavour_and_levels_where_the_new_package_has_them() -> None:
+    from atoll.nfv.lcm.operations import change_vnfpkg_plan
+    from atoll.nfv.lcm.requests import ChangeCurrentVnfPkgRequest
+
+    info = instantiate("instantiation_level_2")
+    same = ChangeCurrentVnfPkgRequest.from_wire({"vnfdId": HELLO.vnfd.descriptor_id})
+    assert change_vnfpkg_plan(HELLO, info, same) == current_plan(HELLO, info)
+    started = load_package(PACKAGES / "getting-started", bundled=BundledTypes())
+    wrong = ChangeCurrentVnfPkgRequest.from_wire({"vnfdId": "not-this-one"})
+    with pytest.raises(InvalidPlanRequest, match="the package given is"):
+        change_vnfpkg_plan(started, info, wrong)
+    other = ChangeCurrentVnfPkgRequest.from_wire({"vnfdId": started.vnfd.descriptor_id})
+    with pytest.raises(InvalidPlanRequest) as caught:
+        change_vnfpkg_plan(started, info, other)
+    assert {p.where for p in caught.value.problems} == {"body.vnfdId"}
