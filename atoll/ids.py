@@ -25,10 +25,11 @@ prefix would give every NIC of one server the same tap. Creation time is stored 
 object anyway. 90 random bits per site tag make a collision within one site as unlikely as
 between two random UUIDv4s. The check makes a site id self-verifying (see *Legacy* below).
 
-API: :func:`hub_id` and :func:`site_id` mint; :func:`parse` validates text from outside
-and returns it in the form it is stored under, raising :class:`~atoll.errors.InvalidId`
-that names the field; :func:`origin_of` says ``"hub"`` or ``"site"``; :data:`PATTERN` is
-the same check as a regular expression for OpenAPI documents and request schemas.
+API: :func:`hub_id` and :func:`site_id` mint (:func:`derived_hub_id` derives a hub id from
+names, for idempotent retries); :func:`parse` validates text from outside and returns it in
+the form it is stored under, raising :class:`~atoll.errors.InvalidId` that names the field;
+:func:`origin_of` says ``"hub"`` or ``"site"``; :data:`PATTERN` is the same check as a
+regular expression for OpenAPI documents and request schemas.
 
 Legacy forms, accepted and never minted again, so existing data keeps working:
 
@@ -161,3 +162,20 @@ def _check(value: int) -> int:
     return int.from_bytes(
         hashlib.blake2b(body, digest_size=2, person=b"atoll.site-id").digest(), "big"
     )
+
+
+def derived_hub_id(*parts: str) -> str:
+    """A hub id that is a pure function of ``parts``: the same parts give the same id.
+
+    For objects the hub writes again when an operation is retried (the LCM engine derives a
+    VNFC's server id from the instance id, the VNFC id and the purpose), so a second write
+    is the same object, not a duplicate. Shaped as :func:`hub_id` (version 4, hub origin);
+    its 122 bits come from blake2b of the length-prefixed parts, so distinct part lists
+    collide no more often than random hub ids do.
+    """
+    hasher = hashlib.blake2b(digest_size=16, person=b"atoll.derived-id")
+    for part in parts:
+        data = part.encode()
+        hasher.update(len(data).to_bytes(8, "big"))
+        hasher.update(data)
+    return f"{_with_version(int.from_bytes(hasher.digest(), 'big'), 4):032x}"

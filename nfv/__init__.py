@@ -11,6 +11,10 @@ Public surface (what the hub and the lifecycle call):
 * ``atoll.nfv.planning.plan(model, flavour_id, instantiation_level_id=None,
   scale_levels=None) -> DeploymentPlan``, ``scale(model, plan, aspect_id, steps)``,
   ``diff(old, new) -> PlanDelta``; raise ``InvalidPlanRequest``.
+* ``atoll.nfv.lcm``: the pure part of the VNF lifecycle (SOL003 v2): typed requests,
+  instance and op occurrence models, the op occurrence state machine, placement, the
+  per-site intent of a deployment and its diffs (see that package's docstring).
+* ``atoll.nfv.sol013``: attribute filters and selectors, the ``Version`` header check.
 * ``atoll.nfv.artifacts.image_needs(package)``, ``vnfd_files(source, package)``,
   ``vnfd_archive(source, package)``; ``atoll.nfv.summary.summarize(package)``.
 """

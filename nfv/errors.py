@@ -2,9 +2,12 @@
 
     InvalidInput                    (atoll.errors)
     ├── InvalidPackage              a VNF package or its VNFD is wrong; carries every Problem
-    └── InvalidPlanRequest          a flavour, level or scale level a package does not offer
+    ├── InvalidPlanRequest          a flavour, level or scale level a package does not offer
+    ├── NoPlacement                 no site can take a VNFC (capacity, rules, labels)
+    ├── RollbackNotSupported        (422) rollback of an operation that has none
+    └── VersionNotSupported         (406) a SOL013 Version header we do not serve
 
-Both are 4xx-class: retrying the same input never helps, a person fixes the package or the
+All are 4xx-class: retrying the same input never helps, a person fixes the package or the
 request. Every ``Problem.where`` names the file inside the package and the path inside it
 (``Definitions/df.yaml:63: topology_template.node_templates.VDU1``), so the vendor or the
 operator can act without reading our code.
@@ -46,3 +49,26 @@ class ProblemLog:
     def raise_if_any(self, summary: str) -> None:
         if self.errors:
             raise InvalidPackage(summary, self.errors)
+
+
+class RollbackNotSupported(InvalidInput):
+    """``rollback`` of an operation SOL003 (and Tacker) cannot roll back: heal, scale in,
+    scale to level, terminate. Answered 422 before anything changes."""
+
+    code = "rollback_not_supported"
+    http_status = 422
+
+
+class VersionNotSupported(InvalidInput):
+    """The SOL013 ``Version`` request header names an API version this one does not serve;
+    the message lists those it does."""
+
+    code = "version_not_supported"
+    http_status = 406
+
+
+class NoPlacement(InvalidInput):
+    """No site can take a VNFC under the placement asked for (capacity, rules, labels); each
+    problem names the VNFC, its VDU and why each candidate site was turned down."""
+
+    code = "no_placement"

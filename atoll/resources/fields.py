@@ -6,6 +6,13 @@ and back, and nothing else does. Supported annotations: ``str``, ``int``, ``floa
 ``X | None``, ``Literal[...]``, ``tuple[X, ...]``, ``Mapping[str, X]`` and nested models.
 Bounds ride on the field's metadata (:func:`bounded`).
 
+A field's key on the wire is its name, unless the model says otherwise: a model class with
+``WIRE_CASE = "camel"`` writes ``vnf_instance_id`` as ``vnfInstanceId`` (the ETSI SOL shapes),
+and a field's own metadata ``wire_name(...)`` names its key outright (``_links``). A model
+class with ``OMIT_NONE = True`` leaves its unset optional fields out on the wire instead of
+writing ``null`` (SOL013: an absent attribute is not sent). Problem
+paths use the wire keys, so they name what the client wrote.
+
 Decoding never stops at the first problem: it returns every :class:`~atoll.errors.Problem`
 with its path (``spec.nics[1].network``), so a client fixes all of them at once. Keys the
 model does not know are *kept* (``Model.extra``) when ``strict`` is false, so an older peer
@@ -62,6 +69,22 @@ def by_kind(key: str, table: Mapping[str, type[Any]]) -> dict[str, Any]:
     return {"by_kind": (key, table)}
 
 
+def wire_name(name: str) -> dict[str, Any]:
+    """Field metadata: the field's key on the wire is ``name`` (when its own cannot be)."""
+    return {"wire": name}
+
+
+def key_of(cls: type[Any], f: dataclasses.Field[Any]) -> str:
+    """The key field ``f`` of model ``cls`` has on the wire (see the module docstring)."""
+    named = f.metadata.get("wire")
+    if named is not None:
+        return str(named)
+    if getattr(cls, "WIRE_CASE", "snake") == "camel":
+        head, *rest = f.name.split("_")
+        return head + "".join(part[:1].upper() + part[1:] for part in rest)
+    return f.name
+
+
 def decode(cls: type[Any], data: object, where: str, strict: bool) -> tuple[Any, list[Problem]]:
     """``data`` as an instance of the dataclass ``cls``, or ``None``, and every problem."""
     problems: list[Problem] = []
@@ -76,7 +99,10 @@ def encode(value: Any) -> Any:
         for f in dataclasses.fields(value):
             if f.name == EXTRA:
                 continue
-            out[f.name] = encode(getattr(value, f.name))
+            item = getattr(value, f.name)
+            if item is None and getattr(value, "OMIT_NONE", False):
+                continue
+            out[key_of(type(value), f)] = encode(item)
         extra = getattr(value, EXTRA, None)
         if extra:
             for key, item in extra.items():
@@ -113,22 +139,23 @@ def _model(cls: type[Any], data: object, where: str, strict: bool, problems: lis
     for f in dataclasses.fields(cls):
         if f.name == EXTRA:
             continue
-        known.add(f.name)
-        path = _join(where, f.name)
-        if f.name not in data:
+        key = key_of(cls, f)
+        known.add(key)
+        path = _join(where, key)
+        if key not in data:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 problems.append(Problem(path, "is required"))
             continue
         if "by_kind" in f.metadata:
-            key, table = f.metadata["by_kind"]
-            chosen = table.get(data.get(key)) if isinstance(data.get(key), str) else None
-            if chosen is not None and data[f.name] is not None:
-                kwargs[f.name] = _model(chosen, data[f.name], path, strict, problems)
-            elif data[f.name] is not None and key in data and data.get(key) in _kinds(cls, key):
-                problems.append(Problem(path, f"a {data[key]} has none"))
+            sib, table = f.metadata["by_kind"]
+            chosen = table.get(data.get(sib)) if isinstance(data.get(sib), str) else None
+            if chosen is not None and data[key] is not None:
+                kwargs[f.name] = _model(chosen, data[key], path, strict, problems)
+            elif data[key] is not None and sib in data and data.get(sib) in _kinds(cls, sib):
+                problems.append(Problem(path, f"a {data[sib]} has none"))
             continue
         bounds = f.metadata.get("bounds")
-        kwargs[f.name] = _value(hints[f.name], data[f.name], path, strict, problems, bounds)
+        kwargs[f.name] = _value(hints[f.name], data[key], path, strict, problems, bounds)
     unknown = {k: v for k, v in data.items() if k not in known}
     if unknown:
         if strict:

@@ -139,3 +139,13 @@ def test_parse_accepts_exactly_what_the_pattern_states(text: str) -> None:
 def test_a_site_tag_out_of_range_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         ids.site_id(1 << ids.TAG_BITS)
+
+
+@given(st.lists(st.text(max_size=8), max_size=4), st.lists(st.text(max_size=8), max_size=4))
+def test_derived_ids_are_hub_ids_and_a_function_of_their_parts(a: list[str], b: list[str]) -> None:
+    first = ids.derived_hub_id(*a)
+    assert ids.is_id(first) and ids.origin_of(first) == "hub"
+    assert uuid.UUID(hex=first).version == 4
+    assert ids.derived_hub_id(*a) == first
+    if a != b:
+        assert ids.derived_hub_id(*b) != first  # ("ab",) and ("a", "b") differ too

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from atoll.errors import InvalidInput
 from atoll.resources import FACTS, SPECS, Desired, Meta, Model, Observed, ServerSpec, versions
-from atoll.resources.fields import Bounds
+from atoll.resources.fields import Bounds, wire_name
 
 HEX32 = st.from_regex(r"[0-9a-f]{32}", fullmatch=True)
 TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
@@ -233,3 +233,26 @@ def test_garbage_is_refused_never_crashes(garbage: object) -> None:
             assert exc.problems
         else:
             assert obj.to_wire()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Sol(Model):
+    WIRE_CASE = "camel"
+    OMIT_NONE = True
+    vnf_instance_id: str
+    grant_id: str | None = None
+    links: typing.Mapping[str, str] = dataclasses.field(
+        default_factory=dict, metadata=wire_name("_links")
+    )
+
+
+def test_camel_case_models_name_wire_keys_and_leave_out_unset_attributes() -> None:
+    value = Sol.from_wire({"vnfInstanceId": "i", "_links": {"self": "/i"}})
+    assert value.vnf_instance_id == "i" and value.links == {"self": "/i"}
+    assert value.to_wire() == {"vnfInstanceId": "i", "_links": {"self": "/i"}}
+    with pytest.raises(InvalidInput) as caught:
+        Sol.from_wire({"vnf_instance_id": "i"}, where="body", strict=True)
+    assert [str(p) for p in caught.value.problems] == [
+        "body.vnfInstanceId: is required",
+        "body.vnf_instance_id: unknown field; known: _links, grantId, vnfInstanceId",
+    ]
