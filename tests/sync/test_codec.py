@@ -241,3 +241,28 @@ def test_a_full_changes_frame_of_servers_fits_the_maximum_size() -> None:
     data = codec.encode(frames.Changes(v=2, revision=frames.MAX_ITEMS, items=items))
     assert len(data) <= codec.DEFAULT_MAX_FRAME
     assert codec.decode(data) == frames.Changes(v=2, revision=frames.MAX_ITEMS, items=items)
+
+
+@pytest.mark.parametrize("spec", ["ab", 5, [[1, 2, 3]], [1]])
+def test_an_old_model_version_object_with_a_spec_that_is_not_a_map_is_a_frame_error(
+    spec: object,
+) -> None:
+    old = {"v": 1, "kind": "server", "id": "d" * 32, "spec": spec}
+    assert "items[0].object.spec" in refused(changes_frame({"object": old}))
+
+
+def test_a_desired_object_with_a_null_spec_is_a_frame_error() -> None:
+    assert "items[0].object.spec" in refused(
+        changes_frame({"object": {**server("d" * 32, 5), "spec": None}})
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([1, 2, 3]), st.data())
+def test_mutated_objects_in_a_change_only_ever_raise_frame_error(
+    version: int, data: st.DataObject
+) -> None:
+    wire: Any = {**server("d" * 32, 5), "v": version}
+    for _ in range(data.draw(st.integers(1, 4))):
+        wire = mutate(wire, data.draw)
+    decode_only_frame_errors(changes_frame({"object": wire}))
