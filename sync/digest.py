@@ -65,7 +65,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from atoll.sync.frames import MAX_ITEMS, Digest, DigestRange
+from atoll.sync.frames import MAX_ITEMS, MAX_KEY, Digest, DigestRange
 
 BUCKETS = 16  # a differing range with many items is split into this many
 LIST_BELOW = 32  # a range with fewer items than this is listed, not fingerprinted
@@ -141,6 +141,9 @@ class Items:
         for a, b in itertools.pairwise(self._keys):
             if a == b:
                 raise ValueError(f"key {a!r} appears twice")
+        for key in self._keys:
+            if not 0 < len(key) <= MAX_KEY:
+                raise ValueError(f"key {key[:MAX_KEY]!r} is not 1-{MAX_KEY} characters")
         sums = [0] * (len(ordered) + 1)
         total = 0
         for i, (key, revision) in enumerate(ordered, 1):

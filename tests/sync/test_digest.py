@@ -149,9 +149,11 @@ def test_a_split_boundary_separates_neighbours(pair: list[str]) -> None:
     assert below < sep <= at and at.startswith(sep)
 
 
-def test_keys_must_be_unique() -> None:
+def test_keys_must_be_unique_and_fit_a_frame() -> None:
     with pytest.raises(ValueError, match="twice"):
         Items([("a/1", 1), ("a/1", 2)])
+    with pytest.raises(ValueError, match="characters"):
+        Items([("a/" + "x" * frames.MAX_KEY, 1)])
 
 
 def items_of(n: int, prefix: str = "server/") -> Items:
