@@ -19,7 +19,7 @@ from typing import Any
 import msgpack
 
 from atoll.errors import InvalidInput
-from atoll.resources.fields import EXTRA
+from atoll.resources.fields import EXTRA, key_of
 from atoll.resources.fields import encode as plain
 from atoll.resources.model import Model
 from atoll.sync.frames import FRAMES, Frame
@@ -51,12 +51,13 @@ def _compact(model: Model) -> dict[str, Any]:
         value = getattr(model, f.name)
         if f.default is not dataclasses.MISSING and value == f.default:
             continue
+        key = key_of(type(model), f)
         if isinstance(value, Model):
-            out[f.name] = _compact(value)
+            out[key] = _compact(value)
         elif isinstance(value, tuple):
-            out[f.name] = [_compact(v) if isinstance(v, Model) else plain(v) for v in value]
+            out[key] = [_compact(v) if isinstance(v, Model) else plain(v) for v in value]
         else:
-            out[f.name] = plain(value)
+            out[key] = plain(value)
     for key, item in model.extra.items():
         out.setdefault(key, item)
     return out
