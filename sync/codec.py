@@ -1,6 +1,10 @@
 """Frame bytes <-> frame models: the only place the sync protocol's bytes are read or written.
 
-:func:`encode` writes a frame as one msgpack map (``t``, ``v``, ``n`` and its fields);
+:func:`encode` writes a frame as one msgpack map (``t``, ``v``, ``n`` and its fields),
+leaving out every field of the frame and of the models in it (changes, facts, ranges) that
+is at its default: decoding fills defaults back in, so defaults are part of the protocol
+version and never change within one. Fields a newer peer sent (``extra``) are written back;
+objects carried inside (a change's desired object, a fact's body) are written whole.
 :func:`decode` reads one back, refusing with :class:`FrameError` (a code and a message naming
 what is wrong and where) anything that is too large, not msgpack, not a map, of an unknown
 type or not valid as its type. A receiver answers a FrameError with an ``error`` frame and
@@ -9,11 +13,15 @@ closes that one connection; nothing else is affected.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import msgpack
 
 from atoll.errors import InvalidInput
+from atoll.resources.fields import EXTRA, key_of
+from atoll.resources.fields import encode as plain
+from atoll.resources.model import Model
 from atoll.sync.frames import FRAMES, Frame
 
 DEFAULT_MAX_FRAME = 1 << 20  # 1 MiB: a changes frame of 1000 small objects fits
@@ -29,9 +37,30 @@ class FrameError(Exception):
 
 
 def encode(frame: Frame) -> bytes:
-    wire: dict[str, Any] = {"t": frame.TYPE, **frame.to_wire()}
+    wire: dict[str, Any] = {"t": frame.TYPE, **_compact(frame)}
     data: bytes = msgpack.packb(wire, use_bin_type=True)
     return data
+
+
+def _compact(model: Model) -> dict[str, Any]:
+    """``model`` on the wire without the fields at their defaults."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(model):
+        if f.name == EXTRA:
+            continue
+        value = getattr(model, f.name)
+        if f.default is not dataclasses.MISSING and value == f.default:
+            continue
+        key = key_of(type(model), f)
+        if isinstance(value, Model):
+            out[key] = _compact(value)
+        elif isinstance(value, tuple):
+            out[key] = [_compact(v) if isinstance(v, Model) else plain(v) for v in value]
+        else:
+            out[key] = plain(value)
+    for key, item in model.extra.items():
+        out.setdefault(key, item)
+    return out
 
 
 def decode(data: bytes, *, max_frame: int = DEFAULT_MAX_FRAME) -> Frame:

@@ -13,12 +13,16 @@ path (``items[3].op``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, ClassVar, Literal
 
+from atoll.errors import InvalidInput, Problem
+from atoll.resources.envelope import SPECS, Desired, Observed
 from atoll.resources.fields import bounded
-from atoll.resources.model import ID, ID_HINT, Model
+from atoll.resources.model import ID, ID_HINT, Model, at
 
-MAX_ITEMS = 1000  # items in one changes/facts/snapshot frame
+MAX_ITEMS = 1000  # items in one changes/facts/snapshot frame, ranges in one digest frame
+MAX_KEY = 128  # characters in a digest key or range bound
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -64,8 +68,11 @@ class Welcome(Frame):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Change(Model):
     """One hub write that concerns the site. ``object`` is a :class:`atoll.resources.Desired`
-    on the wire (``None`` for a delete); ``override`` marks intent the NOC chose over the
-    site's own change (``atoll conflict resolve --keep hub``)."""
+    on the wire (``None`` for a delete), naming the same kind and id, with ``hub_revision``
+    equal to ``revision``; the codec checks that, and :attr:`desired` is the decoded model
+    (read it rather than decoding ``object`` again). Kinds that are not desired objects
+    (identity data) carry a map. ``override`` marks intent the NOC chose over the site's own
+    change (``atoll conflict resolve --keep hub``)."""
 
     WHAT = "change"
     revision: int = bounded(low=1)
@@ -75,6 +82,42 @@ class Change(Model):
     object: Any = None
     override: bool = False
     repair: bool = False  # sent by anti-entropy, not by the change feed
+
+    @functools.cached_property
+    def desired(self) -> Desired | None:
+        """``object`` as a :class:`Desired` (``None`` for a delete or a kind that is not a
+        desired object, such as identity data); decoded once, when the frame is checked."""
+        if self.op != "put" or self.kind not in SPECS:
+            return None
+        return Desired.from_wire(self.object, where="object")
+
+    def problems(self, where: str) -> list[Problem]:
+        if self.op == "delete":
+            if self.object is not None:
+                return [Problem(at(where, "object"), "a delete carries no object")]
+            return []
+        if self.kind not in SPECS:
+            if not isinstance(self.object, dict):
+                return [Problem(at(where, "object"), "a put carries an object")]
+            return []
+        try:
+            desired = self.desired
+        except InvalidInput as exc:
+            return [Problem(at(where, p.where), p.what) for p in exc.problems]
+        assert desired is not None
+        wrong = [
+            (name, theirs, ours)
+            for name, theirs, ours in (
+                ("kind", desired.kind, self.kind),
+                ("meta.id", desired.meta.id, self.id),
+                ("hub_revision", desired.hub_revision, self.revision),
+            )
+            if theirs != ours
+        ]
+        return [
+            Problem(at(at(where, "object"), name), f"is {theirs!r}; the change says {ours!r}")
+            for name, theirs, ours in wrong
+        ]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -107,12 +150,20 @@ class Snapshot(Frame):
 class Fact(Model):
     """One numbered fact from the site's outbox. ``body`` by ``type``: ``status`` an
     :class:`atoll.resources.Observed`; ``event`` ``{kind, id, reason, message, at}``;
-    ``operation`` a site-authored operation record; ``telemetry`` a batch of rollups."""
+    ``operation`` a site-authored operation record; ``telemetry`` a batch of rollups. The
+    codec checks that a body is a map, and a status an Observed."""
 
     WHAT = "fact"
     seq: int = bounded(low=1)
     type: Literal["status", "event", "operation", "telemetry"]
     body: Any = None
+
+    def problems(self, where: str) -> list[Problem]:
+        if not isinstance(self.body, dict):
+            return [Problem(at(where, "body"), f"a {self.type} fact's body is an object")]
+        if self.type == "status":
+            return Observed.check(self.body, where=at(where, "body"))
+        return []
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -151,11 +202,50 @@ class DigestRange(Model):
     """A range ``[lo, hi)`` of object keys: its count and fingerprint, or its items."""
 
     WHAT = "digest range"
-    lo: str = bounded(high=128)
-    hi: str = bounded(high=128)  # "" means the end of the key space
+    lo: str = bounded(high=MAX_KEY)
+    hi: str = bounded(high=MAX_KEY)  # "" means the end of the key space
     count: int = bounded(0, low=0)
-    fingerprint: str = bounded("", high=64)
-    items: Any = None  # [[key, hub revision], ...] when the range is listed (codec checks)
+    fingerprint: str = bounded("", pattern=r"([0-9a-f]{32})?", hint="must be 32 hex digits")
+    items: Any = None  # [[key, hub revision], ...] sorted, when the range is listed
+
+    def problems(self, where: str) -> list[Problem]:
+        if self.hi and self.lo >= self.hi:
+            return [Problem(at(where, "hi"), "must be above lo (or empty: the end)")]
+        if self.items is None:
+            return []
+        problem = _listing_problem(self.items, self.lo, self.hi)
+        if problem:
+            return [Problem(at(where, "items"), problem)]
+        if self.fingerprint:
+            return [Problem(at(where, "fingerprint"), "a listed range has no fingerprint")]
+        if self.count != len(self.items):
+            return [
+                Problem(at(where, "count"), f"is {self.count}; the range lists {len(self.items)}")
+            ]
+        return []
+
+
+def _listing_problem(items: object, lo: str, hi: str) -> str | None:
+    """What is wrong with a digest range's ``items``, if anything."""
+    if not isinstance(items, list):
+        return "must be a list of [key, revision] pairs"
+    if len(items) > MAX_ITEMS:
+        return f"must have at most {MAX_ITEMS} items"
+    previous = None
+    for i, item in enumerate(items):
+        if not (isinstance(item, list) and len(item) == 2):
+            return f"[{i}] must be a [key, revision] pair"
+        key, revision = item
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY or not key.isprintable():
+            return f"[{i}] key must be 1-{MAX_KEY} printable characters"
+        if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
+            return f"[{i}] revision must be an integer >= 0"
+        if key < lo or (hi and key >= hi):
+            return f"[{i}] key {key!r} is outside the range"
+        if previous is not None and key <= previous:
+            return f"[{i}] keys must be sorted and unique"
+        previous = key
+    return None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

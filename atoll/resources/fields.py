@@ -153,6 +153,8 @@ def _model(cls: type[Any], data: object, where: str, strict: bool, problems: lis
                 kwargs[f.name] = _model(chosen, data[key], path, strict, problems)
             elif data[key] is not None and sib in data and data.get(sib) in _kinds(cls, sib):
                 problems.append(Problem(path, f"a {data[sib]} has none"))
+            elif data[key] is None and f.default is dataclasses.MISSING:
+                problems.append(Problem(path, "must be an object"))
             continue
         bounds = f.metadata.get("bounds")
         kwargs[f.name] = _value(hints[f.name], data[key], path, strict, problems, bounds)

@@ -42,8 +42,11 @@ OLDEST_ACCEPTED = 1
 
 
 def _v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
-    spec = dict(payload.get("spec") or {})
-    name = spec.pop("name", None)
+    spec: Any = payload.get("spec") or {}
+    name = None
+    if isinstance(spec, Mapping):  # anything else stays as it is for the decoder to refuse
+        spec = dict(spec)
+        name = spec.pop("name", None)
     out = {k: v for k, v in payload.items() if k not in ("spec", "id", "v")}
     out.update(
         meta={"id": payload.get("id"), "name": name},
