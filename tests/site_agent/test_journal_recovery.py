@@ -20,7 +20,7 @@ from tests.site_agent.site_harness import Site, lan, make_site
 EMPTY: dict[str, list[str]] = {
     "domains": [],
     "ports": [],
-    "networks": [],
+    "nics": [],
     "storage": [],
     "instance_dirs": [],
 }
@@ -46,7 +46,7 @@ async def _create(site: Site) -> str:
         "name": "vm",
         "flavor": "tiny",
         "image": "cirros",
-        "networks": ["lan"],
+        "nics": [{"network": "lan"}],
         "volumes": ["data"],
     }
     return str((await site.resources.create_server(body))["id"])
