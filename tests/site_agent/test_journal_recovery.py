@@ -20,7 +20,7 @@ from tests.site_agent.site_harness import Site, lan, make_site
 EMPTY: dict[str, list[str]] = {
     "domains": [],
     "ports": [],
-    "nics": [],
+    "networks": [],
     "storage": [],
     "instance_dirs": [],
 }
