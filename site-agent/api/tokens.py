@@ -6,7 +6,6 @@ from aiohttp import web
 
 from atoll.api.routing import Route
 from atoll.api.schema import Field, Shape
-from atoll.errors import InvalidInput, Problem
 from atoll.site_agent.api.bodies import json_object
 from atoll.site_agent.api.middleware import CTX
 from atoll.site_agent.api.objects import reply
@@ -15,7 +14,13 @@ REQUEST = Shape(
     "TokenRequest",
     {
         "name": Field("string", max_length=63, description="the credential's name (admin)"),
-        "secret": Field("string", required=True, max_length=1024, description="its secret"),
+        "secret": Field(
+            "string",
+            required=True,
+            min_length=1,
+            max_length=1024,
+            description="the local admin credential printed at first start",
+        ),
     },
 )
 ISSUED = Shape(
@@ -30,15 +35,8 @@ ISSUED = Shape(
 async def create(request: web.Request) -> web.Response:
     auth, source = request.app[CTX].auth, request.remote or "unknown"
     await auth.throttle.admit(source)  # an address that failed too often: before reading
-    body = await json_object(request)
-    name, secret = body.get("name", "admin"), body.get("secret")
-    if not isinstance(name, str) or not isinstance(secret, str) or not secret:
-        raise InvalidInput(
-            "a token request needs the credential",
-            [Problem("body.secret", "must be the local admin credential")],
-        )
-    body = REQUEST.validate(body)
-    issued = await auth.issue(name, secret, source)
+    body = REQUEST.validate(await json_object(request))
+    issued = await auth.issue(body.get("name", "admin"), body["secret"], source)
     return reply(issued, status=201)
 
 
