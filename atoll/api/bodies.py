@@ -10,6 +10,7 @@ refused in a request.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -72,13 +73,22 @@ class ModelBody(Generic[M]):
                 problems.append(Problem(f"{where}.{key}", "is set by the site, not by a request"))
                 del fields[key]
         spec, more = decode(self.model, fields, where, True)
-        problems += more
+        problems += [self._named_known(p, where) for p in more]
         if problems:
             raise InvalidInput(
                 f"the {self.model.WHAT.removesuffix(' spec')} is not valid", problems
             )
         assert isinstance(spec, self.model)
         return name, spec
+
+    def _named_known(self, problem: Problem, where: str) -> Problem:
+        """An unknown top-level field's problem lists what a request may send."""
+        top = problem.where.removeprefix(f"{where}.")
+        if not problem.what.startswith("unknown field") or "." in top or "[" in top:
+            return problem
+        allowed = {"name", *(f.name for f in dataclasses.fields(self.model))}
+        known = ", ".join(sorted(allowed - {"extra", *self.not_settable}))
+        return Problem(problem.where, f"unknown field; known: {known}")
 
 
 @dataclass(frozen=True)

@@ -176,3 +176,15 @@ def test_free_text_refuses_control_characters() -> None:
             assert {p.where for p in exc.problems} == {"body.flavor", "body.ssh_keys[0]"}
         else:
             raise AssertionError(f"{bad!r} was accepted")
+
+
+def test_an_unknown_field_is_named_with_what_a_request_may_send() -> None:
+    body = {"name": "a", "flavor": "x", "image": "y", "bogus": 1, "nics": [{"network": "n"}]}
+    try:
+        specs.SERVER.parse(body)
+    except InvalidInput as exc:
+        (problem,) = exc.problems
+        assert problem.where == "body.bogus"
+        assert "nics" in problem.what and "ports" not in problem.what
+    else:
+        raise AssertionError("an unknown field was accepted")
