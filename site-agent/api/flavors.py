@@ -7,9 +7,11 @@ from atoll.site_agent import specs
 from atoll.site_agent.api.objects import crud, view
 from atoll.site_agent.resources import Resources
 
-
-async def create(resources: Resources, body: object) -> dict[str, object]:
-    return await resources.create_flavor(body)
-
-
-ROUTES = crud("flavor", "flavors", create, specs.FLAVOR, view("flavor", FlavorSpec), delete=False)
+ROUTES = crud(
+    "flavor",
+    "flavors",
+    Resources.create_flavor,
+    specs.FLAVOR,
+    view("flavor", FlavorSpec),
+    delete=False,
+)

@@ -66,10 +66,6 @@ MAX_TAIL = 1 << 20
 TAIL = Field("integer", minimum=1, maximum=MAX_TAIL, description="bytes from the end (65536)")
 
 
-async def create(resources: Resources, body: object) -> dict[str, object]:
-    return await resources.create_server(body)
-
-
 def action(name: str, shape: Shape) -> Route:
     async def act(request: web.Request) -> web.Response:
         body = shape.validate(await json_object(request, optional=True))
@@ -104,7 +100,7 @@ async def console(request: web.Request) -> web.Response:
     return reply({"console": {"server": server["id"], "output": text}})
 
 
-ROUTES = crud("server", "servers", create, specs.SERVER, SERVER, created=202)
+ROUTES = crud("server", "servers", Resources.create_server, specs.SERVER, SERVER, created=202)
 ROUTES += [action(name, shape) for name, shape in ACTIONS.items()]
 ROUTES.append(
     Route(

@@ -32,10 +32,6 @@ ACTIONS = {
 }
 
 
-async def create(resources: Resources, body: object) -> dict[str, object]:
-    return await resources.create_volume(body)
-
-
 def action(name: str, shape: Shape) -> Route:
     async def act(request: web.Request) -> web.Response:
         body = shape.validate(await json_object(request, optional=True))
@@ -57,5 +53,5 @@ def action(name: str, shape: Shape) -> Route:
     )
 
 
-ROUTES = crud("volume", "volumes", create, specs.VOLUME, VOLUME, created=202)
+ROUTES = crud("volume", "volumes", Resources.create_volume, specs.VOLUME, VOLUME, created=202)
 ROUTES += [action(name, shape) for name, shape in ACTIONS.items()]
