@@ -4,7 +4,7 @@ the check and the schema the OpenAPI document shows.
 A create body is the object's ``name`` beside the fields of its spec (``{"name": "web-1",
 "flavor": "small", "nics": [{"network": "lan"}]}``). The spec is decoded strictly (unknown
 fields refused), every problem reported at once with its path (``body.nics[0].network``);
-fields the receiving side fills in itself (``settable=False``, e.g. a server's ports) are
+fields the receiving side fills in itself (``not_settable``, e.g. a server's ports) are
 refused in a request.
 """
 
