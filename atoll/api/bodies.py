@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from atoll.api.schema import Body, Field
 from atoll.errors import InvalidInput, Problem
 from atoll.jsonbody import JSON
-from atoll.resources.fields import decode, schema
+from atoll.resources.fields import EXTRA, decode, key_of, schema
 from atoll.resources.model import NAME, NAME_HINT, Model
 
 M = TypeVar("M", bound=Model)
@@ -86,8 +86,9 @@ class ModelBody(Generic[M]):
         top = problem.where.removeprefix(f"{where}.")
         if not problem.what.startswith("unknown field") or "." in top or "[" in top:
             return problem
-        allowed = {"name", *(f.name for f in dataclasses.fields(self.model))}
-        known = ", ".join(sorted(allowed - {"extra", *self.not_settable}))
+        fields = [f for f in dataclasses.fields(self.model) if f.name != EXTRA]
+        allowed = {"name", *(key_of(self.model, f) for f in fields)}
+        known = ", ".join(sorted(allowed - set(self.not_settable)))
         return Problem(problem.where, f"unknown field; known: {known}")
 
 

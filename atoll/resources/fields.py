@@ -288,21 +288,23 @@ def _fmt(x: float | None) -> str:
 
 
 def schema(cls: type[Any], *, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The JSON Schema of the model ``cls`` as a strict decode reads it (unknown fields
-    refused): the same annotations and bounds the decoder checks, so a document built on it
-    cannot drift from the checks. Rules between fields (``Model.problems``) are not in it."""
+    """The JSON Schema of the model ``cls`` as a strict decode reads it (its wire keys; unknown
+    fields refused): the same annotations and bounds the decoder checks, so a document built
+    on it cannot drift from the checks. Rules between fields (``Model.problems``) are not in
+    it; ``leave_out`` names wire keys a request may not send."""
     hints = _hints(cls)
     properties: dict[str, Any] = {}
     required: list[str] = []
     for f in dataclasses.fields(cls):
-        if f.name == EXTRA or f.name in leave_out:
+        key = key_of(cls, f)
+        if f.name == EXTRA or key in leave_out:
             continue
         if "by_kind" in f.metadata:
-            properties[f.name] = {"type": ["object", "null"]}
+            properties[key] = {"type": ["object", "null"]}
         else:
-            properties[f.name] = _schema(hints[f.name], f.metadata.get("bounds"))
+            properties[key] = _schema(hints[f.name], f.metadata.get("bounds"))
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            required.append(f.name)
+            required.append(key)
     out: dict[str, Any] = {
         "type": "object",
         "properties": properties,
