@@ -45,7 +45,12 @@ async def _audit_500(tmp: Path) -> tuple[float, float]:
         await lan(site, "10.0.0.0/20")
         for i in range(500):
             await site.resources.create_server(
-                {"name": f"vm{i}", "flavor": "tiny", "image": "cirros", "networks": ["lan"]}
+                {
+                    "name": f"vm{i}",
+                    "flavor": "tiny",
+                    "image": "cirros",
+                    "nics": [{"network": "lan"}],
+                }
             )
         await site.reconciler.reconcile_once()
 
@@ -131,7 +136,7 @@ class RealSite:
             "flavor": "bench",
             "image": "blank",
             "kernel": "tiny-kernel",
-            "networks": ["lan"],
+            "nics": [{"network": "lan"}],
         }
         start = time.perf_counter()
         sid = str(self.agent.call("POST", "/v1/servers", body)["server"]["id"])
@@ -142,7 +147,7 @@ class RealSite:
     def delete(self, sid: str) -> None:
         self.agent.call("DELETE", f"/v1/servers/{sid}")
         deadline = time.monotonic() + 60
-        while any(s["id"] == sid for s in self.agent.call("GET", "/v1/servers")["servers"]):
+        while any(s["id"] == sid for s in self.agent.call("GET", "/v1/servers")["items"]):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"server {sid} not deleted")
             time.sleep(0.1)

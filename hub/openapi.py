@@ -1,146 +1,21 @@
-"""The OpenAPI 3.1 document, generated from the same routes and shapes the API runs on."""
+"""The hub's OpenAPI 3.1 document, generated from the same routes and shapes the API runs on
+(by the shared core, :mod:`atoll.api.openapi`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from atoll import __version__
-from atoll.hub.api.replies import LIMIT, MARKER
+from atoll.api.openapi import ERROR_SCHEMA as ERROR_SCHEMA  # tests read it here
+from atoll.api.openapi import document as api_document
 from atoll.hub.api.routing import Route
 from atoll.jsonbody import JSON
 
-ERROR_SCHEMA: JSON = {
-    "type": "object",
-    "required": ["error"],
-    "additionalProperties": False,
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "request_id"],
-            "additionalProperties": False,
-            "properties": {
-                "code": {"type": "string", "description": "stable, for programs"},
-                "message": {"type": "string", "description": "for people: what to do"},
-                "request_id": {"type": "string"},
-                "problems": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["where", "what"],
-                        "additionalProperties": False,
-                        "properties": {"where": {"type": "string"}, "what": {"type": "string"}},
-                    },
-                },
-            },
-        }
-    },
-}
-
-_REQUEST_ID = {"X-Request-Id": {"schema": {"type": "string"}, "description": "for support"}}
-_ETAG = {"ETag": {"schema": {"type": "string"}, "description": "the object's revision"}}
-
-
-def _parameters(route: Route) -> list[JSON]:
-    params: list[JSON] = [
-        {"name": name, "in": "path", "required": True, "schema": spec.schema()}
-        for name, spec in route.path_params.items()
-    ]
-    if route.paged:
-        params.append({"name": "limit", "in": "query", "schema": LIMIT.schema()})
-        params.append({"name": "marker", "in": "query", "schema": MARKER.schema()})
-    for name, spec in route.query.items():
-        params.append({"name": name, "in": "query", "schema": spec.schema()})
-    if route.etag and route.method in ("PATCH", "PUT", "DELETE"):
-        params.append(
-            {
-                "name": "If-Match",
-                "in": "header",
-                "description": "the ETag read earlier; a stale one answers 409",
-                "schema": {"type": "string", "pattern": r'^(\*|(W/)?"?[1-9][0-9]{0,17}"?)$'},
-            }
-        )
-    return params
-
-
-def _success(route: Route) -> JSON:
-    headers = dict(_REQUEST_ID)
-    if route.etag and route.method != "DELETE":
-        headers.update(_ETAG)
-    if route.raw_response:
-        raw = {"type": "string", "contentEncoding": "binary"}
-        content = {media: {"schema": raw} for media in route.raw_response}
-        return {"description": route.summary, "headers": headers, "content": content}
-    if route.response is None:
-        return {"description": "done", "headers": headers}
-    schema = route.response.schema()
-    if route.paged:
-        schema = {
-            "type": "object",
-            "required": ["items", "next_marker"],
-            "additionalProperties": False,
-            "properties": {
-                "items": {"type": "array", "items": schema},
-                "next_marker": {"type": ["string", "null"], "description": "pass as ?marker="},
-            },
-        }
-    return {
-        "description": route.summary,
-        "headers": headers,
-        "content": {"application/json": {"schema": schema}},
-    }
-
-
-def operation(route: Route) -> JSON:
-    op: JSON = {
-        "operationId": route.name,
-        "summary": route.summary,
-        **({"description": route.description} if route.description else {}),
-        "tags": [route.name.split(".")[0]],
-        "security": [] if route.public else [{"bearer": []}, {"authToken": []}],
-        "responses": {
-            str(route.status): _success(route),
-            "4XX": {
-                "description": "the request was refused; the body says why",
-                "headers": _REQUEST_ID,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            },
-        },
-    }
-    params = _parameters(route)
-    if params:
-        op["parameters"] = params
-    if route.raw_body:
-        raw = {"type": "string", "format": "binary"}
-        op["requestBody"] = {
-            "required": True,
-            "content": {media: {"schema": raw} for media in route.raw_body},
-        }
-    if route.body is not None:
-        op["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": route.body.schema()}},
-        }
-    return op
+TITLE = "Atoll hub API"
+DESCRIPTION = (
+    "Identity, catalog and site registry of an Atoll fleet. Errors share one shape; every "
+    "response carries X-Request-Id."
+)
 
 
 def document(routes: Iterable[Route]) -> JSON:
-    paths: JSON = {}
-    for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = operation(route)
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Atoll hub API",
-            "version": __version__,
-            "description": "Identity, catalog and site registry of an Atoll fleet. Errors "
-            "share one shape; every response carries X-Request-Id.",
-        },
-        "paths": paths,
-        "components": {
-            "schemas": {"Error": ERROR_SCHEMA},
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "authToken": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"},
-            },
-        },
-    }
+    return api_document(routes, title=TITLE, description=DESCRIPTION)

@@ -5,9 +5,10 @@
   ``atoll site-agent config show [--config F] [-f json]``: the effective settings by
   section, with where each value came from (secrets as ``***``).
 - ``atoll server|network|volume ...``: talk to one agent directly (``--site-url URL``, a
-  token from ``--token`` or ``ATOLL_SITE_TOKEN``). Every group has the same shape: ``list``,
-  ``show REF``, ``create ...``, ``delete REF`` and the resource's actions; list/show/create
-  take ``-f json``.
+  token from ``--token`` or ``ATOLL_SITE_TOKEN``), or to a site through the hub
+  (``--site NAME``, the hub connection of ``atoll login``; see :mod:`.cli_target`). Every
+  group has the same shape: ``list``, ``show REF``, ``create ...``, ``delete REF`` and the
+  resource's actions; list/show/create take ``-f json``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Any
 from atoll.cli import Subparsers
 from atoll.output import add_format_option, emit
 from atoll.printable import escape
+from atoll.site_agent.cli_target import DEFAULT_URL, add_target_options, target
 
-DEFAULT_URL = "http://127.0.0.1:8471"
 COLUMNS = {
     "server": ["id", "name", "status", "flavor", "image", "networks"],
     "network": ["id", "name", "segment_type", "vlan_id", "status"],
@@ -86,7 +87,7 @@ def _agent_group(groups: Subparsers) -> None:
 
 
 def _images(args: argparse.Namespace) -> int:
-    images = _client(args).request_json("GET", "/v1/images")["images"]
+    images = _client(args).list_all("/v1/images")
     emit(images, args.format, ["id", "format", "virtual_size", "size"])
     return 0
 
@@ -196,65 +197,82 @@ def _command(
     return parser
 
 
+def _resource_command(
+    cmds: Any, name: str, help_: str, fn: Callable[[argparse.Namespace], int], *, fmt: bool = True
+) -> argparse.ArgumentParser:
+    """A command of the server/network/volume groups: to one agent or through the hub."""
+    parser: argparse.ArgumentParser = cmds.add_parser(name, help=help_)
+    add_target_options(parser)
+    if fmt:
+        add_format_option(parser)
+    parser.set_defaults(func=fn)
+    return parser
+
+
 def _crud(cmds: Any, kind: str, plural: str) -> None:
     def list_(args: argparse.Namespace) -> int:
-        emit(_client(args).request_json("GET", f"/v1/{plural}")[plural], args.format, COLUMNS[kind])
+        where = target(args)
+        emit([where.row(o) for o in where.list(kind)], args.format, COLUMNS[kind])
         return 0
 
     def show(args: argparse.Namespace) -> int:
-        emit(_client(args).request_json("GET", f"/v1/{plural}/{args.ref}")[kind], args.format)
+        emit(target(args).show(kind, args.ref), args.format)
         return 0
 
     def delete(args: argparse.Namespace) -> int:
-        _client(args).request_json("DELETE", f"/v1/{plural}/{args.ref}")
+        target(args).delete(kind, args.ref)
         print(f"{kind} {args.ref} is being deleted")
         return 0
 
-    _command(cmds, "list", f"list {plural}", list_, fmt=True)
-    _command(cmds, "show", f"show one {kind}", show, fmt=True).add_argument(
+    _resource_command(cmds, "list", f"list {plural}", list_)
+    _resource_command(cmds, "show", f"show one {kind}", show).add_argument("ref", help="id or name")
+    _resource_command(cmds, "delete", f"delete a {kind}", delete, fmt=False).add_argument(
         "ref", help="id or name"
     )
-    _command(cmds, "delete", f"delete a {kind}", delete).add_argument("ref", help="id or name")
 
 
 def _create(
-    kind: str, plural: str, body: Callable[[argparse.Namespace], dict[str, Any]]
-) -> Callable[[argparse.Namespace], int]:
+    cmds: Any, kind: str, name: str, spec: Callable[[argparse.Namespace], dict[str, Any]]
+) -> argparse.ArgumentParser:
+    """``create``: the spec (the typed model's fields) to an agent or to the hub."""
+
     def create(args: argparse.Namespace) -> int:
-        made = _client(args).request_json("POST", f"/v1/{plural}", body(args))[kind]
-        emit(made, args.format)
+        emit(target(args).create(kind, args.name, spec(args)), args.format)
         return 0
 
-    return create
+    parser = _resource_command(cmds, name, f"create a {kind}", create)
+    parser.add_argument(
+        "--project", help="with --site and a system-scoped token: the project that owns it"
+    )
+    return parser
 
 
 def _action(
-    kind: str, plural: str, action: str, body: Callable[[argparse.Namespace], dict[str, Any]]
-) -> Callable[[argparse.Namespace], int]:
+    cmds: Any, kind: str, action: str, body: Callable[[argparse.Namespace], dict[str, Any]]
+) -> argparse.ArgumentParser:
     def act(args: argparse.Namespace) -> int:
-        result = _client(args).request_json(
-            "POST", f"/v1/{plural}/{args.ref}/actions/{action}", body(args)
-        )
-        emit(result[kind], args.format)
+        emit(target(args).action(kind, args.ref, action, body(args)), args.format)
         return 0
 
-    return act
+    parser = _resource_command(cmds, action, f"{action} a {kind}", act)
+    parser.add_argument("ref", help="id or name")
+    return parser
 
 
 def _server_group(groups: Subparsers) -> None:
-    parser = groups.add_parser("server", help="servers on one site agent (--site-url)")
+    parser = groups.add_parser(
+        "server", help="servers on one site agent (--site-url) or a site through the hub (--site)"
+    )
     cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _crud(cmds, "server", "servers")
 
-    def body(args: argparse.Namespace) -> dict[str, Any]:
+    def spec(args: argparse.Namespace) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "name": args.name,
             "flavor": args.flavor,
-            "networks": args.network or [],
+            "nics": [{"network": n} for n in args.network or []],
             "volumes": args.volume or [],
-            "restart_policy": args.restart_policy,
         }
-        for key in ("image", "kernel", "ramdisk", "kernel_cmdline"):
+        for key in ("image", "kernel", "ramdisk", "kernel_cmdline", "restart_policy"):
             if getattr(args, key):
                 out[key] = getattr(args, key)
         if args.ssh_key:
@@ -263,9 +281,7 @@ def _server_group(groups: Subparsers) -> None:
             out["user_data"] = Path(args.user_data).read_text()
         return out
 
-    create = _command(
-        cmds, "create", "create a server", _create("server", "servers", body), fmt=True
-    )
+    create = _create(cmds, "server", "create", spec)
     create.add_argument("name")
     create.add_argument("--flavor", required=True)
     create.add_argument("--image", help="disk image id (root disk is an overlay on it)")
@@ -277,7 +293,9 @@ def _server_group(groups: Subparsers) -> None:
     create.add_argument("--ssh-key", action="append", help="public key text (repeatable)")
     create.add_argument("--user-data", help="file with cloud-init user data")
     create.add_argument(
-        "--restart-policy", choices=["always", "on-failure", "never"], default="on-failure"
+        "--restart-policy",
+        choices=["always", "on-failure", "never"],
+        help="default: the agent's default_restart setting",
     )
     for action in ("start", "stop", "reboot", "rebuild"):
 
@@ -286,14 +304,7 @@ def _server_group(groups: Subparsers) -> None:
                 return {"hard": args.hard}
             return {"image": args.image} if action == "rebuild" and args.image else {}
 
-        p = _command(
-            cmds,
-            action,
-            f"{action} a server",
-            _action("server", "servers", action, act_body),
-            fmt=True,
-        )
-        p.add_argument("ref", help="id or name")
+        p = _action(cmds, "server", action, act_body)
         if action == "reboot":
             p.add_argument("--hard", action="store_true")
         if action == "rebuild":
@@ -305,75 +316,62 @@ def _server_group(groups: Subparsers) -> None:
         print(escape(text, keep="\n\t"), end="")  # a guest must not drive our terminal
         return 0
 
-    p = _command(cmds, "console", "print the serial console log", console)
+    p = _command(cmds, "console", "print the serial console log (one agent: --site-url)", console)
     p.add_argument("ref")
     p.add_argument("--tail", type=int, default=65536)
 
 
 def _network_group(groups: Subparsers) -> None:
-    parser = groups.add_parser("network", help="networks and subnets on one site agent")
+    parser = groups.add_parser(
+        "network", help="networks and subnets on one site agent (--site-url) or a site (--site)"
+    )
     cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _crud(cmds, "network", "networks")
 
-    def body(args: argparse.Namespace) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": args.name, "segment_type": args.segment_type}
+    def spec(args: argparse.Namespace) -> dict[str, Any]:
+        out: dict[str, Any] = {"segment_type": args.segment_type}
         if args.physical_network:
             out["physical_network"] = args.physical_network
         if args.vlan_id is not None:
             out["vlan_id"] = args.vlan_id
         return out
 
-    p = _command(cmds, "create", "create a network", _create("network", "networks", body), fmt=True)
+    p = _create(cmds, "network", "create", spec)
     p.add_argument("name")
     p.add_argument("--segment-type", choices=["flat", "vlan"], default="flat")
     p.add_argument("--physical-network")
     p.add_argument("--vlan-id", type=int)
 
-    def subnet_body(args: argparse.Namespace) -> dict[str, Any]:
+    def subnet_spec(args: argparse.Namespace) -> dict[str, Any]:
         out: dict[str, Any] = {"network": args.network, "cidr": args.cidr}
-        if args.name:
-            out["name"] = args.name
         if args.gateway:
             out["gateway"] = args.gateway
         if args.dns:
             out["dns_nameservers"] = args.dns
         return out
 
-    p = _command(
-        cmds,
-        "subnet-create",
-        "add a subnet to a network",
-        _create("subnet", "subnets", subnet_body),
-        fmt=True,
-    )
+    p = _create(cmds, "subnet", "subnet-create", subnet_spec)
     p.add_argument("network", help="network id or name")
     p.add_argument("cidr")
-    p.add_argument("--name")
+    p.add_argument("--name", help="the subnet's name (the hub needs one)")
     p.add_argument("--gateway")
     p.add_argument("--dns", action="append")
 
     def subnets(args: argparse.Namespace) -> int:
-        emit(
-            _client(args).request_json("GET", "/v1/subnets")["subnets"],
-            args.format,
-            COLUMNS["subnet"],
-        )
+        where = target(args)
+        emit([where.row(o) for o in where.list("subnet")], args.format, COLUMNS["subnet"])
         return 0
 
-    _command(cmds, "subnet-list", "list subnets", subnets, fmt=True)
+    _resource_command(cmds, "subnet-list", "list subnets", subnets)
 
 
 def _volume_group(groups: Subparsers) -> None:
-    parser = groups.add_parser("volume", help="volumes on one site agent (--site-url)")
+    parser = groups.add_parser(
+        "volume", help="volumes on one site agent (--site-url) or a site through the hub (--site)"
+    )
     cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _crud(cmds, "volume", "volumes")
-    p = _command(
-        cmds,
-        "create",
-        "create a volume",
-        _create("volume", "volumes", lambda a: {"name": a.name, "size_gb": a.size_gb}),
-        fmt=True,
-    )
+    p = _create(cmds, "volume", "create", lambda a: {"size_gb": a.size_gb})
     p.add_argument("name")
     p.add_argument("--size-gb", type=int, required=True)
     bodies: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
@@ -383,10 +381,7 @@ def _volume_group(groups: Subparsers) -> None:
         "snapshot": lambda a: {"name": a.name} if a.name else {},
     }
     for action, body in bodies.items():
-        p = _command(
-            cmds, action, f"{action} a volume", _action("volume", "volumes", action, body), fmt=True
-        )
-        p.add_argument("ref", help="id or name")
+        p = _action(cmds, "volume", action, body)
         if action == "attach":
             p.add_argument("server")
         if action == "extend":

@@ -25,7 +25,7 @@ from atoll import ids
 from atoll.errors import Conflict, InvalidInput, NotFound, Problem
 from atoll.ids import Origin
 from atoll.jsonbody import JSON
-from atoll.resources import SPECS, Desired, Kind, Meta
+from atoll.resources import Desired, Kind, Meta, Model
 from atoll.site_agent import specs, views
 from atoll.site_agent.capacity import Claim, HostCapacity, check_fits
 from atoll.site_agent.catalog import ImageCatalog
@@ -157,19 +157,17 @@ class Resources:
         except NotFound:
             return None
 
-    def _intent(self, kind: Kind, spec: JSON, obj_id: str | None = None) -> Desired:
+    def _intent(
+        self, kind: Kind, name: str | None, spec: Model, obj_id: str | None = None
+    ) -> Desired:
         """A request body the API parsed, as intent from this site (a new site id)."""
-        fields = dict(spec)
-        name = fields.pop("name", None)
-        model = SPECS[kind].from_wire(fields, where="body")
         meta = Meta(id=obj_id or self.new_id(), name=name)
-        return Desired(kind=kind, meta=meta, spec=model, origin="site")
+        return Desired(kind=kind, meta=meta, spec=spec, origin="site")
 
     # -- servers ---------------------------------------------------------------------------
     async def create_server(self, body: object) -> JSON:
-        return await self.apply(
-            self._intent("server", specs.parse_server(body, self.default_restart))
-        )
+        name, spec = specs.SERVER.parse(body, {"restart_policy": self.default_restart})
+        return await self.apply(self._intent("server", name, spec))
 
     async def _add_server(self, server_id: str, spec: JSON, owner: Owner) -> JSON:
         missing = [
@@ -276,7 +274,7 @@ class Resources:
         ports: list[JSON] = []
         leases: list[tuple[str, str, str]] = []
         for i, nic in enumerate(spec.pop("nics")):
-            where = f"body.networks[{i}]"
+            where = f"body.nics[{i}]"
             network = self._find_live_blocking("network", nic["network"])
             if network is None:
                 problems.append(
@@ -397,9 +395,11 @@ class Resources:
     # -- networks, subnets, flavors ----------------------------------------------------------
     async def create_network(self, body: object) -> JSON:
         network_id = self.new_id()
-        return await self.apply(
-            self._intent("network", specs.parse_network(body, network_id), network_id)
-        )
+        name, spec = specs.NETWORK.parse(body)
+        problems = specs.network_problems(network_id, name, spec)
+        if problems:
+            raise InvalidInput("the network is not valid", problems)
+        return await self.apply(self._intent("network", name, spec, network_id))
 
     async def _add_network(self, network_id: str, spec: JSON, owner: Owner) -> JSON:
         physnet = spec.get("physical_network")
@@ -417,10 +417,8 @@ class Resources:
         return await self._insert("network", network_id, spec["name"], spec, owner=owner)
 
     async def create_subnet(self, body: object) -> JSON:
-        subnet_id = self.new_id()
-        return await self.apply(
-            self._intent("subnet", specs.parse_subnet(body, subnet_id), subnet_id)
-        )
+        name, spec = specs.SUBNET.parse(body, specs.subnet_defaults(body))
+        return await self.apply(self._intent("subnet", name, spec))
 
     async def _add_subnet(self, subnet_id: str, spec: JSON, owner: Owner) -> JSON:
         network_ref = spec["network"]
@@ -459,7 +457,8 @@ class Resources:
                 )
 
     async def create_flavor(self, body: object) -> JSON:
-        return await self.apply(self._intent("flavor", specs.parse_flavor(body)))
+        name, spec = specs.FLAVOR.parse(body)
+        return await self.apply(self._intent("flavor", name, spec))
 
     async def _insert(
         self,
@@ -486,7 +485,8 @@ class Resources:
 
     # -- volumes ---------------------------------------------------------------------------
     async def create_volume(self, body: object) -> JSON:
-        return await self.apply(self._intent("volume", specs.parse_volume(body)))
+        name, spec = specs.VOLUME.parse(body)
+        return await self.apply(self._intent("volume", name, spec))
 
     async def volume_action(self, ref: str, action: str, body: JSON) -> JSON:
         await self.store.call(self._volume_action_blocking, ref, action, body)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from atoll.jsonbody import JSON
 from atoll.site_agent.store import DesiredObject, ObservedStatus
 
-_HIDDEN = {"ports", "reboots", "rebuilds", "reboot_hard", "user_data"}
+HIDDEN = ("ports", "reboots", "rebuilds", "reboot_hard", "user_data")
 
 
 def render(obj: DesiredObject, status: ObservedStatus | None, ports: dict[str, JSON]) -> JSON:
     """One object: its spec fields, plus id, status and generations."""
     out: JSON = {"id": obj.id}
-    out.update({k: v for k, v in obj.spec.items() if k not in _HIDDEN})
+    out.update({k: v for k, v in obj.spec.items() if k not in HIDDEN})
     state = status.state if status else "PENDING"
     out["status"] = "DELETING" if obj.deleting and state != "ERROR" else state
     out["message"] = status.message if status else ""

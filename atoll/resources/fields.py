@@ -285,3 +285,83 @@ def _fmt(x: float | None) -> str:
     if x is None:
         return ""
     return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def schema(cls: type[Any], *, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The JSON Schema of the model ``cls`` as a strict decode reads it (its wire keys; unknown
+    fields refused): the same annotations and bounds the decoder checks, so a document built
+    on it cannot drift from the checks. Rules between fields (``Model.problems``) are not in
+    it; ``leave_out`` names wire keys a request may not send."""
+    hints = _hints(cls)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for f in dataclasses.fields(cls):
+        key = key_of(cls, f)
+        if f.name == EXTRA or key in leave_out:
+            continue
+        if "by_kind" in f.metadata:
+            properties[key] = {"type": ["object", "null"]}
+        else:
+            properties[key] = _schema(hints[f.name], f.metadata.get("bounds"))
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required.append(key)
+    out: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if required:
+        out["required"] = required
+    return out
+
+
+def _schema(hint: Any, bounds: Bounds | None = None) -> dict[str, Any]:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        inner = _schema(next(a for a in args if a is not type(None)), bounds)
+        if "enum" in inner:
+            inner["enum"] = [*inner["enum"], None]
+        kind = inner.get("type")
+        if kind is not None:
+            inner["type"] = [kind, "null"]
+        return inner
+    if origin is Literal:
+        kinds = {type(a) for a in args}
+        out: dict[str, Any] = {"enum": list(args)}
+        if kinds == {str}:
+            out["type"] = "string"
+        return out
+    if origin is tuple:
+        out = {"type": "array", "items": _schema(args[0])}
+        _sized(out, bounds, "minItems", "maxItems")
+        return out
+    if origin in (Mapping, dict, typing.Mapping):
+        out = {"type": "object", "additionalProperties": _schema(args[1])}
+        _sized(out, bounds, "minProperties", "maxProperties")
+        return out
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return schema(hint)
+    if hint is Any:
+        return {}
+    scalar = {bool: "boolean", int: "integer", float: "number", str: "string"}[hint]
+    out = {"type": scalar}
+    if scalar == "string":
+        _sized(out, bounds, "minLength", "maxLength")
+        if bounds is not None and bounds.pattern is not None:
+            out["pattern"] = f"^(?:{bounds.pattern})$"
+    elif scalar in ("integer", "number") and bounds is not None:
+        if bounds.low is not None:
+            out["minimum"] = bounds.low
+        if bounds.high is not None:
+            out["maximum"] = bounds.high
+    return out
+
+
+def _sized(out: dict[str, Any], bounds: Bounds | None, low: str, high: str) -> None:
+    if bounds is None:
+        return
+    if bounds.low is not None:
+        out[low] = int(bounds.low)
+    if bounds.high is not None:
+        out[high] = int(bounds.high)

@@ -17,16 +17,17 @@ from typing import Any
 from aiohttp import web
 
 from atoll import ids, jsonbody
+from atoll.api.paging import DEFAULT_LIMIT as DEFAULT_LIMIT  # paging is the shared core's
+from atoll.api.paging import LIMIT as LIMIT
+from atoll.api.paging import MARKER as MARKER
+from atoll.api.paging import MAX_LIMIT as MAX_LIMIT
+from atoll.api.paging import page_body
+from atoll.api.paging import page_params as page_params
 from atoll.errors import InvalidId, InvalidInput, Problem
 from atoll.hub.api.context import hub_of
 from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, check
 from atoll.hub.store.base import Record
 from atoll.jsonbody import JSON
-
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
-LIMIT = Field("integer", minimum=1, maximum=MAX_LIMIT, description="page size (default 100)")
-MARKER = Field("string", max_length=255, description="the last name of the previous page")
 
 
 def reply(data: object, status: int = 200, revision: int | None = None) -> web.Response:
@@ -86,23 +87,6 @@ def if_match(request: web.Request) -> int | None:
     return int(match.group(1))
 
 
-def page_params(request: web.Request) -> tuple[int, str | None]:
-    problems: list[Problem] = []
-    limit = DEFAULT_LIMIT
-    raw = request.query.get("limit")
-    if raw is not None:
-        if re.fullmatch(r"\d{1,4}", raw) and 1 <= int(raw) <= MAX_LIMIT:
-            limit = int(raw)
-        else:
-            problems.append(Problem("query.limit", f"must be a whole number from 1 to {MAX_LIMIT}"))
-    marker = request.query.get("marker")
-    if marker is not None and len(marker) > 255:
-        problems.append(Problem("query.marker", "must be at most 255 characters"))
-    if problems:
-        raise InvalidInput("the query is not valid", problems)
-    return limit, marker
-
-
 def query_filters(request: web.Request, fields: dict[str, Field]) -> JSON:
     """Equality filters from the query string (``?region=north``), checked like a body."""
     filters: JSON = {}
@@ -121,7 +105,7 @@ def query_filters(request: web.Request, fields: dict[str, Field]) -> JSON:
 
 
 def page_reply(items: list[JSON], next_marker: str | None) -> web.Response:
-    return reply({"items": items, "next_marker": next_marker})
+    return reply(page_body(items, next_marker))
 
 
 def iso(epoch: float) -> str:

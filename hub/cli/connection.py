@@ -1,16 +1,6 @@
-"""How every client command finds the hub: flags, then ATOLL_* variables, then the saved login."""
+"""How every client command finds the hub: the shared core's options
+(:mod:`atoll.client.connection`), kept under this name for the hub's CLI groups."""
 
-from __future__ import annotations
+from atoll.client.connection import add_connection_options, client
 
-import argparse
-
-from atoll.client import HubClient
-
-
-def add_connection_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="hub URL (default: ATOLL_URL or the saved login)")
-    parser.add_argument("--ca-file", help="CA certificate to trust (the hub's ca.pem)")
-
-
-def client(args: argparse.Namespace) -> HubClient:
-    return HubClient.from_environment(url=args.url, ca_file=args.ca_file)
+__all__ = ["add_connection_options", "client"]

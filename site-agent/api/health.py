@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from atoll.api.routing import Route
+from atoll.api.schema import Field
 from atoll.errors import NotFound
 from atoll.site_agent.api.middleware import CTX
 
@@ -29,5 +31,11 @@ async def metrics(request: web.Request) -> web.Response:
     return resp
 
 
-def routes() -> list[web.RouteDef]:
-    return [web.get("/health", health), web.get("/metrics", metrics)]
+ROUTES = [
+    Route("GET", "/health", "health.show", health,
+          "The agent's health (503 when degraded; no token)", response=Field("object"),
+          public=True),
+    Route("GET", "/metrics", "metrics.show", metrics,
+          "Prometheus metrics (no token unless the agent's metrics_auth is set)",
+          raw_response=("text/plain",), public=True),
+]  # fmt: skip

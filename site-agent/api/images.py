@@ -14,18 +14,47 @@ import re
 
 from aiohttp import web
 
+from atoll.api.paging import page_of, page_params
+from atoll.api.routing import Route
+from atoll.api.schema import Field, Shape
 from atoll.errors import InvalidInput, NotFound, Problem
 from atoll.site_agent.api.bodies import json_object
 from atoll.site_agent.api.middleware import CTX
+from atoll.site_agent.api.objects import reply
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 BLOCK = 1 << 20
-FIELDS = ("id", "file", "sha256")
+IMAGE = Shape(
+    "Image",
+    {
+        "id": Field("string", required=True),
+        "name": Field("string", required=True),
+        "format": Field("string", required=True),
+        "virtual_size": Field("integer", required=True),
+        "size": Field("integer", required=True),
+        "sha256": Field("string", required=True),
+    },
+)
+IMPORT = Shape(
+    "ImageImport",
+    {
+        "id": Field("string", required=True, min_length=1, max_length=255, description="its id"),
+        "file": Field(
+            "string", required=True, min_length=1, max_length=255,
+            description="a file's name in the agent's image_import_dir (no path)",
+        ),
+        "sha256": Field("string", required=True, min_length=1, max_length=64,
+                        description="the file's expected checksum"),
+    },
+)  # fmt: skip
+ONE = Shape("ImageReply", {"image": Field("object", required=True, shape=IMAGE)})
+REF = {"ref": Field("string", max_length=255, description="the image's id")}
 
 
 async def list_(request: web.Request) -> web.Response:
-    images = await request.app[CTX].images.list_images()
-    return web.json_response({"images": [i.view() for i in images]})
+    limit, marker = page_params(request)
+    images = [i.view() for i in await request.app[CTX].images.list_images()]
+    return reply(page_of(images, limit, marker, key=lambda item: str(item["id"])))
 
 
 async def show(request: web.Request) -> web.Response:
@@ -33,31 +62,27 @@ async def show(request: web.Request) -> web.Response:
     image = await request.app[CTX].images.find(ref)
     if image is None:
         raise NotFound(f"image {ref!r} is not present at this site")
-    return web.json_response({"image": image.view()})
+    return reply({"image": image.view()})
 
 
 async def create(request: web.Request) -> web.Response:
     """``{"id", "file", "sha256"}``: copy ``file`` from the import dir into the image cache."""
     body = await json_object(request)
-    problems = [
-        Problem(f"body.{key}", "must be a non-empty string")
-        for key in FIELDS
-        if not isinstance(body.get(key), str) or not body[key]
-    ]
     if "path" in body:
-        problems.append(
-            Problem(
-                "body.path",
-                "host paths are not accepted: upload the image (PUT /v1/images/{id}/file) "
-                "or name a file in the agent's image_import_dir (body.file)",
-            )
+        raise InvalidInput(
+            "the image is not valid",
+            [
+                Problem(
+                    "body.path",
+                    "host paths are not accepted: upload the image (PUT /v1/images/{id}/file) "
+                    "or name a file in the agent's image_import_dir (body.file)",
+                )
+            ],
         )
-    problems += [Problem(f"body.{key}", "unknown field") for key in body if key not in FIELDS]
-    if problems:
-        raise InvalidInput("the image is not valid", problems)
+    body = IMPORT.validate(body)
     catalog = request.app[CTX].images
     image = await catalog.import_file(body["id"], body["file"], body["sha256"].lower())
-    return web.json_response({"image": image.view()}, status=201)
+    return reply({"image": image.view()}, status=201)
 
 
 async def upload(request: web.Request) -> web.Response:
@@ -71,13 +96,18 @@ async def upload(request: web.Request) -> web.Response:
     catalog = request.app[CTX].images
     chunks = request.content.iter_chunked(BLOCK)
     image = await catalog.upload(request.match_info["ref"], chunks, declared)
-    return web.json_response({"image": image.view()}, status=201)
+    return reply({"image": image.view()}, status=201)
 
 
-def routes() -> list[web.RouteDef]:
-    return [
-        web.get("/v1/images", list_),
-        web.post("/v1/images", create),
-        web.get("/v1/images/{ref}", show),
-        web.put("/v1/images/{ref}/file", upload),
-    ]
+ROUTES = [
+    Route("GET", "/v1/images", "images.list", list_, "List the images present at this site",
+          response=IMAGE, paged=True),
+    Route("POST", "/v1/images", "images.create", create,
+          "Copy a file named in the agent's image_import_dir into the image cache",
+          body=IMPORT, response=ONE, status=201),
+    Route("GET", "/v1/images/{ref}", "images.show", show, "Show an image", response=ONE,
+          path_params=REF),
+    Route("PUT", "/v1/images/{ref}/file", "images.upload", upload,
+          "Upload an image's bytes (streamed; header X-Image-Sha256: its sha256)",
+          response=ONE, status=201, path_params=REF, raw_body=("application/octet-stream",)),
+]  # fmt: skip

@@ -1,4 +1,4 @@
-"""Request ids, the one JSON error shape, and bearer-token authentication.
+"""Request ids, the one JSON error shape, and bearer-token authentication by the policy table.
 
 Every response carries ``X-Request-Id`` (the client's, when it sent a sane one). Every
 error is ``{"error": {"code", "message", "request_id", "problems"?}}``, the shape the hub
@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from atoll import error_body, tokens
-from atoll.errors import AtollError, InternalError, TooManyRequests, Unauthenticated
+from atoll.errors import AtollError, Forbidden, InternalError, TooManyRequests, Unauthenticated
 from atoll.site_agent.api.context import ApiContext
+from atoll.site_agent.api.policy import POLICY
 from atoll.site_agent.auth import authorize
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,6 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", tokens.Claims)
 CTX = web.AppKey("ctx", ApiContext)
-PUBLIC = {("GET", "/health"), ("POST", "/v1/auth/tokens"), ("GET", "/openapi.json")}
 
 
 def error_response(exc: AtollError, request_id: str) -> web.Response:
@@ -69,21 +69,38 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return resp
 
 
-@web.middleware
-async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    ctx = request.app[CTX]
-    public = (request.method, request.path) in PUBLIC
-    if request.path == "/metrics" and not ctx.metrics_auth:
-        public = True
-    if not public:
-        header = request.headers.get("Authorization", "")
+def bearer_token(request: web.Request) -> str | None:
+    """The token of ``Authorization: Bearer`` or, as the hub takes it, ``X-Auth-Token``."""
+    header = request.headers.get("Authorization")
+    if header is not None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated(
-                "this API needs a bearer token: Authorization: Bearer <token> "
-                "(get one at POST /v1/auth/tokens with the local admin credential)"
-            )
-        claims = ctx.auth.verify(token.strip())
-        authorize(claims, write=request.method not in ("GET", "HEAD", "OPTIONS"))
-        request[PRINCIPAL] = claims
+            raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        return token.strip()
+    other = request.headers.get("X-Auth-Token", "").strip()
+    return other or None
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The route's entry in the policy table (unlisted: refused), then the token it needs."""
+    http_error = request.match_info.http_exception
+    if http_error is not None:
+        raise http_error
+    name = request.match_info.route.name or ""
+    access = POLICY.get(name)
+    if access is None:
+        raise Forbidden(f"{request.method} {request.path} is not in the policy table")
+    ctx = request.app[CTX]
+    if access == "public" or (access == "metrics" and not ctx.metrics_auth):
+        return await handler(request)
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthenticated(
+            "this API needs a bearer token: Authorization: Bearer <token> "
+            "(get one at POST /v1/auth/tokens with the local admin credential)"
+        )
+    claims = ctx.auth.verify(token)
+    authorize(claims, write=access == "write")
+    request[PRINCIPAL] = claims
     return await handler(request)

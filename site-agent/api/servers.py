@@ -2,60 +2,115 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
+from atoll.api.bodies import Wrapped
+from atoll.api.routing import Route
+from atoll.api.schema import Field, Shape
+from atoll.errors import InvalidInput, Problem
+from atoll.resources import ServerSpec
+from atoll.site_agent import specs
 from atoll.site_agent.api.bodies import json_object
 from atoll.site_agent.api.middleware import CTX
+from atoll.site_agent.api.objects import REF, crud, reply, view
+from atoll.site_agent.resources import Resources
+from atoll.site_agent.views import HIDDEN
 
-ACTIONS = ("start", "stop", "reboot", "rebuild")
+NIC = Shape(
+    "ServerNic",
+    {
+        "network": Field("string", required=True),
+        "port": Field("string", required=True),
+        "mac": Field("string", required=True),
+        "ip": Field("string", required=True, nullable=True),
+        "vnic_type": Field("string", required=True, enum=("normal", "direct")),
+    },
+)
+SERVER = view(
+    "server",
+    ServerSpec,
+    HIDDEN,
+    networks=Field("array", items=Field("object", shape=NIC), description="its NICs as made"),
+    power_state=Field("string", description="as the hypervisor reports it"),
+    restarts=Field("integer", description="restarts by the restart policy"),
+)
+SERVER_REPLY = Wrapped("server", SERVER)
+ACTIONS = {
+    "start": Shape("ServerStart", {}),
+    "stop": Shape("ServerStop", {}),
+    "reboot": Shape("ServerReboot", {"hard": Field("boolean", description="power-cycle")}),
+    "rebuild": Shape(
+        "ServerRebuild",
+        {"image": Field("string", max_length=64, description="another image (default: its own)")},
+    ),
+}
+CONSOLE = Shape(
+    "ServerConsole",
+    {
+        "console": Field(
+            "object",
+            required=True,
+            shape=Shape(
+                "ConsoleLog",
+                {
+                    "server": Field("string", required=True),
+                    "output": Field("string", required=True),
+                },
+            ),
+        )
+    },
+)
+MAX_TAIL = 1 << 20
+TAIL = Field("integer", minimum=1, maximum=MAX_TAIL, description="bytes from the end (65536)")
 
 
-async def list_(request: web.Request) -> web.Response:
-    return web.json_response({"servers": await request.app[CTX].resources.list_kind("server")})
+def action(name: str, shape: Shape) -> Route:
+    async def act(request: web.Request) -> web.Response:
+        body = shape.validate(await json_object(request, optional=True))
+        ctx = request.app[CTX]
+        server = await ctx.resources.server_action(request.match_info["ref"], name, body)
+        return reply({"server": server}, status=202)
 
-
-async def create(request: web.Request) -> web.Response:
-    body = await json_object(request)
-    server = await request.app[CTX].resources.create_server(body)
-    return web.json_response({"server": server}, status=202)
-
-
-async def show(request: web.Request) -> web.Response:
-    server = await request.app[CTX].resources.show("server", request.match_info["ref"])
-    return web.json_response({"server": server})
-
-
-async def delete(request: web.Request) -> web.Response:
-    await request.app[CTX].resources.delete("server", request.match_info["ref"])
-    return web.json_response({}, status=202)
-
-
-async def action(request: web.Request) -> web.Response:
-    body = await json_object(request, optional=True)
-    ctx = request.app[CTX]
-    server = await ctx.resources.server_action(
-        request.match_info["ref"], request.match_info["action"], body
+    return Route(
+        "POST",
+        f"/v1/servers/{{ref}}/actions/{name}",
+        f"servers.{name}",
+        act,
+        f"{name.capitalize()} a server (202)",
+        body=shape,
+        response=SERVER_REPLY,
+        status=202,
+        path_params=REF,
     )
-    return web.json_response({"server": server}, status=202)
 
 
 async def console(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     server = await ctx.resources.show("server", request.match_info["ref"])
-    try:
-        tail = max(1, min(int(request.query.get("tail", "65536")), 1 << 20))
-    except ValueError:
-        tail = 65536
+    raw = request.query.get("tail", "65536")
+    if not re.fullmatch(r"[0-9]{1,7}", raw) or not 1 <= int(raw) <= MAX_TAIL:
+        raise InvalidInput(
+            "the query is not valid",
+            [Problem("query.tail", f"must be a whole number from 1 to {MAX_TAIL}")],
+        )
+    tail = int(raw)
     text = await ctx.console(server["id"], tail)
-    return web.json_response({"console": {"server": server["id"], "output": text}})
+    return reply({"console": {"server": server["id"], "output": text}})
 
 
-def routes() -> list[web.RouteDef]:
-    return [
-        web.get("/v1/servers", list_),
-        web.post("/v1/servers", create),
-        web.get("/v1/servers/{ref}", show),
-        web.delete("/v1/servers/{ref}", delete),
-        web.post("/v1/servers/{ref}/actions/{action}", action),
-        web.get("/v1/servers/{ref}/console", console),
-    ]
+ROUTES = crud("server", "servers", Resources.create_server, specs.SERVER, SERVER, created=202)
+ROUTES += [action(name, shape) for name, shape in ACTIONS.items()]
+ROUTES.append(
+    Route(
+        "GET",
+        "/v1/servers/{ref}/console",
+        "servers.console",
+        console,
+        "The server's serial console log",
+        response=CONSOLE,
+        path_params=REF,
+        query={"tail": TAIL},
+    )
+)

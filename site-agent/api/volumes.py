@@ -4,42 +4,54 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from atoll.api.bodies import Wrapped
+from atoll.api.routing import Route
+from atoll.api.schema import Field, Shape
+from atoll.resources import VolumeSpec
+from atoll.site_agent import specs
 from atoll.site_agent.api.bodies import json_object
 from atoll.site_agent.api.middleware import CTX
+from atoll.site_agent.api.objects import REF, crud, reply, view
+from atoll.site_agent.resources import Resources
+
+VOLUME = view("volume", VolumeSpec)
+ACTIONS = {
+    "attach": Shape(
+        "VolumeAttach",
+        {"server": Field("string", required=True, max_length=255, description="id or name")},
+    ),
+    "detach": Shape("VolumeDetach", {}),
+    "extend": Shape(
+        "VolumeExtend",
+        {"size_gb": Field("integer", required=True, minimum=1, description="above the size")},
+    ),
+    "snapshot": Shape(
+        "VolumeSnapshot",
+        {"name": Field("string", max_length=63, description="default: <volume>-snap<N>")},
+    ),
+}
 
 
-async def list_(request: web.Request) -> web.Response:
-    return web.json_response({"volumes": await request.app[CTX].resources.list_kind("volume")})
+def action(name: str, shape: Shape) -> Route:
+    async def act(request: web.Request) -> web.Response:
+        body = shape.validate(await json_object(request, optional=True))
+        volume = await request.app[CTX].resources.volume_action(
+            request.match_info["ref"], name, body
+        )
+        return reply({"volume": volume}, status=202)
 
-
-async def create(request: web.Request) -> web.Response:
-    volume = await request.app[CTX].resources.create_volume(await json_object(request))
-    return web.json_response({"volume": volume}, status=202)
-
-
-async def show(request: web.Request) -> web.Response:
-    volume = await request.app[CTX].resources.show("volume", request.match_info["ref"])
-    return web.json_response({"volume": volume})
-
-
-async def delete(request: web.Request) -> web.Response:
-    await request.app[CTX].resources.delete("volume", request.match_info["ref"])
-    return web.json_response({}, status=202)
-
-
-async def action(request: web.Request) -> web.Response:
-    body = await json_object(request, optional=True)
-    volume = await request.app[CTX].resources.volume_action(
-        request.match_info["ref"], request.match_info["action"], body
+    return Route(
+        "POST",
+        f"/v1/volumes/{{ref}}/actions/{name}",
+        f"volumes.{name}",
+        act,
+        f"{name.capitalize()} a volume (202)",
+        body=shape,
+        response=Wrapped("volume", VOLUME),
+        status=202,
+        path_params=REF,
     )
-    return web.json_response({"volume": volume}, status=202)
 
 
-def routes() -> list[web.RouteDef]:
-    return [
-        web.get("/v1/volumes", list_),
-        web.post("/v1/volumes", create),
-        web.get("/v1/volumes/{ref}", show),
-        web.delete("/v1/volumes/{ref}", delete),
-        web.post("/v1/volumes/{ref}/actions/{action}", action),
-    ]
+ROUTES = crud("volume", "volumes", Resources.create_volume, specs.VOLUME, VOLUME, created=202)
+ROUTES += [action(name, shape) for name, shape in ACTIONS.items()]

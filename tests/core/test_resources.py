@@ -11,6 +11,7 @@ import types
 import typing
 from typing import Any, Literal, Union
 
+import jsonschema_rs
 import msgpack
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from atoll.errors import InvalidInput
 from atoll.resources import FACTS, SPECS, Desired, Meta, Model, Observed, ServerSpec, versions
-from atoll.resources.fields import Bounds, wire_name
+from atoll.resources.fields import Bounds, decode, schema, wire_name
 
 HEX32 = st.from_regex(r"[0-9a-f]{32}", fullmatch=True)
 TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
@@ -256,3 +257,34 @@ def test_camel_case_models_name_wire_keys_and_leave_out_unset_attributes() -> No
         "body.vnfInstanceId: is required",
         "body.vnf_instance_id: unknown field; known: _links, grantId, vnfInstanceId",
     ]
+
+
+@FAST
+@given(
+    st.sampled_from(sorted(SPECS)).flatmap(lambda k: st.tuples(st.just(k), model_wire(SPECS[k])))
+)
+def test_a_spec_the_decoder_takes_is_valid_by_the_schema_documents_show(
+    case: tuple[str, dict[str, Any]],
+) -> None:
+    """The JSON Schema the APIs' OpenAPI documents carry (``fields.schema``) is no stricter
+    than the strict decoder: what decodes field by field is valid by it."""
+    kind, payload = case
+    value, _ = decode(SPECS[kind], payload, "", True)
+    assume(value is not None)  # rules between fields (Model.problems) are beyond a schema
+    validator = jsonschema_rs.validator_for(schema(SPECS[kind]))
+    assert validator.is_valid(payload), list(validator.iter_errors(payload))[:3]
+
+
+def test_the_schema_refuses_what_the_strict_decoder_refuses_by_type_and_key() -> None:
+    validator = jsonschema_rs.validator_for(schema(ServerSpec))
+    good = {"flavor": "small", "image": "cirros", "nics": [{"network": "lan"}]}
+    assert validator.is_valid(good)
+    for bad in (
+        {**good, "bogus": 1},
+        {**good, "nics": [{"network": "lan", "vnic_type": "fast"}]},
+        {**good, "nics": [{}]},
+        {"image": "cirros"},
+        {**good, "reboots": -1},
+    ):
+        assert not validator.is_valid(bad), bad
+        assert ServerSpec.check(bad, strict=True), bad

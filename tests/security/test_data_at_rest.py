@@ -36,7 +36,8 @@ def test_config_drive_is_private(site: RunningSite, tmp_path: Path) -> None:
     site.ok("POST", "/v1/networks", {"name": "rest-lan"})
     site.ok("POST", "/v1/subnets", {"network": "rest-lan", "cidr": "10.72.0.0/24"})
     body = {"name": "rest-vm", "flavor": "tiny", "image": "blank", "kernel": "tiny-kernel",
-            "networks": ["rest-lan"], "user_data": "#cloud-config\npassword: s3cret\n"}  # fmt: skip
+            "nics": [{"network": "rest-lan"}],
+            "user_data": "#cloud-config\npassword: s3cret\n"}  # fmt: skip
     server = site.ok("POST", "/v1/servers", body)["server"]
     site.wait_status("server", server["id"], "ACTIVE")
     instance = site.data_dir / "instances" / server["id"]

@@ -25,7 +25,7 @@ def lan(site: RunningSite, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def _server(name: str, flavor: str, lan: str) -> dict[str, object]:
     return {"name": name, "flavor": flavor, "image": "blank", "kernel": "tiny-kernel",
-            "networks": [lan]}  # fmt: skip
+            "nics": [{"network": lan}]}  # fmt: skip
 
 
 def test_a_terabyte_of_ram_is_refused_with_what_is_short(site: RunningSite, lan: str) -> None:
@@ -37,7 +37,7 @@ def test_a_terabyte_of_ram_is_refused_with_what_is_short(site: RunningSite, lan:
     message = error["message"]
     assert "ram_mb: needs 1048576 MB" in message and "MB short" in message, error
     assert "vcpus" not in message and "root disk" not in message, error  # only what is short
-    names = {s["name"] for s in site.ok("GET", "/v1/servers")["servers"]}
+    names = {s["name"] for s in site.ok("GET", "/v1/servers")["items"]}
     assert "too-big" not in names  # nothing written
 
 

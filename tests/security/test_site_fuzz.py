@@ -1,6 +1,7 @@
 """Fuzzing the running site agent: no request, however malformed, gets a 5xx.
 
-schemathesis reads the agent's own ``/openapi.json`` and sends valid and invalid requests to
+schemathesis reads the agent's own ``/openapi.json`` (generated from its route table, with the
+request schemas of the typed model) and sends valid and invalid requests to
 every operation (paths, ids, actions); then hypothesis posts arbitrary JSON (deep, wide,
 wrong types, odd numbers and text) to every route that takes a body. Each answer must be a
 2xx/4xx with the one error body, never a server error or a dropped connection.
@@ -34,7 +35,7 @@ JSON_VALUES = st.recursive(
     max_leaves=30,
 )
 # bodies shaped like the real ones, with fields of any type: reaches past the first check
-FIELDS = ["name", "flavor", "image", "kernel", "ramdisk", "networks", "volumes", "cidr",
+FIELDS = ["name", "flavor", "image", "kernel", "ramdisk", "nics", "volumes", "cidr",
           "network", "gateway", "allocation_pools", "size_gb", "vcpus", "ram_mb", "id", "file",
           "sha256", "segment_type", "vlan_id", "mtu", "user_data", "path", "server"]  # fmt: skip
 SHAPED = st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=8)

@@ -28,7 +28,7 @@ def _cache(site: RunningSite) -> Path:
 
 
 def _image_ids(site: RunningSite) -> set[str]:
-    return {i["id"] for i in site.ok("GET", "/v1/images")["images"]}
+    return {i["id"] for i in site.ok("GET", "/v1/images")["items"]}
 
 
 def _refused(reply: Reply, *secrets: str) -> None:
@@ -74,7 +74,7 @@ def test_running_servers_image_is_not_taken(site: RunningSite, images: dict[str,
     site.ok("POST", "/v1/networks", {"name": "img-lan"})
     site.ok("POST", "/v1/subnets", {"network": "img-lan", "cidr": "10.71.0.0/24"})
     body = {"name": "img-vm", "flavor": "tiny", "image": "blank", "kernel": "tiny-kernel",
-            "networks": ["img-lan"]}  # fmt: skip
+            "nics": [{"network": "img-lan"}]}  # fmt: skip
     server = site.ok("POST", "/v1/servers", body)["server"]
     site.wait_status("server", server["id"], "ACTIVE")
     cached = _cache(site) / "blank.qcow2"

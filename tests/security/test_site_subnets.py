@@ -96,7 +96,7 @@ def test_concurrent_overlapping_creates_make_one_subnet(site: RunningSite, netwo
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = list(pool.map(create, cidrs))
     assert set(statuses) <= {201, 400}, statuses
-    subnets = site.ok("GET", "/v1/subnets")["subnets"]
+    subnets = site.ok("GET", "/v1/subnets")["items"]
     mine = [s["cidr"] for s in subnets if s["cidr"].startswith("10.85.")]
     # either the /22 or some of the /24s, never both, never one /24 twice
     assert len(mine) == len(set(mine)), mine

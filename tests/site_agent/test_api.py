@@ -63,7 +63,7 @@ async def test_wrong_credential_is_refused_and_right_one_gives_a_working_token(a
     headers = await _token(client, secret)
     resp = await client.get("/v1/flavors", headers=headers)
     assert resp.status == 200
-    assert {f["name"] for f in (await resp.json())["flavors"]} >= {"tiny", "small"}
+    assert {f["name"] for f in (await resp.json())["items"]} >= {"tiny", "small"}
 
 
 async def test_bad_input_is_a_4xx_with_problems(api: Any) -> None:
@@ -75,7 +75,15 @@ async def test_bad_input_is_a_4xx_with_problems(api: Any) -> None:
     resp = await client.post("/v1/servers", json={"name": "-bad", "vcpus": "x"}, headers=h)
     assert resp.status == 400
     wheres = {p["where"] for p in _assert_error(await resp.json(), "invalid_input")["problems"]}
-    assert {"body.name", "body.flavor", "body.image", "body.vcpus"} <= wheres
+    assert {"body.name", "body.flavor", "body.vcpus"} <= wheres
+    body = {"name": "a", "flavor": "tiny", "nics": [{"network": 7, "vnic_type": "x"}]}
+    resp = await client.post("/v1/servers", json=body, headers=h)
+    wheres = {p["where"] for p in _assert_error(await resp.json(), "invalid_input")["problems"]}
+    assert wheres == {"body.nics[0].network", "body.nics[0].vnic_type"}
+    body = {"name": "a", "flavor": "tiny"}  # the rules between fields, once the fields are good
+    resp = await client.post("/v1/servers", json=body, headers=h)
+    wheres = {p["where"] for p in _assert_error(await resp.json(), "invalid_input")["problems"]}
+    assert wheres == {"body.image"}
     resp = await client.get("/v1/nothing-here", headers=h)
     assert resp.status == 404
     _assert_error(await resp.json(), "not_found")
@@ -96,11 +104,11 @@ async def test_bad_specs_fail_clearly_and_leave_nothing(api: Any) -> None:
         headers=h,
     )
     assert sub.status == 201, await sub.text()
-    base = {"flavor": "tiny", "image": "cirros", "networks": ["lan"]}
+    base = {"flavor": "tiny", "image": "cirros", "nics": [{"network": "lan"}]}
     cases = [
         ({**base, "name": "a", "flavor": "huge"}, 400, "body.flavor"),
         ({**base, "name": "a", "image": "missing"}, 400, "body.image"),
-        ({**base, "name": "a", "networks": ["nowhere"]}, 400, "body.networks[0].network"),
+        ({**base, "name": "a", "nics": [{"network": "nowhere"}]}, 400, "body.nics[0].network"),
     ]
     for body, status, where in cases:
         resp = await client.post("/v1/servers", json=body, headers=h)
@@ -117,7 +125,7 @@ async def test_bad_specs_fail_clearly_and_leave_nothing(api: Any) -> None:
     dup = await client.post("/v1/servers", json={**base, "name": "one"}, headers=h)
     assert dup.status == 409
     _assert_error(await dup.json(), "duplicate_name")
-    servers = (await (await client.get("/v1/servers", headers=h)).json())["servers"]
+    servers = (await (await client.get("/v1/servers", headers=h)).json())["items"]
     assert [s["name"] for s in servers] == ["one"]
     assert await store.call(store.table_count, "ipam") == 1
     ports = await store.call(store.list_objects, "port")
@@ -151,7 +159,7 @@ async def test_volume_lifecycle_through_the_api(api: Any) -> None:
 async def test_console_and_images(api: Any) -> None:
     client, _, secret = api
     h = await _token(client, secret)
-    images = (await (await client.get("/v1/images", headers=h)).json())["images"]
+    images = (await (await client.get("/v1/images", headers=h)).json())["items"]
     assert [i["id"] for i in images] == ["cirros"]
     srv = await client.post(
         "/v1/servers", json={"name": "vm", "flavor": "tiny", "image": "cirros"}, headers=h

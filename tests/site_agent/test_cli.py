@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from atoll.cli import main
@@ -92,3 +93,86 @@ async def test_cli_drives_one_agent(tmp_path: Path, capsys: pytest.CaptureFixtur
     finally:
         await server.close()
         await store.close()
+
+
+async def test_cli_reaches_a_site_through_the_hub(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--site NAME`` goes to the hub's ``/v1/sites/{NAME}/...`` with the hub connection.
+
+    The hub side is a stand-in on loopback answering the per-site routes' documented shapes
+    (the hub's own routes are tested by the hub's suite; the lead runs both end to end)."""
+    seen: list[tuple[str, str, str, Any]] = []
+    made: dict[str, dict[str, Any]] = {}
+
+    def view(kind: str, body: dict[str, Any], obj_id: str) -> dict[str, Any]:
+        return {
+            "id": obj_id, "name": body["name"], "project_id": "p" * 32, "site": "edge-1",
+            "kind": kind, "origin": "hub", "hub_revision": 7, "spec": body["spec"],
+            "status": None, "conflict": None,
+        }  # fmt: skip
+
+    async def handle(request: web.Request) -> web.Response:
+        body: Any = await request.json() if request.can_read_body else None
+        seen.append((request.method, request.path, request.headers["Authorization"], body))
+        plural, ref = request.match_info["plural"], request.match_info.get("ref")
+        if request.method == "POST" and ref is None:
+            obj = view(plural.removesuffix("s"), body, f"{len(made) + 1:032x}")
+            made[obj["id"]] = obj
+            return web.json_response(obj, status=201)
+        if request.method == "GET" and ref is None:
+            items = [o for o in made.values() if o["kind"] == plural.removesuffix("s")]
+            return web.json_response({"items": items, "next_marker": None})
+        if request.method == "DELETE":
+            return web.Response(status=204)
+        obj = made[ref or ""]
+        if request.match_info.get("action"):
+            obj["spec"] = {**obj["spec"], "reboots": 1}
+        return web.json_response(obj)
+
+    app = web.Application()
+    app.router.add_route("*", "/v1/sites/edge-1/{plural}", handle)
+    app.router.add_route("*", "/v1/sites/edge-1/{plural}/{ref}", handle)
+    app.router.add_route("POST", "/v1/sites/edge-1/{plural}/{ref}/{action}", handle)
+    hub = TestServer(app)
+    await hub.start_server()
+    monkeypatch.setenv("ATOLL_TOKEN", "hub-token")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-login"))
+    try:
+        via = ["--site", "edge-1", "--url", str(hub.make_url("")).rstrip("/")]
+        code, out, err = await _atoll(
+            capsys, "server", "create", "vm1", "--flavor", "small", "--image", "cirros",
+            "--network", "lan", "--project", "demo", *via, "-f", "json",
+        )  # fmt: skip
+        assert code == 0, err
+        server = json.loads(out)
+        method, path, auth, body = seen[-1]
+        assert (method, path, auth) == ("POST", "/v1/sites/edge-1/servers", "Bearer hub-token")
+        assert body == {
+            "name": "vm1", "project": "demo",
+            "spec": {"flavor": "small", "image": "cirros", "nics": [{"network": "lan"}],
+                     "volumes": []},
+        }  # fmt: skip
+        code, out, err = await _atoll(capsys, "server", "list", *via, "-f", "json")
+        assert code == 0, err
+        rows = json.loads(out)
+        assert [(r["name"], r["status"], r["flavor"]) for r in rows] == [
+            ("vm1", "PENDING", "small")
+        ]
+        code, out, err = await _atoll(capsys, "server", "reboot", server["id"], *via, "-f", "json")
+        assert code == 0, err
+        assert seen[-1][:2] == ("POST", f"/v1/sites/edge-1/servers/{server['id']}/reboot")
+        code, _, err = await _atoll(capsys, "server", "rebuild", "vm1", *via)
+        assert code == 1 and "--site-url" in err  # not a hub route: said, not sent
+        code, out, err = await _atoll(
+            capsys, "network", "subnet-create", "lan", "10.8.0.0/24", "--name", "lan-v4", *via
+        )
+        assert code == 0, err
+        assert seen[-1][1] == "/v1/sites/edge-1/subnets"
+        assert seen[-1][3]["spec"] == {"network": "lan", "cidr": "10.8.0.0/24"}
+        code, out, err = await _atoll(capsys, "volume", "delete", "data", *via)
+        assert code == 0 and seen[-1][:2] == ("DELETE", "/v1/sites/edge-1/volumes/data")
+        code, _, err = await _atoll(capsys, "server", "list", *via, "--site-url", "http://x:1")
+        assert code == 1 and "not both" in err
+    finally:
+        await hub.close()

@@ -93,7 +93,7 @@ async def test_reference_guest_answers_http_through_ovs(
             "kernel": "ref-kernel",
             "ramdisk": "ref-initrd",
             "kernel_cmdline": reference.cmdline,
-            "networks": ["lan"],
+            "nics": [{"network": "lan"}],
         }
     )
     sid = server["id"]

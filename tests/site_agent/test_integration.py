@@ -90,7 +90,7 @@ async def test_network_and_server_lifecycle_leave_no_residue(
             "flavor": "tiny",
             "image": "blank",
             "kernel": "tiny-kernel",
-            "networks": ["lan"],
+            "nics": [{"network": "lan"}],
             "volumes": ["data"],
         }
         server = (await call("POST", "/v1/servers", body, 202))["server"]
@@ -170,7 +170,7 @@ async def test_network_and_server_lifecycle_leave_no_residue(
 
 
 async def _gone(call: Any, plural: str) -> bool:
-    return not (await call("GET", f"/v1/{plural}"))[plural]
+    return not (await call("GET", f"/v1/{plural}"))["items"]
 
 
 async def _local_token(ag: Agent) -> str:

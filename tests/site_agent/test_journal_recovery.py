@@ -46,7 +46,7 @@ async def _create(site: Site) -> str:
         "name": "vm",
         "flavor": "tiny",
         "image": "cirros",
-        "networks": ["lan"],
+        "nics": [{"network": "lan"}],
         "volumes": ["data"],
     }
     return str((await site.resources.create_server(body))["id"])

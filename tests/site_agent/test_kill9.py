@@ -89,7 +89,7 @@ def test_kill9_mid_create_then_restart(
         "flavor": "tiny",
         "image": "blank",
         "kernel": "tiny-kernel",
-        "networks": ["lan"],
+        "nics": [{"network": "lan"}],
     }
     sid = agent.call("POST", "/v1/servers", body)["server"]["id"]
     db = agent.data_dir / "agent.db"
@@ -114,7 +114,7 @@ def test_kill9_mid_create_then_restart(
     assert left["instances"] == [sid]
 
     agent.call("DELETE", f"/v1/servers/{sid}")
-    wait(lambda: not agent.call("GET", "/v1/servers")["servers"], 60, "server deleted")
+    wait(lambda: not agent.call("GET", "/v1/servers")["items"], 60, "server deleted")
     agent.call("DELETE", "/v1/networks/lan")
-    wait(lambda: not agent.call("GET", "/v1/networks")["networks"], 30, "network deleted")
+    wait(lambda: not agent.call("GET", "/v1/networks")["items"], 30, "network deleted")
     assert real_site.residue(libvirt_conn, ovs, names, agent.data_dir) == real_site.EMPTY

@@ -59,7 +59,7 @@ async def api(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[tuple[Call, 
 async def test_objects_made_at_the_site_get_site_ids(api: tuple[Call, LocalStore]) -> None:
     call, _ = api
     network = (await call("POST", "/v1/networks", {"name": "lan"}, 201))["network"]
-    flavors = (await call("GET", "/v1/flavors"))["flavors"]
+    flavors = (await call("GET", "/v1/flavors"))["items"]
     volume = (await call("POST", "/v1/volumes", {"name": "data", "size_gb": 1}, 202))["volume"]
     for made in (network, volume, *flavors):
         assert ids.is_id(made["id"]) and "-" not in made["id"], made
@@ -121,7 +121,9 @@ async def test_an_upgraded_agent_adopts_the_running_servers_of_its_dashed_ids(
             await before.create_network({"name": "lan"})
             await before.create_subnet({"network": "lan", "cidr": "10.62.0.0/24"})
             body = {"flavor": "tiny", "image": "blank", "kernel": "tiny-kernel"}
-            server = await before.create_server({"name": "vm1", "networks": ["lan"], **body})
+            server = await before.create_server(
+                {"name": "vm1", "nics": [{"network": "lan"}], **body}
+            )
             sid = server["id"]
             assert "-" in sid
 
@@ -162,7 +164,7 @@ async def test_an_upgraded_agent_adopts_the_running_servers_of_its_dashed_ids(
                 assert iface.strip().strip('"') == port
 
                 made = await call(
-                    "POST", "/v1/servers", {"name": "vm2", "networks": ["lan"], **body}
+                    "POST", "/v1/servers", {"name": "vm2", "nics": [{"network": "lan"}], **body}
                 )
                 sid2 = made["server"]["id"]
                 assert ids.origin_of(sid2) == "site" and "-" not in sid2

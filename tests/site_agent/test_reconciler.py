@@ -23,7 +23,13 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
 
 
 async def _server(site: Site, name: str = "vm1", **extra: object) -> str:
-    body = {"name": name, "flavor": "tiny", "image": "cirros", "networks": ["lan"], **extra}
+    body = {
+        "name": name,
+        "flavor": "tiny",
+        "image": "cirros",
+        "nics": [{"network": "lan"}],
+        **extra,
+    }
     return str((await site.resources.create_server(body))["id"])
 
 
@@ -213,7 +219,7 @@ async def test_sriov_port_becomes_a_hostdev_nic(tmp_path: Path) -> None:
             "name": "vnf",
             "flavor": "tiny",
             "image": "cirros",
-            "networks": [{"network": "fast", "vnic_type": "direct"}],
+            "nics": [{"network": "fast", "vnic_type": "direct"}],
         }
         sid = (await site.resources.create_server(body))["id"]
         await site.converge()

@@ -1,4 +1,5 @@
-"""Request bodies are parsed into specs or refused with problems; nothing else ever escapes."""
+"""Request bodies are parsed by the typed model into specs, or refused with problems; nothing
+else ever escapes."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ KEYS = [
     "name",
     "flavor",
     "image",
+    "nics",
     "networks",
     "volumes",
     "ssh_keys",
@@ -47,11 +49,11 @@ KEYS = [
 bodies = st.dictionaries(st.sampled_from(KEYS), json_values, max_size=8) | json_values
 
 PARSERS: list[Any] = [
-    lambda b: specs.parse_server(b, "on-failure"),
-    lambda b: specs.parse_network(b, "net-1"),
-    lambda b: specs.parse_subnet(b, "sub-1"),
-    specs.parse_volume,
-    specs.parse_flavor,
+    specs.SERVER.parse,
+    specs.NETWORK.parse,
+    lambda b: specs.SUBNET.parse(b, specs.subnet_defaults(b)),
+    specs.VOLUME.parse,
+    specs.FLAVOR.parse,
 ]
 
 
@@ -64,19 +66,23 @@ def test_any_body_gives_a_spec_or_problems(body: Any, which: int) -> None:
         assert exc.problems, "a refusal says what is wrong and where"
         assert all(p.where.startswith("body") for p in exc.problems)
     else:
-        assert isinstance(spec, dict)
+        name, model = spec
+        assert name is None or isinstance(name, str)
+        assert type(model).from_wire(model.to_wire(), strict=True) == model
 
 
 def test_a_good_server_body_is_normalized() -> None:
-    spec = specs.parse_server(
+    name, model = specs.SERVER.parse(
         {
             "name": "web-1",
             "flavor": "small",
             "image": "cirros",
-            "networks": ["lan", {"network": "wan", "fixed_ip": "10.0.0.9"}],
+            "nics": [{"network": "lan"}, {"network": "wan", "fixed_ip": "10.0.0.9"}],
         },
-        "always",
+        {"restart_policy": "always"},
     )
+    spec = model.to_wire()
+    assert name == "web-1"
     assert spec["nics"] == [
         {"network": "lan", "fixed_ip": None, "vnic_type": "normal"},
         {"network": "wan", "fixed_ip": "10.0.0.9", "vnic_type": "normal"},
@@ -86,16 +92,30 @@ def test_a_good_server_body_is_normalized() -> None:
 
 def test_vlan_network_needs_a_physical_network_and_an_id() -> None:
     try:
-        specs.parse_network({"name": "v", "segment_type": "vlan"}, "n1")
+        specs.NETWORK.parse({"name": "v", "segment_type": "vlan"})
     except InvalidInput as exc:
-        assert {p.where for p in exc.problems} == {"body.vlan_id", "body.physical_network"}
+        assert {p.where for p in exc.problems} == {"body.vlan_id"}
     else:
-        raise AssertionError("a vlan network without id and physnet was accepted")
+        raise AssertionError("a vlan network without id was accepted")
+    name, spec = specs.NETWORK.parse({"name": "v", "segment_type": "vlan", "vlan_id": 7})
+    problems = specs.network_problems("n1", name, spec)
+    assert {p.where for p in problems} == {"body.physical_network"}
+
+
+def test_what_the_site_fills_in_is_refused_in_a_request() -> None:
+    body = {"name": "web-1", "flavor": "small", "image": "cirros", "ports": ["p"], "vcpus": 64}
+    try:
+        specs.SERVER.parse(body)
+    except InvalidInput as exc:
+        assert {p.where for p in exc.problems} == {"body.ports", "body.vcpus"}
+    else:
+        raise AssertionError("a request set the server's ports and size")
 
 
 def subnet_problems(body: dict[str, Any]) -> dict[str, str]:
     try:
-        specs.parse_subnet({"network": "lan", **body}, "sub-1")
+        full = {"network": "lan", **body}
+        specs.SUBNET.parse(full, specs.subnet_defaults(full))
     except InvalidInput as exc:
         return {p.where: p.what for p in exc.problems}
     return {}
@@ -151,8 +171,20 @@ def test_free_text_refuses_control_characters() -> None:
         keys = [f"ssh-ed25519 {bad}"]
         body = {"name": "web-1", "flavor": bad, "image": "cirros", "ssh_keys": keys}
         try:
-            specs.parse_server(body, "always")
+            specs.SERVER.parse(body)
         except InvalidInput as exc:
-            assert {p.where for p in exc.problems} == {"body.flavor", "body.ssh_keys"}
+            assert {p.where for p in exc.problems} == {"body.flavor", "body.ssh_keys[0]"}
         else:
             raise AssertionError(f"{bad!r} was accepted")
+
+
+def test_an_unknown_field_is_named_with_what_a_request_may_send() -> None:
+    body = {"name": "a", "flavor": "x", "image": "y", "bogus": 1, "nics": [{"network": "n"}]}
+    try:
+        specs.SERVER.parse(body)
+    except InvalidInput as exc:
+        (problem,) = exc.problems
+        assert problem.where == "body.bogus"
+        assert "nics" in problem.what and "ports" not in problem.what
+    else:
+        raise AssertionError("an unknown field was accepted")

@@ -14,7 +14,7 @@ async def test_metrics_cover_host_servers_ports_and_land_in_the_ring(tmp_path: P
     try:
         await lan(site)
         sid = (await site.resources.create_server(
-            {"name": "vm", "flavor": "tiny", "image": "cirros", "networks": ["lan"]}
+            {"name": "vm", "flavor": "tiny", "image": "cirros", "nics": [{"network": "lan"}]}
         ))["id"]  # fmt: skip
         await site.converge()
         port = (await site.resources.show("server", sid))["networks"][0]["port"]
