@@ -41,6 +41,7 @@ from atoll.site_agent.host import Host, network_spec, port_spec
 from atoll.site_agent.journal import Journal
 from atoll.site_agent.restart import Backoff, exit_kind, should_restart
 from atoll.site_agent.store import DesiredObject, LocalStore
+from atoll.site_agent.store.queues import operation_body
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -315,6 +316,14 @@ class ServerConverger:
                 )
                 return ready_at - now
             detail.update(restarts=restarts + 1, restarted_at=now)
+            record = operation_body(
+                "action", "server", sid, server.hub_revision, None, at=now, actor="reconciler",
+                action="restart",
+            )  # fmt: skip
+            # the hub hears of a local heal; it changes no intent, so it holds nothing
+            await self.store.call(
+                self.store.queue_fact, "operation", record, kind="server", obj_id=sid
+            )
             log.info(
                 "server %s stopped (%s): restart %d by policy %s",
                 server.name,
