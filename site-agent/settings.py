@@ -100,6 +100,10 @@ class HubLinkSettings:
     image_fetch_concurrency: int = 4
     # the hub's token revocations (until sync: polled, kept in the store; hub_revocations.py)
     revocation_poll_interval: float = 10.0
+    # the sync session (site-agent/sync/), run once the site has joined (<data dir>/hub/)
+    sync_reconnect_initial: float = 1.0  # first reconnect within this many seconds (jittered)
+    sync_reconnect_max: float = 60.0  # reconnect delays double up to this
+    sync_telemetry_interval: float = 60.0  # seconds between telemetry batches to the hub
 
 
 @dataclass(frozen=True)

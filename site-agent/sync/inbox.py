@@ -1,0 +1,113 @@
+"""The inbox: hub intent persisted before it is acked, then applied in order.
+
+:meth:`Inbox.persist` writes a ``changes`` frame (or a snapshot part) in one transaction
+with the applied revision (:mod:`atoll.site_agent.store.queues`); the session acks after it.
+:meth:`Inbox.apply_pending` (run by a :class:`~atoll.background.Loop`, kicked after every
+persist and every fact ack) applies the rows in order through
+:class:`~atoll.site_agent.hub_intent.HubIntent` and deletes each once applied, so a crash
+between persist and apply applies it again at the next start (apply is idempotent).
+
+A change to an object with a local change the hub has not acked is **held**: it stays in
+the inbox (later changes to that object wait behind it; others go on) and an event tells
+the NOC. When the hub has acked the local change, the held change is settled: applied if it
+agrees with what the site has (the hub adopted the site's change: only its revision is
+recorded), else dropped with a ``superseded`` event: the hub saw the local change after it
+sent this one, and answers with a conflict for the NOC (``--keep hub`` comes down again with
+``override``) or with a newer change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from atoll.errors import InvalidInput
+from atoll.jsonbody import JSON
+from atoll.resources import Desired
+from atoll.site_agent.hub_intent import HubIntent, HubOutcome
+from atoll.site_agent.store import LocalStore
+from atoll.site_agent.store.queues import InboxItem
+from atoll.sync.frames import Change, Changes, Snapshot
+
+log = logging.getLogger(__name__)
+
+
+def item(change: Change) -> InboxItem:
+    return InboxItem(
+        change.revision, change.op, change.kind, change.id, change.object, change.override
+    )
+
+
+class Inbox:
+    def __init__(self, store: LocalStore, intent: HubIntent, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.intent = intent
+        self.clock = clock
+        self.applied = 0  # changes applied since start
+        self.repairs = 0  # of them sent by anti-entropy
+
+    async def persist(self, frame: Changes | Snapshot) -> None:
+        """Durable before the ack (the caller acks after this returns)."""
+        items = [item(c) for c in frame.items]
+        self.repairs += sum(1 for c in frame.items if c.repair)
+        if isinstance(frame, Snapshot):
+            await self.store.call(self.store.inbox_put_snapshot, frame.revision, items, frame.last)
+        else:
+            await self.store.call(self.store.inbox_put_changes, frame.revision, items)
+
+    async def apply_pending(self) -> None:
+        """Apply every inbox row that is not held, in order."""
+        waiting: set[tuple[str, str]] = set()  # objects with a held row ahead
+        for row in await self.store.call(self.store.inbox):
+            key = (row.kind, row.obj_id)
+            if row.op == "sweep":
+                await self._sweep(row)
+                continue
+            if key in waiting:
+                continue
+            outcome = await self._apply(row)
+            if outcome.outcome == "held":
+                waiting.add(key)
+                if not row.held:
+                    await self.store.call(
+                        self.store.inbox_hold, row.pos, self._event(row, "held", outcome)
+                    )
+                continue
+            event = None
+            if outcome.outcome in ("refused", "superseded"):
+                log.warning(
+                    "hub change %s %s (revision %d) %s: %s",
+                    row.kind, row.obj_id, row.revision, outcome.outcome, outcome.message,
+                )  # fmt: skip
+                event = self._event(row, outcome.outcome, outcome)
+            await self.store.call(self.store.inbox_done, row.pos, event)
+            self.applied += 1
+
+    async def _apply(self, row: InboxItem) -> HubOutcome:
+        settle = row.held  # held before: the local change it waited for is acked now?
+        if row.op == "delete":
+            return await self.intent.delete(
+                row.kind, row.obj_id, override=row.override, settle=settle
+            )
+        try:
+            intent = Desired.from_wire(row.body, where=f"the object of change {row.revision}")
+        except InvalidInput as exc:
+            problems = "; ".join(f"{p.where}: {p.what}" for p in exc.problems)
+            return HubOutcome("refused", f"{exc.message} ({problems})")
+        if (intent.kind, intent.meta.id) != (row.kind, row.obj_id):
+            return HubOutcome("refused", "the object is not the one the change names")
+        return await self.intent.apply(intent, override=row.override, settle=settle)
+
+    async def _sweep(self, row: InboxItem) -> None:
+        named = await self.store.call(self.store.snapshot_names, row.revision)
+        gone = await self.intent.sweep(named)
+        if gone:
+            log.info("snapshot %d: removed %d objects the hub no longer has", row.revision,
+                     len(gone))  # fmt: skip
+        await self.store.call(self.store.clear_snapshot_names, row.revision)
+        await self.store.call(self.store.inbox_done, row.pos)
+
+    def _event(self, row: InboxItem, reason: str, outcome: HubOutcome) -> JSON:
+        message = f"hub revision {row.revision} ({row.op}): {outcome.message}"
+        return {"kind": row.kind, "id": row.obj_id, "reason": reason, "message": message,
+                "at": self.clock()}  # fmt: skip
