@@ -320,9 +320,14 @@ class ServerConverger:
                 "action", "server", sid, server.hub_revision, None, at=now, actor="reconciler",
                 action="restart",
             )  # fmt: skip
+            why = f"guest stopped ({domain.reason}): restart {restarts + 1}"
+            event = {"kind": "server", "id": sid, "reason": "restarted", "message": why, "at": now}
             # the hub hears of a local heal; it changes no intent, so it holds nothing
             await self.store.call(
-                self.store.queue_fact, "operation", record, kind="server", obj_id=sid
+                self.store.queue_facts,
+                [("operation", record), ("event", event)],
+                kind="server",
+                obj_id=sid,
             )
             log.info(
                 "server %s stopped (%s): restart %d by policy %s",

@@ -32,7 +32,7 @@ from atoll.site_agent.store.database import Database, next_seq
 
 COUNTED = frozenset({"outbox", "inbox", "journal", "ipam", "samples", "rollups", "objects"})
 FactType = Literal["event", "operation", "telemetry"]
-Counter = Literal["applied_revision", "acked_seq", "sent_seq", "telemetry_shipped"]
+Counter = Literal["applied_revision", "acked_seq", "sent_seq", "telemetry_shipped", "status_seq"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,20 @@ class QueueTables(Database):
     ) -> int:
         with self.tx() as c:
             return add_fact(c, type_, body, kind=kind, obj_id=obj_id, holds=holds, now=self.clock())
+
+    def queue_facts(
+        self,
+        facts: list[tuple[FactType, JSON]],
+        *,
+        kind: str | None = None,
+        obj_id: str | None = None,
+    ) -> list[int]:
+        """Several facts about one object (holding nothing), in one transaction; their seqs."""
+        with self.tx() as c:
+            return [
+                add_fact(c, type_, body, kind=kind, obj_id=obj_id, now=self.clock())
+                for type_, body in facts
+            ]
 
     def outbox_after(self, seq: int, limit: int = 1000) -> list[QueuedFact]:
         rows = self.conn.execute(

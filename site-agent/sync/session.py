@@ -275,8 +275,11 @@ class SyncClient:
         self.connected, self.session = True, frame.session
         self.sessions += 1
         self._inflight.clear()
-        # what the hub recorded in an earlier session leaves the outbox now
+        # what the hub recorded in an earlier session leaves the outbox now; a hub that has
+        # recorded more than this store ever numbered (a restored backup) would ignore the
+        # next facts: number them after its acked seq
         await self.store.call(self.store.outbox_acked, frame.acked_seq)
+        await self.store.call(self.store.raise_counter, "status_seq", frame.acked_seq)
         self._applier.kick()
         self._telemetry.kick()
         return frame

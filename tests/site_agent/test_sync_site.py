@@ -16,10 +16,11 @@ from atoll.errors import Conflict
 from atoll.jsonbody import JSON
 from atoll.site_agent.hub_intent import HubIntent
 from atoll.site_agent.hub_link import HubLink
+from atoll.site_agent.ring import BUCKETS, STEP, Ring
 from atoll.site_agent.sync.inbox import Inbox
 from atoll.site_agent.sync.session import SyncClient, SyncSettings
 from atoll.sync.frames import Change, Changes, Snapshot
-from tests.site_agent.site_harness import Site, make_site
+from tests.site_agent.site_harness import Site, lan, make_site
 from tests.site_agent.sync_hub import SyncHub, sync_hub
 
 PROJECT = ids.hub_id()
@@ -340,3 +341,47 @@ def _mute(hub: SyncHub) -> Any:
         return None
 
     return nothing
+
+
+async def test_a_restart_by_the_reconciler_is_recorded_and_holds_nothing(site: Site) -> None:
+    await lan(site)
+    made = await site.resources.create_server(
+        {"name": "web", "flavor": "tiny", "image": "cirros", "networks": [{"network": "lan"}]}
+    )
+    await site.converge()
+    await site.store.call(site.store.outbox_acked, 10_000)  # the hub has what came before
+    site.compute.crash(made["id"])
+    await site.converge(1)
+    facts = await outbox(site)
+    restart = [f for f in facts if f["type"] == "operation"]
+    assert [(r["op"], r.get("action"), r["actor"], r["id"]) for r in restart] == [
+        ("action", "restart", "reconciler", made["id"])
+    ]
+    assert [(e["reason"], e["id"]) for e in facts if e["type"] == "event"] == [
+        ("restarted", made["id"])
+    ]
+    assert not await site.store.call(site.store.holding, "server", made["id"])
+
+
+async def test_telemetry_batches_are_bounded_and_downsampled_when_catching_up(
+    site: Site,
+) -> None:
+    ring = Ring(site.store, raw_retention=0, rollup_retention=86400)
+    t0 = 28_333_333 * 60.0
+    for minute in range(6 * 60):  # six hours of one sample a minute, two series
+        rows = [("cpu", {"server": s}, float(minute)) for s in ("a", "b")]
+        await site.store.call(ring.record_blocking, t0 + minute * 60, rows)
+    now = t0 + 6 * 3600 + 120
+    await site.store.call(ring.compact_blocking, now)
+    shipped = await site.store.call(ring.ship_blocking, now)  # back after six hours
+    batch = [f for f in await outbox(site) if f["type"] == "telemetry"]
+    assert len(batch) == 1 and shipped == len(batch[0]["points"])
+    assert batch[0]["step"] % STEP == 0 and batch[0]["step"] >= 36 * 60  # ~ten buckets
+    assert shipped <= 2 * BUCKETS + 2
+    assert sum(p[6] for p in batch[0]["points"]) == 2 * 6 * 60  # every sample counted once
+    await site.store.call(ring.record_blocking, now + 30, [("cpu", {"server": "a"}, 1.0)])
+    await site.store.call(ring.compact_blocking, now + 200)
+    later = await site.store.call(ring.ship_blocking, now + 200)  # caught up: minute points
+    assert later == 1
+    batch = [f for f in await outbox(site) if f["type"] == "telemetry"]
+    assert batch[-1]["step"] == STEP
