@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from atoll.errors import AtollError, NotFound, PermanentError, TemporaryError
+from atoll.errors import AtollError, InvalidInput, NotFound, PermanentError, TemporaryError
 from atoll.jsonbody import JSON
 from atoll.resources import NetworkSpec as NetworkModel
 from atoll.resources import PortSpec as PortModel
@@ -190,6 +190,9 @@ class ServerConverger:
 
     async def _boot_source(self, server: DesiredObject) -> DiskBoot | KernelBoot:
         spec, sid = server.typed(ServerSpec), server.id
+        for ref in (spec.image, spec.kernel, spec.ramdisk):
+            if ref is not None:
+                await self._wait_for_image(ref)
         root = None
         if spec.image:
             image = spec.image
@@ -208,6 +211,13 @@ class ServerConverger:
             )
         assert root is not None
         return DiskBoot(root)
+
+    async def _wait_for_image(self, ref: str) -> None:
+        """An image the hub placed with a server may still be on its way (pulled)."""
+        try:
+            await self.host.storage.get_image(ref)
+        except (NotFound, InvalidInput) as exc:
+            raise TemporaryError(f"image {ref} is not at this site yet", delay=5.0) from exc
 
     async def _plug(self, server: DesiredObject, port: DesiredObject) -> PortBinding:
         pspec_ = port.typed(PortModel)

@@ -16,6 +16,10 @@
   adopted object stays a site object that the hub now knows;
 - a put at or below the revision the site has is a redelivery: nothing happens;
 - a **delete** deletes (refused with an event when the object is still in use here);
+- **image** references are accepted and not kept: the image puller fetches the images
+  desired servers name, and a server waits (BUILDING) until its image is here; a hub
+  **flavor** whose name a site flavor has already is kept without a name (hub servers name
+  flavors by id);
 - while a local change to an object waits for the hub's ack (an operation record that
   ``holds``), hub changes to it are **held** unless they carry ``override``;
 - a snapshot's **sweep** deletes the objects the hub knows (hub origin, or a hub revision)
@@ -24,6 +28,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -68,6 +73,8 @@ class HubIntent:
         agrees with the site (else ``superseded``: the hub answers with a newer change).
         """
         kind, obj_id = intent.kind, intent.meta.id
+        if kind == "image":
+            return HubOutcome("recorded")  # pulled when a server names it (hub_images.py)
         if kind not in HUB_KINDS:
             return HubOutcome("refused", f"a {kind} is not placed at a site by the hub")
         if not override and await self.resources.store.call(
@@ -79,7 +86,7 @@ class HubIntent:
             if current is None:
                 if settle:  # the site deleted it meanwhile, and the hub has heard
                     return HubOutcome("superseded", _SUPERSEDED)
-                await self.resources._create(intent, local=False)
+                await self.resources._create(await self._named(intent), local=False)
                 return HubOutcome("created")
             return await self.resources.store.call(self._update_blocking, current, intent, settle)
         except TemporaryError:
@@ -88,6 +95,17 @@ class HubIntent:
             return HubOutcome("refused", exc.message)
         finally:
             self.resources.kick()
+
+    async def _named(self, intent: Desired) -> Desired:
+        """A hub flavor whose name a site flavor has (``tiny``...) comes without a name: the
+        hub's servers name their flavor by id."""
+        name = intent.meta.name
+        if intent.kind != "flavor" or name is None:
+            return intent
+        taken = await self.resources.store.call(self.resources._find_live_blocking, "flavor", name)
+        if taken is None:
+            return intent
+        return dataclasses.replace(intent, meta=dataclasses.replace(intent.meta, name=None))
 
     def _update_blocking(self, current: DesiredObject, intent: Desired, settle: bool) -> HubOutcome:
         revision = intent.hub_revision or 0
@@ -130,7 +148,8 @@ class HubIntent:
             out.add("name")
         if "flavor" in wanted:
             flavor = self.resources._find_live_blocking("flavor", wanted["flavor"])
-            if flavor is None or flavor.name != current.spec.get("flavor"):
+            have_flavor = current.spec.get("flavor")
+            if flavor is None or have_flavor not in (flavor.name, flavor.id):
                 out.add("flavor")
         if current.kind == "server":
             nics = self.resources._desired_blocking(current)["spec"]["nics"]
@@ -154,7 +173,7 @@ class HubIntent:
         ):
             return HubOutcome("held", _HELD)
         current = await self.resources.store.call(self.resources._get_blocking, kind, obj_id)
-        if current is None or current.deleting:
+        if current is None or current.deleting or kind == "image":
             return HubOutcome("unchanged")
         if settle:
             return HubOutcome("superseded", _SUPERSEDED)

@@ -241,7 +241,7 @@ class Resources:
                 Problem("body.flavor", f"unknown flavor {spec['flavor']!r} (known: {names})")
             )
         else:
-            spec["flavor"] = flavor.name
+            spec["flavor"] = flavor.name or flavor.id  # a hub flavor may have no name here
             spec["vcpus"], spec["ram_mb"] = flavor.spec["vcpus"], flavor.spec["ram_mb"]
         self._check_name_free_blocking("server", spec["name"])
         volumes = self._resolve_volumes_blocking(spec, problems)
@@ -625,6 +625,9 @@ class Resources:
                         }
                     )
             fields["nics"] = nics
+            flavor = self._find_live_blocking("flavor", str(fields.get("flavor", "")))
+            if flavor is not None:  # the hub names flavors by id
+                fields["flavor"] = flavor.id
         meta = {"id": obj.id, "name": name, "project_id": obj.project_id}
         return {
             "kind": obj.kind,

@@ -385,3 +385,34 @@ async def test_telemetry_batches_are_bounded_and_downsampled_when_catching_up(
     assert later == 1
     batch = [f for f in await outbox(site) if f["type"] == "telemetry"]
     assert batch[-1]["step"] == STEP
+
+
+async def test_a_hub_server_with_its_flavor_and_image_waits_for_the_image(site: Site) -> None:
+    from atoll.resources import Desired
+
+    await site.resources.create_network({"name": "lan"})
+    net = (await site.resources.show("network", "lan"))["id"]
+    intent = HubIntent(site.resources)
+    flavor, image, srv = ids.hub_id(), ids.hub_id(), ids.hub_id()
+    server_spec: JSON = {"flavor": flavor, "image": image, "nics": [{"network": net}]}
+    placed = [  # as the hub places a server's dependencies with it
+        desired("flavor", flavor, "tiny", {"vcpus": 1, "ram_mb": 256}, 1),  # a site name
+        desired("image", image, "cirros-hub", {"id": image, "disk_format": "qcow2"}, 2),
+        desired("server", srv, "web", server_spec, 3),
+    ]
+    outcomes = [(await intent.apply(Desired.from_wire(d))).outcome for d in placed]
+    assert outcomes == ["created", "recorded", "created"]
+    hub_flavor = await site.store.call(site.store.get_object, "flavor", flavor)
+    assert hub_flavor.name is None and hub_flavor.spec["ram_mb"] == 256
+    await site.converge()
+    shown = await site.resources.show("server", srv)
+    assert shown["status"] == "BUILDING" and "not at this site yet" in shown["message"]
+    site.storage.preload_image(image, 16 * 1024 * 1024)  # the puller brought it
+    await site.converge()
+    assert (await site.resources.show("server", srv))["status"] == "ACTIVE"
+    # a local action on the hub's server: its record names the flavor as the hub does
+    await site.resources.server_action(srv, "stop", {})
+    record = [o for o in await outbox(site) if o["type"] == "operation"][-1]
+    assert record["desired"]["spec"]["flavor"] == flavor
+    assert record["desired"]["spec"]["nics"][0]["network"] == net
+    assert record["base_hub_revision"] == 3
