@@ -39,9 +39,9 @@ from atoll.site_agent.drivers.compute.base import (
 from atoll.site_agent.drivers.network.base import PortBinding
 from atoll.site_agent.host import Host, network_spec, port_spec
 from atoll.site_agent.journal import Journal
+from atoll.site_agent.operations import operation_body
 from atoll.site_agent.restart import Backoff, exit_kind, should_restart
 from atoll.site_agent.store import DesiredObject, LocalStore
-from atoll.site_agent.store.queues import operation_body
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -35,6 +35,7 @@ from typing import Literal
 from atoll.errors import AtollError, TemporaryError
 from atoll.jsonbody import JSON
 from atoll.resources import Desired
+from atoll.site_agent.operations import desired_wire_blocking
 from atoll.site_agent.resources import Resources
 from atoll.site_agent.store import DesiredObject
 
@@ -152,7 +153,7 @@ class HubIntent:
             if flavor is None or have_flavor not in (flavor.name, flavor.id):
                 out.add("flavor")
         if current.kind == "server":
-            nics = self.resources._desired_blocking(current)["spec"]["nics"]
+            nics = desired_wire_blocking(self.resources.store, current)["spec"]["nics"]
             asked = wanted.get("nics", [])
             if len(asked) != len(nics) or any(
                 a["network"] != n["network"]

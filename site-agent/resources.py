@@ -4,9 +4,10 @@
 typed intent (:class:`atoll.resources.Desired`: kind, meta with id, name and project id, the
 spec, its origin and the hub revision it was based on) and records who owns what with it.
 The local API calls it with ``origin="site"`` (``create_*`` parse a request body into
-intent with a new site id); the sync inbox calls it with ``origin="hub"``. Delivering the
-same intent again (same id, origin and hub revision) is a no-op, so at-least-once delivery
-has an exactly-once effect.
+intent with a new site id); the sync inbox comes in through
+:class:`~.hub_intent.HubIntent`, which creates through the same path. Delivering the same
+intent again (same id, origin and hub revision) is a no-op, so at-least-once delivery has an
+exactly-once effect.
 
 Every check that can fail runs before anything is written, and what is written for one
 intent goes in one SQLite transaction, so a bad spec (unknown flavor, missing image,
@@ -16,19 +17,10 @@ half-made. The reconciler does the work afterwards; :attr:`kick` wakes it.
 **Operation records.** Every local change (create, delete, an action) writes a
 site-authored operation record (``sync/PROTOCOL.md``) into the outbox in the same
 transaction as the desired-object write: intent is journaled before the act, and the hub
-hears of everything the site did, also while it was cut off. ``actor`` names who did it (the
-local API's middleware sets it from the caller's token).
+hears of everything the site did, also while it was cut off (:mod:`.operations`).
 
-**Hub intent** comes in through :meth:`Resources.apply_hub` / :meth:`Resources.delete_hub`
-(the sync inbox). A put of an absent object creates it; a newer hub revision of an object the
-hub knows updates it (its name; for servers power, restart policy, image and the reboot and
-rebuild counters; for volumes a larger size: what the reconciler acts on) or is refused with
-an event when it changes anything else (flavor, NICs, a network's segment, ...: delete and
-create it from the hub instead). The site records what the hub's object says of who authored
-it: an object the site made and the hub adopted comes back with ``origin="site"`` and its
-hub revision, so it stays a site object that the hub now knows (same spec: only the revision
-is recorded). While a local change to an object waits for the hub's ack, hub changes to it
-are **held** (not applied, kept in the inbox) unless they carry ``override``.
+**Hub intent** (update, delete, holds behind unacked local changes, a snapshot's sweep) is
+:mod:`.hub_intent`'s.
 """
 
 from __future__ import annotations
@@ -36,7 +28,6 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from collections.abc import Callable, Collection
-from contextvars import ContextVar
 from dataclasses import dataclass
 
 from atoll import ids
@@ -50,13 +41,11 @@ from atoll.site_agent.catalog import ImageCatalog
 from atoll.site_agent.drivers.network.errors import NetworkError
 from atoll.site_agent.drivers.network.ipam import SubnetIpam
 from atoll.site_agent.errors import BadSpec, DuplicateName
+from atoll.site_agent.operations import desired_wire_blocking, record
 from atoll.site_agent.store import DesiredObject, LocalStore, NewObject
-from atoll.site_agent.store.queues import Operation, operation_body
+from atoll.site_agent.store.queues import Operation
 
 GiB = 1024**3
-
-ACTOR: ContextVar[str] = ContextVar("atoll_site_actor", default="site")
-"""Who makes the local changes of the current request (the API sets it per request)."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +164,7 @@ class Resources:
         kind, meta = intent.kind, intent.meta
         operation = None
         if local:
-            operation = self._operation("create", kind, meta.id, None, intent.to_wire())
+            operation = record(self.store, "create", kind, meta.id, None, intent.to_wire())
         owner = Owner(intent.origin, intent.hub_revision, meta.project_id, operation)
         spec = {"name": meta.name, **intent.spec.to_wire()}
         if kind == "server":
@@ -394,8 +383,8 @@ class Resources:
             )
         operations: tuple[Operation, ...] = ()
         if local:
-            desired = self._desired_blocking(obj)
-            operations = (self._operation("delete", kind, obj.id, obj.hub_revision, desired),)
+            desired = desired_wire_blocking(self.store, obj)
+            operations = (record(self.store, "delete", kind, obj.id, obj.hub_revision, desired),)
         self.store.mark_all_deleting(keys, operations)
 
     def _refuse_if_used_blocking(self, network: DesiredObject) -> None:
@@ -443,9 +432,9 @@ class Resources:
         for kind, obj_id, spec in changes:
             changed = obj if (kind, obj_id) == (obj.kind, obj.id) else None
             changed = changed or self.store.get_object(kind, obj_id)
-            desired = self._desired_blocking(changed, spec)
+            desired = desired_wire_blocking(self.store, changed, spec)
             records.append(
-                self._operation("action", kind, obj_id, changed.hub_revision, desired, action)
+                record(self.store, "action", kind, obj_id, changed.hub_revision, desired, action)
             )
         self.store.update_specs(changes, operations=tuple(records))
 
@@ -590,49 +579,3 @@ class Resources:
                 f"unknown volume action {action!r}; known: attach, detach, extend, snapshot"
             )
         self._act_blocking(vol, action, [("volume", vol.id, spec), *changes])
-
-    # -- operation records -----------------------------------------------------------------
-    def _operation(
-        self,
-        op: str,
-        kind: str,
-        obj_id: str,
-        base: int | None,
-        desired: JSON | None,
-        action: str | None = None,
-    ) -> Operation:
-        body = operation_body(
-            op, kind, obj_id, base, desired, at=self.store.clock(), actor=ACTOR.get(),
-            action=action,
-        )  # fmt: skip
-        return Operation(kind, obj_id, body)
-
-    def _desired_blocking(self, obj: DesiredObject, spec: JSON | None = None) -> JSON:
-        """``obj`` (with ``spec`` if given) as a Desired's wire form, as the site authored it;
-        a server's NICs are read back from its ports (network, address, vNIC type)."""
-        fields = dict(obj.spec if spec is None else spec)
-        name = fields.pop("name", obj.name)
-        if obj.kind == "server":
-            nics = []
-            for port_id in fields.get("ports", []):
-                port = self._get_blocking("port", port_id)
-                if port is not None:
-                    nics.append(
-                        {
-                            "network": port.spec["network"],
-                            "fixed_ip": port.spec.get("ip"),
-                            "vnic_type": port.spec.get("vnic_type", "normal"),
-                        }
-                    )
-            fields["nics"] = nics
-            flavor = self._find_live_blocking("flavor", str(fields.get("flavor", "")))
-            if flavor is not None:  # the hub names flavors by id
-                fields["flavor"] = flavor.id
-        meta = {"id": obj.id, "name": name, "project_id": obj.project_id}
-        return {
-            "kind": obj.kind,
-            "meta": meta,
-            "spec": fields,
-            "origin": "site",
-            "hub_revision": obj.hub_revision,
-        }

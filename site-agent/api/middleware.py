@@ -21,7 +21,7 @@ from atoll.errors import AtollError, Forbidden, InternalError, TooManyRequests, 
 from atoll.site_agent.api.context import ApiContext
 from atoll.site_agent.api.policy import POLICY
 from atoll.site_agent.auth import authorize
-from atoll.site_agent.resources import ACTOR
+from atoll.site_agent.operations import ACTOR
 
 log = logging.getLogger(__name__)
 

@@ -55,33 +55,6 @@ class Operation:
     holds: bool = True
 
 
-def operation_body(
-    op: str,
-    kind: str,
-    obj_id: str,
-    base_hub_revision: int | None,
-    desired: JSON | None,
-    *,
-    at: float,
-    actor: str,
-    action: str | None = None,
-) -> JSON:
-    """A site-authored operation record as PROTOCOL.md writes it (``action``: which one,
-    for ``op="action"``)."""
-    body: JSON = {
-        "op": op,
-        "kind": kind,
-        "id": obj_id,
-        "base_hub_revision": base_hub_revision,
-        "desired": desired,
-        "at": at,
-        "actor": actor,
-    }
-    if action is not None:
-        body["action"] = action
-    return body
-
-
 def add_operations(c: sqlite3.Connection, operations: Iterable[Operation], now: float) -> None:
     for op in operations:
         add_fact(c, "operation", op.body, kind=op.kind, obj_id=op.obj_id, holds=op.holds, now=now)

@@ -98,6 +98,10 @@ class _Connection:
     async def receive(self) -> Frame | None:
         """The next frame (None: the hub closed); a bad one is answered with ``error``."""
         msg = await self.ws.receive()
+        while msg.type in (aiohttp.WSMsgType.PING, aiohttp.WSMsgType.PONG):  # websocket's own
+            if msg.type == aiohttp.WSMsgType.PING:
+                await self.ws.pong(msg.data)
+            msg = await self.ws.receive()
         if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
                         aiohttp.WSMsgType.CLOSED):  # fmt: skip
             return None

@@ -416,3 +416,24 @@ async def test_a_hub_server_with_its_flavor_and_image_waits_for_the_image(site: 
     assert record["desired"]["spec"]["flavor"] == flavor
     assert record["desired"]["spec"]["nics"][0]["network"] == net
     assert record["base_hub_revision"] == 3
+
+
+async def test_with_the_hub_gone_local_changes_go_on_and_wait_in_the_outbox(
+    site: Site, tmp_path: Path
+) -> None:
+    async with sync_hub(tmp_path / "gone", site.tmp) as hub:
+        link = HubLink.load(site.tmp)
+        assert link is not None
+        client = SyncClient(link, site.store, HubIntent(site.resources), settings=FAST)
+        await client.start()
+        await hub.until(lambda: client.connected)
+    try:  # the hub is gone (its listener closed): the site works on
+        await hub.until(lambda: not client.connected and "unreachable" in client.last_error)
+        made = await site.resources.create_volume({"name": "offline", "size_gb": 1})
+        await site.resources.delete("volume", made["id"])
+        figures = await client.figures()
+        assert figures["outbox_depth"] >= 2 and not figures["connected"]
+        ops = [o["op"] for o in await outbox(site) if o["type"] == "operation"]
+        assert ops[-2:] == ["create", "delete"]
+    finally:
+        await client.stop()
