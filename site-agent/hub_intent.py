@@ -15,6 +15,9 @@
   the site records the origin the hub's object carries (``site`` for an adopted one), so an
   adopted object stays a site object that the hub now knows;
 - a put at or below the revision the site has is a redelivery: nothing happens;
+- a put of a server (subnet) whose flavor, networks or volumes (network) the site does not
+  have yet is ``waiting``: the hub writes a server before the flavor it places with it, so
+  the inbox tries again after the next changes (and gives up with an event after a while);
 - a **delete** deletes (refused with an event when the object is still in use here);
 - **image** references are accepted and not kept: the image puller fetches the images
   desired servers name, and a server waits (BUILDING) until its image is here; a hub
@@ -40,7 +43,15 @@ from atoll.site_agent.resources import Resources
 from atoll.site_agent.store import DesiredObject
 
 Outcome = Literal[
-    "created", "updated", "recorded", "unchanged", "deleted", "held", "refused", "superseded"
+    "created",
+    "updated",
+    "recorded",
+    "unchanged",
+    "deleted",
+    "held",
+    "refused",
+    "superseded",
+    "waiting",
 ]
 # what a newer hub revision may change of an object the site has (besides its name)
 UPDATABLE: dict[str, frozenset[str]] = {
@@ -87,6 +98,9 @@ class HubIntent:
             if current is None:
                 if settle:  # the site deleted it meanwhile, and the hub has heard
                     return HubOutcome("superseded", _SUPERSEDED)
+                missing = await self.resources.store.call(self._missing_blocking, intent)
+                if missing:  # placed by a later hub write (the hub writes a server first)
+                    return HubOutcome("waiting", f"needs {', '.join(missing)}, not here yet")
                 await self.resources._create(await self._named(intent), local=False)
                 return HubOutcome("created")
             return await self.resources.store.call(self._update_blocking, current, intent, settle)
@@ -96,6 +110,18 @@ class HubIntent:
             return HubOutcome("refused", exc.message)
         finally:
             self.resources.kick()
+
+    def _missing_blocking(self, intent: Desired) -> list[str]:
+        """What ``intent`` refers to that the site does not have (yet)."""
+        wire, refs = intent.spec.to_wire(), []
+        if intent.kind == "server":
+            refs = [("flavor", wire["flavor"])]
+            refs += [("network", nic["network"]) for nic in wire.get("nics", [])]
+            refs += [("volume", vol) for vol in wire.get("volumes", [])]
+        elif intent.kind == "subnet":
+            refs = [("network", wire["network"])]
+        find = self.resources._find_live_blocking
+        return [f"{kind} {ref}" for kind, ref in refs if find(kind, ref) is None]
 
     async def _named(self, intent: Desired) -> Desired:
         """A hub flavor whose name a site flavor has (``tiny``...) comes without a name: the

@@ -72,6 +72,7 @@ class InboxItem:
     override: bool = False
     pos: int = 0
     held: bool = False
+    received: float = 0.0
 
 
 def add_fact(
@@ -201,6 +202,7 @@ class QueueTables(Database):
                 override=bool(r["override"]),
                 pos=r["pos"],
                 held=bool(r["held"]),
+                received=r["received"],
             )
             for r in rows
         ]

@@ -7,7 +7,10 @@ persist and every fact ack) applies the rows in order through
 :class:`~atoll.site_agent.hub_intent.HubIntent` and deletes each once applied, so a crash
 between persist and apply applies it again at the next start (apply is idempotent).
 
-A change to an object with a local change the hub has not acked is **held**: it stays in
+A change that needs objects the site does not have yet (a server before the flavor the hub
+places with it) **waits** in the inbox, tried again after later changes, refused with an
+event after :data:`WAIT_LIMIT`. A change to an object with a local change the hub has not
+acked is **held**: it stays in
 the inbox (later changes to that object wait behind it; others go on) and an event tells
 the NOC. When the hub has acked the local change, the held change is settled: applied if it
 agrees with what the site has (the hub adopted the site's change: only its revision is
@@ -19,7 +22,6 @@ sent this one, and answers with a conflict for the NOC (``--keep hub`` comes dow
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from atoll.errors import InvalidInput
 from atoll.jsonbody import JSON
@@ -30,6 +32,7 @@ from atoll.site_agent.store.queues import InboxItem
 from atoll.sync.frames import Change, Changes, Snapshot
 
 log = logging.getLogger(__name__)
+WAIT_LIMIT = 600.0  # seconds a change may wait for the objects it needs before it is refused
 
 
 def item(change: Change) -> InboxItem:
@@ -39,10 +42,10 @@ def item(change: Change) -> InboxItem:
 
 
 class Inbox:
-    def __init__(self, store: LocalStore, intent: HubIntent, clock: Callable[[], float]) -> None:
+    def __init__(self, store: LocalStore, intent: HubIntent) -> None:
         self.store = store
         self.intent = intent
-        self.clock = clock
+        self.clock = store.clock  # the clock the inbox rows were stamped with
         self.applied = 0  # changes applied since start
         self.repairs = 0  # of them sent by anti-entropy
 
@@ -56,8 +59,15 @@ class Inbox:
             await self.store.call(self.store.inbox_put_changes, frame.revision, items)
 
     async def apply_pending(self) -> None:
-        """Apply every inbox row that is not held, in order."""
-        waiting: set[tuple[str, str]] = set()  # objects with a held row ahead
+        """Apply every inbox row that is not held, in order; again while a pass applied
+        something and left a row waiting for what it needs."""
+        while await self._pass():
+            pass
+
+    async def _pass(self) -> bool:
+        """One pass over the inbox; whether to run another."""
+        waiting: set[tuple[str, str]] = set()  # objects with a row ahead that waits
+        progress = False
         for row in await self.store.call(self.store.inbox):
             key = (row.kind, row.obj_id)
             if row.op == "sweep":
@@ -66,13 +76,16 @@ class Inbox:
             if key in waiting:
                 continue
             outcome = await self._apply(row)
-            if outcome.outcome == "held":
+            if outcome.outcome == "waiting" and self.clock() - row.received > WAIT_LIMIT:
+                outcome = HubOutcome("refused", f"{outcome.message} after {WAIT_LIMIT:g} s")
+            if outcome.outcome in ("held", "waiting"):
                 waiting.add(key)
-                if not row.held:
+                if outcome.outcome == "held" and not row.held:
                     await self.store.call(
                         self.store.inbox_hold, row.pos, self._event(row, "held", outcome)
                     )
                 continue
+            progress = True
             event = None
             if outcome.outcome in ("refused", "superseded"):
                 log.warning(
@@ -82,6 +95,7 @@ class Inbox:
                 event = self._event(row, outcome.outcome, outcome)
             await self.store.call(self.store.inbox_done, row.pos, event)
             self.applied += 1
+        return progress and bool(waiting)
 
     async def _apply(self, row: InboxItem) -> HubOutcome:
         settle = row.held  # held before: the local change it waited for is acked now?

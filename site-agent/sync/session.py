@@ -135,14 +135,14 @@ class SyncClient:
         intent: HubIntent,
         ring: Ring | None = None,
         settings: SyncSettings | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,  # the store's clock by default
     ) -> None:
         self.link = link
         self.store = store
         self.ring = ring
         self.settings = settings or SyncSettings()
-        self.clock = clock
-        self.inbox = Inbox(store, intent, clock)
+        self.clock = clock or store.clock
+        self.inbox = Inbox(store, intent)
         self.connected = False
         self.session = ""
         self.sessions = 0  # sessions opened since start

@@ -101,11 +101,11 @@ async def test_a_crash_between_persist_and_apply_applies_once_at_the_next_start(
 ) -> None:
     vol = ids.hub_id()
     frame = Changes(v=1, n=2, revision=4, items=(put("volume", vol, "data", {"size_gb": 1}, 4),))
-    inbox = Inbox(site.store, HubIntent(site.resources), site.clock)
+    inbox = Inbox(site.store, HubIntent(site.resources))
     await inbox.persist(frame)  # durable (and acked) ...
     await site.restart()  # ... and the agent is killed before it applied it
     assert await site.store.call(site.store.counter, "applied_revision") == 4
-    inbox = Inbox(site.store, HubIntent(site.resources), site.clock)
+    inbox = Inbox(site.store, HubIntent(site.resources))
     await inbox.apply_pending()  # what the new agent does first
     await inbox.persist(frame)  # the hub redelivers it anyway
     await inbox.apply_pending()
@@ -437,3 +437,21 @@ async def test_with_the_hub_gone_local_changes_go_on_and_wait_in_the_outbox(
         assert ops[-2:] == ["create", "delete"]
     finally:
         await client.stop()
+
+
+async def test_a_server_written_before_its_flavor_waits_for_it_in_the_inbox(
+    site: Site, hub: SyncHub, client: SyncClient
+) -> None:
+    net = (await site.resources.create_network({"name": "lan"}))["id"]
+    flavor, srv = ids.hub_id(), ids.hub_id()
+    spec: JSON = {"flavor": flavor, "image": "cirros", "nics": [{"network": net}]}
+    # the hub writes the server first and the flavor it places with it next
+    await hub.send(Changes, revision=2, items=(
+        put("server", srv, "web", spec, 1),
+        put("flavor", flavor, "gold", {"vcpus": 1, "ram_mb": 256}, 2),
+    ))  # fmt: skip
+    await hub.until(lambda: hub.acked_revisions == [2])
+    await hub.until(lambda: site.store.table_count("inbox") == 0)
+    stored = await site.store.call(site.store.get_object, "server", srv)
+    assert stored.spec["flavor"] == "gold" and stored.spec["ram_mb"] == 256
+    assert not [e for e in hub.of_type("event") if e.body["reason"] == "refused"]
