@@ -14,12 +14,13 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from aiohttp import web
 
 from atoll import __version__, listening
-from atoll.errors import TemporaryError
+from atoll.errors import ConfigError, TemporaryError
 from atoll.passwords import Passwords
 from atoll.private_files import private_dir, private_files, restrict_umask, sqlite_files
 from atoll.site_agent import hub_images, libvirtd
@@ -123,6 +124,15 @@ def _private_data(settings: AgentSettings, host: Host) -> None:
         private_files([host.config_drive_path(server_id), host.console_path(server_id)])
 
 
+async def _hub_link(data_dir: Path) -> HubLink | None:
+    """The joined hub, if any; a broken link leaves the agent running on its own, said once."""
+    try:
+        return await asyncio.to_thread(HubLink.load, data_dir)
+    except ConfigError as exc:
+        log.error("not syncing with the hub: %s", exc.message)
+        return None
+
+
 @dataclass
 class Agent:
     settings: SiteAgentSettings
@@ -196,7 +206,7 @@ class Agent:
             settings.telemetry.interval,
             passes=lambda: reconciler.passes,
         )
-        link = await asyncio.to_thread(HubLink.load, agent_settings.data_dir)
+        link = await _hub_link(agent_settings.data_dir)
         agent = cls(
             settings,
             host,
