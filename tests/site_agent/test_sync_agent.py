@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,10 @@ async def test_the_agent_process_syncs_with_its_hub(
             assert (record["op"], record["actor"]) == ("create", "local:admin")
             health = await asyncio.to_thread(agent.call, "GET", "/health")
             assert health["sync"]["connected"] and health["sync"]["applied_revision"] == 3
+            await until(  # the page is retaken when older than a couple of seconds
+                lambda: "atoll_sync_applied_revision 3.0" in _text(agent.url + "/metrics")
+            )
+            assert "atoll_sync_connected 1.0" in _text(agent.url + "/metrics")
 
             await asyncio.to_thread(agent.kill9)
             await asyncio.to_thread(agent.start)  # killed and started again
@@ -82,3 +87,8 @@ async def test_the_agent_process_syncs_with_its_hub(
 
 def record_seq(hub: Any, obj_id: str) -> int:
     return int(next(o.seq for o in hub.of_type("operation") if o.body["id"] == obj_id))
+
+
+def _text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310
+        return str(resp.read().decode())

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from atoll import ids
+from atoll import certs, ids
 from atoll.errors import Conflict
 from atoll.jsonbody import JSON
 from atoll.site_agent.hub_intent import HubIntent
@@ -455,3 +455,38 @@ async def test_a_server_written_before_its_flavor_waits_for_it_in_the_inbox(
     stored = await site.store.call(site.store.get_object, "server", srv)
     assert stored.spec["flavor"] == "gold" and stored.spec["ram_mb"] == 256
     assert not [e for e in hub.of_type("event") if e.body["reason"] == "refused"]
+
+
+async def test_the_hubs_adoption_held_behind_the_local_create_is_recorded_once_acked(
+    site: Site, hub: SyncHub, client: SyncClient
+) -> None:
+    hub.ack_facts = False
+    await hub.connection()
+    made = await site.resources.create_volume({"name": "field", "size_gb": 1})
+    # the hub adopted the create and sends it back before its ack reached the site
+    back = put("volume", made["id"], "field", {"size_gb": 1}, 5, origin="site")
+    await hub.send(Changes, revision=5, items=(back,))
+    await hub.until(lambda: any(e.body["reason"] == "held" for e in hub.of_type("event")))
+    assert site.store.get_object("volume", made["id"]).hub_revision is None
+    await hub.ack_all()
+    await hub.until(lambda: site.store.table_count("inbox") == 0)
+    stored = await site.store.call(site.store.get_object, "volume", made["id"])
+    assert (stored.origin, stored.hub_revision, stored.generation) == ("site", 5, 1)
+    assert not [e for e in hub.of_type("event") if e.body["reason"] == "superseded"]
+
+
+async def test_a_hub_with_a_certificate_from_another_ca_is_not_trusted(
+    site: Site, tmp_path: Path
+) -> None:
+    async with sync_hub(tmp_path / "rogue", site.tmp) as hub:
+        other = certs.new_ca("someone else's CA")
+        certs.write_pem(site.tmp / "hub" / "ca.pem", other.cert_pem())  # pinned at join
+        link = HubLink.load(site.tmp)
+        assert link is not None
+        client = SyncClient(link, site.store, HubIntent(site.resources), settings=FAST)
+        await client.start()
+        try:
+            await hub.until(lambda: "CERTIFICATE_VERIFY_FAILED" in client.last_error)
+            assert hub.hellos == [] and not client.connected
+        finally:
+            await client.stop()
