@@ -222,21 +222,36 @@ class HubIntent:
         return gone
 
     def _sweep_blocking(self, named: set[tuple[str, str]]) -> list[tuple[str, str]]:
-        held = self.resources.store.held_objects()
+        store = self.resources.store
+        held = store.held_objects()
         gone: list[tuple[str, str]] = []
         keys: list[tuple[str, str]] = []
-        for kind in HUB_KINDS:
-            for obj in self.resources.store.list_objects(kind, include_deleting=False):
+        for kind in HUB_KINDS:  # servers first: what they used is free once they go
+            for obj in store.list_objects(kind, include_deleting=False):
                 key = (kind, obj.id)
                 known = obj.origin == "hub" or obj.hub_revision is not None
-                if not known or key in named or key in held:
+                if not known or key in named or key in held or self._in_use(obj, gone):
                     continue
                 gone.append(key)
                 keys.append(key)
                 if kind == "server":
                     keys += [("port", p) for p in obj.spec.get("ports", [])]
-        self.resources.store.mark_all_deleting(keys)
+        store.mark_all_deleting(keys)
         return gone
+
+    def _in_use(self, obj: DesiredObject, going: list[tuple[str, str]]) -> bool:
+        """Whether an object the snapshot dropped is still used by one the site keeps (a
+        site server on the hub's old network): it stays, and its users say why."""
+        store, leaving = self.resources.store, {k[1] for k in going}
+        if obj.kind == "volume":
+            return bool(obj.spec.get("server")) and obj.spec["server"] not in leaving
+        if obj.kind not in ("network", "subnet"):
+            return False
+        field = "network" if obj.kind == "network" else "subnet"
+        return any(
+            p.spec.get(field) == obj.id and p.spec.get("server") not in leaving
+            for p in store.list_objects("port", include_deleting=False)
+        )
 
 
 _SUPERSEDED = (

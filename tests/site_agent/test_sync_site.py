@@ -490,3 +490,20 @@ async def test_a_hub_with_a_certificate_from_another_ca_is_not_trusted(
             assert hub.hellos == [] and not client.connected
         finally:
             await client.stop()
+
+
+async def test_a_snapshot_keeps_a_dropped_network_a_local_server_still_uses(site: Site) -> None:
+    from atoll.resources import Desired
+
+    intent = HubIntent(site.resources)
+    net, gone_net = ids.hub_id(), ids.hub_id()
+    for obj_id, name in ((net, "used"), (gone_net, "unused")):
+        await intent.apply(Desired.from_wire(desired("network", obj_id, name, {}, 1)))
+    local = await site.resources.create_server(
+        {"name": "field", "flavor": "tiny", "image": "cirros", "networks": [{"network": net}]}
+    )
+    await site.store.call(site.store.outbox_acked, 10_000)
+    gone = await intent.sweep(set())  # a snapshot that names neither network
+    assert gone == [("network", gone_net)]
+    assert not (await site.store.call(site.store.get_object, "network", net)).deleting
+    assert not (await site.store.call(site.store.get_object, "server", local["id"])).deleting
