@@ -138,7 +138,9 @@ class HubIntent:
         revision = intent.hub_revision or 0
         if current.hub_revision is not None and revision <= current.hub_revision:
             return HubOutcome("unchanged")  # a redelivery, or older than what the site has
-        if current.deleting:
+        if current.deleting:  # deleted here: the hub heard (settle) or will hear of it
+            if settle:
+                return HubOutcome("superseded", _SUPERSEDED)
             return HubOutcome("refused", f"{current.kind} {current.id} is being deleted here")
         wanted = intent.spec.to_wire()
         changed = self._differences_blocking(current, intent.meta.name, wanted)
