@@ -68,6 +68,8 @@ VERSIONS = (1,)  # protocol versions the site speaks (2's digests: not answered 
 FACT_POLL = 0.5  # seconds between looks for new statuses when nothing kicked the sender
 CONNECT_TIMEOUT = 15.0  # TCP + TLS + upgrade
 RECEIVE_LIMIT = 16 << 20  # the transport's own bound; the codec holds frames to max_frame
+STABLE = 10.0  # a session open this long resets the reconnect backoff (one that the hub
+# closes at once keeps backing off)
 
 
 @dataclass(frozen=True)
@@ -214,8 +216,9 @@ class SyncClient:
     async def _run(self) -> None:
         backoff = Reconnect(self.settings.reconnect_initial, self.settings.reconnect_max)
         while True:
+            opened_at: list[float] = []  # set when a welcome came
             try:
-                await self._connect(backoff)
+                await self._connect(opened_at)
                 raise HubLinkDown("the hub closed the sync session")
             except (HubLinkDown, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 self._health.failed(exc if isinstance(exc, HubLinkDown) else HubLinkDown(
@@ -224,10 +227,12 @@ class SyncClient:
                 self._health.failed(exc)
             finally:
                 self.connected = False
+            if opened_at and time.monotonic() - opened_at[0] >= STABLE:
+                backoff.reset()  # a session that lasted: the next try starts quick again
             await asyncio.sleep(backoff.next_delay())
 
     # -- one session -------------------------------------------------------------------
-    async def _connect(self, backoff: Reconnect) -> None:
+    async def _connect(self, opened_at: list[float]) -> None:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT)
         async with (
             aiohttp.ClientSession(timeout=timeout) as http,
@@ -241,7 +246,7 @@ class SyncClient:
         ):
             conn = _Connection(ws, max(VERSIONS))
             welcome = await self._open(conn)
-            backoff.reset()
+            opened_at.append(time.monotonic())
             self._health.succeeded()
             log.info("sync session %s with the hub at %s is open (protocol version %d)",
                      welcome.session, self.link.url, welcome.v)  # fmt: skip

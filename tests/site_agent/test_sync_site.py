@@ -18,6 +18,7 @@ from atoll.site_agent.hub_intent import HubIntent
 from atoll.site_agent.hub_link import HubLink
 from atoll.site_agent.ring import BUCKETS, STEP, Ring
 from atoll.site_agent.sync.inbox import Inbox
+from atoll.site_agent.sync.reconnect import Reconnect
 from atoll.site_agent.sync.session import SyncClient, SyncSettings
 from atoll.sync.frames import Change, Changes, Snapshot
 from tests.site_agent.site_harness import Site, lan, make_site
@@ -507,3 +508,16 @@ async def test_a_snapshot_keeps_a_dropped_network_a_local_server_still_uses(site
     assert gone == [("network", gone_net)]
     assert not (await site.store.call(site.store.get_object, "network", net)).deleting
     assert not (await site.store.call(site.store.get_object, "server", local["id"])).deleting
+
+
+def test_reconnect_delays_double_up_to_the_cap_with_jitter() -> None:
+    backoff = Reconnect(initial=1.0, maximum=8.0)
+    delays = []
+    for _ in range(200):  # 200 sites cut off at once, each trying six times
+        backoff.reset()
+        delays.append([backoff.next_delay() for _ in range(6)])
+    for row in delays:
+        for n, delay in enumerate(row):
+            assert 0.0 <= delay <= min(8.0, 2.0**n)
+    assert len({round(row[3], 3) for row in delays}) > 100  # spread, not in step
+    assert max(row[5] for row in delays) > 4.0  # the ceiling grew
