@@ -90,11 +90,14 @@ class _Connection:
         self.sent = 0
         self.seen = 0
         self.heard_at = time.monotonic()
+        self._sending = asyncio.Lock()
 
     async def send(self, cls: type[F], **fields: Any) -> F:
-        self.sent += 1
-        frame = cls(v=self.version, n=self.sent, **fields)
-        await self.ws.send_bytes(codec.encode(frame))
+        """One frame, numbered in the order it goes out (a ping waits for one frame at most)."""
+        async with self._sending:
+            self.sent += 1
+            frame = cls(v=self.version, n=self.sent, **fields)
+            await self.ws.send_bytes(codec.encode(frame))
         return frame
 
     async def receive(self) -> Frame | None:
