@@ -19,8 +19,9 @@
   have yet is ``waiting``: the hub writes a server before the flavor it places with it, so
   the inbox tries again after the next changes (and gives up with an event after a while);
 - a **delete** deletes (refused with an event when the object is still in use here);
-- **image** references are accepted and not kept: the image puller fetches the images
-  desired servers name, and a server waits (BUILDING) until its image is here; a hub
+- **image** references are kept as they are (no name, no status, nothing built: anti-entropy
+  compares them); the image puller fetches the images desired servers name, and a server
+  waits (BUILDING) until its image is here; a hub
   **flavor** whose name a site flavor has already is kept without a name (hub servers name
   flavors by id);
 - while a local change to an object waits for the hub's ack (an operation record that
@@ -41,6 +42,7 @@ from atoll.resources import Desired
 from atoll.site_agent.operations import desired_wire_blocking
 from atoll.site_agent.resources import Resources
 from atoll.site_agent.store import DesiredObject
+from atoll.sync.digest import key_of
 
 Outcome = Literal[
     "created",
@@ -60,6 +62,7 @@ UPDATABLE: dict[str, frozenset[str]] = {
 }
 SITE_FILLED = frozenset({"ports", "vcpus", "ram_mb", "nics", "flavor", "name"})
 HUB_KINDS = ("server", "volume", "subnet", "network", "flavor")  # a sweep deletes in this order
+REFERENCES = ("image",)  # kept for what names them; nothing is built from them
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,8 @@ class HubIntent:
         agrees with the site (else ``superseded``: the hub answers with a newer change).
         """
         kind, obj_id = intent.kind, intent.meta.id
-        if kind == "image":
-            return HubOutcome("recorded")  # pulled when a server names it (hub_images.py)
+        if kind in REFERENCES:
+            return await self._reference(intent)
         if kind not in HUB_KINDS:
             return HubOutcome("refused", f"a {kind} is not placed at a site by the hub")
         if not override and await self.resources.store.call(
@@ -110,6 +113,21 @@ class HubIntent:
             return HubOutcome("refused", exc.message)
         finally:
             self.resources.kick()
+
+    async def _reference(self, intent: Desired) -> HubOutcome:
+        store, revision = self.resources.store, intent.hub_revision or 0
+        current = await store.call(self.resources._get_blocking, intent.kind, intent.meta.id)
+        if current is not None and (current.hub_revision or 0) >= revision:
+            return HubOutcome("unchanged")
+        spec = {"name": intent.meta.name, **intent.spec.to_wire()}
+        await store.call(store.put_reference, intent.kind, intent.meta.id, spec, revision)
+        return HubOutcome("recorded")
+
+    def digest_items(self) -> list[tuple[str, int]]:
+        """``(<kind>/<id>, hub revision)`` of what the hub placed here, for anti-entropy
+        (blocking: on the store's thread)."""
+        rows = self.resources.store.hub_known((*HUB_KINDS, *REFERENCES))
+        return [(key_of(kind, obj_id), revision) for kind, obj_id, revision in rows]
 
     def _missing_blocking(self, intent: Desired) -> list[str]:
         """What ``intent`` refers to that the site does not have (yet)."""
@@ -202,8 +220,11 @@ class HubIntent:
         ):
             return HubOutcome("held", _HELD)
         current = await self.resources.store.call(self.resources._get_blocking, kind, obj_id)
-        if current is None or current.deleting or kind == "image":
+        if current is None or current.deleting:
             return HubOutcome("unchanged")
+        if kind in REFERENCES:
+            await self.resources.store.call(self.resources.store.purge_object, kind, obj_id)
+            return HubOutcome("deleted")
         if settle:
             return HubOutcome("superseded", _SUPERSEDED)
         try:
@@ -238,6 +259,11 @@ class HubIntent:
                 keys.append(key)
                 if kind == "server":
                     keys += [("port", p) for p in obj.spec.get("ports", [])]
+        for kind in REFERENCES:  # nothing to tear down: they go at once
+            for obj in store.list_objects(kind):
+                if obj.hub_revision is not None and (kind, obj.id) not in named:
+                    store.purge_object(kind, obj.id)
+                    gone.append((kind, obj.id))
         store.mark_all_deleting(keys)
         return gone
 

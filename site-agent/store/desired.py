@@ -260,6 +260,30 @@ class DesiredTable(Database):
         rows = self.conn.execute(sql + " ORDER BY created, id", args).fetchall()
         return [_desired(r) for r in rows]
 
+    def hub_known(self, kinds: tuple[str, ...]) -> list[tuple[str, str, int]]:
+        """``(kind, id, hub revision)`` of the live objects of ``kinds`` the hub knows (what
+        anti-entropy compares with the hub's own)."""
+        marks = ", ".join("?" for _ in kinds)
+        rows = self.conn.execute(
+            f"SELECT kind, id, hub_revision FROM objects WHERE hub_revision IS NOT NULL"  # noqa: S608
+            f" AND deleting = 0 AND kind IN ({marks})",
+            kinds,
+        ).fetchall()
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    def put_reference(self, kind: str, obj_id: str, spec: JSON, revision: int) -> None:
+        """Keep a hub reference (an image a server may name): no name, no status, nothing
+        for the reconciler to build; replaced by a newer revision."""
+        now = self.clock()
+        with self.tx() as c:
+            c.execute(
+                "INSERT INTO objects(kind, id, name, spec, generation, deleting, created, updated,"
+                " origin, hub_revision) VALUES (?, ?, NULL, ?, 1, 0, ?, ?, 'hub', ?)"
+                " ON CONFLICT(kind, id) DO UPDATE SET spec = excluded.spec, updated = ?,"
+                " hub_revision = excluded.hub_revision, generation = generation + 1",
+                (kind, obj_id, json.dumps(spec), now, now, revision, now),
+            )
+
     def object_ids(self, kind: str) -> set[str]:
         rows = self.conn.execute("SELECT id FROM objects WHERE kind = ?", (kind,)).fetchall()
         return {r[0] for r in rows}

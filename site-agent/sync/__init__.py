@@ -6,7 +6,6 @@
   then applied in order through :class:`atoll.site_agent.hub_intent.HubIntent`.
 - :mod:`.facts`: what goes up: observed statuses (compacted, each with its seq) merged in seq
   order with the outbox (events, operation records, telemetry batches).
-- :mod:`.reconnect`: the reconnect backoff.
 
 Nothing here is on the local API's path: with the hub gone the agent works as before.
 """

@@ -5,8 +5,10 @@ One websocket to ``wss://<hub>/v1/sync`` with the site certificate. The site sen
 hub answers ``welcome``; then at once:
 
 - **reading**: ``changes``/``snapshot`` persisted to the inbox (:mod:`.inbox`), then acked
-  ``ack{revision}``, then applied by the applier loop; ``ack{seq}`` forgets acked facts from
-  the outbox and opens the window; ``ping`` answered ``pong``; an ``error`` or a frame that
+  ``ack{revision}``, then applied by the applier loop (a repair is applied like any change,
+  and counted); ``ack{seq}`` forgets acked facts from the outbox and opens the window; a
+  ``digest`` request (version 2) is answered from the hub objects the site has
+  (:func:`atoll.sync.digest.respond`); ``ping`` answered ``pong``; an ``error`` or a frame that
   does not decode or comes out of order ends the session (a bad frame with an ``error``
   frame of our own);
 - **sending facts** (:mod:`.facts`) after the hub's ``acked_seq``, at most ``window`` frames
@@ -14,7 +16,7 @@ hub answers ``welcome``; then at once:
 - **heartbeats**: a ``ping`` every ``heartbeat_interval``; nothing heard for ``dead_after``
   ends the session.
 
-An ended session reconnects after a jittered exponential delay (:mod:`.reconnect`); it is
+An ended session reconnects after a jittered exponential delay (:mod:`atoll.sync.backoff`); it is
 logged once when the link goes and once when it is back. The applier runs whether or not
 the hub is reachable (a crash between persist and apply is finished at start), and the
 telemetry batcher queues the ring's rollups while connected (downsampled when catching up).
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -45,11 +48,12 @@ from atoll.site_agent.ring import Ring
 from atoll.site_agent.store import LocalStore
 from atoll.site_agent.sync.facts import facts_after_blocking
 from atoll.site_agent.sync.inbox import Inbox
-from atoll.site_agent.sync.reconnect import Reconnect
-from atoll.sync import codec
+from atoll.sync import codec, digest
+from atoll.sync.backoff import Backoff, Retries
 from atoll.sync.frames import (
     Ack,
     Changes,
+    Digest,
     Error,
     Fact,
     Facts,
@@ -64,7 +68,7 @@ from atoll.sync.frames import (
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Frame)
 
-VERSIONS = (1,)  # protocol versions the site speaks (2's digests: not answered yet)
+VERSIONS = (1, 2)  # protocol versions the site speaks (2: answers anti-entropy digests)
 FACT_POLL = 0.5  # seconds between looks for new statuses when nothing kicked the sender
 CONNECT_TIMEOUT = 15.0  # TCP + TLS + upgrade
 RECEIVE_LIMIT = 16 << 20  # the transport's own bound; the codec holds frames to max_frame
@@ -74,8 +78,9 @@ STABLE = 10.0  # a session open this long resets the reconnect backoff (one that
 
 @dataclass(frozen=True)
 class SyncSettings:
-    reconnect_initial: float = 1.0
-    reconnect_max: float = 60.0
+    # atoll.sync.backoff's defaults: a hub restart's reconnects spread over 40 s at first
+    reconnect_initial: float = 40.0
+    reconnect_max: float = 120.0
     telemetry_interval: float = 60.0  # seconds between telemetry batches while connected
     apply_interval: float = 5.0  # the inbox is looked at this often besides kicks
 
@@ -147,6 +152,7 @@ class SyncClient:
         self.ring = ring
         self.settings = settings or SyncSettings()
         self.clock = clock or store.clock
+        self.intent = intent
         self.inbox = Inbox(store, intent)
         self.connected = False
         self.session = ""
@@ -217,7 +223,10 @@ class SyncClient:
         }
 
     async def _run(self) -> None:
-        backoff = Reconnect(self.settings.reconnect_initial, self.settings.reconnect_max)
+        backoff = Retries(
+            Backoff(first=self.settings.reconnect_initial, cap=self.settings.reconnect_max),
+            random.Random(),
+        )
         while True:
             opened_at: list[float] = []  # set when a welcome came
             try:
@@ -305,6 +314,8 @@ class SyncClient:
             elif isinstance(frame, Ack):
                 if frame.seq is not None:
                     await self._facts_acked(frame.seq)
+            elif isinstance(frame, Digest) and not frame.reply and conn.version >= 2:
+                await self._answer_digest(conn, frame)
             elif isinstance(frame, Ping):
                 await conn.send(Pong)
             elif isinstance(frame, Pong):
@@ -313,6 +324,15 @@ class SyncClient:
                 raise HubLinkDown(f"the hub ended the session ({frame.code}): {frame.message}")
             else:
                 await conn.refuse("out_of_order", f"a {frame.TYPE} frame is not expected now")
+
+    async def _answer_digest(self, conn: _Connection, request: Digest) -> None:
+        """Anti-entropy: say which of the hub's ranges differ here (listed or split)."""
+        pairs = await self.store.call(self.intent.digest_items)
+        try:
+            ranges = digest.respond(digest.Items(pairs), request.ranges)
+        except digest.DigestError as exc:
+            await conn.refuse(exc.code, str(exc))
+        await conn.send(Digest, round=request.round, reply=True, ranges=ranges)
 
     async def _facts_acked(self, seq: int) -> None:
         await self.store.call(self.store.outbox_acked, seq)

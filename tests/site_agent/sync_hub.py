@@ -31,7 +31,7 @@ from cryptography.x509.oid import NameOID
 
 from atoll import certs, ids
 from atoll.sync import codec
-from atoll.sync.frames import Ack, Error, Fact, Facts, Frame, Hello, Ping, Pong, Welcome
+from atoll.sync.frames import Ack, Digest, Error, Fact, Facts, Frame, Hello, Ping, Pong, Welcome
 
 
 @dataclass
@@ -47,6 +47,7 @@ class SyncHub:
     received: int = 0  # fact items received, redeliveries included
     acked_revisions: list[int] = field(default_factory=list)
     errors: list[Error] = field(default_factory=list)
+    digests: list[Digest] = field(default_factory=list)  # the site's digest replies
     pings: int = 0
     acked_seq: int = 0
     _ws: web.WebSocketResponse | None = None
@@ -132,6 +133,8 @@ class SyncHub:
             await self.send(Pong)
         elif isinstance(frame, Error):
             self.errors.append(frame)
+        elif isinstance(frame, Digest):
+            self.digests.append(frame)
 
     async def ack_all(self) -> None:
         """Ack every fact recorded so far."""

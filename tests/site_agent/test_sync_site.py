@@ -18,9 +18,9 @@ from atoll.site_agent.hub_intent import HubIntent
 from atoll.site_agent.hub_link import HubLink
 from atoll.site_agent.ring import BUCKETS, STEP, Ring
 from atoll.site_agent.sync.inbox import Inbox
-from atoll.site_agent.sync.reconnect import Reconnect
 from atoll.site_agent.sync.session import SyncClient, SyncSettings
-from atoll.sync.frames import Change, Changes, Snapshot
+from atoll.sync import digest
+from atoll.sync.frames import Change, Changes, Digest, Snapshot
 from tests.site_agent.site_harness import Site, lan, make_site
 from tests.site_agent.sync_hub import SyncHub, sync_hub
 
@@ -510,14 +510,41 @@ async def test_a_snapshot_keeps_a_dropped_network_a_local_server_still_uses(site
     assert not (await site.store.call(site.store.get_object, "server", local["id"])).deleting
 
 
-def test_reconnect_delays_double_up_to_the_cap_with_jitter() -> None:
-    backoff = Reconnect(initial=1.0, maximum=8.0)
-    delays = []
-    for _ in range(200):  # 200 sites cut off at once, each trying six times
-        backoff.reset()
-        delays.append([backoff.next_delay() for _ in range(6)])
-    for row in delays:
-        for n, delay in enumerate(row):
-            assert 0.0 <= delay <= min(8.0, 2.0**n)
-    assert len({round(row[3], 3) for row in delays}) > 100  # spread, not in step
-    assert max(row[5] for row in delays) > 4.0  # the ceiling grew
+async def test_anti_entropy_finds_the_objects_that_drifted_and_repairs_them(
+    site: Site, hub: SyncHub, client: SyncClient
+) -> None:
+    vols = [ids.hub_id() for _ in range(40)]
+    image = ids.hub_id()
+    items = [put("volume", v, f"v{i}", {"size_gb": 1}, i + 1) for i, v in enumerate(vols)]
+    items.append(put("image", image, "cirros", {"id": image}, 41))
+    await hub.send(Changes, revision=41, items=tuple(items))
+    await hub.until(lambda: hub.acked_revisions == [41] and site.store.table_count("inbox") == 0)
+    assert hub.hellos[0].versions == (1, 2)
+    # the hub's view: a volume it deleted (the site missed the delete), one the site never
+    # got, one at a newer revision
+    lost, newer = ids.hub_id(), vols[7]
+    theirs = [(digest.key_of("volume", v), i + 1) for i, v in enumerate(vols) if v != vols[3]]
+    theirs = [(k, 50 if k == digest.key_of("volume", newer) else r) for k, r in theirs]
+    theirs += [(digest.key_of("image", image), 41), (digest.key_of("volume", lost), 51)]
+    check = digest.Reconciler(digest.Items(theirs))
+    for ranges in check.start():
+        await hub.send(Digest, round=check.round, ranges=ranges)
+    answered = 0
+    while not check.done:
+        await hub.until(lambda seen=answered: len(hub.digests) > seen)  # type: ignore[misc]
+        for ranges in check.read(hub.digests[answered]):
+            await hub.send(Digest, round=check.round, ranges=ranges)
+        answered += 1
+    assert {d.key: (d.hub, d.site) for d in check.differences} == {
+        digest.key_of("volume", vols[3]): (None, 4),
+        digest.key_of("volume", newer): (50, 8),
+        digest.key_of("volume", lost): (51, None),
+    }
+    assert check.round <= 3
+    await hub.send(Changes, revision=51, items=(
+        Change(revision=50, op="delete", kind="volume", id=vols[3], repair=True),
+        put("volume", lost, "lost", {"size_gb": 1}, 51),
+    ))  # fmt: skip
+    await hub.until(lambda: hub.acked_revisions[-1] == 51 and site.store.table_count("inbox") == 0)
+    assert site.store.get_object("volume", vols[3]).deleting
+    assert lost in site.store.object_ids("volume") and client.inbox.repairs == 1
