@@ -30,7 +30,6 @@ import contextlib
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -64,6 +63,7 @@ from atoll.sync.frames import (
     Snapshot,
     Welcome,
 )
+from atoll.sync.window import Window, WindowError
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Frame)
@@ -161,7 +161,8 @@ class SyncClient:
         self._health = FailureLog(f"sync with the hub at {link.url}", log)
         self._wake = asyncio.Event()  # new facts to send
         self._acked = asyncio.Event()  # the window opened
-        self._inflight: deque[int] = deque()  # the last seq of each unacked facts frame
+        # unacked facts frames, marked by their last seq (resent from the outbox, not kept)
+        self._window: Window[None] = Window(1)
         self._task: asyncio.Task[None] | None = None
         self._applier = Loop(
             "applying hub changes",
@@ -295,7 +296,7 @@ class SyncClient:
         conn.version, conn.max_frame = frame.v, frame.max_frame
         self.connected, self.session = True, frame.session
         self.sessions += 1
-        self._inflight.clear()
+        self._window = Window(frame.window, acked=frame.acked_seq)
         # what the hub recorded in an earlier session leaves the outbox now; a hub that has
         # recorded more than this store ever numbered (a restored backup) would ignore the
         # next facts: number them after its acked seq
@@ -313,7 +314,7 @@ class SyncClient:
                 self._applier.kick()  # then applied
             elif isinstance(frame, Ack):
                 if frame.seq is not None:
-                    await self._facts_acked(frame.seq)
+                    await self._facts_acked(conn, frame.seq)
             elif isinstance(frame, Digest) and not frame.reply and conn.version >= 2:
                 await self._answer_digest(conn, frame)
             elif isinstance(frame, Ping):
@@ -334,10 +335,12 @@ class SyncClient:
             await conn.refuse(exc.code, str(exc))
         await conn.send(Digest, round=request.round, reply=True, ranges=ranges)
 
-    async def _facts_acked(self, seq: int) -> None:
+    async def _facts_acked(self, conn: _Connection, seq: int) -> None:
+        try:
+            self._window.ack(seq)
+        except WindowError as exc:
+            await conn.refuse(exc.code, str(exc))
         await self.store.call(self.store.outbox_acked, seq)
-        while self._inflight and self._inflight[0] <= seq:
-            self._inflight.popleft()
         self.last_ack_at = self.clock()
         self._acked.set()
         self._applier.kick()  # a change held behind an acked local change can settle
@@ -345,7 +348,7 @@ class SyncClient:
     async def _send_facts(self, conn: _Connection, welcome: Welcome) -> None:
         cursor = welcome.acked_seq  # resend everything the hub has not recorded
         while True:
-            while len(self._inflight) >= welcome.window:
+            while self._window.full:
                 self._acked.clear()
                 await self._acked.wait()
             self._wake.clear()
@@ -355,10 +358,11 @@ class SyncClient:
                     await asyncio.wait_for(self._wake.wait(), FACT_POLL)
                 continue
             items = _fit(facts, conn.version, conn.max_frame)
-            await conn.send(Facts, items=items)
             cursor = items[-1].seq
-            self._inflight.append(cursor)
+            # kept before it goes: the next hello's sent_seq never says less than went out
             await self.store.call(self.store.raise_counter, "sent_seq", cursor)
+            self._window.sent(cursor, None)
+            await conn.send(Facts, items=items)
 
     async def _heartbeat(self, conn: _Connection, welcome: Welcome) -> None:
         tick = min(welcome.heartbeat_interval, welcome.dead_after / 4)
