@@ -57,7 +57,7 @@ async def test_the_agent_process_syncs_with_its_hub(
             await hub.until(lambda: hub.acked_revisions == [3])
 
             def network_active() -> bool:
-                found = agent.call("GET", "/v1/networks")["networks"]
+                found = agent.call("GET", "/v1/networks")["items"]
                 return any(n["id"] == net and n["status"] == "ACTIVE" for n in found)
 
             await until(network_active)

@@ -347,7 +347,7 @@ def _mute(hub: SyncHub) -> Any:
 async def test_a_restart_by_the_reconciler_is_recorded_and_holds_nothing(site: Site) -> None:
     await lan(site)
     made = await site.resources.create_server(
-        {"name": "web", "flavor": "tiny", "image": "cirros", "networks": [{"network": "lan"}]}
+        {"name": "web", "flavor": "tiny", "image": "cirros", "nics": [{"network": "lan"}]}
     )
     await site.converge()
     await site.store.call(site.store.outbox_acked, 10_000)  # the hub has what came before
@@ -501,7 +501,7 @@ async def test_a_snapshot_keeps_a_dropped_network_a_local_server_still_uses(site
     for obj_id, name in ((net, "used"), (gone_net, "unused")):
         await intent.apply(Desired.from_wire(desired("network", obj_id, name, {}, 1)))
     local = await site.resources.create_server(
-        {"name": "field", "flavor": "tiny", "image": "cirros", "networks": [{"network": net}]}
+        {"name": "field", "flavor": "tiny", "image": "cirros", "nics": [{"network": net}]}
     )
     await site.store.call(site.store.outbox_acked, 10_000)
     gone = await intent.sweep(set())  # a snapshot that names neither network
