@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from atoll.errors import AtollError, NotFound, PermanentError, TemporaryError
+from atoll.errors import AtollError, InvalidInput, NotFound, PermanentError, TemporaryError
 from atoll.jsonbody import JSON
 from atoll.resources import NetworkSpec as NetworkModel
 from atoll.resources import PortSpec as PortModel
@@ -39,6 +39,7 @@ from atoll.site_agent.drivers.compute.base import (
 from atoll.site_agent.drivers.network.base import PortBinding
 from atoll.site_agent.host import Host, network_spec, port_spec
 from atoll.site_agent.journal import Journal
+from atoll.site_agent.operations import operation_body
 from atoll.site_agent.restart import Backoff, exit_kind, should_restart
 from atoll.site_agent.store import DesiredObject, LocalStore
 
@@ -189,6 +190,9 @@ class ServerConverger:
 
     async def _boot_source(self, server: DesiredObject) -> DiskBoot | KernelBoot:
         spec, sid = server.typed(ServerSpec), server.id
+        for ref in (spec.image, spec.kernel, spec.ramdisk):
+            if ref is not None:
+                await self._wait_for_image(ref)
         root = None
         if spec.image:
             image = spec.image
@@ -207,6 +211,13 @@ class ServerConverger:
             )
         assert root is not None
         return DiskBoot(root)
+
+    async def _wait_for_image(self, ref: str) -> None:
+        """An image the hub placed with a server may still be on its way (pulled)."""
+        try:
+            await self.host.storage.get_image(ref)
+        except (NotFound, InvalidInput) as exc:
+            raise TemporaryError(f"image {ref} is not at this site yet", delay=5.0) from exc
 
     async def _plug(self, server: DesiredObject, port: DesiredObject) -> PortBinding:
         pspec_ = port.typed(PortModel)
@@ -315,6 +326,19 @@ class ServerConverger:
                 )
                 return ready_at - now
             detail.update(restarts=restarts + 1, restarted_at=now)
+            record = operation_body(
+                "action", "server", sid, server.hub_revision, None, at=now, actor="reconciler",
+                action="restart",
+            )  # fmt: skip
+            why = f"guest stopped ({domain.reason}): restart {restarts + 1}"
+            event = {"kind": "server", "id": sid, "reason": "restarted", "message": why, "at": now}
+            # the hub hears of a local heal; it changes no intent, so it holds nothing
+            await self.store.call(
+                self.store.queue_facts,
+                [("operation", record), ("event", event)],
+                kind="server",
+                obj_id=sid,
+            )
             log.info(
                 "server %s stopped (%s): restart %d by policy %s",
                 server.name,

@@ -14,12 +14,13 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from aiohttp import web
 
 from atoll import __version__, listening
-from atoll.errors import TemporaryError
+from atoll.errors import ConfigError, TemporaryError
 from atoll.passwords import Passwords
 from atoll.private_files import private_dir, private_files, restrict_umask, sqlite_files
 from atoll.site_agent import hub_images, libvirtd
@@ -30,6 +31,8 @@ from atoll.site_agent.capacity import AllocationRatios, HostCapacity
 from atoll.site_agent.catalog import StorageCatalog, server_images
 from atoll.site_agent.host import Host
 from atoll.site_agent.hub_images import HubImagePuller
+from atoll.site_agent.hub_intent import HubIntent
+from atoll.site_agent.hub_link import HubLink
 from atoll.site_agent.hub_revocations import HubRevocationPoller
 from atoll.site_agent.reconciler import Reconciler
 from atoll.site_agent.resources import Resources
@@ -37,6 +40,7 @@ from atoll.site_agent.restart import Backoff
 from atoll.site_agent.ring import Ring
 from atoll.site_agent.settings import AgentSettings, SiteAgentSettings
 from atoll.site_agent.store import LocalStore
+from atoll.site_agent.sync.session import SyncClient, SyncSettings
 from atoll.site_agent.telemetry import Telemetry
 from atoll.throttle import FailureThrottle
 
@@ -120,6 +124,15 @@ def _private_data(settings: AgentSettings, host: Host) -> None:
         private_files([host.config_drive_path(server_id), host.console_path(server_id)])
 
 
+async def _hub_link(data_dir: Path) -> HubLink | None:
+    """The joined hub, if any; a broken link leaves the agent running on its own, said once."""
+    try:
+        return await asyncio.to_thread(HubLink.load, data_dir)
+    except ConfigError as exc:
+        log.error("not syncing with the hub: %s", exc.message)
+        return None
+
+
 @dataclass
 class Agent:
     settings: SiteAgentSettings
@@ -133,6 +146,7 @@ class Agent:
     started_at: float
     hub_images: HubImagePuller | None = None  # pulls images from the hub, if configured
     hub_revocations: HubRevocationPoller | None = None  # follows the hub's revocations
+    sync: SyncClient | None = None  # the sync session, once the site has joined a hub
 
     @classmethod
     async def open(cls, settings: SiteAgentSettings, host: Host, out: TextIO = sys.stdout) -> Agent:
@@ -192,6 +206,7 @@ class Agent:
             settings.telemetry.interval,
             passes=lambda: reconciler.passes,
         )
+        link = await _hub_link(agent_settings.data_dir)
         agent = cls(
             settings,
             host,
@@ -213,6 +228,20 @@ class Agent:
             metrics_auth=agent_settings.metrics_auth,
         )
         agent.app = build_app(ctx)
+        if link is not None:
+            hub = settings.hub
+            agent.sync = SyncClient(
+                link,
+                store,
+                HubIntent(resources),
+                ring,
+                SyncSettings(
+                    reconnect_initial=hub.sync_reconnect_initial,
+                    reconnect_max=hub.sync_reconnect_max,
+                    telemetry_interval=hub.sync_telemetry_interval,
+                ),
+            )
+            telemetry.extra = agent.sync_samples
         agent.hub_images = hub_images.from_settings(settings, host.storage, store)
         if agent.hub_images is not None:  # a hub is configured: follow its revocations too
             agent.hub_revocations = HubRevocationPoller(
@@ -223,12 +252,16 @@ class Agent:
     async def start(self) -> None:
         await self.reconciler.start()
         await self.telemetry.start()
+        if self.sync is not None:
+            await self.sync.start()
         if self.hub_images is not None:
             await self.hub_images.start()
         if self.hub_revocations is not None:
             await self.hub_revocations.start()
 
     async def close(self) -> None:
+        if self.sync is not None:
+            await self.sync.stop()
         if self.hub_revocations is not None:
             await self.hub_revocations.stop()
         if self.hub_images is not None:
@@ -250,7 +283,32 @@ class Agent:
             "reconcile_passes": self.reconciler.passes,
             "last_error": error,
             "uptime_s": round(time.time() - self.started_at, 1),
+            "sync": await self._sync_health(),
         }
+
+    async def _sync_health(self) -> dict[str, Any] | None:
+        """The sync figures ``/health`` shows (no token: no hub address, no error text)."""
+        if self.sync is None:
+            return None
+        f = await self.sync.figures()
+        keys = ("connected", "last_ack_at", "outbox_depth", "inbox_depth", "applied_revision",
+                "acked_seq")  # fmt: skip
+        return {k: f[k] for k in keys}
+
+    async def sync_samples(self) -> list[tuple[str, float, str]]:
+        """Sync figures as metrics (``atoll_sync_*``)."""
+        if self.sync is None:
+            return []
+        f = await self.sync.figures()
+        return [
+            ("sync_connected", float(f["connected"]), "1 while the sync session is open"),
+            ("sync_outbox_depth", f["outbox_depth"], "facts waiting for the hub's ack"),
+            ("sync_inbox_depth", f["inbox_depth"], "hub changes persisted, not applied"),
+            ("sync_applied_revision", f["applied_revision"], "newest hub revision persisted"),
+            ("sync_acked_seq", f["acked_seq"], "newest fact seq the hub acked"),
+            ("sync_last_ack_timestamp_seconds", f["last_ack_at"] or 0.0, "when the hub last acked"),
+            ("sync_changes_applied_total", f["changes_applied"], "hub changes applied"),
+        ]
 
 
 async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) -> None:

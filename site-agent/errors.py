@@ -10,7 +10,9 @@
     ├── Unauthenticated        (401, unchanged)
     └── DependencyError
         ├── TemporaryError
-        │   └── StoreBusy      SQLite is locked; retry shortly
+        │   ├── StoreBusy      SQLite is locked; retry shortly
+        │   └── HubLinkDown    the sync session with the hub ended (unreachable, closed,
+        │                      a bad frame, silence); it reconnects with backoff
         └── PermanentError
             └── StoreCorrupt   the local database cannot be read; a person must look
 
@@ -43,3 +45,7 @@ class StoreBusy(TemporaryError):
 
 class StoreCorrupt(PermanentError):
     code = "store_corrupt"
+
+
+class HubLinkDown(TemporaryError):
+    code = "hub_link_down"

@@ -4,14 +4,23 @@
 typed intent (:class:`atoll.resources.Desired`: kind, meta with id, name and project id, the
 spec, its origin and the hub revision it was based on) and records who owns what with it.
 The local API calls it with ``origin="site"`` (``create_*`` parse a request body into
-intent with a new site id); the sync inbox calls it with ``origin="hub"``. Delivering the
-same intent again (same id, origin and hub revision) is a no-op, so at-least-once delivery
-has an exactly-once effect.
+intent with a new site id); the sync inbox comes in through
+:class:`~.hub_intent.HubIntent`, which creates through the same path. Delivering the same
+intent again (same id, origin and hub revision) is a no-op, so at-least-once delivery has an
+exactly-once effect.
 
 Every check that can fail runs before anything is written, and what is written for one
 intent goes in one SQLite transaction, so a bad spec (unknown flavor, missing image,
 duplicate name, exhausted subnet, ...) fails with a clear error and leaves nothing
 half-made. The reconciler does the work afterwards; :attr:`kick` wakes it.
+
+**Operation records.** Every local change (create, delete, an action) writes a
+site-authored operation record (``sync/PROTOCOL.md``) into the outbox in the same
+transaction as the desired-object write: intent is journaled before the act, and the hub
+hears of everything the site did, also while it was cut off (:mod:`.operations`).
+
+**Hub intent** (update, delete, holds behind unacked local changes, a snapshot's sweep) is
+:mod:`.hub_intent`'s.
 """
 
 from __future__ import annotations
@@ -32,18 +41,26 @@ from atoll.site_agent.catalog import ImageCatalog
 from atoll.site_agent.drivers.network.errors import NetworkError
 from atoll.site_agent.drivers.network.ipam import SubnetIpam
 from atoll.site_agent.errors import BadSpec, DuplicateName
+from atoll.site_agent.operations import desired_wire_blocking, record
 from atoll.site_agent.store import DesiredObject, LocalStore, NewObject
+from atoll.site_agent.store.queues import Operation
 
 GiB = 1024**3
 
 
 @dataclass(frozen=True)
 class Owner:
-    """Who an object's spec comes from, as the store records it."""
+    """Who an object's spec comes from, as the store records it, and the operation record
+    a local create writes with it."""
 
     origin: Origin = "site"
     hub_revision: int | None = None
     project_id: str | None = None
+    operation: Operation | None = None
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        return () if self.operation is None else (self.operation,)
 
     def row(self, kind: str, obj_id: str, name: str | None, spec: JSON) -> NewObject:
         return NewObject(kind, obj_id, name, spec, self.origin, self.hub_revision, self.project_id)
@@ -130,16 +147,25 @@ class Resources:
         or delete and create, for now.
         """
         kind, meta = intent.kind, intent.meta
-        owner = Owner(intent.origin, intent.hub_revision, meta.project_id)
         current = await self.store.call(self._get_blocking, kind, meta.id)
         if current is not None:
-            same = (current.origin, current.hub_revision) == (owner.origin, owner.hub_revision)
+            same = (current.origin, current.hub_revision) == (intent.origin, intent.hub_revision)
             if same and not current.deleting:
                 return await self.show(kind, meta.id)
             raise Conflict(
                 f"{kind} {meta.id} exists already (from {current.origin}, hub revision "
                 f"{current.hub_revision}); change it through its actions, or delete it first"
             )
+        return await self._create(intent, local=intent.origin == "site")
+
+    async def _create(self, intent: Desired, *, local: bool) -> JSON:
+        """A new object from ``intent``; ``local``: made here, so an operation record goes
+        with it (intent from the hub needs none: the hub has it)."""
+        kind, meta = intent.kind, intent.meta
+        operation = None
+        if local:
+            operation = record(self.store, "create", kind, meta.id, None, intent.to_wire())
+        owner = Owner(intent.origin, intent.hub_revision, meta.project_id, operation)
         spec = {"name": meta.name, **intent.spec.to_wire()}
         if kind == "server":
             return await self._add_server(meta.id, spec, owner)
@@ -170,10 +196,12 @@ class Resources:
         return await self.apply(self._intent("server", name, spec))
 
     async def _add_server(self, server_id: str, spec: JSON, owner: Owner) -> JSON:
+        # the hub's servers may name images the site pulls afterwards (the reconciler waits)
+        local = owner.operation is not None
         missing = [
             Problem(f"body.{key}", f"image {spec[key]!r} is not present at this site")
             for key in ("image", "kernel", "ramdisk")
-            if spec.get(key) and await self.images.find(spec[key]) is None
+            if local and spec.get(key) and await self.images.find(spec[key]) is None
         ]
         if missing:
             present = ", ".join(i.id for i in await self.images.list_images()) or "none"
@@ -202,7 +230,7 @@ class Resources:
                 Problem("body.flavor", f"unknown flavor {spec['flavor']!r} (known: {names})")
             )
         else:
-            spec["flavor"] = flavor.name
+            spec["flavor"] = flavor.name or flavor.id  # a hub flavor may have no name here
             spec["vcpus"], spec["ram_mb"] = flavor.spec["vcpus"], flavor.spec["ram_mb"]
         self._check_name_free_blocking("server", spec["name"])
         volumes = self._resolve_volumes_blocking(spec, problems)
@@ -213,7 +241,7 @@ class Resources:
             self._check_fits_blocking(spec, totals, disks)
         rows = [owner.row("server", server_id, spec["name"], spec)]
         rows += [owner.row("port", p["id"], None, p) for p in ports]
-        self.store.insert_objects(rows, leases)
+        self.store.insert_objects(rows, leases, operations=owner.operations)
         if volumes:
             self.store.update_specs(
                 [("volume", v.id, {**v.spec, "server": server_id}) for v in volumes]
@@ -332,7 +360,7 @@ class Resources:
         await self.store.call(self._delete_blocking, kind, ref)
         self.kick()
 
-    def _delete_blocking(self, kind: str, ref: str) -> None:
+    def _delete_blocking(self, kind: str, ref: str, *, local: bool = True) -> None:
         obj = self.store.find_object(kind, ref)
         keys = [(kind, obj.id)]
         if kind == "server":
@@ -353,7 +381,11 @@ class Resources:
             raise Conflict(
                 f"volume {ref} is attached to server {obj.spec['server']}; detach it first"
             )
-        self.store.mark_all_deleting(keys)
+        operations: tuple[Operation, ...] = ()
+        if local:
+            desired = desired_wire_blocking(self.store, obj)
+            operations = (record(self.store, "delete", kind, obj.id, obj.hub_revision, desired),)
+        self.store.mark_all_deleting(keys, operations)
 
     def _refuse_if_used_blocking(self, network: DesiredObject) -> None:
         users = [p for p in self.store.list_objects("port") if p.spec["network"] == network.id]
@@ -388,9 +420,23 @@ class Resources:
             raise InvalidInput(
                 f"unknown server action {action!r}; known: start, stop, reboot, rebuild"
             )
-        await self.store.call(self.store.update_specs, [("server", obj.id, spec)])
+        await self.store.call(self._act_blocking, obj, action, [("server", obj.id, spec)])
         self.kick()
         return await self.show("server", obj.id)
+
+    def _act_blocking(
+        self, obj: DesiredObject, action: str, changes: list[tuple[str, str, JSON]]
+    ) -> None:
+        """Write an action's spec changes with one operation record per object changed."""
+        records = []
+        for kind, obj_id, spec in changes:
+            changed = obj if (kind, obj_id) == (obj.kind, obj.id) else None
+            changed = changed or self.store.get_object(kind, obj_id)
+            desired = desired_wire_blocking(self.store, changed, spec)
+            records.append(
+                record(self.store, "action", kind, obj_id, changed.hub_revision, desired, action)
+            )
+        self.store.update_specs(changes, operations=tuple(records))
 
     # -- networks, subnets, flavors ----------------------------------------------------------
     async def create_network(self, body: object) -> JSON:
@@ -469,7 +515,8 @@ class Resources:
         check: Callable[[], None] | None = None,
         owner: Owner | None = None,
     ) -> JSON:
-        row = (owner or Owner()).row(kind, obj_id, name, spec)
+        owner = owner or Owner()
+        row = owner.row(kind, obj_id, name, spec)
 
         def checks() -> None:
             if check is not None:
@@ -477,7 +524,7 @@ class Resources:
             self._check_name_free_blocking(kind, name)
 
         def insert() -> None:
-            self.store.insert_objects([row], [], check=checks)
+            self.store.insert_objects([row], [], check=checks, operations=owner.operations)
 
         await self.store.call(insert)
         self.kick()
@@ -531,4 +578,4 @@ class Resources:
             raise InvalidInput(
                 f"unknown volume action {action!r}; known: attach, detach, extend, snapshot"
             )
-        self.store.update_specs([("volume", vol.id, spec), *changes])
+        self._act_blocking(vol, action, [("volume", vol.id, spec), *changes])

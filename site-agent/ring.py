@@ -9,6 +9,9 @@ hub are not lost: the sync session ships them when the link is back.
   them, then drops rollups older than ``rollup_retention``.
 - :meth:`Ring.query_blocking` returns one series over a time range, raw where raw is still kept
   and minute averages before that, oldest first.
+- :meth:`Ring.ship_blocking` queues the rollups the hub has not had as one ``telemetry`` fact
+  in the sync outbox: minute points when they are recent, coarser buckets when catching up
+  (back from hours offline), at most :data:`MAX_POINTS` points a batch.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from atoll.site_agent.store import LocalStore
+from atoll.site_agent.store.queues import add_fact
 
 STEP = 60.0
+MAX_POINTS = 4000  # points in one telemetry batch (a facts frame stays well under 1 MiB)
+BUCKETS = 10  # a catch-up batch gives each series at most this many points
 
 
 @dataclass(frozen=True)
@@ -100,3 +106,49 @@ class Ring:
             " FROM rollups ORDER BY 1, 2"
         ).fetchall()
         return [(m, json.loads(lbl)) for m, lbl in rows]
+
+    def ship_blocking(self, now: float) -> int:
+        """Queue the rollups after the last batch as one telemetry fact; points queued.
+
+        Each series gets minute points while the batch spans at most :data:`BUCKETS`
+        minutes, else ``span / BUCKETS`` (a whole number of minutes) per point: averages
+        weighted by count, min of mins, max of maxes. Watermark and fact go in one
+        transaction, so a batch is queued once.
+        """
+        with self.store.tx() as c:
+            since = c.execute(
+                "SELECT value FROM counters WHERE name = 'telemetry_shipped'"
+            ).fetchone()[0]
+            until = int(now // STEP * STEP) - int(STEP)  # the last whole minute, folded
+            if until <= since:
+                return 0
+            first = c.execute(
+                "SELECT min(ts) FROM rollups WHERE ts > ? AND ts <= ?", (since, until)
+            ).fetchone()[0]
+            if first is None:
+                return 0
+            buckets = max(1, int((until - first) // STEP) + 1)
+            step = STEP * max(1, -(-buckets // BUCKETS))
+            rows = c.execute(
+                """
+                SELECT metric, labels, CAST(ts / ? AS INTEGER) * ? AS bucket,
+                       sum(avg * count) / sum(count), min(min), max(max), sum(count)
+                FROM rollups WHERE ts > ? AND ts <= ?
+                GROUP BY metric, labels, bucket ORDER BY bucket, metric, labels LIMIT ?
+                """,
+                (step, step, since, until, MAX_POINTS),
+            ).fetchall()
+            points = [
+                [m, json.loads(lbl), float(ts), float(a), float(lo), float(hi), int(n)]
+                for m, lbl, ts, a, lo, hi, n in rows
+            ]
+            shipped = until
+            if len(rows) == MAX_POINTS:  # cut: the last bucket may be partial, it goes next
+                last = points[-1][2]
+                points = [p for p in points if p[2] < last] or points
+                shipped = int(last) - 1 if points[-1][2] < last else int(last)
+            body = {"step": step, "fields": ["metric", "labels", "ts", "avg", "min", "max",
+                                             "count"], "points": points}  # fmt: skip
+            add_fact(c, "telemetry", body, now=now)
+            c.execute("UPDATE counters SET value = ? WHERE name = 'telemetry_shipped'", (shipped,))
+        return len(points)

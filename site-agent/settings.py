@@ -100,6 +100,12 @@ class HubLinkSettings:
     image_fetch_concurrency: int = 4
     # the hub's token revocations (until sync: polled, kept in the store; hub_revocations.py)
     revocation_poll_interval: float = 10.0
+    # the sync session (site-agent/sync/), run once the site has joined (<data dir>/hub/)
+    # reconnects: the first within this many seconds (jittered: a hub restart's reconnects
+    # spread out), doubling up to the max (atoll.sync.backoff)
+    sync_reconnect_initial: float = 40.0
+    sync_reconnect_max: float = 120.0
+    sync_telemetry_interval: float = 60.0  # seconds between telemetry batches to the hub
 
 
 @dataclass(frozen=True)

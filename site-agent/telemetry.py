@@ -14,7 +14,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +116,8 @@ class Telemetry:
         self.clock = clock
         self.snapshot = Snapshot()
         self.fresh_for = 2.0
+        # more figures for /metrics (the sync session's): (name, value, help)
+        self.extra: Callable[[], Awaitable[list[tuple[str, float, str]]]] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_SnapshotCollector(self))
         self._loop = Loop(
@@ -155,6 +157,9 @@ class Telemetry:
         ):
             snap.add(f"storage_{key}", getattr(cap, key), f"local storage {key}")
         snap.add("reconcile_passes_total", self.passes(), "reconciler passes since start")
+        if self.extra is not None:
+            for name, value, help_ in await self.extra():
+                snap.add(name, value, help_)
         self.snapshot = snap
         return snap
 

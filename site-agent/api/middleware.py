@@ -21,6 +21,7 @@ from atoll.errors import AtollError, Forbidden, InternalError, TooManyRequests, 
 from atoll.site_agent.api.context import ApiContext
 from atoll.site_agent.api.policy import POLICY
 from atoll.site_agent.auth import authorize
+from atoll.site_agent.operations import ACTOR
 
 log = logging.getLogger(__name__)
 
@@ -103,4 +104,5 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     claims = ctx.auth.verify(token)
     authorize(claims, write=access == "write")
     request[PRINCIPAL] = claims
+    ACTOR.set(claims.user)  # operation records name who made a local change
     return await handler(request)

@@ -98,8 +98,8 @@ class Database:
 
 
 def next_seq(c: sqlite3.Connection) -> int:
-    """The next site sequence number for observed status (inside the caller's transaction;
-    never reused, even after its object is purged)."""
+    """The next site fact sequence number, for an observed status or an outbox row (inside
+    the caller's transaction; never reused, even after its object is purged)."""
     row = c.execute(
         "UPDATE counters SET value = value + 1 WHERE name = 'status_seq' RETURNING value"
     ).fetchone()

@@ -26,6 +26,7 @@ from atoll.jsonbody import JSON
 from atoll.resources import SPECS, Model
 from atoll.site_agent.errors import DuplicateName
 from atoll.site_agent.store.database import Database, next_seq
+from atoll.site_agent.store.queues import Operation, add_operations
 
 M = TypeVar("M", bound=Model)
 
@@ -95,8 +96,10 @@ class DesiredTable(Database):
         objects: list[NewObject],
         leases: list[tuple[str, str, str]],
         check: Callable[[], None] | None = None,
+        operations: tuple[Operation, ...] = (),
     ) -> None:
-        """Insert objects and IPAM leases ``(subnet_id, address, port_id)`` atomically.
+        """Insert objects and IPAM leases ``(subnet_id, address, port_id)`` atomically,
+        with the operation records that tell the hub of it.
 
         A live name already taken raises DuplicateName and nothing is written. ``check``
         runs inside the transaction before the writes (what it reads cannot change before
@@ -124,6 +127,7 @@ class DesiredTable(Database):
                 c.executemany(
                     "INSERT INTO ipam(subnet_id, address, port_id) VALUES (?, ?, ?)", leases
                 )
+                add_operations(c, operations, now)
         except sqlite3.IntegrityError as exc:
             first = objects[0]
             raise DuplicateName(f"a {first.kind} named {first.name!r} already exists") from exc
@@ -135,10 +139,16 @@ class DesiredTable(Database):
         return self.get_object(kind, obj_id)
 
     def update_specs(
-        self, changes: list[tuple[str, str, JSON]], *, origin: Origin = "site"
+        self,
+        changes: list[tuple[str, str, JSON]],
+        *,
+        origin: Origin = "site",
+        operations: tuple[Operation, ...] = (),
     ) -> None:
-        """Replace several specs (bumping each generation) in one transaction."""
+        """Replace several specs (bumping each generation) in one transaction, with the
+        operation records that tell the hub of it."""
         with self.tx() as c:
+            add_operations(c, operations, self.clock())
             for kind, obj_id, spec in changes:
                 cur = c.execute(
                     "UPDATE objects SET spec = ?, generation = generation + 1, updated = ?,"
@@ -147,6 +157,28 @@ class DesiredTable(Database):
                 )
                 if cur.rowcount == 0:
                     raise NotFound(f"{kind} {obj_id} does not exist")
+
+    def update_from_hub(
+        self, kind: str, obj_id: str, name: str | None, spec: JSON, origin: Origin, revision: int
+    ) -> None:
+        """The hub's newer intent for an object: its name, spec (generation bumped when it
+        changed), origin and hub revision, in one transaction."""
+        try:
+            with self.tx() as c:
+                row = c.execute(
+                    "SELECT name, spec FROM objects WHERE kind = ? AND id = ?", (kind, obj_id)
+                ).fetchone()
+                if row is None:
+                    raise NotFound(f"{kind} {obj_id} does not exist")
+                bump = int((row[0], json.loads(row[1])) != (name, spec))
+                c.execute(
+                    "UPDATE objects SET name = ?, spec = ?, generation = generation + ?,"
+                    " updated = ?, origin = ?, hub_revision = ? WHERE kind = ? AND id = ?",
+                    (name, json.dumps(spec), bump, self.clock(), origin, revision, kind,
+                     obj_id),
+                )  # fmt: skip
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateName(f"a {kind} named {name!r} already exists") from exc
 
     def mark_deleting(self, kind: str, obj_id: str) -> DesiredObject:
         with self.tx() as c:
@@ -159,9 +191,13 @@ class DesiredTable(Database):
                 raise NotFound(f"{kind} {obj_id} does not exist")
         return self.get_object(kind, obj_id)
 
-    def mark_all_deleting(self, keys: list[tuple[str, str]]) -> None:
-        """Mark several objects ``(kind, id)`` for deletion in one transaction."""
+    def mark_all_deleting(
+        self, keys: list[tuple[str, str]], operations: tuple[Operation, ...] = ()
+    ) -> None:
+        """Mark several objects ``(kind, id)`` for deletion in one transaction, with the
+        operation records that tell the hub of it."""
         with self.tx() as c:
+            add_operations(c, operations, self.clock())
             for kind, obj_id in keys:
                 c.execute(
                     "UPDATE objects SET deleting = 1, generation = generation + 1, updated = ?"
@@ -223,6 +259,30 @@ class DesiredTable(Database):
             sql += " AND deleting = 0"
         rows = self.conn.execute(sql + " ORDER BY created, id", args).fetchall()
         return [_desired(r) for r in rows]
+
+    def hub_known(self, kinds: tuple[str, ...]) -> list[tuple[str, str, int]]:
+        """``(kind, id, hub revision)`` of the live objects of ``kinds`` the hub knows (what
+        anti-entropy compares with the hub's own)."""
+        marks = ", ".join("?" for _ in kinds)
+        rows = self.conn.execute(
+            f"SELECT kind, id, hub_revision FROM objects WHERE hub_revision IS NOT NULL"  # noqa: S608
+            f" AND deleting = 0 AND kind IN ({marks})",
+            kinds,
+        ).fetchall()
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    def put_reference(self, kind: str, obj_id: str, spec: JSON, revision: int) -> None:
+        """Keep a hub reference (an image a server may name): no name, no status, nothing
+        for the reconciler to build; replaced by a newer revision."""
+        now = self.clock()
+        with self.tx() as c:
+            c.execute(
+                "INSERT INTO objects(kind, id, name, spec, generation, deleting, created, updated,"
+                " origin, hub_revision) VALUES (?, ?, NULL, ?, 1, 0, ?, ?, 'hub', ?)"
+                " ON CONFLICT(kind, id) DO UPDATE SET spec = excluded.spec, updated = ?,"
+                " hub_revision = excluded.hub_revision, generation = generation + 1",
+                (kind, obj_id, json.dumps(spec), now, now, revision, now),
+            )
 
     def object_ids(self, kind: str) -> set[str]:
         rows = self.conn.execute("SELECT id FROM objects WHERE kind = ?", (kind,)).fetchall()

@@ -74,6 +74,30 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX status_seq ON status(seq)",
         ),
     ),
+    (
+        3,
+        "sync queues: the outbox holds numbered facts (events, operation records, telemetry "
+        "batches) taking their seq from the status counter, and whether an operation holds "
+        "hub changes to its object; the inbox holds hub changes persisted before they are "
+        "acked, in order, until applied; snapshot names collect the objects a snapshot in "
+        "progress named; counters keep the applied hub revision and the hub's acked seq",
+        (
+            "DROP TABLE outbox",  # both were empty: nothing used them before this version
+            "DROP TABLE inbox",
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, kind TEXT,"
+            " obj_id TEXT, holds INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL,"
+            " created REAL NOT NULL)",
+            "CREATE INDEX outbox_holds ON outbox(kind, obj_id) WHERE holds = 1",
+            "CREATE TABLE inbox (pos INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " revision INTEGER NOT NULL, op TEXT NOT NULL, kind TEXT NOT NULL,"
+            " obj_id TEXT NOT NULL, body TEXT NOT NULL, override INTEGER NOT NULL DEFAULT 0,"
+            " held INTEGER NOT NULL DEFAULT 0, received REAL NOT NULL)",
+            "CREATE TABLE snapshot_names (revision INTEGER NOT NULL, kind TEXT NOT NULL,"
+            " obj_id TEXT NOT NULL, PRIMARY KEY (kind, obj_id))",
+            "INSERT INTO counters(name, value) VALUES ('applied_revision', 0),"
+            " ('acked_seq', 0), ('sent_seq', 0), ('telemetry_shipped', 0)",
+        ),
+    ),
 )
 LATEST = MIGRATIONS[-1][0] if MIGRATIONS else 1
 

@@ -110,3 +110,32 @@ def test_a_migration_that_fails_leaves_the_old_version(
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 0  # still v1, unversioned
     columns = [r[1] for r in conn.execute("PRAGMA table_info(objects)")]
     assert "x" not in columns
+
+
+def write_v2(path: Path) -> None:
+    """A database as the agent before the sync queues wrote it (schema 2, with rows)."""
+    write_v1(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    (number, _, statements) = schema.MIGRATIONS[0]
+    assert number == 2
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+
+
+def test_a_store_of_schema_2_gets_the_sync_queues(tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    write_v2(db)
+    store = open_store(db)
+    assert store.schema_version == schema.LATEST >= 3
+    assert store.get_object("server", SERVER_ID).name == "web1"
+    assert store.last_seq() == 2
+    assert [store.counter(c) for c in ("applied_revision", "acked_seq", "sent_seq")] == [0, 0, 0]
+    # an outbox row takes the next seq of the one counter the statuses use
+    seq = store.queue_fact("event", {"kind": "server", "id": SERVER_ID}, kind="server")
+    assert seq == 3 and [f.seq for f in store.outbox_after(0)] == [3]
+    store.set_status("server", SERVER_ID, "SHUTOFF")
+    assert store.last_seq() == 4
+    assert store.outbox_acked(3) == 1 and store.counter("acked_seq") == 3
+    store._close_blocking()
