@@ -19,10 +19,12 @@ from atoll.logs import REQUEST_ID
 
 
 def principal_of(user: str | None, project: str | None = None, system: bool = False) -> str:
-    """How a log line names who made a request: ``alice@demo``, ``admin@system``, ``-``."""
+    """How a log line names who made a request: ``alice@demo`` (a project's), ``admin@system``,
+    ``local:admin`` (unscoped), ``-`` (nobody yet)."""
     if user is None:
         return "-"
-    return f"{user}@{'system' if system else project or '-'}"
+    scope = "system" if system else project
+    return f"{user}@{scope}" if scope else user
 
 
 def route_of(request: web.Request) -> str:
