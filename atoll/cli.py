@@ -23,7 +23,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
-from typing import Protocol, cast
+from typing import NoReturn, Protocol, cast
 
 from atoll import __version__, completion, output
 from atoll.errors import AtollError, InvalidInput
@@ -41,8 +41,22 @@ class Subparsers(Protocol):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse's parser, saying "did you mean ...?" on a mistyped command or choice (every
-    sub-parser is one too: argparse makes them of the root's class)."""
+    """argparse's parser, saying "did you mean ...?" on a mistyped command, choice or option
+    (every sub-parser is one too: argparse makes them of the root's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        unknown = "unrecognized arguments: "
+        if message.startswith(unknown):
+            options = {o for _, node in completion.walk(self, self.prog) for o in node.options}
+            hints = [
+                f"{word} (did you mean {close[0]}?)"
+                for word in message.removeprefix(unknown).split()
+                if word.startswith("-")
+                and (close := difflib.get_close_matches(word.partition("=")[0], options, n=1))
+            ]
+            if hints:
+                message = f"{message}; {', '.join(hints)}"
+        super().error(message)
 
     def _check_value(self, action: argparse.Action, value: object) -> None:
         choices = action.choices

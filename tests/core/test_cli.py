@@ -39,6 +39,9 @@ def test_a_mistyped_command_or_subcommand_gets_did_you_mean(
             main(argv)
         assert exc.value.code == 2
         assert f"did you mean {meant}?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["project", "list", "--collumn", "name"])
+    assert "--collumn (did you mean --column?)" in capsys.readouterr().err
 
 
 def complete(script: Path, line: str) -> list[str]:
