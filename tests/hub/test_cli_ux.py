@@ -102,7 +102,7 @@ def test_profiles_by_flag_and_environment_beside_the_saved_login(
 
 
 def test_an_application_credential_profile_gets_and_keeps_its_own_token(
-    hub: RunningHub, home: Path, capsys: pytest.CaptureFixture[str]
+    hub: RunningHub, home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     member = hub.tenant("ci-project", "ci-user")
     credential = hub.ok("POST", "/v1/application_credentials", {"name": "ci"}, token=member)
@@ -118,6 +118,22 @@ def test_an_application_credential_profile_gets_and_keeps_its_own_token(
     assert (shown["user"], shown["project"]) == ("ci-user", "ci-project")
     ci = profiles(home)["ci"]
     assert ci["token"] and ci["application_credential_secret"] == credential["secret"]
+    # a token the hub refuses is replaced with a new one from the credential, and saved
+    stale = (home / "clouds.toml").read_text().replace(ci["token"], "atl1.refused.token")
+    (home / "clouds.toml").write_text(stale)
+    assert (
+        json.loads(ok(capsys, "--cloud", "ci", "token", "show", "-f", "json"))["user"] == "ci-user"
+    )
+    assert profiles(home)["ci"]["token"] not in (ci["token"], "atl1.refused.token")
+
+    # 'atoll login' with an application credential saves its id and token, not its secret
+    monkeypatch.setenv("ATOLL_APPLICATION_CREDENTIAL_SECRET", credential["secret"])
+    ok(capsys, "login", "--cloud", "ci2", "--url", hub.url, "--ca-file", str(hub.ca_file),
+       "--application-credential-id", credential["id"])  # fmt: skip
+    ci2 = profiles(home)["ci2"]
+    assert ci2["application_credential_id"] == credential["id"] and ci2["token"]
+    assert (ci2["user"], ci2["project"]) == ("ci-user", "ci-project")
+    assert credential["secret"] not in json.dumps(ci2)
 
 
 def test_columns_and_every_format(
