@@ -6,7 +6,11 @@ component. A plugin's ``register(subparsers)`` adds one sub-parser per group, an
 command sets ``func`` (``args -> exit code``) as its default.
 
 Errors that Atoll raises on purpose print as one line (``error: ...``) with exit code 1;
-anything else prints a one-line summary too, and ``--debug`` shows the traceback. Messages
+anything else prints a one-line summary too. ``--debug`` prints every HTTP request and reply
+of the client core (secrets masked, :mod:`atoll.client.debug`) and the traceback of an
+internal error. A mistyped command gets "did you mean" (:class:`Parser`); the output
+options of every command are handed to :mod:`atoll.output` once (:func:`atoll.output.bind`);
+``atoll completion bash|zsh`` prints a completion script of this tree. Messages
 echo what servers and users sent, so control characters in them are escapes
 (:mod:`atoll.printable`), never sent to the terminal raw.
 """
@@ -14,13 +18,14 @@ echo what servers and users sent, so control characters in them are escapes
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
-from typing import Protocol, cast
+from typing import NoReturn, Protocol, cast
 
-from atoll import __version__
+from atoll import __version__, completion, output
 from atoll.errors import AtollError, InvalidInput
 from atoll.logs import setup_logging
 from atoll.printable import escape
@@ -35,8 +40,38 @@ class Subparsers(Protocol):
     def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser: ...
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, saying "did you mean ...?" on a mistyped command, choice or option
+    (every sub-parser is one too: argparse makes them of the root's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        unknown = "unrecognized arguments: "
+        if message.startswith(unknown):
+            options = {o for _, node in completion.walk(self, self.prog) for o in node.options}
+            hints = [
+                f"{word} (did you mean {close[0]}?)"
+                for word in message.removeprefix(unknown).split()
+                if word.startswith("-")
+                and (close := difflib.get_close_matches(word.partition("=")[0], options, n=1))
+            ]
+            if hints:
+                message = f"{message}; {', '.join(hints)}"
+        super().error(message)
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        choices = action.choices
+        if choices is None or value in choices or not isinstance(value, str):
+            return super()._check_value(action, value)
+        names = [str(c) for c in choices]
+        close = difflib.get_close_matches(value, names, n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+        raise argparse.ArgumentError(
+            action, f"invalid choice: {value!r} ({hint}choose from {', '.join(names)})"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="atoll",
         description="Atoll: an edge/telco distributed cloud — one hub, many autonomous sites.",
     )
@@ -45,18 +80,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-format", choices=["human", "json"], default="human", help="log line format"
     )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="print each HTTP request and reply (secrets masked) and tracebacks of internal errors",
+    )
+    parser.add_argument(
+        "--cloud",
+        metavar="NAME",
+        help="the named profile of clouds.toml to use (or ATOLL_CLOUD; see 'atoll login --cloud')",
+    )
     groups = parser.add_subparsers(title="command groups", metavar="GROUP")
     for ep in sorted(entry_points(group="atoll.cli"), key=lambda e: e.name):
         register = cast(Callable[[Subparsers], None], ep.load())
         register(cast(Subparsers, groups))
+    shells = groups.add_parser("completion", help="print a shell completion script")
+    shells.add_argument("shell", choices=completion.SHELLS)
+    shells.set_defaults(func=lambda args: _completion(parser, args.shell))
     return parser
+
+
+def _completion(parser: argparse.ArgumentParser, shell: str) -> int:
+    sys.stdout.write(completion.script(parser, shell))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.log_format, args.log_level)
+    setup_logging(args.log_format, args.log_level, debug=args.debug)
+    output.bind(args)
     func: Command | None = getattr(args, "func", None)
     if func is None:
         parser.print_help()

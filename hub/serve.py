@@ -50,7 +50,7 @@ async def serve(settings: HubSettings, image_settings: ImageSettings | None = No
         await seed_store(store, settings.data_dir)
         await migrate(store)
         app = build_app(settings, store, signing_key, image_settings=image_settings)
-        runner = web.AppRunner(app)
+        runner = web.AppRunner(app, access_log=None)  # the errors middleware logs requests
         await runner.setup()
         try:
             site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)

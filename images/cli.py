@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from atoll.cli import Subparsers
+from atoll.client.connection import add_connection_options
 from atoll.images.settings import ImageSettings
 from atoll.output import add_format_option, emit
 from atoll.settings import load
@@ -46,8 +47,7 @@ def register(groups: Subparsers) -> None:
         default="atoll-reference",
         help="with --register: images are PREFIX-kernel-VERSION, PREFIX-initramfs-VERSION",
     )
-    build.add_argument("--url", help="hub URL (default: ATOLL_URL or the saved login)")
-    build.add_argument("--ca-file", help="CA certificate to trust (the hub's ca.pem)")
+    add_connection_options(build)
     add_format_option(build)
     build.set_defaults(func=_build_reference)
     check = cmds.add_parser("validate", help="check an image file as the hub would on upload")
@@ -72,12 +72,11 @@ def _build_reference(args: argparse.Namespace) -> int:
     image = build_reference(args.out_dir, settings.reference_cache_dir, refresh=args.refresh)
     out = image.to_json()
     if args.register:
-        from atoll.client import HubClient
+        from atoll.client.connection import client
         from atoll.images.reference.register import register_reference
 
-        client = HubClient.from_environment(url=args.url, ca_file=args.ca_file)
         registered = register_reference(
-            client, image, name_prefix=args.name_prefix, public=args.public
+            client(args), image, name_prefix=args.name_prefix, public=args.public
         )
         out.update(registered.to_json())
     emit(out, args.format)

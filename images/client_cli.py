@@ -16,6 +16,7 @@ from typing import Any
 
 from atoll import ids
 from atoll.client import HubClient, quote
+from atoll.client.connection import add_connection_options, client
 from atoll.errors import AtollError, Conflict, InvalidInput, NotFound, Problem
 from atoll.output import add_format_option, emit
 
@@ -85,14 +86,13 @@ def register_client_commands(cmds: Any) -> None:
     scrub.set_defaults(func=_scrub)
     everything = (upload, listing, show, download, delete, prestage, transfers, repair, scrub)
     for cmd in everything:
-        cmd.add_argument("--url", help="hub URL (default: ATOLL_URL or the saved login)")
-        cmd.add_argument("--ca-file", help="CA certificate to trust (the hub's ca.pem)")
+        add_connection_options(cmd)
     for cmd in (upload, listing, show, prestage, transfers, repair, scrub):
         add_format_option(cmd)
 
 
 def _client(args: argparse.Namespace) -> HubClient:
-    return HubClient.from_environment(url=args.url, ca_file=args.ca_file)
+    return client(args)
 
 
 def resolve(client: HubClient, ref: str) -> str:

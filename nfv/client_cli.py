@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from atoll.client import HubClient, quote
+from atoll.client.connection import add_connection_options, client
 from atoll.errors import AtollError, InvalidInput, Problem
 from atoll.output import add_format_option, emit
 from atoll.printable import escape
@@ -71,14 +72,13 @@ def add_commands(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     vnfd.set_defaults(func=_vnfd)
     commands.append(vnfd)
     for cmd in commands:
-        cmd.add_argument("--url", help="hub URL (default: ATOLL_URL or the saved login)")
-        cmd.add_argument("--ca-file", help="CA certificate to trust (the hub's ca.pem)")
+        add_connection_options(cmd)
         if cmd.get_default("func") not in (_delete, _vnfd):  # these print no record
             add_format_option(cmd)
 
 
 def _client(args: argparse.Namespace) -> HubClient:
-    return HubClient.from_environment(url=args.url, ca_file=args.ca_file)
+    return client(args)
 
 
 def put_content(

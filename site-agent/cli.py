@@ -46,6 +46,11 @@ def _agent_group(groups: Subparsers) -> None:
     cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     run = cmds.add_parser("run", help="run the agent (works standalone, no hub needed)")
     _settings_options(run, data_dir_required=True)
+    run.add_argument(
+        "--log-file",
+        type=Path,
+        help="log to this file, rotated by size ([logging] max_bytes, backup_count)",
+    )
     run.set_defaults(func=_run)
     config = cmds.add_parser("config", help="the agent's settings")
     config_cmds = config.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -133,9 +138,14 @@ def _settings_flags(args: argparse.Namespace) -> dict[str, dict[str, object]]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from atoll.logs import LogSettings, log_to_file
+    from atoll.settings import load
     from atoll.site_agent.daemon import serve
     from atoll.site_agent.settings import load_settings
 
+    log_to_file(
+        load(LogSettings, "logging", config_file=args.config, flags={"file": args.log_file})
+    )
     settings = load_settings(args.config, _settings_flags(args))
     asyncio.run(serve(settings))
     return 0

@@ -33,6 +33,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,6 +44,8 @@ from atoll.site_agent.operations import desired_wire_blocking
 from atoll.site_agent.resources import Resources
 from atoll.site_agent.store import DesiredObject
 from atoll.sync.digest import key_of
+
+log = logging.getLogger(__name__)
 
 Outcome = Literal[
     "created",
@@ -233,6 +236,7 @@ class HubIntent:
             )
         except AtollError as exc:
             return HubOutcome("refused", exc.message)
+        log.info("deleting %s %s (from hub)", kind, obj_id, extra={"kind": kind, "id": obj_id})
         self.resources.kick()
         return HubOutcome("deleted")
 

@@ -26,6 +26,7 @@ hears of everything the site did, also while it was cut off (:mod:`.operations`)
 from __future__ import annotations
 
 import ipaddress
+import logging
 import secrets
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ from atoll.site_agent.errors import BadSpec, DuplicateName
 from atoll.site_agent.operations import desired_wire_blocking, record
 from atoll.site_agent.store import DesiredObject, LocalStore, NewObject
 from atoll.site_agent.store.queues import Operation
+
+log = logging.getLogger(__name__)
 
 GiB = 1024**3
 
@@ -168,14 +171,22 @@ class Resources:
         owner = Owner(intent.origin, intent.hub_revision, meta.project_id, operation)
         spec = {"name": meta.name, **intent.spec.to_wire()}
         if kind == "server":
-            return await self._add_server(meta.id, spec, owner)
-        if kind == "network":
-            return await self._add_network(meta.id, spec, owner)
-        if kind == "subnet":
-            return await self._add_subnet(meta.id, spec, owner)
-        if kind in ("flavor", "volume"):
-            return await self._insert(kind, meta.id, spec["name"], spec, owner=owner)
-        raise InvalidInput(f"a {kind} is not made through the site's API", [Problem("kind", kind)])
+            made = await self._add_server(meta.id, spec, owner)
+        elif kind == "network":
+            made = await self._add_network(meta.id, spec, owner)
+        elif kind == "subnet":
+            made = await self._add_subnet(meta.id, spec, owner)
+        elif kind in ("flavor", "volume"):
+            made = await self._insert(kind, meta.id, spec["name"], spec, owner=owner)
+        else:
+            raise InvalidInput(
+                f"a {kind} is not made through the site's API", [Problem("kind", kind)]
+            )
+        log.info(
+            "created %s %s (id %s, from %s)", kind, meta.name, meta.id, intent.origin,
+            extra={"kind": kind, "id": meta.id, "origin": intent.origin},
+        )  # fmt: skip
+        return made
 
     def _get_blocking(self, kind: str, obj_id: str) -> DesiredObject | None:
         try:
@@ -357,10 +368,11 @@ class Resources:
         return None
 
     async def delete(self, kind: str, ref: str) -> None:
-        await self.store.call(self._delete_blocking, kind, ref)
+        obj_id = await self.store.call(self._delete_blocking, kind, ref)
+        log.info("deleting %s %s", kind, obj_id, extra={"kind": kind, "id": obj_id})
         self.kick()
 
-    def _delete_blocking(self, kind: str, ref: str, *, local: bool = True) -> None:
+    def _delete_blocking(self, kind: str, ref: str, *, local: bool = True) -> str:
         obj = self.store.find_object(kind, ref)
         keys = [(kind, obj.id)]
         if kind == "server":
@@ -386,6 +398,7 @@ class Resources:
             desired = desired_wire_blocking(self.store, obj)
             operations = (record(self.store, "delete", kind, obj.id, obj.hub_revision, desired),)
         self.store.mark_all_deleting(keys, operations)
+        return obj.id
 
     def _refuse_if_used_blocking(self, network: DesiredObject) -> None:
         users = [p for p in self.store.list_objects("port") if p.spec["network"] == network.id]

@@ -4,7 +4,7 @@
 the server answers 401: ``refresh``), timeouts and the CA file to trust; it sends through a
 :class:`~atoll.client.transport.Transport` and decodes every error reply once, with
 :func:`atoll.error_body.decode`, into the error tree. :class:`HubClient` adds where the CLI
-finds its hub (the saved login and ``ATOLL_*``).
+finds its hub (a profile of clouds.toml, the saved login, ``ATOLL_*``).
 
 ``request()`` reads JSON in and out; ``raw=`` sends bytes or a file object as is (streamed),
 ``open()`` returns the reply unread for streaming downloads.
@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 from atoll import error_body
 from atoll.certs import client_ssl_context
+from atoll.client import debug, profiles
 from atoll.client.login import load_login
 from atoll.client.transport import Request, Response, Transport, UrllibTransport
 from atoll.errors import ConfigError, Unauthenticated
@@ -93,12 +94,14 @@ class Client:
         for attempt in (1, 2):
             if self.token:
                 sent["Authorization"] = f"Bearer {self.token}"
+            debug.request_sent(method, url, sent, data)
             resp = self.transport.send(
                 Request(method, url, sent, data), self.timeout if timeout is None else timeout
             )
             if 200 <= resp.status < 300:
-                return resp
+                return debug.Watched(resp, method, url) if debug.enabled() else resp
             raw_reply = _drain(resp)
+            debug.reply_read(method, url, resp.status, resp.headers, raw_reply)
             can_retry = data is None or isinstance(data, bytes)
             if resp.status == 401 and self.refresh is not None and attempt == 1 and can_retry:
                 self.token = self.refresh()
@@ -162,9 +165,14 @@ class HubClient(Client):
         env: Mapping[str, str] | None = None,
         url: str | None = None,
         ca_file: str | None = None,
+        cloud: str | None = None,
     ) -> HubClient:
-        """The saved login, overridden by ATOLL_URL/ATOLL_TOKEN/ATOLL_CA_FILE, then flags."""
+        """The profile ``cloud`` (or ``ATOLL_CLOUD``) of clouds.toml, else the saved login,
+        overridden by ATOLL_URL/ATOLL_TOKEN/ATOLL_CA_FILE, then flags."""
         env = os.environ if env is None else env
+        name = profiles.cloud_name(cloud, env)
+        if name is not None:
+            return cls.from_profile(profiles.load_profile(name, env), env, url, ca_file)
         saved = load_login(env)
         url = url or env.get("ATOLL_URL") or (saved.url if saved else None)
         if not url:
@@ -172,6 +180,53 @@ class HubClient(Client):
         token = env.get("ATOLL_TOKEN") or (saved.token if saved else None)
         ca = ca_file or env.get("ATOLL_CA_FILE") or (saved.ca_file if saved else None)
         return cls(url, token, ca)
+
+    @classmethod
+    def from_profile(
+        cls,
+        profile: profiles.Profile,
+        env: Mapping[str, str],
+        url: str | None = None,
+        ca_file: str | None = None,
+    ) -> HubClient:
+        """A client of the profile's hub. A profile with an application credential (or a
+        password you wrote in it) gets a token with it when it has none or the hub refuses
+        the saved one, and saves the new token in the profile."""
+        url = url or env.get("ATOLL_URL") or profile.url
+        if not url:
+            raise ConfigError(f"profile {profile.name!r} has no url")
+        ca = ca_file or env.get("ATOLL_CA_FILE") or profile.ca_file
+        login = _credential(profile)
+        if login is None:
+            return cls(url, env.get("ATOLL_TOKEN") or profile.token, ca)
+        bare = cls(url, None, ca)
+
+        def refresh() -> str:
+            issued = bare.post("/v1/auth/tokens", login)
+            token = str(issued["token"])
+            renewed = profiles.Profile(profile.name, token=token, expires_at=issued["expires_at"])
+            profiles.save_profile(renewed, env)
+            return token
+
+        client = cls(url, env.get("ATOLL_TOKEN") or profile.token, ca, refresh=refresh)
+        if not client.token:
+            client.token = refresh()
+        return client
+
+
+def _credential(profile: profiles.Profile) -> JSON | None:
+    """What the profile logs in with: an application credential, or a written password."""
+    if profile.application_credential_id and profile.application_credential_secret:
+        return {
+            "application_credential_id": profile.application_credential_id,
+            "application_credential_secret": profile.application_credential_secret,
+        }
+    if profile.user and profile.password:
+        body: JSON = {"user": profile.user, "password": profile.password}
+        if profile.project:
+            body["project"] = profile.project
+        return body
+    return None
 
 
 def _drain(resp: Response) -> bytes:

@@ -138,6 +138,7 @@ async def create_flavor(request: web.Request) -> web.Response:
     except StaleRevision as exc:
         where = f"project {owner}" if owner else "the public namespace"
         raise Conflict(f"flavor {body['name']} already exists in {where}") from exc
+    records.created(KIND, record.key, value)
     return reply(public_view(record), 201, record.revision)
 
 

@@ -302,9 +302,8 @@ async def create_image(request: web.Request) -> web.Response:
         raise Forbidden("only system administrators publish images (visibility public)")
     await _check_links(request, body.get("properties", {}))
     image_id = ids.hub_id()
+    # private unless asked for, whoever uploads (a system admin's too: publishing is a choice)
     value = catalog.new_image(image_id, body, claims.project, claims.project_id, _now(request))
-    if claims.system and claims.project is None:
-        value["visibility"] = body.get("visibility", "public")
     record = await records.create(hub_of(request).store, KIND, image_id, value)
     return reply(catalog.view(record.value), 201, record.revision)
 

@@ -3,7 +3,10 @@
 Order (outermost first): :func:`errors` gives every response an ``X-Request-Id`` and turns
 every failure into ``{"error": {"code", "message", "request_id", "problems"?}}`` with the
 status the error type carries (anything unexpected: a logged 500 with no detail to the
-client); :func:`authenticate` then finds the route's rule in the policy table (unlisted
+client), and logs every request once (:func:`atoll.logs.log_request`: request id, principal,
+route, status, duration, :mod:`atoll.access_log`; every line logged meanwhile carries the
+request id too);
+:func:`authenticate` then finds the route's rule in the policy table (unlisted
 routes are denied), verifies the token (``Authorization: Bearer`` or ``X-Auth-Token``),
 checks revocation and the rule, and hands the claims to the handler with the token's
 project bound to its immutable id (:func:`~atoll.hub.identity.tenancy.bind`: a token of a
@@ -18,7 +21,7 @@ import secrets
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from atoll import error_body
+from atoll import access_log, error_body
 from atoll.errors import (
     AtollError,
     Forbidden,
@@ -42,10 +45,33 @@ def _error_response(error: AtollError, request_id: str) -> web.Response:
     return response
 
 
+def principal(request: web.Request) -> str:
+    """Who made the request, for its log line (``-`` before or without authentication)."""
+    claims = request.get(CLAIMS_KEY)
+    if claims is None:
+        return "-"
+    return access_log.principal_of(claims.user, claims.project, claims.system)
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = "req-" + secrets.token_hex(12)
     request[REQUEST_ID_KEY] = request_id
+    with access_log.answering(request_id) as started:
+        response = await _answer(request, handler, request_id)
+        response.headers["X-Request-Id"] = request_id
+        access_log.log_answered(
+            log,
+            request,
+            response.status,
+            request_id=request_id,
+            started=started,
+            principal=principal(request),
+        )
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:
     try:
         response = await handler(request)
     except AtollError as exc:
@@ -68,7 +94,6 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("%s %s: internal error [%s]", request.method, request.path, request_id)
         error = InternalError(f"internal error; quote request id {request_id} to the operator")
         response = _error_response(error, request_id)
-    response.headers["X-Request-Id"] = request_id
     return response
 
 

@@ -7,6 +7,7 @@ from ``If-Match`` through to the store's compare-and-swap (a stale one is a 409)
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -14,12 +15,22 @@ from atoll.errors import Conflict, NotFound, StaleRevision
 from atoll.hub.store.base import ListQuery, Page, Record, Store
 from atoll.jsonbody import JSON
 
+log = logging.getLogger(__name__)
+
 
 async def create(store: Store, kind: str, key: str, value: JSON) -> Record:
     try:
-        return await store.put(kind, key, value, expect_revision=0)
+        record = await store.put(kind, key, value, expect_revision=0)
     except StaleRevision as exc:
         raise Conflict(f"{kind.replace('_', ' ')} {key} already exists") from exc
+    created(kind, key, value)
+    return record
+
+
+def created(kind: str, key: str, value: JSON) -> None:
+    """Log a new object once (for the creations that do not go through :func:`create`)."""
+    obj_id = value.get("id", key)
+    log.info("created %s %s (id %s)", kind, key, obj_id, extra={"kind": kind, "id": obj_id})
 
 
 async def fetch(store: Store, kind: str, key: str) -> Record:
@@ -45,9 +56,12 @@ async def update(
 
 async def remove(store: Store, kind: str, key: str, expect_revision: int | None) -> None:
     try:
+        gone = await store.get(kind, key)
         await store.delete(kind, key, expect_revision=expect_revision)
     except NotFound as exc:
         raise NotFound(f"{kind.replace('_', ' ')} {key} does not exist") from exc
+    obj_id = gone.value.get("id", key)
+    log.info("deleted %s %s (id %s)", kind, key, obj_id, extra={"kind": kind, "id": obj_id})
 
 
 async def visible_page(

@@ -32,6 +32,11 @@ def register(groups: Subparsers) -> None:
     serve.add_argument("--port", type=int, help="port (default 8470)")
     serve.add_argument("--store", help="sqlite (default), memory, or etcd://host:port[,...]")
     serve.add_argument(
+        "--log-file",
+        type=Path,
+        help="log to this file, rotated by size ([logging] max_bytes, backup_count)",
+    )
+    serve.add_argument(
         "--insecure-http",
         action="store_true",
         default=None,
@@ -59,7 +64,11 @@ def _serve(args: argparse.Namespace) -> int:
     from atoll.hub import serve
     from atoll.hub.settings import HubSettings
     from atoll.images.settings import ImageSettings
+    from atoll.logs import LogSettings, log_to_file
 
+    log_to_file(
+        load(LogSettings, "logging", config_file=args.config, flags={"file": args.log_file})
+    )
     flags = {
         "data_dir": args.data_dir,
         "host": args.host,

@@ -4,7 +4,8 @@ Every response carries ``X-Request-Id`` (the client's, when it sent a sane one).
 error is ``{"error": {"code", "message", "request_id", "problems"?}}``, the shape the hub
 uses: an :class:`~atoll.errors.AtollError` gives its code and status; aiohttp's own HTTP
 errors (unknown route, wrong method) are mapped; anything else is logged with its
-traceback and answered as a 500 ``internal`` error without one.
+traceback and answered as a 500 ``internal`` error without one. Every request is logged
+once, as the hub logs them (:mod:`atoll.access_log`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from atoll import error_body, tokens
+from atoll import access_log, error_body, tokens
 from atoll.errors import AtollError, Forbidden, InternalError, TooManyRequests, Unauthenticated
 from atoll.site_agent.api.context import ApiContext
 from atoll.site_agent.api.policy import POLICY
@@ -47,6 +48,18 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-Id", "")
     rid = incoming if _SANE_ID.match(incoming) else f"req-{uuid.uuid4().hex}"
     request[REQUEST_ID] = rid
+    with access_log.answering(rid) as started:
+        resp = await _answer(request, handler, rid)
+        resp.headers["X-Request-Id"] = rid
+        claims = request.get(PRINCIPAL)
+        who = "-" if claims is None else access_log.principal_of(claims.user, claims.project)
+        access_log.log_answered(
+            log, request, resp.status, request_id=rid, started=started, principal=who
+        )
+    return resp
+
+
+async def _answer(request: web.Request, handler: Handler, rid: str) -> web.StreamResponse:
     try:
         resp = await handler(request)
     except AtollError as exc:
@@ -66,7 +79,6 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
         body = error_body.encode(InternalError("the agent hit an internal error; see its log"), rid)
         resp = web.json_response(body, status=500)
-    resp.headers["X-Request-Id"] = rid
     return resp
 
 

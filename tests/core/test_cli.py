@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +29,55 @@ def test_help_lists_the_registered_groups() -> None:
 def test_no_group_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "usage: atoll" in capsys.readouterr().out
+
+
+def test_a_mistyped_command_or_subcommand_gets_did_you_mean(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for argv, meant in ((["projct", "list"], "'project'"), (["project", "lsit"], "'list'")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        assert f"did you mean {meant}?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["project", "list", "--collumn", "name"])
+    assert "--collumn (did you mean --column?)" in capsys.readouterr().err
+
+
+def complete(script: Path, line: str) -> list[str]:
+    """What bash offers for ``line`` (the word being completed is its last, maybe empty)."""
+    words = line.split(" ")
+    program = (
+        f"source {script}\n"
+        f"COMP_WORDS=({' '.join(shlex.quote(w) for w in words)})\n"
+        f"COMP_CWORD={len(words) - 1}\n"
+        "_atoll\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    done = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=True)
+    assert not done.stderr, done.stderr
+    return done.stdout.split()
+
+
+def test_bash_completion_walks_the_command_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["completion", "bash"]) == 0
+    script = tmp_path / "atoll.bash"
+    script.write_text(capsys.readouterr().out)
+    assert "project" in complete(script, "atoll proj")
+    assert complete(script, "atoll project li") == ["list"]
+    assert complete(script, "atoll --debug project list -") >= ["-c", "-f"]
+    assert complete(script, "atoll project list -f y") == ["yaml"]
+    assert complete(script, "atoll project list -f json -c name --max") == ["--max-width"]
+    assert complete(script, "atoll --log-format j") == ["json"]
+    (tmp_path / "disk.qcow2").write_bytes(b"")
+    assert complete(script, f"atoll image upload {tmp_path}/di") == [f"{tmp_path}/disk.qcow2"]
+
+
+def test_zsh_completion_holds_the_same_tree(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["completion", "zsh"]) == 0
+    script = capsys.readouterr().out
+    assert script.startswith("#compdef atoll")
+    assert "compdef _atoll atoll" in script
+    assert "  'atoll project list' '" in script and "'atoll project list -f' 'table json" in script

@@ -25,7 +25,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,10 +143,13 @@ class RunningHub(Daemon):
         *,
         config: str | None = None,
         before_serve: Callable[[Path], None] | None = None,
+        global_args: Sequence[str] = (),
+        serve_args: Sequence[str] = (),
     ) -> RunningHub:
         """``config``: TOML text (``[hub]``, ``[images]``...) for ``hub serve --config``.
         ``before_serve(data_dir)``, if given, runs between init and serve (to lay down a
-        data dir as an earlier version left it, say)."""
+        data dir as an earlier version left it, say). ``global_args`` go before ``hub``
+        (``--log-format json``), ``serve_args`` after ``serve`` (``--log-file F``)."""
         data = workdir / "hub"
         env = {**os.environ, "ATOLL_ADMIN_PASSWORD": HUB_ADMIN_PASSWORD}
         subprocess.run(
@@ -159,7 +162,8 @@ class RunningHub(Daemon):
             before_serve(data)
         port = free_port()
         log = workdir / "hub.log"
-        argv = [str(ATOLL), "hub", "serve", "--data-dir", str(data), "--host", "127.0.0.1"]
+        argv = [str(ATOLL), *global_args, "hub", "serve", *serve_args]
+        argv += ["--data-dir", str(data), "--host", "127.0.0.1"]
         if config is not None:
             config_file = workdir / "hub.toml"
             config_file.write_text(config)

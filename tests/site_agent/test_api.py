@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from atoll.errors import Unauthenticated
+from atoll.logs import RequestContext
 from atoll.site_agent.api.app import build_app
 from atoll.site_agent.api.middleware import CTX
 from atoll.site_agent.store import LocalStore
@@ -314,3 +315,35 @@ async def test_openapi_document_matches_the_routes(api: Any) -> None:
         if r.method != "HEAD" and r.resource is not None
     }
     assert documented == served
+
+
+async def test_every_request_is_logged_once_with_its_id_and_creations_with_theirs(
+    api: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The request id a client sees finds the request's line, and what it made, in the log."""
+    client, _, secret = api
+    h = await _token(client, secret)
+    caplog.set_level("INFO")
+    caplog.handler.addFilter(RequestContext())  # as the daemon's own handlers have it
+    caplog.clear()
+    resp = await client.post("/v1/networks", json={"name": "logged"}, headers=h)
+    assert resp.status == 201, await resp.text()
+    rid, made = resp.headers["X-Request-Id"], (await resp.json())["network"]["id"]
+    mine = [r for r in caplog.records if getattr(r, "request_id", None) == rid]
+    requests = [r for r in mine if getattr(r, "route", None) is not None]
+    assert len(requests) == 1
+    line = vars(requests[0])
+    assert (line["method"], line["path"], line["status"]) == ("POST", "/v1/networks", 201)
+    assert line["principal"] == "local:admin" and line["duration_ms"] >= 0
+    created = [r for r in mine if r.getMessage().startswith("created network")]
+    assert [getattr(r, "id", None) for r in created] == [made]
+    caplog.clear()
+    resp = await client.get("/v1/networks/nope", headers={**h, "X-Request-Id": "find-me-42"})
+    assert resp.status == 404
+    found = [vars(r) for r in caplog.records if getattr(r, "request_id", "") == "find-me-42"]
+    assert [(r["status"], r["principal"]) for r in found] == [(404, "local:admin")]
+    caplog.clear()
+    assert (await client.delete(f"/v1/networks/{made}", headers=h)).status in (200, 202, 204)
+    assert [
+        getattr(r, "id", None) for r in caplog.records if "deleting network" in r.getMessage()
+    ] == [made]

@@ -219,7 +219,10 @@ async def test_project_isolation_and_public_images(api: Api) -> None:
         "POST", "/v1/images", b, {"name": "p", "disk_format": "raw", "visibility": "public"}
     )
     assert status == 403  # members cannot publish
-    public = await create(api, await api.admin(), name="shared")
+    admin = await api.admin()
+    unasked = await create(api, admin, name="admins-own")
+    assert unasked["visibility"] == "private"  # an admin's upload is private unless asked
+    public = await create(api, admin, name="shared", visibility="public")
     assert public["visibility"] == "public"
     names = {i["name"] for i in (await api.ok("GET", "/v1/images", a))["items"]}
     assert names == {"shared"}
