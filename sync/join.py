@@ -10,7 +10,7 @@ or says what is wrong with it (:class:`~atoll.errors.InvalidInput`).
 
 A joiner that has only the token (the hub found by zeroconf) cannot pin the CA; it checks
 the **discovery MAC** instead: ``GET /v1/sync/ca?token_id=`` answers the CA PEM with
-``HMAC-SHA256(token secret, PEM)`` (:func:`discovery_mac`), which only a hub that holds the
+``HMAC-SHA256(sha256(token secret), PEM)`` (:func:`discovery_mac`), which only a hub that holds the
 token can compute (:func:`mac_matches`, constant time). See sync/PROTOCOL.md, "Identity and
 join".
 """
@@ -129,11 +129,16 @@ class JoinCode:
         return cls(data["u"].rstrip("/"), data["t"], data["p"])
 
 
-def discovery_mac(secret: str, ca_pem: bytes) -> str:
-    """HMAC-SHA256 keyed by the token secret over the CA PEM, hex."""
-    return hmac.new(secret.encode(), ca_pem, hashlib.sha256).hexdigest()
+def token_digest(secret: str) -> str:
+    """What the hub keeps of a join token's secret (hex sha256), and the discovery MAC key."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def mac_matches(secret: str, ca_pem: bytes, mac: str) -> bool:
+def discovery_mac(digest: str, ca_pem: bytes) -> str:
+    """HMAC-SHA256 keyed by the token's digest (:func:`token_digest`) over the CA PEM, hex."""
+    return hmac.new(digest.encode(), ca_pem, hashlib.sha256).hexdigest()
+
+
+def mac_matches(digest: str, ca_pem: bytes, mac: str) -> bool:
     """Whether ``mac`` is :func:`discovery_mac` of the CA (constant-time compare)."""
-    return hmac.compare_digest(discovery_mac(secret, ca_pem), mac.strip().lower())
+    return hmac.compare_digest(discovery_mac(digest, ca_pem), mac.strip().lower())

@@ -109,14 +109,15 @@ async def join_site(request: web.Request) -> web.Response:
     await hub.issuer.throttle.admit(source, THROTTLE_KEY)
     body = await read_body(request, JOIN_REQUEST)
     token_id = body["token"].partition(".")[0][:16]
-    ca = site_ca(hub)
-    certs.read_csr(body["csr"].encode())  # a bad CSR must not use the token up
     try:
+        await registry.check_join_token(hub.store, body["token"], hub.clock())
+        certs.read_csr(body["csr"].encode())  # a bad CSR must not use the token up
         name = await registry.consume_join_token(hub.store, body["token"], hub.clock())
         site = (await hub.store.get(registry.SITE_KIND, name)).value
     except Unauthenticated as exc:
         await _refused(request, token_id, exc)
         raise
+    ca = site_ca(hub)
     cert = _issue(hub, ca, body["csr"], site)
     joined: JSON = {
         "agent_fingerprint": body["fingerprint"],

@@ -116,8 +116,9 @@ async def usable_join_token(store: Store, token_id: str, now: float) -> Record:
     return record
 
 
-async def consume_join_token(store: Store, presented: str, now: float) -> str:
-    """Check a join token and mark it used; returns the site it enrolls."""
+async def check_join_token(store: Store, presented: str, now: float) -> Record:
+    """The join token ``presented`` (``<id>.<secret>``) if it is right and usable, else
+    Unauthenticated; it is not used up (:func:`consume_join_token` does that)."""
     token_id, _, secret = presented.partition(".")
     try:
         record = await store.get(JOIN_TOKEN_KIND, token_id)
@@ -128,13 +129,18 @@ async def consume_join_token(store: Store, presented: str, now: float) -> str:
         str(value.get("_secret_hash")), secret_digest(secret)
     ):
         raise Unauthenticated("the join token is not valid")
-    record = await usable_join_token(store, token_id, now)
+    return await usable_join_token(store, token_id, now)
+
+
+async def consume_join_token(store: Store, presented: str, now: float) -> str:
+    """Check a join token and mark it used; returns the site it enrolls."""
+    record = await check_join_token(store, presented, now)
     used = {**record.value, "used_at": iso(now)}
     try:
-        await store.put(JOIN_TOKEN_KIND, token_id, used, expect_revision=record.revision)
+        await store.put(JOIN_TOKEN_KIND, record.key, used, expect_revision=record.revision)
     except StaleRevision as exc:
         raise Unauthenticated("the join token has already been used") from exc
-    return str(value["site"])
+    return str(record.value["site"])
 
 
 async def record_certificate(
