@@ -88,6 +88,11 @@ async def fetch_ca(url: str, token: str, pin: str | None) -> Discovered:
             "not the hub the code was made for; nothing was sent to it"
         )
     if not join.mac_matches(join.token_digest(secret), ca_pem, mac):
+        if pin is not None:  # the right hub: the secret is what is wrong
+            raise Unauthenticated(
+                f"the join token is not valid at {url}: its secret does not match (mistyped? "
+                "take the code as 'atoll site token create' printed it); nothing was sent"
+            )
         raise Unauthenticated(
             f"the hub at {url} could not prove it knows the join token (its CA's MAC does not "
             "match); nothing was sent to it"
@@ -96,17 +101,22 @@ async def fetch_ca(url: str, token: str, pin: str | None) -> Discovered:
 
 
 async def find_hub(token: str, wait: float) -> Discovered:
-    """The first hub advertised by zeroconf that proves it knows ``token``."""
+    """The hub advertised by zeroconf that proves it knows ``token``. Every advert is asked
+    (each refusal logged), so a rogue's advert is seen and refused whatever the order."""
     found = await discovery.browse(discovery.HUB_SERVICE, wait)
+    proven: list[Discovered] = []
     refusals = []
     for advert in found:
         for address in advert.addresses:
             url = f"https://{address}:{advert.port}"
             try:
-                return await fetch_ca(url, token, None)
+                proven.append(await fetch_ca(url, token, None))
+                break
             except AtollError as exc:
                 log.warning("hub advert %s at %s refused: %s", advert.name, url, exc)
                 refusals.append(f"{url}: {exc}")
+    if proven:
+        return proven[0]
     if not found:
         raise NotFound(f"no hub advertised itself by zeroconf within {wait:g} s; use a join code")
     raise Unauthenticated("no advertised hub knows this token:\n  " + "\n  ".join(refusals))
@@ -221,6 +231,10 @@ class CertRenewer:
         await self._loop.stop()
 
     async def _pass(self) -> float:
+        return await self.renew_if_due()
+
+    async def renew_if_due(self) -> float:
+        """Renew if 2/3 of the certificate's lifetime has passed; seconds until the next look."""
         link = HubLink.load(self.data_dir)
         if link is None:
             return LINK_CHECK
