@@ -10,8 +10,9 @@ but an address; the CA is checked by the join code's pin or the token's discover
 
 :class:`Advertiser` registers one service while a daemon runs. A host without a multicast
 route (a namespace with only loopback, a container) must not stop the daemon: the failure
-is logged once and the daemon goes on without its advert. :func:`browse` lists what answers
-within a timeout.
+is logged once and the daemon goes on without its advert (interfaces that are down, or
+cannot multicast, are left out before zeroconf ever sends on them). :func:`browse` lists
+what answers within a timeout.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import logging
 import secrets
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import ifaddr
+from zeroconf import Error as ZeroconfError
 from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
@@ -46,14 +49,28 @@ class Found:
         return self.addresses[0] if self.addresses else ""
 
 
-def local_addresses() -> list[str]:
-    """This host's IPv4 addresses, loopback last (adverts name where to reach us)."""
+IFF_UP, IFF_LOOPBACK, IFF_MULTICAST = 0x1, 0x8, 0x1000
+
+
+def _flags(interface: str) -> int:
+    try:
+        return int(Path(f"/sys/class/net/{interface}/flags").read_text(), 16)
+    except (OSError, ValueError):
+        return 0
+
+
+def multicast_addresses() -> list[str]:
+    """IPv4 addresses of this host's interfaces that are up and can multicast (loopback
+    excepted: an advert there reaches nobody). Empty: no advert can go out."""
     found: list[str] = []
     for adapter in ifaddr.get_adapters():
+        flags = _flags(adapter.name)
+        if not flags & IFF_UP or not flags & IFF_MULTICAST or flags & IFF_LOOPBACK:
+            continue
         for ip in adapter.ips:
             if isinstance(ip.ip, str) and ip.ip not in found:
                 found.append(ip.ip)
-    return sorted(found, key=lambda a: a.startswith("127."))
+    return found
 
 
 def _instance(label: str) -> str:
@@ -80,7 +97,14 @@ class Advertiser:
 
     async def start(self) -> bool:
         """Register the advert; False (logged once) when this host cannot multicast."""
-        addresses = [a for a in local_addresses() if not a.startswith("127.")] or ["127.0.0.1"]
+        addresses = multicast_addresses()
+        if not addresses:
+            log.warning(
+                "cannot advertise %s by zeroconf (no interface is up with an IPv4 address and "
+                "multicast); going on without the advert",
+                self.service,
+            )
+            return False
         info = AsyncServiceInfo(
             self.service,
             self.name,
@@ -91,9 +115,9 @@ class Advertiser:
         )
         zc = None
         try:
-            zc = AsyncZeroconf(ip_version=IPVersion.V4Only)
+            zc = AsyncZeroconf(interfaces=addresses, ip_version=IPVersion.V4Only)
             await zc.async_register_service(info)
-        except (OSError, RuntimeError, ValueError) as exc:
+        except (OSError, RuntimeError, ValueError, ZeroconfError) as exc:
             log.warning(
                 "cannot advertise %s by zeroconf (%s); going on without the advert",
                 self.service,

@@ -21,6 +21,7 @@ import pytest
 
 from atoll.site_agent.hub_link import fingerprint, site_key
 from atoll.testbed.services.netns import HostNetwork
+from atoll.testbed.services.process import reap, spawn
 from tests.security.daemons import ATOLL, RunningHub, running_site, site_join
 
 
@@ -95,3 +96,31 @@ def test_a_site_joins_by_zeroconf_and_a_rogue_hub_is_refused(lan: Lan, tmp_path:
         if rogue is not None:
             rogue.stop()
         hub.stop()
+
+
+def test_a_hub_without_a_multicast_route_serves_and_says_so_once(
+    hostnet: HostNetwork, tmp_path: Path
+) -> None:
+    """A namespace with only loopback (a veth without multicast, too): the advert cannot go
+    out; the hub serves anyway and says so once."""
+    bare = hostnet.netns("bare")
+    _, inside = hostnet.veth(None, bare)
+    hostnet.add_address(inside, "198.51.100.77/24", netns=bare)
+    subprocess.run(["ip", "-n", bare, "link", "set", inside, "multicast", "off"], check=True)
+    data = tmp_path / "hub"
+    env = {"ATOLL_ADMIN_PASSWORD": "a-long-enough-password", "PATH": "/usr/bin:/bin"}
+    subprocess.run([str(ATOLL), "hub", "init", "--data-dir", str(data)], check=True, env=env)
+    log = tmp_path / "hub.log"
+    argv = [str(ATOLL), "hub", "serve", "--data-dir", str(data), "--host", "127.0.0.1"]
+    proc = spawn(["ip", "netns", "exec", bare, *argv, "--port", "8470"], log)
+    try:
+        deadline = time.monotonic() + 30
+        while "going on without the advert" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        assert "hub serving on https://127.0.0.1:8470" in log.read_text()
+        assert proc.poll() is None  # still serving
+    finally:
+        reap(proc)
+    assert log.read_text().count("cannot advertise") == 1
+    assert "Traceback" not in log.read_text()
