@@ -1,9 +1,9 @@
 """What a site agent runs toward its hub, before and after joining it.
 
 - Not joined yet: the zeroconf advert ``_atoll-site._tcp`` (TXT ``name``, ``version``,
-  ``fp``: the site key's pin; ``[hub] advertise``) so ``atoll site discover`` finds it, and a
-  look every :data:`WATCH_INTERVAL` seconds for the files ``atoll site-agent join`` leaves
-  (:class:`.hub_link.HubLink`), so joining needs no restart.
+  ``fp``: the site key's pin; ``[hub] advertise``) so ``atoll site discover`` finds it.
+- Always: a look every :data:`WATCH_INTERVAL` seconds at the files ``atoll site-agent join``
+  leaves (:class:`.hub_link.HubLink`), so joining (or joining again) needs no restart.
 - Joined: the advert is withdrawn, and the image puller (:mod:`.hub_images`), the revocation
   poller (:mod:`.hub_revocations`) and the certificate renewer
   (:class:`.enrollment.CertRenewer`) run, all on the site certificate.
@@ -29,7 +29,7 @@ from atoll.sync.discovery import SITE_SERVICE, Advertiser
 
 log = logging.getLogger(__name__)
 
-WATCH_INTERVAL = 2.0  # seconds between looks for a join's files while not joined
+WATCH_INTERVAL = 2.0  # seconds between looks at link.json (a small file read)
 RETIRED = ("url", "ca_file", "token", "user", "password")  # [hub] keys joining replaced
 
 
@@ -93,19 +93,22 @@ class HubAttachment:
             link = None
         if link is not None:
             await self._attach(link)
-        else:
-            if self.advert is not None:
-                await self.advert.start()
-            self._watch.start()
+        elif self.advert is not None:
+            await self.advert.start()
+        self._watch.start()
         await self.renewer.start()
 
     async def _look(self) -> None:
-        if self.link is not None:
-            return
+        """Attach at a first join; re-attach when the site joined another hub (or joined
+        again as another site). A renewed certificate needs nothing: the link reloads it."""
         link = HubLink.load(self.data_dir)
-        if link is not None:
-            log.info("joined hub %s as site %s (%s)", link.url, link.site_name, link.site_id)
-            await self._attach(link)
+        if link is None or (
+            self.link is not None and (link.url, link.site_id) == (self.link.url, self.link.site_id)
+        ):
+            return
+        log.info("joined hub %s as site %s (%s)", link.url, link.site_name, link.site_id)
+        await self._detach()
+        await self._attach(link)
 
     async def _attach(self, link: HubLink) -> None:
         self.link = link
@@ -119,12 +122,16 @@ class HubAttachment:
         if self.on_attach is not None:
             await self.on_attach(link)
 
+    async def _detach(self) -> None:
+        if self.revocations is not None:
+            await self.revocations.stop()
+        if self.images is not None:
+            await self.images.stop()
+        self.images = self.revocations = None
+
     async def stop(self) -> None:
         await self._watch.stop()
         await self.renewer.stop()
         if self.advert is not None:
             await self.advert.stop()
-        if self.revocations is not None:
-            await self.revocations.stop()
-        if self.images is not None:
-            await self.images.stop()
+        await self._detach()
