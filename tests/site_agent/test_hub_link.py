@@ -12,7 +12,9 @@ from cryptography.hazmat.primitives import serialization
 
 from atoll import certs
 from atoll.errors import ConfigError
+from atoll.site_agent.hub_attachment import warn_retired
 from atoll.site_agent.hub_link import HubLink, fingerprint, hub_dir, site_key
+from atoll.site_agent.settings import HubLinkSettings
 
 
 def joined(data_dir: Path, ca: certs.KeyAndCert) -> HubLink:
@@ -72,3 +74,15 @@ def test_damaged_files_say_join_again(tmp_path: Path) -> None:
     (tmp_path / "hub" / "link.json").write_text('{"hub_url": "https://h"}')
     with pytest.raises(ConfigError, match="incomplete"):
         HubLink.load(tmp_path)
+
+
+def test_retired_hub_credentials_are_named_in_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    warn_retired(HubLinkSettings(url="https://hub", user="site-user", password="pw"))
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(said) == 1 and "url, user, password are no longer used" in said[0]
+    assert "pw" not in said[0].replace("password", "")
+    caplog.clear()
+    warn_retired(HubLinkSettings())
+    assert not caplog.records
