@@ -69,7 +69,8 @@ def _agent_group(groups: Subparsers) -> None:
     join.add_argument(
         "--timeout", type=float, default=5.0, help="seconds to look for hubs (default 5)"
     )
-    _settings_options(join, data_dir_required=False)
+    join.add_argument("--data-dir", type=Path, help="the agent's data dir (default: settings)")
+    join.add_argument("--config", type=Path, help="the agent's TOML file (for its data dir)")
     join.set_defaults(func=_join)
     token = cmds.add_parser("token", help="exchange the local admin credential for a token")
     _client_options(token)
@@ -179,7 +180,7 @@ def _join(args: argparse.Namespace) -> int:
             "give a join code, or --token", [Problem("CODE/--token", "exactly one of them")]
         )
     code = JoinCode.decode(args.code) if args.code else None
-    settings = load_settings(args.config, _settings_flags(args))
+    settings = load_settings(args.config, {"site_agent": {"data_dir": args.data_dir}})
     data_dir = settings.site_agent.data_dir
     link = asyncio.run(join_with(data_dir, code, args.join_token, args.timeout))
     print(f"joined hub {escape(link.url)} as site {escape(link.site_name)} ({link.site_id})")
