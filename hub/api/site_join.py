@@ -14,6 +14,7 @@ and rotates the serials.
 from __future__ import annotations
 
 import logging
+import re
 
 from aiohttp import web
 from cryptography import x509
@@ -81,7 +82,13 @@ def site_ca(hub: Hub) -> certs.KeyAndCert:
     return certs.load_key_and_cert(hub.settings.ca_key, hub.settings.ca_cert)
 
 
-async def _refused(request: web.Request, token_id: str, exc: Unauthenticated) -> None:
+def _loggable_id(token: str) -> str:
+    """The token's id for a log line, or ``malformed`` (the text is the caller's)."""
+    head = token.partition(".")[0]
+    return head if re.fullmatch(r"[0-9a-f]{16}", head) else "malformed"
+
+
+def _refused(request: web.Request, token_id: str, exc: Unauthenticated) -> None:
     source = source_of(request)
     hub_of(request).issuer.throttle.failed(source, THROTTLE_KEY)
     log.warning("join refused from %s (token %s): %s", source, token_id, exc)
@@ -96,7 +103,7 @@ async def discover_ca(request: web.Request) -> web.Response:
     try:
         record = await registry.usable_join_token(hub.store, token_id, hub.clock())
     except Unauthenticated as exc:
-        await _refused(request, token_id, exc)
+        _refused(request, token_id, exc)
         raise
     ca_pem = site_ca(hub).cert_pem()
     mac = join.discovery_mac(str(record.value["_secret_hash"]), ca_pem)
@@ -108,14 +115,14 @@ async def join_site(request: web.Request) -> web.Response:
     source = source_of(request)
     await hub.issuer.throttle.admit(source, THROTTLE_KEY)
     body = await read_body(request, JOIN_REQUEST)
-    token_id = body["token"].partition(".")[0][:16]
+    token_id = _loggable_id(body["token"])
     try:
         await registry.check_join_token(hub.store, body["token"], hub.clock())
         certs.read_csr(body["csr"].encode())  # a bad CSR must not use the token up
         name = await registry.consume_join_token(hub.store, body["token"], hub.clock())
         site = (await hub.store.get(registry.SITE_KIND, name)).value
     except Unauthenticated as exc:
-        await _refused(request, token_id, exc)
+        _refused(request, token_id, exc)
         raise
     ca = site_ca(hub)
     cert = _issue(hub, ca, body["csr"], site)
