@@ -254,6 +254,19 @@ def test_a_site_that_joins_again_keeps_its_id_and_its_data(hub: RunningHub, tmp_
     )
 
 
+def test_guessing_join_tokens_is_throttled_per_address(hub: RunningHub, tmp_path: Path) -> None:
+    """Like failed logins: an address that keeps failing gets 429; others join on."""
+    real = JoinCode.decode(hub.join_token("edge-t")["code"])
+    guesser = "127.0.0.23"
+    for _ in range(5):
+        guess = hub.call("GET", f"/v1/sync/ca?token_id={'e' * 16}", token="", source=guesser)
+        assert guess.status == 401, guess
+    slowed = hub.call("GET", f"/v1/sync/ca?token_id={real.token_id}", token="", source=guesser)
+    assert slowed.status == 429 and "Retry-After" in slowed.headers, slowed
+    done = site_join(tmp_path / "ok", real.encode())  # another address: not slowed
+    assert done.returncode == 0, done.stderr
+
+
 def test_an_expired_token_is_refused(
     hub: RunningHub, expiring: dict[str, Any], tmp_path: Path
 ) -> None:
