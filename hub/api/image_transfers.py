@@ -13,6 +13,8 @@ may see).
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from atoll.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
@@ -47,6 +49,7 @@ from atoll.hub.store.base import Record
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 
+log = logging.getLogger(__name__)
 KIND = catalog.TRANSFER_KIND
 SITE_PATH = {"name": name_field("site")}
 
@@ -123,6 +126,7 @@ def _site_path(request: web.Request) -> str:
     site = path_name(request)
     peer = site_caller(request)
     if peer is not None and peer.site_name != site:
+        log.warning("site %s's certificate was used to reach site %s", peer.site_name, site)
         raise Forbidden(f"site {peer.site_name}'s certificate may not reach site {site}")
     return site
 

@@ -160,6 +160,7 @@ def test_a_site_certificate_reads_what_sites_read_and_nothing_else(
     assert site.call("GET", "/v1/revocations").status == 200
     assert site.call("GET", f"/v1/sites/{name}/image_transfers").status == 200
     assert site.call("GET", f"/v1/sites/{other}/image_transfers").status == 403
+    assert f"site {name}'s certificate was used to reach site {other}" in hub.log
     image = hub.ok("POST", "/v1/images", {"name": "i", "disk_format": "raw"})
     assert site.call("GET", f"/v1/images/{image['id']}/manifest").status in (404, 409)
     for method, path in (
