@@ -12,6 +12,7 @@ from aiohttp import web
 from cryptography import x509
 
 from atoll import __version__, certs, listening, tokens
+from atoll.errors import ConfigError, InvalidInput
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import DataDir, seed_store
 from atoll.hub.migrations import migrate
@@ -20,12 +21,17 @@ from atoll.hub.store import open_store
 from atoll.images.settings import ImageSettings
 from atoll.private_files import private_dir, private_files, restrict_umask
 from atoll.sync.discovery import HUB_SERVICE, Advertiser
+from atoll.sync.join import check_hub_url
 
 log = logging.getLogger(__name__)
 
 
 def tls_context(settings: HubSettings, layout: DataDir) -> ssl.SSLContext | None:
     if not settings.insecure_http:
+        try:
+            check_hub_url(settings.advertised_url(), "[hub] public_url")
+        except InvalidInput as exc:
+            raise ConfigError(str(exc)) from exc
         return certs.server_ssl_context(
             layout.server_cert, layout.server_key, client_ca=layout.ca_cert
         )
