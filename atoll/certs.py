@@ -18,6 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from atoll.errors import ConfigError, InvalidInput
@@ -142,8 +143,10 @@ def issue_server_cert(
     return KeyAndCert(key, cert)
 
 
-def sign_csr(ca: KeyAndCert, csr_pem: bytes, days: int = 825) -> bytes:
-    """Sign a client CSR (a site agent's) for mutual TLS; returns the certificate PEM."""
+def read_csr(
+    csr_pem: bytes,
+) -> tuple[x509.CertificateSigningRequest, ec.EllipticCurvePublicKey]:
+    """A CSR and its key, or InvalidInput: PEM, a valid self-signature, an ECDSA key."""
     try:
         csr = x509.load_pem_x509_csr(csr_pem)
     except ValueError as exc:
@@ -153,6 +156,33 @@ def sign_csr(ca: KeyAndCert, csr_pem: bytes, days: int = 825) -> bytes:
     public_key = csr.public_key()
     if not isinstance(public_key, ec.EllipticCurvePublicKey):
         raise InvalidInput("the certificate signing request must carry an ECDSA key")
+    return csr, public_key
+
+
+def new_csr(key: ec.EllipticCurvePrivateKey, common_name: str) -> bytes:
+    """A CSR (PEM) for ``key``; the hub writes the certificate's names itself."""
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(_name(common_name))
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def key_pin(key: CertificatePublicKeyTypes) -> str:
+    """``sha256:<hex>`` of a public key's SubjectPublicKeyInfo (what :func:`ca_pin` gives
+    for a certificate's key; a site's zeroconf advert carries its key's)."""
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(spki)
+    return "sha256:" + digest.finalize().hex()
+
+
+def sign_csr(ca: KeyAndCert, csr_pem: bytes, days: int = 825) -> bytes:
+    """Sign a client CSR (a site agent's) for mutual TLS; returns the certificate PEM."""
+    csr, public_key = read_csr(csr_pem)
     cert = _leaf(ca, csr.subject, public_key, None, [ExtendedKeyUsageOID.CLIENT_AUTH], days)
     return cert.public_bytes(serialization.Encoding.PEM)
 
@@ -166,15 +196,7 @@ def issue_site_cert(
     """A site's client certificate from its CSR: the hub writes the subject (CN = the site's
     name) and the SAN URI ``urn:atoll:site:<site id>`` itself, whatever the CSR asked for;
     the CSR only proves the site holds the key."""
-    try:
-        csr = x509.load_pem_x509_csr(csr_pem)
-    except ValueError as exc:
-        raise InvalidInput("the certificate signing request is not a PEM CSR") from exc
-    if not csr.is_signature_valid:
-        raise InvalidInput("the certificate signing request's signature is not valid")
-    public_key = csr.public_key()
-    if not isinstance(public_key, ec.EllipticCurvePublicKey):
-        raise InvalidInput("the certificate signing request must carry an ECDSA key")
+    _, public_key = read_csr(csr_pem)
     sans = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(SITE_URI_PREFIX + site_id)])
     return _leaf(ca, _name(site_name), public_key, sans, [ExtendedKeyUsageOID.CLIENT_AUTH], days)
 
@@ -194,12 +216,7 @@ def site_id_of(cert: x509.Certificate) -> str | None:
 def ca_pin(cert: x509.Certificate) -> str:
     """``sha256:<hex>`` of the certificate's SubjectPublicKeyInfo (kubeadm's CA cert hash):
     a reissued CA with the same key keeps its pin."""
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update(spki)
-    return "sha256:" + digest.finalize().hex()
+    return key_pin(cert.public_key())
 
 
 def write_pem(path: Path, data: bytes, *, private: bool = False) -> None:

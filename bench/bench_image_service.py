@@ -28,13 +28,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from cryptography import x509
+
 from atoll import certs
 from atoll.client import HubClient
 from atoll.errors import AtollError
 from atoll.images.hub_files import send_file
 from atoll.site_agent.drivers.storage.local import LocalStorage
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
-from atoll.site_agent.hub_images import HubImagePuller, HubLink
+from atoll.site_agent.enrollment import join_with
+from atoll.site_agent.hub_images import HubImagePuller
+from atoll.sync.join import JoinCode
 from bench.report import emit, median_of
 
 RUNS = 3
@@ -118,7 +122,7 @@ async def _one_run(src: Path, root: Path) -> tuple[float, float]:
         login = {"user": "admin", "password": PASSWORD}
         token = (await asyncio.to_thread(anon.post, "/v1/auth/tokens", login))["token"]
         admin = HubClient(url, token, ca, timeout=300)
-        await asyncio.to_thread(admin.post, "/v1/sites", {"name": "edge"})
+        made = await asyncio.to_thread(admin.post, "/v1/join_tokens", {"site": "edge"})
         image = await asyncio.to_thread(
             admin.post, "/v1/images", {"name": "bench", "disk_format": "raw"}
         )
@@ -129,7 +133,9 @@ async def _one_run(src: Path, root: Path) -> tuple[float, float]:
             admin.post, f"/v1/images/{image['id']}/prestage", {"sites": ["edge"]}
         )
         storage = LocalStorage(LocalStorageSettings(root=root / "site" / "storage"))
-        link = HubLink(url, certs.client_ssl_context(Path(ca)), token=token)
+        ca_pem = await asyncio.to_thread(Path(ca).read_bytes)
+        pin = certs.ca_pin(x509.load_pem_x509_certificate(ca_pem))
+        link = await join_with(root / "site" / "data", JoinCode(url, made["token"], pin))
         puller = HubImagePuller(link, "edge", storage, root / "site" / "chunks")
         start = time.perf_counter()
         pulled = await puller.poll_once()

@@ -26,6 +26,7 @@ from atoll import certs, ids, tokens
 from atoll.errors import ConfigError, Conflict
 from atoll.hub.api.records import now_iso
 from atoll.hub.identity import assignments
+from atoll.hub.settings import CA_CERT_FILE, CA_KEY_FILE
 from atoll.hub.store.base import ListQuery, Store
 from atoll.passwords import Passwords
 from atoll.private_files import sqlite_files
@@ -41,11 +42,11 @@ class DataDir:
 
     @property
     def ca_cert(self) -> Path:
-        return self.path / "ca.pem"
+        return self.path / CA_CERT_FILE
 
     @property
     def ca_key(self) -> Path:
-        return self.path / "ca-key.pem"
+        return self.path / CA_KEY_FILE
 
     @property
     def server_cert(self) -> Path:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from atoll.api.openapi import ERROR_SCHEMA as ERROR_SCHEMA  # tests read it here
 from atoll.api.openapi import document as api_document
 from atoll.hub.api.routing import Route
+from atoll.hub.identity import policy
 from atoll.jsonbody import JSON
 
 TITLE = "Atoll hub API"
@@ -17,5 +18,23 @@ DESCRIPTION = (
 )
 
 
+SITE_CERTIFICATE: JSON = {
+    "type": "mutualTLS",
+    "description": "a joined site agent's certificate from the hub CA (no token)",
+}
+
+
 def document(routes: Iterable[Route]) -> JSON:
-    return api_document(routes, title=TITLE, description=DESCRIPTION)
+    """The shared core's document, plus the routes a site certificate may call (the policy
+    table's ``site`` rules): those list ``siteCertificate`` too, or only it."""
+    routes = list(routes)
+    doc = api_document(routes, title=TITLE, description=DESCRIPTION)
+    doc["components"]["securitySchemes"]["siteCertificate"] = SITE_CERTIFICATE
+    for route in routes:
+        rule = policy.rule_for(route.name)
+        if route.public or rule is None or not rule.site:
+            continue
+        op = doc["paths"][route.path][route.method.lower()]
+        site: JSON = {"siteCertificate": []}
+        op["security"] = [site] if rule == policy.SITE_ONLY else [*op["security"], site]
+    return doc

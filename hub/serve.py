@@ -9,8 +9,10 @@ import signal
 import ssl
 
 from aiohttp import web
+from cryptography import x509
 
-from atoll import certs, listening, tokens
+from atoll import __version__, certs, listening, tokens
+from atoll.errors import ConfigError, InvalidInput
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import DataDir, seed_store
 from atoll.hub.migrations import migrate
@@ -18,12 +20,18 @@ from atoll.hub.settings import HubSettings
 from atoll.hub.store import open_store
 from atoll.images.settings import ImageSettings
 from atoll.private_files import private_dir, private_files, restrict_umask
+from atoll.sync.discovery import HUB_SERVICE, Advertiser
+from atoll.sync.join import check_hub_url
 
 log = logging.getLogger(__name__)
 
 
 def tls_context(settings: HubSettings, layout: DataDir) -> ssl.SSLContext | None:
     if not settings.insecure_http:
+        try:
+            check_hub_url(settings.advertised_url(), "[hub] public_url")
+        except InvalidInput as exc:
+            raise ConfigError(str(exc)) from exc
         return certs.server_ssl_context(
             layout.server_cert, layout.server_key, client_ca=layout.ca_cert
         )
@@ -35,6 +43,15 @@ def tls_context(settings: HubSettings, layout: DataDir) -> ssl.SSLContext | None
     )
     log.warning("serving plain HTTP on %s: tokens and passwords cross in clear", settings.host)
     return None
+
+
+def advertiser(settings: HubSettings, layout: DataDir) -> Advertiser | None:
+    """The hub's zeroconf advert (``_atoll-hub._tcp``: version, CA pin), unless turned off."""
+    if not settings.zeroconf:
+        return None
+    ca = x509.load_pem_x509_certificate(layout.ca_cert.read_bytes())
+    properties = {"version": __version__, "ca": certs.ca_pin(ca)}
+    return Advertiser(HUB_SERVICE, "atoll-hub", settings.port, properties)
 
 
 async def serve(settings: HubSettings, image_settings: ImageSettings | None = None) -> None:
@@ -57,12 +74,17 @@ async def serve(settings: HubSettings, image_settings: ImageSettings | None = No
             await site.start()
             scheme = "http" if ssl_context is None else "https"
             print(f"hub serving on {scheme}://{settings.host}:{settings.port}", flush=True)
+            advert = advertiser(settings, layout) if ssl_context is not None else None
+            if advert is not None:
+                await advert.start()
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
             await stop.wait()
             log.info("stopping")
+            if advert is not None:
+                await advert.stop()
         finally:
             await runner.cleanup()
     finally:

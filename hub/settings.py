@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_PORT = 8470
+CA_CERT_FILE = "ca.pem"  # in the data dir: the hub CA (hub.bootstrap.DataDir lays it out)
+CA_KEY_FILE = "ca-key.pem"
 
 
 @dataclass(frozen=True)
@@ -36,3 +39,30 @@ class HubSettings:
     login_refusal_delay: float = 1.0  # a refused address waits this long for its 429
     # /metrics needs a system-scoped token; false: open to scrapers (a management network)
     metrics_auth: bool = True
+    # sites: what a join code names as the hub's address (default: https://<this host>:<port>,
+    # see advertised_url), how long a site certificate lives (it renews at 2/3), and whether
+    # the hub advertises itself by zeroconf (_atoll-hub._tcp) while it serves
+    public_url: str = ""
+    site_cert_days: int = 90
+    zeroconf: bool = True
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.data_dir / CA_CERT_FILE
+
+    @property
+    def ca_key(self) -> Path:
+        return self.data_dir / CA_KEY_FILE
+
+    def advertised_url(self) -> str:
+        """``public_url``, or ``https://<host>:<port>`` (this machine's name when the hub
+        listens on every address): what join codes carry."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 (comparing, not binding)
+            host = socket.getfqdn()
+        if ":" in host:
+            host = f"[{host}]"
+        scheme = "http" if self.insecure_http else "https"
+        return f"{scheme}://{host}:{self.port}"

@@ -2,6 +2,8 @@
 
 - ``atoll site-agent run --data-dir D [--config F] [--port 8471]``: run the agent;
   ``atoll site-agent token --secret S``: exchange the local admin credential for a token;
+  ``atoll site-agent join CODE --data-dir D`` (or ``--token T``: the hub found by zeroconf):
+  join a hub (whether the agent runs or not; a running agent picks the join up);
   ``atoll site-agent config show [--config F] [-f json]``: the effective settings by
   section, with where each value came from (secrets as ``***``).
 - ``atoll server|network|volume ...``: talk to one agent directly (``--site-url URL``, a
@@ -60,6 +62,21 @@ def _agent_group(groups: Subparsers) -> None:
     _settings_options(show, data_dir_required=False)
     add_format_option(show)
     show.set_defaults(func=_config_show)
+    join = cmds.add_parser(
+        "join", help="join a hub with a join code (or a token, the hub found by zeroconf)"
+    )
+    join.add_argument("code", nargs="?", help="the join code from 'atoll site token create'")
+    join.add_argument(
+        "--token",
+        dest="join_token",
+        help="a join token alone: the hub is found by zeroconf and must prove it knows it",
+    )
+    join.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to look for hubs (default 5)"
+    )
+    join.add_argument("--data-dir", type=Path, help="the agent's data dir (default: settings)")
+    join.add_argument("--config", type=Path, help="the agent's TOML file (for its data dir)")
+    join.set_defaults(func=_join)
     token = cmds.add_parser("token", help="exchange the local admin credential for a token")
     _client_options(token)
     token.add_argument(
@@ -159,6 +176,25 @@ def _config_show(args: argparse.Namespace) -> int:
         emit(described, "json")
     else:
         print(render_toml(described), end="")
+    return 0
+
+
+def _join(args: argparse.Namespace) -> int:
+    from atoll.errors import InvalidInput, Problem
+    from atoll.site_agent.enrollment import join_with
+    from atoll.site_agent.settings import load_settings
+    from atoll.sync.join import JoinCode
+
+    if bool(args.code) == bool(args.join_token):
+        raise InvalidInput(
+            "give a join code, or --token", [Problem("CODE/--token", "exactly one of them")]
+        )
+    code = JoinCode.decode(args.code) if args.code else None
+    settings = load_settings(args.config, {"site_agent": {"data_dir": args.data_dir}})
+    data_dir = settings.site_agent.data_dir
+    link = asyncio.run(join_with(data_dir, code, args.join_token, args.timeout))
+    print(f"joined hub {escape(link.url)} as site {escape(link.site_name)} ({link.site_id})")
+    print(f"hub link files: {data_dir / 'hub'}")
     return 0
 
 

@@ -23,17 +23,16 @@ from atoll import __version__, listening
 from atoll.errors import ConfigError, TemporaryError
 from atoll.passwords import Passwords
 from atoll.private_files import private_dir, private_files, restrict_umask, sqlite_files
-from atoll.site_agent import hub_images, libvirtd
+from atoll.site_agent import libvirtd
 from atoll.site_agent.api.app import build_app
 from atoll.site_agent.api.context import ApiContext
 from atoll.site_agent.auth import HUB_KEY_FILE, Authenticator
 from atoll.site_agent.capacity import AllocationRatios, HostCapacity
 from atoll.site_agent.catalog import StorageCatalog, server_images
 from atoll.site_agent.host import Host
-from atoll.site_agent.hub_images import HubImagePuller
+from atoll.site_agent.hub_attachment import HubAttachment
 from atoll.site_agent.hub_intent import HubIntent
 from atoll.site_agent.hub_link import HubLink
-from atoll.site_agent.hub_revocations import HubRevocationPoller
 from atoll.site_agent.reconciler import Reconciler
 from atoll.site_agent.resources import Resources
 from atoll.site_agent.restart import Backoff
@@ -144,8 +143,7 @@ class Agent:
     telemetry: Telemetry
     app: web.Application
     started_at: float
-    hub_images: HubImagePuller | None = None  # pulls images from the hub, if configured
-    hub_revocations: HubRevocationPoller | None = None  # follows the hub's revocations
+    hub: HubAttachment | None = None  # the zeroconf advert, or, once joined, the hub link
     sync: SyncClient | None = None  # the sync session, once the site has joined a hub
 
     @classmethod
@@ -228,25 +226,32 @@ class Agent:
             metrics_auth=agent_settings.metrics_auth,
         )
         agent.app = build_app(ctx)
-        if link is not None:
-            hub = settings.hub
-            agent.sync = SyncClient(
-                link,
+        hub_settings = settings.hub
+
+        def make_sync(joined: HubLink) -> SyncClient:
+            return SyncClient(
+                joined,
                 store,
                 HubIntent(resources),
                 ring,
                 SyncSettings(
-                    reconnect_initial=hub.sync_reconnect_initial,
-                    reconnect_max=hub.sync_reconnect_max,
-                    telemetry_interval=hub.sync_telemetry_interval,
+                    reconnect_initial=hub_settings.sync_reconnect_initial,
+                    reconnect_max=hub_settings.sync_reconnect_max,
+                    telemetry_interval=hub_settings.sync_telemetry_interval,
                 ),
             )
+
+        async def attached(joined: HubLink) -> None:
+            """A join while running: the sync session starts too, without a restart."""
+            if agent.sync is None:
+                agent.sync = make_sync(joined)
+                telemetry.extra = agent.sync_samples
+                await agent.sync.start()
+
+        if link is not None:
+            agent.sync = make_sync(link)
             telemetry.extra = agent.sync_samples
-        agent.hub_images = hub_images.from_settings(settings, host.storage, store)
-        if agent.hub_images is not None:  # a hub is configured: follow its revocations too
-            agent.hub_revocations = HubRevocationPoller(
-                agent.hub_images.link, auth, settings.hub.revocation_poll_interval
-            )
+        agent.hub = HubAttachment(settings, host.storage, store, auth, on_attach=attached)
         return agent
 
     async def start(self) -> None:
@@ -254,18 +259,14 @@ class Agent:
         await self.telemetry.start()
         if self.sync is not None:
             await self.sync.start()
-        if self.hub_images is not None:
-            await self.hub_images.start()
-        if self.hub_revocations is not None:
-            await self.hub_revocations.start()
+        if self.hub is not None:
+            await self.hub.start()
 
     async def close(self) -> None:
+        if self.hub is not None:
+            await self.hub.stop()
         if self.sync is not None:
             await self.sync.stop()
-        if self.hub_revocations is not None:
-            await self.hub_revocations.stop()
-        if self.hub_images is not None:
-            await self.hub_images.stop()
         await self.telemetry.stop()
         await self.reconciler.stop()
         await self.host.compute.close()

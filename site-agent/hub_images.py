@@ -16,29 +16,25 @@
    bytes done/total (at most once a second), then ``done`` or ``failed`` with the reason.
    A pull that failed for a reason a retry can cure is tried again on the next pass.
 
-Identity: the ``[hub]`` settings give the hub URL, the hub's CA file and either a token
-(``token``) or a hub user and password (``user``/``password``; the token is renewed when
-the hub refuses it). Calls go through the one client core
-(:class:`atoll.client.aio.AsyncClient`). The operator creates that user with a *system* role
-(``member``: read every image, report progress). The site certificate (mTLS) replaces this
-when the sync issue lands. Secrets are never logged.
+Identity: the site's certificate, from joining the hub (:class:`.hub_link.HubLink`: the hub
+URL, its CA, the site certificate; no hub user, no password, no token). Calls go through the
+one client core (:class:`atoll.client.aio.AsyncClient`) on the link's TLS context, taken
+afresh at each pass, so a renewed certificate is used without a restart. The hub lets a
+site certificate read image data and report its own site's transfers, nothing more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 from atoll import ids
 from atoll.background import Loop, LoopSettings
-from atoll.certs import client_ssl_context
 from atoll.client.aio import AsyncClient
 from atoll.errors import (
     AtollError,
@@ -46,13 +42,13 @@ from atoll.errors import (
     InvalidInput,
     NotFound,
     TemporaryError,
-    Unauthenticated,
 )
 from atoll.images.chunks import ChunkStore
 from atoll.images.manifest import Manifest, ManifestDir
 from atoll.images.transfer import ChunkFetcher, FetchResult
 from atoll.site_agent.catalog import server_images
-from atoll.site_agent.settings import HubLinkSettings, SiteAgentSettings
+from atoll.site_agent.hub_link import HubLink
+from atoll.site_agent.settings import SiteAgentSettings
 
 log = logging.getLogger(__name__)
 
@@ -81,33 +77,6 @@ class ImageSink(Protocol):
     ) -> Any: ...
 
     async def get_image(self, image_id: str) -> Any: ...
-
-
-@dataclass(frozen=True)
-class HubLink:
-    """How to reach the hub: URL, TLS trust, and the credential to present."""
-
-    url: str
-    ssl_context: ssl.SSLContext | None = None
-    token: str = ""
-    user: str = ""
-    password: str = ""
-
-    def __repr__(self) -> str:  # never show the secrets
-        return f"HubLink(url={self.url!r}, user={self.user!r})"
-
-    def client(self) -> AsyncClient:
-        """A client of the hub (the one client core) that logs in again when refused."""
-        client = AsyncClient(self.url, self.token, self.ssl_context)
-        if self.user:
-
-            async def login() -> str:
-                body = {"user": self.user, "password": self.password}
-                data = await client.request("POST", "/v1/auth/tokens", body, auth=False)
-                return str(data["token"])
-
-            client.refresh = login
-        return client
 
 
 class HubImagePuller:
@@ -140,7 +109,7 @@ class HubImagePuller:
         self.retries = retries
         self.retry_delay = retry_delay
         self.wanted = wanted
-        self.client = link.client()
+        self.client = AsyncClient(link.url)  # replaced at each pass (the current certificate)
         self._retry: set[str] = set()
         self._unknown: dict[str, float] = {}  # ids the hub did not know -> when we asked
         self._loop = Loop(
@@ -167,6 +136,7 @@ class HubImagePuller:
     async def poll_once(self) -> list[str]:
         """One pass: pull what is pending or needed; the ids pulled into the cache."""
         await self._refresh_held()
+        self.client = self.link.client()
         try:
             todo = await self._pending()
             todo += [i for i in sorted(self._retry) if i not in todo]
@@ -254,8 +224,7 @@ class HubImagePuller:
             self.link.url,
             dest_dir=self.storage.incoming_dir,
             chunks=self.chunks,
-            ssl_context=self.link.ssl_context,
-            headers=await self.client.auth_headers(),
+            ssl_context=self.client.ssl_context,
             bandwidth_bps=self.bandwidth_bps,
             concurrency=self.concurrency,
             retries=self.retries,
@@ -264,15 +233,7 @@ class HubImagePuller:
             local_images=lambda: list(self._held.values()),
             keep_chunks=False,  # the cache holds each image once, as its file
         )
-        try:
-            result = await fetcher.fetch(image_id, f"{image_id}.pull")
-        except Unauthenticated:
-            if self.client.refresh is None:
-                raise
-            # expired: log in again and go on from the chunks we have
-            self.client.token = await self.client.refresh()
-            fetcher.headers = await self.client.auth_headers()
-            result = await fetcher.fetch(image_id, f"{image_id}.pull")
+        result = await fetcher.fetch(image_id, f"{image_id}.pull")
         pins = await self.wanted() if self.wanted is not None else set()
         try:
             cached = await self.storage.add_image(
@@ -344,31 +305,14 @@ class _Objects(Protocol):
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any: ...
 
 
-def link_from_settings(hub: HubLinkSettings) -> HubLink | None:
-    """How this agent reaches its hub, or None when no hub is configured (``[hub] url``)."""
-    if not hub.url:
-        return None
-    https = hub.url.startswith("https://")
-    return HubLink(
-        hub.url.rstrip("/"),
-        client_ssl_context(hub.ca_file) if https else None,
-        hub.token,
-        hub.user,
-        hub.password,
-    )
-
-
 def from_settings(
-    settings: SiteAgentSettings, storage: ImageSink, store: _Objects
-) -> HubImagePuller | None:
-    """The puller the site agent runs, or None when no hub is configured."""
+    settings: SiteAgentSettings, link: HubLink, storage: ImageSink, store: _Objects
+) -> HubImagePuller:
+    """The puller the site agent runs once it has joined a hub."""
     hub = settings.hub
-    link = link_from_settings(hub)
-    if link is None:
-        return None
     return HubImagePuller(
         link,
-        settings.site_agent.site_name,
+        link.site_name,
         storage,
         settings.site_agent.data_dir / "image_chunks",
         bandwidth_bps=hub.image_bandwidth_bps,

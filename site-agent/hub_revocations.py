@@ -3,7 +3,7 @@
 A site verifies hub-signed tokens offline (:mod:`.auth`), so it must also know which of them
 the hub has revoked: a logged-out token, every token of a deleted or revoked user, project or
 application credential. :class:`HubRevocationPoller` asks the hub for its whole list (``GET
-/v1/revocations``, page after page, as the agent's hub user: see :class:`.hub_images.HubLink`
+/v1/revocations``, page after page, by the site certificate: see :class:`.hub_link.HubLink`
 and the one client core) every ``revocation_poll_interval`` seconds and hands it to the
 :class:`~.auth.Authenticator`, which keeps it in the local store: it holds across restarts
 and while the hub is unreachable (the hub prunes an entry only once every token it could
@@ -18,7 +18,7 @@ import logging
 
 from atoll.background import Loop, LoopSettings
 from atoll.site_agent.auth import Authenticator
-from atoll.site_agent.hub_images import HubLink
+from atoll.site_agent.hub_link import HubLink
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class HubRevocationPoller:
     def __init__(self, link: HubLink, auth: Authenticator, interval: float = 10.0) -> None:
         self.link = link
         self.auth = auth
-        self.client = link.client()
+        self.client = link.client()  # taken afresh at each pass (a renewed certificate)
         self._loop = Loop(
             f"following revocations from the hub at {link.url}",
             self._pass,
@@ -50,6 +50,7 @@ class HubRevocationPoller:
 
     async def poll_once(self) -> int:
         """Fetch the hub's list and keep it; how many revocations it holds."""
+        self.client = self.link.client()
         try:
             entries = await self.client.list_all(PATH, {"limit": PAGE})
         finally:

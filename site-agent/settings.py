@@ -10,7 +10,7 @@ One frozen dataclass per component, each named for its TOML section and env pref
 - ``[storage]``: ``drivers.storage.settings.LocalStorageSettings``, given to ``LocalStorage``
   (and the image catalog's import dir);
 - ``[telemetry]``: :class:`TelemetrySettings`, for ``Telemetry`` and its ring;
-- ``[hub]``: :class:`HubLinkSettings`, the hub this site pulls images and revocations from.
+- ``[hub]``: :class:`HubLinkSettings`, how this site works with the hub it joined.
 
 Loaded once by the daemon with :func:`load_settings` (the TOML file, then
 ``ATOLL_<SECTION>_<KEY>``, then flags) and passed explicitly; each driver gets its group as
@@ -88,13 +88,17 @@ class TelemetrySettings:
 
 @dataclass(frozen=True)
 class HubLinkSettings:
-    """``[hub]``: the hub this site pulls images from (until sync carries them over mTLS)."""
+    """``[hub]``: how this site works with its hub. Which hub, and the site's identity, come
+    from joining it (``atoll site-agent join``: files under ``<data_dir>/hub/``)."""
 
-    url: str = ""  # https://hub:8470; empty: no pulls from a hub
-    ca_file: Path | None = None  # the hub's ca.pem
-    token: str = field(default="", repr=False)  # a token, or user + password
-    user: str = ""  # a hub user with a system role (member: pull and report)
+    # retired: sites reach the hub by their certificate since joining exists; when set, the
+    # agent warns at start and ignores them (hub_attachment.warn_retired)
+    url: str = ""
+    ca_file: Path | None = None
+    token: str = field(default="", repr=False)
+    user: str = ""
     password: str = field(default="", repr=False)
+    advertise: bool = True  # while not joined, advertise _atoll-site._tcp by zeroconf
     image_poll_interval: float = 10.0  # seconds between asks for pending image transfers
     image_bandwidth_bps: int = 0  # per-site cap on image pulls, bytes/s (0: none)
     image_fetch_concurrency: int = 4

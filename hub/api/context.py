@@ -10,6 +10,7 @@ from aiohttp import web
 from atoll.hub.identity.issuing import TokenIssuer
 from atoll.hub.identity.revocation import Revocations
 from atoll.hub.settings import HubSettings
+from atoll.hub.sites.peers import SitePeer
 from atoll.hub.store.base import Store
 from atoll.passwords import Passwords
 from atoll.tokens import Claims, TokenSigner, TokenVerifier
@@ -32,6 +33,7 @@ class Hub:
 HUB = web.AppKey("hub", Hub)
 CLAIMS_KEY = web.RequestKey("claims", Claims)
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
+SITE_PEER_KEY = web.RequestKey("site_peer", SitePeer)
 
 
 def hub_of(request: web.Request) -> Hub:
@@ -46,3 +48,22 @@ def source_of(request: web.Request) -> str:
 def claims_of(request: web.Request) -> Claims:
     """The caller's verified claims (the auth middleware put them there)."""
     return request[CLAIMS_KEY]
+
+
+def site_caller(request: web.Request) -> SitePeer | None:
+    """The site agent calling by its certificate (no token), or None for a person."""
+    return request.get(SITE_PEER_KEY)
+
+
+def site_claims(peer: SitePeer) -> Claims:
+    """What a site caller's requests run as: system scope, ``reader``, named for the site
+    (``site:<name>``); the policy table's ``site`` rules decide what it may call at all."""
+    return Claims(
+        token_id=f"site-cert-{peer.serial}",
+        user=f"site:{peer.site_name}",
+        project=None,
+        system=True,
+        roles=("reader",),
+        issued_at=0.0,
+        expires_at=peer.not_after,
+    )

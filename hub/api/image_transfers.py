@@ -13,11 +13,13 @@ may see).
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
-from atoll.errors import Conflict, InvalidInput, NotFound, Problem
+from atoll.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
 from atoll.hub.api import records
-from atoll.hub.api.context import claims_of, hub_of
+from atoll.hub.api.context import claims_of, hub_of, site_caller
 from atoll.hub.api.image_shapes import (
     IMAGE_ID,
     PRESTAGE,
@@ -47,6 +49,7 @@ from atoll.hub.store.base import Record
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 
+log = logging.getLogger(__name__)
 KIND = catalog.TRANSFER_KIND
 SITE_PATH = {"name": name_field("site")}
 
@@ -118,8 +121,18 @@ async def _images(request: web.Request) -> list[Record]:
     return await list_all(hub_of(request).store, catalog.KIND, {})
 
 
-async def list_site_transfers(request: web.Request) -> web.Response:
+def _site_path(request: web.Request) -> str:
+    """The site in the path; a site agent calling by its certificate reaches only its own."""
     site = path_name(request)
+    peer = site_caller(request)
+    if peer is not None and peer.site_name != site:
+        log.warning("site %s's certificate was used to reach site %s", peer.site_name, site)
+        raise Forbidden(f"site {peer.site_name}'s certificate may not reach site {site}")
+    return site
+
+
+async def list_site_transfers(request: web.Request) -> web.Response:
+    site = _site_path(request)
     limit, marker = page_params(request)
     filters = {**query_filters(request, dict(STATE_FILTER)), "site": site}
     page = await records.visible_page(
@@ -129,7 +142,7 @@ async def list_site_transfers(request: web.Request) -> web.Response:
 
 
 async def update_site_transfer(request: web.Request) -> web.Response:
-    site = path_name(request)
+    site = _site_path(request)
     image_id = path_id(request, "image_id")
     body = await read_body(request, TRANSFER_UPDATE)
     store = hub_of(request).store

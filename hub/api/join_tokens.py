@@ -1,20 +1,30 @@
 """``/v1/join_tokens``: one-time tokens a field engineer gives a new site to enroll it.
 
-Creating one registers the site (``enrolling``) if it is not known yet. The token text is
-in the create reply only.
+Creating one registers the site (``enrolling``) if it is not known yet; a site that is
+``offline`` (its certificate expired while it was cut off, say) may get a token to join
+again, keeping its id. The token text is in the create reply only, alone and inside the
+join code (:class:`atoll.sync.join.JoinCode`: the hub's ``public_url``, the token and the
+hub CA's pin), the one line ``atoll site-agent join`` takes.
 """
 
 from __future__ import annotations
 
-from aiohttp import web
+import logging
 
+from aiohttp import web
+from cryptography import x509
+
+from atoll import certs
 from atoll.errors import Conflict
 from atoll.hub.api import records
-from atoll.hub.api.context import claims_of, hub_of
+from atoll.hub.api.context import Hub, claims_of, hub_of
 from atoll.hub.api.replies import no_content, page_params, page_reply, public_view, read_body, reply
 from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import Field, Shape, name_field
 from atoll.hub.sites import registry
+from atoll.sync.join import JoinCode
+
+log = logging.getLogger(__name__)
 
 KIND = registry.JOIN_TOKEN_KIND
 PATH = {"id": Field("string", pattern=r"^[0-9a-f]{16}$", max_length=16)}
@@ -30,7 +40,17 @@ JOIN_FIELDS = {
 JOIN_TOKEN = Shape("JoinToken", JOIN_FIELDS)
 JOIN_TOKEN_CREATED = Shape(
     "JoinTokenWithSecret",
-    {**JOIN_FIELDS, "token": Field("string", required=True, description="shown once")},
+    {
+        **JOIN_FIELDS,
+        "token": Field("string", required=True, description="shown once"),
+        "code": Field(
+            "string",
+            required=True,
+            nullable=True,
+            description="the join code (hub URL, token, CA pin) for 'atoll site-agent join'; "
+            "null when the hub serves plain HTTP",
+        ),
+    },
 )
 JOIN_CREATE = Shape(
     "JoinTokenCreate",
@@ -59,16 +79,30 @@ async def create_token(request: web.Request) -> web.Response:
         )
     except Conflict:
         site = await records.fetch(hub.store, registry.SITE_KIND, body["site"])
-        if site.value["state"] != "enrolling":
+        if site.value["state"] not in ("enrolling", "offline"):
             raise Conflict(
-                f"site {body['site']} is already enrolled ({site.value['state']}); delete it "
-                "first to enroll it again"
+                f"site {body['site']} is already enrolled ({site.value['state']}); a site joins "
+                "again once it is offline, or delete it first to enroll it anew"
             ) from None
     text, value = registry.new_join_token(
         body["site"], body.get("ttl", 3600), claims_of(request).user, now
     )
     record = await records.create(hub.store, KIND, value["id"], value)
-    return reply({**public_view(record), "token": text}, 201, record.revision)
+    data = {**public_view(record), "token": text, "code": join_code(hub, text)}
+    return reply(data, 201, record.revision)
+
+
+def join_code(hub: Hub, token: str) -> str | None:
+    """The join code for ``token``, or None when the hub serves plain HTTP."""
+    url = hub.settings.advertised_url()
+    if not url.startswith("https://"):
+        return None
+    try:
+        ca = x509.load_pem_x509_certificate(hub.settings.ca_cert.read_bytes())
+    except (OSError, ValueError) as exc:
+        log.warning("no join code: cannot read the hub CA %s: %s", hub.settings.ca_cert, exc)
+        return None
+    return JoinCode(url, token, certs.ca_pin(ca)).encode()
 
 
 async def delete_token(request: web.Request) -> web.Response:

@@ -10,7 +10,10 @@ request id too);
 routes are denied), verifies the token (``Authorization: Bearer`` or ``X-Auth-Token``),
 checks revocation and the rule, and hands the claims to the handler with the token's
 project bound to its immutable id (:func:`~atoll.hub.identity.tenancy.bind`: a token of a
-deleted project is refused, even when a new project has its name).
+deleted project is refused, even when a new project has its name). A route whose rule admits
+sites also takes a request with no token from a joined site agent's certificate
+(:func:`~atoll.hub.sites.peers.site_peer`; a certificate of a gone site, or one the site has
+replaced, is a logged 401).
 """
 
 from __future__ import annotations
@@ -29,8 +32,16 @@ from atoll.errors import (
     TooManyRequests,
     Unauthenticated,
 )
-from atoll.hub.api.context import CLAIMS_KEY, REQUEST_ID_KEY, hub_of
+from atoll.hub.api.context import (
+    CLAIMS_KEY,
+    REQUEST_ID_KEY,
+    SITE_PEER_KEY,
+    hub_of,
+    site_claims,
+    source_of,
+)
 from atoll.hub.identity import policy, tenancy
+from atoll.hub.sites.peers import site_peer
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +132,22 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if rule.public or (name == "metrics.show" and not hub_of(request).settings.metrics_auth):
         return await handler(request)
     token = bearer_token(request)
+    hub = hub_of(request)
+    if token is None and rule.site:
+        try:
+            peer = await site_peer(request, hub.store)
+        except Unauthenticated as exc:
+            log.warning("site certificate refused from %s: %s", source_of(request), exc)
+            raise
+        if peer is not None:
+            request[SITE_PEER_KEY] = peer
+            request[CLAIMS_KEY] = site_claims(peer)
+            return await handler(request)
     if token is None:
         raise Unauthenticated(
             "this call needs a token: send 'Authorization: Bearer <token>' "
             "(get one with POST /v1/auth/tokens or 'atoll login')"
         )
-    hub = hub_of(request)
     claims = hub.verifier.verify(token, hub.clock())
     if hub.revocations.is_revoked(claims):
         raise Unauthenticated("the token has been revoked; log in again")

@@ -63,6 +63,14 @@ SITE = Shape(
         "sync": Field("object", required=True, shape=SYNC),
         "created_at": Field("string", required=True),
         "updated_at": Field("string"),
+        "cert_serial": Field("string", nullable=True, description="its certificate's, hex"),
+        "previous_cert_serial": Field(
+            "string", nullable=True, description="the certificate before the last renewal"
+        ),
+        "cert_not_after": Field("string", description="when its certificate expires"),
+        "agent_fingerprint": Field("string", description="sha256 pin of the agent's key"),
+        "agent_version": Field("string"),
+        "joined_at": Field("string"),
     },
 )
 REGION = name_field("region", required=False)

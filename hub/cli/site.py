@@ -1,4 +1,9 @@
-"""``atoll site list|show|create|set|delete``; ``atoll site token create NAME|list|revoke``."""
+"""``atoll site list|show|create|set|delete|discover``; ``atoll site token create|list|revoke``.
+
+``site token create NAME`` prints the join code (one line for ``atoll site-agent join``;
+``-f json`` shows the whole token record). ``site discover`` lists the site agents on the
+local network that have not joined a hub yet (their zeroconf adverts).
+"""
 
 from __future__ import annotations
 
@@ -53,9 +58,14 @@ def register(groups: Subparsers) -> None:
     revoke = tokens.add_parser("revoke", help="revoke a join token")
     revoke.add_argument("id")
     revoke.set_defaults(func=_token_revoke)
+    discover = cmds.add_parser("discover", help="list unjoined site agents on the local network")
+    discover.add_argument(
+        "--timeout", type=float, default=3.0, help="seconds to listen for adverts (default 3)"
+    )
+    discover.set_defaults(func=_discover)
     for cmd in (listing, show, delete, create_site, setter, create, token_list, revoke):
         add_connection_options(cmd)
-    for cmd in (listing, show, create_site, setter, create, token_list):
+    for cmd in (listing, show, create_site, setter, create, token_list, discover):
         add_format_option(cmd)
 
 
@@ -93,7 +103,33 @@ def _set(args: argparse.Namespace) -> int:
 
 def _token_create(args: argparse.Namespace) -> int:
     reply = client(args).post("/v1/join_tokens", {"site": args.name, "ttl": args.ttl})
-    emit(reply, args.format)
+    if args.format == "json" or not reply.get("code"):
+        emit(reply, args.format)
+        return 0
+    print(reply["code"])
+    return 0
+
+
+DISCOVER_COLUMNS = ["name", "address", "port", "version", "fingerprint"]
+
+
+def _discover(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from atoll.sync import discovery
+
+    found = asyncio.run(discovery.browse(discovery.SITE_SERVICE, args.timeout))
+    rows = [
+        {
+            "name": f.properties.get("name", f.name),
+            "address": f.address,
+            "port": f.port,
+            "version": f.properties.get("version", ""),
+            "fingerprint": f.properties.get("fp", ""),
+        }
+        for f in found
+    ]
+    emit(rows, args.format, DISCOVER_COLUMNS)
     return 0
 
 

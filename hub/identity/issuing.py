@@ -68,6 +68,11 @@ class TokenIssuer:
         except NotFound:
             return None
 
+    @property
+    def throttle(self) -> FailureThrottle:
+        """The failure counter logins use (joins and CA discovery count against it too)."""
+        return self._throttle
+
     async def check_source(self, source: str) -> None:
         """Refuse (429) an address that failed too often, before its request is even read."""
         await self._throttle.admit(source)

@@ -5,7 +5,9 @@ A token is **system**-scoped (fleet administrators: roles from system role assig
 list the caller's projects and be exchanged for a scoped token). A :class:`Rule` names the
 system roles and the project roles allowed; the handler then confines a project-scoped
 caller to its own project (project isolation), which the route x role x project matrix test
-checks.
+checks. A rule with ``site`` also admits a joined site agent presenting its certificate
+(TLS client certificate, no token): exactly what a site reads from the hub (image data,
+revocations) and its own image transfer reports; a site caller is confined to its own site.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Rule:
     project: frozenset[str] = NOBODY  # project roles allowed (own project only)
     authenticated: bool = False  # any valid token, even unscoped
     public: bool = False  # no token at all
+    site: bool = False  # a site agent by its certificate, without a token, may call it too
 
     def allows(self, claims: Claims) -> bool:
         if self.public or self.authenticated:
@@ -38,6 +41,7 @@ class Rule:
 
 
 PUBLIC = Rule(public=True)
+SITE_ONLY = Rule(site=True)
 SYSTEM_ADMIN = Rule(system=ADMIN)
 SYSTEM_READ = Rule(system=ANYONE)
 
@@ -51,7 +55,7 @@ POLICY: dict[str, Rule] = {
     "auth.tokens.show_current": Rule(authenticated=True),
     "auth.tokens.revoke_current": Rule(authenticated=True),
     "auth.password.change": Rule(authenticated=True),  # one's own password only
-    "revocations.list": SYSTEM_READ,
+    "revocations.list": Rule(system=ANYONE, site=True),
     "revocations.create": SYSTEM_ADMIN,
     "projects.list": Rule(authenticated=True),  # filtered to the caller's projects
     "projects.create": SYSTEM_ADMIN,
@@ -82,6 +86,9 @@ POLICY: dict[str, Rule] = {
     "join_tokens.list": SYSTEM_ADMIN,
     "join_tokens.create": SYSTEM_ADMIN,
     "join_tokens.delete": SYSTEM_ADMIN,
+    "sync.ca": PUBLIC,  # the join token is the credential (throttled)
+    "sync.join": PUBLIC,  # the join token is the credential (throttled)
+    "sync.renew": SITE_ONLY,
     "vnf_packages.list": Rule(system=ANYONE, project=ANYONE),
     "vnf_packages.show": Rule(system=ANYONE, project=ANYONE),
     "vnf_packages.content": Rule(system=ANYONE, project=ANYONE),
@@ -90,20 +97,20 @@ POLICY: dict[str, Rule] = {
     "vnf_packages.upload": Rule(system=ADMIN, project=WRITERS),
     "vnf_packages.update": Rule(system=ADMIN, project=WRITERS),
     "vnf_packages.delete": Rule(system=ADMIN, project=WRITERS),
-    # images: sites pull as a system-scoped user (reader polls and reads; member reports)
+    # images: sites pull by their certificate; people by token
     "images.list": Rule(system=ANYONE, project=ANYONE),
     "images.show": Rule(system=ANYONE, project=ANYONE),
     "images.create": Rule(system=ADMIN, project=WRITERS),
     "images.upload": Rule(system=ADMIN, project=WRITERS),
     "images.delete": Rule(system=ADMIN, project=WRITERS),
-    "images.download": Rule(system=ANYONE, project=ANYONE),
-    "images.manifest": Rule(system=ANYONE, project=ANYONE),
-    "images.chunk": Rule(system=ANYONE, project=ANYONE),
+    "images.download": Rule(system=ANYONE, project=ANYONE, site=True),
+    "images.manifest": Rule(system=ANYONE, project=ANYONE, site=True),
+    "images.chunk": Rule(system=ANYONE, project=ANYONE, site=True),
     "images.prestage": Rule(system=ADMIN, project=WRITERS),
     "images.scrub": SYSTEM_ADMIN,  # reads the whole image store
     "image_transfers.list": Rule(system=ANYONE, project=ANYONE),
-    "sites.image_transfers.list": SYSTEM_READ,
-    "sites.image_transfers.update": Rule(system=WRITERS),
+    "sites.image_transfers.list": Rule(system=ANYONE, site=True),
+    "sites.image_transfers.update": Rule(system=WRITERS, site=True),
 }
 
 

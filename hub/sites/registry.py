@@ -20,7 +20,7 @@ from typing import Any
 from atoll import ids
 from atoll.errors import Conflict, InvalidInput, NotFound, Problem, StaleRevision, Unauthenticated
 from atoll.hub.identity.issuing import secret_digest
-from atoll.hub.store.base import Store
+from atoll.hub.store.base import Record, Store
 from atoll.jsonbody import JSON
 
 SITE_KIND = "site"
@@ -102,8 +102,23 @@ def new_join_token(site: str, ttl: int, created_by: str, now: float) -> tuple[st
     return f"{token_id}.{secret}", value
 
 
-async def consume_join_token(store: Store, presented: str, now: float) -> str:
-    """Check a join token and mark it used; returns the site it enrolls."""
+async def usable_join_token(store: Store, token_id: str, now: float) -> Record:
+    """The join token with this id if it can still be used (unused, unexpired), else
+    Unauthenticated saying why (never whether a wrong secret was close)."""
+    try:
+        record = await store.get(JOIN_TOKEN_KIND, token_id)
+    except NotFound:
+        raise Unauthenticated("the join token is not valid") from None
+    if record.value["used_at"] is not None:
+        raise Unauthenticated("the join token has already been used")
+    if record.value["_expires_epoch"] <= now:
+        raise Unauthenticated("the join token has expired; create a new one")
+    return record
+
+
+async def check_join_token(store: Store, presented: str, now: float) -> Record:
+    """The join token ``presented`` (``<id>.<secret>``) if it is right and usable, else
+    Unauthenticated; it is not used up (:func:`consume_join_token` does that)."""
     token_id, _, secret = presented.partition(".")
     try:
         record = await store.get(JOIN_TOKEN_KIND, token_id)
@@ -114,13 +129,37 @@ async def consume_join_token(store: Store, presented: str, now: float) -> str:
         str(value.get("_secret_hash")), secret_digest(secret)
     ):
         raise Unauthenticated("the join token is not valid")
-    if value["used_at"] is not None:
-        raise Unauthenticated("the join token has already been used")
-    if value["_expires_epoch"] <= now:
-        raise Unauthenticated("the join token has expired; create a new one")
-    used = {**value, "used_at": iso(now)}
+    return await usable_join_token(store, token_id, now)
+
+
+async def consume_join_token(store: Store, presented: str, now: float) -> str:
+    """Check a join token and mark it used; returns the site it enrolls."""
+    record = await check_join_token(store, presented, now)
+    used = {**record.value, "used_at": iso(now)}
     try:
-        await store.put(JOIN_TOKEN_KIND, token_id, used, expect_revision=record.revision)
+        await store.put(JOIN_TOKEN_KIND, record.key, used, expect_revision=record.revision)
     except StaleRevision as exc:
         raise Unauthenticated("the join token has already been used") from exc
-    return str(value["site"])
+    return str(record.value["site"])
+
+
+async def record_certificate(
+    store: Store, name: str, serial: str, not_after: float, *, joined: JSON | None = None
+) -> JSON:
+    """A certificate was issued to site ``name``: on a join (``joined``: the agent's
+    fingerprint and version) it replaces every earlier one; on a renewal the current one
+    becomes ``previous_cert_serial`` (still accepted until the next renewal)."""
+    for _ in range(5):
+        record = await store.get(SITE_KIND, name)
+        value = dict(record.value)
+        if joined is not None:
+            value.update(joined, previous_cert_serial=None)
+        else:
+            value["previous_cert_serial"] = value.get("cert_serial")
+        value.update(cert_serial=serial, cert_not_after=iso(not_after))
+        try:
+            await store.put(SITE_KIND, name, value, expect_revision=record.revision)
+            return value
+        except StaleRevision:
+            continue
+    raise Conflict(f"site {name} kept changing while its certificate was recorded; retry")

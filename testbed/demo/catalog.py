@@ -3,8 +3,6 @@ ramdisk images, an ETSI package onboarded against it, and the images prestaged t
 
 from __future__ import annotations
 
-import secrets
-
 from atoll.testbed.demo.hub import ADMIN_PASSWORD, login
 from atoll.testbed.demo.packages import CONFORMANCE, copy_tree
 from atoll.testbed.demo.stage import Stage
@@ -14,8 +12,6 @@ CIRROS_SHA512 = (  # what the getting-started VNFD declares for VDU1's image
     "92341a4863cac4ed1ee0909f3fc78ef9c3e869"
 )
 SITE = "edge-1"
-SITE_USER = f"site-{SITE}"
-SITE_PASSWORD = "site-" + secrets.token_urlsafe(12)
 
 
 def play(stage: Stage) -> None:
@@ -51,9 +47,8 @@ def play(stage: Stage) -> None:
     stage.check(True, "bob (telco-b) cannot see telco-a's package (404)")
 
     login(stage, "admin", ADMIN_PASSWORD)
-    stage.atoll("user", "create", SITE_USER, "--password", SITE_PASSWORD, show=False)
-    stage.atoll("role", "add", "--user", SITE_USER, "--system", "--role", "member", show=False)
+    code = stage.atoll("site", "token", "create", SITE, "--ttl", "3600").strip()
     for image in ("ref-kernel", "ref-initrd"):
         stage.atoll("image", "prestage", image, "--site", SITE, show=False)
     stage.atoll("image", "transfers", "--site", SITE)
-    stage.facts.update(site=SITE, site_user=SITE_USER, site_password=SITE_PASSWORD)
+    stage.facts.update(site=SITE, join_code=code)

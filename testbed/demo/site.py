@@ -75,16 +75,18 @@ def _prepare_host(stage: Stage, tag: str) -> tuple[PrivateOVS, str, str]:
 
 
 def _hub_settings(stage: Stage) -> str:
-    """The agent's site name and [hub] table to pull images from the hub (when the hub act
-    ran); the file's last tables."""
+    """The agent's site name and [hub] table (when the hub act ran); the file's last tables.
+    Which hub, and the site's identity, come from joining it (:func:`_join`)."""
     if "site" not in stage.facts:
         return ""
-    return (
-        f'site_name = "{stage.facts["site"]}"\n'
-        f'[hub]\nurl = "{stage.hub_url}"\nca_file = "{stage.work / "hub" / "ca.pem"}"\n'
-        f'user = "{stage.facts["site_user"]}"\npassword = "{stage.facts["site_password"]}"\n'
-        "image_poll_interval = 1.0\n"
-    )
+    return f'site_name = "{stage.facts["site"]}"\n[hub]\nimage_poll_interval = 1.0\n'
+
+
+def _join(stage: Stage, data: Path) -> None:
+    """The field engineer joins the site with the code the operator made (when the hub act
+    ran): the hub CA pinned, a site certificate, nothing else to configure."""
+    if "join_code" in stage.facts:
+        stage.atoll("site-agent", "join", stage.facts["join_code"], "--data-dir", str(data))
 
 
 def _images(stage: Stage) -> tuple[str, str, str]:
@@ -136,6 +138,7 @@ def play(stage: Stage) -> None:
     stage.say(f"  site config {config}: private OVS, uplink {uplink} to the laptop namespace "
               f"{laptop} ({LAPTOP_IP})")  # fmt: skip
     data, port = stage.work / "site", free_port()
+    _join(stage, data)
     agent = _start_agent(stage, config, data, port)
     secret = re.search(r"secret: (\S+)", (stage.work / f"site-agent-{port}.log").read_text())
     if not secret:

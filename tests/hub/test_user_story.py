@@ -24,6 +24,7 @@ import pytest
 from atoll.cli import main
 from atoll.client import HubClient
 from atoll.errors import ConfigError, Forbidden, Unauthenticated
+from atoll.sync.join import JoinCode
 
 pytestmark = pytest.mark.integration
 
@@ -158,6 +159,11 @@ def test_operator_story_over_https(hub: Hub, capsys: pytest.CaptureFixture[str])
     assert flavor["extra_specs"]["hugepages"] == "1G"
     join = cli(capsys, "site", "token", "create", "edge-1", "--ttl", "600")
     assert join["token"] and join["site"] == "edge-1"
+    assert main(["site", "token", "create", "edge-1", "--ttl", "600"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("\n") == 1  # one line, for 'atoll site-agent join'
+    code = JoinCode.decode(printed)
+    assert code.hub_url.endswith(hub.url.rsplit(":", 1)[1]) and code.token != join["token"]
     listed = cli(capsys, "site", "token", "list")
     assert "token" not in listed[0] and listed[0]["site"] == "edge-1"
     assert cli(capsys, "site", "show", "edge-1")["state"] == "enrolling"

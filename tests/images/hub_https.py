@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from cryptography import x509
 
 from atoll import certs, tokens
 from atoll.client import HubClient
@@ -22,9 +23,11 @@ from atoll.hub import bootstrap
 from atoll.hub.app import build_app
 from atoll.hub.settings import HubSettings
 from atoll.hub.store.memory import MemoryStore
+from atoll.site_agent.enrollment import join_with
+from atoll.site_agent.hub_link import HubLink
+from atoll.sync.join import JoinCode
 
 ADMIN_PASSWORD = "admin-password-for-tests"
-SITE_USER, SITE_PASSWORD = "site-edge-1", "site-edge-1-password"
 
 
 @dataclass
@@ -74,7 +77,9 @@ async def https_hub(data_dir: Path) -> AsyncIterator[HttpsHub]:
     app.middlewares.append(_cutter(cut))
     runner = web.AppRunner(app)
     await runner.setup()
-    ssl_context = certs.server_ssl_context(layout.server_cert, layout.server_key)
+    ssl_context = certs.server_ssl_context(
+        layout.server_cert, layout.server_key, client_ca=layout.ca_cert
+    )
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
     await site.start()
     url = f"https://127.0.0.1:{runner.addresses[0][1]}"
@@ -90,12 +95,9 @@ async def https_hub(data_dir: Path) -> AsyncIterator[HttpsHub]:
         await store.close()
 
 
-async def add_site_identity(hub: HttpsHub, site: str) -> None:
-    """The operator's setup: the site, and a hub user with a system member role for it."""
-    calls: list[tuple[str, dict[str, Any]]] = [
-        ("/v1/sites", {"name": site}),
-        ("/v1/users", {"name": SITE_USER, "password": SITE_PASSWORD}),
-        ("/v1/role_assignments", {"user": SITE_USER, "system": True, "role": "member"}),
-    ]
-    for path, body in calls:
-        await asyncio.to_thread(hub.admin.post, path, body)
+async def join_site(hub: HttpsHub, site: str, data_dir: Path) -> HubLink:
+    """The field engineer's join: a join token from the hub, then the agent's join with the
+    code (the site certificate lands under ``data_dir/hub``)."""
+    made = await asyncio.to_thread(hub.admin.post, "/v1/join_tokens", {"site": site})
+    pin = certs.ca_pin(x509.load_pem_x509_certificate(hub.ca_file.read_bytes()))
+    return await join_with(data_dir, JoinCode(hub.url, made["token"], pin))

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from atoll import cli
-from atoll.certs import client_ssl_context
 from atoll.site_agent.drivers.storage.local import LocalStorage
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
-from atoll.site_agent.hub_images import HubImagePuller, HubLink
-from tests.images.hub_https import SITE_PASSWORD, SITE_USER, HttpsHub, add_site_identity, https_hub
+from atoll.site_agent.hub_images import HubImagePuller
+from atoll.site_agent.hub_link import HubLink
+from tests.images.hub_https import HttpsHub, https_hub, join_site
 
 pytestmark = pytest.mark.integration
 MiB = 1 << 20
@@ -56,9 +56,8 @@ async def atoll(
     return json.loads(out) if "json" in argv else out
 
 
-def puller(hub: HttpsHub, root: Path, **kw: Any) -> tuple[HubImagePuller, LocalStorage]:
+def puller(link: HubLink, root: Path, **kw: Any) -> tuple[HubImagePuller, LocalStorage]:
     storage = LocalStorage(LocalStorageSettings(root=root / "storage"))
-    link = HubLink(hub.url, client_ssl_context(hub.ca_file), user=SITE_USER, password=SITE_PASSWORD)
     return HubImagePuller(link, "edge-1", storage, root / "chunks", **kw), storage
 
 
@@ -67,7 +66,7 @@ async def test_1gib_sparse_image_uploads_prestages_and_lands_byte_identical(
 ) -> None:
     image = sparse_image(tmp_path / "big.raw", GiB, [0, 512 * MiB, GiB - 4 * MiB])
     async with https_hub(tmp_path / "hub") as hub:
-        await add_site_identity(hub, "edge-1")
+        link = await join_site(hub, "edge-1", tmp_path / "site-data")
         up = await atoll(
             hub,
             monkeypatch,
@@ -88,7 +87,7 @@ async def test_1gib_sparse_image_uploads_prestages_and_lands_byte_identical(
             hub, monkeypatch, capsys, "image", "prestage", "big", "--site", "edge-1", "-f", "json"
         )
         assert [t["state"] for t in staged] == ["pending"]
-        site, storage = puller(hub, tmp_path / "site")
+        site, storage = puller(link, tmp_path / "site")
         assert await site.poll_once() == [up["id"]]
         cached = await storage.get_image(up["id"])
         assert await asyncio.to_thread(sha256_of, cached.path) == up["checksum_sha256"]
@@ -112,7 +111,7 @@ async def test_a_cut_pull_resumes_from_the_chunks_it_has(
     image = tmp_path / "small.raw"
     image.write_bytes(os.urandom(8 * MiB))  # 32 distinct chunks
     async with https_hub(tmp_path / "hub") as hub:
-        await add_site_identity(hub, "edge-1")
+        link = await join_site(hub, "edge-1", tmp_path / "site-data")
         up = await atoll(
             hub, monkeypatch, capsys, "image", "upload", str(image), "--name", "small", "-f", "json"
         )
@@ -125,7 +124,7 @@ async def test_a_cut_pull_resumes_from_the_chunks_it_has(
             return needed
 
         site, storage = puller(
-            hub, tmp_path / "site", concurrency=1, retries=2, retry_delay=0.01, wanted=wanted
+            link, tmp_path / "site", concurrency=1, retries=2, retry_delay=0.01, wanted=wanted
         )
         needed.add(up["id"])
         hub.cut.after = 10
@@ -245,12 +244,12 @@ async def test_the_site_bandwidth_cap_holds(
     image = tmp_path / "capped.raw"
     image.write_bytes(os.urandom(2 * MiB))
     async with https_hub(tmp_path / "hub") as hub:
-        await add_site_identity(hub, "edge-1")
+        link = await join_site(hub, "edge-1", tmp_path / "site-data")
         up = await atoll(
             hub, monkeypatch, capsys, "image", "upload", str(image), "--name", "c", "-f", "json"
         )
         await atoll(hub, monkeypatch, capsys, "image", "prestage", "c", "--site", "edge-1")
-        site, _ = puller(hub, tmp_path / "site", bandwidth_bps=2 * MiB)
+        site, _ = puller(link, tmp_path / "site", bandwidth_bps=2 * MiB)
         start = time.monotonic()
         assert await site.poll_once() == [up["id"]]
         elapsed = time.monotonic() - start

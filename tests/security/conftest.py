@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.security.daemons import RunningHub, RunningSite, running_site
+from tests.security.daemons import RunningHub, RunningSite, running_site, site_join
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -36,30 +36,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSite]:
         yield running
 
 
-SITE_HUB_USER = "sec-site-service"
 SITE_POLL_INTERVAL = 0.5  # seconds between the joined site's asks for the hub's revocations
 
 
 @pytest.fixture(scope="module")
 def joined_site(hub: RunningHub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSite]:
-    """A site agent joined to the ``hub`` fixture's hub: it holds the hub's token public key
-    (what joining leaves in its data dir) and reaches the hub as a hub user with a system
-    ``member`` role, polling it every :data:`SITE_POLL_INTERVAL` seconds."""
-    password = f"{SITE_HUB_USER}-{secrets.token_hex(8)}"
-    hub.ok("POST", "/v1/users", {"name": SITE_HUB_USER, "password": password})
-    grant = {"user": SITE_HUB_USER, "system": True, "role": "member"}
-    hub.ok("POST", "/v1/role_assignments", grant)
+    """A site agent joined to the ``hub`` fixture's hub with a join code (``atoll site-agent
+    join``: it holds the hub's token public key and its site certificate), polling the hub
+    for revocations every :data:`SITE_POLL_INTERVAL` seconds."""
     work = tmp_path_factory.mktemp("sec-joined-site")
-    keys = hub.ok("GET", "/v1/auth/keys", token="")["keys"]
-    (work / "agent").mkdir()
-    (work / "agent" / "hub_public_key.pem").write_text(keys[0]["public_key_pem"])
-    link = {
-        "url": hub.url,
-        "ca_file": hub.ca_file,
-        "user": SITE_HUB_USER,
-        "password": password,
-        "revocation_poll_interval": SITE_POLL_INTERVAL,
-        "image_poll_interval": 3600.0,
-    }
+    code = hub.join_token(f"sec-site-{secrets.token_hex(3)}")["code"]
+    joined = site_join(work / "agent", code)
+    assert joined.returncode == 0, joined.stderr
+    link = {"revocation_poll_interval": SITE_POLL_INTERVAL, "image_poll_interval": 3600.0}
     with running_site(work, {"hub": link}) as running:
         yield running

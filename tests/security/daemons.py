@@ -145,15 +145,22 @@ class RunningHub(Daemon):
         before_serve: Callable[[Path], None] | None = None,
         global_args: Sequence[str] = (),
         serve_args: Sequence[str] = (),
+        san: tuple[str, ...] = (),
+        host: str = "127.0.0.1",
+        netns: str | None = None,
     ) -> RunningHub:
         """``config``: TOML text (``[hub]``, ``[images]``...) for ``hub serve --config``.
         ``before_serve(data_dir)``, if given, runs between init and serve (to lay down a
         data dir as an earlier version left it, say). ``global_args`` go before ``hub``
-        (``--log-format json``), ``serve_args`` after ``serve`` (``--log-file F``)."""
+        (``--log-format json``), ``serve_args`` after ``serve`` (``--log-file F``).
+        ``san``: more names/addresses for the hub's certificate; ``host``: where it listens;
+        ``netns``: the network namespace it runs in (``ip netns exec``; the test then reaches
+        it at ``host``)."""
         data = workdir / "hub"
         env = {**os.environ, "ATOLL_ADMIN_PASSWORD": HUB_ADMIN_PASSWORD}
+        sans = [arg for name in san for arg in ("--san", name)]
         subprocess.run(
-            [str(ATOLL), "hub", "init", "--data-dir", str(data)],
+            [str(ATOLL), "hub", "init", "--data-dir", str(data), *sans],
             check=True,
             env=env,
             capture_output=True,
@@ -163,7 +170,9 @@ class RunningHub(Daemon):
         port = free_port()
         log = workdir / "hub.log"
         argv = [str(ATOLL), *global_args, "hub", "serve", *serve_args]
-        argv += ["--data-dir", str(data), "--host", "127.0.0.1"]
+        argv += ["--data-dir", str(data), "--host", host]
+        if netns is not None:
+            argv = ["ip", "netns", "exec", netns, *argv]
         if config is not None:
             config_file = workdir / "hub.toml"
             config_file.write_text(config)
@@ -171,7 +180,7 @@ class RunningHub(Daemon):
         proc = spawn([*argv, "--port", str(port)], log)
         ca = data / "ca.pem"
         hub = cls(
-            f"https://localhost:{port}",
+            f"https://{'localhost' if host == '127.0.0.1' else host}:{port}",
             ssl.create_default_context(cafile=str(ca)),
             data_dir=data,
             ca_file=ca,
@@ -201,9 +210,43 @@ class RunningHub(Daemon):
         self.ok("POST", "/v1/role_assignments", {"user": user, "project": project, "role": role})
         return self.login(user, password, project)
 
+    def join_token(self, site: str, ttl: int = 600) -> dict[str, Any]:
+        """A join token for ``site``: the reply, with ``token`` and the one-line ``code``."""
+        return dict(self.ok("POST", "/v1/join_tokens", {"site": site, "ttl": ttl}))
+
+    def as_site(self, data_dir: Path) -> Daemon:
+        """This hub as a joined site agent calls it: by the certificate under
+        ``data_dir/hub`` (:func:`site_tls`), with no token."""
+        return Daemon(self.url, site_tls(data_dir), token="")
+
+    @property
+    def log(self) -> str:
+        return (self.data_dir.parent / "hub.log").read_text(errors="replace")
+
     def stop(self) -> None:
         if self.proc is not None:
             reap(self.proc, grace=10)
+
+
+def site_tls(data_dir: Path, cert: Path | None = None) -> ssl.SSLContext:
+    """A TLS client context trusting the hub CA a site joined, presenting its certificate
+    (``cert``: another certificate file for the same key, e.g. one kept from before a
+    renewal)."""
+    hub_dir = data_dir / "hub"
+    context = ssl.create_default_context(cafile=str(hub_dir / "ca.pem"))
+    context.load_cert_chain(cert or hub_dir / "site.pem", hub_dir / "site.key")
+    return context
+
+
+def site_join(
+    data_dir: Path, *args: str, netns: str | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """``atoll site-agent join ARGS --data-dir D`` (a join code, or ``--token T``), as a
+    field engineer runs it; never raises on failure (read ``returncode``/``stderr``)."""
+    argv = [str(ATOLL), "site-agent", "join", *args, "--data-dir", str(data_dir)]
+    if netns is not None:
+        argv = ["ip", "netns", "exec", netns, *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
 
 
 @dataclass
@@ -238,10 +281,15 @@ class RunningSite(Daemon):
 
 @contextmanager
 def running_site(
-    work: Path, settings: Mapping[str, Mapping[str, object]] | None = None
+    work: Path,
+    settings: Mapping[str, Mapping[str, object]] | None = None,
+    *,
+    netns: str | None = None,
+    host: str = "127.0.0.1",
 ) -> Iterator[RunningSite]:
     """A site agent on real libvirtd + a private OVS, with its local admin logged in;
-    ``settings`` overrides some of its settings, by section (``{"hub": {"url": ...}}``)."""
+    ``settings`` overrides some of its settings, by section (``{"hub": {...}}``).
+    ``netns``: run it in that network namespace, listening (plain HTTP) on ``host``."""
     ovs = PrivateOVS(Path("/tmp") / f"atoll-ovs-{secrets.token_hex(4)}").start()
     prefix = f"{DOMAIN_PREFIX}{secrets.token_hex(3)}-"
     names = real_site.Names.unique(prefix)
@@ -251,11 +299,14 @@ def running_site(
         import_dir.mkdir()
         groups = dict(settings or {})
         groups["storage"] = {"image_import_dir": import_dir, **groups.get("storage", {})}
+        if netns is not None:
+            listen = {"host": host, "insecure": True}
+            groups["site_agent"] = {**listen, **groups.get("site_agent", {})}
         agent_settings = real_site.override(
             real_site.settings_for(work / "agent", ovs, names), groups
         )
         config = real_site.config_file(work / "agent.toml", agent_settings)
-        agent = real_site.AgentProcess(work / "agent", config, free_port())
+        agent = real_site.AgentProcess(work / "agent", config, free_port(), host=host, netns=netns)
         printed = agent.start()
         secret = printed.split("secret:", 1)[1].split()[0]
         agent.login(secret)

@@ -166,9 +166,20 @@ EMPTY: dict[str, list[str]] = {
 
 
 class AgentProcess:
-    def __init__(self, data_dir: Path, config: Path, port: int) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        config: Path,
+        port: int,
+        *,
+        host: str = "127.0.0.1",
+        netns: str | None = None,
+    ) -> None:
+        """``netns``: run in that network namespace (``ip netns exec``), reached at ``host``
+        (the config must make the agent listen there)."""
         self.data_dir, self.config, self.port = data_dir, config, port
-        self.url = f"http://127.0.0.1:{port}"
+        self.netns = netns
+        self.url = f"http://{host}:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.token = ""
 
@@ -188,6 +199,8 @@ class AgentProcess:
             "--port",
             str(self.port),
         ]
+        if self.netns is not None:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
         self.proc = subprocess.Popen(argv, stdout=out, stderr=err)
         deadline = time.monotonic() + 30
         while True:

@@ -13,6 +13,7 @@ from atoll import ids
 from atoll.site_agent.drivers.storage.local import LocalStorage
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
 from atoll.site_agent.hub_images import from_settings
+from atoll.site_agent.hub_link import HubLink
 from atoll.site_agent.settings import AgentSettings, HubLinkSettings, SiteAgentSettings
 
 
@@ -34,26 +35,22 @@ class Objects:
         return fn(*args)
 
 
-async def test_no_hub_url_no_puller_and_settings_reach_it(tmp_path: Path) -> None:
+def link(tmp_path: Path) -> HubLink:
+    """A joined site's link as HubLink.load gives it (no pass runs here: no files needed)."""
+    return HubLink(tmp_path, "https://127.0.0.1:1", "site-id", "edge-7")
+
+
+async def test_the_puller_is_the_joined_sites_and_settings_reach_it(tmp_path: Path) -> None:
     storage = LocalStorage(LocalStorageSettings(root=tmp_path / "storage"))
     objects = Objects([])
-    agent = AgentSettings(data_dir=tmp_path, site_name="edge-7")
-    assert from_settings(SiteAgentSettings(site_agent=agent), storage, objects) is None
+    agent = AgentSettings(data_dir=tmp_path, site_name="local-name")
     settings = SiteAgentSettings(
         site_agent=agent,
-        hub=HubLinkSettings(
-            url="http://127.0.0.1:1/",
-            user="site-edge-7",
-            password="not-logged",
-            image_bandwidth_bps=1_000_000,
-            image_poll_interval=3.0,
-        ),
+        hub=HubLinkSettings(image_bandwidth_bps=1_000_000, image_poll_interval=3.0),
     )
-    assert "not-logged" not in repr(settings)
-    puller = from_settings(settings, storage, objects)
-    assert puller is not None
+    puller = from_settings(settings, link(tmp_path), storage, objects)
     assert (puller.site, puller.bandwidth_bps, puller.poll_interval) == ("edge-7", 1_000_000, 3.0)
-    assert puller.link.url == "http://127.0.0.1:1" and "not-logged" not in repr(puller.link)
+    assert puller.link.url == "https://127.0.0.1:1"
     objects.servers = [
         Server({"image": "a" * 32}),
         Server({"kernel": "b" * 32, "ramdisk": "c" * 32}),
@@ -81,9 +78,7 @@ async def test_only_ids_the_hub_minted_are_asked_of_the_hub(tmp_path: Path) -> N
     )
     settings = SiteAgentSettings(
         site_agent=AgentSettings(data_dir=tmp_path, site_name="edge-7"),
-        hub=HubLinkSettings(url="http://127.0.0.1:1/", token="t"),
     )
     storage = LocalStorage(LocalStorageSettings(root=tmp_path / "storage"))
-    puller = from_settings(settings, storage, objects)
-    assert puller is not None
+    puller = from_settings(settings, link(tmp_path), storage, objects)
     assert await puller._needed() == [hub_image]

@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 
 from atoll import cli
-from atoll.certs import client_ssl_context
 from atoll.errors import PayloadTooLarge
 from atoll.site_agent.catalog import StorageCatalog, server_images
 from atoll.site_agent.drivers.storage.errors import ImageCacheFull
 from atoll.site_agent.drivers.storage.local import LocalStorage
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
-from atoll.site_agent.hub_images import HubImagePuller, HubLink
-from tests.images.hub_https import SITE_PASSWORD, SITE_USER, HttpsHub, add_site_identity, https_hub
+from atoll.site_agent.hub_images import HubImagePuller
+from tests.images.hub_https import HttpsHub, https_hub, join_site
 from tests.site_agent.test_hub_images import Objects, Server
 
 pytestmark = pytest.mark.integration  # qemu-img, and a real hub over HTTPS
@@ -88,13 +87,10 @@ async def test_pulls_from_the_hub_evict_lru_but_never_an_image_servers_name(
 ) -> None:
     names = ("a", "b", "c", "d")
     async with https_hub(tmp_path / "hub") as hub:
-        await add_site_identity(hub, "edge-1")
+        link = await join_site(hub, "edge-1", tmp_path / "site-data")
         ids = {n: await upload(hub, monkeypatch, capsys, one_mib(tmp_path / n)[0]) for n in names}
         storage = capped_storage(tmp_path / "site" / "storage")
         servers = Objects([Server({"image": ids["a"]})])
-        link = HubLink(
-            hub.url, client_ssl_context(hub.ca_file), user=SITE_USER, password=SITE_PASSWORD
-        )
         site = HubImagePuller(
             link, "edge-1", storage, tmp_path / "site" / "chunks", wanted=server_images(servers)
         )

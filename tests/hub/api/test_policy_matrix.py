@@ -382,8 +382,27 @@ CASES += [
     Case("health.ready", "GET", lambda t, n: "/readyz", only(200)),
     Case("metrics.show", "GET", lambda t, n: "/metrics", SYSTEM_READ),
 ]
+CASES.append(
+    Case(
+        "sync.renew",
+        "POST",
+        lambda t, n: "/v1/sync/renew",
+        only(),
+        body=lambda t, n: {"csr": "x"},
+        notes="a site's certificate only (tests/security/test_join.py): no token may renew",
+    )
+)
 
-UNTESTED = {"openapi.show", "auth.tokens.issue", "auth.keys.list", "auth.tokens.revoke_current"}
+# public: sync.ca and sync.join take the join token as their credential; the attacker's view
+# of them is tests/security/test_join.py
+UNTESTED = {
+    "openapi.show",
+    "auth.tokens.issue",
+    "auth.keys.list",
+    "auth.tokens.revoke_current",
+    "sync.ca",
+    "sync.join",
+}
 
 
 def test_every_policy_entry_has_a_matrix_case() -> None:
