@@ -22,7 +22,9 @@ DECLARED = (
 
 
 def image(hub: RunningHub, token: str | None, name: str, data: bytes, **extra: Any) -> str:
-    body = {"name": name, "disk_format": "raw", **extra}
+    """An image uploaded by ``token`` (private), or by the system admin (public)."""
+    visibility = {"visibility": "public"} if token is None else {}
+    body = {"name": name, "disk_format": "raw", **visibility, **extra}
     created = hub.ok("POST", "/v1/images", body, token=token)
     headers = {"Content-Type": "application/octet-stream"}
     hub.ok("PUT", f"/v1/images/{created['id']}/file", raw=data, headers=headers, token=token)
