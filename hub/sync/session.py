@@ -1,0 +1,253 @@
+"""One site's sync session on the hub, after the hello (PROTOCOL.md "Session").
+
+Two tasks per session: the handler's own reads the site's frames (acks, facts, pings) and
+answers at once; :meth:`Session.down` sends intent (a snapshot, or the changes since the
+site's revision from the store's history, then live changes from the :mod:`.feed`) with at
+most ``window`` unacknowledged data frames. Frames go out through one lock that numbers them
+(``n``), so a pong waits for at most one frame, never for the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+import msgpack
+from aiohttp import web
+
+from atoll.hub.sites import intent
+from atoll.hub.store.base import Change, Compacted, Store
+from atoll.hub.store.query import list_all
+from atoll.jsonbody import JSON
+from atoll.sync import codec, frames
+
+if TYPE_CHECKING:
+    from atoll.hub.sync.feed import Feed
+
+log = logging.getLogger(__name__)
+
+
+class SessionError(Exception):
+    """Close this session with an ``error`` frame: ``code`` and ``message``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    heartbeat_interval: float
+    dead_after: float
+    window: int
+    max_frame: int
+
+
+class Session:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        store: Store,
+        feed: Feed,
+        limits: Limits,
+        *,
+        site: JSON,
+        epoch: str,
+        version: int,
+        applied_revision: int,
+        acked_seq: int,
+    ) -> None:
+        self.ws, self.store, self.feed, self.limits = ws, store, feed, limits
+        self.site, self.epoch, self.version = site, epoch, version
+        self.site_id, self.site_name = str(site["id"]), str(site["name"])
+        self.applied_revision = applied_revision
+        self.acked_revision = applied_revision
+        self.acked_seq = acked_seq
+        self.sent_seq = acked_seq
+        self.last_frame = time.monotonic()
+        self.frames_in = 1  # the hello
+        self.frames_out = 0
+        self.telemetry = 0
+        self.outstanding: deque[tuple[int, int]] = deque()  # (revision, items) unacked
+        self.queued = 0
+        self.dirty = True
+        self.flushed_at = 0.0
+        self.closing: str | None = None
+        self._send_lock = asyncio.Lock()
+        self._acked = asyncio.Condition()
+        self._sent_revision = applied_revision
+
+    # -- sending ---------------------------------------------------------------------------
+    async def send(self, frame: frames.Frame) -> None:
+        async with self._send_lock:
+            self.frames_out += 1
+            frame = dataclasses.replace(frame, v=self.version, n=self.frames_out)
+            await self.ws.send_bytes(codec.encode(frame))
+
+    async def fail(self, code: str, message: str) -> None:
+        """Send ``error`` and close (once; later calls do nothing)."""
+        if self.closing is not None:
+            return
+        self.closing = code
+        log.info("site %s sync session %s closed: %s: %s", self.site_name, self.epoch, code,
+                 message)  # fmt: skip
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.send(frames.Error(v=self.version, code=code, message=message[:4096]))
+        await self.ws.close()
+
+    @property
+    def pending_changes(self) -> int:
+        return sum(items for _, items in self.outstanding) + self.queued
+
+    # -- down ------------------------------------------------------------------------------
+    async def down(self) -> None:
+        """Snapshot or catch up, then follow the feed; runs until cancelled."""
+        sub = self.feed.subscribe(self.site_id)
+        try:
+            cursor = self.applied_revision
+            if cursor == 0:
+                cursor = await self._snapshot()
+            cursor = await self._catch_up(cursor)
+            while True:
+                if sub.overflowed:
+                    sub.overflowed = False
+                    sub.take()
+                    cursor = await self._catch_up(cursor)
+                live = [c for c in sub.take() if c.revision > cursor]
+                if live:
+                    self.queued = len(live)
+                    await self._send_changes(live, live[-1].revision)
+                    cursor = live[-1].revision
+                    self.queued = 0
+                    continue
+                await sub.news.wait()
+        finally:
+            self.feed.unsubscribe(self.site_id, sub)
+
+    async def _catch_up(self, cursor: int) -> int:
+        """Send this site's changes after ``cursor`` from the store's history."""
+        while True:
+            try:
+                batch = await self.store.changes(cursor, limit=1000)
+            except Compacted:
+                return await self._snapshot()
+            if not batch:
+                break
+            mine = [c for c in batch if self._mine(c)]
+            cursor = batch[-1].revision
+            if mine:
+                await self._send_changes(mine, cursor)
+        if cursor > self._sent_revision:  # moved past others' writes: say so (progress)
+            await self._send_frames([], cursor, snapshot=False)
+        return cursor
+
+    def _mine(self, change: Change) -> bool:
+        return change.kind == intent.SITE_OBJECT and intent.site_of_key(change.key) == self.site_id
+
+    async def _send_changes(self, changes: list[Change], revision: int) -> None:
+        items = [item for c in changes if (item := self._change(c)) is not None]
+        await self._send_frames(items, revision, snapshot=False)
+
+    def _change(self, change: Change) -> frames.Change | None:
+        _, kind, object_id = change.key.split("/", 2)
+        value = change.value
+        if change.op == "delete" or value is None:
+            return frames.Change(revision=change.revision, op="delete", kind=kind, id=object_id)
+        if value.get("conflict"):
+            return None  # held until the conflict is resolved
+        if value.get("desired") is None:  # a tombstone: --keep hub of a hub-side delete
+            return frames.Change(revision=change.revision, op="delete", kind=kind, id=object_id,
+                                 override=True)  # fmt: skip
+        desired = {**value["desired"], "hub_revision": change.revision}
+        return frames.Change(revision=change.revision, op="put", kind=kind, id=object_id,
+                             object=desired, override=bool(value.get("override")))  # fmt: skip
+
+    async def _snapshot(self) -> int:
+        """Every object placed at the site, in parts; the revision it is as of."""
+        revision = await self.store.revision()
+        items: list[frames.Change] = []
+        for record in await list_all(self.store, intent.SITE_OBJECT, {"site_id": self.site_id}):
+            held = record.value.get("conflict")
+            if held:  # held: the site keeps its own version meanwhile
+                item = await self._held(record.key, str(held), record.revision)
+            else:
+                item = self._change(Change(record.revision, record.kind, record.key, "put",
+                                           record.value))  # fmt: skip
+            if item is not None and item.op == "put":
+                items.append(item)
+        await self._send_frames(items, revision, snapshot=True)
+        return revision
+
+    async def _held(self, key: str, conflict_id: str, revision: int) -> frames.Change | None:
+        try:
+            conflict = (await self.store.get(intent.CONFLICT, conflict_id)).value
+        except Exception:
+            return None
+        site_side = conflict.get("site_desired")
+        if site_side is None:
+            return None
+        _, kind, object_id = key.split("/", 2)
+        return frames.Change(revision=revision, op="put", kind=kind, id=object_id,
+                             object={**site_side, "hub_revision": revision})  # fmt: skip
+
+    async def _send_frames(
+        self, items: list[frames.Change], revision: int, *, snapshot: bool
+    ) -> None:
+        """``items`` in frames under the frame size and the window; the last one says
+        ``revision`` (a snapshot's parts all do, the last with ``last``)."""
+        budget = self.limits.max_frame // 2
+        parts: list[list[frames.Change]] = [[]]
+        size = 0
+        for item in items:
+            cost = len(msgpack.packb(item.to_wire(), use_bin_type=True)) + 8
+            if parts[-1] and (size + cost > budget or len(parts[-1]) >= frames.MAX_ITEMS):
+                parts.append([])
+                size = 0
+            parts[-1].append(item)
+            size += cost
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            at = revision if (last or snapshot) else part[-1].revision
+            await self._window_open()
+            frame: frames.Frame
+            if snapshot:
+                frame = frames.Snapshot(v=self.version, revision=at, items=tuple(part), last=last)
+            else:
+                frame = frames.Changes(v=self.version, revision=at, items=tuple(part))
+            self.outstanding.append((at, len(part)))
+            self._sent_revision = max(self._sent_revision, at)
+            self.dirty = True
+            await self.send(frame)
+
+    async def _window_open(self) -> None:
+        async with self._acked:
+            await self._acked.wait_for(lambda: len(self.outstanding) < self.limits.window)
+
+    # -- up --------------------------------------------------------------------------------
+    async def acked(self, revision: int) -> None:
+        """The site persisted everything up to ``revision``."""
+        if revision > self._sent_revision:
+            raise SessionError("out_of_order", f"ack of revision {revision}, beyond what was "
+                               f"sent ({self._sent_revision})")  # fmt: skip
+        async with self._acked:
+            while self.outstanding and self.outstanding[0][0] <= revision:
+                self.outstanding.popleft()
+            self.acked_revision = max(self.acked_revision, revision)
+            self.dirty = True
+            self._acked.notify_all()
+
+    def figures(self, now: float) -> JSON:
+        """The site record's ``sync`` figures this session knows."""
+        return {
+            "acked_revision": self.acked_revision,
+            "pending_changes": self.pending_changes,
+            "acked_seq": self.acked_seq,
+            "sent_seq": max(self.sent_seq, self.acked_seq),
+            "last_heard": now - (time.monotonic() - self.last_frame),
+            "protocol_version": self.version,
+        }
