@@ -160,21 +160,25 @@ async def status_of(store: Store, record: Record) -> Record | None:
         return None
 
 
-async def find(store: Store, claims: Claims, site: JSON, kind: str, ref: str) -> Record:
-    """The object ``ref`` (an id, or a name unique in the caller's reach) at ``site``."""
+async def find(
+    store: Store, claims: Claims, site: JSON, kind: str, ref: str, project_id: str | None = None
+) -> Record:
+    """The object ``ref`` (an id, or a name unique in the caller's reach, or in
+    ``project_id`` when given) at ``site``."""
     if ids.is_id(ref):
         try:
             record = await store.get(intent.SITE_OBJECT, intent.object_key(site["id"], kind, ref))
         except NotFound:
             record = None
-        if record is not None and record.value.get("desired") and visible(claims, record.value):
+        if record is not None and _reachable(record, claims, project_id):
             return record
     else:
+        filters = {"site_id": site["id"], "kind": kind, "name": ref}
+        if project_id is not None:
+            filters["project_id"] = project_id
         named = [
             r
-            for r in await list_all(
-                store, intent.SITE_OBJECT, {"site_id": site["id"], "kind": kind, "name": ref}
-            )
+            for r in await list_all(store, intent.SITE_OBJECT, filters)
             if r.value.get("desired") and visible(claims, r.value)
         ]
         if len(named) == 1:
@@ -184,6 +188,12 @@ async def find(store: Store, claims: Claims, site: JSON, kind: str, ref: str) ->
                 f"{len(named)} {kind}s at site {site['name']} are named {ref}: give the id"
             )
     raise NotFound(f"{kind} {ref} does not exist at site {site['name']}")
+
+
+def _reachable(record: Record, claims: Claims, project_id: str | None) -> bool:
+    value = record.value
+    ours = project_id is None or value.get("project_id") == project_id
+    return ours and bool(value.get("desired")) and visible(claims, value)
 
 
 async def answer(store: Store, record: Record, status: int = 200) -> web.Response:
@@ -237,11 +247,12 @@ async def catalog_image(store: Store, claims: Claims, ref: str, where: str) -> J
 
 
 async def local_ref(
-    store: Store, claims: Claims, site: JSON, kind: str, ref: str, where: str
+    store: Store, claims: Claims, site: JSON, kind: str, ref: str, where: str, project_id: str
 ) -> str:
-    """The id of the ``kind`` object ``ref`` names at the site (InvalidInput if none)."""
+    """The id of the ``kind`` object of ``project_id`` that ``ref`` names at the site
+    (InvalidInput if none)."""
     try:
-        return str((await find(store, claims, site, kind, ref)).value["id"])
+        return str((await find(store, claims, site, kind, ref, project_id)).value["id"])
     except NotFound as exc:
         raise InvalidInput(
             f"the {kind} does not exist", [Problem(where, f"no {kind} {ref} at {site['name']}")]
@@ -259,7 +270,7 @@ async def placed(store: Store, site: JSON, desired: Desired) -> Put | None:
 
 
 async def resolve_server(
-    store: Store, claims: Claims, site: JSON, spec: ServerSpec
+    store: Store, claims: Claims, site: JSON, spec: ServerSpec, project_id: str
 ) -> tuple[ServerSpec, list[Put]]:
     """The spec with catalog and site references as ids, and the dependencies to place."""
     try:
@@ -279,26 +290,29 @@ async def resolve_server(
     nics = []
     for index, nic in enumerate(spec.nics):
         where = f"body.spec.nics[{index}].network"
-        network = await local_ref(store, claims, site, "network", nic.network, where)
+        network = await local_ref(store, claims, site, "network", nic.network, where, project_id)
         nics.append(dataclasses.replace(nic, network=network))
     changes["nics"] = tuple[NicSpec, ...](nics)
     for index, volume in enumerate(spec.volumes):
-        await local_ref(store, claims, site, "volume", volume, f"body.spec.volumes[{index}]")
+        await local_ref(
+            store, claims, site, "volume", volume, f"body.spec.volumes[{index}]", project_id
+        )
     writes = [w for d in deps if (w := await placed(store, site, d)) is not None]
     return dataclasses.replace(spec, **changes), writes
 
 
 async def resolve(
-    store: Store, claims: Claims, site: JSON, kind: str, spec: Model
+    store: Store, claims: Claims, site: JSON, kind: str, spec: Model, project_id: str
 ) -> tuple[Model, list[Put]]:
     if isinstance(spec, ServerSpec):
-        return await resolve_server(store, claims, site, spec)
+        return await resolve_server(store, claims, site, spec, project_id)
     if isinstance(spec, SubnetSpec):
         where = "body.spec.network"
-        network = await local_ref(store, claims, site, "network", spec.network, where)
+        network = await local_ref(store, claims, site, "network", spec.network, where, project_id)
         return dataclasses.replace(spec, network=network), []
     if isinstance(spec, VolumeSpec) and spec.server is not None:
-        server = await local_ref(store, claims, site, "server", spec.server, "body.spec.server")
+        where = "body.spec.server"
+        server = await local_ref(store, claims, site, "server", spec.server, where, project_id)
         return dataclasses.replace(spec, server=server), []
     return spec, []
 
@@ -315,7 +329,7 @@ async def create(request: web.Request, kind: str) -> web.Response:
     if [r for r in await list_all(store, intent.SITE_OBJECT, same) if r.value.get("desired")]:
         raise Conflict(f"{kind} {body['name']} already exists at site {site['name']}")
     for _ in range(3):  # a dependency placed by a concurrent create: look again
-        spec_ids, deps = await resolve(store, claims, site, kind, spec)
+        spec_ids, deps = await resolve(store, claims, site, kind, spec, project_id)
         meta = Meta(
             id=ids.hub_id(), name=body["name"], project_id=project_id,
             labels=body.get("labels", {}),

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -236,10 +239,14 @@ async def test_site_changes_are_adopted_or_become_conflicts(tmp_path: Path) -> N
         assert held["conflict"] is not None and held["spec"]["mtu"] == 1600
         conflicts = await hub.ok("GET", "/v1/conflicts?state=open", token=token)
         assert [c["id"] for c in conflicts["items"]] == [held["conflict"]]
-        resolved = await hub.ok(
-            "POST", f"/v1/conflicts/{held['conflict']}/resolve", {"keep": "hub"}, token
-        )
+        listed = await atoll(hub, token, "conflict", "list", "--state", "open", "-f", "json")
+        assert [c["id"] for c in json.loads(listed)] == [held["conflict"]]
+        resolved = json.loads(
+            await atoll(hub, token, "conflict", "resolve", held["conflict"], "--keep", "hub",
+                        "-f", "json")
+        )  # fmt: skip
         assert resolved["state"] == "resolved"
+        assert resolved["resolution"]["keep"] == "hub"
         down = await site.intent(3)  # the adopted ones come back, the hub's wins with override
         assert down[f"network/{other['id']}"].override is True
         assert down[f"network/{other['id']}"].object["spec"]["mtu"] == 1600
@@ -249,6 +256,19 @@ async def test_site_changes_are_adopted_or_become_conflicts(tmp_path: Path) -> N
         )
         assert again.status == 409
         await site.close()
+
+
+async def atoll(hub: SyncHub, token: str, *args: str) -> str:
+    """The real CLI against the hub (its output)."""
+    env = {**os.environ, "ATOLL_URL": hub.url, "ATOLL_TOKEN": token,
+           "ATOLL_CA_FILE": str(hub.ca_file), "HOME": str(hub.data_dir.parent)}  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "atoll", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
 
 
 async def _desired(hub: SyncHub, site_id: str, object_id: str) -> Any:
