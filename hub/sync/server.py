@@ -10,7 +10,9 @@
    record), so a newer session supersedes an older one here or in another hub process: the
    older one gets ``error superseded``, and its cleanup, which checks the epoch, changes
    nothing of the new one's;
-4. answers ``welcome`` and runs the session (:class:`.session.Session`).
+4. answers ``welcome`` and runs the session (:class:`.session.Session`) in three tasks:
+   one reads frames and answers pings and acks at once, one records facts in order (at
+   most ``window`` facts frames queued: more is ``error window_exceeded``), one sends intent.
 
 One :class:`atoll.background.Loop` sweeps every ``heartbeat_interval / 2`` seconds (not a
 timer per site): it closes sessions silent for ``dead_after`` (``error dead``), writes each
@@ -176,25 +178,53 @@ class SyncServer:
         return value
 
     async def _run(self, session: Session) -> None:
-        down = asyncio.create_task(session.down(), name=f"sync down {session.site_name}")
+        """Three tasks: read frames (answering pings and acks at once), record facts (in
+        order, at most ``window`` frames queued), send intent. The first to end or fail ends
+        the session; a SessionError from any of them closes it with that error."""
+        facts: asyncio.Queue[frames.Facts] = asyncio.Queue(maxsize=self.limits.window)
+        tasks = [
+            asyncio.create_task(self._read(session, facts), name=f"sync up {session.site_name}"),
+            asyncio.create_task(
+                self._record(session, facts), name=f"sync facts {session.site_name}"
+            ),
+            asyncio.create_task(session.down(), name=f"sync down {session.site_name}"),
+        ]
         try:
-            async for msg in session.ws:
-                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-                    break
-                frame = _frame(msg, self.limits.max_frame)
-                session.last_frame = time.monotonic()
-                session.dirty = True
-                session.frames_in += 1
-                if frame.n != session.frames_in:
-                    raise SessionError("out_of_order", f"frame {frame.n} came where "
-                                       f"{session.frames_in} was due")  # fmt: skip
-                await self._dispatch(session, frame)
-                if down.done():
-                    down.result()  # a failure of the down side ends the session
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # raises what ended it
         finally:
-            down.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await down
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _read(self, session: Session, facts: asyncio.Queue[frames.Facts]) -> None:
+        async for msg in session.ws:
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                break
+            frame = _frame(msg, self.limits.max_frame)
+            session.last_frame = time.monotonic()
+            session.dirty = True
+            session.frames_in += 1
+            if frame.n != session.frames_in:
+                raise SessionError("out_of_order", f"frame {frame.n} came where "
+                                   f"{session.frames_in} was due")  # fmt: skip
+            if isinstance(frame, frames.Facts):
+                _check_order(frame)
+                try:
+                    facts.put_nowait(frame)
+                except asyncio.QueueFull as exc:
+                    raise SessionError("window_exceeded", f"more than {self.limits.window} "
+                                       "facts frames unacknowledged") from exc  # fmt: skip
+            else:
+                await self._dispatch(session, frame)
+
+    async def _record(self, session: Session, facts: asyncio.Queue[frames.Facts]) -> None:
+        while True:
+            frame = await facts.get()
+            await self._facts(session, frame)
 
     async def _dispatch(self, session: Session, frame: frames.Frame) -> None:
         if isinstance(frame, frames.Ping):
@@ -202,8 +232,6 @@ class SyncServer:
         elif isinstance(frame, frames.Ack):
             if frame.revision is not None:
                 await session.acked(frame.revision)
-        elif isinstance(frame, frames.Facts):
-            await self._facts(session, frame)
         elif isinstance(frame, frames.Digest):
             if self.digests is not None and versions.supports(session.version, "digest"):
                 await self.digests.on_digest(session, frame)
@@ -215,9 +243,6 @@ class SyncServer:
             raise SessionError("out_of_order", f"a site does not send {frame.TYPE} frames here")
 
     async def _facts(self, session: Session, frame: frames.Facts) -> None:
-        seqs = [fact.seq for fact in frame.items]
-        if any(b <= a for a, b in itertools.pairwise(seqs)):
-            raise SessionError("out_of_order", "facts in a frame come in increasing seq order")
         done = await record_facts(self.store, session.site, frame.items, session.acked_seq,
                                   iso(self.clock()))  # fmt: skip
         session.acked_seq = done.acked_seq
@@ -238,9 +263,13 @@ class SyncServer:
         figures = session.figures(now)
         batches, session.telemetry = session.telemetry, 0
 
+        taken = False
+
         def write(site: JSON) -> JSON | None:
+            nonlocal taken
             sync = {**site.get("sync", {})}
             if sync.get("session") != session.epoch:
+                taken = True
                 return None  # superseded: the newer session's figures are not ours to touch
             sync.update(figures)
             sync["telemetry_batches"] = int(sync.get("telemetry_batches") or 0) + batches
@@ -255,6 +284,8 @@ class SyncServer:
             await edit_site(self.store, session.site_name, write)
         except NotFound:
             await session.fail("unknown_site", "this site was removed from the registry")
+        if taken and not release:  # a session at another hub process claimed the site
+            await session.fail("superseded", "a newer session of this site took over")
 
     async def sweep(self) -> None:
         dead_after = self.limits.dead_after
@@ -291,6 +322,12 @@ class SyncServer:
 
         with contextlib.suppress(NotFound):
             await edit_site(self.store, name, offline)
+
+
+def _check_order(frame: frames.Facts) -> None:
+    seqs = [fact.seq for fact in frame.items]
+    if any(b <= a for a, b in itertools.pairwise(seqs)):
+        raise SessionError("out_of_order", "facts in a frame come in increasing seq order")
 
 
 def _frame(msg: Any, max_frame: int) -> frames.Frame:

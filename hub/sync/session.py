@@ -110,7 +110,7 @@ class Session:
         sub = self.feed.subscribe(self.site_id)
         try:
             cursor = self.applied_revision
-            if cursor == 0:
+            if cursor == 0 or cursor > await self.store.revision():  # none, or not this store's
                 cursor = await self._snapshot()
             cursor = await self._catch_up(cursor)
             while True:

@@ -29,7 +29,10 @@ from atoll.hub.app import build_app
 from atoll.hub.catalog import images
 from atoll.hub.settings import HubSettings
 from atoll.hub.sites.registry import edit_site
+from atoll.hub.store.base import Store
 from atoll.hub.store.memory import MemoryStore
+from atoll.hub.sync.server import SERVER
+from atoll.hub.sync.session import Session
 from atoll.jsonbody import JSON
 from atoll.sync import codec, frames, versions
 
@@ -58,7 +61,8 @@ class SiteIdentity:
 @dataclass
 class SyncHub:
     url: str
-    store: MemoryStore
+    store: Store
+    app: web.Application
     data_dir: Path
     http: aiohttp.ClientSession
     ca_file: Path
@@ -114,6 +118,10 @@ class SyncHub:
         await edit_site(self.store, name, lambda v: {**v, "cert_serial": serial})
         self.sites[name] = identity
         return identity
+
+    def session(self, site: SiteIdentity) -> Session:
+        """The hub's session of ``site`` (to look at its window)."""
+        return self.app[SERVER].sessions[site.site_id]
 
     async def connect(self, site: SiteIdentity) -> SiteEnd:
         ws = await self.http.ws_connect(self.url + "/v1/sync", ssl=self.client_ssl(site))
@@ -220,11 +228,16 @@ class SiteEnd:
 
 
 @asynccontextmanager
-async def sync_hub(tmp: Path, **overrides: Any) -> AsyncIterator[SyncHub]:
+async def sync_hub(
+    tmp: Path, store: Store | None = None, **overrides: Any
+) -> AsyncIterator[SyncHub]:
+    """A hub on ``tmp/hub`` (made on first use; a second hub on the same folder and store
+    file is the first one restarted) over HTTPS asking for client certificates."""
     data_dir = tmp / "hub"
-    await asyncio.to_thread(bootstrap.init, data_dir, ADMIN_PASSWORD, [])
+    if not data_dir.exists():
+        await asyncio.to_thread(bootstrap.init, data_dir, ADMIN_PASSWORD, [])
     layout = bootstrap.DataDir(data_dir)
-    store = MemoryStore()
+    store = store or MemoryStore()
     await bootstrap.seed_store(store, data_dir)
     settings = HubSettings(
         data_dir=data_dir,
@@ -242,7 +255,7 @@ async def sync_hub(tmp: Path, **overrides: Any) -> AsyncIterator[SyncHub]:
     url = f"https://127.0.0.1:{runner.addresses[0][1]}"
     try:
         async with aiohttp.ClientSession() as http:
-            hub = SyncHub(url, store, data_dir, http, layout.ca_cert)
+            hub = SyncHub(url, store, app, data_dir, http, layout.ca_cert)
             async with http.post(
                 url + "/v1/auth/tokens",
                 json={"user": "admin", "password": ADMIN_PASSWORD},

@@ -14,6 +14,7 @@ import pytest
 
 from atoll import ids
 from atoll.hub.sites import intent
+from atoll.hub.store.sqlite import SQLiteStore
 from atoll.sync import frames
 from tests.hub.sync.synchub import SyncHub, sync_hub
 
@@ -354,3 +355,77 @@ async def test_a_silent_site_goes_offline_and_online_when_it_returns(tmp_path: P
 
 async def _state(hub: SyncHub, state: str) -> bool:
     return bool((await hub.site_record("edge-1"))["state"] == state)
+
+
+async def test_a_site_offline_past_compaction_gets_a_snapshot_without_what_went(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "hub.db", history=5, durable=False)
+    async with sync_hub(tmp_path, store=store) as hub:
+        token = await project_member(hub)
+        edge = await hub.add_site("edge-1")
+        one = await network(hub, "edge-1", "one", token)
+        site = await hub.connect(edge)
+        await site.hello()
+        await site.intent(1)
+        await site.close()
+        await hub.ok("DELETE", f"/v1/sites/edge-1/networks/{one['id']}", token=token)
+        kept = [await network(hub, "edge-1", f"n{i}", token) for i in range(6)]  # past history
+        site = await hub.connect(edge)
+        await site.hello(applied_revision=one["hub_revision"])
+        names: set[str] = set()
+        async with asyncio.timeout(10):
+            while True:
+                frame = await site.recv()
+                if isinstance(frame, frames.Snapshot):
+                    names |= {item.id for item in frame.items}
+                    await site.send(frames.Ack(v=1, revision=frame.revision))
+                    if frame.last:
+                        break
+        assert names == {n["id"] for n in kept}  # the delete is not lost: one is not named
+        await site.close()
+
+
+async def test_a_slow_site_does_not_stall_others(tmp_path: Path) -> None:
+    async with sync_hub(tmp_path, sync_window=2) as hub:
+        token = await project_member(hub)
+        slow_id, quick_id = await hub.add_site("slow"), await hub.add_site("quick")
+        slow = await hub.connect(slow_id)
+        await slow.hello()
+        placed = [await network(hub, "slow", f"n{i}", token) for i in range(6)]
+        await eventually(lambda: _window_full(hub, slow_id))
+        quick = await hub.connect(quick_id)
+        await quick.hello()
+        mine = await network(hub, "quick", "q", token)
+        assert set(await quick.intent(1)) == {f"network/{mine['id']}"}
+        assert len(hub.session(slow_id).outstanding) <= 2  # the slow one never got more
+        seen = await slow.intent(6)  # it acks now, and gets the rest
+        assert set(seen) == {f"network/{p['id']}" for p in placed}
+        await slow.close()
+        await quick.close()
+
+
+async def _window_full(hub: SyncHub, site: Any) -> bool:
+    return len(hub.session(site).outstanding) == 2
+
+
+async def test_a_restarted_hub_resumes_where_the_site_left(tmp_path: Path) -> None:
+    async with sync_hub(tmp_path, store=SQLiteStore(tmp_path / "hub.db", durable=False)) as hub:
+        token = await project_member(hub)
+        edge = await hub.add_site("edge-1")
+        one = await network(hub, "edge-1", "one", token)
+        site = await hub.connect(edge)
+        await site.hello()
+        await site.intent(1)
+        event = {"kind": "network", "id": one["id"], "reason": "created"}
+        await site.send(frames.Facts(v=1, items=(frames.Fact(seq=1, type="event", body=event),)))
+        assert (await site.until(frames.Ack)).seq == 1
+    async with sync_hub(tmp_path, store=SQLiteStore(tmp_path / "hub.db", durable=False)) as hub:
+        assert await site.closed_with() in ("shutdown", "closed-without-error")
+        two = await network(hub, "edge-1", "two", token)
+        site = await hub.connect(edge)
+        welcome = await site.hello(applied_revision=one["hub_revision"], sent_seq=1)
+        assert isinstance(welcome, frames.Welcome) and welcome.acked_seq == 1
+        frame = await site.until(frames.Changes)
+        assert [(c.id, c.op) for c in frame.items] == [(two["id"], "put")]
+        await site.close()
