@@ -16,12 +16,14 @@
 
 One :class:`atoll.background.Loop` sweeps every ``heartbeat_interval / 2`` seconds (not a
 timer per site): it closes sessions silent for ``dead_after`` (``error dead``), writes each
-session's figures to its site record when they changed (and its ``last_heard`` at least
-every ``dead_after / 4``), and marks ``offline`` every online site whose session is gone or
-whose last frame is older than ``dead_after`` (a hub process that died leaves no one else
-to do it). A frame that does not decode, comes out of order or is too large closes only
-that connection with an ``error`` frame carrying the :class:`atoll.sync.codec.FrameError`
-code.
+session's figures to its site record when acks or facts changed them (and its
+``last_heard`` at least every ``dead_after / 3``; pings alone write nothing), and marks
+``offline`` every online site not heard for ``dead_after`` by any hub process (a session
+that ended, or a hub process that died, leaves no one else to do it). A site that
+reconnects within ``dead_after`` never shows offline.
+
+A frame that does not decode, comes out of order or is too large closes only that
+connection with an ``error`` frame carrying the :class:`atoll.sync.codec.FrameError` code.
 
 Anti-entropy (protocol version 2) plugs in through :attr:`SyncServer.digests`, an object
 with ``async def on_digest(session, frame)``; without one, digest frames are ignored.
@@ -94,6 +96,8 @@ class SyncServer:
         peer = await site_peer(request, self.store)
         if peer is None:
             raise Unauthenticated("/v1/sync needs a site certificate (join the site first)")
+        # aiohttp drops a message over its limit with a bare close; up to twice max_frame the
+        # codec refuses it instead, with an error frame the site can log
         ws = web.WebSocketResponse(
             compress=False, max_msg_size=2 * self.limits.max_frame, autoping=True
         )
@@ -205,8 +209,7 @@ class SyncServer:
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                 break
             frame = _frame(msg, self.limits.max_frame)
-            session.last_frame = time.monotonic()
-            session.dirty = True
+            session.last_frame = time.monotonic()  # last_heard is written by the sweep
             session.frames_in += 1
             if frame.n != session.frames_in:
                 raise SessionError("out_of_order", f"frame {frame.n} came where "
@@ -248,6 +251,7 @@ class SyncServer:
         session.acked_seq = done.acked_seq
         session.sent_seq = max(session.sent_seq, done.acked_seq)
         session.telemetry += done.telemetry
+        session.dirty = True
         await session.send(frames.Ack(v=session.version, seq=session.acked_seq))
 
     async def _release(self, session: Session) -> None:
@@ -293,35 +297,33 @@ class SyncServer:
         for session in list(self.sessions.values()):
             if now_m - session.last_frame > dead_after:
                 await session.fail("dead", f"nothing heard for {dead_after:g} s")
-            elif session.dirty or now_m - session.flushed_at > dead_after / 4:
+            elif session.dirty or now_m - session.flushed_at > dead_after / 3:
                 await self._flush(session)
         now = self.clock()
         for record in await list_all(self.store, SITE_KIND, {"state": "online"}):
             sync = record.value.get("sync") or {}
-            heard = sync.get("last_heard")
             mine = self.sessions.get(str(record.value.get("id")))
             if mine is not None and mine.epoch == sync.get("session"):
                 continue
-            stale = not isinstance(heard, int | float) or now - heard > dead_after
-            if sync.get("session") is None or stale:
-                await self._offline(record.key, sync.get("session"), dead_after)
+            if _silent(sync, now, dead_after):
+                await self._offline(record.key, now, dead_after)
 
-    async def _offline(self, name: str, epoch: str | None, dead_after: float) -> None:
-        now = self.clock()
-
+    async def _offline(self, name: str, now: float, dead_after: float) -> None:
         def offline(site: JSON) -> JSON | None:
             sync = site.get("sync") or {}
-            heard = sync.get("last_heard")
-            fresh = isinstance(heard, int | float) and now - heard <= dead_after
-            if site["state"] != "online" or sync.get("session") != epoch:
+            if site["state"] != "online" or not _silent(sync, now, dead_after):
                 return None  # changed meanwhile (a new session claimed it)
-            if sync.get("session") is not None and fresh:
-                return None
             log.info("site %s is offline: nothing heard for %g s", name, dead_after)
             return {**site, "state": "offline", "sync": {**sync, "session": None}}
 
         with contextlib.suppress(NotFound):
             await edit_site(self.store, name, offline)
+
+
+def _silent(sync: JSON, now: float, dead_after: float) -> bool:
+    """Nothing heard from the site for ``dead_after`` (by any hub process's session)."""
+    heard = sync.get("last_heard")
+    return not isinstance(heard, int | float) or now - heard > dead_after
 
 
 def _check_order(frame: frames.Facts) -> None:

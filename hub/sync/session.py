@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import msgpack
 from aiohttp import web
 
+from atoll.errors import NotFound
 from atoll.hub.sites import intent
 from atoll.hub.store.base import Change, Compacted, Store
 from atoll.hub.store.query import list_all
@@ -186,7 +187,7 @@ class Session:
     async def _held(self, key: str, conflict_id: str, revision: int) -> frames.Change | None:
         try:
             conflict = (await self.store.get(intent.CONFLICT, conflict_id)).value
-        except Exception:
+        except NotFound:
             return None
         site_side = conflict.get("site_desired")
         if site_side is None:
