@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from atoll import ids
 from atoll.hub.sites import intent
 from atoll.hub.store.sqlite import SQLiteStore
-from atoll.sync import frames
+from atoll.sync import codec, frames
 from tests.hub.sync.synchub import SyncHub, sync_hub
 
 pytestmark = pytest.mark.integration
@@ -429,3 +430,41 @@ async def test_a_restarted_hub_resumes_where_the_site_left(tmp_path: Path) -> No
         frame = await site.until(frames.Changes)
         assert [(c.id, c.op) for c in frame.items] == [(two["id"], "put")]
         await site.close()
+
+
+async def test_mutated_frames_close_only_their_own_connection(tmp_path: Path) -> None:
+    """Valid frames with bytes flipped, cut or padded: each connection ends with an error
+    frame or goes on (a mutation may still be a valid frame); another site is unaffected."""
+    async with sync_hub(tmp_path) as hub:
+        victim, bystander = await hub.add_site("edge-1"), await hub.add_site("edge-2")
+        other = await hub.connect(bystander)
+        await other.hello()
+        body = status(ids.hub_id(), 1)
+        good = codec.encode(
+            frames.Facts(v=1, n=2, items=(frames.Fact(seq=1, type="status", body=body),))
+        )
+        rng = random.Random(11)
+        codes: set[str] = set()
+        for round_ in range(24):
+            data = bytearray(good)
+            if round_ % 3 == 0:
+                data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+            elif round_ % 3 == 1:
+                data = data[: rng.randrange(1, len(data))]
+            else:
+                data += rng.randbytes(rng.randrange(1, 16))
+            site = await hub.connect(victim)
+            await site.hello()
+            await site.send_raw(bytes(data))  # numbered 2 inside
+            site.n = 2
+            await site.send(frames.Ping(v=1))
+            frame = await site.recv()
+            while not isinstance(frame, frames.Error | frames.Ack | frames.Pong):
+                frame = await site.recv()
+            codes.add(frame.code if isinstance(frame, frames.Error) else frame.TYPE)
+            await site.close()
+            await other.send(frames.Ping(v=1))
+            assert isinstance(await other.until(frames.Pong), frames.Pong)
+        assert "bad_frame" in codes  # most mutations are refused by the codec
+        assert codes <= {"bad_frame", "out_of_order", "ack", "pong"}, codes
+        await other.close()
