@@ -8,6 +8,8 @@ once: a resent fact finds it and changes nothing) together with its effect:
   origin ``site`` (it goes back down with a hub revision; the site sees its own spec);
 - ``update``/``action`` (with a desired object) or ``delete`` of an object whose hub revision
   is still the operation's ``base_hub_revision`` (or whose spec already matches): adopted;
+  a site-made object the hub adopted and never changed counts as unchanged whatever the
+  base (the site may change or delete it before the hub's copy reaches it);
 - anything else: a ``conflict`` object, and the ``site_object`` is marked with its id, so
   the hub holds its intent (does not send it) until :func:`resolve` decides.
 
@@ -105,6 +107,8 @@ async def _decide(
     current = await _get(store, intent.SITE_OBJECT, key)
     if current is not None and current.value.get("desired") is None:
         current = None  # a tombstone: the hub has no intent for it
+    if base is None and current is not None and _adopted_as_is(current):
+        base = current.revision  # the site changes what it made before it saw the hub's copy
     if op == "action" and desired is None:
         return "recorded", []
     if op == "create" and current is None and desired is not None:
@@ -124,6 +128,11 @@ async def _decide(
             return "adopted", [Delete(intent.SITE_OBJECT, key, current.revision)]
     return "conflict", await _conflict(store, site, seq, op, kind, object_id, base, desired,
                                        current, now)  # fmt: skip
+
+
+def _adopted_as_is(record: Record) -> bool:
+    """A site-made object the hub adopted and has not changed since."""
+    return bool(record.value.get("origin") == "site" and record.revision == record.created_revision)
 
 
 def _as(desired: Desired, origin: Literal["hub", "site"]) -> Desired:

@@ -232,6 +232,8 @@ class SyncServer:
     async def _dispatch(self, session: Session, frame: frames.Frame) -> None:
         if isinstance(frame, frames.Ping):
             await session.send(frames.Pong(v=session.version))
+        elif isinstance(frame, frames.Pong):
+            pass  # the hub sends no pings today; a pong is harmless
         elif isinstance(frame, frames.Ack):
             if frame.revision is not None:
                 await session.acked(frame.revision)

@@ -150,3 +150,28 @@ async def test_keep_site_adopts_the_sites_version_of_a_conflict(api: Api) -> Non
     kept = await api.ok("GET", f"/v1/sites/edge-1/networks/{net['id']}", alice)
     assert kept["spec"]["mtu"] == 9000 and kept["conflict"] is None
     assert (await api.call("POST", resolve, alice, {"keep": "hub"}))[0] == 409
+
+
+async def test_what_a_site_made_and_removed_offline_is_adopted_then_removed(api: Api) -> None:
+    alice, _, _ = await setting(api)
+    site = (await api.store.get("site", "edge-1")).value
+    project_id = (await api.store.get("project", "a")).value["id"]
+    local_id = ids.site_id(ids.site_tag("edge-1"))
+    desired = {"kind": "network", "meta": {"id": local_id, "name": "local",
+               "project_id": project_id}, "spec": {}, "origin": "site"}  # fmt: skip
+    now = "2030-01-01T00:00:00Z"
+
+    def op(kind: str, body: Any) -> Any:
+        return {"op": kind, "kind": "network", "id": local_id, "base_hub_revision": None,
+                "desired": body, "at": now, "actor": "fe"}  # fmt: skip
+
+    assert await operations.record_operation(api.store, site, 1, op("create", desired), now) == (
+        "adopted"
+    )
+    adopted = await api.ok("GET", f"/v1/sites/edge-1/networks/{local_id}", alice)
+    assert adopted["origin"] == "site" and adopted["conflict"] is None
+    assert await operations.record_operation(api.store, site, 2, op("delete", None), now) == (
+        "adopted"
+    )
+    assert (await api.call("GET", f"/v1/sites/edge-1/networks/{local_id}", alice))[0] == 404
+    assert (await api.ok("GET", "/v1/conflicts", alice))["items"] == []
