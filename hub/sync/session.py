@@ -1,10 +1,11 @@
 """One site's sync session on the hub, after the hello (PROTOCOL.md "Session").
 
-Two tasks per session: the handler's own reads the site's frames (acks, facts, pings) and
-answers at once; :meth:`Session.down` sends intent (a snapshot, or the changes since the
-site's revision from the store's history, then live changes from the :mod:`.feed`) with at
-most ``window`` unacknowledged data frames. Frames go out through one lock that numbers them
-(``n``), so a pong waits for at most one frame, never for the window.
+The server (:mod:`.server`) runs three tasks per session: one reads the site's frames and
+answers pings and acks at once, one records facts, and :meth:`Session.down` sends intent (a
+snapshot, or the changes since the site's revision from the store's history, then live
+changes from the :mod:`.feed`) with at most ``window`` unacknowledged data frames
+(:class:`atoll.sync.window.Window`, marked by revision). Frames go out through one lock that
+numbers them (``n``), so a pong waits for at most one frame, never for the window.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections import deque
 from typing import TYPE_CHECKING
 
 import msgpack
@@ -26,6 +26,7 @@ from atoll.hub.store.base import Change, Compacted, Store
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 from atoll.sync import codec, frames
+from atoll.sync.window import Window
 
 if TYPE_CHECKING:
     from atoll.hub.sync.feed import Feed
@@ -74,14 +75,15 @@ class Session:
         self.frames_in = 1  # the hello
         self.frames_out = 0
         self.telemetry = 0
-        self.outstanding: deque[tuple[int, int]] = deque()  # (revision, items) unacked
+        # data frames out and unacked, marked by revision, each holding its item count
+        self.window = Window[int](limits.window, acked=applied_revision)
         self.queued = 0
         self.dirty = True
         self.flushed_at = 0.0
         self.closing: str | None = None
         self._send_lock = asyncio.Lock()
-        self._acked = asyncio.Condition()
-        self._sent_revision = applied_revision
+        self._room = asyncio.Event()  # an ack settled frames: the window may have room
+        self._sent_revision = applied_revision  # the highest revision a frame has said
 
     # -- sending ---------------------------------------------------------------------------
     async def send(self, frame: frames.Frame) -> None:
@@ -103,7 +105,7 @@ class Session:
 
     @property
     def pending_changes(self) -> int:
-        return sum(items for _, items in self.outstanding) + self.queued
+        return sum(self.window.unacked()) + self.queued
 
     # -- down ------------------------------------------------------------------------------
     async def down(self) -> None:
@@ -111,7 +113,11 @@ class Session:
         sub = self.feed.subscribe(self.site_id)
         try:
             cursor = self.applied_revision
-            if cursor == 0 or cursor > await self.store.revision():  # none, or not this store's
+            if cursor > await self.store.revision():  # not this store's history: start over
+                self.window = Window[int](self.limits.window)
+                self._sent_revision = 0
+                cursor = await self._snapshot()
+            elif cursor == 0:
                 cursor = await self._snapshot()
             cursor = await self._catch_up(cursor)
             while True:
@@ -213,21 +219,24 @@ class Session:
             size += cost
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
-            at = revision if (last or snapshot) else part[-1].revision
-            await self._window_open()
+            # A frame says the site is at `at` once it has it: all of every revision up to
+            # there. A part ends before the next part's first revision (one etcd commit is
+            # one revision with several writes, and may straddle two parts).
+            at = revision if (last or snapshot) else parts[index + 1][0].revision - 1
+            while self.window.full:
+                self._room.clear()
+                await self._room.wait()
             frame: frames.Frame
             if snapshot:
                 frame = frames.Snapshot(v=self.version, revision=at, items=tuple(part), last=last)
             else:
                 frame = frames.Changes(v=self.version, revision=at, items=tuple(part))
-            self.outstanding.append((at, len(part)))
+            # a snapshot's parts share its revision: its last part holds the window for all
+            if at > self.window.last and (last or not snapshot):
+                self.window.sent(at, len(part))
             self._sent_revision = max(self._sent_revision, at)
             self.dirty = True
             await self.send(frame)
-
-    async def _window_open(self) -> None:
-        async with self._acked:
-            await self._acked.wait_for(lambda: len(self.outstanding) < self.limits.window)
 
     # -- up --------------------------------------------------------------------------------
     async def acked(self, revision: int) -> None:
@@ -235,12 +244,10 @@ class Session:
         if revision > self._sent_revision:
             raise SessionError("out_of_order", f"ack of revision {revision}, beyond what was "
                                f"sent ({self._sent_revision})")  # fmt: skip
-        async with self._acked:
-            while self.outstanding and self.outstanding[0][0] <= revision:
-                self.outstanding.popleft()
-            self.acked_revision = max(self.acked_revision, revision)
-            self.dirty = True
-            self._acked.notify_all()
+        self.window.ack(min(revision, self.window.last))  # a snapshot part may say more
+        self.acked_revision = max(self.acked_revision, revision)
+        self.dirty = True
+        self._room.set()
 
     def figures(self, now: float) -> JSON:
         """The site record's ``sync`` figures this session knows."""
