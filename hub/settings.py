@@ -54,6 +54,8 @@ class HubSettings:
     sync_window: int = 8
     sync_max_frame: int = 1024 * 1024
     sync_queue: int = 1000
+    # anti-entropy (protocol version 2): a digest check of each idle site this often; 0: off
+    sync_digest_interval: float = 300.0
 
     @property
     def ca_cert(self) -> Path:

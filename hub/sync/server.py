@@ -25,8 +25,8 @@ reconnects within ``dead_after`` never shows offline.
 A frame that does not decode, comes out of order or is too large closes only that
 connection with an ``error`` frame carrying the :class:`atoll.sync.codec.FrameError` code.
 
-Anti-entropy (protocol version 2) plugs in through :attr:`SyncServer.digests`, an object
-with ``async def on_digest(session, frame)``; without one, digest frames are ignored.
+Anti-entropy (protocol version 2, :mod:`.antientropy`) runs in a session's down task every
+``sync_digest_interval`` seconds; the reader hands it the site's digest replies.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import itertools
 import logging
 import secrets
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -57,10 +57,6 @@ from atoll.sync import codec, frames, versions
 log = logging.getLogger(__name__)
 
 
-class Digests(Protocol):
-    async def on_digest(self, session: Session, frame: frames.Digest) -> None: ...
-
-
 class SyncServer:
     def __init__(self, settings: HubSettings, store: Store, clock: Any = time.time) -> None:
         self.store = store
@@ -70,10 +66,10 @@ class SyncServer:
             dead_after=settings.sync_dead_after,
             window=settings.sync_window,
             max_frame=settings.sync_max_frame,
+            digest_interval=settings.sync_digest_interval,
         )
         self.feed = Feed(store, settings.sync_queue)
         self.sessions: dict[str, Session] = {}
-        self.digests: Digests | None = None
         self.sweeper = Loop(
             "sync liveness sweep",
             self.sweep,
@@ -238,8 +234,12 @@ class SyncServer:
             if frame.revision is not None:
                 await session.acked(frame.revision)
         elif isinstance(frame, frames.Digest):
-            if self.digests is not None and versions.supports(session.version, "digest"):
-                await self.digests.on_digest(session, frame)
+            if not (frame.reply and versions.supports(session.version, "digest")):
+                raise SessionError("out_of_order", "the hub opens digest rounds; a site replies")
+            try:
+                session.digest_replies.put_nowait(frame)
+            except asyncio.QueueFull as exc:
+                raise SessionError("window_exceeded", "too many digest replies") from exc
         elif isinstance(frame, frames.Error):
             log.info("site %s closed its session: %s: %s", session.site_name, frame.code,
                      frame.message)  # fmt: skip
@@ -268,6 +268,7 @@ class SyncServer:
         now = self.clock()
         figures = session.figures(now)
         batches, session.telemetry = session.telemetry, 0
+        repairs, session.repairs = session.repairs, 0
 
         taken = False
 
@@ -279,6 +280,7 @@ class SyncServer:
                 return None  # superseded: the newer session's figures are not ours to touch
             sync.update(figures)
             sync["telemetry_batches"] = int(sync.get("telemetry_batches") or 0) + batches
+            sync["repairs"] = int(sync.get("repairs") or 0) + repairs
             sync["last_sync"] = iso(figures["last_heard"])
             if release:
                 sync["session"] = None

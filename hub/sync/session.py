@@ -24,12 +24,13 @@ from atoll.errors import NotFound
 from atoll.hub.sites import intent
 from atoll.hub.store.base import Change, Compacted, Store
 from atoll.hub.store.query import list_all
+from atoll.hub.sync import antientropy
 from atoll.jsonbody import JSON
-from atoll.sync import codec, frames
+from atoll.sync import codec, digest, frames, versions
 from atoll.sync.window import Window
 
 if TYPE_CHECKING:
-    from atoll.hub.sync.feed import Feed
+    from atoll.hub.sync.feed import Feed, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Limits:
     dead_after: float
     window: int
     max_frame: int
+    digest_interval: float = 0.0  # seconds between anti-entropy checks; 0: none
 
 
 class Session:
@@ -75,6 +77,9 @@ class Session:
         self.frames_in = 1  # the hello
         self.frames_out = 0
         self.telemetry = 0
+        self.repairs = 0  # repairs sent since the figures were last written
+        self.digest_replies: asyncio.Queue[frames.Digest] = asyncio.Queue(maxsize=64)
+        self.next_check = time.monotonic() + limits.digest_interval
         # data frames out and unacked, marked by revision, each holding its item count
         self.window = Window[int](limits.window, acked=applied_revision)
         self.queued = 0
@@ -132,7 +137,10 @@ class Session:
                     cursor = live[-1].revision
                     self.queued = 0
                     continue
-                await sub.news.wait()
+                if self._check_due():
+                    await self._check()
+                    continue
+                await self._idle(sub)
         finally:
             self.feed.unsubscribe(self.site_id, sub)
 
@@ -203,10 +211,11 @@ class Session:
                              object={**site_side, "hub_revision": revision})  # fmt: skip
 
     async def _send_frames(
-        self, items: list[frames.Change], revision: int, *, snapshot: bool
+        self, items: list[frames.Change], revision: int, *, snapshot: bool, shared: bool = False
     ) -> None:
         """``items`` in frames under the frame size and the window; the last one says
-        ``revision`` (a snapshot's parts all do, the last with ``last``)."""
+        ``revision`` (a snapshot's parts all do, the last with ``last``; so do all parts
+        when ``shared``: repairs, whose items are in no revision order)."""
         budget = self.limits.max_frame // 2
         parts: list[list[frames.Change]] = [[]]
         size = 0
@@ -222,7 +231,7 @@ class Session:
             # A frame says the site is at `at` once it has it: all of every revision up to
             # there. A part ends before the next part's first revision (one etcd commit is
             # one revision with several writes, and may straddle two parts).
-            at = revision if (last or snapshot) else parts[index + 1][0].revision - 1
+            at = revision if (last or snapshot or shared) else parts[index + 1][0].revision - 1
             while self.window.full:
                 self._room.clear()
                 await self._room.wait()
@@ -237,6 +246,62 @@ class Session:
             self._sent_revision = max(self._sent_revision, at)
             self.dirty = True
             await self.send(frame)
+
+    # -- anti-entropy ----------------------------------------------------------------------
+    def _check_due(self) -> bool:
+        return (
+            self.limits.digest_interval > 0
+            and versions.supports(self.version, "digest")
+            and self.window.in_flight == 0
+            and time.monotonic() >= self.next_check
+        )
+
+    async def _idle(self, sub: Subscription) -> None:
+        """Until the feed has news for this site, or the next check is due."""
+        wait = None
+        if self.limits.digest_interval > 0 and versions.supports(self.version, "digest"):
+            wait = max(self.next_check - time.monotonic(), 0.0)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await sub.news.wait()
+
+    async def _check(self) -> None:
+        """One digest check and the repairs it calls for (:mod:`.antientropy`)."""
+        self.next_check = time.monotonic() + self.limits.digest_interval
+        items, records = await antientropy.hub_items(self.store, self.site_id)
+        while not self.digest_replies.empty():  # a late reply to an earlier check
+            self.digest_replies.get_nowait()
+        rec = digest.Reconciler(items)
+        requests = rec.start()
+        try:
+            while requests:
+                for ranges in requests:
+                    await self.send(frames.Digest(v=self.version, round=rec.round, ranges=ranges))
+                requests = await antientropy.replies_for(
+                    self.digest_replies, rec, self.limits.dead_after
+                )
+        except digest.DigestError as exc:
+            raise SessionError(exc.code, str(exc)) from exc
+        except TimeoutError as exc:
+            raise SessionError("dead", "no digest reply within dead_after") from exc
+        found = antientropy.plan(rec.differences, records)
+        at = max(self._sent_revision, 1)
+        repairs = [
+            frames.Change(revision=r.revision, op="put", kind=r.value["kind"], id=r.value["id"],
+                          object=intent.desired_wire(r), override=bool(r.value.get("override")),
+                          repair=True)
+            for r in found.puts
+        ] + [
+            frames.Change(revision=at, op="delete", kind=kind, id=object_id, repair=True)
+            for kind, object_id in map(digest.parse_key, found.deletes)
+        ]  # fmt: skip
+        if repairs:
+            for item in repairs:
+                log.info("site %s: anti-entropy repairs %s %s %s", self.site_name, item.op,
+                         item.kind, item.id)  # fmt: skip
+            await self._send_frames(repairs, self._sent_revision, snapshot=False, shared=True)
+            self.repairs += len(repairs)
+            self.dirty = True
 
     # -- up --------------------------------------------------------------------------------
     async def acked(self, revision: int) -> None:

@@ -16,7 +16,7 @@ import pytest
 from atoll import ids
 from atoll.hub.sites import intent
 from atoll.hub.store.sqlite import SQLiteStore
-from atoll.sync import codec, frames
+from atoll.sync import codec, digest, frames
 from tests.hub.sync.synchub import SyncHub, sync_hub
 
 pytestmark = pytest.mark.integration
@@ -468,3 +468,41 @@ async def test_mutated_frames_close_only_their_own_connection(tmp_path: Path) ->
         assert "bad_frame" in codes  # most mutations are refused by the codec
         assert codes <= {"bad_frame", "out_of_order", "ack", "pong"}, codes
         await other.close()
+
+
+async def test_anti_entropy_repairs_what_a_site_lost_or_kept_by_mistake(tmp_path: Path) -> None:
+    async with sync_hub(tmp_path, sync_digest_interval=0.3) as hub:
+        token = await project_member(hub)
+        edge = await hub.add_site("edge-1")
+        kept = await network(hub, "edge-1", "kept", token)
+        lost = await network(hub, "edge-1", "lost", token)
+        site = await hub.connect(edge)
+        await site.hello()
+        await site.intent(2)
+        phantom = digest.key_of("network", ids.hub_id())  # a delete the site never applied
+        mine = digest.Items([(digest.key_of("network", kept["id"]), kept["hub_revision"]),
+                             (phantom, 3)])  # fmt: skip
+        repairs: list[frames.Change] = []
+        async with asyncio.timeout(15):
+            while not repairs:
+                frame = await site.recv()
+                if isinstance(frame, frames.Digest):
+                    answer = digest.respond(mine, frame.ranges)
+                    await site.send(
+                        frames.Digest(v=2, round=frame.round, reply=True, ranges=answer)
+                    )
+                elif isinstance(frame, frames.Changes):
+                    repairs = [item for item in frame.items if item.repair]
+                    await site.send(frames.Ack(v=2, revision=frame.revision))
+        found = {(c.op, digest.key_of(c.kind, c.id)) for c in repairs}
+        assert found == {("put", digest.key_of("network", lost["id"])), ("delete", phantom)}
+        put = next(c for c in repairs if c.op == "put")
+        assert put.object["hub_revision"] == lost["hub_revision"] == put.revision
+        record = await eventually(lambda: _repairs(hub, 2))
+        assert record["sync"]["repairs"] == 2
+        await site.close()
+
+
+async def _repairs(hub: SyncHub, count: int) -> Any:
+    record = await hub.site_record("edge-1")
+    return record if record["sync"]["repairs"] >= count else None
