@@ -2,7 +2,8 @@
 
 Every ``digest_interval`` seconds, when a session is idle (everything sent is acknowledged),
 its down task (:meth:`atoll.hub.sync.session.Session.down`) runs one check: the hub's items
-are the site's hub-origin objects (key ``<kind>/<id>``, their hub revision), the
+are the objects it has intent for at the site (key ``<kind>/<id>``, their hub revision;
+hub-origin ones and the site-made ones it adopted), the
 :class:`atoll.sync.digest.Reconciler` finds the keys that differ in a few digest rounds
 (the site answers each with :func:`atoll.sync.digest.respond`), and each difference is
 repaired with a ``changes`` frame whose items carry ``repair=true``: the hub's object (a
@@ -39,18 +40,23 @@ class Plan:
 
 
 async def hub_items(store: Store, site_id: str) -> tuple[digest.Items, dict[str, Record]]:
-    """The hub's items for a site and its records by key, held objects left out."""
-    records: dict[str, Record] = {}
-    for record in await list_all(store, intent.SITE_OBJECT, {"site_id": site_id}):
-        value = record.value
-        if value.get("desired") is None or value.get("origin") != "hub":
-            continue
-        records[digest.key_of(value["kind"], value["id"])] = record
-    pairs = [(k, r.revision) for k, r in records.items() if not r.value.get("conflict")]
+    """The hub's items for a site (every object it has intent for, adopted ones too, held
+    ones left out) and all its records by key (tombstones and held ones too)."""
+    records = {
+        digest.key_of(r.value["kind"], r.value["id"]): r
+        for r in await list_all(store, intent.SITE_OBJECT, {"site_id": site_id})
+    }
+    pairs = [
+        (key, r.revision)
+        for key, r in records.items()
+        if r.value.get("desired") is not None and not r.value.get("conflict")
+    ]
     return digest.Items(pairs), records
 
 
 def plan(found: tuple[digest.Difference, ...], records: dict[str, Record]) -> Plan:
+    """Put what the hub has; delete only what the hub has no intent for at all (never an
+    object it holds, nor one it knows under another rule)."""
     puts: list[Record] = []
     deletes: list[str] = []
     for difference in found:
@@ -59,7 +65,7 @@ def plan(found: tuple[digest.Difference, ...], records: dict[str, Record]) -> Pl
             continue  # held: the site's version stands until the conflict is resolved
         if difference.hub is not None and record is not None:
             puts.append(record)
-        elif difference.hub is None and record is None:
+        elif record is None or record.value.get("desired") is None:
             deletes.append(difference.key)
     return Plan(puts, deletes)
 

@@ -15,7 +15,9 @@ import pytest
 
 from atoll import ids
 from atoll.hub.sites import intent
+from atoll.hub.store.base import Record
 from atoll.hub.store.sqlite import SQLiteStore
+from atoll.hub.sync import antientropy
 from atoll.sync import codec, digest, frames
 from tests.hub.sync.synchub import SyncHub, sync_hub
 
@@ -506,3 +508,26 @@ async def test_anti_entropy_repairs_what_a_site_lost_or_kept_by_mistake(tmp_path
 async def _repairs(hub: SyncHub, count: int) -> Any:
     record = await hub.site_record("edge-1")
     return record if record["sync"]["repairs"] >= count else None
+
+
+def test_repairs_never_touch_what_a_conflict_holds() -> None:
+    def record(key: str, revision: int, **value: Any) -> Record:
+        base = {"kind": "network", "id": key.split("/")[1], "desired": {"spec": {}}}
+        return Record("site_object", f"s/{key}", {**base, **value}, revision, 1)
+
+    held, tomb, kept = (digest.key_of("network", ids.hub_id()) for _ in range(3))
+    records = {
+        held: record(held, 9, conflict=ids.hub_id()),
+        tomb: record(tomb, 8, desired=None),
+        kept: record(kept, 7, origin="site"),
+    }
+    stray = digest.key_of("network", ids.hub_id())
+    found = (
+        digest.Difference(held, None, 4),  # held: left out of the hub's items, never repaired
+        digest.Difference(tomb, None, 2),  # the hub deleted it
+        digest.Difference(kept, 7, 5),  # adopted, and newer at the hub
+        digest.Difference(stray, None, 1),  # the hub never had it
+    )
+    repairs = antientropy.plan(found, records)
+    assert [r.revision for r in repairs.puts] == [7]
+    assert sorted(repairs.deletes) == sorted([tomb, stray])
