@@ -353,6 +353,9 @@ async def test_a_silent_site_goes_offline_and_online_when_it_returns(tmp_path: P
         await eventually(lambda: _state(hub, "online"))
         listed = await hub.ok("GET", "/v1/sites")
         assert listed["items"][0]["sync"]["sessions"] == 2
+        table = (await atoll(hub, hub.admin_token, "site", "list")).splitlines()
+        assert "OUTBOX" in table[0] and "SESSIONS" in table[0]
+        assert table[-1].split()[0] == "edge-1" and table[-1].split()[-1] == "2"
         await site.close()
 
 
