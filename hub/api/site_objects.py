@@ -66,6 +66,7 @@ from atoll.resources import (
     SubnetSpec,
     VolumeSpec,
 )
+from atoll.resources.fields import schema as model_schema
 from atoll.resources.model import NAME, NAME_HINT
 from atoll.tokens import Claims
 
@@ -114,6 +115,34 @@ SPEC_RULES = {
 }
 REBOOT = Shape("ServerReboot", {"hard": Field("boolean", description="power-cycle")})
 EMPTY = Shape("ServerAction", {})
+
+
+# spec fields the site fills in, or that only the server actions change: refused in a create
+NOT_SETTABLE: dict[str, tuple[str, ...]] = {
+    "server": ("ports", "vcpus", "ram_mb", "reboots", "reboot_hard", "rebuilds"),
+    "network": (),
+    "subnet": (),
+    "volume": ("snapshots",),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateBody:
+    """What the OpenAPI document shows for a create: :func:`create_shape` with ``spec`` as
+    the JSON Schema of the kind's typed model (:func:`atoll.resources.fields.schema`)."""
+
+    kind: str
+
+    @property
+    def name(self) -> str:
+        return create_shape(self.kind).name
+
+    def schema(self) -> JSON:
+        out = create_shape(self.kind).schema()
+        spec = model_schema(SPECS[self.kind], leave_out=NOT_SETTABLE[self.kind])
+        spec["description"] = SPEC_RULES[self.kind]
+        out["properties"]["spec"] = spec
+        return out
 
 
 def create_shape(kind: str) -> Shape:
@@ -323,6 +352,11 @@ async def create(request: web.Request, kind: str) -> web.Response:
     site = await site_record(store, path_name(request, "site"))
     body = await read_body(request, create_shape(kind))
     spec_model = SPECS[kind]
+    fixed = [k for k in NOT_SETTABLE[kind] if k in body["spec"]]
+    if fixed:
+        raise InvalidInput(f"the {kind} spec sets what it may not",
+                           [Problem(f"body.spec.{k}", "is set by the site or an action, not "
+                                    "by a create") for k in fixed])  # fmt: skip
     spec = spec_model.from_wire(body["spec"], where="body.spec", strict=True)
     project_id = await owner_project(store, claims, body)
     same = {"site_id": site["id"], "kind": kind, "name": body["name"], "project_id": project_id}
@@ -424,7 +458,7 @@ def handlers(kind: str) -> list[Route]:
         Route("POST", base, f"{name}.create", create_, f"Place a {kind} at a site",
               description=f"spec: {SPEC_RULES[kind]}. The spec is checked by the typed "
               "model beyond this schema (a 400 names the field).",
-              body=create_shape(kind), response=OBJECT, status=201, etag=True,
+              body=CreateBody(kind), response=OBJECT, status=201, etag=True,
               path_params=site_path),
         Route("GET", f"{base}/{{id}}", f"{name}.show", show, f"Show a {kind} at a site, with "
               "its status", response=OBJECT, path_params=one, etag=True),

@@ -88,6 +88,7 @@ async def test_specs_are_checked_by_the_typed_model(api: Api) -> None:
         ("subnets", {"network": "nowhere", "cidr": "10.0.0.0/24"}, "body.spec.network"),
         ("servers", {"flavor": "huge", "image": "cirros"}, "body.spec.flavor"),
         ("servers", {"flavor": "m1.small", "image": "nothing"}, "body.spec.image"),
+        ("servers", {"flavor": "m1.small", "image": "cirros", "vcpus": 64}, "body.spec.vcpus"),
     ]
     for noun, spec, where in cases:
         status, error, _ = await api.call(
