@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from atoll.hub.api import (
     app_credentials,
     auth,
+    conflicts,
     flavors,
     image_transfers,
     images,
@@ -25,7 +26,9 @@ from atoll.hub.api import (
     projects,
     role_assignments,
     site_join,
+    site_objects,
     sites,
+    sync,
     users,
     vnf_packages,
 )
@@ -38,6 +41,7 @@ from atoll.hub.identity.revocation import Revocations
 from atoll.hub.openapi import document
 from atoll.hub.settings import HubSettings
 from atoll.hub.store.base import Store
+from atoll.hub.sync import server as sync_server
 from atoll.images.settings import ImageSettings
 from atoll.passwords import Passwords
 from atoll.throttle import FailureThrottle
@@ -51,6 +55,9 @@ RESOURCE_ROUTES: list[Route] = [
     *app_credentials.ROUTES,
     *flavors.ROUTES,
     *sites.ROUTES,
+    *site_objects.ROUTES,
+    *conflicts.ROUTES,
+    *sync.ROUTES,
     *join_tokens.ROUTES,
     *site_join.ROUTES,
     *vnf_packages.ROUTES,
@@ -122,6 +129,7 @@ def build_app(
     app[observability.METRICS] = metrics
     vnf_packages.install(app, hub)
     images.install(app, hub, image_settings)
+    sync_server.install(app, settings, store, clock)
     for route in all_routes():
         app.router.add_route(route.method, route.path, route.handler, name=route.name)
 

@@ -45,6 +45,17 @@ class HubSettings:
     public_url: str = ""
     site_cert_days: int = 90
     zeroconf: bool = True
+    # sync (``GET /v1/sync``): the site pings every heartbeat interval; a session silent for
+    # dead_after seconds is closed and its site goes offline; at most window unacked data
+    # frames per site; frames up to max_frame bytes; live changes queued per site before it
+    # falls back to reading the store's history
+    sync_heartbeat_interval: float = 10.0
+    sync_dead_after: float = 40.0
+    sync_window: int = 8
+    sync_max_frame: int = 1024 * 1024
+    sync_queue: int = 1000
+    # anti-entropy (protocol version 2): a digest check of each idle site this often; 0: off
+    sync_digest_interval: float = 300.0
 
     @property
     def ca_cert(self) -> Path:

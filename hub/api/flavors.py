@@ -30,7 +30,6 @@ from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, Shape, name_fie
 from atoll.hub.catalog import flavors
 from atoll.hub.identity import tenancy
 from atoll.hub.store.base import Record, Store
-from atoll.hub.store.query import list_all
 
 KIND = flavors.KIND
 PATH = {"name": name_field("flavor")}
@@ -156,27 +155,8 @@ async def _project_ids(store: Store, names: list[str]) -> list[str]:
 
 
 async def _visible(request: web.Request) -> Record:
-    """The flavor the path names: the caller's own, then the public namespace's, then by id."""
-    name, claims = path_name(request), claims_of(request)
-    store = hub_of(request).store
-    for key in flavors.lookup_keys(claims, name):
-        try:
-            record = await store.get(KIND, key)
-        except NotFound:
-            continue
-        if flavors.visible(record.value, claims):
-            return record
-    by_id = await list_all(store, KIND, {"id": name}) if ids.is_id(name) else []
-    for record in by_id:
-        if flavors.visible(record.value, claims):
-            return record
-    if claims.system:  # a project's flavor, by a name unique across projects
-        named = await list_all(store, KIND, {"name": name})
-        if len(named) == 1:
-            return named[0]
-        if named:
-            raise Conflict(f"{len(named)} projects have a flavor {name}: give its id")
-    raise NotFound(f"flavor {name} does not exist")
+    """The flavor the path names (see :func:`atoll.hub.catalog.flavors.find`)."""
+    return await flavors.find(hub_of(request).store, claims_of(request), path_name(request))
 
 
 async def show_flavor(request: web.Request) -> web.Response:

@@ -28,7 +28,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from atoll import __version__
@@ -98,6 +98,14 @@ class _Sites(Collector):
         seen = gauge("atoll_site_last_seen_timestamp_seconds", "when the site was last heard")
         acked = gauge("atoll_site_sync_acked_revision", "newest hub revision the site acked")
         pending = gauge("atoll_site_sync_pending_changes", "changes the site has not acked")
+        acked_seq = gauge("atoll_site_sync_acked_seq", "newest site fact the hub recorded")
+        outbox = gauge("atoll_site_sync_outbox_facts", "facts the site sent, not yet recorded")
+        repairs = CounterMetricFamily(
+            "atoll_site_sync_repairs", "objects anti-entropy repaired at the site", labels=["site"]
+        )
+        sessions = CounterMetricFamily(
+            "atoll_site_sync_sessions", "sync sessions the site opened", labels=["site"]
+        )
         capacity = gauge("atoll_site_capacity", "what the site offers", "resource")
         usage = gauge("atoll_site_usage", "what the site's servers use", "resource")
         for site in self.sites:
@@ -114,11 +122,19 @@ class _Sites(Collector):
                 acked.add_metric([name], sync["acked_revision"])
             if isinstance(sync.get("pending_changes"), int):
                 pending.add_metric([name], sync["pending_changes"])
+            recorded, sent = sync.get("acked_seq"), sync.get("sent_seq")
+            if isinstance(recorded, int) and isinstance(sent, int):
+                acked_seq.add_metric([name], recorded)
+                outbox.add_metric([name], max(sent - recorded, 0))
+            for counter, key in ((repairs, "repairs"), (sessions, "sessions")):
+                if isinstance(sync.get(key), int):
+                    counter.add_metric([name], sync[key])
             for family, figures in ((capacity, site.get("capacity")), (usage, site.get("usage"))):
                 for key, value in (figures or {}).items():
                     if isinstance(value, (int, float)) and not isinstance(value, bool):
                         family.add_metric([name, key], value)
-        yield from (info, state, up, seen, acked, pending, capacity, usage)
+        yield from (info, state, up, seen, acked, pending, acked_seq, outbox, repairs, sessions)
+        yield from (capacity, usage)
 
 
 async def healthz(request: web.Request) -> web.Response:

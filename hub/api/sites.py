@@ -45,6 +45,14 @@ SYNC = Shape(
         "acked_revision": Field("integer", required=True, nullable=True),
         "pending_changes": Field("integer", required=True, nullable=True),
         "last_sync": Field("string", required=True, nullable=True),
+        "last_heard": Field("number", nullable=True, description="epoch seconds"),
+        "acked_seq": Field("integer", description="newest site fact the hub recorded"),
+        "sent_seq": Field("integer", description="newest fact the site says it sent"),
+        "repairs": Field("integer", description="objects anti-entropy repaired"),
+        "sessions": Field("integer", description="sync sessions opened"),
+        "telemetry_batches": Field("integer"),
+        "session": Field("string", nullable=True, description="the open session's epoch"),
+        "protocol_version": Field("integer", nullable=True),
     },
 )
 SITE = Shape(

@@ -18,9 +18,10 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from atoll.errors import NotFound, Problem, StaleRevision
+from atoll import ids
+from atoll.errors import Conflict, NotFound, Problem, StaleRevision
 from atoll.hub.identity.tenancy import owns
-from atoll.hub.store.base import Store
+from atoll.hub.store.base import Record, Store
 from atoll.hub.store.query import list_all
 from atoll.tokens import Claims
 
@@ -76,6 +77,30 @@ def visible(flavor: dict[str, Any], claims: Claims) -> bool:
 
 def may_delete(flavor: dict[str, Any], claims: Claims) -> bool:
     return claims.system or owns(claims, flavor)
+
+
+async def find(store: Store, claims: Claims, name: str) -> Record:
+    """The flavor ``name`` means to the caller: their project's own, then the public
+    namespace's, then by id; system callers also find a project's flavor by a name unique
+    across projects. NotFound (or Conflict for an ambiguous name) otherwise."""
+    for lookup in lookup_keys(claims, name):
+        try:
+            record = await store.get(KIND, lookup)
+        except NotFound:
+            continue
+        if visible(record.value, claims):
+            return record
+    by_id = await list_all(store, KIND, {"id": name}) if ids.is_id(name) else []
+    for record in by_id:
+        if visible(record.value, claims):
+            return record
+    if claims.system:  # a project's flavor, by a name unique across projects
+        named = await list_all(store, KIND, {"name": name})
+        if len(named) == 1:
+            return named[0]
+        if named:
+            raise Conflict(f"{len(named)} projects have a flavor {name}: give its id")
+    raise NotFound(f"flavor {name} does not exist")
 
 
 async def forget_project(store: Store, project_id: str) -> None:

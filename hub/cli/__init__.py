@@ -1,5 +1,5 @@
 """The hub's CLI plugin: ``hub``, ``login``, ``token``, ``project``, ``user``, ``role``,
-``flavor`` and ``site`` groups, one module each, all registered by :func:`register`.
+``flavor``, ``site`` and ``conflict`` groups, one module each, all registered by :func:`register`.
 
 Registered in pyproject.toml (``[project.entry-points."atoll.cli"] hub =
 "atoll.hub.cli:register"``). Modules import nothing heavy at load time: ``atoll --help``
@@ -9,9 +9,9 @@ must stay quick.
 from __future__ import annotations
 
 from atoll.cli import Subparsers
-from atoll.hub.cli import flavor, hub, login, project, role, site, token, user
+from atoll.hub.cli import conflict, flavor, hub, login, project, role, site, token, user
 
-GROUPS = (hub, login, token, project, user, role, flavor, site)
+GROUPS = (hub, login, token, project, user, role, flavor, site, conflict)
 
 
 def register(groups: Subparsers) -> None:

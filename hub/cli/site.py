@@ -17,6 +17,8 @@ from atoll.hub.cli.connection import add_connection_options, client
 from atoll.output import add_format_option, emit
 
 COLUMNS = ["name", "region", "state", "last_seen", "labels"]
+# what ``atoll site list`` shows of each site's sync figures (see hub.sites.registry)
+SYNC_COLUMNS = ["acked_revision", "pending_changes", "acked_seq", "outbox", "repairs", "sessions"]
 TOKEN_COLUMNS = ["id", "site", "expires_at", "used_at", "created_by"]
 SITES = Collection("site", COLUMNS)
 
@@ -25,7 +27,7 @@ def register(groups: Subparsers) -> None:
     parser = groups.add_parser("site", help="the site registry and join tokens")
     cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     listing = cmds.add_parser("list", help="list sites")
-    listing.set_defaults(func=SITES.list)
+    listing.set_defaults(func=_list)
     show = cmds.add_parser("show", help="show a site")
     show.add_argument("name")
     show.set_defaults(func=SITES.show)
@@ -86,6 +88,22 @@ def _fields(args: argparse.Namespace) -> dict[str, object]:
     if args.lat is not None:
         body["location"] = {"latitude": args.lat, "longitude": args.lon}
     return body
+
+
+def _list(args: argparse.Namespace) -> int:
+    """Sites with their sync figures beside them (the whole record in json/yaml)."""
+    sites = client(args).list_all(SITES.path)
+    if args.format != "table":
+        emit(sites, args.format)
+        return 0
+    rows = []
+    for site in sites:
+        sync = site.get("sync") or {}
+        outbox = max(int(sync.get("sent_seq") or 0) - int(sync.get("acked_seq") or 0), 0)
+        figures = {key: sync.get(key) for key in SYNC_COLUMNS} | {"outbox": outbox}
+        rows.append({**{key: site.get(key) for key in COLUMNS}, **figures})
+    emit(rows, args.format, COLUMNS[:4] + SYNC_COLUMNS)
+    return 0
 
 
 def _create(args: argparse.Namespace) -> int:

@@ -111,6 +111,21 @@ POLICY: dict[str, Rule] = {
     "image_transfers.list": Rule(system=ANYONE, project=ANYONE),
     "sites.image_transfers.list": Rule(system=ANYONE, site=True),
     "sites.image_transfers.update": Rule(system=WRITERS, site=True),
+    # intent placed at sites (project-isolated by project id in the handlers)
+    **{
+        f"site_{noun}.{action}": Rule(system=ANYONE, project=ANYONE)
+        if action in ("list", "show")
+        else Rule(system=ADMIN, project=WRITERS)
+        for noun in ("servers", "networks", "subnets", "volumes")
+        for action in ("list", "show", "create", "delete")
+    },
+    "site_servers.reboot": Rule(system=ADMIN, project=WRITERS),
+    "site_servers.stop": Rule(system=ADMIN, project=WRITERS),
+    "site_servers.start": Rule(system=ADMIN, project=WRITERS),
+    "conflicts.list": Rule(system=ANYONE, project=ANYONE),
+    "conflicts.show": Rule(system=ANYONE, project=ANYONE),
+    "conflicts.resolve": Rule(system=ADMIN, project=WRITERS),
+    "sync.connect": PUBLIC,  # a site certificate, checked by the handler (401 without)
 }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from atoll import ids
@@ -28,6 +29,25 @@ JOIN_TOKEN_KIND = "join_token"  # noqa: S105 (a kind name, not a secret)
 STATES = ("enrolling", "online", "offline", "maintenance")
 OPERATOR_STATES = ("maintenance", "offline")  # what PATCH may set
 ZERO = {"vcpus": 0, "ram_mb": 0, "disk_gb": 0}
+# A site's sync figures (written by the hub side of sync, :mod:`atoll.hub.sync`): the newest
+# hub revision the site acknowledged and the changes it has not yet; when it last synced and
+# was last heard (``last_heard``: epoch seconds); the newest fact sequence the hub recorded
+# (``acked_seq``) and the newest the site says it sent (``sent_seq``: their difference is its
+# outbox); repairs made by anti-entropy; sessions opened; telemetry batches received; the
+# open session's epoch (``session``, null when none) and protocol version.
+SYNC_FIGURES: dict[str, Any] = {
+    "acked_revision": None,
+    "pending_changes": None,
+    "last_sync": None,
+    "last_heard": None,
+    "acked_seq": 0,
+    "sent_seq": 0,
+    "repairs": 0,
+    "sessions": 0,
+    "telemetry_batches": 0,
+    "session": None,
+    "protocol_version": None,
+}
 
 
 def iso(epoch: float) -> str:
@@ -46,7 +66,7 @@ def new_site(name: str, fields: JSON, now: float) -> JSON:
         "usage": dict(ZERO),
         "state": "enrolling",
         "last_seen": None,
-        "sync": {"acked_revision": None, "pending_changes": None, "last_sync": None},
+        "sync": dict(SYNC_FIGURES),
         "created_at": iso(now),
     }
 
@@ -84,6 +104,22 @@ async def record_report(
         except StaleRevision:
             continue
     raise Conflict(f"site {name} kept changing while its report was recorded; retry")
+
+
+async def edit_site(store: Store, name: str, change: Callable[[JSON], JSON | None]) -> JSON | None:
+    """Rewrite site ``name`` as ``change(value)`` says, with a compare-and-swap, retrying a
+    lost race; ``change`` returns None to leave it as it is (then so does this)."""
+    for _ in range(20):
+        record = await store.get(SITE_KIND, name)
+        value = change(dict(record.value))
+        if value is None:
+            return None
+        try:
+            await store.put(SITE_KIND, name, value, expect_revision=record.revision)
+            return value
+        except StaleRevision:
+            continue
+    raise Conflict(f"site {name} kept changing while its sync figures were recorded; retry")
 
 
 def new_join_token(site: str, ttl: int, created_by: str, now: float) -> tuple[str, JSON]:

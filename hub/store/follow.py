@@ -81,11 +81,13 @@ class Follower:
         self._waiters += 1
         try:
             self._loop.start()  # a no-op while it runs
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that arrives as the condition comes true (a write at shutdown), and the watcher
+            # being stopped would never end
             async with self._changed:
                 with suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._changed.wait_for(lambda: self._seen > revision), self._fallback
-                    )
+                    async with asyncio.timeout(self._fallback):
+                        await self._changed.wait_for(lambda: self._seen > revision)
         finally:
             self._waiters -= 1
 

@@ -49,6 +49,9 @@ async def test_metrics_need_a_system_token_and_pass_promtool(api: Api) -> None:
         "atoll_build_info{",
         "process_resident_memory_bytes",
         "atoll_site_last_seen_timestamp_seconds",
+        'atoll_site_sync_outbox_facts{site="edge-1"} 0.0',
+        'atoll_site_sync_sessions_total{site="edge-1"} 0.0',
+        'atoll_site_sync_repairs_total{site="edge-1"} 0.0',
     ):
         assert expected in text, expected
     checked = await asyncio.to_thread(promtool_check, text)

@@ -18,10 +18,13 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from atoll import ids
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
+from atoll.hub.catalog.images import new_image
 from atoll.hub.catalog.vnf_packages import new_package
 from atoll.hub.identity.policy import POLICY
+from atoll.hub.store.base import ListQuery
 from atoll.hub.store.memory import MemoryStore
 from atoll.passwords import Passwords
 from tests.hub.api.image_policy_cases import image_cases
@@ -393,6 +396,83 @@ CASES.append(
     )
 )
 
+PLACED_SPECS: dict[str, Any] = {
+    "networks": {},
+    "volumes": {"size_gb": 1},
+    "subnets": {"network": "base", "cidr": "10.0.0.0/24"},
+    "servers": {"flavor": "pub", "image": "img"},
+}
+
+
+async def placeable(api: Api, target: str) -> None:
+    """What servers and subnets at site s1 need: an image, and a network of ``target``."""
+    admin = await api.admin()
+    if not (await api.store.list(ListQuery("image", {"name": "img"}))).items:
+        value = new_image(ids.hub_id(), {"name": "img", "disk_format": "qcow2",
+                          "visibility": "public"}, None, None, "2030-01-01T00:00:00Z")  # fmt: skip
+        value.update(status="active", checksum_sha256="ab" * 32, size=1)
+        await api.store.put("image", value["id"], value)
+    status, _, _ = await api.call("POST", "/v1/sites/s1/networks", admin,
+                                  {"name": "base", "project": target, "spec": {}})  # fmt: skip
+    assert status in (201, 409)
+
+
+def make_placed(noun: str) -> Prepare:
+    async def prepare(api: Api, target: str, n: str) -> None:
+        await placeable(api, target)
+        body = {"name": f"x{n}", "project": target, "spec": PLACED_SPECS[noun]}
+        await api.ok("POST", f"/v1/sites/s1/{noun}", await api.admin(), body)
+
+    return prepare
+
+
+async def make_conflict(api: Api, target: str, n: str) -> None:
+    project_id = (await api.store.get("project", target)).value["id"]
+    site_id = (await api.store.get("site", "s1")).value["id"]
+    value = {"id": f"{int(n):032x}", "site": "s1", "site_id": site_id, "kind": "network",
+             "object_id": ids.hub_id(), "name": "x", "project_id": project_id, "op": "update",
+             "base_hub_revision": 1, "hub_revision": None, "site_desired": None,
+             "hub_desired": None, "operation_seq": 1, "state": "open", "resolution": None,
+             "created_at": "2030-01-01T00:00:00Z"}  # fmt: skip
+    await api.store.put("conflict", value["id"], value)
+
+
+def placed_cases(noun: str) -> list[Case]:
+    path = f"/v1/sites/s1/{noun}"
+    return [
+        Case(f"site_{noun}.list", "GET", lambda t, n: path, ALL_OK),
+        Case(f"site_{noun}.create", "POST", lambda t, n: path, only(SA=201, PA=201, PM=201),
+             body=lambda t, n: {"name": f"c{n}", "project": "a", "spec": PLACED_SPECS[noun]},
+             prepare=lambda api, t, n: placeable(api, "a")),
+        Case(f"site_{noun}.show", "GET", lambda t, n: f"{path}/x{n}", ALL_OK,
+             other=only(404, SA=200, SR=200, UN=403), prepare=make_placed(noun)),
+        Case(f"site_{noun}.delete", "DELETE", lambda t, n: f"{path}/x{n}",
+             only(SA=204, PA=204, PM=204), other=only(SA=204, PA=404, PM=404),
+             prepare=make_placed(noun)),
+    ]  # fmt: skip
+
+
+def action_case(action: str) -> Case:
+    return Case(f"site_servers.{action}", "POST",
+                lambda t, n: f"/v1/sites/s1/servers/x{n}/{action}",
+                only(SA=200, PA=200, PM=200), other=only(SA=200, PA=404, PM=404),
+                prepare=make_placed("servers"))  # fmt: skip
+
+
+SITE_CASES = [
+    *(case for noun in PLACED_SPECS for case in placed_cases(noun)),
+    *(action_case(action) for action in ("reboot", "stop", "start")),
+    Case("conflicts.list", "GET", lambda t, n: "/v1/conflicts", ALL_OK),
+    Case("conflicts.show", "GET", lambda t, n: f"/v1/conflicts/{int(n):032x}", ALL_OK,
+         other=only(404, SA=200, SR=200, UN=403), prepare=make_conflict),
+    Case("conflicts.resolve", "POST", lambda t, n: f"/v1/conflicts/{int(n):032x}/resolve",
+         only(SA=200, PA=200, PM=200), other=only(SA=200, PA=404, PM=404),
+         body=lambda t, n: {"keep": "hub"}, prepare=make_conflict),
+    Case("sync.connect", "GET", lambda t, n: "/v1/sync", only(401),
+         notes="a site certificate, not a token: every token caller is 401"),
+]  # fmt: skip
+
+
 # public: sync.ca and sync.join take the join token as their credential; the attacker's view
 # of them is tests/security/test_join.py
 UNTESTED = {
@@ -407,6 +487,9 @@ UNTESTED = {
 
 def test_every_policy_entry_has_a_matrix_case() -> None:
     assert {c.route for c in CASES} | UNTESTED == set(POLICY)
+
+
+CASES += SITE_CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.route for c in CASES])

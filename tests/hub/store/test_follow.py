@@ -51,3 +51,25 @@ async def test_follower_wakes_waiters_and_logs_a_failing_poll_once(
         "store follower failed, will retry: etcd is away",
         "store follower recovered after 3 failures",
     ]
+
+
+async def test_a_waiter_stopped_as_the_store_moves_ends() -> None:
+    """A watcher being stopped at the moment a write wakes it (what a hub's shutdown does:
+    the last writes and the cancellation come together) ends; it does not wait on."""
+
+    async def poll(since: int) -> int:
+        await asyncio.sleep(3600)
+        return since
+
+    follower = Follower(poll, fallback=3600)
+    for revision in range(1, 21):
+        waiter = asyncio.ensure_future(follower.wait_past(revision - 1))
+        for _ in range(3):
+            await asyncio.sleep(0)  # waiting on the condition now
+        woken = asyncio.ensure_future(follower.saw(revision))
+        await asyncio.sleep(0)  # the notify is delivered ...
+        waiter.cancel()  # ... and the stop comes with it
+        done, _ = await asyncio.wait({waiter}, timeout=10)
+        assert waiter in done and waiter.cancelled(), f"round {revision}: the waiter went on"
+        await woken
+    await follower.close()

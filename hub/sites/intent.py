@@ -1,0 +1,146 @@
+"""Per-site intent in the store: what the hub wants each site to run, and what sites report.
+
+Store kinds (every key starts with the site's immutable id, so one site's objects are one
+key range)::
+
+    site_object     <site id>/<kind>/<object id>   intent: an atoll.resources.Desired
+    site_status     <site id>/<kind>/<object id>   the newest Observed the site reported
+    site_event      <site id>/<seq, 20 digits>      an event fact, once per (site, seq)
+    site_operation  <site id>/<seq, 20 digits>      a site-authored operation record
+    site_telemetry  <site id>                       the latest telemetry batch (bounded)
+    conflict        <conflict id>                   a site change the hub could not adopt
+
+A ``site_object`` value holds ``desired`` (the :class:`~atoll.resources.Desired` wire form
+without ``hub_revision``: the store revision of the record *is* its hub revision, filled in
+by :func:`desired_wire`), and beside it the fields lists filter on (``site_id``, ``kind``,
+``id``, ``name``, ``project_id``, ``origin``), ``override`` (the NOC chose this over the
+site's own change: the site applies it over a local change) and ``conflict`` (the id of an
+open conflict: the hub holds this intent, it is not sent, until someone resolves it).
+A ``tombstone`` value (``desired`` null) is a delete the NOC forced with ``--keep hub``; the
+sync side sends it as a delete with ``override``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from atoll.hub.store.base import Record
+from atoll.jsonbody import JSON
+from atoll.resources import Desired, FlavorExtras, FlavorSpec, ImageRef, Meta
+from atoll.resources.model import NAME
+
+SITE_OBJECT = "site_object"
+SITE_STATUS = "site_status"
+SITE_EVENT = "site_event"
+SITE_OPERATION = "site_operation"
+SITE_TELEMETRY = "site_telemetry"
+CONFLICT = "conflict"
+PLACEABLE = ("server", "network", "subnet", "volume")  # what /v1/sites/{site}/... places
+
+
+def object_key(site_id: str, kind: str, object_id: str) -> str:
+    return f"{site_id}/{kind}/{object_id}"
+
+
+def fact_key(site_id: str, seq: int) -> str:
+    return f"{site_id}/{seq:020d}"
+
+
+def site_of_key(key: str) -> str:
+    return key.partition("/")[0]
+
+
+def new_object(site: JSON, desired: Desired, *, override: bool = False) -> JSON:
+    """The stored value of ``desired`` placed at ``site`` (its record's value)."""
+    wire = desired.to_wire()
+    wire.pop("hub_revision", None)
+    return {
+        "id": desired.meta.id,
+        "site_id": site["id"],
+        "site": site["name"],
+        "kind": desired.kind,
+        "name": desired.meta.name,
+        "project_id": desired.meta.project_id,
+        "origin": desired.origin,
+        "desired": wire,
+        "override": override,
+        "conflict": None,
+    }
+
+
+def tombstone(value: JSON) -> JSON:
+    return {**value, "desired": None, "override": True, "conflict": None}
+
+
+def desired_wire(record: Record) -> JSON | None:
+    """The Desired on the wire, its ``hub_revision`` the record's revision (None: tombstone)."""
+    desired = record.value.get("desired")
+    if desired is None:
+        return None
+    return {**desired, "hub_revision": record.revision}
+
+
+def status_view(status: Record | None) -> JSON | None:
+    if status is None:
+        return None
+    value = status.value
+    return {
+        "state": value.get("state"),
+        "message": value.get("message", ""),
+        "seq": value.get("seq"),
+        "observed_generation": value.get("observed_generation", 0),
+        "facts": value.get("facts"),
+    }
+
+
+def view(record: Record, status: Record | None) -> JSON:
+    """What the API answers for one object (see :mod:`atoll.hub.api.site_objects`)."""
+    value = record.value
+    desired = value.get("desired") or {}
+    return {
+        "id": value["id"],
+        "name": value.get("name"),
+        "project_id": value.get("project_id"),
+        "site": value["site"],
+        "kind": value["kind"],
+        "origin": value["origin"],
+        "hub_revision": record.revision,
+        "spec": desired.get("spec", {}),
+        "status": status_view(status),
+        "conflict": value.get("conflict"),
+    }
+
+
+def meta_name(name: Any) -> str | None:
+    """A hub catalog name as an object name at a site, if the site's rules allow it."""
+    return name if isinstance(name, str) and re.fullmatch(NAME, name) else None
+
+
+def flavor_desired(flavor: JSON) -> Desired:
+    """A hub flavor as the ``flavor`` object a site needs for servers of that size."""
+    spec = FlavorSpec(
+        vcpus=flavor["vcpus"],
+        ram_mb=flavor["ram_mb"],
+        disk_gb=flavor["disk_gb"],
+        extra_specs=FlavorExtras.from_wire(flavor.get("extra_specs", {})),
+    )
+    meta = Meta(id=flavor["id"], name=meta_name(flavor["name"]), project_id=flavor["project_id"])
+    return Desired(kind="flavor", meta=meta, spec=spec, origin="hub")
+
+
+def image_desired(image: JSON) -> Desired:
+    """A hub catalog image as the ``image`` reference a site pulls and checks."""
+    props = image.get("properties") or {}
+    spec = ImageRef(
+        id=image["id"],
+        name=image.get("name"),
+        disk_format=image["disk_format"],
+        sha256=image.get("checksum_sha256"),
+        size=image.get("size"),
+        kernel_id=props.get("kernel_id"),
+        ramdisk_id=props.get("ramdisk_id"),
+        properties={k: v for k, v in props.items() if isinstance(v, str)},
+    )
+    meta = Meta(id=image["id"], name=meta_name(image.get("name")), project_id=image["project_id"])
+    return Desired(kind="image", meta=meta, spec=spec, origin="hub")

@@ -1,0 +1,235 @@
+"""Site-authored operation records: adopt them, or hold the hub's intent and open a conflict.
+
+PROTOCOL.md "Offline operation and conflicts". Recording an operation (fact ``seq`` of a
+site) is one commit: the operation record (``site_operation``, key ``<site>/<seq>``, created
+once: a resent fact finds it and changes nothing) together with its effect:
+
+- ``create`` of an object the hub does not have: adopted, written as a ``site_object`` with
+  origin ``site`` (it goes back down with a hub revision; the site sees its own spec);
+- ``update``/``action`` (with a desired object) or ``delete`` of an object whose hub revision
+  is still the operation's ``base_hub_revision`` (or whose spec already matches): adopted;
+  a site-made object the hub adopted and never changed counts as unchanged whatever the
+  base (the site may change or delete it before the hub's copy reaches it);
+- anything else: a ``conflict`` object, and the ``site_object`` is marked with its id, so
+  the hub holds its intent (does not send it) until :func:`resolve` decides.
+
+Resolving ``keep="hub"`` writes the hub's intent again with ``override`` (the site applies
+it over its own change; a hub-side delete becomes a tombstone sent as a delete with
+``override``, then removed); ``keep="site"`` adopts the site's version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from typing import Any, Literal
+
+from atoll import ids
+from atoll.errors import AtollError, Conflict, InvalidInput, NotFound, StaleRevision
+from atoll.hub.sites import intent
+from atoll.hub.store.base import Delete, Put, Record, Store, Write
+from atoll.jsonbody import JSON
+from atoll.resources import SPECS, Desired
+
+log = logging.getLogger(__name__)
+
+Keep = Literal["site", "hub"]
+
+
+async def _get(store: Store, kind: str, key: str) -> Record | None:
+    try:
+        return await store.get(kind, key)
+    except NotFound:
+        return None
+
+
+def _same_spec(record: Record | None, desired: Desired | None) -> bool:
+    if record is None or desired is None or record.value.get("desired") is None:
+        return False
+    return bool(record.value["desired"].get("spec") == desired.spec.to_wire())
+
+
+def _parse(body: JSON) -> tuple[str, str, str, int | None, Desired | None]:
+    op, kind, object_id = body.get("op"), body.get("kind"), body.get("id")
+    if op not in ("create", "update", "delete", "action"):
+        raise InvalidInput(f"op {op!r} is not create, update, delete or action")
+    if kind not in SPECS or not ids.is_id(object_id):
+        raise InvalidInput(f"an operation on {kind!r} {object_id!r} names no known object")
+    base = body.get("base_hub_revision")
+    if base is not None and (not isinstance(base, int) or isinstance(base, bool) or base < 0):
+        raise InvalidInput(f"base_hub_revision {base!r} is not a revision")
+    raw = body.get("desired")
+    desired = None if raw is None else Desired.from_wire(raw, where="desired")
+    if desired is not None and (desired.kind != kind or desired.meta.id != object_id):
+        raise InvalidInput("the operation's desired object is not the object it names")
+    if op in ("create", "update") and desired is None:
+        raise InvalidInput(f"a {op} operation carries the desired object")
+    return op, kind, str(object_id), base, desired
+
+
+async def record_operation(store: Store, site: JSON, seq: int, body: Any, now: str) -> str:
+    """Record fact ``seq`` (an operation record) of ``site`` once; the outcome:
+    ``adopted``, ``conflict``, ``recorded`` (nothing to adopt), ``refused`` (not valid: kept
+    with the reason) or ``duplicate`` (recorded before)."""
+    op_key = intent.fact_key(site["id"], seq)
+    stored: JSON = {
+        "site_id": site["id"], "site": site["name"], "seq": seq, "received_at": now,
+        "operation": body,
+    }  # fmt: skip
+    for _ in range(10):
+        if await _get(store, intent.SITE_OPERATION, op_key) is not None:
+            return "duplicate"
+        try:
+            outcome, writes = await _decide(store, site, seq, body, now)
+        except (InvalidInput, AttributeError, TypeError) as exc:
+            reason = exc.message if isinstance(exc, AtollError) else str(exc)
+            outcome, writes = "refused", []
+            stored["reason"] = reason
+            log.warning("site %s operation %d refused: %s", site["name"], seq, reason)
+        stored["outcome"] = outcome
+        record = Put(intent.SITE_OPERATION, op_key, stored, expect_revision=0)
+        try:
+            await store.commit([*writes, record])
+            return outcome
+        except (StaleRevision, NotFound):
+            continue  # the object changed meanwhile: decide again
+    raise Conflict(f"site {site['name']} operation {seq}: its object kept changing")
+
+
+async def _decide(
+    store: Store, site: JSON, seq: int, body: Any, now: str
+) -> tuple[str, list[Write]]:
+    if not isinstance(body, dict):
+        raise InvalidInput("an operation record is a map")
+    op, kind, object_id, base, desired = _parse(body)
+    key = intent.object_key(site["id"], kind, object_id)
+    current = await _get(store, intent.SITE_OBJECT, key)
+    if current is not None and current.value.get("desired") is None:
+        current = None  # a tombstone: the hub has no intent for it
+    if base is None and current is not None and _adopted_as_is(current):
+        base = current.revision  # the site changes what it made before it saw the hub's copy
+    if op == "action" and desired is None:
+        return "recorded", []
+    if op == "create" and current is None and desired is not None:
+        adopted = intent.new_object(site, _as(desired, "site"))
+        return "adopted", [Put(intent.SITE_OBJECT, key, adopted, expect_revision=0)]
+    if op in ("update", "action", "create") and current is not None and desired is not None:
+        if _same_spec(current, desired):
+            return "adopted", []
+        if current.revision == base and not current.value.get("conflict"):
+            value = {**current.value, "desired": _wire(desired, current.value["origin"]),
+                     "override": False}  # fmt: skip
+            return "adopted", [Put(intent.SITE_OBJECT, key, value, current.revision)]
+    if op == "delete":
+        if current is None:
+            return "adopted", []
+        if current.revision == base and not current.value.get("conflict"):
+            return "adopted", [Delete(intent.SITE_OBJECT, key, current.revision)]
+    return "conflict", await _conflict(store, site, seq, op, kind, object_id, base, desired,
+                                       current, now)  # fmt: skip
+
+
+def _adopted_as_is(record: Record) -> bool:
+    """A site-made object the hub adopted and has not changed since."""
+    return bool(record.value.get("origin") == "site" and record.revision == record.created_revision)
+
+
+def _as(desired: Desired, origin: Literal["hub", "site"]) -> Desired:
+    return dataclasses.replace(desired, origin=origin, hub_revision=None)
+
+
+def _wire(desired: Desired, origin: str) -> JSON:
+    wire = desired.to_wire()
+    wire.pop("hub_revision", None)
+    wire["origin"] = origin
+    return wire
+
+
+async def _conflict(
+    store: Store, site: JSON, seq: int, op: str, kind: str, object_id: str,
+    base: int | None, desired: Desired | None, current: Record | None, now: str,
+) -> list[Write]:  # fmt: skip
+    """Writes opening (or, for an object already held, updating) a conflict."""
+    held = current.value.get("conflict") if current is not None else None
+    previous = await _get(store, intent.CONFLICT, held) if held else None
+    site_side = None if desired is None else _wire(desired, "site")
+    if previous is not None and previous.value.get("state") == "open":
+        value = {**previous.value, "op": op, "base_hub_revision": base, "site_desired": site_side,
+                 "operation_seq": seq, "updated_at": now}  # fmt: skip
+        return [Put(intent.CONFLICT, previous.key, value, previous.revision)]
+    conflict_id = ids.hub_id()
+    project = desired.meta.project_id if desired is not None else None
+    name = desired.meta.name if desired is not None else None
+    if current is not None:
+        project, name = current.value.get("project_id"), current.value.get("name")
+    value = {
+        "id": conflict_id,
+        "site_id": site["id"],
+        "site": site["name"],
+        "kind": kind,
+        "object_id": object_id,
+        "name": name,
+        "project_id": project,
+        "op": op,
+        "base_hub_revision": base,
+        "hub_revision": current.revision if current is not None else None,
+        "site_desired": site_side,
+        "hub_desired": intent.desired_wire(current) if current is not None else None,
+        "operation_seq": seq,
+        "state": "open",
+        "resolution": None,
+        "created_at": now,
+    }
+    writes: list[Write] = [Put(intent.CONFLICT, conflict_id, value, expect_revision=0)]
+    if current is not None:
+        marked = {**current.value, "conflict": conflict_id}
+        writes.append(Put(intent.SITE_OBJECT, current.key, marked, current.revision))
+    return writes
+
+
+async def resolve(store: Store, conflict: Record, keep: Keep, actor: str, now: str) -> JSON:
+    """Close an open conflict keeping one side (see the module docstring)."""
+    value = conflict.value
+    if value.get("state") != "open":
+        raise Conflict(f"conflict {value['id']} is {value.get('state')}, not open")
+    site = {"id": value["site_id"], "name": value["site"]}
+    key = intent.object_key(value["site_id"], value["kind"], value["object_id"])
+    current = await _get(store, intent.SITE_OBJECT, key)
+    expect = current.revision if current is not None else 0
+    writes: list[Write] = []
+    remove_after = False
+    if keep == "hub":
+        if current is not None and current.value.get("desired") is not None:
+            writes.append(Put(intent.SITE_OBJECT, key, {**current.value, "conflict": None,
+                                                       "override": True}, expect))  # fmt: skip
+        else:  # the hub deleted it: force the delete at the site, then forget it
+            base = current.value if current is not None else _stub(site, value)
+            writes.append(Put(intent.SITE_OBJECT, key, intent.tombstone(base), expect))
+            remove_after = True
+    elif value.get("site_desired") is not None:
+        desired = Desired.from_wire(value["site_desired"])
+        origin = current.value["origin"] if current is not None else "site"
+        kept = intent.new_object(site, _as(desired, "site"))
+        kept["origin"] = kept["desired"]["origin"] = origin
+        writes.append(Put(intent.SITE_OBJECT, key, kept, expect))
+    elif current is not None:  # the site deleted it: so does the hub
+        writes.append(Delete(intent.SITE_OBJECT, key, expect))
+    resolved = {**value, "state": "resolved", "resolution": {"keep": keep, "by": actor, "at": now}}
+    writes.append(Put(intent.CONFLICT, conflict.key, resolved, conflict.revision))
+    try:
+        await store.commit(writes)
+    except StaleRevision as exc:
+        raise Conflict(f"conflict {value['id']} changed meanwhile; read it again") from exc
+    if remove_after:
+        with contextlib.suppress(NotFound):
+            await store.delete(intent.SITE_OBJECT, key)
+    return resolved
+
+
+def _stub(site: JSON, conflict: JSON) -> JSON:
+    return {
+        "id": conflict["object_id"], "site_id": site["id"], "site": site["name"],
+        "kind": conflict["kind"], "name": conflict.get("name"),
+        "project_id": conflict.get("project_id"), "origin": "hub",
+    }  # fmt: skip

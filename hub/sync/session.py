@@ -1,0 +1,326 @@
+"""One site's sync session on the hub, after the hello (PROTOCOL.md "Session").
+
+The server (:mod:`.server`) runs three tasks per session: one reads the site's frames and
+answers pings and acks at once, one records facts, and :meth:`Session.down` sends intent (a
+snapshot, or the changes since the site's revision from the store's history, then live
+changes from the :mod:`.feed`) with at most ``window`` unacknowledged data frames
+(:class:`atoll.sync.window.Window`, marked by revision). Frames go out through one lock that
+numbers them (``n``), so a pong waits for at most one frame, never for the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import msgpack
+from aiohttp import web
+
+from atoll.errors import NotFound
+from atoll.hub.sites import intent
+from atoll.hub.store.base import Change, Compacted, Store
+from atoll.hub.store.query import list_all
+from atoll.hub.sync import antientropy
+from atoll.jsonbody import JSON
+from atoll.sync import codec, digest, frames, versions
+from atoll.sync.window import Window
+
+if TYPE_CHECKING:
+    from atoll.hub.sync.feed import Feed, Subscription
+
+log = logging.getLogger(__name__)
+
+
+class SessionError(Exception):
+    """Close this session with an ``error`` frame: ``code`` and ``message``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    heartbeat_interval: float
+    dead_after: float
+    window: int
+    max_frame: int
+    digest_interval: float = 0.0  # seconds between anti-entropy checks; 0: none
+
+
+class Session:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        store: Store,
+        feed: Feed,
+        limits: Limits,
+        *,
+        site: JSON,
+        epoch: str,
+        version: int,
+        applied_revision: int,
+        acked_seq: int,
+    ) -> None:
+        self.ws, self.store, self.feed, self.limits = ws, store, feed, limits
+        self.site, self.epoch, self.version = site, epoch, version
+        self.site_id, self.site_name = str(site["id"]), str(site["name"])
+        self.applied_revision = applied_revision
+        self.acked_revision = applied_revision
+        self.acked_seq = acked_seq
+        self.sent_seq = acked_seq
+        self.last_frame = time.monotonic()
+        self.frames_in = 1  # the hello
+        self.frames_out = 0
+        self.telemetry = 0
+        self.repairs = 0  # repairs sent since the figures were last written
+        self.digest_replies: asyncio.Queue[frames.Digest] = asyncio.Queue(maxsize=64)
+        self.next_check = time.monotonic() + limits.digest_interval
+        # data frames out and unacked, marked by revision, each holding its item count
+        self.window = Window[int](limits.window, acked=applied_revision)
+        self.queued = 0
+        self.dirty = True
+        self.flushed_at = 0.0
+        self.closing: str | None = None
+        self._send_lock = asyncio.Lock()
+        self._room = asyncio.Event()  # an ack settled frames: the window may have room
+        self._sent_revision = applied_revision  # the highest revision a frame has said
+
+    # -- sending ---------------------------------------------------------------------------
+    async def send(self, frame: frames.Frame) -> None:
+        async with self._send_lock:
+            self.frames_out += 1
+            frame = dataclasses.replace(frame, v=self.version, n=self.frames_out)
+            await self.ws.send_bytes(codec.encode(frame))
+
+    async def fail(self, code: str, message: str) -> None:
+        """Send ``error`` and close (once; later calls do nothing)."""
+        if self.closing is not None:
+            return
+        self.closing = code
+        log.info("site %s sync session %s closed: %s: %s", self.site_name, self.epoch, code,
+                 message)  # fmt: skip
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.send(frames.Error(v=self.version, code=code, message=message[:4096]))
+        await self.ws.close()
+
+    @property
+    def pending_changes(self) -> int:
+        return sum(self.window.unacked()) + self.queued
+
+    # -- down ------------------------------------------------------------------------------
+    async def down(self) -> None:
+        """Snapshot or catch up, then follow the feed; runs until cancelled."""
+        sub = self.feed.subscribe(self.site_id)
+        try:
+            cursor = self.applied_revision
+            if cursor > await self.store.revision():  # not this store's history: start over
+                self.window = Window[int](self.limits.window)
+                self._sent_revision = 0
+                cursor = await self._snapshot()
+            elif cursor == 0:
+                cursor = await self._snapshot()
+            cursor = await self._catch_up(cursor)
+            while True:
+                if sub.overflowed:
+                    sub.overflowed = False
+                    sub.take()
+                    cursor = await self._catch_up(cursor)
+                live = [c for c in sub.take() if c.revision > cursor]
+                if live:
+                    self.queued = len(live)
+                    await self._send_changes(live, live[-1].revision)
+                    cursor = live[-1].revision
+                    self.queued = 0
+                    continue
+                if self._check_due():
+                    await self._check()
+                    continue
+                await self._idle(sub)
+        finally:
+            self.feed.unsubscribe(self.site_id, sub)
+
+    async def _catch_up(self, cursor: int) -> int:
+        """Send this site's changes after ``cursor`` from the store's history."""
+        while True:
+            try:
+                batch = await self.store.changes(cursor, limit=1000)
+            except Compacted:
+                return await self._snapshot()
+            if not batch:
+                break
+            mine = [c for c in batch if self._mine(c)]
+            cursor = batch[-1].revision
+            if mine:
+                await self._send_changes(mine, cursor)
+        if cursor > self._sent_revision:  # moved past others' writes: say so (progress)
+            await self._send_frames([], cursor, snapshot=False)
+        return cursor
+
+    def _mine(self, change: Change) -> bool:
+        return change.kind == intent.SITE_OBJECT and intent.site_of_key(change.key) == self.site_id
+
+    async def _send_changes(self, changes: list[Change], revision: int) -> None:
+        items = [item for c in changes if (item := self._change(c)) is not None]
+        await self._send_frames(items, revision, snapshot=False)
+
+    def _change(self, change: Change) -> frames.Change | None:
+        _, kind, object_id = change.key.split("/", 2)
+        value = change.value
+        if change.op == "delete" or value is None:
+            return frames.Change(revision=change.revision, op="delete", kind=kind, id=object_id)
+        if value.get("conflict"):
+            return None  # held until the conflict is resolved
+        if value.get("desired") is None:  # a tombstone: --keep hub of a hub-side delete
+            return frames.Change(revision=change.revision, op="delete", kind=kind, id=object_id,
+                                 override=True)  # fmt: skip
+        desired = {**value["desired"], "hub_revision": change.revision}
+        return frames.Change(revision=change.revision, op="put", kind=kind, id=object_id,
+                             object=desired, override=bool(value.get("override")))  # fmt: skip
+
+    async def _snapshot(self) -> int:
+        """Every object placed at the site, in parts; the revision it is as of."""
+        revision = await self.store.revision()
+        items: list[frames.Change] = []
+        for record in await list_all(self.store, intent.SITE_OBJECT, {"site_id": self.site_id}):
+            held = record.value.get("conflict")
+            if held:  # held: the site keeps its own version meanwhile
+                item = await self._held(record.key, str(held), record.revision)
+            else:
+                item = self._change(Change(record.revision, record.kind, record.key, "put",
+                                           record.value))  # fmt: skip
+            if item is not None and item.op == "put":
+                items.append(item)
+        await self._send_frames(items, revision, snapshot=True)
+        return revision
+
+    async def _held(self, key: str, conflict_id: str, revision: int) -> frames.Change | None:
+        try:
+            conflict = (await self.store.get(intent.CONFLICT, conflict_id)).value
+        except NotFound:
+            return None
+        site_side = conflict.get("site_desired")
+        if site_side is None:
+            return None
+        _, kind, object_id = key.split("/", 2)
+        return frames.Change(revision=revision, op="put", kind=kind, id=object_id,
+                             object={**site_side, "hub_revision": revision})  # fmt: skip
+
+    async def _send_frames(
+        self, items: list[frames.Change], revision: int, *, snapshot: bool, shared: bool = False
+    ) -> None:
+        """``items`` in frames under the frame size and the window; the last one says
+        ``revision`` (a snapshot's parts all do, the last with ``last``; so do all parts
+        when ``shared``: repairs, whose items are in no revision order)."""
+        budget = self.limits.max_frame // 2
+        parts: list[list[frames.Change]] = [[]]
+        size = 0
+        for item in items:
+            cost = len(msgpack.packb(item.to_wire(), use_bin_type=True)) + 8
+            if parts[-1] and (size + cost > budget or len(parts[-1]) >= frames.MAX_ITEMS):
+                parts.append([])
+                size = 0
+            parts[-1].append(item)
+            size += cost
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            # A frame says the site is at `at` once it has it: all of every revision up to
+            # there. A part ends before the next part's first revision (one etcd commit is
+            # one revision with several writes, and may straddle two parts).
+            at = revision if (last or snapshot or shared) else parts[index + 1][0].revision - 1
+            while self.window.full:
+                self._room.clear()
+                await self._room.wait()
+            frame: frames.Frame
+            if snapshot:
+                frame = frames.Snapshot(v=self.version, revision=at, items=tuple(part), last=last)
+            else:
+                frame = frames.Changes(v=self.version, revision=at, items=tuple(part))
+            # a snapshot's parts share its revision: its last part holds the window for all
+            if at > self.window.last and (last or not snapshot):
+                self.window.sent(at, len(part))
+            self._sent_revision = max(self._sent_revision, at)
+            self.dirty = True
+            await self.send(frame)
+
+    # -- anti-entropy ----------------------------------------------------------------------
+    def _check_due(self) -> bool:
+        return (
+            self.limits.digest_interval > 0
+            and versions.supports(self.version, "digest")
+            and self.window.in_flight == 0
+            and time.monotonic() >= self.next_check
+        )
+
+    async def _idle(self, sub: Subscription) -> None:
+        """Until the feed has news for this site, or the next check is due."""
+        wait = None
+        if self.limits.digest_interval > 0 and versions.supports(self.version, "digest"):
+            wait = max(self.next_check - time.monotonic(), 0.0)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await sub.news.wait()
+
+    async def _check(self) -> None:
+        """One digest check and the repairs it calls for (:mod:`.antientropy`)."""
+        self.next_check = time.monotonic() + self.limits.digest_interval
+        items, records = await antientropy.hub_items(self.store, self.site_id)
+        while not self.digest_replies.empty():  # a late reply to an earlier check
+            self.digest_replies.get_nowait()
+        rec = digest.Reconciler(items)
+        requests = rec.start()
+        try:
+            while requests:
+                for ranges in requests:
+                    await self.send(frames.Digest(v=self.version, round=rec.round, ranges=ranges))
+                requests = await antientropy.replies_for(
+                    self.digest_replies, rec, self.limits.dead_after
+                )
+        except digest.DigestError as exc:
+            raise SessionError(exc.code, str(exc)) from exc
+        except TimeoutError as exc:
+            raise SessionError("dead", "no digest reply within dead_after") from exc
+        found = antientropy.plan(rec.differences, records)
+        at = max(self._sent_revision, 1)
+        repairs = [
+            frames.Change(revision=r.revision, op="put", kind=r.value["kind"], id=r.value["id"],
+                          object=intent.desired_wire(r), override=bool(r.value.get("override")),
+                          repair=True)
+            for r in found.puts
+        ] + [
+            frames.Change(revision=at, op="delete", kind=kind, id=object_id, repair=True)
+            for kind, object_id in map(digest.parse_key, found.deletes)
+        ]  # fmt: skip
+        if repairs:
+            for item in repairs:
+                log.info("site %s: anti-entropy repairs %s %s %s", self.site_name, item.op,
+                         item.kind, item.id)  # fmt: skip
+            await self._send_frames(repairs, self._sent_revision, snapshot=False, shared=True)
+            self.repairs += len(repairs)
+            self.dirty = True
+
+    # -- up --------------------------------------------------------------------------------
+    async def acked(self, revision: int) -> None:
+        """The site persisted everything up to ``revision``."""
+        if revision > self._sent_revision:
+            raise SessionError("out_of_order", f"ack of revision {revision}, beyond what was "
+                               f"sent ({self._sent_revision})")  # fmt: skip
+        self.window.ack(min(revision, self.window.last))  # a snapshot part may say more
+        self.acked_revision = max(self.acked_revision, revision)
+        self.dirty = True
+        self._room.set()
+
+    def figures(self, now: float) -> JSON:
+        """The site record's ``sync`` figures this session knows."""
+        return {
+            "acked_revision": self.acked_revision,
+            "pending_changes": self.pending_changes,
+            "acked_seq": self.acked_seq,
+            "sent_seq": max(self.sent_seq, self.acked_seq),
+            "last_heard": now - (time.monotonic() - self.last_frame),
+            "protocol_version": self.version,
+        }
