@@ -54,6 +54,9 @@ class HubSettings:
     sync_window: int = 8
     sync_max_frame: int = 1024 * 1024
     sync_queue: int = 1000
+    # reconnects per second the hub asks its sites to spread over after a restart (each is
+    # an mTLS handshake): the welcome's reconnect_spread is sessions / rate, at least 1 s
+    sync_reconnect_rate: float = 250.0
     # anti-entropy (protocol version 2): a digest check of each idle site this often; 0: off
     sync_digest_interval: float = 300.0
 

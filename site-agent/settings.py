@@ -106,7 +106,9 @@ class HubLinkSettings:
     revocation_poll_interval: float = 10.0
     # the sync session (site-agent/sync/), run once the site has joined (<data dir>/hub/)
     # reconnects: the first within this many seconds (jittered: a hub restart's reconnects
-    # spread out), doubling up to the max (atoll.sync.backoff)
+    # spread out), doubling up to the max (atoll.sync.backoff); once a hub has welcomed the
+    # site, the first window is the one that hub asks for (its reconnect_spread: its sites
+    # over the handshake rate it takes, 1 s for a small fleet)
     sync_reconnect_initial: float = 40.0
     sync_reconnect_max: float = 120.0
     sync_telemetry_interval: float = 60.0  # seconds between telemetry batches to the hub

@@ -10,7 +10,9 @@ trying too early, whatever the outage lasts: the defaults (40 s, doubling, 120 s
 it near 4% (``tests/sync/test_backoff.py``); a first window of 30 s reaches 5.5% for
 outages near 30 s. A single site reconnects after 20 s on average (KubeEdge waits a fixed
 30 s, every edge at once). A site that knows the hub is small, or that its own link was the
-cause, may choose a smaller ``first``.
+cause, may choose a smaller ``first``: the hub's welcome says how wide to make it
+(``reconnect_spread``: its sessions over the reconnects per second it takes, at least 1 s),
+and sites use that as ``first`` once they have been welcomed.
 
 The caller owns the clock and the randomness::
 

@@ -62,6 +62,10 @@ class Welcome(Frame):
     dead_after: float = bounded(40.0, low=0.1, high=86400)
     max_frame: int = bounded(1 << 20, low=1024)
     window: int = bounded(8, low=1, high=1024)  # unacked data frames a sender may have out
+    # how widely the site spreads its reconnects after losing this session (seconds): the
+    # hub sizes it to the sites it serves so a restart's reconnects come at a rate it takes
+    # (atoll.sync.backoff); an older hub says nothing and the site assumes a large fleet
+    reconnect_spread: float = bounded(40.0, low=0.1, high=3600)
 
 
 # -- intent down -----------------------------------------------------------------------------

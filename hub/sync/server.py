@@ -67,6 +67,7 @@ class SyncServer:
             window=settings.sync_window,
             max_frame=settings.sync_max_frame,
             digest_interval=settings.sync_digest_interval,
+            reconnect_rate=settings.sync_reconnect_rate,
         )
         self.feed = Feed(store, settings.sync_queue)
         self.sessions: dict[str, Session] = {}
@@ -76,6 +77,11 @@ class SyncServer:
             LoopSettings(interval=max(settings.sync_heartbeat_interval / 2, 0.05)),
             logger=log,
         )
+
+    def reconnect_spread(self) -> float:
+        """Seconds over which this hub's sites should spread their reconnects: its sessions
+        at ``reconnect_rate`` per second, at least one (a small fleet is back at once)."""
+        return round(max(1.0, (len(self.sessions) + 1) / self.limits.reconnect_rate), 1)
 
     async def start(self) -> None:
         await self.feed.start()
@@ -156,6 +162,7 @@ class SyncServer:
                 dead_after=self.limits.dead_after,
                 max_frame=self.limits.max_frame,
                 window=self.limits.window,
+                reconnect_spread=self.reconnect_spread(),
             )
         )
         log.info("site %s sync session %s open (v%d, from revision %d)", peer.site_name, epoch,

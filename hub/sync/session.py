@@ -50,6 +50,7 @@ class Limits:
     window: int
     max_frame: int
     digest_interval: float = 0.0  # seconds between anti-entropy checks; 0: none
+    reconnect_rate: float = 250.0  # reconnects per second the sites are asked to spread to
 
 
 class Session:

@@ -78,7 +78,8 @@ STABLE = 10.0  # a session open this long resets the reconnect backoff (one that
 
 @dataclass(frozen=True)
 class SyncSettings:
-    # atoll.sync.backoff's defaults: a hub restart's reconnects spread over 40 s at first
+    # before the first welcome (which says how widely this hub wants reconnects spread:
+    # reconnect_spread), retries spread as atoll.sync.backoff's defaults do, for a large fleet
     reconnect_initial: float = 40.0
     reconnect_max: float = 120.0
     telemetry_interval: float = 60.0  # seconds between telemetry batches while connected
@@ -155,6 +156,7 @@ class SyncClient:
         self.intent = intent
         self.inbox = Inbox(store, intent)
         self.connected = False
+        self.spread: float | None = None  # the last welcome's reconnect_spread, until used
         self.session = ""
         self.sessions = 0  # sessions opened since start
         self.last_ack_at: float | None = None
@@ -224,10 +226,8 @@ class SyncClient:
         }
 
     async def _run(self) -> None:
-        backoff = Retries(
-            Backoff(first=self.settings.reconnect_initial, cap=self.settings.reconnect_max),
-            random.Random(),
-        )
+        rng = random.Random()
+        backoff = Retries(self._backoff(self.settings.reconnect_initial), rng)
         while True:
             opened_at: list[float] = []  # set when a welcome came
             try:
@@ -240,9 +240,16 @@ class SyncClient:
                 self._health.failed(exc)
             finally:
                 self.connected = False
+            if self.spread is not None:  # the hub said how widely to spread: from now on
+                backoff = Retries(self._backoff(self.spread), rng)
+                self.spread = None
             if opened_at and time.monotonic() - opened_at[0] >= STABLE:
                 backoff.reset()  # a session that lasted: the next try starts quick again
             await asyncio.sleep(backoff.next_delay())
+
+    def _backoff(self, first: float) -> Backoff:
+        cap = max(first, self.settings.reconnect_max)
+        return Backoff(first=min(first, cap), cap=cap)
 
     # -- one session -------------------------------------------------------------------
     async def _connect(self, opened_at: list[float]) -> None:
@@ -260,6 +267,7 @@ class SyncClient:
             conn = _Connection(ws, max(VERSIONS))
             welcome = await self._open(conn)
             opened_at.append(time.monotonic())
+            self.spread = welcome.reconnect_spread
             self._health.succeeded()
             log.info("sync session %s with the hub at %s is open (protocol version %d)",
                      welcome.session, self.link.url, welcome.v)  # fmt: skip

@@ -5,7 +5,9 @@ fakes and a real SQLite store: intent down (persisted, acked, applied once), fac
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -548,3 +550,27 @@ async def test_anti_entropy_finds_the_objects_that_drifted_and_repairs_them(
     await hub.until(lambda: hub.acked_revisions[-1] == 51 and site.store.table_count("inbox") == 0)
     assert site.store.get_object("volume", vols[3]).deleting
     assert lost in site.store.object_ids("volume") and client.inbox.repairs == 1
+
+
+def hellos_are(hub: SyncHub, n: int) -> bool:
+    return len(hub.hellos) == n
+
+
+async def test_reconnects_spread_as_the_hub_asks(site: Site, tmp_path: Path) -> None:
+    """Before any welcome the site's own first window applies; after one, the hub's
+    ``reconnect_spread`` (a small fleet's hub asks for a quick return)."""
+    slow_until_welcomed = SyncSettings(reconnect_initial=30.0, reconnect_max=60.0,
+                                       apply_interval=0.2)  # fmt: skip
+    async with sync_hub(tmp_path / "spread", site.tmp) as hub:
+        link = HubLink.load(site.tmp)
+        assert link is not None
+        client = SyncClient(link, site.store, HubIntent(site.resources),
+                            settings=slow_until_welcomed)  # fmt: skip
+        await client.start()
+        try:
+            await hub.until(lambda: len(hub.hellos) == 1)  # the first try is at once
+            for n in (2, 3):  # then within the hub's 0.1 s, not the site's own 30 s
+                await hub.drop()
+                await asyncio.wait_for(hub.until(partial(hellos_are, hub, n)), 5)
+        finally:
+            await client.stop()

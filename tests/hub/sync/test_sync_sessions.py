@@ -69,6 +69,7 @@ async def test_placed_objects_arrive_as_snapshot_then_live_changes(tmp_path: Pat
         site = await hub.connect(edge)
         welcome = await site.hello()
         assert isinstance(welcome, frames.Welcome) and welcome.acked_seq == 0
+        assert welcome.reconnect_spread == 1.0  # a small fleet: back within a second
         first = await site.intent(1)
         assert set(first) == {f"network/{net['id']}"}  # only this site's objects
         assert first[f"network/{net['id']}"].object["hub_revision"] == net["hub_revision"]
