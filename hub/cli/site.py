@@ -8,6 +8,8 @@ local network that have not joined a hub yet (their zeroconf adverts).
 from __future__ import annotations
 
 import argparse
+import time
+from typing import Any
 
 from atoll.cli import Subparsers
 from atoll.client import quote
@@ -65,10 +67,45 @@ def register(groups: Subparsers) -> None:
         "--timeout", type=float, default=3.0, help="seconds to listen for adverts (default 3)"
     )
     discover.set_defaults(func=_discover)
-    for cmd in (listing, show, delete, create_site, setter, create, token_list, revoke):
+    events = cmds.add_parser("events", help="what a site reported (errors, restarts, holds)")
+    operations = cmds.add_parser(
+        "operations", help="what was done at a site itself, and what the hub did with it"
+    )
+    for cmd, func in ((events, _events), (operations, _operations)):
+        cmd.add_argument("name")
+        cmd.set_defaults(func=func)
+    history = (events, operations)
+    for cmd in (listing, show, delete, create_site, setter, create, token_list, revoke, *history):
         add_connection_options(cmd)
-    for cmd in (listing, show, create_site, setter, create, token_list, discover):
+    for cmd in (listing, show, create_site, setter, create, token_list, discover, *history):
         add_format_option(cmd)
+
+
+EVENT_COLUMNS = ["seq", "at", "reason", "kind", "id", "message"]
+OPERATION_COLUMNS = ["seq", "at", "actor", "op", "kind", "id", "outcome"]
+
+
+def _when(row: dict[str, Any]) -> dict[str, Any]:
+    """A site's ``at`` (epoch seconds on the site's clock) as UTC text, for people."""
+    at = row.get("at")
+    if isinstance(at, (int, float)) and not isinstance(at, bool):
+        row["at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+    return row
+
+
+def _events(args: argparse.Namespace) -> int:
+    rows = client(args).list_all(f"/v1/sites/{quote(args.name)}/events")
+    flat = [{"seq": r["seq"], **r["event"]} for r in rows]
+    emit(flat if args.format == "json" else [_when(r) for r in flat], args.format, EVENT_COLUMNS)
+    return 0
+
+
+def _operations(args: argparse.Namespace) -> int:
+    rows = client(args).list_all(f"/v1/sites/{quote(args.name)}/operations")
+    flat = [{**r["operation"], "seq": r["seq"], "outcome": r["outcome"]} for r in rows]
+    shown = flat if args.format == "json" else [_when(r) for r in flat]
+    emit(shown, args.format, OPERATION_COLUMNS)
+    return 0
 
 
 def _fields(args: argparse.Namespace) -> dict[str, object]:

@@ -83,6 +83,8 @@ POLICY: dict[str, Rule] = {
     "sites.create": SYSTEM_ADMIN,
     "sites.update": SYSTEM_ADMIN,
     "sites.delete": SYSTEM_ADMIN,
+    "site_events.list": SYSTEM_READ,
+    "site_operations.list": SYSTEM_READ,
     "join_tokens.list": SYSTEM_ADMIN,
     "join_tokens.create": SYSTEM_ADMIN,
     "join_tokens.delete": SYSTEM_ADMIN,

@@ -468,6 +468,8 @@ SITE_CASES = [
     Case("conflicts.resolve", "POST", lambda t, n: f"/v1/conflicts/{int(n):032x}/resolve",
          only(SA=200, PA=200, PM=200), other=only(SA=200, PA=404, PM=404),
          body=lambda t, n: {"keep": "hub"}, prepare=make_conflict),
+    Case("site_events.list", "GET", lambda t, n: "/v1/sites/s1/events", SYSTEM_READ),
+    Case("site_operations.list", "GET", lambda t, n: "/v1/sites/s1/operations", SYSTEM_READ),
     Case("sync.connect", "GET", lambda t, n: "/v1/sync", only(401),
          notes="a site certificate, not a token: every token caller is 401"),
 ]  # fmt: skip
