@@ -399,7 +399,7 @@ def _network_group(groups: Subparsers) -> None:
     p = _create(cmds, "subnet", "subnet-create", subnet_spec)
     p.add_argument("network", help="network id or name")
     p.add_argument("cidr")
-    p.add_argument("--name", help="the subnet's name (the hub needs one)")
+    p.add_argument("--name", help="the subnet's name (optional)")
     p.add_argument("--gateway")
     p.add_argument("--dns", action="append")
 

@@ -151,7 +151,8 @@ def create_shape(kind: str) -> Shape:
         {
             "name": Field(
                 "string",
-                required=True,
+                required=kind != "subnet",  # a subnet's name is optional, as in Neutron
+                nullable=kind == "subnet",
                 pattern=f"^{NAME}$",
                 pattern_help=NAME_HINT,
                 min_length=1,
@@ -359,13 +360,15 @@ async def create(request: web.Request, kind: str) -> web.Response:
                                     "by a create") for k in fixed])  # fmt: skip
     spec = spec_model.from_wire(body["spec"], where="body.spec", strict=True)
     project_id = await owner_project(store, claims, body)
-    same = {"site_id": site["id"], "kind": kind, "name": body["name"], "project_id": project_id}
-    if [r for r in await list_all(store, intent.SITE_OBJECT, same) if r.value.get("desired")]:
-        raise Conflict(f"{kind} {body['name']} already exists at site {site['name']}")
+    name = body.get("name")
+    same = {"site_id": site["id"], "kind": kind, "name": name, "project_id": project_id}
+    taken = name is not None and await list_all(store, intent.SITE_OBJECT, same)
+    if taken and [r for r in taken if r.value.get("desired")]:
+        raise Conflict(f"{kind} {name} already exists at site {site['name']}")
     for _ in range(3):  # a dependency placed by a concurrent create: look again
         spec_ids, deps = await resolve(store, claims, site, kind, spec, project_id)
         meta = Meta(
-            id=ids.hub_id(), name=body["name"], project_id=project_id,
+            id=ids.hub_id(), name=name, project_id=project_id,
             labels=body.get("labels", {}),
         )  # fmt: skip
         desired = Desired(kind=kind, meta=meta, spec=spec_ids, origin="hub")  # type: ignore[arg-type]

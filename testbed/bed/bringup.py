@@ -14,6 +14,7 @@ Everything is recorded in ``testbed.json`` *before* it is made, so a failed or i
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import ssl
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from atoll import certs
-from atoll.client import Client
+from atoll.client import Client, HubClient
 from atoll.errors import Conflict, NotFound
 from atoll.testbed.bed import procs
 from atoll.testbed.bed.state import HUB_PORT, RECORD, SITE_PORT, BedState, SiteState
@@ -70,6 +71,7 @@ def up(
             start_agent(bed, site)
             bed.save()
             say(f"  {site.name}: {drivers} drivers, namespace {site.netns}, API {site.url}")
+        join(bed, bed.sites, say)
         if wan_latency or wan_loss:
             for site in bed.sites:
                 faults.degrade(bed, site.name, wan_latency, wan_loss)
@@ -86,6 +88,45 @@ def up(
         say("bring-up failed: removing what was made")
         teardown.down(directory, say=lambda _line: None)
         raise
+
+
+def join(bed: BedState, sites: list[SiteState], say: Say, timeout: float = 120) -> None:
+    """Join ``sites`` the way a field engineer does: find them by zeroconf (``atoll site
+    discover``), make a join code for each at the hub, paste it into the agent (``atoll
+    site-agent join CODE`` in the site's namespace; the running agent attaches), then wait
+    until the hub sees each site online."""
+    env = procs.clean_env(bed.env)
+    wanted = {s.name for s in sites}
+
+    def advertised() -> set[str]:
+        found = json.loads(procs.run(procs.atoll_argv("site", "discover", "--timeout", "2",
+                                                      "-f", "json"), env=env))  # fmt: skip
+        names = {str(row.get("name")) for row in found}
+        return wanted if wanted <= names else set()
+
+    procs.wait_for(f"{', '.join(sorted(wanted))} to advertise by zeroconf", advertised, timeout)
+    say(f"  discovered by zeroconf: {', '.join(sorted(wanted))}")
+    for site in sites:
+        code = procs.run(procs.atoll_argv("site", "token", "create", site.name, "--ttl", "3600"),
+                         env=env).strip()  # fmt: skip
+        procs.run(procs.atoll_argv("site-agent", "join", code, "--data-dir", site.data_dir,
+                                   netns=site.netns))  # fmt: skip
+    client = hub_client(bed)
+
+    def online() -> bool:
+        states = {s["name"]: s["state"] for s in client.list_all("/v1/sites")}
+        return all(states.get(name) == "online" for name in wanted)
+
+    procs.wait_for("the sites to come online at the hub", online, timeout)
+    say(f"  joined with one-time codes and online: {', '.join(sorted(wanted))}")
+
+
+def hub_client(bed: BedState) -> HubClient:
+    """A client of the testbed's hub, logged in as its admin."""
+    client = HubClient(bed.hub_url, ca_file=str(bed.hub_data / "ca.pem"))
+    issued = client.post("/v1/auth/tokens", {"user": "admin", "password": bed.admin_password})
+    client.token = str(issued["token"])
+    return client
 
 
 def _wan(bed: BedState) -> None:

@@ -16,9 +16,8 @@ import signal
 import sys
 from typing import Any
 
-from atoll.client import HubClient
 from atoll.testbed.bed import procs
-from atoll.testbed.bed.bringup import start_agent, start_hub
+from atoll.testbed.bed.bringup import hub_client, start_agent, start_hub
 from atoll.testbed.bed.state import BedState
 from atoll.testbed.services.netns import ip
 
@@ -129,11 +128,3 @@ def status(bed: BedState) -> list[dict[str, Any]]:
             "pending_changes": sync.get("pending_changes"),
         })  # fmt: skip
     return rows
-
-
-def hub_client(bed: BedState) -> HubClient:
-    """A client of the testbed's hub, logged in as its admin."""
-    client = HubClient(bed.hub_url, ca_file=str(bed.hub_data / "ca.pem"))
-    issued = client.post("/v1/auth/tokens", {"user": "admin", "password": bed.admin_password})
-    client.token = str(issued["token"])
-    return client
