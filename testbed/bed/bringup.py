@@ -147,12 +147,22 @@ def _hub(bed: BedState, say: Say) -> None:
     say(f"  hub {bed.hub_url} (pid {bed.hub_pid}), admin logged in (XDG_CONFIG_HOME)")
 
 
+HUB_CONFIG = """[hub]
+# a testbed is for watching sites come and go: heartbeats every 2 s, a silent site offline
+# after 8 s (a production hub: 10 s and 40 s)
+sync_heartbeat_interval = 2.0
+sync_dead_after = 8.0
+"""
+
+
 def start_hub(bed: BedState) -> None:
     """Start (or start again) the hub on the WAN address; wait until it answers."""
     log = bed.path / "logs" / "hub.log"
+    config = bed.path / "hub.toml"
+    config.write_text(HUB_CONFIG)
     bed.hub_pid = procs.start(
         procs.atoll_argv("hub", "serve", "--data-dir", str(bed.hub_data), "--host", bed.hub_ip,
-                         "--port", str(HUB_PORT)),
+                         "--port", str(HUB_PORT), "--config", str(config)),
         log, procs.clean_env(bed.env),
     )  # fmt: skip
     bed.save()

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from atoll.testbed.demo import catalog, hub, packages, services, site
+from atoll.testbed.demo import catalog, fleet, hub, packages, services, site
 from atoll.testbed.demo.stage import Say, Stage
 
 
@@ -26,6 +26,11 @@ ACTS = [
         "The catalog: reference image uploaded, a package onboarded, images prestaged", catalog.play
     ),
     Act("An edge site on its own: the reference VNF on real libvirt + OVS, kill -9", site.play),
+    Act(
+        "The fleet: two sites join by zeroconf, a VNF placed from the hub at both, a "
+        "partition, offline changes on both sides, convergence and a conflict",
+        fleet.play,
+    ),
     Act("Scale-out store: the hub on a 3-member etcd cluster loses a member", services.play),
 ]
 

@@ -37,10 +37,13 @@ class Stage:
         }
 
     def atoll(
-        self, *argv: str, ok: bool = True, show: bool = True, env: dict[str, str] | None = None
-    ) -> str:
-        """Run ``atoll ARGV`` like a user; print the command and (briefly) its output."""
-        self.say(f"$ atoll {_masked(argv)}")
+        self, *argv: str, ok: bool = True, show: bool = True, env: dict[str, str] | None = None,
+        quiet: bool = False,
+    ) -> str:  # fmt: skip
+        """Run ``atoll ARGV`` like a user; print the command and (briefly) its output
+        (``quiet``: neither, for polling)."""
+        if not quiet:
+            self.say(f"$ atoll {_masked(argv)}")
         proc = subprocess.run(
             [sys.executable, "-m", "atoll", *argv],
             capture_output=True,
@@ -49,7 +52,7 @@ class Stage:
             timeout=300,
         )
         output = (proc.stdout + proc.stderr).rstrip()
-        if show and output:
+        if show and not quiet and output:
             lines = output.splitlines()
             for line in lines[:12]:
                 self.say(f"    {line}")
@@ -61,8 +64,8 @@ class Stage:
             raise DemoFailure(f"atoll {_masked(argv)} should have been refused")
         return proc.stdout
 
-    def atoll_json(self, *argv: str, env: dict[str, str] | None = None) -> Any:
-        return json.loads(self.atoll(*argv, "-f", "json", show=False, env=env))
+    def atoll_json(self, *argv: str, env: dict[str, str] | None = None, quiet: bool = False) -> Any:
+        return json.loads(self.atoll(*argv, "-f", "json", show=False, env=env, quiet=quiet))
 
     def daemon(
         self, name: str, argv: list[str], ready: str, timeout: float = 60.0,
