@@ -30,7 +30,13 @@ def register(groups: Subparsers) -> None:
         default=0,
         help="more sites on the drivers' in-memory fakes (one process each)",
     )
-    up.add_argument("--wan-latency", default="", help="netem delay on every WAN link (40ms)")
+    up.add_argument(
+        "--simulated",
+        type=int,
+        default=0,
+        help="simulated sites (real joins and sync sessions, no agent) in one process",
+    )
+    up.add_argument("--wan-latency", default="", help="delay on every WAN link (40ms)")
     up.add_argument("--wan-loss", default="", help="netem loss on every WAN link (0.5%%)")
     status = _command(cmds, "status", "each site: agent, WAN link, what the hub sees", _status)
     add_format_option(status)
@@ -68,7 +74,14 @@ def _demo(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from atoll.testbed.bed.bringup import up
 
-    up(args.dir, args.sites, args.fake_sites, args.wan_latency, args.wan_loss)
+    up(
+        args.dir,
+        args.sites,
+        args.fake_sites,
+        args.wan_latency,
+        args.wan_loss,
+        simulated=args.simulated,
+    )
     return 0
 
 

@@ -197,6 +197,7 @@ class Fleet:
                     site.keys[key] = change.revision
             if isinstance(frame, frames.Snapshot) and not frame.last:
                 return None
+
             site.applied_revision = max(site.applied_revision, frame.revision)
             revision = site.applied_revision
             return lambda n: frames.Ack(v=version, n=n, revision=revision)
@@ -206,3 +207,42 @@ class Fleet:
             return lambda n: frames.Digest(v=version, n=n, round=frame.round, reply=True,
                                            ranges=tuple(ranges))  # fmt: skip
         return None
+
+
+def main() -> None:
+    """``python -m atoll.testbed.simulated --hub URL --ca-file F --count N``: join N
+    simulated sites and hold them until SIGTERM (the admin's password from
+    ``ATOLL_TESTBED_ADMIN_PASSWORD``, never on the command line)."""
+    import argparse
+    import os
+    import signal
+
+    parser = argparse.ArgumentParser(description="simulated sites for a hub")
+    parser.add_argument("--hub", required=True)
+    parser.add_argument("--ca-file", type=Path, required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--prefix", default="sim")
+    parser.add_argument("--testbed", default="", help="the testbed's directory (to find us)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    async def run() -> None:
+        context = certs.client_ssl_context(args.ca_file)
+        login = AsyncClient(args.hub, "", context)
+        try:
+            body = {"user": "admin", "password": os.environ["ATOLL_TESTBED_ADMIN_PASSWORD"]}
+            issued = await login.request("POST", "/v1/auth/tokens", body, auth=False)
+        finally:
+            await login.close()
+        fleet = Fleet(args.hub, args.ca_file, str(issued["token"]), args.prefix)
+        await fleet.join(args.count)
+        log.info("%d simulated sites joined", args.count)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, fleet.stop)
+        await fleet.run()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import ssl
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -42,6 +43,7 @@ def up(
     wan_latency: str = "",
     wan_loss: str = "",
     say: Say = print,
+    simulated: int = 0,
 ) -> BedState:
     """Bring a testbed up in ``directory``; on any failure everything made is removed."""
     from atoll.testbed.bed import faults, teardown
@@ -71,7 +73,10 @@ def up(
             start_agent(bed, site)
             bed.save()
             say(f"  {site.name}: {drivers} drivers, namespace {site.netns}, API {site.url}")
-        join(bed, bed.sites, say)
+        if bed.sites:
+            join(bed, bed.sites, say)
+        if simulated:
+            start_simulator(bed, simulated, say)
         if wan_latency or wan_loss:
             for site in bed.sites:
                 faults.degrade(bed, site.name, wan_latency, wan_loss)
@@ -127,6 +132,28 @@ def hub_client(bed: BedState) -> HubClient:
     issued = client.post("/v1/auth/tokens", {"user": "admin", "password": bed.admin_password})
     client.token = str(issued["token"])
     return client
+
+
+def start_simulator(bed: BedState, count: int, say: Say, timeout: float = 600) -> None:
+    """``count`` simulated sites (:mod:`atoll.testbed.simulated`) in one process of their
+    own, joined through the real join API; wait until the hub sees them all online."""
+    bed.simulated = count
+    log = bed.path / "logs" / "simulated.log"
+    env = procs.clean_env({"ATOLL_TESTBED_ADMIN_PASSWORD": bed.admin_password})
+    argv = [sys.executable, "-m", "atoll.testbed.simulated", "--hub", bed.hub_url, "--ca-file",
+            str(bed.hub_data / "ca.pem"), "--count", str(count), "--testbed", bed.dir]  # fmt: skip
+    bed.simulator_pid = procs.start(argv, log, env)
+    bed.save()
+    client = hub_client(bed)
+
+    def online() -> bool:
+        sites = client.list_all("/v1/sites", {"limit": "1000"})
+        return bool(
+            sum(s["name"].startswith("sim-") and s["state"] == "online" for s in sites) >= count
+        )
+
+    procs.wait_for(f"{count} simulated sites online", online, timeout, log, bed.simulator_pid)
+    say(f"  {count} simulated sites joined and online (one process, real mTLS sessions)")
 
 
 def _wan(bed: BedState) -> None:

@@ -112,7 +112,8 @@ def status(bed: BedState) -> list[dict[str, Any]]:
     hub_up = procs.alive(bed.hub_pid)
     if hub_up:
         with contextlib.suppress(Exception):  # the hub may be starting or stopping
-            hub_sites = {s["name"]: s for s in hub_client(bed).list_all("/v1/sites")}
+            listed = hub_client(bed).list_all("/v1/sites", {"limit": "1000"})
+            hub_sites = {s["name"]: s for s in listed}
     rows = []
     for site in bed.sites:
         seen = hub_sites.get(site.name, {})
@@ -126,5 +127,12 @@ def status(bed: BedState) -> list[dict[str, Any]]:
             "last_seen": seen.get("last_seen"),
             "acked_revision": sync.get("acked_revision"),
             "pending_changes": sync.get("pending_changes"),
+        })  # fmt: skip
+    if bed.simulated:
+        online = sum(s["state"] == "online" for n, s in hub_sites.items() if n.startswith("sim-"))
+        rows.append({
+            "site": f"sim-* ({bed.simulated})", "drivers": "simulated",
+            "agent": "running" if procs.alive(bed.simulator_pid) else "stopped", "link": "host",
+            "hub_state": f"{online} online" if hub_up else "hub down",
         })  # fmt: skip
     return rows

@@ -83,6 +83,8 @@ class BedState:
     admin_password: str
     hub_pid: int | None = None
     sites: list[SiteState] = field(default_factory=list)
+    simulated: int = 0  # simulated sites (testbed/simulated.py), held by one process
+    simulator_pid: int | None = None
 
     @classmethod
     def new(cls, directory: Path) -> BedState:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from atoll.testbed.bed.state import BedState, SiteState
@@ -24,7 +25,16 @@ PROJECT = "telco-a"
 
 def play(stage: Stage) -> None:
     directory = stage.work / "fleet"
-    stage.stack.callback(_down, stage, directory)
+    saved = dict(stage.env)  # the act talks to the testbed's hub; the next acts to theirs
+    try:
+        _play(stage, directory)
+    finally:  # the act's own end: its private OVS holds the host's netdev lock until down
+        _down(stage, directory)
+        stage.env.clear()
+        stage.env.update(saved)
+
+
+def _play(stage: Stage, directory: Path) -> None:
     stage.atoll("testbed", "up", "--sites", "2", "--dir", str(directory))
     bed = BedState.load(directory)
     env = bed.env  # the CLI now talks to the testbed's hub, as its admin

@@ -25,12 +25,12 @@ ACTS = [
     Act(
         "The catalog: reference image uploaded, a package onboarded, images prestaged", catalog.play
     ),
-    Act("An edge site on its own: the reference VNF on real libvirt + OVS, kill -9", site.play),
     Act(
         "The fleet: two sites join by zeroconf, a VNF placed from the hub at both, a "
         "partition, offline changes on both sides, convergence and a conflict",
         fleet.play,
     ),
+    Act("An edge site on its own: the reference VNF on real libvirt + OVS, kill -9", site.play),
     Act("Scale-out store: the hub on a 3-member etcd cluster loses a member", services.play),
 ]
 

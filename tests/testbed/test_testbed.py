@@ -53,13 +53,16 @@ def nothing(found: dict[str, list[Any]]) -> bool:
 
 def test_up_faults_and_down_leave_nothing(tmp_path: Path) -> None:
     bed = tmp_path / "bed"
-    atoll("testbed", "up", "--sites", "1", "--fake-sites", "1", "--dir", str(bed))
+    atoll("testbed", "up", "--sites", "1", "--fake-sites", "1", "--simulated", "3", "--dir",
+          str(bed))  # fmt: skip
     record = json.loads((bed / "testbed.json").read_text())
     tag = record["tag"]
     try:
         rows = json.loads(atoll("testbed", "status", "--dir", str(bed), "-f", "json"))
         assert [(r["site"], r["drivers"], r["agent"], r["link"]) for r in rows] == [
-            ("site-1", "real", "running", "up"), ("site-2", "fake", "running", "up")]  # fmt: skip
+            ("site-1", "real", "running", "up"), ("site-2", "fake", "running", "up"),
+            ("sim-* (3)", "simulated", "running", "host")]  # fmt: skip
+        assert [r["hub_state"] for r in rows] == ["online", "online", "3 online"]
         site2 = record["sites"][1]
         ping = ["ip", "netns", "exec", site2["netns"], "ping", "-c", "1", "-W", "1"]
 
@@ -85,7 +88,7 @@ def test_up_faults_and_down_leave_nothing(tmp_path: Path) -> None:
         assert rows[1]["agent"] == "running"
         atoll("testbed", "kill", "hub", "--dir", str(bed))
         rows = json.loads(atoll("testbed", "status", "--dir", str(bed), "-f", "json"))
-        assert {r["hub_state"] for r in rows} == {"hub down"}
+        assert {r["hub_state"] for r in rows} == {"hub down"}, rows
         atoll("testbed", "restart", "hub", "--dir", str(bed))
         rows = json.loads(atoll("testbed", "status", "--dir", str(bed), "-f", "json"))
         assert "hub down" not in {r["hub_state"] for r in rows}
