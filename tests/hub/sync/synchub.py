@@ -166,12 +166,18 @@ class SiteEnd:
         return codec.decode(msg.data)
 
     async def hello(
-        self, applied_revision: int = 0, sent_seq: int = 0, site_id: str | None = None
+        self,
+        applied_revision: int = 0,
+        sent_seq: int = 0,
+        site_id: str | None = None,
+        speaks: tuple[int, ...] = versions.SPOKEN,
     ) -> frames.Frame:
+        """Say hello as a site speaking ``speaks`` (an older site: ``(1,)``)."""
+        self.v = max(speaks)
         await self.send(
             frames.Hello(
                 v=self.v,
-                versions=versions.SPOKEN,
+                versions=speaks,
                 site_id=site_id or self.site.site_id,
                 agent_version="test",
                 model_version=1,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -535,3 +536,27 @@ def test_repairs_never_touch_what_a_conflict_holds() -> None:
     repairs = antientropy.plan(found, records)
     assert [r.revision for r in repairs.puts] == [7]
     assert sorted(repairs.deletes) == sorted([tomb, stray])
+
+
+async def test_a_site_one_version_older_works_with_this_hub(tmp_path: Path) -> None:
+    """A site that speaks only protocol version 1 (no anti-entropy) gets a version-1 session:
+    its intent and acks work, its facts are recorded, and no digest is ever sent to it."""
+    async with sync_hub(tmp_path, sync_digest_interval=0.2) as hub:
+        token = await project_member(hub)
+        edge = await hub.add_site("edge-1")
+        net = await network(hub, "edge-1", "net-a", token)
+        site = await hub.connect(edge)
+        welcome = await site.hello(speaks=(1,))
+        assert isinstance(welcome, frames.Welcome) and welcome.v == 1
+        first = await site.intent(1)
+        assert set(first) == {f"network/{net['id']}"}
+        fact = frames.Fact(seq=1, type="status", body=status(net["id"], 1, "ACTIVE"))
+        await site.send(frames.Facts(v=1, items=(fact,)))
+        seen: list[frames.Frame] = []
+        with contextlib.suppress(TimeoutError):
+            while True:  # a second of the session: several digest intervals
+                frame = await site.recv(within=1.0)
+                seen.append(frame)
+                assert frame.v == 1
+        assert not [f for f in seen if isinstance(f, frames.Digest)]
+        assert [f.seq for f in seen if isinstance(f, frames.Ack) and f.seq is not None] == [1]
