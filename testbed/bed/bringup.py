@@ -228,14 +228,8 @@ def _site(bed: BedState, index: int, drivers: str) -> SiteState:
     bed.sites.append(site)  # recorded before it is made
     bed.save()
     bed.sites.remove(site)
-    inner = f"at-{bed.tag}-n{index}"
-    ip("netns", "add", site.netns)
-    ip("link", "set", "lo", "up", netns=site.netns)
-    ip("link", "add", site.host_link, "type", "veth", "peer", "name", inner)
-    ip("link", "set", inner, "netns", site.netns)
-    ip("link", "set", inner, "name", "wan0", netns=site.netns)
-    ip("addr", "add", f"{site.ip}/24", "dev", "wan0", netns=site.netns)
-    ip("link", "set", "wan0", "up", netns=site.netns)
+    _namespace_on_veth(site.netns, site.host_link, f"at-{bed.tag}-n{index}", "wan0",
+                       f"{site.ip}/24")  # fmt: skip
     ip("link", "set", site.host_link, "master", bed.wan_bridge)
     ip("link", "set", site.host_link, "up")
     if drivers == "real":
@@ -244,18 +238,25 @@ def _site(bed: BedState, index: int, drivers: str) -> SiteState:
     return site
 
 
+def _namespace_on_veth(netns: str, outer: str, inner: str, name: str, cidr: str) -> None:
+    """A new namespace ``netns`` whose link ``name`` (address ``cidr``, up) is the far end of
+    a veth whose near end, ``outer``, stays in the host's namespace (down: the caller wires
+    it and brings it up); ``inner`` names the far end until it is moved and renamed."""
+    ip("netns", "add", netns)
+    ip("link", "set", "lo", "up", netns=netns)
+    ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+    ip("link", "set", inner, "netns", netns)
+    ip("link", "set", inner, "name", name, netns=netns)
+    ip("addr", "add", cidr, "dev", name, netns=netns)
+    ip("link", "set", name, "up", netns=netns)
+
+
 def _lan(site: SiteState) -> None:
     """The site's LAN: its OVS uplink (a veth in the host's namespace) and a client at the
     other end, in a namespace of its own, the way a field engineer's laptop hangs off a site
     switch. Offloads off: the userspace datapath does not fill in checksums."""
-    inner = site.lan_uplink.replace("-l", "-c", 1)
-    ip("netns", "add", site.lan_netns)
-    ip("link", "set", "lo", "up", netns=site.lan_netns)
-    ip("link", "add", site.lan_uplink, "type", "veth", "peer", "name", inner)
-    ip("link", "set", inner, "netns", site.lan_netns)
-    ip("link", "set", inner, "name", "lan0", netns=site.lan_netns)
-    ip("addr", "add", f"{site.lan_client_ip}/24", "dev", "lan0", netns=site.lan_netns)
-    ip("link", "set", "lan0", "up", netns=site.lan_netns)
+    _namespace_on_veth(site.lan_netns, site.lan_uplink, site.lan_uplink.replace("-l", "-c", 1),
+                       "lan0", f"{site.lan_client_ip}/24")  # fmt: skip
     ip("link", "set", site.lan_uplink, "up")
     procs.run(["ethtool", "-K", site.lan_uplink, "tx", "off"])
     procs.run(["ip", "netns", "exec", site.lan_netns, "ethtool", "-K", "lan0", "tx", "off"])

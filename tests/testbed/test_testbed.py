@@ -99,8 +99,8 @@ def test_up_faults_and_down_leave_nothing(tmp_path: Path) -> None:
 
 def test_down_cleans_up_after_the_testbed_command_was_killed(tmp_path: Path) -> None:
     bed = tmp_path / "bed"
-    up = subprocess.Popen([sys.executable, "-m", "atoll", "testbed", "up", "--sites", "1",
-                           "--fake-sites", "1", "--dir", str(bed)],
+    up = subprocess.Popen([sys.executable, "-m", "atoll", "testbed", "up", "--sites", "0",
+                           "--fake-sites", "2", "--dir", str(bed)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
     def one_site_started() -> bool:
