@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import shutil
 import ssl
 import tempfile
 from dataclasses import dataclass, field
@@ -120,6 +121,10 @@ class Fleet:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def close(self) -> None:
+        """Remove the sites' keys and certificates (after :meth:`run` has returned)."""
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     @property
     def connected(self) -> int:
@@ -239,7 +244,10 @@ def main() -> None:
         log.info("%d simulated sites joined", args.count)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, fleet.stop)
-        await fleet.run()
+        try:
+            await fleet.run()
+        finally:
+            fleet.close()
 
     asyncio.run(run())
 

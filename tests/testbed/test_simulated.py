@@ -49,5 +49,6 @@ async def test_simulated_sites_join_hold_sessions_and_receive_intent(tmp_path: P
         finally:
             fleet.stop()
             await runner
+            fleet.close()
     finally:
         await asyncio.to_thread(hub.stop)
