@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from atoll import certs
 from atoll.client import Client, HubClient
@@ -320,3 +321,23 @@ def site_token(bed: BedState, site: SiteState) -> str:
         raise NotFound(f"{site.name}'s local credential was not recorded")
     client = Client(site.url, ca_file=str(bed.ca_file))
     return str(client.post("/v1/auth/tokens", {"name": "admin", "secret": site.secret})["token"])
+
+
+_SITE_GET = """
+import json, sys
+from atoll.client import Client
+url, ca, secret, path = sys.argv[1:5]
+client = Client(url, ca_file=ca)
+client.token = client.post("/v1/auth/tokens", {"name": "admin", "secret": secret})["token"]
+print(json.dumps(client.get(path)))
+"""
+
+
+def site_get(bed: BedState, site: SiteState, path: str) -> Any:
+    """``GET path`` on ``site``'s own API as its local admin, from inside its namespace
+    (where a field engineer stands: reachable whatever its WAN link does)."""
+    if not site.secret:
+        raise NotFound(f"{site.name}'s local credential was not recorded")
+    argv = ["ip", "netns", "exec", site.netns, sys.executable, "-c", _SITE_GET, site.url,
+            str(bed.ca_file), site.secret, path]  # fmt: skip
+    return json.loads(procs.run(argv, timeout=60))

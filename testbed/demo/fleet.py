@@ -10,12 +10,13 @@ own commands run inside the site's namespace against its local API.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from atoll.errors import PermanentError
+from atoll.testbed.bed.bringup import site_get
 from atoll.testbed.bed.state import BedState, SiteState
 from atoll.testbed.demo.site import http_get, wait
 from atoll.testbed.demo.stage import DemoFailure, Stage
@@ -114,7 +115,10 @@ def _play(stage: Stage, directory: Path) -> None:
     stage.check(True, "resolved --keep hub: the hub's stop reached the site over its change")
 
     def caught_up() -> tuple[int, int] | None:
-        sync = _site_health(stage, bed, site2).get("sync") or {}
+        try:
+            sync = site_get(bed, site2, "/health").get("sync") or {}
+        except PermanentError:  # not answering yet: look again
+            return None
         hub_seq = stage.atoll_json("site", "show", "site-2", quiet=True)["sync"]["acked_seq"]
         if sync.get("outbox_depth") != 0 or sync.get("acked_seq") != hub_seq:
             return None
@@ -180,15 +184,6 @@ def _at_site(stage: Stage, bed: BedState, site: SiteState, *argv: str) -> str:
     for line in out.rstrip().splitlines()[:8]:
         stage.say(f"    {line}")
     return out
-
-
-def _site_health(stage: Stage, bed: BedState, site: SiteState) -> dict[str, Any]:
-    code = (f"import json, ssl, urllib.request as u; c = ssl.create_default_context("
-            f"cafile={str(bed.ca_file)!r}); print(u.urlopen({site.url + '/health'!r}, "
-            f"context=c, timeout=5).read().decode())")  # fmt: skip
-    out = subprocess.run(["ip", "netns", "exec", site.netns, sys.executable, "-c", code],
-                         capture_output=True, text=True, timeout=30)  # fmt: skip
-    return dict(json.loads(out.stdout)) if out.returncode == 0 and out.stdout else {}
 
 
 def _run_in(site: SiteState, argv: list[str], env: dict[str, str]) -> str:

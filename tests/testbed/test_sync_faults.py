@@ -4,16 +4,14 @@ sites: the real agent, store and sync protocol over mTLS, no guests)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from atoll.testbed.bed import procs
-from atoll.testbed.bed.bringup import hub_client
+from atoll.testbed.bed.bringup import hub_client, site_get
 from atoll.testbed.bed.state import BedState
 
 pytestmark = pytest.mark.e2e
@@ -26,26 +24,6 @@ def atoll(bed: Path, *argv: str) -> str:
                           text=True, timeout=300, env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
-
-
-def site_get(bed: BedState, name: str, path: str) -> Any:
-    """``GET path`` on the site's own API as its local admin, from inside its namespace
-    (where a field engineer stands, and reachable whatever the WAN link does)."""
-    site = bed.site(name)
-    code = (
-        "import json, ssl, urllib.request as u\n"
-        f"c = ssl.create_default_context(cafile={str(bed.ca_file)!r})\n"
-        f"r = u.Request({site.url + '/v1/auth/tokens'!r}, method='POST', data=json.dumps("
-        f"{{'name': 'admin', 'secret': {site.secret!r}}}).encode(), "
-        "headers={'Content-Type': 'application/json'})\n"
-        "t = json.loads(u.urlopen(r, context=c).read())['token']\n"
-        f"r = u.Request({site.url + path!r}, "
-        "headers={'Authorization': 'Bearer ' + t})\n"
-        "print(u.urlopen(r, context=c).read().decode())\n"
-    )
-    out = subprocess.run(["ip", "netns", "exec", site.netns, sys.executable, "-c", code],
-                         capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
-    return json.loads(out.stdout)
 
 
 def test_hub_restart_and_agent_kill_mid_stream_lose_and_duplicate_nothing(
@@ -76,11 +54,11 @@ def test_hub_restart_and_agent_kill_mid_stream_lose_and_duplicate_nothing(
             return len(placed) == VOLUMES and set(states) == {"AVAILABLE"}
 
         procs.wait_for("every volume AVAILABLE in the hub's view", converged, 120)
-        at_site = site_get(bed, "site-1", "/v1/volumes?limit=1000")["items"]
+        at_site = site_get(bed, bed.site("site-1"), "/v1/volumes?limit=1000")["items"]
         assert sorted(v["name"] for v in at_site) == names  # each once: no duplicate effect
 
         def drained() -> bool:
-            sync = site_get(bed, "site-1", "/health")["sync"]
+            sync = site_get(bed, bed.site("site-1"), "/health")["sync"]
             hub_seq = hub.get("/v1/sites/site-1")["sync"]["acked_seq"]
             return bool(sync["outbox_depth"] == 0 and sync["acked_seq"] == hub_seq)
 
