@@ -10,10 +10,23 @@ client (CLI, site agent to hub, image transfers) turns a reply back into: the er
 :mod:`atoll.errors` named by ``code`` (so the retry decision travels with it), the request id
 in the message (so a user can quote it to an operator), and the problems kept whatever the
 code (the image service refuses uploads with ``image_rejected`` and a list of reasons).
+
+The ETSI NFV APIs (``/vnfpkgm``, ``/vnflcm``: SOL013 §6.4) answer the same error as a
+ProblemDetails (:func:`encode_problem`, ``application/problem+json``)::
+
+    {"type": "tag:atoll,2026:error:invalid_input", "title": "Bad Request", "status": 400,
+     "detail": "the attribute filter is not valid\n  - filter: (xx,a,b): ...",
+     "instance": "/vnfpkgm/v1/vnf_packages", "code": "invalid_input",
+     "request_id": "req-...", "problems": [{"where": "filter: ...", "what": "..."}]}
+
+``status`` and ``detail`` are SOL013's mandatory members; ``type`` carries the stable code
+(also given as ``code``), ``detail`` the whole message with every problem, so clients that
+print only ``detail`` (python-tackerclient) show what to fix. :func:`decode` reads both.
 """
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from atoll.errors import (
@@ -59,6 +72,26 @@ def encode(error: AtollError, request_id: str) -> dict[str, Any]:
     return {"error": body}
 
 
+PROBLEM_MEDIA = "application/problem+json"
+PROBLEM_TYPE = "tag:atoll,2026:error:"
+
+
+def encode_problem(error: AtollError, request_id: str, instance: str) -> dict[str, Any]:
+    """The SOL013 ProblemDetails body a daemon answers ``error`` with on an NFV API;
+    ``instance`` is the request's path."""
+    status = error.http_status if 400 <= error.http_status <= 599 else 500
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + error.code,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": error.message,
+        "instance": instance,
+        **encode(error, request_id)["error"],
+    }
+    body.pop("message")
+    return body
+
+
 def from_http(status: int, reason: str, *, text: str = "", allow: str = "") -> AtollError:
     """The error an HTTP-level refusal by the web framework stands for (no route, wrong
     method, body too large...), so both daemons answer it in the one body with a stable code."""
@@ -72,8 +105,11 @@ def from_http(status: int, reason: str, *, text: str = "", allow: str = "") -> A
 
 
 def decode(status: int, data: object, retry_after: str | None = None) -> AtollError:
-    """The error a reply with HTTP ``status`` and decoded body ``data`` stands for."""
+    """The error a reply with HTTP ``status`` and decoded body ``data`` (the JSON error body
+    or a ProblemDetails) stands for."""
     body = data.get("error") if isinstance(data, dict) else None
+    if isinstance(data, dict) and body is None and "detail" in data and "status" in data:
+        body = {**data, "message": _problem_summary(data)}
     if not isinstance(body, dict):
         text = f"the server answered HTTP {status} without an error body"
         if status == 429 or status >= 500:
@@ -102,6 +138,12 @@ def decode(status: int, data: object, retry_after: str | None = None) -> AtollEr
         error = _BY_STATUS.get(status, AtollError)(message)
     error.code = code or error.code
     return error
+
+
+def _problem_summary(data: dict[str, Any]) -> str:
+    """A ProblemDetails' message: its detail, less the problem lines listed apart."""
+    detail = str(data.get("detail", ""))
+    return detail.split("\n  - ", 1)[0] if data.get("problems") else detail
 
 
 def _delay(retry_after: str | None) -> float:

@@ -10,7 +10,9 @@ one place::
     ├── InvalidInput                invalid_input   400   no: carries a list of Problems
     │   ├── InvalidId               invalid_input   400   not an id (see atoll.ids)
     │   ├── MethodNotAllowed        method_not_allowed 405 the path takes other methods
-    │   └── PayloadTooLarge         too_large       413
+    │   ├── NotAcceptable           not_acceptable  406   no reply type the Accept header takes
+    │   ├── PayloadTooLarge         too_large       413
+    │   └── UnsupportedMediaType    unsupported_media_type 415 a body of a type not taken
     ├── Unauthenticated             unauthenticated 401   no: log in again
     ├── Forbidden                   forbidden       403   no
     ├── NotFound                    not_found       404   no
@@ -168,6 +170,20 @@ class MethodNotAllowed(InvalidInput):
 
     code = "method_not_allowed"
     http_status = 405
+
+
+class NotAcceptable(InvalidInput):
+    """The caller accepts no media type this resource can answer in."""
+
+    code = "not_acceptable"
+    http_status = 406
+
+
+class UnsupportedMediaType(InvalidInput):
+    """The request body's Content-Type is not one the route takes; the message names them."""
+
+    code = "unsupported_media_type"
+    http_status = 415
 
 
 class InternalError(AtollError):

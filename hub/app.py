@@ -29,6 +29,7 @@ from atoll.hub.api import (
     site_join,
     site_objects,
     sites,
+    sol013,
     sync,
     users,
     vnf_packages,
@@ -48,6 +49,9 @@ from atoll.passwords import Passwords
 from atoll.throttle import FailureThrottle
 from atoll.tokens import TokenSigner, TokenVerifier
 
+# The ETSI NFV APIs (SOL013 conventions: Version header, ProblemDetails, bare-array lists)
+NFV_APIS: tuple[sol013.NfvApi, ...] = ()
+
 RESOURCE_ROUTES: list[Route] = [
     *auth.ROUTES,
     *projects.ROUTES,
@@ -62,6 +66,7 @@ RESOURCE_ROUTES: list[Route] = [
     *sync.ROUTES,
     *join_tokens.ROUTES,
     *site_join.ROUTES,
+    *sol013.version_routes(NFV_APIS),
     *vnf_packages.ROUTES,
     *images.ROUTES,
     *image_transfers.ROUTES,
@@ -71,7 +76,7 @@ RESOURCE_ROUTES: list[Route] = [
 
 def all_routes() -> list[Route]:
     async def show_openapi(request: web.Request) -> web.Response:
-        return reply(document(all_routes()))
+        return reply(document(all_routes(), NFV_APIS))
 
     openapi = Route(
         "GET",
@@ -124,11 +129,17 @@ def build_app(
     hub = build_hub(settings, store, signing_key, clock)
     metrics = observability.HubMetrics()
     app = web.Application(
-        middlewares=[metrics.count, middleware.errors, middleware.authenticate],
+        middlewares=[
+            metrics.count,
+            middleware.errors,
+            middleware.authenticate,
+            sol013.middleware,
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[HUB] = hub
     app[observability.METRICS] = metrics
+    sol013.install(app, NFV_APIS)
     vnf_packages.install(app, hub)
     images.install(app, hub, image_settings)
     sync_server.install(app, settings, store, clock)

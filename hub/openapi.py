@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from atoll.api.openapi import ERROR_SCHEMA as ERROR_SCHEMA  # tests read it here
 from atoll.api.openapi import document as api_document
+from atoll.hub.api import sol013
 from atoll.hub.api.routing import Route
 from atoll.hub.identity import policy
 from atoll.jsonbody import JSON
 
 TITLE = "Atoll hub API"
 DESCRIPTION = (
-    "Identity, catalog and site registry of an Atoll fleet. Errors share one shape; every "
-    "response carries X-Request-Id."
+    "Identity, catalog and site registry of an Atoll fleet. Errors share one shape "
+    "(ProblemDetails on the ETSI NFV APIs); every response carries X-Request-Id."
 )
 
 
@@ -24,11 +25,13 @@ SITE_CERTIFICATE: JSON = {
 }
 
 
-def document(routes: Iterable[Route]) -> JSON:
+def document(routes: Iterable[Route], nfv_apis: Sequence[sol013.NfvApi] = ()) -> JSON:
     """The shared core's document, plus the routes a site certificate may call (the policy
-    table's ``site`` rules): those list ``siteCertificate`` too, or only it."""
+    table's ``site`` rules): those list ``siteCertificate`` too, or only it; the routes of
+    the ETSI NFV APIs ``nfv_apis`` follow SOL013 (:func:`atoll.hub.api.sol013.document`)."""
     routes = list(routes)
     doc = api_document(routes, title=TITLE, description=DESCRIPTION)
+    sol013.document(doc, routes, nfv_apis)
     doc["components"]["securitySchemes"]["siteCertificate"] = SITE_CERTIFICATE
     for route in routes:
         rule = policy.rule_for(route.name)

@@ -3,7 +3,8 @@
 Order (outermost first): :func:`errors` gives every response an ``X-Request-Id`` and turns
 every failure into ``{"error": {"code", "message", "request_id", "problems"?}}`` with the
 status the error type carries (anything unexpected: a logged 500 with no detail to the
-client), and logs every request once (:func:`atoll.logs.log_request`: request id, principal,
+client; a SOL013 ProblemDetails on the ETSI NFV APIs, :mod:`.sol013`), and logs every
+request once (:func:`atoll.logs.log_request`: request id, principal,
 route, status, duration, :mod:`atoll.access_log`; every line logged meanwhile carries the
 request id too);
 :func:`authenticate` then finds the route's rule in the policy table (unlisted
@@ -32,6 +33,7 @@ from atoll.errors import (
     TooManyRequests,
     Unauthenticated,
 )
+from atoll.hub.api import sol013
 from atoll.hub.api.context import (
     CLAIMS_KEY,
     REQUEST_ID_KEY,
@@ -46,9 +48,14 @@ from atoll.hub.sites.peers import site_peer
 log = logging.getLogger(__name__)
 
 
-def _error_response(error: AtollError, request_id: str) -> web.Response:
-    status = error.http_status if 400 <= error.http_status <= 599 else 500
-    response = web.json_response(error_body.encode(error, request_id), status=status)
+def _error_response(request: web.Request, error: AtollError, request_id: str) -> web.Response:
+    """The one error body; a ProblemDetails on the ETSI NFV APIs (:mod:`.sol013`)."""
+    api = sol013.api_of_request(request)
+    if api is not None:
+        response = sol013.problem_response(api, request, error, request_id)
+    else:
+        status = error.http_status if 400 <= error.http_status <= 599 else 500
+        response = web.json_response(error_body.encode(error, request_id), status=status)
     if isinstance(error, Unauthenticated):
         response.headers["WWW-Authenticate"] = 'Bearer realm="atoll"'
     if isinstance(error, TooManyRequests):
@@ -88,12 +95,13 @@ async def _answer(request: web.Request, handler: Handler, request_id: str) -> we
     except AtollError as exc:
         if exc.http_status >= 500:
             log.error("%s %s failed: %s [%s]", request.method, request.path, exc, request_id)
-        response = _error_response(exc, request_id)
+        response = _error_response(request, exc, request_id)
     except web.HTTPException as exc:
         if exc.status < 400:
             exc.headers["X-Request-Id"] = request_id
             raise
         response = _error_response(
+            request,
             error_body.from_http(
                 exc.status, exc.reason, text=exc.text or "", allow=exc.headers.get("Allow", "")
             ),
@@ -104,7 +112,7 @@ async def _answer(request: web.Request, handler: Handler, request_id: str) -> we
     except Exception:
         log.exception("%s %s: internal error [%s]", request.method, request.path, request_id)
         error = InternalError(f"internal error; quote request id {request_id} to the operator")
-        response = _error_response(error, request_id)
+        response = _error_response(request, error, request_id)
     return response
 
 
