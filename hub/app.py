@@ -21,6 +21,7 @@ from atoll.hub.api import (
     image_transfers,
     images,
     join_tokens,
+    keystone,
     middleware,
     observability,
     projects,
@@ -54,6 +55,7 @@ NFV_APIS: tuple[sol013.NfvApi, ...] = ()
 
 RESOURCE_ROUTES: list[Route] = [
     *auth.ROUTES,
+    *keystone.ROUTES,
     *projects.ROUTES,
     *users.ROUTES,
     *role_assignments.ROUTES,
@@ -145,6 +147,7 @@ def build_app(
     sync_server.install(app, settings, store, clock)
     for route in all_routes():
         app.router.add_route(route.method, route.path, route.handler, name=route.name)
+    keystone.install(app)
 
     async def start_revocations(app: web.Application) -> None:
         await hub.revocations.start()

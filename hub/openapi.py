@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from atoll.api.openapi import ERROR_SCHEMA as ERROR_SCHEMA  # tests read it here
 from atoll.api.openapi import document as api_document
+from atoll.hub.api import keystone
 from atoll.hub.api import sol013
 from atoll.hub.api.routing import Route
 from atoll.hub.identity import policy
@@ -33,6 +34,7 @@ def document(routes: Iterable[Route], nfv_apis: Sequence[sol013.NfvApi] = ()) ->
     doc = api_document(routes, title=TITLE, description=DESCRIPTION)
     sol013.document(doc, routes, nfv_apis)
     doc["components"]["securitySchemes"]["siteCertificate"] = SITE_CERTIFICATE
+    keystone.document(doc)
     for route in routes:
         rule = policy.rule_for(route.name)
         if route.public or rule is None or not rule.site:

@@ -44,6 +44,8 @@ class HubSettings:
     # see advertised_url), how long a site certificate lives (it renews at 2/3), and whether
     # the hub advertises itself by zeroconf (_atoll-hub._tcp) while it serves
     public_url: str = ""
+    # the region the Keystone facade's catalog names (/identity/v3; OS_REGION_NAME)
+    keystone_region: str = "RegionOne"
     site_cert_days: int = 90
     zeroconf: bool = True
     # sync (``GET /v1/sync``): the site pings every heartbeat interval; a session silent for

@@ -2,7 +2,9 @@
 
 The scope decides the roles: a project-scoped token carries the user's roles on that
 project; without a project the token is system-scoped when the user holds system roles,
-and unscoped otherwise. A token never outlives the thing it was exchanged from.
+and unscoped otherwise (``system=True`` asks for system scope and is refused without a
+system role; ``system=False`` asks for an unscoped token, as Keystone clients may). A token
+never outlives the thing it was exchanged from.
 
 Password and application-credential checks name the caller's address (``source``): failures
 are counted per address and per (address, account) by :class:`~atoll.throttle.FailureThrottle`,
@@ -94,10 +96,17 @@ class TokenIssuer:
         return record
 
     async def by_password(
-        self, user: str, password: str, project: str | None, source: str
+        self,
+        user: str,
+        password: str,
+        project: str | None,
+        source: str,
+        *,
+        system: bool | None = None,
     ) -> Issued:
         await self.check_password(user, password, source)
-        return await self._issue(user, project, self._clock() + self._ttl, None, None)
+        expires = self._clock() + self._ttl
+        return await self._issue(user, project, expires, None, None, system=system)
 
     async def by_app_credential(self, credential_id: str, secret: str, source: str) -> Issued:
         await self._throttle.admit(source, credential_id)
@@ -130,7 +139,9 @@ class TokenIssuer:
             cred.get("project_id"),
         )
 
-    async def by_token(self, claims: Claims, project: str | None) -> Issued:
+    async def by_token(
+        self, claims: Claims, project: str | None, *, system: bool | None = None
+    ) -> Issued:
         """Exchange a valid token for one with another scope, expiring no later."""
         if claims.app_credential is not None:
             raise Unauthenticated("a token from an application credential cannot be rescoped")
@@ -140,7 +151,7 @@ class TokenIssuer:
         if user is None or not user.get("enabled", True):
             raise Unauthenticated(f"user {claims.user} is gone or disabled")
         expires = min(self._clock() + self._ttl, claims.expires_at)
-        return await self._issue(claims.user, project, expires, None, None)
+        return await self._issue(claims.user, project, expires, None, None, system=system)
 
     async def _issue(
         self,
@@ -150,9 +161,13 @@ class TokenIssuer:
         allowed: tuple[str, ...] | None,
         app_credential: str | None,
         project_id: str | None = None,
+        *,
+        system: bool | None = None,
     ) -> Issued:
         """A token for ``user`` on ``project`` (by name; ``project_id``, when given, must be
-        the live project's id: an application credential's project, for one)."""
+        the live project's id: an application credential's project, for one). Without a
+        project: ``system`` None takes system scope if the user has it, True demands it,
+        False gives an unscoped token."""
         live: str | None = None
         if project is not None:
             try:
@@ -161,7 +176,10 @@ class TokenIssuer:
                 raise Unauthenticated(f"user {user} has no role on project {project}") from None
             if project_id not in (None, live):
                 raise Unauthenticated(f"project {project} of this credential no longer exists")
-        roles = await assignments.roles_on(self._store, user, live)
+        unscoped = project is None and system is False
+        roles = () if unscoped else await assignments.roles_on(self._store, user, live)
+        if project is None and system and not roles:
+            raise Unauthenticated(f"user {user} has no role on the system scope")
         if allowed is not None:
             roles = tuple(r for r in roles if r in allowed)
         if project is not None and not roles:

@@ -51,6 +51,12 @@ POLICY: dict[str, Rule] = {
     "health.ready": PUBLIC,
     "metrics.show": SYSTEM_READ,  # public when the hub's metrics_auth is false
     "auth.tokens.issue": PUBLIC,
+    # the Keystone v3 facade checks X-Auth-Token itself, to answer in Keystone's error shape
+    "identity_v3.versions": PUBLIC,
+    "identity_v3.version": PUBLIC,
+    "identity_v3.tokens.issue": PUBLIC,
+    "identity_v3.tokens.validate": PUBLIC,  # one's own tokens, or any with a system token
+    "identity_v3.tokens.revoke": PUBLIC,  # one's own tokens, or any as a system admin
     "auth.keys.list": PUBLIC,
     "auth.tokens.show_current": Rule(authenticated=True),
     "auth.tokens.revoke_current": Rule(authenticated=True),

@@ -485,6 +485,9 @@ UNTESTED = {
     "sync.ca",
     "sync.join",
 }
+# the Keystone v3 facade authenticates and scopes in its handlers; the attacker's view of
+# it (scope escalation, other users' tokens) is tests/security/test_keystone_facade.py
+UNTESTED |= {p for p in POLICY if p.startswith("identity_v3.")}
 
 
 def test_every_policy_entry_has_a_matrix_case() -> None:
