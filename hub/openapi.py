@@ -7,8 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from atoll.api.openapi import ERROR_SCHEMA as ERROR_SCHEMA  # tests read it here
 from atoll.api.openapi import document as api_document
-from atoll.hub.api import keystone
-from atoll.hub.api import sol013
+from atoll.hub.api import keystone, sol013
 from atoll.hub.api.routing import Route
 from atoll.hub.identity import policy
 from atoll.jsonbody import JSON
