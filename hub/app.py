@@ -34,6 +34,7 @@ from atoll.hub.api import (
     sync,
     users,
     vnf_packages,
+    vnflcm_subscriptions,
 )
 from atoll.hub.api.context import HUB, Hub
 from atoll.hub.api.replies import reply
@@ -41,6 +42,7 @@ from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import Field
 from atoll.hub.identity.issuing import TokenIssuer
 from atoll.hub.identity.revocation import Revocations
+from atoll.hub.lcm.delivery import Delivery
 from atoll.hub.openapi import document
 from atoll.hub.settings import HubSettings
 from atoll.hub.store.base import Store
@@ -52,6 +54,8 @@ from atoll.tokens import TokenSigner, TokenVerifier
 
 # The ETSI NFV APIs (SOL013 conventions: Version header, ProblemDetails, bare-array lists)
 NFV_APIS: tuple[sol013.NfvApi, ...] = ()
+
+DELIVERY = web.AppKey("lcm_delivery", Delivery)
 
 RESOURCE_ROUTES: list[Route] = [
     *auth.ROUTES,
@@ -70,6 +74,7 @@ RESOURCE_ROUTES: list[Route] = [
     *site_join.ROUTES,
     *sol013.version_routes(NFV_APIS),
     *vnf_packages.ROUTES,
+    *vnflcm_subscriptions.ROUTES,
     *images.ROUTES,
     *image_transfers.ROUTES,
     *observability.ROUTES,
@@ -158,7 +163,18 @@ def build_app(
     async def close_passwords(app: web.Application) -> None:
         hub.passwords.close()
 
+    delivery = Delivery(store, settings, clock, metrics.registry)
+    app[DELIVERY] = delivery
+
+    async def start_delivery(app: web.Application) -> None:
+        delivery.start()
+
+    async def stop_delivery(app: web.Application) -> None:
+        await delivery.stop()
+
     app.on_startup.append(start_revocations)
+    app.on_startup.append(start_delivery)
+    app.on_cleanup.append(stop_delivery)
     app.on_cleanup.append(stop_revocations)
     app.on_cleanup.append(close_passwords)
     return app

@@ -62,6 +62,19 @@ class HubSettings:
     sync_reconnect_rate: float = 250.0
     # anti-entropy (protocol version 2): a digest check of each idle site this often; 0: off
     sync_digest_interval: float = 300.0
+    # LCM notifications (/vnflcm/v2/subscriptions): a subscriber is POSTed each notification
+    # in order, waiting up to lcm_callback_timeout seconds; one that fails is tried again
+    # after a backoff growing to lcm_callback_max_backoff seconds, and gets what it missed
+    # while notifications are younger than lcm_notification_retention seconds; a callback
+    # that answers 4xx is given up for that notification after lcm_callback_attempts tries.
+    # Callbacks to loopback, link-local or unspecified addresses are refused unless
+    # lcm_callback_loopback (a lab or test on one machine); see SECURITY.md.
+    lcm_delivery_interval: float = 1.0
+    lcm_callback_timeout: float = 10.0
+    lcm_callback_max_backoff: float = 300.0
+    lcm_callback_attempts: int = 5
+    lcm_notification_retention: float = 7 * 86400.0
+    lcm_callback_loopback: bool = False
 
     @property
     def ca_cert(self) -> Path:

@@ -14,8 +14,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict
 
 from atoll import error_body
+from atoll.client.core import Reply
 from atoll.client.core import decode_body as _decode
 from atoll.errors import TemporaryError, Unauthenticated
 from atoll.jsonbody import JSON
@@ -72,14 +74,39 @@ class AsyncClient:
         auth: bool = True,
     ) -> Any:
         """One JSON call; the decoded reply, or the error it stands for."""
+        return (await self.reply(method, path, body, query=query, auth=auth)).data
+
+    async def reply(
+        self,
+        method: str,
+        path: str,
+        body: JSON | None = None,
+        *,
+        query: Mapping[str, str] | None = None,
+        auth: bool = True,
+        headers: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
+        follow_redirects: bool = True,
+    ) -> Reply:
+        """One call, the whole reply (status, decoded body, headers); a status of 400 or
+        more raises the error it stands for. ``headers`` are sent as well (an
+        ``Authorization`` among them replaces the bearer token), ``form`` is sent as
+        ``application/x-www-form-urlencoded`` instead of a JSON ``body``; without
+        ``follow_redirects`` a 3xx is returned as it is (callbacks a tenant names)."""
         for attempt in (1, 2):
-            headers = await self.auth_headers() if auth else {}
+            sent = {**(await self.auth_headers() if auth else {}), **(headers or {})}
             try:
                 async with self.session().request(
-                    method, self.url + path, json=body, params=query, headers=headers
+                    method,
+                    self.url + path,
+                    json=body if form is None else None,
+                    data=form,
+                    params=query,
+                    headers=sent,
+                    allow_redirects=follow_redirects,
                 ) as resp:
                     status = resp.status
-                    retry_after = resp.headers.get("Retry-After")
+                    got = CIMultiDict(resp.headers)
                     raw = await resp.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise TemporaryError(f"cannot reach {self.what} at {self.url}: {exc}") from exc
@@ -88,8 +115,8 @@ class AsyncClient:
                 self.token = await self.refresh()
                 continue
             if status >= 400:
-                raise error_body.decode(status, data, retry_after)
-            return data
+                raise error_body.decode(status, data, got.get("Retry-After"))
+            return Reply(status, data, got, raw)
         raise Unauthenticated(f"{self.what} refused the new credentials for {method} {path}")
 
     async def list_all(self, path: str, query: Mapping[str, str] | None = None) -> list[Any]:

@@ -133,6 +133,11 @@ POLICY: dict[str, Rule] = {
     "conflicts.list": Rule(system=ANYONE, project=ANYONE),
     "conflicts.show": Rule(system=ANYONE, project=ANYONE),
     "conflicts.resolve": Rule(system=ADMIN, project=WRITERS),
+    # LCM notification subscriptions belong to a project (system scope cannot create one)
+    "vnflcm_subscriptions.list": Rule(system=ANYONE, project=ANYONE),
+    "vnflcm_subscriptions.show": Rule(system=ANYONE, project=ANYONE),
+    "vnflcm_subscriptions.create": Rule(project=WRITERS),
+    "vnflcm_subscriptions.delete": Rule(system=ADMIN, project=WRITERS),
     "sync.connect": PUBLIC,  # a site certificate, checked by the handler (401 without)
 }
 

@@ -24,6 +24,7 @@ from atoll.hub.bootstrap import seed_admin
 from atoll.hub.catalog.images import new_image
 from atoll.hub.catalog.vnf_packages import new_package
 from atoll.hub.identity.policy import POLICY
+from atoll.hub.lcm import subscriptions
 from atoll.hub.store.base import ListQuery
 from atoll.hub.store.memory import MemoryStore
 from atoll.passwords import Passwords
@@ -47,6 +48,7 @@ class Case:
     body: Callable[[str, str], Any] | None = None
     prepare: Prepare | None = None  # make a throwaway target first (as the system admin)
     notes: str = field(default="")
+    headers: dict[str, str] | None = None  # sent with every call (SOL013's Version)
 
 
 def only(default: int = 403, **codes: int) -> dict[str, int]:
@@ -497,6 +499,34 @@ def test_every_policy_entry_has_a_matrix_case() -> None:
 CASES += SITE_CASES
 
 
+def subscription_path(target: str, n: str) -> str:
+    return f"/vnflcm/v2/subscriptions/{int(n):032x}"
+
+
+async def make_subscription(api: Api, target: str, n: str) -> None:
+    key = subscription_path(target, n).rsplit("/", 1)[1]
+    project_id = (await api.store.get("project", target)).value["id"]
+    value = {"id": key, "project_id": project_id, "after": 0,
+             "request": {"callbackUri": "http://vnfm.example/cb"}}  # fmt: skip
+    await api.store.put(subscriptions.KIND, key, value, expect_revision=0)
+
+
+V2 = {"Version": "2.0.0"}
+CASES += [
+    Case("vnflcm_subscriptions.list", "GET", lambda t, n: "/vnflcm/v2/subscriptions",
+         PROJECT_READ, headers=V2),
+    Case("vnflcm_subscriptions.create", "POST", lambda t, n: "/vnflcm/v2/subscriptions",
+         only(PA=422, PM=422), body=lambda t, n: {"callbackUri": f"http://127.0.0.1:9/{n}"},
+         headers=V2, notes="the policy admits project writers; the loopback callback is "
+         "then refused (422)"),
+    Case("vnflcm_subscriptions.show", "GET", subscription_path, only(200, UN=403),
+         other=only(404, SA=200, SR=200, UN=403), prepare=make_subscription, headers=V2),
+    Case("vnflcm_subscriptions.delete", "DELETE", subscription_path,
+         only(SA=204, PA=204, PM=204), other=only(SA=204, PA=404, PM=404),
+         prepare=make_subscription, headers=V2),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.route for c in CASES])
 async def test_policy(api: Api, case: Case) -> None:
     tokens = await world(api)
@@ -507,7 +537,8 @@ async def test_policy(api: Api, case: Case) -> None:
         if case.prepare is not None:
             await case.prepare(api, target, n)
         body = case.body(target, n) if case.body else None
-        status, data, _ = await api.call(case.method, case.path(target, n), tokens[caller], body)
+        path, token = case.path(target, n), tokens[caller]
+        status, data, _ = await api.call(case.method, path, token, body, case.headers)
         if status != expected[caller]:
             failures.append(f"{caller} {label}: got {status}, want {expected[caller]}: {data}")
     assert not failures, "\n".join(failures)

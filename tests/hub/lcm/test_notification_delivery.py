@@ -1,0 +1,303 @@
+"""LCM subscriptions and notification delivery, end to end over real HTTP: a hub app on
+SQLite (restarted on the same file where a test says so) and a real aiohttp subscriber
+with basic auth, an OAuth 2.0 token endpoint, and a switch to take it off the network.
+
+Notifications are recorded with :func:`atoll.hub.lcm.outbox.emit`, as the engine does."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from atoll.hub.app import DELIVERY, build_app
+from atoll.hub.bootstrap import seed_admin
+from atoll.hub.lcm.outbox import Notification, emit
+from atoll.hub.store.sqlite import SQLiteStore
+from atoll.passwords import Passwords
+from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock
+from tests.hub.lcm.lcmtest import op_notification
+
+pytestmark = pytest.mark.integration
+
+SETTINGS = dataclasses.replace(
+    TEST_SETTINGS,
+    lcm_callback_loopback=True,  # the subscriber is on this machine
+    lcm_delivery_interval=0.05,
+    lcm_callback_max_backoff=0.2,
+    lcm_callback_timeout=5.0,
+)
+V2 = {"Version": "2.0.0"}
+WAIT = 30.0  # seconds at most for something the hub does on its own
+
+
+class Subscriber:
+    """A real notification consumer: ``/cb`` (no auth), ``/basic`` (user ``u``/``pw``),
+    ``/oauth`` (a bearer from its ``/token`` endpoint, client ``c``/``secret``)."""
+
+    def __init__(self) -> None:
+        self.got: dict[str, list[dict[str, Any]]] = {"cb": [], "basic": [], "oauth": []}
+        self.tokens_issued = 0
+        self.test_status = 204
+        self.delay = 0.0
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+        app = web.Application()
+        app.router.add_route("*", "/{path}", self.handle)
+        app.router.add_post("/token", self.token)
+        self.app = app
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
+
+    async def start(self) -> None:
+        self.runner = web.AppRunner(self.app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", self.port)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        expected = "Basic " + base64.b64encode(b"c:secret").decode()
+        if form.get("grant_type") != "client_credentials" or (
+            request.headers.get("Authorization") != expected
+        ):
+            return web.json_response({"error": "invalid_client"}, status=401)
+        self.tokens_issued += 1
+        return web.json_response({"access_token": f"tok-{self.tokens_issued}", "expires_in": 3600})
+
+    async def handle(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        wanted = {
+            "basic": "Basic " + base64.b64encode(b"u:pw").decode(),
+            "oauth": f"Bearer tok-{self.tokens_issued}",
+        }.get(path)
+        if path not in self.got:
+            return web.Response(status=404)
+        if wanted is not None and request.headers.get("Authorization") != wanted:
+            return web.Response(status=401)
+        if request.method == "GET":
+            return web.Response(status=self.test_status)
+        assert request.headers.get("Version") == "2.0.0"
+        body = await request.json()
+        await asyncio.sleep(self.delay)
+        self.got[path].append(body)
+        return web.Response(status=204)
+
+    def ids(self, path: str) -> list[str]:
+        return [n["id"] for n in self.got[path]]
+
+
+@dataclasses.dataclass
+class Hub:
+    """A hub app on SQLite in ``workdir``; :meth:`restart` builds it again on the same file."""
+
+    workdir: Path
+    key: Ed25519PrivateKey
+    api: Api | None = None
+    store: SQLiteStore | None = None
+
+    async def start(self) -> Api:
+        self.store = SQLiteStore(self.workdir / "hub.db", durable=False)
+        if await self.store.revision() == 0:
+            await seed_admin(self.store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
+        app = build_app(SETTINGS, self.store, self.key, time.time)
+        client: TestClient[Any, Any] = TestClient(TestServer(app))
+        await client.start_server()
+        tokens = self.api.tokens if self.api is not None else {}
+        self.api = Api(client, FakeClock(), tokens)
+        return self.api
+
+    async def stop(self) -> None:
+        assert self.api is not None and self.store is not None
+        await self.api.client.close()  # the app's cleanup: delivery stops gracefully
+        await self.store.close()
+
+    async def restart(self) -> Api:
+        await self.stop()
+        return await self.start()
+
+    async def project_id(self, name: str) -> str:
+        assert self.store is not None
+        return str((await self.store.get("project", name)).value["id"])
+
+    async def emit(self, note: Notification) -> None:
+        assert self.store is not None
+        await emit(self.store, note)
+
+
+@pytest.fixture
+async def subscriber() -> AsyncIterator[Subscriber]:
+    s = Subscriber()
+    await s.start()
+    yield s
+    await s.stop()
+
+
+@pytest.fixture
+async def hub(tmp_path: Path, signing_key: Ed25519PrivateKey) -> AsyncIterator[Hub]:
+    h = Hub(tmp_path, signing_key)
+    api = await h.start()
+    admin = await api.admin()
+    for project in ("a", "b"):
+        await api.ok("POST", "/v1/projects", admin, {"name": project})
+    yield h
+    await h.stop()
+
+
+async def subscribe(api: Api, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    status, data, headers = await api.call("POST", "/vnflcm/v2/subscriptions", token, body, V2)
+    assert status == 201, data
+    assert headers["Location"].endswith(f"/vnflcm/v2/subscriptions/{data['id']}")
+    assert "authentication" not in data
+    return dict(data)
+
+
+async def until(what: str, check: Any) -> None:
+    deadline = time.monotonic() + WAIT
+    while not check():
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def test_creation_calls_the_callback_and_refuses_one_that_fails(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    assert hub.api is not None
+    token = await hub.api.user_with_role("alice", "a", "member")
+    subscriber.test_status = 200  # SOL003: the test GET must answer 204
+    status, data, _ = await hub.api.call(
+        "POST", "/vnflcm/v2/subscriptions", token, {"callbackUri": subscriber.url("cb")}, V2
+    )
+    assert status == 422, data
+    assert "answered 200, not 204" in data["error"]["problems"][0]["what"]
+    gone = f"http://127.0.0.1:{subscriber.port}/cb"
+    await subscriber.stop()  # nobody listens there now
+    status, data, _ = await hub.api.call(
+        "POST", "/vnflcm/v2/subscriptions", token, {"callbackUri": gone}, V2
+    )
+    assert status == 422, data
+    wrong = {"callbackUri": gone.replace("/cb", "/basic"), "authentication": {
+        "authType": ["BASIC"]}}  # fmt: skip
+    status, data, _ = await hub.api.call("POST", "/vnflcm/v2/subscriptions", token, wrong, V2)
+    assert status == 400, data  # BASIC without its parameters
+    status, data, _ = await hub.api.call("GET", "/vnflcm/v2/subscriptions", token, None, V2)
+    assert (status, data) == (200, [])
+
+
+async def test_basic_and_oauth2_subscribers_get_what_their_filter_takes_in_their_project(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    api = hub.api
+    assert api is not None
+    alice = await api.user_with_role("alice", "a", "member")
+    bob = await api.user_with_role("bob", "b", "member")
+    basic = await subscribe(api, alice, {
+        "callbackUri": subscriber.url("basic"),
+        "filter": {"operationStates": ["COMPLETED"]},
+        "authentication": {"authType": ["BASIC"],
+                           "paramsBasic": {"userName": "u", "password": "pw"}},
+    })  # fmt: skip
+    oauth = await subscribe(api, alice, {
+        "callbackUri": subscriber.url("oauth"),
+        "authentication": {"authType": ["OAUTH2_CLIENT_CREDENTIALS"],
+                           "paramsOauth2ClientCredentials": {
+                               "clientId": "c", "clientPassword": "secret",
+                               "tokenEndpoint": subscriber.url("token")}},
+    })  # fmt: skip
+    other = await subscribe(api, bob, {"callbackUri": subscriber.url("cb")})
+    a, b = await hub.project_id("a"), await hub.project_id("b")
+    states = ("STARTING", "PROCESSING", "COMPLETED")
+    for n, state in enumerate(states):
+        await hub.emit(op_notification(a, n, state))  # type: ignore[arg-type]
+    await hub.emit(op_notification(b, 9, "STARTING"))
+    await until("3 notifications at the OAuth 2.0 subscriber", lambda: (
+        len(subscriber.got["oauth"]) == 3 and subscriber.got["basic"] and subscriber.got["cb"]
+    ))  # fmt: skip
+    assert [n["operationState"] for n in subscriber.got["oauth"]] == list(states)
+    assert {n["subscriptionId"] for n in subscriber.got["oauth"]} == {oauth["id"]}
+    assert [n["operationState"] for n in subscriber.got["basic"]] == ["COMPLETED"]
+    assert subscriber.got["basic"][0]["subscriptionId"] == basic["id"]
+    assert [n["vnfLcmOpOccId"] for n in subscriber.got["cb"]] == ["occ-9"]  # b's only
+    assert subscriber.got["cb"][0]["subscriptionId"] == other["id"]
+    assert subscriber.tokens_issued == 2  # one for the test at creation, one kept since
+    # each project sees its own subscriptions only, and the filter applies
+    _, mine, _ = await api.call("GET", "/vnflcm/v2/subscriptions", alice, None, V2)
+    assert sorted(s["id"] for s in mine) == sorted([basic["id"], oauth["id"]])
+    path = f"/vnflcm/v2/subscriptions?filter=(eq,callbackUri,{subscriber.url('basic')})"
+    _, found, _ = await api.call("GET", path, alice, None, V2)
+    assert [s["id"] for s in found] == [basic["id"]]
+    for method, sub, status in [
+        ("GET", other, 404),
+        ("DELETE", other, 404),
+        ("DELETE", basic, 204),
+        ("GET", basic, 404),
+    ]:
+        path = f"/vnflcm/v2/subscriptions/{sub['id']}"
+        assert (await api.call(method, path, alice, None, V2))[0] == status, (method, sub)
+
+
+async def test_a_subscriber_that_was_down_gets_everything_it_missed_once_in_order(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    api = hub.api
+    assert api is not None
+    alice = await api.user_with_role("alice", "a", "member")
+    await subscribe(api, alice, {"callbackUri": subscriber.url("cb")})
+    a = await hub.project_id("a")
+    await hub.emit(op_notification(a, 0))
+    await until("the first notification", lambda: len(subscriber.got["cb"]) == 1)
+    await subscriber.stop()
+    for n in range(1, 8):
+        await hub.emit(op_notification(a, n))
+    delivery = api.client.app[DELIVERY]
+    failed = delivery.metrics.failures._value.get()
+    await until("failed attempts while it is down", lambda: (
+        delivery.metrics.failures._value.get() >= failed + 3))  # fmt: skip
+    await subscriber.start()  # back, on the same port
+    await until("all 8 notifications", lambda: len(subscriber.got["cb"]) >= 8)
+    await asyncio.sleep(0.3)  # a few more delivery passes: nothing more may come
+    got = [n["vnfLcmOpOccId"] for n in subscriber.got["cb"]]
+    assert got == [f"occ-{n}" for n in range(8)]
+    assert len(set(subscriber.ids("cb"))) == 8
+
+
+async def test_each_notification_arrives_exactly_once_across_a_hub_restart(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    api = hub.api
+    assert api is not None
+    alice = await api.user_with_role("alice", "a", "member")
+    await subscribe(api, alice, {"callbackUri": subscriber.url("cb")})
+    a = await hub.project_id("a")
+    subscriber.delay = 0.03  # a slow subscriber: the restart comes mid-stream
+    emitted = [op_notification(a, n) for n in range(30)]
+    for note in emitted:
+        await hub.emit(note)
+    await until("the stream to start", lambda: len(subscriber.got["cb"]) >= 5)
+    api = await hub.restart()
+    assert len(subscriber.got["cb"]) < 30, "the restart came after the stream"
+    for n in range(30, 35):  # and more after the restart
+        await hub.emit(op_notification(a, n))
+    await until("all 35 notifications", lambda: len(subscriber.got["cb"]) >= 35)
+    await asyncio.sleep(0.3)
+    counts = Counter(subscriber.ids("cb"))
+    assert len(counts) == 35 and set(counts.values()) == {1}, counts.most_common(3)
+    got = [n["vnfLcmOpOccId"] for n in subscriber.got["cb"]]
+    assert got == [f"occ-{n}" for n in range(35)]
