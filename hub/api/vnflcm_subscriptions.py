@@ -71,6 +71,12 @@ class SubscriptionList:
         return {"type": "array", "items": SubscriptionView().schema()}
 
 
+def _version(request: web.Request) -> None:
+    """Check a ``Version`` header when one is sent (interim: the SOL013 layer requires it)."""
+    if "Version" in request.headers:
+        check_version(request.headers["Version"])
+
+
 def _versioned(response: web.Response) -> web.Response:
     response.headers["Version"] = VERSION
     return response
@@ -87,7 +93,7 @@ async def _body(request: web.Request) -> Any:
 
 
 async def create(request: web.Request) -> web.Response:
-    check_version(request.headers.get("Version"))
+    _version(request)
     hub, claims = hub_of(request), claims_of(request)
     sub = LccnSubscriptionRequest.from_wire(await _body(request), where="body", strict=True)
     settings = hub.settings
@@ -120,7 +126,7 @@ def _project(request: web.Request) -> str | None:
 
 
 async def list_(request: web.Request) -> web.Response:
-    check_version(request.headers.get("Version"))
+    _version(request)
     filters = parse_filter(request.query["filter"]) if "filter" in request.query else ()
     hub = hub_of(request)
     base = hub.settings.advertised_url()
@@ -130,7 +136,7 @@ async def list_(request: web.Request) -> web.Response:
 
 
 async def show(request: web.Request) -> web.Response:
-    check_version(request.headers.get("Version"))
+    _version(request)
     hub = hub_of(request)
     key = request.match_info["subscriptionId"]
     record = await subscriptions.find(hub.store, key, _project(request))
@@ -138,7 +144,7 @@ async def show(request: web.Request) -> web.Response:
 
 
 async def delete(request: web.Request) -> web.Response:
-    check_version(request.headers.get("Version"))
+    _version(request)
     hub = hub_of(request)
     key = request.match_info["subscriptionId"]
     await subscriptions.remove(
@@ -148,7 +154,15 @@ async def delete(request: web.Request) -> web.Response:
 
 
 ONE = {"subscriptionId": Field("string", required=True, max_length=255)}
-FILTER = {"filter": Field("string", max_length=8192, description="SOL013 attribute filter")}
+FILTER = {
+    "filter": Field(
+        "string",
+        max_length=2000,  # printable ASCII, so the request line stays within aiohttp's 8 KiB
+        pattern=r"^[ -~]*$",
+        pattern_help="printable ASCII (percent-encoded in the URL)",
+        description="SOL013 attribute filter, e.g. (eq,callbackUri,http://vnfm/cb)",
+    )
+}
 ROUTES = [
     Route("GET", BASE, "vnflcm_subscriptions.list", list_, "List LCM notification "
           "subscriptions (a bare array)", response=SubscriptionList(), query=FILTER),
