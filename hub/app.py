@@ -53,7 +53,7 @@ from atoll.throttle import FailureThrottle
 from atoll.tokens import TokenSigner, TokenVerifier
 
 # The ETSI NFV APIs (SOL013 conventions: Version header, ProblemDetails, bare-array lists)
-NFV_APIS: tuple[sol013.NfvApi, ...] = ()
+NFV_APIS: tuple[sol013.NfvApi, ...] = (vnflcm_subscriptions.VNFLCM_V2,)
 
 DELIVERY = web.AppKey("lcm_delivery", Delivery)
 

@@ -12,7 +12,8 @@ gets every notification recorded from then on (:mod:`atoll.hub.lcm.delivery`).
 ``GET`` lists (a bare array, SOL013 ``?filter=`` on the subscription as it reads), ``GET``
 one, ``DELETE`` one (204). A subscription belongs to the creator's project: only project
 members create one, others' look absent, system callers see all. Credentials are never
-shown. Every request carries ``Version: 2.0.0`` (400 without, 406 for another version).
+shown. SOL013 as :mod:`.sol013` does it: ``Version: 2.0.0`` (400 without, 406 for another
+version), ProblemDetails errors, ``Link`` paging.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from typing import Any
 from aiohttp import web
 
 from atoll import jsonbody
-from atoll.api.schema import Field
-from atoll.errors import InvalidInput
+from atoll.api.schema import Field, Shape
+from atoll.errors import InvalidInput, Problem
+from atoll.hub.api import sol013
 from atoll.hub.api.context import claims_of, hub_of
 from atoll.hub.api.replies import no_content, reply
 from atoll.hub.api.routing import Route
@@ -31,12 +33,12 @@ from atoll.hub.lcm import subscriptions
 from atoll.hub.lcm.callbacks import Subscriber, check_address
 from atoll.jsonbody import JSON
 from atoll.nfv.lcm.notifications import LccnSubscriptionRequest
-from atoll.nfv.sol013 import check_version, parse_filter, select
 from atoll.resources.fields import schema as model_schema
 
+# SOL003 LCM v2: the NFV API this module and the instance/op occurrence routes answer under
+VNFLCM_V2 = sol013.NfvApi("vnflcm", "v2", ("2.0.0",))
 BASE = "/vnflcm/v2/subscriptions"
 ITEM = BASE + "/{subscriptionId}"
-VERSION = "2.0.0"
 
 
 class RequestBody:
@@ -48,38 +50,30 @@ class RequestBody:
         return model_schema(LccnSubscriptionRequest)
 
 
-class SubscriptionView:
-    """An LccnSubscription as read back (the request without ``authentication``)."""
-
-    name = "LccnSubscription"
-
-    def schema(self) -> JSON:
-        out = model_schema(LccnSubscriptionRequest, leave_out=("authentication",))
-        out["properties"] = {
-            "id": {"type": "string"},
-            **out["properties"],
-            "_links": {"type": "object"},
-        }
-        out["required"] = ["id", *out.get("required", []), "_links"]
-        return out
-
-
-class SubscriptionList:
-    name = "LccnSubscriptionList"
-
-    def schema(self) -> JSON:
-        return {"type": "array", "items": SubscriptionView().schema()}
-
-
-def _version(request: web.Request) -> None:
-    """Check a ``Version`` header when one is sent (interim: the SOL013 layer requires it)."""
-    if "Version" in request.headers:
-        check_version(request.headers["Version"])
-
-
-def _versioned(response: web.Response) -> web.Response:
-    response.headers["Version"] = VERSION
-    return response
+SUBSCRIPTION = Shape(
+    "LccnSubscription",
+    {
+        "id": Field("string", required=True),
+        "callbackUri": Field("string", required=True),
+        "filter": Field("object", description="as given at creation"),
+        "verbosity": Field("string", required=True, enum=("FULL", "SHORT")),
+        "_links": Field("object", required=True, description="self"),
+    },
+    description="a subscription as read back: never its authentication",
+)
+LISTING = sol013.Listing(SUBSCRIPTION, complex=())
+# SOL003 lists subscriptions with a filter and paging only (no attribute selectors); the
+# filter is printable ASCII, so the request line stays within aiohttp's 8 KiB whatever it is
+QUERY = {
+    "filter": Field(
+        "string",
+        max_length=1400,
+        pattern=r"^[ -~]*$",
+        pattern_help="printable ASCII (percent-encoded in the URL)",
+        description=sol013.FILTER.description,
+    ),
+    sol013.MARKER: sol013.PAGE_MARKER,
+}
 
 
 async def _body(request: web.Request) -> Any:
@@ -88,12 +82,15 @@ async def _body(request: web.Request) -> Any:
             f"the request body must be JSON (Content-Type: application/json), "
             f"not {request.content_type or 'nothing'}"
         )
-    raw = await request.read()
+    raw = await request.read()  # aiohttp enforces the body size limit here (413)
     return jsonbody.loads(raw, max_bytes=hub_of(request).settings.max_body_bytes)
 
 
+def _origin(request: web.Request) -> str:
+    return str(request.url.origin())
+
+
 async def create(request: web.Request) -> web.Response:
-    _version(request)
     hub, claims = hub_of(request), claims_of(request)
     sub = LccnSubscriptionRequest.from_wire(await _body(request), where="body", strict=True)
     settings = hub.settings
@@ -114,8 +111,8 @@ async def create(request: web.Request) -> web.Response:
         await subscriber.close()
     assert claims.project_id is not None  # the policy admits only project members here
     record = await subscriptions.create(hub.store, claims.project_id, sub)
-    view = subscriptions.view(record, settings.advertised_url())
-    response = _versioned(reply(view, 201))
+    view = subscriptions.view(record, _origin(request))
+    response = reply(view, 201)
     response.headers["Location"] = view["_links"]["self"]["href"]
     return response
 
@@ -126,53 +123,51 @@ def _project(request: web.Request) -> str | None:
 
 
 async def list_(request: web.Request) -> web.Response:
-    _version(request)
-    filters = parse_filter(request.query["filter"]) if "filter" in request.query else ()
+    query = LISTING.parse(request)
     hub = hub_of(request)
-    base = hub.settings.advertised_url()
     records = await subscriptions.listed(hub.store, _project(request))
-    views = [subscriptions.view(r, base) for r in records]
-    return _versioned(reply(select(views, filters)))
+    views = [v for r in records if query.matches(v := subscriptions.view(r, _origin(request)))]
+    start = 0
+    if query.marker is not None:
+        after = [i for i, v in enumerate(views) if v["id"] == query.marker]
+        if not after:
+            raise InvalidInput(
+                "the page marker is not valid",
+                [Problem(f"query.{sol013.MARKER}", "give the one from the previous page's Link")],
+            )
+        start = after[0] + 1
+    page = views[start : start + query.limit]
+    more = start + query.limit < len(views)
+    return LISTING.reply(request, page, page[-1]["id"] if more else None, query)
 
 
 async def show(request: web.Request) -> web.Response:
-    _version(request)
     hub = hub_of(request)
     key = request.match_info["subscriptionId"]
     record = await subscriptions.find(hub.store, key, _project(request))
-    return _versioned(reply(subscriptions.view(record, hub.settings.advertised_url())))
+    return reply(subscriptions.view(record, _origin(request)))
 
 
 async def delete(request: web.Request) -> web.Response:
-    _version(request)
     hub = hub_of(request)
     key = request.match_info["subscriptionId"]
     await subscriptions.remove(
         hub.store, await subscriptions.find(hub.store, key, _project(request))
     )
-    return _versioned(no_content())
+    return no_content()
 
 
 ONE = {"subscriptionId": Field("string", required=True, max_length=255)}
-FILTER = {
-    "filter": Field(
-        "string",
-        max_length=2000,  # printable ASCII, so the request line stays within aiohttp's 8 KiB
-        pattern=r"^[ -~]*$",
-        pattern_help="printable ASCII (percent-encoded in the URL)",
-        description="SOL013 attribute filter, e.g. (eq,callbackUri,http://vnfm/cb)",
-    )
-}
 ROUTES = [
     Route("GET", BASE, "vnflcm_subscriptions.list", list_, "List LCM notification "
-          "subscriptions (a bare array)", response=SubscriptionList(), query=FILTER),
+          "subscriptions (a bare array, Link paging)", response=LISTING.response(),
+          query=QUERY),
     Route("POST", BASE, "vnflcm_subscriptions.create", create, "Subscribe to LCM "
           "notifications", description="The hub GETs callbackUri first: anything but 204 "
-          "is 422. Callbacks on loopback or link-local addresses are refused (422). "
-          "Needs the Version header (2.0.0).", body=RequestBody(),
-          response=SubscriptionView(), status=201),
+          "is 422. Callbacks on loopback or link-local addresses are refused (422).",
+          body=RequestBody(), response=SUBSCRIPTION, status=201),
     Route("GET", ITEM, "vnflcm_subscriptions.show", show, "Show an LCM notification "
-          "subscription", response=SubscriptionView(), path_params=ONE),
+          "subscription", response=SUBSCRIPTION, path_params=ONE),
     Route("DELETE", ITEM, "vnflcm_subscriptions.delete", delete, "End an LCM notification "
           "subscription", status=204, path_params=ONE),
 ]  # fmt: skip

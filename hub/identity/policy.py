@@ -133,6 +133,8 @@ POLICY: dict[str, Rule] = {
     "conflicts.list": Rule(system=ANYONE, project=ANYONE),
     "conflicts.show": Rule(system=ANYONE, project=ANYONE),
     "conflicts.resolve": Rule(system=ADMIN, project=WRITERS),
+    "vnflcm.api_versions": PUBLIC,  # SOL013 API versions: no token, no Version header
+    "vnflcm.v2.api_versions": PUBLIC,
     # LCM notification subscriptions belong to a project (system scope cannot create one)
     "vnflcm_subscriptions.list": Rule(system=ANYONE, project=ANYONE),
     "vnflcm_subscriptions.show": Rule(system=ANYONE, project=ANYONE),

@@ -12,13 +12,15 @@ from typing import Any
 
 import jsonschema_rs
 
-from atoll.hub.app import all_routes
+from atoll.error_body import PROBLEM_MEDIA
+from atoll.hub.api.sol013 import PROBLEM_SCHEMA
+from atoll.hub.app import NFV_APIS, all_routes
 from atoll.hub.openapi import ERROR_SCHEMA, document
 
 
 class ResponseChecker:
     def __init__(self) -> None:
-        self.doc = document(all_routes())
+        self.doc = document(all_routes(), NFV_APIS)
         self._templates = [
             (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path)
             for path in self.doc["paths"]
@@ -51,6 +53,8 @@ class ResponseChecker:
             else:
                 assert 400 <= status < 500, f"{method} {path}: undocumented status {status}"
                 schema = ERROR_SCHEMA
+        if media == PROBLEM_MEDIA and schema is ERROR_SCHEMA:  # an NFV API's error
+            schema = PROBLEM_SCHEMA
         if schema is None:
             assert body is None, f"{method} {path}: {status} should have no body"
             return

@@ -513,6 +513,8 @@ async def make_subscription(api: Api, target: str, n: str) -> None:
 
 V2 = {"Version": "2.0.0"}
 CASES += [
+    Case("vnflcm.api_versions", "GET", lambda t, n: "/vnflcm/api_versions", only(200)),
+    Case("vnflcm.v2.api_versions", "GET", lambda t, n: "/vnflcm/v2/api_versions", only(200)),
     Case("vnflcm_subscriptions.list", "GET", lambda t, n: "/vnflcm/v2/subscriptions",
          PROJECT_READ, headers=V2),
     Case("vnflcm_subscriptions.create", "POST", lambda t, n: "/vnflcm/v2/subscriptions",

@@ -36,6 +36,7 @@ SETTINGS = dataclasses.replace(
     lcm_delivery_interval=0.05,
     lcm_callback_max_backoff=0.2,
     lcm_callback_timeout=5.0,
+    nfv_page_size=2,
 )
 V2 = {"Version": "2.0.0"}
 WAIT = 30.0  # seconds at most for something the hub does on its own
@@ -186,7 +187,7 @@ async def test_creation_calls_the_callback_and_refuses_one_that_fails(
         "POST", "/vnflcm/v2/subscriptions", token, {"callbackUri": subscriber.url("cb")}, V2
     )
     assert status == 422, data
-    assert "answered 200, not 204" in data["error"]["problems"][0]["what"]
+    assert "answered 200, not 204" in data["problems"][0]["what"]
     gone = f"http://127.0.0.1:{subscriber.port}/cb"
     await subscriber.stop()  # nobody listens there now
     status, data, _ = await hub.api.call(
@@ -301,3 +302,25 @@ async def test_each_notification_arrives_exactly_once_across_a_hub_restart(
     assert len(counts) == 35 and set(counts.values()) == {1}, counts.most_common(3)
     got = [n["vnfLcmOpOccId"] for n in subscriber.got["cb"]]
     assert got == [f"occ-{n}" for n in range(35)]
+
+
+async def test_the_list_is_sol013_a_bare_array_paged_by_link_and_needs_version(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    api = hub.api
+    assert api is not None
+    alice = await api.user_with_role("alice", "a", "member")
+    made = [
+        (await subscribe(api, alice, {"callbackUri": subscriber.url("cb")}))["id"] for _ in "xyz"
+    ]
+    status, first, headers = await api.call("GET", "/vnflcm/v2/subscriptions", alice, None, V2)
+    assert status == 200 and [s["id"] for s in first] == made[:2]
+    assert headers["Version"] == "2.0.0"
+    link = headers["Link"]
+    assert link.endswith('>; rel="next"')
+    next_page = link[link.index("/vnflcm/") : link.index(">")]
+    status, rest, headers = await api.call("GET", next_page, alice, None, V2)
+    assert [s["id"] for s in rest] == made[2:] and "Link" not in headers
+    status, problem, headers = await api.call("GET", "/vnflcm/v2/subscriptions", alice)
+    assert status == 400 and headers["Content-Type"].startswith("application/problem+json")
+    assert problem["status"] == 400 and "Version" in problem["detail"]
