@@ -49,12 +49,16 @@ from atoll.hub.lcm.callbacks import Subscriber
 from atoll.hub.settings import HubSettings
 from atoll.hub.store.base import Delete, Record, Store
 from atoll.hub.store.query import list_all
-from atoll.nfv.lcm.notifications import identifier_notification, op_notification
+from atoll.nfv.lcm.notifications import (
+    LccnSubscriptionRequest,
+    identifier_notification,
+    op_notification,
+)
 from atoll.sync.backoff import Backoff, Retries
 
 log = logging.getLogger(__name__)
 
-FIRST_RETRY = 1.0  # seconds: the backoff window of a subscriber's first retry
+FIRST_RETRY = 1.0  # seconds: the backoff window of a subscriber's first retry (at most the cap)
 GC_BATCH = 100  # deletes per store commit when notifications are removed
 
 
@@ -78,6 +82,7 @@ def body_for(subscription: Record, notification: outbox.Notification, base_url: 
 class _Queue:
     """One subscription's delivery, in memory (its cursor is in the store)."""
 
+    request: LccnSubscriptionRequest
     subscriber: Subscriber
     retries: Retries
     health: FailureLog
@@ -126,9 +131,8 @@ class Delivery:
         self.base_url = settings.advertised_url()
         self.metrics = Metrics(registry)
         self.rng = rng or random.Random()
-        self.backoff = Backoff(
-            FIRST_RETRY, 2.0, max(FIRST_RETRY, settings.lcm_callback_max_backoff)
-        )
+        cap = max(settings.lcm_callback_max_backoff, 0.001)
+        self.backoff = Backoff(min(FIRST_RETRY, cap), 2.0, cap)
         self.loop = Loop(
             "delivering LCM notifications",
             self.run_pass,
@@ -137,6 +141,7 @@ class Delivery:
         )
         self._queues: dict[str, _Queue] = {}
         self._stopping = False
+        self._quiet_at = -1  # the store revision after a pass that left nothing to do
 
     def start(self) -> None:
         self._stopping = False
@@ -155,6 +160,8 @@ class Delivery:
     async def run_pass(self) -> float | None:
         """Deliver what is due; the seconds until the next subscriber retry is due."""
         top = await self.store.revision()  # before listing: see _collect
+        if top == self._quiet_at:
+            return None  # nothing was written since a pass left nothing to do
         subs = await subscriptions.listed(self.store, None)
         await self._forget_removed({s.key for s in subs})
         notes = sorted(
@@ -167,21 +174,28 @@ class Delivery:
         for sub in subs:
             if sub.key not in settled:
                 settled[sub.key] = await self._cursor_value(sub.key)
-        await self._collect(notes, min([top, *settled.values()]))
-        waits = [q.due - self.clock() for q in self._queues.values() if q.due > now]
+        pending = await self._collect(notes, min([top, *settled.values()]))
+        waits = [q.due - self.clock() for q in self._queues.values() if q.due > 0]
+        if not pending and not waits:
+            # nothing left: skip passes until anything is written after ``top`` (a pass that
+            # wrote cursors or removals runs once more, and finds nothing to write)
+            self._quiet_at = top
         return max(0.0, min(waits)) if waits else None
 
     def _queue(self, sub: Record) -> _Queue:
         queue = self._queues.get(sub.key)
         if queue is None:
+            request = subscriptions.request_of(sub)
             subscriber = Subscriber(
-                subscriptions.request_of(sub),
+                request,
                 timeout=self.settings.lcm_callback_timeout,
                 allow_loopback=self.settings.lcm_callback_loopback,
                 clock=self.clock,
             )
             name = f"delivering LCM notifications to subscription {sub.key}"
-            queue = _Queue(subscriber, Retries(self.backoff, self.rng), FailureLog(name, log))
+            queue = _Queue(
+                request, subscriber, Retries(self.backoff, self.rng), FailureLog(name, log)
+            )
             self._queues[sub.key] = queue
         return queue
 
@@ -209,7 +223,7 @@ class Delivery:
                 if record.created_revision <= start or self._stopping:
                     continue
                 note = outbox.Notification.from_record(record)
-                if subscriptions.takes(sub, note, record.created_revision):
+                if subscriptions.takes(sub, note, record.created_revision, queue.request):
                     if not await self._send(sub, queue, note):
                         break
                     state = await subscriptions.advance(self.store, state, record.created_revision)
@@ -252,8 +266,9 @@ class Delivery:
         queue.health.failed(exc)
         queue.due = self.clock() + queue.retries.next_delay()
 
-    async def _collect(self, notes: list[Record], settled: int) -> None:
-        """Remove notifications settled for every subscription, and those past retention."""
+    async def _collect(self, notes: list[Record], settled: int) -> int:
+        """Remove notifications settled for every subscription, and those past retention;
+        how many are left."""
         oldest = self.clock() - self.settings.lcm_notification_retention
         gone = [r for r in notes if r.created_revision <= settled or _recorded_before(r, oldest)]
         for start in range(0, len(gone), GC_BATCH):
@@ -263,6 +278,7 @@ class Delivery:
             except (NotFound, StaleRevision):
                 continue  # removed or rewritten meanwhile: the next pass looks again
         self.metrics.pending.set(len(notes) - len(gone))
+        return len(notes) - len(gone)
 
 
 def _recorded_before(record: Record, oldest: float) -> bool:

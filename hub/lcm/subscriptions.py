@@ -34,14 +34,19 @@ def request_of(record: Record) -> LccnSubscriptionRequest:
     return LccnSubscriptionRequest.from_wire(record.value["request"])
 
 
-def takes(subscription: Record, notification: Notification, recorded_at: int) -> bool:
+def takes(
+    subscription: Record,
+    notification: Notification,
+    recorded_at: int,
+    request: LccnSubscriptionRequest | None = None,
+) -> bool:
     """Whether ``notification`` (recorded at store revision ``recorded_at``) goes to
-    ``subscription``."""
+    ``subscription`` (``request``: its request, decoded already)."""
     value = subscription.value
     if value["project_id"] != notification.project or recorded_at <= value["after"]:
         return False
     return wants(
-        request_of(subscription).filter,
+        (request or request_of(subscription)).filter,
         notification.notification_type,
         notification.instance,
         notification.occ,
