@@ -238,6 +238,8 @@ async def test_basic_and_oauth2_subscribers_get_what_their_filter_takes_in_their
     assert [n["vnfLcmOpOccId"] for n in subscriber.got["cb"]] == ["occ-9"]  # b's only
     assert subscriber.got["cb"][0]["subscriptionId"] == other["id"]
     assert subscriber.tokens_issued == 2  # one for the test at creation, one kept since
+    metrics = await api.client.get("/metrics", headers={"X-Auth-Token": await api.admin()})
+    assert "atoll_hub_lcm_notifications_delivered_total 5.0" in await metrics.text()
     # each project sees its own subscriptions only, and the filter applies
     _, mine, _ = await api.call("GET", "/vnflcm/v2/subscriptions", alice, None, V2)
     assert sorted(s["id"] for s in mine) == sorted([basic["id"], oauth["id"]])
