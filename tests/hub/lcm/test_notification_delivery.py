@@ -12,6 +12,7 @@ import dataclasses
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll.hub.app import DELIVERY, build_app
 from atoll.hub.bootstrap import seed_admin
+from atoll.hub.lcm import outbox, subscriptions
+from atoll.hub.lcm.delivery import Delivery
 from atoll.hub.lcm.outbox import Notification, emit
+from atoll.hub.settings import HubSettings
+from atoll.hub.store.memory import MemoryStore
+from atoll.hub.store.query import list_all
 from atoll.hub.store.sqlite import SQLiteStore
+from atoll.nfv.lcm.notifications import LccnSubscriptionRequest
 from atoll.passwords import Passwords
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock
-from tests.hub.lcm.lcmtest import op_notification
+from tests.hub.lcm.lcmtest import instance, occ, op_notification
 
 pytestmark = pytest.mark.integration
 
@@ -211,7 +218,8 @@ async def test_basic_and_oauth2_subscribers_get_what_their_filter_takes_in_their
     bob = await api.user_with_role("bob", "b", "member")
     basic = await subscribe(api, alice, {
         "callbackUri": subscriber.url("basic"),
-        "filter": {"operationStates": ["COMPLETED"]},
+        "filter": {"notificationTypes": ["VnfLcmOperationOccurrenceNotification"],
+                   "operationStates": ["COMPLETED"]},
         "authentication": {"authType": ["BASIC"],
                            "paramsBasic": {"userName": "u", "password": "pw"}},
     })  # fmt: skip
@@ -228,10 +236,17 @@ async def test_basic_and_oauth2_subscribers_get_what_their_filter_takes_in_their
     for n, state in enumerate(states):
         await hub.emit(op_notification(a, n, state))  # type: ignore[arg-type]
     await hub.emit(op_notification(b, 9, "STARTING"))
-    await until("3 notifications at the OAuth 2.0 subscriber", lambda: (
-        len(subscriber.got["oauth"]) == 3 and subscriber.got["basic"] and subscriber.got["cb"]
+    deleted = Notification.of_identifier(
+        "VnfIdentifierDeletionNotification", a, instance(), "2026-11-30T23:59:00+00:00"
+    )
+    await hub.emit(deleted)
+    await until("4 notifications at the OAuth 2.0 subscriber", lambda: (
+        len(subscriber.got["oauth"]) == 4 and subscriber.got["basic"] and subscriber.got["cb"]
     ))  # fmt: skip
-    assert [n["operationState"] for n in subscriber.got["oauth"]] == list(states)
+    assert [n.get("operationState") for n in subscriber.got["oauth"]] == [*states, None]
+    last = subscriber.got["oauth"][-1]
+    assert last["notificationType"] == "VnfIdentifierDeletionNotification"
+    assert last["vnfInstanceId"] == "inst-1"
     assert {n["subscriptionId"] for n in subscriber.got["oauth"]} == {oauth["id"]}
     assert [n["operationState"] for n in subscriber.got["basic"]] == ["COMPLETED"]
     assert subscriber.got["basic"][0]["subscriptionId"] == basic["id"]
@@ -239,7 +254,7 @@ async def test_basic_and_oauth2_subscribers_get_what_their_filter_takes_in_their
     assert subscriber.got["cb"][0]["subscriptionId"] == other["id"]
     assert subscriber.tokens_issued == 2  # one for the test at creation, one kept since
     metrics = await api.client.get("/metrics", headers={"X-Auth-Token": await api.admin()})
-    assert "atoll_hub_lcm_notifications_delivered_total 5.0" in await metrics.text()
+    assert "atoll_hub_lcm_notifications_delivered_total 6.0" in await metrics.text()
     # each project sees its own subscriptions only, and the filter applies
     _, mine, _ = await api.call("GET", "/vnflcm/v2/subscriptions", alice, None, V2)
     assert sorted(s["id"] for s in mine) == sorted([basic["id"], oauth["id"]])
@@ -326,3 +341,32 @@ async def test_the_list_is_sol013_a_bare_array_paged_by_link_and_needs_version(
     status, problem, headers = await api.call("GET", "/vnflcm/v2/subscriptions", alice)
     assert status == 400 and headers["Content-Type"].startswith("application/problem+json")
     assert problem["status"] == 400 and "Version" in problem["detail"]
+
+
+async def test_the_outbox_keeps_only_what_a_subscriber_still_needs_within_retention() -> None:
+    """Bounded: a notification goes once every subscription is past it, or when it is
+    older than the retention, delivered or not (here the subscriber never answers)."""
+    store = MemoryStore()
+    now = datetime(2026, 11, 30, 23, 0, tzinfo=UTC).timestamp()
+    settings = HubSettings(lcm_notification_retention=3600.0, lcm_callback_loopback=True)
+    delivery = Delivery(store, settings, lambda: now)
+    down = LccnSubscriptionRequest.from_wire({"callbackUri": "http://127.0.0.1:9/cb"})
+    sub = await subscriptions.create(store, "p1", down)
+    old = Notification.of_op(
+        "p1", instance(), occ("o-old", "STARTING", "2026-11-30T21:00:00+00:00")
+    )
+    new = Notification.of_op(
+        "p1", instance(), occ("o-new", "STARTING", "2026-11-30T22:59:00+00:00")
+    )
+    for note in (old, new):
+        await emit(store, note)
+    try:
+        await delivery.run_pass()  # the subscriber is unreachable: nothing is delivered
+        left = await list_all(store, outbox.KIND, {})
+        assert [r.key for r in left] == [new.id]  # the old one is past retention
+        assert delivery.metrics.failures._value.get() == 1
+        await subscriptions.remove(store, sub)
+        await delivery.run_pass()
+        assert await list_all(store, outbox.KIND, {}) == []  # nobody needs it any more
+    finally:
+        await delivery.stop()
