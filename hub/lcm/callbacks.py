@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from atoll.client.aio import AsyncClient
-from atoll.errors import AtollError, InvalidInput, Problem, TemporaryError
+from atoll.errors import AtollError, InvalidInput, Problem, TemporaryError, Unauthenticated
 from atoll.nfv.lcm.notifications import LccnSubscriptionRequest
 
 SOL_VERSION = "2.0.0"
@@ -61,10 +61,17 @@ def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 async def check_address(url: str, where: str, allow_loopback: bool) -> None:
     """Raise :class:`CallbackRefused` if the hub may not call ``url`` (module docstring)."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port
+        if host and "[" not in parts.netloc:
+            host.encode("idna")  # what the HTTP client will do with the name
+    except ValueError as exc:  # a bad port, IPv6 literal or host name (UnicodeError)
+        raise CallbackRefused("the URL cannot be called", [Problem(where, str(exc))]) from exc
     if parts.scheme not in ("http", "https") or not host:
-        raise CallbackRefused("the URL cannot be called", [Problem(where, "must be http(s)")])
+        raise CallbackRefused(
+            "the URL cannot be called", [Problem(where, "must be http(s)://host...")]
+        )
     if allow_loopback:
         return
     try:
@@ -72,12 +79,12 @@ async def check_address(url: str, where: str, allow_loopback: bool) -> None:
     except ValueError:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
-                host, parts.port, type=socket.SOCK_STREAM
+                host, port, type=socket.SOCK_STREAM
             )
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:
             raise CallbackRefused(
                 "the callback's host does not resolve",
-                [Problem(where, f"{host}: {exc.strerror or exc}")],
+                [Problem(where, f"{host}: {getattr(exc, 'strerror', None) or exc}")],
             ) from exc
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     bad = sorted({str(a) for a in addresses if _refused(a)})
@@ -89,8 +96,12 @@ async def check_address(url: str, where: str, allow_loopback: bool) -> None:
 
 
 def _split(url: str) -> tuple[str, str]:
-    """``url`` as the client core's base (scheme and host) and path (with its query)."""
-    parts = urllib.parse.urlsplit(url)
+    """``url`` as the client core's base (scheme and host) and path (with its query); a URL
+    that does not split is left whole (:func:`check_address` refuses it before any call)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return url, ""
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -159,8 +170,8 @@ class Subscriber:
                 return await self.client.reply(
                     method, self.path, body, auth=False, headers=headers, follow_redirects=False
                 )
-            except AtollError as exc:
-                if oauth and attempt == 1 and getattr(exc, "http_status", 0) == 401:
+            except Unauthenticated:
+                if oauth and attempt == 1:
                     continue  # the token ended early: one more with a new one
                 raise
         raise AssertionError("unreachable")

@@ -60,6 +60,8 @@ def test_callbacks_to_loopback_and_metadata_addresses_are_refused_unsent(
         f"http://127.0.0.1:{port}/cb",
         f"http://localhost:{port}/cb",
         f"http://127.1.2.3:{port}/cb",
+        f"http://2130706433:{port}/cb",  # 127.0.0.1 as one number
+        f"http://0x7f.1:{port}/cb",
         f"http://[::ffff:127.0.0.1]:{port}/cb",
         f"http://0.0.0.0:{port}/cb",
         "http://169.254.169.254/latest/meta-data/",

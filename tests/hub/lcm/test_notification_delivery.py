@@ -205,6 +205,11 @@ async def test_creation_calls_the_callback_and_refuses_one_that_fails(
         "authType": ["BASIC"]}}  # fmt: skip
     status, data, _ = await hub.api.call("POST", "/vnflcm/v2/subscriptions", token, wrong, V2)
     assert status == 400, data  # BASIC without its parameters
+    for bad in ("http://[::1/cb", "http://vnfm:99999/cb", "http://a..b/cb"):  # never a 500
+        status, data, _ = await hub.api.call(
+            "POST", "/vnflcm/v2/subscriptions", token, {"callbackUri": bad}, V2
+        )
+        assert status == 422 and data["problems"][0]["where"] == "body.callbackUri", data
     status, data, _ = await hub.api.call("GET", "/vnflcm/v2/subscriptions", token, None, V2)
     assert (status, data) == (200, [])
 

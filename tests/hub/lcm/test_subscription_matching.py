@@ -3,11 +3,16 @@ outbox's once-only record."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from atoll.hub.lcm import outbox, subscriptions
+from atoll.hub.lcm.callbacks import CallbackRefused, check_address
 from atoll.hub.lcm.outbox import Notification, emit
 from atoll.hub.store.base import Record
 from atoll.hub.store.memory import MemoryStore
@@ -77,3 +82,12 @@ async def test_emitting_the_same_event_twice_records_it_once() -> None:
     assert Notification.from_record(record) == note
     later = Notification.of_op("p1", instance(), occ(state="PROCESSING"))
     assert later.id != note.id
+
+
+@settings(max_examples=300, deadline=None)
+@given(rest=st.text(max_size=80), scheme=st.sampled_from(["http://", "https://", ""]))
+def test_a_callback_url_is_refused_in_words_whatever_it_holds(rest: str, scheme: str) -> None:
+    """Whatever a tenant writes, the address check answers CallbackRefused (422) or lets it
+    through; never another error (a 500). Names are not looked up here (the lab setting)."""
+    with contextlib.suppress(CallbackRefused):
+        asyncio.run(check_address(scheme + rest, "body.callbackUri", allow_loopback=True))
