@@ -46,14 +46,18 @@ def no_content() -> web.Response:
 
 async def read_body(request: web.Request, shape: Shape | OneOf) -> JSON:
     """The request's JSON body checked against ``shape`` (400/413/415 otherwise)."""
+    return shape.validate(await read_json(request))
+
+
+async def read_json(request: web.Request) -> object:
+    """The request's JSON body, unchecked (for a typed model to decode; 400/413 otherwise)."""
     if request.content_type != "application/json":
         raise InvalidInput(
             f"the request body must be JSON (Content-Type: application/json), "
             f"not {request.content_type or 'nothing'}"
         )
     raw = await request.read()  # aiohttp enforces the body size limit here (413)
-    data = jsonbody.loads(raw, max_bytes=hub_of(request).settings.max_body_bytes)
-    return shape.validate(data)
+    return jsonbody.loads(raw, max_bytes=hub_of(request).settings.max_body_bytes)
 
 
 def path_name(request: web.Request, param: str = "name") -> str:

@@ -18,16 +18,13 @@ version), ProblemDetails errors, ``Link`` paging.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from atoll import jsonbody
 from atoll.api.schema import Field, Shape
 from atoll.errors import InvalidInput, Problem
 from atoll.hub.api import sol013
 from atoll.hub.api.context import claims_of, hub_of
-from atoll.hub.api.replies import no_content, reply
+from atoll.hub.api.replies import no_content, read_json, reply
 from atoll.hub.api.routing import Route
 from atoll.hub.lcm import subscriptions
 from atoll.hub.lcm.callbacks import Subscriber, check_address
@@ -76,23 +73,13 @@ QUERY = {
 }
 
 
-async def _body(request: web.Request) -> Any:
-    if request.content_type != "application/json":
-        raise InvalidInput(
-            f"the request body must be JSON (Content-Type: application/json), "
-            f"not {request.content_type or 'nothing'}"
-        )
-    raw = await request.read()  # aiohttp enforces the body size limit here (413)
-    return jsonbody.loads(raw, max_bytes=hub_of(request).settings.max_body_bytes)
-
-
 def _origin(request: web.Request) -> str:
     return str(request.url.origin())
 
 
 async def create(request: web.Request) -> web.Response:
     hub, claims = hub_of(request), claims_of(request)
-    sub = LccnSubscriptionRequest.from_wire(await _body(request), where="body", strict=True)
+    sub = LccnSubscriptionRequest.from_wire(await read_json(request), where="body", strict=True)
     settings = hub.settings
     auth = sub.authentication
     params = auth.params_oauth2_client_credentials if auth is not None else None
