@@ -53,7 +53,7 @@ from atoll.throttle import FailureThrottle
 from atoll.tokens import TokenSigner, TokenVerifier
 
 # The ETSI NFV APIs (SOL013 conventions: Version header, ProblemDetails, bare-array lists)
-NFV_APIS: tuple[sol013.NfvApi, ...] = (vnflcm_subscriptions.VNFLCM_V2,)
+NFV_APIS: tuple[sol013.NfvApi, ...] = (sol013.NfvApi("vnflcm", "v2", ("2.0.0",)),)
 
 DELIVERY = web.AppKey("lcm_delivery", Delivery)
 
@@ -74,10 +74,10 @@ RESOURCE_ROUTES: list[Route] = [
     *site_join.ROUTES,
     *sol013.version_routes(NFV_APIS),
     *vnf_packages.ROUTES,
-    *vnflcm_subscriptions.ROUTES,
     *images.ROUTES,
     *image_transfers.ROUTES,
     *observability.ROUTES,
+    *vnflcm_subscriptions.ROUTES,
 ]
 
 

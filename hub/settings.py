@@ -40,6 +40,19 @@ class HubSettings:
     login_refusal_delay: float = 1.0  # a refused address waits this long for its 429
     # /metrics needs a system-scoped token; false: open to scrapers (a management network)
     metrics_auth: bool = True
+    # LCM notifications (/vnflcm/v2/subscriptions): a subscriber is POSTed each notification
+    # in order, waiting up to lcm_callback_timeout seconds; one that fails is tried again
+    # after a backoff growing to lcm_callback_max_backoff seconds, and gets what it missed
+    # while notifications are younger than lcm_notification_retention seconds; a callback
+    # that answers 4xx is given up for that notification after lcm_callback_attempts tries.
+    # Callbacks to loopback, link-local or unspecified addresses are refused unless
+    # lcm_callback_loopback (a lab or test on one machine); see SECURITY.md.
+    lcm_delivery_interval: float = 1.0
+    lcm_callback_timeout: float = 10.0
+    lcm_callback_max_backoff: float = 300.0
+    lcm_callback_attempts: int = 5
+    lcm_notification_retention: float = 7 * 86400.0
+    lcm_callback_loopback: bool = False
     # sites: what a join code names as the hub's address (default: https://<this host>:<port>,
     # see advertised_url), how long a site certificate lives (it renews at 2/3), and whether
     # the hub advertises itself by zeroconf (_atoll-hub._tcp) while it serves
@@ -62,19 +75,6 @@ class HubSettings:
     sync_reconnect_rate: float = 250.0
     # anti-entropy (protocol version 2): a digest check of each idle site this often; 0: off
     sync_digest_interval: float = 300.0
-    # LCM notifications (/vnflcm/v2/subscriptions): a subscriber is POSTed each notification
-    # in order, waiting up to lcm_callback_timeout seconds; one that fails is tried again
-    # after a backoff growing to lcm_callback_max_backoff seconds, and gets what it missed
-    # while notifications are younger than lcm_notification_retention seconds; a callback
-    # that answers 4xx is given up for that notification after lcm_callback_attempts tries.
-    # Callbacks to loopback, link-local or unspecified addresses are refused unless
-    # lcm_callback_loopback (a lab or test on one machine); see SECURITY.md.
-    lcm_delivery_interval: float = 1.0
-    lcm_callback_timeout: float = 10.0
-    lcm_callback_max_backoff: float = 300.0
-    lcm_callback_attempts: int = 5
-    lcm_notification_retention: float = 7 * 86400.0
-    lcm_callback_loopback: bool = False
 
     @property
     def ca_cert(self) -> Path:

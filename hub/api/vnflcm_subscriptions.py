@@ -32,8 +32,6 @@ from atoll.jsonbody import JSON
 from atoll.nfv.lcm.notifications import LccnSubscriptionRequest
 from atoll.resources.fields import schema as model_schema
 
-# SOL003 LCM v2: the NFV API this module and the instance/op occurrence routes answer under
-VNFLCM_V2 = sol013.NfvApi("vnflcm", "v2", ("2.0.0",))
 BASE = "/vnflcm/v2/subscriptions"
 ITEM = BASE + "/{subscriptionId}"
 

@@ -41,7 +41,7 @@ class ResponseChecker:
         schema: dict[str, Any] | None
         if op is None:
             assert status in (404, 405), f"{method} {path} is not documented but gave {status}"
-            schema = ERROR_SCHEMA
+            schema = PROBLEM_SCHEMA if media == PROBLEM_MEDIA else ERROR_SCHEMA
         else:
             responses = op["responses"]
             if str(status) in responses:
@@ -52,9 +52,7 @@ class ResponseChecker:
                 schema = content["application/json"]["schema"] if content else None
             else:
                 assert 400 <= status < 500, f"{method} {path}: undocumented status {status}"
-                schema = ERROR_SCHEMA
-        if media == PROBLEM_MEDIA and schema is ERROR_SCHEMA:  # an NFV API's error
-            schema = PROBLEM_SCHEMA
+                schema = PROBLEM_SCHEMA if media == PROBLEM_MEDIA else ERROR_SCHEMA
         if schema is None:
             assert body is None, f"{method} {path}: {status} should have no body"
             return

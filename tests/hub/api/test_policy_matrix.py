@@ -48,7 +48,7 @@ class Case:
     body: Callable[[str, str], Any] | None = None
     prepare: Prepare | None = None  # make a throwaway target first (as the system admin)
     notes: str = field(default="")
-    headers: dict[str, str] | None = None  # sent with every call (SOL013's Version)
+    headers: dict[str, str] | None = None  # e.g. the SOL013 Version header
 
 
 def only(default: int = 403, **codes: int) -> dict[str, int]:
@@ -539,8 +539,8 @@ async def test_policy(api: Api, case: Case) -> None:
         if case.prepare is not None:
             await case.prepare(api, target, n)
         body = case.body(target, n) if case.body else None
-        path, token = case.path(target, n), tokens[caller]
-        status, data, _ = await api.call(case.method, path, token, body, case.headers)
+        path = case.path(target, n)
+        status, data, _ = await api.call(case.method, path, tokens[caller], body, case.headers)
         if status != expected[caller]:
             failures.append(f"{caller} {label}: got {status}, want {expected[caller]}: {data}")
     assert not failures, "\n".join(failures)

@@ -33,7 +33,7 @@ from atoll.hub.store.sqlite import SQLiteStore
 from atoll.nfv.lcm.notifications import LccnSubscriptionRequest
 from atoll.passwords import Passwords
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock
-from tests.hub.lcm.lcmtest import instance, occ, op_notification
+from tests.hub.lcm.notification_cases import instance, occ, op_notification
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from atoll.hub.lcm.outbox import Notification, emit
 from atoll.hub.store.base import Record
 from atoll.hub.store.memory import MemoryStore
 from atoll.nfv.lcm.notifications import LccnSubscriptionRequest
-from tests.hub.lcm.lcmtest import instance, occ
+from tests.hub.lcm.notification_cases import instance, occ
 
 pytestmark = pytest.mark.unit
 
