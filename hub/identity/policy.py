@@ -105,6 +105,9 @@ POLICY: dict[str, Rule] = {
     "vnf_packages.upload": Rule(system=ADMIN, project=WRITERS),
     "vnf_packages.update": Rule(system=ADMIN, project=WRITERS),
     "vnf_packages.delete": Rule(system=ADMIN, project=WRITERS),
+    # VNF lifecycle (/vnflcm/v2): instances and op occurrences belong to a project
+    "vnflcm.api_versions": PUBLIC,
+    "vnflcm.v2.api_versions": PUBLIC,
     # images: sites pull by their certificate; people by token
     "images.list": Rule(system=ANYONE, project=ANYONE),
     "images.show": Rule(system=ANYONE, project=ANYONE),
@@ -133,8 +136,6 @@ POLICY: dict[str, Rule] = {
     "conflicts.list": Rule(system=ANYONE, project=ANYONE),
     "conflicts.show": Rule(system=ANYONE, project=ANYONE),
     "conflicts.resolve": Rule(system=ADMIN, project=WRITERS),
-    "vnflcm.api_versions": PUBLIC,  # SOL013 API versions: no token, no Version header
-    "vnflcm.v2.api_versions": PUBLIC,
     # LCM notification subscriptions belong to a project (system scope cannot create one)
     "vnflcm_subscriptions.list": Rule(system=ANYONE, project=ANYONE),
     "vnflcm_subscriptions.show": Rule(system=ANYONE, project=ANYONE),
