@@ -55,8 +55,6 @@ from atoll.tokens import TokenSigner, TokenVerifier
 # The ETSI NFV APIs (SOL013 conventions: Version header, ProblemDetails, bare-array lists)
 NFV_APIS: tuple[sol013.NfvApi, ...] = (sol013.NfvApi("vnflcm", "v2", ("2.0.0",)),)
 
-DELIVERY = web.AppKey("lcm_delivery", Delivery)
-
 RESOURCE_ROUTES: list[Route] = [
     *auth.ROUTES,
     *keystone.ROUTES,
@@ -95,6 +93,9 @@ def all_routes() -> list[Route]:
         public=True,
     )
     return [openapi, *RESOURCE_ROUTES]
+
+
+DELIVERY = web.AppKey("lcm_delivery", Delivery)  # the LCM notification delivery loop
 
 
 def build_hub(

@@ -477,6 +477,39 @@ SITE_CASES = [
 ]  # fmt: skip
 
 
+LCM_V = {"Version": "2.0.0"}
+
+
+def subscription_path(target: str, n: str) -> str:
+    return f"/vnflcm/v2/subscriptions/{int(n):032x}"
+
+
+async def make_subscription(api: Api, target: str, n: str) -> None:
+    key = subscription_path(target, n).rsplit("/", 1)[1]
+    project_id = (await api.store.get("project", target)).value["id"]
+    value = {"id": key, "project_id": project_id, "after": 0,
+             "request": {"callbackUri": "http://vnfm.example/cb"}}  # fmt: skip
+    await api.store.put(subscriptions.KIND, key, value, expect_revision=0)
+
+
+SUBSCRIPTION_CASES = [
+    Case("vnflcm.api_versions", "GET", lambda t, n: "/vnflcm/api_versions", only(200)),
+    Case("vnflcm.v2.api_versions", "GET", lambda t, n: "/vnflcm/v2/api_versions", only(200)),
+    Case("vnflcm_subscriptions.list", "GET", lambda t, n: "/vnflcm/v2/subscriptions",
+         PROJECT_READ, headers=LCM_V),
+    Case("vnflcm_subscriptions.create", "POST", lambda t, n: "/vnflcm/v2/subscriptions",
+         only(PA=422, PM=422), body=lambda t, n: {"callbackUri": f"http://127.0.0.1:9/{n}"},
+         headers=LCM_V, notes="the policy admits project writers; the loopback callback is "
+         "then refused (422)"),
+    Case("vnflcm_subscriptions.show", "GET", subscription_path, only(200, UN=403),
+         other=only(404, SA=200, SR=200, UN=403), prepare=make_subscription, headers=LCM_V),
+    Case("vnflcm_subscriptions.delete", "DELETE", subscription_path,
+         only(SA=204, PA=204, PM=204), other=only(SA=204, PA=404, PM=404),
+         prepare=make_subscription, headers=LCM_V),
+]  # fmt: skip
+CASES += SUBSCRIPTION_CASES
+
+
 # public: sync.ca and sync.join take the join token as their credential; the attacker's view
 # of them is tests/security/test_join.py
 UNTESTED = {
@@ -497,36 +530,6 @@ def test_every_policy_entry_has_a_matrix_case() -> None:
 
 
 CASES += SITE_CASES
-
-
-def subscription_path(target: str, n: str) -> str:
-    return f"/vnflcm/v2/subscriptions/{int(n):032x}"
-
-
-async def make_subscription(api: Api, target: str, n: str) -> None:
-    key = subscription_path(target, n).rsplit("/", 1)[1]
-    project_id = (await api.store.get("project", target)).value["id"]
-    value = {"id": key, "project_id": project_id, "after": 0,
-             "request": {"callbackUri": "http://vnfm.example/cb"}}  # fmt: skip
-    await api.store.put(subscriptions.KIND, key, value, expect_revision=0)
-
-
-V2 = {"Version": "2.0.0"}
-CASES += [
-    Case("vnflcm.api_versions", "GET", lambda t, n: "/vnflcm/api_versions", only(200)),
-    Case("vnflcm.v2.api_versions", "GET", lambda t, n: "/vnflcm/v2/api_versions", only(200)),
-    Case("vnflcm_subscriptions.list", "GET", lambda t, n: "/vnflcm/v2/subscriptions",
-         PROJECT_READ, headers=V2),
-    Case("vnflcm_subscriptions.create", "POST", lambda t, n: "/vnflcm/v2/subscriptions",
-         only(PA=422, PM=422), body=lambda t, n: {"callbackUri": f"http://127.0.0.1:9/{n}"},
-         headers=V2, notes="the policy admits project writers; the loopback callback is "
-         "then refused (422)"),
-    Case("vnflcm_subscriptions.show", "GET", subscription_path, only(200, UN=403),
-         other=only(404, SA=200, SR=200, UN=403), prepare=make_subscription, headers=V2),
-    Case("vnflcm_subscriptions.delete", "DELETE", subscription_path,
-         only(SA=204, PA=204, PM=204), other=only(SA=204, PA=404, PM=404),
-         prepare=make_subscription, headers=V2),
-]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.route for c in CASES])
