@@ -37,7 +37,7 @@ from atoll.passwords import Passwords
 from atoll.tokens import generate_signing_key
 from bench.report import emit, median_of
 
-BASE = "/vnfpkgm/v2/vnf_packages"
+BASE = "/vnfpkgm/v1/vnf_packages"
 PACKAGES = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "vnf-packages"
 UPLOAD_MIB = 64
 CHUNK = 256 * 1024

@@ -53,7 +53,10 @@ from atoll.throttle import FailureThrottle
 from atoll.tokens import TokenSigner, TokenVerifier
 
 # The ETSI NFV APIs (SOL013 conventions: Version header, ProblemDetails, bare-array lists)
-NFV_APIS: tuple[sol013.NfvApi, ...] = (sol013.NfvApi("vnflcm", "v2", ("2.0.0",)),)
+NFV_APIS: tuple[sol013.NfvApi, ...] = (
+    vnf_packages.API,
+    sol013.NfvApi("vnflcm", "v2", ("2.0.0",)),
+)
 
 RESOURCE_ROUTES: list[Route] = [
     *auth.ROUTES,
@@ -144,6 +147,9 @@ def build_app(
             sol013.middleware,
         ],
         client_max_size=settings.max_body_bytes,
+        # a SOL013 list query (filter, fields...: see atoll.hub.api.sol013) percent-encoded
+        # can pass aiohttp's default 8 KiB request line; past this it is a bare 400
+        handler_args={"max_line_size": 65536},
     )
     app[HUB] = hub
     app[observability.METRICS] = metrics

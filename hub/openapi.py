@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from atoll.api.openapi import ERROR_SCHEMA as ERROR_SCHEMA  # tests read it here
+from atoll.api.openapi import doc_path
 from atoll.api.openapi import document as api_document
 from atoll.hub.api import keystone, sol013
 from atoll.hub.api.routing import Route
@@ -38,7 +39,7 @@ def document(routes: Iterable[Route], nfv_apis: Sequence[sol013.NfvApi] = ()) ->
         rule = policy.rule_for(route.name)
         if route.public or rule is None or not rule.site:
             continue
-        op = doc["paths"][route.path][route.method.lower()]
+        op = doc["paths"][doc_path(route.path)][route.method.lower()]
         site: JSON = {"siteCertificate": []}
         op["security"] = [site] if rule == policy.SITE_ONLY else [*op["security"], site]
     return doc

@@ -16,7 +16,7 @@ from pathlib import Path
 from atoll.errors import Problem
 from atoll.nfv.csar import CsarLimits, UnreadableEntry, open_package, read_bounded
 from atoll.nfv.errors import InvalidPackage, ProblemLog
-from atoll.nfv.manifest import META_PATH
+from atoll.nfv.manifest import META_PATH, ListedFile
 from atoll.nfv.model import SwImage, VnfPackage
 
 MAX_VNFD_BYTES = 64 * 1024 * 1024
@@ -44,6 +44,35 @@ def image_needs(package: VnfPackage) -> tuple[ImageNeed, ...]:
         for storage in flavour.storages:
             if storage.sw_image is not None:
                 out.append(ImageNeed(flavour.id, storage.id, storage.sw_image))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file of the package that is neither its VNFD, its metadata nor a software image
+    (SOL005 ``additionalArtifacts``), with the checksum the package lists for it, if any."""
+
+    path: str
+    algorithm: str | None
+    hash: str | None
+
+
+def additional_artifacts(package: VnfPackage) -> tuple[Artifact, ...]:
+    listed: dict[str, ListedFile] = {}
+    for source in (package.meta, package.manifest):
+        for entry in source.listed_files if source is not None else ():
+            if entry.algorithm and entry.hash:
+                listed[entry.path] = entry
+    skip = {d.path for d in package.definitions if d.source == "package"}
+    skip |= {n.image.artifact for n in image_needs(package) if n.image.artifact}
+    if package.manifest is not None:
+        skip.add(package.manifest.path)
+    out = []
+    for name in package.files:
+        if name in skip or name.endswith("/") or name.startswith("TOSCA-Metadata/"):
+            continue
+        hit = listed.get(name)
+        out.append(Artifact(name, hit.algorithm if hit else None, hit.hash if hit else None))
     return tuple(out)
 
 

@@ -2,7 +2,7 @@
 
 ``upload PATH`` zips an unpacked package directory on the fly (a ``.csar``/``.zip`` file is
 sent as it is), creates a package in the logged-in project, streams the content to
-``PUT /vnfpkgm/v2/vnf_packages/{id}/package_content`` (``--image-map VDU=IMAGE`` becomes
+``PUT /vnfpkgm/v1/vnf_packages/{id}/package_content`` (``--image-map VDU=IMAGE`` becomes
 ``?image_map=VDU=IMAGE``), waits for ONBOARDED or ERROR and prints the package, or every
 problem with exit code 1. Only the atoll core (``atoll.client``) is used to reach the hub.
 """
@@ -23,7 +23,7 @@ from atoll.errors import AtollError, InvalidInput, Problem
 from atoll.output import add_format_option, emit
 from atoll.printable import escape
 
-BASE = "/vnfpkgm/v2/vnf_packages"
+BASE = "/vnfpkgm/v1/vnf_packages"
 COLUMNS = ["id", "vnfProductName", "vnfSoftwareVersion", "onboardingState", "operationalState"]
 SHOWN = (
     "id",
@@ -184,7 +184,7 @@ def _print(package: dict[str, Any], fmt: str) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    items = _client(args).list_all(BASE)
+    items = _client(args).list_linked(BASE)
     emit(
         items if args.format == "json" else [{k: i.get(k) for k in COLUMNS} for i in items],
         args.format,
@@ -203,7 +203,8 @@ def _set_state(args: argparse.Namespace, state: str) -> int:
     path = f"{BASE}/{quote(args.id)}"
     current = client.request("GET", path)
     etag = current.headers.get("ETag")
-    _print(client.patch(path, {"operationalState": state}, if_match=etag), args.format)
+    changes = client.patch(path, {"operationalState": state}, if_match=etag)  # SOL005: changes
+    _print({**current.data, **changes}, args.format)
     return 0
 
 

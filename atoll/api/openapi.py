@@ -4,6 +4,7 @@ token schemes the API accepts)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from atoll import __version__
@@ -92,6 +93,12 @@ def _success(route: Route) -> JSON:
     }
 
 
+def doc_path(path: str) -> str:
+    """A route's path as the document names it: ``{name:regex}`` (a parameter spanning
+    several segments, like an artifact's path) is ``{name}``."""
+    return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)
+
+
 BEARER: JSON = {"type": "http", "scheme": "bearer"}
 AUTH_TOKEN: JSON = {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}
 
@@ -141,7 +148,7 @@ def document(
     schemes = {"bearer": BEARER, "authToken": AUTH_TOKEN} if schemes is None else schemes
     paths: JSON = {}
     for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = operation(route, schemes)
+        paths.setdefault(doc_path(route.path), {})[route.method.lower()] = operation(route, schemes)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": __version__, "description": description},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -151,6 +152,27 @@ class Client:
             if not page.get("next_marker"):
                 return items
             params["marker"] = page["next_marker"]
+
+    def list_linked(self, path: str, query: Mapping[str, str] | None = None) -> list[JSON]:
+        """Every item of a SOL013 list (the ETSI NFV APIs): bare arrays, the next page at
+        ``Link: <URI>; rel="next"`` (its path and query are followed on this client's URL)."""
+        items: list[JSON] = []
+        target: str | None = path + ("?" + urllib.parse.urlencode(query) if query else "")
+        while target is not None:
+            reply = self.request("GET", target)
+            items += reply.data
+            target = _next_link(reply.headers.get("Link", ""))
+        return items
+
+
+def _next_link(header: str) -> str | None:
+    """The path and query of a ``Link`` header's ``rel="next"`` URI, if it has one."""
+    for part in header.split(","):
+        match = re.fullmatch(r'\s*<([^>]*)>\s*;\s*rel="?next"?\s*', part)
+        if match:
+            url = urllib.parse.urlsplit(match.group(1))
+            return url.path + ("?" + url.query if url.query else "")
+    return None
 
 
 class HubClient(Client):

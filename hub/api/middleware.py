@@ -50,9 +50,8 @@ log = logging.getLogger(__name__)
 
 def _error_response(request: web.Request, error: AtollError, request_id: str) -> web.Response:
     """The one error body; a ProblemDetails on the ETSI NFV APIs (:mod:`.sol013`)."""
-    api = sol013.api_of_request(request)
-    if api is not None:
-        response = sol013.problem_response(api, request, error, request_id)
+    if sol013.api_of_request(request) is not None:
+        response = sol013.problem_response(request, error, request_id)
     else:
         status = error.http_status if 400 <= error.http_status <= 599 else 500
         response = web.json_response(error_body.encode(error, request_id), status=status)

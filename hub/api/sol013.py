@@ -45,12 +45,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from atoll import error_body, jsonbody
-from atoll.api.openapi import ERROR_SCHEMA
+from atoll.api.openapi import ERROR_SCHEMA, doc_path
 from atoll.errors import AtollError, InvalidInput, Problem, UnsupportedMediaType
 from atoll.hub.api.context import hub_of
 from atoll.hub.api.replies import reply
 from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field, Shape
+from atoll.hub.api.schema import Field, Shape, check
 from atoll.jsonbody import JSON
 from atoll.nfv import sol013
 from atoll.nfv.sol013 import Expr, Selector
@@ -99,7 +99,16 @@ VERSION_KEY = web.RequestKey("nfv_version", str)
 
 
 def install(app: web.Application, apis: Iterable[NfvApi]) -> None:
+    """Serve ``apis`` with this layer (with :func:`middleware` in the app's middlewares)."""
     app[NFV_APIS] = tuple(apis)
+    app.on_response_prepare.append(_answer_version)
+
+
+async def _answer_version(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer under an NFV API, streamed or not, error or not, carries ``Version``."""
+    api = api_of_request(request)
+    if api is not None:
+        response.headers[VERSION] = request.get(VERSION_KEY, api.newest)
 
 
 def api_of(apis: Iterable[NfvApi], path: str) -> NfvApi | None:
@@ -118,28 +127,20 @@ def api_of_request(request: web.Request) -> NfvApi | None:
 
 @web.middleware
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Checks ``Version`` on NFV API requests and returns it on their answers."""
+    """Checks ``Version`` on NFV API requests (:func:`install` returns it on the answers)."""
     api = api_of_request(request)
-    if api is None:
-        return await handler(request)
-    if api.version_checked(request.path):
+    if api is not None and api.version_checked(request.path):
         request[VERSION_KEY] = api.requested(request.headers.get(VERSION))
-    response = await handler(request)
-    if not response.prepared:
-        response.headers[VERSION] = request.get(VERSION_KEY, api.newest)
-    return response
+    return await handler(request)
 
 
-def problem_response(
-    api: NfvApi, request: web.Request, error: AtollError, request_id: str
-) -> web.Response:
-    """``error`` as SOL013 answers it: ProblemDetails, with ``Version``."""
+def problem_response(request: web.Request, error: AtollError, request_id: str) -> web.Response:
+    """``error`` as SOL013 answers it: a ProblemDetails."""
     body = error_body.encode_problem(error, request_id, request.path)
     return web.Response(
         body=json.dumps(body, separators=(",", ":")).encode(),
         status=body["status"],
         content_type=error_body.PROBLEM_MEDIA,
-        headers={VERSION: request.get(VERSION_KEY, api.newest)},
     )
 
 
@@ -211,13 +212,13 @@ def _versions_route(prefix: str, name: str, handler: Any) -> Route:
 
 FILTER = Field(
     "string",
-    max_length=sol013.MAX_FILTER,
+    max_length=2048,
     description="SOL013 attribute filter: (op,attr/path,value[,value...]) joined by ';'; "
     "op is eq, neq, gt, gte, lt, lte, in, nin, cont or ncont",
 )
 PATHS = Field(
     "string",
-    max_length=1024,
+    max_length=512,
     description="complex attributes, comma-separated (a/b for a part of one)",
 )
 FLAG = Field("string", max_length=0, description="a flag: give it with no value")
@@ -293,6 +294,12 @@ class Listing:
     def parse(self, request: web.Request) -> NfvQuery:
         """The list query of ``request``; InvalidInput (400) naming what is wrong."""
         query = request.query
+        problems: list[Problem] = []
+        for name, spec in self.query().items():
+            if name in query:
+                check(spec, query[name], f"query.{name}", problems)
+        if problems:
+            raise InvalidInput("the query is not valid", problems)
         filters: tuple[Expr, ...] = ()
         if "filter" in query:
             filters = sol013.parse_filter(query["filter"])
@@ -317,7 +324,7 @@ class Listing:
                     )
                 self._check_path(path, key)
         marker = query.get(MARKER)
-        if marker is not None and not 0 < len(marker) <= 255:
+        if marker == "":
             raise InvalidInput(
                 "the page marker is not valid",
                 [Problem(f"query.{MARKER}", "give the one from the previous page's Link")],
@@ -431,7 +438,7 @@ def document(doc: JSON, routes: Iterable[Route], apis: Sequence[NfvApi]) -> None
         api = api_of(apis, route.path)
         if api is None:
             continue
-        op = doc["paths"][route.path][route.method.lower()]
+        op = doc["paths"][doc_path(route.path)][route.method.lower()]
         op["responses"]["4XX"]["content"] = _PROBLEM
         for answer in op["responses"].values():
             answer["headers"] = {**answer.get("headers", {}), **_VERSION_HEADER}

@@ -1,4 +1,4 @@
-"""Request and response shapes of ``/vnfpkgm/v2/vnf_packages`` (SOL005 ``VnfPkgInfo``)."""
+"""Request and response shapes of ``/vnfpkgm/v1/vnf_packages`` (SOL005 ``VnfPkgInfo``)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,6 @@ USER_DATA = Field(
     max_properties=64,
 )
 OPERATIONAL = Field("string", enum=(pkgs.ENABLED, pkgs.DISABLED))
-ONBOARDING = Field("string", enum=pkgs.ONBOARDING_STATES)
-USAGE = Field("string", enum=(pkgs.IN_USE, pkgs.NOT_IN_USE))
 
 PROBLEM = Shape(
     "Problem",
@@ -30,7 +28,27 @@ PROBLEM = Shape(
 )
 CHECKSUM = Shape(
     "Checksum",
-    {"algorithm": Field("string", required=True), "hash": Field("string", required=True)},
+    {
+        "algorithm": Field("string", required=True, description="SHA-256, SHA-512..."),
+        "hash": Field("string", required=True, description="lowercase hex"),
+    },
+)
+LINK = Shape("Link", {"href": Field("string", required=True, description="an absolute URI")})
+LINKS = Shape(
+    "VnfPkgInfoLinks",
+    {
+        "self": Field("object", required=True, shape=LINK),
+        "vnfd": Field("object", required=True, shape=LINK),
+        "packageContent": Field("object", required=True, shape=LINK),
+    },
+)
+ARTIFACT = Shape(
+    "VnfPackageArtifactInfo",
+    {
+        "artifactPath": Field("string", required=True, description="inside the package"),
+        "checksum": Field("object", required=True, shape=CHECKSUM),
+        "metadata": Field("object"),
+    },
 )
 SOFTWARE_IMAGE = Shape(
     "VnfPackageSoftwareImageInfo",
@@ -87,22 +105,40 @@ PACKAGE = Shape(
             "array", required=True, items=Field("object", shape=SOFTWARE_IMAGE)
         ),
         "flavours": Field("array", required=True, items=Field("object"), description="summaries"),
+        "additionalArtifacts": Field(
+            "array",
+            required=True,
+            items=Field("object", shape=ARTIFACT),
+            description="the package's files that are not software images nor its VNFD",
+        ),
         "warnings": Field("array", required=True, items=Field("object", shape=PROBLEM)),
         "onboardingFailureDetails": Field("object", required=True, nullable=True, shape=FAILURE),
         "createdAt": Field("string", required=True),
         "updatedAt": Field("string", required=True),
+        "_links": Field("object", required=True, shape=LINKS),
     },
+)
+# SOL005 9.4.2.3.2: left out of lists unless asked for (with Atoll's own complex attributes)
+COMPLEX = (
+    "softwareImages",
+    "additionalArtifacts",
+    "onboardingFailureDetails",
+    "userDefinedData",
+    "checksum",
+    "flavours",
+    "warnings",
 )
 PACKAGE_CREATE = Shape("CreateVnfPkgInfoRequest", {"userDefinedData": USER_DATA})
 PACKAGE_MODIFY = Shape(
     "VnfPkgInfoModifications",
     {"operationalState": OPERATIONAL, "userDefinedData": USER_DATA},
 )
-FILTERS = {
-    "onboardingState": ONBOARDING,
-    "operationalState": OPERATIONAL,
-    "usageState": USAGE,
-}
+ARTIFACT_PATH = Field(
+    "string",
+    required=True,
+    description="a path inside the package, as additionalArtifacts names it",
+    max_length=1024,
+)
 IMAGE_MAP = Field(
     "array",
     items=Field(

@@ -1,46 +1,59 @@
-"""``/vnfpkgm/v2/vnf_packages``: ETSI SOL005-shaped VNF package management, per project.
+"""``/vnfpkgm/v1/vnf_packages``: ETSI SOL005 (2.6.1, as Tacker serves it) VNF package
+management, per project, with the SOL013 conventions of :mod:`.sol013` (``Version``
+``2.1.0``, optional as with Tacker; ProblemDetails; bare-array lists with ``filter``,
+attribute selectors and ``Link`` paging; merge-patch).
 
 Create a package (``POST``), upload its CSAR (``PUT .../package_content``, a streamed
 ``application/zip`` body, answered 202), then poll it until ``onboardingState`` is ONBOARDED
 or ERROR (``onboardingFailureDetails`` lists every problem). ``GET .../vnfd`` gives the VNFD
 (``text/plain`` YAML when it is one file, else a zip of the Definitions files);
-``GET .../package_content`` the stored CSAR. Images the VNFD needs and the package does not
+``GET .../package_content`` the stored CSAR; ``GET .../artifacts/{path}`` one of its
+``additionalArtifacts`` (or a carried image). Images the VNFD needs and the package does not
 carry are mapped with ``?image_map=NODE=IMAGE`` on the upload (repeatable; IMAGE is a
 catalog image id or name), else found in the catalog by SHA-256 or name.
 
-Differences from SOL005: packages belong to the caller's project (others' answer 404);
-``PATCH`` answers the whole package (SOL005: the modifications) with its ETag; the record
-adds ``project``, ``flavours``, ``warnings``, ``size`` and each software image's
-``catalogImage``. Links (``_links``) and multipart uploads are not offered.
+Differences from SOL005: packages belong to the caller's project (others' answer 404); the
+record adds ``project``, ``project_id``, ``flavours``, ``warnings``, ``size``, ``createdAt``,
+``updatedAt`` and each software image's ``catalogImage``; ``PATCH`` also honours
+``If-Match``. ``upload_from_uri`` (the hub fetching a URI) and multipart uploads are not
+offered (404).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from aiohttp import web
 
 from atoll import ids
-from atoll.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Problem, StaleRevision
-from atoll.hub.api import records
+from atoll.errors import (
+    Conflict,
+    InvalidInput,
+    NotAcceptable,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    StaleRevision,
+    UnsupportedMediaType,
+)
+from atoll.hub.api import records, sol013
 from atoll.hub.api.context import Hub, claims_of, hub_of
 from atoll.hub.api.replies import (
     if_match,
     iso,
     no_content,
-    page_params,
-    page_reply,
     path_id,
     public_view,
-    query_filters,
     read_body,
     reply,
 )
 from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import check
 from atoll.hub.api.vnf_package_shapes import (
-    FILTERS,
+    ARTIFACT_PATH,
+    COMPLEX,
     IMAGE_MAP,
     PACKAGE,
     PACKAGE_CREATE,
@@ -49,25 +62,22 @@ from atoll.hub.api.vnf_package_shapes import (
 )
 from atoll.hub.catalog import vnf_packages as pkgs
 from atoll.hub.catalog.vnf_onboarding import Onboarding, update_package
-from atoll.hub.catalog.vnf_package_files import PackageFiles, read_single_vnfd
+from atoll.hub.catalog.vnf_package_files import (
+    PackageFiles,
+    entry_chunks,
+    entry_size,
+    read_single_vnfd,
+)
 from atoll.hub.store.base import Record
 from atoll.hub.store.query import list_all
 from atoll.images.serve import request_blocks
 
-BASE = "/vnfpkgm/v2/vnf_packages"
+API = sol013.NfvApi("vnfpkgm", "v1", ("2.1.0",), version_required=False)
+BASE = API.prefix + "/vnf_packages"
 ITEM = BASE + "/{vnfPkgId}"
+LISTING = sol013.Listing(PACKAGE, COMPLEX)
 ZIP_TYPES = ("application/zip", "application/octet-stream", "application/x-zip-compressed")
 ONBOARDING = web.AppKey("vnf_onboarding", Onboarding)
-
-
-class UnsupportedMediaType(InvalidInput):
-    code = "unsupported_media_type"
-    http_status = 415
-
-
-class NotAcceptable(InvalidInput):
-    code = "not_acceptable"
-    http_status = 406
 
 
 def install(app: web.Application, hub: Hub) -> None:
@@ -106,19 +116,38 @@ async def _visible(request: web.Request) -> Record:
     return record
 
 
+def view(request: web.Request, record: Record) -> dict[str, Any]:
+    """A package as SOL005 shows it (checksum algorithms as SOL005 spells them, ``_links``)."""
+    value = public_view(record)
+    value.setdefault("additionalArtifacts", [])
+    if value.get("checksum"):
+        value["checksum"] = pkgs.sol005_checksum(value["checksum"])
+    value["softwareImages"] = [
+        {**image, "checksum": pkgs.sol005_checksum(image["checksum"])}
+        for image in value.get("softwareImages", [])
+    ]
+    path = f"{BASE}/{record.key}"
+    value["_links"] = sol013.links(
+        request, self=path, vnfd=f"{path}/vnfd", packageContent=f"{path}/package_content"
+    )
+    return value
+
+
 async def list_packages(request: web.Request) -> web.Response:
     claims = claims_of(request)
-    limit, marker = page_params(request)
-    filters = query_filters(request, dict(FILTERS))
+    query = LISTING.parse(request)
+    views: dict[str, dict[str, Any]] = {}
+
+    def wanted(record: Record) -> bool:
+        if not pkgs.visible(record.value, claims):
+            return False
+        views[record.key] = view(request, record)
+        return query.matches(views[record.key])
+
     page = await records.visible_page(
-        hub_of(request).store,
-        pkgs.KIND,
-        limit,
-        marker,
-        lambda r: pkgs.visible(r.value, claims),
-        filters,
+        hub_of(request).store, pkgs.KIND, query.limit, query.marker, wanted
     )
-    return page_reply([public_view(r) for r in page.items], page.next_marker)
+    return LISTING.reply(request, [views[r.key] for r in page.items], page.next_marker, query)
 
 
 async def create_package(request: web.Request) -> web.Response:
@@ -135,17 +164,19 @@ async def create_package(request: web.Request) -> web.Response:
         _now(request),
     )
     record = await records.create(hub_of(request).store, pkgs.KIND, package_id, value)
-    return reply(public_view(record), 201, record.revision)
+    response = reply(view(request, record), 201, record.revision)
+    response.headers["Location"] = view(request, record)["_links"]["self"]["href"]
+    return response
 
 
 async def show_package(request: web.Request) -> web.Response:
     record = await _visible(request)
-    return reply(public_view(record), revision=record.revision)
+    return reply(view(request, record), revision=record.revision)
 
 
 async def modify_package(request: web.Request) -> web.Response:
     record = await _visible(request)
-    body = await read_body(request, PACKAGE_MODIFY)
+    body = await sol013.read_merge_patch(request, PACKAGE_MODIFY)
     expected = if_match(request)
     if expected is not None and expected != record.revision:
         raise StaleRevision(
@@ -156,18 +187,14 @@ async def modify_package(request: web.Request) -> web.Response:
     if "operationalState" in body:
         pkgs.check_state_change(value, body["operationalState"])
         value["operationalState"] = body["operationalState"]
-    if "userDefinedData" in body:  # JSON merge patch: null removes a key
-        merged = dict(value["userDefinedData"])
-        for key, item in body["userDefinedData"].items():
-            if item is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = item
-        value["userDefinedData"] = merged
+    if "userDefinedData" in body:
+        value["userDefinedData"] = sol013.merge_patch(
+            value["userDefinedData"], body["userDefinedData"]
+        )
     value["updatedAt"] = _now(request)
     store = hub_of(request).store
     saved = await store.put(pkgs.KIND, record.key, value, expect_revision=record.revision)
-    return reply(public_view(saved), revision=saved.revision)
+    return reply(body, revision=saved.revision)  # SOL005: the modifications
 
 
 async def delete_package(request: web.Request) -> web.Response:
@@ -317,6 +344,37 @@ async def show_vnfd(request: web.Request) -> web.StreamResponse:
     raise NotAcceptable("the VNFD is served as text/plain (one file) or application/zip")
 
 
+def _artifact_paths(package: dict[str, Any]) -> set[str]:
+    """What ``GET .../artifacts/{path}`` serves: the additional artifacts, carried images."""
+    paths = {a["artifactPath"] for a in package.get("additionalArtifacts", [])}
+    images = package.get("softwareImages", [])
+    return paths | {i["imagePath"] for i in images if i.get("carried") and i.get("imagePath")}
+
+
+async def show_artifact(request: web.Request) -> web.StreamResponse:
+    record, files = await _onboarded_file(request, "artifacts")
+    wanted = request.match_info["artifactPath"]
+    if wanted not in _artifact_paths(record.value):
+        shown = wanted if len(wanted) <= 80 else wanted[:77] + "..."
+        raise NotFound(
+            f"VNF package {record.key} has no artifact {shown!r} (see its additionalArtifacts)"
+        )
+    path = files.content(record.key)
+    if not path.exists():
+        raise _missing_here(record.key)
+    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    response.content_length = await asyncio.to_thread(entry_size, path, wanted)
+    chunks = entry_chunks(path, wanted)
+    try:
+        await response.prepare(request)
+        while chunk := await asyncio.to_thread(next, chunks, b""):
+            await response.write(chunk)
+        await response.write_eof()
+    finally:
+        await asyncio.to_thread(chunks.close)
+    return response
+
+
 ROUTES = [
     Route(
         "GET",
@@ -324,9 +382,12 @@ ROUTES = [
         "vnf_packages.list",
         list_packages,
         "List the VNF packages of your project",
-        response=PACKAGE,
-        paged=True,
-        query=FILTERS,
+        description="A bare array; the next page is at the Link rel=next URI. filter= "
+        "takes SOL013 attribute filters on any attribute (onboardingState, vnfProvider, "
+        "userDefinedData/key...); the complex attributes (" + ", ".join(COMPLEX) + ") are "
+        "left out unless all_fields, fields or exclude_fields asks for them.",
+        response=LISTING.response(),
+        query=LISTING.query(),
     ),
     Route(
         "POST",
@@ -356,10 +417,11 @@ ROUTES = [
         "vnf_packages.update",
         modify_package,
         "Enable or disable a VNF package, or change its user-defined data",
-        description="operationalState ENABLED needs an ONBOARDED package (else 409). "
-        "userDefinedData is merged (a null value removes the key). Answers the package.",
+        description="A JSON merge patch (application/merge-patch+json). operationalState "
+        "ENABLED needs an ONBOARDED package (else 409). userDefinedData is merged (a null "
+        "value removes the key). Answers the modifications (SOL005).",
         body=PACKAGE_MODIFY,
-        response=PACKAGE,
+        response=PACKAGE_MODIFY,
         path_params=PATH,
         etag=True,
     ),
@@ -411,5 +473,16 @@ ROUTES = [
         "or both/any (the hub picks text/plain for a one-file VNFD).",
         path_params=PATH,
         raw_response=("application/zip", "text/plain"),
+    ),
+    Route(
+        "GET",
+        ITEM + "/artifacts/{artifactPath:.+}",
+        "vnf_packages.artifact",
+        show_artifact,
+        "One of the package's additionalArtifacts (or a carried image), as stored",
+        description="artifactPath is the path inside the package (slashes as they are). "
+        "ONBOARDED packages only (else 409).",
+        path_params={**PATH, "artifactPath": ARTIFACT_PATH},
+        raw_response=("application/octet-stream",),
     ),
 ]

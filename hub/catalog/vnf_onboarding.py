@@ -6,7 +6,8 @@ After an upload the package is PROCESSING and :meth:`Onboarding.start` runs, off
 1. ``atoll.nfv.package.load_package`` on the stored zip, in a worker thread (it is CPU work);
 2. every ``sw_image_data`` gets a catalog image (see :mod:`.vnf_packages`): images the package
    carries are hashed (in a thread) and registered as catalog images of the project;
-3. the VNFD files are written next to the zip for ``GET .../vnfd``;
+3. the VNFD files are written next to the zip for ``GET .../vnfd``, and the package's other
+   files listed with their checksums (``additionalArtifacts``, ``GET .../artifacts/...``);
 4. the record becomes ONBOARDED + ENABLED, or ERROR with every problem found.
 
 At most ``concurrency`` packages are read at once. A hub that stopped mid-onboarding picks
@@ -26,7 +27,7 @@ from atoll.hub.catalog.vnf_package_files import PackageFiles, hash_entry
 from atoll.hub.store.base import Store
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
-from atoll.nfv.artifacts import ImageNeed, image_needs, vnfd_archive
+from atoll.nfv.artifacts import ImageNeed, additional_artifacts, image_needs, vnfd_archive
 from atoll.nfv.definitions import BundledTypes
 from atoll.nfv.model import VnfPackage
 from atoll.nfv.package import load_package
@@ -48,6 +49,20 @@ async def update_package(
             if attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def _artifacts(path: Path, package: VnfPackage) -> list[JSON]:
+    """SOL005 ``additionalArtifacts``: the checksum the package lists, else the SHA-256 of
+    the file (blocking: in a thread)."""
+    out = []
+    for artifact in additional_artifacts(package):
+        if artifact.algorithm and artifact.hash:
+            out.append(pkgs.artifact_info(artifact.path, artifact.algorithm, artifact.hash))
+        else:
+            out.append(
+                pkgs.artifact_info(artifact.path, "SHA-256", hash_entry(path, artifact.path).sha256)
+            )
+    return out
 
 
 class Onboarding:
@@ -119,10 +134,12 @@ class Onboarding:
         if problems:
             raise InvalidInput("the package's images cannot all be found", problems)
         await asyncio.to_thread(self._write_vnfd, package_id, path, package)
+        artifacts = await asyncio.to_thread(_artifacts, path, package)
         for image in registered:
             await self.store.put(pkgs.IMAGE_KIND, image["id"], image, expect_revision=0)
         return {
             **pkgs.onboarded_fields(package, images),
+            "additionalArtifacts": artifacts,
             "_vnfdFiles": [d.path for d in package.definitions if d.source == "package"],
         }
 

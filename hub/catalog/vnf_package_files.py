@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import os
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -112,6 +112,20 @@ def hash_entry(archive_path: Path, name: str) -> CarriedImage:
             digest512.update(chunk)
             size += len(chunk)
     return CarriedImage(name, digest.hexdigest(), size, digest512.hexdigest())
+
+
+def entry_size(archive_path: Path, name: str) -> int:
+    """The size of one file inside the package zip (blocking: in a thread)."""
+    with zipfile.ZipFile(archive_path) as archive:
+        return archive.getinfo(name).file_size
+
+
+def entry_chunks(archive_path: Path, name: str) -> Generator[bytes]:
+    """One file inside the package zip, chunk by chunk (blocking: each ``next`` in a
+    thread); closing the iterator closes the zip."""
+    with zipfile.ZipFile(archive_path) as archive, archive.open(name) as entry:
+        while chunk := entry.read(CHUNK):
+            yield chunk
 
 
 def read_single_vnfd(path: Path) -> bytes:

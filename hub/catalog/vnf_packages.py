@@ -64,6 +64,7 @@ def new_package(package_id: str, project: str, project_id: str, user_data: JSON,
         "checksum": None,
         "size": None,
         "softwareImages": [],
+        "additionalArtifacts": [],
         "flavours": [],
         "warnings": [],
         "onboardingFailureDetails": None,
@@ -137,6 +138,25 @@ def failure_fields(summary: str, problems: Iterable[Problem], status: int = 422)
     }
 
 
+_ALGORITHMS = {"sha224": "SHA-224", "sha256": "SHA-256", "sha384": "SHA-384", "sha512": "SHA-512"}
+
+
+def sol005_checksum(checksum: Mapping[str, str]) -> JSON:
+    """A checksum as SOL005 (and Tacker) spell it: ``{"algorithm": "SHA-256", "hash": hex}``,
+    whatever the VNFD or the manifest wrote (``sha-256``, ``SHA256``...)."""
+    name = checksum["algorithm"]
+    algorithm = _ALGORITHMS.get(name.lower().replace("-", "").replace("_", ""), name.upper())
+    return {"algorithm": algorithm, "hash": checksum["hash"].lower()}
+
+
+def artifact_info(path: str, algorithm: str, hash_: str) -> JSON:
+    """SOL005 ``VnfPackageArtifactInfo`` of one additional artifact."""
+    return {
+        "artifactPath": path,
+        "checksum": sol005_checksum({"algorithm": algorithm, "hash": hash_}),
+    }
+
+
 def problem_list(problems: Iterable[Problem]) -> list[JSON]:
     return [{"where": p.where, "what": p.what} for p in problems]
 
@@ -160,7 +180,9 @@ def software_image(need: ImageNeed, catalog_image: JSON) -> JSON:
         "name": image.name,
         "provider": "",
         "version": image.version,
-        "checksum": {"algorithm": image.checksum.algorithm, "hash": image.checksum.hash},
+        "checksum": sol005_checksum(
+            {"algorithm": image.checksum.algorithm, "hash": image.checksum.hash}
+        ),
         "containerFormat": image.container_format,
         "diskFormat": image.disk_format,
         "minDisk": math.ceil(image.min_disk_bytes / GIB),

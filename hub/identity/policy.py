@@ -97,10 +97,13 @@ POLICY: dict[str, Rule] = {
     "sync.ca": PUBLIC,  # the join token is the credential (throttled)
     "sync.join": PUBLIC,  # the join token is the credential (throttled)
     "sync.renew": SITE_ONLY,
+    "vnfpkgm.api_versions": PUBLIC,  # SOL013 API versions (atoll.hub.api.sol013)
+    "vnfpkgm.v1.api_versions": PUBLIC,
     "vnf_packages.list": Rule(system=ANYONE, project=ANYONE),
     "vnf_packages.show": Rule(system=ANYONE, project=ANYONE),
     "vnf_packages.content": Rule(system=ANYONE, project=ANYONE),
     "vnf_packages.vnfd": Rule(system=ANYONE, project=ANYONE),
+    "vnf_packages.artifact": Rule(system=ANYONE, project=ANYONE),
     "vnf_packages.create": Rule(project=WRITERS),  # a package belongs to a project
     "vnf_packages.upload": Rule(system=ADMIN, project=WRITERS),
     "vnf_packages.update": Rule(system=ADMIN, project=WRITERS),

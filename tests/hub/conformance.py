@@ -12,19 +12,24 @@ from typing import Any
 
 import jsonschema_rs
 
-from atoll.error_body import PROBLEM_MEDIA
-from atoll.hub.api.sol013 import PROBLEM_SCHEMA
+from atoll.hub.api import sol013
 from atoll.hub.app import NFV_APIS, all_routes
 from atoll.hub.openapi import ERROR_SCHEMA, document
+
+MULTI_SEGMENT = {"artifactPath"}  # path parameters that span segments ({name:.+} routes)
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    def param(match: re.Match[str]) -> str:
+        return ".+" if match.group(1) in MULTI_SEGMENT else "[^/]+"
+
+    return re.compile("^" + re.sub(r"\{([^}]+)\}", param, path) + "$")
 
 
 class ResponseChecker:
     def __init__(self) -> None:
         self.doc = document(all_routes(), NFV_APIS)
-        self._templates = [
-            (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path)
-            for path in self.doc["paths"]
-        ]
+        self._templates = [(_pattern(path), path) for path in self.doc["paths"]]
 
     def operation(self, method: str, path: str) -> dict[str, Any] | None:
         bare = path.split("?", 1)[0]
@@ -39,9 +44,11 @@ class ResponseChecker:
     ) -> None:
         op = self.operation(method, path)
         schema: dict[str, Any] | None
+        nfv = sol013.api_of(NFV_APIS, path.split("?", 1)[0]) is not None
+        error = sol013.PROBLEM_SCHEMA if nfv else ERROR_SCHEMA
         if op is None:
             assert status in (404, 405), f"{method} {path} is not documented but gave {status}"
-            schema = PROBLEM_SCHEMA if media == PROBLEM_MEDIA else ERROR_SCHEMA
+            schema = error
         else:
             responses = op["responses"]
             if str(status) in responses:
@@ -52,7 +59,9 @@ class ResponseChecker:
                 schema = content["application/json"]["schema"] if content else None
             else:
                 assert 400 <= status < 500, f"{method} {path}: undocumented status {status}"
-                schema = PROBLEM_SCHEMA if media == PROBLEM_MEDIA else ERROR_SCHEMA
+                documented = responses["4XX"]["content"]
+                assert media in documented, f"{method} {path}: {media} error not documented"
+                schema = error
         if schema is None:
             assert body is None, f"{method} {path}: {status} should have no body"
             return

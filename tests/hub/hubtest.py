@@ -19,6 +19,7 @@ from atoll.hub.store.base import Store
 from tests.hub.conformance import ResponseChecker
 
 CHECKER = ResponseChecker()
+JSON_TYPES = ("application/json", "application/problem+json")
 ADMIN = "admin"
 ADMIN_PASSWORD = "admin-password"
 TEST_SETTINGS = HubSettings(

@@ -55,6 +55,15 @@ class Reply:
         except ValueError:
             return self.raw.decode(errors="replace")
 
+    @property
+    def message(self) -> str:
+        """An error's message: the JSON error body's, or a ProblemDetails' detail (the ETSI
+        NFV APIs answer errors so)."""
+        body = self.body
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            return str(body["error"].get("message", ""))
+        return str(body.get("detail", "")) if isinstance(body, dict) else str(body)
+
     def __repr__(self) -> str:  # what a failing assert shows
         return f"Reply({self.status}, {self.raw[:500]!r})"
 

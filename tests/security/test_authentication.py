@@ -7,7 +7,7 @@ import pytest
 from tests.security.daemons import RunningHub, RunningSite
 
 HUB_PATHS = ["/v1/projects", "/v1/users", "/v1/flavors", "/v1/images", "/v1/sites",
-             "/vnfpkgm/v2/vnf_packages", "/v1/revocations"]  # fmt: skip
+             "/vnfpkgm/v1/vnf_packages", "/v1/revocations"]  # fmt: skip
 SITE_PATHS = ["/v1/servers", "/v1/networks", "/v1/volumes", "/v1/images", "/v1/flavors"]
 
 

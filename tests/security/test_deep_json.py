@@ -36,8 +36,8 @@ ATTACKS = {
 def check_refused(daemon: Daemon, path: str, raw: bytes, token: str | None = None) -> None:
     reply = daemon.call("POST", path, raw=raw, token=token)
     assert reply.status == 400, reply
-    assert "too deep" in reply.body["error"]["message"], reply
-    assert "limit 32" in reply.body["error"]["message"], reply
+    assert "too deep" in reply.message, reply
+    assert "limit 32" in reply.message, reply
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
@@ -56,7 +56,7 @@ def member(hub: RunningHub) -> str:
 def test_hub_refuses_deep_json(hub: RunningHub, member: str, attack: str) -> None:
     for path in ("/v1/projects", "/v1/auth/tokens"):
         check_refused(hub, path, ATTACKS[attack])
-    check_refused(hub, "/vnfpkgm/v2/vnf_packages", ATTACKS[attack], token=member)
+    check_refused(hub, "/vnfpkgm/v1/vnf_packages", ATTACKS[attack], token=member)
     assert hub.call("GET", "/v1/projects").status == 200
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from tests.nfv.packages import copy_package, zip_dir
 from tests.security.daemons import RunningHub
 
-PACKAGES = "/vnfpkgm/v2/vnf_packages"
+PACKAGES = "/vnfpkgm/v1/vnf_packages"
 VNFD = "Definitions/sample_free5gc_df_simple.yaml"
 DECLARED = (
     "1bb61bd4f6f7dd9461eccb73d54979177e170b34ba4ac47396532f3e8b5cb51270a42a1e084343f7fee1a1ba9f"

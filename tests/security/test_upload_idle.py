@@ -85,8 +85,8 @@ def test_stalled_image_upload_is_killed(hub: RunningHub) -> None:
 
 def test_stalled_vnf_package_upload_is_aborted(hub: RunningHub) -> None:
     token = hub.tenant("idle-p", "idle-member", "member")
-    package = hub.ok("POST", "/vnfpkgm/v2/vnf_packages", {}, token=token)
-    path = f"/vnfpkgm/v2/vnf_packages/{package['id']}"
+    package = hub.ok("POST", "/vnfpkgm/v1/vnf_packages", {}, token=token)
+    path = f"/vnfpkgm/v1/vnf_packages/{package['id']}"
     sock = _stall(hub, f"{path}/package_content", token, "application/zip")
     try:
 

@@ -106,7 +106,10 @@ def running_hub() -> Iterator[Running]:
 def fuzz(operation: Any, url: str, session: requests.Session) -> None:
     """A few valid and a few invalid requests to one operation; every check must hold."""
     # these document rules beyond their schema (cross-field, time); see the document
-    cross_field = operation.definition.raw.get("operationId") in CROSS_FIELD_RULES
+    raw = operation.definition.raw
+    # SOL013 lists: filter grammar and attribute selector combinations (see their description)
+    sol013_list = any(p.get("name") == "filter" for p in raw.get("parameters", []))
+    cross_field = raw.get("operationId") in CROSS_FIELD_RULES or sol013_list
     excluded = [positive_data_acceptance] if cross_field else []
     # a fresh token per operation: some operations (log out, revoke) end the one they use
     headers = {"Authorization": f"Bearer {login(url)}"}

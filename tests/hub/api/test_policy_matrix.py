@@ -121,7 +121,7 @@ async def make_join_token(api: Api, target: str, n: str) -> None:
 
 
 def package_path(target: str, n: str) -> str:
-    return f"/vnfpkgm/v2/vnf_packages/00000000-0000-4000-8000-{int(n):012d}"
+    return f"/vnfpkgm/v1/vnf_packages/00000000-0000-4000-8000-{int(n):012d}"
 
 
 async def make_package(api: Api, target: str, n: str, state: str = "CREATED") -> None:
@@ -327,11 +327,11 @@ CASES = [
         other=only(404, SA=200, SR=200, UN=403),
         prepare=make_package,
     ),
-    Case("vnf_packages.list", "GET", lambda t, n: "/vnfpkgm/v2/vnf_packages", PROJECT_READ),
+    Case("vnf_packages.list", "GET", lambda t, n: "/vnfpkgm/v1/vnf_packages", PROJECT_READ),
     Case(
         "vnf_packages.create",
         "POST",
-        lambda t, n: "/vnfpkgm/v2/vnf_packages",
+        lambda t, n: "/vnfpkgm/v1/vnf_packages",
         only(PA=201, PM=201),
         body=lambda t, n: {"userDefinedData": {"n": n}},
         notes="a package belongs to a project: system scope cannot create one",
@@ -353,6 +353,17 @@ CASES = [
         other=only(404, SA=409, SR=409, UN=403),
         prepare=make_package,
     ),
+    Case(
+        "vnf_packages.artifact",
+        "GET",
+        lambda t, n: package_path(t, n) + "/artifacts/Scripts/install.sh",
+        only(409, UN=403),
+        other=only(404, SA=409, SR=409, UN=403),
+        prepare=make_package,
+        notes="a CREATED package has no artifacts yet (409) for those who may see it",
+    ),
+    Case("vnfpkgm.api_versions", "GET", lambda t, n: "/vnfpkgm/api_versions", only(200)),
+    Case("vnfpkgm.v1.api_versions", "GET", lambda t, n: "/vnfpkgm/v1/api_versions", only(200)),
     Case(
         "vnf_packages.upload",
         "PUT",

@@ -17,10 +17,18 @@ from atoll.nfv.artifacts import image_needs
 from atoll.nfv.package import load_package
 from atoll.passwords import Passwords
 from tests.hub.conftest import AiohttpClient
-from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, CHECKER, TEST_SETTINGS, Api, FakeClock
+from tests.hub.hubtest import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    CHECKER,
+    JSON_TYPES,
+    TEST_SETTINGS,
+    Api,
+    FakeClock,
+)
 from tests.nfv.packages import PACKAGES, zip_dir
 
-BASE = "/vnfpkgm/v2/vnf_packages"
+BASE = "/vnfpkgm/v1/vnf_packages"
 ONE_FILE_VNFD = """\
 tosca_definitions_version: tosca_simple_yaml_1_2
 description: A one-file VNFD
@@ -89,7 +97,9 @@ async def package_api(
     if store is None:
         store = MemoryStore()
         await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
-    settings = replace(TEST_SETTINGS, data_dir=data_dir, max_vnf_package_bytes=MAX_PACKAGE)
+    settings = replace(
+        TEST_SETTINGS, data_dir=data_dir, max_vnf_package_bytes=MAX_PACKAGE, nfv_page_size=2
+    )
     clock = FakeClock()
     app = build_app(settings, store, signing_key, clock)
     return Api(await aiohttp_client(app), clock)
@@ -167,7 +177,7 @@ async def put_content(
         params=[("image_map", entry) for entry in image_map],
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/zip"},
     )
-    body = await resp.json() if resp.content_type == "application/json" else None
+    body = await resp.json(content_type=None) if resp.content_type in JSON_TYPES else None
     return resp.status, body
 
 
@@ -194,6 +204,6 @@ async def fetch(api: Api, path: str, token: str, accept: str = "*/*") -> tuple[i
     headers = {"Authorization": f"Bearer {token}", "Accept": accept}
     resp = await api.client.get(path, headers=headers)
     raw = await resp.read()
-    data = json.loads(raw) if resp.content_type == "application/json" else None
+    data = json.loads(raw) if resp.content_type in JSON_TYPES else None
     CHECKER.check("GET", path, resp.status, data, resp.content_type)
     return resp.status, raw, resp.content_type
