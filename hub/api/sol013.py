@@ -11,7 +11,8 @@ whose path is under ``/<name>/`` gets:
   (:func:`~atoll.nfv.sol013.check_version`: malformed → 400, a version not served → 406;
   missing → 400 unless the API says ``version_required=False``, as SOL005 v1 packages do:
   python-tackerclient sends none there, and Tacker does not ask for one), except on the
-  API versions resources; every answer, errors too, carries ``Version``.
+  API versions resources; every answer, errors and streamed ones too, carries ``Version``
+  (the one asked for, else the newest served), set as it is sent (``on_response_prepare``).
 - **ProblemDetails** (§6.4): every error, whoever raised it (a handler, the authentication
   middleware's 401/403, aiohttp's 404/405/413, a 429, a 500), is answered
   ``application/problem+json`` by the hub's one error middleware, which asks
@@ -25,13 +26,21 @@ whose path is under ``/<name>/`` gets:
   attribute), :meth:`Listing.reply` answers a bare JSON array with ``Link: <...>;
   rel="next"`` when there is more.
 - **Links**: :func:`links` makes ``_links`` (``{"self": {"href": absolute URI}}``).
-- **PATCH** (§5.?, RFC 7386): :func:`read_merge_patch` reads an
-  ``application/merge-patch+json`` body, :func:`merge_patch` applies one.
+- **PATCH** (§4.3, RFC 7386): :func:`read_merge_patch` reads an
+  ``application/merge-patch+json`` body (plain JSON is taken too), :func:`merge_patch`
+  applies one.
 - **OpenAPI**: :func:`document` gives the NFV operations of the generated document their
   ``Version`` header, ``Link`` header and ProblemDetails errors.
 
 Nothing here knows a resource: an API module declares its :class:`NfvApi` and
-:class:`Listing` and calls these.
+:class:`Listing` and calls these; ``atoll.hub.app.NFV_APIS`` lists the APIs, and the policy
+table names the generated routes (``<name>.api_versions``, ``<name>.<major>.api_versions``,
+both public). A list handler is::
+
+    query = LISTING.parse(request)  # 400 naming a bad filter/selector/marker
+    page = await records.visible_page(store, KIND, query.limit, query.marker,
+                                      lambda r: visible(r) and query.matches(view(r)))
+    return LISTING.reply(request, [view(r) for r in page.items], page.next_marker, query)
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from yarl import URL
 
 from atoll import error_body
@@ -314,6 +316,28 @@ def test_merge_patch_is_rfc_7386() -> None:
     }
     assert target["c"] == {"d": "e", "f": "g"}  # unchanged
     assert sol013.merge_patch({"a": 1}, ["x"]) == ["x"]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(target=JSON_VALUES, patch=JSON_VALUES)
+@settings(max_examples=200, deadline=None)
+def test_merge_patch_properties(target: Any, patch: Any) -> None:
+    before = json.dumps(target, sort_keys=True)
+    once = sol013.merge_patch(target, patch)
+    assert json.dumps(target, sort_keys=True) == before  # the target is not changed
+    assert sol013.merge_patch(once, patch) == once  # applying a patch twice changes nothing
+    if isinstance(patch, dict):
+        assert isinstance(once, dict)
+        for key, value in patch.items():
+            assert (key not in once) if value is None else key in once
 
 
 async def test_patch_takes_merge_patch_json(client: Any) -> None:
