@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -45,7 +46,6 @@ from atoll.hub.api.replies import (
     iso,
     no_content,
     path_id,
-    public_view,
     read_body,
     reply,
 )
@@ -68,6 +68,7 @@ from atoll.hub.catalog.vnf_package_files import (
     entry_size,
     read_single_vnfd,
 )
+from atoll.hub.catalog.vnf_packages import PackageRecord
 from atoll.hub.store.base import Record
 from atoll.hub.store.query import list_all
 from atoll.images.serve import request_blocks
@@ -104,29 +105,30 @@ def _now(request: web.Request) -> str:
     return iso(hub_of(request).clock())
 
 
-async def _visible(request: web.Request) -> Record:
+async def _visible(request: web.Request) -> tuple[Record, PackageRecord]:
+    """The stored package the path names, if the caller may see it (404 otherwise)."""
     package_id = path_id(request, "vnfPkgId")
     claims = claims_of(request)
     try:
         record = await hub_of(request).store.get(pkgs.KIND, package_id)
     except NotFound:
         record = None
-    if record is None or not pkgs.visible(record.value, claims):
+    package = PackageRecord.from_value(record.value) if record is not None else None
+    if record is None or package is None or not package.visible_to(claims):
         raise NotFound(f"VNF package {package_id} does not exist")
-    return record
+    return record, package
 
 
-def view(request: web.Request, record: Record) -> dict[str, Any]:
+def view(request: web.Request, package: PackageRecord) -> dict[str, Any]:
     """A package as SOL005 shows it (checksum algorithms as SOL005 spells them, ``_links``)."""
-    value = public_view(record)
-    value.setdefault("additionalArtifacts", [])
-    if value.get("checksum"):
-        value["checksum"] = pkgs.sol005_checksum(value["checksum"])
+    value = {k: v for k, v in package.to_value().items() if not k.startswith("_")}
+    if package.checksum:
+        value["checksum"] = pkgs.sol005_checksum(package.checksum)
     value["softwareImages"] = [
         {**image, "checksum": pkgs.sol005_checksum(image["checksum"])}
-        for image in value.get("softwareImages", [])
+        for image in package.software_images
     ]
-    path = f"{BASE}/{record.key}"
+    path = f"{BASE}/{package.id}"
     value["_links"] = sol013.links(
         request, self=path, vnfd=f"{path}/vnfd", packageContent=f"{path}/package_content"
     )
@@ -139,9 +141,10 @@ async def list_packages(request: web.Request) -> web.Response:
     views: dict[str, dict[str, Any]] = {}
 
     def wanted(record: Record) -> bool:
-        if not pkgs.visible(record.value, claims):
+        package = PackageRecord.from_value(record.value)
+        if not package.visible_to(claims):
             return False
-        views[record.key] = view(request, record)
+        views[record.key] = view(request, package)
         return query.matches(views[record.key])
 
     page = await records.visible_page(
@@ -164,18 +167,19 @@ async def create_package(request: web.Request) -> web.Response:
         _now(request),
     )
     record = await records.create(hub_of(request).store, pkgs.KIND, package_id, value)
-    response = reply(view(request, record), 201, record.revision)
-    response.headers["Location"] = view(request, record)["_links"]["self"]["href"]
+    shown = view(request, PackageRecord.from_value(record.value))
+    response = reply(shown, 201, record.revision)
+    response.headers["Location"] = shown["_links"]["self"]["href"]
     return response
 
 
 async def show_package(request: web.Request) -> web.Response:
-    record = await _visible(request)
-    return reply(view(request, record), revision=record.revision)
+    record, package = await _visible(request)
+    return reply(view(request, package), revision=record.revision)
 
 
 async def modify_package(request: web.Request) -> web.Response:
-    record = await _visible(request)
+    record, package = await _visible(request)
     body = await sol013.read_merge_patch(request, PACKAGE_MODIFY)
     expected = if_match(request)
     if expected is not None and expected != record.revision:
@@ -183,23 +187,23 @@ async def modify_package(request: web.Request) -> web.Response:
             f"VNF package {record.key} is at revision {record.revision}, not {expected}: "
             "read it again and retry"
         )
-    value = dict(record.value)
     if "operationalState" in body:
-        pkgs.check_state_change(value, body["operationalState"])
-        value["operationalState"] = body["operationalState"]
+        package.check_state_change(body["operationalState"])
+        package = replace(package, operational_state=body["operationalState"])
     if "userDefinedData" in body:
-        value["userDefinedData"] = sol013.merge_patch(
-            value["userDefinedData"], body["userDefinedData"]
-        )
-    value["updatedAt"] = _now(request)
+        merged = sol013.merge_patch(package.user_defined_data, body["userDefinedData"])
+        package = replace(package, user_defined_data=merged)
+    package = replace(package, updated_at=_now(request))
     store = hub_of(request).store
-    saved = await store.put(pkgs.KIND, record.key, value, expect_revision=record.revision)
+    saved = await store.put(
+        pkgs.KIND, record.key, package.to_value(), expect_revision=record.revision
+    )
     return reply(body, revision=saved.revision)  # SOL005: the modifications
 
 
 async def delete_package(request: web.Request) -> web.Response:
-    record = await _visible(request)
-    pkgs.check_deletable(record.value)
+    record, package = await _visible(request)
+    package.check_deletable()
     store = hub_of(request).store
     await records.remove(store, pkgs.KIND, record.key, if_match(request) or record.revision)
     await _remove_images(request, f"vnf_package:{record.key}")
@@ -250,8 +254,8 @@ def _image_map(request: web.Request) -> dict[str, str]:
 
 
 async def upload_content(request: web.Request) -> web.Response:
-    record = await _visible(request)
-    pkgs.check_uploadable(record.value)
+    record, package = await _visible(request)
+    package.check_uploadable()
     if request.content_type not in ZIP_TYPES:
         raise UnsupportedMediaType(
             f"upload the package as Content-Type application/zip, not "
@@ -265,16 +269,18 @@ async def upload_content(request: web.Request) -> web.Response:
             f"{limit} bytes (setting max_vnf_package_bytes)"
         )
     store = hub_of(request).store
-    before = {k: record.value[k] for k in ("onboardingState", "onboardingFailureDetails")}
-    claim = {
-        "onboardingState": pkgs.PROCESSING,
-        "onboardingFailureDetails": None,
-        "_imageMap": image_map,
-        "updatedAt": _now(request),
+    before = {
+        "onboardingState": package.onboarding_state,
+        "onboardingFailureDetails": package.onboarding_failure_details,
     }
-    await store.put(
-        pkgs.KIND, record.key, {**record.value, **claim}, expect_revision=record.revision
+    claim = replace(
+        package,
+        onboarding_state=pkgs.PROCESSING,
+        onboarding_failure_details=None,
+        image_map=image_map,
+        updated_at=_now(request),
     )
+    await store.put(pkgs.KIND, record.key, claim.to_value(), expect_revision=record.revision)
     onboarding = _onboarding(request)
     try:
         idle = hub_of(request).settings.upload_idle_timeout
@@ -290,14 +296,14 @@ async def upload_content(request: web.Request) -> web.Response:
     return web.Response(status=202)
 
 
-async def _onboarded_file(request: web.Request, what: str) -> tuple[Record, PackageFiles]:
-    record = await _visible(request)
-    state = record.value["onboardingState"]
-    if state != pkgs.ONBOARDED:
+async def _onboarded_file(request: web.Request, what: str) -> tuple[PackageRecord, PackageFiles]:
+    _, package = await _visible(request)
+    if package.onboarding_state != pkgs.ONBOARDED:
         raise Conflict(
-            f"VNF package {record.key} is {state}: its {what} is there once it is ONBOARDED"
+            f"VNF package {package.id} is {package.onboarding_state}: its {what} is there "
+            "once it is ONBOARDED"
         )
-    return record, _onboarding(request).files
+    return package, _onboarding(request).files
 
 
 def _missing_here(package_id: str) -> NotFound:
@@ -308,10 +314,10 @@ def _missing_here(package_id: str) -> NotFound:
 
 
 async def show_content(request: web.Request) -> web.StreamResponse:
-    record, files = await _onboarded_file(request, "content")
-    path = files.content(record.key)
+    package, files = await _onboarded_file(request, "content")
+    path = files.content(package.id)
     if not path.exists():
-        raise _missing_here(record.key)
+        raise _missing_here(package.id)
     return web.FileResponse(path, headers={"Content-Type": "application/zip"})
 
 
@@ -326,11 +332,11 @@ def _accepts(request: web.Request) -> tuple[bool, bool]:
 
 
 async def show_vnfd(request: web.Request) -> web.StreamResponse:
-    record, files = await _onboarded_file(request, "VNFD")
-    path = files.vnfd(record.key)
+    package, files = await _onboarded_file(request, "VNFD")
+    path = files.vnfd(package.id)
     if not path.exists():
-        raise _missing_here(record.key)
-    single = len(record.value.get("_vnfdFiles", [])) == 1
+        raise _missing_here(package.id)
+    single = len(package.vnfd_files) == 1
     text, archive = _accepts(request)
     if text and single:
         data = await asyncio.to_thread(read_single_vnfd, path)
@@ -339,29 +345,29 @@ async def show_vnfd(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(path, headers={"Content-Type": "application/zip"})
     if text:
         raise NotAcceptable(
-            f"the VNFD of package {record.key} is several files: accept application/zip"
+            f"the VNFD of package {package.id} is several files: accept application/zip"
         )
     raise NotAcceptable("the VNFD is served as text/plain (one file) or application/zip")
 
 
-def _artifact_paths(package: dict[str, Any]) -> set[str]:
+def _artifact_paths(package: PackageRecord) -> set[str]:
     """What ``GET .../artifacts/{path}`` serves: the additional artifacts, carried images."""
-    paths = {a["artifactPath"] for a in package.get("additionalArtifacts", [])}
-    images = package.get("softwareImages", [])
+    paths = {a["artifactPath"] for a in package.additional_artifacts}
+    images = package.software_images
     return paths | {i["imagePath"] for i in images if i.get("carried") and i.get("imagePath")}
 
 
 async def show_artifact(request: web.Request) -> web.StreamResponse:
-    record, files = await _onboarded_file(request, "artifacts")
+    package, files = await _onboarded_file(request, "artifacts")
     wanted = request.match_info["artifactPath"]
-    if wanted not in _artifact_paths(record.value):
+    if wanted not in _artifact_paths(package):
         shown = wanted if len(wanted) <= 80 else wanted[:77] + "..."
         raise NotFound(
-            f"VNF package {record.key} has no artifact {shown!r} (see its additionalArtifacts)"
+            f"VNF package {package.id} has no artifact {shown!r} (see its additionalArtifacts)"
         )
-    path = files.content(record.key)
+    path = files.content(package.id)
     if not path.exists():
-        raise _missing_here(record.key)
+        raise _missing_here(package.id)
     response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
     response.content_length = await asyncio.to_thread(entry_size, path, wanted)
     chunks = entry_chunks(path, wanted)

@@ -41,7 +41,8 @@ async def update_package(
     """Apply ``changes`` to a package record with compare-and-swap, retrying lost races."""
     for attempt in range(attempts):
         record = await store.get(pkgs.KIND, package_id)
-        value = {**record.value, **changes, "updatedAt": now}
+        package = pkgs.PackageRecord.from_value(record.value)
+        value = package.changed({**changes, "updatedAt": now}).to_value()
         try:
             await store.put(pkgs.KIND, package_id, value, expect_revision=record.revision)
             return value
@@ -93,14 +94,15 @@ class Onboarding:
 
     async def recover(self) -> None:
         """Packages left PROCESSING by a stopped hub: onboard again, or back to CREATED."""
-        for value in (r.value for r in await list_all(self.store, pkgs.KIND, {})):
-            if value.get("onboardingState") != pkgs.PROCESSING:
+        for record in await list_all(self.store, pkgs.KIND, {}):
+            package = pkgs.PackageRecord.from_value(record.value)
+            if package.onboarding_state != pkgs.PROCESSING:
                 continue
-            if self.files.content(value["id"]).exists():
-                self.start(value["id"], value.get("_imageMap", {}))
+            if self.files.content(package.id).exists():
+                self.start(package.id, package.image_map)
             else:
                 await update_package(
-                    self.store, value["id"], {"onboardingState": pkgs.CREATED}, self.now()
+                    self.store, package.id, {"onboardingState": pkgs.CREATED}, self.now()
                 )
 
     async def run(self, package_id: str, image_map: dict[str, str]) -> None:
@@ -125,7 +127,7 @@ class Onboarding:
                 self.files.remove(package_id)
 
     async def _onboard(self, package_id: str, image_map: dict[str, str]) -> JSON:
-        record = (await self.store.get(pkgs.KIND, package_id)).value
+        record = pkgs.PackageRecord.from_value((await self.store.get(pkgs.KIND, package_id)).value)
         path = self.files.content(package_id)
         package = await asyncio.to_thread(load_package, path, None, self.bundled)
         needs = image_needs(package)
@@ -145,14 +147,14 @@ class Onboarding:
 
     async def _images(
         self,
-        record: JSON,
+        record: pkgs.PackageRecord,
         path: Path,
         needs: tuple[ImageNeed, ...],
         image_map: dict[str, str],
         problems: list[Problem],
     ) -> tuple[list[JSON], list[JSON]]:
         """softwareImages for the record, and the catalog images to register for it."""
-        owner = (record["project"], record["project_id"])
+        owner = (record.project, record.project_id)
         images = await list_all(self.store, pkgs.IMAGE_KIND, {})
         catalog = [r.value for r in images if pkgs.image_usable(r.value, owner[1])]
         carried: dict[str, JSON] = {}  # artifact path -> catalog image registered for it
@@ -163,7 +165,7 @@ class Onboarding:
                 if artifact not in carried:
                     hashed = await asyncio.to_thread(hash_entry, path, artifact)
                     carried[artifact] = pkgs.carried_image_record(
-                        need, hashed, owner, record["id"], self.now()
+                        need, hashed, owner, record.id, self.now()
                     )
                 software.append(pkgs.software_image(need, carried[artifact]))
                 continue

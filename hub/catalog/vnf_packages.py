@@ -1,4 +1,5 @@
-"""VNF packages in the catalog (SOL005 ``VnfPkgInfo``): states, the record, and its images.
+"""VNF packages in the catalog (SOL005 ``VnfPkgInfo``): states, the record
+(:class:`PackageRecord`), and its images.
 
 A package belongs to one project. Its life (SOL005 section 9):
 
@@ -25,7 +26,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from atoll import ids
 from atoll.errors import Conflict, Problem
@@ -46,64 +48,116 @@ IN_USE, NOT_IN_USE = "IN_USE", "NOT_IN_USE"
 GIB, MIB = 1024**3, 1024**2
 
 
+@dataclass(frozen=True)
+class PackageRecord:
+    """A package's record (store kind ``vnf_package``), typed. The store keeps JSON with
+    SOL005's camelCase names, which the API shows as they are (less the private
+    ``_imageMap``/``_vnfdFiles``); code reads it with :meth:`from_value`, changes it with
+    :func:`dataclasses.replace` or :meth:`changed`, and writes :meth:`to_value`. Fields this
+    hub does not name (a newer hub's, over a shared store) ride along in ``extra``."""
+
+    id: str
+    project: str
+    project_id: str
+    onboarding_state: str = CREATED
+    operational_state: str = DISABLED
+    usage_state: str = NOT_IN_USE
+    user_defined_data: Mapping[str, Any] = field(default_factory=dict)
+    vnfd_id: str | None = None
+    vnf_provider: str | None = None
+    vnf_product_name: str | None = None
+    vnf_software_version: str | None = None
+    vnfd_version: str | None = None
+    checksum: Mapping[str, str] | None = None  # of the uploaded CSAR
+    size: int | None = None
+    software_images: tuple[JSON, ...] = ()
+    additional_artifacts: tuple[JSON, ...] = ()
+    flavours: tuple[JSON, ...] = ()
+    warnings: tuple[JSON, ...] = ()
+    onboarding_failure_details: JSON | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    image_map: Mapping[str, str] = field(default_factory=dict)  # the upload's, for a restart
+    vnfd_files: tuple[str, ...] = ()  # the package's own VNFD files
+    extra: Mapping[str, Any] = field(default_factory=dict)  # fields this hub does not know
+
+    @classmethod
+    def from_value(cls, value: Mapping[str, Any]) -> PackageRecord:
+        known = {
+            key: _decode(key, value[wire]) for wire, key in _ATTRIBUTE.items() if wire in value
+        }
+        extra = {k: v for k, v in value.items() if k not in _ATTRIBUTE}
+        return cls(**known, extra=extra)
+
+    def to_value(self) -> JSON:
+        out: JSON = dict(self.extra)
+        for wire, key in _ATTRIBUTE.items():
+            item = getattr(self, key)
+            out[wire] = list(item) if isinstance(item, tuple) else item
+        return out
+
+    def changed(self, changes: Mapping[str, Any]) -> PackageRecord:
+        """This record with ``changes`` (wire names, as onboarding writes them) applied."""
+        return PackageRecord.from_value({**self.to_value(), **changes})
+
+    def visible_to(self, claims: Claims) -> bool:
+        return claims.system or owns(claims, {"project_id": self.project_id})
+
+    def check_uploadable(self) -> None:
+        if self.onboarding_state not in (CREATED, ERROR):
+            raise Conflict(
+                f"VNF package {self.id} is {self.onboarding_state}: content is uploaded once "
+                "(to a CREATED package, or again after ERROR); create a new package for new "
+                "content"
+            )
+
+    def check_deletable(self) -> None:
+        problems = []
+        if self.onboarding_state == PROCESSING:
+            problems.append("it is being onboarded (wait for ONBOARDED or ERROR)")
+        if self.operational_state != DISABLED:
+            problems.append("it is ENABLED (disable it first: atoll vnf package disable ID)")
+        if self.usage_state != NOT_IN_USE:
+            problems.append("it is IN_USE by VNF instances (terminate them first)")
+        if problems:
+            raise Conflict(f"VNF package {self.id} cannot be deleted: " + "; ".join(problems))
+
+    def check_state_change(self, wanted: str) -> None:
+        if wanted == ENABLED and self.onboarding_state != ONBOARDED:
+            raise Conflict(
+                f"VNF package {self.id} is {self.onboarding_state}: only an ONBOARDED package "
+                "can be ENABLED"
+            )
+
+
+def _wire(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+# wire name -> attribute; the ids keep their snake_case, the private fields their underscore
+_ATTRIBUTE: dict[str, str] = {
+    ("project_id" if f.name == "project_id" else _wire(f.name)): f.name
+    for f in fields(PackageRecord)
+    if f.name not in ("extra", "image_map", "vnfd_files")
+} | {"_imageMap": "image_map", "_vnfdFiles": "vnfd_files"}
+_TUPLES = {"software_images", "additional_artifacts", "flavours", "warnings", "vnfd_files"}
+
+
+def _decode(key: str, value: Any) -> Any:
+    if key in _TUPLES:
+        return tuple(value or ())
+    if key in ("user_defined_data", "image_map"):
+        return dict(value or {})
+    return value
+
+
 def new_package(package_id: str, project: str, project_id: str, user_data: JSON, now: str) -> JSON:
     """The record of a package just created (no content yet)."""
-    return {
-        "id": package_id,
-        "project": project,
-        "project_id": project_id,
-        "onboardingState": CREATED,
-        "operationalState": DISABLED,
-        "usageState": NOT_IN_USE,
-        "userDefinedData": user_data,
-        "vnfdId": None,
-        "vnfProvider": None,
-        "vnfProductName": None,
-        "vnfSoftwareVersion": None,
-        "vnfdVersion": None,
-        "checksum": None,
-        "size": None,
-        "softwareImages": [],
-        "additionalArtifacts": [],
-        "flavours": [],
-        "warnings": [],
-        "onboardingFailureDetails": None,
-        "createdAt": now,
-        "updatedAt": now,
-    }
-
-
-def visible(package: JSON, claims: Claims) -> bool:
-    return claims.system or owns(claims, package)
-
-
-def check_uploadable(package: JSON) -> None:
-    state = package["onboardingState"]
-    if state not in (CREATED, ERROR):
-        raise Conflict(
-            f"VNF package {package['id']} is {state}: content is uploaded once (to a CREATED "
-            "package, or again after ERROR); create a new package for new content"
-        )
-
-
-def check_deletable(package: JSON) -> None:
-    problems = []
-    if package["onboardingState"] == PROCESSING:
-        problems.append("it is being onboarded (wait for ONBOARDED or ERROR)")
-    if package["operationalState"] != DISABLED:
-        problems.append("it is ENABLED (disable it first: atoll vnf package disable ID)")
-    if package["usageState"] != NOT_IN_USE:
-        problems.append("it is IN_USE by VNF instances (terminate them first)")
-    if problems:
-        raise Conflict(f"VNF package {package['id']} cannot be deleted: " + "; ".join(problems))
-
-
-def check_state_change(package: JSON, wanted: str) -> None:
-    if wanted == ENABLED and package["onboardingState"] != ONBOARDED:
-        raise Conflict(
-            f"VNF package {package['id']} is {package['onboardingState']}: only an ONBOARDED "
-            "package can be ENABLED"
-        )
+    record = PackageRecord(
+        package_id, project, project_id, user_defined_data=user_data, created_at=now, updated_at=now
+    )
+    return record.to_value()
 
 
 def onboarded_fields(package: VnfPackage, images: list[JSON]) -> JSON:

@@ -81,6 +81,8 @@ def test_what_is_wrong_is_named() -> None:
 STATES = st.fixed_dictionaries(
     {
         "id": st.just("p"),
+        "project": st.just("a"),
+        "project_id": st.just(MINE),
         "onboardingState": st.sampled_from(pkgs.ONBOARDING_STATES),
         "operationalState": st.sampled_from((pkgs.ENABLED, pkgs.DISABLED)),
         "usageState": st.sampled_from((pkgs.IN_USE, pkgs.NOT_IN_USE)),
@@ -97,20 +99,55 @@ def allowed(check: Any, *args: Any) -> bool:
 
 
 @given(STATES)
-def test_state_rules_match_sol005(package: dict[str, str]) -> None:
+def test_state_rules_match_sol005(value: dict[str, str]) -> None:
+    record = pkgs.PackageRecord.from_value(value)
+    package = value
     deletable = (
         package["operationalState"] == pkgs.DISABLED
         and package["usageState"] == pkgs.NOT_IN_USE
         and package["onboardingState"] != pkgs.PROCESSING
     )
-    assert allowed(pkgs.check_deletable, package) == deletable
-    assert allowed(pkgs.check_uploadable, package) == (
+    assert allowed(record.check_deletable) == deletable
+    assert allowed(record.check_uploadable) == (
         package["onboardingState"] in (pkgs.CREATED, pkgs.ERROR)
     )
-    assert allowed(pkgs.check_state_change, package, pkgs.ENABLED) == (
+    assert allowed(record.check_state_change, pkgs.ENABLED) == (
         package["onboardingState"] == pkgs.ONBOARDED
     )
-    assert allowed(pkgs.check_state_change, package, pkgs.DISABLED)
+    assert allowed(record.check_state_change, pkgs.DISABLED)
+
+
+JSON_LEAVES = st.none() | st.booleans() | st.integers() | st.text(max_size=4)
+UNKNOWN = st.dictionaries(
+    st.text(min_size=1, max_size=6).filter(
+        lambda k: (
+            k
+            not in pkgs.PackageRecord.from_value(
+                {"id": "p", "project": "a", "project_id": MINE}
+            ).to_value()
+        )
+    ),
+    JSON_LEAVES,
+    max_size=3,
+)
+
+
+@given(STATES, UNKNOWN)
+def test_the_record_round_trips_and_keeps_unknown_fields(
+    value: dict[str, str], unknown: dict[str, Any]
+) -> None:
+    stored = pkgs.PackageRecord.from_value({**value, **unknown}).to_value()
+    assert {k: stored[k] for k in (*value, *unknown)} == {**value, **unknown}
+    again = pkgs.PackageRecord.from_value(stored)
+    assert again.to_value() == stored
+    assert again.onboarding_state == value["onboardingState"] and again.project_id == MINE
+
+
+def test_new_packages_have_every_sol005_field() -> None:
+    value = pkgs.new_package("p", "a", MINE, {"k": "v"}, "2030-01-01T00:00:00Z")
+    assert value["onboardingState"] == "CREATED" and value["userDefinedData"] == {"k": "v"}
+    assert value["softwareImages"] == [] and value["additionalArtifacts"] == []
+    assert value["_imageMap"] == {} and value["createdAt"] == value["updatedAt"]
 
 
 @pytest.mark.parametrize("algorithm", ["SHA-256", "sha256", "sha_256"])
