@@ -21,6 +21,9 @@ class HubSettings:
     token_ttl: int = 3600  # seconds a token issued by password or app credential lives
     max_body_bytes: int = 1024 * 1024
     max_vnf_package_bytes: int = 8 * 1024**3  # a VNF package upload (streamed to data_dir)
+    # hosts POST .../vnf_packages/{id}/package_content/upload_from_uri may fetch from (the
+    # hub's reach is the caller's then); none: that route is refused (403)
+    vnf_package_uri_hosts: tuple[str, ...] = ()
     nfv_page_size: int = 100  # items per page of the ETSI NFV lists (SOL013 Link paging)
     upload_idle_timeout: float = 60.0  # seconds without a byte before an upload is aborted
     # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile)

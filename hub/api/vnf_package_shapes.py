@@ -139,6 +139,22 @@ ARTIFACT_PATH = Field(
     description="a path inside the package, as additionalArtifacts names it",
     max_length=1024,
 )
+UPLOAD_FROM_URI = Shape(
+    "UploadVnfPkgFromUriRequest",
+    {
+        "addressInformation": Field(
+            "string", required=True, max_length=2048, description="an http(s) URI"
+        ),
+        "authType": Field(
+            "array",
+            items=Field("string", enum=("BASIC",)),
+            max_items=1,
+            description="BASIC with userName and password, or nothing",
+        ),
+        "userName": Field("string", max_length=255),
+        "password": Field("string", max_length=255),
+    },
+)
 IMAGE_MAP = Field(
     "array",
     items=Field(

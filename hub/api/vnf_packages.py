@@ -8,21 +8,24 @@ Create a package (``POST``), upload its CSAR (``PUT .../package_content``, a str
 or ERROR (``onboardingFailureDetails`` lists every problem). ``GET .../vnfd`` gives the VNFD
 (``text/plain`` YAML when it is one file, else a zip of the Definitions files);
 ``GET .../package_content`` the stored CSAR; ``GET .../artifacts/{path}`` one of its
-``additionalArtifacts`` (or a carried image). Images the VNFD needs and the package does not
-carry are mapped with ``?image_map=NODE=IMAGE`` on the upload (repeatable; IMAGE is a
-catalog image id or name), else found in the catalog by SHA-256 or name.
+``additionalArtifacts`` (or a carried image). ``POST .../package_content/upload_from_uri``
+has the hub fetch the CSAR instead (from the hosts ``vnf_package_uri_hosts`` names only).
+Images the VNFD needs and the package does not carry are mapped with
+``?image_map=NODE=IMAGE`` on the upload (repeatable; IMAGE is a catalog image id or name),
+else found in the catalog by SHA-256 or name.
 
 Differences from SOL005: packages belong to the caller's project (others' answer 404); the
 record adds ``project``, ``project_id``, ``flavours``, ``warnings``, ``size``, ``createdAt``,
 ``updatedAt`` and each software image's ``catalogImage``; ``PATCH`` also honours
-``If-Match``. ``upload_from_uri`` (the hub fetching a URI) and multipart uploads are not
-offered (404).
+``If-Match``; ``upload_from_uri`` fetches before it answers 202 (a URI that cannot be read
+is a 400 at once) and only from allowed hosts. Multipart uploads are not offered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -59,9 +62,11 @@ from atoll.hub.api.vnf_package_shapes import (
     PACKAGE_CREATE,
     PACKAGE_MODIFY,
     PATH,
+    UPLOAD_FROM_URI,
 )
 from atoll.hub.catalog import vnf_packages as pkgs
 from atoll.hub.catalog.vnf_onboarding import Onboarding, update_package
+from atoll.hub.catalog.vnf_package_fetch import allowed_uri, uri_blocks
 from atoll.hub.catalog.vnf_package_files import (
     PackageFiles,
     entry_chunks,
@@ -261,13 +266,39 @@ async def upload_content(request: web.Request) -> web.Response:
             f"upload the package as Content-Type application/zip, not "
             f"{request.content_type or 'nothing'}"
         )
-    image_map = _image_map(request)
+    _image_map(request)  # checked before the body is read
     limit = hub_of(request).settings.max_vnf_package_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(
             f"the VNF package ({request.content_length} bytes) is over this hub's limit of "
             f"{limit} bytes (setting max_vnf_package_bytes)"
         )
+    await _take_content(request, record, package, request_blocks(request, _idle(request)))
+    return web.Response(status=202)
+
+
+async def upload_from_uri(request: web.Request) -> web.Response:
+    record, package = await _visible(request)
+    package.check_uploadable()
+    body = await read_body(request, UPLOAD_FROM_URI)
+    settings = hub_of(request).settings
+    url = allowed_uri(body["addressInformation"], settings.vnf_package_uri_hosts)
+    blocks = uri_blocks(url, body.get("userName"), body.get("password"), _idle(request))
+    await _take_content(request, record, package, blocks)
+    return web.Response(status=202)
+
+
+def _idle(request: web.Request) -> float:
+    return hub_of(request).settings.upload_idle_timeout
+
+
+async def _take_content(
+    request: web.Request, record: Record, package: PackageRecord, blocks: AsyncIterator[bytes]
+) -> None:
+    """Store a package's content from ``blocks`` and start onboarding it; the package is
+    PROCESSING meanwhile, and back as it was if the content does not arrive whole."""
+    image_map = _image_map(request)
+    limit = hub_of(request).settings.max_vnf_package_bytes
     store = hub_of(request).store
     before = {
         "onboardingState": package.onboarding_state,
@@ -283,8 +314,7 @@ async def upload_content(request: web.Request) -> web.Response:
     await store.put(pkgs.KIND, record.key, claim.to_value(), expect_revision=record.revision)
     onboarding = _onboarding(request)
     try:
-        idle = hub_of(request).settings.upload_idle_timeout
-        stored = await onboarding.files.receive(record.key, request_blocks(request, idle), limit)
+        stored = await onboarding.files.receive(record.key, blocks, limit)
     except BaseException:
         await update_package(store, record.key, before, _now(request))
         raise
@@ -293,7 +323,6 @@ async def upload_content(request: web.Request) -> web.Response:
         store, record.key, {"checksum": checksum, "size": stored.size}, _now(request)
     )
     onboarding.start(record.key, image_map)
-    return web.Response(status=202)
 
 
 async def _onboarded_file(request: web.Request, what: str) -> tuple[PackageRecord, PackageFiles]:
@@ -459,6 +488,22 @@ ROUTES = [
         path_params=PATH,
         query={"image_map": IMAGE_MAP},
         raw_body=("application/zip", "application/octet-stream"),
+    ),
+    Route(
+        "POST",
+        ITEM + "/package_content/upload_from_uri",
+        "vnf_packages.upload_from_uri",
+        upload_from_uri,
+        "Have the hub fetch the package's CSAR from a URI; onboarding then runs (202)",
+        description="Only from the hosts the hub's vnf_package_uri_hosts setting names "
+        "(else 403), http or https, no redirects followed; userName/password are sent as "
+        "HTTP basic authentication. The fetch happens before the answer (a URI that cannot "
+        "be read is a 400 naming why); then poll the package as after an upload. "
+        "image_map=NODE=IMAGE as for the upload.",
+        body=UPLOAD_FROM_URI,
+        status=202,
+        path_params=PATH,
+        query={"image_map": IMAGE_MAP},
     ),
     Route(
         "GET",

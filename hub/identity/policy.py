@@ -106,6 +106,7 @@ POLICY: dict[str, Rule] = {
     "vnf_packages.artifact": Rule(system=ANYONE, project=ANYONE),
     "vnf_packages.create": Rule(project=WRITERS),  # a package belongs to a project
     "vnf_packages.upload": Rule(system=ADMIN, project=WRITERS),
+    "vnf_packages.upload_from_uri": Rule(system=ADMIN, project=WRITERS),
     "vnf_packages.update": Rule(system=ADMIN, project=WRITERS),
     "vnf_packages.delete": Rule(system=ADMIN, project=WRITERS),
     # VNF lifecycle (/vnflcm/v2): instances and op occurrences belong to a project

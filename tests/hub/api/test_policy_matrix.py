@@ -362,6 +362,16 @@ CASES = [
         prepare=make_package,
         notes="a CREATED package has no artifacts yet (409) for those who may see it",
     ),
+    Case(
+        "vnf_packages.upload_from_uri",
+        "POST",
+        lambda t, n: package_path(t, n) + "/package_content/upload_from_uri",
+        only(SA=409, PA=409, PM=409),
+        other=only(SA=409, PA=404, PM=404),
+        body=lambda t, n: {"addressInformation": "https://vendor.example/p.zip"},
+        prepare=make_onboarded_package,
+        notes="an ONBOARDED package takes no more content (409) for those allowed to upload",
+    ),
     Case("vnfpkgm.api_versions", "GET", lambda t, n: "/vnfpkgm/api_versions", only(200)),
     Case("vnfpkgm.v1.api_versions", "GET", lambda t, n: "/vnfpkgm/v1/api_versions", only(200)),
     Case(

@@ -4,6 +4,7 @@ filters and attribute selectors, merge patch, ``_links``, checksums, artifacts."
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from yarl import URL
 
@@ -25,6 +27,7 @@ from tests.hub.api.vnf_packages import (
     package_api,
     put_content,
     upload,
+    wait_onboarded,
 )
 from tests.hub.conftest import AiohttpClient
 from tests.hub.hubtest import Api
@@ -111,7 +114,7 @@ async def test_every_error_path_is_problem_details(papi: Api) -> None:
         (404, "GET", item, who["b"], {}),  # another project's
         (404, "GET", "/vnfpkgm/v1/no_such_thing", who["a"], {}),
         (404, "GET", "/vnfpkgm/v3/vnf_packages", who["a"], {}),
-        (404, "POST", f"{item}/package_content/upload_from_uri", who["a"], {"json": {}}),
+        (400, "POST", f"{item}/package_content/upload_from_uri", who["a"], {"json": {}}),
         (405, "DELETE", BASE, who["a"], {}),
         (400, "POST", BASE, who["a"], {"json": {"colour": "red"}}),
         (400, "GET", f"{BASE}?filter=(eq,colour,red)", who["a"], {}),
@@ -256,6 +259,56 @@ async def test_a_package_through_its_life_as_sol005_shows_it(papi: Api) -> None:
     assert (await papi.ok("GET", item, who["a"]))["userDefinedData"] == {}
     status, body, resp = await raw_call(papi, "DELETE", item, who["a"])
     assert status == 204 and resp.headers["Version"] == "2.1.0"
+
+
+async def test_the_hub_fetches_a_package_only_from_allowed_hosts(
+    aiohttp_client: AiohttpClient,
+    aiohttp_server: Any,
+    signing_key: Ed25519PrivateKey,
+    tmp_path: Path,
+) -> None:
+    seen: list[str | None] = []
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        seen.append(request.headers.get("Authorization"))
+        if request.path == "/moved.zip":
+            raise web.HTTPFound("/package.zip")
+        return web.Response(body=one_file_csar(), content_type="application/zip")
+
+    files = web.Application()
+    files.router.add_get("/{name}", serve)
+    server = await aiohttp_server(files)
+    api = await package_api(
+        aiohttp_client, signing_key, tmp_path / "hub", vnf_package_uri_hosts=("127.0.0.1",)
+    )
+    who = await projects(api)
+    await catalog_image(api, "a", "one-file-image", sha256=ONE_FILE_SHA256)
+
+    async def fetch_into(uri: str, **more: Any) -> tuple[int, Any]:
+        package = await create(api, who["a"])
+        body = {"addressInformation": uri, **more}
+        path = f"{BASE}/{package['id']}/package_content/upload_from_uri"
+        status, data, _ = await api.call("POST", path, who["a"], body)
+        return status, (data, package["id"])
+
+    status, (data, _) = await fetch_into(f"http://localhost:{server.port}/package.zip")
+    assert status == 403 and "vnf_package_uri_hosts" in data["detail"]  # not on the list
+    status, (data, _) = await fetch_into("file:///etc/passwd")
+    assert status == 400 and data["problems"][0]["where"] == "body.addressInformation"
+    status, (data, package_id) = await fetch_into(f"http://127.0.0.1:{server.port}/moved.zip")
+    assert status == 400 and "HTTP 302" in data["problems"][0]["what"]
+    assert (await api.ok("GET", f"{BASE}/{package_id}", who["a"]))["onboardingState"] == "CREATED"
+    status, (data, package_id) = await fetch_into(
+        f"http://127.0.0.1:{server.port}/package.zip",
+        authType=["BASIC"],
+        userName="vendor",
+        password="s3cret",
+    )
+    assert status == 202, data
+    package = await wait_onboarded(api, who["a"], package_id)
+    assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
+    assert package["checksum"]["hash"] == hashlib.sha256(one_file_csar()).hexdigest()
+    assert seen[-1] == "Basic " + base64.b64encode(b"vendor:s3cret").decode()
 
 
 async def test_an_upload_over_the_limit_is_a_problem_details_413(papi: Api) -> None:

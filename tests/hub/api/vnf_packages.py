@@ -93,15 +93,20 @@ async def package_api(
     signing_key: Any,
     data_dir: Path,
     store: MemoryStore | None = None,
+    **settings: Any,
 ) -> Api:
     if store is None:
         store = MemoryStore()
         await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
-    settings = replace(
-        TEST_SETTINGS, data_dir=data_dir, max_vnf_package_bytes=MAX_PACKAGE, nfv_page_size=2
+    hub_settings = replace(
+        TEST_SETTINGS,
+        data_dir=data_dir,
+        max_vnf_package_bytes=MAX_PACKAGE,
+        nfv_page_size=2,
+        **settings,
     )
     clock = FakeClock()
-    app = build_app(settings, store, signing_key, clock)
+    app = build_app(hub_settings, store, signing_key, clock)
     return Api(await aiohttp_client(app), clock)
 
 
