@@ -4,7 +4,8 @@ The real python-openstackclient and python-tackerclient (dev dependencies) drive
 serve`` over HTTPS with ``OS_AUTH_URL`` at its Keystone v3 facade and no other endpoint: the
 catalog's ``nfv-orchestration`` entry leads them to ``/vnfpkgm/v1``. A project member
 creates, uploads, lists (over several pages: the hub serves 2 per page, tackerclient follows
-the ``Link`` header), shows, disables, downloads (content and VNFD) and deletes a package.
+the ``Link`` header), shows, disables, downloads (content, VNFD, an artifact) and deletes a
+package.
 """
 
 from __future__ import annotations
@@ -31,13 +32,19 @@ pytestmark = pytest.mark.integration
 
 PASSWORD = "tacker-pw-7f3a9c"
 IMAGE_PATH = "Files/images/cirros-0.5.2-x86_64-disk.img"
+# 2 packages a page, so a list of 4 takes the Link; every command logs in with the password
+# (argon2 at its cheapest here: the test is about the API, not the hash's cost)
+HUB_CONFIG = """
+[hub]
+nfv_page_size = 2
+password_time_cost = 1
+password_memory_kib = 8192
+"""
 
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
-    running = RunningHub.start(
-        tmp_path_factory.mktemp("tacker-hub"), config="[hub]\nnfv_page_size = 2\n"
-    )
+    running = RunningHub.start(tmp_path_factory.mktemp("tacker-hub"), config=HUB_CONFIG)
     try:
         running.ok("POST", "/v1/projects", {"name": "tk-telco"})
         running.ok("POST", "/v1/users", {"name": "tk-oper", "password": PASSWORD})
@@ -110,7 +117,9 @@ def test_a_package_through_its_life_with_openstack_vnf_package(
     assert created["User Defined Data"] == {"team": "core"}
 
     csar = tmp_path / "package.zip"
-    csar.write_bytes(conformance_zip("getting-started", {IMAGE_PATH: b"\1" * 4096}))
+    script = b"#!/bin/sh\necho configured\n"
+    extra = {IMAGE_PATH: b"\1" * 4096, "Scripts/install.sh": script}
+    csar.write_bytes(conformance_zip("getting-started", extra))
     assert "accepted" in ok(openstack(hub, tmp_path, "upload", "--path", str(csar), package_id))
     deadline = time.monotonic() + 120
     while (package := shown(hub, tmp_path, package_id))["Onboarding State"] in (
@@ -174,6 +183,20 @@ def test_a_package_through_its_life_with_openstack_vnf_package(
     )
     with zipfile.ZipFile(vnfd) as archive:
         assert any(name.startswith("Definitions/") for name in archive.namelist())
+    artifact = tmp_path / "install.sh"
+    ok(
+        openstack(
+            hub,
+            tmp_path,
+            "artifact",
+            "download",
+            package_id,
+            "Scripts/install.sh",
+            "--file",
+            str(artifact),
+        )
+    )
+    assert artifact.read_bytes() == script
 
     assert ok(openstack(hub, tmp_path, "delete", package_id, *others)).startswith("All specified")
     assert json.loads(ok(openstack(hub, tmp_path, "list", "-f", "json"))) == []
