@@ -40,6 +40,13 @@ def hub_of(request: web.Request) -> Hub:
     return request.app[HUB]
 
 
+def base_url(request: web.Request) -> str:
+    """Where clients reach the hub: ``public_url``, else the address this request came to
+    (the Keystone catalog, SOL013 ``_links`` and ``Link`` headers name it)."""
+    public = hub_of(request).settings.public_url.rstrip("/")
+    return public or f"{request.scheme}://{request.host}"
+
+
 def source_of(request: web.Request) -> str:
     """The caller's address, which failed logins are counted against."""
     return request.remote or "unknown"

@@ -35,7 +35,7 @@ from aiohttp import web
 
 from atoll.errors import AtollError, Forbidden, InvalidInput, NotFound, Problem, Unauthenticated
 from atoll.hub.api import keystone_shapes as shapes
-from atoll.hub.api.context import Hub, hub_of, source_of
+from atoll.hub.api.context import Hub, base_url, hub_of, source_of
 from atoll.hub.api.middleware import bearer_token
 from atoll.hub.api.replies import read_body, reply
 from atoll.hub.api.routing import Handler, Route
@@ -62,12 +62,6 @@ TITLES = {
     503: "Service Unavailable",
 }
 REQUIRES_AUTH = "The request you have made requires authentication."
-
-
-def base_url(request: web.Request) -> str:
-    """Where clients reach the hub: ``public_url``, else the address this request came to."""
-    public = hub_of(request).settings.public_url.rstrip("/")
-    return public or f"{request.scheme}://{request.host}"
 
 
 def keystone_error(status: int, message: str) -> web.Response:

@@ -56,7 +56,7 @@ from aiohttp.typedefs import Handler
 from atoll import error_body, jsonbody
 from atoll.api.openapi import ERROR_SCHEMA, doc_path
 from atoll.errors import AtollError, InvalidInput, Problem, UnsupportedMediaType
-from atoll.hub.api.context import hub_of
+from atoll.hub.api.context import base_url, hub_of
 from atoll.hub.api.replies import reply
 from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import Field, Shape, check
@@ -370,14 +370,15 @@ class Listing:
         response = reply(body)
         if next_marker is not None:
             params = [(k, v) for k, v in request.query.items() if k != MARKER]
-            url = request.url.with_query([*params, (MARKER, next_marker)])
-            response.headers["Link"] = f'<{url}>; rel="next"'
+            target = request.rel_url.with_query([*params, (MARKER, next_marker)])
+            response.headers["Link"] = f'<{base_url(request)}{target}>; rel="next"'
         return response
 
 
 def links(request: web.Request, **paths: str) -> JSON:
-    """``_links`` (SOL013 ``Link``): each relation's absolute URI, on this request's origin."""
-    origin = str(request.url.origin())
+    """``_links`` (SOL013 ``Link``): each relation's absolute URI, where clients reach the
+    hub (its ``public_url``, else the address this request came to)."""
+    origin = base_url(request)
     return {rel: {"href": origin + path} for rel, path in paths.items()}
 
 

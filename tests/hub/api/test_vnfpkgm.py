@@ -311,6 +311,21 @@ async def test_the_hub_fetches_a_package_only_from_allowed_hosts(
     assert seen[-1] == "Basic " + base64.b64encode(b"vendor:s3cret").decode()
 
 
+async def test_links_name_the_hubs_public_url(
+    aiohttp_client: AiohttpClient, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    public = "https://hub.example:8470"
+    api = await package_api(aiohttp_client, signing_key, tmp_path / "hub", public_url=public)
+    who = await projects(api)
+    made = [await create(api, who["a"]) for _ in range(3)]
+    assert made[0]["_links"]["self"]["href"] == f"{public}{BASE}/{made[0]['id']}"
+    status, body, resp = await raw_call(api, "GET", f"{BASE}?exclude_default", who["a"])
+    assert status == 200 and len(body) == 2
+    assert resp.headers["Link"].startswith(
+        f"<{public}{BASE}?exclude_default=&nextpage_opaque_marker="
+    )
+
+
 async def test_an_upload_over_the_limit_is_a_problem_details_413(papi: Api) -> None:
     who = await projects(papi)
     package = await create(papi, who["a"])
