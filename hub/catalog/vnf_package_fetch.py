@@ -10,6 +10,7 @@ would let users reach whatever the hub can (its own metadata service, internal h
 from __future__ import annotations
 
 import asyncio
+import base64
 import urllib.parse
 from collections.abc import AsyncIterator, Iterable
 
@@ -48,12 +49,15 @@ async def uri_blocks(
     url: str, user: str | None, password: str | None, idle_timeout: float
 ) -> AsyncIterator[bytes]:
     """The body at ``url`` in blocks; InvalidInput (400) naming what went wrong."""
-    auth = aiohttp.BasicAuth(user, password or "") if user else None
+    headers = {}
+    if user:
+        pair = f"{user}:{password or ''}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
     timeout = aiohttp.ClientTimeout(sock_connect=idle_timeout, sock_read=idle_timeout)
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(url, auth=auth, allow_redirects=False) as resp,
+            session.get(url, headers=headers, allow_redirects=False) as resp,
         ):
             if resp.status != 200:
                 raise InvalidInput(
