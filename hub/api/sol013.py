@@ -182,7 +182,8 @@ def versions_body(prefix: str, apis: Iterable[NfvApi]) -> JSON:
 def version_routes(apis: Sequence[NfvApi]) -> list[Route]:
     """``GET /<name>/<major>/api_versions`` per API and ``GET /<name>/api_versions`` per
     name (every major's versions); public, named ``<name>.<major>.api_versions`` and
-    ``<name>.api_versions`` in the policy table."""
+    ``<name>.api_versions`` in the policy table. An API listed twice (by two modules
+    serving parts of it) is served once."""
 
     def serve(prefix: str, group: list[NfvApi]) -> Any:
         body = versions_body(prefix, group)
@@ -194,7 +195,7 @@ def version_routes(apis: Sequence[NfvApi]) -> list[Route]:
 
     routes = []
     names: dict[str, list[NfvApi]] = {}
-    for api in apis:
+    for api in dict.fromkeys(apis):
         names.setdefault(api.name, []).append(api)
         routes.append(
             _versions_route(api.prefix, f"{api.name}.{api.major}", serve(api.prefix, [api]))

@@ -173,6 +173,11 @@ async def test_api_versions_per_major_and_per_api_need_no_version(client: Any) -
     assert [v["version"] for v in every["apiVersions"]] == ["1.0.0", "1.1.0", "2.0.0"]
 
 
+def test_an_api_listed_twice_gets_its_version_routes_once() -> None:
+    paths = [r.path for r in sol013.version_routes((STRICT, OTHER, STRICT))]
+    assert paths == ["/demo/v1/api_versions", "/demo/v2/api_versions", "/demo/api_versions"]
+
+
 # -- ProblemDetails on every error path --------------------------------------------------------
 
 
