@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import time
+import warnings
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,7 +87,12 @@ def openstack(hub: RunningHub, home: Path, *args: str) -> Ran:
         for key in [k for k in os.environ if k.startswith("OS_")]:
             del os.environ[key]
         os.environ.update(env)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            warnings.catch_warnings(),  # openstackclient ignores every warning, process-wide
+            _logging_kept(),  # and sets up logging as a process of its own would
+        ):
             code = shell.main(["vnf", "package", *args])
     finally:
         os.environ.clear()
@@ -94,6 +101,29 @@ def openstack(hub: RunningHub, home: Path, *args: str) -> Ran:
             if isinstance(cache, clientmanager.ClientCache):
                 cache._handle = None
     return Ran(code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _logging_kept() -> Iterator[None]:
+    """Logging as it was before: openstackclient's shell sets the root logger to DEBUG with a
+    handler of its own and levels on the loggers it knows, which would outlive the command
+    in this test process."""
+    manager = logging.root.manager
+    levels = {
+        name: (logger.level, list(logger.handlers), logger.propagate)
+        for name, logger in [("", logging.root), *manager.loggerDict.items()]
+        if isinstance(logger, logging.Logger)
+    }
+    try:
+        yield
+    finally:
+        for name, logger in [("", logging.root), *manager.loggerDict.items()]:
+            if not isinstance(logger, logging.Logger):
+                continue
+            level, handlers, propagate = levels.get(name, (logging.NOTSET, [], True))
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
 
 
 def ok(result: Ran) -> str:
