@@ -32,9 +32,11 @@ from atoll.site_agent.drivers.compute.base import (
     DomainSpec,
     DomainState,
     DomainStatus,
+    InstanceInfo,
     KernelBoot,
     NetworkConfig,
     NicSpec,
+    PortInfo,
 )
 from atoll.site_agent.drivers.network.base import PortBinding
 from atoll.site_agent.host import Host, network_spec, port_spec
@@ -158,6 +160,7 @@ class ServerConverger:
             nics=tuple(_nic(b) for b in bindings),
             config_drive=drive,
             console_log=self.host.console_path(sid),
+            info=_instance_info(server, spec, ports),
         )
         running = domain is not None and domain.state == DomainState.RUNNING
         if running and not rebuild:
@@ -325,7 +328,8 @@ class ServerConverger:
                     detail=detail,
                 )
                 return ready_at - now
-            detail.update(restarts=restarts + 1, restarted_at=now)
+            restarts_total = int(detail.get("restarts_total", 0)) + 1  # never reset: /metrics
+            detail.update(restarts=restarts + 1, restarted_at=now, restarts_total=restarts_total)
             record = operation_body(
                 "action", "server", sid, server.hub_revision, None, at=now, actor="reconciler",
                 action="restart",
@@ -378,6 +382,25 @@ def _resolved(value: int | None, server: DesiredObject) -> int:
     if value is None:
         raise PermanentError(f"server {server.id} was stored without its flavor's size")
     return value
+
+
+def _instance_info(
+    server: DesiredObject, spec: ServerSpec, ports: list[DesiredObject]
+) -> InstanceInfo:
+    """What the domain's metadata says about the server (Nova's ``nova:instance``)."""
+    infos = []
+    for port in ports:
+        model = port.typed(PortModel)
+        ips = (model.ip,) if model.ip else ()
+        infos.append(PortInfo(port.id, model.network, model.mac or "", ips))
+    return InstanceInfo(
+        flavor=spec.flavor,
+        project_id=server.project_id or "",
+        origin=server.origin,
+        created_at=server.created,
+        image=spec.image,
+        ports=tuple(infos),
+    )
 
 
 def _nic(binding: PortBinding) -> NicSpec:

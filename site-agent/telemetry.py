@@ -6,6 +6,14 @@ memory, vNIC and disk counters (the compute driver's domain stats), per-OVS-port
 (the network driver), storage capacity, and the reconciler's own pass count. The snapshot is
 what ``/metrics`` renders (prometheus-client text format, from a registry of our own: no
 global state) and what goes into the SQLite ring (:mod:`.ring`), compacted as it ages.
+
+Per server, from the agent's store (the ring's): ``atoll_server_info{server,name,project,
+flavor}`` = 1, to join the id-labelled series on a name (``* on(server) group_left(name)
+atoll_server_info``); ``atoll_server_status{server,status}`` and
+``atoll_server_power_state{server,state}``, 1 for the one the server is in and 0 for the
+others; ``atoll_server_restarts_total`` (restarts by the restart policy, never reset).
+Those state series are for scrapes only; the ring keeps the counters and figures. The page
+also has ``process_*``, ``python_*`` and ``atoll_build_info`` (:mod:`atoll.process_metrics`).
 """
 
 from __future__ import annotations
@@ -21,9 +29,14 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from atoll import process_metrics
 from atoll.background import Loop, LoopSettings
+from atoll.jsonbody import JSON
+from atoll.site_agent.drivers.compute.base import DomainState
 from atoll.site_agent.host import Host
 from atoll.site_agent.ring import Ring
+from atoll.site_agent.store import DesiredObject, LocalStore
+from atoll.site_agent.views import SERVER_STATUSES, status_of
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +49,7 @@ class Sample:
     labels: Labels
     value: float
     help: str
+    kept: bool = True  # recorded in the ring (states and info series are for scrapes only)
 
     @property
     def counter(self) -> bool:
@@ -49,6 +63,10 @@ class Snapshot:
 
     def add(self, name: str, value: float, help_: str, **labels: str) -> None:
         self.samples.append(Sample(name, labels, float(value), help_))
+
+    def add_state(self, name: str, value: float, help_: str, /, **labels: str) -> None:
+        """A sample for ``/metrics`` only, not the ring (info and state series)."""
+        self.samples.append(Sample(name, labels, float(value), help_, kept=False))
 
 
 def read_host(data_dir: Path) -> list[tuple[str, float, str, Labels]]:
@@ -119,6 +137,7 @@ class Telemetry:
         # more figures for /metrics (the sync session's): (name, value, help)
         self.extra: Callable[[], Awaitable[list[tuple[str, float, str]]]] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
+        process_metrics.register(self.registry, "site-agent")
         self.registry.register(_SnapshotCollector(self))
         self._loop = Loop(
             "telemetry collection", self.tick, LoopSettings(interval=interval), logger=log
@@ -129,7 +148,8 @@ class Telemetry:
         snap = Snapshot(taken_at=self.clock())
         for name, value, help_, labels in await asyncio.to_thread(read_host, self.data_dir):
             snap.add(name, value, help_, **labels)
-        await self._servers(snap)
+        states = await self._servers(snap)
+        await self._server_states(snap, states)
         for port in await self.host.network.port_stats():
             for key in (
                 "rx_bytes",
@@ -163,9 +183,12 @@ class Telemetry:
         self.snapshot = snap
         return snap
 
-    async def _servers(self, snap: Snapshot) -> None:
+    async def _servers(self, snap: Snapshot) -> dict[str, DomainState]:
+        """Counters of every domain; returns the state each is in."""
+        states: dict[str, DomainState] = {}
         for st in await self.host.compute.stats():
             sid = st.server_id
+            states[sid] = st.state
             snap.add("server_cpu_seconds_total", st.cpu_time_ns / 1e9, "guest CPU time", server=sid)
             snap.add("server_memory_bytes", st.memory_kib * 1024, "guest memory", server=sid)
             snap.add(
@@ -192,6 +215,36 @@ class Telemetry:
                         server=sid,
                         device=disk.device,
                     )
+        return states
+
+    async def _server_states(self, snap: Snapshot, states: dict[str, DomainState]) -> None:
+        """Info, status, power state and restarts of every server the agent holds."""
+        for server, status, detail in await self.ring.store.call(_server_facts, self.ring.store):
+            sid = server.id
+            spec = server.spec
+            snap.add_state(
+                "server_info",
+                1,
+                "one per server: its name, project id and flavor",
+                server=sid,
+                name=server.name or "",
+                project=server.project_id or "",
+                flavor=str(spec.get("flavor", "")),
+            )
+            for each in dict.fromkeys((*SERVER_STATUSES, status)):
+                value = 1 if each == status else 0
+                snap.add_state("server_status", value, "1 for the server's status", server=sid,
+                               status=each)  # fmt: skip
+            power = states.get(sid)
+            if power is not None:
+                for each_state in DomainState:
+                    value = 1 if each_state == power else 0
+                    snap.add_state("server_power_state", value, "1 for the hypervisor's state",
+                                   server=sid, state=str(each_state))  # fmt: skip
+            restarts = detail.get("restarts_total", 0)
+            snap.add(
+                "server_restarts_total", restarts, "restarts by the restart policy", server=sid
+            )
 
     async def render(self) -> bytes:
         """The metrics page; a snapshot older than ``fresh_for`` seconds is retaken first."""
@@ -201,7 +254,7 @@ class Telemetry:
 
     async def tick(self) -> None:
         snap = await self.collect()
-        rows = [(s.name, s.labels, s.value) for s in snap.samples]
+        rows = [(s.name, s.labels, s.value) for s in snap.samples if s.kept]
         await self.ring.store.call(self.ring.record_blocking, snap.taken_at, rows)
         if snap.taken_at - self._last_compact >= 300:
             self._last_compact = snap.taken_at
@@ -212,3 +265,13 @@ class Telemetry:
 
     async def stop(self) -> None:
         await self._loop.stop()
+
+
+def _server_facts(store: LocalStore) -> list[tuple[DesiredObject, str, JSON]]:
+    """Every server with the status a client sees and its status detail (blocking)."""
+    statuses = store.statuses("server")
+    out = []
+    for server in store.list_objects("server"):
+        status = statuses.get(server.id)
+        out.append((server, status_of(server, status), status.detail if status else {}))
+    return out

@@ -8,12 +8,21 @@ from atoll.site_agent.store import DesiredObject, ObservedStatus
 HIDDEN = ("ports", "reboots", "rebuilds", "reboot_hard", "user_data")
 
 
+SERVER_STATUSES = ("PENDING", "BUILDING", "ACTIVE", "PAUSED", "SHUTOFF", "CRASHED", "ERROR",
+                   "DELETING", "UNKNOWN")  # fmt: skip
+
+
+def status_of(obj: DesiredObject, status: ObservedStatus | None) -> str:
+    """What a client sees as the object's status (a server's: one of :data:`SERVER_STATUSES`)."""
+    state = status.state if status else "PENDING"
+    return "DELETING" if obj.deleting and state != "ERROR" else state
+
+
 def render(obj: DesiredObject, status: ObservedStatus | None, ports: dict[str, JSON]) -> JSON:
     """One object: its spec fields, plus id, status and generations."""
     out: JSON = {"id": obj.id}
     out.update({k: v for k, v in obj.spec.items() if k not in HIDDEN})
-    state = status.state if status else "PENDING"
-    out["status"] = "DELETING" if obj.deleting and state != "ERROR" else state
+    out["status"] = status_of(obj, status)
     out["message"] = status.message if status else ""
     out["generation"] = obj.generation
     out["observed_generation"] = status.observed_generation if status else 0

@@ -18,20 +18,11 @@ from collections.abc import Iterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    GCCollector,
-    Histogram,
-    Info,
-    PlatformCollector,
-    ProcessCollector,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from atoll import __version__
+from atoll import __version__, process_metrics
 from atoll.hub.api.context import hub_of
 from atoll.hub.api.replies import reply
 from atoll.hub.api.routing import Route
@@ -49,12 +40,7 @@ class HubMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
-        GCCollector(registry=self.registry)
-        Info("atoll_build", "the hub's version", registry=self.registry).info(
-            {"version": __version__, "component": "hub"}
-        )
+        process_metrics.register(self.registry, "hub")
         self.requests = Counter(
             "atoll_hub_http_requests",
             "HTTP requests answered, by route name, method and status code",

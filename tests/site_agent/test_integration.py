@@ -11,6 +11,8 @@ import asyncio
 import io
 import os
 import signal
+import subprocess
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from atoll.site_agent.daemon import Agent, real_host
+from atoll.site_agent.drivers.compute.domainxml import NS
 from atoll.testbed.services.ovs import PrivateOVS
 from tests.site_agent import real_site
 from tests.site_agent.drivers import tinyguest
@@ -129,6 +132,7 @@ async def test_network_and_server_lifecycle_leave_no_residue(
 
         await wait_for(restarted, 60, "the crashed guest restarted by its policy")
         assert dom.isActive()
+        await _domain_and_metrics_follow_conventions(client, h, libvirt_conn, shown)
 
         # a volume attached while the guest runs is hot-plugged (no restart)
         vol2 = (await call("POST", "/v1/volumes", {"name": "hot", "size_gb": 1}, 202))["volume"]
@@ -225,3 +229,43 @@ async def test_audit_removes_real_orphans(
         == real_site.EMPTY
     )
     assert [i.image_id for i in await host.storage.list_images()] == ["blank"]  # cache kept
+
+
+async def _domain_and_metrics_follow_conventions(
+    client: TestClient[Any, Any], h: dict[str, str], conn: libvirt.virConnect, shown: Any
+) -> None:
+    """Nova's conventions: the domain's UUID is the server id, its title the server's name,
+    its metadata the flavor, project and ports; /metrics joins ids to names, and passes
+    ``promtool check metrics``."""
+    sid, port = shown["id"], shown["networks"][0]
+    dom = conn.lookupByUUIDString(sid)  # what `virsh dominfo <server id>` does
+    root = ET.fromstring(dom.XMLDesc())  # noqa: S314 (libvirtd's own XML)
+    assert root.findtext("uuid", "").replace("-", "") == sid.replace("-", "")
+    assert root.findtext("title") == "vm1"
+    meta = root.find(f"metadata/{{{NS}}}server")
+    assert meta is not None
+    flavor = meta.find(f"{{{NS}}}flavor")
+    assert flavor is not None and flavor.get("name") == "tiny"
+    assert flavor.findtext(f"{{{NS}}}vcpus") == str(shown["vcpus"])
+    assert flavor.findtext(f"{{{NS}}}memory") == str(shown["ram_mb"])
+    ports = meta.findall(f"{{{NS}}}ports/{{{NS}}}port")
+    assert [(p.get("uuid"), p.get("mac")) for p in ports] == [(port["port"], port["mac"])]
+    ip = ports[0].find(f"{{{NS}}}ip")
+    assert ip is not None and ip.get("address") == port["ip"] and ip.get("ipVersion") == "4"
+
+    resp = await client.get("/metrics", headers=h)
+    text = await resp.text()
+    assert resp.status == 200, text
+    info = f'atoll_server_info{{flavor="tiny",name="vm1",project="",server="{sid}"}} 1.0'
+    assert info in text
+    assert f'atoll_server_status{{server="{sid}",status="ACTIVE"}} 1.0' in text
+    assert f'atoll_server_status{{server="{sid}",status="ERROR"}} 0.0' in text
+    assert f'atoll_server_power_state{{server="{sid}",state="running"}} 1.0' in text
+    assert f'atoll_server_restarts_total{{server="{sid}"}} 1.0' in text
+    assert 'atoll_build_info{component="site-agent",version="' in text
+    assert "process_resident_memory_bytes " in text
+    promtool = ["promtool", "check", "metrics"]
+    checked = await asyncio.to_thread(
+        subprocess.run, promtool, input=text, capture_output=True, text=True
+    )
+    assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout

@@ -91,8 +91,33 @@ class NicSpec:
 
 
 @dataclass(frozen=True)
+class PortInfo:
+    """One port of a server as people and tools see it (not what plugs it: :class:`NicSpec`)."""
+
+    port_id: str
+    network_id: str
+    mac: str = ""
+    ips: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """What the hypervisor records about a server for people and tools, as Nova does in its
+    ``nova:instance`` domain metadata: the flavor (by name; sizes are the spec's), the owning
+    project's id, where the server was asked for (``hub`` or ``site``), its creation time,
+    its root image and its ports. Nothing the driver acts on."""
+
+    flavor: str = ""
+    project_id: str = ""
+    origin: str = ""
+    created_at: float | None = None
+    image: str | None = None
+    ports: tuple[PortInfo, ...] = ()
+
+
+@dataclass(frozen=True)
 class DomainSpec:
-    """Everything the hypervisor needs to run one server."""
+    """Everything the hypervisor needs to run one server (and ``info`` to describe it)."""
 
     server_id: str
     name: str  # the server's display name (the hostname lives in the config drive)
@@ -103,6 +128,7 @@ class DomainSpec:
     nics: tuple[NicSpec, ...] = ()
     config_drive: Path | None = None  # an ISO from build_config_drive, served read-only
     console_log: Path | None = None  # serial console captured to this file
+    info: InstanceInfo = field(default_factory=InstanceInfo)
 
 
 class DomainState(enum.StrEnum):

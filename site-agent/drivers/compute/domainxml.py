@@ -1,13 +1,24 @@
 """Rendering a :class:`DomainSpec` as libvirt domain XML, and reading our marks back.
 
-Every domain the agent makes carries, in ``<metadata>``, an element in the atoll
-namespace with the server id and display name::
+Every domain the agent makes has the server id as its UUID (as Nova makes the instance
+UUID the domain's, so ``virsh dominfo SERVER_ID`` works), the server's name as its
+``<title>``, and, in ``<metadata>``, an element in the atoll namespace with the server id
+and display name, then what Nova's ``nova:instance`` element says about an instance (from
+:class:`~.base.InstanceInfo`; sizes in MiB)::
 
     <atoll:server xmlns:atoll="https://atoll.dev/xmlns/libvirt/server/1">
       <atoll:id>SERVER_ID</atoll:id><atoll:name>NAME</atoll:name>
+      <atoll:creationTime>2026-11-30 23:00:00</atoll:creationTime>
+      <atoll:flavor name="m1.small"><atoll:memory>2048</atoll:memory>
+        <atoll:vcpus>1</atoll:vcpus></atoll:flavor>
+      <atoll:owner><atoll:project uuid="PROJECT_ID"/><atoll:origin>hub</atoll:origin></atoll:owner>
+      <atoll:root type="image" uuid="IMAGE"/>
+      <atoll:ports><atoll:port uuid="PORT_ID" network="NETWORK_ID" mac="fa:16:3e:..">
+        <atoll:ip type="fixed" address="10.0.0.5" ipVersion="4"/></atoll:port></atoll:ports>
     </atoll:server>
 
-That element, not the domain name, is what proves a domain is ours.
+The element (its namespace and id), not the domain name, is what proves a domain is ours;
+domains made before the Nova-style children were added carry only id and name.
 
 Disks are virtio, in this order: the boot disk (``vda``), the extra disks, then the config
 drive (a read-only raw disk holding the ISO; guests find it by its ``cidata`` label, since
@@ -19,10 +30,18 @@ serial console goes to a file when the spec names one.
 
 from __future__ import annotations
 
+import ipaddress
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from atoll.site_agent.drivers.compute.base import DiskBoot, DiskSpec, DomainSpec, NicSpec
+from atoll.site_agent.drivers.compute.base import (
+    DiskBoot,
+    DiskSpec,
+    DomainSpec,
+    InstanceInfo,
+    NicSpec,
+)
 
 NS = "https://atoll.dev/xmlns/libvirt/server/1"
 NS_PREFIX = "atoll"
@@ -100,6 +119,36 @@ def _os(root: ET.Element, spec: DomainSpec, machine: str) -> None:
             _sub(os_el, "cmdline", boot.cmdline)
 
 
+def _metadata(parent: ET.Element, spec: DomainSpec) -> None:
+    meta = _sub(parent, f"{NS_PREFIX}:server", **{f"xmlns:{NS_PREFIX}": NS})
+
+    def sub(under: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        return _sub(under, f"{NS_PREFIX}:{tag}", text, **attrs)
+
+    info: InstanceInfo = spec.info
+    sub(meta, "id", spec.server_id)
+    sub(meta, "name", spec.name)
+    if info.created_at is not None:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.created_at))
+        sub(meta, "creationTime", created)
+    flavor = sub(meta, "flavor", name=info.flavor)
+    sub(flavor, "memory", str(spec.ram_mb))
+    sub(flavor, "vcpus", str(spec.vcpus))
+    owner = sub(meta, "owner")
+    if info.project_id:
+        sub(owner, "project", uuid=info.project_id)
+    if info.origin:
+        sub(owner, "origin", info.origin)
+    if info.image:
+        sub(meta, "root", type="image", uuid=info.image)
+    ports = sub(meta, "ports")
+    for port in info.ports:
+        element = sub(ports, "port", uuid=port.port_id, network=port.network_id, mac=port.mac)
+        for address in port.ips:
+            version = str(ipaddress.ip_address(address.split("/")[0]).version)
+            sub(element, "ip", type="fixed", address=address, ipVersion=version)
+
+
 def render(
     spec: DomainSpec, domain_name: str, virt_type: str, machine: str = "pc", uuid: str = ""
 ) -> str:
@@ -111,9 +160,8 @@ def render(
     _sub(root, "name", domain_name)
     if uuid:
         _sub(root, "uuid", uuid)
-    meta = _sub(_sub(root, "metadata"), f"{NS_PREFIX}:server", **{f"xmlns:{NS_PREFIX}": NS})
-    _sub(meta, f"{NS_PREFIX}:id", spec.server_id)
-    _sub(meta, f"{NS_PREFIX}:name", spec.name)
+    _sub(root, "title", spec.name)
+    _metadata(_sub(root, "metadata"), spec)
     _sub(root, "memory", str(spec.ram_mb), unit="MiB")
     _sub(root, "vcpu", str(spec.vcpus))
     _os(root, spec, machine)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from atoll.site_agent.drivers.compute.base import (
     DomainSpec,
     DomainState,
     EventKind,
+    InstanceInfo,
     KernelBoot,
     NicSpec,
+    PortInfo,
 )
 from atoll.site_agent.drivers.compute.errors import (
     ComputePermanent,
@@ -62,6 +65,32 @@ def test_domain_xml_has_disks_in_order_and_the_config_drive_read_only() -> None:
     assert disks[1].findtext("serial") == "vol-1"
     assert root.find("devices/serial/source").get("path") == "/c/srv-1.log"  # type: ignore[union-attr]
     assert root.findtext("memory") == "256" and root.findtext("vcpu") == "2"
+
+
+def test_title_and_nova_style_metadata_describe_the_server() -> None:
+    info = InstanceInfo(
+        flavor="m1.small", project_id="p" * 32, origin="hub", created_at=0.5, image="cirros",
+        ports=(PortInfo("port-1", "net-1", "52:54:00:00:00:01", ("10.0.0.5", "fd00::5")),),
+    )  # fmt: skip
+    root = parsed(dataclasses.replace(SPEC, info=info))
+    assert root.findtext("title") == "web <1> & co"
+    meta = root.find(f"metadata/{{{domainxml.NS}}}server")
+    assert meta is not None
+
+    def text(path: str) -> str | None:
+        return meta.findtext("/".join(f"{{{domainxml.NS}}}{p}" for p in path.split("/")))
+
+    assert text("creationTime") == "1970-01-01 00:00:00"
+    assert (text("flavor/memory"), text("flavor/vcpus")) == ("256", "2")
+    owner = meta.find(f"{{{domainxml.NS}}}owner/{{{domainxml.NS}}}project")
+    assert owner is not None and owner.get("uuid") == "p" * 32 and text("owner/origin") == "hub"
+    ips = meta.findall(f".//{{{domainxml.NS}}}port/{{{domainxml.NS}}}ip")
+    assert [(ip.get("address"), ip.get("ipVersion")) for ip in ips] == [
+        ("10.0.0.5", "4"),
+        ("fd00::5", "6"),
+    ]
+    xml = domainxml.render(dataclasses.replace(SPEC, info=info), "atoll-srv-1", "qemu")
+    assert domainxml.owner_of(xml) == ("srv-1", "web <1> & co")  # still proves it is ours
 
 
 def test_nics_are_unmanaged_taps_or_hostdev_vfs() -> None:
