@@ -77,6 +77,22 @@ def _agent_group(groups: Subparsers) -> None:
     join.add_argument("--data-dir", type=Path, help="the agent's data dir (default: settings)")
     join.add_argument("--config", type=Path, help="the agent's TOML file (for its data dir)")
     join.set_defaults(func=_join)
+    dump = cmds.add_parser(
+        "backup", help="write the data dir (store, hub link and keys) to FILE (mode 0600)"
+    )
+    dump.add_argument("file", type=Path, help="the backup to write (a .tar.gz)")
+    dump.add_argument("--data-dir", type=Path, help="the agent's data dir (default: settings)")
+    dump.add_argument("--config", type=Path, help="the agent's TOML file")
+    dump.add_argument(
+        "--with-disks",
+        action="store_true",
+        help="also the guest disks, image cache and instance files under the data dir",
+    )
+    dump.set_defaults(func=_backup)
+    load_ = cmds.add_parser("restore", help="restore a backup into a new or empty data dir")
+    load_.add_argument("file", type=Path, help="a backup from 'atoll site-agent backup'")
+    load_.add_argument("--data-dir", type=Path, required=True, help="new or empty")
+    load_.set_defaults(func=_restore)
     token = cmds.add_parser("token", help="exchange the local admin credential for a token")
     _client_options(token)
     token.add_argument(
@@ -176,6 +192,27 @@ def _config_show(args: argparse.Namespace) -> int:
         emit(described, "json")
     else:
         print(render_toml(described), end="")
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from atoll.site_agent import backup
+    from atoll.site_agent.settings import load_settings
+
+    settings = load_settings(args.config, {"site_agent": {"data_dir": args.data_dir}})
+    summary = backup.back_up(settings, args.file, with_disks=args.with_disks)
+    data_dir = settings.site_agent.data_dir
+    print(f"backed up {data_dir}: {summary.files} files, {summary.bytes} bytes")
+    print(f"to {args.file} (it holds the site's private keys: keep it private)")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from atoll.site_agent import backup
+
+    summary = backup.restore(args.file, args.data_dir)
+    print(f"restored {summary.files} files ({summary.bytes} bytes) into {args.data_dir}")
+    print(f"run it with: atoll site-agent run --data-dir {args.data_dir}")
     return 0
 
 

@@ -44,6 +44,7 @@ from atoll.site_agent.telemetry import Telemetry
 from atoll.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
+READY_TIMEOUT = 5.0  # seconds a dependency may take to answer /readyz
 
 
 async def real_host(settings: SiteAgentSettings) -> Host:
@@ -222,6 +223,7 @@ class Agent:
             images=catalog,
             console=lambda sid, tail: host.compute.read_console(sid, tail),
             health=agent.health,
+            ready=agent.ready,
             metrics=telemetry.render,
             metrics_auth=agent_settings.metrics_auth,
         )
@@ -286,6 +288,24 @@ class Agent:
             "uptime_s": round(time.time() - self.started_at, 1),
             "sync": await self._sync_health(),
         }
+
+    async def ready(self) -> dict[str, Any]:
+        """Whether the agent can do its work now: its store answers and so does the
+        hypervisor (``/readyz``; no token, so check names only, the log has the errors)."""
+        checks = {
+            "store": self.store.call(self.store.last_seq),
+            "hypervisor": self.host.compute.host_info(),
+        }
+        report: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(check, READY_TIMEOUT)
+                report[name] = "ok"
+            except Exception as exc:  # any failure means: not ready
+                log.warning("not ready: the %s does not answer: %s", name, exc)
+                report[name] = "failing"
+        ok = all(v == "ok" for v in report.values())
+        return {"status": "ok" if ok else "unavailable", "checks": report}
 
     async def _sync_health(self) -> dict[str, Any] | None:
         """The sync figures ``/health`` shows (no token: no hub address, no error text)."""

@@ -1,4 +1,4 @@
-"""``atoll hub init`` and ``atoll hub serve``."""
+"""``atoll hub init``, ``atoll hub serve``, ``atoll hub backup`` and ``atoll hub restore``."""
 
 from __future__ import annotations
 
@@ -43,6 +43,18 @@ def register(groups: Subparsers) -> None:
         help="plain HTTP instead of HTTPS; only on a loopback address",
     )
     serve.set_defaults(func=_serve)
+    dump = cmds.add_parser(
+        "backup", help="write the data dir (store, CA and keys, files) to FILE (mode 0600)"
+    )
+    dump.add_argument("file", type=Path, help="the backup to write (a .tar.gz)")
+    dump.add_argument("--data-dir", type=Path)
+    dump.add_argument("--config", type=Path, help="the hub's TOML file (or ATOLL_CONFIG)")
+    dump.add_argument("--store", help="the hub's store, if not the config's")
+    dump.set_defaults(func=_backup)
+    load_ = cmds.add_parser("restore", help="restore a backup into a new or empty data dir")
+    load_.add_argument("file", type=Path, help="a backup from 'atoll hub backup'")
+    load_.add_argument("--data-dir", type=Path, required=True, help="new or empty")
+    load_.set_defaults(func=_restore)
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -78,4 +90,29 @@ def _serve(args: argparse.Namespace) -> int:
     }
     settings = load(HubSettings, "hub", config_file=args.config, flags=flags)
     serve.run(settings, load(ImageSettings, "images", config_file=args.config))
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    import sys
+
+    from atoll.hub import backup
+    from atoll.hub.settings import HubSettings
+
+    flags = {"data_dir": args.data_dir, "store": args.store}
+    settings = load(HubSettings, "hub", config_file=args.config, flags=flags)
+    summary, warning = backup.back_up(settings, args.file)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"backed up {settings.data_dir}: {summary.files} files, {summary.bytes} bytes")
+    print(f"to {args.file} (it holds the hub's private keys: keep it private)")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from atoll.hub import backup
+
+    summary = backup.restore(args.file, args.data_dir)
+    print(f"restored {summary.files} files ({summary.bytes} bytes) into {args.data_dir}")
+    print(f"serve it with: atoll hub serve --data-dir {args.data_dir}")
     return 0

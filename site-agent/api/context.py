@@ -20,3 +20,4 @@ class ApiContext:
     health: Callable[[], Awaitable[dict[str, Any]]]
     metrics: Callable[[], Awaitable[bytes]] | None = None
     metrics_auth: bool = False
+    ready: Callable[[], Awaitable[dict[str, Any]]] | None = None  # None: ready when it answers

@@ -1,4 +1,9 @@
-"""``/health`` (no auth: load balancers and field engineers probe it) and ``/metrics``.
+"""Probes and ``/metrics``. The probes need no token (load balancers, supervisors and field
+engineers call them):
+
+- ``/healthz``: the process answers (liveness; as on the hub);
+- ``/readyz``: it can work: its store and the hypervisor answer (503 otherwise);
+- ``/health``: the agent's own report (reconciler, sync; 503 when degraded).
 
 ``/metrics`` is unauthenticated by default (setting ``metrics_auth``): Prometheus scrapers
 on a site's management network normally scrape without credentials, and the page holds only
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from atoll import __version__
 from atoll.api.routing import Route
 from atoll.api.schema import Field
 from atoll.errors import NotFound
@@ -22,6 +28,16 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(report, status=200 if report.get("status") == "ok" else 503)
 
 
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "version": __version__})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready = request.app[CTX].ready
+    report = {"status": "ok"} if ready is None else await ready()
+    return web.json_response(report, status=200 if report.get("status") == "ok" else 503)
+
+
 async def metrics(request: web.Request) -> web.Response:
     render = request.app[CTX].metrics
     if render is None:
@@ -32,6 +48,11 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 ROUTES = [
+    Route("GET", "/healthz", "health.live", healthz, "The process answers (no token)",
+          response=Field("object"), public=True),
+    Route("GET", "/readyz", "health.ready", readyz,
+          "The store and the hypervisor answer (503 if not; no token)", response=Field("object"),
+          public=True),
     Route("GET", "/health", "health.show", health,
           "The agent's health (503 when degraded; no token)", response=Field("object"),
           public=True),

@@ -14,6 +14,8 @@ Access = Literal["public", "read", "write", "metrics"]
 
 POLICY: dict[str, Access] = {
     "health.show": "public",
+    "health.live": "public",
+    "health.ready": "public",
     "metrics.show": "metrics",
     "openapi.show": "public",
     "auth.tokens.issue": "public",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import AsyncIterator
@@ -55,6 +56,28 @@ async def test_health_is_public_everything_else_needs_a_token(api: Any) -> None:
     resp = await client.get("/v1/servers", headers={"Authorization": "Bearer atl1.bogus.sig"})
     assert resp.status == 401
     _assert_error(await resp.json(), "unauthenticated")
+
+
+async def test_probes_need_no_token_and_readyz_says_503_when_not_ready(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    ctx, store, _ = await make_context(tmp_path)
+    report = {"status": "ok", "checks": {"store": "ok", "hypervisor": "ok"}}
+
+    async def ready() -> dict[str, Any]:
+        return report
+
+    client = await aiohttp_client(build_app(dataclasses.replace(ctx, ready=ready)))
+    try:
+        resp = await client.get("/healthz")
+        assert resp.status == 200 and (await resp.json())["status"] == "ok"
+        resp = await client.get("/readyz")
+        assert resp.status == 200 and await resp.json() == report
+        report.update(status="unavailable", checks={"store": "ok", "hypervisor": "failing"})
+        resp = await client.get("/readyz")
+        assert resp.status == 503 and (await resp.json())["checks"]["hypervisor"] == "failing"
+    finally:
+        await store.close()
 
 
 async def test_wrong_credential_is_refused_and_right_one_gives_a_working_token(api: Any) -> None:

@@ -103,6 +103,9 @@ async def test_network_and_server_lifecycle_leave_no_residue(
             return str((await call("GET", f"/v1/servers/{sid}"))["server"]["status"]) == "ACTIVE"
 
         await wait_for(active, 90, "server ACTIVE")
+        resp = await client.get("/readyz")  # no token: store and libvirtd answer
+        ready = await resp.json()
+        assert resp.status == 200 and ready["checks"] == {"store": "ok", "hypervisor": "ok"}
         shown = (await call("GET", f"/v1/servers/{sid}"))["server"]
         assert shown["networks"][0]["ip"] == "10.61.0.2"
         dom = libvirt_conn.lookupByName(names.domain_prefix + sid)
