@@ -303,15 +303,54 @@ def _crud(cmds: Any, kind: str, plural: str) -> None:
         return 0
 
     def delete(args: argparse.Namespace) -> int:
-        target(args).delete(kind, args.ref)
-        print(f"{kind} {args.ref} is being deleted")
+        where = target(args)
+        ref = where.show(kind, args.ref)["id"] if args.wait else args.ref  # names can be reused
+        where.delete(kind, ref)
+        if not args.wait:
+            print(f"{kind} {args.ref} is being deleted")
+            return 0
+        _follow(args, where, kind, ref, gone=True)
+        print(f"{kind} {args.ref} is deleted")
         return 0
 
     _resource_command(cmds, "list", f"list {plural}", list_)
     _resource_command(cmds, "show", f"show one {kind}", show).add_argument("ref", help="id or name")
-    _resource_command(cmds, "delete", f"delete a {kind}", delete, fmt=False).add_argument(
-        "ref", help="id or name"
+    remove = _resource_command(cmds, "delete", f"delete a {kind}", delete, fmt=False)
+    remove.add_argument("ref", help="id or name")
+    _waiting(remove, "until it is gone")
+
+
+# Statuses an object passes through on its way to where it settles (ACTIVE, AVAILABLE, ...).
+TRANSITIONAL = {"PENDING", "BUILDING", "CREATING", "DELETING"}
+FAILED = {"ERROR", "CRASHED"}
+
+
+def _waiting(parser: argparse.ArgumentParser, until: str) -> None:
+    parser.add_argument(
+        "--wait", action="store_true", help=f"follow it {until} (progress on stderr)"
     )
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds --wait waits at most (600)"
+    )
+
+
+def _follow(args: argparse.Namespace, where: Any, kind: str, ref: str, *, gone: bool) -> Any:
+    """Follow ``kind`` ``ref`` until it settles (``gone``: until it no longer exists)."""
+    from atoll.waiting import follow
+
+    def describe(row: Any) -> str:
+        if row is None:
+            return "gone"
+        message = row.get("message") or ""
+        return f"{row.get('status')}" + (f" ({message})" if message else "")
+
+    def settled(row: Any) -> bool:
+        return row is None if gone else row is not None and row["status"] not in TRANSITIONAL
+
+    def read() -> Any:
+        return where.row(where.show(kind, ref))
+
+    return follow(read, settled, describe, what=f"{kind} {ref}", timeout=args.timeout)
 
 
 def _create(
@@ -320,13 +359,20 @@ def _create(
     """``create``: the spec (the typed model's fields) to an agent or to the hub."""
 
     def create(args: argparse.Namespace) -> int:
-        emit(target(args).create(kind, args.name, spec(args)), args.format)
-        return 0
+        where = target(args)
+        made = where.create(kind, args.name, spec(args))
+        if not args.wait:
+            emit(made, args.format)
+            return 0
+        settled = _follow(args, where, kind, made["id"], gone=False)
+        emit(where.show(kind, made["id"]), args.format)
+        return 1 if settled is None or settled["status"] in FAILED else 0
 
     parser = _resource_command(cmds, name, f"create a {kind}", create)
     parser.add_argument(
         "--project", help="with --site and a system-scoped token: the project that owns it"
     )
+    _waiting(parser, "until it is ready (exit 1 if it fails)")
     return parser
 
 

@@ -14,7 +14,11 @@ from aiohttp.test_utils import TestServer
 
 from atoll.cli import main
 from atoll.site_agent.api.app import build_app
+from atoll.site_agent.api.context import ApiContext
+from atoll.site_agent.auth import Authenticator
+from atoll.site_agent.catalog import StorageCatalog
 from tests.site_agent.api_harness import make_context
+from tests.site_agent.site_harness import make_site
 
 
 async def _atoll(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -176,3 +180,65 @@ async def test_cli_reaches_a_site_through_the_hub(
         assert code == 1 and "not both" in err
     finally:
         await hub.close()
+
+
+async def test_wait_follows_creates_and_deletes_until_they_settle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--wait``: the CLI follows a create until the object is ready and a delete until it
+    is gone, with progress on stderr, against an agent core whose reconciler runs."""
+    site = await make_site(tmp_path)
+    auth = Authenticator(site.store, tmp_path)
+    secret = await site.store.call(auth.bootstrap_blocking)
+    assert secret is not None
+
+    async def console(server_id: str, tail: int) -> str:
+        return ""
+
+    async def health() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    ctx = ApiContext(site.resources, auth, StorageCatalog(site.storage), console, health)
+    api = TestServer(build_app(ctx))
+    await api.start_server()
+    held = asyncio.Lock()  # held by the test: the reconciler makes no pass
+
+    async def reconcile() -> None:
+        while True:
+            async with held:
+                await site.converge(1)
+            await asyncio.sleep(0.05)
+
+    loop = asyncio.create_task(reconcile())
+    try:
+        url = str(api.make_url("")).rstrip("/")
+        code, out, _ = await _atoll(capsys, "site-agent", "token", "--site-url", url,
+                                    "--secret", secret)  # fmt: skip
+        site_args = ["--site-url", url, "--token", out.strip(), "-f", "json"]
+        code, out, err = await _atoll(capsys, "network", "create", "lan", "--wait", *site_args)
+        assert code == 0 and json.loads(out)["status"] == "ACTIVE", err
+        code, out, err = await _atoll(
+            capsys, "network", "subnet-create", "lan", "10.8.0.0/24", "--wait", *site_args
+        )
+        assert code == 0 and json.loads(out)["status"] == "ACTIVE", err
+        create = ["server", "create", "vm", "--flavor", "tiny", "--image", "cirros"]
+        code, out, err = await _atoll(capsys, *create, "--network", "lan", "--wait", *site_args)
+        assert code == 0, err
+        made = json.loads(out)
+        assert made["status"] == "ACTIVE" and made["networks"][0]["ip"] == "10.8.0.2"
+        progress = [line for line in err.splitlines() if line.startswith("server ")]
+        assert progress[0].startswith(f"server {made['id']}: PENDING")
+        assert progress[-1].startswith(f"server {made['id']}: ACTIVE")
+
+        async with held:  # nothing settles
+            create = ["volume", "create", "data", "--size-gb", "1", "--wait", "--timeout", "0.5"]
+            code, _, err = await _atoll(capsys, *create, *site_args)
+            assert code == 1 and "is still PENDING after 0.5s" in err
+        delete = ["server", "delete", "vm", *site_args[:-2]]
+        code, out, err = await _atoll(capsys, *delete, "--wait")
+        assert code == 0 and out.strip() == "server vm is deleted", err
+        assert f"server {made['id']}: gone" in err
+    finally:
+        loop.cancel()
+        await api.close()
+        await site.close()
