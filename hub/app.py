@@ -17,6 +17,7 @@ from atoll.hub.api import (
     app_credentials,
     auth,
     conflicts,
+    docs,
     flavors,
     image_transfers,
     images,
@@ -79,6 +80,7 @@ RESOURCE_ROUTES: list[Route] = [
     *image_transfers.ROUTES,
     *observability.ROUTES,
     *vnflcm_subscriptions.ROUTES,
+    *docs.ROUTES,
 ]
 
 

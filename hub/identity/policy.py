@@ -47,6 +47,8 @@ SYSTEM_READ = Rule(system=ANYONE)
 
 POLICY: dict[str, Rule] = {
     "openapi.show": PUBLIC,
+    "docs.show": PUBLIC,  # renders openapi.show in the browser
+    "docs.asset": PUBLIC,
     "health.live": PUBLIC,
     "health.ready": PUBLIC,
     "metrics.show": SYSTEM_READ,  # public when the hub's metrics_auth is false

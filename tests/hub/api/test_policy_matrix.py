@@ -535,6 +535,8 @@ CASES += SUBSCRIPTION_CASES
 # of them is tests/security/test_join.py
 UNTESTED = {
     "openapi.show",
+    "docs.show",
+    "docs.asset",
     "auth.tokens.issue",
     "auth.keys.list",
     "auth.tokens.revoke_current",
