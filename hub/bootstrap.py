@@ -22,6 +22,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+
 from atoll import certs, ids, tokens
 from atoll.errors import ConfigError, Conflict
 from atoll.hub.api.records import now_iso
@@ -119,6 +121,36 @@ def init(data_dir: Path, admin_password: str | None, extra_names: list[str]) -> 
     certs.write_pem(layout.token_public, tokens.public_key_pem(key.public_key()))
     certs.write_pem(layout.token_key, tokens.private_key_pem(key), private=True)
     return generated
+
+
+def renew_server_cert(data_dir: Path, extra_names: list[str], days: int) -> x509.Certificate:
+    """A new server certificate from the hub CA, for the names the current one has plus
+    ``extra_names``, replacing ``hub.pem`` and ``hub-key.pem`` (a new key too). The CA,
+    and so what clients and sites trust, stays; a running hub serves it after a restart."""
+    layout = DataDir(data_dir)
+    layout.check_initialised()
+    ca = certs.load_key_and_cert(layout.ca_key, layout.ca_cert)
+    try:
+        old = x509.load_pem_x509_certificate(layout.server_cert.read_bytes())
+        sans = old.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound) as exc:
+        raise ConfigError(
+            f"cannot read the server certificate {layout.server_cert}: {exc}"
+        ) from exc
+    named = [str(n) for n in sans.get_values_for_type(x509.DNSName)]
+    named += [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
+    dns, ips = server_names([*named, *extra_names])
+    common = old.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    server = certs.issue_server_cert(ca, str(common[0].value) if common else dns[0], dns, ips, days)
+    for path, data, private in (
+        (layout.server_key, server.key_pem(), True),
+        (layout.server_cert, server.cert_pem(), False),
+    ):
+        fresh = path.with_name(path.name + ".new")
+        certs.write_pem(fresh, data, private=private)
+        fresh.replace(path)
+    log.info("renewed the hub's server certificate until %s", server.cert.not_valid_after_utc)
+    return server.cert
 
 
 async def seed_store(store: Store, data_dir: Path) -> bool:

@@ -1,4 +1,4 @@
-"""``atoll hub init``, ``atoll hub serve``, ``atoll hub backup`` and ``atoll hub restore``."""
+"""``atoll hub init``, ``serve``, ``renew-cert``, ``backup`` and ``restore``."""
 
 from __future__ import annotations
 
@@ -43,6 +43,16 @@ def register(groups: Subparsers) -> None:
         help="plain HTTP instead of HTTPS; only on a loopback address",
     )
     serve.set_defaults(func=_serve)
+    renew = cmds.add_parser(
+        "renew-cert", help="issue the hub a new server certificate from its CA (then restart)"
+    )
+    renew.add_argument("--data-dir", required=True, type=Path)
+    renew.add_argument(
+        "--san", action="append", default=[], metavar="NAME_OR_IP",
+        help="a name or address to add to the ones the certificate has (repeatable)",
+    )  # fmt: skip
+    renew.add_argument("--days", type=int, default=825, help="how long it lasts (825)")
+    renew.set_defaults(func=_renew_cert)
     dump = cmds.add_parser(
         "backup", help="write the data dir (store, CA and keys, files) to FILE (mode 0600)"
     )
@@ -69,6 +79,15 @@ def _init(args: argparse.Namespace) -> int:
         print(f"admin password (shown once, store it now): {generated}")
     else:
         print("admin password: from ATOLL_ADMIN_PASSWORD")
+    return 0
+
+
+def _renew_cert(args: argparse.Namespace) -> int:
+    from atoll.hub import bootstrap
+
+    cert = bootstrap.renew_server_cert(args.data_dir, args.san, args.days)
+    print(f"new server certificate {bootstrap.DataDir(args.data_dir).server_cert}")
+    print(f"valid until {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; restart the hub to serve it")
     return 0
 
 

@@ -55,3 +55,21 @@ def test_generated_admin_password_is_returned_once(tmp_path: Path) -> None:
     password = bootstrap.init(tmp_path / "d", None, [])
     assert password and len(password) >= 20
     assert password not in (tmp_path / "d" / "seed.json").read_text()
+
+
+def test_renewing_the_server_certificate_keeps_its_names_and_the_ca(tmp_path: Path) -> None:
+    from cryptography import x509
+
+    data = tmp_path / "hub"
+    bootstrap.init(data, "a-password", ["hub.example.net"])
+    before = (data / "hub.pem").read_bytes()
+    cert = bootstrap.renew_server_cert(data, ["hub2.example.net"], days=30)
+    assert (data / "hub.pem").read_bytes() != before
+    names = {str(n.value) for n in cert.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value}  # fmt: skip
+    assert {"localhost", "127.0.0.1", "hub.example.net", "hub2.example.net"} <= names
+    ca = x509.load_pem_x509_certificate((data / "ca.pem").read_bytes())
+    cert.verify_directly_issued_by(ca)
+    assert (data / "hub-key.pem").stat().st_mode & 0o077 == 0
+    layout = bootstrap.DataDir(data)
+    assert tls_context(HubSettings(data_dir=data, host=ANY), layout) is not None  # key matches
