@@ -13,13 +13,13 @@ CA_KEY_FILE = "ca-key.pem"
 
 @dataclass(frozen=True)
 class HubSettings:
-    data_dir: Path = Path("/var/lib/atoll/hub")
+    data_dir: Path = Path("/var/lib/atoll/hub")  # keys, CA, SQLite store, images, packages
     host: str = "0.0.0.0"  # noqa: S104 (the hub serves sites on other machines; TLS + tokens)
-    port: int = DEFAULT_PORT
+    port: int = DEFAULT_PORT  # API, sync, /metrics and /docs, all on one port
     store: str = "sqlite"  # sqlite | memory | etcd://host:port[,host:port...]
     insecure_http: bool = False  # plain HTTP, refused unless host is a loopback address
     token_ttl: int = 3600  # seconds a token issued by password or app credential lives
-    max_body_bytes: int = 1024 * 1024
+    max_body_bytes: int = 1024 * 1024  # a JSON request body, at most
     max_vnf_package_bytes: int = 8 * 1024**3  # a VNF package upload (streamed to data_dir)
     # hosts POST .../vnf_packages/{id}/package_content/upload_from_uri may fetch from (the
     # hub's reach is the caller's then); none: that route is refused (403)
@@ -60,10 +60,9 @@ class HubSettings:
     # see advertised_url), how long a site certificate lives (it renews at 2/3), and whether
     # the hub advertises itself by zeroconf (_atoll-hub._tcp) while it serves
     public_url: str = ""
-    # the region the Keystone facade's catalog names (/identity/v3; OS_REGION_NAME)
-    keystone_region: str = "RegionOne"
     site_cert_days: int = 90
     zeroconf: bool = True
+    keystone_region: str = "RegionOne"  # the region the Keystone facade's catalog names
     # sync (``GET /v1/sync``): the site pings every heartbeat interval; a session silent for
     # dead_after seconds is closed and its site goes offline; at most window unacked data
     # frames per site; frames up to max_frame bytes; live changes queued per site before it

@@ -38,18 +38,18 @@ from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
 class AgentSettings:
     """``[site_agent]``: the daemon itself, its API, its reconciler."""
 
-    data_dir: Path = Path("/var/lib/atoll/site-agent")
-    host: str = "127.0.0.1"
-    port: int = 8471
+    data_dir: Path = Path("/var/lib/atoll/site-agent")  # store, hub link, storage, instances
+    host: str = "127.0.0.1"  # where the local API listens
+    port: int = 8471  # the local API and /metrics
     # the local API: HTTPS with both of these; plain HTTP off loopback only with insecure
     tls_cert_file: Path | None = None  # PEM certificate (chain) of the API
     tls_key_file: Path | None = None  # its PEM private key
     insecure: bool = False  # accept plain HTTP on a non-loopback host (warned at every start)
-    site_name: str = "site"
+    site_name: str = "site"  # the name ids minted here are tagged with
     # real: libvirt, OVS and qcow2 as [compute], [network], [storage] say; fake: the
     # drivers' in-memory fakes (nothing runs: simulated sites for hub-scale tests)
     drivers: Literal["real", "fake"] = "real"
-    token_ttl: float = 3600.0
+    token_ttl: float = 3600.0  # seconds a local token lives
     metrics_auth: bool = False  # /metrics open to scrapers on the management network
     # the local credential's argon2 checks run in a pool of their own: this many threads,
     # this many waiting at most (beyond that: 429 with Retry-After at once)
@@ -62,11 +62,11 @@ class AgentSettings:
     login_failures_per_source_user: int = 5
     login_failure_window: float = 60.0
     login_refusal_delay: float = 1.0  # a refused address waits this long for its 429
-    restart_policy: RestartPolicy = "on-failure"
-    restart_backoff_initial: float = 2.0
-    restart_backoff_max: float = 300.0
-    reconcile_interval: float = 5.0
-    audit_interval: float = 300.0
+    restart_policy: RestartPolicy = "on-failure"  # servers without one: always|on-failure|never
+    restart_backoff_initial: float = 2.0  # seconds before the 2nd restart in a row, doubling
+    restart_backoff_max: float = 300.0  # ... up to this many
+    reconcile_interval: float = 5.0  # seconds between passes when nothing kicks one
+    audit_interval: float = 300.0  # seconds between sweeps for orphans on the host
 
     @property
     def db_path(self) -> Path:
@@ -81,7 +81,7 @@ class AgentSettings:
 class TelemetrySettings:
     """``[telemetry]``: how often samples are taken and how long they are kept."""
 
-    interval: float = 10.0
+    interval: float = 10.0  # seconds between samples
     raw_retention: float = 3600.0  # raw samples kept this many seconds
     rollup_retention: float = 86400.0  # 1-minute averages kept this long
 
@@ -101,7 +101,7 @@ class HubLinkSettings:
     advertise: bool = True  # while not joined, advertise _atoll-site._tcp by zeroconf
     image_poll_interval: float = 10.0  # seconds between asks for pending image transfers
     image_bandwidth_bps: int = 0  # per-site cap on image pulls, bytes/s (0: none)
-    image_fetch_concurrency: int = 4
+    image_fetch_concurrency: int = 4  # chunks fetched at once
     # the hub's token revocations (until sync: polled, kept in the store; hub_revocations.py)
     revocation_poll_interval: float = 10.0
     # the sync session (site-agent/sync/), run once the site has joined (<data dir>/hub/)

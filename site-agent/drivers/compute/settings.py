@@ -9,7 +9,7 @@ from atoll.site_agent.drivers.compute.base import VirtType
 
 @dataclass(frozen=True)
 class LibvirtSettings:
-    uri: str = "qemu:///system"
+    uri: str = "qemu:///system"  # the libvirt connection
     # ``auto`` probes the host (see ``virttype.py``); on PVM hosts it picks ``qemu`` (TCG).
     virt_type: VirtType = "auto"
     # Domains are named ``<name_prefix><server_id>``; the prefix keeps several agents (and
@@ -24,6 +24,6 @@ class LibvirtSettings:
     cpu_allocation_ratio: float = 4.0  # vCPUs per host CPU
     ram_allocation_ratio: float = 1.0  # of the host's RAM less reserved_host_memory_mb
     reserved_host_memory_mb: int = 512  # kept for the host and the agent
-    machine: str = "pc"
+    machine: str = "pc"  # the QEMU machine type of every domain
     # Threads for blocking libvirt calls (the connection itself is thread-safe).
     workers: int = 4

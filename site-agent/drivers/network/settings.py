@@ -17,7 +17,7 @@ from atoll.site_agent.drivers.network.base import DEFAULT_DEVICE_PREFIX, IFNAME_
 class NetworkSettings:
     # OVSDB connection string (``unix:/path/db.sock`` or ``tcp:host:port``).
     ovsdb_remote: str = "unix:/run/openvswitch/db.sock"
-    ovsdb_timeout: float = 10.0
+    ovsdb_timeout: float = 10.0  # seconds an OVSDB transaction may take
     # Where ovs-vswitchd keeps ``<bridge>.mgmt`` (OpenFlow); default: the unix remote's dir.
     ovs_rundir: Path | None = None
     # Not ``br-int``: that one belongs to a Neutron or OVN agent on the same host.
@@ -28,7 +28,7 @@ class NetworkSettings:
     physical_networks: tuple[str, ...] = ()
     # ``physnet:pf_interface`` pairs: SR-IOV physical functions per physical network.
     sriov_physical_networks: tuple[str, ...] = ()
-    sysfs_root: Path = Path("/sys")
+    sysfs_root: Path = Path("/sys")  # where SR-IOV VFs are read (tests point it elsewhere)
     # Host devices we make are named prefix + port id, so leftovers can be swept.
     device_prefix: str = DEFAULT_DEVICE_PREFIX
     # The named network namespace (``ip netns``) where ovs-vswitchd and the VMs' taps live,
