@@ -9,21 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import signal
 import subprocess
+import urllib.parse
+import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import libvirt
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from atoll.hub.app import build_app
+from atoll.hub.store.memory import MemoryStore
 from atoll.site_agent.daemon import Agent, real_host
 from atoll.site_agent.drivers.compute.domainxml import NS
 from atoll.testbed.services.ovs import PrivateOVS
+from atoll.testbed.services.ports import free_port
+from atoll.testbed.services.process import reap, spawn
+from tests.hub.hubtest import TEST_SETTINGS
 from tests.site_agent import real_site
 from tests.site_agent.drivers import tinyguest
 
@@ -136,6 +146,7 @@ async def test_network_and_server_lifecycle_leave_no_residue(
         await wait_for(restarted, 60, "the crashed guest restarted by its policy")
         assert dom.isActive()
         await _domain_and_metrics_follow_conventions(client, h, libvirt_conn, shown)
+        await _prometheus_joins_servers_by_name(tmp_path / "prometheus", client)
 
         # a volume attached while the guest runs is hot-plugged (no restart)
         vol2 = (await call("POST", "/v1/volumes", {"name": "hot", "size_gb": 1}, 202))["volume"]
@@ -272,3 +283,59 @@ async def _domain_and_metrics_follow_conventions(
         subprocess.run, promtool, input=text, capture_output=True, text=True
     )
     assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout
+
+
+async def _prometheus_joins_servers_by_name(work: Path, agent: TestClient[Any, Any]) -> None:
+    """A real Prometheus scrapes this agent and a hub, and finds the guest's CPU by its name
+    (``atoll_server_info`` join) and both daemons' build info."""
+    hub_app = build_app(replace(TEST_SETTINGS, metrics_auth=False), MemoryStore(),
+                        Ed25519PrivateKey.generate())  # fmt: skip
+    async with TestServer(hub_app, host="127.0.0.1") as hub:
+        port = free_port()
+        scraped = {"atoll-site": agent.server.port, "atoll-hub": hub.port}
+        proc = await asyncio.to_thread(_start_prometheus, work, port, scraped)
+        try:
+            by_name = (
+                "atoll_server_cpu_seconds_total * on(server) group_left(name) "
+                'atoll_server_info{name="vm1"}'
+            )
+            builds = 'count by (component) (atoll_build_info{job=~"atoll-.*"})'
+
+            async def answered() -> bool:
+                found = [await _promql(port, q) for q in (by_name, builds)]
+                return len(found[0]) == 1 and len(found[1]) == 2
+
+            await wait_for(answered, 60, "Prometheus to scrape both daemons")
+        finally:
+            await asyncio.to_thread(reap, proc)
+
+
+def _start_prometheus(work: Path, port: int, scraped: dict[str, int | None]) -> Any:
+    """Prometheus on ``port``, scraping each job's loopback port every second."""
+    jobs = [
+        {"job_name": job, "scrape_interval": "1s",
+         "static_configs": [{"targets": [f"127.0.0.1:{target}"]}]}
+        for job, target in scraped.items()
+    ]  # fmt: skip
+    work.mkdir()
+    (work / "prometheus.yml").write_text(json.dumps({"scrape_configs": jobs}))
+    argv = [
+        "prometheus",
+        f"--config.file={work / 'prometheus.yml'}",
+        f"--storage.tsdb.path={work / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    return spawn(argv, work / "prometheus.log")  # fmt: skip
+
+
+async def _promql(port: int, query: str) -> list[Any]:
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+
+    def get() -> list[Any]:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                return list(json.loads(reply.read())["data"]["result"])
+        except OSError:
+            return []  # not up yet
+
+    return await asyncio.to_thread(get)
