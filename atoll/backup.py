@@ -183,9 +183,13 @@ def restore(archive: Path, data_dir: Path, component: str) -> Summary:
         for root, dirs, _ in os.walk(staging):
             for name in dirs:
                 (Path(root) / name).chmod(DIR_MODE)
-        if data_dir.exists():
-            data_dir.rmdir()  # empty, checked above
-        (staging / DATA).rename(data_dir)
+        restored = staging / DATA
+        restored.mkdir(exist_ok=True)  # a backup of an empty data dir has no member under it
+        if data_dir.exists():  # empty (checked above), and maybe a mount point: fill it
+            for child in restored.iterdir():
+                shutil.move(child, data_dir / child.name)
+        else:
+            restored.rename(data_dir)
         data_dir.chmod(DIR_MODE)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -36,7 +36,7 @@ def test_backup_then_restore_gives_back_every_object_and_working_tokens(tmp_path
         credential = hub.ok("POST", "/v1/application_credentials", {"name": "ci"}, token=member)
         hub.ok("POST", "/v1/flavors", {"name": "bk.small", "vcpus": 1, "ram_mb": 256, "disk_gb": 1})
         image = hub.ok("POST", "/v1/images", {"name": "blob", "disk_format": "raw"}, token=member)
-        data = bytes(range(256)) * 4096
+        data = bytes(range(256)) * 64
         octets = {"Content-Type": "application/octet-stream"}
         image_file = f"/v1/images/{image['id']}/file"
         hub.ok("PUT", image_file, raw=data, headers=octets, token=member)
