@@ -13,7 +13,9 @@ from collections.abc import Callable
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from atoll.hub.alarms.evaluator import AlarmEvaluator
 from atoll.hub.api import (
+    alarms,
     app_credentials,
     auth,
     conflicts,
@@ -33,6 +35,7 @@ from atoll.hub.api import (
     sites,
     sol013,
     sync,
+    telemetry,
     users,
     vnf_packages,
     vnflcm_subscriptions,
@@ -48,6 +51,7 @@ from atoll.hub.openapi import document
 from atoll.hub.settings import HubSettings
 from atoll.hub.store.base import Store
 from atoll.hub.sync import server as sync_server
+from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.images.settings import ImageSettings
 from atoll.passwords import Passwords
 from atoll.throttle import FailureThrottle
@@ -81,7 +85,12 @@ RESOURCE_ROUTES: list[Route] = [
     *observability.ROUTES,
     *vnflcm_subscriptions.ROUTES,
     *docs.ROUTES,
+    *telemetry.ROUTES,
+    *alarms.ROUTES,
 ]
+
+
+ALARMS = web.AppKey("alarms", AlarmEvaluator)
 
 
 def all_routes() -> list[Route]:
@@ -108,6 +117,7 @@ def build_hub(
     store: Store,
     signing_key: Ed25519PrivateKey,
     clock: Callable[[], float] = time.time,
+    telemetry: TelemetryKeeper | None = None,
 ) -> Hub:
     signer = TokenSigner(signing_key)
     verifier = TokenVerifier([signing_key.public_key()], cache_size=10000)
@@ -127,7 +137,9 @@ def build_hub(
         refusal_delay=settings.login_refusal_delay,
     )
     issuer = TokenIssuer(store, passwords, signer, revocations, clock, settings.token_ttl, throttle)
-    return Hub(settings, store, signer, verifier, revocations, passwords, issuer, clock)
+    if telemetry is None:  # tests and the memory store: points kept in memory
+        telemetry = TelemetryKeeper(None, settings.telemetry_retention, clock)
+    return Hub(settings, store, signer, verifier, revocations, passwords, issuer, clock, telemetry)
 
 
 def build_app(
@@ -136,10 +148,13 @@ def build_app(
     signing_key: Ed25519PrivateKey,
     clock: Callable[[], float] = time.time,
     image_settings: ImageSettings | None = None,
+    telemetry: TelemetryKeeper | None = None,
 ) -> web.Application:
     """The hub's aiohttp app. ``image_settings`` default to ``[images]`` from ATOLL_CONFIG
-    and the environment; ``atoll hub serve --config F`` passes the file's."""
-    hub = build_hub(settings, store, signing_key, clock)
+    and the environment; ``atoll hub serve --config F`` passes the file's. ``telemetry``:
+    the fleet telemetry keeper (``atoll hub serve`` opens it in the data dir; None: in
+    memory)."""
+    hub = build_hub(settings, store, signing_key, clock, telemetry)
     metrics = observability.HubMetrics()
     app = web.Application(
         middlewares=[
@@ -158,7 +173,7 @@ def build_app(
     sol013.install(app, NFV_APIS)
     vnf_packages.install(app, hub)
     images.install(app, hub, image_settings)
-    sync_server.install(app, settings, store, clock)
+    sync_server.install(app, settings, store, clock, hub.telemetry)
     for route in all_routes():
         app.router.add_route(route.method, route.path, route.handler, name=route.name)
     keystone.install(app)
@@ -184,6 +199,18 @@ def build_app(
     app.on_startup.append(start_revocations)
     app.on_startup.append(start_delivery)
     app.on_cleanup.append(stop_delivery)
+
+    evaluator = AlarmEvaluator(settings, store, hub.telemetry, clock)
+
+    async def start_alarms(app: web.Application) -> None:
+        await evaluator.start()
+
+    async def stop_alarms(app: web.Application) -> None:
+        await evaluator.stop()
+
+    app[ALARMS] = evaluator
+    app.on_startup.append(start_alarms)
+    app.on_shutdown.append(stop_alarms)
     app.on_cleanup.append(stop_revocations)
     app.on_cleanup.append(close_passwords)
     return app

@@ -9,6 +9,8 @@ its private flavors; its images and packages are kept, owned by no project (only
 administrators see them, and may delete them). Flavors move to their namespaced keys
 (``<namespace>:<name>``), their access lists gaining ``project_ids``. Application
 credentials also record their user's id (``user_id``); one whose user is gone is deleted.
+The latest telemetry batch earlier hubs kept per site in the store (kind ``site_telemetry``)
+is deleted: fleet telemetry lives outside the store now (:mod:`atoll.hub.telemetry`).
 
 Every step is a compare-and-set, so two hubs starting on one store do it once, and a
 record already up to date is left alone: running it again changes nothing.
@@ -29,6 +31,7 @@ from atoll.hub.store.base import Delete, Put, Record, Store
 from atoll.hub.store.query import list_all
 
 log = logging.getLogger(__name__)
+OLD_TELEMETRY_KIND = "site_telemetry"  # earlier hubs' latest batch per site, in the store
 
 
 async def migrate(store: Store) -> None:
@@ -44,6 +47,9 @@ async def migrate(store: Store) -> None:
         changed += await _credential_user(store, record, users)
     if changed:
         log.info("hub store: %d records now name their project by id", changed)
+    for record in await list_all(store, OLD_TELEMETRY_KIND, {}):
+        with contextlib.suppress(NotFound, StaleRevision):
+            await store.delete(record.kind, record.key, expect_revision=record.revision)
 
 
 async def _owner_by_id(store: Store, record: Record, ids: dict[str, str]) -> int:

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import ssl
+import time
 
 from aiohttp import web
 from cryptography import x509
@@ -18,6 +19,8 @@ from atoll.hub.bootstrap import DataDir, seed_store
 from atoll.hub.migrations import migrate
 from atoll.hub.settings import HubSettings
 from atoll.hub.store import open_store
+from atoll.hub.telemetry.keeper import FILE as TELEMETRY_FILE
+from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.images.settings import ImageSettings
 from atoll.private_files import private_dir, private_files, restrict_umask
 from atoll.sync.discovery import HUB_SERVICE, Advertiser
@@ -63,10 +66,17 @@ async def serve(settings: HubSettings, image_settings: ImageSettings | None = No
     signing_key = tokens.load_private_key(layout.token_key)
     ssl_context = tls_context(settings, layout)
     store = open_store(settings.store, settings.data_dir)
+    telemetry = TelemetryKeeper(
+        None if settings.store == "memory" else layout.path / TELEMETRY_FILE,
+        settings.telemetry_retention,
+        time.time,
+    )
     try:
         await seed_store(store, settings.data_dir)
         await migrate(store)
-        app = build_app(settings, store, signing_key, image_settings=image_settings)
+        app = build_app(
+            settings, store, signing_key, image_settings=image_settings, telemetry=telemetry
+        )
         runner = web.AppRunner(app, access_log=None)  # the errors middleware logs requests
         await runner.setup()
         try:
@@ -88,6 +98,7 @@ async def serve(settings: HubSettings, image_settings: ImageSettings | None = No
         finally:
             await runner.cleanup()
     finally:
+        telemetry.close()
         await store.close()
 
 

@@ -77,6 +77,16 @@ class HubSettings:
     sync_reconnect_rate: float = 250.0
     # anti-entropy (protocol version 2): a digest check of each idle site this often; 0: off
     sync_digest_interval: float = 300.0
+    # fleet telemetry (atoll.hub.telemetry): how long the sites' metric points are kept
+    # (seconds; <data dir>/telemetry.sqlite, outside the revisioned store)
+    telemetry_retention: float = 7 * 86400.0
+    # alarms (atoll.hub.alarms): hub-scope rules are evaluated this often (seconds); a
+    # series whose newest point is older than alarm_freshness has no data; a webhook is
+    # tried at most alarm_webhook_attempts times (timeout alarm_webhook_timeout seconds each)
+    alarm_interval: float = 60.0
+    alarm_freshness: float = 300.0
+    alarm_webhook_attempts: int = 3
+    alarm_webhook_timeout: float = 10.0
 
     @property
     def ca_cert(self) -> Path:

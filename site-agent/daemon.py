@@ -24,6 +24,7 @@ from atoll.errors import ConfigError, TemporaryError
 from atoll.passwords import Passwords
 from atoll.private_files import private_dir, private_files, restrict_umask, sqlite_files
 from atoll.site_agent import libvirtd
+from atoll.site_agent.alarms import SiteAlarms
 from atoll.site_agent.api.app import build_app
 from atoll.site_agent.api.context import ApiContext
 from atoll.site_agent.auth import HUB_KEY_FILE, Authenticator
@@ -146,6 +147,7 @@ class Agent:
     started_at: float
     hub: HubAttachment | None = None  # the zeroconf advert, or, once joined, the hub link
     sync: SyncClient | None = None  # the sync session, once the site has joined a hub
+    alarms: SiteAlarms | None = None  # site-scope alarm rules the hub placed here
 
     @classmethod
     async def open(cls, settings: SiteAgentSettings, host: Host, out: TextIO = sys.stdout) -> Agent:
@@ -254,11 +256,14 @@ class Agent:
             agent.sync = make_sync(link)
             telemetry.extra = agent.sync_samples
         agent.hub = HubAttachment(settings, host.storage, store, auth, on_attach=attached)
+        agent.alarms = SiteAlarms(store, ring, settings.telemetry.alarm_interval)
         return agent
 
     async def start(self) -> None:
         await self.reconciler.start()
         await self.telemetry.start()
+        if self.alarms is not None:
+            await self.alarms.start()
         if self.sync is not None:
             await self.sync.start()
         if self.hub is not None:
@@ -269,6 +274,8 @@ class Agent:
             await self.hub.stop()
         if self.sync is not None:
             await self.sync.stop()
+        if self.alarms is not None:
+            await self.alarms.stop()
         await self.telemetry.stop()
         await self.reconciler.stop()
         await self.host.compute.close()

@@ -65,7 +65,8 @@ UPDATABLE: dict[str, frozenset[str]] = {
 }
 SITE_FILLED = frozenset({"ports", "vcpus", "ram_mb", "nics", "flavor", "name"})
 HUB_KINDS = ("server", "volume", "subnet", "network", "flavor")  # a sweep deletes in this order
-REFERENCES = ("image",)  # kept for what names them; nothing is built from them
+REFERENCES = ("image", "alarm")  # kept as they come; nothing is built from them (images:
+# what servers name; alarms: site-scope rules, evaluated by atoll.site_agent.alarms)
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,7 @@ class TelemetrySettings:
     interval: float = 10.0  # seconds between samples
     raw_retention: float = 3600.0  # raw samples kept this many seconds
     rollup_retention: float = 86400.0  # 1-minute averages kept this long
+    alarm_interval: float = 30.0  # site-scope alarm rules are evaluated this often
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,7 @@ class Telemetry:
             "telemetry collection", self.tick, LoopSettings(interval=interval), logger=log
         )
         self._last_compact = 0.0
+        self._cpu: dict[str, tuple[float, float]] = {}  # server -> (taken at, CPU seconds)
 
     async def collect(self) -> Snapshot:
         snap = Snapshot(taken_at=self.clock())
@@ -176,6 +177,12 @@ class Telemetry:
             "images_cap_bytes",
         ):
             snap.add(f"storage_{key}", getattr(cap, key), f"local storage {key}")
+        if cap.images_cap_bytes > 0:
+            snap.add(
+                "storage_images_usage_ratio",
+                cap.images_bytes / cap.images_cap_bytes,
+                "image cache used, of its cap (0-1)",
+            )
         snap.add("reconcile_passes_total", self.passes(), "reconciler passes since start")
         if self.extra is not None:
             for name, value, help_ in await self.extra():
@@ -184,12 +191,25 @@ class Telemetry:
         return snap
 
     async def _servers(self, snap: Snapshot) -> dict[str, DomainState]:
-        """Counters of every domain; returns the state each is in."""
+        """Counters of every domain (and each one's CPU use since the last snapshot); returns
+        the state each is in."""
         states: dict[str, DomainState] = {}
+        seen: dict[str, tuple[float, float]] = {}
         for st in await self.host.compute.stats():
             sid = st.server_id
             states[sid] = st.state
-            snap.add("server_cpu_seconds_total", st.cpu_time_ns / 1e9, "guest CPU time", server=sid)
+            cpu = st.cpu_time_ns / 1e9
+            snap.add("server_cpu_seconds_total", cpu, "guest CPU time", server=sid)
+            seen[sid] = (snap.taken_at, cpu)
+            before = self._cpu.get(sid)
+            if before is not None and st.vcpus > 0 and snap.taken_at > before[0]:
+                busy = max(0.0, cpu - before[1]) / (snap.taken_at - before[0]) / st.vcpus
+                snap.add(
+                    "server_cpu_utilization_ratio",
+                    busy,
+                    "guest CPU busy since the last sample, of all its vCPUs (0-1)",
+                    server=sid,
+                )
             snap.add("server_memory_bytes", st.memory_kib * 1024, "guest memory", server=sid)
             snap.add(
                 "server_memory_rss_bytes",
@@ -215,6 +235,7 @@ class Telemetry:
                         server=sid,
                         device=disk.device,
                     )
+        self._cpu = seen
         return states
 
     async def _server_states(self, snap: Snapshot, states: dict[str, DomainState]) -> None:

@@ -52,7 +52,10 @@ def _parameters(route: Route) -> list[JSON]:
         params.append({"name": "limit", "in": "query", "schema": LIMIT.schema()})
         params.append({"name": "marker", "in": "query", "schema": MARKER.schema()})
     for name, spec in route.query.items():
-        params.append({"name": name, "in": "query", "schema": spec.schema()})
+        param: JSON = {"name": name, "in": "query", "schema": spec.schema()}
+        if spec.required:
+            param["required"] = True
+        params.append(param)
     if route.etag and route.method in ("PATCH", "PUT", "DELETE"):
         params.append(
             {

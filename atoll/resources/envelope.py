@@ -18,6 +18,7 @@ from typing import Literal, Self
 
 from atoll.ids import Origin
 from atoll.resources import versions
+from atoll.resources.alarm import ThresholdRule
 from atoll.resources.compute import FlavorSpec, ImageRef, ServerFacts, ServerSpec
 from atoll.resources.fields import bounded, by_kind
 from atoll.resources.meta import Meta
@@ -25,7 +26,7 @@ from atoll.resources.model import ID, ID_HINT, Model
 from atoll.resources.network import NetworkSpec, PortSpec, SubnetSpec
 from atoll.resources.storage import VolumeSpec
 
-Kind = Literal["server", "network", "subnet", "port", "volume", "flavor", "image"]
+Kind = Literal["server", "network", "subnet", "port", "volume", "flavor", "image", "alarm"]
 
 SPECS: dict[str, type[Model]] = {
     "server": ServerSpec,
@@ -35,6 +36,7 @@ SPECS: dict[str, type[Model]] = {
     "volume": VolumeSpec,
     "flavor": FlavorSpec,
     "image": ImageRef,
+    "alarm": ThresholdRule,  # a site-scope alarm rule the site evaluates itself
 }
 FACTS: dict[str, type[Model]] = {"server": ServerFacts}  # other kinds: state and message only
 

@@ -12,6 +12,7 @@ from atoll.hub.identity.revocation import Revocations
 from atoll.hub.settings import HubSettings
 from atoll.hub.sites.peers import SitePeer
 from atoll.hub.store.base import Store
+from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.passwords import Passwords
 from atoll.tokens import Claims, TokenSigner, TokenVerifier
 
@@ -28,6 +29,7 @@ class Hub:
     passwords: Passwords
     issuer: TokenIssuer
     clock: Callable[[], float]
+    telemetry: TelemetryKeeper  # the sites' metric points, outside the revisioned store
 
 
 HUB = web.AppKey("hub", Hub)

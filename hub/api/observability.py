@@ -6,13 +6,18 @@
   counters): the process (``process_*``, ``python_*``), ``atoll_build_info``, every request
   by route and status (``atoll_hub_http_requests_total``, ``..._duration_seconds``), and
   per-site series with a ``site`` label read from the site records at scrape time (state,
-  last seen, sync figures, capacity and usage). It needs a system-scoped token unless the
-  hub's ``metrics_auth`` setting is false (a scraper on a management network).
+  last seen, sync figures, capacity and usage), and the newest point of every series the
+  sites' telemetry batches brought (:mod:`atoll.hub.telemetry`), named ``atoll_site_`` +
+  the site's metric (``atoll_site_host_memory_available_bytes{site=...}``; a counter's
+  minute average stays a ``_total`` counter; a name the hub's own figures use is theirs).
+  It needs a system-scoped token unless the hub's ``metrics_auth`` setting is false (a
+  scraper on a management network).
 """
 
 from __future__ import annotations
 
 import calendar
+import re
 import time
 from collections.abc import Iterator
 
@@ -29,7 +34,9 @@ from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import Field
 from atoll.hub.sites.registry import SITE_KIND, STATES
 from atoll.hub.store.query import list_all
+from atoll.hub.telemetry.keeper import Latest
 from atoll.jsonbody import JSON
+from atoll.resources.alarm import METRIC
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"  # how site records write times (registry.iso)
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -68,11 +75,12 @@ METRICS = web.AppKey("metrics", HubMetrics)
 
 
 class _Sites(Collector):
-    """Per-site series from a snapshot of the site records (taken once per scrape)."""
+    """Per-site series from a snapshot of the site records and of the telemetry keeper's
+    newest points (taken once per scrape)."""
 
-    def __init__(self, sites: list[JSON], now: float) -> None:
+    def __init__(self, sites: list[JSON], latest: list[Latest]) -> None:
         self.sites = sites
-        self.now = now
+        self.latest = latest
 
     def collect(self) -> Iterator[Metric]:
         def gauge(name: str, help_: str, *labels: str) -> GaugeMetricFamily:
@@ -119,8 +127,38 @@ class _Sites(Collector):
                 for key, value in (figures or {}).items():
                     if isinstance(value, (int, float)) and not isinstance(value, bool):
                         family.add_metric([name, key], value)
-        yield from (info, state, up, seen, acked, pending, acked_seq, outbox, repairs, sessions)
-        yield from (capacity, usage)
+        own = (info, state, up, seen, acked, pending, acked_seq, outbox, repairs, sessions,
+               capacity, usage)  # fmt: skip
+        yield from own
+        yield from self._telemetry({family.name for family in own})
+
+    def _telemetry(self, taken: set[str]) -> Iterator[Metric]:
+        names = {s.get("id"): str(s.get("name")) for s in self.sites}
+        keys: dict[str, set[str]] = {}
+        for point in self.latest:
+            if point.site_id in names:
+                keys.setdefault(point.metric, set()).update(k for k in point.labels if k != "site")
+        families: dict[str, tuple[CounterMetricFamily | GaugeMetricFamily, list[str]]] = {}
+        for point in self.latest:
+            site, metric = names.get(point.site_id), point.metric
+            if site is None or not re.fullmatch(METRIC, metric):
+                continue
+            base = "atoll_site_" + metric.removesuffix("_total")
+            if base in taken:
+                continue
+            if metric not in families:
+                labels = sorted(keys[metric])
+                help_ = f"the site's {metric}, newest minute average (fleet telemetry)"
+                family: CounterMetricFamily | GaugeMetricFamily
+                if metric.endswith("_total"):
+                    family = CounterMetricFamily(base, help_, labels=["site", *labels])
+                else:
+                    family = GaugeMetricFamily(base, help_, labels=["site", *labels])
+                families[metric] = (family, labels)
+            family, labels = families[metric]
+            family.add_metric([site, *(point.labels.get(k, "") for k in labels)], point.value)
+        for family, _ in families.values():
+            yield family
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -140,7 +178,7 @@ async def metrics(request: web.Request) -> web.Response:
     hub = hub_of(request)
     sites = [r.value for r in await list_all(hub.store, SITE_KIND, {})]
     per_scrape = CollectorRegistry(auto_describe=False)
-    per_scrape.register(_Sites(sites, hub.clock()))
+    per_scrape.register(_Sites(sites, await hub.telemetry.latest()))
     body = generate_latest(request.app[METRICS].registry) + generate_latest(per_scrape)
     return web.Response(body=body, headers={"Content-Type": PROMETHEUS_TEXT})
 

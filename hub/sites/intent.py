@@ -7,7 +7,6 @@ key range)::
     site_status     <site id>/<kind>/<object id>   the newest Observed the site reported
     site_event      <site id>/<seq, 20 digits>      an event fact, once per (site, seq)
     site_operation  <site id>/<seq, 20 digits>      a site-authored operation record
-    site_telemetry  <site id>                       the latest telemetry batch (bounded)
     conflict        <conflict id>                   a site change the hub could not adopt
 
 A ``site_object`` value holds ``desired`` (the :class:`~atoll.resources.Desired` wire form
@@ -34,7 +33,6 @@ SITE_OBJECT = "site_object"
 SITE_STATUS = "site_status"
 SITE_EVENT = "site_event"
 SITE_OPERATION = "site_operation"
-SITE_TELEMETRY = "site_telemetry"
 CONFLICT = "conflict"
 PLACEABLE = ("server", "network", "subnet", "volume")  # what /v1/sites/{site}/... places
 

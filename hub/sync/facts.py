@@ -5,8 +5,9 @@
   ``fact_seq`` changes nothing.
 - ``event``: kind ``site_event``, key ``<site>/<seq>``, created once.
 - ``operation``: :func:`atoll.hub.sync.operations.record_operation` (adopt or conflict).
-- ``telemetry``: counted, and the latest batch kept per site (kind ``site_telemetry``, key
-  the site id: bounded whatever a site sends), for the dashboard to read.
+- ``telemetry``: counted, and its points kept by the hub's time-series keeper
+  (:mod:`atoll.hub.telemetry.keeper`), outside the revisioned store: telemetry never bumps
+  a revision. A batch delivered twice replaces its own points.
 
 A fact whose body is not valid for its type is not dropped: it is kept as an event with
 reason ``refused_fact`` and the problems, and acknowledged, so one bad record cannot stop a
@@ -23,6 +24,7 @@ from atoll.errors import InvalidInput, NotFound, StaleRevision
 from atoll.hub.sites import intent
 from atoll.hub.store.base import Store
 from atoll.hub.sync.operations import record_operation
+from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.jsonbody import JSON
 from atoll.resources import Observed
 from atoll.sync.frames import Fact
@@ -40,7 +42,12 @@ class Recorded:
 
 
 async def record_facts(
-    store: Store, site: JSON, facts: tuple[Fact, ...], acked_seq: int, now: str
+    store: Store,
+    telemetry: TelemetryKeeper,
+    site: JSON,
+    facts: tuple[Fact, ...],
+    acked_seq: int,
+    now: str,
 ) -> Recorded:
     """Record every fact above ``acked_seq`` (in order)."""
     done = Recorded(acked_seq)
@@ -56,10 +63,8 @@ async def record_facts(
                 outcome = await record_operation(store, site, fact.seq, fact.body, now)
                 done.conflicts += outcome == "conflict"
             else:
+                await telemetry.ingest(site["id"], fact.body)
                 done.telemetry += 1
-                value = {"site_id": site["id"], "seq": fact.seq, "received_at": now,
-                         "batch": fact.body}  # fmt: skip
-                await store.put(intent.SITE_TELEMETRY, site["id"], value)
         except InvalidInput as exc:
             problems = "; ".join(f"{p.where}: {p.what}" for p in exc.problems) or exc.message
             log.warning("site %s fact %d (%s) refused: %s", site["name"], fact.seq, fact.type,

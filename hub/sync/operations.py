@@ -10,6 +10,8 @@ once: a resent fact finds it and changes nothing) together with its effect:
   is still the operation's ``base_hub_revision`` (or whose spec already matches): adopted;
   a site-made object the hub adopted and never changed counts as unchanged whatever the
   base (the site may change or delete it before the hub's copy reaches it);
+- ``action`` ``alarm_state`` on an ``alarm``: a site-scope alarm's state change, kept as
+  its history (:func:`atoll.hub.alarms.records.site_change`);
 - anything else: a ``conflict`` object, and the ``site_object`` is marked with its id, so
   the hub holds its intent (does not send it) until :func:`resolve` decides.
 
@@ -27,6 +29,7 @@ from typing import Any, Literal
 
 from atoll import ids
 from atoll.errors import AtollError, Conflict, InvalidInput, NotFound, StaleRevision
+from atoll.hub.alarms import records as alarms
 from atoll.hub.sites import intent
 from atoll.hub.store.base import Delete, Put, Record, Store, Write
 from atoll.jsonbody import JSON
@@ -109,6 +112,8 @@ async def _decide(
         current = None  # a tombstone: the hub has no intent for it
     if base is None and current is not None and _adopted_as_is(current):
         base = current.revision  # the site changes what it made before it saw the hub's copy
+    if op == "action" and kind == alarms.KIND:  # a site-scope alarm changed state
+        return "recorded", await alarms.site_change(store, site, seq, body)
     if op == "action" and desired is None:
         return "recorded", []
     if op == "create" and current is None and desired is not None:

@@ -51,6 +51,7 @@ from atoll.hub.store.query import list_all
 from atoll.hub.sync.facts import record_facts
 from atoll.hub.sync.feed import Feed
 from atoll.hub.sync.session import Limits, Session, SessionError
+from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.jsonbody import JSON
 from atoll.sync import codec, frames, versions
 
@@ -58,8 +59,15 @@ log = logging.getLogger(__name__)
 
 
 class SyncServer:
-    def __init__(self, settings: HubSettings, store: Store, clock: Any = time.time) -> None:
+    def __init__(
+        self,
+        settings: HubSettings,
+        store: Store,
+        telemetry: TelemetryKeeper,
+        clock: Any = time.time,
+    ) -> None:
         self.store = store
+        self.telemetry = telemetry
         self.clock = clock
         self.limits = Limits(
             heartbeat_interval=settings.sync_heartbeat_interval,
@@ -255,8 +263,8 @@ class SyncServer:
             raise SessionError("out_of_order", f"a site does not send {frame.TYPE} frames here")
 
     async def _facts(self, session: Session, frame: frames.Facts) -> None:
-        done = await record_facts(self.store, session.site, frame.items, session.acked_seq,
-                                  iso(self.clock()))  # fmt: skip
+        done = await record_facts(self.store, self.telemetry, session.site, frame.items,
+                                  session.acked_seq, iso(self.clock()))  # fmt: skip
         session.acked_seq = done.acked_seq
         session.sent_seq = max(session.sent_seq, done.acked_seq)
         session.telemetry += done.telemetry
@@ -367,9 +375,15 @@ async def _refuse(ws: web.WebSocketResponse, code: str, message: str) -> None:
 SERVER = web.AppKey("sync_server", SyncServer)
 
 
-def install(app: web.Application, settings: HubSettings, store: Store, clock: Any) -> SyncServer:
+def install(
+    app: web.Application,
+    settings: HubSettings,
+    store: Store,
+    clock: Any,
+    telemetry: TelemetryKeeper,
+) -> SyncServer:
     """Give the app its sync server, started and stopped with it."""
-    server = app[SERVER] = SyncServer(settings, store, clock)
+    server = app[SERVER] = SyncServer(settings, store, telemetry, clock)
 
     async def start(app: web.Application) -> None:
         await server.start()

@@ -1,0 +1,229 @@
+"""The hub's time-series keeper: the sites' telemetry batches, for a while, in SQLite.
+
+Telemetry is not intent: it must not bump store revisions (every revision is a change the
+sync feed passes to every site). So it lives here, in a SQLite file of its own beside the
+store (``<data dir>/telemetry.sqlite``; in memory for tests and the memory store), written
+by the hub process that records the facts. Several hub processes on one etcd store each keep
+the batches of the sites whose sessions they serve (a query on another process sees less);
+a site's session moves when it reconnects.
+
+Tables::
+
+    points  (site_id, metric, labels, ts) -> avg, min, max, count
+            one point per series and bucket as the site sent it: minute rollups, or coarser
+            buckets when a site catches up after being cut off
+    latest  (site_id, metric, labels) -> ts, value
+            each series' newest average, for the hub's /metrics
+
+- :meth:`TelemetryKeeper.ingest` takes one ``telemetry`` fact body (``{step, fields,
+  points}``, PROTOCOL.md): a point sent again replaces itself, so a batch delivered twice
+  changes nothing.
+- :meth:`TelemetryKeeper.query` returns series over ``[since, until]`` in ``step``-second
+  buckets (averages weighted by count, min of mins, max of maxes).
+- :meth:`TelemetryKeeper.prune` drops what is older than the retention
+  (``[hub] telemetry_retention``, seconds; run by the hub's telemetry loop).
+
+Every call runs the blocking SQLite work on a worker thread, one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from atoll.errors import InvalidInput
+from atoll.jsonbody import JSON
+
+T = TypeVar("T")
+FILE = "telemetry.sqlite"
+FIELDS = ["metric", "labels", "ts", "avg", "min", "max", "count"]
+MAX_POINTS = 20000  # points one query answers at most (the API asks for fewer)
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS points (
+    site_id TEXT NOT NULL, metric TEXT NOT NULL, labels TEXT NOT NULL, ts REAL NOT NULL,
+    avg REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (site_id, metric, labels, ts)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS points_ts ON points(ts);
+CREATE TABLE IF NOT EXISTS latest (
+    site_id TEXT NOT NULL, metric TEXT NOT NULL, labels TEXT NOT NULL, ts REAL NOT NULL,
+    value REAL NOT NULL, PRIMARY KEY (site_id, metric, labels)) WITHOUT ROWID;
+"""
+
+
+def labels_key(labels: Mapping[str, str]) -> str:
+    return json.dumps(dict(sorted(labels.items())), separators=(",", ":"))
+
+
+@dataclass
+class Series:
+    site_id: str
+    metric: str
+    labels: dict[str, str]
+    points: list[tuple[float, float, float, float]] = field(default_factory=list)
+    # (ts, avg, min, max), oldest first
+
+
+@dataclass(frozen=True)
+class Latest:
+    site_id: str
+    metric: str
+    labels: dict[str, str]
+    ts: float
+    value: float
+
+
+def _rows(body: Any) -> list[tuple[Any, ...]]:
+    """A telemetry fact body's points as rows; InvalidInput names what is wrong."""
+    if not isinstance(body, dict) or not isinstance(body.get("points"), list):
+        raise InvalidInput("a telemetry batch is {step, fields, points: [...]}")
+    names = body.get("fields", FIELDS)
+    if not isinstance(names, list) or not set(FIELDS) <= set(names):
+        raise InvalidInput(f"a telemetry batch's fields must include {', '.join(FIELDS)}")
+    where = {name: names.index(name) for name in FIELDS}
+    rows = []
+    for i, point in enumerate(body["points"]):
+        try:
+            metric, labels = point[where["metric"]], point[where["labels"]]
+            numbers = [float(point[where[k]]) for k in ("ts", "avg", "min", "max")]
+            count = int(point[where["count"]])
+        except (TypeError, ValueError, IndexError, KeyError) as exc:
+            raise InvalidInput(f"telemetry point {i} is not [{', '.join(names)}]") from exc
+        if not isinstance(metric, str) or not isinstance(labels, dict) or count < 1:
+            raise InvalidInput(f"telemetry point {i} has no metric name, labels or count")
+        if not all(math.isfinite(n) for n in numbers):
+            raise InvalidInput(f"telemetry point {i} is not finite")
+        labels = {str(k): str(v) for k, v in labels.items()}
+        rows.append((metric, labels_key(labels), *numbers, count))
+    return rows
+
+
+class TelemetryKeeper:
+    """See the module docstring. ``path`` None keeps everything in memory."""
+
+    def __init__(self, path: Path | None, retention: float, clock: Callable[[], float]) -> None:
+        self.path = path
+        self.retention = retention
+        self.clock = clock
+        self.ingested = 0  # points taken in since start
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            ":memory:" if path is None else str(path), check_same_thread=False,
+            isolation_level=None,
+        )  # fmt: skip
+        if path is not None:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(SCHEMA)
+
+    @classmethod
+    def in_dir(
+        cls, data_dir: Path, retention: float, clock: Callable[[], float]
+    ) -> TelemetryKeeper:
+        return cls(data_dir / FILE, retention, clock)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        def locked() -> T:
+            with self._lock:
+                return fn()
+
+        return await asyncio.to_thread(locked)
+
+    # -- in ------------------------------------------------------------------------------
+    async def ingest(self, site_id: str, body: JSON) -> int:
+        """Keep one telemetry batch of ``site_id``; the points taken (InvalidInput: none)."""
+        rows = _rows(body)
+        count = await self._call(lambda: self._ingest_blocking(site_id, rows))
+        self.ingested += count
+        return count
+
+    def _ingest_blocking(self, site_id: str, rows: list[tuple[Any, ...]]) -> int:
+        c = self._conn
+        c.execute("BEGIN")
+        try:
+            c.executemany(
+                "INSERT OR REPLACE INTO points(site_id, metric, labels, ts, avg, min, max, count)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(site_id, *row) for row in rows],
+            )
+            c.executemany(
+                "INSERT INTO latest(site_id, metric, labels, ts, value) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(site_id, metric, labels) DO UPDATE SET ts = excluded.ts,"
+                " value = excluded.value WHERE excluded.ts >= latest.ts",
+                [(site_id, m, lbl, ts, avg) for m, lbl, ts, avg, _lo, _hi, _n in rows],
+            )
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        return len(rows)
+
+    async def prune(self) -> int:
+        """Drop points older than the retention; how many went."""
+        cutoff = self.clock() - self.retention
+
+        def prune() -> int:
+            gone = self._conn.execute("DELETE FROM points WHERE ts < ?", (cutoff,)).rowcount
+            self._conn.execute("DELETE FROM latest WHERE ts < ?", (cutoff,))
+            return int(gone)
+
+        return await self._call(prune)
+
+    # -- out -----------------------------------------------------------------------------
+    async def query(
+        self,
+        metric: str,
+        since: float,
+        until: float,
+        step: float,
+        site_ids: list[str] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> list[Series]:
+        """Series of ``metric`` (at ``site_ids``, all sites if None) whose labels include
+        ``labels``, in ``step``-second buckets over ``[since, until]``; at most
+        :data:`MAX_POINTS` points in all."""
+        sql = (
+            "SELECT site_id, labels, CAST(ts / ? AS INTEGER) * ? AS bucket,"
+            " sum(avg * count) / sum(count), min(min), max(max) FROM points"
+            " WHERE metric = ? AND ts >= ? AND ts <= ?"
+        )
+        args: list[Any] = [step, step, metric, since, until]
+        if site_ids is not None:
+            if not site_ids:
+                return []
+            sql += f" AND site_id IN ({', '.join('?' for _ in site_ids)})"
+            args += site_ids
+        sql += " GROUP BY site_id, labels, bucket ORDER BY site_id, labels, bucket LIMIT ?"
+        args.append(MAX_POINTS)
+        rows = await self._call(lambda: self._conn.execute(sql, args).fetchall())
+        out: dict[tuple[str, str], Series] = {}
+        wanted = dict(labels or {})
+        for site_id, key, bucket, avg, lo, hi in rows:
+            series = out.get((site_id, key))
+            if series is None:
+                decoded = json.loads(key)
+                if any(decoded.get(k) != v for k, v in wanted.items()):
+                    continue
+                series = out[(site_id, key)] = Series(site_id, metric, decoded)
+            series.points.append((float(bucket), float(avg), float(lo), float(hi)))
+        return list(out.values())
+
+    async def latest(self) -> list[Latest]:
+        """Each series' newest average (what /metrics shows per site)."""
+        rows = await self._call(
+            lambda: self._conn.execute(
+                "SELECT site_id, metric, labels, ts, value FROM latest"
+                " ORDER BY metric, site_id, labels"
+            ).fetchall()
+        )
+        return [Latest(s, m, json.loads(lbl), float(t), float(v)) for s, m, lbl, t, v in rows]
