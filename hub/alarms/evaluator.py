@@ -6,9 +6,9 @@ Every ``[hub] alarm_interval`` seconds (one :class:`~atoll.background.Loop`):
    threshold rule over the fleet telemetry keeper's minute points of its metric (at its
    site, or every site when it names none), a site-state rule over the site registry;
    a changed state is written with a history entry (:func:`.records.change_state`);
-2. every alarm whose ``state_timestamp`` is newer than its ``notified_at`` (hub-scope
-   changes from step 1, site-scope changes that came up with sync) is claimed by writing
-   ``notified_at`` (compare-and-set: one hub process wins), then its webhooks are called,
+2. every alarm with more state ``changes`` than it has ``notified`` (hub-scope changes
+   from step 1, site-scope changes that came up with sync) is claimed by writing
+   ``notified`` (compare-and-set: one hub process wins), then its webhooks are called,
    unless it is silenced (``silenced_until`` in the future).
 
 The same loop prunes the telemetry keeper to its retention.
@@ -69,7 +69,7 @@ class AlarmEvaluator:
         self.loop = Loop(
             "alarm evaluation",
             self.run_pass,
-            LoopSettings(interval=settings.alarm_interval, initial_delay=1.0),
+            LoopSettings(interval=settings.alarm_interval, initial_delay=settings.alarm_interval),
             logger=log,
         )
 
@@ -128,10 +128,10 @@ class AlarmEvaluator:
         sent = 0
         for record in await list_all(self.store, records.KIND, {}):
             value = record.value
-            if value.get("notified_at") == value.get("state_timestamp"):
+            if value.get("notified", 0) >= value.get("changes", 0):
                 continue
             previous = value.get("notified_state")
-            claimed = {**value, "notified_at": value.get("state_timestamp"),
+            claimed = {**value, "notified": value.get("changes", 0),
                        "notified_state": value["state"]}  # fmt: skip
             if not await self._claim(record, claimed):
                 continue

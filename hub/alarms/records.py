@@ -6,9 +6,10 @@ Store kinds::
     alarm_history  <alarm id>/<ms, 15 digits>-<source>  one entry: created, a state change,
                                                        acknowledged, silenced
 
-An alarm's value is what ``/v1/alarms`` answers (:func:`view`) plus ``notified_at`` (the
-``state_timestamp`` whose webhooks were last sent, so every state change is announced once,
-by whichever hub process gets there first). An alarm with scope ``site`` is also placed at
+An alarm's value is what ``/v1/alarms`` answers (:func:`view`) plus ``changes`` (state
+changes so far) and ``notified`` (the count whose webhooks were last sent, and
+``notified_state``), so every state change is announced once, by whichever hub process gets
+there first. An alarm with scope ``site`` is also placed at
 its site as a ``site_object`` of kind ``alarm`` (its :class:`~atoll.resources.alarm.ThresholdRule`
 as the spec), which sync sends down like any intent; the site evaluates it and its state
 changes come back as operation records (:func:`site_change`), kept as history entries whose
@@ -35,7 +36,7 @@ from atoll.resources.alarm import ThresholdRule
 KIND = "alarm"
 HISTORY = "alarm_history"
 SEVERITIES = ("low", "moderate", "critical")
-HIDDEN = ("notified_at", "site_id")
+HIDDEN = ("changes", "notified", "notified_state", "site_id")
 
 
 def history_key(alarm_id: str, at: float, source: str) -> str:
@@ -101,7 +102,7 @@ async def change_state(
 
 def moved(value: JSON, verdict: Verdict, at: float) -> JSON:
     changed = {**value, "state": verdict.state, "state_reason": verdict.reason,
-               "state_timestamp": iso(at)}  # fmt: skip
+               "state_timestamp": iso(at), "changes": int(value.get("changes", 0)) + 1}  # fmt: skip
     if verdict.state == "alarm":
         changed["acknowledged"] = False  # a new alarm wants a new acknowledgement
     return changed

@@ -233,7 +233,7 @@ async def create_alarm(request: web.Request) -> web.Response:
         "enabled": True,
         "created_at": iso(now),
     }
-    alarm["notified_at"], alarm["notified_state"] = alarm["state_timestamp"], alarm["state"]
+    alarm.update(changes=0, notified=0, notified_state=alarm["state"])
     created = records.entry(alarm, "creation", now, reason="created", by=claims.user)
     writes: list[Write] = [
         Put(records.KIND, alarm["id"], alarm, expect_revision=0),

@@ -460,6 +460,43 @@ async def make_conflict(api: Api, target: str, n: str) -> None:
     await api.store.put("conflict", value["id"], value)
 
 
+async def make_alarm(api: Api, target: str, n: str) -> None:
+    project_id = (await api.store.get("project", target)).value["id"]
+    value = {"id": f"{int(n):032x}", "name": f"alarm{n}", "description": "",
+             "project_id": project_id, "site": None, "site_id": None, "scope": "hub",
+             "type": "threshold", "rule": {"metric": "m", "threshold": 1.0}, "state": "ok",
+             "state_reason": "", "state_timestamp": "2030-01-01T00:00:00Z",
+             "acknowledged": False, "silenced_until": None, "severity": "low", "webhooks": [],
+             "enabled": True, "created_at": "2030-01-01T00:00:00Z"}  # fmt: skip
+    await api.store.put("alarm", value["id"], value)
+
+
+def alarm_case(route: str, method: str, suffix: str, own: dict[str, int],
+               other: dict[str, int], body: Any = None) -> Case:  # fmt: skip
+    return Case(route, method, lambda t, n: f"/v1/alarms/{int(n):032x}{suffix}", own,
+                other=other, prepare=make_alarm,
+                body=(lambda t, n: body) if body is not None else None)  # fmt: skip
+
+
+ALARM_WRITE, ALARM_WRITE_OTHER = only(SA=200, PA=200, PM=200), only(SA=200, PA=404, PM=404)
+ALARM_READ_OTHER = only(404, SA=200, SR=200, UN=403)
+ALARM_CASES = [
+    Case("metrics.query", "GET", lambda t, n: "/v1/metrics/query?name=host_memory_total_bytes",
+         ALL_OK, notes="a project sees its own servers' series only (tests/hub/api/test_alarms)"),
+    Case("alarms.list", "GET", lambda t, n: "/v1/alarms", ALL_OK),
+    Case("alarms.create", "POST", lambda t, n: "/v1/alarms", only(SA=201, PA=400, PM=400),
+         body=lambda t, n: {"name": f"a{n}", "type": "site_state", "rule": {}},
+         notes="allowed to project writers, but a site-state rule is the fleet's: 400"),
+    alarm_case("alarms.show", "GET", "", ALL_OK, ALARM_READ_OTHER),
+    alarm_case("alarms.history", "GET", "/history", ALL_OK, ALARM_READ_OTHER),
+    alarm_case("alarms.delete", "DELETE", "", only(SA=204, PA=204, PM=204),
+               only(SA=204, PA=404, PM=404)),
+    alarm_case("alarms.acknowledge", "POST", "/acknowledge", ALARM_WRITE, ALARM_WRITE_OTHER, {}),
+    alarm_case("alarms.silence", "POST", "/silence", ALARM_WRITE, ALARM_WRITE_OTHER,
+               {"seconds": 60}),
+]  # fmt: skip
+
+
 def placed_cases(noun: str) -> list[Case]:
     path = f"/v1/sites/s1/{noun}"
     return [
@@ -495,6 +532,7 @@ SITE_CASES = [
     Case("site_operations.list", "GET", lambda t, n: "/v1/sites/s1/operations", SYSTEM_READ),
     Case("sync.connect", "GET", lambda t, n: "/v1/sync", only(401),
          notes="a site certificate, not a token: every token caller is 401"),
+    *ALARM_CASES,
 ]  # fmt: skip
 
 

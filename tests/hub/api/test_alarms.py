@@ -1,0 +1,200 @@
+"""``/v1/alarms`` and ``/v1/metrics/query``: rules, states from the hub's evaluator and from
+a site's history, webhooks to a real aiohttp receiver, acknowledge, silence, isolation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from atoll.errors import NotFound
+from atoll.hub.alarms.evaluator import AlarmEvaluator
+from atoll.hub.api.context import HUB
+from atoll.hub.app import ALARMS
+from atoll.hub.sites import intent
+from atoll.hub.sites.registry import edit_site, iso
+from atoll.hub.sync.operations import record_operation
+from atoll.hub.telemetry.keeper import FIELDS, TelemetryKeeper
+from tests.hub.hubtest import Api
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[str, list[Any]]]:
+    """A real webhook receiver on an ephemeral port: what it got, in order."""
+    got: list[Any] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        got.append(await request.json())
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        yield str(server.make_url("/hook")), got
+    finally:
+        await server.close()
+
+
+def parts(api: Api) -> tuple[AlarmEvaluator, TelemetryKeeper]:
+    app = api.client.app
+    assert app is not None
+    return app[ALARMS], app[HUB].telemetry
+
+
+async def ingest(keeper: TelemetryKeeper, site_id: str, metric: str, labels: dict[str, str],
+                 points: list[tuple[float, float]]) -> None:  # fmt: skip
+    rows = [[metric, labels, ts, v, v, v, 6] for ts, v in points]
+    await keeper.ingest(site_id, {"step": 60, "fields": FIELDS, "points": rows})
+
+
+async def test_a_threshold_alarm_fires_calls_its_webhook_and_is_acknowledged_and_silenced(
+    api: Api, receiver: tuple[str, list[Any]]
+) -> None:
+    url, got = receiver
+    admin = await api.admin()
+    site = await api.ok("POST", "/v1/sites", admin, {"name": "edge-1"})
+    status, bad, _ = await api.call("POST", "/v1/alarms", admin, {
+        "name": "low-mem", "type": "threshold", "site": "edge-1",
+        "rule": {"metric": "host_memory_available_bytes", "comparison": "below"}})  # fmt: skip
+    assert status == 400
+    assert {p["where"] for p in bad["error"]["problems"]} >= {
+        "body.rule.comparison", "body.rule.threshold"}  # fmt: skip
+    rule = {"metric": "host_memory_available_bytes", "comparison": "lt", "threshold": 1000,
+            "period": 120}  # fmt: skip
+    alarm = await api.ok("POST", "/v1/alarms", admin, {
+        "name": "low-mem", "type": "threshold", "site": "edge-1", "rule": rule,
+        "severity": "critical", "webhooks": [url]})  # fmt: skip
+    assert alarm["state"] == "insufficient_data" and alarm["scope"] == "hub"
+    evaluator, keeper = parts(api)
+    now = api.clock.now
+    await ingest(keeper, site["id"], "host_memory_available_bytes", {},
+                 [(now - 180 + 60 * i, 500.0) for i in range(4)])  # fmt: skip
+    changed = await evaluator.evaluate()
+    shown = await api.ok("GET", f"/v1/alarms/{alarm['id']}", admin)
+    assert changed == 1, shown
+    assert shown["state"] == "alarm" and "below 1000" in shown["state_reason"]
+    assert await evaluator.announce() == 1
+    assert got[-1]["alarm_id"] == alarm["id"] and got[-1]["current"] == "alarm"
+    assert got[-1]["previous"] == "insufficient_data" and got[-1]["severity"] == "critical"
+    assert await evaluator.evaluate() == 0  # the same state writes nothing
+    api.clock.now += 1
+    acked = await api.ok("POST", f"/v1/alarms/{alarm['id']}/acknowledge", admin, {})
+    assert acked["acknowledged"] is True
+    api.clock.now += 1
+    silenced = await api.ok("POST", f"/v1/alarms/{alarm['id']}/silence", admin, {"seconds": 600})
+    assert silenced["silenced_until"] == iso(now + 602)
+    api.clock.now += 58
+    await ingest(keeper, site["id"], "host_memory_available_bytes", {}, [(now + 60, 5000.0)])
+    assert await evaluator.evaluate() == 1
+    await evaluator.announce()
+    assert len(got) == 1  # silenced: no webhook for the change back to ok
+    ok = await api.ok("GET", "/v1/alarms?state=ok", admin)
+    assert [a["id"] for a in ok["items"]] == [alarm["id"]]
+    history = await api.ok("GET", f"/v1/alarms/{alarm['id']}/history", admin)
+    kinds = [(h["type"], h["state"]) for h in history["items"]]
+    assert kinds == [("creation", "insufficient_data"), ("state transition", "alarm"),
+                     ("acknowledge", "alarm"), ("silence", "alarm"),
+                     ("state transition", "ok")]  # fmt: skip
+    query = (f"/v1/metrics/query?name=host_memory_available_bytes&site=edge-1"
+             f"&since={now - 300:.0f}&until={now + 60:.0f}")  # fmt: skip
+    result = await api.ok("GET", query, admin)
+    assert result["step"] == 60 and result["series"][0]["site"] == "edge-1"
+    assert [p[1] for p in result["series"][0]["points"]] == [500.0] * 4 + [5000.0]
+    status, _, _ = await api.call("DELETE", f"/v1/alarms/{alarm['id']}", admin)
+    assert status == 204
+    status, _, _ = await api.call("GET", f"/v1/alarms/{alarm['id']}", admin)
+    assert status == 404
+
+
+async def test_a_site_offline_for_the_period_alarms(api: Api) -> None:
+    admin = await api.admin()
+    await api.ok("POST", "/v1/sites", admin, {"name": "edge-2"})
+    alarm = await api.ok("POST", "/v1/alarms", admin, {
+        "name": "edge-2-down", "type": "site_state", "site": "edge-2",
+        "rule": {"state": "offline", "period": 300}})  # fmt: skip
+    evaluator, _ = parts(api)
+    await edit_site(api.store, "edge-2", lambda v: {**v, "state": "online",
+                                                    "last_seen": iso(api.clock.now)})  # fmt: skip
+    await evaluator.evaluate()
+    assert (await api.ok("GET", f"/v1/alarms/{alarm['id']}", admin))["state"] == "ok"
+    await edit_site(api.store, "edge-2", lambda v: {**v, "state": "offline"})
+    api.clock.now += 301
+    await evaluator.evaluate()
+    shown = await api.ok("GET", f"/v1/alarms/{alarm['id']}", admin)
+    assert shown["state"] == "alarm" and "not heard for 301 s" in shown["state_reason"]
+
+
+async def test_projects_see_and_watch_only_their_own_servers(api: Api) -> None:
+    admin = await api.admin()
+    for project in ("a", "b"):
+        await api.ok("POST", "/v1/projects", admin, {"name": project})
+    site = await api.ok("POST", "/v1/sites", admin, {"name": "edge-3"})
+    a = await api.user_with_role("a-member", "a", "member")
+    b = await api.user_with_role("b-member", "b", "member")
+    projects = {p["name"]: p["id"] for p in (await api.ok("GET", "/v1/projects", admin))["items"]}
+    servers = {"a": "a" * 32, "b": "b" * 32}
+    for project, server in servers.items():
+        key = intent.object_key(site["id"], "server", server)
+        await api.store.put(intent.SITE_OBJECT, key, {
+            "id": server, "site_id": site["id"], "site": "edge-3", "kind": "server",
+            "name": f"vm-{project}", "project_id": projects[project], "origin": "hub",
+            "desired": None})  # fmt: skip
+    rule = {"metric": "server_cpu_utilization_ratio", "threshold": 0.9,
+            "labels": {"server": servers["b"]}}  # fmt: skip
+    body = {"name": "cpu", "type": "threshold", "site": "edge-3", "rule": rule}
+    status, refused, _ = await api.call("POST", "/v1/alarms", a, body)
+    assert status == 400 and refused["error"]["problems"][0]["where"] == "body.rule.labels.server"
+    status, refused, _ = await api.call("POST", "/v1/alarms", a, {
+        "name": "down", "type": "site_state", "rule": {}})  # fmt: skip
+    assert status == 400 and refused["error"]["problems"][0]["where"] == "body.type"
+    mine = await api.ok("POST", "/v1/alarms", a, {**body, "rule": {
+        **rule, "labels": {"server": servers["a"]}}})  # fmt: skip
+    assert mine["project_id"] == projects["a"]
+    assert (await api.ok("GET", "/v1/alarms", b))["items"] == []
+    status, _, _ = await api.call("GET", f"/v1/alarms/{mine['id']}", b)
+    assert status == 404
+    status, _, _ = await api.call("POST", f"/v1/alarms/{mine['id']}/acknowledge", b, {})
+    assert status == 404
+    _, keeper = parts(api)
+    for server in servers.values():
+        await ingest(keeper, site["id"], "server_cpu_utilization_ratio", {"server": server},
+                     [(api.clock.now - 60, 0.5)])  # fmt: skip
+    seen = await api.ok("GET", "/v1/metrics/query?name=server_cpu_utilization_ratio", a)
+    assert [s["labels"]["server"] for s in seen["series"]] == [servers["a"]]
+    every = await api.ok("GET", "/v1/metrics/query?name=server_cpu_utilization_ratio", admin)
+    assert len(every["series"]) == 2
+
+
+async def test_a_site_scope_rule_goes_to_its_site_and_its_history_comes_back_once(
+    api: Api,
+) -> None:
+    admin = await api.admin()
+    site = await api.ok("POST", "/v1/sites", admin, {"name": "edge-4"})
+    rule = {"metric": "storage_images_usage_ratio", "threshold": 0.9, "period": 0}
+    alarm = await api.ok("POST", "/v1/alarms", admin, {
+        "name": "cache-full", "type": "threshold", "scope": "site", "site": "edge-4",
+        "rule": rule})  # fmt: skip
+    placed = await api.store.get(intent.SITE_OBJECT,
+                                 intent.object_key(site["id"], "alarm", alarm["id"]))  # fmt: skip
+    assert placed.value["desired"]["spec"]["metric"] == "storage_images_usage_ratio"
+    body = {"op": "action", "action": "alarm_state", "kind": "alarm", "id": alarm["id"],
+            "base_hub_revision": placed.revision, "desired": None, "at": api.clock.now + 30,
+            "actor": "alarm-evaluator", "state": "alarm", "previous": "insufficient_data",
+            "reason": "storage_images_usage_ratio is 0.95, above 0.9 for 0 s"}  # fmt: skip
+    site_value = {"id": site["id"], "name": "edge-4"}
+    for _ in range(2):  # delivered twice (a reconnect): recorded once
+        await record_operation(api.store, site_value, 7, body, iso(api.clock.now))
+    shown = await api.ok("GET", f"/v1/alarms/{alarm['id']}", admin)
+    assert shown["state"] == "alarm" and shown["state_timestamp"] == iso(api.clock.now + 30)
+    history = (await api.ok("GET", f"/v1/alarms/{alarm['id']}/history", admin))["items"]
+    from_site = [h for h in history if h["source"] == "site"]
+    assert len(from_site) == 1 and from_site[0]["site"] == "edge-4" and from_site[0]["seq"] == 7
+    status, _, _ = await api.call("DELETE", f"/v1/alarms/{alarm['id']}", admin)
+    assert status == 204
+    with pytest.raises(NotFound):
+        await api.store.get(intent.SITE_OBJECT, placed.key)
