@@ -9,8 +9,9 @@ hub are not lost: the sync session ships them when the link is back.
   them, then drops rollups older than ``rollup_retention``.
 - :meth:`Ring.query_blocking` returns one series over a time range, raw where raw is still kept
   and minute averages before that, oldest first.
-- :meth:`Ring.ship_blocking` queues the rollups the hub has not had as one ``telemetry`` fact
-  in the sync outbox: minute points when they are recent, coarser buckets when catching up
+- :meth:`Ring.ship_blocking` queues the minutes the hub has not had (rollups, and the raw
+  samples of minutes not folded yet, averaged per minute) as one ``telemetry`` fact in the
+  sync outbox: minute points when they are recent, coarser buckets when catching up
   (back from hours offline), at most :data:`MAX_POINTS` points a batch.
 """
 
@@ -33,6 +34,18 @@ class Point:
     ts: float
     value: float
     resolution: float  # 0 for a raw sample, STEP for a minute average
+
+
+# the minutes in (since, until]: rollups, and minutes still held as raw samples (folded here
+# on the fly, so the hub need not wait raw_retention for them); a minute split between the
+# two by a compaction comes twice, and the batch's GROUP BY merges it by count
+_MINUTES = """(
+    SELECT metric, labels, ts, avg, min, max, count FROM rollups WHERE ts > ? AND ts <= ?
+    UNION ALL
+    SELECT metric, labels, CAST(ts / ? AS INTEGER) * ? AS ts, avg(value) AS avg,
+           min(value) AS min, max(value) AS max, count(*) AS count FROM samples
+    WHERE CAST(ts / ? AS INTEGER) * ? > ? AND CAST(ts / ? AS INTEGER) * ? <= ?
+    GROUP BY metric, labels, CAST(ts / ? AS INTEGER))"""
 
 
 def labels_key(labels: Mapping[str, str]) -> str:
@@ -122,21 +135,20 @@ class Ring:
             until = int(now // STEP * STEP) - int(STEP)  # the last whole minute, folded
             if until <= since:
                 return 0
-            first = c.execute(
-                "SELECT min(ts) FROM rollups WHERE ts > ? AND ts <= ?", (since, until)
-            ).fetchone()[0]
+            window = (since, until, STEP, STEP, STEP, STEP, since, STEP, STEP, until, STEP)
+            first = c.execute(f"SELECT min(ts) FROM {_MINUTES}", window).fetchone()[0]  # noqa: S608
             if first is None:
                 return 0
             buckets = max(1, int((until - first) // STEP) + 1)
             step = STEP * max(1, -(-buckets // BUCKETS))
             rows = c.execute(
-                """
+                f"""
                 SELECT metric, labels, CAST(ts / ? AS INTEGER) * ? AS bucket,
                        sum(avg * count) / sum(count), min(min), max(max), sum(count)
-                FROM rollups WHERE ts > ? AND ts <= ?
+                FROM {_MINUTES}
                 GROUP BY metric, labels, bucket ORDER BY bucket, metric, labels LIMIT ?
-                """,
-                (step, step, since, until, MAX_POINTS),
+                """,  # noqa: S608 (a constant of this module)
+                (step, step, *window, MAX_POINTS),
             ).fetchall()
             points = [
                 [m, json.loads(lbl), float(ts), float(a), float(lo), float(hi), int(n)]

@@ -55,3 +55,27 @@ async def test_a_minute_folded_in_two_goes_keeps_the_true_average(tmp_path: Path
         assert [(p.ts, p.value, p.resolution) for p in points] == [(T0, 3.0, STEP)]
     finally:
         await store.close()
+
+
+async def test_minutes_still_raw_are_shipped_as_minute_points_once(tmp_path: Path) -> None:
+    """The hub need not wait an hour (raw_retention) for a site's telemetry: whole minutes
+    still held as raw samples go up averaged, and a compaction later sends nothing twice."""
+    from atoll.site_agent.store.queues import QueuedFact
+
+    store = await LocalStore(tmp_path / "agent.db").open()
+    try:
+        ring = Ring(store, raw_retention=3600, rollup_retention=86400)
+        for i in range(18):  # three minutes of one sample every 10 s: values 0..17
+            await store.call(ring.record_blocking, T0 + 10 * i, [("m", {}, float(i))])
+        assert await store.call(ring.ship_blocking, T0 + 200) == 3  # three whole minutes
+        await store.call(ring.compact_blocking, T0 + 7200)  # now they are rollups
+        assert await store.call(ring.ship_blocking, T0 + 210) == 0
+        facts: list[QueuedFact] = await store.call(store.outbox_after, 0, 100)
+        points = [p for f in facts if f.type == "telemetry" for p in f.body["points"]]
+        assert [(p[2], p[3], p[6]) for p in points] == [
+            (T0, 2.5, 6),
+            (T0 + STEP, 8.5, 6),
+            (T0 + 2 * STEP, 14.5, 6),
+        ]
+    finally:
+        await store.close()
