@@ -3,7 +3,8 @@
 Store kinds (every key starts with the site's immutable id, so one site's objects are one
 key range)::
 
-    site_object     <site id>/<kind>/<object id>   intent: an atoll.resources.Desired
+    site_object     <site id>/<kind>/<object id>   intent: an atoll.resources.Desired (kind
+                                                    alarm: a site-scope alarm rule)
     site_status     <site id>/<kind>/<object id>   the newest Observed the site reported
     site_event      <site id>/<seq, 20 digits>      an event fact, once per (site, seq)
     site_operation  <site id>/<seq, 20 digits>      a site-authored operation record

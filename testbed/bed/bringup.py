@@ -177,9 +177,10 @@ def _hub(bed: BedState, say: Say) -> None:
 
 HUB_CONFIG = """[hub]
 # a testbed is for watching sites come and go: heartbeats every 2 s, a silent site offline
-# after 8 s (a production hub: 10 s and 40 s)
+# after 8 s (a production hub: 10 s and 40 s); alarms evaluated every 5 s (60 s)
 sync_heartbeat_interval = 2.0
 sync_dead_after = 8.0
+alarm_interval = 5.0
 """
 
 
@@ -277,6 +278,13 @@ def _site_files(bed: BedState, site: SiteState, data: Path) -> None:
         f'tls_cert_file = "{data / "api.pem"}"',
         f'tls_key_file = "{data / "api-key.pem"}"',
         "reconcile_interval = 1.0",
+        # samples every 2 s, site alarms evaluated every 2 s, telemetry to the hub every 5 s
+        # (a production site: 10 s, 30 s, 60 s)
+        "[telemetry]",
+        "interval = 2.0",
+        "alarm_interval = 2.0",
+        "[hub]",
+        "sync_telemetry_interval = 5.0",
     ]
     if site.drivers == "real":
         ovs = PrivateOVS(bed.ovs_dir)

@@ -10,8 +10,10 @@ from dataclasses import replace
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from atoll.hub.api.context import HUB
 from atoll.hub.app import build_app
 from atoll.hub.sites import registry
+from atoll.hub.telemetry.keeper import FIELDS
 from tests.hub.hubtest import TEST_SETTINGS, Api
 
 
@@ -38,6 +40,13 @@ async def test_metrics_need_a_system_token_and_pass_promtool(api: Api) -> None:
         {"vcpus": 1, "ram_mb": 512, "disk_gb": 1}, api.clock.now,
     )  # fmt: skip
     await api.call("GET", "/v1/sites", admin)
+    site_id = (await api.store.get(registry.SITE_KIND, "edge-1")).value["id"]
+    batch = {"step": 60, "fields": FIELDS, "points": [  # as a site's telemetry fact brings
+        ["host_memory_total_bytes", {}, api.clock.now - 60, 4e9, 4e9, 4e9, 6],
+        ["host_cpu_seconds_total", {"mode": "user"}, api.clock.now - 60, 12.5, 12.0, 13.0, 6],
+        ["sync_acked_seq", {}, api.clock.now - 60, 3.0, 3.0, 3.0, 6],  # the hub's own name
+    ]}  # fmt: skip
+    await api.client.app[HUB].telemetry.ingest(site_id, batch)
     resp = await api.client.get("/metrics", headers={"Authorization": f"Bearer {admin}"})
     assert resp.status == 200 and resp.content_type == "text/plain"
     text = await resp.text()
@@ -52,8 +61,11 @@ async def test_metrics_need_a_system_token_and_pass_promtool(api: Api) -> None:
         'atoll_site_sync_outbox_facts{site="edge-1"} 0.0',
         'atoll_site_sync_sessions_total{site="edge-1"} 0.0',
         'atoll_site_sync_repairs_total{site="edge-1"} 0.0',
+        'atoll_site_host_memory_total_bytes{site="edge-1"} 4e+09',
+        'atoll_site_host_cpu_seconds_total{mode="user",site="edge-1"} 12.5',
     ):
         assert expected in text, expected
+    assert 'atoll_site_sync_acked_seq{site="edge-1"} 3.0' not in text
     checked = await asyncio.to_thread(promtool_check, text)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
