@@ -21,6 +21,7 @@ alarms add no revisions while the fleet is quiet.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from atoll import ids
@@ -28,7 +29,8 @@ from atoll.alarm_evaluation import STATES, Verdict
 from atoll.errors import NotFound, StaleRevision
 from atoll.hub.sites import intent
 from atoll.hub.sites.registry import iso
-from atoll.hub.store.base import Put, Record, Store, Write
+from atoll.hub.store.base import Delete, Put, Record, Store, Write
+from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 from atoll.resources import Desired, Meta
 from atoll.resources.alarm import ThresholdRule
@@ -142,3 +144,25 @@ async def site_change(store: Store, site: JSON, seq: int, body: Any) -> list[Wri
     history["seq"] = seq
     writes.append(Put(HISTORY, history_key(alarm_id, at, f"site{seq:020d}"), history, 0))
     return writes
+
+
+async def remove(store: Store, record: Record) -> None:
+    """Delete an alarm, its rule at its site (scope ``site``) and its history."""
+    value = record.value
+    writes: list[Write] = [Delete(KIND, record.key, record.revision)]
+    if value.get("scope") == "site" and value.get("site_id"):
+        key = intent.object_key(value["site_id"], "alarm", value["id"])
+        with contextlib.suppress(NotFound):
+            await store.get(intent.SITE_OBJECT, key)
+            writes.append(Delete(intent.SITE_OBJECT, key))
+    await store.commit(writes)
+    for entry in await list_all(store, HISTORY, {"alarm_id": value["id"]}):
+        with contextlib.suppress(NotFound):
+            await store.delete(HISTORY, entry.key)
+
+
+async def forget_project(store: Store, project_id: str) -> None:
+    """A deleted project's alarms go with it (no more webhooks for it)."""
+    for record in await list_all(store, KIND, {"project_id": project_id}):
+        with contextlib.suppress(NotFound, StaleRevision):
+            await remove(store, record)

@@ -44,7 +44,7 @@ from atoll.hub.api.schema import Field, Shape, text_field
 from atoll.hub.identity import tenancy
 from atoll.hub.sites import intent
 from atoll.hub.sites.registry import SITE_KIND, iso
-from atoll.hub.store.base import Delete, ListQuery, Put, Record, Write
+from atoll.hub.store.base import ListQuery, Put, Record, Write
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 from atoll.resources.alarm import SiteStateRule, ThresholdRule
@@ -246,23 +246,7 @@ async def create_alarm(request: web.Request) -> web.Response:
 
 
 async def delete_alarm(request: web.Request) -> web.Response:
-    store = hub_of(request).store
-    record = await _visible(request)
-    value = record.value
-    writes: list[Write] = [Delete(records.KIND, record.key, record.revision)]
-    if value.get("scope") == "site" and value.get("site_id"):
-        key = intent.object_key(value["site_id"], "alarm", value["id"])
-        try:
-            await store.get(intent.SITE_OBJECT, key)
-            writes.append(Delete(intent.SITE_OBJECT, key))
-        except NotFound:
-            pass
-    await store.commit(writes)
-    for entry in await list_all(store, records.HISTORY, {"alarm_id": value["id"]}):
-        try:
-            await store.delete(records.HISTORY, entry.key)
-        except NotFound:
-            continue
+    await records.remove(hub_of(request).store, await _visible(request))
     return no_content()
 
 

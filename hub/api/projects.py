@@ -16,6 +16,7 @@ from aiohttp import web
 
 from atoll import ids
 from atoll.errors import NotFound
+from atoll.hub.alarms import records as alarms
 from atoll.hub.api import images, records, vnf_packages
 from atoll.hub.api.context import claims_of, hub_of
 from atoll.hub.api.replies import (
@@ -112,6 +113,7 @@ async def delete_project(request: web.Request) -> web.Response:
     await images.forget_project(request, project_id)
     await vnf_packages.forget_project(request, project_id)
     await flavors.forget_project(hub.store, project_id)
+    await alarms.forget_project(hub.store, project_id)
     return no_content()
 
 

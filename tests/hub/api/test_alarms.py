@@ -198,3 +198,17 @@ async def test_a_site_scope_rule_goes_to_its_site_and_its_history_comes_back_onc
     assert status == 204
     with pytest.raises(NotFound):
         await api.store.get(intent.SITE_OBJECT, placed.key)
+
+
+async def test_a_deleted_projects_alarms_go_with_it(api: Api) -> None:
+    admin = await api.admin()
+    await api.ok("POST", "/v1/projects", admin, {"name": "gone"})
+    project_id = (await api.store.get("project", "gone")).value["id"]
+    alarm = await api.ok("POST", "/v1/alarms", admin, {
+        "name": "theirs", "type": "threshold", "project_id": project_id,
+        "rule": {"metric": "host_memory_available_bytes", "comparison": "lt",
+                 "threshold": 1}})  # fmt: skip
+    status, _, _ = await api.call("DELETE", "/v1/projects/gone", admin)
+    assert status == 204
+    status, _, _ = await api.call("GET", f"/v1/alarms/{alarm['id']}", admin)
+    assert status == 404

@@ -19,6 +19,7 @@ from atoll.hub.sites import intent
 from atoll.hub.store.base import Record
 from atoll.hub.store.sqlite import SQLiteStore
 from atoll.hub.sync import antientropy
+from atoll.hub.telemetry.keeper import FIELDS
 from atoll.sync import codec, digest, frames
 from tests.hub.sync.synchub import SyncHub, sync_hub
 
@@ -137,7 +138,15 @@ async def test_facts_sent_twice_are_recorded_once(tmp_path: Path) -> None:
                     body={"kind": "network", "id": net["id"], "reason": "created"},
                 ),
                 frames.Fact(seq=3, type="status", body=status(net["id"], 3, "ACTIVE")),
-                frames.Fact(seq=4, type="telemetry", body={"cpu": [1, 2, 3]}),
+                frames.Fact(
+                    seq=4,
+                    type="telemetry",
+                    body={
+                        "step": 60,
+                        "fields": FIELDS,
+                        "points": [["host_cpu_seconds_total", {}, 60.0, 1.0, 1.0, 1.0, 6]],
+                    },
+                ),
             ),
         )
         site = await hub.connect(edge)
