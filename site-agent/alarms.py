@@ -70,6 +70,11 @@ class SiteAlarms:
         changed = 0
         rules = self.store.list_objects(KIND, include_deleting=False)
         known = self.ring.series_blocking() if rules else []
+        with self.store.tx() as c:  # rules the hub took away leave no state behind
+            kept = [META + obj.id for obj in rules]
+            marks = ", ".join("?" for _ in kept) or "''"
+            c.execute(f"DELETE FROM meta WHERE key LIKE ? AND key NOT IN ({marks})",  # noqa: S608
+                      [META + "%", *kept])  # fmt: skip
         for obj in rules:
             try:
                 rule = ThresholdRule.from_wire(obj.spec, where=f"alarm {obj.id}")

@@ -2,8 +2,10 @@
 
 Every ``interval`` seconds :meth:`Telemetry.collect` takes one snapshot: host CPU and memory
 (``/proc/stat``, ``/proc/meminfo``), disk (``statvfs`` of the data dir), per-server CPU time,
-memory, vNIC and disk counters (the compute driver's domain stats), per-OVS-port counters
-(the network driver), storage capacity, and the reconciler's own pass count. The snapshot is
+memory, vNIC and disk counters (the compute driver's domain stats) and each server's
+``server_cpu_utilization_ratio`` since the last snapshot (of all its vCPUs), per-OVS-port
+counters (the network driver), storage capacity and ``storage_images_usage_ratio`` (the image
+cache against its cap), and the reconciler's own pass count. The snapshot is
 what ``/metrics`` renders (prometheus-client text format, from a registry of our own: no
 global state) and what goes into the SQLite ring (:mod:`.ring`), compacted as it ages.
 
