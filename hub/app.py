@@ -46,6 +46,7 @@ from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import Field
 from atoll.hub.identity.issuing import TokenIssuer
 from atoll.hub.identity.revocation import Revocations
+from atoll.hub.lcm.callbacks import check_address
 from atoll.hub.lcm.delivery import Delivery
 from atoll.hub.openapi import document
 from atoll.hub.settings import HubSettings
@@ -200,7 +201,10 @@ def build_app(
     app.on_startup.append(start_delivery)
     app.on_cleanup.append(stop_delivery)
 
-    evaluator = AlarmEvaluator(settings, store, hub.telemetry, clock)
+    async def check_webhook(url: str) -> None:
+        await check_address(url, "webhook", settings.alarm_webhook_loopback)
+
+    evaluator = AlarmEvaluator(settings, store, hub.telemetry, clock, check_webhook)
 
     async def start_alarms(app: web.Application) -> None:
         await evaluator.start()

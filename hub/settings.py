@@ -87,6 +87,9 @@ class HubSettings:
     alarm_freshness: float = 300.0
     alarm_webhook_attempts: int = 3
     alarm_webhook_timeout: float = 10.0
+    # webhooks to loopback, link-local or unspecified addresses are refused (as LCM
+    # callbacks are: atoll.hub.lcm.callbacks.check_address) unless this is true (a lab)
+    alarm_webhook_loopback: bool = False
 
     @property
     def ca_cert(self) -> Path:

@@ -61,8 +61,10 @@ class AlarmEvaluator:
         store: Store,
         telemetry: TelemetryKeeper,
         clock: Callable[[], float],
+        check_url: webhooks.Check,
     ) -> None:
         self.settings = settings
+        self.check_url = check_url  # may the hub call this webhook (handed in by the app)
         self.store = store
         self.telemetry = telemetry
         self.clock = clock
@@ -141,7 +143,7 @@ class AlarmEvaluator:
             if value.get("webhooks"):
                 await webhooks.notify(
                     claimed, previous, attempts=self.settings.alarm_webhook_attempts,
-                    request_timeout=self.settings.alarm_webhook_timeout,
+                    request_timeout=self.settings.alarm_webhook_timeout, check=self.check_url,
                 )  # fmt: skip
                 sent += 1
         return sent

@@ -2,21 +2,27 @@
 
 Through the one HTTP client core (:class:`atoll.client.aio.AsyncClient`): a JSON body
 ``{"alarm_id", "alarm_name", "project_id", "site", "severity", "previous", "current",
-"reason", "timestamp"}``, no credentials. A URL that fails (cannot connect, times out, or
-answers 5xx/429) is tried again after 1 s, 2 s, ... up to ``attempts`` tries; a 4xx other
-than 429 is not retried (the receiver refuses it). Failures are logged once per delivery;
-they never stop the evaluation.
+"reason", "timestamp"}``, no credentials, redirects not followed. Before every try the URL
+is checked by ``check`` (the hub's one rule for addresses a tenant makes it call,
+:func:`atoll.hub.lcm.callbacks.check_address`, handed in by the app): a refused address is
+not called. A URL that fails (cannot connect, times out, or answers 5xx/429) is tried again
+after 1 s, 2 s, ... up to ``attempts`` tries; a 4xx other than 429, a redirect or a refused
+address is not retried. Failures are logged once per delivery; they never stop the
+evaluation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from atoll.client.aio import AsyncClient
 from atoll.errors import AtollError
 from atoll.jsonbody import JSON
+
+Check = Callable[[str], Awaitable[None]]  # raises (not retryable) if the URL may not be called
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +49,9 @@ def payload(alarm: JSON, previous: str | None) -> JSON:
     }
 
 
-async def deliver(url: str, body: JSON, *, attempts: int, request_timeout: float) -> Delivery:
+async def deliver(
+    url: str, body: JSON, *, attempts: int, request_timeout: float, check: Check
+) -> Delivery:
     """POST ``body`` to ``url``, retrying what a retry can help (see the module docstring)."""
     client = AsyncClient(url, timeout=request_timeout)
     client.what = f"webhook {url}"
@@ -51,7 +59,10 @@ async def deliver(url: str, body: JSON, *, attempts: int, request_timeout: float
     try:
         for attempt in range(1, max(1, attempts) + 1):
             try:
-                await client.request("POST", "", body, auth=False)
+                await check(url)
+                reply = await client.reply("POST", "", body, auth=False, follow_redirects=False)
+                if reply.status >= 300:
+                    return _failed(url, attempt, f"answered {reply.status} (not followed)")
                 return Delivery(url, True, attempt)
             except AtollError as exc:
                 if not exc.retryable:  # the receiver refuses it: asking again will not help
@@ -70,13 +81,16 @@ def _failed(url: str, attempts: int, error: str) -> Delivery:
 
 
 async def notify(
-    alarm: JSON, previous: str | None, *, attempts: int, request_timeout: float
+    alarm: JSON, previous: str | None, *, attempts: int, request_timeout: float, check: Check
 ) -> list[Delivery]:
     """Send the alarm's state change to all of its webhooks at once."""
     body = payload(alarm, previous)
     urls = alarm.get("webhooks") or []
     return list(
         await asyncio.gather(
-            *(deliver(u, body, attempts=attempts, request_timeout=request_timeout) for u in urls)
+            *(
+                deliver(u, body, attempts=attempts, request_timeout=request_timeout, check=check)
+                for u in urls
+            )
         )
     )

@@ -15,6 +15,8 @@ An alarm answers ``{"id", "name", "description", "project_id", "site": name|null
 - ``POST /v1/alarms/{id}/acknowledge``: the NOC has seen it (cleared by the next change to
   ``alarm``). ``POST /v1/alarms/{id}/silence {"seconds": N}``: no webhooks until then
   (0 lifts it); states keep changing and the history keeps them.
+- Webhooks: http(s) URLs the hub may call (not loopback, link-local or unspecified
+  addresses: 422 ``callback_refused``, as for LCM callbacks; checked again before each call).
 - Who: system readers see every alarm, project members their project's; system admins and
   project admins/members create, delete, acknowledge and silence. A project's threshold
   rule watches its own servers only: it names a site and one of the project's servers there
@@ -42,6 +44,7 @@ from atoll.hub.api.replies import (
 from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import Field, Shape, text_field
 from atoll.hub.identity import tenancy
+from atoll.hub.lcm.callbacks import check_address
 from atoll.hub.sites import intent
 from atoll.hub.sites.registry import SITE_KIND, iso
 from atoll.hub.store.base import ListQuery, Put, Record, Write
@@ -212,6 +215,8 @@ async def create_alarm(request: web.Request) -> web.Response:
     if scope == "site" and (body["type"] != "threshold" or site is None):
         raise _bad("body.scope", "a site-scope alarm is a threshold rule naming its site")
     rule = await _rule(request, body, claims, site)
+    for i, url in enumerate(body.get("webhooks", [])):  # the LCM callbacks' address rule
+        await check_address(url, f"body.webhooks[{i}]", hub.settings.alarm_webhook_loopback)
     now = hub.clock()
     alarm: JSON = {
         "id": ids.hub_id(),

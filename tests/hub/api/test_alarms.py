@@ -4,21 +4,37 @@ a site's history, webhooks to a real aiohttp receiver, acknowledge, silence, iso
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll.errors import NotFound
 from atoll.hub.alarms.evaluator import AlarmEvaluator
 from atoll.hub.api.context import HUB
-from atoll.hub.app import ALARMS
+from atoll.hub.app import ALARMS, build_app
+from atoll.hub.bootstrap import seed_admin
 from atoll.hub.sites import intent
 from atoll.hub.sites.registry import edit_site, iso
+from atoll.hub.store.memory import MemoryStore
 from atoll.hub.sync.operations import record_operation
 from atoll.hub.telemetry.keeper import FIELDS, TelemetryKeeper
-from tests.hub.hubtest import Api
+from atoll.passwords import Passwords
+from tests.hub.conftest import AiohttpClient
+from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock
+
+
+@pytest.fixture
+async def lab(aiohttp_client: AiohttpClient, signing_key: Ed25519PrivateKey) -> Api:
+    """A hub that may call webhooks on this machine (``alarm_webhook_loopback``)."""
+    store = MemoryStore()
+    await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
+    clock = FakeClock()
+    settings = replace(TEST_SETTINGS, alarm_webhook_loopback=True)
+    return Api(await aiohttp_client(build_app(settings, store, signing_key, clock)), clock)
 
 
 @pytest.fixture
@@ -52,9 +68,19 @@ async def ingest(keeper: TelemetryKeeper, site_id: str, metric: str, labels: dic
     await keeper.ingest(site_id, {"step": 60, "fields": FIELDS, "points": rows})
 
 
+async def test_a_webhook_to_the_hub_machine_is_refused_naming_it(api: Api) -> None:
+    admin = await api.admin()
+    status, refused, _ = await api.call("POST", "/v1/alarms", admin, {
+        "name": "x", "type": "threshold", "webhooks": ["https://192.0.2.10/hook", "http://127.1/"],
+        "rule": {"metric": "host_memory_available_bytes", "threshold": 1}})  # fmt: skip
+    assert status == 422 and refused["error"]["code"] == "callback_refused"
+    assert refused["error"]["problems"][0]["where"] == "body.webhooks[1]"
+
+
 async def test_a_threshold_alarm_fires_calls_its_webhook_and_is_acknowledged_and_silenced(
-    api: Api, receiver: tuple[str, list[Any]]
+    lab: Api, receiver: tuple[str, list[Any]]
 ) -> None:
+    api = lab
     url, got = receiver
     admin = await api.admin()
     site = await api.ok("POST", "/v1/sites", admin, {"name": "edge-1"})
