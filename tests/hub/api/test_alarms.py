@@ -20,9 +20,11 @@ from atoll.hub.bootstrap import seed_admin
 from atoll.hub.sites import intent
 from atoll.hub.sites.registry import edit_site, iso
 from atoll.hub.store.memory import MemoryStore
+from atoll.hub.sync.facts import record_facts
 from atoll.hub.sync.operations import record_operation
 from atoll.hub.telemetry.keeper import FIELDS, TelemetryKeeper
 from atoll.passwords import Passwords
+from atoll.sync.frames import Fact
 from tests.hub.conftest import AiohttpClient
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock
 
@@ -238,3 +240,20 @@ async def test_a_deleted_projects_alarms_go_with_it(api: Api) -> None:
     assert status == 204
     status, _, _ = await api.call("GET", f"/v1/alarms/{alarm['id']}", admin)
     assert status == 404
+
+
+async def test_telemetry_from_a_site_bumps_no_store_revision_and_counts_once(api: Api) -> None:
+    admin = await api.admin()
+    site = await api.ok("POST", "/v1/sites", admin, {"name": "edge-5"})
+    _, keeper = parts(api)
+    now = api.clock.now
+    body = {"step": 60, "fields": FIELDS, "points": [
+        ["host_memory_available_bytes", {}, now - 60, 7.0, 6.0, 8.0, 6]]}  # fmt: skip
+    before = await api.store.revision()
+    for _ in range(2):  # sent again after a lost ack: the same point, once
+        done = await record_facts(api.store, keeper, site, (Fact(seq=1, type="telemetry",
+                                  body=body),), 0, iso(now))  # fmt: skip
+        assert done.acked_seq == 1 and done.telemetry == 1
+    assert await api.store.revision() == before
+    found = await keeper.query("host_memory_available_bytes", now - 120, now, 60, [site["id"]])
+    assert [s.points for s in found] == [[(now - 60 - (now - 60) % 60, 7.0, 6.0, 8.0)]]
