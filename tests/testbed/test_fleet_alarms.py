@@ -1,10 +1,11 @@
 """Fleet telemetry and alarms with real processes (the testbed's hub and one fake-driver
 site: the real agent, store and sync over mTLS, no guests), sharing one bed:
 
-- a real Prometheus (Debian's, on a temp config and data dir) scrapes the hub's /metrics and
-  PromQL answers per-site series: the registry's and the site's own telemetry;
 - a site-scope rule (the site's sync link down for 6 s) fires *at the site* while its WAN
-  link is cut, and the state change reaches the hub's history once the link heals.
+  link is cut, and the state change reaches the hub's history once the link heals;
+- a real Prometheus (Debian's, on a temp config and data dir) scrapes the hub's /metrics and
+  PromQL answers per-site series: the registry's and the site's own telemetry (second: by
+  then the site's first whole minute of telemetry has usually reached the hub).
 """
 
 from __future__ import annotations
@@ -58,6 +59,45 @@ def promql(url: str, query: str) -> list[Any]:
     return list(body["data"]["result"])
 
 
+def test_a_site_rule_fires_while_partitioned_and_its_history_reaches_the_hub(bed: Path) -> None:
+    state = BedState.load(bed)
+    hub = hub_client(state)
+    made = json.loads(atoll(bed, "alarm", "create", "link-down", "--scope", "site", "--site",
+                            "site-1", "--metric", "sync_connected", "--lt", "1", "--period",
+                            "6", "-f", "json"))  # fmt: skip
+    path = f"/v1/alarms/{made['id']}"
+
+    def hub_state(wanted: str) -> bool:
+        return bool(hub.get(path)["state"] == wanted)
+
+    # the rule went down, the site evaluated it (connected: ok) and said so
+    procs.wait_for("the site's first verdict at the hub", lambda: hub_state("ok"), 60)
+    db = Path(state.site("site-1").data_dir) / "agent.db"
+
+    def at_site() -> str | None:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?",
+                               (f"alarm_state:{made['id']}",)).fetchone()  # fmt: skip
+        return None if row is None else str(json.loads(row[0])["state"])
+
+    cut = time.time()
+    atoll(bed, "testbed", "partition", "site-1", "--dir", str(bed))
+    try:
+        procs.wait_for("the rule to fire at the cut-off site", lambda: at_site() == "alarm", 90)
+        assert hub.get(path)["state"] == "ok"  # the hub cannot know yet
+    finally:
+        healed = time.time()
+        atoll(bed, "testbed", "heal", "site-1", "--dir", str(bed))
+    procs.wait_for("the site's history at the hub after healing", lambda: hub_state("alarm"), 150)
+    history = json.loads(atoll(bed, "alarm", "history", made["id"], "-f", "json"))
+    fired = [h for h in history if h["source"] == "site" and h["state"] == "alarm"]
+    assert len(fired) == 1 and fired[0]["previous"] == "ok" and fired[0]["site"] == "site-1"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cut))
+    assert time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(healed + 1)) >= fired[0]["timestamp"]
+    assert fired[0]["timestamp"] >= stamp  # evaluated while the link was down
+    assert "sync_connected" in fired[0]["reason"]
+
+
 def test_prometheus_scrapes_per_site_series_from_the_hub(bed: Path, tmp_path: Path) -> None:
     state = BedState.load(bed)
     token = hub_client(state).token
@@ -109,42 +149,3 @@ def test_prometheus_scrapes_per_site_series_from_the_hub(bed: Path, tmp_path: Pa
         except subprocess.TimeoutExpired:
             prometheus.kill()
             prometheus.wait()
-
-
-def test_a_site_rule_fires_while_partitioned_and_its_history_reaches_the_hub(bed: Path) -> None:
-    state = BedState.load(bed)
-    hub = hub_client(state)
-    made = json.loads(atoll(bed, "alarm", "create", "link-down", "--scope", "site", "--site",
-                            "site-1", "--metric", "sync_connected", "--lt", "1", "--period",
-                            "6", "-f", "json"))  # fmt: skip
-    path = f"/v1/alarms/{made['id']}"
-
-    def hub_state(wanted: str) -> bool:
-        return bool(hub.get(path)["state"] == wanted)
-
-    # the rule went down, the site evaluated it (connected: ok) and said so
-    procs.wait_for("the site's first verdict at the hub", lambda: hub_state("ok"), 60)
-    db = Path(state.site("site-1").data_dir) / "agent.db"
-
-    def at_site() -> str | None:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = ?",
-                               (f"alarm_state:{made['id']}",)).fetchone()  # fmt: skip
-        return None if row is None else str(json.loads(row[0])["state"])
-
-    cut = time.time()
-    atoll(bed, "testbed", "partition", "site-1", "--dir", str(bed))
-    try:
-        procs.wait_for("the rule to fire at the cut-off site", lambda: at_site() == "alarm", 90)
-        assert hub.get(path)["state"] == "ok"  # the hub cannot know yet
-    finally:
-        healed = time.time()
-        atoll(bed, "testbed", "heal", "site-1", "--dir", str(bed))
-    procs.wait_for("the site's history at the hub after healing", lambda: hub_state("alarm"), 150)
-    history = json.loads(atoll(bed, "alarm", "history", made["id"], "-f", "json"))
-    fired = [h for h in history if h["source"] == "site" and h["state"] == "alarm"]
-    assert len(fired) == 1 and fired[0]["previous"] == "ok" and fired[0]["site"] == "site-1"
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cut))
-    assert time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(healed + 1)) >= fired[0]["timestamp"]
-    assert fired[0]["timestamp"] >= stamp  # evaluated while the link was down
-    assert "sync_connected" in fired[0]["reason"]
