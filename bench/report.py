@@ -18,6 +18,13 @@ def median_of(runs: int, measure: Callable[[], float]) -> float:
     return statistics.median(measure() for _ in range(runs))
 
 
+def paired_medians(runs: int, *measures: Callable[[], float]) -> list[float]:
+    """The median of each of ``measures``, run in turn ``runs`` times (interleaved, so the
+    noise of a shared machine falls on a figure and its baseline alike)."""
+    rounds = [[measure() for measure in measures] for _ in range(runs)]
+    return [statistics.median(r[i] for r in rounds) for i in range(len(measures))]
+
+
 def rate(count: int, work: Callable[[], object]) -> float:
     """``count`` operations done by ``work()``, per second."""
     start = time.perf_counter()

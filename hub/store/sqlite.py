@@ -6,10 +6,12 @@ Tables::
     objects(kind, key, value, revision, created_revision)   PRIMARY KEY (kind, key)
     changes(revision PRIMARY KEY, kind, key, op, value)      -- the history changes() reads
 
-Every write runs in one ``BEGIN IMMEDIATE`` transaction: read the counter and the object,
+Every write runs in a ``BEGIN IMMEDIATE`` transaction: read the counter and the object,
 check the expected revision (compare-and-swap), write the object, append one change, bump
-the counter. SQLite's write lock serializes writers, also across processes on the same file.
-The changes log keeps the last ``history`` writes; older ones are pruned, and asking for
+the counter (written back once per transaction). SQLite's write lock serializes writers,
+also across processes on the same file.
+The changes log keeps the last ``history`` writes; older ones are pruned (every
+``PRUNE_EVERY`` revisions; ``changes`` never shows more than ``history``), and asking for
 them raises :class:`~atoll.hub.store.base.Compacted`.
 
 Two connections, each on its own dedicated thread (sqlite3 connections are bound to the
@@ -30,8 +32,8 @@ import logging
 import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,6 +61,7 @@ DEFAULT_HISTORY = 100_000
 BUSY_TIMEOUT_MS = 5_000
 TABLES = {"meta", "objects", "changes"}
 MAX_BATCH = 256  # writes committed together, at most
+PRUNE_EVERY = 64  # revisions between two prunes of the history (changes() hides the excess)
 
 
 class SQLiteStore:
@@ -80,7 +83,8 @@ class SQLiteStore:
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atoll-sqlite-r")
         # One connection per thread, each touched only on its own thread.
         self._dbs: dict[str, sqlite_utils.Database] = {}
-        self._queue: deque[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]] = deque()
+        self._queue: deque[_Job] = deque()
+        self._drain_pending = False
         self._follower = Follower(self._poll_revision, fallback=max(10 * poll_interval, 2.0))
         self._closed = False
 
@@ -99,53 +103,77 @@ class SQLiteStore:
         except (sqlite3.Error, OSError) as exc:
             raise self._translate(exc) from exc
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run a write on the writer thread, committed together with any queued beside it."""
+    async def _write(self, fn: Callable[[_Txn], T], *, checks_first: bool = True) -> T:
+        """Run a write on the writer thread, committed together with any queued beside it.
+
+        ``checks_first``: ``fn`` raises only before it writes anything (a put or delete checks
+        its expected revision first), so it needs no savepoint of its own.
+        """
         if self._closed:
             raise TemporaryError(f"hub store {self.path} is closed")
-        job: Future[T] = Future()
-        self._queue.append((fn, job))
-        self._writer.submit(self._drain)
-        return await asyncio.wrap_future(job)
+        loop = asyncio.get_running_loop()
+        job: asyncio.Future[T] = loop.create_future()
+        self._queue.append((fn, job, not checks_first))
+        if not self._drain_pending:  # one drain takes everything queued until it starts
+            self._drain_pending = True
+            self._writer.submit(self._drain, loop)
+        return await job
 
-    def _drain(self) -> None:
-        """Group commit: every queued write in one transaction, each in its own savepoint.
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Group commit: every queued write in one transaction.
 
-        A write that raises (a lost compare-and-swap) is rolled back to its savepoint alone;
-        the others commit. Results are handed out only after COMMIT, so a revision a caller
-        sees is on disk. A write cancelled before it started is dropped.
+        A write that raises (a lost compare-and-swap) leaves nothing behind (it raised before
+        writing, or it is rolled back to a savepoint of its own); the others commit. Results
+        are handed out only after COMMIT (to the event loop in one call per batch), so a
+        revision a caller sees is on disk. A write cancelled before it started is dropped.
         """
-        jobs: list[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]] = []
-        while self._queue and len(jobs) < MAX_BATCH:
-            fn, job = self._queue.popleft()
-            if job.set_running_or_notify_cancel():
-                jobs.append((fn, job))
-        if not jobs:
-            return
-        outcomes: list[tuple[Future[Any], Any, AtollError | None]] = []
+        self._drain_pending = False  # a write queued from now on schedules the next drain
+        while self._queue:
+            jobs: list[_Job] = []
+            while self._queue and len(jobs) < MAX_BATCH:
+                queued = self._queue.popleft()
+                if not queued[1].cancelled():
+                    jobs.append(queued)
+            if jobs:
+                outcomes = self._commit_batch(jobs)
+                with suppress(RuntimeError):  # the loop is gone: nobody waits any more
+                    loop.call_soon_threadsafe(_deliver, outcomes)
+
+    def _commit_batch(self, jobs: list[_Job]) -> list[_Outcome]:
+        outcomes: list[_Outcome] = []
         try:
             conn = self._database("write").conn
             with _transaction(conn):
-                for fn, job in jobs:
-                    conn.execute("SAVEPOINT write")
+                txn = _Txn(conn, _revision(conn))
+                first = txn.revision
+                for fn, job, atomic in jobs:
+                    if atomic:
+                        conn.execute("SAVEPOINT write")
+                    before = txn.revision
                     try:
-                        result = fn(conn)
+                        result = fn(txn)
                     except AtollError as exc:
-                        conn.execute("ROLLBACK TO write")
+                        if atomic:
+                            conn.execute("ROLLBACK TO write")
+                        txn.revision = before
                         outcomes.append((job, None, exc))
                     else:
                         outcomes.append((job, result, None))
-                    conn.execute("RELEASE write")
+                    if atomic:
+                        conn.execute("RELEASE write")
+                if txn.revision > first:
+                    conn.execute(
+                        "UPDATE meta SET value = ? WHERE name = 'revision'", (txn.revision,)
+                    )
+                    if txn.revision // PRUNE_EVERY > first // PRUNE_EVERY:
+                        conn.execute(
+                            "DELETE FROM changes WHERE revision <= ?",
+                            (txn.revision - self._history,),
+                        )
         except Exception as exc:
-            for _, job in jobs:
-                ours = self._translate(exc) if isinstance(exc, sqlite3.Error | OSError) else exc
-                job.set_exception(ours)
-            return
-        for job, result, error in outcomes:
-            if error is None:
-                job.set_result(result)
-            else:
-                job.set_exception(error)
+            ours = self._translate(exc) if isinstance(exc, sqlite3.Error | OSError) else exc
+            return [(job, None, ours) for _, job, _ in jobs]
+        return outcomes
 
     def _translate(self, exc: sqlite3.Error | OSError) -> AtollError:
         if isinstance(exc, sqlite3.OperationalError) and (
@@ -199,16 +227,12 @@ class SQLiteStore:
     ) -> Record:
         check_name(kind, key)
         body = _encode(kind, key, value)
-        record = await self._write(
-            lambda conn: _put(conn, kind, key, body, expect_revision, self._history)
-        )
+        record = await self._write(lambda txn: _put(txn, kind, key, body, expect_revision))
         await self._follower.saw(record.revision)
         return record
 
     async def delete(self, kind: str, key: str, *, expect_revision: int | None = None) -> int:
-        rev = await self._write(
-            lambda conn: _delete(conn, kind, key, expect_revision, self._history)
-        )
+        rev = await self._write(lambda txn: _delete(txn, kind, key, expect_revision))
         await self._follower.saw(rev)
         return rev
 
@@ -216,18 +240,16 @@ class SQLiteStore:
         check_writes(writes)
         bodies = [_encode(w.kind, w.key, w.value) if isinstance(w, Put) else None for w in writes]
 
-        def work(conn: sqlite3.Connection) -> int:  # one savepoint: a failed check undoes all
-            rev = _revision(conn)
+        def work(txn: _Txn) -> int:  # one savepoint: a failed check undoes all
+            rev = txn.revision
             for write, body in zip(writes, bodies, strict=True):
                 if body is None:
-                    rev = _delete(conn, write.kind, write.key, write.expect_revision, self._history)
+                    rev = _delete(txn, write.kind, write.key, write.expect_revision)
                 else:
-                    rev = _put(
-                        conn, write.kind, write.key, body, write.expect_revision, self._history
-                    ).revision
+                    rev = _put(txn, write.kind, write.key, body, write.expect_revision).revision
             return rev
 
-        rev = await self._write(work)
+        rev = await self._write(work, checks_first=len(writes) <= 1)
         await self._follower.saw(rev)
         return rev
 
@@ -277,6 +299,8 @@ class SQLiteStore:
             with _transaction(db.conn, "BEGIN DEFERRED"):
                 oldest = db.conn.execute("SELECT MIN(revision) FROM changes").fetchone()[0]
                 current = _revision(db.conn)
+                if oldest is not None:  # pruned every PRUNE_EVERY writes: older ones are gone
+                    oldest = max(oldest, current - self._history + 1)
                 if oldest is not None and since < oldest - 1:
                     raise Compacted(
                         f"changes after revision {since} are gone (history starts at "
@@ -319,52 +343,79 @@ class SQLiteStore:
             executor.shutdown(wait=False)
 
 
+def _deliver(outcomes: list[_Outcome]) -> None:
+    """On the event loop: hand each write of a committed batch its result or error."""
+    for job, result, error in outcomes:
+        if job.done():  # cancelled while it was being committed
+            continue
+        if error is None:
+            job.set_result(result)
+        else:
+            job.set_exception(error)
+
+
 @contextmanager
 def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` when the block raises."""
     conn.execute(begin)
     try:
         yield
-        conn.execute("COMMIT")
+        if conn.in_transaction:  # the block may have rolled back already
+            conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
 
 
-def _put(
-    conn: sqlite3.Connection, kind: str, key: str, body: str, expect: int | None, keep: int
-) -> Record:
-    current = _current(conn, kind, key, expect)
-    rev = _bump(conn)
-    created = current[1] if current else rev
-    conn.execute(
-        "INSERT OR REPLACE INTO objects (kind, key, value, revision, created_revision)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (kind, key, body, rev, created),
-    )
-    _log(conn, (rev, kind, key, "put", body), keep)
-    return Record(kind, key, json.loads(body), rev, created)
+class _Txn:
+    """The writer's transaction: its connection and the store revision it has reached.
+
+    The counter is read once per transaction (under SQLite's write lock, so no other process
+    moves it meanwhile) and written back once at the end.
+    """
+
+    __slots__ = ("conn", "revision")
+
+    def __init__(self, conn: sqlite3.Connection, revision: int) -> None:
+        self.conn = conn
+        self.revision = revision
+
+    def bump(self) -> int:
+        self.revision += 1
+        return self.revision
 
 
-def _delete(conn: sqlite3.Connection, kind: str, key: str, expect: int | None, keep: int) -> int:
-    if _current(conn, kind, key, expect) is None:
+_Job = tuple[Callable[[_Txn], Any], "asyncio.Future[Any]", bool]  # work, result, own savepoint
+_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+def _put(txn: _Txn, kind: str, key: str, body: str, expect: int | None) -> Record:
+    if expect is not None:
+        _current(txn.conn, kind, key, expect)
+    rev = txn.bump()
+    (created,) = txn.conn.execute(
+        "INSERT INTO objects (kind, key, value, revision, created_revision) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value,"
+        " revision = excluded.revision RETURNING created_revision",
+        (kind, key, body, rev, rev),
+    ).fetchone()
+    _log(txn.conn, (rev, kind, key, "put", body))
+    return Record(kind, key, json.loads(body), rev, int(created))
+
+
+def _delete(txn: _Txn, kind: str, key: str, expect: int | None) -> int:
+    if _current(txn.conn, kind, key, expect) is None:
         raise NotFound(f"{kind} {key!r} does not exist")
-    rev = _bump(conn)
-    conn.execute("DELETE FROM objects WHERE kind = ? AND key = ?", (kind, key))
-    _log(conn, (rev, kind, key, "delete", None), keep)
+    rev = txn.bump()
+    txn.conn.execute("DELETE FROM objects WHERE kind = ? AND key = ?", (kind, key))
+    _log(txn.conn, (rev, kind, key, "delete", None))
     return rev
 
 
-def _log(conn: sqlite3.Connection, row: tuple[int, str, str, str, str | None], keep: int) -> None:
-    """Append one change and prune the history to the last ``keep`` changes."""
+def _log(conn: sqlite3.Connection, row: tuple[int, str, str, str, str | None]) -> None:
+    """Append one change (the writer prunes old ones every ``PRUNE_EVERY`` revisions)."""
     conn.execute("INSERT INTO changes (revision, kind, key, op, value) VALUES (?, ?, ?, ?, ?)", row)
-    conn.execute("DELETE FROM changes WHERE revision <= ?", (row[0] - keep,))
-
-
-def _bump(conn: sqlite3.Connection) -> int:
-    conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'revision'")
-    return _revision(conn)
 
 
 def _revision(conn: sqlite3.Connection) -> int:
