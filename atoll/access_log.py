@@ -55,10 +55,13 @@ def log_answered(
     started: float,
     principal: str,
 ) -> None:
+    level = logging.WARNING if status >= 500 else logging.INFO
+    if not logger.isEnabledFor(level):
+        return
     ms = round((time.perf_counter() - started) * 1000, 1)
     route = route_of(request)
     logger.log(
-        logging.WARNING if status >= 500 else logging.INFO,
+        level,
         "%s %s -> %d in %.1f ms (route %s, by %s)",
         request.method,
         request.path,

@@ -54,6 +54,8 @@ class HubMetrics:
             ["route", "method", "code"],
             registry=self.registry,
         )
+        # each route's children, looked up once (labels() takes a lock and builds a key)
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.duration = Histogram(
             "atoll_hub_http_request_duration_seconds",
             "time to answer an HTTP request (until the handler returned), by route name",
@@ -66,8 +68,15 @@ class HubMetrics:
         started = time.perf_counter()
         response = await handler(request)  # the errors middleware inside turns failures
         route = request.match_info.route.name or "unmatched"
-        self.requests.labels(route, request.method, str(response.status)).inc()
-        self.duration.labels(route, request.method).observe(time.perf_counter() - started)
+        series = self._series.get((route, request.method, response.status))
+        if series is None:  # a route, method and status seen for the first time
+            series = (
+                self.requests.labels(route, request.method, str(response.status)),
+                self.duration.labels(route, request.method),
+            )
+            self._series[(route, request.method, response.status)] = series
+        series[0].inc()
+        series[1].observe(time.perf_counter() - started)
         return response
 
 

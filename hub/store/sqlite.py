@@ -16,9 +16,11 @@ them raises :class:`~atoll.hub.store.base.Compacted`.
 
 Two connections, each on its own dedicated thread (sqlite3 connections are bound to the
 thread that made them): writes go to the writer thread, which commits every write queued at
-that moment in one transaction (group commit, a savepoint each); reads go to the reader
-thread and, thanks to WAL, never wait for a commit. A write's result is handed out only after
-COMMIT, so a read issued after it sees it. ``watch`` wakes on this store's own writes at once
+that moment in one transaction (group commit); reads go to the reader thread and, thanks to
+WAL, never wait for a commit. Reads of one row by key (``get``, ``revision``) run on the
+event loop's own thread instead, with a connection of their own and no hop (see
+``_point_read``). A write's result is handed out only after COMMIT, so a read issued after
+it sees it. ``watch`` wakes on this store's own writes at once
 and polls every ``poll_interval`` seconds for writes made by another process (one poll for
 all watchers, see :mod:`.follow`).
 """
@@ -30,6 +32,7 @@ import builtins
 import json
 import logging
 import sqlite3
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -83,6 +86,8 @@ class SQLiteStore:
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atoll-sqlite-r")
         # One connection per thread, each touched only on its own thread.
         self._dbs: dict[str, sqlite_utils.Database] = {}
+        # Point reads' connections, one per event-loop thread (by thread id), see _point_read.
+        self._point: dict[int, sqlite3.Connection] = {}
         self._queue: deque[_Job] = deque()
         self._drain_pending = False
         self._follower = Follower(self._poll_revision, fallback=max(10 * poll_interval, 2.0))
@@ -96,6 +101,30 @@ class SQLiteStore:
             raise TemporaryError(f"hub store {self.path} is closed")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader, self._call, fn)
+
+    async def _point_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A read of one row by its key, on the calling thread (no hop to the reader thread).
+
+        Such a read takes microseconds and, in WAL mode, never waits for a writer; if the
+        file is busy anyway (a checkpoint restarting the log) or not made yet, it goes to the
+        reader thread instead, so the event loop never waits on a lock.
+        """
+        if self._closed:
+            raise TemporaryError(f"hub store {self.path} is closed")
+        conn = self._point.get(threading.get_ident())
+        if conn is None and self._dbs:  # the file exists with its tables: made by a thread
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=0, check_same_thread=False
+            )
+            self._point[threading.get_ident()] = conn
+        if conn is not None:
+            try:
+                return fn(conn)
+            except sqlite3.OperationalError:
+                pass  # busy, or no tables yet: the reader thread waits for it
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from exc
+        return await self._run(lambda db: fn(db.conn))
 
     def _call(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         try:
@@ -256,8 +285,8 @@ class SQLiteStore:
     # -- reads -----------------------------------------------------------------------------
 
     async def get(self, kind: str, key: str) -> Record:
-        def work(db: sqlite_utils.Database) -> Record:
-            row = db.conn.execute(
+        def work(conn: sqlite3.Connection) -> Record:
+            row = conn.execute(
                 "SELECT value, revision, created_revision FROM objects WHERE kind = ? AND key = ?",
                 (kind, key),
             ).fetchone()
@@ -265,7 +294,7 @@ class SQLiteStore:
                 raise NotFound(f"{kind} {key!r} does not exist")
             return Record(kind, key, json.loads(row[0]), row[1], row[2])
 
-        return await self._run(work)
+        return await self._point_read(work)
 
     async def list(self, query: ListQuery) -> Page:
         check_query(query)
@@ -324,7 +353,7 @@ class SQLiteStore:
         return await self.revision()
 
     async def revision(self) -> int:
-        return await self._run(lambda db: _revision(db.conn))
+        return await self._point_read(_revision)
 
     async def close(self) -> None:
         if self._closed:
@@ -337,6 +366,8 @@ class SQLiteStore:
 
         await self._follower.close()
         self._closed = True  # queued writes still run: the writer thread takes them in order
+        while self._point:
+            self._point.popitem()[1].close()
         loop = asyncio.get_running_loop()
         for role, executor in (("write", self._writer), ("read", self._reader)):
             await loop.run_in_executor(executor, work, role)
