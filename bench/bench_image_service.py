@@ -11,16 +11,28 @@ chunking + sha256 + qemu-img validation on upload; and on the site, the pull loo
   random raw image, MB/s, against a raw local copy of the same file (copy + fsync).
 - ``image_service_site_pull_throughput``: a prestaged image pulled by the site loop into a
   LocalStorage, MB/s, against the same raw local copy.
+- ``image_service_upload_vs_bare_https_put``: the same upload against the machine's limit
+  for it: ``curl -T`` of the same file to a bare aiohttp HTTPS handler (the hub's certificate)
+  that writes the body to a file and fsyncs it.
+- ``image_service_site_pull_vs_tls_wire``: the same pull against the TLS wire limit: ``curl``
+  downloading the same bytes over HTTPS from ``openssl s_server -WWW`` with the hub's
+  certificate, into a file that is then fsynced.
+
+Each round runs the hub once (upload, then pull) and then every baseline, so a noisy
+neighbour hits figures and baselines alike; the lines give the medians of the rounds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import secrets
 import shutil
 import socket
+import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +51,7 @@ from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
 from atoll.site_agent.enrollment import join_with
 from atoll.site_agent.hub_images import HubImagePuller
 from atoll.sync.join import JoinCode
-from bench.report import emit, median_of
+from bench.report import emit, paired_medians
 
 RUNS = 3
 SIZE = 256 * 1024 * 1024
@@ -65,6 +77,89 @@ def _local_copy(src: Path, tmp: Path) -> float:
     return src.stat().st_size / elapsed / MB
 
 
+def _curl_download(data_dir: Path, src: Path, tmp: Path) -> float:
+    """MB/s of ``curl`` fetching ``src`` from ``openssl s_server -WWW`` (the hub's TLS
+    certificate) into a file, fsynced: the TLS wire limit of a pull."""
+    port = _free_port()
+    server = subprocess.Popen(
+        ["openssl", "s_server", "-WWW", "-quiet", "-accept", f"127.0.0.1:{port}",
+         "-cert", str(data_dir / "hub.pem"), "-key", str(data_dir / "hub-key.pem")],
+        cwd=src.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    dst = tmp / f"curl-{secrets.token_hex(3)}"
+    try:
+        _wait_port(port)
+        start = time.perf_counter()
+        _curl("--output", str(dst), f"https://127.0.0.1:{port}/{src.name}", ca=data_dir)
+        with dst.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        elapsed = time.perf_counter() - start
+        assert dst.stat().st_size == SIZE, dst.stat().st_size
+        return SIZE / elapsed / MB
+    finally:
+        server.terminate()
+        server.wait(10)
+        dst.unlink(missing_ok=True)
+
+
+def _serve_put(port: int, cert_dir: str, out: str) -> None:
+    """A bare aiohttp HTTPS server whose PUT writes the body to ``out`` and fsyncs it."""
+    from aiohttp import web
+
+    async def put(request: web.Request) -> web.Response:
+        with Path(out).open("wb") as fh:  # noqa: ASYNC230 (bare: writes on the loop)
+            async for block in request.content.iter_chunked(1 << 20):
+                fh.write(block)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return web.Response(text="ok")
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(f"{cert_dir}/hub.pem", f"{cert_dir}/hub-key.pem")
+    app = web.Application(client_max_size=2 * SIZE)
+    app.router.add_put("/upload", put)
+    web.run_app(app, host="127.0.0.1", port=port, ssl_context=context, print=None)
+
+
+def _curl_upload(data_dir: Path, src: Path, tmp: Path) -> float:
+    """MB/s of ``curl -T src`` to :func:`_serve_put`: the limit of an upload."""
+    port = _free_port()
+    out = tmp / f"put-{secrets.token_hex(3)}"
+    server = multiprocessing.get_context("fork").Process(
+        target=_serve_put, args=(port, str(data_dir), str(out)), daemon=True
+    )
+    server.start()
+    try:
+        _wait_port(port)
+        start = time.perf_counter()
+        _curl("-T", str(src), f"https://127.0.0.1:{port}/upload", ca=data_dir)
+        elapsed = time.perf_counter() - start
+        assert out.stat().st_size == SIZE, out.stat().st_size
+        return SIZE / elapsed / MB
+    finally:
+        server.terminate()
+        server.join(10)
+        out.unlink(missing_ok=True)
+
+
+def _curl(*args: str, ca: Path) -> None:
+    subprocess.run(
+        ["curl", "--silent", "--show-error", "--fail", "--cacert", str(ca / "ca.pem"), *args],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _wait_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing listens on port {port}")
+        time.sleep(0.05)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -77,12 +172,7 @@ def _hub_process(data_dir: Path) -> Iterator[tuple[str, str]]:
     """``atoll hub init`` + ``atoll hub serve`` in their own process: (url, ca file)."""
     atoll = str(Path(sys.executable).with_name("atoll"))
     env = {**os.environ, "ATOLL_ADMIN_PASSWORD": PASSWORD}
-    subprocess.run(
-        [atoll, "hub", "init", "--data-dir", str(data_dir)],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    _hub_init(data_dir)
     port = _free_port()
     argv = [
         atoll,
@@ -144,10 +234,23 @@ async def _one_run(src: Path, root: Path) -> tuple[float, float]:
         return upload, pull
 
 
+def _hub_init(data_dir: Path) -> None:
+    atoll = str(Path(sys.executable).with_name("atoll"))
+    env = {**os.environ, "ATOLL_ADMIN_PASSWORD": PASSWORD}
+    subprocess.run(
+        [atoll, "hub", "init", "--data-dir", str(data_dir)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="atoll-bench-imgsvc-", dir="/var/tmp") as tmp_dir:
         tmp = Path(tmp_dir)
         src = _random_file(tmp / "image.raw", SIZE)
+        certs_dir = tmp / "tls"  # a hub's certificate and CA for the baselines
+        _hub_init(certs_dir)
         results: list[tuple[float, float]] = []
 
         def run() -> float:
@@ -156,12 +259,19 @@ def main() -> None:
             shutil.rmtree(root)
             return results[-1][0]
 
-        median_of(RUNS, run)
-        copy = median_of(RUNS, lambda: _local_copy(src, tmp))
-        uploads = sorted(r[0] for r in results)
-        pulls = sorted(r[1] for r in results)
-        emit("image_service_upload_throughput", uploads[len(uploads) // 2], "MB/s", copy)
-        emit("image_service_site_pull_throughput", pulls[len(pulls) // 2], "MB/s", copy)
+        _, copy, download, upload = paired_medians(
+            RUNS,
+            run,
+            lambda: _local_copy(src, tmp),
+            lambda: _curl_download(certs_dir, src, tmp),
+            lambda: _curl_upload(certs_dir, src, tmp),
+        )
+        uploads = statistics.median(r[0] for r in results)
+        pulls = statistics.median(r[1] for r in results)
+        emit("image_service_upload_throughput", uploads, "MB/s", copy)
+        emit("image_service_site_pull_throughput", pulls, "MB/s", copy)
+        emit("image_service_upload_vs_bare_https_put", uploads, "MB/s", upload)
+        emit("image_service_site_pull_vs_tls_wire", pulls, "MB/s", download)
 
 
 if __name__ == "__main__":
