@@ -107,9 +107,10 @@ def _hash_and_put(store: ChunkStore, chunk: bytes) -> str:
 class Ingest:
     """Feed bytes in order, then :meth:`finish` (or :meth:`close` to give up).
 
-    Chunks are hashed and written by ``workers`` threads while the image hash runs in the
-    feeding thread (sha256 releases the GIL), at most ``2 * workers`` chunks in flight, so
-    memory stays at a few chunks.
+    Chunks are hashed and written by ``workers`` threads while the image's sha256 runs in the
+    feeding thread and its sha-512 (the slowest hash: no CPU instructions for it here) on a
+    thread of its own, a block behind (hashlib releases the GIL: they run on every core); at
+    most ``2 * workers`` chunks in flight, so memory stays at a few chunks.
 
     ``head`` (optional) receives the first ``head_bytes`` of the stream and is then extended
     (sparse) to the full size, so ``qemu-img info`` can look at the headers without the
@@ -139,6 +140,8 @@ class Ingest:
         self._head_left = head_bytes if head is not None else 0
         self._image = hashlib.sha256()
         self._sha512 = hashlib.sha512()  # what VNFDs declare most; chunks are keyed by sha256
+        self._sha512_thread = ThreadPoolExecutor(1, thread_name_prefix="ingest-sha512")
+        self._sha512_done: Future[None] | None = None
         self._buf = bytearray()
         self._pending: list[Future[str]] = []
         self._window = 2 * max(1, workers)
@@ -146,6 +149,8 @@ class Ingest:
         self.received = 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Take the next bytes; the caller leaves ``data`` as it is (the sha-512 reads it
+        while the next block is fed)."""
         n = len(data)
         if not n:
             return
@@ -158,7 +163,7 @@ class Ingest:
                 [Problem("body", f"more than the declared {self.expected_size} bytes")],
             )
         self._image.update(data)
-        self._sha512.update(data)
+        self._hash512(data)
         if self._head_left and self._head is not None:
             piece = data[: self._head_left]
             self._head.write(piece)
@@ -184,6 +189,12 @@ class Ingest:
             self._pending[-self._window].result()  # wait: bounded chunks in flight
         self._pending.append(self._pool.submit(_hash_and_put, self.store, chunk))
 
+    def _hash512(self, data: bytes | bytearray | memoryview) -> None:
+        """Add ``data`` to the sha-512 on its thread, once the block before is in."""
+        if self._sha512_done is not None:
+            self._sha512_done.result()
+        self._sha512_done = self._sha512_thread.submit(self._sha512.update, data)
+
     @property
     def sha512(self) -> str:
         """The sha-512 of everything fed (complete once :meth:`finish` returned)."""
@@ -192,6 +203,7 @@ class Ingest:
     def close(self) -> None:
         """Stop: wait for chunk writes in flight (they are gc's to collect), no manifest."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._sha512_thread.shutdown(wait=True, cancel_futures=True)
 
     def finish(self) -> Manifest:
         try:
@@ -199,6 +211,8 @@ class Ingest:
                 self._emit(bytes(self._buf))
                 self._buf.clear()
             chunks = tuple(f.result() for f in self._pending)
+            if self._sha512_done is not None:
+                self._sha512_done.result()
         finally:
             self.close()
         if self.expected_size is not None and self.received < self.expected_size:

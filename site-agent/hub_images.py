@@ -73,7 +73,13 @@ class ImageSink(Protocol):
     def incoming_dir(self) -> Path: ...
 
     async def add_image(
-        self, image_id: str, source: Path, sha256: str, *, pinned: Collection[str] = ()
+        self,
+        image_id: str,
+        source: Path,
+        sha256: str,
+        *,
+        pinned: Collection[str] = (),
+        hashed: bool = False,
     ) -> Any: ...
 
     async def get_image(self, image_id: str) -> Any: ...
@@ -236,8 +242,8 @@ class HubImagePuller:
         result = await fetcher.fetch(image_id, f"{image_id}.pull")
         pins = await self.wanted() if self.wanted is not None else set()
         try:
-            cached = await self.storage.add_image(
-                image_id, result.path, result.manifest.sha256, pinned=pins
+            cached = await self.storage.add_image(  # the fetcher hashed it as it assembled it
+                image_id, result.path, result.manifest.sha256, pinned=pins, hashed=True
             )
         finally:
             result.path.unlink(missing_ok=True)

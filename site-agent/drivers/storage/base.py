@@ -120,13 +120,23 @@ class StorageDriver(Protocol):
         ...
 
     async def add_image(
-        self, image_id: str, source: Path, sha256: str, *, pinned: Collection[str] = ()
+        self,
+        image_id: str,
+        source: Path,
+        sha256: str,
+        *,
+        pinned: Collection[str] = (),
+        hashed: bool = False,
     ) -> CachedImage:
         """Verify ``source``'s sha256 and format, and keep it as ``image_id`` (moved in from
         ``incoming_dir``, copied from outside the storage root, refused from anywhere else
         in it), evicting
         least-recently-used images not backing a root disk nor in ``pinned`` if the cache's
-        cap needs room (``ImageCacheFull`` if it cannot get enough)."""
+        cap needs room (``ImageCacheFull`` if it cannot get enough).
+
+        ``hashed``: the caller wrote ``source`` in ``incoming_dir`` and hashed those very
+        bytes as it wrote them (the image puller does), so the sha256 is not computed again;
+        ignored for a file anywhere else."""
         ...
 
     async def get_image(self, image_id: str) -> CachedImage: ...

@@ -246,10 +246,11 @@ class LocalStorage:
                 shutil.copyfileobj(src, dst, CHUNK)
         return tmp, True
 
-    def _verify(self, image_id: str, staged: Path, sha256: str) -> ImageFormat:
-        """Checksum and format of a staged image (slow for big files: outside the lock).
-        A mismatch says so and never what the file's checksum is."""
-        if _sha256(staged) != sha256:
+    def _verify(self, image_id: str, staged: Path, sha256: str, hashed: bool) -> ImageFormat:
+        """Checksum (unless the caller ``hashed`` it as it wrote it) and format of a staged
+        image (slow for big files: outside the lock). A mismatch says so and never what the
+        file's checksum is."""
+        if not hashed and _sha256(staged) != sha256:
             raise ChecksumMismatch(
                 f"image {image_id}: the declared sha256 does not match the file's content"
             )
@@ -270,7 +271,13 @@ class LocalStorage:
         return self._image(image_id)
 
     async def add_image(
-        self, image_id: str, source: Path, sha256: str, *, pinned: Collection[str] = ()
+        self,
+        image_id: str,
+        source: Path,
+        sha256: str,
+        *,
+        pinned: Collection[str] = (),
+        hashed: bool = False,
     ) -> CachedImage:
         check_id(image_id, "image_id")
         check_sha256(sha256)
@@ -279,7 +286,8 @@ class LocalStorage:
             return existing
         staged, copied = await self._run(self._stage, image_id, source)
         try:
-            fmt = await self._run(self._verify, image_id, staged, sha256)
+            hashed = hashed and not copied  # only the caller's own file in incoming_dir
+            fmt = await self._run(self._verify, image_id, staged, sha256, hashed)
             return await self._mutate(
                 self._place_image, image_id, staged, sha256, fmt, frozenset(pinned)
             )
