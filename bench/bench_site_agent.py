@@ -11,6 +11,11 @@
   (goal: at most 60 MB; KubeEdge's edgecore runs in about 70 MB); baseline: a Python process
   that only imports the libraries the agent is built on (aiohttp, libvirt, ovsdbapp,
   pyroute2, prometheus-client, cryptography, argon2).
+- ``site_agent_pss_idle_10_servers``: the same process's PSS (its shared pages split among the
+  processes sharing them, from ``/proc/PID/smaps_rollup``), against the same baseline's PSS.
+- ``site_agent_import_cost.<module>``: what importing one heavy library costs a fresh Python
+  (RSS after ``import <module>``), against the RSS of a fresh Python that imports nothing;
+  the difference is that library's share of the agent's memory.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import dataclasses
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,21 +96,51 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def _libraries_rss() -> float:
-    code = (
-        "import aiohttp.web, libvirt, ovsdbapp.backend.ovs_idl, pyroute2, prometheus_client, "
-        "cryptography.hazmat.primitives.asymmetric.ed25519, argon2, sqlite3, time; "
-        "print('ready', flush=True); time.sleep(30)"
-    )
+def _pss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
+LIBRARIES = (
+    "aiohttp.web, libvirt, ovsdbapp.backend.ovs_idl, pyroute2, prometheus_client, "
+    "cryptography.hazmat.primitives.asymmetric.ed25519, argon2, sqlite3"
+)
+HEAVY_IMPORTS = (
+    "aiohttp.web",
+    "libvirt",
+    "ovsdbapp.schema.open_vswitch.impl_idl",
+    "pyroute2",
+    "prometheus_client",
+    "cryptography.x509",
+    "argon2",
+    "zeroconf",
+    "msgpack",
+    "yaml",
+)
+
+
+def _python_memory(imports: str | None) -> tuple[float, float]:
+    """(RSS, PSS) in MB of a fresh Python that imported ``imports`` (nothing if None)."""
+    code = f"import {imports}; " if imports else ""
+    code += "import time; print('ready', flush=True); time.sleep(30)"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     try:
         assert proc.stdout is not None
         proc.stdout.readline()
         time.sleep(0.5)
-        return _rss_kib(proc.pid) / 1024
+        return _rss_kib(proc.pid) / 1024, _pss_kib(proc.pid) / 1024
     finally:
         proc.kill()
         proc.wait()
+
+
+def import_costs() -> None:
+    bare = median_of(3, lambda: _python_memory(None)[0])
+    for module in HEAVY_IMPORTS:
+        rss = statistics.median(_python_memory(module)[0] for _ in range(3))
+        emit(f"site_agent_import_cost.{module}", rss, "MB", bare)
 
 
 class RealSite:
@@ -242,8 +278,14 @@ def real_drivers() -> None:
                 time.sleep(1)
                 return _rss_kib(pid) / 1024
 
-            rss = median_of(3, rss_now)
-            emit("site_agent_rss_idle_10_servers", rss, "MB", _libraries_rss())
+            def pss_now() -> float:
+                time.sleep(1)
+                return _pss_kib(pid) / 1024
+
+            rss, pss = median_of(3, rss_now), median_of(3, pss_now)
+            libraries = _python_memory(LIBRARIES)
+            emit("site_agent_rss_idle_10_servers", rss, "MB", libraries[0])
+            emit("site_agent_pss_idle_10_servers", pss, "MB", libraries[1])
         finally:
             site.close()
 
@@ -251,6 +293,7 @@ def real_drivers() -> None:
 def main() -> None:
     audit_500()
     real_drivers()
+    import_costs()
 
 
 if __name__ == "__main__":
