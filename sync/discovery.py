@@ -23,11 +23,14 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ifaddr
-from zeroconf import Error as ZeroconfError
-from zeroconf import IPVersion, ServiceStateChange, Zeroconf
-from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
+if TYPE_CHECKING:  # zeroconf (about 14 MB) is imported when an advert or a browse starts:
+    # a joined site agent never advertises, so it never pays for it
+    from zeroconf import ServiceStateChange, Zeroconf
+    from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,10 @@ class Advertiser:
                 self.service,
             )
             return False
+        from zeroconf import Error as ZeroconfError
+        from zeroconf import IPVersion
+        from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+
         info = AsyncServiceInfo(
             self.service,
             self.name,
@@ -149,6 +156,9 @@ def _text(value: bytes | None) -> str:
 
 async def browse(service: str, wait: float = 3.0) -> list[Found]:
     """Every advert of ``service`` that answers within ``wait`` seconds (by name)."""
+    from zeroconf import IPVersion, ServiceStateChange
+    from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
     names: set[str] = set()
 
     def seen(

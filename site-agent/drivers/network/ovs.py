@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ovsdbapp import exceptions as ovsdb_exc
 from ovsdbapp.backend.ovs_idl import connection
@@ -59,7 +59,9 @@ from atoll.site_agent.drivers.network.errors import (
 from atoll.site_agent.drivers.network.flows import FlowTable
 from atoll.site_agent.drivers.network.links import HostLinks
 from atoll.site_agent.drivers.network.settings import NetworkSettings
-from atoll.site_agent.drivers.network.sriov import SriovPool
+
+if TYPE_CHECKING:  # SR-IOV is imported only by a site that configures it
+    from atoll.site_agent.drivers.network.sriov import SriovPool
 
 log = logging.getLogger(__name__)
 
@@ -500,6 +502,8 @@ class OvsNetwork:
         sriov: SriovPool | None = None,
     ) -> None:
         if sriov is None and settings.sriov_physical_networks:
+            from atoll.site_agent.drivers.network.sriov import SriovPool  # only where configured
+
             sriov = SriovPool(settings.mappings("sriov_physical_networks"), settings.sysfs_root)
         self._switch = _Switch(settings, links or HostLinks(settings.datapath_namespace), sriov)
         self.settings = settings
