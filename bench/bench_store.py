@@ -9,7 +9,9 @@
   of a lone writer pays one thread round trip. Figure and baselines are measured in turn,
   round after round, so a noisy neighbour hits both.
 - ``store_etcd_writes``: sequential ``put`` calls (one etcd transaction each) against raw
-  etcd3gw ``put`` calls of the same values, on a private one-member etcd started here.
+  etcd3gw ``put`` calls of the same values, on a private one-member etcd started here; a
+  second line against the same raw puts each run on a worker thread and awaited (the bound:
+  etcd3gw is blocking, so the store's calls leave the event loop).
 - ``..._16_writers``: the same with 16 writers at once (an API under load): SQLite commits
   queued writes together (group commit); the etcd baseline is raw puts from 16 threads.
 """
@@ -150,6 +152,20 @@ def etcd_figures(tmp: Path) -> None:
 
             return rate(len(values), work)
 
+        def raw_off_loop() -> float:
+            """Raw puts, each on a worker thread, awaited one after another from a loop."""
+            prefix = f"/raw-{secrets.token_hex(4)}/"
+
+            async def work() -> float:
+                loop = asyncio.get_running_loop()
+                with ThreadPoolExecutor(1) as thread:
+                    start = loop.time()
+                    for i, value in enumerate(values):
+                        await loop.run_in_executor(thread, client.put, f"{prefix}s{i}", value)
+                    return len(values) / (loop.time() - start)
+
+            return asyncio.run(work())
+
         def raw_concurrent() -> float:
             prefix = f"/raw-{secrets.token_hex(4)}/"
             count = len(values) * 2
@@ -171,10 +187,11 @@ def etcd_figures(tmp: Path) -> None:
                 writers,
             )
 
-        one, one_raw, many, many_raw = paired_medians(
-            RUNS, lambda: store(1), raw, lambda: store(CONCURRENCY), raw_concurrent
+        one, one_raw, one_off_loop, many, many_raw = paired_medians(
+            RUNS, lambda: store(1), raw, raw_off_loop, lambda: store(CONCURRENCY), raw_concurrent
         )
         emit("store_etcd_writes", one, "writes/s", one_raw)
+        emit("store_etcd_writes_vs_raw_bound_by_thread_round_trip", one, "writes/s", one_off_loop)
         emit(f"store_etcd_writes_{CONCURRENCY}_writers", many, "writes/s", many_raw)
         client.session.close()
     finally:

@@ -44,14 +44,16 @@ class Assembly:
         self._out = self.tmp.open("wb")
         self._image = hashlib.sha256()
 
-    def write(self, index: int) -> None:
-        """Append chunk ``index`` (chunks must come in order)."""
+    def write(self, index: int, data: bytes | None = None) -> None:
+        """Append chunk ``index`` (chunks must come in order); ``data``: its bytes, verified on
+        arrival, when the caller still holds them (else they are read from the store)."""
         digest, length = self.manifest.chunks[index], self.manifest.chunk_length(index)
         if digest == zero_digest(length):
             self._image.update(_zeros(length))
             self._out.seek(length, os.SEEK_CUR)
             return
-        data = self.store.read(digest)
+        if data is None or digest not in self.fresh:
+            data = self.store.read(digest)
         if digest not in self.fresh and hashlib.sha256(data).hexdigest() != digest:
             self.store.discard(digest)
             self.bad.append(digest)

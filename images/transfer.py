@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 LocalImages = Callable[[], Iterable[tuple[Path, Manifest]]]
 READ_BLOCK = 256 * 1024
+ARRIVED_CAP = 4  # chunks held in memory for the assembly, at most (more are read back)
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,10 @@ class ChunkFetcher:
     ) -> list[str]:
         """Fetch the missing chunks while writing the image in order as chunks arrive."""
         ready = {d: asyncio.Event() for d in missing}
+        # verified bytes of chunks that arrived, until the writer reaches them: written into
+        # place from memory, not read back from the chunk store (a few chunks at most)
+        arrived: dict[str, bytes] = {}
+        uses = collections.Counter(manifest.chunks)
         stop = False
         assembly = await asyncio.to_thread(Assembly, self.chunks, manifest, dest, set(missing))
 
@@ -202,12 +207,22 @@ class ChunkFetcher:
                     await ready[digest].wait()
                 if stop:
                     return []
-                await asyncio.to_thread(assembly.write, index)
+                data = arrived.get(digest)
+                uses[digest] -= 1
+                if not uses[digest]:
+                    arrived.pop(digest, None)
+                await asyncio.to_thread(assembly.write, index, data)
             return await asyncio.to_thread(assembly.finish)
+
+        def keep(digest: str, data: bytes) -> None:
+            if len(arrived) < ARRIVED_CAP:
+                arrived[digest] = data
 
         writer = asyncio.create_task(assemble())
         try:
-            await self._fetch_all(session, image_id, manifest, missing, counters, ready)
+            await self._fetch_all(
+                session, image_id, manifest, missing, counters, ready, on_arrival=keep
+            )
             return await writer
         except BaseException:
             stop = True
@@ -280,6 +295,7 @@ class ChunkFetcher:
         digests: list[str],
         counters: _Counters,
         ready: Mapping[str, asyncio.Event] | None = None,
+        on_arrival: Callable[[str, bytes], None] | None = None,
     ) -> None:
         lengths = {d: manifest.chunk_length(i) for i, d in enumerate(manifest.chunks)}
         uses = collections.Counter(manifest.chunks)
@@ -290,7 +306,10 @@ class ChunkFetcher:
         async def worker() -> None:
             while not queue.empty():
                 digest = queue.get_nowait()
-                await self._fetch_chunk(session, image_id, digest, lengths[digest], counters)
+                data = await self._fetch_chunk(session, image_id, digest, lengths[digest],
+                                               counters)  # fmt: skip
+                if on_arrival is not None:
+                    on_arrival(digest, data)
                 if ready is not None:
                     ready[digest].set()
                 counters.done += lengths[digest] * uses[digest]
@@ -310,7 +329,8 @@ class ChunkFetcher:
         digest: str,
         length: int,
         counters: _Counters,
-    ) -> None:
+    ) -> bytes:
+        """The chunk's verified bytes, stored in the chunk store."""
         url = f"{self.base_url}/v1/images/{image_id}/chunks/{digest}"
         last = ""
         corrupt = 0
@@ -325,7 +345,7 @@ class ChunkFetcher:
                          attempt + 1, last)  # fmt: skip
                 continue
             if await asyncio.to_thread(self._keep, data, digest, length):
-                return
+                return data
             corrupt += 1
             last = f"received {len(data)} bytes that do not hash to {digest}"
             log.warning("chunk %s of image %s arrived corrupt; fetching it again", digest, image_id)

@@ -145,10 +145,10 @@ class SQLiteStore:
         self._queue.append((fn, job, not checks_first))
         if not self._drain_pending:  # one drain takes everything queued until it starts
             self._drain_pending = True
-            self._writer.submit(self._drain, loop)
+            self._writer.submit(self._drain)
         return await job
 
-    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _drain(self) -> None:
         """Group commit: every queued write in one transaction.
 
         A write that raises (a lost compare-and-swap) leaves nothing behind (it raised before
@@ -164,9 +164,12 @@ class SQLiteStore:
                 if not queued[1].cancelled():
                     jobs.append(queued)
             if jobs:
-                outcomes = self._commit_batch(jobs)
-                with suppress(RuntimeError):  # the loop is gone: nobody waits any more
-                    loop.call_soon_threadsafe(_deliver, outcomes)
+                by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+                for outcome in self._commit_batch(jobs):
+                    by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
+                for loop, outcomes in by_loop.items():
+                    with suppress(RuntimeError):  # the loop is gone: nobody waits any more
+                        loop.call_soon_threadsafe(_deliver, outcomes)
 
     def _commit_batch(self, jobs: list[_Job]) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
