@@ -16,7 +16,9 @@ chunking + sha256 + qemu-img validation on upload; and on the site, the pull loo
   that writes the body to a file and fsyncs it.
 - ``image_service_site_pull_vs_tls_wire``: the same pull against the TLS wire limit: ``curl``
   downloading the same bytes over HTTPS from ``openssl s_server -WWW`` with the hub's
-  certificate, into a file that is then fsynced.
+  certificate, into a file that is then fsynced. A third line compares the pull with an
+  aiohttp client doing that same download (the site agent is an asyncio program: TLS is
+  decrypted on its event loop's thread, which bounds what any pull of it can reach).
 
 Each round runs the hub once (upload, then pull) and then every baseline, so a noisy
 neighbour hits figures and baselines alike; the lines give the medians of the rounds.
@@ -40,6 +42,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
+from aiohttp import web
 from cryptography import x509
 
 from atoll import certs
@@ -77,20 +81,25 @@ def _local_copy(src: Path, tmp: Path) -> float:
     return src.stat().st_size / elapsed / MB
 
 
-def _curl_download(data_dir: Path, src: Path, tmp: Path) -> float:
-    """MB/s of ``curl`` fetching ``src`` from ``openssl s_server -WWW`` (the hub's TLS
-    certificate) into a file, fsynced: the TLS wire limit of a pull."""
+def _s_server_download(data_dir: Path, src: Path, tmp: Path, client: str) -> float:
+    """MB/s of ``client`` fetching ``src`` from ``openssl s_server -WWW`` (the hub's TLS
+    certificate) into a file, fsynced: ``curl`` gives the TLS wire limit of a pull,
+    ``aiohttp`` the limit of an asyncio TLS client (what the site agent is built on)."""
     port = _free_port()
     server = subprocess.Popen(
         ["openssl", "s_server", "-WWW", "-quiet", "-accept", f"127.0.0.1:{port}",
          "-cert", str(data_dir / "hub.pem"), "-key", str(data_dir / "hub-key.pem")],
         cwd=src.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    dst = tmp / f"curl-{secrets.token_hex(3)}"
+    dst = tmp / f"{client}-{secrets.token_hex(3)}"
+    url = f"https://127.0.0.1:{port}/{src.name}"
     try:
         _wait_port(port)
         start = time.perf_counter()
-        _curl("--output", str(dst), f"https://127.0.0.1:{port}/{src.name}", ca=data_dir)
+        if client == "curl":
+            _curl("--output", str(dst), url, ca=data_dir)
+        else:
+            asyncio.run(_aiohttp_get(url, dst, data_dir / "ca.pem"))
         with dst.open("rb+") as fh:
             os.fsync(fh.fileno())
         elapsed = time.perf_counter() - start
@@ -102,9 +111,16 @@ def _curl_download(data_dir: Path, src: Path, tmp: Path) -> float:
         dst.unlink(missing_ok=True)
 
 
+async def _aiohttp_get(url: str, dst: Path, ca: Path) -> None:
+    context = ssl.create_default_context(cafile=str(ca))
+    async with aiohttp.ClientSession() as session, session.get(url, ssl=context) as resp:
+        with dst.open("wb") as fh:  # bare: writes on the loop
+            async for block in resp.content.iter_chunked(1 << 20):
+                fh.write(block)
+
+
 def _serve_put(port: int, cert_dir: str, out: str) -> None:
     """A bare aiohttp HTTPS server whose PUT writes the body to ``out`` and fsyncs it."""
-    from aiohttp import web
 
     async def put(request: web.Request) -> web.Response:
         with Path(out).open("wb") as fh:  # noqa: ASYNC230 (bare: writes on the loop)
@@ -259,11 +275,12 @@ def main() -> None:
             shutil.rmtree(root)
             return results[-1][0]
 
-        _, copy, download, upload = paired_medians(
+        _, copy, download, aiohttp_download, upload = paired_medians(
             RUNS,
             run,
             lambda: _local_copy(src, tmp),
-            lambda: _curl_download(certs_dir, src, tmp),
+            lambda: _s_server_download(certs_dir, src, tmp, "curl"),
+            lambda: _s_server_download(certs_dir, src, tmp, "aiohttp"),
             lambda: _curl_upload(certs_dir, src, tmp),
         )
         uploads = statistics.median(r[0] for r in results)
@@ -272,6 +289,8 @@ def main() -> None:
         emit("image_service_site_pull_throughput", pulls, "MB/s", copy)
         emit("image_service_upload_vs_bare_https_put", uploads, "MB/s", upload)
         emit("image_service_site_pull_vs_tls_wire", pulls, "MB/s", download)
+        emit("image_service_site_pull_vs_tls_wire_bound_by_asyncio_tls_client", pulls, "MB/s",
+             aiohttp_download)  # fmt: skip
 
 
 if __name__ == "__main__":
