@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from atoll.hub.store.base import Compacted
-from atoll.hub.store.sqlite import SQLiteStore
+from atoll.errors import NotFound, StaleRevision
+from atoll.hub.store.base import Compacted, Put, Record
+from atoll.hub.store.sqlite import PRUNE_EVERY, SQLiteStore
 
 pytestmark = pytest.mark.integration
 
@@ -73,3 +74,39 @@ async def test_watch_sees_writes_by_another_process(tmp_path: Path) -> None:
         assert (change.key, change.value) == ("theirs", {"by": "other"})
     finally:
         await watcher.close()
+
+
+async def test_a_failed_commit_in_a_group_commit_leaves_the_others_and_no_gap(
+    tmp_path: Path,
+) -> None:
+    """Writes queued together commit together; a commit whose later check fails is undone
+    alone, and the revisions of the others follow one another."""
+    store = SQLiteStore(tmp_path / "hub.db", durable=False)
+    try:
+        base = await store.put("flavor", "x", {"n": 0})
+        doomed = store.commit(
+            [Put("flavor", "y", {"n": 1}), Put("flavor", "x", {"n": 2}, expect_revision=99)]
+        )
+        others = [store.put("flavor", f"f{i}", {"n": i}) for i in range(8)]
+        results = await asyncio.gather(doomed, *others, return_exceptions=True)
+        assert isinstance(results[0], StaleRevision)
+        with pytest.raises(NotFound):
+            await store.get("flavor", "y")
+        revisions = sorted(r.revision for r in results[1:] if isinstance(r, Record))
+        assert revisions == list(range(base.revision + 1, base.revision + 9))
+        assert [c.revision for c in await store.changes(base.revision)] == revisions
+        assert await store.revision() == revisions[-1]
+    finally:
+        await store.close()
+
+
+async def test_history_is_pruned_on_disk_too(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "hub.db", history=3, durable=False)
+    try:
+        for i in range(3 * PRUNE_EVERY):
+            await store.put("site", f"s{i}", {"i": i})
+    finally:
+        await store.close()
+    with sqlite3.connect(tmp_path / "hub.db") as conn:
+        (kept,) = conn.execute("SELECT COUNT(*) FROM changes").fetchone()
+    assert 3 <= kept <= 3 + PRUNE_EVERY
