@@ -13,7 +13,8 @@ chunking + sha256 + qemu-img validation on upload; and on the site, the pull loo
   LocalStorage, MB/s, against the same raw local copy.
 - ``image_service_upload_vs_bare_https_put``: the same upload against the machine's limit
   for it: ``curl -T`` of the same file to a bare aiohttp HTTPS handler (the hub's certificate)
-  that writes the body to a file and fsyncs it.
+  that writes the body to a file and fsyncs it. A second line has the CLI's own client
+  (``send_file``, Python's TLS) upload to that handler: how much of the gap is the client.
 - ``image_service_site_pull_vs_tls_wire``: the same pull against the TLS wire limit: ``curl``
   downloading the same bytes over HTTPS from ``openssl s_server -WWW`` with the hub's
   certificate, into a file that is then fsynced. A third line compares the pull with an
@@ -128,17 +129,18 @@ def _serve_put(port: int, cert_dir: str, out: str) -> None:
                 fh.write(block)
             fh.flush()
             os.fsync(fh.fileno())
-        return web.Response(text="ok")
+        return web.json_response({})
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(f"{cert_dir}/hub.pem", f"{cert_dir}/hub-key.pem")
     app = web.Application(client_max_size=2 * SIZE)
-    app.router.add_put("/upload", put)
+    app.router.add_put("/v1/images/{image_id}/file", put)
     web.run_app(app, host="127.0.0.1", port=port, ssl_context=context, print=None)
 
 
-def _curl_upload(data_dir: Path, src: Path, tmp: Path) -> float:
-    """MB/s of ``curl -T src`` to :func:`_serve_put`: the limit of an upload."""
+def _bare_upload(data_dir: Path, src: Path, tmp: Path, client: str) -> float:
+    """MB/s of ``client`` uploading ``src`` to :func:`_serve_put`: ``curl -T`` gives the limit
+    of an upload, ``atoll`` (the CLI's :func:`send_file`) that of our client on its own."""
     port = _free_port()
     out = tmp / f"put-{secrets.token_hex(3)}"
     server = multiprocessing.get_context("fork").Process(
@@ -147,8 +149,12 @@ def _curl_upload(data_dir: Path, src: Path, tmp: Path) -> float:
     server.start()
     try:
         _wait_port(port)
+        url = f"https://127.0.0.1:{port}"
         start = time.perf_counter()
-        _curl("-T", str(src), f"https://127.0.0.1:{port}/upload", ca=data_dir)
+        if client == "curl":
+            _curl("-T", str(src), f"{url}/v1/images/bare/file", ca=data_dir)
+        else:
+            send_file(HubClient(url, None, str(data_dir / "ca.pem"), timeout=300), "bare", src)
         elapsed = time.perf_counter() - start
         assert out.stat().st_size == SIZE, out.stat().st_size
         return SIZE / elapsed / MB
@@ -275,13 +281,14 @@ def main() -> None:
             shutil.rmtree(root)
             return results[-1][0]
 
-        _, copy, download, aiohttp_download, upload = paired_medians(
+        _, copy, download, aiohttp_download, upload, atoll_upload = paired_medians(
             RUNS,
             run,
             lambda: _local_copy(src, tmp),
             lambda: _s_server_download(certs_dir, src, tmp, "curl"),
             lambda: _s_server_download(certs_dir, src, tmp, "aiohttp"),
-            lambda: _curl_upload(certs_dir, src, tmp),
+            lambda: _bare_upload(certs_dir, src, tmp, "curl"),
+            lambda: _bare_upload(certs_dir, src, tmp, "atoll"),
         )
         uploads = statistics.median(r[0] for r in results)
         pulls = statistics.median(r[1] for r in results)
@@ -290,6 +297,8 @@ def main() -> None:
         emit("image_service_upload_vs_bare_https_put", uploads, "MB/s", upload)
         emit("image_service_site_pull_vs_tls_wire", pulls, "MB/s", download)
         emit("image_service_site_pull_vs_asyncio_tls_download", pulls, "MB/s", aiohttp_download)
+        emit("image_service_upload_vs_bare_https_put_from_atoll_client", uploads, "MB/s",
+             atoll_upload)  # fmt: skip
 
 
 if __name__ == "__main__":
