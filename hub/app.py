@@ -38,6 +38,7 @@ from atoll.hub.api import (
     telemetry,
     users,
     vnf_packages,
+    vnflcm,
     vnflcm_subscriptions,
 )
 from atoll.hub.api.context import HUB, Hub
@@ -81,6 +82,7 @@ RESOURCE_ROUTES: list[Route] = [
     *site_join.ROUTES,
     *sol013.version_routes(NFV_APIS),
     *vnf_packages.ROUTES,
+    *vnflcm.ROUTES,
     *images.ROUTES,
     *image_transfers.ROUTES,
     *observability.ROUTES,
@@ -173,6 +175,7 @@ def build_app(
     app[observability.METRICS] = metrics
     sol013.install(app, NFV_APIS)
     vnf_packages.install(app, hub)
+    vnflcm.install(app, hub)
     images.install(app, hub, image_settings)
     sync_server.install(app, settings, store, clock, hub.telemetry)
     for route in all_routes():

@@ -90,6 +90,15 @@ class HubSettings:
     # webhooks to loopback, link-local or unspecified addresses are refused (as LCM
     # callbacks are: atoll.hub.lcm.callbacks.check_address) unless this is true (a lab)
     alarm_webhook_loopback: bool = False
+    # VNF lifecycle (/vnflcm/v2): how many sites one operation works on at once (0: all);
+    # whether a failure at one site stops the sites not started yet (a request's
+    # additionalParams maxParallel / stopOnFailure override both); how long a site may take,
+    # offline time included, before the operation goes FAILED_TEMP; how often the engine
+    # reads the facts sites sent back
+    lcm_max_parallel: int = 0
+    lcm_stop_on_failure: bool = False
+    lcm_site_timeout: float = 1800.0
+    lcm_poll_interval: float = 1.0
 
     @property
     def ca_cert(self) -> Path:

@@ -114,6 +114,27 @@ POLICY: dict[str, Rule] = {
     # VNF lifecycle (/vnflcm/v2): instances and op occurrences belong to a project
     "vnflcm.api_versions": PUBLIC,
     "vnflcm.v2.api_versions": PUBLIC,
+    **{
+        f"vnflcm.{name}": Rule(system=ANYONE, project=ANYONE)
+        for name in ("instances.list", "instances.show", "op_occs.list", "op_occs.show")
+    },
+    **{
+        f"vnflcm.instances.{action}": Rule(project=WRITERS)
+        for action in (
+            "create",
+            "delete",
+            "instantiate",
+            "scale",
+            "scale_to_level",
+            "heal",
+            "terminate",
+            "change_vnfpkg",
+        )
+    },
+    **{
+        f"vnflcm.op_occs.{task}": Rule(system=ADMIN, project=WRITERS)
+        for task in ("retry", "rollback", "fail")
+    },
     # images: sites pull by their certificate; people by token
     "images.list": Rule(system=ANYONE, project=ANYONE),
     "images.show": Rule(system=ANYONE, project=ANYONE),

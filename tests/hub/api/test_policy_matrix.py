@@ -24,9 +24,10 @@ from atoll.hub.bootstrap import seed_admin
 from atoll.hub.catalog.images import new_image
 from atoll.hub.catalog.vnf_packages import new_package
 from atoll.hub.identity.policy import POLICY
-from atoll.hub.lcm import subscriptions
+from atoll.hub.lcm import records, subscriptions
 from atoll.hub.store.base import ListQuery
 from atoll.hub.store.memory import MemoryStore
+from atoll.nfv.lcm.instance import VnfInstance, VnfLcmOpOcc
 from atoll.passwords import Passwords
 from tests.hub.api.image_policy_cases import image_cases
 from tests.hub.conftest import AiohttpClient
@@ -567,6 +568,58 @@ SUBSCRIPTION_CASES = [
          prepare=make_subscription, headers=LCM_V),
 ]  # fmt: skip
 CASES += SUBSCRIPTION_CASES
+def lcm_id(n: str) -> str:
+    return f"{int(n):032x}"
+
+
+async def make_instance(api: Api, target: str, n: str) -> None:
+    """A NOT_INSTANTIATED VNF instance of ``target``, and a COMPLETED op occurrence on it."""
+    project_id = (await api.store.get("project", target)).value["id"]
+    instance = VnfInstance(id=lcm_id(n), vnfd_id="d", vnf_provider="p", vnf_product_name="p",
+                           vnf_software_version="1", vnfd_version="1")  # fmt: skip
+    base = {"id": lcm_id(n), "project_id": project_id, "project": target, "vnfPkgId": "x"}
+    await api.store.put(records.INSTANCE, lcm_id(n), records.instance_value(base, instance))
+    occ = VnfLcmOpOcc(id=lcm_id(n), operation_state="COMPLETED", state_entered_time="t",
+                      start_time="t", vnf_instance_id=lcm_id(n),
+                      operation="INSTANTIATE")  # fmt: skip
+    value = {"id": lcm_id(n), "project_id": project_id, "vnf_instance_id": lcm_id(n),
+             "work": {"sites": {}}}  # fmt: skip
+    await api.store.put(records.OP_OCC, lcm_id(n), records.occ_value(value, occ))
+
+
+def lcm_task_case(task: str) -> Case:
+    return Case(f"vnflcm.instances.{task}", "POST",
+                lambda t, n: f"/vnflcm/v2/vnf_instances/{lcm_id(n)}/{task}",
+                only(PA=400, PM=400), other=only(PA=404, PM=404),
+                body=lambda t, n: {"unknownAttribute": 1}, prepare=make_instance,
+                notes="the caller may; the request is bad (400) or not theirs (404)")  # fmt: skip
+
+
+def occ_task_case(task: str) -> Case:
+    return Case(f"vnflcm.op_occs.{task}", "POST",
+                lambda t, n: f"/vnflcm/v2/vnf_lcm_op_occs/{lcm_id(n)}/{task}",
+                only(SA=409, PA=409, PM=409), other=only(SA=409, PA=404, PM=404),
+                prepare=make_instance, notes="COMPLETED: no task (409)")  # fmt: skip
+
+
+LCM_CASES = [
+    Case("vnflcm.instances.list", "GET", lambda t, n: "/vnflcm/v2/vnf_instances", PROJECT_READ),
+    Case("vnflcm.instances.create", "POST", lambda t, n: "/vnflcm/v2/vnf_instances",
+         only(PA=400, PM=400), body=lambda t, n: {"vnfdId": f"none-{n}"},
+         notes="instances belong to a project; no package has this VNFD (400)"),
+    Case("vnflcm.instances.show", "GET", lambda t, n: f"/vnflcm/v2/vnf_instances/{lcm_id(n)}",
+         PROJECT_READ, other=only(404, SA=200, SR=200, UN=403), prepare=make_instance),
+    Case("vnflcm.instances.delete", "DELETE",
+         lambda t, n: f"/vnflcm/v2/vnf_instances/{lcm_id(n)}", only(PA=204, PM=204),
+         other=only(PA=404, PM=404), prepare=make_instance),
+    *(lcm_task_case(task) for task in ("instantiate", "scale", "scale_to_level", "heal",
+                                       "terminate", "change_vnfpkg")),
+    Case("vnflcm.op_occs.list", "GET", lambda t, n: "/vnflcm/v2/vnf_lcm_op_occs", PROJECT_READ),
+    Case("vnflcm.op_occs.show", "GET", lambda t, n: f"/vnflcm/v2/vnf_lcm_op_occs/{lcm_id(n)}",
+         PROJECT_READ, other=only(404, SA=200, SR=200, UN=403), prepare=make_instance),
+    *(occ_task_case(task) for task in ("retry", "rollback", "fail")),
+]  # fmt: skip
+CASES += LCM_CASES
 
 
 # public: sync.ca and sync.join take the join token as their credential; the attacker's view

@@ -1,0 +1,250 @@
+"""The hub's LCM engine with fake sites: operations, one at a time, per-site results,
+FAILED_TEMP and its tasks, offline sites, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from atoll.errors import NotFound
+from atoll.hub.lcm import records
+from atoll.hub.lcm.engine import Engine
+from atoll.hub.sites import intent
+from atoll.hub.store.query import list_all
+from tests.hub.api.vnf_packages import package_api
+from tests.hub.conftest import AiohttpClient
+from tests.hub.hubtest import TEST_SETTINGS
+from tests.hub.lcm.lcmtest import INSTANCES, OCCS, Lcm, lcm_hub
+
+
+@pytest.fixture
+async def lcm(aiohttp_client: AiohttpClient, signing_key: Ed25519PrivateKey, tmp_path: Path) -> Lcm:
+    return await lcm_hub(await package_api(aiohttp_client, signing_key, tmp_path / "hub"))
+
+
+async def objects_at(lcm: Lcm, kind: str | None = None) -> dict[str, list[str]]:
+    """Site name -> ids of the live site objects of ``kind`` (all placeable kinds)."""
+    out: dict[str, list[str]] = {}
+    for r in await list_all(lcm.api.store, intent.SITE_OBJECT, {}):
+        live = r.value.get("desired") and r.value["kind"] in intent.PLACEABLE
+        if live and (kind or r.value["kind"]) == r.value["kind"]:
+            out.setdefault(r.value["site"], []).append(r.value["id"])
+    return out
+
+
+async def test_instantiate_spreads_over_sites_and_reports_each(lcm: Lcm) -> None:
+    instance_id = await lcm.instance()
+    package = (await lcm.ok("GET", "/vnfpkgm/v2/vnf_packages"))["items"][0]
+    assert package["usageState"] == "IN_USE"
+    op_id = await lcm.instantiate(instance_id)
+    occ = await lcm.occ(op_id)
+    assert occ["operation"] == "INSTANTIATE" and "error" not in occ
+    vnfcs = occ["resourceChanges"]["affectedVnfcs"]
+    assert sorted(v["changeType"] for v in vnfcs) == ["ADDED", "ADDED"]
+    assert len({v["computeResource"]["vimConnectionId"] for v in vnfcs}) == 2  # anti-affinity
+    done = [s for s in occ["sites"] if s["state"] == "done"]
+    assert len(done) == 2 and all(s["resourceChanges"]["affectedVnfcs"] for s in done)
+    instance = await lcm.ok("GET", f"{INSTANCES}/{instance_id}?all_fields")
+    assert instance["instantiationState"] == "INSTANTIATED"
+    info = instance["instantiatedVnfInfo"]
+    assert [v["id"] for v in info["vnfcResourceInfo"]] == ["VDU1-0", "VDU1-1"]
+    assert all(v["metadata"]["addresses"] for v in info["vnfcResourceInfo"])
+    servers = await objects_at(lcm, "server")
+    assert sorted(len(v) for v in servers.values()) == [1, 1]
+    notes = await list_all(lcm.api.store, "lcm_notification", {})
+    states = [n.value.get("vnfLcmOpOcc", {}).get("operationState") for n in notes]
+    assert {"STARTING", "PROCESSING", "COMPLETED"} <= set(states)
+
+
+async def test_one_operation_at_a_time_is_the_stores_rule(lcm: Lcm) -> None:
+    instance_id = await lcm.instance()
+    op_id = await lcm.task(instance_id, "instantiate", {"flavourId": "simple"})
+    status, body, _ = await lcm.call("POST", f"{INSTANCES}/{instance_id}/terminate",
+                                     {"terminationType": "FORCEFUL"})  # fmt: skip
+    assert status == 409 and op_id in body["error"]["message"]
+    # even when the engine's own check is passed by: the lock record refuses the commit
+    lock = await lcm.api.store.get(records.LOCK, instance_id)
+    assert lock.value["op_id"] == op_id
+    await lcm.until(op_id, "COMPLETED")
+    with pytest.raises(NotFound):
+        await lcm.api.store.get(records.LOCK, instance_id)
+    status, body, _ = await lcm.call("POST", f"{INSTANCES}/{instance_id}/instantiate",
+                                     {"flavourId": "simple"})  # fmt: skip
+    assert status == 409 and "NOT_INSTANTIATED" in body["error"]["message"]
+
+
+async def test_two_concurrent_requests_get_one_202_and_one_409(lcm: Lcm) -> None:
+    instance_id = await lcm.instance()
+    path = f"{INSTANCES}/{instance_id}/instantiate"
+    replies = await asyncio.gather(
+        *(lcm.call("POST", path, {"flavourId": "simple"}) for _ in range(4))
+    )
+    assert sorted(status for status, _, _ in replies) == [202, 409, 409, 409]
+
+
+async def test_scale_out_terminate_and_delete_leave_nothing(lcm: Lcm) -> None:
+    instance_id = await lcm.instance()
+    await lcm.instantiate(instance_id)
+    op_id = await lcm.task(
+        instance_id, "scale", {"type": "SCALE_OUT", "aspectId": "workers", "numberOfSteps": 1}
+    )
+    occ = await lcm.until(op_id, "COMPLETED")
+    added = occ["resourceChanges"]["affectedVnfcs"]
+    assert [(v["id"], v["changeType"]) for v in added] == [("VDU1-2", "ADDED")]
+    assert sorted(len(v) for v in (await objects_at(lcm, "server")).values()) == [1, 1, 1]
+    instance = await lcm.ok("GET", f"{INSTANCES}/{instance_id}?fields=instantiatedVnfInfo")
+    assert instance["instantiatedVnfInfo"]["scaleStatus"] == [
+        {"aspectId": "workers", "scaleLevel": 1}
+    ]
+    # past max_scale_level: 400, and no op occurrence
+    status, body, _ = await lcm.call("POST", f"{INSTANCES}/{instance_id}/scale",
+                                     {"type": "SCALE_OUT", "aspectId": "workers",
+                                      "numberOfSteps": 5})  # fmt: skip
+    assert status == 400, body
+    status, _, _ = await lcm.call("DELETE", f"{INSTANCES}/{instance_id}")
+    assert status == 409  # INSTANTIATED
+    op_id = await lcm.task(instance_id, "terminate", {"terminationType": "FORCEFUL"})
+    occ = await lcm.until(op_id, "COMPLETED")
+    assert {v["changeType"] for v in occ["resourceChanges"]["affectedVnfcs"]} == {"REMOVED"}
+    assert await objects_at(lcm) == {}
+    status, _, _ = await lcm.call("DELETE", f"{INSTANCES}/{instance_id}")
+    assert status == 204
+    package = (await lcm.ok("GET", "/vnfpkgm/v2/vnf_packages"))["items"][0]
+    assert package["usageState"] == "NOT_IN_USE"
+
+
+async def test_graceful_terminate_stops_the_servers_first(lcm: Lcm) -> None:
+    instance_id = await lcm.instance()
+    await lcm.instantiate(instance_id)
+    body = {"terminationType": "GRACEFUL", "gracefulTerminationTimeout": 600}
+    op_id = await lcm.task(instance_id, "terminate", body)
+    await lcm.engine.run_once()  # STARTING -> PROCESSING, the stop written
+    await lcm.engine.run_once()
+    servers = [
+        r.value for r in await list_all(lcm.api.store, intent.SITE_OBJECT, {"kind": "server"})
+    ]
+    assert {s["desired"]["spec"]["power"] for s in servers} == {"stopped"}
+    await lcm.until(op_id, "COMPLETED")
+    assert await objects_at(lcm) == {}
+
+
+async def test_a_failure_at_one_site_leaves_failed_temp_and_rollback_leaves_nothing(
+    lcm: Lcm,
+) -> None:
+    lcm.sites.failing.add("s2")
+    instance_id = await lcm.instance()
+    body = {"flavourId": "simple",
+            "additionalParams": {"placement": {"sites": ["s1", "s2"]}}}  # fmt: skip
+    op_id = await lcm.task(instance_id, "instantiate", body)
+    occ = await lcm.until(op_id, "FAILED_TEMP")
+    by_site = {s["siteName"]: s for s in occ["sites"]}
+    assert by_site["s1"]["state"] == "done"  # the other site went on
+    assert by_site["s2"]["state"] == "failed" and "injected" in by_site["s2"]["message"]
+    assert "s2" in occ["error"]["detail"] and "resourceChanges" not in occ
+    assert set(occ["_links"]) >= {"retry", "rollback", "fail"}
+    status, _, headers = await lcm.call("POST", f"{OCCS}/{op_id}/rollback")
+    assert status == 202 and headers["Location"].endswith(op_id)
+    occ = await lcm.until(op_id, "ROLLED_BACK")
+    assert await objects_at(lcm) == {}
+    instance = await lcm.ok("GET", f"{INSTANCES}/{instance_id}")
+    assert instance["instantiationState"] == "NOT_INSTANTIATED"
+    status, _, _ = await lcm.call("POST", f"{OCCS}/{op_id}/retry")
+    assert status == 409  # ROLLED_BACK is final
+
+
+async def test_retry_after_the_site_is_fixed_completes(lcm: Lcm) -> None:
+    lcm.sites.failing.add("s2")
+    instance_id = await lcm.instance()
+    body = {"flavourId": "simple",
+            "additionalParams": {"placement": {"sites": ["s1", "s2"]}}}  # fmt: skip
+    op_id = await lcm.task(instance_id, "instantiate", body)
+    await lcm.until(op_id, "FAILED_TEMP")
+    lcm.sites.failing.clear()
+    status, _, _ = await lcm.call("POST", f"{OCCS}/{op_id}/retry")
+    assert status == 202
+    occ = await lcm.until(op_id, "COMPLETED")
+    assert all(s["state"] == "done" for s in occ["sites"])
+
+
+async def test_fail_gives_up_and_the_instance_is_not_deleted_with_leftovers(lcm: Lcm) -> None:
+    lcm.sites.failing.add("s2")
+    instance_id = await lcm.instance()
+    body = {"flavourId": "simple",
+            "additionalParams": {"placement": {"sites": ["s1", "s2"]}}}  # fmt: skip
+    op_id = await lcm.task(instance_id, "instantiate", body)
+    await lcm.until(op_id, "FAILED_TEMP")
+    occ = await lcm.ok("POST", f"{OCCS}/{op_id}/fail")
+    assert occ["operationState"] == "FAILED" and occ["error"]["detail"]
+    status, body, _ = await lcm.call("DELETE", f"{INSTANCES}/{instance_id}")
+    assert status == 409 and "still has" in body["error"]["message"]
+
+
+async def test_an_offline_site_keeps_the_operation_processing_and_says_so(lcm: Lcm) -> None:
+    lcm.sites.offline.add("s2")
+    instance_id = await lcm.instance()
+    body = {"flavourId": "simple",
+            "additionalParams": {"placement": {"sites": ["s1", "s2"]}}}  # fmt: skip
+    op_id = await lcm.task(instance_id, "instantiate", body)
+    for _ in range(5):
+        await lcm.sites.settle()
+        await lcm.engine.run_once()
+    occ = await lcm.occ(op_id)
+    assert occ["operationState"] == "PROCESSING"
+    by_site = {s["siteName"]: s for s in occ["sites"]}
+    assert by_site["s1"]["state"] == "done"
+    assert by_site["s2"]["state"] == "applying" and "offline" in by_site["s2"]["message"]
+    lcm.sites.offline.clear()
+    await lcm.until(op_id, "COMPLETED")
+
+
+async def test_max_parallel_works_one_site_at_a_time(lcm: Lcm) -> None:
+    instance_id = await lcm.instance()
+    body = {"flavourId": "simple", "additionalParams": {"maxParallel": 1}}
+    op_id = await lcm.task(instance_id, "instantiate", body)
+    seen = []
+    for _ in range(20):
+        await lcm.engine.run_once()
+        occ = await lcm.occ(op_id)
+        seen.append(sum(s["state"] == "applying" for s in occ["sites"]))
+        if occ["operationState"] == "COMPLETED":
+            break
+        await lcm.sites.settle()
+    assert max(seen) == 1 and occ["operationState"] == "COMPLETED"
+
+
+async def test_heal_rebuilds_the_server_keeping_its_vnfc_id(lcm: Lcm) -> None:
+    instance_id = await lcm.instance()
+    await lcm.instantiate(instance_id)
+    op_id = await lcm.task(instance_id, "heal", {"vnfcInstanceId": ["VDU1-1"], "cause": "dead"})
+    occ = await lcm.until(op_id, "COMPLETED")
+    assert [(v["id"], v["changeType"]) for v in occ["resourceChanges"]["affectedVnfcs"]] == [
+        ("VDU1-1", "MODIFIED")
+    ]
+    servers = await list_all(lcm.api.store, intent.SITE_OBJECT, {"kind": "server"})
+    rebuilds = sorted(r.value["desired"]["spec"].get("rebuilds", 0) for r in servers)
+    assert rebuilds == [0, 1]
+
+
+async def test_a_hub_restart_rolls_back_starting_and_resumes_processing(
+    aiohttp_client: AiohttpClient, signing_key: Ed25519PrivateKey, tmp_path: Path, lcm: Lcm
+) -> None:
+    await lcm.engine.stop()  # the hub "stops": only this test moves the operations
+    first = await lcm.instance("first")
+    second = await lcm.instance("second")
+    starting = await lcm.task(first, "instantiate", {"flavourId": "simple"})
+    processing = await lcm.task(second, "instantiate", {"flavourId": "simple"})
+    await lcm.engine.drive(await lcm.api.store.get(records.OP_OCC, processing))
+    assert (await lcm.occ(processing))["operationState"] == "PROCESSING"
+    # a new engine on the same store: what `atoll hub serve` does when it starts again
+    engine = Engine(replace(TEST_SETTINGS, data_dir=tmp_path / "hub"), lcm.api.store)
+    assert await engine.recover() == 1
+    occ = await lcm.occ(starting)
+    assert occ["operationState"] == "ROLLED_BACK" and occ["error"]["title"] == "hub_restart"
+    for _ in range(10):
+        await lcm.sites.settle()
+        await engine.run_once()
+    assert (await lcm.occ(processing))["operationState"] == "COMPLETED"
