@@ -1,7 +1,8 @@
 """``atoll vnf ...``: VNF packages from the command line.
 
 The hub commands (``upload|list|show|delete|enable|disable|vnfd``) are in
-:mod:`atoll.nfv.client_cli`.
+:mod:`atoll.nfv.client_cli`; ``atoll vnf instance ...`` and ``atoll vnf op ...`` (the
+lifecycle, SOL003 v2) in :mod:`atoll.nfv.lcm_cli`.
 
 ``atoll vnf package validate PATH [-f json]`` reads a package (a ``.csar``/``.zip`` file or
 an unpacked directory) exactly as onboarding does, and prints a summary of its deployment
@@ -17,12 +18,13 @@ from pathlib import Path
 
 from atoll.cli import Subparsers
 from atoll.errors import InvalidInput
+from atoll.nfv import lcm_cli
 from atoll.nfv.client_cli import add_commands
 from atoll.output import add_format_option, emit
 
 
 def register(groups: Subparsers) -> None:
-    parser = groups.add_parser("vnf", help="ETSI VNF packages and their deployment model")
+    parser = groups.add_parser("vnf", help="ETSI VNF packages, instances and their lifecycle")
     nouns = parser.add_subparsers(title="objects", metavar="OBJECT", required=True)
     package = nouns.add_parser("package", help="VNF packages (SOL004 CSAR)")
     cmds = package.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -33,6 +35,7 @@ def register(groups: Subparsers) -> None:
     add_format_option(validate)
     validate.set_defaults(func=_validate)
     add_commands(cmds)
+    lcm_cli.add_commands(nouns)
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ from atoll.resources import Desired, FlavorSpec, Meta, ServerSpec
 
 GiB = 1024**3
 MiB = 1024**2
+UNKNOWN = Need(1 << 20, 1 << 40, 1 << 30)  # a site that has not reported its capacity yet
 
 
 @dataclass(frozen=True)
@@ -70,14 +71,16 @@ class Sites:
         return str(value["name"]) if value else site_id
 
     def figures(self) -> tuple[SiteFigures, ...]:
+        """Each site as placement sees it. A site that never reported has no known
+        capacity: it is only used when a request names it, and then taken at its word."""
         return tuple(
             SiteFigures(
                 id=site_id,
-                capacity=_need(value.get("capacity")),
+                capacity=_need(value.get("capacity")) if value.get("last_seen") else UNKNOWN,
                 usage=_need(value.get("usage")),
                 region=value.get("region", "default"),
                 labels=MappingProxyType(dict(value.get("labels") or {})),
-                available=value.get("state") != "maintenance",
+                available=value.get("state") != "maintenance" and bool(value.get("last_seen")),
             )
             for site_id, value in sorted(self.by_id.items())
         )
