@@ -123,7 +123,7 @@ async def plan_operation(ctx: Context, operation: Operation, body: JSON) -> Plan
     )
     if heal is not None:
         bound = lcm_intent.heal_bindings(bound, heal)
-    after = lcm_intent.site_intent(deployment, bound)
+    after = await targets.boot_sources(ctx.store, lcm_intent.site_intent(deployment, bound))
     if heal is None and not lcm_intent.diff(before, after) and before:
         raise Conflict("the operation changes nothing: the instance already runs that way")
     return Planned(

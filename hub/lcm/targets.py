@@ -12,6 +12,8 @@ operation the same way:
   from the instance and the VDU, sized from the VNFD), placed and removed with its servers.
 * **Images**: the package's software images, each bound to a catalog image at onboarding
   (``softwareImages[].catalogImage``), placed at a site with the first server needing it.
+  A kernel image (``aki``, linked to its ramdisk: the reference VNF) is booted directly
+  (:func:`boot_sources`).
 * **External networks**: ``extVirtualLinks[].resourceId`` names a site network (id or
   name) of the instance's project at that site; a name is resolved to the id per site.
 """
@@ -19,6 +21,7 @@ operation the same way:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from types import MappingProxyType
 
 from atoll import ids
 from atoll.errors import InvalidInput, NotFound, Problem
+from atoll.hub.catalog import images as catalog_images
 from atoll.hub.catalog import vnf_packages as pkgs
 from atoll.hub.catalog.vnf_package_files import PackageFiles
 from atoll.hub.sites import intent
@@ -256,6 +260,41 @@ def bindings(
         sites=MappingProxyType(dict(placed)),
         rebuilds=MappingProxyType(dict(rebuilds or {})),
     )
+
+
+async def boot_sources(
+    store: Store, site_intent: Mapping[str, tuple[Desired, ...]]
+) -> dict[str, tuple[Desired, ...]]:
+    """``site_intent`` with every server whose image is a kernel (catalog disk format
+    ``aki``, as Glance links one to its ramdisk) booted directly: ``kernel`` that image,
+    ``ramdisk`` its ``ramdisk_id``, ``kernel_cmdline`` its ``cmdline`` property."""
+    kernels: dict[str, JSON] = {}
+    for objects in site_intent.values():
+        for image_id in images_needed(objects):
+            try:
+                image = (await store.get(catalog_images.KIND, image_id)).value
+            except NotFound:
+                continue
+            if image.get("disk_format") == "aki":
+                kernels[image_id] = image
+    out: dict[str, tuple[Desired, ...]] = {}
+    for site, objects in site_intent.items():
+        changed = []
+        for d in objects:
+            spec = d.spec
+            if isinstance(spec, ServerSpec) and spec.image in kernels:
+                props = kernels[spec.image].get("properties") or {}
+                spec = dataclasses.replace(
+                    spec,
+                    image=None,
+                    kernel=spec.image,
+                    ramdisk=props.get("ramdisk_id"),
+                    kernel_cmdline=props.get("cmdline") or spec.kernel_cmdline,
+                )
+                d = dataclasses.replace(d, spec=spec)
+            changed.append(d)
+        out[site] = tuple(changed)
+    return out
 
 
 def images_needed(objects: Iterable[Desired]) -> set[str]:
