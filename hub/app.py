@@ -60,10 +60,7 @@ from atoll.throttle import FailureThrottle
 from atoll.tokens import TokenSigner, TokenVerifier
 
 # The ETSI NFV APIs (SOL013 conventions: Version header, ProblemDetails, bare-array lists)
-NFV_APIS: tuple[sol013.NfvApi, ...] = (
-    vnf_packages.API,
-    sol013.NfvApi("vnflcm", "v2", ("2.0.0",)),
-)
+NFV_APIS: tuple[sol013.NfvApi, ...] = (vnf_packages.API, vnflcm.API)
 
 RESOURCE_ROUTES: list[Route] = [
     *auth.ROUTES,

@@ -7,11 +7,10 @@ change_vnfpkg`` answer 202 with an empty body and the op occurrence's ``Location
 hub's LCM engine (:mod:`atoll.hub.lcm.engine`) runs it. ``vnf_lcm_op_occs``: list, show,
 and ``retry``, ``rollback`` (202) and ``fail`` (200 with the op occurrence).
 
-Requests carry the SOL013 ``Version`` header (2.0.0; missing or malformed: 400, another
-version: 406); replies carry ``Version: 2.0.0``. Lists are bare JSON arrays, take SOL013
-``filter`` and attribute selectors (``all_fields``, ``fields``, ``exclude_fields``,
-``exclude_default``), and page with ``nextpage_opaque_marker`` and a ``Link: <...>;
-rel="next"`` header.
+The SOL013 HTTP conventions are :mod:`atoll.hub.api.sol013`'s (this API is :data:`API`):
+the ``Version`` header (2.0.0; missing or malformed: 400, another version: 406),
+ProblemDetails errors, bare-array lists with ``filter``, attribute selectors and ``Link``
+paging.
 
 Atoll's additions: an instantiate places its VNFCs on sites (``additionalParams.placement``,
 see :class:`atoll.nfv.lcm.requests.PlacementRequest`; ``extVirtualLinks[].vimConnectionId``
@@ -25,20 +24,23 @@ the ``resourceChanges`` there.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast, get_args
 
 from aiohttp import web
 
 from atoll import ids, jsonbody
-from atoll.errors import InvalidInput, Problem
+from atoll.api.schema import FieldType
+from atoll.errors import InvalidInput, Problem, UnsupportedMediaType
+from atoll.hub.api import sol013
 from atoll.hub.api.context import Hub, claims_of, hub_of
+from atoll.hub.api.replies import reply
 from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field
+from atoll.hub.api.schema import Field, Shape
 from atoll.hub.lcm import records
 from atoll.hub.lcm.engine import Engine
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
-from atoll.nfv import sol013
+from atoll.nfv import sol013 as nfv_sol013
 from atoll.nfv.lcm.instance import Operation, VnfInstance, VnfLcmOpOcc
 from atoll.nfv.lcm.requests import (
     ChangeCurrentVnfPkgRequest,
@@ -51,46 +53,50 @@ from atoll.nfv.lcm.requests import (
 )
 from atoll.resources.fields import schema as model_schema
 
-BASE = "/vnflcm/v2"
+API = sol013.NfvApi("vnflcm", "v2", ("2.0.0",))
+BASE = API.prefix
 INSTANCES = f"{BASE}/vnf_instances"
 OCCS = f"{BASE}/vnf_lcm_op_occs"
-VERSION = "2.0.0"
-PAGE = 100
 ENGINE = web.AppKey("lcm_engine", Engine)
-MARKER = "nextpage_opaque_marker"
 
 
 @dataclass(frozen=True)
 class ModelBody:
-    """A SOL003 model as an OpenAPI schema (request bodies: strict; replies: ``extra``
-    attributes the view adds)."""
+    """A SOL003 request model as its OpenAPI schema (the strict decode's)."""
 
     model: type[Any]
-    extra: tuple[str, ...] = ()
-    many: bool = False
 
     @property
     def name(self) -> str:
-        return str(self.model.__name__) + ("List" if self.many else "")
+        return str(self.model.__name__)
 
     def schema(self) -> JSON:
-        out = model_schema(self.model)
-        for key in self.extra:
-            out["properties"][key] = {"type": ["object", "array"]}
-        if self.extra:
-            out.pop("required", None)  # attribute selectors may leave anything out
-            out["additionalProperties"] = True
-        return {"type": "array", "items": out} if self.many else out
+        return model_schema(self.model)
 
 
-INSTANCE_VIEW = ModelBody(VnfInstance, ("_links",))
-OCC_VIEW = ModelBody(VnfLcmOpOcc, ("_links", "sites"))
-ID = Field("string", required=True, pattern=ids.PATTERN, description="an id (32 hex digits)")
-LIST_HELP = (
-    "A bare JSON array. Takes the SOL013 query parameters filter, all_fields, fields, "
-    "exclude_fields, exclude_default and nextpage_opaque_marker (from the Link header of the "
-    "previous page)."
+def shape_of(model: type[Any], name: str, extra: dict[str, Field]) -> Shape:
+    """A reply shape from a SOL003 model: its top-level attributes (inner ones free-form)."""
+    fields: dict[str, Field] = {}
+    for key, spec in model_schema(model)["properties"].items():
+        kinds = spec.get("type", "object")
+        listed = [kinds] if isinstance(kinds, str) else list(kinds)
+        kind = next((k for k in listed if k in get_args(FieldType)), "object")
+        fields[key] = Field(cast(FieldType, kind), required=key == "id", nullable=key != "id")
+    return Shape(name, {**fields, **extra})
+
+
+LINKS = Field("object", required=True, description="self, and the tasks that apply now")
+SITES = Field(
+    "array",
+    items=Field("object"),
+    description="Atoll: per site its state (pending, applying, done, failed), a message (an "
+    "offline site says so) and the resourceChanges there",
 )
+INSTANCE = shape_of(VnfInstance, "VnfInstance", {"_links": LINKS})
+OCC = shape_of(VnfLcmOpOcc, "VnfLcmOpOcc", {"_links": LINKS, "sites": SITES})
+INSTANCES_LIST = sol013.Listing(INSTANCE, nfv_sol013.VNF_INSTANCE_DEFAULT_EXCLUDED)
+OCCS_LIST = sol013.Listing(OCC, nfv_sol013.OP_OCC_DEFAULT_EXCLUDED)
+ID = Field("string", required=True, pattern=ids.PATTERN, description="an id (32 hex digits)")
 
 
 def install(app: web.Application, hub: Hub) -> Engine:
@@ -113,27 +119,16 @@ def _engine(request: web.Request) -> Engine:
     return request.app[ENGINE]
 
 
-def _base_url(request: web.Request) -> str:
-    public = hub_of(request).settings.public_url
-    return public.rstrip("/") if public else f"{request.scheme}://{request.host}"
-
-
-def _sol(data: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    out = {"Version": VERSION, "Accept-Ranges": "none", **(headers or {})}
-    if data is None:
-        return web.Response(status=status, headers=out)
-    return web.json_response(data, status=status, headers=out)
-
-
-def _version(request: web.Request) -> None:
-    header = request.headers.get("Version")
-    if header is not None:  # until the SOL013 layer documents it, a missing one means 2.0.0
-        sol013.check_version(header)
+def _reply(data: object = None, status: int = 200, location: str | None = None) -> web.Response:
+    response = web.Response(status=status) if data is None else reply(data, status)
+    if location:
+        response.headers["Location"] = location
+    return response
 
 
 async def _body(request: web.Request) -> JSON:
     if request.content_type != "application/json":
-        raise InvalidInput(
+        raise UnsupportedMediaType(
             f"the request body must be JSON (Content-Type: application/json), "
             f"not {request.content_type or 'nothing'}"
         )
@@ -141,6 +136,19 @@ async def _body(request: web.Request) -> JSON:
     if not isinstance(data, dict):
         raise InvalidInput("the request body must be a JSON object")
     return data
+
+
+def _origin(request: web.Request) -> str:
+    return str(request.url.origin())
+
+
+def _path_id(request: web.Request, name: str) -> str:
+    value = request.match_info[name]
+    if not ids.is_id(value):
+        raise InvalidInput(
+            "the path is not valid", [Problem(f"path.{name}", f"must be {ids.HELP}")]
+        )
+    return value
 
 
 def instance_view(value: JSON, base: str) -> JSON:
@@ -182,103 +190,84 @@ def occ_view(value: JSON, base: str) -> JSON:
 
 
 async def _list(
-    request: web.Request, kind: str, view: Any, default_excluded: tuple[str, ...]
+    request: web.Request, kind: str, view: Any, listing: sol013.Listing
 ) -> web.Response:
-    _version(request)
     claims = claims_of(request)
-    selector = sol013.parse_selector(request.query)
-    filters = sol013.parse_filter(request.query["filter"]) if "filter" in request.query else ()
-    filters_store: JSON = {} if claims.system else {"project_id": claims.project_id}
-    found = [
-        r for r in await list_all(hub_of(request).store, kind, filters_store)
-        if records.visible(claims, r.value)
-    ]  # fmt: skip
-    base = _base_url(request)
-    marker = request.query.get(MARKER)
-    items = [(r.key, view(r.value, base)) for r in found if marker is None or r.key > marker]
-    chosen = [(k, v) for k, v in items if sol013.select([v], filters)]
-    page, more = chosen[:PAGE], len(chosen) > PAGE
-    headers = {}
-    if more:
-        query = {k: v for k, v in request.query.items() if k != MARKER}
-        query[MARKER] = page[-1][0]
-        url = request.url.with_query(query)
-        headers["Link"] = f'<{base}{url.path_qs}>; rel="next"'
-    return _sol([selector.apply(v, default_excluded) for _, v in page], headers=headers)
+    query = listing.parse(request)
+    filters: JSON = {} if claims.system else {"project_id": claims.project_id}
+    origin = _origin(request)
+    page: list[tuple[str, JSON]] = []
+    more = False
+    for record in await list_all(hub_of(request).store, kind, filters):
+        if not records.visible(claims, record.value):
+            continue
+        if query.marker is not None and record.key <= query.marker:
+            continue
+        item = view(record.value, origin)
+        if query.matches(item):
+            if len(page) == query.limit:
+                more = True
+                break
+            page.append((record.key, item))
+    marker = page[-1][0] if more else None
+    return listing.reply(request, [item for _, item in page], marker, query)
 
 
 # -- vnf_instances ---------------------------------------------------------------------------
 async def list_instances(request: web.Request) -> web.Response:
-    return await _list(
-        request, records.INSTANCE, instance_view, sol013.VNF_INSTANCE_DEFAULT_EXCLUDED
-    )
+    return await _list(request, records.INSTANCE, instance_view, INSTANCES_LIST)
 
 
 async def create_instance(request: web.Request) -> web.Response:
-    _version(request)
     record = await _engine(request).create_instance(claims_of(request), await _body(request))
-    view = instance_view(record.value, _base_url(request))
-    return _sol(view, 201, {"Location": view["_links"]["self"]["href"]})
+    view = instance_view(record.value, _origin(request))
+    return _reply(view, 201, view["_links"]["self"]["href"])
 
 
 async def show_instance(request: web.Request) -> web.Response:
-    _version(request)
     instance_id = _path_id(request, "vnfInstanceId")
     record = await records.instance_record(hub_of(request).store, instance_id, claims_of(request))
-    return _sol(instance_view(record.value, _base_url(request)))
+    return _reply(instance_view(record.value, _origin(request)))
 
 
 async def delete_instance(request: web.Request) -> web.Response:
-    _version(request)
     instance_id = _path_id(request, "vnfInstanceId")
     await _engine(request).delete_instance(claims_of(request), instance_id)
-    return _sol(None, 204)
+    return _reply(None, 204)
 
 
 def _task(operation: Operation) -> Any:
     async def handler(request: web.Request) -> web.Response:
-        _version(request)
         instance_id = _path_id(request, "vnfInstanceId")
         occ = await _engine(request).start_operation(
             claims_of(request), instance_id, operation, await _body(request)
         )
-        return _sol(None, 202, {"Location": f"{_base_url(request)}{OCCS}/{occ.id}"})
+        return _reply(None, 202, f"{_origin(request)}{OCCS}/{occ.id}")
 
     return handler
 
 
-def _path_id(request: web.Request, name: str) -> str:
-    value = request.match_info[name]
-    if not ids.is_id(value):
-        raise InvalidInput(
-            "the path is not valid", [Problem(f"path.{name}", f"must be {ids.HELP}")]
-        )
-    return value
-
-
 # -- vnf_lcm_op_occs -------------------------------------------------------------------------
 async def list_occs(request: web.Request) -> web.Response:
-    return await _list(request, records.OP_OCC, occ_view, sol013.OP_OCC_DEFAULT_EXCLUDED)
+    return await _list(request, records.OP_OCC, occ_view, OCCS_LIST)
 
 
 async def show_occ(request: web.Request) -> web.Response:
-    _version(request)
     op_id = _path_id(request, "vnfLcmOpOccId")
     record = await records.occ_record(hub_of(request).store, op_id, claims_of(request))
-    return _sol(occ_view(record.value, _base_url(request)))
+    return _reply(occ_view(record.value, _origin(request)))
 
 
 def _occ_task(name: str) -> Any:
     async def handler(request: web.Request) -> web.Response:
-        _version(request)
         op_id = _path_id(request, "vnfLcmOpOccId")
         engine, claims = _engine(request), claims_of(request)
         if name == "fail":
             await engine.fail(claims, op_id)
             record = await records.occ_record(hub_of(request).store, op_id, claims)
-            return _sol(occ_view(record.value, _base_url(request)))
+            return _reply(occ_view(record.value, _origin(request)))
         await (engine.retry if name == "retry" else engine.rollback)(claims, op_id)
-        return _sol(None, 202, {"Location": f"{_base_url(request)}{OCCS}/{op_id}"})
+        return _reply(None, 202, f"{_origin(request)}{OCCS}/{op_id}")
 
     return handler
 
@@ -298,12 +287,12 @@ TASKS: tuple[tuple[str, Operation, type[Any], str], ...] = (
 )  # fmt: skip
 ROUTES = [
     Route("GET", INSTANCES, "vnflcm.instances.list", list_instances, "List VNF instances",
-          response=ModelBody(VnfInstance, ("_links",), many=True), description=LIST_HELP),
+          response=INSTANCES_LIST.response(), query=INSTANCES_LIST.query()),
     Route("POST", INSTANCES, "vnflcm.instances.create", create_instance,
           "Create a VNF instance from a VNFD (its package becomes IN_USE)",
-          body=ModelBody(CreateVnfRequest), response=INSTANCE_VIEW, status=201),
+          body=ModelBody(CreateVnfRequest), response=INSTANCE, status=201),
     Route("GET", f"{INSTANCES}/{{vnfInstanceId}}", "vnflcm.instances.show", show_instance,
-          "Show a VNF instance", response=INSTANCE_VIEW, path_params=INSTANCE_PATH),
+          "Show a VNF instance", response=INSTANCE, path_params=INSTANCE_PATH),
     Route("DELETE", f"{INSTANCES}/{{vnfInstanceId}}", "vnflcm.instances.delete",
           delete_instance, "Delete a NOT_INSTANTIATED VNF instance", status=204,
           path_params=INSTANCE_PATH),
@@ -315,9 +304,9 @@ ROUTES = [
         for task, op, model, summary in TASKS
     ],
     Route("GET", OCCS, "vnflcm.op_occs.list", list_occs, "List LCM operation occurrences",
-          response=ModelBody(VnfLcmOpOcc, ("_links", "sites"), many=True), description=LIST_HELP),
+          response=OCCS_LIST.response(), query=OCCS_LIST.query()),
     Route("GET", f"{OCCS}/{{vnfLcmOpOccId}}", "vnflcm.op_occs.show", show_occ,
-          "Show an LCM operation occurrence, with each site's progress", response=OCC_VIEW,
+          "Show an LCM operation occurrence, with each site's progress", response=OCC,
           path_params=OCC_PATH),
     Route("POST", f"{OCCS}/{{vnfLcmOpOccId}}/retry", "vnflcm.op_occs.retry", _occ_task("retry"),
           "Retry a FAILED_TEMP operation", status=202, path_params=OCC_PATH),
@@ -325,6 +314,6 @@ ROUTES = [
           _occ_task("rollback"), "Roll a FAILED_TEMP operation back", status=202,
           path_params=OCC_PATH),
     Route("POST", f"{OCCS}/{{vnfLcmOpOccId}}/fail", "vnflcm.op_occs.fail", _occ_task("fail"),
-          "Give a FAILED_TEMP operation up (FAILED)", response=OCC_VIEW,
+          "Give a FAILED_TEMP operation up (FAILED)", response=OCC,
           path_params=OCC_PATH),
 ]  # fmt: skip

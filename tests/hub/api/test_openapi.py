@@ -43,6 +43,8 @@ CROSS_FIELD_RULES |= {f"site_{n}.create" for n in ("servers", "networks", "subne
 CROSS_FIELD_RULES |= {"vnflcm_subscriptions.list", "vnflcm_subscriptions.create"}
 # an alarm's rule is checked by its type, and names a site and, for a project, its server
 CROSS_FIELD_RULES |= {"alarms.create"}
+# SOL013 lists: the filter and selector grammar; an instance needs an onboarded package's vnfdId
+CROSS_FIELD_RULES |= {"vnflcm.instances.list", "vnflcm.op_occs.list", "vnflcm.instances.create"}
 
 # A negative example may be too big for the body limit: 413 is a correct refusal of invalid
 # data (schemathesis's default list of expected refusals leaves it out).

@@ -568,6 +568,8 @@ SUBSCRIPTION_CASES = [
          prepare=make_subscription, headers=LCM_V),
 ]  # fmt: skip
 CASES += SUBSCRIPTION_CASES
+
+
 def lcm_id(n: str) -> str:
     return f"{int(n):032x}"
 
@@ -591,7 +593,7 @@ def lcm_task_case(task: str) -> Case:
     return Case(f"vnflcm.instances.{task}", "POST",
                 lambda t, n: f"/vnflcm/v2/vnf_instances/{lcm_id(n)}/{task}",
                 only(PA=400, PM=400), other=only(PA=404, PM=404),
-                body=lambda t, n: {"unknownAttribute": 1}, prepare=make_instance,
+                body=lambda t, n: {"unknownAttribute": 1}, prepare=make_instance, headers=LCM_V,
                 notes="the caller may; the request is bad (400) or not theirs (404)")  # fmt: skip
 
 
@@ -599,24 +601,30 @@ def occ_task_case(task: str) -> Case:
     return Case(f"vnflcm.op_occs.{task}", "POST",
                 lambda t, n: f"/vnflcm/v2/vnf_lcm_op_occs/{lcm_id(n)}/{task}",
                 only(SA=409, PA=409, PM=409), other=only(SA=409, PA=404, PM=404),
-                prepare=make_instance, notes="COMPLETED: no task (409)")  # fmt: skip
+                prepare=make_instance, notes="COMPLETED: no task (409)",
+                headers=LCM_V)  # fmt: skip
 
 
 LCM_CASES = [
-    Case("vnflcm.instances.list", "GET", lambda t, n: "/vnflcm/v2/vnf_instances", PROJECT_READ),
+    Case("vnflcm.instances.list", "GET", lambda t, n: "/vnflcm/v2/vnf_instances", PROJECT_READ,
+         headers=LCM_V),
     Case("vnflcm.instances.create", "POST", lambda t, n: "/vnflcm/v2/vnf_instances",
          only(PA=400, PM=400), body=lambda t, n: {"vnfdId": f"none-{n}"},
-         notes="instances belong to a project; no package has this VNFD (400)"),
+         notes="instances belong to a project; no package has this VNFD (400)",
+         headers=LCM_V),
     Case("vnflcm.instances.show", "GET", lambda t, n: f"/vnflcm/v2/vnf_instances/{lcm_id(n)}",
-         PROJECT_READ, other=only(404, SA=200, SR=200, UN=403), prepare=make_instance),
+         PROJECT_READ, other=only(404, SA=200, SR=200, UN=403), prepare=make_instance,
+         headers=LCM_V),
     Case("vnflcm.instances.delete", "DELETE",
          lambda t, n: f"/vnflcm/v2/vnf_instances/{lcm_id(n)}", only(PA=204, PM=204),
-         other=only(PA=404, PM=404), prepare=make_instance),
+         other=only(PA=404, PM=404), prepare=make_instance, headers=LCM_V),
     *(lcm_task_case(task) for task in ("instantiate", "scale", "scale_to_level", "heal",
                                        "terminate", "change_vnfpkg")),
-    Case("vnflcm.op_occs.list", "GET", lambda t, n: "/vnflcm/v2/vnf_lcm_op_occs", PROJECT_READ),
+    Case("vnflcm.op_occs.list", "GET", lambda t, n: "/vnflcm/v2/vnf_lcm_op_occs", PROJECT_READ,
+         headers=LCM_V),
     Case("vnflcm.op_occs.show", "GET", lambda t, n: f"/vnflcm/v2/vnf_lcm_op_occs/{lcm_id(n)}",
-         PROJECT_READ, other=only(404, SA=200, SR=200, UN=403), prepare=make_instance),
+         PROJECT_READ, other=only(404, SA=200, SR=200, UN=403), prepare=make_instance,
+         headers=LCM_V),
     *(occ_task_case(task) for task in ("retry", "rollback", "fail")),
 ]  # fmt: skip
 CASES += LCM_CASES

@@ -65,7 +65,7 @@ async def test_one_operation_at_a_time_is_the_stores_rule(lcm: Lcm) -> None:
     op_id = await lcm.task(instance_id, "instantiate", {"flavourId": "simple"})
     status, body, _ = await lcm.call("POST", f"{INSTANCES}/{instance_id}/terminate",
                                      {"terminationType": "FORCEFUL"})  # fmt: skip
-    assert status == 409 and op_id in body["error"]["message"]
+    assert status == 409 and op_id in body["detail"]
     # even when the engine's own check is passed by: the lock record refuses the commit
     lock = await lcm.api.store.get(records.LOCK, instance_id)
     assert lock.value["op_id"] == op_id
@@ -74,7 +74,7 @@ async def test_one_operation_at_a_time_is_the_stores_rule(lcm: Lcm) -> None:
         await lcm.api.store.get(records.LOCK, instance_id)
     status, body, _ = await lcm.call("POST", f"{INSTANCES}/{instance_id}/instantiate",
                                      {"flavourId": "simple"})  # fmt: skip
-    assert status == 409 and "NOT_INSTANTIATED" in body["error"]["message"]
+    assert status == 409 and "NOT_INSTANTIATED" in body["detail"]
 
 
 async def test_two_concurrent_requests_get_one_202_and_one_409(lcm: Lcm) -> None:
@@ -180,7 +180,7 @@ async def test_fail_gives_up_and_the_instance_is_not_deleted_with_leftovers(lcm:
     occ = await lcm.ok("POST", f"{OCCS}/{op_id}/fail")
     assert occ["operationState"] == "FAILED" and occ["error"]["detail"]
     status, body, _ = await lcm.call("DELETE", f"{INSTANCES}/{instance_id}")
-    assert status == 409 and "still has" in body["error"]["message"]
+    assert status == 409 and "still has" in body["detail"]
 
 
 async def test_an_offline_site_keeps_the_operation_processing_and_says_so(lcm: Lcm) -> None:
