@@ -281,7 +281,7 @@ class Engine:
     async def _task(self, claims: Claims, op_id: str, event: states.Event) -> VnfLcmOpOcc:
         record = await records.occ_record(self.store, op_id, claims)
         occ = states.advance(records.occ_of(record.value), event, self.now())
-        work = dict(record.value["work"])
+        work = copy.deepcopy(record.value["work"])
         if event in ("retry", "rollback"):
             work["phase"] = "rollback" if event == "rollback" else "operation"
             work["sites"] = {
@@ -290,6 +290,8 @@ class Engine:
                 else e
                 for site, e in work["sites"].items()
             }
+        if event == "retry":
+            await self._rebuild_failed(work)
         value = records.occ_value({**record.value, "work": work}, occ)
         writes: list[Write] = [Put(records.OP_OCC, op_id, value, record.revision)]
         if event == "fail":
@@ -301,6 +303,23 @@ class Engine:
         await self._notify(value, occ)
         self.loop.kick()
         return occ
+
+    async def _rebuild_failed(self, work: JSON) -> None:
+        """A retry: servers the sites left in ERROR get their rebuild counter raised in the
+        step's target (a site does not try the same spec twice; a new one it builds again)."""
+        step = copy.deepcopy(work["steps"][work["step"]])
+        for site_id, objects in step.items():
+            for d in objects:
+                if d["kind"] != "server":
+                    continue
+                key = intent.object_key(site_id, "server", d["meta"]["id"])
+                try:
+                    status = await self.store.get(intent.SITE_STATUS, key)
+                except NotFound:
+                    continue
+                if status.value.get("state") == "ERROR":
+                    d["spec"]["rebuilds"] = int(d["spec"].get("rebuilds", 0)) + 1
+        work["steps"][work["step"]] = step
 
     # -- the loop ----------------------------------------------------------------------------
     async def recover(self) -> int:
@@ -346,9 +365,10 @@ class Engine:
         sites = await Sites.load(self.store)
         entries: dict[str, JSON] = work["sites"]
         now = self.clock()
+        limit_s = float(work.get("site_timeout", self.settings.lcm_site_timeout))
         for site_id, e in entries.items():
             if e["state"] == "applying":
-                await self._check(site_id, e, sites, now, timeout)
+                await self._check(site_id, e, sites, now, timeout, limit_s)
         stop = work["stop_on_failure"] and any(e["state"] == "failed" for e in entries.values())
         limit = work["max_parallel"] or len(entries)
         busy = sum(e["state"] == "applying" for e in entries.values())
@@ -384,7 +404,13 @@ class Engine:
             await self._save(record, {**record.value, "work": work})
 
     async def _check(
-        self, site_id: str, e: JSON, sites: Sites, now: float, step_limit: float | None
+        self,
+        site_id: str,
+        e: JSON,
+        sites: Sites,
+        now: float,
+        step_limit: float | None,
+        site_timeout: float,
     ) -> None:
         check = await sitework.check_site(self.store, sites.by_id.get(site_id), e["waits"])
         started = float(e["started"] or now)
@@ -394,10 +420,9 @@ class Engine:
             e.update(state="failed", message=check.message)
         elif step_limit is not None and now - started >= step_limit:
             e.update(state="done", message=f"went on after {step_limit:g} s ({check.message})")
-        elif now - started >= self.settings.lcm_site_timeout:
+        elif now - started >= site_timeout:
             e.update(
-                state="failed",
-                message=f"no result within {self.settings.lcm_site_timeout:g} s: {check.message}",
+                state="failed", message=f"no result within {site_timeout:g} s: {check.message}"
             )
         else:
             e["message"] = check.message

@@ -75,19 +75,23 @@ class Sites:
         return str(value["name"]) if value else site_id
 
     def figures(self) -> tuple[SiteFigures, ...]:
-        """Each site as placement sees it. A site that never reported has no known
-        capacity: it is only used when a request names it, and then taken at its word."""
+        """Each site as placement sees it. A site that has not reported its capacity (all
+        zero) is taken as unbounded: placement then goes by the rules and the spread only."""
         return tuple(
             SiteFigures(
                 id=site_id,
-                capacity=_need(value.get("capacity")) if value.get("last_seen") else UNKNOWN,
+                capacity=_need(value.get("capacity")) if _reported(value) else UNKNOWN,
                 usage=_need(value.get("usage")),
                 region=value.get("region", "default"),
                 labels=MappingProxyType(dict(value.get("labels") or {})),
-                available=value.get("state") != "maintenance" and bool(value.get("last_seen")),
+                available=value.get("state") != "maintenance",
             )
             for site_id, value in sorted(self.by_id.items())
         )
+
+
+def _reported(site: JSON) -> bool:
+    return any(int(v or 0) for v in (site.get("capacity") or {}).values())
 
 
 def _need(figures: JSON | None) -> Need:

@@ -168,6 +168,10 @@ async def test_retry_after_the_site_is_fixed_completes(lcm: Lcm) -> None:
     assert status == 202
     occ = await lcm.until(op_id, "COMPLETED")
     assert all(s["state"] == "done" for s in occ["sites"])
+    # the server the site left in ERROR was asked to build again (a new spec)
+    servers = await list_all(lcm.api.store, intent.SITE_OBJECT, {"kind": "server"})
+    rebuilds = {r.value["site"]: r.value["desired"]["spec"].get("rebuilds", 0) for r in servers}
+    assert rebuilds == {"s1": 0, "s2": 1}
 
 
 async def test_fail_gives_up_and_the_instance_is_not_deleted_with_leftovers(lcm: Lcm) -> None:
