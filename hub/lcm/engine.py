@@ -246,6 +246,7 @@ class Engine:
             "instance_changes": planned.instance_changes,
             "max_parallel": int(opts.get("maxParallel", self.settings.lcm_max_parallel) or 0),
             "stop_on_failure": bool(opts.get("stopOnFailure", self.settings.lcm_stop_on_failure)),
+            "site_timeout": float(opts.get("siteTimeout", self.settings.lcm_site_timeout)),
             "sites": {
                 site: {
                     "state": "pending",

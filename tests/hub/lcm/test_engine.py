@@ -252,3 +252,19 @@ async def test_a_hub_restart_rolls_back_starting_and_resumes_processing(
         await lcm.sites.settle()
         await engine.run_once()
     assert (await lcm.occ(processing))["operationState"] == "COMPLETED"
+
+
+async def test_a_site_that_stays_away_fails_the_operation_at_the_site_timeout(lcm: Lcm) -> None:
+    lcm.sites.offline.add("s2")
+    instance_id = await lcm.instance()
+    body = {"flavourId": "simple", "additionalParams": {
+        "placement": {"sites": ["s1", "s2"]}, "siteTimeout": 20}}  # fmt: skip
+    op_id = await lcm.task(instance_id, "instantiate", body)
+    for _ in range(3):
+        await lcm.sites.settle()
+        await lcm.engine.run_once()
+    assert (await lcm.occ(op_id))["operationState"] == "PROCESSING"
+    lcm.api.clock.now += 21
+    occ = await lcm.until(op_id, "FAILED_TEMP")
+    by_site = {s["siteName"]: s for s in occ["sites"]}
+    assert by_site["s2"]["state"] == "failed" and "within 20 s" in by_site["s2"]["message"]
