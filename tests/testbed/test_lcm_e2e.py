@@ -1,0 +1,304 @@
+"""VNF lifecycle end to end on real sites: a testbed hub and two real agents (libvirt TCG,
+private OVS), the getting-started package with its image mapped to the reference VNF.
+
+One module-scoped testbed for every test here (they run in order): instantiate on both sites
+with zone anti-affinity (each VNFC answers HTTP on its site's LAN), scale out one step,
+terminate (``virsh`` and ``ovs-vsctl`` show what the op occurrences say, then nothing); an
+instantiate during which one site's agent is killed: FAILED_TEMP at the site timeout, and
+after the site is back, rollback leaves nothing at either site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atoll.client import HubClient
+from atoll.testbed.bed import procs
+from atoll.testbed.bed.bringup import hub_client
+from atoll.testbed.bed.state import BedState
+from atoll.testbed.demo.site import http_get
+from atoll.testbed.services.ovs import PrivateOVS
+from tests.nfv.packages import PACKAGES
+
+pytestmark = pytest.mark.e2e
+V = {"Version": "2.0.0"}
+INSTANCES = "/vnflcm/v2/vnf_instances"
+OCCS = "/vnflcm/v2/vnf_lcm_op_occs"
+DF = "Definitions/sample_vnfd_df_simple.yaml"
+# getting-started as a vendor might extend it: VDU1 twice, one per site (zone anti-affinity),
+# a VDU2 that the aspect "extra" adds, both on the external link, 256 MB guests
+NODES = """
+    VDU2:
+      type: tosca.nodes.nfv.Vdu.Compute
+      properties:
+        name: VDU2
+        description: VDU2 compute node
+        vdu_profile:
+          min_number_of_instances: 0
+          max_number_of_instances: 1
+        sw_image_data:
+          name: Software of VDU2
+          version: '0.5.2'
+          checksum:
+            algorithm: sha-512
+            hash: {sha512}
+          container_format: bare
+          disk_format: qcow2
+          min_disk: 1 GB
+          size: 1 GB
+      capabilities:
+        virtual_compute:
+          properties:
+            virtual_memory:
+              virtual_mem_size: 256 MB
+            virtual_cpu:
+              num_virtual_cpu: 1
+
+    CP2:
+      type: tosca.nodes.nfv.VduCp
+      properties:
+        layer_protocols: [ ipv4 ]
+      requirements:
+        - virtual_binding: VDU2
+"""
+POLICIES = """
+  groups:
+    Spread:
+      type: tosca.groups.nfv.PlacementGroup
+      members: [ VDU1 ]
+
+  policies:
+    - spread:
+        type: tosca.policies.nfv.AntiAffinityRule
+        targets: [ Spread ]
+        properties:
+          scope: zone
+    - scaling:
+        type: tosca.policies.nfv.ScalingAspects
+        properties:
+          aspects:
+            extra:
+              name: extra
+              description: one more VNFC
+              max_scale_level: 1
+              step_deltas: [ delta_1 ]
+    - vdu1_initial:
+        type: tosca.policies.nfv.VduInitialDelta
+        properties:
+          initial_delta:
+            number_of_instances: 2
+        targets: [ VDU1 ]
+    - vdu2_initial:
+        type: tosca.policies.nfv.VduInitialDelta
+        properties:
+          initial_delta:
+            number_of_instances: 0
+        targets: [ VDU2 ]
+    - vdu2_deltas:
+        type: tosca.policies.nfv.VduScalingAspectDeltas
+        properties:
+          aspect: extra
+          deltas:
+            delta_1:
+              number_of_instances: 1
+        targets: [ VDU2 ]
+"""
+
+
+def atoll(directory: Path, *argv: str, env: dict[str, str] | None = None) -> str:
+    env = {**procs.clean_env(), "XDG_CONFIG_HOME": str(directory / "config"), **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "atoll", *argv], capture_output=True,
+                          text=True, timeout=600, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+class Bed:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.state = BedState.load(directory)
+        self.admin = hub_client(self.state)
+        self.hub: HubClient = hub_client(self.state)  # re-scoped to the project below
+        self.vnfd_id = ""  # the onboarded package's
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        return self.hub.request(method, path, body, headers=V)
+
+    def task(self, instance_id: str, task: str, body: dict[str, Any]) -> str:
+        reply = self.call("POST", f"{INSTANCES}/{instance_id}/{task}", body)
+        assert reply.status == 202 and not reply.raw
+        return str(reply.headers["Location"].rsplit("/", 1)[1])
+
+    def until(self, op_id: str, *states: str, timeout: float = 300) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            occ: dict[str, Any] = self.call("GET", f"{OCCS}/{op_id}").data
+            if occ["operationState"] in states:
+                return occ
+            assert occ["operationState"] not in ("FAILED_TEMP", "FAILED", "ROLLED_BACK") or (
+                set(states) & {"FAILED_TEMP", "FAILED", "ROLLED_BACK"}
+            ), occ
+            assert time.monotonic() < deadline, f"still {occ['operationState']}: {occ}"
+            time.sleep(1)
+
+    def domains(self) -> set[str]:
+        """UUIDs of every libvirt domain on the host (a domain's UUID is its server id)."""
+        out = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--uuid"],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        return {line.strip().replace("-", "") for line in out.splitlines() if line.strip()}
+
+    def ovs_servers(self) -> set[str]:
+        """Server ids that OVS interfaces carry in their external_ids (vm-uuid)."""
+        ovs = PrivateOVS(self.state.ovs_dir)
+        raw = ovs.vsctl("--format=json", "--columns=external_ids", "list", "Interface")
+        found = set()
+        for row in json.loads(raw)["data"]:
+            for key, value in row[0][1]:
+                if key == "vm-uuid":
+                    found.add(value.replace("-", ""))
+        return found
+
+
+@pytest.fixture(scope="module")
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
+    directory = tmp_path_factory.mktemp("lcm") / "bed"
+    started = time.monotonic()
+    atoll(directory, "testbed", "up", "--sites", "2", "--dir", str(directory))
+    try:
+        bed = Bed(directory)
+        _prepare(bed, directory.parent)
+        print(f"testbed and package ready in {time.monotonic() - started:.0f}s")
+        yield bed
+    finally:
+        atoll(directory, "testbed", "down", "--dir", str(directory))
+
+
+def _prepare(bed: Bed, work: Path) -> None:
+    admin = bed.admin
+    ref = json.loads(atoll(bed.dir, "image", "build-reference", str(work / "ref"), "--register",
+                           "--public", "-f", "json"))  # fmt: skip
+    kernel = ref["kernel_image_id"]
+    sha512 = hashlib.sha512(Path(ref["kernel"]).read_bytes()).hexdigest()
+    admin.post("/v1/projects", {"name": "telco"})
+    admin.post("/v1/users", {"name": "noc", "password": "noc-password"})
+    admin.post("/v1/role_assignments", {"user": "noc", "project": "telco", "role": "member"})
+    issued = bed.hub.post(
+        "/v1/auth/tokens", {"user": "noc", "password": "noc-password", "project": "telco"}
+    )
+    bed.hub.token = str(issued["token"])
+    for site in bed.state.sites:
+        net = f"10.{64 + site.index}.0"
+        lan = bed.hub.post(f"/v1/sites/{site.name}/networks", {"name": "lan", "spec": {
+            "segment_type": "flat", "physical_network": "lan"}})  # fmt: skip
+        bed.hub.post(f"/v1/sites/{site.name}/subnets", {"name": "lan-v4", "spec": {
+            "network": lan["id"], "cidr": f"{net}.0/24", "gateway": f"{net}.1"}})  # fmt: skip
+    package = work / "getting-started"
+    shutil.copytree(PACKAGES / "getting-started", package)
+    df = package / DF
+    text = extended(df.read_text(), sha512)
+    df.write_text(text)
+    as_noc = {"ATOLL_URL": bed.state.hub_url, "ATOLL_TOKEN": str(bed.hub.token),
+              "ATOLL_CA_FILE": str(bed.state.hub_data / "ca.pem")}  # fmt: skip
+    onboarded = json.loads(atoll(bed.dir, "vnf", "package", "upload", str(package),
+                                 "--image-map", f"VDU1={kernel}", "--image-map",
+                                 f"VDU2={kernel}", "-f", "json", env=as_noc))  # fmt: skip
+    assert onboarded["onboardingState"] == "ONBOARDED", onboarded
+    bed.vnfd_id = onboarded["vnfdId"]
+
+
+def extended(text: str, sha512: str) -> str:
+    """getting-started's flavour with NODES and POLICIES, its image the one of ``sha512``."""
+    declared = text.split("hash: ", 1)[1].split()[0]
+    text = text.replace(declared, sha512)
+    text = text.replace("max_number_of_instances: 1", "max_number_of_instances: 2")
+    text = text.replace("virtual_mem_size: 512 MB", "virtual_mem_size: 256 MB")
+    text = text.replace("        - virtual_link: internalVL1\n", "")
+    text = text.replace("\n    internalVL1:", NODES.format(sha512=sha512) + "\n    internalVL1:")
+    return text.rstrip("\n") + "\n" + POLICIES
+
+
+def _ext() -> list[dict[str, Any]]:
+    return [{"id": "lan", "resourceId": "lan", "extCps": [{"cpdId": "CP1"}, {"cpdId": "CP2"}]}]
+
+
+def _answers(bed: Bed, vnfc: dict[str, Any]) -> str:
+    """The VNFC's page, fetched from its site's LAN."""
+    site_id = vnfc["computeResource"]["vimConnectionId"]
+    site = next(s for s in bed.state.sites if bed.admin.get(f"/v1/sites/{s.name}")["id"] == site_id)
+    ip = next(a["ip"] for a in vnfc["metadata"]["addresses"] if a.get("ip"))
+    deadline = time.monotonic() + 180
+    while True:
+        page = http_get(site.lan_netns, f"http://{ip}/")  # "" until the guest answers
+        if page:
+            return page
+        assert time.monotonic() < deadline, f"{vnfc['id']} at {ip} never answered"
+        time.sleep(1)
+
+
+def test_instantiate_on_two_sites_scale_and_terminate(bed: Bed) -> None:
+    instance = bed.call("POST", INSTANCES, {"vnfdId": bed.vnfd_id, "vnfInstanceName": "gs"}).data
+    sites = [s.name for s in bed.state.sites]
+    op = bed.task(instance["id"], "instantiate", {
+        "flavourId": "simple", "extVirtualLinks": _ext(),
+        "additionalParams": {"placement": {"sites": sites}}})  # fmt: skip
+    occ = bed.until(op, "COMPLETED")
+    servers = {v["computeResource"]["resourceId"] for v in occ["resourceChanges"]["affectedVnfcs"]}
+    assert len({v["computeResource"]["vimConnectionId"]
+                for v in occ["resourceChanges"]["affectedVnfcs"]}) == 2  # fmt: skip
+    assert servers <= bed.domains() and servers <= bed.ovs_servers()
+    info = bed.call("GET", f"{INSTANCES}/{instance['id']}?all_fields").data["instantiatedVnfInfo"]
+    for vnfc in info["vnfcResourceInfo"]:
+        assert _answers(bed, vnfc).startswith("hostname=")
+
+    op = bed.task(instance["id"], "scale", {"type": "SCALE_OUT", "aspectId": "extra"})
+    occ = bed.until(op, "COMPLETED")
+    (added,) = occ["resourceChanges"]["affectedVnfcs"]
+    assert added["id"] == "VDU2-0" and added["changeType"] == "ADDED"
+    servers.add(added["computeResource"]["resourceId"])
+    assert servers <= bed.domains()
+    info = bed.call("GET", f"{INSTANCES}/{instance['id']}?all_fields").data["instantiatedVnfInfo"]
+    (vdu2,) = [v for v in info["vnfcResourceInfo"] if v["vduId"] == "VDU2"]
+    assert _answers(bed, vdu2).startswith("hostname=")
+
+    op = bed.task(instance["id"], "terminate", {"terminationType": "FORCEFUL"})
+    occ = bed.until(op, "COMPLETED")
+    removed = {v["computeResource"]["resourceId"] for v in occ["resourceChanges"]["affectedVnfcs"]}
+    assert removed == servers
+    procs.wait_for("no domain or OVS port of the VNF", lambda: not (
+        servers & bed.domains() or servers & bed.ovs_servers()), 120)  # fmt: skip
+    assert bed.call("DELETE", f"{INSTANCES}/{instance['id']}").status == 204
+
+
+def test_a_site_lost_mid_instantiate_fails_temp_and_rollback_leaves_nothing(bed: Bed) -> None:
+    instance = bed.call("POST", INSTANCES, {"vnfdId": bed.vnfd_id}).data
+    sites = [s.name for s in bed.state.sites]
+    atoll(bed.dir, "testbed", "kill", "site-2", "--dir", str(bed.dir))
+    op = bed.task(instance["id"], "instantiate", {
+        "flavourId": "simple", "extVirtualLinks": _ext(),
+        "additionalParams": {"placement": {"sites": sites}, "siteTimeout": 20}})  # fmt: skip
+    occ = bed.until(op, "FAILED_TEMP", timeout=240)
+    by_site = {s["siteName"]: s for s in occ["sites"]}
+    assert by_site["site-1"]["state"] == "done" and by_site["site-2"]["state"] == "failed"
+    made = {s["resourceChanges"]["affectedVnfcs"][0]["computeResource"]["resourceId"]
+            for s in occ["sites"]}  # fmt: skip
+    atoll(bed.dir, "testbed", "restart", "site-2", "--dir", str(bed.dir))
+    reply = bed.call("POST", f"{OCCS}/{op}/rollback")
+    assert reply.status == 202
+    occ = bed.until(op, "ROLLED_BACK", timeout=240)
+    procs.wait_for("nothing of the VNF at either site", lambda: not (
+        made & bed.domains() or made & bed.ovs_servers()), 120)  # fmt: skip
+    placed = bed.hub.list_all("/v1/sites/site-1/servers") + bed.hub.list_all(
+        "/v1/sites/site-2/servers"
+    )
+    assert placed == []
+    assert bed.call("DELETE", f"{INSTANCES}/{instance['id']}").status == 204
