@@ -8,5 +8,6 @@ store and the per-site intent path.
 * :mod:`.engine`: the engine: starting operations, the loop that drives them, retry,
   rollback, fail, recovery at hub start.
 * :mod:`.outbox`: :func:`~.outbox.emit`, how the engine records a notification, once and
-  durably (store kind ``lcm_notification``), for delivery to subscribers.
+  durably (store kind ``lcm_notification``), for delivery to subscribers;
+  :mod:`.subscriptions`, :mod:`.callbacks` and :mod:`.delivery` deliver them.
 """

@@ -38,7 +38,7 @@ async def objects_at(lcm: Lcm, kind: str | None = None) -> dict[str, list[str]]:
 
 async def test_instantiate_spreads_over_sites_and_reports_each(lcm: Lcm) -> None:
     instance_id = await lcm.instance()
-    package = (await lcm.ok("GET", "/vnfpkgm/v2/vnf_packages"))["items"][0]
+    package = (await lcm.api.ok("GET", "/vnfpkgm/v1/vnf_packages", lcm.token))[0]
     assert package["usageState"] == "IN_USE"
     op_id = await lcm.instantiate(instance_id)
     occ = await lcm.occ(op_id)
@@ -113,7 +113,7 @@ async def test_scale_out_terminate_and_delete_leave_nothing(lcm: Lcm) -> None:
     assert await objects_at(lcm) == {}
     status, _, _ = await lcm.call("DELETE", f"{INSTANCES}/{instance_id}")
     assert status == 204
-    package = (await lcm.ok("GET", "/vnfpkgm/v2/vnf_packages"))["items"][0]
+    package = (await lcm.api.ok("GET", "/vnfpkgm/v1/vnf_packages", lcm.token))[0]
     assert package["usageState"] == "NOT_IN_USE"
 
 
