@@ -2,10 +2,11 @@
 private OVS), the getting-started package with its image mapped to the reference VNF.
 
 One module-scoped testbed for every test here (they run in order): instantiate on both sites
-with zone anti-affinity (each VNFC answers HTTP on its site's LAN), scale out one step,
-terminate (``virsh`` and ``ovs-vsctl`` show what the op occurrences say, then nothing); an
-instantiate during which one site's agent is killed: FAILED_TEMP at the site timeout, and
-after the site is back, rollback leaves nothing at either site.
+with zone anti-affinity (each VNFC answers HTTP on its site's LAN), scale out one step, heal
+a VNFC whose VM was destroyed behind the agent's back (rebuilt, same VNFC id), terminate
+(``virsh`` and ``ovs-vsctl`` show what the op occurrences say, then nothing); an instantiate
+during which one site's agent is killed: FAILED_TEMP at the site timeout, and after the site
+is back, rollback leaves nothing at either site.
 """
 
 from __future__ import annotations
@@ -227,6 +228,11 @@ def extended(text: str, sha512: str) -> str:
     return text.rstrip("\n") + "\n" + POLICIES
 
 
+def _uuid(server_id: str) -> str:
+    h = server_id
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def _ext() -> list[dict[str, Any]]:
     return [{"id": "lan", "resourceId": "lan", "extCps": [{"cpdId": "CP1"}, {"cpdId": "CP2"}]}]
 
@@ -245,7 +251,7 @@ def _answers(bed: Bed, vnfc: dict[str, Any]) -> str:
         time.sleep(1)
 
 
-def test_instantiate_on_two_sites_scale_and_terminate(bed: Bed) -> None:
+def test_instantiate_on_two_sites_scale_heal_and_terminate(bed: Bed) -> None:
     instance = bed.call("POST", INSTANCES, {"vnfdId": bed.vnfd_id, "vnfInstanceName": "gs"}).data
     sites = [s.name for s in bed.state.sites]
     op = bed.task(instance["id"], "instantiate", {
@@ -269,6 +275,21 @@ def test_instantiate_on_two_sites_scale_and_terminate(bed: Bed) -> None:
     info = bed.call("GET", f"{INSTANCES}/{instance['id']}?all_fields").data["instantiatedVnfInfo"]
     (vdu2,) = [v for v in info["vnfcResourceInfo"] if v["vduId"] == "VDU2"]
     assert _answers(bed, vdu2).startswith("hostname=")
+
+    # a VM destroyed behind the agent's back; heal rebuilds it, same VNFC id, answering again
+    vnfc = info["vnfcResourceInfo"][0]
+    server = vnfc["computeResource"]["resourceId"]
+    subprocess.run(["virsh", "-c", "qemu:///system", "destroy", _uuid(server)], check=True,
+                   capture_output=True)  # fmt: skip
+    op = bed.task(instance["id"], "heal", {"vnfcInstanceId": [vnfc["id"]], "cause": "destroyed"})
+    occ = bed.until(op, "COMPLETED")
+    assert [(v["id"], v["changeType"]) for v in occ["resourceChanges"]["affectedVnfcs"]] == [
+        (vnfc["id"], "MODIFIED")
+    ]
+    info = bed.call("GET", f"{INSTANCES}/{instance['id']}?all_fields").data["instantiatedVnfInfo"]
+    (healed,) = [v for v in info["vnfcResourceInfo"] if v["id"] == vnfc["id"]]
+    assert healed["computeResource"]["resourceId"] == server
+    assert _answers(bed, healed).startswith("hostname=")
 
     op = bed.task(instance["id"], "terminate", {"terminationType": "FORCEFUL"})
     occ = bed.until(op, "COMPLETED")
