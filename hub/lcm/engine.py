@@ -467,8 +467,28 @@ class Engine:
                 inst_record.revision,
             ),
         ]
+        if base["vnfPkgId"] != inst_record.value["vnfPkgId"]:  # a CHANGE_VNFPKG completed
+            writes += await self._package_usage(
+                instance_id, new=base["vnfPkgId"], old=inst_record.value["vnfPkgId"]
+            )
         await self.store.commit(writes)
         await self._notify(value, occ, instance)
+
+    async def _package_usage(self, instance_id: str, *, new: str, old: str) -> list[Write]:
+        """The new package IN_USE; the old one NOT_IN_USE unless another instance uses it."""
+        writes: list[Write] = []
+        users = await list_all(self.store, records.INSTANCE, {"vnfPkgId": old})
+        for package_id, state in (
+            (new, pkgs.IN_USE),
+            (old, pkgs.IN_USE if any(r.key != instance_id for r in users) else pkgs.NOT_IN_USE),
+        ):
+            try:
+                package = await self.store.get(pkgs.KIND, package_id)
+            except NotFound:
+                continue
+            value = {**package.value, "usageState": state}
+            writes.append(Put(pkgs.KIND, package_id, value, package.revision))
+        return writes
 
     async def _failed(self, record: Record, work: JSON, occ: VnfLcmOpOcc, rolling: bool) -> None:
         failed = {s: e for s, e in work["sites"].items() if e["state"] == "failed"}

@@ -124,7 +124,8 @@ async def plan_operation(ctx: Context, operation: Operation, body: JSON) -> Plan
     if heal is not None:
         bound = lcm_intent.heal_bindings(bound, heal)
     after = await targets.boot_sources(ctx.store, lcm_intent.site_intent(deployment, bound))
-    if heal is None and not lcm_intent.diff(before, after) and before:
+    moved = "vnfPkgId" in changes  # a new package is a change even with the same intent
+    if heal is None and not moved and before and not lcm_intent.diff(before, after):
         raise Conflict("the operation changes nothing: the instance already runs that way")
     return Planned(
         before=before,

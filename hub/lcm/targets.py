@@ -182,11 +182,12 @@ async def usable_package(store: Store, project_id: str | None, vnfd_id: str, whe
     filters: JSON = {"vnfdId": vnfd_id}
     if project_id is not None:
         filters["project_id"] = project_id
-    found = [r.value for r in await list_all(store, pkgs.KIND, filters)]
+    found = await list_all(store, pkgs.KIND, filters)
     usable = [
-        p
-        for p in found
-        if p["onboardingState"] == pkgs.ONBOARDED and p["operationalState"] == pkgs.ENABLED
+        r
+        for r in found
+        if r.value["onboardingState"] == pkgs.ONBOARDED
+        and r.value["operationalState"] == pkgs.ENABLED
     ]
     if not usable:
         why = (
@@ -195,7 +196,7 @@ async def usable_package(store: Store, project_id: str | None, vnfd_id: str, whe
         raise InvalidInput(
             "the VNFD cannot be instantiated", [Problem(where, f"{vnfd_id!r}: {why}")]
         )
-    return max(usable, key=lambda p: p["createdAt"])
+    return max(usable, key=lambda r: r.created_revision).value  # the newest
 
 
 class PackageCache:

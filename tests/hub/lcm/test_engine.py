@@ -4,6 +4,8 @@ FAILED_TEMP and its tasks, offline sites, recovery."""
 from __future__ import annotations
 
 import asyncio
+import io
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,10 +17,10 @@ from atoll.hub.lcm import records
 from atoll.hub.lcm.engine import Engine
 from atoll.hub.sites import intent
 from atoll.hub.store.query import list_all
-from tests.hub.api.vnf_packages import package_api
+from tests.hub.api.vnf_packages import package_api, upload
 from tests.hub.conftest import AiohttpClient
 from tests.hub.hubtest import TEST_SETTINGS
-from tests.hub.lcm.lcmtest import INSTANCES, OCCS, Lcm, lcm_hub
+from tests.hub.lcm.lcmtest import INSTANCES, OCCS, VNFD, VNFD_ID, Lcm, lcm_hub
 
 
 @pytest.fixture
@@ -268,3 +270,23 @@ async def test_a_site_that_stays_away_fails_the_operation_at_the_site_timeout(lc
     occ = await lcm.until(op_id, "FAILED_TEMP")
     by_site = {s["siteName"]: s for s in occ["sites"]}
     assert by_site["s2"]["state"] == "failed" and "within 20 s" in by_site["s2"]["message"]
+
+
+async def test_scale_to_level_and_change_to_another_package_of_the_vnfd(lcm: Lcm) -> None:
+    instance_id = await lcm.instance()
+    await lcm.instantiate(instance_id)
+    body = {"scaleInfo": [{"aspectId": "workers", "scaleLevel": 1}]}
+    occ = await lcm.until(await lcm.task(instance_id, "scale_to_level", body), "COMPLETED")
+    assert [v["id"] for v in occ["resourceChanges"]["affectedVnfcs"]] == ["VDU1-2"]
+    first = (await lcm.api.ok("GET", "/vnfpkgm/v1/vnf_packages", lcm.token))[0]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("vnfd.yaml", VNFD)
+    second = await upload(lcm.api, lcm.token, buffer.getvalue())  # the same VNFD, newer
+    op_id = await lcm.task(instance_id, "change_vnfpkg", {"vnfdId": VNFD_ID})
+    occ = await lcm.until(op_id, "COMPLETED")
+    packages = {p["id"]: p for p in await lcm.api.ok("GET", "/vnfpkgm/v1/vnf_packages", lcm.token)}
+    assert packages[second["id"]]["usageState"] == "IN_USE"
+    assert packages[first["id"]]["usageState"] == "NOT_IN_USE"
+    instance = await lcm.ok("GET", f"{INSTANCES}/{instance_id}?all_fields")
+    assert instance["instantiatedVnfInfo"]["scaleStatus"][0]["scaleLevel"] == 1  # kept
