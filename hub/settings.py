@@ -93,8 +93,8 @@ class HubSettings:
     # VNF lifecycle (/vnflcm/v2): how many sites one operation works on at once (0: all);
     # whether a failure at one site stops the sites not started yet (a request's
     # additionalParams maxParallel / stopOnFailure override both); how long a site may take,
-    # offline time included, before the operation goes FAILED_TEMP; how often the engine
-    # reads the facts sites sent back
+    # offline time included, before the operation goes FAILED_TEMP (siteTimeout overrides);
+    # how often the engine reads the facts sites sent back
     lcm_max_parallel: int = 0
     lcm_stop_on_failure: bool = False
     lcm_site_timeout: float = 1800.0
