@@ -206,6 +206,9 @@ class Engine:
         op_id = ids.hub_id()
         occ = states.start(op_id, instance, operation, [], self.now(), params=body)
         work = self._work(planned)
+        names = await Sites.load(self.store)
+        for site_id, entry in work["sites"].items():
+            entry["site"] = names.name(site_id)
         base = {"id": op_id, "project_id": record.value["project_id"],
                 "vnf_instance_id": instance_id, "work": work}  # fmt: skip
         value = records.occ_value(base, occ)

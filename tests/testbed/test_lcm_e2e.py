@@ -323,3 +323,32 @@ def test_a_site_lost_mid_instantiate_fails_temp_and_rollback_leaves_nothing(bed:
     )
     assert placed == []
     assert bed.call("DELETE", f"{INSTANCES}/{instance['id']}").status == 204
+
+
+def test_a_site_partitioned_mid_instantiate_waits_and_completes_when_it_returns(bed: Bed) -> None:
+    instance = bed.call("POST", INSTANCES, {"vnfdId": bed.vnfd_id}).data
+    sites = [s.name for s in bed.state.sites]
+    atoll(bed.dir, "testbed", "partition", "site-2", "--dir", str(bed.dir))
+    try:
+        op = bed.task(instance["id"], "instantiate", {
+            "flavourId": "simple", "extVirtualLinks": _ext(),
+            "additionalParams": {"placement": {"sites": sites}}})  # fmt: skip
+
+        def waiting_for_site_2() -> dict[str, Any] | None:
+            occ: dict[str, Any] = bed.call("GET", f"{OCCS}/{op}").data
+            by_site = {s["siteName"]: s for s in occ["sites"]}
+            offline = "offline" in by_site["site-2"]["message"]
+            return occ if offline and by_site["site-1"]["state"] == "done" else None
+
+        occ = procs.wait_for("the operation to wait for site-2, offline", waiting_for_site_2, 120)
+        assert isinstance(occ, dict) and occ["operationState"] == "PROCESSING"
+    finally:
+        atoll(bed.dir, "testbed", "heal", "site-2", "--dir", str(bed.dir))
+    occ = bed.until(op, "COMPLETED", timeout=240)
+    made = {v["computeResource"]["resourceId"] for v in occ["resourceChanges"]["affectedVnfcs"]}
+    assert len(made) == 2 and made <= bed.domains()
+    op = bed.task(instance["id"], "terminate", {"terminationType": "FORCEFUL"})
+    bed.until(op, "COMPLETED")
+    procs.wait_for("nothing of the VNF at either site", lambda: not (
+        made & bed.domains() or made & bed.ovs_servers()), 120)  # fmt: skip
+    assert bed.call("DELETE", f"{INSTANCES}/{instance['id']}").status == 204
