@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config
   qemu-system-x86 qemu-utils openvswitch-switch etcd-server genisoimage cpio ethtool
   busybox-static iproute2 iputils-ping python3-venv python3-dev gcc
+  chromium  # the dashboard's browser tests (Playwright drives this one; nothing downloads one)
   prometheus  # for promtool: tests check /metrics with `promtool check metrics` (never started)
 )
 

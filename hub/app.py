@@ -45,6 +45,8 @@ from atoll.hub.api.context import HUB, Hub
 from atoll.hub.api.replies import reply
 from atoll.hub.api.routing import Route
 from atoll.hub.api.schema import Field
+from atoll.hub.dashboard import routes as dashboard
+from atoll.hub.dashboard import session as dashboard_session
 from atoll.hub.identity.issuing import TokenIssuer
 from atoll.hub.identity.revocation import Revocations
 from atoll.hub.lcm.callbacks import check_address
@@ -160,6 +162,7 @@ def build_app(
         middlewares=[
             metrics.count,
             middleware.errors,
+            dashboard_session.middleware,
             middleware.authenticate,
             sol013.middleware,
         ],
@@ -175,6 +178,7 @@ def build_app(
     vnflcm.install(app, hub)
     images.install(app, hub, image_settings)
     sync_server.install(app, settings, store, clock, hub.telemetry)
+    dashboard.install(app, hub)
     for route in all_routes():
         app.router.add_route(route.method, route.path, route.handler, name=route.name)
     keystone.install(app)

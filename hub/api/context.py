@@ -36,6 +36,9 @@ HUB = web.AppKey("hub", Hub)
 CLAIMS_KEY = web.RequestKey("claims", Claims)
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 SITE_PEER_KEY = web.RequestKey("site_peer", SitePeer)
+# the token of the dashboard's session cookie, once its CSRF checks passed
+# (:mod:`atoll.hub.dashboard.session`): authentication takes it like a bearer token
+SESSION_TOKEN_KEY = web.RequestKey("session_token", str)
 
 
 def hub_of(request: web.Request) -> Hub:

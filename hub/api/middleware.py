@@ -7,14 +7,14 @@ client; a SOL013 ProblemDetails on the ETSI NFV APIs, :mod:`.sol013`), and logs 
 request once (:func:`atoll.logs.log_request`: request id, principal,
 route, status, duration, :mod:`atoll.access_log`; every line logged meanwhile carries the
 request id too);
-:func:`authenticate` then finds the route's rule in the policy table (unlisted
-routes are denied), verifies the token (``Authorization: Bearer`` or ``X-Auth-Token``),
-checks revocation and the rule, and hands the claims to the handler with the token's
-project bound to its immutable id (:func:`~atoll.hub.identity.tenancy.bind`: a token of a
-deleted project is refused, even when a new project has its name). A route whose rule admits
-sites also takes a request with no token from a joined site agent's certificate
-(:func:`~atoll.hub.sites.peers.site_peer`; a certificate of a gone site, or one the site has
-replaced, is a logged 401).
+:func:`authenticate` then finds the route's rule in the policy table (unlisted routes are
+denied), verifies the token (``Authorization: Bearer`` or ``X-Auth-Token``, or the
+dashboard's session cookie: :mod:`atoll.hub.dashboard.session`), checks revocation and the
+rule, and hands the claims to the handler with the token's project bound to its immutable id
+(:func:`~atoll.hub.identity.tenancy.bind`: a token of a deleted project is refused, even
+when a new project has its name). A route whose rule admits sites also takes a request with
+no token from a joined site agent's certificate (:func:`~atoll.hub.sites.peers.site_peer`; a
+certificate of a gone site, or one the site has replaced, is a logged 401).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from atoll.hub.api import sol013
 from atoll.hub.api.context import (
     CLAIMS_KEY,
     REQUEST_ID_KEY,
+    SESSION_TOKEN_KEY,
     SITE_PEER_KEY,
     hub_of,
     site_claims,
@@ -139,7 +140,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         raise Forbidden(f"{request.method} {request.path} is not in the policy table")
     if rule.public or (name == "metrics.show" and not hub_of(request).settings.metrics_auth):
         return await handler(request)
-    token = bearer_token(request)
+    token = bearer_token(request) or request.get(SESSION_TOKEN_KEY)
     hub = hub_of(request)
     if token is None and rule.site:
         try:

@@ -177,6 +177,16 @@ POLICY: dict[str, Rule] = {
     "vnflcm_subscriptions.create": Rule(project=WRITERS),
     "vnflcm_subscriptions.delete": Rule(system=ADMIN, project=WRITERS),
     "sync.connect": PUBLIC,  # a site certificate, checked by the handler (401 without)
+    # the dashboard (atoll.hub.dashboard): its page and sign-in are public; its data is the
+    # API's, under the rules above, plus an overview and a stream anyone with a role may see
+    "ui.redirect": PUBLIC,
+    "ui.page": PUBLIC,
+    "ui.static": PUBLIC,
+    "ui.session.create": PUBLIC,  # a password, like auth.tokens.issue (same throttle)
+    "ui.session.show": Rule(authenticated=True),
+    "ui.session.delete": Rule(authenticated=True),
+    "ui.fleet": Rule(system=ANYONE, project=ANYONE),  # what sites.list shows, aggregated
+    "ui.events": Rule(system=ANYONE, project=ANYONE),  # filtered to what the caller may see
 }
 
 

@@ -26,6 +26,9 @@ def _pattern(path: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\{([^}]+)\}", param, path) + "$")
 
 
+DASHBOARD = "/ui"
+
+
 class ResponseChecker:
     def __init__(self) -> None:
         self.doc = document(all_routes(), NFV_APIS)
@@ -42,6 +45,8 @@ class ResponseChecker:
     def check(
         self, method: str, path: str, status: int, body: Any, media: str = "application/json"
     ) -> None:
+        if path.startswith(DASHBOARD):
+            return  # the dashboard's page and its own endpoints are not the documented API
         op = self.operation(method, path)
         schema: dict[str, Any] | None
         nfv = sol013.api_of(NFV_APIS, path.split("?", 1)[0]) is not None

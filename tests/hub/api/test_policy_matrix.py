@@ -408,6 +408,12 @@ CASES += [
     Case("health.live", "GET", lambda t, n: "/healthz", only(200)),
     Case("health.ready", "GET", lambda t, n: "/readyz", only(200)),
     Case("metrics.show", "GET", lambda t, n: "/metrics", SYSTEM_READ),
+    # the dashboard: its page is public, its overview is what sites.list shows
+    Case("ui.redirect", "GET", lambda t, n: "/ui", only(200)),
+    Case("ui.page", "GET", lambda t, n: "/ui/", only(200)),
+    Case("ui.static", "GET", lambda t, n: "/ui/static/app.js", only(200)),
+    Case("ui.session.show", "GET", lambda t, n: "/ui/session", only(200)),
+    Case("ui.fleet", "GET", lambda t, n: "/ui/fleet", ALL_OK),
 ]
 CASES.append(
     Case(
@@ -641,6 +647,11 @@ UNTESTED = {
     "auth.tokens.revoke_current",
     "sync.ca",
     "sync.join",
+    # the dashboard's sign-in/out (a password; a session cookie) and its event stream: the
+    # attacker's view is tests/security/test_dashboard_session.py, the rest tests/dashboard
+    "ui.session.create",
+    "ui.session.delete",
+    "ui.events",
 }
 # the Keystone v3 facade authenticates and scopes in its handlers; the attacker's view of
 # it (scope escalation, other users' tokens) is tests/security/test_keystone_facade.py
