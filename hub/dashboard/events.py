@@ -99,7 +99,7 @@ def visibility(claims: Claims) -> Callable[[Event], bool]:
     )
 
 
-@dataclass
+@dataclass(eq=False)  # each stream's own: kept in a set by identity
 class Listener:
     visible: Callable[[Event], bool]
     pending: OrderedDict[tuple[str, str], Event] = field(default_factory=OrderedDict)
