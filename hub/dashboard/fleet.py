@@ -17,17 +17,23 @@ PAGE = 1000  # sites read from the store at a time
 def row(site: JSON) -> dict[str, Any]:
     """What the overview shows of one site (also what a live update carries)."""
     sync = site.get("sync") or {}
-    location = site.get("location")
+    heard = sync.get("last_heard")
     return {
         "name": site["name"],
         "region": site.get("region", "default"),
         "state": site.get("state"),
         "last_seen": site.get("last_seen"),
-        "heard": sync.get("last_heard"),
+        "heard": round(heard) if isinstance(heard, int | float) else None,  # epoch seconds
         "lag": sync.get("pending_changes"),
         "outbox": max(0, int(sync.get("sent_seq") or 0) - int(sync.get("acked_seq") or 0)),
-        "at": [location["latitude"], location["longitude"]] if location else None,
-    }
+    }  # where it is: the overview's ``points``
+
+
+def point(site: JSON) -> list[Any]:
+    """A site on the map: name, latitude, longitude, state."""
+    where = site["location"]
+    return [site["name"], round(where["latitude"], 4), round(where["longitude"], 4),
+            site.get("state")]  # fmt: skip
 
 
 async def all_sites(store: Store) -> list[JSON]:
@@ -62,11 +68,7 @@ def overview(
         "total": len(sites),
         "counts": {name: counts.get(name, 0) for name in STATES},
         "regions": [{"region": r, "counts": dict(c)} for r, c in sorted(grid.items())],
-        "points": [
-            [s["name"], s["location"]["latitude"], s["location"]["longitude"], s.get("state")]
-            for s in sites
-            if s.get("location")
-        ],
+        "points": [point(s) for s in sites if s.get("location")],
         "sites": [row(s) for s in page],
         "next_marker": page[-1]["name"] if len(chosen) > limit else None,
     }

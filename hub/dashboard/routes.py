@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from importlib import resources
 
 from aiohttp import web
@@ -67,10 +68,14 @@ async def static(request: web.Request) -> web.Response:
 
 
 async def fleet(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     limit, marker = page_params(request)
     filters = query_filters(request, FLEET_QUERY)
     sites = await all_sites(hub_of(request).store)
-    return reply(overview(sites, limit, marker, filters.get("state"), filters.get("region")))
+    response = reply(overview(sites, limit, marker, filters.get("state"), filters.get("region")))
+    spent = (time.perf_counter() - started) * 1000
+    response.headers["Server-Timing"] = f"app;dur={spent:.1f}"  # what bench/ reports
+    return response
 
 
 async def events(request: web.Request) -> web.StreamResponse:
