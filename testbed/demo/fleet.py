@@ -18,6 +18,7 @@ from typing import Any
 from atoll.errors import PermanentError
 from atoll.testbed.bed.bringup import site_get
 from atoll.testbed.bed.state import BedState, SiteState
+from atoll.testbed.demo import dashboard
 from atoll.testbed.demo.site import http_get, wait
 from atoll.testbed.demo.stage import DemoFailure, Stage
 
@@ -73,6 +74,8 @@ def _play(stage: Stage, directory: Path) -> None:
     stage.atoll("testbed", "partition", "site-2", "--dir", str(directory))
     wait("site-2 offline at the hub", lambda: _state(stage, "site-2") == "offline", 30)
     stage.atoll("site", "list", "-c", "name", "-c", "state", "-c", "last_seen")
+    shot = dashboard.fleet_overview(bed.hub_url, "admin", bed.admin_password, "fleet-overview.png")
+    stage.check(shot.is_file(), f"the NOC dashboard shows site-2 offline: screenshot {shot}")
     guest, page = pages["site-2"]
     stage.check(
         http_get(site2.lan_netns, f"http://{guest}/") == page,

@@ -215,6 +215,14 @@ function map(points) {
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("viewBox", "-180 -90 360 180");
   svg.setAttribute("class", "map");
+  for (let d = -150; d <= 150; d += 30) {  // a graticule every 30 degrees, and the equator
+    for (const [x1, y1, x2, y2] of [[d, -90, d, 90], [-180, d / 2, 180, d / 2]]) {
+      const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+      for (const [k, v] of Object.entries({ x1, y1, x2, y2 })) line.setAttribute(k, v);
+      line.setAttribute("class", d === 0 ? "equator" : "graticule");
+      svg.append(line);
+    }
+  }
   for (const [name, lat, lon, st] of points) {
     const c = document.createElementNS("http://www.w3.org/2000/svg", "circle");
     c.setAttribute("cx", lon); c.setAttribute("cy", -lat); c.setAttribute("r", 1.6);
