@@ -134,10 +134,10 @@ function connect() {
     try { await api("GET", "/ui/session"); } catch (err) { /* signedOut() ran on a 401 */ }
   });
   source.addEventListener("signed_out", () => signedOut());
-  source.addEventListener("resync", () => refreshSoon());
+  source.addEventListener("resync", () => refreshSoon(null, null));
   source.addEventListener("site", (e) => siteChanged(JSON.parse(e.data)));
   for (const topic of ["conflict", "site_event", "site_object", "image_transfer", "alarm", "vnf"]) {
-    source.addEventListener(topic, () => refreshSoon(topic));
+    source.addEventListener(topic, (e) => refreshSoon(topic, JSON.parse(e.data)));
   }
 }
 
@@ -146,17 +146,23 @@ const TOPICS_OF = {
   vnf: ["vnf", "site_object"], images: ["image_transfer"], alarms: ["alarm"], conflicts: ["conflict"],
 };
 
-function refreshSoon(topic) {
-  const page = route().page;
+// Re-read the page at most once per THROTTLE_MS however fast changes come (a thousand sites
+// reporting every few seconds must not keep it re-reading), and only for changes it shows.
+const THROTTLE_MS = 1000;
+
+function refreshSoon(topic, data) {
+  const { page, arg } = route();
   if (topic && !(TOPICS_OF[page] || []).includes(topic)) return;
-  clearTimeout(state.timer);
-  state.timer = setTimeout(render, 300);
+  if (page === "site" && data && data.site && data.key !== arg && data.site !== arg &&
+      data.site.name !== arg) return;  // another site's news
+  if (state.timer) return;
+  state.timer = setTimeout(() => { state.timer = null; render(); }, THROTTLE_MS);
 }
 
 function siteChanged(data) {
   const tr = document.querySelector(`tr[data-site="${CSS.escape(data.key)}"]`);
   if (tr && data.site) tr.replaceWith(siteRow(data.site));
-  refreshSoon("site");  // the counts and the grid
+  refreshSoon("site", data);  // the counts and the grid
 }
 
 // ---- pages ---------------------------------------------------------------------------
