@@ -220,10 +220,13 @@ def test_open_a_vnf_instance_timeline(
             "json",
         )
     )
-    instance = member.post(
-        "/vnflcm/v2/vnf_instances", {"vnfdId": onboarded["vnfdId"], "vnfInstanceName": "dash-vnf"}
-    )
-    member.post(f"/vnflcm/v2/vnf_instances/{instance['id']}/instantiate", {"flavourId": "simple"})
+    sol003 = {"Version": "2.0.0"}
+    instance = member.request(
+        "POST", "/vnflcm/v2/vnf_instances",
+        {"vnfdId": onboarded["vnfdId"], "vnfInstanceName": "dash-vnf"}, headers=sol003,
+    ).data  # fmt: skip
+    member.request("POST", f"/vnflcm/v2/vnf_instances/{instance['id']}/instantiate",
+                   {"flavourId": "simple"}, headers=sol003)  # fmt: skip
     sign_in(page, bed)
     page.goto(f"{bed.hub_url}/ui/#/vnf")
     page.locator(f'tr[data-vnf="{instance["id"]}"] a').click()

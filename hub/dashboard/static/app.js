@@ -29,6 +29,7 @@ async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && state.session) headers["X-CSRF-Token"] = state.session.csrf_token;
+  if (path.startsWith("/vnflcm/v2/")) headers.Version = "2.0.0";  // SOL013: the API version
   const resp = await fetch(path, {
     method, headers, credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
