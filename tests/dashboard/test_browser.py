@@ -244,7 +244,7 @@ def test_acknowledge_an_alarm(page: Page, bed: BedState, hub: HubClient) -> None
             "type": "site_state",
             "site": "site-2",
             "severity": "critical",
-            "rule": {"state": "offline", "for_seconds": 1},
+            "rule": {"state": "offline", "period": 1},
         },
     )
     faults.partition(bed, "site-2")

@@ -263,18 +263,29 @@ function chart(points) {
   return svg;
 }
 
+// what the site page charts: the names the sites report (/v1/metrics/query?name=&site=)
+const CHARTS = ["host_memory_available_bytes", "host_disk_free_bytes", "server_cpu_utilization_ratio"];
+
 async function telemetry(site) {
-  let series = [];
-  try {
-    const data = await api("GET", `/v1/metrics/query?site=${encodeURIComponent(site)}`);
-    series = (data && (data.series || data.items || data.result)) || [];
-  } catch (err) {
-    return h("p", { class: "muted" }, "no telemetry from this hub (" + err.message + ")");
+  const answers = await Promise.all(CHARTS.map(async (name) => {
+    try {
+      const q = `name=${encodeURIComponent(name)}&site=${encodeURIComponent(site)}`;
+      return { name, series: (await api("GET", `/v1/metrics/query?${q}`)).series || [] };
+    } catch (err) {
+      return { name, series: [], error: err };
+    }
+  }));
+  if (answers.every((a) => a.error && a.error.status === 404)) {
+    return h("p", { class: "muted" }, "this hub keeps no fleet telemetry");
   }
-  if (!series.length) return h("p", { class: "muted" }, "no telemetry yet");
-  return h("div", { class: "grid" }, series.slice(0, 8).map((s) =>
-    h("div", { class: "cell" }, h("strong", {}, s.name || s.metric || JSON.stringify(s.labels || {})),
-      chart(s.points || s.values || []))));
+  const charts = answers.flatMap((a) => a.series.slice(0, 4).map((s) => {
+    const labels = Object.entries(s.labels || {}).map(([k, v]) => `${k}=${v}`).join(" ");
+    const last = s.points.length ? s.points[s.points.length - 1][1] : null;
+    return h("div", { class: "cell", "data-metric": a.name }, h("strong", {}, a.name),
+      h("div", { class: "muted" }, labels, last === null ? "" : ` · now ${Number(last).toPrecision(4)}`),
+      chart(s.points));
+  }));
+  return charts.length ? h("div", { class: "grid" }, charts) : h("p", { class: "muted" }, "no telemetry yet");
 }
 
 async function sitePage(name) {
