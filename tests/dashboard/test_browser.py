@@ -69,11 +69,16 @@ def site_state(page: Page, name: str) -> Any:
     return page.locator(f'tr[data-site="{name}"] .state')
 
 
-def test_sign_in_and_see_both_sites_online(page: Page, bed: BedState) -> None:
+def test_sign_in_see_both_sites_online_and_sign_out(page: Page, bed: BedState) -> None:
     sign_in(page, bed)
     expect(site_state(page, "site-1")).to_have_text("online")
     expect(site_state(page, "site-2")).to_have_text("online")
     expect(page.locator("#count-online")).to_have_text("2")
+    page.click("#signout")
+    expect(page.locator("#signin")).to_be_visible()
+    page.reload()  # the cookie is gone and its token revoked: still signed out
+    expect(page.locator("#signin")).to_be_visible()
+    assert page.context.cookies() == []
 
 
 def test_a_partitioned_site_turns_offline_and_back_without_a_reload(

@@ -252,6 +252,7 @@ function chart(points) {
   svg.setAttribute("class", "chart");
   svg.setAttribute("viewBox", "0 0 100 40");
   svg.setAttribute("preserveAspectRatio", "none");
+  if (points.length === 1) points = [[points[0][0] - 1, points[0][1]], points[0]];  // a flat line
   if (points.length > 1) {
     const ts = points.map((p) => Number(p[0])), vs = points.map((p) => Number(p[1]));
     const [t0, t1] = [Math.min(...ts), Math.max(...ts)], [v0, v1] = [Math.min(...vs, 0), Math.max(...vs, 1e-9)];
@@ -265,6 +266,17 @@ function chart(points) {
 
 // what the site page charts: the names the sites report (/v1/metrics/query?name=&site=)
 const CHARTS = ["host_memory_available_bytes", "host_disk_free_bytes", "server_cpu_utilization_ratio"];
+
+function quantity(name, value) {
+  const v = Number(value);
+  if (name.endsWith("_bytes")) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    const i = Math.min(units.length - 1, Math.max(0, Math.floor(Math.log2(Math.abs(v) || 1) / 10)));
+    return `${(v / 2 ** (10 * i)).toFixed(1)} ${units[i]}`;
+  }
+  if (name.endsWith("_ratio")) return `${(100 * v).toFixed(1)} %`;
+  return v.toPrecision(4);
+}
 
 async function telemetry(site) {
   const answers = await Promise.all(CHARTS.map(async (name) => {
@@ -282,10 +294,10 @@ async function telemetry(site) {
     const labels = Object.entries(s.labels || {}).map(([k, v]) => `${k}=${v}`).join(" ");
     const last = s.points.length ? s.points[s.points.length - 1][1] : null;
     return h("div", { class: "cell", "data-metric": a.name }, h("strong", {}, a.name),
-      h("div", { class: "muted" }, labels, last === null ? "" : ` · now ${Number(last).toPrecision(4)}`),
+      h("div", { class: "muted" }, labels, last === null ? "" : ` now ${quantity(a.name, last)}`),
       chart(s.points));
   }));
-  return charts.length ? h("div", { class: "grid" }, charts) : h("p", { class: "muted" }, "no telemetry yet");
+  return charts.length ? h("div", { class: "grid charts" }, charts) : h("p", { class: "muted" }, "no telemetry yet");
 }
 
 async function sitePage(name) {
