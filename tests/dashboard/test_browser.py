@@ -230,8 +230,9 @@ def test_open_a_vnf_instance_timeline(
         "POST", "/vnflcm/v2/vnf_instances",
         {"vnfdId": onboarded["vnfdId"], "vnfInstanceName": "dash-vnf"}, headers=sol003,
     ).data  # fmt: skip
-    member.request("POST", f"/vnflcm/v2/vnf_instances/{instance['id']}/instantiate",
-                   {"flavourId": "simple"}, headers=sol003)  # fmt: skip
+    placed = {"flavourId": "simple", "additionalParams": {"placement": {"sites": ["site-1"]}}}
+    member.request("POST", f"/vnflcm/v2/vnf_instances/{instance['id']}/instantiate", placed,
+                   headers=sol003)  # fmt: skip
     sign_in(page, bed)
     page.goto(f"{bed.hub_url}/ui/#/vnf")
     page.locator(f'tr[data-vnf="{instance["id"]}"] a').click()
