@@ -116,3 +116,15 @@ def test_a_project_member_on_the_dashboard_has_the_api_rules_of_a_member(
     assert made.status == 403, made  # sites.create is for system admins, as in the API
     users = with_cookie(hub, "GET", "/v1/users", cookie)
     assert users.status == 403, users
+
+
+def test_a_bearer_token_call_ignores_a_session_cookie_it_carries(hub: RunningHub) -> None:
+    """An API client that also holds a (stale) session cookie is judged by its token alone."""
+    made = hub.call("POST", "/v1/projects", {"name": "bearer-wins"},
+                    headers={"Cookie": f"{COOKIE}=stale-session"})  # fmt: skip
+    assert made.status == 201, made
+    reader = hub.tenant("bearer-p", "bearer-reader", "reader")
+    cookie, csrf = session_of(sign_in(hub))  # an admin's session in the same jar
+    refused = hub.call("POST", "/v1/projects", {"name": "not-by-cookie"}, token=reader,
+                       headers={"Cookie": f"{COOKIE}={cookie}", "X-CSRF-Token": csrf})  # fmt: skip
+    assert refused.status == 403, refused  # the reader's token, not the admin's cookie
