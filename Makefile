@@ -26,8 +26,12 @@ check: setup typecheck-tree
 	$(VENV)/bin/mypy tests bench
 	cd $(TYPECHECK) && PYTHONPATH=. $(CURDIR)/$(VENV)/bin/lint-imports $(CURDIR)/pyproject.toml
 
+# Three workers (pytest-xdist): most tests wait on I/O, processes or TCG guests, so two cores
+# run three of them well. Each test file is one unit of work; the tests holding the one private
+# OVS a host may run form one group (tests/conftest.py says how to stay parallel-safe).
+PYTEST_WORKERS ?= 3
 test: check
-	$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 demo: setup
 	$(VENV)/bin/atoll testbed demo

@@ -1,24 +1,115 @@
-"""Test tiers and the real-service fixtures (see ``tests/fixtures.py``).
+"""Test tiers, the real-service fixtures (see ``tests/fixtures.py``) and parallel runs.
 
 Every test carries one tier marker: ``unit`` (pure logic), ``integration`` (real services)
 or ``e2e`` (real VMs, namespaces, the testbed). Tests under ``tests/*/`` get ``unit`` unless
 they say otherwise. The default run takes all tiers, and a skipped ``integration`` or ``e2e``
 test fails the run: setup installs the real services, so a skip means something is broken.
+
+Parallel runs (``make test`` runs ``pytest -n 3 --dist loadgroup``, pytest-xdist)
+--------------------------------------------------------------------------------
+Every test file is one unit of work for one worker (module-scoped fixtures are set up once),
+except the tests that hold the **private OVS**: only one ``ovs-vswitchd`` with the netdev
+datapath can run on the host at a time (``atoll.testbed.services.ovs``, a host-wide lock), so
+they all go to one group, ``private_ovs``, run one after another by one worker, which starts
+it first (:func:`pytest_xdist_make_scheduler`: it is the longest chain).
+
+A test is in that group when it uses a fixture that starts a private OVS (``ovs``,
+``ovsdb_api``, and ``site``/``joined_site`` of ``tests/security``: see
+:data:`PRIVATE_OVS_FIXTURES`), or carries ``@pytest.mark.private_ovs`` because it starts one
+itself (``running_site``, ``PrivateOVS(...).start()``, ``atoll testbed up --sites N`` with N
+real sites, the demo). A test that forgets the marker still passes (it waits for the lock)
+but stalls its worker meanwhile.
+
+To stay parallel-safe, a test:
+
+- names every host-wide thing it makes uniquely (namespaces and links through
+  ``HostNetwork``/``netns.unique``, domains under the ``domain_prefix`` fixture, OVS bridges
+  and taps through ``real_site.Names.unique``, ports from ``free_port()``, files under
+  ``tmp_path``; never a fixed name, port or ``/run`` path), and removes it in a ``finally``;
+- never looks at the host as a whole (``ip link`` totals, every domain): only at its own names;
+- shares expensive daemons with a module- or session-scoped fixture (``hub``, ``site``) and
+  keeps per-test state apart inside them (a project, a bridge, a key prefix each).
+
+The sweep of a killed run's leftovers (:func:`tests.fixtures.sweep_leftovers`) runs once, in
+the process that starts the workers, before and after the run, never in a worker (it would
+remove another worker's live namespaces). ``ATOLL_TEST_NO_SWEEP=1`` turns it off.
+
+One test: ``.venv/bin/pytest tests/x/test_y.py::test_z`` (no ``-n``: one process).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.fixtures import *  # noqa: F403 (fixtures are found by name)
+from tests.fixtures import sweep_leftovers
 
 REAL_TIERS = ("integration", "e2e")
+PRIVATE_OVS = "private_ovs"
+# (module, fixture) pairs whose fixture starts (or needs) a private OVS
+PRIVATE_OVS_FIXTURES = {
+    ("tests.fixtures", "ovs"),
+    ("tests.security.conftest", "site"),
+    ("tests.security.conftest", "joined_site"),
+}
 
 
+def _is_controller(config: pytest.Config) -> bool:
+    """The process that runs the session (no xdist, or xdist's controller), not a worker."""
+    return not hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _is_controller(config):
+        sweep_leftovers()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _is_controller(config):
+        sweep_leftovers(domains=True)
+
+
+def _holds_private_ovs(item: pytest.Item) -> bool:
+    if item.get_closest_marker(PRIVATE_OVS):
+        return True
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    for name in info.names_closure:
+        for fixturedef in info.name2fixturedefs.get(name, ()):
+            func = getattr(fixturedef, "func", None)
+            if (getattr(func, "__module__", ""), name) in PRIVATE_OVS_FIXTURES:
+                return True
+    return False
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` hands out the biggest groups first; the private-OVS chain, the
+    longest, goes before all of them whatever its size, so one worker starts it at once."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class PrivateOvsFirst(LoadGroupScheduling):  # type: ignore[misc]
+        def _assign_work_unit(self, node: Any) -> None:
+            if PRIVATE_OVS in self.workqueue:
+                self.workqueue.move_to_end(PRIVATE_OVS, last=False)
+            super()._assign_work_unit(node)
+
+    return PrivateOvsFirst(config, log)
+
+
+# tryfirst: xdist's own hook reads the xdist_group marks to name the work units
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if not any(item.get_closest_marker(t) for t in ("unit", *REAL_TIERS)):
             item.add_marker(pytest.mark.unit)
+        group = PRIVATE_OVS if _holds_private_ovs(item) else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 _skipped_real: list[str] = []

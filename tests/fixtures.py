@@ -2,7 +2,8 @@
 
 Used through ``tests/conftest.py``. Each fixture tears down in ``finally`` (pytest runs
 fixture finalizers even when the test fails), and the session start sweeps leftovers of an
-earlier run that was killed (names under our prefixes), so nothing leaks between runs.
+earlier run that was killed (names under our prefixes: :func:`sweep_leftovers`), so nothing
+leaks between runs.
 
 - ``etcd``: one etcd member on free loopback ports -> :class:`EtcdCluster` (size 1)
 - ``etcd_cluster``: three members -> :class:`EtcdCluster` (size 3)
@@ -33,19 +34,20 @@ from atoll.testbed.services.ovs import PrivateOVS
 DOMAIN_PREFIX = "atolltest-"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _sweep_leftovers() -> Iterator[None]:
-    """Remove what a killed earlier run may have left, before and after the session.
+def sweep_leftovers(*, domains: bool = False) -> None:
+    """Remove what a killed earlier run may have left (namespaces and links under our
+    prefixes; with ``domains``, libvirt domains under :data:`DOMAIN_PREFIX` too).
 
+    ``tests/conftest.py`` calls it before and after the run, in the one process that runs the
+    session (never in an xdist worker: it would sweep another worker's live namespaces).
     ``ATOLL_TEST_NO_SWEEP=1`` skips it, for several checkouts running tests on one host at
     once (each would otherwise sweep the others' live namespaces and domains).
     """
     if os.environ.get("ATOLL_TEST_NO_SWEEP") == "1":
-        yield
         return
     netns.sweep()
-    yield
-    netns.sweep()
+    if not domains:
+        return
     try:
         conn = libvirt.open(libvirtd.URI)
     except libvirt.libvirtError:

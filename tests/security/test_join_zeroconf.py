@@ -61,6 +61,7 @@ def discover(lan: Lan) -> list[dict[str, str]]:
     return list(json.loads(done.stdout))
 
 
+@pytest.mark.private_ovs  # running_site starts one
 def test_a_site_joins_by_zeroconf_and_a_rogue_hub_is_refused(lan: Lan, tmp_path: Path) -> None:
     hub = RunningHub.start(tmp_path / "real", san=(lan.hub_ip,), host=lan.hub_ip, netns=lan.hub_ns)
     rogue = None

@@ -30,6 +30,8 @@ from tests.fixtures import DOMAIN_PREFIX
 from tests.security.daemons import ATOLL
 from tests.site_agent import real_site
 
+pytestmark = pytest.mark.private_ovs  # the `launch` fixture starts one
+
 ANY = "0.0.0.0"  # noqa: S104 (the bind address under test)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from atoll.testbed.demo.play import run
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.private_ovs]
 
 
 def test_every_demo_act_plays_and_cleans_up() -> None:

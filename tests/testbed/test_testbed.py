@@ -51,6 +51,7 @@ def nothing(found: dict[str, list[Any]]) -> bool:
     return not any(found.values())
 
 
+@pytest.mark.private_ovs  # a real site: the testbed starts its private OVS
 def test_up_faults_and_down_leave_nothing(tmp_path: Path) -> None:
     bed = tmp_path / "bed"
     atoll("testbed", "up", "--sites", "1", "--fake-sites", "1", "--simulated", "3", "--dir",

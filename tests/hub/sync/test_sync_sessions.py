@@ -196,7 +196,8 @@ def operation(op: str, kind: str, object_id: str, base: int | None, desired: Any
 
 
 async def test_site_changes_are_adopted_or_become_conflicts(tmp_path: Path) -> None:
-    async with sync_hub(tmp_path) as hub:
+    # the test site is silent while the CLI runs (seconds on a loaded machine): no dead peer
+    async with sync_hub(tmp_path, sync_dead_after=60.0) as hub:
         token = await project_member(hub)
         edge = await hub.add_site("edge-1")
         net = await network(hub, "edge-1", "net-a", token)
