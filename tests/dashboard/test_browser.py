@@ -22,7 +22,7 @@ from atoll.testbed.bed.state import BedState
 from atoll.testbed.demo.catalog import CIRROS_SHA512
 from atoll.testbed.demo.packages import CONFORMANCE, copy_tree
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.private_ovs]  # real sites: the host's one private OVS
 LIVENESS = 8.0  # the testbed hub's sync_dead_after (testbed.bed.bringup.HUB_CONFIG)
 PROJECT = "noc"
 WAIT_MS = 60_000  # how long a page may take to show what the hub knows (generous: 2 cores)

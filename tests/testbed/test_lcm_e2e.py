@@ -31,7 +31,7 @@ from atoll.testbed.demo.site import http_get
 from atoll.testbed.services.ovs import PrivateOVS
 from tests.nfv.packages import PACKAGES
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.private_ovs]  # real sites: the host's one private OVS
 V = {"Version": "2.0.0"}
 INSTANCES = "/vnflcm/v2/vnf_instances"
 OCCS = "/vnflcm/v2/vnf_lcm_op_occs"
