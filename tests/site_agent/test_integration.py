@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
 import signal
 import subprocess
-import urllib.parse
-import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -32,7 +29,8 @@ from atoll.site_agent.daemon import Agent, real_host
 from atoll.site_agent.drivers.compute.domainxml import NS
 from atoll.testbed.services.ovs import PrivateOVS
 from atoll.testbed.services.ports import free_port
-from atoll.testbed.services.process import reap, spawn
+from atoll.testbed.services.process import reap
+from tests import prometheus
 from tests.hub.hubtest import TEST_SETTINGS
 from tests.site_agent import real_site
 from tests.site_agent.drivers import tinyguest
@@ -293,7 +291,13 @@ async def _prometheus_joins_servers_by_name(work: Path, agent: TestClient[Any, A
     async with TestServer(hub_app, host="127.0.0.1") as hub:
         port = free_port()
         scraped = {"atoll-site": agent.server.port, "atoll-hub": hub.port}
-        proc = await asyncio.to_thread(_start_prometheus, work, port, scraped)
+        jobs = [
+            {"job_name": job, "scrape_interval": "1s",
+             "static_configs": [{"targets": [f"127.0.0.1:{target}"]}]}
+            for job, target in scraped.items()
+        ]  # fmt: skip
+        config = {"scrape_configs": jobs}
+        proc = await asyncio.to_thread(prometheus.start, work, port, config)
         try:
             by_name = (
                 "atoll_server_cpu_seconds_total * on(server) group_left(name) "
@@ -302,40 +306,11 @@ async def _prometheus_joins_servers_by_name(work: Path, agent: TestClient[Any, A
             builds = 'count by (component) (atoll_build_info{job=~"atoll-.*"})'
 
             async def answered() -> bool:
-                found = [await _promql(port, q) for q in (by_name, builds)]
+                found = [
+                    await asyncio.to_thread(prometheus.query, port, q) for q in (by_name, builds)
+                ]
                 return len(found[0]) == 1 and len(found[1]) == 2
 
             await wait_for(answered, 60, "Prometheus to scrape both daemons")
         finally:
             await asyncio.to_thread(reap, proc)
-
-
-def _start_prometheus(work: Path, port: int, scraped: dict[str, int | None]) -> Any:
-    """Prometheus on ``port``, scraping each job's loopback port every second."""
-    jobs = [
-        {"job_name": job, "scrape_interval": "1s",
-         "static_configs": [{"targets": [f"127.0.0.1:{target}"]}]}
-        for job, target in scraped.items()
-    ]  # fmt: skip
-    work.mkdir()
-    (work / "prometheus.yml").write_text(json.dumps({"scrape_configs": jobs}))
-    argv = [
-        "prometheus",
-        f"--config.file={work / 'prometheus.yml'}",
-        f"--storage.tsdb.path={work / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
-    return spawn(argv, work / "prometheus.log")  # fmt: skip
-
-
-async def _promql(port: int, query: str) -> list[Any]:
-    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": query})
-
-    def get() -> list[Any]:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as reply:
-                return list(json.loads(reply.read())["data"]["result"])
-        except OSError:
-            return []  # not up yet
-
-    return await asyncio.to_thread(get)

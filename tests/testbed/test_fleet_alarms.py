@@ -27,6 +27,8 @@ from atoll.testbed.bed import procs
 from atoll.testbed.bed.bringup import hub_client
 from atoll.testbed.bed.state import BedState
 from atoll.testbed.services.ports import free_port
+from atoll.testbed.services.process import reap
+from tests import prometheus
 
 pytestmark = pytest.mark.e2e
 
@@ -48,15 +50,6 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield directory
     finally:
         atoll(directory, "testbed", "down", "--dir", str(directory))
-
-
-def promql(url: str, query: str) -> list[Any]:
-    with urllib.request.urlopen(  # noqa: S310 (our own loopback Prometheus)
-        f"{url}/api/v1/query?{urllib.parse.urlencode({'query': query})}", timeout=10
-    ) as resp:
-        body = json.load(resp)
-    assert body["status"] == "success", body
-    return list(body["data"]["result"])
 
 
 def test_a_site_rule_fires_while_partitioned_and_its_history_reaches_the_hub(bed: Path) -> None:
@@ -102,8 +95,7 @@ def test_prometheus_scrapes_per_site_series_from_the_hub(bed: Path, tmp_path: Pa
     state = BedState.load(bed)
     token = hub_client(state).token
     target = urllib.parse.urlsplit(state.hub_url).netloc
-    config = tmp_path / "prometheus.yml"
-    config.write_text(json.dumps({  # YAML is a superset of JSON
+    config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
         "scrape_configs": [{
             "job_name": "atoll-hub", "scheme": "https", "metrics_path": "/metrics",
@@ -111,41 +103,27 @@ def test_prometheus_scrapes_per_site_series_from_the_hub(bed: Path, tmp_path: Pa
             "tls_config": {"ca_file": str(state.hub_data / "ca.pem")},
             "static_configs": [{"targets": [target]}],
         }],
-    }))  # fmt: skip
+    }  # fmt: skip
     port = free_port()
     log = tmp_path / "prometheus.log"
-    with log.open("wb") as out:
-        prometheus = subprocess.Popen(
-            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    server = prometheus.start(tmp_path, port, config)
     try:
 
         def series(query: str) -> list[Any]:
-            try:
-                return promql(url, query)
-            except OSError:
-                return []  # not listening yet
+            return prometheus.query(port, query)
 
         up = procs.wait_for("the hub's per-site series in Prometheus",
                             lambda: series('atoll_site_up{site="site-1"}'), 60, log,
-                            prometheus.pid)  # fmt: skip
+                            server.pid)  # fmt: skip
         assert isinstance(up, list) and up[0]["value"][1] == "1"
         assert up[0]["metric"]["job"] == "atoll-hub"
         memory = procs.wait_for(
             "the site's own telemetry through the hub",
             lambda: series('atoll_site_host_memory_total_bytes{site="site-1"}'), 150, log,
-            prometheus.pid,
+            server.pid,
         )  # fmt: skip
         assert isinstance(memory, list) and float(memory[0]["value"][1]) > 0
         by_site = series("count by (site) (atoll_site_state)")
         assert [r["metric"]["site"] for r in by_site] == ["site-1"]
     finally:
-        prometheus.terminate()
-        try:
-            prometheus.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            prometheus.kill()
-            prometheus.wait()
+        reap(server)
