@@ -3,8 +3,8 @@
 :func:`follow` reads the thing again and again (backing off from 0.2 s to 2 s between
 reads), writes a progress line to ``progress`` (stderr) each time what it reads changes,
 and returns the value once ``settled`` says so, or raises an :class:`~atoll.errors.AtollError`
-naming what it waited for after ``timeout`` seconds. A read that raises
-:class:`~atoll.errors.NotFound` gives ``None`` (what a delete waits for).
+naming what it waited for after ``timeout`` seconds and ``hint`` (what to do next). A read
+that raises :class:`~atoll.errors.NotFound` gives ``None`` (what a delete waits for).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def follow(
     progress: TextIO | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    hint: str = "it may yet settle",
 ) -> T | None:
     out = sys.stderr if progress is None else progress
     started = clock()
@@ -47,6 +48,6 @@ def follow(
         if settled(value):
             return value
         if clock() - started > timeout:
-            raise AtollError(f"{what} is still {line} after {timeout:g}s; it may yet settle")
+            raise AtollError(f"{what} is still {line} after {timeout:g}s; {hint}")
         sleep(delay)
         delay = min(delay * 1.5, 2.0)

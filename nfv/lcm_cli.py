@@ -10,13 +10,13 @@ Every request carries ``Version: 2.0.0``; only the atoll core (``atoll.client``)
 from __future__ import annotations
 
 import argparse
-import time
 from typing import TYPE_CHECKING, Any
 
 from atoll.client import HubClient, quote
 from atoll.client.connection import add_connection_options, client
-from atoll.errors import AtollError, InvalidInput, Problem
+from atoll.errors import InvalidInput, NotFound, Problem
 from atoll.output import add_format_option, emit
+from atoll.waiting import follow
 
 INSTANCES = "/vnflcm/v2/vnf_instances"
 OCCS = "/vnflcm/v2/vnf_lcm_op_occs"
@@ -125,20 +125,18 @@ def _started(args: argparse.Namespace, reply: Any) -> int:
     if not getattr(args, "wait", False):
         emit({"operation": op_id}, args.format)
         return 0
-    deadline = time.monotonic() + args.timeout
-    delay = 0.2
-    while True:
-        occ = _call(args, "GET", f"{OCCS}/{quote(op_id)}").data
-        if occ["operationState"] in WAIT_UNTIL:
-            _print_occ(occ, args.format)
-            return 0 if occ["operationState"] in ("COMPLETED", "ROLLED_BACK") else 1
-        if time.monotonic() > deadline:
-            raise AtollError(
-                f"operation {op_id} is still {occ['operationState']} after {args.timeout:g}s; "
-                f"follow it with 'atoll vnf op show {op_id}'"
-            )
-        time.sleep(delay)
-        delay = min(delay * 1.5, 2.0)
+    occ = follow(
+        lambda: _call(args, "GET", f"{OCCS}/{quote(op_id)}").data,
+        lambda o: o is None or o["operationState"] in WAIT_UNTIL,
+        lambda o: "gone" if o is None else str(o["operationState"]),
+        what=f"operation {op_id}",
+        timeout=args.timeout,
+        hint=f"follow it with 'atoll vnf op show {op_id}'",
+    )
+    if occ is None:
+        raise NotFound(f"operation {op_id} is gone")
+    _print_occ(occ, args.format)
+    return 0 if occ["operationState"] in ("COMPLETED", "ROLLED_BACK") else 1
 
 
 def _task(args: argparse.Namespace, task: str, body: dict[str, Any]) -> int:
