@@ -112,12 +112,16 @@ class ChunkStore:
         except FileNotFoundError as exc:
             raise ChunkMissing(f"chunk {digest} is not in the store at {self.root}") from exc
 
-    def put(self, data: bytes | memoryview, digest: str | None = None) -> str:
+    def put(
+        self, data: bytes | memoryview, digest: str | None = None, *, sync: bool | None = None
+    ) -> str:
         """Store ``data`` under its sha256 (``digest`` if the caller already hashed it).
 
         Returns the digest. An existing chunk holding exactly ``data`` is not rewritten; its
         mtime is refreshed so a concurrent gc keeps it for the grace period. One of another
         size (a crash) or other bytes (bit rot, tampering) is replaced: a re-upload repairs.
+        ``sync=False`` skips this chunk's fsync (default: the store's ``fsync``): the caller
+        then makes it durable with :meth:`sync` before anything names it.
         """
         digest = digest or sha256_hex(data)
         final = self.path(digest)
@@ -135,7 +139,7 @@ class ChunkStore:
                     fh.truncate(len(data))  # a hole: zero chunks take no space
                 else:
                     fh.write(data)
-                if self.fsync:
+                if self.fsync if sync is None else sync:
                     fh.flush()
                     os.fsync(fh.fileno())
             tmp.rename(final)
@@ -144,6 +148,21 @@ class ChunkStore:
                 tmp.unlink()
             raise
         return digest
+
+    def sync(self, digests: Iterable[str]) -> None:
+        """fsync each named chunk (on a store opened with ``fsync``): one commit point for
+        chunks put with ``sync=False``. A chunk already clean costs a metadata check."""
+        if not self.fsync:
+            return
+        for digest in digests:
+            try:
+                fd = os.open(self.path(digest), os.O_RDONLY)
+            except FileNotFoundError as exc:
+                raise self._absent(digest) from exc
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def read(self, digest: str) -> bytes:
         try:

@@ -101,7 +101,7 @@ class IngestLimits:
 
 
 def _hash_and_put(store: ChunkStore, chunk: bytes) -> str:
-    return store.put(chunk, hashlib.sha256(chunk).hexdigest())
+    return store.put(chunk, hashlib.sha256(chunk).hexdigest(), sync=False)
 
 
 class Ingest:
@@ -111,6 +111,16 @@ class Ingest:
     feeding thread and its sha-512 (the slowest hash: no CPU instructions for it here) on a
     thread of its own, a block behind (hashlib releases the GIL: they run on every core); at
     most ``2 * workers`` chunks in flight, so memory stays at a few chunks.
+
+    Durability: chunks are written without an fsync each; :meth:`finish` fsyncs every chunk
+    the manifest names (``workers`` at a time, so the filesystem commits them together) before
+    it returns the manifest, and the caller saves the manifest (fsynced, renamed) only after
+    that. A crash before then leaves no manifest naming these chunks, only chunk files that
+    may be empty, short or wrong under their names. Nothing serves or reuses them unchecked:
+    a re-upload's :meth:`ChunkStore.put` compares an existing chunk's size and bytes and
+    rewrites one that differs, the store's gc collects the unnamed ones, and a site verifies
+    each chunk's sha256 as it arrives. Syncing every chunk named, not only those this upload
+    wrote, covers a chunk deduplicated against another upload still in flight.
 
     ``head`` (optional) receives the first ``head_bytes`` of the stream and is then extended
     (sparse) to the full size, so ``qemu-img info`` can look at the headers without the
@@ -144,8 +154,9 @@ class Ingest:
         self._sha512_done: Future[None] | None = None
         self._buf = bytearray()
         self._pending: list[Future[str]] = []
-        self._window = 2 * max(1, workers)
-        self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="ingest")
+        self._workers = max(1, workers)
+        self._window = 2 * self._workers
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="ingest")
         self.received = 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
@@ -189,6 +200,14 @@ class Ingest:
             self._pending[-self._window].result()  # wait: bounded chunks in flight
         self._pending.append(self._pool.submit(_hash_and_put, self.store, chunk))
 
+    def _sync(self, chunks: tuple[str, ...]) -> None:
+        """The commit point of the chunks (see the class docstring): fsync them all."""
+        distinct = sorted(set(chunks))
+        share = -(-len(distinct) // self._workers) or 1
+        parts = [distinct[i : i + share] for i in range(0, len(distinct), share)]
+        for done in [self._pool.submit(self.store.sync, part) for part in parts]:
+            done.result()
+
     def _hash512(self, data: bytes | bytearray | memoryview) -> None:
         """Add ``data`` to the sha-512 on its thread, once the block before is in."""
         if self._sha512_done is not None:
@@ -213,8 +232,17 @@ class Ingest:
             chunks = tuple(f.result() for f in self._pending)
             if self._sha512_done is not None:
                 self._sha512_done.result()
+            digest = self._check()
+            self._sync(chunks)  # only content that will be named is made durable
         finally:
             self.close()
+        if self._head is not None:
+            self._head.truncate(self.received)
+            self._head.flush()
+        return Manifest(digest, self.received, self.store.chunk_size, chunks)
+
+    def _check(self) -> str:
+        """The image's sha256, once the whole upload is in and is what was declared."""
         if self.expected_size is not None and self.received < self.expected_size:
             raise TruncatedUpload(
                 "the upload ended early",
@@ -226,10 +254,7 @@ class Ingest:
                 "the image does not match its declared checksum",
                 [Problem("sha256", f"declared {self.expected_sha256}, content is {digest}")],
             )
-        if self._head is not None:
-            self._head.truncate(self.received)
-            self._head.flush()
-        return Manifest(digest, self.received, self.store.chunk_size, chunks)
+        return digest
 
 
 def _too_large(size: int, limit: int) -> ImageTooLarge:
