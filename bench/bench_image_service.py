@@ -21,6 +21,11 @@ chunking + sha256 + qemu-img validation on upload; and on the site, the pull loo
   aiohttp client doing that same download (the site agent is an asyncio program that
   decrypts TLS on its event loop's thread: how much of the gap is Python's TLS client).
 
+- ``image_service_upload_vs_hub_ingest_alone``: the same upload against its measured bound:
+  the hub's ingest (:class:`atoll.images.manifest.Ingest`: image sha256, chunk sha256,
+  sha-512, chunk writes, one fsync per chunk at the commit point) fed the same file in
+  process, no network, no TLS. Where this is below the bare PUT, the hashing is the bound.
+
 Each round runs the hub once (upload, then pull) and then every baseline, so a noisy
 neighbour hits figures and baselines alike; the lines give the medians of the rounds.
 """
@@ -50,7 +55,9 @@ from cryptography import x509
 from atoll import certs
 from atoll.client import HubClient
 from atoll.errors import AtollError
+from atoll.images.chunks import ChunkStore
 from atoll.images.hub_files import send_file
+from atoll.images.manifest import Ingest, IngestLimits, ingest_stream, read_file_blocks
 from atoll.site_agent.drivers.storage.local import LocalStorage
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
 from atoll.site_agent.enrollment import join_with
@@ -80,6 +87,19 @@ def _local_copy(src: Path, tmp: Path) -> float:
     elapsed = time.perf_counter() - start
     dst.unlink()
     return src.stat().st_size / elapsed / MB
+
+
+def _ingest_alone(src: Path, tmp: Path) -> float:
+    """MB/s of the hub's ingest alone on ``src`` (read from the page cache, in process)."""
+    root = tmp / f"ingest-{secrets.token_hex(3)}"
+    store = ChunkStore(root)
+    start = time.perf_counter()
+    with src.open("rb") as fh:
+        ingest = Ingest(store, IngestLimits(2 * SIZE, SIZE))
+        asyncio.run(ingest_stream(ingest, read_file_blocks(fh, 1 << 20)))
+    elapsed = time.perf_counter() - start
+    shutil.rmtree(root)
+    return SIZE / elapsed / MB
 
 
 def _s_server_download(data_dir: Path, src: Path, tmp: Path, client: str) -> float:
@@ -281,7 +301,7 @@ def main() -> None:
             shutil.rmtree(root)
             return results[-1][0]
 
-        _, copy, download, aiohttp_download, upload, atoll_upload = paired_medians(
+        _, copy, download, aiohttp_download, upload, atoll_upload, ingest = paired_medians(
             RUNS,
             run,
             lambda: _local_copy(src, tmp),
@@ -289,6 +309,7 @@ def main() -> None:
             lambda: _s_server_download(certs_dir, src, tmp, "aiohttp"),
             lambda: _bare_upload(certs_dir, src, tmp, "curl"),
             lambda: _bare_upload(certs_dir, src, tmp, "atoll"),
+            lambda: _ingest_alone(src, tmp),
         )
         uploads = statistics.median(r[0] for r in results)
         pulls = statistics.median(r[1] for r in results)
@@ -299,6 +320,7 @@ def main() -> None:
         emit("image_service_site_pull_vs_asyncio_tls_download", pulls, "MB/s", aiohttp_download)
         emit("image_service_upload_vs_bare_https_put_from_atoll_client", uploads, "MB/s",
              atoll_upload)  # fmt: skip
+        emit("image_service_upload_vs_hub_ingest_alone", uploads, "MB/s", ingest)
 
 
 if __name__ == "__main__":
