@@ -243,6 +243,7 @@ class Agent:
                     reconnect_max=hub_settings.sync_reconnect_max,
                     telemetry_interval=hub_settings.sync_telemetry_interval,
                 ),
+                usage=resources.usage,
             )
 
         async def attached(joined: HubLink) -> None:

@@ -261,18 +261,26 @@ class Resources:
     def _check_fits_blocking(self, spec: JSON, totals: Claim, disks: dict[str, int]) -> None:
         """What the site's servers and volumes hold, plus this server, within ``totals``
         (``disks``: image id -> virtual size, the size of a root disk made on it)."""
+        what = f"server {spec['name']!r} (flavor {spec['flavor']})"
+        check_fits(what, _server_claim(spec, disks), self._used_blocking(disks), totals)
 
-        def claim(server: JSON) -> Claim:
-            root = disks.get(server.get("image") or "", 0)
-            return Claim(server.get("vcpus", 0), server.get("ram_mb", 0), root)
-
+    def _used_blocking(self, disks: dict[str, int]) -> Claim:
+        """What the site's servers and volumes (not those being deleted) hold."""
         used = Claim()
         for server in self.store.list_objects("server", include_deleting=False):
-            used += claim(server.spec)
+            used += _server_claim(server.spec, disks)
         for volume in self.store.list_objects("volume", include_deleting=False):
             used += Claim(disk_bytes=volume.spec["size_gb"] * GiB)
-        what = f"server {spec['name']!r} (flavor {spec['flavor']})"
-        check_fits(what, claim(spec), used, totals)
+        return used
+
+    async def usage(self) -> tuple[Claim, Claim] | None:
+        """The host's allocatable totals and what is used of them, as the API checks a new
+        server against them (what the site reports to the hub); None when not checked."""
+        if self.capacity is None:
+            return None
+        totals = await self.capacity.totals()
+        disks = {i.id: i.virtual_size for i in await self.images.list_images()}
+        return totals, await self.store.call(self._used_blocking, disks)
 
     def _find_live_blocking(self, kind: str, ref: str) -> DesiredObject | None:
         try:
@@ -592,3 +600,8 @@ class Resources:
                 f"unknown volume action {action!r}; known: attach, detach, extend, snapshot"
             )
         self._act_blocking(vol, action, [("volume", vol.id, spec), *changes])
+
+
+def _server_claim(server: JSON, disks: dict[str, int]) -> Claim:
+    root = disks.get(server.get("image") or "", 0)
+    return Claim(server.get("vcpus", 0), server.get("ram_mb", 0), root)

@@ -36,6 +36,27 @@ class Frame(Model):
 
 # -- opening ---------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Capacity(Model):
+    """What a site can allocate (its host's totals times its allocation ratios) and what its
+    servers and volumes hold of it, in vCPUs, MB of RAM and GB of disk (rounded up)."""
+
+    WHAT = "capacity"
+    vcpus: int = bounded(0, low=0)
+    ram_mb: int = bounded(0, low=0)
+    disk_gb: int = bounded(0, low=0)
+    used_vcpus: int = bounded(0, low=0)
+    used_ram_mb: int = bounded(0, low=0)
+    used_disk_gb: int = bounded(0, low=0)
+
+    def totals(self) -> dict[str, int]:
+        return {"vcpus": self.vcpus, "ram_mb": self.ram_mb, "disk_gb": self.disk_gb}
+
+    def used(self) -> dict[str, int]:
+        return {"vcpus": self.used_vcpus, "ram_mb": self.used_ram_mb,
+                "disk_gb": self.used_disk_gb}  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Hello(Frame):
     """Site -> hub, first frame: who I am, what I speak, where I am."""
 
@@ -47,6 +68,7 @@ class Hello(Frame):
     model_version: int = bounded(low=1)  # atoll.resources.versions.CURRENT of the site
     applied_revision: int = bounded(0, low=0)  # newest hub revision the site has persisted
     sent_seq: int = bounded(0, low=0)  # newest fact seq the site has ever sent
+    capacity: Capacity | None = None  # the site's capacity and usage now (None: not known)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -193,6 +215,7 @@ class Ack(Frame):
 class Ping(Frame):
     TYPE = "ping"
     WHAT = "ping frame"
+    capacity: Capacity | None = None  # only when it changed since the site last said it
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

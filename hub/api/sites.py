@@ -68,6 +68,11 @@ SITE = Shape(
         "usage": Field("object", required=True, shape=RESOURCES),
         "state": Field("string", required=True, enum=registry.STATES),
         "last_seen": Field("string", required=True, nullable=True),
+        "reported_at": Field(
+            "string",
+            description="when the site last reported its capacity and usage (absent: "
+            "never; placement then takes it as unbounded)",
+        ),
         "sync": Field("object", required=True, shape=SYNC),
         "created_at": Field("string", required=True),
         "updated_at": Field("string"),

@@ -75,8 +75,10 @@ class Sites:
         return str(value["name"]) if value else site_id
 
     def figures(self) -> tuple[SiteFigures, ...]:
-        """Each site as placement sees it. A site that has not reported its capacity (all
-        zero) is taken as unbounded: placement then goes by the rules and the spread only."""
+        """Each site as placement sees it: its capacity and usage as it last reported them
+        over sync. A site that never reported (no ``reported_at``: an agent older than the
+        report, or one not connected yet) is taken as unbounded: placement then goes by the
+        rules and the spread only."""
         return tuple(
             SiteFigures(
                 id=site_id,
@@ -85,13 +87,14 @@ class Sites:
                 region=value.get("region", "default"),
                 labels=MappingProxyType(dict(value.get("labels") or {})),
                 available=value.get("state") != "maintenance",
+                name=f"site {value['name']}",
             )
             for site_id, value in sorted(self.by_id.items())
         )
 
 
 def _reported(site: JSON) -> bool:
-    return any(int(v or 0) for v in (site.get("capacity") or {}).values())
+    return site.get("reported_at") is not None
 
 
 def _need(figures: JSON | None) -> Need:

@@ -86,18 +86,24 @@ def operator_transition(current: str, wanted: str, where: str = "body.state") ->
     return wanted
 
 
+def reported(site: JSON, capacity: JSON, usage: JSON, now: float) -> JSON:
+    """``site`` as a report of its capacity and usage leaves it: figures stored, seen now,
+    ``online`` unless in maintenance (the sync session writes it in its own edit of the
+    site record, :mod:`atoll.hub.sync.server`)."""
+    state = site["state"] if site["state"] == "maintenance" else "online"
+    return {**site, "capacity": dict(capacity), "usage": dict(usage), "last_seen": iso(now),
+            "reported_at": iso(now), "state": state}  # fmt: skip
+
+
 async def record_report(
     store: Store, name: str, capacity: JSON, usage: JSON, now: float, sync: JSON | None = None
 ) -> JSON:
     """A site agent reported: store its figures, mark it seen, and online unless in maintenance."""
     for _ in range(5):
         record = await store.get(SITE_KIND, name)
-        value = dict(record.value)
-        value.update(capacity=capacity, usage=usage, last_seen=iso(now))
+        value = reported(dict(record.value), capacity, usage, now)
         if sync is not None:
             value["sync"] = {**value["sync"], **sync}
-        if value["state"] != "maintenance":
-            value["state"] = "online"
         try:
             await store.put(SITE_KIND, name, value, expect_revision=record.revision)
             return value

@@ -17,7 +17,9 @@
 One :class:`atoll.background.Loop` sweeps every ``heartbeat_interval / 2`` seconds (not a
 timer per site): it closes sessions silent for ``dead_after`` (``error dead``), writes each
 session's figures to its site record when acks or facts changed them (and its
-``last_heard`` at least every ``dead_after / 3``; pings alone write nothing), and marks
+``last_heard`` at least every ``dead_after / 3``; pings alone write nothing, unless one
+carries the site's capacity, which a site sends only when it changed: it goes in the same
+write, as :func:`atoll.hub.sites.registry.reported` says; a hello's goes in the claim), and marks
 ``offline`` every online site not heard for ``dead_after`` by any hub process (a session
 that ended, or a hub process that died, leaves no one else to do it). A site that
 reconnects within ``dead_after`` never shows offline.
@@ -45,7 +47,7 @@ from atoll.background import Loop, LoopSettings
 from atoll.errors import NotFound, Unauthenticated
 from atoll.hub.settings import HubSettings
 from atoll.hub.sites.peers import SitePeer, site_peer
-from atoll.hub.sites.registry import SITE_KIND, edit_site, iso
+from atoll.hub.sites.registry import SITE_KIND, edit_site, iso, reported
 from atoll.hub.store.base import Store
 from atoll.hub.store.query import list_all
 from atoll.hub.sync.facts import record_facts
@@ -186,7 +188,10 @@ class SyncServer:
                         sessions=int(sync.get("sessions") or 0) + 1, sent_seq=hello.sent_seq,
                         last_sync=iso(now))  # fmt: skip
             state = site["state"] if site["state"] == "maintenance" else "online"
-            return {**site, "sync": sync, "state": state, "last_seen": iso(now)}
+            site = {**site, "sync": sync, "state": state, "last_seen": iso(now)}
+            if hello.capacity is not None:
+                site = reported(site, hello.capacity.totals(), hello.capacity.used(), now)
+            return site
 
         value = await edit_site(self.store, name, claim)
         assert value is not None
@@ -243,6 +248,8 @@ class SyncServer:
     async def _dispatch(self, session: Session, frame: frames.Frame) -> None:
         if isinstance(frame, frames.Ping):
             await session.send(frames.Pong(v=session.version))
+            if frame.capacity is not None:  # it changed: the next sweep writes it
+                session.capacity, session.dirty = frame.capacity, True
         elif isinstance(frame, frames.Pong):
             pass  # the hub sends no pings today; a pong is harmless
         elif isinstance(frame, frames.Ack):
@@ -284,6 +291,7 @@ class SyncServer:
         figures = session.figures(now)
         batches, session.telemetry = session.telemetry, 0
         repairs, session.repairs = session.repairs, 0
+        capacity, session.capacity = session.capacity, None
 
         taken = False
 
@@ -299,7 +307,10 @@ class SyncServer:
             sync["last_sync"] = iso(figures["last_heard"])
             if release:
                 sync["session"] = None
-            return {**site, "sync": sync, "last_seen": iso(figures["last_heard"])}
+            site = {**site, "sync": sync, "last_seen": iso(figures["last_heard"])}
+            if capacity is not None:
+                site = reported(site, capacity.totals(), capacity.used(), now)
+            return site
 
         session.dirty = False
         session.flushed_at = time.monotonic()

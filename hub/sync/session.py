@@ -79,6 +79,7 @@ class Session:
         self.frames_out = 0
         self.telemetry = 0
         self.repairs = 0  # repairs sent since the figures were last written
+        self.capacity: frames.Capacity | None = None  # reported since last written
         self.digest_replies: asyncio.Queue[frames.Digest] = asyncio.Queue(maxsize=64)
         self.next_check = time.monotonic() + limits.digest_interval
         # data frames out and unacked, marked by revision, each holding its item count

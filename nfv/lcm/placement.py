@@ -66,6 +66,18 @@ class Need:
     def __str__(self) -> str:
         return f"{self.vcpus} vCPUs, {self.ram_mb} MiB RAM, {self.disk_gb} GiB disk"
 
+    def short_of(self, free: Need) -> list[str]:
+        """Each resource this need lacks in ``free``, and by how much."""
+        return [
+            f"{label} short by {want - have}"
+            for label, want, have in (
+                ("vCPUs", self.vcpus, free.vcpus),
+                ("RAM (MiB)", self.ram_mb, free.ram_mb),
+                ("disk (GiB)", self.disk_gb, free.disk_gb),
+            )
+            if want > have
+        ]
+
 
 @dataclass(frozen=True)
 class SiteFigures:
@@ -78,6 +90,7 @@ class SiteFigures:
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     hosts: int = 1  # compute hosts (an all-in-one site agent is one)
     available: bool = True  # False: in maintenance, takes no new VNFCs unless named
+    name: str = ""  # what refusals call it (its id when empty)
 
     @property
     def free(self) -> Need:
@@ -141,7 +154,7 @@ def _why_not(
     need, free = need_of(instance), board.free[site.id]
     if not need.fits_in(free):
         left = Need(max(free.vcpus, 0), max(free.ram_mb, 0), max(free.disk_gb, 0))
-        return f"needs {need}, has {left} free"
+        return f"needs {need}, has {left} free ({', '.join(need.short_of(left))})"
     return None
 
 
@@ -204,7 +217,7 @@ def place(
             if why is None:
                 fitting.append(site)
             else:
-                refusals.append(f"{site.id}: {why}")
+                refusals.append(f"{site.name or site.id}: {why}")
         if not fitting:
             raise NoPlacement(
                 f"no site can take {instance.id}",

@@ -14,7 +14,8 @@ hub answers ``welcome``; then at once:
 - **sending facts** (:mod:`.facts`) after the hub's ``acked_seq``, at most ``window`` frames
   unacked, each frame within ``max_frame``;
 - **heartbeats**: a ``ping`` every ``heartbeat_interval``; nothing heard for ``dead_after``
-  ends the session.
+  ends the session. The site's capacity and usage (``usage``: what the local API checks a
+  new server against) go in the ``hello`` and in a ping when they changed since last said.
 
 An ended session reconnects after a jittered exponential delay (:mod:`atoll.sync.backoff`); it is
 logged once when the link goes and once when it is back. The applier runs whether or not
@@ -40,6 +41,7 @@ from atoll import __version__
 from atoll.background import FailureLog, Loop, LoopSettings
 from atoll.jsonbody import JSON
 from atoll.resources import versions as model_versions
+from atoll.site_agent.capacity import Claim, MiB
 from atoll.site_agent.errors import HubLinkDown
 from atoll.site_agent.hub_intent import HubIntent
 from atoll.site_agent.hub_link import HubLink
@@ -51,6 +53,7 @@ from atoll.sync import codec, digest
 from atoll.sync.backoff import Backoff, Retries
 from atoll.sync.frames import (
     Ack,
+    Capacity,
     Changes,
     Digest,
     Error,
@@ -96,6 +99,7 @@ class _Connection:
         self.sent = 0
         self.seen = 0
         self.heard_at = time.monotonic()
+        self.capacity: Capacity | None = None  # as the hub last heard it in this session
         self._sending = asyncio.Lock()
 
     async def send(self, cls: type[F], **fields: Any) -> F:
@@ -147,6 +151,7 @@ class SyncClient:
         ring: Ring | None = None,
         settings: SyncSettings | None = None,
         clock: Callable[[], float] | None = None,  # the store's clock by default
+        usage: Callable[[], Awaitable[tuple[Claim, Claim] | None]] | None = None,
     ) -> None:
         self.link = link
         self.store = store
@@ -154,6 +159,7 @@ class SyncClient:
         self.settings = settings or SyncSettings()
         self.clock = clock or store.clock
         self.intent = intent
+        self.usage = usage
         self.inbox = Inbox(store, intent)
         self.connected = False
         self.spread: float | None = None  # the last welcome's reconnect_spread, until used
@@ -282,8 +288,10 @@ class SyncClient:
             return self.store.counter("applied_revision"), self.store.counter("sent_seq")
 
         applied, sent = await self.store.call(where)
+        conn.capacity = await self._capacity()
         await conn.send(
             Hello,
+            capacity=conn.capacity,
             versions=VERSIONS,
             site_id=self.link.site_id,
             agent_version=__version__[:64],
@@ -384,7 +392,21 @@ class SyncClient:
                 )
             if now - pinged >= welcome.heartbeat_interval:
                 pinged = now
-                await conn.send(Ping)
+                capacity = await self._capacity()
+                changed = capacity is not None and capacity != conn.capacity
+                conn.capacity = capacity if changed else conn.capacity
+                await conn.send(Ping, capacity=capacity if changed else None)
+
+    async def _capacity(self) -> Capacity | None:
+        """The site's capacity and usage as the hub records them (disk in GB, rounded up)."""
+        figures = None if self.usage is None else await self.usage()
+        if figures is None:
+            return None
+        totals, used = figures
+        return Capacity(vcpus=totals.vcpus, ram_mb=totals.ram_mb,
+                        disk_gb=totals.disk_bytes // (1024 * MiB), used_vcpus=used.vcpus,
+                        used_ram_mb=used.ram_mb,
+                        used_disk_gb=-(-used.disk_bytes // (1024 * MiB)))  # fmt: skip
 
     # -- loops beside the session ------------------------------------------------------
     async def _apply_pass(self) -> None:

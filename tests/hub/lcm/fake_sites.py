@@ -31,7 +31,8 @@ class FakeSites:
         for name in names:
             record = await self.store.get(SITE_KIND, name)
             value = {**record.value, "state": "online", "capacity": dict(CAPACITY),
-                     "last_seen": "2030-01-01T00:00:00Z"}  # fmt: skip
+                     "last_seen": "2030-01-01T00:00:00Z",
+                     "reported_at": "2030-01-01T00:00:00Z"}  # fmt: skip
             await self.store.put(SITE_KIND, name, value, expect_revision=record.revision)
 
     async def settle(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from atoll.errors import NotFound
 from atoll.hub.lcm import records
 from atoll.hub.lcm.engine import Engine
-from atoll.hub.sites import intent
+from atoll.hub.sites import intent, registry
 from atoll.hub.store.query import list_all
 from tests.hub.api.vnf_packages import package_api, upload
 from tests.hub.conftest import AiohttpClient
@@ -290,3 +291,26 @@ async def test_scale_to_level_and_change_to_another_package_of_the_vnfd(lcm: Lcm
     assert packages[first["id"]]["usageState"] == "NOT_IN_USE"
     instance = await lcm.ok("GET", f"{INSTANCES}/{instance_id}?all_fields")
     assert instance["instantiatedVnfInfo"]["scaleStatus"][0]["scaleLevel"] == 1  # kept
+
+
+async def test_placement_uses_reported_capacity_and_refuses_a_full_site(lcm: Lcm) -> None:
+    """Sites report capacity and usage over sync (:func:`registry.record_report`): a site
+    without room for a VNFC is not a candidate, and when none has room the request is
+    refused naming each site and the resource it is short of."""
+    capacity = {"vcpus": 4, "ram_mb": 4096, "disk_gb": 100}
+    full = {"vcpus": 4, "ram_mb": 1024, "disk_gb": 0}
+    await registry.record_report(lcm.api.store, "s1", capacity, full, time.time())
+    await registry.record_report(lcm.api.store, "s2", capacity, full, time.time())
+    await registry.record_report(lcm.api.store, "s3", capacity, {**full, "vcpus": 3}, time.time())
+    instance_id = await lcm.instance()
+    status, body, _ = await lcm.call("POST", f"{INSTANCES}/{instance_id}/instantiate",
+                                     {"flavourId": "simple"})  # fmt: skip
+    assert 400 <= status < 500, (status, body)
+    text = str(body)
+    assert "site s1: needs 1 vCPUs" in text and "vCPUs short by 1" in text, text
+    assert "site s2" in text
+    assert not await list_all(lcm.api.store, records.OP_OCC, {})  # refused: no op occurrence
+    # room at two sites (one VNFC each, anti-affinity): placed there, not at the full one
+    await registry.record_report(lcm.api.store, "s2", capacity, {**full, "vcpus": 0}, time.time())
+    await lcm.instantiate(instance_id)
+    assert sorted(await objects_at(lcm, "server")) == ["s2", "s3"]

@@ -171,8 +171,10 @@ class SiteEnd:
         sent_seq: int = 0,
         site_id: str | None = None,
         speaks: tuple[int, ...] = versions.SPOKEN,
+        capacity: frames.Capacity | None = None,
     ) -> frames.Frame:
-        """Say hello as a site speaking ``speaks`` (an older site: ``(1,)``)."""
+        """Say hello as a site speaking ``speaks`` (an older site: ``(1,)``), reporting
+        ``capacity`` if given."""
         self.v = max(speaks)
         await self.send(
             frames.Hello(
@@ -183,6 +185,7 @@ class SiteEnd:
                 model_version=1,
                 applied_revision=applied_revision,
                 sent_seq=sent_seq,
+                capacity=capacity,
             )
         )
         return await self.recv()
