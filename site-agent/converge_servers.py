@@ -94,6 +94,8 @@ class ServerConverger:
             return None  # failed for good at this generation; a new spec or delete moves it
         try:
             if not current or domain is None:
+                if current and status is not None and status.state != "BUILDING":
+                    await self._recreated(server, status.state)
                 await self._status(server.id, "BUILDING", message="")
                 await self._build(server, domain, detail)
                 domain = await self.host.compute.get(server.id)
@@ -116,6 +118,19 @@ class ServerConverger:
                 detail={"volumes": {}},
             )
             return None
+
+    async def _recreated(self, server: DesiredObject, was: str) -> None:
+        """A built server's domain is gone (destroyed behind the agent's back): the site heals
+        it by building it again, and the hub hears of it as an ``action``/``recreate`` by the
+        reconciler (like a restart, it changes no intent, so it holds nothing)."""
+        now, sid = self.clock(), server.id
+        record = operation_body("action", "server", sid, server.hub_revision, None, at=now,
+                                actor="reconciler", action="recreate")  # fmt: skip
+        why = f"the server's domain is gone (it was {was}): recreated"
+        event = {"kind": "server", "id": sid, "reason": "restarted", "message": why, "at": now}
+        await self.store.call(self.store.queue_facts, [("operation", record), ("event", event)],
+                              kind="server", obj_id=sid)  # fmt: skip
+        log.warning("server %s (%s): %s", server.name, sid, why)
 
     async def _build(
         self, server: DesiredObject, domain: DomainStatus | None, detail: JSON

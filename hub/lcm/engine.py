@@ -45,7 +45,7 @@ from atoll import ids
 from atoll.background import Loop, LoopSettings
 from atoll.errors import Conflict, InvalidInput, NotFound, StaleRevision
 from atoll.hub.catalog import vnf_packages as pkgs
-from atoll.hub.lcm import outbox, records, sitework
+from atoll.hub.lcm import outbox, records, siteheals, sitework
 from atoll.hub.lcm.planner import REQUESTS, Context, Planned, per_site_changes, plan_operation
 from atoll.hub.lcm.targets import PackageCache, Sites, usable_package
 from atoll.hub.settings import HubSettings
@@ -344,7 +344,9 @@ class Engine:
         return moved
 
     async def run_once(self) -> float | None:
-        """One pass over every active op occurrence."""
+        """One pass over every active op occurrence, after the sites' local heals are put
+        in their instances' history (:mod:`.siteheals`)."""
+        await siteheals.adopt(self.store)
         for record in await list_all(self.store, records.OP_OCC, {"active": True}):
             try:
                 await self.drive(record)

@@ -91,6 +91,7 @@ async def record_operation(store: Store, site: JSON, seq: int, body: Any, now: s
             stored["reason"] = reason
             log.warning("site %s operation %d refused: %s", site["name"], seq, reason)
         stored["outcome"] = outcome
+        stored.update(await _owner(store, site, body))
         record = Put(intent.SITE_OPERATION, op_key, stored, expect_revision=0)
         try:
             await store.commit([*writes, record])
@@ -98,6 +99,23 @@ async def record_operation(store: Store, site: JSON, seq: int, body: Any, now: s
         except (StaleRevision, NotFound):
             continue  # the object changed meanwhile: decide again
     raise Conflict(f"site {site['name']} operation {seq}: its object kept changing")
+
+
+LOCAL_HEALS = ("restart", "recreate")  # actions by which a site heals a server itself
+OWNER = "vnf_instance_id"  # the field of a site object naming the VNF instance that owns it
+
+
+async def _owner(store: Store, site: JSON, body: Any) -> JSON:
+    """For a local heal of a server a VNF instance owns: ``{vnf_instance_id, lcm_history:
+    "pending"}``, so the lifecycle engine puts it in the instance's history
+    (:mod:`atoll.hub.lcm.siteheals`); else nothing."""
+    if not isinstance(body, dict) or body.get("op") != "action" or body.get("kind") != "server":
+        return {}
+    if body.get("action") not in LOCAL_HEALS or not ids.is_id(body.get("id")):
+        return {}
+    obj = await _get(store, intent.SITE_OBJECT, intent.object_key(site["id"], "server", body["id"]))
+    owner = obj.value.get(OWNER) if obj is not None else None
+    return {OWNER: owner, "lcm_history": "pending"} if owner else {}
 
 
 async def _decide(

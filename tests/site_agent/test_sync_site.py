@@ -16,6 +16,7 @@ import pytest
 from atoll import certs, ids
 from atoll.errors import Conflict
 from atoll.jsonbody import JSON
+from atoll.site_agent.drivers.compute.base import DomainState
 from atoll.site_agent.hub_intent import HubIntent
 from atoll.site_agent.hub_link import HubLink
 from atoll.site_agent.ring import BUCKETS, STEP, Ring
@@ -363,6 +364,27 @@ async def test_a_restart_by_the_reconciler_is_recorded_and_holds_nothing(site: S
     assert [(e["reason"], e["id"]) for e in facts if e["type"] == "event"] == [
         ("restarted", made["id"])
     ]
+    assert not await site.store.call(site.store.holding, "server", made["id"])
+
+
+async def test_a_server_whose_domain_is_gone_is_recreated_and_recorded(site: Site) -> None:
+    """A VM destroyed behind the agent's back (connected or not) is built again by the
+    reconciler, and the hub hears of it as an action/recreate (the hub puts it in the
+    owning VNF instance's history: tests/hub/lcm)."""
+    await lan(site)
+    made = await site.resources.create_server(
+        {"name": "web", "flavor": "tiny", "image": "cirros", "nics": [{"network": "lan"}]}
+    )
+    await site.converge()
+    await site.store.call(site.store.outbox_acked, 10_000)  # the hub has what came before
+    await site.compute.delete(made["id"])
+    await site.converge(1)
+    assert (await site.compute.get(made["id"])).state == DomainState.RUNNING
+    facts = await outbox(site)
+    ops = [
+        (f["op"], f.get("action"), f["actor"], f["id"]) for f in facts if f["type"] == "operation"
+    ]
+    assert ops == [("action", "recreate", "reconciler", made["id"])]
     assert not await site.store.call(site.store.holding, "server", made["id"])
 
 

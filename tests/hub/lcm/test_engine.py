@@ -18,6 +18,7 @@ from atoll.hub.lcm import records
 from atoll.hub.lcm.engine import Engine
 from atoll.hub.sites import intent, registry
 from atoll.hub.store.query import list_all
+from atoll.hub.sync.operations import record_operation
 from tests.hub.api.vnf_packages import package_api, upload
 from tests.hub.conftest import AiohttpClient
 from tests.hub.hubtest import TEST_SETTINGS
@@ -314,3 +315,36 @@ async def test_placement_uses_reported_capacity_and_refuses_a_full_site(lcm: Lcm
     await registry.record_report(lcm.api.store, "s2", capacity, {**full, "vcpus": 0}, time.time())
     await lcm.instantiate(instance_id)
     assert sorted(await objects_at(lcm, "server")) == ["s2", "s3"]
+
+
+async def test_a_local_heal_by_a_site_appears_in_the_instance_history(lcm: Lcm) -> None:
+    """A site that recreated a VNFC's VM while offline sends the operation record when it
+    is back; the hub records it (as its sync session does) and the engine puts it in the
+    instance's history as a completed, automatic HEAL marked as the site's."""
+    instance_id = await lcm.instance()
+    await lcm.instantiate(instance_id)
+    servers = await list_all(lcm.api.store, intent.SITE_OBJECT, {"kind": "server"})
+    server = servers[0].value
+    site = (await lcm.api.store.get(registry.SITE_KIND, server["site"])).value
+    body = {"op": "action", "kind": "server", "id": server["id"], "base_hub_revision": None,
+            "desired": None, "at": time.time(), "actor": "reconciler",
+            "action": "recreate"}  # fmt: skip
+    assert await record_operation(lcm.api.store, site, 7, body, "now") == "recorded"
+    assert await record_operation(lcm.api.store, site, 7, body, "now") == "duplicate"
+    await lcm.engine.run_once()
+    await lcm.engine.run_once()  # adopted once
+    occs = await lcm.ok("GET", f"{OCCS}?filter=(eq,vnfInstanceId,{instance_id})")
+    heals = [o for o in occs if o["operation"] == "HEAL"]
+    assert len(heals) == 1, occs
+    heal = await lcm.occ(heals[0]["id"])  # a list leaves operationParams out (SOL013)
+    assert heal["operationState"] == "COMPLETED" and heal["isAutomaticInvocation"] is True
+    extra = heal["operationParams"]["additionalParams"]
+    assert extra["source"] == "site" and extra["site"] == server["site"]
+    assert extra["action"] == "recreate" and extra["siteOperationSeq"] == 7
+    vnfc = heal["operationParams"]["vnfcInstanceId"]
+    assert vnfc and vnfc[0].startswith("VDU1-")
+    assert heal["resourceChanges"]["affectedVnfcs"][0]["changeType"] == "MODIFIED"
+    assert [s["siteName"] for s in heal["sites"]] == [server["site"]]
+    # it takes no lock: the instance takes a new operation at once
+    op_id = await lcm.task(instance_id, "scale", {"type": "SCALE_OUT", "aspectId": "workers"})
+    await lcm.until(op_id, "COMPLETED")
