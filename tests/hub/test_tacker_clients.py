@@ -65,19 +65,29 @@ class Ran:
 
 
 def openstack(hub: RunningHub, home: Path, *args: str) -> Ran:
-    """``openstack vnf package ARGS`` as the project member, with only these OS_* variables
-    (none of the machine's own, no clouds.yaml). The real ``openstack`` command, run in this
-    process (its entry point, ``openstackclient.shell.main``): a fresh interpreter per
-    command costs seconds of imports each. Each command gets fresh plugin clients, as a
-    process of its own would (openstackclient caches them on its ClientManager class:
-    tackerclient's keeps per-request state, such as the Accept of the last PATCH)."""
+    """``openstack vnf package ARGS`` as the project member (see :func:`run_openstack`)."""
+    return run_openstack(
+        hub.url, hub.ca_file, home, ["vnf", "package", *args], "tk-oper", PASSWORD, "tk-telco"
+    )
+
+
+def run_openstack(
+    url: str, ca_file: Path, home: Path, argv: list[str], user: str, password: str, project: str
+) -> Ran:
+    """``openstack ARGV`` as ``user`` of ``project``, logged in at the hub's ``/identity/v3``,
+    with only these OS_* variables (none of the machine's own, no clouds.yaml). The real
+    ``openstack`` command, run in this process (its entry point,
+    ``openstackclient.shell.main``): a fresh interpreter per command costs seconds of imports
+    each. Each command gets fresh plugin clients, as a process of its own would
+    (openstackclient caches them on its ClientManager class: tackerclient's keeps
+    per-request state, such as the Accept of the last PATCH)."""
     env = {
         "HOME": str(home),
-        "OS_AUTH_URL": f"{hub.url}/identity/v3",
-        "OS_CACERT": str(hub.ca_file),
-        "OS_USERNAME": "tk-oper",
-        "OS_PASSWORD": PASSWORD,
-        "OS_PROJECT_NAME": "tk-telco",
+        "OS_AUTH_URL": f"{url}/identity/v3",
+        "OS_CACERT": str(ca_file),
+        "OS_USERNAME": user,
+        "OS_PASSWORD": password,
+        "OS_PROJECT_NAME": project,
         "OS_USER_DOMAIN_NAME": "Default",
         "OS_PROJECT_DOMAIN_NAME": "Default",
     }
@@ -93,7 +103,7 @@ def openstack(hub: RunningHub, home: Path, *args: str) -> Ran:
             warnings.catch_warnings(),  # openstackclient ignores every warning, process-wide
             _logging_kept(),  # and sets up logging as a process of its own would
         ):
-            code = shell.main(["vnf", "package", *args])
+            code = shell.main(argv)
     finally:
         os.environ.clear()
         os.environ.update(saved)
