@@ -122,6 +122,8 @@ def operation(route: Route, schemes: Iterable[str] = ("bearer", "authToken")) ->
             },
         },
     }
+    if route.unavailable:
+        op["responses"]["503"] = {**_success(route), "description": "not ready; the body says why"}
     params = _parameters(route)
     if params:
         op["parameters"] = params

@@ -30,3 +30,4 @@ class Route:
     description: str = ""  # longer notes for the document (rules beyond the schema)
     raw_body: tuple[str, ...] = ()  # media types of a non-JSON (binary) request body
     raw_response: tuple[str, ...] = ()  # media types of a non-JSON success response
+    unavailable: bool = False  # may answer 503 with the response's shape (a readiness probe)

@@ -1,7 +1,9 @@
 """``/healthz``, ``/readyz`` and ``/metrics``: what load balancers and Prometheus read.
 
 - ``/healthz`` (public): the process answers. ``/readyz`` (public): it can also read its
-  store (503 otherwise), so a balancer stops sending requests to a hub cut off from etcd.
+  store, load its CA (key and certificate: sites join and renew with it) and sign a token its
+  own verifier accepts (503 otherwise, saying which), so a balancer stops sending requests
+  to a hub cut off from etcd or whose data dir lost its keys.
 - ``/metrics``: Prometheus text in conventional names (units in names, ``_total``
   counters): the process (``process_*``, ``python_*``), ``atoll_build_info``, every request
   by route and status (``atoll_hub_http_requests_total``, ``..._duration_seconds``), and
@@ -16,6 +18,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import re
 import time
@@ -27,7 +30,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from atoll import __version__, process_metrics
+from atoll import __version__, certs, process_metrics
+from atoll.errors import ConfigError
 from atoll.hub.api.context import hub_of
 from atoll.hub.api.replies import reply
 from atoll.hub.api.routing import Route
@@ -37,6 +41,7 @@ from atoll.hub.store.query import list_all
 from atoll.hub.telemetry.keeper import Latest
 from atoll.jsonbody import JSON
 from atoll.resources.alarm import METRIC
+from atoll.tokens import Claims
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"  # how site records write times (registry.iso)
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -180,6 +185,16 @@ async def readyz(request: web.Request) -> web.Response:
         revision = await hub.store.revision()
     except Exception as exc:  # any failure to reach the store means: not ready
         return reply({"status": "unavailable", "reason": f"the store: {exc}"}, status=503)
+    try:
+        await asyncio.to_thread(certs.load_key_and_cert, hub.settings.ca_key, hub.settings.ca_cert)
+    except ConfigError as exc:  # no site can join or renew its certificate
+        return reply({"status": "unavailable", "reason": f"the CA: {exc.message}"}, status=503)
+    now = hub.clock()
+    probe = Claims("readyz", "readyz", None, False, (), now, now + 60)
+    try:
+        hub.verifier.verify(hub.signer.sign(probe), now)
+    except Exception as exc:  # a token the hub signs must pass its own verifier
+        return reply({"status": "unavailable", "reason": f"the token keys: {exc}"}, status=503)
     return reply({"status": "ok", "revision": revision})
 
 
@@ -196,8 +211,9 @@ STATUS = Field("object")
 ROUTES = [
     Route("GET", "/healthz", "health.live", healthz, "The process answers", response=STATUS,
           public=True),
-    Route("GET", "/readyz", "health.ready", readyz, "The hub can read its store (503 if not)",
-          response=STATUS, public=True),
+    Route("GET", "/readyz", "health.ready", readyz,
+          "The hub can read its store, CA and token keys (503 if not)",
+          response=STATUS, public=True, unavailable=True),
     Route("GET", "/metrics", "metrics.show", metrics,
           "Prometheus metrics (a system token unless metrics_auth is false)",
           raw_response=("text/plain",)),

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from atoll import certs
 from atoll.hub.api.context import HUB
 from atoll.hub.app import build_app
 from atoll.hub.sites import registry
@@ -23,11 +25,29 @@ def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def test_probes_answer_without_a_token(api: Api) -> None:
-    status, body, headers = await api.call("GET", "/healthz")
-    assert status == 200 and body["status"] == "ok" and headers["X-Request-Id"]
-    status, body, _ = await api.call("GET", "/readyz")
-    assert status == 200 and body["status"] == "ok" and isinstance(body["revision"], int)
+async def test_probes_answer_without_a_token_and_readyz_checks_the_ca(
+    signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    from atoll.hub.store.memory import MemoryStore
+
+    settings = replace(TEST_SETTINGS, data_dir=tmp_path)
+    async with TestClient(TestServer(build_app(settings, MemoryStore(), signing_key))) as client:
+        resp = await client.get("/healthz")
+        assert resp.status == 200 and (await resp.json())["status"] == "ok"
+        assert resp.headers["X-Request-Id"]
+        resp = await client.get("/readyz")  # no CA in the data dir: sites cannot join
+        body = await resp.json()
+        assert resp.status == 503 and body["reason"].startswith("the CA: cannot load"), body
+        ca = certs.new_ca()
+        certs.write_pem(settings.ca_key, ca.key_pem(), private=True)
+        certs.write_pem(settings.ca_cert, ca.cert_pem())
+        resp = await client.get("/readyz")
+        body = await resp.json()
+        assert resp.status == 200 and body["status"] == "ok", body
+        assert isinstance(body["revision"], int)
+        settings.ca_key.write_bytes(b"not a key")  # a damaged data dir
+        resp = await client.get("/readyz")
+        assert resp.status == 503 and "the CA" in (await resp.json())["reason"]
 
 
 async def test_metrics_need_a_system_token_and_pass_promtool(api: Api) -> None:

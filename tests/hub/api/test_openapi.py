@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from schemathesis.checks import positive_data_acceptance
 from schemathesis.config import SchemathesisConfig
 from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES
 
+from atoll import certs
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
 from atoll.hub.store.memory import MemoryStore
@@ -90,8 +91,13 @@ class Running:
 
 
 @pytest.fixture(scope="module")
-def running_hub() -> Iterator[Running]:
-    """A hub on a MemoryStore in its own thread and loop (schemathesis calls are blocking)."""
+def running_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """A hub on a MemoryStore in its own thread and loop (schemathesis calls are blocking),
+    with a CA in its data dir (so ``/readyz`` says ready)."""
+    settings = replace(TEST_SETTINGS, data_dir=tmp_path_factory.mktemp("openapi-hub"))
+    ca = certs.new_ca()
+    certs.write_pem(settings.ca_key, ca.key_pem(), private=True)
+    certs.write_pem(settings.ca_cert, ca.cert_pem())
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     state: dict[str, object] = {}
@@ -99,7 +105,7 @@ def running_hub() -> Iterator[Running]:
     async def start() -> None:
         store = MemoryStore()
         await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
-        runner = web.AppRunner(build_app(TEST_SETTINGS, store, Ed25519PrivateKey.generate()))
+        runner = web.AppRunner(build_app(settings, store, Ed25519PrivateKey.generate()))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
