@@ -35,6 +35,11 @@ the image pull loop, the compute event dispatchers, the hub's chunk gc, ...) is 
 Settings are a frozen :class:`LoopSettings`; the owner (a component's settings, or a
 constant of its module) decides the values and passes them in.
 
+Metrics: a daemon that counts passes sets :data:`OBSERVER` (a context variable) before it
+starts its loops; each :class:`Loop` takes the observer of the context it is started in and
+tells it of every pass (:meth:`LoopObserver.ran`: the loop's name and whether the pass
+succeeded). One hook here, none in the loops.
+
 A loop that cannot be a :class:`Loop` (a thread a C library requires) keeps the same log-once
 rule with a :class:`FailureLog` of its own.
 """
@@ -43,16 +48,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from atoll.errors import AtollError, TemporaryError
 
 log = logging.getLogger(__name__)
 
 Pass = Callable[[], Awaitable[float | None]]
+
+
+class LoopObserver(Protocol):
+    """Told of every pass of every loop started in its context (a daemon's metrics)."""
+
+    def ran(self, name: str, ok: bool) -> None: ...
+
+
+OBSERVER: contextvars.ContextVar[LoopObserver | None] = contextvars.ContextVar(
+    "atoll_loop_observer", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,7 @@ class Loop:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._observer: LoopObserver | None = None
         self.passes = 0
         self.next_wait: float | None = None
 
@@ -143,6 +162,7 @@ class Loop:
             return
         self._stopping = False
         self._wake.clear()
+        self._observer = OBSERVER.get()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
 
     def kick(self) -> None:
@@ -193,8 +213,12 @@ class Loop:
             sooner = await self._step()
         except Exception as exc:
             self._health.failed(exc)
+            if self._observer is not None:
+                self._observer.ran(self.name, False)
             return self._retry_after(exc)
         self._health.succeeded()
+        if self._observer is not None:
+            self._observer.ran(self.name, True)
         self.passes += 1
         wait = self.settings.interval
         if sooner is not None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from atoll import background
 from atoll.hub.alarms.evaluator import AlarmEvaluator
 from atoll.hub.api import (
     alarms,
@@ -173,6 +174,11 @@ def build_app(
     )
     app[HUB] = hub
     app[observability.METRICS] = metrics
+
+    async def observe_loops(app: web.Application) -> None:  # first: before any loop starts
+        background.OBSERVER.set(metrics)
+
+    app.on_startup.append(observe_loops)
     sol013.install(app, NFV_APIS)
     vnf_packages.install(app, hub)
     vnflcm.install(app, hub)

@@ -6,7 +6,9 @@
   to a hub cut off from etcd or whose data dir lost its keys.
 - ``/metrics``: Prometheus text in conventional names (units in names, ``_total``
   counters): the process (``process_*``, ``python_*``), ``atoll_build_info``, every request
-  by route and status (``atoll_hub_http_requests_total``, ``..._duration_seconds``), and
+  by route and status (``atoll_hub_http_requests_total``, ``..._duration_seconds``), the
+  background jobs' passes and failures (``atoll_hub_background_runs_total{job}``,
+  ``..._failures_total``, through :data:`atoll.background.OBSERVER`), and
   per-site series with a ``site`` label read from the site records at scrape time (state,
   last seen, sync figures, capacity and usage), and the newest point of every series the
   sites' telemetry batches brought (:mod:`atoll.hub.telemetry`), named ``atoll_site_`` +
@@ -67,6 +69,25 @@ class HubMetrics:
             ["route", "method"],
             registry=self.registry,
         )
+
+        self.background_runs = Counter(
+            "atoll_hub_background_runs",
+            "passes of the hub's background jobs (atoll.background loops), by job name",
+            ["job"],
+            registry=self.registry,
+        )
+        self.background_failures = Counter(
+            "atoll_hub_background_failures",
+            "passes of the hub's background jobs that failed, by job name",
+            ["job"],
+            registry=self.registry,
+        )
+
+    def ran(self, name: str, ok: bool) -> None:
+        """A background loop's pass (:class:`atoll.background.LoopObserver`)."""
+        self.background_runs.labels(name).inc()
+        if not ok:
+            self.background_failures.labels(name).inc()
 
     @web.middleware
     async def count(self, request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -72,6 +72,7 @@ async def test_metrics_need_a_system_token_and_pass_promtool(api: Api) -> None:
     text = await resp.text()
     for expected in (
         'atoll_site_up{site="edge-1"} 1.0',
+        'atoll_hub_background_runs_total{job="lcm engine"}',
         'atoll_site_capacity{resource="vcpus",site="edge-1"} 8.0',
         'atoll_site_state{site="edge-1",state="online"} 1.0',
         'atoll_hub_http_requests_total{code="200",method="GET",route="sites.list"}',
