@@ -39,6 +39,8 @@ One test: ``.venv/bin/pytest tests/x/test_y.py::test_z`` (no ``-n``: one process
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -110,6 +112,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.unit)
         group = PRIVATE_OVS if _holds_private_ovs(item) else item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """The root logger as the test found it: a test that runs the CLI in-process configures
+    logging (``atoll.logs``) onto the test's captured stderr, closed once the test ends, and
+    every later log line in the same process (worker) would fail to print."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 _skipped_real: list[str] = []
