@@ -90,7 +90,7 @@ async def list_flavors(request: web.Request) -> web.Response:
     limit, marker = page_params(request)
     store = hub_of(request).store
     page = await records.visible_page(
-        store, KIND, limit, marker, lambda r: flavors.visible(r.value, claims)
+        store, KIND, limit, marker, lambda r: flavors.visible(flavors.Flavor.of(r), claims)
     )
     return page_reply([public_view(r) for r in page.items], page.next_marker)
 
@@ -112,24 +112,27 @@ async def create_flavor(request: web.Request) -> web.Response:
         project_ids = [claims.project_id]
     else:
         raise InvalidInput("flavors belong to a project or the system: use a scoped token")
-    value = {
-        "id": ids.hub_id(),
-        "name": body["name"],
-        "description": body.get("description", ""),
-        "vcpus": body["vcpus"],
-        "ram_mb": body["ram_mb"],
-        "disk_gb": body["disk_gb"],
-        "extra_specs": {**flavors.DEFAULT_EXTRA_SPECS, **body.get("extra_specs", {})},
-        "public": public,
-        "projects": projects,
-        "project_ids": project_ids,
-        "owner": owner,
-        "project_id": owner_id,
-        "created_at": records.now_iso(),
-    }
-    problems = flavors.problems(value)
+    flavor = flavors.Flavor(
+        id=ids.hub_id(),
+        name=body["name"],
+        description=body.get("description", ""),
+        vcpus=body["vcpus"],
+        ram_mb=body["ram_mb"],
+        disk_gb=body["disk_gb"],
+        extra_specs=flavors.ExtraSpecs.from_wire(
+            body.get("extra_specs", {}), where="body.extra_specs"
+        ),
+        public=public,
+        projects=tuple(projects),
+        project_ids=tuple(project_ids),
+        owner=owner,
+        project_id=owner_id,
+        created_at=records.now_iso(),
+    )
+    problems = flavor.inconsistencies()
     if problems:
         raise InvalidInput("the flavor is not consistent", problems)
+    value = flavor.to_wire()
     try:
         record = await hub.store.put(
             KIND, flavors.key(owner_id, body["name"]), value, expect_revision=0
@@ -167,7 +170,7 @@ async def show_flavor(request: web.Request) -> web.Response:
 async def delete_flavor(request: web.Request) -> web.Response:
     record = await _visible(request)
     claims = claims_of(request)
-    if not flavors.may_delete(record.value, claims):
+    if not flavors.may_delete(flavors.Flavor.of(record), claims):
         raise Forbidden(f"flavor {record.value['name']} is not your project's to delete")
     await records.remove(hub_of(request).store, KIND, record.key, if_match(request))
     return no_content()

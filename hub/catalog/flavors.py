@@ -11,46 +11,80 @@ private to an access list) in the ``public`` one. The store key is ``<namespace>
 (:func:`key`), so a private flavor never blocks, nor reveals, a name in another project or
 in the public namespace. A name looked up from a project finds its own flavor first, then
 one of the public namespace it may use (:func:`lookup_keys`).
+
+Records are read and written as :class:`Flavor`, a typed model, at the store edge
+(:meth:`Flavor.of`, :meth:`Flavor.to_wire`); its size fields are those of the site's
+:class:`atoll.resources.FlavorSpec`, which :func:`atoll.hub.sites.intent.flavor_desired` sends.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+import dataclasses
+from typing import Self
 
 from atoll import ids
 from atoll.errors import Conflict, NotFound, Problem, StaleRevision
 from atoll.hub.identity.tenancy import owns
 from atoll.hub.store.base import Record, Store
 from atoll.hub.store.query import list_all
+from atoll.resources import FlavorExtras, Model
+from atoll.resources.fields import bounded
 from atoll.tokens import Claims
 
 KIND = "flavor"
 HUGEPAGE_MB = {"none": 0, "2M": 2, "1G": 1024}
-DEFAULT_EXTRA_SPECS: dict[str, Any] = {
-    "dedicated_cpus": False,
-    "hugepages": "none",
-    "numa_nodes": 1,
-    "sriov_ports": 0,
-}
 
 
-def problems(flavor: dict[str, Any]) -> list[Problem]:
-    """What is inconsistent between the fields of an otherwise well-typed flavor."""
-    out: list[Problem] = []
-    specs = flavor["extra_specs"]
-    page = HUGEPAGE_MB[specs["hugepages"]]
-    if page and flavor["ram_mb"] % page:
-        out.append(Problem("body.ram_mb", f"must be a multiple of the {specs['hugepages']} page"))
-    if specs["numa_nodes"] > flavor["vcpus"]:
-        out.append(Problem("body.extra_specs.numa_nodes", "cannot exceed vcpus"))
-    if flavor["vcpus"] % specs["numa_nodes"]:
-        out.append(Problem("body.vcpus", "must split evenly over the NUMA nodes"))
-    if not flavor["public"] and not flavor["projects"]:
-        out.append(Problem("body.projects", "a private flavor needs at least one project"))
-    if flavor["public"] and flavor["projects"]:
-        out.append(Problem("body.projects", "a public flavor has no access list"))
-    return out
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExtraSpecs(FlavorExtras):
+    """The site's flavor extras, with the catalog's bound on SR-IOV ports (the hub API's)."""
+
+    sriov_ports: int = bounded(0, low=0, high=16)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Flavor(Model):
+    """A flavor as the catalog stores it: a size, and who may use it. Bounds are the API's
+    (``hub/api/flavors.py``, checked when a flavor is made); a record only needs its types."""
+
+    WHAT = "flavor"
+    id: str
+    name: str
+    description: str = ""
+    vcpus: int
+    ram_mb: int
+    disk_gb: int = 0
+    extra_specs: ExtraSpecs = dataclasses.field(default_factory=ExtraSpecs)
+    public: bool = True
+    projects: tuple[str, ...] = ()  # names, for people
+    project_ids: tuple[str, ...] = ()  # the access list of a private flavor
+    owner: str | None = None  # the owning project's name (project members' own flavors)
+    project_id: str | None = None  # ... and its id
+    created_at: str = ""
+
+    @classmethod
+    def of(cls, record: Record) -> Self:
+        """The flavor a store record holds."""
+        return cls.from_wire(record.value, where=f"flavor {record.key}")
+
+    def inconsistencies(self) -> list[Problem]:
+        """What is inconsistent between the fields of a flavor being made (not checked when a
+        record is read: a private flavor may lose the last project on its access list)."""
+        out: list[Problem] = []
+        specs = self.extra_specs
+        page = HUGEPAGE_MB[specs.hugepages]
+        if page and self.ram_mb % page:
+            out.append(Problem("body.ram_mb", f"must be a multiple of the {specs.hugepages} page"))
+        if specs.numa_nodes > self.vcpus:
+            out.append(Problem("body.extra_specs.numa_nodes", "cannot exceed vcpus"))
+        if self.vcpus % specs.numa_nodes:
+            out.append(Problem("body.vcpus", "must split evenly over the NUMA nodes"))
+        if not self.public and not self.projects:
+            out.append(Problem("body.projects", "a private flavor needs at least one project"))
+        if self.public and self.projects:
+            out.append(Problem("body.projects", "a public flavor has no access list"))
+        return out
 
 
 PUBLIC = "public"  # the namespace of flavors system administrators make
@@ -67,16 +101,16 @@ def lookup_keys(claims: Claims, name: str) -> list[str]:
     return [*own, key(None, name)]
 
 
-def visible(flavor: dict[str, Any], claims: Claims) -> bool:
+def visible(flavor: Flavor, claims: Claims) -> bool:
     return (
         claims.system
-        or flavor["public"]
-        or (claims.project_id is not None and claims.project_id in flavor.get("project_ids", []))
+        or flavor.public
+        or (claims.project_id is not None and claims.project_id in flavor.project_ids)
     )
 
 
-def may_delete(flavor: dict[str, Any], claims: Claims) -> bool:
-    return claims.system or owns(claims, flavor)
+def may_delete(flavor: Flavor, claims: Claims) -> bool:
+    return claims.system or owns(claims, {"project_id": flavor.project_id})
 
 
 async def find(store: Store, claims: Claims, name: str) -> Record:
@@ -88,11 +122,11 @@ async def find(store: Store, claims: Claims, name: str) -> Record:
             record = await store.get(KIND, lookup)
         except NotFound:
             continue
-        if visible(record.value, claims):
+        if visible(Flavor.of(record), claims):
             return record
     by_id = await list_all(store, KIND, {"id": name}) if ids.is_id(name) else []
     for record in by_id:
-        if visible(record.value, claims):
+        if visible(Flavor.of(record), claims):
             return record
     if claims.system:  # a project's flavor, by a name unique across projects
         named = await list_all(store, KIND, {"name": name})
@@ -106,16 +140,19 @@ async def find(store: Store, claims: Claims, name: str) -> Record:
 async def forget_project(store: Store, project_id: str) -> None:
     """A deleted project's own flavors go, and it leaves every access list it was on."""
     for record in await list_all(store, KIND, {}):
-        flavor = record.value
+        flavor = Flavor.of(record)
         with contextlib.suppress(NotFound, StaleRevision):
-            if flavor.get("project_id") == project_id:
+            if flavor.project_id == project_id:
                 await store.delete(KIND, record.key, expect_revision=record.revision)
-            elif project_id in flavor.get("project_ids", []):
+            elif project_id in flavor.project_ids:
                 kept = [
                     (i, n)
-                    for i, n in zip(flavor["project_ids"], flavor["projects"], strict=False)
+                    for i, n in zip(flavor.project_ids, flavor.projects, strict=False)
                     if i != project_id
                 ]
-                value = {**flavor, "project_ids": [i for i, _ in kept]}
-                value["projects"] = [n for _, n in kept]
-                await store.put(KIND, record.key, value, expect_revision=record.revision)
+                left = dataclasses.replace(
+                    flavor,
+                    project_ids=tuple(i for i, _ in kept),
+                    projects=tuple(n for _, n in kept),
+                )
+                await store.put(KIND, record.key, left.to_wire(), expect_revision=record.revision)
