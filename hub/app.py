@@ -14,6 +14,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll import background
+from atoll.api.routing import Route
+from atoll.api.schema import Field
 from atoll.hub.alarms.evaluator import AlarmEvaluator
 from atoll.hub.api import (
     alarms,
@@ -44,8 +46,6 @@ from atoll.hub.api import (
 )
 from atoll.hub.api.context import HUB, Hub
 from atoll.hub.api.replies import reply
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field
 from atoll.hub.dashboard import routes as dashboard
 from atoll.hub.dashboard import session as dashboard_session
 from atoll.hub.identity.issuing import TokenIssuer

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from atoll.api.openapi import ERROR_SCHEMA as ERROR_SCHEMA  # tests read it here
 from atoll.api.openapi import doc_path
 from atoll.api.openapi import document as api_document
+from atoll.api.routing import Route
 from atoll.hub.api import keystone, sol013
-from atoll.hub.api.routing import Route
 from atoll.hub.identity import policy
 from atoll.jsonbody import JSON
 

@@ -29,6 +29,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from atoll import ids
+from atoll.api.routing import Route
+from atoll.api.schema import Field, Shape, text_field
 from atoll.errors import InvalidInput, NotFound, Problem
 from atoll.hub.alarms import records
 from atoll.hub.api.context import claims_of, hub_of
@@ -41,8 +43,6 @@ from atoll.hub.api.replies import (
     read_body,
     reply,
 )
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field, Shape, text_field
 from atoll.hub.identity import tenancy
 from atoll.hub.lcm.callbacks import check_address
 from atoll.hub.sites import intent

@@ -12,6 +12,8 @@ import secrets
 from aiohttp import web
 
 from atoll import ids
+from atoll.api.routing import Route
+from atoll.api.schema import Field, Shape, name_field, text_field, time_field
 from atoll.errors import Forbidden, InvalidInput, NotFound, Problem
 from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of
@@ -26,8 +28,6 @@ from atoll.hub.api.replies import (
     read_body,
     reply,
 )
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field, Shape, name_field, text_field, time_field
 from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND, secret_digest
 from atoll.hub.identity.policy import ROLES
 from atoll.hub.identity.tenancy import owns

@@ -6,12 +6,12 @@ from typing import cast
 
 from aiohttp import web
 
+from atoll.api.routing import Route
+from atoll.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, name_field
 from atoll.errors import Forbidden, Unauthenticated
 from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of, source_of
 from atoll.hub.api.replies import iso, no_content, page_params, page_reply, read_body, reply
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, name_field
 from atoll.hub.identity.revocation import KIND as REVOCATION_KIND
 from atoll.hub.store.base import ListQuery
 from atoll.tokens import Claims, RevocationSubject

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from atoll.api.routing import Route
+from atoll.api.schema import Field, Shape
 from atoll.errors import NotFound
 from atoll.hub.api.context import claims_of, hub_of
 from atoll.hub.api.replies import (
@@ -27,8 +29,6 @@ from atoll.hub.api.replies import (
     read_body,
     reply,
 )
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field, Shape
 from atoll.hub.identity import tenancy
 from atoll.hub.sites.intent import CONFLICT
 from atoll.hub.sites.registry import iso

@@ -14,9 +14,9 @@ from pathlib import Path
 import swagger_ui_bundle
 from aiohttp import web
 
+from atoll.api.routing import Route
+from atoll.api.schema import Field
 from atoll.errors import NotFound
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field
 
 ASSETS = Path(str(swagger_ui_bundle.swagger_ui_path))
 SERVED = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "favicon-16x16.png")

@@ -12,6 +12,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from atoll import ids
+from atoll.api.routing import Route
+from atoll.api.schema import NAME_HELP, NAME_PATTERN, Field, Shape, name_field, text_field
 from atoll.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, StaleRevision
 from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of
@@ -25,8 +27,6 @@ from atoll.hub.api.replies import (
     read_body,
     reply,
 )
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, Shape, name_field, text_field
 from atoll.hub.catalog import flavors
 from atoll.hub.identity import tenancy
 from atoll.hub.store.base import Record, Store

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from atoll import ids
-from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, Shape, text_field
+from atoll.api.schema import NAME_HELP, NAME_PATTERN, Field, Shape, text_field
 from atoll.hub.catalog import images as catalog
 from atoll.images.validate import DISK_FORMATS
 

@@ -17,6 +17,8 @@ import logging
 
 from aiohttp import web
 
+from atoll.api.routing import Route
+from atoll.api.schema import name_field
 from atoll.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
 from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of, site_caller
@@ -41,8 +43,6 @@ from atoll.hub.api.replies import (
     read_body,
     reply,
 )
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import name_field
 from atoll.hub.catalog import images as catalog
 from atoll.hub.sites.registry import SITE_KIND
 from atoll.hub.store.base import Record

@@ -34,6 +34,8 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from atoll import ids
+from atoll.api.routing import Route
+from atoll.api.schema import Field
 from atoll.background import Loop, LoopSettings
 from atoll.errors import (
     AtollError,
@@ -65,8 +67,6 @@ from atoll.hub.api.replies import (
     read_body,
     reply,
 )
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field
 from atoll.hub.catalog import images as catalog
 from atoll.hub.catalog.image_files import ImageFiles
 from atoll.hub.catalog.image_integrity import Scrubber, is_damaged, refresh_damage

@@ -15,12 +15,12 @@ from aiohttp import web
 from cryptography import x509
 
 from atoll import certs
+from atoll.api.routing import Route
+from atoll.api.schema import Field, Shape, name_field
 from atoll.errors import Conflict
 from atoll.hub.api import records
 from atoll.hub.api.context import Hub, claims_of, hub_of
 from atoll.hub.api.replies import no_content, page_params, page_reply, public_view, read_body, reply
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field, Shape, name_field
 from atoll.hub.sites import registry
 from atoll.sync.join import JoinCode
 

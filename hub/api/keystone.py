@@ -33,13 +33,13 @@ import logging
 
 from aiohttp import web
 
+from atoll.api.routing import Handler, Route
+from atoll.api.schema import Field
 from atoll.errors import AtollError, Forbidden, InvalidInput, NotFound, Problem, Unauthenticated
 from atoll.hub.api import keystone_shapes as shapes
 from atoll.hub.api.context import Hub, base_url, hub_of, source_of
 from atoll.hub.api.middleware import bearer_token
 from atoll.hub.api.replies import read_body, reply
-from atoll.hub.api.routing import Handler, Route
-from atoll.hub.api.schema import Field
 from atoll.hub.identity import assignments, tenancy
 from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND, Issued
 from atoll.hub.store.query import list_all

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from atoll.hub.api.schema import Field, Shape
+from atoll.api.schema import Field, Shape
 from atoll.jsonbody import JSON
 from atoll.tokens import Claims
 

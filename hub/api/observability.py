@@ -33,11 +33,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from atoll import __version__, certs, process_metrics
+from atoll.api.routing import Route
+from atoll.api.schema import Field
 from atoll.errors import ConfigError
 from atoll.hub.api.context import hub_of
 from atoll.hub.api.replies import reply
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field
 from atoll.hub.sites.registry import SITE_KIND, STATES
 from atoll.hub.store.query import list_all
 from atoll.hub.telemetry.keeper import Latest

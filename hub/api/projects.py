@@ -15,6 +15,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from atoll import ids
+from atoll.api.routing import Route
+from atoll.api.schema import Field, Shape, name_field, text_field
 from atoll.errors import NotFound
 from atoll.hub.alarms import records as alarms
 from atoll.hub.api import images, records, vnf_packages
@@ -29,8 +31,6 @@ from atoll.hub.api.replies import (
     read_body,
     reply,
 )
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field, Shape, name_field, text_field
 from atoll.hub.catalog import flavors
 from atoll.hub.identity import assignments, tenancy
 from atoll.hub.identity.policy import own_project

@@ -23,9 +23,9 @@ from atoll.api.paging import MARKER as MARKER
 from atoll.api.paging import MAX_LIMIT as MAX_LIMIT
 from atoll.api.paging import page_body
 from atoll.api.paging import page_params as page_params
+from atoll.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, check
 from atoll.errors import InvalidId, InvalidInput, Problem
 from atoll.hub.api.context import hub_of
-from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, check
 from atoll.hub.store.base import Record
 from atoll.jsonbody import JSON
 

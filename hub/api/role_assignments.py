@@ -12,6 +12,8 @@ import dataclasses
 
 from aiohttp import web
 
+from atoll.api.routing import Route
+from atoll.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, name_field
 from atoll.errors import Forbidden, NotFound
 from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of
@@ -23,8 +25,6 @@ from atoll.hub.api.replies import (
     read_body,
     reply,
 )
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, name_field
 from atoll.hub.identity import assignments, tenancy
 from atoll.hub.identity.policy import ROLES, own_project
 from atoll.hub.store.base import Record

@@ -13,10 +13,10 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from atoll.api.routing import Route
+from atoll.api.schema import Field, Shape, name_field
 from atoll.hub.api.context import hub_of
 from atoll.hub.api.replies import page_params, page_reply, path_name
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field, Shape, name_field
 from atoll.hub.api.site_objects import site_record
 from atoll.hub.sites import intent
 from atoll.hub.store.base import ListQuery

@@ -21,11 +21,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from atoll import certs
+from atoll.api.routing import Route
+from atoll.api.schema import Field, Shape
 from atoll.errors import Unauthenticated
 from atoll.hub.api.context import Hub, hub_of, source_of
 from atoll.hub.api.replies import query_filters, read_body, reply
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field, Shape
 from atoll.hub.sites import registry
 from atoll.hub.sites.peers import site_peer
 from atoll.jsonbody import JSON

@@ -35,6 +35,8 @@ from typing import Any
 from aiohttp import web
 
 from atoll import ids
+from atoll.api.routing import Route
+from atoll.api.schema import LABELS, NAME_HELP, NAME_PATTERN, Field, Shape
 from atoll.errors import Conflict, InvalidInput, NotFound, Problem, StaleRevision
 from atoll.hub.api.context import claims_of, hub_of
 from atoll.hub.api.replies import (
@@ -46,8 +48,6 @@ from atoll.hub.api.replies import (
     read_body,
     reply,
 )
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import LABELS, NAME_HELP, NAME_PATTERN, Field, Shape
 from atoll.hub.catalog import flavors
 from atoll.hub.catalog import images as catalog_images
 from atoll.hub.identity import tenancy

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from atoll.api.routing import Route
+from atoll.api.schema import LABELS, NAME_PATTERN, Field, Shape, name_field, text_field
 from atoll.hub.api import records
 from atoll.hub.api.context import hub_of
 from atoll.hub.api.replies import (
@@ -17,8 +19,6 @@ from atoll.hub.api.replies import (
     read_body,
     reply,
 )
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import LABELS, NAME_PATTERN, Field, Shape, name_field, text_field
 from atoll.hub.sites import registry
 
 KIND = registry.SITE_KIND

@@ -55,11 +55,11 @@ from aiohttp.typedefs import Handler
 
 from atoll import error_body, jsonbody
 from atoll.api.openapi import ERROR_SCHEMA, doc_path
+from atoll.api.routing import Route
+from atoll.api.schema import Field, Shape, check
 from atoll.errors import AtollError, InvalidInput, Problem, UnsupportedMediaType
 from atoll.hub.api.context import base_url, hub_of
 from atoll.hub.api.replies import reply
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field, Shape, check
 from atoll.jsonbody import JSON
 from atoll.nfv import sol013
 from atoll.nfv.sol013 import Expr, Selector

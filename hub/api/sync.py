@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from atoll.hub.api.routing import Route
+from atoll.api.routing import Route
 from atoll.hub.sync.server import SERVER
 
 

@@ -21,11 +21,11 @@ import math
 
 from aiohttp import web
 
+from atoll.api.routing import Route
+from atoll.api.schema import Field, Shape
 from atoll.errors import InvalidInput, NotFound, Problem
 from atoll.hub.api.context import claims_of, hub_of
 from atoll.hub.api.replies import query_filters, reply
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field, Shape
 from atoll.hub.sites import intent
 from atoll.hub.sites.registry import SITE_KIND
 from atoll.hub.store.query import list_all

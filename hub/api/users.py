@@ -10,6 +10,8 @@ import dataclasses
 from aiohttp import web
 
 from atoll import ids
+from atoll.api.routing import Route
+from atoll.api.schema import Field, Shape, name_field, text_field
 from atoll.errors import Conflict, NotFound
 from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of, source_of
@@ -23,8 +25,6 @@ from atoll.hub.api.replies import (
     read_body,
     reply,
 )
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field, Shape, name_field, text_field
 from atoll.hub.identity.offboarding import end_access
 
 KIND = "user"

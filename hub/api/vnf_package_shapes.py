@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from atoll import ids
-from atoll.hub.api.schema import Field, Shape
+from atoll.api.schema import Field, Shape
 from atoll.hub.catalog import vnf_packages as pkgs
 
 PACKAGE_ID = Field(

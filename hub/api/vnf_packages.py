@@ -32,6 +32,8 @@ from typing import Any
 from aiohttp import web
 
 from atoll import ids
+from atoll.api.routing import Route
+from atoll.api.schema import check
 from atoll.errors import (
     Conflict,
     InvalidInput,
@@ -52,8 +54,6 @@ from atoll.hub.api.replies import (
     read_body,
     reply,
 )
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import check
 from atoll.hub.api.vnf_package_shapes import (
     ARTIFACT_PATH,
     COMPLEX,

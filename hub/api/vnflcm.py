@@ -29,13 +29,12 @@ from typing import Any, cast, get_args
 from aiohttp import web
 
 from atoll import ids, jsonbody
-from atoll.api.schema import FieldType
+from atoll.api.routing import Route
+from atoll.api.schema import Field, FieldType, Shape
 from atoll.errors import InvalidInput, Problem, UnsupportedMediaType
 from atoll.hub.api import sol013
 from atoll.hub.api.context import Hub, claims_of, hub_of
 from atoll.hub.api.replies import reply
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field, Shape
 from atoll.hub.lcm import records
 from atoll.hub.lcm.engine import Engine
 from atoll.hub.store.query import list_all

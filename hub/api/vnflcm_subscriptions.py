@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from atoll.api.routing import Route
 from atoll.api.schema import Field, Shape
 from atoll.errors import InvalidInput, Problem
 from atoll.hub.api import sol013
 from atoll.hub.api.context import claims_of, hub_of
 from atoll.hub.api.replies import no_content, read_json, reply
-from atoll.hub.api.routing import Route
 from atoll.hub.lcm import subscriptions
 from atoll.hub.lcm.callbacks import Subscriber, check_address
 from atoll.jsonbody import JSON

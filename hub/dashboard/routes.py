@@ -11,11 +11,11 @@ from importlib import resources
 
 from aiohttp import web
 
+from atoll.api.routing import Route
+from atoll.api.schema import NAME_PATTERN, Field
 from atoll.errors import NotFound
 from atoll.hub.api.context import Hub, claims_of, hub_of
 from atoll.hub.api.replies import page_params, query_filters, reply
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import NAME_PATTERN, Field
 from atoll.hub.dashboard import session
 from atoll.hub.dashboard.events import (
     BATCH,

@@ -12,9 +12,10 @@ from typing import Any
 
 import jsonschema_rs
 
+from atoll.api.openapi import ERROR_SCHEMA
 from atoll.hub.api import sol013
 from atoll.hub.app import NFV_APIS, all_routes
-from atoll.hub.openapi import ERROR_SCHEMA, document
+from atoll.hub.openapi import document
 
 MULTI_SEGMENT = {"artifactPath"}  # path parameters that span segments ({name:.+} routes)
 

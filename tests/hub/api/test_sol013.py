@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from atoll import error_body
+from atoll.api.routing import Route
+from atoll.api.schema import Field, Shape
 from atoll.errors import Forbidden, NotFound, TooManyRequests, Unauthenticated
 from atoll.hub.api import middleware, sol013
 from atoll.hub.api.context import HUB
 from atoll.hub.api.replies import reply
-from atoll.hub.api.routing import Route
-from atoll.hub.api.schema import Field, Shape
 from atoll.hub.app import build_hub
 from atoll.hub.openapi import document
 from atoll.hub.store.memory import MemoryStore
