@@ -105,11 +105,19 @@ def _serve_bare(port: int, body: bytes, ready: Event) -> None:
 
 
 async def _load(url: str, headers: dict[str, str]) -> tuple[float, float, float]:
-    """(requests/s, p50 and p99 latency in ms) for REQUESTS GETs from CONCURRENCY workers."""
+    """(requests/s, p50 and p99 latency in ms) for REQUESTS GETs from CONCURRENCY workers,
+    timed once the CONCURRENCY connections are open (a warm-up round of one GET per worker:
+    otherwise the p99 is the 50 TCP handshakes of the first round, not the server)."""
     latencies: list[float] = []
     left = REQUESTS
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def warm() -> None:
+            async with session.get(url) as resp:
+                await resp.read()
+
+        await asyncio.gather(*(warm() for _ in range(CONCURRENCY)))
 
         async def worker() -> None:
             nonlocal left
