@@ -92,6 +92,8 @@ class ServerConverger:
         current = status is not None and status.observed_generation == server.generation
         if current and status is not None and status.state == "ERROR":
             return None  # failed for good at this generation; a new spec or delete moves it
+        # a domain just (re)defined is off because it never ran, not because it died
+        fresh = not current or domain is None
         try:
             if not current or domain is None:
                 if current and status is not None and status.state != "BUILDING":
@@ -99,7 +101,7 @@ class ServerConverger:
                 await self._status(server.id, "BUILDING", message="")
                 await self._build(server, domain, detail)
                 domain = await self.host.compute.get(server.id)
-            return await self._power(server, domain, detail, fresh=not current)
+            return await self._power(server, domain, detail, fresh=fresh)
         except TemporaryError as exc:
             await self._status(
                 server.id,

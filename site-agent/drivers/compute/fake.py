@@ -22,7 +22,8 @@ a real host, with these facts of real hypervisor connections built in:
   ``define`` -> DEFINED, ``start`` -> STARTED/booted, graceful stop -> SHUTDOWN/finished
   then STOPPED/shutdown, forced stop -> STOPPED/destroyed, ``delete`` -> UNDEFINED, a QEMU
   process dying (:meth:`crash`) -> STOPPED/failed, leaving the state ``shutoff`` with the
-  reason ``crashed`` (what libvirt reports when QEMU is killed under a guest).
+  reason ``crashed`` (what libvirt reports when QEMU is killed under a guest). A domain
+  defined and never started is ``shutoff`` with the reason ``unknown``, as in libvirt.
 - **Paths.** The real driver refuses specs whose disks, kernel or config drive do not exist;
   the fake checks the files only with ``check_paths=True`` (simulated sites have no files).
 - **Console.** Each start appends a boot line to the console log kept in memory; the real
@@ -73,7 +74,7 @@ DEFAULT_STOP_TIMEOUT = 60.0
 class _Domain:
     spec: DomainSpec
     state: DomainState = DomainState.SHUTOFF
-    reason: str = "defined"
+    reason: str = "unknown"  # defined, never started: libvirt's VIR_DOMAIN_SHUTOFF_UNKNOWN
     hung: bool = False
     console: str = ""
     cpu_ns: int = 0
