@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from atoll import ids
 from atoll.errors import StaleRevision
-from atoll.hub.store.base import Record, Store
+from atoll.hub.store.base import Put, Record, Store
 from atoll.nfv.lcm.instance import VnfInstance, VnfLcmOpOcc
 from atoll.nfv.lcm.notifications import NotificationType
 
@@ -96,9 +96,16 @@ class Notification:
         )
 
 
+def recording(notification: Notification) -> Put:
+    """The write that records ``notification``, for a commit that also makes the change it
+    reports (so neither is ever without the other); such a commit fails with
+    :class:`StaleRevision` if the notification is recorded already."""
+    return Put(KIND, notification.id, notification.to_record(), expect_revision=0)
+
+
 async def emit(store: Store, notification: Notification) -> None:
     """Record ``notification`` for delivery (once: the same event again is a no-op)."""
     try:
-        await store.put(KIND, notification.id, notification.to_record(), expect_revision=0)
+        await store.commit([recording(notification)])
     except StaleRevision:
         return  # recorded already: emitting the same event twice is not two notifications

@@ -16,7 +16,10 @@ into an op occurrence of that instance, in one commit with the record's mark:
 
 It takes no lock (it never runs: it is recorded COMPLETED), so an operation in flight on the
 instance is not disturbed. Its id is derived from the site and the record's seq: a record
-adopted twice (two hub processes) is one op occurrence.
+adopted twice (two hub processes) is one op occurrence. Subscribers hear of it as of any
+operation entering COMPLETED (a VnfLcmOperationOccurrenceNotification, here with
+``isAutomaticInvocation`` true): the notification is recorded in the same commit
+(:func:`.outbox.recording`), so it is sent once, and never lost to a hub stopping between.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ from typing import Any
 
 from atoll import ids
 from atoll.errors import InvalidInput, NotFound, StaleRevision
-from atoll.hub.lcm import records
+from atoll.hub.lcm import outbox, records
 from atoll.hub.sites import intent
-from atoll.hub.store.base import Put, Store
+from atoll.hub.store.base import Put, Store, Write
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 from atoll.nfv.lcm.instance import VnfLcmOpOcc
@@ -57,10 +60,13 @@ async def adopt(store: Store) -> int:
         except NotFound:
             instance = None
         occ_id = ids.derived_hub_id(str(value["site_id"]), str(value["seq"]), "site-heal")
-        writes = []
+        writes: list[Write] = []
         if instance is not None:
             occ = _occ(occ_id, instance, value)
-            writes.append(Put(records.OP_OCC, occ_id, occ, expect_revision=0))
+            note = outbox.Notification.of_op(
+                instance["project_id"], records.instance_of(instance), records.occ_of(occ)
+            )
+            writes += [Put(records.OP_OCC, occ_id, occ, expect_revision=0), outbox.recording(note)]
         marked = {**value, "lcm_history": occ_id if instance is not None else "no_instance"}
         writes.append(Put(intent.SITE_OPERATION, record.key, marked, record.revision))
         with contextlib.suppress(StaleRevision):  # another hub process adopted it

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll.errors import NotFound
-from atoll.hub.lcm import records
+from atoll.hub.lcm import outbox, records
 from atoll.hub.lcm.engine import Engine
 from atoll.hub.sites import intent, registry
 from atoll.hub.store.query import list_all
@@ -345,6 +345,14 @@ async def test_a_local_heal_by_a_site_appears_in_the_instance_history(lcm: Lcm) 
     assert vnfc and vnfc[0].startswith("VDU1-")
     assert heal["resourceChanges"]["affectedVnfcs"][0]["changeType"] == "MODIFIED"
     assert [s["siteName"] for s in heal["sites"]] == [server["site"]]
+    # subscribers hear of it (SOL003: an automatic invocation), once
+    notes = [n.value for n in await list_all(lcm.api.store, outbox.KIND, {})]
+    told = [n for n in notes if n.get("vnfLcmOpOcc", {}).get("id") == heal["id"]]
+    assert len(told) == 1, notes
+    assert told[0]["notificationType"] == "VnfLcmOperationOccurrenceNotification"
+    assert told[0]["vnfLcmOpOcc"]["operationState"] == "COMPLETED"
+    assert told[0]["vnfLcmOpOcc"]["isAutomaticInvocation"] is True
+    assert told[0]["project"] == server["project_id"]
     # it takes no lock: the instance takes a new operation at once
     op_id = await lcm.task(instance_id, "scale", {"type": "SCALE_OUT", "aspectId": "workers"})
     await lcm.until(op_id, "COMPLETED")
