@@ -6,7 +6,10 @@ with zone anti-affinity (each VNFC answers HTTP on its site's LAN), scale out on
 a VNFC whose VM was destroyed behind the agent's back (rebuilt, same VNFC id), terminate
 (``virsh`` and ``ovs-vsctl`` show what the op occurrences say, then nothing); an instantiate
 during which one site's agent is killed: FAILED_TEMP at the site timeout, and after the site
-is back, rollback leaves nothing at either site.
+is back, rollback leaves nothing at either site; an instantiate during which one site is
+partitioned waits (PROCESSING, the site's state visible) and completes when it returns, and
+a VNFC's VM that vanishes while that site is cut off again is recreated by the site alone
+and joins the instance's history on the hub (an automatic HEAL, source site) on reconnect.
 """
 
 from __future__ import annotations
@@ -157,6 +160,21 @@ class Bed:
         out = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--uuid"],
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
         return {line.strip().replace("-", "") for line in out.splitlines() if line.strip()}
+
+    def domain(self, server_id: str) -> dict[str, str]:
+        """``virsh dominfo`` of the server's domain (``Id``, ``State``, ``Persistent``...),
+        empty when there is none."""
+        proc = subprocess.run(["virsh", "-c", "qemu:///system", "dominfo", _uuid(server_id)],
+                              capture_output=True, text=True)  # fmt: skip
+        pairs = (line.split(":", 1) for line in proc.stdout.splitlines() if ":" in line)
+        return {k.strip(): v.strip() for k, v in pairs} if proc.returncode == 0 else {}
+
+    def site_heals(self, instance_id: str) -> list[dict[str, Any]]:
+        """The instance's HEAL op occurrences that a site made (in full)."""
+        listed = self.call("GET", f"{OCCS}?filter=(eq,vnfInstanceId,{instance_id})").data
+        occs = [self.call("GET", f"{OCCS}/{o['id']}").data for o in listed
+                if o["operation"] == "HEAL"]  # fmt: skip
+        return [o for o in occs if o["operationParams"]["additionalParams"].get("source") == "site"]
 
     def ovs_servers(self) -> set[str]:
         """Server ids that OVS interfaces carry in their external_ids (vm-uuid)."""
@@ -325,7 +343,9 @@ def test_a_site_lost_mid_instantiate_fails_temp_and_rollback_leaves_nothing(bed:
     assert bed.call("DELETE", f"{INSTANCES}/{instance['id']}").status == 204
 
 
-def test_a_site_partitioned_mid_instantiate_waits_and_completes_when_it_returns(bed: Bed) -> None:
+def test_a_site_partitioned_mid_instantiate_completes_on_return_and_its_offline_heal_is_kept(
+    bed: Bed,
+) -> None:
     instance = bed.call("POST", INSTANCES, {"vnfdId": bed.vnfd_id}).data
     sites = [s.name for s in bed.state.sites]
     atoll(bed.dir, "testbed", "partition", "site-2", "--dir", str(bed.dir))
@@ -347,6 +367,48 @@ def test_a_site_partitioned_mid_instantiate_waits_and_completes_when_it_returns(
     occ = bed.until(op, "COMPLETED", timeout=240)
     made = {v["computeResource"]["resourceId"] for v in occ["resourceChanges"]["affectedVnfcs"]}
     assert len(made) == 2 and made <= bed.domains()
+
+    # cut off again, site-2 finds its VNFC's VM gone (undefined while it ran, then destroyed,
+    # behind the agent's back) and recreates it alone; the hub hears of it on reconnect
+    site_2 = bed.admin.get("/v1/sites/site-2")["id"]
+    info = bed.call("GET", f"{INSTANCES}/{instance['id']}?all_fields").data["instantiatedVnfInfo"]
+    (vnfc,) = [v for v in info["vnfcResourceInfo"]
+               if v["computeResource"]["vimConnectionId"] == site_2]  # fmt: skip
+    server = vnfc["computeResource"]["resourceId"]
+    before = bed.domain(server)
+    assert before["State"] == "running" and before["Persistent"] == "yes", before
+    atoll(bed.dir, "testbed", "partition", "site-2", "--dir", str(bed.dir))
+    try:
+        for verb in ("undefine", "destroy"):
+            subprocess.run(["virsh", "-c", "qemu:///system", verb, _uuid(server)], check=True,
+                           capture_output=True)  # fmt: skip
+
+        def recreated() -> dict[str, str] | None:
+            now = bed.domain(server)
+            return now if now.get("State") == "running" and now.get("Persistent") == "yes" else None
+
+        now = procs.wait_for("site-2 to recreate the VNFC's domain", recreated, 120)
+        assert isinstance(now, dict) and now["Id"] != before["Id"]  # a new domain
+        assert bed.site_heals(instance["id"]) == []  # the hub cannot know yet
+    finally:
+        atoll(bed.dir, "testbed", "heal", "site-2", "--dir", str(bed.dir))
+    heals = procs.wait_for("the site's heal in the instance's history",
+                           lambda: bed.site_heals(instance["id"]), 120)  # fmt: skip
+    assert isinstance(heals, list) and len(heals) == 1, heals
+    (heal,) = heals
+    assert heal["operation"] == "HEAL" and heal["operationState"] == "COMPLETED"
+    assert heal["isAutomaticInvocation"] is True
+    assert heal["operationParams"]["vnfcInstanceId"] == [vnfc["id"]]
+    extra = heal["operationParams"]["additionalParams"]
+    assert (extra["site"], extra["action"], extra["serverId"]) == ("site-2", "recreate", server)
+    assert [(v["id"], v["changeType"]) for v in heal["resourceChanges"]["affectedVnfcs"]] == [
+        (vnfc["id"], "MODIFIED")
+    ]
+    info = bed.call("GET", f"{INSTANCES}/{instance['id']}?all_fields").data["instantiatedVnfInfo"]
+    (kept,) = [v for v in info["vnfcResourceInfo"] if v["id"] == vnfc["id"]]
+    assert kept["computeResource"] == vnfc["computeResource"]  # the domain running now
+    assert bed.domain(server)["Id"] == now["Id"]
+
     op = bed.task(instance["id"], "terminate", {"terminationType": "FORCEFUL"})
     bed.until(op, "COMPLETED")
     procs.wait_for("nothing of the VNF at either site", lambda: not (
