@@ -14,6 +14,7 @@ may see).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -44,6 +45,7 @@ from atoll.hub.api.replies import (
     reply,
 )
 from atoll.hub.catalog import images as catalog
+from atoll.hub.catalog.images import Image, Transfer
 from atoll.hub.sites.registry import SITE_KIND
 from atoll.hub.store.base import Record
 from atoll.hub.store.query import list_all
@@ -59,11 +61,10 @@ def _now(request: web.Request) -> str:
 
 
 async def prestage(request: web.Request) -> web.Response:
-    image = await visible_image(request)
+    image = Image.of(await visible_image(request))
     body = await read_body(request, PRESTAGE)
-    status = image.value.get("status")
-    if status != "active":
-        raise Conflict(f"image {image.key} is {status}: only active images can be prestaged")
+    if image.status != "active":
+        raise Conflict(f"image {image.id} is {image.status}: only active images can be prestaged")
     store = hub_of(request).store
     problems = []
     for site in body["sites"]:
@@ -76,25 +77,25 @@ async def prestage(request: web.Request) -> web.Response:
     claims = claims_of(request)
     transfers = []
     for site in body["sites"]:
-        transfers.append(await _request_pull(request, image.value, site, claims.user))
+        transfers.append(await _request_pull(request, image, site, claims.user))
     return reply({"transfers": transfers}, 202)
 
 
-async def _request_pull(request: web.Request, image: JSON, site: str, user: str) -> JSON:
+async def _request_pull(request: web.Request, image: Image, site: str, user: str) -> JSON:
     store = hub_of(request).store
-    key = catalog.transfer_key(site, image["id"])
+    key = catalog.transfer_key(site, image.id)
+    asked = Transfer.new(site, image, user, _now(request))
     try:
         current = await store.get(KIND, key)
     except NotFound:
-        value = catalog.new_transfer(site, image, user, _now(request))
-        return public_view(await records.create(store, KIND, key, value))
-    if current.value["state"] in ("pending", "pulling"):
+        return public_view(await records.create(store, KIND, key, asked.to_wire()))
+    transfer = Transfer.of(current)
+    if transfer.state in ("pending", "pulling"):
         return public_view(current)
-    value = {
-        **catalog.new_transfer(site, image, user, _now(request)),
-        "created_at": current.value["created_at"],
-    }
-    return public_view(await store.put(KIND, key, value, expect_revision=current.revision))
+    again = replace(asked, created_at=transfer.created_at, extra=transfer.extra)
+    return public_view(
+        await store.put(KIND, key, again.to_wire(), expect_revision=current.revision)
+    )
 
 
 async def list_transfers(request: web.Request) -> web.Response:
@@ -105,13 +106,13 @@ async def list_transfers(request: web.Request) -> web.Response:
     seen: dict[str, bool] = {}
     if not claims.system:  # project callers: transfers of images they may see
         for record in await _images(request):
-            seen[record.key] = catalog.visible(record.value, claims)
+            seen[record.key] = catalog.visible(Image.of(record), claims)
     page = await records.visible_page(
         store,
         KIND,
         limit,
         marker,
-        lambda r: claims.system or seen.get(r.value["image_id"], False),
+        lambda r: claims.system or seen.get(Transfer.of(r).image_id, False),
         filters,
     )
     return page_reply([public_view(r) for r in page.items], page.next_marker)
@@ -153,19 +154,20 @@ async def update_site_transfer(request: web.Request) -> web.Response:
         current = None
     if current is None:  # a pull the site started itself (a server needed the image)
         await records.fetch(store, SITE_KIND, site)
-        image = await records.fetch(store, catalog.KIND, image_id)
-        value = catalog.new_transfer(site, image.value, claims_of(request).user, _now(request))
+        image = Image.of(await records.fetch(store, catalog.KIND, image_id))
+        transfer = Transfer.new(site, image, claims_of(request).user, _now(request))
     else:
-        value = dict(current.value)
-    value["state"] = body["state"]
-    for field in ("bytes_done", "bytes_total", "error"):
-        if field in body:
-            value[field] = body[field]
-    if body["state"] != "failed" and "error" not in body:
-        value["error"] = ""
-    value["updated_at"] = _now(request)
+        transfer = Transfer.of(current)
+    transfer = replace(
+        transfer,
+        state=body["state"],
+        bytes_done=body.get("bytes_done", transfer.bytes_done),
+        bytes_total=body.get("bytes_total", transfer.bytes_total),
+        error=body.get("error", transfer.error if body["state"] == "failed" else ""),
+        updated_at=_now(request),
+    )
     expect = current.revision if current is not None else 0
-    saved = await store.put(KIND, key, value, expect_revision=expect)
+    saved = await store.put(KIND, key, transfer.to_wire(), expect_revision=expect)
     return reply(public_view(saved), revision=saved.revision)
 
 

@@ -29,7 +29,9 @@ import functools
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
+from typing import Any
 
 from aiohttp import web
 
@@ -69,14 +71,14 @@ from atoll.hub.api.replies import (
 )
 from atoll.hub.catalog import images as catalog
 from atoll.hub.catalog.image_files import ImageFiles
-from atoll.hub.catalog.image_integrity import Scrubber, is_damaged, refresh_damage
+from atoll.hub.catalog.image_integrity import Scrubber, refresh_damage
+from atoll.hub.catalog.images import Image
 from atoll.hub.store.base import Record, Store
 from atoll.hub.store.query import list_all
 from atoll.images.errors import ChecksumMismatch
 from atoll.images.manifest import Manifest
 from atoll.images.serve import ImageRoutes, request_blocks
 from atoll.images.settings import ImageSettings
-from atoll.jsonbody import JSON
 from atoll.settings import load
 
 log = logging.getLogger(__name__)
@@ -178,7 +180,8 @@ async def backfill_sha512(store: Store, files: ImageFiles) -> None:
     """Images uploaded before the hub recorded their sha-512 get it, once, in the background
     (VNFDs mostly declare sha-512, and onboarding binds an image only by its checksum)."""
     for record in await list_all(store, KIND, {}):
-        if record.value.get("status") != "active" or record.value.get("checksum_sha512"):
+        image = Image.of(record)
+        if image.status != "active" or image.checksum_sha512:
             continue
         digest = hashlib.sha512()
         try:
@@ -189,9 +192,9 @@ async def backfill_sha512(store: Store, files: ImageFiles) -> None:
         except (OSError, AtollError) as exc:
             log.warning("image %s: cannot compute its sha-512 (%s)", record.key, exc)
             continue
-        value = {**record.value, "checksum_sha512": digest.hexdigest()}
+        value = replace(image, checksum_sha512=digest.hexdigest())
         with contextlib.suppress(NotFound, StaleRevision):  # changed or gone meanwhile
-            await store.put(KIND, record.key, value, expect_revision=record.revision)
+            await store.put(KIND, record.key, value.to_wire(), expect_revision=record.revision)
 
 
 async def _collect_chunks(files: ImageFiles) -> None:
@@ -208,16 +211,11 @@ async def _scrub_chunks(scrubber: Scrubber, hub: Hub) -> None:
 
 async def kill_interrupted(store: Store, now: str) -> None:
     """Uploads the hub was receiving when it stopped can never finish: mark them killed."""
-    for record in await list_all(store, KIND, {}):
-        if record.value.get("status") == "saving":
-            reason = "the hub restarted during the upload; upload again"
-            value = {**record.value, "status": "killed", "status_reason": reason}
-            try:
-                await store.put(
-                    KIND, record.key, {**value, "updated_at": now}, expect_revision=record.revision
-                )
-            except StaleRevision:
-                continue
+    for record in await list_all(store, KIND, {"status": "saving"}):
+        reason = "the hub restarted during the upload; upload again"
+        value = replace(Image.of(record), status="killed", status_reason=reason, updated_at=now)
+        with contextlib.suppress(StaleRevision):
+            await store.put(KIND, record.key, value.to_wire(), expect_revision=record.revision)
 
 
 def _image_id(request: web.Request) -> str:
@@ -233,29 +231,28 @@ async def visible_image(request: web.Request, image_id: str | None = None) -> Re
         record = await hub_of(request).store.get(KIND, image_id)
     except NotFound:
         record = None
-    if record is None or not catalog.visible(record.value, claims_of(request)):
+    if record is None or not catalog.visible(Image.of(record), claims_of(request)):
         raise NotFound(f"image {image_id} does not exist")
     return record
 
 
-async def _writable(request: web.Request) -> Record:
+async def _writable(request: web.Request) -> tuple[Record, Image]:
     record = await visible_image(request)
-    if not catalog.may_write(record.value, claims_of(request)):
+    image = Image.of(record)
+    if not catalog.may_write(image, claims_of(request)):
         raise Forbidden(f"image {record.key} is public; only its project may change it")
-    return record
+    return record, image
 
 
 async def _manifest_of(store: Store, files: ImageFiles, image_id: str) -> Manifest:
-    record = await records.fetch(store, KIND, image_id)
-    status = record.value.get("status")
-    if status != "active":
-        raise Conflict(f"image {image_id} is {status}: only active images have data")
+    image = Image.of(await records.fetch(store, KIND, image_id))
+    if image.status != "active":
+        raise Conflict(f"image {image_id} is {image.status}: only active images have data")
     try:
         return await files.manifest(image_id)
     except NotFound as exc:
-        source = record.value.get("source", "upload")
         raise NotFound(
-            f"image {image_id} has no data in the hub's image store (source: {source}); "
+            f"image {image_id} has no data in the hub's image store (source: {image.source}); "
             "upload it with 'atoll image upload'"
         ) from exc
 
@@ -273,13 +270,13 @@ async def list_images(request: web.Request) -> web.Response:
         KIND,
         limit,
         marker,
-        lambda r: catalog.visible(r.value, claims),
+        lambda r: catalog.visible(Image.of(r), claims),
         filters,
     )
-    return page_reply([catalog.view(r.value) for r in page.items], page.next_marker)
+    return page_reply([Image.of(r).view() for r in page.items], page.next_marker)
 
 
-async def _check_links(request: web.Request, properties: JSON) -> None:
+async def _check_links(request: web.Request, properties: Mapping[str, Any]) -> None:
     problems = []
     for link in catalog.LINKS:
         target = properties.get(link)
@@ -305,12 +302,12 @@ async def create_image(request: web.Request) -> web.Response:
     # private unless asked for, whoever uploads (a system admin's too: publishing is a choice)
     value = catalog.new_image(image_id, body, claims.project, claims.project_id, _now(request))
     record = await records.create(hub_of(request).store, KIND, image_id, value)
-    return reply(catalog.view(record.value), 201, record.revision)
+    return reply(Image.of(record).view(), 201, record.revision)
 
 
 async def show_image(request: web.Request) -> web.Response:
     record = await visible_image(request)
-    return reply(catalog.view(record.value), revision=record.revision)
+    return reply(Image.of(record).view(), revision=record.revision)
 
 
 async def _users(store: Store, image_id: str) -> list[str]:
@@ -320,21 +317,21 @@ async def _users(store: Store, image_id: str) -> list[str]:
         if catalog.uses_by_package(package.value, image_id):
             users.append(f"VNF package {package.key}")
     for image in await list_all(store, KIND, {}):
-        link = catalog.links_to(image.value, image_id)
+        link = Image.of(image).links_to(image_id)
         if link is not None:
             users.append(f"image {image.key} ({link})")
     return users
 
 
 async def delete_image(request: web.Request) -> web.Response:
-    record = await _writable(request)
+    record, image = await _writable(request)
     store = hub_of(request).store
     users = await _users(store, record.key)
     if users:
         raise Conflict(
             f"image {record.key} is in use by {', '.join(users[:10])}; remove those first"
         )
-    if record.value.get("status") == "saving":
+    if image.status == "saving":
         raise Conflict(f"image {record.key} is being uploaded; wait for the upload to end")
     await records.remove(store, KIND, record.key, record.revision)
     files = request.app[FILES]
@@ -357,9 +354,10 @@ async def forget_project(request: web.Request, project_id: str) -> None:
     store, files = hub_of(request).store, request.app[FILES]
     for record in await list_all(store, KIND, {"project_id": project_id}):
         with contextlib.suppress(NotFound, StaleRevision):
-            if record.value.get("visibility") == "public":
-                system = {**record.value, "project": None, "project_id": None}
-                await store.put(KIND, record.key, system, expect_revision=record.revision)
+            image = Image.of(record)
+            if image.visibility == "public":
+                system = replace(image, project=None, project_id=None)
+                await store.put(KIND, record.key, system.to_wire(), expect_revision=record.revision)
                 continue
             await store.delete(KIND, record.key, expect_revision=record.revision)
             await _forget_data(store, files, record.key)
@@ -383,78 +381,77 @@ def _upload_stream(request: web.Request) -> AsyncIterator[bytes]:
 
 
 async def upload_file(request: web.Request) -> web.Response:
-    record = await _writable(request)
-    status = record.value.get("status")
-    if status == "active" and is_damaged(record.value):
-        return await _repair(request, record)
-    if status not in ("queued", "killed"):
+    record, image = await _writable(request)
+    if image.status == "active" and image.damaged:
+        return await _repair(request, image)
+    if image.status not in ("queued", "killed"):
         raise Conflict(
-            f"image {record.key} is {status}: its data cannot change; create a new image"
+            f"image {record.key} is {image.status}: its data cannot change; create a new image"
         )
     declared = _declared_sha256(request)
     store, files = hub_of(request).store, request.app[FILES]
-    saving = {**record.value, "status": "saving", "status_reason": "", "updated_at": _now(request)}
+    image = replace(image, status="saving", status_reason="", updated_at=_now(request))
     try:
-        record = await store.put(KIND, record.key, saving, expect_revision=record.revision)
+        record = await store.put(KIND, record.key, image.to_wire(), expect_revision=record.revision)
     except StaleRevision as exc:
         raise Conflict(f"image {record.key} is being uploaded by another request") from exc
     try:
         result = await files.ingest(
             _upload_stream(request),
-            disk_format=record.value["disk_format"],
+            disk_format=image.disk_format,
             expected_sha256=declared,
             expected_size=request.content_length,
         )
         await files.save(record.key, result.manifest)
     except BaseException as exc:
-        reason = _reason(exc)
-        killed = {**record.value, "status": "killed", "status_reason": reason[:1000]}
-        await asyncio.shield(_put_quietly(store, record, {**killed, "updated_at": _now(request)}))
+        killed = replace(
+            image, status="killed", status_reason=_reason(exc)[:1000], updated_at=_now(request)
+        )
+        await asyncio.shield(_put_quietly(store, record, killed))
         raise
-    info = result.info
-    active = {
-        **record.value,
-        "status": "active",
-        "checksum_sha256": result.manifest.sha256,
-        "checksum_sha512": result.sha512,
-        "size": result.manifest.size,
-        "virtual_size": info.virtual_size,
-        "updated_at": _now(request),
-    }
-    saved = await store.put(KIND, record.key, active, expect_revision=record.revision)
+    active = replace(
+        image,
+        status="active",
+        checksum_sha256=result.manifest.sha256,
+        checksum_sha512=result.sha512,
+        size=result.manifest.size,
+        virtual_size=result.info.virtual_size,
+        updated_at=_now(request),
+    )
+    saved = await store.put(KIND, record.key, active.to_wire(), expect_revision=record.revision)
     log.info(
         "image %s uploaded: %d bytes, %d chunks",
         record.key,
         result.manifest.size,
         len(result.manifest.chunks),
     )
-    return reply(catalog.view(saved.value), revision=saved.revision)
+    return reply(active.view(), revision=saved.revision)
 
 
-async def _repair(request: web.Request, record: Record) -> web.Response:
+async def _repair(request: web.Request, image: Image) -> web.Response:
     """The same content again for a damaged image: its chunks are rewritten, the mark goes.
 
     Anything else (other content, a cut or stalled body) is refused and changes nothing:
     the image stays active and damaged, never killed by a failed repair.
     """
-    checksum = str(record.value.get("checksum_sha256") or "")
+    checksum = image.checksum_sha256 or ""
     declared = _declared_sha256(request)
     if declared is not None and declared != checksum:
         raise ChecksumMismatch(
-            f"image {record.key} is damaged; only its own content ({checksum}) repairs it",
+            f"image {image.id} is damaged; only its own content ({checksum}) repairs it",
             [Problem("header.X-Image-Sha256", f"{declared} is not the image's checksum")],
         )
     store, files = hub_of(request).store, request.app[FILES]
     result = await files.ingest(
         _upload_stream(request),
-        disk_format=record.value["disk_format"],
+        disk_format=image.disk_format,
         expected_sha256=checksum,
         expected_size=request.content_length,
     )
-    await files.save(record.key, result.manifest)
-    await refresh_damage(store, files, record.key, result.manifest, _now(request))
-    log.info("image %s repaired by a re-upload of its content", record.key)
-    return reply(catalog.view((await records.fetch(store, KIND, record.key)).value))
+    await files.save(image.id, result.manifest)
+    await refresh_damage(store, files, image.id, result.manifest, _now(request))
+    log.info("image %s repaired by a re-upload of its content", image.id)
+    return reply(Image.of(await records.fetch(store, KIND, image.id)).view())
 
 
 def _reason(exc: BaseException) -> str:
@@ -467,9 +464,9 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def _put_quietly(store: Store, record: Record, value: JSON) -> None:
+async def _put_quietly(store: Store, record: Record, image: Image) -> None:
     try:
-        await store.put(KIND, record.key, value, expect_revision=record.revision)
+        await store.put(KIND, record.key, image.to_wire(), expect_revision=record.revision)
     except Exception:  # the record changed or went away: nothing left to mark
         log.warning("could not mark image %s killed", record.key, exc_info=True)
 

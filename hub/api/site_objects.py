@@ -50,6 +50,7 @@ from atoll.hub.api.replies import (
 )
 from atoll.hub.catalog import flavors
 from atoll.hub.catalog import images as catalog_images
+from atoll.hub.catalog.images import Image
 from atoll.hub.identity import tenancy
 from atoll.hub.sites import intent
 from atoll.hub.sites.registry import SITE_KIND
@@ -255,25 +256,25 @@ async def owner_project(store: Store, claims: Claims, body: JSON) -> str:
     return claims.project_id
 
 
-async def catalog_image(store: Store, claims: Claims, ref: str, where: str) -> JSON:
-    found: list[JSON] = []
+async def catalog_image(store: Store, claims: Claims, ref: str, where: str) -> Image:
+    found: list[Record] = []
     if ids.is_id(ref):
         try:
-            found = [(await store.get(catalog_images.KIND, ref)).value]
+            found = [await store.get(catalog_images.KIND, ref)]
         except NotFound:
             found = []
     if not found:
-        found = [r.value for r in await list_all(store, catalog_images.KIND, {"name": ref})]
-    found = [v for v in found if catalog_images.visible(v, claims)]
-    if len(found) > 1:
-        raise InvalidInput("the image is ambiguous", [Problem(where, f"{len(found)} images "
+        found = await list_all(store, catalog_images.KIND, {"name": ref})
+    images = [i for i in map(Image.of, found) if catalog_images.visible(i, claims)]
+    if len(images) > 1:
+        raise InvalidInput("the image is ambiguous", [Problem(where, f"{len(images)} images "
                            f"are named {ref}: give the id")])  # fmt: skip
-    if not found:
+    if not images:
         raise InvalidInput("the image does not exist", [Problem(where, f"no image {ref}")])
-    if found[0]["status"] != "active":
+    if images[0].status != "active":
         raise InvalidInput("the image has no data yet",
-                           [Problem(where, f"image {ref} is {found[0]['status']}")])  # fmt: skip
-    return found[0]
+                           [Problem(where, f"image {ref} is {images[0].status}")])  # fmt: skip
+    return images[0]
 
 
 async def local_ref(
@@ -304,19 +305,19 @@ async def resolve_server(
 ) -> tuple[ServerSpec, list[Put]]:
     """The spec with catalog and site references as ids, and the dependencies to place."""
     try:
-        flavor = (await flavors.find(store, claims, spec.flavor)).value
+        flavor = flavors.Flavor.of(await flavors.find(store, claims, spec.flavor))
     except (NotFound, Conflict) as exc:
         raise InvalidInput(
             "the flavor cannot be used", [Problem("body.spec.flavor", exc.message)]
         ) from exc
     deps = [intent.flavor_desired(flavor)]
-    changes: dict[str, Any] = {"flavor": flavor["id"]}
+    changes: dict[str, Any] = {"flavor": flavor.id}
     for field in ("image", "kernel", "ramdisk"):
         ref = getattr(spec, field)
         if ref is not None:
             image = await catalog_image(store, claims, ref, f"body.spec.{field}")
             deps.append(intent.image_desired(image))
-            changes[field] = image["id"]
+            changes[field] = image.id
     nics = []
     for index, nic in enumerate(spec.nics):
         where = f"body.spec.nics[{index}].network"

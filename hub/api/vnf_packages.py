@@ -65,6 +65,7 @@ from atoll.hub.api.vnf_package_shapes import (
     UPLOAD_FROM_URI,
 )
 from atoll.hub.catalog import vnf_packages as pkgs
+from atoll.hub.catalog.images import Image
 from atoll.hub.catalog.vnf_onboarding import Onboarding, update_package
 from atoll.hub.catalog.vnf_package_fetch import allowed_uri, uri_blocks
 from atoll.hub.catalog.vnf_package_files import (
@@ -232,7 +233,7 @@ async def _remove_images(request: web.Request, source: str) -> None:
     marker: str | None = None
     while True:
         page = await records.visible_page(
-            store, pkgs.IMAGE_KIND, 1000, marker, lambda r: r.value.get("source") == source
+            store, pkgs.IMAGE_KIND, 1000, marker, lambda r: Image.of(r).source == source
         )
         for image in page.items:
             with contextlib.suppress(NotFound):

@@ -4,7 +4,8 @@ A chunk found corrupt (hashed before it was served, or by a scrub) is quarantine
 store. An active image whose manifest names a chunk the store no longer holds is *damaged*:
 it stays ``active`` (sites that already hold its chunks keep working, its other chunks still
 serve) and its ``status_reason`` says what is wrong and how to repair it; the record keeps
-the count under ``damaged_chunks`` (not shown by the API). Uploading the same content again
+the count under ``damaged_chunks`` (:attr:`~atoll.hub.catalog.images.Image.damaged_chunks`, 0
+when whole; not shown by the API). Uploading the same content again
 (``PUT /v1/images/{id}/file`` on the damaged image) rewrites the chunks and clears the mark;
 so does a scrub after any upload that stored those chunks again.
 """
@@ -13,23 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from atoll.errors import NotFound, StaleRevision
 from atoll.hub.catalog import images as catalog
 from atoll.hub.catalog.image_files import ImageFiles
+from atoll.hub.catalog.images import Image
 from atoll.hub.store.base import Store
 from atoll.hub.store.query import list_all
 from atoll.images.manifest import Manifest
 from atoll.jsonbody import JSON
 
 log = logging.getLogger(__name__)
-
-DAMAGED = "damaged_chunks"
-
-
-def is_damaged(image: JSON) -> bool:
-    return bool(image.get(DAMAGED))
 
 
 def damaged_reason(count: int) -> str:
@@ -60,22 +56,18 @@ async def set_damage(store: Store, image_id: str, count: int, now: str) -> None:
             record = await store.get(catalog.KIND, image_id)
         except NotFound:
             return
-        value = record.value
-        if value.get("status") != "active" or int(value.get(DAMAGED) or 0) == count:
+        image = Image.of(record)
+        if image.status != "active" or image.damaged_chunks == count:
             return
+        reason = damaged_reason(count) if count else ""
+        changed = replace(image, damaged_chunks=count, status_reason=reason, updated_at=now)
         if count:
-            changed = {**value, DAMAGED: count, "status_reason": damaged_reason(count)}
             log.error("image %s is damaged: %d chunks quarantined or lost", image_id, count)
         else:
-            changed = {k: v for k, v in value.items() if k != DAMAGED}
-            changed["status_reason"] = ""
             log.info("image %s is whole again", image_id)
         try:
             await store.put(
-                catalog.KIND,
-                image_id,
-                {**changed, "updated_at": now},
-                expect_revision=record.revision,
+                catalog.KIND, image_id, changed.to_wire(), expect_revision=record.revision
             )
             return
         except StaleRevision:
@@ -103,7 +95,7 @@ class Scrubber:
             report, damaged = await self.files.scrub()
             for record in await list_all(self.store, catalog.KIND, {}):
                 count = damaged.get(record.key, 0)
-                if count or is_damaged(record.value):
+                if count or Image.of(record).damaged:
                     await set_damage(self.store, record.key, count, now)
         if report.corrupt:
             log.error(

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from atoll.errors import InvalidInput, NotFound, Problem, StaleRevision
 from atoll.hub.catalog import vnf_packages as pkgs
+from atoll.hub.catalog.images import Image
 from atoll.hub.catalog.vnf_package_files import PackageFiles, hash_entry
 from atoll.hub.store.base import Store
 from atoll.hub.store.query import list_all
@@ -138,7 +139,7 @@ class Onboarding:
         await asyncio.to_thread(self._write_vnfd, package_id, path, package)
         artifacts = await asyncio.to_thread(_artifacts, path, package)
         for image in registered:
-            await self.store.put(pkgs.IMAGE_KIND, image["id"], image, expect_revision=0)
+            await self.store.put(pkgs.IMAGE_KIND, image.id, image.to_wire(), expect_revision=0)
         return {
             **pkgs.onboarded_fields(package, images),
             "additionalArtifacts": artifacts,
@@ -152,12 +153,12 @@ class Onboarding:
         needs: tuple[ImageNeed, ...],
         image_map: dict[str, str],
         problems: list[Problem],
-    ) -> tuple[list[JSON], list[JSON]]:
+    ) -> tuple[list[JSON], list[Image]]:
         """softwareImages for the record, and the catalog images to register for it."""
         owner = (record.project, record.project_id)
         images = await list_all(self.store, pkgs.IMAGE_KIND, {})
         catalog = [r.value for r in images if pkgs.image_usable(r.value, owner[1])]
-        carried: dict[str, JSON] = {}  # artifact path -> catalog image registered for it
+        carried: dict[str, Image] = {}  # artifact path -> catalog image registered for it
         software: list[JSON] = []
         for need in needs:
             if need.carried and need.image.artifact:
@@ -167,13 +168,13 @@ class Onboarding:
                     carried[artifact] = pkgs.carried_image_record(
                         need, hashed, owner, record.id, self.now()
                     )
-                software.append(pkgs.software_image(need, carried[artifact]))
+                software.append(pkgs.software_image(need, carried[artifact].id))
                 continue
             found, problem = pkgs.find_image(need, catalog, image_map, owner[1])
             if problem is not None:
                 problems.append(problem)
             if found is not None:
-                software.append(pkgs.software_image(need, found))
+                software.append(pkgs.software_image(need, found["id"]))
         return software, list(carried.values())
 
     def _write_vnfd(self, package_id: str, path: Path, package: VnfPackage) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 
 from atoll import ids
 from atoll.errors import Conflict, Problem
+from atoll.hub.catalog.images import Image, Properties
 from atoll.hub.identity.tenancy import owns
 from atoll.jsonbody import JSON
 from atoll.nfv.artifacts import ImageNeed
@@ -225,7 +226,7 @@ class CarriedImage:
     sha512: str = ""
 
 
-def software_image(need: ImageNeed, catalog_image: JSON) -> JSON:
+def software_image(need: ImageNeed, catalog_image: str) -> JSON:
     """SOL005 ``VnfPackageSoftwareImageInfo`` for one node, with the catalog image it uses."""
     image = need.image
     return {
@@ -244,32 +245,35 @@ def software_image(need: ImageNeed, catalog_image: JSON) -> JSON:
         "size": image.size_bytes,
         "imagePath": image.artifact or "",
         "carried": need.carried,
-        "catalogImage": catalog_image["id"],
+        "catalogImage": catalog_image,
     }
 
 
 def carried_image_record(
     need: ImageNeed, carried: CarriedImage, owner: tuple[str, str], package_id: str, now: str
-) -> JSON:
-    """A catalog image record for an image file the package carries."""
+) -> Image:
+    """A catalog image for an image file the package carries."""
     image = need.image
-    return {
-        "id": ids.hub_id(),
-        "name": image.name,
-        "project": owner[0],
-        "project_id": owner[1],
-        "visibility": "private",
-        "disk_format": image.disk_format,
-        "container_format": image.container_format,
-        "checksum_sha256": carried.sha256,
-        "checksum_sha512": carried.sha512 or None,
-        "size": carried.size,
-        "status": "active",
-        "source": f"vnf_package:{package_id}",
-        "min_disk": math.ceil(image.min_disk_bytes / GIB),
-        "min_ram": math.ceil((image.min_ram_bytes or 0) / MIB),
-        "created_at": now,
-    }
+    return Image(
+        id=ids.hub_id(),
+        name=image.name,
+        project=owner[0],
+        project_id=owner[1],
+        visibility="private",
+        disk_format=image.disk_format,
+        container_format=image.container_format,
+        checksum_sha256=carried.sha256,
+        checksum_sha512=carried.sha512 or None,
+        size=carried.size,
+        status="active",
+        properties=Properties(
+            min_ram=math.ceil((image.min_ram_bytes or 0) / MIB),
+            min_disk=math.ceil(image.min_disk_bytes / GIB),
+        ),
+        source=f"vnf_package:{package_id}",
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def image_usable(image: JSON, project_id: str) -> bool:

@@ -26,6 +26,7 @@ from typing import Literal
 
 from atoll.errors import NotFound
 from atoll.hub.catalog import images as catalog_images
+from atoll.hub.catalog.images import Image
 from atoll.hub.lcm import records, targets
 from atoll.hub.sites import intent
 from atoll.hub.store.base import Delete, Put, Store, Write
@@ -103,7 +104,7 @@ async def _images(store: Store, site: JSON, image_ids: set[str]) -> list[Write]:
         except NotFound:
             pass
         try:
-            image = (await store.get(catalog_images.KIND, image_id)).value
+            image = Image.of(await store.get(catalog_images.KIND, image_id))
         except NotFound:
             continue  # the server's status will say the image is missing
         value = intent.new_object(site, intent.image_desired(image))

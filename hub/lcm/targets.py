@@ -31,6 +31,7 @@ from atoll import ids
 from atoll.errors import InvalidInput, NotFound, Problem
 from atoll.hub.catalog import images as catalog_images
 from atoll.hub.catalog import vnf_packages as pkgs
+from atoll.hub.catalog.images import Image
 from atoll.hub.catalog.vnf_package_files import PackageFiles
 from atoll.hub.sites import intent
 from atoll.hub.sites.registry import SITE_KIND
@@ -276,14 +277,14 @@ async def boot_sources(
     """``site_intent`` with every server whose image is a kernel (catalog disk format
     ``aki``, as Glance links one to its ramdisk) booted directly: ``kernel`` that image,
     ``ramdisk`` its ``ramdisk_id``, ``kernel_cmdline`` its ``cmdline`` property."""
-    kernels: dict[str, JSON] = {}
+    kernels: dict[str, Image] = {}
     for objects in site_intent.values():
         for image_id in images_needed(objects):
             try:
-                image = (await store.get(catalog_images.KIND, image_id)).value
+                image = Image.of(await store.get(catalog_images.KIND, image_id))
             except NotFound:
                 continue
-            if image.get("disk_format") == "aki":
+            if image.disk_format == "aki":
                 kernels[image_id] = image
     out: dict[str, tuple[Desired, ...]] = {}
     for site, objects in site_intent.items():
@@ -291,13 +292,13 @@ async def boot_sources(
         for d in objects:
             spec = d.spec
             if isinstance(spec, ServerSpec) and spec.image in kernels:
-                props = kernels[spec.image].get("properties") or {}
+                props = kernels[spec.image].properties
                 spec = dataclasses.replace(
                     spec,
                     image=None,
                     kernel=spec.image,
-                    ramdisk=props.get("ramdisk_id"),
-                    kernel_cmdline=props.get("cmdline") or spec.kernel_cmdline,
+                    ramdisk=props.ramdisk_id,
+                    kernel_cmdline=props.cmdline or spec.kernel_cmdline,
                 )
                 d = dataclasses.replace(d, spec=spec)
             changed.append(d)

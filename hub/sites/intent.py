@@ -25,9 +25,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from atoll.hub.catalog.flavors import Flavor
+from atoll.hub.catalog.images import Image
 from atoll.hub.store.base import Record
 from atoll.jsonbody import JSON
-from atoll.resources import Desired, FlavorExtras, FlavorSpec, ImageRef, Meta
+from atoll.resources import Desired, FlavorExtras, FlavorSpec, Meta
 from atoll.resources.model import NAME
 
 SITE_OBJECT = "site_object"
@@ -116,30 +118,19 @@ def meta_name(name: Any) -> str | None:
     return name if isinstance(name, str) and re.fullmatch(NAME, name) else None
 
 
-def flavor_desired(flavor: JSON) -> Desired:
+def flavor_desired(flavor: Flavor) -> Desired:
     """A hub flavor as the ``flavor`` object a site needs for servers of that size."""
     spec = FlavorSpec(
-        vcpus=flavor["vcpus"],
-        ram_mb=flavor["ram_mb"],
-        disk_gb=flavor["disk_gb"],
-        extra_specs=FlavorExtras.from_wire(flavor.get("extra_specs", {})),
+        vcpus=flavor.vcpus,
+        ram_mb=flavor.ram_mb,
+        disk_gb=flavor.disk_gb,
+        extra_specs=FlavorExtras.from_wire(flavor.extra_specs.to_wire()),
     )
-    meta = Meta(id=flavor["id"], name=meta_name(flavor["name"]), project_id=flavor["project_id"])
+    meta = Meta(id=flavor.id, name=meta_name(flavor.name), project_id=flavor.project_id)
     return Desired(kind="flavor", meta=meta, spec=spec, origin="hub")
 
 
-def image_desired(image: JSON) -> Desired:
+def image_desired(image: Image) -> Desired:
     """A hub catalog image as the ``image`` reference a site pulls and checks."""
-    props = image.get("properties") or {}
-    spec = ImageRef(
-        id=image["id"],
-        name=image.get("name"),
-        disk_format=image["disk_format"],
-        sha256=image.get("checksum_sha256"),
-        size=image.get("size"),
-        kernel_id=props.get("kernel_id"),
-        ramdisk_id=props.get("ramdisk_id"),
-        properties={k: v for k, v in props.items() if isinstance(v, str)},
-    )
-    meta = Meta(id=image["id"], name=meta_name(image.get("name")), project_id=image["project_id"])
-    return Desired(kind="image", meta=meta, spec=spec, origin="hub")
+    meta = Meta(id=image.id, name=meta_name(image.name), project_id=image.project_id)
+    return Desired(kind="image", meta=meta, spec=image.ref(), origin="hub")
