@@ -9,9 +9,10 @@ only; ``public``: everyone; only system administrators publish),
 ``virtual_size``, ``status`` (``queued`` -> ``saving`` -> ``active``; a refused or cut upload
 ends ``killed`` with ``status_reason``), ``properties`` (``kernel_id``/``ramdisk_id`` links,
 ``min_ram`` MiB, ``min_disk`` GiB, ``cmdline``...) and ``source`` (``upload`` or
-``vnf_package:<id>`` when onboarding registered it). Records written by VNF onboarding may
-carry ``min_ram``/``min_disk`` at the top level and no ``properties``: :meth:`Image.view` folds
-them.
+``vnf_package:<id>`` when onboarding registered it). Records earlier hubs' VNF onboarding
+wrote carry ``min_ram``/``min_disk`` at the top level and no ``properties``: they are read
+into ``properties`` (and written back there), so an older hub sharing the store shows them
+as before.
 
 An image is *in use*, and cannot be deleted, while a VNF package's ``softwareImages`` names
 it (``catalogImage``) or another image links it as its kernel or ramdisk.
@@ -51,6 +52,7 @@ VISIBILITIES: tuple[Visibility, ...] = typing.get_args(Visibility)
 CONTAINER_FORMATS = ("bare", "ovf", "ova", "docker")
 TRANSFER_STATES: tuple[TransferState, ...] = typing.get_args(TransferState)
 LINKS = ("kernel_id", "ramdisk_id")
+_TOP_LEVEL_PROPERTIES = ("min_ram", "min_disk")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -94,9 +96,6 @@ class Image(Model):
     source: str = "upload"  # or vnf_package:<id>
     created_at: str = ""
     updated_at: str = ""
-    # Earlier onboarding wrote these at the top level (the API shows them in properties).
-    min_ram: int | None = None
-    min_disk: int | None = None
     # Chunks of an active image that failed their check (atoll.hub.catalog.image_integrity).
     damaged_chunks: int = 0
 
@@ -105,12 +104,19 @@ class Image(Model):
         """The image a store record holds."""
         return cls.from_wire(record.value, where=f"image {record.key}")
 
+    @classmethod
+    def from_wire(cls, data: object, *, where: str = "", strict: bool = False) -> Self:
+        """Also reads a record of earlier onboarding, ``min_ram``/``min_disk`` at its top."""
+        if isinstance(data, Mapping) and any(k in data for k in _TOP_LEVEL_PROPERTIES):
+            properties = data.get("properties")
+            if properties is None or isinstance(properties, Mapping):
+                moved = {k: data[k] for k in _TOP_LEVEL_PROPERTIES if k in data}
+                rest = {k: v for k, v in data.items() if k not in _TOP_LEVEL_PROPERTIES}
+                data = {**rest, "properties": {**moved, **(properties or {})}}
+        return super().from_wire(data, where=where, strict=strict)
+
     def view(self) -> dict[str, Any]:
         """The record as the API shows it (every documented field present)."""
-        properties = self.properties.to_wire()
-        for key in ("min_ram", "min_disk"):
-            if getattr(self, key) is not None and key not in properties:
-                properties[key] = getattr(self, key)
         return {
             "id": self.id,
             "name": self.name,
@@ -125,7 +131,7 @@ class Image(Model):
             "virtual_size": self.virtual_size,
             "status": self.status,
             "status_reason": self.status_reason,
-            "properties": properties,
+            "properties": self.properties.to_wire(),
             "source": self.source,
             "created_at": self.created_at,
             "updated_at": self.updated_at or self.created_at,

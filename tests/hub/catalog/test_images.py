@@ -45,8 +45,6 @@ UPLOADED: dict[str, Any] = {  # as an upload leaves a record
     "source": "upload",
     "created_at": NOW,
     "updated_at": NOW,
-    "min_ram": None,
-    "min_disk": None,
     "damaged_chunks": 0,
 }
 ONBOARDED_EARLIER: dict[str, Any] = {  # as an earlier hub's VNF onboarding wrote one
@@ -101,16 +99,23 @@ def test_a_record_of_an_earlier_hub_shows_as_it_did_and_keeps_unknown_fields() -
         "virtual_size": None,
         "status": "active",
         "status_reason": "",
-        "properties": {"min_ram": 256, "min_disk": 1},  # folded from the top level
+        "properties": {"min_ram": 256, "min_disk": 1},  # read from the top level
         "source": "vnf_package:" + "f" * 32,
         "created_at": NOW,
         "updated_at": NOW,  # never updated: its creation
     }
-    # a read-modify-write (the scrub marking it damaged) passes a newer hub's fields on
+    # a read-modify-write (the scrub marking it damaged) passes a newer hub's fields on, and
+    # the sizes it needs move into its properties, where every hub's view finds them
     written = dataclasses.replace(image, damaged_chunks=2, status_reason="damaged").to_wire()
     assert written["future"] == {"x": [1]} and written["orphaned_from"] == "gone"
-    assert {k: written[k] for k in ONBOARDED_EARLIER} == ONBOARDED_EARLIER
+    assert written["properties"] == {"min_ram": 256, "min_disk": 1}
+    assert "min_ram" not in written and "min_disk" not in written
+    kept = {k: v for k, v in ONBOARDED_EARLIER.items() if k not in ("min_ram", "min_disk")}
+    assert {k: written[k] for k in kept} == kept
     assert Image.of(record(written)).damaged
+    # a property given in properties wins over an earlier top-level copy, as the view had it
+    both = {**ONBOARDED_EARLIER, "properties": {"min_ram": 512}}
+    assert Image.of(record(both)).properties == Properties(min_ram=512, min_disk=1)
 
 
 def test_a_new_image_is_queued_and_shows_only_the_properties_given() -> None:
@@ -185,8 +190,6 @@ IMAGES = st.builds(
     source=TEXT,
     created_at=TEXT,
     updated_at=TEXT,
-    min_ram=MAYBE_INT,
-    min_disk=MAYBE_INT,
     damaged_chunks=st.integers(0, 1000),
 )
 
