@@ -31,7 +31,7 @@ check: setup typecheck-tree
 # OVS a host may run form one group (tests/conftest.py says how to stay parallel-safe).
 PYTEST_WORKERS ?= 3
 test: check
-	$(VENV)/bin/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup --durations=30 $(PYTEST_ARGS)
 
 demo: setup
 	$(VENV)/bin/atoll testbed demo
