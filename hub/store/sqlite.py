@@ -2,14 +2,17 @@
 
 Tables::
 
-    meta(name PRIMARY KEY, value)           -- "revision": the store-wide revision counter
     objects(kind, key, value, revision, created_revision)   PRIMARY KEY (kind, key)
     changes(revision PRIMARY KEY, kind, key, op, value)      -- the history changes() reads
 
-Every write runs in a ``BEGIN IMMEDIATE`` transaction: read the counter and the object,
-check the expected revision (compare-and-swap), write the object, append one change, bump
-the counter (written back once per transaction). SQLite's write lock serializes writers,
-also across processes on the same file.
+The store-wide revision is the last row of ``changes`` (every write appends one, and pruning
+never removes the last). Every write runs in a ``BEGIN IMMEDIATE`` transaction: read that
+revision (once per transaction) and the object, check the expected revision
+(compare-and-swap), write the object, append one change. SQLite's write lock serializes
+writers, also across processes on the same file. A commit so writes two B-tree pages for a
+small object, as a plain one-table insert does: ``objects`` is a ``WITHOUT ROWID`` table (one
+tree, not a table beside its key's index), and no counter row is rewritten. (Files made
+before that keep a rowid ``objects`` and a ``meta`` table, no longer read; both work.)
 The changes log keeps the last ``history`` writes; older ones are pruned (every
 ``PRUNE_EVERY`` revisions; ``changes`` never shows more than ``history``), and asking for
 them raises :class:`~atoll.hub.store.base.Compacted`.
@@ -62,7 +65,7 @@ T = TypeVar("T")
 
 DEFAULT_HISTORY = 100_000
 BUSY_TIMEOUT_MS = 5_000
-TABLES = {"meta", "objects", "changes"}
+TABLES = {"objects", "changes"}
 MAX_BATCH = 256  # writes committed together, at most
 PRUNE_EVERY = 64  # revisions between two prunes of the history (changes() hides the excess)
 
@@ -193,15 +196,10 @@ class SQLiteStore:
                         outcomes.append((job, result, None))
                     if atomic:
                         conn.execute("RELEASE write")
-                if txn.revision > first:
+                if txn.revision // PRUNE_EVERY > first // PRUNE_EVERY:
                     conn.execute(
-                        "UPDATE meta SET value = ? WHERE name = 'revision'", (txn.revision,)
+                        "DELETE FROM changes WHERE revision <= ?", (txn.revision - self._history,)
                     )
-                    if txn.revision // PRUNE_EVERY > first // PRUNE_EVERY:
-                        conn.execute(
-                            "DELETE FROM changes WHERE revision <= ?",
-                            (txn.revision - self._history,),
-                        )
         except Exception as exc:
             ours = self._translate(exc) if isinstance(exc, sqlite3.Error | OSError) else exc
             return [(job, None, ours) for _, job, _ in jobs]
@@ -238,18 +236,15 @@ class SQLiteStore:
 
     def _create_tables(self, db: sqlite_utils.Database) -> None:
         with _transaction(db.conn):
-            db.table("meta").create({"name": str, "value": int}, pk="name", if_not_exists=True)
-            db.table("objects").create(
-                {"kind": str, "key": str, "value": str, "revision": int, "created_revision": int},
-                pk=("kind", "key"),
-                if_not_exists=True,
+            db.conn.execute(
+                "CREATE TABLE IF NOT EXISTS objects (kind TEXT, key TEXT, value TEXT,"
+                " revision INTEGER, created_revision INTEGER, PRIMARY KEY (kind, key))"
+                " WITHOUT ROWID"
             )
-            db.table("changes").create(
-                {"revision": int, "kind": str, "key": str, "op": str, "value": str},
-                pk="revision",
-                if_not_exists=True,
+            db.conn.execute(
+                "CREATE TABLE IF NOT EXISTS changes (revision INTEGER PRIMARY KEY, kind TEXT,"
+                " key TEXT, op TEXT, value TEXT)"
             )
-            db.conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0)")
         log.info("hub store created: %s", self.path)
 
     # -- writes ----------------------------------------------------------------------------
@@ -405,8 +400,8 @@ def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> It
 class _Txn:
     """The writer's transaction: its connection and the store revision it has reached.
 
-    The counter is read once per transaction (under SQLite's write lock, so no other process
-    moves it meanwhile) and written back once at the end.
+    The revision is read once per transaction (under SQLite's write lock, so no other process
+    moves it meanwhile); each write appends the change that carries its revision.
     """
 
     __slots__ = ("conn", "revision")
@@ -453,8 +448,9 @@ def _log(conn: sqlite3.Connection, row: tuple[int, str, str, str, str | None]) -
 
 
 def _revision(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()
-    return int(row[0])
+    """The store-wide revision: the last change's (pruning keeps at least the last one)."""
+    row = conn.execute("SELECT MAX(revision) FROM changes").fetchone()
+    return int(row[0] or 0)
 
 
 def _current(
