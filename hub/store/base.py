@@ -37,11 +37,12 @@ Semantics (one contract test suite checks them against every backend):
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from atoll.errors import Conflict
+from atoll.errors import Conflict, InvalidInput
 from atoll.jsonbody import JSON
 
 
@@ -103,6 +104,17 @@ class Delete:
 
 
 Write = Put | Delete
+
+# One encoder for every write (json.dumps with options would build a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
+def encode_value(kind: str, key: str, value: JSON) -> str:
+    """``value`` as the compact JSON text a backend stores; InvalidInput if it is not JSON."""
+    try:
+        return _ENCODER.encode(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{kind} {key!r} cannot be stored as JSON: {exc}") from exc
 
 
 class Store(Protocol):

@@ -56,7 +56,6 @@ import urllib3
 from etcd3gw import exceptions as etcd_errors
 
 from atoll.errors import (
-    InvalidInput,
     NotFound,
     PayloadTooLarge,
     PermanentError,
@@ -72,6 +71,7 @@ from atoll.hub.store.base import (
     Put,
     Record,
     Write,
+    encode_value,
 )
 from atoll.hub.store.follow import Follower, watch
 from atoll.hub.store.names import check_name, check_writes, valid_name
@@ -186,7 +186,7 @@ class EtcdStore:
     ) -> Record:
         check_name(kind, key)
         path = self._key(kind, key)
-        body = _json(kind, key, value)
+        body = encode_value(kind, key, value)
         compare = []
         if expect_revision == 0:
             compare = [_compare(path, "CREATE", "create_revision", 0)]
@@ -252,7 +252,7 @@ class EtcdStore:
             elif isinstance(write, Delete):
                 compare.append(_compare(path, "VERSION", "version", 0, result="GREATER"))
             if isinstance(write, Put):
-                body = _json(write.kind, write.key, write.value)
+                body = encode_value(write.kind, write.key, write.value)
                 success.append({"request_put": {"key": _b64(path), "value": _b64(body)}})
             else:
                 success.append({"request_delete_range": {"key": _b64(path)}})
@@ -481,13 +481,6 @@ def _commit_failed(writes: Sequence[Write], result: dict[str, Any]) -> None:
                 "read it again and retry"
             )
     raise TemporaryError("an etcd transaction failed a check that then held; retry")
-
-
-def _json(kind: str, key: str, value: JSON) -> str:
-    try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{kind} {key!r} cannot be stored as JSON: {exc}") from exc
 
 
 def _compare(

@@ -47,13 +47,21 @@ import sqlite_utils
 
 from atoll.errors import (
     AtollError,
-    InvalidInput,
     NotFound,
     PermanentError,
     StaleRevision,
     TemporaryError,
 )
-from atoll.hub.store.base import Change, Compacted, ListQuery, Page, Put, Record, Write
+from atoll.hub.store.base import (
+    Change,
+    Compacted,
+    ListQuery,
+    Page,
+    Put,
+    Record,
+    Write,
+    encode_value,
+)
 from atoll.hub.store.follow import Follower, watch
 from atoll.hub.store.names import check_name, check_writes
 from atoll.hub.store.query import check_query
@@ -253,7 +261,7 @@ class SQLiteStore:
         self, kind: str, key: str, value: JSON, *, expect_revision: int | None = None
     ) -> Record:
         check_name(kind, key)
-        body = _encode(kind, key, value)
+        body = encode_value(kind, key, value)
         record = await self._write(lambda txn: _put(txn, kind, key, body, expect_revision))
         await self._follower.saw(record.revision)
         return record
@@ -265,7 +273,9 @@ class SQLiteStore:
 
     async def commit(self, writes: Sequence[Write]) -> int:
         check_writes(writes)
-        bodies = [_encode(w.kind, w.key, w.value) if isinstance(w, Put) else None for w in writes]
+        bodies = [
+            encode_value(w.kind, w.key, w.value) if isinstance(w, Put) else None for w in writes
+        ]
 
         def work(txn: _Txn) -> int:  # one savepoint: a failed check undoes all
             rev = txn.revision
@@ -471,13 +481,6 @@ def _current(
             f"{kind} {key!r} is at revision {have}, not {expect_revision}: read it again and retry"
         )
     return current
-
-
-def _encode(kind: str, key: str, value: JSON) -> str:
-    try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{kind} {key!r} cannot be stored as JSON: {exc}") from exc
 
 
 def _decode(body: str | None) -> JSON | None:
