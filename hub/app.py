@@ -55,6 +55,7 @@ from atoll.hub.lcm.delivery import Delivery
 from atoll.hub.openapi import document
 from atoll.hub.settings import HubSettings
 from atoll.hub.store.base import Store
+from atoll.hub.store.timed import TimedStore
 from atoll.hub.sync import server as sync_server
 from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.images.settings import ImageSettings
@@ -157,8 +158,9 @@ def build_app(
     and the environment; ``atoll hub serve --config F`` passes the file's. ``telemetry``:
     the fleet telemetry keeper (``atoll hub serve`` opens it in the data dir; None: in
     memory)."""
-    hub = build_hub(settings, store, signing_key, clock, telemetry)
     metrics = observability.HubMetrics()
+    store = TimedStore(store, metrics)  # every part of the app times its store operations
+    hub = build_hub(settings, store, signing_key, clock, telemetry)
     app = web.Application(
         middlewares=[
             metrics.count,

@@ -7,8 +7,10 @@
 - ``/metrics``: Prometheus text in conventional names (units in names, ``_total``
   counters): the process (``process_*``, ``python_*``), ``atoll_build_info``, every request
   by route and status (``atoll_hub_http_requests_total``, ``..._duration_seconds``), the
-  background jobs' passes and failures (``atoll_hub_background_runs_total{job}``,
-  ``..._failures_total``, through :data:`atoll.background.OBSERVER`), and
+  store's operations (``atoll_hub_store_operation_duration_seconds{operation,backend}``,
+  through :class:`atoll.hub.store.timed.TimedStore`), the background jobs' passes and
+  failures (``atoll_hub_background_runs_total{job}``, ``..._failures_total``, through
+  :data:`atoll.background.OBSERVER`), and
   per-site series with a ``site`` label read from the site records at scrape time (state,
   last seen, sync figures, capacity and usage), and the newest point of every series the
   sites' telemetry batches brought (:mod:`atoll.hub.telemetry`), named ``atoll_site_`` +
@@ -24,7 +26,7 @@ import asyncio
 import calendar
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -47,6 +49,9 @@ from atoll.tokens import Claims
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"  # how site records write times (registry.iso)
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+# store operations: a point read takes tens of microseconds, an etcd commit milliseconds
+STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # fmt: skip
 
 
 class HubMetrics:
@@ -70,6 +75,14 @@ class HubMetrics:
             registry=self.registry,
         )
 
+        self.store_duration = Histogram(
+            "atoll_hub_store_operation_duration_seconds",
+            "time the hub's store took to answer an operation (failed ones included), "
+            "by operation and backend",
+            ["operation", "backend"],
+            registry=self.registry,
+            buckets=STORE_BUCKETS,
+        )
         self.background_runs = Counter(
             "atoll_hub_background_runs",
             "passes of the hub's background jobs (atoll.background loops), by job name",
@@ -82,6 +95,11 @@ class HubMetrics:
             ["job"],
             registry=self.registry,
         )
+
+    def store_timer(self, backend: str, operation: str) -> Callable[[float], None]:
+        """Where a store operation's duration goes (:class:`atoll.hub.store.timed.StoreObserver`):
+        the histogram child, bound once."""
+        return self.store_duration.labels(operation, backend).observe
 
     def ran(self, name: str, ok: bool) -> None:
         """A background loop's pass (:class:`atoll.background.LoopObserver`)."""

@@ -118,6 +118,8 @@ def encode_value(kind: str, key: str, value: JSON) -> str:
 
 
 class Store(Protocol):
+    backend: str  # the backend's name in metrics and logs: "sqlite", "etcd", "memory"
+
     async def get(self, kind: str, key: str) -> Record:
         """The object, or NotFound."""
         ...

@@ -92,6 +92,8 @@ class _EndpointDown(Exception):
 
 
 class EtcdStore:
+    backend = "etcd"
+
     def __init__(
         self,
         endpoints: Sequence[tuple[str, int]],

@@ -20,6 +20,8 @@ from atoll.jsonbody import JSON
 
 
 class MemoryStore:
+    backend = "memory"
+
     def __init__(self) -> None:
         self._objects: dict[tuple[str, str], Record] = {}
         self._log: list[Change] = []

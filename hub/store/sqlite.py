@@ -79,6 +79,8 @@ PRUNE_EVERY = 64  # revisions between two prunes of the history (changes() hides
 
 
 class SQLiteStore:
+    backend = "sqlite"
+
     def __init__(
         self,
         path: Path,

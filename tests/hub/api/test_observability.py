@@ -76,6 +76,8 @@ async def test_metrics_need_a_system_token_and_pass_promtool(api: Api) -> None:
         'atoll_site_capacity{resource="vcpus",site="edge-1"} 8.0',
         'atoll_site_state{site="edge-1",state="online"} 1.0',
         'atoll_hub_http_requests_total{code="200",method="GET",route="sites.list"}',
+        'atoll_hub_store_operation_duration_seconds_bucket{backend="memory",le="0.0001",'
+        'operation="list"}',
         "atoll_build_info{",
         "process_resident_memory_bytes",
         "atoll_site_last_seen_timestamp_seconds",
@@ -87,6 +89,13 @@ async def test_metrics_need_a_system_token_and_pass_promtool(api: Api) -> None:
     ):
         assert expected in text, expected
     assert 'atoll_site_sync_acked_seq{site="edge-1"} 3.0' not in text
+    store_ops = {  # every operation's series is there from the start; these ones have counts
+        line.split('operation="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith('atoll_hub_store_operation_duration_seconds_count{backend="memory",')
+    }
+    assert set(store_ops) == {"get", "put", "delete", "commit", "list", "changes", "revision"}
+    assert store_ops["list"] >= 1 and store_ops["put"] >= 1 and store_ops["get"] >= 1, store_ops
     checked = await asyncio.to_thread(promtool_check, text)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 

@@ -1,5 +1,8 @@
 """Store backends for the contract suite: each gives fresh stores and reopens the same data.
 
+``timed`` is the memory store seen through :class:`~atoll.hub.store.timed.TimedStore` (what
+the hub's app uses), so the wrapper is held to the same contract.
+
 ``backend.open()`` returns a new handle on the same data (for SQLite another connection to
 the same file, as a second hub process would have; for etcd another client), so races and
 persistence are tested across handles, not inside one object.
@@ -8,7 +11,7 @@ persistence are tested across handles, not inside one object.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +21,18 @@ from atoll.hub.store.base import Store
 from atoll.hub.store.etcd import EtcdStore
 from atoll.hub.store.memory import MemoryStore
 from atoll.hub.store.sqlite import SQLiteStore
+from atoll.hub.store.timed import TimedStore
 from atoll.testbed.services.etcd import EtcdCluster
+
+
+@dataclass
+class Durations:
+    """A :class:`~atoll.hub.store.timed.StoreObserver` that keeps what it is told."""
+
+    seen: list[tuple[str, str, float]] = field(default_factory=list)  # backend, op, seconds
+
+    def store_timer(self, backend: str, operation: str) -> Callable[[float], None]:
+        return lambda seconds: self.seen.append((backend, operation, seconds))
 
 
 @dataclass
@@ -33,9 +47,11 @@ class Backend:
 
     def open(self) -> Store:
         store: Store
-        if self.name == "memory":
+        if self.name in ("memory", "timed"):
             # One process, one object: every "handle" is the same store.
             self._memory = self._memory or MemoryStore()
+            if self.name == "timed":  # what the hub's app wraps its store in
+                return TimedStore(self._memory, Durations())
             return self._memory
         if self.name == "sqlite":
             assert self.path is not None
@@ -65,6 +81,7 @@ def shared_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluste
 
 BACKENDS = [
     pytest.param("memory", id="memory"),
+    pytest.param("timed", id="timed"),
     pytest.param("sqlite", id="sqlite", marks=pytest.mark.integration),
     pytest.param("etcd", id="etcd", marks=pytest.mark.integration),
 ]
@@ -76,7 +93,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield b
 
 
-@pytest.fixture(params=BACKENDS[1:])
+@pytest.fixture(params=[p for p in BACKENDS if p.id in ("sqlite", "etcd")])
 async def persistent_backend(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[Backend]:
