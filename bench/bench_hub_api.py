@@ -17,7 +17,7 @@ import socket
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
@@ -67,14 +67,16 @@ def token_figures() -> None:
     emit("hub_api.tokens_verified_repeat", repeat, "tokens/s", raw_verify)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
 
 
-def _serve_hub(port: int, data_dir: str, ready: Event) -> None:
+def serve_hub(port: int, data_dir: str, ready: Event) -> None:
+    """A hub on ``data_dir``'s SQLite store (an admin with PASSWORD seeded if there is none)."""
+
     async def main() -> None:
         settings = HubSettings(data_dir=Path(data_dir))
         store = open_store("sqlite", Path(data_dir))
@@ -88,13 +90,20 @@ def _serve_hub(port: int, data_dir: str, ready: Event) -> None:
     asyncio.run(main())
 
 
-def _serve_bare(port: int, body: bytes, ready: Event) -> None:
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="application/json")
+def serve_bare(port: int, bodies: dict[str, bytes], ready: Event) -> None:
+    """The baseline server: a bare aiohttp handler answering GET of each path with its
+    bytes (no token, policy, store or middleware)."""
+
+    def handler(body: bytes) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def answer(request: web.Request) -> web.Response:
+            return web.Response(body=body, content_type="application/json")
+
+        return answer
 
     async def main() -> None:
         app = web.Application()
-        app.router.add_get("/v1/projects/bench", handler)
+        for path, body in bodies.items():
+            app.router.add_get(path, handler(body))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -104,20 +113,23 @@ def _serve_bare(port: int, body: bytes, ready: Event) -> None:
     asyncio.run(main())
 
 
-async def _load(url: str, headers: dict[str, str]) -> tuple[float, float, float]:
-    """(requests/s, p50 and p99 latency in ms) for REQUESTS GETs from CONCURRENCY workers,
-    timed once the CONCURRENCY connections are open (a warm-up round of one GET per worker:
-    otherwise the p99 is the 50 TCP handshakes of the first round, not the server)."""
+async def load(
+    url: str, headers: dict[str, str], concurrency: int = CONCURRENCY, requests: int = REQUESTS
+) -> tuple[float, float, float]:
+    """(requests/s, p50 and p99 latency in ms) for ``requests`` GETs of ``url`` from
+    ``concurrency`` workers, timed once the ``concurrency`` connections are open (a warm-up
+    round of one GET per worker: otherwise the p99 is the TCP handshakes of the first round,
+    not the server)."""
     latencies: list[float] = []
-    left = REQUESTS
-    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    left = requests
+    connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
 
         async def warm() -> None:
             async with session.get(url) as resp:
                 await resp.read()
 
-        await asyncio.gather(*(warm() for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(warm() for _ in range(concurrency)))
 
         async def worker() -> None:
             nonlocal left
@@ -130,7 +142,7 @@ async def _load(url: str, headers: dict[str, str]) -> tuple[float, float, float]
                 latencies.append(time.perf_counter() - start)
 
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
     cuts = statistics.quantiles(latencies, n=100)
     return len(latencies) / elapsed, cuts[49] * 1000, cuts[98] * 1000
@@ -148,7 +160,7 @@ async def _prepare(base: str) -> tuple[str, bytes]:
             return token, await resp.read()
 
 
-def _start(
+def start_process(
     target: Callable[..., None], args: tuple[object, ...]
 ) -> multiprocessing.process.BaseProcess:
     ctx = multiprocessing.get_context("fork")
@@ -163,37 +175,49 @@ def _start(
 
 def get_figures() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
-        hub_port, bare_port = _free_port(), _free_port()
-        hub = _start(_serve_hub, (hub_port, data_dir))
+        hub_port, bare_port = free_port(), free_port()
+        hub = start_process(serve_hub, (hub_port, data_dir))
         bare = None
         try:
             base = f"http://127.0.0.1:{hub_port}"
             token, body = asyncio.run(_prepare(base))
-            bare = _start(_serve_bare, (bare_port, body))
+            bare = start_process(serve_bare, (bare_port, {"/v1/projects/bench": body}))
             auth = {"Authorization": f"Bearer {token}"}
             bare_url = f"http://127.0.0.1:{bare_port}/v1/projects/bench"
-            hub_runs, bare_runs = [], []
-            for _ in range(RUNS):  # in turn, so a noisy neighbour hits both alike
-                hub_runs.append(asyncio.run(_load(f"{base}/v1/projects/bench", auth)))
-                bare_runs.append(asyncio.run(_load(bare_url, auth)))
+            hub_figures, bare_figures = paired_loads(f"{base}/v1/projects/bench", bare_url, auth)
         finally:
-            for proc in (hub, bare):
-                if proc is not None:
-                    proc.terminate()
-                    proc.join(10)
-    emit(
-        "hub_api.get_c50_rps",
-        statistics.median(r[0] for r in hub_runs),
-        "req/s",
-        statistics.median(r[0] for r in bare_runs),
-    )
-    for index, name in ((1, "p50"), (2, "p99")):
-        emit(
-            f"hub_api.get_c50_{name}",
-            statistics.median(r[index] for r in hub_runs),
-            "ms",
-            statistics.median(r[index] for r in bare_runs),
-        )
+            stop(hub, bare)
+    emit("hub_api.get_c50_rps", hub_figures[0], "req/s", bare_figures[0])
+    emit("hub_api.get_c50_p50", hub_figures[1], "ms", bare_figures[1])
+    emit("hub_api.get_c50_p99", hub_figures[2], "ms", bare_figures[2])
+
+
+def paired_loads(
+    hub_url: str,
+    bare_url: str,
+    headers: dict[str, str],
+    concurrency: int = CONCURRENCY,
+    requests: int = REQUESTS,
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """The medians of RUNS :func:`load` runs of the hub's URL and of the bare baseline's,
+    in turn (so a noisy neighbour hits both alike): ((req/s, p50, p99), (the same))."""
+    hub_runs, bare_runs = [], []
+    for _ in range(RUNS):
+        hub_runs.append(asyncio.run(load(hub_url, headers, concurrency, requests)))
+        bare_runs.append(asyncio.run(load(bare_url, headers, concurrency, requests)))
+
+    def medians(runs: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+        rps, p50, p99 = (statistics.median(r[i] for r in runs) for i in range(3))
+        return rps, p50, p99
+
+    return medians(hub_runs), medians(bare_runs)
+
+
+def stop(*procs: multiprocessing.process.BaseProcess | None) -> None:
+    for proc in procs:
+        if proc is not None:
+            proc.terminate()
+            proc.join(10)
 
 
 def main() -> None:

@@ -11,12 +11,20 @@ Baseline: the same objects (a network, a subnet and a server per site) placed di
 through the hub's per-site API (``POST /v1/sites/{site}/networks|subnets|servers``), which
 is what a person without the lifecycle would do; ``ratio`` is the lifecycle's overhead per
 site over placing by hand. Goal (issue #12): at most 100 ms per site.
+
+Op occurrence API under load: a hub process (the real app on its SQLite store, as
+``atoll hub serve`` runs it) holding OCC_COUNT op occurrences, each made by the engine (an
+instantiate and a terminate per instance, with the simulated sites reporting), answers
+``GET /vnflcm/v2/vnf_lcm_op_occs/{id}`` and the list (its first page) to OCC_CONCURRENCY
+clients at once, as a project member; p50 and p99 in ms. Baseline: the bare aiohttp handler
+of ``bench_hub_api`` returning the same bytes, loaded the same way, in turn with the hub.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
 import tempfile
 import time
 import zipfile
@@ -24,20 +32,26 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
+from atoll.hub.store import open_store
 from atoll.hub.store.memory import MemoryStore
 from atoll.passwords import Passwords
+from bench.bench_hub_api import free_port, paired_loads, serve_bare, serve_hub, start_process, stop
 from bench.report import emit
 from tests.hub.api.vnf_packages import catalog_image, upload
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock
 from tests.hub.lcm.fake_sites import FakeSites
-from tests.hub.lcm.lcmtest import IMAGE_SHA256, INSTANCES, VNFD, Lcm
+from tests.hub.lcm.lcmtest import IMAGE_SHA256, INSTANCES, OCCS, VNFD, Lcm, V, lcm_hub
 
 SITES = (1, 50)
+OCC_COUNT = 300  # op occurrences the hub holds (one instantiate and one terminate per instance)
+OCC_CONCURRENCY = 20
+SHOW_REQUESTS, LIST_REQUESTS = 2000, 100  # per run (a list page is 100 op occurrences)
 
 
 def vnfd(count: int) -> str:
@@ -120,11 +134,77 @@ async def run(sites: int) -> tuple[float, float]:
     return engine_s, hand_s
 
 
+async def op_occurrences(data_dir: Path, count: int) -> None:
+    """``count`` op occurrences in ``data_dir``'s SQLite store, made by the engine."""
+    store = open_store("sqlite", data_dir)
+    await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
+    # the simulated sites have no sync session: no liveness sweep marks them offline while
+    # they report (on SQLite it would race their writes)
+    settings = replace(
+        TEST_SETTINGS,
+        data_dir=data_dir,
+        lcm_poll_interval=3600.0,
+        sync_heartbeat_interval=1e6,
+        sync_dead_after=4e6,
+    )
+    client = TestClient(TestServer(build_app(settings, store, Ed25519PrivateKey.generate())))
+    await client.start_server()
+    try:
+        lcm = await lcm_hub(Api(client, FakeClock()))
+        await lcm.engine.stop()  # passes run in lcm.until, not in the background
+        for i in range(count // 2):
+            instance = await lcm.instance(f"vnf-{i}")
+            await lcm.instantiate(instance)
+            terminate = await lcm.task(instance, "terminate", {"terminationType": "FORCEFUL"})
+            await lcm.until(terminate, "COMPLETED")
+    finally:
+        await client.close()
+        await store.close()
+
+
+async def member_reads(base: str) -> tuple[dict[str, str], str, bytes, bytes]:
+    """The member's headers, an op occurrence's path, its bytes and the list's bytes."""
+    async with aiohttp.ClientSession() as session:
+        body = {"user": "am", "password": "am-password", "project": "a"}  # lcm_hub's member
+        async with session.post(f"{base}/v1/auth/tokens", json=body) as resp:
+            headers = {"Authorization": f"Bearer {(await resp.json())['token']}", **V}
+        async with session.get(f"{base}{OCCS}", headers=headers) as resp:
+            listed = await resp.read()
+            assert resp.status == 200 and "next" in resp.headers["Link"], resp.status
+        path = f"{OCCS}/{json.loads(listed)[50]['id']}"
+        async with session.get(f"{base}{path}", headers=headers) as resp:
+            return headers, path, await resp.read(), listed
+
+
+def occ_figures() -> None:
+    with tempfile.TemporaryDirectory() as data_dir:
+        asyncio.run(op_occurrences(Path(data_dir), OCC_COUNT))
+        hub_port, bare_port = free_port(), free_port()
+        hub = start_process(serve_hub, (hub_port, data_dir))
+        bare = None
+        try:
+            base = f"http://127.0.0.1:{hub_port}"
+            headers, path, shown, listed = asyncio.run(member_reads(base))
+            bare = start_process(serve_bare, (bare_port, {path: shown, OCCS: listed}))
+            bare_base = f"http://127.0.0.1:{bare_port}"
+            show = paired_loads(f"{base}{path}", f"{bare_base}{path}", headers,
+                                OCC_CONCURRENCY, SHOW_REQUESTS)  # fmt: skip
+            listing = paired_loads(f"{base}{OCCS}", f"{bare_base}{OCCS}", headers,
+                                   OCC_CONCURRENCY, LIST_REQUESTS)  # fmt: skip
+        finally:
+            stop(hub, bare)
+    c = OCC_CONCURRENCY
+    for name, (hub_figures, bare_figures) in (("show", show), ("list", listing)):
+        emit(f"lcm_op_occ_{name}_c{c}_p50", hub_figures[1], "ms", bare_figures[1])
+        emit(f"lcm_op_occ_{name}_c{c}_p99", hub_figures[2], "ms", bare_figures[2])
+
+
 def main() -> None:
     for sites in SITES:
         engine_s, hand_s = asyncio.run(run(sites))
         emit(f"lcm_instantiate_ms_per_site_{sites}", engine_s * 1000 / sites, "ms",
              hand_s * 1000 / sites)  # fmt: skip
+    occ_figures()
 
 
 if __name__ == "__main__":
