@@ -72,10 +72,13 @@ async def visible_page(
     visible: Callable[[Record], bool],
     filters: JSON | None = None,
 ) -> Page:
-    """A page of the objects ``visible`` lets through, reading the store page by page."""
+    """A page of the objects ``visible`` lets through, reading the store page by page, each
+    store page one longer than ``limit`` (so a page that fills knows whether more follow) and
+    no longer than 1,000: a request reads about what it answers, not the whole kind."""
     items: list[Record] = []
+    size = min(limit + 1, 1000)
     while True:
-        page = await store.list(ListQuery(kind, filters=filters or {}, limit=1000, marker=marker))
+        page = await store.list(ListQuery(kind, filters=filters or {}, limit=size, marker=marker))
         for record in page.items:
             if visible(record):
                 items.append(record)

@@ -34,10 +34,11 @@ from atoll.api.schema import Field, FieldType, Shape
 from atoll.errors import InvalidInput, Problem, UnsupportedMediaType
 from atoll.hub.api import sol013
 from atoll.hub.api.context import Hub, claims_of, hub_of
+from atoll.hub.api.records import visible_page
 from atoll.hub.api.replies import reply
 from atoll.hub.lcm import records
 from atoll.hub.lcm.engine import Engine
-from atoll.hub.store.query import list_all
+from atoll.hub.store.base import Record
 from atoll.jsonbody import JSON
 from atoll.nfv import sol013 as nfv_sol013
 from atoll.nfv.lcm.instance import Operation, VnfInstance, VnfLcmOpOcc
@@ -191,25 +192,23 @@ def occ_view(value: JSON, base: str) -> JSON:
 async def _list(
     request: web.Request, kind: str, view: Any, listing: sol013.Listing
 ) -> web.Response:
+    """One page, read from the store a page at a time (not the whole kind per request);
+    each record's view is made once, for the filter and the answer."""
     claims = claims_of(request)
     query = listing.parse(request)
     filters: JSON = {} if claims.system else {"project_id": claims.project_id}
     origin = _origin(request)
-    page: list[tuple[str, JSON]] = []
-    more = False
-    for record in await list_all(hub_of(request).store, kind, filters):
+    views: dict[str, JSON] = {}
+
+    def admitted(record: Record) -> bool:
         if not records.visible(claims, record.value):
-            continue
-        if query.marker is not None and record.key <= query.marker:
-            continue
-        item = view(record.value, origin)
-        if query.matches(item):
-            if len(page) == query.limit:
-                more = True
-                break
-            page.append((record.key, item))
-    marker = page[-1][0] if more else None
-    return listing.reply(request, [item for _, item in page], marker, query)
+            return False
+        item = views[record.key] = view(record.value, origin)
+        return bool(query.matches(item))
+
+    store = hub_of(request).store
+    page = await visible_page(store, kind, query.limit, query.marker, admitted, filters)
+    return listing.reply(request, [views[r.key] for r in page.items], page.next_marker, query)
 
 
 # -- vnf_instances ---------------------------------------------------------------------------
