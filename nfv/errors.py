@@ -2,7 +2,8 @@
 
     InvalidInput                    (atoll.errors)
     ├── InvalidPackage              a VNF package or its VNFD is wrong; carries every Problem
-    ├── InvalidPlanRequest          a flavour, level or scale level a package does not offer
+    ├── InvalidPlanRequest          a flavour, level or scale level a package does not offer,
+    │                               or a VDU count past its vdu_profile
     ├── NoPlacement                 no site can take a VNFC (capacity, rules, labels)
     ├── RollbackNotSupported        (422) rollback of an operation that has none
     └── VersionNotSupported         (406) a SOL013 Version header we do not serve
@@ -23,7 +24,10 @@ class InvalidPackage(InvalidInput):
 
 
 class InvalidPlanRequest(InvalidInput):
-    """A plan asked for something the deployment flavour does not offer."""
+    """A plan asked for something the deployment flavour does not offer, or for more (or
+    fewer) instances of a VDU than its ``vdu_profile`` allows: each problem names the VDU,
+    the count asked for and the bound (the package itself may ask for it: that is only a
+    warning at onboarding)."""
 
 
 class ProblemLog:

@@ -15,7 +15,10 @@ How many instances of a VDU:
   or the last entry when the list is shorter (uniform deltas list one).
 
 Every count must stay within the VDU's ``vdu_profile`` bounds and every scale level within
-``[0, max_scale_level]``; otherwise ``InvalidPlanRequest`` says which.
+``[0, max_scale_level]``; otherwise ``InvalidPlanRequest`` says which (the VDU, the count
+asked for and the bound). A package may ask for more: vendors ship levels and aspects that
+go past a ``vdu_profile``, and onboarding only warns (:func:`bound_breaches` says where);
+it is the operation that would actually go past the bound that is refused, here.
 """
 
 from __future__ import annotations
@@ -134,14 +137,27 @@ def step_delta(aspect: ScalingAspect, vdu: str, step: int) -> int:
     return aspect.vdu_deltas.get(vdu, {}).get(delta_id, 0)
 
 
+def _upto(aspect: ScalingAspect, vdu: str, level: int) -> int:
+    """Instances of ``vdu`` that the first ``level`` steps of ``aspect`` add (steps past the
+    end of ``step_deltas`` each add its last entry: computed, not summed one by one)."""
+    known = len(aspect.step_deltas)
+    if level <= 0 or not known:
+        return 0
+    head = sum(step_delta(aspect, vdu, k) for k in range(1, min(level, known) + 1))
+    return head + max(0, level - known) * step_delta(aspect, vdu, known)
+
+
 def _between(aspect: ScalingAspect, vdu: str, start: int, end: int) -> int:
-    if end >= start:
-        return sum(step_delta(aspect, vdu, k) for k in range(start + 1, end + 1))
-    return -sum(step_delta(aspect, vdu, k) for k in range(end + 1, start + 1))
+    return _upto(aspect, vdu, end) - _upto(aspect, vdu, start)
+
+
+def _start(vdu: Vdu) -> int:
+    """Instances of ``vdu`` at scale level 0 without an instantiation level."""
+    return vdu.initial_delta if vdu.initial_delta is not None else vdu.min_instances
 
 
 def _base_count(flavour: Flavour, vdu: Vdu, level_id: str | None) -> int:
-    start = vdu.initial_delta if vdu.initial_delta is not None else vdu.min_instances
+    start = _start(vdu)
     if level_id is None:
         return start
     level = flavour.level(level_id)
@@ -151,6 +167,74 @@ def _base_count(flavour: Flavour, vdu: Vdu, level_id: str | None) -> int:
         _between(aspect, vdu.id, 0, level.scale_info.get(aspect.id, 0))
         for aspect in flavour.aspects
     )
+
+
+def _outside(vdu: Vdu, n: int) -> str | None:
+    """What is wrong with ``n`` instances of ``vdu``, or None when its profile allows it."""
+    if n > vdu.max_instances:
+        return (
+            f"{n} instances of {vdu.id} asked for, outside its vdu_profile "
+            f"[{vdu.min_instances}, {vdu.max_instances}]: "
+            f"max_number_of_instances is {vdu.max_instances}"
+        )
+    if n < vdu.min_instances:
+        return (
+            f"{n} instances of {vdu.id} asked for, outside its vdu_profile "
+            f"[{vdu.min_instances}, {vdu.max_instances}]: "
+            f"min_number_of_instances is {vdu.min_instances}"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class BoundBreach:
+    """Where a flavour asks for a count of ``vdu`` its ``vdu_profile`` does not allow.
+
+    ``source`` is ``"initial_delta"``, ``"level"`` (``ref`` the instantiation level) or
+    ``"aspect"`` (``ref`` the aspect, ``count`` at its ``max_scale_level`` from scale level 0;
+    ``reach`` is the highest scale level still within the bound). ``what`` says it in words.
+    """
+
+    source: str
+    ref: str
+    vdu: str
+    count: int
+    what: str
+    reach: int = 0
+
+
+def bound_breaches(flavour: Flavour) -> list[BoundBreach]:
+    """Every initial delta, instantiation level and scaling aspect of ``flavour`` that asks
+    for a count outside a VDU's ``vdu_profile``: what onboarding warns about."""
+    out = []
+    for vdu in flavour.vdus:
+        start = _start(vdu)
+        wrong = _outside(vdu, start) if vdu.initial_delta is not None else None
+        if wrong is not None:
+            out.append(BoundBreach("initial_delta", vdu.id, vdu.id, start, wrong))
+        for level in flavour.instantiation_levels:
+            n = _base_count(flavour, vdu, level.id)
+            wrong = _outside(vdu, n)
+            if wrong is not None:
+                out.append(BoundBreach("level", level.id, vdu.id, n, wrong))
+        for aspect in flavour.aspects:
+            top = start + _upto(aspect, vdu.id, aspect.max_scale_level)
+            if top <= vdu.max_instances or start > vdu.max_instances:
+                continue  # within, or already said of the initial delta
+            low, high = 0, aspect.max_scale_level  # start + _upto grows with the level
+            while low < high:
+                middle = (low + high + 1) // 2
+                if start + _upto(aspect, vdu.id, middle) <= vdu.max_instances:
+                    low = middle
+                else:
+                    high = middle - 1
+            wrong = (
+                f"aspect {aspect.id} asks for {top} instances of {vdu.id} at its "
+                f"max_scale_level {aspect.max_scale_level} (from {start} at scale level 0), "
+                f"more than its vdu_profile [{vdu.min_instances}, {vdu.max_instances}] allows"
+            )
+            out.append(BoundBreach("aspect", aspect.id, vdu.id, top, wrong, reach=low))
+    return out
 
 
 def _resolve_levels(
@@ -206,14 +290,9 @@ def vdu_counts(
             _between(aspect, vdu.id, implied[aspect.id], wanted[aspect.id])
             for aspect in flavour.aspects
         )
-        if not vdu.min_instances <= n <= vdu.max_instances:
-            problems.append(
-                Problem(
-                    f"vdu.{vdu.id}",
-                    f"{n} instances is outside its vdu_profile "
-                    f"[{vdu.min_instances}, {vdu.max_instances}]",
-                )
-            )
+        wrong = _outside(vdu, n)
+        if wrong is not None:
+            problems.append(Problem(f"vdu.{vdu.id}", wrong))
         counts[vdu.id] = n
     if problems:
         raise InvalidPlanRequest("the plan would break VDU instance bounds", problems)

@@ -4,6 +4,10 @@ and against the flavour's VDUs and links.
 
 When two policies of the same kind give the same VDU different numbers (a real conformance
 package does this), the first one wins — as in Tacker — and the later one is a warning.
+
+A level, initial delta or aspect asking for more instances of a VDU than its ``vdu_profile``
+allows is a warning too (:func:`warn_bounds`, once the flavour is built): vendors ship such
+packages and Tacker onboards them; the planner refuses the operation that would go past.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from atoll.nfv.model import (
     Bitrate,
+    Flavour,
     InstantiationLevel,
     PlacementRule,
     Policy,
@@ -22,6 +27,7 @@ from atoll.nfv.model import (
     Vdu,
 )
 from atoll.nfv.nodes import read_bitrate
+from atoll.nfv.planning import bound_breaches
 from atoll.nfv.types import TypeLibrary
 from atoll.nfv.values import Values
 from atoll.nfv.yaml_loader import PathKey
@@ -51,6 +57,9 @@ class PolicySet:
     vdu_levels: dict[str, dict[str, int]] = field(default_factory=dict)  # vdu -> level -> n
     vl_levels: dict[str, dict[str, Bitrate]] = field(default_factory=dict)
     initial_deltas: dict[str, int] = field(default_factory=dict)
+    # where each number used above is written, for the warnings of warn_bounds
+    initial_delta_keys: dict[str, PathKey] = field(default_factory=dict)
+    vdu_level_keys: dict[str, dict[str, PathKey]] = field(default_factory=dict)
     placement: list[PlacementRule] = field(default_factory=list)
 
 
@@ -197,14 +206,8 @@ def _initial_delta(
     if n is None:
         return
     for vdu in _check_targets(v, s, targets, pkeys, links=False):
-        profile = s.vdus[vdu]
-        if not profile.min_instances <= n <= profile.max_instances:
-            v.error(
-                prkeys,
-                f"initial delta of {vdu} ({n}) is outside its vdu_profile "
-                f"[{profile.min_instances}, {profile.max_instances}]",
-            )
-        elif r.initial_deltas.setdefault(vdu, n) != n:
+        r.initial_delta_keys.setdefault(vdu, prkeys)
+        if r.initial_deltas.setdefault(vdu, n) != n:
             v.log.warn(
                 v.where(pkeys),
                 f"{vdu} already has initial delta "
@@ -247,7 +250,12 @@ def _levels(
             elif level is not None:
                 scale[str(aspect)] = level
         r.levels.setdefault(
-            str(level_id), {"description": v.text(body, "description", lkeys), "scale_info": scale}
+            str(level_id),
+            {
+                "description": v.text(body, "description", lkeys),
+                "scale_info": scale,
+                "keys": lkeys,
+            },
         )
     default = v.text(props, "default_level", prkeys)
     if default is not None and default not in r.levels:
@@ -278,16 +286,10 @@ def _vdu_levels(
         elif n is not None:
             numbers[str(level_id)] = n
     for vdu in _check_targets(v, s, targets, pkeys, links=False):
-        profile = s.vdus[vdu]
-        for level_id, n in numbers.items():
-            if not profile.min_instances <= n <= profile.max_instances:
-                v.error(
-                    (*prkeys, "levels", level_id),
-                    f"{n} instances of {vdu} is outside its "
-                    f"vdu_profile [{profile.min_instances}, {profile.max_instances}]",
-                )
         earlier = r.vdu_levels.setdefault(vdu, numbers)
-        if earlier is not numbers and earlier != numbers:
+        if earlier is numbers:
+            r.vdu_level_keys[vdu] = {n: (*prkeys, "levels", n) for n in numbers}
+        elif earlier != numbers:
             v.log.warn(
                 v.where(pkeys),
                 f"{vdu} already has instantiation levels {earlier} "
@@ -394,6 +396,25 @@ def _check_levels(v: Values, r: PolicySet, s: FlavourScope, keys: PathKey) -> No
                     f"step delta {step!r} of aspect {aspect_id}"
                     " is given for no VDU (scaling it changes nothing)",
                 )
+
+
+def warn_bounds(v: Values, r: PolicySet, flavour: Flavour) -> None:
+    """A warning, at the number's file:line, for every initial delta, instantiation level and
+    scaling aspect of ``flavour`` that asks for a count outside a VDU's ``vdu_profile``."""
+    for breach in bound_breaches(flavour):
+        if breach.source == "initial_delta":
+            where = r.initial_delta_keys[breach.vdu]
+            then = "an instantiate that starts from it will be refused"
+        elif breach.source == "level":
+            where = (
+                r.vdu_level_keys.get(breach.vdu, {}).get(breach.ref) or r.levels[breach.ref]["keys"]
+            )
+            then = f"an instantiate or scale to level {breach.ref} will be refused"
+        else:
+            aspect = r.aspects[breach.ref]
+            where = aspect["keys"]
+            then = f"scaling it past level {breach.reach} will be refused"
+        v.log.warn(v.where(where), f"{breach.what}; {then}")
 
 
 def aspects_of(r: PolicySet) -> tuple[ScalingAspect, ...]:

@@ -8,7 +8,9 @@ type derivation, so vendor types derived from SOL001 types are understood.
 
 Refused: unknown node types, requirements naming no node template of the flavour (or one of
 the wrong kind), min > max, missing required properties, bad sizes. Warned about only: a
-substitution mapping naming a CP the flavour lacks (the external link stays unmapped).
+substitution mapping naming a CP the flavour lacks (the external link stays unmapped); an
+instantiation level, initial delta or scaling aspect asking for more (or fewer) instances of
+a VDU than its ``vdu_profile`` allows (the operation that would go past it is refused).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from atoll.nfv import nodes
 from atoll.nfv.definitions import LoadedFile
 from atoll.nfv.errors import ProblemLog
 from atoll.nfv.model import ExternalLink, Flavour, LcmOperation, Vnfd
-from atoll.nfv.policies import FlavourScope, aspects_of, levels_of, read_policies
+from atoll.nfv.policies import FlavourScope, aspects_of, levels_of, read_policies, warn_bounds
 from atoll.nfv.types import TypeLibrary
 from atoll.nfv.values import Values
 from atoll.nfv.yaml_loader import PathKey
@@ -241,7 +243,7 @@ def _flavour(
     for vdu_id, delta in policies.initial_deltas.items():
         vdus[vdu_id] = dataclasses.replace(vdus[vdu_id], initial_delta=delta)
     description = local_props.get("flavour_description")
-    return Flavour(
+    flavour = Flavour(
         id=flavour_id,
         description=str(description) if description is not None else "",
         source=v.doc.path,
@@ -258,6 +260,8 @@ def _flavour(
         policies=tuple(policies.policies),
         lcm_operations=_lcm_operations(v, local_vnf, library, vnf_type),
     )
+    warn_bounds(v, policies, flavour)
+    return flavour
 
 
 def _with_external(cp: Any, by_node: Mapping[str, str]) -> Any:

@@ -352,29 +352,3 @@ def test_unsupported_hash_algorithm(tmp_path: Path) -> None:
         "SHA-384 or SHA-512",
         "vnf.mf:8: Definitions/sample_vnfd_types.yaml: has an Algorithm but no Hash",
     ]
-
-
-def test_level_and_initial_delta_outside_vdu_profile(tmp_path: Path) -> None:
-    root = copy_package("helloworld3-functional", tmp_path)
-    edit(
-        root,
-        DF,
-        "number_of_instances: 3\n        targets: [ VDU1 ]",
-        "number_of_instances: 4\n        targets: [ VDU1 ]",
-    )
-    edit(
-        root,
-        DF,
-        "number_of_instances: 2\n        targets: [ VDU2 ]",
-        "number_of_instances: 5\n        targets: [ VDU2 ]",
-    )
-    found = problems(root)
-    assert len(found) == 2
-    assert found[0].endswith(
-        "topology_template.policies[2].VDU2_initial_delta.properties: initial delta of VDU2 (5) "
-        "is outside its vdu_profile [2, 2]"
-    )
-    assert found[1].endswith(
-        "topology_template.policies[5].VDU1_instantiation_levels.properties.levels."
-        "instantiation_level_2: 4 instances of VDU1 is outside its vdu_profile [1, 3]"
-    )

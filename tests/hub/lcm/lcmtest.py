@@ -193,7 +193,7 @@ class Lcm:
         return op_id
 
 
-async def lcm_hub(api: Api, sites: tuple[str, ...] = ("s1", "s2", "s3")) -> Lcm:
+async def lcm_hub(api: Api, sites: tuple[str, ...] = ("s1", "s2", "s3"), vnfd: str = VNFD) -> Lcm:
     admin = await api.admin()
     await api.ok("POST", "/v1/projects", admin, {"name": "a"})
     token = await api.user_with_role("am", "a", "member")
@@ -204,7 +204,7 @@ async def lcm_hub(api: Api, sites: tuple[str, ...] = ("s1", "s2", "s3")) -> Lcm:
     await catalog_image(api, "a", "spread-image", sha256=IMAGE_SHA256)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("vnfd.yaml", VNFD)
+        archive.writestr("vnfd.yaml", vnfd)
     package = await upload(api, token, buffer.getvalue())
     assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
     return Lcm(api, token, fake)

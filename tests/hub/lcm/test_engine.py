@@ -121,6 +121,40 @@ async def test_scale_out_terminate_and_delete_leave_nothing(lcm: Lcm) -> None:
     assert package["usageState"] == "NOT_IN_USE"
 
 
+async def test_a_scale_past_max_number_of_instances_is_refused_before_any_site_work(
+    aiohttp_client: AiohttpClient, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    """A package whose aspect reaches past a vdu_profile onboards with a warning (vendors
+    ship those); the scale that would go past the bound is a 400 naming the VDU, the count
+    and the bound, with no op occurrence and nothing sent to a site."""
+    tight = VNFD.replace("max_number_of_instances: 4", "max_number_of_instances: 3")
+    api = await package_api(aiohttp_client, signing_key, tmp_path / "hub")
+    lcm = await lcm_hub(api, vnfd=tight)
+    package = (await lcm.api.ok("GET", "/vnfpkgm/v1/vnf_packages?all_fields", lcm.token))[0]
+    assert package["onboardingState"] == "ONBOARDED"
+    assert any(
+        "scaling it past level 1 will be refused" in w["what"] for w in package["warnings"]
+    ), package["warnings"]
+    instance_id = await lcm.instance()
+    await lcm.instantiate(instance_id)
+    servers = await objects_at(lcm, "server")
+    out = {"type": "SCALE_OUT", "aspectId": "workers"}
+    asks: list[tuple[str, dict[str, object]]] = [
+        ("scale", out | {"numberOfSteps": 2}),
+        ("scale_to_level", {"scaleInfo": [{"aspectId": "workers", "scaleLevel": 2}]}),
+    ]
+    for task, body in asks:
+        status, problem, _ = await lcm.call("POST", f"{INSTANCES}/{instance_id}/{task}", body)
+        assert status == 400, problem
+        assert "4 instances of VDU1 asked for" in problem["detail"], problem
+        assert "max_number_of_instances is 3" in problem["detail"]
+    assert [o["operation"] for o in await lcm.ok("GET", OCCS)] == ["INSTANTIATE"]
+    assert await objects_at(lcm, "server") == servers
+    # within the bound the same package scales
+    op_id = await lcm.task(instance_id, "scale", out | {"numberOfSteps": 1})
+    await lcm.until(op_id, "COMPLETED")
+
+
 async def test_graceful_terminate_stops_the_servers_first(lcm: Lcm) -> None:
     instance_id = await lcm.instance()
     await lcm.instantiate(instance_id)
