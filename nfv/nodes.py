@@ -252,6 +252,8 @@ def read_vdu_cp(v: Values, name: str, body: Mapping[str, Any], keys: PathKey) ->
     order = v.integer(props, "order", pkeys)
     bitrate = v.integer(props, "bitrate_requirement", pkeys)
     vnic = v.text(props, "vnic_type", pkeys)
+    # A repeated virtual_binding or virtual_link is refused by the flavour reader (SOL001
+    # allows each once), so taking the first here never decides anything silently.
     reqs = requirements(v, body, keys)
     binding = [r.target for r in reqs if r.name == "virtual_binding"]
     link = [r.target for r in reqs if r.name == "virtual_link"]

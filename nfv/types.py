@@ -120,6 +120,27 @@ class TypeLibrary:
                         out[str(key)] = decl["default"]
         return out
 
+    def requirement_bound(self, name: str, requirement: str) -> tuple[int, str] | None:
+        """(most occurrences allowed, the type that says so) of ``requirement`` on a node of
+        type ``name``: the smallest upper bound any type along the chain declares (a derived
+        type may narrow ``occurrences``, never widen them); None when every declaration is
+        ``UNBOUNDED`` or gives no ``occurrences``, or none declares the requirement."""
+        found: tuple[int, str] | None = None
+        for type_name in self.chain(name):
+            typedef = self._types.get(type_name)
+            declared = typedef.body.get("requirements") if typedef else None
+            for item in declared if isinstance(declared, list) else []:
+                body = item.get(requirement) if isinstance(item, Mapping) else None
+                occurrences = body.get("occurrences") if isinstance(body, Mapping) else None
+                if not isinstance(occurrences, list) or len(occurrences) != 2:
+                    continue
+                upper = occurrences[1]
+                if isinstance(upper, bool) or not isinstance(upper, int):
+                    continue
+                if found is None or upper < found[0]:
+                    found = (upper, type_name)
+        return found
+
     def interface_operations(self, name: str, interface: str) -> list[str]:
         """Operation names a node type (or its parents) lists under ``interfaces.NAME``."""
         ops: list[str] = []

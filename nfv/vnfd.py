@@ -7,10 +7,12 @@ VNFD (no substitution mappings anywhere) is one flavour. Node templates are clas
 type derivation, so vendor types derived from SOL001 types are understood.
 
 Refused: unknown node types, requirements naming no node template of the flavour (or one of
-the wrong kind), min > max, missing required properties, bad sizes. Warned about only: a
-substitution mapping naming a CP the flavour lacks (the external link stays unmapped); an
-instantiation level, initial delta or scaling aspect asking for more (or fewer) instances of
-a VDU than its ``vdu_profile`` allows (the operation that would go past it is refused).
+the wrong kind) or repeated more often than their type's ``occurrences`` allow (a VduCp's
+second ``virtual_binding``), min > max, missing required properties, bad sizes. Warned about
+only: a substitution mapping naming a CP the flavour lacks (the external link stays
+unmapped); an instantiation level, initial delta or scaling aspect asking for more (or fewer)
+instances of a VDU than its ``vdu_profile`` allows (the operation that would go past it is
+refused).
 """
 
 from __future__ import annotations
@@ -224,7 +226,7 @@ def _flavour(
     flavour_id, local_vnf, local_props, mapping = _flavour_header(topo, library, vnf_props)
     if flavour_id is None:
         return None
-    _check_requirements(topo)
+    _check_requirements(topo, library)
     built = _build_nodes(topo, files)
     external = _external_links(v, mapping, ("topology_template", "substitution_mappings"), topo)
     by_node = {e.node: e.name for e in external if e.node is not None}
@@ -298,11 +300,14 @@ def _build_nodes(topo: Topology, files: frozenset[str]) -> dict[str, list[Any]]:
     return out
 
 
-def _check_requirements(topo: Topology) -> None:
-    """Every requirement names a node template of this flavour, of a kind that fits."""
+def _check_requirements(topo: Topology, library: TypeLibrary) -> None:
+    """Every requirement names a node template of this flavour, of a kind that fits, and is
+    given no more often than its type allows (a VduCp binds one VDU and joins one link)."""
     v = topo.v
     for node in topo.nodes.values():
-        for req in nodes.requirements(v, node.body, node.keys):
+        given = nodes.requirements(v, node.body, node.keys)
+        _check_occurrences(v, library, node, given)
+        for req in given:
             target = topo.nodes.get(req.target)
             if target is None and req.target in topo.unknown:
                 continue
@@ -320,6 +325,27 @@ def _check_requirements(topo: Topology) -> None:
                     f"requirement {req.name} names {req.target!r}, a "
                     f"{target.type}, where {' or '.join(kinds)} is expected",
                 )
+
+
+def _check_occurrences(
+    v: Values, library: TypeLibrary, node: Node, given: list[nodes.Requirement]
+) -> None:
+    """A requirement repeated past its type's ``occurrences`` is refused at the repeat, never
+    reduced to its first target."""
+    by_name: dict[str, list[nodes.Requirement]] = {}
+    for req in given:
+        by_name.setdefault(req.name, []).append(req)
+    for name, reqs in by_name.items():
+        bound = library.requirement_bound(node.type, name) if len(reqs) > 1 else None
+        if bound is None or len(reqs) <= bound[0]:
+            continue
+        most, type_name = bound
+        who = "SOL001" if type_name.startswith("tosca.") else type_name
+        allowed = "once" if most == 1 else f"at most {most} times"
+        v.error(
+            reqs[most].keys,
+            f"requirement {name} is given {len(reqs)} times; {who} allows it {allowed}",
+        )
 
 
 def _external_links(

@@ -2,7 +2,8 @@
 
 A level or aspect asking for more instances of a VDU than its ``vdu_profile`` allows is
 onboarded with a warning at its file:line, and the plan that would actually go past the bound
-is refused naming the VDU, the count and the bound.
+is refused naming the VDU, the count and the bound. A requirement SOL001 allows once and the
+package repeats is refused at the repeat, never reduced to its first target.
 """
 
 from __future__ import annotations
@@ -248,3 +249,67 @@ def test_an_initial_delta_past_the_bound_is_a_warning_and_refused_when_used(
     assert dict(plan(pkg, "simple", "small").vdu_counts) == {"VDU1": 1, "VDU2": 4}
     with pytest.raises(InvalidPlanRequest, match="5 instances of VDU2"):
         scale(pkg, plan(pkg, "simple", "small"), "workers", 1)
+
+
+@pytest.mark.parametrize(
+    ("requirements", "repeated", "index"),
+    [
+        ("- virtual_binding: VDU1\n        - virtual_binding: VDU2", "virtual_binding", 1),
+        (
+            "- virtual_binding: VDU1\n        - virtual_link: VL1\n        - virtual_link: VL2",
+            "virtual_link",
+            2,
+        ),
+    ],
+)
+def test_a_requirement_sol001_allows_once_is_refused_when_repeated(
+    tmp_path: Path, requirements: str, repeated: str, index: int
+) -> None:
+    text = VNFD.replace("- virtual_binding: VDU1\n        - virtual_link: VL1", requirements)
+    line = line_of(text, f"- {repeated}: VDU2" if index == 1 else "- virtual_link: VL2")
+    assert refusal(tmp_path, text) == [
+        f"{AT}:{line}: {NODES}.CP1.requirements[{index}].{repeated}: "
+        f"requirement {repeated} is given 2 times; SOL001 allows it once"
+    ]
+
+
+def test_a_vendor_type_cannot_widen_what_sol001_allows_once(tmp_path: Path) -> None:
+    vendor = (
+        "node_types:\n"
+        "  example.Cp:\n"
+        "    derived_from: tosca.nodes.nfv.VduCp\n"
+        "    requirements:\n"
+        "      - virtual_link:\n"
+        "          capability: tosca.capabilities.nfv.VirtualLinkable\n"
+        "          occurrences: [ 0, 2 ]\n"
+        "topology_template:\n"
+    )
+    text = (
+        VNFD.replace("topology_template:\n", vendor, 1)
+        .replace("type: tosca.nodes.nfv.VduCp", "type: example.Cp")
+        .replace("- virtual_link: VL1", "- virtual_link: VL1\n        - virtual_link: VL2")
+    )
+    (problem,) = refusal(tmp_path, text)
+    assert problem.endswith(
+        "CP1.requirements[2].virtual_link: requirement virtual_link is given 2 times; "
+        "SOL001 allows it once"
+    )
+
+
+def test_an_external_cp_joins_one_internal_link(tmp_path: Path) -> None:
+    ext = (
+        "    EXT1:\n"
+        "      type: tosca.nodes.nfv.VnfExtCp\n"
+        "      properties:\n"
+        "        layer_protocols: [ ipv4 ]\n"
+        "      requirements:\n"
+        "        - internal_virtual_link: VL1\n"
+        "        - internal_virtual_link: VL2\n"
+        "    VL1:\n"
+    )
+    text = VNFD.replace("    VL1:\n", ext, 1)
+    line = line_of(text, "- internal_virtual_link: VL2")
+    assert refusal(tmp_path, text) == [
+        f"{AT}:{line}: {NODES}.EXT1.requirements[1].internal_virtual_link: "
+        "requirement internal_virtual_link is given 2 times; SOL001 allows it once"
+    ]
