@@ -19,6 +19,10 @@ Every count must stay within the VDU's ``vdu_profile`` bounds and every scale le
 asked for and the bound). A package may ask for more: vendors ship levels and aspects that
 go past a ``vdu_profile``, and onboarding only warns (:func:`bound_breaches` says where);
 it is the operation that would actually go past the bound that is refused, here.
+
+However large a package's bounds (SOL001 caps none), one plan never holds more than
+:data:`MAX_PLANNED_INSTANCES` VDU instances: a VNFD with ``max_number_of_instances`` in the
+billions is refused when asked for them, before anything is built in memory.
 """
 
 from __future__ import annotations
@@ -169,6 +173,10 @@ def _base_count(flavour: Flavour, vdu: Vdu, level_id: str | None) -> int:
     )
 
 
+MAX_PLANNED_INSTANCES = 10_000
+"""The most VDU instances one plan (one VNF instance) holds, all VDUs together."""
+
+
 def _outside(vdu: Vdu, n: int) -> str | None:
     """What is wrong with ``n`` instances of ``vdu``, or None when its profile allows it."""
     if n > vdu.max_instances:
@@ -294,6 +302,14 @@ def vdu_counts(
         if wrong is not None:
             problems.append(Problem(f"vdu.{vdu.id}", wrong))
         counts[vdu.id] = n
+    if not problems and sum(counts.values()) > MAX_PLANNED_INSTANCES:
+        problems.append(
+            Problem(
+                "vdu",
+                f"{sum(counts.values())} VDU instances asked for in one VNF instance, "
+                f"more than the {MAX_PLANNED_INSTANCES} one plan may hold",
+            )
+        )
     if problems:
         raise InvalidPlanRequest("the plan would break VDU instance bounds", problems)
     return counts, wanted, level_id

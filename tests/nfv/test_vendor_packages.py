@@ -19,7 +19,7 @@ from atoll.nfv.lcm.operations import instantiated_info, scale_plan
 from atoll.nfv.lcm.requests import ScaleVnfRequest
 from atoll.nfv.model import VnfPackage
 from atoll.nfv.package import load_package
-from atoll.nfv.planning import plan, scale
+from atoll.nfv.planning import MAX_PLANNED_INSTANCES, plan, scale
 
 # VDU1 [1, 3] and VDU2 [1, 4], one instance each at scale level 0 and one more per step of
 # aspect "workers" (max_scale_level 4). Level "big" is workers at 4: VDU1 gets 5 from
@@ -312,4 +312,27 @@ def test_an_external_cp_joins_one_internal_link(tmp_path: Path) -> None:
     assert refusal(tmp_path, text) == [
         f"{AT}:{line}: {NODES}.EXT1.requirements[1].internal_virtual_link: "
         "requirement internal_virtual_link is given 2 times; SOL001 allows it once"
+    ]
+
+
+def test_a_plan_past_the_planner_ceiling_is_refused_before_it_is_built(tmp_path: Path) -> None:
+    """SOL001 caps no ``max_number_of_instances``: a package allowing billions onboards, and
+    asking for them is refused by its count, never by building the plan (which would take
+    the hub's memory)."""
+    huge = VNFD.replace("max_number_of_instances: 3", "max_number_of_instances: 9000000000000")
+    huge = huge.replace("max_number_of_instances: 4", "max_number_of_instances: 9000000000000")
+    huge = huge.replace("max_scale_level: 4", "max_scale_level: 9000000000000")
+    huge = huge.replace(
+        """            delta_1:
+              number_of_instances: 1""",
+        """            delta_1:
+              number_of_instances: 1000000""",
+    )
+    pkg = load(tmp_path, huge)
+    assert dict(plan(pkg, "simple").vdu_counts) == {"VDU1": 1, "VDU2": 1}
+    with pytest.raises(InvalidPlanRequest) as refused:
+        plan(pkg, "simple", "small", {"workers": 4000000})
+    assert [str(p) for p in refused.value.problems] == [
+        "vdu: 8000000000002 VDU instances asked for in one VNF instance, more than the "
+        f"{MAX_PLANNED_INSTANCES} one plan may hold"
     ]
