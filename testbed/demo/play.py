@@ -26,8 +26,8 @@ ACTS = [
         "The catalog: reference image uploaded, a package onboarded, images prestaged", catalog.play
     ),
     Act(
-        "The fleet: two sites join by zeroconf, a VNF placed from the hub at both, a "
-        "partition, offline changes on both sides, convergence and a conflict",
+        "The fleet: two sites join by zeroconf, one VNF instantiated from the hub over both, "
+        "a partition, offline changes on both sides, convergence, a conflict, terminate",
         fleet.play,
     ),
     Act("An edge site on its own: the reference VNF on real libvirt + OVS, kill -9", site.play),

@@ -25,7 +25,11 @@ def test_every_demo_act_plays_and_cleans_up() -> None:
     assert "the agent pulled both prestaged images from the hub as edge-1" in transcript
     assert "-> 'hostname=web1 instance-id=" in transcript
     assert "UDP echo on port 7 -> 'atoll'" in transcript
+    assert "instantiated from the hub over both sites (zone anti-affinity)" in transcript
+    assert transcript.count("of the one VNF instance, running at site-") == 2
     assert "the NOC dashboard shows site-2 offline: screenshot " in transcript
+    assert "resolved --keep hub: the hub's stop reached the site over its change" in transcript
+    assert "terminated and deleted: no server of the VNF at the hub for either site" in transcript
     assert "restarted agent: still exactly one server, ACTIVE, still answering" in transcript
     assert "after delete: no domain, no tap, no OVS port left" in transcript
     assert "kept reading and writing with 2 of 3 etcd members" in transcript
