@@ -27,11 +27,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-
-from atoll import process_metrics
 from atoll.background import Loop, LoopSettings
 from atoll.jsonbody import JSON
 from atoll.site_agent.drivers.compute.base import DomainState
@@ -39,6 +36,10 @@ from atoll.site_agent.host import Host
 from atoll.site_agent.ring import Ring
 from atoll.site_agent.store import DesiredObject, LocalStore
 from atoll.site_agent.views import SERVER_STATUSES, status_of
+
+if TYPE_CHECKING:  # prometheus-client is imported at the first scrape of /metrics
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,8 @@ class _SnapshotCollector:
         self.telemetry = telemetry
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
         for s in self.telemetry.snapshot.samples:
             family = families.get(s.name)
@@ -138,14 +141,27 @@ class Telemetry:
         self.fresh_for = 2.0
         # more figures for /metrics (the sync session's): (name, value, help)
         self.extra: Callable[[], Awaitable[list[tuple[str, float, str]]]] | None = None
-        self.registry = CollectorRegistry(auto_describe=False)
-        process_metrics.register(self.registry, "site-agent")
-        self.registry.register(_SnapshotCollector(self))
+        self._registry: CollectorRegistry | None = None
         self._loop = Loop(
             "telemetry collection", self.tick, LoopSettings(interval=interval), logger=log
         )
         self._last_compact = 0.0
         self._cpu: dict[str, tuple[float, float]] = {}  # server -> (taken at, CPU seconds)
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """What ``/metrics`` renders; made at the first scrape, so an agent nobody scrapes
+        never imports prometheus-client (the collection loop and the ring do not need it)."""
+        if self._registry is None:
+            from prometheus_client import CollectorRegistry
+
+            from atoll import process_metrics
+
+            registry = CollectorRegistry(auto_describe=False)
+            process_metrics.register(registry, "site-agent")
+            registry.register(_SnapshotCollector(self))
+            self._registry = registry
+        return self._registry
 
     async def collect(self) -> Snapshot:
         snap = Snapshot(taken_at=self.clock())
@@ -273,6 +289,8 @@ class Telemetry:
         """The metrics page; a snapshot older than ``fresh_for`` seconds is retaken first."""
         if self.clock() - self.snapshot.taken_at > self.fresh_for:
             await self.collect()
+        from prometheus_client import generate_latest
+
         return generate_latest(self.registry)
 
     async def tick(self) -> None:
