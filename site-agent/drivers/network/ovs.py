@@ -317,9 +317,10 @@ class _Switch:
             return self._plug_vf(network, port)
         dev = device_name(port.id, self.settings.device_prefix)
         peer = dev[: IFNAME_MAX - 1] + "i" if host else None
-        fresh = not self.links.exists(dev)
+        fresh = False
         try:
-            with self.links.session():
+            with self.links.session():  # one netlink socket for all the link calls
+                fresh = not self.links.exists(dev)
                 if peer is not None:
                     self._make_host_veth(network, port, dev, peer, netns)
                 else:
