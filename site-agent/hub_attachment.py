@@ -1,7 +1,9 @@
 """What a site agent runs toward its hub, before and after joining it.
 
 - Not joined yet: the zeroconf advert ``_atoll-site._tcp`` (TXT ``name``, ``version``,
-  ``fp``: the site key's pin; ``[hub] advertise``) so ``atoll site discover`` finds it.
+  ``fp``: the site key's pin; ``[hub] advertise``) so ``atoll site discover`` finds it. It
+  registers in the background: probing the link for the name takes about a second, which
+  the local API does not wait for.
 - Always: a look every :data:`WATCH_INTERVAL` seconds at the files ``atoll site-agent join``
   leaves (:class:`.hub_link.HubLink`), so joining (or joining again) needs no restart.
 - Joined: the advert is withdrawn, and the image puller (:mod:`.hub_images`), the revocation
@@ -11,6 +13,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -67,6 +71,7 @@ class HubAttachment:
         self.renewer = CertRenewer(self.data_dir)
         key = site_key(self.data_dir)  # made at first start: the advert names it
         self.advert: Advertiser | None = None
+        self._advertising: asyncio.Task[bool] | None = None  # the advert's registration
         if settings.hub.advertise:
             properties = {
                 "name": settings.site_agent.site_name,
@@ -94,7 +99,7 @@ class HubAttachment:
         if link is not None:
             await self._attach(link)
         elif self.advert is not None:
-            await self.advert.start()
+            self._advertising = asyncio.create_task(self.advert.start())
         self._watch.start()
         await self.renewer.start()
 
@@ -112,8 +117,7 @@ class HubAttachment:
 
     async def _attach(self, link: HubLink) -> None:
         self.link = link
-        if self.advert is not None:
-            await self.advert.stop()
+        await self._withdraw_advert()
         hub = self.settings.hub
         self.images = hub_images.from_settings(self.settings, link, self.storage, self.store)
         self.revocations = HubRevocationPoller(link, self.auth, hub.revocation_poll_interval)
@@ -132,6 +136,14 @@ class HubAttachment:
     async def stop(self) -> None:
         await self._watch.stop()
         await self.renewer.stop()
+        await self._withdraw_advert()
+        await self._detach()
+
+    async def _withdraw_advert(self) -> None:
+        if self._advertising is not None:  # a registration under way stops short
+            self._advertising.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._advertising
+            self._advertising = None
         if self.advert is not None:
             await self.advert.stop()
-        await self._detach()

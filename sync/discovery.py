@@ -99,7 +99,10 @@ class Advertiser:
         return self._info is not None
 
     async def start(self) -> bool:
-        """Register the advert; False (logged once) when this host cannot multicast."""
+        """Register the advert; False (logged once) when this host cannot multicast.
+
+        Registering probes the link for the name first (about a second). Cancelled meanwhile,
+        it closes what it opened and advertises nothing."""
         addresses = multicast_addresses()
         if not addresses:
             log.warning(
@@ -124,6 +127,10 @@ class Advertiser:
         try:
             zc = AsyncZeroconf(interfaces=addresses, ip_version=IPVersion.V4Only)
             await zc.async_register_service(info)
+        except asyncio.CancelledError:
+            if zc is not None:
+                await zc.async_close()
+            raise
         except (OSError, RuntimeError, ValueError, ZeroconfError) as exc:
             log.warning(
                 "cannot advertise %s by zeroconf (%s); going on without the advert",
