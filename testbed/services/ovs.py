@@ -45,7 +45,7 @@ def _acquire_host_lock(timeout: float) -> int:
                 raise TimeoutError(
                     f"another private ovs-vswitchd holds {HOST_LOCK} after {timeout}s"
                 ) from None
-            time.sleep(0.2)
+            time.sleep(0.05)
 
 
 @dataclass

@@ -200,7 +200,7 @@ class RunningHub(Daemon):
             if proc.poll() is not None or time.monotonic() > deadline:
                 reap(proc)
                 raise AssertionError(f"hub did not come up:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
+            time.sleep(0.05)
         hub.token = hub.login("admin", HUB_ADMIN_PASSWORD)
         return hub
 
@@ -281,7 +281,7 @@ class RunningSite(Daemon):
             if obj.get("status") == status or time.monotonic() > deadline:
                 assert obj.get("status") == status, f"{kind} {ref}: {obj}"
                 return obj
-            time.sleep(0.2)
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.agent is not None:

@@ -211,7 +211,7 @@ class AgentProcess:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     log = (self.data_dir.parent / "agent.log").read_text()[-3000:]
                     raise AssertionError(f"agent did not come up:\n{log}") from None
-                time.sleep(0.1)
+                time.sleep(0.05)
         return Path(out.name).read_text()
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
