@@ -40,18 +40,33 @@ async def fetch(store: Store, kind: str, key: str) -> Record:
         raise NotFound(f"{kind.replace('_', ' ')} {key} does not exist") from exc
 
 
+UPDATE_ATTEMPTS = 5
+"""How often an update without If-Match is tried against concurrent writes."""
+
+
 async def update(
     store: Store, kind: str, key: str, changes: JSON, expect_revision: int | None
 ) -> Record:
-    """Apply ``changes`` to the stored value with a compare-and-swap (If-Match or the read)."""
-    current = await fetch(store, kind, key)
-    if expect_revision is not None and expect_revision != current.revision:
-        raise StaleRevision(
-            f"{kind.replace('_', ' ')} {key} is at revision {current.revision}, not "
-            f"{expect_revision}: read it again and retry"
-        )
-    value = {**current.value, **changes, "updated_at": now_iso()}
-    return await store.put(kind, key, value, expect_revision=current.revision)
+    """Apply ``changes`` to the stored value with a compare-and-swap (If-Match or the read).
+
+    With If-Match, a record that moved on is the caller's 409. Without it the caller asked
+    for its fields set whatever the revision, so a write that lands between the read and
+    the swap (a site's heartbeat on its record) is read again and ``changes`` applied on top
+    of it, up to :data:`UPDATE_ATTEMPTS` times: nothing of the other write is lost."""
+    for attempt in range(UPDATE_ATTEMPTS):
+        current = await fetch(store, kind, key)
+        if expect_revision is not None and expect_revision != current.revision:
+            raise StaleRevision(
+                f"{kind.replace('_', ' ')} {key} is at revision {current.revision}, not "
+                f"{expect_revision}: read it again and retry"
+            )
+        value = {**current.value, **changes, "updated_at": now_iso()}
+        try:
+            return await store.put(kind, key, value, expect_revision=current.revision)
+        except StaleRevision:
+            if expect_revision is not None or attempt == UPDATE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def remove(store: Store, kind: str, key: str, expect_revision: int | None) -> None:
