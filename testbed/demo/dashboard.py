@@ -8,8 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from atoll.testbed.demo.stage import DemoFailure
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # screenshots outlive the demo's temporary directory: here, or $ATOLL_DEMO_SCREENSHOTS
@@ -30,7 +34,7 @@ def fleet_overview(hub_url: str, user: str, password: str, name: str) -> Path:
                 context = browser.new_context(ignore_https_errors=True,
                                               viewport={"width": 1280, "height": 800})  # fmt: skip
                 page = context.new_page()
-                page.goto(f"{hub_url}/ui/")
+                goto(page, f"{hub_url}/ui/")
                 page.fill("input[name=user]", user)
                 page.fill("input[name=password]", password)
                 page.click("#signin button[type=submit]")
@@ -42,3 +46,21 @@ def fleet_overview(hub_url: str, user: str, password: str, name: str) -> Path:
     except Error as exc:
         raise DemoFailure(f"the dashboard's screenshot failed: {exc}") from exc
     return path
+
+
+NAVIGATION_ATTEMPTS = 3
+
+
+def goto(page: Page, url: str) -> None:
+    """``page.goto(url)``, again when Chromium aborted it with ``ERR_NETWORK_CHANGED``: it
+    does so whenever the host's interfaces change (a testbed or test adding a veth or a
+    namespace beside it), which says nothing about the hub."""
+    from playwright.sync_api import Error
+
+    for attempt in range(NAVIGATION_ATTEMPTS):
+        try:
+            page.goto(url)
+            return
+        except Error as exc:
+            if "ERR_NETWORK_CHANGED" not in str(exc) or attempt == NAVIGATION_ATTEMPTS - 1:
+                raise

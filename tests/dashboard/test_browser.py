@@ -20,6 +20,7 @@ from atoll.testbed.bed import faults, procs
 from atoll.testbed.bed.bringup import hub_client, site_token
 from atoll.testbed.bed.state import BedState
 from atoll.testbed.demo.catalog import CIRROS_SHA512
+from atoll.testbed.demo.dashboard import goto
 from atoll.testbed.demo.packages import CONFORMANCE, copy_tree
 
 pytestmark = [pytest.mark.e2e, pytest.mark.private_ovs]  # real sites: the host's one private OVS
@@ -57,7 +58,7 @@ def cli(bed: BedState, *argv: str) -> str:
 
 
 def sign_in(page: Page, bed: BedState) -> None:
-    page.goto(f"{bed.hub_url}/ui/")
+    goto(page, f"{bed.hub_url}/ui/")
     page.fill("input[name=user]", "admin")
     page.fill("input[name=password]", bed.admin_password)
     page.click("#signin button[type=submit]")
@@ -151,7 +152,7 @@ def test_resolve_a_conflict_from_offline_work(
 
     procs.wait_for("the probe server ACTIVE at site-1", active, 120)
     sign_in(page, bed)
-    page.goto(f"{bed.hub_url}/ui/#/conflicts")
+    goto(page, f"{bed.hub_url}/ui/#/conflicts")
     expect(page.locator("#conflicts")).to_contain_text("none")
     site = bed.site("site-1")
     local = {
@@ -234,7 +235,7 @@ def test_open_a_vnf_instance_timeline(
     member.request("POST", f"/vnflcm/v2/vnf_instances/{instance['id']}/instantiate", placed,
                    headers=sol003)  # fmt: skip
     sign_in(page, bed)
-    page.goto(f"{bed.hub_url}/ui/#/vnf")
+    goto(page, f"{bed.hub_url}/ui/#/vnf")
     page.locator(f'tr[data-vnf="{instance["id"]}"] a').click()
     timeline = page.locator("#timeline li[data-occ]")
     expect(timeline.first).to_contain_text("INSTANTIATE", timeout=WAIT_MS)
@@ -263,7 +264,7 @@ def test_acknowledge_an_alarm(page: Page, bed: BedState, hub: HubClient) -> None
     finally:
         faults.heal(bed, "site-2")
     sign_in(page, bed)
-    page.goto(f"{bed.hub_url}/ui/#/alarms")
+    goto(page, f"{bed.hub_url}/ui/#/alarms")
     row = page.locator(f'tr[data-alarm="{alarm["id"]}"]')
     row.get_by_role("button", name="Acknowledge").click()
     expect(row.locator(".acknowledged")).to_be_visible(timeout=WAIT_MS)
