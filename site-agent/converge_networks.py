@@ -1,8 +1,12 @@
 """Driving site networks (and their subnets) to their desired spec.
 
 A live network is ensured when its spec or its set of subnets changed since it was last
-observed, or when the driver no longer has it; subnets take the network's state. A network
-being deleted is removed once no port uses it (servers are torn down first in a pass).
+observed, or when the driver no longer has it; subnets take the network's state. Specs are
+read as the typed model (:mod:`atoll.resources`): a network whose spec no longer loads turns
+``ERROR`` with the problem, and so does a subnet (which is then left out of its network). A
+network being deleted is removed once no port uses it (servers are torn down first in a
+pass); like a server's teardown, that reads the stored specs as they are, so a spec that no
+longer loads can still be deleted.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import json
 import logging
 from functools import partial
 
-from atoll.errors import AtollError, TemporaryError
+from atoll.errors import AtollError, InvalidInput, TemporaryError
+from atoll.resources import SubnetSpec
 from atoll.site_agent.host import Host, network_spec
 from atoll.site_agent.journal import Journal
 from atoll.site_agent.store import DesiredObject, LocalStore
@@ -29,11 +34,21 @@ class NetworkConverger:
     async def ensure_all(self) -> None:
         present = set(await self.host.network.list_networks())
         subnets = await self.store.call(self.store.list_objects, "subnet")
+        on_network: dict[str, list[DesiredObject]] = {}
+        for sub in subnets:
+            if sub.deleting:
+                continue
+            try:
+                on_network.setdefault(sub.typed(SubnetSpec).network, []).append(sub)
+            except InvalidInput as exc:
+                await self.store.call(
+                    self.store.set_status, "subnet", sub.id, "ERROR",
+                    observed_generation=sub.generation, message=exc.message,
+                )  # fmt: skip
         for net in await self.store.call(self.store.list_objects, "network"):
             if net.deleting:
                 continue
-            mine = [s for s in subnets if s.spec["network"] == net.id and not s.deleting]
-            await self._ensure(net, mine, net.id in present)
+            await self._ensure(net, on_network.get(net.id, []), net.id in present)
         for sub in subnets:
             if sub.deleting and not await self.store.call(self.store.leases, sub.id):
                 await self.store.call(self.store.purge_object, "subnet", sub.id)
@@ -41,6 +56,7 @@ class NetworkConverger:
     async def _ensure(
         self, net: DesiredObject, subnets: list[DesiredObject], present: bool
     ) -> None:
+        # of the stored specs as they are: any change to them is one to apply
         digest = hashlib.sha256(
             json.dumps([net.spec, [(s.id, s.spec) for s in subnets]], sort_keys=True).encode()
         ).hexdigest()[:16]
@@ -78,6 +94,8 @@ class NetworkConverger:
         )  # fmt: skip
 
     async def delete_pending(self) -> None:
+        # reads the stored specs as they are, not the typed model: a spec that no longer loads
+        # (damaged, or from a newer agent) must not keep its network from being deleted
         ports = await self.store.call(self.store.list_objects, "port")
         used = {p.spec["network"] for p in ports}
         for net in await self.store.call(self.store.list_objects, "network"):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from atoll.resources import NetworkSpec as NetworkModel
 from atoll.resources import PortSpec as PortModel
+from atoll.resources import SubnetSpec as SubnetModel
 from atoll.site_agent.drivers.compute.base import ComputeDriver
 from atoll.site_agent.drivers.network.base import FixedIp, NetworkDriver, NetworkSpec, PortSpec
 from atoll.site_agent.drivers.storage.base import StorageDriver
@@ -61,7 +62,7 @@ def network_spec(network: DesiredObject, subnets: list[DesiredObject]) -> Networ
         segment_type=spec.segment_type,
         physical_network=spec.physical_network,
         vlan_id=spec.vlan_id,
-        subnets=tuple(subnet_spec(s.id, s.spec) for s in subnets),
+        subnets=tuple(subnet_spec(s.id, s.typed(SubnetModel)) for s in subnets),
         mtu=spec.mtu,
     )
 

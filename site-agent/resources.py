@@ -35,7 +35,7 @@ from atoll import ids
 from atoll.errors import Conflict, InvalidInput, NotFound, Problem
 from atoll.ids import Origin
 from atoll.jsonbody import JSON
-from atoll.resources import Desired, Kind, Meta, Model
+from atoll.resources import Desired, Kind, Meta, Model, SubnetSpec
 from atoll.site_agent import specs, views
 from atoll.site_agent.capacity import Claim, HostCapacity, check_fits
 from atoll.site_agent.catalog import ImageCatalog
@@ -341,7 +341,8 @@ class Resources:
             }
             if subnet is not None:
                 ipam = SubnetIpam(
-                    specs.subnet_spec(subnet.id, subnet.spec), self.store.leases(subnet.id)
+                    specs.subnet_spec(subnet.id, subnet.typed(SubnetSpec)),
+                    self.store.leases(subnet.id),
                 )
                 for sub_id, address, owner in leases:
                     if sub_id == subnet.id:

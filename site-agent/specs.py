@@ -66,15 +66,14 @@ def subnet_defaults(body: object) -> JSON:
     return {"gateway": str(net_.network_address + 1)}
 
 
-def subnet_spec(subnet_id: str, spec: JSON) -> net.SubnetSpec:
+def subnet_spec(subnet_id: str, spec: SubnetSpec) -> net.SubnetSpec:
+    """The network driver's (and IPAM's) view of a subnet."""
     return net.SubnetSpec(
         id=subnet_id,
-        cidr=spec["cidr"],
-        gateway=spec.get("gateway"),
-        allocation_pools=tuple(
-            net.AllocationPool(p["start"], p["end"]) for p in spec["allocation_pools"]
-        ),
-        dns_nameservers=tuple(spec.get("dns_nameservers", ())),
+        cidr=spec.cidr,
+        gateway=spec.gateway,
+        allocation_pools=tuple(net.AllocationPool(p.start, p.end) for p in spec.allocation_pools),
+        dns_nameservers=spec.dns_nameservers,
     )
 
 

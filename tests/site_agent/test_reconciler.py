@@ -209,6 +209,31 @@ async def test_unknown_physical_network_is_refused_up_front(site: Site) -> None:
     assert made["id"] in await site.network.list_networks()
 
 
+async def test_a_subnet_spec_that_no_longer_loads_is_error_and_the_rest_converges(
+    site: Site,
+) -> None:
+    """A stored spec the model refuses (damaged, or a range a newer model refuses) turns that
+    subnet ERROR with the problem; its network and the other networks still converge, and
+    the network can still be deleted."""
+    await site.resources.create_network({"name": "wan"})
+    await site.resources.create_subnet({"network": "wan", "cidr": "10.1.0.0/24"})
+    await site.resources.create_network({"name": "lan"})
+    made = await site.resources.create_subnet({"network": "lan", "cidr": "10.0.0.0/24"})
+    bad = await site.store.call(site.store.get_object, "subnet", str(made["id"]))
+    damaged = {**bad.spec, "cidr": "127.0.0.0/24", "gateway": None}  # a loopback range
+    await site.store.call(site.store.update_specs, [("subnet", bad.id, damaged)])
+    await site.converge(1)
+    status = await site.store.call(site.store.get_status, "subnet", bad.id)
+    assert status is not None and status.state == "ERROR"
+    assert f"subnet {bad.id}.cidr" in status.message and "loopback" in status.message
+    for name in ("lan", "wan"):
+        assert (await site.resources.show("network", name))["status"] == "ACTIVE"
+    await site.resources.delete("network", "lan")
+    await site.converge()
+    assert [n.name for n in await site.store.call(site.store.list_objects, "network")] == ["wan"]
+    assert bad.id not in [s.id for s in await site.store.call(site.store.list_objects, "subnet")]
+
+
 async def test_sriov_port_becomes_a_hostdev_nic(tmp_path: Path) -> None:
     site = await make_site(tmp_path, sriov_vfs=1)
     try:
