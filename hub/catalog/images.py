@@ -152,6 +152,15 @@ class Image(Model):
             properties={k: v for k, v in props.items() if isinstance(v, str)},
         )
 
+    def checksum(self, algorithm: str) -> str | None:
+        """The checksum recorded by ``sha256`` or ``sha512`` (None: not recorded, or an
+        algorithm the image service does not record)."""
+        if algorithm == "sha256":
+            return self.checksum_sha256
+        if algorithm == "sha512":
+            return self.checksum_sha512
+        return None
+
     def links_to(self, image_id: str) -> str | None:
         """``kernel_id`` or ``ramdisk_id`` when this image links ``image_id`` that way."""
         for link in LINKS:

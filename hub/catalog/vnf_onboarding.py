@@ -157,7 +157,7 @@ class Onboarding:
         """softwareImages for the record, and the catalog images to register for it."""
         owner = (record.project, record.project_id)
         images = await list_all(self.store, pkgs.IMAGE_KIND, {})
-        catalog = [r.value for r in images if pkgs.image_usable(r.value, owner[1])]
+        catalog = [i for i in map(Image.of, images) if pkgs.image_usable(i, owner[1])]
         carried: dict[str, Image] = {}  # artifact path -> catalog image registered for it
         software: list[JSON] = []
         for need in needs:
@@ -174,7 +174,7 @@ class Onboarding:
             if problem is not None:
                 problems.append(problem)
             if found is not None:
-                software.append(pkgs.software_image(need, found["id"]))
+                software.append(pkgs.software_image(need, found.id))
         return software, list(carried.values())
 
     def _write_vnfd(self, package_id: str, path: Path, package: VnfPackage) -> None:

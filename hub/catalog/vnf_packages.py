@@ -276,31 +276,29 @@ def carried_image_record(
     )
 
 
-def image_usable(image: JSON, project_id: str) -> bool:
+def image_usable(image: Image, project_id: str) -> bool:
     """An active catalog image the project may use (its own, or public)."""
-    mine = image.get("visibility") == "public" or image.get("project_id") == project_id
-    return mine and image.get("status", "active") == "active"
-
-
-CHECKSUM_FIELDS = {"sha256": "checksum_sha256", "sha512": "checksum_sha512"}
+    mine = image.visibility == "public" or image.project_id == project_id
+    return mine and image.status == "active"
 
 
 @dataclass(frozen=True)
 class Declared:
-    """The checksum a VNFD declares for an image, and the image record field holding it."""
+    """The checksum a VNFD declares for an image, by the name the image service records it
+    under (``sha256``/``sha512``, :meth:`Image.checksum`)."""
 
     algorithm: str  # as the VNFD spells it
     hash: str
-    field: str | None  # None: an algorithm the image service does not record
+    recorded: str  # normalized: sha256, sha512, or one the image service does not record
 
-    def matches(self, image: JSON) -> bool:
-        return self.field is not None and image.get(self.field) == self.hash
+    def matches(self, image: Image) -> bool:
+        return image.checksum(self.recorded) == self.hash
 
-    def mismatch(self, image: JSON) -> str:
-        have = image.get(self.field) if self.field else None
+    def mismatch(self, image: Image) -> str:
+        have = image.checksum(self.recorded)
         got = f"{have[:16]}..." if have else "no such checksum recorded"
         return (
-            f"the VNFD declares {self.algorithm} {self.hash[:16]}... and image {image['id']} "
+            f"the VNFD declares {self.algorithm} {self.hash[:16]}... and image {image.id} "
             f"does not match it ({got})"
         )
 
@@ -310,12 +308,12 @@ def declared_checksum(need: ImageNeed) -> Declared | None:
     if not checksum.hash:
         return None
     algorithm = checksum.algorithm.lower().replace("-", "").replace("_", "")
-    return Declared(checksum.algorithm, checksum.hash.lower(), CHECKSUM_FIELDS.get(algorithm))
+    return Declared(checksum.algorithm, checksum.hash.lower(), algorithm)
 
 
 def find_image(
-    need: ImageNeed, images: list[JSON], image_map: Mapping[str, str], project_id: str
-) -> tuple[JSON | None, Problem | None]:
+    need: ImageNeed, images: list[Image], image_map: Mapping[str, str], project_id: str
+) -> tuple[Image | None, Problem | None]:
     """The catalog image for a node the package does not carry the image of, or why none.
 
     ``images`` are those the project may use; ``project_id``'s own come before public ones.
@@ -324,9 +322,7 @@ def find_image(
     declared = declared_checksum(need)
     wanted = image_map.get(need.node)
     if wanted is not None:
-        hits = [i for i in images if i["id"] == wanted] or [
-            i for i in images if i.get("name") == wanted
-        ]
+        hits = [i for i in images if i.id == wanted] or [i for i in images if i.name == wanted]
         if len(hits) != 1:
             what = "no" if not hits else f"{len(hits)}"
             return None, Problem(
@@ -343,7 +339,7 @@ def find_image(
     if declared is not None:
         matching = sorted(
             (i for i in images if declared.matches(i)),
-            key=lambda i: i.get("project_id") != project_id,  # the project's own first
+            key=lambda i: i.project_id != project_id,  # the project's own first
         )
         if matching:
             return matching[0], None
@@ -355,7 +351,7 @@ def find_image(
             f"enough); upload that image to the catalog, or pass --image-map {need.node}=IMAGE "
             "naming one whose checksum matches",
         )
-    by_name = [i for i in images if i.get("name") == need.image.name]
+    by_name = [i for i in images if i.name == need.image.name]
     if len(by_name) == 1:
         return by_name[0], None
     if len(by_name) > 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from atoll.errors import Conflict
 from atoll.hub.catalog import vnf_packages as pkgs
+from atoll.hub.catalog.images import Image
 from atoll.nfv.artifacts import ImageNeed
 from atoll.nfv.model import Checksum, SwImage
 
@@ -31,11 +33,12 @@ def need(
 
 def image(
     image_id: str, name: str, sha: str = "00" * 32, project_id: str | None = None, **more: Any
-) -> dict[str, Any]:
-    return {"id": image_id, "name": name, "checksum_sha256": sha, "project_id": project_id, **more}
+) -> Image:
+    """A catalog image record: active and private unless ``more`` says otherwise."""
+    return Image(id=image_id, name=name, checksum_sha256=sha, project_id=project_id, **more)
 
 
-def find(need: ImageNeed, catalog: list[dict[str, Any]], image_map: dict[str, str]) -> Any:
+def find(need: ImageNeed, catalog: list[Image], image_map: dict[str, str]) -> Any:
     return pkgs.find_image(need, catalog, image_map, MINE)
 
 
@@ -157,9 +160,9 @@ def test_sha256_spellings_match_by_checksum(algorithm: str) -> None:
 
 
 def test_only_active_images_of_the_project_or_public_are_usable() -> None:
-    a = {"project_id": "a", "visibility": "private", "status": "active"}
+    a = image("i1", "mine", project_id="a")
     assert pkgs.image_usable(a, "a")
-    assert pkgs.image_usable({"project_id": "b", "visibility": "public", "status": "active"}, "a")
-    assert not pkgs.image_usable({"project_id": "b", "visibility": "private"}, "a")
-    assert not pkgs.image_usable({**a, "status": "queued"}, "a")
-    assert not pkgs.image_usable({"project": "a", "visibility": "private"}, "a")  # by id only
+    assert pkgs.image_usable(image("i2", "theirs", project_id="b", visibility="public"), "a")
+    assert not pkgs.image_usable(image("i3", "theirs", project_id="b"), "a")
+    assert not pkgs.image_usable(replace(a, status="queued"), "a")
+    assert not pkgs.image_usable(image("i4", "named", project="a"), "a")  # by id only
