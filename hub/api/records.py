@@ -7,6 +7,7 @@ from ``If-Match`` through to the store's compare-and-swap (a stale one is a 409)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -53,20 +54,25 @@ async def update(
     for its fields set whatever the revision, so a write that lands between the read and
     the swap (a site's heartbeat on its record) is read again and ``changes`` applied on top
     of it, up to :data:`UPDATE_ATTEMPTS` times: nothing of the other write is lost."""
-    for attempt in range(UPDATE_ATTEMPTS):
-        current = await fetch(store, kind, key)
-        if expect_revision is not None and expect_revision != current.revision:
-            raise StaleRevision(
-                f"{kind.replace('_', ' ')} {key} is at revision {current.revision}, not "
-                f"{expect_revision}: read it again and retry"
-            )
-        value = {**current.value, **changes, "updated_at": now_iso()}
-        try:
-            return await store.put(kind, key, value, expect_revision=current.revision)
-        except StaleRevision:
-            if expect_revision is not None or attempt == UPDATE_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    retries = UPDATE_ATTEMPTS - 1 if expect_revision is None else 0
+    for _ in range(retries):
+        with contextlib.suppress(StaleRevision):
+            return await _swap(store, kind, key, changes, expect_revision)
+    return await _swap(store, kind, key, changes, expect_revision)
+
+
+async def _swap(
+    store: Store, kind: str, key: str, changes: JSON, expect_revision: int | None
+) -> Record:
+    """One read and compare-and-swap of :func:`update` (StaleRevision: the record moved on)."""
+    current = await fetch(store, kind, key)
+    if expect_revision is not None and expect_revision != current.revision:
+        raise StaleRevision(
+            f"{kind.replace('_', ' ')} {key} is at revision {current.revision}, not "
+            f"{expect_revision}: read it again and retry"
+        )
+    value = {**current.value, **changes, "updated_at": now_iso()}
+    return await store.put(kind, key, value, expect_revision=current.revision)
 
 
 async def remove(store: Store, kind: str, key: str, expect_revision: int | None) -> None:
