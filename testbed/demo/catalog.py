@@ -4,13 +4,9 @@ ramdisk images, an ETSI package onboarded against it, and the images prestaged t
 from __future__ import annotations
 
 from atoll.testbed.demo.hub import ADMIN_PASSWORD, login
-from atoll.testbed.demo.packages import CONFORMANCE, copy_tree
+from atoll.testbed.demo.packages import getting_started
 from atoll.testbed.demo.stage import Stage
 
-CIRROS_SHA512 = (  # what the getting-started VNFD declares for VDU1's image
-    "6b813aa46bb90b4da216a4d19376593fa3f4fc7e617f03a92b7fe11e9a3981cbe8f0959dbebe36225e5f53dc44"
-    "92341a4863cac4ed1ee0909f3fc78ef9c3e869"
-)
 SITE = "edge-1"
 
 
@@ -32,11 +28,8 @@ def play(stage: Stage) -> None:
     login(stage, "alice", "alice-pw-123", "telco-a")
     # the package's VNFD declares the checksum of the image it wants: here, ref-kernel's
     # (the hub binds a VDU only to an image whose checksum matches, never by name alone)
-    getting_started = stage.work / "getting-started"
-    copy_tree(CONFORMANCE / "getting-started", getting_started)
-    vnfd = getting_started / "Definitions" / "sample_vnfd_df_simple.yaml"
-    vnfd.write_text(vnfd.read_text().replace(CIRROS_SHA512, kernel["checksum_sha512"]))
-    package = stage.atoll_json("vnf", "package", "upload", str(getting_started),
+    package_dir = getting_started(stage.work / "getting-started", kernel["checksum_sha512"])
+    package = stage.atoll_json("vnf", "package", "upload", str(package_dir),
                                "--image-map", "VDU1=ref-kernel")  # fmt: skip
     stage.check(package["onboardingState"] == "ONBOARDED",
                 f"alice onboarded package {package['id'][:8]} ({package['vnfProductName']!r}), "

@@ -23,33 +23,12 @@ from atoll.errors import PermanentError
 from atoll.testbed.bed.bringup import site_get
 from atoll.testbed.bed.state import BedState, SiteState
 from atoll.testbed.demo import dashboard
-from atoll.testbed.demo.catalog import CIRROS_SHA512
-from atoll.testbed.demo.packages import CONFORMANCE, copy_tree
+from atoll.testbed.demo.packages import spread_package, spread_policies
 from atoll.testbed.demo.site import http_get, wait
 from atoll.testbed.demo.stage import DemoFailure, Stage
 
 PROJECT = "telco-a"
 NOC_PASSWORD = "noc-" + secrets.token_urlsafe(12)
-# two VDU1 instances from the start, never two in one zone: one per site
-SPREAD = """
-  groups:
-    Spread:
-      type: tosca.groups.nfv.PlacementGroup
-      members: [ VDU1 ]
-
-  policies:
-    - spread:
-        type: tosca.policies.nfv.AntiAffinityRule
-        targets: [ Spread ]
-        properties:
-          scope: zone
-    - vdu1_initial:
-        type: tosca.policies.nfv.VduInitialDelta
-        properties:
-          initial_delta:
-            number_of_instances: 2
-        targets: [ VDU1 ]
-"""
 
 
 def play(stage: Stage) -> None:
@@ -188,26 +167,15 @@ def _noc(stage: Stage, bed: BedState, directory: Path) -> dict[str, str]:
     stage.atoll("login", "--url", bed.hub_url, "--user", "noc", "--password", NOC_PASSWORD,
                 "--project", PROJECT, "--ca-file", str(bed.hub_data / "ca.pem"), env=noc,
                 show=False)  # fmt: skip
-    package = stage.work / "fleet-vnf"
-    copy_tree(CONFORMANCE / "getting-started", package)
-    vnfd = package / "Definitions" / "sample_vnfd_df_simple.yaml"
-    vnfd.write_text(_spread(vnfd.read_text(), kernel["checksum_sha512"]))
+    # two VDU1 instances from the start, never two in one zone: one per site
+    policies = spread_policies({"VDU1": 2})
+    package = spread_package(stage.work / "fleet-vnf", kernel["checksum_sha512"], policies)
     onboarded = stage.atoll_json("vnf", "package", "upload", str(package), "--image-map",
                                  "VDU1=ref-kernel", env=noc)  # fmt: skip
     stage.check(onboarded["onboardingState"] == "ONBOARDED",
                 f"the NOC (noc@{PROJECT}) onboarded getting-started, VDU1 twice with zone "
                 "anti-affinity, mapped to the reference VNF image ref-kernel")  # fmt: skip
     return {**noc, "VNFD_ID": str(onboarded["vnfdId"])}
-
-
-def _spread(vnfd: str, sha512: str) -> str:
-    """getting-started's flavour as the fleet needs it: VDU1's image the reference kernel (by
-    checksum), two 256 MB instances of it on the external LAN, never two in one zone (site)."""
-    vnfd = vnfd.replace(CIRROS_SHA512, sha512)
-    vnfd = vnfd.replace("max_number_of_instances: 1", "max_number_of_instances: 2")
-    vnfd = vnfd.replace("virtual_mem_size: 512 MB", "virtual_mem_size: 256 MB")
-    vnfd = vnfd.replace("        - virtual_link: internalVL1\n", "")
-    return vnfd.rstrip("\n") + "\n" + SPREAD
 
 
 def _instantiate(stage: Stage, bed: BedState, noc: dict[str, str]) -> tuple[str, dict[str, Vnfc]]:

@@ -19,9 +19,8 @@ from atoll.client import HubClient
 from atoll.testbed.bed import faults, procs
 from atoll.testbed.bed.bringup import hub_client, site_token
 from atoll.testbed.bed.state import BedState
-from atoll.testbed.demo.catalog import CIRROS_SHA512
 from atoll.testbed.demo.dashboard import goto
-from atoll.testbed.demo.packages import CONFORMANCE, copy_tree
+from atoll.testbed.demo.packages import getting_started
 
 pytestmark = [pytest.mark.e2e, pytest.mark.private_ovs]  # real sites: the host's one private OVS
 LIVENESS = 8.0  # the testbed hub's sync_dead_after (testbed.bed.bringup.HUB_CONFIG)
@@ -201,10 +200,7 @@ def test_open_a_vnf_instance_timeline(
     """Needs the lcm lane's ``POST /vnflcm/v2/vnf_instances``,
     ``POST /vnflcm/v2/vnf_instances/{id}/instantiate`` and ``GET /vnflcm/v2/vnf_lcm_op_occs``
     (and ``GET /vnflcm/v2/vnf_instances``, which the page lists)."""
-    package = tmp_path / "getting-started"
-    copy_tree(CONFORMANCE / "getting-started", package)
-    vnfd = package / "Definitions" / "sample_vnfd_df_simple.yaml"
-    vnfd.write_text(vnfd.read_text().replace(CIRROS_SHA512, catalog["image"]["checksum_sha512"]))
+    package = getting_started(tmp_path / "getting-started", catalog["image"]["checksum_sha512"])
     member = HubClient(bed.hub_url, ca_file=str(bed.hub_data / "ca.pem"))
     password = "dash-vnf-" + bed.admin_password
     hub.post("/v1/users", {"name": "vnf-op", "password": password})

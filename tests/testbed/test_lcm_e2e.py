@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -30,17 +29,17 @@ from atoll.client import HubClient
 from atoll.testbed.bed import procs
 from atoll.testbed.bed.bringup import hub_client
 from atoll.testbed.bed.state import BedState
+from atoll.testbed.demo.packages import Aspect, spread_package, spread_policies
 from atoll.testbed.demo.site import http_get
 from atoll.testbed.services.ovs import PrivateOVS
-from tests.nfv.packages import PACKAGES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.private_ovs]  # real sites: the host's one private OVS
 V = {"Version": "2.0.0"}
 INSTANCES = "/vnflcm/v2/vnf_instances"
 OCCS = "/vnflcm/v2/vnf_lcm_op_occs"
-DF = "Definitions/sample_vnfd_df_simple.yaml"
 # getting-started as a vendor might extend it: VDU1 twice, one per site (zone anti-affinity),
 # a VDU2 that the aspect "extra" adds, both on the external link, 256 MB guests
+# (spread_package); the VDU2 and its port:
 NODES = """
     VDU2:
       type: tosca.nodes.nfv.Vdu.Compute
@@ -74,48 +73,6 @@ NODES = """
         layer_protocols: [ ipv4 ]
       requirements:
         - virtual_binding: VDU2
-"""
-POLICIES = """
-  groups:
-    Spread:
-      type: tosca.groups.nfv.PlacementGroup
-      members: [ VDU1 ]
-
-  policies:
-    - spread:
-        type: tosca.policies.nfv.AntiAffinityRule
-        targets: [ Spread ]
-        properties:
-          scope: zone
-    - scaling:
-        type: tosca.policies.nfv.ScalingAspects
-        properties:
-          aspects:
-            extra:
-              name: extra
-              description: one more VNFC
-              max_scale_level: 1
-              step_deltas: [ delta_1 ]
-    - vdu1_initial:
-        type: tosca.policies.nfv.VduInitialDelta
-        properties:
-          initial_delta:
-            number_of_instances: 2
-        targets: [ VDU1 ]
-    - vdu2_initial:
-        type: tosca.policies.nfv.VduInitialDelta
-        properties:
-          initial_delta:
-            number_of_instances: 0
-        targets: [ VDU2 ]
-    - vdu2_deltas:
-        type: tosca.policies.nfv.VduScalingAspectDeltas
-        properties:
-          aspect: extra
-          deltas:
-            delta_1:
-              number_of_instances: 1
-        targets: [ VDU2 ]
 """
 
 
@@ -221,11 +178,12 @@ def _prepare(bed: Bed, work: Path) -> None:
             "segment_type": "flat", "physical_network": "lan"}})  # fmt: skip
         bed.hub.post(f"/v1/sites/{site.name}/subnets", {"name": "lan-v4", "spec": {
             "network": lan["id"], "cidr": f"{net}.0/24", "gateway": f"{net}.1"}})  # fmt: skip
-    package = work / "getting-started"
-    shutil.copytree(PACKAGES / "getting-started", package)
-    df = package / DF
-    text = extended(df.read_text(), sha512)
-    df.write_text(text)
+    policies = spread_policies(
+        {"VDU1": 2, "VDU2": 0}, [Aspect("extra", "VDU2", 1, "one more VNFC")]
+    )
+    package = spread_package(
+        work / "getting-started", sha512, policies, nodes=NODES.format(sha512=sha512)
+    )
     as_noc = {"ATOLL_URL": bed.state.hub_url, "ATOLL_TOKEN": str(bed.hub.token),
               "ATOLL_CA_FILE": str(bed.state.hub_data / "ca.pem")}  # fmt: skip
     onboarded = json.loads(atoll(bed.dir, "vnf", "package", "upload", str(package),
@@ -233,17 +191,6 @@ def _prepare(bed: Bed, work: Path) -> None:
                                  f"VDU2={kernel}", "-f", "json", env=as_noc))  # fmt: skip
     assert onboarded["onboardingState"] == "ONBOARDED", onboarded
     bed.vnfd_id = onboarded["vnfdId"]
-
-
-def extended(text: str, sha512: str) -> str:
-    """getting-started's flavour with NODES and POLICIES, its image the one of ``sha512``."""
-    declared = text.split("hash: ", 1)[1].split()[0]
-    text = text.replace(declared, sha512)
-    text = text.replace("max_number_of_instances: 1", "max_number_of_instances: 2")
-    text = text.replace("virtual_mem_size: 512 MB", "virtual_mem_size: 256 MB")
-    text = text.replace("        - virtual_link: internalVL1\n", "")
-    text = text.replace("\n    internalVL1:", NODES.format(sha512=sha512) + "\n    internalVL1:")
-    return text.rstrip("\n") + "\n" + POLICIES
 
 
 def _uuid(server_id: str) -> str:

@@ -11,6 +11,7 @@ from multidict import CIMultiDict
 
 from atoll.hub.api.vnflcm import ENGINE
 from atoll.hub.lcm.engine import Engine
+from atoll.testbed.demo.packages import Aspect, spread_policies
 from tests.hub.api.vnf_packages import catalog_image, upload
 from tests.hub.hubtest import Api
 from tests.hub.lcm.fake_sites import FakeSites
@@ -96,40 +97,7 @@ topology_template:
               l3_protocol_data:
                 ip_version: ipv4
                 cidr: 10.9.0.0/24
-  groups:
-    Spread:
-      type: tosca.groups.nfv.PlacementGroup
-      members: [ VDU1 ]
-  policies:
-    - spread:
-        type: tosca.policies.nfv.AntiAffinityRule
-        targets: [ Spread ]
-        properties:
-          scope: zone
-    - scaling:
-        type: tosca.policies.nfv.ScalingAspects
-        properties:
-          aspects:
-            workers:
-              name: workers
-              description: more workers
-              max_scale_level: 2
-              step_deltas: [ delta_1 ]
-    - initial:
-        type: tosca.policies.nfv.VduInitialDelta
-        properties:
-          initial_delta:
-            number_of_instances: 2
-        targets: [ VDU1 ]
-    - deltas:
-        type: tosca.policies.nfv.VduScalingAspectDeltas
-        properties:
-          aspect: workers
-          deltas:
-            delta_1:
-              number_of_instances: 1
-        targets: [ VDU1 ]
-"""
+""" + spread_policies({"VDU1": 2}, [Aspect("workers", "VDU1", 2, "more workers")])
 V = {"Version": "2.0.0"}
 INSTANCES = "/vnflcm/v2/vnf_instances"
 OCCS = "/vnflcm/v2/vnf_lcm_op_occs"
