@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -25,13 +24,13 @@ import pytest
 from atoll.testbed.bed import procs
 from atoll.testbed.bed.bringup import hub_client
 from atoll.testbed.bed.state import BedState
+from atoll.testbed.demo.packages import getting_started
 from tests.hub.test_tacker_clients import Ran, run_openstack
-from tests.nfv.packages import PACKAGES, zip_dir
+from tests.nfv.packages import zip_dir
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "vnflcm-pw-2c81d0"
 V2 = ["--os-tacker-api-version", "2"]
-DF = "Definitions/sample_vnfd_df_simple.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +68,9 @@ def csar_for_image(bed: BedState, work: Path) -> Path:
     argv = [sys.executable, "-m", "atoll", "image", "upload", str(disk), "--name", "small"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    package = work / "getting-started"
-    shutil.copytree(PACKAGES / "getting-started", package)
-    df = package / DF
-    text = df.read_text()
-    declared = text.split("hash: ", 1)[1].split()[0]
-    df.write_text(text.replace(declared, hashlib.sha512(disk.read_bytes()).hexdigest()))
+    package = getting_started(
+        work / "getting-started", hashlib.sha512(disk.read_bytes()).hexdigest()
+    )
     csar = work / "package.zip"
     csar.write_bytes(zip_dir(package))
     return csar
