@@ -11,10 +11,18 @@ chunking + sha256 + qemu-img validation on upload; and on the site, the pull loo
   random raw image, MB/s, against a raw local copy of the same file (copy + fsync).
 - ``image_service_site_pull_throughput``: a prestaged image pulled by the site loop into a
   LocalStorage, MB/s, against the same raw local copy.
-- ``image_service_upload_vs_bare_https_put``: the same upload against the machine's limit
-  for it: ``curl -T`` of the same file to a bare aiohttp HTTPS handler (the hub's certificate)
-  that writes the body to a file and fsyncs it. A second line has the CLI's own client
-  (``send_file``, Python's TLS) upload to that handler: how much of the gap is the client.
+- ``image_service_upload_vs_bare_https_put_bound_by_hub_ingest``: the same upload against
+  the machine's limit for it: ``curl -T`` of the same file to a bare aiohttp HTTPS handler
+  (the hub's certificate) that writes the body to a file and fsyncs it. The goal (>= 0.8x) is
+  out of reach here and the name says why: the hub's ingest alone, in process with no
+  network, is slower than that bare PUT (``image_service_hub_ingest_alone_vs_bare_https_put``
+  measures it in the same run: the most the figure can reach). Per byte the ingest hashes
+  three times, each a different digest that something checks (the image's sha256 and
+  sha-512, the record's checksums; each chunk's sha256, its name, for dedup and the sites'
+  verification), about 4 ns of CPU per byte here on top of the write into the page cache
+  that the bare PUT does too; the two cores are shared with TLS on both ends. A second line
+  has the CLI's own client (``send_file``, Python's TLS) upload to that handler: how much of
+  the gap is the client.
 - ``image_service_site_pull_vs_tls_wire``: the same pull against the TLS wire limit: ``curl``
   downloading the same bytes over HTTPS from ``openssl s_server -WWW`` with the hub's
   certificate, into a file that is then fsynced. A third line compares the pull with an
@@ -315,12 +323,13 @@ def main() -> None:
         pulls = statistics.median(r[1] for r in results)
         emit("image_service_upload_throughput", uploads, "MB/s", copy)
         emit("image_service_site_pull_throughput", pulls, "MB/s", copy)
-        emit("image_service_upload_vs_bare_https_put", uploads, "MB/s", upload)
+        emit("image_service_upload_vs_bare_https_put_bound_by_hub_ingest", uploads, "MB/s", upload)
         emit("image_service_site_pull_vs_tls_wire", pulls, "MB/s", download)
         emit("image_service_site_pull_vs_asyncio_tls_download", pulls, "MB/s", aiohttp_download)
         emit("image_service_upload_vs_bare_https_put_from_atoll_client", uploads, "MB/s",
              atoll_upload)  # fmt: skip
         emit("image_service_upload_vs_hub_ingest_alone", uploads, "MB/s", ingest)
+        emit("image_service_hub_ingest_alone_vs_bare_https_put", ingest, "MB/s", upload)
 
 
 if __name__ == "__main__":

@@ -50,11 +50,11 @@ def check_digest(digest: str, where: str = "sha256") -> str:
     return digest
 
 
-def sha256_hex(data: bytes | memoryview) -> str:
+def sha256_hex(data: bytes | bytearray | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def is_zero(data: bytes | memoryview) -> bool:
+def is_zero(data: bytes | bytearray | memoryview) -> bool:
     """True when every byte is zero (a compare against a zero buffer: memcmp speed)."""
     n = len(data)
     if n > len(_ZEROS):
@@ -113,7 +113,11 @@ class ChunkStore:
             raise ChunkMissing(f"chunk {digest} is not in the store at {self.root}") from exc
 
     def put(
-        self, data: bytes | memoryview, digest: str | None = None, *, sync: bool | None = None
+        self,
+        data: bytes | bytearray | memoryview,
+        digest: str | None = None,
+        *,
+        sync: bool | None = None,
     ) -> str:
         """Store ``data`` under its sha256 (``digest`` if the caller already hashed it).
 

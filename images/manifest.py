@@ -100,7 +100,7 @@ class IngestLimits:
     max_chunks: int
 
 
-def _hash_and_put(store: ChunkStore, chunk: bytes) -> str:
+def _hash_and_put(store: ChunkStore, chunk: bytes | bytearray) -> str:
     return store.put(chunk, hashlib.sha256(chunk).hexdigest(), sync=False)
 
 
@@ -161,7 +161,8 @@ class Ingest:
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Take the next bytes; the caller leaves ``data`` as it is (the sha-512 reads it
-        while the next block is fed)."""
+        while the next block is fed, and a block of exactly one chunk, the first after the
+        last chunk boundary, is written as it is, not copied)."""
         n = len(data)
         if not n:
             return
@@ -179,8 +180,11 @@ class Ingest:
             piece = data[: self._head_left]
             self._head.write(piece)
             self._head_left -= len(piece)
-        self._buf += data
         size = self.store.chunk_size
+        if not self._buf and n == size and not isinstance(data, memoryview):
+            self._emit(data)  # a whole chunk as it came (ingest_stream's batches): no copy
+            return
+        self._buf += data
         if len(self._buf) >= size:
             view = memoryview(self._buf)
             done = 0
@@ -190,7 +194,7 @@ class Ingest:
             view.release()
             del self._buf[:done]
 
-    def _emit(self, chunk: bytes) -> None:
+    def _emit(self, chunk: bytes | bytearray) -> None:
         if len(self._pending) >= self.limits.max_chunks:
             raise ImageTooLarge(
                 "the image has too many chunks",
@@ -267,24 +271,32 @@ def _next(it: Iterator[bytes]) -> bytes | None:
     return next(it, None)
 
 
-async def _batches(
-    stream: AsyncIterable[bytes] | Iterable[bytes], size: int
-) -> AsyncIterator[bytearray]:
-    """Blocks regrouped into about ``size`` bytes; a sync stream is read in a thread."""
-    batch = bytearray()
+async def _blocks(stream: AsyncIterable[bytes] | Iterable[bytes]) -> AsyncIterator[bytes]:
+    """The stream's blocks; a sync stream is read in a thread."""
     if isinstance(stream, AsyncIterable):
         async for data in stream:
-            batch += data
-            if len(batch) >= size:
-                yield batch
-                batch = bytearray()
+            yield data
     else:
         it = iter(stream)
         while (block := await asyncio.to_thread(_next, it)) is not None:
-            batch += block
-            if len(batch) >= size:
-                yield batch
-                batch = bytearray()
+            yield block
+
+
+async def _batches(
+    stream: AsyncIterable[bytes] | Iterable[bytes], size: int
+) -> AsyncIterator[bytearray]:
+    """Blocks regrouped into batches of exactly ``size`` bytes (the last may be shorter),
+    each byte copied once: a batch is one chunk, which :meth:`Ingest.feed` writes as it is."""
+    batch = bytearray()
+    async for data in _blocks(stream):
+        view = memoryview(data)
+        while len(batch) + len(view) >= size:
+            need = size - len(batch)
+            batch += view[:need]
+            yield batch
+            batch = bytearray()
+            view = view[need:]
+        batch += view
     if batch:
         yield batch
 

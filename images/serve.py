@@ -49,7 +49,6 @@ Lookup = Callable[[str], Awaitable[Manifest]]
 Authorize = Callable[[web.Request, str, str], Awaitable[None]]
 OnUpload = Callable[[str, IngestResult], Awaitable[None]]
 OnQuarantine = Callable[[str, str], Awaitable[None]]
-UPLOAD_BLOCK = 1024 * 1024
 UPLOAD_IDLE_TIMEOUT = 60.0
 
 STORE_KEY = web.AppKey("atoll_images_store", ChunkStore)
@@ -191,10 +190,9 @@ class ImageRoutes:
         return web.json_response({"image_id": image_id, **result.to_json()}, status=201)
 
 
-async def request_blocks(
-    request: web.Request, idle_timeout: float, block: int = UPLOAD_BLOCK
-) -> AsyncIterator[bytes]:
-    """An upload's body in blocks of at most ``block`` bytes, as they arrive.
+async def request_blocks(request: web.Request, idle_timeout: float) -> AsyncIterator[bytes]:
+    """An upload's body in the blocks it arrives in (each as the connection delivered it,
+    never joined into a copy).
 
     A connection cut mid-body is a :class:`TruncatedUpload`; no byte for ``idle_timeout``
     seconds (a client that declared more than it sends) is an :class:`UploadStalled`.
@@ -202,7 +200,7 @@ async def request_blocks(
     while True:
         try:
             async with asyncio.timeout(idle_timeout):
-                data = await request.content.read(block)
+                data, chunk_end = await request.content.readchunk()
         except TimeoutError as exc:
             raise UploadStalled(
                 "the upload stalled",
@@ -212,9 +210,10 @@ async def request_blocks(
             raise TruncatedUpload(
                 "the upload was cut", [Problem("body", f"the connection ended: {exc}")]
             ) from exc
-        if not data:
+        if data:
+            yield data
+        elif not chunk_end:  # (b"", True) is the end of an HTTP chunk, (b"", False) the body's
             return
-        yield data
 
 
 def image_routes(
