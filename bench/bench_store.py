@@ -13,18 +13,17 @@
   bare inserts, each on a writer thread and awaited, against themselves on the loop (the
   thread round trip every off-loop write pays). Figure and baselines are measured in turn,
   round after round, so a noisy neighbour hits both.
-- ``store_etcd_writes_bound_by_txn_and_thread_round_trip``: sequential ``put`` calls (one
-  etcd transaction each) against raw etcd3gw ``put`` calls of the same values, on a private
-  one-member etcd started here, through a session configured as the store's (pooled, no
-  environment lookups). ``..._vs_raw_bound_by_thread_round_trip``: against the same raw puts
-  each run on a worker thread and awaited (etcd3gw is blocking, so the store's calls leave
-  the event loop). ``..._vs_same_txn_off_loop``: against raw transactions doing a put's
-  durable work (the object with its old revisions, and the store's revision key that the
-  contract's ``revision()`` and ``changes()`` read), each on a worker thread: what the store
-  itself adds. The figure's goal (>= 0.8x raw puts) is out of reach here, and
-  ``store_etcd_txn_and_thread_round_trip_bound_...`` measures why: those bare transactions
-  off the loop against raw puts on the calling thread (etcd spends more on a transaction
-  than on a plain put, and the thread round trip adds the rest).
+- ``store_etcd_writes_vs_raw_etcd3gw_puts`` (goal >= 0.8): sequential ``put`` calls (one
+  etcd transaction each, run off the loop) against raw etcd3gw ``put`` calls of the same
+  values on the calling thread, on a private one-member etcd started here, through a session
+  configured as the store's used to be (pooled, no environment lookups). The store talks to
+  the gateway through urllib3 directly (what requests and etcd3gw are built on), which is
+  what takes it past raw etcd3gw puts: on this machine the client's CPU per call is most of a
+  write's cost. ``..._off_loop``: against the same raw puts each run on a worker thread and
+  awaited. ``store_etcd_writes_vs_same_txn_off_loop``: against bare transactions doing a
+  put's durable work (the object with its old revisions, and the store's revision key that
+  the contract's ``revision()`` and ``changes()`` read), each on a worker thread, sent
+  through a urllib3 pool like the store's: what the store itself adds.
 - ``..._16_writers``: the same with 16 writers at once (an API under load): SQLite commits
   queued writes together (group commit), against the batched inserts and against its bound:
   each writer waits for its commit, so one round of 16 writes takes a commit (an fsync) at
@@ -49,6 +48,7 @@ from pathlib import Path
 
 import etcd3gw
 import requests
+import urllib3
 
 from atoll.hub.store.base import Store
 from atoll.hub.store.etcd import EtcdStore
@@ -60,6 +60,7 @@ RUNS = 5
 SQLITE_WRITES = 500
 ETCD_WRITES = 300
 CONCURRENCY = 16
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def b64(text: str) -> str:
@@ -222,15 +223,20 @@ def etcd_figures(tmp: Path) -> None:
 
             return asyncio.run(work())
 
+        pool = urllib3.HTTPConnectionPool(host, port, maxsize=1, retries=False)
+
         def same_txn(key: str, value: str) -> None:
             """The durable work of a store put: the object (with the old one's revisions) and
-            the store's revision key, in one transaction."""
+            the store's revision key, in one transaction, on a connection pool like the
+            store's."""
             revision_key = key.rsplit("/", 1)[0] + "/meta/revision"
             success = [
                 {"request_put": {"key": b64(key), "value": b64(value), "prev_kv": True}},
                 {"request_put": {"key": b64(revision_key), "value": ""}},
             ]
-            client.post(client.get_url("/kv/txn"), json={"success": success})
+            body = json.dumps({"success": success})
+            response = pool.urlopen("POST", "/v3/kv/txn", body=body, headers=JSON_HEADERS)
+            assert response.status == 200, response.data
 
         def raw_concurrent() -> float:
             prefix = f"/raw-{secrets.token_hex(4)}/"
@@ -262,15 +268,12 @@ def etcd_figures(tmp: Path) -> None:
             lambda: store(CONCURRENCY),
             raw_concurrent,
         )
-        # A put is one transaction run off the loop; the same bare transaction off the loop,
-        # against raw puts on the calling thread, is the most this figure can reach.
-        emit("store_etcd_writes_bound_by_txn_and_thread_round_trip", one, "writes/s", one_raw)
-        emit("store_etcd_txn_and_thread_round_trip_bound_same_txn_off_loop_vs_raw", one_txn,
-             "writes/s", one_raw)  # fmt: skip
-        emit("store_etcd_writes_vs_raw_bound_by_thread_round_trip", one, "writes/s", one_off_loop)
+        emit("store_etcd_writes_vs_raw_etcd3gw_puts", one, "writes/s", one_raw)
+        emit("store_etcd_writes_vs_raw_etcd3gw_puts_off_loop", one, "writes/s", one_off_loop)
         emit("store_etcd_writes_vs_same_txn_off_loop", one, "writes/s", one_txn)
         emit(f"store_etcd_writes_{CONCURRENCY}_writers", many, "writes/s", many_raw)
         client.session.close()
+        pool.close()
     finally:
         cluster.stop()
 

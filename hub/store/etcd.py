@@ -1,4 +1,4 @@
-"""The scale-out hub store: an etcd 3.4+ cluster through etcd3gw (etcd's JSON gateway).
+"""The scale-out hub store: an etcd 3.4+ cluster through etcd's JSON gateway (``/v3/``).
 
 Layout under ``prefix`` (default ``/atoll/``)::
 
@@ -31,8 +31,10 @@ so any number of watchers cost one etcd watch and never take the worker threads.
 Endpoints: requests go to one member; when it refuses the connection or reports itself
 unavailable, the store moves to the next and retries, for up to ``timeout`` seconds, so the
 hub keeps serving while any quorum of members is up. Calls run on the store's own pool of
-``workers`` threads. etcd3gw and requests errors become
-:class:`~atoll.errors.TemporaryError` (retry later) or
+``workers`` threads, each a POST of JSON on a kept-alive connection from one urllib3 pool per
+member (the layer requests and etcd3gw are built on: a write spends about half the client
+CPU it did through them, which is most of a write's cost here; ``bench/bench_store.py``).
+Gateway and connection errors become :class:`~atoll.errors.TemporaryError` (retry later) or
 :class:`~atoll.errors.PermanentError` at this boundary.
 """
 
@@ -50,10 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
-import etcd3gw
-import requests
 import urllib3
-from etcd3gw import exceptions as etcd_errors
 
 from atoll.errors import (
     NotFound,
@@ -81,7 +80,6 @@ from atoll.jsonbody import JSON
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Client = Any  # etcd3gw.client.Etcd3Client (etcd3gw ships no stubs we use)
 
 LIST_BATCH = 256
 RETRY_PAUSE = 0.2
@@ -89,6 +87,77 @@ RETRY_PAUSE = 0.2
 
 class _EndpointDown(Exception):
     """This member cannot answer now; another may."""
+
+
+# the gateway's answers that mean "this member cannot answer now" (not the request's fault)
+_DOWN_STATUSES = frozenset({408, 503, 504})
+_JSON = {"Content-Type": "application/json"}
+
+
+class Client:
+    """One member's gateway: JSON POSTs on a pool of kept-alive connections."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, connections: int) -> None:
+        self.host, self.port = host, port
+        self.timeout = timeout
+        self.pool = urllib3.HTTPConnectionPool(
+            host, port, maxsize=connections, timeout=urllib3.Timeout(timeout), retries=False
+        )
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One gateway call; transport errors become _EndpointDown (to fail over), the
+        gateway's refusals ours."""
+        try:
+            response = self.pool.urlopen("POST", "/v3" + path, body=json.dumps(body), headers=_JSON)
+        except urllib3.exceptions.HTTPError as exc:
+            raise _EndpointDown(str(exc) or type(exc).__name__) from exc
+        if response.status == 200:
+            return json.loads(response.data)  # type: ignore[no-any-return]
+        detail = _detail(response.data)
+        if response.status in _DOWN_STATUSES:
+            raise _EndpointDown(f"{response.status} {detail}")
+        if "too large" in detail:
+            raise PayloadTooLarge(f"etcd refused a value as too large: {detail}")
+        if "too many operations" in detail:  # a commit over etcd's --max-txn-ops (128)
+            raise PayloadTooLarge(
+                f"etcd refused a transaction as too large: {detail}; raise etcd's --max-txn-ops"
+            )
+        if "compacted" in detail or "leader" in detail or "timed out" in detail:
+            raise TemporaryError(f"etcd {path}: {detail}")
+        raise PermanentError(f"etcd {path} failed: {response.status} {detail}")
+
+    def stream(self, path: str, body: dict[str, Any], read_timeout: float) -> Any:
+        """A streaming POST (a watch): the response, read line by line, then released."""
+        try:
+            response = self.pool.urlopen(
+                "POST",
+                "/v3" + path,
+                body=json.dumps(body),
+                headers=_JSON,
+                preload_content=False,
+                timeout=urllib3.Timeout(connect=self.timeout, read=read_timeout),
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise _EndpointDown(str(exc) or type(exc).__name__) from exc
+        if response.status != 200:
+            detail = _detail(response.read())
+            response.release_conn()
+            raise _EndpointDown(f"watch: {response.status} {detail}")
+        return response
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _detail(data: bytes) -> str:
+    """The gateway's error message (its JSON ``message``, or the body as text)."""
+    text = data.decode(errors="replace")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text
+    message = parsed.get("message") or parsed.get("error") if isinstance(parsed, dict) else None
+    return str(message) if message else text
 
 
 class EtcdStore:
@@ -112,12 +181,7 @@ class EtcdStore:
         self._poll = poll_interval
         self._objects = prefix + "objects/"
         self._meta = prefix + "meta/revision"
-        self._clients = [
-            etcd3gw.client(
-                host=h, port=p, timeout=timeout, api_path="/v3/", session=_session(workers)
-            )
-            for h, p in endpoints
-        ]
+        self._clients = [Client(h, p, timeout=timeout, connections=workers) for h, p in endpoints]
         self._current = 0
         self._closed = False
         self._failing = False
@@ -203,7 +267,7 @@ class EtcdStore:
             # read back on a failed check only (an unconditional put has none)
             "failure": [{"request_range": {"key": _b64(path)}}] if compare else [],
         }
-        result = await self._run(lambda c: _post(c, "/kv/txn", txn))
+        result = await self._run(lambda c: c.post("/kv/txn", txn))
         if not result.get("succeeded"):
             _cas_failed(kind, key, expect_revision, result)
         rev = int(result["header"]["revision"])
@@ -231,7 +295,7 @@ class EtcdStore:
             ],
             "failure": [{"request_range": {"key": _b64(path)}}],
         }
-        result = await self._run(lambda c: _post(c, "/kv/txn", txn))
+        result = await self._run(lambda c: c.post("/kv/txn", txn))
         if not result.get("succeeded"):
             _cas_failed(kind, key, expect_revision, result)
         rev = int(result["header"]["revision"])
@@ -264,7 +328,7 @@ class EtcdStore:
             "success": success,
             "failure": [{"request_range": {"key": _b64(self._key(w.kind, w.key))}} for w in writes],
         }
-        result = await self._run(lambda c: _post(c, "/kv/txn", txn))
+        result = await self._run(lambda c: c.post("/kv/txn", txn))
         if not result.get("succeeded"):
             _commit_failed(writes, result)
         rev = int(result["header"]["revision"])
@@ -275,7 +339,7 @@ class EtcdStore:
 
     async def get(self, kind: str, key: str) -> Record:
         path = self._key(kind, key)
-        result = await self._run(lambda c: _post(c, "/kv/range", {"key": _b64(path)}))
+        result = await self._run(lambda c: c.post("/kv/range", {"key": _b64(path)}))
         kvs = result.get("kvs") or []
         if not kvs:
             raise NotFound(f"{kind} {key!r} does not exist")
@@ -297,7 +361,7 @@ class EtcdStore:
                 body = {"key": _b64(begin), "range_end": _b64(_prefix_end(prefix)), "limit": batch}
                 if at is not None:
                     body["revision"] = at
-                result = _post(client, "/kv/range", body)
+                result = client.post("/kv/range", body)
                 at = int(result["header"]["revision"])
                 kvs = result.get("kvs") or []
                 for kv in kvs:
@@ -333,12 +397,12 @@ class EtcdStore:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._follow_thread.shutdown(wait=False, cancel_futures=True)
         for client in self._clients:
-            client.session.close()
+            client.close()
 
     # -- on a worker thread ----------------------------------------------------------------
 
     def _revision(self, client: Client) -> int:
-        kvs = _post(client, "/kv/range", {"key": _b64(self._meta)}).get("kvs") or []
+        kvs = client.post("/kv/range", {"key": _b64(self._meta)}).get("kvs") or []
         return int(kvs[0]["mod_revision"]) if kvs else 0
 
     def _next_revision(self, client: Client, *, since: int) -> int:
@@ -362,32 +426,23 @@ class EtcdStore:
             "start_revision": since + 1,
         }
         read_timeout = wait if latest <= since else self.timeout
-        try:
-            response = client.session.post(
-                client.get_url("/watch"),
-                json={"create_request": create},
-                stream=True,
-                timeout=(self.timeout, read_timeout),
-            )
-        except requests.RequestException as exc:
-            raise _EndpointDown(str(exc)) from exc
+        response = client.stream("/watch", {"create_request": create}, read_timeout)
         found: builtins.list[Change] = []
         try:
-            for line in response.iter_lines():
-                if line:
+            for line in response:
+                if line.strip():
                     self._take(json.loads(line), found, latest)
                 if found and (len(found) >= limit or found[-1].revision >= latest):
                     break
-        except requests.ConnectionError as exc:
-            if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):
-                if latest <= since:
-                    return found  # nothing new within ``wait``
-                raise TemporaryError(f"etcd history after {since} did not arrive") from exc
-            raise _EndpointDown(str(exc)) from exc
-        except requests.RequestException as exc:
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            if latest <= since:
+                return found  # nothing new within ``wait``
+            raise TemporaryError(f"etcd history after {since} did not arrive") from exc
+        except urllib3.exceptions.HTTPError as exc:
             raise _EndpointDown(str(exc)) from exc
         finally:
-            response.close()
+            response.close()  # a watch never ends on its own: its connection is closed,
+            response.release_conn()  # and its pool slot given back
         return _whole_revisions(found, limit)
 
     def _take(self, chunk: dict[str, Any], found: builtins.list[Change], latest: int) -> None:
@@ -417,38 +472,6 @@ class EtcdStore:
         if not valid_name(kind, key or "-"):  # key "" only for the prefix of a whole kind
             raise NotFound(f"{kind} {key!r} does not exist")
         return f"{self._objects}{kind}/{key}"
-
-
-def _session(connections: int) -> requests.Session:
-    session = requests.Session()
-    # The endpoints are given explicitly: no proxy, netrc or CA bundle from the environment,
-    # which requests would otherwise look up again on every call (a scan of os.environ).
-    session.trust_env = False
-    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=connections)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
-def _post(client: Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    """One gateway call; library errors become ours (or _EndpointDown to fail over)."""
-    try:
-        return client.post(client.get_url(path), json=body)  # type: ignore[no-any-return]
-    except (etcd_errors.ConnectionFailedError, etcd_errors.ConnectionTimeoutError) as exc:
-        raise _EndpointDown(exc.detail_text or type(exc).__name__) from exc
-    except etcd_errors.Etcd3Exception as exc:
-        detail = exc.detail_text or ""
-        if "too large" in detail:
-            raise PayloadTooLarge(f"etcd refused a value as too large: {detail}") from exc
-        if "too many operations" in detail:  # a commit over etcd's --max-txn-ops (128)
-            raise PayloadTooLarge(
-                f"etcd refused a transaction as too large: {detail}; raise etcd's --max-txn-ops"
-            ) from exc
-        if "compacted" in detail or "leader" in detail or "timed out" in detail:
-            raise TemporaryError(f"etcd {path}: {detail}") from exc
-        raise PermanentError(f"etcd {path} failed: {detail or exc.args}") from exc
-    except requests.RequestException as exc:
-        raise _EndpointDown(str(exc)) from exc
 
 
 def _cas_failed(kind: str, key: str, expect: int | None, result: dict[str, Any]) -> None:
