@@ -101,7 +101,11 @@ class Client:
         self.host, self.port = host, port
         self.timeout = timeout
         self.pool = urllib3.HTTPConnectionPool(
-            host, port, maxsize=connections, timeout=urllib3.Timeout(timeout), retries=False
+            host,
+            port,
+            maxsize=connections,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            retries=False,
         )
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
