@@ -19,6 +19,12 @@ Ports carry Neutron-style ``external_ids`` on their Interface (``iface-id`` = po
 ``attached-mac``, ``vm-uuid``, ``iface-status``) plus ``atoll-owner`` (our site), which is
 how :meth:`OvsNetwork.list_ports` finds ours for the orphan audit.
 
+A port's OpenFlow number is chosen before the port is added (the Interface's
+``ofport_request``), so its anti-spoofing rules are written while the tap is made and
+attached rather than after vswitchd has numbered it; the port comes up only once both are
+done and the number vswitchd gave is the one the rules name (if vswitchd gave another, the
+rules are written again for it before the port comes up).
+
 Blocking work (ovsdbapp transactions, pyroute2, ovs-ofctl) runs in worker threads through
 ``asyncio.to_thread``; :class:`_Switch` is that blocking half.
 """
@@ -32,6 +38,7 @@ import logging
 import threading
 import time
 from collections.abc import Collection, Mapping
+from concurrent import futures
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +75,7 @@ log = logging.getLogger(__name__)
 NET_KEY = "atoll-net-"
 OWNER_KEY = "atoll-owner"
 DEAD_VLAN = 4095
+OFPORT_MAX = 0xFEFF  # OpenFlow numbers above this are reserved (LOCAL is 0xFFFE)
 STAT_KEYS = (
     *("rx_packets", "rx_bytes", "tx_packets", "tx_bytes"),
     *("rx_dropped", "tx_dropped", "rx_errors", "tx_errors"),
@@ -101,6 +109,12 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+def _ofport(value: Any) -> int:
+    """An ``ofport``/``ofport_request`` column as a usable OpenFlow port number, else 0."""
+    number = _scalar(value)
+    return number if isinstance(number, int) and 0 < number <= OFPORT_MAX else 0
+
+
 class _Switch:
     """The blocking half: one OVSDB connection, host links, OpenFlow rules, SR-IOV VFs."""
 
@@ -114,6 +128,9 @@ class _Switch:
         self.api: Any = None
         self._conn: Any = None
         self._lock = threading.Lock()  # serialises segment (tag) choices
+        self._ofport_lock = threading.Lock()  # serialises OpenFlow port number choices
+        self._ofports_chosen: set[int] = set()  # chosen, not yet requested in OVSDB
+        self._rules = futures.ThreadPoolExecutor(2, thread_name_prefix="ovs-rules")
 
     # -- OVSDB plumbing -----------------------------------------------------------------
 
@@ -132,6 +149,8 @@ class _Switch:
             raise NetworkUnavailable(f"cannot connect to OVSDB at {remote}: {exc}", 5.0) from exc
 
     def close(self) -> None:
+        self._rules.shutdown(wait=True)  # threads are made again on demand after a reconnect
+        self._rules = futures.ThreadPoolExecutor(2, thread_name_prefix="ovs-rules")
         if self._conn is not None:
             self._conn.stop()
             self._conn = None
@@ -321,18 +340,7 @@ class _Switch:
         try:
             with self.links.session():  # one netlink socket for all the link calls
                 fresh = not self.links.exists(dev)
-                if peer is not None:
-                    self._make_host_veth(network, port, dev, peer, netns)
-                else:
-                    self.links.create_tap(dev, mtu=network.mtu)
-                self.links.set_tx_checksum(dev, False)
-                ofport = self._attach(dev, network, port, segment.tag, "host" if host else "vm")
-                addresses = [f.address for f in port.fixed_ips]
-                if port.port_security:
-                    self.flows.install_port(port.id, ofport, port.mac, addresses)
-                else:
-                    self.flows.remove_port(port.id)
-                self.links.set_up(dev)  # only now, with its rules in place
+                self._plug_device(network, port, dev, peer, netns, segment.tag)
         except BaseException:
             if fresh:  # leave nothing half-made behind a first plug that failed
                 with contextlib.suppress(Exception):
@@ -349,6 +357,44 @@ class _Switch:
             peer_name=peer,
         )
 
+    def _plug_device(
+        self,
+        network: NetworkSpec,
+        port: PortSpec,
+        dev: str,
+        peer: str | None,
+        netns: str | None,
+        tag: int,
+    ) -> None:
+        """Make ``dev``, attach it and write its rules (at once, see the module docstring);
+        bring it up only when both are done and the rules name its OpenFlow port."""
+        ofport = self._choose_ofport(dev)
+        addresses = [f.address for f in port.fixed_ips]
+        if port.port_security:
+            rules = self._rules.submit(
+                self.flows.install_port, port.id, ofport, port.mac, addresses
+            )
+        else:
+            rules = self._rules.submit(self.flows.remove_port, port.id)
+        try:
+            if peer is not None:
+                self._make_host_veth(network, port, dev, peer, netns)
+            else:
+                self.links.create_tap(dev, mtu=network.mtu)
+            self.links.set_tx_checksum(dev, False)
+            given = self._attach(dev, network, port, tag, "host" if peer else "vm", ofport)
+        finally:
+            with self._ofport_lock:
+                self._ofports_chosen.discard(ofport)
+            futures.wait([rules])  # never left running behind a failed plug
+        rules.result()  # a failure to write the rules fails the plug
+        if given != ofport and port.port_security:
+            log.info(
+                "port %s got OpenFlow port %d, not %d: rules rewritten", port.id, given, ofport
+            )
+            self.flows.install_port(port.id, given, port.mac, addresses)
+        self.links.set_up(dev)  # only now, with its rules in place
+
     def _make_host_veth(
         self, network: NetworkSpec, port: PortSpec, dev: str, peer: str, netns: str | None
     ) -> None:
@@ -363,7 +409,29 @@ class _Switch:
                     inner.add_address(peer, f"{fip.address}/{prefixes[fip.subnet_id]}")
             inner.set_up(peer)
 
-    def _attach(self, dev: str, network: NetworkSpec, port: PortSpec, tag: int, kind: str) -> int:
+    def _choose_ofport(self, dev: str) -> int:
+        """The OpenFlow port number ``dev`` will have: the one it has if it is on the bridge
+        already (a re-plug), else one above every number in use, requested or chosen."""
+        with self._ofport_lock:
+            rows = self.read(
+                "read the OpenFlow port numbers",
+                self.api.db_list("Interface", columns=["name", "ofport", "ofport_request"]),
+            )
+            used = set(self._ofports_chosen)
+            for row in rows:
+                has, asked = _ofport(row["ofport"]), _ofport(row["ofport_request"])
+                if row["name"] == dev and (has or asked):
+                    return has or asked
+                used |= {has, asked} - {0}
+            chosen = max(used, default=0) + 1
+            if chosen > OFPORT_MAX:  # wrapped around: the lowest free one
+                chosen = min(set(range(1, OFPORT_MAX + 1)) - used)
+            self._ofports_chosen.add(chosen)
+            return chosen
+
+    def _attach(
+        self, dev: str, network: NetworkSpec, port: PortSpec, tag: int, kind: str, ofport: int
+    ) -> int:
         ids = {
             "iface-id": port.id,
             "attached-mac": port.mac,
@@ -379,7 +447,13 @@ class _Switch:
             f"attach port {port.id} as {dev}",
             api.add_port(self.bridge, dev, may_exist=True),
             api.db_set("Port", dev, ("tag", tag)),
-            api.db_set("Interface", dev, ("external_ids", ids), ("mtu_request", network.mtu)),
+            api.db_set(
+                "Interface",
+                dev,
+                ("external_ids", ids),
+                ("mtu_request", network.mtu),
+                ("ofport_request", ofport),
+            ),
         )
         return self._wait_ofport(dev, port.id)
 

@@ -498,3 +498,27 @@ async def test_a_failed_first_plug_leaves_nothing_behind(
     assert not await off(HostLinks().exists, dev)
     assert dev not in rig.ovs.vsctl("list-ports", rig.driver.settings.integration_bridge)
     assert await rig.driver.list_ports() == []
+
+
+async def test_rules_follow_the_openflow_port_vswitchd_gave_when_not_the_one_chosen(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rules are written for the number the driver chose ahead (``ofport_request``); if
+    vswitchd numbers the port otherwise (the number was taken meanwhile), the rules are
+    written again for the real number before the port comes up, and the port that held the
+    number keeps its traffic."""
+    net = NetworkSpec(id="n", name="n", subnets=(SUBNET,))
+    await rig.driver.ensure_network(net)
+    ns_a, a = await host_port(rig, net, 71)
+    _ns_b, _b = await host_port(rig, net, 72)
+    taken = int(rig.ovs.vsctl("get", "Interface", device_name(a.id, rig.prefix), "ofport"))
+    monkeypatch.setattr(rig.driver._switch, "_choose_ofport", lambda _dev: taken)  # a race lost
+    vm = port(net, 73)
+    binding = await rig.driver.plug_port(net, vm)
+    assert binding.tap_name
+    given = int(rig.ovs.vsctl("get", "Interface", binding.tap_name, "ofport"))
+    assert given != taken
+    flows = rig.driver.flows.port_flows(vm.id)
+    assert flows and all(f"in_port={given}" in f for f in flows), flows
+    assert any("actions=drop" in f for f in flows)
+    assert ping(ns_a, "10.253.0.72")
