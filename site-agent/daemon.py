@@ -23,7 +23,7 @@ from atoll import __version__, listening
 from atoll.errors import ConfigError, TemporaryError
 from atoll.passwords import Passwords
 from atoll.private_files import private_dir, private_files, restrict_umask, sqlite_files
-from atoll.site_agent import libvirtd
+from atoll.site_agent import libvirtd, malloc
 from atoll.site_agent.alarms import SiteAlarms
 from atoll.site_agent.api.app import build_app
 from atoll.site_agent.api.context import ApiContext
@@ -343,6 +343,7 @@ class Agent:
 async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) -> None:
     """Run the agent until SIGTERM/SIGINT (or ``stop`` is set)."""
     restrict_umask()  # everything the agent and its children write is private
+    malloc.limit_arenas()  # before the first worker thread
     ssl_context = listening.server_tls(
         settings.site_agent.host,
         settings.site_agent.tls_cert_file,
@@ -365,6 +366,7 @@ async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) 
         listen = settings.site_agent
         site = web.TCPSite(runner, listen.host, listen.port, ssl_context=ssl_context)
         await site.start()
+        malloc.trim()  # start-up's garbage (imports, recovery, the first pass)
         log.info(
             "site agent %s listening on %s://%s:%d",
             listen.site_name,

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from atoll.background import Loop, LoopSettings
 from atoll.errors import AtollError
+from atoll.site_agent import malloc
 from atoll.site_agent.audit import AuditReport, audit
 from atoll.site_agent.converge_networks import NetworkConverger
 from atoll.site_agent.converge_servers import ServerConverger, status_of
@@ -139,4 +140,5 @@ class Reconciler:
             if report.removed:
                 log.warning("audit removed %d orphans: %s", len(report.removed), report.removed)
         soonest = await self.reconcile_once()
+        malloc.trim()  # a pass that built or tore down servers leaves freed pages behind
         return None if soonest is None else max(soonest, SOONEST)
