@@ -26,6 +26,27 @@ def test_help_lists_the_registered_groups() -> None:
     assert "testbed" in out
 
 
+def test_a_group_command_loads_only_its_own_cli() -> None:
+    """``atoll site-agent run`` is a long-lived daemon: it must not hold every other
+    component's CLI modules in memory; a command outside a package-named group still sees
+    the whole tree."""
+    probe = (
+        "import sys; from atoll.cli import build_parser; "
+        "build_parser(sys.argv[1:]); "
+        "print(sorted(m for m in sys.modules if m.endswith('.cli') and m != 'atoll.cli'))"
+    )
+
+    def cli_modules(*argv: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    assert cli_modules("--log-level", "DEBUG", "site-agent", "run") == ("['atoll.site_agent.cli']")
+    everything = cli_modules("login")
+    assert "atoll.hub.cli" in everything and "atoll.site_agent.cli" in everything
+
+
 def test_no_group_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "usage: atoll" in capsys.readouterr().out
