@@ -14,7 +14,6 @@ Where libc has no ``mallopt``/``malloc_trim`` both are no-ops.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 log = logging.getLogger(__name__)
@@ -24,10 +23,9 @@ ARENA_MAX = 2  # the event loop's thread and one shared by the workers
 
 
 def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    libc = ctypes.CDLL(name)
+    # the interpreter's own symbols, libc's among them (ctypes.util.find_library would
+    # run ldconfig in a subprocess at every start)
+    libc = ctypes.CDLL(None)
     if not hasattr(libc, "mallopt") or not hasattr(libc, "malloc_trim"):
         return None
     return libc
