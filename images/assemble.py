@@ -1,12 +1,16 @@
-"""Writing an image file from its chunks, in manifest order, verified, then renamed.
+"""Writing an image file from its chunks, each straight into place, then renamed.
 
-:class:`Assembly` writes into a temporary file beside the destination; zero chunks become
-holes. Chunks not in ``fresh`` (held from before rather than verified on arrival) are
-hashed again, and a bad one is dropped from the store and reported instead of written.
-:meth:`Assembly.finish` checks the whole-image sha256 and renames the file into place, so
-the destination is either absent or the complete, verified image. Blocking: call each
-method from a worker thread in async code; the fetcher calls :meth:`write` per chunk while
-later chunks are still arriving.
+:class:`Assembly` writes into a temporary file beside the destination, sized to the image
+up front: zero chunks are holes, and chunks land at their offsets in any order, as they
+arrive (the fetcher places a fetched chunk from the thread that verified it while later
+chunks are still on the wire). Every chunk is hashed once, against its sha256 in the
+manifest: a fetched one on arrival (:meth:`Assembly.place` is given its checked bytes), a
+held one as it is read back from the store (:meth:`Assembly.place_held`; a bad one is
+dropped from the store and reported instead of written). The chunks in manifest order *are*
+the image, so its sha256 (the hub's hash of those same bytes) is not computed again.
+:meth:`Assembly.finish` fsyncs the file once and renames it into place, so the destination
+is either absent or the complete image. Blocking: call each method from a worker thread in
+async code; placing is thread-safe, and :meth:`Assembly.abort` waits for a place under way.
 """
 
 from __future__ import annotations
@@ -16,77 +20,83 @@ import functools
 import hashlib
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from atoll.images.chunks import ChunkStore
-from atoll.images.errors import TransferError
+from atoll.images.errors import ChunkMissing, ChunkQuarantined, TransferError
 from atoll.images.manifest import Manifest
 
 
 @functools.lru_cache(maxsize=8)
 def zero_digest(length: int) -> str:
-    return hashlib.sha256(_zeros(length)).hexdigest()
-
-
-@functools.lru_cache(maxsize=8)
-def _zeros(length: int) -> bytes:
-    return bytes(length)
+    return hashlib.sha256(bytes(length)).hexdigest()
 
 
 class Assembly:
-    def __init__(self, store: ChunkStore, manifest: Manifest, dest: Path, fresh: set[str]) -> None:
+    def __init__(self, store: ChunkStore, manifest: Manifest, dest: Path) -> None:
         self.store = store
         self.manifest = manifest
         self.dest = dest
-        self.fresh = fresh
-        self.bad: list[str] = []
         self.tmp = dest.with_name(f".{dest.name}.part-{secrets.token_hex(4)}")
-        self._out = self.tmp.open("wb")
-        self._image = hashlib.sha256()
-
-    def write(self, index: int, data: bytes | None = None) -> None:
-        """Append chunk ``index`` (chunks must come in order); ``data``: its bytes, verified on
-        arrival, when the caller still holds them (else they are read from the store)."""
-        digest, length = self.manifest.chunks[index], self.manifest.chunk_length(index)
-        if digest == zero_digest(length):
-            self._image.update(_zeros(length))
-            self._out.seek(length, os.SEEK_CUR)
-            return
-        if data is None or digest not in self.fresh:
-            data = self.store.read(digest)
-        if digest not in self.fresh and hashlib.sha256(data).hexdigest() != digest:
-            self.store.discard(digest)
-            self.bad.append(digest)
-            self._out.seek(length, os.SEEK_CUR)
-            return
-        self._image.update(data)
-        self._out.write(data)
-
-    def write_all(self) -> list[str]:
-        for index in range(len(self.manifest.chunks)):
-            self.write(index)
-        return self.finish()
-
-    def finish(self) -> list[str]:
-        """Verify and rename into place; or return the bad chunks (and keep no file)."""
+        self._lengths: dict[str, int] = {}
+        self._offsets: dict[str, list[int]] = {}  # where each non-zero chunk goes
+        for index, digest in enumerate(manifest.chunks):
+            length = manifest.chunk_length(index)
+            self._lengths[digest] = length
+            if digest != zero_digest(length):
+                self._offsets.setdefault(digest, []).append(index * manifest.chunk_size)
+        self._todo = set(self._offsets)
+        self._lock = threading.Lock()  # a place under way finishes before the file closes
+        self._fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
-            self._out.truncate(self.manifest.size)
-            self._out.flush()
-            os.fsync(self._out.fileno())
-            self._out.close()
-            if self.bad:
-                return sorted(set(self.bad))
-            if self._image.hexdigest() != self.manifest.sha256:
+            os.ftruncate(self._fd, manifest.size)
+        except BaseException:
+            self.abort()
+            raise
+
+    def place(self, digest: str, data: bytes) -> None:
+        """Write chunk ``digest``'s bytes, verified by the caller, wherever the image has it."""
+        with self._lock:
+            if self._fd < 0:
+                raise TransferError(f"the assembly of {self.dest.name} was given up")
+            for offset in self._offsets.get(digest, ()):
+                view = memoryview(data)
+                while view:
+                    view = view[os.pwrite(self._fd, view, offset + len(data) - len(view)) :]
+            self._todo.discard(digest)
+
+    def place_held(self, digest: str) -> bool:
+        """Place chunk ``digest`` from the store, hashed first; False (and the chunk dropped
+        from the store) when it is not what its name says any more."""
+        if digest not in self._offsets:
+            return True  # a zero chunk: already a hole
+        try:
+            data = self.store.read(digest)
+        except (ChunkMissing, ChunkQuarantined):
+            return False
+        if len(data) != self._lengths[digest] or hashlib.sha256(data).hexdigest() != digest:
+            self.store.discard(digest)
+            return False
+        self.place(digest, data)
+        return True
+
+    def finish(self) -> None:
+        """fsync once and rename into place (every chunk must have been placed)."""
+        try:
+            if self._todo:
                 raise TransferError(
-                    f"the assembled image {self.dest.name} hashes to {self._image.hexdigest()}, "
-                    f"not {self.manifest.sha256}: the manifest and its chunks disagree"
+                    f"{len(self._todo)} chunks of {self.dest.name} were never placed"
                 )
+            os.fsync(self._fd)
             self.tmp.rename(self.dest)
-            return []
         finally:
             self.abort()
 
     def abort(self) -> None:
-        self._out.close()
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
         with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()

@@ -12,8 +12,12 @@ For one image it:
    each verified against its sha256; a corrupt or cut chunk is fetched again, up to
    ``retries`` times, then the transfer fails with :class:`TransferError` (a retry later
    resumes where it stopped);
-4. assembles the image in ``dest_dir`` under a temporary name (zero chunks become holes),
-   checks the whole-image sha256 and renames it into place.
+4. assembles the image in ``dest_dir`` under a temporary name as the chunks arrive
+   (:class:`~atoll.images.assemble.Assembly`): a worker thread hashes each fetched chunk,
+   stores it and writes it into place while the event loop reads the next bytes; the
+   chunks held from before are read back, hashed and written beside them. Every byte is
+   hashed once, against its chunk's sha256 (the chunks in manifest order are the image the
+   hub hashed); zero chunks become holes; one fsync, then the file is renamed into place.
 
 Progress goes to ``progress(done_bytes, total_bytes)`` after every chunk.
 """
@@ -44,8 +48,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 LocalImages = Callable[[], Iterable[tuple[Path, Manifest]]]
-READ_BLOCK = 256 * 1024
-ARRIVED_CAP = 4  # chunks held in memory for the assembly, at most (more are read back)
+# what a connection buffers before it stops reading: aiohttp's default (64 KiB) pauses
+# and resumes the socket every few TLS records
+READ_BUFSIZE = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,7 @@ class ChunkFetcher:
             headers=self.headers,
             timeout=self.timeout,
             connector=aiohttp.TCPConnector(ssl=ssl_arg, limit=self.concurrency),
+            read_bufsize=READ_BUFSIZE,
         )
 
     async def fetch_manifest(self, image_id: str) -> Manifest:
@@ -167,14 +173,7 @@ class ChunkFetcher:
         """Fetch what is missing and assemble; returns the chunks that had to travel."""
         missing = await asyncio.to_thread(self._missing, manifest, counters)
         self._report(counters, manifest)
-        bad = await self._fetch_and_assemble(session, image_id, manifest, missing, dest,
-                                             counters)  # fmt: skip
-        if bad:  # a local chunk rotted since it was stored: fetch those again, once
-            log.warning("image %s: %d local chunks were corrupt", image_id, len(bad))
-            await self._fetch_all(session, image_id, manifest, bad, _Counters())
-            again = Assembly(self.chunks, manifest, dest, set(missing) | set(bad))
-            if await asyncio.to_thread(again.write_all):
-                raise TransferError(f"image {image_id} could not be assembled intact")
+        await self._fetch_and_assemble(session, image_id, manifest, missing, dest, counters)
         return missing
 
     def _release(self, manifest: Manifest) -> None:
@@ -191,47 +190,30 @@ class ChunkFetcher:
         missing: list[str],
         dest: Path,
         counters: _Counters,
-    ) -> list[str]:
-        """Fetch the missing chunks while writing the image in order as chunks arrive."""
-        ready = {d: asyncio.Event() for d in missing}
-        # verified bytes of chunks that arrived, until the writer reaches them: written into
-        # place from memory, not read back from the chunk store (a few chunks at most)
-        arrived: dict[str, bytes] = {}
-        uses = collections.Counter(manifest.chunks)
-        stop = False
-        assembly = await asyncio.to_thread(Assembly, self.chunks, manifest, dest, set(missing))
-
-        async def assemble() -> list[str]:
-            for index, digest in enumerate(manifest.chunks):
-                if digest in ready:
-                    await ready[digest].wait()
-                if stop:
-                    return []
-                data = arrived.get(digest)
-                uses[digest] -= 1
-                if not uses[digest]:
-                    arrived.pop(digest, None)
-                await asyncio.to_thread(assembly.write, index, data)
-            return await asyncio.to_thread(assembly.finish)
-
-        def keep(digest: str, data: bytes) -> None:
-            if len(arrived) < ARRIVED_CAP:
-                arrived[digest] = data
-
-        writer = asyncio.create_task(assemble())
+    ) -> None:
+        """Fetch the missing chunks, each placed into the image as it arrives, while the
+        chunks held here are read back, verified and placed beside them."""
+        assembly = await asyncio.to_thread(Assembly, self.chunks, manifest, dest)
+        fetched = set(missing)
+        held = [d for d in dict.fromkeys(manifest.chunks) if d not in fetched]
+        placing = asyncio.create_task(asyncio.to_thread(self._place_held, assembly, held))
         try:
-            await self._fetch_all(
-                session, image_id, manifest, missing, counters, ready, on_arrival=keep
-            )
-            return await writer
+            await self._fetch_all(session, image_id, manifest, missing, counters, assembly)
+            bad = await placing
+            if bad:  # a local chunk rotted since it was stored: fetch those again, once
+                log.warning("image %s: %d local chunks were corrupt", image_id, len(bad))
+                await self._fetch_all(session, image_id, manifest, bad, _Counters(), assembly)
+            await asyncio.to_thread(assembly.finish)
         except BaseException:
-            stop = True
-            for event in ready.values():
-                event.set()
-            with contextlib.suppress(Exception):
-                await writer
-            await asyncio.to_thread(assembly.abort)
+            await asyncio.to_thread(assembly.abort)  # waits for a chunk being placed
+            with contextlib.suppress(BaseException):
+                await placing
             raise
+
+    @staticmethod
+    def _place_held(assembly: Assembly, digests: list[str]) -> list[str]:
+        """Place the chunks held here; the ones that failed their hash."""
+        return [d for d in digests if not assembly.place_held(d)]
 
     def _missing(self, manifest: Manifest, counters: _Counters) -> list[str]:
         local = self._local_index(manifest)
@@ -294,8 +276,7 @@ class ChunkFetcher:
         manifest: Manifest,
         digests: list[str],
         counters: _Counters,
-        ready: Mapping[str, asyncio.Event] | None = None,
-        on_arrival: Callable[[str, bytes], None] | None = None,
+        assembly: Assembly,
     ) -> None:
         lengths = {d: manifest.chunk_length(i) for i, d in enumerate(manifest.chunks)}
         uses = collections.Counter(manifest.chunks)
@@ -306,12 +287,8 @@ class ChunkFetcher:
         async def worker() -> None:
             while not queue.empty():
                 digest = queue.get_nowait()
-                data = await self._fetch_chunk(session, image_id, digest, lengths[digest],
-                                               counters)  # fmt: skip
-                if on_arrival is not None:
-                    on_arrival(digest, data)
-                if ready is not None:
-                    ready[digest].set()
+                await self._fetch_chunk(session, image_id, digest, lengths[digest], counters,
+                                        assembly)  # fmt: skip
                 counters.done += lengths[digest] * uses[digest]
                 self._report(counters, manifest)
 
@@ -329,8 +306,9 @@ class ChunkFetcher:
         digest: str,
         length: int,
         counters: _Counters,
-    ) -> bytes:
-        """The chunk's verified bytes, stored in the chunk store."""
+        assembly: Assembly,
+    ) -> None:
+        """Fetch the chunk, verify it, store it (for a resume) and place it in the image."""
         url = f"{self.base_url}/v1/images/{image_id}/chunks/{digest}"
         last = ""
         corrupt = 0
@@ -338,16 +316,18 @@ class ChunkFetcher:
             if attempt:
                 await asyncio.sleep(self.retry_delay * 2 ** min(attempt - 1, 5))
             try:
-                data = await self._get_body(session, url, length, counters)
+                blocks = await self._get_body(session, url, length, counters)
             except (aiohttp.ClientError, TimeoutError, TransferError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 log.info("chunk %s of image %s: attempt %d failed: %s", digest, image_id,
                          attempt + 1, last)  # fmt: skip
                 continue
-            if await asyncio.to_thread(self._keep, data, digest, length):
-                return data
+            # hashing and writing run on a worker thread while the next bytes arrive
+            size = await asyncio.to_thread(self._keep, blocks, digest, length, assembly)
+            if size is None:
+                return
             corrupt += 1
-            last = f"received {len(data)} bytes that do not hash to {digest}"
+            last = f"received {size} bytes that do not hash to {digest}"
             log.warning("chunk %s of image %s arrived corrupt; fetching it again", digest, image_id)
         if corrupt == self.retries:
             raise ChunkCorrupt(f"chunk {digest} of image {image_id} kept arriving corrupt")
@@ -356,27 +336,35 @@ class ChunkFetcher:
             "fetching again resumes from the chunks already here"
         )
 
-    def _keep(self, data: bytes, digest: str, length: int) -> bool:
-        """Store the chunk if it is what the manifest says (hashing runs off the loop)."""
+    def _keep(
+        self, blocks: list[bytes], digest: str, length: int, assembly: Assembly
+    ) -> int | None:
+        """Store and place the chunk if it is what the manifest says (its one hash); else
+        the number of bytes that arrived."""
+        data = blocks[0] if len(blocks) == 1 else b"".join(blocks)
         if len(data) != length or hashlib.sha256(data).hexdigest() != digest:
-            return False
-        self.chunks.put(data, digest)
-        return True
+            return len(data)
+        self.chunks.put(data, digest)  # the progress a resume starts from
+        assembly.place(digest, data)
+        return None
 
     async def _get_body(
         self, session: aiohttp.ClientSession, url: str, length: int, counters: _Counters
-    ) -> bytes:
-        buf = bytearray()
+    ) -> list[bytes]:
+        """The body as it arrived, in blocks (joined, and hashed, off the loop)."""
+        blocks: list[bytes] = []
+        got = 0
         async with session.get(url) as resp:
             await _raise_for_status(resp, url)
             counters.chunks += 1
-            async for block in resp.content.iter_chunked(READ_BLOCK):
+            async for block in resp.content.iter_any():
                 await self.bucket.take(len(block))
                 counters.bytes += len(block)
-                buf += block
-                if len(buf) > length:
+                blocks.append(block)
+                got += len(block)
+                if got > length:
                     break
-        return bytes(buf)
+        return blocks
 
 
 async def _raise_for_status(resp: aiohttp.ClientResponse, what: str) -> None:

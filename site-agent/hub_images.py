@@ -7,7 +7,7 @@
    ``atoll image prestage IMAGE --site S``), and adds every image its desired servers name
    (``image``, ``kernel``, ``ramdisk``) that is a hub image id and not cached here;
 2. pulls each one with :class:`atoll.images.transfer.ChunkFetcher` from the hub (chunk by
-   chunk, each chunk and the whole image verified, resuming from the chunks already under
+   chunk, each chunk verified against the manifest, resuming from the chunks already under
    ``DATA_DIR/image_chunks`` after a cut, reusing chunks of images already cached, under the
    site's bandwidth cap) into the storage driver's ``incoming_dir``, then ``add_image(id,
    file, sha256)`` puts it in the cache. Once cached, the image's chunks are dropped (the
@@ -242,7 +242,7 @@ class HubImagePuller:
         result = await fetcher.fetch(image_id, f"{image_id}.pull")
         pins = await self.wanted() if self.wanted is not None else set()
         try:
-            cached = await self.storage.add_image(  # the fetcher hashed it as it assembled it
+            cached = await self.storage.add_image(  # the fetcher verified every chunk of it
                 image_id, result.path, result.manifest.sha256, pinned=pins, hashed=True
             )
         finally:
