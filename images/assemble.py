@@ -27,6 +27,8 @@ from atoll.images.chunks import ChunkStore
 from atoll.images.errors import ChunkMissing, ChunkQuarantined, TransferError
 from atoll.images.manifest import Manifest
 
+_IOV_MAX = os.sysconf("SC_IOV_MAX")
+
 
 @functools.lru_cache(maxsize=8)
 def zero_digest(length: int) -> str:
@@ -55,15 +57,14 @@ class Assembly:
             self.abort()
             raise
 
-    def place(self, digest: str, data: bytes) -> None:
-        """Write chunk ``digest``'s bytes, verified by the caller, wherever the image has it."""
+    def place(self, digest: str, blocks: list[bytes]) -> None:
+        """Write chunk ``digest``'s bytes (in blocks, as they arrived), verified by the
+        caller, wherever the image has it."""
         with self._lock:
             if self._fd < 0:
                 raise TransferError(f"the assembly of {self.dest.name} was given up")
             for offset in self._offsets.get(digest, ()):
-                view = memoryview(data)
-                while view:
-                    view = view[os.pwrite(self._fd, view, offset + len(data) - len(view)) :]
+                _pwrite_all(self._fd, blocks, offset)
             self._todo.discard(digest)
 
     def place_held(self, digest: str) -> bool:
@@ -78,7 +79,7 @@ class Assembly:
         if len(data) != self._lengths[digest] or hashlib.sha256(data).hexdigest() != digest:
             self.store.discard(digest)
             return False
-        self.place(digest, data)
+        self.place(digest, [data])
         return True
 
     def finish(self) -> None:
@@ -100,3 +101,15 @@ class Assembly:
                 self._fd = -1
         with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()
+
+
+def _pwrite_all(fd: int, blocks: list[bytes], offset: int) -> None:
+    """``os.pwritev`` until every byte of ``blocks`` is written at ``offset``."""
+    views = [memoryview(b) for b in blocks if b]
+    while views:
+        written = os.pwritev(fd, views[:_IOV_MAX], offset)
+        offset += written
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if views and written:
+            views[0] = views[0][written:]

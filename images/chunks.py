@@ -114,12 +114,14 @@ class ChunkStore:
 
     def put(
         self,
-        data: bytes | bytearray | memoryview,
+        data: bytes | bytearray | memoryview | list[bytes],
         digest: str | None = None,
         *,
         sync: bool | None = None,
     ) -> str:
         """Store ``data`` under its sha256 (``digest`` if the caller already hashed it).
+
+        ``data`` may be a list of blocks (as they came off the wire), written as they are.
 
         Returns the digest. An existing chunk holding exactly ``data`` is not rewritten; its
         mtime is refreshed so a concurrent gc keeps it for the grace period. One of another
@@ -127,11 +129,13 @@ class ChunkStore:
         ``sync=False`` skips this chunk's fsync (default: the store's ``fsync``): the caller
         then makes it durable with :meth:`sync` before anything names it.
         """
-        digest = digest or sha256_hex(data)
+        blocks = data if isinstance(data, list) else [data]
+        size = sum(len(b) for b in blocks)
+        digest = digest or sha256_hex(b"".join(blocks))
         final = self.path(digest)
         with contextlib.suppress(FileNotFoundError):
-            if final.stat().st_size == len(data):
-                if final.read_bytes() == data:  # same bytes as same sha256, at memcmp speed
+            if final.stat().st_size == size:
+                if final.read_bytes() == b"".join(blocks):  # same bytes, at memcmp speed
                     os.utime(final)
                     return digest
                 log.warning("chunk %s in %s was corrupt; storing a good copy", digest, self.root)
@@ -139,10 +143,10 @@ class ChunkStore:
         tmp = self._tmp / f"{digest[:16]}.{secrets.token_hex(6)}"
         try:
             with tmp.open("wb") as fh:
-                if is_zero(data):
-                    fh.truncate(len(data))  # a hole: zero chunks take no space
+                if all(is_zero(b) for b in blocks):
+                    fh.truncate(size)  # a hole: zero chunks take no space
                 else:
-                    fh.write(data)
+                    fh.writelines(blocks)
                 if self.fsync if sync is None else sync:
                     fh.flush()
                     os.fsync(fh.fileno())

@@ -340,18 +340,22 @@ class ChunkFetcher:
         self, blocks: list[bytes], digest: str, length: int, assembly: Assembly
     ) -> int | None:
         """Store and place the chunk if it is what the manifest says (its one hash); else
-        the number of bytes that arrived."""
-        data = blocks[0] if len(blocks) == 1 else b"".join(blocks)
-        if len(data) != length or hashlib.sha256(data).hexdigest() != digest:
-            return len(data)
-        self.chunks.put(data, digest)  # the progress a resume starts from
-        assembly.place(digest, data)
+        the number of bytes that arrived. The blocks are never joined: hashed and written
+        as they are."""
+        size = sum(len(b) for b in blocks)
+        sha = hashlib.sha256()
+        for block in blocks:
+            sha.update(block)
+        if size != length or sha.hexdigest() != digest:
+            return size
+        self.chunks.put(blocks, digest)  # the progress a resume starts from
+        assembly.place(digest, blocks)
         return None
 
     async def _get_body(
         self, session: aiohttp.ClientSession, url: str, length: int, counters: _Counters
     ) -> list[bytes]:
-        """The body as it arrived, in blocks (joined, and hashed, off the loop)."""
+        """The body as it arrived, in blocks (hashed and written off the loop)."""
         blocks: list[bytes] = []
         got = 0
         async with session.get(url) as resp:
