@@ -29,6 +29,12 @@ chunking + sha256 + qemu-img validation on upload; and on the site, the pull loo
   aiohttp client doing that same download (the site agent is an asyncio program that
   decrypts TLS on its event loop's thread: how much of the gap is Python's TLS client).
 
+- ``image_service_site_pull_vs_its_chunk_requests_alone``: the same pull against the same
+  chunk requests to the same hub over the site's TLS, 4 at a time, the bytes read and
+  dropped: what the hub's serving and the site's TLS allow. Where the pull is below it,
+  the site's own work per byte is the bound (a sha256 per chunk, the chunk written to the
+  store for a resume and into the image, one fsync), on the same two cores as the hub.
+
 - ``image_service_upload_vs_hub_ingest_alone``: the same upload against its measured bound:
   the hub's ingest (:class:`atoll.images.manifest.Ingest`: image sha256, chunk sha256,
   sha-512, chunk writes, one fsync per chunk at the commit point) fed the same file in
@@ -65,11 +71,13 @@ from atoll.client import HubClient
 from atoll.errors import AtollError
 from atoll.images.chunks import ChunkStore
 from atoll.images.hub_files import send_file
-from atoll.images.manifest import Ingest, IngestLimits, ingest_stream, read_file_blocks
+from atoll.images.manifest import Ingest, IngestLimits, Manifest, ingest_stream, read_file_blocks
+from atoll.images.transfer import READ_BUFSIZE
 from atoll.site_agent.drivers.storage.local import LocalStorage
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
 from atoll.site_agent.enrollment import join_with
 from atoll.site_agent.hub_images import HubImagePuller
+from atoll.site_agent.hub_link import HubLink
 from atoll.sync.join import JoinCode
 from bench.report import emit, paired_medians
 
@@ -237,7 +245,9 @@ def _hub_process(data_dir: Path) -> Iterator[tuple[str, str]]:
         "--store",
         "memory",
     ]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # a log file, not a pipe: a pipe nobody reads fills up and the hub stalls writing to it
+    log = (data_dir / "hub.log").open("wb")
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
     url, ca = f"https://127.0.0.1:{port}", str(data_dir / "ca.pem")
     try:
         deadline = time.monotonic() + 60
@@ -253,10 +263,32 @@ def _hub_process(data_dir: Path) -> Iterator[tuple[str, str]]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        log.close()
 
 
-async def _one_run(src: Path, root: Path) -> tuple[float, float]:
-    """(upload MB/s, site pull MB/s) through a fresh hub process and a fresh site."""
+async def _chunks_alone(url: str, image_id: str, manifest: Manifest, link: HubLink) -> float:
+    """MB/s of the site's chunk requests alone: the same chunks from the same hub, over the
+    site's TLS, as many at a time as the puller, read and dropped (no hash, no write)."""
+    todo = list(dict.fromkeys(manifest.chunks))
+    connector = aiohttp.TCPConnector(ssl=link.ssl_context(), limit=4)
+    async with aiohttp.ClientSession(connector=connector, read_bufsize=READ_BUFSIZE) as session:
+
+        async def worker() -> None:
+            while todo:
+                digest = todo.pop()
+                async with session.get(f"{url}/v1/images/{image_id}/chunks/{digest}") as resp:
+                    resp.raise_for_status()
+                    async for _ in resp.content.iter_any():
+                        pass
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(4)))
+    return manifest.size / (time.perf_counter() - start) / MB
+
+
+async def _one_run(src: Path, root: Path) -> tuple[float, float, float]:
+    """(upload MB/s, site pull MB/s, chunk requests alone MB/s) through a fresh hub process
+    and a fresh site."""
     with _hub_process(root / "hub") as (url, ca):
         anon = HubClient(url, None, ca)
         login = {"user": "admin", "password": PASSWORD}
@@ -281,7 +313,8 @@ async def _one_run(src: Path, root: Path) -> tuple[float, float]:
         pulled = await puller.poll_once()
         pull = SIZE / (time.perf_counter() - start) / MB
         assert pulled == [image["id"]], pulled
-        return upload, pull
+        alone = await _chunks_alone(url, image["id"], puller.pulled[-1].manifest, link)
+        return upload, pull, alone
 
 
 def _hub_init(data_dir: Path) -> None:
@@ -301,7 +334,7 @@ def main() -> None:
         src = _random_file(tmp / "image.raw", SIZE)
         certs_dir = tmp / "tls"  # a hub's certificate and CA for the baselines
         _hub_init(certs_dir)
-        results: list[tuple[float, float]] = []
+        results: list[tuple[float, float, float]] = []
 
         def run() -> float:
             root = tmp / f"run-{len(results)}"
@@ -321,11 +354,13 @@ def main() -> None:
         )
         uploads = statistics.median(r[0] for r in results)
         pulls = statistics.median(r[1] for r in results)
+        alone = statistics.median(r[2] for r in results)
         emit("image_service_upload_throughput", uploads, "MB/s", copy)
         emit("image_service_site_pull_throughput", pulls, "MB/s", copy)
         emit("image_service_upload_vs_bare_https_put_bound_by_hub_ingest", uploads, "MB/s", upload)
         emit("image_service_site_pull_vs_tls_wire", pulls, "MB/s", download)
         emit("image_service_site_pull_vs_asyncio_tls_download", pulls, "MB/s", aiohttp_download)
+        emit("image_service_site_pull_vs_its_chunk_requests_alone", pulls, "MB/s", alone)
         emit("image_service_upload_vs_bare_https_put_from_atoll_client", uploads, "MB/s",
              atoll_upload)  # fmt: skip
         emit("image_service_upload_vs_hub_ingest_alone", uploads, "MB/s", ingest)
