@@ -30,12 +30,16 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from pyroute2 import IPRoute, netns
-from pyroute2.ethtool.ioctl import IoctlEthtool, NoSuchDevice, NotSupportedError
-from pyroute2.netlink.exceptions import NetlinkError
-
 from atoll.site_agent.drivers.network.base import IFNAME_MAX
 from atoll.site_agent.drivers.network.errors import NetworkFailure, NetworkSpecInvalid
+from atoll.site_agent.drivers.network.netlink import (
+    IoctlEthtool,
+    IPRoute,
+    NetlinkError,
+    NoSuchDevice,
+    NotSupportedError,
+    netns,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -29,15 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from atoll.site_agent.drivers.network.base import OwnedPort
 from atoll.site_agent.drivers.network.errors import (
     NetworkFailure,
     NetworkSpecInvalid,
     VfExhausted,
 )
+from atoll.site_agent.drivers.network.netlink import IPRoute, NetlinkError
 
 log = logging.getLogger(__name__)
 
