@@ -134,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    # The parsers are done with; a long-running command (``atoll site-agent run``) should not
+    # hold them (a cycle: the completion command refers to the root parser; gc frees it).
+    del parser
     try:
         return func(args)
     except InvalidInput as exc:

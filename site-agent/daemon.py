@@ -9,13 +9,14 @@ the local API. The agent needs no hub: everything here works on a site that neve
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from aiohttp import web
 
@@ -32,7 +33,6 @@ from atoll.site_agent.capacity import AllocationRatios, HostCapacity
 from atoll.site_agent.catalog import StorageCatalog, server_images
 from atoll.site_agent.host import Host
 from atoll.site_agent.hub_attachment import HubAttachment
-from atoll.site_agent.hub_intent import HubIntent
 from atoll.site_agent.hub_link import HubLink
 from atoll.site_agent.reconciler import Reconciler
 from atoll.site_agent.resources import Resources
@@ -40,9 +40,11 @@ from atoll.site_agent.restart import Backoff
 from atoll.site_agent.ring import Ring
 from atoll.site_agent.settings import AgentSettings, SiteAgentSettings
 from atoll.site_agent.store import LocalStore
-from atoll.site_agent.sync.session import SyncClient, SyncSettings
 from atoll.site_agent.telemetry import Telemetry
 from atoll.throttle import FailureThrottle
+
+if TYPE_CHECKING:
+    from atoll.site_agent.sync.session import SyncClient
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT = 5.0  # seconds a dependency may take to answer /readyz
@@ -233,6 +235,11 @@ class Agent:
         hub_settings = settings.hub
 
         def make_sync(joined: HubLink) -> SyncClient:
+            # Imported once the site has joined: an unjoined agent does not hold the sync
+            # session's modules (frames, codec, msgpack, window, inbox, facts).
+            from atoll.site_agent.hub_intent import HubIntent
+            from atoll.site_agent.sync.session import SyncClient, SyncSettings
+
             return SyncClient(
                 joined,
                 store,
@@ -366,7 +373,8 @@ async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) 
         listen = settings.site_agent
         site = web.TCPSite(runner, listen.host, listen.port, ssl_context=ssl_context)
         await site.start()
-        malloc.trim()  # start-up's garbage (imports, recovery, the first pass)
+        gc.collect()  # start-up's garbage in cycles (the CLI's parsers, import-time objects)
+        malloc.trim()  # and the pages it freed, with recovery's and the first pass's
         log.info(
             "site agent %s listening on %s://%s:%d",
             listen.site_name,

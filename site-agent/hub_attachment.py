@@ -17,19 +17,20 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atoll import __version__
 from atoll.background import Loop, LoopSettings
 from atoll.errors import ConfigError
-from atoll.site_agent import hub_images
 from atoll.site_agent.auth import Authenticator
 from atoll.site_agent.enrollment import CertRenewer
-from atoll.site_agent.hub_images import HubImagePuller, ImageSink
 from atoll.site_agent.hub_link import HubLink, fingerprint, site_key
-from atoll.site_agent.hub_revocations import HubRevocationPoller
 from atoll.site_agent.settings import HubLinkSettings, SiteAgentSettings
 from atoll.sync.discovery import SITE_SERVICE, Advertiser
+
+if TYPE_CHECKING:
+    from atoll.site_agent.hub_images import HubImagePuller, ImageSink
+    from atoll.site_agent.hub_revocations import HubRevocationPoller
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,11 @@ class HubAttachment:
         await self._attach(link)
 
     async def _attach(self, link: HubLink) -> None:
+        # Imported at the first attach: an agent that never joins (a lab box, a site before
+        # its field engineer's join) does not hold the image puller's modules.
+        from atoll.site_agent import hub_images
+        from atoll.site_agent.hub_revocations import HubRevocationPoller
+
         self.link = link
         await self._withdraw_advert()
         hub = self.settings.hub
