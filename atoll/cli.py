@@ -79,24 +79,28 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         prog="atoll",
         description="Atoll: an edge/telco distributed cloud — one hub, many autonomous sites.",
     )
-    parser.add_argument("--version", action="version", version=f"atoll {__version__}")
-    parser.add_argument(
-        "--log-format", choices=["human", "json"], default="human", help="log line format"
-    )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        help="print each HTTP request and reply (secrets masked) and tracebacks of internal errors",
-    )
-    parser.add_argument(
-        "--cloud",
-        metavar="NAME",
-        help="the named profile of clouds.toml to use (or ATOLL_CLOUD; see 'atoll login --cloud')",
-    )
+    root_options = [
+        parser.add_argument("--version", action="version", version=f"atoll {__version__}"),
+        parser.add_argument(
+            "--log-format", choices=["human", "json"], default="human", help="log line format"
+        ),
+        parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR"),
+        parser.add_argument(
+            "--debug",
+            action="store_true",
+            help="print each HTTP request and reply (secrets masked) and tracebacks of internal "
+            "errors",
+        ),
+        parser.add_argument(
+            "--cloud",
+            metavar="NAME",
+            help="the named profile of clouds.toml to use (or ATOLL_CLOUD; see 'atoll login "
+            "--cloud')",
+        ),
+    ]
     groups = parser.add_subparsers(title="command groups", metavar="GROUP")
     packages = sorted(entry_points(group="atoll.cli"), key=lambda e: e.name)
-    word = None if argv is None else _group_word(parser, argv)
+    word = None if argv is None else _group_word(root_options, argv)
     alone = [ep for ep in packages if ep.name.replace("_", "-") == word]
     for ep in alone or packages:
         register = cast(Callable[[Subparsers], None], ep.load())
@@ -107,9 +111,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _group_word(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+def _group_word(root_options: Sequence[argparse.Action], argv: Sequence[str]) -> str | None:
     """The first word of ``argv`` that is not a root option or a root option's value."""
-    with_value = {o for a in parser._actions if a.nargs != 0 for o in a.option_strings}
+    with_value = {o for a in root_options if a.nargs != 0 for o in a.option_strings}
     words = iter(argv)
     for word in words:
         if word in with_value:
