@@ -44,9 +44,9 @@ def atoll(bed: Path, *argv: str) -> str:
 @pytest.fixture(scope="module")
 def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     directory = tmp_path_factory.mktemp("alarms") / "bed"
-    atoll(directory, "testbed", "up", "--sites", "0", "--fake-sites", "1", "--dir",
-          str(directory))  # fmt: skip
-    try:
+    try:  # down even after an interrupted up (a timeout kills `up` before its own cleanup)
+        atoll(directory, "testbed", "up", "--sites", "0", "--fake-sites", "1", "--dir",
+              str(directory))  # fmt: skip
         yield directory
     finally:
         atoll(directory, "testbed", "down", "--dir", str(directory))

@@ -149,8 +149,8 @@ class Bed:
 def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     directory = tmp_path_factory.mktemp("lcm") / "bed"
     started = time.monotonic()
-    atoll(directory, "testbed", "up", "--sites", "2", "--dir", str(directory))
-    try:
+    try:  # down even after an interrupted up (a timeout kills `up` before its own cleanup)
+        atoll(directory, "testbed", "up", "--sites", "2", "--dir", str(directory))
         bed = Bed(directory)
         _prepare(bed, directory.parent)
         print(f"testbed and package ready in {time.monotonic() - started:.0f}s")

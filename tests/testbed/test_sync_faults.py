@@ -30,9 +30,9 @@ def test_hub_restart_and_agent_kill_mid_stream_lose_and_duplicate_nothing(
     tmp_path: Path,
 ) -> None:
     directory = tmp_path / "bed"
-    atoll(directory, "testbed", "up", "--sites", "0", "--fake-sites", "1", "--dir",
-          str(directory))  # fmt: skip
-    try:
+    try:  # down even after an interrupted up (a timeout kills `up` before its own cleanup)
+        atoll(directory, "testbed", "up", "--sites", "0", "--fake-sites", "1", "--dir",
+              str(directory))  # fmt: skip
         bed = BedState.load(directory)
         atoll(directory, "project", "create", "p1")
         names = [f"v{i:02d}" for i in range(VOLUMES)]

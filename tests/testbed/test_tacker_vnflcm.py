@@ -38,10 +38,10 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BedState]:
     directory = tmp_path_factory.mktemp("vnflcm") / "bed"
     env = {**procs.clean_env(), "XDG_CONFIG_HOME": str(directory / "config")}
     up = [sys.executable, "-m", "atoll", "testbed", "up", "--sites", "0", "--fake-sites", "1"]
-    proc = subprocess.run([*up, "--dir", str(directory)], capture_output=True, text=True,
-                          timeout=300, env=env)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    try:
+    try:  # down even after an interrupted up (a timeout kills `up` before its own cleanup)
+        proc = subprocess.run([*up, "--dir", str(directory)], capture_output=True, text=True,
+                              timeout=300, env=env)  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
         state = BedState.load(directory)
         admin = hub_client(state)
         admin.post("/v1/projects", {"name": "lcm-telco"})
