@@ -37,19 +37,10 @@ async def audit(store: LocalStore, host: Host, journal: Journal) -> AuditReport:
     owned = await host.storage.list_owned()
     instance_dirs = await asyncio.to_thread(host.instance_ids)
 
-    objects = await store.call(store.list_objects)
-    ids: dict[str, set[str]] = {}
-    for obj in objects:
-        ids.setdefault(obj.kind, set()).add(obj.id)
+    ids, snapshots, leases_released = await store.call(desired_blocking, store)
     servers, volumes = ids.get("server", set()), ids.get("volume", set())
-    snapshots = {
-        f"{o.id}.{name}"
-        for o in objects
-        if o.kind == "volume"
-        for name in o.spec.get("snapshots", [])
-    }
 
-    report = AuditReport()
+    report = AuditReport(leases_released=leases_released)
 
     async def remove(what: str, target: str, fn: Callable[[], Awaitable[None]]) -> None:
         log.warning("audit: removing orphan %s %s (no desired object)", what, target)
@@ -75,8 +66,22 @@ async def audit(store: LocalStore, host: Host, journal: Journal) -> AuditReport:
             await remove("snapshot", oid, partial(host.storage.delete_snapshot, oid))
     for sid in sorted(instance_dirs - servers):
         await remove("files", sid, partial(_remove_dir, host, sid))
-    report.leases_released = await store.call(store.release_orphan_leases)
     return report
+
+
+def desired_blocking(store: LocalStore) -> tuple[dict[str, set[str]], set[str], int]:
+    """The desired objects' ids by kind and the volume snapshots (``<volume id>.<name>``;
+    only volumes' specs are read), with the orphan address leases released (leases are the
+    store's own: no driver is involved), in one trip to the store's thread."""
+    ids: dict[str, set[str]] = {}
+    for kind, oid in store.object_keys():
+        ids.setdefault(kind, set()).add(oid)
+    snapshots = {
+        f"{o.id}.{name}"
+        for o in store.list_objects("volume")
+        for name in o.spec.get("snapshots", [])
+    }
+    return ids, snapshots, store.release_orphan_leases()
 
 
 async def _remove_dir(host: Host, server_id: str) -> None:

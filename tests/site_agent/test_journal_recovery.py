@@ -139,11 +139,18 @@ async def test_audit_removes_orphans_and_keeps_desired(tmp_path: Path) -> None:
         await site.storage.create_root_disk("orphan-1", "cirros")
         await site.storage.create_volume("vol-orphan", 1024 * 1024 * 1024)
         (site.host.instances_dir / "orphan-1").mkdir(parents=True)
+        # an address lease whose port is no longer desired (a crash between purge steps)
+        (subnet,) = await site.store.call(site.store.list_objects, "subnet")
+        await site.store.call(site.store.lease, subnet.id, "port-orphan", iter(["10.0.0.250"]))
         report = await site.reconciler.audit()
         assert sorted(report.removed) == sorted([
             "domain orphan-1", "port port-orphan", "network net-orphan", "root_disk orphan-1",
             "volume vol-orphan", "files orphan-1",
         ])  # fmt: skip
+        assert report.leases_released == 1
+        leases = await site.store.call(site.store.leases, subnet.id)
+        assert "10.0.0.250" not in leases and len(leases) == 1  # the server's own is kept
+        assert (await site.reconciler.audit()).leases_released == 0
         await _assert_one_healthy_server(site, sid)
     finally:
         await site.close()

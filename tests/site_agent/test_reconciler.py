@@ -107,6 +107,7 @@ async def test_volume_attach_extend_snapshot(site: Site) -> None:
         f"{vol['id']}.before"
     ]
     assert sid in await site.domains()
+    assert (await site.reconciler.audit()).removed == []  # the desired snapshot is no orphan
 
 
 async def test_stop_start_reboot_rebuild(site: Site) -> None:
