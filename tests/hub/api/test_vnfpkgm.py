@@ -43,10 +43,12 @@ async def papi(
 
 
 def one_file_csar() -> bytes:
+    """The same bytes at every call: entries carry a fixed time, not the clock's (a zip's
+    2-second timestamps made two calls differ, and a checksum compared across them fail)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("vnfd.yaml", ONE_FILE_VNFD)
-        archive.writestr("Scripts/install.sh", SCRIPT)
+        for name, text in (("vnfd.yaml", ONE_FILE_VNFD), ("Scripts/install.sh", SCRIPT)):
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), text)
     return buffer.getvalue()
 
 
