@@ -1,11 +1,16 @@
 """Driving one server to its desired spec, and tearing one down.
 
 Build order (each driver action journaled first, see :mod:`.journal`): root disk (storage),
-ports plugged (network; addresses were leased when the server was admitted), config drive,
-domain defined (compute), then power: start / stop / reboot / restart by policy. Teardown is
-the reverse: domain, ports, root disk, files, then the store forgets the server, its ports
-and leases. A permanent failure while building tears down what was made and leaves the
-server in ``ERROR`` with the reason; a temporary one is retried on a later pass.
+port devices (network; addresses were leased when the server was admitted) and config
+drive, made concurrently; domain defined (compute); then power: start / stop / reboot /
+restart by policy. A port is wired (attached to its network with its anti-spoofing rules,
+then brought up) from the moment its device exists, alongside the rest of the build and the
+guest's start (a guest is given a device that is down and on no switch: nothing it sends
+goes anywhere until the port is wired); the build's outcome is recorded once every port is
+wired. Teardown is the reverse: domain, ports, root disk, files, then the store forgets the
+server, its ports and leases. A permanent failure while building tears down what was made
+and leaves the server in ``ERROR`` with the reason; a temporary one is retried on a later
+pass (the generation is recorded as built only with the outcome, so that pass builds again).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -63,6 +69,42 @@ def status_of(state: DomainState) -> str:
     return _STATE.get(state, "UNKNOWN")
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What a power step leaves: the state to record, why, its detail, when to look again."""
+
+    state: str
+    message: str
+    detail: JSON
+    again: float | None = None
+
+
+class _Wiring:
+    """The ports of a build to wire (attach, give their rules, bring up) while its guest
+    starts: that wait is libvirt's and QEMU's, so the wiring takes nothing from the build
+    (begun any earlier, its Python work would slow the build's own steps)."""
+
+    def __init__(self) -> None:
+        self._plugs: list[Callable[[], Awaitable[PortBinding]]] = []
+
+    def add(self, plug: Callable[[], Awaitable[PortBinding]]) -> None:
+        self._plugs.append(plug)
+
+    async def around(self, step: Awaitable[T]) -> T:
+        """Every port wired while ``step`` runs; ``step``'s result once all are, or the first
+        failure of any. No failure leaves a plug running (a teardown must not race one)."""
+        tasks = [asyncio.ensure_future(plug()) for plug in self._plugs]
+        try:
+            result = await step
+        except BaseException:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return result
+
+
 class ServerConverger:
     def __init__(
         self,
@@ -92,16 +134,26 @@ class ServerConverger:
         current = status is not None and status.observed_generation == server.generation
         if current and status is not None and status.state == "ERROR":
             return None  # failed for good at this generation; a new spec or delete moves it
-        # a domain just (re)defined is off because it never ran, not because it died
-        fresh = not current or domain is None
+        built: int | None = None  # the generation this pass builds, recorded with the outcome
         try:
             if not current or domain is None:
                 if current and status is not None and status.state != "BUILDING":
                     await self._recreated(server, status.state)
                 await self._status(server.id, "BUILDING", message="")
-                await self._build(server, domain, detail)
-                domain = await self.host.compute.get(server.id)
-            return await self._power(server, domain, detail, fresh=fresh)
+                domain, wiring = await self._build(server, domain, detail)
+                # a domain just (re)defined is off because it never ran, not because it died
+                outcome = await wiring.around(self._power(server, domain, detail, fresh=True))
+                built = server.generation
+            else:
+                outcome = await self._power(server, domain, detail, fresh=False)
+            await self._status(
+                server.id,
+                outcome.state,
+                observed_generation=built,
+                message=outcome.message,
+                detail=outcome.detail,
+            )
+            return outcome.again
         except TemporaryError as exc:
             await self._status(
                 server.id,
@@ -136,8 +188,10 @@ class ServerConverger:
 
     async def _build(
         self, server: DesiredObject, domain: DomainStatus | None, detail: JSON
-    ) -> None:
-        spec, sid = server.typed(ServerSpec), server.id
+    ) -> tuple[DomainStatus, _Wiring]:
+        """Everything up to the domain defined, on the ports' devices; their wiring is left
+        to be done while the guest starts."""
+        spec, sid, wiring = server.typed(ServerSpec), server.id, _Wiring()
         rebuild = spec.rebuilds > detail.get("rebuilds_done", 0)
         if rebuild:
             await self._act(sid, "delete_domain", sid, lambda: self.host.compute.delete(sid))
@@ -152,19 +206,19 @@ class ServerConverger:
                 raise TemporaryError(f"volume {vol_id} is not created yet", delay=1.0) from exc
             disks.append(DiskSpec(vol.path, vol.format, volume_id=vol_id))
         ports = [await self.store.call(self.store.get_object, "port", p) for p in spec.ports]
-        # root disk, ports and config drive do not depend on each other: made concurrently
+        # port devices, root disk and config drive do not depend on each other: made
+        # concurrently
         results = await asyncio.gather(
+            *(self._plug(server, p, wiring) for p in ports),
             self._boot_source(server),
             self._config_drive(server, ports),
-            *(self._plug(server, p) for p in ports),
             return_exceptions=True,
         )
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        boot = results[0]
-        drive = results[1]
-        bindings = [r for r in results[2:] if isinstance(r, PortBinding)]
+        bindings = [r for r in results[: len(ports)] if isinstance(r, PortBinding)]
+        boot, drive = results[len(ports) :]
         assert isinstance(boot, DiskBoot | KernelBoot) and isinstance(drive, Path)
         self.host.instance_dir(sid).mkdir(parents=True, exist_ok=True, mode=0o700)
         dspec = DomainSpec(
@@ -183,9 +237,9 @@ class ServerConverger:
         if running and not rebuild:
             await self._hotplug(sid, disks, detail)
         detail["volumes"] = {d.volume_id: str(d.path) for d in disks if d.volume_id}
-        await self._act(sid, "define", sid, lambda: self.host.compute.define(dspec))
+        defined = await self._act(sid, "define", sid, lambda: self.host.compute.define(dspec))
         detail["rebuilds_done"] = spec.rebuilds
-        await self._status(sid, "BUILDING", observed_generation=server.generation, detail=detail)
+        return defined, wiring
 
     async def _hotplug(self, sid: str, disks: list[DiskSpec], detail: JSON) -> None:
         """Volumes attached or detached while the guest runs (the definition follows)."""
@@ -239,7 +293,10 @@ class ServerConverger:
         except (NotFound, InvalidInput) as exc:
             raise TemporaryError(f"image {ref} is not at this site yet", delay=5.0) from exc
 
-    async def _plug(self, server: DesiredObject, port: DesiredObject) -> PortBinding:
+    async def _plug(
+        self, server: DesiredObject, port: DesiredObject, wiring: _Wiring
+    ) -> PortBinding:
+        """The port's device made (what the domain is given); its wiring added to ``wiring``."""
         pspec_ = port.typed(PortModel)
         network = await self.store.call(self.store.get_object, "network", pspec_.network)
         net_status = await self.store.call(self.store.get_status, "network", network.id)
@@ -249,9 +306,22 @@ class ServerConverger:
         mine = [s for s in subnets if s.typed(SubnetModel).network == network.id]
         nspec = network_spec(network, mine)
         pspec = port_spec(port)
-        return await self._act(
-            server.id, "plug_port", port.id, lambda: self.host.network.plug_port(nspec, pspec)
+        device = await self._act(
+            server.id,
+            "prepare_port",
+            port.id,
+            lambda: self.host.network.prepare_port(nspec, pspec),
         )
+        wiring.add(
+            partial(
+                self._act,
+                server.id,
+                "plug_port",
+                port.id,
+                lambda: self.host.network.plug_port(nspec, pspec),
+            )
+        )
+        return device
 
     async def _config_drive(self, server: DesiredObject, ports: list[DesiredObject]) -> Path:
         nets = []
@@ -289,7 +359,9 @@ class ServerConverger:
     # -- power -------------------------------------------------------------------------------
     async def _power(
         self, server: DesiredObject, domain: DomainStatus, detail: JSON, fresh: bool
-    ) -> float | None:
+    ) -> _Outcome:
+        """Start, stop, reboot or restart by policy; what the server then is (not recorded
+        here: the caller records it with what else the pass did)."""
         spec, sid, now = server.typed(ServerSpec), server.id, self.clock()
         running = domain.state in (
             DomainState.RUNNING,
@@ -300,10 +372,7 @@ class ServerConverger:
         if spec.power == "stopped":
             if running:
                 await self._act(sid, "stop", sid, lambda: self.host.compute.stop(sid))
-            await self._status(
-                sid, "SHUTOFF", message="", detail={**detail, "power_state": "shutoff"}
-            )
-            return None
+            return _Outcome("SHUTOFF", "", {**detail, "power_state": "shutoff"})
         if running:
             if spec.reboots > detail["reboots_done"]:
                 hard = spec.reboot_hard
@@ -316,61 +385,59 @@ class ServerConverger:
                 and now - detail.get("started_at", now) >= self.backoff.stable_after
             ):
                 detail["restarts"] = 0
-            await self._status(
-                sid,
-                status_of(domain.state),
-                message="",
-                detail={**detail, "power_state": str(domain.state)},
+            return _Outcome(
+                status_of(domain.state), "", {**detail, "power_state": str(domain.state)}
             )
-            return None
         kind = "none" if fresh else exit_kind(domain.reason)
         policy = spec.restart_policy
         if not should_restart(policy, kind):
-            state = "CRASHED" if kind == "crash" else "SHUTOFF"
-            await self._status(
-                sid,
-                state,
-                message=f"guest stopped ({domain.reason}); restart policy {policy} leaves it off",
-                detail={**detail, "power_state": "shutoff"},
+            return _Outcome(
+                "CRASHED" if kind == "crash" else "SHUTOFF",
+                f"guest stopped ({domain.reason}); restart policy {policy} leaves it off",
+                {**detail, "power_state": "shutoff"},
             )
-            return None
         if kind != "none":
             restarts = int(detail.get("restarts", 0))
             ready_at = float(detail.get("restarted_at", 0.0)) + self.backoff.delay(restarts)
             if now < ready_at:
-                await self._status(
-                    sid,
+                return _Outcome(
                     "CRASHED" if kind == "crash" else "SHUTOFF",
-                    message=f"restarting in {ready_at - now:.0f}s (restart {restarts + 1})",
-                    detail=detail,
+                    f"restarting in {ready_at - now:.0f}s (restart {restarts + 1})",
+                    detail,
+                    again=ready_at - now,
                 )
-                return ready_at - now
-            restarts_total = int(detail.get("restarts_total", 0)) + 1  # never reset: /metrics
-            detail.update(restarts=restarts + 1, restarted_at=now, restarts_total=restarts_total)
-            record = operation_body(
-                "action", "server", sid, server.hub_revision, None, at=now, actor="reconciler",
-                action="restart",
-            )  # fmt: skip
-            why = f"guest stopped ({domain.reason}): restart {restarts + 1}"
-            event = {"kind": "server", "id": sid, "reason": "restarted", "message": why, "at": now}
-            # the hub hears of a local heal; it changes no intent, so it holds nothing
-            await self.store.call(
-                self.store.queue_facts,
-                [("operation", record), ("event", event)],
-                kind="server",
-                obj_id=sid,
-            )
-            log.info(
-                "server %s stopped (%s): restart %d by policy %s",
-                server.name,
-                domain.reason,
-                restarts + 1,
-                policy,
-            )
+            await self._restarting(server, domain, detail, restarts, now)
         await self._act(sid, "start", sid, lambda: self.host.compute.start(sid))
         detail.update(reboots_done=spec.reboots, started_at=now, power_state="running")
-        await self._status(sid, "ACTIVE", message="", detail=detail)
-        return None
+        return _Outcome("ACTIVE", "", detail)
+
+    async def _restarting(
+        self, server: DesiredObject, domain: DomainStatus, detail: JSON, restarts: int, now: float
+    ) -> None:
+        """Count a restart by policy, and tell the hub of this local heal (it changes no
+        intent, so it holds nothing)."""
+        sid = server.id
+        restarts_total = int(detail.get("restarts_total", 0)) + 1  # never reset: /metrics
+        detail.update(restarts=restarts + 1, restarted_at=now, restarts_total=restarts_total)
+        record = operation_body(
+            "action", "server", sid, server.hub_revision, None, at=now, actor="reconciler",
+            action="restart",
+        )  # fmt: skip
+        why = f"guest stopped ({domain.reason}): restart {restarts + 1}"
+        event = {"kind": "server", "id": sid, "reason": "restarted", "message": why, "at": now}
+        await self.store.call(
+            self.store.queue_facts,
+            [("operation", record), ("event", event)],
+            kind="server",
+            obj_id=sid,
+        )
+        log.info(
+            "server %s stopped (%s): restart %d by policy %s",
+            server.name,
+            domain.reason,
+            restarts + 1,
+            server.typed(ServerSpec).restart_policy,
+        )
 
     # -- teardown ----------------------------------------------------------------------------
     async def teardown(self, server: DesiredObject, *, purge: bool) -> None:

@@ -38,7 +38,7 @@ def _undo(host: Host, entry: JournalEntry) -> Callable[[], Awaitable[None]] | No
         "detach_volume",
     ):
         return lambda: host.compute.delete(obj_id)
-    if action in ("plug_port", "unplug_port"):
+    if action in ("prepare_port", "plug_port", "unplug_port"):
         return lambda: host.network.unplug_port(target)
     if action in ("create_root_disk", "delete_root_disk"):
         return lambda: host.storage.delete_root_disk(obj_id)

@@ -83,6 +83,7 @@ class Site:
         return {
             "domains": sorted(await self.domains()),
             "ports": [p.port_id for p in await self.network.list_ports()],
+            "devices": sorted(self.network.stray),  # made for a port, wired to nothing
             "networks": await self.network.list_networks(),
             "storage": [f"{o.kind}:{o.object_id}" for o in owned],
             "instance_dirs": sorted(self.host.instance_ids()),

@@ -20,6 +20,7 @@ from tests.site_agent.site_harness import Site, lan, make_site
 EMPTY: dict[str, list[str]] = {
     "domains": [],
     "ports": [],
+    "devices": [],
     "networks": [],
     "storage": [],
     "instance_dirs": [],
@@ -94,7 +95,9 @@ async def _assert_one_healthy_server(site: Site, sid: str) -> None:
 @pytest.mark.parametrize("phase", ["create", "delete"])
 async def test_kill_at_every_journal_step(tmp_path: Path, phase: str) -> None:
     total = await _count_events(tmp_path / "count", phase)
-    assert total >= 12  # intent+acted for: network, volume, disk, port, drive, define, start
+    # intent+acted for: network, volume, disk, port device, drive, define, start, port plug
+    # (create); domain, port, disk, files, volume, network (delete)
+    assert total >= (16 if phase == "create" else 12)
     for at in range(total):
         hook = CrashAt()
         site = await make_site(tmp_path / f"{phase}-{at}", hook)

@@ -65,7 +65,7 @@ def agent_process(
         real_site.remove_links(names.device_prefix)
 
 
-@pytest.mark.parametrize("kill_after", ["plug_port", "define"])
+@pytest.mark.parametrize("kill_after", ["prepare_port", "plug_port", "define"])
 def test_kill9_mid_create_then_restart(
     agent_process: tuple[real_site.AgentProcess, real_site.Names],
     kill_after: str,

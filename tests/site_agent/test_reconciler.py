@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from atoll.site_agent.drivers.compute.base import DomainState
-from atoll.site_agent.drivers.network.errors import NetworkFailure
+from atoll.site_agent.drivers.network.errors import NetworkFailure, NetworkUnavailable
 from tests.site_agent.site_harness import Site, lan, make_site
 
 
@@ -49,6 +49,43 @@ async def test_server_is_built_running_with_its_ip_on_the_config_drive(site: Sit
     assert (await site.storage.get_root_disk(sid)).backing_image_id == "cirros"
 
 
+async def test_the_guest_starts_on_its_port_device_while_the_port_is_wired(site: Site) -> None:
+    """The port's device is made with the root disk and the config drive, the domain is
+    defined on it, and the port is wired (attached, rules, up) while the guest starts; the
+    server is ACTIVE with its port plugged and no device left unwired."""
+    await lan(site)
+    sid = await _server(site)
+    await site.converge(1)
+    actions = [e.action for e in await site.store.call(site.store.journal_for, "server", sid)]
+    assert actions.index("prepare_port") < actions.index("define") < actions.index("plug_port")
+    assert actions.index("define") < actions.index("start")
+    server = await site.resources.show("server", sid)
+    assert server["status"] == "ACTIVE"
+    ports = [p.port_id for p in await site.network.list_ports()]
+    assert ports == [server["networks"][0]["port"]] and site.network.stray == {}
+
+
+async def test_a_port_not_wired_in_time_is_wired_by_a_later_pass(site: Site) -> None:
+    """The guest started but OVS could not take its port yet (a temporary error): the build
+    is not recorded as done, so a later pass builds again, every step idempotent, and wires
+    the port under the same running guest. Only then is the server ACTIVE."""
+    await lan(site)
+    site.network.fail("plug_port", NetworkUnavailable("OVSDB did not attach it in time", 1.0))
+    sid = await _server(site)
+    await site.converge(1)
+    server = await site.resources.show("server", sid)
+    assert server["status"] == "BUILDING" and "OVSDB did not attach" in server["message"]
+    assert (await site.domains())[sid].state == DomainState.RUNNING
+    assert await site.network.list_ports() == []
+    await site.converge(1)
+    server = await site.resources.show("server", sid)
+    assert server["status"] == "ACTIVE"
+    assert [p.port_id for p in await site.network.list_ports()] == [server["networks"][0]["port"]]
+    assert list(await site.domains()) == [sid] and site.network.stray == {}
+    starts = [e for e in await site.store.call(site.store.journal_for, "server", sid)]
+    assert [e.action for e in starts].count("start") == 1  # the guest was not restarted
+
+
 async def test_delete_leaves_no_residue(site: Site) -> None:
     await lan(site)
     sid = await _server(site)
@@ -62,7 +99,8 @@ async def test_delete_leaves_no_residue(site: Site) -> None:
     await site.resources.delete("network", "lan")
     await site.converge()
     assert await site.residue() == {
-        "domains": [], "ports": [], "networks": [], "storage": [], "instance_dirs": [],
+        "domains": [], "ports": [], "devices": [], "networks": [], "storage": [],
+        "instance_dirs": [],
     }  # fmt: skip
     assert await site.store.call(site.store.table_count, "ipam") == 0
     assert await site.store.call(site.store.list_objects, "network") == []

@@ -246,8 +246,16 @@ class NetworkDriver(Protocol):
         """Ids of the networks ensured and not deleted."""
         ...
 
+    async def prepare_port(self, network: NetworkSpec, port: PortSpec) -> PortBinding:
+        """Create the port's device, not wired yet, and say where it lives (the binding
+        :meth:`plug_port` returns): a tap that is down and on no switch, so a guest may be
+        defined and started on it while nothing it sends goes anywhere; a ``direct`` port's
+        VF. Same checks as :meth:`plug_port`; an existing device is left as it is."""
+        ...
+
     async def plug_port(self, network: NetworkSpec, port: PortSpec) -> PortBinding:
-        """Create the port's device, attach it with its VLAN and anti-spoofing rules."""
+        """Create the port's device (if :meth:`prepare_port` did not), attach it with its
+        VLAN and anti-spoofing rules, and only then bring it up."""
         ...
 
     async def plug_host_port(

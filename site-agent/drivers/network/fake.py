@@ -13,6 +13,9 @@ core's tests and simulated sites run against it:
   :func:`~.base.device_name` (``prefix`` + start of the port id); ``direct`` ports take a
   free VF of the network's physical network (``VfExhausted`` when none is left) and report
   its PCI address and the network's VLAN.
+- ``prepare_port`` checks what ``plug_port`` checks and returns the binding it would, but
+  wires nothing: the device is a stray one (as :meth:`FakeNetwork.strand` leaves) until
+  ``plug_port`` wires it; a port already plugged is left as it is.
 - ``plug_host_port`` is ``plug_port`` for a host-side veth whose inner end (``peer_name``)
   sits in ``netns``.
 - ``unplug_port`` removes the port and frees its VF; an unknown id is a no-op.
@@ -20,7 +23,8 @@ core's tests and simulated sites run against it:
 - ``list_ports`` lists every port carrying this agent's owner tag, sorted by port id;
   ``port_stats`` gives their counters (all zero unless :meth:`FakeNetwork.count` moved them).
 - ``sweep_devices(keep)`` removes stray devices (here: names added with
-  :meth:`FakeNetwork.strand`, as a crash mid-plug would leave) not belonging to ``keep``.
+  :meth:`FakeNetwork.strand`, as a crash mid-plug would leave, or by ``prepare_port``) not
+  belonging to ``keep``.
 
 Test hooks: :meth:`FakeNetwork.fail` makes the next call(s) of a method raise an error (for
 retry and crash-recovery tests); :meth:`FakeNetwork.count` adds traffic to a port.
@@ -125,9 +129,24 @@ class FakeNetwork:
         self._enter("list_networks")
         return sorted(self.networks)
 
+    async def prepare_port(self, network: NetworkSpec, port: PortSpec) -> PortBinding:
+        self._enter("prepare_port")
+        validate(network, self.physical_networks, port)
+        if network.id not in self.networks:
+            raise NetworkNotFound(f"network {network.id} was not ensured on this site")
+        if port.vnic_type == "direct":
+            return self._plug(network, port, None)  # a VF is all a direct port's plug does
+        tap = device_name(port.id, self.device_prefix)
+        if port.id not in self.ports:
+            self.stray[tap] = port.id  # made, not wired
+        return PortBinding(port.id, network.id, "normal", port.mac, network.mtu,
+                           vlan=network.vlan_id, tap_name=tap)  # fmt: skip
+
     async def plug_port(self, network: NetworkSpec, port: PortSpec) -> PortBinding:
         self._enter("plug_port")
-        return self._plug(network, port, None)
+        binding = self._plug(network, port, None)
+        self.stray.pop(binding.tap_name or "", None)
+        return binding
 
     async def plug_host_port(
         self, network: NetworkSpec, port: PortSpec, netns: str | None = None

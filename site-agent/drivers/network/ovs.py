@@ -23,7 +23,9 @@ A port's OpenFlow number is chosen before the port is added (the Interface's
 ``ofport_request``), so its anti-spoofing rules are written while the tap is made and
 attached rather than after vswitchd has numbered it; the port comes up only once both are
 done and the number vswitchd gave is the one the rules name (if vswitchd gave another, the
-rules are written again for it before the port comes up).
+rules are written again for it before the port comes up). A VM port's device can be made
+first (:meth:`OvsNetwork.prepare_port`: the tap, down and on no bridge), so that its guest
+starts while the port is attached and given its rules; it comes up only after, as above.
 
 Blocking work (ovsdbapp transactions, pyroute2, ovs-ofctl) runs in worker threads through
 ``asyncio.to_thread``; :class:`_Switch` is that blocking half.
@@ -325,13 +327,44 @@ class _Switch:
 
     # -- ports --------------------------------------------------------------------------
 
-    def plug(
-        self, network: NetworkSpec, port: PortSpec, netns: str | None, host: bool
-    ) -> PortBinding:
+    def _segment(self, network: NetworkSpec, port: PortSpec) -> Segment:
         validate(network, self.physnets(), port)
         segment = self.segments().get(network.id)
         if segment is None:
             raise NetworkNotFound(f"network {network.id} was not ensured on this site")
+        return segment
+
+    def prepare(self, network: NetworkSpec, port: PortSpec) -> PortBinding:
+        """A VM port's device before it is wired: the tap made (down, on no bridge) if it
+        is not there yet; a direct port's VF allocated (that is all its plug does)."""
+        segment = self._segment(network, port)
+        if port.vnic_type == "direct":
+            return self._plug_vf(network, port)
+        dev = device_name(port.id, self.settings.device_prefix)
+        with self.links.session():
+            if not self.links.exists(dev):
+                self.links.create_tap(dev, mtu=network.mtu)
+                self.links.set_tx_checksum(dev, False)
+        return self._binding(network, port, segment, dev, None)
+
+    def _binding(
+        self, network: NetworkSpec, port: PortSpec, segment: Segment, dev: str, peer: str | None
+    ) -> PortBinding:
+        return PortBinding(
+            port_id=port.id,
+            network_id=network.id,
+            vnic_type="normal",
+            mac=port.mac,
+            mtu=network.mtu,
+            vlan=segment.tag,
+            tap_name=dev,
+            peer_name=peer,
+        )
+
+    def plug(
+        self, network: NetworkSpec, port: PortSpec, netns: str | None, host: bool
+    ) -> PortBinding:
+        segment = self._segment(network, port)
         if port.vnic_type == "direct" and not host:
             return self._plug_vf(network, port)
         dev = device_name(port.id, self.settings.device_prefix)
@@ -346,16 +379,7 @@ class _Switch:
                 with contextlib.suppress(Exception):
                     self.unplug(port.id)
             raise
-        return PortBinding(
-            port_id=port.id,
-            network_id=network.id,
-            vnic_type="normal",
-            mac=port.mac,
-            mtu=network.mtu,
-            vlan=segment.tag,
-            tap_name=dev,
-            peer_name=peer,
-        )
+        return self._binding(network, port, segment, dev, peer)
 
     def _plug_device(
         self,
@@ -607,6 +631,9 @@ class OvsNetwork:
 
     async def list_networks(self) -> list[str]:
         return sorted(await asyncio.to_thread(self._switch.segments))
+
+    async def prepare_port(self, network: NetworkSpec, port: PortSpec) -> PortBinding:
+        return await asyncio.to_thread(self._switch.prepare, network, port)
 
     async def plug_port(self, network: NetworkSpec, port: PortSpec) -> PortBinding:
         return await asyncio.to_thread(self._switch.plug, network, port, None, False)

@@ -102,3 +102,26 @@ async def test_sweep_removes_only_strays_not_kept() -> None:
     a, b = fake.strand("port-a"), fake.strand("port-b")
     assert await fake.sweep_devices(keep=["port-b"]) == [a]
     assert await fake.sweep_devices(keep=[]) == [b]
+
+
+async def test_prepare_makes_the_device_plug_wires_it() -> None:
+    """A prepared port has its device and the binding the plug gives, but is wired to
+    nothing: not listed, a stray device until the plug (or a sweep, or an unplug)."""
+    fake = await started()
+    with pytest.raises(NetworkNotFound):
+        await fake.prepare_port(NET, PORT)
+    await fake.ensure_network(NET)
+    prepared = await fake.prepare_port(NET, PORT)
+    assert prepared == await fake.prepare_port(NET, PORT)
+    assert await fake.list_ports() == [] and fake.stray == {prepared.tap_name: PORT.id}
+    assert await fake.plug_port(NET, PORT) == prepared
+    assert [p.port_id for p in await fake.list_ports()] == [PORT.id] and fake.stray == {}
+    assert await fake.prepare_port(NET, PORT) == prepared  # a plugged port is left as it is
+    assert fake.stray == {} and [p.port_id for p in await fake.list_ports()] == [PORT.id]
+    other = PortSpec(id="p2", network_id="net-1", mac="fa:16:3e:00:00:04")
+    await fake.prepare_port(NET, other)
+    await fake.unplug_port("p2")
+    assert fake.stray == {}
+    direct = PortSpec(id="d1", network_id="net-1", mac="fa:16:3e:00:00:02", vnic_type="direct")
+    vf = await fake.prepare_port(NET, direct)  # a VF is all a direct port's plug does
+    assert vf.pci_address and vf == await fake.plug_port(NET, direct)

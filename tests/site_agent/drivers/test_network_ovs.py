@@ -500,6 +500,35 @@ async def test_a_failed_first_plug_leaves_nothing_behind(
     assert await rig.driver.list_ports() == []
 
 
+async def test_a_prepared_port_is_a_tap_down_on_no_bridge_until_it_is_plugged(rig: Rig) -> None:
+    """``prepare_port`` makes the VM port's tap (TX checksum offload off) and returns the
+    binding the plug will, but the tap stays down, on no bridge and without rules: nothing
+    a guest started on it sends goes anywhere. The plug then attaches it, writes its rules
+    and brings it up; preparing a plugged port again changes nothing."""
+    net = NetworkSpec(id="n", name="n", subnets=(SUBNET,))
+    await rig.driver.ensure_network(net)
+    vm, links = port(net, 81), HostLinks()
+    bridge = rig.driver.settings.integration_bridge
+    prepared = await rig.driver.prepare_port(net, vm)
+    assert prepared.tap_name == device_name(vm.id, rig.prefix)
+    info = await off(links.info, prepared.tap_name)
+    assert info["kind"] == "tun" and not info["up"]
+    assert not await off(links.tx_checksum, prepared.tap_name)
+    assert prepared.tap_name not in rig.ovs.vsctl("list-ports", bridge).split()
+    assert rig.driver.flows.port_flows(vm.id) == [] and await rig.driver.list_ports() == []
+    assert await rig.driver.plug_port(net, vm) == prepared
+    assert (await off(links.info, prepared.tap_name))["up"]
+    assert prepared.tap_name in rig.ovs.vsctl("list-ports", bridge).split()
+    assert any("actions=drop" in f for f in rig.driver.flows.port_flows(vm.id))
+    assert await rig.driver.prepare_port(net, vm) == prepared
+    assert (await off(links.info, prepared.tap_name))["up"]
+    assert [p.port_id for p in await rig.driver.list_ports()] == [vm.id]
+    other = port(net, 82)  # prepared, never plugged: unplugging deletes its tap
+    tap = (await rig.driver.prepare_port(net, other)).tap_name
+    await rig.driver.unplug_port(other.id)
+    assert tap and not await off(links.exists, tap)
+
+
 async def test_rules_follow_the_openflow_port_vswitchd_gave_when_not_the_one_chosen(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
