@@ -131,16 +131,13 @@ class FakeNetwork:
 
     async def prepare_port(self, network: NetworkSpec, port: PortSpec) -> PortBinding:
         self._enter("prepare_port")
-        validate(network, self.physical_networks, port)
-        if network.id not in self.networks:
-            raise NetworkNotFound(f"network {network.id} was not ensured on this site")
+        self._check(network, port)
         if port.vnic_type == "direct":
             return self._plug(network, port, None)  # a VF is all a direct port's plug does
-        tap = device_name(port.id, self.device_prefix)
+        binding = self._tap_binding(network, port, host=False)
         if port.id not in self.ports:
-            self.stray[tap] = port.id  # made, not wired
-        return PortBinding(port.id, network.id, "normal", port.mac, network.mtu,
-                           vlan=network.vlan_id, tap_name=tap)  # fmt: skip
+            self.stray[binding.tap_name or ""] = port.id  # made, not wired
+        return binding
 
     async def plug_port(self, network: NetworkSpec, port: PortSpec) -> PortBinding:
         self._enter("plug_port")
@@ -157,9 +154,7 @@ class FakeNetwork:
     def _plug(
         self, network: NetworkSpec, port: PortSpec, netns: str | None, host: bool = False
     ) -> PortBinding:
-        validate(network, self.physical_networks, port)
-        if network.id not in self.networks:
-            raise NetworkNotFound(f"network {network.id} was not ensured on this site")
+        self._check(network, port)
         previous = self.ports.get(port.id)
         if previous is not None and previous[0] == port and previous[2] == netns:
             return previous[1]
@@ -168,22 +163,30 @@ class FakeNetwork:
         if port.vnic_type == "direct" and not host:
             binding = self._plug_vf(network, port)
         else:
-            tap = device_name(port.id, self.device_prefix)
-            binding = PortBinding(
-                port_id=port.id,
-                network_id=network.id,
-                vnic_type="normal",
-                mac=port.mac,
-                mtu=network.mtu,
-                vlan=network.vlan_id,
-                tap_name=tap,
-                peer_name=(tap[: IFNAME_MAX - 1] + "i") if host else None,
-            )
+            binding = self._tap_binding(network, port, host)
         self.ports[port.id] = (port, binding, netns)
         self.stats.setdefault(
             port.id, OvsPortStats(port.id, binding.tap_name or binding.pci_address or "")
         )
         return binding
+
+    def _check(self, network: NetworkSpec, port: PortSpec) -> None:
+        validate(network, self.physical_networks, port)
+        if network.id not in self.networks:
+            raise NetworkNotFound(f"network {network.id} was not ensured on this site")
+
+    def _tap_binding(self, network: NetworkSpec, port: PortSpec, host: bool) -> PortBinding:
+        tap = device_name(port.id, self.device_prefix)
+        return PortBinding(
+            port_id=port.id,
+            network_id=network.id,
+            vnic_type="normal",
+            mac=port.mac,
+            mtu=network.mtu,
+            vlan=network.vlan_id,
+            tap_name=tap,
+            peer_name=(tap[: IFNAME_MAX - 1] + "i") if host else None,
+        )
 
     def _plug_vf(self, network: NetworkSpec, port: PortSpec) -> PortBinding:
         physnet = network.physical_network or ""
