@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import socket
 import statistics
 import tempfile
 import time
@@ -29,6 +28,7 @@ from atoll.hub.bootstrap import seed_admin
 from atoll.hub.settings import HubSettings
 from atoll.hub.store import open_store
 from atoll.passwords import Passwords
+from atoll.testbed.services.ports import free_port
 from atoll.tokens import Claims, TokenSigner, TokenVerifier, generate_signing_key
 from bench.report import emit, median_of, rate
 
@@ -65,13 +65,6 @@ def token_figures() -> None:
     cached = TokenVerifier([public], cache_size=16)
     repeat = median_of(RUNS, lambda: rate(n, lambda: [cached.verify(token, now) for _ in range(n)]))
     emit("hub_api.tokens_verified_repeat", repeat, "tokens/s", raw_verify)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def serve_hub(port: int, data_dir: str, ready: Event) -> None:

@@ -41,7 +41,8 @@ from atoll.hub.bootstrap import seed_admin
 from atoll.hub.store import open_store
 from atoll.hub.store.memory import MemoryStore
 from atoll.passwords import Passwords
-from bench.bench_hub_api import free_port, paired_loads, serve_bare, serve_hub, start_process, stop
+from atoll.testbed.services.ports import free_port
+from bench.bench_hub_api import paired_loads, serve_bare, serve_hub, start_process, stop
 from bench.report import emit
 from tests.hub.api.vnf_packages import catalog_image, upload
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock

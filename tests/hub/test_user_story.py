@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from atoll.cli import main
 from atoll.client import HubClient
 from atoll.errors import ConfigError, Forbidden, Unauthenticated
 from atoll.sync.join import JoinCode
+from atoll.testbed.services.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -40,13 +40,6 @@ class Hub:
     @property
     def ca(self) -> str:
         return str(self.data_dir / "ca.pem")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
