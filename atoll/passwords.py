@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,16 @@ from atoll.errors import TooManyRequests
 T = TypeVar("T")
 BUSY_RETRY_AFTER = 1  # seconds a caller refused by a full pool is told to wait
 HASH_NICENESS = 10  # the pool's threads' nice value (Linux: per thread), under the loop's 0
+
+
+def new_secret(prefix: str, nbytes: int = 24) -> str:
+    """A random secret to show a person once: ``prefix`` then ``nbytes`` random bytes in
+    url-safe base64. The prefix keeps it from starting with '-', which a command line takes
+    for a flag (``openstack --os-application-credential-secret -Xy...`` fails), and makes a
+    leaked one easy to spot, by secret scanners too."""
+    if not prefix[:1].isalpha():
+        raise ValueError(f"a secret's prefix must start with a letter, not {prefix!r}")
+    return prefix + secrets.token_urlsafe(nbytes)
 
 
 def _yield_cpu() -> None:

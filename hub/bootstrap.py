@@ -17,7 +17,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import secrets
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from atoll.hub.api.records import now_iso
 from atoll.hub.identity import assignments
 from atoll.hub.settings import CA_CERT_FILE, CA_KEY_FILE
 from atoll.hub.store.base import ListQuery, Store
-from atoll.passwords import Passwords
+from atoll.passwords import Passwords, new_secret
 from atoll.private_files import sqlite_files
 
 log = logging.getLogger(__name__)
@@ -113,7 +112,7 @@ def init(data_dir: Path, admin_password: str | None, extra_names: list[str]) -> 
     server = certs.issue_server_cert(ca, dns[1] if len(dns) > 1 else "localhost", dns, ips)
     certs.write_pem(layout.server_key, server.key_pem(), private=True)
     certs.write_pem(layout.server_cert, server.cert_pem())
-    generated = None if admin_password else secrets.token_urlsafe(18)
+    generated = None if admin_password else new_secret("atpw_", 18)
     password = admin_password or generated or ""
     seed = {"admin": {"name": ADMIN_USER, "_password_hash": Passwords().hash_now(password)}}
     certs.write_pem(layout.seed, json.dumps(seed).encode(), private=True)

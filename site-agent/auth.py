@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll import tokens
 from atoll.errors import Forbidden, Unauthenticated
-from atoll.passwords import Passwords
+from atoll.passwords import Passwords, new_secret
 from atoll.site_agent.store import LocalStore
 from atoll.throttle import FailureThrottle
 
@@ -93,8 +92,7 @@ class Authenticator:
         self._load_revocations_blocking()
         if self.store.get_credential(ADMIN) is not None:
             return None
-        # a fixed prefix: never starts with '-' (a flag to argparse), easy to spot in a leak
-        secret = "atls_" + secrets.token_urlsafe(24)
+        secret = new_secret("atls_")
         if not self.store.add_credential(ADMIN, self.passwords.hash_now(secret)):
             return None
         return secret

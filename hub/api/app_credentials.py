@@ -7,8 +7,6 @@ a digest is stored. Deleting one revokes the tokens issued from it.
 
 from __future__ import annotations
 
-import secrets
-
 from aiohttp import web
 
 from atoll import ids
@@ -32,6 +30,7 @@ from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND, secret_digest
 from atoll.hub.identity.policy import ROLES
 from atoll.hub.identity.tenancy import owns
 from atoll.hub.store.base import Record
+from atoll.passwords import new_secret
 
 KIND = APP_CREDENTIAL_KIND
 PATH = {
@@ -95,7 +94,7 @@ async def create_credential(request: web.Request) -> web.Response:
         raise InvalidInput(
             "the credential would never work", [Problem("body.expires_at", "is in the past")]
         )
-    secret = secrets.token_urlsafe(32)
+    secret = new_secret("atac_", 32)
     value = {
         "id": ids.hub_id(),
         "name": body["name"],

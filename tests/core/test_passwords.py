@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from atoll.errors import TooManyRequests
-from atoll.passwords import Passwords
+from atoll.passwords import Passwords, new_secret
 
 
 async def test_hash_and_verify_and_unknown_users_never_match() -> None:
@@ -60,3 +60,13 @@ async def test_a_full_pool_refuses_at_once_and_one_source_cannot_fill_it() -> No
     finally:
         slow.release.set()
         passwords.close()
+
+
+def test_a_new_secret_never_reads_as_a_flag() -> None:
+    # 1 in 64 url-safe secrets began with '-': `openstack --os-application-credential-secret
+    # -Xy...` then failed ("expected one argument"), once in CI
+    made = {new_secret("atac_", 32) for _ in range(500)}
+    assert len(made) == 500
+    assert all(s.startswith("atac_") and len(s) == 5 + 43 for s in made)
+    with pytest.raises(ValueError, match="letter"):
+        new_secret("-x")
