@@ -32,8 +32,8 @@ chunking + sha256 + qemu-img validation on upload; and on the site, the pull loo
 - ``image_service_site_pull_vs_its_chunk_requests_alone``: the same pull against the same
   chunk requests to the same hub over the site's TLS, 4 at a time, the bytes read and
   dropped: what the hub's serving and the site's TLS allow. Where the pull is below it,
-  the site's own work per byte is the bound (a sha256 per chunk, the chunk written to the
-  store for a resume and into the image, one fsync), on the same two cores as the hub.
+  the site's own work per byte is the bound (a sha256 per chunk, the chunk written into
+  the image, one fsync), on the same two cores as the hub.
   Measured (2 cores, 256 MiB): the hub spends ~0.5 CPU-s serving it (Python's TLS), the
   site ~0.7 (TLS on its loop ~0.35, a sha256 ~0.2, page-cache writes and the fsync the
   rest), against ~0.5 for curl and ``openssl s_server`` together: the pull is CPU-bound
@@ -56,7 +56,6 @@ import multiprocessing
 import os
 import secrets
 import shutil
-import socket
 import ssl
 import statistics
 import subprocess
@@ -83,6 +82,7 @@ from atoll.site_agent.enrollment import join_with
 from atoll.site_agent.hub_images import HubImagePuller
 from atoll.site_agent.hub_link import HubLink
 from atoll.sync.join import JoinCode
+from atoll.testbed.services.ports import free_port, wait_for_port
 from bench.report import emit, paired_medians
 
 RUNS = 3
@@ -126,7 +126,7 @@ def _s_server_download(data_dir: Path, src: Path, tmp: Path, client: str) -> flo
     """MB/s of ``client`` fetching ``src`` from ``openssl s_server -WWW`` (the hub's TLS
     certificate) into a file, fsynced: ``curl`` gives the TLS wire limit of a pull,
     ``aiohttp`` the limit of an asyncio TLS client (what the site agent is built on)."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         ["openssl", "s_server", "-WWW", "-quiet", "-accept", f"127.0.0.1:{port}",
          "-cert", str(data_dir / "hub.pem"), "-key", str(data_dir / "hub-key.pem")],
@@ -135,7 +135,7 @@ def _s_server_download(data_dir: Path, src: Path, tmp: Path, client: str) -> flo
     dst = tmp / f"{client}-{secrets.token_hex(3)}"
     url = f"https://127.0.0.1:{port}/{src.name}"
     try:
-        _wait_port(port)
+        wait_for_port("127.0.0.1", port, timeout=30)
         start = time.perf_counter()
         if client == "curl":
             _curl("--output", str(dst), url, ca=data_dir)
@@ -181,14 +181,14 @@ def _serve_put(port: int, cert_dir: str, out: str) -> None:
 def _bare_upload(data_dir: Path, src: Path, tmp: Path, client: str) -> float:
     """MB/s of ``client`` uploading ``src`` to :func:`_serve_put`: ``curl -T`` gives the limit
     of an upload, ``atoll`` (the CLI's :func:`send_file`) that of our client on its own."""
-    port = _free_port()
+    port = free_port()
     out = tmp / f"put-{secrets.token_hex(3)}"
     server = multiprocessing.get_context("fork").Process(
         target=_serve_put, args=(port, str(data_dir), str(out)), daemon=True
     )
     server.start()
     try:
-        _wait_port(port)
+        wait_for_port("127.0.0.1", port, timeout=30)
         url = f"https://127.0.0.1:{port}"
         start = time.perf_counter()
         if client == "curl":
@@ -211,31 +211,13 @@ def _curl(*args: str, ca: Path) -> None:
     )  # fmt: skip
 
 
-def _wait_port(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"nothing listens on port {port}")
-        time.sleep(0.05)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def _hub_process(data_dir: Path) -> Iterator[tuple[str, str]]:
     """``atoll hub init`` + ``atoll hub serve`` in their own process: (url, ca file)."""
     atoll = str(Path(sys.executable).with_name("atoll"))
     env = {**os.environ, "ATOLL_ADMIN_PASSWORD": PASSWORD}
     _hub_init(data_dir)
-    port = _free_port()
+    port = free_port()
     argv = [
         atoll,
         "hub",

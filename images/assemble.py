@@ -11,11 +11,20 @@ the image, so its sha256 (the hub's hash of those same bytes) is not computed ag
 :meth:`Assembly.finish` fsyncs the file once and renames it into place, so the destination
 is either absent or the complete image. Blocking: call each method from a worker thread in
 async code; placing is thread-safe, and :meth:`Assembly.abort` waits for a place under way.
+
+With ``resume=True`` the temporary file is the fetch's progress kept on disk: it has one
+name per destination (:func:`partial_path`), stays when the assembly is given up, and the
+next assembly of the same image takes it over (an exclusive ``flock`` keeps two from
+writing it at once). :meth:`Assembly.recover` hashes what it holds, chunk by chunk at every
+offset (holes skipped, no read), so a chunk a crash or a cut left short or wrong is simply
+fetched again: chunks need not be written twice, once for a resume and once into place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import functools
 import hashlib
 import os
@@ -35,12 +44,23 @@ def zero_digest(length: int) -> str:
     return hashlib.sha256(bytes(length)).hexdigest()
 
 
+def partial_path(dest: Path) -> Path:
+    """Where a resumable assembly of ``dest`` keeps its partial image."""
+    return dest.with_name(f".{dest.name}.part")
+
+
 class Assembly:
-    def __init__(self, store: ChunkStore, manifest: Manifest, dest: Path) -> None:
+    def __init__(
+        self, store: ChunkStore, manifest: Manifest, dest: Path, *, resume: bool = False
+    ) -> None:
         self.store = store
         self.manifest = manifest
         self.dest = dest
-        self.tmp = dest.with_name(f".{dest.name}.part-{secrets.token_hex(4)}")
+        self.resume = resume
+        if resume:
+            self.tmp = partial_path(dest)
+        else:
+            self.tmp = dest.with_name(f".{dest.name}.part-{secrets.token_hex(4)}")
         self._lengths: dict[str, int] = {}
         self._offsets: dict[str, list[int]] = {}  # where each non-zero chunk goes
         for index, digest in enumerate(manifest.chunks):
@@ -50,12 +70,59 @@ class Assembly:
                 self._offsets.setdefault(digest, []).append(index * manifest.chunk_size)
         self._todo = set(self._offsets)
         self._lock = threading.Lock()  # a place under way finishes before the file closes
-        self._fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        self._named = True  # self.tmp names our file (until it is renamed or removed)
+        self._fd, self._resumed = self._open()
         try:
             os.ftruncate(self._fd, manifest.size)
         except BaseException:
             self.abort()
             raise
+
+    def _open(self) -> tuple[int, bool]:
+        """The temporary file's descriptor, and whether it holds an earlier fetch's work."""
+        if not self.resume:
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            return os.open(self.tmp, flags, 0o644), False
+        fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            self._named = False  # another assembly's file: not ours to remove
+            raise TransferError(f"{self.dest.name} is being fetched by another transfer") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        if os.fstat(fd).st_size == self.manifest.size:
+            return fd, True
+        os.ftruncate(fd, 0)  # not this image's size: nothing in it to keep
+        return fd, False
+
+    def recover(self) -> set[str]:
+        """The chunks an earlier, cut assembly of this image already wrote (every offset
+        hashed against the chunk's sha256); they count as placed. Empty unless resuming."""
+        if not self._resumed:
+            return set()
+        done = {
+            digest
+            for digest, offsets in self._offsets.items()
+            if all(self._holds(digest, offset) for offset in offsets)
+        }
+        with self._lock:
+            self._todo -= done
+        return done
+
+    def _holds(self, digest: str, offset: int) -> bool:
+        length = self._lengths[digest]
+        try:
+            if os.lseek(self._fd, offset, os.SEEK_DATA) >= offset + length:
+                return False  # a hole: never written
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # nothing but holes from there on
+                return False
+            raise
+        data = os.pread(self._fd, length, offset)
+        return len(data) == length and hashlib.sha256(data).hexdigest() == digest
 
     def place(self, digest: str, blocks: list[bytes]) -> None:
         """Write chunk ``digest``'s bytes (in blocks, as they arrived), verified by the
@@ -91,16 +158,21 @@ class Assembly:
                 )
             os.fsync(self._fd)
             self.tmp.rename(self.dest)
+            self._named = False
         finally:
             self.abort()
 
     def abort(self) -> None:
+        """Give up: the temporary file is removed, unless it is a resumable partial image
+        (kept for the next assembly of this image). Safe to call more than once."""
         with self._lock:
+            if self._named and not self.resume:
+                with contextlib.suppress(FileNotFoundError):
+                    self.tmp.unlink()  # while our lock (if any) is held
+            self._named = False
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
-        with contextlib.suppress(FileNotFoundError):
-            self.tmp.unlink()
 
 
 def _pwrite_all(fd: int, blocks: list[bytes], offset: int) -> None:

@@ -4,20 +4,22 @@
 For one image it:
 
 1. gets the manifest (or takes one the caller already has, e.g. from sync);
-2. skips every chunk the site's local :class:`~atoll.images.chunks.ChunkStore` already
-   holds — from an earlier, cut transfer of this image (the store *is* the progress kept on
-   disk: a chunk lands there only after its sha256 checked out) or from other images that
-   share it;
+2. skips every chunk it already has: in the partial image an earlier, cut transfer left
+   (``keep_chunks=False``: :meth:`~atoll.images.assemble.Assembly.recover` hashes it), in
+   the site's local :class:`~atoll.images.chunks.ChunkStore` (``keep_chunks=True``: the
+   store *is* the progress kept on disk, a chunk lands there only after its sha256 checked
+   out), in an image file the site holds that shares it, or a zero chunk (a hole);
 3. fetches the missing ones, ``concurrency`` at a time, under a token-bucket bandwidth cap,
    each verified against its sha256; a corrupt or cut chunk is fetched again, up to
    ``retries`` times, then the transfer fails with :class:`TransferError` (a retry later
    resumes where it stopped);
 4. assembles the image in ``dest_dir`` under a temporary name as the chunks arrive
    (:class:`~atoll.images.assemble.Assembly`): a worker thread hashes each fetched chunk,
-   stores it and writes it into place while the event loop reads the next bytes; the
-   chunks held from before are read back, hashed and written beside them. Every byte is
-   hashed once, against its chunk's sha256 (the chunks in manifest order are the image the
-   hub hashed); zero chunks become holes; one fsync, then the file is renamed into place.
+   writes it into place (and into the store, if chunks are kept) while the event loop reads
+   the next bytes; the chunks held in the store are read back, hashed and written beside
+   them. Every byte is hashed once, against its chunk's sha256 (the chunks in manifest
+   order are the image the hub hashed); zero chunks become holes; one fsync, then the file
+   is renamed into place.
 
 Progress goes to ``progress(done_bytes, total_bytes)`` after every chunk.
 """
@@ -38,7 +40,7 @@ import aiohttp
 
 from atoll.client.aio import AsyncClient
 from atoll.errors import AtollError, InvalidInput, NotFound
-from atoll.images.assemble import Assembly
+from atoll.images.assemble import Assembly, zero_digest
 from atoll.images.chunks import ChunkStore
 from atoll.images.errors import ChunkCorrupt, TransferError
 from atoll.images.manifest import Manifest
@@ -79,9 +81,11 @@ class ChunkFetcher:
 
     ``local_images`` (optional) lists the image files the site holds with their manifests;
     a missing chunk found in one of them is read from there (verified) instead of fetched.
-    With ``keep_chunks=False`` the chunks of an image are dropped from the store once the
-    image is assembled (a cut transfer keeps its chunks to resume), so a site holds each
-    image once, as its file, and reuse goes through ``local_images``.
+    With ``keep_chunks=False`` fetched chunks are written once, into the image, never into
+    the store: a cut transfer leaves its partial image (``.<name>.part`` in ``dest_dir``)
+    and the next fetch of that image resumes from it; chunks an older version left in the
+    store are used, then dropped once the image is assembled. A site then holds each image
+    once, as its file, and reuse goes through ``local_images``.
     """
 
     def __init__(
@@ -171,9 +175,17 @@ class ChunkFetcher:
         counters: _Counters,
     ) -> list[str]:
         """Fetch what is missing and assemble; returns the chunks that had to travel."""
-        missing = await asyncio.to_thread(self._missing, manifest, counters)
-        self._report(counters, manifest)
-        await self._fetch_and_assemble(session, image_id, manifest, missing, dest, counters)
+        resume = not self.keep_chunks  # no chunks kept: the partial image is the progress
+        assembly = await asyncio.to_thread(Assembly, self.chunks, manifest, dest, resume=resume)
+        try:
+            missing, held = await asyncio.to_thread(self._sort, manifest, counters, assembly)
+            self._report(counters, manifest)
+            await self._fetch_and_assemble(
+                session, image_id, manifest, missing, held, counters, assembly
+            )
+        except BaseException:
+            await asyncio.to_thread(assembly.abort)  # waits for a chunk being placed
+            raise
         return missing
 
     def _release(self, manifest: Manifest) -> None:
@@ -188,14 +200,12 @@ class ChunkFetcher:
         image_id: str,
         manifest: Manifest,
         missing: list[str],
-        dest: Path,
+        held: list[str],
         counters: _Counters,
+        assembly: Assembly,
     ) -> None:
         """Fetch the missing chunks, each placed into the image as it arrives, while the
-        chunks held here are read back, verified and placed beside them."""
-        assembly = await asyncio.to_thread(Assembly, self.chunks, manifest, dest)
-        fetched = set(missing)
-        held = [d for d in dict.fromkeys(manifest.chunks) if d not in fetched]
+        chunks held in the store are read back, verified and placed beside them."""
         placing = asyncio.create_task(asyncio.to_thread(self._place_held, assembly, held))
         try:
             await self._fetch_all(session, image_id, manifest, missing, counters, assembly)
@@ -215,20 +225,32 @@ class ChunkFetcher:
         """Place the chunks held here; the ones that failed their hash."""
         return [d for d in digests if not assembly.place_held(d)]
 
-    def _missing(self, manifest: Manifest, counters: _Counters) -> list[str]:
+    def _sort(
+        self, manifest: Manifest, counters: _Counters, assembly: Assembly
+    ) -> tuple[list[str], list[str]]:
+        """(chunks to fetch, chunks to place from the store). The rest are done already:
+        in the partial image from a cut fetch, zero (a hole), or copied here from an image
+        the site holds."""
         local = self._local_index(manifest)
+        recovered = assembly.recover()
+        uses = collections.Counter(manifest.chunks)
         missing: list[str] = []
-        seen: set[str] = set()
+        held: list[str] = []
         for i, digest in enumerate(manifest.chunks):
-            if digest in seen:
+            if digest not in uses:  # met before
                 continue
-            seen.add(digest)
             length = manifest.chunk_length(i)
-            if self._held(digest, length) or self._copy_local(digest, length, local):
-                counters.done += length
+            done = length * uses.pop(digest)
+            if digest in recovered or digest == zero_digest(length):
+                counters.done += done
+            elif self._held(digest, length):
+                held.append(digest)
+                counters.done += done
+            elif self._copy_local(digest, length, local, assembly):
+                counters.done += done
             else:
                 missing.append(digest)
-        return missing
+        return missing, held
 
     def _local_index(self, manifest: Manifest) -> dict[str, tuple[Path, int]]:
         """Where chunks of ``manifest`` sit in image files the site already holds."""
@@ -241,7 +263,9 @@ class ChunkFetcher:
                     index[digest] = (path, i * held.chunk_size)
         return index
 
-    def _copy_local(self, digest: str, length: int, index: dict[str, tuple[Path, int]]) -> bool:
+    def _copy_local(
+        self, digest: str, length: int, index: dict[str, tuple[Path, int]], assembly: Assembly
+    ) -> bool:
         if digest not in index:
             return False
         path, offset = index[digest]
@@ -255,7 +279,9 @@ class ChunkFetcher:
             log.warning("local image %s does not hold chunk %s where its manifest says", path,
                         digest)  # fmt: skip
             return False
-        self.chunks.put(data, digest)
+        if self.keep_chunks:
+            self.chunks.put(data, digest)
+        assembly.place(digest, [data])
         return True
 
     def _held(self, digest: str, length: int) -> bool:
@@ -308,7 +334,8 @@ class ChunkFetcher:
         counters: _Counters,
         assembly: Assembly,
     ) -> None:
-        """Fetch the chunk, verify it, store it (for a resume) and place it in the image."""
+        """Fetch the chunk, verify it and place it in the image (and store it, when chunks
+        are kept)."""
         url = f"{self.base_url}/v1/images/{image_id}/chunks/{digest}"
         last = ""
         corrupt = 0
@@ -339,16 +366,17 @@ class ChunkFetcher:
     def _keep(
         self, blocks: list[bytes], digest: str, length: int, assembly: Assembly
     ) -> int | None:
-        """Store and place the chunk if it is what the manifest says (its one hash); else
-        the number of bytes that arrived. The blocks are never joined: hashed and written
-        as they are."""
+        """Place (and store, when chunks are kept) the chunk if it is what the manifest says
+        (its one hash); else the number of bytes that arrived. The blocks are never joined:
+        hashed and written as they are."""
         size = sum(len(b) for b in blocks)
         sha = hashlib.sha256()
         for block in blocks:
             sha.update(block)
         if size != length or sha.hexdigest() != digest:
             return size
-        self.chunks.put(blocks, digest)  # the progress a resume starts from
+        if self.keep_chunks:
+            self.chunks.put(blocks, digest)  # the progress a resume starts from
         assembly.place(digest, blocks)
         return None
 

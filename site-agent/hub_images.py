@@ -7,11 +7,13 @@
    ``atoll image prestage IMAGE --site S``), and adds every image its desired servers name
    (``image``, ``kernel``, ``ramdisk``) that is a hub image id and not cached here;
 2. pulls each one with :class:`atoll.images.transfer.ChunkFetcher` from the hub (chunk by
-   chunk, each chunk verified against the manifest, resuming from the chunks already under
-   ``DATA_DIR/image_chunks`` after a cut, reusing chunks of images already cached, under the
-   site's bandwidth cap) into the storage driver's ``incoming_dir``, then ``add_image(id,
-   file, sha256)`` puts it in the cache. Once cached, the image's chunks are dropped (the
-   site holds each image once, as its file) and its manifest is kept for later reuse;
+   chunk, each chunk verified against the manifest and written once, straight into the
+   image file in the storage driver's ``incoming_dir``; after a cut, resuming from the
+   partial image the cut left there, ``.<id>.pull.part``, which the storage driver keeps
+   across restarts; reusing chunks of images already cached; under the site's bandwidth
+   cap), then ``add_image(id, file, sha256)`` puts it in the cache. The site holds each
+   image once, as its file; its manifest is kept (``DATA_DIR/image_chunks/manifests``) for
+   later reuse. A partial image whose image is no longer to be pulled is removed;
 3. reports to the hub with ``PATCH /v1/sites/{site}/image_transfers/{id}``: ``pulling`` with
    bytes done/total (at most once a second), then ``done`` or ``failed`` with the reason.
    A pull that failed for a reason a retry can cure is tried again on the next pass.
@@ -43,6 +45,7 @@ from atoll.errors import (
     NotFound,
     TemporaryError,
 )
+from atoll.images.assemble import partial_path
 from atoll.images.chunks import ChunkStore
 from atoll.images.manifest import Manifest, ManifestDir
 from atoll.images.transfer import ChunkFetcher, FetchResult
@@ -149,6 +152,7 @@ class HubImagePuller:
             for image_id in await self._needed():
                 if image_id not in todo:
                     todo.append(image_id)
+            await asyncio.to_thread(self._drop_partials, todo)
             done = []
             for image_id in todo:
                 if await self._pull(image_id):
@@ -189,6 +193,16 @@ class HubImagePuller:
                 continue
             held[image_id] = (Path(image.path), manifest)
         self._held = held
+
+    def _drop_partials(self, todo: Collection[str]) -> None:
+        """Remove the partial images of cut pulls whose image is no longer to be pulled
+        (neither pending at the hub, nor retried, nor named by a server here)."""
+        incoming = self.storage.incoming_dir
+        keep = {partial_path(incoming / _file_name(i)) for i in todo}
+        for path in incoming.glob(f".*{PULL_SUFFIX}.part"):
+            if path not in keep:
+                log.info("removing %s: its image is no longer to be pulled", path.name)
+                path.unlink(missing_ok=True)
 
     # -- one image --------------------------------------------------------------------
 
@@ -239,7 +253,7 @@ class HubImagePuller:
             local_images=lambda: list(self._held.values()),
             keep_chunks=False,  # the cache holds each image once, as its file
         )
-        result = await fetcher.fetch(image_id, f"{image_id}.pull")
+        result = await fetcher.fetch(image_id, _file_name(image_id))
         pins = await self.wanted() if self.wanted is not None else set()
         try:
             cached = await self.storage.add_image(  # the fetcher verified every chunk of it
@@ -293,6 +307,13 @@ class HubImagePuller:
             body["error"] = error[:1000]
         path = f"/v1/sites/{self.site}/image_transfers/{image_id}"
         await self.client.request("PATCH", path, body)
+
+
+PULL_SUFFIX = ".pull"  # an image being pulled is written to incoming_dir/<id>.pull
+
+
+def _file_name(image_id: str) -> str:
+    return f"{image_id}{PULL_SUFFIX}"
 
 
 class _Progress:

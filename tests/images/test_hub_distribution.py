@@ -133,6 +133,12 @@ async def test_a_cut_pull_resumes_from_the_chunks_it_has(
         assert [(t["site"], t["state"]) for t in failed] == [("edge-1", "failed")]
         assert failed[0]["error"] and failed[0]["bytes_done"] == 10 * 256 * 1024
         hub.cut.after = None
+        partial = storage.incoming_dir / f".{up['id']}.pull.part"
+        assert partial.is_file()  # the progress kept: chunks are written once, into place
+        # the agent restarts: the storage driver keeps the partial image, the pull resumes
+        site, storage = puller(
+            link, tmp_path / "site", concurrency=1, retries=2, retry_delay=0.01, wanted=wanted
+        )
         assert await site.poll_once() == [up["id"]]
         result = site.pulled[-1]
         assert (result.chunks_fetched, result.chunks_reused) == (22, 10)
@@ -163,6 +169,35 @@ async def test_a_cut_pull_resumes_from_the_chunks_it_has(
         assert (site.pulled[-1].chunks_fetched, site.pulled[-1].chunks_reused) == (4, 28)
         cached = await storage.get_image(up2["id"])
         assert cached.path.read_bytes() == second.read_bytes()
+
+
+async def test_a_partial_image_is_removed_once_its_image_is_no_longer_to_be_pulled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ATOLL_IMAGES_CHUNK_SIZE", str(256 * 1024))
+    image = tmp_path / "small.raw"
+    image.write_bytes(os.urandom(4 * MiB))
+    async with https_hub(tmp_path / "hub") as hub:
+        link = await join_site(hub, "edge-1", tmp_path / "site-data")
+        up = await atoll(
+            hub, monkeypatch, capsys, "image", "upload", str(image), "--name", "small", "-f", "json"
+        )
+        needed = {up["id"]}
+
+        async def wanted() -> set[str]:
+            return needed
+
+        site, storage = puller(link, tmp_path / "site", retries=1, wanted=wanted)
+        hub.cut.after = 3
+        assert await site.poll_once() == []
+        partial = storage.incoming_dir / f".{up['id']}.pull.part"
+        assert partial.is_file()
+        hub.cut.after = 0  # every chunk request is cut: the pull fails again, its partial stays
+        assert await site.poll_once() == [] and partial.is_file()
+        needed.clear()  # no server names it any more, and the agent restarts (nothing retried)
+        site, storage = puller(link, tmp_path / "site", retries=1, wanted=wanted)
+        assert await site.poll_once() == []
+        assert not partial.exists()
 
 
 async def test_cli_links_kernel_and_ramdisk_and_cleans_up_refused_uploads(

@@ -93,6 +93,39 @@ async def test_a_cut_transfer_resumes_from_the_chunks_it_has(tmp_path: Path) -> 
     assert result.path.read_bytes() == data
 
 
+async def test_without_kept_chunks_a_cut_transfer_resumes_from_its_partial_image(
+    tmp_path: Path,
+) -> None:
+    chunk = 256 * 1024
+    data = os.urandom(40 * chunk)
+    async with hub_server(tmp_path / "hub", ImageSettings(chunk_size=chunk)) as hub:
+        await _put(hub, "img", data)
+        digests = hub.manifests.load("img").chunks
+        hub.faults.cut_after = 15
+        fetcher = _fetcher(hub, tmp_path / "site", concurrency=2, retries=2, keep_chunks=False)
+        with pytest.raises(TransferError, match="resumes"):
+            await fetcher.fetch("img")
+        assert list(fetcher.chunks.digests()) == []  # each chunk is written once: into place
+        partial = tmp_path / "site" / "images" / ".img.part"
+        assert partial.stat().st_size == len(data)
+        with partial.open("r+b") as fh:
+            body = fh.read()
+            pieces = [body[i * chunk : (i + 1) * chunk] for i in range(len(digests))]
+            placed = [
+                i for i, d in enumerate(digests) if hashlib.sha256(pieces[i]).hexdigest() == d
+            ]
+            assert len(placed) == 15
+            fh.seek(placed[0] * chunk + 10)
+            fh.write(b"rot")  # one placed chunk goes bad before the resume: fetched again
+        hub.faults.cut_after, hub.faults.requests = None, 0
+        hub.faults.served.clear()
+        result = await fetcher.fetch("img")
+        assert result.chunks_fetched == 40 - 15 + 1 == hub.faults.requests
+        assert result.chunks_reused == 14 and max(hub.faults.served.values()) == 1
+        assert hub.faults.served[digests[placed[0]]] == 1
+    assert result.path.read_bytes() == data and not partial.exists()
+
+
 async def test_a_chunk_corrupted_on_the_wire_is_fetched_again(tmp_path: Path) -> None:
     settings = ImageSettings(chunk_size=256 * 1024)
     data = os.urandom(8 * 256 * 1024)

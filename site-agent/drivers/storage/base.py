@@ -113,10 +113,20 @@ class OwnedObject:
     parent_id: str | None = None  # a snapshot's volume, a root disk's image
 
 
+def is_partial_image(path: Path) -> bool:
+    """Whether ``path`` in ``incoming_dir`` is a fetcher's partial image: named
+    ``.<name>.part`` (:func:`atoll.images.assemble.partial_path`)."""
+    return path.name.startswith(".") and path.name.endswith(".part")
+
+
 class StorageDriver(Protocol):
     @property
     def incoming_dir(self) -> Path:
-        """Where a caller writes an image file for :meth:`add_image` to take over."""
+        """Where a caller writes an image file for :meth:`add_image` to take over.
+
+        A file there named ``.<name>.part`` is a fetcher's partial image (see
+        :func:`is_partial_image`): the driver leaves it alone, across restarts too; the
+        fetcher resumes from it or removes it."""
         ...
 
     async def add_image(

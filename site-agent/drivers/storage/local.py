@@ -11,7 +11,8 @@ finds orphans; see ``list_owned``)::
     snapshots/<volume_id>@<snapshot_id>.qcow2   standalone copy of a volume
     tmp/                               work in progress (and ``incoming_dir``, where a
                                        fetcher writes an image for ``add_image``);
-                                       emptied when the driver starts
+                                       emptied when the driver starts, but for a
+                                       fetcher's partial images (``.*.part``)
 
 The root and every folder in it are 0700: volumes and root disks hold guests' data.
 
@@ -58,6 +59,7 @@ from atoll.site_agent.drivers.storage.base import (
     ObjectKind,
     OwnedObject,
     Snapshot,
+    is_partial_image,
 )
 from atoll.site_agent.drivers.storage.errors import (
     ChecksumMismatch,
@@ -103,6 +105,8 @@ class LocalStorage:
         for sub in ("images", "disks", "volumes", "snapshots", "tmp"):
             private_dir(self._root / sub)
         for leftover in (self._root / "tmp").iterdir():
+            if is_partial_image(leftover):
+                continue  # a fetcher's progress: it resumes from it, or removes it
             log.info("removing %s, left by an interrupted storage operation", leftover)
             leftover.unlink(missing_ok=True)
         cached = list((self._root / "images").iterdir())  # as an older version left them

@@ -212,8 +212,11 @@ def test_a_restart_clears_work_left_in_progress(tmp_path: Path) -> None:
     storage = LocalStorage(settings)
     leftover = storage.incoming_dir / "vol-9.deadbeef"
     leftover.write_bytes(b"half a volume")
+    partial = storage.incoming_dir / ".img-1.pull.part"  # a fetcher's, which it resumes from
+    partial.write_bytes(b"half an image")
     LocalStorage(settings)
     assert not leftover.exists()
+    assert partial.read_bytes() == b"half an image"
 
 
 @given(st.binary(max_size=600))
