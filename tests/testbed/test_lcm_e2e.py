@@ -108,7 +108,7 @@ class Bed:
                 return occ
             assert occ["operationState"] not in ("FAILED_TEMP", "FAILED", "ROLLED_BACK") or (
                 set(states) & {"FAILED_TEMP", "FAILED", "ROLLED_BACK"}
-            ), occ
+            ), f"{occ['operationState']}: {json.dumps(occ.get('error'))}"
             assert time.monotonic() < deadline, f"still {occ['operationState']}: {occ}"
             time.sleep(1)
 
