@@ -63,14 +63,16 @@ class Assembly:
             self.tmp = dest.with_name(f".{dest.name}.part-{secrets.token_hex(4)}")
         self._lengths: dict[str, int] = {}
         self._offsets: dict[str, list[int]] = {}  # where each non-zero chunk goes
+        self._holes: list[tuple[int, int]] = []  # (offset, length) of the zero chunks
         for index, digest in enumerate(manifest.chunks):
             length = manifest.chunk_length(index)
             self._lengths[digest] = length
             if digest != zero_digest(length):
                 self._offsets.setdefault(digest, []).append(index * manifest.chunk_size)
+            else:
+                self._holes.append((index * manifest.chunk_size, length))
         self._todo = set(self._offsets)
         self._lock = threading.Lock()  # a place under way finishes before the file closes
-        self._named = True  # self.tmp names our file (until it is renamed or removed)
         self._fd, self._resumed = self._open()
         try:
             os.ftruncate(self._fd, manifest.size)
@@ -88,7 +90,6 @@ class Assembly:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            self._named = False  # another assembly's file: not ours to remove
             raise TransferError(f"{self.dest.name} is being fetched by another transfer") from None
         except BaseException:
             os.close(fd)
@@ -103,6 +104,11 @@ class Assembly:
         hashed against the chunk's sha256); they count as placed. Empty unless resuming."""
         if not self._resumed:
             return set()
+        if not all(self._zero(offset, length) for offset, length in self._holes):
+            # data where this image has a hole: not this image's partial, start afresh
+            os.ftruncate(self._fd, 0)
+            os.ftruncate(self._fd, self.manifest.size)
+            return set()
         done = {
             digest
             for digest, offsets in self._offsets.items()
@@ -112,15 +118,25 @@ class Assembly:
             self._todo -= done
         return done
 
-    def _holds(self, digest: str, offset: int) -> bool:
-        length = self._lengths[digest]
+    def _has_data(self, offset: int, length: int) -> bool:
+        """Whether any of ``length`` bytes at ``offset`` were ever written (not all hole)."""
         try:
-            if os.lseek(self._fd, offset, os.SEEK_DATA) >= offset + length:
-                return False  # a hole: never written
+            return os.lseek(self._fd, offset, os.SEEK_DATA) < offset + length
         except OSError as exc:
             if exc.errno == errno.ENXIO:  # nothing but holes from there on
                 return False
             raise
+
+    def _zero(self, offset: int, length: int) -> bool:
+        if not self._has_data(offset, length):
+            return True
+        data = os.pread(self._fd, length, offset)
+        return len(data) == length and data.count(0) == length
+
+    def _holds(self, digest: str, offset: int) -> bool:
+        length = self._lengths[digest]
+        if not self._has_data(offset, length):
+            return False  # never written: no need to read it
         data = os.pread(self._fd, length, offset)
         return len(data) == length and hashlib.sha256(data).hexdigest() == digest
 
@@ -158,7 +174,6 @@ class Assembly:
                 )
             os.fsync(self._fd)
             self.tmp.rename(self.dest)
-            self._named = False
         finally:
             self.abort()
 
@@ -166,13 +181,12 @@ class Assembly:
         """Give up: the temporary file is removed, unless it is a resumable partial image
         (kept for the next assembly of this image). Safe to call more than once."""
         with self._lock:
-            if self._named and not self.resume:
-                with contextlib.suppress(FileNotFoundError):
-                    self.tmp.unlink()  # while our lock (if any) is held
-            self._named = False
             if self._fd >= 0:
-                os.close(self._fd)
+                os.close(self._fd)  # (a resumable one's flock goes with it)
                 self._fd = -1
+        if not self.resume:
+            with contextlib.suppress(FileNotFoundError):  # gone already once renamed
+                self.tmp.unlink()
 
 
 def _pwrite_all(fd: int, blocks: list[bytes], offset: int) -> None:
