@@ -8,10 +8,11 @@ import json
 import secrets
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
+from atoll.hub.store.base import Store
 from atoll.hub.store.memory import MemoryStore
 from atoll.nfv.artifacts import image_needs
 from atoll.nfv.package import load_package
@@ -114,8 +115,15 @@ def conformance_zip(name: str, extra: dict[str, bytes] | None = None) -> bytes:
     return zip_dir(PACKAGES / name, extra)
 
 
+class HasStore(Protocol):
+    """An :class:`Api`, or a bench holding the store its hub serves."""
+
+    @property
+    def store(self) -> Store: ...
+
+
 async def catalog_image(
-    api: Api,
+    api: HasStore,
     project: str,
     name: str,
     sha256: str | None = None,
@@ -149,7 +157,7 @@ async def catalog_image(
     return image_id
 
 
-async def images_for(api: Api, project: str, name: str) -> dict[str, str]:
+async def images_for(api: HasStore, project: str, name: str) -> dict[str, str]:
     """Catalog images for every image a conformance package needs, each with the checksum
     its VNFD declares (as if the real image had been uploaded)."""
     needs = image_needs(load_package(PACKAGES / name))
