@@ -38,6 +38,7 @@ from typing import IO, Any
 from atoll import __version__
 from atoll.errors import ConfigError, Conflict
 from atoll.private_files import DIR_MODE, FILE_MODE
+from atoll.timestamps import now_iso
 
 FORMAT = 1
 MANIFEST = "atoll-backup.json"
@@ -123,7 +124,7 @@ def backup(
                 "format": FORMAT,
                 "component": component,
                 "version": __version__,
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "created_at": now_iso(),
                 "files": files,
             }
             body = json.dumps(manifest, indent=1, sort_keys=True).encode()

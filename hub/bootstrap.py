@@ -25,12 +25,12 @@ from cryptography import x509
 
 from atoll import certs, ids, tokens
 from atoll.errors import ConfigError, Conflict
-from atoll.hub.api.records import now_iso
 from atoll.hub.identity import assignments
 from atoll.hub.settings import CA_CERT_FILE, CA_KEY_FILE
 from atoll.hub.store.base import ListQuery, Store
 from atoll.passwords import Passwords, new_secret
 from atoll.private_files import sqlite_files
+from atoll.timestamps import now_iso
 
 log = logging.getLogger(__name__)
 

@@ -50,6 +50,7 @@ from atoll.site_agent.hub_link import (
 )
 from atoll.sync import discovery, join
 from atoll.sync.join import JoinCode
+from atoll.timestamps import now_iso
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ async def join_hub(data_dir: Path, hub: Discovered, token: str) -> HubLink:
         "hub_url": hub.url,
         "site_id": str(data["site_id"]),
         "site_name": str(data["site_name"]),
-        "joined_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "joined_at": now_iso(),
     }
     write_atomically(directory / LINK_FILE, json.dumps(link, indent=2).encode())
     loaded = HubLink.load(data_dir)

@@ -16,9 +16,7 @@ The same loop prunes the telemetry keeper to its retention.
 
 from __future__ import annotations
 
-import calendar
 import logging
-import time
 from collections.abc import Callable
 
 from atoll.alarm_evaluation import (
@@ -39,19 +37,11 @@ from atoll.hub.store.query import list_all
 from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.jsonbody import JSON
 from atoll.resources.alarm import SiteStateRule, ThresholdRule
+from atoll.timestamps import epoch_of
 
 log = logging.getLogger(__name__)
 COLUMN = {"avg": 1, "rate": 1, "min": 2, "max": 3}  # of a keeper point (ts, avg, min, max)
 STEP = 60.0  # the sites' rollups are minute points
-
-
-def epoch(text: object) -> float | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
-    except ValueError:
-        return None
 
 
 class AlarmEvaluator:
@@ -104,7 +94,7 @@ class AlarmEvaluator:
             watched = [s for s in sites if alarm.get("site_id") in (None, s.get("id"))]
             if not watched:
                 return Verdict("insufficient_data", "no such site in the registry")
-            verdicts = [evaluate_site_state(rule, s, epoch(s.get("last_seen")), now)
+            verdicts = [evaluate_site_state(rule, s, epoch_of(s.get("last_seen")), now)
                         for s in watched]  # fmt: skip
             return next((v for v in verdicts if v.state == "alarm"), verdicts[0])
         threshold = ThresholdRule.from_wire(alarm["rule"])
@@ -137,7 +127,7 @@ class AlarmEvaluator:
                        "notified_state": value["state"]}  # fmt: skip
             if not await self._claim(record, claimed):
                 continue
-            silenced = epoch(value.get("silenced_until"))
+            silenced = epoch_of(value.get("silenced_until"))
             if silenced is not None and silenced > now:
                 continue
             if value.get("webhooks"):

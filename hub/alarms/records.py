@@ -28,12 +28,12 @@ from atoll import ids
 from atoll.alarm_evaluation import STATES, Verdict
 from atoll.errors import NotFound, StaleRevision
 from atoll.hub.sites import intent
-from atoll.hub.sites.registry import iso
 from atoll.hub.store.base import Delete, Put, Record, Store, Write
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 from atoll.resources import Desired, Meta
 from atoll.resources.alarm import ThresholdRule
+from atoll.timestamps import iso
 
 KIND = "alarm"
 HISTORY = "alarm_history"

@@ -46,11 +46,12 @@ from atoll.hub.api.replies import (
 from atoll.hub.identity import tenancy
 from atoll.hub.lcm.callbacks import check_address
 from atoll.hub.sites import intent
-from atoll.hub.sites.registry import SITE_KIND, iso
+from atoll.hub.sites.registry import SITE_KIND
 from atoll.hub.store.base import ListQuery, Put, Record, Write
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 from atoll.resources.alarm import SiteStateRule, ThresholdRule
+from atoll.timestamps import iso
 from atoll.tokens import Claims
 
 STATES = ("ok", "alarm", "insufficient_data")

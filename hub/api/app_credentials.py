@@ -16,7 +16,6 @@ from atoll.errors import Forbidden, InvalidInput, NotFound, Problem
 from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of
 from atoll.hub.api.replies import (
-    iso,
     no_content,
     page_params,
     page_reply,
@@ -31,6 +30,7 @@ from atoll.hub.identity.policy import ROLES
 from atoll.hub.identity.tenancy import owns
 from atoll.hub.store.base import Record
 from atoll.passwords import new_secret
+from atoll.timestamps import iso, now_iso
 
 KIND = APP_CREDENTIAL_KIND
 PATH = {
@@ -105,7 +105,7 @@ async def create_credential(request: web.Request) -> web.Response:
         "project_id": claims.project_id,
         "roles": sorted(roles),
         "expires_at": iso(expires_epoch) if expires_epoch is not None else None,
-        "created_at": records.now_iso(),
+        "created_at": now_iso(),
         "_expires_epoch": expires_epoch,
         "_secret_hash": secret_digest(secret),
     }

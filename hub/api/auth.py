@@ -11,9 +11,10 @@ from atoll.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, name_
 from atoll.errors import Forbidden, Unauthenticated
 from atoll.hub.api import records
 from atoll.hub.api.context import claims_of, hub_of, source_of
-from atoll.hub.api.replies import iso, no_content, page_params, page_reply, read_body, reply
+from atoll.hub.api.replies import no_content, page_params, page_reply, read_body, reply
 from atoll.hub.identity.revocation import KIND as REVOCATION_KIND
 from atoll.hub.store.base import ListQuery
+from atoll.timestamps import iso
 from atoll.tokens import Claims, RevocationSubject
 
 PROJECT_SCOPE = Field(

@@ -31,9 +31,9 @@ from atoll.hub.api.replies import (
 )
 from atoll.hub.identity import tenancy
 from atoll.hub.sites.intent import CONFLICT
-from atoll.hub.sites.registry import iso
 from atoll.hub.store.base import ListQuery, Record
 from atoll.hub.sync import operations
+from atoll.timestamps import iso
 
 STATES = ("open", "resolved")
 CONFLICT_SHAPE = Shape(

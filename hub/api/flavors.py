@@ -30,6 +30,7 @@ from atoll.hub.api.replies import (
 from atoll.hub.catalog import flavors
 from atoll.hub.identity import tenancy
 from atoll.hub.store.base import Record, Store
+from atoll.timestamps import now_iso
 
 KIND = flavors.KIND
 PATH = {"name": name_field("flavor")}
@@ -127,7 +128,7 @@ async def create_flavor(request: web.Request) -> web.Response:
         project_ids=tuple(project_ids),
         owner=owner,
         project_id=owner_id,
-        created_at=records.now_iso(),
+        created_at=now_iso(),
     )
     problems = flavor.inconsistencies()
     if problems:

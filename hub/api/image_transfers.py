@@ -34,7 +34,6 @@ from atoll.hub.api.image_shapes import (
 )
 from atoll.hub.api.images import visible_image
 from atoll.hub.api.replies import (
-    iso,
     page_params,
     page_reply,
     path_id,
@@ -50,6 +49,7 @@ from atoll.hub.sites.registry import SITE_KIND
 from atoll.hub.store.base import Record
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
+from atoll.timestamps import iso
 
 log = logging.getLogger(__name__)
 KIND = catalog.TRANSFER_KIND

@@ -60,7 +60,6 @@ from atoll.hub.api.image_shapes import (
     SHA256_PATTERN,
 )
 from atoll.hub.api.replies import (
-    iso,
     no_content,
     page_params,
     page_reply,
@@ -80,6 +79,7 @@ from atoll.images.manifest import Manifest
 from atoll.images.serve import ImageRoutes, request_blocks
 from atoll.images.settings import ImageSettings
 from atoll.settings import load
+from atoll.timestamps import iso
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import asyncio
-import calendar
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -45,9 +44,9 @@ from atoll.hub.store.query import list_all
 from atoll.hub.telemetry.keeper import Latest
 from atoll.jsonbody import JSON
 from atoll.resources.alarm import METRIC
+from atoll.timestamps import parse_iso
 from atoll.tokens import Claims
 
-ISO = "%Y-%m-%dT%H:%M:%SZ"  # how site records write times (registry.iso)
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 # store operations: a point read takes tens of microseconds, an etcd commit milliseconds
 STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -163,7 +162,7 @@ class _Sites(Collector):
             up.add_metric([name], 1 if site.get("state") == "online" else 0)
             last = site.get("last_seen")
             if isinstance(last, str):
-                seen.add_metric([name], calendar.timegm(time.strptime(last, ISO)))
+                seen.add_metric([name], parse_iso(last))
             sync = site.get("sync") or {}
             if isinstance(sync.get("acked_revision"), int):
                 acked.add_metric([name], sync["acked_revision"])

@@ -35,6 +35,7 @@ from atoll.hub.catalog import flavors
 from atoll.hub.identity import assignments, tenancy
 from atoll.hub.identity.policy import own_project
 from atoll.hub.store.base import Record
+from atoll.timestamps import now_iso
 
 KIND = "project"
 PATH = {"name": name_field("project")}
@@ -77,7 +78,7 @@ async def create_project(request: web.Request) -> web.Response:
         "id": ids.hub_id(),
         "name": body["name"],
         "description": body.get("description", ""),
-        "created_at": records.now_iso(),
+        "created_at": now_iso(),
     }
     record = await records.create(hub.store, KIND, body["name"], value)
     return reply(public_view(record), 201, record.revision)

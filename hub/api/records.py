@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 
 from atoll.errors import Conflict, NotFound, StaleRevision
 from atoll.hub.store.base import ListQuery, Page, Record, Store
 from atoll.jsonbody import JSON
+from atoll.timestamps import now_iso
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,3 @@ async def visible_page(
         if page.next_marker is None:
             return Page(items, None)
         marker = page.next_marker
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

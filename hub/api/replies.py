@@ -8,15 +8,13 @@
 
 from __future__ import annotations
 
-import calendar
 import json
 import re
-import time
 from typing import Any
 
 from aiohttp import web
 
-from atoll import ids, jsonbody
+from atoll import ids, jsonbody, timestamps
 from atoll.api.paging import DEFAULT_LIMIT as DEFAULT_LIMIT  # paging is the shared core's
 from atoll.api.paging import LIMIT as LIMIT
 from atoll.api.paging import MARKER as MARKER
@@ -112,13 +110,9 @@ def page_reply(items: list[JSON], next_marker: str | None) -> web.Response:
     return reply(page_body(items, next_marker))
 
 
-def iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
 def parse_iso(text: str, where: str) -> float:
     try:
-        return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
+        return timestamps.parse_iso(text)
     except ValueError as exc:
         raise InvalidInput(
             "a time is not valid", [Problem(where, "must be a real UTC time")]

@@ -29,6 +29,7 @@ from atoll.hub.identity import assignments, tenancy
 from atoll.hub.identity.policy import ROLES, own_project
 from atoll.hub.store.base import Record
 from atoll.jsonbody import JSON
+from atoll.timestamps import now_iso
 
 KIND = assignments.KIND
 ID_PATTERN = r"^[a-z0-9._:-]{1,200}$"
@@ -99,11 +100,9 @@ async def create_assignment(request: web.Request) -> web.Response:
         raise Forbidden(f"you may grant roles only on project {claims.project}")
     await records.fetch(hub.store, "user", body["user"])
     if project is not None:
-        record = await tenancy.grant(
-            hub.store, body["user"], project, body["role"], records.now_iso()
-        )
+        record = await tenancy.grant(hub.store, body["user"], project, body["role"], now_iso())
     else:
-        value = assignments.assignment_value(body["user"], None, body["role"], records.now_iso())
+        value = assignments.assignment_value(body["user"], None, body["role"], now_iso())
         record = await records.create(hub.store, KIND, value["id"], value)
     return reply(_view(record), 201, record.revision)
 

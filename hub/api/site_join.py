@@ -30,6 +30,7 @@ from atoll.hub.sites import registry
 from atoll.hub.sites.peers import site_peer
 from atoll.jsonbody import JSON
 from atoll.sync import join
+from atoll.timestamps import iso
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ async def join_site(request: web.Request) -> web.Response:
     joined: JSON = {
         "agent_fingerprint": body["fingerprint"],
         "agent_version": body["agent_version"],
-        "joined_at": registry.iso(hub.clock()),
+        "joined_at": iso(hub.clock()),
     }
     await _record(hub, name, cert, joined)
     log.info("site %s (%s) joined from %s with token %s", name, site["id"], source, token_id)

@@ -26,6 +26,7 @@ from atoll.hub.api.replies import (
     reply,
 )
 from atoll.hub.identity.offboarding import end_access
+from atoll.timestamps import now_iso
 
 KIND = "user"
 PATH = {"name": name_field("user")}
@@ -77,7 +78,7 @@ async def create_user(request: web.Request) -> web.Response:
         "name": body["name"],
         "description": body.get("description", ""),
         "enabled": body.get("enabled", True),
-        "created_at": records.now_iso(),
+        "created_at": now_iso(),
         "_password_hash": await hub.passwords.hash(body["password"], source_of(request)),
     }
     record = await records.create(hub.store, KIND, body["name"], value)

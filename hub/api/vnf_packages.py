@@ -48,7 +48,6 @@ from atoll.hub.api import records, sol013
 from atoll.hub.api.context import Hub, claims_of, hub_of
 from atoll.hub.api.replies import (
     if_match,
-    iso,
     no_content,
     path_id,
     read_body,
@@ -78,6 +77,7 @@ from atoll.hub.catalog.vnf_packages import PackageRecord
 from atoll.hub.store.base import Record
 from atoll.hub.store.query import list_all
 from atoll.images.serve import request_blocks
+from atoll.timestamps import iso
 
 API = sol013.NfvApi("vnfpkgm", "v1", ("2.1.0",), version_required=False)
 BASE = API.prefix + "/vnf_packages"

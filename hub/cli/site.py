@@ -8,7 +8,6 @@ local network that have not joined a hub yet (their zeroconf adverts).
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from atoll.cli import Subparsers
@@ -17,6 +16,7 @@ from atoll.errors import InvalidInput, Problem
 from atoll.hub.cli.collection import Collection
 from atoll.hub.cli.connection import add_connection_options, client
 from atoll.output import add_format_option, emit
+from atoll.timestamps import iso
 
 COLUMNS = ["name", "region", "state", "last_seen", "labels"]
 # what ``atoll site list`` shows of each site's sync figures (see hub.sites.registry)
@@ -89,7 +89,7 @@ def _when(row: dict[str, Any]) -> dict[str, Any]:
     """A site's ``at`` (epoch seconds on the site's clock) as UTC text, for people."""
     at = row.get("at")
     if isinstance(at, (int, float)) and not isinstance(at, bool):
-        row["at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+        row["at"] = iso(at)
     return row
 
 

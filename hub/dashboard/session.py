@@ -33,7 +33,8 @@ from atoll.errors import Forbidden
 from atoll.hub.api.auth import BY_PASSWORD
 from atoll.hub.api.context import SESSION_TOKEN_KEY, claims_of, hub_of, source_of
 from atoll.hub.api.middleware import bearer_token
-from atoll.hub.api.replies import iso, read_body, reply
+from atoll.hub.api.replies import read_body, reply
+from atoll.timestamps import iso
 from atoll.tokens import Claims
 
 COOKIE = "__Host-atoll_session"

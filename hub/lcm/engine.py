@@ -64,15 +64,12 @@ from atoll.nfv.lcm.instance import (
 from atoll.nfv.lcm.requests import CreateVnfRequest
 from atoll.nfv.lcm.wire import ProblemDetails
 from atoll.resources import Desired
+from atoll.timestamps import iso
 from atoll.tokens import Claims
 
 log = logging.getLogger(__name__)
 IDENTIFIER_CREATED = "VnfIdentifierCreationNotification"
 IDENTIFIER_DELETED = "VnfIdentifierDeletionNotification"
-
-
-def iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 class Engine:

@@ -37,16 +37,13 @@ from atoll.hub.store.base import Put, Store, Write
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 from atoll.nfv.lcm.instance import VnfLcmOpOcc
+from atoll.timestamps import iso
 
 log = logging.getLogger(__name__)
 CAUSES = {
     "restart": "the VNFC's VM stopped; the site restarted it",
     "recreate": "the VNFC's VM was gone; the site recreated it",
 }
-
-
-def iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 async def adopt(store: Store) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from atoll.errors import Conflict, InvalidInput, NotFound, Problem, StaleRevisio
 from atoll.hub.identity.issuing import secret_digest
 from atoll.hub.store.base import Record, Store
 from atoll.jsonbody import JSON
+from atoll.timestamps import iso
 
 SITE_KIND = "site"
 JOIN_TOKEN_KIND = "join_token"  # noqa: S105 (a kind name, not a secret)
@@ -48,10 +48,6 @@ SYNC_FIGURES: dict[str, Any] = {
     "session": None,
     "protocol_version": None,
 }
-
-
-def iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def new_site(name: str, fields: JSON, now: float) -> JSON:

@@ -47,7 +47,7 @@ from atoll.background import Loop, LoopSettings
 from atoll.errors import NotFound, Unauthenticated
 from atoll.hub.settings import HubSettings
 from atoll.hub.sites.peers import SitePeer, site_peer
-from atoll.hub.sites.registry import SITE_KIND, edit_site, iso, reported
+from atoll.hub.sites.registry import SITE_KIND, edit_site, reported
 from atoll.hub.store.base import Store
 from atoll.hub.store.query import list_all
 from atoll.hub.sync.facts import record_facts
@@ -56,6 +56,7 @@ from atoll.hub.sync.session import Limits, Session, SessionError
 from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.jsonbody import JSON
 from atoll.sync import codec, frames, versions
+from atoll.timestamps import iso
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,14 @@ from atoll.hub.api.context import HUB
 from atoll.hub.app import ALARMS, build_app
 from atoll.hub.bootstrap import seed_admin
 from atoll.hub.sites import intent
-from atoll.hub.sites.registry import edit_site, iso
+from atoll.hub.sites.registry import edit_site
 from atoll.hub.store.memory import MemoryStore
 from atoll.hub.sync.facts import record_facts
 from atoll.hub.sync.operations import record_operation
 from atoll.hub.telemetry.keeper import FIELDS, TelemetryKeeper
 from atoll.passwords import Passwords
 from atoll.sync.frames import Fact
+from atoll.timestamps import iso
 from tests.hub.conftest import AiohttpClient
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock
 
