@@ -15,6 +15,14 @@ def iso(epoch: float) -> str:
     return time.strftime(FORMAT, time.gmtime(epoch))
 
 
+def iso_precise(epoch: float) -> str:
+    """``epoch`` to the microsecond (``2026-12-01T13:52:37.204518Z``): for an instant a
+    client compares with its own clock, as Nova's ``launched_at`` is."""
+    whole = int(epoch)
+    micros = int((epoch - whole) * 1e6)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{micros:06d}Z"
+
+
 def now_iso() -> str:
     return iso(time.time())
 

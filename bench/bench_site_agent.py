@@ -5,10 +5,13 @@
   fakes; baseline: just the listings the audit cannot avoid (drivers, instance dirs, and the
   store's side of the audit, :func:`atoll.site_agent.audit.desired_blocking`: the objects'
   keys, the volumes' snapshots, the orphan-lease check).
-- ``site_agent_create_to_running``: POST /v1/servers until the server is ACTIVE (root
-  overlay, tap on OVS, config drive, define, start) on real libvirtd (TCG), a private OVS
-  and qemu-img; baseline: ``virsh create`` of the very domain XML the agent produced, with
-  its overlay, config drive and tap made beforehand (goal: at most 1.1x). Both are timed
+- ``site_agent_create_to_running``: from POST /v1/servers to the server's ``launched_at``,
+  the instant the agent recorded it ACTIVE (root overlay, tap on OVS, config drive, define,
+  start, the port wired), read by a client polling every 0.1 s (polling every 10 ms, as this
+  bench once did, cost the agent tens of milliseconds of the two cores while it built), on
+  real libvirtd (TCG), a private OVS and qemu-img; baseline: ``virsh create`` of the very
+  domain XML the agent produced, with its overlay, config drive and tap made beforehand
+  (goal: at most 1.1x). Both are timed
   with no other guest of the bench running: the agent's server is deleted before the
   ``virsh create`` (a booting TCG guest takes a core of the two).
 - ``site_agent_rss_idle_10_servers``: the agent process's RSS idle with 10 running servers
@@ -41,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import libvirt
@@ -54,6 +58,9 @@ from tests.site_agent import real_site
 from tests.site_agent.site_harness import lan, make_site
 
 RUNS = 5
+# a client's poll costs the agent (and the machine's two cores) CPU while it builds: the
+# time is taken from the server's launched_at, so the poll can be slow without rounding it
+POLL = 0.1
 
 
 async def _audit_500(tmp: Path) -> tuple[float, float]:
@@ -209,11 +216,13 @@ class RealSite:
             "kernel": "tiny-kernel",
             "nics": [{"network": "lan"}],
         }
-        start = time.perf_counter()
+        start = time.time()
         sid = str(self.agent.call("POST", "/v1/servers", body)["server"]["id"])
-        while self.agent.call("GET", f"/v1/servers/{sid}")["server"]["status"] != "ACTIVE":
-            time.sleep(0.01)
-        return sid, time.perf_counter() - start
+        while True:
+            server = self.agent.call("GET", f"/v1/servers/{sid}")["server"]
+            if server["status"] == "ACTIVE":
+                return sid, datetime.fromisoformat(server["launched_at"]).timestamp() - start
+            time.sleep(POLL)
 
     def delete(self, sid: str) -> None:
         self.agent.call("DELETE", f"/v1/servers/{sid}")

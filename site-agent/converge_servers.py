@@ -144,6 +144,8 @@ class ServerConverger:
                 # a domain just (re)defined is off because it never ran, not because it died
                 outcome = await wiring.around(self._power(server, domain, detail, fresh=True))
                 built = server.generation
+                if outcome.state == "ACTIVE":  # built, started and wired: Nova's launched_at
+                    outcome.detail["launched_at"] = self.clock()
             else:
                 outcome = await self._power(server, domain, detail, fresh=False)
             await self._status(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from atoll.jsonbody import JSON
 from atoll.site_agent.store import DesiredObject, ObservedStatus
+from atoll.timestamps import iso_precise
 
 HIDDEN = ("ports", "reboots", "rebuilds", "reboot_hard", "user_data")
 
@@ -41,4 +42,6 @@ def render(obj: DesiredObject, status: ObservedStatus | None, ports: dict[str, J
         if status:
             out["power_state"] = status.detail.get("power_state", "")
             out["restarts"] = status.detail.get("restarts", 0)
+            launched = status.detail.get("launched_at")
+            out["launched_at"] = iso_precise(launched) if launched is not None else None
     return out

@@ -35,6 +35,12 @@ SERVER = view(
     networks=Field("array", items=Field("object", shape=NIC), description="its NICs as made"),
     power_state=Field("string", description="as the hypervisor reports it"),
     restarts=Field("integer", description="restarts by the restart policy"),
+    launched_at=Field(
+        "string",
+        nullable=True,
+        description="when its last build was first ACTIVE (started and wired), UTC to the "
+        "microsecond, as Nova's OS-SRV-USG:launched_at; null until then",
+    ),
 )
 SERVER_REPLY = Wrapped("server", SERVER)
 ACTIONS = {

@@ -12,9 +12,11 @@ import io
 import os
 import signal
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +106,10 @@ async def test_network_and_server_lifecycle_leave_no_residue(
             "nics": [{"network": "lan"}],
             "volumes": ["data"],
         }
+        posted = time.time()
         server = (await call("POST", "/v1/servers", body, 202))["server"]
         sid = server["id"]
+        assert server["launched_at"] is None
 
         async def active() -> bool:
             return str((await call("GET", f"/v1/servers/{sid}"))["server"]["status"]) == "ACTIVE"
@@ -116,6 +120,8 @@ async def test_network_and_server_lifecycle_leave_no_residue(
         assert resp.status == 200 and ready["checks"] == {"store": "ok", "hypervisor": "ok"}
         shown = (await call("GET", f"/v1/servers/{sid}"))["server"]
         assert shown["networks"][0]["ip"] == "10.61.0.2"
+        launched = datetime.fromisoformat(shown["launched_at"]).timestamp()
+        assert posted < launched <= time.time()  # when it became ACTIVE, to the microsecond
         dom = libvirt_conn.lookupByName(names.domain_prefix + sid)
         assert dom.isActive()
         xml = dom.XMLDesc()
@@ -143,6 +149,8 @@ async def test_network_and_server_lifecycle_leave_no_residue(
 
         await wait_for(restarted, 60, "the crashed guest restarted by its policy")
         assert dom.isActive()
+        again = (await call("GET", f"/v1/servers/{sid}"))["server"]
+        assert again["launched_at"] == shown["launched_at"]  # a restart is not a launch
         await _domain_and_metrics_follow_conventions(client, h, libvirt_conn, shown)
         await _prometheus_joins_servers_by_name(tmp_path / "prometheus", client)
 
