@@ -42,6 +42,6 @@ def render(obj: DesiredObject, status: ObservedStatus | None, ports: dict[str, J
         if status:
             out["power_state"] = status.detail.get("power_state", "")
             out["restarts"] = status.detail.get("restarts", 0)
-            launched = status.detail.get("launched_at")
-            out["launched_at"] = iso_precise(launched) if launched is not None else None
+        launched = status.detail.get("launched_at") if status else None
+        out["launched_at"] = iso_precise(launched) if launched is not None else None
     return out
