@@ -19,7 +19,7 @@ from atoll.hub.api.replies import (
     no_content,
     page_params,
     page_reply,
-    parse_iso,
+    parse_body_time,
     path_id,
     public_view,
     read_body,
@@ -89,7 +89,7 @@ async def create_credential(request: web.Request) -> web.Response:
     if not set(roles) <= set(claims.roles):
         raise Forbidden(f"you can give a credential only roles you hold: {', '.join(claims.roles)}")
     expires = body.get("expires_at")
-    expires_epoch = parse_iso(expires, "body.expires_at") if expires else None
+    expires_epoch = parse_body_time(expires, "body.expires_at") if expires else None
     if expires_epoch is not None and expires_epoch <= hub.clock():
         raise InvalidInput(
             "the credential would never work", [Problem("body.expires_at", "is in the past")]

@@ -110,7 +110,7 @@ def page_reply(items: list[JSON], next_marker: str | None) -> web.Response:
     return reply(page_body(items, next_marker))
 
 
-def parse_iso(text: str, where: str) -> float:
+def parse_body_time(text: str, where: str) -> float:
     try:
         return timestamps.parse_iso(text)
     except ValueError as exc:

@@ -164,6 +164,25 @@ class PortBinding:
     pci_address: str | None = None
     peer_name: str | None = None  # host ports: the inner veth end (in ``netns`` if given)
 
+    @classmethod
+    def on_tap(
+        cls,
+        network: NetworkSpec,
+        port: PortSpec,
+        tap_name: str,
+        vlan: int | None,
+        peer_name: str | None = None,
+    ) -> PortBinding:
+        """A ``normal`` port on ``tap_name`` (tagged ``vlan`` on the switch)."""
+        return cls(port.id, network.id, "normal", port.mac, network.mtu, vlan,
+                   tap_name=tap_name, peer_name=peer_name)  # fmt: skip
+
+    @classmethod
+    def on_vf(cls, network: NetworkSpec, port: PortSpec, pci_address: str) -> PortBinding:
+        """A ``direct`` port on the VF at ``pci_address`` (the network's VLAN set on it)."""
+        return cls(port.id, network.id, "direct", port.mac, network.mtu, network.vlan_id,
+                   pci_address=pci_address)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class OwnedPort:

@@ -177,16 +177,8 @@ class FakeNetwork:
 
     def _tap_binding(self, network: NetworkSpec, port: PortSpec, host: bool) -> PortBinding:
         tap = device_name(port.id, self.device_prefix)
-        return PortBinding(
-            port_id=port.id,
-            network_id=network.id,
-            vnic_type="normal",
-            mac=port.mac,
-            mtu=network.mtu,
-            vlan=network.vlan_id,
-            tap_name=tap,
-            peer_name=(tap[: IFNAME_MAX - 1] + "i") if host else None,
-        )
+        peer = (tap[: IFNAME_MAX - 1] + "i") if host else None
+        return PortBinding.on_tap(network, port, tap, network.vlan_id, peer)
 
     def _plug_vf(self, network: NetworkSpec, port: PortSpec) -> PortBinding:
         physnet = network.physical_network or ""
@@ -194,14 +186,8 @@ class FakeNetwork:
         for index, owner in enumerate(vfs):
             if owner is None:
                 vfs[index] = port.id
-                return PortBinding(
-                    port_id=port.id,
-                    network_id=network.id,
-                    vnic_type="direct",
-                    mac=port.mac,
-                    mtu=network.mtu,
-                    vlan=network.vlan_id,
-                    pci_address=f"0000:00:{16 + index // 8:02x}.{index % 8}",
+                return PortBinding.on_vf(
+                    network, port, f"0000:00:{16 + index // 8:02x}.{index % 8}"
                 )
         raise VfExhausted(
             f"no free SR-IOV virtual function on physical network {physnet!r} "

@@ -345,21 +345,7 @@ class _Switch:
             if not self.links.exists(dev):
                 self.links.create_tap(dev, mtu=network.mtu)
                 self.links.set_tx_checksum(dev, False)
-        return self._binding(network, port, segment, dev, None)
-
-    def _binding(
-        self, network: NetworkSpec, port: PortSpec, segment: Segment, dev: str, peer: str | None
-    ) -> PortBinding:
-        return PortBinding(
-            port_id=port.id,
-            network_id=network.id,
-            vnic_type="normal",
-            mac=port.mac,
-            mtu=network.mtu,
-            vlan=segment.tag,
-            tap_name=dev,
-            peer_name=peer,
-        )
+        return PortBinding.on_tap(network, port, dev, segment.tag)
 
     def plug(
         self, network: NetworkSpec, port: PortSpec, netns: str | None, host: bool
@@ -379,7 +365,7 @@ class _Switch:
                 with contextlib.suppress(Exception):
                     self.unplug(port.id)
             raise
-        return self._binding(network, port, segment, dev, peer)
+        return PortBinding.on_tap(network, port, dev, segment.tag, peer)
 
     def _plug_device(
         self,
@@ -508,15 +494,7 @@ class _Switch:
         vf = self.sriov.allocate(
             port.id, network.physical_network, port.mac, network.vlan_id or 0, network.id
         )
-        return PortBinding(
-            port_id=port.id,
-            network_id=network.id,
-            vnic_type="direct",
-            mac=port.mac,
-            mtu=network.mtu,
-            vlan=network.vlan_id,
-            pci_address=vf.pci_address,
-        )
+        return PortBinding.on_vf(network, port, vf.pci_address)
 
     def unplug(self, port_id: str) -> None:
         if self.sriov is not None and self.sriov.release(port_id) is not None:
