@@ -208,8 +208,7 @@ class ServerConverger:
                 raise TemporaryError(f"volume {vol_id} is not created yet", delay=1.0) from exc
             disks.append(DiskSpec(vol.path, vol.format, volume_id=vol_id))
         ports = [await self.store.call(self.store.get_object, "port", p) for p in spec.ports]
-        # port devices, root disk and config drive do not depend on each other: made
-        # concurrently
+        # port devices, root disk and config drive do not depend on each other: made at once
         results = await asyncio.gather(
             *(self._plug(server, p, wiring) for p in ports),
             self._boot_source(server),
