@@ -350,7 +350,17 @@ class ChunkFetcher:
                          attempt + 1, last)  # fmt: skip
                 continue
             # hashing and writing run on a worker thread while the next bytes arrive
-            size = await asyncio.to_thread(self._keep, blocks, digest, length, assembly)
+            keeping = asyncio.ensure_future(
+                asyncio.to_thread(self._keep, blocks, digest, length, assembly)
+            )
+            try:
+                size = await asyncio.shield(keeping)
+            except asyncio.CancelledError:
+                # another chunk failed the fetch: this one, here whole, lands first (a resume
+                # starts from it) before the assembly is given up
+                with contextlib.suppress(Exception):
+                    await keeping
+                raise
             if size is None:
                 return
             corrupt += 1

@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from atoll.images.assemble import Assembly
 from atoll.images.chunks import ChunkStore
 from atoll.images.errors import TransferError
 from atoll.images.manifest import Ingest, IngestLimits, Manifest, ingest_stream
@@ -93,9 +94,18 @@ async def test_a_cut_transfer_resumes_from_the_chunks_it_has(tmp_path: Path) -> 
     assert result.path.read_bytes() == data
 
 
+@pytest.mark.parametrize("place_delay", [0.0, 0.3], ids=["fast-disk", "slow-disk"])
 async def test_without_kept_chunks_a_cut_transfer_resumes_from_its_partial_image(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, place_delay: float
 ) -> None:
+    # slow-disk: a chunk still being written when another one fails the fetch lands first
+    place = Assembly.place
+
+    def slow_place(self: Assembly, digest: str, blocks: list[bytes]) -> None:
+        time.sleep(place_delay)
+        place(self, digest, blocks)
+
+    monkeypatch.setattr(Assembly, "place", slow_place)
     chunk = 256 * 1024
     data = os.urandom(40 * chunk)
     async with hub_server(tmp_path / "hub", ImageSettings(chunk_size=chunk)) as hub:
@@ -105,6 +115,7 @@ async def test_without_kept_chunks_a_cut_transfer_resumes_from_its_partial_image
         fetcher = _fetcher(hub, tmp_path / "site", concurrency=2, retries=2, keep_chunks=False)
         with pytest.raises(TransferError, match="resumes"):
             await fetcher.fetch("img")
+        monkeypatch.undo()
         assert list(fetcher.chunks.digests()) == []  # each chunk is written once: into place
         partial = tmp_path / "site" / "images" / ".img.part"
         assert partial.stat().st_size == len(data)
