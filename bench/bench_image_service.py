@@ -26,18 +26,21 @@ chunking + sha256 + qemu-img validation on upload; and on the site, the pull loo
 - ``image_service_site_pull_vs_tls_wire``: the same pull against the TLS wire limit: ``curl``
   downloading the same bytes over HTTPS from ``openssl s_server -WWW`` with the hub's
   certificate, into a file that is then fsynced. A third line compares the pull with an
-  aiohttp client doing that same download (the site agent is an asyncio program that
-  decrypts TLS on its event loop's thread: how much of the gap is Python's TLS client).
+  aiohttp client doing that same download (an asyncio client that decrypts TLS on its
+  event loop's thread; the site receives chunks on worker threads instead, see below).
 
 - ``image_service_site_pull_vs_its_chunk_requests_alone``: the same pull against the same
-  chunk requests to the same hub over the site's TLS, 4 at a time, the bytes read and
-  dropped: what the hub's serving and the site's TLS allow. Where the pull is below it,
-  the site's own work per byte is the bound (a sha256 per chunk, the chunk written into
-  the image, one fsync), on the same two cores as the hub.
-  Measured (2 cores, 256 MiB): the hub spends ~0.5 CPU-s serving it (Python's TLS), the
-  site ~0.7 (TLS on its loop ~0.35, a sha256 ~0.2, page-cache writes and the fsync the
-  rest), against ~0.5 for curl and ``openssl s_server`` together: the pull is CPU-bound
-  at about half the wire figure, while its chunk requests alone reach it.
+  chunk requests to the same hub over the site's wire (``ChunkWire``: its TLS, its worker
+  threads, 4 at a time), the bytes received and dropped: what the hub's serving and the
+  site's TLS allow. Where the pull is below it, the site's own work per byte is the bound
+  (a sha256 per chunk, the chunk written into the image, one fsync), on the same two cores
+  as the hub.
+  Measured (2 cores, 256 MiB, medians of 6): the hub spends ~0.55 CPU-s serving it
+  (Python's TLS), the site ~1.0 CPU-s with chunks received on worker threads (~1.25 when
+  aiohttp received them on the event loop): receiving ~0.25, a sha256 ~0.15, the writes
+  into the page cache the rest (0.1 to 0.8 CPU-s for 256 MiB of fresh page cache on this
+  VM, from one run to the next), against ~0.5 for curl and ``openssl s_server`` together:
+  the pull is CPU-bound at about half the wire figure.
 
 - ``image_service_upload_vs_hub_ingest_alone``: the same upload against its measured bound:
   the hub's ingest (:class:`atoll.images.manifest.Ingest`: image sha256, chunk sha256,
@@ -72,10 +75,10 @@ from cryptography import x509
 from atoll import certs
 from atoll.client import HubClient
 from atoll.errors import AtollError
+from atoll.images.chunk_wire import ChunkWire
 from atoll.images.chunks import ChunkStore
 from atoll.images.hub_files import send_file
 from atoll.images.manifest import Ingest, IngestLimits, Manifest, ingest_stream, read_file_blocks
-from atoll.images.transfer import READ_BUFSIZE
 from atoll.site_agent.drivers.storage.local import LocalStorage
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
 from atoll.site_agent.enrollment import join_with
@@ -253,22 +256,31 @@ def _hub_process(data_dir: Path) -> Iterator[tuple[str, str]]:
 
 
 async def _chunks_alone(url: str, image_id: str, manifest: Manifest, link: HubLink) -> float:
-    """MB/s of the site's chunk requests alone: the same chunks from the same hub, over the
-    site's TLS, as many at a time as the puller, read and dropped (no hash, no write)."""
+    """MB/s of the site's chunk requests alone: the same chunks from the same hub over the
+    site's wire (its TLS, its threads, as many at a time as the puller), received and
+    dropped (no hash, no write)."""
     todo = list(dict.fromkeys(manifest.chunks))
-    connector = aiohttp.TCPConnector(ssl=link.ssl_context(), limit=4)
-    async with aiohttp.ClientSession(connector=connector, read_bufsize=READ_BUFSIZE) as session:
+    lengths = {d: manifest.chunk_length(i) for i, d in enumerate(manifest.chunks)}
+    wire = ChunkWire(url, ssl_context=link.ssl_context(), headers={}, timeout=60,
+                     concurrency=4, buffer_size=manifest.chunk_size)  # fmt: skip
 
-        async def worker() -> None:
-            while todo:
+    def worker() -> None:
+        conn = wire.take()
+        while True:
+            try:
                 digest = todo.pop()
-                async with session.get(f"{url}/v1/images/{image_id}/chunks/{digest}") as resp:
-                    resp.raise_for_status()
-                    async for _ in resp.content.iter_any():
-                        pass
+            except IndexError:
+                break
+            path = f"/v1/images/{image_id}/chunks/{digest}"
+            assert wire.get(conn, path, lengths[digest], digest, None).body is not None
+        wire.give_back(conn)
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(4)))
+    loop = asyncio.get_running_loop()
+    start = time.perf_counter()
+    try:
+        await asyncio.gather(*(loop.run_in_executor(wire.threads, worker) for _ in range(4)))
+    finally:
+        wire.close()
     return manifest.size / (time.perf_counter() - start) / MB
 
 

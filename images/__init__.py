@@ -14,8 +14,9 @@ Where things are (each module says more):
   callable.
 - :mod:`.transfer` (site) ``ChunkFetcher(base_url, dest_dir=, chunks=, ssl_context=,
   headers=, bandwidth_bps=, progress=, local_images=, keep_chunks=)``: ``await
-  fetch(image_id) -> FetchResult``; :mod:`.assemble` ``Assembly`` writes the image from its
-  chunks as they arrive (resumable: ``partial_path(dest)``).
+  fetch(image_id) -> FetchResult``; :mod:`.chunk_wire` ``ChunkWire`` receives chunk bodies
+  on blocking keep-alive connections, one worker thread each; :mod:`.assemble` ``Assembly``
+  writes the image from its chunks as they arrive (resumable: ``partial_path(dest)``).
 - :mod:`.reference.builder` ``build_reference(out_dir, cache_dir) -> ReferenceImage``.
 - :mod:`.settings` ``ImageSettings`` (section ``[images]``); :mod:`.errors` the error tree.
 """

@@ -30,6 +30,7 @@ import hashlib
 import os
 import secrets
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from atoll.images.chunks import ChunkStore
@@ -140,7 +141,7 @@ class Assembly:
         data = os.pread(self._fd, length, offset)
         return len(data) == length and hashlib.sha256(data).hexdigest() == digest
 
-    def place(self, digest: str, blocks: list[bytes]) -> None:
+    def place(self, digest: str, blocks: Sequence[bytes | memoryview]) -> None:
         """Write chunk ``digest``'s bytes (in blocks, as they arrived), verified by the
         caller, wherever the image has it."""
         with self._lock:
@@ -189,7 +190,7 @@ class Assembly:
                 self.tmp.unlink()
 
 
-def _pwrite_all(fd: int, blocks: list[bytes], offset: int) -> None:
+def _pwrite_all(fd: int, blocks: Sequence[bytes | memoryview], offset: int) -> None:
     """``os.pwritev`` until every byte of ``blocks`` is written at ``offset``."""
     views = [memoryview(b) for b in blocks if b]
     while views:

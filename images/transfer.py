@@ -14,10 +14,11 @@ For one image it:
    ``retries`` times, then the transfer fails with :class:`TransferError` (a retry later
    resumes where it stopped);
 4. assembles the image in ``dest_dir`` under a temporary name as the chunks arrive
-   (:class:`~atoll.images.assemble.Assembly`): a worker thread hashes each fetched chunk,
-   writes it into place (and into the store, if chunks are kept) while the event loop reads
-   the next bytes; the chunks held in the store are read back, hashed and written beside
-   them. Every byte is hashed once, against its chunk's sha256 (the chunks in manifest
+   (:class:`~atoll.images.assemble.Assembly`): each fetched chunk is received, hashed and
+   written into place (and into the store, if chunks are kept) by one of the worker threads
+   of :class:`~atoll.images.chunk_wire.ChunkWire`, ``concurrency`` chunks at once, off the
+   event loop; the chunks held in the store are read back, hashed and written beside them.
+   Every byte is hashed once, against its chunk's sha256 (the chunks in manifest
    order are the image the hub hashed); zero chunks become holes; one fsync, then the file
    is renamed into place.
 
@@ -41,6 +42,7 @@ import aiohttp
 from atoll.client.aio import AsyncClient
 from atoll.errors import AtollError, InvalidInput, NotFound
 from atoll.images.assemble import Assembly, zero_digest
+from atoll.images.chunk_wire import LINK_ERRORS, ChunkWire
 from atoll.images.chunks import ChunkStore
 from atoll.images.errors import ChunkCorrupt, TransferError
 from atoll.images.manifest import Manifest
@@ -50,8 +52,8 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 LocalImages = Callable[[], Iterable[tuple[Path, Manifest]]]
-# what a connection buffers before it stops reading: aiohttp's default (64 KiB) pauses
-# and resumes the socket every few TLS records
+# what the manifest's connection buffers before it stops reading (aiohttp's default,
+# 64 KiB, pauses and resumes the socket every few TLS records); chunks go by the ChunkWire
 READ_BUFSIZE = 1024 * 1024
 
 
@@ -114,6 +116,7 @@ class ChunkFetcher:
         self.concurrency = max(1, concurrency)
         self.retries = max(1, retries)
         self.retry_delay = retry_delay
+        self.timeout_s = timeout
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self.progress = progress
         self.local_images = local_images
@@ -152,23 +155,32 @@ class ChunkFetcher:
         if dest.name != (name or image_id) or dest.name.startswith("."):
             raise InvalidInput(f"{name or image_id!r} cannot name a file in {self.dest_dir}")
         counters = _Counters()
-        async with self._session() as session:
-            if manifest is None:
+        if manifest is None:
+            async with self._session() as session:
                 manifest = await self._manifest(session, image_id)
-            self._in_flight.update(manifest.chunk_set)
-            try:
-                missing = await self._bring(session, image_id, manifest, dest, counters)
-                if not self.keep_chunks:
-                    await asyncio.to_thread(self._release, manifest)
-            finally:
-                self._in_flight.subtract(manifest.chunk_set)
-                self._in_flight = +self._in_flight  # drop the zero counts
+        wire = ChunkWire(
+            self.base_url,
+            ssl_context=self.ssl_context,
+            headers=self.headers,
+            timeout=self.timeout_s,
+            concurrency=self.concurrency,
+            buffer_size=manifest.chunk_size,
+        )
+        self._in_flight.update(manifest.chunk_set)
+        try:
+            missing = await self._bring(wire, image_id, manifest, dest, counters)
+            if not self.keep_chunks:
+                await asyncio.to_thread(self._release, manifest)
+        finally:
+            wire.close()
+            self._in_flight.subtract(manifest.chunk_set)
+            self._in_flight = +self._in_flight  # drop the zero counts
         reused = len(manifest.chunk_set) - len(missing)
         return FetchResult(dest, manifest, counters.chunks, reused, counters.bytes)
 
     async def _bring(
         self,
-        session: aiohttp.ClientSession,
+        wire: ChunkWire,
         image_id: str,
         manifest: Manifest,
         dest: Path,
@@ -181,7 +193,7 @@ class ChunkFetcher:
             missing, held = await asyncio.to_thread(self._sort, manifest, counters, assembly)
             self._report(counters, manifest)
             await self._fetch_and_assemble(
-                session, image_id, manifest, missing, held, counters, assembly
+                wire, image_id, manifest, missing, held, counters, assembly
             )
         except BaseException:
             await asyncio.to_thread(assembly.abort)  # waits for a chunk being placed
@@ -196,7 +208,7 @@ class ChunkFetcher:
 
     async def _fetch_and_assemble(
         self,
-        session: aiohttp.ClientSession,
+        wire: ChunkWire,
         image_id: str,
         manifest: Manifest,
         missing: list[str],
@@ -208,11 +220,11 @@ class ChunkFetcher:
         chunks held in the store are read back, verified and placed beside them."""
         placing = asyncio.create_task(asyncio.to_thread(self._place_held, assembly, held))
         try:
-            await self._fetch_all(session, image_id, manifest, missing, counters, assembly)
+            await self._fetch_all(wire, image_id, manifest, missing, counters, assembly)
             bad = await placing
             if bad:  # a local chunk rotted since it was stored: fetch those again, once
                 log.warning("image %s: %d local chunks were corrupt", image_id, len(bad))
-                await self._fetch_all(session, image_id, manifest, bad, _Counters(), assembly)
+                await self._fetch_all(wire, image_id, manifest, bad, _Counters(), assembly)
             await asyncio.to_thread(assembly.finish)
         except BaseException:
             await asyncio.to_thread(assembly.abort)  # waits for a chunk being placed
@@ -297,7 +309,7 @@ class ChunkFetcher:
 
     async def _fetch_all(
         self,
-        session: aiohttp.ClientSession,
+        wire: ChunkWire,
         image_id: str,
         manifest: Manifest,
         digests: list[str],
@@ -313,7 +325,7 @@ class ChunkFetcher:
         async def worker() -> None:
             while not queue.empty():
                 digest = queue.get_nowait()
-                await self._fetch_chunk(session, image_id, digest, lengths[digest], counters,
+                await self._fetch_chunk(wire, image_id, digest, lengths[digest], counters,
                                         assembly)  # fmt: skip
                 counters.done += lengths[digest] * uses[digest]
                 self._report(counters, manifest)
@@ -327,7 +339,7 @@ class ChunkFetcher:
 
     async def _fetch_chunk(
         self,
-        session: aiohttp.ClientSession,
+        wire: ChunkWire,
         image_id: str,
         digest: str,
         length: int,
@@ -336,31 +348,20 @@ class ChunkFetcher:
     ) -> None:
         """Fetch the chunk, verify it and place it in the image (and store it, when chunks
         are kept)."""
-        url = f"{self.base_url}/v1/images/{image_id}/chunks/{digest}"
+        path = f"/v1/images/{image_id}/chunks/{digest}"
         last = ""
         corrupt = 0
         for attempt in range(self.retries):
             if attempt:
                 await asyncio.sleep(self.retry_delay * 2 ** min(attempt - 1, 5))
             try:
-                blocks = await self._get_body(session, url, length, counters)
-            except (aiohttp.ClientError, TimeoutError, TransferError) as exc:
+                size = await self._receive_and_keep(wire, path, digest, length, counters,
+                                                    assembly)  # fmt: skip
+            except LINK_ERRORS as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 log.info("chunk %s of image %s: attempt %d failed: %s", digest, image_id,
                          attempt + 1, last)  # fmt: skip
                 continue
-            # hashing and writing run on a worker thread while the next bytes arrive
-            keeping = asyncio.ensure_future(
-                asyncio.to_thread(self._keep, blocks, digest, length, assembly)
-            )
-            try:
-                size = await asyncio.shield(keeping)
-            except asyncio.CancelledError:
-                # another chunk failed the fetch: this one, here whole, lands first (a resume
-                # starts from it) before the assembly is given up
-                with contextlib.suppress(Exception):
-                    await keeping
-                raise
             if size is None:
                 return
             corrupt += 1
@@ -373,40 +374,57 @@ class ChunkFetcher:
             "fetching again resumes from the chunks already here"
         )
 
-    def _keep(
-        self, blocks: list[bytes], digest: str, length: int, assembly: Assembly
+    async def _receive_and_keep(
+        self,
+        wire: ChunkWire,
+        path: str,
+        digest: str,
+        length: int,
+        counters: _Counters,
+        assembly: Assembly,
     ) -> int | None:
-        """Place (and store, when chunks are kept) the chunk if it is what the manifest says
-        (its one hash); else the number of bytes that arrived. The blocks are never joined:
-        hashed and written as they are."""
-        size = sum(len(b) for b in blocks)
-        sha = hashlib.sha256()
-        for block in blocks:
-            sha.update(block)
-        if size != length or sha.hexdigest() != digest:
-            return size
-        if self.keep_chunks:
-            self.chunks.put(blocks, digest)  # the progress a resume starts from
-        assembly.place(digest, blocks)
-        return None
+        """One attempt, on one of the wire's threads: receive the chunk, then keep it (see
+        :meth:`_keep`); None once kept, else the number of bytes that arrived."""
+        loop = asyncio.get_running_loop()
+        throttle = None
+        if self.bucket.rate > 0:
 
-    async def _get_body(
-        self, session: aiohttp.ClientSession, url: str, length: int, counters: _Counters
-    ) -> list[bytes]:
-        """The body as it arrived, in blocks (hashed and written off the loop)."""
-        blocks: list[bytes] = []
-        got = 0
-        async with session.get(url) as resp:
-            await _raise_for_status(resp, url)
-            counters.chunks += 1
-            async for block in resp.content.iter_any():
-                await self.bucket.take(len(block))
-                counters.bytes += len(block)
-                blocks.append(block)
-                got += len(block)
-                if got > length:
-                    break
-        return blocks
+            def throttle(n: int) -> None:
+                asyncio.run_coroutine_threadsafe(self.bucket.take(n), loop).result()
+
+        def attempt() -> tuple[int, int | None]:
+            try:
+                got = wire.get(conn, path, length, f"chunk {digest}", throttle)
+                if got.body is None:
+                    return got.size, got.size
+                return got.size, self._keep(got.body, digest, length, assembly)
+            finally:
+                wire.give_back(conn)  # its buffer is free again
+
+        conn = wire.take()
+        job = loop.run_in_executor(wire.threads, attempt)
+        try:
+            received, size = await asyncio.shield(job)
+        except asyncio.CancelledError:
+            # another chunk failed the fetch: a read under way stops, a chunk here whole
+            # lands first (a resume starts from it) before the assembly is given up
+            conn.interrupt()
+            with contextlib.suppress(Exception):
+                await job
+            raise
+        counters.chunks += 1
+        counters.bytes += received
+        return size
+
+    def _keep(self, body: memoryview, digest: str, length: int, assembly: Assembly) -> int | None:
+        """Place (and store, when chunks are kept) the chunk if it is what the manifest says
+        (its one hash); else the number of bytes that arrived."""
+        if len(body) != length or hashlib.sha256(body).hexdigest() != digest:
+            return len(body)
+        if self.keep_chunks:
+            self.chunks.put(body, digest)  # the progress a resume starts from
+        assembly.place(digest, [body])
+        return None
 
 
 async def _raise_for_status(resp: aiohttp.ClientResponse, what: str) -> None:

@@ -6,6 +6,7 @@ middleware can cut the link after N chunk requests, or flip a byte of a chunk on
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,6 +31,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Faults:
     cut_after: int | None = None  # chunk requests served before the link goes down
     corrupt: set[str] = field(default_factory=set)  # digests to flip once on the wire
+    stall: set[str] = field(default_factory=set)  # digests whose body stops halfway...
+    unstall: asyncio.Event = field(default_factory=asyncio.Event)  # ...until this is set
+    stalled: asyncio.Event = field(default_factory=asyncio.Event)  # set once one stalls
     served: collections.Counter[str] = field(default_factory=collections.Counter)
     requests: int = 0
 
@@ -81,6 +85,13 @@ async def hub_server(
             await resp.prepare(request)
             await resp.write(store.read(digest)[:1000])
             raise ConnectionResetError("link cut by the test")
+        if digest in faults.stall:
+            resp = web.StreamResponse(headers={"Content-Length": str(store.size(digest))})
+            await resp.prepare(request)
+            await resp.write(store.read(digest)[:1000])
+            faults.stalled.set()
+            await faults.unstall.wait()
+            raise ConnectionResetError("stalled link cut by the test")
         if digest in faults.corrupt:
             faults.corrupt.discard(digest)
             data = bytearray(store.read(digest))

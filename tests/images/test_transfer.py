@@ -137,6 +137,36 @@ async def test_without_kept_chunks_a_cut_transfer_resumes_from_its_partial_image
     assert result.path.read_bytes() == data and not partial.exists()
 
 
+async def test_a_cancelled_fetch_stops_a_stalled_read_and_keeps_what_arrived(
+    tmp_path: Path,
+) -> None:
+    chunk = 256 * 1024
+    data = os.urandom(8 * chunk)
+    async with hub_server(tmp_path / "hub", ImageSettings(chunk_size=chunk)) as hub:
+        await _put(hub, "img", data)
+        digests = hub.manifests.load("img").chunks
+        hub.faults.stall.add(digests[5])
+        fetcher = _fetcher(hub, tmp_path / "site", concurrency=2, keep_chunks=False)
+        task = asyncio.create_task(fetcher.fetch("img"))
+        await hub.faults.stalled.wait()
+        for _ in range(200):  # the other worker brings the other 7 chunks meanwhile
+            if sum(hub.faults.served.values()) == 7:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # and places the last one
+        start = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - start < 5  # not the 60 s read timeout
+        hub.faults.stall.clear()
+        hub.faults.unstall.set()
+        hub.faults.served.clear()
+        result = await fetcher.fetch("img")
+        assert result.chunks_fetched == 1 and hub.faults.served[digests[5]] == 1
+    assert result.path.read_bytes() == data
+
+
 async def test_a_chunk_corrupted_on_the_wire_is_fetched_again(tmp_path: Path) -> None:
     settings = ImageSettings(chunk_size=256 * 1024)
     data = os.urandom(8 * 256 * 1024)
