@@ -153,6 +153,7 @@ class ChunkWire:
             if not reused:
                 raise
         conn.close()  # the hub closed the idle connection: once more on a fresh one
+        conn.used = True
         conn.conn.request("GET", path, headers=self._headers)
         return conn.conn.getresponse()
 
