@@ -35,12 +35,12 @@ chunking + sha256 + qemu-img validation on upload; and on the site, the pull loo
   site's TLS allow. Where the pull is below it, the site's own work per byte is the bound
   (a sha256 per chunk, the chunk written into the image, one fsync), on the same two cores
   as the hub.
-  Measured (2 cores, 256 MiB, medians of 6): the hub spends ~0.55 CPU-s serving it
-  (Python's TLS), the site ~1.0 CPU-s with chunks received on worker threads (~1.25 when
-  aiohttp received them on the event loop): receiving ~0.25, a sha256 ~0.15, the writes
-  into the page cache the rest (0.1 to 0.8 CPU-s for 256 MiB of fresh page cache on this
-  VM, from one run to the next), against ~0.5 for curl and ``openssl s_server`` together:
-  the pull is CPU-bound at about half the wire figure.
+  Measured (2 cores, 256 MiB, medians of 6, interleaved): the hub spends ~0.5 CPU-s
+  serving it (Python's TLS); the site ~1.25 CPU-s when aiohttp received the chunks on the
+  event loop and they were written through the page cache, ~1.0 with chunks received on
+  worker threads, ~0.55 once they are written with O_DIRECT (receiving ~0.25, a sha256
+  ~0.15): writing 256 MiB of fresh page cache costs 0.1 to 0.8 CPU-s on this VM from one
+  run to the next, a direct write ~0.015. The pull went from ~1.15 s to ~0.65 s.
 
 - ``image_service_upload_vs_hub_ingest_alone``: the same upload against its measured bound:
   the hub's ingest (:class:`atoll.images.manifest.Ingest`: image sha256, chunk sha256,

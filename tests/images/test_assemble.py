@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import mmap
 import os
 from pathlib import Path
 
@@ -85,3 +87,40 @@ def test_without_resume_a_given_up_assembly_leaves_nothing(
     assembly.place(manifest.chunks[0], [b"x" * CHUNK])
     assembly.abort()
     assert list(tmp_path.iterdir()) == [tmp_path / "chunks"]
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["o-direct", "fs-refuses-o-direct"])
+def test_aligned_receive_buffers_go_direct_and_the_rest_buffered(
+    tmp_path: Path, store: ChunkStore, monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
+    pieces = [os.urandom(CHUNK), os.urandom(CHUNK), bytes(CHUNK), os.urandom(CHUNK // 2 + 1)]
+    manifest, dest = manifest_of(pieces), tmp_path / "img"
+    real_open, direct_fds = os.open, []
+
+    def fs_open(path: Path, flags: int, mode: int = 0o777) -> int:
+        if flags & os.O_DIRECT and not direct:
+            raise OSError(errno.EINVAL, "O_DIRECT not supported")
+        fd = real_open(path, flags, mode)
+        if flags & os.O_DIRECT:
+            direct_fds.append(fd)
+        return fd
+
+    monkeypatch.setattr(os, "open", fs_open)
+    real_pwritev = os.pwritev
+    direct_writes: list[int] = []
+
+    def pwritev(fd: int, buffers: list[memoryview], offset: int) -> int:
+        if fd in direct_fds:
+            direct_writes.append(offset)
+        return real_pwritev(fd, buffers, offset)
+
+    monkeypatch.setattr(os, "pwritev", pwritev)
+    assembly = Assembly(store, manifest, dest)
+    received = mmap.mmap(-1, CHUNK)  # a receive buffer: page-aligned
+    for i in (0, 1):
+        received[:] = pieces[i]
+        assembly.place(manifest.chunks[i], [memoryview(received)])
+    assembly.place(manifest.chunks[3], [memoryview(bytearray(pieces[3]))])  # short: buffered
+    assembly.finish()
+    assert dest.read_bytes() == b"".join(pieces)
+    assert direct_writes == ([0, CHUNK] if direct else [])
