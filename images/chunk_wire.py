@@ -31,15 +31,15 @@ from dataclasses import dataclass
 
 from atoll import error_body
 from atoll.client.core import decode_body
-from atoll.errors import AtollError
-from atoll.images.errors import TransferError
+from atoll.errors import AtollError, ConfigError
+from atoll.images.errors import LinkFailed
 
 # a blocking take from the bandwidth cap: a worker thread calls it before each read
 Throttle = Callable[[int], None]
 THROTTLED_READ = 256 * 1024  # bytes read between two takes from the cap
-# a failure of these kinds is the link's: the chunk is fetched again (TimeoutError, a reset
-# and ssl.SSLError are OSErrors)
-LINK_ERRORS = (OSError, http.client.HTTPException, TransferError)
+# a failure of these kinds on the wire is the link's (TimeoutError, a reset and
+# ssl.SSLError are OSErrors): ChunkWire.get raises it as LinkFailed
+_LINK_FAILURES = (OSError, http.client.HTTPException)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class ChunkWire:
     ) -> None:
         url = urllib.parse.urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
-            raise TransferError(f"cannot fetch chunks from {base_url!r}: not an http(s) URL")
+            raise ConfigError(f"cannot fetch chunks from {base_url!r}: not an http(s) URL")
         self._host, self._port = url.hostname, url.port
         self._prefix = url.path.rstrip("/")
         self._context = _context(ssl_context) if url.scheme == "https" else None
@@ -130,15 +130,18 @@ class ChunkWire:
         self, conn: Connection, path: str, length: int, what: str, throttle: Throttle | None
     ) -> Received:
         """``GET path`` for a body of ``length`` bytes, read into ``conn``'s buffer (blocking:
-        on a worker thread). A failure of the link raises one of :data:`LINK_ERRORS` and
-        closes the connection; an error answer raises what it stands for (one a retry can
-        help as a TransferError). The caller gives the connection back once done with the
+        on a worker thread). A failure of the link raises LinkFailed and closes the
+        connection; an error answer raises what it stands for (one a retry can help as
+        LinkFailed). The caller gives the connection back once done with the
         body (a closed one connects again at its next request)."""
         try:
             resp = self._request(conn, self._prefix + path)
             if resp.status >= 300:
                 raise _error(resp, what)
             received = self._body(conn, resp, length, throttle)
+        except _LINK_FAILURES as exc:
+            conn.close()
+            raise LinkFailed(f"{what}: {type(exc).__name__}: {exc}") from exc
         except BaseException:
             conn.close()
             raise
@@ -199,9 +202,9 @@ def _context(ssl_context: ssl.SSLContext | bool | None) -> ssl.SSLContext:
 
 def _error(resp: http.client.HTTPResponse, what: str) -> AtollError:
     """A failed reply as the error it stands for (decoded by the one error body); one a
-    retry can help (5xx, 429) as a TransferError."""
+    retry can help (5xx, 429) as LinkFailed."""
     data = decode_body(resp.read(1 << 20))
     exc = error_body.decode(resp.status, data, resp.getheader("Retry-After"))
     if exc.retryable:
-        return TransferError(f"the hub answered {resp.status} for {what}: {exc}")
+        return LinkFailed(f"the hub answered {resp.status} for {what}: {exc}")
     return exc

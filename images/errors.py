@@ -65,6 +65,13 @@ class ChunkCorrupt(TransferError):
     code = "chunk_corrupt"
 
 
+class LinkFailed(TransferError):
+    """One request for a chunk failed on the way (cut, timed out, a 5xx or 429 answer): the
+    fetcher asks again, then gives up with a TransferError."""
+
+    code = "transfer_failed"
+
+
 class ChunkQuarantined(TemporaryError):
     code = "chunk_quarantined"
 

@@ -42,9 +42,9 @@ import aiohttp
 from atoll.client.aio import AsyncClient
 from atoll.errors import AtollError, InvalidInput, NotFound
 from atoll.images.assemble import Assembly, zero_digest
-from atoll.images.chunk_wire import LINK_ERRORS, ChunkWire
+from atoll.images.chunk_wire import ChunkWire
 from atoll.images.chunks import ChunkStore
-from atoll.images.errors import ChunkCorrupt, TransferError
+from atoll.images.errors import ChunkCorrupt, LinkFailed, TransferError
 from atoll.images.manifest import Manifest
 from atoll.images.ratelimit import TokenBucket
 
@@ -357,8 +357,8 @@ class ChunkFetcher:
             try:
                 size = await self._receive_and_keep(wire, path, digest, length, counters,
                                                     assembly)  # fmt: skip
-            except LINK_ERRORS as exc:
-                last = f"{type(exc).__name__}: {exc}"
+            except LinkFailed as exc:  # not an error of this site's own (its disk)
+                last = str(exc)
                 log.info("chunk %s of image %s: attempt %d failed: %s", digest, image_id,
                          attempt + 1, last)  # fmt: skip
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import time
@@ -165,6 +166,21 @@ async def test_a_cancelled_fetch_stops_a_stalled_read_and_keeps_what_arrived(
         result = await fetcher.fetch("img")
         assert result.chunks_fetched == 1 and hub.faults.served[digests[5]] == 1
     assert result.path.read_bytes() == data
+
+
+async def test_a_full_disk_fails_the_fetch_at_once_and_is_not_taken_for_the_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(self: Assembly, digest: str, blocks: list[bytes]) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Assembly, "place", full)
+    async with hub_server(tmp_path / "hub", ImageSettings(chunk_size=256 * 1024)) as hub:
+        await _put(hub, "img", os.urandom(4 * 256 * 1024))
+        fetcher = _fetcher(hub, tmp_path / "site", concurrency=1, retries=5)
+        with pytest.raises(OSError, match="No space left"):
+            await fetcher.fetch("img")
+        assert hub.faults.requests == 1  # not asked again: a retry cannot help
 
 
 async def test_a_chunk_corrupted_on_the_wire_is_fetched_again(tmp_path: Path) -> None:
