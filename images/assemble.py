@@ -13,12 +13,10 @@ is either absent or the complete image. Blocking: call each method from a worker
 async code; placing is thread-safe (places run at once), and :meth:`Assembly.abort` waits for
 the places under way.
 
-A chunk handed over in one page-aligned buffer (the fetcher's receive buffers are) whose
-length is a multiple of :data:`DIRECT_ALIGN` is written with ``O_DIRECT`` where the file
-system allows it: straight to the disk, not copied into the page cache first, which is most
-of a pull's CPU for the write (measured on the bench VM: 256 MiB took 0.07 to 0.6 CPU-s
-buffered, from one run to the next, and 0.015 direct) and leaves the final fsync next to
-nothing. Other chunks (held ones read back, a short last chunk) are written buffered.
+A chunk handed over in one page-aligned buffer (the fetcher's receive buffers are) is
+written with ``O_DIRECT`` where the file system allows it (:mod:`atoll.images.direct_io`):
+most of a pull's CPU for the write saved, and the final fsync left next to nothing. Other
+chunks (held ones read back, a short last chunk) are written buffered.
 
 With ``resume=True`` the temporary file is the fetch's progress kept on disk: it has one
 name per destination (:func:`partial_path`), stays when the assembly is given up, and the
@@ -31,7 +29,6 @@ fetched again: chunks need not be written twice, once for a resume and once into
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import functools
@@ -42,14 +39,12 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from atoll.images import direct_io
 from atoll.images.chunks import ChunkStore
 from atoll.images.errors import ChunkMissing, ChunkQuarantined, TransferError
 from atoll.images.manifest import Manifest
 
 _IOV_MAX = os.sysconf("SC_IOV_MAX")
-# O_DIRECT wants buffer address, file offset and length aligned to the device's logical
-# block size: 4096 covers every disk in use (512-byte ones included)
-DIRECT_ALIGN = 4096
 
 
 @functools.lru_cache(maxsize=8)
@@ -92,8 +87,8 @@ class Assembly:
         self._fd, self._resumed = self._open()
         try:
             os.ftruncate(self._fd, manifest.size)
-            if manifest.chunk_size % DIRECT_ALIGN == 0:
-                self._direct = _open_direct(self.tmp)
+            if manifest.chunk_size % direct_io.ALIGN == 0:
+                self._direct = direct_io.open_direct(self.tmp, os.O_WRONLY)
         except BaseException:
             self.abort()
             raise
@@ -166,7 +161,7 @@ class Assembly:
                 raise TransferError(f"the assembly of {self.dest.name} was given up")
             self._placing += 1
         try:
-            direct = self._direct >= 0 and len(blocks) == 1 and _direct_ok(blocks[0])
+            direct = self._direct >= 0 and len(blocks) == 1 and direct_io.direct_ok(blocks[0])
             for offset in self._offsets.get(digest, ()):
                 _pwrite_all(self._direct if direct else self._fd, blocks, offset)
         finally:
@@ -217,28 +212,6 @@ class Assembly:
         if not self.resume:
             with contextlib.suppress(FileNotFoundError):  # gone already once renamed
                 self.tmp.unlink()
-
-
-def _open_direct(path: Path) -> int:
-    """A second, ``O_DIRECT`` descriptor on ``path``; -1 where the file system refuses."""
-    try:
-        return os.open(path, os.O_WRONLY | os.O_DIRECT | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.EINVAL:
-            return -1
-        raise
-
-
-def _direct_ok(block: bytes | memoryview) -> bool:
-    """Whether ``block`` may be written with ``O_DIRECT``: page-aligned in memory, its
-    length a multiple of :data:`DIRECT_ALIGN` (offsets are multiples of the chunk size)."""
-    if len(block) % DIRECT_ALIGN or not len(block):
-        return False
-    try:
-        address = ctypes.addressof(ctypes.c_char.from_buffer(block))
-    except TypeError:  # read-only (bytes): not a receive buffer
-        return False
-    return address % DIRECT_ALIGN == 0
 
 
 def _pwrite_all(fd: int, blocks: Sequence[bytes | memoryview], offset: int) -> None:

@@ -6,7 +6,7 @@ fresh ``bytes`` handed to the hashing thread block by block, and the two threads
 the GIL at every block. Here each chunk is received by one worker thread on its own
 connection straight into a buffer one chunk long (OpenSSL decrypts with the GIL released),
 then hashed and written by that same thread (with ``O_DIRECT`` where it can: see
-:mod:`atoll.images.assemble`): the cores work on different chunks at once and
+:mod:`atoll.images.direct_io`): the cores work on different chunks at once and
 no Python runs per block. Measured on the 2-core bench machine (256 MiB through a hub
 process): the site's CPU per pull fell from ~1.0 to ~0.8 CPU-s, the pull from ~245 to
 ~300 MB/s.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import mmap
 import socket
 import ssl
 import threading
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from atoll import error_body
 from atoll.client.core import decode_body
 from atoll.errors import AtollError, ConfigError
+from atoll.images import direct_io
 from atoll.images.errors import LinkFailed
 
 # a blocking take from the bandwidth cap: a worker thread calls it before each read
@@ -58,8 +58,8 @@ class Connection:
 
     def __init__(self, conn: http.client.HTTPConnection, buffer_size: int) -> None:
         self.conn = conn
-        # page-aligned (an anonymous mapping): the assembly may write it with O_DIRECT
-        self.buffer = mmap.mmap(-1, max(buffer_size, 1))
+        # page-aligned: the assembly may write it with O_DIRECT
+        self.buffer = direct_io.aligned_buffer(buffer_size)
         self.used = False  # has served a request: the hub may have closed it since
 
     def interrupt(self) -> None:
@@ -175,7 +175,7 @@ class ChunkWire:
             size = len(resp.read(length + 1)) if announced is None else int(announced)
             return Received(None, size)
         if len(conn.buffer) < length:
-            conn.buffer = mmap.mmap(-1, length)
+            conn.buffer = direct_io.aligned_buffer(length)
         view = memoryview(conn.buffer)[:length]
         got = 0
         while got < length:

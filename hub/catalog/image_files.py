@@ -41,7 +41,7 @@ class ImageFiles:
     @functools.cached_property
     def chunks(self) -> ChunkStore:
         """Opened (and its directories made) on first use, not when the app is built."""
-        return ChunkStore(self.root, self.settings.chunk_size)
+        return ChunkStore(self.root, self.settings.chunk_size, direct=True)
 
     @functools.cached_property
     def manifests(self) -> ManifestDir:

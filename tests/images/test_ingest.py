@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import time
@@ -39,6 +40,30 @@ async def test_ingest_splits_hashes_and_reassembles(tmp_path: Path) -> None:
     assert m.chunk_length(5) == 123
     assert b"".join(store.read(c) for c in m.chunks) == data
     assert Manifest.from_json(m.to_json()) == m
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["o-direct", "fs-refuses-o-direct"])
+async def test_a_direct_store_writes_aligned_chunks_with_o_direct_and_the_rest_buffered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: bool
+) -> None:
+    real_open, direct_opens = os.open, []
+
+    def fs_open(path: Path, flags: int, mode: int = 0o777) -> int:
+        if flags & os.O_DIRECT:
+            direct_opens.append(Path(path).name)
+            if refused:
+                raise OSError(errno.EINVAL, "O_DIRECT not supported")
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", fs_open)
+    store = ChunkStore(tmp_path, CHUNK, direct=True)
+    data = os.urandom(3 * CHUNK) + bytes(CHUNK) + os.urandom(123)  # a hole, a short one
+    m = await ingest_stream(Ingest(store, BIG), _aiter(_blocks(data)))
+    assert b"".join(store.read(c) for c in m.chunks) == data
+    # three full chunks direct (after a refusal: one try, then buffered), the short one and
+    # the hole never
+    assert len(direct_opens) == (1 if refused else 3)
+    assert store.direct is not refused
 
 
 async def test_identical_chunks_are_stored_once(tmp_path: Path) -> None:
