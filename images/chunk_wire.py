@@ -171,12 +171,17 @@ class ChunkWire:
         throttle: Throttle | None,
     ) -> Received:
         announced = resp.getheader("Content-Length")
-        if announced is None or not announced.isdigit() or int(announced) != length:
-            size = len(resp.read(length + 1)) if announced is None else int(announced)
-            return Received(None, size)
         if len(conn.buffer) < length:
             conn.buffer = direct_io.aligned_buffer(length)
         view = memoryview(conn.buffer)[:length]
+        if announced is None:  # no length said (chunked encoding): what comes, one byte more
+            data = resp.read(length + 1)
+            if len(data) != length:
+                return Received(None, len(data))
+            view[:] = data
+            return Received(view, length)
+        if not announced.isdigit() or int(announced) != length:
+            return Received(None, int(announced) if announced.isdigit() else 0)
         got = 0
         while got < length:
             step = length - got if throttle is None else min(THROTTLED_READ, length - got)

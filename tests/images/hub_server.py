@@ -34,6 +34,7 @@ class Faults:
     stall: set[str] = field(default_factory=set)  # digests whose body stops halfway...
     unstall: asyncio.Event = field(default_factory=asyncio.Event)  # ...until this is set
     stalled: asyncio.Event = field(default_factory=asyncio.Event)  # set once one stalls
+    chunked: set[str] = field(default_factory=set)  # digests sent without a Content-Length
     served: collections.Counter[str] = field(default_factory=collections.Counter)
     requests: int = 0
 
@@ -92,6 +93,16 @@ async def hub_server(
             faults.stalled.set()
             await faults.unstall.wait()
             raise ConnectionResetError("stalled link cut by the test")
+        if digest in faults.chunked:
+            resp = web.StreamResponse()
+            resp.enable_chunked_encoding()
+            await resp.prepare(request)
+            body = store.read(digest)
+            for i in range(0, len(body), 100_000):
+                await resp.write(body[i : i + 100_000])
+            await resp.write_eof()
+            faults.served[digest] += 1
+            return resp
         if digest in faults.corrupt:
             faults.corrupt.discard(digest)
             data = bytearray(store.read(digest))

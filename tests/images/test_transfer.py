@@ -183,6 +183,19 @@ async def test_a_full_disk_fails_the_fetch_at_once_and_is_not_taken_for_the_link
         assert hub.faults.requests == 1  # not asked again: a retry cannot help
 
 
+async def test_a_chunk_sent_without_a_length_chunked_arrives_all_the_same(
+    tmp_path: Path,
+) -> None:
+    settings = ImageSettings(chunk_size=256 * 1024)
+    data = os.urandom(4 * 256 * 1024)
+    async with hub_server(tmp_path / "hub", settings) as hub:
+        await _put(hub, "img", data)
+        hub.faults.chunked.update(hub.manifests.load("img").chunks[1:3])
+        result = await _fetcher(hub, tmp_path / "site").fetch("img")
+        assert result.chunks_fetched == 4 and max(hub.faults.served.values()) == 1
+    assert result.path.read_bytes() == data
+
+
 async def test_a_chunk_corrupted_on_the_wire_is_fetched_again(tmp_path: Path) -> None:
     settings = ImageSettings(chunk_size=256 * 1024)
     data = os.urandom(8 * 256 * 1024)
