@@ -44,8 +44,6 @@ from atoll.images.chunks import ChunkStore
 from atoll.images.errors import ChunkMissing, ChunkQuarantined, TransferError
 from atoll.images.manifest import Manifest
 
-_IOV_MAX = os.sysconf("SC_IOV_MAX")
-
 
 @functools.lru_cache(maxsize=8)
 def zero_digest(length: int) -> str:
@@ -163,7 +161,7 @@ class Assembly:
         try:
             direct = self._direct >= 0 and len(blocks) == 1 and direct_io.direct_ok(blocks[0])
             for offset in self._offsets.get(digest, ()):
-                _pwrite_all(self._direct if direct else self._fd, blocks, offset)
+                direct_io.pwrite_all(self._direct if direct else self._fd, blocks, offset)
         finally:
             with self._state:
                 self._placing -= 1
@@ -212,15 +210,3 @@ class Assembly:
         if not self.resume:
             with contextlib.suppress(FileNotFoundError):  # gone already once renamed
                 self.tmp.unlink()
-
-
-def _pwrite_all(fd: int, blocks: Sequence[bytes | memoryview], offset: int) -> None:
-    """``os.pwritev`` until every byte of ``blocks`` is written at ``offset``."""
-    views = [memoryview(b) for b in blocks if b]
-    while views:
-        written = os.pwritev(fd, views[:_IOV_MAX], offset)
-        offset += written
-        while views and written >= len(views[0]):
-            written -= len(views.pop(0))
-        if views and written:
-            views[0] = views[0][written:]

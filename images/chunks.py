@@ -70,11 +70,6 @@ def is_zero(data: bytes | bytearray | memoryview) -> bool:
     return bytes(data) == _ZEROS[:n] if isinstance(data, memoryview) else data == _ZEROS[:n]
 
 
-def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        data = data[os.write(fd, data) :]
-
-
 def _quarantined(digest: str) -> ChunkQuarantined:
     return ChunkQuarantined(
         f"chunk {digest} failed its sha256 check and is quarantined; "
@@ -205,7 +200,7 @@ class ChunkStore:
                 buffer[offset : offset + len(block)] = block
                 offset += len(block)
             with memoryview(buffer) as view:
-                _write_all(fd, view[:size])
+                direct_io.pwrite_all(fd, [view[:size]], 0)
             if durable:
                 os.fsync(fd)
         finally:

@@ -11,6 +11,7 @@ device's logical block size: :data:`ALIGN` covers every disk in use. Buffers fro
 :func:`aligned_buffer` (anonymous mappings) are page-aligned; anything else (bytes, a
 bytearray, a short last chunk) is written the usual way. A file system that refuses
 ``O_DIRECT`` (EINVAL at open) gets buffered writes: :func:`open_direct` returns -1.
+:func:`pwrite_all` is the one write loop, direct or buffered.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import ctypes
 import errno
 import mmap
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 ALIGN = 4096
+_IOV_MAX = os.sysconf("SC_IOV_MAX")
 
 
 def aligned_buffer(size: int) -> mmap.mmap:
@@ -37,6 +40,19 @@ def open_direct(path: Path, flags: int, mode: int = 0o644) -> int:
         if exc.errno == errno.EINVAL:
             return -1
         raise
+
+
+def pwrite_all(fd: int, blocks: Sequence[bytes | bytearray | memoryview], offset: int) -> None:
+    """``os.pwritev`` until every byte of ``blocks`` is written at ``offset`` (direct or not:
+    under ``O_DIRECT`` a short write leaves the rest unaligned, and the next write fails)."""
+    views = [memoryview(b) for b in blocks if b]
+    while views:
+        written = os.pwritev(fd, views[:_IOV_MAX], offset)
+        offset += written
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if views and written:
+            views[0] = views[0][written:]
 
 
 def direct_ok(block: bytes | bytearray | memoryview | mmap.mmap) -> bool:

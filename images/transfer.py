@@ -116,8 +116,7 @@ class ChunkFetcher:
         self.concurrency = max(1, concurrency)
         self.retries = max(1, retries)
         self.retry_delay = retry_delay
-        self.timeout_s = timeout
-        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        self.timeout = timeout  # seconds, to connect and between two reads
         self.progress = progress
         self.local_images = local_images
         self.keep_chunks = keep_chunks
@@ -128,7 +127,9 @@ class ChunkFetcher:
         ssl_arg: ssl.SSLContext | bool = True if self.ssl_context is None else self.ssl_context
         return aiohttp.ClientSession(
             headers=self.headers,
-            timeout=self.timeout,
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=self.timeout, sock_read=self.timeout
+            ),
             connector=aiohttp.TCPConnector(ssl=ssl_arg, limit=self.concurrency),
             read_bufsize=READ_BUFSIZE,
         )
@@ -162,7 +163,7 @@ class ChunkFetcher:
             self.base_url,
             ssl_context=self.ssl_context,
             headers=self.headers,
-            timeout=self.timeout_s,
+            timeout=self.timeout,
             concurrency=self.concurrency,
             buffer_size=manifest.chunk_size,
         )
@@ -392,19 +393,18 @@ class ChunkFetcher:
             def throttle(n: int) -> None:
                 asyncio.run_coroutine_threadsafe(self.bucket.take(n), loop).result()
 
-        def attempt() -> tuple[int, int | None]:
+        def attempt() -> tuple[int, bool]:
             try:
                 got = wire.get(conn, path, length, f"chunk {digest}", throttle)
-                if got.body is None:
-                    return got.size, got.size
-                return got.size, self._keep(got.body, digest, length, assembly)
+                kept = got.body is not None and self._keep(got.body, digest, length, assembly)
+                return got.size, kept
             finally:
                 wire.give_back(conn)  # its buffer is free again
 
         conn = wire.take()
         job = loop.run_in_executor(wire.threads, attempt)
         try:
-            received, size = await asyncio.shield(job)
+            received, kept = await asyncio.shield(job)
         except asyncio.CancelledError:
             # another chunk failed the fetch: a read under way stops, a chunk here whole
             # lands first (a resume starts from it) before the assembly is given up
@@ -414,17 +414,17 @@ class ChunkFetcher:
             raise
         counters.chunks += 1
         counters.bytes += received
-        return size
+        return None if kept else received
 
-    def _keep(self, body: memoryview, digest: str, length: int, assembly: Assembly) -> int | None:
+    def _keep(self, body: memoryview, digest: str, length: int, assembly: Assembly) -> bool:
         """Place (and store, when chunks are kept) the chunk if it is what the manifest says
-        (its one hash); else the number of bytes that arrived."""
+        (its one hash); whether it was."""
         if len(body) != length or hashlib.sha256(body).hexdigest() != digest:
-            return len(body)
+            return False
         if self.keep_chunks:
             self.chunks.put(body, digest)  # the progress a resume starts from
         assembly.place(digest, [body])
-        return None
+        return True
 
 
 async def _raise_for_status(resp: aiohttp.ClientResponse, what: str) -> None:
