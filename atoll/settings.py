@@ -11,8 +11,9 @@ Precedence, lowest first:
 3. environment variables ``ATOLL_<SECTION>_<FIELD>`` (e.g. ``ATOLL_HUB_PORT=9000``);
 4. command-line flags (values that are not ``None``).
 
-Every value is checked against the field's type; a wrong one raises
-:class:`~atoll.errors.ConfigError` naming where it came from.
+Every value is checked against the field's type; wrong ones raise one
+:class:`~atoll.errors.ConfigError` naming each, with where it came from (every problem of
+every section at once: whoever fixes a config file fixes it in one go).
 
 A component with several groups of settings (the site agent: ``[site_agent]``,
 ``[compute]``, ``[network]``, ...) declares one frozen dataclass whose fields are the
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import tomllib
 import types
@@ -107,12 +109,16 @@ def _coerce(value: object, hint: Any, where: str) -> object:
             return value.lower() in _TRUE
         raise ConfigError(f"{where}: expected true or false, got {value!r}")
     if hint in (int, float):
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if isinstance(value, bool) or (hint is int and isinstance(value, float)):
+            raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
         try:
-            return hint(value)
+            number = hint(value)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}") from exc
+        # no setting counts below zero (ports, sizes, timeouts, ratios, workers)
+        if not 0 <= number < math.inf:
+            raise ConfigError(f"{where}: expected a number from 0 up, got {value!r}")
+        return number
     if hint is Path:
         if not isinstance(value, str | Path):
             raise ConfigError(f"{where}: expected a path, got {value!r}")
@@ -141,31 +147,61 @@ def _table(doc: Mapping[str, Any], section: str, config_file: Path) -> dict[str,
     return dict(table)
 
 
-def _check_known(table: Mapping[str, Any], fields: set[str], section: str, where: Path) -> None:
+class _Problems:
+    """The problems found while loading, raised together as one :class:`ConfigError`."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def raise_any(self) -> None:
+        if len(self.messages) == 1:
+            raise ConfigError(self.messages[0])
+        if self.messages:
+            lines = "".join(f"\n  - {message}" for message in self.messages)
+            raise ConfigError(f"{len(self.messages)} problems in the settings:{lines}")
+
+
+def _check_known(
+    table: Mapping[str, Any], fields: set[str], section: str, where: Path, problems: _Problems
+) -> None:
     unknown = sorted(set(table) - fields)
     if unknown:
-        raise ConfigError(
+        problems.messages.append(
             f"{where}: [{section}] has unknown keys {', '.join(unknown)}; "
             f"known keys are {', '.join(sorted(fields))}"
         )
 
 
 def _build(
-    cls: type[T], section: str, layers: list[tuple[Source, _Layer]]
-) -> tuple[T, dict[str, Source]]:
-    """``cls`` from its defaults and ``layers`` (lowest first), and each value's source."""
+    cls: type[T], section: str, layers: list[tuple[Source, _Layer]], problems: _Problems
+) -> tuple[T | None, dict[str, Source]]:
+    """``cls`` from its defaults and ``layers`` (lowest first), and each value's source;
+    None (the reasons in ``problems``) when a value is wrong."""
     hints = typing.get_type_hints(cls)
     values: dict[str, object] = {}
     sources: dict[str, Source] = {}
+    found = len(problems.messages)
     for source, layer in layers:
         for key, (raw, where) in layer.items():
             if raw is None:
                 continue
             if key not in hints:
-                raise ConfigError(f"{where} is not a {section} setting")
-            values[key] = _coerce(raw, hints[key], where)
+                if source != "file":  # a file's unknown keys are reported together, above
+                    problems.messages.append(f"{where} is not a {section} setting")
+                continue
+            try:
+                values[key] = _coerce(raw, hints[key], where)
+            except ConfigError as exc:
+                problems.messages.append(exc.message)
+                continue
             sources[key] = source
-    return cls(**values), sources
+    if len(problems.messages) > found:
+        return None, sources
+    try:
+        return cls(**values), sources
+    except ConfigError as exc:  # a check of the settings' own (a range, a combination)
+        problems.messages.append(exc.message)
+        return None, sources
 
 
 def _file_layer(table: Mapping[str, Any], section: str, config_file: Path | None) -> _Layer:
@@ -194,16 +230,20 @@ def load(
     env = os.environ if env is None else env
     fields = {f.name for f in dataclasses.fields(cls)}
     table: dict[str, Any] = {}
+    problems = _Problems()
     config_file = _config_file(config_file, env)
     if config_file is not None:
         table = _table(read_toml(config_file), section, config_file)
-        _check_known(table, fields, section, config_file)
+        _check_known(table, fields, section, config_file, problems)
     layers: list[tuple[Source, _Layer]] = [
         ("file", _file_layer(table, section, config_file)),
         ("env", _env_layer(section, fields, env)),
         ("flag", _flag_layer(flags)),
     ]
-    return _build(cls, section, layers)[0]
+    built = _build(cls, section, layers, problems)[0]
+    problems.raise_any()
+    assert built is not None  # no problem: built
+    return built
 
 
 def load_groups(
@@ -228,6 +268,7 @@ def load_groups(
     doc = read_toml(config_file) if config_file is not None else {}
     files: dict[str, _Layer] = {}
     envs: dict[str, _Layer] = {}
+    problems = _Problems()
     for section, group in groups.items():
         fields = {f.name for f in dataclasses.fields(group)}
         table = _table(doc, section, config_file) if config_file is not None else {}
@@ -235,7 +276,7 @@ def load_groups(
             if old_section == section:
                 table.pop(old_key, None)  # read at its new place below
         if config_file is not None:
-            _check_known(table, fields, section, config_file)
+            _check_known(table, fields, section, config_file, problems)
         files[section] = _file_layer(table, section, config_file)
         envs[section] = _env_layer(section, fields, env)
     for (old_section, old_key), new in (moved or {}).items():
@@ -248,8 +289,9 @@ def load_groups(
             ("env", envs[section]),
             ("flag", _flag_layer((flags or {}).get(section))),
         ]
-        built[section], found = _build(group, section, layers)
+        built[section], found = _build(group, section, layers, problems)
         sources.update({(section, key): source for key, source in found.items()})
+    problems.raise_any()
     return Loaded(cls(**built), sources)
 
 

@@ -59,6 +59,9 @@ def test_settings_are_frozen() -> None:
         ({"ATOLL_DEMO_PORT": "eighty"}, "environment ATOLL_DEMO_PORT: expected int"),
         ({"ATOLL_DEMO_DEBUG": "maybe"}, "environment ATOLL_DEMO_DEBUG: expected true or false"),
         ({"ATOLL_DEMO_MODE": "xen"}, "environment ATOLL_DEMO_MODE: 'xen' is not one of"),
+        ({"ATOLL_DEMO_PORT": "-1"}, "ATOLL_DEMO_PORT: expected a number from 0 up, got '-1'"),
+        ({"ATOLL_DEMO_RATIO": "nan"}, "ATOLL_DEMO_RATIO: expected a number from 0 up"),
+        ({"ATOLL_DEMO_RATIO": "inf"}, "ATOLL_DEMO_RATIO: expected a number from 0 up"),
     ],
 )
 def test_bad_environment_values_name_the_variable(env: dict[str, str], expected: str) -> None:
@@ -73,6 +76,9 @@ def test_unknown_and_mistyped_file_keys_name_the_file(tmp_path: Path) -> None:
         settings.load(DemoSettings, "demo", config_file=cfg, env={})
     cfg.write_text('[demo]\nport = "x"\n')
     with pytest.raises(ConfigError, match=r"c.toml: \[demo\].port: expected int"):
+        settings.load(DemoSettings, "demo", config_file=cfg, env={})
+    cfg.write_text("[demo]\nport = 80.5\n")  # not rounded down to 80 behind your back
+    with pytest.raises(ConfigError, match=r"c.toml: \[demo\].port: expected int, got 80.5"):
         settings.load(DemoSettings, "demo", config_file=cfg, env={})
     cfg.write_text("[demo\n")
     with pytest.raises(ConfigError, match="is not valid TOML"):
@@ -121,3 +127,26 @@ def test_groups_load_per_section_and_say_where_each_value_came_from(tmp_path: Pa
     cfg.write_text("[web]\ndb_url = 1\n")  # without `moved`, an unknown key
     with pytest.raises(ConfigError, match=r"\[web\] has unknown keys db_url"):
         settings.load_groups(Grouped, config_file=cfg, env={})
+
+
+def test_every_problem_of_every_section_is_reported_at_once(tmp_path: Path) -> None:
+    """Whoever fixes a config file sees all that is wrong in it, not one error per try."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[web]\nport = "eighty"\nhost = "x"\n[db]\ntimeout = "soon"\n')
+    env = {"ATOLL_DB_URL": "sqlite://", "ATOLL_WEB_PORT": "ninety"}
+    with pytest.raises(ConfigError) as caught:
+        settings.load_groups(Grouped, config_file=cfg, env=env, flags={"db": {"colour": 1}})
+    message = caught.value.message
+    assert message.startswith("5 problems in the settings:"), message
+    for expected in (
+        r"[web] has unknown keys host",
+        "c.toml: [web].port: expected int, got 'eighty'",
+        "environment ATOLL_WEB_PORT: expected int, got 'ninety'",
+        "c.toml: [db].timeout: expected float, got 'soon'",
+        "flag --colour is not a db setting",
+    ):
+        assert expected in message, (expected, message)
+    assert message.count("\n  - ") == 5
+    cfg.write_text('[demo]\nport = "x"\nmode = "xen"\n')
+    with pytest.raises(ConfigError, match=r"2 problems in the settings:\n  - .*port.*\n  - .*mode"):
+        settings.load(DemoSettings, "demo", config_file=cfg, env={})
