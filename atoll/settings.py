@@ -161,15 +161,17 @@ class _Problems:
             raise ConfigError(f"{len(self.messages)} problems in the settings:{lines}")
 
 
-def _check_known(
+def _known(
     table: Mapping[str, Any], fields: set[str], section: str, where: Path, problems: _Problems
-) -> None:
+) -> dict[str, Any]:
+    """``table`` without its unknown keys, which go to ``problems`` (all in one line)."""
     unknown = sorted(set(table) - fields)
     if unknown:
         problems.messages.append(
             f"{where}: [{section}] has unknown keys {', '.join(unknown)}; "
             f"known keys are {', '.join(sorted(fields))}"
         )
+    return {k: v for k, v in table.items() if k in fields}
 
 
 def _build(
@@ -186,8 +188,7 @@ def _build(
             if raw is None:
                 continue
             if key not in hints:
-                if source != "file":  # a file's unknown keys are reported together, above
-                    problems.messages.append(f"{where} is not a {section} setting")
+                problems.messages.append(f"{where} is not a {section} setting")
                 continue
             try:
                 values[key] = _coerce(raw, hints[key], where)
@@ -234,7 +235,7 @@ def load(
     config_file = _config_file(config_file, env)
     if config_file is not None:
         table = _table(read_toml(config_file), section, config_file)
-        _check_known(table, fields, section, config_file, problems)
+        table = _known(table, fields, section, config_file, problems)
     layers: list[tuple[Source, _Layer]] = [
         ("file", _file_layer(table, section, config_file)),
         ("env", _env_layer(section, fields, env)),
@@ -276,7 +277,7 @@ def load_groups(
             if old_section == section:
                 table.pop(old_key, None)  # read at its new place below
         if config_file is not None:
-            _check_known(table, fields, section, config_file, problems)
+            table = _known(table, fields, section, config_file, problems)
         files[section] = _file_layer(table, section, config_file)
         envs[section] = _env_layer(section, fields, env)
     for (old_section, old_key), new in (moved or {}).items():
