@@ -147,27 +147,22 @@ def _table(doc: Mapping[str, Any], section: str, config_file: Path) -> dict[str,
     return dict(table)
 
 
-class _Problems:
+def _raise_any(problems: list[str]) -> None:
     """The problems found while loading, raised together as one :class:`ConfigError`."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    def raise_any(self) -> None:
-        if len(self.messages) == 1:
-            raise ConfigError(self.messages[0])
-        if self.messages:
-            lines = "".join(f"\n  - {message}" for message in self.messages)
-            raise ConfigError(f"{len(self.messages)} problems in the settings:{lines}")
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
+    if problems:
+        lines = "".join(f"\n  - {problem}" for problem in problems)
+        raise ConfigError(f"{len(problems)} problems in the settings:{lines}")
 
 
 def _known(
-    table: Mapping[str, Any], fields: set[str], section: str, where: Path, problems: _Problems
+    table: Mapping[str, Any], fields: set[str], section: str, where: Path, problems: list[str]
 ) -> dict[str, Any]:
     """``table`` without its unknown keys, which go to ``problems`` (all in one line)."""
     unknown = sorted(set(table) - fields)
     if unknown:
-        problems.messages.append(
+        problems.append(
             f"{where}: [{section}] has unknown keys {', '.join(unknown)}; "
             f"known keys are {', '.join(sorted(fields))}"
         )
@@ -175,33 +170,33 @@ def _known(
 
 
 def _build(
-    cls: type[T], section: str, layers: list[tuple[Source, _Layer]], problems: _Problems
+    cls: type[T], section: str, layers: list[tuple[Source, _Layer]], problems: list[str]
 ) -> tuple[T | None, dict[str, Source]]:
     """``cls`` from its defaults and ``layers`` (lowest first), and each value's source;
     None (the reasons in ``problems``) when a value is wrong."""
     hints = typing.get_type_hints(cls)
     values: dict[str, object] = {}
     sources: dict[str, Source] = {}
-    found = len(problems.messages)
+    found = len(problems)
     for source, layer in layers:
         for key, (raw, where) in layer.items():
             if raw is None:
                 continue
             if key not in hints:
-                problems.messages.append(f"{where} is not a {section} setting")
+                problems.append(f"{where} is not a {section} setting")
                 continue
             try:
                 values[key] = _coerce(raw, hints[key], where)
             except ConfigError as exc:
-                problems.messages.append(exc.message)
+                problems.append(exc.message)
                 continue
             sources[key] = source
-    if len(problems.messages) > found:
+    if len(problems) > found:
         return None, sources
     try:
         return cls(**values), sources
     except ConfigError as exc:  # a check of the settings' own (a range, a combination)
-        problems.messages.append(exc.message)
+        problems.append(exc.message)
         return None, sources
 
 
@@ -231,7 +226,7 @@ def load(
     env = os.environ if env is None else env
     fields = {f.name for f in dataclasses.fields(cls)}
     table: dict[str, Any] = {}
-    problems = _Problems()
+    problems: list[str] = []
     config_file = _config_file(config_file, env)
     if config_file is not None:
         table = _table(read_toml(config_file), section, config_file)
@@ -242,7 +237,7 @@ def load(
         ("flag", _flag_layer(flags)),
     ]
     built = _build(cls, section, layers, problems)[0]
-    problems.raise_any()
+    _raise_any(problems)
     assert built is not None  # no problem: built
     return built
 
@@ -269,7 +264,7 @@ def load_groups(
     doc = read_toml(config_file) if config_file is not None else {}
     files: dict[str, _Layer] = {}
     envs: dict[str, _Layer] = {}
-    problems = _Problems()
+    problems: list[str] = []
     for section, group in groups.items():
         fields = {f.name for f in dataclasses.fields(group)}
         table = _table(doc, section, config_file) if config_file is not None else {}
@@ -292,7 +287,7 @@ def load_groups(
         ]
         built[section], found = _build(group, section, layers, problems)
         sources.update({(section, key): source for key, source in found.items()})
-    problems.raise_any()
+    _raise_any(problems)
     return Loaded(cls(**built), sources)
 
 

@@ -97,7 +97,7 @@ from atoll.site_agent.hub_images import HubImagePuller
 from atoll.site_agent.hub_link import HubLink
 from atoll.sync.join import JoinCode
 from atoll.testbed.services.ports import free_port, wait_for_port
-from bench.report import emit, paired_medians
+from bench.report import cpu_seconds, emit, paired_medians
 
 RUNS = 3
 SIZE = 256 * 1024 * 1024
@@ -205,12 +205,6 @@ def _serve_put(port: int, cert_dir: str, out: str) -> None:
     web.run_app(app, host="127.0.0.1", port=port, ssl_context=context, print=None)
 
 
-def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) process ``pid`` has used so far, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -239,7 +233,7 @@ def _bare_upload(
         wait_for_port("127.0.0.1", port, timeout=30)
         url = f"https://127.0.0.1:{port}"
         assert server.pid is not None
-        server_cpu, curl_cpu = _process_cpu(server.pid), _children_cpu()
+        server_cpu, curl_cpu = cpu_seconds(server.pid), _children_cpu()
         start = time.perf_counter()
         if client == "curl":
             _curl("-T", str(src), f"{url}/v1/images/bare/file", ca=data_dir)
@@ -247,7 +241,7 @@ def _bare_upload(
             send_file(HubClient(url, None, str(data_dir / "ca.pem"), timeout=300), "bare", src)
         elapsed = time.perf_counter() - start
         if cpu is not None:
-            cpu.append(_process_cpu(server.pid) - server_cpu + _children_cpu() - curl_cpu)
+            cpu.append(cpu_seconds(server.pid) - server_cpu + _children_cpu() - curl_cpu)
         assert out.stat().st_size == SIZE, out.stat().st_size
         return SIZE / elapsed / MB
     finally:
@@ -345,11 +339,11 @@ async def _one_run(src: Path, root: Path) -> tuple[float, float, float, float]:
         image = await asyncio.to_thread(
             admin.post, "/v1/images", {"name": "bench", "disk_format": "raw"}
         )
-        hub_cpu = _process_cpu(hub_pid)
+        hub_cpu = cpu_seconds(hub_pid)
         start = time.perf_counter()
         client_cpu = await asyncio.to_thread(_send_file_cpu, admin, image["id"], src)
         upload = SIZE / (time.perf_counter() - start) / MB
-        upload_cpu = _process_cpu(hub_pid) - hub_cpu + client_cpu
+        upload_cpu = cpu_seconds(hub_pid) - hub_cpu + client_cpu
         await asyncio.to_thread(
             admin.post, f"/v1/images/{image['id']}/prestage", {"sites": ["edge"]}
         )

@@ -23,16 +23,10 @@ from pathlib import Path
 
 from atoll.hub.settings import HubSettings
 from atoll.testbed.simulated import Fleet
-from bench.report import emit
+from bench.report import cpu_seconds, emit
 from tests.security.daemons import RunningHub
 
 WINDOW = 30.0
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
 def _rss_mb(pid: int) -> float:
@@ -63,9 +57,9 @@ async def _hold(fleet: Fleet, pid: int, count: int, idle_rss: float) -> None:
             await asyncio.sleep(0.5)
         online_after = time.monotonic() - started
         await asyncio.sleep(5)  # past the opening burst: heartbeats only
-        cpu0, t0 = _cpu_seconds(pid), time.monotonic()
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
         await asyncio.sleep(WINDOW)
-        cpu = (_cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
+        cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
         rss = _rss_mb(pid)
         held = fleet.connected
     finally:

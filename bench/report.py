@@ -8,9 +8,11 @@ and ``ratio = value / baseline``.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def median_of(runs: int, measure: Callable[[], float]) -> float:
@@ -23,6 +25,12 @@ def paired_medians(runs: int, *measures: Callable[[], float]) -> list[float]:
     noise of a shared machine falls on a figure and its baseline alike)."""
     rounds = [[measure() for measure in measures] for _ in range(runs)]
     return [statistics.median(r[i] for r in rounds) for i in range(len(measures))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, every thread) process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rate(count: int, work: Callable[[], object]) -> float:
