@@ -3,37 +3,62 @@
 The compute driver connects to libvirtd but does not start it. On these edge hosts there is
 no systemd, so the agent starts both daemons (daemonized, ``-d``) when they are not running
 and waits for the socket, unless the setting ``start_libvirtd`` is off.
+
+Several processes may need the daemons at once (two agents on one host, the testbed and its
+tests): the check-then-start runs under a host-wide ``flock`` on :data:`START_LOCK`, so only
+one of them starts each daemon. A daemon that another starter brought up anyway (one that does
+not take the lock) is accepted: what counts is that it runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from atoll.errors import TemporaryError
 
 log = logging.getLogger(__name__)
 SOCKET = Path("/run/libvirt/libvirt-sock")
+START_LOCK = Path("/run/libvirt/atoll-start.lock")
 
 
 def _running(name: str) -> bool:
     return subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 0
 
 
+@contextlib.contextmanager
+def _start_lock() -> Iterator[None]:
+    fd = os.open(START_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the fd releases the flock
+
+
+def _start(daemon: str) -> None:
+    """Start ``daemon`` daemonized; ``-d`` returns once it holds its pidfile and listens."""
+    path = shutil.which(daemon) or f"/usr/sbin/{daemon}"
+    log.info("starting %s", daemon)
+    proc = subprocess.run([path, "-d"], capture_output=True, text=True)
+    if proc.returncode != 0 and not _running(daemon):  # (lost a race to one that runs: fine)
+        raise TemporaryError(f"{daemon} did not start: {proc.stderr.strip()}", delay=5.0)
+
+
 def ensure_running(timeout: float = 20.0) -> None:
     for d in ("/var/log/libvirt/qemu", "/run/libvirt", "/var/lib/libvirt/qemu"):
         Path(d).mkdir(parents=True, exist_ok=True)
-    for daemon in ("virtlogd", "libvirtd"):
-        if _running(daemon):
-            continue
-        path = shutil.which(daemon) or f"/usr/sbin/{daemon}"
-        log.info("starting %s", daemon)
-        proc = subprocess.run([path, "-d"], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise TemporaryError(f"{daemon} did not start: {proc.stderr.strip()}", delay=5.0)
+    with _start_lock():
+        for daemon in ("virtlogd", "libvirtd"):
+            if not _running(daemon):
+                _start(daemon)
     deadline = time.monotonic() + timeout
     while not SOCKET.exists():
         if time.monotonic() > deadline:

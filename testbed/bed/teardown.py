@@ -5,6 +5,8 @@ libvirt domains under ``atoll-<tag>-``, the private OVS (its bridges, then its d
 their pid files), the links ``at-<tag>*`` (WAN bridge, veths, any tap left), the namespaces
 ``atoll-<tag>-*``, then the directory. Every step runs even if an earlier one failed, and
 finding nothing is fine: ``down`` is what to run after anything went wrong, twice if need be.
+A directory with no record (never brought up, or already down, or an ``up`` that failed and
+removed what it made) has nothing to remove: ``down`` says so and succeeds.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from atoll.testbed.bed import procs
-from atoll.testbed.bed.state import BedState
+from atoll.testbed.bed.state import RECORD, BedState
 from atoll.testbed.services import libvirtd
 from atoll.testbed.services.netns import ip
 from atoll.testbed.services.ovs import stop_detached
@@ -25,6 +27,9 @@ Say = Callable[[str], None]
 
 def down(directory: Path, say: Say = print) -> list[str]:
     """Remove the testbed at ``directory``; returns what was removed (for the record)."""
+    if not (directory / RECORD).exists():
+        say(f"down: no testbed at {directory} (no {RECORD}): nothing to remove")
+        return []
     bed = BedState.load(directory)
     removed: list[str] = []
     pids = set(procs.naming(bed.dir))

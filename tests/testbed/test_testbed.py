@@ -96,6 +96,8 @@ def test_up_faults_and_down_leave_nothing(tmp_path: Path) -> None:
     finally:
         atoll("testbed", "down", "--dir", str(bed))
     assert nothing(residue(bed, tag)), residue(bed, tag)
+    again = atoll("testbed", "down", "--dir", str(bed))  # twice is fine: nothing left to remove
+    assert "nothing to remove" in again, again
 
 
 def test_down_cleans_up_after_the_testbed_command_was_killed(tmp_path: Path) -> None:
