@@ -13,6 +13,13 @@ datapath can run on the host at a time (``atoll.testbed.services.ovs``, a host-w
 they all go to one group, ``private_ovs``, run one after another by one worker, which starts
 it first (:func:`pytest_xdist_make_scheduler`: it is the longest chain).
 
+The groups travel from the workers (which collect) to the scheduler (which does not) in a
+file of our own, never in the test ids: xdist's ``loadgroup`` appends ``@group`` to each id
+through a private field that pytest 9.2 no longer reads (pytest-xdist#1386), and then every
+test silently became its own unit (three testbeds where one was meant). Each worker writes
+``{test id: group}`` to :data:`GROUPS_DIR` of ``workerinput``; :class:`PrivateOvsFirst`
+reads them before it hands out work, and stops the run if they are missing.
+
 A test is in that group when it uses a fixture that starts a private OVS (``ovs``,
 ``ovsdb_api``, and ``site``/``joined_site`` of ``tests/security``: see
 :data:`PRIVATE_OVS_FIXTURES`), or carries ``@pytest.mark.private_ovs`` because it starts one
@@ -39,8 +46,12 @@ One test: ``.venv/bin/pytest tests/x/test_y.py::test_z`` (no ``-n``: one process
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,6 +61,8 @@ from tests.fixtures import sweep_leftovers
 
 REAL_TIERS = ("integration", "e2e")
 PRIVATE_OVS = "private_ovs"
+GROUPS_DIR = "atoll_test_groups"  # workerinput key: where each worker writes its groups
+GROUPS_PATH = pytest.StashKey[Path]()  # (controller) that directory
 # (module, fixture) pairs whose fixture starts (or needs) a private OVS
 PRIVATE_OVS_FIXTURES = {
     ("tests.fixtures", "ovs"),
@@ -71,6 +84,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _is_controller(config):
         sweep_leftovers(domains=True)
+        if GROUPS_PATH in config.stash:
+            shutil.rmtree(config.stash[GROUPS_PATH], ignore_errors=True)
 
 
 def _holds_private_ovs(item: pytest.Item) -> bool:
@@ -87,15 +102,49 @@ def _holds_private_ovs(item: pytest.Item) -> bool:
     return False
 
 
+def _group(item: pytest.Item) -> str:
+    return PRIVATE_OVS if _holds_private_ovs(item) else item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """(controller) Tell each worker where to write its groups."""
+    stash = node.config.stash
+    if GROUPS_PATH not in stash:
+        stash[GROUPS_PATH] = Path(tempfile.mkdtemp(prefix="atoll-test-groups-"))
+    node.workerinput[GROUPS_DIR] = str(stash[GROUPS_PATH])
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadgroup`` hands out the biggest groups first; the private-OVS chain, the
-    longest, goes before all of them whatever its size, so one worker starts it at once."""
+    """``--dist loadgroup`` with our groups: the biggest first, except the private-OVS
+    chain, the longest, which goes before all of them whatever its size, so one worker
+    starts it at once."""
     if config.getvalue("dist") != "loadgroup":
         return None
-    from xdist.scheduler import LoadGroupScheduling
+    from xdist.scheduler import LoadScopeScheduling
 
-    class PrivateOvsFirst(LoadGroupScheduling):  # type: ignore[misc]
+    class PrivateOvsFirst(LoadScopeScheduling):  # type: ignore[misc]
+        groups: dict[str, str]
+
+        def schedule(self) -> None:
+            if self.collection is None:  # the first call: every worker has collected
+                directory = config.stash[GROUPS_PATH]
+                self.groups = {}
+                for path in sorted(directory.glob("*.json")):
+                    self.groups.update(json.loads(path.read_text()))
+                missing = [n for c in self.registered_collections.values() for n in c
+                           if n not in self.groups]  # fmt: skip
+                if missing:
+                    raise RuntimeError(
+                        f"no test group for {len(missing)} tests (e.g. {missing[0]}) in "
+                        f"{directory}: the workers did not write them"
+                    )
+            super().schedule()
+
+        def _split_scope(self, nodeid: str) -> str:
+            return self.groups[nodeid]
+
         def _assign_work_unit(self, node: Any) -> None:
             if PRIVATE_OVS in self.workqueue:
                 self.workqueue.move_to_end(PRIVATE_OVS, last=False)
@@ -104,14 +153,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return PrivateOvsFirst(config, log)
 
 
-# tryfirst: xdist's own hook reads the xdist_group marks to name the work units
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if not any(item.get_closest_marker(t) for t in ("unit", *REAL_TIERS)):
             item.add_marker(pytest.mark.unit)
-        group = PRIVATE_OVS if _holds_private_ovs(item) else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+    if GROUPS_DIR in workerinput:  # (a worker of a parallel run) for the controller's scheduler
+        mine = Path(workerinput[GROUPS_DIR]) / f"{workerinput['workerid']}.json"
+        tmp = mine.with_suffix(".tmp")
+        tmp.write_text(json.dumps({item.nodeid: _group(item) for item in items}))
+        tmp.replace(mine)
 
 
 @pytest.fixture(autouse=True)
