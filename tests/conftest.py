@@ -153,6 +153,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return PrivateOvsFirst(config, log)
 
 
+# tryfirst: ``-m unit`` (pytest's own hook) must see the tier marks added here
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if not any(item.get_closest_marker(t) for t in ("unit", *REAL_TIERS)):
