@@ -34,10 +34,24 @@ def _running(name: str) -> bool:
 
 
 @contextlib.contextmanager
-def _start_lock() -> Iterator[None]:
+def _start_lock(timeout: float) -> Iterator[None]:
+    """Hold :data:`START_LOCK`; waits at most ``timeout`` s for another starter (a daemon
+    that hangs while it starts must not hang every agent behind it)."""
     fd = os.open(START_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TemporaryError(
+                        f"another process has been starting libvirt's daemons for over "
+                        f"{timeout}s (it holds {START_LOCK})",
+                        delay=5.0,
+                    ) from None
+                time.sleep(0.05)
         yield
     finally:
         os.close(fd)  # closing the fd releases the flock
@@ -55,7 +69,7 @@ def _start(daemon: str) -> None:
 def ensure_running(timeout: float = 20.0) -> None:
     for d in ("/var/log/libvirt/qemu", "/run/libvirt", "/var/lib/libvirt/qemu"):
         Path(d).mkdir(parents=True, exist_ok=True)
-    with _start_lock():
+    with _start_lock(timeout):
         for daemon in ("virtlogd", "libvirtd"):
             if not _running(daemon):
                 _start(daemon)
