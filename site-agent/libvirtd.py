@@ -13,7 +13,6 @@ not take the lock) is accepted: what counts is that it runs.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import shutil
@@ -22,6 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from atoll import host_lock
 from atoll.errors import TemporaryError
 
 log = logging.getLogger(__name__)
@@ -37,21 +37,14 @@ def _running(name: str) -> bool:
 def _start_lock(timeout: float) -> Iterator[None]:
     """Hold :data:`START_LOCK`; waits at most ``timeout`` s for another starter (a daemon
     that hangs while it starts must not hang every agent behind it)."""
-    fd = os.open(START_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = host_lock.acquire(START_LOCK, timeout)
+    if fd is None:
+        raise TemporaryError(
+            f"another process has been starting libvirt's daemons for over {timeout}s "
+            f"(it holds {START_LOCK})",
+            delay=5.0,
+        )
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TemporaryError(
-                        f"another process has been starting libvirt's daemons for over "
-                        f"{timeout}s (it holds {START_LOCK})",
-                        delay=5.0,
-                    ) from None
-                time.sleep(0.05)
         yield
     finally:
         os.close(fd)  # closing the fd releases the flock

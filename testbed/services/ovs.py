@@ -7,15 +7,14 @@ every bridge first so the tap devices the netdev datapath made in the host go aw
 
 A netdev datapath owns one host-wide tap named ``ovs-netdev``, so only one ``ovs-vswitchd``
 with that datapath can run per network namespace. :meth:`PrivateOVS.start` therefore takes a
-host-wide lock (``flock`` on :data:`HOST_LOCK`) and :meth:`PrivateOVS.stop` releases it: a
-second instance waits for the first instead of failing to create its bridges. (Several sites
-on one host share one instance and use one integration bridge each.)
+host-wide lock (:mod:`atoll.host_lock` on :data:`HOST_LOCK`) and :meth:`PrivateOVS.stop`
+releases it: a second instance waits for the first instead of failing to create its bridges.
+(Several sites on one host share one instance and use one integration bridge each.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import signal
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from atoll import host_lock
 from atoll.testbed.services.process import reap, spawn
 
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
@@ -34,19 +34,10 @@ VSCTL_TIMEOUT = 30  # seconds
 
 def _acquire_host_lock(timeout: float) -> int:
     """Wait up to ``timeout`` s for the host-wide netdev lock; returns the locked fd."""
-    fd = os.open(HOST_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                os.close(fd)
-                raise TimeoutError(
-                    f"another private ovs-vswitchd holds {HOST_LOCK} after {timeout}s"
-                ) from None
-            time.sleep(0.05)
+    fd = host_lock.acquire(HOST_LOCK, timeout, 0o644)
+    if fd is None:
+        raise TimeoutError(f"another private ovs-vswitchd holds {HOST_LOCK} after {timeout}s")
+    return fd
 
 
 @dataclass
