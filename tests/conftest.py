@@ -162,9 +162,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     workerinput: dict[str, Any] = getattr(config, "workerinput", {})
     if GROUPS_DIR in workerinput:  # (a worker of a parallel run) for the controller's scheduler
         mine = Path(workerinput[GROUPS_DIR]) / f"{workerinput['workerid']}.json"
-        tmp = mine.with_suffix(".tmp")
-        tmp.write_text(json.dumps({item.nodeid: _group(item) for item in items}))
-        tmp.replace(mine)
+        mine.write_text(json.dumps({item.nodeid: _group(item) for item in items}))
 
 
 @pytest.fixture(autouse=True)

@@ -16,8 +16,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from atoll.errors import NotFound
 from atoll.testbed.bed import procs
-from atoll.testbed.bed.state import RECORD, BedState
+from atoll.testbed.bed.state import BedState
 from atoll.testbed.services import libvirtd
 from atoll.testbed.services.netns import ip
 from atoll.testbed.services.ovs import stop_detached
@@ -27,10 +28,11 @@ Say = Callable[[str], None]
 
 def down(directory: Path, say: Say = print) -> list[str]:
     """Remove the testbed at ``directory``; returns what was removed (for the record)."""
-    if not (directory / RECORD).exists():
-        say(f"down: no testbed at {directory} (no {RECORD}): nothing to remove")
+    try:
+        bed = BedState.load(directory)
+    except NotFound:  # no record: never brought up, already down, or a failed `up`
+        say(f"down: no testbed at {directory}: nothing to remove")
         return []
-    bed = BedState.load(directory)
     removed: list[str] = []
     pids = set(procs.naming(bed.dir))
     pids |= {p for p in [bed.hub_pid, *(s.pid for s in bed.sites)] if p and procs.alive(p)}
