@@ -303,7 +303,8 @@ async def test_cli_scrub_shows_a_damaged_image_and_repair_makes_it_whole(
         image = await run("image", "upload", str(disk), "--name", "vm", "-f", "json")
         digest = sha256_of(disk)  # one chunk: the whole file
         chunk = hub.data_dir / "images" / "chunks" / digest[:2] / digest
-        chunk.write_bytes(b"\xff" + chunk.read_bytes()[1:])
+        data = chunk.read_bytes()  # flip the first byte's bits: writing 0xff changed nothing
+        chunk.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:])  # when it was already 0xff
         report = await run("image", "scrub", "-f", "json")
         assert report["corrupt_chunks"] == 1 and report["damaged_images"] == [image["id"]]
         shown = await run("image", "show", "vm", "-f", "json")
