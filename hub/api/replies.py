@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from aiohttp import web
 
-from atoll import ids, jsonbody, timestamps
+from atoll import ids, jsonbody, jsonencode, timestamps
 from atoll.api.paging import DEFAULT_LIMIT as DEFAULT_LIMIT  # paging is the shared core's
 from atoll.api.paging import LIMIT as LIMIT
 from atoll.api.paging import MARKER as MARKER
@@ -31,7 +30,7 @@ from atoll.jsonbody import JSON
 def reply(data: object, status: int = 200, revision: int | None = None) -> web.Response:
     headers = {"ETag": f'"{revision}"'} if revision is not None else None
     return web.Response(
-        body=json.dumps(data, separators=(",", ":")).encode(),
+        body=jsonencode.dumps(data),
         status=status,
         content_type="application/json",
         headers=headers,

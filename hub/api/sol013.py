@@ -45,7 +45,6 @@ both public). A list handler is::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +52,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from atoll import error_body, jsonbody
+from atoll import error_body, jsonbody, jsonencode
 from atoll.api.openapi import ERROR_SCHEMA, doc_path
 from atoll.api.routing import Route
 from atoll.api.schema import Field, Shape, check
@@ -147,7 +146,7 @@ def problem_response(request: web.Request, error: AtollError, request_id: str) -
     """``error`` as SOL013 answers it: a ProblemDetails."""
     body = error_body.encode_problem(error, request_id, request.path)
     return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
+        body=jsonencode.dumps(body),
         status=body["status"],
         content_type=error_body.PROBLEM_MEDIA,
     )

@@ -1,0 +1,37 @@
+"""Encoding JSON where it is hot: every reply the hub's API and dashboard send.
+
+:func:`dumps` gives what ``json.dumps(value, separators=(",", ":")).encode()`` gave, several
+times faster: orjson does the work. Measured on a page of 100 op occurrences (~340 KB, the
+list ``bench_lcm`` loads): 7.8 ms with the standard library, 0.6 ms with orjson. Where orjson
+will not encode a value, the standard library does, as before:
+
+- integers beyond 64 bits, and strings holding a lone surrogate (``"\\ud800"``: Python's
+  parser takes one in a request body, and the store keeps what it took): orjson raises
+  TypeError, and the standard library writes them as it always did;
+- anything that is not JSON: the standard library raises its TypeError, as before.
+
+The differences that remain are in what was not JSON before: NaN and the infinities come out
+as ``null`` (the standard library wrote ``NaN``, which no JSON parser takes), and text is
+UTF-8 rather than ``\\u`` escapes (both mean the same to a JSON parser). orjson also encodes
+dataclasses, datetimes and UUIDs, which the standard library refused; replies hold none.
+
+Decoding stays with the standard library: orjson decodes integers beyond 64 bits as floats
+(losing digits) and refuses lone surrogates, and catching both costs about what it saves
+(1.1 against 2.0 ms for that page).
+"""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS  # {1: x} -> {"1": x}, as the standard library does
+
+
+def dumps(value: object) -> bytes:
+    """``value`` as compact JSON, UTF-8."""
+    try:
+        return orjson.dumps(value, option=_OPTIONS)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode()
