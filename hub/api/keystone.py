@@ -66,7 +66,7 @@ REQUIRES_AUTH = "The request you have made requires authentication."
 
 def keystone_error(status: int, message: str) -> web.Response:
     body = {"error": {"code": status, "title": TITLES.get(status, "Error"), "message": message}}
-    return web.json_response(body, status=status)
+    return reply(body, status)
 
 
 def _message(exc: AtollError) -> str:

@@ -43,6 +43,7 @@ from atoll.hub.api.context import (
     site_claims,
     source_of,
 )
+from atoll.hub.api.replies import reply
 from atoll.hub.identity import policy, tenancy
 from atoll.hub.sites.peers import site_peer
 
@@ -55,7 +56,7 @@ def _error_response(request: web.Request, error: AtollError, request_id: str) ->
         response = sol013.problem_response(request, error, request_id)
     else:
         status = error.http_status if 400 <= error.http_status <= 599 else 500
-        response = web.json_response(error_body.encode(error, request_id), status=status)
+        response = reply(error_body.encode(error, request_id), status)
     if isinstance(error, Unauthenticated):
         response.headers["WWW-Authenticate"] = 'Bearer realm="atoll"'
     if isinstance(error, TooManyRequests):
