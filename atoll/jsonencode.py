@@ -1,4 +1,4 @@
-"""Encoding JSON where it is hot: every reply the hub's API and dashboard send, errors too.
+"""Encoding JSON where it is hot: the replies of the hub's API (``hub/api``), errors too.
 
 :func:`dumps` gives what ``json.dumps(value, separators=(",", ":")).encode()`` gave, several
 times faster: orjson does the work. The reply to ``GET /vnflcm/v2/vnf_lcm_op_occs`` (a page of
@@ -22,7 +22,8 @@ records from 1.8 ms to 1.2 (0.9 for orjson, 0.3 for a scan for long runs of digi
 store's reader thread: not worth a second decoder with edge cases of its own.
 
 The site agent does not import this module: orjson would add to its memory, and its replies
-are small.
+are small. Small and rare JSON elsewhere in the hub keeps ``json``: the dashboard's live
+events, the image service's answers (:mod:`atoll.images.serve`), files it writes.
 """
 
 from __future__ import annotations
