@@ -9,13 +9,13 @@ passed after); these tests hold what can be checked beside the others.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
 import sys
 
 import pytest
 
+from atoll import host_lock
 from atoll.errors import TemporaryError
 from atoll.site_agent import libvirtd
 
@@ -36,9 +36,9 @@ def test_concurrent_starters_all_find_the_daemons_running() -> None:
 
 def test_a_starter_stuck_holding_the_lock_is_named_not_waited_for_forever() -> None:
     libvirtd.START_LOCK.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(libvirtd.START_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = host_lock.acquire(libvirtd.START_LOCK, 30)  # another open file: ensure_running waits
+    assert fd is not None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # another open file: a lock ensure_running cannot take
         with pytest.raises(TemporaryError, match=r"atoll-start\.lock") as caught:
             libvirtd.ensure_running(timeout=0.5)
         assert caught.value.delay == 5.0
