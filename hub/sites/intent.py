@@ -52,6 +52,11 @@ def site_of_key(key: str) -> str:
     return key.partition("/")[0]
 
 
+def site_prefix(site_id: str) -> str:
+    """What the key of every object placed at ``site_id`` starts with (and no other's)."""
+    return f"{site_id}/"
+
+
 def new_object(site: JSON, desired: Desired, *, override: bool = False) -> JSON:
     """The stored value of ``desired`` placed at ``site`` (its record's value)."""
     wire = desired.to_wire()

@@ -28,7 +28,10 @@ Semantics (one contract test suite checks them against every backend):
 - ``changes(since=R)`` returns every write with revision > R in revision order (deletes
   included, with ``value=None``), which is what sync streams from. Backends may compact
   history older than what they keep; asking for compacted history raises
-  :class:`Compacted` so the caller resyncs from a full listing.
+  :class:`Compacted` so the caller resyncs from a full listing. ``kind`` (and within it
+  ``key_prefix``) keeps only the writes of that kind whose key starts so: one site's share
+  of the history, read without decoding every other write's value (the limit counts the
+  writes kept).
 - ``watch(since=R)`` is an async iterator over the same changes, then new ones as they
   happen, until the consumer stops iterating.
 - Blocking libraries run off the event loop; every method is a coroutine.
@@ -38,7 +41,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -109,6 +112,16 @@ Write = Put | Delete
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
+def change_filter(kind: str | None, key_prefix: str) -> Callable[[str, str], bool] | None:
+    """Whether a write of (kind, key) is one ``changes(kind=, key_prefix=)`` keeps; None for
+    every write. A ``key_prefix`` is within a kind: without one it is a programming error."""
+    if kind is None:
+        if key_prefix:
+            raise ValueError("changes(): key_prefix needs a kind")
+        return None
+    return lambda k, key: k == kind and key.startswith(key_prefix)
+
+
 def encode_value(kind: str, key: str, value: JSON) -> str:
     """``value`` as the compact JSON text a backend stores; InvalidInput if it is not JSON."""
     try:
@@ -140,7 +153,9 @@ class Store(Protocol):
 
     async def list(self, query: ListQuery) -> Page: ...
 
-    async def changes(self, since: int, limit: int = 1000) -> builtins.list[Change]: ...
+    async def changes(
+        self, since: int, limit: int = 1000, *, kind: str | None = None, key_prefix: str = ""
+    ) -> builtins.list[Change]: ...
 
     def watch(self, since: int) -> AsyncIterator[Change]: ...
 

@@ -70,6 +70,7 @@ from atoll.hub.store.base import (
     Put,
     Record,
     Write,
+    change_filter,
     encode_value,
 )
 from atoll.hub.store.follow import Follower, watch
@@ -383,8 +384,13 @@ class EtcdStore:
         items = items[: query.limit]
         return Page(items, items[-1].key if more else None)
 
-    async def changes(self, since: int, limit: int = 1000) -> builtins.list[Change]:
-        return await self._run(partial(self._history, since=since, limit=limit, wait=0.0))
+    async def changes(
+        self, since: int, limit: int = 1000, *, kind: str | None = None, key_prefix: str = ""
+    ) -> builtins.list[Change]:
+        keep = change_filter(kind, key_prefix)
+        return await self._run(
+            partial(self._history, since=since, limit=limit, wait=0.0, keep=keep)
+        )
 
     def watch(self, since: int) -> AsyncIterator[Change]:
         return watch(self.changes, self._follower.wait_past, since)
@@ -418,9 +424,19 @@ class EtcdStore:
         return batch[-1].revision if batch else since
 
     def _history(
-        self, client: Client, *, since: int, limit: int, wait: float
+        self,
+        client: Client,
+        *,
+        since: int,
+        limit: int,
+        wait: float,
+        keep: Callable[[str, str], bool] | None = None,
     ) -> builtins.list[Change]:
-        """Writes after ``since``, up to the latest; if none, wait ``wait`` s for the next."""
+        """Writes after ``since``, up to the latest; if none, wait ``wait`` s for the next.
+
+        ``keep`` (kind, key): the writes to return. The watch still streams every write (a
+        watch of a narrower range could not tell when it has reached the latest revision);
+        the others are skipped without decoding their values."""
         latest = self._revision(client)
         if latest <= since and wait <= 0:
             return []
@@ -432,11 +448,14 @@ class EtcdStore:
         read_timeout = wait if latest <= since else self.timeout
         response = client.stream("/watch", {"create_request": create}, read_timeout)
         found: builtins.list[Change] = []
+        seen = since  # the revision the stream has reached
         try:
             for line in response:
                 if line.strip():
-                    self._take(json.loads(line), found, latest)
-                if found and (len(found) >= limit or found[-1].revision >= latest):
+                    seen = self._take(json.loads(line), found, latest, keep, seen)
+                if found and len(found) >= limit:
+                    break
+                if seen >= latest and (found or latest > since):  # else: waiting for a write
                     break
         except urllib3.exceptions.ReadTimeoutError as exc:
             if latest <= since:
@@ -449,8 +468,16 @@ class EtcdStore:
             response.release_conn()  # and its pool slot given back
         return _whole_revisions(found, limit)
 
-    def _take(self, chunk: dict[str, Any], found: builtins.list[Change], latest: int) -> None:
-        """Add the events of one watch response to ``found``."""
+    def _take(
+        self,
+        chunk: dict[str, Any],
+        found: builtins.list[Change],
+        latest: int,
+        keep: Callable[[str, str], bool] | None,
+        seen: int,
+    ) -> int:
+        """Add the events of one watch response that ``keep`` takes to ``found``; the
+        revision the stream has reached (``seen``, or its last event's)."""
         if "error" in chunk:
             raise _EndpointDown(chunk["error"].get("message", "watch failed"))
         result = chunk["result"]
@@ -465,11 +492,14 @@ class EtcdStore:
         for event in result.get("events", []):
             kv = event["kv"]
             kind, _, key = base64.b64decode(kv["key"]).decode()[len(self._objects) :].partition("/")
-            rev = int(kv["mod_revision"])
+            rev = seen = int(kv["mod_revision"])
+            if keep is not None and not keep(kind, key):
+                continue
             if event.get("type") == "DELETE":
                 found.append(Change(rev, kind, key, "delete", None))
             else:
                 found.append(Change(rev, kind, key, "put", _value(kv)))
+        return seen
 
     def _key(self, kind: str, key: str) -> str:
         """The etcd key; NotFound for a name no object can have (kind "a/b" would alias "a")."""

@@ -12,7 +12,16 @@ import copy
 from collections.abc import AsyncIterator, Sequence
 
 from atoll.errors import NotFound, StaleRevision
-from atoll.hub.store.base import Change, Delete, ListQuery, Page, Put, Record, Write
+from atoll.hub.store.base import (
+    Change,
+    Delete,
+    ListQuery,
+    Page,
+    Put,
+    Record,
+    Write,
+    change_filter,
+)
 from atoll.hub.store.follow import watch
 from atoll.hub.store.names import check_writes
 from atoll.hub.store.query import check_query, matches
@@ -96,8 +105,14 @@ class MemoryStore:
         items = items[: query.limit]
         return Page(items, items[-1].key if more and items else None)
 
-    async def changes(self, since: int, limit: int = 1000) -> builtins.list[Change]:
-        return [copy.deepcopy(c) for c in self._log if c.revision > since][:limit]
+    async def changes(
+        self, since: int, limit: int = 1000, *, kind: str | None = None, key_prefix: str = ""
+    ) -> builtins.list[Change]:
+        keep = change_filter(kind, key_prefix)
+        found = [
+            c for c in self._log if c.revision > since and (keep is None or keep(c.kind, c.key))
+        ]
+        return [copy.deepcopy(c) for c in found[:limit]]
 
     def watch(self, since: int) -> AsyncIterator[Change]:
         return watch(self.changes, self._wait_past, since)

@@ -60,6 +60,7 @@ from atoll.hub.store.base import (
     Put,
     Record,
     Write,
+    change_filter,
     encode_value,
 )
 from atoll.hub.store.follow import Follower, watch
@@ -332,7 +333,19 @@ class SQLiteStore:
         items = items[: query.limit]
         return Page(items, items[-1].key if more else None)
 
-    async def changes(self, since: int, limit: int = 1000) -> builtins.list[Change]:
+    async def changes(
+        self, since: int, limit: int = 1000, *, kind: str | None = None, key_prefix: str = ""
+    ) -> builtins.list[Change]:
+        change_filter(kind, key_prefix)  # checks the arguments
+        sql = ["SELECT revision, kind, key, op, value FROM changes WHERE revision > ?"]
+        args: builtins.list[Any] = [since]
+        if kind is not None:  # SQLite skips the others' rows without decoding their values
+            sql.append("AND kind = ? AND substr(key, 1, ?) = ?")
+            args += [kind, len(key_prefix), key_prefix]
+        sql.append("ORDER BY revision LIMIT ?")
+        args.append(limit)
+        statement = " ".join(sql)
+
         def work(db: sqlite_utils.Database) -> builtins.list[Change]:
             # One read transaction, so the history and the compaction point agree.
             with _transaction(db.conn, "BEGIN DEFERRED"):
@@ -346,11 +359,7 @@ class SQLiteStore:
                         f"{oldest}); list everything and continue from revision {current}",
                         current,
                     )
-                rows = db.conn.execute(
-                    "SELECT revision, kind, key, op, value FROM changes WHERE revision > ?"
-                    " ORDER BY revision LIMIT ?",
-                    (since, limit),
-                ).fetchall()
+                rows = db.conn.execute(statement, args).fetchall()
             return [Change(r[0], r[1], r[2], r[3], _decode(r[4])) for r in rows]
 
         return await self._run(work)

@@ -77,8 +77,12 @@ class TimedStore:
     def list(self, query: ListQuery) -> Coroutine[Any, Any, Page]:
         return _timed(self._list, self.inner.list(query))
 
-    def changes(self, since: int, limit: int = 1000) -> Coroutine[Any, Any, builtins.list[Change]]:
-        return _timed(self._changes, self.inner.changes(since, limit))
+    def changes(
+        self, since: int, limit: int = 1000, *, kind: str | None = None, key_prefix: str = ""
+    ) -> Coroutine[Any, Any, builtins.list[Change]]:
+        return _timed(
+            self._changes, self.inner.changes(since, limit, kind=kind, key_prefix=key_prefix)
+        )
 
     def watch(self, since: int) -> AsyncIterator[Change]:
         return self.inner.watch(since)

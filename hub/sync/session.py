@@ -147,24 +147,31 @@ class Session:
             self.feed.unsubscribe(self.site_id, sub)
 
     async def _catch_up(self, cursor: int) -> int:
-        """Send this site's changes after ``cursor`` from the store's history."""
+        """Send this site's changes after ``cursor`` from the store's history.
+
+        Only this site's share of the history is read (``changes(kind=, key_prefix=)``):
+        reading every write and keeping this site's made each catch-up decode the whole
+        history since ``cursor``, every other site's records too, and with a thousand
+        sites connecting at once that was most of the hub's CPU and memory.
+        """
+        # every change of this site's up to here is in the reads below, which start after
+        scanned = await self.store.revision()
+        prefix = intent.site_prefix(self.site_id)
         while True:
             try:
-                batch = await self.store.changes(cursor, limit=1000)
+                mine = await self.store.changes(
+                    cursor, limit=1000, kind=intent.SITE_OBJECT, key_prefix=prefix
+                )
             except Compacted:
                 return await self._snapshot()
-            if not batch:
+            if not mine:
                 break
-            mine = [c for c in batch if self._mine(c)]
-            cursor = batch[-1].revision
-            if mine:
-                await self._send_changes(mine, cursor)
+            cursor = mine[-1].revision
+            await self._send_changes(mine, cursor)
+        cursor = max(cursor, scanned)
         if cursor > self._sent_revision:  # moved past others' writes: say so (progress)
             await self._send_frames([], cursor, snapshot=False)
         return cursor
-
-    def _mine(self, change: Change) -> bool:
-        return change.kind == intent.SITE_OBJECT and intent.site_of_key(change.key) == self.site_id
 
     async def _send_changes(self, changes: list[Change], revision: int) -> None:
         items = [item for c in changes if (item := self._change(c)) is not None]

@@ -141,6 +141,35 @@ async def test_changes_since_include_deletes(store: Store) -> None:
     assert await store.changes(d) == []
 
 
+async def test_changes_of_one_kind_and_key_prefix(store: Store) -> None:
+    """One site's share of the history: its kind, keys under its prefix (a prefix of
+    characters, not bytes), deletes included; the limit counts what is kept."""
+    a = await store.put("site_object", "s1/server/a", {"v": 1})
+    await store.put("site_object", "s10/server/b", {"v": 2})  # another site's
+    await store.put("site", "s1/x", {"v": 3})  # another kind
+    c = await store.put("site_object", "s1/network/ü", {"v": 4})
+    u = await store.put("site_object", "ü1/server/a", {"v": 5})
+    d = await store.delete("site_object", "s1/server/a")
+    mine = await store.changes(0, kind="site_object", key_prefix="s1/")
+    assert mine == [
+        Change(a.revision, "site_object", "s1/server/a", "put", {"v": 1}),
+        Change(c.revision, "site_object", "s1/network/ü", "put", {"v": 4}),
+        Change(d, "site_object", "s1/server/a", "delete", None),
+    ]
+    after_a = await store.changes(a.revision, kind="site_object", key_prefix="s1/")
+    assert [ch.revision for ch in after_a] == [c.revision, d]
+    first = await store.changes(0, limit=1, kind="site_object", key_prefix="s1/")
+    assert [ch.revision for ch in first] == [a.revision]
+    assert [ch.revision for ch in await store.changes(0, kind="site_object", key_prefix="ü1/")] == [
+        u.revision
+    ]
+    assert len(await store.changes(0, kind="site_object")) == 5
+    assert await store.changes(d, kind="site_object", key_prefix="s1/") == []
+    assert await store.changes(0, kind="nothing") == []
+    with pytest.raises(ValueError, match="kind"):
+        await store.changes(0, key_prefix="s1/")
+
+
 async def test_watch_sees_old_then_new_changes(store: Store) -> None:
     first = await store.put("flavor", "f1", {})
     seen: list[Change] = []

@@ -116,6 +116,8 @@ async def test_compacted_history_raises_compacted(etcd: EtcdCluster) -> None:
         with pytest.raises(Compacted) as caught:
             await store.changes(revs[0])
         assert caught.value.revision == revs[-1]
+        with pytest.raises(Compacted):  # one kind's share of it is gone as well
+            await store.changes(revs[0], kind="site", key_prefix="s")
         with pytest.raises(Compacted):
             await anext(store.watch(0))
     finally:

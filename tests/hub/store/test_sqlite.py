@@ -24,6 +24,8 @@ async def test_history_is_bounded_and_older_asks_raise_compacted(tmp_path: Path)
         with pytest.raises(Compacted) as caught:
             await store.changes(revs[1])
         assert caught.value.revision == revs[-1]
+        with pytest.raises(Compacted):  # one kind's share of it is gone as well
+            await store.changes(revs[1], kind="site", key_prefix="s")
         with pytest.raises(Compacted):
             await anext(store.watch(0))
     finally:
