@@ -51,8 +51,10 @@ def _lister(kind: str) -> Handler:
         store = hub_of(request).store
         site = await site_record(store, path_name(request, "site"))
         limit, marker = page_params(request)
-        # keys are <site id>/<seq, zero-padded>: key order is sequence order
-        query = ListQuery(kind, {"site_id": site["id"]}, limit, marker)
+        # keys are <site id>/<seq, zero-padded>: key order is sequence order, and the site's
+        # records a range of keys (not a filter over every site's)
+        prefix = intent.site_prefix(site["id"])
+        query = ListQuery(kind, {"site_id": site["id"]}, limit, marker, prefix)
         page = await store.list(query)
         return page_reply([r.value for r in page.items], page.next_marker)
 

@@ -207,9 +207,10 @@ async def find(
         filters = {"site_id": site["id"], "kind": kind, "name": ref}
         if project_id is not None:
             filters["project_id"] = project_id
+        prefix = intent.site_prefix(site["id"], kind)
         named = [
             r
-            for r in await list_all(store, intent.SITE_OBJECT, filters)
+            for r in await list_all(store, intent.SITE_OBJECT, filters, key_prefix=prefix)
             if r.value.get("desired") and visible(claims, r.value)
         ]
         if len(named) == 1:
@@ -363,7 +364,9 @@ async def create(request: web.Request, kind: str) -> web.Response:
     project_id = await owner_project(store, claims, body)
     name = body.get("name")
     same = {"site_id": site["id"], "kind": kind, "name": name, "project_id": project_id}
-    taken = name is not None and await list_all(store, intent.SITE_OBJECT, same)
+    taken = name is not None and await list_all(
+        store, intent.SITE_OBJECT, same, key_prefix=intent.site_prefix(site["id"], kind)
+    )
     if taken and [r for r in taken if r.value.get("desired")]:
         raise Conflict(f"{kind} {name} already exists at site {site['name']}")
     for _ in range(3):  # a dependency placed by a concurrent create: look again
@@ -426,7 +429,8 @@ def handlers(kind: str) -> list[Route]:
         filters: JSON = {"site_id": site["id"], "kind": kind}
         if not claims.system:
             filters["project_id"] = claims.project_id
-        page = await store.list(ListQuery(intent.SITE_OBJECT, filters, limit, marker))
+        prefix = intent.site_prefix(site["id"], kind)
+        page = await store.list(ListQuery(intent.SITE_OBJECT, filters, limit, marker, prefix))
         items = [
             intent.view(r, await status_of(store, r))
             for r in page.items

@@ -52,9 +52,10 @@ def site_of_key(key: str) -> str:
     return key.partition("/")[0]
 
 
-def site_prefix(site_id: str) -> str:
-    """What the key of every object placed at ``site_id`` starts with (and no other's)."""
-    return f"{site_id}/"
+def site_prefix(site_id: str, kind: str | None = None) -> str:
+    """What the key of every object placed at ``site_id`` (of ``kind``) starts with, and no
+    other's: a store lists them as a range of keys."""
+    return f"{site_id}/" if kind is None else f"{site_id}/{kind}/"
 
 
 def new_object(site: JSON, desired: Desired, *, override: bool = False) -> JSON:

@@ -24,7 +24,9 @@ Semantics (one contract test suite checks them against every backend):
 - ``list`` returns objects of one kind in key order (by code point), filtered by equality
   on top-level fields with scalar values (``None`` also matches a missing field; a string
   never equals a number), ``limit`` (>= 1) at a time; ``marker`` is the last key of the
-  previous page. A bad query is InvalidInput (:mod:`.query`).
+  previous page; ``key_prefix`` keeps the keys that start with it, read as a range of keys
+  (one site's objects, not a filter over every site's). A bad query is InvalidInput
+  (:mod:`.query`).
 - ``changes(since=R)`` returns every write with revision > R in revision order (deletes
   included, with ``value=None``), which is what sync streams from. Backends may compact
   history older than what they keep; asking for compacted history raises
@@ -89,6 +91,7 @@ class ListQuery:
     filters: Mapping[str, Any] = field(default_factory=dict)
     limit: int = 100
     marker: str | None = None
+    key_prefix: str = ""
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ from atoll.hub.store.base import (
 )
 from atoll.hub.store.follow import Follower, watch
 from atoll.hub.store.names import check_name, check_writes, valid_name
-from atoll.hub.store.query import check_query, matches
+from atoll.hub.store.query import check_query, matches, prefix_end
 from atoll.jsonbody import JSON
 
 log = logging.getLogger(__name__)
@@ -354,8 +354,11 @@ class EtcdStore:
         check_query(query)
         if not valid_name(query.kind, "-"):
             return Page([])
-        prefix = self._key(query.kind, "")
-        start = prefix + query.marker + "\0" if query.marker is not None else prefix
+        base = self._key(query.kind, "")
+        prefix = base + query.key_prefix  # the keys asked for are a range of etcd's keys
+        start = prefix if query.marker is None else max(prefix, base + query.marker + "\0")
+        if start >= _prefix_end(prefix):  # a marker past every key asked for
+            return Page([])
         batch = query.limit + 1 if not query.filters else max(query.limit + 1, LIST_BATCH)
 
         def work(client: Client) -> builtins.list[Record]:
@@ -370,7 +373,7 @@ class EtcdStore:
                 at = int(result["header"]["revision"])
                 kvs = result.get("kvs") or []
                 for kv in kvs:
-                    key = base64.b64decode(kv["key"]).decode()[len(prefix) :]
+                    key = base64.b64decode(kv["key"]).decode()[len(base) :]
                     record = _record(query.kind, key, kv)
                     if matches(record.value, query.filters):
                         found.append(record)
@@ -561,4 +564,6 @@ def _b64(text: str) -> str:
 
 
 def _prefix_end(prefix: str) -> str:
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    end = prefix_end(prefix)
+    assert end is not None  # every etcd key here starts with the store's ASCII prefix
+    return end

@@ -96,6 +96,8 @@ class MemoryStore:
         for key in keys:
             if query.marker is not None and key <= query.marker:
                 continue
+            if not key.startswith(query.key_prefix):
+                continue
             record = self._objects[query.kind, key]
             if matches(record.value, query.filters):
                 items.append(copy.deepcopy(record))

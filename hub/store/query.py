@@ -56,12 +56,29 @@ def _equal(have: Any, want: Any) -> bool:
     return bool(have == want)
 
 
-async def list_all(store: Store, kind: str, filters: Mapping[str, Any]) -> list[Record]:
-    """Every object of ``kind`` matching ``filters``, following the pages."""
+def prefix_end(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (None: no such
+    string, nothing bounds them). Code point order is UTF-8's byte order, so this bounds
+    a range of keys in SQLite and etcd alike; surrogates, which UTF-8 cannot hold, are
+    stepped over."""
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            return prefix[:-1] + chr(0xE000 if last == 0xD7FF else last + 1)
+        prefix = prefix[:-1]
+    return None
+
+
+async def list_all(
+    store: Store, kind: str, filters: Mapping[str, Any], *, key_prefix: str = ""
+) -> list[Record]:
+    """Every object of ``kind`` matching ``filters`` (and ``key_prefix``), following the
+    pages."""
     out: list[Record] = []
     marker: str | None = None
     while True:
-        page = await store.list(ListQuery(kind, filters=filters, limit=1000, marker=marker))
+        query = ListQuery(kind, filters=filters, limit=1000, marker=marker, key_prefix=key_prefix)
+        page = await store.list(query)
         out += page.items
         if page.next_marker is None:
             return out

@@ -65,7 +65,7 @@ from atoll.hub.store.base import (
 )
 from atoll.hub.store.follow import Follower, watch
 from atoll.hub.store.names import check_name, check_writes
-from atoll.hub.store.query import check_query
+from atoll.hub.store.query import check_query, prefix_end
 from atoll.jsonbody import JSON
 
 log = logging.getLogger(__name__)
@@ -314,6 +314,13 @@ class SQLiteStore:
         if query.marker is not None:
             sql.append("AND key > ?")
             args.append(query.marker)
+        if query.key_prefix:  # a range of the primary key, not a scan of the kind
+            sql.append("AND key >= ?")
+            args.append(query.key_prefix)
+            end = prefix_end(query.key_prefix)
+            if end is not None:
+                sql.append("AND key < ?")
+                args.append(end)
         for name, want in query.filters.items():
             if want is None:
                 sql.append(f"AND json_extract(value, '$.\"{name}\"') IS NULL")

@@ -42,10 +42,10 @@ class Plan:
 async def hub_items(store: Store, site_id: str) -> tuple[digest.Items, dict[str, Record]]:
     """The hub's items for a site (every object it has intent for, adopted ones too, held
     ones left out) and all its records by key (tombstones and held ones too)."""
-    records = {
-        digest.key_of(r.value["kind"], r.value["id"]): r
-        for r in await list_all(store, intent.SITE_OBJECT, {"site_id": site_id})
-    }
+    placed = await list_all(
+        store, intent.SITE_OBJECT, {"site_id": site_id}, key_prefix=intent.site_prefix(site_id)
+    )
+    records = {digest.key_of(r.value["kind"], r.value["id"]): r for r in placed}
     pairs = [
         (key, r.revision)
         for key, r in records.items()

@@ -195,7 +195,9 @@ class Session:
         """Every object placed at the site, in parts; the revision it is as of."""
         revision = await self.store.revision()
         items: list[frames.Change] = []
-        for record in await list_all(self.store, intent.SITE_OBJECT, {"site_id": self.site_id}):
+        placed = await list_all(self.store, intent.SITE_OBJECT, {"site_id": self.site_id},
+                                key_prefix=intent.site_prefix(self.site_id))  # fmt: skip
+        for record in placed:
             held = record.value.get("conflict")
             if held:  # held: the site keeps its own version meanwhile
                 item = await self._held(record.key, str(held), record.revision)

@@ -11,6 +11,7 @@ import pytest
 
 from atoll.errors import InvalidInput, NotFound, StaleRevision
 from atoll.hub.store.base import Change, Delete, ListQuery, Put, Record, Store
+from atoll.hub.store.query import list_all
 from tests.hub.store.conftest import Backend
 
 
@@ -115,6 +116,37 @@ async def test_list_filters_and_pages(store: Store) -> None:
     assert [r.key for r in page.items] == ["s0", "s2"] and page.next_marker == "s2"
     page = await store.list(ListQuery("site", filters={"region": "west"}, limit=2, marker="s2"))
     assert [r.key for r in page.items] == ["s4"] and page.next_marker is None
+
+
+async def test_list_by_key_prefix(store: Store) -> None:
+    """``key_prefix``: the keys that start with it (characters, not bytes), with filters and
+    pages as ever; neighbours on either side, and other kinds, stay out."""
+    keys = ["s1/a", "s1/b", "s1/c/d", "s1", "s10/a", "s0/z", "s1\U0010ffff", "\ud7ff/x", "\ue000"]
+    for i, key in enumerate(keys):
+        await store.put("site_object", key, {"n": i % 2})
+    await store.put("site", "s1/a", {"n": 0})  # another kind
+
+    async def listed(prefix: str, **filters: object) -> list[str]:
+        found, marker = [], None
+        while True:
+            query = ListQuery("site_object", filters, limit=2, marker=marker, key_prefix=prefix)
+            page = await store.list(query)
+            found += [r.key for r in page.items]
+            if page.next_marker is None:
+                return found
+            marker = page.next_marker
+
+    assert await listed("s1/") == ["s1/a", "s1/b", "s1/c/d"]
+    assert await listed("s1/", n=1) == ["s1/b"]
+    assert await listed("s1") == ["s1", "s1/a", "s1/b", "s1/c/d", "s10/a", "s1\U0010ffff"]
+    assert await listed("s1\U0010ffff") == ["s1\U0010ffff"]
+    assert await listed("\ud7ff") == ["\ud7ff/x"]
+    assert await listed("nothing/") == []
+    assert await listed("") == sorted(keys)
+    page = await store.list(ListQuery("site_object", marker="s1/z", key_prefix="s1/"))
+    assert page.items == [] and page.next_marker is None  # a marker past the prefix
+    everything = await list_all(store, "site_object", {"n": 0}, key_prefix="s1/")
+    assert [r.key for r in everything] == ["s1/a", "s1/c/d"]
 
 
 async def test_list_rejects_bad_queries(store: Store) -> None:
