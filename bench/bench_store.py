@@ -33,16 +33,15 @@
   thread in turn (one GIL), and no write of the round can start before the last commit
   returned. ``..._vs_its_cpu_plus_one_commit_per_round`` sets the figure against that
   model, measured in the same run: the same 16 writers on a store that does not fsync
-  (``durable=False``: the code's own time per round) plus one bare one-row commit (an fsync
-  and its commit) per round, 16 / (16 / nosync + 1 / commit). A model, not a strict bound
-  (its two parts are medians taken moments apart on a noisy machine): a ratio near 1 says
-  the rounds hold nothing else. Issue #16's goal (20k writes/s: a round in 0.8 ms) is out
-  of reach wherever a round's CPU and one commit take longer: on the 2-core bench machine
-  the CPU took 0.53-1.0 ms per round and a bare commit 0.23-0.9 ms.
-  The etcd baseline is raw
-  puts from 16 threads (etcd itself commits what arrives together in one fsync; the store
-  keeps one transaction per put, since a transaction's writes share one revision and every
-  put must have its own).
+  (``..._16_writers_without_fsync``, ``durable=False``: the code's own time per round) plus
+  one bare one-row commit (an fsync and its commit) per round, 16 / (16 / nosync + 1 /
+  commit). A model, not a strict bound (its two parts are medians taken moments apart on a
+  noisy machine): a ratio near 1 says the rounds hold nothing else. Issue #16's goal (20k
+  writes/s: a round in 0.8 ms) is out of reach wherever a round's CPU and one commit take
+  longer: on the 2-core bench machine the CPU took 0.53-1.0 ms per round and a bare commit
+  0.23-0.9 ms. The etcd baseline is raw puts from 16 threads (etcd itself commits what
+  arrives together in one fsync; the store keeps one transaction per put, since a
+  transaction's writes share one revision and every put must have its own).
 """
 
 from __future__ import annotations
