@@ -27,7 +27,8 @@ from typing import Any
 
 from atoll.hub.catalog.flavors import Flavor
 from atoll.hub.catalog.images import Image
-from atoll.hub.store.base import Record
+from atoll.hub.store.base import Record, Store
+from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 from atoll.resources import Desired, FlavorExtras, FlavorSpec, Meta
 from atoll.resources.model import NAME
@@ -55,7 +56,13 @@ def site_of_key(key: str) -> str:
 def site_prefix(site_id: str, kind: str | None = None) -> str:
     """What the key of every object placed at ``site_id`` (of ``kind``) starts with, and no
     other's: a store lists them as a range of keys."""
-    return f"{site_id}/" if kind is None else f"{site_id}/{kind}/"
+    return f"{site_id}/" if kind is None else object_key(site_id, kind, "")
+
+
+async def placed_at(store: Store, site_id: str) -> list[Record]:
+    """Every object placed at ``site_id`` (tombstones and held ones too), read as a range of
+    keys."""
+    return await list_all(store, SITE_OBJECT, {"site_id": site_id}, key_prefix=site_prefix(site_id))
 
 
 def new_object(site: JSON, desired: Desired, *, override: bool = False) -> JSON:

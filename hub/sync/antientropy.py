@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 from atoll.hub.sites import intent
 from atoll.hub.store.base import Record, Store
-from atoll.hub.store.query import list_all
 from atoll.sync import digest, frames
 
 log = logging.getLogger(__name__)
@@ -42,10 +41,10 @@ class Plan:
 async def hub_items(store: Store, site_id: str) -> tuple[digest.Items, dict[str, Record]]:
     """The hub's items for a site (every object it has intent for, adopted ones too, held
     ones left out) and all its records by key (tombstones and held ones too)."""
-    placed = await list_all(
-        store, intent.SITE_OBJECT, {"site_id": site_id}, key_prefix=intent.site_prefix(site_id)
-    )
-    records = {digest.key_of(r.value["kind"], r.value["id"]): r for r in placed}
+    records = {
+        digest.key_of(r.value["kind"], r.value["id"]): r
+        for r in await intent.placed_at(store, site_id)
+    }
     pairs = [
         (key, r.revision)
         for key, r in records.items()

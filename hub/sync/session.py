@@ -23,7 +23,6 @@ from aiohttp import web
 from atoll.errors import NotFound
 from atoll.hub.sites import intent
 from atoll.hub.store.base import Change, Compacted, Store
-from atoll.hub.store.query import list_all
 from atoll.hub.sync import antientropy
 from atoll.jsonbody import JSON
 from atoll.sync import codec, digest, frames, versions
@@ -195,9 +194,7 @@ class Session:
         """Every object placed at the site, in parts; the revision it is as of."""
         revision = await self.store.revision()
         items: list[frames.Change] = []
-        placed = await list_all(self.store, intent.SITE_OBJECT, {"site_id": self.site_id},
-                                key_prefix=intent.site_prefix(self.site_id))  # fmt: skip
-        for record in placed:
+        for record in await intent.placed_at(self.store, self.site_id):
             held = record.value.get("conflict")
             if held:  # held: the site keeps its own version meanwhile
                 item = await self._held(record.key, str(held), record.revision)
