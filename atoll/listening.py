@@ -4,14 +4,22 @@ The rule both daemons keep: plain HTTP carries bearer tokens and credentials in 
 served without a word only on a loopback address. Anywhere else it needs TLS, or the operator
 must say ``insecure`` out loud, and then every start logs a warning. The SSL context itself
 comes from :func:`atoll.certs.server_ssl_context`, the one place contexts are made.
+
+Both daemons also read TLS with :func:`small_tls_reads`: a connection's receive buffer starts
+small and grows to asyncio's size on the first read that fills it, so a hub holding thousands
+of idle site sessions does not hold a 256 KiB buffer for each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import ssl
 from pathlib import Path
+from typing import Any
+
+from aiohttp import web
 
 from atoll import certs
 from atoll.errors import ConfigError
@@ -63,3 +71,57 @@ def server_tls(
         return certs.server_ssl_context(cert_file, key_file)
     check_plain_http(host, insecure=insecure, fix=fix)
     return None
+
+
+SMALL_TLS_READ = 32 * 1024  # a whole TLS record (16 KiB and its overhead) with room to spare
+
+
+def small_tls_reads(runner: web.AppRunner) -> None:
+    """Every TLS connection ``runner`` accepts from now on receives into a small buffer.
+
+    asyncio's TLS layer (``asyncio.sslproto.SSLProtocol``, Python 3.11 to 3.13) gives every
+    connection a 256 KiB receive buffer, zero-filled, so resident, for as long as it is open:
+    with a thousand sites each holding a sync session, most of the hub's memory. Here the
+    buffer starts at :data:`SMALL_TLS_READ` and a connection goes back to asyncio's own size
+    (and code) on its first read that fills it (an upload, a bulk body), so bulk transfers read
+    as they did. The buffer is a private part of asyncio: where it is not there (another event
+    loop, another Python) nothing changes; ``tests/test_listening.py`` fails if it is gone on
+    the Python we ship with.
+
+    Call after ``runner.setup()`` (which makes the server that accepts connections).
+    """
+    server = runner.server
+    if server is None:
+        raise RuntimeError("small_tls_reads: call it after runner.setup()")
+    made = server.connection_made
+
+    def connection_made(handler: Any, transport: asyncio.Transport) -> None:
+        made(handler, transport)
+        shrink_tls_reads(transport)
+
+    server.connection_made = connection_made  # type: ignore[method-assign]
+
+
+def shrink_tls_reads(transport: asyncio.BaseTransport) -> bool:
+    """Give one TLS connection's receive buffer :func:`small_tls_reads`'s policy; whether it
+    could (False: not asyncio's TLS transport, or one whose internals differ)."""
+    tls = getattr(transport, "_ssl_protocol", None)
+    if tls is None or not all(
+        hasattr(tls, name) for name in ("_ssl_buffer", "_ssl_buffer_view", "max_size")
+    ):
+        return False
+    full = type(tls).max_size
+    if len(tls._ssl_buffer) <= SMALL_TLS_READ or full <= SMALL_TLS_READ:
+        return False
+    received = tls.buffer_updated
+
+    def buffer_updated(nbytes: int) -> None:
+        if nbytes >= SMALL_TLS_READ:  # the small buffer filled: read bulk as asyncio does
+            del tls.max_size, tls.buffer_updated  # the class's size and method again
+        received(nbytes)
+
+    tls.max_size = SMALL_TLS_READ  # get_buffer() hands out at most this much
+    tls._ssl_buffer = bytearray(SMALL_TLS_READ)
+    tls._ssl_buffer_view = memoryview(tls._ssl_buffer)
+    tls.buffer_updated = buffer_updated
+    return True

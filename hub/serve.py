@@ -79,6 +79,7 @@ async def serve(settings: HubSettings, image_settings: ImageSettings | None = No
         )
         runner = web.AppRunner(app, access_log=None)  # the errors middleware logs requests
         await runner.setup()
+        listening.small_tls_reads(runner)  # ~30 KB, not 256 KiB, for each idle site session
         try:
             site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
             await site.start()

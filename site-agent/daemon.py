@@ -370,6 +370,7 @@ async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) 
     try:
         await agent.start()
         await runner.setup()
+        listening.small_tls_reads(runner)
         listen = settings.site_agent
         site = web.TCPSite(runner, listen.host, listen.port, ssl_context=ssl_context)
         await site.start()

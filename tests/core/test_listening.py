@@ -1,15 +1,23 @@
-"""Plain HTTP only on loopback, or off it when told ``insecure`` (then warned); TLS when given."""
+"""Plain HTTP only on loopback, or off it when told ``insecure`` (then warned); TLS when given,
+read into a small buffer until a bulk body needs asyncio's full one."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import ipaddress
 import logging
+import os
+from asyncio import sslproto
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from atoll import certs, listening
 from atoll.errors import ConfigError
+from atoll.testbed.services.ports import free_port
 
 ANY = "0.0.0.0"  # noqa: S104 (the setting under test)
 
@@ -41,3 +49,54 @@ def test_cert_and_key_give_a_context_anywhere(tmp_path: Path) -> None:
         listening.server_tls(ANY, cert, None, insecure=True, fix="")
     with pytest.raises(ConfigError, match="cannot load TLS certificate"):
         listening.server_tls(ANY, key, cert, insecure=False, fix="")
+
+
+async def test_tls_reads_start_small_and_grow_for_bulk_bodies(tmp_path: Path) -> None:
+    """An idle or chatty TLS connection holds a small receive buffer; the first read that fills
+    it (a bulk upload) gives the connection asyncio's full one, and the body arrives whole."""
+    ca = certs.new_ca()
+    leaf = certs.issue_server_cert(ca, "s", ["localhost"], [ipaddress.ip_address("127.0.0.1")])
+    cert, key, ca_file = tmp_path / "c.pem", tmp_path / "k.pem", tmp_path / "ca.pem"
+    certs.write_pem(cert, leaf.cert_pem())
+    certs.write_pem(key, leaf.key_pem(), private=True)
+    certs.write_pem(ca_file, ca.cert_pem())
+    buffers: list[int] = []
+
+    def buffer_of(request: web.Request) -> int:
+        return len(request.transport._ssl_protocol._ssl_buffer)  # type: ignore[union-attr]
+
+    async def small(request: web.Request) -> web.Response:
+        buffers.append(buffer_of(request))
+        return web.json_response({"ok": True})
+
+    async def bulk(request: web.Request) -> web.Response:
+        digest = hashlib.sha256(await request.read()).hexdigest()
+        buffers.append(buffer_of(request))
+        return web.json_response({"sha256": digest})
+
+    app = web.Application(client_max_size=64 << 20)
+    app.router.add_get("/small", small)
+    app.router.add_put("/bulk", bulk)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    listening.small_tls_reads(runner)
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=certs.server_ssl_context(cert, key))
+    await site.start()
+    body = os.urandom(16 << 20)
+    try:
+        tls = certs.client_ssl_context(ca_file)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as http:
+            for _ in range(3):  # one keep-alive connection, small requests
+                async with http.get(f"https://127.0.0.1:{port}/small") as reply:
+                    assert reply.status == 200
+            async with http.put(f"https://127.0.0.1:{port}/bulk", data=body) as reply:
+                assert (await reply.json())["sha256"] == hashlib.sha256(body).hexdigest()
+    finally:
+        await runner.cleanup()
+    assert buffers[:3] == [listening.SMALL_TLS_READ] * 3, buffers  # the Python we ship has it
+    assert buffers[3] == sslproto.SSLProtocol.max_size > listening.SMALL_TLS_READ
+
+
+def test_shrinking_leaves_other_transports_alone() -> None:
+    assert not listening.shrink_tls_reads(asyncio.Transport())
