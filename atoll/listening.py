@@ -74,6 +74,7 @@ def server_tls(
 
 
 SMALL_TLS_READ = 32 * 1024  # a whole TLS record (16 KiB and its overhead) with room to spare
+QUIET_READS = 16  # reads in a row under SMALL_TLS_READ before a big buffer is given back
 
 
 def small_tls_reads(runner: web.AppRunner) -> None:
@@ -82,11 +83,12 @@ def small_tls_reads(runner: web.AppRunner) -> None:
     asyncio's TLS layer (``asyncio.sslproto.SSLProtocol``, Python 3.11 to 3.13) gives every
     connection a 256 KiB receive buffer, zero-filled, so resident, for as long as it is open:
     with a thousand sites each holding a sync session, most of the hub's memory. Here the
-    buffer starts at :data:`SMALL_TLS_READ` and a connection goes back to asyncio's own size
-    (and code) on its first read that fills it (an upload, a bulk body), so bulk transfers read
-    as they did. The buffer is a private part of asyncio: where it is not there (another event
-    loop, another Python) nothing changes; ``tests/test_listening.py`` fails if it is gone on
-    the Python we ship with.
+    buffer starts at :data:`SMALL_TLS_READ`; a read that fills it (an upload, a site's burst of
+    reports after a reconnection) gives the connection asyncio's own size, so bulk bodies read
+    as they did, and :data:`QUIET_READS` small reads in a row give it back. The buffer is a
+    private part of asyncio: where it is not there (another event loop, another Python)
+    nothing changes; ``tests/core/test_listening.py`` fails if it is gone on the Python we
+    ship with.
 
     Call after ``runner.setup()`` (which makes the server that accepts connections).
     """
@@ -110,18 +112,40 @@ def shrink_tls_reads(transport: asyncio.BaseTransport) -> bool:
         hasattr(tls, name) for name in ("_ssl_buffer", "_ssl_buffer_view", "max_size")
     ):
         return False
-    full = type(tls).max_size
-    if len(tls._ssl_buffer) <= SMALL_TLS_READ or full <= SMALL_TLS_READ:
+    if type(tls).max_size <= SMALL_TLS_READ:
         return False
-    received = tls.buffer_updated
-
-    def buffer_updated(nbytes: int) -> None:
-        if nbytes >= SMALL_TLS_READ:  # the small buffer filled: read bulk as asyncio does
-            del tls.max_size, tls.buffer_updated  # the class's size and method again
-        received(nbytes)
-
-    tls.max_size = SMALL_TLS_READ  # get_buffer() hands out at most this much
-    tls._ssl_buffer = bytearray(SMALL_TLS_READ)
-    tls._ssl_buffer_view = memoryview(tls._ssl_buffer)
-    tls.buffer_updated = buffer_updated
+    reads = _Reads(tls)
+    reads.shrink()
+    tls.buffer_updated = reads
     return True
+
+
+class _Reads:
+    """One connection's ``buffer_updated``: asyncio's, then the buffer's size for the next."""
+
+    __slots__ = ("quiet", "received", "small", "tls")
+
+    def __init__(self, tls: Any) -> None:
+        self.tls = tls
+        self.received = tls.buffer_updated  # asyncio's own (bound) method
+        self.small = False
+        self.quiet = 0
+
+    def __call__(self, nbytes: int) -> None:
+        self.received(nbytes)  # it reads the buffer's first nbytes: swap buffers only after
+        if self.small:
+            if nbytes >= SMALL_TLS_READ:  # filled: more is coming, read it as asyncio does
+                self.small, self.quiet = False, 0
+                del self.tls.max_size  # the class's size: get_buffer() makes the big buffer
+        elif nbytes >= SMALL_TLS_READ:
+            self.quiet = 0
+        else:
+            self.quiet += 1
+            if self.quiet >= QUIET_READS:
+                self.shrink()
+
+    def shrink(self) -> None:
+        self.small, self.quiet = True, 0
+        self.tls.max_size = SMALL_TLS_READ  # get_buffer() hands out at most this much
+        self.tls._ssl_buffer = bytearray(SMALL_TLS_READ)
+        self.tls._ssl_buffer_view = memoryview(self.tls._ssl_buffer)

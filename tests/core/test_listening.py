@@ -51,9 +51,10 @@ def test_cert_and_key_give_a_context_anywhere(tmp_path: Path) -> None:
         listening.server_tls(ANY, key, cert, insecure=False, fix="")
 
 
-async def test_tls_reads_start_small_and_grow_for_bulk_bodies(tmp_path: Path) -> None:
+async def test_tls_reads_start_small_grow_for_bulk_bodies_and_shrink_again(tmp_path: Path) -> None:
     """An idle or chatty TLS connection holds a small receive buffer; the first read that fills
-    it (a bulk upload) gives the connection asyncio's full one, and the body arrives whole."""
+    it (a bulk upload) gives the connection asyncio's full one, and the body arrives whole;
+    small reads in a row give it back."""
     ca = certs.new_ca()
     leaf = certs.issue_server_cert(ca, "s", ["localhost"], [ipaddress.ip_address("127.0.0.1")])
     cert, key, ca_file = tmp_path / "c.pem", tmp_path / "k.pem", tmp_path / "ca.pem"
@@ -92,10 +93,16 @@ async def test_tls_reads_start_small_and_grow_for_bulk_bodies(tmp_path: Path) ->
                     assert reply.status == 200
             async with http.put(f"https://127.0.0.1:{port}/bulk", data=body) as reply:
                 assert (await reply.json())["sha256"] == hashlib.sha256(body).hexdigest()
+            for _ in range(listening.QUIET_READS + 1):
+                async with http.get(f"https://127.0.0.1:{port}/small") as reply:
+                    assert reply.status == 200
     finally:
         await runner.cleanup()
-    assert buffers[:3] == [listening.SMALL_TLS_READ] * 3, buffers  # the Python we ship has it
-    assert buffers[3] == sslproto.SSLProtocol.max_size > listening.SMALL_TLS_READ
+    little, full = listening.SMALL_TLS_READ, sslproto.SSLProtocol.max_size
+    assert full > little
+    assert buffers[:3] == [little] * 3, buffers  # the Python we ship has it
+    assert buffers[3] == full, buffers
+    assert buffers[4] == full and buffers[-1] == little, buffers
 
 
 def test_shrinking_leaves_other_transports_alone() -> None:
