@@ -54,6 +54,7 @@ from atoll.hub.lcm.callbacks import check_address
 from atoll.hub.lcm.delivery import Delivery
 from atoll.hub.openapi import document
 from atoll.hub.settings import HubSettings
+from atoll.hub.sites.peers import SiteNames
 from atoll.hub.store.base import Store
 from atoll.hub.store.timed import TimedStore
 from atoll.hub.sync import server as sync_server
@@ -143,7 +144,18 @@ def build_hub(
     issuer = TokenIssuer(store, passwords, signer, revocations, clock, settings.token_ttl, throttle)
     if telemetry is None:  # tests and the memory store: points kept in memory
         telemetry = TelemetryKeeper(None, settings.telemetry_retention, clock)
-    return Hub(settings, store, signer, verifier, revocations, passwords, issuer, clock, telemetry)
+    return Hub(
+        settings,
+        store,
+        signer,
+        verifier,
+        revocations,
+        passwords,
+        issuer,
+        clock,
+        telemetry,
+        SiteNames(store),
+    )
 
 
 def build_app(
@@ -185,7 +197,7 @@ def build_app(
     vnf_packages.install(app, hub)
     vnflcm.install(app, hub)
     images.install(app, hub, image_settings)
-    sync_server.install(app, settings, store, clock, hub.telemetry)
+    sync_server.install(app, settings, store, clock, hub.telemetry, hub.site_names)
     dashboard.install(app, hub)
     for route in all_routes():
         app.router.add_route(route.method, route.path, route.handler, name=route.name)

@@ -10,7 +10,7 @@ from aiohttp import web
 from atoll.hub.identity.issuing import TokenIssuer
 from atoll.hub.identity.revocation import Revocations
 from atoll.hub.settings import HubSettings
-from atoll.hub.sites.peers import SitePeer
+from atoll.hub.sites.peers import SiteNames, SitePeer
 from atoll.hub.store.base import Store
 from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.passwords import Passwords
@@ -30,6 +30,7 @@ class Hub:
     issuer: TokenIssuer
     clock: Callable[[], float]
     telemetry: TelemetryKeeper  # the sites' metric points, outside the revisioned store
+    site_names: SiteNames  # sites by the id their certificates name
 
 
 HUB = web.AppKey("hub", Hub)

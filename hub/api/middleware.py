@@ -145,7 +145,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     hub = hub_of(request)
     if token is None and rule.site:
         try:
-            peer = await site_peer(request, hub.store)
+            peer = await site_peer(request, hub.site_names)
         except Unauthenticated as exc:
             log.warning("site certificate refused from %s: %s", source_of(request), exc)
             raise

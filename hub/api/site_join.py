@@ -149,7 +149,7 @@ async def join_site(request: web.Request) -> web.Response:
 
 async def renew(request: web.Request) -> web.Response:
     hub = hub_of(request)
-    peer = await site_peer(request, hub.store)
+    peer = await site_peer(request, hub.site_names)
     if peer is None:
         raise Unauthenticated("renewal needs the site certificate (TLS client certificate)")
     body = await read_body(request, RENEW_REQUEST)

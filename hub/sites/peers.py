@@ -6,17 +6,24 @@ joined. :func:`site_peer` turns that certificate into the site it belongs to, or
 the client presented none. A certificate for a site that no longer exists, or one the site
 has since replaced (its serial is not the site's current or previous one), is refused with
 Unauthenticated: the TLS handshake proved only that the hub CA signed it once.
+
+The store keys sites by name and a certificate names the site's id, so :class:`SiteNames`
+remembers the name each id was found under: a request from a known site is one read by key,
+checked against the id it finds there, not a scan of every site record (one per sync
+connection and per image chunk request; with 10,000 sites the scans were most of the hub's
+CPU).
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 
 from aiohttp import web
 from cryptography import x509
 
 from atoll import certs
-from atoll.errors import Unauthenticated
+from atoll.errors import NotFound, Unauthenticated
 from atoll.hub.sites.registry import SITE_KIND
 from atoll.hub.store.base import ListQuery, Store
 from atoll.jsonbody import JSON
@@ -39,7 +46,36 @@ def peer_certificate(request: web.Request) -> x509.Certificate | None:
     return x509.load_der_x509_certificate(der) if der else None
 
 
-async def site_peer(request: web.Request, store: Store) -> SitePeer | None:
+class SiteNames:
+    """Site records by id: the name each id was last found under, checked on every use.
+
+    A cached name is only a hint: the record read under it must carry the id asked for (a
+    site deleted, renamed, or deleted and made again under its name is not), else the kind
+    is searched again. Only ids found in the store are kept (at most one entry per site).
+    Each hub process keeps its own; nothing here needs to be shared.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._names: dict[str, str] = {}
+
+    async def find(self, site_id: str) -> JSON | None:
+        """The site whose id is ``site_id``, or None."""
+        name = self._names.get(site_id)
+        if name is not None:
+            with suppress(NotFound):
+                record = (await self.store.get(SITE_KIND, name)).value
+                if record.get("id") == site_id:
+                    return record
+            self._names.pop(site_id, None)
+        page = await self.store.list(ListQuery(SITE_KIND, filters={"id": site_id}, limit=1))
+        if not page.items:
+            return None
+        self._names[site_id] = page.items[0].key
+        return page.items[0].value
+
+
+async def site_peer(request: web.Request, sites: SiteNames) -> SitePeer | None:
     """The site whose certificate this connection presented; None without a certificate."""
     cert = peer_certificate(request)
     if cert is None:
@@ -47,10 +83,9 @@ async def site_peer(request: web.Request, store: Store) -> SitePeer | None:
     site_id = certs.site_id_of(cert)
     if site_id is None:
         raise Unauthenticated("the client certificate is not a site certificate")
-    page = await store.list(ListQuery(SITE_KIND, filters={"id": site_id}, limit=1))
-    if not page.items:
+    record = await sites.find(site_id)
+    if record is None:
         raise Unauthenticated("the site this certificate was issued to no longer exists")
-    record = page.items[0].value
     serial = f"{cert.serial_number:x}"
     known = {record.get("cert_serial"), record.get("previous_cert_serial")} - {None}
     if serial not in known:

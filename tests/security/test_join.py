@@ -200,6 +200,21 @@ def test_a_replaced_or_orphaned_certificate_is_refused(hub: RunningHub, tmp_path
     assert renew(hub, data).status == 401
 
 
+def test_a_deleted_sites_certificate_does_not_reach_a_new_site_of_its_name(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    """The hub remembers the name a site id was found under (SiteNames); a new site made
+    under the old one's name has another id, and the old certificate names the old one."""
+    name, data = joined(hub, tmp_path / "s")
+    old = hub.as_site(data)
+    assert old.call("GET", "/v1/revocations").status == 200  # found once: its name is kept
+    hub.ok("DELETE", f"/v1/sites/{name}")
+    hub.ok("POST", "/v1/sites", {"name": name})
+    assert old.call("GET", "/v1/revocations").status == 401
+    assert old.call("GET", f"/v1/sites/{name}/image_transfers").status == 401
+    assert renew(hub, data).status == 401
+
+
 def test_no_certificate_no_renewal_and_a_foreign_ca_fails_the_handshake(
     hub: RunningHub, rogue: RunningHub, tmp_path: Path
 ) -> None:
