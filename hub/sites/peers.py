@@ -16,6 +16,9 @@ CPU).
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -26,7 +29,10 @@ from atoll import certs
 from atoll.errors import NotFound, Unauthenticated
 from atoll.hub.sites.registry import SITE_KIND
 from atoll.hub.store.base import ListQuery, Store
+from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
+
+RELOAD_AFTER = 10.0  # seconds: an unknown id reads every site's name again after this
 
 
 @dataclass(frozen=True)
@@ -49,30 +55,54 @@ def peer_certificate(request: web.Request) -> x509.Certificate | None:
 class SiteNames:
     """Site records by id: the name each id was last found under, checked on every use.
 
-    A cached name is only a hint: the record read under it must carry the id asked for (a
-    site deleted, renamed, or deleted and made again under its name is not), else the kind
-    is searched again. Only ids found in the store are kept (at most one entry per site).
-    Each hub process keeps its own; nothing here needs to be shared.
+    A name is only a hint: the record read under it must carry the id asked for (a site
+    deleted, renamed, or deleted and made again under its name does not), else the id is
+    looked for again. An id not known yet reads every site's id and name at once (one
+    listing, at most every :data:`RELOAD_AFTER` seconds, one at a time: after a hub restart
+    its whole fleet reconnects), then, if it is still not there, searches the kind for that
+    id alone. Only ids found in the store are kept (one entry per site). Each hub process
+    keeps its own; nothing here needs to be shared.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
+        self.clock = clock
         self._names: dict[str, str] = {}
+        self._loaded_at: float | None = None
+        self._loading = asyncio.Lock()
 
     async def find(self, site_id: str) -> JSON | None:
         """The site whose id is ``site_id``, or None."""
-        name = self._names.get(site_id)
-        if name is not None:
-            with suppress(NotFound):
-                record = (await self.store.get(SITE_KIND, name)).value
-                if record.get("id") == site_id:
-                    return record
-            self._names.pop(site_id, None)
+        record = await self._known(site_id)
+        if record is not None:
+            return record
+        async with self._loading:  # the others wait for this load, then find theirs in it
+            loaded = self._loaded_at
+            if loaded is None or self.clock() - loaded > RELOAD_AFTER:
+                for found in await list_all(self.store, SITE_KIND, {}):
+                    if isinstance(found.value.get("id"), str):
+                        self._names[found.value["id"]] = found.key
+                self._loaded_at = self.clock()
+        record = await self._known(site_id)
+        if record is not None:
+            return record
         page = await self.store.list(ListQuery(SITE_KIND, filters={"id": site_id}, limit=1))
         if not page.items:
             return None
         self._names[site_id] = page.items[0].key
         return page.items[0].value
+
+    async def _known(self, site_id: str) -> JSON | None:
+        """The site under the name ``site_id`` was last found under, if it still has it."""
+        name = self._names.get(site_id)
+        if name is None:
+            return None
+        with suppress(NotFound):
+            record = (await self.store.get(SITE_KIND, name)).value
+            if record.get("id") == site_id:
+                return record
+        self._names.pop(site_id, None)
+        return None
 
 
 async def site_peer(request: web.Request, sites: SiteNames) -> SitePeer | None:

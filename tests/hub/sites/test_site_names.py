@@ -3,7 +3,7 @@ last found under, and never a record that no longer carries that id."""
 
 from __future__ import annotations
 
-from atoll.hub.sites.peers import SiteNames
+from atoll.hub.sites.peers import RELOAD_AFTER, SiteNames
 from atoll.hub.sites.registry import SITE_KIND
 from atoll.hub.store.base import ListQuery, Page
 from atoll.hub.store.memory import MemoryStore
@@ -23,16 +23,32 @@ async def site(store: MemoryStore, name: str, site_id: str) -> None:
     await store.put(SITE_KIND, name, {"id": site_id, "name": name})
 
 
-async def test_a_known_site_is_one_read_by_key() -> None:
+async def test_one_listing_learns_every_site_then_each_is_one_read_by_key() -> None:
+    """A restarted hub's whole fleet reconnecting costs one listing, not a scan per site."""
     store = CountingStore()
     for i in range(5):
         await site(store, f"s{i}", f"id-{i}")
     names = SiteNames(store)
-    assert (await names.find("id-3") or {})["name"] == "s3"
-    assert store.lists == 1
     for _ in range(3):
-        assert (await names.find("id-3") or {})["name"] == "s3"
-    assert store.lists == 1  # the scan ran once
+        for i in range(5):
+            assert (await names.find(f"id-{i}") or {})["name"] == f"s{i}"
+    assert store.lists == 1
+
+
+async def test_an_unknown_id_reads_every_name_again_at_most_every_reload_after() -> None:
+    store, now = CountingStore(), [0.0]
+    names = SiteNames(store, clock=lambda: now[0])
+    assert await names.find("id-late") is None  # a listing, then a search for the id
+    assert store.lists == 2
+    await site(store, "late", "id-late")
+    await site(store, "later", "id-later")
+    assert (await names.find("id-late") or {})["name"] == "late"  # the search alone
+    assert store.lists == 3
+    now[0] += RELOAD_AFTER + 1
+    assert (await names.find("id-later") or {})["name"] == "later"  # a listing again
+    assert store.lists == 4
+    assert (await names.find("id-late") or {})["name"] == "late"
+    assert store.lists == 4
 
 
 async def test_a_name_that_now_holds_another_site_is_not_taken_for_it() -> None:
