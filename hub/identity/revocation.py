@@ -108,10 +108,9 @@ class Revocations:
         health = FailureLog("following revocations through the store's watch", log)
         while True:
             try:
-                async for change in self._store.watch(since):
+                async for change in self._store.watch(since, kind=KIND):
                     since = change.revision
-                    if change.kind == KIND:
-                        self._apply_change(change)
+                    self._apply_change(change)
                     health.succeeded()
             except Exception as exc:
                 health.failed(exc)

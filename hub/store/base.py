@@ -160,7 +160,10 @@ class Store(Protocol):
         self, since: int, limit: int = 1000, *, kind: str | None = None, key_prefix: str = ""
     ) -> builtins.list[Change]: ...
 
-    def watch(self, since: int) -> AsyncIterator[Change]: ...
+    def watch(self, since: int, *, kind: str | None = None) -> AsyncIterator[Change]:
+        """Every change after ``since`` in revision order, then new ones as they happen; with
+        ``kind``, that kind's only (the others are not read or decoded, as ``changes``)."""
+        ...
 
     async def revision(self) -> int:
         """The store-wide revision of the latest write (0 for an empty store)."""

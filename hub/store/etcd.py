@@ -395,8 +395,11 @@ class EtcdStore:
             partial(self._history, since=since, limit=limit, wait=0.0, keep=keep)
         )
 
-    def watch(self, since: int) -> AsyncIterator[Change]:
-        return watch(self.changes, self._follower.wait_past, since)
+    def watch(self, since: int, *, kind: str | None = None) -> AsyncIterator[Change]:
+        if kind is None:
+            return watch(self.changes, self._follower.wait_past, since)
+        kept = partial(self.changes, kind=kind)
+        return watch(kept, self._follower.wait_past, since, revision=self.revision)
 
     async def _poll_revision(self, since: int) -> int:
         return await self._run(partial(self._next_revision, since=since), self._follow_thread)

@@ -30,6 +30,8 @@ async def watch(
     changes: Callable[[int], Awaitable[list[Change]]],
     wait_past: Callable[[int], Awaitable[None]],
     since: int,
+    *,
+    revision: Callable[[], Awaitable[int]] | None = None,
 ) -> AsyncGenerator[Change, None]:
     """Every change after ``since`` in revision order, then new ones as they happen.
 
@@ -37,13 +39,20 @@ async def watch(
     :class:`~atoll.hub.store.base.Compacted` propagates to the consumer); ``wait_past(rev)``
     returns once the store may be past ``rev`` (it may also return early: the batch is read
     again, so an early return costs a read, never a change).
+
+    ``revision`` is for a ``changes`` that keeps some writes only (a kind): an empty batch
+    then says nothing kept was written up to the store's revision read before it, so the
+    watch waits past that, not past the last change it kept (which others' writes have long
+    passed: it would read again at once, forever).
     """
     while True:
+        top = await revision() if revision is not None else since
         batch = await changes(since)
         for change in batch:
             yield change
             since = change.revision
         if not batch:
+            since = max(since, top)
             await wait_past(since)
 
 

@@ -10,6 +10,7 @@ import asyncio
 import builtins
 import copy
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 
 from atoll.errors import NotFound, StaleRevision
 from atoll.hub.store.base import (
@@ -116,8 +117,11 @@ class MemoryStore:
         ]
         return [copy.deepcopy(c) for c in found[:limit]]
 
-    def watch(self, since: int) -> AsyncIterator[Change]:
-        return watch(self.changes, self._wait_past, since)
+    def watch(self, since: int, *, kind: str | None = None) -> AsyncIterator[Change]:
+        if kind is None:
+            return watch(self.changes, self._wait_past, since)
+        kept = partial(self.changes, kind=kind)
+        return watch(kept, self._wait_past, since, revision=self.revision)
 
     async def _wait_past(self, revision: int) -> None:
         async with self._changed:

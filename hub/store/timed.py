@@ -84,8 +84,8 @@ class TimedStore:
             self._changes, self.inner.changes(since, limit, kind=kind, key_prefix=key_prefix)
         )
 
-    def watch(self, since: int) -> AsyncIterator[Change]:
-        return self.inner.watch(since)
+    def watch(self, since: int, *, kind: str | None = None) -> AsyncIterator[Change]:
+        return self.inner.watch(since, kind=kind)
 
     def revision(self) -> Coroutine[Any, Any, int]:
         return _timed(self._revision, self.inner.revision())

@@ -82,12 +82,11 @@ class Feed:
                 sub.overflowed = True
                 sub.news.set()
         try:
-            async for change in self._store.watch(self._since):
+            async for change in self._store.watch(self._since, kind=SITE_OBJECT):
                 self._since = change.revision
-                if change.kind == SITE_OBJECT:
-                    target = self._subs.get(site_of_key(change.key))
-                    if target is not None:
-                        target.push(change)
+                target = self._subs.get(site_of_key(change.key))
+                if target is not None:
+                    target.push(change)
         except BaseException:
             self._since = None
             raise

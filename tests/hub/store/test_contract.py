@@ -224,6 +224,26 @@ async def test_watch_sees_old_then_new_changes(store: Store) -> None:
     ]
 
 
+async def test_watch_of_a_kind_gives_that_kind_only(store: Store) -> None:
+    start = await store.revision()
+    watch = store.watch(start, kind="flavor")
+    try:
+        for i in range(3):
+            await store.put("image", f"i{i}", {"i": i})
+        made = await store.put("flavor", "f", {"n": 1})
+        got = [await asyncio.wait_for(anext(watch), 10)]
+        for i in range(3):
+            await store.put("image", f"j{i}", {"i": i})
+        gone = await store.delete("flavor", "f")
+        got.append(await asyncio.wait_for(anext(watch), 10))
+    finally:
+        await watch.aclose()  # type: ignore[attr-defined]
+    assert [(c.revision, c.kind, c.key, c.op, c.value) for c in got] == [
+        (made.revision, "flavor", "f", "put", {"n": 1}),
+        (gone, "flavor", "f", "delete", None),
+    ]
+
+
 async def test_watch_from_a_revision_skips_older_changes(store: Store) -> None:
     old = await store.put("flavor", "old", {})
     new = await store.put("flavor", "new", {})

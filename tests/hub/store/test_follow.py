@@ -9,6 +9,7 @@ from functools import partial
 import pytest
 
 from atoll.errors import TemporaryError
+from atoll.hub.store.base import Change
 from atoll.hub.store.follow import Follower, watch
 from atoll.hub.store.memory import MemoryStore
 
@@ -73,3 +74,32 @@ async def test_a_waiter_stopped_as_the_store_moves_ends() -> None:
         assert waiter in done and waiter.cancelled(), f"round {revision}: the waiter went on"
         await woken
     await follower.close()
+
+
+async def test_a_watch_of_one_kind_waits_past_the_others_writes_not_past_its_own() -> None:
+    """Its batches are empty while other kinds are written: it must wait past the store's
+    revision then, not past its own last change (the store is past that: it would spin)."""
+    store = MemoryStore()
+    reads: list[int] = []
+
+    async def changes(since: int) -> list[Change]:
+        reads.append(since)
+        return await store.changes(since, limit=2, kind="flavor")
+
+    mine = await store.put("flavor", "f", {})
+    for i in range(5):
+        await store.put("site", f"s{i}", {})
+    follow = watch(changes, store._wait_past, 0, revision=store.revision)
+    assert (await asyncio.wait_for(anext(follow), 10)).revision == mine.revision
+    pending = asyncio.ensure_future(anext(follow))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not pending.done() and len(reads) == 2  # the batch, one empty read: then it waits
+    assert reads[-1] == mine.revision
+    await store.put("site", "other", {})
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not pending.done() and len(reads) == 3 and reads[-1] == await store.revision() - 1
+    news = await store.put("flavor", "g", {})
+    assert (await asyncio.wait_for(pending, 10)).revision == news.revision
+    await follow.aclose()
