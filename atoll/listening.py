@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import resource
 import ssl
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,17 @@ class _Reads:
         self.tls.max_size = SMALL_TLS_READ  # get_buffer() hands out at most this much
         self.tls._ssl_buffer = bytearray(SMALL_TLS_READ)
         self.tls._ssl_buffer_view = memoryview(self.tls._ssl_buffer)
+
+
+def open_files_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit (a hub holds a socket
+    per site: 1,024, a common default, would refuse the 1,000th site); the limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open files limit from %d to %d: %s", soft, target, exc)
+    return soft

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from atoll import __version__, certs
+from atoll import __version__, certs, listening
 from atoll.client.aio import AsyncClient
 from atoll.resources import versions as model_versions
 from atoll.sync import codec, digest, frames, versions
@@ -60,6 +60,7 @@ class Fleet:
         self.admin_token = admin_token
         self.prefix = prefix
         self.sites: list[SimulatedSite] = []
+        listening.open_files_limit()  # a session per site, in this one process
         self._dir = Path(tempfile.mkdtemp(prefix="atoll-sim-"))
         self._stop = asyncio.Event()
 

@@ -8,6 +8,7 @@ import hashlib
 import ipaddress
 import logging
 import os
+import resource
 from asyncio import sslproto
 from pathlib import Path
 
@@ -107,3 +108,14 @@ async def test_tls_reads_start_small_grow_for_bulk_bodies_and_shrink_again(tmp_p
 
 def test_shrinking_leaves_other_transports_alone() -> None:
     assert not listening.shrink_tls_reads(asyncio.Transport())
+
+
+def test_the_open_files_limit_is_raised_to_the_hard_one() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+        now = listening.open_files_limit()
+        assert now == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        assert now == hard or hard == resource.RLIM_INFINITY
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
