@@ -396,10 +396,9 @@ class EtcdStore:
         )
 
     def watch(self, since: int, *, kind: str | None = None) -> AsyncIterator[Change]:
-        if kind is None:
-            return watch(self.changes, self._follower.wait_past, since)
-        kept = partial(self.changes, kind=kind)
-        return watch(kept, self._follower.wait_past, since, revision=self.revision)
+        return watch(
+            self.changes, self._follower.wait_past, since, kind=kind, revision=self.revision
+        )
 
     async def _poll_revision(self, since: int) -> int:
         return await self._run(partial(self._next_revision, since=since), self._follow_thread)

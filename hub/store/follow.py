@@ -19,6 +19,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import suppress
+from functools import partial
 
 from atoll.background import Loop, LoopSettings
 from atoll.hub.store.base import Change
@@ -27,10 +28,11 @@ log = logging.getLogger(__name__)
 
 
 async def watch(
-    changes: Callable[[int], Awaitable[list[Change]]],
+    changes: Callable[..., Awaitable[list[Change]]],
     wait_past: Callable[[int], Awaitable[None]],
     since: int,
     *,
+    kind: str | None = None,
     revision: Callable[[], Awaitable[int]] | None = None,
 ) -> AsyncGenerator[Change, None]:
     """Every change after ``since`` in revision order, then new ones as they happen.
@@ -40,13 +42,17 @@ async def watch(
     returns once the store may be past ``rev`` (it may also return early: the batch is read
     again, so an early return costs a read, never a change).
 
-    ``revision`` is for a ``changes`` that keeps some writes only (a kind): an empty batch
-    then says nothing kept was written up to the store's revision read before it, so the
-    watch waits past that, not past the last change it kept (which others' writes have long
-    passed: it would read again at once, forever).
+    With ``kind``, ``changes(since, kind=kind)`` keeps that kind's writes only, and
+    ``revision()`` (the store's) is read before each batch: an empty batch then says nothing
+    of that kind was written up to it, so the watch waits past that, not past the last change
+    it kept (which others' writes have long passed: it would read again at once, forever).
     """
+    if kind is not None:
+        if revision is None:
+            raise ValueError("a watch of one kind needs the store's revision()")
+        changes = partial(changes, kind=kind)
     while True:
-        top = await revision() if revision is not None else since
+        top = await revision() if kind is not None and revision is not None else since
         batch = await changes(since)
         for change in batch:
             yield change

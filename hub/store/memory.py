@@ -10,7 +10,6 @@ import asyncio
 import builtins
 import copy
 from collections.abc import AsyncIterator, Sequence
-from functools import partial
 
 from atoll.errors import NotFound, StaleRevision
 from atoll.hub.store.base import (
@@ -118,10 +117,7 @@ class MemoryStore:
         return [copy.deepcopy(c) for c in found[:limit]]
 
     def watch(self, since: int, *, kind: str | None = None) -> AsyncIterator[Change]:
-        if kind is None:
-            return watch(self.changes, self._wait_past, since)
-        kept = partial(self.changes, kind=kind)
-        return watch(kept, self._wait_past, since, revision=self.revision)
+        return watch(self.changes, self._wait_past, since, kind=kind, revision=self.revision)
 
     async def _wait_past(self, revision: int) -> None:
         async with self._changed:

@@ -40,7 +40,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -373,10 +372,9 @@ class SQLiteStore:
         return await self._run(work)
 
     def watch(self, since: int, *, kind: str | None = None) -> AsyncIterator[Change]:
-        if kind is None:
-            return watch(self.changes, self._follower.wait_past, since)
-        kept = partial(self.changes, kind=kind)
-        return watch(kept, self._follower.wait_past, since, revision=self.revision)
+        return watch(
+            self.changes, self._follower.wait_past, since, kind=kind, revision=self.revision
+        )
 
     async def _poll_revision(self, since: int) -> int:
         await asyncio.sleep(self._poll)  # another process may have written meanwhile

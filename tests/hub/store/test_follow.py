@@ -82,14 +82,14 @@ async def test_a_watch_of_one_kind_waits_past_the_others_writes_not_past_its_own
     store = MemoryStore()
     reads: list[int] = []
 
-    async def changes(since: int) -> list[Change]:
+    async def changes(since: int, *, kind: str | None = None) -> list[Change]:
         reads.append(since)
-        return await store.changes(since, limit=2, kind="flavor")
+        return await store.changes(since, limit=2, kind=kind)
 
     mine = await store.put("flavor", "f", {})
     for i in range(5):
         await store.put("site", f"s{i}", {})
-    follow = watch(changes, store._wait_past, 0, revision=store.revision)
+    follow = watch(changes, store._wait_past, 0, kind="flavor", revision=store.revision)
     assert (await asyncio.wait_for(anext(follow), 10)).revision == mine.revision
     pending = asyncio.ensure_future(anext(follow))
     for _ in range(10):
