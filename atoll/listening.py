@@ -7,7 +7,8 @@ comes from :func:`atoll.certs.server_ssl_context`, the one place contexts are ma
 
 Both daemons also read TLS with :func:`small_tls_reads`: a connection's receive buffer starts
 small and grows to asyncio's size on the first read that fills it, so a hub holding thousands
-of idle site sessions does not hold a 256 KiB buffer for each.
+of idle site sessions does not hold a 256 KiB buffer for each; and :func:`open_files_limit`
+lets a process hold as many sockets as its hard limit allows.
 """
 
 from __future__ import annotations

@@ -60,7 +60,8 @@ def advertiser(settings: HubSettings, layout: DataDir) -> Advertiser | None:
 async def serve(settings: HubSettings, image_settings: ImageSettings | None = None) -> None:
     layout = DataDir(settings.data_dir)
     layout.check_initialised()
-    log.info("open files limit: %d (a socket per connected site)", listening.open_files_limit())
+    open_files = listening.open_files_limit()  # raised to the hard limit first
+    log.info("open files limit: %d (a socket per connected site)", open_files)
     restrict_umask()  # uploaded chunks, packages, the store: private from the start
     private_dir(layout.path)  # and on an install made before these modes were kept
     private_files(layout.secret_files)

@@ -47,12 +47,14 @@ async def watch(
     of that kind was written up to it, so the watch waits past that, not past the last change
     it kept (which others' writes have long passed: it would read again at once, forever).
     """
-    if kind is not None:
-        if revision is None:
-            raise ValueError("a watch of one kind needs the store's revision()")
+    if kind is None:
+        revision = None  # every write is read: a batch's last change is as far as it read
+    elif revision is None:
+        raise ValueError("a watch of one kind needs the store's revision()")
+    else:
         changes = partial(changes, kind=kind)
     while True:
-        top = await revision() if kind is not None and revision is not None else since
+        top = since if revision is None else await revision()
         batch = await changes(since)
         for change in batch:
             yield change
