@@ -29,6 +29,7 @@ from typing import Any
 
 from atoll.errors import Problem
 from atoll.images.errors import ImageRejected, ImageTooLarge, ToolError
+from atoll.printable import escape
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,8 @@ def qcow2_header_problems(head: bytes) -> list[Problem]:
         problems.append(
             Problem(
                 "content",
-                "qcow2 with a backing file "
-                f"({name.decode('utf-8', 'replace') or '?'}) is refused: it would read a host file",
+                f"qcow2 with a backing file ({_shown(name.decode('utf-8', 'replace'))}) is "
+                "refused: it would read a host file",
             )
         )
     if version >= 3 and len(head) >= 80:
@@ -82,6 +83,14 @@ def qcow2_header_problems(head: bytes) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _shown(text: str) -> str:
+    """Text taken from the image (a file name in its header, qemu-img's words about it) as a
+    problem may quote it: control characters escaped, as the catalog stores reasons (its
+    records refuse them, and a person reads them), and at most 200 characters."""
+    shown = escape(text)
+    return (shown[:200] + "...") if len(shown) > 200 else shown or "?"
 
 
 def _limit_child() -> None:  # pragma: no cover (runs in the child)
@@ -99,10 +108,8 @@ def qemu_img_info(path: Path) -> dict[str, Any]:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ToolError(f"qemu-img info could not run on {path}: {exc}") from exc
     if proc.returncode != 0:
-        raise ImageRejected(
-            "qemu-img cannot read the image",
-            [Problem("content", proc.stderr.strip().splitlines()[-1] if proc.stderr else "?")],
-        )
+        said = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+        raise ImageRejected("qemu-img cannot read the image", [Problem("content", _shown(said))])
     try:
         info = json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
@@ -114,7 +121,7 @@ def qemu_img_info(path: Path) -> dict[str, Any]:
 
 def _info_problems(info: dict[str, Any], disk_format: str) -> list[Problem]:
     problems = []
-    real = str(info.get("format", "?"))
+    real = _shown(str(info.get("format", "")))
     if real != _REAL_FORMAT[disk_format]:
         problems.append(
             Problem(
@@ -131,8 +138,8 @@ def _info_problems(info: dict[str, Any], disk_format: str) -> list[Problem]:
         problems.append(
             Problem(
                 "content",
-                f"qcow2 with a backing file ({info.get('backing-filename')}) is refused: "
-                "it would read a host file",
+                f"qcow2 with a backing file ({_shown(str(info.get('backing-filename')))}) is "
+                "refused: it would read a host file",
             )
         )
     specific = info.get("format-specific", {}).get("data", {}) or {}
@@ -140,8 +147,8 @@ def _info_problems(info: dict[str, Any], disk_format: str) -> list[Problem]:
         problems.append(
             Problem(
                 "content",
-                f"qcow2 with an external data file ({specific['data-file']}) is refused: "
-                "it would read a host file",
+                f"qcow2 with an external data file ({_shown(str(specific['data-file']))}) is "
+                "refused: it would read a host file",
             )
         )
     if specific.get("corrupt"):

@@ -106,7 +106,7 @@ async def list_transfers(request: web.Request) -> web.Response:
     seen: dict[str, bool] = {}
     if not claims.system:  # project callers: transfers of images they may see
         for record in await _images(request):
-            seen[record.key] = catalog.visible(Image.of(record), claims)
+            seen[record.key] = catalog.visible(record, claims)
     page = await records.visible_page(
         store,
         KIND,

@@ -78,6 +78,7 @@ from atoll.images.errors import ChecksumMismatch
 from atoll.images.manifest import Manifest
 from atoll.images.serve import ImageRoutes, request_blocks
 from atoll.images.settings import ImageSettings
+from atoll.printable import escape
 from atoll.settings import load
 from atoll.timestamps import iso
 
@@ -231,7 +232,7 @@ async def visible_image(request: web.Request, image_id: str | None = None) -> Re
         record = await hub_of(request).store.get(KIND, image_id)
     except NotFound:
         record = None
-    if record is None or not catalog.visible(Image.of(record), claims_of(request)):
+    if record is None or not catalog.visible(record, claims_of(request)):
         raise NotFound(f"image {image_id} does not exist")
     return record
 
@@ -270,7 +271,7 @@ async def list_images(request: web.Request) -> web.Response:
         KIND,
         limit,
         marker,
-        lambda r: catalog.visible(Image.of(r), claims),
+        lambda r: catalog.visible(r, claims),
         filters,
     )
     return page_reply([Image.of(r).view() for r in page.items], page.next_marker)
@@ -405,7 +406,7 @@ async def upload_file(request: web.Request) -> web.Response:
         await files.save(record.key, result.manifest)
     except BaseException as exc:
         killed = replace(
-            image, status="killed", status_reason=_reason(exc)[:1000], updated_at=_now(request)
+            image, status="killed", status_reason=_reason(exc), updated_at=_now(request)
         )
         await asyncio.shield(_put_quietly(store, record, killed))
         raise
@@ -455,13 +456,18 @@ async def _repair(request: web.Request, image: Image) -> web.Response:
 
 
 def _reason(exc: BaseException) -> str:
-    """Why an upload was refused, with the problems named (for ``status_reason``)."""
+    """Why an upload was refused, with the problems named (for ``status_reason``), one line
+    of at most 1,000 characters without control characters: the image record refuses them
+    (a record no read could load would break every list of images), and the reason may quote
+    what the upload holds (a file name in a qcow2 header)."""
     if isinstance(exc, InvalidInput):
         details = "; ".join(f"{p.where}: {p.what}" for p in exc.problems)
-        return f"{exc.summary}: {details}" if details else exc.summary
-    if isinstance(exc, asyncio.CancelledError):
-        return "the upload was interrupted"
-    return str(exc) or type(exc).__name__
+        reason = f"{exc.summary}: {details}" if details else exc.summary
+    elif isinstance(exc, asyncio.CancelledError):
+        reason = "the upload was interrupted"
+    else:
+        reason = str(exc) or type(exc).__name__
+    return escape(reason)[:1000]
 
 
 async def _put_quietly(store: Store, record: Record, image: Image) -> None:

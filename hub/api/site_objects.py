@@ -266,7 +266,7 @@ async def catalog_image(store: Store, claims: Claims, ref: str, where: str) -> I
             found = []
     if not found:
         found = await list_all(store, catalog_images.KIND, {"name": ref})
-    images = [i for i in map(Image.of, found) if catalog_images.visible(i, claims)]
+    images = [Image.of(r) for r in found if catalog_images.visible(r, claims)]
     if len(images) > 1:
         raise InvalidInput("the image is ambiguous", [Problem(where, f"{len(images)} images "
                            f"are named {ref}: give the id")])  # fmt: skip

@@ -173,9 +173,14 @@ class Image(Model):
         return self.damaged_chunks > 0
 
 
-def visible(image: Image, claims: Claims) -> bool:
-    """System callers see every image; project callers their project's and public ones."""
-    return claims.system or image.visibility == "public" or _owns(claims, image)
+def visible(record: Record, claims: Claims) -> bool:
+    """System callers see every image; project callers their project's and public ones.
+
+    Read from the record's own fields, before it is loaded (:meth:`Image.of`): a caller
+    loads only the images it may see, so no record of another project can fail its reads.
+    """
+    value = record.value
+    return claims.system or value.get("visibility") == "public" or owns(claims, value)
 
 
 def may_write(image: Image, claims: Claims) -> bool:

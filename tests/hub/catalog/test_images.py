@@ -148,10 +148,17 @@ def test_a_site_is_sent_the_image_as_the_shared_image_reference() -> None:
 
 
 def test_who_sees_an_image() -> None:
-    private = Image.of(record(UPLOADED))
-    public = dataclasses.replace(private, visibility="public")
+    private = record(UPLOADED)
+    public = record({**UPLOADED, "visibility": "public"})
     assert visible(private, claims(MINE)) and not visible(private, claims(OTHER))
     assert visible(public, claims(OTHER)) and visible(private, claims(None, system=True))
+
+
+def test_who_sees_an_image_is_read_before_the_image_is_loaded() -> None:
+    """Another project's record is never loaded for the caller: one it cannot load (a
+    control character in a field) fails its own project's reads, not everyone's."""
+    unreadable = record({**UPLOADED, "status_reason": "\x1b[2J"})
+    assert not visible(unreadable, claims(OTHER)) and visible(unreadable, claims(MINE))
 
 
 TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
