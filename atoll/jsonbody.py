@@ -8,7 +8,11 @@ limits at the hub and at a site:
   objects is refused *before* parsing, by a linear scan that never recurses, so ``[`` x
   100,000 costs a scan and a 400, not a ``RecursionError``;
 - **what JSON is**: UTF-8 only (RFC 8259); ``NaN``, ``Infinity`` and numbers that overflow a
-  float are refused (Python's parser takes them unless told not to).
+  float are refused (Python's parser takes them unless told not to);
+- **text is Unicode**: a ``\\uD800``-style escape of a lone UTF-16 surrogate is refused, naming
+  where it is. Python's parser takes one, but no UTF-8 (so no store, sync frame, config
+  drive or log line) can hold it: taken, one such string in a site's object failed every
+  sync session of that site from then on.
 
 Every refusal is :class:`~atoll.errors.InvalidInput` with a problem at ``where`` (``body``).
 """
@@ -29,6 +33,9 @@ MAX_DEPTH = 32
 
 # A JSON string (with its escapes) or one bracket; brackets inside strings are not structure.
 _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+# An escape of a UTF-16 surrogate: the only way a lone one gets into text decoded from UTF-8.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def depth(text: str, stop_above: int | None = None) -> int:
@@ -80,7 +87,7 @@ def loads(raw: bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH, where: str 
             [Problem(where, f"arrays and objects nest more than {max_depth} levels deep")],
         )
     try:
-        return json.loads(text, parse_float=_finite, parse_constant=_not_json)
+        value = json.loads(text, parse_float=_finite, parse_constant=_not_json)
     except RecursionError as exc:  # not reached after the scan; kept as a last fence
         raise InvalidInput(
             f"the request {where} nests too deep (limit {max_depth} levels)",
@@ -90,3 +97,30 @@ def loads(raw: bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH, where: str 
         raise InvalidInput(
             f"the request {where} is not valid JSON", [Problem(where, str(exc))]
         ) from exc
+    if _SURROGATE_ESCAPE.search(text) is not None:  # rare: only then walk the value
+        found = _surrogate_at(value, where)
+        if found is not None:
+            raise InvalidInput(
+                f"the request {where} is not valid Unicode text",
+                [Problem(found, "holds a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape "
+                         "not part of a pair), which no UTF-8 text can hold")],
+            )  # fmt: skip
+    return value
+
+
+def _surrogate_at(value: object, where: str) -> str | None:
+    """Where in ``value`` a string (or an object's key) holds a lone surrogate; no recursion."""
+    stack: list[tuple[object, str]] = [(value, where)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item) is not None:
+                return at
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _SURROGATE.search(key) is not None:
+                    return f"{at} (a key)"
+                stack.append((child, f"{at}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((child, f"{at}[{i}]") for i, child in enumerate(item))
+    return None

@@ -17,14 +17,24 @@ from __future__ import annotations
 import re
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # keeps \t \n \r
+# A lone UTF-16 surrogate: Python's str holds one (from a JSON or YAML escape), UTF-8 cannot.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # The same class as a JSON Schema (ECMA-262) pattern, which Python's ``re`` reads alike.
 PRINTABLE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 PRINTABLE_HELP = "text without control characters or escape sequences (C0, DEL, C1)"
 
 
-def is_printable(text: str) -> bool:
-    """True when ``text`` holds no C0 control, DEL or C1 control character."""
-    return _CONTROL.search(text) is None
+def is_printable(text: str, *, multiline: bool = False) -> bool:
+    """True when ``text`` holds no C0 control, DEL or C1 control character (``multiline``:
+    but tabs and line breaks)."""
+    return (_CONTROL_BUT_LINES if multiline else _CONTROL).search(text) is None
+
+
+def is_unicode(text: str) -> bool:
+    """True when ``text`` can be written as UTF-8: it holds no lone surrogate (which a JSON
+    or YAML ``\\ud800`` escape makes, and which no store, frame or file can then hold)."""
+    return _SURROGATE.search(text) is None
 
 
 def escape(text: str, keep: str = "") -> str:

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, Union
 
 from atoll.errors import Problem
+from atoll.printable import is_printable, is_unicode
 
 EXTRA = "extra"
 _MISSING = object()
@@ -253,9 +254,10 @@ def _scalar(
             problems.append(Problem(where, "must be a string"))
             return None
         _count(len(value), where, problems, bounds, "characters")
-        allowed = "\t\n\r" if bounds and bounds.multiline else ""
-        if any((ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F) and c not in allowed for c in value):
+        if not is_printable(value, multiline=bool(bounds and bounds.multiline)):
             problems.append(Problem(where, "must not contain control characters"))
+        elif not is_unicode(value):
+            problems.append(Problem(where, "must be Unicode text: holds a lone surrogate"))
         elif bounds and bounds.pattern and not re.fullmatch(bounds.pattern, value):
             problems.append(Problem(where, bounds.hint or f"must match {bounds.pattern}"))
         return value

@@ -79,3 +79,21 @@ def test_what_is_not_json_is_refused(raw: bytes) -> None:
 def test_size_is_bounded() -> None:
     with pytest.raises(PayloadTooLarge, match="over 10 bytes"):
         jsonbody.loads(b'"' + b"a" * 10 + b'"', max_bytes=10)
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [(rb'{"a": "x\ud800"}', "body.a"), (rb'{"a": [1, {"b": "\uDC00"}]}', "body.a[1].b"),
+     (rb'{"\ud83d": 1}', "body (a key)"), (rb'["\ude00\ud83d"]', "body[0]")],
+)  # fmt: skip
+def test_a_lone_surrogate_is_refused_where_it_is(raw: bytes, where: str) -> None:
+    with pytest.raises(InvalidInput, match="not valid Unicode text") as caught:
+        jsonbody.loads(raw, max_bytes=LIMIT)
+    assert [p.where for p in caught.value.problems] == [where]
+
+
+def test_a_surrogate_pair_and_an_escaped_backslash_are_text() -> None:
+    assert jsonbody.loads(rb'["\ud83d\ude00", "\\ud800"]', max_bytes=LIMIT) == [
+        "\U0001f600",
+        "\\ud800",
+    ]

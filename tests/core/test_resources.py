@@ -214,6 +214,19 @@ def test_control_characters_are_refused_except_in_user_data() -> None:
     for bad in ("\x1b[31mred", "bell\x07", "csi\u009b"):
         with pytest.raises(InvalidInput):
             ServerSpec.from_wire({"flavor": bad, "image": "i"})
+    for bad in ("\x1b", "\x00"):  # user data keeps tabs and line breaks, not escapes
+        with pytest.raises(InvalidInput, match="control characters"):
+            ServerSpec.from_wire({"flavor": "f", "image": "i", "user_data": bad})
+
+
+def test_a_lone_surrogate_is_refused_in_any_text() -> None:
+    """No UTF-8 holds one: a spec carrying one could be stored but never sent to a site."""
+    for spec in (
+        {"flavor": "\ud800", "image": "i"},
+        {"flavor": "f", "image": "i", "user_data": "a\udfff"},
+    ):
+        with pytest.raises(InvalidInput, match="lone surrogate"):
+            ServerSpec.from_wire(spec)
 
 
 @settings(max_examples=300, deadline=None)

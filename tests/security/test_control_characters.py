@@ -8,6 +8,7 @@ stored and printed raw by ``atoll ... -f table``.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -58,6 +59,54 @@ def test_site_refuses_control_characters(site: RunningSite, text: str) -> None:
         reply = site.call("POST", path, body)
         assert reply.status == 400, (path, reply)
         assert "body.name" in problems_of(reply), (path, reply)
+
+
+# A JSON escape of a lone UTF-16 surrogate: Python's parser takes it, no UTF-8 can hold it.
+SURROGATE = "a\\ud800"
+
+
+def raw_json(fields: Any, text_field: str) -> bytes:
+    """``fields`` as JSON, with ``text_field`` set to :data:`SURROGATE` as it is written."""
+    body = json.dumps({**fields, text_field: "SURROGATE"})
+    return body.replace('"SURROGATE"', f'"{SURROGATE}"').encode()
+
+
+def test_hub_refuses_lone_surrogates(hub: RunningHub) -> None:
+    """Before: ``"a\\ud800"`` in a server's user_data (through ``POST /v1/sites/S/servers``,
+    as any project member) was stored; every sync session of that site then failed encoding
+    it, for good (deleting the server did not help: the change was replayed from history),
+    while the hub still showed the site online."""
+    tag = secrets.token_hex(3)
+    site = f"sur-{tag}"
+    hub.ok("POST", "/v1/sites", {"name": site})
+    server = {"name": f"s-{tag}", "spec": {"flavor": "m1", "image": "cirros"}}
+    spec = raw_json(server["spec"], "user_data").decode()
+    placed = json.dumps({**server, "spec": "SPEC"}).replace('"SPEC"', spec).encode()
+    cases = [
+        (f"/v1/sites/{site}/servers", placed, "body.spec.user_data"),
+        ("/v1/projects", raw_json({"name": f"sur-{tag}"}, "description"), "body.description"),
+        ("/v1/sites", raw_json({"name": f"sur2-{tag}"}, "description"), "body.description"),
+    ]
+    for path, raw, where in cases:
+        reply = hub.call("POST", path, raw=raw, headers={"Content-Type": "application/json"})
+        assert reply.status == 400, (path, reply)
+        assert where in problems_of(reply), (path, reply)
+        assert "surrogate" in reply.raw.decode(), reply
+    hub.ok("DELETE", f"/v1/sites/{site}")
+
+
+def test_site_refuses_lone_surrogates(site: RunningSite) -> None:
+    """Before: the same text in a site's own server body was taken (202); the reconciler
+    failed writing the config drive, and the site's sync stayed down on its outbox record."""
+    json_type = {"Content-Type": "application/json"}
+    server = {"name": f"sur-{secrets.token_hex(3)}", "flavor": "m1", "image": "cirros"}
+    for path, raw, where in [
+        ("/v1/servers", raw_json(server, "user_data"), "body.user_data"),
+        ("/v1/networks", raw_json({}, "name"), "body.name"),
+    ]:
+        reply = site.call("POST", path, raw=raw, headers=json_type)
+        assert reply.status == 400, (path, reply)
+        assert where in problems_of(reply), (path, reply)
 
 
 def test_site_refuses_control_characters_in_snapshot_names(site: RunningSite) -> None:
