@@ -6,6 +6,10 @@
   (:data:`REQUEST_ID`, set by the API middlewares; ``request_id`` in JSON, ``[req-...]`` at
   the end of a human line), so the id an error body shows finds its lines in the log.
 - :mod:`atoll.access_log` writes the one line per HTTP request both daemons log.
+- One record is one human line: control characters in a message (a request's path, a name a
+  site or an upload chose) are escaped (``\\x0a``, ``\\x1b``), so no one outside can forge a
+  line of the log or send escape codes to the terminal of an operator reading it; JSON lines
+  escape them anyway.
 - :class:`LogSettings` (``[logging]``: ``file``, ``max_bytes``, ``backup_count``; ``--log-file``
   on ``atoll hub serve`` and ``atoll site-agent run``) sends the log to a file rotated by
   size (:func:`log_to_file`).
@@ -25,9 +29,10 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from atoll.errors import ConfigError
+from atoll.printable import escape
 
 LogFormat = Literal["human", "json"]
 HTTP_LOGGER = "atoll.http"
@@ -104,9 +109,14 @@ class HumanFormatter(logging.Formatter):
         super().__init__(HUMAN_FORMAT, datefmt)
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
-        text = super().formatMessage(record)
+        text = escape(super().formatMessage(record), keep="\t")
         request_id = getattr(record, "request_id", None)
         return f"{text} [{request_id}]" if request_id and request_id not in text else text
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 (logging's name)
+        """A traceback keeps its lines, nothing else (an exception's message may quote
+        what came from outside)."""
+        return escape(super().formatException(ei), keep="\n\t")
 
 
 def _handler(handler: logging.Handler, fmt: LogFormat, datefmt: str) -> logging.Handler:

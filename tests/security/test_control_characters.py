@@ -183,3 +183,15 @@ def test_cli_table_of_an_unvetted_name_from_the_hub_is_escaped(
     assert "Sample\\x1b[31mVNF" in listed and "\x1b" not in listed, listed
     as_json = atoll("vnf", "package", "list", "-f", "json")
     assert "\x1b" not in as_json and "\\u001b" in as_json
+
+
+def test_a_request_path_cannot_forge_a_log_line(hub: RunningHub) -> None:
+    """Before: the access log wrote the decoded path as it came, so anyone, without
+    credentials, could start a line of the hub's log that looks like the hub's own (``%0a``)
+    and send escape codes to the terminal of whoever reads it (``%1b``)."""
+    forged = "06:00:00 INFO    atoll.hub: DELETE /v1/projects/beta -> 204 (by admin@system)"
+    path = "/sec-forged%0a" + forged.replace(" ", "%20") + "%0a%1b[31mred%00"
+    assert hub.call("GET", path, token="").status in (401, 404)
+    log = hub.log
+    assert "\n" + forged not in log and "\x1b" not in log and "\x00" not in log
+    assert "/sec-forged\\x0a06:00:00" in log and "\\x1b[31mred\\x00" in log
