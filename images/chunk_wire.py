@@ -180,8 +180,9 @@ class ChunkWire:
                 return Received(None, len(data))
             view[:] = data
             return Received(view, length)
-        if not announced.isdigit() or int(announced) != length:
-            return Received(None, int(announced) if announced.isdigit() else 0)
+        said = announced.isascii() and announced.isdigit()  # "²".isdigit(), yet int() refuses
+        if not said or int(announced) != length:
+            return Received(None, int(announced) if said else 0)
         got = 0
         while got < length:
             step = length - got if throttle is None else min(THROTTLED_READ, length - got)

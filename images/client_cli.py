@@ -112,7 +112,7 @@ def parse_property(text: str) -> tuple[str, object]:
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise InvalidInput("a property is KEY=VALUE", [Problem(f"--property {text}", "no '='")])
-    return key, int(raw) if raw.isdigit() and key.startswith("min_") else raw
+    return key, int(raw) if raw.isascii() and raw.isdigit() and key.startswith("min_") else raw
 
 
 def guess_format(path: Path) -> str:

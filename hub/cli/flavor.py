@@ -60,7 +60,7 @@ def parse_property(text: str) -> tuple[str, object]:
     value: object = raw
     if raw.lower() in ("true", "false"):
         value = raw.lower() == "true"
-    elif raw.isdigit():
+    elif raw.isascii() and raw.isdigit():
         value = int(raw)
     return key, value
 

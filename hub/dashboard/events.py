@@ -192,4 +192,4 @@ BROADCASTER = web.AppKey("dashboard_broadcaster", Broadcaster)
 
 def last_event_id(request: web.Request) -> int | None:
     text = request.headers.get("Last-Event-ID", "").strip()
-    return int(text) if text.isdigit() and len(text) <= 18 else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
