@@ -4,6 +4,11 @@
 at INFO (a 5xx at WARNING); as JSON the same with ``request_id``, ``method``, ``path``,
 ``route``, ``status``, ``duration_ms`` and ``principal`` fields. :func:`answering` marks the
 request's id for every other line logged while it is answered (:data:`atoll.logs.REQUEST_ID`).
+
+A client that closes its connection before the answer (a dropped upload, a killed ``curl``)
+is no error of the daemon's: :func:`client_gone` tells the middlewares, which log it at INFO,
+without a traceback, as :data:`CLIENT_CLOSED` (nginx's 499), not as a 500 (found by a probe:
+anyone could fill the log with tracebacks and the 5xx figures with their own hang-ups).
 """
 
 from __future__ import annotations
@@ -16,6 +21,14 @@ from contextlib import contextmanager
 from aiohttp import web
 
 from atoll.logs import REQUEST_ID
+
+CLIENT_CLOSED = 499  # the status logged (and counted) for a request its client hung up on
+
+
+def client_gone(request: web.Request) -> bool:
+    """The request's connection is closed: no answer can reach its client any more."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def principal_of(user: str | None, project: str | None = None, system: bool = False) -> str:

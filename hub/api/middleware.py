@@ -112,6 +112,8 @@ async def _answer(request: web.Request, handler: Handler, request_id: str) -> we
         if exc.status == 405:
             response.headers["Allow"] = exc.headers.get("Allow", "")
     except Exception:
+        if access_log.client_gone(request):  # it hung up (mid-body): nobody reads an answer
+            return web.Response(status=access_log.CLIENT_CLOSED)
         log.exception("%s %s: internal error [%s]", request.method, request.path, request_id)
         error = InternalError(f"internal error; quote request id {request_id} to the operator")
         response = _error_response(request, error, request_id)

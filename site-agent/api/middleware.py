@@ -74,6 +74,8 @@ async def _answer(request: web.Request, handler: Handler, rid: str) -> web.Strea
         )
         resp = web.json_response(error_body.encode(http, rid), status=exc.status)
     except Exception:
+        if access_log.client_gone(request):  # it hung up (mid-body): nobody reads an answer
+            return web.Response(status=access_log.CLIENT_CLOSED)
         log.exception(
             "internal error handling %s %s (request %s)", request.method, request.path, rid
         )

@@ -12,7 +12,10 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
+import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +198,20 @@ def test_a_request_path_cannot_forge_a_log_line(hub: RunningHub) -> None:
     log = hub.log
     assert "\n" + forged not in log and "\x1b" not in log and "\x00" not in log
     assert "/sec-forged\\x0a06:00:00" in log and "\\x1b[31mred\\x00" in log
+
+
+def test_a_client_hanging_up_mid_body_is_not_a_server_error(hub: RunningHub) -> None:
+    """Before: a client that sent half a body and closed its connection (no credentials
+    needed: ``POST /v1/auth/tokens``) had the hub log ``internal error`` with a traceback and
+    count a 500. It is the client's doing: one INFO line, ``-> 499``, no traceback."""
+    url = urllib.parse.urlsplit(hub.url)
+    raw = socket.create_connection((url.hostname or "", url.port or 443), timeout=10)
+    assert hub.ssl_context is not None
+    with hub.ssl_context.wrap_socket(raw, server_hostname=url.hostname) as conn:
+        conn.sendall(b"POST /v1/auth/tokens HTTP/1.1\r\nHost: hub\r\nContent-Type: "
+                     b"application/json\r\nContent-Length: 100\r\n\r\n{\"user\":")  # fmt: skip
+    deadline = time.monotonic() + 10
+    while "POST /v1/auth/tokens -> 499" not in hub.log and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "POST /v1/auth/tokens -> 499" in hub.log
+    assert "internal error" not in hub.log and "Traceback" not in hub.log
