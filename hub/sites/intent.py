@@ -27,7 +27,7 @@ from typing import Any
 
 from atoll.hub.catalog.flavors import Flavor
 from atoll.hub.catalog.images import Image
-from atoll.hub.store.base import Record, Store
+from atoll.hub.store.base import ListQuery, Record, Store
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 from atoll.resources import Desired, FlavorExtras, FlavorSpec, Meta
@@ -39,6 +39,8 @@ SITE_EVENT = "site_event"
 SITE_OPERATION = "site_operation"
 CONFLICT = "conflict"
 PLACEABLE = ("server", "network", "subnet", "volume")  # what /v1/sites/{site}/... places
+FOR_PROJECT = (*PLACEABLE, "alarm")  # what the hub places at a site for a project (not the
+# flavors and images it places with them: theirs is the catalog entry's owner, whoever uses it)
 
 
 def object_key(site_id: str, kind: str, object_id: str) -> str:
@@ -63,6 +65,17 @@ async def placed_at(store: Store, site_id: str) -> list[Record]:
     """Every object placed at ``site_id`` (tombstones and held ones too), read as a range of
     keys."""
     return await list_all(store, SITE_OBJECT, {"site_id": site_id}, key_prefix=site_prefix(site_id))
+
+
+async def placed_for(store: Store, site_id: str, project_id: str) -> bool:
+    """Whether the hub placed anything of project ``project_id`` at ``site_id`` itself
+    (origin ``hub``, one of :data:`FOR_PROJECT`): the projects a site has business with."""
+    for kind in FOR_PROJECT:
+        filters = {"project_id": project_id, "origin": "hub"}
+        query = ListQuery(SITE_OBJECT, filters, limit=1, key_prefix=site_prefix(site_id, kind))
+        if (await store.list(query)).items:
+            return True
+    return False
 
 
 def new_object(site: JSON, desired: Desired, *, override: bool = False) -> JSON:

@@ -15,6 +15,13 @@ once: a resent fact finds it and changes nothing) together with its effect:
 - anything else: a ``conflict`` object, and the ``site_object`` is marked with its id, so
   the hub holds its intent (does not send it) until :func:`resolve` decides.
 
+A site speaks only for what is placed at it and for its own local scope (:func:`_in_scope`):
+an object the hub has stays in its project (the site may leave the project out, or name
+that one); one the hub does not have is in no project (made at the site), or in a project
+the hub has placed something for at this site. An operation naming any other project is
+``refused`` (kept with the reason, logged, acknowledged): a stolen site certificate cannot
+plant objects in, move objects into, or open conflicts for tenants the site does not serve.
+
 Resolving ``keep="hub"`` writes the hub's intent again with ``override`` (the site applies
 it over its own change; a hub-side delete becomes a tombstone sent as a delete with
 ``override``, then removed); ``keep="site"`` adopts the site's version.
@@ -28,7 +35,7 @@ import logging
 from typing import Any, Literal
 
 from atoll import ids
-from atoll.errors import AtollError, Conflict, InvalidInput, NotFound, StaleRevision
+from atoll.errors import AtollError, Conflict, Forbidden, InvalidInput, NotFound, StaleRevision
 from atoll.hub.alarms import records as alarms
 from atoll.hub.sites import intent
 from atoll.hub.store.base import Delete, Put, Record, Store, Write
@@ -85,7 +92,7 @@ async def record_operation(store: Store, site: JSON, seq: int, body: Any, now: s
             return "duplicate"
         try:
             outcome, writes = await _decide(store, site, seq, body, now)
-        except (InvalidInput, AttributeError, TypeError) as exc:
+        except (InvalidInput, Forbidden, AttributeError, TypeError) as exc:
             reason = exc.message if isinstance(exc, AtollError) else str(exc)
             outcome, writes = "refused", []
             stored["reason"] = reason
@@ -125,9 +132,13 @@ async def _decide(
         raise InvalidInput("an operation record is a map")
     op, kind, object_id, base, desired = _parse(body)
     key = intent.object_key(site["id"], kind, object_id)
-    current = await _get(store, intent.SITE_OBJECT, key)
+    record = await _get(store, intent.SITE_OBJECT, key)
+    current = record
     if current is not None and current.value.get("desired") is None:
         current = None  # a tombstone: the hub has no intent for it
+    if op == "delete" and current is None:
+        return "adopted", []  # nothing to delete, whatever project the site says it was in
+    desired = await _in_scope(store, site, record, desired)
     if base is None and current is not None and _adopted_as_is(current):
         base = current.revision  # the site changes what it made before it saw the hub's copy
     if op == "action" and kind == alarms.KIND:  # a site-scope alarm changed state
@@ -140,17 +151,49 @@ async def _decide(
     if op in ("update", "action", "create") and current is not None and desired is not None:
         if _same_spec(current, desired):
             return "adopted", []
-        if current.revision == base and not current.value.get("conflict"):
+        if _unchanged_since(current, base):
             value = {**current.value, "desired": _wire(desired, current.value["origin"]),
                      "override": False}  # fmt: skip
             return "adopted", [Put(intent.SITE_OBJECT, key, value, current.revision)]
-    if op == "delete":
-        if current is None:
-            return "adopted", []
-        if current.revision == base and not current.value.get("conflict"):
-            return "adopted", [Delete(intent.SITE_OBJECT, key, current.revision)]
+    if op == "delete" and current is not None and _unchanged_since(current, base):
+        return "adopted", [Delete(intent.SITE_OBJECT, key, current.revision)]
     return "conflict", await _conflict(store, site, seq, op, kind, object_id, base, desired,
                                        current, now)  # fmt: skip
+
+
+async def _in_scope(
+    store: Store, site: JSON, record: Record | None, desired: Desired | None
+) -> Desired | None:
+    """``desired`` in the project it has at the hub; Forbidden if the site names a project
+    it may not act for (see the module docstring).
+
+    ``record`` is the hub's record of the object at this site (a tombstone too): the object
+    keeps its project whatever the site says (a site that stored none says none; the hub
+    fills it in). An object the hub does not have may be in the site's own scope (no
+    project) or in a project with something placed at this site by the hub."""
+    if desired is None:
+        return None
+    what, claimed = f"{desired.kind} {desired.meta.id}", desired.meta.project_id
+    if record is not None:
+        project = record.value.get("project_id")
+        if claimed is not None and claimed != project:
+            owner = f"project {project}" if project else "the site's own scope"
+            raise Forbidden(
+                f"{what} is in {owner} at the hub; a site cannot move it to project {claimed}"
+            )
+        meta = dataclasses.replace(desired.meta, project_id=project)
+        return dataclasses.replace(desired, meta=meta)
+    if claimed is None or await intent.placed_for(store, site["id"], claimed):
+        return desired
+    raise Forbidden(
+        f"{what} names project {claimed}, which has nothing placed at site {site['name']}: "
+        "a site acts only for its own scope and the projects placed at it"
+    )
+
+
+def _unchanged_since(current: Record, base: int | None) -> bool:
+    """The hub's intent is still what the site based its change on, and not held."""
+    return current.revision == base and not current.value.get("conflict")
 
 
 def _adopted_as_is(record: Record) -> bool:

@@ -155,6 +155,8 @@ async def test_keep_site_adopts_the_sites_version_of_a_conflict(api: Api) -> Non
 
 async def test_what_a_site_made_and_removed_offline_is_adopted_then_removed(api: Api) -> None:
     alice, _, _ = await setting(api)
+    # project a runs something at edge-1, so the site may make objects for it
+    await api.ok("POST", "/v1/sites/edge-1/networks", alice, {"name": "net", "spec": {}})
     site = (await api.store.get("site", "edge-1")).value
     project_id = (await api.store.get("project", "a")).value["id"]
     local_id = ids.site_id(ids.site_tag("edge-1"))
