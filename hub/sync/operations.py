@@ -219,7 +219,8 @@ async def _conflict(
     """Writes opening (or, for an object already held, updating) a conflict."""
     held = current.value.get("conflict") if current is not None else None
     previous = await _get(store, intent.CONFLICT, held) if held else None
-    site_side = None if desired is None else _wire(desired, "site")
+    # a delete's record carries the object as it was: the site's side of it is "deleted"
+    site_side = None if desired is None or op == "delete" else _wire(desired, "site")
     if previous is not None and previous.value.get("state") == "open":
         value = {**previous.value, "op": op, "base_hub_revision": base, "site_desired": site_side,
                  "operation_seq": seq, "updated_at": now}  # fmt: skip
