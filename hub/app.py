@@ -197,6 +197,7 @@ def build_app(
     vnf_packages.install(app, hub)
     vnflcm.install(app, hub)
     images.install(app, hub, image_settings)
+    projects.install(app)
     sync_server.install(app, settings, store, clock, hub.telemetry, hub.site_names)
     dashboard.install(app, hub)
     for route in all_routes():

@@ -49,7 +49,7 @@ from atoll.errors import (
     StaleRevision,
 )
 from atoll.hub.api import records
-from atoll.hub.api.context import Hub, claims_of, hub_of
+from atoll.hub.api.context import HUB, Hub, claims_of, hub_of
 from atoll.hub.api.image_shapes import (
     IMAGE,
     IMAGE_CREATE,
@@ -349,10 +349,10 @@ async def _forget_data(store: Store, files: ImageFiles, image_id: str) -> None:
             await store.delete(catalog.TRANSFER_KIND, transfer.key)
 
 
-async def forget_project(request: web.Request, project_id: str) -> None:
+async def forget_project(app: web.Application, project_id: str) -> None:
     """A deleted project's private images go, data and all; its public ones (other projects'
     packages may use them) pass to the system scope."""
-    store, files = hub_of(request).store, request.app[FILES]
+    store, files = app[HUB].store, app[FILES]
     for record in await list_all(store, KIND, {"project_id": project_id}):
         with contextlib.suppress(NotFound, StaleRevision):
             image = Image.of(record)

@@ -45,7 +45,7 @@ from atoll.errors import (
     UnsupportedMediaType,
 )
 from atoll.hub.api import records, sol013
-from atoll.hub.api.context import Hub, claims_of, hub_of
+from atoll.hub.api.context import HUB, Hub, claims_of, hub_of
 from atoll.hub.api.replies import (
     if_match,
     no_content,
@@ -217,14 +217,14 @@ async def delete_package(request: web.Request) -> web.Response:
     return no_content()
 
 
-async def forget_project(request: web.Request, project_id: str) -> None:
+async def forget_project(app: web.Application, project_id: str) -> None:
     """A deleted project's packages go, whatever their state (their carried images are the
     project's private images, which go with the project too)."""
-    store = hub_of(request).store
+    store = app[HUB].store
     for record in await list_all(store, pkgs.KIND, {"project_id": project_id}):
         with contextlib.suppress(NotFound):
             await store.delete(pkgs.KIND, record.key)
-        _onboarding(request).files.remove(record.key)
+        app[ONBOARDING].files.remove(record.key)
 
 
 async def _remove_images(request: web.Request, source: str) -> None:

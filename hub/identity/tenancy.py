@@ -14,9 +14,12 @@ granting re-writes the project record in the same store commit as the assignment
 assignment is written only while the project exists at the revision the granter read; and
 deleting commits the project's removal with every assignment and credential it had, at the
 revisions read. Whichever commits second sees a stale revision and reads again. So granting
-a role moves the project's revision (its ETag) too. On etcd, one commit holds at most
-``--max-txn-ops`` writes: a project with more assignments and credentials than that cannot
-be deleted until the limit is raised (413 says so).
+a role moves the project's revision (its ETag) too. The same commit writes a
+:data:`PURGE_KIND` record, the intent to remove what the project owned elsewhere (images,
+packages, flavors, alarms): :mod:`atoll.hub.api.projects` carries it out and removes the
+record, and retries it until then, after an error or a restart of the hub. On etcd, one
+commit holds at most ``--max-txn-ops`` writes: a project with more assignments and
+credentials than that cannot be deleted until the limit is raised (413 says so).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from atoll.hub.store.query import list_all
 from atoll.tokens import Claims
 
 PROJECT_KIND = "project"
+PURGE_KIND = "project_purge"  # a deleted project's leftovers to remove, by the project's id
 RETRIES = 50  # commits lost to concurrent grants before giving up (409)
 
 
@@ -95,9 +99,10 @@ async def grant(store: Store, user: str, project_name: str, role: str, now: str)
     raise Conflict(f"project {project_name} changed too often meanwhile; retry")
 
 
-async def end_project(store: Store, name: str, expect_revision: int | None) -> str:
-    """Delete the project with its role assignments and application credentials, in one
-    commit; returns its id. ``expect_revision`` (If-Match) must be the project's revision."""
+async def end_project(store: Store, name: str, expect_revision: int | None, now: str = "") -> str:
+    """Delete the project with its role assignments and application credentials, and
+    write the intent to purge what else it owned (:data:`PURGE_KIND`), in one commit;
+    returns its id. ``expect_revision`` (If-Match) must be the project's revision."""
     for _ in range(RETRIES):
         current = await project(store, name)
         if expect_revision is not None and current.revision != expect_revision:
@@ -109,8 +114,10 @@ async def end_project(store: Store, name: str, expect_revision: int | None) -> s
         held = await list_all(store, assignments.KIND, {"project_id": project_id})
         held += await list_all(store, APP_CREDENTIAL_KIND, {"project_id": project_id})
         writes = [Delete(r.kind, r.key, r.revision) for r in held]
+        purge = Put(PURGE_KIND, str(project_id), {"project_id": project_id, "name": name,
+                                                 "ended_at": now})  # fmt: skip
         try:
-            await store.commit([Delete(PROJECT_KIND, name, current.revision), *writes])
+            await store.commit([Delete(PROJECT_KIND, name, current.revision), purge, *writes])
         except (StaleRevision, NotFound):
             continue  # a grant landed meanwhile: read again
         return str(project_id)
