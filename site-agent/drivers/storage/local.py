@@ -563,4 +563,6 @@ class LocalStorage:
         try:
             return await self._run(self._capacity)
         except OSError as exc:
-            raise StoragePermanent(f"storage under {self._root} cannot be read: {exc}") from exc
+            raise StoragePermanent(
+                f"the storage root cannot be read: {exc.strerror or exc.__class__.__name__}"
+            ) from exc

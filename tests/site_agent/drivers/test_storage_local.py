@@ -19,6 +19,7 @@ from atoll.site_agent.drivers.storage.errors import (
     InvalidStorageRequest,
     StorageConflict,
     StorageNotFound,
+    StoragePermanent,
 )
 from atoll.site_agent.drivers.storage.local import LocalStorage
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
@@ -238,3 +239,25 @@ def test_header_parser_agrees_with_qemu_img(tmp_path: Path) -> None:
         str(base),
     )
     assert qcow2.read(base).format == "raw"
+
+
+@pytest.mark.integration
+async def test_qemu_img_failures_name_files_not_host_paths(tmp_path: Path) -> None:
+    """qemu-img names the files it was given; what reaches a server's status message or an
+    API answer names them by their file names only (here under a root with a space)."""
+    root = tmp_path / "agent data" / "storage"
+    storage = LocalStorage(LocalStorageSettings(root=root))
+    good = tmp_path / "good.qcow2"
+    sh("qemu-img", "create", "-q", "-f", "qcow2", str(good), "16M")
+    image = await storage.add_image("img", good, hashlib.sha256(good.read_bytes()).hexdigest())
+    data = bytearray(good.read_bytes())
+    data[20:24] = (40).to_bytes(4, "big")  # cluster_bits: damaged on disk after it was checked
+    image.path.chmod(0o600)
+    image.path.write_bytes(data)
+
+    with pytest.raises(StoragePermanent) as err:
+        await storage.create_root_disk("srv", "img")
+    message = str(err.value)
+    assert "cluster size" in message and "img.qcow2" in message, message
+    assert str(tmp_path) not in message and "agent data" not in message, message
+    assert not list(storage.incoming_dir.iterdir())
