@@ -1,15 +1,15 @@
 """Running qemu-img to make and change disks (blocking: callers run these off the event loop).
 
 A failure becomes the storage error :func:`~.errors.translate` makes of it: named for the
-command's purpose, with qemu-img's reason and no host path.
+command's purpose, with qemu-img's reason and no host path. What an image *is* (format,
+backing file, virtual size) is :mod:`atoll.images.validate`'s to say, for the hub and the
+site alike.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from atoll.site_agent.drivers.storage.base import ImageFormat
 from atoll.site_agent.drivers.storage.errors import translate
@@ -22,13 +22,6 @@ def run(args: list[str], purpose: str, timeout: float) -> str:
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         raise translate(exc, purpose) from exc
     return done.stdout
-
-
-def info(path: Path, purpose: str, timeout: float) -> dict[str, Any]:
-    """``qemu-img info --output=json`` (format probed by qemu-img)."""
-    text = run(["info", "--output=json", "-U", str(path)], purpose, timeout)
-    result: dict[str, Any] = json.loads(text)
-    return result
 
 
 def create_overlay(

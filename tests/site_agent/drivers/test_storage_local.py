@@ -104,13 +104,13 @@ async def test_images_are_verified_before_they_are_cached(
         await storage.add_image("../escape", source, sha)
     overlay = tmp_path / "has-backing.qcow2"
     sh("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(source), str(overlay))
-    with pytest.raises(InvalidStorageRequest, match="standalone"):
+    with pytest.raises(InvalidStorageRequest, match="qcow2 with a backing file"):
         await storage.add_image("bad", overlay, hashlib.sha256(overlay.read_bytes()).hexdigest())
     # a qcow2 whose data lives in another host file would hand that file to a guest
     external = tmp_path / "external.qcow2"
     opts = f"data_file={tmp_path / 'data.raw'}"
     sh("qemu-img", "create", "-q", "-f", "qcow2", "-o", opts, str(external), "1M")
-    with pytest.raises(InvalidStorageRequest, match="keep their data in themselves"):
+    with pytest.raises(InvalidStorageRequest, match="qcow2 with an external data file"):
         await storage.add_image("bad", external, hashlib.sha256(external.read_bytes()).hexdigest())
     assert not list(storage.incoming_dir.iterdir()), "a refused copy is not left behind"
     with pytest.raises(StorageNotFound):
@@ -239,6 +239,26 @@ def test_header_parser_agrees_with_qemu_img(tmp_path: Path) -> None:
         str(base),
     )
     assert qcow2.read(base).format == "raw"
+
+
+@pytest.mark.integration
+async def test_an_image_kept_as_raw_is_reported_and_used_as_raw(tmp_path: Path) -> None:
+    """An image an older agent kept as raw though its header has the qcow2 magic (version 0,
+    which qemu-img reads as raw) is what its file name says: raw, its length, and a root
+    disk on it is an overlay on a raw backing file."""
+    storage = LocalStorage(LocalStorageSettings(root=tmp_path / "s"))
+    made = tmp_path / "v0.qcow2"
+    sh("qemu-img", "create", "-q", "-f", "qcow2", str(made), "16M")
+    data = bytearray(made.read_bytes())
+    data[4:8] = (0).to_bytes(4, "big")
+    kept = tmp_path / "s" / "images" / "old.raw"
+    kept.write_bytes(data)
+    kept.with_suffix(".sha256").write_text(hashlib.sha256(data).hexdigest() + "\n")
+
+    image = await storage.get_image("old")
+    assert (image.format, image.virtual_size_bytes) == ("raw", len(data))
+    disk = await storage.create_root_disk("srv", "old", size_bytes=MiB)
+    assert qemu_img_info(disk.path)["backing-filename-format"] == "raw"
 
 
 @pytest.mark.integration
