@@ -9,7 +9,15 @@ real format and virtual size. The rules, each refusal naming its reason:
   would read a file of the host (CVE-2022-47951 style; fixed in Glance and Nova). A small
   header parser checks this before qemu-img opens anything, and qemu-img's answer again;
 - a qcow2 marked corrupt, or encrypted, is refused;
-- the virtual size is bounded.
+- a file with the qcow2 magic whose header version is not 2 or 3 is refused before qemu-img
+  reads it: qemu would take version 0 for raw (where a header parser sees qcow2), and
+  refuses any other;
+- the virtual size is bounded: what a qcow2 header claims before qemu-img runs
+  (:func:`check_header`, which needs no qemu-img), what qemu-img reads again.
+
+What qemu-img says when it cannot read an image is passed on (:func:`qemu_img_reason`) with
+every absolute path cut to its file name: a refusal goes to a client, and where a server
+keeps its files is none of the client's business.
 
 qemu-img looks at a *head file*: the first ``validate_head_bytes`` of the upload, extended
 sparse to the full size (see :class:`~atoll.images.manifest.Ingest`). Format probes, qcow2
@@ -20,9 +28,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import resource
 import struct
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +46,7 @@ log = logging.getLogger(__name__)
 DISK_FORMATS = ("qcow2", "raw", "aki", "ari")
 _REAL_FORMAT = {"qcow2": "qcow2", "raw": "raw", "aki": "raw", "ari": "raw"}
 _QCOW2_MAGIC = b"QFI\xfb"
+QCOW2_VERSIONS = (2, 3)  # what qemu reads as qcow2 (1 is qcow; 0 it probes as raw)
 _QCOW2_INCOMPAT_DATA_FILE = 1 << 2
 _QEMU_IMG_MEMORY = 1 << 30
 _QEMU_IMG_CPU_SECONDS = 30
@@ -59,11 +70,20 @@ def check_disk_format(disk_format: str) -> str:
 
 
 def qcow2_header_problems(head: bytes) -> list[Problem]:
-    """Backing file or external data file named in a qcow2 header (empty if not qcow2)."""
+    """A qcow2 header version qemu does not read as qcow2, or a backing file or external
+    data file named in the header (empty if ``head`` has no qcow2 magic)."""
     if len(head) < 72 or head[:4] != _QCOW2_MAGIC:
         return []
     problems = []
     version, backing_offset, backing_size = struct.unpack(">IQI", head[4:20])
+    if version not in QCOW2_VERSIONS:
+        return [
+            Problem(
+                "content",
+                f"the qcow2 header says version {version}: only versions "
+                f"{' and '.join(map(str, QCOW2_VERSIONS))} are qcow2 images",
+            )
+        ]
     if backing_offset or backing_size:
         name = head[backing_offset : backing_offset + min(backing_size, 1023)]
         problems.append(
@@ -98,6 +118,27 @@ def _limit_child() -> None:  # pragma: no cover (runs in the child)
     resource.setrlimit(resource.RLIMIT_CPU, (_QEMU_IMG_CPU_SECONDS, _QEMU_IMG_CPU_SECONDS))
 
 
+_QEMU_IMG_PREFIX = re.compile(r"^(?:qemu-img: )?(?:Could not open '[^']*': )?")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/[^\s'\"]+")
+
+
+def qemu_img_reason(stderr: str, paths: Iterable[Path] = ()) -> str:
+    """What qemu-img printed when it failed, in one line without a host path: each line
+    without qemu-img's own ``qemu-img: Could not open 'FILE':`` preamble, and every path
+    cut to its file name (``paths``, the files qemu-img was given, even with a space in
+    them; then anything else that looks like an absolute path). Empty if it said nothing."""
+    given = sorted({str(p) for p in paths if p.is_absolute()}, key=len, reverse=True)
+    lines = []
+    for line in stderr.splitlines():
+        line = _QEMU_IMG_PREFIX.sub("", line.strip())
+        for path in given:
+            line = line.replace(path, Path(path).name)
+        line = _ABSOLUTE_PATH.sub(lambda m: m.group().rstrip("/").rpartition("/")[2], line)
+        if line:
+            lines.append(line)
+    return "; ".join(lines)
+
+
 def qemu_img_info(path: Path) -> dict[str, Any]:
     """``qemu-img info --output=json`` with the format probed, under resource limits."""
     argv = ["qemu-img", "info", "--output=json", str(path)]
@@ -105,10 +146,12 @@ def qemu_img_info(path: Path) -> dict[str, Any]:
         proc = subprocess.run(
             argv, capture_output=True, text=True, timeout=60, preexec_fn=_limit_child
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ToolError(f"qemu-img info could not run on {path}: {exc}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(f"qemu-img info took longer than {exc.timeout:.0f} s") from exc
+    except OSError as exc:
+        raise ToolError(f"qemu-img info could not run: {exc.strerror or exc}") from exc
     if proc.returncode != 0:
-        said = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+        said = qemu_img_reason(proc.stderr, [path]) or "no reason given"
         raise ImageRejected("qemu-img cannot read the image", [Problem("content", _shown(said))])
     try:
         info = json.loads(proc.stdout)
@@ -158,6 +201,26 @@ def _info_problems(info: dict[str, Any], disk_format: str) -> list[Problem]:
     return problems
 
 
+def _check_virtual_size(virtual: int, max_virtual_size: int) -> None:
+    if virtual > max_virtual_size:
+        raise ImageTooLarge(
+            "the image's virtual size is too large",
+            [Problem("virtual_size", f"{virtual} bytes is over the {max_virtual_size} limit")],
+        )
+
+
+def check_header(head: bytes, *, max_virtual_size: int) -> None:
+    """What the first bytes of an image say against it, before qemu-img opens it: the
+    problems :func:`qcow2_header_problems` finds (ImageRejected), or a qcow2 header that
+    claims a virtual size over ``max_virtual_size`` (ImageTooLarge)."""
+    early = qcow2_header_problems(head)
+    if early:
+        raise ImageRejected("the image is refused", early)
+    if len(head) >= 32 and head[:4] == _QCOW2_MAGIC:
+        (claimed,) = struct.unpack(">Q", head[24:32])
+        _check_virtual_size(claimed, max_virtual_size)
+
+
 def validate_image(
     head_path: Path, disk_format: str, *, size: int, max_virtual_size: int
 ) -> ImageInfo:
@@ -165,9 +228,7 @@ def validate_image(
     check_disk_format(disk_format)
     with head_path.open("rb") as fh:
         header = fh.read(2 * 1024 * 1024)
-    early = qcow2_header_problems(header)
-    if early:
-        raise ImageRejected("the image is refused", early)
+    check_header(header, max_virtual_size=max_virtual_size)
     info = qemu_img_info(head_path)
     problems = _info_problems(info, disk_format)
     if problems:
@@ -175,9 +236,5 @@ def validate_image(
     virtual = info.get("virtual-size")
     if type(virtual) is not int:
         raise ToolError("qemu-img info gave no virtual size")
-    if virtual > max_virtual_size:
-        raise ImageTooLarge(
-            "the image's virtual size is too large",
-            [Problem("virtual_size", f"{virtual} bytes is over the {max_virtual_size} limit")],
-        )
+    _check_virtual_size(virtual, max_virtual_size)
     return ImageInfo(disk_format, str(info["format"]), virtual, size)

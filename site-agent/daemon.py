@@ -83,7 +83,10 @@ async def fake_host(settings: SiteAgentSettings) -> Host:
     return Host(
         FakeCompute(hostname=agent.site_name),
         network,
-        FakeStorage(root=agent.data_dir / "fake-storage"),
+        FakeStorage(
+            root=agent.data_dir / "fake-storage",
+            max_image_virtual_bytes=settings.storage.image_virtual_max_bytes,
+        ),
         agent.instances_dir,
     )
 

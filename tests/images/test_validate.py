@@ -73,3 +73,37 @@ async def test_virtual_size_is_bounded(tmp_path: Path) -> None:
     q = _qcow2(tmp_path / "huge.qcow2", size="2T")  # a few hundred KiB on disk
     with pytest.raises(ImageTooLarge, match="virtual size"):
         await _upload(q, store, "qcow2")
+
+
+def _patched(path: Path, offset: int, value: bytes) -> Path:
+    data = bytearray(path.read_bytes())
+    data[offset : offset + len(value)] = value
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(("version", "fmt"), [(0, "raw"), (0, "qcow2"), (1, "qcow2"), (4, "qcow2")])
+async def test_a_qcow2_header_qemu_does_not_read_is_refused(
+    tmp_path: Path, version: int, fmt: str
+) -> None:
+    """Version 0 is raw to qemu-img (and qcow2 to a header parser); 1 and 4 it will not open."""
+    store = ChunkStore(tmp_path / "s", 1 << 20, fsync=False)
+    q = _patched(_qcow2(tmp_path / "v.qcow2"), 4, version.to_bytes(4, "big"))
+    with pytest.raises(ImageRejected, match=f"qcow2 header says version {version}") as err:
+        await _upload(q, store, fmt)
+    assert str(tmp_path) not in str(err.value)
+
+
+async def test_a_claimed_virtual_size_is_bounded_before_qemu_img_reads_it(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path / "s", 1 << 20, fsync=False)
+    q = _patched(_qcow2(tmp_path / "huge.qcow2"), 24, (1 << 62).to_bytes(8, "big"))
+    with pytest.raises(ImageTooLarge, match=f"{1 << 62} bytes is over"):
+        await _upload(q, store, "qcow2")
+
+
+async def test_what_qemu_img_cannot_read_is_refused_without_host_paths(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path / "s", 1 << 20, fsync=False)
+    q = _patched(_qcow2(tmp_path / "bits.qcow2"), 20, (40).to_bytes(4, "big"))  # cluster_bits
+    with pytest.raises(ImageRejected, match="cannot read the image") as err:
+        await _upload(q, store, "qcow2")
+    assert [p.what for p in err.value.problems] == ["Unsupported cluster size: 2^40"]

@@ -17,9 +17,16 @@ Contract (``FakeStorage`` implements it in memory, ``LocalStorage`` with qemu-im
   the cache (the driver takes it over); a file outside the storage root is copied, never
   moved, and opened without following a symlink; any other file under the root (a volume,
   a root disk, a cached image) is another object's data and is refused without being read.
-  What is verified (sha256, then format: standalone qcow2 or raw, no backing or external
-  data file) is the staged file that becomes the image, and a checksum mismatch never
-  says what the file's checksum is.
+  What is verified is the staged file that becomes the image: its sha256 (a mismatch never
+  says what the file's checksum is), then its format, by the rules the hub applies to its
+  uploads (:mod:`atoll.images.validate`): the format the header declares (qcow2 for the
+  qcow2 magic with a version qemu reads, 2 or 3; raw for anything else) must be the one
+  qemu-img reads; standalone (no backing or external data file), not corrupt, not
+  encrypted, and no larger than the driver's bound on virtual sizes. A refusal is
+  ``InvalidStorageRequest`` naming what is wrong. A cached image's ``format`` and
+  ``virtual_size_bytes`` are the ones checked (a raw image's virtual size is its length).
+- No error message carries a host path (they reach API clients, and the hub through a
+  server's status message): a file is named by its file name only.
 - Creation is idempotent: creating what exists with the same parameters returns it;
   with other parameters raises ``StorageConflict``. Deleting what is missing succeeds.
 - Creation is atomic: after a crash at any point either the object exists whole or not

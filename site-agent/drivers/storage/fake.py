@@ -7,7 +7,9 @@ writing a byte, so thousands of simulated sites fit in one process:
   as the real driver lays out files: ``images/<id>.<fmt>``, ``disks/<server_id>.qcow2``,
   ``volumes/<volume_id>.qcow2``, ``snapshots/<volume_id>@<snapshot_id>.qcow2``.
 - ``add_image`` reads the source file (as the real driver does) to verify its sha256 and
-  format, from the same places: a file in ``incoming_dir`` (``<root>/tmp``; the fake only
+  format, from the same places (the format by what needs no qemu-img: the header checks of
+  :func:`atoll.images.validate.check_header`, the format the header declares, and
+  ``max_image_virtual_bytes``): a file in ``incoming_dir`` (``<root>/tmp``; the fake only
   reads and then removes it, as the real driver moves it), or one outside the root (not
   through a symlink); anything else under the root is refused unread. Simulations that
   have no files use :meth:`preload_image`.
@@ -33,7 +35,8 @@ from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
-from atoll.errors import Problem
+from atoll.errors import AtollError, Problem
+from atoll.images.validate import check_header
 from atoll.site_agent.drivers.storage import eviction, qcow2
 from atoll.site_agent.drivers.storage.base import (
     CachedImage,
@@ -50,6 +53,7 @@ from atoll.site_agent.drivers.storage.errors import (
     InvalidStorageRequest,
     StorageConflict,
     StorageNotFound,
+    translate,
 )
 from atoll.site_agent.drivers.storage.naming import check_id, check_sha256, check_size
 
@@ -68,12 +72,14 @@ class FakeStorage:
         overcommit_ratio: float = 1.0,
         image_cache_bytes: int = 0,
         incoming_dir: Path | None = None,
+        max_image_virtual_bytes: int = TiB,
     ) -> None:
         self._root = root
         self._incoming = incoming_dir or root / "tmp"
         self._total = total_bytes
         self._ratio = overcommit_ratio
         self._cache_cap = image_cache_bytes
+        self._max_virtual = max_image_virtual_bytes
         self._images: dict[str, CachedImage] = {}
         self._ticks = itertools.count(1)
         self._last_used: dict[str, int] = {}
@@ -167,12 +173,11 @@ class FakeStorage:
             raise ChecksumMismatch(
                 f"image {image_id}: the declared sha256 does not match the file's content"
             )
+        try:
+            check_header(data[: 2 * 1024 * 1024], max_virtual_size=self._max_virtual)
+        except AtollError as exc:
+            raise translate(exc, f"image {image_id} cannot be cached") from exc
         header = qcow2.parse(data[:65536], len(data))
-        if header.backing_file:
-            raise InvalidStorageRequest(
-                f"image {image_id} cannot be cached",
-                [Problem("backing file", "images must be standalone")],
-            )
         uses = [
             eviction.CacheUse(i, img.allocated_bytes, self._last_used.get(i, 0))
             for i, img in self._images.items()

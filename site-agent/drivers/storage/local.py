@@ -3,7 +3,8 @@
 Layout under ``settings.root`` (file names are the agent's ids, which is how an audit
 finds orphans; see ``list_owned``)::
 
-    images/<image_id>.<qcow2|raw>      cached image, read-only to the agent's user (0400)
+    images/<image_id>.<qcow2|raw>      cached image, read-only to the agent's user (0400);
+                                       the suffix is the format it was checked as
     images/<image_id>.sha256           its verified checksum; its mtime is the image's last
                                        use (added, or a root disk made on it): LRU order
     disks/<server_id>.qcow2            root disk: qcow2 overlay backed by a cached image
@@ -48,7 +49,8 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
-from atoll.errors import ConfigError, Problem
+from atoll.errors import AtollError, ConfigError, Problem
+from atoll.images.validate import validate_image
 from atoll.private_files import private_dir, private_files
 from atoll.site_agent.drivers.storage import eviction, qcow2, qemuimg
 from atoll.site_agent.drivers.storage.base import (
@@ -68,6 +70,7 @@ from atoll.site_agent.drivers.storage.errors import (
     StorageConflict,
     StorageNotFound,
     StoragePermanent,
+    translate,
 )
 from atoll.site_agent.drivers.storage.naming import check_id, check_sha256, check_size
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
@@ -150,30 +153,34 @@ class LocalStorage:
         return None
 
     def _image(self, image_id: str) -> CachedImage:
+        """The cached image as it was checked and stored: its format is its file's suffix
+        (what qemu-img read it as), its virtual size a qcow2's header or a raw file's size."""
         path = self._image_file(image_id)
         if path is None:
             raise StorageNotFound(f"image {image_id} is not in the cache")
-        header = qcow2.read(path)
+        fmt: ImageFormat = "qcow2" if path.suffix == ".qcow2" else "raw"
+        virtual = qcow2.read(path).virtual_size if fmt == "qcow2" else path.stat().st_size
         sidecar = path.with_suffix(".sha256")
         sha = sidecar.read_text().strip() if sidecar.exists() else ""
-        return CachedImage(
-            image_id, path, header.format, header.virtual_size, _allocated(path), sha
-        )
+        return CachedImage(image_id, path, fmt, virtual, _allocated(path), sha)
 
     def _probe(self, image_id: str, source: Path) -> ImageFormat:
-        details = qemuimg.info(source, f"checking image {image_id}", self._timeout)
-        fmt = details.get("format")
-        problems = []
-        if fmt not in FORMATS:
-            problems.append(Problem("format", f"{fmt!r} is not one of {', '.join(FORMATS)}"))
-        if details.get("backing-filename"):
-            problems.append(Problem("backing file", "images must be standalone"))
-        data = (details.get("format-specific") or {}).get("data") or {}
-        if isinstance(data, dict) and data.get("data-file"):
-            problems.append(Problem("data file", "images must keep their data in themselves"))
-        if problems:
-            raise InvalidStorageRequest(f"image {image_id} cannot be cached", problems)
-        return "qcow2" if fmt == "qcow2" else "raw"
+        """The format ``source`` is, checked by :func:`atoll.images.validate.validate_image`
+        (the hub's rules) against the one its header declares: qcow2 for the qcow2 magic,
+        raw for anything else. A file qemu-img reads as another format than the header
+        says, or as neither qcow2 nor raw, is refused, and so is one that is not standalone
+        or is over ``image_virtual_max_gb``."""
+        declared = qcow2.read(source).format
+        try:
+            validate_image(
+                source,
+                declared,
+                size=source.stat().st_size,
+                max_virtual_size=self._settings.image_virtual_max_bytes,
+            )
+        except AtollError as exc:
+            raise translate(exc, f"image {image_id} cannot be cached") from exc
+        return declared
 
     def _existing_image(self, image_id: str, sha256: str) -> CachedImage | None:
         if self._image_file(image_id) is None:
@@ -563,4 +570,6 @@ class LocalStorage:
         try:
             return await self._run(self._capacity)
         except OSError as exc:
-            raise StoragePermanent(f"storage under {self._root} cannot be read: {exc}") from exc
+            raise StoragePermanent(
+                f"the storage root cannot be read: {exc.strerror or exc.__class__.__name__}"
+            ) from exc

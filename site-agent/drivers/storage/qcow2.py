@@ -4,6 +4,11 @@ Capacity accounting and orphan audits look at every disk on a site; one ``qemu-i
 per file would cost a process each. The qcow2 header (big-endian) gives the virtual size
 at offset 24 and the backing file name at ``backing_file_offset``; any other file is
 treated as raw, whose virtual size is its length.
+
+This is what a header *declares*, trusted as it is: read it only from files the driver made
+or checked. ``add_image`` refuses an image whose declared format is not the one qemu-img
+reads (a qcow2 magic with header version 0 is raw to qemu), so what is cached as qcow2 has
+a header qemu reads, and what is cached as raw is never read through this parser.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ class ImageHeader:
 
 
 def parse(head: bytes, file_size: int) -> ImageHeader:
-    """Interpret the first bytes of an image (at least the header plus the backing name)."""
+    """Interpret the first bytes of an image (at least the header plus the backing name):
+    qcow2 whenever it starts with the qcow2 magic, whatever its version says."""
     if len(head) < _HEADER.size or head[:4] != MAGIC:
         return ImageHeader("raw", file_size)
     _magic, version, b_off, b_len, _bits, size = _HEADER.unpack_from(head)

@@ -1,42 +1,27 @@
-"""Running qemu-img (blocking: callers run these off the event loop).
+"""Running qemu-img to make and change disks (blocking: callers run these off the event loop).
 
-Failures become storage errors that name the command's purpose and carry qemu-img's own
-message; an image locked by a running QEMU becomes ``StorageConflict`` (it is in use),
-anything else ``StoragePermanent``.
+A failure becomes the storage error :func:`~.errors.translate` makes of it: named for the
+command's purpose, with qemu-img's reason and no host path. What an image *is* (format,
+backing file, virtual size) is :mod:`atoll.images.validate`'s to say, for the hub and the
+site alike.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from atoll.site_agent.drivers.storage.base import ImageFormat
-from atoll.site_agent.drivers.storage.errors import StorageConflict, StoragePermanent
+from atoll.site_agent.drivers.storage.errors import translate
 
 
 def run(args: list[str], purpose: str, timeout: float) -> str:
     argv = ["qemu-img", *args]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        raise StoragePermanent(f"{purpose}: qemu-img took longer than {timeout:.0f} s") from exc
-    except OSError as exc:
-        raise StoragePermanent(f"{purpose}: qemu-img cannot run: {exc}") from exc
-    if done.returncode != 0:
-        message = done.stderr.strip() or f"exit status {done.returncode}"
-        if "lock" in message.lower():
-            raise StorageConflict(f"{purpose}: the image is in use by a running guest ({message})")
-        raise StoragePermanent(f"{purpose}: {message}")
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=True)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        raise translate(exc, purpose) from exc
     return done.stdout
-
-
-def info(path: Path, purpose: str, timeout: float) -> dict[str, Any]:
-    """``qemu-img info --output=json`` (format probed by qemu-img)."""
-    text = run(["info", "--output=json", "-U", str(path)], purpose, timeout)
-    result: dict[str, Any] = json.loads(text)
-    return result
 
 
 def create_overlay(

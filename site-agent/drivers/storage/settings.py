@@ -22,6 +22,9 @@ class LocalStorageSettings:
     # Cap (GiB) on what cached images may allocate; adding beyond it evicts the least
     # recently used images no root disk is backed by (and the caller did not pin). 0: no cap.
     image_cache_max_gb: float = 20.0
+    # Largest virtual size (GiB) an image may have; a larger one is refused when it is added
+    # (the hub's [images] max_virtual_size, whose default this is).
+    image_virtual_max_gb: float = 1024.0
     # Seconds one qemu-img run may take (copies of large volumes take a while).
     qemu_img_timeout: float = 600.0
     # POST /v1/images {"id", "file", "sha256"} copies the named file from here (None: off);
@@ -35,3 +38,7 @@ class LocalStorageSettings:
     @property
     def image_cache_bytes(self) -> int:
         return int(self.image_cache_max_gb * GiB)
+
+    @property
+    def image_virtual_max_bytes(self) -> int:
+        return int(self.image_virtual_max_gb * GiB)

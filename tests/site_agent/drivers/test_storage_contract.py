@@ -254,3 +254,57 @@ async def test_a_checksum_mismatch_does_not_say_the_checksum(
         await driver.add_image("img", image[0], "a" * 64)
     assert image[1] not in str(err.value) and "does not match" in str(err.value)
     assert await cached_ids(driver) == []
+
+
+# -- what an image is ----------------------------------------------------------------------
+
+
+def lying_qcow2(
+    image: tuple[Path, str], tmp_path: Path, offset: int, value: bytes
+) -> tuple[Path, str]:
+    """The ``image`` fixture's qcow2 with ``value`` written over its header at ``offset``."""
+    data = bytearray(image[0].read_bytes())
+    data[offset : offset + len(value)] = value
+    path = tmp_path / f"lying-{offset}-{value.hex()}.img"
+    path.write_bytes(data)
+    return path, hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("version", [0, 1, 4])
+async def test_a_qcow2_header_qemu_does_not_read_is_refused(
+    driver: StorageDriver, image: tuple[Path, str], tmp_path: Path, version: int
+) -> None:
+    """Version 0 is raw to qemu-img and a 32 MiB qcow2 to a header parser: neither is kept."""
+    source = lying_qcow2(image, tmp_path, 4, version.to_bytes(4, "big"))
+    with pytest.raises(InvalidStorageRequest) as err:
+        await driver.add_image("liar", *source)
+    assert f"version {version}" in str(err.value) and "liar" in str(err.value)
+    assert str(tmp_path) not in str(err.value), "no host path in what a client may see"
+    assert await cached_ids(driver) == []
+
+
+@pytest.mark.parametrize("size", [1 << 62, (1 << 63) + 12345])
+async def test_an_absurd_virtual_size_is_refused(
+    driver: StorageDriver, image: tuple[Path, str], tmp_path: Path, size: int
+) -> None:
+    source = lying_qcow2(image, tmp_path, 24, size.to_bytes(8, "big"))
+    with pytest.raises(InvalidStorageRequest) as err:
+        await driver.add_image("huge", *source)
+    assert "virtual size" in str(err.value) and str(size) in str(err.value)
+    assert str(tmp_path) not in str(err.value)
+    assert await cached_ids(driver) == []
+
+
+async def test_a_cached_images_format_and_size_are_the_checked_ones(
+    driver: StorageDriver, image: tuple[Path, str], tmp_path: Path
+) -> None:
+    qcow2 = await driver.add_image("q", *image)
+    await add_mib(driver, tmp_path, "r")
+    raw = await driver.get_image("r")
+    assert (qcow2.format, qcow2.virtual_size_bytes, qcow2.path.suffix) == (
+        "qcow2",
+        32 * MiB,
+        ".qcow2",
+    )
+    assert (raw.format, raw.virtual_size_bytes, raw.path.suffix) == ("raw", MiB, ".raw")
+    assert await driver.list_images() == [qcow2, raw]

@@ -19,6 +19,7 @@ from atoll.site_agent.drivers.storage.errors import (
     InvalidStorageRequest,
     StorageConflict,
     StorageNotFound,
+    StoragePermanent,
 )
 from atoll.site_agent.drivers.storage.local import LocalStorage
 from atoll.site_agent.drivers.storage.settings import LocalStorageSettings
@@ -103,13 +104,13 @@ async def test_images_are_verified_before_they_are_cached(
         await storage.add_image("../escape", source, sha)
     overlay = tmp_path / "has-backing.qcow2"
     sh("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(source), str(overlay))
-    with pytest.raises(InvalidStorageRequest, match="standalone"):
+    with pytest.raises(InvalidStorageRequest, match="qcow2 with a backing file"):
         await storage.add_image("bad", overlay, hashlib.sha256(overlay.read_bytes()).hexdigest())
     # a qcow2 whose data lives in another host file would hand that file to a guest
     external = tmp_path / "external.qcow2"
     opts = f"data_file={tmp_path / 'data.raw'}"
     sh("qemu-img", "create", "-q", "-f", "qcow2", "-o", opts, str(external), "1M")
-    with pytest.raises(InvalidStorageRequest, match="keep their data in themselves"):
+    with pytest.raises(InvalidStorageRequest, match="qcow2 with an external data file"):
         await storage.add_image("bad", external, hashlib.sha256(external.read_bytes()).hexdigest())
     assert not list(storage.incoming_dir.iterdir()), "a refused copy is not left behind"
     with pytest.raises(StorageNotFound):
@@ -238,3 +239,45 @@ def test_header_parser_agrees_with_qemu_img(tmp_path: Path) -> None:
         str(base),
     )
     assert qcow2.read(base).format == "raw"
+
+
+@pytest.mark.integration
+async def test_an_image_kept_as_raw_is_reported_and_used_as_raw(tmp_path: Path) -> None:
+    """An image an older agent kept as raw though its header has the qcow2 magic (version 0,
+    which qemu-img reads as raw) is what its file name says: raw, its length, and a root
+    disk on it is an overlay on a raw backing file."""
+    storage = LocalStorage(LocalStorageSettings(root=tmp_path / "s"))
+    made = tmp_path / "v0.qcow2"
+    sh("qemu-img", "create", "-q", "-f", "qcow2", str(made), "16M")
+    data = bytearray(made.read_bytes())
+    data[4:8] = (0).to_bytes(4, "big")
+    kept = tmp_path / "s" / "images" / "old.raw"
+    kept.write_bytes(data)
+    kept.with_suffix(".sha256").write_text(hashlib.sha256(data).hexdigest() + "\n")
+
+    image = await storage.get_image("old")
+    assert (image.format, image.virtual_size_bytes) == ("raw", len(data))
+    disk = await storage.create_root_disk("srv", "old", size_bytes=MiB)
+    assert qemu_img_info(disk.path)["backing-filename-format"] == "raw"
+
+
+@pytest.mark.integration
+async def test_qemu_img_failures_name_files_not_host_paths(tmp_path: Path) -> None:
+    """qemu-img names the files it was given; what reaches a server's status message or an
+    API answer names them by their file names only (here under a root with a space)."""
+    root = tmp_path / "agent data" / "storage"
+    storage = LocalStorage(LocalStorageSettings(root=root))
+    good = tmp_path / "good.qcow2"
+    sh("qemu-img", "create", "-q", "-f", "qcow2", str(good), "16M")
+    image = await storage.add_image("img", good, hashlib.sha256(good.read_bytes()).hexdigest())
+    data = bytearray(good.read_bytes())
+    data[20:24] = (40).to_bytes(4, "big")  # cluster_bits: damaged on disk after it was checked
+    image.path.chmod(0o600)
+    image.path.write_bytes(data)
+
+    with pytest.raises(StoragePermanent) as err:
+        await storage.create_root_disk("srv", "img")
+    message = str(err.value)
+    assert "cluster size" in message and "img.qcow2" in message, message
+    assert str(tmp_path) not in message and "agent data" not in message, message
+    assert not list(storage.incoming_dir.iterdir())
