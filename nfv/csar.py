@@ -5,12 +5,20 @@ files, their sizes, and bounded reads. Whatever cannot be read safely is left ou
 view and reported, all at once:
 
 * zip entries with absolute paths, ``..`` components or backslashes (path traversal),
-  symbolic links, duplicates, encryption;
+  symbolic links, duplicates (also two entries that are one path once ``./`` and empty
+  parts are taken out of their names: which one is meant is ambiguous), encryption;
 * more entries than ``CsarLimits.max_entries``, an entry or a total over the size limits,
   a compression ratio that only a zip bomb has;
 * in a directory: symbolic links (they could point anywhere on the host).
 
 Nothing is ever extracted to disk; files are read (or hashed) straight from the archive.
+
+A zip entry is known by its package path: ``./Files/x.txt`` or ``Files//x.txt`` (what
+archivers that keep the names they are given, ``bsdtar -a -cf pkg.zip ./`` say, and scripts
+that join paths by hand write) is the package's ``Files/x.txt``, as it is for Tacker, which
+extracts the archive. The view maps each package path to the one zip entry
+that was checked, and every read goes through that mapping (``open``); never reopen the
+archive by a package path, which names no entry when the zip spells it differently.
 """
 
 from __future__ import annotations
@@ -72,15 +80,23 @@ def read_bounded(files: PackageFiles, name: str, limit: int) -> bytes | None:
     return None if len(data) > limit else data
 
 
-def file_digest(files: PackageFiles, name: str, algorithm: str) -> str:
-    """Hex digest of ``name``, streamed (images are never held in memory)."""
-    digest = hashlib.new(algorithm)
+def read_chunks(files: PackageFiles, name: str) -> Iterator[bytes]:
+    """The bytes of ``name`` in chunks of at most ``CHUNK`` (images are never held in memory
+    whole); ``UnreadableEntry`` if the archive's data for it is bad. Closing the iterator
+    closes the entry."""
     try:
         with files.open(name) as stream:
-            for chunk in iter(lambda: stream.read(CHUNK), b""):
-                digest.update(chunk)
+            while chunk := stream.read(CHUNK):
+                yield chunk
     except _READ_ERRORS as exc:
         raise UnreadableEntry(f"cannot be read: {exc}") from exc
+
+
+def file_digest(files: PackageFiles, name: str, algorithm: str) -> str:
+    """Hex digest of ``name``, streamed."""
+    digest = hashlib.new(algorithm)
+    for chunk in read_chunks(files, name):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -95,7 +111,9 @@ def safe_member_name(raw: str) -> str | None:
 
 
 class ZipFiles:
-    """A zip archive's regular files; unsafe entries are reported and left out."""
+    """A zip archive's regular files by package path, each mapped to the entry that was
+    checked (``open`` reads that entry, whatever its name in the zip); unsafe entries are
+    reported and left out."""
 
     def __init__(self, archive: zipfile.ZipFile, log: ProblemLog, limits: CsarLimits) -> None:
         self._zip = archive
@@ -118,6 +136,8 @@ class ZipFiles:
         where = f"(archive) {info.filename!r}"
         name = safe_member_name(info.filename)
         mode = info.external_attr >> 16
+        if info.is_dir() and not PurePosixPath(info.filename).parts:
+            return  # "./": the package root itself, as tar-style archivers list it
         if name is None:
             log.error(where, "entry path escapes the package root or is not a relative path")
         elif stat.S_ISLNK(mode):
@@ -135,7 +155,7 @@ class ZipFiles:
         elif info.is_dir():
             return
         elif name in self._infos:
-            log.error(where, "entry appears twice in the archive")
+            log.error(where, _twice(self._infos[name].filename, info.filename, name))
         else:
             self._infos[name] = info
 
@@ -151,6 +171,15 @@ class ZipFiles:
 
     def close(self) -> None:
         self._zip.close()
+
+
+def _twice(first: str, again: str, name: str) -> str:
+    if first == again:
+        return "entry appears twice in the archive"
+    return (
+        f"entry and {first!r} are both the package's {name}: which one is meant is ambiguous"
+        " (name each file once)"
+    )
 
 
 class DirectoryFiles:

@@ -16,13 +16,15 @@ import contextlib
 import hashlib
 import os
 import zipfile
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from atoll.errors import InvalidInput, PayloadTooLarge
+from atoll.errors import InvalidInput, PayloadTooLarge, Problem
 from atoll.hub.catalog.vnf_packages import CarriedImage
+from atoll.nfv import csar
+from atoll.nfv.errors import InvalidPackage, ProblemLog
 
 CHUNK = 1024 * 1024
 
@@ -102,12 +104,31 @@ def _write(fh: BinaryIO, digest: Any, batch: list[bytes]) -> None:
         fh.write(data)
 
 
+@contextlib.contextmanager
+def _holding(archive_path: Path, name: str) -> Iterator[csar.PackageFiles]:
+    """The stored package, read as onboarding read it (:mod:`atoll.nfv.csar`), holding
+    ``name``: a package path reads the very zip entry onboarding checked, also when the zip
+    spells it ``./Files/x`` or ``Files//x`` (never reopen the zip by a package path)."""
+    log = ProblemLog()
+    files = csar.open_package(archive_path, log)
+    if files is None:
+        raise InvalidPackage("the stored VNF package can no longer be read", log.errors)
+    try:
+        if name not in files.names:
+            raise InvalidPackage(
+                "the VNF package changed since it was read", [Problem(name, "is not in it")]
+            )
+        yield files
+    finally:
+        files.close()
+
+
 def hash_entry(archive_path: Path, name: str) -> CarriedImage:
     """Size, SHA-256 and SHA-512 of one file inside the package zip (blocking: in a thread)."""
     digest, digest512 = hashlib.sha256(), hashlib.sha512()
     size = 0
-    with zipfile.ZipFile(archive_path) as archive, archive.open(name) as entry:
-        while chunk := entry.read(CHUNK):
+    with _holding(archive_path, name) as files:
+        for chunk in csar.read_chunks(files, name):
             digest.update(chunk)
             digest512.update(chunk)
             size += len(chunk)
@@ -116,16 +137,15 @@ def hash_entry(archive_path: Path, name: str) -> CarriedImage:
 
 def entry_size(archive_path: Path, name: str) -> int:
     """The size of one file inside the package zip (blocking: in a thread)."""
-    with zipfile.ZipFile(archive_path) as archive:
-        return archive.getinfo(name).file_size
+    with _holding(archive_path, name) as files:
+        return files.size(name)
 
 
 def entry_chunks(archive_path: Path, name: str) -> Generator[bytes]:
     """One file inside the package zip, chunk by chunk (blocking: each ``next`` in a
     thread); closing the iterator closes the zip."""
-    with zipfile.ZipFile(archive_path) as archive, archive.open(name) as entry:
-        while chunk := entry.read(CHUNK):
-            yield chunk
+    with _holding(archive_path, name) as files:
+        yield from csar.read_chunks(files, name)
 
 
 def read_single_vnfd(path: Path) -> bytes:

@@ -1,0 +1,63 @@
+"""A tenant's VNF package zip against the running hub: entry names the reader cleans up
+(``./Files/x``, ``Files//x``) are read from the very entry that was checked, two entries
+that clean up to one path are refused, and nothing of it ends as an internal error."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from tests.nfv.packages import PACKAGES
+from tests.security.daemons import RunningHub
+from tests.security.test_image_substitution import PACKAGES as API
+from tests.security.test_image_substitution import onboard
+
+IMAGE = "Files/images/cirros-0.5.2-x86_64-disk.img"  # getting-started's VDU1 boots it
+
+
+def csar(entries: list[tuple[str, bytes]]) -> bytes:
+    """getting-started carrying its image, then ``entries`` under the names given."""
+    root = PACKAGES / "getting-started"
+    files = [
+        (p.relative_to(root).as_posix(), p.read_bytes()) for p in root.rglob("*") if p.is_file()
+    ]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in [*files, (IMAGE, b"QFI\xfb image bits"), *entries]:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def no_internal_error(hub: RunningHub) -> None:
+    log = hub.log
+    assert "failed unexpectedly" not in log and "Traceback" not in log, log[-3000:]
+
+
+def test_an_entry_spelled_dot_slash_is_onboarded_and_served_from_itself(hub: RunningHub) -> None:
+    tenant = hub.tenant("zn", "zn-member")
+    spelled = [("./Files/x.txt", b"the x entry"), ("Files//y.txt", b"the y entry")]
+    package = onboard(hub, tenant, csar(spelled))
+    assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
+    listed = {a["artifactPath"] for a in package["additionalArtifacts"]}
+    assert listed == {"Files/x.txt", "Files/y.txt"}
+    for path, data in (("Files/x.txt", b"the x entry"), ("Files/y.txt", b"the y entry")):
+        reply = hub.call("GET", f"{API}/{package['id']}/artifacts/{path}", token=tenant)
+        assert (reply.status, reply.raw) == (200, data)
+    no_internal_error(hub)
+
+
+def test_two_entries_that_clean_up_to_one_path_are_refused_naming_both(hub: RunningHub) -> None:
+    tenant = hub.tenant("zn", "zn-twice")
+    twice = [("Files/x.txt", b"checked"), ("./Files/x.txt", b"something else")]
+    package = onboard(hub, tenant, csar(twice))
+    assert package["onboardingState"] == "ERROR", package
+    details = package["onboardingFailureDetails"]
+    assert details["status"] == 422
+    assert details["problems"] == [
+        {
+            "where": "(archive) './Files/x.txt'",
+            "what": "entry and 'Files/x.txt' are both the package's Files/x.txt: which one is"
+            " meant is ambiguous (name each file once)",
+        }
+    ]
+    no_internal_error(hub)
