@@ -124,14 +124,19 @@ def _holding(archive_path: Path, name: str) -> Iterator[csar.PackageFiles]:
 
 
 def hash_entry(archive_path: Path, name: str) -> CarriedImage:
-    """Size, SHA-256 and SHA-512 of one file inside the package zip (blocking: in a thread)."""
+    """Size, SHA-256 and SHA-512 of one file inside the package zip (blocking: in a thread);
+    ``InvalidPackage`` naming the file if the zip's data for it is bad."""
     digest, digest512 = hashlib.sha256(), hashlib.sha512()
     size = 0
     with _holding(archive_path, name) as files:
-        for chunk in csar.read_chunks(files, name):
-            digest.update(chunk)
-            digest512.update(chunk)
-            size += len(chunk)
+        try:
+            for chunk in csar.read_chunks(files, name):
+                digest.update(chunk)
+                digest512.update(chunk)
+                size += len(chunk)
+        except csar.UnreadableEntry as exc:
+            problem = Problem(name, str(exc))
+            raise InvalidPackage("a file of the VNF package cannot be read", [problem]) from exc
     return CarriedImage(name, digest.hexdigest(), size, digest512.hexdigest())
 
 

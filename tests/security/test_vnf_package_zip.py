@@ -1,6 +1,7 @@
 """A tenant's VNF package zip against the running hub: entry names the reader cleans up
 (``./Files/x``, ``Files//x``) are read from the very entry that was checked, two entries
-that clean up to one path are refused, and nothing of it ends as an internal error."""
+that clean up to one path are refused, a carried file whose data is corrupt is refused
+naming it, and none of it ends as an internal error."""
 
 from __future__ import annotations
 
@@ -15,15 +16,16 @@ from tests.security.test_image_substitution import onboard
 IMAGE = "Files/images/cirros-0.5.2-x86_64-disk.img"  # getting-started's VDU1 boots it
 
 
-def csar(entries: list[tuple[str, bytes]]) -> bytes:
-    """getting-started carrying its image, then ``entries`` under the names given."""
+def csar(entries: list[tuple[str, bytes]], image: bytes = b"QFI\xfb image bits") -> bytes:
+    """getting-started carrying ``image``, then ``entries`` under the names given (stored,
+    not compressed: a test may flip the bytes of an entry in the archive)."""
     root = PACKAGES / "getting-started"
     files = [
         (p.relative_to(root).as_posix(), p.read_bytes()) for p in root.rglob("*") if p.is_file()
     ]
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in [*files, (IMAGE, b"QFI\xfb image bits"), *entries]:
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in [*files, (IMAGE, image), *entries]:
             archive.writestr(name, data)
     return buffer.getvalue()
 
@@ -60,4 +62,19 @@ def test_two_entries_that_clean_up_to_one_path_are_refused_naming_both(hub: Runn
             " meant is ambiguous (name each file once)",
         }
     ]
+    no_internal_error(hub)
+
+
+def test_a_carried_image_with_corrupt_data_is_refused_naming_it(hub: RunningHub) -> None:
+    tenant = hub.tenant("zn", "zn-corrupt")
+    bits = b"carried image bits " * 100
+    content = bytearray(csar([], image=bits))
+    content[content.index(bits) + 7] ^= 0xFF  # the entry's CRC-32 no longer matches
+    package = onboard(hub, tenant, bytes(content))
+    assert package["onboardingState"] == "ERROR", package
+    details = package["onboardingFailureDetails"]
+    assert details["status"] == 422, details
+    (problem,) = details["problems"]
+    assert problem["where"] == IMAGE
+    assert problem["what"].startswith("cannot be read: Bad CRC-32")
     no_internal_error(hub)

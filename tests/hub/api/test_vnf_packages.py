@@ -297,6 +297,31 @@ async def test_a_package_zipped_with_dot_slash_names_onboards_and_serves_its_fil
     assert (status, raw) == (200, bits)
 
 
+async def test_a_carried_file_with_corrupt_zip_data_fails_naming_it(papi: Api) -> None:
+    """The reader checks only the files it parses or that are listed with a hash; a carried
+    image or an artifact is first read whole when the hub hashes it."""
+    who = await projects(papi)
+    bits = b"carried image bits " * 100
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for path in sorted((PACKAGES / "getting-started").rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(PACKAGES / "getting-started").as_posix())
+        archive.writestr(IMAGE_PATH, bits)
+    content = bytearray(buffer.getvalue())
+    content[content.index(bits) + 7] ^= 0xFF  # the stored CRC-32 no longer matches
+    package = await upload(papi, who["a"], bytes(content))
+    assert package["onboardingState"] == "ERROR"
+    details = package["onboardingFailureDetails"]
+    assert (details["status"], details["detail"]) == (
+        422,
+        "a file of the VNF package cannot be read",
+    )
+    (problem,) = details["problems"]
+    assert problem["where"] == IMAGE_PATH
+    assert problem["what"].startswith("cannot be read: Bad CRC-32")
+
+
 async def test_enabling_needs_an_onboarded_package(papi: Api) -> None:
     who = await projects(papi)
     package = await create(papi, who["a"])
