@@ -19,6 +19,11 @@ that join paths by hand write) is the package's ``Files/x.txt``, as it is for Ta
 extracts the archive. The view maps each package path to the one zip entry
 that was checked, and every read goes through that mapping (``open``); never reopen the
 archive by a package path, which names no entry when the zip spells it differently.
+
+Every problem names a place inside the package, or ``(archive)`` / ``(package)`` for the
+whole, never a path on this host: the hub hands the problems to the tenant who uploaded,
+and the path it stored the upload under is its own business (a local caller knows which
+path it passed).
 """
 
 from __future__ import annotations
@@ -68,6 +73,13 @@ class UnreadableEntry(Exception):
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError)
 
 
+def _reason(exc: Exception) -> str:
+    """Why reading failed, without the host path an ``OSError`` names."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc) or type(exc).__name__
+
+
 def read_bounded(files: PackageFiles, name: str, limit: int) -> bytes | None:
     """The bytes of ``name``, or ``None`` if it holds more than ``limit`` bytes."""
     if files.size(name) > limit:
@@ -76,7 +88,7 @@ def read_bounded(files: PackageFiles, name: str, limit: int) -> bytes | None:
         with files.open(name) as stream:
             data = stream.read(limit + 1)
     except _READ_ERRORS as exc:
-        raise UnreadableEntry(f"cannot be read: {exc}") from exc
+        raise UnreadableEntry(f"cannot be read: {_reason(exc)}") from exc
     return None if len(data) > limit else data
 
 
@@ -89,7 +101,7 @@ def read_chunks(files: PackageFiles, name: str) -> Iterator[bytes]:
             while chunk := stream.read(CHUNK):
                 yield chunk
     except _READ_ERRORS as exc:
-        raise UnreadableEntry(f"cannot be read: {exc}") from exc
+        raise UnreadableEntry(f"cannot be read: {_reason(exc)}") from exc
 
 
 def file_digest(files: PackageFiles, name: str, algorithm: str) -> str:
@@ -195,7 +207,7 @@ class DirectoryFiles:
             elif path.is_file():
                 self._sizes[rel] = path.stat().st_size
             if len(self._sizes) > limits.max_entries:
-                log.error(str(root), f"holds over {limits.max_entries} files")
+                log.error("(package)", f"holds over {limits.max_entries} files")
                 break
 
     @property
@@ -232,10 +244,12 @@ def open_package(
         else:
             archive = zipfile.ZipFile(io.BytesIO(source))
     except FileNotFoundError:
-        log.error(str(source), "does not exist")
+        log.error("(package)", "does not exist")
         return None
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        where = str(source) if isinstance(source, Path) else "(archive)"
-        log.error(where, f"is neither a package directory nor a readable zip archive ({exc})")
+        log.error(
+            "(archive)",
+            f"is neither a package directory nor a readable zip archive ({_reason(exc)})",
+        )
         return None
     return ZipFiles(archive, log, limits)

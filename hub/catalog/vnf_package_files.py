@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from atoll.errors import InvalidInput, PayloadTooLarge, Problem
+from atoll.errors import InvalidInput, NotFound, PayloadTooLarge, Problem
 from atoll.hub.catalog.vnf_packages import CarriedImage
 from atoll.nfv import csar
 from atoll.nfv.errors import InvalidPackage, ProblemLog
@@ -95,6 +95,14 @@ class PackageFiles:
         for path in (self.content(package_id), self.vnfd(package_id)):
             path.unlink(missing_ok=True)
         (self.root / f"{package_id}.zip.part").unlink(missing_ok=True)
+
+
+def missing_here(package_id: str) -> NotFound:
+    """The answer when the package's files are not on this hub (naming no path of it)."""
+    return NotFound(
+        f"the content of VNF package {package_id} is not on this hub: each hub keeps the "
+        "package files it received (ask the hub the package was uploaded to)"
+    )
 
 
 def _write(fh: BinaryIO, digest: Any, batch: list[bytes]) -> None:

@@ -1,7 +1,8 @@
 """A tenant's VNF package zip against the running hub: entry names the reader cleans up
 (``./Files/x``, ``Files//x``) are read from the very entry that was checked, two entries
 that clean up to one path are refused, a carried file whose data is corrupt is refused
-naming it, and none of it ends as an internal error."""
+naming it, and none of it ends as an internal error. What the hub says back names places
+inside the package, never where on the hub it keeps the upload."""
 
 from __future__ import annotations
 
@@ -77,4 +78,18 @@ def test_a_carried_image_with_corrupt_data_is_refused_naming_it(hub: RunningHub)
     (problem,) = details["problems"]
     assert problem["where"] == IMAGE
     assert problem["what"].startswith("cannot be read: Bad CRC-32")
+    no_internal_error(hub)
+
+
+def test_a_failed_onboarding_names_no_path_of_the_hub(hub: RunningHub) -> None:
+    tenant = hub.tenant("zn", "zn-notzip")
+    for content in (b"not a zip", b"PK\x03\x04 nor is this", csar([("../x", b"")])):
+        package = onboard(hub, tenant, content)
+        assert package["onboardingState"] == "ERROR", package
+        shown = hub.call("GET", f"{API}/{package['id']}", token=tenant).raw.decode()
+        assert str(hub.data_dir) not in shown, shown
+        assert f"{package['id']}.zip" not in shown, shown  # the file the hub stored it as
+        for problem in package["onboardingFailureDetails"]["problems"]:
+            assert problem["where"].startswith("(archive)"), problem
+    assert package["onboardingFailureDetails"]["status"] == 422
     no_internal_error(hub)
