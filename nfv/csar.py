@@ -16,9 +16,9 @@ Nothing is ever extracted to disk; files are read (or hashed) straight from the 
 A zip entry is known by its package path: ``./Files/x.txt`` or ``Files//x.txt`` (what
 archivers that keep the names they are given, ``bsdtar -a -cf pkg.zip ./`` say, and scripts
 that join paths by hand write) is the package's ``Files/x.txt``, as it is for Tacker, which
-extracts the archive. The view maps each package path to the one zip entry
-that was checked, and every read goes through that mapping (``open``); never reopen the
-archive by a package path, which names no entry when the zip spells it differently.
+extracts the archive. The view maps each package path to the one zip entry that was
+checked, and every read goes through that mapping (``open``); never reopen the archive by
+a package path, which names no entry when the zip spells it differently.
 
 Every problem names a place inside the package, or ``(archive)`` / ``(package)`` for the
 whole, never a path on this host: the hub hands the problems to the tenant who uploaded,
