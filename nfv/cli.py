@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from atoll.cli import Subparsers
-from atoll.errors import InvalidInput
+from atoll.errors import InvalidInput, Problem
 from atoll.nfv import lcm_cli
 from atoll.nfv.client_cli import add_commands
 from atoll.output import add_format_option, emit
@@ -39,11 +39,14 @@ def register(groups: Subparsers) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from atoll.nfv.package import load_package
+    from atoll.nfv.errors import InvalidPackage
+    from atoll.nfv.package import SUMMARY, load_package
     from atoll.nfv.summary import summarize, summarize_flavour
 
     path: Path = args.path
     try:
+        if not path.exists():  # the reader names no host path; here it is the caller's own
+            raise InvalidPackage(SUMMARY, [Problem(str(path), "does not exist")])
         package = load_package(path)
     except InvalidInput as exc:
         if args.format != "json":

@@ -5,12 +5,25 @@ files, their sizes, and bounded reads. Whatever cannot be read safely is left ou
 view and reported, all at once:
 
 * zip entries with absolute paths, ``..`` components or backslashes (path traversal),
-  symbolic links, duplicates, encryption;
+  symbolic links, duplicates (also two entries that are one path once ``./`` and empty
+  parts are taken out of their names: which one is meant is ambiguous), encryption;
 * more entries than ``CsarLimits.max_entries``, an entry or a total over the size limits,
   a compression ratio that only a zip bomb has;
 * in a directory: symbolic links (they could point anywhere on the host).
 
 Nothing is ever extracted to disk; files are read (or hashed) straight from the archive.
+
+A zip entry is known by its package path: ``./Files/x.txt`` or ``Files//x.txt`` (what
+archivers that keep the names they are given, ``bsdtar -a -cf pkg.zip ./`` say, and scripts
+that join paths by hand write) is the package's ``Files/x.txt``, as it is for Tacker, which
+extracts the archive. The view maps each package path to the one zip entry that was
+checked, and every read goes through that mapping (``open``); never reopen the archive by
+a package path, which names no entry when the zip spells it differently.
+
+Every problem names a place inside the package, or ``(archive)`` / ``(package)`` for the
+whole, never a path on this host: the hub hands the problems to the tenant who uploaded,
+and the path it stored the upload under is its own business (a local caller knows which
+path it passed).
 """
 
 from __future__ import annotations
@@ -60,6 +73,13 @@ class UnreadableEntry(Exception):
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError)
 
 
+def _reason(exc: Exception) -> str:
+    """Why reading failed, without the host path an ``OSError`` names."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc) or type(exc).__name__
+
+
 def read_bounded(files: PackageFiles, name: str, limit: int) -> bytes | None:
     """The bytes of ``name``, or ``None`` if it holds more than ``limit`` bytes."""
     if files.size(name) > limit:
@@ -68,19 +88,27 @@ def read_bounded(files: PackageFiles, name: str, limit: int) -> bytes | None:
         with files.open(name) as stream:
             data = stream.read(limit + 1)
     except _READ_ERRORS as exc:
-        raise UnreadableEntry(f"cannot be read: {exc}") from exc
+        raise UnreadableEntry(f"cannot be read: {_reason(exc)}") from exc
     return None if len(data) > limit else data
 
 
-def file_digest(files: PackageFiles, name: str, algorithm: str) -> str:
-    """Hex digest of ``name``, streamed (images are never held in memory)."""
-    digest = hashlib.new(algorithm)
+def read_chunks(files: PackageFiles, name: str) -> Iterator[bytes]:
+    """The bytes of ``name`` in chunks of at most ``CHUNK`` (images are never held in memory
+    whole); ``UnreadableEntry`` if the archive's data for it is bad. Closing the iterator
+    closes the entry."""
     try:
         with files.open(name) as stream:
-            for chunk in iter(lambda: stream.read(CHUNK), b""):
-                digest.update(chunk)
+            while chunk := stream.read(CHUNK):
+                yield chunk
     except _READ_ERRORS as exc:
-        raise UnreadableEntry(f"cannot be read: {exc}") from exc
+        raise UnreadableEntry(f"cannot be read: {_reason(exc)}") from exc
+
+
+def file_digest(files: PackageFiles, name: str, algorithm: str) -> str:
+    """Hex digest of ``name``, streamed."""
+    digest = hashlib.new(algorithm)
+    for chunk in read_chunks(files, name):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -95,7 +123,9 @@ def safe_member_name(raw: str) -> str | None:
 
 
 class ZipFiles:
-    """A zip archive's regular files; unsafe entries are reported and left out."""
+    """A zip archive's regular files by package path, each mapped to the entry that was
+    checked (``open`` reads that entry, whatever its name in the zip); unsafe entries are
+    reported and left out."""
 
     def __init__(self, archive: zipfile.ZipFile, log: ProblemLog, limits: CsarLimits) -> None:
         self._zip = archive
@@ -118,6 +148,8 @@ class ZipFiles:
         where = f"(archive) {info.filename!r}"
         name = safe_member_name(info.filename)
         mode = info.external_attr >> 16
+        if info.is_dir() and not PurePosixPath(info.filename).parts:
+            return  # "./": the package root itself, as tar-style archivers list it
         if name is None:
             log.error(where, "entry path escapes the package root or is not a relative path")
         elif stat.S_ISLNK(mode):
@@ -135,7 +167,7 @@ class ZipFiles:
         elif info.is_dir():
             return
         elif name in self._infos:
-            log.error(where, "entry appears twice in the archive")
+            log.error(where, _twice(self._infos[name].filename, info.filename, name))
         else:
             self._infos[name] = info
 
@@ -153,6 +185,15 @@ class ZipFiles:
         self._zip.close()
 
 
+def _twice(first: str, again: str, name: str) -> str:
+    if first == again:
+        return "entry appears twice in the archive"
+    return (
+        f"entry and {first!r} are both the package's {name}: which one is meant is ambiguous"
+        " (name each file once)"
+    )
+
+
 class DirectoryFiles:
     """An unpacked package directory; symbolic links are reported and left out."""
 
@@ -166,7 +207,7 @@ class DirectoryFiles:
             elif path.is_file():
                 self._sizes[rel] = path.stat().st_size
             if len(self._sizes) > limits.max_entries:
-                log.error(str(root), f"holds over {limits.max_entries} files")
+                log.error("(package)", f"holds over {limits.max_entries} files")
                 break
 
     @property
@@ -203,10 +244,12 @@ def open_package(
         else:
             archive = zipfile.ZipFile(io.BytesIO(source))
     except FileNotFoundError:
-        log.error(str(source), "does not exist")
+        log.error("(package)", "does not exist")
         return None
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        where = str(source) if isinstance(source, Path) else "(archive)"
-        log.error(where, f"is neither a package directory nor a readable zip archive ({exc})")
+        log.error(
+            "(archive)",
+            f"is neither a package directory nor a readable zip archive ({_reason(exc)})",
+        )
         return None
     return ZipFiles(archive, log, limits)

@@ -71,6 +71,7 @@ from atoll.hub.catalog.vnf_package_files import (
     PackageFiles,
     entry_chunks,
     entry_size,
+    missing_here,
     read_single_vnfd,
 )
 from atoll.hub.catalog.vnf_packages import PackageRecord
@@ -336,18 +337,11 @@ async def _onboarded_file(request: web.Request, what: str) -> tuple[PackageRecor
     return package, _onboarding(request).files
 
 
-def _missing_here(package_id: str) -> NotFound:
-    return NotFound(
-        f"the content of VNF package {package_id} is not on this hub: each hub keeps the "
-        "package files it received (ask the hub the package was uploaded to)"
-    )
-
-
 async def show_content(request: web.Request) -> web.StreamResponse:
     package, files = await _onboarded_file(request, "content")
     path = files.content(package.id)
     if not path.exists():
-        raise _missing_here(package.id)
+        raise missing_here(package.id)
     return web.FileResponse(path, headers={"Content-Type": "application/zip"})
 
 
@@ -365,7 +359,7 @@ async def show_vnfd(request: web.Request) -> web.StreamResponse:
     package, files = await _onboarded_file(request, "VNFD")
     path = files.vnfd(package.id)
     if not path.exists():
-        raise _missing_here(package.id)
+        raise missing_here(package.id)
     single = len(package.vnfd_files) == 1
     text, archive = _accepts(request)
     if text and single:
@@ -397,7 +391,7 @@ async def show_artifact(request: web.Request) -> web.StreamResponse:
         )
     path = files.content(package.id)
     if not path.exists():
-        raise _missing_here(package.id)
+        raise missing_here(package.id)
     response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
     response.content_length = await asyncio.to_thread(entry_size, path, wanted)
     chunks = entry_chunks(path, wanted)

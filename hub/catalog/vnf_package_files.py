@@ -16,13 +16,15 @@ import contextlib
 import hashlib
 import os
 import zipfile
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from atoll.errors import InvalidInput, PayloadTooLarge
+from atoll.errors import InvalidInput, NotFound, PayloadTooLarge, Problem
 from atoll.hub.catalog.vnf_packages import CarriedImage
+from atoll.nfv import csar
+from atoll.nfv.errors import InvalidPackage, ProblemLog
 
 CHUNK = 1024 * 1024
 
@@ -95,6 +97,14 @@ class PackageFiles:
         (self.root / f"{package_id}.zip.part").unlink(missing_ok=True)
 
 
+def missing_here(package_id: str) -> NotFound:
+    """The answer when the package's files are not on this hub (naming no path of it)."""
+    return NotFound(
+        f"the content of VNF package {package_id} is not on this hub: each hub keeps the "
+        "package files it received (ask the hub the package was uploaded to)"
+    )
+
+
 def _write(fh: BinaryIO, digest: Any, batch: list[bytes]) -> None:
     """Hash and write one batch off the event loop (hashlib releases the GIL)."""
     for data in batch:
@@ -102,30 +112,53 @@ def _write(fh: BinaryIO, digest: Any, batch: list[bytes]) -> None:
         fh.write(data)
 
 
+@contextlib.contextmanager
+def _holding(archive_path: Path, name: str) -> Iterator[csar.PackageFiles]:
+    """The stored package, read as onboarding read it (:mod:`atoll.nfv.csar`), holding
+    ``name``: a package path reads the very zip entry onboarding checked, also when the zip
+    spells it ``./Files/x`` or ``Files//x`` (never reopen the zip by a package path)."""
+    log = ProblemLog()
+    files = csar.open_package(archive_path, log)
+    if files is None:
+        raise InvalidPackage("the stored VNF package can no longer be read", log.errors)
+    try:
+        if name not in files.names:
+            raise InvalidPackage(
+                "the VNF package changed since it was read", [Problem(name, "is not in it")]
+            )
+        yield files
+    finally:
+        files.close()
+
+
 def hash_entry(archive_path: Path, name: str) -> CarriedImage:
-    """Size, SHA-256 and SHA-512 of one file inside the package zip (blocking: in a thread)."""
+    """Size, SHA-256 and SHA-512 of one file inside the package zip (blocking: in a thread);
+    ``InvalidPackage`` naming the file if the zip's data for it is bad."""
     digest, digest512 = hashlib.sha256(), hashlib.sha512()
     size = 0
-    with zipfile.ZipFile(archive_path) as archive, archive.open(name) as entry:
-        while chunk := entry.read(CHUNK):
-            digest.update(chunk)
-            digest512.update(chunk)
-            size += len(chunk)
+    with _holding(archive_path, name) as files:
+        try:
+            for chunk in csar.read_chunks(files, name):
+                digest.update(chunk)
+                digest512.update(chunk)
+                size += len(chunk)
+        except csar.UnreadableEntry as exc:
+            problem = Problem(name, str(exc))
+            raise InvalidPackage("a file of the VNF package cannot be read", [problem]) from exc
     return CarriedImage(name, digest.hexdigest(), size, digest512.hexdigest())
 
 
 def entry_size(archive_path: Path, name: str) -> int:
     """The size of one file inside the package zip (blocking: in a thread)."""
-    with zipfile.ZipFile(archive_path) as archive:
-        return archive.getinfo(name).file_size
+    with _holding(archive_path, name) as files:
+        return files.size(name)
 
 
 def entry_chunks(archive_path: Path, name: str) -> Generator[bytes]:
     """One file inside the package zip, chunk by chunk (blocking: each ``next`` in a
     thread); closing the iterator closes the zip."""
-    with zipfile.ZipFile(archive_path) as archive, archive.open(name) as entry:
-        while chunk := entry.read(CHUNK):
-            yield chunk
+    with _holding(archive_path, name) as files:
+        yield from csar.read_chunks(files, name)
 
 
 def read_single_vnfd(path: Path) -> bytes:

@@ -32,7 +32,7 @@ from atoll.errors import InvalidInput, NotFound, Problem
 from atoll.hub.catalog import images as catalog_images
 from atoll.hub.catalog import vnf_packages as pkgs
 from atoll.hub.catalog.images import Image
-from atoll.hub.catalog.vnf_package_files import PackageFiles
+from atoll.hub.catalog.vnf_package_files import PackageFiles, missing_here
 from atoll.hub.sites import intent
 from atoll.hub.sites.registry import SITE_KIND
 from atoll.hub.store.base import Store
@@ -213,6 +213,8 @@ class PackageCache:
     async def get(self, package_id: str) -> VnfPackage:
         if package_id not in self._parsed:
             path = self.files.content(package_id)
+            if not await asyncio.to_thread(path.exists):
+                raise missing_here(package_id)
             self._parsed[package_id] = await asyncio.to_thread(load_package, path)
         return self._parsed[package_id]
 

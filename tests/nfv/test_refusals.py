@@ -7,10 +7,12 @@ import io
 import stat
 import zipfile
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 from atoll.errors import InvalidInput
+from atoll.nfv.csar import CsarLimits, UnreadableEntry, read_bounded, read_chunks
 from atoll.nfv.package import PackageLimits, load_package
 from atoll.nfv.yaml_loader import YamlLimits
 from tests.nfv.packages import copy_package, zip_dir
@@ -227,6 +229,48 @@ def test_zip_bomb_entry_refused_without_inflating_it(tmp_path: Path) -> None:
 def test_not_a_zip_at_all() -> None:
     (problem,) = problems(b"PK\x03\x04 this is not really a zip")
     assert problem.startswith("(archive): is neither a package directory nor a readable zip")
+
+
+def test_no_problem_names_a_path_on_this_host(tmp_path: Path) -> None:
+    """The hub hands the problems to the tenant who uploaded: where it keeps the upload is
+    its own business."""
+    stored = tmp_path / "hub" / "vnf_packages" / "0123.zip"
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(b"not a zip")
+    crowded = copy_package("getting-started", tmp_path)
+    one_file = PackageLimits(csar=CsarLimits(max_entries=1))
+    found = [*problems(stored), *problems(tmp_path / "gone.zip"), *problems(crowded, one_file)]
+    assert found[:3] == [
+        "(archive): is neither a package directory nor a readable zip archive (File is not a"
+        " zip file)",
+        "(package): does not exist",
+        "(package): holds over 1 files",
+    ]
+    assert not [p for p in found if str(tmp_path) in p]
+
+
+class Denied:
+    """A package whose one file the operating system will not let us read."""
+
+    names = frozenset({"Files/x.txt"})
+
+    def size(self, name: str) -> int:
+        return 1
+
+    def open(self, name: str) -> IO[bytes]:
+        raise PermissionError(13, "Permission denied", "/srv/atoll/hub/vnf_packages/0123.zip")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_file_the_host_will_not_read_is_reported_without_the_host_path() -> None:
+    with pytest.raises(UnreadableEntry) as bounded:
+        read_bounded(Denied(), "Files/x.txt", 10)
+    with pytest.raises(UnreadableEntry) as streamed:
+        b"".join(read_chunks(Denied(), "Files/x.txt"))
+    for caught in (bounded, streamed):
+        assert str(caught.value) == "cannot be read: Permission denied"
 
 
 YAML_BOMB = "\n".join(

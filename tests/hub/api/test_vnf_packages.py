@@ -254,6 +254,74 @@ async def test_a_carried_image_is_registered_in_the_catalog(papi: Api) -> None:
     assert not list(package_dir(papi).glob("*"))
 
 
+def dot_slash_zip(root: Path, extra: dict[str, bytes]) -> bytes:
+    """The package as ``bsdtar -a -cf pkg.zip ./`` writes it: ``./``, then ``./NAME`` each."""
+    files = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("./", b"")
+        for name, data in {**files, **extra}.items():
+            archive.writestr(f"./{name}", data)
+    return buffer.getvalue()
+
+
+async def test_a_package_zipped_with_dot_slash_names_onboards_and_serves_its_files(
+    papi: Api,
+) -> None:
+    who = await projects(papi)
+    bits = b"\x00qcow-ish" * 1000
+    script = b"#!/bin/sh\necho configured\n"
+    extra = {IMAGE_PATH: bits, "Scripts//install.sh": script}
+    package = await upload(papi, who["a"], dot_slash_zip(PACKAGES / "getting-started", extra))
+    assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
+    (image,) = package["softwareImages"]
+    assert image["carried"] is True and image["imagePath"] == IMAGE_PATH
+    record = (await papi.store.get("image", image["catalogImage"])).value
+    assert (record["checksum_sha256"], record["size"]) == (
+        hashlib.sha256(bits).hexdigest(),
+        len(bits),
+    )
+    assert package["additionalArtifacts"] == [
+        {
+            "artifactPath": "Scripts/install.sh",
+            "checksum": {"algorithm": "SHA-256", "hash": hashlib.sha256(script).hexdigest()},
+        }
+    ]
+    item = f"{BASE}/{package['id']}"
+    assert await fetch(papi, f"{item}/artifacts/Scripts/install.sh", who["a"]) == (
+        200,
+        script,
+        "application/octet-stream",
+    )
+    status, raw, _ = await fetch(papi, f"{item}/artifacts/{IMAGE_PATH}", who["a"])
+    assert (status, raw) == (200, bits)
+
+
+async def test_a_carried_file_with_corrupt_zip_data_fails_naming_it(papi: Api) -> None:
+    """The reader checks only the files it parses or that are listed with a hash; a carried
+    image or an artifact is first read whole when the hub hashes it."""
+    who = await projects(papi)
+    bits = b"carried image bits " * 100
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for path in sorted((PACKAGES / "getting-started").rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(PACKAGES / "getting-started").as_posix())
+        archive.writestr(IMAGE_PATH, bits)
+    content = bytearray(buffer.getvalue())
+    content[content.index(bits) + 7] ^= 0xFF  # the stored CRC-32 no longer matches
+    package = await upload(papi, who["a"], bytes(content))
+    assert package["onboardingState"] == "ERROR"
+    details = package["onboardingFailureDetails"]
+    assert (details["status"], details["detail"]) == (
+        422,
+        "a file of the VNF package cannot be read",
+    )
+    (problem,) = details["problems"]
+    assert problem["where"] == IMAGE_PATH
+    assert problem["what"].startswith("cannot be read: Bad CRC-32")
+
+
 async def test_enabling_needs_an_onboarded_package(papi: Api) -> None:
     who = await projects(papi)
     package = await create(papi, who["a"])

@@ -64,6 +64,22 @@ async def test_instantiate_spreads_over_sites_and_reports_each(lcm: Lcm) -> None
     assert {"STARTING", "PROCESSING", "COMPLETED"} <= set(states)
 
 
+async def test_a_package_not_on_this_hub_is_said_so_naming_no_path(
+    lcm: Lcm, tmp_path: Path
+) -> None:
+    """Each hub keeps the package files it received; a hub without them names none of its
+    own paths to the tenant."""
+    instance_id = await lcm.instance()
+    for stored in (tmp_path / "hub" / "vnf_packages").glob("*.zip"):
+        stored.unlink()
+    status, body, _ = await lcm.call(
+        "POST", f"{INSTANCES}/{instance_id}/instantiate", {"flavourId": "simple"}
+    )
+    assert status == 404, body
+    assert "is not on this hub" in body["detail"]
+    assert str(tmp_path) not in str(body)
+
+
 async def test_one_operation_at_a_time_is_the_stores_rule(lcm: Lcm) -> None:
     instance_id = await lcm.instance()
     op_id = await lcm.task(instance_id, "instantiate", {"flavourId": "simple"})

@@ -1,0 +1,95 @@
+"""A tenant's VNF package zip against the running hub: entry names the reader cleans up
+(``./Files/x``, ``Files//x``) are read from the very entry that was checked, two entries
+that clean up to one path are refused, a carried file whose data is corrupt is refused
+naming it, and none of it ends as an internal error. What the hub says back names places
+inside the package, never where on the hub it keeps the upload."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from tests.nfv.packages import PACKAGES
+from tests.security.daemons import RunningHub
+from tests.security.test_image_substitution import PACKAGES as API
+from tests.security.test_image_substitution import onboard
+
+IMAGE = "Files/images/cirros-0.5.2-x86_64-disk.img"  # getting-started's VDU1 boots it
+
+
+def csar(entries: list[tuple[str, bytes]], image: bytes = b"QFI\xfb image bits") -> bytes:
+    """getting-started carrying ``image``, then ``entries`` under the names given (stored,
+    not compressed: a test may flip the bytes of an entry in the archive)."""
+    root = PACKAGES / "getting-started"
+    files = [
+        (p.relative_to(root).as_posix(), p.read_bytes()) for p in root.rglob("*") if p.is_file()
+    ]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in [*files, (IMAGE, image), *entries]:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def no_internal_error(hub: RunningHub) -> None:
+    log = hub.log
+    assert "failed unexpectedly" not in log and "Traceback" not in log, log[-3000:]
+
+
+def test_an_entry_spelled_dot_slash_is_onboarded_and_served_from_itself(hub: RunningHub) -> None:
+    tenant = hub.tenant("zn", "zn-member")
+    spelled = [("./Files/x.txt", b"the x entry"), ("Files//y.txt", b"the y entry")]
+    package = onboard(hub, tenant, csar(spelled))
+    assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
+    listed = {a["artifactPath"] for a in package["additionalArtifacts"]}
+    assert listed == {"Files/x.txt", "Files/y.txt"}
+    for path, data in (("Files/x.txt", b"the x entry"), ("Files/y.txt", b"the y entry")):
+        reply = hub.call("GET", f"{API}/{package['id']}/artifacts/{path}", token=tenant)
+        assert (reply.status, reply.raw) == (200, data)
+    no_internal_error(hub)
+
+
+def test_two_entries_that_clean_up_to_one_path_are_refused_naming_both(hub: RunningHub) -> None:
+    tenant = hub.tenant("zn", "zn-twice")
+    twice = [("Files/x.txt", b"checked"), ("./Files/x.txt", b"something else")]
+    package = onboard(hub, tenant, csar(twice))
+    assert package["onboardingState"] == "ERROR", package
+    details = package["onboardingFailureDetails"]
+    assert details["status"] == 422
+    assert details["problems"] == [
+        {
+            "where": "(archive) './Files/x.txt'",
+            "what": "entry and 'Files/x.txt' are both the package's Files/x.txt: which one is"
+            " meant is ambiguous (name each file once)",
+        }
+    ]
+    no_internal_error(hub)
+
+
+def test_a_carried_image_with_corrupt_data_is_refused_naming_it(hub: RunningHub) -> None:
+    tenant = hub.tenant("zn", "zn-corrupt")
+    bits = b"carried image bits " * 100
+    content = bytearray(csar([], image=bits))
+    content[content.index(bits) + 7] ^= 0xFF  # the entry's CRC-32 no longer matches
+    package = onboard(hub, tenant, bytes(content))
+    assert package["onboardingState"] == "ERROR", package
+    details = package["onboardingFailureDetails"]
+    assert details["status"] == 422, details
+    (problem,) = details["problems"]
+    assert problem["where"] == IMAGE
+    assert problem["what"].startswith("cannot be read: Bad CRC-32")
+    no_internal_error(hub)
+
+
+def test_a_failed_onboarding_names_no_path_of_the_hub(hub: RunningHub) -> None:
+    tenant = hub.tenant("zn", "zn-notzip")
+    for content in (b"not a zip", b"PK\x03\x04 nor is this", csar([("../x", b"")])):
+        package = onboard(hub, tenant, content)
+        assert package["onboardingState"] == "ERROR", package
+        shown = hub.call("GET", f"{API}/{package['id']}", token=tenant).raw.decode()
+        assert str(hub.data_dir) not in shown, shown
+        assert f"{package['id']}.zip" not in shown, shown  # the file the hub stored it as
+        for problem in package["onboardingFailureDetails"]["problems"]:
+            assert problem["where"].startswith("(archive)"), problem
+    assert package["onboardingFailureDetails"]["status"] == 422
+    no_internal_error(hub)
