@@ -145,7 +145,7 @@ async def _decide(
         return "recorded", await alarms.site_change(store, site, seq, body)
     if op == "action" and desired is None:
         return "recorded", []
-    if op == "create" and current is None and desired is not None:
+    if op == "create" and record is None and desired is not None:
         adopted = intent.new_object(site, _as(desired, "site"))
         return "adopted", [Put(intent.SITE_OBJECT, key, adopted, expect_revision=0)]
     if op in ("update", "action", "create") and current is not None and desired is not None:

@@ -52,3 +52,23 @@ async def test_keeping_the_sites_delete_deletes_it_at_the_hub() -> None:
     except NotFound:
         return
     raise AssertionError(f"the site deleted it, yet the hub keeps {kept.value}")
+
+
+async def test_a_site_creating_what_the_hub_is_deleting_opens_a_conflict() -> None:
+    """The hub deleted the object (its tombstone is on its way to the site) and the site
+    sends a create of it: a conflict for a person to decide. Before, the create was adopted
+    over the tombstone's key, lost the race every time, and raised after ten tries."""
+    store = MemoryStore()
+    site = {"id": ids.hub_id(), "name": "edge-1"}
+    desired = Desired(kind="network", meta=Meta(id=ids.hub_id(), name="n", project_id=None),
+                      spec=NetworkSpec(), origin="hub")  # fmt: skip
+    key = intent.object_key(site["id"], "network", desired.meta.id)
+    await store.put(intent.SITE_OBJECT, key, intent.tombstone(intent.new_object(site, desired)))
+    record = {"op": "create", "kind": "network", "id": desired.meta.id, "base_hub_revision": None,
+              "desired": desired.to_wire(), "at": 1.0, "actor": "fe"}  # fmt: skip
+    assert await operations.record_operation(store, site, 1, record, NOW) == "conflict"
+    (conflict,) = (await store.list(ListQuery(intent.CONFLICT))).items
+    assert conflict.value["op"] == "create" and conflict.value["site_desired"] is not None
+    resolved = await operations.resolve(store, conflict, "site", "admin", NOW)
+    assert resolved["state"] == "resolved"
+    assert (await store.get(intent.SITE_OBJECT, key)).value["desired"] is not None
