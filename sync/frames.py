@@ -17,12 +17,19 @@ import functools
 from typing import Any, ClassVar, Literal
 
 from atoll.errors import InvalidInput, Problem
-from atoll.resources.envelope import SPECS, Desired, Observed
+from atoll.resources.envelope import SPECS, Desired
 from atoll.resources.fields import bounded
 from atoll.resources.model import ID, ID_HINT, Model, at
 
 MAX_ITEMS = 1000  # items in one changes/facts/snapshot frame, ranges in one digest frame
 MAX_KEY = 128  # characters in a digest key or range bound
+# The most one fact's body may take in a frame (msgpack bytes), by type: room for the
+# largest body a site makes of that type (a message of MAX_MESSAGE characters; a desired
+# server with 64 Ki characters of user data) and for fields a newer site adds, so one fact
+# stores no more than this at the hub. A telemetry batch is bounded by its points instead
+# (at most MAX_POINTS, each checked by the hub's keeper) and kept outside the store.
+MAX_BODY = {"status": 32 << 10, "event": 32 << 10, "operation": 512 << 10}
+MAX_POINTS = 4000  # points in one telemetry batch (its facts frame stays well under 1 MiB)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -175,9 +182,14 @@ class Snapshot(Frame):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Fact(Model):
     """One numbered fact from the site's outbox. ``body`` by ``type``: ``status`` an
-    :class:`atoll.resources.Observed`; ``event`` ``{kind, id, reason, message, at}``;
-    ``operation`` a site-authored operation record; ``telemetry`` a batch of rollups. The
-    codec checks that a body is a map, and a status an Observed."""
+    :class:`atoll.resources.Observed`; ``event`` an :class:`atoll.resources.Event`
+    (``{kind, id, reason, message, at}``); ``operation`` a site-authored operation record;
+    ``telemetry`` a batch of rollups (at most :data:`MAX_POINTS` points).
+
+    The codec checks only that a body is a map. Whether it is valid for its type, and
+    within :data:`MAX_BODY`, the hub asks as it records the fact: a fact it refuses is
+    refused alone and acknowledged (a frame refused for it would be sent again at every
+    reconnect, and nothing after it would ever be recorded)."""
 
     WHAT = "fact"
     seq: int = bounded(low=1)
@@ -187,8 +199,6 @@ class Fact(Model):
     def problems(self, where: str) -> list[Problem]:
         if not isinstance(self.body, dict):
             return [Problem(at(where, "body"), f"a {self.type} fact's body is an object")]
-        if self.type == "status":
-            return Observed.check(self.body, where=at(where, "body"))
         return []
 
 

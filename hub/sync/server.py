@@ -84,6 +84,7 @@ class SyncServer:
             max_frame=settings.sync_max_frame,
             digest_interval=settings.sync_digest_interval,
             reconnect_rate=settings.sync_reconnect_rate,
+            event_limit=settings.site_event_limit,
         )
         self.feed = Feed(store, settings.sync_queue)
         self.sessions: dict[str, Session] = {}
@@ -277,7 +278,7 @@ class SyncServer:
 
     async def _facts(self, session: Session, frame: frames.Facts) -> None:
         done = await record_facts(self.store, self.telemetry, session.site, frame.items,
-                                  session.acked_seq, iso(self.clock()))  # fmt: skip
+                                  session.acked_seq, iso(self.clock()), session.events)  # fmt: skip
         session.acked_seq = done.acked_seq
         session.sent_seq = max(session.sent_seq, done.acked_seq)
         session.telemetry += done.telemetry
