@@ -77,6 +77,8 @@ class HubSettings:
     sync_reconnect_rate: float = 250.0
     # anti-entropy (protocol version 2): a digest check of each idle site this often; 0: off
     sync_digest_interval: float = 300.0
+    # events a site keeps at the hub (/v1/sites/{site}/events): beyond it, its oldest go
+    site_event_limit: int = 1000
     # fleet telemetry (atoll.hub.telemetry): how long the sites' metric points are kept
     # (seconds; <data dir>/telemetry.sqlite, outside the revisioned store)
     telemetry_retention: float = 7 * 86400.0

@@ -50,6 +50,7 @@ from atoll.site_agent.journal import Journal
 from atoll.site_agent.operations import operation_body
 from atoll.site_agent.restart import Backoff, exit_kind, should_restart
 from atoll.site_agent.store import DesiredObject, LocalStore
+from atoll.site_agent.store.queues import event
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -183,9 +184,12 @@ class ServerConverger:
         record = operation_body("action", "server", sid, server.hub_revision, None, at=now,
                                 actor="reconciler", action="recreate")  # fmt: skip
         why = f"the server's domain is gone (it was {was}): recreated"
-        event = {"kind": "server", "id": sid, "reason": "restarted", "message": why, "at": now}
-        await self.store.call(self.store.queue_facts, [("operation", record), ("event", event)],
-                              kind="server", obj_id=sid)  # fmt: skip
+        await self.store.call(
+            self.store.queue_facts,
+            [("operation", record), ("event", event("server", sid, "restarted", why, now))],
+            kind="server",
+            obj_id=sid,
+        )
         log.warning("server %s (%s): %s", server.name, sid, why)
 
     async def _build(
@@ -425,10 +429,9 @@ class ServerConverger:
             action="restart",
         )  # fmt: skip
         why = f"guest stopped ({domain.reason}): restart {restarts + 1}"
-        event = {"kind": "server", "id": sid, "reason": "restarted", "message": why, "at": now}
         await self.store.call(
             self.store.queue_facts,
-            [("operation", record), ("event", event)],
+            [("operation", record), ("event", event("server", sid, "restarted", why, now))],
             kind="server",
             obj_id=sid,
         )

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 from atoll.site_agent.store import LocalStore
 from atoll.site_agent.store.queues import add_fact
+from atoll.sync import frames
 
 STEP = 60.0
-MAX_POINTS = 4000  # points in one telemetry batch (a facts frame stays well under 1 MiB)
+MAX_POINTS = frames.MAX_POINTS  # points in one telemetry batch (what the hub takes)
 BUCKETS = 10  # a catch-up batch gives each series at most this many points
 
 

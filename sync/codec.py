@@ -63,6 +63,11 @@ def _compact(model: Model) -> dict[str, Any]:
     return out
 
 
+def size(value: Any) -> int:
+    """The bytes ``value`` (a fact's body, a change's object) takes inside a frame."""
+    return len(msgpack.packb(value, use_bin_type=True))
+
+
 def decode(data: bytes, *, max_frame: int = DEFAULT_MAX_FRAME) -> Frame:
     if len(data) > max_frame:
         raise FrameError("too_large", f"a frame of {len(data)} bytes is over {max_frame}")

@@ -17,12 +17,26 @@ import functools
 from typing import Any, ClassVar, Literal
 
 from atoll.errors import InvalidInput, Problem
-from atoll.resources.envelope import SPECS, Desired, Observed
+from atoll.resources.envelope import SPECS, Desired
 from atoll.resources.fields import bounded
 from atoll.resources.model import ID, ID_HINT, Model, at
 
 MAX_ITEMS = 1000  # items in one changes/facts/snapshot frame, ranges in one digest frame
 MAX_KEY = 128  # characters in a digest key or range bound
+# The most one fact's body may take in a frame (msgpack bytes), by type: room for the
+# largest body a site makes of that type (a message of MAX_MESSAGE characters; a desired
+# server with 64 Ki characters of user data) and for fields a newer site adds, so one fact
+# stores no more than this at the hub. A telemetry batch is bounded by its points instead
+# (at most MAX_POINTS, each checked by the hub's keeper) and kept outside the store.
+MAX_BODY = {"status": 32 << 10, "event": 32 << 10, "operation": 512 << 10}
+MAX_POINTS = 4000  # points in one telemetry batch (its facts frame stays well under 1 MiB)
+# The most a site may say it can allocate: what placement takes a site that never reported
+# to have (atoll.hub.lcm.targets.UNKNOWN). A host of 8192 CPUs (Linux's most) at a CPU
+# allocation ratio of 128, or an exbibyte of RAM or disk, is beyond any one site; a report
+# beyond these would only make a site look bigger than one the hub knows nothing of.
+MAX_VCPUS = 1 << 20
+MAX_RAM_MB = 1 << 40
+MAX_DISK_GB = 1 << 30
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -38,15 +52,16 @@ class Frame(Model):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Capacity(Model):
     """What a site can allocate (its host's totals times its allocation ratios) and what its
-    servers and volumes hold of it, in vCPUs, MB of RAM and GB of disk (rounded up)."""
+    servers and volumes hold of it, in vCPUs, MB of RAM and GB of disk (rounded up); each
+    figure at most :data:`MAX_VCPUS`, :data:`MAX_RAM_MB`, :data:`MAX_DISK_GB`."""
 
     WHAT = "capacity"
-    vcpus: int = bounded(0, low=0)
-    ram_mb: int = bounded(0, low=0)
-    disk_gb: int = bounded(0, low=0)
-    used_vcpus: int = bounded(0, low=0)
-    used_ram_mb: int = bounded(0, low=0)
-    used_disk_gb: int = bounded(0, low=0)
+    vcpus: int = bounded(0, low=0, high=MAX_VCPUS)
+    ram_mb: int = bounded(0, low=0, high=MAX_RAM_MB)
+    disk_gb: int = bounded(0, low=0, high=MAX_DISK_GB)
+    used_vcpus: int = bounded(0, low=0, high=MAX_VCPUS)
+    used_ram_mb: int = bounded(0, low=0, high=MAX_RAM_MB)
+    used_disk_gb: int = bounded(0, low=0, high=MAX_DISK_GB)
 
     def totals(self) -> dict[str, int]:
         return {"vcpus": self.vcpus, "ram_mb": self.ram_mb, "disk_gb": self.disk_gb}
@@ -54,6 +69,22 @@ class Capacity(Model):
     def used(self) -> dict[str, int]:
         return {"vcpus": self.used_vcpus, "ram_mb": self.used_ram_mb,
                 "disk_gb": self.used_disk_gb}  # fmt: skip
+
+    def within_bounds(self) -> Capacity:
+        """This capacity with each figure held to its bounds: what a site says of itself (a
+        host's allocation ratios can make it claim more than any site may)."""
+        return Capacity(
+            vcpus=_held(self.vcpus, MAX_VCPUS),
+            ram_mb=_held(self.ram_mb, MAX_RAM_MB),
+            disk_gb=_held(self.disk_gb, MAX_DISK_GB),
+            used_vcpus=_held(self.used_vcpus, MAX_VCPUS),
+            used_ram_mb=_held(self.used_ram_mb, MAX_RAM_MB),
+            used_disk_gb=_held(self.used_disk_gb, MAX_DISK_GB),
+        )
+
+
+def _held(value: int, high: int) -> int:
+    return max(0, min(value, high))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -68,7 +99,11 @@ class Hello(Frame):
     model_version: int = bounded(low=1)  # atoll.resources.versions.CURRENT of the site
     applied_revision: int = bounded(0, low=0)  # newest hub revision the site has persisted
     sent_seq: int = bounded(0, low=0)  # newest fact seq the site has ever sent
-    capacity: Capacity | None = None  # the site's capacity and usage now (None: not known)
+    # the site's capacity and usage now (None: not known): a Capacity, read by capacity_of
+    capacity: Any = None
+
+    def problems(self, where: str) -> list[Problem]:
+        return _capacity_shape(self.capacity, where)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -175,9 +210,14 @@ class Snapshot(Frame):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Fact(Model):
     """One numbered fact from the site's outbox. ``body`` by ``type``: ``status`` an
-    :class:`atoll.resources.Observed`; ``event`` ``{kind, id, reason, message, at}``;
-    ``operation`` a site-authored operation record; ``telemetry`` a batch of rollups. The
-    codec checks that a body is a map, and a status an Observed."""
+    :class:`atoll.resources.Observed`; ``event`` an :class:`atoll.resources.Event`
+    (``{kind, id, reason, message, at}``); ``operation`` a site-authored operation record;
+    ``telemetry`` a batch of rollups (at most :data:`MAX_POINTS` points).
+
+    The codec checks only that a body is a map. Whether it is valid for its type, and
+    within :data:`MAX_BODY`, the hub asks as it records the fact: a fact it refuses is
+    refused alone and acknowledged (a frame refused for it would be sent again at every
+    reconnect, and nothing after it would ever be recorded)."""
 
     WHAT = "fact"
     seq: int = bounded(low=1)
@@ -187,8 +227,6 @@ class Fact(Model):
     def problems(self, where: str) -> list[Problem]:
         if not isinstance(self.body, dict):
             return [Problem(at(where, "body"), f"a {self.type} fact's body is an object")]
-        if self.type == "status":
-            return Observed.check(self.body, where=at(where, "body"))
         return []
 
 
@@ -215,7 +253,27 @@ class Ack(Frame):
 class Ping(Frame):
     TYPE = "ping"
     WHAT = "ping frame"
-    capacity: Capacity | None = None  # only when it changed since the site last said it
+    # only when it changed since the site last said it: a Capacity, read by capacity_of
+    capacity: Any = None
+
+    def problems(self, where: str) -> list[Problem]:
+        return _capacity_shape(self.capacity, where)
+
+
+def capacity_of(frame: Hello | Ping) -> Capacity | None:
+    """The capacity a hello or a ping reports (None: it says none); InvalidInput naming the
+    figures that are not within bounds. The codec checks only that there is a map: a site
+    whose report is refused keeps its session (it would say the same in every hello), and
+    the hub keeps the figures it had (PROTOCOL.md, "Capacity")."""
+    if frame.capacity is None or isinstance(frame.capacity, Capacity):
+        return frame.capacity
+    return Capacity.from_wire(frame.capacity, where=at(frame.TYPE, "capacity"))
+
+
+def _capacity_shape(capacity: object, where: str) -> list[Problem]:
+    if capacity is None or isinstance(capacity, (dict, Capacity)):
+        return []
+    return [Problem(at(where, "capacity"), "must be an object (a capacity)")]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

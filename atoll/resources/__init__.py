@@ -10,8 +10,9 @@ through unchanged.
 - :mod:`.meta`: id, name, project id, labels, owner reference (VNF instance / VDU).
 - :mod:`.compute`: server (NICs, user data, restart policy, power), flavor, image reference.
 - :mod:`.network`: network, subnet, port. :mod:`.storage`: volume.
-- :mod:`.envelope`: :class:`Desired` (kind, meta, spec, origin, hub revision) and
-  :class:`Observed` (state, message, the site's sequence number, typed facts).
+- :mod:`.envelope`: :class:`Desired` (kind, meta, spec, origin, hub revision),
+  :class:`Observed` (state, message, the site's sequence number, typed facts) and
+  :class:`Event` (what happened to an object at a site, with a message for a person).
 - :mod:`.versions`: the version history, the oldest accepted, upgrades of old payloads.
 """
 
@@ -25,7 +26,16 @@ from atoll.resources.compute import (
     ServerFacts,
     ServerSpec,
 )
-from atoll.resources.envelope import FACTS, SPECS, Desired, Kind, Observed
+from atoll.resources.envelope import (
+    FACTS,
+    MAX_MESSAGE,
+    SPECS,
+    Desired,
+    Event,
+    Kind,
+    Observed,
+    clip,
+)
 from atoll.resources.meta import Meta, OwnerRef
 from atoll.resources.model import Model
 from atoll.resources.network import AllocationPool, NetworkSpec, PortSpec, SubnetSpec
@@ -33,10 +43,12 @@ from atoll.resources.storage import VolumeSpec
 
 __all__ = [
     "FACTS",
+    "MAX_MESSAGE",
     "SPECS",
     "AddressFact",
     "AllocationPool",
     "Desired",
+    "Event",
     "FlavorExtras",
     "FlavorSpec",
     "ImageRef",
@@ -53,4 +65,5 @@ __all__ = [
     "ServerSpec",
     "SubnetSpec",
     "VolumeSpec",
+    "clip",
 ]

@@ -27,6 +27,10 @@ from atoll.resources.model import Model, at, no_extra
 METRIC = r"[a-z_][a-z0-9_]{0,127}"
 METRIC_HINT = "must be a metric name: lowercase letters, digits and '_'"
 MAX_PERIOD = 7 * 86400.0
+# a series' labels (a rule's, a telemetry point's): how many, and how long a key or value
+MAX_SERIES_LABELS = 16
+MAX_LABEL_KEY = 64
+MAX_LABEL_VALUE = 256
 Comparison = Literal["gt", "ge", "lt", "le"]
 Statistic = Literal["avg", "min", "max", "rate"]
 SiteState = Literal["offline"]  # since the site was last heard
@@ -43,10 +47,10 @@ class ThresholdRule(Model):
     period: float = bounded(600.0, low=0.0, high=MAX_PERIOD)  # seconds the breach must last
 
     def problems(self, where: str) -> list[Problem]:
-        if len(self.labels) > 16:
-            return [Problem(at(where, "labels"), "must have at most 16 labels")]
+        if len(self.labels) > MAX_SERIES_LABELS:
+            return [Problem(at(where, "labels"), f"must have at most {MAX_SERIES_LABELS} labels")]
         for key, value in self.labels.items():
-            if not key or len(key) > 64 or len(value) > 256:
+            if not key or len(key) > MAX_LABEL_KEY or len(value) > MAX_LABEL_VALUE:
                 return [Problem(at(where, "labels"), f"label {key[:64]!r} is too long or empty")]
         return []
 

@@ -81,10 +81,10 @@ class AddressFact(Model):
     """One NIC as the site made it."""
 
     WHAT = "address"
-    network: str
-    port: str
-    mac: str
-    ip: str | None = None
+    network: str = bounded(low=1, high=64)
+    port: str = bounded(low=1, high=64)
+    mac: str = bounded(high=64)
+    ip: str | None = bounded(None, high=64)
     vnic_type: VnicType = "normal"
 
 
@@ -93,9 +93,9 @@ class ServerFacts(Model):
     """What a server looks like at the site, besides its state."""
 
     WHAT = "server facts"
-    power_state: str = ""
+    power_state: str = bounded("", high=32)  # as the hypervisor says it: running, shutoff...
     restarts: int = bounded(0, low=0)
-    addresses: tuple[AddressFact, ...] = ()
+    addresses: tuple[AddressFact, ...] = bounded((), high=MAX_NICS)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -9,6 +9,12 @@ The hub owns intent, a site owns facts ("Who owns what" in ARCHITECTURE.md):
   offline change or show a conflict, and never guess.
 - :class:`Observed`: the status of one object at a site, numbered by the site's own
   sequence ``seq`` (so the hub deduplicates by ``(site, seq)`` and keeps the newest).
+- :class:`Event`: something that happened to one object at a site, worth a NOC's attention
+  (a server in ERROR, a restart, a hub change held or refused there).
+
+A fact's message is for a person and bounded (:data:`MAX_MESSAGE` characters, no control
+characters but tabs and line breaks): the site says it through :func:`clip`; the hub refuses
+a fact that breaks its model (PROTOCOL.md).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import dataclasses
 from typing import Literal, Self
 
 from atoll.ids import Origin
+from atoll.printable import escape
 from atoll.resources import versions
 from atoll.resources.alarm import ThresholdRule
 from atoll.resources.compute import FlavorSpec, ImageRef, ServerFacts, ServerSpec
@@ -25,6 +32,9 @@ from atoll.resources.meta import Meta
 from atoll.resources.model import ID, ID_HINT, Model
 from atoll.resources.network import NetworkSpec, PortSpec, SubnetSpec
 from atoll.resources.storage import VolumeSpec
+
+MAX_MESSAGE = 4096  # characters of a status's or an event's message
+KIND = r"[a-z][a-z_]{0,31}"  # a kind or a reason named on the wire (lowercase, snake_case)
 
 Kind = Literal["server", "network", "subnet", "port", "volume", "flavor", "image", "alarm"]
 
@@ -68,6 +78,28 @@ class Observed(Model):
     id: str = bounded(pattern=ID, hint=ID_HINT)
     seq: int = bounded(low=0)
     state: str = bounded(pattern=r"[A-Z][A-Z_]{0,31}", hint="must be an UPPER_CASE state")
-    message: str = bounded("", high=4096, multiline=True)
+    message: str = bounded("", high=MAX_MESSAGE, multiline=True)
     observed_generation: int = bounded(0, low=0)
     facts: Model | None = dataclasses.field(default=None, metadata=by_kind("kind", FACTS))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Event(Model):
+    """Something that happened to one object at a site (``kind``, ``id``): ``reason`` says
+    what (``error``, ``crashed``, ``restarted``, ``held``, ``refused``, ``superseded``; a
+    newer site may name others), ``message`` says it to a person, ``at`` is when, by the
+    site's clock (epoch seconds)."""
+
+    WHAT = "event"
+    kind: str = bounded(pattern=KIND, hint="must be a lowercase kind")
+    id: str = bounded(pattern=ID, hint=ID_HINT)
+    reason: str = bounded(pattern=KIND, hint="must be a snake_case reason")
+    message: str = bounded("", high=MAX_MESSAGE, multiline=True)
+    at: float = bounded(low=0, high=1e11)  # epoch seconds (1e11: the year 5138)
+
+
+def clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` as a fact's message may say it: control characters but tabs and line breaks
+    shown as ``\\xNN``, and cut to ``limit`` characters (ending in ``…`` when cut)."""
+    text = escape(text, keep="\t\n\r")
+    return text if len(text) <= limit else text[: limit - 1] + "…"

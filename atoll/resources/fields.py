@@ -267,8 +267,10 @@ def _scalar(
 def _range(value: float, where: str, problems: list[Problem], bounds: Bounds | None) -> None:
     if bounds is None:
         return
-    if (bounds.low is not None and value < bounds.low) or (
-        bounds.high is not None and value > bounds.high
+    # "not within" rather than "beyond": NaN compares false with everything, so it is never
+    # within a bound (msgpack carries NaN and infinities, JSON from a peer may too)
+    if (bounds.low is not None and not value >= bounds.low) or (
+        bounds.high is not None and not value <= bounds.high
     ):
         problems.append(Problem(where, f"must be in {_fmt(bounds.low)}..{_fmt(bounds.high)}"))
 

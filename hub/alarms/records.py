@@ -121,6 +121,8 @@ async def site_change(store: Store, site: JSON, seq: int, body: Any) -> list[Wri
     state, at = body.get("state"), body.get("at")
     if state not in STATES or isinstance(at, bool) or not isinstance(at, (int, float)):
         return []
+    if not 0 <= at <= 1e11:  # not a time (NaN, infinite, 3000 years away): no history
+        return []
     alarm_id = str(body.get("id"))
     try:
         record = await store.get(KIND, alarm_id)

@@ -4,8 +4,10 @@ Events (state changes worth a NOC's attention: a server in ERROR, a restart, a h
 held or refused at the site) and the site-authored operation records (a field engineer's
 change, a local heal), each with the site's sequence number, in sequence order, as sync
 recorded them (:mod:`atoll.hub.sync.facts`): nothing a site did while offline is lost, and
-here is where to see it. An operation record carries its ``outcome`` at the hub
-(``adopted``, ``conflict``, ``recorded``, ``refused``). Fleet-wide data: system readers.
+here is where to see it. A site's newest ``[hub] site_event_limit`` events are kept, the
+facts the hub refused among them (reason ``refused_fact``). An operation record carries
+its ``outcome`` at the hub (``adopted``, ``conflict``, ``recorded``, ``refused``).
+Fleet-wide data: system readers.
 """
 
 from __future__ import annotations

@@ -45,10 +45,12 @@ from atoll.nfv.model import VnfPackage
 from atoll.nfv.package import load_package
 from atoll.nfv.planning import DeploymentPlan
 from atoll.resources import Desired, FlavorSpec, Meta, ServerSpec
+from atoll.sync import frames
 
 GiB = 1024**3
 MiB = 1024**2
-UNKNOWN = Need(1 << 20, 1 << 40, 1 << 30)  # a site that has not reported its capacity yet
+# a site that has not reported its capacity yet: as big as any site may say it is
+UNKNOWN = Need(frames.MAX_VCPUS, frames.MAX_RAM_MB, frames.MAX_DISK_GB)
 
 
 @dataclass(frozen=True)

@@ -3,42 +3,82 @@
 - ``status``: an :class:`atoll.resources.Observed`, kept as the newest per object (kind
   ``site_status``, key ``<site>/<kind>/<id>``): a fact at or below the stored one's
   ``fact_seq`` changes nothing.
-- ``event``: kind ``site_event``, key ``<site>/<seq>``, created once.
+- ``event``: an :class:`atoll.resources.Event`, kind ``site_event``, key ``<site>/<seq>``,
+  created once. A site keeps at most ``event_limit`` events at the hub (``[hub]
+  site_event_limit``): beyond it, recording events removes as many of its oldest
+  (:class:`EventBudget`), so however many a site sends, its store share stays bounded.
 - ``operation``: :func:`atoll.hub.sync.operations.record_operation` (adopt or conflict).
 - ``telemetry``: counted, and its points kept by the hub's time-series keeper
   (:mod:`atoll.hub.telemetry.keeper`), outside the revisioned store: telemetry never bumps
   a revision. A batch delivered twice replaces its own points.
 
-A fact whose body is not valid for its type is not dropped: it is kept as an event with
-reason ``refused_fact`` and the problems, and acknowledged, so one bad record cannot stop a
-site's outbox.
+Every body is checked before it is recorded: against its type's model and bounds, and
+within :data:`atoll.sync.frames.MAX_BODY` bytes. A fact that fails is not dropped: it is
+kept as an event with reason ``refused_fact``, the problems and the body (an excerpt of it,
+when it is large or cannot be stored as it is), and acknowledged, so one bad record cannot
+stop a site's outbox. The refusals of one frame are logged once, together.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
-from dataclasses import dataclass
+from typing import Any
 
 from atoll.errors import InvalidInput, NotFound, StaleRevision
 from atoll.hub.sites import intent
-from atoll.hub.store.base import Store
+from atoll.hub.store.base import Delete, ListQuery, Store, encode_value
+from atoll.hub.store.query import list_all
 from atoll.hub.sync.operations import record_operation
 from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.jsonbody import JSON
-from atoll.resources import Observed
-from atoll.sync.frames import Fact
+from atoll.resources import Event, Observed, clip
+from atoll.sync import codec
+from atoll.sync.frames import MAX_BODY, Fact
 
 log = logging.getLogger(__name__)
 
+EVIDENCE = 4096  # bytes of a refused body kept as it is; a larger one is kept as an excerpt
+PRUNE_AT_ONCE = 100  # events one commit removes (etcd caps a commit at 128 writes)
 
-@dataclass
+
+@dataclasses.dataclass
 class Recorded:
     """What one facts frame did: the newest seq now recorded, and counts by outcome."""
 
     acked_seq: int
     telemetry: int = 0
     conflicts: int = 0
+    refused: int = 0
+    pruned: int = 0  # the site's oldest events removed to keep within its budget
+
+
+@dataclasses.dataclass
+class EventBudget:
+    """A site's events at the hub, kept to ``limit``: its session counts them once, when it
+    first records one (a read of at most ``limit`` and a frame's worth of records), then
+    keeps the count as it records and removes them."""
+
+    limit: int
+    count: int | None = None
+
+    async def recorded(self, store: Store, site: JSON, new: int) -> int:
+        """``new`` events were just recorded: remove the oldest beyond the limit; how many."""
+        if self.count is None:
+            self.count = await _count(store, site)  # the new ones included
+        else:
+            self.count += new
+        gone = 0
+        while self.count > self.limit:
+            removed = await _remove_oldest(store, site, min(self.count - self.limit, PRUNE_AT_ONCE))
+            if not removed:  # another writer got there first: count again next time
+                self.count = None
+                break
+            self.count -= removed
+            gone += removed
+        return gone
 
 
 async def record_facts(
@@ -48,17 +88,24 @@ async def record_facts(
     facts: tuple[Fact, ...],
     acked_seq: int,
     now: str,
+    events: EventBudget,
 ) -> Recorded:
     """Record every fact above ``acked_seq`` (in order)."""
     done = Recorded(acked_seq)
+    refusals: list[str] = []
+    new_events = 0
     for fact in facts:
         if fact.seq <= done.acked_seq:
             continue  # sent again after a reconnect: recorded already
         try:
+            _check_size(fact)
             if fact.type == "status":
                 await _status(store, site, fact)
             elif fact.type == "event":
-                await _once(store, intent.SITE_EVENT, site, fact.seq, {"event": fact.body})
+                event = Event.from_wire(fact.body, where="body").to_wire()
+                new_events += await _once(
+                    store, intent.SITE_EVENT, site, fact.seq, {"event": event}
+                )
             elif fact.type == "operation":
                 outcome = await record_operation(store, site, fact.seq, fact.body, now)
                 done.conflicts += outcome == "conflict"
@@ -67,13 +114,58 @@ async def record_facts(
                 done.telemetry += 1
         except InvalidInput as exc:
             problems = "; ".join(f"{p.where}: {p.what}" for p in exc.problems) or exc.message
-            log.warning("site %s fact %d (%s) refused: %s", site["name"], fact.seq, fact.type,
-                        problems)  # fmt: skip
-            body = {"reason": "refused_fact", "type": fact.type, "message": problems,
-                    "body": fact.body}  # fmt: skip
-            await _once(store, intent.SITE_EVENT, site, fact.seq, {"event": body})
+            refusals.append(f"{fact.seq} ({fact.type}): {problems}")
+            body = {"reason": "refused_fact", "type": fact.type, "message": clip(problems),
+                    **_evidence(fact.body)}  # fmt: skip
+            new_events += await _once(store, intent.SITE_EVENT, site, fact.seq, {"event": body})
+            done.refused += 1
         done.acked_seq = fact.seq
+    if refusals:
+        more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
+        log.warning("site %s: %d facts refused, kept as refused_fact events: %s%s",
+                    site["name"], len(refusals), clip(refusals[0], 1024), more)  # fmt: skip
+    if new_events:
+        done.pruned = await events.recorded(store, site, new_events)
     return done
+
+
+def _check_size(fact: Fact) -> None:
+    limit = MAX_BODY.get(fact.type)
+    if limit is None:
+        return  # telemetry: bounded by its points (the keeper checks them)
+    size = codec.size(fact.body)
+    if size > limit:
+        raise InvalidInput(f"a {fact.type} fact's body is {size} bytes, over {limit}")
+
+
+def _evidence(body: Any) -> JSON:
+    """A refused body as its event keeps it: whole when it is small and can be stored as it
+    is, else its first :data:`EVIDENCE` characters as JSON text and its size."""
+    with contextlib.suppress(InvalidInput):
+        if len(encode_value("site_event", "body", body)) <= EVIDENCE:
+            return {"body": body}
+    text = json.dumps(body, default=repr, skipkeys=True)
+    return {"body": None, "excerpt": clip(text, EVIDENCE), "body_bytes": codec.size(body)}
+
+
+async def _count(store: Store, site: JSON) -> int:
+    return len(
+        await list_all(store, intent.SITE_EVENT, {}, key_prefix=intent.site_prefix(site["id"]))
+    )
+
+
+async def _remove_oldest(store: Store, site: JSON, n: int) -> int:
+    """Remove the site's ``n`` oldest events (keys are ``<site>/<seq, zero-padded>``: key
+    order is age); how many went (0: another writer changed them meanwhile)."""
+    query = ListQuery(intent.SITE_EVENT, limit=n, key_prefix=intent.site_prefix(site["id"]))
+    oldest = (await store.list(query)).items
+    if not oldest:
+        return 0
+    try:
+        await store.commit([Delete(r.kind, r.key, r.revision) for r in oldest])
+    except (StaleRevision, NotFound):
+        return 0
+    return len(oldest)
 
 
 async def _status(store: Store, site: JSON, fact: Fact) -> None:
@@ -95,7 +187,11 @@ async def _status(store: Store, site: JSON, fact: Fact) -> None:
             continue
 
 
-async def _once(store: Store, kind: str, site: JSON, seq: int, value: JSON) -> None:
+async def _once(store: Store, kind: str, site: JSON, seq: int, value: JSON) -> bool:
+    """Create the record of fact ``seq``; False if it was recorded before."""
     stored = {**value, "site_id": site["id"], "seq": seq}
-    with contextlib.suppress(StaleRevision):  # recorded before
+    try:
         await store.put(kind, intent.fact_key(site["id"], seq), stored, expect_revision=0)
+    except StaleRevision:
+        return False
+    return True

@@ -40,7 +40,7 @@ from atoll.hub.alarms import records as alarms
 from atoll.hub.sites import intent
 from atoll.hub.store.base import Delete, Put, Record, Store, Write
 from atoll.jsonbody import JSON
-from atoll.resources import SPECS, Desired
+from atoll.resources import SPECS, Desired, clip
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ async def record_operation(store: Store, site: JSON, seq: int, body: Any, now: s
         try:
             outcome, writes = await _decide(store, site, seq, body, now)
         except (InvalidInput, Forbidden, AttributeError, TypeError) as exc:
-            reason = exc.message if isinstance(exc, AtollError) else str(exc)
+            reason = clip(exc.message if isinstance(exc, AtollError) else str(exc))
             outcome, writes = "refused", []
             stored["reason"] = reason
             log.warning("site %s operation %d refused: %s", site["name"], seq, reason)

@@ -45,7 +45,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from atoll.background import Loop, LoopSettings
-from atoll.errors import NotFound, Unauthenticated
+from atoll.errors import InvalidInput, NotFound, Unauthenticated
 from atoll.hub.settings import HubSettings
 from atoll.hub.sites.peers import SiteNames, SitePeer, site_peer
 from atoll.hub.sites.registry import SITE_KIND, edit_site, reported
@@ -84,6 +84,7 @@ class SyncServer:
             max_frame=settings.sync_max_frame,
             digest_interval=settings.sync_digest_interval,
             reconnect_rate=settings.sync_reconnect_rate,
+            event_limit=settings.site_event_limit,
         )
         self.feed = Feed(store, settings.sync_queue)
         self.sessions: dict[str, Session] = {}
@@ -159,7 +160,8 @@ class SyncServer:
         except versions.NoCommonVersion as exc:
             raise SessionError("no_common_version", str(exc)) from exc
         epoch = secrets.token_hex(8)
-        claimed = await self._claim(peer.site_name, epoch, version, hello)
+        capacity = _capacity(peer.site_name, hello)
+        claimed = await self._claim(peer.site_name, epoch, version, hello.sent_seq, capacity)
         session = Session(ws, self.store, self.feed, self.limits, site=claimed, epoch=epoch,
                           version=version, applied_revision=hello.applied_revision,
                           acked_seq=int(claimed["sync"].get("acked_seq") or 0))  # fmt: skip
@@ -185,18 +187,20 @@ class SyncServer:
                  version, hello.applied_revision)  # fmt: skip
         return session
 
-    async def _claim(self, name: str, epoch: str, version: int, hello: frames.Hello) -> JSON:
+    async def _claim(
+        self, name: str, epoch: str, version: int, sent_seq: int, capacity: frames.Capacity | None
+    ) -> JSON:
         now = self.clock()
 
         def claim(site: JSON) -> JSON:
             sync = {**site.get("sync", {})}
             sync.update(session=epoch, protocol_version=version, last_heard=now,
-                        sessions=int(sync.get("sessions") or 0) + 1, sent_seq=hello.sent_seq,
+                        sessions=int(sync.get("sessions") or 0) + 1, sent_seq=sent_seq,
                         last_sync=iso(now))  # fmt: skip
             state = site["state"] if site["state"] == "maintenance" else "online"
             site = {**site, "sync": sync, "state": state, "last_seen": iso(now)}
-            if hello.capacity is not None:
-                site = reported(site, hello.capacity.totals(), hello.capacity.used(), now)
+            if capacity is not None:
+                site = reported(site, capacity.totals(), capacity.used(), now)
             return site
 
         value = await edit_site(self.store, name, claim)
@@ -254,8 +258,9 @@ class SyncServer:
     async def _dispatch(self, session: Session, frame: frames.Frame) -> None:
         if isinstance(frame, frames.Ping):
             await session.send(frames.Pong(v=session.version))
-            if frame.capacity is not None:  # it changed: the next sweep writes it
-                session.capacity, session.dirty = frame.capacity, True
+            capacity = _capacity(session.site_name, frame)
+            if capacity is not None:  # it changed: the next sweep writes it
+                session.capacity, session.dirty = capacity, True
         elif isinstance(frame, frames.Pong):
             pass  # the hub sends no pings today; a pong is harmless
         elif isinstance(frame, frames.Ack):
@@ -277,7 +282,7 @@ class SyncServer:
 
     async def _facts(self, session: Session, frame: frames.Facts) -> None:
         done = await record_facts(self.store, self.telemetry, session.site, frame.items,
-                                  session.acked_seq, iso(self.clock()))  # fmt: skip
+                                  session.acked_seq, iso(self.clock()), session.events)  # fmt: skip
         session.acked_seq = done.acked_seq
         session.sent_seq = max(session.sent_seq, done.acked_seq)
         session.telemetry += done.telemetry
@@ -369,6 +374,20 @@ def _silent(sync: JSON, now: float, dead_after: float) -> bool:
     """Nothing heard from the site for ``dead_after`` (by any hub process's session)."""
     heard = sync.get("last_heard")
     return not isinstance(heard, int | float) or now - heard > dead_after
+
+
+def _capacity(site_name: str, frame: frames.Hello | frames.Ping) -> frames.Capacity | None:
+    """The capacity ``frame`` reports, or None: none, or figures beyond what any site may
+    have (logged: the site keeps its session, its record the figures it had). A site says
+    its figures in every hello and in a ping only when they change, so this is logged once
+    a session, and again only for other figures."""
+    try:
+        return frames.capacity_of(frame)
+    except InvalidInput as exc:
+        problems = "; ".join(f"{p.where}: {p.what}" for p in exc.problems)
+        log.warning("site %s: capacity report refused, its figures stay as they were: %s",
+                    site_name, problems)  # fmt: skip
+        return None
 
 
 def _check_order(frame: frames.Facts) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping
@@ -40,11 +41,14 @@ from typing import Any, TypeVar
 
 from atoll.errors import InvalidInput
 from atoll.jsonbody import JSON
+from atoll.resources.alarm import MAX_LABEL_KEY, MAX_LABEL_VALUE, MAX_SERIES_LABELS, METRIC
+from atoll.sync.frames import MAX_POINTS as BATCH_POINTS
 
 T = TypeVar("T")
 FILE = "telemetry.sqlite"
 FIELDS = ["metric", "labels", "ts", "avg", "min", "max", "count"]
 MAX_POINTS = 20000  # points one query answers at most (the API asks for fewer)
+MAX_AHEAD = 86400.0  # seconds a point's time may be past the hub's clock (sites' clocks vary)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
     site_id TEXT NOT NULL, metric TEXT NOT NULL, labels TEXT NOT NULL, ts REAL NOT NULL,
@@ -79,10 +83,17 @@ class Latest:
     value: float
 
 
-def _rows(body: Any) -> list[tuple[Any, ...]]:
-    """A telemetry fact body's points as rows; InvalidInput names what is wrong."""
+def _rows(body: Any, now: float) -> list[tuple[Any, ...]]:
+    """A telemetry fact body's points as rows; InvalidInput names what is wrong.
+
+    Within bounds, as the site makes them: at most :data:`~atoll.sync.frames.MAX_POINTS`
+    points a batch, each with a metric name, labels as a rule's (:mod:`atoll.resources.alarm`),
+    finite figures and a time at most :data:`MAX_AHEAD` past the hub's ``now`` (a point from
+    the future would outlive the retention)."""
     if not isinstance(body, dict) or not isinstance(body.get("points"), list):
         raise InvalidInput("a telemetry batch is {step, fields, points: [...]}")
+    if len(body["points"]) > BATCH_POINTS:
+        raise InvalidInput(f"a telemetry batch has at most {BATCH_POINTS} points")
     names = body.get("fields", FIELDS)
     if not isinstance(names, list) or not set(FIELDS) <= set(names):
         raise InvalidInput(f"a telemetry batch's fields must include {', '.join(FIELDS)}")
@@ -93,15 +104,31 @@ def _rows(body: Any) -> list[tuple[Any, ...]]:
             metric, labels = point[where["metric"]], point[where["labels"]]
             numbers = [float(point[where[k]]) for k in ("ts", "avg", "min", "max")]
             count = int(point[where["count"]])
-        except (TypeError, ValueError, IndexError, KeyError) as exc:
+        except (TypeError, ValueError, IndexError, KeyError, OverflowError) as exc:
             raise InvalidInput(f"telemetry point {i} is not [{', '.join(names)}]") from exc
-        if not isinstance(metric, str) or not isinstance(labels, dict) or count < 1:
+        if not isinstance(metric, str) or not isinstance(labels, dict) or not 0 < count < 1 << 53:
             raise InvalidInput(f"telemetry point {i} has no metric name, labels or count")
-        if not all(math.isfinite(n) for n in numbers):
-            raise InvalidInput(f"telemetry point {i} is not finite")
-        labels = {str(k): str(v) for k, v in labels.items()}
+        if not re.fullmatch(METRIC, metric):
+            raise InvalidInput(f"telemetry point {i}: {metric[:MAX_LABEL_KEY]!r} is not a "
+                               "metric name")  # fmt: skip
+        if not all(math.isfinite(n) for n in numbers) or numbers[0] > now + MAX_AHEAD:
+            raise InvalidInput(f"telemetry point {i} is not finite, or is in the future")
+        problem = _labels_problem(labels)
+        if problem:
+            raise InvalidInput(f"telemetry point {i}: {problem}")
         rows.append((metric, labels_key(labels), *numbers, count))
     return rows
+
+
+def _labels_problem(labels: dict[Any, Any]) -> str | None:
+    if len(labels) > MAX_SERIES_LABELS:
+        return f"at most {MAX_SERIES_LABELS} labels"
+    for key, value in labels.items():
+        if not (isinstance(key, str) and isinstance(value, str)):
+            return "labels are strings"
+        if not 0 < len(key) <= MAX_LABEL_KEY or len(value) > MAX_LABEL_VALUE:
+            return f"a label is 1-{MAX_LABEL_KEY} characters, its value at most {MAX_LABEL_VALUE}"
+    return None
 
 
 class TelemetryKeeper:
@@ -142,7 +169,7 @@ class TelemetryKeeper:
     # -- in ------------------------------------------------------------------------------
     async def ingest(self, site_id: str, body: JSON) -> int:
         """Keep one telemetry batch of ``site_id``; the points taken (InvalidInput: none)."""
-        rows = _rows(body)
+        rows = _rows(body, self.clock())
         count = await self._call(lambda: self._ingest_blocking(site_id, rows))
         self.ingested += count
         return count

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from atoll.jsonbody import JSON
 from atoll.site_agent.store.database import Database, next_seq
-from atoll.site_agent.store.queues import add_fact
+from atoll.site_agent.store.queues import add_fact, event
 
 # transitions the NOC hears of as events (beside the status itself): kind -> states
 EVENTFUL = {"server": frozenset({"ERROR", "CRASHED"})}
@@ -58,9 +58,8 @@ class ObservedTable(Database):
             ):  # fmt: skip
                 return  # nothing changed: no new sequence number for the hub to fetch
             if state in EVENTFUL.get(kind, ()) and (row is None or row[2] != state):
-                event = {"kind": kind, "id": obj_id, "reason": state.lower(),
-                         "message": message, "at": self.clock()}  # fmt: skip
-                add_fact(c, "event", event, kind=kind, obj_id=obj_id, now=self.clock())
+                body = event(kind, obj_id, state.lower(), message, self.clock())
+                add_fact(c, "event", body, kind=kind, obj_id=obj_id, now=self.clock())
             c.execute(
                 "INSERT OR REPLACE INTO status(kind, id, state, observed_generation, message,"
                 " detail, updated, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from atoll.jsonbody import JSON
+from atoll.resources import Event, clip
 from atoll.site_agent.store.database import Database, next_seq
 
 COUNTED = frozenset({"outbox", "inbox", "journal", "ipam", "samples", "rollups", "objects"})
@@ -53,6 +54,12 @@ class Operation:
     obj_id: str
     body: JSON
     holds: bool = True
+
+
+def event(kind: str, obj_id: str, reason: str, message: str, at: float) -> JSON:
+    """An ``event`` fact's body (:class:`atoll.resources.Event`), its message cut to the
+    bound the hub checks (:func:`atoll.resources.clip`): the hub refuses a longer one."""
+    return Event(kind=kind, id=obj_id, reason=reason, message=clip(message), at=at).to_wire()
 
 
 def add_operations(c: sqlite3.Connection, operations: Iterable[Operation], now: float) -> None:

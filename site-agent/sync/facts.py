@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from atoll.errors import NotFound
 from atoll.jsonbody import JSON
+from atoll.resources import clip
 from atoll.site_agent.store import LocalStore, ObservedStatus
 from atoll.sync.frames import Fact
 
@@ -30,7 +31,7 @@ def status_body(status: ObservedStatus, addresses: list[JSON] | None = None) -> 
         "id": status.id,
         "seq": status.seq,
         "state": status.state,
-        "message": status.message,
+        "message": clip(status.message),  # the hub refuses a longer one
         "observed_generation": status.observed_generation,
         "facts": None,
     }

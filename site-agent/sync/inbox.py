@@ -28,7 +28,7 @@ from atoll.jsonbody import JSON
 from atoll.resources import Desired
 from atoll.site_agent.hub_intent import HubIntent, HubOutcome
 from atoll.site_agent.store import LocalStore
-from atoll.site_agent.store.queues import InboxItem
+from atoll.site_agent.store.queues import InboxItem, event
 from atoll.sync.frames import Change, Changes, Snapshot
 
 log = logging.getLogger(__name__)
@@ -86,14 +86,14 @@ class Inbox:
                     )
                 continue
             progress = True
-            event = None
+            said = None
             if outcome.outcome in ("refused", "superseded"):
                 log.warning(
                     "hub change %s %s (revision %d) %s: %s",
                     row.kind, row.obj_id, row.revision, outcome.outcome, outcome.message,
                 )  # fmt: skip
-                event = self._event(row, outcome.outcome, outcome)
-            await self.store.call(self.store.inbox_done, row.pos, event)
+                said = self._event(row, outcome.outcome, outcome)
+            await self.store.call(self.store.inbox_done, row.pos, said)
             self.applied += 1
         return progress and bool(waiting)
 
@@ -123,5 +123,4 @@ class Inbox:
 
     def _event(self, row: InboxItem, reason: str, outcome: HubOutcome) -> JSON:
         message = f"hub revision {row.revision} ({row.op}): {outcome.message}"
-        return {"kind": row.kind, "id": row.obj_id, "reason": reason, "message": message,
-                "at": self.clock()}  # fmt: skip
+        return event(row.kind, row.obj_id, reason, message, self.clock())

@@ -398,15 +398,17 @@ class SyncClient:
                 await conn.send(Ping, capacity=capacity if changed else None)
 
     async def _capacity(self) -> Capacity | None:
-        """The site's capacity and usage as the hub records them (disk in GB, rounded up)."""
+        """The site's capacity and usage as the hub records them (disk in GB, rounded up),
+        within the bounds the hub checks (a host's allocation ratios may claim more)."""
         figures = None if self.usage is None else await self.usage()
         if figures is None:
             return None
         totals, used = figures
-        return Capacity(vcpus=totals.vcpus, ram_mb=totals.ram_mb,
+        said = Capacity(vcpus=totals.vcpus, ram_mb=totals.ram_mb,
                         disk_gb=totals.disk_bytes // (1024 * MiB), used_vcpus=used.vcpus,
                         used_ram_mb=used.ram_mb,
                         used_disk_gb=-(-used.disk_bytes // (1024 * MiB)))  # fmt: skip
+        return said.within_bounds()
 
     # -- loops beside the session ------------------------------------------------------
     async def _apply_pass(self) -> None:

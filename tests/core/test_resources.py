@@ -7,6 +7,7 @@ is covered without touching this file), then filtered through the model's cross-
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Literal, Union
@@ -18,7 +19,19 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from atoll.errors import InvalidInput
-from atoll.resources import FACTS, SPECS, Desired, Meta, Model, Observed, ServerSpec, versions
+from atoll.resources import (
+    FACTS,
+    MAX_MESSAGE,
+    SPECS,
+    Desired,
+    Event,
+    Meta,
+    Model,
+    Observed,
+    ServerSpec,
+    clip,
+    versions,
+)
 from atoll.resources.fields import Bounds, decode, schema, wire_name
 
 HEX32 = st.from_regex(r"[0-9a-f]{32}", fullmatch=True)
@@ -301,3 +314,20 @@ def test_the_schema_refuses_what_the_strict_decoder_refuses_by_type_and_key() ->
     ):
         assert not validator.is_valid(bad), bad
         assert ServerSpec.check(bad, strict=True), bad
+
+
+def test_a_bounded_number_that_is_not_a_number_is_out_of_bounds() -> None:
+    """msgpack (and a lenient JSON reader) carries NaN, which compares false with anything:
+    it used to pass every bound."""
+    for at in (math.nan, math.inf, -1.0, 1e12):
+        with pytest.raises(InvalidInput) as exc:
+            Event.from_wire({"kind": "server", "id": "d" * 32, "reason": "error", "at": at})
+        assert [p.where for p in exc.value.problems] == ["at"]
+
+
+def test_a_message_is_clipped_to_what_a_fact_may_say() -> None:
+    said = clip("\x1b[31m" + "é" * 10_000)
+    assert len(said) == MAX_MESSAGE and said.startswith("\\x1b[31m") and said.endswith("…")
+    event = {"kind": "server", "id": "d" * 32, "reason": "error", "message": said, "at": 1.0}
+    assert Event.from_wire(event).message == said
+    assert clip("no disk\n\tat line 3") == "no disk\n\tat line 3"  # tabs and lines stay

@@ -16,10 +16,12 @@ import pytest
 from atoll import certs, ids
 from atoll.errors import Conflict
 from atoll.jsonbody import JSON
+from atoll.resources import MAX_MESSAGE, Event, Observed, clip
 from atoll.site_agent.drivers.compute.base import DomainState
 from atoll.site_agent.hub_intent import HubIntent
 from atoll.site_agent.hub_link import HubLink
 from atoll.site_agent.ring import BUCKETS, STEP, Ring
+from atoll.site_agent.sync.facts import facts_after_blocking
 from atoll.site_agent.sync.inbox import Inbox
 from atoll.site_agent.sync.session import SyncClient, SyncSettings
 from atoll.sync import digest
@@ -308,6 +310,22 @@ async def test_a_server_error_is_an_event_for_the_noc(site: Site) -> None:
     await site.store.call(site.store.set_status, "server", sid, "ERROR", message="no disk")
     events = [o for o in await outbox(site) if o["type"] == "event"]
     assert [(e["id"], e["reason"], e["message"]) for e in events] == [(sid, "error", "no disk")]
+
+
+async def test_a_long_message_goes_up_cut_to_what_the_hub_takes(site: Site) -> None:
+    """A driver's error can be long, or hold control characters: the event and the status
+    the site sends say it within the bounds the hub checks (it would refuse them)."""
+    await site.store.call(site.store.create_object, "server", ids.site_id(0), "x", {"name": "x"})
+    sid = (await site.store.call(site.store.list_objects, "server"))[0].id
+    said = "libvirt: \x1b[31m" + "no disk; " * 2000
+    await site.store.call(site.store.set_status, "server", sid, "ERROR", message=said)
+    facts = {f.type: f.body for f in await site.store.call(facts_after_blocking, site.store, 0)}
+    assert set(facts) == {"event", "status"}
+    assert Event.from_wire(facts["event"]).message == clip(said)
+    assert Observed.from_wire(facts["status"]).message == clip(said)
+    assert len(clip(said)) == MAX_MESSAGE
+    kept = site.store.get_status("server", sid)
+    assert kept is not None and kept.message == said  # the site's own copy: whole
 
 
 # -- bad frames, liveness --------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from atoll.errors import InvalidInput
 from atoll.sync import codec, frames
 from tests.sync.strategies import EVERY_FRAME, server
 
@@ -186,14 +187,41 @@ def facts_frame(fact: dict[str, Any]) -> bytes:
     return data
 
 
-def test_a_fact_body_is_an_object_and_a_status_is_an_observed_status() -> None:
+def test_a_fact_body_is_an_object_whose_model_the_hub_checks_when_it_records_it() -> None:
+    """A frame is refused for its shape only: a fact that breaks its type's model is the
+    hub's to refuse alone (hub/sync/facts.py), or the site would send the frame again at
+    every reconnect and nothing after it would ever be recorded."""
     status = {"kind": "server", "id": "d" * 32, "seq": 1, "state": "ACTIVE"}
     assert isinstance(codec.decode(facts_frame({"type": "status", "body": status})), frames.Facts)
-    assert "items[0].body.state" in refused(
-        facts_frame({"type": "status", "body": {**status, "state": "active"}})
-    )
+    bad = codec.decode(facts_frame({"type": "status", "body": {**status, "state": "active"}}))
+    assert isinstance(bad, frames.Facts) and bad.items[0].body["state"] == "active"
     assert "items[0].body" in refused(facts_frame({"type": "event", "body": "text"}))
     assert "items[0].body" in refused(facts_frame({"type": "operation"}))
+
+
+def test_a_capacity_beyond_bounds_decodes_and_is_refused_by_itself() -> None:
+    """A hello keeps its session whatever figures it says (the hub refuses the figures)."""
+    ok = {"vcpus": 16, "ram_mb": 4096, "used_vcpus": 2}
+    huge = {"vcpus": 2**64 - 1, "ram_mb": 4096}
+    for figures in (ok, huge):
+        frame = {"t": "hello", "v": 2, "n": 1, "versions": [2], "site_id": "d" * 32,
+                 "agent_version": "x", "model_version": 1, "capacity": figures}  # fmt: skip
+        decoded = codec.decode(msgpack.packb(frame))
+        assert isinstance(decoded, frames.Hello) and decoded.capacity == figures
+    hello = frames.Hello(
+        v=2, versions=(2,), site_id="d" * 32, agent_version="x", model_version=1, capacity=ok
+    )
+    said = frames.capacity_of(hello)
+    assert said == frames.Capacity(vcpus=16, ram_mb=4096, used_vcpus=2)
+    with pytest.raises(InvalidInput) as exc:
+        frames.capacity_of(frames.Ping(v=2, capacity=huge))
+    assert [p.where for p in exc.value.problems] == ["ping.capacity.vcpus"]
+    ping = {"t": "ping", "v": 2, "n": 2, "capacity": "lots"}
+    assert "capacity: must be an object" in refused(msgpack.packb(ping))
+    # what a site says of itself is held to the bounds
+    held = frames.Capacity(vcpus=2**64 - 1, used_disk_gb=-1).within_bounds()
+    assert held.vcpus == frames.MAX_VCPUS and held.used_disk_gb == 0
+    assert frames.capacity_of(frames.Ping(v=2, capacity=held)) == held
 
 
 def digest_frame(rng: dict[str, Any]) -> bytes:

@@ -171,10 +171,10 @@ class SiteEnd:
         sent_seq: int = 0,
         site_id: str | None = None,
         speaks: tuple[int, ...] = versions.SPOKEN,
-        capacity: frames.Capacity | None = None,
+        capacity: frames.Capacity | JSON | None = None,
     ) -> frames.Frame:
         """Say hello as a site speaking ``speaks`` (an older site: ``(1,)``), reporting
-        ``capacity`` if given."""
+        ``capacity`` if given (a map: figures a Capacity would not hold)."""
         self.v = max(speaks)
         await self.send(
             frames.Hello(

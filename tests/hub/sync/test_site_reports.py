@@ -64,3 +64,31 @@ async def test_a_site_that_does_not_report_keeps_its_figures(tmp_path: Path) -> 
         assert record["state"] == "online" and "reported_at" not in record
         assert record["capacity"] == {"vcpus": 0, "ram_mb": 0, "disk_gb": 0}
         await site.close()
+
+
+async def test_figures_beyond_any_site_are_refused_and_the_session_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """2^64-1 vCPUs (F5 in the security probe): not recorded, so placement and the fleet's
+    figures never see it; logged; the session is not refused (the site would say it again in
+    every hello, and never sync)."""
+    async with sync_hub(tmp_path) as hub:
+        edge = await hub.add_site("edge-1")
+        site = await hub.connect(edge)
+        huge = {"vcpus": 2**64 - 1, "ram_mb": 7680, "disk_gb": 100}
+        assert isinstance(await site.hello(capacity=huge), frames.Welcome)
+        record = await hub.site_record("edge-1")
+        assert record["state"] == "online" and "reported_at" not in record
+        assert record["capacity"] == {"vcpus": 0, "ram_mb": 0, "disk_gb": 0}
+        assert "capacity report refused" in caplog.text and "hello.capacity.vcpus" in caplog.text
+        good = frames.Capacity(vcpus=16, ram_mb=7680, disk_gb=100, used_vcpus=2)
+        await site.send(frames.Ping(v=site.v, capacity=good))
+        await site.until(frames.Pong)
+        record = await _usage(hub, "edge-1", 2)
+        assert record["capacity"] == {"vcpus": 16, "ram_mb": 7680, "disk_gb": 100}
+        await site.send(frames.Ping(v=site.v, capacity={**huge, "used_ram_mb": 2**63}))
+        await site.until(frames.Pong)  # the figures it had stay; the session goes on
+        await site.send(frames.Ping(v=site.v, capacity=good.within_bounds()))
+        await site.until(frames.Pong)
+        assert (await hub.site_record("edge-1"))["capacity"]["vcpus"] == 16
+        await site.close()

@@ -1,0 +1,206 @@
+"""What the hub records of a site's facts is bounded by their models, their size and a
+per-site budget of events; a fact that breaks them is refused alone, kept as a
+``refused_fact`` event (bounded too) and acknowledged, and the facts after it go on.
+
+Unit tests of :func:`atoll.hub.sync.facts.record_facts` on the memory store; the running
+hub's end is ``tests/security/test_site_facts.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atoll import ids
+from atoll.hub.sites import intent
+from atoll.hub.store.base import ListQuery, Store
+from atoll.hub.store.memory import MemoryStore
+from atoll.hub.store.query import list_all
+from atoll.hub.store.sqlite import SQLiteStore
+from atoll.hub.sync.facts import EVIDENCE, EventBudget, record_facts
+from atoll.hub.telemetry.keeper import FIELDS, TelemetryKeeper
+from atoll.jsonbody import JSON
+from atoll.resources import MAX_MESSAGE
+from atoll.sync import codec
+from atoll.sync.frames import MAX_BODY, MAX_POINTS, Fact
+
+NOW = 1_900_000_000.0
+SITE: JSON = {"id": ids.hub_id(), "name": "edge-1"}
+SERVER = ids.hub_id()
+
+
+def event(reason: str = "error", message: str = "no disk", **more: Any) -> JSON:
+    return {"kind": "server", "id": SERVER, "reason": reason, "message": message, "at": NOW,
+            **more}  # fmt: skip
+
+
+def point(metric: str = "host_cpu_seconds_total", labels: Any = None, ts: float = NOW - 60,
+          count: Any = 6) -> list[Any]:  # fmt: skip
+    return [metric, {} if labels is None else labels, ts, 1.0, 1.0, 1.0, count]
+
+
+def telemetry(*points: list[Any]) -> JSON:
+    return {"step": 60, "fields": FIELDS, "points": list(points)}
+
+
+def status(message: str = "", **more: Any) -> JSON:
+    return {"kind": "server", "id": SERVER, "seq": 1, "state": "ERROR", "message": message,
+            **more}  # fmt: skip
+
+
+class Hub:
+    """The hub's recording end for one site: a store, a keeper, the site's event budget."""
+
+    def __init__(self, event_limit: int = 1000, store: Store | None = None) -> None:
+        self.store = store or MemoryStore()
+        self.keeper = TelemetryKeeper(None, 86400.0, lambda: NOW)
+        self.events = EventBudget(event_limit)
+        self.acked = 0
+
+    async def send(self, *bodies: tuple[str, JSON]) -> Any:
+        facts = tuple(
+            Fact(seq=self.acked + i, type=kind, body=body)  # type: ignore[arg-type]
+            for i, (kind, body) in enumerate(bodies, 1)
+        )
+        done = await record_facts(self.store, self.keeper, SITE, facts, self.acked, "now",
+                                  self.events)  # fmt: skip
+        assert done.acked_seq == self.acked + len(bodies)  # every one acknowledged
+        self.acked = done.acked_seq
+        return done
+
+    async def events_stored(self) -> dict[int, JSON]:
+        prefix = intent.site_prefix(SITE["id"])
+        found = await list_all(self.store, intent.SITE_EVENT, {}, key_prefix=prefix)
+        return {r.value["seq"]: r.value["event"] for r in found}
+
+
+async def test_an_event_is_kept_as_its_model_says() -> None:
+    hub = Hub()
+    done = await hub.send(("event", event(newer_field="kept")))
+    assert done.refused == 0
+    assert (await hub.events_stored())[1] == {**event(), "newer_field": "kept"}
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (event(message="x" * (MAX_MESSAGE + 1)), "body.message: must have at most 4096"),
+        (event(message="\x1b[2J"), "body.message: must not contain control characters"),
+        (event(reason="Not A Reason"), "body.reason: must be a snake_case reason"),
+        (event(at=math.inf), "body.at: must be in 0..100000000000"),
+        (event(at=math.nan), "body.at: must be in 0..100000000000"),
+        ({"kind": "server", "id": SERVER, "reason": "error"}, "body.at: is required"),
+        ({**event(), "id": "../../etc"}, "body.id: must be"),
+        (event(padding="y" * 900_000), "body is 900"),  # F5: 900 KB of anything
+    ],
+)
+async def test_an_event_out_of_shape_or_bounds_is_refused_alone(body: JSON, problem: str) -> None:
+    hub = Hub()
+    done = await hub.send(("event", body), ("event", event(reason="crashed")))
+    assert done.refused == 1
+    stored = await hub.events_stored()
+    assert stored[1]["reason"] == "refused_fact" and stored[1]["type"] == "event"
+    assert problem in stored[1]["message"], stored[1]["message"]
+    assert stored[2] == event(reason="crashed")  # the fact after it is recorded
+    assert codec.size(stored[1]) < 3 * EVIDENCE  # the refusal keeps an excerpt, not the body
+
+
+async def test_a_refused_body_is_kept_whole_when_small_else_as_an_excerpt() -> None:
+    hub = Hub()
+    small = {"kind": 7}
+    await hub.send(("event", small), ("event", event(padding="y" * 40_000)))
+    stored = await hub.events_stored()
+    assert stored[1]["body"] == small
+    assert stored[2]["body"] is None and stored[2]["body_bytes"] > 40_000
+    assert len(stored[2]["excerpt"]) <= EVIDENCE and stored[2]["excerpt"].startswith("{")
+
+
+async def test_a_body_the_store_cannot_hold_is_refused_not_a_broken_session(
+    tmp_path: Path,
+) -> None:
+    """NaN in a field the model does not know: JSON cannot hold it, so the store refuses it;
+    the refusal must still be recorded (else the frame would fail at every reconnect)."""
+    hub = Hub(store=SQLiteStore(tmp_path / "hub.db", durable=False))
+    done = await hub.send(("event", event(newer=math.nan)), ("status", status(extra=math.inf)))
+    assert done.refused == 2
+    stored = await hub.events_stored()
+    assert [e["reason"] for e in stored.values()] == ["refused_fact", "refused_fact"]
+    assert "NaN" in stored[1]["excerpt"] and "Infinity" in stored[2]["excerpt"]
+
+
+async def test_a_status_out_of_bounds_is_refused_and_does_not_stop_the_outbox() -> None:
+    """The codec used to refuse a whole frame for one bad status: the site sent it again at
+    every reconnect, and nothing after it was ever recorded."""
+    hub = Hub()
+    done = await hub.send(
+        ("status", status(message="m" * (MAX_MESSAGE + 1))),
+        ("status", status(state="running")),
+        ("status", status(junk="z" * MAX_BODY["status"])),
+        ("status", status(facts={"power_state": "x" * 33})),
+        ("status", status(message="no disk")),
+    )
+    assert done.refused == 4
+    stored = await hub.store.get(intent.SITE_STATUS, intent.object_key(SITE["id"], "server",
+                                                                       SERVER))  # fmt: skip
+    assert stored.value["fact_seq"] == 5 and stored.value["message"] == "no disk"
+    problems = [e["message"] for e in (await hub.events_stored()).values()]
+    assert "body.message: must have at most 4096 characters" in problems[0]
+    assert "body.state: must be an UPPER_CASE state" in problems[1]
+    assert f"over {MAX_BODY['status']}" in problems[2]
+    assert "body.facts.power_state: must have at most 32 characters" in problems[3]
+
+
+async def test_an_operation_over_its_size_is_refused_before_it_is_recorded() -> None:
+    hub = Hub()
+    body = {"op": "create", "kind": "network", "id": ids.hub_id(), "junk": "j" * (512 << 10)}
+    done = await hub.send(("operation", body))
+    assert done.refused == 1
+    assert not (await hub.store.list(ListQuery(intent.SITE_OPERATION))).items
+    assert "over 524288" in (await hub.events_stored())[1]["message"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ([point()] * (MAX_POINTS + 1), "at most 4000 points"),
+        ([point(metric="Not-A-Metric")], "is not a metric name"),
+        ([point(labels={f"l{i}": "v" for i in range(17)})], "at most 16 labels"),
+        ([point(labels={"server": "v" * 257})], "its value at most 256"),
+        ([point(labels={"server": {"deep": "x"}})], "labels are strings"),
+        ([point(ts=NOW + 2 * 86400)], "in the future"),
+        ([point(count=math.inf)], "is not [metric"),
+        ([point(count=2**70)], "no metric name, labels or count"),
+    ],
+)
+async def test_a_telemetry_batch_out_of_bounds_is_refused(bad: list[Any], problem: str) -> None:
+    hub = Hub()
+    done = await hub.send(("telemetry", telemetry(*bad)), ("telemetry", telemetry(point())))
+    assert done.refused == 1 and done.telemetry == 1
+    assert problem in (await hub.events_stored())[1]["message"]
+    assert hub.keeper.ingested == 1  # only the good batch's point
+
+
+async def test_a_sites_events_are_kept_to_its_budget_oldest_first() -> None:
+    hub = Hub(event_limit=5)
+    await hub.send(*[("event", event(message=f"e{i}")) for i in range(1, 4)])
+    assert sorted(await hub.events_stored()) == [1, 2, 3]
+    done = await hub.send(*[("event", event(message=f"e{i}")) for i in range(4, 13)])
+    assert done.pruned == 7
+    stored = await hub.events_stored()
+    assert sorted(stored) == [8, 9, 10, 11, 12]  # the newest five
+    # refusals count too, and a new session (its budget counts again) keeps to it as well
+    hub.events = EventBudget(5)
+    await hub.send(("telemetry", {"points": "nope"}), ("status", status()), ("event", event()))
+    assert sorted(await hub.events_stored()) == [10, 11, 12, 13, 15]
+
+
+async def test_the_refusals_of_a_frame_are_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    hub = Hub()
+    with caplog.at_level(logging.WARNING, logger="atoll.hub.sync.facts"):
+        await hub.send(*[("event", {"bad": i}) for i in range(50)], ("event", event()))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "50 facts refused" in lines[0] and "(and 49 more)" in lines[0]

@@ -1,0 +1,180 @@
+"""What a joined site can make the running hub store: bounded, however it misbehaves.
+
+A compromised or buggy site holds a real certificate and speaks the sync protocol (here
+exactly as ``atoll site-agent`` would, over mTLS, but saying what the test tells it). Before
+the fix it could store any map of up to about 1 MiB per fact (F5 in the site security
+probe: 900 KB events, acked and kept as they were, without end) and report 2^64-1 vCPUs,
+recorded as is for placement and the fleet's figures. Now every fact is checked against its
+model, size and the site's event budget; one that breaks them is refused alone (kept as a
+bounded ``refused_fact`` event, acknowledged: the facts after it go on), and a capacity
+beyond any site's is not recorded while the session goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from atoll import ids
+from atoll.sync import codec, frames, versions
+from tests.security.daemons import RunningHub, site_join, site_tls
+
+EVENT_LIMIT = 20
+REFUSED = "facts refused, kept as refused_fact events"  # what the hub logs, once a frame
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+    """A hub keeping at most EVENT_LIMIT events a site (``site_event_limit``)."""
+    running = RunningHub.start(
+        tmp_path_factory.mktemp("facts-hub"), config=f"[hub]\nsite_event_limit = {EVENT_LIMIT}\n"
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+class SiteEnd:
+    """A joined site's sync session, saying whatever a test makes it say."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, site_id: str) -> None:
+        self.ws, self.site_id, self.n, self.seq = ws, site_id, 0, 0
+
+    async def send(self, frame: frames.Frame) -> None:
+        self.n += 1
+        await self.ws.send_bytes(codec.encode(dataclasses.replace(frame, n=self.n)))
+
+    async def hello(self, capacity: Any = None) -> frames.Welcome:
+        await self.send(frames.Hello(v=versions.CURRENT, versions=versions.SPOKEN,
+                                     site_id=self.site_id, agent_version="probe",
+                                     model_version=1, capacity=capacity))  # fmt: skip
+        welcome = await self.until(frames.Welcome)
+        assert isinstance(welcome, frames.Welcome)
+        self.seq = welcome.acked_seq
+        return welcome
+
+    async def facts(self, *items: tuple[str, Any]) -> int:
+        """Send ``items`` as one facts frame; the seq the hub acknowledges."""
+        facts = []
+        for kind, body in items:
+            self.seq += 1
+            facts.append(frames.Fact(seq=self.seq, type=kind, body=body))  # type: ignore[arg-type]
+        await self.send(frames.Facts(v=versions.CURRENT, items=tuple(facts)))
+        ack = await self.until(frames.Ack, lambda a: a.seq is not None and a.seq >= self.seq)
+        return int(ack.seq)
+
+    async def until(self, kind: type[Any], wanted: Any = None, within: float = 20.0) -> Any:
+        async with asyncio.timeout(within):
+            while True:
+                msg = await self.ws.receive()
+                assert msg.type == aiohttp.WSMsgType.BINARY, (msg.type, msg.data)
+                frame = codec.decode(msg.data, max_frame=8 << 20)
+                assert not isinstance(frame, frames.Error), f"{frame.code}: {frame.message}"
+                if isinstance(frame, kind) and (wanted is None or wanted(frame)):
+                    return frame
+
+
+@pytest.fixture(scope="module")
+def joined(hub: RunningHub, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Path]:
+    """A site joined with a code, as a field engineer does: (name, id, its data dir)."""
+    where = tmp_path_factory.mktemp("facts-site") / "agent"
+    done = site_join(where, hub.join_token("facts-edge")["code"])
+    assert done.returncode == 0, done.stderr
+    link = json.loads((where / "hub" / "link.json").read_text())
+    return link["site_name"], link["site_id"], where
+
+
+@pytest.fixture
+async def site(hub: RunningHub, joined: tuple[str, str, Path]) -> AsyncIterator[SiteEnd]:
+    """A sync session of the joined site, by its certificate."""
+    _, site_id, data_dir = joined
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{hub.url}/v1/sync", ssl=site_tls(data_dir), max_msg_size=0) as ws,
+    ):
+        yield SiteEnd(ws, site_id)
+
+
+def event(message: str = "no disk", **more: Any) -> dict[str, Any]:
+    return {"kind": "server", "id": ids.hub_id(), "reason": "error", "message": message,
+            "at": time.time(), **more}  # fmt: skip
+
+
+def events(hub: RunningHub, name: str) -> list[dict[str, Any]]:
+    reply = hub.call("GET", f"/v1/sites/{name}/events?limit=1000")
+    assert reply.status == 200, reply
+    assert len(reply.raw) < 256 << 10, f"{len(reply.raw)} bytes of events"
+    return [item["event"] | {"seq": item["seq"]} for item in reply.body["items"]]
+
+
+async def test_an_event_of_900_kb_is_refused_alone_and_kept_as_a_small_refusal(
+    hub: RunningHub, joined: tuple[str, str, Path], site: SiteEnd
+) -> None:
+    logged = hub.log.count(REFUSED)
+    await site.hello()
+    first = site.seq + 1
+    acked = await site.facts(
+        ("event", event(padding="y" * 900_000)),  # F5: acked and kept as it was, before
+        ("event", event(message="m" * 5000)),  # over a message's 4096 characters
+        ("event", event(message="kept")),
+    )
+    assert acked == first + 2  # every one acknowledged: the outbox goes on
+    shown = {e["seq"]: e for e in events(hub, joined[0])}  # under 256 KiB, all of them
+    assert [shown[first + i]["reason"] for i in range(3)] == ["refused_fact"] * 2 + ["error"]
+    big = shown[first]
+    assert "over 32768" in big["message"] and big["body"] is None and big["body_bytes"] > 900_000
+    assert "body.message: must have at most 4096 characters" in shown[first + 1]["message"]
+    assert shown[first + 2]["message"] == "kept"
+    assert hub.log.count(REFUSED) == logged + 1  # once for the frame
+
+
+async def test_a_status_out_of_shape_no_longer_stops_every_fact_after_it(
+    hub: RunningHub, joined: tuple[str, str, Path], site: SiteEnd
+) -> None:
+    """The codec refused the whole frame for it (``error bad_frame``): the site sent it
+    again at every reconnect, and nothing after it was ever recorded."""
+    await site.hello()
+    bad = {"kind": "server", "id": ids.hub_id(), "seq": 1, "state": "not upper"}
+    acked = await site.facts(("status", bad), ("event", event(message="after")))
+    shown = {e["seq"]: e for e in events(hub, joined[0])}
+    assert "body.state" in shown[acked - 1]["message"]
+    assert shown[acked]["message"] == "after"
+
+
+async def test_a_flood_of_events_keeps_only_the_sites_newest(
+    hub: RunningHub, joined: tuple[str, str, Path], site: SiteEnd
+) -> None:
+    await site.hello()
+    for _ in range(4):
+        await site.facts(*[("event", event(message=f"flood {i}")) for i in range(30)])
+    kept = events(hub, joined[0])
+    assert len(kept) == EVENT_LIMIT
+    assert [e["seq"] for e in kept] == list(range(site.seq - EVENT_LIMIT + 1, site.seq + 1))
+
+
+async def test_a_capacity_of_2_to_the_64_vcpus_is_not_recorded(
+    hub: RunningHub, joined: tuple[str, str, Path], site: SiteEnd
+) -> None:
+    name = joined[0]
+    huge = {"vcpus": 2**64 - 1, "ram_mb": 2**64 - 1, "disk_gb": 100}
+    await site.hello(capacity=huge)  # the session opens: a bad figure is not a bad site
+    shown = hub.ok("GET", f"/v1/sites/{name}")
+    assert shown["state"] == "online"
+    assert shown["capacity"]["vcpus"] < 2**64 - 1 and shown.get("reported_at") is None
+    assert "capacity report refused" in hub.log and "hello.capacity.vcpus" in hub.log
+    fits = frames.Capacity(vcpus=64, ram_mb=262144, disk_gb=2000, used_vcpus=4)
+    await site.send(frames.Ping(v=versions.CURRENT, capacity=fits))
+    await site.until(frames.Pong)
+    deadline = time.monotonic() + 30  # the sweep writes it
+    while hub.ok("GET", f"/v1/sites/{name}")["capacity"]["vcpus"] != 64:
+        assert time.monotonic() < deadline, "a good report after a refused one is recorded"
+        await asyncio.sleep(0.2)
