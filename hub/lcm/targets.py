@@ -166,12 +166,20 @@ async def resolved_networks(
 
 
 async def _site_network(store: Store, project_id: str, site: str, ref: str) -> str | None:
+    """The id of the live network of ``project_id`` that ``ref`` (an id or a name) names at
+    ``site``, else None: by id as by name, another project's network is none (as
+    ``/v1/sites/{site}/servers`` answers), or a tenant could put its VNF on another's
+    segment, and learn which network ids exist from the answer."""
     if ids.is_id(ref):
         try:
             record = await store.get(intent.SITE_OBJECT, intent.object_key(site, "network", ref))
         except NotFound:
             record = None
-        if record is not None and record.value.get("desired"):
+        if (
+            record is not None
+            and record.value.get("desired")
+            and record.value.get("project_id") == project_id
+        ):
             return ref
     named = await list_all(
         store,
