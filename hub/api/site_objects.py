@@ -386,6 +386,46 @@ async def create(request: web.Request, kind: str) -> web.Response:
     raise Conflict(f"the {kind}'s flavor or image kept changing at site {site['name']}; retry")
 
 
+async def removed_with(store: Store, site: JSON, record: Record) -> list[Write]:
+    """The writes that go with removing ``record`` from the site: a network's subnets go
+    with it. Conflict if something placed at the site still uses it (a server with a NIC on
+    the network, or on the subnet's network; the server a volume is attached to), as the
+    site agent refuses it (and as Neutron and Cinder do): removed at the hub alone, the
+    site would keep it, pinned by its users, and the two would disagree for good."""
+    kind, object_id = record.value["kind"], record.value["id"]
+    spec = (record.value.get("desired") or {}).get("spec") or {}
+    users: list[str] = []
+    if kind == "volume" and spec.get("server"):
+        users.append(f"server {spec['server']} (attached)")
+    if kind in ("network", "subnet", "volume"):
+        network = spec.get("network") if kind == "subnet" else object_id
+        for server in await _live(store, site, "server"):
+            server_spec = server.value["desired"].get("spec") or {}
+            nics = {nic.get("network") for nic in server_spec.get("nics") or ()}
+            if (kind != "volume" and network in nics) or object_id in (
+                server_spec.get("volumes") or ()
+            ):
+                users.append(f"server {server.value.get('name') or server.value['id']}")
+    if users:
+        shown = ", ".join(sorted(set(users))[:10])
+        raise Conflict(f"{kind} {record.value.get('name') or object_id} is in use at site "
+                       f"{site['name']} by {shown}: delete or detach those first")  # fmt: skip
+    if kind != "network":
+        return []
+    return [
+        Delete(intent.SITE_OBJECT, subnet.key, subnet.revision)
+        for subnet in await _live(store, site, "subnet")
+        if (subnet.value["desired"].get("spec") or {}).get("network") == object_id
+    ]
+
+
+async def _live(store: Store, site: JSON, kind: str) -> list[Record]:
+    """The objects of ``kind`` placed at the site with the hub's intent (no tombstones)."""
+    prefix = intent.site_prefix(site["id"], kind)
+    placed = await list_all(store, intent.SITE_OBJECT, {"site_id": site["id"]}, key_prefix=prefix)
+    return [r for r in placed if r.value.get("desired")]
+
+
 def unheld(record: Record) -> None:
     if record.value.get("conflict"):
         raise Conflict(
@@ -453,7 +493,8 @@ def handlers(kind: str) -> list[Route]:
         record = await find(store, claims_of(request), site, kind, request.match_info["id"])
         unheld(record)
         writes: list[Write] = [
-            Delete(intent.SITE_OBJECT, record.key, if_match(request) or record.revision)
+            Delete(intent.SITE_OBJECT, record.key, if_match(request) or record.revision),
+            *await removed_with(store, site, record),
         ]
         await store.commit(writes)
         return no_content()

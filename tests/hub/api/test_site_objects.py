@@ -178,3 +178,33 @@ async def test_what_a_site_made_and_removed_offline_is_adopted_then_removed(api:
     )
     assert (await api.call("GET", f"/v1/sites/edge-1/networks/{local_id}", alice))[0] == 404
     assert (await api.ok("GET", "/v1/conflicts", alice))["items"] == []
+
+
+async def test_what_a_server_uses_is_not_removed_under_it(api: Api) -> None:
+    """A network with a server's NIC on it (or its subnet), a volume a server has: 409, as
+    the site agent refuses them; removed at the hub alone, the site kept them pinned by
+    their users, and the two disagreed for good (a probe saw it). Once the server is gone,
+    the network goes with its subnets."""
+    alice, _, _ = await setting(api)
+    await api.ok("POST", "/v1/sites/edge-1/networks", alice, {"name": "net", "spec": {}})
+    subnet = {"name": "sub", "spec": {"network": "net", "cidr": "10.1.0.0/24"}}
+    await api.ok("POST", "/v1/sites/edge-1/subnets", alice, subnet)
+    volume = await api.ok("POST", "/v1/sites/edge-1/volumes", alice,
+                          {"name": "vol", "spec": {"size_gb": 1}})  # fmt: skip
+    body = {
+        "name": "vm",
+        "spec": {
+            "flavor": "m1.small",
+            "image": "cirros",
+            "nics": [{"network": "net"}],
+            "volumes": [volume["id"]],
+        },
+    }
+    server = await api.ok("POST", "/v1/sites/edge-1/servers", alice, body)
+    for path in ("networks/net", "subnets/sub", "volumes/vol"):
+        status, error, _ = await api.call("DELETE", f"/v1/sites/edge-1/{path}", alice)
+        assert status == 409 and "in use at site edge-1 by server vm" in error["error"]["message"]
+    assert (await api.call("DELETE", f"/v1/sites/edge-1/servers/{server['id']}", alice))[0] == 204
+    assert (await api.call("DELETE", "/v1/sites/edge-1/networks/net", alice))[0] == 204
+    assert not [s for s in await placed(api, "subnet") if s.value.get("desired")]
+    assert (await api.call("DELETE", "/v1/sites/edge-1/volumes/vol", alice))[0] == 204
