@@ -31,6 +31,7 @@ from atoll.hub.api import (
     middleware,
     observability,
     projects,
+    purges,
     role_assignments,
     site_history,
     site_join,
@@ -48,12 +49,14 @@ from atoll.hub.api.context import HUB, Hub
 from atoll.hub.api.replies import reply
 from atoll.hub.dashboard import routes as dashboard
 from atoll.hub.dashboard import session as dashboard_session
+from atoll.hub.identity import tenancy
 from atoll.hub.identity.issuing import TokenIssuer
 from atoll.hub.identity.revocation import Revocations
 from atoll.hub.lcm.callbacks import check_address
 from atoll.hub.lcm.delivery import Delivery
 from atoll.hub.openapi import document
 from atoll.hub.settings import HubSettings
+from atoll.hub.sites import registry
 from atoll.hub.sites.peers import SiteNames
 from atoll.hub.store.base import Store
 from atoll.hub.store.timed import TimedStore
@@ -197,7 +200,7 @@ def build_app(
     vnf_packages.install(app, hub)
     vnflcm.install(app, hub)
     images.install(app, hub, image_settings)
-    projects.install(app)
+    purges.install(app, {tenancy.PURGE_KIND: projects.PURGE, registry.PURGE_KIND: sites.PURGE})
     sync_server.install(app, settings, store, clock, hub.telemetry, hub.site_names)
     dashboard.install(app, hub)
     for route in all_routes():

@@ -10,30 +10,23 @@ commit, revokes its tokens, then removes what it owned in the catalog: its priva
 VNF packages, its flavors and its alarms. A project created later under the same name starts
 empty.
 
-That removal is written as an intent in the deleting commit (a ``project_purge`` record,
-:func:`atoll.hub.identity.tenancy.end_project`) and :func:`purge` removes the record once every
-part is done, each part tried even if another fails. So a part that fails (the store busy),
-or a hub stopped meanwhile, leaves the record, and :func:`install`'s loop carries it out
-again every :data:`PURGE_EVERY` seconds: no deleted project's images, packages or alarm
-webhooks are left behind for good. The delete answers 204 once the project is gone.
+That removal is a purge (:mod:`atoll.hub.api.purges`, :data:`PURGE`): its intent is written
+in the deleting commit (a ``project_purge`` record, :func:`atoll.hub.identity.tenancy.
+end_project`), so a part that fails, or a hub stopped meanwhile, is carried out again later:
+no deleted project's images, packages or alarm webhooks are left behind for good. The delete
+answers 204 once the project is gone.
 """
 
 from __future__ import annotations
-
-import contextlib
-import functools
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 from atoll import ids
 from atoll.api.routing import Route
 from atoll.api.schema import Field, Shape, name_field, text_field
-from atoll.background import Loop, LoopSettings
 from atoll.errors import NotFound
 from atoll.hub.alarms import records as alarms
-from atoll.hub.api import images, records, vnf_packages
+from atoll.hub.api import images, purges, records, vnf_packages
 from atoll.hub.api.context import HUB, claims_of, hub_of
 from atoll.hub.api.replies import (
     if_match,
@@ -49,13 +42,9 @@ from atoll.hub.catalog import flavors
 from atoll.hub.identity import assignments, tenancy
 from atoll.hub.identity.policy import own_project
 from atoll.hub.store.base import Record
-from atoll.hub.store.query import list_all
 from atoll.timestamps import iso, now_iso
 
-log = logging.getLogger(__name__)
-
 KIND = "project"
-PURGE_EVERY = 60.0  # seconds between passes over purges an error or a restart left undone
 PATH = {"name": name_field("project")}
 
 PROJECT = Shape(
@@ -129,59 +118,25 @@ async def delete_project(request: web.Request) -> web.Response:
     name = path_name(request)
     project_id = await tenancy.end_project(hub.store, name, if_match(request), iso(hub.clock()))
     await hub.revocations.revoke("project", name)
-    try:
-        await purge(request.app, project_id)
-    except Exception:  # the project is gone: the loop finishes its purge
-        log.warning("project %s deleted; removing what it owned failed, retried every %g s",
-                    name, PURGE_EVERY, exc_info=True)  # fmt: skip
+    await purges.after_delete(request.app, tenancy.PURGE_KIND, project_id, PURGE)
     return no_content()
 
 
-async def purge(app: web.Application, project_id: str) -> None:
-    """Remove what the deleted project ``project_id`` owned, then its purge record; every
-    part is tried, and the first error raised after them (the record stays: retried)."""
-    store = app[HUB].store
-    parts: list[Callable[[str], Awaitable[None]]] = [
-        functools.partial(images.forget_project, app),
-        functools.partial(vnf_packages.forget_project, app),
-        functools.partial(flavors.forget_project, store),
-        functools.partial(alarms.forget_project, store),
-    ]
-    errors: list[Exception] = []
-    for part in parts:
-        try:
-            await part(project_id)
-        except Exception as exc:  # the others still run; raised below
-            errors.append(exc)
-    if errors:
-        raise errors[0]
-    with contextlib.suppress(NotFound):  # another hub process finished it first
-        await store.delete(tenancy.PURGE_KIND, project_id)
+async def _flavors(app: web.Application, project_id: str) -> None:
+    await flavors.forget_project(app[HUB].store, project_id)
 
 
-async def purge_left(app: web.Application) -> None:
-    """One pass over the purges left undone (see the module docstring)."""
-    errors: list[Exception] = []
-    for record in await list_all(app[HUB].store, tenancy.PURGE_KIND, {}):
-        try:
-            await purge(app, record.key)
-        except Exception as exc:  # the other projects' still run
-            errors.append(exc)
-    if errors:
-        raise errors[0]
+async def _alarms(app: web.Application, project_id: str) -> None:
+    await alarms.forget_project(app[HUB].store, project_id)
 
 
-def install(app: web.Application) -> None:
-    """Run the loop that finishes the purges of deleted projects left undone."""
-
-    async def purger(app: web.Application) -> AsyncIterator[None]:
-        loop = Loop("deleted projects' purge", functools.partial(purge_left, app),
-                    LoopSettings(interval=PURGE_EVERY), logger=log)  # fmt: skip
-        loop.start()
-        yield
-        await loop.stop()
-
-    app.cleanup_ctx.append(purger)
+# What a deleted project leaves, removed by its purge (atoll.hub.api.purges)
+PURGE: tuple[purges.Part, ...] = (
+    images.forget_project,
+    vnf_packages.forget_project,
+    _flavors,
+    _alarms,
+)
 
 
 ROUTES = [

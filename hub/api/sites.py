@@ -1,13 +1,26 @@
-"""``/v1/sites``: the fleet's sites. Everyone with a role may look; system admins manage."""
+"""``/v1/sites``: the fleet's sites. Everyone with a role may look; system admins manage.
+
+Deleting a site is refused (409) while the hub still places work there (servers, networks,
+subnets, volumes, alarm rules): delete those first (a VNF instance's, by terminating it;
+at a site that never comes back, deleting them leaves only tombstones, which go with the
+site). The site goes in one commit with a purge record (:mod:`atoll.hub.api.purges`,
+:data:`PURGE`): what the hub keeps about it (the tombstones and catalog copies placed
+there, its statuses, events, operation records, conflicts, image transfers) is removed for
+certain. Its certificate stops working with the record (:mod:`atoll.hub.sites.peers`), and a
+site made later under the same name starts empty.
+"""
 
 from __future__ import annotations
+
+import contextlib
 
 from aiohttp import web
 
 from atoll.api.routing import Route
 from atoll.api.schema import LABELS, NAME_PATTERN, Field, Shape, name_field, text_field
-from atoll.hub.api import records
-from atoll.hub.api.context import hub_of
+from atoll.errors import Conflict, NotFound, StaleRevision
+from atoll.hub.api import purges, records
+from atoll.hub.api.context import HUB, hub_of
 from atoll.hub.api.replies import (
     if_match,
     no_content,
@@ -19,7 +32,11 @@ from atoll.hub.api.replies import (
     read_body,
     reply,
 )
-from atoll.hub.sites import registry
+from atoll.hub.catalog import images as catalog_images
+from atoll.hub.sites import intent, registry
+from atoll.hub.store.base import Delete, Put
+from atoll.hub.store.query import list_all
+from atoll.timestamps import iso
 
 KIND = registry.SITE_KIND
 PATH = {"name": name_field("site")}
@@ -151,9 +168,73 @@ async def update_site(request: web.Request) -> web.Response:
     return reply(public_view(record), revision=record.revision)
 
 
+WORK = (*intent.PLACEABLE, "alarm")  # what the hub places at a site for someone's work
+
+
 async def delete_site(request: web.Request) -> web.Response:
-    await records.remove(hub_of(request).store, KIND, path_name(request), if_match(request))
+    hub = hub_of(request)
+    name = path_name(request)
+    try:
+        record = await hub.store.get(KIND, name)
+    except NotFound as exc:
+        raise NotFound(f"site {name} does not exist") from exc
+    expect = if_match(request)
+    if expect is not None and expect != record.revision:
+        raise StaleRevision(
+            f"site {name} is at revision {record.revision}, not {expect}: read it again"
+        )
+    site_id = str(record.value["id"])
+    work = [
+        r
+        for r in await intent.placed_at(hub.store, site_id)
+        if r.value.get("desired") and r.value.get("kind") in WORK
+    ]
+    if work:
+        shown = ", ".join(f"{r.value['kind']} {r.value.get('name') or r.value['id']}"
+                          for r in work[:10])  # fmt: skip
+        raise Conflict(
+            f"site {name} still has {len(work)} objects placed by the hub ({shown}): delete "
+            "them first (a VNF instance's by terminating it)"
+        )
+    purge = {"site_id": site_id, "name": name, "deleted_at": iso(hub.clock())}
+    try:
+        await hub.store.commit(
+            [Delete(KIND, name, record.revision), Put(registry.PURGE_KIND, site_id, purge)]
+        )
+    except (StaleRevision, NotFound) as exc:
+        raise Conflict(f"site {name} changed meanwhile; read it again and retry") from exc
+    await purges.after_delete(request.app, registry.PURGE_KIND, site_id, PURGE)
     return no_content()
+
+
+async def _records_of(app: web.Application, site_id: str) -> None:
+    """What the hub keeps at the deleted site's keys: placed objects (tombstones, catalog
+    copies), statuses, events, operation records."""
+    store = app[HUB].store
+    for kind in (intent.SITE_OBJECT, intent.SITE_STATUS, intent.SITE_EVENT,
+                 intent.SITE_OPERATION):  # fmt: skip
+        for leftover in await list_all(store, kind, {}, key_prefix=intent.site_prefix(site_id)):
+            with contextlib.suppress(NotFound):
+                await store.delete(kind, leftover.key)
+
+
+async def _conflicts_and_transfers(app: web.Application, site_id: str) -> None:
+    store = app[HUB].store
+    for conflict in await list_all(store, intent.CONFLICT, {"site_id": site_id}):
+        with contextlib.suppress(NotFound):
+            await store.delete(intent.CONFLICT, conflict.key)
+    try:  # transfers name their site by name: those asked before the site was deleted
+        purge = (await store.get(registry.PURGE_KIND, site_id)).value
+    except NotFound:
+        return  # carried out meanwhile
+    for transfer in await list_all(store, catalog_images.TRANSFER_KIND, {"site": purge["name"]}):
+        if str(transfer.value.get("created_at", "")) <= str(purge["deleted_at"]):
+            with contextlib.suppress(NotFound):
+                await store.delete(catalog_images.TRANSFER_KIND, transfer.key)
+
+
+# What a deleted site leaves, removed by its purge (atoll.hub.api.purges)
+PURGE: tuple[purges.Part, ...] = (_records_of, _conflicts_and_transfers)
 
 
 ROUTES = [

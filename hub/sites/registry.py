@@ -25,6 +25,7 @@ from atoll.jsonbody import JSON
 from atoll.timestamps import iso
 
 SITE_KIND = "site"
+PURGE_KIND = "site_purge"  # a deleted site's leftovers to remove, by the site's id
 JOIN_TOKEN_KIND = "join_token"  # noqa: S105 (a kind name, not a secret)
 STATES = ("enrolling", "online", "offline", "maintenance")
 OPERATOR_STATES = ("maintenance", "offline")  # what PATCH may set

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from atoll.errors import Unauthenticated
-from atoll.hub.sites import registry
+from atoll.hub.catalog import images
+from atoll.hub.sites import intent, registry
+from atoll.hub.store.base import ListQuery
 from tests.hub.hubtest import Api
 
 
@@ -90,3 +92,33 @@ async def test_sites_filter_by_region_and_state(api: Api) -> None:
     assert [s["name"] for s in calm["items"]] == ["n2"]
     status, data, _ = await api.call("GET", "/v1/sites?state=sleeping", admin)
     assert status == 400 and data["error"]["problems"][0]["where"] == "query.state"
+
+
+async def test_a_site_with_work_placed_is_not_deleted_and_a_deleted_one_leaves_nothing(
+    api: Api,
+) -> None:
+    """While the hub places work at a site, deleting it is refused (409 naming it): before,
+    the site went and its servers, networks and facts stayed behind under its id for good.
+    Once its work is deleted, the site goes with what the hub kept about it."""
+    admin = await api.admin()
+    site = await api.ok("POST", "/v1/sites", admin, {"name": "edge-9"})
+    await api.ok("POST", "/v1/projects", admin, {"name": "p9"})
+    body = {"name": "net", "spec": {}, "project": "p9"}
+    net = await api.ok("POST", "/v1/sites/edge-9/networks", admin, body)
+    status, error, _ = await api.call("DELETE", "/v1/sites/edge-9", admin)
+    assert status == 409 and "network net" in error["error"]["message"]
+
+    store = api.store
+    await api.ok("DELETE", f"/v1/sites/edge-9/networks/{net['id']}", admin)
+    sid = site["id"]
+    await store.put(intent.SITE_EVENT, intent.fact_key(sid, 1), {"site_id": sid, "seq": 1})
+    await store.put(intent.SITE_OPERATION, intent.fact_key(sid, 2), {"site_id": sid, "seq": 2})
+    await store.put(intent.SITE_STATUS, intent.object_key(sid, "network", net["id"]), {})
+    await store.put(intent.CONFLICT, "c1", {"id": "c1", "site_id": sid, "state": "resolved"})
+    await store.put(images.TRANSFER_KIND, images.transfer_key("edge-9", "i" * 32),
+                    {"site": "edge-9", "created_at": ""})  # fmt: skip
+    assert (await api.call("DELETE", "/v1/sites/edge-9", admin))[0] == 204
+    for kind in (intent.SITE_OBJECT, intent.SITE_EVENT, intent.SITE_OPERATION,
+                 intent.SITE_STATUS, intent.CONFLICT, images.TRANSFER_KIND,
+                 registry.PURGE_KIND, registry.SITE_KIND):  # fmt: skip
+        assert not (await store.list(ListQuery(kind))).items, kind
