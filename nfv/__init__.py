@@ -2,10 +2,13 @@
 
 Public surface (what the hub and the lifecycle call):
 
-* ``atoll.nfv.package.load_package(source: Path | bytes, limits=None, bundled=None)
-  -> VnfPackage``; raises ``atoll.nfv.errors.InvalidPackage`` (an ``InvalidInput``) listing
-  every problem. ``VnfPackage.to_dict()`` is the JSON-able model, ``VnfPackage.warnings``
-  what was accepted but is worth a look. ``atoll.nfv.definitions.BundledTypes`` shares the
+* ``atoll.nfv.package.load_package(source: Path | bytes, limits=None, bundled=None, *,
+  image_digests=()) -> VnfPackage``; raises ``atoll.nfv.errors.InvalidPackage`` (an
+  ``InvalidInput``) listing every problem, a carried image without the checksum its VNFD
+  declares or a file without the hash its manifest lists among them.
+  ``VnfPackage.to_dict()`` is the JSON-able model, ``VnfPackage.warnings`` what was accepted
+  but is worth a look, ``VnfPackage.digests`` what was hashed (with ``image_digests`` of
+  each carried image). ``atoll.nfv.definitions.BundledTypes`` shares the
   parsed SOL001 library between calls of a long-lived process.
 * ``atoll.nfv.model``: the frozen dataclasses (``Vnfd``, ``Flavour``, ``Vdu``, ...).
 * ``atoll.nfv.planning.plan(model, flavour_id, instantiation_level_id=None,

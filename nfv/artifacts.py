@@ -3,21 +3,26 @@ the VNFD files themselves (for SOL005 ``GET .../vnfd``).
 
 ``image_needs`` lists every ``sw_image_data`` with whether the package carries the bits; the
 hub registers carried images in its catalog, and for the others asks for a mapping to an
-image already there (by name or checksum), saying which node lacks one.
+image already there (by name or checksum), saying which node lacks one. ``image_claims``
+says what the VNFD declares of each carried image's bits: ``load_package`` checks it against
+the file (SOL004: a software image in the package must have the checksum its VNFD
+declares), so a carried image is never registered under a checksum it does not have.
 """
 
 from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from atoll.errors import Problem
 from atoll.nfv.csar import CsarLimits, UnreadableEntry, open_package, read_bounded
+from atoll.nfv.digests import Claim
 from atoll.nfv.errors import InvalidPackage, ProblemLog
 from atoll.nfv.manifest import META_PATH, ListedFile
-from atoll.nfv.model import SwImage, VnfPackage
+from atoll.nfv.model import SwImage, Vnfd, VnfPackage
 
 MAX_VNFD_BYTES = 64 * 1024 * 1024
 
@@ -36,8 +41,12 @@ class ImageNeed:
 
 
 def image_needs(package: VnfPackage) -> tuple[ImageNeed, ...]:
+    return vnfd_image_needs(package.vnfd)
+
+
+def vnfd_image_needs(vnfd: Vnfd) -> tuple[ImageNeed, ...]:
     out = []
-    for flavour in package.vnfd.flavours:
+    for flavour in vnfd.flavours:
         for vdu in flavour.vdus:
             if vdu.sw_image is not None:
                 out.append(ImageNeed(flavour.id, vdu.id, vdu.sw_image))
@@ -45,6 +54,38 @@ def image_needs(package: VnfPackage) -> tuple[ImageNeed, ...]:
             if storage.sw_image is not None:
                 out.append(ImageNeed(flavour.id, storage.id, storage.sw_image))
     return tuple(out)
+
+
+def image_claims(needs: Iterable[ImageNeed], log: ProblemLog) -> list[Claim]:
+    """The checksum the VNFD declares for each image the package carries, as a claim on the
+    image file; a carried image declaring no checksum is a problem (it cannot be verified).
+    Images the package does not carry are bound by checksum to catalog images (the hub)."""
+    claims = []
+    for need in needs:
+        image = need.image
+        if not need.carried or image.artifact is None:
+            continue
+        where = image.checksum.where or f"flavour {need.flavour}: {need.node}.sw_image_data"
+        subject = f"{need.node}: image {image.name!r}, carried as {image.artifact}"
+        if not image.checksum.hash.strip():
+            log.error(
+                where,
+                f"{subject}: the VNFD declares no checksum for it, and an image the package "
+                "carries is verified against the one declared (algorithm sha-256, sha-384 or "
+                "sha-512, and its hash)",
+            )
+            continue
+        claims.append(
+            Claim(
+                image.artifact,
+                image.checksum.algorithm,
+                image.checksum.hash,
+                where,
+                subject,
+                said="the VNFD declares",
+            )
+        )
+    return claims
 
 
 @dataclass(frozen=True)

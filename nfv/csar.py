@@ -11,7 +11,8 @@ view and reported, all at once:
   a compression ratio that only a zip bomb has;
 * in a directory: symbolic links (they could point anywhere on the host).
 
-Nothing is ever extracted to disk; files are read (or hashed) straight from the archive.
+Nothing is ever extracted to disk; files are read (or hashed, :mod:`.digests`) straight
+from the archive.
 
 A zip entry is known by its package path: ``./Files/x.txt`` or ``Files//x.txt`` (what
 archivers that keep the names they are given, ``bsdtar -a -cf pkg.zip ./`` say, and scripts
@@ -28,7 +29,6 @@ path it passed).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import stat
 import zipfile
@@ -102,14 +102,6 @@ def read_chunks(files: PackageFiles, name: str) -> Iterator[bytes]:
                 yield chunk
     except _READ_ERRORS as exc:
         raise UnreadableEntry(f"cannot be read: {_reason(exc)}") from exc
-
-
-def file_digest(files: PackageFiles, name: str, algorithm: str) -> str:
-    """Hex digest of ``name``, streamed."""
-    digest = hashlib.new(algorithm)
-    for chunk in read_chunks(files, name):
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 def safe_member_name(raw: str) -> str | None:

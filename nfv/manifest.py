@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from atoll.nfv.csar import PackageFiles, UnreadableEntry, file_digest, safe_member_name
+from atoll.nfv.csar import safe_member_name
+from atoll.nfv.digests import Claim
 from atoll.nfv.errors import ProblemLog
 
 META_PATH = "TOSCA-Metadata/TOSCA.meta"
-ALGORITHMS = {"sha-256": ("sha256", 64), "sha-384": ("sha384", 96), "sha-512": ("sha512", 128)}
 _KEY_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]*)\s*:\s*(.*)$")
 
 
@@ -172,20 +172,20 @@ def parse_manifest(path: str, text: str, log: ProblemLog) -> Manifest:
     return Manifest(path, MappingProxyType(metadata), tuple(listed))
 
 
-def check_listed_files(
-    files: PackageFiles, listed: tuple[ListedFile, ...], log: ProblemLog, *, strict: bool
-) -> tuple[str, ...]:
-    """Check the hash of every listed file; return the paths whose hash was verified.
+def listed_claims(
+    names: frozenset[str], listed: tuple[ListedFile, ...], log: ProblemLog, *, strict: bool
+) -> list[Claim]:
+    """The hash each listed file is said to have, to check against the file (:mod:`.digests`).
 
     ``strict`` (the manifest) refuses a listed file that is absent; otherwise it is a warning.
     """
-    verified = []
+    claims = []
     for entry in listed:
         name = safe_member_name(entry.path)
         if name is None:
             log.error(entry.listed_at, f"{entry.path!r} is not a path inside the package")
             continue
-        if name not in files.names:
+        if name not in names:
             what = f"{name} is listed but not in the package"
             if strict:
                 log.error(entry.listed_at, what)
@@ -196,37 +196,5 @@ def check_listed_files(
             if strict:
                 log.error(entry.listed_at, f"{name} has no Algorithm and Hash")
             continue
-        if _hash_matches(files, name, entry, log):
-            verified.append(name)
-    return tuple(verified)
-
-
-def _hash_matches(files: PackageFiles, name: str, entry: ListedFile, log: ProblemLog) -> bool:
-    where = entry.listed_at
-    algorithm = (entry.algorithm or "").strip().lower().replace("sha", "sha-").replace("--", "-")
-    if algorithm not in ALGORITHMS:
-        log.error(
-            where,
-            f"{name}: hash algorithm {entry.algorithm!r} is not SHA-256, SHA-384 or SHA-512",
-        )
-        return False
-    hashlib_name, length = ALGORITHMS[algorithm]
-    if entry.hash is None:
-        log.error(where, f"{name}: has an Algorithm but no Hash")
-        return False
-    expected = entry.hash.strip().lower()
-    if not re.fullmatch(rf"[0-9a-f]{{{length}}}", expected):
-        log.error(where, f"{name}: hash {entry.hash!r} is not a {algorithm.upper()} hex digest")
-        return False
-    try:
-        actual = file_digest(files, name, hashlib_name)
-    except UnreadableEntry as exc:
-        log.error(name, str(exc))
-        return False
-    if actual != expected:
-        log.error(
-            where,
-            f"{name}: {algorithm.upper()} mismatch: listed {expected}, file has {actual}",
-        )
-        return False
-    return True
+        claims.append(Claim(name, entry.algorithm, entry.hash, entry.listed_at, name))
+    return claims

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
 from atoll.errors import NotFound, Problem
+from atoll.nfv.digests import FileDigest
 from atoll.nfv.manifest import Manifest, ToscaMeta
 
 
 @dataclass(frozen=True)
 class Checksum:
+    """A checksum a VNFD declares, and where (``file:line: path``, for problems about it)."""
+
     algorithm: str
     hash: str
+    where: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -250,6 +255,8 @@ class VnfPackage:
     definitions: tuple[ImportedFile, ...]
     vnfd: Vnfd
     warnings: tuple[Problem, ...]
+    # every file hashed while checking the package (listed, or a carried image), with its size
+    digests: Mapping[str, FileDigest] = field(default_factory=lambda: MappingProxyType({}))
 
     def to_dict(self) -> dict[str, Any]:
         out = to_dict(self)

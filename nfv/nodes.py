@@ -99,7 +99,7 @@ def read_sw_image(
     return SwImage(
         name=name,
         version=version,
-        checksum=Checksum(algorithm, digest),
+        checksum=Checksum(algorithm, digest, v.where(ckeys)),
         container_format=container,
         disk_format=disk,
         min_disk_bytes=min_disk,

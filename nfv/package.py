@@ -5,31 +5,37 @@ Steps, each collecting problems rather than stopping at the first:
 
 1. open the CSAR (zip bytes, a zip file or a directory) safely (``csar``);
 2. read ``TOSCA-Metadata/TOSCA.meta`` (or, without it, the single YAML file at the root);
-3. check the hashes the manifest and TOSCA.meta list (``manifest``);
+3. gather the hashes the manifest and TOSCA.meta list (``manifest``);
 4. load the entry definitions and their imports, with the bundled SOL001 types for files the
    package does not carry (``definitions``), build the type library (``types``);
-5. read the VNFD into the deployment model (``vnfd``).
+5. read the VNFD into the deployment model (``vnfd``);
+6. check every hash gathered, and the checksum the VNFD declares for each software image the
+   package carries (``artifacts``), reading each file once (``digests``).
 
 Pure logic: no hub, no network, nothing written to disk. The hub calls this directly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
+from atoll.nfv.artifacts import image_claims, vnfd_image_needs
 from atoll.nfv.csar import CsarLimits, PackageFiles, UnreadableEntry, open_package, read_bounded
 from atoll.nfv.definitions import BundledTypes, load_definitions
+from atoll.nfv.digests import Claim, FileDigest, check_claims, hash_files, wanted_by
 from atoll.nfv.errors import InvalidPackage, ProblemLog
 from atoll.nfv.manifest import (
     META_PATH,
     Manifest,
     ToscaMeta,
-    check_listed_files,
+    listed_claims,
     parse_manifest,
     parse_tosca_meta,
 )
-from atoll.nfv.model import ImportedFile, VnfPackage
+from atoll.nfv.model import ImportedFile, Vnfd, VnfPackage
 from atoll.nfv.types import build_type_library
 from atoll.nfv.vnfd import build_vnfd
 from atoll.nfv.yaml_loader import YamlLimits, decode_utf8
@@ -48,12 +54,17 @@ def load_package(
     source: Path | bytes,
     limits: PackageLimits | None = None,
     bundled: BundledTypes | None = None,
+    *,
+    image_digests: Iterable[str] = (),
 ) -> VnfPackage:
     """Read and check a VNF package; raise ``InvalidPackage`` with every problem at once.
 
     ``source`` is the CSAR as bytes (an upload), or a path to a ``.csar``/``.zip`` file or an
     unpacked package directory. Pass one ``BundledTypes`` to every call of a long-lived
-    process so the bundled SOL001 files are parsed once.
+    process so the bundled SOL001 files are parsed once. ``image_digests`` (hashlib names)
+    are computed of each image the package carries in the pass that verifies it, and given
+    in ``VnfPackage.digests`` with every other digest computed (the hub's catalog records
+    an image's ``sha256`` and ``sha512``: it need not read the image again).
     """
     limits = limits or PackageLimits()
     bundled = bundled or BundledTypes()
@@ -63,7 +74,7 @@ def load_package(
         log.raise_if_any(SUMMARY)
         raise InvalidPackage(SUMMARY)
     try:
-        package = _read(files, log, limits, bundled)
+        package = _read(files, log, limits, bundled, frozenset(image_digests))
     finally:
         files.close()
     if package is None and not log.errors:  # every path that gives up says why; belt and braces
@@ -74,17 +85,21 @@ def load_package(
 
 
 def _read(
-    files: PackageFiles, log: ProblemLog, limits: PackageLimits, bundled: BundledTypes
+    files: PackageFiles,
+    log: ProblemLog,
+    limits: PackageLimits,
+    bundled: BundledTypes,
+    image_digests: frozenset[str],
 ) -> VnfPackage | None:
     meta, entry = _entry(files, log)
     if entry is None:
         return None
     manifest = _manifest(files, meta, entry, log)
-    verified: tuple[str, ...] = ()
+    claims: list[Claim] = []
     if meta is not None:
-        verified += check_listed_files(files, meta.listed_files, log, strict=False)
+        claims += listed_claims(files.names, meta.listed_files, log, strict=False)
     if manifest is not None:
-        verified += check_listed_files(files, manifest.listed_files, log, strict=True)
+        claims += listed_claims(files.names, manifest.listed_files, log, strict=True)
     if meta is not None:
         for label, path in (
             ("ETSI-Entry-Change-Log", meta.entry_change_log),
@@ -96,6 +111,7 @@ def _read(
     loaded = load_definitions(files, entry, log, limits.yaml, bundled)
     library = build_type_library([item.doc for item in loaded], log)
     vnfd = build_vnfd(loaded, library, files.names, log)
+    verified, digests = _check_hashes(files, claims, vnfd, image_digests, log)
     if vnfd is None:
         return None
     return VnfPackage(
@@ -103,14 +119,35 @@ def _read(
         meta=meta,
         manifest=manifest,
         files=tuple(sorted(files.names)),
-        verified_files=tuple(dict.fromkeys(verified)),
+        verified_files=verified,
         definitions=tuple(
             ImportedFile(item.doc.path, item.source, _template_version(item.doc.data))
             for item in loaded
         ),
         vnfd=vnfd,
         warnings=tuple(log.warnings),
+        digests=MappingProxyType(digests),
     )
+
+
+def _check_hashes(
+    files: PackageFiles,
+    claims: list[Claim],
+    vnfd: Vnfd | None,
+    image_digests: frozenset[str],
+    log: ProblemLog,
+) -> tuple[tuple[str, ...], dict[str, FileDigest]]:
+    """Check the hashes listed (``claims``) and the checksum the VNFD declares for each image
+    the package carries, reading each file once, with ``image_digests`` of each carried image
+    computed in the same pass; the paths verified, and every file's digests."""
+    needs = vnfd_image_needs(vnfd) if vnfd is not None else ()
+    claims = [*claims, *image_claims(needs, log)]
+    wanted = wanted_by(claims)
+    for need in needs:
+        if need.carried and need.image.artifact is not None and image_digests:
+            wanted.setdefault(need.image.artifact, set()).update(image_digests)
+    digests = hash_files(files, wanted, log)
+    return check_claims(claims, digests, log), digests
 
 
 def _template_version(data: object) -> str | None:

@@ -3,9 +3,11 @@
 :class:`Onboarding` is made once per hub (``install`` in :mod:`atoll.hub.api.vnf_packages`).
 After an upload the package is PROCESSING and :meth:`Onboarding.start` runs, off the request:
 
-1. ``atoll.nfv.package.load_package`` on the stored zip, in a worker thread (it is CPU work);
+1. ``atoll.nfv.package.load_package`` on the stored zip, in a worker thread (it is CPU work):
+   it checks every hash the package lists and the checksum the VNFD declares for each image
+   the package carries, and computes the carried images' SHA-256 and SHA-512 in that pass;
 2. every ``sw_image_data`` gets a catalog image (see :mod:`.vnf_packages`): images the package
-   carries are hashed (in a thread) and registered as catalog images of the project;
+   carries are registered as catalog images of the project, with those digests;
 3. the VNFD files are written next to the zip for ``GET .../vnfd``, and the package's other
    files listed with their checksums (``additionalArtifacts``, ``GET .../artifacts/...``);
 4. the record becomes ONBOARDED + ENABLED, or ERROR with every problem found.
@@ -17,6 +19,7 @@ the package up again on start (:meth:`recover`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,7 +27,7 @@ from pathlib import Path
 from atoll.errors import InvalidInput, NotFound, Problem, StaleRevision
 from atoll.hub.catalog import vnf_packages as pkgs
 from atoll.hub.catalog.images import Image
-from atoll.hub.catalog.vnf_package_files import PackageFiles, hash_entry
+from atoll.hub.catalog.vnf_package_files import PackageFiles, entry_sha256
 from atoll.hub.store.base import Store
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
@@ -62,7 +65,7 @@ def _artifacts(path: Path, package: VnfPackage) -> list[JSON]:
             out.append(pkgs.artifact_info(artifact.path, artifact.algorithm, artifact.hash))
         else:
             out.append(
-                pkgs.artifact_info(artifact.path, "SHA-256", hash_entry(path, artifact.path).sha256)
+                pkgs.artifact_info(artifact.path, "SHA-256", entry_sha256(path, artifact.path))
             )
     return out
 
@@ -130,10 +133,15 @@ class Onboarding:
     async def _onboard(self, package_id: str, image_map: dict[str, str]) -> JSON:
         record = pkgs.PackageRecord.from_value((await self.store.get(pkgs.KIND, package_id)).value)
         path = self.files.content(package_id)
-        package = await asyncio.to_thread(load_package, path, None, self.bundled)
+        package = await asyncio.to_thread(
+            functools.partial(load_package, image_digests=pkgs.CATALOG_DIGESTS),
+            path,
+            None,
+            self.bundled,
+        )
         needs = image_needs(package)
         problems = pkgs.unknown_map_entries(image_map, needs)
-        images, registered = await self._images(record, path, needs, image_map, problems)
+        images, registered = await self._images(record, package, needs, image_map, problems)
         if problems:
             raise InvalidInput("the package's images cannot all be found", problems)
         await asyncio.to_thread(self._write_vnfd, package_id, path, package)
@@ -149,7 +157,7 @@ class Onboarding:
     async def _images(
         self,
         record: pkgs.PackageRecord,
-        path: Path,
+        package: VnfPackage,
         needs: tuple[ImageNeed, ...],
         image_map: dict[str, str],
         problems: list[Problem],
@@ -164,9 +172,8 @@ class Onboarding:
             if need.carried and need.image.artifact:
                 artifact = need.image.artifact
                 if artifact not in carried:
-                    hashed = await asyncio.to_thread(hash_entry, path, artifact)
                     carried[artifact] = pkgs.carried_image_record(
-                        need, hashed, owner, record.id, self.now()
+                        need, package.digests[artifact], owner, record.id, self.now()
                     )
                 software.append(pkgs.software_image(need, carried[artifact].id))
                 continue

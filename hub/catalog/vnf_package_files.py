@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from atoll.errors import InvalidInput, NotFound, PayloadTooLarge, Problem
-from atoll.hub.catalog.vnf_packages import CarriedImage
 from atoll.nfv import csar
 from atoll.nfv.errors import InvalidPackage, ProblemLog
 
@@ -131,21 +130,19 @@ def _holding(archive_path: Path, name: str) -> Iterator[csar.PackageFiles]:
         files.close()
 
 
-def hash_entry(archive_path: Path, name: str) -> CarriedImage:
-    """Size, SHA-256 and SHA-512 of one file inside the package zip (blocking: in a thread);
-    ``InvalidPackage`` naming the file if the zip's data for it is bad."""
-    digest, digest512 = hashlib.sha256(), hashlib.sha512()
-    size = 0
+def entry_sha256(archive_path: Path, name: str) -> str:
+    """SHA-256 of one file inside the package zip (blocking: in a thread); ``InvalidPackage``
+    naming the file if the zip's data for it is bad. (Images the package carries were hashed
+    when it was read: ``VnfPackage.digests``.)"""
+    digest = hashlib.sha256()
     with _holding(archive_path, name) as files:
         try:
             for chunk in csar.read_chunks(files, name):
                 digest.update(chunk)
-                digest512.update(chunk)
-                size += len(chunk)
         except csar.UnreadableEntry as exc:
             problem = Problem(name, str(exc))
             raise InvalidPackage("a file of the VNF package cannot be read", [problem]) from exc
-    return CarriedImage(name, digest.hexdigest(), size, digest512.hexdigest())
+    return digest.hexdigest()
 
 
 def entry_size(archive_path: Path, name: str) -> int:

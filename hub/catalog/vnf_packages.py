@@ -11,15 +11,17 @@ A package belongs to one project. Its life (SOL005 section 9):
 - A package is deleted only when DISABLED and NOT_IN_USE.
 
 Images (``softwareImages``): every ``sw_image_data`` of the VNFD needs a catalog image
-(store kind ``image``). One the package carries is registered from it; one it does not is
-found among the active images the project may use (its own and public ones): by the
-upload's image map (node -> image id or name), else by the checksum the VNFD declares
-(sha-256 or sha-512, which the image service records for every upload), the project's own
-image before a public one. When the VNFD declares a checksum, an image is bound only if its
-checksum matches, mapped or not: a name is never enough, so an image someone else named
-like the one a VNFD wants is never substituted. Only a VNFD declaring no checksum is
-matched by name. A node left without an image fails onboarding, saying which node, what
-did not match and how to fix it.
+(store kind ``image``). One the package carries is registered from it, with the SHA-256 and
+SHA-512 computed while the package was read (``load_package`` refuses a package whose
+carried image does not have the checksum its VNFD declares, or the hash its manifest
+lists). One it does not carry is found among the active images the project may use (its
+own and public ones): by the upload's image map (node -> image id or name), else by the
+checksum the VNFD declares (sha-256 or sha-512, which the image service records for every
+upload), the project's own image before a public one. When the VNFD declares a checksum, an
+image is bound only if its checksum matches, mapped or not: a name is never enough, so an
+image someone else named like the one a VNFD wants is never substituted. Only a VNFD
+declaring no checksum is matched by name. A node left without an image fails onboarding,
+saying which node, what did not match and how to fix it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from atoll.hub.catalog.images import Image, Properties
 from atoll.hub.identity.tenancy import owns
 from atoll.jsonbody import JSON
 from atoll.nfv.artifacts import ImageNeed
+from atoll.nfv.digests import FileDigest
 from atoll.nfv.model import VnfPackage
 from atoll.nfv.summary import summarize_flavour
 from atoll.tokens import Claims
@@ -47,6 +50,7 @@ ONBOARDING_STATES = (CREATED, PROCESSING, ONBOARDED, ERROR)
 ENABLED, DISABLED = "ENABLED", "DISABLED"
 IN_USE, NOT_IN_USE = "IN_USE", "NOT_IN_USE"
 GIB, MIB = 1024**3, 1024**2
+CATALOG_DIGESTS = ("sha256", "sha512")  # what a catalog image records of its bits
 
 
 @dataclass(frozen=True)
@@ -216,16 +220,6 @@ def problem_list(problems: Iterable[Problem]) -> list[JSON]:
     return [{"where": p.where, "what": p.what} for p in problems]
 
 
-@dataclass(frozen=True)
-class CarriedImage:
-    """An image file inside the package, hashed and sized while onboarding."""
-
-    path: str
-    sha256: str
-    size: int
-    sha512: str = ""
-
-
 def software_image(need: ImageNeed, catalog_image: str) -> JSON:
     """SOL005 ``VnfPackageSoftwareImageInfo`` for one node, with the catalog image it uses."""
     image = need.image
@@ -250,9 +244,11 @@ def software_image(need: ImageNeed, catalog_image: str) -> JSON:
 
 
 def carried_image_record(
-    need: ImageNeed, carried: CarriedImage, owner: tuple[str, str], package_id: str, now: str
+    need: ImageNeed, carried: FileDigest, owner: tuple[str, str], package_id: str, now: str
 ) -> Image:
-    """A catalog image for an image file the package carries."""
+    """A catalog image for an image file the package carries: ``carried`` is what reading the
+    package computed of it (:data:`CATALOG_DIGESTS`), in the pass that checked it has the
+    checksum its VNFD declares."""
     image = need.image
     return Image(
         id=ids.hub_id(),
@@ -262,8 +258,8 @@ def carried_image_record(
         visibility="private",
         disk_format=image.disk_format,
         container_format=image.container_format,
-        checksum_sha256=carried.sha256,
-        checksum_sha512=carried.sha512 or None,
+        checksum_sha256=carried.hexdigests["sha256"],
+        checksum_sha512=carried.hexdigests["sha512"],
         size=carried.size,
         status="active",
         properties=Properties(

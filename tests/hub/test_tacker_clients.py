@@ -27,13 +27,12 @@ import pytest
 from openstackclient import shell
 from osc_lib import clientmanager
 
-from tests.hub.api.vnf_packages import conformance_zip
+from tests.nfv.packages import carrying, to_zip
 from tests.security.daemons import RunningHub
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "tacker-pw-7f3a9c"
-IMAGE_PATH = "Files/images/cirros-0.5.2-x86_64-disk.img"
 # 2 packages a page, so a list of 4 takes the Link; every command logs in with the password
 # (argon2 at its cheapest here: the test is about the API, not the hash's cost)
 HUB_CONFIG = """
@@ -158,8 +157,7 @@ def test_a_package_through_its_life_with_openstack_vnf_package(
 
     csar = tmp_path / "package.zip"
     script = b"#!/bin/sh\necho configured\n"
-    extra = {IMAGE_PATH: b"\1" * 4096, "Scripts/install.sh": script}
-    csar.write_bytes(conformance_zip("getting-started", extra))
+    csar.write_bytes(to_zip({**carrying(b"\1" * 4096), "Scripts/install.sh": script}))
     assert "accepted" in ok(openstack(hub, tmp_path, "upload", "--path", str(csar), package_id))
     deadline = time.monotonic() + 120
     while (package := shown(hub, tmp_path, package_id))["Onboarding State"] in (

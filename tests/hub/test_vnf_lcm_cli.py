@@ -3,19 +3,16 @@ never reports, so the operation waits, and says why)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from atoll.cli import main
 from tests.hub.test_user_story import ADMIN_PASSWORD, Hub, cli, hub, login
-from tests.nfv.packages import PACKAGES
+from tests.nfv.packages import carry, copy_package
 
 pytestmark = pytest.mark.integration
 __all__ = ["hub"]  # the served hub fixture
-
-IMAGE_PATH = "Files/images/cirros-0.5.2-x86_64-disk.img"
 
 
 def test_instance_lifecycle_commands(
@@ -27,10 +24,7 @@ def test_instance_lifecycle_commands(
     cli(capsys, "user", "create", "alice", "--password", "alice-password")
     cli(capsys, "role", "add", "--user", "alice", "--project", "a", "--role", "member")
     login(capsys, hub, "alice", "alice-password", "--project", "a")
-    package_dir = tmp_path / "getting-started"
-    shutil.copytree(PACKAGES / "getting-started", package_dir)
-    (package_dir / IMAGE_PATH).parent.mkdir(parents=True)
-    (package_dir / IMAGE_PATH).write_bytes(b"image bits" * 4096)
+    package_dir = carry(copy_package("getting-started", tmp_path), b"image bits" * 4096)
     package = cli(capsys, "vnf", "package", "upload", str(package_dir))
 
     instance = cli(capsys, "vnf", "instance", "create", package["vnfdId"], "--name", "gs")

@@ -14,12 +14,10 @@ from atoll.cli import main
 from atoll.nfv.artifacts import image_needs, vnfd_files
 from atoll.nfv.package import load_package
 from tests.hub.test_user_story import ADMIN_PASSWORD, Hub, cli, hub, login
-from tests.nfv.packages import PACKAGES
+from tests.nfv.packages import PACKAGES, carry, copy_package
 
 pytestmark = pytest.mark.integration
 __all__ = ["hub"]  # the served hub fixture
-
-IMAGE_PATH = "Files/images/cirros-0.5.2-x86_64-disk.img"
 
 
 def test_upload_a_package_directory_and_manage_it(
@@ -31,11 +29,8 @@ def test_upload_a_package_directory_and_manage_it(
     cli(capsys, "role", "add", "--user", "alice", "--project", "a", "--role", "member")
     login(capsys, hub, "alice", "alice-password", "--project", "a")
 
-    carrying = tmp_path / "getting-started"
-    shutil.copytree(PACKAGES / "getting-started", carrying)
-    (carrying / IMAGE_PATH).parent.mkdir(parents=True)
     bits = b"image bits" * 4096
-    (carrying / IMAGE_PATH).write_bytes(bits)
+    carrying = carry(copy_package("getting-started", tmp_path), bits)
     package = cli(capsys, "vnf", "package", "upload", str(carrying))
     assert package["onboardingState"] == "ONBOARDED"
     assert package["operationalState"] == "ENABLED"
@@ -82,8 +77,8 @@ def test_upload_a_package_directory_and_manage_it(
     capsys.readouterr()
     with zipfile.ZipFile(io.BytesIO(out.read_bytes())) as archive:
         got = {n: archive.read(n) for n in archive.namelist()}
-    model = load_package(PACKAGES / "getting-started")
-    assert got == vnfd_files(PACKAGES / "getting-started", model)
+    model = load_package(carrying)  # as uploaded: declaring the checksum of the image it carries
+    assert got == vnfd_files(carrying, model)
 
     assert main(["vnf", "package", "delete", package["id"]]) == 1
     assert "disable it first" in capsys.readouterr().err

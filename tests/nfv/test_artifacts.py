@@ -7,7 +7,7 @@ import zipfile
 
 from atoll.nfv.artifacts import image_needs, vnfd_archive, vnfd_files
 from atoll.nfv.package import load_package
-from tests.nfv.packages import PACKAGES, zip_dir
+from tests.nfv.packages import PACKAGES, carrying, to_zip, zip_dir
 
 
 def test_image_needs_name_each_node_and_whether_the_package_carries_it() -> None:
@@ -20,8 +20,7 @@ def test_image_needs_name_each_node_and_whether_the_package_carries_it() -> None
 
 
 def test_an_image_carried_by_the_package_is_marked_carried() -> None:
-    root = PACKAGES / "getting-started"
-    data = zip_dir(root, {"Files/images/cirros-0.5.2-x86_64-disk.img": b"QFI\xfb image bits"})
+    data = to_zip(carrying(b"QFI\xfb image bits"))
     pkg = load_package(data)
     (need,) = image_needs(pkg)
     assert (need.node, need.carried, need.image.artifact) == (

@@ -16,9 +16,7 @@ from atoll.nfv.artifacts import image_needs, vnfd_files
 from atoll.nfv.csar import open_package, read_bounded, read_chunks
 from atoll.nfv.errors import ProblemLog
 from atoll.nfv.package import load_package
-from tests.nfv.packages import PACKAGES
-
-IMAGE = "Files/images/cirros-0.5.2-x86_64-disk.img"  # what getting-started's VDU1 boots
+from tests.nfv.packages import IMAGE, PACKAGES, carrying
 
 
 def package_files(name: str) -> dict[str, bytes]:
@@ -35,7 +33,7 @@ def to_zip(entries: list[tuple[str, bytes]]) -> bytes:
 
 
 def test_a_package_zipped_with_dot_slash_names_onboards_as_the_plain_one() -> None:
-    files = {**package_files("getting-started"), IMAGE: b"QFI\xfb image bits"}
+    files = carrying(b"QFI\xfb image bits")
     plain = load_package(to_zip(list(files.items())))
     spelled = [(f"./{name}", data) for name, data in files.items()]
     spelled += [("./", b""), ("./Files//notes.txt", b"read me")]  # a root dir entry, //

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.nfv.packages import PACKAGES
+from tests.nfv.packages import PACKAGES, carry
 from tests.security.daemons import ATOLL, RunningHub, RunningSite
 
 NASTY = ["\x1b[31m", "\x07", "\u009b", "a\x7fb", "line\nbreak", "\x1b]0;owned\x07"]
@@ -159,9 +159,7 @@ def test_cli_table_of_an_unvetted_name_from_the_hub_is_escaped(
     """A VNFD's product name is text from a package, not a field the API checks."""
     package = tmp_path / "evil-package"
     shutil.copytree(PACKAGES / "getting-started", package)
-    image = package / "Files/images/cirros-0.5.2-x86_64-disk.img"
-    image.parent.mkdir(parents=True)
-    image.write_bytes(b"image bits" * 4096)
+    carry(package, b"image bits" * 4096)
     for vnfd in (package / "Definitions").glob("*.yaml"):
         text = vnfd.read_text()
         text = text.replace("'Sample VNF'", '"Sample\\e[31mVNF"')

@@ -9,24 +9,19 @@ from __future__ import annotations
 import io
 import zipfile
 
-from tests.nfv.packages import PACKAGES
+from tests.nfv.packages import IMAGE, carrying
 from tests.security.daemons import RunningHub
 from tests.security.test_image_substitution import PACKAGES as API
 from tests.security.test_image_substitution import onboard
 
-IMAGE = "Files/images/cirros-0.5.2-x86_64-disk.img"  # getting-started's VDU1 boots it
-
 
 def csar(entries: list[tuple[str, bytes]], image: bytes = b"QFI\xfb image bits") -> bytes:
-    """getting-started carrying ``image``, then ``entries`` under the names given (stored,
-    not compressed: a test may flip the bytes of an entry in the archive)."""
-    root = PACKAGES / "getting-started"
-    files = [
-        (p.relative_to(root).as_posix(), p.read_bytes()) for p in root.rglob("*") if p.is_file()
-    ]
+    """getting-started carrying ``image`` (its VNFD declaring the image's checksum), then
+    ``entries`` under the names given (stored, not compressed: a test may flip the bytes of an
+    entry in the archive)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for name, data in [*files, (IMAGE, image), *entries]:
+        for name, data in [*carrying(image).items(), *entries]:
             archive.writestr(name, data)
     return buffer.getvalue()
 

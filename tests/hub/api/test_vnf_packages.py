@@ -37,9 +37,18 @@ from tests.hub.api.vnf_packages import (
 )
 from tests.hub.conftest import AiohttpClient
 from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, Api
-from tests.nfv.packages import NAMES, PACKAGES, copy_package, zip_dir
+from tests.nfv.packages import (
+    IMAGE,
+    NAMES,
+    PACKAGES,
+    carry,
+    carrying,
+    copy_package,
+    to_zip,
+    zip_dir,
+)
 
-IMAGE_PATH = "Files/images/cirros-0.5.2-x86_64-disk.img"
+IMAGE_PATH = IMAGE  # what getting-started's VDU1 boots
 
 
 @pytest.fixture
@@ -222,13 +231,16 @@ async def test_images_are_matched_by_sha256_never_by_name(papi: Api) -> None:
 async def test_a_carried_image_is_registered_in_the_catalog(papi: Api) -> None:
     who = await projects(papi)
     bits = b"\x00qcow-ish" * 1000
-    content = conformance_zip("getting-started", {IMAGE_PATH: bits})
+    content = to_zip(carrying(bits))
     package = await upload(papi, who["a"], content)
     assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
     (image,) = package["softwareImages"]
     assert image["carried"] is True and image["imagePath"] == IMAGE_PATH
+    sha512 = hashlib.sha512(bits).hexdigest()
+    assert image["checksum"] == {"algorithm": "SHA-512", "hash": sha512}
     record = (await papi.store.get("image", image["catalogImage"])).value
     assert record["checksum_sha256"] == hashlib.sha256(bits).hexdigest()
+    assert record["checksum_sha512"] == sha512
     assert record["size"] == len(bits)
     assert record["project"] == "a" and record["visibility"] == "private"
     assert record["status"] == "active"
@@ -266,13 +278,13 @@ def dot_slash_zip(root: Path, extra: dict[str, bytes]) -> bytes:
 
 
 async def test_a_package_zipped_with_dot_slash_names_onboards_and_serves_its_files(
-    papi: Api,
+    papi: Api, tmp_path: Path
 ) -> None:
     who = await projects(papi)
     bits = b"\x00qcow-ish" * 1000
     script = b"#!/bin/sh\necho configured\n"
-    extra = {IMAGE_PATH: bits, "Scripts//install.sh": script}
-    package = await upload(papi, who["a"], dot_slash_zip(PACKAGES / "getting-started", extra))
+    root = carry(copy_package("getting-started", tmp_path), bits)
+    package = await upload(papi, who["a"], dot_slash_zip(root, {"Scripts//install.sh": script}))
     assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
     (image,) = package["softwareImages"]
     assert image["carried"] is True and image["imagePath"] == IMAGE_PATH
@@ -297,28 +309,37 @@ async def test_a_package_zipped_with_dot_slash_names_onboards_and_serves_its_fil
     assert (status, raw) == (200, bits)
 
 
-async def test_a_carried_file_with_corrupt_zip_data_fails_naming_it(papi: Api) -> None:
-    """The reader checks only the files it parses or that are listed with a hash; a carried
-    image or an artifact is first read whole when the hub hashes it."""
-    who = await projects(papi)
-    bits = b"carried image bits " * 100
+def corrupt(files: dict[str, bytes], name: str) -> bytes:
+    """``files`` zipped uncompressed, one byte of ``name``'s data flipped (its CRC-32 fails)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for path in sorted((PACKAGES / "getting-started").rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(PACKAGES / "getting-started").as_posix())
-        archive.writestr(IMAGE_PATH, bits)
+        for path, data in files.items():
+            archive.writestr(path, data)
     content = bytearray(buffer.getvalue())
-    content[content.index(bits) + 7] ^= 0xFF  # the stored CRC-32 no longer matches
-    package = await upload(papi, who["a"], bytes(content))
+    content[content.index(files[name]) + 7] ^= 0xFF
+    return bytes(content)
+
+
+@pytest.mark.parametrize(
+    ("name", "detail"),
+    [
+        # the reader reads a carried image whole to check the checksum its VNFD declares
+        (IMAGE_PATH, "the VNF package is invalid"),
+        # an artifact nothing lists a hash of is first read whole when the hub hashes it
+        ("Scripts/install.sh", "a file of the VNF package cannot be read"),
+    ],
+)
+async def test_a_carried_file_with_corrupt_zip_data_fails_naming_it(
+    papi: Api, name: str, detail: str
+) -> None:
+    who = await projects(papi)
+    files = {**carrying(b"carried image bits " * 100), "Scripts/install.sh": b"#!/bin/sh\n" * 9}
+    package = await upload(papi, who["a"], corrupt(files, name))
     assert package["onboardingState"] == "ERROR"
     details = package["onboardingFailureDetails"]
-    assert (details["status"], details["detail"]) == (
-        422,
-        "a file of the VNF package cannot be read",
-    )
+    assert (details["status"], details["detail"]) == (422, detail)
     (problem,) = details["problems"]
-    assert problem["where"] == IMAGE_PATH
+    assert problem["where"] == name
     assert problem["what"].startswith("cannot be read: Bad CRC-32")
 
 
