@@ -56,6 +56,7 @@ def load_package(
     bundled: BundledTypes | None = None,
     *,
     image_digests: Iterable[str] = (),
+    check_hashes: bool = True,
 ) -> VnfPackage:
     """Read and check a VNF package; raise ``InvalidPackage`` with every problem at once.
 
@@ -65,6 +66,9 @@ def load_package(
     are computed of each image the package carries in the pass that verifies it, and given
     in ``VnfPackage.digests`` with every other digest computed (the hub's catalog records
     an image's ``sha256`` and ``sha512``: it need not read the image again).
+    ``check_hashes=False`` reads a package already checked (onboarded: the hub's own copy,
+    which never changes) without hashing its files again: no ``verified_files`` and no
+    ``digests`` then, and an image of many GiB is not read to plan an instantiate.
     """
     limits = limits or PackageLimits()
     bundled = bundled or BundledTypes()
@@ -74,7 +78,7 @@ def load_package(
         log.raise_if_any(SUMMARY)
         raise InvalidPackage(SUMMARY)
     try:
-        package = _read(files, log, limits, bundled, frozenset(image_digests))
+        package = _read(files, log, limits, bundled, frozenset(image_digests), check_hashes)
     finally:
         files.close()
     if package is None and not log.errors:  # every path that gives up says why; belt and braces
@@ -90,6 +94,7 @@ def _read(
     limits: PackageLimits,
     bundled: BundledTypes,
     image_digests: frozenset[str],
+    check_hashes: bool,
 ) -> VnfPackage | None:
     meta, entry = _entry(files, log)
     if entry is None:
@@ -111,7 +116,10 @@ def _read(
     loaded = load_definitions(files, entry, log, limits.yaml, bundled)
     library = build_type_library([item.doc for item in loaded], log)
     vnfd = build_vnfd(loaded, library, files.names, log)
-    verified, digests = _check_hashes(files, claims, vnfd, image_digests, log)
+    verified: tuple[str, ...] = ()
+    digests: dict[str, FileDigest] = {}
+    if check_hashes:
+        verified, digests = _check_hashes(files, claims, vnfd, image_digests, log)
     if vnfd is None:
         return None
     return VnfPackage(

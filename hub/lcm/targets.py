@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,7 +226,10 @@ class PackageCache:
             path = self.files.content(package_id)
             if not await asyncio.to_thread(path.exists):
                 raise missing_here(package_id)
-            self._parsed[package_id] = await asyncio.to_thread(load_package, path)
+            # checked when onboarded; the hub's copy never changes: not hashed again
+            self._parsed[package_id] = await asyncio.to_thread(
+                functools.partial(load_package, path, check_hashes=False)
+            )
         return self._parsed[package_id]
 
 

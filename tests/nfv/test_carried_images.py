@@ -228,3 +228,20 @@ def test_hash_files_reads_each_file_once_for_every_claim_and_digest() -> None:
         "x.mf:12: b.txt: hash algorithm 'md5' is not SHA-256, SHA-384 or SHA-512",
     ]
     files.close()
+
+
+def test_a_package_read_again_without_checking_hashes_reads_no_image(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lifecycle engine reads an onboarded package (checked then, never changed) to plan
+    an instantiate: with check_hashes=False no file is hashed (a carried image of many GiB is
+    not read once more after every restart of the hub)."""
+    import atoll.nfv.package as package_module
+
+    def no_hashing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("hashed a file")
+
+    monkeypatch.setattr(package_module, "hash_files", no_hashing)
+    loaded = load_package(to_zip(carrying(BITS)), check_hashes=False)
+    assert loaded.verified_files == () and not loaded.digests
+    assert image_needs(loaded)[0].carried
