@@ -208,7 +208,8 @@ async def request_blocks(request: web.Request, idle_timeout: float) -> AsyncIter
             ) from exc
         except (aiohttp.ClientError, ConnectionError, asyncio.IncompleteReadError) as exc:
             raise TruncatedUpload(
-                "the upload was cut", [Problem("body", f"the connection ended: {exc}")]
+                "the upload was cut",
+                [Problem("body", f"the connection ended: {exc or type(exc).__name__}")],
             ) from exc
         if data:
             yield data

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from atoll import host_paths
 from atoll.errors import Problem
 from atoll.images.errors import ImageRejected, ImageTooLarge, ToolError
 from atoll.printable import escape
@@ -119,21 +120,18 @@ def _limit_child() -> None:  # pragma: no cover (runs in the child)
 
 
 _QEMU_IMG_PREFIX = re.compile(r"^(?:qemu-img: )?(?:Could not open '[^']*': )?")
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/[^\s'\"]+")
 
 
 def qemu_img_reason(stderr: str, paths: Iterable[Path] = ()) -> str:
     """What qemu-img printed when it failed, in one line without a host path: each line
     without qemu-img's own ``qemu-img: Could not open 'FILE':`` preamble, and every path
-    cut to its file name (``paths``, the files qemu-img was given, even with a space in
-    them; then anything else that looks like an absolute path). Empty if it said nothing."""
-    given = sorted({str(p) for p in paths if p.is_absolute()}, key=len, reverse=True)
+    cut to its file name (:func:`atoll.host_paths.cut`: ``paths``, the files qemu-img was
+    given, even with a space in them; then anything else that looks like an absolute path).
+    Empty if it said nothing."""
+    given = list(paths)
     lines = []
     for line in stderr.splitlines():
-        line = _QEMU_IMG_PREFIX.sub("", line.strip())
-        for path in given:
-            line = line.replace(path, Path(path).name)
-        line = _ABSOLUTE_PATH.sub(lambda m: m.group().rstrip("/").rpartition("/")[2], line)
+        line = host_paths.cut(_QEMU_IMG_PREFIX.sub("", line.strip()), given)
         if line:
             lines.append(line)
     return "; ".join(lines)

@@ -35,7 +35,7 @@ import stat
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from atoll.errors import InvalidInput, NotFound, PayloadTooLarge, Problem
 from atoll.site_agent.drivers.storage.base import CachedImage, StorageDriver
@@ -43,6 +43,7 @@ from atoll.site_agent.drivers.storage.errors import InsufficientSpace, StoragePe
 from atoll.site_agent.drivers.storage.naming import check_id, check_sha256
 
 COPY_BLOCK = 1 << 20
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -137,29 +138,26 @@ class StorageCatalog:
         return ImageInfo.of(await self.storage.add_image(image_id, source, sha256, pinned=pins))
 
     async def upload(self, image_id: str, chunks: AsyncIterable[bytes], sha256: str) -> ImageInfo:
-        """Stream ``chunks`` into the driver's incoming dir, then cache them as ``image_id``."""
+        """Stream ``chunks`` into the driver's incoming dir, then cache them as ``image_id``.
+
+        Whatever ends ``chunks`` early (the caller's upload cut or stalled: the API gives
+        :func:`atoll.images.serve.request_blocks`) is raised as it is; only a failure to
+        write the staged file is this side's. Either way nothing is kept."""
         check_id(image_id, "image_id")
         check_sha256(sha256)
         cap = (await self.storage.capacity()).images_cap_bytes  # an upload never exceeds it
         staged = self._staging_name("upload")
         try:
-            try:
-                fd = await asyncio.to_thread(_create_private, staged)
-                with os.fdopen(fd, "wb") as out:
-                    received = 0
-                    async for chunk in chunks:
-                        received += len(chunk)
-                        if cap and received > cap:
-                            raise PayloadTooLarge(
-                                f"image {image_id} is larger than the image cache's cap "
-                                f"of {cap} bytes"
-                            )
-                        await asyncio.to_thread(out.write, chunk)
-            except OSError as exc:
-                message = f"image {image_id} cannot be received: {exc.strerror}"
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    raise InsufficientSpace(message) from exc
-                raise StoragePermanent(message) from exc
+            fd = await _writing(image_id, asyncio.to_thread(_create_private, staged))
+            with os.fdopen(fd, "wb") as out:
+                received = 0
+                async for chunk in chunks:
+                    received += len(chunk)
+                    if cap and received > cap:
+                        raise PayloadTooLarge(
+                            f"image {image_id} is larger than the image cache's cap of {cap} bytes"
+                        )
+                    await _writing(image_id, asyncio.to_thread(out.write, chunk))
             return await self.add_image(image_id, staged, sha256)
         finally:
             staged.unlink(missing_ok=True)
@@ -183,6 +181,18 @@ class StorageCatalog:
 
     def _staging_name(self, what: str) -> Path:
         return self.storage.incoming_dir / f"{what}.{secrets.token_hex(8)}"
+
+
+async def _writing(image_id: str, step: Awaitable[T]) -> T:
+    """``step``, a write of an upload's staged file: a full disk is ``InsufficientSpace``,
+    another failure ``StoragePermanent``, saying why (never the file's path)."""
+    try:
+        return await step
+    except OSError as exc:
+        message = f"image {image_id} cannot be stored: {exc.strerror or type(exc).__name__}"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientSpace(message) from exc
+        raise StoragePermanent(message) from exc
 
 
 def _check_file_name(name: str) -> None:

@@ -1,7 +1,10 @@
 """``/v1/images``: the images present at this site; add one by upload or from the import dir.
 
 - ``PUT /v1/images/{id}/file``: the image's bytes as the body (``application/octet-stream``,
-  streamed, never held in memory) with the declared ``X-Image-Sha256`` header.
+  streamed, never held in memory) with the declared ``X-Image-Sha256`` header. A body cut
+  short (the client hung up) or stalled for ``UPLOAD_IDLE_TIMEOUT`` seconds ends the upload
+  as the hub's do (:func:`atoll.images.serve.request_blocks`), keeping nothing: a 4xx (a
+  client that hung up is logged as 499, see :mod:`atoll.access_log`), never a 500.
 - ``POST /v1/images`` ``{"id", "file", "sha256"}``: copy the file named ``file`` from the
   agent's ``image_import_dir``.
 
@@ -18,12 +21,12 @@ from atoll.api.paging import page_of, page_params
 from atoll.api.routing import Route
 from atoll.api.schema import Field, Shape
 from atoll.errors import InvalidInput, NotFound, Problem
+from atoll.images.serve import UPLOAD_IDLE_TIMEOUT, request_blocks
 from atoll.site_agent.api.bodies import json_object
 from atoll.site_agent.api.middleware import CTX
 from atoll.site_agent.api.objects import reply
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
-BLOCK = 1 << 20
 IMAGE = Shape(
     "Image",
     {
@@ -94,7 +97,7 @@ async def upload(request: web.Request) -> web.Response:
             [Problem("header.X-Image-Sha256", "required: the image's sha256, 64 hex digits")],
         )
     catalog = request.app[CTX].images
-    chunks = request.content.iter_chunked(BLOCK)
+    chunks = request_blocks(request, UPLOAD_IDLE_TIMEOUT)
     image = await catalog.upload(request.match_info["ref"], chunks, declared)
     return reply({"image": image.view()}, status=201)
 

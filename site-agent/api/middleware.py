@@ -5,7 +5,8 @@ error is ``{"error": {"code", "message", "request_id", "problems"?}}``, the shap
 uses: an :class:`~atoll.errors.AtollError` gives its code and status; aiohttp's own HTTP
 errors (unknown route, wrong method) are mapped; anything else is logged with its
 traceback and answered as a 500 ``internal`` error without one. Every request is logged
-once, as the hub logs them (:mod:`atoll.access_log`).
+once, as the hub logs them (:mod:`atoll.access_log`); one whose client hung up before the
+answer (mid-body: an upload cut short) is logged as 499 at INFO, never as the agent's 500.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ async def _answer(request: web.Request, handler: Handler, rid: str) -> web.Strea
     try:
         resp = await handler(request)
     except AtollError as exc:
+        if exc.http_status < 500 and access_log.client_gone(request):  # its upload cut short
+            return web.Response(status=access_log.CLIENT_CLOSED)
         if exc.http_status >= 500:
             log.warning("request %s %s failed: %s", request.method, request.path, exc.message)
         resp = error_response(exc, rid)

@@ -273,6 +273,11 @@ class RunningSite(Daemon):
         headers = {"Content-Type": "application/octet-stream", "X-Image-Sha256": declared}
         return self.call("PUT", f"/v1/images/{image_id}/file", raw=data, headers=headers)
 
+    @property
+    def agent_log(self) -> str:
+        """What the agent logged (its stderr): what the site's operator reads."""
+        return (self.data_dir.parent / "agent.log").read_text(errors="replace")
+
     def wait_status(self, kind: str, ref: str, status: str, timeout: float = 60.0) -> Any:
         """Poll ``GET /v1/<kind>s/<ref>`` until its status is ``status``; returns the object."""
         deadline = time.monotonic() + timeout

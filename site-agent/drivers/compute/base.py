@@ -22,6 +22,10 @@ Contract (``FakeCompute`` implements it in memory; ``LibvirtCompute`` against li
   guest; a kill of the hypervisor process reads as STOPPED/failed with reason ``crashed``.
 - Lifecycle events (started, stopped, crashed, ...) of the agent's domains reach every
   handler given to ``subscribe``, on the event loop, in the order libvirt sent them.
+- No error names a host path: a server's status message (read by site users and, through
+  the hub, by its tenant) and API answers carry them. A file is named by its name or by what
+  it is ("the config drive of server S"); libvirt's, QEMU's and genisoimage's text has its
+  paths cut to file names (``errors.translate``); the agent's log keeps the full text.
 - Every method is a coroutine; blocking hypervisor calls run off the event loop.
 """
 

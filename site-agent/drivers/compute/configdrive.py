@@ -9,7 +9,9 @@ cloud-init's NoCloud datasource) and holds, at its root:
   by MAC, with static addresses, a default route and name servers (no DHCP).
 
 :func:`render` is pure (the fake driver uses it too); :func:`build` writes the ISO
-atomically (a temporary file renamed into place), so a crash never leaves half an ISO.
+atomically (a temporary file renamed into place), so a crash never leaves half an ISO. A
+failure to write it (genisoimage's, or the disk's) is ``ComputePermanent`` by
+:func:`~.errors.translate`: it names the server, not the drive's path.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import yaml
 
 from atoll.errors import Problem
 from atoll.site_agent.drivers.compute.base import ConfigDriveSpec, NetworkConfig
-from atoll.site_agent.drivers.compute.errors import ComputePermanent, InvalidDomainSpec
+from atoll.site_agent.drivers.compute.errors import InvalidDomainSpec, translate
 from atoll.site_agent.drivers.compute.validation import MAC
 
 VOLUME_LABEL = "cidata"
@@ -101,23 +103,21 @@ def render(spec: ConfigDriveSpec) -> dict[str, str]:
 def build(spec: ConfigDriveSpec, path: Path) -> Path:
     """Write the ISO at ``path`` (blocking: run it off the event loop)."""
     files = render(spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".cidata-", dir=path.parent) as staging:
-        root = Path(staging) / "root"
-        root.mkdir()
-        for name, text in files.items():
-            (root / name).write_text(text, encoding="utf-8")
-        partial = Path(staging) / "drive.iso"
-        argv = ["genisoimage", "-quiet", "-output", str(partial), "-volid", VOLUME_LABEL]
-        argv += ["-joliet", "-rock", str(root)]
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=GENISOIMAGE_TIMEOUT)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ComputePermanent(f"genisoimage could not run for {path}: {exc}") from exc
-        if done.returncode != 0:
-            raise ComputePermanent(
-                f"genisoimage failed for {path} (exit {done.returncode}): {done.stderr.strip()}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".cidata-", dir=path.parent) as staging:
+            root = Path(staging) / "root"
+            root.mkdir()
+            for name, text in files.items():
+                (root / name).write_text(text, encoding="utf-8")
+            partial = Path(staging) / "drive.iso"
+            argv = ["genisoimage", "-quiet", "-output", str(partial), "-volid", VOLUME_LABEL]
+            argv += ["-joliet", "-rock", str(root)]
+            subprocess.run(
+                argv, capture_output=True, text=True, timeout=GENISOIMAGE_TIMEOUT, check=True
             )
-        partial.chmod(0o600)  # user data: readable by the agent's user (and root's QEMU) only
-        partial.replace(path)
+            partial.chmod(0o600)  # user data: readable by the agent's user (and root's QEMU) only
+            partial.replace(path)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise translate(exc, "build the config drive of", spec.instance_id, [path]) from exc
     return path

@@ -246,6 +246,14 @@ def start_requirements(domain_xml: str) -> tuple[list[str], list[Path]]:
     return taps, files
 
 
+def host_files(domain_xml: str) -> list[Path]:
+    """Every host file a domain names (disks, kernel, initrd, console log): what libvirt's
+    and QEMU's errors about it may name."""
+    files = start_requirements(domain_xml)[1]
+    console = console_path(domain_xml)
+    return files if console is None else [*files, console]
+
+
 def disk_device(disk: DiskSpec, target: str) -> str:
     """One ``<disk>`` element, for hot-plugging a volume."""
     holder = ET.Element("devices")

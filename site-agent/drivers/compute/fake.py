@@ -24,8 +24,10 @@ a real host, with these facts of real hypervisor connections built in:
   process dying (:meth:`crash`) -> STOPPED/failed, leaving the state ``shutoff`` with the
   reason ``crashed`` (what libvirt reports when QEMU is killed under a guest). A domain
   defined and never started is ``shutoff`` with the reason ``unknown``, as in libvirt.
-- **Paths.** The real driver refuses specs whose disks, kernel or config drive do not exist;
-  the fake checks the files only with ``check_paths=True`` (simulated sites have no files).
+- **Paths.** The real driver refuses specs whose disks, kernel or config drive do not exist,
+  and volumes whose file does not; the fake checks the files only with ``check_paths=True``
+  (simulated sites have no files). Either names a missing file by its name (a volume by its
+  id), never by its host path.
 - **Console.** Each start appends a boot line to the console log kept in memory; the real
   driver returns what the guest wrote to its serial port.
 - **Volumes.** ``attach_volume`` names the disk on the first free target after the boot
@@ -44,6 +46,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from atoll.errors import Problem
 from atoll.site_agent.drivers.compute import configdrive
 from atoll.site_agent.drivers.compute.base import (
     ConfigDriveSpec,
@@ -62,7 +65,11 @@ from atoll.site_agent.drivers.compute.base import (
     StopOutcome,
 )
 from atoll.site_agent.drivers.compute.dispatch import Dispatcher
-from atoll.site_agent.drivers.compute.errors import DomainConflict, DomainNotFound
+from atoll.site_agent.drivers.compute.errors import (
+    DomainConflict,
+    DomainNotFound,
+    InvalidDomainSpec,
+)
 from atoll.site_agent.drivers.compute.validation import check_spec
 
 log = logging.getLogger(__name__)
@@ -226,6 +233,12 @@ class FakeCompute:
 
     async def attach_volume(self, server_id: str, disk: DiskSpec) -> str:
         dom = self._dom(server_id)
+        if self._check_paths and not disk.path.is_file():
+            what = f"volume {disk.volume_id}" if disk.volume_id else f"file {disk.path.name}"
+            raise InvalidDomainSpec(
+                f"server {server_id}: cannot attach",
+                [Problem(what, "does not exist or is not a file")],
+            )
         targets = self._targets(dom)
         if disk.path not in targets:
             used = set(targets.values())

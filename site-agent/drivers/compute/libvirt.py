@@ -11,7 +11,9 @@
   filtered by the name prefix and then by our metadata, and reach the subscribed async
   handlers in order. Events during a libvirtd outage are lost: after it returns, the
   connection (and the event registration) is reopened on the next call; callers re-list.
-- libvirt errors become :mod:`~.errors` types at this boundary (``errors.translate``).
+- libvirt errors become :mod:`~.errors` types at this boundary (``errors.translate``), with
+  no host path in their messages; the agent's log gets what was cut, once per server until
+  it changes (a temporary failure is retried, the log needs it once).
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class LibvirtCompute:
         self._connection_lost = False
         self._connect_lock = threading.Lock()
         self._owned_ids: set[str] = set()  # server ids seen as ours (filters events)
+        self._told: dict[str, str] = {}  # server id -> the host's text of its last failure
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -136,10 +139,8 @@ class LibvirtCompute:
             if not self._connection_lost:
                 log.warning("libvirt at %s is unreachable: %s", self._settings.uri, exc)
                 self._connection_lost = True
-            raise ComputeTemporary(
-                f"libvirt at {self._settings.uri} is unreachable: {exc.get_error_message()}",
-                delay=2.0,
-            ) from exc
+            said = translate(exc, f"connect to {self._settings.uri}").message
+            raise ComputeTemporary(said, delay=2.0) from exc  # libvirtd may return: retry
         if self._connection_lost:
             log.warning("libvirt at %s is reachable again", self._settings.uri)
             self._connection_lost = False
@@ -192,7 +193,19 @@ class LibvirtCompute:
         try:
             return fn()
         except libvirt.libvirtError as exc:
-            raise translate(exc, action, server_id) from exc
+            error = translate(exc, action, server_id)
+            self._tell(server_id, error)
+            raise error from exc
+        except ComputeError as error:
+            self._tell(server_id, error)
+            raise
+
+    def _tell(self, server_id: str, error: ComputeError) -> None:
+        """Log what ``error``'s message had to leave out (host paths), once for a server until
+        it says something else."""
+        if error.on_host and self._told.get(server_id) != error.on_host:
+            self._told[server_id] = error.on_host
+            log.warning("%s", error.on_host)
 
     # -- the protocol -------------------------------------------------------------------
 
@@ -219,30 +232,44 @@ class LibvirtCompute:
             uuid = existing.UUIDString()
         else:
             uuid = spec.server_id if ids.is_id(spec.server_id) else ""
-        dom = conn.defineXML(self.render(spec, uuid))
+        xml = self.render(spec, uuid)
+        try:
+            dom = conn.defineXML(xml)
+        except libvirt.libvirtError as exc:
+            raise translate(exc, "define", spec.server_id, domainxml.host_files(xml)) from exc
         return self._status(dom, (spec.server_id, spec.name))
 
     async def define(self, spec: DomainSpec) -> DomainStatus:
         return await self._call("define", spec.server_id, self._define, spec)
 
     @staticmethod
-    def _check_host(server_id: str, dom: libvirt.virDomain) -> None:
-        """Name a missing tap or file plainly instead of QEMU's "internal error"."""
-        taps, files = domainxml.start_requirements(dom.XMLDesc(0))
+    def _create(server_id: str, dom: libvirt.virDomain, action: str) -> None:
+        """Start the defined domain; a missing tap or file is named plainly instead of QEMU's
+        "internal error", and libvirt's errors name the domain's files by their names only."""
+        xml = dom.XMLDesc(0)
+        taps, files = domainxml.start_requirements(xml)
         problems = [
             Problem(f"tap {tap}", "does not exist on the host (the network driver makes it)")
             for tap in taps
             if not _tap_exists(tap)
         ]
-        problems += [Problem(str(f), "does not exist") for f in files if not f.exists()]
+        missing = [f for f in files if not f.exists()]
+        problems += [Problem(f"file {f.name}", "does not exist") for f in missing]
         if problems:
-            raise InvalidDomainSpec(f"server {server_id} cannot start", problems)
+            error = InvalidDomainSpec(f"server {server_id} cannot start", problems)
+            if missing:  # where they were missing from: the operator's to know
+                gone = ", ".join(map(str, missing))
+                error.on_host = f"server {server_id} cannot start: missing {gone}"
+            raise error
+        try:
+            dom.create()
+        except libvirt.libvirtError as exc:
+            raise translate(exc, action, server_id, domainxml.host_files(xml)) from exc
 
     def _start(self, server_id: str) -> DomainStatus:
         dom = self._require(self._connection(), server_id)
         if not dom.isActive():
-            self._check_host(server_id, dom)
-            dom.create()
+            self._create(server_id, dom, "start")
         owner = self._owner(dom) or (server_id, "")
         return self._status(dom, owner)
 
@@ -295,8 +322,7 @@ class LibvirtCompute:
         if hard:
             if dom.isActive():
                 dom.destroy()
-            self._check_host(server_id, dom)
-            dom.create()
+            self._create(server_id, dom, "reboot")
         else:
             if not dom.isActive():
                 raise DomainConflict(f"server {server_id}: cannot reboot, it is not running")
@@ -318,6 +344,7 @@ class LibvirtCompute:
         return await self._call("rebuild", spec.server_id, self._rebuild, spec)
 
     def _delete(self, server_id: str) -> None:
+        self._told.pop(server_id, None)
         dom = self._lookup(self._connection(), server_id)
         if dom is None:
             return
@@ -373,6 +400,8 @@ class LibvirtCompute:
                 return fh.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
+        except OSError as exc:
+            raise translate(exc, "read the console of", server_id) from exc
 
     async def read_console(self, server_id: str, tail_bytes: int = 65536) -> str:
         return await self._call(
@@ -408,9 +437,10 @@ class LibvirtCompute:
         if dom.isActive():
             flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
         if not disk.path.is_file():
+            what = f"volume {disk.volume_id}" if disk.volume_id else f"file {disk.path.name}"
             raise InvalidDomainSpec(
                 f"server {server_id}: cannot attach",
-                [Problem(str(disk.path), "does not exist or is not a file")],
+                [Problem(what, "does not exist or is not a file")],
             )
         current = domainxml.attached_disks(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
         if disk.path in current:
@@ -453,13 +483,17 @@ class LibvirtCompute:
             if not await self._call("poll", server_id, self._still_attached, server_id, path):
                 return
         raise ComputeTemporary(
-            f"server {server_id}: the guest has not released {path} after {grace:.0f} s "
+            f"server {server_id}: the guest has not released {path.name} after {grace:.0f} s "
             "(it needs ACPI hot-unplug); it is gone from the definition",
             delay=5.0,
         )
 
     async def build_config_drive(self, spec: ConfigDriveSpec, path: Path) -> Path:
-        return await self._run(configdrive.build, spec, path)
+        try:
+            return await self._run(configdrive.build, spec, path)
+        except ComputeError as error:
+            self._tell(spec.instance_id, error)
+            raise
 
     # -- events -------------------------------------------------------------------------
 

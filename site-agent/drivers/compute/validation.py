@@ -1,7 +1,8 @@
 """Checks of a :class:`DomainSpec` before anything is made, shared by every compute driver.
 
 All problems are reported together in one :class:`~.errors.InvalidDomainSpec`, each with
-where it is in the spec (``spec.nics[1].mac``) and what is wrong there.
+where it is in the spec (``spec.nics[1].mac``) and what is wrong there; a file by its name,
+never its host path (see :mod:`~.errors`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _check_path(path: Path | None, where: str, check_paths: bool) -> list[Proble
     if path is None or not check_paths:
         return []
     if not path.is_file():
-        return [Problem(where, f"{path} does not exist or is not a file")]
+        return [Problem(where, f"{path.name} does not exist or is not a file")]
     return []
 
 
@@ -91,7 +92,7 @@ def check_spec(spec: DomainSpec, *, check_paths: bool) -> None:
     problems += _check_nics(spec)
     if spec.console_log is not None and check_paths and not spec.console_log.parent.is_dir():
         problems.append(
-            Problem("spec.console_log", f"directory {spec.console_log.parent} does not exist")
+            Problem("spec.console_log", f"the directory for {spec.console_log.name} does not exist")
         )
     if problems:
         raise InvalidDomainSpec(f"server {spec.server_id}: the spec cannot run", problems)

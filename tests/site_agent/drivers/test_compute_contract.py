@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -46,14 +46,17 @@ class Kit:
 @pytest.fixture(params=[pytest.param("libvirt", marks=pytest.mark.integration), "fake"])
 async def kit(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Kit]:
     if request.param == "fake":
-        fake = FakeCompute()
+        fake = FakeCompute(check_paths=True)  # as the real driver, it wants the files there
+        disk, kernel = tmp_path / "x.qcow2", tmp_path / "k"
+        disk.touch()
+        kernel.touch()
 
         async def hang_fake(server_id: str) -> None:
-            await fake.define(DomainSpec(server_id, server_id, 1, 32, DiskBoot(Path("/x"))))
+            await fake.define(DomainSpec(server_id, server_id, 1, 32, DiskBoot(disk)))
             fake.hang(server_id)
 
         def fake_guest(server_id: str) -> DomainSpec:
-            return DomainSpec(server_id, f"g {server_id}", 1, 32, KernelBoot(Path("/k")))
+            return DomainSpec(server_id, f"g {server_id}", 1, 32, KernelBoot(kernel))
 
         async def crash_fake(server_id: str) -> None:
             fake.crash(server_id)
@@ -207,6 +210,31 @@ async def test_bad_specs_are_refused_with_every_problem(kit: Kit) -> None:
     assert "spec.server_id" in wheres and "spec.vcpus" in wheres
     assert {"spec.nics[1].mac", "spec.nics[1]", "spec.nics[1].tap"} <= set(wheres)
     assert await kit.driver.list() == []
+
+
+async def test_a_missing_file_is_named_never_where_the_agent_keeps_it(
+    kit: Kit, tmp_path: Path
+) -> None:
+    """Driver errors become a server's status message (site users, the hub's tenant) and API
+    answers: a missing file is named by its name, a volume by its id, never by its path."""
+    kept = tmp_path / "agent data" / "instances" / "p1"
+    spec = replace(
+        kit.guest("p1"),
+        disks=(DiskSpec(kept / "vol-1.qcow2", volume_id="vol-1"),),
+        config_drive=kept / "config.iso",
+    )
+    with pytest.raises(InvalidDomainSpec) as caught:
+        await kit.driver.define(spec)
+    said = str(caught.value)
+    assert "vol-1.qcow2 does not exist" in said and "config.iso does not exist" in said, said
+    assert str(tmp_path) not in said and "agent data" not in said, said
+
+    await kit.driver.define(kit.guest("p1"))
+    with pytest.raises(InvalidDomainSpec) as caught:
+        await kit.driver.attach_volume("p1", DiskSpec(kept / "vol-2.qcow2", volume_id="vol-2"))
+    said = str(caught.value)
+    assert "volume vol-2" in said and str(tmp_path) not in said, said
+    await kit.driver.delete("p1")
 
 
 async def test_stats_report_our_domains(kit: Kit) -> None:

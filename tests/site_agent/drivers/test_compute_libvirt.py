@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import libvirt
 import pytest
 
 from atoll.site_agent.drivers.compute.base import (
+    ConfigDriveSpec,
     DiskBoot,
     DiskSpec,
     DomainEvent,
@@ -22,6 +24,7 @@ from atoll.site_agent.drivers.compute.base import (
     NicSpec,
 )
 from atoll.site_agent.drivers.compute.errors import (
+    ComputePermanent,
     ComputeTemporary,
     DomainConflict,
     DomainNotFound,
@@ -264,3 +267,40 @@ async def test_live_detach_waits_for_the_guest_then_says_retry(
     await compute.start("dt")  # a cold start takes the definition, which no longer has it
     (stats,) = await compute.stats(["dt"])
     assert stats.disks == ()
+
+
+async def test_failures_name_files_not_where_the_agent_keeps_them(
+    compute: LibvirtCompute, tiny_kernel: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What QEMU, libvirt and the driver say about a server's files reaches its status message
+    (site users, the hub's tenant): the files by name, under a data dir with a space in it;
+    the agent's log keeps the path for the operator, once."""
+    kept = tmp_path / "agent data" / "instances" / "q1"
+    kept.mkdir(parents=True)
+    empty = kept / "k-empty.raw"
+    empty.touch()  # QEMU: "could not load kernel '<path>'"
+    await compute.define(tiny(empty, kept, "q1"))
+    for _ in range(2):
+        with pytest.raises(ComputePermanent) as caught:
+            await compute.start("q1")
+        said = str(caught.value)
+        assert "could not load kernel 'k-empty.raw'" in said, said
+        assert str(tmp_path) not in said and "agent data" not in said, said
+    told = [r.getMessage() for r in caplog.records if str(empty) in r.getMessage()]
+    assert len(told) == 1 and "could not load kernel" in told[0], told
+
+    shutil.copy(tiny_kernel, kept / "k.raw")
+    await compute.define(tiny(kept / "k.raw", kept, "q1"))
+    (kept / "k.raw").unlink()
+    with pytest.raises(InvalidDomainSpec) as missing:
+        await compute.start("q1")
+    assert [str(p) for p in missing.value.problems] == ["file k.raw: does not exist"]
+    assert str(tmp_path) not in str(missing.value)
+    await compute.delete("q1")
+
+    (kept / "drive").write_text("a file where the drive's directory should be")
+    with pytest.raises(ComputePermanent) as caught:
+        await compute.build_config_drive(ConfigDriveSpec("q1", "q1"), kept / "drive" / "c.iso")
+    said = str(caught.value)
+    assert said.startswith("could not build the config drive of server q1: "), said
+    assert str(tmp_path) not in said and "agent data" not in said, said

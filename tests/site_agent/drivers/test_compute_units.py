@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -194,6 +195,67 @@ def test_libvirt_errors_translate_to_what_a_caller_can_do(
     assert str(error).startswith("libvirt could not start server srv-1: ")
     assert message in str(error)
     assert error.retryable == isinstance(error, ComputeTemporary)
+
+
+ROOT = "/var/lib/atoll site/agent"  # a space in it: tools print paths unquoted
+
+
+@pytest.mark.parametrize(
+    ("code", "said", "expected", "shown"),
+    [
+        (
+            libvirt.VIR_ERR_SYSTEM_ERROR,
+            f"Cannot access storage file '{ROOT}/storage/disks/s1.qcow2' (as uid:107): denied",
+            ComputeTemporary,
+            "Cannot access storage file 's1.qcow2' (as uid:107): denied",
+        ),
+        (
+            libvirt.VIR_ERR_INTERNAL_ERROR,
+            "qemu unexpectedly closed the monitor: qemu: could not load kernel "
+            f"'{ROOT}/storage/images/k.raw': No such file or directory",
+            ComputePermanent,
+            "qemu unexpectedly closed the monitor: qemu: could not load kernel 'k.raw': "
+            "No such file or directory",
+        ),
+        (
+            libvirt.VIR_ERR_OPERATION_FAILED,
+            f"unable to open {ROOT}/instances/s1/console.log: No space left on device",
+            ComputePermanent,
+            "unable to open console.log: No space left on device",
+        ),
+    ],
+)
+def test_libvirt_s_host_paths_are_cut_to_file_names_and_kept_for_the_log(
+    code: int, said: str, expected: type[Exception], shown: str
+) -> None:
+    console = Path(ROOT) / "instances" / "s1" / "console.log"
+    error = translate(libvirt_error(code, said), "start", "s1", [console])
+    assert isinstance(error, expected)
+    assert error.message == f"libvirt could not start server s1: {shown}"
+    assert error.on_host == f"libvirt could not start server s1: {said}"
+
+
+def test_a_message_without_a_path_keeps_nothing_for_the_log() -> None:
+    assert translate(libvirt_error(libvirt.VIR_ERR_NO_DOMAIN, "no domain"), "read").on_host == ""
+
+
+def test_a_tool_or_a_file_that_failed_is_permanent_and_names_no_path() -> None:
+    staging = f"{ROOT}/instances/s1/.cidata-x1"
+    argv = ["genisoimage", "-output", f"{staging}/drive.iso", "-joliet", f"{staging}/root"]
+    stderr = f"genisoimage: Unable to open {staging}/root/user-data\nAborting.\n"
+    failed = translate(subprocess.CalledProcessError(255, argv, "", stderr), "build x of", "s1")
+    assert isinstance(failed, ComputePermanent)
+    assert failed.message == (
+        "could not build x of server s1: genisoimage failed: Unable to open root/user-data; "
+        "Aborting."
+    )
+    assert staging in failed.on_host
+    slow = translate(subprocess.TimeoutExpired(argv, 60.0), "build x of", "s1")
+    assert slow.message == "could not build x of server s1: genisoimage took longer than 60 s"
+    full = translate(OSError(28, "No space left on device", f"{staging}/root"), "build x of", "s1")
+    assert full.message == "could not build x of server s1: No space left on device"
+    assert ROOT in full.on_host
+    assert ROOT not in translate(FileNotFoundError(2, "gone", "genisoimage"), "run").message
 
 
 def test_event_and_state_numbers() -> None:
