@@ -95,6 +95,8 @@ async def _answer(request: web.Request, handler: Handler, request_id: str) -> we
     try:
         response = await handler(request)
     except AtollError as exc:
+        if exc.http_status < 500 and access_log.client_gone(request):  # its upload cut short
+            return web.Response(status=access_log.CLIENT_CLOSED)
         if exc.http_status >= 500:
             log.error("%s %s failed: %s [%s]", request.method, request.path, exc, request_id)
         response = _error_response(request, exc, request_id)

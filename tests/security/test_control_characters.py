@@ -213,3 +213,28 @@ def test_a_client_hanging_up_mid_body_is_not_a_server_error(hub: RunningHub) -> 
         time.sleep(0.1)
     assert "POST /v1/auth/tokens -> 499" in hub.log
     assert "internal error" not in hub.log and "Traceback" not in hub.log
+
+
+def test_an_image_upload_cut_short_is_the_client_s_doing(hub: RunningHub) -> None:
+    """Before: an upload its client cut short was answered (to nobody) and logged as a 400,
+    the client's error, as if the hub had refused it. It is logged as 499 at INFO; the image
+    is killed, saying why, and can be uploaded again."""
+    image = hub.ok("POST", "/v1/images", {"name": f"cut-{secrets.token_hex(3)}",
+                                          "disk_format": "raw"})["id"]  # fmt: skip
+    url = urllib.parse.urlsplit(hub.url)
+    raw = socket.create_connection((url.hostname or "", url.port or 443), timeout=10)
+    assert hub.ssl_context is not None
+    with hub.ssl_context.wrap_socket(raw, server_hostname=url.hostname) as conn:
+        conn.sendall(
+            f"PUT /v1/images/{image}/file HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer "
+            f"{hub.token}\r\nContent-Type: application/octet-stream\r\nContent-Length: "
+            "1048576\r\n\r\n".encode()
+            + b"\0" * 65536
+        )  # a sixteenth of what it declared, then gone
+    line = f"PUT /v1/images/{image}/file -> 499"
+    deadline = time.monotonic() + 15
+    while line not in hub.log and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert line in hub.log
+    shown = hub.ok("GET", f"/v1/images/{image}")
+    assert shown["status"] == "killed" and "None" not in shown["status_reason"], shown
