@@ -16,6 +16,7 @@ import json
 import logging
 from functools import partial
 
+from atoll import host_paths
 from atoll.errors import AtollError, InvalidInput, TemporaryError
 from atoll.resources import SubnetSpec
 from atoll.site_agent.host import Host, network_spec
@@ -88,9 +89,14 @@ class NetworkConverger:
             )  # fmt: skip
 
     async def _set(self, net_id: str, state: str, gen: int, message: str, digest: str) -> None:
+        """The network's status; its message without host paths (the OVSDB socket, a
+        bridge's management socket), which the log keeps."""
+        shown = host_paths.cut(message)
+        if shown != message:
+            log.info("network %s: %s", net_id, message)
         await self.store.call(
             self.store.set_status, "network", net_id, state,
-            observed_generation=gen, message=message, detail={"digest": digest},
+            observed_generation=gen, message=shown, detail={"digest": digest},
         )  # fmt: skip
 
     async def delete_pending(self) -> None:

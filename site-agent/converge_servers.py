@@ -25,6 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from atoll import host_paths
 from atoll.errors import AtollError, InvalidInput, NotFound, PermanentError, TemporaryError
 from atoll.jsonbody import JSON
 from atoll.resources import NetworkSpec as NetworkModel
@@ -171,7 +172,7 @@ class ServerConverger:
                 server.id,
                 "ERROR",
                 observed_generation=server.generation,
-                message=exc.message,
+                message=host_paths.cut(exc.message),  # a network error's too (logged above)
                 detail={"volumes": {}},
             )
             return None

@@ -298,3 +298,16 @@ async def test_sriov_port_becomes_a_hostdev_nic(tmp_path: Path) -> None:
         assert second not in await site.domains()
     finally:
         await site.close()
+
+
+async def test_a_network_failure_s_status_names_no_host_path(site: Site) -> None:
+    """The network driver's words name its sockets (``unix:/run/openvswitch/db.sock``, a
+    bridge's ``.mgmt``): the status a site user or the hub's tenant reads says the file's
+    name only; the agent's log keeps the whole."""
+    socket_path = "/var/lib/atoll/site-agent/run/openvswitch/db.sock"
+    error = NetworkFailure(f"cannot add bridge: ovs-vsctl: unix:{socket_path}: refused")
+    site.network.fail("ensure_network", error)
+    await site.resources.create_network({"name": "lan"})
+    await site.converge(1)
+    status = await site.resources.show("network", "lan")
+    assert "/var/lib" not in str(status) and "db.sock" in str(status), status
