@@ -14,11 +14,13 @@ paging.
 
 Atoll's additions: an instantiate places its VNFCs on sites (``additionalParams.placement``,
 see :class:`atoll.nfv.lcm.requests.PlacementRequest`; ``extVirtualLinks[].vimConnectionId``
-is a site's name or id, ``resourceId`` a site network of the project there); ``maxParallel``
-and ``stopOnFailure`` in ``additionalParams`` set how many sites are worked at once and
-whether one site's failure stops the rest. An op occurrence adds ``sites``: per site its
-``state`` (pending, applying, done, failed), a ``message`` (an offline site says so) and
-the ``resourceChanges`` there.
+is a site's name or id, ``resourceId`` a site network of the project there);
+``maxParallel``, ``siteTimeout`` and ``stopOnFailure`` in ``additionalParams`` set how many
+sites are worked at once, how long one may take (at most a day) and whether one site's
+failure stops the rest (:class:`atoll.nfv.lcm.requests.LcmOptions`: a bad one is a 400
+naming ``body.additionalParams.maxParallel`` or the like). An op occurrence adds ``sites``:
+per site its ``state`` (pending, applying, done, failed), a ``message`` (an offline site
+says so) and the ``resourceChanges`` there.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from atoll import ids
 from atoll.background import Loop, LoopSettings
@@ -68,6 +68,7 @@ from atoll.timestamps import iso
 from atoll.tokens import Claims
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 IDENTIFIER_CREATED = "VnfIdentifierCreationNotification"
 IDENTIFIER_DELETED = "VnfIdentifierDeletionNotification"
 
@@ -244,9 +245,9 @@ class Engine:
             "changes": planned.changes.to_wire(),
             "flavors": {k: d.to_wire() for k, d in planned.flavors.items()},
             "instance_changes": planned.instance_changes,
-            "max_parallel": int(opts.get("maxParallel", self.settings.lcm_max_parallel) or 0),
-            "stop_on_failure": bool(opts.get("stopOnFailure", self.settings.lcm_stop_on_failure)),
-            "site_timeout": float(opts.get("siteTimeout", self.settings.lcm_site_timeout)),
+            "max_parallel": _given(opts.max_parallel, self.settings.lcm_max_parallel),
+            "stop_on_failure": _given(opts.stop_on_failure, self.settings.lcm_stop_on_failure),
+            "site_timeout": _given(opts.site_timeout, self.settings.lcm_site_timeout),
             "sites": {
                 site: {
                     "state": "pending",
@@ -545,3 +546,7 @@ class Engine:
 
 def _copy(work: JSON) -> JSON:
     return copy.deepcopy(work)
+
+
+def _given(value: _T | None, default: _T) -> _T:
+    return default if value is None else value
