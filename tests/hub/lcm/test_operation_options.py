@@ -10,6 +10,7 @@ FAILED_TEMP, terminate and delete need no active operation: nothing could end it
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from atoll.hub.lcm import records
 from atoll.hub.store.query import list_all
 from tests.hub.api.vnf_packages import package_api
 from tests.hub.conftest import AiohttpClient
-from tests.hub.lcm.lcmtest import INSTANCES, VNFD_ID, Lcm, lcm_hub
+from tests.hub.lcm.lcmtest import INSTANCES, OCCS, VNFD_ID, Lcm, lcm_hub
 
 BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"maxParallel": "abc"}, "maxParallel", "must be an integer"),
@@ -76,3 +77,69 @@ async def test_good_options_are_taken_and_the_vnfs_own_params_left_alone(lcm: Lc
     assert (work["max_parallel"], work["site_timeout"], work["stop_on_failure"]) == (1, 60, True)
     occ = await lcm.until(op_id, "COMPLETED")
     assert occ["operationParams"]["additionalParams"] == params
+
+
+async def stored_as_an_earlier_hub_did(lcm: Lcm, op_id: str, **work: Any) -> None:
+    """The op occurrence's work with ``work`` set, as a hub before the checks stored it."""
+    record = await lcm.api.store.get(records.OP_OCC, op_id)
+    value = {**record.value, "work": {**record.value["work"], **work}}
+    await lcm.api.store.put(records.OP_OCC, op_id, value, expect_revision=record.revision)
+
+
+async def test_an_operation_that_can_start_no_site_fails_and_its_tasks_end_it(lcm: Lcm) -> None:
+    await lcm.engine.stop()  # only this test moves the operations
+    instance_id = await lcm.instance()
+    op_id = await lcm.task(instance_id, "instantiate", {"flavourId": "simple"})
+    await stored_as_an_earlier_hub_did(lcm, op_id, max_parallel=-1)
+    occ = await lcm.until(op_id, "FAILED_TEMP", rounds=3)
+    assert occ["error"]["title"] == "no_progress"
+    assert "no site could be started (maxParallel -1)" in occ["error"]["detail"]
+    assert all(s["state"] == "pending" for s in occ["sites"])
+    assert {"retry", "rollback", "fail"} <= set(occ["_links"])
+    # retry runs it again with the hub's own setting (0: every site at once)
+    await lcm.ok("POST", f"{OCCS}/{op_id}/retry")
+    assert (await lcm.until(op_id, "COMPLETED"))["operationState"] == "COMPLETED"
+
+    # and fail ends one for good: the instance is free again, and can be deleted
+    other = await lcm.instance("other")
+    op_id = await lcm.task(other, "instantiate", {"flavourId": "simple"})
+    await stored_as_an_earlier_hub_did(lcm, op_id, max_parallel="abc")
+    await lcm.until(op_id, "FAILED_TEMP", rounds=3)
+    failed = await lcm.ok("POST", f"{OCCS}/{op_id}/fail")
+    assert failed["operationState"] == "FAILED"
+    status, _, _ = await lcm.call("DELETE", f"{INSTANCES}/{other}")
+    assert status == 204
+
+
+async def test_the_hubs_own_negative_max_parallel_fails_the_operation_too(lcm: Lcm) -> None:
+    lcm.engine.settings = replace(lcm.engine.settings, lcm_max_parallel=-3)
+    instance_id = await lcm.instance()
+    op_id = await lcm.task(instance_id, "instantiate", {"flavourId": "simple"})
+    occ = await lcm.until(op_id, "FAILED_TEMP", rounds=3)
+    assert "maxParallel -3" in occ["error"]["detail"]
+    await lcm.ok("POST", f"{OCCS}/{op_id}/rollback")
+    occ = await lcm.until(op_id, "ROLLED_BACK", "FAILED_TEMP", rounds=3)
+    assert occ["operationState"] == "FAILED_TEMP"  # the setting still starts nothing
+    assert (await lcm.ok("POST", f"{OCCS}/{op_id}/fail"))["operationState"] == "FAILED"
+
+
+async def test_a_stored_site_timeout_beyond_a_day_is_a_day(lcm: Lcm) -> None:
+    await lcm.engine.stop()
+    lcm.sites.offline.add("s2")
+    instance_id = await lcm.instance()
+    body = {"flavourId": "simple", "additionalParams": {"placement": {"sites": ["s1", "s2"]}}}
+    op_id = await lcm.task(instance_id, "instantiate", body)
+    await stored_as_an_earlier_hub_did(lcm, op_id, site_timeout=1e300)
+    for _ in range(3):
+        await lcm.sites.settle()
+        await lcm.engine.run_once()
+    lcm.api.clock.now += 86_399  # (read from the store: a day later the token has expired)
+    await lcm.engine.run_once()
+    record = await lcm.api.store.get(records.OP_OCC, op_id)
+    assert record.value["operationState"] == "PROCESSING"
+    lcm.api.clock.now += 2
+    await lcm.engine.run_once()
+    record = await lcm.api.store.get(records.OP_OCC, op_id)
+    assert record.value["operationState"] == "FAILED_TEMP"
+    s2 = next(s for s in record.value["work"]["sites"].values() if s["site"] == "s2")
+    assert s2["state"] == "failed" and "within 86400 s" in s2["message"]
