@@ -21,6 +21,10 @@ failure stops the rest (:class:`atoll.nfv.lcm.requests.LcmOptions`: a bad one is
 naming ``body.additionalParams.maxParallel`` or the like). An op occurrence adds ``sites``:
 per site its ``state`` (pending, applying, done, failed), a ``message`` (an offline site
 says so) and the ``resourceChanges`` there.
+
+``vimConnectionInfo`` in a request is write-only: its ``accessInfo`` (and secret-looking
+keys of ``interfaceInfo``) is kept nowhere, so no reply, list or notification shows it
+(:mod:`atoll.nfv.lcm.vim_access`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from atoll.nfv.lcm.requests import (
     ScaleVnfToLevelRequest,
     TerminateVnfRequest,
 )
+from atoll.nfv.lcm.vim_access import VIM_CONNECTION_INFO, vim_connections, without_secrets
 from atoll.resources.fields import schema as model_schema
 
 API = sol013.NfvApi("vnflcm", "v2", ("2.0.0",))
@@ -155,6 +160,8 @@ def _path_id(request: web.Request, name: str) -> str:
 
 def instance_view(value: JSON, base: str) -> JSON:
     out = dict(value["instance"])
+    if isinstance(out.get(VIM_CONNECTION_INFO), dict):  # write-only (SOL003 §4.4.1.6)
+        out[VIM_CONNECTION_INFO] = vim_connections(out[VIM_CONNECTION_INFO])
     here = f"{base}{INSTANCES}/{value['id']}"
     links = {"self": {"href": here}}
     if out.get("instantiationState") == "NOT_INSTANTIATED":
@@ -168,6 +175,8 @@ def instance_view(value: JSON, base: str) -> JSON:
 
 def occ_view(value: JSON, base: str) -> JSON:
     out = dict(value["occ"])
+    if "operationParams" in out:  # as an earlier hub may have stored it: with the secrets
+        out["operationParams"] = without_secrets(out["operationParams"])
     here = f"{base}{OCCS}/{value['id']}"
     links: JSON = {
         "self": {"href": here},

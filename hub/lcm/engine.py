@@ -67,6 +67,7 @@ from atoll.nfv.lcm.instance import (
     VnfLcmOpOcc,
 )
 from atoll.nfv.lcm.requests import MAX_SITE_TIMEOUT, CreateVnfRequest
+from atoll.nfv.lcm.vim_access import without_secrets
 from atoll.nfv.lcm.wire import ProblemDetails
 from atoll.resources import Desired
 from atoll.timestamps import iso
@@ -207,7 +208,10 @@ class Engine:
         ctx = Context(self.store, self.packages, record.value, instance)
         planned = await plan_operation(ctx, operation, body)
         op_id = ids.hub_id()
-        occ = states.start(op_id, instance, operation, [], self.now(), params=body)
+        # operationParams: the request as sent, less the VIM access information (Atoll's
+        # VIMs are its sites, reached with its own certificates; SOL003 never returns it)
+        params = without_secrets(body)
+        occ = states.start(op_id, instance, operation, [], self.now(), params=params)
         work = self._work(planned)
         names = await Sites.load(self.store)
         for site_id, entry in work["sites"].items():

@@ -8,6 +8,10 @@ Before:
   writing no site: retry, rollback and fail (FAILED_TEMP only), terminate and delete of
   the instance all answered 409, a hub restart resumed it as it was; ``siteTimeout: 1e300``
   let an offline site hold an operation (and its instance) for good.
+* ``vimConnectionInfo.*.accessInfo`` (a VIM password, client secret, token) was kept in
+  the op occurrence's ``operationParams``: a project reader read a member's password back
+  from ``GET /vnflcm/v2/vnf_lcm_op_occs/{id}`` and the list with ``all_fields``, and the
+  hub's database kept it.
 """
 
 from __future__ import annotations
@@ -75,3 +79,35 @@ def test_the_engines_options_are_checked_and_a_refused_one_leaves_nothing(
     assert "Traceback" not in hub.log
     # nothing holds the instance: it is deleted as any unused one is
     assert lcm(hub, "DELETE", f"{INSTANCES}/{instance}", None, member).status == 204
+
+
+def test_a_vim_password_is_not_kept_nor_shown_to_anyone(hub: RunningHub) -> None:
+    project, member, body = tenant_with_sites(hub)
+    reader = hub.tenant(project, f"{project}-reader", "reader")
+    password, client_secret = f"PW-{secrets.token_hex(8)}", f"CS-{secrets.token_hex(8)}"
+    vim = {"vim1": {"vimType": "ETSINFV.OPENSTACK_KEYSTONE.V_3",
+                    "interfaceInfo": {"endpoint": "https://vim.example/identity/v3"},
+                    "accessInfo": {"username": "nfv_user", "password": password,
+                                   "client_secret": client_secret}}}  # fmt: skip
+    instance = lcm(hub, "POST", INSTANCES, {"vnfdId": VNFD_ID}, member).body["id"]
+    started = lcm(hub, "POST", f"{INSTANCES}/{instance}/instantiate",
+                  {**body, "vimConnectionInfo": vim}, member)  # fmt: skip
+    assert started.status == 202, started
+    op = started.headers["Location"].rsplit("/", 1)[1]
+    for token in (reader, member):
+        for path in (f"{OCCS}/{op}", f"{OCCS}?all_fields", f"{OCCS}?fields=operationParams",
+                     f"{INSTANCES}/{instance}", f"{INSTANCES}?all_fields"):  # fmt: skip
+            shown = lcm(hub, "GET", path, None, token)
+            assert shown.status == 200, (path, shown)
+            assert password.encode() not in shown.raw and client_secret.encode() not in shown.raw
+    kept = lcm(hub, "GET", f"{OCCS}/{op}", None, reader).body["operationParams"]
+    assert kept["vimConnectionInfo"] == {"vim1": {
+        "vimType": "ETSINFV.OPENSTACK_KEYSTONE.V_3",
+        "interfaceInfo": {"endpoint": "https://vim.example/identity/v3"}}}  # fmt: skip
+    # and the hub keeps it nowhere: not in its database (nor its WAL), not in its log
+    stores = sorted(hub.data_dir.glob("hub.db*"))
+    assert stores, list(hub.data_dir.iterdir())
+    for stored in stores:
+        held = stored.read_bytes()
+        assert password.encode() not in held and client_secret.encode() not in held, stored
+    assert password not in hub.log
