@@ -47,6 +47,12 @@ _SECRET_TEXT = re.compile(
 _STD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
 
 
+def secret_name(key: str) -> bool:
+    """Whether ``key`` names a secret (``password``, ``client_secret``, ``bearer_token``...):
+    what the log masks, and what a reply leaves out where it may hold one."""
+    return _SECRET_KEY.search(key) is not None
+
+
 def redact_text(text: str) -> str:
     """Mask the value in ``password=...``-shaped fragments of free text."""
     return _SECRET_TEXT.sub(lambda m: m.group("key") + "***", text)
@@ -57,13 +63,13 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         for key in list(vars(record)):
-            if key not in _STD_ATTRS and _SECRET_KEY.search(key):
+            if key not in _STD_ATTRS and secret_name(key):
                 setattr(record, key, "***")
         if isinstance(record.msg, str):
             record.msg = redact_text(record.msg)
         if isinstance(record.args, Mapping):  # "%(name)s" style: keep it a mapping
             record.args = {
-                k: "***" if isinstance(k, str) and _SECRET_KEY.search(k)
+                k: "***" if isinstance(k, str) and secret_name(k)
                 else redact_text(v) if isinstance(v, str) else v
                 for k, v in record.args.items()
             }  # fmt: skip

@@ -11,6 +11,9 @@ administrators see them, and may delete them). Flavors move to their namespaced 
 credentials also record their user's id (``user_id``); one whose user is gone is deleted.
 The latest telemetry batch earlier hubs kept per site in the store (kind ``site_telemetry``)
 is deleted: fleet telemetry lives outside the store now (:mod:`atoll.hub.telemetry`).
+Earlier hubs kept an LCM request's ``vimConnectionInfo`` as it came, VIM passwords and
+tokens included, in the op occurrence's ``operationParams`` (and in the notification
+records that carry it); they are taken out (:mod:`atoll.nfv.lcm.vim_access`).
 
 Every step is a compare-and-set, so two hubs starting on one store do it once, and a
 record already up to date is left alone: running it again changes nothing.
@@ -27,8 +30,11 @@ from atoll.hub.catalog.images import KIND as IMAGE_KIND
 from atoll.hub.catalog.vnf_packages import KIND as PACKAGE_KIND
 from atoll.hub.identity import assignments
 from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND
+from atoll.hub.lcm import outbox
+from atoll.hub.lcm import records as lcm_records
 from atoll.hub.store.base import Delete, Put, Record, Store
 from atoll.hub.store.query import list_all
+from atoll.nfv.lcm.vim_access import holds_secrets, without_secrets
 
 log = logging.getLogger(__name__)
 OLD_TELEMETRY_KIND = "site_telemetry"  # earlier hubs' latest batch per site, in the store
@@ -50,6 +56,12 @@ async def migrate(store: Store) -> None:
     for record in await list_all(store, OLD_TELEMETRY_KIND, {}):
         with contextlib.suppress(NotFound, StaleRevision):
             await store.delete(record.kind, record.key, expect_revision=record.revision)
+    scrubbed = 0
+    for kind, field in ((lcm_records.OP_OCC, "occ"), (outbox.KIND, "vnfLcmOpOcc")):
+        for record in await list_all(store, kind, {}):
+            scrubbed += await _vim_access(store, record, field)
+    if scrubbed:
+        log.info("hub store: VIM access information taken out of %d LCM records", scrubbed)
 
 
 async def _owner_by_id(store: Store, record: Record, ids: dict[str, str]) -> int:
@@ -96,6 +108,17 @@ async def _credential_user(store: Store, record: Record, users: dict[str, str]) 
     if user_id is None:
         return await _commit(store, [Delete(record.kind, record.key, record.revision)])
     value = {**record.value, "user_id": user_id}
+    return await _commit(store, [Put(record.kind, record.key, value, record.revision)])
+
+
+async def _vim_access(store: Store, record: Record, field: str) -> int:
+    """An op occurrence (or a notification of one) without the VIM access information its
+    ``operationParams`` held."""
+    occ = record.value.get(field)
+    if not isinstance(occ, dict) or not holds_secrets(occ.get("operationParams")):
+        return 0
+    occ = {**occ, "operationParams": without_secrets(occ["operationParams"])}
+    value = {**record.value, field: occ}
     return await _commit(store, [Put(record.kind, record.key, value, record.revision)])
 
 

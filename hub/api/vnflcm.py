@@ -14,11 +14,17 @@ paging.
 
 Atoll's additions: an instantiate places its VNFCs on sites (``additionalParams.placement``,
 see :class:`atoll.nfv.lcm.requests.PlacementRequest`; ``extVirtualLinks[].vimConnectionId``
-is a site's name or id, ``resourceId`` a site network of the project there); ``maxParallel``
-and ``stopOnFailure`` in ``additionalParams`` set how many sites are worked at once and
-whether one site's failure stops the rest. An op occurrence adds ``sites``: per site its
-``state`` (pending, applying, done, failed), a ``message`` (an offline site says so) and
-the ``resourceChanges`` there.
+is a site's name or id, ``resourceId`` a site network of the project there);
+``maxParallel``, ``siteTimeout`` and ``stopOnFailure`` in ``additionalParams`` set how many
+sites are worked at once, how long one may take (at most a day) and whether one site's
+failure stops the rest (:class:`atoll.nfv.lcm.requests.LcmOptions`: a bad one is a 400
+naming ``body.additionalParams.maxParallel`` or the like). An op occurrence adds ``sites``:
+per site its ``state`` (pending, applying, done, failed), a ``message`` (an offline site
+says so) and the ``resourceChanges`` there.
+
+``vimConnectionInfo`` in a request is write-only: its ``accessInfo`` (and secret-looking
+keys of ``interfaceInfo``) is kept nowhere, so no reply, list or notification shows it
+(:mod:`atoll.nfv.lcm.vim_access`).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from atoll.nfv.lcm.requests import (
     ScaleVnfToLevelRequest,
     TerminateVnfRequest,
 )
+from atoll.nfv.lcm.vim_access import VIM_CONNECTION_INFO, vim_connections, without_secrets
 from atoll.resources.fields import schema as model_schema
 
 API = sol013.NfvApi("vnflcm", "v2", ("2.0.0",))
@@ -153,6 +160,8 @@ def _path_id(request: web.Request, name: str) -> str:
 
 def instance_view(value: JSON, base: str) -> JSON:
     out = dict(value["instance"])
+    if isinstance(out.get(VIM_CONNECTION_INFO), dict):  # write-only (SOL003 §4.4.1.6)
+        out[VIM_CONNECTION_INFO] = vim_connections(out[VIM_CONNECTION_INFO])
     here = f"{base}{INSTANCES}/{value['id']}"
     links = {"self": {"href": here}}
     if out.get("instantiationState") == "NOT_INSTANTIATED":
@@ -166,6 +175,8 @@ def instance_view(value: JSON, base: str) -> JSON:
 
 def occ_view(value: JSON, base: str) -> JSON:
     out = dict(value["occ"])
+    if "operationParams" in out:  # as an earlier hub may have stored it: with the secrets
+        out["operationParams"] = without_secrets(out["operationParams"])
     here = f"{base}{OCCS}/{value['id']}"
     links: JSON = {
         "self": {"href": here},

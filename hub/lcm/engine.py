@@ -12,13 +12,18 @@ Each pass of the engine's loop (:class:`atoll.background.Loop`, every
 * PROCESSING (and ROLLING_BACK) works site by site (:mod:`.sitework`): a site is
   ``pending`` until written (at most ``maxParallel`` sites ``applying`` at once), then
   ``applying`` until its facts say ``done`` or ``failed``; an offline site stays
-  ``applying`` with a message saying so, until ``lcm_site_timeout`` fails it. A failure at
-  one site does not stop the others unless ``stopOnFailure``. When every site is done the
-  next step starts (a GRACEFUL terminate stops the servers, then deletes them: the first
-  step ends when the servers are SHUTOFF or the timeout passes); after the last the
-  operation COMPLETES: the instance, the op occurrence (with its resourceChanges) and the
-  lock go in one commit. When some site failed and none is left to run: FAILED_TEMP (a
-  rollback: back to FAILED_TEMP) with every site's failure in ``error``.
+  ``applying`` with a message saying so, until ``siteTimeout`` (``lcm_site_timeout``; at
+  most a day) fails it. A failure at one site does not stop the others unless
+  ``stopOnFailure``. (The request models check these options:
+  :class:`atoll.nfv.lcm.requests.LcmOptions`.) When every site is done the next step
+  starts (a GRACEFUL terminate stops the servers, then deletes them: the first step ends
+  when the servers are SHUTOFF or the timeout passes); after the last the operation
+  COMPLETES: the instance, the op occurrence (with its resourceChanges) and the lock go in
+  one commit. When no site is left applying and some failed, or none of the pending ones
+  could be started (whatever the cause): FAILED_TEMP (a rollback: back to FAILED_TEMP)
+  with every site's failure in ``error``. So an operation never stays PROCESSING with
+  nothing to wait for, where no task could end it (SOL003's tasks need FAILED_TEMP, and
+  Tacker v2 offers no ``cancel``).
 * ``retry`` runs the current step again at every site not done (writes are idempotent);
   ``rollback`` writes the intent the instance had before the operation at every site
   (ROLLED_BACK: the instance's objects at every site are what they were, so after an
@@ -39,7 +44,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from atoll import ids
 from atoll.background import Loop, LoopSettings
@@ -61,13 +66,15 @@ from atoll.nfv.lcm.instance import (
     VnfInstance,
     VnfLcmOpOcc,
 )
-from atoll.nfv.lcm.requests import CreateVnfRequest
+from atoll.nfv.lcm.requests import MAX_SITE_TIMEOUT, CreateVnfRequest
+from atoll.nfv.lcm.vim_access import without_secrets
 from atoll.nfv.lcm.wire import ProblemDetails
 from atoll.resources import Desired
 from atoll.timestamps import iso
 from atoll.tokens import Claims
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 IDENTIFIER_CREATED = "VnfIdentifierCreationNotification"
 IDENTIFIER_DELETED = "VnfIdentifierDeletionNotification"
 
@@ -201,7 +208,10 @@ class Engine:
         ctx = Context(self.store, self.packages, record.value, instance)
         planned = await plan_operation(ctx, operation, body)
         op_id = ids.hub_id()
-        occ = states.start(op_id, instance, operation, [], self.now(), params=body)
+        # operationParams: the request as sent, less the VIM access information (Atoll's
+        # VIMs are its sites, reached with its own certificates; SOL003 never returns it)
+        params = without_secrets(body)
+        occ = states.start(op_id, instance, operation, [], self.now(), params=params)
         work = self._work(planned)
         names = await Sites.load(self.store)
         for site_id, entry in work["sites"].items():
@@ -244,9 +254,9 @@ class Engine:
             "changes": planned.changes.to_wire(),
             "flavors": {k: d.to_wire() for k, d in planned.flavors.items()},
             "instance_changes": planned.instance_changes,
-            "max_parallel": int(opts.get("maxParallel", self.settings.lcm_max_parallel) or 0),
-            "stop_on_failure": bool(opts.get("stopOnFailure", self.settings.lcm_stop_on_failure)),
-            "site_timeout": float(opts.get("siteTimeout", self.settings.lcm_site_timeout)),
+            "max_parallel": _given(opts.max_parallel, self.settings.lcm_max_parallel),
+            "stop_on_failure": _given(opts.stop_on_failure, self.settings.lcm_stop_on_failure),
+            "site_timeout": _given(opts.site_timeout, self.settings.lcm_site_timeout),
             "sites": {
                 site: {
                     "state": "pending",
@@ -284,6 +294,8 @@ class Engine:
         occ = states.advance(records.occ_of(record.value), event, self.now())
         work = copy.deepcopy(record.value["work"])
         if event in ("retry", "rollback"):
+            if _parallel(work) == 0:  # what made it stop: not again
+                work["max_parallel"] = self.settings.lcm_max_parallel
             work["phase"] = "rollback" if event == "rollback" else "operation"
             work["sites"] = {
                 site: {**e, "state": "pending", "message": "", "waits": []}
@@ -368,12 +380,14 @@ class Engine:
         sites = await Sites.load(self.store)
         entries: dict[str, JSON] = work["sites"]
         now = self.clock()
-        limit_s = float(work.get("site_timeout", self.settings.lcm_site_timeout))
+        limit_s = self._site_timeout(work)
         for site_id, e in entries.items():
             if e["state"] == "applying":
                 await self._check(site_id, e, sites, now, timeout, limit_s)
-        stop = work["stop_on_failure"] and any(e["state"] == "failed" for e in entries.values())
-        limit = work["max_parallel"] or len(entries)
+        failing = any(e["state"] == "failed" for e in entries.values())
+        stop = work.get("stop_on_failure") is True and failing
+        limit = _parallel(work)
+        limit = len(entries) if limit is None else limit
         busy = sum(e["state"] == "applying" for e in entries.values())
         flavors = {k: Desired.from_wire(v) for k, v in work["flavors"].items()}
         for site_id, e in entries.items():
@@ -398,9 +412,10 @@ class Engine:
             else:
                 await self._finish(record, work, occ)
                 return
-        elif not any(e["state"] in ("applying",) for e in entries.values()) and (
-            stop or not any(e["state"] == "pending" for e in entries.values())
-        ):
+        elif not any(e["state"] == "applying" for e in entries.values()):
+            # nothing runs and nothing will: every failure is in, or the sites left are not
+            # to be started (stopOnFailure), or none could be (a plan that cannot progress
+            # must not stay PROCESSING, where no task can end it)
             await self._failed(record, work, occ, rolling)
             return
         if work != record.value["work"]:
@@ -492,16 +507,34 @@ class Engine:
             writes.append(Put(pkgs.KIND, package_id, value, package.revision))
         return writes
 
+    def _site_timeout(self, work: JSON) -> float:
+        """The op's siteTimeout: a positive number, never beyond a day (or the hub's own
+        setting, if longer); an op an earlier hub stored without a sound one gets the
+        setting."""
+        value = work.get("site_timeout")
+        default = self.settings.lcm_site_timeout
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            return default
+        return min(float(value), max(MAX_SITE_TIMEOUT, default))
+
     async def _failed(self, record: Record, work: JSON, occ: VnfLcmOpOcc, rolling: bool) -> None:
-        failed = {s: e for s, e in work["sites"].items() if e["state"] == "failed"}
-        not_run = [e["site"] for e in work["sites"].values() if e["state"] == "pending"]
-        detail = "; ".join(f"site {e['site']}: {e['message']}" for e in failed.values())
-        if not_run:
-            detail += f"; not started (stopOnFailure): {', '.join(not_run)}"
+        failed = [e for e in work["sites"].values() if e["state"] == "failed"]
+        not_run = ", ".join(e["site"] for e in work["sites"].values() if e["state"] == "pending")
+        if failed:
+            detail = f"{len(failed)} site(s) failed: " + "; ".join(
+                f"site {e['site']}: {e['message']}" for e in failed
+            )
+            if not_run:
+                detail += f"; not started (stopOnFailure): {not_run}"
+        else:  # pending sites, none of which the engine could start
+            detail = (
+                f"no site could be started (maxParallel {work.get('max_parallel')!r}); "
+                f"not started: {not_run}"
+            )
         error = ProblemDetails(
             status=500,
-            title="rollback_failed" if rolling else "site_failed",
-            detail=f"{len(failed)} site(s) failed: {detail}",
+            title="rollback_failed" if rolling else "site_failed" if failed else "no_progress",
+            detail=detail,
         )
         occ = states.advance(
             occ, "rollback_failed" if rolling else "fail_temp", self.now(), error=error
@@ -545,3 +578,19 @@ class Engine:
 
 def _copy(work: JSON) -> JSON:
     return copy.deepcopy(work)
+
+
+def _given(value: _T | None, default: _T) -> _T:
+    return default if value is None else value
+
+
+def _parallel(work: JSON) -> int | None:
+    """How many sites of the op may be applying at once: its ``max_parallel``, or None for
+    all of them (0 or none). Anything else an earlier hub or the settings stored (below 0,
+    not a number) is 0 here: such an op starts no site and goes FAILED_TEMP saying so."""
+    value = work.get("max_parallel")
+    if value is None or (value == 0 and not isinstance(value, bool)):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return max(value, 0)

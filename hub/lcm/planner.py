@@ -27,10 +27,12 @@ from atoll.nfv.lcm.requests import (
     ChangeCurrentVnfPkgRequest,
     HealVnfRequest,
     InstantiateVnfRequest,
+    LcmOptions,
     PlacementRequest,
     ScaleVnfRequest,
     ScaleVnfToLevelRequest,
     TerminateVnfRequest,
+    lcm_options,
 )
 from atoll.nfv.lcm.wire import SolModel
 from atoll.resources import Desired
@@ -56,7 +58,7 @@ class Planned:
     changes: ResourceChanges
     flavors: Mapping[str, Desired]
     instance_changes: JSON  # fields of the instance record written on completion
-    options: JSON  # additionalParams the engine reads (maxParallel, stopOnFailure)
+    options: LcmOptions  # additionalParams the engine reads (maxParallel, siteTimeout, ...)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +81,7 @@ async def plan_operation(ctx: Context, operation: Operation, body: JSON) -> Plan
     """The :class:`Planned` of ``operation`` with request ``body`` (checked here)."""
     request = REQUESTS[operation].from_wire(body, where="body", strict=True)
     before = await records.current_intent(ctx.store, ctx.instance_id)
-    options = dict(getattr(request, "additional_params", None) or {})
+    options = lcm_options(request)
     if isinstance(request, TerminateVnfRequest):
         return _terminate(before, request, options)
     package_value = (await ctx.store.get("vnf_package", ctx.value["vnfPkgId"])).value
@@ -139,7 +141,7 @@ async def plan_operation(ctx: Context, operation: Operation, body: JSON) -> Plan
     )
 
 
-def _terminate(before: SiteIntent, request: TerminateVnfRequest, options: JSON) -> Planned:
+def _terminate(before: SiteIntent, request: TerminateVnfRequest, options: LcmOptions) -> Planned:
     if request.termination_type == "GRACEFUL":
         grace = request.graceful_termination_timeout
         steps: tuple[SiteIntent, ...] = (lcm_intent.stopped(before), {})

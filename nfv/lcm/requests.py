@@ -15,6 +15,10 @@ Atoll reads two things SOL003 leaves to the VNFM:
   (:class:`PlacementRequest`, read by :meth:`InstantiateVnfRequest.placement`): explicit
   sites per VDU, or candidate sites, or site labels and a region; the placement module
   decides with capacity.
+* **How the engine works it.** ``additionalParams.maxParallel``, ``siteTimeout`` and
+  ``stopOnFailure`` of any task (:class:`LcmOptions`, read by :func:`lcm_options`): how many
+  sites at once, how long one may take, whether a failure stops the rest. The rest of
+  ``additionalParams`` is the VNF's own (SOL003: free key-value pairs) and is not checked.
 """
 
 from __future__ import annotations
@@ -25,12 +29,51 @@ from typing import Literal
 
 from atoll.errors import InvalidInput, Problem
 from atoll.nfv.lcm.wire import IDENT, KeyValuePairs, ScaleInfo, SolModel
-from atoll.resources.fields import bounded
+from atoll.resources.fields import EXTRA, bounded, key_of
 from atoll.resources.model import at, no_extra
 
 ScaleType = Literal["SCALE_OUT", "SCALE_IN"]
 TerminationType = Literal["FORCEFUL", "GRACEFUL"]
 MAX_ITEMS = 256
+MAX_PARALLEL = 10_000  # sites worked at once: more than a fleet has (more is "all" anyway)
+MAX_SITE_TIMEOUT = 86_400.0  # seconds one site may take, offline time included: a day
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LcmOptions(SolModel):
+    """How the engine works an operation, from its ``additionalParams`` (each absent: the
+    hub's ``lcm_max_parallel``, ``lcm_site_timeout``, ``lcm_stop_on_failure``).
+
+    ``maxParallel``: at most this many sites written and awaited at once (at least one);
+    ``siteTimeout``: seconds a site may take, offline time included, before it is failed;
+    ``stopOnFailure``: a failed site leaves the sites not started yet alone.
+    """
+
+    WHAT = "LCM options"
+    max_parallel: int | None = bounded(None, low=1, high=MAX_PARALLEL)
+    site_timeout: float | None = bounded(None, low=1, high=MAX_SITE_TIMEOUT)
+    stop_on_failure: bool | None = None
+
+
+OPTION_KEYS = frozenset(
+    key_of(LcmOptions, f) for f in dataclasses.fields(LcmOptions) if f.name != EXTRA
+)  # maxParallel, siteTimeout, stopOnFailure
+
+
+def _options(additional_params: Mapping[str, object] | None) -> dict[str, object]:
+    return {k: v for k, v in (additional_params or {}).items() if k in OPTION_KEYS}
+
+
+def options_problems(where: str, additional_params: Mapping[str, object] | None) -> list[Problem]:
+    """The problems of the engine's options in a request's ``additionalParams`` (the
+    VNF's own keys beside them are left alone)."""
+    return LcmOptions.check(_options(additional_params), where=at(where, "additionalParams"))
+
+
+def lcm_options(request: object) -> LcmOptions:
+    """The engine's options of a request (checked when the request loaded)."""
+    params = getattr(request, "additional_params", None)
+    return LcmOptions.from_wire(_options(params), where="additionalParams")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -131,6 +174,7 @@ class InstantiateVnfRequest(SolModel):
 
     def problems(self, where: str) -> list[Problem]:
         out = _links_problems(where, self.ext_virtual_links, self.ext_managed_virtual_links)
+        out += options_problems(where, self.additional_params)
         if self.additional_params and "placement" in self.additional_params:
             out += PlacementRequest.check(
                 self.additional_params["placement"],
@@ -155,6 +199,9 @@ class ScaleVnfRequest(SolModel):
     number_of_steps: int = bounded(1, low=1, high=1000)
     additional_params: KeyValuePairs | None = None
 
+    def problems(self, where: str) -> list[Problem]:
+        return options_problems(where, self.additional_params)
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ScaleVnfToLevelRequest(SolModel):
@@ -164,15 +211,17 @@ class ScaleVnfToLevelRequest(SolModel):
     additional_params: KeyValuePairs | None = None
 
     def problems(self, where: str) -> list[Problem]:
+        out = options_problems(where, self.additional_params)
         if (self.instantiation_level_id is None) == (self.scale_info is None):
             return [
+                *out,
                 Problem(
                     at(where, "instantiationLevelId"),
                     "give exactly one of instantiationLevelId and scaleInfo",
-                )
+                ),
             ]
         aspects = [s.aspect_id for s in self.scale_info or ()]
-        return [
+        return out + [
             Problem(at(where, "scaleInfo"), f"aspect {dup!r} is given twice")
             for dup in sorted({a for a in aspects if aspects.count(a) > 1})
         ]
@@ -188,6 +237,9 @@ class HealVnfRequest(SolModel):
     additional_params: KeyValuePairs | None = None
     heal_script: str | None = bounded(None, high=IDENT)
 
+    def problems(self, where: str) -> list[Problem]:
+        return options_problems(where, self.additional_params)
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TerminateVnfRequest(SolModel):
@@ -200,14 +252,15 @@ class TerminateVnfRequest(SolModel):
     additional_params: KeyValuePairs | None = None
 
     def problems(self, where: str) -> list[Problem]:
+        out = options_problems(where, self.additional_params)
         if self.termination_type == "FORCEFUL" and self.graceful_termination_timeout is not None:
-            return [
+            out.append(
                 Problem(
                     at(where, "gracefulTerminationTimeout"),
                     "only a GRACEFUL termination takes a timeout",
                 )
-            ]
-        return []
+            )
+        return out
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -222,7 +275,8 @@ class ChangeCurrentVnfPkgRequest(SolModel):
     vnf_configurable_properties: KeyValuePairs | None = None
 
     def problems(self, where: str) -> list[Problem]:
-        return _links_problems(where, self.ext_virtual_links, self.ext_managed_virtual_links)
+        out = _links_problems(where, self.ext_virtual_links, self.ext_managed_virtual_links)
+        return out + options_problems(where, self.additional_params)
 
 
 def external_networks(

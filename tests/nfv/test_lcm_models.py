@@ -15,10 +15,12 @@ from atoll.nfv.lcm.requests import (
     CreateVnfRequest,
     HealVnfRequest,
     InstantiateVnfRequest,
+    LcmOptions,
     ScaleVnfRequest,
     ScaleVnfToLevelRequest,
     TerminateVnfRequest,
     external_networks,
+    lcm_options,
     network_for,
 )
 from atoll.resources.model import Model
@@ -218,3 +220,24 @@ def test_instantiate_requests_load_or_say_why(body: dict[str, Any]) -> None:
         assert exc.problems and all(p.where.startswith("body") for p in exc.problems)
         return
     assert InstantiateVnfRequest.from_wire(request.to_wire(), strict=True) == request
+
+
+def test_the_engines_options_are_read_from_additional_params_of_any_task() -> None:
+    params = {"maxParallel": 2, "siteTimeout": 30, "stopOnFailure": True, "vnf": "own"}
+    for cls, body in (
+        (InstantiateVnfRequest, {"flavourId": "f"}),
+        (ScaleVnfRequest, {"type": "SCALE_IN", "aspectId": "a"}),
+        (HealVnfRequest, {}),
+        (TerminateVnfRequest, {"terminationType": "FORCEFUL"}),
+        (ChangeCurrentVnfPkgRequest, {"vnfdId": "d"}),
+    ):
+        request = cls.from_wire({**body, "additionalParams": params}, where="body", strict=True)
+        assert lcm_options(request) == LcmOptions(
+            max_parallel=2, site_timeout=30.0, stop_on_failure=True
+        )
+        assert lcm_options(cls.from_wire(body)) == LcmOptions()  # the hub's settings
+        bad = {**body, "additionalParams": {"maxParallel": True, "siteTimeout": float("inf")}}
+        assert problems_of(cls, bad) == [
+            "body.additionalParams.maxParallel: must be an integer",
+            "body.additionalParams.siteTimeout: must be in 1..86400",
+        ]
