@@ -45,16 +45,22 @@ class HubSettings:
     metrics_auth: bool = True
     # LCM notifications (/vnflcm/v2/subscriptions): a subscriber is POSTed each notification
     # in order, waiting up to lcm_callback_timeout seconds; one that fails is tried again
-    # after a backoff growing to lcm_callback_max_backoff seconds, and gets what it missed
-    # while notifications are younger than lcm_notification_retention seconds; a callback
-    # that answers 4xx is given up for that notification after lcm_callback_attempts tries.
-    # Callbacks to loopback, link-local or unspecified addresses are refused unless
-    # lcm_callback_loopback (a lab or test on one machine); see SECURITY.md.
+    # after a backoff growing to lcm_callback_max_backoff seconds (one that answers in
+    # lcm_callback_slow seconds or more waits as long for its next notification), and gets
+    # what it missed while notifications are younger than lcm_notification_retention
+    # seconds; a callback that answers 4xx is given up for that notification after
+    # lcm_callback_attempts tries. Subscribers are called independently of each other:
+    # lcm_delivery_concurrency at once, at most lcm_delivery_project_share of them one
+    # project's. Callbacks to loopback, link-local or unspecified addresses are refused
+    # unless lcm_callback_loopback (a lab or test on one machine); see SECURITY.md.
     lcm_delivery_interval: float = 1.0
     lcm_callback_timeout: float = 10.0
+    lcm_callback_slow: float = 2.0
     lcm_callback_max_backoff: float = 300.0
     lcm_callback_attempts: int = 5
     lcm_notification_retention: float = 7 * 86400.0
+    lcm_delivery_concurrency: int = 32
+    lcm_delivery_project_share: int = 8
     lcm_callback_loopback: bool = False
     # sites: what a join code names as the hub's address (default: https://<this host>:<port>,
     # see advertised_url), how long a site certificate lives (it renews at 2/3), and whether
