@@ -90,11 +90,17 @@ class HubSettings:
     telemetry_retention: float = 7 * 86400.0
     # alarms (atoll.hub.alarms): hub-scope rules are evaluated this often (seconds); a
     # series whose newest point is older than alarm_freshness has no data; a webhook is
-    # tried at most alarm_webhook_attempts times (timeout alarm_webhook_timeout seconds each)
+    # tried at most alarm_webhook_attempts times (timeout alarm_webhook_timeout seconds
+    # each), one answering in alarm_webhook_slow seconds or more is backed off; webhooks are
+    # called independently, alarm_webhook_concurrency at once, at most
+    # alarm_webhook_project_share of them one project's
     alarm_interval: float = 60.0
     alarm_freshness: float = 300.0
     alarm_webhook_attempts: int = 3
     alarm_webhook_timeout: float = 10.0
+    alarm_webhook_slow: float = 2.0
+    alarm_webhook_concurrency: int = 16
+    alarm_webhook_project_share: int = 4
     # webhooks to loopback, link-local or unspecified addresses are refused (as LCM
     # callbacks are: atoll.hub.lcm.callbacks.check_address) unless this is true (a lab)
     alarm_webhook_loopback: bool = False
