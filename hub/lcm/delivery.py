@@ -46,6 +46,7 @@ Metrics (on the hub's ``/metrics``): ``atoll_hub_lcm_notifications_delivered_tot
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 import random
@@ -274,11 +275,12 @@ class Delivery:
 
     @staticmethod
     def _todo(sub: Record, queue: _Queue, notes: Pending, cursor: int) -> Pending:
-        """What ``sub`` takes after its cursor, in order."""
+        """What ``sub`` takes after its cursor, in order (``notes`` are in their order)."""
+        after = bisect.bisect_right(notes, cursor, key=lambda n: n[0])
         return [
             (revision, note)
-            for revision, note in notes
-            if revision > cursor and subscriptions.takes(sub, note, revision, queue.request)
+            for revision, note in notes[after:]
+            if subscriptions.takes(sub, note, revision, queue.request)
         ]
 
     async def _skip(self, state: Record, newest: int) -> Record:

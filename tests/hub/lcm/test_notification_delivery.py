@@ -524,3 +524,35 @@ async def test_a_long_backlog_takes_turns_with_the_others(subscriber: Subscriber
     finally:
         await delivery.stop()
     assert [n["vnfLcmOpOccId"] for n in subscriber.got["slow"]] == [f"occ-{n}" for n in range(120)]
+
+
+async def test_many_subscribers_are_served_by_a_bounded_pool_that_keeps_no_connection(
+    subscriber: Subscriber,
+) -> None:
+    """40 subscriptions in 4 projects, one notification each: at most 4 deliveries at once
+    (2 per project), and no connection is left open once every one is delivered."""
+    store = MemoryStore()
+    settings = delivery_settings(lcm_delivery_concurrency=4, lcm_delivery_project_share=2)
+    delivery = Delivery(store, settings, time.time)
+    projects = [f"p{n}" for n in range(4)]
+    for n in range(40):
+        await subscribe_directly(store, projects[n % 4], subscriber.url("slow"))
+    subscriber.slow_delay = 0.05
+    for n, project in enumerate(projects):
+        await emit(store, op_notification(project, n))
+    seen = 0
+    delivery.start()
+    try:
+        deadline = time.monotonic() + WAIT
+        while len(subscriber.got["slow"]) < 40:
+            assert time.monotonic() < deadline, len(subscriber.got["slow"])
+            seen = max(seen, delivery.workers.running)
+            await asyncio.sleep(0.005)
+        await delivery.workers.join()
+        assert 1 < seen <= 4
+        assert all(q.subscriber.client._session is None for q in delivery._queues.values())
+    finally:
+        await delivery.stop()
+    assert sorted(n["vnfLcmOpOccId"] for n in subscriber.got["slow"]) == sorted(
+        f"occ-{n}" for n in range(4) for _ in range(10)
+    )
