@@ -45,6 +45,7 @@ SETTINGS = dataclasses.replace(
     lcm_delivery_interval=0.05,
     lcm_callback_max_backoff=0.2,
     lcm_callback_timeout=5.0,
+    lcm_notification_retention=1e9,  # the cases are stamped 2026-11-30: never past it
     nfv_page_size=2,
 )
 V2 = {"Version": "2.0.0"}
