@@ -42,6 +42,14 @@ succeeded). One hook here, none in the loops.
 
 A loop that cannot be a :class:`Loop` (a thread a C library requires) keeps the same log-once
 rule with a :class:`FailureLog` of its own.
+
+Work for many parties (a hub calling back each tenant's subscribers) is a :class:`Loop`
+that dispatches into :class:`Workers`: a bounded pool of tasks, one per *key* at a time (a
+subscriber's queue: its work stays in order), at most ``total`` at once and at most
+``per_group`` of one *group* (a project), so no party waits for another's slow work and
+none takes the whole pool. The pass starts what is ready and returns; each task ends with
+a kick of the loop (``done``), which hands the slot on. The task count stays bounded
+however many parties there are.
 """
 
 from __future__ import annotations
@@ -51,11 +59,11 @@ import contextlib
 import contextvars
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
-from atoll.errors import AtollError, TemporaryError
+from atoll.errors import AtollError, TemporaryError, TooSlow
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +98,8 @@ class FailureLog:
     """The log-once rule for something that runs again and again (what :class:`Loop` uses).
 
     :meth:`failed` logs the first failure of a run of failures (a warning with the message
-    for an AtollError or OSError; an error with the traceback for anything else);
+    for an AtollError or OSError, saying "slow" for a :class:`~atoll.errors.TooSlow`; an
+    error with the traceback for anything else);
     :meth:`succeeded` logs "<name> recovered after N failures" once when a run ends.
     """
 
@@ -108,7 +117,9 @@ class FailureLog:
             self.last_error = f"{type(exc).__name__}: {exc}"
         if self.failures > 1:
             return
-        if isinstance(exc, AtollError | OSError):
+        if isinstance(exc, TooSlow):  # it did answer: what it was asked is done
+            self._log.warning("%s is slow, backing off: %s", self.name, self.last_error)
+        elif isinstance(exc, AtollError | OSError):
             self._log.warning("%s failed, will retry: %s", self.name, self.last_error)
         else:
             self._log.error("%s hit an internal error, will retry", self.name, exc_info=exc)
@@ -241,3 +252,103 @@ class Loop:
             seconds = max(seconds, 0.0) + random.uniform(0.0, self.settings.jitter)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
+
+
+@dataclass(frozen=True)
+class WorkerLimits:
+    """How many :class:`Workers` tasks run at once: in all, and of one group (a tenant)."""
+
+    total: int = 32
+    per_group: int = 8
+
+
+class Workers:
+    """A bounded pool of tasks for a dispatching :class:`Loop` (see the module docstring).
+
+    :meth:`start` runs ``work()`` as a task for ``key`` of ``group`` if there is room: no
+    task for that key runs (a key's work stays in order), fewer than ``limits.total`` run,
+    and fewer than ``limits.per_group`` of that group. When a task ends, ``done`` is called
+    (the owner kicks its loop to hand the slot on). The work handles the errors it expects;
+    anything else it raises is a bug, logged by the log-once rule (:class:`FailureLog`), and
+    the other tasks go on. :meth:`stop` lets running tasks finish for ``grace`` seconds (the
+    owner has told its work to stop after the step in progress), then cancels them.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        limits: WorkerLimits,
+        *,
+        done: Callable[[], None] | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.name = name
+        self.total = max(1, limits.total)
+        self.per_group = max(1, min(limits.per_group, self.total))
+        self._done = done
+        self._log = logger or log
+        self._health = FailureLog(name, self._log)
+        self._tasks: dict[Hashable, asyncio.Task[None]] = {}
+        self._groups: dict[Hashable, Hashable] = {}  # key -> group, of the running tasks
+        self._per_group: dict[Hashable, int] = {}
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+    def busy(self, key: Hashable) -> bool:
+        """Whether a task for ``key`` runs."""
+        return key in self._tasks
+
+    def room(self, group: Hashable) -> bool:
+        """Whether a task of ``group`` could start now (for a key not busy)."""
+        return len(self._tasks) < self.total and self._per_group.get(group, 0) < self.per_group
+
+    def start(self, key: Hashable, group: Hashable, work: Callable[[], Awaitable[None]]) -> bool:
+        """Run ``work()`` for ``key`` if there is room (the class docstring); whether it did."""
+        if self.busy(key) or not self.room(group):
+            return False
+        name = f"{self.name}: {key}"
+        task = asyncio.get_running_loop().create_task(self._run(work), name=name)
+        self._tasks[key] = task
+        self._groups[key] = group
+        self._per_group[group] = self._per_group.get(group, 0) + 1
+        task.add_done_callback(lambda _: self._ended(key))
+        return True
+
+    async def join(self) -> None:
+        """Wait until no task runs (the ones started meanwhile included)."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks.values()))
+
+    async def stop(self, grace: float) -> None:
+        """Let running tasks finish for ``grace`` seconds, then cancel the rest."""
+        if not self._tasks:
+            return
+        _, late = await asyncio.wait(list(self._tasks.values()), timeout=grace)
+        if late:
+            self._log.warning(
+                "%s: %d tasks did not finish within %g s; cancelling", self.name, len(late), grace
+            )
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    async def _run(self, work: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await work()
+        except Exception as exc:
+            self._health.failed(exc)
+        else:
+            self._health.succeeded()
+
+    def _ended(self, key: Hashable) -> None:
+        self._tasks.pop(key, None)
+        group = self._groups.pop(key)
+        left = self._per_group[group] - 1
+        if left:
+            self._per_group[group] = left
+        else:
+            del self._per_group[group]
+        if self._done is not None:
+            self._done()

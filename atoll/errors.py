@@ -22,6 +22,7 @@ one place::
     ├── InternalError               internal        500   no: a bug of ours, see the log
     └── DependencyError             dependency      503   by subclass:
         ├── TemporaryError          temporary       503   yes, after ``delay`` seconds
+        │   └── TooSlow             too_slow        503   it answered, but slowly: back off
         └── PermanentError          permanent       500   no: needs a person
 
 ``DependencyError`` is for things outside our code failing: libvirtd, OVS, etcd, qemu-img,
@@ -156,6 +157,20 @@ class TemporaryError(DependencyError):
     def __init__(self, message: str, delay: float = 1.0) -> None:
         super().__init__(message)
         self.delay = delay
+
+
+class TooSlow(TemporaryError):
+    """Something outside answered (what it was asked is done) but took ``seconds``, at
+    least the ``limit`` it is allowed: it is degraded, and its caller backs off from it as
+    from a failure, so that its slowness delays only its own work (a tenant's callback that
+    answers just under its timeout, say)."""
+
+    code = "too_slow"
+
+    def __init__(self, what: str, seconds: float, limit: float) -> None:
+        super().__init__(f"{what} took {seconds:.1f} s to answer ({limit:g} s or more is slow)")
+        self.seconds = seconds
+        self.limit = limit
 
 
 class PermanentError(DependencyError):

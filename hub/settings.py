@@ -45,16 +45,22 @@ class HubSettings:
     metrics_auth: bool = True
     # LCM notifications (/vnflcm/v2/subscriptions): a subscriber is POSTed each notification
     # in order, waiting up to lcm_callback_timeout seconds; one that fails is tried again
-    # after a backoff growing to lcm_callback_max_backoff seconds, and gets what it missed
-    # while notifications are younger than lcm_notification_retention seconds; a callback
-    # that answers 4xx is given up for that notification after lcm_callback_attempts tries.
-    # Callbacks to loopback, link-local or unspecified addresses are refused unless
-    # lcm_callback_loopback (a lab or test on one machine); see SECURITY.md.
+    # after a backoff growing to lcm_callback_max_backoff seconds (one that answers in
+    # lcm_callback_slow seconds or more waits as long for its next notification), and gets
+    # what it missed while notifications are younger than lcm_notification_retention
+    # seconds; a callback that answers 4xx is given up for that notification after
+    # lcm_callback_attempts tries. Subscribers are called independently of each other:
+    # lcm_delivery_concurrency at once, at most lcm_delivery_project_share of them one
+    # project's. Callbacks to loopback, link-local or unspecified addresses are refused
+    # unless lcm_callback_loopback (a lab or test on one machine); see SECURITY.md.
     lcm_delivery_interval: float = 1.0
     lcm_callback_timeout: float = 10.0
+    lcm_callback_slow: float = 2.0
     lcm_callback_max_backoff: float = 300.0
     lcm_callback_attempts: int = 5
     lcm_notification_retention: float = 7 * 86400.0
+    lcm_delivery_concurrency: int = 32
+    lcm_delivery_project_share: int = 8
     lcm_callback_loopback: bool = False
     # sites: what a join code names as the hub's address (default: https://<this host>:<port>,
     # see advertised_url), how long a site certificate lives (it renews at 2/3), and whether
@@ -84,11 +90,17 @@ class HubSettings:
     telemetry_retention: float = 7 * 86400.0
     # alarms (atoll.hub.alarms): hub-scope rules are evaluated this often (seconds); a
     # series whose newest point is older than alarm_freshness has no data; a webhook is
-    # tried at most alarm_webhook_attempts times (timeout alarm_webhook_timeout seconds each)
+    # tried at most alarm_webhook_attempts times (timeout alarm_webhook_timeout seconds
+    # each), one answering in alarm_webhook_slow seconds or more is backed off; webhooks are
+    # called independently, alarm_webhook_concurrency at once, at most
+    # alarm_webhook_project_share of them one project's
     alarm_interval: float = 60.0
     alarm_freshness: float = 300.0
     alarm_webhook_attempts: int = 3
     alarm_webhook_timeout: float = 10.0
+    alarm_webhook_slow: float = 2.0
+    alarm_webhook_concurrency: int = 16
+    alarm_webhook_project_share: int = 4
     # webhooks to loopback, link-local or unspecified addresses are refused (as LCM
     # callbacks are: atoll.hub.lcm.callbacks.check_address) unless this is true (a lab)
     alarm_webhook_loopback: bool = False

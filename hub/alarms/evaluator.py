@@ -8,8 +8,10 @@ Every ``[hub] alarm_interval`` seconds (one :class:`~atoll.background.Loop`):
    a changed state is written with a history entry (:func:`.records.change_state`);
 2. every alarm with more state ``changes`` than it has ``notified`` (hub-scope changes
    from step 1, site-scope changes that came up with sync) is claimed by writing
-   ``notified`` (compare-and-set: one hub process wins), then its webhooks are called,
-   unless it is silenced (``silenced_until`` in the future).
+   ``notified`` (compare-and-set: one hub process wins), then queued for its webhooks,
+   unless it is silenced (``silenced_until`` in the future). The webhooks are called by
+   :class:`.webhooks.Webhooks`, each on its own: the pass does not wait for them, and no
+   alarm's webhook waits for another's.
 
 The same loop prunes the telemetry keeper to its retention.
 """
@@ -54,10 +56,11 @@ class AlarmEvaluator:
         check_url: webhooks.Check,
     ) -> None:
         self.settings = settings
-        self.check_url = check_url  # may the hub call this webhook (handed in by the app)
         self.store = store
         self.telemetry = telemetry
         self.clock = clock
+        # check_url: may the hub call this webhook (the app hands in its one address rule)
+        self.webhooks = webhooks.Webhooks(settings, check_url)
         self.loop = Loop(
             "alarm evaluation",
             self.run_pass,
@@ -66,10 +69,12 @@ class AlarmEvaluator:
         )
 
     async def start(self) -> None:
+        self.webhooks.start()
         self.loop.start()
 
     async def stop(self) -> None:
         await self.loop.stop()
+        await self.webhooks.stop()
 
     async def run_pass(self) -> None:
         await self.evaluate()
@@ -115,7 +120,7 @@ class AlarmEvaluator:
         return evaluate_threshold(threshold, series, now, fresh)
 
     async def announce(self) -> int:
-        """Call the webhooks of every state change not announced yet; how many."""
+        """Queue every state change not announced yet for its webhooks; how many."""
         now = self.clock()
         sent = 0
         for record in await list_all(self.store, records.KIND, {}):
@@ -131,10 +136,7 @@ class AlarmEvaluator:
             if silenced is not None and silenced > now:
                 continue
             if value.get("webhooks"):
-                await webhooks.notify(
-                    claimed, previous, attempts=self.settings.alarm_webhook_attempts,
-                    request_timeout=self.settings.alarm_webhook_timeout, check=self.check_url,
-                )  # fmt: skip
+                self.webhooks.submit(claimed, previous)
                 sent += 1
         return sent
 

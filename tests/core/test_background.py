@@ -1,4 +1,5 @@
-"""Background loops: passes on a schedule, kick, graceful stop, cancel, log once, backoff."""
+"""Background loops: passes on a schedule, kick, graceful stop, cancel, log once, backoff;
+and the bounded pool of workers a dispatching loop hands work to."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import logging
 
 import pytest
 
-from atoll.background import Loop, LoopSettings
-from atoll.errors import TemporaryError, Unauthenticated
+from atoll.background import FailureLog, Loop, LoopSettings, WorkerLimits, Workers
+from atoll.errors import TemporaryError, TooSlow, Unauthenticated
 
 pytestmark = pytest.mark.unit
 PATIENCE = 30.0  # generous bound for "this happens": never an assertion about speed
@@ -274,3 +275,110 @@ async def test_a_temporary_error_is_retried_after_its_delay() -> None:
         assert loop.next_wait == 0.01
     finally:
         await loop.stop()
+
+
+class Gate:
+    """Work that runs until its gate opens, and records that it started."""
+
+    def __init__(self, started: list[str], name: str) -> None:
+        self.started, self.name = started, name
+        self.open = asyncio.Event()
+
+    async def __call__(self) -> None:
+        self.started.append(self.name)
+        await self.open.wait()
+
+
+class Ends:
+    """A :class:`Workers` ``done`` hook: counts the tasks that ended, sets ``reached`` at
+    the ``want``-th."""
+
+    def __init__(self, want: int) -> None:
+        self.count, self.want = 0, want
+        self.reached = asyncio.Event()
+
+    def __call__(self) -> None:
+        self.count += 1
+        if self.count >= self.want:
+            self.reached.set()
+
+
+async def test_workers_bound_the_tasks_in_all_per_group_and_per_key() -> None:
+    ends = Ends(want=1)
+    workers = Workers("pool", WorkerLimits(total=3, per_group=2), done=ends)
+    started: list[str] = []
+    gates = {n: Gate(started, n) for n in ("a1", "a2", "a3", "b1", "c1")}
+    assert workers.start("a1", "a", gates["a1"]) and workers.start("a2", "a", gates["a2"])
+    assert not workers.start("a3", "a", gates["a3"])  # a's share of the pool is taken
+    assert not workers.start("a1", "a", gates["a3"])  # one task per key: its work in order
+    assert workers.room("b") and workers.start("b1", "b", gates["b1"])
+    assert not workers.room("c") and not workers.start("c1", "c", gates["c1"])  # full
+    await asyncio.sleep(0)
+    assert sorted(started) == ["a1", "a2", "b1"] and workers.running == 3
+    assert workers.busy("a1") and not workers.busy("a3")
+    gates["a1"].open.set()
+    await until(ends.reached)
+    assert not workers.busy("a1") and workers.room("a") and workers.room("c")
+    assert workers.start("a3", "a", gates["a3"])
+    for gate in gates.values():
+        gate.open.set()
+    await asyncio.wait_for(workers.join(), PATIENCE)
+    assert workers.running == 0 and ends.count == 4
+    assert sorted(started) == ["a1", "a2", "a3", "b1"]
+
+
+async def test_a_worker_that_raises_is_logged_once_and_the_others_go_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ends = Ends(want=3)
+    workers = Workers("pool", WorkerLimits(), done=ends, logger=logging.getLogger("t.pool"))
+
+    async def buggy() -> None:
+        raise KeyError("bug")
+
+    started: list[str] = []
+    fine = Gate(started, "fine")
+    workers.start("fine", "b", fine)
+    for n in range(3):
+        workers.start(f"bug{n}", "a", buggy)
+    await until(ends.reached)
+    assert started == ["fine"] and workers.busy("fine") and workers.running == 1
+    mine = [r for r in caplog.records if r.name == "t.pool"]
+    assert len(mine) == 1 and mine[0].levelname == "ERROR" and mine[0].exc_info is not None
+    fine.open.set()
+    await asyncio.wait_for(workers.join(), PATIENCE)
+
+
+async def test_stopping_workers_lets_them_finish_then_cancels_the_late() -> None:
+    workers = Workers("pool", WorkerLimits())
+    finished: list[str] = []
+
+    async def quick() -> None:
+        await asyncio.sleep(0.01)
+        finished.append("quick")
+
+    async def stuck() -> None:
+        await asyncio.sleep(LONG)
+        finished.append("stuck")
+
+    workers.start("quick", "a", quick)
+    workers.start("stuck", "a", stuck)
+    await asyncio.wait_for(workers.stop(grace=0.2), PATIENCE)
+    assert finished == ["quick"] and workers.running == 0
+    await workers.stop(grace=0.2)  # twice, or with nothing running: harmless
+
+
+def test_a_slow_answer_is_logged_as_slow_not_as_a_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    health = FailureLog("calling back", logging.getLogger("t.slow"))
+    health.failed(TooSlow("the subscriber", 3.04, 2.0))
+    health.failed(TooSlow("the subscriber", 3.5, 2.0))
+    health.succeeded()
+    mine = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "t.slow"]
+    assert mine == [
+        ("WARNING", "calling back is slow, backing off: "
+                    "the subscriber took 3.0 s to answer (2 s or more is slow)"),
+        ("INFO", "calling back recovered after 2 failures"),
+    ]  # fmt: skip

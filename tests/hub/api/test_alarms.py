@@ -3,6 +3,8 @@ a site's history, webhooks to a real aiohttp receiver, acknowledge, silence, iso
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -23,6 +25,7 @@ from atoll.hub.store.memory import MemoryStore
 from atoll.hub.sync.facts import EventBudget, record_facts
 from atoll.hub.sync.operations import record_operation
 from atoll.hub.telemetry.keeper import FIELDS, TelemetryKeeper
+from atoll.jsonbody import JSON
 from atoll.passwords import Passwords
 from atoll.sync.frames import Fact
 from atoll.timestamps import iso
@@ -57,6 +60,14 @@ async def receiver() -> AsyncIterator[tuple[str, list[Any]]]:
         yield str(server.make_url("/hook")), got
     finally:
         await server.close()
+
+
+async def received(got: list[Any], count: int) -> None:
+    """Until the receiver got ``count`` calls (webhooks are called in the background)."""
+    deadline = time.monotonic() + 30.0
+    while len(got) < count:
+        assert time.monotonic() < deadline, f"the receiver got {len(got)} of {count} calls"
+        await asyncio.sleep(0.01)
 
 
 def parts(api: Api) -> tuple[AlarmEvaluator, TelemetryKeeper]:
@@ -108,6 +119,7 @@ async def test_a_threshold_alarm_fires_calls_its_webhook_and_is_acknowledged_and
     assert changed == 1, shown
     assert shown["state"] == "alarm" and "below 1000" in shown["state_reason"]
     assert await evaluator.announce() == 1
+    await received(got, 1)
     assert got[-1]["alarm_id"] == alarm["id"] and got[-1]["current"] == "alarm"
     assert got[-1]["previous"] == "insufficient_data" and got[-1]["severity"] == "critical"
     assert await evaluator.evaluate() == 0  # the same state writes nothing
@@ -121,7 +133,8 @@ async def test_a_threshold_alarm_fires_calls_its_webhook_and_is_acknowledged_and
     await ingest(keeper, site["id"], "host_memory_available_bytes", {}, [(now + 60, 5000.0)])
     assert await evaluator.evaluate() == 1
     await evaluator.announce()
-    assert len(got) == 1  # silenced: no webhook for the change back to ok
+    assert evaluator.webhooks.queued == 0  # silenced: no webhook for the change back to ok
+    assert len(got) == 1
     ok = await api.ok("GET", "/v1/alarms?state=ok", admin)
     assert [a["id"] for a in ok["items"]] == [alarm["id"]]
     history = await api.ok("GET", f"/v1/alarms/{alarm['id']}/history", admin)
@@ -156,6 +169,62 @@ async def test_a_site_offline_for_the_period_alarms(api: Api) -> None:
     await evaluator.evaluate()
     shown = await api.ok("GET", f"/v1/alarms/{alarm['id']}", admin)
     assert shown["state"] == "alarm" and "not heard for 301 s" in shown["state_reason"]
+
+
+@pytest.fixture
+async def slow_and_fast() -> AsyncIterator[tuple[str, list[tuple[float, str, Any]]]]:
+    """A webhook receiver: ``/slow`` answers after 3 s, ``/fast`` at once; what each got,
+    and when it answered (``time.monotonic()``)."""
+    got: list[tuple[float, str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.json()
+        if request.path == "/slow":
+            await asyncio.sleep(3.0)
+        got.append((time.monotonic(), request.path, body))
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/{path}", hook)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/"), got
+    finally:
+        await server.close()
+
+
+async def test_a_slow_webhook_holds_back_neither_the_evaluation_nor_other_alarms(
+    lab: Api, slow_and_fast: tuple[str, list[tuple[float, str, Any]]]
+) -> None:
+    """Before, the evaluation pass called each alarm's webhooks and waited for them: one
+    webhook answering slowly (or retried up to its attempts) held every alarm after it."""
+    api = lab
+    base, got = slow_and_fast
+    admin = await api.admin()
+    await api.ok("POST", "/v1/sites", admin, {"name": "edge-3"})
+    evaluator, _ = parts(api)
+
+    def alarm(name: str, path: str) -> JSON:
+        return {"name": name, "type": "site_state", "site": "edge-3",
+                "rule": {"state": "offline", "period": 300}, "webhooks": [base + path]}  # fmt: skip
+
+    slow = await api.ok("POST", "/v1/alarms", admin, alarm("slow", "/slow"))
+    await edit_site(api.store, "edge-3", lambda v: {**v, "state": "online",
+                                                    "last_seen": iso(api.clock.now)})  # fmt: skip
+    await evaluator.evaluate()
+    asked = time.monotonic()
+    assert await evaluator.announce() == 1  # the slow alarm's change: insufficient data -> ok
+    assert time.monotonic() - asked < 1.0  # its webhook takes 3 s
+    fast = await api.ok("POST", "/v1/alarms", admin, alarm("fast", "/fast"))
+    await evaluator.evaluate()
+    assert await evaluator.announce() == 1
+    await received(got, 1)
+    answered, path, body = got[0]
+    assert (path, body["alarm_id"], body["current"]) == ("/fast", fast["id"], "ok")
+    assert answered - asked < 2.0
+    await received(got, 2)
+    assert (got[1][1], got[1][2]["alarm_id"]) == ("/slow", slow["id"])
 
 
 async def test_projects_see_and_watch_only_their_own_servers(api: Api) -> None:

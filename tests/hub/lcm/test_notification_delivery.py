@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import logging
+import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -43,6 +45,7 @@ SETTINGS = dataclasses.replace(
     lcm_delivery_interval=0.05,
     lcm_callback_max_backoff=0.2,
     lcm_callback_timeout=5.0,
+    lcm_notification_retention=1e9,  # the cases are stamped 2026-11-30: never past it
     nfv_page_size=2,
 )
 V2 = {"Version": "2.0.0"}
@@ -51,13 +54,19 @@ WAIT = 30.0  # seconds at most for something the hub does on its own
 
 class Subscriber:
     """A real notification consumer: ``/cb`` (no auth), ``/basic`` (user ``u``/``pw``),
-    ``/oauth`` (a bearer from its ``/token`` endpoint, client ``c``/``secret``)."""
+    ``/oauth`` (a bearer from its ``/token`` endpoint, client ``c``/``secret``), and
+    ``/slow`` and ``/slow1``...``/slow3`` (no auth, each answering after ``slow_delay``).
+    ``answered[path]``: when each notification was answered (``time.monotonic()``)."""
 
     def __init__(self) -> None:
-        self.got: dict[str, list[dict[str, Any]]] = {"cb": [], "basic": [], "oauth": []}
+        paths = ("cb", "basic", "oauth", "slow", "slow1", "slow2", "slow3")
+        self.got: dict[str, list[dict[str, Any]]] = {p: [] for p in paths}
+        self.answered: dict[str, list[float]] = {p: [] for p in paths}
         self.tokens_issued = 0
         self.test_status = 204
         self.delay = 0.0
+        self.slow_delay = 0.0
+        self.slow_called = asyncio.Event()  # a /slow... path got a notification (answering)
         self.runner: web.AppRunner | None = None
         self.port = 0
         app = web.Application()
@@ -104,8 +113,12 @@ class Subscriber:
             return web.Response(status=self.test_status)
         assert request.headers.get("Version") == "2.0.0"
         body = await request.json()
+        if path.startswith("slow"):
+            self.slow_called.set()
+            await asyncio.sleep(self.slow_delay)
         await asyncio.sleep(self.delay)
         self.got[path].append(body)
+        self.answered[path].append(time.monotonic())
         return web.Response(status=204)
 
     def ids(self, path: str) -> list[str]:
@@ -367,6 +380,7 @@ async def test_the_outbox_keeps_only_what_a_subscriber_still_needs_within_retent
         await emit(store, note)
     try:
         await delivery.run_pass()  # the subscriber is unreachable: nothing is delivered
+        await delivery.workers.join()
         left = await list_all(store, outbox.KIND, {})
         assert [r.key for r in left] == [new.id]  # the old one is past retention
         assert delivery.metrics.failures._value.get() == 1
@@ -375,3 +389,171 @@ async def test_the_outbox_keeps_only_what_a_subscriber_still_needs_within_retent
         assert await list_all(store, outbox.KIND, {}) == []  # nobody needs it any more
     finally:
         await delivery.stop()
+
+
+# -- each subscriber on its own ------------------------------------------------------------
+
+
+async def test_a_slow_subscriber_does_not_hold_back_another_projects_notifications(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    """Before, a delivery pass waited for every subscriber, and a's callback answering in
+    1 s (not slow enough to count as failing) held b's notification for ten of them."""
+    api = hub.api
+    assert api is not None
+    alice = await api.user_with_role("alice", "a", "member")
+    bob = await api.user_with_role("bob", "b", "member")
+    await subscribe(api, alice, {"callbackUri": subscriber.url("slow")})
+    await subscribe(api, bob, {"callbackUri": subscriber.url("cb")})
+    a, b = await hub.project_id("a"), await hub.project_id("b")
+    subscriber.slow_delay = 1.0  # under lcm_callback_slow: a is not even backed off
+    for n in range(10):
+        await hub.emit(op_notification(a, n))
+    await asyncio.wait_for(subscriber.slow_called.wait(), WAIT)  # a's delivery is under way
+    asked = time.monotonic()
+    await hub.emit(op_notification(b, 99))
+    await until("b's notification", lambda: subscriber.got["cb"])
+    assert subscriber.answered["cb"][0] - asked < 4.0  # a's ten take 10 s
+    so_far = [n["vnfLcmOpOccId"] for n in subscriber.got["slow"]]
+    assert len(so_far) < 10 and so_far == [f"occ-{n}" for n in range(len(so_far))]
+
+
+def delivery_settings(**changes: Any) -> HubSettings:
+    """Delivery on its own (no app): callbacks on this machine, notifications kept."""
+    base = HubSettings(
+        lcm_callback_loopback=True,
+        lcm_delivery_interval=0.05,
+        lcm_callback_timeout=5.0,
+        lcm_notification_retention=1e9,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+async def subscribe_directly(store: MemoryStore, project: str, url: str) -> None:
+    await subscriptions.create(
+        store, project, LccnSubscriptionRequest.from_wire({"callbackUri": url})
+    )
+
+
+async def test_one_project_gets_at_most_its_share_of_the_deliveries(
+    subscriber: Subscriber,
+) -> None:
+    """a's three slow subscribers would take both delivery slots; its share is one, so b's
+    subscriber gets the other at once."""
+    store = MemoryStore()
+    settings = delivery_settings(
+        lcm_delivery_concurrency=2, lcm_delivery_project_share=1, lcm_callback_slow=60.0
+    )
+    delivery = Delivery(store, settings, time.time)
+    for path in ("slow1", "slow2", "slow3"):
+        await subscribe_directly(store, "pa", subscriber.url(path))
+    await subscribe_directly(store, "pb", subscriber.url("cb"))
+    subscriber.slow_delay = 1.0
+    for n in range(3):
+        await emit(store, op_notification("pa", n))
+    delivery.start()
+    try:
+        await asyncio.wait_for(subscriber.slow_called.wait(), WAIT)
+        asked = time.monotonic()
+        await emit(store, op_notification("pb", 99))
+        await until("b's notification", lambda: subscriber.got["cb"])
+        assert subscriber.answered["cb"][0] - asked < 2.0  # a's turns take 3 s each
+        assert delivery.workers.running <= 2
+        for path in ("slow1", "slow2", "slow3"):  # a's go on, each in order
+            so_far = [n["vnfLcmOpOccId"] for n in subscriber.got[path]]
+            assert so_far == [f"occ-{n}" for n in range(len(so_far))]
+    finally:
+        await delivery.stop()
+
+
+class Widest(random.Random):
+    """Backoff jitter that always picks the widest wait (the tests read the windows)."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+async def test_a_slow_callback_is_backed_off_as_a_failing_one_is_and_recovers(
+    subscriber: Subscriber, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="atoll.hub.lcm.delivery")
+    store = MemoryStore()
+    settings = delivery_settings(lcm_callback_slow=0.2, lcm_callback_max_backoff=2.0)
+    delivery = Delivery(store, settings, time.time, rng=Widest())
+    await subscribe_directly(store, "pa", subscriber.url("slow"))
+    subscriber.slow_delay = 0.3
+    for n in range(3):
+        await emit(store, op_notification("pa", n))
+    delivery.start()
+    try:
+        await until("three slow answers", lambda: len(subscriber.got["slow"]) == 3)
+        first, second, third = subscriber.answered["slow"]
+        assert second - first >= 1.0 + 0.3  # the first window, then its answer
+        assert third - second >= 2.0 + 0.3  # doubled (the cap)
+        assert delivery.metrics.slow._value.get() == 3
+        assert delivery.metrics.delivered._value.get() == 3  # slow, but delivered
+        subscriber.slow_delay = 0.0
+        await emit(store, op_notification("pa", 3))
+        await until("the fourth", lambda: len(subscriber.got["slow"]) == 4)
+    finally:
+        await delivery.stop()
+    got = [n["vnfLcmOpOccId"] for n in subscriber.got["slow"]]
+    assert got == ["occ-0", "occ-1", "occ-2", "occ-3"]
+    said = [r.getMessage() for r in caplog.records if r.name == "atoll.hub.lcm.delivery"]
+    assert len([m for m in said if "is slow, backing off" in m]) == 1, said
+    assert len([m for m in said if "recovered after 3 failures" in m]) == 1, said
+
+
+async def test_a_long_backlog_takes_turns_with_the_others(subscriber: Subscriber) -> None:
+    """One delivery slot: a's 120 notifications go 50 a turn, and b's, recorded during a's
+    first turn, goes before a's next."""
+    store = MemoryStore()
+    settings = delivery_settings(lcm_delivery_concurrency=1)
+    delivery = Delivery(store, settings, time.time)
+    await subscribe_directly(store, "pa", subscriber.url("slow"))
+    await subscribe_directly(store, "pb", subscriber.url("cb"))
+    for n in range(120):
+        await emit(store, op_notification("pa", n))
+    delivery.start()
+    try:
+        await asyncio.wait_for(subscriber.slow_called.wait(), WAIT)
+        await emit(store, op_notification("pb", 999))
+        await until("b's notification", lambda: subscriber.got["cb"])
+        before = [t for t in subscriber.answered["slow"] if t < subscriber.answered["cb"][0]]
+        assert len(before) == 50
+        await until("a's backlog", lambda: len(subscriber.got["slow"]) == 120)
+    finally:
+        await delivery.stop()
+    assert [n["vnfLcmOpOccId"] for n in subscriber.got["slow"]] == [f"occ-{n}" for n in range(120)]
+
+
+async def test_many_subscribers_are_served_by_a_bounded_pool_that_keeps_no_connection(
+    subscriber: Subscriber,
+) -> None:
+    """40 subscriptions in 4 projects, one notification each: at most 4 deliveries at once
+    (2 per project), and no connection is left open once every one is delivered."""
+    store = MemoryStore()
+    settings = delivery_settings(lcm_delivery_concurrency=4, lcm_delivery_project_share=2)
+    delivery = Delivery(store, settings, time.time)
+    projects = [f"p{n}" for n in range(4)]
+    for n in range(40):
+        await subscribe_directly(store, projects[n % 4], subscriber.url("slow"))
+    subscriber.slow_delay = 0.05
+    for n, project in enumerate(projects):
+        await emit(store, op_notification(project, n))
+    seen = 0
+    delivery.start()
+    try:
+        deadline = time.monotonic() + WAIT
+        while len(subscriber.got["slow"]) < 40:
+            assert time.monotonic() < deadline, len(subscriber.got["slow"])
+            seen = max(seen, delivery.workers.running)
+            await asyncio.sleep(0.005)
+        await delivery.workers.join()
+        assert 1 < seen <= 4
+        assert all(q.subscriber.client._session is None for q in delivery._queues.values())
+    finally:
+        await delivery.stop()
+    assert sorted(n["vnfLcmOpOccId"] for n in subscriber.got["slow"]) == sorted(
+        f"occ-{n}" for n in range(4) for _ in range(10)
+    )
