@@ -168,9 +168,6 @@ async def update_site(request: web.Request) -> web.Response:
     return reply(public_view(record), revision=record.revision)
 
 
-WORK = (*intent.PLACEABLE, "alarm")  # what the hub places at a site for someone's work
-
-
 async def delete_site(request: web.Request) -> web.Response:
     hub = hub_of(request)
     name = path_name(request)
@@ -187,7 +184,7 @@ async def delete_site(request: web.Request) -> web.Response:
     work = [
         r
         for r in await intent.placed_at(hub.store, site_id)
-        if r.value.get("desired") and r.value.get("kind") in WORK
+        if r.value.get("desired") and r.value.get("kind") in intent.FOR_PROJECT
     ]
     if work:
         shown = ", ".join(f"{r.value['kind']} {r.value.get('name') or r.value['id']}"
