@@ -85,6 +85,9 @@ class HubSettings:
     sync_digest_interval: float = 300.0
     # events a site keeps at the hub (/v1/sites/{site}/events): beyond it, its oldest go
     site_event_limit: int = 1000
+    # operation records a site keeps at the hub (/v1/sites/{site}/operations): beyond it,
+    # its oldest go (what they did to the objects stays)
+    site_operation_limit: int = 1000
     # fleet telemetry (atoll.hub.telemetry): how long the sites' metric points are kept
     # (seconds; <data dir>/telemetry.sqlite, outside the revisioned store)
     telemetry_retention: float = 7 * 86400.0

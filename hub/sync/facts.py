@@ -6,8 +6,11 @@
 - ``event``: an :class:`atoll.resources.Event`, kind ``site_event``, key ``<site>/<seq>``,
   created once. A site keeps at most ``event_limit`` events at the hub (``[hub]
   site_event_limit``): beyond it, recording events removes as many of its oldest
-  (:class:`EventBudget`), so however many a site sends, its store share stays bounded.
-- ``operation``: :func:`atoll.hub.sync.operations.record_operation` (adopt or conflict).
+  (:class:`FactBudget`), so however many a site sends, its store share stays bounded.
+- ``operation``: :func:`atoll.hub.sync.operations.record_operation` (adopt or conflict);
+  kind ``site_operation``, key ``<site>/<seq>``. A site keeps at most ``[hub]
+  site_operation_limit`` operation records the same way (what they did to the objects
+  stays; the history of how goes, oldest first).
 - ``telemetry``: counted, and its points kept by the hub's time-series keeper
   (:mod:`atoll.hub.telemetry.keeper`), outside the revisioned store: telemetry never bumps
   a revision. A batch delivered twice replaces its own points.
@@ -56,23 +59,26 @@ class Recorded:
 
 
 @dataclasses.dataclass
-class EventBudget:
-    """A site's events at the hub, kept to ``limit``: its session counts them once, when it
-    first records one (a read of at most ``limit`` and a frame's worth of records), then
-    keeps the count as it records and removes them."""
+class FactBudget:
+    """A site's records of ``kind`` at the hub (its events, its operation records), kept to
+    ``limit``: its session counts them once, when it first records one (a read of at most
+    ``limit`` and a frame's worth of records), then keeps the count as it records and
+    removes them."""
 
     limit: int
+    kind: str = intent.SITE_EVENT
     count: int | None = None
 
     async def recorded(self, store: Store, site: JSON, new: int) -> int:
-        """``new`` events were just recorded: remove the oldest beyond the limit; how many."""
+        """``new`` records were just made: remove the oldest beyond the limit; how many."""
         if self.count is None:
-            self.count = await _count(store, site)  # the new ones included
+            self.count = await _count(store, site, self.kind)  # the new ones included
         else:
             self.count += new
         gone = 0
         while self.count > self.limit:
-            removed = await _remove_oldest(store, site, min(self.count - self.limit, PRUNE_AT_ONCE))
+            at_once = min(self.count - self.limit, PRUNE_AT_ONCE)
+            removed = await _remove_oldest(store, site, self.kind, at_once)
             if not removed:  # another writer got there first: count again next time
                 self.count = None
                 break
@@ -88,12 +94,14 @@ async def record_facts(
     facts: tuple[Fact, ...],
     acked_seq: int,
     now: str,
-    events: EventBudget,
+    events: FactBudget,
+    operations: FactBudget | None = None,
 ) -> Recorded:
-    """Record every fact above ``acked_seq`` (in order)."""
+    """Record every fact above ``acked_seq`` (in order); ``events`` and ``operations`` keep
+    the site's records of each within its budget."""
     done = Recorded(acked_seq)
     refusals: list[str] = []
-    new_events = 0
+    new_events = new_operations = 0
     for fact in facts:
         if fact.seq <= done.acked_seq:
             continue  # sent again after a reconnect: recorded already
@@ -109,6 +117,7 @@ async def record_facts(
             elif fact.type == "operation":
                 outcome = await record_operation(store, site, fact.seq, fact.body, now)
                 done.conflicts += outcome == "conflict"
+                new_operations += outcome != "duplicate"
             else:
                 await telemetry.ingest(site["id"], fact.body)
                 done.telemetry += 1
@@ -126,6 +135,8 @@ async def record_facts(
                     site["name"], len(refusals), clip(refusals[0], 1024), more)  # fmt: skip
     if new_events:
         done.pruned = await events.recorded(store, site, new_events)
+    if new_operations and operations is not None:
+        done.pruned += await operations.recorded(store, site, new_operations)
     return done
 
 
@@ -148,16 +159,14 @@ def _evidence(body: Any) -> JSON:
     return {"body": None, "excerpt": clip(text, EVIDENCE), "body_bytes": codec.size(body)}
 
 
-async def _count(store: Store, site: JSON) -> int:
-    return len(
-        await list_all(store, intent.SITE_EVENT, {}, key_prefix=intent.site_prefix(site["id"]))
-    )
+async def _count(store: Store, site: JSON, kind: str) -> int:
+    return len(await list_all(store, kind, {}, key_prefix=intent.site_prefix(site["id"])))
 
 
-async def _remove_oldest(store: Store, site: JSON, n: int) -> int:
-    """Remove the site's ``n`` oldest events (keys are ``<site>/<seq, zero-padded>``: key
-    order is age); how many went (0: another writer changed them meanwhile)."""
-    query = ListQuery(intent.SITE_EVENT, limit=n, key_prefix=intent.site_prefix(site["id"]))
+async def _remove_oldest(store: Store, site: JSON, kind: str, n: int) -> int:
+    """Remove the site's ``n`` oldest records of ``kind`` (keys are ``<site>/<seq,
+    zero-padded>``: key order is age); how many went (0: another writer changed them)."""
+    query = ListQuery(kind, limit=n, key_prefix=intent.site_prefix(site["id"]))
     oldest = (await store.list(query)).items
     if not oldest:
         return 0

@@ -24,7 +24,7 @@ from atoll.errors import NotFound
 from atoll.hub.sites import intent
 from atoll.hub.store.base import Change, Compacted, Store
 from atoll.hub.sync import antientropy
-from atoll.hub.sync.facts import EventBudget
+from atoll.hub.sync.facts import FactBudget
 from atoll.jsonbody import JSON
 from atoll.sync import codec, digest, frames, versions
 from atoll.sync.window import Window
@@ -52,6 +52,7 @@ class Limits:
     digest_interval: float = 0.0  # seconds between anti-entropy checks; 0: none
     reconnect_rate: float = 250.0  # reconnects per second the sites are asked to spread to
     event_limit: int = 1000  # events a site keeps at the hub (its oldest go beyond it)
+    operation_limit: int = 1000  # operation records a site keeps at the hub (the same)
 
 
 class Session:
@@ -81,7 +82,8 @@ class Session:
         self.telemetry = 0
         self.repairs = 0  # repairs sent since the figures were last written
         self.capacity: frames.Capacity | None = None  # reported since last written
-        self.events = EventBudget(limits.event_limit)  # the site's events at the hub
+        self.events = FactBudget(limits.event_limit)  # the site's events at the hub
+        self.operations = FactBudget(limits.operation_limit, intent.SITE_OPERATION)
         self.digest_replies: asyncio.Queue[frames.Digest] = asyncio.Queue(maxsize=64)
         self.next_check = time.monotonic() + limits.digest_interval
         # data frames out and unacked, marked by revision, each holding its item count

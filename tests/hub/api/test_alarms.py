@@ -22,7 +22,7 @@ from atoll.hub.bootstrap import seed_admin
 from atoll.hub.sites import intent
 from atoll.hub.sites.registry import edit_site
 from atoll.hub.store.memory import MemoryStore
-from atoll.hub.sync.facts import EventBudget, record_facts
+from atoll.hub.sync.facts import FactBudget, record_facts
 from atoll.hub.sync.operations import record_operation
 from atoll.hub.telemetry.keeper import FIELDS, TelemetryKeeper
 from atoll.jsonbody import JSON
@@ -322,7 +322,7 @@ async def test_telemetry_from_a_site_bumps_no_store_revision_and_counts_once(api
     before = await api.store.revision()
     for _ in range(2):  # sent again after a lost ack: the same point, once
         done = await record_facts(api.store, keeper, site, (Fact(seq=1, type="telemetry",
-                                  body=body),), 0, iso(now), EventBudget(100))  # fmt: skip
+                                  body=body),), 0, iso(now), FactBudget(100))  # fmt: skip
         assert done.acked_seq == 1 and done.telemetry == 1
     assert await api.store.revision() == before
     found = await keeper.query("host_memory_available_bytes", now - 120, now, 60, [site["id"]])

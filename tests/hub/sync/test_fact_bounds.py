@@ -21,7 +21,7 @@ from atoll.hub.store.base import ListQuery, Store
 from atoll.hub.store.memory import MemoryStore
 from atoll.hub.store.query import list_all
 from atoll.hub.store.sqlite import SQLiteStore
-from atoll.hub.sync.facts import EVIDENCE, EventBudget, record_facts
+from atoll.hub.sync.facts import EVIDENCE, FactBudget, record_facts
 from atoll.hub.telemetry.keeper import FIELDS, TelemetryKeeper
 from atoll.jsonbody import JSON
 from atoll.resources import MAX_MESSAGE
@@ -55,10 +55,13 @@ def status(message: str = "", **more: Any) -> JSON:
 class Hub:
     """The hub's recording end for one site: a store, a keeper, the site's event budget."""
 
-    def __init__(self, event_limit: int = 1000, store: Store | None = None) -> None:
+    def __init__(
+        self, event_limit: int = 1000, store: Store | None = None, operation_limit: int = 1000
+    ) -> None:
         self.store = store or MemoryStore()
         self.keeper = TelemetryKeeper(None, 86400.0, lambda: NOW)
-        self.events = EventBudget(event_limit)
+        self.events = FactBudget(event_limit)
+        self.operations = FactBudget(operation_limit, intent.SITE_OPERATION)
         self.acked = 0
 
     async def send(self, *bodies: tuple[str, JSON]) -> Any:
@@ -67,7 +70,7 @@ class Hub:
             for i, (kind, body) in enumerate(bodies, 1)
         )
         done = await record_facts(self.store, self.keeper, SITE, facts, self.acked, "now",
-                                  self.events)  # fmt: skip
+                                  self.events, self.operations)  # fmt: skip
         assert done.acked_seq == self.acked + len(bodies)  # every one acknowledged
         self.acked = done.acked_seq
         return done
@@ -193,7 +196,7 @@ async def test_a_sites_events_are_kept_to_its_budget_oldest_first() -> None:
     stored = await hub.events_stored()
     assert sorted(stored) == [8, 9, 10, 11, 12]  # the newest five
     # refusals count too, and a new session (its budget counts again) keeps to it as well
-    hub.events = EventBudget(5)
+    hub.events = FactBudget(5)
     await hub.send(("telemetry", {"points": "nope"}), ("status", status()), ("event", event()))
     assert sorted(await hub.events_stored()) == [10, 11, 12, 13, 15]
 
@@ -204,3 +207,23 @@ async def test_the_refusals_of_a_frame_are_logged_once(caplog: pytest.LogCapture
         await hub.send(*[("event", {"bad": i}) for i in range(50)], ("event", event()))
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and "50 facts refused" in lines[0] and "(and 49 more)" in lines[0]
+
+
+async def test_a_sites_operation_records_are_kept_to_their_budget_oldest_first() -> None:
+    """A site sends as many operation records as it likes (each up to 512 KiB): its newest
+    ``site_operation_limit`` are kept; what they did to the objects stays."""
+    hub = Hub(operation_limit=3)
+
+    def made_here(i: int) -> JSON:
+        made = ids.site_id(7)  # an id the site minted
+        desired = {"kind": "network", "meta": {"id": made, "name": f"n{i}", "project_id": None},
+                   "spec": {}, "origin": "site"}  # fmt: skip
+        return {"op": "create", "kind": "network", "id": made, "base_hub_revision": None,
+                "desired": desired, "at": 1.0, "actor": "fe"}  # fmt: skip
+
+    done = await hub.send(*[("operation", made_here(i)) for i in range(1, 8)])
+    assert done.pruned == 4
+    kept = await list_all(hub.store, intent.SITE_OPERATION, {})
+    assert sorted(r.value["seq"] for r in kept) == [5, 6, 7]
+    adopted = await list_all(hub.store, intent.SITE_OBJECT, {})
+    assert len(adopted) == 7  # the objects they made stay
