@@ -10,7 +10,9 @@ its place: what a reader can act on (the server's ``SERVER.qcow2``, the image's
 - Paths the caller names are found even with a space in them (tools print paths unquoted);
 - any other path is found in quotes (``'...'`` or ``"..."``, spaces and all), or else runs
   to the next blank or quote;
-- URLs and URIs (``qemu:///system``, ``https://hub:8470/v1``) are not paths and stay.
+- URLs and URIs (``qemu:///system``, ``https://hub:8470/v1``) are not paths and stay;
+- the tail of a path a tool cut short (libvirt keeps the end of a long message:
+  ``.../instances/q1/k.raw``) is cut too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 _QUOTED = re.compile(r"""(['"])(/[^'"\n]*)\1""")
 _BARE = re.compile(r"""(?<![\w.~/-])/(?!/)[^\s'"]+""")
+_ELIDED = re.compile(r"""\.\.\./[^\s'"]+""")  # the tail of a path another tool cut short
 
 
 def _name_of(path: str) -> str:
@@ -34,5 +37,9 @@ def cut(text: str, files: Iterable[Path] = ()) -> str:
     known = sorted({str(p) for p in files if p.is_absolute()}, key=len, reverse=True)
     for path in known:
         text = text.replace(path, _name_of(path))
+        # libvirt keeps the tail of a long error: a path cut short reads ".../x/y/file"
+        for at in (i for i, char in enumerate(path) if char == "/" and i):
+            text = text.replace("..." + path[at:], _name_of(path))
+    text = _ELIDED.sub(lambda m: _name_of(m.group()), text)
     text = _QUOTED.sub(lambda m: f"{m[1]}{_name_of(m[2])}{m[1]}", text)
     return _BARE.sub(lambda m: _name_of(m.group()), text)

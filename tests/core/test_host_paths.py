@@ -42,3 +42,11 @@ def test_no_directory_of_a_path_is_left(dirs: list[str], name: str, quote: str) 
     for said, files in ((f"at {quote}{path}{quote}: gone", []), (f"at {path}: gone", [path])):
         left = cut(said, files)
         assert str(path.parent) not in left and name in left
+
+
+def test_the_tail_of_a_path_a_tool_cut_short_is_cut_too() -> None:
+    """libvirt keeps the end of a long QEMU message: a path there starts with ``...``."""
+    kept = Path("/tmp/pytest-of-root/pytest-386/popen-gw2/t0/agent data/instances/q1/k.raw")
+    said = "qemu: could not load .../pytest-386/popen-gw2/t0/agent data/instances/q1/k.raw': gone"
+    assert cut(said, [kept]) == "qemu: could not load k.raw': gone"
+    assert cut("could not open .../lib/atoll/disks/d1.qcow2 now") == "could not open d1.qcow2 now"
