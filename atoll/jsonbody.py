@@ -25,6 +25,7 @@ import re
 from typing import Any
 
 from atoll.errors import InvalidInput, PayloadTooLarge, Problem
+from atoll.printable import is_unicode
 
 # A decoded JSON object, as it crosses the wire edge (API bodies, stored specs, replies).
 # The one definition: everything else imports it, and typed code uses atoll.resources.
@@ -35,7 +36,6 @@ MAX_DEPTH = 32
 _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 # An escape of a UTF-16 surrogate: the only way a lone one gets into text decoded from UTF-8.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def depth(text: str, stop_above: int | None = None) -> int:
@@ -114,11 +114,11 @@ def _surrogate_at(value: object, where: str) -> str | None:
     while stack:
         item, at = stack.pop()
         if isinstance(item, str):
-            if _SURROGATE.search(item) is not None:
+            if not is_unicode(item):
                 return at
         elif isinstance(item, dict):
             for key, child in item.items():
-                if _SURROGATE.search(key) is not None:
+                if not is_unicode(key):
                     return f"{at} (a key)"
                 stack.append((child, f"{at}.{key}"))
         elif isinstance(item, list):

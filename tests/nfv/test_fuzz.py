@@ -7,8 +7,6 @@ raises ``InvalidInput``; any other exception is a bug.
 
 from __future__ import annotations
 
-import io
-import zipfile
 from typing import Any
 
 import yaml
@@ -21,7 +19,7 @@ from atoll.nfv.errors import ProblemLog
 from atoll.nfv.manifest import parse_manifest, parse_tosca_meta
 from atoll.nfv.model import VnfPackage
 from atoll.nfv.package import load_package
-from tests.nfv.packages import PACKAGES
+from tests.nfv.packages import PACKAGES, to_zip
 
 BUNDLED = BundledTypes()  # read-only after first use; shared to keep examples fast
 FUZZED = ["helloworld3-functional", "practical", "free5gc"]
@@ -40,14 +38,6 @@ def files_of(name: str) -> dict[str, bytes]:
 
 
 ORIGINALS = {name: files_of(name) for name in FUZZED}
-
-
-def to_zip(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def survives(data: bytes) -> VnfPackage | None:
