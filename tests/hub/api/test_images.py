@@ -333,7 +333,8 @@ async def test_the_periodic_scrub_finds_a_corrupt_chunk_and_a_later_one_sees_it_
     assert (await put_file(api, admin, image["id"], data))[0] == 200
     digest = hashlib.sha256(data[CHUNK : 2 * CHUNK]).hexdigest()
     path = tmp_path / "hub" / "images" / "chunks" / digest[:2] / digest
-    path.write_bytes(b"\0" + path.read_bytes()[1:])
+    stored = path.read_bytes()
+    path.write_bytes(bytes([stored[0] ^ 0xFF]) + stored[1:])  # b"\0" would miss 1 in 256
 
     async def reason() -> str:
         return str((await api.ok("GET", f"/v1/images/{image['id']}", admin))["status_reason"])

@@ -289,7 +289,9 @@ async def test_failures_name_files_not_where_the_agent_keeps_them(
         assert str(tmp_path) not in said and "agent data" not in said, said
         assert "pytest-" not in said and ".../" not in said, said
     told = [r.getMessage() for r in caplog.records if str(empty) in r.getMessage()]
-    assert len(told) == 1 and "could not load kernel" in told[0], told
+    # once per wording: libvirt says "closed the monitor" or "exited while connecting" at random
+    assert told and len(set(told)) == len(told), told
+    assert all("could not load kernel" in line for line in told), told
 
     shutil.copy(tiny_kernel, kept / "k.raw")
     await compute.define(tiny(kept / "k.raw", kept, "q1"))
