@@ -15,6 +15,7 @@ one place::
     │   └── UnsupportedMediaType    unsupported_media_type 415 a body of a type not taken
     ├── Unauthenticated             unauthenticated 401   no: log in again
     ├── Forbidden                   forbidden       403   no
+    │   └── OverLimit               over_limit      403   not until one is deleted
     ├── NotFound                    not_found       404   no
     ├── Conflict                    conflict        409   maybe: re-read, then retry
     │   └── StaleRevision           stale_revision  409   re-read, then retry
@@ -109,6 +110,12 @@ class Unauthenticated(AtollError):
 class Forbidden(AtollError):
     code = "forbidden"
     http_status = 403
+
+
+class OverLimit(Forbidden):
+    """The project holds as many of these as it may (:mod:`atoll.hub.identity.limits`)."""
+
+    code = "over_limit"
 
 
 class NotFound(AtollError):

@@ -107,6 +107,9 @@ class HubSettings:
     # webhooks to loopback, link-local or unspecified addresses are refused (as LCM
     # callbacks are: atoll.hub.lcm.callbacks.check_address) unless this is true (a lab)
     alarm_webhook_loopback: bool = False
+    # LCM subscriptions and alarms one project may hold (atoll.hub.identity.limits)
+    lcm_subscription_limit: int = 100
+    alarm_limit: int = 200
     # VNF lifecycle (/vnflcm/v2): how many sites one operation works on at once (0: all);
     # whether a failure at one site stops the sites not started yet (a request's
     # additionalParams maxParallel / stopOnFailure override both); how long a site may take,

@@ -21,7 +21,8 @@ An alarm answers ``{"id", "name", "description", "project_id", "site": name|null
   project admins/members create, delete, acknowledge and silence. A project's threshold
   rule watches its own servers only: it names a site and one of the project's servers there
   (``rule.labels.server``); site-state rules and rules on hosts are the fleet's
-  (system admins).
+  (system admins). A project holds at most ``[hub] alarm_limit`` alarms (403
+  ``over_limit``; :mod:`atoll.hub.identity.limits`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from atoll.hub.api.replies import (
     reply,
 )
 from atoll.hub.identity import tenancy
+from atoll.hub.identity.limits import check_room
 from atoll.hub.lcm.callbacks import check_address
 from atoll.hub.sites import intent
 from atoll.hub.sites.registry import SITE_KIND
@@ -211,6 +213,9 @@ async def create_alarm(request: web.Request) -> web.Response:
         r.value.get("id") == project_id for r in await list_all(hub.store, "project", {})
     ):
         raise _bad("body.project_id", f"there is no project {project_id!r}")
+    if project_id is not None:
+        await check_room(hub.store, records.KIND, project_id, hub.settings.alarm_limit,
+                         "alarms", "alarm_limit")  # fmt: skip
     scope = body.get("scope", "hub")
     site = await _site(request, body["site"]) if body.get("site") else None
     if scope == "site" and (body["type"] != "threshold" or site is None):

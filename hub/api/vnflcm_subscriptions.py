@@ -26,6 +26,7 @@ from atoll.errors import InvalidInput, Problem
 from atoll.hub.api import sol013
 from atoll.hub.api.context import claims_of, hub_of
 from atoll.hub.api.replies import no_content, read_json, reply
+from atoll.hub.identity.limits import check_room
 from atoll.hub.lcm import subscriptions
 from atoll.hub.lcm.callbacks import Subscriber, check_address
 from atoll.jsonbody import JSON
@@ -79,6 +80,10 @@ async def create(request: web.Request) -> web.Response:
     hub, claims = hub_of(request), claims_of(request)
     sub = LccnSubscriptionRequest.from_wire(await read_json(request), where="body", strict=True)
     settings = hub.settings
+    assert claims.project_id is not None  # the policy admits only project members here
+    await check_room(hub.store, subscriptions.KIND, claims.project_id,
+                     settings.lcm_subscription_limit, "LCM subscriptions",
+                     "lcm_subscription_limit")  # fmt: skip
     auth = sub.authentication
     params = auth.params_oauth2_client_credentials if auth is not None else None
     if params is not None:
@@ -94,7 +99,6 @@ async def create(request: web.Request) -> web.Response:
         await subscriber.test()
     finally:
         await subscriber.close()
-    assert claims.project_id is not None  # the policy admits only project members here
     record = await subscriptions.create(hub.store, claims.project_id, sub)
     view = subscriptions.view(record, _origin(request))
     response = reply(view, 201)
@@ -149,7 +153,8 @@ ROUTES = [
           query=QUERY),
     Route("POST", BASE, "vnflcm_subscriptions.create", create, "Subscribe to LCM "
           "notifications", description="The hub GETs callbackUri first: anything but 204 "
-          "is 422. Callbacks on loopback or link-local addresses are refused (422).",
+          "is 422. Callbacks on loopback or link-local addresses are refused (422). A project "
+          "holds at most [hub] lcm_subscription_limit subscriptions (403 over_limit).",
           body=RequestBody(), response=SUBSCRIPTION, status=201),
     Route("GET", ITEM, "vnflcm_subscriptions.show", show, "Show an LCM notification "
           "subscription", response=SUBSCRIPTION, path_params=ONE),
