@@ -52,7 +52,7 @@ from atoll.hub.dashboard import session as dashboard_session
 from atoll.hub.identity import tenancy
 from atoll.hub.identity.issuing import TokenIssuer
 from atoll.hub.identity.revocation import Revocations
-from atoll.hub.lcm.callbacks import check_address
+from atoll.hub.lcm.callbacks import CheckedResolver, check_address
 from atoll.hub.lcm.delivery import Delivery
 from atoll.hub.openapi import document
 from atoll.hub.settings import HubSettings
@@ -232,7 +232,8 @@ def build_app(
     async def check_webhook(url: str) -> None:
         await check_address(url, "webhook", settings.alarm_webhook_loopback)
 
-    evaluator = AlarmEvaluator(settings, store, hub.telemetry, clock, check_webhook)
+    resolver = CheckedResolver(settings.alarm_webhook_loopback)
+    evaluator = AlarmEvaluator(settings, store, hub.telemetry, clock, check_webhook, resolver)
 
     async def start_alarms(app: web.Application) -> None:
         await evaluator.start()

@@ -35,6 +35,7 @@ class AsyncClient:
         timeout: float = 60.0,
         refresh: Callable[[], Awaitable[str]] | None = None,
         connections: int = 8,
+        resolver: aiohttp.abc.AbstractResolver | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.token = token
@@ -42,13 +43,16 @@ class AsyncClient:
         self.timeout = timeout
         self.refresh = refresh
         self.connections = connections
+        self.resolver = resolver  # None: aiohttp's (the loop's default thread pool)
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             ssl_arg: ssl.SSLContext | bool = self.ssl_context or True
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=ssl_arg, limit=self.connections),
+                connector=aiohttp.TCPConnector(
+                    ssl=ssl_arg, limit=self.connections, resolver=self.resolver
+                ),
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             )
         return self._session

@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from aiohttp.abc import AbstractResolver
+
 from atoll.alarm_evaluation import (
     Point,
     Verdict,
@@ -54,13 +56,14 @@ class AlarmEvaluator:
         telemetry: TelemetryKeeper,
         clock: Callable[[], float],
         check_url: webhooks.Check,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.telemetry = telemetry
         self.clock = clock
         # check_url: may the hub call this webhook (the app hands in its one address rule)
-        self.webhooks = webhooks.Webhooks(settings, check_url)
+        self.webhooks = webhooks.Webhooks(settings, check_url, resolver=resolver)
         self.loop = Loop(
             "alarm evaluation",
             self.run_pass,

@@ -6,7 +6,8 @@ Through the one HTTP client core (:class:`atoll.client.aio.AsyncClient`): a JSON
 "reason", "timestamp"}``, no credentials, redirects not followed. Before every try the URL
 is checked by ``check`` (the hub's one rule for addresses a tenant makes it call,
 :func:`atoll.hub.lcm.callbacks.check_address`, handed in by the app): a refused address is
-not called.
+not called; and the connection goes only to addresses ``resolver`` allows by that rule
+(:class:`atoll.hub.lcm.callbacks.CheckedResolver`, handed in too).
 
 :class:`Webhooks` keeps one queue per alarm and URL, of the state changes still to send
 there in the order they happened (:meth:`Webhooks.submit`, by the evaluator once it has
@@ -39,6 +40,8 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from aiohttp.abc import AbstractResolver
 
 from atoll.background import FailureLog, Loop, LoopSettings, WorkerLimits, Workers
 from atoll.client.aio import AsyncClient
@@ -95,11 +98,13 @@ class Webhooks:
         settings: HubSettings,
         check: Check,
         *,
+        resolver: AbstractResolver | None = None,
         timer: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.check = check
+        self.resolver = resolver  # the connections' lookups (the app's: the same rule)
         self.timer = timer
         self.rng = rng or random.Random()
         self.loop = Loop("calling alarm webhooks", self.run_pass, LoopSettings(), logger=log)
@@ -182,7 +187,9 @@ class Webhooks:
     async def _turn(self, queue: _Queue) -> None:
         """Send the queue's changes in order until one fails, an answer is slow, or the
         turn's share is sent."""
-        client = AsyncClient(queue.url, timeout=self.settings.alarm_webhook_timeout)
+        client = AsyncClient(
+            queue.url, timeout=self.settings.alarm_webhook_timeout, resolver=self.resolver
+        )
         client.what = f"webhook {queue.url}"
         try:
             for _ in range(TURN_CALLS):

@@ -6,7 +6,12 @@ resolves to, must not be loopback, link-local (``169.254.169.254``: cloud metada
 unspecified or multicast, unless the hub's ``lcm_callback_loopback`` setting allows it (a
 lab on one machine); private networks are allowed (that is where VNFMs and OSS live). The
 check runs when the subscription is created and again before every request (a name that
-later resolves elsewhere is refused then). Redirects are never followed.
+later resolves elsewhere is refused then), and the client connects only to addresses of the
+lookup it checked (:class:`CheckedResolver`: a DNS answer that changes between the check and
+the connection cannot slip a refused address in). Redirects are never followed. Callback
+names are looked up in a small pool of their own (:data:`LOOKUP_THREADS`): a tenant naming
+a host whose DNS never answers holds those threads, not the event loop's default pool the
+hub's file work runs in.
 
 **How** (:class:`Subscriber`). SOL013 §8: ``BASIC`` sends ``Authorization: Basic``;
 ``OAUTH2_CLIENT_CREDENTIALS`` gets a token from the token endpoint (RFC 6749 §4.4: a form
@@ -26,11 +31,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
+import functools
 import ipaddress
 import socket
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
+
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from atoll.client.aio import AsyncClient
 from atoll.errors import AtollError, InvalidInput, Problem, TemporaryError, Unauthenticated
@@ -39,6 +48,8 @@ from atoll.nfv.lcm.notifications import LccnSubscriptionRequest
 SOL_VERSION = "2.0.0"
 TOKEN_FALLBACK_TTL = 300.0  # seconds, for a token reply without expires_in
 TOKEN_MARGIN = 10.0  # seconds: a token this close to its end is fetched again
+LOOKUP_THREADS = 4  # callback and webhook names resolving at once, at most
+_LOOKUPS = concurrent.futures.ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="callback-dns")
 
 
 class CallbackRefused(InvalidInput):
@@ -78,9 +89,7 @@ async def check_address(url: str, where: str, allow_loopback: bool) -> None:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
+            infos = await _lookup(host, port)
         except (OSError, UnicodeError) as exc:
             raise CallbackRefused(
                 "the callback's host does not resolve",
@@ -93,6 +102,41 @@ async def check_address(url: str, where: str, allow_loopback: bool) -> None:
             "the hub does not call loopback, link-local or unspecified addresses",
             [Problem(where, f"{host} is {', '.join(bad)}")],
         )
+
+
+async def _lookup(
+    host: str, port: int | None, family: int = socket.AF_UNSPEC
+) -> list[tuple[Any, ...]]:
+    """``getaddrinfo`` for a callback's host, in the callbacks' own pool of threads."""
+    lookup = functools.partial(socket.getaddrinfo, host, port, family, socket.SOCK_STREAM)
+    return await asyncio.get_running_loop().run_in_executor(_LOOKUPS, lookup)
+
+
+class CheckedResolver(AbstractResolver):
+    """aiohttp's resolver for callback and webhook clients: the addresses of one lookup
+    (:func:`_lookup`) that :func:`check_address`'s rule allows; none is an OSError, which
+    the client reports as an unreachable subscriber."""
+
+    def __init__(self, allow_loopback: bool) -> None:
+        self.allow_loopback = allow_loopback
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results: list[ResolveResult] = []
+        for found, _, proto, _, sockaddr in await _lookup(host, port, family):
+            text = str(sockaddr[0])
+            if not self.allow_loopback and _refused(ipaddress.ip_address(text.split("%")[0])):
+                continue
+            results.append(ResolveResult(
+                hostname=host, host=text, port=int(sockaddr[1]), family=found, proto=proto,
+                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV))  # fmt: skip
+        if not results:
+            raise OSError(f"{host} resolves to no address the hub may call")
+        return results
+
+    async def close(self) -> None:
+        return None
 
 
 def _split(url: str) -> tuple[str, str]:
@@ -127,7 +171,9 @@ class Subscriber:
         self.allow_loopback = allow_loopback
         self.clock = clock
         base, self.path = _split(request.callback_uri)
-        self.client = AsyncClient(base, timeout=timeout, connections=2)
+        self.client = AsyncClient(
+            base, timeout=timeout, connections=2, resolver=CheckedResolver(allow_loopback)
+        )
         self.client.what = "the subscriber"
         self._token = ""
         self._token_until = 0.0
@@ -198,7 +244,8 @@ class Subscriber:
         where = "body.authentication.paramsOauth2ClientCredentials.tokenEndpoint"
         await check_address(url, where, self.allow_loopback)
         base, path = _split(url)
-        endpoint = AsyncClient(base, timeout=self.client.timeout, connections=1)
+        endpoint = AsyncClient(base, timeout=self.client.timeout, connections=1,
+                               resolver=CheckedResolver(self.allow_loopback))  # fmt: skip
         endpoint.what = "the token endpoint"
         try:
             reply = await endpoint.reply(
