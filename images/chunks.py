@@ -7,8 +7,9 @@ that is already there is not written again (identical chunks across images are s
 unless its bytes are not what its name says: storing over a corrupt chunk repairs it.
 
 A chunk found corrupt (:meth:`ChunkStore.read_verified`, :meth:`ChunkStore.scrub`) is moved
-aside to ``quarantine/<sha256>`` (kept for a person to look at, never served, never silently
-deleted); until the same content is stored again the chunk reads as :class:`ChunkQuarantined`.
+aside to ``quarantine/<sha256>`` (kept for a person to look at, never served); until the same
+content is stored again the chunk reads as :class:`ChunkQuarantined`. :meth:`ChunkStore.gc`
+deletes a quarantined chunk once it has been aside for the retention it is given (logged).
 
 There are no reference counts: what is live is what the manifests say. :meth:`ChunkStore.gc`
 is a mark-and-sweep given every live manifest's chunk set; chunks touched within a grace
@@ -314,9 +315,15 @@ class ChunkStore:
         return total
 
     def gc(
-        self, live: Iterable[str], *, grace_seconds: float = 3600.0, now: float | None = None
+        self,
+        live: Iterable[str],
+        *,
+        grace_seconds: float = 3600.0,
+        now: float | None = None,
+        quarantine_retention: float = 0.0,
     ) -> GcReport:
-        """Remove chunks no live manifest names, unless written or used within the grace."""
+        """Remove chunks no live manifest names, unless written or used within the grace;
+        and quarantined chunks aside for ``quarantine_retention`` seconds (0: kept)."""
         keep = set(live)
         now = time.time() if now is None else now
         removed = kept = freed = 0
@@ -339,4 +346,21 @@ class ChunkStore:
                     tmp.unlink()
         if removed:
             log.info("chunk gc in %s removed %d chunks (%d bytes)", self.root, removed, freed)
+        if quarantine_retention > 0:
+            self._expire_quarantine(now - quarantine_retention)
         return GcReport(removed=removed, freed_bytes=freed, kept=kept)
+
+    def _expire_quarantine(self, before: float) -> None:
+        """Delete quarantined chunks moved aside before ``before`` (the rename set their
+        ctime; their mtime is still the write's)."""
+        if not self._quarantine.is_dir():
+            return
+        gone = []
+        for aside in self._quarantine.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if aside.stat().st_ctime < before:
+                    aside.unlink()
+                    gone.append(aside.name)
+        if gone:
+            log.warning("chunk gc in %s deleted %d quarantined chunks past their retention: %s",
+                        self.root, len(gone), ", ".join(sorted(gone)))  # fmt: skip

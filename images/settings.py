@@ -29,6 +29,8 @@ class ImageSettings:
       never served.
     - ``scrub_interval``: seconds between the hub's scrubs, which hash every stored chunk,
       quarantine corrupt ones and mark the images they belong to (0: no periodic scrub).
+    - ``quarantine_retention``: seconds a quarantined chunk is kept for a person to look at
+      before the hub's chunk gc deletes it (0: kept until someone does).
     """
 
     chunk_size: int = 4 * MiB
@@ -42,6 +44,7 @@ class ImageSettings:
     reference_cache_dir: Path = Path("/var/cache/atoll/reference")
     verify_on_serve: float = 0.1
     scrub_interval: float = 24 * 3600.0
+    quarantine_retention: float = 30 * 24 * 3600.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.verify_on_serve <= 1.0:
@@ -50,3 +53,7 @@ class ImageSettings:
             )
         if self.scrub_interval < 0:
             raise ConfigError(f"[images].scrub_interval must be >= 0, not {self.scrub_interval}")
+        if self.quarantine_retention < 0:
+            raise ConfigError(
+                f"[images].quarantine_retention must be >= 0, not {self.quarantine_retention}"
+            )

@@ -125,6 +125,10 @@ class ImageFiles:
             return None
 
         def sweep() -> GcReport:
-            return self.chunks.gc(self.manifests.live_chunks(), grace_seconds=grace_seconds)
+            return self.chunks.gc(
+                self.manifests.live_chunks(),
+                grace_seconds=grace_seconds,
+                quarantine_retention=self.settings.quarantine_retention,
+            )
 
         return await asyncio.to_thread(sweep)

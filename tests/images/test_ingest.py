@@ -115,6 +115,24 @@ def test_gc_keeps_what_manifests_name(tmp_path: Path) -> None:
     assert (report.removed, store.has(keep), store.has(drop)) == (1, True, False)
 
 
+def test_gc_deletes_quarantined_chunks_past_their_retention_only(tmp_path: Path) -> None:
+    store = ChunkStore(tmp_path, CHUNK, fsync=False)
+    old, new = store.put(b"old"), store.put(b"new")
+    for digest in (old, new):
+        store.path(digest).write_bytes(b"rotten " + digest.encode())
+        assert store.quarantine(digest)
+    aside = tmp_path / "quarantine"
+    later = time.time() + 3600
+    store.gc(set(), grace_seconds=0, now=later)  # no retention: kept for good
+    assert sorted(p.name for p in aside.iterdir()) == sorted([old, new])
+    os.utime(aside / old, (0, 0))  # mtime says nothing: it is when it was written
+    store.gc(set(), grace_seconds=0, now=later, quarantine_retention=7200)
+    assert sorted(p.name for p in aside.iterdir()) == sorted([old, new])
+    store.gc(set(), grace_seconds=0, now=later + 3601, quarantine_retention=7200)
+    assert list(aside.iterdir()) == []
+    assert not store.quarantined(old) and not store.has(old)
+
+
 def test_manifest_dir_round_trip_and_bad_ids(tmp_path: Path) -> None:
     d = ManifestDir(tmp_path)
     m = Manifest("a" * 64, 10, 4, ("b" * 64, "c" * 64, "d" * 64))
