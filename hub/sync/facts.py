@@ -2,7 +2,16 @@
 
 - ``status``: an :class:`atoll.resources.Observed`, kept as the newest per object (kind
   ``site_status``, key ``<site>/<kind>/<id>``): a fact at or below the stored one's
-  ``fact_seq`` changes nothing.
+  ``fact_seq`` changes nothing. Only an object the hub knows at that site has one: a
+  ``site_object`` at the same key (placed by the hub, or made at the site and adopted
+  from its ``create`` operation, which comes before the object's statuses in the site's
+  seq order; held by a conflict, or a tombstone, too). A status of any other object is
+  refused (below), so a site stores at most one status per object the hub has there,
+  whatever ids it makes up. An object the hub deleted keeps its status record until the
+  site acknowledges the revision of the delete (:meth:`.session.Session.acked`, then
+  :func:`forget_statuses`): until then the site, which may not have heard yet or is
+  tearing it down, still reports it, and such a status is acknowledged and not kept;
+  after that, the status record is gone for good, and a status of it is refused too.
 - ``event``: an :class:`atoll.resources.Event`, kind ``site_event``, key ``<site>/<seq>``,
   created once. A site keeps at most ``event_limit`` events at the hub (``[hub]
   site_event_limit``): beyond it, recording events removes as many of its oldest
@@ -16,7 +25,8 @@
   a revision. A batch delivered twice replaces its own points.
 
 Every body is checked before it is recorded: against its type's model and bounds, and
-within :data:`atoll.sync.frames.MAX_BODY` bytes. A fact that fails is not dropped: it is
+within :data:`atoll.sync.frames.MAX_BODY` bytes (a status: of an object the hub knows
+there, its reason naming the kind and id if not). A fact that fails is not dropped: it is
 kept as an event with reason ``refused_fact``, the problems and the body (an excerpt of it,
 when it is large or cannot be stored as it is), and acknowledged, so one bad record cannot
 stop a site's outbox. The refusals of one frame are logged once, together.
@@ -32,7 +42,7 @@ from typing import Any
 
 from atoll.errors import InvalidInput, NotFound, StaleRevision
 from atoll.hub.sites import intent
-from atoll.hub.store.base import Delete, ListQuery, Store, encode_value
+from atoll.hub.store.base import Delete, ListQuery, Record, Store, encode_value
 from atoll.hub.store.query import list_all
 from atoll.hub.sync.operations import record_operation
 from atoll.hub.telemetry.keeper import TelemetryKeeper
@@ -178,14 +188,20 @@ async def _remove_oldest(store: Store, site: JSON, kind: str, n: int) -> int:
 
 
 async def _status(store: Store, site: JSON, fact: Fact) -> None:
+    """Keep the newest status of an object the hub knows at the site (see the module
+    docstring): a placed or adopted one, or one it deleted that the site still reports."""
     observed = Observed.from_wire(fact.body, where="body")
     key = intent.object_key(site["id"], observed.kind, observed.id)
     value = {**observed.to_wire(), "site_id": site["id"], "fact_seq": fact.seq}
     for _ in range(10):
-        try:
-            current = await store.get(intent.SITE_STATUS, key)
-        except NotFound:
-            current = None
+        current = await _get(store, intent.SITE_STATUS, key)
+        if await _get(store, intent.SITE_OBJECT, key) is None:
+            if current is not None:
+                return  # deleted at the hub, not yet torn down at the site: nothing to keep
+            raise InvalidInput(
+                f"a status of {observed.kind} {observed.id}, which the hub has neither "
+                f"placed at site {site['name']} nor adopted from it"
+            )
         if current is not None and current.value.get("fact_seq", 0) >= fact.seq:
             return
         try:
@@ -196,6 +212,13 @@ async def _status(store: Store, site: JSON, fact: Fact) -> None:
             continue
 
 
+async def _get(store: Store, kind: str, key: str) -> Record | None:
+    try:
+        return await store.get(kind, key)
+    except NotFound:
+        return None
+
+
 async def _once(store: Store, kind: str, site: JSON, seq: int, value: JSON) -> bool:
     """Create the record of fact ``seq``; False if it was recorded before."""
     stored = {**value, "site_id": site["id"], "seq": seq}
@@ -204,3 +227,16 @@ async def _once(store: Store, kind: str, site: JSON, seq: int, value: JSON) -> b
     except StaleRevision:
         return False
     return True
+
+
+async def forget_statuses(store: Store, keys: list[str]) -> int:
+    """The site has the deletes of the objects at ``keys``: remove their status records,
+    unless an object is back at its key (placed again meanwhile); how many went."""
+    gone = 0
+    for key in keys:
+        if await _get(store, intent.SITE_OBJECT, key) is not None:
+            continue
+        with contextlib.suppress(NotFound):
+            await store.delete(intent.SITE_STATUS, key)
+            gone += 1
+    return gone

@@ -23,8 +23,9 @@ from aiohttp import web
 from atoll.errors import NotFound
 from atoll.hub.sites import intent
 from atoll.hub.store.base import Change, Compacted, Store
+from atoll.hub.store.query import list_all
 from atoll.hub.sync import antientropy
-from atoll.hub.sync.facts import FactBudget
+from atoll.hub.sync.facts import FactBudget, forget_statuses
 from atoll.jsonbody import JSON
 from atoll.sync import codec, digest, frames, versions
 from atoll.sync.window import Window
@@ -88,6 +89,9 @@ class Session:
         self.next_check = time.monotonic() + limits.digest_interval
         # data frames out and unacked, marked by revision, each holding its item count
         self.window = Window[int](limits.window, acked=applied_revision)
+        # objects gone at the hub, by the revision that tells the site: once it acks that,
+        # their statuses go too (atoll.hub.sync.facts); at most a window of frames' worth
+        self.gone: list[tuple[int, str]] = []
         self.queued = 0
         self.dirty = True
         self.flushed_at = 0.0
@@ -179,6 +183,7 @@ class Session:
 
     async def _send_changes(self, changes: list[Change], revision: int) -> None:
         items = [item for c in changes if (item := self._change(c)) is not None]
+        self.gone += [(c.revision, c.key) for c in changes if c.op == "delete" or c.value is None]
         await self._send_frames(items, revision, snapshot=False)
 
     def _change(self, change: Change) -> frames.Change | None:
@@ -199,7 +204,12 @@ class Session:
         """Every object placed at the site, in parts; the revision it is as of."""
         revision = await self.store.revision()
         items: list[frames.Change] = []
-        for record in await intent.placed_at(self.store, self.site_id):
+        placed = await intent.placed_at(self.store, self.site_id)
+        known = {record.key for record in placed}
+        statuses = await list_all(self.store, intent.SITE_STATUS, {},
+                                  key_prefix=intent.site_prefix(self.site_id))  # fmt: skip
+        self.gone += [(revision, s.key) for s in statuses if s.key not in known]
+        for record in placed:
             held = record.value.get("conflict")
             if held:  # held: the site keeps its own version meanwhile
                 item = await self._held(record.key, str(held), record.revision)
@@ -309,6 +319,8 @@ class Session:
             for kind, object_id in map(digest.parse_key, found.deletes)
         ]  # fmt: skip
         if repairs:
+            self.gone += [(at, intent.object_key(self.site_id, item.kind, item.id))
+                          for item in repairs if item.op == "delete"]  # fmt: skip
             for item in repairs:
                 log.info("site %s: anti-entropy repairs %s %s %s", self.site_name, item.op,
                          item.kind, item.id)  # fmt: skip
@@ -326,6 +338,10 @@ class Session:
         self.acked_revision = max(self.acked_revision, revision)
         self.dirty = True
         self._room.set()
+        done = [key for at, key in self.gone if at <= revision]
+        if done:  # the site has these deletes: it tears the objects down and reports no more
+            self.gone = [(at, key) for at, key in self.gone if at > revision]
+            await forget_statuses(self.store, done)
 
     def figures(self, now: float) -> JSON:
         """The site record's ``sync`` figures this session knows."""

@@ -7,14 +7,18 @@ probe: 900 KB events, acked and kept as they were, without end) and report 2^64-
 recorded as is for placement and the fleet's figures. Now every fact is checked against its
 model, size and the site's event budget; one that breaks them is refused alone (kept as a
 bounded ``refused_fact`` event, acknowledged: the facts after it go on), and a capacity
-beyond any site's is not recorded while the session goes on.
+beyond any site's is not recorded while the session goes on. Statuses had no budget: each
+made-up object id was a new status record of up to 32 KiB, without end; now a status is
+kept only of an object the hub placed at the site or adopted from it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -178,3 +182,52 @@ async def test_a_capacity_of_2_to_the_64_vcpus_is_not_recorded(
     while hub.ok("GET", f"/v1/sites/{name}")["capacity"]["vcpus"] != 64:
         assert time.monotonic() < deadline, "a good report after a refused one is recorded"
         await asyncio.sleep(0.2)
+
+
+def statuses_stored(hub: RunningHub, site_id: str) -> int:
+    """The site's status records in the hub's store (observed, read-only)."""
+    with contextlib.closing(sqlite3.connect(f"file:{hub.data_dir / 'hub.db'}?mode=ro",
+                                            uri=True)) as db:  # fmt: skip
+        query = "SELECT count(*) FROM objects WHERE kind = 'site_status' AND key LIKE ?"
+        return int(db.execute(query, (f"{site_id}/%",)).fetchone()[0])
+
+
+async def test_statuses_of_made_up_objects_are_refused_not_stored(
+    hub: RunningHub, joined: tuple[str, str, Path], site: SiteEnd
+) -> None:
+    """Each status of a made-up id was stored as a new record: a site could fill the hub's
+    store without bound. Statuses of what the hub placed there or adopted still are."""
+    name, site_id, _ = joined
+    logged = hub.log.count(REFUSED)
+    await site.hello()
+    before = statuses_stored(hub, site_id)
+    padding = "p" * 4000  # each record 4 KB: 300 of them, 1.2 MB, before the fix
+    made_up: list[str] = []
+    for _ in range(3):
+        frame = [ids.hub_id() for _ in range(100)]
+        made_up += frame
+        await site.facts(*[("status", {"kind": "server", "id": i, "seq": 1, "state": "ACTIVE",
+                                       "message": padding}) for i in frame])  # fmt: skip
+    assert statuses_stored(hub, site_id) == before  # not one more record
+    newest = events(hub, name)[-1]
+    assert newest["reason"] == "refused_fact" and f"server {made_up[-1]}" in newest["message"]
+    assert hub.log.count(REFUSED) == logged + 3  # once a frame
+    # what the hub placed at the site, and what the site made and the hub adopted, still report
+    tenant = hub.tenant("facts-tenant", "facts-member")
+    spec = {"segment_type": "vlan", "physical_network": "phys", "vlan_id": 10}
+    placed = hub.ok("POST", f"/v1/sites/{name}/networks", {"name": "net-a", "spec": spec},
+                    token=tenant)["id"]  # fmt: skip
+    made = ids.site_id(3)
+    desired = {"kind": "network", "meta": {"id": made, "name": "made-here", "project_id": None},
+               "spec": {}, "origin": "site"}  # fmt: skip
+    create = {"op": "create", "kind": "network", "id": made, "base_hub_revision": None,
+              "desired": desired, "at": time.time(), "actor": "field-engineer"}  # fmt: skip
+    await site.facts(
+        ("status", {"kind": "network", "id": placed, "seq": 1, "state": "ACTIVE"}),
+        ("operation", create),
+        ("status", {"kind": "network", "id": made, "seq": 2, "state": "ACTIVE"}),
+    )
+    for object_id, token in ((placed, tenant), (made, None)):
+        shown = hub.ok("GET", f"/v1/sites/{name}/networks/{object_id}", token=token)
+        assert shown["status"]["state"] == "ACTIVE", shown
+    assert statuses_stored(hub, site_id) == before + 2

@@ -21,7 +21,7 @@ from atoll.hub.store.base import ListQuery, Store
 from atoll.hub.store.memory import MemoryStore
 from atoll.hub.store.query import list_all
 from atoll.hub.store.sqlite import SQLiteStore
-from atoll.hub.sync.facts import EVIDENCE, FactBudget, record_facts
+from atoll.hub.sync.facts import EVIDENCE, FactBudget, forget_statuses, record_facts
 from atoll.hub.telemetry.keeper import FIELDS, TelemetryKeeper
 from atoll.jsonbody import JSON
 from atoll.resources import MAX_MESSAGE
@@ -63,6 +63,14 @@ class Hub:
         self.events = FactBudget(event_limit)
         self.operations = FactBudget(operation_limit, intent.SITE_OPERATION)
         self.acked = 0
+
+    async def place(self, kind: str = "server", object_id: str = SERVER) -> str:
+        """Place an object at the site, as the API does (statuses are kept only of those)."""
+        value = {"id": object_id, "site_id": SITE["id"], "kind": kind, "origin": "hub",
+                 "desired": {"kind": kind, "spec": {}}}  # fmt: skip
+        await self.store.put(intent.SITE_OBJECT, intent.object_key(SITE["id"], kind, object_id),
+                             value)  # fmt: skip
+        return object_id
 
     async def send(self, *bodies: tuple[str, JSON]) -> Any:
         facts = tuple(
@@ -139,6 +147,7 @@ async def test_a_status_out_of_bounds_is_refused_and_does_not_stop_the_outbox() 
     """The codec used to refuse a whole frame for one bad status: the site sent it again at
     every reconnect, and nothing after it was ever recorded."""
     hub = Hub()
+    await hub.place()
     done = await hub.send(
         ("status", status(message="m" * (MAX_MESSAGE + 1))),
         ("status", status(state="running")),
@@ -195,10 +204,11 @@ async def test_a_sites_events_are_kept_to_its_budget_oldest_first() -> None:
     assert done.pruned == 7
     stored = await hub.events_stored()
     assert sorted(stored) == [8, 9, 10, 11, 12]  # the newest five
-    # refusals count too, and a new session (its budget counts again) keeps to it as well
+    # refusals count too (a bad batch; a status of an object never placed), and a new
+    # session (its budget counts again) keeps to it as well
     hub.events = FactBudget(5)
     await hub.send(("telemetry", {"points": "nope"}), ("status", status()), ("event", event()))
-    assert sorted(await hub.events_stored()) == [10, 11, 12, 13, 15]
+    assert sorted(await hub.events_stored()) == [11, 12, 13, 14, 15]
 
 
 async def test_the_refusals_of_a_frame_are_logged_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -227,3 +237,86 @@ async def test_a_sites_operation_records_are_kept_to_their_budget_oldest_first()
     assert sorted(r.value["seq"] for r in kept) == [5, 6, 7]
     adopted = await list_all(hub.store, intent.SITE_OBJECT, {})
     assert len(adopted) == 7  # the objects they made stay
+
+
+# -- statuses: only of objects the hub knows at the site ---------------------------------------
+def network_created_here(object_id: str) -> JSON:
+    desired = {"kind": "network", "meta": {"id": object_id, "name": "made-here",
+               "project_id": None}, "spec": {}, "origin": "site"}  # fmt: skip
+    return {"op": "create", "kind": "network", "id": object_id, "base_hub_revision": None,
+            "desired": desired, "at": 1.0, "actor": "fe"}  # fmt: skip
+
+
+async def statuses_stored(hub: Hub) -> dict[str, JSON]:
+    prefix = intent.site_prefix(SITE["id"])
+    return {r.key: r.value for r in await list_all(hub.store, intent.SITE_STATUS, {},
+                                                   key_prefix=prefix)}  # fmt: skip
+
+
+async def test_a_status_of_an_object_the_hub_does_not_know_is_refused_and_not_kept() -> None:
+    """Statuses had no budget: every made-up id was a new ``site_status`` record of up to
+    32 KiB, without end."""
+    hub = Hub()
+    made_up = [ids.hub_id() for _ in range(50)]
+    done = await hub.send(*[("status", {**status(), "id": i}) for i in made_up])
+    assert done.refused == 50
+    assert await statuses_stored(hub) == {}
+    refusals = await hub.events_stored()
+    assert [e["reason"] for e in refusals.values()] == ["refused_fact"] * 50
+    assert f"server {made_up[7]}" in refusals[8]["message"]
+    assert "neither placed at site edge-1 nor adopted from it" in refusals[8]["message"]
+    # an object of the same id at another site, or of another kind here, is not this one
+    await hub.place("volume", made_up[0])
+    assert (await hub.send(("status", {**status(), "id": made_up[0]}))).refused == 1
+
+
+async def test_a_status_after_the_create_the_hub_adopted_is_kept() -> None:
+    """A site's facts go up in its seq order: the ``create`` operation of an object made at
+    the site comes before that object's statuses, in the same frame or an earlier one."""
+    hub = Hub()
+    made = ids.site_id(7)
+    body = {**status(), "kind": "network", "id": made, "state": "ACTIVE"}
+    done = await hub.send(("operation", network_created_here(made)), ("status", body))
+    assert done.refused == 0
+    key = intent.object_key(SITE["id"], "network", made)
+    assert (await statuses_stored(hub))[key]["state"] == "ACTIVE"
+
+
+async def test_a_status_of_a_held_or_tombstoned_object_is_kept() -> None:
+    hub = Hub()
+    held, gone = await hub.place("server", ids.hub_id()), await hub.place("server", ids.hub_id())
+    for object_id, change in ((held, {"conflict": ids.hub_id()}), (gone, {"desired": None})):
+        key = intent.object_key(SITE["id"], "server", object_id)
+        record = await hub.store.get(intent.SITE_OBJECT, key)
+        await hub.store.put(intent.SITE_OBJECT, key, {**record.value, **change})
+    done = await hub.send(
+        ("status", {**status(), "id": held}), ("status", {**status(), "id": gone})
+    )
+    assert done.refused == 0 and len(await statuses_stored(hub)) == 2
+
+
+async def test_a_status_of_an_object_the_hub_deleted_is_dropped_until_the_site_has_the_delete(
+) -> None:  # fmt: skip
+    """The site reports an object until it has heard of the delete and torn it down: those
+    statuses are acknowledged, not kept and not refused. Once the site has the delete, the
+    status record goes (:func:`forget_statuses`), and a status of it is refused."""
+    hub = Hub()
+    await hub.place()
+    key = intent.object_key(SITE["id"], "server", SERVER)
+    await hub.send(("status", status(message="running")))
+    await hub.store.delete(intent.SITE_OBJECT, key)  # the NOC deletes it at the hub
+    done = await hub.send(("status", status(message="still here")))
+    assert done.refused == 0 and not await hub.events_stored()
+    assert (await statuses_stored(hub))[key]["message"] == "running"  # not kept
+    assert await forget_statuses(hub.store, [key]) == 1  # the site acked the delete
+    assert await statuses_stored(hub) == {}
+    assert (await hub.send(("status", status()))).refused == 1
+
+
+async def test_forgetting_statuses_keeps_those_of_objects_placed_again() -> None:
+    hub = Hub()
+    await hub.place()
+    await hub.send(("status", status()))
+    key = intent.object_key(SITE["id"], "server", SERVER)
+    assert await forget_statuses(hub.store, [key, intent.object_key(SITE["id"], "x", "y")]) == 0
+    assert key in await statuses_stored(hub)

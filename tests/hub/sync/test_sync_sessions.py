@@ -613,3 +613,43 @@ async def test_a_site_one_version_older_works_with_this_hub(tmp_path: Path) -> N
                 assert frame.v == 1
         assert not [f for f in seen if isinstance(f, frames.Digest)]
         assert [f.seq for f in seen if isinstance(f, frames.Ack) and f.seq is not None] == [1]
+
+
+async def test_a_deleted_objects_status_goes_once_the_site_has_the_delete(
+    tmp_path: Path,
+) -> None:
+    """Until the site acknowledges the delete, it may still report the object (it has not
+    heard, or tears it down): acknowledged, not kept, not refused. Its ack of the delete's
+    revision removes the status record for good; a status of it after that is refused."""
+    async with sync_hub(tmp_path) as hub:
+        token = await project_member(hub)
+        edge = await hub.add_site("edge-1")
+        net = await network(hub, "edge-1", "net-a", token)
+        key = intent.object_key(edge.site_id, "network", net["id"])
+        site = await hub.connect(edge)
+        await site.hello()
+        await site.intent(1)
+
+        async def facts(seq: int, state: str) -> None:
+            fact = frames.Fact(seq=seq, type="status", body=status(net["id"], seq, state))
+            await site.send(frames.Facts(v=1, items=(fact,)))
+            assert (await site.until(frames.Ack)).seq == seq
+
+        await facts(1, "ACTIVE")
+        await hub.ok("DELETE", f"/v1/sites/edge-1/networks/{net['id']}", token=token)
+        delete = await site.until(frames.Changes)
+        assert [(c.op, c.id) for c in delete.items] == [("delete", net["id"])]
+        await facts(2, "ERROR")  # sent before the site had the delete
+        assert (await hub.store.get(intent.SITE_STATUS, key)).value["state"] == "ACTIVE"
+        assert not (await hub.store.list(_query(intent.SITE_EVENT))).items
+        await site.send(frames.Ack(v=1, revision=delete.revision))
+
+        async def forgotten() -> bool:
+            return not (await hub.store.list(_query(intent.SITE_STATUS))).items
+
+        await eventually(forgotten)
+        await facts(3, "ERROR")
+        refused = (await hub.store.list(_query(intent.SITE_EVENT))).items
+        assert [e.value["event"]["reason"] for e in refused] == ["refused_fact"]
+        assert f"network {net['id']}" in refused[0].value["event"]["message"]
+        await site.close()
