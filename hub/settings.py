@@ -88,6 +88,12 @@ class HubSettings:
     # operation records a site keeps at the hub (/v1/sites/{site}/operations): beyond it,
     # its oldest go (what they did to the objects stays)
     site_operation_limit: int = 1000
+    # objects a site made (offline, at its local API) that the hub adopts from it; what the
+    # hub placed there does not count: beyond it, a create is refused (a refused_fact event)
+    # and the object stays the site's alone. A large edge host runs a few hundred servers,
+    # each with ports and volumes, on its networks: a couple of thousand objects; 5000
+    # leaves room for that and bounds what a compromised or buggy site makes the hub keep
+    site_object_limit: int = 5000
     # fleet telemetry (atoll.hub.telemetry): how long the sites' metric points are kept
     # (seconds; <data dir>/telemetry.sqlite, outside the revisioned store)
     telemetry_retention: float = 7 * 86400.0

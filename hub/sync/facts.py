@@ -19,17 +19,21 @@
 - ``operation``: :func:`atoll.hub.sync.operations.record_operation` (adopt or conflict);
   kind ``site_operation``, key ``<site>/<seq>``. A site keeps at most ``[hub]
   site_operation_limit`` operation records the same way (what they did to the objects
-  stays; the history of how goes, oldest first).
+  stays; the history of how goes, oldest first). What they did is bounded too: the hub
+  adopts at most ``[hub] site_object_limit`` objects made at the site
+  (:class:`~atoll.hub.sync.operations.ObjectBudget`); a ``create`` beyond it is refused
+  (below), while updates and deletes of what it adopted go on, and deletes make room.
 - ``telemetry``: counted, and its points kept by the hub's time-series keeper
   (:mod:`atoll.hub.telemetry.keeper`), outside the revisioned store: telemetry never bumps
   a revision. A batch delivered twice replaces its own points.
 
 Every body is checked before it is recorded: against its type's model and bounds, and
 within :data:`atoll.sync.frames.MAX_BODY` bytes (a status: of an object the hub knows
-there, its reason naming the kind and id if not). A fact that fails is not dropped: it is
-kept as an event with reason ``refused_fact``, the problems and the body (an excerpt of it,
-when it is large or cannot be stored as it is), and acknowledged, so one bad record cannot
-stop a site's outbox. The refusals of one frame are logged once, together.
+there, its reason naming the kind and id if not; a ``create`` operation: within the site's
+object budget, its reason naming the limit and its setting if not). A fact that fails is
+not dropped: it is kept as an event with reason ``refused_fact``, the problems and the body
+(an excerpt of it, when it is large or cannot be stored as it is), and acknowledged, so one
+bad record cannot stop a site's outbox. The refusals of one frame are logged once, together.
 """
 
 from __future__ import annotations
@@ -40,11 +44,11 @@ import json
 import logging
 from typing import Any
 
-from atoll.errors import InvalidInput, NotFound, StaleRevision
+from atoll.errors import InvalidInput, NotFound, OverLimit, StaleRevision
 from atoll.hub.sites import intent
 from atoll.hub.store.base import Delete, ListQuery, Record, Store, encode_value
 from atoll.hub.store.query import list_all
-from atoll.hub.sync.operations import record_operation
+from atoll.hub.sync.operations import ObjectBudget, record_operation
 from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.jsonbody import JSON
 from atoll.resources import Event, Observed, clip
@@ -106,9 +110,10 @@ async def record_facts(
     now: str,
     events: FactBudget,
     operations: FactBudget | None = None,
+    objects: ObjectBudget | None = None,
 ) -> Recorded:
     """Record every fact above ``acked_seq`` (in order); ``events`` and ``operations`` keep
-    the site's records of each within its budget."""
+    the site's records of each within its budget, ``objects`` what its operations make."""
     done = Recorded(acked_seq)
     refusals: list[str] = []
     new_events = new_operations = 0
@@ -125,14 +130,17 @@ async def record_facts(
                     store, intent.SITE_EVENT, site, fact.seq, {"event": event}
                 )
             elif fact.type == "operation":
-                outcome = await record_operation(store, site, fact.seq, fact.body, now)
+                outcome = await record_operation(store, site, fact.seq, fact.body, now,
+                                                 objects)  # fmt: skip
                 done.conflicts += outcome == "conflict"
                 new_operations += outcome != "duplicate"
             else:
                 await telemetry.ingest(site["id"], fact.body)
                 done.telemetry += 1
-        except InvalidInput as exc:
-            problems = "; ".join(f"{p.where}: {p.what}" for p in exc.problems) or exc.message
+        except (InvalidInput, OverLimit) as exc:
+            problems = exc.message
+            if isinstance(exc, InvalidInput) and exc.problems:
+                problems = "; ".join(f"{p.where}: {p.what}" for p in exc.problems)
             refusals.append(f"{fact.seq} ({fact.type}): {problems}")
             body = {"reason": "refused_fact", "type": fact.type, "message": clip(problems),
                     **_evidence(fact.body)}  # fmt: skip

@@ -5,7 +5,11 @@ site) is one commit: the operation record (``site_operation``, key ``<site>/<seq
 once: a resent fact finds it and changes nothing) together with its effect:
 
 - ``create`` of an object the hub does not have: adopted, written as a ``site_object`` with
-  origin ``site`` (it goes back down with a hub revision; the site sees its own spec);
+  origin ``site`` (it goes back down with a hub revision; the site sees its own spec), while
+  the site has fewer than ``[hub] site_object_limit`` objects of its own at the hub
+  (:class:`ObjectBudget`); beyond it the create is refused with :class:`OverLimit` (the
+  caller keeps it as a ``refused_fact`` event, :mod:`.facts`); the site deleting objects it
+  made makes room again;
 - ``update``/``action`` (with a desired object) or ``delete`` of an object whose hub revision
   is still the operation's ``base_hub_revision`` (or whose spec already matches): adopted;
   a site-made object the hub adopted and never changed counts as unchanged whatever the
@@ -32,19 +36,73 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from typing import Any, Literal
+import time
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
 
 from atoll import ids
-from atoll.errors import AtollError, Conflict, Forbidden, InvalidInput, NotFound, StaleRevision
+from atoll.errors import (
+    AtollError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OverLimit,
+    StaleRevision,
+)
 from atoll.hub.alarms import records as alarms
 from atoll.hub.sites import intent
 from atoll.hub.store.base import Delete, Put, Record, Store, Write
+from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 from atoll.resources import SPECS, Desired, clip
 
 log = logging.getLogger(__name__)
 
 Keep = Literal["site", "hub"]
+RECOUNT_AFTER = 60.0  # seconds a full ObjectBudget trusts its count before reading it again
+
+
+@dataclasses.dataclass
+class ObjectBudget:
+    """The objects a site made that the hub adopted (``site_object`` records of origin
+    ``site`` under its key range; not those the hub placed there), kept to ``limit``.
+
+    Counted as :class:`atoll.hub.sync.facts.FactBudget` counts: its session reads them once,
+    at the first ``create`` it would adopt, then keeps the count as this site's operations
+    adopt (+1) and delete (-1) them. Others change them too (the NOC deleting one through the
+    API, resolving a conflict): a count that says full is read again before a create is
+    refused, at most every :data:`RECOUNT_AFTER` seconds, so a site at its limit sending
+    creates costs no more than one read a minute. Sessions of one site racing each other
+    may go over by what they adopt at once (never further: the next count sees them)."""
+
+    limit: int
+    count: int | None = None
+    counted_at: float = 0.0
+    clock: Callable[[], float] = time.monotonic
+
+    async def room(self, store: Store, site: JSON) -> bool:
+        """Whether one more object made at ``site`` may be adopted."""
+        stale = self.clock() - self.counted_at >= RECOUNT_AFTER
+        if self.count is None or (self.count >= self.limit and stale):
+            made = await list_all(store, intent.SITE_OBJECT, {"origin": "site"},
+                                  key_prefix=intent.site_prefix(site["id"]))  # fmt: skip
+            self.count, self.counted_at = len(made), self.clock()
+        return self.count < self.limit
+
+    def made(self, n: int) -> None:
+        """``n`` objects made at the site were adopted (or, below 0, removed)."""
+        if self.count is not None:
+            self.count = max(self.count + n, 0)
+
+
+class Decision(NamedTuple):
+    """What one operation does: its outcome, the writes, and how many objects made at the
+    site the writes add (1) or remove (-1) at the hub."""
+
+    outcome: str
+    writes: list[Write]
+    made: int = 0
 
 
 async def _get(store: Store, kind: str, key: str) -> Record | None:
@@ -78,10 +136,13 @@ def _parse(body: JSON) -> tuple[str, str, str, int | None, Desired | None]:
     return op, kind, str(object_id), base, desired
 
 
-async def record_operation(store: Store, site: JSON, seq: int, body: Any, now: str) -> str:
+async def record_operation(
+    store: Store, site: JSON, seq: int, body: Any, now: str, objects: ObjectBudget | None = None
+) -> str:
     """Record fact ``seq`` (an operation record) of ``site`` once; the outcome:
     ``adopted``, ``conflict``, ``recorded`` (nothing to adopt), ``refused`` (not valid: kept
-    with the reason) or ``duplicate`` (recorded before)."""
+    with the reason) or ``duplicate`` (recorded before). A ``create`` the site's ``objects``
+    budget has no room for raises :class:`OverLimit` and records nothing."""
     op_key = intent.fact_key(site["id"], seq)
     stored: JSON = {
         "site_id": site["id"], "site": site["name"], "seq": seq, "received_at": now,
@@ -90,8 +151,11 @@ async def record_operation(store: Store, site: JSON, seq: int, body: Any, now: s
     for _ in range(10):
         if await _get(store, intent.SITE_OPERATION, op_key) is not None:
             return "duplicate"
+        made = 0
         try:
-            outcome, writes = await _decide(store, site, seq, body, now)
+            outcome, writes, made = await _decide(store, site, seq, body, now, objects)
+        except OverLimit:
+            raise  # not a bad operation: the site's share of the store is full
         except (InvalidInput, Forbidden, AttributeError, TypeError) as exc:
             reason = clip(exc.message if isinstance(exc, AtollError) else str(exc))
             outcome, writes = "refused", []
@@ -102,6 +166,8 @@ async def record_operation(store: Store, site: JSON, seq: int, body: Any, now: s
         record = Put(intent.SITE_OPERATION, op_key, stored, expect_revision=0)
         try:
             await store.commit([*writes, record])
+            if objects is not None:
+                objects.made(made)
             return outcome
         except (StaleRevision, NotFound):
             continue  # the object changed meanwhile: decide again
@@ -126,8 +192,8 @@ async def _owner(store: Store, site: JSON, body: Any) -> JSON:
 
 
 async def _decide(
-    store: Store, site: JSON, seq: int, body: Any, now: str
-) -> tuple[str, list[Write]]:
+    store: Store, site: JSON, seq: int, body: Any, now: str, objects: ObjectBudget | None
+) -> Decision:
     if not isinstance(body, dict):
         raise InvalidInput("an operation record is a map")
     op, kind, object_id, base, desired = _parse(body)
@@ -137,28 +203,36 @@ async def _decide(
     if current is not None and current.value.get("desired") is None:
         current = None  # a tombstone: the hub has no intent for it
     if op == "delete" and current is None:
-        return "adopted", []  # nothing to delete, whatever project the site says it was in
+        # nothing to delete, whatever project the site says it was in
+        return Decision("adopted", [])
     desired = await _in_scope(store, site, record, desired)
     if base is None and current is not None and _adopted_as_is(current):
         base = current.revision  # the site changes what it made before it saw the hub's copy
     if op == "action" and kind == alarms.KIND:  # a site-scope alarm changed state
-        return "recorded", await alarms.site_change(store, site, seq, body)
+        return Decision("recorded", await alarms.site_change(store, site, seq, body))
     if op == "action" and desired is None:
-        return "recorded", []
+        return Decision("recorded", [])
     if op == "create" and record is None and desired is not None:
+        if objects is not None and not await objects.room(store, site):
+            raise OverLimit(
+                f"{kind} {object_id} is not adopted: site {site['name']} has "
+                f"{objects.limit} objects of its own at the hub already, as many as it may "
+                "have ([hub] site_object_limit); delete some at the site first"
+            )
         adopted = intent.new_object(site, _as(desired, "site"))
-        return "adopted", [Put(intent.SITE_OBJECT, key, adopted, expect_revision=0)]
+        return Decision("adopted", [Put(intent.SITE_OBJECT, key, adopted, expect_revision=0)], 1)
     if op in ("update", "action", "create") and current is not None and desired is not None:
         if _same_spec(current, desired):
-            return "adopted", []
+            return Decision("adopted", [])
         if _unchanged_since(current, base):
             value = {**current.value, "desired": _wire(desired, current.value["origin"]),
                      "override": False}  # fmt: skip
-            return "adopted", [Put(intent.SITE_OBJECT, key, value, current.revision)]
+            return Decision("adopted", [Put(intent.SITE_OBJECT, key, value, current.revision)])
     if op == "delete" and current is not None and _unchanged_since(current, base):
-        return "adopted", [Delete(intent.SITE_OBJECT, key, current.revision)]
-    return "conflict", await _conflict(store, site, seq, op, kind, object_id, base, desired,
-                                       current, now)  # fmt: skip
+        made = -1 if current.value.get("origin") == "site" else 0
+        return Decision("adopted", [Delete(intent.SITE_OBJECT, key, current.revision)], made)
+    return Decision("conflict", await _conflict(store, site, seq, op, kind, object_id, base,
+                                                desired, current, now))  # fmt: skip
 
 
 async def _in_scope(

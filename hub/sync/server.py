@@ -86,6 +86,7 @@ class SyncServer:
             reconnect_rate=settings.sync_reconnect_rate,
             event_limit=settings.site_event_limit,
             operation_limit=settings.site_operation_limit,
+            object_limit=settings.site_object_limit,
         )
         self.feed = Feed(store, settings.sync_queue)
         self.sessions: dict[str, Session] = {}
@@ -284,7 +285,7 @@ class SyncServer:
     async def _facts(self, session: Session, frame: frames.Facts) -> None:
         done = await record_facts(self.store, self.telemetry, session.site, frame.items,
                                   session.acked_seq, iso(self.clock()), session.events,
-                                  session.operations)  # fmt: skip
+                                  session.operations, session.objects)  # fmt: skip
         session.acked_seq = done.acked_seq
         session.sent_seq = max(session.sent_seq, done.acked_seq)
         session.telemetry += done.telemetry

@@ -26,6 +26,7 @@ from atoll.hub.store.base import Change, Compacted, Store
 from atoll.hub.store.query import list_all
 from atoll.hub.sync import antientropy
 from atoll.hub.sync.facts import FactBudget, forget_statuses
+from atoll.hub.sync.operations import ObjectBudget
 from atoll.jsonbody import JSON
 from atoll.sync import codec, digest, frames, versions
 from atoll.sync.window import Window
@@ -54,6 +55,7 @@ class Limits:
     reconnect_rate: float = 250.0  # reconnects per second the sites are asked to spread to
     event_limit: int = 1000  # events a site keeps at the hub (its oldest go beyond it)
     operation_limit: int = 1000  # operation records a site keeps at the hub (the same)
+    object_limit: int = 5000  # objects made at a site the hub adopts (creates beyond: refused)
 
 
 class Session:
@@ -85,6 +87,7 @@ class Session:
         self.capacity: frames.Capacity | None = None  # reported since last written
         self.events = FactBudget(limits.event_limit)  # the site's events at the hub
         self.operations = FactBudget(limits.operation_limit, intent.SITE_OPERATION)
+        self.objects = ObjectBudget(limits.object_limit)  # what the site made, adopted
         self.digest_replies: asyncio.Queue[frames.Digest] = asyncio.Queue(maxsize=64)
         self.next_check = time.monotonic() + limits.digest_interval
         # data frames out and unacked, marked by revision, each holding its item count

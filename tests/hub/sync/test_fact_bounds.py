@@ -22,6 +22,7 @@ from atoll.hub.store.memory import MemoryStore
 from atoll.hub.store.query import list_all
 from atoll.hub.store.sqlite import SQLiteStore
 from atoll.hub.sync.facts import EVIDENCE, FactBudget, forget_statuses, record_facts
+from atoll.hub.sync.operations import RECOUNT_AFTER, ObjectBudget
 from atoll.hub.telemetry.keeper import FIELDS, TelemetryKeeper
 from atoll.jsonbody import JSON
 from atoll.resources import MAX_MESSAGE
@@ -56,12 +57,18 @@ class Hub:
     """The hub's recording end for one site: a store, a keeper, the site's event budget."""
 
     def __init__(
-        self, event_limit: int = 1000, store: Store | None = None, operation_limit: int = 1000
+        self,
+        event_limit: int = 1000,
+        store: Store | None = None,
+        operation_limit: int = 1000,
+        object_limit: int = 5000,
     ) -> None:
         self.store = store or MemoryStore()
         self.keeper = TelemetryKeeper(None, 86400.0, lambda: NOW)
         self.events = FactBudget(event_limit)
         self.operations = FactBudget(operation_limit, intent.SITE_OPERATION)
+        self.now = 0.0  # the sessions' monotonic clock
+        self.objects = ObjectBudget(object_limit, clock=lambda: self.now)
         self.acked = 0
 
     async def place(self, kind: str = "server", object_id: str = SERVER) -> str:
@@ -78,7 +85,7 @@ class Hub:
             for i, (kind, body) in enumerate(bodies, 1)
         )
         done = await record_facts(self.store, self.keeper, SITE, facts, self.acked, "now",
-                                  self.events, self.operations)  # fmt: skip
+                                  self.events, self.operations, self.objects)  # fmt: skip
         assert done.acked_seq == self.acked + len(bodies)  # every one acknowledged
         self.acked = done.acked_seq
         return done
@@ -320,3 +327,96 @@ async def test_forgetting_statuses_keeps_those_of_objects_placed_again() -> None
     key = intent.object_key(SITE["id"], "server", SERVER)
     assert await forget_statuses(hub.store, [key, intent.object_key(SITE["id"], "x", "y")]) == 0
     assert key in await statuses_stored(hub)
+
+
+# -- objects made at the site: the hub adopts at most site_object_limit ----------------------
+def operation(op: str, object_id: str, mtu: int = 1500, base: int | None = None) -> JSON:
+    body = network_created_here(object_id)
+    body["desired"]["spec"] = {"mtu": mtu}
+    if op == "delete":
+        body["desired"] = None
+    return {**body, "op": op, "base_hub_revision": base}
+
+
+async def made_here(hub: Hub) -> dict[str, JSON]:
+    found = await list_all(hub.store, intent.SITE_OBJECT, {"origin": "site"},
+                           key_prefix=intent.site_prefix(SITE["id"]))  # fmt: skip
+    return {r.value["id"]: r.value for r in found}
+
+
+async def test_creates_beyond_the_object_limit_are_refused_and_the_rest_goes_on() -> None:
+    """Operation records were budgeted, but the objects their creates made stayed: a site
+    could make the hub adopt (and keep, and send back down) objects without end."""
+    hub = Hub(object_limit=3)
+    placed = await hub.place()  # the hub's own objects at the site do not count
+    made = [ids.site_id(7) for _ in range(5)]
+    done = await hub.send(
+        *[("operation", operation("create", i)) for i in made],
+        ("event", event(message="after")),
+        ("status", {**status(), "id": placed}),
+    )
+    assert done.refused == 2
+    assert sorted(await made_here(hub)) == sorted(made[:3])
+    stored = await hub.events_stored()
+    for seq in (4, 5):  # refused alone, kept as refused_fact events naming limit and setting
+        refusal = stored[seq]
+        assert refusal["reason"] == "refused_fact" and refusal["type"] == "operation"
+        assert f"network {made[seq - 1]} is not adopted" in refusal["message"]
+        assert "3 objects of its own" in refusal["message"]
+        assert "[hub] site_object_limit" in refusal["message"]
+        assert refusal["body"]["id"] == made[seq - 1]  # the operation, kept as evidence
+    assert stored[6]["message"] == "after"  # the facts after them are recorded
+    assert len(await statuses_stored(hub)) == 1
+    ops = await list_all(hub.store, intent.SITE_OPERATION, {})
+    assert sorted(r.value["seq"] for r in ops) == [1, 2, 3]  # the refused ones made none
+
+
+async def test_at_the_object_limit_updates_and_deletes_go_on_and_deletes_make_room() -> None:
+    hub = Hub(object_limit=2)
+    first, second, third = ids.site_id(7), ids.site_id(7), ids.site_id(7)
+    await hub.send(("operation", operation("create", first)),
+                   ("operation", operation("create", second)))  # fmt: skip
+    done = await hub.send(
+        ("operation", operation("update", first, mtu=9000)),
+        ("operation", operation("create", third)),
+        ("operation", operation("delete", second)),
+        ("operation", operation("create", third)),  # the site tries again: room now
+    )
+    assert done.refused == 1 and done.conflicts == 0
+    adopted = await made_here(hub)
+    assert sorted(adopted) == sorted([first, third])
+    assert adopted[first]["desired"]["spec"]["mtu"] == 9000
+    # a new session counts again, and finds it full
+    hub.objects = ObjectBudget(2, clock=lambda: hub.now)
+    assert (await hub.send(("operation", operation("create", ids.site_id(7))))).refused == 1
+    # a create of what the hub has already adopts nothing new: not refused
+    assert (await hub.send(("operation", operation("create", first, mtu=9000)))).refused == 0
+
+
+async def test_the_object_budget_counts_once_and_reads_again_only_when_full_and_stale(
+) -> None:  # fmt: skip
+    """Counting the site's objects is a read of all of them: done once a session, then
+    kept; a full count is read again (the NOC may have deleted some through the API) at
+    most every RECOUNT_AFTER seconds, however many creates the site sends meanwhile."""
+    hub = Hub(object_limit=2)
+    reads = 0
+    listing = hub.store.list
+
+    async def counted(query: ListQuery) -> Any:
+        nonlocal reads
+        if query.kind == intent.SITE_OBJECT and query.filters == {"origin": "site"}:
+            reads += 1
+        return await listing(query)
+
+    hub.store.list = counted  # type: ignore[method-assign]
+    made = [ids.site_id(7) for _ in range(2)]
+    await hub.send(*[("operation", operation("create", i)) for i in made])
+    assert reads == 1
+    done = await hub.send(*[("operation", operation("create", ids.site_id(7))) for _ in range(50)])
+    assert done.refused == 50 and reads == 1
+    # the NOC deletes one of them at the hub: the site is refused until the count is stale
+    await hub.store.delete(intent.SITE_OBJECT, intent.object_key(SITE["id"], "network", made[0]))
+    assert (await hub.send(("operation", operation("create", ids.site_id(7))))).refused == 1
+    hub.now += RECOUNT_AFTER
+    assert (await hub.send(("operation", operation("create", ids.site_id(7))))).refused == 0
+    assert reads == 2 and len(await made_here(hub)) == 2
