@@ -9,7 +9,10 @@ model, size and the site's event budget; one that breaks them is refused alone (
 bounded ``refused_fact`` event, acknowledged: the facts after it go on), and a capacity
 beyond any site's is not recorded while the session goes on. Statuses had no budget: each
 made-up object id was a new status record of up to 32 KiB, without end; now a status is
-kept only of an object the hub placed at the site or adopted from it.
+kept only of an object the hub placed at the site or adopted from it. Operation records
+were budgeted, but the objects their ``create`` made the hub adopt were not: a site could
+fill the hub's store with them; now the hub adopts at most ``site_object_limit`` objects
+made at a site, and refuses the creates beyond it alone.
 """
 
 from __future__ import annotations
@@ -32,15 +35,16 @@ from atoll.sync import codec, frames, versions
 from tests.security.daemons import RunningHub, site_join, site_tls
 
 EVENT_LIMIT = 20
+OBJECT_LIMIT = 5
 REFUSED = "facts refused, kept as refused_fact events"  # what the hub logs, once a frame
 
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
-    """A hub keeping at most EVENT_LIMIT events a site (``site_event_limit``)."""
-    running = RunningHub.start(
-        tmp_path_factory.mktemp("facts-hub"), config=f"[hub]\nsite_event_limit = {EVENT_LIMIT}\n"
-    )
+    """A hub keeping at most EVENT_LIMIT events a site (``site_event_limit``) and adopting
+    at most OBJECT_LIMIT objects made at a site (``site_object_limit``)."""
+    config = f"[hub]\nsite_event_limit = {EVENT_LIMIT}\nsite_object_limit = {OBJECT_LIMIT}\n"
+    running = RunningHub.start(tmp_path_factory.mktemp("facts-hub"), config=config)
     try:
         yield running
     finally:
@@ -184,12 +188,34 @@ async def test_a_capacity_of_2_to_the_64_vcpus_is_not_recorded(
         await asyncio.sleep(0.2)
 
 
-def statuses_stored(hub: RunningHub, site_id: str) -> int:
-    """The site's status records in the hub's store (observed, read-only)."""
+def stored(hub: RunningHub, query: str, *args: Any) -> int:
+    """A count in the hub's store (observed, read-only)."""
     with contextlib.closing(sqlite3.connect(f"file:{hub.data_dir / 'hub.db'}?mode=ro",
                                             uri=True)) as db:  # fmt: skip
-        query = "SELECT count(*) FROM objects WHERE kind = 'site_status' AND key LIKE ?"
-        return int(db.execute(query, (f"{site_id}/%",)).fetchone()[0])
+        return int(db.execute(query, args).fetchone()[0])
+
+
+def statuses_stored(hub: RunningHub, site_id: str) -> int:
+    """The site's status records in the hub's store."""
+    query = "SELECT count(*) FROM objects WHERE kind = 'site_status' AND key LIKE ?"
+    return stored(hub, query, f"{site_id}/%")
+
+
+def made_here_stored(hub: RunningHub, site_id: str) -> int:
+    """The objects made at the site that the hub adopted (origin ``site``) in its store."""
+    query = ("SELECT count(*) FROM objects WHERE kind = 'site_object' AND key LIKE ?"
+             " AND json_extract(value, '$.origin') = 'site'")  # fmt: skip
+    return stored(hub, query, f"{site_id}/%")
+
+
+def network_made_here(op: str = "create", object_id: str | None = None) -> dict[str, Any]:
+    """A site-authored operation record on a network the site made (a fresh id: create)."""
+    made = object_id or ids.site_id(3)
+    desired = {"kind": "network", "meta": {"id": made, "name": "made-here", "project_id": None},
+               "spec": {}, "origin": "site"}  # fmt: skip
+    return {"op": op, "kind": "network", "id": made, "base_hub_revision": None,
+            "desired": None if op == "delete" else desired, "at": time.time(),
+            "actor": "field-engineer"}  # fmt: skip
 
 
 async def test_statuses_of_made_up_objects_are_refused_not_stored(
@@ -217,11 +243,8 @@ async def test_statuses_of_made_up_objects_are_refused_not_stored(
     spec = {"segment_type": "vlan", "physical_network": "phys", "vlan_id": 10}
     placed = hub.ok("POST", f"/v1/sites/{name}/networks", {"name": "net-a", "spec": spec},
                     token=tenant)["id"]  # fmt: skip
-    made = ids.site_id(3)
-    desired = {"kind": "network", "meta": {"id": made, "name": "made-here", "project_id": None},
-               "spec": {}, "origin": "site"}  # fmt: skip
-    create = {"op": "create", "kind": "network", "id": made, "base_hub_revision": None,
-              "desired": desired, "at": time.time(), "actor": "field-engineer"}  # fmt: skip
+    create = network_made_here()
+    made = create["id"]
     await site.facts(
         ("status", {"kind": "network", "id": placed, "seq": 1, "state": "ACTIVE"}),
         ("operation", create),
@@ -231,3 +254,49 @@ async def test_statuses_of_made_up_objects_are_refused_not_stored(
         shown = hub.ok("GET", f"/v1/sites/{name}/networks/{object_id}", token=token)
         assert shown["status"]["state"] == "ACTIVE", shown
     assert statuses_stored(hub, site_id) == before + 2
+
+
+async def test_creates_beyond_the_site_object_limit_are_refused_and_the_session_goes_on(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    """Every ``create`` of a site was adopted as a ``site_object`` record of up to 512 KiB
+    and kept for good (only the operation records were budgeted): a site could fill the
+    hub's store. Now the hub adopts at most ``site_object_limit`` objects made at a site;
+    a create beyond it is refused alone (a ``refused_fact`` event naming the setting),
+    acknowledged, and deleting one of them makes room again."""
+    where = tmp_path / "agent"  # a site of its own: no other test's objects in its count
+    done = site_join(where, hub.join_token("objects-edge")["code"])
+    assert done.returncode == 0, done.stderr
+    link = json.loads((where / "hub" / "link.json").read_text())
+    name, site_id = link["site_name"], link["site_id"]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{hub.url}/v1/sync", ssl=site_tls(where), max_msg_size=0) as ws,
+    ):
+        site = SiteEnd(ws, site_id)
+        await site.hello()
+        creates = [network_made_here() for _ in range(OBJECT_LIMIT + 3)]
+        first = site.seq + 1
+        acked = await site.facts(*[("operation", c) for c in creates],
+                                 ("event", event(message="after")))  # fmt: skip
+        assert acked == first + len(creates)  # every one acknowledged: the outbox goes on
+        assert made_here_stored(hub, site_id) == OBJECT_LIMIT
+        shown = {e["seq"]: e for e in events(hub, name)}
+        refused = [seq for seq, e in shown.items() if e["reason"] == "refused_fact"]
+        assert refused == list(range(first + OBJECT_LIMIT, first + len(creates)))
+        for seq in refused:
+            assert "[hub] site_object_limit" in shown[seq]["message"], shown[seq]
+            assert creates[seq - first]["id"] in shown[seq]["message"]
+        assert shown[acked]["message"] == "after"
+        for create, status in ((creates[0], 200), (creates[-1], 404)):
+            reply = hub.call("GET", f"/v1/sites/{name}/networks/{create['id']}")
+            assert reply.status == status, reply
+        # the same session goes on: a delete makes room for one more, and no further
+        again = [network_made_here(), network_made_here()]
+        await site.facts(("operation", network_made_here("delete", creates[0]["id"])),
+                         *[("operation", c) for c in again])  # fmt: skip
+        assert made_here_stored(hub, site_id) == OBJECT_LIMIT
+        reply = hub.call("GET", f"/v1/sites/{name}/networks/{again[0]['id']}")
+        assert reply.status == 200, reply
+        assert events(hub, name)[-1]["reason"] == "refused_fact"  # the second one
+        assert hub.ok("GET", f"/v1/sites/{name}")["state"] == "online"
