@@ -17,7 +17,10 @@ once: a resent fact finds it and changes nothing) together with its effect:
 - ``action`` ``alarm_state`` on an ``alarm``: a site-scope alarm's state change, kept as
   its history (:func:`atoll.hub.alarms.records.site_change`);
 - anything else: a ``conflict`` object, and the ``site_object`` is marked with its id, so
-  the hub holds its intent (does not send it) until :func:`resolve` decides.
+  the hub holds its intent (does not send it) until :func:`resolve` decides. A change to an
+  object the hub no longer has (deleted at the hub while the site changed it) opens one
+  conflict per object, updated by the site's later changes to it; it holds the site's
+  version as an adopted object would, so it counts against the same ``site_object_limit``.
 
 A site speaks only for what is placed at it and for its own local scope (:func:`_in_scope`):
 an object the hub has stays in its project (the site may leave the project out, or name
@@ -82,13 +85,25 @@ class ObjectBudget:
     clock: Callable[[], float] = time.monotonic
 
     async def room(self, store: Store, site: JSON) -> bool:
-        """Whether one more object made at ``site`` may be adopted."""
+        """Whether one more object made at ``site`` may be adopted (or held in a conflict)."""
         stale = self.clock() - self.counted_at >= RECOUNT_AFTER
         if self.count is None or (self.count >= self.limit and stale):
             made = await list_all(store, intent.SITE_OBJECT, {"origin": "site"},
                                   key_prefix=intent.site_prefix(site["id"]))  # fmt: skip
-            self.count, self.counted_at = len(made), self.clock()
+            held = await list_all(store, intent.CONFLICT, {"site_id": site["id"],
+                                  "state": "open", "hub_revision": None})  # fmt: skip
+            self.count, self.counted_at = len(made) + len(held), self.clock()
         return self.count < self.limit
+
+    async def claim(self, store: Store, site: JSON, kind: str, object_id: str) -> None:
+        """OverLimit unless ``site`` has room for one more object of its own at the hub."""
+        if not await self.room(store, site):
+            raise OverLimit(
+                f"{kind} {object_id} is not kept: site {site['name']} has {self.limit} "
+                "objects of its own at the hub already (adopted, or held in conflicts), as "
+                "many as it may have ([hub] site_object_limit); delete some at the site or "
+                "resolve its conflicts first"
+            )
 
     def made(self, n: int) -> None:
         """``n`` objects made at the site were adopted (or, below 0, removed)."""
@@ -213,12 +228,8 @@ async def _decide(
     if op == "action" and desired is None:
         return Decision("recorded", [])
     if op == "create" and record is None and desired is not None:
-        if objects is not None and not await objects.room(store, site):
-            raise OverLimit(
-                f"{kind} {object_id} is not adopted: site {site['name']} has "
-                f"{objects.limit} objects of its own at the hub already, as many as it may "
-                "have ([hub] site_object_limit); delete some at the site first"
-            )
+        if objects is not None:
+            await objects.claim(store, site, kind, object_id)
         adopted = intent.new_object(site, _as(desired, "site"))
         return Decision("adopted", [Put(intent.SITE_OBJECT, key, adopted, expect_revision=0)], 1)
     if op in ("update", "action", "create") and current is not None and desired is not None:
@@ -231,8 +242,24 @@ async def _decide(
     if op == "delete" and current is not None and _unchanged_since(current, base):
         made = -1 if current.value.get("origin") == "site" else 0
         return Decision("adopted", [Delete(intent.SITE_OBJECT, key, current.revision)], made)
-    return Decision("conflict", await _conflict(store, site, seq, op, kind, object_id, base,
-                                                desired, current, now))  # fmt: skip
+    held = None  # an open conflict on the object (marked on it if the hub has the object)
+    if current is None:
+        held = await _open_conflict(store, site["id"], kind, object_id)
+        if held is None and objects is not None:
+            await objects.claim(store, site, kind, object_id)
+    elif current.value.get("conflict"):
+        held = await _get(store, intent.CONFLICT, current.value["conflict"])
+    writes = await _conflict(store, site, seq, op, kind, object_id, base, desired, current,
+                             held, now)  # fmt: skip
+    return Decision("conflict", writes, 1 if current is None and held is None else 0)
+
+
+async def _open_conflict(store: Store, site_id: str, kind: str, object_id: str) -> Record | None:
+    """The open conflict an earlier operation of the site opened on an object the hub does
+    not have (nothing marks it: there is no object to mark)."""
+    wanted = {"site_id": site_id, "object_id": object_id, "state": "open"}
+    found = await list_all(store, intent.CONFLICT, wanted)
+    return next((r for r in found if r.value.get("kind") == kind), None)
 
 
 async def _in_scope(
@@ -288,11 +315,11 @@ def _wire(desired: Desired, origin: str) -> JSON:
 
 async def _conflict(
     store: Store, site: JSON, seq: int, op: str, kind: str, object_id: str,
-    base: int | None, desired: Desired | None, current: Record | None, now: str,
+    base: int | None, desired: Desired | None, current: Record | None,
+    previous: Record | None, now: str,
 ) -> list[Write]:  # fmt: skip
-    """Writes opening (or, for an object already held, updating) a conflict."""
-    held = current.value.get("conflict") if current is not None else None
-    previous = await _get(store, intent.CONFLICT, held) if held else None
+    """Writes opening (or, for an object already held in ``previous``, updating) a
+    conflict."""
     # a delete's record carries the object as it was: the site's side of it is "deleted"
     site_side = None if desired is None or op == "delete" else _wire(desired, "site")
     if previous is not None and previous.value.get("state") == "open":

@@ -12,7 +12,9 @@ made-up object id was a new status record of up to 32 KiB, without end; now a st
 kept only of an object the hub placed at the site or adopted from it. Operation records
 were budgeted, but the objects their ``create`` made the hub adopt were not: a site could
 fill the hub's store with them; now the hub adopts at most ``site_object_limit`` objects
-made at a site, and refuses the creates beyond it alone.
+made at a site, and refuses the creates beyond it alone. Updates of ids the hub had no
+record of each opened a new conflict holding the site's version (ten updates of one id, ten
+conflicts), past that limit too; now one conflict per object, and they count against it.
 """
 
 from __future__ import annotations
@@ -299,4 +301,41 @@ async def test_creates_beyond_the_site_object_limit_are_refused_and_the_session_
         reply = hub.call("GET", f"/v1/sites/{name}/networks/{again[0]['id']}")
         assert reply.status == 200, reply
         assert events(hub, name)[-1]["reason"] == "refused_fact"  # the second one
+        assert hub.ok("GET", f"/v1/sites/{name}")["state"] == "online"
+
+
+def conflicts_stored(hub: RunningHub, site_id: str) -> int:
+    query = ("SELECT count(*) FROM objects WHERE kind = 'conflict'"
+             " AND json_extract(value, '$.site_id') = ?")  # fmt: skip
+    return stored(hub, query, site_id)
+
+
+async def test_updates_of_made_up_objects_open_conflicts_only_within_the_limit(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    """A site at its object limit switched from creates to updates of ids the hub never
+    had: each opened a conflict of up to 512 KiB, without end. Now changes to an object the
+    hub lacks open one conflict per object, counted with the site's own objects."""
+    where = tmp_path / "agent"
+    done = site_join(where, hub.join_token("conflicts-edge")["code"])
+    assert done.returncode == 0, done.stderr
+    link = json.loads((where / "hub" / "link.json").read_text())
+    name, site_id = link["site_name"], link["site_id"]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{hub.url}/v1/sync", ssl=site_tls(where), max_msg_size=0) as ws,
+    ):
+        site = SiteEnd(ws, site_id)
+        await site.hello()
+        made_up = network_made_here()["id"]
+        same = [network_made_here("update", made_up) for _ in range(4)]
+        others = [network_made_here("update") for _ in range(OBJECT_LIMIT + 2)]
+        first = site.seq + 1
+        acked = await site.facts(*[("operation", u) for u in [*same, *others]],
+                                 ("event", event(message="after")))  # fmt: skip
+        assert acked == first + len(same) + len(others)
+        assert conflicts_stored(hub, site_id) == OBJECT_LIMIT  # one of them the repeated id
+        refusals = [e for e in events(hub, name) if e["reason"] == "refused_fact"]
+        assert len(refusals) == 3 and all("site_object_limit" in e["message"] for e in refusals)
+        assert events(hub, name)[-1]["message"] == "after"
         assert hub.ok("GET", f"/v1/sites/{name}")["state"] == "online"

@@ -361,7 +361,7 @@ async def test_creates_beyond_the_object_limit_are_refused_and_the_rest_goes_on(
     for seq in (4, 5):  # refused alone, kept as refused_fact events naming limit and setting
         refusal = stored[seq]
         assert refusal["reason"] == "refused_fact" and refusal["type"] == "operation"
-        assert f"network {made[seq - 1]} is not adopted" in refusal["message"]
+        assert f"network {made[seq - 1]} is not kept" in refusal["message"]
         assert "3 objects of its own" in refusal["message"]
         assert "[hub] site_object_limit" in refusal["message"]
         assert refusal["body"]["id"] == made[seq - 1]  # the operation, kept as evidence
@@ -420,3 +420,33 @@ async def test_the_object_budget_counts_once_and_reads_again_only_when_full_and_
     hub.now += RECOUNT_AFTER
     assert (await hub.send(("operation", operation("create", ids.site_id(7))))).refused == 0
     assert reads == 2 and len(await made_here(hub)) == 2
+
+
+async def open_conflicts(hub: Hub) -> list[JSON]:
+    return [r.value for r in await list_all(hub.store, intent.CONFLICT, {"state": "open"})]
+
+
+async def test_changes_to_objects_the_hub_lacks_open_one_conflict_each_within_the_budget(
+) -> None:  # fmt: skip
+    """Before: each update (or action) of an id the hub had no record of opened a new
+    conflict holding the site's version, however many: a site at its object limit went on
+    filling the store with conflicts, and ten updates of one id made ten."""
+    hub = Hub(object_limit=3)
+    mine = ids.site_id(7)
+    await hub.send(("operation", operation("create", mine)))
+    gone = [ids.site_id(7) for _ in range(4)]  # deleted at the hub, changed at the site
+    done = await hub.send(
+        *[("operation", operation("update", gone[0], mtu=1400 + i)) for i in range(5)],
+        *[("operation", operation("update", i)) for i in gone[1:]],
+    )
+    assert done.refused == 2 and done.conflicts == 6  # the third of them is one too many
+    held = await open_conflicts(hub)
+    assert sorted(c["object_id"] for c in held) == sorted(gone[:2])
+    first = next(c for c in held if c["object_id"] == gone[0])
+    assert first["site_desired"]["spec"]["mtu"] == 1404  # the site's latest change
+    stored = await hub.events_stored()
+    assert "site_object_limit" in stored[9]["message"]
+    assert "held in conflicts" in stored[9]["message"]
+    # a new session counts the conflicts with the objects: still full
+    hub.objects = ObjectBudget(3, clock=lambda: hub.now)
+    assert (await hub.send(("operation", operation("create", ids.site_id(7))))).refused == 1
