@@ -296,10 +296,15 @@ class Engine:
         if event in ("retry", "rollback"):
             if _parallel(work) == 0:  # what made it stop: not again
                 work["max_parallel"] = self.settings.lcm_max_parallel
+            # a site "done" in the other phase (a retry after a rollback that stopped
+            # half-way) is not done in this one: the whole phase again, from its first step
+            again = event == "rollback" or work["phase"] == "rollback"
+            if again and event == "retry":
+                work["step"] = 0
             work["phase"] = "rollback" if event == "rollback" else "operation"
             work["sites"] = {
                 site: {**e, "state": "pending", "message": "", "waits": []}
-                if event == "rollback" or e["state"] != "done"
+                if again or e["state"] != "done"
                 else e
                 for site, e in work["sites"].items()
             }
