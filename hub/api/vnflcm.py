@@ -5,7 +5,10 @@ the caller's project, which becomes IN_USE), list, show, delete (NOT_INSTANTIATE
 Tasks ``POST .../vnf_instances/{id}/instantiate|scale|scale_to_level|heal|terminate|
 change_vnfpkg`` answer 202 with an empty body and the op occurrence's ``Location``; the
 hub's LCM engine (:mod:`atoll.hub.lcm.engine`) runs it. ``vnf_lcm_op_occs``: list, show,
-and ``retry``, ``rollback`` (202) and ``fail`` (200 with the op occurrence).
+and ``retry``, ``rollback`` (202) and ``fail`` (200 with the op occurrence) of a FAILED_TEMP
+one; ``cancel`` (a ``CancelMode`` body, GRACEFUL or FORCEFUL; 202) of a STARTING,
+PROCESSING or ROLLING_BACK one: it shows ``isCancelPending`` and ``cancelMode`` until the
+engine has stopped it (:mod:`atoll.hub.lcm.cancelling`).
 
 The SOL013 HTTP conventions are :mod:`atoll.hub.api.sol013`'s (this API is :data:`API`):
 the ``Version`` header (2.0.0; missing or malformed: 400, another version: 406),
@@ -47,8 +50,10 @@ from atoll.hub.lcm.engine import Engine
 from atoll.hub.store.base import Record
 from atoll.jsonbody import JSON
 from atoll.nfv import sol013 as nfv_sol013
+from atoll.nfv.lcm import states
 from atoll.nfv.lcm.instance import Operation, VnfInstance, VnfLcmOpOcc
 from atoll.nfv.lcm.requests import (
+    CancelMode,
     ChangeCurrentVnfPkgRequest,
     CreateVnfRequest,
     HealVnfRequest,
@@ -185,6 +190,8 @@ def occ_view(value: JSON, base: str) -> JSON:
     if out.get("operationState") == "FAILED_TEMP":
         for task in ("retry", "rollback", "fail"):
             links[task] = {"href": f"{here}/{task}"}
+    elif out.get("operationState") in states.CANCELLABLE:
+        links["cancel"] = {"href": f"{here}/cancel"}
     out["_links"] = links
     sites = value.get("work", {}).get("sites", {})
     out["sites"] = [
@@ -275,7 +282,10 @@ def _occ_task(name: str) -> Any:
             await engine.fail(claims, op_id)
             record = await records.occ_record(hub_of(request).store, op_id, claims)
             return _reply(occ_view(record.value, _origin(request)))
-        await (engine.retry if name == "retry" else engine.rollback)(claims, op_id)
+        if name == "cancel":
+            await engine.cancel(claims, op_id, await _body(request))
+        else:
+            await (engine.retry if name == "retry" else engine.rollback)(claims, op_id)
         return _reply(None, 202, f"{_origin(request)}{OCCS}/{op_id}")
 
     return handler
@@ -325,4 +335,11 @@ ROUTES = [
     Route("POST", f"{OCCS}/{{vnfLcmOpOccId}}/fail", "vnflcm.op_occs.fail", _occ_task("fail"),
           "Give a FAILED_TEMP operation up (FAILED)", response=OCC,
           path_params=OCC_PATH),
+    Route("POST", f"{OCCS}/{{vnfLcmOpOccId}}/cancel", "vnflcm.op_occs.cancel",
+          _occ_task("cancel"), "Cancel a STARTING, PROCESSING or ROLLING_BACK operation",
+          body=ModelBody(CancelMode), status=202, path_params=OCC_PATH,
+          description="Answers 202 with an empty body; the op occurrence shows "
+          "isCancelPending and cancelMode until the engine stops it: STARTING becomes "
+          "ROLLED_BACK, PROCESSING and ROLLING_BACK FAILED_TEMP (GRACEFUL: once the sites "
+          "in flight are done or failed; FORCEFUL: at once)."),
 ]  # fmt: skip

@@ -133,7 +133,7 @@ POLICY: dict[str, Rule] = {
     },
     **{
         f"vnflcm.op_occs.{task}": Rule(system=ADMIN, project=WRITERS)
-        for task in ("retry", "rollback", "fail")
+        for task in ("retry", "rollback", "fail", "cancel")
     },
     # images: sites pull by their certificate; people by token
     "images.list": Rule(system=ANYONE, project=ANYONE),

@@ -604,10 +604,11 @@ def lcm_task_case(task: str) -> Case:
                 notes="the caller may; the request is bad (400) or not theirs (404)")  # fmt: skip
 
 
-def occ_task_case(task: str) -> Case:
+def occ_task_case(task: str, body: Any = None) -> Case:
     return Case(f"vnflcm.op_occs.{task}", "POST",
                 lambda t, n: f"/vnflcm/v2/vnf_lcm_op_occs/{lcm_id(n)}/{task}",
                 only(SA=409, PA=409, PM=409), other=only(SA=409, PA=404, PM=404),
+                body=None if body is None else lambda t, n: body,
                 prepare=make_instance, notes="COMPLETED: no task (409)",
                 headers=LCM_V)  # fmt: skip
 
@@ -633,6 +634,7 @@ LCM_CASES = [
          PROJECT_READ, other=only(404, SA=200, SR=200, UN=403), prepare=make_instance,
          headers=LCM_V),
     *(occ_task_case(task) for task in ("retry", "rollback", "fail")),
+    occ_task_case("cancel", {"cancelMode": "GRACEFUL"}),
 ]  # fmt: skip
 CASES += LCM_CASES
 
