@@ -8,7 +8,10 @@ hub's LCM engine (:mod:`atoll.hub.lcm.engine`) runs it. ``vnf_lcm_op_occs``: lis
 and ``retry``, ``rollback`` (202) and ``fail`` (200 with the op occurrence) of a FAILED_TEMP
 one; ``cancel`` (a ``CancelMode`` body, GRACEFUL or FORCEFUL; 202) of a STARTING,
 PROCESSING or ROLLING_BACK one: it shows ``isCancelPending`` and ``cancelMode`` until the
-engine has stopped it (:mod:`atoll.hub.lcm.cancelling`).
+engine has stopped it (:mod:`atoll.hub.lcm.cancelling`). The same ``cancel`` is served at
+``/vnflcm/v1/vnf_lcm_op_occs/{id}/cancel`` too (no ``Version`` needed), on the same op
+occurrences: python-tackerclient offers ``openstack vnflcm op cancel`` for its v1 API only
+and posts there. No other v1 resource is served, and ``api_versions`` lists none.
 
 The SOL013 HTTP conventions are :mod:`atoll.hub.api.sol013`'s (this API is :data:`API`):
 the ``Version`` header (2.0.0; missing or malformed: 400, another version: 406),
@@ -69,6 +72,7 @@ API = sol013.NfvApi("vnflcm", "v2", ("2.0.0",))
 BASE = API.prefix
 INSTANCES = f"{BASE}/vnf_instances"
 OCCS = f"{BASE}/vnf_lcm_op_occs"
+V1_OCCS = "/vnflcm/v1/vnf_lcm_op_occs"  # python-tackerclient's `op cancel` (module docstring)
 ENGINE = web.AppKey("lcm_engine", Engine)
 
 
@@ -342,4 +346,12 @@ ROUTES = [
           "isCancelPending and cancelMode until the engine stops it: STARTING becomes "
           "ROLLED_BACK, PROCESSING and ROLLING_BACK FAILED_TEMP (GRACEFUL: once the sites "
           "in flight are done or failed; FORCEFUL: at once)."),
+    Route("POST", f"{V1_OCCS}/{{vnfLcmOpOccId}}/cancel", "vnflcm.v1.op_occs.cancel",
+          _occ_task("cancel"), "Cancel an operation (the v1 path python-tackerclient's "
+          "`openstack vnflcm op cancel` posts to)", body=ModelBody(CancelMode), status=202,
+          path_params=OCC_PATH,
+          description="The same task on the same op occurrences as "
+          "/vnflcm/v2/vnf_lcm_op_occs/{vnfLcmOpOccId}/cancel, with no Version header needed: "
+          "python-tackerclient offers `op cancel` for its v1 API only. No other v1 resource "
+          "is served."),
 ]  # fmt: skip

@@ -279,3 +279,22 @@ async def test_a_hub_restart_with_a_cancel_pending_carries_it_out(lcm: Lcm, tmp_
     assert occ["operationState"] == "FAILED_TEMP" and occ["error"]["title"] == "cancelled"
     assert all(s["state"] == "done" for s in occ["sites"])  # s2 finished what it was doing
     assert "FAILED_TEMP" in await states_notified(lcm, graceful)
+
+
+async def test_python_tackerclients_v1_path_cancels_the_same_operation(lcm: Lcm) -> None:
+    """``openstack vnflcm op cancel`` exists for the client's v1 API only: it posts to
+    /vnflcm/v1/... with no Version header. The hub serves that one task there (no other v1
+    resource, and api_versions names no v1)."""
+    instance_id = await lcm.instance()
+    op_id = await lcm.task(instance_id, "instantiate", {"flavourId": "simple"})
+    path = f"/vnflcm/v1/vnf_lcm_op_occs/{op_id}/cancel"
+    status, body, _ = await lcm.api.call("POST", path, lcm.token, {"cancelMode": "FORCEFUL"})
+    assert status == 202 and body is None
+    occ = await lcm.occ(op_id)
+    assert occ["isCancelPending"] is True and occ["cancelMode"] == "FORCEFUL"
+    status, problem, _ = await lcm.api.call("POST", path, lcm.token, {"cancelMode": "x"})
+    assert status == 400 and "body.cancelMode" in problem["detail"]
+    status, _, _ = await lcm.api.call("GET", f"/vnflcm/v1/vnf_lcm_op_occs/{op_id}", lcm.token)
+    assert status == 404
+    status, versions, _ = await lcm.api.call("GET", "/vnflcm/api_versions")
+    assert status == 200 and [v["version"] for v in versions["apiVersions"]] == ["2.0.0"]
