@@ -41,14 +41,14 @@ def now(occ: VnfLcmOpOcc) -> bool:
 def stop(work: JSON, occ: VnfLcmOpOcc) -> str:
     """Mark where the cancel leaves each site of ``work`` (in place); what it says, for the
     op occurrence's ``error`` ("" when no site was written: STARTING)."""
-    if occ.operation_state == "STARTING":
-        return ""
     sites: dict[str, JSON] = work.get("sites", {})
     for e in sites.values():
         if e["state"] == "applying":
             e.update(state="failed", message=STOPPED)
         elif e["state"] == "pending":
             e["message"] = NOT_STARTED
+    if occ.operation_state == "STARTING":
+        return ""
     said = []
     for state, label in (("done", "done"), ("failed", "failed"), ("pending", "not started")):
         names = [_name(site_id, e) for site_id, e in sorted(sites.items()) if e["state"] == state]

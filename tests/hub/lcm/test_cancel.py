@@ -97,6 +97,9 @@ async def test_a_starting_operation_is_rolled_back_with_nothing_done(lcm: Lcm) -
     assert occ["isCancelPending"] is False and "cancelMode" not in occ
     assert occ["error"]["title"] == "cancelled" and "nothing was done" in occ["error"]["detail"]
     assert "cancel" not in occ["_links"]
+    assert occ["sites"] and all(
+        s["state"] == "pending" and "not started" in s["message"] for s in occ["sites"]
+    )
     assert await sites_written(lcm) == set()
     assert sorted(await states_notified(lcm, op_id)) == ["ROLLED_BACK", "STARTING"]
     with pytest.raises(NotFound):  # the lock went with it: the instance takes a new operation
