@@ -3,7 +3,9 @@
 ``instance create|list|show|delete`` manage VNF instances of the logged-in project;
 ``instance instantiate|scale|heal|terminate`` start an operation and print its op
 occurrence id (``--wait``: follow it until it ends or needs a decision, print it, exit 1
-unless COMPLETED). ``op list|show|retry|rollback|fail`` read and decide op occurrences.
+unless COMPLETED). ``op list|show|retry|rollback|fail|cancel`` read and decide op
+occurrences (``cancel``: GRACEFUL unless ``--forceful``; ``--wait`` follows it until the
+engine has stopped it, FAILED_TEMP or ROLLED_BACK).
 Every request carries ``Version: 2.0.0``; only the atoll core (``atoll.client``) is used.
 """
 
@@ -105,6 +107,10 @@ def _op_commands(cmds: Cmds) -> None:
         cmd.set_defaults(task=name)
         if name != "fail":
             _waiting(cmd)
+    cancel = _with_id(cmds, "cancel", _cancel, "stop a STARTING, PROCESSING or ROLLING_BACK "
+                      "operation (GRACEFUL: the sites in flight finish first)")  # fmt: skip
+    cancel.add_argument("--forceful", action="store_true", help="stop at once (FORCEFUL)")
+    _waiting(cancel)
 
 
 # -- calls -----------------------------------------------------------------------------------
@@ -120,7 +126,9 @@ def _pairs(entries: list[str], flag: str) -> dict[str, str]:
     return dict(e.split("=", 1) for e in entries)
 
 
-def _started(args: argparse.Namespace, reply: Any) -> int:
+def _started(
+    args: argparse.Namespace, reply: Any, ok: tuple[str, ...] = ("COMPLETED", "ROLLED_BACK")
+) -> int:
     op_id = reply.headers.get("Location", "").rsplit("/", 1)[-1]
     if not getattr(args, "wait", False):
         emit({"operation": op_id}, args.format)
@@ -136,7 +144,7 @@ def _started(args: argparse.Namespace, reply: Any) -> int:
     if occ is None:
         raise NotFound(f"operation {op_id} is gone")
     _print_occ(occ, args.format)
-    return 0 if occ["operationState"] in ("COMPLETED", "ROLLED_BACK") else 1
+    return 0 if occ["operationState"] in ok else 1
 
 
 def _task(args: argparse.Namespace, task: str, body: dict[str, Any]) -> int:
@@ -284,3 +292,9 @@ def _occ_task(args: argparse.Namespace) -> int:
         _print_occ(reply.data, args.format)
         return 0
     return _started(args, reply)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    body = {"cancelMode": "FORCEFUL" if args.forceful else "GRACEFUL"}
+    reply = _call(args, "POST", f"{OCCS}/{quote(args.id)}/cancel", body)
+    return _started(args, reply, ok=("FAILED_TEMP", "ROLLED_BACK"))

@@ -5,7 +5,13 @@ the caller's project, which becomes IN_USE), list, show, delete (NOT_INSTANTIATE
 Tasks ``POST .../vnf_instances/{id}/instantiate|scale|scale_to_level|heal|terminate|
 change_vnfpkg`` answer 202 with an empty body and the op occurrence's ``Location``; the
 hub's LCM engine (:mod:`atoll.hub.lcm.engine`) runs it. ``vnf_lcm_op_occs``: list, show,
-and ``retry``, ``rollback`` (202) and ``fail`` (200 with the op occurrence).
+and ``retry``, ``rollback`` (202) and ``fail`` (200 with the op occurrence) of a FAILED_TEMP
+one; ``cancel`` (a ``CancelMode`` body, GRACEFUL or FORCEFUL; 202) of a STARTING,
+PROCESSING or ROLLING_BACK one: it shows ``isCancelPending`` and ``cancelMode`` until the
+engine has stopped it (:mod:`atoll.hub.lcm.cancelling`). The same ``cancel`` is served at
+``/vnflcm/v1/vnf_lcm_op_occs/{id}/cancel`` too (no ``Version`` needed), on the same op
+occurrences: python-tackerclient offers ``openstack vnflcm op cancel`` for its v1 API only
+and posts there. No other v1 resource is served, and ``api_versions`` lists none.
 
 The SOL013 HTTP conventions are :mod:`atoll.hub.api.sol013`'s (this API is :data:`API`):
 the ``Version`` header (2.0.0; missing or malformed: 400, another version: 406),
@@ -47,8 +53,10 @@ from atoll.hub.lcm.engine import Engine
 from atoll.hub.store.base import Record
 from atoll.jsonbody import JSON
 from atoll.nfv import sol013 as nfv_sol013
+from atoll.nfv.lcm import states
 from atoll.nfv.lcm.instance import Operation, VnfInstance, VnfLcmOpOcc
 from atoll.nfv.lcm.requests import (
+    CancelMode,
     ChangeCurrentVnfPkgRequest,
     CreateVnfRequest,
     HealVnfRequest,
@@ -64,6 +72,7 @@ API = sol013.NfvApi("vnflcm", "v2", ("2.0.0",))
 BASE = API.prefix
 INSTANCES = f"{BASE}/vnf_instances"
 OCCS = f"{BASE}/vnf_lcm_op_occs"
+V1_OCCS = "/vnflcm/v1/vnf_lcm_op_occs"  # python-tackerclient's `op cancel` (module docstring)
 ENGINE = web.AppKey("lcm_engine", Engine)
 
 
@@ -185,6 +194,8 @@ def occ_view(value: JSON, base: str) -> JSON:
     if out.get("operationState") == "FAILED_TEMP":
         for task in ("retry", "rollback", "fail"):
             links[task] = {"href": f"{here}/{task}"}
+    elif out.get("operationState") in states.CANCELLABLE:
+        links["cancel"] = {"href": f"{here}/cancel"}
     out["_links"] = links
     sites = value.get("work", {}).get("sites", {})
     out["sites"] = [
@@ -275,7 +286,10 @@ def _occ_task(name: str) -> Any:
             await engine.fail(claims, op_id)
             record = await records.occ_record(hub_of(request).store, op_id, claims)
             return _reply(occ_view(record.value, _origin(request)))
-        await (engine.retry if name == "retry" else engine.rollback)(claims, op_id)
+        if name == "cancel":
+            await engine.cancel(claims, op_id, await _body(request))
+        else:
+            await (engine.retry if name == "retry" else engine.rollback)(claims, op_id)
         return _reply(None, 202, f"{_origin(request)}{OCCS}/{op_id}")
 
     return handler
@@ -325,4 +339,19 @@ ROUTES = [
     Route("POST", f"{OCCS}/{{vnfLcmOpOccId}}/fail", "vnflcm.op_occs.fail", _occ_task("fail"),
           "Give a FAILED_TEMP operation up (FAILED)", response=OCC,
           path_params=OCC_PATH),
+    Route("POST", f"{OCCS}/{{vnfLcmOpOccId}}/cancel", "vnflcm.op_occs.cancel",
+          _occ_task("cancel"), "Cancel a STARTING, PROCESSING or ROLLING_BACK operation",
+          body=ModelBody(CancelMode), status=202, path_params=OCC_PATH,
+          description="Answers 202 with an empty body; the op occurrence shows "
+          "isCancelPending and cancelMode until the engine stops it: STARTING becomes "
+          "ROLLED_BACK, PROCESSING and ROLLING_BACK FAILED_TEMP (GRACEFUL: once the sites "
+          "in flight are done or failed; FORCEFUL: at once)."),
+    Route("POST", f"{V1_OCCS}/{{vnfLcmOpOccId}}/cancel", "vnflcm.v1.op_occs.cancel",
+          _occ_task("cancel"), "Cancel an operation (the v1 path python-tackerclient's "
+          "`openstack vnflcm op cancel` posts to)", body=ModelBody(CancelMode), status=202,
+          path_params=OCC_PATH,
+          description="The same task on the same op occurrences as "
+          "/vnflcm/v2/vnf_lcm_op_occs/{vnfLcmOpOccId}/cancel, with no Version header needed: "
+          "python-tackerclient offers `op cancel` for its v1 API only. No other v1 resource "
+          "is served."),
 ]  # fmt: skip

@@ -133,8 +133,9 @@ POLICY: dict[str, Rule] = {
     },
     **{
         f"vnflcm.op_occs.{task}": Rule(system=ADMIN, project=WRITERS)
-        for task in ("retry", "rollback", "fail")
+        for task in ("retry", "rollback", "fail", "cancel")
     },
+    "vnflcm.v1.op_occs.cancel": Rule(system=ADMIN, project=WRITERS),  # tackerclient's path
     # images: sites pull by their certificate; people by token
     "images.list": Rule(system=ANYONE, project=ANYONE),
     "images.show": Rule(system=ANYONE, project=ANYONE),

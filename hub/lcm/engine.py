@@ -22,19 +22,24 @@ Each pass of the engine's loop (:class:`atoll.background.Loop`, every
   one commit. When no site is left applying and some failed, or none of the pending ones
   could be started (whatever the cause): FAILED_TEMP (a rollback: back to FAILED_TEMP)
   with every site's failure in ``error``. So an operation never stays PROCESSING with
-  nothing to wait for, where no task could end it (SOL003's tasks need FAILED_TEMP, and
-  Tacker v2 offers no ``cancel``).
-* ``retry`` runs the current step again at every site not done (writes are idempotent);
+  nothing to wait for, where only a ``cancel`` could end it (SOL003's other tasks need
+  FAILED_TEMP).
+* ``retry`` runs the current step again at every site not done (writes are idempotent;
+  after a rollback that stopped half-way: the operation again at every site);
   ``rollback`` writes the intent the instance had before the operation at every site
   (ROLLED_BACK: the instance's objects at every site are what they were, so after an
   instantiate nothing is left); ``fail`` gives up (FAILED), leaving what was made: such an
   instance is not deleted while it has objects at sites.
+* ``cancel`` (STARTING, PROCESSING, ROLLING_BACK) is written on the op occurrence first
+  (``isCancelPending``, ``cancelMode``); the loop acts on it (:mod:`.cancelling`):
+  STARTING is ROLLED_BACK, FORCEFUL is FAILED_TEMP at the next pass, GRACEFUL once the
+  sites in flight are done or failed (none is started meanwhile).
 
 Every state an op occurrence enters is recorded for subscribers through
 :func:`atoll.hub.lcm.outbox.emit`. At hub start (:meth:`Engine.recover`) every active op
 occurrence goes through :func:`atoll.nfv.lcm.states.recover` with ``resume=True``: STARTING
 (nothing written) is ROLLED_BACK; PROCESSING and ROLLING_BACK carry on where the store
-says they were.
+says they were, a cancel pending on them included.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from atoll import ids
 from atoll.background import Loop, LoopSettings
 from atoll.errors import Conflict, InvalidInput, NotFound, StaleRevision
 from atoll.hub.catalog import vnf_packages as pkgs
-from atoll.hub.lcm import outbox, records, siteheals, sitework
+from atoll.hub.lcm import cancelling, outbox, records, siteheals, sitework
 from atoll.hub.lcm.planner import REQUESTS, Context, Planned, per_site_changes, plan_operation
 from atoll.hub.lcm.targets import PackageCache, Sites, usable_package
 from atoll.hub.settings import HubSettings
@@ -66,7 +71,7 @@ from atoll.nfv.lcm.instance import (
     VnfInstance,
     VnfLcmOpOcc,
 )
-from atoll.nfv.lcm.requests import MAX_SITE_TIMEOUT, CreateVnfRequest
+from atoll.nfv.lcm.requests import MAX_SITE_TIMEOUT, CancelMode, CreateVnfRequest
 from atoll.nfv.lcm.vim_access import without_secrets
 from atoll.nfv.lcm.wire import ProblemDetails
 from atoll.resources import Desired
@@ -289,6 +294,24 @@ class Engine:
     async def fail(self, claims: Claims, op_id: str) -> VnfLcmOpOcc:
         return await self._task(claims, op_id, "fail")
 
+    async def cancel(self, claims: Claims, op_id: str, body: JSON) -> VnfLcmOpOcc:
+        """Record a cancel on the op occurrence (the intent, before anything stops: a hub
+        that restarts finds it there); the loop acts on it (:mod:`.cancelling`)."""
+        record = await records.occ_record(self.store, op_id, claims)
+        mode = CancelMode.from_wire(body, where="body", strict=True).cancel_mode
+        for _ in range(10):  # the loop saves an active op's progress as it goes: read again
+            occ = states.request_cancel(records.occ_of(record.value), mode)
+            value = records.occ_value(record.value, occ)
+            try:
+                await self._save(record, value)
+                break
+            except StaleRevision:
+                record = await records.occ_record(self.store, op_id, claims)
+        else:
+            raise Conflict(f"operation {op_id} kept changing; retry the cancel")
+        self.loop.kick()
+        return occ
+
     async def _task(self, claims: Claims, op_id: str, event: states.Event) -> VnfLcmOpOcc:
         record = await records.occ_record(self.store, op_id, claims)
         occ = states.advance(records.occ_of(record.value), event, self.now())
@@ -296,10 +319,15 @@ class Engine:
         if event in ("retry", "rollback"):
             if _parallel(work) == 0:  # what made it stop: not again
                 work["max_parallel"] = self.settings.lcm_max_parallel
+            # a site "done" in the other phase (a retry after a rollback that stopped
+            # half-way) is not done in this one: the whole phase again, from its first step
+            again = event == "rollback" or work["phase"] == "rollback"
+            if again and event == "retry":
+                work["step"] = 0
             work["phase"] = "rollback" if event == "rollback" else "operation"
             work["sites"] = {
                 site: {**e, "state": "pending", "message": "", "waits": []}
-                if event == "rollback" or e["state"] != "done"
+                if again or e["state"] != "done"
                 else e
                 for site, e in work["sites"].items()
             }
@@ -365,6 +393,9 @@ class Engine:
 
     async def drive(self, record: Record) -> None:
         occ = records.occ_of(record.value)
+        if cancelling.now(occ):  # FORCEFUL, or STARTING (nothing is in flight)
+            await self._cancel(record, _copy(record.value["work"]), occ)
+            return
         if occ.operation_state == "STARTING":
             occ = states.advance(occ, "process", self.now())
             value = records.occ_value(record.value, occ)
@@ -384,6 +415,13 @@ class Engine:
         for site_id, e in entries.items():
             if e["state"] == "applying":
                 await self._check(site_id, e, sites, now, timeout, limit_s)
+            e["site"] = sites.name(site_id)
+        if occ.is_cancel_pending:  # GRACEFUL: the sites in flight finish, nothing starts
+            if not any(e["state"] == "applying" for e in entries.values()):
+                await self._cancel(record, work, occ)
+            elif work != record.value["work"]:
+                await self._save(record, {**record.value, "work": work})
+            return
         failing = any(e["state"] == "failed" for e in entries.values())
         stop = work.get("stop_on_failure") is True and failing
         limit = _parallel(work)
@@ -402,8 +440,6 @@ class Engine:
             )
             e.update(state="applying", started=now, message="written; waiting for the site")
             busy += 1
-        for site_id, e in entries.items():
-            e["site"] = sites.name(site_id)
         if all(e["state"] == "done" for e in entries.values()):
             if not rolling and step + 1 < len(work["steps"]):
                 work["step"] = step + 1
@@ -542,6 +578,19 @@ class Engine:
         value = records.occ_value({**record.value, "work": work}, occ)
         await self._save(record, value)
         await self._notify(value, occ)
+
+    async def _cancel(self, record: Record, work: JSON, occ: VnfLcmOpOcc) -> None:
+        """Act on the pending cancel: STARTING → ROLLED_BACK (and the lock goes), else
+        FAILED_TEMP with what each site was left at, in one commit."""
+        detail = cancelling.stop(work, occ)
+        error = states.cancelled_error(occ, detail)
+        after = states.advance(occ, "cancel", self.now(), error=error)
+        value = records.occ_value({**record.value, "work": work}, after)
+        writes: list[Write] = [Put(records.OP_OCC, record.key, value, record.revision)]
+        if after.operation_state in states.TERMINAL:
+            writes.append(Delete(records.LOCK, occ.vnf_instance_id))
+        await self.store.commit(writes)
+        await self._notify(value, after)
 
     async def _with_addresses(self, info: InstantiatedVnfInfo) -> InstantiatedVnfInfo:
         """``info`` with each VNFC's addresses, as its site reported them."""

@@ -7,7 +7,8 @@
   stays the same across heal; ``computeResource.vimConnectionId`` is the site), external
   CPs (:class:`VnfExtCpInfo`), internal links and storage.
 * :class:`VnfLcmOpOcc`: one operation on one instance, its state (see
-  :mod:`atoll.nfv.lcm.states` for how it moves), ``error`` as ProblemDetails and
+  :mod:`atoll.nfv.lcm.states` for how it moves; ``isCancelPending`` and ``cancelMode``
+  while a cancel asked for is not yet done), ``error`` as ProblemDetails and
   :class:`ResourceChanges` (written on success: what was added, removed or modified, each
   with the site it is at).
 
@@ -52,6 +53,7 @@ Operation = Literal[
     "MODIFY_INFO",
 ]
 ChangeType = Literal["ADDED", "REMOVED", "MODIFIED", "TEMPORARY"]
+CancelModeType = Literal["GRACEFUL", "FORCEFUL"]
 VnfState = Literal["STARTED", "STOPPED"]
 
 OPERATION_STATES: tuple[OperationState, ...] = get_args(OperationState)
@@ -216,6 +218,7 @@ class VnfLcmOpOcc(SolModel):
     is_automatic_invocation: bool = False
     operation_params: Any = None
     is_cancel_pending: bool = False
+    cancel_mode: CancelModeType | None = None  # SOL003: present while a cancel is pending
     error: ProblemDetails | None = None
     resource_changes: ResourceChanges | None = None
     changed_info: KeyValuePairs | None = None

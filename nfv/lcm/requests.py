@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 from atoll.errors import InvalidInput, Problem
+from atoll.nfv.lcm.instance import CancelModeType
 from atoll.nfv.lcm.wire import IDENT, KeyValuePairs, ScaleInfo, SolModel
 from atoll.resources.fields import EXTRA, bounded, key_of
 from atoll.resources.model import at, no_extra
@@ -261,6 +262,15 @@ class TerminateVnfRequest(SolModel):
                 )
             )
         return out
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CancelMode(SolModel):
+    """The body of ``POST .../vnf_lcm_op_occs/{id}/cancel`` (SOL003's ``CancelMode``):
+    GRACEFUL lets the work in flight at sites finish, FORCEFUL stops at once."""
+
+    WHAT = "cancel request"
+    cancel_mode: CancelModeType
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -6,10 +6,12 @@ they return; a refused move raises before anything is written. The rules are Tac
 
     start ──> STARTING ──process──> PROCESSING ──complete──> COMPLETED
                  │                    │    ^
-    grant_refused│             fail_temp   │retry
-     / restart   v                    v    │
+    grant_refused│  fail_temp / cancel│    │retry
+     / restart   │                    │    │
+     / cancel    v                    v    │
              ROLLED_BACK <──rolled_back── ROLLING_BACK <──rollback── FAILED_TEMP ──fail──> FAILED
                                           │ rollback_failed / restart  ^
+                                          │ / cancel                   │
                                           └────────────────────────────┘
     PROCESSING ──restart──> FAILED_TEMP
 
@@ -22,6 +24,12 @@ they return; a refused move raises before anything is written. The rules are Tac
   only; for the others (heal, scale in, scale to level, terminate)
   :class:`~atoll.nfv.errors.RollbackNotSupported` (422) before anything changes.
   ``retry`` re-runs the whole operation (the intent it writes is idempotent).
+* **Cancel** (SOL003 ``POST .../cancel``, in STARTING, PROCESSING or ROLLING_BACK, else
+  ``Conflict``) is two moves: :func:`request_cancel` records the intent
+  (``isCancelPending`` true, ``cancelMode``; the state does not change), then the
+  ``cancel`` event, when the engine acts on it: STARTING → ROLLED_BACK (nothing was done),
+  PROCESSING and ROLLING_BACK → FAILED_TEMP (retry, rollback or fail from there). Every
+  move clears a pending cancel: ``cancelMode`` is there only while one is pending.
 * **A hub restart** (:func:`recover`): STARTING → ROLLED_BACK (nothing was done yet),
   PROCESSING and ROLLING_BACK → FAILED_TEMP, unless the engine can resume the work
   (``resume=True`` leaves them, to be driven on); terminal and FAILED_TEMP are untouched.
@@ -44,6 +52,7 @@ from typing import Literal, get_args
 from atoll.errors import Conflict
 from atoll.nfv.errors import RollbackNotSupported
 from atoll.nfv.lcm.instance import (
+    CancelModeType,
     InstantiationState,
     Operation,
     OperationState,
@@ -64,6 +73,7 @@ Event = Literal[
     "rollback_failed",
     "fail",
     "restart",
+    "cancel",
 ]
 EVENTS: tuple[Event, ...] = get_args(Event)
 
@@ -86,11 +96,16 @@ TRANSITIONS: Mapping[tuple[OperationState, Event], OperationState] = MappingProx
         ("ROLLING_BACK", "rolled_back"): "ROLLED_BACK",
         ("ROLLING_BACK", "rollback_failed"): "FAILED_TEMP",
         ("ROLLING_BACK", "restart"): "FAILED_TEMP",
+        ("STARTING", "cancel"): "ROLLED_BACK",
+        ("PROCESSING", "cancel"): "FAILED_TEMP",
+        ("ROLLING_BACK", "cancel"): "FAILED_TEMP",
     }
 )
 """Every move SOL003 allows: (state, event) -> next state. Nothing else moves."""
 
 _NEEDS_ERROR: frozenset[Event] = frozenset({"grant_refused", "fail_temp", "rollback_failed"})
+_MAY_TAKE_ERROR: frozenset[Event] = frozenset({"cancel"})  # else one saying it was cancelled
+CANCELLABLE: frozenset[OperationState] = frozenset({"STARTING", "PROCESSING", "ROLLING_BACK"})
 _TASKS: frozenset[Event] = frozenset({"retry", "rollback", "fail"})
 ROLLBACK_OPERATIONS: frozenset[Operation] = frozenset(
     {"INSTANTIATE", "SCALE", "MODIFY_INFO", "CHANGE_VNFPKG"}
@@ -166,6 +181,33 @@ def start(
     )
 
 
+def request_cancel(occ: VnfLcmOpOcc, mode: CancelModeType) -> VnfLcmOpOcc:
+    """``occ`` with a cancel pending (the intent; the ``cancel`` event is the act).
+    ``Conflict`` unless STARTING, PROCESSING or ROLLING_BACK. A second request while one is
+    pending may make it FORCEFUL, never GRACEFUL again (work stopped is not resumed)."""
+    if occ.operation_state not in CANCELLABLE:
+        raise Conflict(
+            f"operation {occ.id} is {occ.operation_state}; cancel needs it in STARTING, "
+            "PROCESSING or ROLLING_BACK"
+        )
+    if occ.is_cancel_pending and occ.cancel_mode == "FORCEFUL":
+        mode = "FORCEFUL"
+    return dataclasses.replace(occ, is_cancel_pending=True, cancel_mode=mode)
+
+
+def cancelled_error(occ: VnfLcmOpOcc, detail: str = "") -> ProblemDetails:
+    """The ``error`` a cancelled operation is left with (``detail``: what was in flight)."""
+    mode = occ.cancel_mode or "FORCEFUL"
+    what = "the rollback of " if occ.operation_state == "ROLLING_BACK" else ""
+    text = f"{what}operation {occ.id} ({_named(occ)}) was cancelled ({mode}) in "
+    text += f"{occ.operation_state}"
+    if occ.operation_state == "STARTING":
+        text += ": nothing was done"
+    return ProblemDetails(
+        status=409, title="cancelled", detail=f"{text}; {detail}" if detail else text
+    )
+
+
 def rollback_allowed(occ: VnfLcmOpOcc) -> bool:
     """Whether ``rollback`` exists for this operation (scale: only SCALE_OUT)."""
     if occ.operation not in ROLLBACK_OPERATIONS:
@@ -187,8 +229,9 @@ def advance(
     """``occ`` moved by ``event``; ``Conflict`` (or ``RollbackNotSupported``) if it cannot.
 
     ``error`` is required by the failing events (grant_refused, fail_temp,
-    rollback_failed) and taken by no other; ``changes`` only by ``complete`` (none given:
-    an empty ResourceChanges, as a MODIFY_INFO writes).
+    rollback_failed), may be given to ``cancel`` (else :func:`cancelled_error`) and is
+    taken by no other; ``changes`` only by ``complete`` (none given: an empty
+    ResourceChanges, as a MODIFY_INFO writes). Every move clears a pending cancel.
     """
     state = occ.operation_state
     target = TRANSITIONS.get((state, event))
@@ -200,7 +243,7 @@ def advance(
         raise RollbackNotSupported(
             f"operation {occ.id} ({_named(occ)}) cannot be rolled back; retry or fail it"
         )
-    if (event in _NEEDS_ERROR) != (error is not None):
+    if event not in _MAY_TAKE_ERROR and (event in _NEEDS_ERROR) != (error is not None):
         raise TypeError(f"{event}: an error is {'required' if error is None else 'not taken'}")
     if changes is not None and event != "complete":
         raise TypeError("resource changes are written on complete only")
@@ -210,6 +253,8 @@ def advance(
             title="hub_restart",
             detail=f"the hub restarted while operation {occ.id} was {state}",
         )
+    if event == "cancel" and error is None:
+        error = cancelled_error(occ)
     if event == "complete" and changes is None:
         changes = ResourceChanges()
     kept = occ.error if target in WITH_ERROR else None
@@ -219,16 +264,20 @@ def advance(
         state_entered_time=now,
         error=error if error is not None else kept,
         resource_changes=changes if target == "COMPLETED" else occ.resource_changes,
+        is_cancel_pending=False,
+        cancel_mode=None,
     )
 
 
 def recover(occ: VnfLcmOpOcc, now: str, *, resume: bool = False) -> VnfLcmOpOcc:
-    """What a hub restart does to ``occ`` (see the module docstring)."""
+    """What a hub restart does to ``occ`` (see the module docstring). A cancel asked for
+    before the restart is what ends it where the restart would (the same state, the
+    user's reason); one the engine resumes keeps its cancel pending, for the engine."""
     if occ.operation_state in TERMINAL or occ.operation_state == "FAILED_TEMP":
         return occ
     if resume and occ.operation_state in ("PROCESSING", "ROLLING_BACK"):
         return occ
-    return advance(occ, "restart", now)
+    return advance(occ, "cancel" if occ.is_cancel_pending else "restart", now)
 
 
 def notification_status(state: OperationState) -> Literal["START", "RESULT"]:

@@ -1,5 +1,5 @@
 """``atoll vnf instance ...`` and ``atoll vnf op ...`` against a real served hub (its site
-never reports, so the operation waits, and says why)."""
+never reports, so the operation waits, and says why, until it is cancelled)."""
 
 from __future__ import annotations
 
@@ -56,3 +56,8 @@ def test_instance_lifecycle_commands(
     assert shown["vnfdId"] == package["vnfdId"]
     assert main(["vnf", "instance", "delete", instance["id"]]) != 0  # its operation runs
     assert op_id in capsys.readouterr().err
+    # the site will not come: cancel (FORCEFUL, not waiting for it), then roll back
+    occ = cli(capsys, "vnf", "op", "cancel", op_id, "--forceful", "--wait", "--timeout", "60")
+    assert occ["operationState"] == "FAILED_TEMP" and occ["error"]["title"] == "cancelled"
+    assert main(["vnf", "op", "cancel", op_id]) != 0  # FAILED_TEMP: nothing to cancel
+    assert "FAILED_TEMP" in capsys.readouterr().err

@@ -33,6 +33,7 @@ from atoll.nfv.lcm.states import (
     notification_status,
     notified_error,
     recover,
+    request_cancel,
     rollback_allowed,
     start,
 )
@@ -174,6 +175,48 @@ def test_a_hub_restart() -> None:
     assert recover(occ("STARTING"), LATER, resume=True).operation_state == "ROLLED_BACK"
 
 
+@pytest.mark.parametrize("state", OPERATION_STATES)
+def test_a_cancel_is_asked_for_then_done(state: OperationState) -> None:
+    """SOL003: STARTING, PROCESSING and ROLLING_BACK take a cancel (the intent first: the
+    state stays, isCancelPending and cancelMode show it); its move is ROLLED_BACK from
+    STARTING, FAILED_TEMP from the others, with an error saying so and the flag cleared."""
+    before = occ(state)
+    if state not in ("STARTING", "PROCESSING", "ROLLING_BACK"):
+        with pytest.raises(Conflict, match=f"is {state}; cancel needs it in STARTING"):
+            request_cancel(before, "GRACEFUL")
+        return
+    pending = request_cancel(before, "GRACEFUL")
+    assert pending.is_cancel_pending and pending.cancel_mode == "GRACEFUL"
+    assert pending.operation_state == state and pending.state_entered_time == NOW
+    wire = pending.to_wire()
+    assert wire["isCancelPending"] is True and wire["cancelMode"] == "GRACEFUL"
+    assert request_cancel(pending, "FORCEFUL").cancel_mode == "FORCEFUL"  # made harder
+    forceful = request_cancel(pending, "FORCEFUL")
+    assert request_cancel(forceful, "GRACEFUL").cancel_mode == "FORCEFUL"  # never softer
+    done = advance(pending, "cancel", LATER)
+    assert done.operation_state == {"STARTING": "ROLLED_BACK"}.get(state, "FAILED_TEMP")
+    assert done.error is not None and done.error.title == "cancelled"
+    assert "GRACEFUL" in done.error.detail and state in done.error.detail
+    assert not done.is_cancel_pending and done.cancel_mode is None
+    wire = done.to_wire()
+    assert wire["isCancelPending"] is False and "cancelMode" not in wire
+    # any other move clears a pending cancel too (it was for the state it was asked in)
+    if state == "STARTING":
+        assert not advance(pending, "process", LATER).is_cancel_pending
+
+
+def test_a_hub_restart_with_a_cancel_pending() -> None:
+    pending = request_cancel(occ("STARTING"), "GRACEFUL")
+    after = recover(pending, LATER, resume=True)
+    assert after.operation_state == "ROLLED_BACK" and after.error is not None
+    assert after.error.title == "cancelled"  # the user's reason, not the restart's
+    for state in ("PROCESSING", "ROLLING_BACK"):
+        pending = request_cancel(occ(state), "FORCEFUL")
+        assert recover(pending, LATER, resume=True) == pending  # the engine acts on it
+        stopped = recover(pending, LATER)
+        assert stopped.operation_state == "FAILED_TEMP" and not stopped.is_cancel_pending
+
+
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_instantiation_state_rules(operation: Operation) -> None:
     for state in ("NOT_INSTANTIATED", "INSTANTIATED"):
@@ -235,6 +278,7 @@ ACTIONS = st.one_of(
     ),
     st.tuples(st.just("event"), st.sampled_from(EVENTS), st.just("")),
     st.tuples(st.just("restart"), st.booleans(), st.just("")),
+    st.tuples(st.just("cancel"), st.sampled_from(["GRACEFUL", "FORCEFUL"]), st.just("")),
 )
 
 
@@ -279,6 +323,14 @@ def test_random_sequences_stay_within_sol003(actions: list[tuple[object, object,
                         after.operation, inst.instantiation_state
                     ),
                 )
+        elif kind == "cancel":
+            try:
+                after = request_cancel(current, what)  # type: ignore[arg-type]
+            except Conflict:
+                assert current.operation_state in ("FAILED_TEMP", *TERMINAL)
+                continue
+            assert after.operation_state == current.operation_state
+            ops[ops.index(current)] = after
         else:
             after = recover(current, LATER, resume=bool(what))
             ops[ops.index(current)] = after
@@ -294,6 +346,9 @@ def test_random_sequences_stay_within_sol003(actions: list[tuple[object, object,
             )
             assert (o.error is not None) == has_error
             assert (o.resource_changes is not None) == (o.operation_state == "COMPLETED")
+            assert (o.cancel_mode is not None) == o.is_cancel_pending
+            if o.is_cancel_pending:
+                assert o.operation_state in ("STARTING", "PROCESSING", "ROLLING_BACK")
         completed = [o.operation for o in ops if o.operation_state == "COMPLETED"]
         lifecycle = [op for op in completed if op in ("INSTANTIATE", "TERMINATE")]
         expected = (

@@ -604,10 +604,12 @@ def lcm_task_case(task: str) -> Case:
                 notes="the caller may; the request is bad (400) or not theirs (404)")  # fmt: skip
 
 
-def occ_task_case(task: str) -> Case:
-    return Case(f"vnflcm.op_occs.{task}", "POST",
-                lambda t, n: f"/vnflcm/v2/vnf_lcm_op_occs/{lcm_id(n)}/{task}",
+def occ_task_case(task: str, body: Any = None, major: str = "v2") -> Case:
+    route = f"vnflcm.op_occs.{task}" if major == "v2" else f"vnflcm.{major}.op_occs.{task}"
+    return Case(route, "POST",
+                lambda t, n: f"/vnflcm/{major}/vnf_lcm_op_occs/{lcm_id(n)}/{task}",
                 only(SA=409, PA=409, PM=409), other=only(SA=409, PA=404, PM=404),
+                body=None if body is None else lambda t, n: body,
                 prepare=make_instance, notes="COMPLETED: no task (409)",
                 headers=LCM_V)  # fmt: skip
 
@@ -633,6 +635,8 @@ LCM_CASES = [
          PROJECT_READ, other=only(404, SA=200, SR=200, UN=403), prepare=make_instance,
          headers=LCM_V),
     *(occ_task_case(task) for task in ("retry", "rollback", "fail")),
+    occ_task_case("cancel", {"cancelMode": "GRACEFUL"}),
+    occ_task_case("cancel", {"cancelMode": "GRACEFUL"}, "v1"),  # python-tackerclient's
 ]  # fmt: skip
 CASES += LCM_CASES
 

@@ -228,6 +228,33 @@ async def test_retry_after_the_site_is_fixed_completes(lcm: Lcm) -> None:
     assert rebuilds == {"s1": 0, "s2": 1}
 
 
+async def test_retry_after_a_failed_rollback_runs_the_operation_at_every_site(lcm: Lcm) -> None:
+    """A rollback that undid one site and timed out at the other is FAILED_TEMP; a retry
+    then makes the operation again at both (the undone site is not "done" for it)."""
+    lcm.sites.failing.add("s2")
+    instance_id = await lcm.instance()
+    body = {"flavourId": "simple", "additionalParams": {
+        "placement": {"sites": ["s1", "s2"]}, "siteTimeout": 20}}  # fmt: skip
+    op_id = await lcm.task(instance_id, "instantiate", body)
+    await lcm.until(op_id, "FAILED_TEMP")
+    lcm.sites.failing.clear()
+    lcm.sites.offline.add("s2")
+    status, _, _ = await lcm.call("POST", f"{OCCS}/{op_id}/rollback")
+    assert status == 202
+    for _ in range(3):
+        await lcm.sites.settle()
+        await lcm.engine.run_once()
+    lcm.api.clock.now += 21
+    occ = await lcm.until(op_id, "FAILED_TEMP")
+    assert occ["error"]["title"] == "rollback_failed" and "s1" not in await objects_at(lcm)
+    lcm.sites.offline.clear()
+    status, _, _ = await lcm.call("POST", f"{OCCS}/{op_id}/retry")
+    assert status == 202
+    await lcm.until(op_id, "COMPLETED")
+    servers = await objects_at(lcm, "server")
+    assert sorted(servers) == ["s1", "s2"]
+
+
 async def test_fail_gives_up_and_the_instance_is_not_deleted_with_leftovers(lcm: Lcm) -> None:
     lcm.sites.failing.add("s2")
     instance_id = await lcm.instance()
