@@ -9,7 +9,8 @@ Each pass of the engine's loop (:class:`atoll.background.Loop`, every
 ``lcm_poll_interval`` seconds and whenever kicked) drives every active op occurrence:
 
 * STARTING → PROCESSING;
-* PROCESSING (and ROLLING_BACK) works site by site (:mod:`.sitework`): a site is
+* PROCESSING (and ROLLING_BACK) works site by site (:mod:`.sitework`; where it is, in the
+  op occurrence's ``work``: :mod:`.work`): a site is
   ``pending`` until written (at most ``maxParallel`` sites ``applying`` at once), then
   ``applying`` until its facts say ``done`` or ``failed``; an offline site stays
   ``applying`` with a message saying so, until ``siteTimeout`` (``lcm_site_timeout``; at
@@ -49,14 +50,15 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from atoll import ids
 from atoll.background import Loop, LoopSettings
 from atoll.errors import Conflict, InvalidInput, NotFound, StaleRevision
 from atoll.hub.catalog import vnf_packages as pkgs
 from atoll.hub.lcm import cancelling, outbox, records, siteheals, sitework
-from atoll.hub.lcm.planner import REQUESTS, Context, Planned, per_site_changes, plan_operation
+from atoll.hub.lcm import work as op_work
+from atoll.hub.lcm.planner import REQUESTS, Context, plan_operation
 from atoll.hub.lcm.targets import PackageCache, Sites, usable_package
 from atoll.hub.settings import HubSettings
 from atoll.hub.sites import intent
@@ -71,7 +73,7 @@ from atoll.nfv.lcm.instance import (
     VnfInstance,
     VnfLcmOpOcc,
 )
-from atoll.nfv.lcm.requests import MAX_SITE_TIMEOUT, CancelMode, CreateVnfRequest
+from atoll.nfv.lcm.requests import CancelMode, CreateVnfRequest
 from atoll.nfv.lcm.vim_access import without_secrets
 from atoll.nfv.lcm.wire import ProblemDetails
 from atoll.resources import Desired
@@ -79,7 +81,6 @@ from atoll.timestamps import iso
 from atoll.tokens import Claims
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 IDENTIFIER_CREATED = "VnfIdentifierCreationNotification"
 IDENTIFIER_DELETED = "VnfIdentifierDeletionNotification"
 
@@ -217,7 +218,7 @@ class Engine:
         # VIMs are its sites, reached with its own certificates; SOL003 never returns it)
         params = without_secrets(body)
         occ = states.start(op_id, instance, operation, [], self.now(), params=params)
-        work = self._work(planned)
+        work = op_work.new(planned, self.settings)
         names = await Sites.load(self.store)
         for site_id, entry in work["sites"].items():
             entry["site"] = names.name(site_id)
@@ -241,38 +242,6 @@ class Engine:
         await self._notify(value, occ, instance)
         self.loop.kick()
         return occ
-
-    def _work(self, planned: Planned) -> JSON:
-        sites = set(planned.before)
-        for step in planned.steps:
-            sites |= set(step)
-        final = planned.steps[-1]
-        by_site = per_site_changes(planned.before, final)
-        opts = planned.options
-        return {
-            "before": records.intent_wire(planned.before),
-            "steps": [records.intent_wire(s) for s in planned.steps],
-            "step_timeouts": list(planned.step_timeouts),
-            "step": 0,
-            "phase": "operation",
-            "info": planned.info.to_wire() if planned.info else None,
-            "changes": planned.changes.to_wire(),
-            "flavors": {k: d.to_wire() for k, d in planned.flavors.items()},
-            "instance_changes": planned.instance_changes,
-            "max_parallel": _given(opts.max_parallel, self.settings.lcm_max_parallel),
-            "stop_on_failure": _given(opts.stop_on_failure, self.settings.lcm_stop_on_failure),
-            "site_timeout": _given(opts.site_timeout, self.settings.lcm_site_timeout),
-            "sites": {
-                site: {
-                    "state": "pending",
-                    "message": "",
-                    "started": None,
-                    "waits": [],
-                    "resourceChanges": by_site[site].to_wire() if site in by_site else None,
-                }
-                for site in sorted(sites)
-            },
-        }
 
     async def _active_occ(self, instance_id: str) -> VnfLcmOpOcc | None:
         try:
@@ -315,24 +284,9 @@ class Engine:
     async def _task(self, claims: Claims, op_id: str, event: states.Event) -> VnfLcmOpOcc:
         record = await records.occ_record(self.store, op_id, claims)
         occ = states.advance(records.occ_of(record.value), event, self.now())
-        work = copy.deepcopy(record.value["work"])
-        if event in ("retry", "rollback"):
-            if _parallel(work) == 0:  # what made it stop: not again
-                work["max_parallel"] = self.settings.lcm_max_parallel
-            # a site "done" in the other phase (a retry after a rollback that stopped
-            # half-way) is not done in this one: the whole phase again, from its first step
-            again = event == "rollback" or work["phase"] == "rollback"
-            if again and event == "retry":
-                work["step"] = 0
-            work["phase"] = "rollback" if event == "rollback" else "operation"
-            work["sites"] = {
-                site: {**e, "state": "pending", "message": "", "waits": []}
-                if again or e["state"] != "done"
-                else e
-                for site, e in work["sites"].items()
-            }
+        work = op_work.reset_for(record.value["work"], event, self.settings.lcm_max_parallel)
         if event == "retry":
-            await self._rebuild_failed(work)
+            await op_work.rebuild_failed(self.store, work)
         value = records.occ_value({**record.value, "work": work}, occ)
         writes: list[Write] = [Put(records.OP_OCC, op_id, value, record.revision)]
         if event == "fail":
@@ -344,23 +298,6 @@ class Engine:
         await self._notify(value, occ)
         self.loop.kick()
         return occ
-
-    async def _rebuild_failed(self, work: JSON) -> None:
-        """A retry: servers the sites left in ERROR get their rebuild counter raised in the
-        step's target (a site does not try the same spec twice; a new one it builds again)."""
-        step = copy.deepcopy(work["steps"][work["step"]])
-        for site_id, objects in step.items():
-            for d in objects:
-                if d["kind"] != "server":
-                    continue
-                key = intent.object_key(site_id, "server", d["meta"]["id"])
-                try:
-                    status = await self.store.get(intent.SITE_STATUS, key)
-                except NotFound:
-                    continue
-                if status.value.get("state") == "ERROR":
-                    d["spec"]["rebuilds"] = int(d["spec"].get("rebuilds", 0)) + 1
-        work["steps"][work["step"]] = step
 
     # -- the loop ----------------------------------------------------------------------------
     async def recover(self) -> int:
@@ -394,7 +331,7 @@ class Engine:
     async def drive(self, record: Record) -> None:
         occ = records.occ_of(record.value)
         if cancelling.now(occ):  # FORCEFUL, or STARTING (nothing is in flight)
-            await self._cancel(record, _copy(record.value["work"]), occ)
+            await self._cancel(record, copy.deepcopy(record.value["work"]), occ)
             return
         if occ.operation_state == "STARTING":
             occ = states.advance(occ, "process", self.now())
@@ -403,7 +340,7 @@ class Engine:
             await self._notify(value, occ)
         if occ.operation_state not in ("PROCESSING", "ROLLING_BACK"):
             return
-        work = _copy(record.value["work"])
+        work = copy.deepcopy(record.value["work"])
         rolling = work["phase"] == "rollback"
         step = 0 if rolling else work["step"]
         target = records.intent_from_wire(work["before"] if rolling else work["steps"][step])
@@ -411,7 +348,7 @@ class Engine:
         sites = await Sites.load(self.store)
         entries: dict[str, JSON] = work["sites"]
         now = self.clock()
-        limit_s = self._site_timeout(work)
+        limit_s = op_work.site_timeout(work, self.settings.lcm_site_timeout)
         for site_id, e in entries.items():
             if e["state"] == "applying":
                 await self._check(site_id, e, sites, now, timeout, limit_s)
@@ -424,7 +361,7 @@ class Engine:
             return
         failing = any(e["state"] == "failed" for e in entries.values())
         stop = work.get("stop_on_failure") is True and failing
-        limit = _parallel(work)
+        limit = op_work.parallel(work)
         limit = len(entries) if limit is None else limit
         busy = sum(e["state"] == "applying" for e in entries.values())
         flavors = {k: Desired.from_wire(v) for k, v in work["flavors"].items()}
@@ -543,16 +480,6 @@ class Engine:
             writes.append(Put(pkgs.KIND, package_id, value, package.revision))
         return writes
 
-    def _site_timeout(self, work: JSON) -> float:
-        """The op's siteTimeout: a positive number, never beyond a day (or the hub's own
-        setting, if longer); an op an earlier hub stored without a sound one gets the
-        setting."""
-        value = work.get("site_timeout")
-        default = self.settings.lcm_site_timeout
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            return default
-        return min(float(value), max(MAX_SITE_TIMEOUT, default))
-
     async def _failed(self, record: Record, work: JSON, occ: VnfLcmOpOcc, rolling: bool) -> None:
         failed = [e for e in work["sites"].values() if e["state"] == "failed"]
         not_run = ", ".join(e["site"] for e in work["sites"].values() if e["state"] == "pending")
@@ -623,23 +550,3 @@ class Engine:
     async def _identifier(self, kind: Any, value: JSON, instance: VnfInstance) -> None:
         note = outbox.Notification.of_identifier(kind, value["project_id"], instance, self.now())
         await outbox.emit(self.store, note)
-
-
-def _copy(work: JSON) -> JSON:
-    return copy.deepcopy(work)
-
-
-def _given(value: _T | None, default: _T) -> _T:
-    return default if value is None else value
-
-
-def _parallel(work: JSON) -> int | None:
-    """How many sites of the op may be applying at once: its ``max_parallel``, or None for
-    all of them (0 or none). Anything else an earlier hub or the settings stored (below 0,
-    not a number) is 0 here: such an op starts no site and goes FAILED_TEMP saying so."""
-    value = work.get("max_parallel")
-    if value is None or (value == 0 and not isinstance(value, bool)):
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        return 0
-    return max(value, 0)
