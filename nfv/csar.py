@@ -9,6 +9,11 @@ view and reported, all at once:
   parts are taken out of their names: which one is meant is ambiguous), encryption;
 * more entries than ``CsarLimits.max_entries``, an entry or a total over the size limits,
   a compression ratio that only a zip bomb has;
+* a compression method other than stored or deflate, the only two a CSAR may use (SOL004
+  asks for an ISO/IEC 21320-1 zip). It is also the only bound on what one read inflates:
+  :mod:`zipfile` inflates deflate data by the amount asked for, but hands each block of
+  bzip2 or LZMA data to its decompressor whole, so a few hundred bytes of bzip2 whose
+  entry claims 1000 bytes become gigabytes in memory before the claim is compared;
 * in a directory: symbolic links (they could point anywhere on the host).
 
 Nothing is ever extracted to disk; files are read (or hashed, :mod:`.digests`) straight
@@ -70,6 +75,8 @@ class UnreadableEntry(Exception):
     """A file of the package cannot be read back (corrupt archive data, I/O error)."""
 
 
+# what ISO/IEC 21320-1 (and so a CSAR) allows; zipfile bounds the inflating of these alone
+COMPRESSION_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError)
 
 
@@ -148,6 +155,12 @@ class ZipFiles:
             log.error(where, "entry is a symbolic link; packages must hold regular files")
         elif info.flag_bits & 0x1:
             log.error(where, "entry is encrypted")
+        elif info.compress_type not in COMPRESSION_METHODS:
+            log.error(
+                where,
+                f"entry is compressed with zip method {info.compress_type}; a CSAR uses only "
+                "stored (0) or deflate (8)",
+            )
         elif info.file_size > limits.max_entry_bytes:
             log.error(
                 where, f"entry is {info.file_size} bytes, over the {limits.max_entry_bytes} limit"

@@ -16,7 +16,7 @@ from importlib import resources
 
 from atoll.nfv.csar import PackageFiles, UnreadableEntry, read_bounded
 from atoll.nfv.errors import ProblemLog
-from atoll.nfv.yaml_loader import YamlDocument, YamlLimits, load_yaml
+from atoll.nfv.yaml_loader import YamlBudget, YamlDocument, YamlLimits, load_yaml
 
 SOL001_FILES = ("etsi_nfv_sol001_common_types.yaml", "etsi_nfv_sol001_vnfd_types.yaml")
 SOL001_PREFIX = "(sol001)/"
@@ -60,17 +60,20 @@ def load_definitions(
     limits: YamlLimits,
     bundled: BundledTypes | None = None,
 ) -> list[LoadedFile]:
-    """The entry file first, then every import in depth-first order, each once."""
+    """The entry file first, then every import in depth-first order, each once; the
+    package's own files together within one :class:`YamlBudget` (the first file over it is
+    refused, and nothing after it read)."""
     bundled = bundled or BundledTypes()
+    budget = YamlBudget(limits)
     loaded: list[LoadedFile] = []
     seen: set[str] = set()
     pending = [entry]
-    while pending:
+    while pending and not budget.spent:
         path = pending.pop(0)
         if path in seen:
             continue
         seen.add(path)
-        item = _load_one(files, path, log, limits, bundled)
+        item = _load_one(files, path, log, limits, bundled, budget)
         if item is None:
             continue
         loaded.append(item)
@@ -79,11 +82,18 @@ def load_definitions(
 
 
 def _load_one(
-    files: PackageFiles, path: str, log: ProblemLog, limits: YamlLimits, bundled: BundledTypes
+    files: PackageFiles,
+    path: str,
+    log: ProblemLog,
+    limits: YamlLimits,
+    bundled: BundledTypes,
+    budget: YamlBudget,
 ) -> LoadedFile | None:
     if path.startswith(SOL001_PREFIX):
         doc = bundled.get(path.removeprefix(SOL001_PREFIX), log, limits)
         return LoadedFile(doc, "sol001") if doc is not None else None
+    if files.size(path) <= limits.max_bytes and budget.over_bytes(path, files.size(path), log):
+        return None  # not even read
     try:
         raw = read_bounded(files, path, limits.max_bytes)
     except UnreadableEntry as exc:
@@ -92,7 +102,7 @@ def _load_one(
     if raw is None:
         log.error(path, f"is {files.size(path)} bytes, over the {limits.max_bytes}-byte limit")
         return None
-    doc = load_yaml(path, raw, log, limits)
+    doc = load_yaml(path, raw, log, limits, budget)
     if doc is None:
         return None
     if not isinstance(doc.data, Mapping):

@@ -7,7 +7,10 @@ file is checked before a single Python object is built:
 * the raw size against ``YamlLimits.max_bytes``;
 * strict UTF-8 (a BOM is allowed) — the offset of the first bad byte is reported;
 * the composed node graph: alias uses, the fully expanded node count, nesting depth and
-  recursive aliases, all bounded.
+  recursive aliases, all bounded;
+* with a :class:`YamlBudget`, the bytes and expanded nodes of all the files of one VNFD
+  together (a VNFD imports the others; each within the limits of one file, a hundred of
+  them would still be a hundred times that much held at once).
 
 The result keeps the line of every mapping key and sequence item, so a problem found later
 in the data can say ``Definitions/df.yaml:63: topology_template.node_templates.VDU1``.
@@ -35,6 +38,35 @@ class YamlLimits:
     max_aliases: int = 1000
     max_nodes: int = 500_000
     max_depth: int = 200
+    # all the files of one VNFD together (:class:`YamlBudget`): as much as one file may be
+    max_total_bytes: int = 8 * 1024 * 1024
+    max_total_nodes: int = 500_000
+
+
+class YamlBudget:
+    """What the files of one VNFD may still use of ``max_total_bytes`` and
+    ``max_total_nodes``; :func:`load_yaml` refuses the file that would cross either, before
+    it builds a Python object of it, and spends what a file it loads used."""
+
+    __slots__ = ("bytes_left", "limits", "nodes_left")
+
+    def __init__(self, limits: YamlLimits) -> None:
+        self.limits = limits
+        self.bytes_left = limits.max_total_bytes
+        self.nodes_left = limits.max_total_nodes
+
+    @property
+    def spent(self) -> bool:
+        return self.bytes_left <= 0 or self.nodes_left <= 0
+
+    def over_bytes(self, path: str, size: int, log: ProblemLog) -> bool:
+        """Whether ``size`` more bytes would cross the budget (logged against ``path``)."""
+        if size <= self.bytes_left:
+            return False
+        self.bytes_left = 0
+        total = self.limits.max_total_bytes
+        log.error(path, f"takes the VNFD's YAML over {total} bytes in all (its files together)")
+        return True
 
 
 @dataclass(frozen=True)
@@ -89,12 +121,19 @@ def decode_utf8(path: str, raw: bytes, log: ProblemLog) -> str | None:
 
 
 def load_yaml(
-    path: str, raw: bytes, log: ProblemLog, limits: YamlLimits | None = None
+    path: str,
+    raw: bytes,
+    log: ProblemLog,
+    limits: YamlLimits | None = None,
+    budget: YamlBudget | None = None,
 ) -> YamlDocument | None:
-    """Parse one untrusted YAML file; on any problem, log it and return ``None``."""
+    """Parse one untrusted YAML file; on any problem, log it and return ``None``. With a
+    ``budget``, the file is also held to what the other files of its VNFD left of it."""
     limits = limits or YamlLimits()
     if len(raw) > limits.max_bytes:
         log.error(path, f"is {len(raw)} bytes, over the {limits.max_bytes}-byte limit for YAML")
+        return None
+    if budget is not None and budget.over_bytes(path, len(raw), log):
         return None
     text = decode_utf8(path, raw, log)
     if text is None:
@@ -104,9 +143,13 @@ def load_yaml(
         node = loader.get_single_node()
         if node is None:
             return YamlDocument(path, None)
-        lines = _check_graph(path, node, limits, log)
-        if lines is None:
+        checked = _check_graph(path, node, limits, log, budget)
+        if checked is None:
             return None
+        lines, nodes = checked
+        if budget is not None:
+            budget.bytes_left -= len(raw)
+            budget.nodes_left -= nodes
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
@@ -136,9 +179,10 @@ def _children(node: yaml.Node) -> list[tuple[str | int | None, yaml.Node, yaml.N
 
 
 def _check_graph(
-    path: str, root: yaml.Node, limits: YamlLimits, log: ProblemLog
-) -> dict[PathKey, int] | None:
-    """Bound aliases, expansion and depth; return the line of every key path."""
+    path: str, root: yaml.Node, limits: YamlLimits, log: ProblemLog, budget: YamlBudget | None
+) -> tuple[dict[PathKey, int], int] | None:
+    """Bound aliases, expansion and depth; return the line of every key path, and the
+    number of nodes the file expands to."""
     lines: dict[PathKey, int] = {}
     seen: set[int] = set()
     aliases = 0
@@ -173,7 +217,12 @@ def _check_graph(
                 anchor = key_node if key_node is not None else child
                 lines.setdefault(child_keys, anchor.start_mark.line + 1)
             stack.append((child, child_keys, depth + 1, via_alias))
-    return lines
+    if budget is not None and expanded > budget.nodes_left:  # the file alone is within bounds
+        budget.nodes_left = 0
+        log.error(path, f"takes the VNFD over {limits.max_total_nodes} YAML nodes in all "
+                        "(its files together)")  # fmt: skip
+        return None
+    return lines, expanded
 
 
 def _check_duplicate_keys(

@@ -40,6 +40,7 @@ def save_login(login: Login, env: Mapping[str, str] | None = None) -> Path:
     path = login_path(env)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode is for a new file: one already there keeps its own
     with os.fdopen(fd, "w") as fh:
         json.dump(asdict(login), fh, indent=2)
     return path

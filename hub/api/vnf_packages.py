@@ -31,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from atoll import ids
+from atoll import ids, jsonencode
 from atoll.api.routing import Route
 from atoll.api.schema import check
 from atoll.errors import (
@@ -62,6 +62,7 @@ from atoll.hub.api.vnf_package_shapes import (
     PACKAGE_MODIFY,
     PATH,
     UPLOAD_FROM_URI,
+    USER_DATA,
 )
 from atoll.hub.catalog import vnf_packages as pkgs
 from atoll.hub.catalog.images import Image
@@ -199,13 +200,34 @@ async def modify_package(request: web.Request) -> web.Response:
         package = replace(package, operational_state=body["operationalState"])
     if "userDefinedData" in body:
         merged = sol013.merge_patch(package.user_defined_data, body["userDefinedData"])
-        package = replace(package, user_defined_data=merged)
+        package = replace(package, user_defined_data=_bounded_user_data(request, merged))
     package = replace(package, updated_at=_now(request))
     store = hub_of(request).store
     saved = await store.put(
         pkgs.KIND, record.key, package.to_value(), expect_revision=record.revision
     )
     return reply(body, revision=saved.revision)  # SOL005: the modifications
+
+
+def _bounded_user_data(request: web.Request, merged: dict[str, Any]) -> dict[str, Any]:
+    """``userDefinedData`` after a merge patch, held to what a create could set (USER_DATA's
+    entries, ``max_body_bytes``): a bound on each patch alone would let the record grow by
+    that much with every request."""
+    where = "body.userDefinedData"
+    problems: list[Problem] = []
+    check(USER_DATA, merged, where, problems)
+    limit = hub_of(request).settings.max_body_bytes
+    size = len(jsonencode.dumps(merged))
+    if size > limit:
+        problems.append(Problem(where, f"would be {size} bytes, over this hub's limit of "
+                                       f"{limit} (setting max_body_bytes)"))  # fmt: skip
+    if problems:
+        raise InvalidInput(
+            "the package's userDefinedData, with this patch merged in, would be more than a "
+            "package may hold (remove entries with null)",
+            problems,
+        )
+    return merged
 
 
 async def delete_package(request: web.Request) -> web.Response:

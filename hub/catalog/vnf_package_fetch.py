@@ -24,7 +24,11 @@ WHERE = "body.addressInformation"
 
 def allowed_uri(text: str, hosts: Iterable[str]) -> str:
     """``text`` if it is an http(s) URI on one of ``hosts`` (400 malformed, 403 elsewhere)."""
-    url = urllib.parse.urlsplit(text)
+    try:
+        url = urllib.parse.urlsplit(text)
+        url.port  # noqa: B018 (a port that is no port raises here, as a bad IPv6 literal above)
+    except ValueError as exc:
+        raise InvalidInput("the package URI is not valid", [Problem(WHERE, str(exc))]) from exc
     if url.scheme not in ("http", "https") or not url.hostname:
         raise InvalidInput(
             "the package URI is not valid", [Problem(WHERE, "must be an http:// or https:// URI")]

@@ -4,15 +4,17 @@ The site agent's data dir (SQLite with the local Ed25519 signing key, and its WA
 and instances dirs are 0700 and every secret-bearing file 0600: the database, its -wal and
 -shm, servers' config drives (user data). The hub's data dir likewise: hub.db and its WAL,
 the token signing key, the CA and server keys, uploaded image chunks. Modes are enforced at
-start on an existing install too.
+start on an existing install too. The token ``atoll login`` saves is 0600 as well, also
+when it replaces a login file someone left readable.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
-from tests.security.daemons import RunningHub, RunningSite
+from tests.security.daemons import ATOLL, HUB_ADMIN_PASSWORD, RunningHub, RunningSite
 from tests.site_agent import real_site
 
 
@@ -76,3 +78,19 @@ def test_hub_uploaded_image_chunks_are_private(hub: RunningHub) -> None:
     assert any(p.is_file() for p in stored)
     for path in stored:
         _private(path)
+
+
+def test_the_saved_login_is_private_even_over_a_readable_file(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    saved = config / "atoll" / "login.json"
+    saved.parent.mkdir(parents=True)
+    saved.write_text("{}")
+    saved.chmod(0o644)  # an older login, or one copied in by hand
+    env = {**os.environ, "XDG_CONFIG_HOME": str(config), "ATOLL_PASSWORD": HUB_ADMIN_PASSWORD}
+    argv = [str(ATOLL), "login", "--url", hub.url, "--ca-file", str(hub.ca_file)]
+    done = subprocess.run([*argv, "--user", "admin"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert '"token": "atl1.' in saved.read_text()
+    _private(saved)

@@ -3,7 +3,7 @@
 SOL005 ``upload_from_uri`` has the hub fetch a package; a hub that fetched whatever a user
 names would reach its own API, internal hosts or a cloud metadata service for them. A hub
 whose ``vnf_package_uri_hosts`` names no host (the default) fetches nothing, and no scheme
-but http(s) is ever taken.
+but http(s) is ever taken; a URI that does not parse is the caller's 400, not a 500.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ def test_the_hub_fetches_no_uri_it_is_not_told_to(hub: RunningHub) -> None:
             "file:///etc/passwd",
             f"gopher://127.0.0.1:{port}/",
             f"http://user:pw@127.0.0.1:{port}/",
+            f"http://[127.0.0.1:{port}/package.zip",  # an unclosed IPv6 literal
+            "http://[localhost]/package.zip",  # not an IPv6 literal
+            "http://localhost:99999/package.zip",  # no such port
         ):
             reply = hub.call("POST", path, {"addressInformation": uri}, token=token)
             assert reply.status == 400, reply

@@ -2,12 +2,18 @@
 (``./Files/x``, ``Files//x``) are read from the very entry that was checked, two entries
 that clean up to one path are refused, a carried file whose data is corrupt is refused
 naming it, and none of it ends as an internal error. What the hub says back names places
-inside the package, never where on the hub it keeps the upload."""
+inside the package, never where on the hub it keeps the upload. An entry compressed with
+bzip2 or LZMA (a CSAR uses stored or deflate only) is refused before a byte of it is
+inflated: the hub's memory stays where it was."""
 
 from __future__ import annotations
 
+import bz2
 import io
+import struct
 import zipfile
+import zlib
+from pathlib import Path
 
 from tests.nfv.packages import IMAGE, carrying
 from tests.security.daemons import RunningHub
@@ -87,4 +93,60 @@ def test_a_failed_onboarding_names_no_path_of_the_hub(hub: RunningHub) -> None:
         for problem in package["onboardingFailureDetails"]["problems"]:
             assert problem["where"].startswith("(archive)"), problem
     assert package["onboardingFailureDetails"]["status"] == 422
+    no_internal_error(hub)
+
+
+def peak_memory_mib(pid: int) -> int:
+    """The process's peak resident memory (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    raise AssertionError(f"no VmHWM for process {pid}")
+
+
+def with_bzip2_bomb(archive: bytes, name: str, size: int, claimed: int = 1000) -> bytes:
+    """``archive`` with one more entry ``name``: ``size`` zero bytes compressed with bzip2
+    (a few hundred bytes), whose headers claim ``claimed`` bytes (and their CRC-32), so no
+    size or ratio limit sees anything amiss."""
+    compressor, block = bz2.BZ2Compressor(9), bytes(16 << 20)
+    compressed = b"".join(
+        [*(compressor.compress(block) for _ in range(size // len(block))), compressor.flush()]
+    )
+    buffer = io.BytesIO(archive)
+    with zipfile.ZipFile(buffer, "a") as out:
+        out.writestr(zipfile.ZipInfo(name), compressed)  # stored: its headers patched below
+    data, raw = bytearray(buffer.getvalue()), name.encode()
+    # (signature, offsets of method, CRC-32, uncompressed size, name) in the local header
+    # and in the central directory record
+    for signature, method, crc, usize, at_name in (
+        (b"PK\x03\x04", 8, 14, 22, 30),
+        (b"PK\x01\x02", 10, 16, 24, 46),
+    ):
+        at = data.find(signature)
+        while data[at + at_name : at + at_name + len(raw)] != raw:
+            at = data.find(signature, at + 1)
+        struct.pack_into("<H", data, at + method, zipfile.ZIP_BZIP2)
+        struct.pack_into("<I", data, at + crc, zlib.crc32(bytes(claimed)))
+        struct.pack_into("<I", data, at + usize, claimed)
+    return bytes(data)
+
+
+def test_a_bzip2_bomb_is_refused_before_it_is_inflated(hub: RunningHub) -> None:
+    tenant = hub.tenant("zn", "zn-bomb")
+    assert hub.proc is not None
+    before = peak_memory_mib(hub.proc.pid)
+    bomb = with_bzip2_bomb(csar([]), "Files/bomb.bin", 512 << 20)  # 512 MiB from ~500 bytes
+    assert len(bomb) < 16 * 1024
+    package = onboard(hub, tenant, bomb)
+    assert package["onboardingState"] == "ERROR", package
+    details = package["onboardingFailureDetails"]
+    assert details["status"] == 422, details
+    assert details["problems"] == [
+        {
+            "where": "(archive) 'Files/bomb.bin'",
+            "what": "entry is compressed with zip method 12; a CSAR uses only stored (0) or "
+            "deflate (8)",
+        }
+    ]
+    assert peak_memory_mib(hub.proc.pid) - before < 128  # it was 512 MiB and more
     no_internal_error(hub)
