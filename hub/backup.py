@@ -1,7 +1,8 @@
 """``atoll hub backup FILE`` / ``atoll hub restore FILE --data-dir EMPTY``.
 
 A hub backup (:mod:`atoll.backup`) holds the whole data directory: the SQLite store
-(``hub.db``, a consistent snapshot taken while the hub runs), the CA and its key, the
+(``hub.db``) and the fleet's telemetry (``telemetry.sqlite``), each a consistent snapshot
+taken while the hub runs (not its files as they are, WAL and all), the CA and its key, the
 server certificate and key, the token signing key (so tokens issued before the backup
 verify after a restore, and so do sites that trust it), the admin seed, and the files
 (image chunks under ``images/``, VNF packages under ``vnf_packages/``). A hub whose store
@@ -16,6 +17,7 @@ from pathlib import Path
 from atoll import backup
 from atoll.hub.bootstrap import DataDir
 from atoll.hub.settings import HubSettings
+from atoll.hub.telemetry.keeper import FILE as TELEMETRY_FILE
 
 COMPONENT = "hub"
 DATABASE = "hub.db"
@@ -25,7 +27,8 @@ def back_up(settings: HubSettings, archive: Path) -> tuple[backup.Summary, str |
     """The backup of the hub's data dir, and a warning when its store is not in it."""
     layout = DataDir(settings.data_dir)
     layout.check_initialised()
-    summary = backup.backup(settings.data_dir, archive, COMPONENT, [layout.path / DATABASE])
+    databases = [layout.path / DATABASE, layout.path / TELEMETRY_FILE]
+    summary = backup.backup(settings.data_dir, archive, COMPONENT, databases)
     warning = None
     if settings.store != "sqlite":
         warning = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import stat
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,11 @@ def test_backup_then_restore_gives_back_every_object_and_working_tokens(tmp_path
         done = atoll("hub", "backup", str(archive), "--data-dir", str(hub.data_dir))
         assert done.returncode == 0, done.stderr
         assert stat.S_IMODE(archive.stat().st_mode) == 0o600
+        with tarfile.open(archive) as tar:
+            names = {Path(n).name for n in tar.getnames()}
+        # the live databases as snapshots, not their files (a WAL copied mid-write)
+        assert {"hub.db", "telemetry.sqlite"} <= names, names
+        assert not any(n.endswith(("-wal", "-shm")) for n in names), names
     finally:
         hub.stop()
 
