@@ -346,7 +346,7 @@ async def _take_content(
     await update_package(
         store, record.key, {"checksum": checksum, "size": stored.size}, _now(request)
     )
-    onboarding.start(record.key, image_map)
+    onboarding.start(record.key, image_map, claim.project_id)
 
 
 async def _onboarded_file(request: web.Request, what: str) -> tuple[PackageRecord, PackageFiles]:

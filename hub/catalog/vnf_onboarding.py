@@ -12,16 +12,22 @@ After an upload the package is PROCESSING and :meth:`Onboarding.start` runs, off
    files listed with their checksums (``additionalArtifacts``, ``GET .../artifacts/...``);
 4. the record becomes ONBOARDED + ENABLED, or ERROR with every problem found.
 
-At most ``concurrency`` packages are read at once. A hub that stopped mid-onboarding picks
-the package up again on start (:meth:`recover`).
+At most ``concurrency`` packages are read at once, and at most ``project_share`` of them one
+project's: the others of that project wait their turn behind it, so one tenant uploading
+many packages (or ones that take long to read: up to the size limits, minutes of inflating
+and hashing) never holds every slot, and another project's package starts as soon as a slot
+is free. A hub that stopped mid-onboarding picks the package up again on start
+(:meth:`recover`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 from atoll.errors import InvalidInput, NotFound, Problem, StaleRevision
@@ -78,18 +84,36 @@ class Onboarding:
         now: Callable[[], str],
         bundled: BundledTypes | None = None,
         concurrency: int = 2,
+        project_share: int = 1,
     ) -> None:
         self.store = store
         self.files = files
         self.now = now
         self.bundled = bundled or BundledTypes()
         self._slots = asyncio.Semaphore(concurrency)
+        self._project_share = project_share
+        self._shares: dict[str | None, asyncio.Semaphore] = {}
+        self._waiting: collections.Counter[str | None] = collections.Counter()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def start(self, package_id: str, image_map: Mapping[str, str]) -> None:
-        task = asyncio.create_task(self.run(package_id, dict(image_map)))
+    def start(self, package_id: str, image_map: Mapping[str, str], project_id: str | None) -> None:
+        """Onboard the package in the background, in ``project_id``'s turn."""
+        task = asyncio.create_task(self.run(package_id, dict(image_map), project_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, project_id: str | None) -> AsyncIterator[None]:
+        """A slot, once the project has fewer than its share of them."""
+        share = self._shares.setdefault(project_id, asyncio.Semaphore(self._project_share))
+        self._waiting[project_id] += 1
+        try:
+            async with share, self._slots:
+                yield
+        finally:
+            self._waiting[project_id] -= 1
+            if not self._waiting[project_id]:
+                del self._waiting[project_id], self._shares[project_id]
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -103,14 +127,16 @@ class Onboarding:
             if package.onboarding_state != pkgs.PROCESSING:
                 continue
             if self.files.content(package.id).exists():
-                self.start(package.id, package.image_map)
+                self.start(package.id, package.image_map, package.project_id)
             else:
                 await update_package(
                     self.store, package.id, {"onboardingState": pkgs.CREATED}, self.now()
                 )
 
-    async def run(self, package_id: str, image_map: dict[str, str]) -> None:
-        async with self._slots:
+    async def run(
+        self, package_id: str, image_map: dict[str, str], project_id: str | None = None
+    ) -> None:
+        async with self._turn(project_id):
             try:
                 changes = await self._onboard(package_id, image_map)
             except InvalidInput as exc:
