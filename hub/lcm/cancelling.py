@@ -31,7 +31,7 @@ STOPPED = "stopped while applying (cancelled FORCEFUL): retry or roll back to se
 NOT_STARTED = "not started (cancelled)"
 
 
-def now(occ: VnfLcmOpOcc) -> bool:
+def at_once(occ: VnfLcmOpOcc) -> bool:
     """Whether the pending cancel of ``occ`` is acted on without waiting for any site."""
     return occ.is_cancel_pending and (
         occ.operation_state == "STARTING" or occ.cancel_mode == "FORCEFUL"

@@ -330,7 +330,7 @@ class Engine:
 
     async def drive(self, record: Record) -> None:
         occ = records.occ_of(record.value)
-        if cancelling.now(occ):  # FORCEFUL, or STARTING (nothing is in flight)
+        if cancelling.at_once(occ):  # FORCEFUL, or STARTING (nothing is in flight)
             await self._cancel(record, copy.deepcopy(record.value["work"]), occ)
             return
         if occ.operation_state == "STARTING":
