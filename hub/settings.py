@@ -113,6 +113,9 @@ class HubSettings:
     # webhooks to loopback, link-local or unspecified addresses are refused (as LCM
     # callbacks are: atoll.hub.lcm.callbacks.check_address) unless this is true (a lab)
     alarm_webhook_loopback: bool = False
+    # live update streams (/ui/events) one user may hold open at once (a browser tab needs
+    # one); one more is refused with 429 until one of theirs ends. 0: no limit
+    dashboard_streams_per_user: int = 8
     # LCM subscriptions and alarms one project may hold (atoll.hub.identity.limits)
     lcm_subscription_limit: int = 100
     alarm_limit: int = 200
