@@ -26,6 +26,10 @@ class HubSettings:
     vnf_package_uri_hosts: tuple[str, ...] = ()
     nfv_page_size: int = 100  # items per page of the ETSI NFV lists (SOL013 Link paging)
     upload_idle_timeout: float = 60.0  # seconds without a byte before an upload is aborted
+    # seconds a connection may take to send a request's headers (from its opening or its
+    # last answer: an idle keep-alive connection is closed then), and a JSON request body
+    # (408 then); uploads follow upload_idle_timeout, and an open stream is not cut
+    request_read_timeout: float = 60.0
     # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile)
     password_time_cost: int = 3
     password_memory_kib: int = 65536
