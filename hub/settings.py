@@ -120,6 +120,10 @@ class HubSettings:
     # live update streams (/ui/events) one user may hold open at once (a browser tab needs
     # one); one more is refused with 429 until one of theirs ends. 0: no limit
     dashboard_streams_per_user: int = 8
+    # a user's tokens revoked one by one (sign-out, DELETE of a token) kept as records until
+    # they expire; one more revokes every token the user was issued until then (one record)
+    # in their place, so the user logs in again. 0: no limit
+    token_revocations_per_user: int = 100
     # LCM subscriptions and alarms one project may hold (atoll.hub.identity.limits)
     lcm_subscription_limit: int = 100
     alarm_limit: int = 200
