@@ -124,9 +124,11 @@ class HubSettings:
     # they expire; one more revokes every token the user was issued until then (one record)
     # in their place, so the user logs in again. 0: no limit
     token_revocations_per_user: int = 100
-    # LCM subscriptions and alarms one project may hold (atoll.hub.identity.limits)
+    # LCM subscriptions and alarms one project may hold, application credentials one user
+    # may hold (atoll.hub.identity.limits)
     lcm_subscription_limit: int = 100
     alarm_limit: int = 200
+    app_credential_limit: int = 100
     # VNF lifecycle (/vnflcm/v2): how many sites one operation works on at once (0: all);
     # whether a failure at one site stops the sites not started yet (a request's
     # additionalParams maxParallel / stopOnFailure override both); how long a site may take,
