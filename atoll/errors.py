@@ -12,6 +12,7 @@ one place::
     │   ├── MethodNotAllowed        method_not_allowed 405 the path takes other methods
     │   ├── NotAcceptable           not_acceptable  406   no reply type the Accept header takes
     │   ├── PayloadTooLarge         too_large       413
+    │   ├── RequestTimeout          request_timeout 408   the body did not arrive in time
     │   └── UnsupportedMediaType    unsupported_media_type 415 a body of a type not taken
     ├── Unauthenticated             unauthenticated 401   no: log in again
     ├── Forbidden                   forbidden       403   no
@@ -100,6 +101,13 @@ class InvalidId(InvalidInput):
 class PayloadTooLarge(InvalidInput):
     code = "too_large"
     http_status = 413
+
+
+class RequestTimeout(InvalidInput):
+    """A request's body did not arrive in the time the daemon gives it."""
+
+    code = "request_timeout"
+    http_status = 408
 
 
 class Unauthenticated(AtollError):

@@ -129,7 +129,8 @@ def build_hub(
 ) -> Hub:
     signer = TokenSigner(signing_key)
     verifier = TokenVerifier([signing_key.public_key()], cache_size=10000)
-    revocations = Revocations(store, clock, max_token_ttl=settings.token_ttl)
+    revocations = Revocations(store, clock, max_token_ttl=settings.token_ttl,
+                              per_user=settings.token_revocations_per_user)  # fmt: skip
     passwords = Passwords(
         settings.password_time_cost,
         settings.password_memory_kib,

@@ -79,7 +79,11 @@ async def serve(settings: HubSettings, image_settings: ImageSettings | None = No
         app = build_app(
             settings, store, signing_key, image_settings=image_settings, telemetry=telemetry
         )
-        runner = web.AppRunner(app, access_log=None)  # the errors middleware logs requests
+        # the errors middleware logs requests; a connection that has not sent a request's
+        # headers within request_read_timeout of opening (or of its last answer) is closed
+        runner = web.AppRunner(
+            app, access_log=None, keepalive_timeout=settings.request_read_timeout
+        )
         await runner.setup()
         listening.small_tls_reads(runner)  # ~30 KB, not 256 KiB, for each idle site session
         try:

@@ -26,6 +26,10 @@ class HubSettings:
     vnf_package_uri_hosts: tuple[str, ...] = ()
     nfv_page_size: int = 100  # items per page of the ETSI NFV lists (SOL013 Link paging)
     upload_idle_timeout: float = 60.0  # seconds without a byte before an upload is aborted
+    # seconds a connection may take to send a request's headers (from its opening or its
+    # last answer: an idle keep-alive connection is closed then), and a JSON request body
+    # (408 then); uploads follow upload_idle_timeout, and an open stream is not cut
+    request_read_timeout: float = 60.0
     # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile)
     password_time_cost: int = 3
     password_memory_kib: int = 65536
@@ -113,9 +117,18 @@ class HubSettings:
     # webhooks to loopback, link-local or unspecified addresses are refused (as LCM
     # callbacks are: atoll.hub.lcm.callbacks.check_address) unless this is true (a lab)
     alarm_webhook_loopback: bool = False
-    # LCM subscriptions and alarms one project may hold (atoll.hub.identity.limits)
+    # live update streams (/ui/events) one user may hold open at once (a browser tab needs
+    # one); one more is refused with 429 until one of theirs ends. 0: no limit
+    dashboard_streams_per_user: int = 8
+    # a user's tokens revoked one by one (sign-out, DELETE of a token) kept as records until
+    # they expire; one more revokes every token the user was issued until then (one record)
+    # in their place, so the user logs in again. 0: no limit
+    token_revocations_per_user: int = 100
+    # LCM subscriptions and alarms one project may hold, application credentials one user
+    # may hold (atoll.hub.identity.limits)
     lcm_subscription_limit: int = 100
     alarm_limit: int = 200
+    app_credential_limit: int = 100
     # VNF lifecycle (/vnflcm/v2): how many sites one operation works on at once (0: all);
     # whether a failure at one site stops the sites not started yet (a request's
     # additionalParams maxParallel / stopOnFailure override both); how long a site may take,

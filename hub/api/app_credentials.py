@@ -26,6 +26,7 @@ from atoll.hub.api.replies import (
     reply,
 )
 from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND, secret_digest
+from atoll.hub.identity.limits import check_user_room
 from atoll.hub.identity.policy import ROLES
 from atoll.hub.identity.tenancy import owns
 from atoll.hub.store.base import Record
@@ -94,13 +95,16 @@ async def create_credential(request: web.Request) -> web.Response:
         raise InvalidInput(
             "the credential would never work", [Problem("body.expires_at", "is in the past")]
         )
+    user_id = (await records.fetch(hub.store, "user", claims.user)).value["id"]
+    await check_user_room(hub.store, KIND, user_id, claims.user, hub.settings.app_credential_limit,
+                          "application credentials", "app_credential_limit")  # fmt: skip
     secret = new_secret("atac_", 32)
     value = {
         "id": ids.hub_id(),
         "name": body["name"],
         "description": body.get("description", ""),
         "user": claims.user,
-        "user_id": (await records.fetch(hub.store, "user", claims.user)).value["id"],
+        "user_id": user_id,
         "project": claims.project,
         "project_id": claims.project_id,
         "roles": sorted(roles),

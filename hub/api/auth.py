@@ -162,7 +162,8 @@ async def show_current(request: web.Request) -> web.Response:
 
 
 async def revoke_current(request: web.Request) -> web.Response:
-    await hub_of(request).revocations.revoke("token", claims_of(request).token_id)
+    claims = claims_of(request)
+    await hub_of(request).revocations.revoke_token(claims.token_id, claims.user)
     return no_content()
 
 
@@ -183,6 +184,7 @@ REVOCATION = Shape(
             pattern=r"^[^\u0000-\u001f]+$",
             pattern_help="an id or name without control characters",
         ),
+        "user": Field("string", description="a token's user (a token revoked by its user)"),
         "revoked_at": Field("number", required=True, description="epoch seconds"),
         "prune_after": Field(
             "number", required=True, description="epoch seconds; no token it could stop is left"
@@ -191,7 +193,7 @@ REVOCATION = Shape(
 )
 REVOCATION_REQUEST = Shape(
     "RevocationRequest",
-    {k: v for k, v in REVOCATION.fields.items() if k not in ("revoked_at", "prune_after")},
+    {k: v for k, v in REVOCATION.fields.items() if k not in ("user", "revoked_at", "prune_after")},
 )
 
 

@@ -296,7 +296,7 @@ async def revoke(request: web.Request) -> web.Response:
     admin = caller.system and "admin" in caller.roles
     if caller.user != subject.user and not admin:
         raise Forbidden("you may revoke only your own tokens (or any, as a system admin)")
-    await hub_of(request).revocations.revoke("token", subject.token_id)
+    await hub_of(request).revocations.revoke_token(subject.token_id, subject.user)
     return web.Response(status=204)
 
 

@@ -19,6 +19,7 @@ certificate of a gone site, or one the site has replaced, is a logged 401).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 
@@ -88,7 +89,18 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             started=started,
             principal=principal(request),
         )
+        if response.status == 408 and not response.prepared:
+            await _answer_and_close(request, response)
     return response
+
+
+async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:
+    """Send ``response``, then close the connection: the rest of the request's body never
+    came, so aiohttp would otherwise wait its lingering time (10 s) for it."""
+    with contextlib.suppress(ConnectionError):
+        await response.prepare(request)
+        await response.write_eof()
+    request.protocol.force_close()
 
 
 async def _answer(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:

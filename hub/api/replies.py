@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -21,7 +22,7 @@ from atoll.api.paging import MAX_LIMIT as MAX_LIMIT
 from atoll.api.paging import page_body
 from atoll.api.paging import page_params as page_params
 from atoll.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, check
-from atoll.errors import InvalidId, InvalidInput, Problem
+from atoll.errors import InvalidId, InvalidInput, Problem, RequestTimeout
 from atoll.hub.api.context import hub_of
 from atoll.hub.store.base import Record
 from atoll.jsonbody import JSON
@@ -53,8 +54,24 @@ async def read_json(request: web.Request) -> object:
             f"the request body must be JSON (Content-Type: application/json), "
             f"not {request.content_type or 'nothing'}"
         )
-    raw = await request.read()  # aiohttp enforces the body size limit here (413)
+    raw = await read_raw(request)  # 413 over the size limit, 408 too slow
     return jsonbody.loads(raw, max_bytes=hub_of(request).settings.max_body_bytes)
+
+
+async def read_raw(request: web.Request) -> bytes:
+    """A JSON request's whole body, as it came: 413 over the size limit (aiohttp enforces
+    it), 408 if it has not all arrived within ``[hub] request_read_timeout`` (a client
+    that declared more than it sends would hold its connection, and the hub's file, as
+    long as it liked)."""
+    timeout = hub_of(request).settings.request_read_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            return await request.read()
+    except TimeoutError:
+        raise RequestTimeout(
+            "the request body did not arrive in time",
+            [Problem("body", f"not all sent within {timeout:g} s")],
+        ) from None
 
 
 def path_name(request: web.Request, param: str = "name") -> str:

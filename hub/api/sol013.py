@@ -58,7 +58,7 @@ from atoll.api.routing import Route
 from atoll.api.schema import Field, Shape, check
 from atoll.errors import AtollError, InvalidInput, Problem, UnsupportedMediaType
 from atoll.hub.api.context import base_url, hub_of
-from atoll.hub.api.replies import reply
+from atoll.hub.api.replies import read_raw, reply
 from atoll.jsonbody import JSON
 from atoll.nfv import sol013
 from atoll.nfv.sol013 import Expr, Selector
@@ -393,7 +393,7 @@ async def read_merge_patch(request: web.Request, shape: Shape) -> JSON:
             f"send the changes as Content-Type {MERGE_PATCH}, not "
             f"{request.content_type or 'nothing'}"
         )
-    raw = await request.read()  # aiohttp enforces the body size limit here (413)
+    raw = await read_raw(request)  # 413 over the size limit, 408 too slow
     data = jsonbody.loads(raw, max_bytes=hub_of(request).settings.max_body_bytes)
     return shape.validate(data)
 

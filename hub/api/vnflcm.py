@@ -47,7 +47,7 @@ from atoll.errors import InvalidInput, Problem, UnsupportedMediaType
 from atoll.hub.api import sol013
 from atoll.hub.api.context import Hub, claims_of, hub_of
 from atoll.hub.api.records import visible_page
-from atoll.hub.api.replies import reply
+from atoll.hub.api.replies import read_raw, reply
 from atoll.hub.lcm import records
 from atoll.hub.lcm.engine import Engine
 from atoll.hub.store.base import Record
@@ -148,7 +148,8 @@ async def _body(request: web.Request) -> JSON:
             f"the request body must be JSON (Content-Type: application/json), "
             f"not {request.content_type or 'nothing'}"
         )
-    data = jsonbody.loads(await request.read(), max_bytes=hub_of(request).settings.max_body_bytes)
+    raw = await read_raw(request)  # 413 over the size limit, 408 too slow
+    data = jsonbody.loads(raw, max_bytes=hub_of(request).settings.max_body_bytes)
     if not isinstance(data, dict):
         raise InvalidInput("the request body must be a JSON object")
     return data

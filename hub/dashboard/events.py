@@ -15,6 +15,12 @@ a heartbeat comment every ``HEARTBEAT`` seconds, and ends when its token expires
 revoked (the page then finds it is signed out). Visibility follows the API's: system
 callers see everything; a project's members see sites (every role may list them) and the
 objects of their own project.
+
+A stream holds a socket, a task and a listener for as long as its client keeps it open, so
+one user holds at most ``[hub] dashboard_streams_per_user`` at once (a browser needs one
+per open tab): one more is refused with 429 until one of theirs ends. Before, one member's
+token opened thousands (about 80 KiB of the hub's memory and one of its open files each),
+until the hub could accept no site's connection.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from atoll.background import Loop, LoopSettings
+from atoll.errors import TooManyRequests
 from atoll.hub.catalog.images import TRANSFER_KIND
 from atoll.hub.dashboard.fleet import row
 from atoll.hub.sites import intent
@@ -102,6 +109,7 @@ def visibility(claims: Claims) -> Callable[[Event], bool]:
 @dataclass(eq=False)  # each stream's own: kept in a set by identity
 class Listener:
     visible: Callable[[Event], bool]
+    owner: str = ""  # the user whose stream it is
     pending: OrderedDict[tuple[str, str], Event] = field(default_factory=OrderedDict)
     news: asyncio.Event = field(default_factory=asyncio.Event)
     resync: bool = False
@@ -126,10 +134,13 @@ class Listener:
 
 
 class Broadcaster:
-    def __init__(self, store: Store, keep: int = KEEP) -> None:
+    def __init__(self, store: Store, keep: int = KEEP, per_owner: int = 0) -> None:
+        """``per_owner``: streams one owner may hold at once (0: no limit)."""
         self._store = store
         self._recent: deque[Event] = deque(maxlen=keep)
         self._listeners: set[Listener] = set()
+        self._per_owner = per_owner
+        self._held: dict[str, int] = {}  # owner: streams open
         self.since = 0  # the newest revision followed
         self._floor = 0  # every event after this revision is in ``_recent``
         self._closing = False
@@ -150,8 +161,19 @@ class Broadcaster:
     def closing(self) -> bool:
         return self._closing
 
-    def attach(self, visible: Callable[[Event], bool], last_id: int | None) -> Listener:
-        listener = Listener(visible)
+    def attach(
+        self, visible: Callable[[Event], bool], last_id: int | None, owner: str = ""
+    ) -> Listener:
+        """A new stream's listener; TooManyRequests if ``owner`` holds as many as it may."""
+        held = self._held.get(owner, 0)
+        if self._per_owner > 0 and held >= self._per_owner:
+            raise TooManyRequests(
+                f"{owner} has {held} live update streams open, as many as a user may "
+                "([hub] dashboard_streams_per_user): close one first",
+                int(HEARTBEAT),
+            )
+        self._held[owner] = held + 1
+        listener = Listener(visible, owner)
         if last_id is not None:
             if last_id < self._floor:
                 listener.resync = True
@@ -164,7 +186,12 @@ class Broadcaster:
         return listener
 
     def detach(self, listener: Listener) -> None:
+        if listener not in self._listeners:
+            return
         self._listeners.discard(listener)
+        held = self._held.pop(listener.owner, 1) - 1
+        if held > 0:
+            self._held[listener.owner] = held
 
     async def _follow(self) -> None:
         try:

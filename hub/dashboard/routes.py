@@ -85,7 +85,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
     })  # fmt: skip
-    listener = broadcaster.attach(visibility(claims), last_event_id(request))
+    listener = broadcaster.attach(visibility(claims), last_event_id(request), claims.user)
     try:
         await response.prepare(request)
         hello = json.dumps({"revision": broadcaster.since, "heartbeat": HEARTBEAT})
@@ -133,7 +133,7 @@ ROUTES = [
 
 def install(app: web.Application, hub: Hub) -> None:
     """Add the dashboard to the hub's app: its routes and its one shared watcher."""
-    broadcaster = Broadcaster(hub.store)
+    broadcaster = Broadcaster(hub.store, per_owner=hub.settings.dashboard_streams_per_user)
     app[BROADCASTER] = broadcaster
 
     async def start(app: web.Application) -> None:

@@ -118,7 +118,8 @@ async def sign_out(request: web.Request) -> web.Response:
     if request.get(SESSION_TOKEN_KEY) is None:
         raise Forbidden("sign out ends a dashboard session; a bearer token is revoked with "
                         "DELETE /v1/auth/tokens/current")  # fmt: skip
-    await hub_of(request).revocations.revoke("token", claims_of(request).token_id)
+    claims = claims_of(request)
+    await hub_of(request).revocations.revoke_token(claims.token_id, claims.user)
     response = web.Response(status=204)
     response.del_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
     return response

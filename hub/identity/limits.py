@@ -6,7 +6,9 @@ calls). Unbounded, one project's member could keep the hub busy for nobody else.
 project holds at most ``[hub] lcm_subscription_limit`` subscriptions and ``[hub]
 alarm_limit`` alarms (system-scope alarms, of no project, are not counted); one more is
 refused with 403 ``over_limit``, naming the limit and its setting, as Nova and Aodh refuse a
-create over quota. The count is read before the create: creates racing each other may pass
+create over quota. A user holds at most ``[hub] app_credential_limit`` application
+credentials (each a record the hub keeps, made by a request that costs nothing else). The
+count is read before the create: creates racing each other may pass
 it together, so a project can go over by as many as raced (never further: the next create
 reads them all).
 """
@@ -21,10 +23,23 @@ async def check_room(store: Store, kind: str, project_id: str, limit: int, what:
                      setting: str) -> None:  # fmt: skip
     """OverLimit unless project ``project_id`` holds fewer than ``limit`` records of
     ``kind`` (``what`` names them for people, ``setting`` is the ``[hub]`` setting)."""
-    query = ListQuery(kind, filters={"project_id": project_id}, limit=max(limit, 1))
+    await _check(store, kind, {"project_id": project_id}, f"project {project_id}", limit, what,
+                 setting)  # fmt: skip
+
+
+async def check_user_room(store: Store, kind: str, user_id: str, user: str, limit: int,
+                          what: str, setting: str) -> None:  # fmt: skip
+    """OverLimit unless the user of id ``user_id`` (named ``user``) holds fewer than ``limit``
+    records of ``kind``, as :func:`check_room` for a project."""
+    await _check(store, kind, {"user_id": user_id}, f"user {user}", limit, what, setting)
+
+
+async def _check(store: Store, kind: str, filters: dict[str, str], holder: str, limit: int,
+                 what: str, setting: str) -> None:  # fmt: skip
+    query = ListQuery(kind, filters=filters, limit=max(limit, 1))
     held = len((await store.list(query)).items) if limit > 0 else 0
     if held >= limit:
         raise OverLimit(
-            f"project {project_id} has {limit} {what} already, as many as it may have "
+            f"{holder} has {limit} {what} already, as many as it may have "
             f"([hub] {setting}): delete one first"
         )

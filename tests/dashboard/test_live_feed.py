@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 
+from atoll.errors import TooManyRequests
 from atoll.hub.dashboard.events import Broadcaster, Event, Listener, visibility
 from atoll.hub.dashboard.fleet import overview
 from atoll.hub.store.memory import MemoryStore
@@ -163,3 +164,16 @@ async def test_the_stream_sends_changes_live_and_replays_them_after_a_reconnect(
     fleet = await api.client.get("/ui/fleet", headers=cookie)
     body = await fleet.json()
     assert body["counts"]["enrolling"] == 1 and body["sites"][0]["name"] == "edge-9"
+
+
+def test_one_owner_holds_at_most_its_share_of_streams_until_one_ends() -> None:
+    broadcaster = Broadcaster(MemoryStore(), per_owner=2)
+    first, _ = (broadcaster.attach(visibility(claims(True)), None, "alice") for _ in range(2))
+    with pytest.raises(TooManyRequests, match="dashboard_streams_per_user"):
+        broadcaster.attach(visibility(claims(True)), None, "alice")
+    broadcaster.attach(visibility(claims(True)), None, "bob")
+    broadcaster.detach(first)
+    broadcaster.detach(first)  # twice: still one place, not two
+    broadcaster.attach(visibility(claims(True)), None, "alice")
+    with pytest.raises(TooManyRequests):
+        broadcaster.attach(visibility(claims(True)), None, "alice")

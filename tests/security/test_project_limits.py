@@ -5,7 +5,9 @@ notification of the project) and alarms (each a rule the hub evaluates every int
 webhooks it calls) without limit, all kept and all worked on. Now a project holds at most
 ``[hub] lcm_subscription_limit`` subscriptions and ``[hub] alarm_limit`` alarms: one more is
 a 403 ``over_limit`` naming the setting, other projects are not affected, and deleting one
-makes room again.
+makes room again. Likewise a user holds at most ``[hub] app_credential_limit`` application
+credentials (before: without limit, each a record in the hub's store, a member's loop of
+creates grew it without end).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ CONFIG = f"""[hub]
 lcm_callback_loopback = true   # the test's callback receiver is on this machine
 lcm_subscription_limit = {LIMIT}
 alarm_limit = {LIMIT}
+app_credential_limit = {LIMIT}
 """
 SUBSCRIPTIONS = "/vnflcm/v2/subscriptions"
 V2 = {"Version": "2.0.0"}
@@ -109,3 +112,20 @@ def test_a_project_holds_at_most_its_limit_of_alarms(limited_hub: RunningHub) ->
     )  # fmt: skip  (system scope: not counted)
     hub.ok("DELETE", f"/v1/alarms/{held[0]}", token=alice)
     hub.ok("POST", "/v1/alarms", body, token=alice)
+
+
+def test_a_user_holds_at_most_its_limit_of_application_credentials(
+    limited_hub: RunningHub,
+) -> None:
+    hub = limited_hub
+    tag = secrets.token_hex(3)
+    alice = hub.tenant(f"crd-a-{tag}", f"crd-alice-{tag}")
+    bob = hub.tenant(f"crd-a-{tag}", f"crd-bob-{tag}")  # the same project: a user's own room
+    path = "/v1/application_credentials"
+    held = [hub.ok("POST", path, {"name": f"c{n}"}, token=alice)["id"] for n in range(LIMIT)]
+    refused = hub.call("POST", path, {"name": "one-more"}, token=alice)
+    assert refused.status == 403 and refused.body["error"]["code"] == "over_limit", refused
+    assert "app_credential_limit" in refused.body["error"]["message"], refused
+    hub.ok("POST", path, {"name": "bobs"}, token=bob)
+    hub.ok("DELETE", f"{path}/{held[0]}", token=alice)
+    hub.ok("POST", path, {"name": "again"}, token=alice)

@@ -63,3 +63,25 @@ async def test_revocations_are_pruned_once_no_token_can_need_them() -> None:
         assert (await store.list(ListQuery("revocation"))).items == []
     finally:
         await revocations.stop()
+
+
+async def test_one_user_keeps_at_most_per_user_tokens_revoked_by_id_even_after_a_restart() -> None:
+    store, now = MemoryStore(), [100.0]
+    here = Revocations(store, lambda: now[0], per_user=2)
+    await here.start()
+    try:
+        for n in range(2):
+            await here.revoke_token(f"m{n}", "mallory")
+        await here.revoke_token("b0", "bob")
+        await here.stop()
+        here = Revocations(store, lambda: now[0], per_user=2)  # counts are read back
+        await here.start()
+        now[0] = 101.0
+        await here.revoke_token("m2", "mallory")  # one more: the user instead
+        kept = {r.key for r in (await store.list(ListQuery("revocation"))).items}
+        assert kept == {"user:mallory", "token:b0"}
+        assert here.is_revoked(token("mallory", 100.5, "m9"))  # issued before: revoked too
+        assert not here.is_revoked(token("mallory", 102.0, "m9"))
+        assert here.is_revoked(token("bob", 100.0, "b0"))
+    finally:
+        await here.stop()
