@@ -233,6 +233,7 @@ class Agent:
             ready=agent.ready,
             metrics=telemetry.render,
             metrics_auth=agent_settings.metrics_auth,
+            request_read_timeout=agent_settings.request_read_timeout,
         )
         agent.app = build_app(ctx)
         hub_settings = settings.hub
@@ -369,7 +370,10 @@ async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) 
     fake = settings.site_agent.drivers == "fake"
     host = await (fake_host(settings) if fake else real_host(settings))
     agent = await Agent.open(settings, host)
-    runner = web.AppRunner(agent.app, access_log=None)
+    # a connection that has not sent a request's headers within request_read_timeout of
+    # opening (or of its last answer) is closed (atoll.api.slow_clients)
+    timeout = settings.site_agent.request_read_timeout
+    runner = web.AppRunner(agent.app, access_log=None, keepalive_timeout=timeout)
     try:
         await agent.start()
         await runner.setup()

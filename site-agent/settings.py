@@ -62,6 +62,10 @@ class AgentSettings:
     login_failures_per_source_user: int = 5
     login_failure_window: float = 60.0
     login_refusal_delay: float = 1.0  # a refused address waits this long for its 429
+    # seconds a connection may take to send a request's headers (from its opening or its
+    # last answer: an idle keep-alive connection is closed then), and a JSON request body
+    # (408 then); image uploads keep their own idle rule
+    request_read_timeout: float = 60.0
     restart_policy: RestartPolicy = "on-failure"  # servers without one: always|on-failure|never
     restart_backoff_initial: float = 2.0  # seconds before the 2nd restart in a row, doubling
     restart_backoff_max: float = 300.0  # ... up to this many

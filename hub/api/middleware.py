@@ -19,7 +19,6 @@ certificate of a gone site, or one the site has replaced, is a logged 401).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 
@@ -27,6 +26,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from atoll import access_log, error_body
+from atoll.api import slow_clients
 from atoll.errors import (
     AtollError,
     Forbidden,
@@ -90,17 +90,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             principal=principal(request),
         )
         if response.status == 408 and not response.prepared:
-            await _answer_and_close(request, response)
+            await slow_clients.answer_and_close(request, response)
     return response
-
-
-async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:
-    """Send ``response``, then close the connection: the rest of the request's body never
-    came, so aiohttp would otherwise wait its lingering time (10 s) for it."""
-    with contextlib.suppress(ConnectionError):
-        await response.prepare(request)
-        await response.write_eof()
-    request.protocol.force_close()
 
 
 async def _answer(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:

@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
 from aiohttp import web
 
 from atoll import ids, jsonbody, jsonencode, timestamps
+from atoll.api import slow_clients
 from atoll.api.paging import DEFAULT_LIMIT as DEFAULT_LIMIT  # paging is the shared core's
 from atoll.api.paging import LIMIT as LIMIT
 from atoll.api.paging import MARKER as MARKER
@@ -22,7 +22,7 @@ from atoll.api.paging import MAX_LIMIT as MAX_LIMIT
 from atoll.api.paging import page_body
 from atoll.api.paging import page_params as page_params
 from atoll.api.schema import NAME_HELP, NAME_PATTERN, Field, OneOf, Shape, check
-from atoll.errors import InvalidId, InvalidInput, Problem, RequestTimeout
+from atoll.errors import InvalidId, InvalidInput, Problem
 from atoll.hub.api.context import hub_of
 from atoll.hub.store.base import Record
 from atoll.jsonbody import JSON
@@ -63,15 +63,7 @@ async def read_raw(request: web.Request) -> bytes:
     it), 408 if it has not all arrived within ``[hub] request_read_timeout`` (a client
     that declared more than it sends would hold its connection, and the hub's file, as
     long as it liked)."""
-    timeout = hub_of(request).settings.request_read_timeout
-    try:
-        async with asyncio.timeout(timeout):
-            return await request.read()
-    except TimeoutError:
-        raise RequestTimeout(
-            "the request body did not arrive in time",
-            [Problem("body", f"not all sent within {timeout:g} s")],
-        ) from None
+    return await slow_clients.within(hub_of(request).settings.request_read_timeout, request.read())
 
 
 def path_name(request: web.Request, param: str = "name") -> str:

@@ -20,4 +20,5 @@ class ApiContext:
     health: Callable[[], Awaitable[dict[str, Any]]]
     metrics: Callable[[], Awaitable[bytes]] | None = None
     metrics_auth: bool = False
+    request_read_timeout: float = 60.0  # a JSON body arrives whole within (atoll.api.slow_clients)
     ready: Callable[[], Awaitable[dict[str, Any]]] | None = None  # None: ready when it answers

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from atoll import access_log, error_body, tokens
+from atoll.api import slow_clients
 from atoll.errors import AtollError, Forbidden, InternalError, TooManyRequests, Unauthenticated
 from atoll.site_agent.api.context import ApiContext
 from atoll.site_agent.api.policy import POLICY
@@ -52,6 +53,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     with access_log.answering(rid) as started:
         resp = await _answer(request, handler, rid)
         resp.headers["X-Request-Id"] = rid
+        if resp.status == 408 and not resp.prepared:  # the rest of its body never came
+            await slow_clients.answer_and_close(request, resp)
         claims = request.get(PRINCIPAL)
         who = "-" if claims is None else access_log.principal_of(claims.user, claims.project)
         access_log.log_answered(
