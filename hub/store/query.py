@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from atoll.errors import InvalidInput, Problem
+from atoll.errors import InvalidInput, NotFound, Problem
 from atoll.hub.store.base import ListQuery, Record, Store
 
 FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
@@ -83,3 +83,12 @@ async def list_all(
         if page.next_marker is None:
             return out
         marker = page.next_marker
+
+
+async def get_or_none(store: Store, kind: str, key: str) -> Record | None:
+    """The object, or None if there is none (NotFound, for a caller to whom absence is an
+    answer)."""
+    try:
+        return await store.get(kind, key)
+    except NotFound:
+        return None

@@ -46,8 +46,8 @@ from typing import Any
 
 from atoll.errors import InvalidInput, NotFound, OverLimit, StaleRevision
 from atoll.hub.sites import intent
-from atoll.hub.store.base import Delete, ListQuery, Record, Store, encode_value
-from atoll.hub.store.query import list_all
+from atoll.hub.store.base import Delete, ListQuery, Store, encode_value
+from atoll.hub.store.query import get_or_none, list_all
 from atoll.hub.sync.operations import ObjectBudget, record_operation
 from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.jsonbody import JSON
@@ -202,8 +202,8 @@ async def _status(store: Store, site: JSON, fact: Fact) -> None:
     key = intent.object_key(site["id"], observed.kind, observed.id)
     value = {**observed.to_wire(), "site_id": site["id"], "fact_seq": fact.seq}
     for _ in range(10):
-        current = await _get(store, intent.SITE_STATUS, key)
-        if await _get(store, intent.SITE_OBJECT, key) is None:
+        current = await get_or_none(store, intent.SITE_STATUS, key)
+        if await get_or_none(store, intent.SITE_OBJECT, key) is None:
             if current is not None:
                 return  # deleted at the hub, not yet torn down at the site: nothing to keep
             raise InvalidInput(
@@ -218,13 +218,6 @@ async def _status(store: Store, site: JSON, fact: Fact) -> None:
             return
         except StaleRevision:
             continue
-
-
-async def _get(store: Store, kind: str, key: str) -> Record | None:
-    try:
-        return await store.get(kind, key)
-    except NotFound:
-        return None
 
 
 async def _once(store: Store, kind: str, site: JSON, seq: int, value: JSON) -> bool:
@@ -242,7 +235,7 @@ async def forget_statuses(store: Store, keys: list[str]) -> int:
     unless an object is back at its key (placed again meanwhile); how many went."""
     gone = 0
     for key in keys:
-        if await _get(store, intent.SITE_OBJECT, key) is not None:
+        if await get_or_none(store, intent.SITE_OBJECT, key) is not None:
             continue
         with contextlib.suppress(NotFound):
             await store.delete(intent.SITE_STATUS, key)

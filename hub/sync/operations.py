@@ -56,7 +56,7 @@ from atoll.errors import (
 from atoll.hub.alarms import records as alarms
 from atoll.hub.sites import intent
 from atoll.hub.store.base import Delete, Put, Record, Store, Write
-from atoll.hub.store.query import list_all
+from atoll.hub.store.query import get_or_none, list_all
 from atoll.jsonbody import JSON
 from atoll.resources import SPECS, Desired, clip
 
@@ -120,13 +120,6 @@ class Decision(NamedTuple):
     made: int = 0
 
 
-async def _get(store: Store, kind: str, key: str) -> Record | None:
-    try:
-        return await store.get(kind, key)
-    except NotFound:
-        return None
-
-
 def _same_spec(record: Record | None, desired: Desired | None) -> bool:
     if record is None or desired is None or record.value.get("desired") is None:
         return False
@@ -164,7 +157,7 @@ async def record_operation(
         "operation": body,
     }  # fmt: skip
     for _ in range(10):
-        if await _get(store, intent.SITE_OPERATION, op_key) is not None:
+        if await get_or_none(store, intent.SITE_OPERATION, op_key) is not None:
             return "duplicate"
         made = 0
         try:
@@ -201,7 +194,9 @@ async def _owner(store: Store, site: JSON, body: Any) -> JSON:
         return {}
     if body.get("action") not in LOCAL_HEALS or not ids.is_id(body.get("id")):
         return {}
-    obj = await _get(store, intent.SITE_OBJECT, intent.object_key(site["id"], "server", body["id"]))
+    obj = await get_or_none(
+        store, intent.SITE_OBJECT, intent.object_key(site["id"], "server", body["id"])
+    )
     owner = obj.value.get(OWNER) if obj is not None else None
     return {OWNER: owner, "lcm_history": "pending"} if owner else {}
 
@@ -213,7 +208,7 @@ async def _decide(
         raise InvalidInput("an operation record is a map")
     op, kind, object_id, base, desired = _parse(body)
     key = intent.object_key(site["id"], kind, object_id)
-    record = await _get(store, intent.SITE_OBJECT, key)
+    record = await get_or_none(store, intent.SITE_OBJECT, key)
     current = record
     if current is not None and current.value.get("desired") is None:
         current = None  # a tombstone: the hub has no intent for it
@@ -248,7 +243,7 @@ async def _decide(
         if held is None and objects is not None:
             await objects.claim(store, site, kind, object_id)
     elif current.value.get("conflict"):
-        held = await _get(store, intent.CONFLICT, current.value["conflict"])
+        held = await get_or_none(store, intent.CONFLICT, current.value["conflict"])
     writes = await _conflict(store, site, seq, op, kind, object_id, base, desired, current,
                              held, now)  # fmt: skip
     return Decision("conflict", writes, 1 if current is None and held is None else 0)
@@ -363,7 +358,7 @@ async def resolve(store: Store, conflict: Record, keep: Keep, actor: str, now: s
         raise Conflict(f"conflict {value['id']} is {value.get('state')}, not open")
     site = {"id": value["site_id"], "name": value["site"]}
     key = intent.object_key(value["site_id"], value["kind"], value["object_id"])
-    current = await _get(store, intent.SITE_OBJECT, key)
+    current = await get_or_none(store, intent.SITE_OBJECT, key)
     expect = current.revision if current is not None else 0
     writes: list[Write] = []
     remove_after = False

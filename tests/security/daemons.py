@@ -17,11 +17,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.client
+import http.server
 import json
 import os
 import secrets
 import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -338,3 +340,17 @@ def running_site(
             conn.close()
         real_site.remove_links(names.device_prefix)
         ovs.stop()
+
+
+@contextmanager
+def http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A threaded HTTP server on loopback answering with ``handler`` (a tenant's callback
+    receiver, a service on the hub's machine); its port."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()

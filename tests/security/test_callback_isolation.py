@@ -17,7 +17,6 @@ from __future__ import annotations
 import http.server
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.hub.lcm.lcmtest import VNFD_ID
-from tests.security.daemons import RunningHub
+from tests.security.daemons import RunningHub, http_server
 from tests.security.test_lcm_tenancy import onboard_with_external_cp
 
 SUBSCRIPTIONS = "/vnflcm/v2/subscriptions"
@@ -63,14 +62,8 @@ class _Callbacks(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def callbacks() -> Iterator[tuple[int, list[tuple[float, str, dict[str, str]]]]]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Callbacks)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], _Callbacks.got
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(_Callbacks) as port:
+        yield port, _Callbacks.got
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,11 @@ etcd, a site agent's local API) or the cloud metadata address: such callbacks ar
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 
 import pytest
 
-from tests.security.daemons import RunningHub
+from tests.security.daemons import RunningHub, http_server
 
 SUBSCRIPTIONS = "/vnflcm/v2/subscriptions"
 V2 = {"Version": "2.0.0"}
@@ -41,14 +40,8 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 def loopback_service() -> Iterator[tuple[int, list[str]]]:
     """Something listening on the hub machine's loopback that answers every request 204
     (what a callback test wants), and records what reached it."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], _Recorder.seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(_Recorder) as port:
+        yield port, _Recorder.seen
 
 
 def test_callbacks_to_loopback_and_metadata_addresses_are_refused_unsent(

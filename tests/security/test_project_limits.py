@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import http.server
 import secrets
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.security.daemons import RunningHub
+from tests.security.daemons import RunningHub, http_server
 
 LIMIT = 3
 CONFIG = f"""[hub]
@@ -44,14 +43,8 @@ class _Callback(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def callback() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Callback)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/cb"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(_Callback) as port:
+        yield f"http://127.0.0.1:{port}/cb"
 
 
 @pytest.fixture(scope="module")

@@ -93,25 +93,35 @@ class SiteEnd:
                     return frame
 
 
-@pytest.fixture(scope="module")
-def joined(hub: RunningHub, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Path]:
-    """A site joined with a code, as a field engineer does: (name, id, its data dir)."""
-    where = tmp_path_factory.mktemp("facts-site") / "agent"
-    done = site_join(where, hub.join_token("facts-edge")["code"])
+def join(hub: RunningHub, where: Path, name: str) -> tuple[str, str, Path]:
+    """Site ``name`` joined with a code into ``where``, as a field engineer does: (name,
+    id, its data dir)."""
+    done = site_join(where, hub.join_token(name)["code"])
     assert done.returncode == 0, done.stderr
     link = json.loads((where / "hub" / "link.json").read_text())
     return link["site_name"], link["site_id"], where
 
 
-@pytest.fixture
-async def site(hub: RunningHub, joined: tuple[str, str, Path]) -> AsyncIterator[SiteEnd]:
-    """A sync session of the joined site, by its certificate."""
+@contextlib.asynccontextmanager
+async def session(hub: RunningHub, joined: tuple[str, str, Path]) -> AsyncIterator[SiteEnd]:
+    """A sync session of the ``joined`` site, by its certificate."""
     _, site_id, data_dir = joined
     async with (
         aiohttp.ClientSession() as http,
         http.ws_connect(f"{hub.url}/v1/sync", ssl=site_tls(data_dir), max_msg_size=0) as ws,
     ):
         yield SiteEnd(ws, site_id)
+
+
+@pytest.fixture(scope="module")
+def joined(hub: RunningHub, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Path]:
+    return join(hub, tmp_path_factory.mktemp("facts-site") / "agent", "facts-edge")
+
+
+@pytest.fixture
+async def site(hub: RunningHub, joined: tuple[str, str, Path]) -> AsyncIterator[SiteEnd]:
+    async with session(hub, joined) as end:
+        yield end
 
 
 def event(message: str = "no disk", **more: Any) -> dict[str, Any]:
@@ -266,16 +276,10 @@ async def test_creates_beyond_the_site_object_limit_are_refused_and_the_session_
     hub's store. Now the hub adopts at most ``site_object_limit`` objects made at a site;
     a create beyond it is refused alone (a ``refused_fact`` event naming the setting),
     acknowledged, and deleting one of them makes room again."""
-    where = tmp_path / "agent"  # a site of its own: no other test's objects in its count
-    done = site_join(where, hub.join_token("objects-edge")["code"])
-    assert done.returncode == 0, done.stderr
-    link = json.loads((where / "hub" / "link.json").read_text())
-    name, site_id = link["site_name"], link["site_id"]
-    async with (
-        aiohttp.ClientSession() as http,
-        http.ws_connect(f"{hub.url}/v1/sync", ssl=site_tls(where), max_msg_size=0) as ws,
-    ):
-        site = SiteEnd(ws, site_id)
+    # a site of its own: no other test's objects in its count
+    joined = join(hub, tmp_path / "agent", "objects-edge")
+    name, site_id, _ = joined
+    async with session(hub, joined) as site:
         await site.hello()
         creates = [network_made_here() for _ in range(OBJECT_LIMIT + 3)]
         first = site.seq + 1
@@ -316,16 +320,9 @@ async def test_updates_of_made_up_objects_open_conflicts_only_within_the_limit(
     """A site at its object limit switched from creates to updates of ids the hub never
     had: each opened a conflict of up to 512 KiB, without end. Now changes to an object the
     hub lacks open one conflict per object, counted with the site's own objects."""
-    where = tmp_path / "agent"
-    done = site_join(where, hub.join_token("conflicts-edge")["code"])
-    assert done.returncode == 0, done.stderr
-    link = json.loads((where / "hub" / "link.json").read_text())
-    name, site_id = link["site_name"], link["site_id"]
-    async with (
-        aiohttp.ClientSession() as http,
-        http.ws_connect(f"{hub.url}/v1/sync", ssl=site_tls(where), max_msg_size=0) as ws,
-    ):
-        site = SiteEnd(ws, site_id)
+    joined = join(hub, tmp_path / "agent", "conflicts-edge")
+    name, site_id, _ = joined
+    async with session(hub, joined) as site:
         await site.hello()
         made_up = network_made_here()["id"]
         same = [network_made_here("update", made_up) for _ in range(4)]

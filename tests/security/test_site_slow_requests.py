@@ -13,7 +13,6 @@ closed.
 from __future__ import annotations
 
 import socket
-import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.security.daemons import RunningSite, running_site
+from tests.security.test_slow_requests import held_for
 
 TIMEOUT = 2.0
 
@@ -37,17 +37,6 @@ def slow_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSite]
 def connect(site: RunningSite) -> socket.socket:
     url = urllib.parse.urlsplit(site.url)
     return socket.create_connection((url.hostname or "", url.port or 0), timeout=TIMEOUT * 4)
-
-
-def held_for(conn: socket.socket) -> tuple[float, bytes]:
-    """How long the agent kept ``conn`` before it answered or closed it, and what it said."""
-    started, said = time.monotonic(), b""
-    try:
-        while chunk := conn.recv(4096):
-            said += chunk
-    except (TimeoutError, ConnectionError):
-        pass
-    return time.monotonic() - started, said
 
 
 @pytest.mark.parametrize("sent", [

@@ -46,8 +46,9 @@ def connect(hub: RunningHub) -> ssl.SSLSocket:
     return hub.ssl_context.wrap_socket(raw, server_hostname=url.hostname)
 
 
-def held_for(conn: ssl.SSLSocket) -> tuple[float, bytes]:
-    """How long the hub kept ``conn`` before it answered or closed it, and what it said."""
+def held_for(conn: socket.socket) -> tuple[float, bytes]:
+    """How long the daemon kept ``conn`` before it answered or closed it, and what it said
+    (the site agent's test uses it too)."""
     started, said = time.monotonic(), b""
     try:
         while chunk := conn.recv(4096):

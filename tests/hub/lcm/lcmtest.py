@@ -116,6 +116,12 @@ class Lcm:
         engine: Engine = app[ENGINE]
         return engine
 
+    async def other_member(self) -> str:
+        """The token of a member of project b, which owns nothing here."""
+        admin = await self.api.admin()
+        await self.api.ok("POST", "/v1/projects", admin, {"name": "b"})
+        return await self.api.user_with_role("bm", "b", "member")
+
     async def call(
         self, method: str, path: str, body: Any = None, token: str | None = None
     ) -> tuple[int, Any, CIMultiDict[str]]:

@@ -247,9 +247,7 @@ async def test_a_bad_body_is_a_400_naming_the_field(lcm: Lcm, body: Any, where: 
 async def test_another_projects_operation_is_not_found(lcm: Lcm) -> None:
     instance_id = await lcm.instance()
     op_id = await lcm.task(instance_id, "instantiate", {"flavourId": "simple"})
-    admin = await lcm.api.admin()
-    await lcm.api.ok("POST", "/v1/projects", admin, {"name": "b"})
-    other = await lcm.api.user_with_role("bm", "b", "member")
+    other = await lcm.other_member()
     status, _, _ = await cancel(lcm, op_id, token=other)
     assert status == 404
     reader = await lcm.api.user_with_role("ar", "a", "reader")

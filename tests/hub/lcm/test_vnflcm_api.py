@@ -59,9 +59,7 @@ async def test_lists_are_bare_arrays_filtered_and_paged_by_link(lcm: Lcm) -> Non
 async def test_another_project_sees_nothing_and_can_do_nothing(lcm: Lcm) -> None:
     instance_id = await lcm.instance()
     op_id = await lcm.task(instance_id, "instantiate", {"flavourId": "simple"})
-    admin = await lcm.api.admin()
-    await lcm.api.ok("POST", "/v1/projects", admin, {"name": "b"})
-    other = await lcm.api.user_with_role("bm", "b", "member")
+    other = await lcm.other_member()
     assert await lcm.ok("GET", INSTANCES) != []
     for path in (INSTANCES, OCCS):
         status, items, _ = await lcm.call("GET", path, token=other)

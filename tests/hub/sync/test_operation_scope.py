@@ -12,6 +12,7 @@ from typing import Any
 from atoll import ids
 from atoll.hub.sites import intent
 from atoll.hub.store.base import ListQuery
+from atoll.hub.store.query import get_or_none
 from atoll.hub.sync import operations
 from atoll.jsonbody import JSON
 from atoll.resources import Desired, FlavorSpec, Meta
@@ -78,7 +79,7 @@ async def test_a_site_cannot_create_in_a_project_with_nothing_placed_at_it(api: 
     assert b_id in kept["reason"] and "nothing placed at site edge-1" in kept["reason"]
     assert await _listed(api, bob) == []
     key = intent.object_key((await _site(api, "edge-1"))["id"], "network", planted)
-    assert await operations._get(api.store, intent.SITE_OBJECT, key) is None
+    assert await get_or_none(api.store, intent.SITE_OBJECT, key) is None
     admin = await api.admin()
     shown = await api.ok("GET", "/v1/sites/edge-1/operations", admin)
     assert [o["outcome"] for o in shown["items"]] == ["refused"]
