@@ -285,6 +285,10 @@ def _site_files(bed: BedState, site: SiteState, data: Path) -> None:
         "alarm_interval = 2.0",
         "[hub]",
         "sync_telemetry_interval = 5.0",
+        # a partition healed is seen within seconds: reconnects at most 5 s apart (a
+        # production site: up to 120 s, so that a restarted hub's fleet comes back spread)
+        "sync_reconnect_initial = 2.0",
+        "sync_reconnect_max = 5.0",
     ]
     if site.drivers == "real":
         ovs = PrivateOVS(bed.ovs_dir)

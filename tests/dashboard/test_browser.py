@@ -1,7 +1,13 @@
-"""The dashboard in real headless Chromium against a testbed with two real sites: sign in
-and see both online; partition one and watch it go offline and come back (live, no
-reload); resolve a conflict the offline site made; open a VNF instance's timeline;
-acknowledge an alarm. One testbed for the whole module."""
+"""The dashboard in real headless Chromium against a testbed with two sites: sign in and
+see both online; partition one and watch it go offline and come back (live, no reload);
+resolve a conflict the offline site made; open a VNF instance's timeline; acknowledge an
+alarm. One testbed for the whole module.
+
+The sites are real agents in network namespaces of their own, joined by zeroconf and one-time
+codes, syncing over real mTLS sessions across the testbed's WAN, on the drivers' in-memory
+fakes: the dashboard sees only the hub, and what it shows does not depend on libvirt or OVS
+(the demo's fleet act screenshots it over real guests). So this module needs no private OVS
+and runs beside the tests that do."""
 
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ from atoll.testbed.bed.state import BedState
 from atoll.testbed.demo.dashboard import goto
 from atoll.testbed.demo.packages import getting_started
 
-pytestmark = [pytest.mark.e2e, pytest.mark.private_ovs]  # real sites: the host's one private OVS
+pytestmark = pytest.mark.e2e
 LIVENESS = 8.0  # the testbed hub's sync_dead_after (testbed.bed.bringup.HUB_CONFIG)
 PROJECT = "noc"
 WAIT_MS = 60_000  # how long a page may take to show what the hub knows (generous: 2 cores)
@@ -41,7 +47,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BedState]:
     directory = tmp_path_factory.mktemp("dash") / "bed"
     env = {**procs.clean_env(), "XDG_CONFIG_HOME": str(directory / "config")}
     try:
-        atoll(env, "testbed", "up", "--sites", "2", "--dir", str(directory))
+        atoll(env, "testbed", "up", "--sites", "0", "--fake-sites", "2", "--dir", str(directory))
         yield BedState.load(directory)
     finally:
         atoll(env, "testbed", "down", "--dir", str(directory))
@@ -102,8 +108,8 @@ def test_a_partitioned_site_turns_offline_and_back_without_a_reload(
 def catalog(
     bed: BedState, hub: HubClient, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
-    """A project, a flavor and a public image that boots nothing (a blank disk: a server on
-    it runs in its firmware, cheap under TCG), for the tests that place a server."""
+    """A project, a flavor and a public image (a blank disk), for the tests that place a
+    server."""
     blank = tmp_path_factory.mktemp("images") / "blank.qcow2"
     subprocess.run(
         ["qemu-img", "create", "-f", "qcow2", str(blank), "64M"], check=True, capture_output=True
