@@ -21,7 +21,7 @@ test silently became its own unit (three testbeds where one was meant). Each wor
 reads them before it hands out work, and stops the run if they are missing.
 
 A test is in that group when it uses a fixture that starts a private OVS (``ovs``,
-``ovsdb_api``, and ``site``/``joined_site`` of ``tests/security``: see
+``ovsdb_api``, and ``site`` of ``tests/security``: see
 :data:`PRIVATE_OVS_FIXTURES`), or carries ``@pytest.mark.private_ovs`` because it starts one
 itself (``running_site``, ``PrivateOVS(...).start()``, ``atoll testbed up --sites N`` with N
 real sites, the demo). A test that forgets the marker still passes (it waits for the lock)
@@ -67,7 +67,6 @@ GROUPS_PATH = pytest.StashKey[Path]()  # (controller) that directory
 PRIVATE_OVS_FIXTURES = {
     ("tests.fixtures", "ovs"),
     ("tests.security.conftest", "site"),
-    ("tests.security.conftest", "joined_site"),
 }
 
 
@@ -95,10 +94,15 @@ def _holds_private_ovs(item: pytest.Item) -> bool:
     if info is None:
         return False
     for name in info.names_closure:
-        for fixturedef in info.name2fixturedefs.get(name, ()):
+        # the fixture the test gets is the last of the name's definitions; an earlier one
+        # counts only if the one above it asks for it (a module's own ``site`` overrides
+        # the security conftest's: it starts nothing)
+        for fixturedef in reversed(info.name2fixturedefs.get(name, ())):
             func = getattr(fixturedef, "func", None)
             if (getattr(func, "__module__", ""), name) in PRIVATE_OVS_FIXTURES:
                 return True
+            if name not in getattr(fixturedef, "argnames", ()):
+                break
     return False
 
 

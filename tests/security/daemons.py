@@ -6,7 +6,9 @@ would: no test client, no in-process app, no store access except to *observe* th
 - :class:`RunningHub`: ``atoll hub init`` + ``atoll hub serve`` (HTTPS from its own CA, SQLite
   store) on a free loopback port.
 - :class:`RunningSite`: ``atoll site-agent run`` on real libvirtd and a private OVS, logged in
-  with the local admin credential it printed on first start (:func:`running_site`).
+  with the local admin credential it printed on first start (:func:`running_site`); or the
+  same daemon on the drivers' in-memory fakes, for attacks that never reach a driver
+  (authentication, request parsing, bind addresses, revocations, joins).
 
 Both answer :meth:`Daemon.call` with ``(status, headers, body)`` and never raise on an HTTP
 error status: an attacker reads every answer.
@@ -31,7 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from atoll.testbed.services import libvirtd
 from atoll.testbed.services.ovs import PrivateOVS
@@ -302,11 +304,16 @@ def running_site(
     *,
     netns: str | None = None,
     host: str = "127.0.0.1",
+    drivers: Literal["real", "fake"] = "real",
 ) -> Iterator[RunningSite]:
     """A site agent on real libvirtd + a private OVS, with its local admin logged in;
     ``settings`` overrides some of its settings, by section (``{"hub": {...}}``).
-    ``netns``: run it in that network namespace, listening (plain HTTP) on ``host``."""
-    ovs = PrivateOVS(Path("/tmp") / f"atoll-ovs-{secrets.token_hex(4)}").start()
+    ``netns``: run it in that network namespace, listening (plain HTTP) on ``host``.
+    ``drivers="fake"``: on the drivers' in-memory fakes (no private OVS: a test using it
+    needs no ``private_ovs`` mark and runs beside those that do)."""
+    ovs = None
+    if drivers == "real":
+        ovs = PrivateOVS(Path("/tmp") / f"atoll-ovs-{secrets.token_hex(4)}").start()
     prefix = f"{DOMAIN_PREFIX}{secrets.token_hex(3)}-"
     names = real_site.Names.unique(prefix)
     agent = None
@@ -318,9 +325,12 @@ def running_site(
         if netns is not None:
             listen = {"host": host, "insecure": True}
             groups["site_agent"] = {**listen, **groups.get("site_agent", {})}
-        agent_settings = real_site.override(
-            real_site.settings_for(work / "agent", ovs, names), groups
+        base = (
+            real_site.fake_settings_for(work / "agent")
+            if ovs is None
+            else real_site.settings_for(work / "agent", ovs, names)
         )
+        agent_settings = real_site.override(base, groups)
         config = real_site.config_file(work / "agent.toml", agent_settings)
         agent = real_site.AgentProcess(work / "agent", config, free_port(), host=host, netns=netns)
         printed = agent.start()
@@ -333,13 +343,14 @@ def running_site(
     finally:
         if agent is not None:
             agent.stop()
-        conn = libvirtd.connect()
-        try:
-            libvirtd.remove_domains(conn, prefix)
-        finally:
-            conn.close()
-        real_site.remove_links(names.device_prefix)
-        ovs.stop()
+        if ovs is not None:
+            conn = libvirtd.connect()
+            try:
+                libvirtd.remove_domains(conn, prefix)
+            finally:
+                conn.close()
+            real_site.remove_links(names.device_prefix)
+            ovs.stop()
 
 
 @contextmanager

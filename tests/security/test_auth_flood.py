@@ -77,20 +77,20 @@ def assert_throttled(replies: list[Reply]) -> None:
 
 
 def test_site_answers_a_wrong_secret_flood_with_429_and_keeps_serving(
-    site: RunningSite,
+    api_site: RunningSite,
 ) -> None:
     def wrong(n: int) -> dict[str, Any]:
         return {"name": "admin", "secret": f"wrong-{n}"}
 
     def authenticated_get() -> None:
-        assert site.call("GET", "/v1/servers").status == 200
+        assert api_site.call("GET", "/v1/servers").status == 200
 
-    with flood(site, wrong) as replies:
+    with flood(api_site, wrong) as replies:
         while_flooding(authenticated_get)
-        right = {"name": "admin", "secret": site.secret}
-        while_flooding(lambda: site.ok("POST", "/v1/auth/tokens", right, token=""), count=3)
+        right = {"name": "admin", "secret": api_site.secret}
+        while_flooding(lambda: api_site.ok("POST", "/v1/auth/tokens", right, token=""), count=3)
     assert_throttled(replies)
-    assert site.ok("POST", "/v1/auth/tokens", right, token="")["token"]
+    assert api_site.ok("POST", "/v1/auth/tokens", right, token="")["token"]
 
 
 def test_hub_answers_a_wrong_password_flood_with_429_and_keeps_serving(hub: RunningHub) -> None:

@@ -20,15 +20,15 @@ def test_hub_refuses_anonymous_and_forged(hub: RunningHub, path: str) -> None:
 
 
 @pytest.mark.parametrize("path", SITE_PATHS)
-def test_site_refuses_anonymous_and_forged(site: RunningSite, path: str) -> None:
-    assert site.call("GET", path).status == 200
-    assert site.call("GET", path, token="").status == 401
-    forged = site.token[:-6] + ("AAAAAA" if not site.token.endswith("AAAAAA") else "BBBBBB")
-    assert site.call("GET", path, token=forged).status == 401
+def test_site_refuses_anonymous_and_forged(api_site: RunningSite, path: str) -> None:
+    assert api_site.call("GET", path).status == 200
+    assert api_site.call("GET", path, token="").status == 401
+    forged = api_site.token[:-6] + ("AAAAAA" if not api_site.token.endswith("AAAAAA") else "BBBBBB")
+    assert api_site.call("GET", path, token=forged).status == 401
 
 
 def test_site_token_from_hub_admin_is_not_a_site_credential(
-    hub: RunningHub, site: RunningSite
+    hub: RunningHub, api_site: RunningSite
 ) -> None:
     """A token signed by a hub the site does not trust is refused."""
-    assert site.call("GET", "/v1/servers", token=hub.token).status == 401
+    assert api_site.call("GET", "/v1/servers", token=hub.token).status == 401

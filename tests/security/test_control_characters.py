@@ -53,13 +53,13 @@ def test_hub_refuses_control_characters(hub: RunningHub, text: str) -> None:
 
 
 @pytest.mark.parametrize("text", NASTY)
-def test_site_refuses_control_characters(site: RunningSite, text: str) -> None:
+def test_site_refuses_control_characters(api_site: RunningSite, text: str) -> None:
     for path, body in [
         ("/v1/networks", {"name": text}),
         ("/v1/flavors", {"name": text, "vcpus": 1, "ram_mb": 64}),
         ("/v1/volumes", {"name": f"v{text}", "size_gb": 1}),
     ]:
-        reply = site.call("POST", path, body)
+        reply = api_site.call("POST", path, body)
         assert reply.status == 400, (path, reply)
         assert "body.name" in problems_of(reply), (path, reply)
 
@@ -98,7 +98,7 @@ def test_hub_refuses_lone_surrogates(hub: RunningHub) -> None:
     hub.ok("DELETE", f"/v1/sites/{site}")
 
 
-def test_site_refuses_lone_surrogates(site: RunningSite) -> None:
+def test_site_refuses_lone_surrogates(api_site: RunningSite) -> None:
     """Before: the same text in a site's own server body was taken (202); the reconciler
     failed writing the config drive, and the site's sync stayed down on its outbox record."""
     json_type = {"Content-Type": "application/json"}
@@ -107,19 +107,19 @@ def test_site_refuses_lone_surrogates(site: RunningSite) -> None:
         ("/v1/servers", raw_json(server, "user_data"), "body.user_data"),
         ("/v1/networks", raw_json({}, "name"), "body.name"),
     ]:
-        reply = site.call("POST", path, raw=raw, headers=json_type)
+        reply = api_site.call("POST", path, raw=raw, headers=json_type)
         assert reply.status == 400, (path, reply)
         assert where in problems_of(reply), (path, reply)
 
 
-def test_site_refuses_control_characters_in_snapshot_names(site: RunningSite) -> None:
+def test_site_refuses_control_characters_in_snapshot_names(api_site: RunningSite) -> None:
     name = f"cc-vol-{secrets.token_hex(3)}"
-    site.ok("POST", "/v1/volumes", {"name": name, "size_gb": 1})
+    api_site.ok("POST", "/v1/volumes", {"name": name, "size_gb": 1})
     for text in NASTY:
-        reply = site.call("POST", f"/v1/volumes/{name}/actions/snapshot", {"name": text})
+        reply = api_site.call("POST", f"/v1/volumes/{name}/actions/snapshot", {"name": text})
         assert reply.status == 400, reply
         assert "body.name" in problems_of(reply), reply
-    snaps = site.ok("GET", f"/v1/volumes/{name}")["volume"].get("snapshots", [])
+    snaps = api_site.ok("GET", f"/v1/volumes/{name}")["volume"].get("snapshots", [])
     assert not any(c in s for s in snaps for c in RAW), snaps
 
 

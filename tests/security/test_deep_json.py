@@ -41,10 +41,10 @@ def check_refused(daemon: Daemon, path: str, raw: bytes, token: str | None = Non
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
-def test_site_refuses_deep_json(site: RunningSite, attack: str) -> None:
+def test_site_refuses_deep_json(api_site: RunningSite, attack: str) -> None:
     for path in ("/v1/networks", "/v1/auth/tokens", "/v1/flavors"):
-        check_refused(site, path, ATTACKS[attack])
-    assert site.call("GET", "/health").status == 200
+        check_refused(api_site, path, ATTACKS[attack])
+    assert api_site.call("GET", "/health").status == 200
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +60,10 @@ def test_hub_refuses_deep_json(hub: RunningHub, member: str, attack: str) -> Non
     assert hub.call("GET", "/v1/projects").status == 200
 
 
-def test_nesting_up_to_the_limit_is_read(site: RunningSite, hub: RunningHub) -> None:
+def test_nesting_up_to_the_limit_is_read(api_site: RunningSite, hub: RunningHub) -> None:
     """32 levels parse: the refusal is then about the field, not the nesting."""
     body = b'{"name": "x", "description": ' + nested(31) + b"}"
-    for daemon, path in ((site, "/v1/networks"), (hub, "/v1/projects")):
+    for daemon, path in ((api_site, "/v1/networks"), (hub, "/v1/projects")):
         reply = daemon.call("POST", path, raw=body)
         assert reply.status == 400, reply
         assert "too deep" not in reply.body["error"]["message"], reply
@@ -75,11 +75,11 @@ def filler(size: int) -> bytes:
 
 
 @pytest.mark.parametrize("size", [300 * 1024, 600 * 1024, 3 * 1024 * 1024])
-def test_huge_bodies_are_413_at_the_site(site: RunningSite, size: int) -> None:
-    reply = site.call("POST", "/v1/networks", raw=filler(size))
+def test_huge_bodies_are_413_at_the_site(api_site: RunningSite, size: int) -> None:
+    reply = api_site.call("POST", "/v1/networks", raw=filler(size))
     assert reply.status == 413, reply
     assert reply.body["error"]["code"] == "too_large", reply
-    assert site.call("GET", "/health").status == 200
+    assert api_site.call("GET", "/health").status == 200
 
 
 @pytest.mark.parametrize("size", [2 * 1024 * 1024, 8 * 1024 * 1024])
@@ -90,9 +90,9 @@ def test_huge_bodies_are_413_at_the_hub(hub: RunningHub, size: int) -> None:
     assert hub.call("GET", "/v1/projects").status == 200
 
 
-def test_non_json_numbers_are_refused(site: RunningSite, hub: RunningHub) -> None:
+def test_non_json_numbers_are_refused(api_site: RunningSite, hub: RunningHub) -> None:
     """NaN and Infinity are not JSON; Python's parser takes them unless told not to."""
-    for daemon, path in ((site, "/v1/flavors"), (hub, "/v1/flavors")):
+    for daemon, path in ((api_site, "/v1/flavors"), (hub, "/v1/flavors")):
         body = b'{"name": "nan-flavor", "vcpus": NaN, "ram_mb": Infinity}'
         reply = daemon.call("POST", path, raw=body)
         assert reply.status == 400, reply

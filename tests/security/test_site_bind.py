@@ -8,7 +8,6 @@ the whole network without a word, and could not serve HTTPS at all.
 from __future__ import annotations
 
 import ipaddress
-import secrets
 import ssl
 import subprocess
 import time
@@ -22,15 +21,10 @@ import pytest
 
 from atoll import certs
 from atoll.site_agent.settings import SiteAgentSettings
-from atoll.testbed.services import libvirtd
-from atoll.testbed.services.ovs import PrivateOVS
 from atoll.testbed.services.ports import free_port
 from atoll.testbed.services.process import reap, spawn
-from tests.fixtures import DOMAIN_PREFIX
 from tests.security.daemons import ATOLL
 from tests.site_agent import real_site
-
-pytestmark = pytest.mark.private_ovs  # the `launch` fixture starts one
 
 ANY = "0.0.0.0"  # noqa: S104 (the bind address under test)
 
@@ -48,21 +42,10 @@ class Launch:
 
 @pytest.fixture(scope="module")
 def launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launch]:
+    """The agent's settings on the drivers' fakes: what it listens on is the API's affair."""
     work = tmp_path_factory.mktemp("sec-bind")
-    ovs = PrivateOVS(Path("/tmp") / f"atoll-ovs-{secrets.token_hex(4)}").start()
-    prefix = f"{DOMAIN_PREFIX}{secrets.token_hex(3)}-"
-    names = real_site.Names.unique(prefix)
-    try:
-        settings = real_site.settings_for(work / "agent", ovs, names)
-        yield Launch(work, real_site.config_file(work / "agent.toml", settings), settings)
-    finally:
-        conn = libvirtd.connect()
-        try:
-            libvirtd.remove_domains(conn, prefix)
-        finally:
-            conn.close()
-        real_site.remove_links(names.device_prefix)
-        ovs.stop()
+    settings = real_site.fake_settings_for(work / "agent")
+    yield Launch(work, real_site.config_file(work / "agent.toml", settings), settings)
 
 
 def wait_health(

@@ -66,6 +66,22 @@ def settings_for(
     )
 
 
+def fake_settings_for(data_dir: Path, port: int = 8471) -> SiteAgentSettings:
+    """An agent like :func:`settings_for`'s on the drivers' in-memory fakes: the same daemon,
+    API, store and sync, and nothing on the host (no libvirt domain, no OVS), for tests of
+    the layers above the drivers."""
+    return SiteAgentSettings(
+        site_agent=AgentSettings(
+            data_dir=data_dir,
+            port=port,
+            reconcile_interval=0.5,
+            audit_interval=3600.0,
+            drivers="fake",
+        ),
+        telemetry=TelemetrySettings(interval=30.0),
+    )
+
+
 def override(
     settings: SiteAgentSettings, groups: Mapping[str, Mapping[str, object]]
 ) -> SiteAgentSettings:
