@@ -22,6 +22,10 @@ from atoll.testbed.services.process import reap, spawn
 ETCD_BINARY = "etcd"
 
 
+class PortTaken(RuntimeError):
+    """A member could not bind a port it was given: another process took it first."""
+
+
 @dataclass
 class EtcdMember:
     name: str
@@ -78,7 +82,8 @@ class EtcdMember:
         while not self.healthy():
             if self.proc is not None and self.proc.poll() is not None:
                 log = (self.data_dir / "etcd.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"etcd {self.name} exited ({self.proc.returncode}):\n{log}")
+                error = PortTaken if "address already in use" in log else RuntimeError
+                raise error(f"etcd {self.name} exited ({self.proc.returncode}):\n{log}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"etcd {self.name} not healthy after {timeout}s")
             time.sleep(0.1)
@@ -101,7 +106,20 @@ class EtcdCluster:
         """The ``etcd://host:port,...`` form the hub's ``--store`` flag takes."""
         return "etcd://" + ",".join(f"{h}:{p}" for h, p in self.endpoints)
 
-    def start(self, timeout: float = 30.0) -> EtcdCluster:
+    def start(self, timeout: float = 30.0, attempts: int = 3) -> EtcdCluster:
+        """Start every member on free ports; wait until each is healthy. A port
+        :func:`free_port` found free can be bound by another process before the member binds
+        it (tests run side by side): a member that exits for that starts the cluster again,
+        on new ports, up to ``attempts`` times."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> EtcdCluster:
         self.members = [
             EtcdMember(f"m{i}", self.base_dir / f"m{i}", free_port(), free_port())
             for i in range(self.size)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import etcd3gw
 import libvirt
 import pytest
 
-from atoll.testbed.services import libvirtd
+from atoll.testbed.services import etcd, libvirtd
 from atoll.testbed.services.etcd import EtcdCluster
 from atoll.testbed.services.netns import HostNetwork, ip
 from atoll.testbed.services.ovs import PrivateOVS
+from atoll.testbed.services.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +39,24 @@ def test_etcd_cluster_survives_one_member_down(etcd_cluster: EtcdCluster) -> Non
     third.start(state="existing")
     third.wait_healthy()
     assert etcd3gw.client(host="127.0.0.1", port=third.client_port).get("k") == [b"v2"]
+
+
+def test_an_etcd_port_taken_before_the_member_binds_it_starts_the_cluster_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process binds a port between free_port() and etcd's own bind (tests run side
+    by side): the cluster starts again on other ports instead of failing."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = iter([taken.getsockname()[1]])
+        monkeypatch.setattr(etcd, "free_port", lambda: next(ports, None) or free_port())
+        cluster = EtcdCluster(tmp_path / "etcd", size=1).start()
+        try:
+            host, port = cluster.endpoints[0]
+            etcd3gw.client(host=host, port=port).put("k", "v")
+        finally:
+            cluster.stop()
 
 
 def test_ovs_netdev_bridge_and_internal_port(ovs: PrivateOVS, ovsdb_api: Any) -> None:
