@@ -409,7 +409,9 @@ def _upload_stream(request: web.Request) -> AsyncIterator[bytes]:
 async def upload_file(request: web.Request) -> web.Response:
     record, image = await _writable(request)
     if image.status == "active" and image.damaged:
-        return await _repair(request, image)
+        # an upload in progress like any other; its bytes are the image's own, counted already
+        async with request.app[QUOTA].upload(image.project_id, None):
+            return await _repair(request, image)
     if image.status not in ("queued", "killed"):
         raise Conflict(
             f"image {record.key} is {image.status}: its data cannot change; create a new image"

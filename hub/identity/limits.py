@@ -19,16 +19,21 @@ of image data in all, and its VNF packages at most ``[hub] vnf_package_bytes_lim
 package content (0: no limit). What a project holds is the ``size`` of its records (images
 uploaded to the hub's image store, whatever their visibility: a public image counts against
 its owner's project; packages with content) plus what its uploads in progress have received
-so far. An upload that declares its size (``Content-Length``) and would take the project over
-is refused with 403 ``over_limit`` before a byte of it is read; one that does not is cut
-while it streams, at the first block that would pass the room left, which is never stored.
-Either way the upload ends as any refused upload does (an image ``killed``, its chunks left
-to the chunk gc; a package back as it was), and nothing of it becomes visible. At most
+so far (an image VNF onboarding registered from a package's own file is not counted: its
+bytes are the package's content). An upload that declares its size (``Content-Length``) and
+would take the project over is refused with 403 ``over_limit`` before a byte of it is read,
+and the image or package stays as it was. One that does not is cut while it streams, at the
+first block that would pass the room left (that block is never stored, the rest never read)
+and ends as any refused upload does: an image ``killed``, its chunks left to the chunk gc; a
+package back as it was. Nothing of it becomes visible. Content uploaded again to a package
+(after ERROR) counts with its old content until it replaces it. At most
 ``[hub] image_uploads_per_project`` image uploads of a project are in progress at once: one
 more is a 429 with ``Retry-After`` at once, as a user's one stream too many is
 (``dashboard_streams_per_user``): an upload ends by itself and frees its place, so this is
-"wait and retry", not "delete something first" as ``over_limit`` says. System-scope images
-(a system admin's upload with no project) are not counted, as system-scope alarms are not.
+"wait and retry", not "delete something first" as ``over_limit`` says (a damaged image's
+repair upload is one of them; its bytes are the image's own, counted already). System-scope
+images (a system admin's upload with no project) are not counted, as system-scope alarms are
+not: the operator's own.
 
 The tally lives in the hub process (one per store): a project's bytes are read from the
 store when its first upload begins, and kept in memory while it has uploads in progress
