@@ -121,7 +121,8 @@ class Forbidden(AtollError):
 
 
 class OverLimit(Forbidden):
-    """The project holds as many of these as it may (:mod:`atoll.hub.identity.limits`)."""
+    """The project holds as many of these (or bytes of them) as it may
+    (:mod:`atoll.hub.identity.limits`)."""
 
     code = "over_limit"
 
@@ -144,8 +145,9 @@ class StaleRevision(Conflict):
 
 
 class TooManyRequests(AtollError):
-    """The caller must slow down (failed logins from its address, or a full password pool);
-    the API answers 429 with ``Retry-After: retry_after``."""
+    """The caller must slow down (failed logins from its address, a full password pool, or
+    as many streams or uploads open at once as it may have); the API answers 429 with
+    ``Retry-After: retry_after``."""
 
     code = "too_many_requests"
     http_status = 429

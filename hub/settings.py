@@ -129,6 +129,16 @@ class HubSettings:
     lcm_subscription_limit: int = 100
     alarm_limit: int = 200
     app_credential_limit: int = 100
+    # bytes one project may hold at the hub, each limit on its own: image_bytes_limit of
+    # image data (its uploaded images, public ones too, with what its uploads in progress
+    # have received so far), vnf_package_bytes_limit of VNF package content. An upload past
+    # either is refused with 403 over_limit, before it is read when its Content-Length says
+    # so, else while it streams (atoll.hub.identity.limits). 0: no limit
+    image_bytes_limit: int = 1024**4
+    vnf_package_bytes_limit: int = 256 * 1024**3
+    # image uploads one project may have in progress at once; one more is refused with 429
+    # until one of them ends. 0: no limit
+    image_uploads_per_project: int = 4
     # VNF lifecycle (/vnflcm/v2): how many sites one operation works on at once (0: all);
     # whether a failure at one site stops the sites not started yet (a request's
     # additionalParams maxParallel / stopOnFailure override both); how long a site may take,

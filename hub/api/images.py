@@ -11,6 +11,13 @@ upload`` deletes such a record itself. An upload that sends nothing for the hub'
 ``upload_idle_timeout`` is aborted and killed the same way, and a hub that restarts during an
 upload kills it too.
 
+A project's images hold at most ``[hub] image_bytes_limit`` bytes, and at most ``[hub]
+image_uploads_per_project`` of its uploads are in progress at once
+(:mod:`atoll.hub.identity.limits`): an upload whose ``Content-Length`` would take the project
+over, or one too many at once, is refused before it is read and the image stays as it was
+(403 ``over_limit``, 429); one that passes the room left while it streams is cut there and
+killed like any refused upload.
+
 Stored chunks are hashed again before a share of them is served (``[images]
 verify_on_serve``) and all of them by a periodic scrub (``scrub_interval``, or now with
 ``POST /v1/images/scrub``); a corrupt chunk is quarantined, never served, and its image shows
@@ -72,6 +79,7 @@ from atoll.hub.catalog import images as catalog
 from atoll.hub.catalog.image_files import ImageFiles
 from atoll.hub.catalog.image_integrity import Scrubber, refresh_damage
 from atoll.hub.catalog.images import Image
+from atoll.hub.identity.limits import BytesLimit, ProjectBytes, Upload
 from atoll.hub.store.base import Record, Store
 from atoll.hub.store.query import list_all
 from atoll.images.errors import ChecksumMismatch
@@ -87,6 +95,7 @@ log = logging.getLogger(__name__)
 KIND = catalog.KIND
 PATH = {"image_id": IMAGE_ID}
 FILES = web.AppKey("image_files", ImageFiles)
+QUOTA = web.AppKey("image_bytes", ProjectBytes)
 
 
 class _Serve:
@@ -111,6 +120,14 @@ def install(app: web.Application, hub: Hub, settings: ImageSettings | None = Non
     settings = settings or load(ImageSettings, "images")
     files = ImageFiles(hub.settings.data_dir / "images", settings)
     app[FILES] = files
+    limit = BytesLimit(
+        "image data",
+        hub.settings.image_bytes_limit,
+        "image_bytes_limit",
+        hub.settings.image_uploads_per_project,
+        "image_uploads_per_project",
+    )
+    app[QUOTA] = ProjectBytes(functools.partial(held_bytes, hub.store), limit)
 
     async def lookup(image_id: str) -> Manifest:
         return await _manifest_of(hub.store, files, image_id)
@@ -208,6 +225,14 @@ async def _collect_chunks(files: ImageFiles) -> None:
 async def _scrub_chunks(scrubber: Scrubber, hub: Hub) -> None:
     """Every ``scrub_interval``: hash every chunk, quarantine corrupt ones, mark images."""
     await scrubber.scrub(iso(hub.clock()))
+
+
+async def held_bytes(store: Store, project_id: str) -> int:
+    """Bytes of image data the project's images hold in the hub's image store (what
+    ``[hub] image_bytes_limit`` bounds): images registered from a VNF package's own file
+    have their data in the package, counted as the package's."""
+    images = map(Image.of, await list_all(store, KIND, {"project_id": project_id}))
+    return sum(i.size or 0 for i in images if i.status == "active" and i.source == "upload")
 
 
 async def kill_interrupted(store: Store, now: str) -> None:
@@ -384,12 +409,26 @@ def _upload_stream(request: web.Request) -> AsyncIterator[bytes]:
 async def upload_file(request: web.Request) -> web.Response:
     record, image = await _writable(request)
     if image.status == "active" and image.damaged:
-        return await _repair(request, image)
+        # an upload in progress like any other; its bytes are the image's own, counted already
+        async with request.app[QUOTA].upload(image.project_id, None):
+            return await _repair(request, image)
     if image.status not in ("queued", "killed"):
         raise Conflict(
             f"image {record.key} is {image.status}: its data cannot change; create a new image"
         )
     declared = _declared_sha256(request)
+    # the project's room, and its uploads in progress, before the image changes at all
+    async with request.app[QUOTA].upload(image.project_id, request.content_length) as upload:
+        active, saved = await _receive(request, record, image, declared, upload)
+        upload.kept()
+    return reply(active.view(), revision=saved.revision)
+
+
+async def _receive(
+    request: web.Request, record: Record, image: Image, declared: str | None, upload: Upload
+) -> tuple[Image, Record]:
+    """Mark the image saving, take its data (counted against its project's room) and make
+    it active; or leave it killed with the reason the upload was refused."""
     store, files = hub_of(request).store, request.app[FILES]
     image = replace(image, status="saving", status_reason="", updated_at=_now(request))
     try:
@@ -398,7 +437,7 @@ async def upload_file(request: web.Request) -> web.Response:
         raise Conflict(f"image {record.key} is being uploaded by another request") from exc
     try:
         result = await files.ingest(
-            _upload_stream(request),
+            upload.count(_upload_stream(request)),
             disk_format=image.disk_format,
             expected_sha256=declared,
             expected_size=request.content_length,
@@ -426,7 +465,7 @@ async def upload_file(request: web.Request) -> web.Response:
         result.manifest.size,
         len(result.manifest.chunks),
     )
-    return reply(active.view(), revision=saved.revision)
+    return active, saved
 
 
 async def _repair(request: web.Request, image: Image) -> web.Response:
@@ -569,7 +608,11 @@ ROUTES = [
         "no data for upload_idle_timeout; 413 over a size limit) leaves the image killed "
         "with status_reason and no data. An active image marked damaged (status_reason) "
         "takes its own content again, which repairs it; anything else is refused and the "
-        "image stays as it was.",
+        "image stays as it was. A project's images hold at most [hub] image_bytes_limit "
+        "bytes: an upload whose Content-Length would pass it is refused with 403 over_limit "
+        "(the image unchanged), one that passes it while it streams is cut there (403, "
+        "killed); more than [hub] image_uploads_per_project uploads of a project at once "
+        "is a 429 with Retry-After (the image unchanged).",
         response=IMAGE,
         path_params=PATH,
         raw_body=BINARY,

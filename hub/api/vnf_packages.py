@@ -12,7 +12,10 @@ or ERROR (``onboardingFailureDetails`` lists every problem). ``GET .../vnfd`` gi
 has the hub fetch the CSAR instead (from the hosts ``vnf_package_uri_hosts`` names only).
 Images the VNFD needs and the package does not carry are mapped with
 ``?image_map=NODE=IMAGE`` on the upload (repeatable; IMAGE is a catalog image id or name),
-else found in the catalog by SHA-256 or name.
+else found in the catalog by SHA-256 or name. A project's packages hold at most ``[hub]
+vnf_package_bytes_limit`` bytes of content (:mod:`atoll.hub.identity.limits`): an upload or
+fetch that would pass it is refused with 403 ``over_limit``, before it is read when its
+``Content-Length`` says, else where it passes; the package stays as it was.
 
 Differences from SOL005: packages belong to the caller's project (others' answer 404); the
 record adds ``project``, ``project_id``, ``flavours``, ``warnings``, ``size``, ``createdAt``,
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -76,7 +80,8 @@ from atoll.hub.catalog.vnf_package_files import (
     read_single_vnfd,
 )
 from atoll.hub.catalog.vnf_packages import PackageRecord
-from atoll.hub.store.base import Record
+from atoll.hub.identity.limits import BytesLimit, ProjectBytes
+from atoll.hub.store.base import Record, Store
 from atoll.hub.store.query import list_all
 from atoll.images.serve import request_blocks
 from atoll.timestamps import iso
@@ -87,6 +92,7 @@ ITEM = BASE + "/{vnfPkgId}"
 LISTING = sol013.Listing(PACKAGE, COMPLEX)
 ZIP_TYPES = ("application/zip", "application/octet-stream", "application/x-zip-compressed")
 ONBOARDING = web.AppKey("vnf_onboarding", Onboarding)
+QUOTA = web.AppKey("vnf_package_bytes", ProjectBytes)
 
 
 def install(app: web.Application, hub: Hub) -> None:
@@ -94,6 +100,9 @@ def install(app: web.Application, hub: Hub) -> None:
     files = PackageFiles(hub.settings.data_dir / "vnf_packages")
     onboarding = Onboarding(hub.store, files, lambda: iso(hub.clock()))
     app[ONBOARDING] = onboarding
+    limit = BytesLimit("VNF package content", hub.settings.vnf_package_bytes_limit,
+                       "vnf_package_bytes_limit")  # fmt: skip
+    app[QUOTA] = ProjectBytes(functools.partial(held_bytes, hub.store), limit)
 
     async def recover(app: web.Application) -> None:
         await onboarding.recover()
@@ -103,6 +112,13 @@ def install(app: web.Application, hub: Hub) -> None:
 
     app.on_startup.append(recover)
     app.on_cleanup.append(stop)
+
+
+async def held_bytes(store: Store, project_id: str) -> int:
+    """Bytes of package content the project's packages hold (``[hub]
+    vnf_package_bytes_limit``)."""
+    records = await list_all(store, pkgs.KIND, {"project_id": project_id})
+    return sum(PackageRecord.from_value(r.value).size or 0 for r in records)
 
 
 def _onboarding(request: web.Request) -> Onboarding:
@@ -297,7 +313,8 @@ async def upload_content(request: web.Request) -> web.Response:
             f"the VNF package ({request.content_length} bytes) is over this hub's limit of "
             f"{limit} bytes (setting max_vnf_package_bytes)"
         )
-    await _take_content(request, record, package, request_blocks(request, _idle(request)))
+    blocks = request_blocks(request, _idle(request))
+    await _take_content(request, record, package, blocks, request.content_length)
     return web.Response(status=202)
 
 
@@ -308,7 +325,7 @@ async def upload_from_uri(request: web.Request) -> web.Response:
     settings = hub_of(request).settings
     url = allowed_uri(body["addressInformation"], settings.vnf_package_uri_hosts)
     blocks = uri_blocks(url, body.get("userName"), body.get("password"), _idle(request))
-    await _take_content(request, record, package, blocks)
+    await _take_content(request, record, package, blocks, None)
     return web.Response(status=202)
 
 
@@ -317,10 +334,16 @@ def _idle(request: web.Request) -> float:
 
 
 async def _take_content(
-    request: web.Request, record: Record, package: PackageRecord, blocks: AsyncIterator[bytes]
+    request: web.Request,
+    record: Record,
+    package: PackageRecord,
+    blocks: AsyncIterator[bytes],
+    declared: int | None,
 ) -> None:
-    """Store a package's content from ``blocks`` and start onboarding it; the package is
-    PROCESSING meanwhile, and back as it was if the content does not arrive whole."""
+    """Store a package's content from ``blocks`` (``declared`` bytes, if the client says)
+    and start onboarding it; the package is PROCESSING meanwhile, and back as it was if the
+    content does not arrive whole or would take its project past its room (checked before
+    anything changes when the size is declared, else as the bytes arrive)."""
     image_map = _image_map(request)
     limit = hub_of(request).settings.max_vnf_package_bytes
     store = hub_of(request).store
@@ -335,17 +358,19 @@ async def _take_content(
         image_map=image_map,
         updated_at=_now(request),
     )
-    await store.put(pkgs.KIND, record.key, claim.to_value(), expect_revision=record.revision)
     onboarding = _onboarding(request)
-    try:
-        stored = await onboarding.files.receive(record.key, blocks, limit)
-    except BaseException:
-        await update_package(store, record.key, before, _now(request))
-        raise
-    checksum = {"algorithm": "SHA-256", "hash": stored.sha256}
-    await update_package(
-        store, record.key, {"checksum": checksum, "size": stored.size}, _now(request)
-    )
+    async with request.app[QUOTA].upload(package.project_id, declared) as upload:
+        await store.put(pkgs.KIND, record.key, claim.to_value(), expect_revision=record.revision)
+        try:
+            stored = await onboarding.files.receive(record.key, upload.count(blocks), limit)
+        except BaseException:
+            await update_package(store, record.key, before, _now(request))
+            raise
+        checksum = {"algorithm": "SHA-256", "hash": stored.sha256}
+        await update_package(
+            store, record.key, {"checksum": checksum, "size": stored.size}, _now(request)
+        )
+        upload.kept(replaces=package.size or 0)  # content uploaded after ERROR replaces its own
     onboarding.start(record.key, image_map, claim.project_id)
 
 
@@ -498,7 +523,11 @@ ROUTES = [
         description="Only a CREATED (or ERROR) package takes content (else 409). The body is "
         "streamed to the hub's data directory; past max_vnf_package_bytes it is refused with "
         "413, after upload_idle_timeout seconds without data with 408 (the package stays "
-        "CREATED, nothing kept). image_map=NODE=IMAGE (repeatable) maps a VDU or storage "
+        "CREATED, nothing kept). A project's packages hold at most [hub] "
+        "vnf_package_bytes_limit bytes of content: an upload whose Content-Length would pass "
+        "it is refused with 403 over_limit before it is read, one that passes it while it "
+        "streams is cut there (403; the package as it was). "
+        "image_map=NODE=IMAGE (repeatable) maps a VDU or storage "
         "to a catalog image (id or name) when the package does not carry its image. Poll "
         "the package until onboardingState is ONBOARDED or ERROR.",
         status=202,
