@@ -28,8 +28,8 @@ from atoll.sync.join import JoinCode
 from tests.security.daemons import Daemon, RunningHub, site_join, site_tls
 
 
-@pytest.fixture(scope="module")
-def expiring(hub: RunningHub) -> dict[str, Any]:
+@pytest.fixture(scope="module", autouse=True)  # made before the first test: its life runs
+def expiring(hub: RunningHub) -> dict[str, Any]:  # out while the others do
     """A token made at module start with the shortest lifetime; the last test uses it."""
     return hub.join_token(f"late-{secrets.token_hex(3)}", ttl=60)
 
