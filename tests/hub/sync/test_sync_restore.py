@@ -81,6 +81,9 @@ async def test_a_restored_hub_keeps_what_the_site_made_and_takes_back_what_it_pl
             try:
                 before = await network(hub, "edge-1", "before", token)
                 await eventually(lambda: _present(site, "network", before["id"]))
+                early = await site.resources.create_volume({"name": "early", "size_gb": 1})
+                await eventually(lambda: _adopted(hub, early["id"]))
+                await eventually(lambda: _recorded(site, "volume", early["id"]))
                 old_history = hub.app[SERVER].history
                 archive = tmp_path / "hub-backup.tar.gz"
                 settings = HubSettings(data_dir=first / "hub", password_time_cost=1,
@@ -114,6 +117,13 @@ async def test_a_restored_hub_keeps_what_the_site_made_and_takes_back_what_it_pl
                 await eventually(lambda: _gone(site, "network", after["id"]))
                 assert await _present(site, "network", before["id"])
                 assert await _present(site, "volume", volume["id"])
+                # adopted before the backup: the restored hub has it; offered again, it is
+                # adopted as it is (no conflict) and its revision comes down again
+                assert await _present(site, "volume", early["id"])
+                await eventually(lambda: _recorded(site, "volume", early["id"]))
+                await eventually(lambda: _recorded(site, "volume", volume["id"]))
+                conflicts = await hub.ok("GET", "/v1/conflicts")
+                assert conflicts["items"] == []
                 stored = await site.store.call(site.store.get_object, "volume", volume["id"])
                 assert stored.origin == "site"
                 await eventually(lambda: _history_is(site, history))
@@ -143,6 +153,12 @@ async def _present(site: Site, kind: str, obj_id: str) -> bool:
         o.id == obj_id and not o.deleting
         for o in await site.store.call(site.store.list_objects, kind)
     )
+
+
+async def _recorded(site: Site, kind: str, obj_id: str) -> bool:
+    """The site has the hub's revision of an object it made (the hub adopted it)."""
+    stored = await site.store.call(site.store.get_object, kind, obj_id)
+    return stored.origin == "site" and stored.hub_revision is not None
 
 
 async def _gone(site: Site, kind: str, obj_id: str) -> bool:
