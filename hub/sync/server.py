@@ -165,6 +165,8 @@ class SyncServer:
         except versions.NoCommonVersion as exc:
             raise SessionError("no_common_version", str(exc)) from exc
         epoch = secrets.token_hex(8)
+        if not self.history:  # not started (a test's server): read it now
+            self.history = await history_id(self.store)
         # revisions of another history (the store was restored from a backup since the site
         # applied them): the site starts over whatever the numbers say
         foreign = bool(hello.history) and hello.history != self.history

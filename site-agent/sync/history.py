@@ -17,8 +17,10 @@ transaction (:func:`start_over_blocking`), before any fact of the session goes u
 - the objects the hub placed keep being the hub's, with revision 0 (of no history): the
   snapshot's put of each is newer whatever its revision, so the restored hub's intent wins,
   and the sweep removes those it does not name;
-- every status is numbered again after those records, so all go up again (the restored hub
-  knows older ones, or none);
+- the outbox's rows not yet acknowledged (local changes the old hub never recorded) are
+  numbered again after those records, in their order (a change of an object comes after
+  its create), and every status after them, so all go up again (the restored hub knows
+  older statuses, or none);
 - the inbox (changes of the old history not yet applied) is dropped, ``applied_revision``
   goes to 0 (the next hello asks for a snapshot, should this one be cut short) and the new
   history id is kept.
@@ -75,6 +77,7 @@ def start_over_blocking(store: LocalStore, history: str) -> int:
     offers = [(obj, desired_wire_blocking(store, obj)) for obj in made]
     now = store.clock()
     with store.tx() as c:
+        pending = [row[0] for row in c.execute("SELECT seq FROM outbox ORDER BY seq")]
         for obj, desired in offers:
             desired["hub_revision"] = None
             body = operation_body("create", obj.kind, obj.id, None, desired, at=now, actor=ACTOR)
@@ -85,6 +88,8 @@ def start_over_blocking(store: LocalStore, history: str) -> int:
                 (obj.kind, obj.id),
             )
         c.execute("UPDATE objects SET hub_revision = 0 WHERE hub_revision IS NOT NULL")
+        for seq in pending:  # after the creates: a change of an object follows its create
+            c.execute("UPDATE outbox SET seq = ? WHERE seq = ?", (next_seq(c), seq))
         statuses = c.execute("SELECT kind, id FROM status ORDER BY seq").fetchall()
         for kind, obj_id in statuses:
             c.execute(

@@ -22,7 +22,7 @@ from atoll.site_agent.hub_intent import HubIntent
 from atoll.site_agent.hub_link import HubLink
 from atoll.site_agent.ring import BUCKETS, STEP, Ring
 from atoll.site_agent.sync.facts import facts_after_blocking
-from atoll.site_agent.sync.history import hub_history_blocking
+from atoll.site_agent.sync.history import hub_history_blocking, welcome_history_blocking
 from atoll.site_agent.sync.inbox import Inbox
 from atoll.site_agent.sync.session import SyncClient, SyncSettings
 from atoll.sync import digest
@@ -670,3 +670,29 @@ async def test_reconnects_spread_as_the_hub_asks(site: Site, tmp_path: Path) -> 
                 await asyncio.wait_for(hub.until(partial(hellos_are, hub, n)), 5)
         finally:
             await client.stop()
+
+
+async def test_starting_over_puts_the_offers_before_the_changes_the_old_hub_never_recorded(
+    site: Site,
+) -> None:
+    """Offered creates first, then the outbox's pending rows in their order (a change of
+    an object after its create), then every status."""
+    adopted = (await site.resources.create_volume({"name": "adopted", "size_gb": 1}))["id"]
+    await site.store.call(site.store.outbox_acked, 10_000)  # the old hub recorded it...
+    stored = await site.store.call(site.store.get_object, "volume", adopted)
+    # ... and adopted it
+    await site.store.call(site.store.update_from_hub, "volume", adopted, "adopted",
+                          stored.spec, "site", 7)  # fmt: skip
+    await site.store.call(site.store.set_meta, "hub_history", "a" * 32)
+    pending = (await site.resources.create_volume({"name": "pending", "size_gb": 1}))["id"]
+    await site.store.call(site.store.set_status, "volume", adopted, "available")
+    offered = await site.store.call(welcome_history_blocking, site.store, "b" * 32)
+    assert offered == 1
+    facts = await site.store.call(facts_after_blocking, site.store, 0)
+    order = [(f.type, f.body.get("op"), f.body["id"]) for f in facts]
+    creates = [o for o in order if o[0] == "operation"]
+    assert creates == [("operation", "create", adopted), ("operation", "create", pending)]
+    assert order.index(creates[-1]) < min(i for i, o in enumerate(order) if o[0] == "status")
+    assert [f.seq for f in facts] == sorted(f.seq for f in facts)
+    again = await site.store.call(welcome_history_blocking, site.store, "b" * 32)
+    assert again is None  # the same history: nothing more
