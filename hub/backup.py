@@ -8,15 +8,25 @@ verify after a restore, and so do sites that trust it), the admin seed, and the 
 (image chunks under ``images/``, VNF packages under ``vnf_packages/``). A hub whose store
 is etcd keeps its objects in etcd: the backup then has the keys and files only, and the
 store is backed up with ``etcdctl snapshot save`` (the command says so).
+
+A restore gives the restored SQLite store a new history id (:mod:`atoll.hub.store.history`):
+its revisions count again from the backup's, so a site that applied revisions of the hub
+before the restore starts over with a snapshot, keeps what it made itself and offers it to
+the hub again (``sync/PROTOCOL.md``). An etcd store restored with ``etcdctl snapshot
+restore`` keeps the snapshot's id: the hub catches its sites only by their revision being
+above the store's.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from atoll import backup
 from atoll.hub.bootstrap import DataDir
 from atoll.hub.settings import HubSettings
+from atoll.hub.store.history import new_history
+from atoll.hub.store.sqlite import SQLiteStore
 from atoll.hub.telemetry.keeper import FILE as TELEMETRY_FILE
 
 COMPONENT = "hub"
@@ -38,5 +48,21 @@ def back_up(settings: HubSettings, archive: Path) -> tuple[backup.Summary, str |
     return summary, warning
 
 
-def restore(archive: Path, data_dir: Path) -> backup.Summary:
-    return backup.restore(archive, data_dir, COMPONENT)
+def restore(archive: Path, data_dir: Path) -> tuple[backup.Summary, str | None]:
+    """Restore ``archive`` into ``data_dir``; the summary, and the restored store's new
+    history id (None: the backup holds no store, its store being etcd)."""
+    summary = backup.restore(archive, data_dir, COMPONENT)
+    database = data_dir / DATABASE
+    if not database.exists():
+        return summary, None
+    return summary, asyncio.run(renew_history(database))
+
+
+async def renew_history(database: Path) -> str:
+    """Give the SQLite store at ``database`` a new history id (it was put back from a
+    backup); the id."""
+    store = SQLiteStore(database)
+    try:
+        return await new_history(store)
+    finally:
+        await store.close()

@@ -37,6 +37,8 @@ MAX_POINTS = 4000  # points in one telemetry batch (its facts frame stays well u
 MAX_VCPUS = 1 << 20
 MAX_RAM_MB = 1 << 40
 MAX_DISK_GB = 1 << 30
+HISTORY = r"[A-Za-z0-9._-]{0,64}"  # a hub store's history id, or "" (none known)
+HISTORY_HINT = "must be a history id: at most 64 letters, digits, '.', '_' or '-'"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -101,6 +103,10 @@ class Hello(Frame):
     sent_seq: int = bounded(0, low=0)  # newest fact seq the site has ever sent
     # the site's capacity and usage now (None: not known): a Capacity, read by capacity_of
     capacity: Any = None
+    # the history id of the hub store whose revisions applied_revision counts ("": none
+    # known: a new site, or one older than history ids); a hub whose store has another
+    # history starts the site over with a snapshot whatever the numbers say
+    history: str = bounded("", high=64, pattern=HISTORY, hint=HISTORY_HINT)
 
     def problems(self, where: str) -> list[Problem]:
         return _capacity_shape(self.capacity, where)
@@ -123,6 +129,9 @@ class Welcome(Frame):
     # hub sizes it to the sites it serves so a restart's reconnects come at a rate it takes
     # (atoll.sync.backoff); an older hub says nothing and the site assumes a large fleet
     reconnect_spread: float = bounded(40.0, low=0.1, high=3600)
+    # the hub store's history id ("": a hub older than history ids): a site that holds
+    # another one applied revisions of a store since restored from a backup (PROTOCOL.md)
+    history: str = bounded("", high=64, pattern=HISTORY, hint=HISTORY_HINT)
 
 
 # -- intent down -----------------------------------------------------------------------------

@@ -131,7 +131,15 @@ def _backup(args: argparse.Namespace) -> int:
 def _restore(args: argparse.Namespace) -> int:
     from atoll.hub import backup
 
-    summary = backup.restore(args.file, args.data_dir)
+    summary, history = backup.restore(args.file, args.data_dir)
     print(f"restored {summary.files} files ({summary.bytes} bytes) into {args.data_dir}")
+    if history is not None:
+        print(f"the store starts a new history ({history}): sites resync from a snapshot and "
+              "offer again what they made since the backup")  # fmt: skip
+    else:
+        print(
+            "the store is not in this backup (etcd): restore it with 'etcdctl snapshot "
+            "restore'; sites are then resynced only once the hub's revision is below theirs"
+        )
     print(f"serve it with: atoll hub serve --data-dir {args.data_dir}")
     return 0

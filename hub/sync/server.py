@@ -50,6 +50,7 @@ from atoll.hub.settings import HubSettings
 from atoll.hub.sites.peers import SiteNames, SitePeer, site_peer
 from atoll.hub.sites.registry import SITE_KIND, edit_site, reported
 from atoll.hub.store.base import Store
+from atoll.hub.store.history import history_id
 from atoll.hub.store.query import list_all
 from atoll.hub.sync.facts import record_facts
 from atoll.hub.sync.feed import Feed
@@ -90,6 +91,7 @@ class SyncServer:
         )
         self.feed = Feed(store, settings.sync_queue)
         self.sessions: dict[str, Session] = {}
+        self.history = ""  # the store's history id, read at start
         self.sweeper = Loop(
             "sync liveness sweep",
             self.sweep,
@@ -103,6 +105,7 @@ class SyncServer:
         return round(max(1.0, (len(self.sessions) + 1) / self.limits.reconnect_rate), 1)
 
     async def start(self) -> None:
+        self.history = await history_id(self.store)
         await self.feed.start()
         self.sweeper.start()
 
@@ -162,11 +165,21 @@ class SyncServer:
         except versions.NoCommonVersion as exc:
             raise SessionError("no_common_version", str(exc)) from exc
         epoch = secrets.token_hex(8)
+        if not self.history:  # not started (a test's server): read it now
+            self.history = await history_id(self.store)
+        # revisions of another history (the store was restored from a backup since the site
+        # applied them): the site starts over whatever the numbers say
+        foreign = bool(hello.history) and hello.history != self.history
+        if foreign:
+            log.info("site %s applied revisions of another history of the hub's store (%s, "
+                     "this one is %s: restored from a backup?): it starts over with a "
+                     "snapshot", peer.site_name, hello.history, self.history)  # fmt: skip
         capacity = _capacity(peer.site_name, hello)
         claimed = await self._claim(peer.site_name, epoch, version, hello.sent_seq, capacity)
         session = Session(ws, self.store, self.feed, self.limits, site=claimed, epoch=epoch,
                           version=version, applied_revision=hello.applied_revision,
-                          acked_seq=int(claimed["sync"].get("acked_seq") or 0))  # fmt: skip
+                          acked_seq=int(claimed["sync"].get("acked_seq") or 0),
+                          foreign=foreign)  # fmt: skip
         session.sent_seq = hello.sent_seq
         older = self.sessions.get(peer.site_id)
         self.sessions[peer.site_id] = session
@@ -183,6 +196,7 @@ class SyncServer:
                 max_frame=self.limits.max_frame,
                 window=self.limits.window,
                 reconnect_spread=self.reconnect_spread(),
+                history=self.history,
             )
         )
         log.info("site %s sync session %s open (v%d, from revision %d)", peer.site_name, epoch,

@@ -71,10 +71,15 @@ class Session:
         version: int,
         applied_revision: int,
         acked_seq: int,
+        foreign: bool = False,
     ) -> None:
         self.ws, self.store, self.feed, self.limits = ws, store, feed, limits
         self.site, self.epoch, self.version = site, epoch, version
         self.site_id, self.site_name = str(site["id"]), str(site["name"])
+        # the site's revisions are of another history of the store (its hello says so):
+        # they count nothing here, and the site starts over with a snapshot
+        self.foreign = foreign
+        applied_revision = 0 if foreign else applied_revision
         self.applied_revision = applied_revision
         self.acked_revision = applied_revision
         self.acked_seq = acked_seq

@@ -48,6 +48,7 @@ from atoll.site_agent.hub_link import HubLink
 from atoll.site_agent.ring import Ring
 from atoll.site_agent.store import LocalStore
 from atoll.site_agent.sync.facts import facts_after_blocking
+from atoll.site_agent.sync.history import hub_history_blocking, welcome_history_blocking
 from atoll.site_agent.sync.inbox import Inbox
 from atoll.sync import codec, digest
 from atoll.sync.backoff import Backoff, Retries
@@ -284,10 +285,11 @@ class SyncClient:
             )
 
     async def _open(self, conn: _Connection) -> Welcome:
-        def where() -> tuple[int, int]:
-            return self.store.counter("applied_revision"), self.store.counter("sent_seq")
+        def where() -> tuple[int, int, str]:
+            return (self.store.counter("applied_revision"), self.store.counter("sent_seq"),
+                    hub_history_blocking(self.store))  # fmt: skip
 
-        applied, sent = await self.store.call(where)
+        applied, sent, history = await self.store.call(where)
         conn.capacity = await self._capacity()
         await conn.send(
             Hello,
@@ -298,6 +300,7 @@ class SyncClient:
             model_version=model_versions.CURRENT,
             applied_revision=applied,
             sent_seq=sent,
+            history=history,
         )
         frame = await conn.receive()
         if isinstance(frame, Error):
@@ -318,6 +321,9 @@ class SyncClient:
         # next facts: number them after its acked seq
         await self.store.call(self.store.outbox_acked, frame.acked_seq)
         await self.store.call(self.store.raise_counter, "status_seq", frame.acked_seq)
+        # a hub store of another history (restored from a backup): the site starts over,
+        # offering what it made again, before any fact of this session goes up
+        await self.store.call(welcome_history_blocking, self.store, frame.history)
         self._applier.kick()
         self._telemetry.kick()
         return frame

@@ -4,6 +4,7 @@ and tokens issued before the backup still verify (and revoked ones stay revoked)
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import stat
 import subprocess
@@ -13,6 +14,11 @@ from typing import Any
 
 import pytest
 
+from atoll.hub import backup as hub_backup
+from atoll.hub import bootstrap
+from atoll.hub.settings import HubSettings
+from atoll.hub.store.history import history_id
+from atoll.hub.store.sqlite import SQLiteStore
 from tests.security.daemons import ATOLL, RunningHub
 
 pytestmark = pytest.mark.integration
@@ -27,6 +33,41 @@ def atoll(*args: str) -> subprocess.CompletedProcess[str]:
 
 def everything(hub: RunningHub) -> dict[str, Any]:
     return {path: hub.ok("GET", path + "?limit=1000")["items"] for path in LISTS}
+
+
+async def test_a_restored_store_starts_a_new_history(tmp_path: Path) -> None:
+    """Its revisions count again from the backup's: sites that applied later ones must not
+    take them for this store's (PROTOCOL.md "History")."""
+    data_dir = tmp_path / "hub"
+    await asyncio.to_thread(bootstrap.init, data_dir, "admin-password-for-backups", [])
+    store = SQLiteStore(data_dir / "hub.db")
+    try:
+        before = await history_id(store)
+        assert await history_id(store) == before  # made once
+    finally:
+        await store.close()
+    settings = HubSettings(data_dir=data_dir)
+    archive = tmp_path / "hub.tar.gz"
+    await asyncio.to_thread(hub_backup.back_up, settings, archive)
+    _, said = await asyncio.to_thread(hub_backup.restore, archive, tmp_path / "restored")
+    restored = SQLiteStore(tmp_path / "restored" / "hub.db")
+    try:
+        assert said is not None and said != before
+        assert await history_id(restored) == said
+    finally:
+        await restored.close()
+    assert await asyncio.to_thread(_history_of, data_dir / "hub.db") == before  # untouched
+
+
+def _history_of(path: Path) -> str:
+    async def read() -> str:
+        store = SQLiteStore(path)
+        try:
+            return await history_id(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
 
 
 def test_backup_then_restore_gives_back_every_object_and_working_tokens(tmp_path: Path) -> None:
@@ -62,6 +103,7 @@ def test_backup_then_restore_gives_back_every_object_and_working_tokens(tmp_path
         data_dir.mkdir()
         done = atoll("hub", "restore", str(archive), "--data-dir", str(data_dir))
         assert done.returncode == 0, done.stderr
+        assert "the store starts a new history" in done.stdout
 
     again = RunningHub.start(tmp_path / "second", before_serve=restore)
     try:

@@ -43,6 +43,7 @@ class SyncHub:
     heartbeat_interval: float = 10.0
     dead_after: float = 40.0
     reconnect_spread: float = 0.1  # what the welcome asks (a test hub: reconnect at once)
+    history: str = ""  # the welcome's history id of the hub's store ("": an older hub)
     hellos: list[Hello] = field(default_factory=list)
     facts: dict[int, Fact] = field(default_factory=dict)  # recorded, by seq
     received: int = 0  # fact items received, redeliveries included
@@ -104,7 +105,7 @@ class SyncHub:
             v=self._version, n=1, session=ids.hub_id(), hub_revision=0,
             acked_seq=self.acked_seq, heartbeat_interval=self.heartbeat_interval,
             dead_after=self.dead_after, window=self.window,
-            reconnect_spread=self.reconnect_spread,
+            reconnect_spread=self.reconnect_spread, history=self.history,
         )  # fmt: skip
         await ws.send_bytes(codec.encode(welcome))
         self._ws = ws

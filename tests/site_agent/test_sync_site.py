@@ -22,6 +22,7 @@ from atoll.site_agent.hub_intent import HubIntent
 from atoll.site_agent.hub_link import HubLink
 from atoll.site_agent.ring import BUCKETS, STEP, Ring
 from atoll.site_agent.sync.facts import facts_after_blocking
+from atoll.site_agent.sync.history import hub_history_blocking, welcome_history_blocking
 from atoll.site_agent.sync.inbox import Inbox
 from atoll.site_agent.sync.session import SyncClient, SyncSettings
 from atoll.sync import digest
@@ -139,6 +140,61 @@ async def test_a_snapshot_removes_what_the_hub_dropped_and_keeps_local_objects(
     assert not (await site.store.call(site.store.get_object, "volume", keep)).deleting
     assert not (await site.store.call(site.store.get_object, "volume", local)).deleting
     assert await site.store.call(site.store.counter, "applied_revision") == 9
+
+
+async def test_a_hub_of_another_history_gets_what_the_site_made_offered_again(
+    site: Site, hub: SyncHub, client: SyncClient
+) -> None:
+    """The hub's store was restored from a backup (PROTOCOL.md "History"): the site keeps
+    what it made and the hub had adopted, offers it again with its statuses, and takes the
+    restored hub's intent for the hub's own objects, whatever their revisions."""
+    hub.history = "a" * 32
+    await hub.until(lambda: len(hub.hellos) == 1)
+    assert hub.hellos[0].history == ""  # a new site knows none: it takes the welcome's
+    old, gone = ids.hub_id(), ids.hub_id()
+    made = (await site.resources.create_volume({"name": "made-here", "size_gb": 1}))["id"]
+    await hub.until(lambda: site.store.table_count("outbox") == 0)  # the hub has the create
+    adopted = put("volume", made, "made-here", {"size_gb": 1}, 5, origin="site")
+    adopted.object["meta"]["project_id"] = None
+    await hub.send(Changes, revision=9, items=(
+        put("volume", old, "old", {"size_gb": 1}, 4), adopted,
+        put("volume", gone, "gone", {"size_gb": 1}, 9),
+    ))  # fmt: skip
+    await hub.until(lambda: site.store.table_count("inbox") == 0 and hub.acked_revisions == [9])
+    assert (await site.store.call(site.store.get_object, "volume", made)).hub_revision == 5
+    assert await site.store.call(hub_history_blocking, site.store) == "a" * 32
+    seqs = set(hub.facts)
+
+    hub.history = "b" * 32  # restored from a backup taken at its revision 4
+    await hub.drop()
+    await hub.until(lambda: len(hub.hellos) == 2)
+    assert hub.hellos[1].history == "a" * 32 and hub.hellos[1].applied_revision == 9
+    await hub.until(lambda: any(f.type == "operation" for s, f in hub.facts.items()
+                                if s not in seqs))  # fmt: skip
+    offered = [f.body for s, f in hub.facts.items() if s not in seqs and f.type == "operation"]
+    assert [(o["op"], o["id"], o["actor"], o["base_hub_revision"]) for o in offered] == [
+        ("create", made, "resync", None)
+    ]
+    assert offered[0]["desired"]["origin"] == "site"
+    assert offered[0]["desired"].get("hub_revision") is None
+    await hub.until(lambda: any(f.type == "status" and f.body["id"] == made
+                                for s, f in hub.facts.items() if s not in seqs))  # fmt: skip
+    # the restored hub's snapshot, at a revision below the site's: its intent wins
+    await hub.send(Snapshot, revision=4, last=True, items=(
+        put("volume", old, "old-renamed", {"size_gb": 2}, 4),
+    ))  # fmt: skip
+    await hub.until(lambda: site.store.table_count("inbox") == 0 and 4 in hub.acked_revisions)
+    await hub.until(lambda: site.store.table_count("outbox") == 0)
+    kept = await site.store.call(site.store.get_object, "volume", made)
+    assert not kept.deleting and kept.origin == "site" and kept.hub_revision is None
+    assert (await site.store.call(site.store.get_object, "volume", gone)).deleting
+    restored = await site.store.call(site.store.get_object, "volume", old)
+    assert (restored.name, restored.spec["size_gb"], restored.hub_revision) == ("old-renamed", 2, 4)
+    assert await site.store.call(site.store.counter, "applied_revision") == 4
+    assert await site.store.call(hub_history_blocking, site.store) == "b" * 32
+    await hub.drop()  # the next session says the new history; nothing is offered again
+    await hub.until(lambda: len(hub.hellos) == 3)
+    assert (hub.hellos[2].history, hub.hellos[2].applied_revision) == ("b" * 32, 4)
 
 
 async def test_a_snapshot_cut_before_its_last_part_is_asked_for_again(
@@ -614,3 +670,29 @@ async def test_reconnects_spread_as_the_hub_asks(site: Site, tmp_path: Path) -> 
                 await asyncio.wait_for(hub.until(partial(hellos_are, hub, n)), 5)
         finally:
             await client.stop()
+
+
+async def test_starting_over_puts_the_offers_before_the_changes_the_old_hub_never_recorded(
+    site: Site,
+) -> None:
+    """Offered creates first, then the outbox's pending rows in their order (a change of
+    an object after its create), then every status."""
+    adopted = (await site.resources.create_volume({"name": "adopted", "size_gb": 1}))["id"]
+    await site.store.call(site.store.outbox_acked, 10_000)  # the old hub recorded it...
+    stored = await site.store.call(site.store.get_object, "volume", adopted)
+    # ... and adopted it
+    await site.store.call(site.store.update_from_hub, "volume", adopted, "adopted",
+                          stored.spec, "site", 7)  # fmt: skip
+    await site.store.call(site.store.set_meta, "hub_history", "a" * 32)
+    pending = (await site.resources.create_volume({"name": "pending", "size_gb": 1}))["id"]
+    await site.store.call(site.store.set_status, "volume", adopted, "available")
+    offered = await site.store.call(welcome_history_blocking, site.store, "b" * 32)
+    assert offered == 1
+    facts = await site.store.call(facts_after_blocking, site.store, 0)
+    order = [(f.type, f.body.get("op"), f.body["id"]) for f in facts]
+    creates = [o for o in order if o[0] == "operation"]
+    assert creates == [("operation", "create", adopted), ("operation", "create", pending)]
+    assert order.index(creates[-1]) < min(i for i, o in enumerate(order) if o[0] == "status")
+    assert [f.seq for f in facts] == sorted(f.seq for f in facts)
+    again = await site.store.call(welcome_history_blocking, site.store, "b" * 32)
+    assert again is None  # the same history: nothing more

@@ -96,6 +96,7 @@ EVERY_FRAME: st.SearchStrategy[frames.Frame] = st.one_of(
         model_version=st.integers(1, 100),
         applied_revision=st.integers(0, 2**53),
         sent_seq=st.integers(0, 2**53),
+        history=st.just("") | HEX32,
     ),
     frame(
         frames.Welcome,
@@ -106,6 +107,7 @@ EVERY_FRAME: st.SearchStrategy[frames.Frame] = st.one_of(
         dead_after=st.floats(0.1, 86400),
         max_frame=st.integers(1024, 1 << 24),
         window=st.integers(1, 1024),
+        history=st.just("") | HEX32,
     ),
     frame(frames.Changes, revision=st.integers(0, 2**53), items=ITEMS),
     frame(frames.Snapshot, revision=st.integers(0, 2**53), items=ITEMS, last=st.booleans()),

@@ -3,6 +3,7 @@ defaults stay off the wire, and what frames carry is checked where the codec can
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atoll.errors import InvalidInput
+from atoll.resources.fields import bounded
 from atoll.sync import codec, frames
 from tests.sync.strategies import EVERY_FRAME, server
 
@@ -147,6 +149,44 @@ def test_defaults_stay_off_the_wire_and_come_back() -> None:
     assert len(codec.encode(frame)) < len(plain)
     ping = frames.Ping(v=2, n=0)
     assert msgpack.unpackb(codec.encode(ping)) == {"t": "ping", "v": 2}
+
+
+def test_the_history_is_off_the_wire_when_empty_and_an_older_peer_keeps_it_as_extra() -> None:
+    hello = frames.Hello(v=2, n=1, versions=(1, 2), site_id="d" * 32, agent_version="x",
+                         model_version=1, applied_revision=9)  # fmt: skip
+    assert "history" not in msgpack.unpackb(codec.encode(hello))
+    said = dataclasses.replace(hello, history="ab" * 16)
+    assert msgpack.unpackb(codec.encode(said))["history"] == "ab" * 16
+    assert codec.decode(codec.encode(said)) == said
+    welcome = frames.Welcome(v=2, n=1, session="s", hub_revision=3, acked_seq=0)
+    assert "history" not in msgpack.unpackb(codec.encode(welcome))
+    again = codec.decode(codec.encode(welcome))
+    assert isinstance(again, frames.Welcome) and again.history == ""
+    # an older peer's Welcome has no such field: it keeps it as extra and sends it back
+    wire = msgpack.unpackb(codec.encode(dataclasses.replace(welcome, history="cd" * 16)))
+    wire.pop("t")
+    older = OldWelcome.from_wire(wire, where="welcome")
+    assert dict(older.extra) == {"history": "cd" * 16}
+    # one not a history id is refused, naming the field
+    bad = {**msgpack.unpackb(codec.encode(hello)), "history": "no spaces here"}
+    assert "hello.history" in refused(msgpack.packb(bad))
+    assert "hello.history" in refused(msgpack.packb({**bad, "history": "a" * 65}))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OldWelcome(frames.Frame):
+    """The welcome as a peer from before history ids knows it."""
+
+    TYPE = "welcome"
+    WHAT = "welcome frame"
+    session: str = bounded(low=1, high=64)
+    hub_revision: int = bounded(low=0)
+    acked_seq: int = bounded(low=0)
+    heartbeat_interval: float = bounded(10.0, low=0.1, high=3600)
+    dead_after: float = bounded(40.0, low=0.1, high=86400)
+    max_frame: int = bounded(1 << 20, low=1024)
+    window: int = bounded(8, low=1, high=1024)
+    reconnect_spread: float = bounded(40.0, low=0.1, high=3600)
 
 
 def changes_frame(item: dict[str, Any]) -> bytes:

@@ -172,6 +172,7 @@ class SiteEnd:
         site_id: str | None = None,
         speaks: tuple[int, ...] = versions.SPOKEN,
         capacity: frames.Capacity | JSON | None = None,
+        history: str = "",
     ) -> frames.Frame:
         """Say hello as a site speaking ``speaks`` (an older site: ``(1,)``), reporting
         ``capacity`` if given (a map: figures a Capacity would not hold)."""
@@ -186,6 +187,7 @@ class SiteEnd:
                 applied_revision=applied_revision,
                 sent_seq=sent_seq,
                 capacity=capacity,
+                history=history,
             )
         )
         return await self.recv()
@@ -196,6 +198,14 @@ class SiteEnd:
             while True:
                 frame = await self.recv(within)
                 if isinstance(frame, kind):
+                    return frame
+
+    async def first_intent(self, within: float = 10.0) -> frames.Changes | frames.Snapshot:
+        """The first ``changes`` or ``snapshot`` frame, skipping others."""
+        async with asyncio.timeout(within):
+            while True:
+                frame = await self.recv(within)
+                if isinstance(frame, frames.Changes | frames.Snapshot):
                     return frame
 
     async def intent(self, want: int, within: float = 10.0) -> dict[str, frames.Change]:
