@@ -12,9 +12,9 @@ store is backed up with ``etcdctl snapshot save`` (the command says so).
 A restore gives the restored SQLite store a new history id (:mod:`atoll.hub.store.history`):
 its revisions count again from the backup's, so a site that applied revisions of the hub
 before the restore starts over with a snapshot, keeps what it made itself and offers it to
-the hub again (``sync/PROTOCOL.md``). An etcd store restored with ``etcdctl snapshot
-restore`` keeps the snapshot's id: the hub catches its sites only by their revision being
-above the store's.
+the hub again (``sync/PROTOCOL.md``). A backup of a hub on etcd holds no store (it is
+restored with ``etcdctl snapshot restore``): the restore leaves a mark in the data dir that
+makes the hub started from it give the store a new history id (:mod:`atoll.hub.store.history`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from atoll import backup
 from atoll.hub.bootstrap import DataDir
 from atoll.hub.settings import HubSettings
-from atoll.hub.store.history import new_history
+from atoll.hub.store.history import MARK_FILE, Mark, new_history, write_mark
 from atoll.hub.store.sqlite import SQLiteStore
 from atoll.hub.telemetry.keeper import FILE as TELEMETRY_FILE
 
@@ -53,7 +53,8 @@ def restore(archive: Path, data_dir: Path) -> tuple[backup.Summary, str | None]:
     history id (None: the backup holds no store, its store being etcd)."""
     summary = backup.restore(archive, data_dir, COMPONENT)
     database = data_dir / DATABASE
-    if not database.exists():
+    if not database.exists():  # etcd: the hub started from here renews the store's history
+        write_mark(data_dir / MARK_FILE, Mark("", 0, renew=True))
         return summary, None
     return summary, asyncio.run(renew_history(database))
 

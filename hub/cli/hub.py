@@ -139,7 +139,8 @@ def _restore(args: argparse.Namespace) -> int:
     else:
         print(
             "the store is not in this backup (etcd): restore it with 'etcdctl snapshot "
-            "restore'; sites are then resynced only once the hub's revision is below theirs"
+            "restore'; the hub started from this data dir gives it a new history, so sites "
+            "resync from a snapshot and offer again what they made since the backup"
         )
     print(f"serve it with: atoll hub serve --data-dir {args.data_dir}")
     return 0

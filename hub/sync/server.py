@@ -49,6 +49,7 @@ from atoll.errors import InvalidInput, NotFound, Unauthenticated
 from atoll.hub.settings import HubSettings
 from atoll.hub.sites.peers import SiteNames, SitePeer, site_peer
 from atoll.hub.sites.registry import SITE_KIND, edit_site, reported
+from atoll.hub.store import history as store_history
 from atoll.hub.store.base import Store
 from atoll.hub.store.history import history_id
 from atoll.hub.store.query import list_all
@@ -92,6 +93,9 @@ class SyncServer:
         self.feed = Feed(store, settings.sync_queue)
         self.sessions: dict[str, Session] = {}
         self.history = ""  # the store's history id, read at start
+        # the mark of the store's history and revision this hub saw (hub.store.history)
+        self.mark_path = settings.data_dir / store_history.MARK_FILE
+        self.marked_at = 0.0  # monotonic time of the last write of the mark
         self.sweeper = Loop(
             "sync liveness sweep",
             self.sweep,
@@ -105,12 +109,29 @@ class SyncServer:
         return round(max(1.0, (len(self.sessions) + 1) / self.limits.reconnect_rate), 1)
 
     async def start(self) -> None:
-        self.history = await history_id(self.store)
+        if self.mark_path.parent.is_dir():
+            self.history = await store_history.checked_history(self.store, self.mark_path)
+        else:  # no data dir to keep a mark in (a test's server)
+            self.history = await history_id(self.store)
         await self.feed.start()
         self.sweeper.start()
 
+    async def _mark(self, every: float = store_history.MARK_INTERVAL) -> None:
+        """Write the mark of the store's history and revision, if ``every`` seconds have
+        passed since the last write."""
+        if time.monotonic() - self.marked_at < every or not self.mark_path.parent.is_dir():
+            return
+        self.marked_at = time.monotonic()
+        mark = store_history.Mark(self.history, await self.store.revision())
+        await asyncio.to_thread(store_history.write_mark, self.mark_path, mark)
+
     async def stop(self) -> None:
         await self.sweeper.cancel()
+        if self.history:
+            try:
+                await self._mark(every=0.0)
+            except Exception as exc:  # the store may be gone already: the last mark stays
+                log.warning("could not write %s at stop: %s", self.mark_path, exc)
         for session in list(self.sessions.values()):
             await session.fail("shutdown", "the hub is stopping; reconnect")
         await self.feed.stop()
@@ -374,6 +395,7 @@ class SyncServer:
                 continue
             if _silent(sync, now, dead_after):
                 await self._offline(record.key, now, dead_after)
+        await self._mark()
 
     async def _offline(self, name: str, now: float, dead_after: float) -> None:
         def offline(site: JSON) -> JSON | None:
