@@ -129,6 +129,13 @@ class HubSettings:
     lcm_subscription_limit: int = 100
     alarm_limit: int = 200
     app_credential_limit: int = 100
+    # records one project may hold: images, VNF packages, VNF instances, and the objects
+    # (servers, networks, subnets, volumes) it places at one site; one more is refused with
+    # 403 over_limit (as Glance's image_count_total, Nova's and Neutron's quotas)
+    image_limit: int = 1000
+    vnf_package_limit: int = 200
+    vnf_instance_limit: int = 500
+    site_placement_limit: int = 1000
     # bytes one project may hold at the hub, each limit on its own: image_bytes_limit of
     # image data (its uploaded images, public ones too, with what its uploads in progress
     # have received so far), vnf_package_bytes_limit of VNF package content. An upload past

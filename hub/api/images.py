@@ -79,7 +79,7 @@ from atoll.hub.catalog import images as catalog
 from atoll.hub.catalog.image_files import ImageFiles
 from atoll.hub.catalog.image_integrity import Scrubber, refresh_damage
 from atoll.hub.catalog.images import Image
-from atoll.hub.identity.limits import BytesLimit, ProjectBytes, Upload
+from atoll.hub.identity.limits import BytesLimit, ProjectBytes, Upload, check_room
 from atoll.hub.store.base import Record, Store
 from atoll.hub.store.query import list_all
 from atoll.images.errors import ChecksumMismatch
@@ -324,10 +324,14 @@ async def create_image(request: web.Request) -> web.Response:
     if body.get("visibility") == "public" and not catalog.may_publish(claims):
         raise Forbidden("only system administrators publish images (visibility public)")
     await _check_links(request, body.get("properties", {}))
+    hub = hub_of(request)
+    if claims.project_id is not None:  # a system admin's own images are not counted
+        await check_room(hub.store, KIND, claims.project_id, hub.settings.image_limit,
+                         "images", "image_limit")  # fmt: skip
     image_id = ids.hub_id()
     # private unless asked for, whoever uploads (a system admin's too: publishing is a choice)
     value = catalog.new_image(image_id, body, claims.project, claims.project_id, _now(request))
-    record = await records.create(hub_of(request).store, KIND, image_id, value)
+    record = await records.create(hub.store, KIND, image_id, value)
     return reply(Image.of(record).view(), 201, record.revision)
 
 

@@ -52,6 +52,7 @@ from atoll.hub.catalog import flavors
 from atoll.hub.catalog import images as catalog_images
 from atoll.hub.catalog.images import Image
 from atoll.hub.identity import tenancy
+from atoll.hub.identity.limits import check_room
 from atoll.hub.sites import intent
 from atoll.hub.sites.registry import SITE_KIND
 from atoll.hub.store.base import Delete, ListQuery, Put, Record, Store, Write
@@ -362,6 +363,10 @@ async def create(request: web.Request, kind: str) -> web.Response:
                                     "by a create") for k in fixed])  # fmt: skip
     spec = spec_model.from_wire(body["spec"], where="body.spec", strict=True)
     project_id = await owner_project(store, claims, body)
+    if project_id is not None:  # a system admin's shared objects are not counted
+        await check_room(store, intent.SITE_OBJECT, project_id, hub.settings.site_placement_limit,
+                         f"objects placed at site {site['name']}", "site_placement_limit",
+                         key_prefix=intent.site_prefix(site["id"]))  # fmt: skip
     name = body.get("name")
     same = {"site_id": site["id"], "kind": kind, "name": name, "project_id": project_id}
     taken = name is not None and await list_all(

@@ -80,7 +80,7 @@ from atoll.hub.catalog.vnf_package_files import (
     read_single_vnfd,
 )
 from atoll.hub.catalog.vnf_packages import PackageRecord
-from atoll.hub.identity.limits import BytesLimit, ProjectBytes
+from atoll.hub.identity.limits import BytesLimit, ProjectBytes, check_room
 from atoll.hub.store.base import Record, Store
 from atoll.hub.store.query import list_all
 from atoll.images.serve import request_blocks
@@ -182,6 +182,9 @@ async def create_package(request: web.Request) -> web.Response:
     body = await read_body(request, PACKAGE_CREATE)
     if claims.project is None or claims.project_id is None:
         raise InvalidInput("VNF packages belong to a project: use a project-scoped token")
+    hub = hub_of(request)
+    await check_room(hub.store, pkgs.KIND, claims.project_id, hub.settings.vnf_package_limit,
+                     "VNF packages", "vnf_package_limit")  # fmt: skip
     package_id = ids.hub_id()
     value = pkgs.new_package(
         package_id,
@@ -190,7 +193,7 @@ async def create_package(request: web.Request) -> web.Response:
         body.get("userDefinedData", {}),
         _now(request),
     )
-    record = await records.create(hub_of(request).store, pkgs.KIND, package_id, value)
+    record = await records.create(hub.store, pkgs.KIND, package_id, value)
     shown = view(request, PackageRecord.from_value(record.value))
     response = reply(shown, 201, record.revision)
     response.headers["Location"] = shown["_links"]["self"]["href"]

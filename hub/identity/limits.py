@@ -8,7 +8,11 @@ project holds at most ``[hub] lcm_subscription_limit`` subscriptions and ``[hub]
 alarm_limit`` alarms (system-scope alarms, of no project, are not counted); one more is
 refused with 403 ``over_limit``, naming the limit and its setting, as Nova and Aodh refuse a
 create over quota. A user holds at most ``[hub] app_credential_limit`` application
-credentials (each a record the hub keeps, made by a request that costs nothing else). The
+credentials (each a record the hub keeps, made by a request that costs nothing else). So
+that a member's loop of creates cannot grow the hub's store (and a site's) without end, a
+project also holds at most ``[hub] image_limit`` images, ``vnf_package_limit`` VNF
+packages, ``vnf_instance_limit`` VNF instances, and ``site_placement_limit`` objects placed
+at any one site (its servers, networks, subnets and volumes there, in all). The
 count is read before the create: creates racing each other may pass
 it together, so a project can go over by as many as raced (never further: the next create
 reads them all).
@@ -58,11 +62,12 @@ UPLOAD_RETRY_AFTER = 10  # seconds a caller with too many uploads in progress wa
 
 
 async def check_room(store: Store, kind: str, project_id: str, limit: int, what: str,
-                     setting: str) -> None:  # fmt: skip
+                     setting: str, key_prefix: str = "") -> None:  # fmt: skip
     """OverLimit unless project ``project_id`` holds fewer than ``limit`` records of
-    ``kind`` (``what`` names them for people, ``setting`` is the ``[hub]`` setting)."""
+    ``kind`` (``what`` names them for people, ``setting`` is the ``[hub]`` setting; only
+    the records whose keys start with ``key_prefix`` count)."""
     await _check(store, kind, {"project_id": project_id}, f"project {project_id}", limit, what,
-                 setting)  # fmt: skip
+                 setting, key_prefix)  # fmt: skip
 
 
 async def check_user_room(store: Store, kind: str, user_id: str, user: str, limit: int,
@@ -73,8 +78,8 @@ async def check_user_room(store: Store, kind: str, user_id: str, user: str, limi
 
 
 async def _check(store: Store, kind: str, filters: dict[str, str], holder: str, limit: int,
-                 what: str, setting: str) -> None:  # fmt: skip
-    query = ListQuery(kind, filters=filters, limit=max(limit, 1))
+                 what: str, setting: str, key_prefix: str = "") -> None:  # fmt: skip
+    query = ListQuery(kind, filters=filters, limit=max(limit, 1), key_prefix=key_prefix)
     held = len((await store.list(query)).items) if limit > 0 else 0
     if held >= limit:
         raise OverLimit(

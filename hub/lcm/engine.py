@@ -56,6 +56,7 @@ from atoll import ids
 from atoll.background import Loop, LoopSettings
 from atoll.errors import Conflict, InvalidInput, NotFound, StaleRevision
 from atoll.hub.catalog import vnf_packages as pkgs
+from atoll.hub.identity.limits import check_room
 from atoll.hub.lcm import cancelling, outbox, records, siteheals, sitework
 from atoll.hub.lcm import work as op_work
 from atoll.hub.lcm.planner import REQUESTS, Context, plan_operation
@@ -122,6 +123,9 @@ class Engine:
         package = await usable_package(
             self.store, claims.project_id, request.vnfd_id, "body.vnfdId"
         )
+        await check_room(self.store, records.INSTANCE, claims.project_id,
+                         self.settings.vnf_instance_limit, "VNF instances",
+                         "vnf_instance_limit")  # fmt: skip
         instance_id = ids.hub_id()
         instance = VnfInstance(
             id=instance_id,

@@ -7,7 +7,11 @@ webhooks it calls) without limit, all kept and all worked on. Now a project hold
 a 403 ``over_limit`` naming the setting, other projects are not affected, and deleting one
 makes room again. Likewise a user holds at most ``[hub] app_credential_limit`` application
 credentials (before: without limit, each a record in the hub's store, a member's loop of
-creates grew it without end).
+creates grew it without end). And so for the records a member makes with nothing else to
+pay (an image or a package created and never uploaded, a VNF instance never instantiated,
+a network placed at a site, synced to the site's store too): a project holds at most
+``image_limit`` images, ``vnf_package_limit`` packages, ``vnf_instance_limit`` instances,
+``site_placement_limit`` objects at one site.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.hub.lcm.lcmtest import VNFD_ID
 from tests.security.daemons import RunningHub, http_server
+from tests.security.test_lcm_tenancy import onboard_with_external_cp
 
 LIMIT = 3
 CONFIG = f"""[hub]
@@ -27,6 +33,10 @@ lcm_callback_loopback = true   # the test's callback receiver is on this machine
 lcm_subscription_limit = {LIMIT}
 alarm_limit = {LIMIT}
 app_credential_limit = {LIMIT}
+image_limit = {LIMIT}
+vnf_package_limit = {LIMIT}
+vnf_instance_limit = {LIMIT}
+site_placement_limit = {LIMIT}
 """
 SUBSCRIPTIONS = "/vnflcm/v2/subscriptions"
 V2 = {"Version": "2.0.0"}
@@ -122,3 +132,64 @@ def test_a_user_holds_at_most_its_limit_of_application_credentials(
     hub.ok("POST", path, {"name": "bobs"}, token=bob)
     hub.ok("DELETE", f"{path}/{held[0]}", token=alice)
     hub.ok("POST", path, {"name": "again"}, token=alice)
+
+
+def _refused_over(
+    hub: RunningHub, setting: str, path: str, body: object, token: str, v2: bool = False
+) -> None:
+    """One more create is a 403 naming the setting: Atoll's error body, or a SOL013
+    ProblemDetails on the NFV APIs."""
+    refused = hub.call("POST", path, body, token=token, headers=V2 if v2 else None)
+    assert refused.status == 403, refused
+    said = refused.body.get("error") or refused.body
+    assert said.get("code", "over_limit") == "over_limit", refused
+    assert setting in (said.get("message") or said.get("detail")), refused
+
+
+def test_a_project_holds_at_most_its_limit_of_images_and_packages(
+    limited_hub: RunningHub,
+) -> None:
+    hub = limited_hub
+    tag = secrets.token_hex(3)
+    alice = hub.tenant(f"img-a-{tag}", f"img-alice-{tag}")
+    bob = hub.tenant(f"img-b-{tag}", f"img-bob-{tag}")
+    packages = "/vnfpkgm/v1/vnf_packages"
+    for path, body, setting in [
+        ("/v1/images", {"name": "queued", "disk_format": "raw"}, "image_limit"),
+        (packages, {}, "vnf_package_limit"),
+    ]:
+        held = [hub.ok("POST", path, body, token=alice)["id"] for _ in range(LIMIT)]
+        _refused_over(hub, setting, path, body, alice)
+        hub.ok("POST", path, body, token=bob)  # another project's own room
+        hub.ok("DELETE", f"{path}/{held[0]}", token=alice)
+        hub.ok("POST", path, body, token=alice)
+
+
+def test_a_project_holds_at_most_its_limit_of_vnf_instances(limited_hub: RunningHub) -> None:
+    hub = limited_hub
+    tag = secrets.token_hex(3)
+    alice = hub.tenant(f"vnf-a-{tag}", f"vnf-alice-{tag}")
+    onboard_with_external_cp(hub, alice)  # one image and one package of the project's
+    instances = "/vnflcm/v2/vnf_instances"
+    body = {"vnfdId": VNFD_ID}
+    held = [hub.ok("POST", instances, body, token=alice, headers=V2)["id"] for _ in range(LIMIT)]
+    _refused_over(hub, "vnf_instance_limit", instances, body, alice, v2=True)
+    hub.ok("DELETE", f"{instances}/{held[0]}", token=alice, headers=V2)
+    hub.ok("POST", instances, body, token=alice, headers=V2)
+
+
+def test_a_project_places_at_most_its_limit_of_objects_at_one_site(
+    limited_hub: RunningHub,
+) -> None:
+    hub = limited_hub
+    tag = secrets.token_hex(3)
+    alice = hub.tenant(f"plc-a-{tag}", f"plc-alice-{tag}")
+    one, other = f"plc-{tag}-1", f"plc-{tag}-2"
+    for site in (one, other):
+        hub.ok("POST", "/v1/sites", {"name": site})
+    path = f"/v1/sites/{one}/networks"
+    held = [hub.ok("POST", path, {"name": f"n{n}", "spec": {}}, token=alice)["id"]
+            for n in range(LIMIT)]  # fmt: skip
+    _refused_over(hub, "site_placement_limit", path, {"name": "more", "spec": {}}, alice)
+    hub.ok("POST", f"/v1/sites/{other}/networks", {"name": "n0", "spec": {}}, token=alice)
+    hub.ok("DELETE", f"{path}/{held[0]}", token=alice)
