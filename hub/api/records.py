@@ -109,3 +109,32 @@ async def visible_page(
         if page.next_marker is None:
             return Page(items, None)
         marker = page.next_marker
+
+
+async def union_page(
+    store: Store,
+    kind: str,
+    limit: int,
+    marker: str | None,
+    alternatives: list[JSON],
+    filters: JSON | None = None,
+) -> Page:
+    """A page of the records that match any of ``alternatives`` (each a set of equality
+    filters, taken with ``filters``), in key order, as :func:`visible_page` pages: what a
+    tenant may see when that is "its project's, or public" (images). Each alternative is
+    read with the store's own filter, so a tenant's listing reads what it may see, not every
+    project's records of the kind. An alternative that contradicts ``filters`` is skipped."""
+    wanted = []
+    for alternative in alternatives:
+        merged = dict(filters or {})
+        if any(k in merged and merged[k] != v for k, v in alternative.items()):
+            continue
+        wanted.append({**merged, **alternative})
+    size = min(limit + 1, 1000)
+    pages = [
+        await store.list(ListQuery(kind, filters=f, limit=size, marker=marker)) for f in wanted
+    ]
+    found = sorted({r.key: r for p in pages for r in p.items}.values(), key=lambda r: r.key)
+    items = found[:limit]
+    more = len(found) > limit or any(p.next_marker is not None for p in pages)
+    return Page(items, items[-1].key if more and items else None)

@@ -171,8 +171,10 @@ async def list_packages(request: web.Request) -> web.Response:
         views[record.key] = view(request, package)
         return query.matches(views[record.key])
 
+    # a project's own, read by the store's filter (not every project's, then dropped)
+    mine = {} if claims.system else {"project_id": claims.project_id}
     page = await records.visible_page(
-        hub_of(request).store, pkgs.KIND, query.limit, query.marker, wanted
+        hub_of(request).store, pkgs.KIND, query.limit, query.marker, wanted, mine
     )
     return LISTING.reply(request, [views[r.key] for r in page.items], page.next_marker, query)
 
