@@ -205,13 +205,20 @@ class TokenVerifier:
         return Claims.from_json(data)
 
 
-RevocationSubject = Literal["token", "user", "project", "application_credential"]
+RevocationSubject = Literal["token", "user", "project", "application_credential", "user_project"]
 REVOCATION_SUBJECTS: tuple[str, ...] = get_args(RevocationSubject)
+
+
+def user_project(user: str, project_id: str) -> str:
+    """The value of a ``user_project`` revocation: one user's tokens on one project (by the
+    project's id), what removing that user's role on that project must end, and no more."""
+    return f"{project_id}/{user}"
 
 
 @dataclass
 class RevocationList:
-    """Revoked tokens: by id, or all tokens of a user/project/app credential issued up to a time.
+    """Revoked tokens: by id, or all tokens of a user/project/app credential, or of one user on
+    one project (``user_project``, :func:`user_project`), issued up to a time.
 
     ``entries`` maps ``(subject, value)`` to the revocation time (epoch seconds). A token is
     revoked when its id is listed, or when its user, project or application credential is
@@ -252,10 +259,12 @@ class RevocationList:
     def is_revoked(self, claims: Claims) -> bool:
         if ("token", claims.token_id) in self.entries:
             return True
+        mine = None if claims.project_id is None else user_project(claims.user, claims.project_id)
         scoped: list[tuple[RevocationSubject, str | None]] = [
             ("user", claims.user),
             ("project", claims.project),
             ("application_credential", claims.app_credential),
+            ("user_project", mine),
         ]
         for subject, value in scoped:
             if value is None:

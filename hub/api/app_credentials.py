@@ -2,7 +2,10 @@
 
 A credential belongs to the user and project of the token that made it, carries a subset
 of that token's roles, and may expire. Its secret is shown once, in the create reply; only
-a digest is stored. Deleting one revokes the tokens issued from it.
+a digest is stored. Deleting one revokes the tokens issued from it. A token issued from a
+credential may not make another one or delete any other (as Keystone's restricted
+credentials): before, a credential handed to one tool deleted the user's others, cutting
+off every automation the user ran with them.
 """
 
 from __future__ import annotations
@@ -136,6 +139,12 @@ async def show_credential(request: web.Request) -> web.Response:
 
 async def delete_credential(request: web.Request) -> web.Response:
     record = await _own(request)
+    made_by = claims_of(request).app_credential
+    if made_by is not None and made_by != record.key:
+        raise Forbidden(
+            f"a token from application credential {made_by} cannot delete another one "
+            "(log in with your password)"
+        )
     hub = hub_of(request)
     await records.remove(hub.store, KIND, record.key, None)
     await hub.revocations.revoke("application_credential", record.key)
@@ -181,6 +190,8 @@ ROUTES = [
         "application_credentials.delete",
         delete_credential,
         "Delete an application credential and revoke its tokens",
+        description="A token issued from an application credential may delete only that "
+        "one (403 otherwise).",
         status=204,
         path_params=PATH,
     ),

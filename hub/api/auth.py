@@ -15,7 +15,7 @@ from atoll.hub.api.replies import no_content, page_params, page_reply, read_body
 from atoll.hub.identity.revocation import KIND as REVOCATION_KIND
 from atoll.hub.store.base import ListQuery
 from atoll.timestamps import iso
-from atoll.tokens import Claims, RevocationSubject
+from atoll.tokens import REVOCATION_SUBJECTS, Claims, RevocationSubject
 
 PROJECT_SCOPE = Field(
     "string",
@@ -173,7 +173,7 @@ REVOCATION = Shape(
         "subject": Field(
             "string",
             required=True,
-            enum=("token", "user", "project", "application_credential"),
+            enum=REVOCATION_SUBJECTS,
             description="a token by id, or every token a user/project/credential holds now",
         ),
         "value": Field(

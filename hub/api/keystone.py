@@ -7,9 +7,10 @@ Point ``OS_AUTH_URL`` at ``https://HUB/identity/v3``. What it speaks:
   ``Default`` domain), the ``application_credential`` method (id + secret, or name + user +
   secret) and the ``token`` method (rescoping); scope to a project (by id, or by name in
   ``Default``) or to the system (``{"system": {"all": true}}``, fleet administrators). With
-  no scope, a user holding roles on exactly one project gets a token for that project (as
-  Keystone does with a default project); anyone else an unscoped token. The token is in
-  ``X-Subject-Token`` (201), and the body is Keystone's (with the catalog for scoped tokens).
+  no scope, a user holding roles on exactly one project and none on the system gets a token
+  for that project (as Keystone does with a default project); anyone else an unscoped token.
+  The token is in ``X-Subject-Token`` (201), and the body is Keystone's (with the catalog
+  for scoped tokens).
 - ``GET``/``HEAD /identity/v3/auth/tokens``: validate ``X-Subject-Token`` for the caller in
   ``X-Auth-Token`` (one's own tokens, or any with a system-scoped token); ``DELETE``
   revokes it (one's own, or any as a system admin).
@@ -179,9 +180,13 @@ async def _credential_id(hub: Hub, credential: JSON) -> str:
 
 
 async def _default_project(hub: Hub, issued: Issued) -> Issued:
-    """An unscoped password login of a user with roles on exactly one project: that project."""
-    held = await assignments.projects_of(hub.store, issued.claims.user)
-    if len(held) != 1:
+    """An unscoped password login of a user with roles on exactly one project: that project.
+    Not for a user with a system role: a project admin may grant anyone a role on their own
+    project, and so would have made it the fleet admin's default, where what the admin's
+    unscoped ``openstack`` session then made (packages, instances) was theirs to read."""
+    user = issued.claims.user
+    held = await assignments.projects_of(hub.store, user)
+    if len(held) != 1 or await assignments.roles_on(hub.store, user, None):
         return issued
     name = await _key_by_id(hub, "project", next(iter(held)))
     return issued if name is None else await hub.issuer.by_token(issued.claims, name)

@@ -1,7 +1,11 @@
 """``/v1/role_assignments``: who holds which role on which project, or on the system.
 
 System admins grant anything. A project admin grants and removes roles on their own
-project only, never system roles. Project callers list only their project's assignments.
+project only, never system roles. Removing a role on a project revokes the user's tokens on
+that project (they carry the role), not their tokens elsewhere: before, it revoked every
+token of the user, so a project admin who granted any user (the fleet's admin included) a
+role on their project and removed it signed that user out of the whole hub. Project
+callers list only their project's assignments.
 An assignment on a project records the project's id and is written only while that project
 exists (:func:`atoll.hub.identity.tenancy.grant`).
 """
@@ -30,6 +34,7 @@ from atoll.hub.identity.policy import ROLES, own_project
 from atoll.hub.store.base import Record
 from atoll.jsonbody import JSON
 from atoll.timestamps import now_iso
+from atoll.tokens import user_project
 
 KIND = assignments.KIND
 ID_PATTERN = r"^[a-z0-9._:-]{1,200}$"
@@ -124,7 +129,11 @@ async def delete_assignment(request: web.Request) -> web.Response:
     record = await _visible(request)
     hub = hub_of(request)
     await records.remove(hub.store, KIND, record.key, None)
-    await hub.revocations.revoke("user", record.value["user"])  # its tokens carry the role
+    user, project_id = record.value["user"], record.value.get("project_id")
+    if project_id is None:  # a system role: the user's tokens may carry it, whatever their scope
+        await hub.revocations.revoke("user", user)
+    else:  # a project role: only the user's tokens on that project carry it
+        await hub.revocations.revoke("user_project", user_project(user, project_id))
     return no_content()
 
 
@@ -155,7 +164,8 @@ ROUTES = [
         "/v1/role_assignments/{id}",
         "role_assignments.delete",
         delete_assignment,
-        "Remove a role assignment (the user's tokens are revoked: they carry roles)",
+        "Remove a role assignment (revokes the user's tokens on its project, or all of them "
+        "for a system role: they carry roles)",
         status=204,
         path_params=PATH,
     ),

@@ -14,6 +14,13 @@ the hub writes their ids into the spec and places, in the same commit, the ``fla
 subnet's ``network`` and a volume's ``server`` name objects at the same site (name or id) and
 are written as ids.
 
+A network on one of a site's physical networks (``physical_network``: a flat network on the
+uplink, or a VLAN of it) is a provider network: a system admin places it, for the project
+that is to use it (as Neutron's provider attributes are an admin's); a project caller gets
+403. Before, any project member put its servers on any VLAN of a site's uplink, and held a
+VLAN id or the uplink's flat segment at a site first so that another tenant's network on it
+could never be wired there (the site refuses a segment it already carries).
+
 Every object answers (lists: ``{"items": [...], "next_marker"}``)::
 
     {"id", "name", "project_id", "site", "kind", "origin": "hub"|"site",
@@ -37,7 +44,7 @@ from aiohttp import web
 from atoll import ids
 from atoll.api.routing import Route
 from atoll.api.schema import LABELS, NAME_HELP, NAME_PATTERN, Field, Shape
-from atoll.errors import Conflict, InvalidInput, NotFound, Problem, StaleRevision
+from atoll.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, StaleRevision
 from atoll.hub.api.context import claims_of, hub_of
 from atoll.hub.api.replies import (
     if_match,
@@ -63,6 +70,7 @@ from atoll.resources import (
     Desired,
     Meta,
     Model,
+    NetworkSpec,
     NicSpec,
     ServerSpec,
     SubnetSpec,
@@ -111,7 +119,8 @@ SPEC_RULES = {
     "server": "flavor (a hub flavor's name or id), image (a catalog image's name or id) or "
     "kernel, nics [{network, fixed_ip?, vnic_type?}], volumes, ssh_keys, user_data, "
     "restart_policy, power",
-    "network": "segment_type flat|vlan, physical_network, vlan_id, mtu",
+    "network": "segment_type flat|vlan, physical_network, vlan_id, mtu (physical_network, "
+    "and so vlan, from system admins only: 403 otherwise)",
     "subnet": "network (name or id at this site), cidr, gateway, allocation_pools, dns_nameservers",
     "volume": "size_gb, server (name or id at this site)",
 }
@@ -363,6 +372,13 @@ async def create(request: web.Request, kind: str) -> web.Response:
                                     "by a create") for k in fixed])  # fmt: skip
     spec = spec_model.from_wire(body["spec"], where="body.spec", strict=True)
     project_id = await owner_project(store, claims, body)
+    if isinstance(spec, NetworkSpec) and spec.physical_network is not None and not claims.system:
+        raise Forbidden(
+            f"body.spec.physical_network: a network on site {site['name']}'s physical network "
+            f"{spec.physical_network} (a provider network) is placed by a system "
+            "administrator, naming the project it is for; leave it out for the site's own "
+            "segment"
+        )
     if project_id is not None:  # a system admin's shared objects are not counted
         await check_room(store, intent.SITE_OBJECT, project_id, hub.settings.site_placement_limit,
                          f"objects placed at site {site['name']}", "site_placement_limit",

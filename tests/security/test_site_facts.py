@@ -252,7 +252,7 @@ async def test_statuses_of_made_up_objects_are_refused_not_stored(
     assert hub.log.count(REFUSED) == logged + 3  # once a frame
     # what the hub placed at the site, and what the site made and the hub adopted, still report
     tenant = hub.tenant("facts-tenant", "facts-member")
-    spec = {"segment_type": "vlan", "physical_network": "phys", "vlan_id": 10}
+    spec = {"mtu": 9000}
     placed = hub.ok("POST", f"/v1/sites/{name}/networks", {"name": "net-a", "spec": spec},
                     token=tenant)["id"]  # fmt: skip
     create = network_made_here()

@@ -168,16 +168,17 @@ def _prepare(bed: Bed, work: Path) -> None:
     admin.post("/v1/projects", {"name": "telco"})
     admin.post("/v1/users", {"name": "noc", "password": "noc-password"})
     admin.post("/v1/role_assignments", {"user": "noc", "project": "telco", "role": "member"})
+    for site in bed.state.sites:  # the project's LAN: a provider network, the admin's to place
+        net = f"10.{64 + site.index}.0"
+        lan = admin.post(f"/v1/sites/{site.name}/networks", {"name": "lan", "project": "telco",
+                         "spec": {"segment_type": "flat", "physical_network": "lan"}})  # fmt: skip
+        admin.post(f"/v1/sites/{site.name}/subnets", {"name": "lan-v4", "project": "telco",
+                   "spec": {"network": lan["id"], "cidr": f"{net}.0/24",
+                            "gateway": f"{net}.1"}})  # fmt: skip
     issued = bed.hub.post(
         "/v1/auth/tokens", {"user": "noc", "password": "noc-password", "project": "telco"}
     )
     bed.hub.token = str(issued["token"])
-    for site in bed.state.sites:
-        net = f"10.{64 + site.index}.0"
-        lan = bed.hub.post(f"/v1/sites/{site.name}/networks", {"name": "lan", "spec": {
-            "segment_type": "flat", "physical_network": "lan"}})  # fmt: skip
-        bed.hub.post(f"/v1/sites/{site.name}/subnets", {"name": "lan-v4", "spec": {
-            "network": lan["id"], "cidr": f"{net}.0/24", "gateway": f"{net}.1"}})  # fmt: skip
     policies = spread_policies(
         {"VDU1": 2, "VDU2": 0}, [Aspect("extra", "VDU2", 1, "one more VNFC")]
     )

@@ -63,7 +63,7 @@ async def test_intent_goes_down_status_comes_up_and_local_work_is_adopted(
 
 
 async def converge(hub: SyncHub, site: Site, token: str) -> None:
-    spec = {"segment_type": "vlan", "physical_network": "physnet1", "vlan_id": 100}
+    spec = {"mtu": 9000}
     net = await hub.ok("POST", "/v1/sites/edge-1/networks", {"name": "net-a", "spec": spec},
                        token)  # fmt: skip
 

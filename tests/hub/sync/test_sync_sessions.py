@@ -44,7 +44,7 @@ async def project_member(hub: SyncHub, project: str = "acme") -> str:
 async def network(hub: SyncHub, site: str, name: str, token: str) -> Any:
     body = {
         "name": name,
-        "spec": {"segment_type": "vlan", "physical_network": "phys", "vlan_id": 100},
+        "spec": {"mtu": 1500},
     }
     return await hub.ok("POST", f"/v1/sites/{site}/networks", body, token)
 
