@@ -34,6 +34,22 @@ if TYPE_CHECKING:  # zeroconf is imported when an advert or a browse starts: a j
 
 log = logging.getLogger(__name__)
 
+
+class _NoTraceback(logging.Filter):
+    """zeroconf logs a socket's error once with its traceback (``QuietLogger``): an
+    interface that went away under a running advert (a VPN, a bridge removed) is the host's
+    affair, not a bug of ours or zeroconf's, so the daemon's log says it in the one line
+    zeroconf's message already makes (which holds the error's text)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], OSError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+logging.getLogger("zeroconf").addFilter(_NoTraceback())
+
 HUB_SERVICE = "_atoll-hub._tcp.local."
 SITE_SERVICE = "_atoll-site._tcp.local."
 
