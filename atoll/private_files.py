@@ -48,6 +48,17 @@ def private_files(paths: Iterable[Path], mode: int = FILE_MODE) -> None:
                 path.chmod(stat.S_IMODE(st.st_mode) & mode)
 
 
+def write_atomically(path: Path, data: bytes, *, private: bool = False) -> None:
+    """Write ``path`` whole or not at all (a reader never sees half a file); ``private``:
+    mode 0600 (else 0644)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE if private else 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    tmp.replace(path)
+
+
 def sqlite_files(db: Path) -> list[Path]:
     """A SQLite database and the files WAL mode keeps next to it."""
     return [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]

@@ -37,6 +37,7 @@ from atoll import __version__, certs
 from atoll.background import Loop, LoopSettings
 from atoll.client.aio import AsyncClient
 from atoll.errors import AtollError, NotFound, TemporaryError, Unauthenticated
+from atoll.private_files import write_atomically
 from atoll.site_agent.auth import HUB_KEY_FILE
 from atoll.site_agent.hub_link import (
     CA_FILE,
@@ -46,7 +47,6 @@ from atoll.site_agent.hub_link import (
     fingerprint,
     hub_dir,
     site_key,
-    write_atomically,
 )
 from atoll.sync import discovery, join
 from atoll.sync.join import JoinCode

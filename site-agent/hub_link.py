@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from atoll import certs
 from atoll.client.aio import AsyncClient
 from atoll.errors import ConfigError
+from atoll.private_files import write_atomically
 
 HUB_DIR = "hub"
 CA_FILE = "ca.pem"
@@ -46,13 +47,6 @@ LINK_FILE = "link.json"
 
 def hub_dir(data_dir: Path) -> Path:
     return data_dir / HUB_DIR
-
-
-def write_atomically(path: Path, data: bytes, *, private: bool = False) -> None:
-    """Write ``path`` whole or not at all (a reader never sees half a file)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    certs.write_pem(tmp, data, private=private)
-    tmp.replace(path)
 
 
 def site_key(data_dir: Path) -> ec.EllipticCurvePrivateKey:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from pathlib import Path
 from atoll.errors import StaleRevision
 from atoll.hub.store.base import Store
 from atoll.hub.store.query import get_or_none
+from atoll.private_files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -97,20 +97,17 @@ def read_mark(path: Path) -> Mark | None:
 
 def write_mark(path: Path, mark: Mark) -> None:
     """Write the mark at ``path`` (0600) in place of the old one, whole or not at all."""
-    part = path.with_name(path.name + ".part")
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"history": mark.history, "revision": mark.revision, "renew": mark.renew}, f)
-    part.replace(path)
+    body = {"history": mark.history, "revision": mark.revision, "renew": mark.renew}
+    write_atomically(path, json.dumps(body).encode(), private=True)
 
 
 async def checked_history(store: Store, mark_path: Path) -> str:
     """The store's history id (:func:`history_id`), renewed first if the store is behind the
     mark at ``mark_path`` of that same history: it was put back from a snapshot."""
     mark = read_mark(mark_path)
-    record = await get_or_none(store, KIND, KEY)
     if mark is None:
         return await history_id(store)
+    record = await get_or_none(store, KIND, KEY)
     revision = await store.revision()
     if mark.renew:
         why = "this hub's data dir was restored from a backup"
@@ -131,6 +128,7 @@ async def checked_history(store: Store, mark_path: Path) -> str:
         )
     except StaleRevision:
         pass  # another hub process on this store renewed it first
+    current = await history_id(store)
     if mark.renew:  # done: the mark the sweep writes next is an ordinary one
-        write_mark(mark_path, Mark(await history_id(store), await store.revision()))
-    return await history_id(store)
+        write_mark(mark_path, Mark(current, await store.revision()))
+    return current

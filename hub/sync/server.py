@@ -95,6 +95,7 @@ class SyncServer:
         self.history = ""  # the store's history id, read at start
         # the mark of the store's history and revision this hub saw (hub.store.history)
         self.mark_path = settings.data_dir / store_history.MARK_FILE
+        self.marking = False  # the hub has a data dir to keep the mark in (not a test's)
         self.marked_at = 0.0  # monotonic time of the last write of the mark
         self.sweeper = Loop(
             "sync liveness sweep",
@@ -109,17 +110,15 @@ class SyncServer:
         return round(max(1.0, (len(self.sessions) + 1) / self.limits.reconnect_rate), 1)
 
     async def start(self) -> None:
-        if self.mark_path.parent.is_dir():
-            self.history = await store_history.checked_history(self.store, self.mark_path)
-        else:  # no data dir to keep a mark in (a test's server)
-            self.history = await history_id(self.store)
+        self.history = await store_history.checked_history(self.store, self.mark_path)
+        self.marking = self.mark_path.parent.is_dir()
         await self.feed.start()
         self.sweeper.start()
 
     async def _mark(self, every: float = store_history.MARK_INTERVAL) -> None:
         """Write the mark of the store's history and revision, if ``every`` seconds have
         passed since the last write."""
-        if time.monotonic() - self.marked_at < every or not self.mark_path.parent.is_dir():
+        if not self.marking or time.monotonic() - self.marked_at < every:
             return
         self.marked_at = time.monotonic()
         mark = store_history.Mark(self.history, await self.store.revision())

@@ -23,6 +23,7 @@ import http.server
 import json
 import os
 import secrets
+import socket
 import ssl
 import subprocess
 import threading
@@ -226,6 +227,23 @@ class RunningHub(Daemon):
     def join_token(self, site: str, ttl: int = 600) -> dict[str, Any]:
         """A join token for ``site``: the reply, with ``token`` and the one-line ``code``."""
         return dict(self.ok("POST", "/v1/join_tokens", {"site": site, "ttl": ttl}))
+
+    def put_headers(
+        self, path: str, token: str, content_type: str, framing: str, timeout: float = 30.0
+    ) -> ssl.SSLSocket:
+        """A TLS connection that has sent a PUT's headers and nothing of its body
+        (``framing``: ``Content-Length: N`` or ``Transfer-Encoding: chunked``), for a test
+        to send the body as slowly, or as far, as an attacker would."""
+        port = int(self.url.rsplit(":", 1)[1])
+        assert self.ssl_context is not None
+        raw = socket.create_connection(("localhost", port), timeout=timeout)
+        sock = self.ssl_context.wrap_socket(raw, server_hostname="localhost")
+        head = (
+            f"PUT {path} HTTP/1.1\r\nHost: localhost:{port}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: {content_type}\r\n{framing}\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        return sock
 
     def as_site(self, data_dir: Path) -> Daemon:
         """This hub as a joined site agent calls it: by the certificate under

@@ -66,6 +66,18 @@ def limited_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub
         running.stop()
 
 
+def _refused_over(
+    hub: RunningHub, setting: str, path: str, body: object, token: str, v2: bool = False
+) -> None:
+    """One more create is a 403 naming the setting: Atoll's error body, or a SOL013
+    ProblemDetails on the NFV APIs."""
+    refused = hub.call("POST", path, body, token=token, headers=V2 if v2 else None)
+    assert refused.status == 403, refused
+    said = refused.body.get("error") or refused.body
+    assert said.get("code", "over_limit") == "over_limit", refused
+    assert setting in (said.get("message") or said.get("detail")), refused
+
+
 def test_a_project_holds_at_most_its_limit_of_lcm_subscriptions(
     limited_hub: RunningHub, callback: str
 ) -> None:
@@ -104,9 +116,7 @@ def test_a_project_holds_at_most_its_limit_of_alarms(limited_hub: RunningHub) ->
             "labels": {"server": server}}  # fmt: skip
     body = {"name": "cpu", "type": "threshold", "site": site, "rule": rule}
     held = [hub.ok("POST", "/v1/alarms", body, token=alice)["id"] for _ in range(LIMIT)]
-    refused = hub.call("POST", "/v1/alarms", body, token=alice)
-    assert refused.status == 403 and refused.body["error"]["code"] == "over_limit", refused
-    assert "alarm_limit" in refused.body["error"]["message"], refused
+    _refused_over(hub, "alarm_limit", "/v1/alarms", body, alice)
     assert len(hub.ok("GET", "/v1/alarms", token=alice)["items"]) == LIMIT
     hub.ok(
         "POST",
@@ -126,24 +136,10 @@ def test_a_user_holds_at_most_its_limit_of_application_credentials(
     bob = hub.tenant(f"crd-a-{tag}", f"crd-bob-{tag}")  # the same project: a user's own room
     path = "/v1/application_credentials"
     held = [hub.ok("POST", path, {"name": f"c{n}"}, token=alice)["id"] for n in range(LIMIT)]
-    refused = hub.call("POST", path, {"name": "one-more"}, token=alice)
-    assert refused.status == 403 and refused.body["error"]["code"] == "over_limit", refused
-    assert "app_credential_limit" in refused.body["error"]["message"], refused
+    _refused_over(hub, "app_credential_limit", path, {"name": "one-more"}, alice)
     hub.ok("POST", path, {"name": "bobs"}, token=bob)
     hub.ok("DELETE", f"{path}/{held[0]}", token=alice)
     hub.ok("POST", path, {"name": "again"}, token=alice)
-
-
-def _refused_over(
-    hub: RunningHub, setting: str, path: str, body: object, token: str, v2: bool = False
-) -> None:
-    """One more create is a 403 naming the setting: Atoll's error body, or a SOL013
-    ProblemDetails on the NFV APIs."""
-    refused = hub.call("POST", path, body, token=token, headers=V2 if v2 else None)
-    assert refused.status == 403, refused
-    said = refused.body.get("error") or refused.body
-    assert said.get("code", "over_limit") == "over_limit", refused
-    assert setting in (said.get("message") or said.get("detail")), refused
 
 
 def test_a_project_holds_at_most_its_limit_of_images_and_packages(

@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import secrets
-import socket
-import ssl
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -50,25 +48,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
         running.stop()
 
 
-def _open(hub: RunningHub, path: str, token: str, content_type: str,
-          length: str) -> ssl.SSLSocket:  # fmt: skip
-    """A TLS connection that has sent a PUT's headers (``length``: the framing header)."""
-    port = int(hub.url.rsplit(":", 1)[1])
-    assert hub.ssl_context is not None
-    raw = socket.create_connection(("localhost", port), timeout=30)
-    sock = hub.ssl_context.wrap_socket(raw, server_hostname="localhost")
-    head = (
-        f"PUT {path} HTTP/1.1\r\nHost: localhost:{port}\r\n"
-        f"Authorization: Bearer {token}\r\nContent-Type: {content_type}\r\n{length}\r\n\r\n"
-    )
-    sock.sendall(head.encode())
-    return sock
-
-
 def _streamed(hub: RunningHub, path: str, token: str, content_type: str, size: int) -> Reply:
     """``size`` bytes sent chunked (no size declared), the body never ended: the answer
     comes while the attacker could go on sending."""
-    sock = _open(hub, path, token, content_type, "Transfer-Encoding: chunked")
+    sock = hub.put_headers(path, token, content_type, "Transfer-Encoding: chunked")
     try:
         block = 64 * 1024
         for _ in range(size // block):
@@ -132,8 +115,8 @@ def test_a_project_cannot_hold_more_uploads_open_than_its_limit(hub: RunningHub)
     images = [hub.ok("POST", "/v1/images", body, token=alice)["id"] for _ in range(AT_ONCE + 1)]
     with ExitStack() as held:
         for image_id in images[:AT_ONCE]:
-            sock = _open(hub, f"/v1/images/{image_id}/file", alice,
-                         "application/octet-stream", f"Content-Length: {MIB}")  # fmt: skip
+            path = f"/v1/images/{image_id}/file"
+            sock = hub.put_headers(path, alice, BINARY["Content-Type"], f"Content-Length: {MIB}")
             held.callback(sock.close)
             sock.sendall(bytes(1024))
         for image_id in images[:AT_ONCE]:

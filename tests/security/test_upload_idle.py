@@ -8,7 +8,6 @@ is ``killed`` with a reason (not stuck in ``saving``), a VNF package goes back t
 
 from __future__ import annotations
 
-import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -37,16 +36,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
 
 def _stall(hub: RunningHub, path: str, token: str, content_type: str) -> ssl.SSLSocket:
     """Headers declaring 1 MiB, then 1 KiB of body, then nothing: the connection stays open."""
-    port = int(hub.url.rsplit(":", 1)[1])
-    assert hub.ssl_context is not None
-    raw = socket.create_connection(("localhost", port), timeout=10)
-    sock = hub.ssl_context.wrap_socket(raw, server_hostname="localhost")
-    head = (
-        f"PUT {path} HTTP/1.1\r\nHost: localhost:{port}\r\n"
-        f"Authorization: Bearer {token}\r\nContent-Type: {content_type}\r\n"
-        f"Content-Length: {1024 * 1024}\r\n\r\n"
-    )
-    sock.sendall(head.encode() + b"\0" * 1024)
+    sock = hub.put_headers(path, token, content_type, f"Content-Length: {1024 * 1024}", 10)
+    sock.sendall(b"\0" * 1024)
     return sock
 
 

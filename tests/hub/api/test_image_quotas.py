@@ -13,21 +13,18 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll.hub.api.images import FILES
-from atoll.hub.app import build_app
-from atoll.hub.bootstrap import seed_admin
-from atoll.hub.store.memory import MemoryStore
-from atoll.passwords import Passwords
 from tests.hub.api.test_images import (
     CHUNK,
     assert_killed,
     create,
+    images_api,
     members,
     put_file,
     raw_bytes,
     stored_chunks,
 )
 from tests.hub.conftest import AiohttpClient
-from tests.hub.hubtest import ADMIN, ADMIN_PASSWORD, TEST_SETTINGS, Api, FakeClock
+from tests.hub.hubtest import TEST_SETTINGS, Api
 
 pytestmark = pytest.mark.integration
 ROOM = 8 * CHUNK  # what a project's images may hold
@@ -42,15 +39,13 @@ async def api(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Api:
     monkeypatch.setenv("ATOLL_IMAGES_CHUNK_SIZE", str(CHUNK))
-    store = MemoryStore()
-    await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
     settings = replace(
         TEST_SETTINGS,
         data_dir=tmp_path / "hub",
         image_bytes_limit=ROOM,
         image_uploads_per_project=AT_ONCE,
     )
-    return Api(await aiohttp_client(build_app(settings, store, signing_key)), FakeClock())
+    return await images_api(aiohttp_client, signing_key, settings)
 
 
 async def streamed(data: bytes, block: int = CHUNK // 4) -> AsyncIterator[bytes]:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from atoll.hub.api.images import FILES
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import seed_admin
+from atoll.hub.settings import HubSettings
 from atoll.hub.store.memory import MemoryStore
 from atoll.images.settings import ImageSettings
 from atoll.passwords import Passwords
@@ -28,6 +30,20 @@ CHUNK = 64 * 1024
 MAX_SIZE = 4 * 1024 * 1024
 
 
+async def images_api(
+    aiohttp_client: AiohttpClient,
+    signing_key: Ed25519PrivateKey,
+    settings: HubSettings,
+    clock: Callable[[], float] = time.time,
+) -> Api:
+    """A hub on a memory store with its admin seeded, on ``clock``, images chunked by the
+    [images] settings of the environment (set ``ATOLL_IMAGES_*`` first)."""
+    store = MemoryStore()
+    await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
+    app = build_app(settings, store, signing_key, clock)
+    return Api(await aiohttp_client(app), FakeClock())
+
+
 @pytest.fixture
 async def api(
     aiohttp_client: AiohttpClient,
@@ -37,11 +53,8 @@ async def api(
 ) -> Api:
     monkeypatch.setenv("ATOLL_IMAGES_CHUNK_SIZE", str(CHUNK))
     monkeypatch.setenv("ATOLL_IMAGES_MAX_IMAGE_SIZE", str(MAX_SIZE))
-    store = MemoryStore()
-    await seed_admin(store, ADMIN, Passwords(1, 8, 1).hash_now(ADMIN_PASSWORD))
     settings = replace(TEST_SETTINGS, data_dir=tmp_path / "hub")
-    app = build_app(settings, store, signing_key, FakeClock())
-    return Api(await aiohttp_client(app), FakeClock())
+    return await images_api(aiohttp_client, signing_key, settings, FakeClock())
 
 
 async def members(api: Api) -> tuple[str, str]:
