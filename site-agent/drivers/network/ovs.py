@@ -26,6 +26,8 @@ done and the number vswitchd gave is the one the rules name (if vswitchd gave an
 rules are written again for it before the port comes up). A VM port's device can be made
 first (:meth:`OvsNetwork.prepare_port`: the tap, down and on no bridge), so that its guest
 starts while the port is attached and given its rules; it comes up only after, as above.
+A tap's TX checksum offload is turned off when the driver makes it; once its guest runs,
+QEMU sets the tap's offloads as the guest negotiates them, and the plug leaves them be.
 
 Blocking work (ovsdbapp transactions, pyroute2, ovs-ofctl) runs in worker threads through
 ``asyncio.to_thread``; :class:`_Switch` is that blocking half.
@@ -389,9 +391,16 @@ class _Switch:
         try:
             if peer is not None:
                 self._make_host_veth(network, port, dev, peer, netns)
-            else:
+                self.links.set_tx_checksum(dev, False)
+            elif not self.links.exists(dev):
                 self.links.create_tap(dev, mtu=network.mtu)
-            self.links.set_tx_checksum(dev, False)
+                self.links.set_tx_checksum(dev, False)
+            else:
+                # prepared: offload was turned off then, and its guest may have started since;
+                # QEMU now sets the tap's offloads as the guest's virtio driver negotiates them
+                # (TUNSETOFFLOAD), and turning them off again races it (seen in CI on a heal:
+                # "TX checksum offload ... cannot be turned off")
+                self.links.set_mtu(dev, network.mtu)
             given = self._attach(dev, network, port, tag, "host" if peer else "vm", ofport)
         finally:
             with self._ofport_lock:

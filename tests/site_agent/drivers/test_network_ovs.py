@@ -322,6 +322,7 @@ async def test_direct_port_takes_a_vf_behind_the_same_seam(ovs: PrivateOVS, tmp_
 
 
 TUNSETIFF, IFF_TAP, IFF_NO_PI = 0x400454CA, 0x0002, 0x1000
+TUNSETOFFLOAD, TUN_F_CSUM = 0x400454D0, 0x01
 
 
 def open_tap(name: str) -> int:
@@ -504,7 +505,9 @@ async def test_a_prepared_port_is_a_tap_down_on_no_bridge_until_it_is_plugged(ri
     """``prepare_port`` makes the VM port's tap (TX checksum offload off) and returns the
     binding the plug will, but the tap stays down, on no bridge and without rules: nothing
     a guest started on it sends goes anywhere. The plug then attaches it, writes its rules
-    and brings it up; preparing a plugged port again changes nothing."""
+    and brings it up, leaving the tap's offloads to the guest that may be running on it
+    (QEMU sets them as its virtio driver negotiates); preparing a plugged port again
+    changes nothing."""
     net = NetworkSpec(id="n", name="n", subnets=(SUBNET,))
     await rig.driver.ensure_network(net)
     vm, links = port(net, 81), HostLinks()
@@ -516,7 +519,14 @@ async def test_a_prepared_port_is_a_tap_down_on_no_bridge_until_it_is_plugged(ri
     assert not await off(links.tx_checksum, prepared.tap_name)
     assert prepared.tap_name not in rig.ovs.vsctl("list-ports", bridge).split()
     assert rig.driver.flows.port_flows(vm.id) == [] and await rig.driver.list_ports() == []
-    assert await rig.driver.plug_port(net, vm) == prepared
+    guest = open_tap(prepared.tap_name)  # a guest started on it whose virtio driver ...
+    try:
+        fcntl.ioctl(guest, TUNSETOFFLOAD, TUN_F_CSUM)  # ... took checksum offload, as QEMU does
+        assert await off(links.tx_checksum, prepared.tap_name)
+        assert await rig.driver.plug_port(net, vm) == prepared
+        assert await off(links.tx_checksum, prepared.tap_name)  # the guest's, not the plug's
+    finally:
+        os.close(guest)
     assert (await off(links.info, prepared.tap_name))["up"]
     assert prepared.tap_name in rig.ovs.vsctl("list-ports", bridge).split()
     assert any("actions=drop" in f for f in rig.driver.flows.port_flows(vm.id))
