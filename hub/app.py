@@ -25,6 +25,7 @@ from atoll.hub.api import (
     docs,
     flavors,
     image_transfers,
+    image_uploads,
     images,
     join_tokens,
     keystone,
@@ -89,6 +90,7 @@ RESOURCE_ROUTES: list[Route] = [
     *vnf_packages.ROUTES,
     *vnflcm.ROUTES,
     *images.ROUTES,
+    *image_uploads.ROUTES,
     *image_transfers.ROUTES,
     *observability.ROUTES,
     *vnflcm_subscriptions.ROUTES,
@@ -201,6 +203,7 @@ def build_app(
     vnf_packages.install(app, hub)
     vnflcm.install(app, hub)
     images.install(app, hub, image_settings)
+    image_uploads.install(app, hub)
     purges.install(app, {tenancy.PURGE_KIND: projects.PURGE, registry.PURGE_KIND: sites.PURGE})
     sync_server.install(app, settings, store, clock, hub.telemetry, hub.site_names)
     dashboard.install(app, hub)
