@@ -146,6 +146,10 @@ class HubSettings:
     # image uploads one project may have in progress at once; one more is refused with 429
     # until one of them ends. 0: no limit
     image_uploads_per_project: int = 4
+    # VNF package content uploads (PUT .../package_content, and the fetches of
+    # .../upload_from_uri) one project may have in progress at once; one more is refused with
+    # 429 (a ProblemDetails with Retry-After) until one of them ends. 0: no limit
+    vnf_package_uploads_per_project: int = 4
     # VNF lifecycle (/vnflcm/v2): how many sites one operation works on at once (0: all);
     # whether a failure at one site stops the sites not started yet (a request's
     # additionalParams maxParallel / stopOnFailure override both); how long a site may take,

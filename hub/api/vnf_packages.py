@@ -15,7 +15,9 @@ Images the VNFD needs and the package does not carry are mapped with
 else found in the catalog by SHA-256 or name. A project's packages hold at most ``[hub]
 vnf_package_bytes_limit`` bytes of content (:mod:`atoll.hub.identity.limits`): an upload or
 fetch that would pass it is refused with 403 ``over_limit``, before it is read when its
-``Content-Length`` says, else where it passes; the package stays as it was.
+``Content-Length`` says, else where it passes; the package stays as it was. At most ``[hub]
+vnf_package_uploads_per_project`` uploads and fetches of a project are in progress at once:
+one more is a 429 with ``Retry-After`` (a ProblemDetails), the package as it was.
 
 Differences from SOL005: packages belong to the caller's project (others' answer 404); the
 record adds ``project``, ``project_id``, ``flavours``, ``warnings``, ``size``, ``createdAt``,
@@ -100,8 +102,13 @@ def install(app: web.Application, hub: Hub) -> None:
     files = PackageFiles(hub.settings.data_dir / "vnf_packages")
     onboarding = Onboarding(hub.store, files, lambda: iso(hub.clock()))
     app[ONBOARDING] = onboarding
-    limit = BytesLimit("VNF package content", hub.settings.vnf_package_bytes_limit,
-                       "vnf_package_bytes_limit")  # fmt: skip
+    limit = BytesLimit(
+        "VNF package content",
+        hub.settings.vnf_package_bytes_limit,
+        "vnf_package_bytes_limit",
+        hub.settings.vnf_package_uploads_per_project,
+        "vnf_package_uploads_per_project",
+    )
     app[QUOTA] = ProjectBytes(functools.partial(held_bytes, hub.store), limit)
 
     async def recover(app: web.Application) -> None:
@@ -531,7 +538,9 @@ ROUTES = [
         "CREATED, nothing kept). A project's packages hold at most [hub] "
         "vnf_package_bytes_limit bytes of content: an upload whose Content-Length would pass "
         "it is refused with 403 over_limit before it is read, one that passes it while it "
-        "streams is cut there (403; the package as it was). "
+        "streams is cut there (403; the package as it was); more than [hub] "
+        "vnf_package_uploads_per_project uploads (and fetches from a URI) of a project at "
+        "once is a 429 with Retry-After (the package as it was). "
         "image_map=NODE=IMAGE (repeatable) maps a VDU or storage "
         "to a catalog image (id or name) when the package does not carry its image. Poll "
         "the package until onboardingState is ONBOARDED or ERROR.",
@@ -549,7 +558,9 @@ ROUTES = [
         description="Only from the hosts the hub's vnf_package_uri_hosts setting names "
         "(else 403), http or https, no redirects followed; userName/password are sent as "
         "HTTP basic authentication. The fetch happens before the answer (a URI that cannot "
-        "be read is a 400 naming why); then poll the package as after an upload. "
+        "be read is a 400 naming why); then poll the package as after an upload. It counts "
+        "against [hub] vnf_package_bytes_limit and vnf_package_uploads_per_project as an "
+        "upload does (403, 429). "
         "image_map=NODE=IMAGE as for the upload.",
         body=UPLOAD_FROM_URI,
         status=202,

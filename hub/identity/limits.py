@@ -31,7 +31,8 @@ first block that would pass the room left (that block is never stored, the rest 
 and ends as any refused upload does: an image ``killed``, its chunks left to the chunk gc; a
 package back as it was. Nothing of it becomes visible. Content uploaded again to a package
 (after ERROR) counts with its old content until it replaces it. At most
-``[hub] image_uploads_per_project`` image uploads of a project are in progress at once: one
+``[hub] image_uploads_per_project`` image uploads, and ``vnf_package_uploads_per_project``
+package content uploads (and fetches from a URI), of a project are in progress at once: one
 more is a 429 with ``Retry-After`` at once, as a user's one stream too many is
 (``dashboard_streams_per_user``): an upload ends by itself and frees its place, so this is
 "wait and retry", not "delete something first" as ``over_limit`` says (a damaged image's

@@ -9,7 +9,10 @@ declaring more than the room left is a 403 ``over_limit`` before it is read, one
 past it is cut there (the hub answers while the attacker is still sending) and nothing of it
 becomes visible; the project's other images stay as they were and another project has its
 own room. At most ``[hub] image_uploads_per_project`` of a project's uploads are in progress
-at once: one more is a 429 with ``Retry-After``.
+at once: one more is a 429 with ``Retry-After``. So for VNF package content (``[hub]
+vnf_package_uploads_per_project``; before: only their bytes were bounded, so a member could
+hold as many slow uploads open as the hub had connections), answered as SOL005 answers
+errors, with a ProblemDetails.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ CONFIG = f"""[hub]
 image_bytes_limit = {IMAGE_ROOM}
 vnf_package_bytes_limit = {PACKAGE_ROOM}
 image_uploads_per_project = {AT_ONCE}
+vnf_package_uploads_per_project = {AT_ONCE}
+vnf_package_uri_hosts = ["127.0.0.1"]
 """
 BINARY = {"Content-Type": "application/octet-stream"}
 PACKAGES = "/vnfpkgm/v1/vnf_packages"
@@ -162,3 +167,42 @@ def test_a_project_cannot_upload_package_content_past_its_bytes_limit(hub: Runni
     theirs = package(bob)  # another project's own room
     hub.ok("PUT", f"{PACKAGES}/{theirs}/package_content", raw=bytes(768 * 1024), token=bob,
            headers=zipped)  # fmt: skip
+
+
+def test_a_project_cannot_hold_more_package_uploads_open_than_its_limit(hub: RunningHub) -> None:
+    tag = secrets.token_hex(3)
+    alice = hub.tenant(f"quo-g-{tag}", f"quo-gina-{tag}")
+    bob = hub.tenant(f"quo-h-{tag}", f"quo-hank-{tag}")
+    packages = [hub.ok("POST", PACKAGES, {}, token=alice)["id"] for _ in range(AT_ONCE + 2)]
+
+    def state(package_id: str) -> str:
+        return str(hub.ok("GET", f"{PACKAGES}/{package_id}", token=alice)["onboardingState"])
+
+    with ExitStack() as held:
+        for package_id in packages[:AT_ONCE]:  # slow uploads, well inside the bytes limit
+            path = f"{PACKAGES}/{package_id}/package_content"
+            sock = hub.put_headers(path, alice, "application/zip", "Content-Length: 65536")
+            held.callback(sock.close)
+            sock.sendall(bytes(1024))
+        for package_id in packages[:AT_ONCE]:
+            for _ in range(200):
+                if state(package_id) == "PROCESSING":
+                    break
+                time.sleep(0.05)
+            assert state(package_id) == "PROCESSING"
+        put = f"{PACKAGES}/{packages[AT_ONCE]}/package_content"
+        zipped = {"Content-Type": "application/zip"}
+        refused = hub.call("PUT", put, raw=bytes(1024), token=alice, headers=zipped)
+        fetch = f"{PACKAGES}/{packages[AT_ONCE + 1]}/package_content/upload_from_uri"
+        uri = {"addressInformation": "http://127.0.0.1:9/package.zip"}
+        fetched = hub.call("POST", fetch, uri, token=alice)
+        for answer in (refused, fetched):
+            assert answer.status == 429, answer
+            assert int(answer.headers.get("Retry-After", "0")) >= 1
+            assert answer.headers["Content-Type"].startswith("application/problem+json")
+            assert answer.body["status"] == 429 and "error" not in answer.body, answer
+            assert "vnf_package_uploads_per_project" in answer.body["detail"], answer
+        assert state(packages[AT_ONCE]) == state(packages[AT_ONCE + 1]) == "CREATED"
+        theirs = hub.ok("POST", PACKAGES, {}, token=bob)["id"]  # another project's own
+        hub.ok("PUT", f"{PACKAGES}/{theirs}/package_content", raw=bytes(1024), token=bob,
+               headers=zipped)  # fmt: skip
