@@ -8,7 +8,8 @@ comes from :func:`atoll.certs.server_ssl_context`, the one place contexts are ma
 Both daemons also read TLS with :func:`small_tls_reads`: a connection's receive buffer starts
 small and grows to asyncio's size on the first read that fills it, so a hub holding thousands
 of idle site sessions does not hold a 256 KiB buffer for each; and :func:`open_files_limit`
-lets a process hold as many sockets as its hard limit allows.
+lets a process hold as many sockets as its hard limit allows. Neither names its software
+and versions in a ``Server`` header (:func:`anonymous_server_header`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 from atoll import certs
 from atoll.errors import ConfigError
@@ -73,6 +74,22 @@ def server_tls(
         return certs.server_ssl_context(cert_file, key_file)
     check_plain_http(host, insecure=insecure, fix=fix)
     return None
+
+
+SERVER_NAME = "atoll"  # every answer's Server header: a product, no version
+
+
+def anonymous_server_header() -> None:
+    """Every answer this process serves says ``Server: atoll``, not aiohttp's ``Python/3.x
+    aiohttp/x.y.z`` (which tells a scanner, with no credential, which published flaws to try).
+
+    aiohttp sets the header, when an answer has none, from its module's ``SERVER_SOFTWARE``,
+    and sends it on the 400 it answers a request it cannot parse with too, which no route,
+    middleware or ``on_response_prepare`` signal sees (aio-libs/aiohttp#3287). So the one
+    default is replaced, for the whole process (call it before serving). A later aiohttp
+    that reads it elsewhere makes ``tests/security/test_server_disclosure.py`` fail.
+    """
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
 
 
 SMALL_TLS_READ = 32 * 1024  # a whole TLS record (16 KiB and its overhead) with room to spare

@@ -86,6 +86,7 @@ async def serve(settings: HubSettings, image_settings: ImageSettings | None = No
         )
         await runner.setup()
         listening.small_tls_reads(runner)  # ~30 KB, not 256 KiB, for each idle site session
+        listening.anonymous_server_header()
         try:
             site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
             await site.start()

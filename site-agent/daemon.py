@@ -378,6 +378,7 @@ async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) 
         await agent.start()
         await runner.setup()
         listening.small_tls_reads(runner)
+        listening.anonymous_server_header()
         listen = settings.site_agent
         site = web.TCPSite(runner, listen.host, listen.port, ssl_context=ssl_context)
         await site.start()

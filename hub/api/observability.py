@@ -1,9 +1,10 @@
 """``/healthz``, ``/readyz`` and ``/metrics``: what load balancers and Prometheus read.
 
-- ``/healthz`` (public): the process answers. ``/readyz`` (public): it can also read its
-  store, load its CA (key and certificate: sites join and renew with it) and sign a token its
-  own verifier accepts (503 otherwise, saying which), so a balancer stops sending requests
-  to a hub cut off from etcd or whose data dir lost its keys.
+- ``/healthz`` (public): the process answers (with no version, which a scanner would read; a
+  system token reads it from ``atoll_build_info`` on ``/metrics``). ``/readyz`` (public): it
+  can also read its store, load its CA (key and certificate: sites join and renew with it)
+  and sign a token its own verifier accepts (503 otherwise, saying which), so a balancer
+  stops sending requests to a hub cut off from etcd or whose data dir lost its keys.
 - ``/metrics``: Prometheus text in conventional names (units in names, ``_total``
   counters): the process (``process_*``, ``python_*``), ``atoll_build_info``, every request
   by route and status (``atoll_hub_http_requests_total``, ``..._duration_seconds``), the
@@ -33,7 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from atoll import __version__, certs, process_metrics
+from atoll import certs, process_metrics
 from atoll.api.routing import Route
 from atoll.api.schema import Field
 from atoll.errors import ConfigError
@@ -214,7 +215,7 @@ class _Sites(Collector):
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return reply({"status": "ok", "version": __version__})
+    return reply({"status": "ok"})  # no version: anyone may call it (the metrics have it)
 
 
 async def readyz(request: web.Request) -> web.Response:

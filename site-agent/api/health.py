@@ -1,7 +1,7 @@
 """Probes and ``/metrics``. The probes need no token (load balancers, supervisors and field
 engineers call them):
 
-- ``/healthz``: the process answers (liveness; as on the hub);
+- ``/healthz``: the process answers (liveness; as on the hub, with no version);
 - ``/readyz``: it can work: its store and the hypervisor answer (503 otherwise);
 - ``/health``: the agent's own report (reconciler, sync; 503 when degraded).
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from atoll import __version__
 from atoll.api.routing import Route
 from atoll.api.schema import Field
 from atoll.errors import NotFound
@@ -29,7 +28,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "version": __version__})
+    return web.json_response({"status": "ok"})  # no version: anyone may call it
 
 
 async def readyz(request: web.Request) -> web.Response:
