@@ -71,13 +71,15 @@ def signature_check(settings: HubSettings) -> SignatureCheck | None:
     if settings.vnf_package_signature == "off":
         return None
     anchors = load_anchors(settings.vnf_package_trust_anchors)
-    if anchors is None:
-        log.warning(
+    required = settings.vnf_package_signature == "required"
+    if anchors is None:  # the default: worth a word, a warning when nothing can onboard
+        log.log(
+            logging.WARNING if required else logging.INFO,
             "%s is not set: signed VNF packages are refused%s",
             ANCHORS,
-            " and so is every other" if settings.vnf_package_signature == "required" else "",
+            ", and so is every other" if required else "",
         )
-    return ManifestSignatureCheck(settings.vnf_package_signature == "required", anchors)
+    return ManifestSignatureCheck(required, anchors)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from atoll.cms import CmsToolError
 from atoll.errors import ConfigError, InvalidInput
 from atoll.hub.catalog.vnf_package_signature import (
     ManifestSignatureCheck,
@@ -103,6 +104,12 @@ def test_a_signed_package_with_no_anchors_set_is_refused_naming_the_setting() ->
     (problem,) = refusal(files, trusted=False)
     assert problem.startswith(f"{signature_at(files)}: the manifest is signed, but this hub has no")
     assert "[hub] vnf_package_trust_anchors" in problem
+
+
+def test_an_openssl_that_cannot_run_is_the_hubs_failure_not_the_packages() -> None:
+    check = ManifestSignatureCheck(False, anchors(CA), openssl="/nonexistent/openssl")
+    with pytest.raises(CmsToolError, match="openssl cms -verify could not run"):
+        load_package(to_zip(signed_package(SIGNER)), signature_check=check)
 
 
 def test_trust_anchors_that_cannot_be_read_stop_the_hub(tmp_path: Path) -> None:
