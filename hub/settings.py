@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 DEFAULT_PORT = 8470
 CA_CERT_FILE = "ca.pem"  # in the data dir: the hub CA (hub.bootstrap.DataDir lays it out)
@@ -24,6 +25,14 @@ class HubSettings:
     # hosts POST .../vnf_packages/{id}/package_content/upload_from_uri may fetch from (the
     # hub's reach is the caller's then); none: that route is refused (403)
     vnf_package_uri_hosts: tuple[str, ...] = ()
+    # SOL004 package security (option 1: the manifest signed with CMS, checked against
+    # vnf_package_trust_anchors at onboarding): verify-if-signed refuses a package whose
+    # signature does not verify and onboards an unsigned one; required refuses unsigned
+    # packages too; off reads no signature
+    vnf_package_signature: Literal["verify-if-signed", "required", "off"] = "verify-if-signed"
+    # a PEM bundle of the CA certificates a VNF package's signer must chain to, read when the
+    # hub starts; none: every signed package is refused (unless vnf_package_signature = off)
+    vnf_package_trust_anchors: Path | None = None
     nfv_page_size: int = 100  # items per page of the ETSI NFV lists (SOL013 Link paging)
     upload_idle_timeout: float = 60.0  # seconds without a byte before an upload is aborted
     # seconds a connection may take to send a request's headers (from its opening or its

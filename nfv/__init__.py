@@ -9,7 +9,10 @@ Public surface (what the hub and the lifecycle call):
   ``VnfPackage.to_dict()`` is the JSON-able model, ``VnfPackage.warnings`` what was accepted
   but is worth a look, ``VnfPackage.digests`` what was hashed (with ``image_digests`` of
   each carried image). ``atoll.nfv.definitions.BundledTypes`` shares the
-  parsed SOL001 library between calls of a long-lived process.
+  parsed SOL001 library between calls of a long-lived process. With ``signature_check=``
+  (``atoll.nfv.signature.SignatureCheck``, the caller's: verifying has side effects) the
+  manifest's CMS signature (SOL004 security option 1) is found and handed to it;
+  ``VnfPackage.signature`` is what it verified.
 * ``atoll.nfv.model``: the frozen dataclasses (``Vnfd``, ``Flavour``, ``Vdu``, ...).
 * ``atoll.nfv.planning.plan(model, flavour_id, instantiation_level_id=None,
   scale_levels=None) -> DeploymentPlan``, ``scale(model, plan, aspect_id, steps)``,

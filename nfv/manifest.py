@@ -121,7 +121,8 @@ def parse_tosca_meta(text: str, log: ProblemLog) -> ToscaMeta | None:
 def parse_manifest(path: str, text: str, log: ProblemLog) -> Manifest:
     """A SOL004 manifest: a ``metadata:`` block, then ``Source/Algorithm/Hash`` blocks.
 
-    ``non_mano_artifact_sets`` and a trailing CMS signature are skipped, not interpreted.
+    ``non_mano_artifact_sets`` is skipped, not interpreted; so is a trailing CMS signature
+    here (:mod:`.signature` reads it).
     """
     metadata: dict[str, str] = {}
     listed: list[ListedFile] = []

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 from atoll.errors import NotFound, Problem
 from atoll.nfv.digests import FileDigest
 from atoll.nfv.manifest import Manifest, ToscaMeta
+from atoll.nfv.signature import VerifiedSignature
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,8 @@ class VnfPackage:
     warnings: tuple[Problem, ...]
     # every file hashed while checking the package (listed, or a carried image), with its size
     digests: Mapping[str, FileDigest] = field(default_factory=lambda: MappingProxyType({}))
+    # the manifest's signature, when load_package was given a check and it verified
+    signature: VerifiedSignature | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = to_dict(self)

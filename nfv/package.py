@@ -5,14 +5,17 @@ Steps, each collecting problems rather than stopping at the first:
 
 1. open the CSAR (zip bytes, a zip file or a directory) safely (``csar``);
 2. read ``TOSCA-Metadata/TOSCA.meta`` (or, without it, the single YAML file at the root);
-3. gather the hashes the manifest and TOSCA.meta list (``manifest``);
+3. gather the hashes the manifest and TOSCA.meta list (``manifest``), and, when the caller
+   gives a ``signature_check``, find the manifest's CMS signature and the certificate the
+   package carries for it (``signature``) and have the check verify it;
 4. load the entry definitions and their imports, with the bundled SOL001 types for files the
    package does not carry (``definitions``), build the type library (``types``);
 5. read the VNFD into the deployment model (``vnfd``);
 6. check every hash gathered, and the checksum the VNFD declares for each software image the
    package carries (``artifacts``), reading each file once (``digests``).
 
-Pure logic: no hub, no network, nothing written to disk. The hub calls this directly.
+Pure logic: no hub, no network, nothing written to disk (but what the ``signature_check``
+the caller gives does). The hub calls this directly.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from atoll.nfv.manifest import (
     parse_tosca_meta,
 )
 from atoll.nfv.model import ImportedFile, Vnfd, VnfPackage
+from atoll.nfv.signature import SignatureCheck, SignedManifest, VerifiedSignature, signed_manifest
 from atoll.nfv.types import build_type_library
 from atoll.nfv.vnfd import build_vnfd
 from atoll.nfv.yaml_loader import YamlLimits, decode_utf8
@@ -57,6 +61,7 @@ def load_package(
     *,
     image_digests: Iterable[str] = (),
     check_hashes: bool = True,
+    signature_check: SignatureCheck | None = None,
 ) -> VnfPackage:
     """Read and check a VNF package; raise ``InvalidPackage`` with every problem at once.
 
@@ -69,6 +74,9 @@ def load_package(
     ``check_hashes=False`` reads a package already checked (onboarded: the hub's own copy,
     which never changes) without hashing its files again: no ``verified_files`` and no
     ``digests`` then, and an image of many GiB is not read to plan an instantiate.
+    ``signature_check`` is given the manifest's signature (SOL004 security option 1), or
+    None for an unsigned package, and says whether it holds (``VnfPackage.signature``);
+    without one, a signature is not read (as before there was one).
     """
     limits = limits or PackageLimits()
     bundled = bundled or BundledTypes()
@@ -78,7 +86,9 @@ def load_package(
         log.raise_if_any(SUMMARY)
         raise InvalidPackage(SUMMARY)
     try:
-        package = _read(files, log, limits, bundled, frozenset(image_digests), check_hashes)
+        package = _read(
+            files, log, limits, bundled, frozenset(image_digests), check_hashes, signature_check
+        )
     finally:
         files.close()
     if package is None and not log.errors:  # every path that gives up says why; belt and braces
@@ -95,11 +105,16 @@ def _read(
     bundled: BundledTypes,
     image_digests: frozenset[str],
     check_hashes: bool,
+    signature_check: SignatureCheck | None,
 ) -> VnfPackage | None:
     meta, entry = _entry(files, log)
     if entry is None:
         return None
-    manifest = _manifest(files, meta, entry, log)
+    manifest, signed, known = _manifest(files, meta, entry, log, signature_check is not None)
+    signature: VerifiedSignature | None = None
+    if signature_check is not None and known:
+        path = manifest.path if manifest is not None else None
+        signature = signature_check(path, signed, log)
     claims: list[Claim] = []
     if meta is not None:
         claims += listed_claims(files.names, meta.listed_files, log, strict=False)
@@ -135,6 +150,7 @@ def _read(
         vnfd=vnfd,
         warnings=tuple(log.warnings),
         digests=MappingProxyType(digests),
+        signature=signature,
     )
 
 
@@ -164,7 +180,7 @@ def _template_version(data: object) -> str | None:
     return str(version) if isinstance(version, str | int | float) else None
 
 
-def _text(files: PackageFiles, name: str, log: ProblemLog) -> str | None:
+def _raw(files: PackageFiles, name: str, log: ProblemLog) -> bytes | None:
     try:
         raw = read_bounded(files, name, META_MAX_BYTES)
     except UnreadableEntry as exc:
@@ -173,7 +189,12 @@ def _text(files: PackageFiles, name: str, log: ProblemLog) -> str | None:
     if raw is None:
         log.error(name, f"is over the {META_MAX_BYTES}-byte limit for metadata")
         return None
-    return decode_utf8(name, raw, log)
+    return raw
+
+
+def _text(files: PackageFiles, name: str, log: ProblemLog) -> str | None:
+    raw = _raw(files, name, log)
+    return decode_utf8(name, raw, log) if raw is not None else None
 
 
 def _entry(files: PackageFiles, log: ProblemLog) -> tuple[ToscaMeta | None, str | None]:
@@ -200,8 +221,11 @@ def _entry(files: PackageFiles, log: ProblemLog) -> tuple[ToscaMeta | None, str 
 
 
 def _manifest(
-    files: PackageFiles, meta: ToscaMeta | None, entry: str, log: ProblemLog
-) -> Manifest | None:
+    files: PackageFiles, meta: ToscaMeta | None, entry: str, log: ProblemLog, signed: bool
+) -> tuple[Manifest | None, SignedManifest | None, bool]:
+    """The manifest, its signature if ``signed`` asks for it (None: unsigned, or there is
+    no manifest), and whether that is known (not when the manifest or its signature cannot
+    be read: ``log`` says why)."""
     path = meta.entry_manifest if meta is not None else None
     if path is None:
         stem = entry.rsplit("/", 1)[-1].rsplit(".", 1)[0]
@@ -215,8 +239,16 @@ def _manifest(
             log.warn("(package)", "several .mf files at the root and none named by TOSCA.meta")
     elif path not in files.names:
         log.error(META_PATH, f"ETSI-Entry-Manifest names {path}, which is not in the package")
-        return None
+        return None, None, False
     if path is None:
-        return None
-    text = _text(files, path, log)
-    return parse_manifest(path, text, log) if text is not None else None
+        return None, None, True
+    raw = _raw(files, path, log)
+    text = decode_utf8(path, raw, log) if raw is not None else None
+    if raw is None or text is None:
+        return None, None, False
+    manifest = parse_manifest(path, text, log)
+    if not signed:
+        return manifest, None, True
+    errors = len(log.errors)
+    signature = signed_manifest(files, meta, path, raw, log)
+    return manifest, signature, len(log.errors) == errors

@@ -69,6 +69,15 @@ SOFTWARE_IMAGE = Shape(
         "catalogImage": Field("string", required=True, description="the catalog image id"),
     },
 )
+SIGNATURE = Shape(
+    "VnfPkgSignature",
+    {
+        "manifest": Field("string", required=True, description="the signed manifest's path"),
+        "signer": Field("string", required=True, description="the signer's subject (RFC 4514)"),
+        "issuer": Field("string", required=True, description="its issuer (RFC 4514)"),
+        "notAfter": Field("string", required=True, description="its certificate's end"),
+    },
+)
 FAILURE = Shape(
     "OnboardingFailureDetails",
     {
@@ -112,6 +121,14 @@ PACKAGE = Shape(
             description="the package's files that are not software images nor its VNFD",
         ),
         "warnings": Field("array", required=True, items=Field("object", shape=PROBLEM)),
+        "signature": Field(
+            "object",
+            required=True,
+            nullable=True,
+            shape=SIGNATURE,
+            description="the manifest's CMS signature, verified at onboarding (SOL004); null: "
+            "unsigned, or not checked ([hub] vnf_package_signature = off)",
+        ),
         "onboardingFailureDetails": Field("object", required=True, nullable=True, shape=FAILURE),
         "createdAt": Field("string", required=True),
         "updatedAt": Field("string", required=True),
@@ -127,6 +144,7 @@ COMPLEX = (
     "checksum",
     "flavours",
     "warnings",
+    "signature",
 )
 PACKAGE_CREATE = Shape("CreateVnfPkgInfoRequest", {"userDefinedData": USER_DATA})
 PACKAGE_MODIFY = Shape(

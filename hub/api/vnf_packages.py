@@ -12,7 +12,9 @@ or ERROR (``onboardingFailureDetails`` lists every problem). ``GET .../vnfd`` gi
 has the hub fetch the CSAR instead (from the hosts ``vnf_package_uri_hosts`` names only).
 Images the VNFD needs and the package does not carry are mapped with
 ``?image_map=NODE=IMAGE`` on the upload (repeatable; IMAGE is a catalog image id or name),
-else found in the catalog by SHA-256 or name. A project's packages hold at most ``[hub]
+else found in the catalog by SHA-256 or name. The manifest's CMS signature (SOL004) is
+checked as ``[hub] vnf_package_signature`` says (:mod:`atoll.hub.catalog.vnf_package_signature`;
+the record's ``signature`` names the signer). A project's packages hold at most ``[hub]
 vnf_package_bytes_limit`` bytes of content (:mod:`atoll.hub.identity.limits`): an upload or
 fetch that would pass it is refused with 403 ``over_limit``, before it is read when its
 ``Content-Length`` says, else where it passes; the package stays as it was. At most ``[hub]
@@ -20,8 +22,8 @@ vnf_package_uploads_per_project`` uploads and fetches of a project are in progre
 one more is a 429 with ``Retry-After`` (a ProblemDetails), the package as it was.
 
 Differences from SOL005: packages belong to the caller's project (others' answer 404); the
-record adds ``project``, ``project_id``, ``flavours``, ``warnings``, ``size``, ``createdAt``,
-``updatedAt`` and each software image's ``catalogImage``; ``PATCH`` also honours
+record adds ``project``, ``project_id``, ``flavours``, ``warnings``, ``signature``, ``size``,
+``createdAt``, ``updatedAt`` and each software image's ``catalogImage``; ``PATCH`` also honours
 ``If-Match``; ``upload_from_uri`` fetches before it answers 202 (a URI that cannot be read
 is a 400 at once) and only from allowed hosts. Multipart uploads are not offered.
 """
@@ -81,6 +83,7 @@ from atoll.hub.catalog.vnf_package_files import (
     missing_here,
     read_single_vnfd,
 )
+from atoll.hub.catalog.vnf_package_signature import signature_check
 from atoll.hub.catalog.vnf_packages import PackageRecord
 from atoll.hub.identity.limits import BytesLimit, ProjectBytes, check_room
 from atoll.hub.store.base import Record, Store
@@ -100,7 +103,8 @@ QUOTA = web.AppKey("vnf_package_bytes", ProjectBytes)
 def install(app: web.Application, hub: Hub) -> None:
     """Give the app its onboarding worker (one per hub, one set of bundled SOL001 types)."""
     files = PackageFiles(hub.settings.data_dir / "vnf_packages")
-    onboarding = Onboarding(hub.store, files, lambda: iso(hub.clock()))
+    check = signature_check(hub.settings)
+    onboarding = Onboarding(hub.store, files, lambda: iso(hub.clock()), signature_check=check)
     app[ONBOARDING] = onboarding
     limit = BytesLimit(
         "VNF package content",

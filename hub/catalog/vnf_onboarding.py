@@ -6,6 +6,8 @@ After an upload the package is PROCESSING and :meth:`Onboarding.start` runs, off
 1. ``atoll.nfv.package.load_package`` on the stored zip, in a worker thread (it is CPU work):
    it checks every hash the package lists and the checksum the VNFD declares for each image
    the package carries, and computes the carried images' SHA-256 and SHA-512 in that pass;
+   it checks the manifest's signature as ``[hub] vnf_package_signature`` says
+   (:mod:`.vnf_package_signature`);
 2. every ``sw_image_data`` gets a catalog image (see :mod:`.vnf_packages`): images the package
    carries are registered as catalog images of the project, with those digests;
 3. the VNFD files are written next to the zip for ``GET .../vnfd``, and the package's other
@@ -30,7 +32,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
-from atoll.errors import InvalidInput, NotFound, Problem, StaleRevision
+from atoll.errors import DependencyError, InvalidInput, NotFound, Problem, StaleRevision
 from atoll.hub.catalog import vnf_packages as pkgs
 from atoll.hub.catalog.images import Image
 from atoll.hub.catalog.vnf_package_files import PackageFiles, entry_sha256
@@ -41,6 +43,7 @@ from atoll.nfv.artifacts import ImageNeed, additional_artifacts, image_needs, vn
 from atoll.nfv.definitions import BundledTypes
 from atoll.nfv.model import VnfPackage
 from atoll.nfv.package import load_package
+from atoll.nfv.signature import SignatureCheck
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +88,13 @@ class Onboarding:
         bundled: BundledTypes | None = None,
         concurrency: int = 2,
         project_share: int = 1,
+        signature_check: SignatureCheck | None = None,
     ) -> None:
         self.store = store
         self.files = files
         self.now = now
         self.bundled = bundled or BundledTypes()
+        self.signature_check = signature_check
         self._slots = asyncio.Semaphore(concurrency)
         self._project_share = project_share
         self._shares: dict[str | None, asyncio.Semaphore] = {}
@@ -143,6 +148,11 @@ class Onboarding:
                 changes = pkgs.failure_fields(exc.summary, exc.problems)
             except NotFound:
                 return  # deleted meanwhile
+            except DependencyError as exc:  # a tool of the hub's (openssl) failed
+                log.error("onboarding VNF package %s failed: %s", package_id, exc.message)
+                changes = pkgs.failure_fields(
+                    f"the hub could not onboard the package: {exc.message}", [], status=503
+                )
             except Exception:
                 log.exception("onboarding VNF package %s failed unexpectedly", package_id)
                 changes = pkgs.failure_fields(
@@ -160,7 +170,11 @@ class Onboarding:
         record = pkgs.PackageRecord.from_value((await self.store.get(pkgs.KIND, package_id)).value)
         path = self.files.content(package_id)
         package = await asyncio.to_thread(
-            functools.partial(load_package, image_digests=pkgs.CATALOG_DIGESTS),
+            functools.partial(
+                load_package,
+                image_digests=pkgs.CATALOG_DIGESTS,
+                signature_check=self.signature_check,
+            ),
             path,
             None,
             self.bundled,

@@ -79,6 +79,7 @@ class PackageRecord:
     additional_artifacts: tuple[JSON, ...] = ()
     flavours: tuple[JSON, ...] = ()
     warnings: tuple[JSON, ...] = ()
+    signature: JSON | None = None  # who signed the manifest, when the signature verified
     onboarding_failure_details: JSON | None = None
     created_at: str = ""
     updated_at: str = ""
@@ -179,7 +180,23 @@ def onboarded_fields(package: VnfPackage, images: list[JSON]) -> JSON:
         "softwareImages": images,
         "flavours": [summarize_flavour(f) for f in vnfd.flavours],
         "warnings": problem_list(package.warnings),
+        "signature": signature_info(package),
         "onboardingFailureDetails": None,
+    }
+
+
+def signature_info(package: VnfPackage) -> JSON | None:
+    """The record's ``signature``: the manifest whose CMS signature verified at onboarding
+    (:mod:`.vnf_package_signature`), its signer and issuer, and until when the signer's
+    certificate is valid; None for a package onboarded unsigned or unchecked."""
+    found = package.signature
+    if found is None:
+        return None
+    return {
+        "manifest": found.manifest,
+        "signer": found.signer,
+        "issuer": found.issuer,
+        "notAfter": found.not_after,
     }
 
 

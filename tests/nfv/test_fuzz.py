@@ -19,6 +19,7 @@ from atoll.nfv.errors import ProblemLog
 from atoll.nfv.manifest import parse_manifest, parse_tosca_meta
 from atoll.nfv.model import VnfPackage
 from atoll.nfv.package import load_package
+from atoll.nfv.signature import split_signature
 from tests.nfv.packages import PACKAGES, to_zip
 
 BUNDLED = BundledTypes()  # read-only after first use; shared to keep examples fast
@@ -171,3 +172,12 @@ def test_arbitrary_bytes_never_crash(data: bytes) -> None:
 def test_metadata_text_never_crashes(text: str) -> None:
     parse_tosca_meta(text, ProblemLog())
     parse_manifest("vnf.mf", text, ProblemLog())
+    split_signature("vnf.mf", text.encode(), ProblemLog())
+
+
+@FAST
+@given(st.text(max_size=300), st.binary(max_size=300), st.sampled_from(["CMS", "PKCS7", "X"]))
+def test_signature_blocks_never_crash(head: str, body: bytes, label: str) -> None:
+    raw = head.encode() + f"\n-----BEGIN {label}-----\n".encode() + body
+    split_signature("vnf.mf", raw, ProblemLog())
+    split_signature("vnf.mf", raw + f"\n-----END {label}-----\n".encode(), ProblemLog())

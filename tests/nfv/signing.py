@@ -1,0 +1,166 @@
+"""A throwaway CA made at test time, and VNF packages whose manifest it signs (SOL004 option 1).
+
+Nothing here is committed as a key: every CA and signer is made when a test asks for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID
+
+from tests.nfv.packages import PACKAGES
+
+META = "TOSCA-Metadata/TOSCA.meta"
+MANIFEST = "sample.mf"
+HASHED = "Definitions/sample_vnfd_df_simple.yaml"  # the manifest line a tamper test changes
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _usage(ca: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=not ca,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+@dataclass(frozen=True)
+class Signer:
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass(frozen=True)
+class Authority:
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def issue(self, cn: str = "Example VNF vendor", *, expired: bool = False) -> Signer:
+        now = dt.datetime.now(dt.UTC)
+        start, end = (now - dt.timedelta(days=30), now - dt.timedelta(days=1)) if expired else (
+            now - dt.timedelta(hours=1), now + dt.timedelta(days=30))  # fmt: skip
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _builder(_name(cn), self.cert.subject, key, start, end, ca=False).sign(
+            self.key, hashes.SHA256()
+        )
+        return Signer(key, cert)
+
+
+def _builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    ca: bool,
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(_usage(ca), critical=True)
+    )
+
+
+def new_authority(cn: str = "Test VNF package CA") -> Authority:
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = _builder(_name(cn), _name(cn), key, now - dt.timedelta(days=1),
+                       now + dt.timedelta(days=365), ca=True)  # fmt: skip
+    return Authority(key, builder.sign(key, hashes.SHA256()))
+
+
+def cms_block(content: bytes, signer: Signer, *, with_cert: bool = True) -> bytes:
+    """A detached CMS signature of ``content``, PEM with SOL004's ``CMS`` label."""
+    options = [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]
+    if not with_cert:
+        options.append(pkcs7.PKCS7Options.NoCerts)
+    der = (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(content)
+        .add_signer(signer.cert, signer.key, hashes.SHA256())
+        .sign(serialization.Encoding.DER, options)
+    )
+    body = base64.encodebytes(der)
+    return b"-----BEGIN CMS-----\n" + body + b"-----END CMS-----\n"
+
+
+def manifest_text(files: dict[str, bytes]) -> bytes:
+    """A SOL004 manifest listing the SHA-256 of each of ``files`` but TOSCA.meta."""
+    blocks = ["metadata:\nvnf_provider_id: Company\nvnf_product_name: Sample VNF\n"]
+    for name in sorted(files):
+        if name != META:
+            digest = hashlib.sha256(files[name]).hexdigest()
+            blocks.append(f"Source: {name}\nAlgorithm: SHA-256\nHash: {digest}\n")
+    return "\n".join(blocks).encode()
+
+
+def package_files() -> dict[str, bytes]:
+    root = PACKAGES / "getting-started"
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def signed_package(
+    signer: Signer | None,
+    *,
+    tamper: bool = False,
+    with_cert: bool = True,
+    cert_file: str | None = None,
+) -> dict[str, bytes]:
+    """getting-started with a manifest (``sample.mf``) signed by ``signer`` (None: unsigned).
+
+    ``tamper``: the manifest's hash of one file changed after signing (the file changed to
+    match, so only the signature can tell); ``with_cert``: the CMS carries the signer's
+    certificate; ``cert_file``: the package carries it at that path (``ETSI-Entry-Certificate``
+    names it, unless it is ``sample.cert``, found beside the manifest)."""
+    files = package_files()
+    meta = files[META] + f"ETSI-Entry-Manifest: {MANIFEST}\n".encode()
+    if cert_file is not None and cert_file != "sample.cert":
+        meta += f"ETSI-Entry-Certificate: {cert_file}\n".encode()
+    files[META] = meta
+    if cert_file is not None and signer is not None:
+        files[cert_file] = signer.cert_pem()
+    manifest = manifest_text(files)
+    if signer is None:
+        return {**files, MANIFEST: manifest}
+    signature = cms_block(manifest, signer, with_cert=with_cert)
+    if tamper:
+        files[HASHED] = files[HASHED] + b"# planted after signing\n"
+        manifest = manifest_text(files)
+    return {**files, MANIFEST: manifest + signature}
+
+
+def signature_at(files: dict[str, bytes]) -> str:
+    """``sample.mf:N``: the line the manifest's signature starts on."""
+    manifest = files[MANIFEST]
+    line = manifest[: manifest.index(b"-----BEGIN CMS")].count(b"\n") + 1
+    return f"{MANIFEST}:{line}"
