@@ -39,7 +39,7 @@ from atoll.site_agent.resources import Resources
 from atoll.site_agent.restart import Backoff
 from atoll.site_agent.ring import Ring
 from atoll.site_agent.settings import AgentSettings, SiteAgentSettings
-from atoll.site_agent.store import LocalStore
+from atoll.site_agent.store import DeletesKept, LocalStore
 from atoll.site_agent.telemetry import Telemetry
 from atoll.throttle import FailureThrottle
 
@@ -158,7 +158,10 @@ class Agent:
     async def open(cls, settings: SiteAgentSettings, host: Host, out: TextIO = sys.stdout) -> Agent:
         agent_settings = settings.site_agent
         await asyncio.to_thread(_private_data, agent_settings, host)
-        store = await LocalStore(agent_settings.db_path).open()
+        kept = DeletesKept(
+            settings.hub.sync_deletes_kept, settings.hub.sync_deletes_kept_days * 86400.0
+        )
+        store = await LocalStore(agent_settings.db_path, deletes_kept=kept).open()
         auth = Authenticator(
             store,
             agent_settings.data_dir,

@@ -26,6 +26,10 @@
   flavors by id);
 - while a local change to an object waits for the hub's ack (an operation record that
   ``holds``), hub changes to it are **held** unless they carry ``override``;
+- a put of an object the site made, offered to the hub and **deleted** (remembered:
+  :mod:`.store.deleted`) does not make it again unless it carries ``override``: it is
+  ``superseded`` (a hub restored from a backup still had it; the site sends its delete
+  again, :mod:`.sync.history`);
 - a snapshot's **sweep** deletes the objects the hub knows (hub origin, or a hub revision)
   that the snapshot did not name, except those a local change holds.
 """
@@ -105,6 +109,10 @@ class HubIntent:
             if current is None:
                 if settle:  # the site deleted it meanwhile, and the hub has heard
                     return HubOutcome("superseded", _SUPERSEDED)
+                if not override and await self.resources.store.call(
+                    self.resources.store.was_deleted, kind, obj_id
+                ):  # a restored hub's snapshot: the site's delete is on its way again
+                    return HubOutcome("superseded", _DELETED_HERE)
                 missing = await self.resources.store.call(self._missing_blocking, intent)
                 if missing:  # placed by a later hub write (the hub writes a server first)
                     return HubOutcome("waiting", f"needs {', '.join(missing)}, not here yet")
@@ -290,5 +298,9 @@ class HubIntent:
 _SUPERSEDED = (
     "held behind a local change the hub has acked since: the hub answers with a newer change"
     " or a conflict for the NOC"
+)
+_DELETED_HERE = (
+    "the site deleted it (it made it; the delete is sent again to a hub restored from a backup):"
+    " not made again unless the hub overrides"
 )
 _HELD = "a local change to it waits for the hub's ack; the hub's change waits here"

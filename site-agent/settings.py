@@ -117,6 +117,12 @@ class HubLinkSettings:
     sync_reconnect_initial: float = 40.0
     sync_reconnect_max: float = 120.0
     sync_telemetry_interval: float = 60.0  # seconds between telemetry batches to the hub
+    # deletes of objects this site made and the hub adopted are remembered, so a hub
+    # restored from a backup taken before one hears of it again rather than placing the
+    # object back (sync/PROTOCOL.md "History"): at most this many (the newest), each for
+    # this many days; past either, such a restored hub puts the object back at the site
+    sync_deletes_kept: int = 10000
+    sync_deletes_kept_days: float = 90.0
 
 
 @dataclass(frozen=True)

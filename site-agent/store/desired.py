@@ -9,6 +9,12 @@ Ownership ("Who owns what" in ARCHITECTURE.md): ``origin`` says who authored the
 spec (``hub``: intent from the hub; ``site``: the local API or local auto-heal, possibly
 while offline), ``hub_revision`` the hub revision it was based on (``None`` for an object the
 hub has never seen), ``project_id`` the project it belongs to (an immutable id).
+Who *made* an object its id says (:func:`atoll.ids.origin_of`; a local action makes the
+origin of a hub object ``site`` until the hub's next revision of it comes down).
+``offered``: a ``create`` operation record was written for it (with it, in one transaction),
+so the hub has heard of it, or will; the flavors a site seeds at first start are not: they
+never go to the hub. :attr:`DesiredObject.offered_to_hub` is what a hub restored from a
+backup is offered again, and whose delete is remembered (:mod:`.deleted`).
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ from atoll.ids import Origin
 from atoll.jsonbody import JSON
 from atoll.resources import SPECS, Model
 from atoll.site_agent.errors import DuplicateName
-from atoll.site_agent.store.database import Database, next_seq
+from atoll.site_agent.store.database import next_seq
+from atoll.site_agent.store.deleted import DeletedTable, forget_deleted, remember_deleted
 from atoll.site_agent.store.queues import Operation, add_operations
+from atoll.site_agent.store.schema import site_minted
 
 M = TypeVar("M", bound=Model)
 
@@ -43,6 +51,13 @@ class DesiredObject:
     origin: Origin = "site"
     hub_revision: int | None = None
     project_id: str | None = None
+    offered: bool = False
+
+    @property
+    def offered_to_hub(self) -> bool:
+        """Made at this site and offered to the hub (a ``create`` record went, or the hub
+        adopted it): not a default flavor, not a hub object a local action changed."""
+        return site_minted(self.id) and (self.offered or self.hub_revision is not None)
 
     @functools.cached_property
     def model(self) -> Model:
@@ -74,7 +89,7 @@ class NewObject:
     project_id: str | None = None
 
 
-class DesiredTable(Database):
+class DesiredTable(DeletedTable):
     def create_object(
         self,
         kind: str,
@@ -99,25 +114,29 @@ class DesiredTable(Database):
         operations: tuple[Operation, ...] = (),
     ) -> None:
         """Insert objects and IPAM leases ``(subnet_id, address, port_id)`` atomically,
-        with the operation records that tell the hub of it.
+        with the operation records that tell the hub of it (an object a ``create`` record
+        names is marked ``offered``; a delete remembered of its id is forgotten).
 
         A live name already taken raises DuplicateName and nothing is written. ``check``
         runs inside the transaction before the writes (what it reads cannot change before
         they land); it raises to refuse.
         """
         now = self.clock()
+        created = {(op.kind, op.obj_id) for op in operations if op.body.get("op") == "create"}
         try:
             with self.tx() as c:
                 if check is not None:
                     check()
                 for o in objects:
+                    offered = int((o.kind, o.id) in created)
                     c.execute(
                         "INSERT INTO objects(kind, id, name, spec, generation, deleting,"
-                        " created, updated, origin, hub_revision, project_id)"
-                        " VALUES (?, ?, ?, ?, 1, 0, ?, ?, ?, ?, ?)",
+                        " created, updated, origin, hub_revision, project_id, offered)"
+                        " VALUES (?, ?, ?, ?, 1, 0, ?, ?, ?, ?, ?, ?)",
                         (o.kind, o.id, o.name, json.dumps(o.spec), now, now, o.origin,
-                         o.hub_revision, o.project_id),
+                         o.hub_revision, o.project_id, offered),
                     )  # fmt: skip
+                    forget_deleted(c, o.kind, o.id)
                     c.execute(
                         "INSERT OR REPLACE INTO status(kind, id, state, observed_generation,"
                         " message, detail, updated, seq) VALUES (?, ?, 'PENDING', 0, '', '{}',"
@@ -195,9 +214,20 @@ class DesiredTable(Database):
         self, keys: list[tuple[str, str]], operations: tuple[Operation, ...] = ()
     ) -> None:
         """Mark several objects ``(kind, id)`` for deletion in one transaction, with the
-        operation records that tell the hub of it."""
+        operation records that tell the hub of it; a ``delete`` record of an object offered
+        to the hub is remembered (:mod:`.deleted`)."""
+        now = self.clock()
         with self.tx() as c:
-            add_operations(c, operations, self.clock())
+            add_operations(c, operations, now)
+            for op in operations:
+                if op.body.get("op") != "delete" or op.body.get("desired") is None:
+                    continue
+                row = c.execute(
+                    "SELECT * FROM objects WHERE kind = ? AND id = ?", (op.kind, op.obj_id)
+                ).fetchone()
+                if row is not None and _desired(row).offered_to_hub:
+                    remember_deleted(c, op.kind, op.obj_id, op.body["desired"], now,
+                                     self.deletes_kept)  # fmt: skip
             for kind, obj_id in keys:
                 c.execute(
                     "UPDATE objects SET deleting = 1, generation = generation + 1, updated = ?"
@@ -307,4 +337,5 @@ def _desired(row: sqlite3.Row) -> DesiredObject:
         origin=row["origin"],
         hub_revision=row["hub_revision"],
         project_id=row["project_id"],
+        offered=bool(row["offered"]),
     )

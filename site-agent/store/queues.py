@@ -166,6 +166,14 @@ class QueueTables(Database):
         ).fetchall()
         return {(r[0], r[1]) for r in rows}
 
+    def pending_creates(self) -> set[tuple[str, str]]:
+        """``(kind, id)`` of the objects whose ``create`` record the hub has not acked."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT kind, obj_id FROM outbox WHERE type = 'operation'"
+            " AND json_extract(body, '$.op') = 'create'"
+        ).fetchall()
+        return {(r[0], r[1]) for r in rows}
+
     # -- inbox -------------------------------------------------------------------------
     def inbox_put_changes(self, revision: int, items: Iterable[InboxItem]) -> bool:
         """Persist a ``changes`` frame and move the applied revision to ``revision``, in one

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import sqlite3
 
+from atoll import ids
+from atoll.errors import InvalidId
+
 # Version 1: the agent's schema before versions were kept (as it shipped).
 V1 = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -98,8 +101,38 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             " ('acked_seq', 0), ('sent_seq', 0), ('telemetry_shipped', 0)",
         ),
     ),
+    (
+        4,
+        "what a hub restored from a backup must hear again: an object the site made is "
+        "marked offered when a create operation record is written for it (not the default "
+        "flavors); deletes of objects the site made and offered are remembered (kind, id, "
+        "the object as it was, when), bounded by [hub] sync_deletes_kept/_days",
+        (
+            "ALTER TABLE objects ADD COLUMN offered INTEGER NOT NULL DEFAULT 0",
+            # which objects were offered before the mark was kept: every one the site made
+            # (its id says so) of a kind the hub adopts but flavors, which the site seeds
+            # itself; flavors adopted (a hub revision) or with a create still to go up
+            "UPDATE objects SET offered = 1 WHERE origin = 'site' AND site_minted(id)"
+            " AND kind IN ('server', 'volume', 'subnet', 'network', 'flavor')"
+            " AND (kind != 'flavor' OR hub_revision IS NOT NULL OR EXISTS (SELECT 1"
+            " FROM outbox WHERE outbox.type = 'operation' AND outbox.kind = objects.kind"
+            " AND outbox.obj_id = objects.id AND json_extract(outbox.body, '$.op') = 'create'))",
+            "CREATE TABLE deleted (kind TEXT NOT NULL, obj_id TEXT NOT NULL,"
+            " desired TEXT NOT NULL, deleted REAL NOT NULL, PRIMARY KEY (kind, obj_id))",
+            "CREATE INDEX deleted_at ON deleted(deleted)",
+        ),
+    ),
 )
 LATEST = MIGRATIONS[-1][0] if MIGRATIONS else 1
+
+
+def site_minted(obj_id: str) -> bool:
+    """Whether a site minted ``obj_id`` (:func:`atoll.ids.origin_of`); also the migrations'
+    SQL function ``site_minted(id)``. Text that is no id is not a site's."""
+    try:
+        return ids.origin_of(obj_id) == "site"
+    except InvalidId:
+        return False
 
 
 def version(conn: sqlite3.Connection) -> int:
@@ -126,6 +159,7 @@ def migrate(conn: sqlite3.Connection) -> tuple[int, int]:
         conn.executescript(V1)
         conn.execute("PRAGMA user_version = 1")
     current = max(found, 1)
+    conn.create_function("site_minted", 1, site_minted, deterministic=True)
     for number, _, statements in MIGRATIONS:
         if number <= current:
             continue

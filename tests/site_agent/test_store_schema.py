@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from atoll import ids
 from atoll.site_agent.errors import StoreCorrupt
-from atoll.site_agent.store import LocalStore, schema
+from atoll.site_agent.store import DeletesKept, LocalStore, NewObject, schema
+from atoll.site_agent.store.queues import Operation
 
 SERVER_ID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 
@@ -138,4 +140,75 @@ def test_a_store_of_schema_2_gets_the_sync_queues(tmp_path: Path) -> None:
     store.set_status("server", SERVER_ID, "SHUTOFF")
     assert store.last_seq() == 4
     assert store.outbox_acked(3) == 1 and store.counter("acked_seq") == 3
+    store._close_blocking()
+
+
+def write_v3(path: Path, rows: list[tuple[str, str, str, int | None]], creates: list[str]) -> None:
+    """A database as the agent before offered marks were kept (schema 3): ``rows`` of
+    ``(kind, id, origin, hub revision)``, and ``create`` records of ``creates`` still in
+    the outbox."""
+    write_v2(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    (number, _, statements) = schema.MIGRATIONS[1]
+    assert number == 3
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 3")
+    for kind, obj_id, origin, revision in rows:
+        conn.execute(
+            "INSERT INTO objects(kind, id, name, spec, created, updated, origin, hub_revision)"
+            " VALUES (?, ?, ?, '{}', 1.0, 1.0, ?, ?)",
+            (kind, obj_id, obj_id[:8], origin, revision),
+        )
+    for seq, obj_id in enumerate(creates, start=10):
+        body = json.dumps({"op": "create", "kind": "flavor", "id": obj_id})
+        conn.execute(
+            "INSERT INTO outbox(seq, type, kind, obj_id, holds, body, created)"
+            " VALUES (?, 'operation', 'flavor', ?, 1, ?, 1.0)",
+            (seq, obj_id, body),
+        )
+    conn.close()
+
+
+def test_a_store_of_schema_3_marks_what_the_site_offered_to_the_hub(tmp_path: Path) -> None:
+    """What a hub restored from a backup is offered again: the objects the site made, but
+    not the flavors it seeded (unless the hub adopted them or their create is queued), nor
+    hub objects a local action gave origin ``site``."""
+    tag = ids.site_tag("edge")
+    made, seeded, adopted, queued = (ids.site_id(tag) for _ in range(4))
+    hubs = ids.hub_id()
+    db = tmp_path / "agent.db"
+    write_v3(db, [("volume", made, "site", None), ("flavor", seeded, "site", None),
+                  ("flavor", adopted, "site", 5), ("flavor", queued, "site", None),
+                  ("server", hubs, "site", 6)], creates=[queued])  # fmt: skip
+    store = open_store(db)
+    assert store.schema_version == schema.LATEST
+    marked = {o.id: o.offered_to_hub for o in store.list_objects()}
+    assert marked == {SERVER_ID: True, made: True, seeded: False, adopted: True, queued: True,
+                      hubs: False}  # fmt: skip
+    store._close_blocking()
+
+
+def test_remembered_deletes_are_bounded_by_count_and_age(tmp_path: Path) -> None:
+    now = [1000.0]
+    store = LocalStore(tmp_path / "agent.db", clock=lambda: now[0],
+                       deletes_kept=DeletesKept(count=2, seconds=100.0))  # fmt: skip
+    store.open_blocking()
+    made = [ids.site_id(ids.site_tag("edge")) for _ in range(3)]
+    for n, obj_id in enumerate(made):
+        desired = {"kind": "volume", "meta": {"id": obj_id}, "spec": {}, "origin": "site"}
+        create = Operation("volume", obj_id, {"op": "create", "desired": desired})
+        store.insert_objects([NewObject("volume", obj_id, f"v{n}", {"size_gb": 1})], [],
+                             operations=(create,))  # fmt: skip
+        now[0] += 10
+        delete = Operation("volume", obj_id, {"op": "delete", "desired": desired})
+        store.mark_all_deleting([("volume", obj_id)], (delete,))
+    assert [d.obj_id for d in store.deleted_objects()] == made[1:]  # the newest two
+    assert store.was_deleted("volume", made[2]) and not store.was_deleted("volume", made[0])
+    # made again with the same id (the hub kept its side of a conflict): forgotten
+    store.purge_object("volume", made[2])
+    store.insert_objects([NewObject("volume", made[2], "again", {"size_gb": 1}, "site", 9)], [])
+    assert [d.obj_id for d in store.deleted_objects()] == [made[1]]
+    now[0] += 100
+    assert store.deleted_objects() == []
     store._close_blocking()

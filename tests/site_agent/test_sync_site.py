@@ -6,6 +6,7 @@ fakes and a real SQLite store: intent down (persisted, acked, applied once), fac
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -696,3 +697,73 @@ async def test_starting_over_puts_the_offers_before_the_changes_the_old_hub_neve
     assert [f.seq for f in facts] == sorted(f.seq for f in facts)
     again = await site.store.call(welcome_history_blocking, site.store, "b" * 32)
     assert again is None  # the same history: nothing more
+
+
+async def test_starting_over_offers_what_the_old_hub_acked_before_its_adoption_came_down(
+    site: Site,
+) -> None:
+    """A create the old hub recorded (its outbox row is gone) whose adoption had not reached
+    the site (no hub revision) is offered again; the default flavors, which never went to a
+    hub, are not."""
+    defaults = await site.store.call(site.store.list_objects, "flavor")
+    assert defaults  # seeded at first start
+    flavor = await site.resources.create_flavor({"name": "big", "vcpus": 4, "ram_mb": 4096})
+    volume = (await site.resources.create_volume({"name": "late", "size_gb": 1}))["id"]
+    await site.store.call(site.store.outbox_acked, 10_000)  # the old hub recorded both
+    await site.store.call(site.store.set_meta, "hub_history", "a" * 32)
+    await site.restart()  # nothing of it lives only in memory
+    offered = await site.store.call(welcome_history_blocking, site.store, "b" * 32)
+    facts = await site.store.call(facts_after_blocking, site.store, 0)
+    operations = [(f.body["op"], f.body["id"], f.body["actor"]) for f in facts
+                  if f.type == "operation"]  # fmt: skip
+    assert operations == [("create", flavor["id"], "resync"), ("create", volume, "resync")]
+    assert offered == 2
+
+
+async def test_starting_over_sends_the_sites_deletes_again_and_does_not_make_them_again(
+    site: Site,
+) -> None:
+    """The site deleted an object it made and the old hub had adopted, after the backup the
+    hub was restored from: the delete goes up again and the restored hub's snapshot, which
+    still names the object, does not make it again. A hub object the site deleted comes
+    back: the restored hub's intent wins."""
+    made = (await site.resources.create_volume({"name": "made", "size_gb": 1}))["id"]
+    await site.store.call(site.store.outbox_acked, 10_000)
+    await site.store.call(site.store.update_from_hub, "volume", made, "made",
+                          {"name": "made", "size_gb": 1}, "site", 3)  # fmt: skip
+    placed = ids.hub_id()
+    inbox = Inbox(site.store, HubIntent(site.resources))
+    await inbox.persist(Changes(v=1, n=1, revision=4, items=(
+        put("volume", placed, "placed", {"size_gb": 1}, 4),
+    )))  # fmt: skip
+    await inbox.apply_pending()
+    await site.store.call(site.store.set_meta, "hub_history", "a" * 32)
+    # after the backup (taken at revision 4): both deleted here, the old hub recorded it
+    await site.resources.delete("volume", made)
+    await site.resources.delete("volume", placed)
+    await site.store.call(site.store.outbox_acked, 10_000)
+    await site.converge()
+    assert not await volumes(site)
+
+    await site.store.call(welcome_history_blocking, site.store, "b" * 32)
+    facts = await site.store.call(facts_after_blocking, site.store, 0)
+    operations = [f.body for f in facts if f.type == "operation"]
+    assert [(o["op"], o["id"], o["actor"], o["base_hub_revision"]) for o in operations] == [
+        ("delete", made, "resync", None)
+    ]
+    assert operations[0]["desired"]["meta"]["name"] == "made"
+    # the restored hub's snapshot, as of the backup: it names both
+    snapshot = Snapshot(v=1, n=2, revision=4, last=True, items=(
+        put("volume", made, "made", {"size_gb": 1}, 3, origin="site"),
+        put("volume", placed, "placed", {"size_gb": 1}, 4),
+    ))  # fmt: skip
+    await inbox.persist(snapshot)
+    await inbox.apply_pending()
+    assert list(await volumes(site)) == [placed]  # the delete waits for the hub's ack
+    await site.store.call(site.store.outbox_acked, 10_000)
+    await inbox.apply_pending()
+    assert list(await volumes(site)) == [placed] and site.store.table_count("inbox") == 0
+    # the hub's snapshot again (cut short and asked for again, say), after the ack
+    await inbox.persist(dataclasses.replace(snapshot, n=3))
+    await inbox.apply_pending()
+    assert list(await volumes(site)) == [placed]

@@ -139,6 +139,83 @@ async def test_a_restored_hub_keeps_what_the_site_made_and_takes_back_what_it_pl
         await site.close()
 
 
+async def test_a_restored_hub_hears_again_what_the_site_did_after_the_backup(
+    tmp_path: Path,
+) -> None:
+    """After the backup the site deleted a volume it made (adopted before the backup), and
+    made another whose adoption had not come down when the link went: the restored hub
+    deletes the first (the site sends its delete again and does not make it again from the
+    snapshot) and adopts the second."""
+    (tmp_path / "site").mkdir()
+    site = await make_site(tmp_path / "site")
+    first = tmp_path / "first"
+    await _init(first / "hub")
+    try:
+        async with sync_hub(first, SQLiteStore(first / "hub" / "hub.db")) as hub:
+            await project_member(hub)
+            link = await joined(hub, site, "edge-1")
+            client = SyncClient(link, site.store, HubIntent(site.resources), settings=FAST)
+            await client.start()
+            try:
+                early = await site.resources.create_volume({"name": "early", "size_gb": 1})
+                await eventually(lambda: _adopted(hub, early["id"]))
+                await eventually(lambda: _recorded(site, "volume", early["id"]))
+                archive = tmp_path / "hub-backup.tar.gz"
+                settings = HubSettings(data_dir=first / "hub", password_time_cost=1,
+                                       password_memory_kib=8, password_parallelism=1)  # fmt: skip
+                backup.back_up(settings, archive)
+
+                await site.resources.delete("volume", early["id"])
+                await eventually(lambda: _not_at_hub(hub, early["id"]))
+                await site.converge()  # torn down and forgotten here
+                assert await _gone(site, "volume", early["id"])
+                late = await site.resources.create_volume({"name": "late", "size_gb": 1})
+                await eventually(lambda: _adopted(hub, late["id"]))
+            finally:
+                await client.stop()
+        # the hub's adoption of "late" had not come down when the link went
+        await site.store.call(_forget_revision, site, "volume", late["id"])
+
+        second = tmp_path / "second"
+        await asyncio.to_thread(backup.restore, archive, second / "hub")
+        async with sync_hub(second, SQLiteStore(second / "hub" / "hub.db")) as hub:
+            assert await _adopted(hub, early["id"])  # as of the backup
+            assert not await _adopted(hub, late["id"])
+            moved = dataclasses.replace(link, url=hub.url)
+            client = SyncClient(moved, site.store, HubIntent(site.resources), settings=FAST)
+            await client.start()
+            try:
+                await eventually(lambda: _adopted(hub, late["id"]))
+                await eventually(lambda: _not_at_hub(hub, early["id"]))
+                await eventually(lambda: _recorded(site, "volume", late["id"]))
+                await eventually(lambda: _snapshot_applied(site))
+                assert await _gone(site, "volume", early["id"])
+                conflicts = await hub.ok("GET", "/v1/conflicts")
+                assert conflicts["items"] == []
+            finally:
+                await client.stop()
+    finally:
+        await site.close()
+
+
+def _forget_revision(site: Site, kind: str, obj_id: str) -> None:
+    with site.store.tx() as c:
+        c.execute(
+            "UPDATE objects SET hub_revision = NULL WHERE kind = ? AND id = ?", (kind, obj_id)
+        )
+
+
+async def _snapshot_applied(site: Site) -> bool:
+    """The restored hub's snapshot is in (its last part) and applied."""
+    applied = await site.store.call(site.store.counter, "applied_revision")
+    return applied > 0 and await site.store.call(site.store.table_count, "inbox") == 0
+
+
+async def _not_at_hub(hub: SyncHub, volume_id: str) -> bool:
+    reply = await hub.call("GET", f"/v1/sites/edge-1/volumes/{volume_id}")
+    return reply.status == 404
+
+
 async def _init(data_dir: Path) -> None:
     await asyncio.to_thread(bootstrap.init, data_dir, ADMIN_PASSWORD, [])
 
