@@ -12,6 +12,7 @@ APT_PACKAGES=(
   qemu-system-x86 qemu-utils openvswitch-switch etcd-server genisoimage cpio ethtool
   busybox-static iproute2 iputils-ping python3-venv python3-dev gcc
   chromium  # the dashboard's browser tests (Playwright drives this one; nothing downloads one)
+  openssl  # the hub verifies VNF packages' CMS signatures with `openssl cms -verify`
   prometheus  # for promtool: tests check /metrics with `promtool check metrics` (never started)
 )
 

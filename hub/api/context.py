@@ -14,6 +14,7 @@ from atoll.hub.sites.peers import SiteNames, SitePeer
 from atoll.hub.store.base import Store
 from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.passwords import Passwords
+from atoll.timestamps import iso
 from atoll.tokens import Claims, TokenSigner, TokenVerifier
 
 
@@ -44,6 +45,11 @@ SESSION_TOKEN_KEY = web.RequestKey("session_token", str)
 
 def hub_of(request: web.Request) -> Hub:
     return request.app[HUB]
+
+
+def now_iso(request: web.Request) -> str:
+    """The hub's clock now, as the records' timestamps say it."""
+    return iso(hub_of(request).clock())
 
 
 def base_url(request: web.Request) -> str:

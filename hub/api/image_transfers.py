@@ -22,7 +22,7 @@ from atoll.api.routing import Route
 from atoll.api.schema import name_field
 from atoll.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem
 from atoll.hub.api import records
-from atoll.hub.api.context import claims_of, hub_of, site_caller
+from atoll.hub.api.context import claims_of, hub_of, now_iso, site_caller
 from atoll.hub.api.image_shapes import (
     IMAGE_ID,
     PRESTAGE,
@@ -49,15 +49,10 @@ from atoll.hub.sites.registry import SITE_KIND
 from atoll.hub.store.base import Record
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
-from atoll.timestamps import iso
 
 log = logging.getLogger(__name__)
 KIND = catalog.TRANSFER_KIND
 SITE_PATH = {"name": name_field("site")}
-
-
-def _now(request: web.Request) -> str:
-    return iso(hub_of(request).clock())
 
 
 async def prestage(request: web.Request) -> web.Response:
@@ -84,7 +79,7 @@ async def prestage(request: web.Request) -> web.Response:
 async def _request_pull(request: web.Request, image: Image, site: str, user: str) -> JSON:
     store = hub_of(request).store
     key = catalog.transfer_key(site, image.id)
-    asked = Transfer.new(site, image, user, _now(request))
+    asked = Transfer.new(site, image, user, now_iso(request))
     try:
         current = await store.get(KIND, key)
     except NotFound:
@@ -155,7 +150,7 @@ async def update_site_transfer(request: web.Request) -> web.Response:
     if current is None:  # a pull the site started itself (a server needed the image)
         await records.fetch(store, SITE_KIND, site)
         image = Image.of(await records.fetch(store, catalog.KIND, image_id))
-        transfer = Transfer.new(site, image, claims_of(request).user, _now(request))
+        transfer = Transfer.new(site, image, claims_of(request).user, now_iso(request))
     else:
         transfer = Transfer.of(current)
     transfer = replace(
@@ -164,7 +159,7 @@ async def update_site_transfer(request: web.Request) -> web.Response:
         bytes_done=body.get("bytes_done", transfer.bytes_done),
         bytes_total=body.get("bytes_total", transfer.bytes_total),
         error=body.get("error", transfer.error if body["state"] == "failed" else ""),
-        updated_at=_now(request),
+        updated_at=now_iso(request),
     )
     expect = current.revision if current is not None else 0
     saved = await store.put(KIND, key, transfer.to_wire(), expect_revision=expect)

@@ -37,7 +37,7 @@ from aiohttp import web
 from atoll.api.routing import Route
 from atoll.errors import Conflict, InvalidInput, Problem, StaleRevision
 from atoll.hub.api import records
-from atoll.hub.api.context import Hub, hub_of
+from atoll.hub.api.context import Hub, hub_of, now_iso
 from atoll.hub.api.image_shapes import IMAGE, SHA256_PATTERN
 from atoll.hub.api.images import BINARY, FILES, KIND, PATH, writable_image
 from atoll.hub.api.replies import reply
@@ -90,10 +90,6 @@ async def kill_interrupted(store: Store, now: str) -> None:
             await store.put(KIND, record.key, value.to_wire(), expect_revision=record.revision)
 
 
-def _now(request: web.Request) -> str:
-    return iso(hub_of(request).clock())
-
-
 def _declared_sha256(request: web.Request) -> str | None:
     declared = request.headers.get("X-Image-Sha256")
     if declared is None:
@@ -134,7 +130,7 @@ async def _receive(
     """Mark the image saving, take its data (counted against its project's room) and make
     it active; or leave it killed with the reason the upload was refused."""
     store, files = hub_of(request).store, request.app[FILES]
-    image = replace(image, status="saving", status_reason="", updated_at=_now(request))
+    image = replace(image, status="saving", status_reason="", updated_at=now_iso(request))
     try:
         record = await store.put(KIND, record.key, image.to_wire(), expect_revision=record.revision)
     except StaleRevision as exc:
@@ -149,7 +145,7 @@ async def _receive(
         await files.save(record.key, result.manifest)
     except BaseException as exc:
         killed = replace(
-            image, status="killed", status_reason=_reason(exc), updated_at=_now(request)
+            image, status="killed", status_reason=_reason(exc), updated_at=now_iso(request)
         )
         await asyncio.shield(_put_quietly(store, record, killed))
         raise
@@ -160,7 +156,7 @@ async def _receive(
         checksum_sha512=result.sha512,
         size=result.manifest.size,
         virtual_size=result.info.virtual_size,
-        updated_at=_now(request),
+        updated_at=now_iso(request),
     )
     saved = await store.put(KIND, record.key, active.to_wire(), expect_revision=record.revision)
     log.info(
@@ -193,7 +189,7 @@ async def _repair(request: web.Request, image: Image) -> web.Response:
         expected_size=request.content_length,
     )
     await files.save(image.id, result.manifest)
-    await refresh_damage(store, files, image.id, result.manifest, _now(request))
+    await refresh_damage(store, files, image.id, result.manifest, now_iso(request))
     log.info("image %s repaired by a re-upload of its content", image.id)
     return reply(Image.of(await records.fetch(store, KIND, image.id)).view())
 

@@ -42,7 +42,7 @@ from atoll.errors import (
     StaleRevision,
 )
 from atoll.hub.api import records
-from atoll.hub.api.context import HUB, Hub, claims_of, hub_of
+from atoll.hub.api.context import HUB, Hub, claims_of, hub_of, now_iso
 from atoll.hub.api.image_shapes import (
     IMAGE,
     IMAGE_CREATE,
@@ -237,10 +237,6 @@ async def _manifest_of(store: Store, files: ImageFiles, image_id: str) -> Manife
         ) from exc
 
 
-def _now(request: web.Request) -> str:
-    return iso(hub_of(request).clock())
-
-
 async def list_images(request: web.Request) -> web.Response:
     claims = claims_of(request)
     limit, marker = page_params(request)
@@ -284,7 +280,7 @@ async def create_image(request: web.Request) -> web.Response:
                          "images", "image_limit")  # fmt: skip
     image_id = ids.hub_id()
     # private unless asked for, whoever uploads (a system admin's too: publishing is a choice)
-    value = catalog.new_image(image_id, body, claims.project, claims.project_id, _now(request))
+    value = catalog.new_image(image_id, body, claims.project, claims.project_id, now_iso(request))
     record = await records.create(hub.store, KIND, image_id, value)
     return reply(Image.of(record).view(), 201, record.revision)
 
@@ -369,7 +365,7 @@ async def show_chunk(request: web.Request) -> web.StreamResponse:
 
 async def scrub_images(request: web.Request) -> web.Response:
     """Hash every stored chunk now; quarantine corrupt ones and mark the images they hold."""
-    result = await request.app[SCRUBBER].scrub(_now(request))
+    result = await request.app[SCRUBBER].scrub(now_iso(request))
     return reply(result.to_json())
 
 

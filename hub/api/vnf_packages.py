@@ -53,7 +53,7 @@ from atoll.errors import (
     UnsupportedMediaType,
 )
 from atoll.hub.api import records, sol013
-from atoll.hub.api.context import HUB, Hub, claims_of, hub_of
+from atoll.hub.api.context import HUB, Hub, claims_of, hub_of, now_iso
 from atoll.hub.api.replies import (
     if_match,
     no_content,
@@ -136,10 +136,6 @@ def _onboarding(request: web.Request) -> Onboarding:
     return request.app[ONBOARDING]
 
 
-def _now(request: web.Request) -> str:
-    return iso(hub_of(request).clock())
-
-
 async def _visible(request: web.Request) -> tuple[Record, PackageRecord]:
     """The stored package the path names, if the caller may see it (404 otherwise)."""
     package_id = path_id(request, "vnfPkgId")
@@ -204,7 +200,7 @@ async def create_package(request: web.Request) -> web.Response:
         claims.project,
         claims.project_id,
         body.get("userDefinedData", {}),
-        _now(request),
+        now_iso(request),
     )
     record = await records.create(hub.store, pkgs.KIND, package_id, value)
     shown = view(request, PackageRecord.from_value(record.value))
@@ -233,7 +229,7 @@ async def modify_package(request: web.Request) -> web.Response:
     if "userDefinedData" in body:
         merged = sol013.merge_patch(package.user_defined_data, body["userDefinedData"])
         package = replace(package, user_defined_data=_bounded_user_data(request, merged))
-    package = replace(package, updated_at=_now(request))
+    package = replace(package, updated_at=now_iso(request))
     store = hub_of(request).store
     saved = await store.put(
         pkgs.KIND, record.key, package.to_value(), expect_revision=record.revision
@@ -372,7 +368,7 @@ async def _take_content(
         onboarding_state=pkgs.PROCESSING,
         onboarding_failure_details=None,
         image_map=image_map,
-        updated_at=_now(request),
+        updated_at=now_iso(request),
     )
     onboarding = _onboarding(request)
     async with request.app[QUOTA].upload(package.project_id, declared) as upload:
@@ -380,11 +376,11 @@ async def _take_content(
         try:
             stored = await onboarding.files.receive(record.key, upload.count(blocks), limit)
         except BaseException:
-            await update_package(store, record.key, before, _now(request))
+            await update_package(store, record.key, before, now_iso(request))
             raise
         checksum = {"algorithm": "SHA-256", "hash": stored.sha256}
         await update_package(
-            store, record.key, {"checksum": checksum, "size": stored.size}, _now(request)
+            store, record.key, {"checksum": checksum, "size": stored.size}, now_iso(request)
         )
         upload.kept(replaces=package.size or 0)  # content uploaded after ERROR replaces its own
     onboarding.start(record.key, image_map, claim.project_id)
