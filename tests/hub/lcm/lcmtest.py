@@ -10,6 +10,7 @@ from typing import Any
 from multidict import CIMultiDict
 
 from atoll.hub.api.vnflcm import ENGINE
+from atoll.hub.lcm import outbox
 from atoll.hub.lcm.engine import Engine
 from atoll.testbed.demo.packages import Aspect, spread_policies
 from tests.hub.api.vnf_packages import catalog_image, upload
@@ -152,6 +153,18 @@ class Lcm:
             if occ["operationState"] in states:
                 return occ
         raise AssertionError(f"operation {op_id} is {occ['operationState']}: {occ}")
+
+    async def notified_states(self, op_id: str | None = None) -> list[str]:
+        """The operation states the LCM notifications said (of ``op_id``'s occurrence, or
+        any), each record once, in the order recorded. Read from the store's history: with
+        no subscription to wait for, the delivery loop (every second) removes each record
+        once it has passed over it, maybe before the test looks."""
+        said: dict[str, str] = {}
+        for change in await self.api.store.changes(0, limit=10_000, kind=outbox.KIND):
+            occ = (change.value or {}).get("vnfLcmOpOcc", {})
+            if op_id is None or occ.get("id") == op_id:
+                said.setdefault(change.key, occ.get("operationState", ""))
+        return list(said.values())
 
     async def instance(self, name: str = "vnf") -> str:
         body = {"vnfdId": VNFD_ID, "vnfInstanceName": name}

@@ -59,15 +59,6 @@ async def sites_written(lcm: Lcm) -> set[str]:
     }
 
 
-async def states_notified(lcm: Lcm, op_id: str) -> list[str]:
-    notes = await list_all(lcm.api.store, "lcm_notification", {})
-    return [
-        n.value["vnfLcmOpOcc"]["operationState"]
-        for n in notes
-        if n.value.get("vnfLcmOpOcc", {}).get("id") == op_id
-    ]
-
-
 async def processing(lcm: Lcm, **params: Any) -> tuple[str, str]:
     """An instantiate on s1 and s2, PROCESSING: s1 done, s2 offline (applying)."""
     lcm.sites.offline.add("s2")
@@ -101,7 +92,7 @@ async def test_a_starting_operation_is_rolled_back_with_nothing_done(lcm: Lcm) -
         s["state"] == "pending" and "not started" in s["message"] for s in occ["sites"]
     )
     assert await sites_written(lcm) == set()
-    assert sorted(await states_notified(lcm, op_id)) == ["ROLLED_BACK", "STARTING"]
+    assert sorted(await lcm.notified_states(op_id)) == ["ROLLED_BACK", "STARTING"]
     with pytest.raises(NotFound):  # the lock went with it: the instance takes a new operation
         await lcm.api.store.get(records.LOCK, instance_id)
     await lcm.instantiate(instance_id)
@@ -123,7 +114,7 @@ async def test_forceful_stops_at_once_and_rollback_cleans_the_sites(lcm: Lcm) ->
     assert error["title"] == "cancelled" and "FORCEFUL" in error["detail"]
     assert "done: s1" in error["detail"] and "failed: s2" in error["detail"]
     assert set(occ["_links"]) >= {"retry", "rollback", "fail"} and "cancel" not in occ["_links"]
-    assert "FAILED_TEMP" in await states_notified(lcm, op_id)
+    assert "FAILED_TEMP" in await lcm.notified_states(op_id)
     # what s2 was told stays told; the rollback settles it once s2 is back
     lcm.sites.offline.clear()
     status, _, _ = await lcm.call("POST", f"{OCCS}/{op_id}/rollback")
@@ -279,7 +270,7 @@ async def test_a_hub_restart_with_a_cancel_pending_carries_it_out(lcm: Lcm, tmp_
     occ = await lcm.occ(graceful)
     assert occ["operationState"] == "FAILED_TEMP" and occ["error"]["title"] == "cancelled"
     assert all(s["state"] == "done" for s in occ["sites"])  # s2 finished what it was doing
-    assert "FAILED_TEMP" in await states_notified(lcm, graceful)
+    assert "FAILED_TEMP" in await lcm.notified_states(graceful)
 
 
 async def test_python_tackerclients_v1_path_cancels_the_same_operation(lcm: Lcm) -> None:
