@@ -39,7 +39,7 @@ from pathlib import Path
 
 import aiohttp
 
-from atoll.client.aio import AsyncClient
+from atoll.client.aio import AsyncClient, new_session
 from atoll.errors import AtollError, InvalidInput, NotFound
 from atoll.images.assemble import Assembly, zero_digest
 from atoll.images.chunk_wire import ChunkWire
@@ -125,7 +125,7 @@ class ChunkFetcher:
 
     def _session(self) -> aiohttp.ClientSession:
         ssl_arg: ssl.SSLContext | bool = True if self.ssl_context is None else self.ssl_context
-        return aiohttp.ClientSession(
+        return new_session(
             headers=self.headers,
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=self.timeout, sock_read=self.timeout

@@ -5,6 +5,10 @@ URL, bearer token, ``refresh`` on a 401 (once), TLS context, and the same error 
 (:func:`atoll.error_body.decode`). It owns one :class:`aiohttp.ClientSession`, made on first
 use inside the running loop and closed by :meth:`AsyncClient.close`; streaming callers (the
 chunk fetcher) use :meth:`AsyncClient.session` and :meth:`AsyncClient.raise_for_status`.
+
+:func:`new_session` is the one place an aiohttp client session is made (this client's, the
+package fetch's, the image transfer's, the site's sync websocket): it says
+:data:`~atoll.client.transport.USER_AGENT`, not aiohttp's ``Python/3.x aiohttp/3.y``.
 """
 
 from __future__ import annotations
@@ -19,8 +23,17 @@ from multidict import CIMultiDict
 from atoll import error_body
 from atoll.client.core import Reply
 from atoll.client.core import decode_body as _decode
+from atoll.client.transport import USER_AGENT
 from atoll.errors import TemporaryError, Unauthenticated
 from atoll.jsonbody import JSON
+
+
+def new_session(
+    *, headers: Mapping[str, str] | None = None, **kwargs: Any
+) -> aiohttp.ClientSession:
+    """An aiohttp client session (``kwargs`` as aiohttp takes them) whose requests say
+    :data:`~atoll.client.transport.USER_AGENT`; ``headers`` are sent with every request."""
+    return aiohttp.ClientSession(headers={"User-Agent": USER_AGENT, **(headers or {})}, **kwargs)
 
 
 class AsyncClient:
@@ -49,7 +62,7 @@ class AsyncClient:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             ssl_arg: ssl.SSLContext | bool = self.ssl_context or True
-            self._session = aiohttp.ClientSession(
+            self._session = new_session(
                 connector=aiohttp.TCPConnector(
                     ssl=ssl_arg, limit=self.connections, resolver=self.resolver
                 ),

@@ -8,6 +8,12 @@ everything above (URLs, auth, token refresh, error decoding) is written once in 
   read as streams.
 - :class:`MemoryTransport`: answers from a function, for tests of the layers above (no
   socket, no server): ``MemoryTransport(lambda req: (200, {}, b'{"ok": true}'))``.
+
+Every request Atoll sends says :data:`USER_AGENT`, the product alone: urllib's and aiohttp's
+own (``Python-urllib/3.11``, ``Python/3.11 aiohttp/3.9.5``) told every server a tenant names
+(LCM callbacks, OAuth token endpoints, alarm webhooks, package URIs) which Python and
+aiohttp the hub runs, and so which of their advisories apply to it. The aiohttp side
+(:func:`atoll.client.aio.new_session`) takes it from here.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import BinaryIO, Protocol
 from multidict import CIMultiDict
 
 from atoll.errors import ConfigError, TemporaryError
+
+USER_AGENT = "atoll"  # the product, no version: what every request of ours says it is from
 
 
 @dataclass(frozen=True)
@@ -83,8 +91,9 @@ class UrllibTransport:
         self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl_context))
 
     def send(self, request: Request, timeout: float) -> Response:
+        headers = {"User-Agent": USER_AGENT, **dict(request.headers)}
         req = urllib.request.Request(  # noqa: S310 (the client checked the scheme)
-            request.url, data=request.body, headers=dict(request.headers), method=request.method
+            request.url, data=request.body, headers=headers, method=request.method
         )
         where = request.url.split("/", 3)[:3]
         origin = "/".join(where)

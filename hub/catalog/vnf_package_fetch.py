@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterable
 
 import aiohttp
 
+from atoll.client.aio import new_session
 from atoll.errors import Forbidden, InvalidInput, Problem
 
 BLOCK = 1024 * 1024
@@ -60,7 +61,7 @@ async def uri_blocks(
     timeout = aiohttp.ClientTimeout(sock_connect=idle_timeout, sock_read=idle_timeout)
     try:
         async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
+            new_session(timeout=timeout) as session,
             session.get(url, headers=headers, allow_redirects=False) as resp,
         ):
             if resp.status != 200:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
@@ -188,21 +189,31 @@ def _reason(said: str) -> str:
 
 def _signer(signed: SignedManifest, carried: list[x509.Certificate]) -> str:
     """`` (subject, issued by ..., valid ... to ...)`` when one end-entity certificate is
-    among those the CMS and the package carry, else nothing."""
+    among those the CMS and the package carries, else nothing. Those certificates are the
+    tenant's bytes, parsed lazily: one whose name or extensions do not parse is left out
+    (before, it raised here and onboarding ended as the hub's internal error)."""
     try:
         inside = pkcs7.load_der_pkcs7_certificates(signed.cms)
-    except ValueError:  # no certificates in the CMS
+    except (ValueError, UnsupportedAlgorithm):  # no certificates in the CMS, or unreadable
         inside = []
     leaves = {c.fingerprint(hashes.SHA256()): c for c in inside + carried}
-    ends = [c for c in leaves.values() if not _is_ca(c)]
+    described = [_described(c) for c in leaves.values()]
+    ends = [d for d in described if d is not None and not d[0]]
     if len(ends) != 1:
         return ""
-    (cert,) = ends
-    return (
-        f" ({cert.subject.rfc4514_string()}, issued by {cert.issuer.rfc4514_string()}, valid "
-        f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} to {cert.not_valid_after_utc:%Y-%m-%d %H:%M}"
-        " UTC)"
-    )
+    return ends[0][1]
+
+
+def _described(cert: x509.Certificate) -> tuple[bool, str] | None:
+    """Whether ``cert`` is a CA's, and its description; None if it does not parse."""
+    try:
+        return _is_ca(cert), (
+            f" ({cert.subject.rfc4514_string()}, issued by {cert.issuer.rfc4514_string()}, "
+            f"valid {cert.not_valid_before_utc:%Y-%m-%d %H:%M} to "
+            f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC)"
+        )
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+        return None
 
 
 def _is_ca(cert: x509.Certificate) -> bool:

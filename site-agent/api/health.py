@@ -3,7 +3,12 @@ engineers call them):
 
 - ``/healthz``: the process answers (liveness; as on the hub, with no version);
 - ``/readyz``: it can work: its store and the hypervisor answer (503 otherwise);
-- ``/health``: the agent's own report (reconciler, sync; 503 when degraded).
+- ``/health``: the agent's own report (reconciler, sync; 503 when degraded). Without a
+  token it says only what a balancer or a supervisor acts on: the status, the site, the
+  counts and the sync figures. What failed (the reconciler's last error: a driver's or the
+  store's own words, with host paths, device and tenant object names) and the agent's
+  version are for a token that may read the site (:data:`PRIVATE`); a token that is not
+  valid is refused as on any read route.
 
 ``/metrics`` is unauthenticated by default (setting ``metrics_auth``): Prometheus scrapers
 on a site's management network normally scrape without credentials, and the page holds only
@@ -17,13 +22,23 @@ from aiohttp import web
 from atoll.api.routing import Route
 from atoll.api.schema import Field
 from atoll.errors import NotFound
-from atoll.site_agent.api.middleware import CTX
+from atoll.site_agent.api.middleware import CTX, bearer_token
+from atoll.site_agent.auth import authorize
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
+PRIVATE = ("last_error", "version")  # what /health says only to a token that may read
+
+
 async def health(request: web.Request) -> web.Response:
-    report = await request.app[CTX].health()
+    ctx = request.app[CTX]
+    report = await ctx.health()
+    token = bearer_token(request)
+    if token is None:
+        report = {k: v for k, v in report.items() if k not in PRIVATE}
+    else:
+        authorize(ctx.auth.verify(token), write=False)
     return web.json_response(report, status=200 if report.get("status") == "ok" else 503)
 
 
@@ -53,7 +68,8 @@ ROUTES = [
           "The store and the hypervisor answer (503 if not; no token)", response=Field("object"),
           public=True),
     Route("GET", "/health", "health.show", health,
-          "The agent's health (503 when degraded; no token)", response=Field("object"),
+          "The agent's health (503 when degraded; no token: without its last error and "
+          "version)", response=Field("object"),
           public=True),
     Route("GET", "/metrics", "metrics.show", metrics,
           "Prometheus metrics (no token unless the agent's metrics_auth is set)",

@@ -39,6 +39,7 @@ import aiohttp
 
 from atoll import __version__
 from atoll.background import FailureLog, Loop, LoopSettings
+from atoll.client.aio import new_session
 from atoll.jsonbody import JSON
 from atoll.resources import versions as model_versions
 from atoll.site_agent.capacity import Claim, MiB
@@ -262,7 +263,7 @@ class SyncClient:
     async def _connect(self, opened_at: list[float]) -> None:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT)
         async with (
-            aiohttp.ClientSession(timeout=timeout) as http,
+            new_session(timeout=timeout) as http,
             http.ws_connect(
                 self.link.sync_url,
                 ssl=self.link.ssl_context(),
