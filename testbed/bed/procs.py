@@ -87,10 +87,13 @@ def stop(pid: int | None, grace: float = 10.0) -> None:
 
 
 def naming(text: str) -> list[int]:
-    """Pids of processes whose command line contains ``text`` (not this one)."""
+    """Pids of processes whose command line contains ``text``: not this one, nor those it
+    runs under (``timeout 60 atoll testbed down --dir D``, a script given ``D``: the
+    command that stops a testbed must not stop what ran it)."""
     found = []
+    mine = lineage()
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        if not entry.name.isdigit() or int(entry.name) in mine:
             continue
         with contextlib.suppress(OSError):
             if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
@@ -98,6 +101,20 @@ def naming(text: str) -> list[int]:
             ):
                 found.append(int(entry.name))
     return found
+
+
+def lineage(pid: int | None = None) -> set[int]:
+    """``pid`` (this process by default) and its ancestors, up to init."""
+    chain, pid = set(), pid or os.getpid()
+    while pid > 1 and pid not in chain:
+        chain.add(pid)
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            break
+        ppid = [line.split()[1] for line in status.splitlines() if line.startswith("PPid:")]
+        pid = int(ppid[0]) if ppid else 0
+    return chain
 
 
 def run(argv: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> str:

@@ -122,3 +122,20 @@ def test_down_cleans_up_after_the_testbed_command_was_killed(tmp_path: Path) -> 
     assert not nothing(residue(bed, tag))  # the killed `up` left its hub and agents running
     atoll("testbed", "down", "--dir", str(bed))
     assert nothing(residue(bed, tag)), residue(bed, tag)
+
+
+def test_the_processes_naming_a_testbed_leave_out_what_runs_the_command(tmp_path: Path) -> None:
+    """``down`` stops every process naming the testbed's dir, but not the ones it runs
+    under: ``timeout 60 atoll testbed down --dir D`` once stopped its own ``timeout``, which
+    took ``down`` with it before it removed anything."""
+    marker = str(tmp_path / "bed")
+    code = f"from atoll.testbed.bed import procs; print(procs.naming({marker!r}))"
+    wrapper = f"{sys.executable} -c {code!r}; : {marker}"  # the shell names the dir too
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker])
+    try:
+        out = subprocess.run(["sh", "-c", wrapper], capture_output=True, text=True,
+                             check=True).stdout  # fmt: skip
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert json.loads(out) == [sleeper.pid]
