@@ -243,3 +243,16 @@ async def test_wait_follows_creates_and_deletes_until_they_settle(
         loop.cancel()
         await api.close()
         await site.close()
+
+
+@pytest.mark.parametrize("sha", [[], ["--sha256", "0" * 64]])
+def test_image_add_of_a_missing_file_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sha: list[str]
+) -> None:
+    """An error naming the file (exit 1), not an internal error (exit 70)."""
+    missing = tmp_path / "vmlinuz"
+    site = ["--site-url", "http://127.0.0.1:9", "--token", "atl1.x.y"]
+    code = main(["site-agent", "image-add", "k1", str(missing), *sha, *site])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err == f"error: {missing} is not a file\n"
