@@ -12,7 +12,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 import tomllib
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -198,3 +202,22 @@ def test_the_request_id_of_an_error_finds_its_line_in_the_log_file(hub: RunningH
     ]
     assert [line["id"] for line in created] == [made.body["id"]]
     assert not any(HUB_ADMIN_PASSWORD in line["msg"] for line in lines)
+
+
+def test_a_second_hub_on_a_port_in_use_says_so(hub: RunningHub, tmp_path: Path) -> None:
+    """Not 'internal error: OSError' (exit 70): the address, the reason and the flag."""
+    port = urllib.parse.urlsplit(hub.url).port
+    data_dir = tmp_path / "second"
+    atoll = [sys.executable, "-m", "atoll"]
+    subprocess.run([*atoll, "hub", "init", "--data-dir", str(data_dir)], check=True,
+                   capture_output=True)  # fmt: skip
+    env = {**os.environ, "ATOLL_HUB_ZEROCONF": "false"}
+    serve = [*atoll, "hub", "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1"]
+    done = subprocess.run([*serve, "--port", str(port)], env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr
+    assert (
+        f"error: cannot listen on 127.0.0.1:{port}: address already in use (another process "
+        "serving there? choose another with --port/--host)"
+    ) in done.stderr

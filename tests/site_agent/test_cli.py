@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -256,3 +260,21 @@ def test_image_add_of_a_missing_file_names_it(
     err = capsys.readouterr().err
     assert code == 1, err
     assert err == f"error: {missing} is not a file\n"
+
+
+def test_an_agent_on_a_port_in_use_says_so(tmp_path: Path) -> None:
+    """Not 'internal error: OSError' (exit 70): the address, the reason and the flag."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "ATOLL_SITE_AGENT_DRIVERS": "fake", "ATOLL_HUB_ADVERTISE": "false"}
+        run = [sys.executable, "-m", "atoll", "site-agent", "run", "--data-dir", str(tmp_path)]
+        done = subprocess.run([*run, "--port", str(port)], env=env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr
+    assert (
+        f"error: cannot listen on 127.0.0.1:{port}: address already in use (another process "
+        "serving there? choose another with --port/--host)"
+    ) in done.stderr
