@@ -18,6 +18,7 @@ import sys
 import tomllib
 import urllib.parse
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +222,26 @@ def test_a_second_hub_on_a_port_in_use_says_so(hub: RunningHub, tmp_path: Path) 
         f"error: cannot listen on 127.0.0.1:{port}: address already in use (another process "
         "serving there? choose another with --port/--host)"
     ) in done.stderr
+
+
+@pytest.mark.parametrize(("ttl", "seconds"), [("1h", 3600), ("30m", 1800), ("600", 600)])
+def test_a_join_token_lives_as_long_as_ttl_says(
+    hub: RunningHub, home: Path, capsys: pytest.CaptureFixture[str], ttl: str, seconds: int
+) -> None:
+    """``atoll site token create edge-1 --ttl 1h``, as the README writes it."""
+    ok(capsys, *lab_login(hub))
+    site = f"ttl-{seconds}"
+    made = json.loads(ok(capsys, "--cloud", "lab", "site", "token", "create", site, "--ttl", ttl,
+                         "-f", "json"))  # fmt: skip
+    lived = datetime.fromisoformat(made["expires_at"]) - datetime.fromisoformat(made["created_at"])
+    assert lived.total_seconds() == seconds
+
+
+def test_a_ttl_that_is_no_duration_is_refused_naming_the_forms(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["site", "token", "create", "edge-1", "--ttl", "1 hour"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "'1 hour' is not a duration: give seconds (3600) or a number with s, m, h or d" in err
