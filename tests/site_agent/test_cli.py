@@ -167,6 +167,20 @@ async def test_cli_reaches_a_site_through_the_hub(
         assert [(r["name"], r["status"], r["flavor"]) for r in rows] == [
             ("vm1", "PENDING", "small")
         ]
+        # once the site reported it: its addresses in the networks column, as an agent's list
+        address = {"network": "a" * 32, "port": "b" * 32, "mac": "fa:16:3e:00:00:01",
+                   "ip": "10.8.0.2", "vnic_type": "normal"}  # fmt: skip
+        made[server["id"]]["status"] = {
+            "state": "ACTIVE", "message": "", "seq": 3, "observed_generation": 1,
+            "facts": {"power_state": "running", "restarts": 0, "addresses": [address]},
+        }  # fmt: skip
+        code, out, err = await _atoll(capsys, "server", "list", *via, "-f", "json")
+        assert code == 0, err
+        assert json.loads(out)[0]["networks"] == [address]
+        code, out, err = await _atoll(
+            capsys, "server", "list", *via, "-f", "value", "-c", "status", "-c", "networks"
+        )
+        assert code == 0 and out.startswith("ACTIVE ") and "ip=10.8.0.2" in out, err
         code, out, err = await _atoll(capsys, "server", "reboot", server["id"], *via, "-f", "json")
         assert code == 0, err
         assert seen[-1][:2] == ("POST", f"/v1/sites/edge-1/servers/{server['id']}/reboot")
