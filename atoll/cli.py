@@ -123,6 +123,17 @@ def _group_word(root_options: Sequence[argparse.Action], argv: Sequence[str]) ->
     return None
 
 
+def _command_parser(
+    parser: argparse.ArgumentParser, argv: Sequence[str]
+) -> argparse.ArgumentParser:
+    """The (sub)command parser ``argv`` reaches: each word naming a sub-command goes down."""
+    for word in argv:
+        subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if subcommands and word in subcommands[0].choices:
+            parser = subcommands[0].choices[word]
+    return parser
+
+
 def _completion(parser: argparse.ArgumentParser, shell: str) -> int:
     sys.stdout.write(completion.script(parser, shell))
     return 0
@@ -131,7 +142,9 @@ def _completion(parser: argparse.ArgumentParser, shell: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command they were given to: its usage, its options' hints
+        _command_parser(parser, argv).error(f"unrecognized arguments: {' '.join(extra)}")
     setup_logging(args.log_format, args.log_level, debug=args.debug)
     output.bind(args)
     func: Command | None = getattr(args, "func", None)

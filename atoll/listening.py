@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import resource
 import ssl
 from pathlib import Path
@@ -77,6 +78,19 @@ def server_tls(
 
 
 SERVER_NAME = "atoll"  # every answer's Server header: a product, no version
+
+
+async def start_listening(site: web.TCPSite, host: str, port: int, flag: str) -> None:
+    """Start ``site``; an address that cannot be bound (in use, not this host's, a privileged
+    port) is a ConfigError naming the address, the reason and ``flag``, not a traceback."""
+    try:
+        await site.start()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {reason.lower()} (another process serving "
+            f"there? choose another with {flag})"
+        ) from exc
 
 
 def anonymous_server_header() -> None:

@@ -89,7 +89,7 @@ async def serve(settings: HubSettings, image_settings: ImageSettings | None = No
         listening.anonymous_server_header()
         try:
             site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
-            await site.start()
+            await listening.start_listening(site, settings.host, settings.port, "--port/--host")
             scheme = "http" if ssl_context is None else "https"
             print(f"hub serving on {scheme}://{settings.host}:{settings.port}", flush=True)
             advert = advertiser(settings, layout) if ssl_context is not None else None

@@ -187,10 +187,13 @@ def _show(args: argparse.Namespace) -> int:
 def _download(args: argparse.Namespace) -> int:
     from atoll.images.hub_files import ProgressBar, receive_file
 
+    output: Path | None = args.output
+    if output is not None and not output.parent.is_dir():
+        raise NotFound(f"cannot write {output}: {output.parent} is not a directory")
     client = _client(args)
     image_id = resolve(client, args.image)
     image = client.get(f"/v1/images/{image_id}")
-    dest = args.output or Path(re.sub(r"[^A-Za-z0-9._-]", "_", image["name"]) or image_id)
+    dest = output or Path(re.sub(r"[^A-Za-z0-9._-]", "_", image["name"]) or image_id)
     sha = receive_file(client, image_id, dest, progress=ProgressBar("download"))
     print(f"downloaded image {image_id} to {dest} (sha256 {sha})")
     return 0

@@ -158,7 +158,7 @@ def _wait(client: HubClient, package_id: str, seconds: float) -> dict[str, Any]:
 def _report(package: dict[str, Any], fmt: str) -> int:
     failed = package["onboardingState"] == "ERROR"
     if fmt == "json":
-        emit(package, "json")
+        emit(package, fmt)
         return 1 if failed else 0
     if failed:
         details = package["onboardingFailureDetails"] or {}
@@ -167,20 +167,21 @@ def _report(package: dict[str, Any], fmt: str) -> int:
             f"VNF package {package['id']} failed onboarding: {details.get('detail', '')}",
             problems,
         )
-    _print(package, "table")
+    _print(package, fmt)
     return 0
 
 
 def _print(package: dict[str, Any], fmt: str) -> None:
-    if fmt == "json":
-        emit(package, "json")
+    """json and yaml: the whole package; table, csv and value: its summary (``-c`` picks)."""
+    if fmt in ("json", "yaml"):
+        emit(package, fmt)
         return
     row = {k: package.get(k) for k in SHOWN}
     row["images"] = ", ".join(
         f"{i['id']}={i['catalogImage']}" for i in package.get("softwareImages", [])
     )
     row["flavours"] = ", ".join(f["id"] for f in package.get("flavours", []))
-    emit(row, "table")
+    emit(row, fmt)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -177,8 +177,9 @@ def _show_instance(args: argparse.Namespace) -> int:
 
 
 def _print_instance(instance: dict[str, Any], fmt: str) -> None:
-    if fmt == "json":
-        emit(instance, "json")
+    """json and yaml: the whole instance; table, csv and value: its summary (``-c`` picks)."""
+    if fmt in ("json", "yaml"):
+        emit(instance, fmt)
         return
     row = {k: instance.get(k) for k in (*INSTANCE_COLUMNS, "vnfProductName", "vnfSoftwareVersion")}
     info = instance.get("instantiatedVnfInfo") or {}
@@ -190,7 +191,7 @@ def _print_instance(instance: dict[str, Any], fmt: str) -> None:
         f"{v['id']}@{v['computeResource'].get('vimConnectionId')}"
         for v in info.get("vnfcResourceInfo", [])
     )
-    emit(row, "table")
+    emit(row, fmt)
 
 
 def _delete_instance(args: argparse.Namespace) -> int:
@@ -275,15 +276,16 @@ def _show_occ(args: argparse.Namespace) -> int:
 
 
 def _print_occ(occ: dict[str, Any], fmt: str) -> None:
-    if fmt == "json":
-        emit(occ, "json")
+    """json and yaml: the whole op occurrence; table, csv and value: its summary."""
+    if fmt in ("json", "yaml"):
+        emit(occ, fmt)
         return
     row = {k: occ.get(k) for k in OCC_COLUMNS}
     if occ.get("error"):
         row["error"] = occ["error"].get("detail")
     for site in occ.get("sites", []):
         row[f"site {site['siteName']}"] = f"{site['state']} {site.get('message', '')}".strip()
-    emit(row, "table")
+    emit(row, fmt)
 
 
 def _occ_task(args: argparse.Namespace) -> int:

@@ -131,8 +131,11 @@ def _images(args: argparse.Namespace) -> int:
 
 
 def _image_add(args: argparse.Namespace) -> int:
+    from atoll.errors import NotFound
     from atoll.images.hub_files import file_sha256
 
+    if not args.file.is_file():
+        raise NotFound(f"{args.file} is not a file")
     sha = args.sha256 or file_sha256(args.file)
     emit(_client(args).upload_image(args.id, args.file, sha)["image"], args.format)
     return 0

@@ -138,9 +138,10 @@ class HubTarget:
         return done
 
     def row(self, obj: JSON) -> JSON:
-        """The columns an agent's view has: the spec's fields, ``status`` the site's state."""
+        """The columns an agent's view has: the spec's fields, ``status`` the site's state,
+        and a server's ``networks`` (its addresses as the site last reported them)."""
         status = obj.get("status") or {}
-        return {
+        row: JSON = {
             **(obj.get("spec") or {}),
             "id": obj.get("id"),
             "name": obj.get("name"),
@@ -148,6 +149,9 @@ class HubTarget:
             "origin": obj.get("origin"),
             "conflict": obj.get("conflict"),
         }
+        if obj.get("kind") == "server":
+            row["networks"] = (status.get("facts") or {}).get("addresses", [])
+        return row
 
 
 def target(args: argparse.Namespace) -> Target:

@@ -384,7 +384,7 @@ async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) 
         listening.anonymous_server_header()
         listen = settings.site_agent
         site = web.TCPSite(runner, listen.host, listen.port, ssl_context=ssl_context)
-        await site.start()
+        await listening.start_listening(site, listen.host, listen.port, "--port/--host")
         gc.collect()  # start-up's garbage in cycles (the CLI's parsers, import-time objects)
         malloc.trim()  # and the pages it freed, with recovery's and the first pass's
         log.info(

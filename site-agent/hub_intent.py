@@ -239,6 +239,9 @@ class HubIntent:
             return HubOutcome("deleted")
         if settle:
             return HubOutcome("superseded", _SUPERSEDED)
+        leaving = await self.resources.store.call(self._ports_leaving_blocking, kind, obj_id)
+        if leaving:  # a terminate deletes the servers, then their subnets and networks
+            return HubOutcome("waiting", f"ports {', '.join(leaving)} are being deleted here")
         try:
             await self.resources.store.call(
                 self.resources._delete_blocking, kind, obj_id, local=False
@@ -248,6 +251,23 @@ class HubIntent:
         log.info("deleting %s %s (from hub)", kind, obj_id, extra={"kind": kind, "id": obj_id})
         self.resources.kick()
         return HubOutcome("deleted")
+
+    def _ports_leaving_blocking(self, kind: str, obj_id: str) -> list[str]:
+        """The ports in the way of deleting a network or subnet when each of them is going
+        already (its server is being deleted here): the delete waits for them. None when
+        nothing is in the way or something stays (then the delete is refused, naming it)."""
+        store = self.resources.store
+        ports = {p.id: p for p in store.list_objects("port")}
+        if kind == "network":
+            users = [p for p in ports.values() if p.spec["network"] == obj_id]
+        elif kind == "subnet":  # a lease outlives its port until the reconciler frees it
+            held = set(store.leases(obj_id).values())
+            users = [p for pid in held if (p := ports.get(pid)) is not None]
+            if held and not users:
+                return sorted(held)
+        else:
+            return []
+        return sorted(p.id for p in users) if users and all(p.deleting for p in users) else []
 
     async def sweep(self, named: set[tuple[str, str]]) -> list[tuple[str, str]]:
         """After a snapshot: delete the objects the hub knows (hub origin, or a hub revision)

@@ -25,6 +25,19 @@ TOKEN_COLUMNS = ["id", "site", "expires_at", "used_at", "created_by"]
 SITES = Collection("site", COLUMNS)
 
 
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> int:
+    """``3600``, ``90s``, ``30m``, ``1h`` or ``7d`` as whole seconds (an argparse type)."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in UNITS else (text, "s")
+    if not (number.isascii() and number.isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: give seconds (3600) or a number with s, m, h or d (1h)"
+        )
+    return int(number) * UNITS[unit]
+
+
 def register(groups: Subparsers) -> None:
     parser = groups.add_parser("site", help="the site registry and join tokens")
     cmds = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -55,7 +68,13 @@ def register(groups: Subparsers) -> None:
     tokens = token.add_subparsers(title="commands", metavar="COMMAND", required=True)
     create = tokens.add_parser("create", help="create a join token for site NAME")
     create.add_argument("name")
-    create.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
+    create.add_argument(
+        "--ttl",
+        type=duration,
+        default=3600,
+        metavar="DURATION",
+        help="seconds, or with a unit: 90s, 30m, 1h, 7d (default 3600)",
+    )
     create.set_defaults(func=_token_create)
     token_list = tokens.add_parser("list", help="list join tokens")
     token_list.set_defaults(func=_token_list)

@@ -65,6 +65,24 @@ def test_a_mistyped_command_or_subcommand_gets_did_you_mean(
     assert "--collumn (did you mean --column?)" in capsys.readouterr().err
 
 
+def test_an_unknown_option_is_said_by_its_command_with_its_own_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The command's usage, not the root's; a hint from its own options, never another's
+    (``project create --bogus`` was told "did you mean --user?")."""
+    with pytest.raises(SystemExit) as exc:
+        main(["project", "create", "a", "--bogus"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: atoll project create ")
+    assert err.endswith("atoll project create: error: unrecognized arguments: --bogus\n")
+    with pytest.raises(SystemExit):
+        main(["project", "create", "a", "--descripton", "x"])
+    err = capsys.readouterr().err
+    assert "atoll project create: error: unrecognized arguments: --descripton x; " in err
+    assert "--descripton (did you mean --description?)" in err
+
+
 def complete(script: Path, line: str) -> list[str]:
     """What bash offers for ``line`` (the word being completed is its last, maybe empty)."""
     words = line.split(" ")

@@ -12,8 +12,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 import tomllib
+import urllib.parse
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +203,45 @@ def test_the_request_id_of_an_error_finds_its_line_in_the_log_file(hub: RunningH
     ]
     assert [line["id"] for line in created] == [made.body["id"]]
     assert not any(HUB_ADMIN_PASSWORD in line["msg"] for line in lines)
+
+
+def test_a_second_hub_on_a_port_in_use_says_so(hub: RunningHub, tmp_path: Path) -> None:
+    """Not 'internal error: OSError' (exit 70): the address, the reason and the flag."""
+    port = urllib.parse.urlsplit(hub.url).port
+    data_dir = tmp_path / "second"
+    atoll = [sys.executable, "-m", "atoll"]
+    subprocess.run([*atoll, "hub", "init", "--data-dir", str(data_dir)], check=True,
+                   capture_output=True)  # fmt: skip
+    env = {**os.environ, "ATOLL_HUB_ZEROCONF": "false"}
+    serve = [*atoll, "hub", "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1"]
+    done = subprocess.run([*serve, "--port", str(port)], env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr
+    assert (
+        f"error: cannot listen on 127.0.0.1:{port}: address already in use (another process "
+        "serving there? choose another with --port/--host)"
+    ) in done.stderr
+
+
+@pytest.mark.parametrize(("ttl", "seconds"), [("1h", 3600), ("30m", 1800), ("600", 600)])
+def test_a_join_token_lives_as_long_as_ttl_says(
+    hub: RunningHub, home: Path, capsys: pytest.CaptureFixture[str], ttl: str, seconds: int
+) -> None:
+    """``atoll site token create edge-1 --ttl 1h``, as the README writes it."""
+    ok(capsys, *lab_login(hub))
+    site = f"ttl-{seconds}"
+    made = json.loads(ok(capsys, "--cloud", "lab", "site", "token", "create", site, "--ttl", ttl,
+                         "-f", "json"))  # fmt: skip
+    lived = datetime.fromisoformat(made["expires_at"]) - datetime.fromisoformat(made["created_at"])
+    assert lived.total_seconds() == seconds
+
+
+def test_a_ttl_that_is_no_duration_is_refused_naming_the_forms(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["site", "token", "create", "edge-1", "--ttl", "1 hour"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "'1 hour' is not a duration: give seconds (3600) or a number with s, m, h or d" in err

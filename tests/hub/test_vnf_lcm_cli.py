@@ -54,6 +54,11 @@ def test_instance_lifecycle_commands(
     assert "FAILED_TEMP" in capsys.readouterr().err
     shown = cli(capsys, "vnf", "instance", "show", instance["id"])
     assert shown["vnfdId"] == package["vnfdId"]
+    # every output option, as on every other show: -c picks, value prints the values alone
+    argv = ["vnf", "instance", "show", instance["id"], "-f", "value", "-c", "vnfInstanceName"]
+    assert main(argv) == 0 and capsys.readouterr().out == "gs\n"
+    assert main(["vnf", "op", "show", op_id, "-f", "value", "-c", "operation"]) == 0
+    assert capsys.readouterr().out == "INSTANTIATE\n"
     assert main(["vnf", "instance", "delete", instance["id"]]) != 0  # its operation runs
     assert op_id in capsys.readouterr().err
     # the site will not come: cancel (FORCEFUL, not waiting for it), then roll back

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from atoll.cli import main
 from atoll.nfv.artifacts import image_needs, vnfd_files
@@ -89,3 +90,30 @@ def test_upload_a_package_directory_and_manage_it(
     assert main(["vnf", "package", "show", package["id"], "-f", "json"]) == 1
     assert "does not exist" in capsys.readouterr().err
     assert not (hub.data_dir / "vnf_packages" / f"{package['id']}.zip").exists()
+
+
+def test_upload_show_and_disable_take_every_output_option(
+    hub: Hub, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``-f value -c id`` gives a script the id alone, as every other create and show does."""
+    login(capsys, hub, "admin", ADMIN_PASSWORD)
+    cli(capsys, "project", "create", "a")
+    cli(capsys, "role", "add", "--user", "admin", "--project", "a", "--role", "member")
+    login(capsys, hub, "admin", ADMIN_PASSWORD, "--project", "a")
+    carrying = carry(copy_package("getting-started", tmp_path), b"image bits" * 4096)
+    code = main(["vnf", "package", "upload", str(carrying), "-f", "value", "-c", "id"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    package_id = out.strip()
+    assert out == f"{package_id}\n" and len(package_id) == 32
+    argv = ["vnf", "package", "show", package_id]
+    assert main([*argv, "-f", "value", "-c", "onboardingState", "-c", "images"]) == 0
+    state, images = capsys.readouterr().out.splitlines()
+    assert state == "ONBOARDED" and images.startswith("VDU1=")
+    assert main([*argv, "-f", "yaml"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["id"] == package_id
+    assert main([*argv, "-f", "csv", "-c", "usageState"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["Field,Value", "usageState,NOT_IN_USE"]
+    argv = ["vnf", "package", "disable", package_id, "-f", "value", "-c", "operationalState"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out == "DISABLED\n"

@@ -118,6 +118,15 @@ async def test_a_cut_pull_resumes_from_the_chunks_it_has(
         out = tmp_path / "downloaded.raw"
         said = await atoll(hub, monkeypatch, capsys, "image", "download", "small", "-o", str(out))
         assert up["checksum_sha256"] in said and out.read_bytes() == image.read_bytes()
+        # a place that cannot be written to is named as such, not as a failed download
+        nowhere = tmp_path / "no-such-dir" / "downloaded.raw"
+        argv = ["image", "download", "small", "-o", str(nowhere)]
+        code = await asyncio.to_thread(cli.main, argv)
+        err = capsys.readouterr().err
+        assert (
+            code == 1
+            and err == f"error: cannot write {nowhere}: {nowhere.parent} is not a directory\n"
+        )
         needed: set[str] = set()
 
         async def wanted() -> set[str]:  # what the site's desired servers name

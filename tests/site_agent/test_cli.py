@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +167,20 @@ async def test_cli_reaches_a_site_through_the_hub(
         assert [(r["name"], r["status"], r["flavor"]) for r in rows] == [
             ("vm1", "PENDING", "small")
         ]
+        # once the site reported it: its addresses in the networks column, as an agent's list
+        address = {"network": "a" * 32, "port": "b" * 32, "mac": "fa:16:3e:00:00:01",
+                   "ip": "10.8.0.2", "vnic_type": "normal"}  # fmt: skip
+        made[server["id"]]["status"] = {
+            "state": "ACTIVE", "message": "", "seq": 3, "observed_generation": 1,
+            "facts": {"power_state": "running", "restarts": 0, "addresses": [address]},
+        }  # fmt: skip
+        code, out, err = await _atoll(capsys, "server", "list", *via, "-f", "json")
+        assert code == 0, err
+        assert json.loads(out)[0]["networks"] == [address]
+        code, out, err = await _atoll(
+            capsys, "server", "list", *via, "-f", "value", "-c", "status", "-c", "networks"
+        )
+        assert code == 0 and out.startswith("ACTIVE ") and "ip=10.8.0.2" in out, err
         code, out, err = await _atoll(capsys, "server", "reboot", server["id"], *via, "-f", "json")
         assert code == 0, err
         assert seen[-1][:2] == ("POST", f"/v1/sites/edge-1/servers/{server['id']}/reboot")
@@ -243,3 +261,34 @@ async def test_wait_follows_creates_and_deletes_until_they_settle(
         loop.cancel()
         await api.close()
         await site.close()
+
+
+@pytest.mark.parametrize("sha", [[], ["--sha256", "0" * 64]])
+def test_image_add_of_a_missing_file_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sha: list[str]
+) -> None:
+    """An error naming the file (exit 1), not an internal error (exit 70)."""
+    missing = tmp_path / "vmlinuz"
+    site = ["--site-url", "http://127.0.0.1:9", "--token", "atl1.x.y"]
+    code = main(["site-agent", "image-add", "k1", str(missing), *sha, *site])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err == f"error: {missing} is not a file\n"
+
+
+def test_an_agent_on_a_port_in_use_says_so(tmp_path: Path) -> None:
+    """Not 'internal error: OSError' (exit 70): the address, the reason and the flag."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "ATOLL_SITE_AGENT_DRIVERS": "fake", "ATOLL_HUB_ADVERTISE": "false"}
+        run = [sys.executable, "-m", "atoll", "site-agent", "run", "--data-dir", str(tmp_path)]
+        done = subprocess.run([*run, "--port", str(port)], env=env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr
+    assert (
+        f"error: cannot listen on 127.0.0.1:{port}: address already in use (another process "
+        "serving there? choose another with --port/--host)"
+    ) in done.stderr

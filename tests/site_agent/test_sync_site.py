@@ -767,3 +767,45 @@ async def test_starting_over_sends_the_sites_deletes_again_and_does_not_make_the
     await inbox.persist(dataclasses.replace(snapshot, n=3))
     await inbox.apply_pending()
     assert list(await volumes(site)) == [placed]
+
+
+async def test_a_terminate_deletes_the_subnet_and_network_once_their_server_is_gone(
+    site: Site,
+) -> None:
+    """The hub deletes a VNF's server, then its internal subnet and network (one frame, as a
+    terminate writes them): those wait in the inbox until the server is gone here, instead of
+    being refused (the site kept them for ever; the hub thought them deleted)."""
+    from atoll.resources import Desired
+
+    intent = HubIntent(site.resources)
+    inbox = Inbox(site.store, intent)
+    net, sub, flavor, srv = ids.hub_id(), ids.hub_id(), ids.hub_id(), ids.hub_id()
+    server_spec: JSON = {"flavor": flavor, "image": "cirros", "nics": [{"network": net}]}
+    placed = [
+        desired("network", net, "internal", {}, 1),
+        desired("subnet", sub, "internal-v4", {"network": net, "cidr": "10.9.0.0/24"}, 2),
+        desired("flavor", flavor, "tiny", {"vcpus": 1, "ram_mb": 256}, 3),
+        desired("server", srv, "vdu1", server_spec, 4),
+    ]
+    for d in placed:
+        await intent.apply(Desired.from_wire(d))
+    await site.converge()
+    assert (await site.resources.show("server", srv))["status"] == "ACTIVE"
+    await inbox.persist(Changes(v=1, n=2, revision=7, items=(
+        Change(revision=5, op="delete", kind="server", id=srv),
+        Change(revision=6, op="delete", kind="subnet", id=sub),
+        Change(revision=7, op="delete", kind="network", id=net),
+    )))  # fmt: skip
+    await inbox.apply_pending()
+    assert site.store.table_count("inbox") == 2  # the subnet and network wait for the server
+    for _ in range(10):
+        await site.converge()
+        await inbox.apply_pending()
+        await site.converge()
+        if not await site.resources.list_kind("network"):
+            break
+    refused = [o for o in await outbox(site) if o["type"] == "event" and "refused" in o["reason"]]
+    assert refused == []
+    assert site.store.table_count("inbox") == 0
+    assert await site.resources.list_kind("subnet") == []
+    assert await site.resources.list_kind("network") == []
