@@ -137,16 +137,17 @@ class DesiredTable(DeletedTable):
                          o.hub_revision, o.project_id, offered),
                     )  # fmt: skip
                     forget_deleted(c, o.kind, o.id)
+                c.executemany(
+                    "INSERT INTO ipam(subnet_id, address, port_id) VALUES (?, ?, ?)", leases
+                )
+                add_operations(c, operations, now)
+                for o in objects:  # numbered after the create: the hub knows them then
                     c.execute(
                         "INSERT OR REPLACE INTO status(kind, id, state, observed_generation,"
                         " message, detail, updated, seq) VALUES (?, ?, 'PENDING', 0, '', '{}',"
                         " ?, ?)",
                         (o.kind, o.id, now, next_seq(c)),
                     )
-                c.executemany(
-                    "INSERT INTO ipam(subnet_id, address, port_id) VALUES (?, ?, ?)", leases
-                )
-                add_operations(c, operations, now)
         except sqlite3.IntegrityError as exc:
             first = objects[0]
             raise DuplicateName(f"a {first.kind} named {first.name!r} already exists") from exc

@@ -78,9 +78,16 @@ class ObservedTable(Database):
         return {r["id"]: _status(r) for r in rows}
 
     def statuses_after(self, seq: int, limit: int = 1000) -> list[ObservedStatus]:
-        """Statuses changed after site sequence ``seq``, oldest first (what sync uploads)."""
+        """Statuses changed after site sequence ``seq``, oldest first, of the objects the
+        hub keeps statuses of (what sync uploads): not a port's (its server's status says
+        its address), nor that of an object the site made and never offered (the flavors
+        it seeds; a local image): the hub refuses those, each a ``refused_fact`` event."""
         rows = self.conn.execute(
-            "SELECT * FROM status WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+            "SELECT s.* FROM status AS s LEFT JOIN objects AS o ON o.kind = s.kind"
+            " AND o.id = s.id WHERE s.seq > ? AND s.kind != 'port' AND NOT (o.id IS NOT NULL"
+            " AND o.origin = 'site' AND o.offered = 0 AND o.hub_revision IS NULL)"
+            " ORDER BY s.seq LIMIT ?",
+            (seq, limit),
         ).fetchall()
         return [_status(r) for r in rows]
 

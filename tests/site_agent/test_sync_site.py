@@ -360,6 +360,28 @@ async def test_local_changes_write_operation_records_in_the_same_transaction(sit
     assert await site.store.call(site.store.holding, "volume", made["id"])
 
 
+async def test_statuses_go_up_of_what_the_hub_knows_and_after_a_local_create(
+    site: Site,
+) -> None:
+    """The hub keeps the statuses of what it placed or adopted at a site and refuses any
+    other (a ``refused_fact`` event each): the seeded flavors' (never offered) and ports'
+    went up at every join. A local create's status goes up after its create record."""
+    seeded = await site.store.call(site.store.list_objects, "flavor")
+    assert seeded and all(not f.offered_to_hub for f in seeded)
+    net = ids.hub_id()
+    await site.store.call(site.store.create_object, "network", net, "lan", {}, origin="hub",
+                          hub_revision=1, project_id=PROJECT)  # fmt: skip
+    await site.store.call(site.store.create_object, "port", ids.hub_id(), None,
+                          {"network": net}, origin="hub", hub_revision=1)  # fmt: skip
+    made = await site.resources.create_volume({"name": "scratch", "size_gb": 1})
+    facts = await site.store.call(facts_after_blocking, site.store, 0)
+    said = [(f.type, f.body.get("kind"), f.body.get("op")) for f in facts
+            if f.type in ("status", "operation")]  # fmt: skip
+    assert said == [("status", "network", None), ("operation", "volume", "create"),
+                    ("status", "volume", None)]  # fmt: skip
+    assert [f.body["id"] for f in facts if f.body.get("kind") == "volume"] == [made["id"]] * 2
+
+
 async def test_a_server_error_is_an_event_for_the_noc(site: Site) -> None:
     await site.store.call(site.store.create_object, "server", ids.site_id(0), "x", {"name": "x"})
     sid = (await site.store.call(site.store.list_objects, "server"))[0].id
@@ -372,8 +394,9 @@ async def test_a_server_error_is_an_event_for_the_noc(site: Site) -> None:
 async def test_a_long_message_goes_up_cut_to_what_the_hub_takes(site: Site) -> None:
     """A driver's error can be long, or hold control characters: the event and the status
     the site sends say it within the bounds the hub checks (it would refuse them)."""
-    await site.store.call(site.store.create_object, "server", ids.site_id(0), "x", {"name": "x"})
-    sid = (await site.store.call(site.store.list_objects, "server"))[0].id
+    sid = ids.hub_id()
+    await site.store.call(site.store.create_object, "server", sid, "x", {"name": "x"},
+                          origin="hub", hub_revision=1)  # fmt: skip
     said = "libvirt: \x1b[31m" + "no disk; " * 2000
     await site.store.call(site.store.set_status, "server", sid, "ERROR", message=said)
     facts = {f.type: f.body for f in await site.store.call(facts_after_blocking, site.store, 0)}

@@ -233,6 +233,9 @@ def test_instantiate_on_two_sites_scale_heal_and_terminate(bed: Bed) -> None:
     assert len({v["computeResource"]["vimConnectionId"]
                 for v in occ["resourceChanges"]["affectedVnfcs"]}) == 2  # fmt: skip
     assert servers <= bed.domains() and servers <= bed.ovs_servers()
+    refused = [e for site in sites for e in bed.admin.list_all(f"/v1/sites/{site}/events")
+               if e["event"].get("reason") == "refused_fact"]  # fmt: skip
+    assert refused == []  # every fact of the joins and the servers was the hub's to keep
     info = bed.call("GET", f"{INSTANCES}/{instance['id']}?all_fields").data["instantiatedVnfInfo"]
     for vnfc in info["vnfcResourceInfo"]:
         assert _answers(bed, vnfc).startswith("hostname=")
