@@ -145,6 +145,9 @@ class HubSettings:
     vnf_package_limit: int = 200
     vnf_instance_limit: int = 500
     site_placement_limit: int = 1000
+    # networks one project may place at one site (Neutron's network quota; each takes one of
+    # the 4094 local VLAN tags of the site's integration bridge, shared by every project)
+    site_network_limit: int = 100
     # bytes one project may hold at the hub, each limit on its own: image_bytes_limit of
     # image data (its uploaded images, public ones too, with what its uploads in progress
     # have received so far), vnf_package_bytes_limit of VNF package content. An upload past

@@ -383,6 +383,11 @@ async def create(request: web.Request, kind: str) -> web.Response:
         await check_room(store, intent.SITE_OBJECT, project_id, hub.settings.site_placement_limit,
                          f"objects placed at site {site['name']}", "site_placement_limit",
                          key_prefix=intent.site_prefix(site["id"]))  # fmt: skip
+        if kind == "network":
+            await check_room(store, intent.SITE_OBJECT, project_id,
+                             hub.settings.site_network_limit, f"networks at site {site['name']}",
+                             "site_network_limit",
+                             key_prefix=intent.site_prefix(site["id"], "network"))  # fmt: skip
     name = body.get("name")
     same = {"site_id": site["id"], "kind": kind, "name": name, "project_id": project_id}
     taken = name is not None and await list_all(

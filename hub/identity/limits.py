@@ -12,7 +12,8 @@ credentials (each a record the hub keeps, made by a request that costs nothing e
 that a member's loop of creates cannot grow the hub's store (and a site's) without end, a
 project also holds at most ``[hub] image_limit`` images, ``vnf_package_limit`` VNF
 packages, ``vnf_instance_limit`` VNF instances, and ``site_placement_limit`` objects placed
-at any one site (its servers, networks, subnets and volumes there, in all). The
+at any one site (its servers, networks, subnets and volumes there, in all), of which at most
+``site_network_limit`` networks (each takes a local VLAN tag of the site's 4094). The
 count is read before the create: creates racing each other may pass
 it together, so a project can go over by as many as raced (never further: the next create
 reads them all).

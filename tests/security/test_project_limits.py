@@ -11,7 +11,8 @@ creates grew it without end). And so for the records a member makes with nothing
 pay (an image or a package created and never uploaded, a VNF instance never instantiated,
 a network placed at a site, synced to the site's store too): a project holds at most
 ``image_limit`` images, ``vnf_package_limit`` packages, ``vnf_instance_limit`` instances,
-``site_placement_limit`` objects at one site.
+``site_placement_limit`` objects at one site, of which ``site_network_limit`` networks
+(each takes one of the site's 4094 local VLAN tags, which every project shares).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ image_limit = {LIMIT}
 vnf_package_limit = {LIMIT}
 vnf_instance_limit = {LIMIT}
 site_placement_limit = {LIMIT}
+site_network_limit = {LIMIT - 1}
 """
 SUBSCRIPTIONS = "/vnflcm/v2/subscriptions"
 V2 = {"Version": "2.0.0"}
@@ -185,7 +187,11 @@ def test_a_project_places_at_most_its_limit_of_objects_at_one_site(
         hub.ok("POST", "/v1/sites", {"name": site})
     path = f"/v1/sites/{one}/networks"
     held = [hub.ok("POST", path, {"name": f"n{n}", "spec": {}}, token=alice)["id"]
-            for n in range(LIMIT)]  # fmt: skip
-    _refused_over(hub, "site_placement_limit", path, {"name": "more", "spec": {}}, alice)
+            for n in range(LIMIT - 1)]  # fmt: skip
+    _refused_over(hub, "site_network_limit", path, {"name": "more", "spec": {}}, alice)
+    volume = {"name": "v0", "spec": {"size_gb": 1}}
+    hub.ok("POST", f"/v1/sites/{one}/volumes", volume, token=alice)
+    _refused_over(hub, "site_placement_limit", f"/v1/sites/{one}/volumes",
+                  {**volume, "name": "v1"}, alice)  # fmt: skip
     hub.ok("POST", f"/v1/sites/{other}/networks", {"name": "n0", "spec": {}}, token=alice)
     hub.ok("DELETE", f"{path}/{held[0]}", token=alice)
