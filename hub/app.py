@@ -149,7 +149,8 @@ def build_hub(
     )
     issuer = TokenIssuer(store, passwords, signer, revocations, clock, settings.token_ttl, throttle)
     if telemetry is None:  # tests and the memory store: points kept in memory
-        telemetry = TelemetryKeeper(None, settings.telemetry_retention, clock)
+        telemetry = TelemetryKeeper(None, settings.telemetry_retention, clock,
+                                    settings.site_series_limit)  # fmt: skip
     return Hub(
         settings,
         store,
