@@ -1,4 +1,5 @@
-"""Slowing down guessing without locking anyone out: failed logins counted per source address.
+"""Slowing down guessing without locking anyone out: failed logins counted per source address;
+and bounding how often one caller may do something costly (:class:`RateThrottle`).
 
 Two counters, both over a sliding ``window`` (seconds):
 
@@ -17,15 +18,51 @@ is a denial of service). A success clears the (source, user) counter only. Both 
 this (the hub's ``POST /v1/auth/tokens`` and password change, the site agent's local
 credential); it lives in memory, per process, bounded to ``max_tracked`` keys (the oldest go
 first).
+
+:class:`RateThrottle` counts acts, not failures, the same way: at most ``limit`` per key in
+the sliding window, beyond it 429 with ``Retry-After`` (the hub's site certificate renewals,
+per site).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from atoll.errors import TooManyRequests
+
+
+class _Recent:
+    """The times of each key's latest events, at most ``limit`` of them, over a sliding
+    ``window``; at most ``max_tracked`` keys (the least recently recorded go first)."""
+
+    def __init__(self, window: float, max_tracked: int) -> None:
+        self.window = window
+        self._max = max_tracked
+        self._times: OrderedDict[Hashable, deque[float]] = OrderedDict()
+
+    def wait(self, key: Hashable, limit: int, now: float) -> float:
+        """Seconds until ``key`` is under ``limit`` again (0: it is)."""
+        times = self._times.get(key)
+        if times is None or len(times) < limit:
+            return 0.0
+        return times[0] + self.window - now  # the oldest of the last ``limit`` events
+
+    def record(self, key: Hashable, limit: int, now: float) -> None:
+        times = self._times.pop(key, None)
+        if times is None:
+            while len(self._times) >= self._max:
+                self._times.popitem(last=False)
+            times = deque(maxlen=limit)
+        times.append(now)
+        self._times[key] = times  # most recently recorded last
+
+    def forget(self, key: Hashable) -> None:
+        self._times.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._times)
 
 
 class FailureThrottle:
@@ -42,19 +79,17 @@ class FailureThrottle:
         self._refusal_delay = max(0.0, refusal_delay)
         self._per_source = max(1, per_source)
         self._per_source_user = max(1, per_source_user)
-        self._window = window
-        self._max = max_tracked
-        # key -> times of the latest failures, at most the key's limit of them
-        self._failures: OrderedDict[tuple[str, str | None], deque[float]] = OrderedDict()
+        # (source, None) and (source, user) -> times of the latest failures
+        self._failures = _Recent(window, max_tracked)
 
     def check(self, source: str, user: str | None = None) -> None:
         """Raise :class:`~atoll.errors.TooManyRequests` while ``source`` must wait (for any
         account, or for ``user``'s). Without ``user`` only the address is checked: what a
         daemon can do before it even reads the request's body."""
         now = self._clock()
-        wait = self._wait((source, None), self._per_source, now)
+        wait = self._failures.wait((source, None), self._per_source, now)
         if user is not None:
-            wait = max(wait, self._wait((source, user), self._per_source_user, now))
+            wait = max(wait, self._failures.wait((source, user), self._per_source_user, now))
         if wait > 0:
             seconds = int(wait) + 1
             raise TooManyRequests(
@@ -71,23 +106,42 @@ class FailureThrottle:
 
     def failed(self, source: str, user: str) -> None:
         now = self._clock()
-        self._record((source, None), self._per_source, now)
-        self._record((source, user), self._per_source_user, now)
+        self._failures.record((source, None), self._per_source, now)
+        self._failures.record((source, user), self._per_source_user, now)
 
     def succeeded(self, source: str, user: str) -> None:
-        self._failures.pop((source, user), None)
+        self._failures.forget((source, user))
 
-    def _wait(self, key: tuple[str, str | None], limit: int, now: float) -> float:
-        times = self._failures.get(key)
-        if times is None or len(times) < limit:
-            return 0.0
-        return times[0] + self._window - now  # the oldest of the last ``limit`` failures
 
-    def _record(self, key: tuple[str, str | None], limit: int, now: float) -> None:
-        times = self._failures.pop(key, None)
-        if times is None:
-            while len(self._failures) >= self._max:
-                self._failures.popitem(last=False)
-            times = deque(maxlen=limit)
-        times.append(now)
-        self._failures[key] = times  # most recently failed last
+class RateThrottle:
+    """At most ``limit`` acts per key in a sliding ``window`` (seconds); ``limit`` 0: no
+    limit. ``what`` names the act in the refusal ("certificate renewals")."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        limit: int,
+        window: float,
+        what: str,
+        max_tracked: int = 10000,
+    ) -> None:
+        self._clock = clock
+        self.limit = limit
+        self.what = what
+        self._acts = _Recent(window, max_tracked)
+
+    def take(self, key: str, who: str | None = None) -> None:
+        """Count one act of ``key`` (``who`` names it in the refusal), or raise
+        :class:`~atoll.errors.TooManyRequests` if it has had ``limit`` in the window."""
+        if self.limit <= 0:
+            return
+        now = self._clock()
+        wait = self._acts.wait(key, self.limit, now)
+        if wait > 0:
+            seconds = int(wait) + 1
+            raise TooManyRequests(
+                f"{who or key} had its {self.limit} {self.what} of the last "
+                f"{self._acts.window:g} seconds; try again in {seconds} seconds",
+                seconds,
+            )
+        self._acts.record(key, self.limit, now)

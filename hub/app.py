@@ -65,7 +65,7 @@ from atoll.hub.sync import server as sync_server
 from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.images.settings import ImageSettings
 from atoll.passwords import Passwords
-from atoll.throttle import FailureThrottle
+from atoll.throttle import FailureThrottle, RateThrottle
 from atoll.tokens import TokenSigner, TokenVerifier
 
 # The ETSI NFV APIs (SOL013 conventions: Version header, ProblemDetails, bare-array lists)
@@ -149,7 +149,8 @@ def build_hub(
     )
     issuer = TokenIssuer(store, passwords, signer, revocations, clock, settings.token_ttl, throttle)
     if telemetry is None:  # tests and the memory store: points kept in memory
-        telemetry = TelemetryKeeper(None, settings.telemetry_retention, clock)
+        telemetry = TelemetryKeeper(None, settings.telemetry_retention, clock,
+                                    settings.site_series_limit)  # fmt: skip
     return Hub(
         settings,
         store,
@@ -161,6 +162,7 @@ def build_hub(
         clock,
         telemetry,
         SiteNames(store),
+        RateThrottle(clock, settings.site_renewals_per_hour, 3600.0, "certificate renewals"),
     )
 
 

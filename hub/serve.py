@@ -72,6 +72,7 @@ async def serve(settings: HubSettings, image_settings: ImageSettings | None = No
         None if settings.store == "memory" else layout.path / TELEMETRY_FILE,
         settings.telemetry_retention,
         time.time,
+        settings.site_series_limit,
     )
     try:
         await seed_store(store, settings.data_dir)

@@ -80,6 +80,10 @@ class HubSettings:
     # the hub advertises itself by zeroconf (_atoll-hub._tcp) while it serves
     public_url: str = ""
     site_cert_days: int = 90
+    # renewals of one site's certificate (POST /v1/sync/renew) in any hour, at most; one
+    # more is a 429 with Retry-After. A site renews at 2/3 of site_cert_days and retries a
+    # failed renewal after 30 s, then less often: 6 leaves room for a few lost replies. 0: none
+    site_renewals_per_hour: int = 6
     zeroconf: bool = True
     keystone_region: str = "RegionOne"  # the region the Keystone facade's catalog names
     # sync (``GET /v1/sync``): the site pings every heartbeat interval; a session silent for
@@ -110,6 +114,12 @@ class HubSettings:
     # fleet telemetry (atoll.hub.telemetry): how long the sites' metric points are kept
     # (seconds; <data dir>/telemetry.sqlite, outside the revisioned store)
     telemetry_retention: float = 7 * 86400.0
+    # series (distinct metric name and labels) a site keeps in the fleet telemetry within
+    # the retention: the points of new series beyond it are refused (a refused_fact event),
+    # its series go on. An agent sends about 33 a server (2 vNICs, 2 disks, their OVS
+    # ports) and 25 of its host: 3,300 for 100 servers; a server replaced is new series
+    # until the retention drops the old. 0: no limit
+    site_series_limit: int = 50000
     # alarms (atoll.hub.alarms): hub-scope rules are evaluated this often (seconds); a
     # series whose newest point is older than alarm_freshness has no data; a webhook is
     # tried at most alarm_webhook_attempts times (timeout alarm_webhook_timeout seconds

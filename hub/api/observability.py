@@ -186,12 +186,11 @@ class _Sites(Collector):
         yield from self._telemetry({family.name for family in own})
 
     def _telemetry(self, taken: set[str]) -> Iterator[Metric]:
+        """The sites' newest points, each with its own labels and ``site`` (a family's
+        series need not share label names: padding each with every label name its family
+        has anywhere made the page grow as series times names)."""
         names = {s.get("id"): str(s.get("name")) for s in self.sites}
-        keys: dict[str, set[str]] = {}
-        for point in self.latest:
-            if point.site_id in names:
-                keys.setdefault(point.metric, set()).update(k for k in point.labels if k != "site")
-        families: dict[str, tuple[CounterMetricFamily | GaugeMetricFamily, list[str]]] = {}
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
         for point in self.latest:
             site, metric = names.get(point.site_id), point.metric
             if site is None or not re.fullmatch(METRIC, metric):
@@ -199,19 +198,15 @@ class _Sites(Collector):
             base = "atoll_site_" + metric.removesuffix("_total")
             if base in taken:
                 continue
-            if metric not in families:
-                labels = sorted(keys[metric])
+            family = families.get(metric)
+            if family is None:
                 help_ = f"the site's {metric}, newest minute average (fleet telemetry)"
-                family: CounterMetricFamily | GaugeMetricFamily
-                if metric.endswith("_total"):
-                    family = CounterMetricFamily(base, help_, labels=["site", *labels])
-                else:
-                    family = GaugeMetricFamily(base, help_, labels=["site", *labels])
-                families[metric] = (family, labels)
-            family, labels = families[metric]
-            family.add_metric([site, *(point.labels.get(k, "") for k in labels)], point.value)
-        for family, _ in families.values():
-            yield family
+                kind = CounterMetricFamily if metric.endswith("_total") else GaugeMetricFamily
+                family = families[metric] = kind(base, help_, labels=["site"])
+            labels = {k: v for k, v in point.labels.items() if k != "site"}
+            sample = base + "_total" if metric.endswith("_total") else base
+            family.add_sample(sample, {**labels, "site": site}, point.value)
+        yield from families.values()
 
 
 async def healthz(request: web.Request) -> web.Response:

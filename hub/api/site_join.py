@@ -8,7 +8,8 @@ its token, signs the agent's CSR with the hub CA (:func:`atoll.certs.issue_site_
 the site's name, SAN ``urn:atoll:site:<site id>``) for ``site_cert_days``, and records the
 certificate's serial on the site, so an earlier certificate of the site stops working
 (:mod:`atoll.hub.sites.peers`). Renewal needs the site's certificate (current or previous)
-and rotates the serials.
+and rotates the serials; a site renews at most ``site_renewals_per_hour`` times in any hour
+(each signs a certificate and writes the store), one more is a 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -152,6 +153,7 @@ async def renew(request: web.Request) -> web.Response:
     peer = await site_peer(request, hub.site_names)
     if peer is None:
         raise Unauthenticated("renewal needs the site certificate (TLS client certificate)")
+    hub.renewals.take(peer.site_id, f"site {peer.site_name}")  # 429 beyond the rate
     body = await read_body(request, RENEW_REQUEST)
     cert = _issue(hub, site_ca(hub), body["csr"], peer.record)
     await _record(hub, peer.site_name, cert, None)
@@ -208,6 +210,7 @@ ROUTES = [
         body=RENEW_REQUEST,
         response=RENEW_REPLY,
         description="The presented certificate must be the site's current or previous one; "
-        "after renewal the new one is current and the presented one previous.",
+        "after renewal the new one is current and the presented one previous. A site renews "
+        "at most site_renewals_per_hour times in any hour: one more is a 429 with Retry-After.",
     ),
 ]

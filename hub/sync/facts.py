@@ -25,7 +25,10 @@
   (below), while updates and deletes of what it adopted go on, and deletes make room.
 - ``telemetry``: counted, and its points kept by the hub's time-series keeper
   (:mod:`atoll.hub.telemetry.keeper`), outside the revisioned store: telemetry never bumps
-  a revision. A batch delivered twice replaces its own points.
+  a revision. A batch delivered twice replaces its own points. A site keeps at most
+  ``[hub] site_series_limit`` series there: the points of new series beyond it are left
+  out (a ``refused_fact`` event saying how many and naming some), the rest of the batch is
+  kept, and the site's series go on.
 
 Every body is checked before it is recorded: against its type's model and bounds, and
 within :data:`atoll.sync.frames.MAX_BODY` bytes (a status: of an object the hub knows
@@ -49,7 +52,7 @@ from atoll.hub.sites import intent
 from atoll.hub.store.base import Delete, ListQuery, Store, encode_value
 from atoll.hub.store.query import get_or_none, list_all
 from atoll.hub.sync.operations import ObjectBudget, record_operation
-from atoll.hub.telemetry.keeper import TelemetryKeeper
+from atoll.hub.telemetry.keeper import Ingested, TelemetryKeeper
 from atoll.jsonbody import JSON
 from atoll.resources import Event, Observed, clip
 from atoll.sync import codec
@@ -135,8 +138,10 @@ async def record_facts(
                 done.conflicts += outcome == "conflict"
                 new_operations += outcome != "duplicate"
             else:
-                await telemetry.ingest(site["id"], fact.body)
+                ingested = await telemetry.ingest(site["id"], fact.body)
                 done.telemetry += 1
+                if ingested.refused_points:
+                    raise OverLimit(_over_series(ingested, telemetry.series_limit))
         except (InvalidInput, OverLimit) as exc:
             problems = exc.message
             if isinstance(exc, InvalidInput) and exc.problems:
@@ -156,6 +161,14 @@ async def record_facts(
     if new_operations and operations is not None:
         done.pruned += await operations.recorded(store, site, new_operations)
     return done
+
+
+def _over_series(ingested: Ingested, limit: int) -> str:
+    return (
+        f"{ingested.refused_points} points of {ingested.refused_series} new series left out: "
+        f"the site is at its limit of {limit} series at the hub ([hub] site_series_limit; "
+        f"the points of those go on), e.g. {', '.join(ingested.examples)}"
+    )
 
 
 def _check_size(fact: Fact) -> None:

@@ -64,6 +64,11 @@ from atoll.timestamps import iso
 log = logging.getLogger(__name__)
 
 FLUSH_AT_ONCE = 128  # site records a sweep writes at once (one group commit)
+# a fact's seq the hub records: at most MAX_SEQ (JSON numbers are exact to 2^53), at most
+# MAX_SEQ_GAP past the seq before it (a site counts one a fact; 2^32 is 136 years at one a
+# second). Beyond either, the session is closed with ``bad_seq`` instead of acknowledging it
+MAX_SEQ = (1 << 53) - 1
+MAX_SEQ_GAP = 1 << 32
 
 
 class SyncServer:
@@ -317,14 +322,21 @@ class SyncServer:
             raise SessionError("out_of_order", f"a site does not send {frame.TYPE} frames here")
 
     async def _facts(self, session: Session, frame: frames.Facts) -> None:
-        done = await record_facts(self.store, self.telemetry, session.site, frame.items,
-                                  session.acked_seq, iso(self.clock()), session.events,
-                                  session.operations, session.objects)  # fmt: skip
-        session.acked_seq = done.acked_seq
-        session.sent_seq = max(session.sent_seq, done.acked_seq)
-        session.telemetry += done.telemetry
-        session.dirty = True
-        await session.send(frames.Ack(v=session.version, seq=session.acked_seq))
+        """Record and acknowledge the frame's facts up to the first whose seq no site's
+        counter makes (:func:`implausible_seq`), then close with ``bad_seq`` naming it."""
+        items, problem = implausible_seq(frame.items, session.acked_seq)
+        if items:
+            done = await record_facts(self.store, self.telemetry, session.site, items,
+                                      session.acked_seq, iso(self.clock()), session.events,
+                                      session.operations, session.objects)  # fmt: skip
+            session.acked_seq = done.acked_seq
+            session.sent_seq = max(session.sent_seq, done.acked_seq)
+            session.telemetry += done.telemetry
+            session.dirty = True
+            await session.send(frames.Ack(v=session.version, seq=session.acked_seq))
+        if problem:
+            log.warning("site %s: %s", session.site_name, problem)
+            raise SessionError("bad_seq", problem)
 
     async def _release(self, session: Session) -> None:
         if self.sessions.get(session.site_id) is session:
@@ -426,6 +438,27 @@ def _capacity(site_name: str, frame: frames.Hello | frames.Ping) -> frames.Capac
         log.warning("site %s: capacity report refused, its figures stay as they were: %s",
                     site_name, problems)  # fmt: skip
         return None
+
+
+def implausible_seq(
+    facts: tuple[frames.Fact, ...], acked_seq: int
+) -> tuple[tuple[frames.Fact, ...], str | None]:
+    """``facts`` up to the first new one (above ``acked_seq``) whose seq is past
+    :data:`MAX_SEQ` or more than :data:`MAX_SEQ_GAP` after the one before it, and what is
+    wrong with that one (None: nothing). Recorded, such a seq would be the site's
+    ``acked_seq`` for good and every later fact of it ignored as one recorded already."""
+    before = acked_seq
+    for i, fact in enumerate(facts):
+        if fact.seq <= before:
+            continue  # sent again: recorded already
+        if fact.seq > MAX_SEQ or fact.seq - before > MAX_SEQ_GAP:
+            return facts[:i], (
+                f"fact seq {fact.seq} ({fact.type}) follows {before}: no site counts so far "
+                f"(at most {MAX_SEQ_GAP} on, and {MAX_SEQ}; a corrupt outbox?); the hub "
+                f"acknowledged up to {before} and records nothing after it"
+            )
+        before = fact.seq
+    return facts, None
 
 
 def _check_order(frame: frames.Facts) -> None:

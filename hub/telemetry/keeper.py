@@ -17,7 +17,10 @@ Tables::
 
 - :meth:`TelemetryKeeper.ingest` takes one ``telemetry`` fact body (``{step, fields,
   points}``, PROTOCOL.md): a point sent again replaces itself, so a batch delivered twice
-  changes nothing.
+  changes nothing. A site keeps at most ``series_limit`` series (``[hub]
+  site_series_limit``: distinct metric name and labels, the rows of ``latest``, which the
+  retention prunes): the points of its series go on, those of new series beyond the limit
+  are left out and said in :class:`Ingested` (the hub keeps that as a ``refused_fact``).
 - :meth:`TelemetryKeeper.query` returns series over ``[since, until]`` in ``step``-second
   buckets (averages weighted by count, min of mins, max of maxes).
 - :meth:`TelemetryKeeper.prune` drops what is older than the retention
@@ -29,12 +32,13 @@ Every call runs the blocking SQLite work on a worker thread, one at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -72,6 +76,17 @@ class Series:
     labels: dict[str, str]
     points: list[tuple[float, float, float, float]] = field(default_factory=list)
     # (ts, avg, min, max), oldest first
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What one batch did: the points kept, and the points and series left out (new series
+    beyond the site's ``series_limit``), with the first few of those series named."""
+
+    points: int
+    refused_points: int = 0
+    refused_series: int = 0
+    examples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,10 +149,17 @@ def _labels_problem(labels: dict[Any, Any]) -> str | None:
 class TelemetryKeeper:
     """See the module docstring. ``path`` None keeps everything in memory."""
 
-    def __init__(self, path: Path | None, retention: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        retention: float,
+        clock: Callable[[], float],
+        series_limit: int = 0,
+    ) -> None:
         self.path = path
         self.retention = retention
         self.clock = clock
+        self.series_limit = series_limit  # series a site keeps here; 0: no limit
         self.ingested = 0  # points taken in since start
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(
@@ -151,9 +173,9 @@ class TelemetryKeeper:
 
     @classmethod
     def in_dir(
-        cls, data_dir: Path, retention: float, clock: Callable[[], float]
+        cls, data_dir: Path, retention: float, clock: Callable[[], float], series_limit: int = 0
     ) -> TelemetryKeeper:
-        return cls(data_dir / FILE, retention, clock)
+        return cls(data_dir / FILE, retention, clock, series_limit)
 
     def close(self) -> None:
         with self._lock:
@@ -167,33 +189,68 @@ class TelemetryKeeper:
         return await asyncio.to_thread(locked)
 
     # -- in ------------------------------------------------------------------------------
-    async def ingest(self, site_id: str, body: JSON) -> int:
-        """Keep one telemetry batch of ``site_id``; the points taken (InvalidInput: none)."""
+    async def ingest(self, site_id: str, body: JSON) -> Ingested:
+        """Keep one telemetry batch of ``site_id`` (InvalidInput: none of it), but no new
+        series beyond the site's ``series_limit``: what was kept, and what was not."""
         rows = _rows(body, self.clock())
-        count = await self._call(lambda: self._ingest_blocking(site_id, rows))
-        self.ingested += count
-        return count
+        done = await self._call(lambda: self._ingest_blocking(site_id, rows))
+        self.ingested += done.points
+        return done
 
-    def _ingest_blocking(self, site_id: str, rows: list[tuple[Any, ...]]) -> int:
+    def _ingest_blocking(self, site_id: str, rows: list[tuple[Any, ...]]) -> Ingested:
+        with self._transaction():
+            self._write(site_id, rows)
+            if not self.series_limit or self._series(site_id) <= self.series_limit:
+                return Ingested(len(rows))
+            self._conn.execute("ROLLBACK TO batch")  # over the limit: keep what fits, below
+            kept, refused = self._within_limit(site_id, rows)
+            self._write(site_id, kept)
+        series = list(dict.fromkeys(f"{m}{lbl}" for m, lbl, *_ in refused))
+        return Ingested(len(kept), len(refused), len(series), tuple(series[:3]))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
         c = self._conn
-        c.execute("BEGIN")
+        c.execute("SAVEPOINT batch")
         try:
-            c.executemany(
-                "INSERT OR REPLACE INTO points(site_id, metric, labels, ts, avg, min, max, count)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(site_id, *row) for row in rows],
-            )
-            c.executemany(
-                "INSERT INTO latest(site_id, metric, labels, ts, value) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT(site_id, metric, labels) DO UPDATE SET ts = excluded.ts,"
-                " value = excluded.value WHERE excluded.ts >= latest.ts",
-                [(site_id, m, lbl, ts, avg) for m, lbl, ts, avg, _lo, _hi, _n in rows],
-            )
-            c.execute("COMMIT")
+            yield
         except BaseException:
-            c.execute("ROLLBACK")
+            c.execute("ROLLBACK TO batch")
+            c.execute("RELEASE batch")
             raise
-        return len(rows)
+        c.execute("RELEASE batch")
+
+    def _write(self, site_id: str, rows: list[tuple[Any, ...]]) -> None:
+        c = self._conn
+        c.executemany(
+            "INSERT OR REPLACE INTO points(site_id, metric, labels, ts, avg, min, max, count)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(site_id, *row) for row in rows],
+        )
+        c.executemany(
+            "INSERT INTO latest(site_id, metric, labels, ts, value) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(site_id, metric, labels) DO UPDATE SET ts = excluded.ts,"
+            " value = excluded.value WHERE excluded.ts >= latest.ts",
+            [(site_id, m, lbl, ts, avg) for m, lbl, ts, avg, _lo, _hi, _n in rows],
+        )
+
+    def _series(self, site_id: str) -> int:
+        """The site's series (one ``latest`` row each)."""
+        query = "SELECT count(*) FROM latest WHERE site_id = ?"
+        return int(self._conn.execute(query, (site_id,)).fetchone()[0])
+
+    def _within_limit(
+        self, site_id: str, rows: list[tuple[Any, ...]]
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """``rows`` split into those of series the site has or that fit in its limit (in
+        the batch's order), and those of new series beyond it."""
+        query = "SELECT 1 FROM latest WHERE site_id = ? AND metric = ? AND labels = ?"
+        batch = dict.fromkeys((m, lbl) for m, lbl, *_ in rows)
+        new = [s for s in batch if self._conn.execute(query, (site_id, *s)).fetchone() is None]
+        room = max(0, self.series_limit - self._series(site_id))
+        allowed = set(batch) - set(new[room:])
+        kept = [row for row in rows if (row[0], row[1]) in allowed]
+        return kept, [row for row in rows if (row[0], row[1]) not in allowed]
 
     async def prune(self) -> int:
         """Drop points older than the retention; how many went."""

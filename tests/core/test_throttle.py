@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from atoll.errors import TooManyRequests
-from atoll.throttle import FailureThrottle
+from atoll.throttle import FailureThrottle, RateThrottle
 
 
 class Clock:
@@ -68,3 +68,19 @@ async def test_admit_answers_a_refused_address_after_the_delay_and_others_at_onc
     with pytest.raises(TooManyRequests):
         await throttle.admit("10.0.0.9")
     await throttle.admit("10.0.0.1", "admin")
+
+
+def test_a_rate_throttle_allows_limit_acts_a_window_per_key() -> None:
+    clock = Clock()
+    renewals = RateThrottle(clock, limit=3, window=3600, what="certificate renewals")
+    for _ in range(3):
+        renewals.take("site-a")
+        clock.now += 60
+    with pytest.raises(TooManyRequests) as refused:
+        renewals.take("site-a", "site edge-1")
+    assert refused.value.retry_after == 3600 - 180 + 1
+    assert "site edge-1 had its 3 certificate renewals" in refused.value.message
+    renewals.take("site-b")  # another key: its own count
+    clock.now += 3600 - 180  # the first one left the window
+    renewals.take("site-a")
+    RateThrottle(clock, limit=0, window=3600, what="x").take("site-a")  # 0: no limit

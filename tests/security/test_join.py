@@ -200,6 +200,30 @@ def test_a_replaced_or_orphaned_certificate_is_refused(hub: RunningHub, tmp_path
     assert renew(hub, data).status == 401
 
 
+def test_a_site_renewing_in_a_loop_is_throttled_and_others_renew(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    """Each renewal signs a certificate and writes the site record: a rogue site renewed in
+    a loop as fast as the hub answered. Now a site renews at most ``[hub]
+    site_renewals_per_hour`` (6) times an hour; one more is a 429 with Retry-After, and
+    nothing is signed or written for it."""
+    name, data = joined(hub, tmp_path / "s")
+    for _ in range(6):  # a site renews every 60 days: six in an hour is a lot of retries
+        reply = renew(hub, data)
+        assert reply.status == 200, reply
+        (data / "hub" / "site.pem").write_text(reply.body["certificate"])
+    serial = hub.ok("GET", f"/v1/sites/{name}")["cert_serial"]
+    for _ in range(20):
+        reply = renew(hub, data)
+        assert reply.status == 429, reply
+        assert 3000 < int(reply.headers["Retry-After"]) <= 3601, reply.headers
+    assert "certificate renewals" in reply.message and name in reply.message
+    assert hub.ok("GET", f"/v1/sites/{name}")["cert_serial"] == serial  # nothing written
+    assert hub.as_site(data).call("GET", "/v1/revocations").status == 200  # it still works
+    _, other = joined(hub, tmp_path / "o")
+    assert renew(hub, other).status == 200  # another site: its own count
+
+
 def test_a_deleted_sites_certificate_does_not_reach_a_new_site_of_its_name(
     hub: RunningHub, tmp_path: Path
 ) -> None:

@@ -336,3 +336,46 @@ async def test_updates_of_made_up_objects_open_conflicts_only_within_the_limit(
         assert len(refusals) == 3 and all("site_object_limit" in e["message"] for e in refusals)
         assert events(hub, name)[-1]["message"] == "after"
         assert hub.ok("GET", f"/v1/sites/{name}")["state"] == "online"
+
+
+async def closed_with(site: SiteEnd) -> tuple[list[int], frames.Error]:
+    """The acks the hub sends until its error frame, and that frame."""
+    acks = []
+    async with asyncio.timeout(20):
+        while True:
+            msg = await site.ws.receive()
+            assert msg.type == aiohttp.WSMsgType.BINARY, (msg.type, msg.data)
+            frame = codec.decode(msg.data, max_frame=8 << 20)
+            if isinstance(frame, frames.Ack) and frame.seq is not None:
+                acks.append(frame.seq)
+            if isinstance(frame, frames.Error):
+                return acks, frame
+
+
+@pytest.mark.parametrize("far", ["2^64-1", "2^33 on"])
+async def test_a_seq_no_site_counts_to_is_refused_not_acknowledged(
+    hub: RunningHub, tmp_path: Path, far: str
+) -> None:
+    """A fact with seq 2^64-1 was recorded and acknowledged: it became the site's acked_seq,
+    and every later fact of the site (seq 2, 3...) was ignored as recorded already, without
+    a word. A bug or a corrupt site database would do the same. Now the hub records the
+    facts before it, then closes the session with ``bad_seq`` naming it."""
+    joined = join(hub, tmp_path / "agent", f"seq-edge-{far[2:4]}")
+    name = joined[0]
+    async with session(hub, joined) as site:
+        await site.hello()
+        before = site.seq + 1
+        seq = 2**64 - 1 if far == "2^64-1" else before + 2**33
+        bad = frames.Fact(seq=seq, type="event", body=event(message="corrupt"))
+        good = frames.Fact(seq=before, type="event", body=event(message="before it"))
+        await site.send(frames.Facts(v=versions.CURRENT, items=(good, bad)))
+        acks, error = await closed_with(site)
+        assert acks == [before] and error.code == "bad_seq", (acks, error)
+        assert f"fact seq {seq} (event) follows {before}" in error.message
+    assert f"fact seq {seq}" in hub.log
+    async with session(hub, joined) as site:  # the site's later facts are recorded
+        welcome = await site.hello()
+        assert welcome.acked_seq == before
+        assert await site.facts(("event", event(message="after"))) == before + 1
+    assert events(hub, name)[-1]["message"] == "after"
+    assert hub.ok("GET", f"/v1/sites/{name}")["sync"]["acked_seq"] == before + 1

@@ -203,6 +203,28 @@ async def test_a_telemetry_batch_out_of_bounds_is_refused(bad: list[Any], proble
     assert hub.keeper.ingested == 1  # only the good batch's point
 
 
+async def test_new_series_beyond_the_limit_are_refused_until_the_retention_makes_room() -> None:
+    hub = Hub()
+    hub.keeper.series_limit = 3
+    servers = [{"server": f"s{i}"} for i in range(5)]
+    await hub.send(("telemetry", telemetry(*[point(labels=s) for s in servers[:2]])))
+    done = await hub.send(("telemetry", telemetry(*[point(labels=s, ts=NOW - 30)
+                                                    for s in servers])))  # fmt: skip
+    assert done.refused == 1 and done.telemetry == 1
+    message = (await hub.events_stored())[2]["message"]
+    assert "2 points of 2 new series left out" in message and '{"server":"s3"}' in message
+    assert hub.keeper.ingested == 5  # 2, then the 2 known and 1 new one
+    hub.keeper.series_limit = 1  # lowered: the site's series still go on, no new one
+    done = await hub.send(("telemetry", telemetry(*[point(labels=s, ts=NOW) for s in servers])))
+    assert done.refused == 1 and hub.keeper.ingested == 8
+    hub.keeper.clock = lambda: NOW + 86400 + 31  # every point is past the retention
+    await hub.keeper.prune()
+    done = await hub.send(("telemetry", telemetry(point(labels=servers[4], ts=NOW + 60))))
+    assert done.refused == 0  # the room the retention made
+    done = await hub.send(("telemetry", telemetry(point(labels=servers[0], ts=NOW + 60))))
+    assert done.refused == 1 and [p.labels for p in await hub.keeper.latest()] == [servers[4]]
+
+
 async def test_a_sites_events_are_kept_to_its_budget_oldest_first() -> None:
     hub = Hub(event_limit=5)
     await hub.send(*[("event", event(message=f"e{i}")) for i in range(1, 4)])
