@@ -172,16 +172,29 @@ def _report(package: dict[str, Any], fmt: str) -> int:
 
 
 def _print(package: dict[str, Any], fmt: str) -> None:
-    """json and yaml: the whole package; table, csv and value: its summary (``-c`` picks)."""
+    """json and yaml: the whole package; table, csv and value: its summary (``-c`` picks),
+    with ``failure`` saying why onboarding failed (empty unless ERROR)."""
     if fmt in ("json", "yaml"):
         emit(package, fmt)
         return
-    row = {k: package.get(k) for k in SHOWN}
+    row: dict[str, Any] = {}
+    for k in SHOWN:
+        row[k] = package.get(k)
+        if k == "onboardingState":  # why it is ERROR, where -f json says it
+            row["failure"] = _failure(package.get("onboardingFailureDetails"))
     row["images"] = ", ".join(
         f"{i['id']}={i['catalogImage']}" for i in package.get("softwareImages", [])
     )
     row["flavours"] = ", ".join(f["id"] for f in package.get("flavours", []))
     emit(row, fmt)
+
+
+def _failure(details: dict[str, Any] | None) -> str | None:
+    """An onboarding failure in one line: its detail, then each problem (where: what)."""
+    if not details:
+        return None
+    problems = [f"{p.get('where')}: {p.get('what')}" for p in details.get("problems", [])]
+    return "; ".join([str(details.get("detail", "")), *problems])
 
 
 def _list(args: argparse.Namespace) -> int:

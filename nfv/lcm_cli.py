@@ -172,25 +172,43 @@ def _list_instances(args: argparse.Namespace) -> int:
 
 def _show_instance(args: argparse.Namespace) -> int:
     path = f"{INSTANCES}/{quote(args.id)}?all_fields"
-    _print_instance(_call(args, "GET", path).data, args.format)
+    instance = _call(args, "GET", path).data
+    sites: dict[str, str] = {}
+    if args.format not in ("json", "yaml") and _vnfcs(instance):
+        sites = {s["id"]: s["name"] for s in client(args).list_all("/v1/sites")}
+    _print_instance(instance, args.format, sites)
     return 0
 
 
-def _print_instance(instance: dict[str, Any], fmt: str) -> None:
-    """json and yaml: the whole instance; table, csv and value: its summary (``-c`` picks)."""
+def _vnfcs(instance: dict[str, Any]) -> list[dict[str, Any]]:
+    vnfcs: list[dict[str, Any]] = (instance.get("instantiatedVnfInfo") or {}).get(
+        "vnfcResourceInfo", []
+    )
+    return vnfcs
+
+
+def _site(vnfc: dict[str, Any], sites: dict[str, str]) -> str:
+    """The name of a VNFC's site (its id when the hub no longer lists it)."""
+    site_id = str(vnfc["computeResource"].get("vimConnectionId"))
+    return sites.get(site_id, site_id)
+
+
+def _print_instance(
+    instance: dict[str, Any], fmt: str, sites: dict[str, str] | None = None
+) -> None:
+    """json and yaml: the whole instance; table, csv and value: its summary (``-c`` picks),
+    each VNFC at its site's name (from ``sites``, by id: as ``site list`` names them)."""
     if fmt in ("json", "yaml"):
         emit(instance, fmt)
         return
+    sites = sites or {}
     row = {k: instance.get(k) for k in (*INSTANCE_COLUMNS, "vnfProductName", "vnfSoftwareVersion")}
     info = instance.get("instantiatedVnfInfo") or {}
     row["flavour"] = info.get("flavourId")
     row["scale"] = ", ".join(
         f"{s['aspectId']}={s['scaleLevel']}" for s in info.get("scaleStatus", [])
     )
-    row["vnfcs"] = ", ".join(
-        f"{v['id']}@{v['computeResource'].get('vimConnectionId')}"
-        for v in info.get("vnfcResourceInfo", [])
-    )
+    row["vnfcs"] = ", ".join(f"{v['id']}@{_site(v, sites)}" for v in _vnfcs(instance))
     emit(row, fmt)
 
 

@@ -443,6 +443,13 @@ def _server_group(groups: Subparsers) -> None:
             p.add_argument("--image")
 
     def console(args: argparse.Namespace) -> int:
+        if args.site:  # as every other server command takes it; the hub carries no console
+            from atoll.errors import InvalidInput, Problem
+
+            raise InvalidInput(
+                "the serial console is read from the site's agent itself, not through the hub",
+                [Problem("--site", "give the agent's --site-url (and --token) instead")],
+            )
         out = _client(args).request_json("GET", f"/v1/servers/{args.ref}/console?tail={args.tail}")
         text = out["console"]["output"].replace("\r\n", "\n")
         print(escape(text, keep="\n\t"), end="")  # a guest must not drive our terminal
@@ -451,6 +458,9 @@ def _server_group(groups: Subparsers) -> None:
     p = _command(cmds, "console", "print the serial console log (one agent: --site-url)", console)
     p.add_argument("ref")
     p.add_argument("--tail", type=int, default=65536)
+    # not argparse's "ambiguous option" (--site-url, --site-ca-file): say why it cannot be
+    p.add_argument("--site", metavar="NAME", help="not for a console: it is read from the "
+                   "agent (--site-url), not through the hub")  # fmt: skip
 
 
 def _network_group(groups: Subparsers) -> None:

@@ -153,6 +153,17 @@ class TokenIssuer:
         expires = min(self._clock() + self._ttl, claims.expires_at)
         return await self._issue(claims.user, project, expires, None, None, system=system)
 
+    async def _no_project(self, user: str, project: str, *, exists: bool) -> Unauthenticated:
+        """Why ``user`` gets no token on ``project``, saying whether it exists only to a user
+        who may list every project (one with a system role); anyone else sees only the
+        projects it has a role on, so the same words cover a missing one and another's."""
+        if not await assignments.roles_on(self._store, user, None):
+            return Unauthenticated(f"project {project} does not exist or user {user} has no role "
+                                   "on it")  # fmt: skip
+        if exists:
+            return Unauthenticated(f"user {user} has no role on project {project}")
+        return Unauthenticated(f"project {project} does not exist")
+
     async def _issue(
         self,
         user: str,
@@ -173,7 +184,7 @@ class TokenIssuer:
             try:
                 live = (await self._store.get("project", project)).value["id"]
             except NotFound:
-                raise Unauthenticated(f"user {user} has no role on project {project}") from None
+                raise await self._no_project(user, project, exists=False) from None
             if project_id not in (None, live):
                 raise Unauthenticated(f"project {project} of this credential no longer exists")
         unscoped = project is None and system is False
@@ -183,7 +194,7 @@ class TokenIssuer:
         if allowed is not None:
             roles = tuple(r for r in roles if r in allowed)
         if project is not None and not roles:
-            raise Unauthenticated(f"user {user} has no role on project {project}")
+            raise await self._no_project(user, project, exists=True)
         now = self._clock()
         claims = Claims(
             token_id=new_token_id(),

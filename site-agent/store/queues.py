@@ -80,6 +80,7 @@ class InboxItem:
     pos: int = 0
     held: bool = False
     received: float = 0.0
+    repair: bool = False  # anti-entropy's: taken whatever its revision (not stored)
 
 
 def add_fact(
@@ -175,17 +176,22 @@ class QueueTables(Database):
         return {(r[0], r[1]) for r in rows}
 
     # -- inbox -------------------------------------------------------------------------
-    def inbox_put_changes(self, revision: int, items: Iterable[InboxItem]) -> bool:
+    def inbox_put_changes(self, revision: int, items: Iterable[InboxItem]) -> list[InboxItem]:
         """Persist a ``changes`` frame and move the applied revision to ``revision``, in one
-        transaction; changes at or below the revision already persisted are skipped (a
-        redelivery). False when the whole frame was old."""
+        transaction; the changes it took. A change at or below the revision already
+        persisted is skipped (a redelivery), but not a ``repair``: anti-entropy's changes
+        come at revisions the site has (a repair never moves the cursor), so each is taken
+        unless the inbox has it already (a delete of the object, or a put of it at that
+        revision or newer: the last check's repair, still waiting or held)."""
         with self.tx() as c:
             applied = _counter(c, "applied_revision")
-            if revision <= applied:
-                return False
-            _insert(c, [i for i in items if i.revision > applied], self.clock())
-            c.execute("UPDATE counters SET value = ? WHERE name = 'applied_revision'", (revision,))
-            return True
+            taken = [i for i in items if (not _queued(c, i) if i.repair else i.revision > applied)]
+            _insert(c, taken, self.clock())
+            if revision > applied:
+                c.execute(
+                    "UPDATE counters SET value = ? WHERE name = 'applied_revision'", (revision,)
+                )
+            return taken
 
     def inbox_put_snapshot(self, revision: int, items: Iterable[InboxItem], last: bool) -> None:
         """Persist one snapshot part; the last one queues the sweep and moves the applied
@@ -256,6 +262,17 @@ class QueueTables(Database):
 def _counter(c: sqlite3.Connection, name: Counter) -> int:
     row = c.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
     return 0 if row is None else int(row[0])
+
+
+def _queued(c: sqlite3.Connection, item: InboxItem) -> bool:
+    """Whether the inbox has ``item``'s change already (a delete of its object, or a put at
+    its revision or newer)."""
+    row = c.execute(
+        "SELECT 1 FROM inbox WHERE op = ? AND kind = ? AND obj_id = ?"
+        " AND (op = 'delete' OR revision >= ?) LIMIT 1",
+        (item.op, item.kind, item.obj_id, item.revision),
+    ).fetchone()
+    return row is not None
 
 
 def _insert(c: sqlite3.Connection, items: list[InboxItem], now: float) -> None:

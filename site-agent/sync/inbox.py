@@ -6,6 +6,9 @@ with the applied revision (:mod:`atoll.site_agent.store.queues`); the session ac
 persist and every fact ack) applies the rows in order through
 :class:`~atoll.site_agent.hub_intent.HubIntent` and deletes each once applied, so a crash
 between persist and apply applies it again at the next start (apply is idempotent).
+A change at or below the applied revision is a redelivery and skipped, except an
+anti-entropy **repair**: the hub sends repairs at a revision the site has, so they are taken
+whatever it is, once (the inbox's own copy of one waiting is not doubled).
 
 A change that needs objects the site does not have yet (a server before the flavor the hub
 places with it) **waits** in the inbox, tried again after later changes, refused with an
@@ -37,7 +40,13 @@ WAIT_LIMIT = 600.0  # seconds a change may wait for the objects it needs before 
 
 def item(change: Change) -> InboxItem:
     return InboxItem(
-        change.revision, change.op, change.kind, change.id, change.object, change.override
+        change.revision,
+        change.op,
+        change.kind,
+        change.id,
+        change.object,
+        change.override,
+        repair=change.repair,
     )
 
 
@@ -52,11 +61,11 @@ class Inbox:
     async def persist(self, frame: Changes | Snapshot) -> None:
         """Durable before the ack (the caller acks after this returns)."""
         items = [item(c) for c in frame.items]
-        self.repairs += sum(1 for c in frame.items if c.repair)
         if isinstance(frame, Snapshot):
             await self.store.call(self.store.inbox_put_snapshot, frame.revision, items, frame.last)
         else:
-            await self.store.call(self.store.inbox_put_changes, frame.revision, items)
+            taken = await self.store.call(self.store.inbox_put_changes, frame.revision, items)
+            self.repairs += sum(1 for i in taken if i.repair)
 
     async def apply_pending(self) -> None:
         """Apply every inbox row that is not held, in order; again while a pass applied

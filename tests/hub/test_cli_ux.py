@@ -245,3 +245,30 @@ def test_a_ttl_that_is_no_duration_is_refused_naming_the_forms(
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "'1 hour' is not a duration: give seconds (3600) or a number with s, m, h or d" in err
+
+
+def test_login_to_a_project_that_does_not_exist_says_so_to_whom_it_may(
+    hub: RunningHub, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A system user sees every project: the hub tells it the project does not exist. Anyone
+    else sees only its own projects (another's answers 404): the same words for one that is
+    missing and one that is someone else's, so a login discloses no project."""
+    ok(capsys, *lab_login(hub))
+    lab = ("--cloud", "lab")
+    ok(capsys, *lab, "project", "create", "login-mine")
+    ok(capsys, *lab, "project", "create", "login-theirs")
+    ok(capsys, *lab, "user", "create", "login-bob", "--password", "login-bob-password")
+    ok(capsys, *lab, "role", "add", "--user", "login-bob", "--project", "login-mine",
+       "--role", "member")  # fmt: skip
+    base = ["login", "--cloud", "x", "--url", hub.url, "--ca-file", str(hub.ca_file)]
+    admin = [*base, "--user", "admin", "--password", HUB_ADMIN_PASSWORD]
+    code, _, err = atoll(capsys, *admin, "--project", "login-nope")
+    assert code == 1 and "project login-nope does not exist" in err, err
+    assert "no role" not in err
+    bob = [*base, "--user", "login-bob", "--password", "login-bob-password"]
+    said = []
+    for project in ("login-nope", "login-theirs"):
+        code, _, err = atoll(capsys, *bob, "--project", project)
+        assert code == 1 and f"project {project} does not exist or" in err, err
+        said.append(err.replace(project, "P").split("(request")[0])
+    assert said[0] == said[1]

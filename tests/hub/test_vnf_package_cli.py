@@ -117,3 +117,26 @@ def test_upload_show_and_disable_take_every_output_option(
     argv = ["vnf", "package", "disable", package_id, "-f", "value", "-c", "operationalState"]
     assert main(argv) == 0
     assert capsys.readouterr().out == "DISABLED\n"
+
+
+def test_show_of_a_package_that_failed_onboarding_says_why(
+    hub: Hub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table, not only ``-f json``, says why a package is in ERROR: the failure's detail
+    and its problems."""
+    login(capsys, hub, "admin", ADMIN_PASSWORD)
+    cli(capsys, "project", "create", "a")
+    cli(capsys, "role", "add", "--user", "admin", "--project", "a", "--role", "member")
+    login(capsys, hub, "admin", ADMIN_PASSWORD, "--project", "a")
+    assert main(["vnf", "package", "upload", str(PACKAGES / "free5gc")]) == 1
+    capsys.readouterr()
+    (failed,) = cli(capsys, "vnf", "package", "list")
+    assert failed["onboardingState"] == "ERROR"
+    details = cli(capsys, "vnf", "package", "show", failed["id"])["onboardingFailureDetails"]
+    assert main(["vnf", "package", "show", failed["id"]]) == 0
+    table = capsys.readouterr().out
+    assert "ERROR" in table and details["detail"] in table
+    assert "free5gc has no image" in table
+    argv = ["vnf", "package", "show", failed["id"], "-f", "value", "-c", "failure"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith(details["detail"])

@@ -98,6 +98,8 @@ async def test_cli_drives_one_agent(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert code == 0 and json.loads(out)["size_gb"] == 2
         code, out, _ = await _atoll(capsys, "volume", "attach", "data", "vm1", *site, "-f", "json")
         assert code == 0 and json.loads(out)["server"] == created["id"]
+        code, out, err = await _atoll(capsys, "server", "console", "vm1", *site)
+        assert code == 0 and out == f"console of {created['id']}", err
     finally:
         await server.close()
         await store.close()
@@ -261,6 +263,18 @@ async def test_wait_follows_creates_and_deletes_until_they_settle(
         loop.cancel()
         await api.close()
         await site.close()
+
+
+def test_server_console_through_the_hub_says_it_reads_the_agent(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--site`` (as every other server command takes) is understood and answered: the
+    console comes from the agent itself (``--site-url``); argparse said it was ambiguous."""
+    code = main(["server", "console", "--site", "edge-1", "vm1"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "read from the site's agent itself" in err and "--site-url" in err
+    assert "ambiguous" not in err
 
 
 @pytest.mark.parametrize("sha", [[], ["--sha256", "0" * 64]])

@@ -672,6 +672,31 @@ async def test_anti_entropy_finds_the_objects_that_drifted_and_repairs_them(
     assert lost in site.store.object_ids("volume") and client.inbox.repairs == 1
 
 
+async def test_a_repair_at_the_revision_the_site_has_is_applied_unless_a_local_change_holds(
+    site: Site, hub: SyncHub, client: SyncClient
+) -> None:
+    """The hub sends repairs at the highest revision it has said (a repair never moves the
+    site's cursor): the site takes them all the same. A repair delete of an object a local
+    change holds waits behind it; the next check's same repair adds nothing."""
+    gone, kept = ids.hub_id(), ids.hub_id()
+    items = [put("volume", v, n, {"size_gb": 1}, r) for v, n, r in ((gone, "g", 1), (kept, "k", 2))]
+    await hub.send(Changes, revision=2, items=tuple(items))
+    await hub.until(lambda: hub.acked_revisions == [2] and site.store.table_count("inbox") == 0)
+    hub.ack_facts = False
+    await site.resources.volume_action(kept, "extend", {"size_gb": 2})  # held till acked
+    repairs = tuple(Change(revision=2, op="delete", kind="volume", id=v, repair=True)
+                    for v in (gone, kept))  # fmt: skip
+    for _ in range(2):  # two checks find the same drift
+        await hub.send(Changes, revision=2, items=repairs)
+    async with asyncio.timeout(10):
+        await hub.until(lambda: len(hub.acked_revisions) == 3)
+        await hub.until(lambda: site.store.get_object("volume", gone).deleting)
+        await hub.until(lambda: any(e.body["reason"] == "held" for e in hub.of_type("event")))
+    assert not site.store.get_object("volume", kept).deleting
+    assert [(r.op, r.obj_id) for r in site.store.inbox()] == [("delete", kept)]
+    assert client.inbox.repairs >= 2  # 3 when the first delete went before the second came
+
+
 def hellos_are(hub: SyncHub, n: int) -> bool:
     return len(hub.hellos) == n
 

@@ -71,7 +71,8 @@ async def test_project_admin_manages_roles_in_own_project_only(api: Api) -> None
     status, data, _ = await api.call(
         "POST", "/v1/auth/tokens", body={"user": "carl", "password": "carl-pass", "project": "a"}
     )
-    assert status == 401 and "no role on project a" in data["error"]["message"]
+    message = data["error"]["message"]
+    assert status == 401 and message == "project a does not exist or user carl has no role on it"
 
 
 async def test_application_credential_lifecycle(api: Api) -> None:

@@ -431,3 +431,26 @@ async def test_a_local_heal_by_a_site_appears_in_the_instance_history(lcm: Lcm) 
     # it takes no lock: the instance takes a new operation at once
     op_id = await lcm.task(instance_id, "scale", {"type": "SCALE_OUT", "aspectId": "workers"})
     await lcm.until(op_id, "COMPLETED")
+
+
+async def test_instance_show_names_the_sites_of_its_vnfcs(
+    lcm: Lcm, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``atoll vnf instance show`` (its table) places each VNFC at its site's name, as ``site
+    list`` names sites; ``-f json`` keeps SOL003's ``vimConnectionId`` (the site's id)."""
+    from atoll.cli import main
+
+    instance_id = await lcm.instance()
+    await lcm.instantiate(instance_id)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("ATOLL_URL", str(lcm.api.client.make_url("")).rstrip("/"))
+    monkeypatch.setenv("ATOLL_TOKEN", lcm.token)
+    for var in ("ATOLL_CA_FILE", "ATOLL_CLOUD", "ATOLL_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    argv = ["vnf", "instance", "show", instance_id, "-f", "value", "-c", "vnfcs"]
+    code = await asyncio.to_thread(main, argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    placed = dict(v.split("@") for v in out.strip().split(", "))
+    assert sorted(placed) == ["VDU1-0", "VDU1-1"]
+    assert set(placed.values()) <= {"s1", "s2", "s3"} and len(set(placed.values())) == 2

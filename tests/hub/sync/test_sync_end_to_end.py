@@ -96,3 +96,66 @@ async def converge(hub: SyncHub, site: Site, token: str) -> None:
         return bool(stored.deleting)
 
     await eventually(removed)
+
+
+async def test_anti_entropy_removes_what_the_hub_deleted_and_the_site_kept(
+    tmp_path: Path,
+) -> None:
+    """Drift of a refused or lost delete: the hub no longer has a network and subnet it
+    placed, the site still has them as the hub's (with a hub revision). The digest check
+    finds them and its repair removes them at the site, within a few periods; what the site
+    made (its seeded flavors, a volume the hub adopted) stays."""
+    (tmp_path / "site").mkdir()
+    site = await make_site(tmp_path / "site")
+    try:
+        async with sync_hub(tmp_path, sync_digest_interval=0.3) as hub:
+            token = await project_member(hub)
+            link = await joined(hub, site, "edge-1")
+            net = await hub.ok("POST", "/v1/sites/edge-1/networks",
+                               {"name": "internal", "spec": {}}, token)  # fmt: skip
+            sub = await hub.ok("POST", "/v1/sites/edge-1/subnets", {"name": "internal-v4",
+                               "spec": {"network": net["id"], "cidr": "10.70.0.0/24"}},
+                               token)  # fmt: skip
+            client = SyncClient(link, site.store, HubIntent(site.resources), settings=FAST)
+            await client.start()
+            try:
+                volume = await site.resources.create_volume({"name": "field", "size_gb": 1})
+
+                async def placed() -> bool:
+                    known = await site.store.call(site.store.hub_known, ("network", "subnet",
+                                                                        "volume"))  # fmt: skip
+                    return {i for _, i, _ in known} == {net["id"], sub["id"], volume["id"]}
+
+                await eventually(placed)
+            finally:
+                await client.stop()
+            # the delete does not reach the site: it moves past the revision that said it
+            for kind, obj in (("subnets", sub), ("networks", net)):
+                await hub.ok("DELETE", f"/v1/sites/edge-1/{kind}/{obj['id']}", token=token)
+            lost = await hub.store.revision()
+            await site.store.call(site.store.raise_counter, "applied_revision", lost)
+            flavors = await site.store.call(site.store.object_ids, "flavor")
+            client = SyncClient(link, site.store, HubIntent(site.resources), settings=FAST)
+            await client.start()
+            try:
+
+                async def repaired() -> bool:
+                    known = await site.store.call(site.store.hub_known, ("network", "subnet"))
+                    return not known
+
+                await eventually(repaired, within=10.0)
+                for kind, obj_id in (("network", net["id"]), ("subnet", sub["id"])):
+                    stored = await site.store.call(site.store.get_object, kind, obj_id)
+                    assert stored.deleting, (kind, obj_id)
+                kept = await site.store.call(site.store.get_object, "volume", volume["id"])
+                assert not kept.deleting and kept.hub_revision is not None
+                assert await site.store.call(site.store.object_ids, "flavor") == flavors
+
+                async def counted() -> bool:  # written by the liveness sweep
+                    return bool((await hub.site_record("edge-1"))["sync"].get("repairs"))
+
+                await eventually(counted)
+            finally:
+                await client.stop()
+    finally:
+        await site.close()
