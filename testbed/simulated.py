@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from atoll import __version__, certs, listening
-from atoll.client.aio import AsyncClient
+from atoll.client.aio import AsyncClient, new_session
 from atoll.resources import versions as model_versions
 from atoll.sync import codec, digest, frames, versions
 
@@ -111,7 +111,7 @@ class Fleet:
         at most ``handshakes`` TLS handshakes at once."""
         gate = asyncio.Semaphore(handshakes)
         connector = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=connector) as http:
+        async with new_session(connector=connector) as http:
             tasks = [asyncio.create_task(self._hold(http, s, gate)) for s in self.sites]
             await self._stop.wait()
             for task in tasks:
