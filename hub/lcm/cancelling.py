@@ -12,11 +12,12 @@ it, so a hub that restarts in between finds it in the store and acts on it then:
   site not done) or ``rollback`` (which writes the intent from before the op everywhere)
   to settle.
 * **GRACEFUL** (PROCESSING or ROLLING_BACK): the engine stops at its next step boundary,
-  the point where no site of the op is applying: the sites written already are awaited
-  (their own timeouts still apply) until done or failed, no other site is written and no
-  next step begins; then FAILED_TEMP. Even when those were the last sites, the op is
-  FAILED_TEMP, not COMPLETED (SOL003's outcome of a cancel): ``retry`` then completes it
-  without writing anything again.
+  the point where no site of the op is applying: the sites written already (or recorded as
+  being written: the engine records that before it writes, so a cancel landing in between
+  finds them in flight) are awaited (their own timeouts still apply) until done or failed,
+  no other site is written and no next step begins; then FAILED_TEMP. Even when those were
+  the last sites, the op is FAILED_TEMP, not COMPLETED (SOL003's outcome of a cancel):
+  ``retry`` then completes it without writing anything again.
 
 The op occurrence's ``error`` says it was cancelled, how, and where each site was left
 (:func:`stop`); its ``sites`` show the same.

@@ -12,10 +12,16 @@ Each pass of the engine's loop (:class:`atoll.background.Loop`, every
 * PROCESSING (and ROLLING_BACK) works site by site (:mod:`.sitework`; where it is, in the
   op occurrence's ``work``: :mod:`.work`): a site is
   ``pending`` until written (at most ``maxParallel`` sites ``applying`` at once), then
-  ``applying`` until its facts say ``done`` or ``failed``; an offline site stays
-  ``applying`` with a message saying so, until ``siteTimeout`` (``lcm_site_timeout``; at
-  most a day) fails it. A failure at one site does not stop the others unless
-  ``stopOnFailure``. (The request models check these options:
+  ``applying`` until its facts say ``done`` or ``failed``. Intent before act (as the
+  site agent's journal): a site is recorded ``applying`` (its waits ``None``) before it is
+  written, and what the write answered (its waits) is saved after; a cancel landing in
+  between (the save loses its compare-and-set) or a hub stopping there leaves it recorded
+  ``applying``, and the next pass finishes the write (again: harmless) for its waits, so a
+  site whose intent was written is never taken for one not started. (One commit of the
+  site's objects and the op occurrence would not do: the waits are the revisions that
+  commit gives.) An offline site stays ``applying`` with a message saying so, until
+  ``siteTimeout`` (``lcm_site_timeout``; at most a day) fails it. A failure at one site
+  does not stop the others unless ``stopOnFailure``. (The request models check these options:
   :class:`atoll.nfv.lcm.requests.LcmOptions`.) When every site is done the next step
   starts (a GRACEFUL terminate stops the servers, then deletes them: the first step ends
   when the servers are SHUTOFF or the timeout passes); after the last the operation
@@ -351,9 +357,16 @@ class Engine:
         timeout = None if rolling else work["step_timeouts"][step]
         sites = await Sites.load(self.store)
         entries: dict[str, JSON] = work["sites"]
+        flavors = {k: Desired.from_wire(v) for k, v in work["flavors"].items()}
         now = self.clock()
         limit_s = op_work.site_timeout(work, self.settings.lcm_site_timeout)
         for site_id, e in entries.items():
+            site = sites.by_id.get(site_id)
+            if e["state"] == "applying" and e["waits"] is None and site is not None:
+                # its intent is recorded, not what its write answered: finish the write
+                e["waits"] = await sitework.write_again(
+                    self.store, site, occ.vnf_instance_id, target.get(site_id, ()), flavors
+                )
             if e["state"] == "applying":
                 await self._check(site_id, e, sites, now, timeout, limit_s)
             e["site"] = sites.name(site_id)
@@ -363,24 +376,15 @@ class Engine:
             elif work != record.value["work"]:
                 await self._save(record, {**record.value, "work": work})
             return
-        failing = any(e["state"] == "failed" for e in entries.values())
-        stop = work.get("stop_on_failure") is True and failing
-        limit = op_work.parallel(work)
-        limit = len(entries) if limit is None else limit
-        busy = sum(e["state"] == "applying" for e in entries.values())
-        flavors = {k: Desired.from_wire(v) for k, v in work["flavors"].items()}
-        for site_id, e in entries.items():
-            if e["state"] != "pending" or stop or busy >= limit:
-                continue
-            site = sites.by_id.get(site_id)
-            if site is None:
-                e.update(state="failed", message=f"site {site_id} was removed from the hub")
-                continue
-            e["waits"] = await sitework.write_site(
-                self.store, site, occ.vnf_instance_id, target.get(site_id, ()), flavors
-            )
-            e.update(state="applying", started=now, message="written; waiting for the site")
-            busy += 1
+        starting = self._to_start(work, sites, now)
+        if starting:  # intent before act: the store says they are applying, then they are
+            record = await self._save(record, {**record.value, "work": copy.deepcopy(work)})
+        for site_id in starting:
+            entries[site_id]["waits"] = await sitework.write_site(
+                self.store, sites.by_id[site_id], occ.vnf_instance_id, target.get(site_id, ()),
+                flavors,
+            )  # fmt: skip
+            entries[site_id]["message"] = "written; waiting for the site"
         if all(e["state"] == "done" for e in entries.values()):
             if not rolling and step + 1 < len(work["steps"]):
                 work["step"] = step + 1
@@ -397,6 +401,28 @@ class Engine:
             return
         if work != record.value["work"]:
             await self._save(record, {**record.value, "work": work})
+
+    @staticmethod
+    def _to_start(work: JSON, sites: Sites, now: float) -> list[str]:
+        """The pending sites of ``work`` to write now, marked ``applying`` (their waits
+        ``None``: not written yet) in it; a site removed from the hub is marked failed."""
+        entries: dict[str, JSON] = work["sites"]
+        failing = any(e["state"] == "failed" for e in entries.values())
+        stop = work.get("stop_on_failure") is True and failing
+        limit = op_work.parallel(work)
+        limit = len(entries) if limit is None else limit
+        busy = sum(e["state"] == "applying" for e in entries.values())
+        starting = []
+        for site_id, e in entries.items():
+            if e["state"] != "pending" or stop or busy >= limit:
+                continue
+            if site_id not in sites.by_id:
+                e.update(state="failed", message=f"site {site_id} was removed from the hub")
+                continue
+            e.update(state="applying", started=now, waits=None, message="being written")
+            starting.append(site_id)
+            busy += 1
+        return starting
 
     async def _check(
         self,

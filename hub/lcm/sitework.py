@@ -15,6 +15,7 @@ the target with the revision of its record, and each delete with the commit's re
   ``SHUTOFF``); ``ERROR`` fails the site with the site's message;
 * a delete is done when the site acknowledged the hub revision of the delete (the site
   record's ``sync.acked_revision``): it has it in its inbox and tears the object down;
+  an ``ack`` wait (:func:`write_again`), when the site acknowledged that revision;
 * while the site is offline (or has not joined), nothing moves: the site's entry says so.
 """
 
@@ -94,6 +95,22 @@ async def write_site(
     return out
 
 
+async def write_again(
+    store: Store,
+    site: JSON,
+    instance_id: str,
+    target: Iterable[Desired],
+    flavors: Mapping[str, Desired],
+) -> list[list[object]]:
+    """:func:`write_site` for a site whose write was recorded (the engine's intent) but not
+    what it answered (the hub stopped, or the op occurrence changed, in between): writing
+    again is harmless and names the puts to wait for; the deletes the first write made are no
+    longer in the store to name, so it waits as well for the site to acknowledge every
+    revision up to now (an ``ack``: the site is sent progress past others' writes too)."""
+    waits = await write_site(store, site, instance_id, target, flavors)
+    return [*waits, ["site", site["id"], await store.revision(), "ack"]]
+
+
 async def _images(store: Store, site: JSON, image_ids: set[str]) -> list[Write]:
     out: list[Write] = []
     for image_id in sorted(image_ids):
@@ -121,7 +138,7 @@ async def check_site(store: Store, site: JSON | None, waits: list[list[object]])
     pending = 0
     for kind, obj_id, revision, op in waits:
         assert isinstance(kind, str) and isinstance(obj_id, str) and isinstance(revision, int)
-        if op == "delete":
+        if op in ("delete", "ack"):
             pending += acked < revision
             continue
         if kind in ("flavor", "image"):

@@ -9,6 +9,9 @@ says how far an operation got (a hub that restarts carries on from it)::
      "sites": {site id: {"state": "pending"|"applying"|"done"|"failed", "message",
                          "started", "waits", "resourceChanges", "site": name}}}
 
+(``waits`` is ``None`` for a site recorded ``applying`` whose write's answer is not saved
+yet: the engine's intent before it writes; see :mod:`.engine`.)
+
 :func:`new` makes it from a plan, the request's options over the hub's settings;
 :func:`reset_for` is what ``retry`` and ``rollback`` do to it; :func:`parallel` and
 :func:`site_timeout` read its options back, whatever an earlier hub stored. Pure but for

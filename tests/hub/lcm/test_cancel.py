@@ -8,6 +8,7 @@ The engine's own loop is stopped in each test: only the test moves the operation
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from atoll.errors import NotFound
 from atoll.hub.lcm import records
 from atoll.hub.lcm.engine import Engine
 from atoll.hub.sites import intent
+from atoll.hub.store.base import Store, Write
 from atoll.hub.store.query import list_all
+from atoll.hub.store.timed import Observe, TimedStore
 from tests.hub.api.vnf_packages import package_api
 from tests.hub.conftest import AiohttpClient
 from tests.hub.hubtest import TEST_SETTINGS
@@ -200,6 +203,94 @@ async def test_cancel_while_rolling_back_then_retry_completes_everywhere(lcm: Lc
     instance = await lcm.ok("GET", f"{INSTANCES}/{instance_id}?all_fields")
     vnfcs = instance["instantiatedVnfInfo"]["vnfcResourceInfo"]
     assert len({v["computeResource"]["vimConnectionId"] for v in vnfcs}) == 2
+
+
+class AfterSiteWrite(TimedStore):
+    """The store, but the first commit writing site objects runs ``then`` once it is in (as
+    a request served meanwhile would land there, before the engine's next write)."""
+
+    def __init__(self, store: Store, then: Callable[[], Awaitable[object]]) -> None:
+        super().__init__(store, self)
+        self.then: Callable[[], Awaitable[object]] | None = then
+
+    def store_timer(self, backend: str, operation: str) -> Observe:
+        return lambda seconds: None
+
+    async def commit(self, writes: Sequence[Write]) -> int:
+        revision = await self.inner.commit(writes)
+        if self.then is not None and any(w.kind == intent.SITE_OBJECT for w in writes):
+            then, self.then = self.then, None
+            await then()
+        return revision
+
+
+async def test_a_cancel_landing_between_a_site_write_and_its_record_waits_for_that_site(
+    lcm: Lcm, tmp_path: Path
+) -> None:
+    """The engine records a site as applying before writing it (intent before act): a
+    GRACEFUL cancel that lands right after the write (the engine's next save of the op
+    occurrence then loses its compare-and-set) finds that site in flight, waits for it and
+    says it was done, not "not started"."""
+    instance_id = await lcm.instance()
+    body = {"flavourId": "simple", "additionalParams": {**TWO_SITES, "maxParallel": 1}}
+    op_id = await lcm.task(instance_id, "instantiate", body)
+    store = AfterSiteWrite(lcm.api.store, lambda: accepted(lcm, op_id, "GRACEFUL"))
+    engine = Engine(replace(TEST_SETTINGS, data_dir=tmp_path / "hub"), store)
+    await engine.run_once()  # PROCESSING; one site written, and the cancel lands at once
+    assert store.then is None  # the cancel did land between the write and the save
+    (first,) = await sites_written(lcm)
+    occ = await lcm.occ(op_id)
+    assert occ["operationState"] == "PROCESSING" and occ["isCancelPending"] is True
+    by_site = {s["siteName"]: s["state"] for s in occ["sites"]}
+    (second,) = set(by_site) - {first}
+    assert by_site == {first: "applying", second: "pending"}
+    for _ in range(3):
+        await lcm.sites.settle()
+        await engine.run_once()
+    occ = await lcm.occ(op_id)
+    assert occ["operationState"] == "FAILED_TEMP" and occ["isCancelPending"] is False
+    by_site = {s["siteName"]: s for s in occ["sites"]}
+    assert by_site[first]["state"] == "done", by_site[first]
+    assert by_site[second]["state"] == "pending" and "cancelled" in by_site[second]["message"]
+    assert f"done: {first}" in occ["error"]["detail"]
+    assert f"not started: {second}" in occ["error"]["detail"]
+    assert await sites_written(lcm) == {first}  # the other was never written
+
+
+class HubStops(Exception):
+    """The hub 'dies' here: the engine's pass goes no further."""
+
+
+async def hub_stops() -> None:
+    raise HubStops
+
+
+async def test_a_hub_stopping_between_a_site_write_and_its_record_finds_the_site_in_flight(
+    lcm: Lcm, tmp_path: Path
+) -> None:
+    """A hub that stops right after writing a site (before the op occurrence says what the
+    write answered) carries on with that site applying: a GRACEFUL cancel then waits for it,
+    and the site that was never written is the one "not started"."""
+    instance_id = await lcm.instance()
+    body = {"flavourId": "simple", "additionalParams": {**TWO_SITES, "maxParallel": 1}}
+    op_id = await lcm.task(instance_id, "instantiate", body)
+    settings = replace(TEST_SETTINGS, data_dir=tmp_path / "hub")
+    with pytest.raises(HubStops):
+        await Engine(settings, AfterSiteWrite(lcm.api.store, hub_stops)).run_once()
+    (first,) = await sites_written(lcm)
+    engine = Engine(settings, lcm.api.store)  # `atoll hub serve` again
+    await engine.recover()
+    await accepted(lcm, op_id, "GRACEFUL")
+    for _ in range(3):
+        await lcm.sites.settle()
+        await engine.run_once()
+    occ = await lcm.occ(op_id)
+    assert occ["operationState"] == "FAILED_TEMP" and occ["error"]["title"] == "cancelled"
+    by_site = {s["siteName"]: s for s in occ["sites"]}
+    (second,) = set(by_site) - {first}
+    assert by_site[first]["state"] == "done", by_site[first]
+    assert by_site[second]["state"] == "pending" and "cancelled" in by_site[second]["message"]
+    assert await sites_written(lcm) == {first}
 
 
 async def test_only_starting_processing_and_rolling_back_take_a_cancel(lcm: Lcm) -> None:
