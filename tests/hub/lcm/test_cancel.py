@@ -1,7 +1,8 @@
 """``POST /vnflcm/v2/vnf_lcm_op_occs/{id}/cancel`` (SOL003 CancelMode) with fake sites: in
 STARTING (ROLLED_BACK, nothing done), PROCESSING and ROLLING_BACK (FAILED_TEMP), GRACEFUL
 (the sites in flight finish, none starts) against FORCEFUL (at once), the refusals (400,
-404, 409), and a hub restart with a cancel pending.
+404, 409), a hub restart with a cancel pending, and a cancel (or a hub stop) landing
+between a site's write and the op occurrence's record of it.
 
 The engine's own loop is stopped in each test: only the test moves the operations
 (``run_once``), so an operation stays where the test holds it."""
