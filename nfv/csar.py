@@ -99,6 +99,21 @@ def read_bounded(files: PackageFiles, name: str, limit: int) -> bytes | None:
     return None if len(data) > limit else data
 
 
+def read_logged(
+    files: PackageFiles, name: str, limit: int, what: str, log: ProblemLog
+) -> bytes | None:
+    """:func:`read_bounded`, a refusal logged against ``name`` (it cannot be read, or it is
+    over ``limit``, the limit for ``what``): ``None`` then."""
+    try:
+        raw = read_bounded(files, name, limit)
+    except UnreadableEntry as exc:
+        log.error(name, str(exc))
+        return None
+    if raw is None:
+        log.error(name, f"is over the {limit}-byte limit for {what}")
+    return raw
+
+
 def read_chunks(files: PackageFiles, name: str) -> Iterator[bytes]:
     """The bytes of ``name`` in chunks of at most ``CHUNK`` (images are never held in memory
     whole); ``UnreadableEntry`` if the archive's data for it is bad. Closing the iterator

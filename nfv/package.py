@@ -26,7 +26,12 @@ from pathlib import Path
 from types import MappingProxyType
 
 from atoll.nfv.artifacts import image_claims, vnfd_image_needs
-from atoll.nfv.csar import CsarLimits, PackageFiles, UnreadableEntry, open_package, read_bounded
+from atoll.nfv.csar import (
+    CsarLimits,
+    PackageFiles,
+    open_package,
+    read_logged,
+)
 from atoll.nfv.definitions import BundledTypes, load_definitions
 from atoll.nfv.digests import Claim, FileDigest, check_claims, hash_files, wanted_by
 from atoll.nfv.errors import InvalidPackage, ProblemLog
@@ -181,15 +186,7 @@ def _template_version(data: object) -> str | None:
 
 
 def _raw(files: PackageFiles, name: str, log: ProblemLog) -> bytes | None:
-    try:
-        raw = read_bounded(files, name, META_MAX_BYTES)
-    except UnreadableEntry as exc:
-        log.error(name, str(exc))
-        return None
-    if raw is None:
-        log.error(name, f"is over the {META_MAX_BYTES}-byte limit for metadata")
-        return None
-    return raw
+    return read_logged(files, name, META_MAX_BYTES, "metadata", log)
 
 
 def _text(files: PackageFiles, name: str, log: ProblemLog) -> str | None:

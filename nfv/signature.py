@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from atoll.nfv.csar import PackageFiles, UnreadableEntry, read_bounded
+from atoll.nfv.csar import PackageFiles, read_logged
 from atoll.nfv.errors import ProblemLog
 from atoll.nfv.manifest import ToscaMeta
 
@@ -133,12 +133,7 @@ def signed_manifest(
     path = certificate_path(files.names, meta, manifest)
     data = None
     if path is not None:
-        try:
-            data = read_bounded(files, path, CERTIFICATE_MAX_BYTES)
-        except UnreadableEntry as exc:
-            log.error(path, str(exc))
-            return None
+        data = read_logged(files, path, CERTIFICATE_MAX_BYTES, "a certificate", log)
         if data is None:
-            log.error(path, f"is over the {CERTIFICATE_MAX_BYTES}-byte limit for a certificate")
             return None
     return SignedManifest(manifest, content, cms, where, path, data)

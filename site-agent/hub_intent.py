@@ -109,13 +109,9 @@ class HubIntent:
             if current is None:
                 if settle:  # the site deleted it meanwhile, and the hub has heard
                     return HubOutcome("superseded", _SUPERSEDED)
-                if not override and await self.resources.store.call(
-                    self.resources.store.was_deleted, kind, obj_id
-                ):  # a restored hub's snapshot: the site's delete is on its way again
-                    return HubOutcome("superseded", _DELETED_HERE)
-                missing = await self.resources.store.call(self._missing_blocking, intent)
-                if missing:  # placed by a later hub write (the hub writes a server first)
-                    return HubOutcome("waiting", f"needs {', '.join(missing)}, not here yet")
+                not_now = await self.resources.store.call(self._not_now_blocking, intent, override)
+                if not_now is not None:
+                    return not_now
                 await self.resources._create(await self._named(intent), local=False)
                 return HubOutcome("created")
             return await self.resources.store.call(self._update_blocking, current, intent, settle)
@@ -140,6 +136,18 @@ class HubIntent:
         (blocking: on the store's thread)."""
         rows = self.resources.store.hub_known((*HUB_KINDS, *REFERENCES))
         return [(key_of(kind, obj_id), revision) for kind, obj_id, revision in rows]
+
+    def _not_now_blocking(self, intent: Desired, override: bool) -> HubOutcome | None:
+        """Why a hub put of an object the site does not have makes nothing now (None: it
+        is made): the site deleted it and remembers (a restored hub's snapshot: the site's
+        delete is on its way again), or it needs objects not here yet (placed by a later hub
+        write: the hub writes a server first)."""
+        if not override and self.resources.store.was_deleted(intent.kind, intent.meta.id):
+            return HubOutcome("superseded", _DELETED_HERE)
+        missing = self._missing_blocking(intent)
+        if missing:
+            return HubOutcome("waiting", f"needs {', '.join(missing)}, not here yet")
+        return None
 
     def _missing_blocking(self, intent: Desired) -> list[str]:
         """What ``intent`` refers to that the site does not have (yet)."""

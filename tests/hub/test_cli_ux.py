@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from atoll.cli import main
-from tests.security.daemons import HUB_ADMIN_PASSWORD, RunningHub
+from tests.security.daemons import HUB_ADMIN_PASSWORD, RunningHub, running_hub
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +35,10 @@ pytestmark = pytest.mark.integration
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     work = tmp_path_factory.mktemp("cli-hub")
     log_file = work / "logs" / "hub.log"
-    running = RunningHub.start(
+    with running_hub(
         work, global_args=["--log-format", "json"], serve_args=["--log-file", str(log_file)]
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.security.daemons import HUB_ADMIN_PASSWORD, RunningHub
+from tests.security.daemons import HUB_ADMIN_PASSWORD, RunningHub, running_hub
 
 pytestmark = pytest.mark.integration
 
@@ -27,11 +27,8 @@ OPENSTACK = Path(sys.executable).parent / "openstack"
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
-    running = RunningHub.start(tmp_path_factory.mktemp("keystone-hub"))
-    try:
+    with running_hub(tmp_path_factory.mktemp("keystone-hub")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def openstack(hub: RunningHub, home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.security.daemons import RunningHub, RunningSite, running_site, site_join
+from tests.security.daemons import RunningHub, RunningSite, running_hub, running_site, site_join
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -28,11 +28,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
-    running = RunningHub.start(tmp_path_factory.mktemp("sec-hub"))
-    try:
+    with running_hub(tmp_path_factory.mktemp("sec-hub")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -316,6 +316,16 @@ class RunningSite(Daemon):
 
 
 @contextmanager
+def running_hub(workdir: Path, **options: Any) -> Iterator[RunningHub]:
+    """:meth:`RunningHub.start` (``options`` as it takes them), stopped on the way out."""
+    hub = RunningHub.start(workdir, **options)
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+@contextmanager
 def running_site(
     work: Path,
     settings: Mapping[str, Mapping[str, object]] | None = None,

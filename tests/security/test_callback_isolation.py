@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.hub.lcm.lcmtest import VNFD_ID
-from tests.security.daemons import RunningHub, http_server
+from tests.security.daemons import RunningHub, http_server, running_hub
 from tests.security.test_lcm_tenancy import onboard_with_external_cp
 
 SUBSCRIPTIONS = "/vnflcm/v2/subscriptions"
@@ -69,11 +69,8 @@ def callbacks() -> Iterator[tuple[int, list[tuple[float, str, dict[str, str]]]]]
 @pytest.fixture(scope="module")
 def lab_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     """A hub that may call back on loopback (``lcm_callback_loopback``), as a lab does."""
-    running = RunningHub.start(Path(tmp_path_factory.mktemp("sec-callbacks")), config=CONFIG)
-    try:
+    with running_hub(Path(tmp_path_factory.mktemp("sec-callbacks")), config=CONFIG) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_a_slow_callback_does_not_delay_another_projects_notifications(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.daemons import RunningHub
+from tests.security.daemons import RunningHub, running_hub
 
 CHUNK = 64 * 1024
 CONFIG = f"""
@@ -28,11 +28,8 @@ scrub_interval = 0
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
-    running = RunningHub.start(tmp_path_factory.mktemp("sec-chunks"), config=CONFIG)
-    try:
+    with running_hub(tmp_path_factory.mktemp("sec-chunks"), config=CONFIG) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _upload(hub: RunningHub, image_id: str, data: bytes) -> dict[str, object]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.daemons import RunningHub
+from tests.security.daemons import RunningHub, running_hub
 
 LIMIT = 3
 
@@ -29,11 +29,8 @@ LIMIT = 3
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     config = f"[hub]\ndashboard_streams_per_user = {LIMIT}\n"
-    running = RunningHub.start(Path(tmp_path_factory.mktemp("sec-streams")), config=config)
-    try:
+    with running_hub(Path(tmp_path_factory.mktemp("sec-streams")), config=config) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def open_stream(hub: RunningHub, token: str, streams: ExitStack) -> http.client.HTTPResponse:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from atoll import certs
 from atoll.site_agent.enrollment import CertRenewer, renewal_due
 from atoll.sync.join import JoinCode
-from tests.security.daemons import Daemon, RunningHub, site_join, site_tls
+from tests.security.daemons import Daemon, RunningHub, running_hub, site_join, site_tls
 
 
 @pytest.fixture(scope="module", autouse=True)  # made before the first test: its life runs
@@ -37,11 +37,8 @@ def expiring(hub: RunningHub) -> dict[str, Any]:  # out while the others do
 @pytest.fixture(scope="module")
 def rogue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     """Another hub, with its own CA, that would like sites to join it."""
-    running = RunningHub.start(tmp_path_factory.mktemp("rogue-hub"))
-    try:
+    with running_hub(tmp_path_factory.mktemp("rogue-hub")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def joined(hub: RunningHub, where: Path, site: str | None = None) -> tuple[str, Path]:

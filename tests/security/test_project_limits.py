@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import http.server
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.hub.lcm.lcmtest import VNFD_ID
-from tests.security.daemons import RunningHub, http_server
+from tests.security.daemons import RunningHub, http_server, running_hub
 from tests.security.test_lcm_tenancy import onboard_with_external_cp
 
 LIMIT = 3
@@ -61,11 +61,8 @@ def callback() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def limited_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
-    running = RunningHub.start(Path(tmp_path_factory.mktemp("sec-limits")), config=CONFIG)
-    try:
+    with running_hub(Path(tmp_path_factory.mktemp("sec-limits")), config=CONFIG) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _refused_over(
@@ -78,6 +75,28 @@ def _refused_over(
     said = refused.body.get("error") or refused.body
     assert said.get("code", "over_limit") == "over_limit", refused
     assert setting in (said.get("message") or said.get("detail")), refused
+
+
+def _holds_its_limit(
+    hub: RunningHub,
+    setting: str,
+    path: str,
+    body: Callable[[int], object],
+    owner: str,
+    other: str | None = None,
+    v2: bool = False,
+) -> None:
+    """``owner`` creates ``body(n)`` up to the limit and one more is refused naming
+    ``setting``; ``other`` (another holder) still has its own room; deleting one of
+    ``owner``'s makes room again."""
+    headers = V2 if v2 else None
+    held = [hub.ok("POST", path, body(n), token=owner, headers=headers)["id"]
+            for n in range(LIMIT)]  # fmt: skip
+    _refused_over(hub, setting, path, body(LIMIT), owner, v2)
+    if other is not None:
+        hub.ok("POST", path, body(LIMIT + 1), token=other, headers=headers)
+    hub.ok("DELETE", f"{path}/{held[0]}", token=owner, headers=headers)
+    hub.ok("POST", path, body(LIMIT + 2), token=owner, headers=headers)
 
 
 def test_a_project_holds_at_most_its_limit_of_lcm_subscriptions(
@@ -136,12 +155,8 @@ def test_a_user_holds_at_most_its_limit_of_application_credentials(
     tag = secrets.token_hex(3)
     alice = hub.tenant(f"crd-a-{tag}", f"crd-alice-{tag}")
     bob = hub.tenant(f"crd-a-{tag}", f"crd-bob-{tag}")  # the same project: a user's own room
-    path = "/v1/application_credentials"
-    held = [hub.ok("POST", path, {"name": f"c{n}"}, token=alice)["id"] for n in range(LIMIT)]
-    _refused_over(hub, "app_credential_limit", path, {"name": "one-more"}, alice)
-    hub.ok("POST", path, {"name": "bobs"}, token=bob)
-    hub.ok("DELETE", f"{path}/{held[0]}", token=alice)
-    hub.ok("POST", path, {"name": "again"}, token=alice)
+    _holds_its_limit(hub, "app_credential_limit", "/v1/application_credentials",
+                     lambda n: {"name": f"c{n}"}, alice, bob)  # fmt: skip
 
 
 def test_a_project_holds_at_most_its_limit_of_images_and_packages(
@@ -151,16 +166,10 @@ def test_a_project_holds_at_most_its_limit_of_images_and_packages(
     tag = secrets.token_hex(3)
     alice = hub.tenant(f"img-a-{tag}", f"img-alice-{tag}")
     bob = hub.tenant(f"img-b-{tag}", f"img-bob-{tag}")
-    packages = "/vnfpkgm/v1/vnf_packages"
-    for path, body, setting in [
-        ("/v1/images", {"name": "queued", "disk_format": "raw"}, "image_limit"),
-        (packages, {}, "vnf_package_limit"),
-    ]:
-        held = [hub.ok("POST", path, body, token=alice)["id"] for _ in range(LIMIT)]
-        _refused_over(hub, setting, path, body, alice)
-        hub.ok("POST", path, body, token=bob)  # another project's own room
-        hub.ok("DELETE", f"{path}/{held[0]}", token=alice)
-        hub.ok("POST", path, body, token=alice)
+    _holds_its_limit(hub, "image_limit", "/v1/images",
+                     lambda _: {"name": "queued", "disk_format": "raw"}, alice, bob)  # fmt: skip
+    _holds_its_limit(hub, "vnf_package_limit", "/vnfpkgm/v1/vnf_packages", lambda _: {}, alice,
+                     bob)  # fmt: skip
 
 
 def test_a_project_holds_at_most_its_limit_of_vnf_instances(limited_hub: RunningHub) -> None:
@@ -168,12 +177,8 @@ def test_a_project_holds_at_most_its_limit_of_vnf_instances(limited_hub: Running
     tag = secrets.token_hex(3)
     alice = hub.tenant(f"vnf-a-{tag}", f"vnf-alice-{tag}")
     onboard_with_external_cp(hub, alice)  # one image and one package of the project's
-    instances = "/vnflcm/v2/vnf_instances"
-    body = {"vnfdId": VNFD_ID}
-    held = [hub.ok("POST", instances, body, token=alice, headers=V2)["id"] for _ in range(LIMIT)]
-    _refused_over(hub, "vnf_instance_limit", instances, body, alice, v2=True)
-    hub.ok("DELETE", f"{instances}/{held[0]}", token=alice, headers=V2)
-    hub.ok("POST", instances, body, token=alice, headers=V2)
+    _holds_its_limit(hub, "vnf_instance_limit", "/vnflcm/v2/vnf_instances",
+                     lambda _: {"vnfdId": VNFD_ID}, alice, v2=True)  # fmt: skip
 
 
 def test_a_project_places_at_most_its_limit_of_objects_at_one_site(

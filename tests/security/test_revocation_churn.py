@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.daemons import RunningHub
+from tests.security.daemons import RunningHub, running_hub
 
 LIMIT = 5
 
@@ -27,11 +27,8 @@ LIMIT = 5
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     config = f"[hub]\ntoken_revocations_per_user = {LIMIT}\n"
-    running = RunningHub.start(Path(tmp_path_factory.mktemp("sec-revocations")), config=config)
-    try:
+    with running_hub(Path(tmp_path_factory.mktemp("sec-revocations")), config=config) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def revocations(hub: RunningHub) -> list[dict[str, object]]:

@@ -34,7 +34,7 @@ import pytest
 
 from atoll import ids
 from atoll.sync import codec, frames, versions
-from tests.security.daemons import RunningHub, site_join, site_tls
+from tests.security.daemons import RunningHub, running_hub, site_join, site_tls
 
 EVENT_LIMIT = 20
 OBJECT_LIMIT = 5
@@ -46,11 +46,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     """A hub keeping at most EVENT_LIMIT events a site (``site_event_limit``) and adopting
     at most OBJECT_LIMIT objects made at a site (``site_object_limit``)."""
     config = f"[hub]\nsite_event_limit = {EVENT_LIMIT}\nsite_object_limit = {OBJECT_LIMIT}\n"
-    running = RunningHub.start(tmp_path_factory.mktemp("facts-hub"), config=config)
-    try:
+    with running_hub(tmp_path_factory.mktemp("facts-hub"), config=config) as running:
         yield running
-    finally:
-        running.stop()
 
 
 class SiteEnd:

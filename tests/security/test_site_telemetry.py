@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from atoll.hub.telemetry.keeper import FIELDS
-from tests.security.daemons import RunningHub
+from tests.security.daemons import RunningHub, running_hub
 from tests.security.test_site_facts import REFUSED, events, join, session
 
 SERIES_LIMIT = 100
@@ -31,11 +31,8 @@ SERIES_LIMIT = 100
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     config = f"[hub]\nsite_series_limit = {SERIES_LIMIT}\n"
-    running = RunningHub.start(tmp_path_factory.mktemp("series-hub"), config=config)
-    try:
+    with running_hub(tmp_path_factory.mktemp("series-hub"), config=config) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def batch(series: list[dict[str, str]], ts: float, value: float = 1.0) -> dict[str, Any]:

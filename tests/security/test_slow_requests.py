@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.daemons import RunningHub
+from tests.security.daemons import RunningHub, running_hub
 
 TIMEOUT = 2.0
 
@@ -32,11 +32,8 @@ TIMEOUT = 2.0
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     config = f"[hub]\nrequest_read_timeout = {TIMEOUT}\n"
-    running = RunningHub.start(Path(tmp_path_factory.mktemp("sec-slow")), config=config)
-    try:
+    with running_hub(Path(tmp_path_factory.mktemp("sec-slow")), config=config) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def connect(hub: RunningHub) -> ssl.SSLSocket:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.daemons import Reply, RunningHub
+from tests.security.daemons import Reply, RunningHub, running_hub
 
 MIB = 1024 * 1024
 IMAGE_ROOM = 4 * MIB
@@ -46,11 +46,8 @@ PACKAGES = "/vnfpkgm/v1/vnf_packages"
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
-    running = RunningHub.start(Path(tmp_path_factory.mktemp("sec-quotas")), config=CONFIG)
-    try:
+    with running_hub(Path(tmp_path_factory.mktemp("sec-quotas")), config=CONFIG) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _streamed(hub: RunningHub, path: str, token: str, content_type: str, size: int) -> Reply:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.security.daemons import RunningHub
+from tests.security.daemons import RunningHub, running_hub
 
 IDLE = 2
 CONFIG = f"""
@@ -27,11 +27,8 @@ WAIT = IDLE + 30  # the deadline a stalled upload must be aborted by (generous: 
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
-    running = RunningHub.start(tmp_path_factory.mktemp("sec-idle"), config=CONFIG)
-    try:
+    with running_hub(tmp_path_factory.mktemp("sec-idle"), config=CONFIG) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _stall(hub: RunningHub, path: str, token: str, content_type: str) -> ssl.SSLSocket:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.daemons import RunningHub, http_server
+from tests.security.daemons import RunningHub, http_server, running_hub
 
 CONFIG = """[hub]
 lcm_callback_loopback = true   # the tenant's receiver is on this machine
@@ -50,11 +50,8 @@ def receiver() -> Iterator[tuple[int, list[tuple[str, str]]]]:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
-    running = RunningHub.start(Path(tmp_path_factory.mktemp("ua-hub")), config=CONFIG)
-    try:
+    with running_hub(Path(tmp_path_factory.mktemp("ua-hub")), config=CONFIG) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def agents(seen: list[tuple[str, str]], path: str) -> set[str]:

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from tests.nfv.packages import to_zip
 from tests.nfv.signing import Signer, new_authority, signature_at, signed_package
-from tests.security.daemons import RunningHub
+from tests.security.daemons import RunningHub, running_hub
 from tests.security.test_image_substitution import onboard
 from tests.security.test_vnf_package_zip import no_internal_error
 
@@ -38,11 +38,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     work = tmp_path_factory.mktemp("sig-hub")
     anchors = work / "anchors.pem"
     anchors.write_bytes(CA.pem())
-    running = RunningHub.start(work, config=f'[hub]\nvnf_package_trust_anchors = "{anchors}"\n')
-    try:
+    with running_hub(work, config=f'[hub]\nvnf_package_trust_anchors = "{anchors}"\n') as running:
         yield running
-    finally:
-        running.stop()
 
 
 def refused(hub: RunningHub, token: str, files: dict[str, bytes]) -> str:
