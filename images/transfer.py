@@ -39,7 +39,8 @@ from pathlib import Path
 
 import aiohttp
 
-from atoll.client.aio import AsyncClient, new_session
+from atoll.client.aio import MAX_REPLY, AsyncClient, new_session, read_reply
+from atoll.client.core import decode_body
 from atoll.errors import AtollError, InvalidInput, NotFound
 from atoll.images.assemble import Assembly, zero_digest
 from atoll.images.chunk_wire import ChunkWire
@@ -143,7 +144,7 @@ class ChunkFetcher:
         try:
             async with session.get(url) as resp:
                 await _raise_for_status(resp, f"manifest of image {image_id}")
-                data = await resp.json()
+                data = decode_body(await read_reply(resp, MAX_REPLY, "the image service"))
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransferError(f"cannot get the manifest of image {image_id}: {exc}") from exc
         return Manifest.from_json(data, f"manifest of image {image_id} from {self.base_url}")

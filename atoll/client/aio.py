@@ -6,6 +6,11 @@ URL, bearer token, ``refresh`` on a 401 (once), TLS context, and the same error 
 use inside the running loop and closed by :meth:`AsyncClient.close`; streaming callers (the
 chunk fetcher) use :meth:`AsyncClient.session` and :meth:`AsyncClient.raise_for_status`.
 
+A reply is read whole, up to ``max_reply`` bytes: a longer one is refused without reading
+more (:func:`read_reply`). The hub calls servers tenants name (LCM callbacks, their OAuth 2.0
+token endpoints, alarm webhooks) and a site's first call goes to a hub it has not verified
+yet; none of them can make the caller hold an endless body.
+
 :func:`new_session` is the one place an aiohttp client session is made (this client's, the
 package fetch's, the image transfer's, the site's sync websocket): it says
 :data:`~atoll.client.transport.USER_AGENT`, not aiohttp's ``Python/3.x aiohttp/3.y``.
@@ -24,8 +29,14 @@ from atoll import error_body
 from atoll.client.core import Reply
 from atoll.client.core import decode_body as _decode
 from atoll.client.transport import USER_AGENT
-from atoll.errors import TemporaryError, Unauthenticated
+from atoll.errors import PermanentError, TemporaryError, Unauthenticated
 from atoll.jsonbody import JSON
+
+MAX_REPLY = 64 * 1024 * 1024  # bytes of one reply read whole (pages, records: far less)
+MAX_ERROR_REPLY = 1024 * 1024  # bytes of an error reply to a streamed request
+# bytes of a reply from a server a tenant names (a callback, a token endpoint, a webhook):
+# the hub reads a status, an error or an access token there, no more
+TENANT_REPLY = 64 * 1024
 
 
 def new_session(
@@ -49,8 +60,10 @@ class AsyncClient:
         refresh: Callable[[], Awaitable[str]] | None = None,
         connections: int = 8,
         resolver: aiohttp.abc.AbstractResolver | None = None,
+        max_reply: int = MAX_REPLY,
     ) -> None:
         self.url = url.rstrip("/")
+        self.max_reply = max_reply
         self.token = token
         self.ssl_context = ssl_context
         self.timeout = timeout
@@ -124,7 +137,7 @@ class AsyncClient:
                 ) as resp:
                     status = resp.status
                     got = CIMultiDict(resp.headers)
-                    raw = await resp.read()
+                    raw = await read_reply(resp, self.max_reply, self.what)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise TemporaryError(f"cannot reach {self.what} at {self.url}: {exc}") from exc
             data = _decode(raw)
@@ -155,5 +168,25 @@ class AsyncClient:
         """Raise the error a non-2xx streamed reply stands for (its body is small)."""
         if resp.status < 400:
             return
-        raw = await resp.read()
+        raw = await read_reply(resp, MAX_ERROR_REPLY, "the server")
         raise error_body.decode(resp.status, _decode(raw), resp.headers.get("Retry-After"))
+
+
+async def read_reply(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+    """The reply's body, or :class:`PermanentError` as soon as it is known to be longer than
+    ``limit`` bytes (from its Content-Length, or as it arrives): nothing more is read and
+    the connection is closed."""
+    declared = resp.content_length
+    if declared is None or declared <= limit:
+        body = bytearray()
+        async for data in resp.content.iter_any():
+            body += data
+            if len(body) > limit:
+                break
+        else:
+            return bytes(body)
+    resp.close()
+    raise PermanentError(
+        f"{what} answered {resp.method} {resp.url.path} with more than {limit} bytes:"
+        " a reply that long is not read"
+    )

@@ -259,12 +259,13 @@ def _drain(resp: Response) -> bytes:
 
 
 def decode_body(raw: bytes) -> Any:
-    """A reply body as JSON (or ``{\"raw\": ...}`` for a body that is not)."""
+    """A reply body as JSON (or ``{\"raw\": ...}`` for a body that is not, or that nests
+    deeper than Python's parser goes: a server cannot make its caller fail with that)."""
     if not raw:
         return None
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"raw": raw[:200].decode(errors="replace")}
 
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from aiohttp.abc import AbstractResolver
 
 from atoll.background import FailureLog, Loop, LoopSettings, WorkerLimits, Workers
-from atoll.client.aio import AsyncClient
+from atoll.client.aio import TENANT_REPLY, AsyncClient
 from atoll.errors import AtollError, TooSlow
 from atoll.hub.settings import HubSettings
 from atoll.jsonbody import JSON
@@ -188,7 +188,10 @@ class Webhooks:
         """Send the queue's changes in order until one fails, an answer is slow, or the
         turn's share is sent."""
         client = AsyncClient(
-            queue.url, timeout=self.settings.alarm_webhook_timeout, resolver=self.resolver
+            queue.url,
+            timeout=self.settings.alarm_webhook_timeout,
+            resolver=self.resolver,
+            max_reply=TENANT_REPLY,
         )
         client.what = f"webhook {queue.url}"
         try:

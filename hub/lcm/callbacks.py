@@ -41,7 +41,7 @@ from typing import Any
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from atoll.client.aio import AsyncClient
+from atoll.client.aio import TENANT_REPLY, AsyncClient
 from atoll.errors import AtollError, InvalidInput, Problem, TemporaryError, Unauthenticated
 from atoll.nfv.lcm.notifications import LccnSubscriptionRequest
 
@@ -172,7 +172,11 @@ class Subscriber:
         self.clock = clock
         base, self.path = _split(request.callback_uri)
         self.client = AsyncClient(
-            base, timeout=timeout, connections=2, resolver=CheckedResolver(allow_loopback)
+            base,
+            timeout=timeout,
+            connections=2,
+            resolver=CheckedResolver(allow_loopback),
+            max_reply=TENANT_REPLY,
         )
         self.client.what = "the subscriber"
         self._token = ""
@@ -245,7 +249,8 @@ class Subscriber:
         await check_address(url, where, self.allow_loopback)
         base, path = _split(url)
         endpoint = AsyncClient(base, timeout=self.client.timeout, connections=1,
-                               resolver=CheckedResolver(self.allow_loopback))  # fmt: skip
+                               resolver=CheckedResolver(self.allow_loopback),
+                               max_reply=TENANT_REPLY)  # fmt: skip
         endpoint.what = "the token endpoint"
         try:
             reply = await endpoint.reply(
