@@ -72,7 +72,8 @@ class ManifestSignatureCheck:
             return None
         try:
             anchors = None if self.trust is None else self.trust.anchors.current().pem
-            crls = None if self.trust is None or not self.trust.crls else self.trust.crls.current()
+            watched = None if self.trust is None else self.trust.crls
+            crls = None if watched is None else watched.current()
         except FileUnusable as exc:
             log.error(signed.where, _unusable(exc))
             return None
@@ -102,7 +103,7 @@ class ManifestSignatureCheck:
 def _unusable(exc: FileUnusable) -> str:
     return (
         f"the manifest is signed, but it cannot be verified: {exc.setting} ({exc.path.name}) "
-        f"{exc.reason}; signed packages are refused until it can be read"
+        f"{exc.reason}; signed packages are refused until the file is fixed"
     )
 
 

@@ -105,7 +105,7 @@ def test_an_anchors_file_gone_refuses_signed_packages_until_it_is_back(
             assert at_signature(hub, tenant, files) == (
                 "the manifest is signed, but it cannot be verified: [hub] "
                 "vnf_package_trust_anchors (anchors.pem) cannot be read (No such file or "
-                "directory); signed packages are refused until it can be read"
+                "directory); signed packages are refused until the file is fixed"
             )
     finally:
         anchors.write_bytes(saved)

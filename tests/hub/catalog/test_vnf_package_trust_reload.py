@@ -69,7 +69,7 @@ def test_a_file_that_cannot_be_read_refuses_signed_packages_until_it_can(
         assert refusal(OLD_SIGNED, check) == [
             f"{signature_at(OLD_SIGNED)}: the manifest is signed, but it cannot be verified: "
             f"{setting} ({path.name}) cannot be read (No such file or directory); signed "
-            "packages are refused until it can be read"
+            "packages are refused until the file is fixed"
         ]
     assert onboard(signed_package(None), check).signature is None  # unsigned: as before
     path.write_text("garbled by a half-done edit\n")
