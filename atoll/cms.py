@@ -10,7 +10,18 @@ the CMS carries or the caller adds (``untrusted``), to one of ``anchors`` and on
 (not the system's CA store), each certificate valid now. The certificate's purpose is not
 restricted (``-purpose any``): the anchors say whom to trust for what they are given for.
 Content is taken as bytes (``-binary``); a signature made of the content as canonical text
-(CRLF line ends, S/MIME's default) is tried that way too.
+(CRLF line ends, S/MIME's default) is tried that way too. Without anchors (None) the chain
+is not verified at all (``-noverify``): only that the signature is of ``content`` and made
+with the key of the certificate it names, which says who signed, not whether to trust them.
+
+With ``crls`` (PEM CRLs, handed to OpenSSL in the anchors' file: ``openssl cms`` has no
+``-CRLfile``) every certificate of the chain is checked against them (``-crl_check_all``,
+not ``-crl_check``, which checks the signer's alone: a vendor's issuing CA revoked by the
+anchor must refuse what it issued), so a CRL of every CA of the chain must be among them;
+one missing refuses, as does one expired. CRLs the CMS carries itself are removed first
+(:func:`without_crls`): OpenSSL looks for a CRL among those before the given ones and stops
+at the first valid one, so a signer revoked since could present an older CRL, still valid,
+that does not list it yet.
 
 A signature that does not hold raises :class:`CmsRefused`, saying which check failed
 (:attr:`CmsRefused.kind`) with OpenSSL's own words, condensed (no source locations); OpenSSL
@@ -35,6 +46,9 @@ TIMEOUT = 30.0  # seconds one openssl run may take
 CONTENT = "content"  # the content is not what was signed (changed after signing)
 SIGNATURE = "signature"  # the signature was not made with the signer certificate's key
 CERTIFICATE = "certificate"  # the signer certificate is not trusted (chain, validity)
+REVOKED = "revoked"  # a certificate of the chain is revoked by one of the CRLs
+CRL = "crl"  # revocation could not be checked: a CA's CRL missing, expired, not verifying
+CARRIED_CRLS = "carried_crls"  # CRLs are checked, and the CMS's own cannot be set aside
 NO_SIGNER = "no_signer"  # the signer certificate is neither in the CMS nor given
 MALFORMED = "malformed"  # not a CMS SignedData
 OTHER = "other"
@@ -77,7 +91,9 @@ def condensed(stderr: str) -> tuple[str, str]:
     if "signer certificate not found" in text:
         return NO_SIGNER, text
     if "certificate verify error" in text:
-        return CERTIFICATE, text
+        if "certificate revoked" in text:
+            return REVOKED, text
+        return (CRL if "CRL" in text else CERTIFICATE), text
     if "CMS_SignerInfo_verify_content" in functions or "content verify error" in text:
         return CONTENT, text
     if "CMS_SignerInfo_verify" in functions:
@@ -90,25 +106,41 @@ def condensed(stderr: str) -> tuple[str, str]:
 def verify_detached(
     content: bytes,
     cms: bytes,
-    anchors: bytes,
+    anchors: bytes | None,
     untrusted: bytes = b"",
     *,
+    crls: bytes = b"",
     timeout: float = TIMEOUT,
     openssl: str = "openssl",
 ) -> x509.Certificate:
     """Check the detached CMS signature ``cms`` (DER) of ``content`` against ``anchors`` (PEM
-    certificates), with ``untrusted`` (PEM certificates: the signer's, intermediates) to
-    build the chain from; the signer's certificate, or :class:`CmsRefused`."""
+    certificates; None: the chain is not verified), with ``untrusted`` (PEM certificates: the
+    signer's, intermediates) to build the chain from and ``crls`` (PEM CRLs; empty: no
+    revocation check); the signer's certificate, or :class:`CmsRefused`."""
+    if crls:
+        stripped = without_crls(cms)
+        if stripped is None:
+            raise CmsRefused(
+                CARRIED_CRLS,
+                "not DER with definite lengths: the CRLs it may carry cannot be set aside",
+            )
+        cms = stripped
     with tempfile.TemporaryDirectory(prefix="atoll-cms-") as scratch:
         root = Path(scratch)
-        for name, data in (("content", content), ("cms.der", cms), ("anchors.pem", anchors)):
+        for name, data in (("content", content), ("cms.der", cms)):
             (root / name).write_bytes(data)
         argv = [
             openssl, "cms", "-verify", "-inform", "DER", "-in", str(root / "cms.der"),
-            "-content", str(root / "content"), "-CAfile", str(root / "anchors.pem"),
-            "-no-CApath", "-no-CAstore", "-purpose", "any",
+            "-content", str(root / "content"), "-no-CApath", "-no-CAstore", "-purpose", "any",
             "-signer", str(root / "signer.pem"), "-out", os.devnull,
         ]  # fmt: skip
+        if anchors is None:
+            argv.append("-noverify")
+        else:
+            (root / "anchors.pem").write_bytes(anchors + b"\n" + crls if crls else anchors)
+            argv += ["-CAfile", str(root / "anchors.pem")]
+            if crls:
+                argv.append("-crl_check_all")
         if untrusted:
             (root / "untrusted.pem").write_bytes(untrusted)
             argv += ["-certfile", str(root / "untrusted.pem")]
@@ -130,3 +162,77 @@ def _run(argv: list[str], timeout: float) -> CmsRefused | None:
     if proc.returncode == 0:
         return None
     return CmsRefused(*condensed(proc.stderr.decode("utf-8", "replace")))
+
+
+# ContentInfo's contentType for SignedData (1.2.840.113549.1.7.2), DER-encoded
+_SIGNED_DATA = bytes.fromhex("06092a864886f70d010702")
+_CRLS = 0xA1  # SignedData's ``crls [1] IMPLICIT RevocationInfoChoices``
+_Tlv = tuple[int, int, int, int]  # tag, where it starts, where it ends, where its value starts
+
+
+def without_crls(der: bytes) -> bytes | None:
+    """``der`` (a CMS ContentInfo holding SignedData) without the CRLs its SignedData carries;
+    the same bytes when it carries none; None when its outer layers (ContentInfo, its
+    ``[0]``, SignedData's fields) are not DER with definite lengths, or it is not SignedData:
+    whether it carries CRLs cannot be told then. The signature is of the content and the
+    signed attributes, not of the CRLs beside it: removing them changes nothing it proves.
+
+    Only those outer layers are walked, each length checked against what holds it; nothing
+    inside a field is read."""
+    info = _fields(der, 0, len(der), tag=0x30)
+    if info is None or len(info) != 2 or der[info[0][1] : info[0][2]] != _SIGNED_DATA:
+        return None
+    explicit = info[1]
+    if explicit[0] != 0xA0:
+        return None
+    signed = _fields(der, explicit[3], explicit[2], tag=0x30)
+    if signed is None:
+        return None
+    kept = [der[start:end] for tag, start, end, _ in signed if tag != _CRLS]
+    if len(kept) == len(signed):
+        return der
+    body = _encode(0x30, b"".join(kept))
+    return _encode(0x30, der[info[0][1] : info[0][2]] + _encode(0xA0, body))
+
+
+def _fields(der: bytes, start: int, end: int, *, tag: int) -> list[_Tlv] | None:
+    """The fields inside the one ``tag`` element spanning ``der[start:end]`` exactly."""
+    outer = _tlv(der, start, end)
+    if outer is None or outer[0] != tag or outer[2] != end:
+        return None
+    fields: list[_Tlv] = []
+    at = outer[3]
+    while at < end:
+        field = _tlv(der, at, end)
+        if field is None:
+            return None
+        fields.append(field)
+        at = field[2]
+    return fields
+
+
+def _tlv(der: bytes, at: int, limit: int) -> _Tlv | None:
+    """The element at ``der[at]`` (a one-byte tag, a definite length), if it ends by
+    ``limit``."""
+    if at + 2 > limit or der[at] & 0x1F == 0x1F:  # truncated; a multi-byte tag: not here
+        return None
+    tag, first = der[at], der[at + 1]
+    value = at + 2
+    if first & 0x80:
+        count = first & 0x7F
+        if count == 0 or count > 4 or value + count > limit:  # 0: BER's indefinite length
+            return None
+        length = int.from_bytes(der[value : value + count], "big")
+        value += count
+    else:
+        length = first
+    end = value + length
+    return None if end > limit else (tag, at, end, value)
+
+
+def _encode(tag: int, value: bytes) -> bytes:
+    size = len(value)
+    if size < 0x80:
+        return bytes((tag, size)) + value
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + value

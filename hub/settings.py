@@ -31,8 +31,13 @@ class HubSettings:
     # packages too; off reads no signature
     vnf_package_signature: Literal["verify-if-signed", "required", "off"] = "verify-if-signed"
     # a PEM bundle of the CA certificates a VNF package's signer must chain to, read when the
-    # hub starts; none: every signed package is refused (unless vnf_package_signature = off)
+    # hub starts and again when it changes; none: every signed package is refused (unless
+    # vnf_package_signature = off)
     vnf_package_trust_anchors: Path | None = None
+    # a PEM file of CRLs every certificate of a signer's chain is checked against (a CRL of
+    # each CA of the chain must be there, current), read when the hub starts and again when
+    # it changes; none: revocation is not checked
+    vnf_package_crls: Path | None = None
     nfv_page_size: int = 100  # items per page of the ETSI NFV lists (SOL013 Link paging)
     upload_idle_timeout: float = 60.0  # seconds without a byte before an upload is aborted
     # seconds a connection may take to send a request's headers (from its opening or its

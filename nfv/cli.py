@@ -8,6 +8,14 @@ lifecycle, SOL003 v2) in :mod:`atoll.nfv.lcm_cli`.
 an unpacked directory) exactly as onboarding does, and prints a summary of its deployment
 model, or every problem found (exit code 1). With ``-f json`` the full model (or the
 problems) is printed as JSON on stdout either way.
+
+Its manifest's CMS signature (SOL004 security option 1) is read with the hub's own check
+(:class:`atoll.nfv.signature_check.ManifestSignatureCheck`): ``--trust-anchors FILE``
+verifies it as a hub whose ``[hub] vnf_package_trust_anchors`` is that file would, with
+``--crls FILE`` as its ``vnf_package_crls``, refusing with the hub's words but for the names
+of the rules (the options here); ``--require-signature`` refuses an unsigned package, as
+``vnf_package_signature = "required"`` does. Without ``--trust-anchors`` the summary says who
+signed (the signature checked against its own certificate, the chain not verified).
 """
 
 from __future__ import annotations
@@ -15,12 +23,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from atoll.cli import Subparsers
-from atoll.errors import InvalidInput, Problem
+from atoll.errors import ConfigError, InvalidInput, Problem
 from atoll.nfv import lcm_cli
 from atoll.nfv.client_cli import add_commands
 from atoll.output import add_format_option, emit
+
+if TYPE_CHECKING:  # imported when a command runs (cryptography is slow to import)
+    from atoll.nfv.model import VnfPackage
+    from atoll.nfv.signature import SignatureCheck
 
 
 def register(groups: Subparsers) -> None:
@@ -32,6 +45,26 @@ def register(groups: Subparsers) -> None:
         "validate", help="read a package as onboarding does; print its model or its problems"
     )
     validate.add_argument("path", type=Path, help="a .csar/.zip file or an unpacked package")
+    signature = validate.add_argument_group("signature (SOL004: the manifest signed with CMS)")
+    signature.add_argument(
+        "--trust-anchors",
+        type=Path,
+        metavar="FILE",
+        help="verify the signature against these CAs (PEM), as a hub with them as "
+        "[hub] vnf_package_trust_anchors would; without it, say who signed, unverified",
+    )
+    signature.add_argument(
+        "--crls",
+        type=Path,
+        metavar="FILE",
+        help="check every certificate of the signer's chain against these CRLs (PEM), as "
+        "[hub] vnf_package_crls (needs --trust-anchors)",
+    )
+    signature.add_argument(
+        "--require-signature",
+        action="store_true",
+        help='refuse an unsigned package, as [hub] vnf_package_signature = "required"',
+    )
     add_format_option(validate)
     validate.set_defaults(func=_validate)
     add_commands(cmds)
@@ -44,10 +77,11 @@ def _validate(args: argparse.Namespace) -> int:
     from atoll.nfv.summary import summarize, summarize_flavour
 
     path: Path = args.path
+    check = _signature_check(args)
     try:
         if not path.exists():  # the reader names no host path; here it is the caller's own
             raise InvalidPackage(SUMMARY, [Problem(str(path), "does not exist")])
-        package = load_package(path)
+        package = load_package(path, signature_check=check)
     except InvalidInput as exc:
         if args.format != "json":
             raise
@@ -57,10 +91,50 @@ def _validate(args: argparse.Namespace) -> int:
     if args.format == "json":
         emit({"valid": True, "package": package.to_dict()}, "json")
         return 0
-    emit(summarize(package), "table")
+    emit({**summarize(package), "signature": _signature_line(package, args)}, "table")
     for flavour in package.vnfd.flavours:
         print()
         emit(summarize_flavour(flavour), "table")
     for warning in package.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _signature_check(args: argparse.Namespace) -> SignatureCheck:
+    """The hub's check, its rules named as this command's options; the files are read now
+    (an error naming the option if one cannot be)."""
+    from atoll.nfv.signature_check import ManifestSignatureCheck, Terms
+    from atoll.nfv.signature_trust import trust_files
+
+    if args.crls is not None and args.trust_anchors is None:
+        raise ConfigError(
+            "--crls: revocation is checked along a verified chain: give --trust-anchors too"
+        )
+    terms = Terms(
+        anchors="--trust-anchors",
+        crls="--crls",
+        required="a signed package is required (--require-signature; SOL004 security "
+        "option 1: the manifest signed with CMS)",
+        unanchored=None,  # say who signed, without verifying the chain
+    )
+    trust = None
+    if args.trust_anchors is not None:
+        trust = trust_files(
+            args.trust_anchors,
+            args.crls,
+            anchors_setting="--trust-anchors",
+            crls_setting="--crls",
+        )
+    return ManifestSignatureCheck(args.require_signature, trust, terms)
+
+
+def _signature_line(package: VnfPackage, args: argparse.Namespace) -> str:
+    """What the summary says of the package's signature."""
+    found = package.signature
+    if found is None:
+        return "none (unsigned)" if package.manifest is not None else "none (no manifest)"
+    if not found.chain_verified:
+        how = "its chain not verified: --trust-anchors verifies it"
+    else:
+        how = "verified against --trust-anchors" + (", and --crls" if args.crls else "")
+    return f"{found.manifest}: signed by {found.signer}, issued by {found.issuer} ({how})"

@@ -12,8 +12,9 @@ manifest with its name and the ``.cert`` extension (``vnf.mf`` -> ``vnf.cert``).
 
 This module only finds those pieces, purely (:func:`signed_manifest`); checking a signature
 against trust anchors is work with side effects, done by the :class:`SignatureCheck` the
-caller gives ``load_package`` (the hub's: ``atoll.hub.catalog.vnf_package_signature``),
-which also decides what a package without a signature gets.
+caller gives ``load_package`` (:mod:`atoll.nfv.signature_check`'s, which the hub and
+``atoll vnf package validate`` both give), which also decides what a package without a
+signature gets.
 """
 
 from __future__ import annotations
@@ -49,12 +50,16 @@ class SignedManifest:
 @dataclass(frozen=True)
 class VerifiedSignature:
     """A manifest signature that verified: who signed (the signer certificate's subject, as
-    RFC 4514 writes it), who issued that certificate, and until when it is valid."""
+    RFC 4514 writes it), who issued that certificate, and until when it is valid.
+    ``chain_verified`` False: only the signature was checked, with the key of the
+    certificate it names, not that certificate's chain (``atoll vnf package validate``
+    without ``--trust-anchors``; the hub always verifies the chain)."""
 
     manifest: str
     signer: str
     issuer: str
     not_after: str
+    chain_verified: bool = True
 
 
 class SignatureCheck(Protocol):

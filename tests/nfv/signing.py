@@ -45,6 +45,7 @@ def _usage(ca: bool) -> x509.KeyUsage:
 class Signer:
     key: ec.EllipticCurvePrivateKey
     cert: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = ()  # intermediates the CMS carries along
 
     def cert_pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
@@ -54,6 +55,7 @@ class Signer:
 class Authority:
     key: ec.EllipticCurvePrivateKey
     cert: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = ()  # this CA's issuers up to the root, if any
 
     def pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
@@ -66,7 +68,41 @@ class Authority:
         cert = _builder(_name(cn), self.cert.subject, key, start, end, ca=False).sign(
             self.key, hashes.SHA256()
         )
-        return Signer(key, cert)
+        below_root = (self.cert, *self.chain[:-1]) if self.chain else ()
+        return Signer(key, cert, below_root)
+
+    def intermediate(self, cn: str = "Example VNF vendor issuing CA") -> Authority:
+        """A CA this one certifies (its signers' CMS carries it along)."""
+        now = dt.datetime.now(dt.UTC)
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = _builder(_name(cn), self.cert.subject, key, now - dt.timedelta(hours=1),
+                           now + dt.timedelta(days=90), ca=True)  # fmt: skip
+        return Authority(key, builder.sign(self.key, hashes.SHA256()), (self.cert, *self.chain))
+
+    def crl(
+        self, *revoked: x509.Certificate, expired: bool = False, age: dt.timedelta | None = None
+    ) -> bytes:
+        """This CA's CRL (PEM) revoking ``revoked`` (key compromise), issued ``age`` ago (a
+        minute by default), valid a week after that; ``expired``: its next update is past."""
+        now = dt.datetime.now(dt.UTC)
+        issued = now - (age or dt.timedelta(minutes=1))
+        if expired:
+            issued = now - dt.timedelta(days=9)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.cert.subject)
+            .last_update(issued)
+            .next_update(issued + dt.timedelta(days=7))
+        )
+        for cert in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(cert.serial_number)
+                .revocation_date(issued)
+                .add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), critical=False)
+                .build()
+            )
+        return builder.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 def _builder(
@@ -99,19 +135,64 @@ def new_authority(cn: str = "Test VNF package CA") -> Authority:
     return Authority(key, builder.sign(key, hashes.SHA256()))
 
 
-def cms_block(content: bytes, signer: Signer, *, with_cert: bool = True) -> bytes:
-    """A detached CMS signature of ``content``, PEM with SOL004's ``CMS`` label."""
+def cms_block(
+    content: bytes, signer: Signer, *, with_cert: bool = True, crl: bytes | None = None
+) -> bytes:
+    """A detached CMS signature of ``content``, PEM with SOL004's ``CMS`` label; ``crl``: a
+    CRL (PEM) it carries."""
     options = [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]
     if not with_cert:
         options.append(pkcs7.PKCS7Options.NoCerts)
-    der = (
+    builder = (
         pkcs7.PKCS7SignatureBuilder()
         .set_data(content)
         .add_signer(signer.cert, signer.key, hashes.SHA256())
-        .sign(serialization.Encoding.DER, options)
     )
+    for cert in signer.chain if with_cert else ():
+        builder = builder.add_certificate(cert)
+    der = builder.sign(serialization.Encoding.DER, options)
+    if crl is not None:
+        der = with_crl(der, crl)
     body = base64.encodebytes(der)
     return b"-----BEGIN CMS-----\n" + body + b"-----END CMS-----\n"
+
+
+def with_crl(der: bytes, crl_pem: bytes) -> bytes:
+    """The CMS ``der`` carrying ``crl_pem`` in its SignedData's ``crls [1]`` (what a signer
+    may put there: OpenSSL consults those before the CRLs it is given)."""
+    crl = x509.load_pem_x509_crl(crl_pem).public_bytes(serialization.Encoding.DER)
+    info = _children(der)  # ContentInfo: contentType, [0] { SignedData }
+    signed = _children(_children(info[1])[0])
+    at = next(i for i, field in enumerate(signed) if field[0] == 0x31 and i > 2)  # signerInfos
+    signed.insert(at, _der(0xA1, crl))
+    return _der(0x30, info[0] + _der(0xA0, _der(0x30, b"".join(signed))))
+
+
+def _children(element: bytes) -> list[bytes]:
+    """The elements inside one DER element (definite lengths, one-byte tags)."""
+    start, end = _header(element, 0)
+    out = []
+    while start < end:
+        _, stop = _header(element, start)
+        out.append(element[start:stop])
+        start = stop
+    return out
+
+
+def _header(der: bytes, at: int) -> tuple[int, int]:
+    first, at = der[at + 1], at + 2
+    if first & 0x80:
+        count = first & 0x7F
+        first, at = int.from_bytes(der[at : at + count], "big"), at + count
+    return at, at + first
+
+
+def _der(tag: int, value: bytes) -> bytes:
+    size = len(value)
+    if size < 0x80:
+        return bytes((tag, size)) + value
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + value
 
 
 def manifest_text(files: dict[str, bytes]) -> bytes:
@@ -135,13 +216,15 @@ def signed_package(
     tamper: bool = False,
     with_cert: bool = True,
     cert_file: str | None = None,
+    crl: bytes | None = None,
 ) -> dict[str, bytes]:
     """getting-started with a manifest (``sample.mf``) signed by ``signer`` (None: unsigned).
 
     ``tamper``: the manifest's hash of one file changed after signing (the file changed to
     match, so only the signature can tell); ``with_cert``: the CMS carries the signer's
-    certificate; ``cert_file``: the package carries it at that path (``ETSI-Entry-Certificate``
-    names it, unless it is ``sample.cert``, found beside the manifest)."""
+    certificate (and its chain); ``cert_file``: the package carries it at that path
+    (``ETSI-Entry-Certificate`` names it, unless it is ``sample.cert``, found beside the
+    manifest); ``crl``: a CRL the CMS carries."""
     files = package_files()
     meta = files[META] + f"ETSI-Entry-Manifest: {MANIFEST}\n".encode()
     if cert_file is not None and cert_file != "sample.cert":
@@ -152,7 +235,7 @@ def signed_package(
     manifest = manifest_text(files)
     if signer is None:
         return {**files, MANIFEST: manifest}
-    signature = cms_block(manifest, signer, with_cert=with_cert)
+    signature = cms_block(manifest, signer, with_cert=with_cert, crl=crl)
     if tamper:
         files[HASHED] = files[HASHED] + b"# planted after signing\n"
         manifest = manifest_text(files)
