@@ -105,6 +105,10 @@ class HubSettings:
     sync_reconnect_rate: float = 250.0
     # anti-entropy (protocol version 2): a digest check of each idle site this often; 0: off
     sync_digest_interval: float = 300.0
+    # requests the hub makes of a site over its session (protocol version 3: a server's
+    # console log, POST /v1/sites/{site}/servers/{id}/console): the API waits this many
+    # seconds for the site's reply, then answers 504
+    sync_request_timeout: float = 15.0
     # events a site keeps at the hub (/v1/sites/{site}/events): beyond it, its oldest go
     site_event_limit: int = 1000
     # operation records a site keeps at the hub (/v1/sites/{site}/operations): beyond it,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -443,24 +444,18 @@ def _server_group(groups: Subparsers) -> None:
             p.add_argument("--image")
 
     def console(args: argparse.Namespace) -> int:
-        if args.site:  # as every other server command takes it; the hub carries no console
-            from atoll.errors import InvalidInput, Problem
-
-            raise InvalidInput(
-                "the serial console is read from the site's agent itself, not through the hub",
-                [Problem("--site", "give the agent's --site-url (and --token) instead")],
-            )
-        out = _client(args).request_json("GET", f"/v1/servers/{args.ref}/console?tail={args.tail}")
-        text = out["console"]["output"].replace("\r\n", "\n")
-        print(escape(text, keep="\n\t"), end="")  # a guest must not drive our terminal
+        text, truncated = target(args).console(args.ref, args.lines, args.tail)
+        print(escape(text.replace("\r\n", "\n"), keep="\n\t"), end="")  # a guest must not
+        if truncated:  # drive our terminal
+            print("(older lines did not fit in the site's reply: left out)", file=sys.stderr)
         return 0
 
-    p = _command(cmds, "console", "print the serial console log (one agent: --site-url)", console)
-    p.add_argument("ref")
-    p.add_argument("--tail", type=int, default=65536)
-    # not argparse's "ambiguous option" (--site-url, --site-ca-file): say why it cannot be
-    p.add_argument("--site", metavar="NAME", help="not for a console: it is read from the "
-                   "agent (--site-url), not through the hub")  # fmt: skip
+    p = _resource_command(cmds, "console", "print a server's serial console log", console,
+                          fmt=False)  # fmt: skip
+    p.add_argument("ref", help="id or name")
+    p.add_argument("--lines", type=int, help="the last N lines (through the hub: 100 by "
+                   "default, at most 10000)")  # fmt: skip
+    p.add_argument("--tail", type=int, help="an agent (--site-url): the last N bytes (65536)")
 
 
 def _network_group(groups: Subparsers) -> None:

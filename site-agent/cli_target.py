@@ -11,7 +11,9 @@
 Both take the same spec (the typed model's fields, :mod:`atoll.resources`): the agent reads
 ``{"name", ...spec}``, the hub ``{"name", "spec": {...}, "project"?}``. Both answer lists as
 ``{"items", "next_marker"}``; a hub object carries its spec and the site's last report, which
-:meth:`HubTarget.row` lays out like an agent's view for the tables.
+:meth:`HubTarget.row` lays out like an agent's view for the tables. A server's console log
+comes from the agent's ``GET /v1/servers/{ref}/console`` (its last bytes, or lines) or the
+hub's ``POST /v1/sites/{NAME}/servers/{ref}/console`` (its last lines, read at the site).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import os
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlencode
 
 from atoll.client import Client, quote
 from atoll.client.connection import add_connection_options
@@ -42,6 +45,11 @@ class Target(Protocol):
     def delete(self, kind: str, ref: str) -> None: ...
 
     def action(self, kind: str, ref: str, action: str, body: JSON) -> JSON: ...
+
+    def console(self, ref: str, lines: int | None, tail: int | None) -> tuple[str, bool]:
+        """Server ``ref``'s console log (its last ``lines`` lines, or ``tail`` bytes), and
+        whether lines asked for were left out to fit."""
+        ...
 
     def row(self, obj: JSON) -> JSON: ...
 
@@ -95,6 +103,11 @@ class AgentTarget:
         done: JSON = self.client.post(path, body)[kind]
         return done
 
+    def console(self, ref: str, lines: int | None, tail: int | None) -> tuple[str, bool]:
+        query = {k: v for k, v in (("tail", tail), ("lines", lines)) if v is not None}
+        path = f"/v1/servers/{quote(ref)}/console" + (f"?{urlencode(query)}" if query else "")
+        return str(self.client.get(path)["console"]["output"]), False
+
     def row(self, obj: JSON) -> JSON:
         return obj
 
@@ -136,6 +149,16 @@ class HubTarget:
         path = f"{self.base(kind)}/{quote(ref)}/{action}"
         done: JSON = self.client.post(path, body)
         return done
+
+    def console(self, ref: str, lines: int | None, tail: int | None) -> tuple[str, bool]:
+        if tail is not None:
+            raise InvalidInput(
+                "the hub reads a console by lines",
+                [Problem("--tail", "give --lines N through the hub (--tail: an agent's bytes)")],
+            )
+        body = {} if lines is None else {"length": lines}
+        out = self.client.post(f"{self.base('server')}/{quote(ref)}/console", body)
+        return str(out["output"]), bool(out.get("truncated"))
 
     def row(self, obj: JSON) -> JSON:
         """The columns an agent's view has: the spec's fields, ``status`` the site's state,

@@ -31,6 +31,7 @@ from atoll.site_agent.api.context import ApiContext
 from atoll.site_agent.auth import HUB_KEY_FILE, Authenticator
 from atoll.site_agent.capacity import AllocationRatios, HostCapacity
 from atoll.site_agent.catalog import StorageCatalog, server_images
+from atoll.site_agent.console import Consoles
 from atoll.site_agent.host import Host
 from atoll.site_agent.hub_attachment import HubAttachment
 from atoll.site_agent.hub_link import HubLink
@@ -258,6 +259,7 @@ class Agent:
                     telemetry_interval=hub_settings.sync_telemetry_interval,
                 ),
                 usage=resources.usage,
+                consoles=Consoles(resources, ctx.console),  # as the local API reads it
             )
 
         async def attached(joined: HubLink) -> None:

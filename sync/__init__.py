@@ -8,6 +8,7 @@
   ``Reconciler``, the site's ``respond``, ``Difference``.
 - :mod:`.window`: a sender's window of unacked frames: cumulative acks, resend on reconnect.
 - :mod:`.backoff`: reconnect delays, exponential with full jitter and a cap.
+- :mod:`.console`: what the last lines of a console log are, for a ``console`` request.
 
 All of it is pure (sans-IO): the sessions at ``atoll.hub`` and ``atoll.site_agent`` own the
 sockets, clocks and stores.

@@ -17,6 +17,7 @@ import functools
 from typing import Any, ClassVar, Literal
 
 from atoll.errors import InvalidInput, Problem
+from atoll.printable import is_unicode
 from atoll.resources.envelope import SPECS, Desired
 from atoll.resources.fields import bounded
 from atoll.resources.model import ID, ID_HINT, Model, at
@@ -39,6 +40,10 @@ MAX_RAM_MB = 1 << 40
 MAX_DISK_GB = 1 << 30
 HISTORY = r"[A-Za-z0-9._-]{0,64}"  # a hub store's history id, or "" (none known)
 HISTORY_HINT = "must be a history id: at most 64 letters, digits, '.', '_' or '-'"
+MAX_CONSOLE_LINES = 10000  # lines of a console log one console request asks for, at most
+MAX_REQUEST = (1 << 53) - 1  # a request id (JSON numbers are exact to 2^53)
+REASON = r"([a-z][a-z_]{0,63})?"  # a snake_case reason, or "" (none)
+REASON_HINT = "must be a snake_case reason"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -354,6 +359,48 @@ class Digest(Frame):
     ranges: tuple[DigestRange, ...] = bounded((), high=MAX_ITEMS)
 
 
+# -- requests down, one reply each (version 3) ------------------------------------------
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Console(Frame):
+    """Hub -> site (version 3): the last ``lines`` lines of server ``server_id``'s serial
+    console log. ``request`` is the hub's id for it, new in this session; the site answers
+    with one :class:`ConsoleReply` naming it."""
+
+    TYPE = "console"
+    WHAT = "console frame"
+    request: int = bounded(low=1, high=MAX_REQUEST)
+    server_id: str = bounded(pattern=ID, hint=ID_HINT)
+    lines: int = bounded(low=1, high=MAX_CONSOLE_LINES)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConsoleReply(Frame):
+    """Site -> hub (version 3): the answer to console ``request``. ``output`` is the log's
+    last lines as the guest wrote them (control characters and all: whoever shows it
+    escapes them), within the session's ``max_frame``: ``truncated`` says older lines that
+    were asked for are left out to fit. Or ``error``, a snake_case reason (``not_found``:
+    the site has no such server or it has no console yet; ``busy``; ``unavailable``: the
+    hypervisor did not answer; ``failed``; a newer site may add others), and ``message``,
+    what a person reads."""
+
+    TYPE = "console_reply"
+    WHAT = "console reply frame"
+    request: int = bounded(low=1, high=MAX_REQUEST)
+    output: Any = ""  # text: a string, checked by problems() (control characters allowed)
+    truncated: bool = False
+    error: str = bounded("", high=64, pattern=REASON, hint=REASON_HINT)
+    message: str = bounded("", high=4096, multiline=True)
+
+    def problems(self, where: str) -> list[Problem]:
+        if not isinstance(self.output, str):
+            return [Problem(at(where, "output"), "must be a string (the console's text)")]
+        if not is_unicode(self.output):
+            return [Problem(at(where, "output"), "must be Unicode text: holds a lone surrogate")]
+        if self.error and (self.output or self.truncated):
+            return [Problem(at(where, "output"), "an error reply carries no output")]
+        return []
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Error(Frame):
     """Either side, last frame before it closes: why."""
@@ -376,6 +423,8 @@ FRAMES: dict[str, type[Frame]] = {
         Ping,
         Pong,
         Digest,
+        Console,
+        ConsoleReply,
         Error,
     )
 }

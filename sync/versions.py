@@ -31,12 +31,18 @@ HISTORY: tuple[Version, ...] = (
         "anti-entropy: digest rounds over (key, hub revision) ranges, and changes sent to "
         "repair drift carry repair=true",
     ),
+    Version(
+        3,
+        "requests: the hub asks for the last lines of a server's serial console log "
+        "(console, with a request id) and the site answers it once (console_reply: the text, "
+        "within max_frame, or an error reason)",
+    ),
 )
 CURRENT = HISTORY[-1].number
 OLDEST_ACCEPTED = 1
 SPOKEN: tuple[int, ...] = tuple(v.number for v in HISTORY if v.number >= OLDEST_ACCEPTED)
 
-FEATURES = {"digest": 2}  # feature -> first version that has it
+FEATURES = {"digest": 2, "console": 3}  # feature -> first version that has it
 
 
 class NoCommonVersion(Exception):

@@ -212,6 +212,10 @@ class Fleet:
             ranges = digest.respond(items, frame.ranges)
             return lambda n: frames.Digest(v=version, n=n, round=frame.round, reply=True,
                                            ranges=tuple(ranges))  # fmt: skip
+        if isinstance(frame, frames.Console):  # it runs nothing: no server has a console
+            request, why = frame.request, "a simulated site runs no servers"
+            return lambda n: frames.ConsoleReply(v=version, n=n, request=request,
+                                                 error="not_found", message=why)  # fmt: skip
         return None
 
 

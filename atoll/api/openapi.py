@@ -124,6 +124,8 @@ def operation(route: Route, schemes: Iterable[str] = ("bearer", "authToken")) ->
     }
     if route.unavailable:
         op["responses"]["503"] = {**_success(route), "description": "not ready; the body says why"}
+    for status, when in route.errors.items():
+        op["responses"][str(status)] = {**op["responses"]["4XX"], "description": when}
     params = _parameters(route)
     if params:
         op["parameters"] = params

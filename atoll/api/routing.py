@@ -31,3 +31,6 @@ class Route:
     raw_body: tuple[str, ...] = ()  # media types of a non-JSON (binary) request body
     raw_response: tuple[str, ...] = ()  # media types of a non-JSON success response
     unavailable: bool = False  # may answer 503 with the response's shape (a readiness probe)
+    # server-side statuses it answers in the error body besides the 4XX ones (a dependency
+    # that is out of reach: 503, one that does not answer in time: 504), and when
+    errors: Mapping[int, str] = field(default_factory=dict)

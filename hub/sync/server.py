@@ -29,7 +29,10 @@ A frame that does not decode, comes out of order or is too large closes only tha
 connection with an ``error`` frame carrying the :class:`atoll.sync.codec.FrameError` code.
 
 Anti-entropy (protocol version 2, :mod:`.antientropy`) runs in a session's down task every
-``sync_digest_interval`` seconds; the reader hands it the site's digest replies.
+``sync_digest_interval`` seconds; the reader hands it the site's digest replies. Requests
+(version 3: a console log, :mod:`.console`) are sent by the API's handler through the
+site's session here (:meth:`SyncServer.session_of`); the reader hands each reply to its
+waiter, and a session that ends fails the waiters it leaves.
 """
 
 from __future__ import annotations
@@ -314,6 +317,10 @@ class SyncServer:
                 session.digest_replies.put_nowait(frame)
             except asyncio.QueueFull as exc:
                 raise SessionError("window_exceeded", "too many digest replies") from exc
+        elif isinstance(frame, frames.ConsoleReply) and versions.supports(
+            session.version, "console"
+        ):
+            session.answered(frame)
         elif isinstance(frame, frames.Error):
             log.info("site %s closed its session: %s: %s", session.site_name, frame.code,
                      frame.message)  # fmt: skip
@@ -338,7 +345,13 @@ class SyncServer:
             log.warning("site %s: %s", session.site_name, problem)
             raise SessionError("bad_seq", problem)
 
+    def session_of(self, site_id: str) -> Session | None:
+        """The open session of site ``site_id`` at this hub process, if there is one."""
+        session = self.sessions.get(site_id)
+        return session if session is not None and session.closing is None else None
+
     async def _release(self, session: Session) -> None:
+        session.end_requests()
         if self.sessions.get(session.site_id) is session:
             del self.sessions[session.site_id]
         await self._flush(session, release=True)

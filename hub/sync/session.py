@@ -6,6 +6,10 @@ snapshot, or the changes since the site's revision from the store's history, the
 changes from the :mod:`.feed`) with at most ``window`` unacknowledged data frames
 (:class:`atoll.sync.window.Window`, marked by revision). Frames go out through one lock that
 numbers them (``n``), so a pong waits for at most one frame, never for the window.
+
+Requests (version 3, :meth:`Session.ask_console`) go out beside all that, numbered in the
+session; the reader hands each reply to its waiter (:meth:`Session.answered`), and a
+session that ends fails the waiters it leaves (:meth:`Session.end_requests`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,17 @@ class SessionError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message
+
+
+class SessionEnded(Exception):
+    """The session ended (or is ending) before it could answer a request."""
+
+
+class TooManyAsked(Exception):
+    """As many requests as a session may have waiting are waiting."""
+
+
+MAX_ASKED = 16  # requests one session has out and unanswered, at most
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +122,8 @@ class Session:
         self._send_lock = asyncio.Lock()
         self._room = asyncio.Event()  # an ack settled frames: the window may have room
         self._sent_revision = applied_revision  # the highest revision a frame has said
+        self._asked: dict[int, asyncio.Future[frames.ConsoleReply]] = {}  # by request id
+        self._last_request = 0  # the newest request id sent in this session
 
     # -- sending ---------------------------------------------------------------------------
     async def send(self, frame: frames.Frame) -> None:
@@ -125,6 +142,47 @@ class Session:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await self.send(frames.Error(v=self.version, code=code, message=message[:4096]))
         await self.ws.close()
+
+    # -- requests --------------------------------------------------------------------------
+    async def ask_console(self, server_id: str, lines: int) -> frames.ConsoleReply:
+        """Ask the site for server ``server_id``'s last ``lines`` console lines and wait for
+        its reply (the caller bounds the wait: a request cancelled is forgotten, and its
+        reply dropped): SessionEnded if the session ends first, TooManyAsked if
+        :data:`MAX_ASKED` requests are out already. The caller checks that the session's
+        version has requests (``versions.supports``)."""
+        if self.closing is not None:
+            raise SessionEnded(f"the session is closing ({self.closing})")
+        if len(self._asked) >= MAX_ASKED:
+            raise TooManyAsked(f"{MAX_ASKED} requests to the site are waiting for replies")
+        self._last_request += 1
+        request = self._last_request
+        waiter: asyncio.Future[frames.ConsoleReply] = asyncio.get_running_loop().create_future()
+        self._asked[request] = waiter
+        try:
+            try:
+                await self.send(frames.Console(v=self.version, request=request,
+                                               server_id=server_id, lines=lines))  # fmt: skip
+            except (ConnectionError, RuntimeError) as exc:  # the websocket is closing
+                raise SessionEnded(f"the request could not be sent: {exc}") from exc
+            return await waiter
+        finally:
+            del self._asked[request]
+
+    def answered(self, reply: frames.ConsoleReply) -> None:
+        """The site's reply to a request: to its waiter, if the request still has one (one
+        that timed out has none: the reply is dropped)."""
+        if reply.request > self._last_request:
+            raise SessionError("out_of_order", f"a reply to request {reply.request}, which "
+                               "was never sent")  # fmt: skip
+        waiter = self._asked.get(reply.request)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(reply)
+
+    def end_requests(self) -> None:
+        """The session is over: every request still waiting fails with SessionEnded."""
+        for waiter in self._asked.values():
+            if not waiter.done():
+                waiter.set_exception(SessionEnded("the session ended before the site replied"))
 
     @property
     def pending_changes(self) -> int:

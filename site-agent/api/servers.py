@@ -15,6 +15,7 @@ from atoll.site_agent import specs
 from atoll.site_agent.api.bodies import json_object
 from atoll.site_agent.api.middleware import CTX
 from atoll.site_agent.api.objects import REF, crud, reply, view
+from atoll.site_agent.console import Consoles
 from atoll.site_agent.resources import Resources
 from atoll.site_agent.views import HIDDEN
 
@@ -69,7 +70,19 @@ CONSOLE = Shape(
     },
 )
 MAX_TAIL = 1 << 20
-TAIL = Field("integer", minimum=1, maximum=MAX_TAIL, description="bytes from the end (65536)")
+MAX_LINES = 10000  # as the hub's console (atoll.sync.frames.MAX_CONSOLE_LINES)
+TAIL = Field(
+    "integer",
+    minimum=1,
+    maximum=MAX_TAIL,
+    description="bytes from the end (65536; with lines: the most read, 1 MiB)",
+)
+LINES = Field(
+    "integer",
+    minimum=1,
+    maximum=MAX_LINES,
+    description="the last lines, from a whole line (default: the bytes of tail as they are)",
+)
 
 
 def action(name: str, shape: Shape) -> Route:
@@ -94,16 +107,25 @@ def action(name: str, shape: Shape) -> Route:
 
 async def console(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
-    server = await ctx.resources.show("server", request.match_info["ref"])
-    raw = request.query.get("tail", "65536")
-    if not re.fullmatch(r"[0-9]{1,7}", raw) or not 1 <= int(raw) <= MAX_TAIL:
+    tail = _count(request, "tail", MAX_TAIL)
+    lines = _count(request, "lines", MAX_LINES)
+    consoles = Consoles(ctx.resources, ctx.console)
+    max_bytes = tail or (MAX_TAIL if lines else 65536)
+    log = await consoles.read(request.match_info["ref"], max_bytes=max_bytes, lines=lines)
+    return reply({"console": {"server": log.server_id, "output": log.output}})
+
+
+def _count(request: web.Request, name: str, high: int) -> int | None:
+    """Query parameter ``name``: a whole number from 1 to ``high``, or None if not given."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,7}", raw) or not 1 <= int(raw) <= high:
         raise InvalidInput(
             "the query is not valid",
-            [Problem("query.tail", f"must be a whole number from 1 to {MAX_TAIL}")],
+            [Problem(f"query.{name}", f"must be a whole number from 1 to {high}")],
         )
-    tail = int(raw)
-    text = await ctx.console(server["id"], tail)
-    return reply({"console": {"server": server["id"], "output": text}})
+    return int(raw)
 
 
 ROUTES = crud("server", "servers", Resources.create_server, specs.SERVER, SERVER, created=202)
@@ -117,6 +139,6 @@ ROUTES.append(
         "The server's serial console log",
         response=CONSOLE,
         path_params=REF,
-        query={"tail": TAIL},
+        query={"tail": TAIL, "lines": LINES},
     )
 )

@@ -8,9 +8,10 @@ hub answers ``welcome``; then at once:
   ``ack{revision}``, then applied by the applier loop (a repair is applied like any change,
   and counted); ``ack{seq}`` forgets acked facts from the outbox and opens the window; a
   ``digest`` request (version 2) is answered from the hub objects the site has
-  (:func:`atoll.sync.digest.respond`); ``ping`` answered ``pong``; an ``error`` or a frame that
-  does not decode or comes out of order ends the session (a bad frame with an ``error``
-  frame of our own);
+  (:func:`atoll.sync.digest.respond`); a ``console`` request (version 3) is answered with
+  a ``console_reply`` by :mod:`.requests`, beside the rest; ``ping`` answered ``pong``; an
+  ``error`` or a frame that does not decode or comes out of order ends the session (a bad
+  frame with an ``error`` frame of our own);
 - **sending facts** (:mod:`.facts`) after the hub's ``acked_seq``, at most ``window`` frames
   unacked, each frame within ``max_frame``;
 - **heartbeats**: a ``ping`` every ``heartbeat_interval``; nothing heard for ``dead_after``
@@ -43,6 +44,7 @@ from atoll.client.aio import new_session
 from atoll.jsonbody import JSON
 from atoll.resources import versions as model_versions
 from atoll.site_agent.capacity import Claim, MiB
+from atoll.site_agent.console import Consoles
 from atoll.site_agent.errors import HubLinkDown
 from atoll.site_agent.hub_intent import HubIntent
 from atoll.site_agent.hub_link import HubLink
@@ -51,12 +53,14 @@ from atoll.site_agent.store import LocalStore
 from atoll.site_agent.sync.facts import facts_after_blocking
 from atoll.site_agent.sync.history import hub_history_blocking, welcome_history_blocking
 from atoll.site_agent.sync.inbox import Inbox
-from atoll.sync import codec, digest
+from atoll.site_agent.sync.requests import Requests
+from atoll.sync import codec, digest, versions
 from atoll.sync.backoff import Backoff, Retries
 from atoll.sync.frames import (
     Ack,
     Capacity,
     Changes,
+    Console,
     Digest,
     Error,
     Fact,
@@ -73,7 +77,8 @@ from atoll.sync.window import Window, WindowError
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Frame)
 
-VERSIONS = (1, 2)  # protocol versions the site speaks (2: answers anti-entropy digests)
+# protocol versions the site speaks (2: answers anti-entropy digests; 3: console requests)
+VERSIONS = (1, 2, 3)
 FACT_POLL = 0.5  # seconds between looks for new statuses when nothing kicked the sender
 CONNECT_TIMEOUT = 15.0  # TCP + TLS + upgrade
 RECEIVE_LIMIT = 16 << 20  # the transport's own bound; the codec holds frames to max_frame
@@ -154,6 +159,7 @@ class SyncClient:
         settings: SyncSettings | None = None,
         clock: Callable[[], float] | None = None,  # the store's clock by default
         usage: Callable[[], Awaitable[tuple[Claim, Claim] | None]] | None = None,
+        consoles: Consoles | None = None,  # what answers the hub's console requests
     ) -> None:
         self.link = link
         self.store = store
@@ -162,6 +168,7 @@ class SyncClient:
         self.clock = clock or store.clock
         self.intent = intent
         self.usage = usage
+        self.consoles = consoles
         self.inbox = Inbox(store, intent)
         self.connected = False
         self.spread: float | None = None  # the last welcome's reconnect_spread, until used
@@ -279,10 +286,12 @@ class SyncClient:
             self._health.succeeded()
             log.info("sync session %s with the hub at %s is open (protocol version %d)",
                      welcome.session, self.link.url, welcome.v)  # fmt: skip
+            requests = Requests(self.consoles, conn.send, conn.version, conn.max_frame)
             await _first_to_end(
-                self._read(conn),
+                self._read(conn, requests),
                 self._send_facts(conn, welcome),
                 self._heartbeat(conn, welcome),
+                requests.run(),
             )
 
     async def _open(self, conn: _Connection) -> Welcome:
@@ -329,7 +338,7 @@ class SyncClient:
         self._telemetry.kick()
         return frame
 
-    async def _read(self, conn: _Connection) -> None:
+    async def _read(self, conn: _Connection, requests: Requests) -> None:
         while (frame := await conn.receive()) is not None:
             if isinstance(frame, Changes | Snapshot):
                 await self.inbox.persist(frame)  # durable first,
@@ -340,6 +349,8 @@ class SyncClient:
                     await self._facts_acked(conn, frame.seq)
             elif isinstance(frame, Digest) and not frame.reply and conn.version >= 2:
                 await self._answer_digest(conn, frame)
+            elif isinstance(frame, Console) and versions.supports(conn.version, "console"):
+                await requests.take(frame)
             elif isinstance(frame, Ping):
                 await conn.send(Pong)
             elif isinstance(frame, Pong):

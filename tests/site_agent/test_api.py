@@ -191,6 +191,13 @@ async def test_console_and_images(api: Any) -> None:
     sid = (await srv.json())["server"]["id"]
     resp = await client.get("/v1/servers/vm/console", headers=h)
     assert (await resp.json())["console"]["output"] == f"console of {sid}"
+    resp = await client.get("/v1/servers/vm/console?lines=1&tail=4", headers=h)
+    assert (await resp.json())["console"]["output"] == sid[-4:]  # the end of a longer line
+    for query, where in (("lines=0", "query.lines"), ("lines=10001", "query.lines"),
+                         ("tail=x", "query.tail")):  # fmt: skip
+        resp = await client.get(f"/v1/servers/vm/console?{query}", headers=h)
+        problems = _assert_error(await resp.json(), "invalid_input")["problems"]
+        assert resp.status == 400 and [p["where"] for p in problems] == [where]
 
 
 async def test_images_come_by_upload_or_import_never_by_host_path(api: Any, tmp_path: Path) -> None:

@@ -126,6 +126,24 @@ EVERY_FRAME: st.SearchStrategy[frames.Frame] = st.one_of(
         ranges=st.lists(digest_ranges(), max_size=4).map(tuple),
     ),
     frame(
+        frames.Console,
+        request=st.integers(1, frames.MAX_REQUEST),
+        server_id=HEX32,
+        lines=st.integers(1, frames.MAX_CONSOLE_LINES),
+    ),
+    frame(  # a console's text, escape sequences and all
+        frames.ConsoleReply,
+        request=st.integers(1, frames.MAX_REQUEST),
+        output=st.text(st.characters(exclude_categories=["Cs"]), max_size=80),
+        truncated=st.booleans(),
+    ),
+    frame(
+        frames.ConsoleReply,
+        request=st.integers(1, frames.MAX_REQUEST),
+        error=st.sampled_from(["not_found", "busy", "unavailable", "failed"]),
+        message=TEXT,
+    ),
+    frame(
         frames.Error,
         code=st.from_regex(r"[a-z][a-z_]{0,20}", fullmatch=True),
         message=st.text(max_size=50).filter(

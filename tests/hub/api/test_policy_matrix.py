@@ -530,6 +530,10 @@ def action_case(action: str) -> Case:
 SITE_CASES = [
     *(case for noun in PLACED_SPECS for case in placed_cases(noun)),
     *(action_case(action) for action in ("reboot", "stop", "start")),
+    Case("site_servers.console", "POST", lambda t, n: f"/v1/sites/s1/servers/x{n}/console",
+         only(503, UN=403), other=only(404, SA=503, SR=503, UN=403),
+         prepare=make_placed("servers"), body=lambda t, n: {"length": 10},
+         notes="who may read the server is asked its site; s1 is not connected: 503"),
     Case("conflicts.list", "GET", lambda t, n: "/v1/conflicts", ALL_OK),
     Case("conflicts.show", "GET", lambda t, n: f"/v1/conflicts/{int(n):032x}", ALL_OK,
          other=only(404, SA=200, SR=200, UN=403), prepare=make_conflict),
