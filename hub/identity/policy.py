@@ -161,7 +161,8 @@ POLICY: dict[str, Rule] = {
     "site_servers.reboot": Rule(system=ADMIN, project=WRITERS),
     "site_servers.stop": Rule(system=ADMIN, project=WRITERS),
     "site_servers.start": Rule(system=ADMIN, project=WRITERS),
-    "site_servers.console": Rule(system=ANYONE, project=ANYONE),  # who may read the server
+    # a console log may hold what the guest printed (keys, passwords): members, as Nova does
+    "site_servers.console": Rule(system=ADMIN, project=WRITERS),
     "metrics.query": Rule(system=ANYONE, project=ANYONE),  # a project: its servers' series
     "alarms.list": Rule(system=ANYONE, project=ANYONE),
     "alarms.show": Rule(system=ANYONE, project=ANYONE),

@@ -127,5 +127,8 @@ def test_another_projects_tenant_and_strangers_cannot_read_it(
     assert forged.status == 401, forged
     by_certificate = hub.as_site(scene.site.data_dir).call("POST", scene.path, {})
     assert by_certificate.status == 401, by_certificate  # a site reaches no console
+    # a reader of the project sees the server, not what its guest printed (as Nova's default)
     reader = hub.tenant(scene.project, f"reader-{tag}", role="reader")
-    assert tinyguest.UP_LINE in hub.ok("POST", scene.path, {}, token=reader)["output"]
+    refused = hub.call("POST", scene.path, {}, token=reader)
+    assert refused.status == 403, refused
+    assert tinyguest.UP_LINE not in refused.raw.decode(errors="replace")
