@@ -25,7 +25,7 @@ POLICY: dict[str, Access] = {
         for action in ("list", "show", "create", "delete")
     },
     **{f"servers.{a}": "write" for a in ("start", "stop", "reboot", "rebuild")},
-    "servers.console": "read",
+    "servers.console": "write",  # what a guest printed (keys, passwords): as Nova, not readers
     **{f"volumes.{a}": "write" for a in ("attach", "detach", "extend", "snapshot")},
     "flavors.list": "read",
     "flavors.show": "read",

@@ -324,6 +324,8 @@ async def test_hub_token_roles_and_scope_decide_what_it_may_do(api: Any, tmp_pat
     assert (await client.get("/v1/servers", headers=reader)).status == 200
     resp = await client.post("/v1/networks", json={"name": "x"}, headers=reader)
     assert resp.status == 403
+    # a console holds what the guest printed: members and admins, as Nova (and the hub)
+    assert (await client.get("/v1/servers/vm/console", headers=reader)).status == 403
     assert "admin or member" in (await resp.json())["error"]["message"]
     assert (
         await client.post("/v1/networks", json={"name": "x"}, headers=bearer(None, ("member",)))
