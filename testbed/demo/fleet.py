@@ -64,6 +64,11 @@ def _play(stage: Stage, directory: Path) -> None:
                     f"VNFC {vnfc.id} of the one VNF instance, running at {site.name}: "
                     f"GET {url} from its LAN -> {page!r}")  # fmt: skip
     stage.atoll("server", "list", "--site", "site-1")
+    vnfc1 = vnfcs["site-1"]
+    console = stage.atoll("server", "console", vnfc1.name, "--site", "site-1", "--lines", "20")
+    stage.check(f"ready hostname={vnfc1.name} " in console,
+                f"{vnfc1.name}'s console read through the hub: the site answered over its "
+                "sync session")  # fmt: skip
 
     site2 = bed.site("site-2")
     stage.atoll("testbed", "partition", "site-2", "--dir", str(directory))
