@@ -80,9 +80,10 @@ class HubSettings:
     # the hub advertises itself by zeroconf (_atoll-hub._tcp) while it serves
     public_url: str = ""
     site_cert_days: int = 90
-    # renewals of one site's certificate (POST /v1/sync/renew) in any hour, at most; one
-    # more is a 429 with Retry-After. A site renews at 2/3 of site_cert_days and retries a
-    # failed renewal after 30 s, then less often: 6 leaves room for a few lost replies. 0: none
+    # renewals of one site's certificate (POST /v1/sync/renew) in any hour, at most, counted
+    # in the site's record (every hub on one store counts the same ones); one more is a 429
+    # with Retry-After. A site renews at 2/3 of site_cert_days and retries a failed renewal
+    # after 30 s, then less often: 6 leaves room for a few lost replies. 0: no limit
     site_renewals_per_hour: int = 6
     zeroconf: bool = True
     keystone_region: str = "RegionOne"  # the region the Keystone facade's catalog names
