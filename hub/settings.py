@@ -113,7 +113,9 @@ class HubSettings:
     # leaves room for that and bounds what a compromised or buggy site makes the hub keep
     site_object_limit: int = 5000
     # fleet telemetry (atoll.hub.telemetry): how long the sites' metric points are kept
-    # (seconds; <data dir>/telemetry.sqlite, outside the revisioned store)
+    # (seconds; <data dir>/telemetry.sqlite, outside the revisioned store). A series keeps
+    # one point a minute (a point off the minute is left out, a refused_fact event), so at
+    # most (retention + 1 day) / 60 points: 11,520 at a week
     telemetry_retention: float = 7 * 86400.0
     # series (distinct metric name and labels) a site keeps in the fleet telemetry within
     # the retention: the points of new series beyond it are refused (a refused_fact event),
