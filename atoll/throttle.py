@@ -1,5 +1,5 @@
 """Slowing down guessing without locking anyone out: failed logins counted per source address;
-and bounding how often one caller may do something costly (:class:`RateThrottle`).
+and bounding how often one caller may do something costly (:class:`RateLimit`).
 
 Two counters, both over a sliding ``window`` (seconds):
 
@@ -19,16 +19,19 @@ this (the hub's ``POST /v1/auth/tokens`` and password change, the site agent's l
 credential); it lives in memory, per process, bounded to ``max_tracked`` keys (the oldest go
 first).
 
-:class:`RateThrottle` counts acts, not failures, the same way: at most ``limit`` per key in
-the sliding window, beyond it 429 with ``Retry-After`` (the hub's site certificate renewals,
-per site).
+:class:`RateLimit` bounds acts, not failures, over a sliding window too: at most ``limit``
+in any ``window``, beyond it 429 with ``Retry-After``. It keeps nothing itself: the caller
+keeps the times of the latest acts where every process that may allow one reads them (the
+hub's site certificate renewals: in the site's record in the hub store, so several hubs on
+one store allow a site ``limit`` renewals together, not each).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 
 from atoll.errors import TooManyRequests
 
@@ -113,35 +116,32 @@ class FailureThrottle:
         self._failures.forget((source, user))
 
 
-class RateThrottle:
-    """At most ``limit`` acts per key in a sliding ``window`` (seconds); ``limit`` 0: no
-    limit. ``what`` names the act in the refusal ("certificate renewals")."""
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``limit`` acts in any ``window`` seconds; ``limit`` 0: no limit. ``what``
+    names the act in a refusal ("certificate renewals")."""
 
-    def __init__(
-        self,
-        clock: Callable[[], float],
-        limit: int,
-        window: float,
-        what: str,
-        max_tracked: int = 10000,
-    ) -> None:
-        self._clock = clock
-        self.limit = limit
-        self.what = what
-        self._acts = _Recent(window, max_tracked)
+    limit: int
+    window: float
+    what: str
 
-    def take(self, key: str, who: str | None = None) -> None:
-        """Count one act of ``key`` (``who`` names it in the refusal), or raise
-        :class:`~atoll.errors.TooManyRequests` if it has had ``limit`` in the window."""
+    def take(self, times: Sequence[object], now: float, who: str) -> list[float]:
+        """One more act at ``now`` after those at ``times`` (the latest ones, as
+        :meth:`take` returned them before; anything but a number is ignored): the times to
+        keep now (those within the window: at most ``limit``), or
+        :class:`~atoll.errors.TooManyRequests` naming ``who`` if ``limit`` of them are
+        within the window. A time past ``now`` (another process's clock) counts."""
         if self.limit <= 0:
-            return
-        now = self._clock()
-        wait = self._acts.wait(key, self.limit, now)
-        if wait > 0:
-            seconds = int(wait) + 1
+            return []
+        recent = sorted(
+            float(t) for t in times
+            if isinstance(t, int | float) and not isinstance(t, bool) and t > now - self.window
+        )  # fmt: skip
+        if len(recent) >= self.limit:
+            seconds = int(recent[-self.limit] + self.window - now) + 1
             raise TooManyRequests(
-                f"{who or key} had its {self.limit} {self.what} of the last "
-                f"{self._acts.window:g} seconds; try again in {seconds} seconds",
+                f"{who} had its {self.limit} {self.what} of the last {self.window:g} seconds; "
+                f"try again in {seconds} seconds",
                 seconds,
             )
-        self._acts.record(key, self.limit, now)
+        return [*recent, now]

@@ -66,7 +66,7 @@ from atoll.hub.sync import server as sync_server
 from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.images.settings import ImageSettings
 from atoll.passwords import Passwords
-from atoll.throttle import FailureThrottle, RateThrottle
+from atoll.throttle import FailureThrottle, RateLimit
 from atoll.tokens import TokenSigner, TokenVerifier
 
 # The ETSI NFV APIs (SOL013 conventions: Version header, ProblemDetails, bare-array lists)
@@ -164,7 +164,7 @@ def build_hub(
         clock,
         telemetry,
         SiteNames(store),
-        RateThrottle(clock, settings.site_renewals_per_hour, 3600.0, "certificate renewals"),
+        RateLimit(settings.site_renewals_per_hour, 3600.0, "certificate renewals"),
     )
 
 

@@ -85,9 +85,10 @@ class HubSettings:
     # the hub advertises itself by zeroconf (_atoll-hub._tcp) while it serves
     public_url: str = ""
     site_cert_days: int = 90
-    # renewals of one site's certificate (POST /v1/sync/renew) in any hour, at most; one
-    # more is a 429 with Retry-After. A site renews at 2/3 of site_cert_days and retries a
-    # failed renewal after 30 s, then less often: 6 leaves room for a few lost replies. 0: none
+    # renewals of one site's certificate (POST /v1/sync/renew) in any hour, at most, counted
+    # in the site's record (every hub on one store counts the same ones); one more is a 429
+    # with Retry-After. A site renews at 2/3 of site_cert_days and retries a failed renewal
+    # after 30 s, then less often: 6 leaves room for a few lost replies. 0: no limit
     site_renewals_per_hour: int = 6
     zeroconf: bool = True
     keystone_region: str = "RegionOne"  # the region the Keystone facade's catalog names
@@ -121,7 +122,9 @@ class HubSettings:
     # leaves room for that and bounds what a compromised or buggy site makes the hub keep
     site_object_limit: int = 5000
     # fleet telemetry (atoll.hub.telemetry): how long the sites' metric points are kept
-    # (seconds; <data dir>/telemetry.sqlite, outside the revisioned store)
+    # (seconds; <data dir>/telemetry.sqlite, outside the revisioned store). A series keeps
+    # one point a minute (a point off the minute is left out, a refused_fact event), so at
+    # most (retention + 1 day) / 60 points: 11,520 at a week
     telemetry_retention: float = 7 * 86400.0
     # series (distinct metric name and labels) a site keeps in the fleet telemetry within
     # the retention: the points of new series beyond it are refused (a refused_fact event),

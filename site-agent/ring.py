@@ -25,7 +25,7 @@ from atoll.site_agent.store import LocalStore
 from atoll.site_agent.store.queues import add_fact
 from atoll.sync import frames
 
-STEP = 60.0
+STEP = float(frames.POINT_STEP)  # a minute: the hub keeps one point a series a minute
 MAX_POINTS = frames.MAX_POINTS  # points in one telemetry batch (what the hub takes)
 BUCKETS = 10  # a catch-up batch gives each series at most this many points
 

@@ -31,6 +31,10 @@ MAX_KEY = 128  # characters in a digest key or range bound
 # (at most MAX_POINTS, each checked by the hub's keeper) and kept outside the store.
 MAX_BODY = {"status": 32 << 10, "event": 32 << 10, "operation": 512 << 10}
 MAX_POINTS = 4000  # points in one telemetry batch (its facts frame stays well under 1 MiB)
+# A telemetry point's time is a whole number of POINT_STEP seconds (epoch): the site's ring
+# ships minute averages, or whole-minute buckets when catching up. The hub keeps one point a
+# series a step (Gnocchi's granularity), and leaves out a point off the step
+POINT_STEP = 60
 # The most a site may say it can allocate: what placement takes a site that never reported
 # to have (atoll.hub.lcm.targets.UNKNOWN). A host of 8192 CPUs (Linux's most) at a CPU
 # allocation ratio of 128, or an exbibyte of RAM or disk, is beyond any one site; a report

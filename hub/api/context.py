@@ -14,7 +14,7 @@ from atoll.hub.sites.peers import SiteNames, SitePeer
 from atoll.hub.store.base import Store
 from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.passwords import Passwords
-from atoll.throttle import RateThrottle
+from atoll.throttle import RateLimit
 from atoll.timestamps import iso
 from atoll.tokens import Claims, TokenSigner, TokenVerifier
 
@@ -33,7 +33,7 @@ class Hub:
     clock: Callable[[], float]
     telemetry: TelemetryKeeper  # the sites' metric points, outside the revisioned store
     site_names: SiteNames  # sites by the id their certificates name
-    renewals: RateThrottle  # site certificate renewals, per site (site_renewals_per_hour)
+    renewals: RateLimit  # site certificate renewals (site_renewals_per_hour), kept per site
 
 
 HUB = web.AppKey("hub", Hub)

@@ -9,7 +9,9 @@ the site's name, SAN ``urn:atoll:site:<site id>``) for ``site_cert_days``, and r
 certificate's serial on the site, so an earlier certificate of the site stops working
 (:mod:`atoll.hub.sites.peers`). Renewal needs the site's certificate (current or previous)
 and rotates the serials; a site renews at most ``site_renewals_per_hour`` times in any hour
-(each signs a certificate and writes the store), one more is a 429 with ``Retry-After``.
+(each signs a certificate and writes the store), one more is a 429 with ``Retry-After``
+before anything is signed. The renewals are counted in the site's record
+(:func:`atoll.hub.sites.registry.take_renewal`), so hubs sharing a store count them together.
 """
 
 from __future__ import annotations
@@ -153,7 +155,8 @@ async def renew(request: web.Request) -> web.Response:
     peer = await site_peer(request, hub.site_names)
     if peer is None:
         raise Unauthenticated("renewal needs the site certificate (TLS client certificate)")
-    hub.renewals.take(peer.site_id, f"site {peer.site_name}")  # 429 beyond the rate
+    # counted in the site's record before anything is signed: 429 beyond the rate
+    await registry.take_renewal(hub.store, peer.site_name, hub.renewals, hub.clock())
     body = await read_body(request, RENEW_REQUEST)
     cert = _issue(hub, site_ca(hub), body["csr"], peer.record)
     await _record(hub, peer.site_name, cert, None)

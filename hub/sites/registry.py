@@ -8,6 +8,11 @@ usage, last seen and the sync figures are written by the sync side (:func:`recor
 Join tokens are ``<id>.<secret>``: the secret is shown once and stored as a digest.
 :func:`consume_join_token` is what enrollment calls: it checks the token and marks it used
 with a compare-and-swap, so one token enrolls one site once.
+
+A site's certificate renewals are counted in its record (:func:`take_renewal`: the times of
+the latest, ``_renewals``, never shown), with a compare-and-swap, so every hub process on
+one store counts the same renewals and a site renews ``site_renewals_per_hour`` times an
+hour in all, not that many at each hub.
 """
 
 from __future__ import annotations
@@ -22,11 +27,13 @@ from atoll.errors import Conflict, InvalidInput, NotFound, Problem, StaleRevisio
 from atoll.hub.identity.issuing import secret_digest
 from atoll.hub.store.base import Record, Store
 from atoll.jsonbody import JSON
+from atoll.throttle import RateLimit
 from atoll.timestamps import iso
 
 SITE_KIND = "site"
 PURGE_KIND = "site_purge"  # a deleted site's leftovers to remove, by the site's id
 JOIN_TOKEN_KIND = "join_token"  # noqa: S105 (a kind name, not a secret)
+RENEWALS = "_renewals"  # a site's latest certificate renewals (epoch seconds; not shown)
 STATES = ("enrolling", "online", "offline", "maintenance")
 OPERATOR_STATES = ("maintenance", "offline")  # what PATCH may set
 ZERO = {"vcpus": 0, "ram_mb": 0, "disk_gb": 0}
@@ -202,3 +209,17 @@ async def record_certificate(
         except StaleRevision:
             continue
     raise Conflict(f"site {name} kept changing while its certificate was recorded; retry")
+
+
+async def take_renewal(store: Store, name: str, limit: RateLimit, now: float) -> None:
+    """Count one certificate renewal of site ``name`` in its record, or
+    :class:`~atoll.errors.TooManyRequests` (with the seconds to wait) if it had
+    ``limit.limit`` within the window, whichever hub counted them: then nothing is written.
+    NotFound if the site is gone."""
+    if limit.limit <= 0:
+        return
+
+    def take(site: JSON) -> JSON:
+        return {**site, RENEWALS: limit.take(site.get(RENEWALS) or [], now, f"site {name}")}
+
+    await edit_site(store, name, take)

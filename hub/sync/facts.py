@@ -25,10 +25,11 @@
   (below), while updates and deletes of what it adopted go on, and deletes make room.
 - ``telemetry``: counted, and its points kept by the hub's time-series keeper
   (:mod:`atoll.hub.telemetry.keeper`), outside the revisioned store: telemetry never bumps
-  a revision. A batch delivered twice replaces its own points. A site keeps at most
-  ``[hub] site_series_limit`` series there: the points of new series beyond it are left
-  out (a ``refused_fact`` event saying how many and naming some), the rest of the batch is
-  kept, and the site's series go on.
+  a revision. A batch delivered twice replaces its own points. A series keeps one point a
+  minute (a point's time is a whole minute, as the site's ring makes them), and a site at
+  most ``[hub] site_series_limit`` series there: points off the minute, and those of new
+  series beyond the limit, are left out (a ``refused_fact`` event saying how many and
+  naming some), the rest of the batch is kept, and the site's series go on.
 
 Every body is checked before it is recorded: against its type's model and bounds, and
 within :data:`atoll.sync.frames.MAX_BODY` bytes (a status: of an object the hub knows
@@ -56,7 +57,7 @@ from atoll.hub.telemetry.keeper import Ingested, TelemetryKeeper
 from atoll.jsonbody import JSON
 from atoll.resources import Event, Observed, clip
 from atoll.sync import codec
-from atoll.sync.frames import MAX_BODY, Fact
+from atoll.sync.frames import MAX_BODY, POINT_STEP, Fact
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +141,8 @@ async def record_facts(
             else:
                 ingested = await telemetry.ingest(site["id"], fact.body)
                 done.telemetry += 1
-                if ingested.refused_points:
-                    raise OverLimit(_over_series(ingested, telemetry.series_limit))
+                if ingested.left_out:
+                    raise OverLimit(_left_out(ingested, telemetry.series_limit))
         except (InvalidInput, OverLimit) as exc:
             problems = exc.message
             if isinstance(exc, InvalidInput) and exc.problems:
@@ -163,12 +164,22 @@ async def record_facts(
     return done
 
 
-def _over_series(ingested: Ingested, limit: int) -> str:
-    return (
-        f"{ingested.refused_points} points of {ingested.refused_series} new series left out: "
-        f"the site is at its limit of {limit} series at the hub ([hub] site_series_limit; "
-        f"the points of those go on), e.g. {', '.join(ingested.examples)}"
-    )
+def _left_out(ingested: Ingested, limit: int) -> str:
+    """What a telemetry batch had left out, and why (the rest of it is kept)."""
+    said = []
+    if ingested.off_step:
+        said.append(
+            f"{ingested.off_step} points left out: their time is not a whole minute (a "
+            f"multiple of {POINT_STEP} s; the hub keeps one point a series a minute), e.g. "
+            f"{', '.join(ingested.off_step_examples)}"
+        )
+    if ingested.refused_points:
+        said.append(
+            f"{ingested.refused_points} points of {ingested.refused_series} new series left "
+            f"out: the site is at its limit of {limit} series at the hub ([hub] "
+            f"site_series_limit; the points of those go on), e.g. {', '.join(ingested.examples)}"
+        )
+    return "; ".join(said)
 
 
 def _check_size(fact: Fact) -> None:

@@ -9,7 +9,9 @@
 3. claims the site for a new session epoch in the store (``sync.session`` on the site
    record), so a newer session supersedes an older one here or in another hub process: the
    older one gets ``error superseded``, and its cleanup, which checks the epoch, changes
-   nothing of the new one's;
+   nothing of the new one's. An ``acked_seq`` no site counts to (:func:`recorded_seq`: one
+   an older hub recorded before ``bad_seq``) is taken as unknown in the same write: 0, so
+   the site sends all it holds again; logged once;
 4. answers ``welcome`` and runs the session (:class:`.session.Session`) in three tasks:
    one reads frames and answers pings and acks at once, one records facts in order (at
    most ``window`` facts frames queued: more is ``error window_exceeded``), one sends intent.
@@ -235,9 +237,14 @@ class SyncServer:
         self, name: str, epoch: str, version: int, sent_seq: int, capacity: frames.Capacity | None
     ) -> JSON:
         now = self.clock()
+        unknown: list[object] = []  # an acked_seq no site counts to, taken as unknown
 
         def claim(site: JSON) -> JSON:
             sync = {**site.get("sync", {})}
+            unknown[:] = []
+            if not recorded_seq(sync.get("acked_seq")):
+                unknown.append(sync.get("acked_seq"))
+                sync["acked_seq"] = 0
             sync.update(session=epoch, protocol_version=version, last_heard=now,
                         sessions=int(sync.get("sessions") or 0) + 1, sent_seq=sent_seq,
                         last_sync=iso(now))  # fmt: skip
@@ -249,6 +256,11 @@ class SyncServer:
 
         value = await edit_site(self.store, name, claim)
         assert value is not None
+        if unknown:  # written with the claim: the next hello finds it healed, said once
+            log.warning("site %s: the hub had recorded its facts up to seq %s, which no site "
+                        "counts to (at most %d; an older hub acknowledged such a seq before "
+                        "bad_seq): taken as unknown, the site sends again all it holds",
+                        name, unknown[0], MAX_SEQ)  # fmt: skip
         return value
 
     async def _run(self, session: Session) -> None:
@@ -451,6 +463,13 @@ def _capacity(site_name: str, frame: frames.Hello | frames.Ping) -> frames.Capac
         log.warning("site %s: capacity report refused, its figures stay as they were: %s",
                     site_name, problems)  # fmt: skip
         return None
+
+
+def recorded_seq(value: object) -> bool:
+    """Whether ``value`` may be a site's ``acked_seq`` (0 to :data:`MAX_SEQ`; missing is 0).
+    An older hub recorded any seq a site sent, 2^64-1 too: such an acked_seq made every
+    later fact of the site look recorded already, and a site cannot number past it."""
+    return value is None or (type(value) is int and 0 <= value <= MAX_SEQ)
 
 
 def implausible_seq(

@@ -17,10 +17,17 @@ Tables::
 
 - :meth:`TelemetryKeeper.ingest` takes one ``telemetry`` fact body (``{step, fields,
   points}``, PROTOCOL.md): a point sent again replaces itself, so a batch delivered twice
-  changes nothing. A site keeps at most ``series_limit`` series (``[hub]
+  changes nothing. A series keeps at most one point a minute, as a Gnocchi archive policy
+  keeps one a granularity: a point's time is a whole number of
+  :data:`~atoll.sync.frames.POINT_STEP` seconds (the site's ring ships minute averages, or
+  whole-minute buckets when catching up); a point off the minute is left out, and one older
+  than the retention is not kept (the prune would drop it). So a series holds at most
+  ``(retention + MAX_AHEAD) / POINT_STEP`` points (11,520 at a week's retention), however
+  many times a site sends. A site keeps at most ``series_limit`` series (``[hub]
   site_series_limit``: distinct metric name and labels, the rows of ``latest``, which the
   retention prunes): the points of its series go on, those of new series beyond the limit
-  are left out and said in :class:`Ingested` (the hub keeps that as a ``refused_fact``).
+  are left out. What is left out is said in :class:`Ingested` (the hub keeps that as a
+  ``refused_fact``).
 - :meth:`TelemetryKeeper.query` returns series over ``[since, until]`` in ``step``-second
   buckets (averages weighted by count, min of mins, max of maxes).
 - :meth:`TelemetryKeeper.prune` drops what is older than the retention
@@ -39,7 +46,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,6 +54,7 @@ from atoll.errors import InvalidInput
 from atoll.jsonbody import JSON
 from atoll.resources.alarm import MAX_LABEL_KEY, MAX_LABEL_VALUE, MAX_SERIES_LABELS, METRIC
 from atoll.sync.frames import MAX_POINTS as BATCH_POINTS
+from atoll.sync.frames import POINT_STEP
 
 T = TypeVar("T")
 FILE = "telemetry.sqlite"
@@ -80,13 +88,20 @@ class Series:
 
 @dataclass(frozen=True)
 class Ingested:
-    """What one batch did: the points kept, and the points and series left out (new series
-    beyond the site's ``series_limit``), with the first few of those series named."""
+    """What one batch did: the points kept; the points and series left out (new series
+    beyond the site's ``series_limit``), with the first few of those series named; and the
+    points left out for a time off the minute (``off_step``), the first few named."""
 
     points: int
     refused_points: int = 0
     refused_series: int = 0
     examples: tuple[str, ...] = ()
+    off_step: int = 0
+    off_step_examples: tuple[str, ...] = ()
+
+    @property
+    def left_out(self) -> int:
+        return self.refused_points + self.off_step
 
 
 @dataclass(frozen=True)
@@ -190,10 +205,19 @@ class TelemetryKeeper:
 
     # -- in ------------------------------------------------------------------------------
     async def ingest(self, site_id: str, body: JSON) -> Ingested:
-        """Keep one telemetry batch of ``site_id`` (InvalidInput: none of it), but no new
-        series beyond the site's ``series_limit``: what was kept, and what was not."""
-        rows = _rows(body, self.clock())
+        """Keep one telemetry batch of ``site_id`` (InvalidInput: none of it), but no point
+        off the minute and no new series beyond the site's ``series_limit``: what was kept,
+        and what was not. Points older than the retention are not kept (nor said)."""
+        now = self.clock()
+        cutoff = now - self.retention
+        rows = [row for row in _rows(body, now) if row[2] >= cutoff]
+        off = [row for row in rows if row[2] % POINT_STEP]
+        if off:
+            rows = [row for row in rows if not row[2] % POINT_STEP]
         done = await self._call(lambda: self._ingest_blocking(site_id, rows))
+        if off:
+            named = tuple(f"{m}{lbl} at {ts!r}" for m, lbl, ts, *_ in off[:3])
+            done = replace(done, off_step=len(off), off_step_examples=named)
         self.ingested += done.points
         return done
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from atoll.errors import TooManyRequests
-from atoll.throttle import FailureThrottle, RateThrottle
+from atoll.throttle import FailureThrottle, RateLimit
 
 
 class Clock:
@@ -70,17 +70,22 @@ async def test_admit_answers_a_refused_address_after_the_delay_and_others_at_onc
     await throttle.admit("10.0.0.1", "admin")
 
 
-def test_a_rate_throttle_allows_limit_acts_a_window_per_key() -> None:
-    clock = Clock()
-    renewals = RateThrottle(clock, limit=3, window=3600, what="certificate renewals")
+def test_a_rate_limit_allows_limit_acts_a_window() -> None:
+    renewals = RateLimit(limit=3, window=3600, what="certificate renewals")
+    now = 1000.0
+    times: list[float] = []  # the caller keeps them (the hub: in the site's record)
     for _ in range(3):
-        renewals.take("site-a")
-        clock.now += 60
+        times = renewals.take(times, now, "site edge-1")
+        now += 60
     with pytest.raises(TooManyRequests) as refused:
-        renewals.take("site-a", "site edge-1")
+        renewals.take(times, now, "site edge-1")
     assert refused.value.retry_after == 3600 - 180 + 1
     assert "site edge-1 had its 3 certificate renewals" in refused.value.message
-    renewals.take("site-b")  # another key: its own count
-    clock.now += 3600 - 180  # the first one left the window
-    renewals.take("site-a")
-    RateThrottle(clock, limit=0, window=3600, what="x").take("site-a")  # 0: no limit
+    assert renewals.take([], now, "site edge-2") == [now]  # another's times: its own count
+    now += 3600 - 180  # the first one left the window, and is not kept
+    assert renewals.take(times, now, "site edge-1") == [*times[1:], now]
+    skewed = [now + 5, now + 10, now + 20]  # another hub's clock ahead: they count
+    with pytest.raises(TooManyRequests):
+        renewals.take(skewed, now, "site edge-1")
+    assert renewals.take(["x", None, True], now, "site edge-1") == [now]  # not times
+    assert RateLimit(limit=0, window=3600, what="x").take(times, now, "s") == []  # no limit

@@ -4,7 +4,8 @@ Every module in ``tests/security/`` talks to these over real HTTP, the way someo
 would: no test client, no in-process app, no store access except to *observe* the damage.
 
 - :class:`RunningHub`: ``atoll hub init`` + ``atoll hub serve`` (HTTPS from its own CA, SQLite
-  store) on a free loopback port.
+  store) on a free loopback port; :meth:`RunningHub.restart` serves again on the same data
+  dir and port (after a test left the store as an earlier version did, say).
 - :class:`RunningSite`: ``atoll site-agent run`` on real libvirtd and a private OVS, logged in
   with the local admin credential it printed on first start (:func:`running_site`); or the
   same daemon on the drivers' in-memory fakes, for attacks that never reach a driver
@@ -149,6 +150,7 @@ class RunningHub(Daemon):
     data_dir: Path = Path()
     ca_file: Path = Path()
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    argv: list[str] = field(default_factory=list, repr=False)  # how it serves (its port too)
 
     @classmethod
     def start(
@@ -182,7 +184,6 @@ class RunningHub(Daemon):
         if before_serve is not None:
             before_serve(data)
         port = free_port()
-        log = workdir / "hub.log"
         argv = [str(ATOLL), *global_args, "hub", "serve", *serve_args]
         argv += ["--data-dir", str(data), "--host", host]
         if netns is not None:
@@ -191,23 +192,38 @@ class RunningHub(Daemon):
             config_file = workdir / "hub.toml"
             config_file.write_text(config)
             argv += ["--config", str(config_file)]
-        proc = spawn([*argv, "--port", str(port)], log)
+        argv += ["--port", str(port)]
         ca = data / "ca.pem"
         hub = cls(
             f"https://{'localhost' if host == '127.0.0.1' else host}:{port}",
             ssl.create_default_context(cafile=str(ca)),
             data_dir=data,
             ca_file=ca,
-            proc=proc,
+            argv=argv,
         )
+        hub._serve()
+        return hub
+
+    def _serve(self) -> None:
+        """``hub serve`` as :attr:`argv` says; returns once it serves, logged in as admin."""
+        log = self.data_dir.parent / "hub.log"
+        served = log.read_text(errors="replace").count("hub serving on") if log.exists() else 0
+        self.proc = proc = spawn(self.argv, log)
         deadline = time.monotonic() + 30
-        while "hub serving on" not in log.read_text(errors="replace"):
+        while log.read_text(errors="replace").count("hub serving on") <= served:
             if proc.poll() is not None or time.monotonic() > deadline:
                 reap(proc)
                 raise AssertionError(f"hub did not come up:\n{log.read_text()[-3000:]}")
             time.sleep(0.05)
-        hub.token = hub.login("admin", HUB_ADMIN_PASSWORD)
-        return hub
+        self.token = self.login("admin", HUB_ADMIN_PASSWORD)
+
+    def restart(self, between: Callable[[Path], None] | None = None) -> None:
+        """Stop the hub, run ``between(data_dir)`` if given (to leave its data dir as an
+        earlier version did, say), and serve again on the same data dir and port."""
+        self.stop()
+        if between is not None:
+            between(self.data_dir)
+        self._serve()
 
     def login(self, user: str, password: str, project: str | None = None) -> str:
         body: dict[str, Any] = {"user": user, "password": password}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import shutil
 import ssl
 import time
 import urllib.error
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from atoll import certs
 from atoll.site_agent.enrollment import CertRenewer, renewal_due
 from atoll.sync.join import JoinCode
+from atoll.testbed.services.etcd import EtcdCluster
 from tests.security.daemons import Daemon, RunningHub, running_hub, site_join, site_tls
 
 
@@ -219,6 +221,50 @@ def test_a_site_renewing_in_a_loop_is_throttled_and_others_renew(
     assert hub.as_site(data).call("GET", "/v1/revocations").status == 200  # it still works
     _, other = joined(hub, tmp_path / "o")
     assert renew(hub, other).status == 200  # another site: its own count
+
+
+@pytest.fixture
+def hubs_on_etcd(tmp_path: Path) -> Iterator[tuple[RunningHub, RunningHub]]:
+    """Two hub processes on one etcd store, as a scale-out hub runs: the second has the
+    first's CA, server certificate and token keys (its data dir is a copy's)."""
+    cluster = EtcdCluster(tmp_path / "etcd", size=1).start()
+    store = ("--store", cluster.url)
+    try:
+        with running_hub(tmp_path / "a", serve_args=store) as first:
+
+            def same_keys(data: Path) -> None:
+                for path in first.data_dir.glob("*.pem"):
+                    shutil.copy2(path, data / path.name)
+                shutil.copy2(first.data_dir / "seed.json", data / "seed.json")
+
+            with running_hub(tmp_path / "b", serve_args=store, before_serve=same_keys) as second:
+                yield first, second
+    finally:
+        cluster.stop()
+
+
+def test_hubs_on_one_store_allow_a_site_its_renewals_in_all_not_each(
+    hubs_on_etcd: tuple[RunningHub, RunningHub], tmp_path: Path
+) -> None:
+    """The renewal count was kept in each hub process's memory: two hubs on one etcd store
+    allowed a rogue site twice ``site_renewals_per_hour``, ten hubs ten times. Now the
+    renewals are counted in the site's record, which every hub on the store reads."""
+    first, second = hubs_on_etcd
+    name, data = joined(first, tmp_path / "s")
+    for i in range(6):  # the site's calls land on either hub, as behind a load balancer
+        reply = renew((first, second)[i % 2], data)
+        assert reply.status == 200, reply
+        (data / "hub" / "site.pem").write_text(reply.body["certificate"])
+    serial = first.ok("GET", f"/v1/sites/{name}")["cert_serial"]
+    for hub in (first, second):  # each had counted 3: both allowed 3 more before
+        reply = renew(hub, data)
+        assert reply.status == 429, reply
+        assert 3000 < int(reply.headers["Retry-After"]) <= 3601, reply.headers
+        assert "certificate renewals" in reply.message and name in reply.message
+    assert second.ok("GET", f"/v1/sites/{name}")["cert_serial"] == serial  # nothing written
+    assert second.as_site(data).call("GET", "/v1/revocations").status == 200
+    _, other = joined(second, tmp_path / "o")
+    assert renew(first, other).status == 200  # another site: its own count
 
 
 def test_a_deleted_sites_certificate_does_not_reach_a_new_site_of_its_name(

@@ -23,9 +23,10 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import secrets
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,15 @@ import aiohttp
 import pytest
 
 from atoll import ids
+from atoll.hub.store.sqlite import SQLiteStore
 from atoll.sync import codec, frames, versions
-from tests.security.daemons import RunningHub, running_hub, site_join, site_tls
+from tests.security.daemons import (
+    RunningHub,
+    running_hub,
+    running_site,
+    site_join,
+    site_tls,
+)
 
 EVENT_LIMIT = 20
 OBJECT_LIMIT = 5
@@ -376,3 +384,73 @@ async def test_a_seq_no_site_counts_to_is_refused_not_acknowledged(
         assert await site.facts(("event", event(message="after"))) == before + 1
     assert events(hub, name)[-1]["message"] == "after"
     assert hub.ok("GET", f"/v1/sites/{name}")["sync"]["acked_seq"] == before + 1
+
+
+HEALED = "taken as unknown"  # what the hub logs of an acked_seq no site counts to, once
+
+
+def acked_as_an_older_hub_left_it(name: str, seq: int) -> Callable[[Path], None]:
+    """Site ``name``'s record in a stopped hub's store as a hub from before ``bad_seq`` left
+    it once the site had sent a fact numbered ``seq``: its ``acked_seq``."""
+
+    def write(data_dir: Path) -> None:
+        async def edit() -> None:
+            store = SQLiteStore(data_dir / "hub.db")
+            try:
+                site = (await store.get("site", name)).value
+                await store.put("site", name, {**site, "sync": {**site["sync"], "acked_seq": seq}})
+            finally:
+                await store.close()
+
+        asyncio.run(edit())
+
+    return write
+
+
+def made(hub: RunningHub, name: str) -> list[str]:
+    """The names of the networks the site made, as the hub recorded their operations."""
+    items = hub.ok("GET", f"/v1/sites/{name}/operations?limit=1000")["items"]
+    return [op["operation"]["desired"]["meta"]["name"] for op in items
+            if op["outcome"] == "adopted"]  # fmt: skip
+
+
+def synced(hub: RunningHub, name: str) -> dict[str, Any]:
+    return dict(hub.ok("GET", f"/v1/sites/{name}")["sync"])
+
+
+def until(what: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := what()):
+        assert time.monotonic() < deadline, "not within the timeout"
+        time.sleep(0.2)
+    return found
+
+
+def test_an_acked_seq_of_2_to_the_64_an_older_hub_recorded_heals_at_the_sites_hello(
+    tmp_path: Path,
+) -> None:
+    """Before ``bad_seq``, a fact numbered 2^64-1 was acknowledged and became the site's
+    ``acked_seq`` at the hub, and the site record kept it: every welcome said so, the site
+    (whose counter holds no such number) failed each session at once, and nothing it did
+    reached the hub again. Now the hub takes an ``acked_seq`` past any site's counter as
+    unknown at the site's next hello: the welcome says 0, the site sends again all it holds
+    (each fact recorded once), and the hub logs it once. A real hub and a real agent."""
+    name = f"healed-{secrets.token_hex(3)}"
+    work = tmp_path / "site"
+    with running_hub(tmp_path / "hub") as hub:
+        assert site_join(work / "agent", hub.join_token(name)["code"]).returncode == 0
+        with running_site(work, drivers="fake") as site:
+            site.ok("POST", "/v1/networks", {"name": "before"})
+            until(lambda: made(hub, name) == ["before"])
+            site.agent.stop()
+            hub.restart(between=acked_as_an_older_hub_left_it(name, 2**64 - 1))
+            assert synced(hub, name)["acked_seq"] == 2**64 - 1
+            site.agent.start()
+            site.ok("POST", "/v1/networks", {"name": "after"})
+            until(lambda: made(hub, name) == ["before", "after"])  # each recorded once
+            sync = until(lambda: (s := synced(hub, name))["acked_seq"] >= s["sent_seq"] and s)
+            assert 0 < sync["acked_seq"] < 2**53
+            site.agent.stop()  # its next hello finds the record healed
+            site.agent.start()
+            until(lambda: synced(hub, name)["sessions"] > sync["sessions"])
+    assert hub.log.count(HEALED) == 1, hub.log[-3000:]

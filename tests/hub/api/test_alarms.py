@@ -111,7 +111,7 @@ async def test_a_threshold_alarm_fires_calls_its_webhook_and_is_acknowledged_and
         "severity": "critical", "webhooks": [url]})  # fmt: skip
     assert alarm["state"] == "insufficient_data" and alarm["scope"] == "hub"
     evaluator, keeper = parts(api)
-    now = api.clock.now
+    now = api.clock.now // 60 * 60  # a whole minute: a site's points are on one
     await ingest(keeper, site["id"], "host_memory_available_bytes", {},
                  [(now - 180 + 60 * i, 500.0) for i in range(4)])  # fmt: skip
     changed = await evaluator.evaluate()
@@ -128,7 +128,7 @@ async def test_a_threshold_alarm_fires_calls_its_webhook_and_is_acknowledged_and
     assert acked["acknowledged"] is True
     api.clock.now += 1
     silenced = await api.ok("POST", f"/v1/alarms/{alarm['id']}/silence", admin, {"seconds": 600})
-    assert silenced["silenced_until"] == iso(now + 602)
+    assert silenced["silenced_until"] == iso(api.clock.now + 600)
     api.clock.now += 58
     await ingest(keeper, site["id"], "host_memory_available_bytes", {}, [(now + 60, 5000.0)])
     assert await evaluator.evaluate() == 1
@@ -261,7 +261,7 @@ async def test_projects_see_and_watch_only_their_own_servers(api: Api) -> None:
     _, keeper = parts(api)
     for server in servers.values():
         await ingest(keeper, site["id"], "server_cpu_utilization_ratio", {"server": server},
-                     [(api.clock.now - 60, 0.5)])  # fmt: skip
+                     [(api.clock.now // 60 * 60 - 60, 0.5)])  # fmt: skip
     seen = await api.ok("GET", "/v1/metrics/query?name=server_cpu_utilization_ratio", a)
     assert [s["labels"]["server"] for s in seen["series"]] == [servers["a"]]
     every = await api.ok("GET", "/v1/metrics/query?name=server_cpu_utilization_ratio", admin)
@@ -316,7 +316,7 @@ async def test_telemetry_from_a_site_bumps_no_store_revision_and_counts_once(api
     admin = await api.admin()
     site = await api.ok("POST", "/v1/sites", admin, {"name": "edge-5"})
     _, keeper = parts(api)
-    now = api.clock.now
+    now = api.clock.now // 60 * 60  # a whole minute: a site's points are on one
     body = {"step": 60, "fields": FIELDS, "points": [
         ["host_memory_available_bytes", {}, now - 60, 7.0, 6.0, 8.0, 6]]}  # fmt: skip
     before = await api.store.revision()
@@ -326,4 +326,4 @@ async def test_telemetry_from_a_site_bumps_no_store_revision_and_counts_once(api
         assert done.acked_seq == 1 and done.telemetry == 1
     assert await api.store.revision() == before
     found = await keeper.query("host_memory_available_bytes", now - 120, now, 60, [site["id"]])
-    assert [s.points for s in found] == [[(now - 60 - (now - 60) % 60, 7.0, 6.0, 8.0)]]
+    assert [s.points for s in found] == [[(now - 60, 7.0, 6.0, 8.0)]]

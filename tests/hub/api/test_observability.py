@@ -61,10 +61,11 @@ async def test_metrics_need_a_system_token_and_pass_promtool(api: Api) -> None:
     )  # fmt: skip
     await api.call("GET", "/v1/sites", admin)
     site_id = (await api.store.get(registry.SITE_KIND, "edge-1")).value["id"]
+    minute = api.clock.now // 60 * 60 - 60  # a whole minute, as a site's ring ships them
     batch = {"step": 60, "fields": FIELDS, "points": [  # as a site's telemetry fact brings
-        ["host_memory_total_bytes", {}, api.clock.now - 60, 4e9, 4e9, 4e9, 6],
-        ["host_cpu_seconds_total", {"mode": "user"}, api.clock.now - 60, 12.5, 12.0, 13.0, 6],
-        ["sync_acked_seq", {}, api.clock.now - 60, 3.0, 3.0, 3.0, 6],  # the hub's own name
+        ["host_memory_total_bytes", {}, minute, 4e9, 4e9, 4e9, 6],
+        ["host_cpu_seconds_total", {"mode": "user"}, minute, 12.5, 12.0, 13.0, 6],
+        ["sync_acked_seq", {}, minute, 3.0, 3.0, 3.0, 6],  # the hub's own name
     ]}  # fmt: skip
     await api.client.app[HUB].telemetry.ingest(site_id, batch)
     resp = await api.client.get("/metrics", headers={"Authorization": f"Bearer {admin}"})

@@ -29,7 +29,7 @@ from atoll.resources import MAX_MESSAGE
 from atoll.sync import codec
 from atoll.sync.frames import MAX_BODY, MAX_POINTS, Fact
 
-NOW = 1_900_000_000.0
+NOW = 1_899_999_960.0  # a whole minute: a site's telemetry points are on one
 SITE: JSON = {"id": ids.hub_id(), "name": "edge-1"}
 SERVER = ids.hub_id()
 
@@ -208,7 +208,7 @@ async def test_new_series_beyond_the_limit_are_refused_until_the_retention_makes
     hub.keeper.series_limit = 3
     servers = [{"server": f"s{i}"} for i in range(5)]
     await hub.send(("telemetry", telemetry(*[point(labels=s) for s in servers[:2]])))
-    done = await hub.send(("telemetry", telemetry(*[point(labels=s, ts=NOW - 30)
+    done = await hub.send(("telemetry", telemetry(*[point(labels=s, ts=NOW - 120)
                                                     for s in servers])))  # fmt: skip
     assert done.refused == 1 and done.telemetry == 1
     message = (await hub.events_stored())[2]["message"]
@@ -223,6 +223,24 @@ async def test_new_series_beyond_the_limit_are_refused_until_the_retention_makes
     assert done.refused == 0  # the room the retention made
     done = await hub.send(("telemetry", telemetry(point(labels=servers[0], ts=NOW + 60))))
     assert done.refused == 1 and [p.labels for p in await hub.keeper.latest()] == [servers[4]]
+
+
+async def test_a_series_keeps_one_point_a_minute() -> None:
+    """A point's time is a whole minute (the site's ring makes them so): one between two is
+    left out and said, one sent again at its minute replaces itself, and one older than the
+    retention is not kept (nor said: the prune would drop it)."""
+    hub = Hub()
+    between = [point(ts=NOW - 60 + 0.5 * i) for i in range(1, 100)]
+    done = await hub.send(("telemetry", telemetry(point(ts=NOW - 60), *between)))
+    assert done.refused == 1 and done.telemetry == 1 and hub.keeper.ingested == 1
+    message = (await hub.events_stored())[1]["message"]
+    assert "99 points left out: their time is not a whole minute" in message
+    assert f"host_cpu_seconds_total{{}} at {NOW - 59.5!r}" in message
+    old = point(ts=NOW - 86400 - 60)
+    done = await hub.send(("telemetry", telemetry(point(ts=NOW - 60), point(ts=NOW), old)))
+    assert done.refused == 0 and hub.keeper.ingested == 3
+    found = await hub.keeper.query("host_cpu_seconds_total", 0, NOW, 1)
+    assert [ts for ts, *_ in found[0].points] == [NOW - 60, NOW]
 
 
 async def test_a_sites_events_are_kept_to_its_budget_oldest_first() -> None:

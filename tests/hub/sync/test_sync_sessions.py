@@ -216,6 +216,34 @@ async def test_facts_sent_twice_are_recorded_once(tmp_path: Path) -> None:
         await site.close()
 
 
+async def test_an_acked_seq_no_site_counts_to_is_taken_as_unknown_at_the_hello(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hub from before ``bad_seq`` recorded a fact seq 2^64-1 as the site's acked_seq (and
+    took every later fact for one recorded already): the next hello heals the record, once,
+    and the welcome asks the site for all it holds."""
+    async with sync_hub(tmp_path) as hub:
+        edge = await hub.add_site("edge-1")
+        site_value = await hub.site_record("edge-1")
+        await hub.store.put("site", "edge-1", {
+            **site_value, "sync": {**site_value["sync"], "acked_seq": 2**64 - 1}})  # fmt: skip
+        # the welcome's acked_seq: 0 (all the site holds, from seq 1), then what it recorded
+        for acked, seq, reason in ((0, 1, "resent"), (1, 2, "next")):
+            site = await hub.connect(edge)
+            welcome = await site.hello(sent_seq=5)
+            assert isinstance(welcome, frames.Welcome) and welcome.acked_seq == acked
+            body = {"kind": "network", "id": ids.hub_id(), "reason": reason, "at": 1.0}
+            await site.send(frames.Facts(v=1, items=(frames.Fact(seq=seq, type="event",
+                                                                  body=body),)))  # fmt: skip
+            assert (await site.until(frames.Ack)).seq == seq
+            await site.close()
+            await eventually(lambda seq=seq: _seq_flushed(hub, seq))
+        events = await hub.store.list(_query(intent.SITE_EVENT))
+        assert [e.value["event"]["reason"] for e in events.items] == ["resent", "next"]
+    healed = [r for r in caplog.records if "taken as unknown" in r.getMessage()]
+    assert len(healed) == 1 and str(2**64 - 1) in healed[0].getMessage()
+
+
 async def _seq_flushed(hub: SyncHub, seq: int) -> bool:
     return bool((await hub.site_record("edge-1"))["sync"]["acked_seq"] >= seq)
 
