@@ -39,8 +39,8 @@ from pathlib import Path
 
 import aiohttp
 
-from atoll.client.aio import MAX_REPLY, AsyncClient, new_session, read_reply
-from atoll.client.core import decode_body
+from atoll.client.aio import AsyncClient, new_session, read_reply
+from atoll.client.core import MAX_REPLY, decode_body
 from atoll.errors import AtollError, InvalidInput, NotFound
 from atoll.images.assemble import Assembly, zero_digest
 from atoll.images.chunk_wire import ChunkWire

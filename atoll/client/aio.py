@@ -26,13 +26,12 @@ import aiohttp
 from multidict import CIMultiDict
 
 from atoll import error_body
-from atoll.client.core import Reply
+from atoll.client.core import MAX_REPLY, Reply
 from atoll.client.core import decode_body as _decode
 from atoll.client.transport import USER_AGENT
 from atoll.errors import PermanentError, TemporaryError, Unauthenticated
 from atoll.jsonbody import JSON
 
-MAX_REPLY = 64 * 1024 * 1024  # bytes of one reply read whole (pages, records: far less)
 MAX_ERROR_REPLY = 1024 * 1024  # bytes of an error reply to a streamed request
 # bytes of a reply from a server a tenant names (a callback, a token endpoint, a webhook):
 # the hub reads a status, an error or an access token there, no more

@@ -26,8 +26,10 @@ from atoll.certs import client_ssl_context
 from atoll.client import debug, profiles
 from atoll.client.login import load_login
 from atoll.client.transport import Request, Response, Transport, UrllibTransport
-from atoll.errors import ConfigError, Unauthenticated
+from atoll.errors import ConfigError, PermanentError, Unauthenticated
 from atoll.jsonbody import JSON
+
+MAX_REPLY = 64 * 1024 * 1024  # bytes of one reply read whole (pages, records: far less)
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class Client:
             )
             if 200 <= resp.status < 300:
                 return debug.Watched(resp, method, url) if debug.enabled() else resp
-            raw_reply = _drain(resp)
+            raw_reply = _drain(resp, self.what)
             debug.reply_read(method, url, resp.status, resp.headers, raw_reply)
             can_retry = data is None or isinstance(data, bytes)
             if resp.status == 401 and self.refresh is not None and attempt == 1 and can_retry:
@@ -127,7 +129,7 @@ class Client:
         if if_match:
             extra["If-Match"] = if_match
         resp = self.open(method, path, body=body, raw=raw, query=query, headers=extra)
-        content = _drain(resp)
+        content = _drain(resp, self.what)
         return Reply(resp.status, decode_body(content), resp.headers, content)
 
     def get(self, path: str, query: Mapping[str, str] | None = None) -> Any:
@@ -251,11 +253,17 @@ def _credential(profile: profiles.Profile) -> JSON | None:
     return None
 
 
-def _drain(resp: Response) -> bytes:
+def _drain(resp: Response, what: str) -> bytes:
+    """The whole reply, up to :data:`MAX_REPLY` bytes (a longer one is refused unread)."""
     try:
-        return resp.read()
+        raw = resp.read(MAX_REPLY + 1)
     finally:
         resp.close()
+    if len(raw) > MAX_REPLY:
+        raise PermanentError(
+            f"{what} answered with more than {MAX_REPLY} bytes: a reply that long is not read"
+        )
+    return raw
 
 
 def decode_body(raw: bytes) -> Any:

@@ -24,6 +24,7 @@ from atoll.errors import (
     ConfigError,
     Forbidden,
     InvalidInput,
+    PermanentError,
     StaleRevision,
     TemporaryError,
     Unauthenticated,
@@ -133,3 +134,22 @@ def test_an_unreachable_server_is_a_temporary_error() -> None:
     client = HubClient("http://127.0.0.1:9", timeout=2)  # discard port: nothing listens
     with pytest.raises(TemporaryError, match="cannot reach"):
         client.get("/v1/projects")
+
+
+def test_a_reply_too_long_or_too_deep_is_refused_not_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hostile or broken server cannot make a client hold an endless reply, nor fail it
+    with a RecursionError: a reply past MAX_REPLY is refused, one nesting past the parser's
+    depth is a body that is not JSON."""
+    from atoll.client import core
+
+    monkeypatch.setattr(core, "MAX_REPLY", 1024)
+    long = MemoryTransport(lambda req: (200, {"Content-Type": "application/json"}, b" " * 4096))
+    with pytest.raises(PermanentError, match="the hub answered with more than 1024 bytes"):
+        HubClient("https://hub:8470", transport=long).get("/v1/projects")
+    deep = b"[" * 2000 + b"]" * 2000  # under the bound; past Python's parser
+    monkeypatch.setattr(core, "MAX_REPLY", 4096)
+    nested = MemoryTransport(lambda req: (200, {"Content-Type": "application/json"}, deep))
+    reply = HubClient("https://hub:8470", transport=nested).get("/v1/projects")
+    assert reply == {"raw": deep[:200].decode()}
