@@ -23,7 +23,8 @@ class HubSettings:
     max_body_bytes: int = 1024 * 1024  # a JSON request body, at most
     max_vnf_package_bytes: int = 8 * 1024**3  # a VNF package upload (streamed to data_dir)
     # hosts POST .../vnf_packages/{id}/package_content/upload_from_uri may fetch from (the
-    # hub's reach is the caller's then); none: that route is refused (403)
+    # hub's reach is the caller's then): host (its scheme's port, 80/443), host:port, host:*
+    # (any port: a tenant learns which answer); none: that route is refused (403)
     vnf_package_uri_hosts: tuple[str, ...] = ()
     # SOL004 package security (option 1: the manifest signed with CMS, checked against
     # vnf_package_trust_anchors at onboarding): verify-if-signed refuses a package whose

@@ -75,7 +75,7 @@ from atoll.hub.api.vnf_package_shapes import (
 from atoll.hub.catalog import vnf_packages as pkgs
 from atoll.hub.catalog.images import Image
 from atoll.hub.catalog.vnf_onboarding import Onboarding, update_package
-from atoll.hub.catalog.vnf_package_fetch import allowed_uri, uri_blocks
+from atoll.hub.catalog.vnf_package_fetch import allowed_uri, uri_blocks, uri_hosts
 from atoll.hub.catalog.vnf_package_files import (
     PackageFiles,
     entry_chunks,
@@ -104,6 +104,7 @@ def install(app: web.Application, hub: Hub) -> None:
     """Give the app its onboarding worker (one per hub, one set of bundled SOL001 types)."""
     files = PackageFiles(hub.settings.data_dir / "vnf_packages")
     check = signature_check(hub.settings)
+    uri_hosts(hub.settings.vnf_package_uri_hosts)  # a bad entry stops the hub at start
     onboarding = Onboarding(hub.store, files, lambda: iso(hub.clock()), signature_check=check)
     app[ONBOARDING] = onboarding
     limit = BytesLimit(

@@ -9,10 +9,11 @@ but http(s) is ever taken; a URI that does not parse is the caller's 400, not a 
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
-from tests.security.daemons import RunningHub
+from tests.security.daemons import RunningHub, running_hub
 
 PACKAGES = "/vnfpkgm/v1/vnf_packages"
 
@@ -50,3 +51,28 @@ def test_the_hub_fetches_no_uri_it_is_not_told_to(hub: RunningHub) -> None:
             listener.accept()  # the hub never connected
     shown = hub.ok("GET", f"{PACKAGES}/{package['id']}", token=token)
     assert shown["onboardingState"] == "CREATED" and shown["checksum"] is None
+
+
+def test_a_listed_host_is_fetched_from_on_the_ports_listed_only(tmp_path: Path) -> None:
+    """``127.0.0.1`` listed alone is its scheme's port (80/443): a tenant naming another port
+    of it is refused before the hub connects, so it cannot map which ports answer there
+    (a failed fetch says why: refused, timed out, TLS)."""
+    config = '[hub]\nvnf_package_uri_hosts = ["127.0.0.1", "localhost:8"]\n'
+    with running_hub(tmp_path, config=config) as hub, socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        token = hub.tenant("ports", "ports-member")
+        package = hub.ok("POST", PACKAGES, {}, token=token)
+        path = f"{PACKAGES}/{package['id']}/package_content/upload_from_uri"
+        for uri, allowed in (
+            (f"http://127.0.0.1:{port}/package.zip", "80"),
+            (f"https://127.0.0.1:{port}/package.zip", "443"),
+            (f"http://localhost:{port}/package.zip", "8"),
+        ):
+            reply = hub.call("POST", path, {"addressInformation": uri}, token=token)
+            assert reply.status == 403, reply
+            assert f"on port {allowed} only" in reply.message and str(port) in reply.message
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # the hub never connected

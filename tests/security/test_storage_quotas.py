@@ -38,7 +38,7 @@ image_bytes_limit = {IMAGE_ROOM}
 vnf_package_bytes_limit = {PACKAGE_ROOM}
 image_uploads_per_project = {AT_ONCE}
 vnf_package_uploads_per_project = {AT_ONCE}
-vnf_package_uri_hosts = ["127.0.0.1"]
+vnf_package_uri_hosts = ["127.0.0.1:*"]
 """
 BINARY = {"Content-Type": "application/octet-stream"}
 PACKAGES = "/vnfpkgm/v1/vnf_packages"

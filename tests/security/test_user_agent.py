@@ -20,7 +20,7 @@ from tests.security.daemons import RunningHub, http_server, running_hub
 
 CONFIG = """[hub]
 lcm_callback_loopback = true   # the tenant's receiver is on this machine
-vnf_package_uri_hosts = ["127.0.0.1"]
+vnf_package_uri_hosts = ["127.0.0.1:*"]
 """
 PRODUCT = "atoll"  # atoll.client.transport.USER_AGENT
 

@@ -281,7 +281,7 @@ async def test_the_hub_fetches_a_package_only_from_allowed_hosts(
     files.router.add_get("/{name}", serve)
     server = await aiohttp_server(files)
     api = await package_api(
-        aiohttp_client, signing_key, tmp_path / "hub", vnf_package_uri_hosts=("127.0.0.1",)
+        aiohttp_client, signing_key, tmp_path / "hub", vnf_package_uri_hosts=("127.0.0.1:*",)
     )
     who = await projects(api)
     await catalog_image(api, "a", "one-file-image", sha256=ONE_FILE_SHA256)
