@@ -9,10 +9,12 @@ asks. After every outcome the store holds no record of the relay's kind.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -20,6 +22,7 @@ from atoll.hub.store.base import Store
 from atoll.hub.store.memory import MemoryStore
 from atoll.hub.store.query import list_all
 from atoll.hub.store.sqlite import SQLiteStore
+from atoll.hub.sync import console
 from atoll.hub.sync.relay import (
     KIND,
     MAX_WAITING,
@@ -29,6 +32,7 @@ from atoll.hub.sync.relay import (
     Relay,
     RelayBusy,
 )
+from atoll.hub.sync.server import SyncServer
 from atoll.jsonbody import JSON
 from tests.hub.sync.test_sync_sessions import eventually
 
@@ -211,3 +215,40 @@ async def test_the_sweep_removes_leftovers_past_their_deadline_only(pair: Pair) 
     assert await pair.asker.sweep() == 1
     assert await pair.left() == ["f" * 32]
 
+
+class NoSessions:
+    """A sync server with no session: a relayed request it cannot read never gets that far."""
+
+    def session_of(self, site_id: str) -> None:
+        raise AssertionError(f"asked for site {site_id}'s session")
+
+
+@pytest.mark.parametrize(
+    "ask",
+    [
+        {**ASK, "type": "shell"},
+        {**ASK, "server_id": "../etc/passwd"},
+        {**ASK, "server_id": 7},
+        {**ASK, "lines": 0},
+        {**ASK, "lines": 10001},
+        {**ASK, "lines": True},
+        {"type": "console"},
+    ],
+)
+async def test_a_holder_asks_a_site_only_what_a_relayed_console_request_says(ask: JSON) -> None:
+    asked = Asked(SITE, ask, 1.0, 1.0)
+    got = await console.answer(cast(SyncServer, NoSessions()), 4096, asked)
+    assert got["error"] == "console_unreadable", got
+    assert "does not read" in got["message"]
+
+
+def test_a_relayed_output_is_cut_to_fit_the_store_from_a_whole_line() -> None:
+    """A console's escape sequences take six bytes each as JSON: the output is cut so that
+    its JSON fits, oldest lines first, and says lines were left out."""
+    text = "".join(f"[{i:5}] \x1b[32mOK\x1b[0m ünïcode\n" for i in range(2000))
+    out, cut = console.fit(text, 2000, 4096)
+    assert cut and len(json.dumps(out)) <= 4096 and text.endswith(out)
+    assert out.startswith("[") and len(out) > 1000  # whole lines, and most of the room
+    assert console.fit(text[-200:], 5, 4096) == (text[-200:], False)
+    # a line longer than the room: its end, as a site cuts one (quotes take two bytes)
+    assert console.fit("x" * 100, 1, 10) == ("x" * 8, True)
