@@ -62,6 +62,7 @@ from atoll.hub.sites import registry
 from atoll.hub.sites.peers import SiteNames
 from atoll.hub.store.base import Store
 from atoll.hub.store.timed import TimedStore
+from atoll.hub.sync import console as sync_console
 from atoll.hub.sync import server as sync_server
 from atoll.hub.telemetry.keeper import TelemetryKeeper
 from atoll.images.settings import ImageSettings
@@ -209,7 +210,8 @@ def build_app(
     images.install(app, hub, image_settings)
     image_uploads.install(app, hub)
     purges.install(app, {tenancy.PURGE_KIND: projects.PURGE, registry.PURGE_KIND: sites.PURGE})
-    sync_server.install(app, settings, store, clock, hub.telemetry, hub.site_names)
+    syncing = sync_server.install(app, settings, store, clock, hub.telemetry, hub.site_names)
+    sync_console.install(app, syncing, store, clock, settings.sync_max_frame)
     dashboard.install(app, hub)
     for route in all_routes():
         app.router.add_route(route.method, route.path, route.handler, name=route.name)

@@ -33,8 +33,10 @@ connection with an ``error`` frame carrying the :class:`atoll.sync.codec.FrameEr
 Anti-entropy (protocol version 2, :mod:`.antientropy`) runs in a session's down task every
 ``sync_digest_interval`` seconds; the reader hands it the site's digest replies. Requests
 (version 3: a console log, :mod:`.console`) are sent by the API's handler through the
-site's session here (:meth:`SyncServer.session_of`); the reader hands each reply to its
-waiter, and a session that ends fails the waiters it leaves.
+site's session here (:meth:`SyncServer.session_of`), or, if another hub process on the
+store holds it, relayed through the store to that one (:mod:`.relay`), which sends them
+through its session; the reader hands each reply to its waiter, and a session that ends
+fails the waiters it leaves.
 """
 
 from __future__ import annotations

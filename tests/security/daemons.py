@@ -6,6 +6,7 @@ would: no test client, no in-process app, no store access except to *observe* th
 - :class:`RunningHub`: ``atoll hub init`` + ``atoll hub serve`` (HTTPS from its own CA, SQLite
   store) on a free loopback port; :meth:`RunningHub.restart` serves again on the same data
   dir and port (after a test left the store as an earlier version did, say).
+- :func:`hubs_on_etcd`: two such hubs on one private etcd store, as a scale-out hub runs.
 - :class:`RunningSite`: ``atoll site-agent run`` on real libvirtd and a private OVS, logged in
   with the local admin credential it printed on first start (:func:`running_site`); or the
   same daemon on the drivers' in-memory fakes, for attacks that never reach a driver
@@ -24,6 +25,7 @@ import http.server
 import json
 import os
 import secrets
+import shutil
 import socket
 import ssl
 import subprocess
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from atoll.testbed.services import libvirtd
+from atoll.testbed.services.etcd import EtcdCluster
 from atoll.testbed.services.ovs import PrivateOVS
 from atoll.testbed.services.ports import free_port
 from atoll.testbed.services.process import reap, spawn
@@ -339,6 +342,31 @@ def running_hub(workdir: Path, **options: Any) -> Iterator[RunningHub]:
         yield hub
     finally:
         hub.stop()
+
+
+@contextmanager
+def hubs_on_etcd(
+    workdir: Path, config: str | None = None
+) -> Iterator[tuple[RunningHub, RunningHub]]:
+    """Two hub processes on one private etcd store, as a scale-out hub runs: the second has
+    the first's CA, server certificate and token keys (its data dir is a copy's), so a
+    token, a join code or a site certificate of one is good at the other. ``config``: TOML
+    text for both (``[hub]``...)."""
+    cluster = EtcdCluster(workdir / "etcd", size=1).start()
+    store = ("--store", cluster.url)
+    try:
+        with running_hub(workdir / "a", serve_args=store, config=config) as first:
+
+            def same_keys(data: Path) -> None:
+                for path in first.data_dir.glob("*.pem"):
+                    shutil.copy2(path, data / path.name)
+                shutil.copy2(first.data_dir / "seed.json", data / "seed.json")
+
+            with running_hub(workdir / "b", serve_args=store, config=config,
+                             before_serve=same_keys) as second:  # fmt: skip
+                yield first, second
+    finally:
+        cluster.stop()
 
 
 @contextmanager

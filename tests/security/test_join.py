@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import shutil
 import ssl
 import time
 import urllib.error
@@ -26,8 +25,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from atoll import certs
 from atoll.site_agent.enrollment import CertRenewer, renewal_due
 from atoll.sync.join import JoinCode
-from atoll.testbed.services.etcd import EtcdCluster
-from tests.security.daemons import Daemon, RunningHub, running_hub, site_join, site_tls
+from tests.security.daemons import (
+    Daemon,
+    RunningHub,
+    hubs_on_etcd,
+    running_hub,
+    site_join,
+    site_tls,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)  # made before the first test: its life runs
@@ -223,24 +228,11 @@ def test_a_site_renewing_in_a_loop_is_throttled_and_others_renew(
     assert renew(hub, other).status == 200  # another site: its own count
 
 
-@pytest.fixture
-def hubs_on_etcd(tmp_path: Path) -> Iterator[tuple[RunningHub, RunningHub]]:
-    """Two hub processes on one etcd store, as a scale-out hub runs: the second has the
-    first's CA, server certificate and token keys (its data dir is a copy's)."""
-    cluster = EtcdCluster(tmp_path / "etcd", size=1).start()
-    store = ("--store", cluster.url)
-    try:
-        with running_hub(tmp_path / "a", serve_args=store) as first:
-
-            def same_keys(data: Path) -> None:
-                for path in first.data_dir.glob("*.pem"):
-                    shutil.copy2(path, data / path.name)
-                shutil.copy2(first.data_dir / "seed.json", data / "seed.json")
-
-            with running_hub(tmp_path / "b", serve_args=store, before_serve=same_keys) as second:
-                yield first, second
-    finally:
-        cluster.stop()
+@pytest.fixture(name="hubs_on_etcd")
+def two_hubs(tmp_path: Path) -> Iterator[tuple[RunningHub, RunningHub]]:
+    """Two hub processes on one etcd store, as a scale-out hub runs."""
+    with hubs_on_etcd(tmp_path) as hubs:
+        yield hubs
 
 
 def test_hubs_on_one_store_allow_a_site_its_renewals_in_all_not_each(
