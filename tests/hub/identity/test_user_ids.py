@@ -1,11 +1,13 @@
-"""Users by immutable id: a store written by an earlier hub gets the ids at start, its
-leftovers removed."""
+"""Users by immutable id: grants and tokens carry the user's id, roles are looked up by it,
+tokens from before the ``uid`` claim are bound to the live user of their name (or refused),
+and a store written by an earlier hub gets the ids at start, its leftovers removed."""
 
 from __future__ import annotations
 
 import logging
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll.hub.identity import assignments
 from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND
@@ -13,6 +15,87 @@ from atoll.hub.migrations import migrate
 from atoll.hub.store.memory import MemoryStore
 from atoll.hub.store.query import list_all
 from atoll.timestamps import iso
+from atoll.tokens import Claims, TokenSigner, TokenVerifier
+from tests.hub.hubtest import Api
+
+
+async def carl_on_a(api: Api) -> tuple[str, str, str]:
+    """User carl, a member of project a: his token, his id, the project's id."""
+    admin = await api.admin()
+    project = await api.ok("POST", "/v1/projects", admin, {"name": "a"})
+    token = await api.user_with_role("carl", "a", "member")
+    carl = await api.ok("GET", "/v1/users/carl", admin)
+    return token, carl["id"], project["id"]
+
+
+async def test_grants_and_tokens_carry_the_users_id(
+    api: Api, signing_key: Ed25519PrivateKey
+) -> None:
+    token, carl_id, _ = await carl_on_a(api)
+    claims = TokenVerifier([signing_key.public_key()]).verify(token, api.clock())
+    assert claims.user_id == carl_id
+    grants = (await api.ok("GET", "/v1/role_assignments?user=carl", await api.admin()))["items"]
+    assert [(g["user"], g["user_id"], g["role"]) for g in grants] == [("carl", carl_id, "member")]
+
+
+async def test_a_user_goes_with_what_it_holds_and_a_grant_moves_its_etag(api: Api) -> None:
+    token, _, _ = await carl_on_a(api)
+    await api.ok("POST", "/v1/application_credentials", token, {"name": "ci"})
+    admin = await api.admin()
+    etag = (await api.call("GET", "/v1/users/carl", admin))[2]["ETag"]
+    grant = {"user": "carl", "project": "a", "role": "reader"}
+    await api.ok("POST", "/v1/role_assignments", admin, grant)
+    status, body, _ = await api.call("DELETE", "/v1/users/carl", admin, headers={"If-Match": etag})
+    assert status == 409 and "read it again" in body["error"]["message"], body
+    etag = (await api.call("GET", "/v1/users/carl", admin))[2]["ETag"]
+    status, _, _ = await api.call("DELETE", "/v1/users/carl", admin, headers={"If-Match": etag})
+    assert status == 204
+    assert await list_all(api.store, APP_CREDENTIAL_KIND, {}) == []
+    left = await list_all(api.store, assignments.KIND, {})
+    assert [r.key for r in left] == ["admin:system:all:admin"]
+
+
+def older_token(signing_key: Ed25519PrivateKey, claims: Claims) -> str:
+    """A token as a hub signed it before tokens carried the user's id (no ``uid``)."""
+    return TokenSigner(signing_key).sign(claims)
+
+
+async def test_a_token_without_a_user_id_is_its_live_users_until_another_takes_the_name(
+    api: Api, signing_key: Ed25519PrivateKey
+) -> None:
+    _, carl_id, project_id = await carl_on_a(api)
+    now = api.clock()
+    old = older_token(signing_key, Claims("t-old", "carl", "a", False, ("member",), now,
+                                          now + 600, project_id=project_id))  # fmt: skip
+    assert [p["name"] for p in (await api.ok("GET", "/v1/projects", old))["items"]] == ["a"]
+    rescoped = await api.ok("POST", "/v1/auth/tokens", "", {"token": old, "project": "a"})
+    verifier = TokenVerifier([signing_key.public_key()])
+    assert verifier.verify(rescoped["token"], now).user_id == carl_id
+
+    # carl is made again (as if deleted, the token escaping its revocation) after the token
+    record = await api.store.get("user", "carl")
+    later = {**record.value, "id": "0" * 32, "created_at": iso(now + 60)}
+    await api.store.put("user", "carl", later)
+    for status, body, _ in (
+        await api.call("GET", "/v1/projects", old),
+        await api.call("POST", "/v1/auth/tokens", body={"token": old, "project": "a"}),
+    ):
+        assert status == 401 and "log in again" in body["error"]["message"], body
+
+
+async def test_a_token_of_an_earlier_user_of_the_name_gets_nothing_of_the_new_one(
+    api: Api, signing_key: Ed25519PrivateKey
+) -> None:
+    """A token that carries an id other than the live user's is not exchanged for his."""
+    await carl_on_a(api)
+    now = api.clock()
+    earlier = older_token(signing_key, Claims("t-e", "carl", None, False, (), now, now + 600,
+                                              user_id="0" * 32))  # fmt: skip
+    status, body, _ = await api.call("POST", "/v1/auth/tokens", body={"token": earlier,
+                                                                      "project": "a"})  # fmt: skip
+    assert status == 401 and "log in again" in body["error"]["message"], body
+    assert (await api.ok("GET", "/v1/projects", earlier))["items"] == []
+
 
 T0 = 1_800_000_000.0
 ANN, BOB = "a" * 32, "b" * 32
@@ -57,6 +140,9 @@ async def test_an_earlier_hubs_store_gets_user_ids_and_loses_its_leftovers(
                     "role assignment gone:project:p:member",
                     f"application credential {'2' * 32}"):  # fmt: skip
         assert f"{removed} removed" in caplog.text, caplog.text
+    assert await assignments.roles_on(store, BOB, PROJECT) == ()
+    assert await assignments.roles_on(store, BOB, None) == ()
+    assert await assignments.roles_on(store, ANN, PROJECT) == ("member",)
 
     revision = await store.revision()
     await migrate(store)  # the next start: nothing left to do
