@@ -9,8 +9,9 @@ Format (text, URL-safe, no padding)::
 
 - ``payload`` is base64url of compact JSON :class:`Claims` (``jti``, ``sub``, ``prj``,
   ``sys``, ``roles``, ``iat``, ``exp``, ``kid``; ``pid``, the project's immutable id, in
-  project-scoped tokens issued since it was added; and, for tokens from an application
-  credential, ``acr``);
+  project-scoped tokens issued since it was added; ``uid``, the user's immutable id, in
+  tokens issued since it was added; and, for tokens from an application credential,
+  ``acr``);
 - ``signature`` is base64url of the Ed25519 signature over the ASCII bytes ``atl1.<payload>``;
 - ``kid`` names the signing key (:func:`key_id` of its public key), so keys can rotate: a
   :class:`TokenVerifier` holds every public key still trusted.
@@ -53,7 +54,9 @@ class Claims:
     scoped one; a token with neither is unscoped (it can only list the caller's projects and
     be exchanged for a scoped token). ``project_id`` is the project's immutable id: a name
     can be reused after a project is deleted, an id cannot, so the hub checks it against the
-    project of that name (tokens issued before the claim existed carry none).
+    project of that name (tokens issued before the claim existed carry none). ``user_id`` is
+    the user's immutable id, for the same reason (a user deleted and made again under its
+    name is another user): roles are looked up by it.
     """
 
     token_id: str
@@ -66,6 +69,7 @@ class Claims:
     key_id: str = ""
     app_credential: str | None = None
     project_id: str | None = None
+    user_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -82,6 +86,8 @@ class Claims:
             out["acr"] = self.app_credential
         if self.project_id is not None:
             out["pid"] = self.project_id
+        if self.user_id is not None:
+            out["uid"] = self.user_id
         return out
 
     @classmethod
@@ -99,11 +105,12 @@ class Claims:
                 key_id=data["kid"],
                 app_credential=data.get("acr"),
                 project_id=data.get("pid"),
+                user_id=data.get("uid"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise Unauthenticated("the token's claims are malformed; log in again") from exc
         texts = [claims.token_id, claims.user, claims.key_id, *claims.roles]
-        optional = [claims.project, claims.app_credential, claims.project_id]
+        optional = [claims.project, claims.app_credential, claims.project_id, claims.user_id]
         if not all(isinstance(t, str) for t in texts) or not isinstance(claims.system, bool):
             raise Unauthenticated("the token's claims are malformed; log in again")
         if not all(o is None or isinstance(o, str) for o in optional):

@@ -27,7 +27,7 @@ from atoll import certs, ids, tokens
 from atoll.errors import ConfigError, Conflict
 from atoll.hub.identity import assignments
 from atoll.hub.settings import CA_CERT_FILE, CA_KEY_FILE
-from atoll.hub.store.base import ListQuery, Store
+from atoll.hub.store.base import ListQuery, Put, Store
 from atoll.passwords import Passwords, new_secret
 from atoll.private_files import sqlite_files
 from atoll.timestamps import now_iso
@@ -166,19 +166,23 @@ async def seed_store(store: Store, data_dir: Path) -> bool:
 
 async def seed_admin(store: Store, name: str, password_hash: str) -> bool:
     """Create user ``name`` with the system admin role (False if it already exists)."""
-    now = now_iso()
+    now, user_id = now_iso(), ids.hub_id()
     user = {
-        "id": ids.hub_id(),
+        "id": user_id,
         "name": name,
         "description": "the first fleet administrator",
         "enabled": True,
         "created_at": now,
         "_password_hash": password_hash,
     }
+    role = assignments.assignment_value(name, user_id, None, "admin", now)
     try:
-        await store.put("user", name, user, expect_revision=0)
-        role = assignments.assignment_value(name, None, "admin", now)
-        await store.put(assignments.KIND, role["id"], role, expect_revision=0)
+        await store.commit(
+            [
+                Put("user", name, user, expect_revision=0),
+                Put(assignments.KIND, role["id"], role, expect_revision=0),
+            ]
+        )
     except Conflict:
         return False  # another hub process sharing the store seeded it first
     log.info("seeded the store with system administrator %s", name)

@@ -7,8 +7,14 @@ project is already gone belonged to a deleted project: its assignments and crede
 (orphans a later project of the same name would have inherited) are deleted, and so are
 its private flavors; its images and packages are kept, owned by no project (only system
 administrators see them, and may delete them). Flavors move to their namespaced keys
-(``<namespace>:<name>``), their access lists gaining ``project_ids``. Application
-credentials also record their user's id (``user_id``); one whose user is gone is deleted.
+(``<namespace>:<name>``), their access lists gaining ``project_ids``.
+
+Users by id too: role assignments and application credentials record their user's id
+(``user_id``), and roles are looked up by it. Each one without it gets the id of the live
+user of its name. One whose user is gone, or whose user of that name was made after it (an
+earlier hub let a grant racing a user's deletion outlive the user, and a later user of that
+name inherit it), belonged to a deleted user: it is deleted, and logged (a warning naming
+it).
 The latest telemetry batch earlier hubs kept per site in the store (kind ``site_telemetry``)
 is deleted: fleet telemetry lives outside the store now (:mod:`atoll.hub.telemetry`).
 Earlier hubs kept an LCM request's ``vimConnectionInfo`` as it came, VIM passwords and
@@ -34,7 +40,9 @@ from atoll.hub.lcm import outbox
 from atoll.hub.lcm import records as lcm_records
 from atoll.hub.store.base import Delete, Put, Record, Store
 from atoll.hub.store.query import list_all
+from atoll.jsonbody import JSON
 from atoll.nfv.lcm.vim_access import holds_secrets, without_secrets
+from atoll.timestamps import epoch_of
 
 log = logging.getLogger(__name__)
 OLD_TELEMETRY_KIND = "site_telemetry"  # earlier hubs' latest batch per site, in the store
@@ -48,11 +56,15 @@ async def migrate(store: Store) -> None:
             changed += await _owner_by_id(store, record, ids)
     for record in await list_all(store, flavors.KIND, {}):
         changed += await _flavor(store, record, ids)
-    users = {r.key: r.value["id"] for r in await list_all(store, "user", {})}
-    for record in await list_all(store, APP_CREDENTIAL_KIND, {}):
-        changed += await _credential_user(store, record, users)
     if changed:
         log.info("hub store: %d records now name their project by id", changed)
+    users = {r.key: r.value for r in await list_all(store, "user", {})}
+    changed = 0
+    for kind in (assignments.KIND, APP_CREDENTIAL_KIND):
+        for record in await list_all(store, kind, {}):
+            changed += await _holder_by_id(store, record, users)
+    if changed:
+        log.info("hub store: %d records now name their user by id", changed)
     for record in await list_all(store, OLD_TELEMETRY_KIND, {}):
         with contextlib.suppress(NotFound, StaleRevision):
             await store.delete(record.kind, record.key, expect_revision=record.revision)
@@ -100,14 +112,23 @@ async def _flavor(store: Store, record: Record, ids: dict[str, str]) -> int:
     )
 
 
-async def _credential_user(store: Store, record: Record, users: dict[str, str]) -> int:
-    """A credential names its user by id too; one of an already-deleted user goes."""
+async def _holder_by_id(store: Store, record: Record, users: dict[str, JSON]) -> int:
+    """A role assignment or credential names its user by id too; one of a deleted user goes
+    (its user is gone, or the user of its name was made after it: a later user)."""
     if "user_id" in record.value:
         return 0
-    user_id = users.get(record.value["user"])
-    if user_id is None:
-        return await _commit(store, [Delete(record.kind, record.key, record.revision)])
-    value = {**record.value, "user_id": user_id}
+    name = record.value.get("user")
+    holder = users.get(name) if isinstance(name, str) else None
+    made = epoch_of(holder.get("created_at")) if holder is not None else None
+    written = epoch_of(record.value.get("created_at"))
+    later = made is not None and written is not None and written < made
+    if holder is None or later:
+        why = f" (written {record.value['created_at']}, before today's {name})" if later else ""
+        if await _commit(store, [Delete(record.kind, record.key, record.revision)]):
+            log.warning("hub store: %s %s removed: its user %s no longer exists%s",
+                        record.kind.replace("_", " "), record.key, name, why)  # fmt: skip
+        return 0
+    value = {**record.value, "user_id": holder["id"]}
     return await _commit(store, [Put(record.kind, record.key, value, record.revision)])
 
 

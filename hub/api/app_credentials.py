@@ -31,7 +31,7 @@ from atoll.hub.api.replies import (
 from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND, secret_digest
 from atoll.hub.identity.limits import check_user_room
 from atoll.hub.identity.policy import ROLES
-from atoll.hub.identity.tenancy import owns
+from atoll.hub.identity.tenancy import owns, user_id
 from atoll.hub.store.base import Record
 from atoll.passwords import new_secret
 from atoll.timestamps import iso, now_iso
@@ -78,7 +78,7 @@ CREATE = Shape(
 async def list_credentials(request: web.Request) -> web.Response:
     claims = claims_of(request)
     limit, marker = page_params(request)
-    filters = {"user": claims.user, "project_id": claims.project_id}
+    filters = {"user_id": user_id(claims), "project_id": claims.project_id}
     store = hub_of(request).store
     page = await records.visible_page(store, KIND, limit, marker, lambda r: True, filters)
     return page_reply([public_view(r) for r in page.items], page.next_marker)
@@ -98,8 +98,8 @@ async def create_credential(request: web.Request) -> web.Response:
         raise InvalidInput(
             "the credential would never work", [Problem("body.expires_at", "is in the past")]
         )
-    user_id = (await records.fetch(hub.store, "user", claims.user)).value["id"]
-    await check_user_room(hub.store, KIND, user_id, claims.user, hub.settings.app_credential_limit,
+    holder = user_id(claims)
+    await check_user_room(hub.store, KIND, holder, claims.user, hub.settings.app_credential_limit,
                           "application credentials", "app_credential_limit")  # fmt: skip
     secret = new_secret("atac_", 32)
     value = {
@@ -107,7 +107,7 @@ async def create_credential(request: web.Request) -> web.Response:
         "name": body["name"],
         "description": body.get("description", ""),
         "user": claims.user,
-        "user_id": user_id,
+        "user_id": holder,
         "project": claims.project,
         "project_id": claims.project_id,
         "roles": sorted(roles),
@@ -127,7 +127,8 @@ async def _own(request: web.Request) -> Record:
         record = await hub_of(request).store.get(KIND, key)
     except NotFound:
         record = None
-    if record is None or record.value["user"] != claims.user or not owns(claims, record.value):
+    mine = record is not None and record.value.get("user_id") == user_id(claims)
+    if record is None or not mine or not owns(claims, record.value):
         raise NotFound(f"application credential {key} does not exist")
     return record
 

@@ -42,7 +42,7 @@ from atoll.hub.api.context import Hub, base_url, hub_of, source_of
 from atoll.hub.api.middleware import bearer_token
 from atoll.hub.api.replies import read_body, reply
 from atoll.hub.identity import assignments, tenancy
-from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND, Issued
+from atoll.hub.identity.issuing import APP_CREDENTIAL_KIND, Issued, token_of
 from atoll.hub.store.query import list_all
 from atoll.jsonbody import JSON
 from atoll.tokens import Claims
@@ -184,9 +184,9 @@ async def _default_project(hub: Hub, issued: Issued) -> Issued:
     Not for a user with a system role: a project admin may grant anyone a role on their own
     project, and so would have made it the fleet admin's default, where what the admin's
     unscoped ``openstack`` session then made (packages, instances) was theirs to read."""
-    user = issued.claims.user
-    held = await assignments.projects_of(hub.store, user)
-    if len(held) != 1 or await assignments.roles_on(hub.store, user, None):
+    user_id = tenancy.user_id(issued.claims)
+    held = await assignments.projects_of(hub.store, user_id)
+    if len(held) != 1 or await assignments.roles_on(hub.store, user_id, None):
         return issued
     name = await _key_by_id(hub, "project", next(iter(held)))
     return issued if name is None else await hub.issuer.by_token(issued.claims, name)
@@ -221,9 +221,12 @@ async def _issue(hub: Hub, auth: JSON, source: str) -> tuple[Issued, str]:
 async def _body(request: web.Request, claims: Claims, methods: list[str]) -> JSON:
     hub = hub_of(request)
     try:
-        user_id = str((await hub.store.get("user", claims.user)).value["id"])
+        user = (await hub.store.get("user", claims.user)).value
     except NotFound:
-        raise Unauthenticated(f"user {claims.user} is gone") from None
+        user = None
+    if user is None or not token_of(claims, user):
+        raise Unauthenticated(f"user {claims.user} is gone")
+    user_id = str(user["id"])
     credential_name = None
     if claims.app_credential is not None:
         try:

@@ -69,7 +69,7 @@ async def list_projects(request: web.Request) -> web.Response:
     limit, marker = page_params(request)
     mine: set[str] = set()
     if not claims.system:
-        mine = await assignments.projects_of(hub.store, claims.user)
+        mine = await assignments.projects_of(hub.store, tenancy.user_id(claims))
 
     def visible(record: Record) -> bool:
         return claims.system or record.value.get("id") in mine

@@ -6,8 +6,10 @@ that project (they carry the role), not their tokens elsewhere: before, it revok
 token of the user, so a project admin who granted any user (the fleet's admin included) a
 role on their project and removed it signed that user out of the whole hub. Project
 callers list only their project's assignments.
-An assignment on a project records the project's id and is written only while that project
-exists (:func:`atoll.hub.identity.tenancy.grant`).
+An assignment records its user's id, and on a project the project's id, and is written only
+while they exist (:func:`atoll.hub.identity.tenancy.grant`): roles are looked up by those
+ids, so a user or project deleted and made again under its name holds nothing of the old
+one's. Users and projects stay named by name here (``?user=``, ``?project=``, the key).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ ASSIGNMENT = Shape(
     {
         "id": Field("string", required=True),
         "user": Field("string", required=True),
+        "user_id": Field("string", required=True, nullable=True),
         "project": Field("string", required=True, nullable=True),
         "project_id": Field("string", required=True, nullable=True),
         "system": Field("boolean", required=True),
@@ -103,17 +106,12 @@ async def create_assignment(request: web.Request) -> web.Response:
         raise Forbidden("only system administrators grant system roles")
     if not own_project(claims, project):
         raise Forbidden(f"you may grant roles only on project {claims.project}")
-    await records.fetch(hub.store, "user", body["user"])
-    if project is not None:
-        record = await tenancy.grant(hub.store, body["user"], project, body["role"], now_iso())
-    else:
-        value = assignments.assignment_value(body["user"], None, body["role"], now_iso())
-        record = await records.create(hub.store, KIND, value["id"], value)
+    record = await tenancy.grant(hub.store, body["user"], project, body["role"], now_iso())
     return reply(_view(record), 201, record.revision)
 
 
 def _view(record: Record) -> JSON:
-    return {"project_id": None, **record.value}
+    return {"project_id": None, "user_id": None, **record.value}
 
 
 async def _visible(request: web.Request) -> Record:

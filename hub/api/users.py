@@ -1,6 +1,10 @@
 """``/v1/users``: people and automation accounts. Passwords go in, never come out.
 
 Changing a password, disabling or deleting a user revokes every token the user holds.
+Deleting a user removes it with its role assignments and application credentials in one
+store commit (:func:`atoll.hub.identity.tenancy.end_user`), and granting it a role re-writes
+its record in the grant's commit, so a grant racing the delete never outlives the user;
+granting a role so moves the user's revision (its ETag) too.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from atoll.hub.api.replies import (
     read_body,
     reply,
 )
-from atoll.hub.identity.offboarding import end_access
+from atoll.hub.identity import tenancy
 from atoll.timestamps import now_iso
 
 KIND = "user"
@@ -112,8 +116,8 @@ async def delete_user(request: web.Request) -> web.Response:
     name = path_name(request)
     if name == claims_of(request).user:
         raise Conflict("you cannot delete your own user; ask another administrator")
-    await records.remove(hub.store, KIND, name, if_match(request))
-    await end_access(hub.store, hub.revocations, name)
+    await tenancy.end_user(hub.store, name, if_match(request))
+    await hub.revocations.revoke("user", name)
     return no_content()
 
 

@@ -17,8 +17,9 @@ import dataclasses
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from atoll.errors import NotFound, Unauthenticated
 from atoll.hub.identity import assignments
@@ -27,6 +28,7 @@ from atoll.hub.store.base import Store
 from atoll.jsonbody import JSON
 from atoll.passwords import Passwords
 from atoll.throttle import FailureThrottle
+from atoll.timestamps import epoch_of
 from atoll.tokens import Claims, TokenSigner, new_token_id
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,16 @@ APP_CREDENTIAL_KIND = "application_credential"
 def secret_digest(secret: str) -> str:
     """How high-entropy generated secrets (app credentials, join tokens) are stored."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def token_of(claims: Claims, user: Mapping[str, Any]) -> bool:
+    """The token was issued to this user record: it carries its id, or, issued before tokens
+    carried ids, it names the user and was issued after that user was made (created_at is
+    to the second: a user made in the token's own second counts as the token's)."""
+    if claims.user_id is not None:
+        return bool(claims.user_id == user.get("id"))
+    created = epoch_of(user.get("created_at"))
+    return claims.user == user.get("name") and (created is None or created <= claims.issued_at)
 
 
 @dataclass(frozen=True)
@@ -104,9 +116,9 @@ class TokenIssuer:
         *,
         system: bool | None = None,
     ) -> Issued:
-        await self.check_password(user, password, source)
+        record = await self.check_password(user, password, source)
         expires = self._clock() + self._ttl
-        return await self._issue(user, project, expires, None, None, system=system)
+        return await self._issue(user, record["id"], project, expires, None, None, system=system)
 
     async def by_app_credential(self, credential_id: str, secret: str, source: str) -> Issued:
         await self._throttle.admit(source, credential_id)
@@ -132,6 +144,7 @@ class TokenIssuer:
         limit = now + self._ttl if expires is None else min(now + self._ttl, expires)
         return await self._issue(
             cred["user"],
+            user["id"],
             cred["project"],
             limit,
             tuple(cred["roles"]),
@@ -150,14 +163,22 @@ class TokenIssuer:
         user = await self._user(claims.user)
         if user is None or not user.get("enabled", True):
             raise Unauthenticated(f"user {claims.user} is gone or disabled")
+        if not token_of(claims, user):
+            raise Unauthenticated(
+                f"user {claims.user} of this token no longer exists; log in again"
+            )
         expires = min(self._clock() + self._ttl, claims.expires_at)
-        return await self._issue(claims.user, project, expires, None, None, system=system)
+        return await self._issue(
+            claims.user, user["id"], project, expires, None, None, system=system
+        )
 
-    async def _no_project(self, user: str, project: str, *, exists: bool) -> Unauthenticated:
+    async def _no_project(
+        self, user: str, user_id: str, project: str, *, exists: bool
+    ) -> Unauthenticated:
         """Why ``user`` gets no token on ``project``, saying whether it exists only to a user
         who may list every project (one with a system role); anyone else sees only the
         projects it has a role on, so the same words cover a missing one and another's."""
-        if not await assignments.roles_on(self._store, user, None):
+        if not await assignments.roles_on(self._store, user_id, None):
             return Unauthenticated(f"project {project} does not exist or user {user} has no role "
                                    "on it")  # fmt: skip
         if exists:
@@ -167,6 +188,7 @@ class TokenIssuer:
     async def _issue(
         self,
         user: str,
+        user_id: str,
         project: str | None,
         expires_at: float,
         allowed: tuple[str, ...] | None,
@@ -175,26 +197,26 @@ class TokenIssuer:
         *,
         system: bool | None = None,
     ) -> Issued:
-        """A token for ``user`` on ``project`` (by name; ``project_id``, when given, must be
-        the live project's id: an application credential's project, for one). Without a
-        project: ``system`` None takes system scope if the user has it, True demands it,
-        False gives an unscoped token."""
+        """A token for ``user`` (whose id is ``user_id``: roles are looked up by it) on
+        ``project`` (by name; ``project_id``, when given, must be the live project's id: an
+        application credential's project, for one). Without a project: ``system`` None takes
+        system scope if the user has it, True demands it, False gives an unscoped token."""
         live: str | None = None
         if project is not None:
             try:
                 live = (await self._store.get("project", project)).value["id"]
             except NotFound:
-                raise await self._no_project(user, project, exists=False) from None
+                raise await self._no_project(user, user_id, project, exists=False) from None
             if project_id not in (None, live):
                 raise Unauthenticated(f"project {project} of this credential no longer exists")
         unscoped = project is None and system is False
-        roles = () if unscoped else await assignments.roles_on(self._store, user, live)
+        roles = () if unscoped else await assignments.roles_on(self._store, user_id, live)
         if project is None and system and not roles:
             raise Unauthenticated(f"user {user} has no role on the system scope")
         if allowed is not None:
             roles = tuple(r for r in roles if r in allowed)
         if project is not None and not roles:
-            raise await self._no_project(user, project, exists=True)
+            raise await self._no_project(user, user_id, project, exists=True)
         now = self._clock()
         claims = Claims(
             token_id=new_token_id(),
@@ -206,6 +228,7 @@ class TokenIssuer:
             expires_at=expires_at,
             app_credential=app_credential,
             project_id=live,
+            user_id=user_id,
         )
         token = self._signer.sign(claims)
         return Issued(token, dataclasses.replace(claims, key_id=self._signer.key_id))

@@ -38,16 +38,28 @@ def claims(**over: object) -> Claims:
 
 
 def test_round_trip_carries_every_claim() -> None:
-    got = VERIFIER.verify(SIGNER.sign(claims(app_credential="c1", project_id="p1")), now=150)
+    signed = SIGNER.sign(claims(app_credential="c1", project_id="p1", user_id="u1"))
+    got = VERIFIER.verify(signed, now=150)
     assert got.user == "alice" and got.project == "a" and got.roles == ("member",)
     assert got.app_credential == "c1" and got.key_id == SIGNER.key_id
-    assert got.project_id == "p1"
+    assert got.project_id == "p1" and got.user_id == "u1"
 
 
 def test_a_token_without_a_project_id_still_verifies() -> None:
     """Tokens issued before the ``pid`` claim existed carry none; the hub fills it in."""
     assert "pid" not in claims().to_json()
     assert VERIFIER.verify(SIGNER.sign(claims()), now=150).project_id is None
+
+
+def test_a_token_without_a_user_id_still_verifies() -> None:
+    """Tokens issued before the ``uid`` claim existed carry none; the hub fills it in."""
+    assert "uid" not in claims().to_json()
+    assert VERIFIER.verify(SIGNER.sign(claims()), now=150).user_id is None
+
+
+def test_a_user_id_that_is_not_text_is_malformed() -> None:
+    with pytest.raises(Unauthenticated, match="malformed"):
+        VERIFIER.verify(SIGNER.sign(claims(user_id=7)), now=150)
 
 
 def test_expired_token_is_refused() -> None:

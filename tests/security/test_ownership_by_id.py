@@ -8,7 +8,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from atoll.hub.bootstrap import seed_store
 from atoll.hub.store.sqlite import SQLiteStore
+from atoll.passwords import Passwords
 from tests.security.daemons import RunningHub
 
 PACKAGES = "/vnfpkgm/v1/vnf_packages"
@@ -51,18 +53,25 @@ def test_a_token_of_the_old_project_does_not_reach_the_new_one(hub: RunningHub) 
 
 
 LEGACY_PROJECT_ID = "1" * 32
+LEGACY_USER_ID = "2" * 32
 IMAGE_IDS = {"legacy": "a" * 32, "gone": "b" * 32}
 
 
 def legacy_data_dir(data_dir: Path) -> None:
-    """Records as the previous hub wrote them: owners by project name only, and the leftovers
-    of a project "gone" deleted before the name-to-id change (an orphan grant, an image)."""
+    """Records as the previous hub wrote them: owners by project name only (and grants'
+    users by name only), and the leftovers of a project "gone" deleted before the name-to-id
+    change (an orphan grant, an image)."""
 
     async def write() -> None:
         store = SQLiteStore(data_dir / "hub.db")
+        await seed_store(store, data_dir)  # its admin, as its first start made it
         now = "2026-01-01T00:00:00Z"
         await store.put("project", "legacy", {"id": LEGACY_PROJECT_ID, "name": "legacy",
                                               "description": "", "created_at": now})  # fmt: skip
+        password_hash = Passwords(1, 8, 1).hash_now("lm-password-1")
+        await store.put("user", "lm", {"id": LEGACY_USER_ID, "name": "lm", "description": "",
+                        "enabled": True, "created_at": now,
+                        "_password_hash": password_hash})  # fmt: skip
         for project in ("legacy", "gone"):
             key = f"lm:project:{project}:member"
             await store.put("role_assignment", key, {"id": key, "user": "lm", "project": project,
@@ -85,7 +94,6 @@ def legacy_data_dir(data_dir: Path) -> None:
 def test_a_data_dir_of_the_previous_version_opens_owned_by_id(tmp_path: Path) -> None:
     hub = RunningHub.start(tmp_path, before_serve=legacy_data_dir)
     try:
-        hub.ok("POST", "/v1/users", {"name": "lm", "password": "lm-password-1"})
         member = hub.login("lm", "lm-password-1", "legacy")
         images = hub.ok("GET", "/v1/images", token=member)["items"]
         assert [(i["name"], i["project_id"]) for i in images] == [("legacy-img", LEGACY_PROJECT_ID)]
@@ -93,8 +101,8 @@ def test_a_data_dir_of_the_previous_version_opens_owned_by_id(tmp_path: Path) ->
         assert flavor["project_id"] == LEGACY_PROJECT_ID
         assert flavor["project_ids"] == [LEGACY_PROJECT_ID]
         grants = hub.ok("GET", "/v1/role_assignments?user=lm")["items"]
-        assert [(g["project"], g["project_id"]) for g in grants] == [
-            ("legacy", LEGACY_PROJECT_ID)
+        assert [(g["project"], g["project_id"], g["user_id"]) for g in grants] == [
+            ("legacy", LEGACY_PROJECT_ID, LEGACY_USER_ID)
         ]  # the orphan grant on "gone" is gone
 
         hub.ok("POST", "/v1/projects", {"name": "gone"})  # the old name, a new project
