@@ -193,7 +193,7 @@ def signature_info(package: VnfPackage) -> JSON | None:
     if found is None:
         return None
     return {
-        "manifest": found.manifest,
+        "manifest": found.path,
         "signer": found.signer,
         "issuer": found.issuer,
         "notAfter": found.not_after,

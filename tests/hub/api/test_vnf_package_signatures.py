@@ -84,8 +84,8 @@ def test_unsigned_packages_onboard_unless_signatures_are_required(anchors: Path)
     assert onboard(signed_package(None), hub_check(anchors)).signature is None
     assert refusal(signed_package(None), hub_check(anchors, required=True)) == [
         f"{MANIFEST}: the manifest carries no CMS signature, and this hub onboards signed VNF "
-        'packages only ([hub] vnf_package_signature = "required"; SOL004 security option 1: '
-        "the manifest signed with CMS)"
+        'packages only ([hub] vnf_package_signature = "required"; SOL004 security option 1, '
+        "the manifest signed with CMS, or option 2, the CSAR signed in a zip with it)"
     ]
 
 
