@@ -14,7 +14,8 @@ file (anywhere: one in a folder is refused as such). Such a zip holds exactly
 certificate named for another CSAR, or a missing signature is refused, naming the entry.
 The zip itself was opened as every package is (:mod:`.csar`: traversal, symbolic links,
 encryption, compression methods, entry and total sizes, zip bombs), so each of its entries
-is bounded the same way; the signature and certificate are read whole (1 MiB at most each).
+is bounded the same way, and one left out (unsafe) refuses the zip before anything else is
+judged; the signature and certificate are read whole (1 MiB at most each).
 
 :func:`unpack` writes the CSAR to the one file the caller names (the hub: beside the upload,
 in the package's own directory; ``atoll vnf package validate``: a scratch directory of its
@@ -75,6 +76,8 @@ def signed_zip(files: PackageFiles, log: ProblemLog) -> SignedZip | None:
     the zip found, an entry it left out among them: the CSAR is not read then either)."""
     names = files.names
     if not is_signed_zip(names):
+        return None
+    if log.errors:  # an entry left out (unsafe, a bomb): what remains is not judged
         return None
     csars = sorted(n for n in names if "/" not in n and n.endswith(".csar"))
     if len(csars) != 1:
