@@ -303,14 +303,16 @@ def artifact_package(
     pem: bool = False,
     data: bytes = ARTIFACT_DATA,
     manifest_signer: Signer | None = None,
+    base: dict[str, bytes] | None = None,
 ) -> dict[str, bytes]:
     """getting-started with a signed artifact (SOL004 5.3): ``ARTIFACT`` (``data``), its
     detached signature by ``signer`` at ``ARTIFACT_SIGNATURE`` (DER, or ``pem``) and, with
     ``cert_file``, the signer's certificate at ``ARTIFACT_CERTIFICATE`` (else the CMS carries
     it), the manifest's entry naming them. ``tamper``: one byte of the artifact changed after
     it was signed, the manifest's hash of it changed to match (only the artifact's signature
-    can tell); ``manifest_signer``: the manifest signed too (else it is not)."""
-    files = package_files()
+    can tell); ``manifest_signer``: the manifest signed too (else it is not); ``base``: the
+    package's files (getting-started's by default)."""
+    files = dict(base) if base is not None else package_files()
     files[META] = files[META] + f"ETSI-Entry-Manifest: {MANIFEST}\n".encode()
     files[ARTIFACT] = data
     files[ARTIFACT_SIGNATURE] = detached(data, signer, pem=pem, with_cert=not cert_file)

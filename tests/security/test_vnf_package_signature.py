@@ -196,14 +196,22 @@ def test_a_bzip2_bomb_as_the_csar_is_refused_before_it_is_inflated(hub: RunningH
 
 
 def test_an_artifact_changed_after_its_vendor_signed_it_is_refused(hub: RunningHub) -> None:
-    """Its manifest hash changed to match: only the artifact's own signature tells."""
+    """Its manifest hash changed to match: only the artifact's own signature tells. The
+    same package as signed onboards."""
     tenant = hub.tenant("sg", "sg-artifact")
-    files = artifact_package(CA.issue("Vendor"), tamper=True)
+    base = carrying(b"QFI\xfb image of a package with a signed script")
+    files = artifact_package(CA.issue("Vendor"), base=base, tamper=True)
     package = onboard(hub, tenant, to_zip(files))
     assert package["onboardingState"] == "ERROR", package
     details = package["onboardingFailureDetails"]
     assert details["status"] == 422, details
-    at = line_of(files, b"Signature:")
-    (problem,) = [p for p in details["problems"] if p["where"] == at]
-    assert problem["what"].startswith(f"the artifact {ARTIFACT} does not match its signature")
+    (problem,) = details["problems"]
+    assert problem["where"] == line_of(files, b"Signature:")
+    assert problem["what"].startswith(
+        f"the artifact {ARTIFACT} does not match its signature: it was changed after it was signed"
+    )
+    signed = artifact_package(CA.issue("Vendor"), base=base)
+    package = onboard(hub, tenant, to_zip(signed))
+    assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
+    assert [s["path"] for s in package["signature"]["signatures"]] == [ARTIFACT]
     no_internal_error(hub)
