@@ -21,7 +21,9 @@ class HubSettings:
     insecure_http: bool = False  # plain HTTP, refused unless host is a loopback address
     token_ttl: int = 3600  # seconds a token issued by password or app credential lives
     max_body_bytes: int = 1024 * 1024  # a JSON request body, at most
-    max_vnf_package_bytes: int = 8 * 1024**3  # a VNF package upload (streamed to data_dir)
+    # a VNF package upload (streamed to data_dir), and the CSAR a zip delivering a signed CSAR
+    # (SOL004 security option 2) unpacks beside it
+    max_vnf_package_bytes: int = 8 * 1024**3
     # hosts POST .../vnf_packages/{id}/package_content/upload_from_uri may fetch from (the
     # hub's reach is the caller's then); none: that route is refused (403)
     vnf_package_uri_hosts: tuple[str, ...] = ()

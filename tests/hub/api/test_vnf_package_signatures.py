@@ -20,6 +20,7 @@ from tests.hub.api.vnf_packages import (
     fetch,
     images_for,
     package_api,
+    put_content,
     upload,
     wait_onboarded,
 )
@@ -252,6 +253,19 @@ async def test_through_the_sol005_api_a_signed_csar_in_its_zip_onboards_and_is_s
     (problem,) = bad["onboardingFailureDetails"]["problems"]
     assert problem["where"] == "vnf.cms"
     assert problem["what"].startswith("the CSAR vnf.csar does not match its signature")
+    # content again, a CSAR as it is: what the refused zip unpacked goes, the new one is read
+    stale = tmp_path / "hub" / "vnf_packages" / f"{bad['id']}.csar"
+    assert stale.exists()
+    plain = artifact_package(
+        CA.issue("Script author"), data=b"#!/bin/sh\necho v2\n", manifest_signer=SIGNER
+    )
+    status, body = await put_content(api, member, bad["id"], to_zip(plain))
+    assert status == 202, body
+    again = await wait_onboarded(api, member, bad["id"])
+    assert again["onboardingState"] == "ONBOARDED", again["onboardingFailureDetails"]
+    assert again["packageSecurityOption"] == "OPTION_1" and not stale.exists()
+    status, served, _ = await fetch(api, f"{BASE}/{bad['id']}/artifacts/{ARTIFACT}", member)
+    assert (status, served) == (200, b"#!/bin/sh\necho v2\n")
 
     await api.ok("PATCH", item, member, {"operationalState": "DISABLED"})
     status, _, _ = await api.call("DELETE", item, member)
