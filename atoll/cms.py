@@ -10,7 +10,11 @@ the CMS carries or the caller adds (``untrusted``), to one of ``anchors`` and on
 (not the system's CA store), each certificate valid now. The certificate's purpose is not
 restricted (``-purpose any``): the anchors say whom to trust for what they are given for.
 Content is taken as bytes (``-binary``); a signature made of the content as canonical text
-(CRLF line ends, S/MIME's default) is tried that way too. Without anchors (None) the chain
+(CRLF line ends, S/MIME's default) is tried that way too. The content is bytes (a manifest),
+a file (OpenSSL reads it from its path) or a way to read it in chunks (a file inside a zip
+archive: piped to OpenSSL's standard input as it is read, never held whole, and read again
+for the second try); OpenSSL digests it as it reads, so a file of gigabytes costs no memory
+(give such content a longer ``timeout``: :func:`timeout_for`). Without anchors (None) the chain
 is not verified at all (``-noverify``): only that the signature is of ``content`` and made
 with the key of the certificate it names, which says who signed, not whether to trust them.
 
@@ -30,17 +34,26 @@ that cannot run or takes too long raises :class:`CmsToolError`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 from cryptography import x509
 
 from atoll.errors import PermanentError
 
-TIMEOUT = 30.0  # seconds one openssl run may take
+TIMEOUT = 30.0  # seconds one openssl run may take, for content of a few megabytes
+STREAM_RATE = 16 * 1024**2  # bytes a second content is taken to stream at, at the least
+
+# what is signed: its bytes, a file, or a way to read it in chunks (an error reading them is
+# raised by verify_detached as it is: the caller's own)
+Content = bytes | Path | Callable[[], Iterator[bytes]]
 
 # kinds of refusal
 CONTENT = "content"  # the content is not what was signed (changed after signing)
@@ -103,8 +116,15 @@ def condensed(stderr: str) -> tuple[str, str]:
     return OTHER, text
 
 
+def timeout_for(size: int, base: float = TIMEOUT) -> float:
+    """How long one openssl run may take over ``size`` bytes of content: ``base``, and the
+    time to stream them at :data:`STREAM_RATE` (an image of gigabytes inflated from a zip
+    archive as OpenSSL reads it)."""
+    return base + size / STREAM_RATE
+
+
 def verify_detached(
-    content: bytes,
+    content: Content,
     cms: bytes,
     anchors: bytes | None,
     untrusted: bytes = b"",
@@ -113,10 +133,10 @@ def verify_detached(
     timeout: float = TIMEOUT,
     openssl: str = "openssl",
 ) -> x509.Certificate:
-    """Check the detached CMS signature ``cms`` (DER) of ``content`` against ``anchors`` (PEM
-    certificates; None: the chain is not verified), with ``untrusted`` (PEM certificates: the
-    signer's, intermediates) to build the chain from and ``crls`` (PEM CRLs; empty: no
-    revocation check); the signer's certificate, or :class:`CmsRefused`."""
+    """Check the detached CMS signature ``cms`` (DER) of ``content`` (:data:`Content`) against
+    ``anchors`` (PEM certificates; None: the chain is not verified), with ``untrusted`` (PEM
+    certificates: the signer's, intermediates) to build the chain from and ``crls`` (PEM
+    CRLs; empty: no revocation check); the signer's certificate, or :class:`CmsRefused`."""
     if crls:
         stripped = without_crls(cms)
         if stripped is None:
@@ -127,11 +147,18 @@ def verify_detached(
         cms = stripped
     with tempfile.TemporaryDirectory(prefix="atoll-cms-") as scratch:
         root = Path(scratch)
-        for name, data in (("content", content), ("cms.der", cms)):
-            (root / name).write_bytes(data)
+        (root / "cms.der").write_bytes(cms)
+        stream: Callable[[], Iterator[bytes]] | None = None
+        if isinstance(content, bytes):
+            (root / "content").write_bytes(content)
+            path = str(root / "content")
+        elif isinstance(content, Path):
+            path = str(content)
+        else:
+            stream, path = content, "/dev/stdin"
         argv = [
             openssl, "cms", "-verify", "-inform", "DER", "-in", str(root / "cms.der"),
-            "-content", str(root / "content"), "-no-CApath", "-no-CAstore", "-purpose", "any",
+            "-content", path, "-no-CApath", "-no-CAstore", "-purpose", "any",
             "-signer", str(root / "signer.pem"), "-out", os.devnull,
         ]  # fmt: skip
         if anchors is None:
@@ -144,24 +171,81 @@ def verify_detached(
         if untrusted:
             (root / "untrusted.pem").write_bytes(untrusted)
             argv += ["-certfile", str(root / "untrusted.pem")]
-        refused = _run([*argv, "-binary"], timeout)
-        if refused is not None and refused.kind == CONTENT and _run(argv, timeout) is None:
+        refused = _run([*argv, "-binary"], timeout, stream)
+        if refused is not None and refused.kind == CONTENT and _run(argv, timeout, stream) is None:
             refused = None  # signed as canonical text (CRLF line ends): it holds that way
         if refused is not None:
             raise refused
         return x509.load_pem_x509_certificates((root / "signer.pem").read_bytes())[0]
 
 
-def _run(argv: list[str], timeout: float) -> CmsRefused | None:
+def _run(
+    argv: list[str], timeout: float, stream: Callable[[], Iterator[bytes]] | None = None
+) -> CmsRefused | None:
+    """Run openssl (``stream``: what it reads on its standard input); its refusal, if any."""
     try:
-        proc = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise CmsToolError(f"openssl cms -verify took longer than {timeout:.0f} s") from exc
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL if stream is None else subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
     except OSError as exc:
         raise CmsToolError(f"openssl cms -verify could not run: {exc.strerror or exc}") from exc
+    feeding = None
+    if stream is not None:
+        pipe, proc.stdin = proc.stdin, None  # the feeder's alone: communicate() leaves it
+        feeding = _Feeder(stream, pipe)
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        proc.communicate()
+        raise CmsToolError(f"openssl cms -verify took longer than {timeout:.0f} s") from exc
+    finally:
+        if feeding is not None:
+            feeding.finish()
+    if feeding is not None and feeding.failure is not None:
+        raise feeding.failure  # the content could not be read whole: nothing was verified
     if proc.returncode == 0:
         return None
-    return CmsRefused(*condensed(proc.stderr.decode("utf-8", "replace")))
+    return CmsRefused(*condensed(stderr.decode("utf-8", "replace")))
+
+
+class _Feeder:
+    """Copies the content's chunks into openssl's standard input, in a thread of its own
+    (openssl reads them while the caller waits for openssl to end). ``failure``: reading the
+    content failed (the caller's to raise). openssl that stops reading (it refused before it
+    needed the content) ends the copy, quietly."""
+
+    def __init__(self, chunks: Callable[[], Iterator[bytes]], pipe: IO[bytes] | None) -> None:
+        assert pipe is not None
+        self._chunks, self._pipe = chunks, pipe
+        self.failure: Exception | None = None
+        self._thread = threading.Thread(target=self._copy, name="cms-content", daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        chunks = None
+        try:
+            chunks = self._chunks()
+            for chunk in chunks:
+                try:
+                    self._pipe.write(chunk)
+                except (BrokenPipeError, ValueError):
+                    return  # openssl stopped reading: it says why (or the timeout does)
+        except Exception as exc:  # reading the content failed: the caller raises it
+            self.failure = exc
+        finally:
+            close = getattr(chunks, "close", None)  # a generator: its file closes now
+            if close is not None:
+                close()
+            with contextlib.suppress(OSError):
+                self._pipe.close()
+
+    def finish(self) -> None:
+        """Wait for the copy to end (openssl has ended: its end of the pipe is closed)."""
+        self._thread.join()
 
 
 # ContentInfo's contentType for SignedData (1.2.840.113549.1.7.2), DER-encoded

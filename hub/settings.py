@@ -21,15 +21,18 @@ class HubSettings:
     insecure_http: bool = False  # plain HTTP, refused unless host is a loopback address
     token_ttl: int = 3600  # seconds a token issued by password or app credential lives
     max_body_bytes: int = 1024 * 1024  # a JSON request body, at most
-    max_vnf_package_bytes: int = 8 * 1024**3  # a VNF package upload (streamed to data_dir)
+    # a VNF package upload (streamed to data_dir), and the CSAR a zip delivering a signed CSAR
+    # (SOL004 security option 2) unpacks beside it
+    max_vnf_package_bytes: int = 8 * 1024**3
     # hosts POST .../vnf_packages/{id}/package_content/upload_from_uri may fetch from (the
     # hub's reach is the caller's then): host (its scheme's port, 80/443), host:port, host:*
     # (any port: a tenant learns which answer); none: that route is refused (403)
     vnf_package_uri_hosts: tuple[str, ...] = ()
-    # SOL004 package security (option 1: the manifest signed with CMS, checked against
-    # vnf_package_trust_anchors at onboarding): verify-if-signed refuses a package whose
-    # signature does not verify and onboards an unsigned one; required refuses unsigned
-    # packages too; off reads no signature
+    # SOL004 package security, checked against vnf_package_trust_anchors at onboarding
+    # (option 1: the manifest signed with CMS; option 2: the CSAR signed, in a zip with its
+    # signature; and signed artifacts): verify-if-signed refuses a package with a signature
+    # that does not verify and onboards an unsigned one; required refuses a package signed
+    # neither way too; off reads no signature
     vnf_package_signature: Literal["verify-if-signed", "required", "off"] = "verify-if-signed"
     # a PEM bundle of the CA certificates a VNF package's signer must chain to, read when the
     # hub starts and again when it changes; none: every signed package is refused (unless

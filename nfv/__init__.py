@@ -11,10 +11,14 @@ Public surface (what the hub and the lifecycle call):
   each carried image). ``atoll.nfv.definitions.BundledTypes`` shares the
   parsed SOL001 library between calls of a long-lived process. With ``signature_check=``
   (``atoll.nfv.signature.SignatureCheck``, the caller's: verifying has side effects) the
-  manifest's CMS signature (SOL004 security option 1) is found and handed to it;
-  ``VnfPackage.signature`` is what it verified. The check the hub and ``atoll vnf package
-  validate`` give is ``atoll.nfv.signature_check.ManifestSignatureCheck`` (``openssl cms
-  -verify``), against ``atoll.nfv.signature_trust.trust_files(anchors, crls, ...)``.
+  manifest's CMS signature (SOL004 security option 1) and each signed artifact's are found
+  and handed to it; ``VnfPackage.signature`` and ``.artifact_signatures`` are what it
+  verified. A zip delivering a signed CSAR (option 2: ``NAME.csar``, ``NAME.cms``,
+  ``NAME.cert``) has its CSAR unpacked to ``unpack_to=`` (a file the caller owns), its
+  signature checked (``VnfPackage.csar_signature``) and the CSAR read from there. The
+  check the hub and ``atoll vnf package validate`` give is
+  ``atoll.nfv.signature_check.ManifestSignatureCheck`` (``openssl cms -verify``), against
+  ``atoll.nfv.signature_trust.trust_files(anchors, crls, ...)``.
 * ``atoll.nfv.model``: the frozen dataclasses (``Vnfd``, ``Flavour``, ``Vdu``, ...).
 * ``atoll.nfv.planning.plan(model, flavour_id, instantiation_level_id=None,
   scale_levels=None) -> DeploymentPlan``, ``scale(model, plan, aspect_id, steps)``,

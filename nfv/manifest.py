@@ -28,13 +28,18 @@ _KEY_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]*)\s*:\s*(.*)$")
 
 @dataclass(frozen=True)
 class ListedFile:
-    """A file named by TOSCA.meta or the manifest, with the hash it is said to have."""
+    """A file named by TOSCA.meta or the manifest, with the hash it is said to have, and (a
+    manifest's signed artifact, SOL004 5.3) the files of its own CMS signature and
+    certificate, as written, with the line of its ``Signature:`` (or ``Certificate:``)."""
 
     path: str
     algorithm: str | None
     hash: str | None
     content_type: str | None
     listed_at: str  # "TOSCA-Metadata/TOSCA.meta:6"
+    signature: str | None = None
+    certificate: str | None = None
+    signed_at: str | None = None  # "vnf.mf:12", the Signature: line (else Certificate:'s)
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,8 @@ def parse_tosca_meta(text: str, log: ProblemLog) -> ToscaMeta | None:
 
 
 def parse_manifest(path: str, text: str, log: ProblemLog) -> Manifest:
-    """A SOL004 manifest: a ``metadata:`` block, then ``Source/Algorithm/Hash`` blocks.
+    """A SOL004 manifest: a ``metadata:`` block, then ``Source/Algorithm/Hash`` blocks (with
+    ``Signature``/``Certificate`` for a signed artifact: :mod:`.signed_artifacts` checks it).
 
     ``non_mano_artifact_sets`` is skipped, not interpreted; so is a trailing CMS signature
     here (:mod:`.signature` reads it).
@@ -127,11 +133,13 @@ def parse_manifest(path: str, text: str, log: ProblemLog) -> Manifest:
     metadata: dict[str, str] = {}
     listed: list[ListedFile] = []
     current: dict[str, str] = {}
+    lines: dict[str, int] = {}
     current_line = 0
     section = ""
 
     def flush() -> None:
         if current.get("source"):
+            signed = lines.get("signature", lines.get("certificate"))
             listed.append(
                 ListedFile(
                     current["source"],
@@ -139,9 +147,13 @@ def parse_manifest(path: str, text: str, log: ProblemLog) -> Manifest:
                     current.get("hash"),
                     None,
                     f"{path}:{current_line}",
+                    current.get("signature"),
+                    current.get("certificate"),
+                    None if signed is None else f"{path}:{signed}",
                 )
             )
         current.clear()
+        lines.clear()
 
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
@@ -165,6 +177,7 @@ def parse_manifest(path: str, text: str, log: ProblemLog) -> Manifest:
             current["source"] = value
         elif section == "source" and key in ("algorithm", "hash", "signature", "certificate"):
             current[key] = value
+            lines[key] = number
         elif section == "metadata" and not key.startswith("source"):
             metadata[match.group(1)] = value
         elif section != "non_mano_artifact_sets" or not indented:

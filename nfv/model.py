@@ -258,8 +258,15 @@ class VnfPackage:
     warnings: tuple[Problem, ...]
     # every file hashed while checking the package (listed, or a carried image), with its size
     digests: Mapping[str, FileDigest] = field(default_factory=lambda: MappingProxyType({}))
-    # the manifest's signature, when load_package was given a check and it verified
+    # the manifest's signature (SOL004 security option 1), when load_package was given a
+    # check and it verified
     signature: VerifiedSignature | None = None
+    # the CSAR's signature (option 2), when the package came in a zip with it and it verified
+    csar_signature: VerifiedSignature | None = None
+    # each artifact signature the manifest names (SOL004 5.3), all of which verified
+    artifact_signatures: tuple[VerifiedSignature, ...] = ()
+    # the CSAR's name in the zip that delivered it (option 2); None: it came as it is
+    delivered_as: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = to_dict(self)

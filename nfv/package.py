@@ -3,25 +3,31 @@ listing every problem found.
 
 Steps, each collecting problems rather than stopping at the first:
 
-1. open the CSAR (zip bytes, a zip file or a directory) safely (``csar``);
+1. open the CSAR (zip bytes, a zip file or a directory) safely (``csar``); a zip that
+   delivers a signed CSAR (SOL004 security option 2: ``signed_zip``) is checked, its CSAR
+   unpacked to where the caller says, its signature checked over the CSAR's bytes, and the
+   CSAR read from there, as any other, in the steps below;
 2. read ``TOSCA-Metadata/TOSCA.meta`` (or, without it, the single YAML file at the root);
 3. gather the hashes the manifest and TOSCA.meta list (``manifest``), and, when the caller
    gives a ``signature_check``, find the manifest's CMS signature and the certificate the
-   package carries for it (``signature``) and have the check verify it;
+   package carries for it (``signature``) and have the check verify it, and each artifact's
+   signature the manifest names (``signed_artifacts``);
 4. load the entry definitions and their imports, with the bundled SOL001 types for files the
    package does not carry (``definitions``), build the type library (``types``);
 5. read the VNFD into the deployment model (``vnfd``);
 6. check every hash gathered, and the checksum the VNFD declares for each software image the
    package carries (``artifacts``), reading each file once (``digests``).
 
-Pure logic: no hub, no network, nothing written to disk (but what the ``signature_check``
-the caller gives does). The hub calls this directly.
+Pure logic: no hub, no network, nothing written to disk (but the CSAR of an option-2 zip,
+to the one file the caller names, and what the ``signature_check`` the caller gives
+writes). The hub calls this directly.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -44,7 +50,15 @@ from atoll.nfv.manifest import (
     parse_tosca_meta,
 )
 from atoll.nfv.model import ImportedFile, Vnfd, VnfPackage
-from atoll.nfv.signature import SignatureCheck, SignedManifest, VerifiedSignature, signed_manifest
+from atoll.nfv.signature import (
+    SignatureCheck,
+    SignedManifest,
+    VerifiedSignature,
+    certificate_path,
+    signed_manifest,
+)
+from atoll.nfv.signed_artifacts import artifact_signatures, check_artifacts
+from atoll.nfv.signed_zip import is_signed_zip, signed_zip, unpack
 from atoll.nfv.types import build_type_library
 from atoll.nfv.vnfd import build_vnfd
 from atoll.nfv.yaml_loader import YamlLimits, decode_utf8
@@ -57,6 +71,20 @@ META_MAX_BYTES = 1024 * 1024
 class PackageLimits:
     csar: CsarLimits = field(default_factory=CsarLimits)
     yaml: YamlLimits = field(default_factory=YamlLimits)
+    # the CSAR an option-2 zip delivers, written to disk to be read (the hub: its
+    # max_vnf_package_bytes, what it takes of a CSAR uploaded as it is)
+    unpacked_csar_bytes: int = 8 * 1024**3
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How ``load_package`` was asked to read (the same for an option-2 zip's CSAR)."""
+
+    limits: PackageLimits
+    bundled: BundledTypes
+    image_digests: frozenset[str]
+    check_hashes: bool
+    signature_check: SignatureCheck | None
 
 
 def load_package(
@@ -67,6 +95,7 @@ def load_package(
     image_digests: Iterable[str] = (),
     check_hashes: bool = True,
     signature_check: SignatureCheck | None = None,
+    unpack_to: Path | None = None,
 ) -> VnfPackage:
     """Read and check a VNF package; raise ``InvalidPackage`` with every problem at once.
 
@@ -80,20 +109,33 @@ def load_package(
     which never changes) without hashing its files again: no ``verified_files`` and no
     ``digests`` then, and an image of many GiB is not read to plan an instantiate.
     ``signature_check`` is given the manifest's signature (SOL004 security option 1), or
-    None for an unsigned package, and says whether it holds (``VnfPackage.signature``);
-    without one, a signature is not read (as before there was one).
+    None for an unsigned package, and says whether it holds (``VnfPackage.signature``), and
+    each artifact signature the manifest names (``VnfPackage.artifact_signatures``);
+    without one, no signature is read (as before there was one).
+
+    ``source`` may also be a zip delivering a signed CSAR (SOL004 security option 2:
+    ``NAME.csar``, ``NAME.cms``, ``NAME.cert``; :mod:`.signed_zip`): its CSAR is written to
+    ``unpack_to`` (a file the caller owns; without it such a zip is refused), the check
+    verifies the CSAR's signature over that file (``VnfPackage.csar_signature``), and the
+    CSAR is read from it as any other (``VnfPackage.delivered_as`` names it).
     """
-    limits = limits or PackageLimits()
-    bundled = bundled or BundledTypes()
+    reading = _Reading(
+        limits or PackageLimits(),
+        bundled or BundledTypes(),
+        frozenset(image_digests),
+        check_hashes,
+        signature_check,
+    )
     log = ProblemLog()
-    files = open_package(source, log, limits.csar)
+    files = open_package(source, log, reading.limits.csar)
     if files is None:
         log.raise_if_any(SUMMARY)
         raise InvalidPackage(SUMMARY)
     try:
-        package = _read(
-            files, log, limits, bundled, frozenset(image_digests), check_hashes, signature_check
-        )
+        if is_signed_zip(files.names):
+            package = _read_signed_zip(files, log, reading, unpack_to)
+        else:
+            package = _read(files, log, reading)
     finally:
         files.close()
     if package is None and not log.errors:  # every path that gives up says why; belt and braces
@@ -103,23 +145,60 @@ def load_package(
     return package
 
 
+def _read_signed_zip(
+    files: PackageFiles, log: ProblemLog, reading: _Reading, unpack_to: Path | None
+) -> VnfPackage | None:
+    """The CSAR an option-2 zip delivers: unpacked to ``unpack_to``, its signature checked,
+    read as any other."""
+    zipped = signed_zip(files, log)
+    if zipped is None:
+        return None
+    if unpack_to is None:
+        log.error(
+            "(package)",
+            "is a zip delivering a signed CSAR (SOL004 security option 2), which this reader "
+            "is given nowhere to unpack",
+        )
+        return None
+    size = unpack(files, zipped.csar, unpack_to, reading.limits.unpacked_csar_bytes, log)
+    if size is None:
+        return None
+    check = reading.signature_check
+    csar_signature = None
+    if check is not None and zipped.signature is not None:
+        csar_signature = check.detached(zipped.signature, unpack_to, size, log)
+    opened = ProblemLog()  # what opening the CSAR finds names it, not the zip it came in
+    inner = open_package(unpack_to, opened, reading.limits.csar)
+    for problem in opened.errors:  # "(archive) 'x'" -> "vnf.csar 'x'"
+        log.error(re.sub(r"^\((archive|package)\)", zipped.csar, problem.where), problem.what)
+    if inner is None:
+        return None
+    try:
+        package = _read(inner, log, reading, package_signed=True)
+    finally:
+        inner.close()
+    if package is None:
+        return None
+    return replace(package, csar_signature=csar_signature, delivered_as=zipped.csar)
+
+
 def _read(
-    files: PackageFiles,
-    log: ProblemLog,
-    limits: PackageLimits,
-    bundled: BundledTypes,
-    image_digests: frozenset[str],
-    check_hashes: bool,
-    signature_check: SignatureCheck | None,
+    files: PackageFiles, log: ProblemLog, reading: _Reading, *, package_signed: bool = False
 ) -> VnfPackage | None:
     meta, entry = _entry(files, log)
     if entry is None:
         return None
-    manifest, signed, known = _manifest(files, meta, entry, log, signature_check is not None)
+    check = reading.signature_check
+    manifest, signed, known = _manifest(files, meta, entry, log, check is not None)
     signature: VerifiedSignature | None = None
-    if signature_check is not None and known:
+    artifacts: tuple[VerifiedSignature, ...] = ()
+    if check is not None and known:
         path = manifest.path if manifest is not None else None
-        signature = signature_check(path, signed, log)
+        signature = check(path, signed, log, package_signed=package_signed)
+    if check is not None and manifest is not None:
+        certificate = certificate_path(files.names, meta, manifest.path)
+        found = artifact_signatures(files, manifest, log, certificate)
+        artifacts = check_artifacts(files, found, check, log)
     claims: list[Claim] = []
     if meta is not None:
         claims += listed_claims(files.names, meta.listed_files, log, strict=False)
@@ -133,13 +212,13 @@ def _read(
         ):
             if path and path not in files.names:
                 log.warn(META_PATH, f"{label} names {path}, which is not in the package")
-    loaded = load_definitions(files, entry, log, limits.yaml, bundled)
+    loaded = load_definitions(files, entry, log, reading.limits.yaml, reading.bundled)
     library = build_type_library([item.doc for item in loaded], log)
     vnfd = build_vnfd(loaded, library, files.names, log)
     verified: tuple[str, ...] = ()
     digests: dict[str, FileDigest] = {}
-    if check_hashes:
-        verified, digests = _check_hashes(files, claims, vnfd, image_digests, log)
+    if reading.check_hashes:
+        verified, digests = _check_hashes(files, claims, vnfd, reading.image_digests, log)
     if vnfd is None:
         return None
     return VnfPackage(
@@ -156,6 +235,7 @@ def _read(
         warnings=tuple(log.warnings),
         digests=MappingProxyType(digests),
         signature=signature,
+        artifact_signatures=artifacts,
     )
 
 

@@ -10,6 +10,11 @@ line. The signer's certificate (and any intermediate one) is inside the CMS, or 
 TOSCA.meta's ``ETSI-Entry-Certificate`` names, or, without that entry, in a file beside the
 manifest with its name and the ``.cert`` extension (``vnf.mf`` -> ``vnf.cert``).
 
+The other signatures SOL004 knows are detached CMS signatures of a file, in a file of their
+own (:class:`DetachedSignature`, DER or PEM: :func:`cms_der`): option 2's of the whole CSAR,
+beside it in the zip that delivers it (:mod:`.signed_zip`), and a signed artifact's, which
+its manifest entry names (:mod:`.signed_artifacts`).
+
 This module only finds those pieces, purely (:func:`signed_manifest`); checking a signature
 against trust anchors is work with side effects, done by the :class:`SignatureCheck` the
 caller gives ``load_package`` (:mod:`atoll.nfv.signature_check`'s, which the hub and
@@ -23,15 +28,23 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from atoll.nfv.csar import PackageFiles, read_logged
 from atoll.nfv.errors import ProblemLog
 from atoll.nfv.manifest import ToscaMeta
 
+if TYPE_CHECKING:
+    from atoll.cms import Content
+
 LABELS = ("CMS", "PKCS7")  # PEM labels taken for the manifest's signature
 CERTIFICATE_MAX_BYTES = 1024 * 1024
+SIGNATURE_MAX_BYTES = 1024 * 1024  # a signature file (a CMS, with the certificates it carries)
 _BEGIN = re.compile(rb"^[ \t]*-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\r?$", re.MULTILINE)
+
+# what a detached signature is of (DetachedSignature.kind)
+CSAR = "csar"  # the whole CSAR, in the zip that delivers it (SOL004 security option 2)
+ARTIFACT = "artifact"  # one file of the package, its manifest entry naming the signature
 
 
 @dataclass(frozen=True)
@@ -46,16 +59,53 @@ class SignedManifest:
     certificate: str | None = None
     certificate_data: bytes | None = None
 
+    subject = "the manifest"  # what a refusal says is signed
+
+    @property
+    def certificate_places(self) -> str:
+        """Where the signer's certificate is looked for besides the CMS."""
+        return self.certificate or "ETSI-Entry-Certificate in TOSCA.meta, or a .cert file"
+
+
+@dataclass(frozen=True)
+class DetachedSignature:
+    """A detached CMS signature of one file, in a file of its own: of the CSAR an option-2
+    zip delivers (``kind`` :data:`CSAR`) or of a signed artifact (:data:`ARTIFACT`), with the
+    certificate file given for it, if any. ``where`` is what a refusal names: the signature
+    file (``vnf.cms``), or the manifest line naming it (``vnf.mf:23``)."""
+
+    kind: str
+    path: str  # the file signed: ``vnf.csar``, ``Files/images/x.img``
+    signature: str  # the signature's file: ``vnf.cms``, ``Files/images/x.img.sig.cms``
+    cms: bytes  # DER
+    where: str
+    certificate: str | None = None
+    certificate_data: bytes | None = None
+
+    @property
+    def subject(self) -> str:
+        what = "the CSAR" if self.kind == CSAR else "the artifact"
+        return f"{what} {self.path}"
+
+    @property
+    def certificate_places(self) -> str:
+        if self.certificate is not None:
+            return self.certificate
+        if self.kind == CSAR:
+            return f"a .cert file beside {self.path} in the zip"
+        return "a Certificate: of its manifest entry"
+
 
 @dataclass(frozen=True)
 class VerifiedSignature:
-    """A manifest signature that verified: who signed (the signer certificate's subject, as
-    RFC 4514 writes it), who issued that certificate, and until when it is valid.
+    """A signature that verified, of the file at ``path`` (the manifest, the CSAR of an
+    option-2 zip, an artifact): who signed (the signer certificate's subject, as RFC 4514
+    writes it), who issued that certificate, and until when it is valid.
     ``chain_verified`` False: only the signature was checked, with the key of the
     certificate it names, not that certificate's chain (``atoll vnf package validate``
     without ``--trust-anchors``; the hub always verifies the chain)."""
 
-    manifest: str
+    path: str
     signer: str
     issuer: str
     not_after: str
@@ -63,12 +113,26 @@ class VerifiedSignature:
 
 
 class SignatureCheck(Protocol):
-    """Checks a package's manifest signature against trust anchors, or decides what an
-    unsigned package gets (``signed`` None; ``manifest``, the manifest's path, None when the
-    package has none); each problem goes to ``log`` (an error refuses the package)."""
+    """Checks a package's signatures against trust anchors, each problem going to ``log``
+    (an error refuses the package).
+
+    Called with the manifest's signature (SOL004 security option 1), or ``signed`` None for
+    an unsigned manifest (``manifest``, its path, None when the package has none): it then
+    decides what an unsigned package gets, ``package_signed`` saying that the CSAR itself is
+    signed (security option 2), which a package may have instead. :meth:`detached` checks a
+    detached signature of ``content`` (``size`` bytes: they may be gigabytes, streamed)."""
 
     def __call__(
-        self, manifest: str | None, signed: SignedManifest | None, log: ProblemLog
+        self,
+        manifest: str | None,
+        signed: SignedManifest | None,
+        log: ProblemLog,
+        *,
+        package_signed: bool = False,
+    ) -> VerifiedSignature | None: ...
+
+    def detached(
+        self, signed: DetachedSignature, content: Content, size: int, log: ProblemLog
     ) -> VerifiedSignature | None: ...
 
 
@@ -142,3 +206,27 @@ def signed_manifest(
         if data is None:
             return None
     return SignedManifest(manifest, content, cms, where, path, data)
+
+
+def cms_der(path: str, raw: bytes, log: ProblemLog) -> bytes | None:
+    """The CMS SignedData (DER) a signature file holds: DER as it is, or PEM (one ``-----BEGIN
+    CMS-----`` or ``PKCS7`` block, alone in the file); None, with an error naming the file,
+    when it is neither."""
+    begin = _BEGIN.search(raw)
+    if begin is None:
+        if raw[:1] != b"\x30":  # a DER SEQUENCE, as every ContentInfo starts
+            log.error(path, "is not a CMS signature (DER, or PEM -----BEGIN CMS-----)")
+            return None
+        return raw
+    label = begin.group(1).decode("ascii")
+    if label not in LABELS:
+        log.error(path, f"holds a -----BEGIN {label}----- block, not a CMS signature")
+        return None
+    errors = len(log.errors)
+    found = split_signature(path, raw, log)
+    if found is not None and found[0].strip():
+        log.error(path, "holds more than a CMS signature (its PEM block, alone)")
+        return None
+    if found is None and len(log.errors) == errors:
+        log.error(path, "is not a CMS signature (DER, or PEM -----BEGIN CMS-----)")
+    return None if found is None else found[1]

@@ -1,26 +1,31 @@
-"""Checking a VNF package's manifest signature (SOL004 security option 1): the one check the
-hub's onboarding and ``atoll vnf package validate`` both run.
+"""Checking a VNF package's signatures (SOL004 clause 5): the one check the hub's onboarding
+and ``atoll vnf package validate`` both run.
 
 :class:`ManifestSignatureCheck` is the :class:`atoll.nfv.signature.SignatureCheck`
-``load_package`` is given. With trust (:mod:`.signature_trust`) it verifies with
-:func:`atoll.cms.verify_detached` (``openssl cms -verify``): the signature is of the
-manifest without it, made with the signer certificate's key; that certificate (in the CMS,
-or the package's ``ETSI-Entry-Certificate`` file, or ``<manifest>.cert``) chains to a trust
-anchor and only to those, each certificate valid now and, with CRLs, revoked by none of
-them. Without trust it refuses a signed package (the hub: ``Terms.unanchored`` says why) or
-says who signed it without verifying the chain (``validate`` without ``--trust-anchors``).
-``required``: an unsigned package (or one without a manifest) is refused.
+``load_package`` is given. It checks the manifest's signature (security option 1), the
+CSAR's signature of an option-2 zip and each signed artifact's (:meth:`detached`) alike.
+With trust (:mod:`.signature_trust`) it verifies with :func:`atoll.cms.verify_detached`
+(``openssl cms -verify``): the signature is of the content (the manifest without it, the
+CSAR's bytes, the artifact's), made with the signer certificate's key; that certificate (in
+the CMS, or the certificate file the package gives for it) chains to a trust anchor and only
+to those, each certificate valid now and, with CRLs, revoked by none of them. Without trust
+it refuses a signed package (the hub: ``Terms.unanchored`` says why) or says who signed it
+without verifying the chain (``validate`` without ``--trust-anchors``). ``required``: a
+package whose manifest is unsigned (or that has none) is refused, unless the CSAR itself is
+signed (option 2).
 
-Each refusal names the manifest line the signature starts on and what failed, in OpenSSL's
-words too; :class:`Terms` names the rules applied as the caller knows them (the hub's
-settings, the command's options), the only difference between the hub's text and the
-command's. Blocking (runs openssl): call it off the event loop.
+Each refusal names where the signature is (the manifest line it starts on, the manifest
+line naming an artifact's, an option-2 zip's ``.cms``) and what failed, in OpenSSL's words
+too; :class:`Terms` names the rules applied as the caller knows them (the hub's settings,
+the command's options), the only difference between the hub's text and the command's.
+Blocking (runs openssl): call it off the event loop.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -28,8 +33,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from atoll import cms
+from atoll.nfv.csar import UnreadableEntry
 from atoll.nfv.errors import ProblemLog
-from atoll.nfv.signature import SignedManifest, VerifiedSignature
+from atoll.nfv.signature import DetachedSignature, SignedManifest, VerifiedSignature
 from atoll.nfv.signature_trust import Crls, Trust
 from atoll.watched_file import FileUnusable
 
@@ -41,8 +47,26 @@ class Terms:
     anchors: str  # where trust anchors are set: ``[hub] vnf_package_trust_anchors``
     crls: str  # where CRLs are set
     required: str  # why an unsigned package is refused (after "no CMS signature, and ")
-    # a signed package's refusal while no anchors are set; None: say who signed, unverified
+    # why a signed package is refused while no anchors are set (after "<what> is signed,
+    # but "); None: say who signed, unverified
     unanchored: str | None
+
+
+class _Signed(Protocol):
+    """A signature as a refusal describes it (a manifest's, or a detached one)."""
+
+    @property
+    def cms(self) -> bytes: ...
+    @property
+    def where(self) -> str: ...
+    @property
+    def certificate(self) -> str | None: ...
+    @property
+    def certificate_data(self) -> bytes | None: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def certificate_places(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -57,15 +81,36 @@ class ManifestSignatureCheck:
     openssl: str = "openssl"
 
     def __call__(
-        self, manifest: str | None, signed: SignedManifest | None, log: ProblemLog
+        self,
+        manifest: str | None,
+        signed: SignedManifest | None,
+        log: ProblemLog,
+        *,
+        package_signed: bool = False,
     ) -> VerifiedSignature | None:
         if signed is None:
-            if self.required:
+            if self.required and not package_signed:
                 what = "the manifest carries no CMS signature" if manifest else "no manifest"
                 log.error(manifest or "(package)", f"{what}, and {self.terms.required}")
             return None
+        return self._verify(signed, signed.manifest, signed.content, len(signed.content), log)
+
+    def detached(
+        self, signed: DetachedSignature, content: cms.Content, size: int, log: ProblemLog
+    ) -> VerifiedSignature | None:
+        """Check ``signed``, a detached signature of ``content`` (``size`` bytes, streamed to
+        openssl, given time in proportion); a file that cannot be read whole is refused."""
+        try:
+            return self._verify(signed, signed.path, content, size, log)
+        except UnreadableEntry as exc:
+            log.error(signed.path, str(exc))
+            return None
+
+    def _verify(
+        self, signed: _Signed, path: str, content: cms.Content, size: int, log: ProblemLog
+    ) -> VerifiedSignature | None:
         if self.trust is None and self.terms.unanchored is not None:
-            log.error(signed.where, self.terms.unanchored)
+            log.error(signed.where, f"{signed.subject} is signed, but {self.terms.unanchored}")
             return None
         carried = _carried(signed, log)
         if carried is None:
@@ -75,24 +120,24 @@ class ManifestSignatureCheck:
             watched = None if self.trust is None else self.trust.crls
             crls = None if watched is None else watched.current()
         except FileUnusable as exc:
-            log.error(signed.where, _unusable(exc))
+            log.error(signed.where, _unusable(signed, exc))
             return None
         untrusted = b"".join(c.public_bytes(Encoding.PEM) for c in carried)
         try:
             signer = cms.verify_detached(
-                signed.content,
+                content,
                 signed.cms,
                 anchors,
                 untrusted,
                 crls=b"" if crls is None else crls.pem,
-                timeout=self.timeout,
+                timeout=cms.timeout_for(size, self.timeout),
                 openssl=self.openssl,
             )
         except cms.CmsRefused as exc:
             log.error(signed.where, _refusal(exc, signed, carried, self.terms, crls))
             return None
         return VerifiedSignature(
-            signed.manifest,
+            path,
             signer.subject.rfc4514_string(),
             signer.issuer.rfc4514_string(),
             signer.not_valid_after_utc.isoformat(),
@@ -100,14 +145,14 @@ class ManifestSignatureCheck:
         )
 
 
-def _unusable(exc: FileUnusable) -> str:
+def _unusable(signed: _Signed, exc: FileUnusable) -> str:
     return (
-        f"the manifest is signed, but it cannot be verified: {exc.setting} ({exc.path.name}) "
-        f"{exc.reason}; signed packages are refused until the file is fixed"
+        f"{signed.subject} is signed, but it cannot be verified: {exc.setting} "
+        f"({exc.path.name}) {exc.reason}; signed packages are refused until the file is fixed"
     )
 
 
-def _carried(signed: SignedManifest, log: ProblemLog) -> list[x509.Certificate] | None:
+def _carried(signed: _Signed, log: ProblemLog) -> list[x509.Certificate] | None:
     """The certificates of the package's certificate file (PEM, or one DER certificate);
     None when it holds none (said in ``log``)."""
     if signed.certificate is None or signed.certificate_data is None:
@@ -120,15 +165,15 @@ def _carried(signed: SignedManifest, log: ProblemLog) -> list[x509.Certificate] 
     except ValueError:
         log.error(
             signed.certificate,
-            "is not an X.509 certificate (PEM or DER): the manifest's signer certificate is "
-            "looked for here",
+            f"is not an X.509 certificate (PEM or DER): the signer certificate of "
+            f"{signed.subject} is looked for here",
         )
         return None
 
 
 def _refusal(
     exc: cms.CmsRefused,
-    signed: SignedManifest,
+    signed: _Signed,
     carried: list[x509.Certificate],
     terms: Terms,
     crls: Crls | None,
@@ -136,16 +181,15 @@ def _refusal(
     said = f"(openssl: {exc.said})"
     if exc.kind == cms.CONTENT:
         return (
-            "the manifest does not match its signature: it was changed after it was signed, "
-            f"or the signature is of other content {said}"
+            f"{signed.subject} does not match its signature: it was changed after it was "
+            f"signed, or the signature is of other content {said}"
         )
     if exc.kind == cms.SIGNATURE:
         return f"the signature was not made with the signer certificate's key {said}"
     if exc.kind == cms.NO_SIGNER:
-        where = signed.certificate or "ETSI-Entry-Certificate in TOSCA.meta, or a .cert file"
         return (
             "the signer's certificate is neither in the CMS signature nor in the certificate "
-            f"file of the package ({where}) {said}"
+            f"file of the package ({signed.certificate_places}) {said}"
         )
     if exc.kind == cms.CERTIFICATE:
         return (
@@ -177,7 +221,7 @@ def _reason(said: str) -> str:
 
 
 def _revoked(
-    signed: SignedManifest,
+    signed: _Signed,
     carried: list[x509.Certificate],
     terms: Terms,
     crls: Crls | None,
@@ -203,7 +247,7 @@ def _revoked(
 
 
 def _crl_gap(
-    signed: SignedManifest, carried: list[x509.Certificate], crls: Crls | None, reason: str
+    signed: _Signed, carried: list[x509.Certificate], crls: Crls | None, reason: str
 ) -> str:
     """Which CA of the signer's chain has no CRL there, or an outdated one, with OpenSSL's
     ``reason``; that alone when it cannot be told."""
@@ -223,7 +267,7 @@ def _crl_gap(
     return reason
 
 
-def _issuers(signed: SignedManifest, carried: list[x509.Certificate]) -> list[x509.Name]:
+def _issuers(signed: _Signed, carried: list[x509.Certificate]) -> list[x509.Name]:
     """The issuers along the signer's chain, up from its one end-entity certificate through
     the CA certificates carried (to a self-issued one, or as far as they go); none when the
     signer is not one certificate, or a name does not parse."""
@@ -264,9 +308,7 @@ def _revocation(cert: x509.Certificate, crls: Crls | None) -> str | None:
     return None
 
 
-def _certificates(
-    signed: SignedManifest, carried: list[x509.Certificate]
-) -> list[x509.Certificate]:
+def _certificates(signed: _Signed, carried: list[x509.Certificate]) -> list[x509.Certificate]:
     """The certificates the CMS and the package carry, each once. They are the tenant's
     bytes, parsed lazily: reading one may raise, and callers read them leniently."""
     try:
@@ -276,7 +318,7 @@ def _certificates(
     return list({c.fingerprint(hashes.SHA256()): c for c in inside + carried}.values())
 
 
-def _signer(signed: SignedManifest, carried: list[x509.Certificate]) -> str:
+def _signer(signed: _Signed, carried: list[x509.Certificate]) -> str:
     """`` (subject, issued by ..., valid ... to ...)`` when one end-entity certificate is
     among those the CMS and the package carries, else nothing. One whose name or extensions
     do not parse is left out (before, it raised here and onboarding ended as the hub's

@@ -69,13 +69,51 @@ SOFTWARE_IMAGE = Shape(
         "catalogImage": Field("string", required=True, description="the catalog image id"),
     },
 )
-SIGNATURE = Shape(
-    "VnfPkgSignature",
+
+
+def _text(description: str) -> Field:
+    return Field("string", required=True, nullable=True, description=description)
+
+
+SIGNED = Shape(
+    "VnfPkgSignedFile",
     {
-        "manifest": Field("string", required=True, description="the signed manifest's path"),
+        "kind": Field("string", required=True, enum=("csar", "manifest", "artifact")),
+        "path": Field(
+            "string",
+            required=True,
+            description="the signed file: in the package (manifest, artifact), or the CSAR's "
+            "name in the zip that delivered it",
+        ),
         "signer": Field("string", required=True, description="the signer's subject (RFC 4514)"),
         "issuer": Field("string", required=True, description="its issuer (RFC 4514)"),
         "notAfter": Field("string", required=True, description="its certificate's end"),
+    },
+)
+SIGNATURE = Shape(
+    "VnfPkgSignature",
+    {
+        "options": Field(
+            "array",
+            required=True,
+            items=Field("string", enum=(pkgs.OPTION_1, pkgs.OPTION_2)),
+            description="the SOL004 security options whose signature verified: OPTION_1, the "
+            "manifest's; OPTION_2, the CSAR's (in a zip with it)",
+        ),
+        "signer": _text(
+            "the package's signer (RFC 4514): the CSAR's, else the manifest's; null when only "
+            "artifacts are signed"
+        ),
+        "issuer": _text("its issuer (RFC 4514)"),
+        "notAfter": _text("its certificate's end"),
+        "manifest": _text("the manifest whose signature verified"),
+        "csar": _text("the CSAR whose signature verified, as the zip that delivered it names it"),
+        "signatures": Field(
+            "array",
+            required=True,
+            items=Field("object", shape=SIGNED),
+            description="every signature that verified, signed artifacts' (SOL004 5.3) too",
+        ),
     },
 )
 FAILURE = Shape(
@@ -87,10 +125,6 @@ FAILURE = Shape(
         "problems": Field("array", required=True, items=Field("object", shape=PROBLEM)),
     },
 )
-
-
-def _text(description: str) -> Field:
-    return Field("string", required=True, nullable=True, description=description)
 
 
 PACKAGE = Shape(
@@ -126,8 +160,16 @@ PACKAGE = Shape(
             required=True,
             nullable=True,
             shape=SIGNATURE,
-            description="the manifest's CMS signature, verified at onboarding (SOL004); null: "
+            description="the package's CMS signatures verified at onboarding (SOL004); null: "
             "unsigned, or not checked ([hub] vnf_package_signature = off)",
+        ),
+        "packageSecurityOption": Field(
+            "string",
+            required=True,
+            nullable=True,
+            enum=(pkgs.OPTION_1, pkgs.OPTION_2),
+            description="SOL005's: OPTION_2 when the CSAR's signature verified (it came in a "
+            "zip with it), else OPTION_1 when the manifest's did; null: neither",
         ),
         "onboardingFailureDetails": Field("object", required=True, nullable=True, shape=FAILURE),
         "createdAt": Field("string", required=True),

@@ -12,10 +12,13 @@ or ERROR (``onboardingFailureDetails`` lists every problem). ``GET .../vnfd`` gi
 has the hub fetch the CSAR instead (from the hosts ``vnf_package_uri_hosts`` names only).
 Images the VNFD needs and the package does not carry are mapped with
 ``?image_map=NODE=IMAGE`` on the upload (repeatable; IMAGE is a catalog image id or name),
-else found in the catalog by SHA-256 or name. The manifest's CMS signature (SOL004) is
-checked as ``[hub] vnf_package_signature`` says (:mod:`atoll.hub.catalog.vnf_package_signature`;
-the record's ``signature`` names the signer). A project's packages hold at most ``[hub]
-vnf_package_bytes_limit`` bytes of content (:mod:`atoll.hub.identity.limits`): an upload or
+else found in the catalog by SHA-256 or name. The content may also be a zip delivering a
+signed CSAR (SOL004 security option 2: ``NAME.csar``, ``NAME.cms``, ``NAME.cert``); the
+package's signatures (the manifest's, the CSAR's, signed artifacts') are checked as ``[hub]
+vnf_package_signature`` says (:mod:`atoll.hub.catalog.vnf_package_signature`; the record's
+``packageSecurityOption`` and ``signature`` say which held and who signed). A project's
+packages hold at most ``[hub] vnf_package_bytes_limit`` bytes of content (the uploads;
+:mod:`atoll.hub.identity.limits`): an upload or
 fetch that would pass it is refused with 403 ``over_limit``, before it is read when its
 ``Content-Length`` says, else where it passes; the package stays as it was. At most ``[hub]
 vnf_package_uploads_per_project`` uploads and fetches of a project are in progress at once:
@@ -23,7 +26,8 @@ one more is a 429 with ``Retry-After`` (a ProblemDetails), the package as it was
 
 Differences from SOL005: packages belong to the caller's project (others' answer 404); the
 record adds ``project``, ``project_id``, ``flavours``, ``warnings``, ``signature``, ``size``,
-``createdAt``, ``updatedAt`` and each software image's ``catalogImage``; ``PATCH`` also honours
+``packageSecurityOption`` (SOL005's from 2.7.1), ``createdAt``, ``updatedAt`` and each
+software image's ``catalogImage``; ``PATCH`` also honours
 ``If-Match``; ``upload_from_uri`` fetches before it answers 202 (a URI that cannot be read
 is a 400 at once) and only from allowed hosts. Multipart uploads are not offered.
 """
@@ -89,6 +93,7 @@ from atoll.hub.identity.limits import BytesLimit, ProjectBytes, check_room
 from atoll.hub.store.base import Record, Store
 from atoll.hub.store.query import list_all
 from atoll.images.serve import request_blocks
+from atoll.nfv.package import PackageLimits
 from atoll.timestamps import iso
 
 API = sol013.NfvApi("vnfpkgm", "v1", ("2.1.0",), version_required=False)
@@ -105,7 +110,14 @@ def install(app: web.Application, hub: Hub) -> None:
     files = PackageFiles(hub.settings.data_dir / "vnf_packages")
     check = signature_check(hub.settings)
     uri_hosts(hub.settings.vnf_package_uri_hosts)  # a bad entry stops the hub at start
-    onboarding = Onboarding(hub.store, files, lambda: iso(hub.clock()), signature_check=check)
+    onboarding = Onboarding(
+        hub.store,
+        files,
+        lambda: iso(hub.clock()),
+        signature_check=check,
+        # a signed CSAR delivered in a zip is unpacked: held to what an upload may be
+        limits=PackageLimits(unpacked_csar_bytes=hub.settings.max_vnf_package_bytes),
+    )
     app[ONBOARDING] = onboarding
     limit = BytesLimit(
         "VNF package content",
@@ -449,7 +461,7 @@ async def show_artifact(request: web.Request) -> web.StreamResponse:
         raise NotFound(
             f"VNF package {package.id} has no artifact {shown!r} (see its additionalArtifacts)"
         )
-    path = files.content(package.id)
+    path = await asyncio.to_thread(files.csar, package.id)
     if not path.exists():
         raise missing_here(package.id)
     response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
@@ -533,7 +545,9 @@ ROUTES = [
         "vnf_packages.upload",
         upload_content,
         "Upload the package's CSAR (zip), streamed; onboarding then runs (202)",
-        description="Only a CREATED (or ERROR) package takes content (else 409). The body is "
+        description="The body is the CSAR, or a zip delivering a signed CSAR (SOL004 "
+        "security option 2: NAME.csar, its CMS signature NAME.cms and certificate NAME.cert, "
+        "nothing else). Only a CREATED (or ERROR) package takes content (else 409). The body is "
         "streamed to the hub's data directory; past max_vnf_package_bytes it is refused with "
         "413, after upload_idle_timeout seconds without data with 408 (the package stays "
         "CREATED, nothing kept). A project's packages hold at most [hub] "
@@ -573,7 +587,9 @@ ROUTES = [
         ITEM + "/package_content",
         "vnf_packages.content",
         show_content,
-        "Download the package's CSAR (ONBOARDED packages; else 409)",
+        "Download the package's content as uploaded (ONBOARDED packages; else 409)",
+        description="The CSAR, or the zip that delivered it with its signature (SOL004 "
+        "security option 2).",
         path_params=PATH,
         raw_response=("application/zip",),
     ),

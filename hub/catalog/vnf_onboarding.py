@@ -6,8 +6,11 @@ After an upload the package is PROCESSING and :meth:`Onboarding.start` runs, off
 1. ``atoll.nfv.package.load_package`` on the stored zip, in a worker thread (it is CPU work):
    it checks every hash the package lists and the checksum the VNFD declares for each image
    the package carries, and computes the carried images' SHA-256 and SHA-512 in that pass;
-   it checks the manifest's signature as ``[hub] vnf_package_signature`` says
-   (:mod:`.vnf_package_signature`);
+   it checks the package's signatures as ``[hub] vnf_package_signature`` says
+   (:mod:`.vnf_package_signature`). An upload that is a zip delivering a signed CSAR (SOL004
+   security option 2) has its CSAR unpacked beside it (``<id>.csar``, at most
+   ``max_vnf_package_bytes``), that CSAR's signature checked, and the CSAR read; what
+   follows reads that CSAR (:meth:`.vnf_package_files.PackageFiles.csar`);
 2. every ``sw_image_data`` gets a catalog image (see :mod:`.vnf_packages`): images the package
    carries are registered as catalog images of the project, with those digests;
 3. the VNFD files are written next to the zip for ``GET .../vnfd``, and the package's other
@@ -42,7 +45,7 @@ from atoll.jsonbody import JSON
 from atoll.nfv.artifacts import ImageNeed, additional_artifacts, image_needs, vnfd_archive
 from atoll.nfv.definitions import BundledTypes
 from atoll.nfv.model import VnfPackage
-from atoll.nfv.package import load_package
+from atoll.nfv.package import PackageLimits, load_package
 from atoll.nfv.signature import SignatureCheck
 
 log = logging.getLogger(__name__)
@@ -89,12 +92,14 @@ class Onboarding:
         concurrency: int = 2,
         project_share: int = 1,
         signature_check: SignatureCheck | None = None,
+        limits: PackageLimits | None = None,
     ) -> None:
         self.store = store
         self.files = files
         self.now = now
         self.bundled = bundled or BundledTypes()
         self.signature_check = signature_check
+        self.limits = limits or PackageLimits()
         self._slots = asyncio.Semaphore(concurrency)
         self._project_share = project_share
         self._shares: dict[str | None, asyncio.Semaphore] = {}
@@ -168,17 +173,18 @@ class Onboarding:
 
     async def _onboard(self, package_id: str, image_map: dict[str, str]) -> JSON:
         record = pkgs.PackageRecord.from_value((await self.store.get(pkgs.KIND, package_id)).value)
-        path = self.files.content(package_id)
         package = await asyncio.to_thread(
             functools.partial(
                 load_package,
                 image_digests=pkgs.CATALOG_DIGESTS,
                 signature_check=self.signature_check,
+                unpack_to=self.files.unpacked(package_id),
             ),
-            path,
-            None,
+            self.files.content(package_id),
+            self.limits,
             self.bundled,
         )
+        path = await asyncio.to_thread(self.files.csar, package_id)  # the CSAR that was read
         needs = image_needs(package)
         problems = pkgs.unknown_map_entries(image_map, needs)
         images, registered = await self._images(record, package, needs, image_map, problems)

@@ -1,9 +1,12 @@
 """Where a VNF package's bytes live: ``<data dir>/vnf_packages/<id>.zip`` on this hub.
 
-Next to the uploaded CSAR, onboarding writes ``<id>.vnfd.zip`` (the VNFD files, for
-SOL005 ``GET .../vnfd``). The record in the store says what is in them; the files are local
-to the hub that received the upload (with an etcd store shared by several hubs, another hub
-answers that it does not hold the content).
+Next to the upload, onboarding writes ``<id>.vnfd.zip`` (the VNFD files, for SOL005 ``GET
+.../vnfd``) and, when the upload is a zip delivering a signed CSAR (SOL004 security option
+2), ``<id>.csar``: that CSAR, unpacked (:meth:`PackageFiles.csar` is the CSAR that was read,
+whichever it is: the hub's artifacts and plans are read from it, ``GET .../package_content``
+gives the upload). The record in the store says what is in them; the files are local to the
+hub that received the upload (with an etcd store shared by several hubs, another hub answers
+that it does not hold the content).
 
 Uploads stream to ``<id>.zip.part`` in chunks, hashed on the way, and are renamed into
 place only when complete and within the size limit; nothing is held in memory whole.
@@ -41,7 +44,18 @@ class PackageFiles:
         self.root = root
 
     def content(self, package_id: str) -> Path:
+        """The upload, as it came."""
         return self.root / f"{package_id}.zip"
+
+    def unpacked(self, package_id: str) -> Path:
+        """Where onboarding unpacks the CSAR of an upload that is an option-2 zip."""
+        return self.root / f"{package_id}.csar"
+
+    def csar(self, package_id: str) -> Path:
+        """The CSAR onboarding read: the one unpacked from an option-2 zip, else the upload
+        (an upload removes what an earlier one unpacked: :meth:`receive`)."""
+        unpacked = self.unpacked(package_id)
+        return unpacked if unpacked.exists() else self.content(package_id)
 
     def vnfd(self, package_id: str) -> Path:
         return self.root / f"{package_id}.vnfd.zip"
@@ -87,13 +101,20 @@ class PackageFiles:
         if size == 0:
             part.unlink(missing_ok=True)
             raise InvalidInput("the upload is empty: send the package's zip (CSAR) as the body")
+        await asyncio.to_thread(self._unpacked_gone, package_id)  # an earlier upload's
         await asyncio.to_thread(os.replace, part, self.content(package_id))
         return Stored(digest.hexdigest(), size)
+
+    def _unpacked_gone(self, package_id: str) -> None:
+        unpacked = self.unpacked(package_id)
+        for path in (unpacked, unpacked.with_name(unpacked.name + ".part")):
+            path.unlink(missing_ok=True)
 
     def remove(self, package_id: str) -> None:
         for path in (self.content(package_id), self.vnfd(package_id)):
             path.unlink(missing_ok=True)
         (self.root / f"{package_id}.zip.part").unlink(missing_ok=True)
+        self._unpacked_gone(package_id)
 
 
 def missing_here(package_id: str) -> NotFound:

@@ -1,16 +1,23 @@
-"""VNF package signatures at onboarding (SOL004 security option 1), as the operator set them.
+"""VNF package signatures at onboarding (SOL004 clause 5), as the operator set them.
 
-A package's manifest may carry a CMS signature; :mod:`atoll.nfv.signature` finds it and the
-certificate the package carries for it, and ``load_package`` hands both to the check made
-here (:func:`signature_check`: :class:`atoll.nfv.signature_check.ManifestSignatureCheck`,
-the one ``atoll vnf package validate`` runs too), in the onboarding worker thread. ``[hub]
-vnf_package_signature`` says what it does:
+A package is signed as SOL004 says, one way or both: its manifest carries a CMS signature
+(security option 1: :mod:`atoll.nfv.signature`), or the package comes as a zip holding the
+CSAR, its CMS signature and certificate (option 2: :mod:`atoll.nfv.signed_zip`); its
+manifest may also name signed artifacts, each with a signature of its own
+(:mod:`atoll.nfv.signed_artifacts`). ``load_package`` hands each signature it finds to the
+check made here (:func:`signature_check`:
+:class:`atoll.nfv.signature_check.ManifestSignatureCheck`, the one ``atoll vnf package
+validate`` runs too), in the onboarding worker thread. ``[hub] vnf_package_signature`` says
+what it does:
 
-- ``verify-if-signed`` (the default): a signed manifest must verify against ``[hub]
-  vnf_package_trust_anchors``, else the package is refused; an unsigned package onboards.
-  With no trust anchors set, every signed package is refused, saying so;
-- ``required``: the same, and an unsigned package (or one without a manifest) is refused;
-- ``off``: no signature is read (``load_package`` gets no check).
+- ``verify-if-signed`` (the default): every signature a package has (option 1's, option
+  2's, each artifact's) must verify against ``[hub] vnf_package_trust_anchors``, else the
+  package is refused; an unsigned package onboards. With no trust anchors set, every
+  signed package is refused, saying so;
+- ``required``: the same, and a package signed neither way (option 1 or 2; a signed
+  artifact is not enough) is refused;
+- ``off``: no signature is read (``load_package`` gets no check; an option-2 zip's CSAR is
+  still unpacked and read, unchecked).
 
 With ``[hub] vnf_package_crls`` every certificate of a signer's chain is checked against
 those CRLs too. Both files are read when the hub starts (it does not start on one it cannot
@@ -39,12 +46,13 @@ TERMS = Terms(
     crls=CRLS,
     required=(
         f'this hub onboards signed VNF packages only ({POLICY} = "required"; SOL004 security '
-        "option 1: the manifest signed with CMS)"
+        "option 1, the manifest signed with CMS, or option 2, the CSAR signed in a zip with "
+        "it)"
     ),
     unanchored=(
-        "the manifest is signed, but this hub has no trust anchors to verify it against: the "
-        f"operator sets {ANCHORS} to a PEM bundle of the CAs trusted to sign VNF packages "
-        f'(or {POLICY} = "off" to onboard without checking)'
+        "this hub has no trust anchors to verify it against: the operator sets "
+        f"{ANCHORS} to a PEM bundle of the CAs trusted to sign VNF packages (or {POLICY} = "
+        '"off" to onboard without checking)'
     ),
 )
 

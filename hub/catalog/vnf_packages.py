@@ -49,6 +49,8 @@ CREATED, PROCESSING, ONBOARDED, ERROR = "CREATED", "PROCESSING", "ONBOARDED", "E
 ONBOARDING_STATES = (CREATED, PROCESSING, ONBOARDED, ERROR)
 ENABLED, DISABLED = "ENABLED", "DISABLED"
 IN_USE, NOT_IN_USE = "IN_USE", "NOT_IN_USE"
+# SOL004 security options (SOL005 packageSecurityOption): the manifest signed; the CSAR
+OPTION_1, OPTION_2 = "OPTION_1", "OPTION_2"
 GIB, MIB = 1024**3, 1024**2
 CATALOG_DIGESTS = ("sha256", "sha512")  # what a catalog image records of its bits
 
@@ -79,7 +81,8 @@ class PackageRecord:
     additional_artifacts: tuple[JSON, ...] = ()
     flavours: tuple[JSON, ...] = ()
     warnings: tuple[JSON, ...] = ()
-    signature: JSON | None = None  # who signed the manifest, when the signature verified
+    signature: JSON | None = None  # which signatures verified at onboarding, who signed
+    package_security_option: str | None = None  # SOL005's: OPTION_1, OPTION_2 (or None)
     onboarding_failure_details: JSON | None = None
     created_at: str = ""
     updated_at: str = ""
@@ -181,22 +184,58 @@ def onboarded_fields(package: VnfPackage, images: list[JSON]) -> JSON:
         "flavours": [summarize_flavour(f) for f in vnfd.flavours],
         "warnings": problem_list(package.warnings),
         "signature": signature_info(package),
+        "packageSecurityOption": security_option(package),
         "onboardingFailureDetails": None,
     }
 
 
+def security_option(package: VnfPackage) -> str | None:
+    """SOL005's ``packageSecurityOption``: OPTION_2 when the package came as a zip with the
+    CSAR's signature and it verified, else OPTION_1 when the manifest's did; None when
+    neither was (an unsigned package, or ``vnf_package_signature = off``). ``signature``
+    lists both when both held."""
+    if package.csar_signature is not None:
+        return OPTION_2
+    return OPTION_1 if package.signature is not None else None
+
+
 def signature_info(package: VnfPackage) -> JSON | None:
-    """The record's ``signature``: the manifest whose CMS signature verified at onboarding
-    (:mod:`.vnf_package_signature`), its signer and issuer, and until when the signer's
-    certificate is valid; None for a package onboarded unsigned or unchecked."""
-    found = package.signature
-    if found is None:
+    """The record's ``signature``: the SOL004 security options whose signature verified at
+    onboarding (:mod:`.vnf_package_signature`); the package's signer (the CSAR's, else the
+    manifest's: None when only artifacts are signed), its issuer and until when its
+    certificate is valid; the manifest and the CSAR whose signature held; and every
+    signature that held, artifacts' included. None for a package onboarded with no
+    signature, or unchecked."""
+    held = [
+        (kind, found)
+        for kind, found in (
+            ("csar", package.csar_signature),
+            ("manifest", package.signature),
+            *(("artifact", artifact) for artifact in package.artifact_signatures),
+        )
+        if found is not None
+    ]
+    if not held:
         return None
+    signer = package.csar_signature or package.signature
+    options = [OPTION_1] if package.signature is not None else []
     return {
-        "manifest": found.manifest,
-        "signer": found.signer,
-        "issuer": found.issuer,
-        "notAfter": found.not_after,
+        "options": options + ([OPTION_2] if package.csar_signature is not None else []),
+        "signer": signer.signer if signer is not None else None,
+        "issuer": signer.issuer if signer is not None else None,
+        "notAfter": signer.not_after if signer is not None else None,
+        "manifest": package.signature.path if package.signature is not None else None,
+        "csar": package.csar_signature.path if package.csar_signature is not None else None,
+        "signatures": [
+            {
+                "kind": kind,
+                "path": found.path,
+                "signer": found.signer,
+                "issuer": found.issuer,
+                "notAfter": found.not_after,
+            }
+            for kind, found in held
+        ],
     }
 
 

@@ -223,7 +223,7 @@ class PackageCache:
 
     async def get(self, package_id: str) -> VnfPackage:
         if package_id not in self._parsed:
-            path = self.files.content(package_id)
+            path = await asyncio.to_thread(self.files.csar, package_id)
             if not await asyncio.to_thread(path.exists):
                 raise missing_here(package_id)
             # checked when onboarded; the hub's copy never changes: not hashed again

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -97,3 +99,57 @@ def test_without_crls_reads_any_bytes_without_raising(noise: bytes, cut: int) ->
 )  # fmt: skip
 def test_openssls_words_say_the_kind_of_refusal(stderr: str, kind: str) -> None:
     assert cms.condensed(stderr)[0] == kind
+
+
+def chunks_of(data: bytes, size: int = 7) -> Callable[[], Iterator[bytes]]:
+    """``data`` as a stream of chunks, read anew each time it is opened."""
+    return lambda: (data[at : at + size] for at in range(0, len(data), size))
+
+
+def test_content_from_a_file_or_a_stream_verifies_as_bytes_do(tmp_path: Path) -> None:
+    path = tmp_path / "content"
+    path.write_bytes(CONTENT)
+    for content in (path, chunks_of(CONTENT)):
+        assert cms.verify_detached(content, SIGNED, CA.pem()).subject == SIGNER.cert.subject
+    path.write_bytes(CONTENT + b"x")
+    for changed in (path, chunks_of(CONTENT + b"x")):
+        with pytest.raises(cms.CmsRefused) as caught:
+            cms.verify_detached(changed, SIGNED, CA.pem())
+        assert caught.value.kind == cms.CONTENT
+
+
+def test_a_stream_of_megabytes_is_piped_through_in_chunks() -> None:
+    big = bytes(range(256)) * (12 * 4096)  # 12 MiB
+    signed = der_of(cms_block(big, SIGNER))
+    opened: list[int] = []
+
+    def stream() -> Iterator[bytes]:
+        opened.append(1)
+        yield from (big[at : at + 65536] for at in range(0, len(big), 65536))
+
+    assert cms.verify_detached(stream, signed, CA.pem()).subject == SIGNER.cert.subject
+    assert opened == [1]  # read once: it verified as bytes
+
+
+def test_a_stream_that_fails_to_read_raises_its_own_error() -> None:
+    """A file whose data is corrupt (a zip entry's CRC) is not a signature that verified,
+    nor one that did not: the reader's error reaches the caller."""
+
+    def failing() -> Iterator[bytes]:
+        yield CONTENT[:5]
+        raise OSError("Bad CRC-32")
+
+    with pytest.raises(OSError, match="Bad CRC-32"):
+        cms.verify_detached(failing, SIGNED, CA.pem())
+
+
+def test_openssl_refusing_before_it_reads_the_stream_ends_the_copy() -> None:
+    endless = lambda: iter(lambda: b"\0" * 65536, b"")  # noqa: E731 (never ends by itself)
+    with pytest.raises(cms.CmsRefused) as caught:
+        cms.verify_detached(endless, b"\x30\x03\x02\x01\x01", CA.pem(), timeout=20)
+    assert caught.value.kind in (cms.MALFORMED, cms.OTHER)
+
+
+def test_time_for_content_grows_with_its_size() -> None:
+    assert cms.timeout_for(0) == cms.TIMEOUT
+    assert cms.timeout_for(10 * 1024**3) > cms.TIMEOUT + 600  # 10 GiB: minutes, not 30 s

@@ -1,4 +1,6 @@
-"""A throwaway CA made at test time, and VNF packages whose manifest it signs (SOL004 option 1).
+"""A throwaway CA made at test time, and VNF packages it signs: their manifest (SOL004
+security option 1), the whole CSAR in a zip with its signature (option 2), or single
+artifacts whose manifest entry names their signature (SOL004 5.3).
 
 Nothing here is committed as a key: every CA and signer is made when a test asks for it.
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -195,13 +198,15 @@ def _der(tag: int, value: bytes) -> bytes:
     return bytes((tag, 0x80 | len(length))) + length + value
 
 
-def manifest_text(files: dict[str, bytes]) -> bytes:
-    """A SOL004 manifest listing the SHA-256 of each of ``files`` but TOSCA.meta."""
+def manifest_text(files: dict[str, bytes], extra: Mapping[str, str] | None = None) -> bytes:
+    """A SOL004 manifest listing the SHA-256 of each of ``files`` but TOSCA.meta, with
+    ``extra`` lines (``Signature: ...``) in the entries of the files it names."""
     blocks = ["metadata:\nvnf_provider_id: Company\nvnf_product_name: Sample VNF\n"]
     for name in sorted(files):
         if name != META:
             digest = hashlib.sha256(files[name]).hexdigest()
-            blocks.append(f"Source: {name}\nAlgorithm: SHA-256\nHash: {digest}\n")
+            more = (extra or {}).get(name, "")
+            blocks.append(f"Source: {name}\nAlgorithm: SHA-256\nHash: {digest}\n{more}")
     return "\n".join(blocks).encode()
 
 
@@ -246,4 +251,85 @@ def signature_at(files: dict[str, bytes]) -> str:
     """``sample.mf:N``: the line the manifest's signature starts on."""
     manifest = files[MANIFEST]
     line = manifest[: manifest.index(b"-----BEGIN CMS")].count(b"\n") + 1
+    return f"{MANIFEST}:{line}"
+
+
+def detached(content: bytes, signer: Signer, *, pem: bool = False, with_cert: bool = True) -> bytes:
+    """A detached CMS signature of ``content``, as a file of its own: DER, or PEM."""
+    block = cms_block(content, signer, with_cert=with_cert)
+    return block if pem else base64.b64decode(b"".join(block.splitlines()[1:-1]))
+
+
+def tampered(csar: bytes) -> bytes:
+    """``csar`` with one byte changed that leaves it a readable CSAR: the modification time
+    of its first entry (a local header's, which a zip reader does not check)."""
+    assert csar[:4] == b"PK\x03\x04"
+    return csar[:10] + bytes([csar[10] ^ 0x01]) + csar[11:]
+
+
+def option2(
+    csar: bytes,
+    signer: Signer,
+    *,
+    name: str = "vnf",
+    pem: bool = False,
+    cert_file: bool = True,
+    tamper: bool = False,
+) -> dict[str, bytes]:
+    """The entries of a zip delivering ``csar`` signed by ``signer`` (SOL004 security
+    option 2): ``NAME.csar``, ``NAME.cms`` (DER, or ``pem``) and, with ``cert_file``, the
+    signer's certificate ``NAME.cert`` (else the CMS carries it). ``tamper``: one byte of the
+    CSAR changed after it was signed."""
+    entries = {
+        f"{name}.csar": tampered(csar) if tamper else csar,
+        f"{name}.cms": detached(csar, signer, pem=pem, with_cert=not cert_file),
+    }
+    if cert_file:
+        entries[f"{name}.cert"] = signer.cert_pem()
+    return entries
+
+
+ARTIFACT = "Files/scripts/install.sh"  # the signed artifact of artifact_package
+ARTIFACT_DATA = b"#!/bin/sh\necho installing the sample VNF\n"
+ARTIFACT_SIGNATURE = ARTIFACT + ".sig.cms"
+ARTIFACT_CERTIFICATE = ARTIFACT + ".cert"
+
+
+def artifact_package(
+    signer: Signer,
+    *,
+    tamper: bool = False,
+    cert_file: bool = True,
+    pem: bool = False,
+    data: bytes = ARTIFACT_DATA,
+    manifest_signer: Signer | None = None,
+    base: dict[str, bytes] | None = None,
+) -> dict[str, bytes]:
+    """getting-started with a signed artifact (SOL004 5.3): ``ARTIFACT`` (``data``), its
+    detached signature by ``signer`` at ``ARTIFACT_SIGNATURE`` (DER, or ``pem``) and, with
+    ``cert_file``, the signer's certificate at ``ARTIFACT_CERTIFICATE`` (else the CMS carries
+    it), the manifest's entry naming them. ``tamper``: one byte of the artifact changed after
+    it was signed, the manifest's hash of it changed to match (only the artifact's signature
+    can tell); ``manifest_signer``: the manifest signed too (else it is not); ``base``: the
+    package's files (getting-started's by default)."""
+    files = dict(base) if base is not None else package_files()
+    files[META] = files[META] + f"ETSI-Entry-Manifest: {MANIFEST}\n".encode()
+    files[ARTIFACT] = data
+    files[ARTIFACT_SIGNATURE] = detached(data, signer, pem=pem, with_cert=not cert_file)
+    lines = f"Signature: {ARTIFACT_SIGNATURE}\n"
+    if cert_file:
+        files[ARTIFACT_CERTIFICATE] = signer.cert_pem()
+        lines += f"Certificate: {ARTIFACT_CERTIFICATE}\n"
+    if tamper:
+        files[ARTIFACT] = data[:-2] + bytes([data[-2] ^ 0x01]) + data[-1:]
+    manifest = manifest_text(files, {ARTIFACT: lines})
+    if manifest_signer is not None:
+        manifest += cms_block(manifest, manifest_signer)
+    return {**files, MANIFEST: manifest}
+
+
+def line_of(files: dict[str, bytes], text: bytes) -> str:
+    """``sample.mf:N``: the manifest line ``text`` starts."""
+    manifest = files[MANIFEST]
+    line = manifest[: manifest.index(text)].count(b"\n") + 1
     return f"{MANIFEST}:{line}"

@@ -7,6 +7,8 @@ raises ``InvalidInput``; any other exception is a bug.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -19,7 +21,7 @@ from atoll.nfv.errors import ProblemLog
 from atoll.nfv.manifest import parse_manifest, parse_tosca_meta
 from atoll.nfv.model import VnfPackage
 from atoll.nfv.package import load_package
-from atoll.nfv.signature import split_signature
+from atoll.nfv.signature import cms_der, split_signature
 from tests.nfv.packages import PACKAGES, to_zip
 
 BUNDLED = BundledTypes()  # read-only after first use; shared to keep examples fast
@@ -181,3 +183,34 @@ def test_signature_blocks_never_crash(head: str, body: bytes, label: str) -> Non
     raw = head.encode() + f"\n-----BEGIN {label}-----\n".encode() + body
     split_signature("vnf.mf", raw, ProblemLog())
     split_signature("vnf.mf", raw + f"\n-----END {label}-----\n".encode(), ProblemLog())
+
+
+@FAST
+@given(st.binary(max_size=300), st.sampled_from(["", "CMS", "PKCS7", "X"]))
+def test_signature_files_never_crash(body: bytes, label: str) -> None:
+    """A detached signature's file (option 2's ``NAME.cms``, an artifact's): its DER, or a
+    reason naming the file."""
+    raw = (f"-----BEGIN {label}-----\n".encode() if label else b"") + body
+    for data in (raw, raw + f"\n-----END {label}-----\n".encode()):
+        log = ProblemLog()
+        der = cms_der("vnf.cms", data, log)
+        assert (der is None) == bool(log.errors)
+        assert all(p.where.startswith("vnf.cms") for p in log.errors)
+
+
+@FAST
+@given(
+    st.dictionaries(
+        st.sampled_from(["vnf.csar", "vnf.cms", "vnf.cert", "x.cms", "a/vnf.csar", "r.txt"]),
+        st.binary(max_size=64),
+        min_size=1,
+    )
+)
+def test_zips_of_csar_cms_and_cert_files_never_crash(entries: dict[str, bytes]) -> None:
+    """Whatever a zip of such names holds, it is refused saying why, never a crash: the
+    CSAR read is not a CSAR here, or the signature no CMS."""
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            load_package(to_zip(entries), bundled=BUNDLED, unpack_to=Path(scratch) / "in.csar")
+        except InvalidInput as exc:
+            assert exc.problems and all(p.what for p in exc.problems)

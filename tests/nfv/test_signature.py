@@ -6,10 +6,16 @@ import base64
 
 import pytest
 
+from atoll.cms import Content
 from atoll.errors import InvalidInput
 from atoll.nfv.errors import ProblemLog
 from atoll.nfv.package import load_package
-from atoll.nfv.signature import SignedManifest, VerifiedSignature, split_signature
+from atoll.nfv.signature import (
+    DetachedSignature,
+    SignedManifest,
+    VerifiedSignature,
+    split_signature,
+)
 from tests.nfv.packages import to_zip
 from tests.nfv.signing import MANIFEST, new_authority, signed_package
 
@@ -22,12 +28,24 @@ class Recorder:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str | None, SignedManifest | None]] = []
+        self.detached_calls: list[DetachedSignature] = []
 
     def __call__(
-        self, manifest: str | None, signed: SignedManifest | None, log: ProblemLog
+        self,
+        manifest: str | None,
+        signed: SignedManifest | None,
+        log: ProblemLog,
+        *,
+        package_signed: bool = False,
     ) -> VerifiedSignature | None:
         self.calls.append((manifest, signed))
         return VerifiedSignature(manifest or "", "CN=x", "CN=y", "2099-01-01T00:00:00+00:00")
+
+    def detached(
+        self, signed: DetachedSignature, content: Content, size: int, log: ProblemLog
+    ) -> VerifiedSignature | None:
+        self.detached_calls.append(signed)
+        return VerifiedSignature(signed.path, "CN=x", "CN=y", "2099-01-01T00:00:00+00:00")
 
 
 def test_the_signature_covers_every_byte_before_its_begin_line() -> None:

@@ -1,6 +1,7 @@
-"""``atoll vnf package validate`` and the manifest's CMS signature: the hub's own check, its
-rules named as the command's options (``--trust-anchors``, ``--crls``,
-``--require-signature``); without them, who signed, the chain not verified."""
+"""``atoll vnf package validate`` and a package's CMS signatures (the manifest's, the CSAR's
+in the zip that delivers it, signed artifacts'): the hub's own check, its rules named as the
+command's options (``--trust-anchors``, ``--crls``, ``--require-signature``); without them,
+who signed, the chain not verified."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ import pytest
 from atoll.cli import main
 from tests.hub.signatures import hub_check, refusal
 from tests.nfv.packages import to_zip
-from tests.nfv.signing import MANIFEST, new_authority, signature_at, signed_package
+from tests.nfv.signing import (
+    ARTIFACT,
+    MANIFEST,
+    artifact_package,
+    line_of,
+    new_authority,
+    option2,
+    signature_at,
+    signed_package,
+)
 
 CA = new_authority("Operator's VNF package CA")
 SIGNER = CA.issue("Example VNF vendor")
@@ -109,7 +119,8 @@ def test_require_signature_refuses_an_unsigned_package(
     assert validate(path, "--require-signature") == 1
     assert problems_of(capsys.readouterr().err) == [
         f"{MANIFEST}: the manifest carries no CMS signature, and a signed package is required "
-        "(--require-signature; SOL004 security option 1: the manifest signed with CMS)"
+        "(--require-signature; SOL004 security option 1, the manifest signed with CMS, or "
+        "option 2, the CSAR signed in a zip with it)"
     ]
     signed = csar(tmp_path, signed_package(SIGNER), "signed.csar")
     assert validate(signed, "--require-signature") == 0
@@ -152,3 +163,60 @@ def test_trust_files_that_cannot_be_used_are_an_error_naming_the_option(
     )
     assert validate(path, "--crls", str(trust / "crls.pem")) == 1
     assert "--crls: revocation is checked along a verified chain" in capsys.readouterr().err
+
+
+def test_a_zip_delivering_a_signed_csar_is_unpacked_and_verified(
+    tmp_path: Path, trust: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SOL004 security option 2, offline: the CSAR in its zip, its signature checked as the
+    hub does, nothing left behind."""
+    inner = to_zip(signed_package(None))
+    path = tmp_path / "delivery.zip"
+    path.write_bytes(to_zip(option2(inner, SIGNER)))
+    anchors = str(trust / "anchors.pem")
+    assert validate(str(path), "--trust-anchors", anchors, "--require-signature") == 0
+    out = capsys.readouterr().out
+    assert (
+        "csar signature      vnf.csar: signed by CN=Example VNF vendor, issued by "
+        "CN=Operator's VNF package CA (verified against --trust-anchors)"
+    ) in out
+    assert "signature           none (unsigned)" in out  # its manifest's
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["delivery.zip"]
+    assert validate(str(path), "-f", "json") == 0
+    doc = json.loads(capsys.readouterr().out)["package"]
+    assert doc["delivered_as"] == "vnf.csar"
+    assert doc["csar_signature"]["signer"] == "CN=Example VNF vendor"
+    assert doc["csar_signature"]["chain_verified"] is False  # no --trust-anchors
+
+
+def test_a_tampered_or_misnamed_zip_is_refused_offline(
+    tmp_path: Path, trust: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inner = to_zip(signed_package(None))
+    anchors = str(trust / "anchors.pem")
+    tampered = csar(tmp_path, option2(inner, SIGNER, tamper=True), "tampered.zip")
+    assert validate(tampered, "--trust-anchors", anchors) == 1
+    (problem,) = problems_of(capsys.readouterr().err)
+    assert problem.startswith("vnf.cms: the CSAR vnf.csar does not match its signature")
+    stray = {**option2(inner, SIGNER), "notes.txt": b"unsigned notes"}
+    assert validate(csar(tmp_path, stray, "stray.zip"), "--trust-anchors", anchors) == 1
+    (problem,) = problems_of(capsys.readouterr().err)
+    assert problem.startswith("(archive) 'notes.txt': is not part of a zip delivering a signed")
+
+
+def test_signed_artifacts_are_verified_offline(
+    tmp_path: Path, trust: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    anchors = str(trust / "anchors.pem")
+    good = csar(tmp_path, artifact_package(SIGNER), "good.csar")
+    assert validate(good, "--trust-anchors", anchors) == 0
+    assert (
+        f"artifact signature 1  {ARTIFACT}: signed by CN=Example VNF vendor, issued by "
+        "CN=Operator's VNF package CA (verified against --trust-anchors)"
+    ) in capsys.readouterr().out
+    files = artifact_package(SIGNER, tamper=True)
+    assert validate(csar(tmp_path, files, "tampered.csar"), "--trust-anchors", anchors) == 1
+    (problem,) = problems_of(capsys.readouterr().err)
+    assert problem.startswith(
+        f"{line_of(files, b'Signature:')}: the artifact {ARTIFACT} does not match its signature"
+    )

@@ -1,6 +1,6 @@
 """A tenant's signed VNF package against the running hub and its trust anchors (SOL004
-option 1, ``[hub] vnf_package_trust_anchors``): what the package carries for its signature
-is hostile like every other byte of it.
+options 1 and 2, signed artifacts; ``[hub] vnf_package_trust_anchors``): what the package
+carries for its signature is hostile like every other byte of it.
 
 - A signer that chains to nothing the operator trusts is refused, whatever the package
   carries to vouch for it: a self-signed certificate (in the CMS or in its certificate
@@ -9,12 +9,18 @@ is hostile like every other byte of it.
   one whose basic constraints extension does not parse (a few bytes a tenant writes) made
   that read raise, and onboarding ended as the hub's internal error (``status`` 500, a
   traceback in its log) instead of the package's 422 naming the untrusted signer.
+- A signed CSAR in the zip that delivers it (option 2) onboards; one changed after signing,
+  or a zip holding anything more, is refused, the latter before anything is unpacked, as
+  is a bzip2 bomb named as its CSAR. Before, such a zip was refused for lacking TOSCA.meta.
+- An artifact its vendor signed, changed since (its manifest hash changed to match), is
+  refused. Before, its ``Signature:`` was read and dropped: it onboarded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -22,11 +28,25 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from tests.nfv.packages import to_zip
-from tests.nfv.signing import Signer, new_authority, signature_at, signed_package
+from tests.nfv.packages import IMAGE, carrying, to_zip
+from tests.nfv.signing import (
+    ARTIFACT,
+    Signer,
+    artifact_package,
+    line_of,
+    new_authority,
+    option2,
+    signature_at,
+    signed_package,
+)
 from tests.security.daemons import RunningHub, running_hub
+from tests.security.test_image_substitution import PACKAGES as API
 from tests.security.test_image_substitution import onboard
-from tests.security.test_vnf_package_zip import no_internal_error
+from tests.security.test_vnf_package_zip import (
+    no_internal_error,
+    peak_memory_mib,
+    with_bzip2_bomb,
+)
 
 CA = new_authority("Operator's VNF package CA")
 TRUST = "is not trusted"
@@ -108,4 +128,90 @@ def test_a_carried_certificate_that_does_not_parse_is_a_422_not_the_hubs_500(
     files = signed_package(self_signed("Garbled vendor", garbled), cert_file="sample.cert")
     problem = refused(hub, tenant, files)
     assert TRUST in problem, problem
+    no_internal_error(hub)
+
+
+def unpacked(hub: RunningHub, package: dict[str, object]) -> Path:
+    return hub.data_dir / "vnf_packages" / f"{package['id']}.csar"
+
+
+def test_a_signed_csar_in_its_zip_onboards_and_its_image_is_served(hub: RunningHub) -> None:
+    """SOL004 security option 2 through the running hub: the CSAR (carrying its image)
+    unpacked beside the upload, its signature verified, onboarded from it."""
+    tenant = hub.tenant("sg", "sg-option2")
+    image = b"QFI\xfb signed image bits"
+    delivery = to_zip(option2(to_zip(carrying(image)), CA.issue("Vendor")))
+    package = onboard(hub, tenant, delivery)
+    assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
+    assert package["packageSecurityOption"] == "OPTION_2"
+    assert package["signature"]["csar"] == "vnf.csar"
+    assert package["signature"]["signer"] == "CN=Vendor"
+    item = f"{API}/{package['id']}"
+    assert hub.call("GET", f"{item}/artifacts/{IMAGE}", token=tenant).raw == image
+    assert hub.call("GET", f"{item}/package_content", token=tenant).raw == delivery
+    no_internal_error(hub)
+
+
+def test_a_csar_changed_after_signing_is_refused_naming_its_signature(hub: RunningHub) -> None:
+    tenant = hub.tenant("sg", "sg-option2-tampered")
+    delivery = to_zip(option2(to_zip(carrying(b"image")), CA.issue("Vendor"), tamper=True))
+    package = onboard(hub, tenant, delivery)
+    assert package["onboardingState"] == "ERROR", package
+    details = package["onboardingFailureDetails"]
+    assert details["status"] == 422, details
+    (problem,) = details["problems"]
+    assert problem["where"] == "vnf.cms"
+    assert problem["what"].startswith("the CSAR vnf.csar does not match its signature")
+    no_internal_error(hub)
+
+
+def test_a_zip_holding_more_than_its_csar_and_signature_is_refused_unread(
+    hub: RunningHub,
+) -> None:
+    tenant = hub.tenant("sg", "sg-option2-stray")
+    entries = {**option2(to_zip(carrying(b"image")), CA.issue("Vendor")), "vnf.sh": b"#!/bin/sh"}
+    package = onboard(hub, tenant, to_zip(entries))
+    assert package["onboardingState"] == "ERROR", package
+    (problem,) = package["onboardingFailureDetails"]["problems"]
+    assert problem["where"] == "(archive) 'vnf.sh'"
+    assert not unpacked(hub, package).exists()  # nothing unpacked
+    no_internal_error(hub)
+
+
+def test_a_bzip2_bomb_as_the_csar_is_refused_before_it_is_inflated(hub: RunningHub) -> None:
+    tenant = hub.tenant("sg", "sg-option2-bomb")
+    assert hub.proc is not None
+    before = peak_memory_mib(hub.proc.pid)
+    signature = option2(b"PK", CA.issue("Vendor"))
+    del signature["vnf.csar"]
+    bomb = with_bzip2_bomb(to_zip(signature), "vnf.csar", 512 << 20)
+    package = onboard(hub, tenant, bomb)
+    assert package["onboardingState"] == "ERROR", package
+    (problem,) = package["onboardingFailureDetails"]["problems"]
+    assert problem["where"] == "(archive) 'vnf.csar'"
+    assert "compressed with zip method 12" in problem["what"]
+    assert not unpacked(hub, package).exists()
+    assert peak_memory_mib(hub.proc.pid) - before < 128
+    no_internal_error(hub)
+
+
+def test_an_artifact_changed_after_its_vendor_signed_it_is_refused(hub: RunningHub) -> None:
+    """Its manifest hash changed to match: only the artifact's own signature tells. The
+    same package as signed onboards."""
+    tenant = hub.tenant("sg", "sg-artifact")
+    base = carrying(b"QFI\xfb image of a package with a signed script")
+    files = artifact_package(CA.issue("Vendor"), base=base, tamper=True)
+    package = onboard(hub, tenant, to_zip(files))
+    assert package["onboardingState"] == "ERROR", package
+    details = package["onboardingFailureDetails"]
+    assert details["status"] == 422, details
+    (problem,) = details["problems"]
+    assert problem["where"] == line_of(files, b"Signature:")
+    assert problem["what"].startswith(
+        f"the artifact {ARTIFACT} does not match its signature: it was changed after it was signed"
+    )
+    signed = artifact_package(CA.issue("Vendor"), base=base)
+    package = onboard(hub, tenant, to_zip(signed))
+    assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
+    assert [s["path"] for s in package["signature"]["signatures"]] == [ARTIFACT]
     no_internal_error(hub)

@@ -6,17 +6,36 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atoll.cms import CmsToolError
 from atoll.errors import ConfigError
-from tests.hub.api.vnf_packages import images_for, package_api, upload
+from tests.hub.api.vnf_packages import (
+    BASE,
+    create,
+    fetch,
+    images_for,
+    package_api,
+    put_content,
+    upload,
+    wait_onboarded,
+)
 from tests.hub.conftest import AiohttpClient
 from tests.hub.signatures import hub_check, onboard, refusal
 from tests.nfv.packages import to_zip
-from tests.nfv.signing import MANIFEST, new_authority, signature_at, signed_package
+from tests.nfv.signing import (
+    ARTIFACT,
+    MANIFEST,
+    artifact_package,
+    new_authority,
+    option2,
+    signature_at,
+    signed_package,
+)
 
 CA = new_authority()
 SIGNER = CA.issue()
@@ -84,8 +103,8 @@ def test_unsigned_packages_onboard_unless_signatures_are_required(anchors: Path)
     assert onboard(signed_package(None), hub_check(anchors)).signature is None
     assert refusal(signed_package(None), hub_check(anchors, required=True)) == [
         f"{MANIFEST}: the manifest carries no CMS signature, and this hub onboards signed VNF "
-        'packages only ([hub] vnf_package_signature = "required"; SOL004 security option 1: '
-        "the manifest signed with CMS)"
+        'packages only ([hub] vnf_package_signature = "required"; SOL004 security option 1, '
+        "the manifest signed with CMS, or option 2, the CSAR signed in a zip with it)"
     ]
 
 
@@ -131,9 +150,12 @@ async def test_through_the_sol005_api_signed_onboards_and_tampered_fails(
     await images_for(api, "a", "getting-started")
     good = await upload(api, member, to_zip(signed_package(SIGNER)))
     assert good["onboardingState"] == "ONBOARDED", good["onboardingFailureDetails"]
-    assert good["signature"]["manifest"] == MANIFEST
+    assert good["packageSecurityOption"] == "OPTION_1"
+    assert good["signature"]["options"] == ["OPTION_1"]
+    assert good["signature"]["manifest"] == MANIFEST and good["signature"]["csar"] is None
     assert good["signature"]["signer"] == "CN=Example VNF vendor"
     assert good["signature"]["issuer"] == "CN=Test VNF package CA"
+    assert [s["kind"] for s in good["signature"]["signatures"]] == ["manifest"]
     bad = await upload(api, member, to_zip(signed_package(SIGNER, tamper=True)))
     assert bad["onboardingState"] == "ERROR"
     assert bad["onboardingFailureDetails"]["status"] == 422
@@ -143,3 +165,108 @@ async def test_through_the_sol005_api_signed_onboards_and_tampered_fails(
     assert unsigned["onboardingState"] == "ERROR"
     assert any("onboards signed VNF packages only" in str(p) for p in unsigned[
         "onboardingFailureDetails"]["problems"])  # fmt: skip
+
+
+async def test_through_the_sol005_api_a_signed_csar_in_its_zip_onboards_and_is_served(
+    aiohttp_client: AiohttpClient,
+    aiohttp_server: Any,
+    signing_key: Ed25519PrivateKey,
+    tmp_path: Path,
+) -> None:
+    """SOL004 security option 2 by upload and by upload_from_uri: the record says OPTION_2
+    and who signed (the CSAR, and the artifact it has signed), the content served is the
+    zip as uploaded, the VNFD and artifacts come from the CSAR unpacked beside it, which
+    goes with the package."""
+    bundle = tmp_path / "vnf-anchors.pem"
+    bundle.write_bytes(CA.pem())
+    inner_files = artifact_package(CA.issue("Script author"))  # its manifest is unsigned
+    inner = to_zip(inner_files)
+    delivery = to_zip(option2(inner, SIGNER))
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=delivery, content_type="application/zip")
+
+    files = web.Application()
+    files.router.add_get("/{name}", serve)
+    server = await aiohttp_server(files)
+    api = await package_api(
+        aiohttp_client,
+        signing_key,
+        tmp_path / "hub",
+        vnf_package_signature="required",
+        vnf_package_trust_anchors=bundle,
+        vnf_package_uri_hosts=("127.0.0.1",),
+    )
+    admin = await api.admin()
+    await api.ok("POST", "/v1/projects", admin, {"name": "a"})
+    member = await api.user_with_role("am", "a", "member")
+    await images_for(api, "a", "getting-started")
+
+    good = await upload(api, member, delivery)
+    assert good["onboardingState"] == "ONBOARDED", good["onboardingFailureDetails"]
+    assert good["packageSecurityOption"] == "OPTION_2"
+    assert good["signature"] == {
+        "options": ["OPTION_2"],
+        "signer": "CN=Example VNF vendor",
+        "issuer": "CN=Test VNF package CA",
+        "notAfter": good["signature"]["notAfter"],
+        "manifest": None,
+        "csar": "vnf.csar",
+        "signatures": [
+            {
+                "kind": "csar",
+                "path": "vnf.csar",
+                "signer": "CN=Example VNF vendor",
+                "issuer": "CN=Test VNF package CA",
+                "notAfter": good["signature"]["notAfter"],
+            },
+            {
+                "kind": "artifact",
+                "path": ARTIFACT,
+                "signer": "CN=Script author",
+                "issuer": "CN=Test VNF package CA",
+                "notAfter": good["signature"]["signatures"][1]["notAfter"],
+            },
+        ],
+    }
+    item = f"{BASE}/{good['id']}"
+    assert await fetch(api, f"{item}/package_content", member) == (200, delivery, "application/zip")
+    status, vnfd, _ = await fetch(api, f"{item}/vnfd", member, accept="application/zip")
+    assert status == 200 and vnfd.startswith(b"PK")
+    assert ARTIFACT in {a["artifactPath"] for a in good["additionalArtifacts"]}
+    status, served, _ = await fetch(api, f"{item}/artifacts/{ARTIFACT}", member)
+    assert (status, served) == (200, inner_files[ARTIFACT])
+    unpacked = tmp_path / "hub" / "vnf_packages" / f"{good['id']}.csar"
+    assert unpacked.read_bytes() == inner
+
+    package = await create(api, member)
+    path = f"{BASE}/{package['id']}/package_content/upload_from_uri"
+    body = {"addressInformation": f"http://127.0.0.1:{server.port}/delivery.zip"}
+    status, data, _ = await api.call("POST", path, member, body)
+    assert status == 202, data
+    fetched = await wait_onboarded(api, member, package["id"])
+    assert fetched["onboardingState"] == "ONBOARDED", fetched["onboardingFailureDetails"]
+    assert fetched["packageSecurityOption"] == "OPTION_2"
+
+    bad = await upload(api, member, to_zip(option2(inner, SIGNER, tamper=True)))
+    assert bad["onboardingState"] == "ERROR" and bad["packageSecurityOption"] is None
+    (problem,) = bad["onboardingFailureDetails"]["problems"]
+    assert problem["where"] == "vnf.cms"
+    assert problem["what"].startswith("the CSAR vnf.csar does not match its signature")
+    # content again, a CSAR as it is: what the refused zip unpacked goes, the new one is read
+    stale = tmp_path / "hub" / "vnf_packages" / f"{bad['id']}.csar"
+    assert stale.exists()
+    plain = artifact_package(
+        CA.issue("Script author"), data=b"#!/bin/sh\necho v2\n", manifest_signer=SIGNER
+    )
+    status, body = await put_content(api, member, bad["id"], to_zip(plain))
+    assert status == 202, body
+    again = await wait_onboarded(api, member, bad["id"])
+    assert again["onboardingState"] == "ONBOARDED", again["onboardingFailureDetails"]
+    assert again["packageSecurityOption"] == "OPTION_1" and not stale.exists()
+    status, served, _ = await fetch(api, f"{BASE}/{bad['id']}/artifacts/{ARTIFACT}", member)
+    assert (status, served) == (200, b"#!/bin/sh\necho v2\n")
+
+    await api.ok("PATCH", item, member, {"operationalState": "DISABLED"})
+    status, _, _ = await api.call("DELETE", item, member)
+    assert status == 204 and not unpacked.exists()
