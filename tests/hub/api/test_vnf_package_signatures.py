@@ -195,7 +195,7 @@ async def test_through_the_sol005_api_a_signed_csar_in_its_zip_onboards_and_is_s
         tmp_path / "hub",
         vnf_package_signature="required",
         vnf_package_trust_anchors=bundle,
-        vnf_package_uri_hosts=("127.0.0.1",),
+        vnf_package_uri_hosts=("127.0.0.1:*",),
     )
     admin = await api.admin()
     await api.ok("POST", "/v1/projects", admin, {"name": "a"})
