@@ -222,7 +222,7 @@ class HandshakeLimits:
     """What TLS connections may cost before their handshakes are done (each daemon's
     ``tls_handshakes_per_source``, ``tls_handshakes`` and ``tls_handshake_timeout``)."""
 
-    per_source: int = 32  # handshakes in progress at once from one source (source_of); 0: any
+    per_source: int = 128  # handshakes in progress at once from one source (source_of); 0: any
     total: int = 512  # handshakes in progress at once in all; 0: any number
     timeout: float = 10.0  # seconds a handshake may take before its connection is closed
 

@@ -47,8 +47,9 @@ class HubSettings:
     # TLS handshakes in progress at once, from one source (an IPv4 address, an IPv6 /64) and
     # in all: a connection over either bound is closed as it is accepted, before any TLS
     # work (counted in atoll_tls_handshakes_refused_total, logged once a minute a source);
-    # 0: no bound. A handshake not done within tls_handshake_timeout seconds is closed too
-    tls_handshakes_per_source: int = 32
+    # 0: no bound. A client that opens its pool at once has that many in progress (aiohttp's
+    # and httpx's pools hold 100). A handshake not done in tls_handshake_timeout s is closed
+    tls_handshakes_per_source: int = 128
     tls_handshakes: int = 512
     tls_handshake_timeout: float = 10.0
     # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile)

@@ -7,7 +7,7 @@ connection it accepts, with nothing to refuse one first, and waits 60 s for one 
 the daemon's open files and a TLS object each, before ``request_read_timeout`` starts), and a
 flood of ClientHellos was answered as fast as the CPU went. Now a connection is refused as it
 is accepted, before any TLS work (no ServerHello), when its source has
-``tls_handshakes_per_source`` handshakes in progress (32) or the daemon ``tls_handshakes``
+``tls_handshakes_per_source`` handshakes in progress (128) or the daemon ``tls_handshakes``
 (512); the refusals are counted (``atoll_tls_handshakes_refused_total``) and logged once a
 minute a source; a handshake not done within ``tls_handshake_timeout`` (10 s) is closed; and
 clients from elsewhere are served meanwhile.
@@ -29,6 +29,7 @@ import pytest
 
 from atoll import certs
 from atoll.hub.settings import HubSettings
+from atoll.site_agent.settings import AgentSettings
 from atoll.testbed.services.ports import free_port
 from atoll.testbed.services.process import reap, spawn
 from tests.core.test_tls_gate import closed_within
@@ -38,7 +39,8 @@ from tests.security.test_site_bind import wait_health
 from tests.site_agent import real_site
 
 TIMEOUT = 3.0  # tls_handshake_timeout of the daemons here (10 s by default)
-PER_SOURCE = HubSettings().tls_handshakes_per_source  # the default, 32, on both daemons
+PER_SOURCE = HubSettings().tls_handshakes_per_source  # the default, 128, on both daemons
+assert AgentSettings().tls_handshakes_per_source == PER_SOURCE
 FLOOD = 200
 ELSEWHERE = "127.0.0.9"  # another client's address
 
