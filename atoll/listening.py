@@ -10,6 +10,10 @@ small and grows to asyncio's size on the first read that fills it, so a hub hold
 of idle site sessions does not hold a 256 KiB buffer for each; and :func:`open_files_limit`
 lets a process hold as many sockets as its hard limit allows. Neither names its software
 and versions in a ``Server`` header (:func:`anonymous_server_header`).
+
+Both serve TLS through :func:`tcp_site`, which bounds what a connection may cost before its
+handshake is done (:class:`HandshakeGate`): asyncio's own TLS listener starts every accepted
+connection's handshake, with nothing to refuse it first, and waits 60 s for one that stalls.
 """
 
 from __future__ import annotations
@@ -20,13 +24,20 @@ import logging
 import os
 import resource
 import ssl
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aiohttp import web, web_response
 
 from atoll import certs
 from atoll.errors import ConfigError
+
+if TYPE_CHECKING:  # prometheus-client is imported when /metrics is first read
+    from prometheus_client.core import Metric
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +91,7 @@ def server_tls(
 SERVER_NAME = "atoll"  # every answer's Server header: a product, no version
 
 
-async def start_listening(site: web.TCPSite, host: str, port: int, flag: str) -> None:
+async def start_listening(site: web.BaseSite, host: str, port: int, flag: str) -> None:
     """Start ``site``; an address that cannot be bound (in use, not this host's, a privileged
     port) is a ConfigError naming the address, the reason and ``flag``, not a traceback."""
     try:
@@ -198,3 +209,313 @@ def open_files_limit() -> int:
         except (ValueError, OSError) as exc:
             log.warning("cannot raise the open files limit from %d to %d: %s", soft, target, exc)
     return soft
+
+
+# TLS handshakes: what a connection may cost before its handshake is done
+
+REFUSAL_LOG_EVERY = 60.0  # seconds: one source's refusals are logged at most this often
+REFUSALS_LOGGED = 64  # sources logged within that time; past them, one line for all the rest
+
+
+@dataclass(frozen=True)
+class HandshakeLimits:
+    """What TLS connections may cost before their handshakes are done (each daemon's
+    ``tls_handshakes_per_source``, ``tls_handshakes`` and ``tls_handshake_timeout``)."""
+
+    per_source: int = 128  # handshakes in progress at once from one source (source_of); 0: any
+    total: int = 512  # handshakes in progress at once in all; 0: any number
+    timeout: float = 10.0  # seconds a handshake may take before its connection is closed
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise ConfigError("tls_handshake_timeout must be more than 0 seconds")
+
+    @classmethod
+    def of(cls, settings: HandshakeSettings) -> HandshakeLimits:
+        """A daemon's limits, from its settings of these names."""
+        return cls(
+            settings.tls_handshakes_per_source,
+            settings.tls_handshakes,
+            settings.tls_handshake_timeout,
+        )
+
+
+class HandshakeSettings(Protocol):
+    """The settings both daemons bound TLS handshakes with (``[hub]``, ``[site_agent]``)."""
+
+    @property
+    def tls_handshakes_per_source(self) -> int: ...
+    @property
+    def tls_handshakes(self) -> int: ...
+    @property
+    def tls_handshake_timeout(self) -> float: ...
+
+
+def source_of(peername: object) -> str:
+    """What a connection's handshakes are counted under: its IPv4 address, or its IPv6
+    address's /64 (a host's usual allotment: one address each would let whoever holds one
+    spread a flood over 2^64 of them); an IPv4 address mapped into IPv6 is that address."""
+    host = peername[0] if isinstance(peername, tuple) and peername else None
+    if not isinstance(host, str):
+        return "unknown"
+    if ":" not in host:
+        return host
+    try:
+        address = ipaddress.IPv6Address(host)
+    except ValueError:
+        return host
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
+
+
+class HandshakeGate:
+    """TLS handshakes in progress, bounded per source (:func:`source_of`) and in total.
+
+    :meth:`admit` is asked as a connection is accepted, before a byte of it is read: over a
+    bound, the connection is to be closed at once (no ServerHello, no key exchange: nothing
+    spent on it but the accept), and the refusal is counted and logged, at most once every
+    :data:`REFUSAL_LOG_EVERY` seconds for a source (the total bound's refusals: once as
+    often, naming the source with the most handshakes in progress). :meth:`release` ends an
+    admitted handshake, however it ended. The figures are ``/metrics`` series (:meth:`collect`,
+    a prometheus-client collector): ``atoll_tls_handshakes_refused_total{limit}``,
+    ``atoll_tls_handshake_timeouts_total`` and ``atoll_tls_handshakes_in_progress``.
+    """
+
+    def __init__(
+        self,
+        limits: HandshakeLimits = HandshakeLimits(),  # frozen: one default is all
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.in_progress = 0
+        self.refused = {"per_source": 0, "total": 0}
+        self.timeouts = 0
+        self._sources: dict[str, int] = {}  # handshakes in progress, by source
+        self._logged: OrderedDict[str, float] = OrderedDict()  # when, oldest first
+
+    def admit(self, source: str) -> bool:
+        """Whether a connection from ``source`` may start its handshake (counted if so)."""
+        limits, count = self.limits, self._sources.get(source, 0)
+        if limits.per_source and count >= limits.per_source:
+            self._refuse("per_source", source)
+            return False
+        if limits.total and self.in_progress >= limits.total:
+            self._refuse("total", source)
+            return False
+        self._sources[source] = count + 1
+        self.in_progress += 1
+        return True
+
+    def release(self, source: str) -> None:
+        """An admitted handshake from ``source`` is over (done, failed or timed out)."""
+        count = self._sources.pop(source) - 1
+        if count:
+            self._sources[source] = count
+        self.in_progress -= 1
+
+    def _refuse(self, limit: str, source: str) -> None:
+        self.refused[limit] += 1
+        now, logged = self.clock(), self._logged
+        while logged and now - next(iter(logged.values())) >= REFUSAL_LOG_EVERY:
+            logged.popitem(last=False)
+        key = source if limit == "per_source" else " total"
+        if key not in logged and len(logged) >= REFUSALS_LOGGED:
+            key = " more"
+        if key in logged:
+            return
+        logged[key] = now
+        if key == " more":
+            log.warning(
+                "refusing TLS connections before their handshakes from more sources than "
+                "the %d just logged (tls_handshakes_per_source, tls_handshakes); atoll_tls_"
+                "handshakes_refused_total counts them, this is said again in %g s at most",
+                REFUSALS_LOGGED,
+                REFUSAL_LOG_EVERY,
+            )
+        elif limit == "per_source":
+            log.warning(
+                "refusing TLS connections from %s before their handshakes: %d in progress "
+                "from there (tls_handshakes_per_source); atoll_tls_handshakes_refused_total "
+                "counts them, this is said again in %g s at most",
+                source,
+                self.limits.per_source,
+                REFUSAL_LOG_EVERY,
+            )
+        else:
+            busiest = max(self._sources, key=self._sources.__getitem__)
+            log.warning(
+                "refusing TLS connections before their handshakes: %d in progress "
+                "(tls_handshakes), the most from %s (%d); atoll_tls_handshakes_refused_total "
+                "counts them, this is said again in %g s at most",
+                self.in_progress,
+                busiest,
+                self._sources[busiest],
+                REFUSAL_LOG_EVERY,
+            )
+
+    def collect(self) -> Iterator[Metric]:
+        """The gate's series, for a prometheus-client registry."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        refused = CounterMetricFamily(
+            "atoll_tls_handshakes_refused",
+            "TLS connections closed before their handshake, by the bound they were over "
+            "(per_source: tls_handshakes_per_source, total: tls_handshakes)",
+            labels=["limit"],
+        )
+        for limit, count in self.refused.items():
+            refused.add_metric([limit], count)
+        yield refused
+        yield CounterMetricFamily(
+            "atoll_tls_handshake_timeouts",
+            "TLS connections closed for not finishing their handshake in tls_handshake_timeout",
+            value=self.timeouts,
+        )
+        yield GaugeMetricFamily(
+            "atoll_tls_handshakes_in_progress", "TLS handshakes in progress", value=self.in_progress
+        )
+
+
+def tcp_site(
+    runner: web.BaseRunner,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None,
+    gate: HandshakeGate,
+) -> web.BaseSite:
+    """Where a daemon serves ``runner``: aiohttp's own site for plain HTTP (loopback, tests),
+    a :class:`TLSSite` whose handshakes ``gate`` bounds for HTTPS."""
+    if ssl_context is None:
+        return web.TCPSite(runner, host, port)
+    return TLSSite(runner, host, port, ssl_context, gate)
+
+
+class TLSSite(web.BaseSite):
+    """An aiohttp site serving HTTPS, each handshake admitted by a :class:`HandshakeGate`.
+
+    asyncio's TLS listener (``loop.create_server(ssl=...)``) starts a handshake on every
+    connection it accepts, with no place to refuse one first, and waits 60 s for one that
+    stalls. This site listens for plain TCP instead: an accepted connection the gate refuses
+    is closed there and then; one it admits is upgraded with asyncio's public
+    ``loop.start_tls`` (its timeout the limits'), then given to the runner's request handler
+    as asyncio's listener would give it: the same kind of transport, so ``peercert``,
+    ``ssl_object``, ``peername``, the ``https`` scheme and :func:`small_tls_reads` are as
+    they were.
+    """
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext,
+        gate: HandshakeGate,
+        *,
+        backlog: int = 128,  # as aiohttp's TCPSite
+    ) -> None:
+        super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self.host, self.asked_port, self.backlog = host, port, backlog
+        self.tls, self.gate = ssl_context, gate
+        self._handshakes: set[asyncio.Task[None]] = set()
+        self._listening: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one bound, once started: ``0`` asks for any)."""
+        if self._listening is not None and self._listening.sockets:
+            return int(self._listening.sockets[0].getsockname()[1])
+        return self.asked_port
+
+    @property
+    def name(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}"
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        self._server = self._listening = await loop.create_server(
+            lambda: _Accepted(self), self.host, self.asked_port, backlog=self.backlog
+        )
+
+    async def stop(self) -> None:
+        handshakes = list(self._handshakes)
+        for task in handshakes:
+            task.cancel()  # its connection is closed (start_tls closes it when cancelled)
+        await asyncio.gather(*handshakes, return_exceptions=True)
+        await super().stop()
+
+    def accepted(self, transport: asyncio.Transport) -> None:
+        """A connection just accepted (nothing of it read yet): refused, or its handshake."""
+        source = source_of(transport.get_extra_info("peername"))
+        if not self.gate.admit(source):
+            transport.abort()
+            return
+        transport.pause_reading()  # start_tls reads it, once its TLS layer is in place
+        task = asyncio.get_running_loop().create_task(self._handshake(transport, source))
+        self._handshakes.add(task)
+        task.add_done_callback(self._handshakes.discard)
+
+    async def _handshake(self, transport: asyncio.Transport, source: str) -> None:
+        loop = asyncio.get_running_loop()
+        timeout = self.gate.limits.timeout
+        early = _Early()
+        started = loop.time()
+        try:
+            tls = await loop.start_tls(
+                transport, early, self.tls, server_side=True, ssl_handshake_timeout=timeout
+            )
+        except Exception:  # refused, broken or cut: start_tls closed the connection
+            if loop.time() - started >= timeout:
+                self.gate.timeouts += 1
+            return
+        finally:
+            self.gate.release(source)
+        server = self._runner.server
+        if tls is None or server is None:  # closed as its handshake ended; or shutting down
+            if tls is not None:
+                tls.abort()
+            return
+        handler = server()
+        tls.set_protocol(handler)
+        handler.connection_made(tls)
+        early.hand_over(handler)
+
+
+class _Accepted(asyncio.Protocol):
+    """A connection just accepted, before the gate has said whether it may go on."""
+
+    __slots__ = ("site",)
+
+    def __init__(self, site: TLSSite) -> None:
+        self.site = site
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.site.accepted(cast(asyncio.Transport, transport))  # a TCP socket's
+
+
+class _Early(asyncio.Protocol):
+    """A TLS connection's protocol from the end of its handshake until the request handler
+    takes it (the same turn of the loop, or the next): what arrives meanwhile, a client's
+    first request sent with its last handshake message, is kept and handed over."""
+
+    __slots__ = ("data", "eof")
+
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+        self.eof = False
+
+    def data_received(self, data: bytes) -> None:
+        self.data.append(data)
+
+    def eof_received(self) -> None:
+        self.eof = True
+
+    def hand_over(self, handler: asyncio.Protocol) -> None:
+        for data in self.data:
+            handler.data_received(data)
+        self.data.clear()
+        if self.eof:
+            handler.eof_received()

@@ -14,6 +14,7 @@ from cryptography import x509
 
 from atoll import __version__, certs, listening, tokens
 from atoll.errors import ConfigError, InvalidInput
+from atoll.hub.api.observability import METRICS
 from atoll.hub.app import build_app
 from atoll.hub.bootstrap import DataDir, seed_store
 from atoll.hub.migrations import migrate
@@ -67,6 +68,7 @@ async def serve(settings: HubSettings, image_settings: ImageSettings | None = No
     private_files(layout.secret_files)
     signing_key = tokens.load_private_key(layout.token_key)
     ssl_context = tls_context(settings, layout)
+    gate = listening.HandshakeGate(listening.HandshakeLimits.of(settings))
     store = open_store(settings.store, settings.data_dir)
     telemetry = TelemetryKeeper(
         None if settings.store == "memory" else layout.path / TELEMETRY_FILE,
@@ -88,8 +90,9 @@ async def serve(settings: HubSettings, image_settings: ImageSettings | None = No
         await runner.setup()
         listening.small_tls_reads(runner)  # ~30 KB, not 256 KiB, for each idle site session
         listening.anonymous_server_header()
+        app[METRICS].registry.register(gate)
         try:
-            site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
+            site = listening.tcp_site(runner, settings.host, settings.port, ssl_context, gate)
             await listening.start_listening(site, settings.host, settings.port, "--port/--host")
             scheme = "http" if ssl_context is None else "https"
             print(f"hub serving on {scheme}://{settings.host}:{settings.port}", flush=True)

@@ -48,6 +48,14 @@ class HubSettings:
     # last answer: an idle keep-alive connection is closed then), and a JSON request body
     # (408 then); uploads follow upload_idle_timeout, and an open stream is not cut
     request_read_timeout: float = 60.0
+    # TLS handshakes in progress at once, from one source (an IPv4 address, an IPv6 /64) and
+    # in all: a connection over either bound is closed as it is accepted, before any TLS
+    # work (counted in atoll_tls_handshakes_refused_total, logged once a minute a source);
+    # 0: no bound. A client that opens its pool at once has that many in progress (aiohttp's
+    # and httpx's pools hold 100). A handshake not done in tls_handshake_timeout s is closed
+    tls_handshakes_per_source: int = 128
+    tls_handshakes: int = 512
+    tls_handshake_timeout: float = 10.0
     # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile)
     password_time_cost: int = 3
     password_memory_kib: int = 65536

@@ -368,6 +368,7 @@ async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) 
         fix="set tls_cert_file and tls_key_file under [site_agent] (or --tls-cert-file and "
         "--tls-key-file) to serve HTTPS, or pass --insecure to accept plain HTTP",
     )
+    gate = listening.HandshakeGate(listening.HandshakeLimits.of(settings.site_agent))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -385,7 +386,8 @@ async def serve(settings: SiteAgentSettings, stop: asyncio.Event | None = None) 
         listening.small_tls_reads(runner)
         listening.anonymous_server_header()
         listen = settings.site_agent
-        site = web.TCPSite(runner, listen.host, listen.port, ssl_context=ssl_context)
+        agent.telemetry.add_collector(gate)
+        site = listening.tcp_site(runner, listen.host, listen.port, ssl_context, gate)
         await listening.start_listening(site, listen.host, listen.port, "--port/--host")
         gc.collect()  # start-up's garbage in cycles (the CLI's parsers, import-time objects)
         malloc.trim()  # and the pages it freed, with recovery's and the first pass's

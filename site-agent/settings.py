@@ -66,6 +66,15 @@ class AgentSettings:
     # last answer: an idle keep-alive connection is closed then), and a JSON request body
     # (408 then); image uploads keep their own idle rule
     request_read_timeout: float = 60.0
+    # with TLS: handshakes in progress at once, from one source (an IPv4 address, an IPv6
+    # /64) and in all; a connection over either bound is closed as it is accepted, before
+    # any TLS work (counted in atoll_tls_handshakes_refused_total, logged once a minute a
+    # source); 0: no bound. A client that opens its pool at once has that many in progress
+    # (aiohttp's and httpx's hold 100). A handshake not done in tls_handshake_timeout s is
+    # closed
+    tls_handshakes_per_source: int = 128
+    tls_handshakes: int = 512
+    tls_handshake_timeout: float = 10.0
     restart_policy: RestartPolicy = "on-failure"  # servers without one: always|on-failure|never
     restart_backoff_initial: float = 2.0  # seconds before the 2nd restart in a row, doubling
     restart_backoff_max: float = 300.0  # ... up to this many

@@ -40,6 +40,7 @@ from atoll.site_agent.views import SERVER_STATUSES, status_of
 if TYPE_CHECKING:  # prometheus-client is imported at the first scrape of /metrics
     from prometheus_client import CollectorRegistry
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+    from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,7 @@ class Telemetry:
         # more figures for /metrics (the sync session's): (name, value, help)
         self.extra: Callable[[], Awaitable[list[tuple[str, float, str]]]] | None = None
         self._registry: CollectorRegistry | None = None
+        self._collectors: list[Collector] = []  # more series (the TLS listener's)
         self._loop = Loop(
             "telemetry collection", self.tick, LoopSettings(interval=interval), logger=log
         )
@@ -160,8 +162,17 @@ class Telemetry:
             registry = CollectorRegistry(auto_describe=False)
             process_metrics.register(registry, "site-agent")
             registry.register(_SnapshotCollector(self))
+            for collector in self._collectors:
+                registry.register(collector)
             self._registry = registry
         return self._registry
+
+    def add_collector(self, collector: Collector) -> None:
+        """More series for ``/metrics`` (an object with ``collect()``, as prometheus-client
+        asks), from now on."""
+        self._collectors.append(collector)
+        if self._registry is not None:
+            self._registry.register(collector)
 
     async def collect(self) -> Snapshot:
         snap = Snapshot(taken_at=self.clock())

@@ -52,10 +52,14 @@ def test_cert_and_key_give_a_context_anywhere(tmp_path: Path) -> None:
         listening.server_tls(ANY, key, cert, insecure=False, fix="")
 
 
-async def test_tls_reads_start_small_grow_for_bulk_bodies_and_shrink_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize("listener", ["gated", "asyncio"])
+async def test_tls_reads_start_small_grow_for_bulk_bodies_and_shrink_again(
+    tmp_path: Path, listener: str
+) -> None:
     """An idle or chatty TLS connection holds a small receive buffer; the first read that fills
     it (a bulk upload) gives the connection asyncio's full one, and the body arrives whole;
-    small reads in a row give it back."""
+    small reads in a row give it back. So through the daemons' listener (``gated``,
+    :func:`listening.tcp_site`) as through asyncio's own."""
     ca = certs.new_ca()
     leaf = certs.issue_server_cert(ca, "s", ["localhost"], [ipaddress.ip_address("127.0.0.1")])
     cert, key, ca_file = tmp_path / "c.pem", tmp_path / "k.pem", tmp_path / "ca.pem"
@@ -82,8 +86,12 @@ async def test_tls_reads_start_small_grow_for_bulk_bodies_and_shrink_again(tmp_p
     runner = web.AppRunner(app)
     await runner.setup()
     listening.small_tls_reads(runner)
-    port = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=certs.server_ssl_context(cert, key))
+    port, context = free_port(), certs.server_ssl_context(cert, key)
+    site = (
+        listening.tcp_site(runner, "127.0.0.1", port, context, listening.HandshakeGate())
+        if listener == "gated"
+        else web.TCPSite(runner, "127.0.0.1", port, ssl_context=context)
+    )
     await site.start()
     body = os.urandom(16 << 20)
     try:
