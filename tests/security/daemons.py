@@ -437,3 +437,30 @@ def http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[i
     finally:
         server.shutdown()
         server.server_close()
+
+
+def grants_racing_a_delete(
+    hub: RunningHub, grants: Mapping[str, dict[str, str]], delete: str
+) -> dict[str, int]:
+    """POST each of ``grants`` (role assignments, by a name of the caller's choosing) and
+    DELETE ``delete``, all at once behind one barrier, as the hub's admin; every call's
+    status by its name (the delete's under ``"delete"``)."""
+    start = threading.Barrier(len(grants) + 1)
+    replies: dict[str, int] = {}
+
+    def grant(name: str) -> None:
+        start.wait(timeout=30)
+        replies[name] = hub.call("POST", "/v1/role_assignments", grants[name]).status
+
+    def remove() -> None:
+        start.wait(timeout=30)
+        replies["delete"] = hub.call("DELETE", delete).status
+
+    threads = [threading.Thread(target=grant, args=(name,)) for name in grants]
+    threads.append(threading.Thread(target=remove))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a call hung"
+    return replies

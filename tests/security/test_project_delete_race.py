@@ -3,9 +3,7 @@ later project of the same name inherits none."""
 
 from __future__ import annotations
 
-import threading
-
-from tests.security.daemons import RunningHub
+from tests.security.daemons import RunningHub, grants_racing_a_delete
 
 ROUNDS = 15
 GRANTERS = 3
@@ -13,26 +11,8 @@ GRANTERS = 3
 
 def race(hub: RunningHub, users: list[str]) -> dict[str, int]:
     """Grant each user a role on project ``race`` while deleting it; every call's status."""
-    start = threading.Barrier(len(users) + 1)
-    replies: dict[str, int] = {}
-
-    def grant(user: str) -> None:
-        start.wait(timeout=30)
-        body = {"user": user, "project": "race", "role": "member"}
-        replies[user] = hub.call("POST", "/v1/role_assignments", body).status
-
-    def delete() -> None:
-        start.wait(timeout=30)
-        replies["delete"] = hub.call("DELETE", "/v1/projects/race").status
-
-    threads = [threading.Thread(target=grant, args=(u,)) for u in users]
-    threads.append(threading.Thread(target=delete))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a call hung"
-    return replies
+    grants = {u: {"user": u, "project": "race", "role": "member"} for u in users}
+    return grants_racing_a_delete(hub, grants, "/v1/projects/race")
 
 
 def test_no_grant_outlives_its_project(hub: RunningHub) -> None:

@@ -9,14 +9,13 @@ and a data dir in which an earlier hub left a grant behind."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from atoll.hub.store.sqlite import SQLiteStore
 from atoll.timestamps import iso
-from tests.security.daemons import RunningHub
+from tests.security.daemons import RunningHub, grants_racing_a_delete
 
 ROUNDS = 15
 GRANTS = 3  # projects bob is granted a role on while he is deleted
@@ -58,26 +57,8 @@ def test_a_user_made_again_under_a_deleted_ones_name_holds_nothing(hub: RunningH
 
 def race(hub: RunningHub, projects: list[str]) -> dict[str, int]:
     """Grant bob a role on each project while deleting him; every call's status."""
-    start = threading.Barrier(len(projects) + 1)
-    replies: dict[str, int] = {}
-
-    def grant(project: str) -> None:
-        start.wait(timeout=30)
-        body = {"user": "bob", "project": project, "role": "member"}
-        replies[project] = hub.call("POST", "/v1/role_assignments", body).status
-
-    def delete() -> None:
-        start.wait(timeout=30)
-        replies["delete"] = hub.call("DELETE", "/v1/users/bob").status
-
-    threads = [threading.Thread(target=grant, args=(p,)) for p in projects]
-    threads.append(threading.Thread(target=delete))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a call hung"
-    return replies
+    grants = {p: {"user": "bob", "project": p, "role": "member"} for p in projects}
+    return grants_racing_a_delete(hub, grants, "/v1/users/bob")
 
 
 def test_no_grant_outlives_its_user(hub: RunningHub) -> None:
