@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_Stamp = tuple[int, int, int, int, int]  # device, inode, size, mtime ns, ctime ns
+Stamp = tuple[int, int, int, int, int]  # device, inode, size, mtime ns, ctime ns
 
 
 class FileUnusable(ConfigError):
@@ -49,7 +49,7 @@ class FileUnusable(ConfigError):
 
 @dataclass
 class _Read(Generic[T]):
-    stamp: _Stamp
+    stamp: Stamp
     value: T | None  # None: unusable, with ``failure``
     failure: FileUnusable | None = None
 
@@ -87,7 +87,7 @@ class WatchedFile(Generic[T]):
             assert read.value is not None
             return read.value
 
-    def _load(self, stamp: _Stamp) -> _Read[T]:
+    def _load(self, stamp: Stamp) -> _Read[T]:
         try:
             raw = self.path.read_bytes()
         except OSError as exc:
@@ -102,7 +102,7 @@ class WatchedFile(Generic[T]):
         self._read = _Read(stamp, value)
         return self._read
 
-    def _failed(self, stamp: _Stamp | None, reason: str) -> _Read[T]:
+    def _failed(self, stamp: Stamp | None, reason: str) -> _Read[T]:
         failure = FileUnusable(self.setting, self.path, reason)
         known = self._read  # None: the first read, whose failure its caller reports
         if known is not None and (known.failure is None or known.failure.reason != reason):
@@ -112,5 +112,14 @@ class WatchedFile(Generic[T]):
         return self._read
 
 
-def _stamp(st: os.stat_result) -> _Stamp:
+def _stamp(st: os.stat_result) -> Stamp:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def file_stamp(path: Path) -> Stamp | None:
+    """What tells one version of ``path`` from the next (as :class:`WatchedFile` compares
+    them), or None when it cannot be stat'ed: for a reader that keeps its own cache."""
+    try:
+        return _stamp(path.stat())
+    except OSError:
+        return None

@@ -38,6 +38,7 @@ from atoll.errors import Forbidden, Unauthenticated
 from atoll.passwords import Passwords, new_secret
 from atoll.site_agent.store import LocalStore
 from atoll.throttle import FailureThrottle
+from atoll.watched_file import Stamp, file_stamp
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class Authenticator:
         self.throttle = throttle or FailureThrottle(clock)
         self._signer: tokens.TokenSigner | None = None
         self._verifier: tokens.TokenVerifier | None = None
-        self._trusted_stamp: float | None = None
+        self._trusted_stamp: Stamp | None = None
         self._own_key_id = ""
         self._revocations = tokens.RevocationList()
         self._revocations_json = "[]"
@@ -181,11 +182,8 @@ class Authenticator:
             raise Unauthenticated("the token has been revoked; log in again")
         return claims
 
-    def _hub_key_stamp(self) -> float | None:
-        try:
-            return (self.data_dir / HUB_KEY_FILE).stat().st_mtime
-        except OSError:
-            return None
+    def _hub_key_stamp(self) -> Stamp | None:
+        return file_stamp(self.data_dir / HUB_KEY_FILE)
 
 
 def authorize(claims: tokens.Claims, write: bool) -> None:

@@ -37,6 +37,7 @@ from atoll import certs
 from atoll.client.aio import AsyncClient
 from atoll.errors import ConfigError
 from atoll.private_files import write_atomically
+from atoll.watched_file import Stamp, file_stamp
 
 HUB_DIR = "hub"
 CA_FILE = "ca.pem"
@@ -134,16 +135,8 @@ class HubLink:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read the site certificate {self.cert_file}: {exc}") from exc
 
-    def _files_stamp(self) -> tuple[tuple[int, int], ...]:
-        stamps = []
-        for path in (self.ca_file, self.key_file, self.cert_file):
-            try:
-                st = path.stat()
-            except OSError:
-                stamps.append((0, 0))
-            else:
-                stamps.append((st.st_mtime_ns, st.st_size))
-        return tuple(stamps)
+    def _files_stamp(self) -> tuple[Stamp | None, ...]:
+        return tuple(file_stamp(path) for path in (self.ca_file, self.key_file, self.cert_file))
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts only the hub CA and presents the site certificate;

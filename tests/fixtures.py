@@ -126,3 +126,14 @@ def hostnet() -> Iterator[HostNetwork]:
         yield net
     finally:
         net.close()
+
+
+def assert_refused_busy_port(done: Any, port: int | None) -> None:
+    """A daemon started on a port in use (``done``: its ``subprocess.run``, text) said so
+    and exited 1: the address, the reason and the flag, not 'internal error' (exit 70)."""
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr
+    assert (
+        f"error: cannot listen on 127.0.0.1:{port}: address already in use (another process "
+        "serving there? choose another with --port/--host)"
+    ) in done.stderr

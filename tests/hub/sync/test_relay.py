@@ -34,18 +34,11 @@ from atoll.hub.sync.relay import (
 )
 from atoll.hub.sync.server import SyncServer
 from atoll.jsonbody import JSON
+from tests.hub.hubtest import FakeClock
 from tests.hub.sync.test_sync_sessions import eventually
 
 SITE = "a" * 32
 OTHER_SITE = "b" * 32
-
-
-@dataclass
-class Clock:
-    now: float = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -83,7 +76,7 @@ class Pair:
     holder: Relay
     session: FakeSession
     stores: tuple[Store, Store]
-    clock: Clock
+    clock: FakeClock
 
     async def left(self) -> list[str]:
         return [record.key for record in await list_all(self.stores[0], KIND, {})]
@@ -113,7 +106,7 @@ BACKENDS = [
 
 @pytest.fixture(params=BACKENDS)
 async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Pair]:
-    clock = Clock()
+    clock = FakeClock()
     session = FakeSession()
     async with stores(request.param, tmp_path) as (one, two):
         asker = Relay(one, not_holding, never_asked, clock, process="asker")
