@@ -6,9 +6,10 @@ Tables::
     changes(revision PRIMARY KEY, kind, key, op, value)      -- the history changes() reads
 
 The store-wide revision is the last row of ``changes`` (every write appends one, and pruning
-never removes the last). Every write runs in a ``BEGIN IMMEDIATE`` transaction: read that
-revision (once per transaction) and the object, check the expected revision
-(compare-and-swap), write the object, append one change. SQLite's write lock serializes
+never removes the last). Every write runs in a ``BEGIN IMMEDIATE`` transaction: read the object,
+check the expected revision (compare-and-swap), append one change, whose rowid is the write's
+revision (the last one plus one, under the write lock: no statement reads it first), write
+the object. SQLite's write lock serializes
 writers, also across processes on the same file. A commit so writes two B-tree pages for a
 small object, as a plain one-table insert does: ``objects`` is a ``WITHOUT ROWID`` table (one
 tree, not a table beside its key's index), and no counter row is rewritten. (Files made
@@ -189,28 +190,33 @@ class SQLiteStore:
         outcomes: list[_Outcome] = []
         try:
             conn = self._database("write").conn
-            with _transaction(conn):
-                txn = _Txn(conn, _revision(conn))
-                first = txn.revision
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                txn = _Txn(conn)
                 for fn, job, atomic in jobs:
                     if atomic:
                         conn.execute("SAVEPOINT write")
-                    before = txn.revision
+                    before = txn.last
                     try:
                         result = fn(txn)
                     except AtollError as exc:
                         if atomic:
                             conn.execute("ROLLBACK TO write")
-                        txn.revision = before
+                        txn.last = before
                         outcomes.append((job, None, exc))
                     else:
                         outcomes.append((job, result, None))
                     if atomic:
                         conn.execute("RELEASE write")
-                if txn.revision // PRUNE_EVERY > first // PRUNE_EVERY:
+                if txn.prune:
                     conn.execute(
                         "DELETE FROM changes WHERE revision <= ?", (txn.revision - self._history,)
                     )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
         except Exception as exc:
             ours = self._translate(exc) if isinstance(exc, sqlite3.Error | OSError) else exc
             return [(job, None, ours) for _, job, _ in jobs]
@@ -281,13 +287,13 @@ class SQLiteStore:
         ]
 
         def work(txn: _Txn) -> int:  # one savepoint: a failed check undoes all
-            rev = txn.revision
+            rev: int | None = None
             for write, body in zip(writes, bodies, strict=True):
                 if body is None:
                     rev = _delete(txn, write.kind, write.key, write.expect_revision)
                 else:
                     rev = _put(txn, write.kind, write.key, body, write.expect_revision).revision
-            return rev
+            return txn.revision if rev is None else rev
 
         rev = await self._write(work, checks_first=len(writes) <= 1)
         await self._follower.saw(rev)
@@ -428,21 +434,35 @@ def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> It
 
 
 class _Txn:
-    """The writer's transaction: its connection and the store revision it has reached.
+    """The writer's transaction: its connection and the last revision it wrote.
 
-    The revision is read once per transaction (under SQLite's write lock, so no other process
-    moves it meanwhile); each write appends the change that carries its revision.
+    A write's revision is its change's rowid (``changes.revision`` is the table's INTEGER
+    PRIMARY KEY): SQLite gives a row inserted without one the largest rowid plus one, under
+    its write lock, so no other process takes the same, and no statement reads it first.
+    ``prune`` is set when a revision written is a multiple of ``PRUNE_EVERY``.
     """
 
-    __slots__ = ("conn", "revision")
+    __slots__ = ("conn", "last", "prune")
 
-    def __init__(self, conn: sqlite3.Connection, revision: int) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self.revision = revision
+        self.last: int | None = None  # None: nothing written yet (or all of it rolled back)
+        self.prune = False
 
-    def bump(self) -> int:
-        self.revision += 1
-        return self.revision
+    @property
+    def revision(self) -> int:
+        """The store's revision as this transaction sees it."""
+        return _revision(self.conn) if self.last is None else self.last
+
+    def log(self, kind: str, key: str, op: str, body: str | None) -> int:
+        """Append one change; its revision."""
+        rev = self.conn.execute(
+            "INSERT INTO changes (kind, key, op, value) VALUES (?, ?, ?, ?)", (kind, key, op, body)
+        ).lastrowid
+        assert rev is not None
+        self.last = rev
+        self.prune = self.prune or rev % PRUNE_EVERY == 0
+        return rev
 
 
 _Job = tuple[Callable[[_Txn], Any], "asyncio.Future[Any]", bool]  # work, result, own savepoint
@@ -452,29 +472,21 @@ _Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 def _put(txn: _Txn, kind: str, key: str, body: str, expect: int | None) -> Record:
     if expect is not None:
         _current(txn.conn, kind, key, expect)
-    rev = txn.bump()
+    rev = txn.log(kind, key, "put", body)
     (created,) = txn.conn.execute(
         "INSERT INTO objects (kind, key, value, revision, created_revision) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value,"
         " revision = excluded.revision RETURNING created_revision",
         (kind, key, body, rev, rev),
     ).fetchone()
-    _log(txn.conn, (rev, kind, key, "put", body))
     return Record(kind, key, json.loads(body), rev, int(created))
 
 
 def _delete(txn: _Txn, kind: str, key: str, expect: int | None) -> int:
     if _current(txn.conn, kind, key, expect) is None:
         raise NotFound(f"{kind} {key!r} does not exist")
-    rev = txn.bump()
     txn.conn.execute("DELETE FROM objects WHERE kind = ? AND key = ?", (kind, key))
-    _log(txn.conn, (rev, kind, key, "delete", None))
-    return rev
-
-
-def _log(conn: sqlite3.Connection, row: tuple[int, str, str, str, str | None]) -> None:
-    """Append one change (the writer prunes old ones every ``PRUNE_EVERY`` revisions)."""
-    conn.execute("INSERT INTO changes (revision, kind, key, op, value) VALUES (?, ?, ?, ?, ?)", row)
+    return txn.log(kind, key, "delete", None)
 
 
 def _revision(conn: sqlite3.Connection) -> int:
