@@ -205,9 +205,9 @@ def build_app(
 
     app.on_startup.append(observe_loops)
     sol013.install(app, NFV_APIS)
-    vnf_packages.install(app, hub)
+    images.install(app, hub, image_settings)  # before the packages: they bind its images
+    vnf_packages.install(app, hub, app[images.SHA512])
     vnflcm.install(app, hub)
-    images.install(app, hub, image_settings)
     image_uploads.install(app, hub)
     purges.install(app, {tenancy.PURGE_KIND: projects.PURGE, registry.PURGE_KIND: sites.PURGE})
     syncing = sync_server.install(app, settings, store, clock, hub.telemetry, hub.site_names)

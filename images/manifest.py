@@ -5,8 +5,8 @@ sha256 of each chunk (the last one may be shorter). It is JSON-able and is all a
 to fetch, verify and assemble the image from a chunk store.
 
 :class:`Ingest` takes bytes as they arrive (never the whole image), hashes the image and
-each chunk as it goes, writes chunks to a :class:`~atoll.images.chunks.ChunkStore` and
-enforces limits. It returns a manifest only when the stream is complete and matches what was
+each chunk (sha256) as it goes, writes chunks to a :class:`~atoll.images.chunks.ChunkStore`
+and enforces limits. It returns a manifest only when the stream is complete and matches what was
 declared; on any failure it raises and there is no manifest (chunks already written stay for
 the store's gc). :class:`ManifestDir` stores manifests by image id, atomically.
 """
@@ -108,9 +108,10 @@ class Ingest:
     """Feed bytes in order, then :meth:`finish` (or :meth:`close` to give up).
 
     Chunks are hashed and written by ``workers`` threads while the image's sha256 runs in the
-    feeding thread and its sha-512 (the slowest hash: no CPU instructions for it here) on a
-    thread of its own, a block behind (hashlib releases the GIL: they run on every core); at
-    most ``2 * workers`` chunks in flight, so memory stays at a few chunks.
+    feeding thread (hashlib releases the GIL: they run on every core); at most
+    ``2 * workers`` chunks in flight, so memory stays at a few chunks. Those are the two
+    digests an upload takes of every byte; no other is taken here (the hub computes an
+    image's sha-512 after the upload, from its stored chunks).
 
     Durability: chunks are written without an fsync each; :meth:`finish` fsyncs every chunk
     the manifest names (``workers`` at a time, so the filesystem commits them together) before
@@ -149,9 +150,6 @@ class Ingest:
         self._head = head
         self._head_left = head_bytes if head is not None else 0
         self._image = hashlib.sha256()
-        self._sha512 = hashlib.sha512()  # what VNFDs declare most; chunks are keyed by sha256
-        self._sha512_thread = ThreadPoolExecutor(1, thread_name_prefix="ingest-sha512")
-        self._sha512_done: Future[None] | None = None
         self._buf = bytearray()
         self._pending: list[Future[str]] = []
         self._workers = max(1, workers)
@@ -160,9 +158,8 @@ class Ingest:
         self.received = 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        """Take the next bytes; the caller leaves ``data`` as it is (the sha-512 reads it
-        while the next block is fed, and a block of exactly one chunk, the first after the
-        last chunk boundary, is written as it is, not copied)."""
+        """Take the next bytes; the caller leaves ``data`` as it is (a block of exactly one
+        chunk, the first after the last chunk boundary, is written as it is, not copied)."""
         n = len(data)
         if not n:
             return
@@ -175,7 +172,6 @@ class Ingest:
                 [Problem("body", f"more than the declared {self.expected_size} bytes")],
             )
         self._image.update(data)
-        self._hash512(data)
         if self._head_left and self._head is not None:
             piece = data[: self._head_left]
             self._head.write(piece)
@@ -212,21 +208,9 @@ class Ingest:
         for done in [self._pool.submit(self.store.sync, part) for part in parts]:
             done.result()
 
-    def _hash512(self, data: bytes | bytearray | memoryview) -> None:
-        """Add ``data`` to the sha-512 on its thread, once the block before is in."""
-        if self._sha512_done is not None:
-            self._sha512_done.result()
-        self._sha512_done = self._sha512_thread.submit(self._sha512.update, data)
-
-    @property
-    def sha512(self) -> str:
-        """The sha-512 of everything fed (complete once :meth:`finish` returned)."""
-        return self._sha512.hexdigest()
-
     def close(self) -> None:
         """Stop: wait for chunk writes in flight (they are gc's to collect), no manifest."""
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._sha512_thread.shutdown(wait=True, cancel_futures=True)
 
     def finish(self) -> Manifest:
         try:
@@ -234,8 +218,6 @@ class Ingest:
                 self._emit(bytes(self._buf))
                 self._buf.clear()
             chunks = tuple(f.result() for f in self._pending)
-            if self._sha512_done is not None:
-                self._sha512_done.result()
             digest = self._check()
             self._sync(chunks)  # only content that will be named is made durable
         finally:

@@ -23,7 +23,6 @@ from atoll.images.validate import ImageInfo, check_disk_format, validate_image
 class IngestResult:
     manifest: Manifest
     info: ImageInfo
-    sha512: str = ""  # of the whole image, hashed with its sha256 in the same pass
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -65,4 +64,4 @@ async def ingest_image(
             size=manifest.size,
             max_virtual_size=settings.max_virtual_size,
         )
-    return IngestResult(manifest, info, ingest.sha512)
+    return IngestResult(manifest, info)

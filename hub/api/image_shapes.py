@@ -43,7 +43,12 @@ IMAGE = Shape(
         "disk_format": Field("string", required=True),
         "container_format": Field("string", required=True),
         "checksum_sha256": Field("string", required=True, nullable=True),
-        "checksum_sha512": Field("string", required=True, nullable=True),
+        "checksum_sha512": Field(
+            "string",
+            required=True,
+            nullable=True,
+            description="null until the hub has computed it, moments after the upload",
+        ),
         "size": Field("integer", required=True, nullable=True),
         "virtual_size": Field("integer", required=True, nullable=True),
         "status": Field("string", required=True, enum=catalog.STATUSES),

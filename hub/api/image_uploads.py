@@ -5,8 +5,11 @@ the bytes (``application/octet-stream``; optional ``X-Image-Sha256`` and ``Conte
 are checked). The body streams into the content-addressed chunk store (never whole in
 memory), is validated with ``qemu-img info`` (declared format = real format; no qcow2
 backing or external data file; size, chunk count and virtual size bounded) and only then is
-the image ``active``. A refused or cut upload leaves the record ``killed`` with its
-``status_reason`` and no data (no manifest: nothing can download or pull it); ``atoll image
+the image ``active``. The upload hashes every byte twice (the image's sha256, each chunk's);
+the image's sha-512 is computed from the stored chunks right after, in the background
+(``checksum_sha512`` is null in the upload's answer and set moments later:
+:mod:`atoll.hub.catalog.image_sha512`). A refused or cut upload leaves the record ``killed``
+with its ``status_reason`` and no data (no manifest: nothing can download or pull it); ``atoll image
 upload`` deletes such a record itself. An upload that sends nothing for the hub's
 ``upload_idle_timeout`` is aborted and killed the same way, and a hub that restarts during an
 upload kills it too (:func:`kill_interrupted`, at start).
@@ -39,7 +42,7 @@ from atoll.errors import Conflict, InvalidInput, Problem, StaleRevision
 from atoll.hub.api import records
 from atoll.hub.api.context import Hub, hub_of, now_iso
 from atoll.hub.api.image_shapes import IMAGE, SHA256_PATTERN
-from atoll.hub.api.images import BINARY, FILES, KIND, PATH, writable_image
+from atoll.hub.api.images import BINARY, FILES, KIND, PATH, SHA512, writable_image
 from atoll.hub.api.replies import reply
 from atoll.hub.catalog.image_integrity import refresh_damage
 from atoll.hub.catalog.images import Image
@@ -153,12 +156,13 @@ async def _receive(
         image,
         status="active",
         checksum_sha256=result.manifest.sha256,
-        checksum_sha512=result.sha512,
+        checksum_sha512=None,  # computed from the stored chunks next, off the upload's path
         size=result.manifest.size,
         virtual_size=result.info.virtual_size,
         updated_at=now_iso(request),
     )
     saved = await store.put(KIND, record.key, active.to_wire(), expect_revision=record.revision)
+    request.app[SHA512].start(record.key)
     log.info(
         "image %s uploaded: %d bytes, %d chunks",
         record.key,
@@ -190,6 +194,7 @@ async def _repair(request: web.Request, image: Image) -> web.Response:
     )
     await files.save(image.id, result.manifest)
     await refresh_damage(store, files, image.id, result.manifest, now_iso(request))
+    request.app[SHA512].start(image.id)  # if it has none yet (its chunks could not be read)
     log.info("image %s repaired by a re-upload of its content", image.id)
     return reply(Image.of(await records.fetch(store, KIND, image.id)).view())
 
@@ -224,8 +229,10 @@ ROUTES = [
         upload_file,
         "Upload the image's data (streamed, checked, validated); the image becomes active",
         description="Header X-Image-Sha256 (optional) is checked against the content; "
-        "Content-Length, when sent, must be the real length. Only queued or killed images "
-        "take data (else 409). A refusal (400 bad format, checksum or truncated body; 408 "
+        "Content-Length, when sent, must be the real length. The image answered is active "
+        "with checksum_sha256 set; its checksum_sha512 is null and is set moments later (the "
+        "hub computes it from the stored data in the background). Only queued or killed "
+        "images take data (else 409). A refusal (400 bad format, checksum or truncated body; 408 "
         "no data for upload_idle_timeout; 413 over a size limit) leaves the image killed "
         "with status_reason and no data. An active image marked damaged (status_reason) "
         "takes its own content again, which repairs it; anything else is refused and the "

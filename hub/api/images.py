@@ -5,6 +5,10 @@ Create a record (``POST``, status ``queued``), then upload its bytes with ``PUT
 ``image_bytes_limit`` and ``image_uploads_per_project``, validated; the image is ``active``
 only then, else ``killed`` with its ``status_reason``).
 
+An upload records the image's sha256; its sha-512 (``checksum_sha512``, null until then)
+follows moments later, computed from the stored chunks in the background
+(:mod:`atoll.hub.catalog.image_sha512`), as it is at start for images that have none.
+
 Stored chunks are hashed again before a share of them is served (``[images]
 verify_on_serve``) and all of them by a periodic scrub (``scrub_interval``, or now with
 ``POST /v1/images/scrub``); a corrupt chunk is quarantined, never served, and its image shows
@@ -20,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
@@ -33,7 +36,6 @@ from atoll.api.routing import Route
 from atoll.api.schema import Field
 from atoll.background import Loop, LoopSettings
 from atoll.errors import (
-    AtollError,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -64,6 +66,7 @@ from atoll.hub.api.replies import (
 from atoll.hub.catalog import images as catalog
 from atoll.hub.catalog.image_files import ImageFiles
 from atoll.hub.catalog.image_integrity import Scrubber, refresh_damage
+from atoll.hub.catalog.image_sha512 import ImageSha512
 from atoll.hub.catalog.images import Image
 from atoll.hub.identity.limits import check_room
 from atoll.hub.store.base import Record, Store
@@ -94,6 +97,7 @@ class _Serve:
 
 SERVE = web.AppKey("image_serve", _Serve)
 SCRUBBER = web.AppKey("image_scrubber", Scrubber)
+SHA512 = web.AppKey("image_sha512", ImageSha512)
 GC_INTERVAL = 3600.0
 BINARY = ("application/octet-stream",)
 
@@ -126,6 +130,7 @@ def install(app: web.Application, hub: Hub, settings: ImageSettings | None = Non
         )
     )
     scrubber = app[SCRUBBER] = Scrubber(hub.store, files)
+    sha512 = app[SHA512] = ImageSha512(hub.store, files)
 
     async def sweep(app: web.Application) -> AsyncIterator[None]:
         gc = Loop(
@@ -154,36 +159,16 @@ def install(app: web.Application, hub: Hub, settings: ImageSettings | None = Non
         await loop.stop()
 
     async def backfill(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(backfill_sha512(hub.store, files), name="image-sha512")
+        task = asyncio.create_task(sha512.backfill(), name="image-sha512-backfill")
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await sha512.stop()
 
     app.cleanup_ctx.append(sweep)
     app.cleanup_ctx.append(scrub)
     app.cleanup_ctx.append(backfill)
-
-
-async def backfill_sha512(store: Store, files: ImageFiles) -> None:
-    """Images uploaded before the hub recorded their sha-512 get it, once, in the background
-    (VNFDs mostly declare sha-512, and onboarding binds an image only by its checksum)."""
-    for record in await list_all(store, KIND, {}):
-        image = Image.of(record)
-        if image.status != "active" or image.checksum_sha512:
-            continue
-        digest = hashlib.sha512()
-        try:
-            async for block in files.read(await files.manifest(record.key)):
-                await asyncio.to_thread(digest.update, block)
-        except NotFound:
-            continue  # no data at the hub (registered from a package it carried)
-        except (OSError, AtollError) as exc:
-            log.warning("image %s: cannot compute its sha-512 (%s)", record.key, exc)
-            continue
-        value = replace(image, checksum_sha512=digest.hexdigest())
-        with contextlib.suppress(NotFound, StaleRevision):  # changed or gone meanwhile
-            await store.put(KIND, record.key, value.to_wire(), expect_revision=record.revision)
 
 
 async def _collect_chunks(files: ImageFiles) -> None:

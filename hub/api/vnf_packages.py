@@ -77,6 +77,7 @@ from atoll.hub.api.vnf_package_shapes import (
     USER_DATA,
 )
 from atoll.hub.catalog import vnf_packages as pkgs
+from atoll.hub.catalog.image_sha512 import ImageSha512
 from atoll.hub.catalog.images import Image
 from atoll.hub.catalog.vnf_onboarding import Onboarding, update_package
 from atoll.hub.catalog.vnf_package_fetch import allowed_uri, uri_blocks, uri_hosts
@@ -105,8 +106,10 @@ ONBOARDING = web.AppKey("vnf_onboarding", Onboarding)
 QUOTA = web.AppKey("vnf_package_bytes", ProjectBytes)
 
 
-def install(app: web.Application, hub: Hub) -> None:
-    """Give the app its onboarding worker (one per hub, one set of bundled SOL001 types)."""
+def install(app: web.Application, hub: Hub, sha512: ImageSha512 | None = None) -> None:
+    """Give the app its onboarding worker (one per hub, one set of bundled SOL001 types);
+    ``sha512`` is the image service's, which onboarding waits on for images uploaded a
+    moment before (:mod:`atoll.hub.catalog.image_sha512`)."""
     files = PackageFiles(hub.settings.data_dir / "vnf_packages")
     check = signature_check(hub.settings)
     uri_hosts(hub.settings.vnf_package_uri_hosts)  # a bad entry stops the hub at start
@@ -117,6 +120,7 @@ def install(app: web.Application, hub: Hub) -> None:
         signature_check=check,
         # a signed CSAR delivered in a zip is unpacked: held to what an upload may be
         limits=PackageLimits(unpacked_csar_bytes=hub.settings.max_vnf_package_bytes),
+        sha512=sha512,
     )
     app[ONBOARDING] = onboarding
     limit = BytesLimit(

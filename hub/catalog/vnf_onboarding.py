@@ -12,7 +12,10 @@ After an upload the package is PROCESSING and :meth:`Onboarding.start` runs, off
    ``max_vnf_package_bytes``), that CSAR's signature checked, and the CSAR read; what
    follows reads that CSAR (:meth:`.vnf_package_files.PackageFiles.csar`);
 2. every ``sw_image_data`` gets a catalog image (see :mod:`.vnf_packages`): images the package
-   carries are registered as catalog images of the project, with those digests;
+   carries are registered as catalog images of the project, with those digests; when a node
+   it does not carry the image of declares a sha-512, the catalog images with none yet (the
+   hub computes it just after an upload, :mod:`.image_sha512`) are waited for, at most
+   ``sha512_wait`` seconds, so an image uploaded a moment before binds;
 3. the VNFD files are written next to the zip for ``GET .../vnfd``, and the package's other
    files listed with their checksums (``additionalArtifacts``, ``GET .../artifacts/...``);
 4. the record becomes ONBOARDED + ENABLED, or ERROR with every problem found.
@@ -37,6 +40,7 @@ from pathlib import Path
 
 from atoll.errors import DependencyError, InvalidInput, NotFound, Problem, StaleRevision
 from atoll.hub.catalog import vnf_packages as pkgs
+from atoll.hub.catalog.image_sha512 import ImageSha512
 from atoll.hub.catalog.images import Image
 from atoll.hub.catalog.vnf_package_files import PackageFiles, entry_sha256
 from atoll.hub.store.base import Store
@@ -93,6 +97,8 @@ class Onboarding:
         project_share: int = 1,
         signature_check: SignatureCheck | None = None,
         limits: PackageLimits | None = None,
+        sha512: ImageSha512 | None = None,
+        sha512_wait: float = 120.0,
     ) -> None:
         self.store = store
         self.files = files
@@ -100,6 +106,8 @@ class Onboarding:
         self.bundled = bundled or BundledTypes()
         self.signature_check = signature_check
         self.limits = limits or PackageLimits()
+        self.sha512 = sha512
+        self.sha512_wait = sha512_wait
         self._slots = asyncio.Semaphore(concurrency)
         self._project_share = project_share
         self._shares: dict[str | None, asyncio.Semaphore] = {}
@@ -212,6 +220,8 @@ class Onboarding:
         owner = (record.project, record.project_id)
         images = await list_all(self.store, pkgs.IMAGE_KIND, {})
         catalog = [i for i in map(Image.of, images) if pkgs.image_usable(i, owner[1])]
+        if pkgs.waits_for_later_digest(needs):
+            catalog = await self._with_sha512(catalog, owner[1])
         carried: dict[str, Image] = {}  # artifact path -> catalog image registered for it
         software: list[JSON] = []
         for need in needs:
@@ -229,6 +239,25 @@ class Onboarding:
             if found is not None:
                 software.append(pkgs.software_image(need, found.id))
         return software, list(carried.values())
+
+    async def _with_sha512(self, catalog: list[Image], project_id: str) -> list[Image]:
+        """``catalog`` again once the images with no sha-512 yet have theirs (an image
+        uploaded a moment ago gets it in the background): at most ``sha512_wait`` seconds,
+        computed here if no computation runs and this process holds the data."""
+        pending = [i.id for i in catalog if not i.checksum_sha512]
+        if self.sha512 is None or not pending:
+            return catalog
+        await self.sha512.settle(pending, within=self.sha512_wait)
+        fresh: list[Image] = []
+        for image in catalog:
+            if image.id in pending:
+                try:
+                    image = Image.of(await self.store.get(pkgs.IMAGE_KIND, image.id))
+                except NotFound:
+                    continue  # deleted meanwhile
+            if pkgs.image_usable(image, project_id):
+                fresh.append(image)
+        return fresh
 
     def _write_vnfd(self, package_id: str, path: Path, package: VnfPackage) -> None:
         target = self.files.vnfd(package_id)

@@ -17,7 +17,9 @@ carried image does not have the checksum its VNFD declares, or the hash its mani
 lists). One it does not carry is found among the active images the project may use (its
 own and public ones): by the upload's image map (node -> image id or name), else by the
 checksum the VNFD declares (sha-256 or sha-512, which the image service records for every
-upload), the project's own image before a public one. When the VNFD declares a checksum, an
+upload: the sha-512 moments after it, which onboarding waits for, bounded; a node left
+without an image because of one still being computed says so), the project's own image
+before a public one. When the VNFD declares a checksum, an
 image is bound only if its checksum matches, mapped or not: a name is never enough, so an
 image someone else named like the one a VNFD wants is never substituted. Only a VNFD
 declaring no checksum is matched by name. A node left without an image fails onboarding,
@@ -53,6 +55,11 @@ IN_USE, NOT_IN_USE = "IN_USE", "NOT_IN_USE"
 OPTION_1, OPTION_2 = "OPTION_1", "OPTION_2"
 GIB, MIB = 1024**3, 1024**2
 CATALOG_DIGESTS = ("sha256", "sha512")  # what a catalog image records of its bits
+LATER_DIGESTS = ("sha512",)  # recorded moments after an upload (atoll.hub.catalog.image_sha512)
+STILL_COMPUTED = (
+    "is still being computed (the hub that stored the image hashes it just after the "
+    "upload); upload the package again in a moment"
+)
 
 
 @dataclass(frozen=True)
@@ -346,9 +353,19 @@ class Declared:
     def matches(self, image: Image) -> bool:
         return image.checksum(self.recorded) == self.hash
 
+    def recorded_in(self, image: Image) -> bool:
+        return bool(image.checksum(self.recorded))
+
+    @property
+    def computed_later(self) -> bool:
+        """The image service records this checksum after the upload, not in it."""
+        return self.recorded in LATER_DIGESTS
+
     def mismatch(self, image: Image) -> str:
         have = image.checksum(self.recorded)
         got = f"{have[:16]}..." if have else "no such checksum recorded"
+        if not have and self.computed_later:
+            got = f"its {self.algorithm} {STILL_COMPUTED}"
         return (
             f"the VNFD declares {self.algorithm} {self.hash[:16]}... and image {image.id} "
             f"does not match it ({got})"
@@ -401,7 +418,7 @@ def find_image(
             f"catalog image you may use has the {declared.algorithm} the VNFD declares "
             f"({declared.hash[:16]}...; active images only, and a name alone is not "
             f"enough); upload that image to the catalog, or pass --image-map {need.node}=IMAGE "
-            "naming one whose checksum matches",
+            "naming one whose checksum matches" + _pending(declared, images),
         )
     by_name = [i for i in images if i.name == need.image.name]
     if len(by_name) == 1:
@@ -418,6 +435,26 @@ def find_image(
         f"catalog image you may use is named so (active images only); upload the image to "
         f"the catalog named {need.image.name!r}, or pass --image-map {need.node}=IMAGE",
     )
+
+
+def _pending(declared: Declared, images: list[Image]) -> str:
+    """What to add when some of ``images`` have no such checksum yet, only later."""
+    pending = [i.id for i in images if declared.computed_later and not declared.recorded_in(i)]
+    if not pending:
+        return ""
+    which = ", ".join(pending[:3]) + (f" and {len(pending) - 3} more" if len(pending) > 3 else "")
+    return f"; the {declared.algorithm} of image {which} {STILL_COMPUTED}"
+
+
+def waits_for_later_digest(needs: Iterable[ImageNeed]) -> bool:
+    """Some node the package does not carry the image of declares a checksum the image
+    service records only after an upload (:data:`LATER_DIGESTS`): onboarding waits for it."""
+    for need in needs:
+        declared = declared_checksum(need)
+        carried = need.carried and need.image.artifact
+        if not carried and declared is not None and declared.computed_later:
+            return True
+    return False
 
 
 def unknown_map_entries(image_map: Mapping[str, str], needs: Iterable[ImageNeed]) -> list[Problem]:

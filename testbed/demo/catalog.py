@@ -4,7 +4,7 @@ ramdisk images, an ETSI package onboarded against it, and the images prestaged t
 from __future__ import annotations
 
 from atoll.testbed.demo.hub import ADMIN_PASSWORD, login
-from atoll.testbed.demo.packages import getting_started
+from atoll.testbed.demo.packages import file_sha512, getting_started
 from atoll.testbed.demo.stage import Stage
 
 SITE = "edge-1"
@@ -28,7 +28,7 @@ def play(stage: Stage) -> None:
     login(stage, "alice", "alice-pw-123", "telco-a")
     # the package's VNFD declares the checksum of the image it wants: here, ref-kernel's
     # (the hub binds a VDU only to an image whose checksum matches, never by name alone)
-    package_dir = getting_started(stage.work / "getting-started", kernel["checksum_sha512"])
+    package_dir = getting_started(stage.work / "getting-started", file_sha512(ref["kernel"]))
     package = stage.atoll_json("vnf", "package", "upload", str(package_dir),
                                "--image-map", "VDU1=ref-kernel")  # fmt: skip
     stage.check(package["onboardingState"] == "ONBOARDED",

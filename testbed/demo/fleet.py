@@ -23,7 +23,7 @@ from atoll.errors import PermanentError
 from atoll.testbed.bed.bringup import site_get
 from atoll.testbed.bed.state import BedState, SiteState
 from atoll.testbed.demo import dashboard
-from atoll.testbed.demo.packages import spread_package, spread_policies
+from atoll.testbed.demo.packages import file_sha512, spread_package, spread_policies
 from atoll.testbed.demo.site import http_get, wait
 from atoll.testbed.demo.stage import DemoFailure, Stage
 
@@ -154,9 +154,9 @@ def _noc(stage: Stage, bed: BedState, directory: Path) -> dict[str, str]:
     ref = stage.atoll_json("image", "build-reference", str(stage.work / "ref"))
     stage.atoll("image", "upload", ref["initramfs"], "--name", "ref-initrd", "--disk-format",
                 "ari", "--public", show=False)  # fmt: skip
-    kernel = stage.atoll_json("image", "upload", ref["kernel"], "--name", "ref-kernel",
-                              "--disk-format", "aki", "--ramdisk", "ref-initrd", "--public",
-                              "--property", f"cmdline={ref['cmdline']}")  # fmt: skip
+    stage.atoll_json("image", "upload", ref["kernel"], "--name", "ref-kernel", "--disk-format",
+                     "aki", "--ramdisk", "ref-initrd", "--public", "--property",
+                     f"cmdline={ref['cmdline']}")  # fmt: skip
     stage.atoll("project", "create", PROJECT, show=False)
     stage.atoll("user", "create", "noc", "--password", NOC_PASSWORD, show=False)
     stage.atoll("role", "add", "--user", "noc", "--project", PROJECT, "--role", "member",
@@ -174,7 +174,7 @@ def _noc(stage: Stage, bed: BedState, directory: Path) -> dict[str, str]:
                 show=False)  # fmt: skip
     # two VDU1 instances from the start, never two in one zone: one per site
     policies = spread_policies({"VDU1": 2})
-    package = spread_package(stage.work / "fleet-vnf", kernel["checksum_sha512"], policies)
+    package = spread_package(stage.work / "fleet-vnf", file_sha512(ref["kernel"]), policies)
     onboarded = stage.atoll_json("vnf", "package", "upload", str(package), "--image-map",
                                  "VDU1=ref-kernel", env=noc)  # fmt: skip
     stage.check(onboarded["onboardingState"] == "ONBOARDED",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
+import os
 import uuid
 import zipfile
 from pathlib import Path
@@ -18,7 +20,7 @@ from atoll.hub.api.context import HUB
 from atoll.hub.bootstrap import seed_admin
 from atoll.hub.catalog.vnf_packages import new_package
 from atoll.hub.store.memory import MemoryStore
-from atoll.nfv.artifacts import vnfd_files
+from atoll.nfv.artifacts import image_needs, vnfd_files
 from atoll.nfv.package import load_package
 from atoll.passwords import Passwords
 from tests.hub.api.vnf_packages import (
@@ -487,3 +489,79 @@ async def test_package_ids_are_hub_ids_and_older_dashed_ids_still_resolve(papi: 
     assert shown["id"] == legacy and shown["userDefinedData"] == {"k": "v"}
     status, problem, _ = await papi.call("GET", f"{BASE}/not-an-id", who["a"])
     assert status == 400 and "vnfPkgId" in str(problem), problem
+
+
+async def uploaded_image(api: Api, token: str, name: str, data: bytes) -> dict[str, Any]:
+    """An image uploaded through the image service (``PUT .../file``): its answer."""
+    created = await api.ok("POST", "/v1/images", token, {"name": name, "disk_format": "raw"})
+    resp = await api.client.put(
+        f"/v1/images/{created['id']}/file",
+        data=data,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"},
+    )
+    answered: dict[str, Any] = await resp.json()
+    assert resp.status == 200 and answered["status"] == "active", answered
+    return answered
+
+
+def free5gc_declaring(tmp_path: Path, sha512: str) -> bytes:
+    """The free5gc conformance package, its VNFD declaring the sha-512 ``sha512`` for the one
+    image it needs (and does not carry)."""
+    root = copy_package("free5gc", tmp_path / uuid.uuid4().hex)
+    (need,) = image_needs(load_package(root))
+    assert need.image.checksum.algorithm == "sha-512" and not need.carried
+    for vnfd in (root / "Definitions").glob("*.yaml"):
+        vnfd.write_text(vnfd.read_text().replace(need.image.checksum.hash, sha512))
+    return zip_dir(root)
+
+
+async def test_a_package_declaring_the_sha512_of_an_image_uploaded_just_before_binds_it(
+    papi: Api, tmp_path: Path
+) -> None:
+    who = await projects(papi)
+    data = b"free5gc, uploaded just now " + os.urandom(100_000)
+    image = await uploaded_image(papi, who["a"], "fresh-free5gc", data)
+    sha512 = hashlib.sha512(data).hexdigest()
+    package = await upload(papi, who["a"], free5gc_declaring(tmp_path, sha512))
+    assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
+    assert {i["id"]: i["catalogImage"] for i in package["softwareImages"]} == {
+        "free5gc": image["id"]
+    }
+
+    # one whose sha-512 is not recorded and no computation runs for: onboarding computes it
+    other = b"another free5gc " + os.urandom(100_000)
+    image = await uploaded_image(papi, who["a"], "other-free5gc", other)
+    sha512 = hashlib.sha512(other).hexdigest()
+    for _ in range(300):
+        record = await papi.store.get("image", image["id"])
+        if record.value["checksum_sha512"] is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert record.value["checksum_sha512"] == sha512
+    await papi.store.put("image", image["id"], {**record.value, "checksum_sha512": None})
+    package = await upload(papi, who["a"], free5gc_declaring(tmp_path, sha512))
+    assert package["onboardingState"] == "ONBOARDED", package["onboardingFailureDetails"]
+    assert package["softwareImages"][0]["catalogImage"] == image["id"]
+    assert (await papi.store.get("image", image["id"])).value["checksum_sha512"] == sha512
+
+
+async def test_an_image_whose_sha512_another_hub_process_computes_is_named_retry_later(
+    papi: Api, tmp_path: Path
+) -> None:
+    who = await projects(papi)
+    image_id = await catalog_image(papi, "a", "elsewhere-free5gc")  # its data is not here
+    record = await papi.store.get("image", image_id)
+    await papi.store.put("image", image_id, {**record.value, "checksum_sha512": None})
+    package = await upload(papi, who["a"], free5gc_declaring(tmp_path, "ab" * 64))
+    assert package["onboardingState"] == "ERROR", package
+    (problem,) = package["onboardingFailureDetails"]["problems"]
+    assert "free5gc has no image" in problem["what"]
+    assert f"image {image_id} is still being computed" in problem["what"]
+    assert "upload the package again in a moment" in problem["what"]
+
+    mapped = await upload(
+        papi, who["a"], free5gc_declaring(tmp_path, "ab" * 64), (f"free5gc={image_id}",)
+    )
+    (problem,) = mapped["onboardingFailureDetails"]["problems"]
+    assert problem["where"] == "image_map.free5gc"
+    assert "its sha-512 is still being computed" in problem["what"], problem
