@@ -1,8 +1,9 @@
 """Hub store writes/s: SQLiteStore and EtcdStore against the raw library doing the same writes.
 
 - ``store_sqlite_writes``: sequential ``put`` calls (one transaction each: CAS check, change
-  log, whose rowid is the revision, object; WAL, synchronous=FULL) against raw batched SQLite inserts of
-  the same JSON rows in one transaction (the physical best case of the file).
+  log, whose rowid is the revision, object; WAL, synchronous=FULL) against raw batched
+  SQLite inserts of the same JSON rows in one transaction (the physical best case of the
+  file).
   ``..._vs_per_row_commit`` (goal >= 0.8): against the plain alternative doing the same
   durable work: a loop committing, one write per transaction, the rows a store write is (the
   object with its revisions, and its change record), each commit run on a writer thread and
