@@ -78,6 +78,26 @@ async def test_watch_sees_writes_by_another_process(tmp_path: Path) -> None:
         await watcher.close()
 
 
+async def test_two_stores_on_one_file_never_hand_out_a_revision_twice(tmp_path: Path) -> None:
+    """A write's revision is its change's rowid, taken under SQLite's write lock: stores on
+    one file (two hub processes) writing at once get distinct revisions, one after another."""
+    path = tmp_path / "hub.db"
+    one, two = SQLiteStore(path, durable=False), SQLiteStore(path, durable=False)
+    try:
+        await one.put("site", "first", {})
+        writes = [
+            s.put("site", f"{n}-{i}", {}) for i in range(40) for n, s in (("a", one), ("b", two))
+        ]
+        records = await asyncio.gather(*writes)
+        revisions = sorted(r.revision for r in records)
+        assert revisions == list(range(2, 2 + len(writes)))
+        assert [c.revision for c in await two.changes(1, limit=1000)] == revisions
+        assert await one.revision() == await two.revision() == revisions[-1]
+    finally:
+        await one.close()
+        await two.close()
+
+
 async def test_a_failed_commit_in_a_group_commit_leaves_the_others_and_no_gap(
     tmp_path: Path,
 ) -> None:
