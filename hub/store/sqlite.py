@@ -190,8 +190,7 @@ class SQLiteStore:
         outcomes: list[_Outcome] = []
         try:
             conn = self._database("write").conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _transaction(conn):
                 txn = _Txn(conn)
                 for fn, job, atomic in jobs:
                     if atomic:
@@ -212,11 +211,6 @@ class SQLiteStore:
                     conn.execute(
                         "DELETE FROM changes WHERE revision <= ?", (txn.revision - self._history,)
                     )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         except Exception as exc:
             ours = self._translate(exc) if isinstance(exc, sqlite3.Error | OSError) else exc
             return [(job, None, ours) for _, job, _ in jobs]
