@@ -16,10 +16,11 @@ is a mark-and-sweep given every live manifest's chunk set; chunks touched within
 period are kept, so an upload still in flight (chunks written, manifest not yet) is safe.
 
 With ``direct=True`` (the hub's store) a new chunk whose length is a multiple of
-:data:`~atoll.images.direct_io.ALIGN` is copied into a page-aligned buffer of the writing
-thread and written with ``O_DIRECT`` (:mod:`atoll.images.direct_io`): an upload's chunk
-writes no longer fill the page cache, most of their CPU on the bench VM. Reads go through
-the page cache as before.
+:data:`~atoll.images.direct_io.ALIGN` is written with ``O_DIRECT``
+(:mod:`atoll.images.direct_io`): from where it is if that is page-aligned (an upload's
+chunks, :class:`~atoll.images.manifest.Ingest`), else from a copy in a page-aligned buffer
+of the writing thread. An upload's chunk writes no longer fill the page cache, most of
+their CPU on the bench VM. Reads go through the page cache as before.
 
 Blocking file I/O: call from a worker thread (``asyncio.to_thread``) in async code.
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import mmap
 import os
 import re
 import secrets
@@ -59,16 +61,27 @@ def check_digest(digest: str, where: str = "sha256") -> str:
     return digest
 
 
-def sha256_hex(data: bytes | bytearray | memoryview) -> str:
+Buffer = bytes | bytearray | memoryview | mmap.mmap  # what a chunk may be handed in
+
+
+def sha256_hex(data: Buffer) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def is_zero(data: bytes | bytearray | memoryview) -> bool:
-    """True when every byte is zero (a compare against a zero buffer: memcmp speed)."""
+_ZERO_STEP = 64 * 1024  # a buffer other than bytes is compared a copied slice at a time
+
+
+def is_zero(data: Buffer) -> bool:
+    """True when every byte is zero (a compare against a zero buffer: memcmp speed; other
+    buffers than bytes a 64 KiB slice at a time, so one that is not stops at its first)."""
     n = len(data)
-    if n > len(_ZEROS):
-        return all(is_zero(data[i : i + len(_ZEROS)]) for i in range(0, n, len(_ZEROS)))
-    return bytes(data) == _ZEROS[:n] if isinstance(data, memoryview) else data == _ZEROS[:n]
+    if isinstance(data, bytes | bytearray) and n <= len(_ZEROS):
+        return data == _ZEROS[:n]
+    with memoryview(data) as view:
+        return all(
+            bytes(view[i : i + _ZERO_STEP]) == _ZEROS[: min(_ZERO_STEP, n - i)]
+            for i in range(0, n, _ZERO_STEP)
+        )
 
 
 def _quarantined(digest: str) -> ChunkQuarantined:
@@ -131,7 +144,7 @@ class ChunkStore:
 
     def put(
         self,
-        data: bytes | bytearray | memoryview | list[bytes],
+        data: Buffer | list[bytes],
         digest: str | None = None,
         *,
         sync: bool | None = None,
@@ -180,7 +193,7 @@ class ChunkStore:
     def _put_direct(
         self,
         tmp: Path,
-        blocks: Sequence[bytes | bytearray | memoryview],
+        blocks: Sequence[Buffer],
         size: int,
         durable: bool,
     ) -> bool:
@@ -193,15 +206,18 @@ class ChunkStore:
             self.direct = False  # this file system refuses it: buffered from now on
             return False
         try:
-            buffer = getattr(self._buffers, "buffer", None)
-            if buffer is None or len(buffer) < size:
-                buffer = self._buffers.buffer = direct_io.aligned_buffer(size)
-            offset = 0
-            for block in blocks:
-                buffer[offset : offset + len(block)] = block
-                offset += len(block)
-            with memoryview(buffer) as view:
-                direct_io.pwrite_all(fd, [view[:size]], 0)
+            if len(blocks) == 1 and direct_io.direct_ok(blocks[0]):
+                direct_io.pwrite_all(fd, blocks, 0)  # aligned already (an upload's): no copy
+            else:
+                buffer = getattr(self._buffers, "buffer", None)
+                if buffer is None or len(buffer) < size:
+                    buffer = self._buffers.buffer = direct_io.aligned_buffer(size)
+                offset = 0
+                for block in blocks:
+                    buffer[offset : offset + len(block)] = block
+                    offset += len(block)
+                with memoryview(buffer) as view:
+                    direct_io.pwrite_all(fd, [view[:size]], 0)
             if durable:
                 os.fsync(fd)
         finally:

@@ -42,7 +42,9 @@ def open_direct(path: Path, flags: int, mode: int = 0o644) -> int:
         raise
 
 
-def pwrite_all(fd: int, blocks: Sequence[bytes | bytearray | memoryview], offset: int) -> None:
+def pwrite_all(
+    fd: int, blocks: Sequence[bytes | bytearray | memoryview | mmap.mmap], offset: int
+) -> None:
     """``os.pwritev`` until every byte of ``blocks`` is written at ``offset`` (direct or not:
     under ``O_DIRECT`` a short write leaves the rest unaligned, and the next write fails)."""
     views = [memoryview(b) for b in blocks if b]

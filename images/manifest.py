@@ -18,17 +18,19 @@ import contextlib
 import functools
 import hashlib
 import json
+import mmap
 import os
 import re
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from atoll.errors import InvalidInput, NotFound, Problem
-from atoll.images.chunks import ChunkStore, check_digest
+from atoll.images.chunks import Buffer, ChunkStore, check_digest
+from atoll.images.direct_io import aligned_buffer
 from atoll.images.errors import ChecksumMismatch, ImageTooLarge, TruncatedUpload
 
 MANIFEST_VERSION = 1
@@ -100,14 +102,16 @@ class IngestLimits:
     max_chunks: int
 
 
-def _hash_and_put(store: ChunkStore, chunk: bytes | bytearray) -> str:
+def _hash_and_put(store: ChunkStore, chunk: Buffer) -> str:
     return store.put(chunk, hashlib.sha256(chunk).hexdigest(), sync=False)
 
 
 class Ingest:
     """Feed bytes in order, then :meth:`finish` (or :meth:`close` to give up).
 
-    Chunks are hashed and written by ``workers`` threads while the image's sha256 runs in the
+    The bytes fed are copied once, into page-aligned chunk buffers (reused once their chunk
+    is written). A full chunk is hashed and written from its buffer (``O_DIRECT`` on a direct
+    store, no further copy) by ``workers`` threads while the image's sha256 runs in the
     feeding thread (hashlib releases the GIL: they run on every core); at most
     ``2 * workers`` chunks in flight, so memory stays at a few chunks. Those are the two
     digests an upload takes of every byte; no other is taken here (the hub computes an
@@ -150,17 +154,22 @@ class Ingest:
         self._head = head
         self._head_left = head_bytes if head is not None else 0
         self._image = hashlib.sha256()
-        self._buf = bytearray()
+        self._filling: mmap.mmap | None = None  # the chunk being filled, ``_filled`` bytes
+        self._filled = 0
+        self._free: list[mmap.mmap] = []  # chunk buffers whose chunk is written
         self._pending: list[Future[str]] = []
         self._workers = max(1, workers)
         self._window = 2 * self._workers
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="ingest")
         self.received = 0
 
-    def feed(self, data: bytes | bytearray | memoryview) -> None:
-        """Take the next bytes; the caller leaves ``data`` as it is (a block of exactly one
-        chunk, the first after the last chunk boundary, is written as it is, not copied)."""
-        n = len(data)
+    def feed(self, data: Buffer) -> None:
+        """Take the next bytes (copied: ``data`` is the caller's again once this returns)."""
+        self.feed_blocks((data,))
+
+    def feed_blocks(self, blocks: Sequence[Buffer]) -> None:
+        """Take the next bytes, in pieces as they came (each copied once, into its chunk)."""
+        n = sum(len(b) for b in blocks)
         if not n:
             return
         self.received += n
@@ -171,26 +180,31 @@ class Ingest:
                 "the upload is longer than declared",
                 [Problem("body", f"more than the declared {self.expected_size} bytes")],
             )
-        self._image.update(data)
-        if self._head_left and self._head is not None:
-            piece = data[: self._head_left]
-            self._head.write(piece)
-            self._head_left -= len(piece)
-        size = self.store.chunk_size
-        if not self._buf and n == size and not isinstance(data, memoryview):
-            self._emit(data)  # a whole chunk as it came (ingest_stream's batches): no copy
-            return
-        self._buf += data
-        if len(self._buf) >= size:
-            view = memoryview(self._buf)
-            done = 0
-            while len(self._buf) - done >= size:
-                self._emit(bytes(view[done : done + size]))
-                done += size
-            view.release()
-            del self._buf[:done]
+        for block in blocks:
+            self._image.update(block)
+            if self._head_left and self._head is not None:
+                piece = memoryview(block)[: self._head_left]
+                self._head.write(piece)
+                self._head_left -= len(piece)
+            self._fill(block)
 
-    def _emit(self, chunk: bytes | bytearray) -> None:
+    def _fill(self, block: Buffer) -> None:
+        """Copy ``block`` into chunk buffers, emitting each one it fills."""
+        size = self.store.chunk_size
+        with memoryview(block) as view:
+            done = 0
+            while done < len(view):
+                if self._filling is None:
+                    self._filling = self._free.pop() if self._free else aligned_buffer(size)
+                take = min(size - self._filled, len(view) - done)
+                self._filling[self._filled : self._filled + take] = view[done : done + take]
+                self._filled += take
+                done += take
+                if self._filled == size:
+                    self._emit(self._filling)
+                    self._filling, self._filled = None, 0
+
+    def _emit(self, chunk: Buffer) -> None:
         if len(self._pending) >= self.limits.max_chunks:
             raise ImageTooLarge(
                 "the image has too many chunks",
@@ -198,7 +212,10 @@ class Ingest:
             )
         if len(self._pending) >= self._window:
             self._pending[-self._window].result()  # wait: bounded chunks in flight
-        self._pending.append(self._pool.submit(_hash_and_put, self.store, chunk))
+        written = self._pool.submit(_hash_and_put, self.store, chunk)
+        if isinstance(chunk, mmap.mmap):  # one of ours: free again once written
+            written.add_done_callback(lambda _: self._free.append(chunk))
+        self._pending.append(written)
 
     def _sync(self, chunks: tuple[str, ...]) -> None:
         """The commit point of the chunks (see the class docstring): fsync them all."""
@@ -214,9 +231,9 @@ class Ingest:
 
     def finish(self) -> Manifest:
         try:
-            if self._buf:
-                self._emit(bytes(self._buf))
-                self._buf.clear()
+            if self._filling is not None:  # the last chunk, shorter: a copy of its own
+                self._emit(self._filling[: self._filled])
+                self._filling = None
             chunks = tuple(f.result() for f in self._pending)
             digest = self._check()
             self._sync(chunks)  # only content that will be named is made durable
@@ -266,19 +283,18 @@ async def _blocks(stream: AsyncIterable[bytes] | Iterable[bytes]) -> AsyncIterat
 
 async def _batches(
     stream: AsyncIterable[bytes] | Iterable[bytes], size: int
-) -> AsyncIterator[bytearray]:
-    """Blocks regrouped into batches of exactly ``size`` bytes (the last may be shorter),
-    each byte copied once: a batch is one chunk, which :meth:`Ingest.feed` writes as it is."""
-    batch = bytearray()
+) -> AsyncIterator[list[bytes]]:
+    """The stream's blocks, as they came (none copied), in groups of at least ``size`` bytes
+    (the last may be less): one hop to the feeding thread a chunk, and none of the bytes
+    touched on the event loop."""
+    batch: list[bytes] = []
+    held = 0
     async for data in _blocks(stream):
-        view = memoryview(data)
-        while len(batch) + len(view) >= size:
-            need = size - len(batch)
-            batch += view[:need]
+        batch.append(data)
+        held += len(data)
+        if held >= size:
             yield batch
-            batch = bytearray()
-            view = view[need:]
-        batch += view
+            batch, held = [], 0
     if batch:
         yield batch
 
@@ -293,7 +309,7 @@ async def ingest_stream(ingest: Ingest, stream: AsyncIterable[bytes] | Iterable[
         async for batch in _batches(stream, ingest.store.chunk_size):
             if feeding is not None:
                 await feeding
-            feeding = asyncio.ensure_future(asyncio.to_thread(ingest.feed, batch))
+            feeding = asyncio.ensure_future(asyncio.to_thread(ingest.feed_blocks, batch))
         if feeding is not None:
             await feeding
         return await asyncio.to_thread(ingest.finish)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import mmap
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atoll.errors import InvalidInput
+from atoll.images import direct_io, manifest
 from atoll.images.chunks import ChunkStore
 from atoll.images.errors import ChecksumMismatch, ImageTooLarge, TruncatedUpload
 from atoll.images.manifest import Ingest, IngestLimits, Manifest, ManifestDir, ingest_stream
@@ -64,6 +66,31 @@ async def test_a_direct_store_writes_aligned_chunks_with_o_direct_and_the_rest_b
     # the hole never
     assert len(direct_opens) == (1 if refused else 3)
     assert store.direct is not refused
+
+
+async def test_an_uploads_bytes_are_copied_once_into_aligned_buffers_it_reuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each byte is copied once, on the feeding thread, into a page-aligned chunk buffer the
+    chunk is hashed and written (O_DIRECT) from: the chunk store makes no copy of its own, and
+    the buffers are reused once their chunk is written (a few, however long the image)."""
+    ours: list[int] = []
+    stores: list[int] = []
+    real = direct_io.aligned_buffer
+
+    def counted(made: list[int]) -> Callable[[int], mmap.mmap]:
+        return lambda size: made.append(size) or real(size)  # type: ignore[func-returns-value]
+
+    monkeypatch.setattr(manifest, "aligned_buffer", counted(ours))
+    monkeypatch.setattr(direct_io, "aligned_buffer", counted(stores))
+    store = ChunkStore(tmp_path, CHUNK, direct=True)
+    data = os.urandom(20 * CHUNK) + bytes(CHUNK) + os.urandom(7 * CHUNK + 123)
+    m = await ingest_stream(Ingest(store, BIG, workers=2), _aiter(_blocks(data, 7_777)))
+    assert b"".join(store.read(c) for c in m.chunks) == data
+    assert m.sha256 == hashlib.sha256(data).hexdigest()
+    assert store.path(m.chunks[20]).stat().st_blocks == 0  # the zero chunk: still a hole
+    assert stores == []  # every full chunk written from the buffer it was received into
+    assert 0 < len(ours) <= 2 * 2 + 2  # the chunks in flight, the one filling, one spare
 
 
 async def test_identical_chunks_are_stored_once(tmp_path: Path) -> None:
