@@ -214,7 +214,8 @@ class Ingest:
             self._pending[-self._window].result()  # wait: bounded chunks in flight
         written = self._pool.submit(_hash_and_put, self.store, chunk)
         if isinstance(chunk, mmap.mmap):  # one of ours: free again once written
-            written.add_done_callback(lambda _: self._free.append(chunk))
+            free = self._free  # not self: no cycle keeps the buffers after the ingest
+            written.add_done_callback(lambda _: free.append(chunk))
         self._pending.append(written)
 
     def _sync(self, chunks: tuple[str, ...]) -> None:
@@ -228,6 +229,7 @@ class Ingest:
     def close(self) -> None:
         """Stop: wait for chunk writes in flight (they are gc's to collect), no manifest."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._free.clear()
 
     def finish(self) -> Manifest:
         try:

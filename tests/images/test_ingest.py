@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import errno
+import gc
 import hashlib
 import mmap
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -72,25 +74,39 @@ async def test_an_uploads_bytes_are_copied_once_into_aligned_buffers_it_reuses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each byte is copied once, on the feeding thread, into a page-aligned chunk buffer the
-    chunk is hashed and written (O_DIRECT) from: the chunk store makes no copy of its own, and
-    the buffers are reused once their chunk is written (a few, however long the image)."""
-    ours: list[int] = []
+    chunk is hashed and written (O_DIRECT) from: the chunk store makes no copy of its own, the
+    buffers are reused once their chunk is written (a few, however long the image), and they
+    go with the ingest (nothing but the ingest holds them: no cycle waiting for the gc)."""
+    ours: list[weakref.ref[mmap.mmap]] = []
     stores: list[int] = []
     real = direct_io.aligned_buffer
 
-    def counted(made: list[int]) -> Callable[[int], mmap.mmap]:
-        return lambda size: made.append(size) or real(size)  # type: ignore[func-returns-value]
+    def buffer(size: int) -> mmap.mmap:
+        made = real(size)
+        ours.append(weakref.ref(made))
+        return made
 
-    monkeypatch.setattr(manifest, "aligned_buffer", counted(ours))
-    monkeypatch.setattr(direct_io, "aligned_buffer", counted(stores))
+    def store_buffer(size: int) -> mmap.mmap:
+        stores.append(size)
+        return real(size)
+
+    monkeypatch.setattr(manifest, "aligned_buffer", buffer)
+    monkeypatch.setattr(direct_io, "aligned_buffer", store_buffer)
     store = ChunkStore(tmp_path, CHUNK, direct=True)
     data = os.urandom(20 * CHUNK) + bytes(CHUNK) + os.urandom(7 * CHUNK + 123)
-    m = await ingest_stream(Ingest(store, BIG, workers=2), _aiter(_blocks(data, 7_777)))
+    ingest = Ingest(store, BIG, workers=2)
+    m = await ingest_stream(ingest, _aiter(_blocks(data, 7_777)))
     assert b"".join(store.read(c) for c in m.chunks) == data
     assert m.sha256 == hashlib.sha256(data).hexdigest()
     assert store.path(m.chunks[20]).stat().st_blocks == 0  # the zero chunk: still a hole
     assert stores == []  # every full chunk written from the buffer it was received into
     assert 0 < len(ours) <= 2 * 2 + 2  # the chunks in flight, the one filling, one spare
+    gc.disable()
+    try:
+        del ingest
+        assert [r for r in ours if r() is not None] == []
+    finally:
+        gc.enable()
 
 
 async def test_identical_chunks_are_stored_once(tmp_path: Path) -> None:
