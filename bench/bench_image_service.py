@@ -121,7 +121,7 @@ from atoll.sync.join import JoinCode
 from atoll.testbed.services.ports import free_port, wait_for_port
 from bench.report import cpu_seconds, emit, paired_medians
 
-RUNS = 3
+RUNS = 5  # rounds of upload + pull and every baseline: ratios swing +-15% a round here
 SIZE = 256 * 1024 * 1024
 MB = 1e6
 PASSWORD = "bench-admin-password"  # noqa: S105 (a throwaway hub of this run)
