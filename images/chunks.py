@@ -68,12 +68,13 @@ def sha256_hex(data: Buffer) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-_ZERO_STEP = 64 * 1024  # a buffer other than bytes is compared a copied slice at a time
+_ZERO_STEP = 64 * 1024  # what is_zero copies and compares at a time, bytes aside
 
 
 def is_zero(data: Buffer) -> bool:
-    """True when every byte is zero (a compare against a zero buffer: memcmp speed; other
-    buffers than bytes a 64 KiB slice at a time, so one that is not stops at its first)."""
+    """True when every byte is zero: ``bytes`` or a ``bytearray`` of up to a chunk compared
+    with a zero buffer at once (memcmp speed), anything else a 64 KiB slice at a time (an
+    upload's aligned buffers, views), so data that is not all zeros stops at its first."""
     n = len(data)
     if isinstance(data, bytes | bytearray) and n <= len(_ZEROS):
         return data == _ZEROS[:n]
