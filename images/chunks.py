@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import mmap
 import os
 import re
 import secrets
@@ -43,6 +42,7 @@ from typing import BinaryIO
 
 from atoll.errors import InvalidInput, Problem
 from atoll.images import direct_io
+from atoll.images.direct_io import Buffer
 from atoll.images.errors import ChunkMissing, ChunkQuarantined
 
 log = logging.getLogger(__name__)
@@ -59,9 +59,6 @@ def check_digest(digest: str, where: str = "sha256") -> str:
             "not a sha256 digest", [Problem(where, "expected 64 lowercase hex digits")]
         )
     return digest
-
-
-Buffer = bytes | bytearray | memoryview | mmap.mmap  # what a chunk may be handed in
 
 
 def sha256_hex(data: Buffer) -> str:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ALIGN = 4096
+Buffer = bytes | bytearray | memoryview | mmap.mmap  # what image bytes are handed around in
 _IOV_MAX = os.sysconf("SC_IOV_MAX")
 
 
@@ -42,9 +43,7 @@ def open_direct(path: Path, flags: int, mode: int = 0o644) -> int:
         raise
 
 
-def pwrite_all(
-    fd: int, blocks: Sequence[bytes | bytearray | memoryview | mmap.mmap], offset: int
-) -> None:
+def pwrite_all(fd: int, blocks: Sequence[Buffer], offset: int) -> None:
     """``os.pwritev`` until every byte of ``blocks`` is written at ``offset`` (direct or not:
     under ``O_DIRECT`` a short write leaves the rest unaligned, and the next write fails)."""
     views = [memoryview(b) for b in blocks if b]
@@ -57,7 +56,7 @@ def pwrite_all(
             views[0] = views[0][written:]
 
 
-def direct_ok(block: bytes | bytearray | memoryview | mmap.mmap) -> bool:
+def direct_ok(block: Buffer) -> bool:
     """Whether ``block`` may be written with ``O_DIRECT`` (at an aligned offset):
     page-aligned in memory, its length a non-zero multiple of :data:`ALIGN`."""
     if not len(block) or len(block) % ALIGN:

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from atoll.errors import InvalidInput, NotFound, Problem
-from atoll.images.chunks import Buffer, ChunkStore, check_digest
-from atoll.images.direct_io import aligned_buffer
+from atoll.images.chunks import ChunkStore, check_digest
+from atoll.images.direct_io import Buffer, aligned_buffer
 from atoll.images.errors import ChecksumMismatch, ImageTooLarge, TruncatedUpload
 
 MANIFEST_VERSION = 1
@@ -163,12 +163,9 @@ class Ingest:
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="ingest")
         self.received = 0
 
-    def feed(self, data: Buffer) -> None:
-        """Take the next bytes (copied: ``data`` is the caller's again once this returns)."""
-        self.feed_blocks((data,))
-
-    def feed_blocks(self, blocks: Sequence[Buffer]) -> None:
-        """Take the next bytes, in pieces as they came (each copied once, into its chunk)."""
+    def feed(self, blocks: Sequence[Buffer]) -> None:
+        """Take the next bytes, in pieces as they came (each copied once, into its chunk:
+        they are the caller's again once this returns)."""
         n = sum(len(b) for b in blocks)
         if not n:
             return
@@ -311,7 +308,7 @@ async def ingest_stream(ingest: Ingest, stream: AsyncIterable[bytes] | Iterable[
         async for batch in _batches(stream, ingest.store.chunk_size):
             if feeding is not None:
                 await feeding
-            feeding = asyncio.ensure_future(asyncio.to_thread(ingest.feed_blocks, batch))
+            feeding = asyncio.ensure_future(asyncio.to_thread(ingest.feed, batch))
         if feeding is not None:
             await feeding
         return await asyncio.to_thread(ingest.finish)
